@@ -1,0 +1,153 @@
+# kmcvault - build, install, test.
+#
+#   make               library (static and shared) and the kmc command
+#   make check         install missing Debian packages, build, run all tests
+#   make demo          build and run the main job on a throwaway vault
+#   make bench         build and print the benchmark table
+#   make install       PREFIX=/usr/local DESTDIR= honoured
+#
+# Quiet unless V=1.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+# The soname follows the ABI number, not the release.
+ABI := 0
+RELEASE := 0.1.0
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo $(RELEASE))
+
+O ?= build
+CC ?= cc
+CFLAGS ?= -O2 -g
+SAN_CFLAGS ?=
+SAN_LDFLAGS ?=
+
+KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
+	-fno-strict-aliasing -Iinclude -DKMC_GIT_VERSION='"$(VERSION)"' $(SAN_CFLAGS)
+KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
+LIBS := -lsodium -llmdb
+
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/obj/%.o)
+CLI_SRC := $(wildcard cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
+
+STATIC := $(O)/libkmcvault.a
+SHARED := $(O)/libkmcvault.so.$(RELEASE)
+SONAME := libkmcvault.so.$(ABI)
+KMC := $(O)/kmc
+
+.PHONY: all deps check check-unit check-e2e demo bench install uninstall clean
+.DELETE_ON_ERROR:
+
+all: $(STATIC) $(SHARED) $(KMC) $(O)/kmcvault.pc $(EXAMPLE_BIN)
+
+$(O)/obj/%.o: %.c
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)ln -sf $(notdir $@) $(O)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(O)/libkmcvault.so
+
+# The command sees the public header only (-Iinclude, no internal paths).
+$(KMC): $(CLI_OBJ) $(STATIC)
+	$(call say,LD,$@)
+	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
+
+$(O)/examples/%: examples/%.c $(STATIC)
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(O)/kmcvault.pc: kmcvault.pc.in Makefile
+	$(call say,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(RELEASE)|' $< > $@
+
+# ---- tests -------------------------------------------------------------
+
+$(O)/tests/test_%: tests/unit/test_%.c $(STATIC)
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< $(STATIC) $(LIBS) -lcmocka
+
+$(O)/tests/faultinject.so: tests/faultinject.c
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -shared -o $@ $< -ldl
+
+deps:
+	@tools/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(O)/tests/faultinject.so
+	@tools/run-tests.sh $(O)
+
+check-unit: all $(UNIT_BIN)
+	@tools/run-tests.sh $(O) unit
+
+check-e2e: all $(O)/tests/faultinject.so
+	@tools/run-tests.sh $(O) e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh $(O)
+
+$(O)/bench/kmc-bench: tools/bench.c $(STATIC)
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< $(STATIC) $(LIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(O)/bench/kmc-bench
+	@$(O)/bench/kmc-bench $(O)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/kmc $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(KMC) $(DESTDIR)$(BINDIR)/kmc
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkmcvault.so
+	install -m 0644 include/kmc.h $(DESTDIR)$(INCLUDEDIR)/kmc.h
+	install -m 0644 include/kmc/*.h $(DESTDIR)$(INCLUDEDIR)/kmc/
+	install -m 0644 $(O)/kmcvault.pc $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kmc $(DESTDIR)$(LIBDIR)/libkmcvault.* \
+		$(DESTDIR)$(INCLUDEDIR)/kmc.h $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/kmc
+
+clean:
+	rm -rf $(O) build-*
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

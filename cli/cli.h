@@ -1,0 +1,47 @@
+/*
+ * cli.h - the kmc command's shared helpers. The command sees only the
+ * public headers; every decision about keys lives in the library.
+ */
+#ifndef KMC_CLI_H
+#define KMC_CLI_H
+
+#include <stddef.h>
+#include <kmc.h>
+#include <kmc/admin.h>
+
+/* Exit codes, documented in docs/cli.md and kmc --help. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* anything not below */
+	EXIT_USAGE = 2,		/* bad arguments, no way to ask for a secret */
+	EXIT_AUTH = 3,		/* wrong passphrase, host key, no protector */
+	EXIT_INTEGRITY = 4,	/* altered, damaged or foreign data */
+	EXIT_PERM = 5,		/* unsafe owner, mode, link */
+	EXIT_IO = 6,		/* system and store faults */
+	EXIT_NOT_FOUND = 7,	/* no such vault or item */
+	EXIT_EXISTS = 8,	/* a vault or item that must be new exists */
+};
+
+/* Internal results of the prompt, beyond kmc_error. */
+#define CLI_NO_TTY (-2000)
+#define CLI_INTERRUPTED (-2001)
+/* Returned by cli_fail() and friends: already reported, exit with code. */
+#define CLI_EXIT(code) (-3000 - (code))
+
+typedef struct cli_secret_src {
+	const char *file;
+	int fd;
+	const char *hint;	/* the options that supply it */
+} cli_secret_src;
+
+int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
+	size_t max, kmc_secret **ret);
+int cli_passphrase_cb(char *buf, size_t size, void *arg);
+
+/* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
+int cli_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int cli_usage_fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,820 @@
+/*
+ * kmc.c - the kmc command: parse arguments, call the library, print.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+#define PASSWORD_MAX 4096
+#define PASSPHRASE_MAX 1024
+
+/* ---------------------------------------------------------------- */
+/* Errors                                                            */
+
+static int exit_code_for(int err)
+{
+	switch (err) {
+	case KMC_E_UNLOCK:
+	case KMC_E_NEED_PASSPHRASE:
+	case KMC_E_HOST_KEY:
+		return EXIT_AUTH;
+	case KMC_E_AUTH:
+	case KMC_E_CORRUPT:
+	case KMC_E_NO_KEYSTORE:
+	case KMC_E_WRONG_VAULT:
+	case KMC_E_VERSION:
+		return EXIT_INTEGRITY;
+	case KMC_E_PERM:
+	case -EACCES:
+	case -EPERM:
+		return EXIT_PERM;
+	case KMC_E_NOT_FOUND:
+	case KMC_E_NOT_VAULT:
+	case -ENOENT:
+		return EXIT_NOT_FOUND;
+	case KMC_E_EXISTS:
+		return EXIT_EXISTS;
+	case KMC_E_INVALID:
+	case KMC_E_NAME:
+	case KMC_E_TOO_LARGE:
+	case KMC_E_EMPTY:
+	case KMC_E_STRING:
+	case KMC_E_TYPE:
+		return EXIT_USAGE;
+	case KMC_E_STORE:
+		return EXIT_IO;
+	}
+	if (err < 0 && err > -4096)
+		return EXIT_IO;
+	return EXIT_FAIL;
+}
+
+int cli_fail(int err, const char *fmt, ...)
+{
+	const char *detail = kmc_error_detail();
+	va_list ap;
+
+	fputs("kmc: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s\n", detail[0] ? detail : kmc_strerror(err));
+	return CLI_EXIT(exit_code_for(err));
+}
+
+int cli_usage_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kmc: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_EXIT(EXIT_USAGE);
+}
+
+/* ---------------------------------------------------------------- */
+/* Options                                                           */
+
+enum {
+	OPT_VAULT = 1 << 0,
+	OPT_JSON = 1 << 1,
+	OPT_PROTECTOR = 1 << 2,
+	OPT_HOST_KEY = 1 << 3,
+	OPT_PASSPHRASE = 1 << 4,	/* --passphrase-file, --passphrase-fd */
+	OPT_PASSWORD = 1 << 5,		/* --password-file, --password-fd */
+	OPT_ARGON2 = 1 << 6,
+};
+
+enum {
+	LO_VAULT = 256, LO_JSON, LO_PROTECTOR, LO_HOST_KEY, LO_PP_FILE,
+	LO_PP_FD, LO_PW_FILE, LO_PW_FD, LO_ARGON2_OPS, LO_ARGON2_MEM, LO_HELP,
+};
+
+static const struct option long_options[] = {
+	{ "vault", required_argument, NULL, LO_VAULT },
+	{ "json", no_argument, NULL, LO_JSON },
+	{ "protector", required_argument, NULL, LO_PROTECTOR },
+	{ "host-key", required_argument, NULL, LO_HOST_KEY },
+	{ "passphrase-file", required_argument, NULL, LO_PP_FILE },
+	{ "passphrase-fd", required_argument, NULL, LO_PP_FD },
+	{ "password-file", required_argument, NULL, LO_PW_FILE },
+	{ "password-fd", required_argument, NULL, LO_PW_FD },
+	{ "argon2-ops", required_argument, NULL, LO_ARGON2_OPS },
+	{ "argon2-mem", required_argument, NULL, LO_ARGON2_MEM },
+	{ "help", no_argument, NULL, LO_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+typedef struct args {
+	const char *vault;
+	int json;
+	const char *protector;
+	const char *host_key;
+	cli_secret_src passphrase;
+	cli_secret_src password;
+	uint32_t argon2_ops;
+	uint64_t argon2_mem;
+	int help;
+	int argc;		/* operands left after the options */
+	char **argv;
+} args;
+
+typedef struct command {
+	const char *name;
+	const char *sub;	/* second word, e.g. "set" of "password set" */
+	int (*run)(args *a);
+	unsigned options;
+	int min_operands, max_operands;
+	const char *usage;
+	const char *help;
+} command;
+
+static int parse_uint(const char *s, unsigned long long max,
+	unsigned long long *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+static int parse_fd(const char *s, int *ret)
+{
+	unsigned long long v;
+
+	if (parse_uint(s, INT_MAX, &v) < 0)
+		return -1;
+	*ret = (int)v;
+	return 0;
+}
+
+static int parse_args(const command *c, int argc, char **argv, args *a)
+{
+	unsigned long long v;
+	int opt;
+
+	a->passphrase = (cli_secret_src){ NULL, -1,
+		"--passphrase-file FILE or --passphrase-fd N" };
+	a->password = (cli_secret_src){ NULL, -1,
+		"--password-file FILE or --password-fd N" };
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		unsigned need = 0;
+
+		switch (opt) {
+		case LO_VAULT: need = 0; a->vault = optarg; break;
+		case LO_JSON: need = OPT_JSON; a->json = 1; break;
+		case LO_PROTECTOR: need = OPT_PROTECTOR; a->protector = optarg;
+			break;
+		case LO_HOST_KEY: need = OPT_HOST_KEY; a->host_key = optarg;
+			break;
+		case LO_PP_FILE: need = OPT_PASSPHRASE;
+			a->passphrase.file = optarg; break;
+		case LO_PP_FD: need = OPT_PASSPHRASE;
+			if (parse_fd(optarg, &a->passphrase.fd) < 0)
+				return cli_usage_fail("--passphrase-fd: not a "
+					"descriptor number: %s", optarg);
+			break;
+		case LO_PW_FILE: need = OPT_PASSWORD;
+			a->password.file = optarg; break;
+		case LO_PW_FD: need = OPT_PASSWORD;
+			if (parse_fd(optarg, &a->password.fd) < 0)
+				return cli_usage_fail("--password-fd: not a "
+					"descriptor number: %s", optarg);
+			break;
+		case LO_ARGON2_OPS: need = OPT_ARGON2;
+			if (parse_uint(optarg, 64, &v) < 0 || v == 0)
+				return cli_usage_fail("--argon2-ops: 1 to 64, "
+					"not %s", optarg);
+			a->argon2_ops = (uint32_t)v;
+			break;
+		case LO_ARGON2_MEM: need = OPT_ARGON2;
+			if (parse_uint(optarg, 4096, &v) < 0 || v < 8)
+				return cli_usage_fail("--argon2-mem: 8 to 4096 "
+					"MiB, not %s", optarg);
+			a->argon2_mem = v * 1024 * 1024;
+			break;
+		case 'h':
+		case LO_HELP: a->help = 1; break;
+		default:
+			return cli_usage_fail("%s%s%s: unknown option %s (see kmc "
+				"%s%s%s --help)", c->name, c->sub ? " " : "",
+				c->sub ? c->sub : "", argv[optind - 1], c->name,
+				c->sub ? " " : "", c->sub ? c->sub : "");
+		}
+		if (need && !(c->options & need))
+			return cli_usage_fail("%s%s%s does not take %s", c->name,
+				c->sub ? " " : "", c->sub ? c->sub : "",
+				argv[optind - 1]);
+	}
+	if (a->passphrase.file && a->passphrase.fd >= 0)
+		return cli_usage_fail("give --passphrase-file or --passphrase-fd, "
+			"not both");
+	if (a->password.file && a->password.fd >= 0)
+		return cli_usage_fail("give --password-file or --password-fd, "
+			"not both");
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	if (a->help)
+		return 0;
+	if (a->argc < c->min_operands || a->argc > c->max_operands)
+		return cli_usage_fail("usage: kmc %s", c->usage);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Opening                                                           */
+
+static const char *vault_dir(const args *a, char *buf, size_t size)
+{
+	if (a->vault)
+		return a->vault;
+	if (kmc_default_vault_dir(buf, size) < 0)
+		return ".";
+	return buf;
+}
+
+static int open_vault(args *a, unsigned flags, kmc_vault **ret)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_secret *pass = NULL;
+	char buf[PATH_MAX];
+	const char *dir = vault_dir(a, buf, sizeof(buf));
+	int r;
+
+	if (a->passphrase.file || a->passphrase.fd >= 0) {
+		r = cli_read_secret(&a->passphrase, "passphrase", 0,
+			PASSPHRASE_MAX, &pass);
+		if (r < 0)
+			return r;
+		o.passphrase = pass;
+	}
+	o.host_key = a->host_key;
+	o.passphrase_cb = cli_passphrase_cb;
+	o.passphrase_arg = (void *)dir;
+	r = kmc_vault_open_ex(dir, flags, &o, ret);
+	kmc_secret_free(pass);
+	if (r == KMC_E_NEED_PASSPHRASE && !kmc_error_detail()[0])
+		return cli_fail(r, "opening the vault %s", dir);
+	if (r == KMC_E_NEED_PASSPHRASE) {
+		fprintf(stderr, "kmc: opening the vault %s: %s; give %s\n", dir,
+			kmc_error_detail(), a->passphrase.hint);
+		return CLI_EXIT(EXIT_AUTH);
+	}
+	if (r < 0)
+		return cli_fail(r, "opening the vault %s", dir);
+	if (kmc_vault_repaired(*ret))
+		fprintf(stderr, "kmc: repaired%s%s in %s from its twin\n",
+			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
+			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
+			dir);
+	return 0;
+}
+
+static void vault_closep(kmc_vault **v)
+{
+	kmc_vault_close(*v);
+}
+
+static void secret_freep(kmc_secret **s)
+{
+	kmc_secret_free(*s);
+}
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* Write all of buf to stdout; a closed pipe is an I/O fault. */
+static int write_out(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cli_fail(-errno, "writing to standard output");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A secret on stdout: exact bytes, plus a newline for a person only. */
+static int print_secret(const kmc_secret *s)
+{
+	int r = write_out(kmc_secret_data(s), kmc_secret_len(s));
+
+	if (r == 0 && isatty(STDOUT_FILENO))
+		r = write_out("\n", 1);
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* JSON                                                              */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void iso_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm))
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(buf, size, "%" PRId64, t);
+}
+
+/* ---------------------------------------------------------------- */
+/* Commands                                                          */
+
+static int cmd_init(args *a)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	kmc_protector_type type = KMC_PROTECTOR_HOST;
+	char buf[PATH_MAX];
+	const char *dir = vault_dir(a, buf, sizeof(buf));
+	kmc_status st;
+	int r;
+
+	if (a->protector && strcmp(a->protector, "passphrase") == 0)
+		type = KMC_PROTECTOR_PASSPHRASE;
+	else if (a->protector && strcmp(a->protector, "host") != 0)
+		return cli_usage_fail("init: --protector host or passphrase, not "
+			"%s (pkcs11, tpm and recovery protectors are added to an "
+			"existing vault)", a->protector);
+	if (type == KMC_PROTECTOR_PASSPHRASE) {
+		r = cli_read_secret(&a->passphrase, "new vault passphrase", 1,
+			PASSPHRASE_MAX, &pass);
+		if (r < 0)
+			return r;
+		o.passphrase = pass;
+		o.argon2_ops = a->argon2_ops;
+		o.argon2_mem = a->argon2_mem;
+	} else if (a->passphrase.file || a->passphrase.fd >= 0) {
+		return cli_usage_fail("init: a passphrase was given for a host "
+			"protector; add --protector passphrase");
+	}
+	o.host_key = a->host_key;
+	r = kmc_vault_init(dir, type, &o);
+	if (r < 0)
+		return cli_fail(r, "creating a vault in %s", dir);
+	r = kmc_vault_status(dir, &st);
+	if (r < 0)
+		return cli_fail(r, "reading the new vault %s", dir);
+	fprintf(stderr, "kmc: created vault %s (id %s), protected by %s (%s)\n",
+		dir, st.vault_id, kmc_protector_type_name(st.protectors[0].type),
+		st.protectors[0].detail);
+	return 0;
+}
+
+static int cmd_status(args *a)
+{
+	char buf[PATH_MAX], when[64];
+	const char *dir = vault_dir(a, buf, sizeof(buf));
+	kmc_status s;
+	int healthy, r;
+
+	r = kmc_vault_status(dir, &s);
+	if (r < 0)
+		return cli_fail(r, "reading the vault %s", dir);
+	healthy = s.master == KMC_KS_OK && s.standby == KMC_KS_OK;
+	if (a->json) {
+		printf("{\"vault\":");
+		json_str(stdout, dir);
+		printf(",\"vault_id\":\"%s\",\"format_version\":%u,"
+			"\"generation\":%" PRIu64 ",\"healthy\":%s,"
+			"\"keystores\":{\"kmc.ks\":{\"state\":\"%s\","
+			"\"generation\":%" PRIu64 "},\"StandbyKsf.ks\":{"
+			"\"state\":\"%s\",\"generation\":%" PRIu64 "}},"
+			"\"protectors\":[", s.vault_id, s.format_version,
+			s.generation, healthy ? "true" : "false",
+			kmc_keystore_state_name(s.master), s.master_generation,
+			kmc_keystore_state_name(s.standby), s.standby_generation);
+		for (size_t i = 0; i < s.n_protectors; i++) {
+			printf("%s{\"id\":%u,\"type\":\"%s\",\"detail\":",
+				i ? "," : "", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			json_str(stdout, s.protectors[i].detail);
+			printf("}");
+		}
+		printf("],\"master_keys\":[");
+		for (size_t i = 0; i < s.n_master_keys; i++)
+			printf("%s{\"id\":%" PRIu32 ",\"active\":%s,"
+				"\"created\":%" PRId64 "}", i ? "," : "",
+				s.master_keys[i].id,
+				s.master_keys[i].active ? "true" : "false",
+				s.master_keys[i].created);
+		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
+			"}\n", s.items, s.store_generation);
+	} else {
+		printf("vault          %s\n", dir);
+		printf("vault id       %s\n", s.vault_id);
+		printf("format         %u\n", s.format_version);
+		printf("generation     %" PRIu64 "\n", s.generation);
+		printf("kmc.ks         %s (generation %" PRIu64 ")\n",
+			kmc_keystore_state_name(s.master), s.master_generation);
+		printf("StandbyKsf.ks  %s (generation %" PRIu64 ")\n",
+			kmc_keystore_state_name(s.standby), s.standby_generation);
+		for (size_t i = 0; i < s.n_protectors; i++)
+			printf("protector      %u %s: %s\n", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type),
+				s.protectors[i].detail);
+		for (size_t i = 0; i < s.n_master_keys; i++) {
+			iso_time(s.master_keys[i].created, when, sizeof(when));
+			printf("master key     %" PRIu32 "%s, created %s\n",
+				s.master_keys[i].id,
+				s.master_keys[i].active ? " (active)" : "", when);
+		}
+		printf("items          %" PRIu64 " (store generation %" PRIu64
+			")\n", s.items, s.store_generation);
+	}
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	if (!healthy) {
+		fprintf(stderr, "kmc: %s needs repair: run a command that "
+			"changes it (e.g. kmc password set) or any open with "
+			"write access to rewrite the damaged keystore from its "
+			"twin\n", dir);
+		return CLI_EXIT(EXIT_INTEGRITY);
+	}
+	return 0;
+}
+
+typedef struct list_ctx {
+	int json;
+	int n;
+} list_ctx;
+
+static int list_one(const kmc_item_info *i, void *arg)
+{
+	list_ctx *c = arg;
+	char when[64];
+
+	iso_time(i->created, when, sizeof(when));
+	if (c->json) {
+		printf("%s{\"name\":", c->n ? "," : "");
+		json_str(stdout, i->name);
+		printf(",\"type\":\"%s\",\"version\":%" PRIu32 ",\"mk_id\":%"
+			PRIu32 ",\"size\":%zu,\"created\":%" PRId64 "}",
+			kmc_item_type_name(i->type), i->version, i->mk_id,
+			i->size, i->created);
+	} else {
+		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s\n", i->name,
+			kmc_item_type_name(i->type), i->version, i->size, when);
+	}
+	c->n++;
+	return 0;
+}
+
+static int cmd_list(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	list_ctx c = { a->json, 0 };
+	int r;
+
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	if (c.json)
+		printf("[");
+	r = kmc_item_list(v, list_one, &c);
+	if (c.json)
+		printf("]\n");
+	if (r < 0)
+		return cli_fail(r, "listing %s", kmc_vault_dir(v));
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	return 0;
+}
+
+static int cmd_rm(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	int r;
+
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_item_remove(v, a->argv[0]);
+	if (r < 0)
+		return cli_fail(r, "removing %s", a->argv[0]);
+	return 0;
+}
+
+static int cmd_password_set(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	const char *name = a->argv[0];
+	int r;
+
+	/* Ask before opening, so a typo in the prompt costs no unlock. */
+	r = cli_read_secret(&a->password, "password", 1, PASSWORD_MAX, &pw);
+	if (r < 0)
+		return r;
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_item_put(v, name, KMC_ITEM_PASSWORD, kmc_secret_data(pw),
+		kmc_secret_len(pw));
+	if (r < 0)
+		return cli_fail(r, "storing the password %s", name);
+	fprintf(stderr, "kmc: stored password %s in %s\n", name,
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_password_get(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	int r;
+
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_item_get(v, a->argv[0], KMC_ITEM_PASSWORD, &pw);
+	if (r < 0)
+		return cli_fail(r, "reading the password %s", a->argv[0]);
+	return print_secret(pw);
+}
+
+/* The secret to encrypt: the operand, else stdin (no echo on a tty). */
+static int encrypt_input(args *a, kmc_secret **ret)
+{
+	cli_secret_src in = { NULL, STDIN_FILENO, "standard input" };
+	size_t n;
+	int r;
+
+	if (a->argc == 1) {
+		n = strlen(a->argv[0]);
+		if (n == 0)
+			return cli_usage_fail("encrypt: the secret is empty");
+		r = kmc_secret_new(n, ret);
+		if (r < 0)
+			return cli_fail(r, "encrypt");
+		memcpy(kmc_secret_data(*ret), a->argv[0], n);
+		/* Keep it out of /proc/PID/cmdline from here on. */
+		memset(a->argv[0], 0, n);
+		return 0;
+	}
+	if (isatty(STDIN_FILENO))
+		in.fd = -1;
+	return cli_read_secret(&in, "secret to encrypt", 0,
+		KMC_STRING_SECRET_MAX, ret);
+}
+
+static int cmd_encrypt(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pt = NULL;
+	char *s = NULL;
+	int r;
+
+	r = encrypt_input(a, &pt);
+	if (r < 0)
+		return r;
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_encrypt_string(v, kmc_secret_data(pt), kmc_secret_len(pt), &s);
+	if (r < 0)
+		return cli_fail(r, "encrypting");
+	printf("%s\n", s);
+	free(s);
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	return 0;
+}
+
+static int cmd_decrypt(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pt = NULL;
+	char line[8448];
+	const char *in;
+	size_t n;
+	int r;
+
+	if (a->argc == 1) {
+		in = a->argv[0];
+	} else {
+		n = fread(line, 1, sizeof(line) - 1, stdin);
+		if (ferror(stdin))
+			return cli_fail(-EIO, "reading standard input");
+		if (n == sizeof(line) - 1)
+			return cli_usage_fail("decrypt: the input is longer than "
+				"any ciphertext string");
+		line[n] = '\0';
+		in = line;
+	}
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_decrypt_string(v, in, &pt);
+	if (r < 0)
+		return cli_fail(r, "decrypting");
+	return print_secret(pt);
+}
+
+static int cmd_version(args *a)
+{
+	(void)a;
+	printf("kmc %s\n", kmc_version());
+	return 0;
+}
+
+static const command commands[] = {
+	{ "init", NULL, cmd_init,
+	  OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2, 0, 0,
+	  "init [--protector host|passphrase] [--host-key FILE]\n"
+	  "        [--passphrase-file FILE | --passphrase-fd N]\n"
+	  "        [--argon2-ops N] [--argon2-mem MIB]",
+	  "Create a vault: kmc.ks, StandbyKsf.ks and the item store in a new\n"
+	  "(or empty) directory, mode 0700. The host protector (default) keeps\n"
+	  "the root key under a host key file, made 0400 on first use at\n"
+	  "--host-key, $KMC_HOST_KEY, or /etc/kmcvault/host.key for root\n"
+	  "(~/.config/kmcvault/host.key otherwise). The passphrase protector\n"
+	  "derives its key with Argon2id (default 3 passes over 256 MiB); the\n"
+	  "passphrase is asked twice on the terminal or read from a file or\n"
+	  "descriptor, and must have at least 8 characters." },
+	{ "status", NULL, cmd_status, OPT_JSON, 0, 0, "status [--json]",
+	  "Report the vault id, the health and generation of each keystore,\n"
+	  "the protectors, the master keys and the item count, without\n"
+	  "unlocking anything. Exits 4 when a keystore needs repair." },
+	{ "list", NULL, cmd_list, OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
+	  "list [--json]",
+	  "List items: name, type, version, size and when it was stored.\n"
+	  "Nothing is decrypted." },
+	{ "rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "rm NAME",
+	  "Remove the item NAME." },
+	{ "password", "set", cmd_password_set,
+	  OPT_HOST_KEY | OPT_PASSPHRASE | OPT_PASSWORD, 1, 1,
+	  "password set NAME [--password-file FILE | --password-fd N]",
+	  "Store a password (at most 4096 bytes) that unlocks a server key.\n"
+	  "It is asked twice on the terminal, or read from a file (mode 0600\n"
+	  "or stricter) or a descriptor; one trailing newline is dropped.\n"
+	  "Storing under an existing name replaces it and raises its version." },
+	{ "password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
+	  1, 1, "password get NAME",
+	  "Print the password NAME alone on standard output, as PostgreSQL's\n"
+	  "ssl_passphrase_command expects (a newline follows on a terminal\n"
+	  "only)." },
+	{ "encrypt", NULL, cmd_encrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	  "encrypt [SECRET]",
+	  "Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
+	  "file. The secret is read from standard input (no echo on a\n"
+	  "terminal); an operand works too, but others may see it in ps." },
+	{ "decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	  "decrypt [STRING]",
+	  "Print the secret inside a ciphertext string (the operand, else\n"
+	  "standard input). It opens only in the vault that made it." },
+	{ "version", NULL, cmd_version, 0, 0, 0, "version",
+	  "Print the version." },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmc [--vault DIR] COMMAND [OPTIONS] [ARGS]\n\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f,
+		"\nThe vault is --vault DIR, else $KMC_VAULT, else\n"
+		"/var/lib/kmcvault for root and ~/.local/share/kmcvault otherwise.\n"
+		"Options taken by every command that opens a vault:\n"
+		"  --host-key FILE        the host key (else the one recorded)\n"
+		"  --passphrase-file F    the vault passphrase from a file\n"
+		"  --passphrase-fd N      ... or from a descriptor\n"
+		"Secrets are never needed on the command line; without a\n"
+		"terminal, give them through a file or a descriptor.\n\n"
+		"Exit codes: 0 ok, 1 other failure, 2 usage, 3 authentication\n"
+		"(passphrase, host key), 4 integrity (altered or damaged data,\n"
+		"a vault that needs repair), 5 permission (owner, mode, link),\n"
+		"6 I/O, 7 not found, 8 already exists.\n"
+		"`kmc COMMAND --help` explains each command.\n");
+}
+
+static void harden_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	/* As ssh-agent: no core file and no ptrace by the same user. */
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	umask(077);
+}
+
+int main(int argc, char **argv)
+{
+	const char *vault = NULL;
+	const command *c = NULL;
+	args a = { 0 };
+	int i = 1, r;
+
+	harden_process();
+	/* Options before the command word: only --vault and help. */
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--vault") == 0 && i + 1 < argc) {
+			vault = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--vault=", 8) == 0) {
+			vault = argv[i] + 8;
+			i++;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			return cmd_version(&a);
+		} else {
+			fprintf(stderr, "kmc: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (strcmp(commands[k].name, argv[i]) != 0)
+			continue;
+		if (commands[k].sub) {
+			if (i + 1 < argc && !strcmp(commands[k].sub, argv[i + 1])) {
+				c = &commands[k];
+				break;
+			}
+			continue;
+		}
+		c = &commands[k];
+		break;
+	}
+	if (!c) {
+		if (!strcmp(argv[i], "password")) {
+			fprintf(stderr, "kmc: usage: kmc password set NAME | "
+				"kmc password get NAME\n");
+			return (i + 1 < argc && !strcmp(argv[i + 1], "--help")) ?
+				EXIT_OK : EXIT_USAGE;
+		}
+		fprintf(stderr, "kmc: unknown command %s\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	i += c->sub ? 2 : 1;
+	/* getopt wants argv[0] in front of the command's own arguments. */
+	argv[i - 1] = argv[0];
+	r = parse_args(c, argc - i + 1, argv + i - 1, &a);
+	if (r < 0)
+		return -(r + 3000);
+	if (a.help) {
+		printf("usage: kmc %s\n\n%s\n", c->usage, c->help);
+		return EXIT_OK;
+	}
+	if (!a.vault)
+		a.vault = vault;
+	r = c->run(&a);
+	if (r <= CLI_EXIT(0))
+		return -(r + 3000);
+	return r < 0 ? EXIT_FAIL : EXIT_OK;
+}

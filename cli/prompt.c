@@ -1,0 +1,169 @@
+/*
+ * prompt.c - secrets from the user: a no-echo prompt on the controlling
+ * terminal, a file, or a descriptor. Never the command line, and never a
+ * hang: without a terminal and without a file or descriptor, fail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include "cli.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/*
+ * Read one line from the terminal with echo off into a guarded secret.
+ * Returns 0, CLI_NO_TTY when there is no terminal, or a kmc error.
+ */
+static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
+{
+	struct termios old, raw;
+	struct sigaction sa, old_int, old_term;
+	kmc_secret *s;
+	size_t len = 0;
+	int fd, r = 0, restore;
+
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return CLI_NO_TTY;
+	if (tcgetattr(fd, &old) < 0) {
+		close(fd);
+		return CLI_NO_TTY;
+	}
+	r = kmc_secret_new(max + 1, &s);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	/* Restore echo even when interrupted. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	interrupted = 0;
+	raw = old;
+	raw.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	raw.c_lflag |= ICANON;
+	restore = tcsetattr(fd, TCSAFLUSH, &raw) == 0;
+	if (write(fd, prompt, strlen(prompt)) < 0)
+		r = -errno;
+	while (r == 0) {
+		unsigned char c;
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR && !interrupted)
+			continue;
+		if (n <= 0 || interrupted) {
+			r = interrupted ? CLI_INTERRUPTED : KMC_E_EMPTY;
+			break;
+		}
+		if (c == '\n' || c == '\r')
+			break;
+		if (len == max + 1) {
+			r = KMC_E_TOO_LARGE;
+			continue;
+		}
+		kmc_secret_data(s)[len++] = c;
+	}
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0) {
+		/* Nothing to do: the prompt's newline is cosmetic. */
+	}
+	close(fd);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (r == 0 && len > max)
+		r = KMC_E_TOO_LARGE;
+	if (r == 0 && len == 0)
+		r = KMC_E_EMPTY;
+	if (r == 0)
+		r = kmc_secret_shrink(s, len);
+	if (r < 0) {
+		kmc_secret_free(s);
+		if (interrupted)
+			raise(interrupted);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
+	size_t max, kmc_secret **ret)
+{
+	kmc_secret *s = NULL, *again = NULL;
+	char prompt[256];
+	int r;
+
+	if (src->file) {
+		r = kmc_secret_read_file(src->file, max, &s);
+		if (r < 0)
+			return cli_fail(r, "reading the %s from %s", what,
+				src->file);
+		*ret = s;
+		return 0;
+	}
+	if (src->fd >= 0) {
+		r = kmc_secret_read_fd(src->fd, max, &s);
+		if (r < 0)
+			return cli_fail(r, "reading the %s from descriptor %d",
+				what, src->fd);
+		*ret = s;
+		return 0;
+	}
+	snprintf(prompt, sizeof(prompt), "%s: ", what);
+	prompt[0] = (char)(prompt[0] >= 'a' && prompt[0] <= 'z' ?
+		prompt[0] - 'a' + 'A' : prompt[0]);
+	r = tty_read(prompt, max, &s);
+	if (r == CLI_NO_TTY)
+		return cli_usage_fail("no terminal to ask for the %s: give "
+			"%s", what, src->hint);
+	if (r < 0)
+		return cli_fail(r, "reading the %s", what);
+	if (confirm) {
+		snprintf(prompt, sizeof(prompt), "Again: ");
+		r = tty_read(prompt, max, &again);
+		if (r < 0) {
+			kmc_secret_free(s);
+			return cli_fail(r, "reading the %s", what);
+		}
+		if (kmc_secret_len(s) != kmc_secret_len(again) ||
+		    memcmp(kmc_secret_data(s), kmc_secret_data(again),
+			    kmc_secret_len(s)) != 0) {
+			kmc_secret_free(s);
+			kmc_secret_free(again);
+			return cli_usage_fail("the two %ss differ; nothing was "
+				"changed", what);
+		}
+		kmc_secret_free(again);
+	}
+	*ret = s;
+	return 0;
+}
+
+/* The passphrase callback for kmc_vault_open_ex(): prompt once. */
+int cli_passphrase_cb(char *buf, size_t size, void *arg)
+{
+	const char *dir = arg;
+	char prompt[512];
+	kmc_secret *s;
+	size_t n;
+
+	snprintf(prompt, sizeof(prompt), "Passphrase for vault %s: ", dir);
+	if (tty_read(prompt, size, &s) < 0)
+		return -1;
+	n = kmc_secret_len(s);
+	memcpy(buf, kmc_secret_data(s), n);
+	kmc_secret_free(s);
+	return (int)n;
+}

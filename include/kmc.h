@@ -1,0 +1,357 @@
+/*
+ * kmc.h - the public C API of kmcvault.
+ *
+ * A server opens a vault once at start-up, reads the secrets it needs into
+ * guarded memory and closes the vault again:
+ *
+ *	kmc_vault *v;
+ *	kmc_secret *pw;
+ *	int r = kmc_vault_open("/var/lib/kmcvault", 0, &v);
+ *	if (r < 0) { log("vault: %s", kmc_strerror(r)); exit(1); }
+ *	r = kmc_secret_get(v, "server", &pw);
+ *	...use kmc_secret_data(pw), kmc_secret_len(pw)...
+ *	kmc_secret_free(pw);
+ *	kmc_vault_close(v);
+ *
+ * Every call that can fail returns int: 0 on success, a negative
+ * kmc_error for the library's own faults, or -errno for a system fault.
+ * kmc_strerror() explains both. Output parameters (ret_*) are written only
+ * on success. The library never prints.
+ *
+ * Handles are not shared between threads without the caller's own lock; a
+ * vault handle must not be used in the child after fork().
+ */
+#ifndef KMC_H
+#define KMC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KMC_API __attribute__((visibility("default")))
+#define KMC_MUST_CHECK __attribute__((warn_unused_result))
+#define KMC_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define KMC_API
+#define KMC_MUST_CHECK
+#define KMC_NONNULL(...)
+#endif
+
+/* Release and ABI numbers are kept apart: the soname follows KMC_ABI. */
+#define KMC_VERSION_MAJOR 0
+#define KMC_VERSION_MINOR 1
+#define KMC_ABI 0
+
+/*
+ * The library's own faults. System faults are passed through as -errno, so
+ * these start far below any errno value.
+ */
+typedef enum kmc_error {
+	KMC_OK = 0,
+	KMC_E_INVALID = -1000,	/* bad argument or unusable option */
+	KMC_E_NOMEM,		/* guarded or ordinary memory exhausted */
+	KMC_E_AUTH,		/* a record or string failed authentication */
+	KMC_E_UNLOCK,		/* no protector opened the vault */
+	KMC_E_NEED_PASSPHRASE,	/* only a passphrase protector fits, and no
+				   passphrase was supplied */
+	KMC_E_CORRUPT,		/* a keystore or record is malformed */
+	KMC_E_NO_KEYSTORE,	/* neither keystore is present and valid */
+	KMC_E_VERSION,		/* a file format version this build cannot read */
+	KMC_E_NOT_VAULT,	/* the directory holds no vault */
+	KMC_E_EXISTS,		/* a vault or item that must be new exists */
+	KMC_E_NOT_FOUND,	/* no item of that name */
+	KMC_E_PERM,		/* wrong owner, unsafe mode, link or file type */
+	KMC_E_NAME,		/* item name empty, too long or with bad bytes */
+	KMC_E_TOO_LARGE,	/* input beyond the documented maximum */
+	KMC_E_STRING,		/* a ciphertext string is malformed */
+	KMC_E_WRONG_VAULT,	/* the item store belongs to another vault */
+	KMC_E_READONLY,		/* a write through a handle opened read-only */
+	KMC_E_STORE,		/* the item store (LMDB) failed */
+	KMC_E_HOST_KEY,		/* the host key is missing or not this vault's */
+	KMC_E_TYPE,		/* the item exists with another type */
+	KMC_E_LIMIT,		/* no room for another protector or master key */
+	KMC_E_BUSY,		/* another writer holds the vault */
+	KMC_E_EMPTY,		/* an empty secret where one is required */
+} kmc_error;
+
+/*
+ * kmc_strerror - a short English description of a return code.
+ * Accepts kmc_error values and negated errno values. Never NULL.
+ */
+KMC_API const char *kmc_strerror(int err);
+
+/*
+ * kmc_error_detail - what the last failing call in this thread was doing:
+ * the file or item and the fault, e.g. "/var/lib/kmcvault/kmc.ks: mode
+ * 0644 lets others read it; chmod 600 it". "" when it left no detail. Valid
+ * until the next call into the library from this thread.
+ */
+KMC_API const char *kmc_error_detail(void);
+
+/* kmc_version - the release as "MAJOR.MINOR[-describe]". */
+KMC_API const char *kmc_version(void);
+
+/* ---------------------------------------------------------------- */
+/* Guarded secrets                                                   */
+
+/*
+ * A kmc_secret holds plaintext key material or a password in memory from
+ * sodium_malloc(): guard pages around it, locked against swap where the
+ * system allows, and wiped when freed. The bytes are followed by one NUL
+ * that is not counted in the length, so a password can be passed to APIs
+ * that take C strings.
+ */
+typedef struct kmc_secret kmc_secret;
+
+/*
+ * kmc_secret_new - allocate a zeroed, writable secret of len bytes.
+ * Returns 0, KMC_E_NOMEM, or KMC_E_TOO_LARGE past 16 MiB.
+ */
+KMC_API int kmc_secret_new(size_t len, kmc_secret **ret_secret)
+	KMC_MUST_CHECK KMC_NONNULL(2);
+
+/* kmc_secret_data - the bytes; writable until the secret is handed to
+ * the library. kmc_secret_len - their count. */
+KMC_API unsigned char *kmc_secret_data(const kmc_secret *s) KMC_NONNULL(1);
+KMC_API size_t kmc_secret_len(const kmc_secret *s) KMC_NONNULL(1);
+
+/*
+ * kmc_secret_shrink - set a smaller length (after reading fewer bytes than
+ * were allocated). The bytes past the new length are wiped.
+ * Returns 0 or KMC_E_INVALID if len is larger than the current length.
+ */
+KMC_API int kmc_secret_shrink(kmc_secret *s, size_t len)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/* kmc_secret_free - wipe and release; NULL is accepted. */
+KMC_API void kmc_secret_free(kmc_secret *s);
+
+/*
+ * kmc_secret_read_fd - read a secret from a descriptor until end of file,
+ * at most max bytes. One trailing "\n" (or "\r\n") is removed, as a
+ * password file written by echo has one.
+ *
+ * Returns 0; KMC_E_TOO_LARGE if more than max bytes follow; KMC_E_EMPTY if
+ * nothing is left after the newline is removed; -errno on read errors.
+ */
+KMC_API int kmc_secret_read_fd(int fd, size_t max, kmc_secret **ret_secret)
+	KMC_MUST_CHECK KMC_NONNULL(3);
+
+/*
+ * kmc_secret_read_file - kmc_secret_read_fd() on a file opened without
+ * following a final symbolic link. The file must be a regular file owned by
+ * the effective user (or root) that neither group nor others can read or
+ * write, as OpenSSH requires of a private key.
+ *
+ * Returns as kmc_secret_read_fd(), and KMC_E_PERM for a link, another file
+ * type, another owner or an unsafe mode.
+ */
+KMC_API int kmc_secret_read_file(const char *path, size_t max,
+	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/* ---------------------------------------------------------------- */
+/* Vaults                                                            */
+
+typedef struct kmc_vault kmc_vault;
+
+/*
+ * A passphrase callback: write at most size bytes of the passphrase into
+ * buf (guarded memory owned by the library) and return its length, or a
+ * negative value to give up, which the library reports as
+ * KMC_E_NEED_PASSPHRASE. Called at most once per kmc_vault_open_ex(), and
+ * only when a passphrase protector is the one left to try.
+ */
+typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
+
+/* Open flags. */
+#define KMC_OPEN_WRITE 0x1u	/* take the writer lock; repair the twin */
+#define KMC_OPEN_NOWAIT 0x2u	/* with WRITE: fail with KMC_E_BUSY rather
+				   than wait for another writer */
+
+/*
+ * Options for kmc_vault_open_ex() and kmc_vault_init(). Start from
+ * KMC_OPTIONS_INIT so that fields added later read as unset.
+ */
+typedef struct kmc_options {
+	size_t size;		/* sizeof(kmc_options) as the caller knew it */
+	const char *host_key;	/* host key file; NULL: $KMC_HOST_KEY, else
+				   the path recorded in the slot, else the
+				   default (see kmc_default_host_key()) */
+	kmc_passphrase_cb passphrase_cb;
+	void *passphrase_arg;
+	const kmc_secret *passphrase;	/* used instead of the callback */
+	/* Argon2id cost for a new passphrase protector; 0: the defaults
+	   (3 passes over 256 MiB). Below 8 MiB is refused. */
+	uint32_t argon2_ops;
+	uint64_t argon2_mem;
+} kmc_options;
+
+#define KMC_OPTIONS_INIT { sizeof(kmc_options), NULL, NULL, NULL, NULL, 0, 0 }
+
+/*
+ * kmc_vault_open - open the vault in dir with the host protector or, where
+ * none fits, fail with KMC_E_NEED_PASSPHRASE. dir NULL means
+ * kmc_default_vault_dir().
+ *
+ * The directory must belong to the effective user and not be writable by
+ * group or others; keystores and the item store must belong to the user
+ * and be private (mode 0600 or stricter). Of the two keystores the newest
+ * valid one wins. With KMC_OPEN_WRITE a missing, stale or damaged twin is
+ * rewritten from it, and the handle may change the vault.
+ *
+ * Returns 0; KMC_E_NOT_VAULT, KMC_E_PERM, KMC_E_NO_KEYSTORE (both
+ * keystores missing or damaged), KMC_E_VERSION, KMC_E_UNLOCK,
+ * KMC_E_NEED_PASSPHRASE, KMC_E_HOST_KEY, KMC_E_WRONG_VAULT, KMC_E_STORE,
+ * KMC_E_BUSY, KMC_E_NOMEM, -errno.
+ */
+KMC_API int kmc_vault_open(const char *dir, unsigned flags,
+	kmc_vault **ret_vault) KMC_MUST_CHECK KMC_NONNULL(3);
+
+/* kmc_vault_open_ex - as kmc_vault_open(), with options (may be NULL). */
+KMC_API int kmc_vault_open_ex(const char *dir, unsigned flags,
+	const kmc_options *opts, kmc_vault **ret_vault)
+	KMC_MUST_CHECK KMC_NONNULL(4);
+
+/* kmc_vault_close - release the handle and wipe its keys; NULL is fine. */
+KMC_API void kmc_vault_close(kmc_vault *v);
+
+/*
+ * kmc_vault_generation - a counter that grows whenever the vault's items
+ * or keystore change, read without decrypting anything, so a long-running
+ * server can poll it and reload. Returns 0 and sets *ret.
+ */
+KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/* kmc_vault_dir - the directory the handle was opened on. */
+KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
+
+/*
+ * kmc_default_vault_dir - $KMC_VAULT if set, else /var/lib/kmcvault for
+ * root, else $XDG_DATA_HOME/kmcvault or ~/.local/share/kmcvault.
+ * kmc_default_host_key - $KMC_HOST_KEY if set, else /etc/kmcvault/host.key
+ * for root, else $XDG_CONFIG_HOME/kmcvault/host.key or
+ * ~/.config/kmcvault/host.key.
+ * Both return 0 and write a NUL-terminated path into buf, or
+ * KMC_E_TOO_LARGE if it does not fit, KMC_E_INVALID without a home.
+ */
+KMC_API int kmc_default_vault_dir(char *buf, size_t size)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+KMC_API int kmc_default_host_key(char *buf, size_t size)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/* ---------------------------------------------------------------- */
+/* Items                                                             */
+
+typedef enum kmc_item_type {
+	KMC_ITEM_PASSWORD = 1,	/* a password that unlocks something else */
+	KMC_ITEM_SECRET = 2,	/* any other standalone secret */
+	KMC_ITEM_PRIVATE_KEY = 3,	/* a private key as PKCS#8 DER */
+	KMC_ITEM_CERTIFICATE = 4,	/* certificates, PEM */
+	KMC_ITEM_CRL = 5,	/* a CRL, PEM */
+} kmc_item_type;
+
+/* Limits, also enforced on what is read back from disk. */
+#define KMC_NAME_MAX 128	/* bytes in an item name */
+#define KMC_ITEM_MAX (1024u * 1024u)	/* plaintext bytes in one item */
+
+/*
+ * Item names are 1 to KMC_NAME_MAX bytes of [A-Za-z0-9._@:/+-], not
+ * starting with '.' or '/', so they are safe in file names, URIs and logs.
+ */
+
+/*
+ * kmc_secret_get - decrypt the item name into guarded memory.
+ *
+ * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_AUTH (the record was
+ * altered, moved under another name or copied from another vault),
+ * KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_secret_get(kmc_vault *v, const char *name,
+	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_item_get - as kmc_secret_get(), and fail with KMC_E_TYPE unless the
+ * item has the given type.
+ */
+KMC_API int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
+	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
+
+/*
+ * kmc_item_put - seal data under the active master key as item name,
+ * replacing an item of the same name and type (its version grows by one).
+ * The vault must be open with KMC_OPEN_WRITE.
+ *
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_INVALID (unknown type),
+ * KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_TYPE (the name holds another type),
+ * KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
+	const void *data, size_t len) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
+
+/*
+ * kmc_item_remove - delete item name.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
+ */
+KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+typedef struct kmc_item_info {
+	const char *name;	/* valid during the callback only */
+	kmc_item_type type;
+	uint32_t version;
+	uint32_t mk_id;		/* the master key that sealed it */
+	int64_t created;	/* seconds since the epoch */
+	size_t size;		/* plaintext bytes */
+} kmc_item_info;
+
+/*
+ * kmc_item_list - call cb for each item in name order, without decrypting
+ * any. A non-zero return from cb stops the walk and is returned.
+ * Returns 0, cb's value, KMC_E_CORRUPT or KMC_E_STORE.
+ */
+KMC_API int kmc_item_list(kmc_vault *v,
+	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/* kmc_item_type_name - "password", "secret", ... or "unknown". */
+KMC_API const char *kmc_item_type_name(kmc_item_type type);
+
+/* ---------------------------------------------------------------- */
+/* Ciphertext strings                                                */
+
+/*
+ * A ciphertext string "kmc:v1:<mk-id>:<base64url>" holds a short secret in
+ * a configuration file. It decrypts only through the vault that made it,
+ * with the master key it names.
+ */
+#define KMC_STRING_SECRET_MAX 4096
+
+/*
+ * kmc_encrypt_string - seal a secret of 1 to KMC_STRING_SECRET_MAX bytes
+ * with the active master key; *ret_string is a NUL-terminated string to be
+ * released with free().
+ * Returns 0; KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_encrypt_string(kmc_vault *v, const void *secret, size_t len,
+	char **ret_string) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
+
+/*
+ * kmc_decrypt_string - open a ciphertext string into guarded memory.
+ * Surrounding white space is ignored.
+ * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_VERSION,
+ * KMC_E_NOT_FOUND (a master key this vault does not have), KMC_E_AUTH
+ * (altered, or made by another vault), KMC_E_NOMEM.
+ */
+KMC_API int kmc_decrypt_string(kmc_vault *v, const char *string,
+	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

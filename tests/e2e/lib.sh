@@ -1,0 +1,110 @@
+# lib.sh - a small harness for end-to-end tests of the kmc command.
+#
+# Source it, then write checks:
+#   t "what the user would notice" command args...    # expects exit 0
+#   t_rc 3 "wrong passphrase is refused" command ...   # expects exit 3
+#   t_out "prints it" expected command ...             # stdout equals
+#   t_err "names the file" 'regex' command ...         # stderr matches
+#   done_testing                                       # closing line, rc
+#
+# Every test runs in its own temp dir, removed at the end; $KMC is the
+# binary under test and KMC_HOST_KEY points at a host key inside it.
+set -u
+KMC_BUILD=${KMC_BUILD:?run through tools/run-tests.sh or set KMC_BUILD}
+KMC_TOP=${KMC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+KMC="$KMC_BUILD/kmc"
+T=$(mktemp -d "${TMPDIR:-/tmp}/kmc-e2e.XXXXXX")
+chmod 700 "$T"
+trap 'rm -rf "$T"' EXIT
+export KMC_HOST_KEY="$T/host.key"
+unset KMC_VAULT
+_pass=0
+_fail=0
+OUT="$T/.out"
+ERR="$T/.err"
+
+_report() {
+	local ok=$1 desc=$2
+	if [ "$ok" = 1 ]; then
+		_pass=$((_pass + 1))
+		echo "ok - $desc"
+	else
+		_fail=$((_fail + 1))
+		echo "not ok - $desc"
+		sed 's/^/#   stdout: /' "$OUT" | head -20
+		sed 's/^/#   stderr: /' "$ERR" | head -20
+	fi
+}
+
+# t_rc CODE DESC CMD... : run CMD, expect exit CODE.
+t_rc() {
+	local want=$1 desc=$2 rc
+	shift 2
+	"$@" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		_report 1 "$desc"
+	else
+		echo "#   exit $rc, wanted $want: $*" >>"$ERR"
+		_report 0 "$desc"
+	fi
+}
+
+t() {
+	local desc=$1
+	shift
+	t_rc 0 "$desc" "$@"
+}
+
+# t_out DESC EXPECTED CMD... : exit 0 and stdout exactly EXPECTED.
+t_out() {
+	local desc=$1 want=$2 got rc
+	shift 2
+	"$@" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+	got=$(cat "$OUT")
+	if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then
+		_report 1 "$desc"
+	else
+		echo "#   exit $rc, stdout '$got', wanted '$want'" >>"$ERR"
+		_report 0 "$desc"
+	fi
+}
+
+# t_err CODE DESC REGEX CMD... : exit CODE and stderr matches REGEX.
+t_err() {
+	local want=$1 desc=$2 re=$3 rc
+	shift 3
+	"$@" >"$OUT" 2>"$ERR" </dev/null
+	rc=$?
+	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$ERR"; then
+		_report 1 "$desc"
+	else
+		echo "#   exit $rc (wanted $want), stderr not matching /$re/" >>"$ERR"
+		_report 0 "$desc"
+	fi
+}
+
+# check DESC CONDITION-CMD... : a plain assertion on state.
+check() {
+	local desc=$1
+	shift
+	: >"$OUT"
+	: >"$ERR"
+	if "$@" >"$OUT" 2>"$ERR"; then _report 1 "$desc"; else _report 0 "$desc"; fi
+}
+
+# A tree fingerprint: names, modes and contents, to prove "nothing changed".
+snapshot() {
+	(cd "$1" && find . -type f ! -name '*.mdb-lock' -printf '%p %m\n' | sort &&
+		find . -type f ! -name '*.mdb-lock' -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+secret_file() { # secret_file PATH CONTENT: a 0600 file holding CONTENT
+	(umask 077 && printf '%s\n' "$2" >"$1")
+}
+
+done_testing() {
+	echo "$_pass passed, $_fail failed"
+	[ "$_fail" -eq 0 ]
+}

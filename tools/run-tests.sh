@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# run-tests.sh BUILD_DIR [unit|e2e] - run the unit suites (cmocka binaries
+# in BUILD_DIR/tests) and the end-to-end scripts (tests/e2e/test_*.sh),
+# then print one closing line "N passed, N failed" over all suites.
+set -u
+build=${1:?usage: run-tests.sh BUILD_DIR [unit|e2e]}
+which=${2:-all}
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$build" && pwd)
+passed=0
+failed=0
+failed_names=()
+
+run_suite() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failed_names+=("$name")
+	fi
+}
+
+if [ "$which" = all ] || [ "$which" = unit ]; then
+	for t in "$build"/tests/test_*; do
+		[ -x "$t" ] || continue
+		run_suite "unit/$(basename "$t")" "$t"
+	done
+fi
+if [ "$which" = all ] || [ "$which" = e2e ]; then
+	for t in "$top"/tests/e2e/test_*.sh; do
+		[ -f "$t" ] || continue
+		run_suite "e2e/$(basename "$t")" env KMC_BUILD="$build" \
+			KMC_TOP="$top" bash "$t"
+	done
+fi
+
+echo
+[ ${#failed_names[@]} -eq 0 ] || printf 'failed suite: %s\n' "${failed_names[@]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,85 @@
+/*
+ * errors.c - one table of messages (s2n's ERR_ENTRY), and the detail of
+ * the last failure in this thread, which names the file or item that
+ * failed so a caller can say more than the code.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "vault.h"
+
+#define ERR_ENTRY(code, msg) [(code) - KMC_E_INVALID] = (msg)
+
+static const char *const messages[] = {
+	ERR_ENTRY(KMC_E_INVALID, "invalid argument"),
+	ERR_ENTRY(KMC_E_NOMEM, "out of memory"),
+	ERR_ENTRY(KMC_E_AUTH, "authentication failed: the data was altered, "
+		"moved or made by another vault"),
+	ERR_ENTRY(KMC_E_UNLOCK, "no protector opened the vault "
+		"(wrong passphrase?)"),
+	ERR_ENTRY(KMC_E_NEED_PASSPHRASE, "a passphrase is needed to open "
+		"the vault"),
+	ERR_ENTRY(KMC_E_CORRUPT, "damaged data"),
+	ERR_ENTRY(KMC_E_NO_KEYSTORE, "no valid keystore: kmc.ks and "
+		"StandbyKsf.ks are both missing or damaged"),
+	ERR_ENTRY(KMC_E_VERSION, "format version not supported by this build"),
+	ERR_ENTRY(KMC_E_NOT_VAULT, "not a vault"),
+	ERR_ENTRY(KMC_E_EXISTS, "already exists"),
+	ERR_ENTRY(KMC_E_NOT_FOUND, "no such item"),
+	ERR_ENTRY(KMC_E_PERM, "unsafe owner, mode or file type"),
+	ERR_ENTRY(KMC_E_NAME, "invalid item name"),
+	ERR_ENTRY(KMC_E_TOO_LARGE, "too large"),
+	ERR_ENTRY(KMC_E_STRING, "not a kmc ciphertext string"),
+	ERR_ENTRY(KMC_E_WRONG_VAULT, "the item store belongs to another vault"),
+	ERR_ENTRY(KMC_E_READONLY, "vault opened read-only"),
+	ERR_ENTRY(KMC_E_STORE, "item store failure"),
+	ERR_ENTRY(KMC_E_HOST_KEY, "host key missing or not this vault's"),
+	ERR_ENTRY(KMC_E_TYPE, "item has another type"),
+	ERR_ENTRY(KMC_E_LIMIT, "limit reached"),
+	ERR_ENTRY(KMC_E_BUSY, "another process is changing the vault"),
+	ERR_ENTRY(KMC_E_EMPTY, "empty secret"),
+};
+
+const char *kmc_strerror(int err)
+{
+	if (err == 0)
+		return "success";
+	if (err >= KMC_E_INVALID && err < KMC_E_INVALID +
+			(int)(sizeof(messages) / sizeof(messages[0])) &&
+	    messages[err - KMC_E_INVALID])
+		return messages[err - KMC_E_INVALID];
+	if (err < 0 && err > -4096)
+		return strerror(-err);
+	return "unknown error";
+}
+
+static _Thread_local char detail[1024];
+
+void kmc_detail_clear(void)
+{
+	detail[0] = '\0';
+}
+
+int kmc_detail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *kmc_error_detail(void)
+{
+	return detail;
+}
+
+#ifndef KMC_GIT_VERSION
+#define KMC_GIT_VERSION "0.1"
+#endif
+
+const char *kmc_version(void)
+{
+	return KMC_GIT_VERSION;
+}

@@ -1,0 +1,251 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "fileio.h"
+#include "../kmc/crypto.h"
+#include "vault.h"
+
+static int check_owner(const struct stat *st, int allow_root)
+{
+	if (st->st_uid == geteuid())
+		return 0;
+	if (allow_root && st->st_uid == 0)
+		return 0;
+	return KMC_E_PERM;
+}
+
+int kmc_open_checked(int dirfd, const char *name, const char *show,
+	const kmc_file_rule *rule, struct stat *ret_st)
+{
+	_cleanup_(kmc_closep) int fd = -1;
+	struct stat st;
+	int r;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return kmc_detail(KMC_E_PERM, "%s is a symbolic link; "
+				"replace it with the file itself", show);
+		r = -errno;
+		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+	}
+	if (!S_ISREG(st.st_mode))
+		return kmc_detail(KMC_E_PERM, "%s is not a regular file", show);
+	if (check_owner(&st, rule->allow_root_owner) < 0)
+		return kmc_detail(KMC_E_PERM, "%s is owned by uid %u, not by "
+			"uid %u who runs this; chown it", show,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & rule->forbidden)
+		return kmc_detail(KMC_E_PERM, "%s has mode %04o, which lets "
+			"others %s it; chmod %04o %s", show,
+			(unsigned)(st.st_mode & 07777),
+			(st.st_mode & 022) ? "change" : "read",
+			(unsigned)(st.st_mode & 0777 & ~rule->forbidden), show);
+	/* A second name for a keystore is a way to swap it under us. */
+	if (st.st_nlink != 1)
+		return kmc_detail(KMC_E_PERM, "%s has %lu hard links; a vault "
+			"file must have one", show, (unsigned long)st.st_nlink);
+	if ((uint64_t)st.st_size > rule->max_size)
+		return kmc_detail(KMC_E_TOO_LARGE, "%s is larger than %zu bytes",
+			show, rule->max_size);
+	*ret_st = st;
+	return TAKE_FD(fd);
+}
+
+int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
+{
+	size_t got = 0;
+	uint8_t extra;
+
+	while (got < max) {
+		ssize_t n = read(fd, buf + got, max - got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == max) {
+		/* The file may have grown since fstat(): check for more. */
+		ssize_t n;
+
+		do
+			n = read(fd, &extra, 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -errno;
+		KMC_ENSURE(n == 0, KMC_E_TOO_LARGE);
+	}
+	*ret_len = got;
+	return 0;
+}
+
+int kmc_read_checked(int dirfd, const char *name, const char *show,
+	const kmc_file_rule *rule, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_(kmc_closep) int fd = -1;
+	_cleanup_(freep) uint8_t *buf = NULL;
+	struct stat st;
+	size_t len;
+	int r;
+
+	fd = kmc_open_checked(dirfd, name, show, rule, &st);
+	KMC_GUARD(fd);
+	buf = malloc(rule->max_size ? rule->max_size : 1);
+	KMC_ENSURE(buf, KMC_E_NOMEM);
+	r = kmc_read_all(fd, buf, rule->max_size, &len);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+int kmc_read_checked_secret(int dirfd, const char *name, const char *show,
+	const kmc_file_rule *rule, kmc_secret **ret)
+{
+	_cleanup_(kmc_closep) int fd = -1;
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	struct stat st;
+	size_t len;
+	int r;
+
+	fd = kmc_open_checked(dirfd, name, show, rule, &st);
+	KMC_GUARD(fd);
+	KMC_GUARD(kmc_secret_new(rule->max_size, &s));
+	r = kmc_read_all(fd, kmc_secret_data(s), rule->max_size, &len);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+	KMC_GUARD(kmc_secret_shrink(s, len));
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int kmc_write_atomic(int dirfd, const char *name, const void *data,
+	size_t len, mode_t mode, int noreplace)
+{
+	char tmp[256];
+	uint8_t rnd[6];
+	int fd, r;
+
+	KMC_GUARD(kmc_crypto_init());
+	kmc_random(rnd, sizeof(rnd));
+	r = snprintf(tmp, sizeof(tmp), ".%s.tmp-%02x%02x%02x%02x%02x%02x", name,
+		rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	KMC_ENSURE(r > 0 && (size_t)r < sizeof(tmp), KMC_E_TOO_LARGE);
+
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)	/* umask may have cut it */
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0) {
+		if (noreplace) {
+			/* link() refuses an existing target atomically. */
+			if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+				r = errno == EEXIST ? KMC_E_EXISTS : -errno;
+		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
+			r = -errno;
+		}
+	}
+	if (r < 0 || noreplace)
+		(void)unlinkat(dirfd, tmp, 0);
+	if (r == 0 && fsync(dirfd) < 0)
+		r = -errno;
+	return r;
+}
+
+int kmc_check_dir(int fd, const char *show, int allow_root_owner)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return kmc_detail(KMC_E_PERM, "%s is not a directory", show);
+	if (check_owner(&st, allow_root_owner) < 0)
+		return kmc_detail(KMC_E_PERM, "directory %s is owned by uid %u, "
+			"not by uid %u who runs this; chown it", show,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & 022)
+		return kmc_detail(KMC_E_PERM, "directory %s has mode %04o, "
+			"which lets others replace its files; chmod 700 %s", show,
+			(unsigned)(st.st_mode & 07777), show);
+	return 0;
+}
+
+int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
+{
+	_cleanup_(freep) char *copy = NULL;
+	char *slash, *base;
+	const char *parent;
+	size_t n;
+	int fd;
+
+	KMC_ENSURE(path && *path, KMC_E_INVALID);
+	copy = strdup(path);
+	KMC_ENSURE(copy, KMC_E_NOMEM);
+	/* Trailing slashes name the same directory. */
+	n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	slash = strrchr(copy, '/');
+	if (!slash) {
+		parent = ".";
+		base = copy;
+	} else if (slash == copy) {
+		parent = "/";
+		base = slash + 1;
+	} else {
+		*slash = '\0';
+		parent = copy;
+		base = slash + 1;
+	}
+	KMC_ENSURE(*base && strcmp(base, ".") && strcmp(base, ".."),
+		KMC_E_INVALID);
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	base = strdup(base);
+	if (!base) {
+		close(fd);
+		return KMC_E_NOMEM;
+	}
+	*ret_dirfd = fd;
+	*ret_base = base;
+	return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * fileio.h - opening and writing files the way a vault must.
+ *
+ * Reads: openat() without following a final link, then fstat() the
+ * descriptor and check type, owner, mode, link count and size, so the
+ * checks apply to the very file that is read. Writes: a temporary file in
+ * the same directory (O_EXCL, mode given up front), write all, fsync,
+ * renameat over the target, fsync the directory; the temporary is removed
+ * on any failure.
+ */
+#ifndef KMC_FILEIO_H
+#define KMC_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../kmc/common.h"
+
+/* What a file must satisfy to be read. */
+typedef struct kmc_file_rule {
+	mode_t forbidden;	/* mode bits that must be clear, e.g. 077 */
+	size_t max_size;
+	int allow_root_owner;	/* root may own it besides the user */
+} kmc_file_rule;
+
+/*
+ * kmc_open_checked - openat(dirfd, name, O_RDONLY|O_NOFOLLOW) and check the
+ * descriptor against rule. *ret_st receives its fstat. show is the path
+ * that error details name (see kmc_error_detail()).
+ * Returns the fd; KMC_E_PERM (link, not regular, owner, mode, hard links);
+ * KMC_E_TOO_LARGE; -errno (-ENOENT when absent).
+ */
+KMC_INTERNAL int kmc_open_checked(int dirfd, const char *name,
+	const char *show, const kmc_file_rule *rule, struct stat *ret_st)
+	KMC_MUST_CHECK;
+
+/*
+ * kmc_read_checked - kmc_open_checked() and read the whole file into a
+ * malloc'd buffer (never a secret; see kmc_read_checked_secret()).
+ */
+KMC_INTERNAL int kmc_read_checked(int dirfd, const char *name,
+	const char *show, const kmc_file_rule *rule, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL int kmc_read_checked_secret(int dirfd, const char *name,
+	const char *show, const kmc_file_rule *rule, kmc_secret **ret)
+	KMC_MUST_CHECK;
+
+/* Read exactly up to max bytes from fd into buf; *ret_len is what was
+ * read. Returns KMC_E_TOO_LARGE if more than max bytes are there. */
+KMC_INTERNAL int kmc_read_all(int fd, uint8_t *buf, size_t max,
+	size_t *ret_len) KMC_MUST_CHECK;
+
+/*
+ * kmc_write_atomic - replace dirfd/name with data, mode given. With
+ * noreplace, fail with KMC_E_EXISTS rather than replace an existing file.
+ * Returns 0, KMC_E_EXISTS or -errno.
+ */
+KMC_INTERNAL int kmc_write_atomic(int dirfd, const char *name,
+	const void *data, size_t len, mode_t mode, int noreplace)
+	KMC_MUST_CHECK;
+
+/* kmc_check_dir - fstat checks for a directory fd: owned by the user (or
+ * root where allowed) and not writable by group or others. */
+KMC_INTERNAL int kmc_check_dir(int fd, const char *show,
+	int allow_root_owner) KMC_MUST_CHECK;
+
+/* Split path into a parent directory fd and a final component. */
+KMC_INTERNAL int kmc_open_parent(const char *path, int *ret_dirfd,
+	char **ret_base) KMC_MUST_CHECK;
+
+static inline void kmc_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * protector.h - keyslots: each holds the root key sealed under a key that
+ * one protector derives.
+ *
+ * The seal's associated data is "kmcvault/rk/v1" || vault id || slot id
+ * || type || params, so a slot cannot be moved to another vault or have
+ * its parameters changed without the root key failing to open.
+ *
+ * host params (type 1):
+ *	salt 16 || host_key_id 8 || path_len u16 || path
+ *   slot key = BLAKE2b-256 keyed with the 32-byte host key, over
+ *   "kmcvault/host/v1" || vault id || salt. host_key_id is the first 8
+ *   bytes of BLAKE2b keyed with the host key over "kmcvault/host-id/v1":
+ *   it tells "another host key" apart from a damaged slot. path is where
+ *   the host key was at init, so a server opens with no flags.
+ *
+ * passphrase params (type 2):
+ *	alg u8 (1 = Argon2id v1.3) || ops u32 || mem u64 (bytes) || salt 16
+ *   slot key = Argon2id(passphrase, salt, ops, mem).
+ */
+#ifndef KMC_PROTECTOR_H
+#define KMC_PROTECTOR_H
+
+#include "keystore.h"
+
+#define HOST_KEY_LEN 32
+#define HOST_PATH_MAX 1024
+
+/* Seal rk into slot s, whose id, type and params are already set. */
+KMC_INTERNAL int slot_wrap(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	ks_slot *s, const uint8_t slot_key[KMC_KEY_LEN],
+	const kmc_secret *rk) KMC_MUST_CHECK;
+KMC_INTERNAL int slot_unwrap(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const uint8_t slot_key[KMC_KEY_LEN],
+	kmc_secret **ret_rk) KMC_MUST_CHECK;
+
+/*
+ * host_key_load - read a host key file (regular, the user's, mode 0400
+ * or 0600, exactly 32 bytes). With create, make one (0400, in a 0700
+ * directory made if absent) when there is none.
+ * Returns 0; KMC_E_HOST_KEY (absent, wrong size), KMC_E_PERM, -errno.
+ */
+KMC_INTERNAL int host_key_load(const char *path, int create,
+	kmc_secret **ret) KMC_MUST_CHECK;
+
+KMC_INTERNAL int host_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const char *path, const kmc_secret *rk, uint8_t id, ks_slot *ret)
+	KMC_MUST_CHECK;
+/* path overrides the one recorded in the slot when not NULL. */
+KMC_INTERNAL int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const char *path, kmc_secret **ret_rk)
+	KMC_MUST_CHECK;
+
+KMC_INTERNAL int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *pass, uint32_t ops, uint64_t mem,
+	const kmc_secret *rk, uint8_t id, ks_slot *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const kmc_secret *pass, kmc_secret **ret_rk)
+	KMC_MUST_CHECK;
+
+/* A human-readable summary of a slot's parameters for kmc status. */
+KMC_INTERNAL void slot_describe(const ks_slot *s, char *buf, size_t size);
+
+#endif

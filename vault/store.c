@@ -1,0 +1,308 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "store.h"
+#include "fileio.h"
+#include "vault.h"
+
+/* LMDB's own codes are negative; system faults come back as errno. */
+static int mdb_err(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return KMC_E_NOT_FOUND;
+	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID)
+		return KMC_E_VERSION;
+	if (rc > 0)
+		return -rc;
+	return KMC_E_STORE;
+}
+
+static const kmc_file_rule store_rule = {
+	.forbidden = 077,
+	.max_size = STORE_MAP_SIZE,
+	.allow_root_owner = 0,
+};
+
+/* Check a file LMDB is about to open; returns -ENOENT if absent. */
+static int check_file(int dirfd, const char *dir, const char *name,
+	struct stat *st)
+{
+	char show[4096];
+	int fd;
+
+	snprintf(show, sizeof(show), "%s/%s", dir, name);
+	fd = kmc_open_checked(dirfd, name, show, &store_rule, st);
+
+	KMC_GUARD(fd);
+	close(fd);
+	return 0;
+}
+
+static int meta_init(store *st, MDB_txn *txn,
+	const uint8_t vault_id[KS_VAULT_ID_LEN])
+{
+	uint8_t ver[4] = { 0, 0, 0, STORE_FORMAT_VERSION };
+	uint8_t gen[8] = { 0 };
+	MDB_val k, v;
+
+	k = (MDB_val){ 6, "format" };
+	v = (MDB_val){ sizeof(ver), ver };
+	KMC_GUARD(mdb_err(mdb_put(txn, st->meta, &k, &v, 0)));
+	k = (MDB_val){ 8, "vault_id" };
+	v = (MDB_val){ KS_VAULT_ID_LEN, (void *)vault_id };
+	KMC_GUARD(mdb_err(mdb_put(txn, st->meta, &k, &v, 0)));
+	k = (MDB_val){ 10, "generation" };
+	v = (MDB_val){ sizeof(gen), gen };
+	return mdb_err(mdb_put(txn, st->meta, &k, &v, 0));
+}
+
+static int meta_check(store *st, MDB_txn *txn,
+	const uint8_t vault_id[KS_VAULT_ID_LEN])
+{
+	MDB_val k = { 6, "format" }, v;
+	const uint8_t *p;
+
+	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4,
+		KMC_E_CORRUPT);
+	p = v.mv_data;
+	KMC_ENSURE(p[0] == 0 && p[1] == 0 && p[2] == 0 &&
+		p[3] == STORE_FORMAT_VERSION, KMC_E_VERSION);
+	k = (MDB_val){ 8, "vault_id" };
+	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 &&
+		v.mv_size == KS_VAULT_ID_LEN, KMC_E_CORRUPT);
+	KMC_ENSURE(memcmp(v.mv_data, vault_id, KS_VAULT_ID_LEN) == 0,
+		KMC_E_WRONG_VAULT);
+	return 0;
+}
+
+int store_open(store *st, const char *path, int dirfd, int create,
+	const uint8_t vault_id[KS_VAULT_ID_LEN])
+{
+	char file[4096];
+	struct stat before, after;
+	MDB_txn *txn = NULL;
+	int r, n;
+
+	memset(st, 0, sizeof(*st));
+	n = snprintf(file, sizeof(file), "%s/%s", path, STORE_NAME);
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
+	if (!create) {
+		r = check_file(dirfd, path, STORE_NAME, &before);
+		if (r == -ENOENT)
+			return KMC_E_STORE;
+		KMC_GUARD(r);
+		r = check_file(dirfd, path, STORE_LOCK_NAME, &after);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	KMC_GUARD(mdb_err(mdb_env_create(&st->env)));
+	r = mdb_err(mdb_env_set_maxdbs(st->env, 4));
+	if (r == 0)
+		r = mdb_err(mdb_env_set_mapsize(st->env, STORE_MAP_SIZE));
+	/* NOTLS: read transactions are not tied to the opening thread. */
+	if (r == 0)
+		r = mdb_err(mdb_env_open(st->env, file,
+			MDB_NOSUBDIR | MDB_NOTLS, 0600));
+	if (r == 0 && !create) {
+		/* The file LMDB opened must be the one checked above. */
+		int fd;
+
+		r = mdb_err(mdb_env_get_fd(st->env, &fd));
+		if (r == 0 && fstat(fd, &after) < 0)
+			r = -errno;
+		if (r == 0 && (after.st_dev != before.st_dev ||
+				after.st_ino != before.st_ino))
+			r = KMC_E_PERM;
+	}
+	if (r == 0)
+		r = mdb_err(mdb_txn_begin(st->env, NULL, 0, &txn));
+	if (r == 0)
+		r = mdb_err(mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0,
+			&st->meta));
+	if (r == 0)
+		r = mdb_err(mdb_dbi_open(txn, "items", create ? MDB_CREATE : 0,
+			&st->items));
+	if (r == KMC_E_NOT_FOUND)
+		r = KMC_E_CORRUPT;
+	if (r == 0)
+		r = create ? meta_init(st, txn, vault_id) :
+			meta_check(st, txn, vault_id);
+	if (r == 0) {
+		r = mdb_err(mdb_txn_commit(txn));
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (r < 0) {
+		mdb_env_close(st->env);
+		st->env = NULL;
+	}
+	return r;
+}
+
+void store_close(store *st)
+{
+	if (st->env)
+		mdb_env_close(st->env);
+	st->env = NULL;
+}
+
+static int name_val(const char *name, MDB_val *k)
+{
+	k->mv_size = strlen(name);
+	k->mv_data = (void *)name;
+	return 0;
+}
+
+static int copy_val(const MDB_val *v, uint8_t **ret, size_t *ret_len)
+{
+	uint8_t *p = malloc(v->mv_size ? v->mv_size : 1);
+
+	KMC_ENSURE(p, KMC_E_NOMEM);
+	memcpy(p, v->mv_data, v->mv_size);
+	*ret = p;
+	*ret_len = v->mv_size;
+	return 0;
+}
+
+int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int r;
+
+	name_val(name, &k);
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = mdb_err(mdb_get(txn, st->items, &k, &v));
+	if (r == 0)
+		r = copy_val(&v, ret, ret_len);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int store_txn_begin(store *st, store_txn *ret)
+{
+	ret->st = st;
+	return mdb_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
+}
+
+int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
+	size_t *ret_len)
+{
+	MDB_val k, v;
+
+	name_val(name, &k);
+	KMC_GUARD(mdb_err(mdb_get(t->txn, t->st->items, &k, &v)));
+	return copy_val(&v, ret, ret_len);
+}
+
+int store_txn_put(store_txn *t, const char *name, const uint8_t *rec,
+	size_t len)
+{
+	MDB_val k, v = { len, (void *)rec };
+
+	name_val(name, &k);
+	return mdb_err(mdb_put(t->txn, t->st->items, &k, &v, 0));
+}
+
+int store_txn_del(store_txn *t, const char *name)
+{
+	MDB_val k;
+
+	name_val(name, &k);
+	return mdb_err(mdb_del(t->txn, t->st->items, &k, NULL));
+}
+
+static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
+{
+	MDB_val k = { 10, "generation" }, v;
+	const uint8_t *p;
+	uint64_t g = 0;
+
+	KMC_GUARD(mdb_err(mdb_get(txn, meta, &k, &v)));
+	KMC_ENSURE(v.mv_size == 8, KMC_E_CORRUPT);
+	p = v.mv_data;
+	for (int i = 0; i < 8; i++)
+		g = (g << 8) | p[i];
+	*ret = g;
+	return 0;
+}
+
+int store_txn_commit(store_txn *t)
+{
+	MDB_val k = { 10, "generation" }, v;
+	uint8_t buf[8];
+	uint64_t g;
+	int r;
+
+	r = read_generation(t->txn, t->st->meta, &g);
+	if (r == 0) {
+		g++;
+		for (int i = 7; i >= 0; i--) {
+			buf[i] = (uint8_t)g;
+			g >>= 8;
+		}
+		v = (MDB_val){ sizeof(buf), buf };
+		r = mdb_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+	}
+	if (r < 0) {
+		store_txn_abort(t);
+		return r;
+	}
+	r = mdb_err(mdb_txn_commit(t->txn));
+	t->txn = NULL;
+	return r;
+}
+
+void store_txn_abort(store_txn *t)
+{
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	t->txn = NULL;
+}
+
+int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
+{
+	MDB_txn *txn;
+	MDB_stat s;
+	int r;
+
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = mdb_err(mdb_stat(txn, st->items, &s));
+	if (r == 0 && ret_count)
+		*ret_count = s.ms_entries;
+	if (r == 0 && ret_generation)
+		r = read_generation(txn, st->meta, ret_generation);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int store_walk(store *st, int (*cb)(const char *name, size_t name_len,
+	const uint8_t *rec, size_t len, void *arg), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = mdb_err(mdb_cursor_open(txn, st->items, &cur));
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != MDB_NOTFOUND)
+		r = mdb_err(rc);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r;
+}

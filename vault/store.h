@@ -1,0 +1,74 @@
+/*
+ * store.h - the LMDB item store, items.mdb beside the keystores.
+ *
+ * Named databases:
+ *	"meta"   "format" -> u32 1; "vault_id" -> 16 bytes (binds the store
+ *	         to its keystores); "generation" -> u64, grows by one in the
+ *	         same transaction as every item change.
+ *	"items"  item name -> record (see vault/record.c); only ciphertext.
+ *
+ * LMDB returns pointers into its map; every get copies the record out
+ * before the read transaction ends.
+ */
+#ifndef KMC_STORE_H
+#define KMC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+#include "keystore.h"
+
+#define STORE_NAME "items.mdb"
+#define STORE_LOCK_NAME "items.mdb-lock"
+#define STORE_FORMAT_VERSION 1
+/* Address space, not disk: the file grows as items are added. */
+#define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
+
+typedef struct store {
+	MDB_env *env;
+	MDB_dbi meta;
+	MDB_dbi items;
+} store;
+
+/*
+ * store_open - open (create: make) the store in the vault directory path
+ * whose descriptor is dirfd, and check it belongs to vault_id.
+ * Returns 0; KMC_E_PERM, KMC_E_WRONG_VAULT, KMC_E_VERSION, KMC_E_STORE,
+ * -errno.
+ */
+KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,
+	int create, const uint8_t vault_id[KS_VAULT_ID_LEN]) KMC_MUST_CHECK;
+KMC_INTERNAL void store_close(store *st);
+
+/* Copy the record of name out; KMC_E_NOT_FOUND if absent. */
+KMC_INTERNAL int store_get(store *st, const char *name, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+
+/*
+ * A write transaction: begin, any number of put/del, commit or abort.
+ * Commit bumps the generation in the same transaction.
+ */
+typedef struct store_txn {
+	store *st;
+	MDB_txn *txn;
+} store_txn;
+
+KMC_INTERNAL int store_txn_begin(store *st, store_txn *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_get(store_txn *t, const char *name,
+	uint8_t **ret, size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_put(store_txn *t, const char *name,
+	const uint8_t *rec, size_t len) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_del(store_txn *t, const char *name)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_commit(store_txn *t) KMC_MUST_CHECK;
+KMC_INTERNAL void store_txn_abort(store_txn *t);
+
+KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
+	uint64_t *ret_generation) KMC_MUST_CHECK;
+
+/* Walk all records in name order; stop at cb's non-zero return. */
+KMC_INTERNAL int store_walk(store *st,
+	int (*cb)(const char *name, size_t name_len, const uint8_t *rec,
+		size_t len, void *arg), void *arg) KMC_MUST_CHECK;
+
+#endif

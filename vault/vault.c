@@ -1,0 +1,1249 @@
+/*
+ * vault.c - opening, creating and inspecting a vault directory.
+ *
+ *	DIR/            0700, the user's
+ *	  kmc.ks        0600, the keystore (vault/keystore.h)
+ *	  StandbyKsf.ks 0600, its twin: same bytes when healthy
+ *	  items.mdb     0600, the item store (vault/store.h)
+ *	  items.mdb-lock
+ *
+ * Keystores are written one after the other, master first, each by
+ * write-temp, fsync, rename, fsync-directory. A crash leaves at worst one
+ * file newer than the other; the opener takes the newest whose checksum
+ * holds and whose MAC verifies once the root key is known, and a writable
+ * open rewrites the twin from it. Writers serialize on flock() of the
+ * directory; readers need no lock because every replacement is a rename.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include "vault.h"
+#include "fileio.h"
+#include "protector.h"
+#include "../kmc/buf.h"
+#include "../kmc/cstring.h"
+
+#define MK_AD_LABEL "kmcvault/mk/v1"
+#define STR_AD_LABEL "kmcvault/str/v1"
+#define PASSPHRASE_MAX 1024
+#define PASSPHRASE_MIN 8
+#define ARGON2_MEM_FLOOR (8u * 1024u * 1024u)
+
+static const kmc_file_rule ks_rule = {
+	.forbidden = 077,
+	.max_size = KS_FILE_MAX,
+	.allow_root_owner = 0,
+};
+
+/* ---------------------------------------------------------------- */
+/* Defaults                                                          */
+
+static int home_path(char *buf, size_t size, const char *xdg,
+	const char *fallback, const char *leaf)
+{
+	const char *base = secure_getenv(xdg);
+	const char *home;
+	int n;
+
+	if (base && base[0] == '/') {
+		n = snprintf(buf, size, "%s/kmcvault/%s", base, leaf);
+	} else {
+		home = secure_getenv("HOME");
+		if (!home || home[0] != '/') {
+			struct passwd *pw = getpwuid(geteuid());
+
+			home = pw ? pw->pw_dir : NULL;
+		}
+		KMC_ENSURE(home && home[0] == '/', KMC_E_INVALID);
+		n = snprintf(buf, size, "%s/%s/kmcvault/%s", home, fallback,
+			leaf);
+	}
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	/* "kmcvault/" with an empty leaf: drop the trailing slash. */
+	if (!*leaf)
+		buf[n - 1] = '\0';
+	return 0;
+}
+
+int kmc_default_vault_dir(char *buf, size_t size)
+{
+	const char *env = secure_getenv("KMC_VAULT");
+	int n;
+
+	if (env && *env) {
+		n = snprintf(buf, size, "%s", env);
+		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+		return 0;
+	}
+	if (geteuid() == 0) {
+		n = snprintf(buf, size, "/var/lib/kmcvault");
+		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+		return 0;
+	}
+	return home_path(buf, size, "XDG_DATA_HOME", ".local/share", "");
+}
+
+int kmc_default_host_key(char *buf, size_t size)
+{
+	const char *env = secure_getenv("KMC_HOST_KEY");
+	int n;
+
+	if (env && *env) {
+		n = snprintf(buf, size, "%s", env);
+		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+		return 0;
+	}
+	if (geteuid() == 0) {
+		n = snprintf(buf, size, "/etc/kmcvault/host.key");
+		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+		return 0;
+	}
+	return home_path(buf, size, "XDG_CONFIG_HOME", ".config", "host.key");
+}
+
+/* Host key paths are recorded in the slot, so they must be absolute. */
+static int absolute_path(const char *path, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(buf, size, "%s", path);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		n = snprintf(buf, size, "%s/%s", cwd, path);
+	}
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Names                                                             */
+
+int kmc_name_check(const char *name)
+{
+	size_t n = strnlen(name, KMC_NAME_MAX + 1);
+
+	KMC_ENSURE(n >= 1 && n <= KMC_NAME_MAX, KMC_E_NAME);
+	KMC_ENSURE(name[0] != '.' && name[0] != '/', KMC_E_NAME);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("._@:/+-", c))
+			continue;
+		return KMC_E_NAME;
+	}
+	return 0;
+}
+
+static int name_guard(const char *name)
+{
+	if (kmc_name_check(name) < 0)
+		return kmc_detail(KMC_E_NAME, "item name \"%.*s\" is not 1 to %d "
+			"of [A-Za-z0-9._@:/+-] starting with neither '.' nor '/'",
+			KMC_NAME_MAX, name, KMC_NAME_MAX);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Keystore files                                                    */
+
+typedef struct ks_file {
+	const char *name;
+	char show[PATH_MAX + 32];
+	kmc_keystore_state state;
+	int err;		/* why it is damaged or unsafe */
+	uint8_t *raw;
+	size_t len;
+	keystore *ks;
+} ks_file;
+
+static void ks_file_free(ks_file *f)
+{
+	free(f->raw);
+	free(f->ks);
+	f->raw = NULL;
+	f->ks = NULL;
+}
+
+/* Read and parse one keystore; only I/O faults are returned as errors. */
+static int ks_file_load(int dirfd, const char *dir, ks_file *f)
+{
+	int r;
+
+	snprintf(f->show, sizeof(f->show), "%s/%s", dir, f->name);
+	r = kmc_read_checked(dirfd, f->name, f->show, &ks_rule, &f->raw,
+		&f->len);
+	if (r == -ENOENT) {
+		f->state = KMC_KS_MISSING;
+		return 0;
+	}
+	if (r == KMC_E_PERM) {
+		f->state = KMC_KS_UNSAFE;
+		f->err = r;
+		return 0;
+	}
+	if (r == KMC_E_TOO_LARGE) {
+		f->state = KMC_KS_DAMAGED;
+		f->err = KMC_E_CORRUPT;
+		return 0;
+	}
+	KMC_GUARD(r);
+	f->ks = malloc(sizeof(*f->ks));
+	KMC_ENSURE(f->ks, KMC_E_NOMEM);
+	r = ks_parse(f->raw, f->len, f->ks);
+	if (r < 0) {
+		f->state = KMC_KS_DAMAGED;
+		f->err = r;
+		return 0;
+	}
+	f->state = KMC_KS_OK;
+	return 0;
+}
+
+static int ks_valid(const ks_file *f)
+{
+	return f->state == KMC_KS_OK || f->state == KMC_KS_STALE;
+}
+
+/*
+ * Load both keystores and rank them: *ret_order lists the valid ones,
+ * newest first. A twin of another vault id counts as damaged.
+ */
+static int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
+	int order[2], int *ret_n)
+{
+	int n = 0;
+
+	f[0].name = KS_MASTER_NAME;
+	f[1].name = KS_STANDBY_NAME;
+	for (int i = 0; i < 2; i++)
+		KMC_GUARD(ks_file_load(dirfd, dir, &f[i]));
+
+	if (ks_valid(&f[0]) && ks_valid(&f[1])) {
+		if (memcmp(f[0].ks->vault_id, f[1].ks->vault_id,
+				KS_VAULT_ID_LEN) != 0) {
+			/* The standby is the copy; trust the master's id. */
+			f[1].state = KMC_KS_DAMAGED;
+			f[1].err = KMC_E_WRONG_VAULT;
+		}
+	}
+	if (ks_valid(&f[0]) && ks_valid(&f[1])) {
+		int newer = f[1].ks->generation > f[0].ks->generation;
+
+		order[0] = newer;
+		order[1] = !newer;
+		n = 2;
+		if (f[0].len != f[1].len ||
+		    memcmp(f[0].raw, f[1].raw, f[0].len) != 0)
+			f[order[1]].state = KMC_KS_STALE;
+	} else if (ks_valid(&f[0])) {
+		order[n++] = 0;
+	} else if (ks_valid(&f[1])) {
+		order[n++] = 1;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* The error for "no keystore could be used", with its detail. */
+static int ks_pair_error(int dirfd, const char *dir, ks_file f[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (f[i].state == KMC_KS_UNSAFE) {
+			/* Re-read for the detail the first failure set. */
+			uint8_t *raw;
+			size_t len;
+			int r = kmc_read_checked(dirfd, f[i].name, f[i].show,
+				&ks_rule, &raw, &len);
+
+			if (r == 0)
+				free(raw);
+			return KMC_E_PERM;
+		}
+	if (f[0].state == KMC_KS_MISSING && f[1].state == KMC_KS_MISSING) {
+		if (faccessat(dirfd, STORE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			return kmc_detail(KMC_E_NOT_VAULT, "%s holds no vault "
+				"(kmc init makes one)", dir);
+		return kmc_detail(KMC_E_NO_KEYSTORE, "%s: both kmc.ks and "
+			"StandbyKsf.ks are missing", dir);
+	}
+	if (f[0].err == KMC_E_VERSION || f[1].err == KMC_E_VERSION)
+		return kmc_detail(KMC_E_VERSION, "%s: the keystore was written "
+			"by a newer kmcvault", dir);
+	return kmc_detail(KMC_E_NO_KEYSTORE, "%s: kmc.ks is %s and "
+		"StandbyKsf.ks is %s; restore one from a backup", dir,
+		kmc_keystore_state_name(f[0].state),
+		kmc_keystore_state_name(f[1].state));
+}
+
+/* ---------------------------------------------------------------- */
+/* Unlocking                                                         */
+
+static int mk_ad(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_master_key *m, uint8_t *ad, size_t *ret_len)
+{
+	kmc_wbuf b = KMC_WBUF(64);
+
+	kmc_wbuf_bytes(&b, MK_AD_LABEL, strlen(MK_AD_LABEL));
+	kmc_wbuf_bytes(&b, vault_id, KS_VAULT_ID_LEN);
+	kmc_wbuf_u32(&b, m->id);
+	kmc_wbuf_u64(&b, (uint64_t)m->created);
+	KMC_ASSERT(!b.err && b.len <= 64);
+	memcpy(ad, b.p, b.len);
+	*ret_len = b.len;
+	kmc_wbuf_free(&b);
+	return 0;
+}
+
+static int mk_wrap_key(const kmc_secret *rk, uint8_t out[KMC_KEY_LEN])
+{
+	return kmc_subkey(out, kmc_secret_data(rk), 2, "kmc-mkwr");
+}
+
+static int mk_seal(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *rk, const kmc_secret *mk, ks_master_key *m)
+{
+	uint8_t key[KMC_KEY_LEN], ad[64];
+	size_t adlen;
+	int r;
+
+	KMC_GUARD(mk_ad(vault_id, m, ad, &adlen));
+	KMC_GUARD(mk_wrap_key(rk, key));
+	r = kmc_seal(key, ad, adlen, kmc_secret_data(mk), KMC_KEY_LEN,
+		m->wrapped);
+	kmc_wipe(key, sizeof(key));
+	return r;
+}
+
+static int mk_derive(const kmc_secret *mk, uint32_t id, vault_mk *ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *keys = NULL;
+	int r;
+
+	KMC_GUARD(kmc_secret_new(2 * KMC_KEY_LEN, &keys));
+	r = kmc_subkey(kmc_secret_data(keys), kmc_secret_data(mk), 1,
+		"kmcitem1");
+	if (r == 0)
+		r = kmc_subkey(kmc_secret_data(keys) + KMC_KEY_LEN,
+			kmc_secret_data(mk), 2, "kmcstr01");
+	KMC_GUARD(r);
+	kmc_secret_readonly(keys);
+	ret->id = id;
+	ret->keys = TAKE_PTR(keys);
+	return 0;
+}
+
+static void vault_drop_keys(kmc_vault *v)
+{
+	for (size_t i = 0; i < v->n_mks; i++)
+		kmc_secret_free(v->mks[i].keys);
+	v->n_mks = 0;
+	kmc_secret_free(v->rk);
+	v->rk = NULL;
+}
+
+static int vault_load_mks(kmc_vault *v, const keystore *ks,
+	const kmc_secret *rk)
+{
+	uint8_t key[KMC_KEY_LEN], ad[64];
+	size_t adlen;
+	int r = 0;
+
+	KMC_GUARD(mk_wrap_key(rk, key));
+	for (size_t i = 0; i < ks->n_mks && r == 0; i++) {
+		const ks_master_key *m = &ks->mks[i];
+		_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
+
+		if (m->flags & KS_MK_RETIRED)
+			continue;
+		r = mk_ad(ks->vault_id, m, ad, &adlen);
+		if (r == 0)
+			r = kmc_open_secret(key, ad, adlen, m->wrapped,
+				KS_MK_WRAPPED_LEN, &mk);
+		if (r == 0)
+			r = mk_derive(mk, m->id, &v->mks[v->n_mks]);
+		if (r == 0)
+			v->n_mks++;
+	}
+	kmc_wipe(key, sizeof(key));
+	/* The MAC held, so a master key that fails is a forged keystore. */
+	return r == KMC_E_AUTH ? KMC_E_CORRUPT : r;
+}
+
+const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id)
+{
+	for (size_t i = 0; i < v->n_mks; i++)
+		if (v->mks[i].id == id)
+			return &v->mks[i];
+	return NULL;
+}
+
+typedef struct unlock_ctx {
+	const kmc_options *opts;
+	kmc_secret *pass;	/* asked for once, reused for the twin */
+	int pass_refused;
+} unlock_ctx;
+
+static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	int n;
+
+	if (u->opts && u->opts->passphrase) {
+		*ret = u->opts->passphrase;
+		return 0;
+	}
+	if (u->pass) {
+		*ret = u->pass;
+		return 0;
+	}
+	KMC_ENSURE(!u->pass_refused, KMC_E_NEED_PASSPHRASE);
+	if (!u->opts || !u->opts->passphrase_cb) {
+		u->pass_refused = 1;
+		return KMC_E_NEED_PASSPHRASE;
+	}
+	KMC_GUARD(kmc_secret_new(PASSPHRASE_MAX, &s));
+	n = u->opts->passphrase_cb((char *)kmc_secret_data(s), PASSPHRASE_MAX,
+		u->opts->passphrase_arg);
+	if (n < 0) {
+		u->pass_refused = 1;
+		return KMC_E_NEED_PASSPHRASE;
+	}
+	KMC_ENSURE((size_t)n <= PASSPHRASE_MAX, KMC_E_INVALID);
+	KMC_GUARD(kmc_secret_shrink(s, (size_t)n));
+	u->pass = TAKE_PTR(s);
+	*ret = u->pass;
+	return 0;
+}
+
+/*
+ * Try the slots of one keystore: host slots first (no prompt), then
+ * passphrase slots. Returns the root key and the slot that opened it.
+ */
+static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
+	unsigned *ret_slot)
+{
+	const char *host_key = u->opts ? u->opts->host_key : NULL;
+	char env_key[PATH_MAX];
+	int host_err = 0, pass_err = 0;
+
+	if (!host_key && secure_getenv("KMC_HOST_KEY") &&
+	    kmc_default_host_key(env_key, sizeof(env_key)) == 0)
+		host_key = env_key;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ks->n_slots; i++) {
+			const ks_slot *s = &ks->slots[i];
+			const kmc_secret *pw;
+			int r;
+
+			if (pass == 0 && s->type == KMC_PROTECTOR_HOST) {
+				r = host_slot_unlock(ks->vault_id, s, host_key,
+					ret_rk);
+				if (r == 0) {
+					*ret_slot = s->id;
+					return 0;
+				}
+				if (!host_err || r == KMC_E_HOST_KEY)
+					host_err = r;
+			} else if (pass == 1 &&
+				   s->type == KMC_PROTECTOR_PASSPHRASE) {
+				r = get_passphrase(u, &pw);
+				if (r == 0)
+					r = pass_slot_unlock(ks->vault_id, s, pw,
+						ret_rk);
+				if (r == 0) {
+					*ret_slot = s->id;
+					return 0;
+				}
+				if (!pass_err || pass_err == KMC_E_NEED_PASSPHRASE)
+					pass_err = r;
+			}
+		}
+	}
+	if (pass_err == KMC_E_UNLOCK)
+		return kmc_detail(KMC_E_UNLOCK, "wrong passphrase");
+	if (pass_err == KMC_E_NEED_PASSPHRASE && host_err)
+		return kmc_detail(KMC_E_NEED_PASSPHRASE, "the host protector "
+			"failed (%s) and no passphrase was given",
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			kmc_strerror(host_err));
+	if (pass_err)
+		return pass_err;
+	if (host_err)
+		return host_err;
+	return kmc_detail(KMC_E_UNLOCK, "no protector of a type this build "
+		"knows");
+}
+
+/* Unlock one keystore file completely: root key, MAC, master keys. */
+static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *rk = NULL;
+	unsigned slot = 0;
+	int r;
+
+	KMC_GUARD(ks_unlock(f->ks, u, &rk, &slot));
+	r = ks_verify_mac(f->raw, f->len, kmc_secret_data(rk));
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s fails its MAC: it was "
+			"altered", f->show);
+	r = vault_load_mks(v, f->ks, rk);
+	if (r < 0) {
+		vault_drop_keys(v);
+		return kmc_detail(r, "%s: a master key does not open",
+			f->show);
+	}
+	v->opened_by = slot;
+	v->rk = TAKE_PTR(rk);
+	return 0;
+}
+
+static int vault_lock(kmc_vault *v)
+{
+	int op = LOCK_EX | ((v->flags & KMC_OPEN_NOWAIT) ? LOCK_NB : 0);
+
+	while (flock(v->dirfd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK)
+			return kmc_detail(KMC_E_BUSY, "%s: another process is "
+				"changing the vault", v->dir);
+		return -errno;
+	}
+	return 0;
+}
+
+static int open_dir(const char *dir, int *ret_fd)
+{
+	int fd, r;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return kmc_detail(KMC_E_NOT_VAULT, "%s does not exist "
+				"(kmc init makes a vault there)", dir);
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
+	r = kmc_check_dir(fd, dir, 0);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+void kmc_vault_close(kmc_vault *v)
+{
+	if (!v)
+		return;
+	store_close(&v->st);
+	vault_drop_keys(v);
+	free(v->ks);
+	if (v->dirfd >= 0)
+		close(v->dirfd);	/* also drops the writer lock */
+	free(v->dir);
+	free(v);
+}
+
+static void kmc_vault_closep(kmc_vault **v)
+{
+	kmc_vault_close(*v);
+}
+
+int kmc_vault_open_ex(const char *dir, unsigned flags,
+	const kmc_options *opts, kmc_vault **ret_vault)
+{
+	_cleanup_(kmc_vault_closep) kmc_vault *v = NULL;
+	char dbuf[PATH_MAX];
+	ks_file f[2] = { 0 };
+	unlock_ctx u = { .opts = opts };
+	int order[2], n, r, used = -1;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_crypto_init());
+	KMC_ENSURE(!opts || opts->size >= sizeof(size_t), KMC_E_INVALID);
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		dir = dbuf;
+	}
+	v = calloc(1, sizeof(*v));
+	KMC_ENSURE(v, KMC_E_NOMEM);
+	v->dirfd = -1;
+	v->flags = flags;
+	v->dir = strdup(dir);
+	KMC_ENSURE(v->dir, KMC_E_NOMEM);
+	KMC_GUARD(open_dir(dir, &v->dirfd));
+	if (flags & KMC_OPEN_WRITE)
+		KMC_GUARD(vault_lock(v));
+
+	r = ks_load_pair(v->dirfd, dir, f, order, &n);
+	if (r == 0 && (f[0].state == KMC_KS_UNSAFE ||
+		       f[1].state == KMC_KS_UNSAFE))
+		r = ks_pair_error(v->dirfd, dir, f);
+	if (r == 0 && n == 0)
+		r = ks_pair_error(v->dirfd, dir, f);
+	/*
+	 * The newest first. The older twin is tried only when the newest is
+	 * proven damaged (MAC or master key), never after a wrong passphrase:
+	 * that would only ask Argon2 twice for the same answer.
+	 */
+	for (int i = 0; r == 0 && i < n; i++) {
+		r = vault_unlock_file(v, &f[order[i]], &u);
+		if (r == 0) {
+			used = order[i];
+			break;
+		}
+		if (r != KMC_E_CORRUPT || i + 1 == n)
+			break;
+		f[order[i]].state = KMC_KS_DAMAGED;
+		r = 0;
+	}
+	kmc_secret_free(u.pass);
+	if (r == 0) {
+		v->ks = TAKE_PTR(f[used].ks);
+		/* Repair from the keystore that opened: master first. */
+		for (int i = 0; r == 0 && i < 2; i++) {
+			if (i == used || (f[i].len == f[used].len &&
+			    memcmp(f[i].raw, f[used].raw, f[i].len) == 0))
+				continue;
+			if (!(flags & KMC_OPEN_WRITE))
+				continue;
+			r = kmc_write_atomic(v->dirfd, f[i].name, f[used].raw,
+				f[used].len, 0600, 0);
+			if (r < 0)
+				kmc_detail(r, "repairing %s: %s", f[i].show,
+					kmc_strerror(r));
+			else
+				v->repaired |= 1u << i;
+		}
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	KMC_GUARD(r);
+
+	r = store_open(&v->st, dir, v->dirfd, 0, v->ks->vault_id);
+	if (r == KMC_E_WRONG_VAULT)
+		return kmc_detail(r, "%s/%s belongs to another vault", dir,
+			STORE_NAME);
+	if (r < 0 && !kmc_error_detail()[0])
+		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
+			kmc_strerror(r));
+	KMC_GUARD(r);
+	/* Only a writer re-seals the keystore; readers need no root key. */
+	if (!(flags & KMC_OPEN_WRITE)) {
+		kmc_secret_free(v->rk);
+		v->rk = NULL;
+	}
+	*ret_vault = TAKE_PTR(v);
+	return 0;
+}
+
+int kmc_vault_open(const char *dir, unsigned flags, kmc_vault **ret_vault)
+{
+	return kmc_vault_open_ex(dir, flags, NULL, ret_vault);
+}
+
+int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
+{
+	return store_stat(&v->st, NULL, ret);
+}
+
+const char *kmc_vault_dir(const kmc_vault *v)
+{
+	return v->dir;
+}
+
+unsigned kmc_vault_opened_by(const kmc_vault *v)
+{
+	return v->opened_by;
+}
+
+unsigned kmc_vault_repaired(const kmc_vault *v)
+{
+	return v->repaired;
+}
+
+/* ---------------------------------------------------------------- */
+/* Creating                                                          */
+
+static const char *const vault_files[] = {
+	KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
+};
+
+/* Remove a half-built vault: only the names init makes, then the dir. */
+static void init_cleanup(int parentfd, const char *tmp)
+{
+	int fd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		struct dirent *e;
+
+		if (d) {
+			while ((e = readdir(d)))
+				for (size_t i = 0; i < ELEMENTSOF(vault_files); i++)
+					if (strcmp(e->d_name, vault_files[i]) == 0 ||
+					    (e->d_name[0] == '.' &&
+					     strstr(e->d_name, ".tmp-")))
+						(void)unlinkat(fd, e->d_name, 0);
+			closedir(d);
+		} else {
+			close(fd);
+		}
+	}
+	(void)unlinkat(parentfd, tmp, AT_REMOVEDIR);
+}
+
+/* The target may be absent or an empty directory of the user's. */
+static int init_target_ok(int parentfd, const char *base, const char *dir)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int fd, empty = 1;
+
+	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISLNK(st.st_mode))
+		return kmc_detail(KMC_E_PERM, "%s is a symbolic link; give the "
+			"real directory", dir);
+	if (!S_ISDIR(st.st_mode))
+		return kmc_detail(KMC_E_EXISTS, "%s exists and is not a "
+			"directory", dir);
+	fd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	if (!empty) {
+		if (faccessat(parentfd, base, F_OK, 0) == 0) {
+			char ks[PATH_MAX + 16];
+
+			snprintf(ks, sizeof(ks), "%s/" KS_MASTER_NAME, base);
+			if (faccessat(parentfd, ks, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				return kmc_detail(KMC_E_EXISTS, "%s already "
+					"holds a vault", dir);
+		}
+		return kmc_detail(KMC_E_EXISTS, "%s is not empty", dir);
+	}
+	return 0;
+}
+
+static int init_keystore(keystore *ks, kmc_protector_type type,
+	const kmc_options *opts, const char *host_key, kmc_secret *rk)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
+	ks_master_key *m = &ks->mks[0];
+	uint32_t ops;
+	uint64_t mem;
+
+	memset(ks, 0, sizeof(*ks));
+	ks->format_version = KS_FORMAT_VERSION;
+	kmc_random(ks->vault_id, sizeof(ks->vault_id));
+	ks->generation = 1;
+	ks->n_slots = 1;
+	if (type == KMC_PROTECTOR_HOST) {
+		KMC_GUARD(host_slot_create(ks->vault_id, host_key, rk, 1,
+			&ks->slots[0]));
+	} else {
+		ops = opts->argon2_ops ? opts->argon2_ops :
+			KMC_ARGON2_OPS_DEFAULT;
+		mem = opts->argon2_mem ? opts->argon2_mem :
+			KMC_ARGON2_MEM_DEFAULT;
+		if (ops > KMC_ARGON2_OPS_MAX || mem < ARGON2_MEM_FLOOR ||
+		    mem > KMC_ARGON2_MEM_MAX)
+			return kmc_detail(KMC_E_INVALID, "Argon2id cost out of "
+				"range: passes 1 to %u, memory 8 MiB to 4 GiB",
+				KMC_ARGON2_OPS_MAX);
+		KMC_GUARD(pass_slot_create(ks->vault_id, opts->passphrase, ops,
+			mem, rk, 1, &ks->slots[0]));
+	}
+	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &mk));
+	kmc_random(kmc_secret_data(mk), KMC_KEY_LEN);
+	ks->n_mks = 1;
+	ks->active_mk = 1;
+	m->id = 1;
+	m->created = (int64_t)time(NULL);
+	return mk_seal(ks->vault_id, rk, mk, m);
+}
+
+static int init_build(int parentfd, const char *tmp, const char *tmp_path,
+	kmc_protector_type type, const kmc_options *opts, const char *host_key)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *rk = NULL;
+	_cleanup_(freep) keystore *ks = NULL;
+	_cleanup_(freep) uint8_t *raw = NULL;
+	_cleanup_(kmc_closep) int fd = -1;
+	size_t len;
+	store st;
+
+	fd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ks = malloc(sizeof(*ks));
+	KMC_ENSURE(ks, KMC_E_NOMEM);
+	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &rk));
+	kmc_random(kmc_secret_data(rk), KMC_KEY_LEN);
+	KMC_GUARD(init_keystore(ks, type, opts, host_key, rk));
+	KMC_GUARD(ks_serialize(ks, kmc_secret_data(rk), &raw, &len));
+	KMC_GUARD(kmc_write_atomic(fd, KS_MASTER_NAME, raw, len, 0600, 1));
+	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
+	KMC_GUARD(store_open(&st, tmp_path, fd, 1, ks->vault_id));
+	store_close(&st);
+	/* LMDB synced its own file; the directory entries need this. */
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int kmc_vault_init(const char *dir, kmc_protector_type type,
+	const kmc_options *opts)
+{
+	static const kmc_options no_opts = KMC_OPTIONS_INIT;
+	_cleanup_(kmc_closep) int parentfd = -1;
+	_cleanup_(freep) char *base = NULL;
+	char dbuf[PATH_MAX], host_key[PATH_MAX], tmp[NAME_MAX + 1];
+	char tmp_path[PATH_MAX + NAME_MAX + 2];
+	const char *slash;
+	uint8_t rnd[6];
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_crypto_init());
+	if (!opts)
+		opts = &no_opts;
+	KMC_ENSURE(opts->size >= sizeof(size_t), KMC_E_INVALID);
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		dir = dbuf;
+	}
+	if (type == KMC_PROTECTOR_HOST) {
+		const char *hk = opts->host_key;
+		char def[PATH_MAX];
+
+		if (!hk) {
+			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
+			hk = def;
+		}
+		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
+	} else if (type == KMC_PROTECTOR_PASSPHRASE) {
+		if (!opts->passphrase)
+			return kmc_detail(KMC_E_NEED_PASSPHRASE, "a passphrase "
+				"protector needs a passphrase");
+		if (kmc_secret_len(opts->passphrase) < PASSPHRASE_MIN)
+			return kmc_detail(KMC_E_INVALID, "the passphrase is "
+				"shorter than %d characters", PASSPHRASE_MIN);
+		if (kmc_secret_len(opts->passphrase) > PASSPHRASE_MAX)
+			return kmc_detail(KMC_E_TOO_LARGE, "the passphrase is "
+				"longer than %d bytes", PASSPHRASE_MAX);
+	} else {
+		return kmc_detail(KMC_E_INVALID, "unknown protector type %d",
+			(int)type);
+	}
+
+	r = kmc_open_parent(dir, &parentfd, &base);
+	if (r < 0)
+		return kmc_detail(r, "%s: cannot open its parent directory: %s",
+			dir, kmc_strerror(r));
+	KMC_GUARD(init_target_ok(parentfd, base, dir));
+
+	/* Build beside the target, then one rename makes it appear whole. */
+	kmc_random(rnd, sizeof(rnd));
+	r = snprintf(tmp, sizeof(tmp), ".%s.init-%02x%02x%02x%02x%02x%02x",
+		base, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	KMC_ENSURE(r > 0 && (size_t)r < sizeof(tmp), KMC_E_TOO_LARGE);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		r = snprintf(tmp_path, sizeof(tmp_path), "%s", tmp);
+	else
+		r = snprintf(tmp_path, sizeof(tmp_path), "%.*s/%s",
+			(int)(slash - dir), dir, tmp);
+	KMC_ENSURE(r > 0 && (size_t)r < sizeof(tmp_path), KMC_E_TOO_LARGE);
+
+	if (mkdirat(parentfd, tmp, 0700) < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: cannot create a directory beside it: "
+			"%s", dir, kmc_strerror(r));
+	}
+	r = init_build(parentfd, tmp, tmp_path, type, opts, host_key);
+	if (r == 0 && renameat(parentfd, tmp, parentfd, base) < 0)
+		r = -errno;
+	if (r == 0 && fsync(parentfd) < 0)
+		r = -errno;
+	if (r < 0) {
+		init_cleanup(parentfd, tmp);
+		if (!kmc_error_detail()[0])
+			kmc_detail(r, "creating the vault %s: %s", dir,
+				kmc_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Status                                                            */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int kmc_vault_status(const char *dir, kmc_status *ret)
+{
+	_cleanup_(kmc_closep) int dirfd = -1;
+	char dbuf[PATH_MAX];
+	ks_file f[2] = { 0 };
+	kmc_status s;
+	const keystore *ks;
+	int order[2], n, r;
+	store st;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_crypto_init());
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		dir = dbuf;
+	}
+	KMC_GUARD(open_dir(dir, &dirfd));
+	r = ks_load_pair(dirfd, dir, f, order, &n);
+	if (r == 0 && n == 0)
+		r = ks_pair_error(dirfd, dir, f);
+	if (r < 0) {
+		ks_file_free(&f[0]);
+		ks_file_free(&f[1]);
+		return r;
+	}
+	memset(&s, 0, sizeof(s));
+	ks = f[order[0]].ks;
+	hex(ks->vault_id, KS_VAULT_ID_LEN, s.vault_id);
+	s.format_version = ks->format_version;
+	s.generation = ks->generation;
+	s.master = f[0].state;
+	s.standby = f[1].state;
+	s.master_generation = ks_valid(&f[0]) ? f[0].ks->generation : 0;
+	s.standby_generation = ks_valid(&f[1]) ? f[1].ks->generation : 0;
+	s.n_protectors = ks->n_slots;
+	for (size_t i = 0; i < ks->n_slots; i++) {
+		s.protectors[i].id = ks->slots[i].id;
+		s.protectors[i].type = (kmc_protector_type)ks->slots[i].type;
+		slot_describe(&ks->slots[i], s.protectors[i].detail,
+			sizeof(s.protectors[i].detail));
+	}
+	s.n_master_keys = ks->n_mks;
+	for (size_t i = 0; i < ks->n_mks; i++) {
+		s.master_keys[i].id = ks->mks[i].id;
+		s.master_keys[i].active = ks->mks[i].id == ks->active_mk;
+		s.master_keys[i].created = ks->mks[i].created;
+	}
+	r = store_open(&st, dir, dirfd, 0, ks->vault_id);
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	if (r == KMC_E_WRONG_VAULT)
+		return kmc_detail(r, "%s/%s belongs to another vault", dir,
+			STORE_NAME);
+	if (r < 0 && !kmc_error_detail()[0])
+		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
+			kmc_strerror(r));
+	KMC_GUARD(r);
+	r = store_stat(&st, &s.items, &s.store_generation);
+	store_close(&st);
+	KMC_GUARD(r);
+	*ret = s;
+	return 0;
+}
+
+const char *kmc_protector_type_name(kmc_protector_type type)
+{
+	switch (type) {
+	case KMC_PROTECTOR_HOST:
+		return "host";
+	case KMC_PROTECTOR_PASSPHRASE:
+		return "passphrase";
+	}
+	return "unknown";
+}
+
+const char *kmc_keystore_state_name(kmc_keystore_state state)
+{
+	switch (state) {
+	case KMC_KS_OK:
+		return "ok";
+	case KMC_KS_MISSING:
+		return "missing";
+	case KMC_KS_STALE:
+		return "stale";
+	case KMC_KS_DAMAGED:
+		return "damaged";
+	case KMC_KS_UNSAFE:
+		return "unsafe";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------- */
+/* Items                                                             */
+
+static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
+	size_t len)
+{
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	KMC_GUARD(name_guard(name));
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_CRL)
+		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
+			(int)type);
+	if (len == 0)
+		return kmc_detail(KMC_E_EMPTY, "item %s: empty value", name);
+	if (len > KMC_ITEM_MAX)
+		return kmc_detail(KMC_E_TOO_LARGE, "item %s: %zu bytes, more "
+			"than %u", name, len, KMC_ITEM_MAX);
+	return 0;
+}
+
+int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
+	const void *data, size_t len)
+{
+	_cleanup_(freep) uint8_t *old = NULL;
+	_cleanup_(freep) uint8_t *rec = NULL;
+	record_info info = { 0 }, prev;
+	size_t old_len, rec_len;
+	store_txn t;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(item_put_check(v, name, type, len));
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = store_txn_get(&t, name, &old, &old_len);
+	info.version = 1;
+	if (r == 0) {
+		r = record_parse_header(old, old_len, &prev);
+		if (r == 0 && prev.type != type)
+			r = kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s "
+				"(kmc rm it first)", name,
+				kmc_item_type_name((kmc_item_type)prev.type),
+				kmc_item_type_name(type));
+		if (r == 0)
+			info.version = prev.version + 1;
+	} else if (r == KMC_E_NOT_FOUND) {
+		r = 0;
+	}
+	info.type = (uint8_t)type;
+	info.mk_id = v->ks->active_mk;
+	info.created = (int64_t)time(NULL);
+	info.size = (uint32_t)len;
+	if (r == 0)
+		r = record_seal(v, name, &info, data, &rec, &rec_len);
+	if (r == 0)
+		r = store_txn_put(&t, name, rec, rec_len);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+int kmc_item_remove(kmc_vault *v, const char *name)
+{
+	store_txn t;
+	int r;
+
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	KMC_GUARD(name_guard(name));
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = store_txn_del(&t, name);
+	if (r < 0) {
+		store_txn_abort(&t);
+		if (r == KMC_E_NOT_FOUND)
+			return kmc_detail(r, "no item %s in %s", name, v->dir);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
+	kmc_secret **ret)
+{
+	_cleanup_(freep) uint8_t *rec = NULL;
+	record_info info;
+	kmc_secret *s;
+	size_t len;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(name_guard(name));
+	r = store_get(&v->st, name, &rec, &len);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "no item %s in %s", name, v->dir);
+	KMC_GUARD(r);
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return kmc_detail(r, "item %s: damaged record", name);
+	if (type && info.type != type)
+		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
+			kmc_item_type_name((kmc_item_type)info.type),
+			kmc_item_type_name(type));
+	r = record_open(v, name, rec, len, NULL, &s);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "item %s fails authentication: its record "
+			"was altered, moved from another name or copied from "
+			"another vault", name);
+	KMC_GUARD(r);
+	*ret = s;
+	return 0;
+}
+
+int kmc_secret_get(kmc_vault *v, const char *name, kmc_secret **ret)
+{
+	return kmc_item_get(v, name, 0, ret);
+}
+
+typedef struct list_ctx {
+	int (*cb)(const kmc_item_info *info, void *arg);
+	void *arg;
+} list_ctx;
+
+static int list_one(const char *name, size_t name_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	list_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	record_info ri;
+	kmc_item_info info;
+
+	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
+		return KMC_E_CORRUPT;
+	memcpy(buf, name, name_len);
+	buf[name_len] = '\0';
+	if (record_parse_header(rec, len, &ri) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record", buf);
+	info.name = buf;
+	info.type = (kmc_item_type)ri.type;
+	info.version = ri.version;
+	info.mk_id = ri.mk_id;
+	info.created = ri.created;
+	info.size = ri.size;
+	return c->cb(&info, c->arg);
+}
+
+int kmc_item_list(kmc_vault *v,
+	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
+{
+	list_ctx c = { cb, arg };
+
+	kmc_detail_clear();
+	return store_walk(&v->st, list_one, &c);
+}
+
+const char *kmc_item_type_name(kmc_item_type type)
+{
+	switch (type) {
+	case KMC_ITEM_PASSWORD:
+		return "password";
+	case KMC_ITEM_SECRET:
+		return "secret";
+	case KMC_ITEM_PRIVATE_KEY:
+		return "private-key";
+	case KMC_ITEM_CERTIFICATE:
+		return "certificate";
+	case KMC_ITEM_CRL:
+		return "crl";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------- */
+/* Ciphertext strings                                                */
+
+static void str_ad(const kmc_vault *v, uint32_t mk_id, uint8_t *ad,
+	size_t *ret_len)
+{
+	size_t n = strlen(STR_AD_LABEL);
+
+	memcpy(ad, STR_AD_LABEL, n);
+	memcpy(ad + n, v->ks->vault_id, KS_VAULT_ID_LEN);
+	n += KS_VAULT_ID_LEN;
+	ad[n++] = (uint8_t)(mk_id >> 24);
+	ad[n++] = (uint8_t)(mk_id >> 16);
+	ad[n++] = (uint8_t)(mk_id >> 8);
+	ad[n++] = (uint8_t)mk_id;
+	*ret_len = n;
+}
+
+int kmc_encrypt_string(kmc_vault *v, const void *secret, size_t len,
+	char **ret)
+{
+	uint8_t blob[KMC_STRING_SECRET_MAX + KMC_SEAL_OVERHEAD], ad[64];
+	const vault_mk *mk = vault_find_mk(v, v->ks->active_mk);
+	size_t adlen;
+
+	kmc_detail_clear();
+	KMC_ENSURE(len > 0, KMC_E_EMPTY);
+	KMC_ENSURE(len <= KMC_STRING_SECRET_MAX, KMC_E_TOO_LARGE);
+	KMC_ASSERT(mk);
+	str_ad(v, mk->id, ad, &adlen);
+	KMC_GUARD(kmc_seal(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,
+		secret, len, blob));
+	return kmc_cstring_format(mk->id, blob, len + KMC_SEAL_OVERHEAD, ret);
+}
+
+int kmc_decrypt_string(kmc_vault *v, const char *string, kmc_secret **ret)
+{
+	_cleanup_(freep) uint8_t *blob = NULL;
+	const vault_mk *mk;
+	uint8_t ad[64];
+	size_t len, adlen;
+	uint32_t mk_id;
+	int r;
+
+	kmc_detail_clear();
+	r = kmc_cstring_parse(string, strnlen(string, KMC_CSTRING_MAX + 1),
+		&mk_id, &blob, &len);
+	if (r < 0)
+		return kmc_detail(r, "not a ciphertext string of the form "
+			"kmc:v1:<master-key-id>:<base64url>");
+	mk = vault_find_mk(v, mk_id);
+	if (!mk)
+		return kmc_detail(KMC_E_NOT_FOUND, "the string names master key "
+			"%u, which this vault does not hold", (unsigned)mk_id);
+	KMC_ENSURE(len >= KMC_SEAL_OVERHEAD && len - KMC_SEAL_OVERHEAD <=
+		KMC_STRING_SECRET_MAX, KMC_E_STRING);
+	str_ad(v, mk_id, ad, &adlen);
+	r = kmc_open_secret(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,
+		blob, len, ret);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "the string fails authentication: altered, "
+			"or made by another vault");
+	return r;
+}

@@ -1,0 +1,61 @@
+/*
+ * vault.h - the vault handle and helpers shared inside vault/.
+ */
+#ifndef KMC_VAULT_H
+#define KMC_VAULT_H
+
+#include <kmc.h>
+#include <kmc/admin.h>
+#include "keystore.h"
+#include "store.h"
+
+/* Keys derived from one master key: items and strings never share one. */
+typedef struct vault_mk {
+	uint32_t id;
+	kmc_secret *keys;	/* item key || string key */
+} vault_mk;
+
+struct kmc_vault {
+	char *dir;
+	int dirfd;
+	unsigned flags;
+	keystore *ks;
+	kmc_secret *rk;		/* kept only by writable handles */
+	size_t n_mks;
+	vault_mk mks[KMC_MAX_MASTER_KEYS];
+	store st;
+	unsigned opened_by;
+	unsigned repaired;
+};
+
+/* Record the failure's detail and return err. */
+KMC_INTERNAL int kmc_detail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+KMC_INTERNAL void kmc_detail_clear(void);
+
+KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
+
+/* Item records (vault/record.c). */
+#define RECORD_VERSION 1
+#define RECORD_HEADER_LEN 24
+
+typedef struct record_info {
+	uint8_t type;
+	uint32_t version;
+	uint32_t mk_id;
+	int64_t created;
+	uint32_t size;
+} record_info;
+
+KMC_INTERNAL int record_parse_header(const uint8_t *rec, size_t len,
+	record_info *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int record_seal(kmc_vault *v, const char *name,
+	const record_info *info, const void *pt, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
+	const uint8_t *rec, size_t len, record_info *ret_info,
+	kmc_secret **ret) KMC_MUST_CHECK;
+
+KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
+
+#endif
