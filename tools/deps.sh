@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages that building and testing kmcvault
+# need, and only those that are missing: one `apt-get update`, then one
+# `apt-get install -y`. Safe to run again; does nothing when all are there.
+set -eu
+
+packages=(
+	gcc make pkg-config		# build
+	libsodium-dev liblmdb-dev	# the library's dependencies
+	libcmocka-dev			# unit tests
+	lmdb-utils jq openssl		# end-to-end tests, demo and bench
+	util-linux procps		# setsid, timeout-free process checks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
