@@ -73,30 +73,40 @@ static int host_key_create(const char *path)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
 	_cleanup_(freep) char *base = NULL;
-	uint8_t key[HOST_KEY_LEN];
+	_cleanup_(freep) char *dir = strdup(path);
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+	char *slash;
 	int r;
 
+	KMC_ENSURE(dir, KMC_E_NOMEM);
+	slash = strrchr(dir, '/');
+	KMC_ENSURE(slash && slash != dir, KMC_E_INVALID);
+	*slash = '\0';
 	r = kmc_open_parent(path, &dirfd, &base);
 	if (r == -ENOENT) {
 		/* Make the last directory only, private; never a whole tree. */
-		_cleanup_(freep) char *dir = strdup(path);
-		char *slash;
-
-		KMC_ENSURE(dir, KMC_E_NOMEM);
-		slash = strrchr(dir, '/');
-		KMC_ENSURE(slash && slash != dir, -ENOENT);
-		*slash = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -errno;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			return kmc_detail(r, "creating %s for the host key: %s",
+				dir, kmc_strerror(r));
+		}
 		r = kmc_open_parent(path, &dirfd, &base);
 	}
-	KMC_GUARD(r);
-	KMC_GUARD(kmc_check_dir(dirfd, path, 1));
-	kmc_random(key, sizeof(key));
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	/* Root may own /etc/kmcvault; others must not be able to write it. */
+	KMC_GUARD(kmc_check_dir(dirfd, dir, 1));
+	KMC_GUARD(kmc_secret_new(HOST_KEY_LEN, &key));
+	kmc_random(kmc_secret_data(key), HOST_KEY_LEN);
 	/* noreplace: a host key made meanwhile by another init wins. */
-	r = kmc_write_atomic(dirfd, base, key, sizeof(key), 0400, 1);
-	kmc_wipe(key, sizeof(key));
-	return r == KMC_E_EXISTS ? 0 : r;
+	r = kmc_write_atomic(dirfd, base, kmc_secret_data(key), HOST_KEY_LEN,
+		0400, 1);
+	if (r == KMC_E_EXISTS)
+		return 0;
+	if (r < 0)
+		return kmc_detail(r, "writing the host key %s: %s", path,
+			kmc_strerror(r));
+	return 0;
 }
 
 int host_key_load(const char *path, int create, kmc_secret **ret)
@@ -111,6 +121,7 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 		r = kmc_read_checked_secret(dirfd, base, path, &host_key_rule,
 			&key);
 	if (r == -ENOENT && create) {
+		kmc_detail_clear();
 		KMC_GUARD(host_key_create(path));
 		kmc_closep(&dirfd);
 		free(TAKE_PTR(base));

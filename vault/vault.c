@@ -185,6 +185,8 @@ static int ks_file_load(int dirfd, const char *dir, ks_file *f)
 	r = kmc_read_checked(dirfd, f->name, f->show, &ks_rule, &f->raw,
 		&f->len);
 	if (r == -ENOENT) {
+		/* Expected while a twin is being repaired: no detail left. */
+		kmc_detail_clear();
 		f->state = KMC_KS_MISSING;
 		return 0;
 	}
@@ -635,6 +637,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
 
+	kmc_detail_clear();
 	r = store_open(&v->st, dir, v->dirfd, 0, v->ks->vault_id);
 	if (r == KMC_E_WRONG_VAULT)
 		return kmc_detail(r, "%s/%s belongs to another vault", dir,
@@ -965,6 +968,7 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		s.master_keys[i].active = ks->mks[i].id == ks->active_mk;
 		s.master_keys[i].created = ks->mks[i].created;
 	}
+	kmc_detail_clear();
 	r = store_open(&st, dir, dirfd, 0, ks->vault_id);
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
