@@ -85,11 +85,15 @@ $(O)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+# Made at install time too, so the installed file names the PREFIX of
+# the install, not that of an earlier build.
+PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(RELEASE)|'
+
 $(O)/kmcvault.pc: kmcvault.pc.in Makefile
 	$(call say,GEN,$@)
 	@mkdir -p $(@D)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(RELEASE)|' $< > $@
+	$(Q)$(PC_SED) $< > $@
 
 # ---- tests -------------------------------------------------------------
 
@@ -140,7 +144,8 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkmcvault.so
 	install -m 0644 include/kmc.h $(DESTDIR)$(INCLUDEDIR)/kmc.h
 	install -m 0644 include/kmc/*.h $(DESTDIR)$(INCLUDEDIR)/kmc/
-	install -m 0644 $(O)/kmcvault.pc $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
+	$(PC_SED) kmcvault.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kmc $(DESTDIR)$(LIBDIR)/libkmcvault.* \
