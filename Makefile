@@ -18,7 +18,8 @@ DESTDIR ?=
 # The soname follows the ABI number, not the release.
 ABI := 0
 RELEASE := 0.1.0
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo $(RELEASE))
+GIT_REV := $(shell git describe --always --dirty 2>/dev/null)
+VERSION := $(RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
 
 O ?= build
 CC ?= cc
@@ -29,7 +30,7 @@ SAN_LDFLAGS ?=
 KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
-	-fno-strict-aliasing -Iinclude -DKMC_GIT_VERSION='"$(VERSION)"' $(SAN_CFLAGS)
+	-fno-strict-aliasing -Iinclude $(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
 LIBS := -lsodium -llmdb
 
@@ -64,6 +65,17 @@ $(O)/obj/%.o: %.c
 	$(call say,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The version reaches one object; its stamp changes only with the version.
+$(O)/version.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+
+$(O)/obj/vault/errors.o: $(O)/version.stamp
+$(O)/obj/vault/errors.o: KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
+
+.PHONY: FORCE
+FORCE:
 
 $(STATIC): $(LIB_OBJ)
 	$(call say,AR,$@)
