@@ -1,0 +1,719 @@
+/*
+ * bench.c - kmcvault measured against the nearest thing that does less.
+ *
+ *	kmc-bench BUILD_DIR
+ *
+ * Each row times kmcvault and a peer side by side in one run, samples
+ * interleaved (A, B, A, B, ...) so that machine noise lands on both, and
+ * reports the medians and their ratio:
+ *
+ *  1. kmc_secret_get of a 2 KB item against a bare XChaCha20-Poly1305
+ *     decrypt of 2 KB: the cost of the store, the checks and guarded
+ *     memory over the cipher alone.
+ *  2. A whole `kmc password get` process against `openssl pkey -noout`
+ *     on an unencrypted key: what a server's start-up hook pays.
+ *  3. Opening a vault of 100,000 items against one of 10: opening must
+ *     not grow with the item count.
+ *
+ * Everything lives in a private directory under /tmp, removed on exit.
+ * No secret byte is ever printed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <kmc.h>
+#include <kmc/admin.h>
+/* Internal: only to fill the 100,000-item vault in one transaction. */
+#include "../vault/vault.h"
+
+#define GET_SIZE 2048		/* row 1: plaintext bytes of the item */
+#define GET_BATCH 200		/* row 1: calls per sample, too fast alone */
+#define GET_SAMPLES 51
+#define PROC_SAMPLES 31
+#define OPEN_SAMPLES 51
+#define LARGE_ITEMS 100000
+#define SMALL_ITEMS 10
+#define ITEM_SIZE 256
+#define PASSWORD_LEN 32
+
+/* The table's text names the counts it was measured with. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define GET_ITEM "blob-2k"
+#define PASSWORD_ITEM "db-password"
+
+static char tmp_dir[] = "/tmp/kmc-bench-XXXXXX";
+static int tmp_made;
+
+/* ---------------------------------------------------------------- */
+/* Failing                                                           */
+
+static _Noreturn void die(const char *step, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static _Noreturn void die(const char *step, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kmc-bench: %s: ", step);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_FAILURE);
+}
+
+/* Stop on a library failure, naming the step and what the library saw. */
+static void check_kmc(int r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void check_kmc(int r, const char *fmt, ...)
+{
+	char step[512], detail[1024];
+	va_list ap;
+
+	if (r >= 0)
+		return;
+	/* The detail lasts only until the next library call: copy it first. */
+	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+	va_start(ap, fmt);
+	vsnprintf(step, sizeof(step), fmt, ap);
+	va_end(ap);
+	if (detail[0])
+		die(step, "%s (%s)", kmc_strerror(r), detail);
+	die(step, "%s", kmc_strerror(r));
+}
+
+static void path_join(char *buf, const char *dir, const char *name)
+{
+	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+
+	if (n < 0 || n >= PATH_MAX)
+		die("building a path", "%s/%s is too long", dir, name);
+}
+
+/* ---------------------------------------------------------------- */
+/* The scratch directory                                             */
+
+static int remove_one(const char *path, const struct stat *sb, int type,
+	struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	if (remove(path) < 0)
+		fprintf(stderr, "kmc-bench: removing %s: %s\n", path,
+			strerror(errno));
+	return 0;
+}
+
+static void remove_tmp(void)
+{
+	/* Depth first, without following links: children before parents. */
+	if (tmp_made)
+		nftw(tmp_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_tmp(void)
+{
+	if (!mkdtemp(tmp_dir))
+		die("creating a scratch directory", "%s: %s", tmp_dir,
+			strerror(errno));
+	tmp_made = 1;
+	/* Registered before anything is put there, so a failure cleans up. */
+	if (atexit(remove_tmp) != 0)
+		die("registering the cleanup", "atexit failed");
+}
+
+/* ---------------------------------------------------------------- */
+/* Measuring                                                         */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	/* Monotonic: immune to clock steps while a sample runs. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts x in place. */
+static double median(double *x, size_t n)
+{
+	qsort(x, n, sizeof(*x), cmp_double);
+	if (n % 2)
+		return x[n / 2];
+	return (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
+/* One sample: seconds for one unit of work (a call, a process, ...). */
+typedef double (*sample_fn)(void *arg);
+
+typedef struct side {
+	sample_fn run;
+	void *arg;
+} side;
+
+typedef struct row {
+	const char *what;	/* short: kmcvault side vs peer */
+	const char *about;	/* the legend line under the table */
+	double a, b;		/* medians in seconds: kmcvault, peer */
+	size_t samples;
+	const char *per;	/* how one sample is counted */
+} row;
+
+static void measure(row *r, side a, side b, size_t n)
+{
+	double *xa = calloc(n, sizeof(*xa)), *xb = calloc(n, sizeof(*xb));
+
+	if (!xa || !xb)
+		die("measuring", "out of memory");
+	/* Untimed warm-up: page cache and lazy binding are not the subject. */
+	a.run(a.arg);
+	b.run(b.arg);
+	for (size_t i = 0; i < n; i++) {
+		xa[i] = a.run(a.arg);
+		xb[i] = b.run(b.arg);
+	}
+	r->a = median(xa, n);
+	r->b = median(xb, n);
+	r->samples = n;
+	free(xa);
+	free(xb);
+}
+
+/* ---------------------------------------------------------------- */
+/* The machine                                                       */
+
+/* The value of the first "key : value" line of /proc/cpuinfo. */
+static int cpuinfo_field(const char *key, char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	size_t klen = strlen(key);
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *v = line + klen;
+
+		if (strncmp(line, key, klen) != 0 || !strchr(" \t:", *v))
+			continue;
+		v = strchr(v, ':');
+		if (!v)
+			continue;
+		v += strspn(v + 1, " \t") + 1;
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(buf, size, "%s", v);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static void print_machine(const char *kmc)
+{
+	/* x86 names the model; some ARM and RISC-V kernels only these. */
+	static const char *const keys[] = { "model name", "Hardware", "uarch",
+		"cpu model" };
+	char cpu[256] = "unknown";
+	struct utsname u;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (cpuinfo_field(keys[i], cpu, sizeof(cpu)))
+			break;
+	if (uname(&u) < 0)
+		die("reading the kernel version", "%s", strerror(errno));
+	printf("machine\n");
+	printf("  cpu        %s\n", cpu);
+	printf("  cores      %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("  kernel     %s %s %s\n", u.sysname, u.release, u.machine);
+	printf("  libsodium  %s\n", sodium_version_string());
+	printf("  kmcvault   %s (%s)\n\n", kmc_version(), kmc);
+	fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- */
+/* Building the vaults                                               */
+
+static void vault_create(const char *dir)
+{
+	/* The host key comes from $KMC_HOST_KEY, set before the first init. */
+	check_kmc(kmc_vault_init(dir, KMC_PROTECTOR_HOST, NULL),
+		"creating the vault %s", dir);
+}
+
+static void random_password(char *buf, size_t len)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = set[randombytes_uniform(sizeof(set) - 1)];
+}
+
+/* The vault of rows 1 and 2: a 2 KB secret and a password. */
+static void build_get_vault(const char *dir, unsigned char *blob)
+{
+	char pw[PASSWORD_LEN];
+	kmc_vault *v;
+
+	vault_create(dir);
+	check_kmc(kmc_vault_open(dir, KMC_OPEN_WRITE, &v),
+		"opening %s for writing", dir);
+	randombytes_buf(blob, GET_SIZE);
+	check_kmc(kmc_item_put(v, GET_ITEM, KMC_ITEM_SECRET, blob, GET_SIZE),
+		"storing %s in %s", GET_ITEM, dir);
+	random_password(pw, sizeof(pw));
+	check_kmc(kmc_item_put(v, PASSWORD_ITEM, KMC_ITEM_PASSWORD, pw,
+		sizeof(pw)), "storing %s in %s", PASSWORD_ITEM, dir);
+	sodium_memzero(pw, sizeof(pw));
+	kmc_vault_close(v);
+}
+
+static int seal_put(kmc_vault *v, store_txn *t, const char *name,
+	const unsigned char *data, size_t len)
+{
+	record_info info = {
+		.type = KMC_ITEM_SECRET,
+		.version = 1,
+		.mk_id = v->ks->active_mk,
+		.created = (int64_t)time(NULL),
+		.size = (uint32_t)len,
+	};
+	uint8_t *rec;
+	size_t rec_len;
+	int r;
+
+	r = record_seal(v, name, &info, data, &rec, &rec_len);
+	if (r < 0)
+		return r;
+	r = store_txn_put(t, name, rec, rec_len);
+	free(rec);
+	return r;
+}
+
+/* The internal API skipped kmc_item_put's checks: prove the result reads. */
+static void verify_item_vault(const char *dir, unsigned n)
+{
+	kmc_status st;
+	kmc_secret *s;
+	kmc_vault *v;
+
+	check_kmc(kmc_vault_status(dir, &st), "reading the status of %s", dir);
+	if (st.items != n)
+		die("checking the vault", "%s holds %llu items, not %u", dir,
+			(unsigned long long)st.items, n);
+	check_kmc(kmc_vault_open(dir, 0, &v), "opening %s", dir);
+	check_kmc(kmc_secret_get(v, "item-000001", &s),
+		"kmc_secret_get item-000001 from %s", dir);
+	if (kmc_secret_len(s) != ITEM_SIZE)
+		die("checking the vault", "item-000001 in %s has %zu bytes, "
+			"not %d", dir, kmc_secret_len(s), ITEM_SIZE);
+	kmc_secret_free(s);
+	kmc_vault_close(v);
+}
+
+/*
+ * n items of random bytes, "item-000001" on. One transaction for all:
+ * kmc_item_put commits (and syncs) once per item, which would take minutes.
+ */
+static void build_item_vault(const char *dir, unsigned n)
+{
+	unsigned char data[ITEM_SIZE];
+	char name[32];
+	kmc_vault *v;
+	store_txn t;
+	int r = 0;
+
+	fprintf(stderr, "kmc-bench: building a vault of %u items\n", n);
+	vault_create(dir);
+	check_kmc(kmc_vault_open(dir, KMC_OPEN_WRITE, &v),
+		"opening %s for writing", dir);
+	kmc_detail_clear();
+	check_kmc(store_txn_begin(&v->st, &t),
+		"starting a store transaction in %s", dir);
+	for (unsigned i = 1; r == 0 && i <= n; i++) {
+		snprintf(name, sizeof(name), "item-%06u", i);
+		randombytes_buf(data, sizeof(data));
+		r = seal_put(v, &t, name, data, sizeof(data));
+		if (i % 20000 == 0)
+			fprintf(stderr, "kmc-bench:   %u of %u sealed\n", i, n);
+	}
+	if (r < 0)
+		store_txn_abort(&t);
+	check_kmc(r, "sealing and storing %s in %s", name, dir);
+	check_kmc(store_txn_commit(&t), "committing %u items to %s", n, dir);
+	sodium_memzero(data, sizeof(data));
+	kmc_vault_close(v);
+	verify_item_vault(dir, n);
+}
+
+/* ---------------------------------------------------------------- */
+/* Row 1: kmc_secret_get against the bare cipher                    */
+
+typedef struct get_ctx {
+	kmc_vault *v;
+} get_ctx;
+
+static double sample_secret_get(void *arg)
+{
+	get_ctx *c = arg;
+	double t0 = now();
+
+	for (int i = 0; i < GET_BATCH; i++) {
+		kmc_secret *s;
+
+		check_kmc(kmc_secret_get(c->v, GET_ITEM, &s), "kmc_secret_get %s",
+			GET_ITEM);
+		kmc_secret_free(s);
+	}
+	return (now() - t0) / GET_BATCH;
+}
+
+typedef struct aead_ctx {
+	unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+	unsigned char ct[GET_SIZE + crypto_aead_xchacha20poly1305_ietf_ABYTES];
+	unsigned long long ct_len;
+	unsigned char pt[GET_SIZE];
+} aead_ctx;
+
+static void aead_decrypt(aead_ctx *c)
+{
+	unsigned long long len;
+
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(c->pt, &len, NULL,
+			c->ct, c->ct_len, NULL, 0, c->nonce, c->key) != 0 ||
+	    len != GET_SIZE)
+		die("xchacha20poly1305 decrypt", "the tag did not verify");
+}
+
+static double sample_decrypt(void *arg)
+{
+	double t0 = now();
+
+	for (int i = 0; i < GET_BATCH; i++)
+		aead_decrypt(arg);
+	return (now() - t0) / GET_BATCH;
+}
+
+/* Both sides must return the plaintext, or the row times a failure. */
+static void check_get(kmc_vault *v, aead_ctx *c, const unsigned char *blob)
+{
+	kmc_secret *s;
+
+	check_kmc(kmc_secret_get(v, GET_ITEM, &s), "kmc_secret_get %s",
+		GET_ITEM);
+	if (kmc_secret_len(s) != GET_SIZE ||
+	    memcmp(kmc_secret_data(s), blob, GET_SIZE) != 0)
+		die("kmc_secret_get " GET_ITEM, "returned other bytes than "
+			"were stored");
+	kmc_secret_free(s);
+	aead_decrypt(c);
+	if (memcmp(c->pt, blob, GET_SIZE) != 0)
+		die("xchacha20poly1305 decrypt", "returned other bytes than "
+			"were sealed");
+}
+
+static void row_get(row *r, const char *dir, const unsigned char *blob)
+{
+	aead_ctx *c = sodium_malloc(sizeof(*c));
+	get_ctx g;
+
+	if (!c)
+		die("row 1", "sodium_malloc: out of memory");
+	fprintf(stderr, "kmc-bench: row 1: kmc_secret_get vs xchacha20 "
+		"decrypt\n");
+	crypto_aead_xchacha20poly1305_ietf_keygen(c->key);
+	randombytes_buf(c->nonce, sizeof(c->nonce));
+	crypto_aead_xchacha20poly1305_ietf_encrypt(c->ct, &c->ct_len, blob,
+		GET_SIZE, NULL, 0, NULL, c->nonce, c->key);
+	/* Read-only and opened once, as a server does at start-up. */
+	check_kmc(kmc_vault_open(dir, 0, &g.v), "opening %s", dir);
+	check_get(g.v, c, blob);
+	measure(r, (side){ sample_secret_get, &g },
+		(side){ sample_decrypt, c }, GET_SAMPLES);
+	kmc_vault_close(g.v);
+	sodium_free(c);
+}
+
+/* ---------------------------------------------------------------- */
+/* Row 2: a kmc process against an openssl process                  */
+
+typedef struct proc {
+	const char *step;	/* names the command in failures */
+	const char *log;	/* stderr goes here, shown on failure; NULL:
+				   inherited, so a failing child says why */
+	char *argv[12];
+	posix_spawn_file_actions_t fa;
+} proc;
+
+static void proc_init(proc *p, const char *step, const char *log)
+{
+	int r;
+
+	p->step = step;
+	p->log = log;
+	r = posix_spawn_file_actions_init(&p->fa);
+	if (r == 0)
+		/* Output is discarded: it may hold the password. */
+		r = posix_spawn_file_actions_addopen(&p->fa, STDOUT_FILENO,
+			"/dev/null", O_WRONLY, 0);
+	if (r == 0 && log)
+		r = posix_spawn_file_actions_addopen(&p->fa, STDERR_FILENO,
+			log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (r != 0)
+		die(step, "posix_spawn_file_actions: %s", strerror(r));
+}
+
+static void show_log(const char *log)
+{
+	FILE *f = log ? fopen(log, "r") : NULL;
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fclose(f);
+}
+
+static void proc_run(proc *p)
+{
+	pid_t pid;
+	int r, status;
+
+	r = posix_spawnp(&pid, p->argv[0], &p->fa, NULL, p->argv, environ);
+	if (r != 0)
+		die(p->step, "cannot run %s: %s", p->argv[0], strerror(r));
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die(p->step, "waitpid: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	show_log(p->log);
+	if (WIFSIGNALED(status))
+		die(p->step, "%s was killed by signal %d", p->argv[0],
+			WTERMSIG(status));
+	die(p->step, "%s exited with status %d", p->argv[0],
+		WEXITSTATUS(status));
+}
+
+static double sample_proc(void *arg)
+{
+	double t0 = now();
+
+	proc_run(arg);
+	return now() - t0;
+}
+
+static void make_pem(const char *pem)
+{
+	char log[PATH_MAX];
+	proc gen;
+
+	fprintf(stderr, "kmc-bench: generating an RSA 2048 key for openssl\n");
+	/* Its stderr is a progress bar of dots: keep it out of the output. */
+	path_join(log, tmp_dir, "genpkey.log");
+	proc_init(&gen, "openssl genpkey", log);
+	gen.argv[0] = "openssl";
+	gen.argv[1] = "genpkey";
+	gen.argv[2] = "-algorithm";
+	gen.argv[3] = "RSA";
+	gen.argv[4] = "-pkeyopt";
+	gen.argv[5] = "rsa_keygen_bits:2048";
+	gen.argv[6] = "-out";
+	gen.argv[7] = (char *)pem;
+	gen.argv[8] = NULL;
+	proc_run(&gen);
+	posix_spawn_file_actions_destroy(&gen.fa);
+}
+
+static void row_process(row *r, char *kmc, char *vault, char *pem)
+{
+	proc k, o;
+
+	make_pem(pem);
+	fprintf(stderr, "kmc-bench: row 2: kmc password get vs openssl "
+		"pkey\n");
+	proc_init(&k, "kmc password get", NULL);
+	k.argv[0] = kmc;
+	k.argv[1] = "--vault";
+	k.argv[2] = vault;
+	k.argv[3] = "password";
+	k.argv[4] = "get";
+	k.argv[5] = PASSWORD_ITEM;
+	k.argv[6] = NULL;
+	proc_init(&o, "openssl pkey", NULL);
+	o.argv[0] = "openssl";
+	o.argv[1] = "pkey";
+	o.argv[2] = "-in";
+	o.argv[3] = pem;
+	o.argv[4] = "-noout";
+	o.argv[5] = NULL;
+	measure(r, (side){ sample_proc, &k }, (side){ sample_proc, &o },
+		PROC_SAMPLES);
+	posix_spawn_file_actions_destroy(&k.fa);
+	posix_spawn_file_actions_destroy(&o.fa);
+}
+
+/* ---------------------------------------------------------------- */
+/* Row 3: opening a large vault against a small one                 */
+
+static double sample_open(void *arg)
+{
+	const char *dir = arg;
+	kmc_vault *v;
+	double t0 = now();
+
+	check_kmc(kmc_vault_open(dir, 0, &v), "opening %s", dir);
+	kmc_vault_close(v);
+	return now() - t0;
+}
+
+static void row_open(row *r, char *large, char *small)
+{
+	build_item_vault(large, LARGE_ITEMS);
+	build_item_vault(small, SMALL_ITEMS);
+	fprintf(stderr, "kmc-bench: row 3: opening %d items vs %d items\n",
+		LARGE_ITEMS, SMALL_ITEMS);
+	measure(r, (side){ sample_open, large }, (side){ sample_open, small },
+		OPEN_SAMPLES);
+}
+
+/* ---------------------------------------------------------------- */
+/* The table                                                         */
+
+/* One unit for both sides of a row, chosen by the slower one. */
+static void pick_unit(double secs, double *ret_scale, const char **ret_unit)
+{
+	if (secs < 1e-6) {
+		*ret_scale = 1e9;
+		*ret_unit = "ns";
+	} else if (secs < 1e-3) {
+		*ret_scale = 1e6;
+		*ret_unit = "us";
+	} else {
+		*ret_scale = 1e3;
+		*ret_unit = "ms";
+	}
+}
+
+static void print_table(const row *rows, size_t n)
+{
+	printf("%-3s %-42s %12s %12s %8s  %s\n", "row", "what (kmcvault vs peer)",
+		"kmcvault", "peer", "ratio", "median of");
+	for (size_t i = 0; i < n; i++) {
+		const row *r = &rows[i];
+		const char *unit;
+		double scale;
+
+		pick_unit(r->a > r->b ? r->a : r->b, &scale, &unit);
+		printf("%-3zu %-42s %9.2f %s %9.2f %s %7.2fx  %zu %s\n", i + 1,
+			r->what, r->a * scale, unit, r->b * scale, unit,
+			r->a / r->b, r->samples, r->per);
+	}
+	printf("\nratio is kmcvault / peer; each row's sides ran interleaved "
+		"in this one run.\n");
+	for (size_t i = 0; i < n; i++)
+		printf("%zu. %s\n", i + 1, rows[i].about);
+}
+
+/* ---------------------------------------------------------------- */
+
+typedef struct paths {
+	char kmc[PATH_MAX];
+	char host_key[PATH_MAX];
+	char get_vault[PATH_MAX];
+	char large_vault[PATH_MAX];
+	char small_vault[PATH_MAX];
+	char pem[PATH_MAX];
+} paths;
+
+static void setup(paths *p, const char *build)
+{
+	path_join(p->kmc, build, "kmc");
+	if (access(p->kmc, X_OK) < 0)
+		die("finding the kmc command", "%s: %s (build it first: make "
+			"O=%s all)", p->kmc, strerror(errno), build);
+	if (sodium_init() < 0)
+		die("sodium_init", "libsodium failed to initialise");
+	make_tmp();
+	path_join(p->host_key, tmp_dir, "host.key");
+	path_join(p->get_vault, tmp_dir, "get");
+	path_join(p->large_vault, tmp_dir, "large");
+	path_join(p->small_vault, tmp_dir, "small");
+	path_join(p->pem, tmp_dir, "plain.pem");
+	/* In the environment, so the kmc children find the same host key. */
+	if (setenv("KMC_HOST_KEY", p->host_key, 1) < 0)
+		die("setting KMC_HOST_KEY", "%s", strerror(errno));
+	fprintf(stderr, "kmc-bench: working in %s\n", tmp_dir);
+}
+
+int main(int argc, char **argv)
+{
+	static paths p;
+	unsigned char *blob;
+	row rows[3] = {
+		{ .what = "secret_get 2 KB vs xchacha20 decrypt 2 KB",
+		  .about = "kmc_secret_get + kmc_secret_free of a 2 KB item, "
+			"vault opened once, vs\n   crypto_aead_xchacha20"
+			"poly1305_ietf_decrypt of 2 KB sealed once (the "
+			"limit).",
+		  .per = "batches of " STR(GET_BATCH) " (per call)" },
+		{ .what = "kmc password get vs openssl pkey -noout",
+		  .about = "a whole `kmc --vault DIR password get NAME` "
+			"process vs `openssl pkey -in\n   plain.pem -noout` "
+			"(RSA 2048, unencrypted: decrypts nothing); "
+			"posix_spawn +\n   waitpid, stdout to /dev/null.",
+		  .per = "processes" },
+		{ .what = "open+close " STR(LARGE_ITEMS) " items vs "
+			STR(SMALL_ITEMS) " items",
+		  .about = "kmc_vault_open (read-only, host protector) + "
+			"kmc_vault_close of a vault of\n   " STR(LARGE_ITEMS)
+			" items (" STR(ITEM_SIZE) " B each) vs one of "
+			STR(SMALL_ITEMS) " items.",
+		  .per = "open+close" },
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: kmc-bench BUILD_DIR\n");
+		return 2;
+	}
+	setup(&p, argv[1]);
+	print_machine(p.kmc);
+
+	blob = sodium_malloc(GET_SIZE);
+	if (!blob)
+		die("allocating the 2 KB secret", "out of memory");
+	build_get_vault(p.get_vault, blob);
+	row_get(&rows[0], p.get_vault, blob);
+	sodium_free(blob);
+	row_process(&rows[1], p.kmc, p.get_vault, p.pem);
+	row_open(&rows[2], p.large_vault, p.small_vault);
+
+	print_table(rows, sizeof(rows) / sizeof(rows[0]));
+	return 0;
+}
