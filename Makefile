@@ -32,7 +32,7 @@ KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
 	-fno-strict-aliasing -Iinclude $(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
-LIBS := -lsodium -llmdb
+LIBS := -lsodium -llmdb -lssl -lcrypto
 
 ifeq ($(V),1)
 Q :=

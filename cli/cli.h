@@ -20,6 +20,8 @@ enum {
 	EXIT_IO = 6,		/* system and store faults */
 	EXIT_NOT_FOUND = 7,	/* no such vault or item */
 	EXIT_EXISTS = 8,	/* a vault or item that must be new exists */
+	EXIT_VERIFY = 9,	/* material failed a check: dates, chain, key
+				   match, CRL, key type */
 };
 
 /* Internal results of the prompt, beyond kmc_error. */

@@ -13,10 +13,12 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include "cli.h"
 
 #define PASSWORD_MAX 4096
+#define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define PASSPHRASE_MAX 1024
 
 /* ---------------------------------------------------------------- */
@@ -45,12 +47,14 @@ static int exit_code_for(int err)
 		return EXIT_NOT_FOUND;
 	case KMC_E_EXISTS:
 		return EXIT_EXISTS;
+	case KMC_E_VERIFY:
+	case KMC_E_TYPE:
+		return EXIT_VERIFY;
 	case KMC_E_INVALID:
 	case KMC_E_NAME:
 	case KMC_E_TOO_LARGE:
 	case KMC_E_EMPTY:
 	case KMC_E_STRING:
-	case KMC_E_TYPE:
 		return EXIT_USAGE;
 	case KMC_E_STORE:
 		return EXIT_IO;
@@ -96,11 +100,16 @@ enum {
 	OPT_PASSPHRASE = 1 << 4,	/* --passphrase-file, --passphrase-fd */
 	OPT_PASSWORD = 1 << 5,		/* --password-file, --password-fd */
 	OPT_ARGON2 = 1 << 6,
+	OPT_IMPORT = 1 << 7,		/* -c -s -k --name --keys-dir --conf ... */
+	OPT_CRL = 1 << 8,		/* -r */
+	OPT_OUT = 1 << 9,		/* --out, --format */
+	OPT_OLD = 1 << 10,
 };
 
 enum {
 	LO_VAULT = 256, LO_JSON, LO_PROTECTOR, LO_HOST_KEY, LO_PP_FILE,
 	LO_PP_FD, LO_PW_FILE, LO_PW_FD, LO_ARGON2_OPS, LO_ARGON2_MEM, LO_HELP,
+	LO_NAME, LO_KEYS_DIR, LO_CONF, LO_REPLACE, LO_OUT, LO_FORMAT, LO_OLD,
 };
 
 static const struct option long_options[] = {
@@ -115,6 +124,17 @@ static const struct option long_options[] = {
 	{ "argon2-ops", required_argument, NULL, LO_ARGON2_OPS },
 	{ "argon2-mem", required_argument, NULL, LO_ARGON2_MEM },
 	{ "help", no_argument, NULL, LO_HELP },
+	{ "ca", required_argument, NULL, 'c' },
+	{ "cert", required_argument, NULL, 's' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "crl", required_argument, NULL, 'r' },
+	{ "name", required_argument, NULL, LO_NAME },
+	{ "keys-dir", required_argument, NULL, LO_KEYS_DIR },
+	{ "conf", required_argument, NULL, LO_CONF },
+	{ "replace", no_argument, NULL, LO_REPLACE },
+	{ "out", required_argument, NULL, LO_OUT },
+	{ "format", required_argument, NULL, LO_FORMAT },
+	{ "old", no_argument, NULL, LO_OLD },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -127,6 +147,9 @@ typedef struct args {
 	cli_secret_src password;
 	uint32_t argon2_ops;
 	uint64_t argon2_mem;
+	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *out;
+	const char *format;
+	int replace, old;
 	int help;
 	int argc;		/* operands left after the options */
 	char **argv;
@@ -168,8 +191,21 @@ static int parse_fd(const char *s, int *ret)
 	return 0;
 }
 
+/* The option as the user wrote it, for messages. */
+static const char *opt_name(int opt, char *buf, size_t size)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (o->val == opt) {
+			snprintf(buf, size, "--%s", o->name);
+			return buf;
+		}
+	snprintf(buf, size, "-%c", opt);
+	return buf;
+}
+
 static int parse_args(const command *c, int argc, char **argv, args *a)
 {
+	char optbuf[64];
 	unsigned long long v;
 	int opt;
 
@@ -179,7 +215,8 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 		"--password-file FILE or --password-fd N" };
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hc:s:k:r:", long_options,
+			NULL)) != -1) {
 		unsigned need = 0;
 
 		switch (opt) {
@@ -215,8 +252,22 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 					"MiB, not %s", optarg);
 			a->argon2_mem = v * 1024 * 1024;
 			break;
+		case 'c': need = OPT_IMPORT; a->ca = optarg; break;
+		case 's': need = OPT_IMPORT; a->cert = optarg; break;
+		case 'k': need = OPT_IMPORT; a->key = optarg; break;
+		case 'r': need = OPT_CRL; a->crl = optarg; break;
+		case LO_NAME: need = OPT_IMPORT; a->name = optarg; break;
+		case LO_KEYS_DIR: need = OPT_IMPORT; a->keys_dir = optarg; break;
+		case LO_CONF: need = OPT_IMPORT; a->conf = optarg; break;
+		case LO_REPLACE: need = OPT_IMPORT; a->replace = 1; break;
+		case LO_OUT: need = OPT_OUT; a->out = optarg; break;
+		case LO_FORMAT: need = OPT_OUT; a->format = optarg; break;
+		case LO_OLD: need = OPT_OLD; a->old = 1; break;
 		case 'h':
 		case LO_HELP: a->help = 1; break;
+		case ':':
+			return cli_usage_fail("%s needs a value",
+				argv[optind - 1]);
 		default:
 			return cli_usage_fail("%s%s%s: unknown option %s (see kmc "
 				"%s%s%s --help)", c->name, c->sub ? " " : "",
@@ -226,7 +277,7 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 		if (need && !(c->options & need))
 			return cli_usage_fail("%s%s%s does not take %s", c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "",
-				argv[optind - 1]);
+				opt_name(opt, optbuf, sizeof(optbuf)));
 	}
 	if (a->passphrase.file && a->passphrase.fd >= 0)
 		return cli_usage_fail("give --passphrase-file or --passphrase-fd, "
@@ -275,11 +326,11 @@ static int open_vault(args *a, unsigned flags, kmc_vault **ret)
 	o.passphrase_arg = (void *)dir;
 	r = kmc_vault_open_ex(dir, flags, &o, ret);
 	kmc_secret_free(pass);
-	if (r == KMC_E_NEED_PASSPHRASE && !kmc_error_detail()[0])
-		return cli_fail(r, "opening the vault %s", dir);
 	if (r == KMC_E_NEED_PASSPHRASE) {
-		fprintf(stderr, "kmc: opening the vault %s: %s; give %s\n", dir,
-			kmc_error_detail(), a->passphrase.hint);
+		fprintf(stderr, "kmc: opening the vault %s: %s; with no terminal "
+			"to ask, give %s\n", dir, kmc_error_detail()[0] ?
+			kmc_error_detail() : "it needs its passphrase",
+			a->passphrase.hint);
 		return CLI_EXIT(EXIT_AUTH);
 	}
 	if (r < 0)
@@ -398,12 +449,14 @@ static int cmd_init(args *a)
 	r = kmc_vault_init(dir, type, &o);
 	if (r < 0)
 		return cli_fail(r, "creating a vault in %s", dir);
-	r = kmc_vault_status(dir, &st);
-	if (r < 0)
-		return cli_fail(r, "reading the new vault %s", dir);
-	fprintf(stderr, "kmc: created vault %s (id %s), protected by %s (%s)\n",
-		dir, st.vault_id, kmc_protector_type_name(st.protectors[0].type),
-		st.protectors[0].detail);
+	/* The vault exists now; describing it is a courtesy. */
+	if (kmc_vault_status(dir, &st) == 0)
+		fprintf(stderr, "kmc: created vault %s (id %s), protected by %s "
+			"(%s)\n", dir, st.vault_id,
+			kmc_protector_type_name(st.protectors[0].type),
+			st.protectors[0].detail);
+	else
+		fprintf(stderr, "kmc: created vault %s\n", dir);
 	return 0;
 }
 
@@ -417,7 +470,8 @@ static int cmd_status(args *a)
 	r = kmc_vault_status(dir, &s);
 	if (r < 0)
 		return cli_fail(r, "reading the vault %s", dir);
-	healthy = s.master == KMC_KS_OK && s.standby == KMC_KS_OK;
+	healthy = s.master == KMC_KS_OK && s.standby == KMC_KS_OK &&
+		!s.pending_change;
 	if (a->json) {
 		printf("{\"vault\":");
 		json_str(stdout, dir);
@@ -445,7 +499,8 @@ static int cmd_status(args *a)
 				s.master_keys[i].active ? "true" : "false",
 				s.master_keys[i].created);
 		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
-			"}\n", s.items, s.store_generation);
+			",\"pending_change\":%s}\n", s.items, s.store_generation,
+			s.pending_change ? "true" : "false");
 	} else {
 		printf("vault          %s\n", dir);
 		printf("vault id       %s\n", s.vault_id);
@@ -467,14 +522,15 @@ static int cmd_status(args *a)
 		}
 		printf("items          %" PRIu64 " (store generation %" PRIu64
 			")\n", s.items, s.store_generation);
+		if (s.pending_change)
+			printf("pending        an import was cut off; kmc repair "
+				"finishes or undoes it\n");
 	}
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");
 	if (!healthy) {
-		fprintf(stderr, "kmc: %s needs repair: run a command that "
-			"changes it (e.g. kmc password set) or any open with "
-			"write access to rewrite the damaged keystore from its "
-			"twin\n", dir);
+		fprintf(stderr, "kmc: %s needs repair: run kmc repair (any "
+			"command that changes the vault does the same)\n", dir);
 		return CLI_EXIT(EXIT_INTEGRITY);
 	}
 	return 0;
@@ -495,12 +551,16 @@ static int list_one(const kmc_item_info *i, void *arg)
 		printf("%s{\"name\":", c->n ? "," : "");
 		json_str(stdout, i->name);
 		printf(",\"type\":\"%s\",\"version\":%" PRIu32 ",\"mk_id\":%"
-			PRIu32 ",\"size\":%zu,\"created\":%" PRId64 "}",
+			PRIu32 ",\"size\":%zu,\"created\":%" PRId64
+			",\"old_versions\":%" PRIu32 "}",
 			kmc_item_type_name(i->type), i->version, i->mk_id,
-			i->size, i->created);
+			i->size, i->created, i->old_versions);
 	} else {
-		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s\n", i->name,
+		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s", i->name,
 			kmc_item_type_name(i->type), i->version, i->size, when);
+		if (i->old_versions)
+			printf("  (+%" PRIu32 " old)", i->old_versions);
+		printf("\n");
 	}
 	c->n++;
 	return 0;
@@ -530,15 +590,45 @@ static int cmd_list(args *a)
 static int cmd_rm(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	size_t n;
 	int r;
 
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
+	if (a->old) {
+		r = kmc_item_prune(v, a->argv[0], &n);
+		if (r < 0)
+			return cli_fail(r, "removing old versions of %s",
+				a->argv[0]);
+		fprintf(stderr, "kmc: removed %zu old version%s of %s\n", n,
+			n == 1 ? "" : "s", a->argv[0]);
+		return 0;
+	}
 	r = kmc_item_remove(v, a->argv[0]);
 	if (r < 0)
 		return cli_fail(r, "removing %s", a->argv[0]);
 	return 0;
+}
+
+static int cmd_repair(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_status st;
+	int r;
+
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_vault_status(kmc_vault_dir(v), &st);
+	if (r < 0)
+		return cli_fail(r, "reading the vault %s", kmc_vault_dir(v));
+	fprintf(stderr, "kmc: %s: kmc.ks %s, StandbyKsf.ks %s, %s\n",
+		kmc_vault_dir(v), kmc_keystore_state_name(st.master),
+		kmc_keystore_state_name(st.standby), st.pending_change ?
+		"a change is still pending" : "no change pending");
+	return st.master == KMC_KS_OK && st.standby == KMC_KS_OK &&
+		!st.pending_change ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
 
 static int cmd_password_set(args *a)
@@ -657,6 +747,208 @@ static int cmd_decrypt(args *a)
 	return print_secret(pt);
 }
 
+static int cmd_import(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
+	kmc_cert_info *info = NULL;
+	size_t n = 0;
+	char what[PATH_MAX + 32];
+	int encrypted, r;
+
+	if (!a->ca || !a->cert || !a->key)
+		return cli_usage_fail("import needs -c CA_CERT, -s SERVER_CERT "
+			"and -k SERVER_KEY (see kmc import --help)");
+	/* The key is checked before anything is asked or opened. */
+	r = kmc_key_file_encrypted(a->key, &encrypted);
+	if (r < 0)
+		return cli_fail(r, "import");
+	if (encrypted || a->password.file || a->password.fd >= 0) {
+		snprintf(what, sizeof(what), "password of %s", a->key);
+		/* Bytes: room for 100 characters of UTF-8; the library
+		   counts characters. */
+		r = cli_read_secret(&a->password, what, 0, 400, &pw);
+		if (r < 0)
+			return r;
+	}
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	p.name = a->name;
+	p.ca_file = a->ca;
+	p.cert_file = a->cert;
+	p.key_file = a->key;
+	p.crl_file = a->crl;
+	p.keys_dir = a->keys_dir;
+	p.conf_file = a->conf;
+	p.password = pw;
+	p.flags = a->replace ? KMC_IMPORT_REPLACE : 0;
+	r = kmc_import(v, &p);
+	if (r < 0)
+		return cli_fail(r, "import refused, nothing was changed");
+	fprintf(stderr, "kmc: imported %s into %s%s\n", a->name ? a->name :
+		"server", kmc_vault_dir(v), encrypted ? "" :
+		" (the key came unencrypted: its copy is encrypted under a new "
+		"password kept in the vault; delete the plain original)");
+	if (kmc_cert_info_get(v, a->name ? a->name : "server", &info, &n) == 0
+	    && n > 0)
+		fprintf(stderr, "kmc: certificate %s, issued by %s, serial %s\n",
+			info[0].subject, info[0].issuer, info[0].serial);
+	kmc_cert_info_free(info, n);
+	return 0;
+}
+
+static int cmd_crl_update(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	int r;
+
+	if (!a->crl)
+		return cli_usage_fail("crl update needs -r NEW_CRL");
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_crl_update(v, a->argv[0], a->crl);
+	if (r < 0)
+		return cli_fail(r, "crl update refused, nothing was changed");
+	fprintf(stderr, "kmc: the CRL of %s is now %s\n", a->argv[0], a->crl);
+	return 0;
+}
+
+static int cmd_unwrap(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *key = NULL;
+	kmc_key_format fmt = KMC_FORMAT_PEM;
+	int fd, r;
+
+	if (a->format && !strcmp(a->format, "der"))
+		fmt = KMC_FORMAT_DER;
+	else if (a->format && strcmp(a->format, "pem"))
+		return cli_usage_fail("unwrap: --format pem or der, not %s",
+			a->format);
+	if (!a->out && isatty(STDOUT_FILENO))
+		return cli_usage_fail("unwrap: refusing to print a private key on "
+			"a terminal; give --out FILE or send it to a pipe");
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_key_export(v, a->argv[0], fmt, &key);
+	if (r < 0)
+		return cli_fail(r, "unwrapping %s", a->argv[0]);
+	if (!a->out)
+		return write_out(kmc_secret_data(key), kmc_secret_len(key)) < 0 ?
+			CLI_EXIT(EXIT_IO) : 0;
+	fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0600);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -EEXIST)
+			return cli_fail(KMC_E_EXISTS, "unwrap: %s exists; refusing "
+				"to overwrite it", a->out);
+		return cli_fail(r, "unwrap: creating %s", a->out);
+	}
+	r = 0;
+	for (size_t off = 0, len = kmc_secret_len(key); r == 0 && off < len;) {
+		ssize_t w = write(fd, kmc_secret_data(key) + off, len - off);
+
+		if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(a->out);
+		return cli_fail(r, "unwrap: writing %s", a->out);
+	}
+	return 0;
+}
+
+static void print_sans_json(const char *sans)
+{
+	const char *p = sans;
+	int first = 1;
+
+	printf("[");
+	while (*p) {
+		const char *end = strstr(p, ", ");
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char item[512];
+
+		snprintf(item, sizeof(item), "%.*s", (int)n, p);
+		printf("%s", first ? "" : ",");
+		json_str(stdout, item);
+		first = 0;
+		p += n + (end ? 2 : 0);
+	}
+	printf("]");
+}
+
+static int cmd_cert_info(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_cert_info *info = NULL;
+	const char *what = a->argv[0];
+	char nb[64], na[64];
+	struct stat st;
+	size_t n = 0;
+	int r;
+
+	/* A file of that name wins; otherwise it names a vault item. */
+	if (lstat(what, &st) < 0) {
+		r = open_vault(a, 0, &v);
+		if (r < 0)
+			return r;
+	}
+	r = kmc_cert_info_get(v, what, &info, &n);
+	if (r < 0)
+		return cli_fail(r, "cert info");
+	if (a->json)
+		printf("[");
+	for (size_t i = 0; i < n; i++) {
+		kmc_cert_info *c = &info[i];
+
+		iso_time(c->not_before, nb, sizeof(nb));
+		iso_time(c->not_after, na, sizeof(na));
+		if (a->json) {
+			printf("%s{\"subject\":", i ? "," : "");
+			json_str(stdout, c->subject);
+			printf(",\"issuer\":");
+			json_str(stdout, c->issuer);
+			printf(",\"sans\":");
+			print_sans_json(c->sans);
+			printf(",\"serial\":\"%s\",\"sha256\":\"%s\","
+				"\"not_before\":\"%s\",\"not_after\":\"%s\","
+				"\"expires\":%" PRId64 ",\"pem\":", c->serial,
+				c->sha256, nb, na, c->not_after * 1000);
+			json_str(stdout, c->pem);
+			printf("}");
+		} else {
+			printf("certificate %zu of %zu\n", i + 1, n);
+			printf("  subject     %s\n", c->subject);
+			printf("  issuer      %s\n", c->issuer);
+			printf("  SANs        %s\n", c->sans[0] ? c->sans : "(none)");
+			printf("  serial      %s\n", c->serial);
+			printf("  sha256      %s\n", c->sha256);
+			printf("  not before  %s\n", nb);
+			printf("  expires     %s (%" PRId64 " ms since the epoch)\n",
+				na, c->not_after * 1000);
+			printf("%s", c->pem);
+		}
+	}
+	if (a->json)
+		printf("]\n");
+	kmc_cert_info_free(info, n);
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	return 0;
+}
+
 static int cmd_version(args *a)
 {
 	(void)a;
@@ -686,8 +978,11 @@ static const command commands[] = {
 	  "list [--json]",
 	  "List items: name, type, version, size and when it was stored.\n"
 	  "Nothing is decrypted." },
-	{ "rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "rm NAME",
-	  "Remove the item NAME." },
+	{ "rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE | OPT_OLD, 1, 1,
+	  "rm NAME [--old]",
+	  "Remove the item NAME and its old versions; for an imported NAME,\n"
+	  "its NAME/... items too. With --old, remove only the old versions\n"
+	  "that an import with --replace kept." },
 	{ "password", "set", cmd_password_set,
 	  OPT_HOST_KEY | OPT_PASSPHRASE | OPT_PASSWORD, 1, 1,
 	  "password set NAME [--password-file FILE | --password-fd N]",
@@ -709,6 +1004,55 @@ static const command commands[] = {
 	  "decrypt [STRING]",
 	  "Print the secret inside a ciphertext string (the operand, else\n"
 	  "standard input). It opens only in the vault that made it." },
+	{ "import", NULL, cmd_import,
+	  OPT_IMPORT | OPT_CRL | OPT_PASSWORD | OPT_HOST_KEY | OPT_PASSPHRASE,
+	  0, 0,
+	  "import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
+	  "        [--keys-dir DIR] [--conf FILE] [--replace]\n"
+	  "        [--password-file FILE | --password-fd N]",
+	  "Verify, then import a CA certificate, a server certificate (with any\n"
+	  "intermediates after it), its private key and optionally a CRL, as\n"
+	  "certImport does. Every file must be a regular file reached without\n"
+	  "symbolic links and owned by you or root; the key at most mode 0640;\n"
+	  "an existing keys folder yours and mode 0700. The chain must lead to\n"
+	  "the CA, every certificate be within its dates, the key open with its\n"
+	  "password (at most 100 characters) and match the certificate; a CRL\n"
+	  "must be the CA's, current, and not revoke the chain. Keys: encrypted\n"
+	  "or plain PKCS#8 (PEM, DER), legacy encrypted PEM, PKCS#1, SEC1; RSA\n"
+	  "2048-4096, EC P-256/P-384, Ed25519.\n\n"
+	  "Stores under NAME (default server): the password as NAME (so\n"
+	  "`kmc password get NAME` serves ssl_passphrase_command), the key as\n"
+	  "NAME/key, certificates as NAME/cert and NAME/ca, the CRL as NAME/crl.\n"
+	  "Writes ca.crt, server.crt, server.key (still encrypted) and ca.crl,\n"
+	  "mode 0400, to the keys folder (default <vault>/keys/NAME), and with\n"
+	  "--conf sets ca_crt, server_crt, server_key, crl and server_key_mm\n"
+	  "(the password as a ciphertext string) in a key = value file, keeping\n"
+	  "every other line. All of it happens, or none of it.\n"
+	  "--replace supersedes an existing NAME; old versions stay until\n"
+	  "`kmc rm --old`. tools/certImport.sh takes certImport's -c -s -k -r -h." },
+	{ "crl", "update", cmd_crl_update,
+	  OPT_CRL | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "crl update NAME -r NEW.crl",
+	  "Replace the CRL of the imported NAME, after checking it is signed by\n"
+	  "NAME's CA, current, and does not revoke NAME's own certificate. The\n"
+	  "copy in the keys folder and the config file's crl entry follow.\n"
+	  "A server using kmc_ssl_ctx_use() sees the vault generation grow." },
+	{ "unwrap", NULL, cmd_unwrap, OPT_OUT | OPT_HOST_KEY | OPT_PASSPHRASE,
+	  1, 1, "unwrap NAME [--format pem|der] [--out FILE]",
+	  "Write the private key of the imported NAME as unencrypted PKCS#8:\n"
+	  "to --out FILE, created 0600 (an existing file is never overwritten),\n"
+	  "or to standard output when it is not a terminal." },
+	{ "cert", "info", cmd_cert_info, OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
+	  1, 1, "cert info NAME|FILE [--json]",
+	  "Describe each certificate of the imported NAME (or a certificate\n"
+	  "item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
+	  "fingerprint, not-before, expiry (also in milliseconds since the\n"
+	  "epoch, as `expires` in JSON) and the PEM. A file of that name wins\n"
+	  "over an item." },
+	{ "repair", NULL, cmd_repair, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
+	  "repair",
+	  "Open the vault for writing: rewrite a missing, stale or damaged\n"
+	  "keystore from its twin, and finish (or undo) an import that was cut\n"
+	  "off. Exits 4 if something is still wrong." },
 	{ "version", NULL, cmd_version, 0, 0, 0, "version",
 	  "Print the version." },
 };
@@ -732,7 +1076,8 @@ static void usage(FILE *f)
 		"Exit codes: 0 ok, 1 other failure, 2 usage, 3 authentication\n"
 		"(passphrase, host key), 4 integrity (altered or damaged data,\n"
 		"a vault that needs repair), 5 permission (owner, mode, link),\n"
-		"6 I/O, 7 not found, 8 already exists.\n"
+		"6 I/O, 7 not found, 8 already exists, 9 verification (dates,\n"
+		"chain, key match, CRL, key type).\n"
 		"`kmc COMMAND --help` explains each command.\n");
 }
 
@@ -791,11 +1136,15 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (!c) {
-		if (!strcmp(argv[i], "password")) {
-			fprintf(stderr, "kmc: usage: kmc password set NAME | "
-				"kmc password get NAME\n");
-			return (i + 1 < argc && !strcmp(argv[i + 1], "--help")) ?
-				EXIT_OK : EXIT_USAGE;
+		if (!strcmp(argv[i], "password") || !strcmp(argv[i], "crl") ||
+		    !strcmp(argv[i], "cert")) {
+			int help = i + 1 < argc && !strcmp(argv[i + 1], "--help");
+
+			for (size_t k = 0; k < ELEMENTS(commands); k++)
+				if (!strcmp(commands[k].name, argv[i]))
+					fprintf(help ? stdout : stderr,
+						"usage: kmc %s\n", commands[k].usage);
+			return help ? EXIT_OK : EXIT_USAGE;
 		}
 		fprintf(stderr, "kmc: unknown command %s\n", argv[i]);
 		usage(stderr);

@@ -76,6 +76,8 @@ typedef enum kmc_error {
 	KMC_E_LIMIT,		/* no room for another protector or master key */
 	KMC_E_BUSY,		/* another writer holds the vault */
 	KMC_E_EMPTY,		/* an empty secret where one is required */
+	KMC_E_VERIFY,		/* material failed a check: dates, chain, key
+				   match, CRL */
 } kmc_error;
 
 /*
@@ -253,6 +255,7 @@ typedef enum kmc_item_type {
 	KMC_ITEM_PRIVATE_KEY = 3,	/* a private key as PKCS#8 DER */
 	KMC_ITEM_CERTIFICATE = 4,	/* certificates, PEM */
 	KMC_ITEM_CRL = 5,	/* a CRL, PEM */
+	KMC_ITEM_BUNDLE = 6,	/* where an import's copies went */
 } kmc_item_type;
 
 /* Limits, also enforced on what is read back from disk. */
@@ -294,7 +297,8 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
 
 /*
- * kmc_item_remove - delete item name.
+ * kmc_item_remove - delete item name with its superseded versions. When
+ * name is an imported bundle (see kmc/admin.h), its NAME/... items go too.
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
  */
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
@@ -307,7 +311,16 @@ typedef struct kmc_item_info {
 	uint32_t mk_id;		/* the master key that sealed it */
 	int64_t created;	/* seconds since the epoch */
 	size_t size;		/* plaintext bytes */
+	uint32_t old_versions;	/* superseded versions still kept */
 } kmc_item_info;
+
+/*
+ * kmc_item_prune - delete only the superseded versions of name, which an
+ * import with KMC_IMPORT_REPLACE keeps. *ret_n (may be NULL) counts them.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_STORE.
+ */
+KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
 /*
  * kmc_item_list - call cb for each item in name order, without decrypting

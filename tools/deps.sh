@@ -6,7 +6,7 @@ set -eu
 
 packages=(
 	gcc make pkg-config		# build
-	libsodium-dev liblmdb-dev	# the library's dependencies
+	libsodium-dev liblmdb-dev libssl-dev	# the library's dependencies
 	libcmocka-dev			# unit tests
 	lmdb-utils jq openssl		# end-to-end tests, demo and bench
 	util-linux procps		# setsid, timeout-free process checks

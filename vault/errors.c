@@ -38,6 +38,7 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_LIMIT, "limit reached"),
 	ERR_ENTRY(KMC_E_BUSY, "another process is changing the vault"),
 	ERR_ENTRY(KMC_E_EMPTY, "empty secret"),
+	ERR_ENTRY(KMC_E_VERIFY, "verification failed"),
 };
 
 const char *kmc_strerror(int err)

@@ -189,6 +189,31 @@ int kmc_write_atomic(int dirfd, const char *name, const void *data,
 	return r;
 }
 
+int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
+	mode_t mode, uid_t uid, gid_t gid)
+{
+	int fd, r;
+
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dirfd, name, 0);
+	return r;
+}
+
 int kmc_check_dir(int fd, const char *show, int allow_root_owner)
 {
 	struct stat st;

@@ -60,6 +60,14 @@ KMC_INTERNAL int kmc_write_atomic(int dirfd, const char *name,
 	const void *data, size_t len, mode_t mode, int noreplace)
 	KMC_MUST_CHECK;
 
+/*
+ * kmc_write_new - create dirfd/name afresh (an old one is removed first),
+ * write, set mode (and owner unless uid is (uid_t)-1), fsync. Nothing is
+ * left behind on failure. For staged files that a rename publishes later.
+ */
+KMC_INTERNAL int kmc_write_new(int dirfd, const char *name, const void *data,
+	size_t len, mode_t mode, uid_t uid, gid_t gid) KMC_MUST_CHECK;
+
 /* kmc_check_dir - fstat checks for a directory fd: owned by the user (or
  * root where allowed) and not writable by group or others. */
 KMC_INTERNAL int kmc_check_dir(int fd, const char *show,

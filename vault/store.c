@@ -99,7 +99,7 @@ int store_open(store *st, const char *path, int dirfd, int create,
 			return r;
 	}
 	KMC_GUARD(mdb_err(mdb_env_create(&st->env)));
-	r = mdb_err(mdb_env_set_maxdbs(st->env, 4));
+	r = mdb_err(mdb_env_set_maxdbs(st->env, 8));
 	if (r == 0)
 		r = mdb_err(mdb_env_set_mapsize(st->env, STORE_MAP_SIZE));
 	/* NOTLS: read transactions are not tied to the opening thread. */
@@ -125,6 +125,10 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	if (r == 0)
 		r = mdb_err(mdb_dbi_open(txn, "items", create ? MDB_CREATE : 0,
 			&st->items));
+	/* Added after format 1 was first written: made when missing. */
+	if (r == 0)
+		r = mdb_err(mdb_dbi_open(txn, "history", MDB_CREATE,
+			&st->history));
 	if (r == KMC_E_NOT_FOUND)
 		r = KMC_E_CORRUPT;
 	if (r == 0)
@@ -214,6 +218,123 @@ int store_txn_del(store_txn *t, const char *name)
 
 	name_val(name, &k);
 	return mdb_err(mdb_del(t->txn, t->st->items, &k, NULL));
+}
+
+static int history_key(const char *name, uint32_t version, uint8_t *buf,
+	MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	buf[n + 1] = (uint8_t)(version >> 24);
+	buf[n + 2] = (uint8_t)(version >> 16);
+	buf[n + 3] = (uint8_t)(version >> 8);
+	buf[n + 4] = (uint8_t)version;
+	k->mv_size = n + 5;
+	k->mv_data = buf;
+	return 0;
+}
+
+int store_txn_keep(store_txn *t, const char *name, uint32_t version)
+{
+	uint8_t buf[KMC_NAME_MAX + 5];
+	MDB_val k, hk, v;
+	int r;
+
+	name_val(name, &k);
+	r = mdb_err(mdb_get(t->txn, t->st->items, &k, &v));
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	KMC_GUARD(r);
+	KMC_GUARD(history_key(name, version, buf, &hk));
+	return mdb_err(mdb_put(t->txn, t->st->history, &hk, &v, 0));
+}
+
+/* Visit the history records of name: cb may delete the current one. */
+static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
+	int del, size_t *ret_n)
+{
+	uint8_t buf[KMC_NAME_MAX + 5];
+	size_t n = strlen(name), count = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	k.mv_size = n + 1;
+	k.mv_data = buf;
+	KMC_GUARD(mdb_err(mdb_cursor_open(txn, dbi, &cur)));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != n + 5 || memcmp(k.mv_data, buf, n + 1) != 0)
+			break;
+		count++;
+		if (del) {
+			r = mdb_err(mdb_cursor_del(cur, 0));
+			if (r < 0)
+				break;
+		}
+	}
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = mdb_err(rc);
+	mdb_cursor_close(cur);
+	if (r == 0)
+		*ret_n = count;
+	return r;
+}
+
+int store_txn_drop_history(store_txn *t, const char *name, size_t *ret_n)
+{
+	return history_walk(t->txn, t->st->history, name, 1, ret_n);
+}
+
+int store_history_count(store *st, const char *name, uint32_t *ret)
+{
+	MDB_txn *txn;
+	size_t n = 0;
+	int r;
+
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = history_walk(txn, st->history, name, 0, &n);
+	mdb_txn_abort(txn);
+	if (r == 0)
+		*ret = (uint32_t)n;
+	return r;
+}
+
+int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
+	size_t len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)val };
+
+	return mdb_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+}
+
+int store_txn_meta_del(store_txn *t, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+	int r = mdb_err(mdb_del(t->txn, t->st->meta, &k, NULL));
+
+	return r == KMC_E_NOT_FOUND ? 0 : r;
+}
+
+int store_meta_get(store *st, const char *key, uint8_t **ret,
+	size_t *ret_len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = mdb_err(mdb_get(txn, st->meta, &k, &v));
+	if (r == 0)
+		r = copy_val(&v, ret, ret_len);
+	mdb_txn_abort(txn);
+	return r;
 }
 
 static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)

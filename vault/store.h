@@ -6,6 +6,10 @@
  *	         to its keystores); "generation" -> u64, grows by one in the
  *	         same transaction as every item change.
  *	"items"  item name -> record (see vault/record.c); only ciphertext.
+ *	"history" name || 0x00 || u32 version -> a superseded record, kept
+ *	         until removed (the 0x00 cannot occur in a name).
+ *	meta "journal" -> the intent log of a multi-file change
+ *	         (vault/journal.c), present only while one is under way.
  *
  * LMDB returns pointers into its map; every get copies the record out
  * before the read transaction ends.
@@ -28,6 +32,7 @@ typedef struct store {
 	MDB_env *env;
 	MDB_dbi meta;
 	MDB_dbi items;
+	MDB_dbi history;
 } store;
 
 /*
@@ -60,11 +65,27 @@ KMC_INTERNAL int store_txn_put(store_txn *t, const char *name,
 	const uint8_t *rec, size_t len) KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_del(store_txn *t, const char *name)
 	KMC_MUST_CHECK;
+/* Move the current record of name to history (no-op when absent). */
+KMC_INTERNAL int store_txn_keep(store_txn *t, const char *name,
+	uint32_t version) KMC_MUST_CHECK;
+/* Remove every history record of name; *ret_n counts them. */
+KMC_INTERNAL int store_txn_drop_history(store_txn *t, const char *name,
+	size_t *ret_n) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_meta_put(store_txn *t, const char *key,
+	const uint8_t *val, size_t len) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_meta_del(store_txn *t, const char *key)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_commit(store_txn *t) KMC_MUST_CHECK;
 KMC_INTERNAL void store_txn_abort(store_txn *t);
 
 KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
 	uint64_t *ret_generation) KMC_MUST_CHECK;
+/* Copy a meta value out; KMC_E_NOT_FOUND when absent. */
+KMC_INTERNAL int store_meta_get(store *st, const char *key, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+/* How many history records name has. */
+KMC_INTERNAL int store_history_count(store *st, const char *name,
+	uint32_t *ret) KMC_MUST_CHECK;
 
 /* Walk all records in name order; stop at cb's non-zero return. */
 KMC_INTERNAL int store_walk(store *st,

@@ -28,6 +28,7 @@
 #include "vault.h"
 #include "fileio.h"
 #include "protector.h"
+#include "journal.h"
 #include "../kmc/buf.h"
 #include "../kmc/cstring.h"
 
@@ -646,6 +647,9 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
 			kmc_strerror(r));
 	KMC_GUARD(r);
+	/* An import cut off by a crash is finished or undone before use. */
+	if (flags & KMC_OPEN_WRITE)
+		KMC_GUARD(journal_recover(v));
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {
 		kmc_secret_free(v->rk);
@@ -895,8 +899,14 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 	r = init_build(parentfd, tmp, tmp_path, type, opts, host_key);
 	if (r == 0 && renameat(parentfd, tmp, parentfd, base) < 0)
 		r = -errno;
-	if (r == 0 && fsync(parentfd) < 0)
+	if (r == 0 && fsync(parentfd) < 0) {
+		/* Not durable: take it back, so failure means "no vault". */
 		r = -errno;
+		if (renameat(parentfd, base, parentfd, tmp) < 0)
+			return kmc_detail(r, "the vault %s was created, but its "
+				"folder could not be synced: %s", dir,
+				kmc_strerror(r));
+	}
 	if (r < 0) {
 		init_cleanup(parentfd, tmp);
 		if (!kmc_error_detail()[0])
@@ -939,7 +949,9 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	}
 	KMC_GUARD(open_dir(dir, &dirfd));
 	r = ks_load_pair(dirfd, dir, f, order, &n);
-	if (r == 0 && n == 0)
+	/* As every open: an unsafe file is named with its fix, not read. */
+	if (r == 0 && (n == 0 || f[0].state == KMC_KS_UNSAFE ||
+		       f[1].state == KMC_KS_UNSAFE))
 		r = ks_pair_error(dirfd, dir, f);
 	if (r < 0) {
 		ks_file_free(&f[0]);
@@ -980,6 +992,14 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 			kmc_strerror(r));
 	KMC_GUARD(r);
 	r = store_stat(&st, &s.items, &s.store_generation);
+	if (r == 0) {
+		uint8_t *j;
+		size_t jlen;
+
+		s.pending_change = store_meta_get(&st, "journal", &j, &jlen) == 0;
+		if (s.pending_change)
+			free(j);
+	}
 	store_close(&st);
 	KMC_GUARD(r);
 	*ret = s;
@@ -1023,7 +1043,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(name_guard(name));
-	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_CRL)
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_BUNDLE)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
 	if (len == 0)
@@ -1034,20 +1054,17 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	return 0;
 }
 
-int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
-	const void *data, size_t len)
+int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
+	kmc_item_type type, const void *data, size_t len, int keep_history)
 {
 	_cleanup_(freep) uint8_t *old = NULL;
 	_cleanup_(freep) uint8_t *rec = NULL;
 	record_info info = { 0 }, prev;
 	size_t old_len, rec_len;
-	store_txn t;
 	int r;
 
-	kmc_detail_clear();
 	KMC_GUARD(item_put_check(v, name, type, len));
-	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = store_txn_get(&t, name, &old, &old_len);
+	r = store_txn_get(t, name, &old, &old_len);
 	info.version = 1;
 	if (r == 0) {
 		r = record_parse_header(old, old_len, &prev);
@@ -1058,17 +1075,43 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 				kmc_item_type_name(type));
 		if (r == 0)
 			info.version = prev.version + 1;
+		if (r == 0 && keep_history)
+			r = store_txn_keep(t, name, prev.version);
 	} else if (r == KMC_E_NOT_FOUND) {
 		r = 0;
 	}
+	KMC_GUARD(r);
 	info.type = (uint8_t)type;
 	info.mk_id = v->ks->active_mk;
 	info.created = (int64_t)time(NULL);
 	info.size = (uint32_t)len;
-	if (r == 0)
-		r = record_seal(v, name, &info, data, &rec, &rec_len);
-	if (r == 0)
-		r = store_txn_put(&t, name, rec, rec_len);
+	KMC_GUARD(record_seal(v, name, &info, data, &rec, &rec_len));
+	return store_txn_put(t, name, rec, rec_len);
+}
+
+int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
+{
+	size_t n;
+	int r;
+
+	(void)v;
+	r = store_txn_del(t, name);
+	if (r < 0 && r != KMC_E_NOT_FOUND)
+		return r;
+	KMC_GUARD(store_txn_drop_history(t, name, &n));
+	return r == KMC_E_NOT_FOUND && n == 0 ? KMC_E_NOT_FOUND : 0;
+}
+
+int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
+	const void *data, size_t len)
+{
+	store_txn t;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(item_put_check(v, name, type, len));
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = vault_txn_put(v, &t, name, type, data, len, 0);
 	if (r < 0) {
 		store_txn_abort(&t);
 		return r;
@@ -1078,15 +1121,34 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 
 int kmc_item_remove(kmc_vault *v, const char *name)
 {
+	static const char *const parts[] = BUNDLE_PARTS;
+	char part[KMC_NAME_MAX + 1];
 	store_txn t;
-	int r;
+	uint8_t *meta;
+	size_t len;
+	int r, bundle;
 
 	kmc_detail_clear();
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(name_guard(name));
+	snprintf(part, sizeof(part), "%s/meta", name);
+	bundle = strlen(name) <= KMC_BUNDLE_NAME_MAX &&
+		store_get(&v->st, part, &meta, &len) == 0;
+	if (bundle)
+		free(meta);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = store_txn_del(&t, name);
+	r = vault_txn_del(v, &t, name);
+	for (size_t i = 0; bundle && i < ELEMENTSOF(parts); i++) {
+		int rr;
+
+		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
+		rr = vault_txn_del(v, &t, part);
+		if (rr == 0 && r == KMC_E_NOT_FOUND)
+			r = 0;
+		else if (rr < 0 && rr != KMC_E_NOT_FOUND)
+			r = rr;
+	}
 	if (r < 0) {
 		store_txn_abort(&t);
 		if (r == KMC_E_NOT_FOUND)
@@ -1094,6 +1156,28 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 		return r;
 	}
 	return store_txn_commit(&t);
+}
+
+int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
+{
+	store_txn t;
+	size_t n;
+	int r;
+
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	KMC_GUARD(name_guard(name));
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = store_txn_drop_history(&t, name, &n);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	KMC_GUARD(store_txn_commit(&t));
+	if (ret_n)
+		*ret_n = n;
+	return 0;
 }
 
 int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
@@ -1134,6 +1218,7 @@ int kmc_secret_get(kmc_vault *v, const char *name, kmc_secret **ret)
 }
 
 typedef struct list_ctx {
+	kmc_vault *v;
 	int (*cb)(const kmc_item_info *info, void *arg);
 	void *arg;
 } list_ctx;
@@ -1158,13 +1243,15 @@ static int list_one(const char *name, size_t name_len, const uint8_t *rec,
 	info.mk_id = ri.mk_id;
 	info.created = ri.created;
 	info.size = ri.size;
+	info.old_versions = 0;
+	KMC_GUARD(store_history_count(&c->v->st, buf, &info.old_versions));
 	return c->cb(&info, c->arg);
 }
 
 int kmc_item_list(kmc_vault *v,
 	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
 {
-	list_ctx c = { cb, arg };
+	list_ctx c = { v, cb, arg };
 
 	kmc_detail_clear();
 	return store_walk(&v->st, list_one, &c);
@@ -1183,6 +1270,8 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "certificate";
 	case KMC_ITEM_CRL:
 		return "crl";
+	case KMC_ITEM_BUNDLE:
+		return "bundle";
 	}
 	return "unknown";
 }

@@ -58,4 +58,16 @@ KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 
+/* The parts of an imported bundle NAME, stored as NAME/<part>. */
+#define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta" }
+
+/* Seal and put one item inside a transaction; keep_history moves the
+ * superseded record to the history database instead of dropping it. */
+KMC_INTERNAL int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
+	kmc_item_type type, const void *data, size_t len, int keep_history)
+	KMC_MUST_CHECK;
+/* Delete an item and its history; KMC_E_NOT_FOUND if neither exists. */
+KMC_INTERNAL int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
+	KMC_MUST_CHECK;
+
 #endif

@@ -69,6 +69,8 @@ typedef struct kmc_status {
 	kmc_master_key_info master_keys[KMC_MAX_MASTER_KEYS];
 	uint64_t items;		/* count in the item store */
 	uint64_t store_generation;	/* grows with every item change */
+	int pending_change;	/* an import was cut off; a writable open
+				   (kmc repair) finishes or undoes it */
 } kmc_status;
 
 /*
@@ -96,6 +98,135 @@ KMC_API unsigned kmc_vault_opened_by(const kmc_vault *v) KMC_NONNULL(1);
  * they were missing, stale or damaged: bit 0 kmc.ks, bit 1 StandbyKsf.ks.
  */
 KMC_API unsigned kmc_vault_repaired(const kmc_vault *v) KMC_NONNULL(1);
+
+/* ---------------------------------------------------------------- */
+/* Importing certificates and keys (certImport)                      */
+
+/*
+ * An import stores a bundle under NAME:
+ *	NAME		the key's password (kmc password get NAME)
+ *	NAME/key	the private key, PKCS#8 DER
+ *	NAME/cert	the server certificate and intermediates, PEM
+ *	NAME/ca		the CA certificate(s), PEM
+ *	NAME/crl	the CRL, PEM, when one was given
+ *	NAME/meta	where the copies and the config file are
+ * and writes copies (mode 0400) to the keys folder: ca.crt, server.crt,
+ * server.key (the original, still encrypted) and ca.crl.
+ */
+#define KMC_BUNDLE_NAME_MAX 120	/* leaves room for the "/cert" suffixes */
+#define KMC_KEY_PASSWORD_MAX 100	/* characters, as certImport */
+
+#define KMC_IMPORT_REPLACE 0x1u	/* supersede an existing bundle NAME */
+
+typedef struct kmc_import_params {
+	size_t size;		/* sizeof(kmc_import_params) */
+	const char *name;	/* NULL: "server" */
+	const char *ca_file;
+	const char *cert_file;	/* leaf first, then intermediates */
+	const char *key_file;
+	const char *crl_file;	/* NULL: none */
+	const char *keys_dir;	/* NULL: <vault>/keys/<name> */
+	const char *conf_file;	/* NULL: none */
+	const kmc_secret *password;	/* the key's; NULL for a plain key */
+	unsigned flags;
+} kmc_import_params;
+
+#define KMC_IMPORT_PARAMS_INIT \
+	{ sizeof(kmc_import_params), NULL, NULL, NULL, NULL, NULL, NULL, \
+	  NULL, NULL, 0 }
+
+/*
+ * kmc_key_file_encrypted - whether the key file at path is encrypted with
+ * a password (encrypted PKCS#8, PEM or DER, or legacy "Proc-Type: 4,
+ * ENCRYPTED" PEM), so a caller knows whether to ask for one. The file
+ * passes the same checks as kmc_import() makes.
+ * Returns 0 and sets *ret to 0 or 1; KMC_E_PERM, KMC_E_EMPTY,
+ * KMC_E_TOO_LARGE, -errno.
+ */
+KMC_API int kmc_key_file_encrypted(const char *path, int *ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_import - verify everything, then store the bundle, write the copies
+ * and update the config file as one transaction.
+ *
+ * Checked first, with nothing written on failure: every file is regular,
+ * reached without symbolic links and owned by the user or root; the key's
+ * mode is at most 0640; an existing keys folder is the user's and private;
+ * the certificates are within their dates and the server chain leads to
+ * the CA; the key opens with the password (at most 100 characters) and
+ * belongs to the server certificate; the key is RSA 2048-4096, EC
+ * P-256/P-384 or Ed25519; a CRL is signed by the CA, current, and does not
+ * revoke the chain.
+ *
+ * A plain key gets a random password: its copy in the keys folder is
+ * written encrypted under it, never in the clear.
+ *
+ * With --conf, the entries ca_crt, server_crt, server_key, crl and
+ * server_key_mm (the password as a ciphertext string) are set; every other
+ * line stays.
+ *
+ * A failure or a kill leaves the vault, the keys folder and the config
+ * file as they were, or, once the vault has committed, the next writable
+ * open completes the change (see kmc_vault_open()).
+ *
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (NAME exists and
+ * KMC_IMPORT_REPLACE is not set), KMC_E_PERM, KMC_E_EMPTY,
+ * KMC_E_TOO_LARGE, KMC_E_CORRUPT (unreadable material), KMC_E_VERIFY
+ * (dates, chain, key mismatch, CRL), KMC_E_TYPE (key algorithm),
+ * KMC_E_NEED_PASSPHRASE (an encrypted key and no password), KMC_E_UNLOCK
+ * (the password does not open the key), KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_crl_update - replace the CRL of bundle name after the same checks
+ * as an import (signed by the bundle's CA, current, the server chain not
+ * revoked), and its copy and config entry.
+ * Returns as kmc_import(), and KMC_E_NOT_FOUND without such a bundle.
+ */
+KMC_API int kmc_crl_update(kmc_vault *v, const char *name,
+	const char *crl_file) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+typedef enum kmc_key_format {
+	KMC_FORMAT_PEM = 1,
+	KMC_FORMAT_DER = 2,
+} kmc_key_format;
+
+/*
+ * kmc_key_export - the private key of bundle name as unencrypted PKCS#8,
+ * PEM or DER, in guarded memory.
+ * WARNING: this is the plaintext key. Write it only where the user asked.
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_INVALID.
+ */
+KMC_API int kmc_key_export(kmc_vault *v, const char *name,
+	kmc_key_format format, kmc_secret **ret) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2, 4);
+
+typedef struct kmc_cert_info {
+	char subject[512];
+	char issuer[512];
+	char sans[2048];	/* "DNS:a, IP Address:b", "" when none */
+	char serial[132];	/* hex */
+	char sha256[96];	/* AA:BB:... of the DER */
+	int64_t not_before;	/* seconds since the epoch */
+	int64_t not_after;
+	char *pem;
+} kmc_cert_info;
+
+/*
+ * kmc_cert_info_get - describe the certificates of bundle or item
+ * name_or_file in vault v, or, when v is NULL or holds no such item, of
+ * the file of that name (PEM with one or more certificates, or DER).
+ * *ret_info is an array of *ret_n entries, leaf first; release it with
+ * kmc_cert_info_free().
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_CORRUPT, KMC_E_PERM, -errno.
+ */
+KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
+	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
+	KMC_NONNULL(2, 3, 4);
+KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
 #ifdef __cplusplus
 }

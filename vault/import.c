@@ -1,0 +1,749 @@
+/*
+ * import.c - certImport: verify a CA certificate, a server certificate
+ * chain, its private key and a CRL, then store them as a bundle, copy the
+ * public files and the (encrypted) key to a keys folder and set the
+ * entries of a config file, as one transaction (vault/journal.h).
+ *
+ * Every check runs before the first write. The copies are staged as
+ * .NAME.kmc-new beside their targets, the vault commits items and the
+ * journal in one LMDB transaction, then the renames publish the copies.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+#include "x509.h"
+#include "conf.h"
+#include "journal.h"
+#include "fileio.h"
+#include "../kmc/cstring.h"
+
+#define COPY_MODE 0400
+#define META_MAX 4096
+
+static const char *const copy_names[] = {
+	"ca.crt", "server.crt", "server.key", "ca.crl",
+};
+
+enum { COPY_CA, COPY_CERT, COPY_KEY, COPY_CRL, N_COPIES };
+
+typedef struct blob {
+	uint8_t *p;
+	size_t len;
+} blob;
+
+/* All the material of one import, released by import_free(). */
+typedef struct import_ctx {
+	const kmc_import_params *p;
+	char name[KMC_BUNDLE_NAME_MAX + 1];
+	uint8_t *ca_raw, *cert_raw, *crl_raw;
+	size_t ca_len, cert_len, crl_len;
+	kmc_secret *key_raw;
+	STACK_OF(X509) *ca, *chain;
+	X509_CRL *crl;
+	EVP_PKEY *pkey;
+	kmc_secret *password;	/* the one stored: given, or made up */
+	kmc_secret *pkcs8;
+	blob copies[N_COPIES];	/* what goes to the keys folder */
+	char keys_dir[PATH_MAX];
+	int keys_dir_exists;
+	char conf[PATH_MAX];
+	blob conf_new;
+	mode_t conf_mode;
+	uid_t conf_uid;
+	gid_t conf_gid;
+	char *mm;		/* server_key_mm */
+	journal j;
+} import_ctx;
+
+static void import_free(import_ctx *c)
+{
+	free(c->ca_raw);
+	free(c->cert_raw);
+	free(c->crl_raw);
+	kmc_secret_free(c->key_raw);
+	sk_X509_pop_free(c->ca, X509_free);
+	sk_X509_pop_free(c->chain, X509_free);
+	X509_CRL_free(c->crl);
+	EVP_PKEY_free(c->pkey);
+	kmc_secret_free(c->password);
+	kmc_secret_free(c->pkcs8);
+	/* copies[COPY_KEY] is encrypted, but wipe it all the same. */
+	for (int i = 0; i < N_COPIES; i++) {
+		if (c->copies[i].p)
+			sodium_memzero(c->copies[i].p, c->copies[i].len);
+		free(c->copies[i].p);
+	}
+	free(c->conf_new.p);
+	free(c->mm);
+}
+
+static int absolute(const char *path, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(buf, size, "%s", path);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		n = snprintf(buf, size, "%s/%s", cwd, path);
+	}
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	KMC_ENSURE(!strpbrk(buf, "\n\r"), KMC_E_INVALID);
+	return 0;
+}
+
+static void split(const char *path, char *dir, size_t dsize, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(dir, dsize, "%.*s", slash == path ? 1 : (int)(slash - path),
+		path);
+	*base = slash + 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Checks                                                            */
+
+int kmc_key_file_encrypted(const char *path, int *ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+
+	kmc_detail_clear();
+	KMC_GUARD(input_read(path, INPUT_KEY, NULL, NULL, &key));
+	*ret = key_is_encrypted(kmc_secret_data(key), kmc_secret_len(key));
+	return 0;
+}
+
+static int read_material(import_ctx *c)
+{
+	const kmc_import_params *p = c->p;
+
+	KMC_GUARD(input_read(p->ca_file, INPUT_CERT, &c->ca_raw, &c->ca_len,
+		NULL));
+	KMC_GUARD(input_read(p->cert_file, INPUT_CERT, &c->cert_raw,
+		&c->cert_len, NULL));
+	KMC_GUARD(input_read(p->key_file, INPUT_KEY, NULL, NULL, &c->key_raw));
+	if (p->crl_file)
+		KMC_GUARD(input_read(p->crl_file, INPUT_CRL, &c->crl_raw,
+			&c->crl_len, NULL));
+	KMC_GUARD(certs_parse(p->ca_file, c->ca_raw, c->ca_len, &c->ca));
+	KMC_GUARD(certs_parse(p->cert_file, c->cert_raw, c->cert_len,
+		&c->chain));
+	if (p->crl_file)
+		KMC_GUARD(crl_parse(p->crl_file, c->crl_raw, c->crl_len,
+			&c->crl));
+	return 0;
+}
+
+static int check_password(const kmc_secret *pw)
+{
+	const unsigned char *s = kmc_secret_data(pw);
+	size_t n = kmc_secret_len(pw), chars = 0;
+
+	/* Characters, not bytes: UTF-8 continuation bytes do not count. */
+	for (size_t i = 0; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			chars++;
+	if (chars > KMC_KEY_PASSWORD_MAX)
+		return kmc_detail(KMC_E_TOO_LARGE, "the key password has %zu "
+			"characters; at most %d are accepted", chars,
+			KMC_KEY_PASSWORD_MAX);
+	if (n == 0)
+		return kmc_detail(KMC_E_EMPTY, "the key password is empty");
+	return 0;
+}
+
+/* A password for a key given in the clear: 32 base64url characters. */
+static int make_password(kmc_secret **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	uint8_t raw[24];
+
+	KMC_GUARD(kmc_secret_new(32, &s));
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64((char *)kmc_secret_data(s), 33, raw, sizeof(raw),
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+static int check_key(import_ctx *c)
+{
+	const kmc_import_params *p = c->p;
+	int encrypted = key_is_encrypted(kmc_secret_data(c->key_raw),
+		kmc_secret_len(c->key_raw));
+
+	if (p->password)
+		KMC_GUARD(check_password(p->password));
+	KMC_GUARD(key_parse(p->key_file, c->key_raw,
+		encrypted ? p->password : NULL, &c->pkey));
+	KMC_GUARD(key_to_pkcs8(c->pkey, &c->pkcs8));
+	if (encrypted) {
+		/* The original goes to the keys folder, still encrypted. */
+		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
+			kmc_secret_len(p->password), &c->password));
+		c->copies[COPY_KEY].p = malloc(kmc_secret_len(c->key_raw));
+		KMC_ENSURE(c->copies[COPY_KEY].p, KMC_E_NOMEM);
+		memcpy(c->copies[COPY_KEY].p, kmc_secret_data(c->key_raw),
+			kmc_secret_len(c->key_raw));
+		c->copies[COPY_KEY].len = kmc_secret_len(c->key_raw);
+		return 0;
+	}
+	/* A plain key never reaches the keys folder in the clear. */
+	if (p->password)
+		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
+			kmc_secret_len(p->password), &c->password));
+	else
+		KMC_GUARD(make_password(&c->password));
+	return key_to_encrypted_pem(c->pkey, c->password,
+		&c->copies[COPY_KEY].p, &c->copies[COPY_KEY].len);
+}
+
+static int bundle_exists(kmc_vault *v, const char *name)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+	char part[KMC_NAME_MAX + 1];
+	uint8_t *rec;
+	size_t len;
+
+	if (store_get(&v->st, name, &rec, &len) == 0) {
+		free(rec);
+		return 1;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
+		if (store_get(&v->st, part, &rec, &len) == 0) {
+			free(rec);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int check_keys_dir(import_ctx *c, kmc_vault *v)
+{
+	char def[PATH_MAX], parent[PATH_MAX];
+	const char *base;
+	struct stat st;
+	int n, fd, r;
+
+	if (c->p->keys_dir) {
+		KMC_GUARD(absolute(c->p->keys_dir, c->keys_dir,
+			sizeof(c->keys_dir)));
+	} else {
+		char safe[KMC_BUNDLE_NAME_MAX + 1];
+
+		/* One folder per bundle; '/' in a name must not nest. */
+		snprintf(safe, sizeof(safe), "%s", c->name);
+		for (char *s = safe; *s; s++)
+			if (*s == '/')
+				*s = '_';
+		KMC_GUARD(absolute(v->dir, def, sizeof(def)));
+		n = snprintf(parent, sizeof(parent), "%s/keys", def);
+		KMC_ENSURE(n > 0 && (size_t)n < sizeof(parent), KMC_E_TOO_LARGE);
+		if (mkdir(parent, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			return kmc_detail(r, "%s: %s", parent, kmc_strerror(r));
+		}
+		n = snprintf(c->keys_dir, sizeof(c->keys_dir), "%s/%s", parent,
+			safe);
+		KMC_ENSURE(n > 0 && (size_t)n < sizeof(c->keys_dir),
+			KMC_E_TOO_LARGE);
+	}
+	if (lstat(c->keys_dir, &st) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return kmc_detail(KMC_E_PERM, "keys folder %s is a "
+				"symbolic link; give the real folder", c->keys_dir);
+		if (!S_ISDIR(st.st_mode))
+			return kmc_detail(KMC_E_PERM, "keys folder %s is not a "
+				"folder", c->keys_dir);
+		if (st.st_uid != geteuid())
+			return kmc_detail(KMC_E_PERM, "keys folder %s is owned by "
+				"uid %u, not by you (uid %u); chown it",
+				c->keys_dir, (unsigned)st.st_uid,
+				(unsigned)geteuid());
+		if ((st.st_mode & 0777) != 0700)
+			return kmc_detail(KMC_E_PERM, "keys folder %s has mode "
+				"%04o; it must be 0700 (chmod 700 %s)", c->keys_dir,
+				(unsigned)(st.st_mode & 07777), c->keys_dir);
+		c->keys_dir_exists = 1;
+		return 0;
+	}
+	if (errno != ENOENT) {
+		r = -errno;
+		return kmc_detail(r, "keys folder %s: %s", c->keys_dir,
+			kmc_strerror(r));
+	}
+	split(c->keys_dir, parent, sizeof(parent), &base);
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return kmc_detail(r, "the folder %s for the keys folder: %s",
+			parent, kmc_strerror(r));
+	}
+	close(fd);
+	return 0;
+}
+
+static const kmc_file_rule conf_rule = {
+	.forbidden = 022,	/* no one else may change it */
+	.max_size = CONF_MAX,
+	.allow_root_owner = 1,
+};
+
+static int build_conf(import_ctx *c, kmc_vault *v)
+{
+	_cleanup_(kmc_closep) int dirfd = -1;
+	_cleanup_(kmc_closep) int fd = -1;
+	_cleanup_(freep) uint8_t *old = NULL;
+	char dir[PATH_MAX], paths[N_COPIES][PATH_MAX + 16];
+	const char *base;
+	struct stat st;
+	size_t len = 0;
+	conf_entry e[5];
+	int r;
+
+	KMC_GUARD(absolute(c->p->conf_file, c->conf, sizeof(c->conf)));
+	split(c->conf, dir, sizeof(dir), &base);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
+	fd = kmc_open_checked(dirfd, base, c->conf, &conf_rule, &st);
+	if (fd == -ENOENT) {
+		/* A new config file: private, the user's. */
+		kmc_detail_clear();
+		c->conf_mode = 0600;
+		c->conf_uid = (uid_t)-1;
+		c->conf_gid = (gid_t)-1;
+	} else {
+		KMC_GUARD(fd);
+		old = malloc(CONF_MAX);
+		KMC_ENSURE(old, KMC_E_NOMEM);
+		r = kmc_read_all(fd, old, CONF_MAX, &len);
+		if (r < 0)
+			return kmc_detail(r, "%s: %s", c->conf, kmc_strerror(r));
+		c->conf_mode = st.st_mode & 07777;
+		/* Keep the owner too, which only root can give away. */
+		c->conf_uid = st.st_uid == geteuid() ? (uid_t)-1 : st.st_uid;
+		c->conf_gid = st.st_uid == geteuid() ? (gid_t)-1 : st.st_gid;
+	}
+	KMC_GUARD(kmc_encrypt_string(v, kmc_secret_data(c->password),
+		kmc_secret_len(c->password), &c->mm));
+	for (int i = 0; i < N_COPIES; i++)
+		snprintf(paths[i], sizeof(paths[i]), "%s/%s", c->keys_dir,
+			copy_names[i]);
+	e[0] = (conf_entry){ "ca_crt", paths[COPY_CA] };
+	e[1] = (conf_entry){ "server_crt", paths[COPY_CERT] };
+	e[2] = (conf_entry){ "server_key", paths[COPY_KEY] };
+	e[3] = (conf_entry){ "crl", c->crl ? paths[COPY_CRL] : NULL };
+	e[4] = (conf_entry){ "server_key_mm", c->mm };
+	r = conf_update(old ? old : (const uint8_t *)"", len, e, 5,
+		&c->conf_new.p, &c->conf_new.len);
+	if (r < 0)
+		return kmc_detail(r, "%s: cannot update it: %s", c->conf,
+			r == KMC_E_CORRUPT ? "it holds a NUL byte" :
+			r == KMC_E_TOO_LARGE ? "too large, or a line over 64 KiB" :
+			kmc_strerror(r));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Staging and committing                                            */
+
+static int plan(import_ctx *c)
+{
+	char dir[PATH_MAX];
+	const char *base;
+
+	memset(&c->j, 0, sizeof(c->j));
+	if (c->keys_dir_exists) {
+		for (int i = 0; i < N_COPIES; i++) {
+			if (i == COPY_CRL && !c->crl) {
+				/* A CRL of a superseded import must not linger. */
+				KMC_GUARD(journal_add(&c->j, JOURNAL_REMOVE,
+					c->keys_dir, copy_names[i]));
+				continue;
+			}
+			KMC_GUARD(journal_add(&c->j, JOURNAL_FILE, c->keys_dir,
+				copy_names[i]));
+		}
+	} else {
+		split(c->keys_dir, dir, sizeof(dir), &base);
+		KMC_GUARD(journal_add(&c->j, JOURNAL_FOLDER, dir, base));
+	}
+	if (c->conf[0]) {
+		split(c->conf, dir, sizeof(dir), &base);
+		KMC_GUARD(journal_add(&c->j, JOURNAL_FILE, dir, base));
+	}
+	return 0;
+}
+
+static int stage_copies(import_ctx *c, int dirfd)
+{
+	for (int i = 0; i < N_COPIES; i++) {
+		const journal_entry *e = NULL;
+		char staged[300];
+		const char *name = copy_names[i];
+		int r;
+
+		if (!c->copies[i].p)
+			continue;
+		if (c->keys_dir_exists) {
+			for (size_t k = 0; k < c->j.n; k++)
+				if (!strcmp(c->j.e[k].name, copy_names[i]) &&
+				    !strcmp(c->j.e[k].dir, c->keys_dir))
+					e = &c->j.e[k];
+			KMC_ASSERT(e);
+			KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
+			name = staged;
+		}
+		r = kmc_write_new(dirfd, name, c->copies[i].p, c->copies[i].len,
+			COPY_MODE, (uid_t)-1, (gid_t)-1);
+		if (r < 0)
+			return kmc_detail(r, "writing %s/%s: %s", c->keys_dir,
+				copy_names[i], kmc_strerror(r));
+	}
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int stage(import_ctx *c)
+{
+	_cleanup_(kmc_closep) int dirfd = -1;
+	char staged[300];
+	int r;
+
+	for (size_t i = 0; i < c->j.n; i++) {
+		const journal_entry *e = &c->j.e[i];
+		_cleanup_(kmc_closep) int parent = -1;
+
+		if (e->kind != JOURNAL_FOLDER)
+			continue;
+		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
+		parent = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0)
+			return -errno;
+		if (mkdirat(parent, staged, 0700) < 0) {
+			r = -errno;
+			return kmc_detail(r, "creating %s/%s: %s", e->dir, staged,
+				kmc_strerror(r));
+		}
+		dirfd = openat(parent, staged, O_RDONLY | O_DIRECTORY |
+			O_NOFOLLOW | O_CLOEXEC);
+		if (dirfd < 0)
+			return -errno;
+		KMC_GUARD(stage_copies(c, dirfd));
+		if (fsync(parent) < 0)
+			return -errno;
+	}
+	if (c->keys_dir_exists) {
+		dirfd = open(c->keys_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
+		if (dirfd < 0)
+			return -errno;
+		KMC_GUARD(stage_copies(c, dirfd));
+	}
+	if (c->conf[0]) {
+		const journal_entry *e = &c->j.e[c->j.n - 1];
+		_cleanup_(kmc_closep) int cdir = -1;
+
+		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
+		cdir = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cdir < 0)
+			return -errno;
+		r = kmc_write_new(cdir, staged, c->conf_new.p, c->conf_new.len,
+			c->conf_mode, c->conf_uid, c->conf_gid);
+		if (r < 0)
+			return kmc_detail(r, "writing %s: %s", c->conf,
+				kmc_strerror(r));
+		if (fsync(cdir) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int bundle_put(kmc_vault *v, store_txn *t, const char *name,
+	const char *part, kmc_item_type type, const void *data, size_t len)
+{
+	char full[KMC_NAME_MAX + 1];
+
+	snprintf(full, sizeof(full), "%s/%s", name, part);
+	return vault_txn_put(v, t, full, type, data, len, 1);
+}
+
+static int commit(import_ctx *c, kmc_vault *v)
+{
+	char meta[META_MAX];
+	char part[KMC_NAME_MAX + 1];
+	store_txn t;
+	int n, r;
+
+	n = snprintf(meta, sizeof(meta), "keys_dir=%s\nconf=%s\n", c->keys_dir,
+		c->conf);
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(meta), KMC_E_TOO_LARGE);
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = vault_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
+		kmc_secret_data(c->password), kmc_secret_len(c->password), 1);
+	if (r == 0)
+		r = bundle_put(v, &t, c->name, "key", KMC_ITEM_PRIVATE_KEY,
+			kmc_secret_data(c->pkcs8), kmc_secret_len(c->pkcs8));
+	if (r == 0)
+		r = bundle_put(v, &t, c->name, "cert", KMC_ITEM_CERTIFICATE,
+			c->copies[COPY_CERT].p, c->copies[COPY_CERT].len);
+	if (r == 0)
+		r = bundle_put(v, &t, c->name, "ca", KMC_ITEM_CERTIFICATE,
+			c->copies[COPY_CA].p, c->copies[COPY_CA].len);
+	if (r == 0 && c->crl)
+		r = bundle_put(v, &t, c->name, "crl", KMC_ITEM_CRL,
+			c->copies[COPY_CRL].p, c->copies[COPY_CRL].len);
+	if (r == 0 && !c->crl) {
+		snprintf(part, sizeof(part), "%s/crl", c->name);
+		r = store_txn_del(&t, part);
+		if (r == KMC_E_NOT_FOUND)
+			r = 0;
+	}
+	if (r == 0)
+		r = bundle_put(v, &t, c->name, "meta", KMC_ITEM_BUNDLE, meta,
+			(size_t)n);
+	if (r == 0)
+		r = journal_mark_committed(&t, &c->j);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+/* Stage, commit, publish; undo the staging on failure before commit. */
+static int transact(import_ctx *c, kmc_vault *v)
+{
+	int r;
+
+	KMC_GUARD(journal_begin(v, &c->j));
+	r = stage(c);
+	if (r == 0)
+		r = commit(c, v);
+	if (r < 0) {
+		int saved = r;
+		char detail[1024];
+
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+		journal_abort(v, &c->j);
+		if (detail[0])
+			kmc_detail(saved, "%s", detail);
+		return saved;
+	}
+	r = journal_apply(v, &c->j);
+	if (r < 0)
+		return kmc_detail(r, "%s; the vault holds the new bundle and "
+			"`kmc repair` finishes writing its copies",
+			kmc_error_detail());
+	return 0;
+}
+
+int kmc_import(kmc_vault *v, const kmc_import_params *p)
+{
+	_cleanup_(import_free) import_ctx c = { 0 };
+	chain_files files;
+
+	kmc_detail_clear();
+	KMC_ENSURE(p->size >= offsetof(kmc_import_params, flags) +
+		sizeof(p->flags), KMC_E_INVALID);
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	if (!p->ca_file || !p->cert_file || !p->key_file)
+		return kmc_detail(KMC_E_INVALID, "an import needs the CA "
+			"certificate, the server certificate and its key");
+	c.p = p;
+	snprintf(c.name, sizeof(c.name), "%s", p->name ? p->name : "server");
+	if (strlen(p->name ? p->name : "server") > KMC_BUNDLE_NAME_MAX ||
+	    kmc_name_check(c.name) < 0)
+		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
+			"of [A-Za-z0-9._@:/+-]", c.name, KMC_BUNDLE_NAME_MAX);
+
+	KMC_GUARD(read_material(&c));
+	KMC_GUARD(check_key(&c));
+	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
+		p->crl_file };
+	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, c.crl));
+	if (!(p->flags & KMC_IMPORT_REPLACE) && bundle_exists(v, c.name))
+		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; add "
+			"--replace to supersede it (the old version is kept "
+			"until removed)", v->dir, c.name);
+	KMC_GUARD(check_keys_dir(&c, v));
+
+	/* The copies: certificates and CRL as PEM, whatever came in. */
+	KMC_GUARD(certs_to_pem(c.ca, &c.copies[COPY_CA].p,
+		&c.copies[COPY_CA].len));
+	KMC_GUARD(certs_to_pem(c.chain, &c.copies[COPY_CERT].p,
+		&c.copies[COPY_CERT].len));
+	if (c.crl)
+		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
+			&c.copies[COPY_CRL].len));
+	if (p->conf_file)
+		KMC_GUARD(build_conf(&c, v));
+	KMC_GUARD(plan(&c));
+	return transact(&c, v);
+}
+
+/* ---------------------------------------------------------------- */
+/* CRL update                                                        */
+
+static int meta_value(const kmc_secret *meta, const char *key, char *buf,
+	size_t size)
+{
+	const char *p = (const char *)kmc_secret_data(meta);
+	const char *end = p + kmc_secret_len(meta);
+	size_t klen = strlen(key);
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			KMC_ENSURE(n - klen - 1 < size, KMC_E_CORRUPT);
+			memcpy(buf, p + klen + 1, n - klen - 1);
+			buf[n - klen - 1] = '\0';
+			return 0;
+		}
+		p += n + 1;
+	}
+	return KMC_E_CORRUPT;
+}
+
+static int bundle_get(kmc_vault *v, const char *name, const char *part,
+	kmc_item_type type, kmc_secret **ret)
+{
+	char full[KMC_NAME_MAX + 1];
+
+	snprintf(full, sizeof(full), "%s/%s", name, part);
+	return kmc_item_get(v, full, type, ret);
+}
+
+int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
+{
+	_cleanup_(import_free) import_ctx c = { 0 };
+	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *ca = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *cert = NULL;
+	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
+	char show_ca[KMC_NAME_MAX + 16], show_cert[KMC_NAME_MAX + 16];
+	chain_files files;
+	struct stat st;
+	store_txn t;
+	int r;
+
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	KMC_ENSURE(strlen(name) <= KMC_BUNDLE_NAME_MAX, KMC_E_NAME);
+	r = bundle_get(v, name, "meta", KMC_ITEM_BUNDLE, &meta);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
+			name);
+	KMC_GUARD(r);
+	KMC_GUARD(bundle_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
+	KMC_GUARD(bundle_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	p.crl_file = crl_file;
+	c.p = &p;
+	snprintf(show_ca, sizeof(show_ca), "%s/ca", name);
+	snprintf(show_cert, sizeof(show_cert), "%s/cert", name);
+	KMC_GUARD(certs_parse(show_ca, kmc_secret_data(ca), kmc_secret_len(ca),
+		&c.ca));
+	KMC_GUARD(certs_parse(show_cert, kmc_secret_data(cert),
+		kmc_secret_len(cert), &c.chain));
+	KMC_GUARD(input_read(crl_file, INPUT_CRL, &c.crl_raw, &c.crl_len,
+		NULL));
+	KMC_GUARD(crl_parse(crl_file, c.crl_raw, c.crl_len, &c.crl));
+	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
+	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));
+	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
+		&c.copies[COPY_CRL].len));
+
+	if (meta_value(meta, "keys_dir", c.keys_dir, sizeof(c.keys_dir)) < 0 ||
+	    meta_value(meta, "conf", c.conf, sizeof(c.conf)) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "bundle %s: damaged record of "
+			"its copies", name);
+	/* The copy is refreshed only where the import put it. */
+	if (lstat(c.keys_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		c.keys_dir_exists = 1;
+		KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, c.keys_dir,
+			copy_names[COPY_CRL]));
+	}
+	if (c.conf[0]) {
+		conf_entry e = { "crl", NULL };
+		char path[PATH_MAX + 16], dir[PATH_MAX];
+		const char *base;
+		_cleanup_(freep) uint8_t *old = NULL;
+		_cleanup_(kmc_closep) int dirfd = -1;
+		_cleanup_(kmc_closep) int fd = -1;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", c.keys_dir,
+			copy_names[COPY_CRL]);
+		e.value = path;
+		split(c.conf, dir, sizeof(dir), &base);
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd >= 0)
+			fd = kmc_open_checked(dirfd, base, c.conf, &conf_rule, &st);
+		if (fd >= 0) {
+			old = malloc(CONF_MAX);
+			KMC_ENSURE(old, KMC_E_NOMEM);
+			KMC_GUARD(kmc_read_all(fd, old, CONF_MAX, &len));
+			KMC_GUARD(conf_update(old, len, &e, 1, &c.conf_new.p,
+				&c.conf_new.len));
+			c.conf_mode = st.st_mode & 07777;
+			c.conf_uid = st.st_uid == geteuid() ? (uid_t)-1 : st.st_uid;
+			c.conf_gid = st.st_uid == geteuid() ? (gid_t)-1 : st.st_gid;
+			KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, dir, base));
+		} else {
+			/* The config file went away: nothing to update. */
+			kmc_detail_clear();
+			c.conf[0] = '\0';
+		}
+	}
+
+	if (c.j.n > 0) {
+		KMC_GUARD(journal_begin(v, &c.j));
+		r = stage(&c);
+	} else {
+		r = 0;
+	}
+	if (r == 0) {
+		r = store_txn_begin(&v->st, &t);
+		if (r == 0) {
+			r = bundle_put(v, &t, name, "crl", KMC_ITEM_CRL,
+				c.copies[COPY_CRL].p, c.copies[COPY_CRL].len);
+			if (r == 0 && c.j.n > 0)
+				r = journal_mark_committed(&t, &c.j);
+			if (r == 0)
+				r = store_txn_commit(&t);
+			else
+				store_txn_abort(&t);
+		}
+	}
+	if (r < 0) {
+		if (c.j.n > 0)
+			journal_abort(v, &c.j);
+		return r;
+	}
+	if (c.j.n > 0)
+		KMC_GUARD(journal_apply(v, &c.j));
+	return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * journal.h - one change across the vault, the keys folder and a config
+ * file, all or nothing, through an intent log in the item store.
+ *
+ *   1. journal_begin: log the files about to change, state STAGED.
+ *   2. the caller stages every new file as DIR/.NAME.kmc-new (or a whole
+ *      new folder as PARENT/.NAME.kmc-new), each written and fsynced.
+ *   3. journal_commit: in ONE store transaction, the caller's item
+ *      changes and the log set to COMMITTED. This is the commit point.
+ *   4. journal_apply: rename every staged file over its target (or
+ *      remove a target no longer wanted), fsync each folder, drop the log.
+ *
+ * A failure or a kill before 3 leaves the old state: the next writable
+ * open (journal_recover) removes the staged files. After 3, recovery
+ * finishes step 4, so the new state appears whole. Renames of a staged
+ * file that is already gone are skipped, so recovery can run any number
+ * of times.
+ *
+ * Log format (meta "journal"), bounded like every parser:
+ *	version u8 1 | state u8 (1 staged, 2 committed) | n u8 (1..16)
+ *	n × { kind u8 (1 file, 2 folder, 3 remove) | dir_len u16 | dir
+ *	      (absolute) | name_len u8 | name (no '/', not "." or "..") }
+ */
+#ifndef KMC_JOURNAL_H
+#define KMC_JOURNAL_H
+
+#include "vault.h"
+
+#define JOURNAL_MAX_ENTRIES 16
+#define JOURNAL_DIR_MAX 1024
+
+typedef enum journal_kind {
+	JOURNAL_FILE = 1,	/* DIR/.NAME.kmc-new replaces DIR/NAME */
+	JOURNAL_FOLDER = 2,	/* DIR/.NAME.kmc-new becomes the folder */
+	JOURNAL_REMOVE = 3,	/* DIR/NAME goes away */
+} journal_kind;
+
+typedef struct journal_entry {
+	journal_kind kind;
+	char dir[JOURNAL_DIR_MAX + 1];
+	char name[256];
+} journal_entry;
+
+typedef struct journal {
+	size_t n;
+	journal_entry e[JOURNAL_MAX_ENTRIES];
+} journal;
+
+/* The staged name of an entry: ".NAME.kmc-new". */
+KMC_INTERNAL int journal_staged_name(const journal_entry *e, char *buf,
+	size_t size) KMC_MUST_CHECK;
+KMC_INTERNAL int journal_add(journal *j, journal_kind kind, const char *dir,
+	const char *name) KMC_MUST_CHECK;
+
+KMC_INTERNAL int journal_begin(kmc_vault *v, const journal *j)
+	KMC_MUST_CHECK;
+/* Set the log to COMMITTED inside the caller's transaction. */
+KMC_INTERNAL int journal_mark_committed(store_txn *t, const journal *j)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int journal_apply(kmc_vault *v, const journal *j)
+	KMC_MUST_CHECK;
+/* Undo staging after a failure before the commit point. */
+KMC_INTERNAL void journal_abort(kmc_vault *v, const journal *j);
+/* At a writable open: finish or undo what a killed process left. */
+KMC_INTERNAL int journal_recover(kmc_vault *v) KMC_MUST_CHECK;
+
+/* Parsing and encoding, exposed for tests and fuzzing. */
+KMC_INTERNAL int journal_parse(const uint8_t *p, size_t len, int *ret_state,
+	journal *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int journal_encode(const journal *j, int state, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * x509.h - reading and verifying the material an import takes: CA and
+ * server certificates, a private key and a CRL. Everything is checked
+ * before the vault, the keys folder or a config file is touched.
+ */
+#ifndef KMC_X509_H
+#define KMC_X509_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "vault.h"
+
+/* Certificates, PEM, and CRLs are public, but bounded all the same. */
+#define X509_FILE_MAX (1024u * 1024u)
+#define KEY_FILE_MAX (64u * 1024u)
+#define KEY_PASSWORD_MAX 100	/* as certImport */
+
+typedef enum input_kind {
+	INPUT_CERT,		/* owned by the user or root, any mode */
+	INPUT_KEY,		/* ... and mode at most 0640 */
+	INPUT_CRL,
+} input_kind;
+
+/*
+ * input_read - read an import input: reached without any symbolic link
+ * (openat2 RESOLVE_NO_SYMLINKS), a regular file, owned by the user or
+ * root, not empty, bounded; keys also mode <= 0640. Keys land in guarded
+ * memory (*ret_secret), the rest in *ret (malloc'd).
+ */
+KMC_INTERNAL int input_read(const char *path, input_kind kind, uint8_t **ret,
+	size_t *ret_len, kmc_secret **ret_secret) KMC_MUST_CHECK;
+
+/*
+ * certs_parse - every certificate in a PEM file (or one DER certificate)
+ * into a new stack. Returns 0, KMC_E_CORRUPT (detail names the file).
+ */
+KMC_INTERNAL int certs_parse(const char *show, const uint8_t *data,
+	size_t len, STACK_OF(X509) **ret) KMC_MUST_CHECK;
+KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
+	X509_CRL **ret) KMC_MUST_CHECK;
+
+/* Whether a key file is password-encrypted (PKCS#8 or legacy PEM). */
+KMC_INTERNAL int key_is_encrypted(const uint8_t *data, size_t len);
+
+/*
+ * key_parse - decode a private key in any accepted form with password
+ * (NULL for an unencrypted key) and check its type and size.
+ * Returns 0; KMC_E_UNLOCK (the password does not open it), KMC_E_CORRUPT,
+ * KMC_E_TYPE (an algorithm or size outside the policy).
+ */
+KMC_INTERNAL int key_parse(const char *show, const kmc_secret *data,
+	const kmc_secret *password, EVP_PKEY **ret) KMC_MUST_CHECK;
+
+/* PKCS#8 PrivateKeyInfo DER of pkey, in guarded memory. */
+KMC_INTERNAL int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
+	KMC_MUST_CHECK;
+/* PKCS#8 DER from the vault back to a key. */
+KMC_INTERNAL int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
+	KMC_MUST_CHECK;
+/* PEM "ENCRYPTED PRIVATE KEY" (AES-256-CBC, PBKDF2) under password. */
+KMC_INTERNAL int key_to_encrypted_pem(EVP_PKEY *pkey,
+	const kmc_secret *password, uint8_t **ret, size_t *ret_len)
+	KMC_MUST_CHECK;
+
+/*
+ * chain_verify - the server chain (leaf first) against the CA
+ * certificates: dates of every certificate, the chain itself, the key
+ * matching the leaf, and the CRL when given (signed by the CA, current,
+ * leaf not revoked). Detail names the file and the certificate.
+ */
+typedef struct chain_files {
+	const char *ca, *cert, *key, *crl;	/* for messages */
+} chain_files;
+
+KMC_INTERNAL int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
+	STACK_OF(X509) *chain, EVP_PKEY *key, X509_CRL *crl) KMC_MUST_CHECK;
+/* The CRL alone: signed by one of ca, current, chain not revoked. */
+KMC_INTERNAL int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
+	STACK_OF(X509) *chain, X509_CRL *crl) KMC_MUST_CHECK;
+
+/* PEM text of a stack of certificates / a CRL (malloc'd). */
+KMC_INTERNAL int certs_to_pem(STACK_OF(X509) *certs, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL int crl_to_pem(X509_CRL *crl, uint8_t **ret, size_t *ret_len)
+	KMC_MUST_CHECK;
+
+/* A one-line description of the newest OpenSSL error, for details. */
+KMC_INTERNAL const char *ossl_reason(void);
+
+#endif
