@@ -9,6 +9,7 @@ packages=(
 	libsodium-dev liblmdb-dev libssl-dev	# the library's dependencies
 	libcmocka-dev			# unit tests
 	lmdb-utils jq openssl		# end-to-end tests, demo and bench
+	curl postgresql			# real clients and servers in tests
 	util-linux procps		# setsid, timeout-free process checks
 )
 
