@@ -1,0 +1,506 @@
+/*
+ * test_store.c - the item store and its records (vault/store.c,
+ * vault/record.c) as an attacker with write access to items.mdb sees
+ * them: records moved under another name, altered in any byte, or copied
+ * from another vault must never decrypt.
+ *
+ * Records are planted through the internal store API on the vault's own
+ * LMDB environment (struct kmc_vault from vault/vault.h) and read back
+ * through the public kmc_secret_get().
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <kmc.h>
+#include <kmc/admin.h>
+#include "../../vault/vault.h"
+#include "../../vault/store.h"
+
+#define VALUE_A "secret-a"
+#define VALUE_B "secret-b!"
+
+typedef struct fixture {
+	char tmp[256];
+	char vdir[512];
+	char v2dir[512];
+	char hk[512];
+	kmc_vault *v;		/* tmp/v, writable, items a and b */
+} fixture;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+	struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int init_host(const fixture *f, const char *dir)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+
+	o.host_key = f->hk;
+	return kmc_vault_init(dir, KMC_PROTECTOR_HOST, &o);
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("TMPDIR");
+	fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-store.XXXXXX",
+		base && *base ? base : "/tmp");
+	if (!mkdtemp(f->tmp))
+		return -1;
+	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
+	snprintf(f->v2dir, sizeof(f->v2dir), "%s/v2", f->tmp);
+	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
+	setenv("KMC_HOST_KEY", f->hk, 1);
+	if (init_host(f, f->vdir) != 0 ||
+	    kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v) != 0 ||
+	    kmc_item_put(f->v, "a", KMC_ITEM_SECRET, VALUE_A,
+		    strlen(VALUE_A)) != 0 ||
+	    kmc_item_put(f->v, "b", KMC_ITEM_SECRET, VALUE_B,
+		    strlen(VALUE_B)) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (f) {
+		kmc_vault_close(f->v);
+		rm_rf(f->tmp);
+		free(f);
+	}
+	unsetenv("KMC_HOST_KEY");
+	return 0;
+}
+
+/* Raw record of name, copied out of the store. */
+static uint8_t *get_rec(kmc_vault *v, const char *name, size_t *len)
+{
+	uint8_t *rec = NULL;
+
+	assert_int_equal(store_get(&v->st, name, &rec, len), 0);
+	assert_non_null(rec);
+	return rec;
+}
+
+/* Plant a raw record under name, bypassing the vault. */
+static void put_rec(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len)
+{
+	store_txn t;
+
+	assert_int_equal(store_txn_begin(&v->st, &t), 0);
+	assert_int_equal(store_txn_put(&t, name, rec, len), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+}
+
+static void assert_value(kmc_vault *v, const char *name, const char *want)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_secret_get(v, name, &s), 0);
+	assert_int_equal(kmc_secret_len(s), strlen(want));
+	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
+	kmc_secret_free(s);
+}
+
+static int is_refusal(int r)
+{
+	return r == KMC_E_AUTH || r == KMC_E_CORRUPT || r == KMC_E_VERSION;
+}
+
+/* ---- records moved --------------------------------------------------- */
+
+static void test_record_under_other_name(void **state)
+{
+	fixture *f = *state;
+	kmc_secret *s = NULL;
+	size_t len;
+	uint8_t *rec = get_rec(f->v, "a", &len);
+
+	/* A new name. */
+	put_rec(f->v, "c", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "c", &s), KMC_E_AUTH);
+	assert_null(s);
+	assert_int_equal(kmc_item_get(f->v, "c", KMC_ITEM_SECRET, &s),
+		KMC_E_AUTH);
+	assert_null(s);
+	assert_non_null(strstr(kmc_error_detail(), "c"));
+	/* Over an existing item. */
+	put_rec(f->v, "b", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "b", &s), KMC_E_AUTH);
+	assert_null(s);
+	/* Names that differ only in length or case. */
+	put_rec(f->v, "aa", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "aa", &s), KMC_E_AUTH);
+	put_rec(f->v, "A", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "A", &s), KMC_E_AUTH);
+	assert_null(s);
+	/* A read-only handle opened afterwards agrees. */
+	{
+		kmc_vault *r = NULL;
+
+		assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+		assert_int_equal(kmc_secret_get(r, "b", &s), KMC_E_AUTH);
+		assert_value(r, "a", VALUE_A);
+		kmc_vault_close(r);
+	}
+	/* The twin: under its own name it still opens. */
+	assert_value(f->v, "a", VALUE_A);
+	free(rec);
+}
+
+static void test_records_swapped(void **state)
+{
+	fixture *f = *state;
+	kmc_secret *s = NULL;
+	size_t la, lb;
+	uint8_t *ra = get_rec(f->v, "a", &la), *rb = get_rec(f->v, "b", &lb);
+
+	put_rec(f->v, "a", rb, lb);
+	put_rec(f->v, "b", ra, la);
+	assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_secret_get(f->v, "b", &s), KMC_E_AUTH);
+	assert_null(s);
+	/* The twin: swapped back, both open. */
+	put_rec(f->v, "a", ra, la);
+	put_rec(f->v, "b", rb, lb);
+	assert_value(f->v, "a", VALUE_A);
+	assert_value(f->v, "b", VALUE_B);
+	free(ra);
+	free(rb);
+}
+
+/* ---- records altered --------------------------------------------------- */
+
+/* Every bit of a record, opened directly with record_open(). */
+static void test_record_open_any_flipped_bit(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *rec = get_rec(f->v, "a", &len);
+	kmc_secret *s = NULL;
+	record_info info;
+
+	assert_int_equal(len, RECORD_HEADER_LEN + strlen(VALUE_A) +
+		KMC_SEAL_OVERHEAD);
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			int r;
+
+			rec[i] ^= (uint8_t)(1u << bit);
+			r = record_open(f->v, "a", rec, len, &info, &s);
+			if (!is_refusal(r))
+				fail_msg("byte %zu bit %d flipped: record_open "
+					"returned %d", i, bit, r);
+			assert_null(s);
+			rec[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	/* The twin: the intact record opens. */
+	assert_int_equal(record_open(f->v, "a", rec, len, &info, &s), 0);
+	assert_int_equal(kmc_secret_len(s), strlen(VALUE_A));
+	assert_memory_equal(kmc_secret_data(s), VALUE_A, strlen(VALUE_A));
+	assert_int_equal(info.type, KMC_ITEM_SECRET);
+	assert_int_equal(info.version, 1);
+	assert_int_equal(info.mk_id, 1);
+	assert_int_equal(info.size, strlen(VALUE_A));
+	kmc_secret_free(s);
+	free(rec);
+}
+
+/* Every byte of a record, planted in the store and read through the API. */
+static void test_store_any_flipped_byte(void **state)
+{
+	static const uint8_t masks[] = { 0x01, 0xff };
+	fixture *f = *state;
+	size_t len;
+	uint8_t *orig = get_rec(f->v, "a", &len);
+	uint8_t *rec = malloc(len);
+
+	assert_non_null(rec);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t m = 0; m < sizeof(masks); m++) {
+			kmc_secret *s = NULL;
+			int r;
+
+			memcpy(rec, orig, len);
+			rec[i] ^= masks[m];
+			put_rec(f->v, "a", rec, len);
+			r = kmc_secret_get(f->v, "a", &s);
+			if (!is_refusal(r))
+				fail_msg("byte %zu ^ 0x%02x: kmc_secret_get "
+					"returned %d", i, masks[m], r);
+			assert_null(s);
+		}
+	}
+	/* The twin: the original record, put back, opens. */
+	put_rec(f->v, "a", orig, len);
+	assert_value(f->v, "a", VALUE_A);
+	free(rec);
+	free(orig);
+}
+
+/* Which refusal each header field gives. */
+static void test_record_header_fields(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *orig = get_rec(f->v, "a", &len);
+	uint8_t *rec = malloc(len);
+	kmc_secret *s = NULL;
+
+	assert_non_null(rec);
+#define EXPECT(off, val, err) \
+	do { \
+		memcpy(rec, orig, len); \
+		rec[off] = (val); \
+		put_rec(f->v, "a", rec, len); \
+		assert_int_equal(kmc_secret_get(f->v, "a", &s), (err)); \
+		assert_null(s); \
+	} while (0)
+
+	EXPECT(0, 2, KMC_E_VERSION);		/* record version */
+	EXPECT(0, 0, KMC_E_VERSION);
+	EXPECT(1, KMC_ITEM_PASSWORD, KMC_E_AUTH);	/* type */
+	EXPECT(2, 0x80, KMC_E_VERSION);		/* flags */
+	EXPECT(3, 0x01, KMC_E_VERSION);
+	EXPECT(7, 2, KMC_E_AUTH);		/* item version */
+	EXPECT(11, 2, KMC_E_AUTH);		/* mk id: a key we do not hold */
+	EXPECT(8, 1, KMC_E_AUTH);
+	EXPECT(19, 0x55, KMC_E_AUTH);		/* created */
+	EXPECT(23, (uint8_t)(orig[23] + 1), KMC_E_CORRUPT);	/* size */
+	EXPECT(20, 0x10, KMC_E_CORRUPT);	/* size past KMC_ITEM_MAX */
+#undef EXPECT
+	/* kmc_item_get checks the (forged) type before it decrypts. */
+	memcpy(rec, orig, len);
+	rec[1] = KMC_ITEM_PASSWORD;
+	put_rec(f->v, "a", rec, len);
+	assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_SECRET, &s),
+		KMC_E_TYPE);
+	assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_PASSWORD, &s),
+		KMC_E_AUTH);
+	assert_null(s);
+	put_rec(f->v, "a", orig, len);
+	assert_value(f->v, "a", VALUE_A);
+	free(rec);
+	free(orig);
+}
+
+static int count_cb(const kmc_item_info *info, void *arg)
+{
+	(void)info;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_record_truncated_or_extended(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *orig = get_rec(f->v, "a", &len);
+	uint8_t *rec = calloc(1, len + 8);
+	kmc_secret *s = NULL;
+	int n_items = 0;
+
+	assert_non_null(rec);
+	memcpy(rec, orig, len);
+	for (size_t n = 0; n < len; n++) {
+		put_rec(f->v, "a", rec, n);
+		assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_CORRUPT);
+		assert_null(s);
+	}
+	for (size_t extra = 1; extra <= 8; extra++) {
+		put_rec(f->v, "a", rec, len + extra);
+		assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_CORRUPT);
+		assert_null(s);
+	}
+	/* A damaged header shows in the listing too. */
+	put_rec(f->v, "a", rec, 3);
+	assert_int_equal(kmc_item_list(f->v, count_cb, &n_items),
+		KMC_E_CORRUPT);
+	/* The twin: repaired, both items list and a opens. */
+	put_rec(f->v, "a", orig, len);
+	n_items = 0;
+	assert_int_equal(kmc_item_list(f->v, count_cb, &n_items), 0);
+	assert_int_equal(n_items, 2);
+	assert_value(f->v, "a", VALUE_A);
+	free(rec);
+	free(orig);
+}
+
+/* ---- records from another vault ------------------------------------- */
+
+static void test_record_from_other_vault(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *v2 = NULL;
+	kmc_secret *s = NULL;
+	size_t len;
+	uint8_t *rec;
+
+	assert_int_equal(init_host(f, f->v2dir), 0);
+	assert_int_equal(kmc_vault_open(f->v2dir, KMC_OPEN_WRITE, &v2), 0);
+	/* Same name, same type, same master-key id 1, same host key. */
+	assert_int_equal(kmc_item_put(v2, "a", KMC_ITEM_SECRET, "other",
+		5), 0);
+	rec = get_rec(v2, "a", &len);
+	put_rec(f->v, "a", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_AUTH);
+	assert_null(s);
+	put_rec(f->v, "new", rec, len);
+	assert_int_equal(kmc_secret_get(f->v, "new", &s), KMC_E_AUTH);
+	assert_null(s);
+	/* The twin: in its own vault the record opens. */
+	assert_value(v2, "a", "other");
+	free(rec);
+	kmc_vault_close(v2);
+}
+
+/* The whole store file of another vault is refused as a whole. */
+static void test_store_file_from_other_vault(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *v2 = NULL, *r = NULL;
+	kmc_status st;
+	char src[700], dst[700], tmpf[700];
+	int in, out;
+	char buf[65536];
+	ssize_t n;
+
+	assert_int_equal(init_host(f, f->v2dir), 0);
+	assert_int_equal(kmc_vault_open(f->v2dir, KMC_OPEN_WRITE, &v2), 0);
+	assert_int_equal(kmc_item_put(v2, "a", KMC_ITEM_SECRET, "other", 5),
+		0);
+	kmc_vault_close(v2);
+	kmc_vault_close(f->v);
+	f->v = NULL;
+
+	snprintf(src, sizeof(src), "%s/items.mdb", f->v2dir);
+	snprintf(dst, sizeof(dst), "%s/items.mdb", f->vdir);
+	snprintf(tmpf, sizeof(tmpf), "%s/items.mdb.new", f->vdir);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0);
+	out = open(tmpf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	assert_int_equal(close(out), 0);
+	assert_int_equal(rename(tmpf, dst), 0);
+
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), KMC_E_WRONG_VAULT);
+	assert_null(r);
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &r),
+		KMC_E_WRONG_VAULT);
+	assert_null(r);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_WRONG_VAULT);
+	/* The twin: the other vault still opens its own store. */
+	assert_int_equal(kmc_vault_open(f->v2dir, 0, &r), 0);
+	assert_value(r, "a", "other");
+	kmc_vault_close(r);
+}
+
+/* ---- the store API itself ------------------------------------------- */
+
+static void test_store_txn(void **state)
+{
+	fixture *f = *state;
+	uint64_t count = 0, g0 = 0, g1 = 0;
+	store_txn t;
+	uint8_t *rec = NULL;
+	size_t len = 0;
+
+	assert_int_equal(store_stat(&f->v->st, &count, &g0), 0);
+	assert_true(count == 2);
+	assert_int_equal(store_get(&f->v->st, "missing", &rec, &len),
+		KMC_E_NOT_FOUND);
+	assert_null(rec);
+
+	/* An aborted transaction changes nothing, not even the generation. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_put(&t, "x",
+		(const uint8_t *)"\x01" "23", 3), 0);
+	assert_int_equal(store_txn_get(&t, "x", &rec, &len), 0);
+	assert_int_equal(len, 3);
+	free(rec);
+	rec = NULL;
+	assert_int_equal(store_txn_del(&t, "a"), 0);
+	store_txn_abort(&t);
+	assert_int_equal(store_stat(&f->v->st, &count, &g1), 0);
+	assert_true(count == 2);
+	assert_true(g1 == g0);
+	assert_int_equal(store_get(&f->v->st, "x", &rec, &len),
+		KMC_E_NOT_FOUND);
+	assert_value(f->v, "a", VALUE_A);
+
+	/* A committed one bumps the generation by exactly one. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_put(&t, "x",
+		(const uint8_t *)"\x01" "23", 3), 0);
+	assert_int_equal(store_txn_put(&t, "y", (const uint8_t *)"45", 2), 0);
+	assert_int_equal(store_txn_del(&t, "missing"), KMC_E_NOT_FOUND);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(store_stat(&f->v->st, &count, &g1), 0);
+	assert_true(count == 4);
+	assert_true(g1 == g0 + 1);
+	assert_int_equal(store_get(&f->v->st, "y", &rec, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(rec, "45", 2);
+	free(rec);
+	/* Garbage planted this way is refused by the vault, not served. */
+	{
+		kmc_secret *s = NULL;
+
+		assert_int_equal(kmc_secret_get(f->v, "x", &s), KMC_E_CORRUPT);
+		assert_null(s);
+	}
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_record_under_other_name),
+		T(test_records_swapped),
+		T(test_record_open_any_flipped_bit),
+		T(test_store_any_flipped_byte),
+		T(test_record_header_fields),
+		T(test_record_truncated_or_extended),
+		T(test_record_from_other_vault),
+		T(test_store_file_from_other_vault),
+		T(test_store_txn),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
