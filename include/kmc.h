@@ -134,7 +134,7 @@ KMC_API void kmc_secret_free(kmc_secret *s);
 
 /*
  * kmc_secret_read_fd - read a secret from a descriptor until end of file,
- * at most max bytes. One trailing "\n" (or "\r\n") is removed, as a
+ * at most max bytes, and never more than 1 MiB. One trailing "\n" (or "\r\n") is removed, as a
  * password file written by echo has one.
  *
  * Returns 0; KMC_E_TOO_LARGE if more than max bytes follow; KMC_E_EMPTY if

@@ -36,8 +36,9 @@ KMC_INTERNAL int kmc_seal(const uint8_t key[KMC_KEY_LEN],
 
 /*
  * kmc_open - authenticate and decrypt a sealed blob of inlen bytes into
- * out (inlen - KMC_SEAL_OVERHEAD bytes). Nothing is written to out unless
- * the tag checks. Returns 0, KMC_E_AUTH or KMC_E_CORRUPT (too short).
+ * out (inlen - KMC_SEAL_OVERHEAD bytes). No plaintext reaches out unless
+ * the tag checks; on KMC_E_AUTH out is zeroed (libsodium's behaviour).
+ * Returns 0, KMC_E_AUTH or KMC_E_CORRUPT (too short).
  */
 KMC_INTERNAL int kmc_open(const uint8_t key[KMC_KEY_LEN],
 	const uint8_t *ad, size_t adlen, const uint8_t *in, size_t inlen,

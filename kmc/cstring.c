@@ -13,7 +13,9 @@ int kmc_cstring_format(uint32_t mk_id, const uint8_t *blob, size_t len,
 	b64len = sodium_base64_ENCODED_LEN(len,
 		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	total = sizeof(KMC_CSTRING_PREFIX) + 11 + b64len;
-	KMC_ENSURE(total <= KMC_CSTRING_MAX + 64, KMC_E_TOO_LARGE);
+	/* Never make a string the parser would refuse. */
+	KMC_ENSURE(strlen(KMC_CSTRING_PREFIX) + 10 + 1 + b64len - 1 <=
+		KMC_CSTRING_MAX, KMC_E_TOO_LARGE);
 	s = malloc(total);
 	KMC_ENSURE(s, KMC_E_NOMEM);
 	n = snprintf(s, total, KMC_CSTRING_PREFIX "%u:", (unsigned)mk_id);
@@ -63,9 +65,15 @@ int kmc_cstring_parse(const char *text, size_t len, uint32_t *ret_mk_id,
 	KMC_ENSURE(end - p >= 4 && memcmp(p, "kmc:", 4) == 0, KMC_E_STRING);
 	if ((size_t)(end - p) < strlen(KMC_CSTRING_PREFIX) ||
 	    memcmp(p, KMC_CSTRING_PREFIX, strlen(KMC_CSTRING_PREFIX)) != 0) {
-		/* "kmc:v2:..." is a newer format, anything else is garbage. */
-		if (end - p > 5 && p[4] == 'v' && p[5] >= '0' && p[5] <= '9')
-			return KMC_E_VERSION;
+		/* "kmc:vN:..." is another format version; the rest garbage. */
+		const char *q = p + 5;
+
+		if (end - p > 5 && p[4] == 'v') {
+			while (q < end && *q >= '0' && *q <= '9')
+				q++;
+			if (q > p + 5 && q < end && *q == ':')
+				return KMC_E_VERSION;
+		}
 		return KMC_E_STRING;
 	}
 	p += strlen(KMC_CSTRING_PREFIX);
@@ -75,6 +83,11 @@ int kmc_cstring_parse(const char *text, size_t len, uint32_t *ret_mk_id,
 	b64 = colon + 1;
 	KMC_ENSURE(b64 < end, KMC_E_STRING);
 
+	/* libsodium skips bytes it does not know; one spelling per blob. */
+	for (const char *q = b64; q < end; q++)
+		KMC_ENSURE((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+			(*q >= '0' && *q <= '9') || *q == '-' || *q == '_',
+			KMC_E_STRING);
 	cap = (size_t)(end - b64) * 3 / 4 + 1;
 	blob = malloc(cap);
 	KMC_ENSURE(blob, KMC_E_NOMEM);

@@ -19,10 +19,12 @@ static int strip_newline(kmc_secret *s)
 	size_t n = kmc_secret_len(s);
 	const unsigned char *p = kmc_secret_data(s);
 
-	if (n > 0 && p[n - 1] == '\n')
+	/* "\n" or "\r\n"; a lone "\r" belongs to the secret. */
+	if (n > 0 && p[n - 1] == '\n') {
 		n--;
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+	}
 	KMC_GUARD(kmc_secret_shrink(s, n));
 	KMC_ENSURE(n > 0, KMC_E_EMPTY);
 	return 0;
@@ -36,6 +38,9 @@ int kmc_secret_read_fd(int fd, size_t max, kmc_secret **ret)
 
 	kmc_detail_clear();
 	KMC_ENSURE(max > 0, KMC_E_INVALID);
+	/* The library's own cap bounds any max (and max + 2 below). */
+	if (max > secret_file_rule.max_size)
+		max = secret_file_rule.max_size;
 	/* Room for the newline that is then removed. */
 	KMC_GUARD(kmc_secret_new(max + 2, &s));
 	r = kmc_read_all(fd, kmc_secret_data(s), max + 2, &len);
@@ -64,7 +69,9 @@ int kmc_secret_read_file(const char *path, size_t max, kmc_secret **ret)
 	int r;
 
 	kmc_detail_clear();
-	KMC_ENSURE(max > 0 && max < rule.max_size, KMC_E_INVALID);
+	KMC_ENSURE(max > 0, KMC_E_INVALID);
+	if (max > secret_file_rule.max_size)
+		max = secret_file_rule.max_size;
 	rule.max_size = max + 2;
 	r = kmc_open_parent(path, &dirfd, &base);
 	if (r < 0)

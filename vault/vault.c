@@ -610,9 +610,16 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 			used = order[i];
 			break;
 		}
-		if (r != KMC_E_CORRUPT || i + 1 == n)
+		if (r != KMC_E_CORRUPT)
 			break;
 		f[order[i]].state = KMC_KS_DAMAGED;
+		if (i + 1 == n) {
+			/* Every candidate was forged or damaged. */
+			r = kmc_detail(KMC_E_NO_KEYSTORE, "%s: no keystore "
+				"verifies (%s); restore one from a backup", dir,
+				kmc_error_detail());
+			break;
+		}
 		r = 0;
 	}
 	kmc_secret_free(u.pass);
@@ -837,7 +844,7 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 	char tmp_path[PATH_MAX + NAME_MAX + 2];
 	const char *slash;
 	uint8_t rnd[6];
-	int r;
+	int r, host_key_new = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_crypto_init());
@@ -846,8 +853,15 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 	KMC_ENSURE(opts->size >= sizeof(size_t), KMC_E_INVALID);
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
-		dir = dbuf;
+	} else {
+		int n = snprintf(dbuf, sizeof(dbuf), "%s", dir);
+
+		KMC_ENSURE(n > 0 && (size_t)n < sizeof(dbuf), KMC_E_TOO_LARGE);
+		/* "v/" names v: the temporary must go beside it, not in it. */
+		while (n > 1 && dbuf[n - 1] == '/')
+			dbuf[--n] = '\0';
 	}
+	dir = dbuf;
 	if (type == KMC_PROTECTOR_HOST) {
 		const char *hk = opts->host_key;
 		char def[PATH_MAX];
@@ -857,6 +871,7 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 			hk = def;
 		}
 		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
+		host_key_new = access(host_key, F_OK) < 0 && errno == ENOENT;
 	} else if (type == KMC_PROTECTOR_PASSPHRASE) {
 		if (!opts->passphrase)
 			return kmc_detail(KMC_E_NEED_PASSPHRASE, "a passphrase "
@@ -909,6 +924,9 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 	}
 	if (r < 0) {
 		init_cleanup(parentfd, tmp);
+		/* A host key this call made would outlive the failed init. */
+		if (host_key_new)
+			(void)unlink(host_key);
 		if (!kmc_error_detail()[0])
 			kmc_detail(r, "creating the vault %s: %s", dir,
 				kmc_strerror(r));
