@@ -13,6 +13,8 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Where OpenSSL 3 looks for providers (-provider kmc).
+MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || echo $(LIBDIR)/ossl-modules)
 DESTDIR ?=
 
 # The soname follows the ABI number, not the release.
@@ -51,6 +53,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
 
+PROV_SRC := $(wildcard provider/*.c)
+PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o)
+PROVIDER := $(O)/provider/kmc.so
 STATIC := $(O)/libkmcvault.a
 SHARED := $(O)/libkmcvault.so.$(RELEASE)
 SONAME := libkmcvault.so.$(ABI)
@@ -59,7 +64,7 @@ KMC := $(O)/kmc
 .PHONY: all deps check check-unit check-e2e demo bench install uninstall clean
 .DELETE_ON_ERROR:
 
-all: $(STATIC) $(SHARED) $(KMC) $(O)/kmcvault.pc $(EXAMPLE_BIN)
+all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(O)/kmcvault.pc $(EXAMPLE_BIN)
 
 $(O)/obj/%.o: %.c
 	$(call say,CC,$<)
@@ -91,6 +96,13 @@ $(SHARED): $(LIB_OBJ)
 $(KMC): $(CLI_OBJ) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
+
+# The provider module: named kmc.so so that `-provider kmc` finds it.
+$(PROVIDER): $(PROV_OBJ) $(STATIC) provider/kmcprov.map
+	$(call say,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/kmcprov.map \
+		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) $(STATIC) $(LIBS)
 
 $(O)/examples/%: examples/%.c $(STATIC)
 	$(call say,CC,$<)
@@ -154,12 +166,15 @@ install: all
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkmcvault.so
+	install -d $(DESTDIR)$(MODULESDIR)
+	install -m 0755 $(PROVIDER) $(DESTDIR)$(MODULESDIR)/kmc.so
 	install -m 0644 include/kmc.h $(DESTDIR)$(INCLUDEDIR)/kmc.h
 	install -m 0644 include/kmc/*.h $(DESTDIR)$(INCLUDEDIR)/kmc/
 	$(PC_SED) kmcvault.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 
 uninstall:
+	rm -f $(DESTDIR)$(MODULESDIR)/kmc.so
 	rm -f $(DESTDIR)$(BINDIR)/kmc $(DESTDIR)$(LIBDIR)/libkmcvault.* \
 		$(DESTDIR)$(INCLUDEDIR)/kmc.h $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/kmc
@@ -167,4 +182,4 @@ uninstall:
 clean:
 	rm -rf $(O) build-*
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROV_OBJ:.o=.d)

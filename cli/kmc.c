@@ -104,12 +104,14 @@ enum {
 	OPT_CRL = 1 << 8,		/* -r */
 	OPT_OUT = 1 << 9,		/* --out, --format */
 	OPT_OLD = 1 << 10,
+	OPT_URI = 1 << 11,
 };
 
 enum {
 	LO_VAULT = 256, LO_JSON, LO_PROTECTOR, LO_HOST_KEY, LO_PP_FILE,
 	LO_PP_FD, LO_PW_FILE, LO_PW_FD, LO_ARGON2_OPS, LO_ARGON2_MEM, LO_HELP,
 	LO_NAME, LO_KEYS_DIR, LO_CONF, LO_REPLACE, LO_OUT, LO_FORMAT, LO_OLD,
+	LO_URI,
 };
 
 static const struct option long_options[] = {
@@ -135,6 +137,7 @@ static const struct option long_options[] = {
 	{ "out", required_argument, NULL, LO_OUT },
 	{ "format", required_argument, NULL, LO_FORMAT },
 	{ "old", no_argument, NULL, LO_OLD },
+	{ "uri", no_argument, NULL, LO_URI },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -149,7 +152,7 @@ typedef struct args {
 	uint64_t argon2_mem;
 	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *out;
 	const char *format;
-	int replace, old;
+	int replace, old, uri;
 	int help;
 	int argc;		/* operands left after the options */
 	char **argv;
@@ -263,6 +266,7 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 		case LO_OUT: need = OPT_OUT; a->out = optarg; break;
 		case LO_FORMAT: need = OPT_OUT; a->format = optarg; break;
 		case LO_OLD: need = OPT_OLD; a->old = 1; break;
+		case LO_URI: need = OPT_URI; a->uri = 1; break;
 		case 'h':
 		case LO_HELP: a->help = 1; break;
 		case ':':
@@ -949,6 +953,59 @@ static int cmd_cert_info(args *a)
 	return 0;
 }
 
+static int cmd_ref(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *check = NULL;
+	char *text = NULL;
+	size_t len;
+	int fd, r;
+
+	if (!!a->uri == !!a->out)
+		return cli_usage_fail("ref: give --uri or --out FILE");
+	/* Refer only to a key that is there and opens. */
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_key_export(v, a->argv[0], KMC_FORMAT_DER, &check);
+	if (r < 0)
+		return cli_fail(r, "ref: %s", a->argv[0]);
+	r = a->uri ? kmc_uri_format(kmc_vault_dir(v), a->argv[0], &text) :
+		kmc_ref_format(kmc_vault_dir(v), a->argv[0], &text);
+	if (r < 0)
+		return cli_fail(r, "ref: %s", a->argv[0]);
+	if (a->uri) {
+		printf("%s\n", text);
+		free(text);
+		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+	}
+	/* It holds no secret, so 0644 is fine; never overwrite. */
+	fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0644);
+	if (fd < 0) {
+		r = -errno;
+		free(text);
+		if (r == -EEXIST)
+			return cli_fail(KMC_E_EXISTS, "ref: %s exists; refusing to "
+				"overwrite it", a->out);
+		return cli_fail(r, "ref: creating %s", a->out);
+	}
+	len = strlen(text);
+	r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+	free(text);
+	if (r == 0 && fchmod(fd, 0644) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(a->out);
+		return cli_fail(r, "ref: writing %s", a->out);
+	}
+	return 0;
+}
+
 static int cmd_version(args *a)
 {
 	(void)a;
@@ -1048,6 +1105,16 @@ static const command commands[] = {
 	  "fingerprint, not-before, expiry (also in milliseconds since the\n"
 	  "epoch, as `expires` in JSON) and the PEM. A file of that name wins\n"
 	  "over an item." },
+	{ "ref", NULL, cmd_ref, OPT_OUT | OPT_URI | OPT_HOST_KEY | OPT_PASSPHRASE,
+	  1, 1, "ref NAME --out FILE | --uri",
+	  "Point an unmodified server at the key of the imported NAME through\n"
+	  "the kmc OpenSSL provider (kmc.so). --uri prints its URI,\n"
+	  "kmc://<vault>?item=NAME, for programs that take a key URI (openssl\n"
+	  "-key, HAProxy). --out FILE writes a key-reference file (PEM label\n"
+	  "KMC KEY REFERENCE, mode 0644: it holds no secret) for programs that\n"
+	  "take a key file; load the provider with OPENSSL_CONF. The exact\n"
+	  "configuration lines per server are in docs/integrations/ (nginx,\n"
+	  "apache, haproxy, postgresql, mosquitto, curl, openssl)." },
 	{ "repair", NULL, cmd_repair, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
 	  "repair",
 	  "Open the vault for writing: rewrite a missing, stale or damaged\n"

@@ -228,6 +228,52 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	KMC_NONNULL(2, 3, 4);
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
+/* ---------------------------------------------------------------- */
+/* kmc: URIs and key-reference files (the OpenSSL provider's inputs) */
+
+/*
+ * A URI names a vault and the bundle whose key to load:
+ *
+ *	kmc://<vault-dir>?item=<name>	e.g. kmc:///var/lib/kmcvault?item=server
+ *	kmc://?item=<name>		the default vault (kmc_default_vault_dir)
+ *
+ * <vault-dir> is absolute (so "kmc://" is followed by a third '/'), and
+ * both parts are percent-decoded. The "//" keeps OpenSSL's file: loader,
+ * which is tried first for "kmc:/path", from shadowing the scheme.
+ *
+ * A key-reference file is PEM with the label KMC KEY REFERENCE whose body
+ * is the URI, after comment lines for people (PEM headers inside the
+ * armour would make OpenSSL take it for a legacy encrypted key):
+ *
+ *	# kmcvault key reference: the key stays in the vault
+ *	# vault: /var/lib/kmcvault
+ *	# item: server
+ *	-----BEGIN KMC KEY REFERENCE-----
+ *	a21jOi8vL3Zhci9saWIva21jdmF1bHQ/aXRlbT1zZXJ2ZXI=
+ *	-----END KMC KEY REFERENCE-----
+ */
+#define KMC_URI_MAX 4096
+#define KMC_REF_LABEL "KMC KEY REFERENCE"
+
+/*
+ * kmc_uri_format - the URI of bundle name in the vault dir (made
+ * absolute); *ret is malloc'd. kmc_ref_format - the key-reference file's
+ * text for the same. Return 0, KMC_E_NAME, KMC_E_TOO_LARGE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_uri_format(const char *dir, const char *name, char **ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+KMC_API int kmc_ref_format(const char *dir, const char *name, char **ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_uri_parse - split a kmc: URI of len bytes. *ret_dir is NULL for the
+ * default vault; both are malloc'd.
+ * Returns 0; KMC_E_STRING (not of the grammar above), KMC_E_NAME,
+ * KMC_E_TOO_LARGE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
+	char **ret_name) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+
 #ifdef __cplusplus
 }
 #endif

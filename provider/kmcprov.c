@@ -1,0 +1,399 @@
+/*
+ * kmcprov.c - an OpenSSL 3 provider that hands vault-held private keys to
+ * unmodified programs:
+ *
+ *   STORE "kmc"   for kmc://<vault>?item=<name> URIs (openssl -key URI,
+ *                 OSSL_STORE_open, HAProxy, ...);
+ *   DECODER       for key-reference files (-----BEGIN KMC KEY
+ *                 REFERENCE-----), which any PEM_read_bio_PrivateKey
+ *                 caller runs: nginx, Apache, PostgreSQL, Mosquitto, curl.
+ *
+ * Both return the key by value as PKCS#8 PrivateKeyInfo DER through the
+ * object callback; the default provider's decoders turn it into the key
+ * synchronously, so the copy is wiped as soon as the callback returns.
+ * The vault opens with its host protector without a prompt; a passphrase
+ * vault asks the application's password callback (-passin, PostgreSQL's
+ * ssl_passphrase_command, nginx's ssl_password_file).
+ *
+ * The grammar of URIs and reference files is in include/kmc/admin.h and
+ * docs/provider.md. This file sees the public headers only.
+ */
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/core_object.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/pem.h>
+#include <openssl/store.h>
+#include <kmc.h>
+#include <kmc/admin.h>
+
+#define PROV_NAME "kmc"
+#define PROV_EXPORT __attribute__((visibility("default")))
+
+typedef struct prov_ctx {
+	const OSSL_CORE_HANDLE *handle;
+	OSSL_LIB_CTX *libctx;	/* for BIOs from the core */
+} prov_ctx;
+
+/* ---------------------------------------------------------------- */
+/* Opening the vault and exporting the key                          */
+
+typedef struct pass_bridge {
+	OSSL_PASSPHRASE_CALLBACK *cb;
+	void *cbarg;
+	const char *dir;
+} pass_bridge;
+
+/* kmc's passphrase callback, answered by the application's. */
+static int bridge_cb(char *buf, size_t size, void *arg)
+{
+	pass_bridge *b = arg;
+	OSSL_PARAM params[2];
+	size_t len = 0;
+	char info[512];
+
+	if (!b->cb)
+		return -1;
+	snprintf(info, sizeof(info), "kmc vault %s", b->dir);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO,
+		info, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!b->cb(buf, size, &len, params, b->cbarg) || len > size)
+		return -1;
+	return (int)len;
+}
+
+/* Raise a one-line error naming the vault and the item. */
+static void raise_error(int err, const char *dir, const char *name, const char *what)
+{
+	const char *detail = kmc_error_detail();
+
+	ERR_raise_data(ERR_LIB_OSSL_STORE, ERR_R_OPERATION_FAIL,
+		"kmc: %s %s in vault %s: %s", what, name ? name : "?",
+		dir ? dir : "(default)", detail[0] ? detail : kmc_strerror(err));
+}
+
+/*
+ * Export the key of bundle name as DER and hand it to cb as an
+ * OSSL_OBJECT. Returns cb's result, or 0 after raising an error.
+ */
+static int emit_key(const char *dir, const char *name,
+	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *cb,
+	void *cbarg)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	pass_bridge b = { pw_cb, pw_cbarg, dir ? dir : "(default)" };
+	kmc_vault *v = NULL;
+	kmc_secret *der = NULL;
+	OSSL_PARAM params[4];
+	int type = OSSL_OBJECT_PKEY, r, ok;
+
+	o.passphrase_cb = bridge_cb;
+	o.passphrase_arg = &b;
+	r = kmc_vault_open_ex(dir, 0, &o, &v);
+	if (r < 0) {
+		raise_error(r, dir, name, "opening the vault for");
+		return 0;
+	}
+	r = kmc_key_export(v, name, KMC_FORMAT_DER, &der);
+	kmc_vault_close(v);
+	if (r < 0) {
+		raise_error(r, dir, name, "reading the key");
+		return 0;
+	}
+	params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
+	/* "PrivateKeyInfo", not "PKCS8", is what 3.0's decoders match. */
+	params[1] = OSSL_PARAM_construct_utf8_string(
+		OSSL_OBJECT_PARAM_DATA_STRUCTURE, (char *)"PrivateKeyInfo", 0);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA,
+		kmc_secret_data(der), kmc_secret_len(der));
+	params[3] = OSSL_PARAM_construct_end();
+	ok = cb(params, cbarg);
+	/* The decoders have their own copy by now: wipe ours. */
+	kmc_secret_free(der);
+	return ok;
+}
+
+/* ---------------------------------------------------------------- */
+/* STORE                                                             */
+
+typedef struct store_ctx {
+	char *dir;		/* NULL: the default vault */
+	char *name;
+	int done;
+} store_ctx;
+
+static OSSL_FUNC_store_open_fn store_open;
+static OSSL_FUNC_store_settable_ctx_params_fn store_settable_ctx_params;
+static OSSL_FUNC_store_set_ctx_params_fn store_set_ctx_params;
+static OSSL_FUNC_store_load_fn store_load;
+static OSSL_FUNC_store_eof_fn store_eof;
+static OSSL_FUNC_store_close_fn store_close;
+
+static void *store_open(void *provctx, const char *uri)
+{
+	store_ctx *s;
+	int r;
+
+	(void)provctx;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	r = kmc_uri_parse(uri, strlen(uri), &s->dir, &s->name);
+	if (r < 0) {
+		ERR_raise_data(ERR_LIB_OSSL_STORE, ERR_R_PASSED_INVALID_ARGUMENT,
+			"kmc: %s is not kmc://<vault-dir>?item=<name>: %s", uri,
+			kmc_strerror(r));
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static const OSSL_PARAM *store_settable_ctx_params(void *provctx)
+{
+	static const OSSL_PARAM params[] = {
+		OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
+		OSSL_PARAM_utf8_string(OSSL_STORE_PARAM_PROPERTIES, NULL, 0),
+		OSSL_PARAM_END,
+	};
+
+	(void)provctx;
+	return params;
+}
+
+/*
+ * OpenSSL calls this without checking it exists whenever params or a
+ * property query are passed; a URI names one key, so the expected type
+ * only matters when it excludes keys.
+ */
+static int store_set_ctx_params(void *ctx, const OSSL_PARAM params[])
+{
+	store_ctx *s = ctx;
+	const OSSL_PARAM *p;
+	int expect;
+
+	p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
+	if (p && OSSL_PARAM_get_int(p, &expect) && expect != 0 &&
+	    expect != OSSL_STORE_INFO_PKEY)
+		s->done = 1;	/* asked for certificates: we have none */
+	return 1;
+}
+
+static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
+	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+	store_ctx *s = ctx;
+
+	if (s->done)
+		return 0;
+	/* End of file after any load, failed or not: callers never spin. */
+	s->done = 1;
+	return emit_key(s->dir, s->name, pw_cb, pw_cbarg, object_cb,
+		object_cbarg);
+}
+
+static int store_eof(void *ctx)
+{
+	return ((store_ctx *)ctx)->done;
+}
+
+static int store_close(void *ctx)
+{
+	store_ctx *s = ctx;
+
+	free(s->dir);
+	free(s->name);
+	free(s);
+	return 1;
+}
+
+static const OSSL_DISPATCH store_functions[] = {
+	{ OSSL_FUNC_STORE_OPEN, (void (*)(void))store_open },
+	{ OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
+	  (void (*)(void))store_settable_ctx_params },
+	{ OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))store_set_ctx_params },
+	{ OSSL_FUNC_STORE_LOAD, (void (*)(void))store_load },
+	{ OSSL_FUNC_STORE_EOF, (void (*)(void))store_eof },
+	{ OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close },
+	{ 0, NULL },
+};
+
+/* 3.0 does not split "a:b" into aliases for STORE: one entry a scheme. */
+static const OSSL_ALGORITHM stores[] = {
+	{ "kmc", "provider=kmc", store_functions,
+	  "kmc: private keys held in a kmcvault" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+/* ---------------------------------------------------------------- */
+/* DECODER for key-reference files                                  */
+
+static OSSL_FUNC_decoder_newctx_fn ref_newctx;
+static OSSL_FUNC_decoder_freectx_fn ref_freectx;
+static OSSL_FUNC_decoder_does_selection_fn ref_does_selection;
+static OSSL_FUNC_decoder_decode_fn ref_decode;
+
+static void *ref_newctx(void *provctx)
+{
+	return provctx;		/* no state of its own */
+}
+
+static void ref_freectx(void *ctx)
+{
+	(void)ctx;
+}
+
+static int ref_does_selection(void *provctx, int selection)
+{
+	(void)provctx;
+	return selection == 0 ||
+		(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
+}
+
+static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
+	OSSL_CALLBACK *data_cb, void *data_cbarg,
+	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+	prov_ctx *pc = ctx;
+	BIO *in = BIO_new_from_core_bio(pc->libctx, cin);
+	char *label = NULL, *header = NULL, *dir = NULL, *name = NULL;
+	unsigned char *data = NULL;
+	long len = 0;
+	int ok = 1, r;
+
+	if (!in)
+		return 0;
+	if (!ref_does_selection(NULL, selection))
+		goto out;
+	/* Not PEM, or another label: empty-handed, which is no error. */
+	ERR_set_mark();
+	if (PEM_read_bio(in, &label, &header, &data, &len) <= 0 ||
+	    strcmp(label, KMC_REF_LABEL) != 0) {
+		ERR_pop_to_mark();
+		goto out;
+	}
+	ERR_clear_last_mark();
+	r = kmc_uri_parse((const char *)data, (size_t)len, &dir, &name);
+	if (r < 0) {
+		ERR_raise_data(ERR_LIB_PEM, ERR_R_PASSED_INVALID_ARGUMENT,
+			"kmc: a KMC KEY REFERENCE whose body is not a kmc: URI: "
+			"%s", kmc_strerror(r));
+		ok = 0;
+		goto out;
+	}
+	ok = emit_key(dir, name, pw_cb, pw_cbarg, data_cb, data_cbarg);
+out:
+	OPENSSL_free(label);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	free(dir);
+	free(name);
+	BIO_free(in);
+	return ok;
+}
+
+static const OSSL_DISPATCH ref_functions[] = {
+	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))ref_newctx },
+	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))ref_freectx },
+	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))ref_does_selection },
+	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))ref_decode },
+	{ 0, NULL },
+};
+
+/* Named for its output: the chain goes on with the DER key decoders. */
+static const OSSL_ALGORITHM decoders[] = {
+	{ "DER", "provider=kmc,input=pem", ref_functions,
+	  "kmc: KMC KEY REFERENCE files" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+/* ---------------------------------------------------------------- */
+/* The provider                                                      */
+
+static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
+	int *no_cache)
+{
+	(void)provctx;
+	*no_cache = 0;
+	switch (operation_id) {
+	case OSSL_OP_STORE:
+		return stores;
+	case OSSL_OP_DECODER:
+		return decoders;
+	}
+	return NULL;
+}
+
+static const OSSL_PARAM *prov_gettable_params(void *provctx)
+{
+	static const OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
+		OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
+		OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
+		OSSL_PARAM_END,
+	};
+
+	(void)provctx;
+	return params;
+}
+
+static int prov_get_params(void *provctx, OSSL_PARAM params[])
+{
+	OSSL_PARAM *p;
+
+	(void)provctx;
+	p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+	if (p && !OSSL_PARAM_set_utf8_ptr(p, "kmcvault key provider"))
+		return 0;
+	p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+	if (p && !OSSL_PARAM_set_utf8_ptr(p, kmc_version()))
+		return 0;
+	p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+	if (p && !OSSL_PARAM_set_int(p, 1))
+		return 0;
+	return 1;
+}
+
+static void prov_teardown(void *provctx)
+{
+	prov_ctx *pc = provctx;
+
+	OSSL_LIB_CTX_free(pc->libctx);
+	free(pc);
+}
+
+static const OSSL_DISPATCH prov_functions[] = {
+	{ OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown },
+	{ OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query },
+	{ OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
+	  (void (*)(void))prov_gettable_params },
+	{ OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params },
+	{ 0, NULL },
+};
+
+PROV_EXPORT OSSL_provider_init_fn OSSL_provider_init;
+
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
+	const OSSL_DISPATCH *in, const OSSL_DISPATCH **out, void **provctx)
+{
+	prov_ctx *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return 0;
+	pc->handle = handle;
+	/* Core BIOs reach the provider through a child library context. */
+	pc->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
+	if (!pc->libctx) {
+		free(pc);
+		return 0;
+	}
+	*out = prov_functions;
+	*provctx = pc;
+	return 1;
+}

@@ -1,0 +1,169 @@
+/*
+ * uri.c - kmc: URIs and key-reference files; the grammar is in
+ * include/kmc/admin.h. Both parsers are bounded and take exact lengths.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "vault.h"
+
+static int unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || strchr("-._~/:@+", c);
+}
+
+/* Percent-encode s (of n bytes) onto out; false if it does not fit. */
+static int encode(const char *s, size_t n, char *out, size_t *off,
+	size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int w = unreserved(c) ?
+			snprintf(out + *off, size - *off, "%c", c) :
+			snprintf(out + *off, size - *off, "%%%02X", c);
+
+		if (w < 0 || (size_t)w >= size - *off)
+			return 0;
+		*off += (size_t)w;
+	}
+	return 1;
+}
+
+static int absolute(const char *dir, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (dir[0] == '/')
+		n = snprintf(buf, size, "%s", dir);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(buf, size, "%s/%s", cwd, dir);
+	else
+		return KMC_E_INVALID;
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	return 0;
+}
+
+int kmc_uri_format(const char *dir, const char *name, char **ret)
+{
+	char abs[PATH_MAX], out[KMC_URI_MAX];
+	size_t off = 0;
+
+	KMC_GUARD(kmc_name_check(name));
+	KMC_GUARD(absolute(dir, abs, sizeof(abs)));
+	if (!encode("kmc://", 6, out, &off, sizeof(out)) ||
+	    !encode(abs, strlen(abs), out, &off, sizeof(out)))
+		return KMC_E_TOO_LARGE;
+	/* '?' and '=' are structure, so they are written, not encoded. */
+	if (off + 6 >= sizeof(out))
+		return KMC_E_TOO_LARGE;
+	memcpy(out + off, "?item=", 6);
+	off += 6;
+	if (!encode(name, strlen(name), out, &off, sizeof(out)))
+		return KMC_E_TOO_LARGE;
+	out[off] = '\0';
+	*ret = strdup(out);
+	return *ret ? 0 : KMC_E_NOMEM;
+}
+
+int kmc_ref_format(const char *dir, const char *name, char **ret)
+{
+	char abs[PATH_MAX], b64[KMC_URI_MAX * 2];
+	_cleanup_(freep) char *uri = NULL;
+	size_t n, cap;
+	char *out;
+	int w;
+
+	KMC_GUARD(kmc_uri_format(dir, name, &uri));
+	KMC_GUARD(absolute(dir, abs, sizeof(abs)));
+	n = strlen(uri);
+	sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)uri, n,
+		sodium_base64_VARIANT_ORIGINAL);
+	/* Headers are for people; control bytes would forge lines. */
+	for (char *c = abs; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	cap = strlen(abs) + strlen(name) + strlen(b64) + strlen(b64) / 64 + 200;
+	out = malloc(cap);
+	KMC_ENSURE(out, KMC_E_NOMEM);
+	/* Notes for people go before the armour: PEM readers skip them, while
+	   headers inside would look like a legacy encrypted PEM to OpenSSL. */
+	w = snprintf(out, cap, "# kmcvault key reference: the key stays in the "
+		"vault\n# vault: %s\n# item: %s\n-----BEGIN " KMC_REF_LABEL
+		"-----\n", abs, name);
+	for (size_t i = 0; i < strlen(b64); i += 64)
+		w += snprintf(out + w, cap - (size_t)w, "%.64s\n", b64 + i);
+	snprintf(out + w, cap - (size_t)w, "-----END " KMC_REF_LABEL "-----\n");
+	*ret = out;
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode [p, end) into a new string; NUL bytes are refused. */
+static int decode(const char *p, const char *end, char **ret)
+{
+	char *out = malloc((size_t)(end - p) + 1), *o = out;
+
+	KMC_ENSURE(out, KMC_E_NOMEM);
+	while (p < end) {
+		if (*p == '%') {
+			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0 ||
+			    (hexval(p[1]) == 0 && hexval(p[2]) == 0)) {
+				free(out);
+				return KMC_E_STRING;
+			}
+			*o++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+			p += 3;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	*ret = out;
+	return 0;
+}
+
+int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
+	char **ret_name)
+{
+	const char *end = uri + len, *q, *path;
+	_cleanup_(freep) char *dir = NULL;
+	_cleanup_(freep) char *name = NULL;
+
+	KMC_ENSURE(len <= KMC_URI_MAX, KMC_E_TOO_LARGE);
+	KMC_ENSURE(!memchr(uri, '\0', len), KMC_E_STRING);
+	KMC_ENSURE(len > 6 && memcmp(uri, "kmc://", 6) == 0, KMC_E_STRING);
+	path = uri + 6;
+	q = memchr(path, '?', (size_t)(end - path));
+	KMC_ENSURE(q, KMC_E_STRING);
+	KMC_ENSURE((size_t)(end - q) > 6 && memcmp(q, "?item=", 6) == 0,
+		KMC_E_STRING);
+	/* One query parameter, no fragment: anything else is a typo. */
+	KMC_ENSURE(!memchr(q + 6, '&', (size_t)(end - q - 6)) &&
+		!memchr(q + 6, '#', (size_t)(end - q - 6)) &&
+		!memchr(q + 6, '?', (size_t)(end - q - 6)), KMC_E_STRING);
+	if (q > path) {
+		KMC_ENSURE(path[0] == '/', KMC_E_STRING);
+		KMC_GUARD(decode(path, q, &dir));
+	}
+	KMC_GUARD(decode(q + 6, end, &name));
+	KMC_GUARD(kmc_name_check(name));
+	*ret_dir = TAKE_PTR(dir);
+	*ret_name = TAKE_PTR(name);
+	return 0;
+}
