@@ -19,6 +19,10 @@
  *	KMC_FAULT_COUNT=F  at exit, write the number of counted calls to F,
  *	                   so a test knows how many steps a command has.
  *	KMC_FAULT_TRACE=1  print each counted call to stderr.
+ *	KMC_FAULT_KILL=1   the Nth counted call (KMC_FAULT_AT) raises SIGKILL
+ *	                   instead of failing, before doing anything: a crash
+ *	                   or power cut at that step. KMC_FAULT_COUNT is not
+ *	                   written then (no destructor runs).
  *
  * Only calls made through the dynamic linker are seen: those of the kmc
  * binary (which links libkmcvault statically but calls libc through its
@@ -33,6 +37,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -56,6 +61,7 @@ static unsigned long fault_at;		/* 0: never */
 static unsigned long calls;		/* counted so far */
 static unsigned enabled = (1u << OP_COUNT_) - 1;
 static int trace;
+static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
 static int done;			/* past the destructor: count nothing */
 
 static void load_config(void)
@@ -70,6 +76,8 @@ static void load_config(void)
 	if (s && *s)
 		fault_at = strtoul(s, NULL, 10);
 	trace = getenv("KMC_FAULT_TRACE") != NULL;
+	s = getenv("KMC_FAULT_KILL");
+	kill_at = s && *s && strcmp(s, "0") != 0;
 	s = getenv("KMC_FAULT_OPS");
 	if (s && *s) {
 		enabled = 0;
@@ -116,7 +124,13 @@ static int hit(enum op op, const char *what)
 	calls++;
 	if (trace)
 		fprintf(stderr, "faultinject: #%lu %s %s%s\n", calls, op_names[op],
-			what ? what : "", calls == fault_at ? " -> FAIL" : "");
+			what ? what : "", calls == fault_at ?
+			(kill_at ? " -> KILL" : " -> FAIL") : "");
+	if (calls == fault_at && kill_at) {
+		/* Nothing of this call happens; the process dies here. */
+		raise(SIGKILL);
+		_exit(137);	/* not reached */
+	}
 	return calls == fault_at;
 }
 

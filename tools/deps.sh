@@ -10,6 +10,8 @@ packages=(
 	libcmocka-dev			# unit tests
 	lmdb-utils jq openssl		# end-to-end tests, demo and bench
 	curl postgresql			# real clients and servers in tests
+	nginx apache2 haproxy		# servers that load keys through the provider
+	mosquitto mosquitto-clients
 	util-linux procps		# setsid, timeout-free process checks
 )
 
