@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +27,40 @@ static const kmc_file_rule store_rule = {
 	.max_size = STORE_MAP_SIZE,
 	.allow_root_owner = 0,
 };
+
+/*
+ * LMDB allows one environment per file per process: a second one thinks
+ * it is alone and resets the reader table under the first, and closing
+ * any descriptor of the lock file drops the process's fcntl locks on it.
+ * So every handle on the same items.mdb shares one environment, counted.
+ */
+typedef struct shared_env {
+	dev_t dev;
+	ino_t ino;
+	MDB_env *env;
+	MDB_dbi meta, items, history;
+	unsigned refs;
+	struct shared_env *next;
+} shared_env;
+
+static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_env *envs;
+
+/* The lock file is checked without opening it, for the reason above. */
+static int check_lock_file(int dirfd, const char *dir)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, STORE_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) || st.st_nlink != 1)
+		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " is not a "
+			"private regular file of yours (a link, another owner, "
+			"mode %04o or hard links); remove it, LMDB makes it again",
+			dir, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
 
 /* Check a file LMDB is about to open; returns -ENOENT if absent. */
 static int check_file(int dirfd, const char *dir, const char *name,
@@ -78,26 +114,13 @@ static int meta_check(store *st, MDB_txn *txn,
 	return 0;
 }
 
-int store_open(store *st, const char *path, int dirfd, int create,
-	const uint8_t vault_id[KS_VAULT_ID_LEN])
+static int env_open(store *st, const char *file, int create,
+	const uint8_t vault_id[KS_VAULT_ID_LEN], const struct stat *before)
 {
-	char file[4096];
-	struct stat before, after;
+	struct stat after;
 	MDB_txn *txn = NULL;
-	int r, n;
+	int r;
 
-	memset(st, 0, sizeof(*st));
-	n = snprintf(file, sizeof(file), "%s/%s", path, STORE_NAME);
-	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
-	if (!create) {
-		r = check_file(dirfd, path, STORE_NAME, &before);
-		if (r == -ENOENT)
-			return KMC_E_STORE;
-		KMC_GUARD(r);
-		r = check_file(dirfd, path, STORE_LOCK_NAME, &after);
-		if (r < 0 && r != -ENOENT)
-			return r;
-	}
 	KMC_GUARD(mdb_err(mdb_env_create(&st->env)));
 	r = mdb_err(mdb_env_set_maxdbs(st->env, 8));
 	if (r == 0)
@@ -106,15 +129,15 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	if (r == 0)
 		r = mdb_err(mdb_env_open(st->env, file,
 			MDB_NOSUBDIR | MDB_NOTLS, 0600));
-	if (r == 0 && !create) {
+	if (r == 0 && before) {
 		/* The file LMDB opened must be the one checked above. */
 		int fd;
 
 		r = mdb_err(mdb_env_get_fd(st->env, &fd));
 		if (r == 0 && fstat(fd, &after) < 0)
 			r = -errno;
-		if (r == 0 && (after.st_dev != before.st_dev ||
-				after.st_ino != before.st_ino))
+		if (r == 0 && (after.st_dev != before->st_dev ||
+				after.st_ino != before->st_ino))
 			r = KMC_E_PERM;
 	}
 	if (r == 0)
@@ -147,11 +170,92 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	return r;
 }
 
+int store_open(store *st, const char *path, int dirfd, int create,
+	const uint8_t vault_id[KS_VAULT_ID_LEN])
+{
+	char file[4096];
+	struct stat before;
+	shared_env *e;
+	MDB_txn *txn;
+	int r, n;
+
+	memset(st, 0, sizeof(*st));
+	n = snprintf(file, sizeof(file), "%s/%s", path, STORE_NAME);
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
+	/* A new store sits in init's private temporary folder: no sharing. */
+	if (create)
+		return env_open(st, file, 1, vault_id, NULL);
+
+	r = check_file(dirfd, path, STORE_NAME, &before);
+	if (r == -ENOENT)
+		return KMC_E_STORE;
+	KMC_GUARD(r);
+	pthread_mutex_lock(&envs_lock);
+	for (e = envs; e; e = e->next)
+		if (e->dev == before.st_dev && e->ino == before.st_ino)
+			break;
+	if (e) {
+		st->env = e->env;
+		st->meta = e->meta;
+		st->items = e->items;
+		st->history = e->history;
+		r = mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+		if (r == 0) {
+			r = meta_check(st, txn, vault_id);
+			mdb_txn_abort(txn);
+		}
+		if (r == 0) {
+			e->refs++;
+			st->shared = e;
+		} else {
+			st->env = NULL;
+		}
+		pthread_mutex_unlock(&envs_lock);
+		return r;
+	}
+	r = check_lock_file(dirfd, path);
+	if (r == 0)
+		r = env_open(st, file, 0, vault_id, &before);
+	if (r == 0) {
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			mdb_env_close(st->env);
+			st->env = NULL;
+			r = KMC_E_NOMEM;
+		} else {
+			*e = (shared_env){ before.st_dev, before.st_ino, st->env,
+				st->meta, st->items, st->history, 1, envs };
+			envs = e;
+			st->shared = e;
+		}
+	}
+	pthread_mutex_unlock(&envs_lock);
+	return r;
+}
+
 void store_close(store *st)
 {
-	if (st->env)
+	shared_env **p, *e = st->shared;
+
+	if (!st->env)
+		return;
+	if (!e) {
 		mdb_env_close(st->env);
+		st->env = NULL;
+		return;
+	}
+	pthread_mutex_lock(&envs_lock);
+	if (--e->refs == 0) {
+		for (p = &envs; *p && *p != e; p = &(*p)->next)
+			;
+		if (*p)
+			*p = e->next;
+		mdb_env_close(e->env);
+		free(e);
+	}
+	pthread_mutex_unlock(&envs_lock);
 	st->env = NULL;
+	st->shared = NULL;
 }
 
 static int name_val(const char *name, MDB_val *k)

@@ -28,11 +28,14 @@
 /* Address space, not disk: the file grows as items are added. */
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
 
+struct shared_env;
+
 typedef struct store {
 	MDB_env *env;
 	MDB_dbi meta;
 	MDB_dbi items;
 	MDB_dbi history;
+	struct shared_env *shared;	/* the process's one env for the file */
 } store;
 
 /*

@@ -27,7 +27,9 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
  * certificate), the bundle's CA as the only trust anchor and client-CA
  * list for client certificates, verification that requires a client
  * certificate (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT), and CRL
- * checking of the client's chain when the bundle holds a CRL.
+ * checking of the client's own certificate when the bundle holds a CRL
+ * (X509_V_FLAG_CRL_CHECK: the bundle's CRL is the CA's, so it covers
+ * certificates the CA issued).
  *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections
