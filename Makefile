@@ -32,9 +32,10 @@ SAN_LDFLAGS ?=
 KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
-	-fno-strict-aliasing -Iinclude $(SAN_CFLAGS)
+	-fno-strict-aliasing -Iinclude $(shell pkg-config --cflags p11-kit-1 2>/dev/null) \
+	$(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
-LIBS := -lsodium -llmdb -lssl -lcrypto
+LIBS := -lsodium -llmdb -lssl -lcrypto $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit) -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -44,7 +45,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c)
+LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c) $(wildcard pkcs11/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(O)/obj/%.o)
@@ -76,8 +77,8 @@ $(O)/version.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 
-$(O)/obj/vault/errors.o: $(O)/version.stamp
-$(O)/obj/vault/errors.o: KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
+$(O)/obj/kmc/errors.o: $(O)/version.stamp
+$(O)/obj/kmc/errors.o: KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
 
 .PHONY: FORCE
 FORCE:

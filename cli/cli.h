@@ -39,6 +39,7 @@ typedef struct cli_secret_src {
 int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 	size_t max, kmc_secret **ret);
 int cli_passphrase_cb(char *buf, size_t size, void *arg);
+int cli_pin_cb(char *buf, size_t size, void *arg);
 
 /* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
 int cli_fail(int err, const char *fmt, ...)

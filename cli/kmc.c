@@ -30,7 +30,19 @@ static int exit_code_for(int err)
 	case KMC_E_UNLOCK:
 	case KMC_E_NEED_PASSPHRASE:
 	case KMC_E_HOST_KEY:
+	case KMC_E_P11_PIN:
+	case KMC_E_P11_PIN_LOCKED:
 		return EXIT_AUTH;
+	case KMC_E_P11_MODULE:
+	case KMC_E_P11_TOKEN:
+	case KMC_E_P11_KEY:
+		return EXIT_NOT_FOUND;
+	case KMC_E_P11_KEY_TYPE:
+		return EXIT_VERIFY;
+	case KMC_E_P11:
+		return EXIT_IO;
+	case KMC_E_LIMIT:
+		return EXIT_FAIL;
 	case KMC_E_AUTH:
 	case KMC_E_CORRUPT:
 	case KMC_E_NO_KEYSTORE:
@@ -105,13 +117,15 @@ enum {
 	OPT_OUT = 1 << 9,		/* --out, --format */
 	OPT_OLD = 1 << 10,
 	OPT_URI = 1 << 11,
+	OPT_TOKEN = 1 << 12,	/* --pkcs11-uri, --create-key, --mechanism */
 };
 
 enum {
 	LO_VAULT = 256, LO_JSON, LO_PROTECTOR, LO_HOST_KEY, LO_PP_FILE,
 	LO_PP_FD, LO_PW_FILE, LO_PW_FD, LO_ARGON2_OPS, LO_ARGON2_MEM, LO_HELP,
 	LO_NAME, LO_KEYS_DIR, LO_CONF, LO_REPLACE, LO_OUT, LO_FORMAT, LO_OLD,
-	LO_URI,
+	LO_URI, LO_PIN_FILE, LO_PIN_FD, LO_REC_FILE, LO_REC_FD, LO_RECOVERY,
+	LO_P11_URI, LO_CREATE_KEY, LO_MECH,
 };
 
 static const struct option long_options[] = {
@@ -138,6 +152,14 @@ static const struct option long_options[] = {
 	{ "format", required_argument, NULL, LO_FORMAT },
 	{ "old", no_argument, NULL, LO_OLD },
 	{ "uri", no_argument, NULL, LO_URI },
+	{ "pin-file", required_argument, NULL, LO_PIN_FILE },
+	{ "pin-fd", required_argument, NULL, LO_PIN_FD },
+	{ "recovery-file", required_argument, NULL, LO_REC_FILE },
+	{ "recovery-fd", required_argument, NULL, LO_REC_FD },
+	{ "recovery", no_argument, NULL, LO_RECOVERY },
+	{ "pkcs11-uri", required_argument, NULL, LO_P11_URI },
+	{ "create-key", no_argument, NULL, LO_CREATE_KEY },
+	{ "mechanism", required_argument, NULL, LO_MECH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -148,6 +170,11 @@ typedef struct args {
 	const char *host_key;
 	cli_secret_src passphrase;
 	cli_secret_src password;
+	cli_secret_src pin;
+	cli_secret_src recovery;
+	int use_recovery;
+	const char *pkcs11_uri, *mechanism;
+	int create_key;
 	uint32_t argon2_ops;
 	uint64_t argon2_mem;
 	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *out;
@@ -216,6 +243,10 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 		"--passphrase-file FILE or --passphrase-fd N" };
 	a->password = (cli_secret_src){ NULL, -1,
 		"--password-file FILE or --password-fd N" };
+	a->pin = (cli_secret_src){ NULL, -1,
+		"--pin-file FILE or --pin-fd N (or pin-source in the URI)" };
+	a->recovery = (cli_secret_src){ NULL, -1,
+		"--recovery-file FILE or --recovery-fd N" };
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "hc:s:k:r:", long_options,
@@ -267,6 +298,26 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 		case LO_FORMAT: need = OPT_OUT; a->format = optarg; break;
 		case LO_OLD: need = OPT_OLD; a->old = 1; break;
 		case LO_URI: need = OPT_URI; a->uri = 1; break;
+		case LO_PIN_FILE: need = OPT_PASSPHRASE; a->pin.file = optarg;
+			break;
+		case LO_PIN_FD: need = OPT_PASSPHRASE;
+			if (parse_fd(optarg, &a->pin.fd) < 0)
+				return cli_usage_fail("--pin-fd: not a descriptor "
+					"number: %s", optarg);
+			break;
+		case LO_REC_FILE: need = OPT_PASSPHRASE;
+			a->recovery.file = optarg; a->use_recovery = 1; break;
+		case LO_REC_FD: need = OPT_PASSPHRASE;
+			if (parse_fd(optarg, &a->recovery.fd) < 0)
+				return cli_usage_fail("--recovery-fd: not a descriptor "
+					"number: %s", optarg);
+			a->use_recovery = 1;
+			break;
+		case LO_RECOVERY: need = OPT_PASSPHRASE; a->use_recovery = 1;
+			break;
+		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg; break;
+		case LO_CREATE_KEY: need = OPT_TOKEN; a->create_key = 1; break;
+		case LO_MECH: need = OPT_TOKEN; a->mechanism = optarg; break;
 		case 'h':
 		case LO_HELP: a->help = 1; break;
 		case ':':
@@ -310,43 +361,6 @@ static const char *vault_dir(const args *a, char *buf, size_t size)
 	return buf;
 }
 
-static int open_vault(args *a, unsigned flags, kmc_vault **ret)
-{
-	kmc_options o = KMC_OPTIONS_INIT;
-	kmc_secret *pass = NULL;
-	char buf[PATH_MAX];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
-	int r;
-
-	if (a->passphrase.file || a->passphrase.fd >= 0) {
-		r = cli_read_secret(&a->passphrase, "passphrase", 0,
-			PASSPHRASE_MAX, &pass);
-		if (r < 0)
-			return r;
-		o.passphrase = pass;
-	}
-	o.host_key = a->host_key;
-	o.passphrase_cb = cli_passphrase_cb;
-	o.passphrase_arg = (void *)dir;
-	r = kmc_vault_open_ex(dir, flags, &o, ret);
-	kmc_secret_free(pass);
-	if (r == KMC_E_NEED_PASSPHRASE) {
-		fprintf(stderr, "kmc: opening the vault %s: %s; with no terminal "
-			"to ask, give %s\n", dir, kmc_error_detail()[0] ?
-			kmc_error_detail() : "it needs its passphrase",
-			a->passphrase.hint);
-		return CLI_EXIT(EXIT_AUTH);
-	}
-	if (r < 0)
-		return cli_fail(r, "opening the vault %s", dir);
-	if (kmc_vault_repaired(*ret))
-		fprintf(stderr, "kmc: repaired%s%s in %s from its twin\n",
-			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
-			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
-			dir);
-	return 0;
-}
-
 static void vault_closep(kmc_vault **v)
 {
 	kmc_vault_close(*v);
@@ -358,6 +372,74 @@ static void secret_freep(kmc_secret **s)
 }
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* The PIN, passphrase and recovery key given by file or descriptor. */
+static int read_unlock_secrets(args *a, kmc_options *o, kmc_secret **pass,
+	kmc_secret **pin, kmc_secret **rec)
+{
+	int r;
+
+	if (a->passphrase.file || a->passphrase.fd >= 0) {
+		r = cli_read_secret(&a->passphrase, "passphrase", 0,
+			PASSPHRASE_MAX, pass);
+		if (r < 0)
+			return r;
+		o->passphrase = *pass;
+	}
+	if (a->pin.file || a->pin.fd >= 0) {
+		r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
+		if (r < 0)
+			return r;
+		o->pin = *pin;
+	}
+	if (a->use_recovery) {
+		r = cli_read_secret(&a->recovery, "recovery key", 0, 256, rec);
+		if (r < 0)
+			return r;
+		o->recovery_key = *rec;
+	}
+	o->pin_cb = cli_pin_cb;
+	return 0;
+}
+
+static int open_vault(args *a, unsigned flags, kmc_vault **ret)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	char buf[PATH_MAX];
+	const char *dir = vault_dir(a, buf, sizeof(buf));
+	int r;
+
+	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
+	if (r < 0)
+		return r;
+	o.host_key = a->host_key;
+	o.passphrase_cb = cli_passphrase_cb;
+	o.passphrase_arg = (void *)dir;
+	r = kmc_vault_open_ex(dir, flags, &o, ret);
+	if (r == KMC_E_NEED_PASSPHRASE) {
+		fprintf(stderr, "kmc: opening the vault %s: %s; with no terminal "
+			"to ask, give %s, or %s, or a recovery key with %s\n", dir,
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			"it needs its passphrase", a->passphrase.hint, a->pin.hint,
+			a->recovery.hint);
+		return CLI_EXIT(EXIT_AUTH);
+	}
+	if (r < 0)
+		return cli_fail(r, "opening the vault %s", dir);
+	if (kmc_vault_unlock_notes(*ret)[0])
+		fprintf(stderr, "kmc: opened %s with protector %u after: %s\n",
+			dir, kmc_vault_opened_by(*ret), kmc_vault_unlock_notes(*ret));
+	if (kmc_vault_repaired(*ret))
+		fprintf(stderr, "kmc: repaired%s%s in %s from its twin\n",
+			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
+			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
+			dir);
+	return 0;
+}
+
 
 /* Write all of buf to stdout; a closed pipe is an I/O fault. */
 static int write_out(const void *buf, size_t len)
@@ -421,38 +503,104 @@ static void iso_time(int64_t t, char *buf, size_t size)
 /* ---------------------------------------------------------------- */
 /* Commands                                                          */
 
+static int protector_type(const char *name, kmc_protector_type *ret)
+{
+	static const struct { const char *name; kmc_protector_type type; } t[] = {
+		{ "host", KMC_PROTECTOR_HOST },
+		{ "passphrase", KMC_PROTECTOR_PASSPHRASE },
+		{ "pkcs11", KMC_PROTECTOR_PKCS11 },
+		{ "tpm", KMC_PROTECTOR_TPM },
+		{ "recovery", KMC_PROTECTOR_RECOVERY },
+	};
+
+	for (size_t i = 0; i < ELEMENTS(t); i++)
+		if (!strcmp(name, t[i].name)) {
+			*ret = t[i].type;
+			return 0;
+		}
+	return cli_usage_fail("unknown protector %s: host, passphrase, pkcs11, "
+		"tpm or recovery", name);
+}
+
+/* Gather what a new protector of type needs; secrets go to *owned. */
+static int protector_inputs(args *a, kmc_protector_type type,
+	kmc_options *o, kmc_secret **pass, kmc_secret **pin)
+{
+	int r;
+
+	o->host_key = a->host_key;
+	if (type == KMC_PROTECTOR_PASSPHRASE) {
+		r = cli_read_secret(&a->passphrase, "new vault passphrase", 1,
+			PASSPHRASE_MAX, pass);
+		if (r < 0)
+			return r;
+		o->passphrase = *pass;
+		o->argon2_ops = a->argon2_ops;
+		o->argon2_mem = a->argon2_mem;
+	}
+	if (type == KMC_PROTECTOR_PKCS11 || type == KMC_PROTECTOR_TPM) {
+		if (!a->pkcs11_uri)
+			return cli_usage_fail("a %s protector needs --pkcs11-uri "
+				"'pkcs11:token=...;object=...'",
+				type == KMC_PROTECTOR_TPM ? "tpm" : "pkcs11");
+		o->pkcs11_uri = a->pkcs11_uri;
+		o->pkcs11_create_key = a->create_key;
+		o->pkcs11_mechanism = a->mechanism;
+		if (a->pin.file || a->pin.fd >= 0) {
+			r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
+			if (r < 0)
+				return r;
+			o->pin = *pin;
+		}
+		o->pin_cb = cli_pin_cb;
+	} else if (a->pkcs11_uri || a->create_key || a->mechanism) {
+		return cli_usage_fail("--pkcs11-uri, --create-key and --mechanism "
+			"are for pkcs11 and tpm protectors");
+	}
+	return 0;
+}
+
+/* A recovery key is shown once, to a person: say so plainly. */
+static void show_recovery(const kmc_secret *key, unsigned id)
+{
+	printf("%.*s\n", (int)kmc_secret_len(key),
+		(const char *)kmc_secret_data(key));
+	fflush(stdout);
+	fprintf(stderr, "kmc: above is the recovery key of protector %u. It is "
+		"shown this once and opens the vault alone (--recovery): write it "
+		"down and keep it apart from the vault.\n", id);
+}
+
 static int cmd_init(args *a)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	char buf[PATH_MAX];
 	const char *dir = vault_dir(a, buf, sizeof(buf));
 	kmc_status st;
 	int r;
 
-	if (a->protector && strcmp(a->protector, "passphrase") == 0)
-		type = KMC_PROTECTOR_PASSPHRASE;
-	else if (a->protector && strcmp(a->protector, "host") != 0)
-		return cli_usage_fail("init: --protector host or passphrase, not "
-			"%s (pkcs11, tpm and recovery protectors are added to an "
-			"existing vault)", a->protector);
-	if (type == KMC_PROTECTOR_PASSPHRASE) {
-		r = cli_read_secret(&a->passphrase, "new vault passphrase", 1,
-			PASSPHRASE_MAX, &pass);
+	if (a->protector) {
+		r = protector_type(a->protector, &type);
 		if (r < 0)
 			return r;
-		o.passphrase = pass;
-		o.argon2_ops = a->argon2_ops;
-		o.argon2_mem = a->argon2_mem;
-	} else if (a->passphrase.file || a->passphrase.fd >= 0) {
-		return cli_usage_fail("init: a passphrase was given for a host "
-			"protector; add --protector passphrase");
 	}
-	o.host_key = a->host_key;
-	r = kmc_vault_init(dir, type, &o);
+	if (type != KMC_PROTECTOR_PASSPHRASE &&
+	    (a->passphrase.file || a->passphrase.fd >= 0))
+		return cli_usage_fail("init: a passphrase was given for a %s "
+			"protector; add --protector passphrase", a->protector ?
+			a->protector : "host");
+	r = protector_inputs(a, type, &o, &pass, &pin);
+	if (r < 0)
+		return r;
+	r = kmc_vault_init_ex(dir, type, &o, &rec);
 	if (r < 0)
 		return cli_fail(r, "creating a vault in %s", dir);
+	if (rec)
+		show_recovery(rec, 1);
 	/* The vault exists now; describing it is a courtesy. */
 	if (kmc_vault_status(dir, &st) == 0)
 		fprintf(stderr, "kmc: created vault %s (id %s), protected by %s "
@@ -462,6 +610,99 @@ static int cmd_init(args *a)
 	else
 		fprintf(stderr, "kmc: created vault %s\n", dir);
 	return 0;
+}
+
+static int cmd_protector_add(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_protector_type type = KMC_PROTECTOR_HOST;
+	args opener;
+	unsigned id;
+	int r;
+
+	r = protector_type(a->argv[0], &type);
+	if (r < 0)
+		return r;
+	/* --passphrase-file and --pin-file name the NEW protector's secret;
+	   the vault opens with its existing protectors (or a prompt). */
+	opener = *a;
+	if (type == KMC_PROTECTOR_PASSPHRASE) {
+		opener.passphrase.file = NULL;
+		opener.passphrase.fd = -1;
+	}
+	if (type == KMC_PROTECTOR_PKCS11 || type == KMC_PROTECTOR_TPM) {
+		opener.pin.file = NULL;
+		opener.pin.fd = -1;
+	}
+	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = protector_inputs(a, type, &o, &pass, &pin);
+	if (r < 0)
+		return r;
+	r = kmc_protector_add(v, type, &o, &id, &rec);
+	if (r < 0)
+		return cli_fail(r, "adding a %s protector to %s", a->argv[0],
+			kmc_vault_dir(v));
+	if (rec)
+		show_recovery(rec, id);
+	fprintf(stderr, "kmc: added protector %u (%s) to %s\n", id, a->argv[0],
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_protector_remove(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	unsigned long long id;
+	int r;
+
+	if (parse_uint(a->argv[0], 255, &id) < 0 || id == 0)
+		return cli_usage_fail("protector remove: ID is a protector number "
+			"(see kmc protector list), not %s", a->argv[0]);
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_protector_remove(v, (unsigned)id);
+	if (r < 0)
+		return cli_fail(r, "removing protector %llu", id);
+	fprintf(stderr, "kmc: removed protector %llu from %s\n", id,
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_protector_list(args *a)
+{
+	char buf[PATH_MAX];
+	const char *dir = vault_dir(a, buf, sizeof(buf));
+	kmc_status s;
+	int r;
+
+	r = kmc_vault_status(dir, &s);
+	if (r < 0)
+		return cli_fail(r, "reading the vault %s", dir);
+	if (a->json)
+		printf("[");
+	for (size_t i = 0; i < s.n_protectors; i++) {
+		if (a->json) {
+			printf("%s{\"id\":%u,\"type\":\"%s\",\"detail\":",
+				i ? "," : "", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			json_str(stdout, s.protectors[i].detail);
+			printf("}");
+		} else {
+			printf("%-3u %-10s %s\n", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type),
+				s.protectors[i].detail);
+		}
+	}
+	if (a->json)
+		printf("]\n");
+	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 }
 
 static int cmd_status(args *a)
@@ -1015,10 +1256,13 @@ static int cmd_version(args *a)
 
 static const command commands[] = {
 	{ "init", NULL, cmd_init,
-	  OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2, 0, 0,
-	  "init [--protector host|passphrase] [--host-key FILE]\n"
+	  OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN,
+	  0, 0,
+	  "init [--protector host|passphrase|pkcs11|tpm|recovery] [--host-key FILE]\n"
 	  "        [--passphrase-file FILE | --passphrase-fd N]\n"
-	  "        [--argon2-ops N] [--argon2-mem MIB]",
+	  "        [--argon2-ops N] [--argon2-mem MIB]\n"
+	  "        [--pkcs11-uri URI [--pin-file F | --pin-fd N] [--create-key]\n"
+	  "         [--mechanism aes-cbc|aes-gcm|rsa-oaep]]",
 	  "Create a vault: kmc.ks, StandbyKsf.ks and the item store in a new\n"
 	  "(or empty) directory, mode 0700. The host protector (default) keeps\n"
 	  "the root key under a host key file, made 0400 on first use at\n"
@@ -1026,7 +1270,40 @@ static const command commands[] = {
 	  "(~/.config/kmcvault/host.key otherwise). The passphrase protector\n"
 	  "derives its key with Argon2id (default 3 passes over 256 MiB); the\n"
 	  "passphrase is asked twice on the terminal or read from a file or\n"
-	  "descriptor, and must have at least 8 characters." },
+	  "descriptor, and must have at least 8 characters. pkcs11 and tpm:\n"
+	  "see kmc protector add --help; recovery prints its key once." },
+	{ "protector", "add", cmd_protector_add,
+	  OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN, 1, 1,
+	  "protector add host|passphrase|pkcs11|tpm|recovery [OPTIONS]",
+	  "Add a way to open the vault; any one protector opens it. The vault\n"
+	  "is opened with the protectors it has (host key, token, prompt).\n"
+	  "  host        --host-key FILE (made 0400 if absent)\n"
+	  "  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
+	  "              [--argon2-ops N] [--argon2-mem MIB]\n"
+	  "  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[;module-path=P]'\n"
+	  "              (RFC 7512: token, object, id, module-name, module-path,\n"
+	  "              pin-source, pin-value); the PIN from --pin-file,\n"
+	  "              --pin-fd, the URI's pin-source, or a prompt. A\n"
+	  "              pin-value is used now and never stored; a pin-source\n"
+	  "              is kept so a server opens at boot with no flags.\n"
+	  "              --create-key makes a sensitive, non-extractable AES-256\n"
+	  "              key when none matches; an extractable key is refused.\n"
+	  "              --mechanism aes-cbc (default, every token), aes-gcm\n"
+	  "              (SoftHSM2), rsa-oaep (an RSA key: SHA-256, else SHA-1).\n"
+	  "  tpm         the same through tpm2-pkcs11 (module-name=tpm2_pkcs11\n"
+	  "              unless the URI names a module); see\n"
+	  "              docs/integrations/tpm.md\n"
+	  "  recovery    prints a high-entropy key once, 8 groups of 6 with a\n"
+	  "              check symbol each; --recovery opens the vault with it.\n"
+	  "Modules load only from /usr/lib, /usr/local/lib, /lib or /opt." },
+	{ "protector", "list", cmd_protector_list, OPT_JSON, 0, 0,
+	  "protector list [--json]",
+	  "List the protectors: id, type, and what it uses (host key path,\n"
+	  "Argon2id cost, token URI and mechanism). Nothing is unlocked." },
+	{ "protector", "remove", cmd_protector_remove,
+	  OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "protector remove ID",
+	  "Remove protector ID; the last one is never removed. Note: a copy of\n"
+	  "the keystore made before still opens with the removed protector." },
 	{ "status", NULL, cmd_status, OPT_JSON, 0, 0, "status [--json]",
 	  "Report the vault id, the health and generation of each keystore,\n"
 	  "the protectors, the master keys and the item count, without\n"
@@ -1138,6 +1415,9 @@ static void usage(FILE *f)
 		"  --host-key FILE        the host key (else the one recorded)\n"
 		"  --passphrase-file F    the vault passphrase from a file\n"
 		"  --passphrase-fd N      ... or from a descriptor\n"
+		"  --pin-file F, --pin-fd N   the PIN of a PKCS#11 or TPM token\n"
+		"  --recovery, --recovery-file F, --recovery-fd N   open with the\n"
+		"                         recovery key (prompted, or from F or N)\n"
 		"Secrets are never needed on the command line; without a\n"
 		"terminal, give them through a file or a descriptor.\n\n"
 		"Exit codes: 0 ok, 1 other failure, 2 usage, 3 authentication\n"
@@ -1204,7 +1484,7 @@ int main(int argc, char **argv)
 	}
 	if (!c) {
 		if (!strcmp(argv[i], "password") || !strcmp(argv[i], "crl") ||
-		    !strcmp(argv[i], "cert")) {
+		    !strcmp(argv[i], "cert") || !strcmp(argv[i], "protector")) {
 			int help = i + 1 < argc && !strcmp(argv[i + 1], "--help");
 
 			for (size_t k = 0; k < ELEMENTS(commands); k++)

@@ -167,3 +167,18 @@ int cli_passphrase_cb(char *buf, size_t size, void *arg)
 	kmc_secret_free(s);
 	return (int)n;
 }
+
+/* The PIN callback: prompt once on the terminal. */
+int cli_pin_cb(char *buf, size_t size, void *arg)
+{
+	kmc_secret *s;
+	size_t n;
+
+	(void)arg;
+	if (tty_read("Token PIN: ", size, &s) < 0)
+		return -1;
+	n = kmc_secret_len(s);
+	memcpy(buf, kmc_secret_data(s), n);
+	kmc_secret_free(s);
+	return (int)n;
+}

@@ -18,8 +18,10 @@
  * kmc_strerror() explains both. Output parameters (ret_*) are written only
  * on success. The library never prints.
  *
- * Handles are not shared between threads without the caller's own lock; a
- * vault handle must not be used in the child after fork().
+ * Handles are not shared between threads without the caller's own lock;
+ * several handles on one vault in one process are fine (they share the
+ * item store's LMDB environment). A vault handle must not be used in the
+ * child after fork(): open a new one there.
  */
 #ifndef KMC_H
 #define KMC_H
@@ -78,6 +80,14 @@ typedef enum kmc_error {
 	KMC_E_EMPTY,		/* an empty secret where one is required */
 	KMC_E_VERIFY,		/* material failed a check: dates, chain, key
 				   match, CRL */
+	KMC_E_P11_MODULE,	/* PKCS#11 module not found or not loadable */
+	KMC_E_P11_TOKEN,	/* no token matches the URI */
+	KMC_E_P11_PIN,		/* wrong PIN */
+	KMC_E_P11_PIN_LOCKED,	/* the token's user PIN is locked */
+	KMC_E_P11_KEY,		/* the token key is missing or does not fit */
+	KMC_E_P11_KEY_TYPE,	/* the token key is of the wrong type, or
+				   could leave the token */
+	KMC_E_P11,		/* another token error (detail names it) */
 } kmc_error;
 
 /*
@@ -190,9 +200,23 @@ typedef struct kmc_options {
 	   (3 passes over 256 MiB). Below 8 MiB is refused. */
 	uint32_t argon2_ops;
 	uint64_t argon2_mem;
+	/* The PIN of a PKCS#11 token: this secret, else the URI's
+	   pin-value or pin-source, else the callback (a prompt). */
+	const kmc_secret *pin;
+	kmc_passphrase_cb pin_cb;
+	void *pin_arg;
+	/* A typed recovery key: tried after host and token protectors. */
+	const kmc_secret *recovery_key;
+	/* For a new pkcs11 or tpm protector: the RFC 7512 URI of the token
+	   key, whether to make that key when absent, and a mechanism
+	   ("aes-cbc", "aes-gcm", "rsa-oaep"; NULL: chosen for the token). */
+	const char *pkcs11_uri;
+	int pkcs11_create_key;
+	const char *pkcs11_mechanism;
 } kmc_options;
 
-#define KMC_OPTIONS_INIT { sizeof(kmc_options), NULL, NULL, NULL, NULL, 0, 0 }
+/* Fields a caller does not set read as unset. */
+#define KMC_OPTIONS_INIT { .size = sizeof(kmc_options) }
 
 /*
  * kmc_vault_open - open the vault in dir with the host protector or, where
@@ -222,9 +246,10 @@ KMC_API int kmc_vault_open_ex(const char *dir, unsigned flags,
 KMC_API void kmc_vault_close(kmc_vault *v);
 
 /*
- * kmc_vault_generation - a counter that grows whenever the vault's items
- * or keystore change, read without decrypting anything, so a long-running
- * server can poll it and reload. Returns 0 and sets *ret.
+ * kmc_vault_generation - a counter that grows whenever an item or a
+ * protector changes (a repair that only rewrites a twin keystore does not
+ * count), read without decrypting anything, so a long-running server can
+ * poll it and reload. Returns 0 and sets *ret; KMC_E_STORE, -errno.
  */
 KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);

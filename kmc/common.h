@@ -46,6 +46,15 @@
 #define KMC_UNUSED __attribute__((unused))
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Record what the failing call was doing (the file or item and the fault)
+ * for kmc_error_detail(), and return err. Cleared at the start of each
+ * public call that sets details.
+ */
+KMC_INTERNAL int kmc_detail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+KMC_INTERNAL void kmc_detail_clear(void);
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

@@ -6,12 +6,15 @@ set -eu
 
 packages=(
 	gcc make pkg-config		# build
-	libsodium-dev liblmdb-dev libssl-dev	# the library's dependencies
+	libsodium-dev liblmdb-dev libssl-dev libp11-kit-dev	# the library's
+
 	libcmocka-dev			# unit tests
 	lmdb-utils jq openssl		# end-to-end tests, demo and bench
 	curl postgresql			# real clients and servers in tests
 	nginx apache2 haproxy		# servers that load keys through the provider
 	mosquitto mosquitto-clients
+	softhsm2 swtpm swtpm-tools tpm2-tools	# tokens for the PKCS#11 tests
+	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc p11-kit
 	util-linux procps		# setsid, timeout-free process checks
 )
 

@@ -8,6 +8,12 @@
 #include "fileio.h"
 #include "vault.h"
 #include "../kmc/buf.h"
+#include "../kmc/recovery.h"
+#include "../pkcs11/p11.h"
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #define RK_AD_LABEL "kmcvault/rk/v1"
 #define HOST_LABEL "kmcvault/host/v1"
@@ -309,6 +315,308 @@ int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	return r == KMC_E_AUTH ? KMC_E_UNLOCK : r;
 }
 
+/* ---------------------------------------------------------------- */
+/* pkcs11 and tpm                                                    */
+
+#define P11_LABEL "kmcvault/p11/v1"
+#define RECOVERY_LABEL "kmcvault/recovery/v1"
+#define TPM_MODULE "tpm2_pkcs11"
+
+typedef struct p11_params {
+	char uri[P11_URI_MAX + 1];
+	p11_wrapped w;
+} p11_params;
+
+static int p11_params_parse(const ks_slot *s, p11_params *pp)
+{
+	kmc_rbuf b = KMC_RBUF(s->params, s->params_len);
+	const uint8_t *p;
+	uint16_t n;
+	uint32_t mech;
+	uint8_t hash, iv_len;
+
+	memset(pp, 0, sizeof(*pp));
+	KMC_GUARD(kmc_rbuf_u16(&b, &n));
+	KMC_ENSURE(n >= 1 && n <= P11_URI_MAX, KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_bytes(&b, n, &p));
+	KMC_ENSURE(!memchr(p, '\0', n), KMC_E_CORRUPT);
+	memcpy(pp->uri, p, n);
+	KMC_GUARD(kmc_rbuf_u32(&b, &mech));
+	KMC_ENSURE(mech == P11_MECH_AES_CBC || mech == P11_MECH_AES_GCM ||
+		mech == P11_MECH_RSA_OAEP, KMC_E_VERSION);
+	pp->w.mech = mech;
+	KMC_GUARD(kmc_rbuf_u8(&b, &hash));
+	KMC_ENSURE(hash <= P11_HASH_SHA256, KMC_E_CORRUPT);
+	pp->w.hash = (p11_hash)hash;
+	KMC_GUARD(kmc_rbuf_u8(&b, &iv_len));
+	KMC_ENSURE(iv_len <= sizeof(pp->w.iv), KMC_E_CORRUPT);
+	pp->w.iv_len = iv_len;
+	KMC_GUARD(kmc_rbuf_copy(&b, pp->w.iv, iv_len));
+	KMC_GUARD(kmc_rbuf_u16(&b, &n));
+	KMC_ENSURE(n >= 1 && n <= P11_CT_MAX, KMC_E_CORRUPT);
+	pp->w.ct_len = n;
+	KMC_GUARD(kmc_rbuf_copy(&b, pp->w.ct, n));
+	KMC_ENSURE(kmc_rbuf_left(&b) == 0, KMC_E_CORRUPT);
+	return 0;
+}
+
+static void p11_slot_key(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *secret, uint8_t out[KMC_KEY_LEN])
+{
+	uint8_t msg[sizeof(P11_LABEL) - 1 + KS_VAULT_ID_LEN];
+
+	memcpy(msg, P11_LABEL, strlen(P11_LABEL));
+	memcpy(msg + strlen(P11_LABEL), vault_id, KS_VAULT_ID_LEN);
+	kmc_mac(out, kmc_secret_data(secret), msg, sizeof(msg));
+}
+
+/* RSA-OAEP with a token's public key, for pkcs11/ (which has no crypto). */
+static int rsa_oaep_encrypt(const uint8_t *n, size_t nlen, const uint8_t *e,
+	size_t elen, int sha1, const uint8_t *in, size_t inlen, uint8_t *out,
+	size_t *out_len)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL, *ectx = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL), *be = BN_bin2bn(e, (int)elen,
+		NULL);
+	const char *md = sha1 ? "SHA1" : "SHA256";
+	int r = KMC_E_P11_KEY_TYPE;
+
+	if (bld && bn && be &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
+		params = OSSL_PARAM_BLD_to_param(bld);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (params && ctx && EVP_PKEY_fromdata_init(ctx) > 0 &&
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) > 0)
+		ectx = EVP_PKEY_CTX_new(pkey, NULL);
+	if (ectx && EVP_PKEY_encrypt_init(ectx) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_oaep_md_name(ectx, md, NULL) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_mgf1_md_name(ectx, md, NULL) > 0 &&
+	    EVP_PKEY_encrypt(ectx, out, out_len, in, inlen) > 0)
+		r = 0;
+	EVP_PKEY_CTX_free(ectx);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn);
+	BN_free(be);
+	if (r < 0)
+		return kmc_detail(r, "the token's RSA public key does not encrypt");
+	return 0;
+}
+
+/* A tpm protector means the tpm2-pkcs11 module unless the URI says. */
+static int p11_uri_for(kmc_protector_type type, const char *uri, char *buf,
+	size_t size)
+{
+	int n;
+
+	if (type != KMC_PROTECTOR_TPM || strstr(uri, "module-name=") ||
+	    strstr(uri, "module-path="))
+		n = snprintf(buf, size, "%s", uri);
+	else
+		n = snprintf(buf, size, "%s%smodule-name=" TPM_MODULE, uri,
+			strchr(uri, '?') ? "&" : "?");
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	return 0;
+}
+
+static p11_pin pin_of(const kmc_options *o)
+{
+	p11_pin p = { NULL, NULL, NULL };
+
+	if (o) {
+		p.pin = o->pin;
+		p.cb = o->pin_cb;
+		p.cb_arg = o->pin_arg;
+	}
+	return p;
+}
+
+static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	kmc_protector_type type, const kmc_options *o, const kmc_secret *rk,
+	uint8_t id, ks_slot *ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *secret = NULL;
+	_cleanup_(freep) char *clean = NULL;
+	char uri[P11_URI_MAX + 64];
+	kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
+	uint8_t key[KMC_KEY_LEN];
+	p11_wrapped w;
+	p11_pin pin = pin_of(o);
+	int r;
+
+	if (!o->pkcs11_uri)
+		return kmc_detail(KMC_E_INVALID, "a %s protector needs "
+			"--pkcs11-uri", type == KMC_PROTECTOR_TPM ? "tpm" : "pkcs11");
+	KMC_GUARD(p11_uri_for(type, o->pkcs11_uri, uri, sizeof(uri)));
+	KMC_GUARD(p11_uri_clean(uri, &clean));
+	KMC_GUARD(kmc_secret_new(P11_SECRET_LEN, &secret));
+	kmc_random(kmc_secret_data(secret), P11_SECRET_LEN);
+	p11_set_rsa_encrypt(rsa_oaep_encrypt);
+	/* The URI as given: a pin-value in it is used now, never stored. */
+	KMC_GUARD(p11_protect(uri, &pin, o->pkcs11_create_key,
+		o->pkcs11_mechanism, kmc_secret_data(secret), &w));
+	kmc_wbuf_u16(&p, (uint16_t)strlen(clean));
+	kmc_wbuf_bytes(&p, clean, strlen(clean));
+	kmc_wbuf_u32(&p, (uint32_t)w.mech);
+	kmc_wbuf_u8(&p, (uint8_t)w.hash);
+	kmc_wbuf_u8(&p, (uint8_t)w.iv_len);
+	kmc_wbuf_bytes(&p, w.iv, w.iv_len);
+	kmc_wbuf_u16(&p, (uint16_t)w.ct_len);
+	kmc_wbuf_bytes(&p, w.ct, w.ct_len);
+	if (p.err) {
+		r = p.err;
+		kmc_wbuf_free(&p);
+		return kmc_detail(r, "the token's slot data does not fit the "
+			"keystore");
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->id = id;
+	ret->type = (uint8_t)type;
+	ret->params_len = (uint16_t)p.len;
+	memcpy(ret->params, p.p, p.len);
+	kmc_wbuf_free(&p);
+	p11_slot_key(vault_id, secret, key);
+	r = slot_wrap(vault_id, ret, key, rk);
+	kmc_wipe(key, sizeof(key));
+	return r;
+}
+
+int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
+	const kmc_options *o, kmc_secret **ret_rk)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *secret = NULL;
+	_cleanup_(freep) p11_params *pp = malloc(sizeof(*pp));
+	uint8_t key[KMC_KEY_LEN];
+	p11_pin pin = pin_of(o);
+	int r;
+
+	KMC_ENSURE(pp, KMC_E_NOMEM);
+	KMC_GUARD(p11_params_parse(s, pp));
+	KMC_GUARD(p11_unprotect(pp->uri, &pin, &pp->w, &secret));
+	p11_slot_key(vault_id, secret, key);
+	r = slot_unwrap(vault_id, s, key, ret_rk);
+	kmc_wipe(key, sizeof(key));
+	/* The token gave back a secret that does not open the slot. */
+	if (r == KMC_E_AUTH)
+		return kmc_detail(KMC_E_P11_KEY, "the token key does not open this "
+			"slot: another key of the same name?");
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery                                                          */
+
+static void recovery_slot_key(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *bytes, const uint8_t salt[KMC_SALT_LEN],
+	uint8_t out[KMC_KEY_LEN])
+{
+	uint8_t h[KMC_HASH_LEN];
+	uint8_t msg[sizeof(RECOVERY_LABEL) - 1 + KS_VAULT_ID_LEN + KMC_SALT_LEN];
+	size_t n = strlen(RECOVERY_LABEL);
+
+	kmc_hash(h, kmc_secret_data(bytes), kmc_secret_len(bytes));
+	memcpy(msg, RECOVERY_LABEL, n);
+	memcpy(msg + n, vault_id, KS_VAULT_ID_LEN);
+	memcpy(msg + n + KS_VAULT_ID_LEN, salt, KMC_SALT_LEN);
+	kmc_mac(out, h, msg, sizeof(msg));
+	kmc_wipe(h, sizeof(h));
+}
+
+static int recovery_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *rk, uint8_t id, ks_slot *ret, kmc_secret **ret_text)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *bytes = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *text = NULL;
+	uint8_t key[KMC_KEY_LEN];
+	int r;
+
+	KMC_ENSURE(ret_text, KMC_E_INVALID);
+	KMC_GUARD(kmc_secret_new(RECOVERY_BYTES, &bytes));
+	kmc_random(kmc_secret_data(bytes), RECOVERY_BYTES);
+	KMC_GUARD(kmc_recovery_encode(kmc_secret_data(bytes), &text));
+	memset(ret, 0, sizeof(*ret));
+	ret->id = id;
+	ret->type = KMC_PROTECTOR_RECOVERY;
+	ret->params_len = KMC_SALT_LEN;
+	kmc_random(ret->params, KMC_SALT_LEN);
+	recovery_slot_key(vault_id, bytes, ret->params, key);
+	r = slot_wrap(vault_id, ret, key, rk);
+	kmc_wipe(key, sizeof(key));
+	KMC_GUARD(r);
+	*ret_text = TAKE_PTR(text);
+	return 0;
+}
+
+int recovery_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const kmc_secret *text, kmc_secret **ret_rk)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *bytes = NULL;
+	uint8_t key[KMC_KEY_LEN];
+	int r;
+
+	KMC_ENSURE(s->params_len == KMC_SALT_LEN, KMC_E_CORRUPT);
+	KMC_GUARD(kmc_recovery_decode((const char *)kmc_secret_data(text),
+		kmc_secret_len(text), &bytes));
+	recovery_slot_key(vault_id, bytes, s->params, key);
+	r = slot_unwrap(vault_id, s, key, ret_rk);
+	kmc_wipe(key, sizeof(key));
+	/* Well formed, checks out, and still wrong: another vault's key. */
+	return r == KMC_E_AUTH ? kmc_detail(KMC_E_UNLOCK, "the recovery key is "
+		"not this vault's") : r;
+}
+
+/* ---------------------------------------------------------------- */
+
+int slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	kmc_protector_type type, const kmc_options *o, const kmc_secret *rk,
+	uint8_t id, ks_slot *ret, kmc_secret **ret_recovery)
+{
+	char def[1024];
+	uint32_t ops;
+	uint64_t mem;
+
+	switch (type) {
+	case KMC_PROTECTOR_HOST: {
+		const char *hk = o->host_key;
+
+		if (!hk) {
+			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
+			hk = def;
+		}
+		return host_slot_create(vault_id, hk, rk, id, ret);
+	}
+	case KMC_PROTECTOR_PASSPHRASE:
+		if (!o->passphrase)
+			return kmc_detail(KMC_E_NEED_PASSPHRASE, "a passphrase "
+				"protector needs a passphrase");
+		if (kmc_secret_len(o->passphrase) < 8)
+			return kmc_detail(KMC_E_INVALID, "the passphrase is "
+				"shorter than 8 characters");
+		ops = o->argon2_ops ? o->argon2_ops : KMC_ARGON2_OPS_DEFAULT;
+		mem = o->argon2_mem ? o->argon2_mem : KMC_ARGON2_MEM_DEFAULT;
+		if (ops > KMC_ARGON2_OPS_MAX || mem < 8u * 1024 * 1024 ||
+		    mem > KMC_ARGON2_MEM_MAX)
+			return kmc_detail(KMC_E_INVALID, "Argon2id cost out of "
+				"range: passes 1 to %u, memory 8 MiB to 4 GiB",
+				KMC_ARGON2_OPS_MAX);
+		return pass_slot_create(vault_id, o->passphrase, ops, mem, rk, id,
+			ret);
+	case KMC_PROTECTOR_PKCS11:
+	case KMC_PROTECTOR_TPM:
+		return p11_slot_create(vault_id, type, o, rk, id, ret);
+	case KMC_PROTECTOR_RECOVERY:
+		return recovery_slot_create(vault_id, rk, id, ret, ret_recovery);
+	}
+	return kmc_detail(KMC_E_INVALID, "unknown protector type %d", (int)type);
+}
+
 void slot_describe(const ks_slot *s, char *buf, size_t size)
 {
 	switch (s->type) {
@@ -333,6 +641,21 @@ void slot_describe(const ks_slot *s, char *buf, size_t size)
 			snprintf(buf, size, "damaged parameters");
 		break;
 	}
+	case KMC_PROTECTOR_PKCS11:
+	case KMC_PROTECTOR_TPM: {
+		p11_params *pp = malloc(sizeof(*pp));
+
+		if (pp && p11_params_parse(s, pp) == 0)
+			snprintf(buf, size, "%s %s", p11_mech_name(pp->w.mech,
+				pp->w.hash), pp->uri);
+		else
+			snprintf(buf, size, "damaged parameters");
+		free(pp);
+		break;
+	}
+	case KMC_PROTECTOR_RECOVERY:
+		snprintf(buf, size, "recovery key (shown once when made)");
+		break;
 	default:
 		snprintf(buf, size, "type %u (newer than this build)",
 			(unsigned)s->type);

@@ -17,6 +17,20 @@
  * passphrase params (type 2):
  *	alg u8 (1 = Argon2id v1.3) || ops u32 || mem u64 (bytes) || salt 16
  *   slot key = Argon2id(passphrase, salt, ops, mem).
+ *
+ * pkcs11 and tpm params (types 3, 4):
+ *	uri_len u16 || uri (RFC 7512, never a pin-value) || mech u32 (CKM_)
+ *	|| hash u8 (OAEP: 1 SHA-1, 2 SHA-256) || iv_len u8 || iv
+ *	|| ct_len u16 || ct
+ *   ct is a random 32-byte secret S encrypted by the token key the URI
+ *   names (pkcs11/p11.h); slot key = BLAKE2b-256 keyed with S over
+ *   "kmcvault/p11/v1" || vault id.
+ *
+ * recovery params (type 5):
+ *	salt 16
+ *   slot key = BLAKE2b-256 keyed with BLAKE2b-256(the 25 recovery bytes)
+ *   over "kmcvault/recovery/v1" || vault id || salt. The key has 200
+ *   bits, so no password hashing is needed.
  */
 #ifndef KMC_PROTECTOR_H
 #define KMC_PROTECTOR_H
@@ -56,6 +70,22 @@ KMC_INTERNAL int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const kmc_secret *rk, uint8_t id, ks_slot *ret) KMC_MUST_CHECK;
 KMC_INTERNAL int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const kmc_secret *pass, kmc_secret **ret_rk)
+	KMC_MUST_CHECK;
+
+/*
+ * slot_create - a new slot of any type with id, sealing rk. Inputs come
+ * from opts (see kmc_protector_add()); a recovery key made here goes to
+ * *ret_recovery as text.
+ */
+KMC_INTERNAL int slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	kmc_protector_type type, const kmc_options *opts, const kmc_secret *rk,
+	uint8_t id, ks_slot *ret, kmc_secret **ret_recovery) KMC_MUST_CHECK;
+
+KMC_INTERNAL int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const kmc_options *opts, kmc_secret **ret_rk)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int recovery_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_slot *s, const kmc_secret *text, kmc_secret **ret_rk)
 	KMC_MUST_CHECK;
 
 /* A human-readable summary of a slot's parameters for kmc status. */

@@ -127,6 +127,18 @@ static int absolute_path(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/*
+ * A caller built against an older header passes a smaller kmc_options:
+ * copy what it has and leave the rest unset, never read past its size.
+ */
+static void options_copy(const kmc_options *in, kmc_options *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in)
+		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+	out->size = sizeof(*out);
+}
+
 /* ---------------------------------------------------------------- */
 /* Names                                                             */
 
@@ -396,6 +408,7 @@ typedef struct unlock_ctx {
 	const kmc_options *opts;
 	kmc_secret *pass;	/* asked for once, reused for the twin */
 	int pass_refused;
+	char notes[1024];	/* what failed before one worked */
 } unlock_ctx;
 
 static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
@@ -434,60 +447,91 @@ static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
  * Try the slots of one keystore: host slots first (no prompt), then
  * passphrase slots. Returns the root key and the slot that opened it.
  */
+static void note(unlock_ctx *u, const ks_slot *s, int r)
+{
+	size_t n = strlen(u->notes);
+	const char *d = kmc_error_detail();
+
+	snprintf(u->notes + n, sizeof(u->notes) - n, "%sprotector %u (%s): %s",
+		n ? "; " : "", (unsigned)s->id,
+		kmc_protector_type_name((kmc_protector_type)s->type),
+		d[0] ? d : kmc_strerror(r));
+}
+
+/*
+ * Try the slots of one keystore, cheapest and least interactive first:
+ * host, then tokens, then a recovery key if one was given, then
+ * passphrases (Argon2id, perhaps a prompt). Returns the root key and the
+ * slot that opened it; u->notes says what failed on the way.
+ */
 static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 	unsigned *ret_slot)
 {
-	const char *host_key = u->opts ? u->opts->host_key : NULL;
+	static const kmc_options no_opts = KMC_OPTIONS_INIT;
+	const kmc_options *o = u->opts ? u->opts : &no_opts;
+	const char *host_key = o->host_key;
 	char env_key[PATH_MAX];
-	int host_err = 0, pass_err = 0;
+	/* The error of the strongest kind tried: passphrase > recovery >
+	   token > host; a missing passphrase only when nothing else said. */
+	int err[4] = { 0, 0, 0, 0 };
 
+	u->notes[0] = '\0';
 	if (!host_key && secure_getenv("KMC_HOST_KEY") &&
 	    kmc_default_host_key(env_key, sizeof(env_key)) == 0)
 		host_key = env_key;
 
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 4; pass++) {
 		for (size_t i = 0; i < ks->n_slots; i++) {
 			const ks_slot *s = &ks->slots[i];
 			const kmc_secret *pw;
 			int r;
 
+			kmc_detail_clear();
 			if (pass == 0 && s->type == KMC_PROTECTOR_HOST) {
 				r = host_slot_unlock(ks->vault_id, s, host_key,
 					ret_rk);
-				if (r == 0) {
-					*ret_slot = s->id;
-					return 0;
-				}
-				if (!host_err || r == KMC_E_HOST_KEY)
-					host_err = r;
-			} else if (pass == 1 &&
+			} else if (pass == 1 && (s->type == KMC_PROTECTOR_PKCS11 ||
+				   s->type == KMC_PROTECTOR_TPM)) {
+				r = p11_slot_unlock(ks->vault_id, s, o, ret_rk);
+			} else if (pass == 2 && s->type == KMC_PROTECTOR_RECOVERY &&
+				   o->recovery_key) {
+				r = recovery_slot_unlock(ks->vault_id, s,
+					o->recovery_key, ret_rk);
+			} else if (pass == 3 &&
 				   s->type == KMC_PROTECTOR_PASSPHRASE) {
 				r = get_passphrase(u, &pw);
 				if (r == 0)
 					r = pass_slot_unlock(ks->vault_id, s, pw,
 						ret_rk);
-				if (r == 0) {
-					*ret_slot = s->id;
-					return 0;
-				}
-				if (!pass_err || pass_err == KMC_E_NEED_PASSPHRASE)
-					pass_err = r;
+				if (r == KMC_E_UNLOCK)
+					kmc_detail(r, "wrong passphrase");
+			} else {
+				continue;
 			}
+			if (r == 0) {
+				*ret_slot = s->id;
+				return 0;
+			}
+			/* A damaged slot is the keystore's fault: try the twin. */
+			if (r == KMC_E_CORRUPT)
+				return kmc_detail(r, "protector %u is damaged",
+					(unsigned)s->id);
+			note(u, s, r);
+			if (!err[pass] || err[pass] == KMC_E_NEED_PASSPHRASE)
+				err[pass] = r;
 		}
 	}
-	if (pass_err == KMC_E_UNLOCK)
-		return kmc_detail(KMC_E_UNLOCK, "wrong passphrase");
-	if (pass_err == KMC_E_NEED_PASSPHRASE && host_err)
-		return kmc_detail(KMC_E_NEED_PASSPHRASE, "the host protector "
-			"failed (%s) and no passphrase was given",
-			kmc_error_detail()[0] ? kmc_error_detail() :
-			kmc_strerror(host_err));
-	if (pass_err)
-		return pass_err;
-	if (host_err)
-		return host_err;
+	for (int pass = 3; pass >= 0; pass--)
+		if (err[pass] && err[pass] != KMC_E_NEED_PASSPHRASE)
+			return kmc_detail(err[pass], "%s", u->notes);
+	for (int pass = 3; pass >= 0; pass--)
+		if (err[pass])
+			return kmc_detail(err[pass], "%s", u->notes);
+	if (o->recovery_key)
+		return kmc_detail(KMC_E_UNLOCK, "the vault has no recovery "
+			"protector");
 	return kmc_detail(KMC_E_UNLOCK, "no protector of a type this build "
-		"knows");
+		"knows, or a recovery protector only (give the recovery key)");
 }
 
 /* Unlock one keystore file completely: root key, MAC, master keys. */
@@ -509,6 +553,7 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 			f->show);
 	}
 	v->opened_by = slot;
+	snprintf(v->notes, sizeof(v->notes), "%s", u->notes);
 	v->rk = TAKE_PTR(rk);
 	return 0;
 }
@@ -573,12 +618,14 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	_cleanup_(kmc_vault_closep) kmc_vault *v = NULL;
 	char dbuf[PATH_MAX];
 	ks_file f[2] = { 0 };
-	unlock_ctx u = { .opts = opts };
+	kmc_options o;
+	unlock_ctx u = { .opts = &o };
 	int order[2], n, r, used = -1;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_crypto_init());
 	KMC_ENSURE(!opts || opts->size >= sizeof(size_t), KMC_E_INVALID);
+	options_copy(opts, &o);
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
 		dir = dbuf;
@@ -673,6 +720,7 @@ int kmc_vault_open(const char *dir, unsigned flags, kmc_vault **ret_vault)
 
 int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 {
+	kmc_detail_clear();
 	return store_stat(&v->st, NULL, ret);
 }
 
@@ -689,6 +737,11 @@ unsigned kmc_vault_opened_by(const kmc_vault *v)
 unsigned kmc_vault_repaired(const kmc_vault *v)
 {
 	return v->repaired;
+}
+
+const char *kmc_vault_unlock_notes(const kmc_vault *v)
+{
+	return v->notes;
 }
 
 /* ---------------------------------------------------------------- */
@@ -767,34 +820,18 @@ static int init_target_ok(int parentfd, const char *base, const char *dir)
 }
 
 static int init_keystore(keystore *ks, kmc_protector_type type,
-	const kmc_options *opts, const char *host_key, kmc_secret *rk)
+	const kmc_options *opts, kmc_secret *rk, kmc_secret **ret_recovery)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
 	ks_master_key *m = &ks->mks[0];
-	uint32_t ops;
-	uint64_t mem;
 
 	memset(ks, 0, sizeof(*ks));
 	ks->format_version = KS_FORMAT_VERSION;
 	kmc_random(ks->vault_id, sizeof(ks->vault_id));
 	ks->generation = 1;
 	ks->n_slots = 1;
-	if (type == KMC_PROTECTOR_HOST) {
-		KMC_GUARD(host_slot_create(ks->vault_id, host_key, rk, 1,
-			&ks->slots[0]));
-	} else {
-		ops = opts->argon2_ops ? opts->argon2_ops :
-			KMC_ARGON2_OPS_DEFAULT;
-		mem = opts->argon2_mem ? opts->argon2_mem :
-			KMC_ARGON2_MEM_DEFAULT;
-		if (ops > KMC_ARGON2_OPS_MAX || mem < ARGON2_MEM_FLOOR ||
-		    mem > KMC_ARGON2_MEM_MAX)
-			return kmc_detail(KMC_E_INVALID, "Argon2id cost out of "
-				"range: passes 1 to %u, memory 8 MiB to 4 GiB",
-				KMC_ARGON2_OPS_MAX);
-		KMC_GUARD(pass_slot_create(ks->vault_id, opts->passphrase, ops,
-			mem, rk, 1, &ks->slots[0]));
-	}
+	KMC_GUARD(slot_create(ks->vault_id, type, opts, rk, 1, &ks->slots[0],
+		ret_recovery));
 	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &mk));
 	kmc_random(kmc_secret_data(mk), KMC_KEY_LEN);
 	ks->n_mks = 1;
@@ -805,7 +842,8 @@ static int init_keystore(keystore *ks, kmc_protector_type type,
 }
 
 static int init_build(int parentfd, const char *tmp, const char *tmp_path,
-	kmc_protector_type type, const kmc_options *opts, const char *host_key)
+	kmc_protector_type type, const kmc_options *opts,
+	kmc_secret **ret_recovery)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *rk = NULL;
 	_cleanup_(freep) keystore *ks = NULL;
@@ -822,7 +860,7 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	KMC_ENSURE(ks, KMC_E_NOMEM);
 	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &rk));
 	kmc_random(kmc_secret_data(rk), KMC_KEY_LEN);
-	KMC_GUARD(init_keystore(ks, type, opts, host_key, rk));
+	KMC_GUARD(init_keystore(ks, type, opts, rk, ret_recovery));
 	KMC_GUARD(ks_serialize(ks, kmc_secret_data(rk), &raw, &len));
 	KMC_GUARD(kmc_write_atomic(fd, KS_MASTER_NAME, raw, len, 0600, 1));
 	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
@@ -837,7 +875,17 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 int kmc_vault_init(const char *dir, kmc_protector_type type,
 	const kmc_options *opts)
 {
+	if (type == KMC_PROTECTOR_RECOVERY)
+		return kmc_detail(KMC_E_INVALID, "a recovery protector must be "
+			"shown to someone: use kmc_vault_init_ex()");
+	return kmc_vault_init_ex(dir, type, opts, NULL);
+}
+
+int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
+	const kmc_options *opts, kmc_secret **ret_recovery)
+{
 	static const kmc_options no_opts = KMC_OPTIONS_INIT;
+	kmc_options o;
 	_cleanup_(kmc_closep) int parentfd = -1;
 	_cleanup_(freep) char *base = NULL;
 	char dbuf[PATH_MAX], host_key[PATH_MAX], tmp[NAME_MAX + 1];
@@ -873,19 +921,19 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
 		host_key_new = access(host_key, F_OK) < 0 && errno == ENOENT;
 	} else if (type == KMC_PROTECTOR_PASSPHRASE) {
-		if (!opts->passphrase)
-			return kmc_detail(KMC_E_NEED_PASSPHRASE, "a passphrase "
-				"protector needs a passphrase");
-		if (kmc_secret_len(opts->passphrase) < PASSPHRASE_MIN)
-			return kmc_detail(KMC_E_INVALID, "the passphrase is "
-				"shorter than %d characters", PASSPHRASE_MIN);
-		if (kmc_secret_len(opts->passphrase) > PASSPHRASE_MAX)
+		/* Checked here too, so nothing is made for a bad one. */
+		if (opts->passphrase &&
+		    kmc_secret_len(opts->passphrase) > PASSPHRASE_MAX)
 			return kmc_detail(KMC_E_TOO_LARGE, "the passphrase is "
 				"longer than %d bytes", PASSPHRASE_MAX);
-	} else {
+	} else if (type != KMC_PROTECTOR_PKCS11 && type != KMC_PROTECTOR_TPM &&
+		   type != KMC_PROTECTOR_RECOVERY) {
 		return kmc_detail(KMC_E_INVALID, "unknown protector type %d",
 			(int)type);
 	}
+	options_copy(opts, &o);
+	if (type == KMC_PROTECTOR_HOST)
+		o.host_key = host_key;
 
 	r = kmc_open_parent(dir, &parentfd, &base);
 	if (r < 0)
@@ -911,7 +959,7 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 		return kmc_detail(r, "%s: cannot create a directory beside it: "
 			"%s", dir, kmc_strerror(r));
 	}
-	r = init_build(parentfd, tmp, tmp_path, type, opts, host_key);
+	r = init_build(parentfd, tmp, tmp_path, type, &o, ret_recovery);
 	if (r == 0 && renameat(parentfd, tmp, parentfd, base) < 0)
 		r = -errno;
 	if (r == 0 && fsync(parentfd) < 0) {
@@ -933,6 +981,118 @@ int kmc_vault_init(const char *dir, kmc_protector_type type,
 		return r;
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Protectors                                                        */
+
+/*
+ * Write next as the keystore's next generation: kmc.ks first, then
+ * StandbyKsf.ks, each by write-temp, fsync, rename, fsync-directory. Once
+ * kmc.ks is renamed the change has happened: a crash before the twin is
+ * written leaves kmc.ks the newer one, which the next writable open
+ * copies to StandbyKsf.ks.
+ */
+static int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	store_txn t;
+	size_t len;
+	int r;
+
+	*ret_committed = 0;
+	next->generation = v->ks->generation + 1;
+	KMC_GUARD(ks_serialize(next, kmc_secret_data(v->rk), &raw, &len));
+	r = kmc_write_atomic(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0);
+	if (r < 0)
+		return kmc_detail(r, "writing %s/" KS_MASTER_NAME ": %s; nothing "
+			"changed", v->dir, kmc_strerror(r));
+	memcpy(v->ks, next, sizeof(*next));
+	*ret_committed = 1;
+	r = kmc_write_atomic(v->dirfd, KS_STANDBY_NAME, raw, len, 0600, 0);
+	if (r < 0)
+		return kmc_detail(r, "writing %s/" KS_STANDBY_NAME ": %s; the "
+			"change is in kmc.ks, and `kmc repair` copies it to the "
+			"twin", v->dir, kmc_strerror(r));
+	/* Servers polling kmc_vault_generation() see the change. */
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	return store_txn_commit(&t);
+}
+
+int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
+	const kmc_options *opts, unsigned *ret_id, kmc_secret **ret_recovery)
+{
+	_cleanup_(freep) keystore *next = NULL;
+	char host_key[PATH_MAX];
+	kmc_options o;
+	unsigned id = 0;
+	int r, committed;
+
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	if (v->ks->n_slots >= KMC_MAX_PROTECTORS)
+		return kmc_detail(KMC_E_LIMIT, "%s has %d protectors, the most a "
+			"keystore holds", v->dir, KMC_MAX_PROTECTORS);
+	options_copy(opts, &o);
+	if (type == KMC_PROTECTOR_HOST) {
+		if (!o.host_key) {
+			KMC_GUARD(kmc_default_host_key(host_key, sizeof(host_key)));
+			o.host_key = host_key;
+		}
+		KMC_GUARD(absolute_path(o.host_key, host_key, sizeof(host_key)));
+		o.host_key = host_key;
+	}
+	for (size_t i = 0; i < v->ks->n_slots; i++)
+		if (v->ks->slots[i].id > id)
+			id = v->ks->slots[i].id;
+	if (id >= 255)
+		return kmc_detail(KMC_E_LIMIT, "%s: no protector id left", v->dir);
+	next = malloc(sizeof(*next));
+	KMC_ENSURE(next, KMC_E_NOMEM);
+	memcpy(next, v->ks, sizeof(*next));
+	r = slot_create(next->vault_id, type, &o, v->rk, (uint8_t)(id + 1),
+		&next->slots[next->n_slots], ret_recovery);
+	if (r < 0)
+		return r;
+	next->n_slots++;
+	r = vault_ks_commit(v, next, &committed);
+	if (!committed && ret_recovery && *ret_recovery) {
+		/* A key for a slot that was never written must not be shown. */
+		kmc_secret_free(*ret_recovery);
+		*ret_recovery = NULL;
+	}
+	KMC_GUARD(r);
+	if (ret_id)
+		*ret_id = id + 1;
+	return 0;
+}
+
+int kmc_protector_remove(kmc_vault *v, unsigned id)
+{
+	_cleanup_(freep) keystore *next = NULL;
+	int committed;
+	size_t k;
+
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	for (k = 0; k < v->ks->n_slots; k++)
+		if (v->ks->slots[k].id == id)
+			break;
+	if (k == v->ks->n_slots)
+		return kmc_detail(KMC_E_NOT_FOUND, "%s has no protector %u", v->dir,
+			id);
+	if (v->ks->n_slots == 1)
+		return kmc_detail(KMC_E_LIMIT, "protector %u is the last one of %s; "
+			"add another before removing it", id, v->dir);
+	next = malloc(sizeof(*next));
+	KMC_ENSURE(next, KMC_E_NOMEM);
+	memcpy(next, v->ks, sizeof(*next));
+	memmove(&next->slots[k], &next->slots[k + 1],
+		(next->n_slots - k - 1) * sizeof(next->slots[0]));
+	next->n_slots--;
+	return vault_ks_commit(v, next, &committed);
 }
 
 /* ---------------------------------------------------------------- */
@@ -1031,6 +1191,12 @@ const char *kmc_protector_type_name(kmc_protector_type type)
 		return "host";
 	case KMC_PROTECTOR_PASSPHRASE:
 		return "passphrase";
+	case KMC_PROTECTOR_PKCS11:
+		return "pkcs11";
+	case KMC_PROTECTOR_TPM:
+		return "tpm";
+	case KMC_PROTECTOR_RECOVERY:
+		return "recovery";
 	}
 	return "unknown";
 }

@@ -26,12 +26,8 @@ struct kmc_vault {
 	store st;
 	unsigned opened_by;
 	unsigned repaired;
+	char notes[1024];	/* protectors that failed before one worked */
 };
-
-/* Record the failure's detail and return err. */
-KMC_INTERNAL int kmc_detail(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-KMC_INTERNAL void kmc_detail_clear(void);
 
 KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
 

@@ -14,11 +14,15 @@ extern "C" {
 typedef enum kmc_protector_type {
 	KMC_PROTECTOR_HOST = 1,		/* a host-bound secret file */
 	KMC_PROTECTOR_PASSPHRASE = 2,	/* Argon2id over a passphrase */
-	/* 3.. are kept for pkcs11, tpm and recovery. */
+	KMC_PROTECTOR_PKCS11 = 3,	/* a key inside an HSM, via PKCS#11 */
+	KMC_PROTECTOR_TPM = 4,		/* the same through tpm2-pkcs11 */
+	KMC_PROTECTOR_RECOVERY = 5,	/* a printed high-entropy key */
 } kmc_protector_type;
 
 /*
- * kmc_vault_init - create a vault in dir with one protector.
+ * kmc_vault_init - create a vault in dir with one protector (any type;
+ * see kmc_protector_add() for what each needs in opts; a recovery key
+ * made here is returned in *ret_recovery, which may be NULL otherwise).
  *
  * dir may be absent or an empty directory; the vault is built in a
  * temporary sibling and renamed into place, so a failure or a kill leaves
@@ -32,6 +36,42 @@ typedef enum kmc_protector_type {
  */
 KMC_API int kmc_vault_init(const char *dir, kmc_protector_type type,
 	const kmc_options *opts) KMC_MUST_CHECK;
+KMC_API int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
+	const kmc_options *opts, kmc_secret **ret_recovery) KMC_MUST_CHECK;
+
+/*
+ * kmc_protector_add - add a protector to a vault opened with
+ * KMC_OPEN_WRITE, as one change of both keystores.
+ *	host:       opts->host_key (else $KMC_HOST_KEY or the default)
+ *	passphrase: opts->passphrase (8 bytes or more), opts->argon2_*
+ *	pkcs11/tpm: opts->pkcs11_uri, opts->pin..., opts->pkcs11_create_key,
+ *	            opts->pkcs11_mechanism (tpm defaults to the tpm2_pkcs11
+ *	            module when the URI names none)
+ *	recovery:   *ret_recovery receives the key to show once, as text
+ * *ret_id (may be NULL) is the new protector's id.
+ * Returns 0; KMC_E_READONLY, KMC_E_LIMIT (16 protectors), KMC_E_INVALID,
+ * the errors of the protector's own set-up (KMC_E_P11_*, KMC_E_HOST_KEY,
+ * ...), -errno.
+ */
+KMC_API int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
+	const kmc_options *opts, unsigned *ret_id, kmc_secret **ret_recovery)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
+ * kmc_protector_remove - remove protector id; never the last one.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_LIMIT (the last),
+ * -errno.
+ */
+KMC_API int kmc_protector_remove(kmc_vault *v, unsigned id)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
+ * kmc_vault_unlock_notes - what failed before a protector opened the
+ * vault, one line per protector tried ("protector 2 (pkcs11): wrong
+ * PIN"); "" when the first one tried worked.
+ */
+KMC_API const char *kmc_vault_unlock_notes(const kmc_vault *v)
+	KMC_NONNULL(1);
 
 /* The state of one keystore file, as kmc_vault_status() reports it. */
 typedef enum kmc_keystore_state {

@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "vault.h"
+#include "common.h"
 
 #define ERR_ENTRY(code, msg) [(code) - KMC_E_INVALID] = (msg)
 
@@ -39,6 +39,14 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_BUSY, "another process is changing the vault"),
 	ERR_ENTRY(KMC_E_EMPTY, "empty secret"),
 	ERR_ENTRY(KMC_E_VERIFY, "verification failed"),
+	ERR_ENTRY(KMC_E_P11_MODULE, "PKCS#11 module not found or not loadable"),
+	ERR_ENTRY(KMC_E_P11_TOKEN, "PKCS#11 token not found"),
+	ERR_ENTRY(KMC_E_P11_PIN, "wrong PIN"),
+	ERR_ENTRY(KMC_E_P11_PIN_LOCKED, "the token's PIN is locked"),
+	ERR_ENTRY(KMC_E_P11_KEY, "token key missing or not the slot's"),
+	ERR_ENTRY(KMC_E_P11_KEY_TYPE, "token key of the wrong type or "
+		"extractable"),
+	ERR_ENTRY(KMC_E_P11, "PKCS#11 token error"),
 };
 
 const char *kmc_strerror(int err)
