@@ -6,7 +6,7 @@
 #   server.plain.key         the same key unencrypted (PKCS#8)
 #   client.crt client.key    a client certificate of the CA (plain key)
 #   ca.crl                   an empty CRL of the CA, valid 30 days
-#   crl.sh SERIAL_FILE       revoke a certificate and rewrite ca.crl
+#   crl.sh CERT_FILE         revoke a certificate and rewrite ca.crl
 # Nothing here is secret beyond the test: everything is made fresh.
 set -euo pipefail
 dir=${1:?usage: mkpki.sh DIR [PASSWORD]}

@@ -512,10 +512,24 @@ static int commit(import_ctx *c, kmc_vault *v)
 		r = bundle_put(v, &t, c->name, "crl", KMC_ITEM_CRL,
 			c->copies[COPY_CRL].p, c->copies[COPY_CRL].len);
 	if (r == 0 && !c->crl) {
+		record_info prev;
+		uint8_t *old;
+		size_t old_len;
+
+		/* No CRL this time: the old one becomes history, like the
+		   other parts, rather than vanishing. */
 		snprintf(part, sizeof(part), "%s/crl", c->name);
-		r = store_txn_del(&t, part);
-		if (r == KMC_E_NOT_FOUND)
+		r = store_txn_get(&t, part, &old, &old_len);
+		if (r == 0) {
+			r = record_parse_header(old, old_len, &prev);
+			free(old);
+			if (r == 0)
+				r = store_txn_keep(&t, part, prev.version);
+			if (r == 0)
+				r = store_txn_del(&t, part);
+		} else if (r == KMC_E_NOT_FOUND) {
 			r = 0;
+		}
 	}
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "meta", KMC_ITEM_BUNDLE, meta,

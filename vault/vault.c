@@ -110,6 +110,31 @@ int kmc_default_host_key(char *buf, size_t size)
 	return home_path(buf, size, "XDG_CONFIG_HOME", ".config", "host.key");
 }
 
+/*
+ * Make the missing folders above path, private, for the default
+ * locations only (~/.local/share/kmcvault, ~/.config/kmcvault): a path a
+ * user typed must exist up to its last component.
+ */
+int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s", path);
+
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(buf), KMC_E_TOO_LARGE);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			int r = -errno;
+
+			return kmc_detail(r, "creating %s: %s", buf, kmc_strerror(r));
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
 /* Host key paths are recorded in the slot, so they must be absolute. */
 static int absolute_path(const char *path, char *buf, size_t size)
 {
@@ -901,6 +926,8 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	KMC_ENSURE(opts->size >= sizeof(size_t), KMC_E_INVALID);
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		/* ~/.local/share may not exist on a fresh account. */
+		KMC_GUARD(mkdir_parents(dbuf));
 	} else {
 		int n = snprintf(dbuf, sizeof(dbuf), "%s", dir);
 
@@ -917,6 +944,9 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 		if (!hk) {
 			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
 			hk = def;
+			/* ~/.config may not exist on a fresh account. */
+			if (!secure_getenv("KMC_HOST_KEY"))
+				KMC_GUARD(mkdir_parents(def));
 		}
 		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
 		host_key_new = access(host_key, F_OK) < 0 && errno == ENOENT;
@@ -1038,6 +1068,8 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	if (type == KMC_PROTECTOR_HOST) {
 		if (!o.host_key) {
 			KMC_GUARD(kmc_default_host_key(host_key, sizeof(host_key)));
+			if (!secure_getenv("KMC_HOST_KEY"))
+				KMC_GUARD(mkdir_parents(host_key));
 			o.host_key = host_key;
 		}
 		KMC_GUARD(absolute_path(o.host_key, host_key, sizeof(host_key)));
@@ -1344,23 +1376,40 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 
 int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 {
+	static const char *const parts[] = BUNDLE_PARTS;
+	char part[KMC_NAME_MAX + 1];
+	size_t n, total = 0;
 	store_txn t;
-	size_t n;
-	int r;
+	uint8_t *meta;
+	size_t len;
+	int r, bundle;
 
 	kmc_detail_clear();
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(name_guard(name));
+	/* For a bundle, its parts' old versions go too: an old private key
+	   is exactly what a rotation wants gone. */
+	snprintf(part, sizeof(part), "%s/meta", name);
+	bundle = strlen(name) <= KMC_BUNDLE_NAME_MAX &&
+		store_get(&v->st, part, &meta, &len) == 0;
+	if (bundle)
+		free(meta);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_drop_history(&t, name, &n);
+	total += n;
+	for (size_t i = 0; r == 0 && bundle && i < ELEMENTSOF(parts); i++) {
+		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
+		r = store_txn_drop_history(&t, part, &n);
+		total += n;
+	}
 	if (r < 0) {
 		store_txn_abort(&t);
 		return r;
 	}
 	KMC_GUARD(store_txn_commit(&t));
 	if (ret_n)
-		*ret_n = n;
+		*ret_n = total;
 	return 0;
 }
 

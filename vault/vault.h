@@ -30,6 +30,7 @@ struct kmc_vault {
 };
 
 KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int mkdir_parents(const char *path) KMC_MUST_CHECK;
 
 /* Item records (vault/record.c). */
 #define RECORD_VERSION 1
