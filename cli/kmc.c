@@ -69,6 +69,7 @@ static int exit_code_for(int err)
 	case KMC_E_STRING:
 		return EXIT_USAGE;
 	case KMC_E_STORE:
+	case KMC_E_PENDING:
 		return EXIT_IO;
 	}
 	if (err < 0 && err > -4096)
@@ -1030,6 +1031,8 @@ static int cmd_import(args *a)
 	p.password = pw;
 	p.flags = a->replace ? KMC_IMPORT_REPLACE : 0;
 	r = kmc_import(v, &p);
+	if (r == KMC_E_PENDING)
+		return cli_fail(r, "import");
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
 	fprintf(stderr, "kmc: imported %s into %s%s\n", a->name ? a->name :
@@ -1055,6 +1058,8 @@ static int cmd_crl_update(args *a)
 	if (r < 0)
 		return r;
 	r = kmc_crl_update(v, a->argv[0], a->crl);
+	if (r == KMC_E_PENDING)
+		return cli_fail(r, "crl update");
 	if (r < 0)
 		return cli_fail(r, "crl update refused, nothing was changed");
 	fprintf(stderr, "kmc: the CRL of %s is now %s\n", a->argv[0], a->crl);

@@ -88,6 +88,8 @@ typedef enum kmc_error {
 	KMC_E_P11_KEY_TYPE,	/* the token key is of the wrong type, or
 				   could leave the token */
 	KMC_E_P11,		/* another token error (detail names it) */
+	KMC_E_PENDING,		/* a change committed but not yet finished:
+				   a writable open (kmc repair) finishes it */
 } kmc_error;
 
 /*

@@ -47,6 +47,8 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_P11_KEY_TYPE, "token key of the wrong type or "
 		"extractable"),
 	ERR_ENTRY(KMC_E_P11, "PKCS#11 token error"),
+	ERR_ENTRY(KMC_E_PENDING, "committed but not finished; kmc repair "
+		"finishes it"),
 };
 
 const char *kmc_strerror(int err)

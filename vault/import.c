@@ -53,6 +53,7 @@ typedef struct import_ctx {
 	blob copies[N_COPIES];	/* what goes to the keys folder */
 	char keys_dir[PATH_MAX];
 	int keys_dir_exists;
+	char make_parent[PATH_MAX];	/* <vault>/keys, made when staging */
 	char conf[PATH_MAX];
 	blob conf_new;
 	mode_t conf_mode;
@@ -146,7 +147,7 @@ static int read_material(import_ctx *c)
 	return 0;
 }
 
-static int check_password(const kmc_secret *pw)
+static int check_password(const char *key_file, const kmc_secret *pw)
 {
 	const unsigned char *s = kmc_secret_data(pw);
 	size_t n = kmc_secret_len(pw), chars = 0;
@@ -156,11 +157,12 @@ static int check_password(const kmc_secret *pw)
 		if ((s[i] & 0xc0) != 0x80)
 			chars++;
 	if (chars > KMC_KEY_PASSWORD_MAX)
-		return kmc_detail(KMC_E_TOO_LARGE, "the key password has %zu "
-			"characters; at most %d are accepted", chars,
+		return kmc_detail(KMC_E_TOO_LARGE, "the password of %s has %zu "
+			"characters; at most %d are accepted", key_file, chars,
 			KMC_KEY_PASSWORD_MAX);
 	if (n == 0)
-		return kmc_detail(KMC_E_EMPTY, "the key password is empty");
+		return kmc_detail(KMC_E_EMPTY, "the password of %s is empty",
+			key_file);
 	return 0;
 }
 
@@ -186,7 +188,7 @@ static int check_key(import_ctx *c)
 		kmc_secret_len(c->key_raw));
 
 	if (p->password)
-		KMC_GUARD(check_password(p->password));
+		KMC_GUARD(check_password(p->key_file, p->password));
 	KMC_GUARD(key_parse(p->key_file, c->key_raw,
 		encrypted ? p->password : NULL, &c->pkey));
 	KMC_GUARD(key_to_pkcs8(c->pkey, &c->pkcs8));
@@ -253,10 +255,10 @@ static int check_keys_dir(import_ctx *c, kmc_vault *v)
 		KMC_GUARD(absolute(v->dir, def, sizeof(def)));
 		n = snprintf(parent, sizeof(parent), "%s/keys", def);
 		KMC_ENSURE(n > 0 && (size_t)n < sizeof(parent), KMC_E_TOO_LARGE);
-		if (mkdir(parent, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			return kmc_detail(r, "%s: %s", parent, kmc_strerror(r));
-		}
+		/* <vault>/keys is made when staging, once every check passed. */
+		if (access(parent, F_OK) < 0 && errno == ENOENT)
+			snprintf(c->make_parent, sizeof(c->make_parent), "%s",
+				parent);
 		n = snprintf(c->keys_dir, sizeof(c->keys_dir), "%s/%s", parent,
 			safe);
 		KMC_ENSURE(n > 0 && (size_t)n < sizeof(c->keys_dir),
@@ -287,6 +289,8 @@ static int check_keys_dir(import_ctx *c, kmc_vault *v)
 			kmc_strerror(r));
 	}
 	split(c->keys_dir, parent, sizeof(parent), &base);
+	if (c->make_parent[0])
+		return 0;
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -428,6 +432,13 @@ static int stage(import_ctx *c)
 	char staged[300];
 	int r;
 
+	if (c->make_parent[0] && mkdir(c->make_parent, 0700) < 0 &&
+	    errno != EEXIST) {
+		r = -errno;
+		return kmc_detail(r, "creating %s: %s", c->make_parent,
+			kmc_strerror(r));
+	}
+
 	for (size_t i = 0; i < c->j.n; i++) {
 		const journal_entry *e = &c->j.e[i];
 		_cleanup_(kmc_closep) int parent = -1;
@@ -558,15 +569,23 @@ static int transact(import_ctx *c, kmc_vault *v)
 
 		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
 		journal_abort(v, &c->j);
+		/* An empty folder we made for the copies goes too. */
+		if (c->make_parent[0])
+			(void)rmdir(c->make_parent);
 		if (detail[0])
 			kmc_detail(saved, "%s", detail);
 		return saved;
 	}
 	r = journal_apply(v, &c->j);
-	if (r < 0)
-		return kmc_detail(r, "%s; the vault holds the new bundle and "
-			"`kmc repair` finishes writing its copies",
-			kmc_error_detail());
+	if (r < 0) {
+		char detail[1024];
+
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+		return kmc_detail(KMC_E_PENDING, "the vault holds the new bundle, "
+			"but publishing its copies failed (%s); `kmc repair` "
+			"finishes it", detail);
+	}
 	return 0;
 }
 
@@ -757,7 +776,9 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 			journal_abort(v, &c.j);
 		return r;
 	}
-	if (c.j.n > 0)
-		KMC_GUARD(journal_apply(v, &c.j));
+	if (c.j.n > 0 && (r = journal_apply(v, &c.j)) < 0)
+		return kmc_detail(KMC_E_PENDING, "the vault holds the new CRL, but "
+			"publishing its copy failed (%s); `kmc repair` finishes it",
+			kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(r));
 	return 0;
 }

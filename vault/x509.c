@@ -265,6 +265,49 @@ static int key_policy(const char *show, EVP_PKEY *pkey)
 		EVP_PKEY_get0_type_name(pkey) : "unknown");
 }
 
+/*
+ * Whether an encrypted key's container is whole: PEM that decodes and,
+ * for PKCS#8, an EncryptedPrivateKeyInfo that parses exactly. Without
+ * this a truncated file would be blamed on the password.
+ */
+static int encrypted_key_whole(const uint8_t *p, size_t len)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	long dlen = 0;
+	X509_SIG *sig;
+	BIO *bio;
+	int ok;
+
+	if (!looks_pem(p, len)) {
+		q = p;
+		sig = d2i_X509_SIG(NULL, &q, (long)len);
+		ok = sig && q == p + len;
+		X509_SIG_free(sig);
+		return ok;
+	}
+	bio = BIO_new_mem_buf(p, (int)len);
+	if (!bio)
+		return 0;
+	ok = PEM_read_bio(bio, &name, &header, &der, &dlen) > 0;
+	if (ok && strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+		q = der;
+		sig = d2i_X509_SIG(NULL, &q, dlen);
+		ok = sig && q == der + dlen;
+		X509_SIG_free(sig);
+	}
+	/* Legacy PEM: the cipher text must be whole blocks. */
+	if (ok && strstr(header, "ENCRYPTED"))
+		ok = dlen > 0 && dlen % 8 == 0;
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(bio);
+	ERR_clear_error();
+	return ok;
+}
+
 int key_parse(const char *show, const kmc_secret *data,
 	const kmc_secret *password, EVP_PKEY **ret)
 {
@@ -290,6 +333,10 @@ int key_parse(const char *show, const kmc_secret *data,
 	OSSL_DECODER_CTX_free(dctx);
 	if (!ok || !pkey) {
 		EVP_PKEY_free(pkey);
+		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
+				kmc_secret_len(data)))
+			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
+				"encrypted key", show);
 		if (encrypted && !password)
 			return kmc_detail(KMC_E_NEED_PASSPHRASE, "%s is encrypted "
 				"and no password was given", show);

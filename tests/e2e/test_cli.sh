@@ -111,7 +111,7 @@ t_err 2 "a passphrase shorter than 8 characters is refused (exit 2)" "8 characte
 	"$KMC" --vault "$T/pshort" init --protector passphrase --passphrase-file "$T/short" "${ARGON[@]}"
 check "... and no vault was made" test ! -e "$T/pshort"
 t_err 2 "init --protector with an unknown type is refused (exit 2)" "passphrase" \
-	"$KMC" --vault "$T/pbad" init --protector tpm
+	"$KMC" --vault "$T/pbad" init --protector floppy
 check "... and no vault was made" test ! -e "$T/pbad"
 
 # ---- passwords, list, rm ------------------------------------------------------
