@@ -1391,10 +1391,12 @@ static const command commands[] = {
 	  1, 1, "ref NAME --out FILE | --uri",
 	  "Point an unmodified server at the key of the imported NAME through\n"
 	  "the kmc OpenSSL provider (kmc.so). --uri prints its URI,\n"
-	  "kmc://<vault>?item=NAME, for programs that take a key URI (openssl\n"
-	  "-key, HAProxy). --out FILE writes a key-reference file (PEM label\n"
-	  "KMC KEY REFERENCE, mode 0644: it holds no secret) for programs that\n"
-	  "take a key file; load the provider with OPENSSL_CONF. The exact\n"
+	  "kmc://<vault>?item=NAME, for programs that open keys through\n"
+	  "OSSL_STORE (openssl -key, OSSL_STORE_open callers). --out FILE\n"
+	  "writes a key-reference file (PEM label KMC KEY REFERENCE, mode\n"
+	  "0644: it holds no secret) for programs that take a key file (nginx,\n"
+	  "Apache, HAProxy, PostgreSQL, Mosquitto, curl); load the provider\n"
+	  "with OPENSSL_CONF, or HAProxy's ssl-provider lines. The exact\n"
 	  "configuration lines per server are in docs/integrations/ (nginx,\n"
 	  "apache, haproxy, postgresql, mosquitto, curl, openssl)." },
 	{ "repair", NULL, cmd_repair, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,

@@ -75,8 +75,25 @@ typedef struct token {
 } token;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t cache_atexit = PTHREAD_ONCE_INIT;
 static token *cache;
 static pid_t cache_pid;
+
+/*
+ * Log out and finalize at exit: tpm2-pkcs11 frees its TPM objects only on
+ * C_Finalize, and a TPM without a resource manager holds three; runs
+ * that leave theirs loaded soon fill it.
+ */
+static void cache_release_at_exit(void)
+{
+	if (cache_pid == getpid())
+		p11_reset();
+}
+
+static void cache_register_atexit(void)
+{
+	(void)atexit(cache_release_at_exit);
+}
 
 /*
  * After fork() the child's copies of sessions are not its own: PKCS#11
@@ -209,7 +226,13 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		*ret = out;
 		return 0;
 	}
-	all = p11_kit_modules_load_and_initialize(0);
+	/*
+	 * Load the registered modules without starting them, keep the one
+	 * named (or all), then start only those: a module that fails to
+	 * start (a TPM that is down) is reported as such, not as missing,
+	 * and no other module is started for nothing.
+	 */
+	all = p11_kit_modules_load(NULL, 0);
 	if (!all)
 		return kmc_detail(KMC_E_P11_MODULE, "p11-kit loads no PKCS#11 "
 			"module: %s", p11_kit_message() ? p11_kit_message() :
@@ -218,27 +241,42 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		n++;
 	out = calloc(n + 1, sizeof(*out));
 	if (!out) {
-		p11_kit_modules_finalize_and_release(all);
+		p11_kit_modules_release(all);
 		return KMC_E_NOMEM;
 	}
 	n = 0;
-	for (size_t i = 0; all[i]; i++) {
-		char *mname = p11_kit_module_get_name(all[i]);
-		int keep = !name || (mname && strcmp(mname, name) == 0);
+	{
+		CK_RV failed = CKR_OK;
+		int named = 0;
 
-		free(mname);
-		if (keep) {
-			out[n++] = all[i];
-		} else {
-			(void)p11_kit_module_finalize(all[i]);
+		for (size_t i = 0; all[i]; i++) {
+			char *mname = p11_kit_module_get_name(all[i]);
+			int keep = !name || (mname && strcmp(mname, name) == 0);
+
+			free(mname);
+			if (keep) {
+				named = 1;
+				rv = p11_kit_module_initialize(all[i]);
+				if (rv == CKR_OK) {
+					out[n++] = all[i];
+					continue;
+				}
+				failed = rv;
+			}
 			p11_kit_module_release(all[i]);
 		}
-	}
-	free(all);
-	if (n == 0) {
-		free(out);
-		return kmc_detail(KMC_E_P11_MODULE, "no PKCS#11 module named %s "
-			"is registered with p11-kit", name);
+		free(all);
+		if (n == 0) {
+			free(out);
+			if (named && failed != CKR_OK)
+				return kmc_detail(KMC_E_P11, "the PKCS#11 module %s "
+					"does not start: %s (0x%lx); is its device "
+					"(TPM, HSM, server) reachable?", name ? name :
+					"registered with p11-kit", ckr_name(failed),
+					(unsigned long)failed);
+			return kmc_detail(KMC_E_P11_MODULE, "no PKCS#11 module "
+				"named %s is registered with p11-kit", name);
+		}
 	}
 	snprintf(what, size, "%s", name ? name : "p11-kit's modules");
 	*ret = out;
@@ -321,6 +359,7 @@ static int token_find(P11KitUri *u, const char *uri_text, token **ret)
 			t->session = sh;
 			t->next = cache;
 			cache = t;
+			pthread_once(&cache_atexit, cache_register_atexit);
 			release_modules(mods, t->mod);
 			*ret = t;
 			return 0;
@@ -741,7 +780,8 @@ int p11_protect(const char *uri, const p11_pin *pin, int create,
 		r = key_generate_aes(t, u, &k);
 	else if (r == 0 && !found)
 		r = kmc_detail(KMC_E_P11_KEY, "no key matching %s in the token "
-			"(add --create-key to make one)", uri);
+			"(--create-key makes one on an HSM; on a TPM, make it with "
+			"tpm2_ptool addkey --algorithm aes256)", uri);
 	if (r == 0)
 		r = key_check_inside(t, &k);
 	if (r == 0 && k.type == CKK_AES) {

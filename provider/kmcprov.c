@@ -3,10 +3,11 @@
  * unmodified programs:
  *
  *   STORE "kmc"   for kmc://<vault>?item=<name> URIs (openssl -key URI,
- *                 OSSL_STORE_open, HAProxy, ...);
+ *                 any OSSL_STORE_open caller);
  *   DECODER       for key-reference files (-----BEGIN KMC KEY
  *                 REFERENCE-----), which any PEM_read_bio_PrivateKey
- *                 caller runs: nginx, Apache, PostgreSQL, Mosquitto, curl.
+ *                 caller runs: nginx, Apache, HAProxy, PostgreSQL,
+ *                 Mosquitto, curl.
  *
  * Both return the key by value as PKCS#8 PrivateKeyInfo DER through the
  * object callback; the default provider's decoders turn it into the key

@@ -53,12 +53,24 @@ static int check_lock_file(int dirfd, const char *dir)
 
 	if (fstatat(dirfd, STORE_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) || st.st_nlink != 1)
+	if (S_ISLNK(st.st_mode))
+		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " is a symbolic "
+			"link; remove it (LMDB makes it again)", dir);
+	if (!S_ISREG(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " is not a "
-			"private regular file of yours (a link, another owner, "
-			"mode %04o or hard links); remove it, LMDB makes it again",
-			dir, (unsigned)(st.st_mode & 07777));
+			"regular file; remove it (LMDB makes it again)", dir);
+	if (st.st_uid != geteuid())
+		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " is owned by "
+			"uid %u, not by uid %u who runs this; chown it", dir,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & 077)
+		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " has mode "
+			"%04o; chmod 600 %s/" STORE_LOCK_NAME, dir,
+			(unsigned)(st.st_mode & 07777), dir);
+	if (st.st_nlink != 1)
+		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " has %lu hard "
+			"links; a vault file must have one", dir,
+			(unsigned long)st.st_nlink);
 	return 0;
 }
 

@@ -501,7 +501,9 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 	int err[4] = { 0, 0, 0, 0 };
 
 	u->notes[0] = '\0';
+	/* An empty $KMC_HOST_KEY is unset: the recorded path applies. */
 	if (!host_key && secure_getenv("KMC_HOST_KEY") &&
+	    *secure_getenv("KMC_HOST_KEY") &&
 	    kmc_default_host_key(env_key, sizeof(env_key)) == 0)
 		host_key = env_key;
 
@@ -945,7 +947,8 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
 			hk = def;
 			/* ~/.config may not exist on a fresh account. */
-			if (!secure_getenv("KMC_HOST_KEY"))
+			if (!secure_getenv("KMC_HOST_KEY") ||
+			    !*secure_getenv("KMC_HOST_KEY"))
 				KMC_GUARD(mkdir_parents(def));
 		}
 		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
@@ -1068,7 +1071,8 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	if (type == KMC_PROTECTOR_HOST) {
 		if (!o.host_key) {
 			KMC_GUARD(kmc_default_host_key(host_key, sizeof(host_key)));
-			if (!secure_getenv("KMC_HOST_KEY"))
+			if (!secure_getenv("KMC_HOST_KEY") ||
+			    !*secure_getenv("KMC_HOST_KEY"))
 				KMC_GUARD(mkdir_parents(host_key));
 			o.host_key = host_key;
 		}
