@@ -29,7 +29,7 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_PERM, "unsafe owner, mode or file type"),
 	ERR_ENTRY(KMC_E_NAME, "invalid item name"),
 	ERR_ENTRY(KMC_E_TOO_LARGE, "too large"),
-	ERR_ENTRY(KMC_E_STRING, "not a kmc ciphertext string"),
+	ERR_ENTRY(KMC_E_STRING, "malformed ciphertext string, URI or key text"),
 	ERR_ENTRY(KMC_E_WRONG_VAULT, "the item store belongs to another vault"),
 	ERR_ENTRY(KMC_E_READONLY, "vault opened read-only"),
 	ERR_ENTRY(KMC_E_STORE, "item store failure"),

@@ -148,7 +148,7 @@ static void *store_open(void *provctx, const char *uri)
 	r = kmc_uri_parse(uri, strlen(uri), &s->dir, &s->name);
 	if (r < 0) {
 		ERR_raise_data(ERR_LIB_OSSL_STORE, ERR_R_PASSED_INVALID_ARGUMENT,
-			"kmc: %s is not kmc://<vault-dir>?item=<name>: %s", uri,
+			"kmc: %s", kmc_error_detail()[0] ? kmc_error_detail() :
 			kmc_strerror(r));
 		free(s);
 		return NULL;
@@ -284,7 +284,8 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	if (r < 0) {
 		ERR_raise_data(ERR_LIB_PEM, ERR_R_PASSED_INVALID_ARGUMENT,
 			"kmc: a KMC KEY REFERENCE whose body is not a kmc: URI: "
-			"%s", kmc_strerror(r));
+			"%s", kmc_error_detail()[0] ? kmc_error_detail() :
+			kmc_strerror(r));
 		ok = 0;
 		goto out;
 	}

@@ -138,7 +138,27 @@ static int decode(const char *p, const char *end, char **ret)
 	return 0;
 }
 
+static int uri_parse(const char *uri, size_t len, char **ret_dir,
+	char **ret_name);
+
 int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
+	char **ret_name)
+{
+	int r;
+
+	kmc_detail_clear();
+	r = uri_parse(uri, len, ret_dir, ret_name);
+	if (r == KMC_E_STRING)
+		return kmc_detail(r, "%.*s is not kmc://<absolute vault dir>"
+			"?item=<name> (one query parameter, percent-encoded)",
+			len > 200 ? 200 : (int)len, uri);
+	if (r == KMC_E_NAME)
+		return kmc_detail(r, "the item in %.*s is not a valid name",
+			len > 200 ? 200 : (int)len, uri);
+	return r;
+}
+
+static int uri_parse(const char *uri, size_t len, char **ret_dir,
 	char **ret_name)
 {
 	const char *end = uri + len, *q, *path;
