@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -230,6 +231,24 @@ int kmc_check_dir(int fd, const char *show, int allow_root_owner)
 		return kmc_detail(KMC_E_PERM, "directory %s has mode %04o, "
 			"which lets others replace its files; chmod 700 %s", show,
 			(unsigned)(st.st_mode & 07777), show);
+	return 0;
+}
+
+int kmc_path_absolute(const char *path, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(buf, size, "%s", path);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		n = snprintf(buf, size, "%s/%s", cwd, path);
+	}
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
 	return 0;
 }
 

@@ -73,6 +73,15 @@ KMC_INTERNAL int kmc_write_new(int dirfd, const char *name, const void *data,
 KMC_INTERNAL int kmc_check_dir(int fd, const char *show,
 	int allow_root_owner) KMC_MUST_CHECK;
 
+/*
+ * kmc_path_absolute - path made absolute against the working directory,
+ * trailing slashes dropped (paths recorded in keystores, bundles and
+ * URIs must not depend on where a command ran).
+ * Returns 0, KMC_E_TOO_LARGE, -errno.
+ */
+KMC_INTERNAL int kmc_path_absolute(const char *path, char *buf, size_t size)
+	KMC_MUST_CHECK;
+
 /* Split path into a parent directory fd and a final component. */
 KMC_INTERNAL int kmc_open_parent(const char *path, int *ret_dirfd,
 	char **ret_base) KMC_MUST_CHECK;

@@ -85,21 +85,10 @@ static void import_free(import_ctx *c)
 	free(c->mm);
 }
 
+/* Paths end up in config files one per line: no line breaks. */
 static int absolute(const char *path, char *buf, size_t size)
 {
-	char cwd[PATH_MAX];
-	int n;
-
-	if (path[0] == '/') {
-		n = snprintf(buf, size, "%s", path);
-	} else {
-		if (!getcwd(cwd, sizeof(cwd)))
-			return -errno;
-		n = snprintf(buf, size, "%s/%s", cwd, path);
-	}
-	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = '\0';
+	KMC_GUARD(kmc_path_absolute(path, buf, size));
 	KMC_ENSURE(!strpbrk(buf, "\n\r"), KMC_E_INVALID);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "vault.h"
+#include "fileio.h"
 
 static int unreserved(unsigned char c)
 {
@@ -32,30 +33,13 @@ static int encode(const char *s, size_t n, char *out, size_t *off,
 	return 1;
 }
 
-static int absolute(const char *dir, char *buf, size_t size)
-{
-	char cwd[PATH_MAX];
-	int n;
-
-	if (dir[0] == '/')
-		n = snprintf(buf, size, "%s", dir);
-	else if (getcwd(cwd, sizeof(cwd)))
-		n = snprintf(buf, size, "%s/%s", cwd, dir);
-	else
-		return KMC_E_INVALID;
-	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = '\0';
-	return 0;
-}
-
 int kmc_uri_format(const char *dir, const char *name, char **ret)
 {
 	char abs[PATH_MAX], out[KMC_URI_MAX];
 	size_t off = 0;
 
 	KMC_GUARD(kmc_name_check(name));
-	KMC_GUARD(absolute(dir, abs, sizeof(abs)));
+	KMC_GUARD(kmc_path_absolute(dir, abs, sizeof(abs)));
 	if (!encode("kmc://", 6, out, &off, sizeof(out)) ||
 	    !encode(abs, strlen(abs), out, &off, sizeof(out)))
 		return KMC_E_TOO_LARGE;
@@ -80,7 +64,7 @@ int kmc_ref_format(const char *dir, const char *name, char **ret)
 	int w;
 
 	KMC_GUARD(kmc_uri_format(dir, name, &uri));
-	KMC_GUARD(absolute(dir, abs, sizeof(abs)));
+	KMC_GUARD(kmc_path_absolute(dir, abs, sizeof(abs)));
 	n = strlen(uri);
 	sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)uri, n,
 		sodium_base64_VARIANT_ORIGINAL);

@@ -135,23 +135,6 @@ int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* Host key paths are recorded in the slot, so they must be absolute. */
-static int absolute_path(const char *path, char *buf, size_t size)
-{
-	char cwd[PATH_MAX];
-	int n;
-
-	if (path[0] == '/') {
-		n = snprintf(buf, size, "%s", path);
-	} else {
-		if (!getcwd(cwd, sizeof(cwd)))
-			return -errno;
-		n = snprintf(buf, size, "%s/%s", cwd, path);
-	}
-	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-	return 0;
-}
-
 /*
  * A caller built against an older header passes a smaller kmc_options:
  * copy what it has and leave the rest unset, never read past its size.
@@ -951,7 +934,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 			    !*secure_getenv("KMC_HOST_KEY"))
 				KMC_GUARD(mkdir_parents(def));
 		}
-		KMC_GUARD(absolute_path(hk, host_key, sizeof(host_key)));
+		KMC_GUARD(kmc_path_absolute(hk, host_key, sizeof(host_key)));
 		host_key_new = access(host_key, F_OK) < 0 && errno == ENOENT;
 	} else if (type == KMC_PROTECTOR_PASSPHRASE) {
 		/* Checked here too, so nothing is made for a bad one. */
@@ -1076,7 +1059,7 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 				KMC_GUARD(mkdir_parents(host_key));
 			o.host_key = host_key;
 		}
-		KMC_GUARD(absolute_path(o.host_key, host_key, sizeof(host_key)));
+		KMC_GUARD(kmc_path_absolute(o.host_key, host_key, sizeof(host_key)));
 		o.host_key = host_key;
 	}
 	for (size_t i = 0; i < v->ks->n_slots; i++)
@@ -1339,24 +1322,34 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	return store_txn_commit(&t);
 }
 
+/* Whether name is an imported bundle: its NAME/meta item exists. */
+static int is_bundle(kmc_vault *v, const char *name)
+{
+	char part[KMC_NAME_MAX + 1];
+	uint8_t *meta;
+	size_t len;
+
+	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return 0;
+	snprintf(part, sizeof(part), "%s/meta", name);
+	if (store_get(&v->st, part, &meta, &len) < 0)
+		return 0;
+	free(meta);
+	return 1;
+}
+
 int kmc_item_remove(kmc_vault *v, const char *name)
 {
 	static const char *const parts[] = BUNDLE_PARTS;
 	char part[KMC_NAME_MAX + 1];
 	store_txn t;
-	uint8_t *meta;
-	size_t len;
 	int r, bundle;
 
 	kmc_detail_clear();
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(name_guard(name));
-	snprintf(part, sizeof(part), "%s/meta", name);
-	bundle = strlen(name) <= KMC_BUNDLE_NAME_MAX &&
-		store_get(&v->st, part, &meta, &len) == 0;
-	if (bundle)
-		free(meta);
+	bundle = is_bundle(v, name);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = vault_txn_del(v, &t, name);
 	for (size_t i = 0; bundle && i < ELEMENTSOF(parts); i++) {
@@ -1384,8 +1377,6 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	char part[KMC_NAME_MAX + 1];
 	size_t n, total = 0;
 	store_txn t;
-	uint8_t *meta;
-	size_t len;
 	int r, bundle;
 
 	kmc_detail_clear();
@@ -1394,11 +1385,7 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	KMC_GUARD(name_guard(name));
 	/* For a bundle, its parts' old versions go too: an old private key
 	   is exactly what a rotation wants gone. */
-	snprintf(part, sizeof(part), "%s/meta", name);
-	bundle = strlen(name) <= KMC_BUNDLE_NAME_MAX &&
-		store_get(&v->st, part, &meta, &len) == 0;
-	if (bundle)
-		free(meta);
+	bundle = is_bundle(v, name);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_drop_history(&t, name, &n);
 	total += n;
