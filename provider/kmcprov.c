@@ -19,6 +19,8 @@
  * The grammar of URIs and reference files is in include/kmc/admin.h and
  * docs/provider.md. This file sees the public headers only.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <openssl/bio.h>
 #include <openssl/core.h>
@@ -40,6 +42,99 @@ typedef struct prov_ctx {
 	const OSSL_CORE_HANDLE *handle;
 	OSSL_LIB_CTX *libctx;	/* for BIOs from the core */
 } prov_ctx;
+
+/*
+ * Errors go through the core with reasons of our own, so a server that
+ * logs only ERR_reason_error_string() (PostgreSQL, Mosquitto) still says
+ * what failed; the detail naming vault and item rides along as data.
+ */
+enum {
+	KMCPROV_R_OPEN = 1,
+	KMCPROV_R_PASSPHRASE,
+	KMCPROV_R_HOST_KEY,
+	KMCPROV_R_TOKEN,
+	KMCPROV_R_PERM,
+	KMCPROV_R_NO_ITEM,
+	KMCPROV_R_DAMAGED,
+	KMCPROV_R_BAD_URI,
+};
+
+static const OSSL_ITEM reason_strings[] = {
+	{ KMCPROV_R_OPEN, "kmc: the vault does not open" },
+	{ KMCPROV_R_PASSPHRASE, "kmc: wrong or missing vault passphrase" },
+	{ KMCPROV_R_HOST_KEY, "kmc: host key missing or not the vault's" },
+	{ KMCPROV_R_TOKEN, "kmc: the vault's token (HSM/TPM) failed" },
+	{ KMCPROV_R_PERM, "kmc: unsafe owner or mode of a vault file" },
+	{ KMCPROV_R_NO_ITEM, "kmc: no such key in the vault" },
+	{ KMCPROV_R_DAMAGED, "kmc: vault data damaged or altered" },
+	{ KMCPROV_R_BAD_URI, "kmc: malformed kmc: URI or key reference" },
+	{ 0, NULL },
+};
+
+static OSSL_FUNC_core_new_error_fn *core_new_error;
+static OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
+static OSSL_FUNC_core_vset_error_fn *core_vset_error;
+static const OSSL_CORE_HANDLE *core_handle;
+
+static int reason_of(int err)
+{
+	switch (err) {
+	case KMC_E_UNLOCK:
+	case KMC_E_NEED_PASSPHRASE:
+		return KMCPROV_R_PASSPHRASE;
+	case KMC_E_HOST_KEY:
+		return KMCPROV_R_HOST_KEY;
+	case KMC_E_P11_MODULE:
+	case KMC_E_P11_TOKEN:
+	case KMC_E_P11_PIN:
+	case KMC_E_P11_PIN_LOCKED:
+	case KMC_E_P11_KEY:
+	case KMC_E_P11_KEY_TYPE:
+	case KMC_E_P11:
+		return KMCPROV_R_TOKEN;
+	case KMC_E_PERM:
+		return KMCPROV_R_PERM;
+	case KMC_E_NOT_FOUND:
+	case KMC_E_NAME:
+	case KMC_E_TYPE:
+		return KMCPROV_R_NO_ITEM;
+	case KMC_E_AUTH:
+	case KMC_E_CORRUPT:
+	case KMC_E_NO_KEYSTORE:
+	case KMC_E_WRONG_VAULT:
+		return KMCPROV_R_DAMAGED;
+	case KMC_E_STRING:
+		return KMCPROV_R_BAD_URI;
+	}
+	return KMCPROV_R_OPEN;
+}
+
+/* The error names where it was raised, not this helper. */
+#define prov_error(reason, ...) \
+	prov_error_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, reason, \
+		__VA_ARGS__)
+
+static void prov_error_at(const char *file, int line, const char *func,
+	int reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void prov_error_at(const char *file, int line, const char *func,
+	int reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (core_new_error && core_vset_error) {
+		core_new_error(core_handle);
+		if (core_set_error_debug)
+			core_set_error_debug(core_handle, file, line, func);
+		core_vset_error(core_handle, (uint32_t)reason, fmt, ap);
+	} else {
+		ERR_new();
+		ERR_set_debug(file, line, func);
+		ERR_vset_error(ERR_LIB_OSSL_STORE, ERR_R_OPERATION_FAIL, fmt, ap);
+	}
+	va_end(ap);
+}
 
 /* ---------------------------------------------------------------- */
 /* Opening the vault and exporting the key                          */
@@ -74,9 +169,9 @@ static void raise_error(int err, const char *dir, const char *name, const char *
 {
 	const char *detail = kmc_error_detail();
 
-	ERR_raise_data(ERR_LIB_OSSL_STORE, ERR_R_OPERATION_FAIL,
-		"kmc: %s %s in vault %s: %s", what, name ? name : "?",
-		dir ? dir : "(default)", detail[0] ? detail : kmc_strerror(err));
+	prov_error(reason_of(err), "%s %s in vault %s: %s", what,
+		name ? name : "?", dir ? dir : "(default)",
+		detail[0] ? detail : kmc_strerror(err));
 }
 
 /*
@@ -147,9 +242,8 @@ static void *store_open(void *provctx, const char *uri)
 		return NULL;
 	r = kmc_uri_parse(uri, strlen(uri), &s->dir, &s->name);
 	if (r < 0) {
-		ERR_raise_data(ERR_LIB_OSSL_STORE, ERR_R_PASSED_INVALID_ARGUMENT,
-			"kmc: %s", kmc_error_detail()[0] ? kmc_error_detail() :
-			kmc_strerror(r));
+		prov_error(KMCPROV_R_BAD_URI, "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
 		free(s);
 		return NULL;
 	}
@@ -282,10 +376,9 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	ERR_clear_last_mark();
 	r = kmc_uri_parse((const char *)data, (size_t)len, &dir, &name);
 	if (r < 0) {
-		ERR_raise_data(ERR_LIB_PEM, ERR_R_PASSED_INVALID_ARGUMENT,
-			"kmc: a KMC KEY REFERENCE whose body is not a kmc: URI: "
-			"%s", kmc_error_detail()[0] ? kmc_error_detail() :
-			kmc_strerror(r));
+		prov_error(KMCPROV_R_BAD_URI, "a KMC KEY REFERENCE whose body is "
+			"not a kmc: URI: %s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
 		ok = 0;
 		goto out;
 	}
@@ -362,6 +455,12 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
 	return 1;
 }
 
+static const OSSL_ITEM *prov_reason_strings(void *provctx)
+{
+	(void)provctx;
+	return reason_strings;
+}
+
 static void prov_teardown(void *provctx)
 {
 	prov_ctx *pc = provctx;
@@ -376,6 +475,8 @@ static const OSSL_DISPATCH prov_functions[] = {
 	{ OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
 	  (void (*)(void))prov_gettable_params },
 	{ OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params },
+	{ OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+	  (void (*)(void))prov_reason_strings },
 	{ 0, NULL },
 };
 
@@ -388,6 +489,20 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
 
 	if (!pc)
 		return 0;
+	for (const OSSL_DISPATCH *d = in; d->function_id != 0; d++) {
+		switch (d->function_id) {
+		case OSSL_FUNC_CORE_NEW_ERROR:
+			core_new_error = OSSL_FUNC_core_new_error(d);
+			break;
+		case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+			core_set_error_debug = OSSL_FUNC_core_set_error_debug(d);
+			break;
+		case OSSL_FUNC_CORE_VSET_ERROR:
+			core_vset_error = OSSL_FUNC_core_vset_error(d);
+			break;
+		}
+	}
+	core_handle = handle;
 	pc->handle = handle;
 	/* Core BIOs reach the provider through a child library context. */
 	pc->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);

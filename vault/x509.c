@@ -116,6 +116,28 @@ static int looks_pem(const uint8_t *data, size_t len)
 		memmem(data, len, tag, sizeof(tag) - 1) != NULL;
 }
 
+/* Every "-----BEGIN" must have given an object: text around is fine. */
+static int pem_all_used(const char *show, const uint8_t *data, size_t len,
+	int objects)
+{
+	const uint8_t *p = data, *end = data + len;
+	int begins = 0;
+
+	while (p < end) {
+		const uint8_t *q = memmem(p, (size_t)(end - p), "-----BEGIN", 10);
+
+		if (!q)
+			break;
+		begins++;
+		p = q + 10;
+	}
+	if (begins != objects)
+		return kmc_detail(KMC_E_CORRUPT, "%s: %d PEM blocks but %d "
+			"certificates: truncated, or holding something else", show,
+			begins, objects);
+	return 0;
+}
+
 static void sk_X509_pop_freep(STACK_OF(X509) **s)
 {
 	sk_X509_pop_free(*s, X509_free);
@@ -151,6 +173,9 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
 				"PEM certificate (%s)", show, ossl_reason());
 		ERR_clear_error();
+		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
+		   every armour must have given a certificate. */
+		KMC_GUARD(pem_all_used(show, data, len, sk_X509_num(certs)));
 	} else {
 		const unsigned char *p = data;
 		X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -331,6 +356,13 @@ int key_parse(const char *show, const kmc_secret *data,
 	if (ok)
 		ok = OSSL_DECODER_from_data(dctx, &p, &len);
 	OSSL_DECODER_CTX_free(dctx);
+	/* DER takes exact lengths: a second key or junk after it is refused. */
+	if (ok && pkey && len != 0 && !looks_pem(kmc_secret_data(data),
+			kmc_secret_len(data))) {
+		EVP_PKEY_free(pkey);
+		return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER key",
+			show);
+	}
 	if (!ok || !pkey) {
 		EVP_PKEY_free(pkey);
 		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
@@ -495,7 +527,7 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *untrusted = NULL;
 	X509 *leaf = sk_X509_value(chain, 0);
 	char subject[256];
-	int r = 0, err, depth;
+	int r = 0, err, depth, verified;
 
 	KMC_GUARD(check_dates(f->ca, ca));
 	KMC_GUARD(check_dates(f->cert, chain));
@@ -523,7 +555,21 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
 			X509_V_FLAG_X509_STRICT);
 		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
-		if (X509_verify_cert(ctx) != 1) {
+		/* A TLS client's bundle (curl, an MQTT client) is as welcome as
+		   a server's: a certificate fit for neither is refused. */
+		verified = X509_verify_cert(ctx) == 1;
+		if (!verified && X509_STORE_CTX_get_error(ctx) ==
+				X509_V_ERR_INVALID_PURPOSE) {
+			X509_STORE_CTX_cleanup(ctx);
+			if (!X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
+				r = KMC_E_NOMEM;
+			X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
+				X509_V_FLAG_X509_STRICT);
+			X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+			if (r == 0)
+				verified = X509_verify_cert(ctx) == 1;
+		}
+		if (r == 0 && !verified) {
 			err = X509_STORE_CTX_get_error(ctx);
 			depth = X509_STORE_CTX_get_error_depth(ctx);
 			name_of(X509_STORE_CTX_get_current_cert(ctx) ?
