@@ -326,7 +326,7 @@ t_rc 1 "a reference to the removed item gone: Apache does not start" \
 check "... mod_ssl names the reference file" \
 	logged "AH02564: .*check $(re "$GONE")"
 check "... with the provider's message naming item and vault" \
-	logged "kmc: reading the key gone in vault $(re "$V"): no item gone/key"
+	logged "reading the key gone in vault $(re "$V"): no item gone/key"
 
 # ---- rotation: kmc import --replace, then a graceful restart --------------------------
 
@@ -360,7 +360,7 @@ t "SIGUSR1 asks Apache for a graceful restart" kill -USR1 "$MAIN"
 ended() { wait_exit "$MAIN"; [ $? != 124 ]; }
 check "Apache exits (bounded wait)" ended
 check "its log has the provider's message naming item, vault and host key" \
-	logged "kmc: opening the vault for server in vault $(re "$V"): host key $(re "$KMC_HOST_KEY") does not exist"
+	logged "opening the vault for server in vault $(re "$V"): .*host key $(re "$KMC_HOST_KEY") does not exist"
 check "... and mod_ssl's fatal error" logged "AH02312: Fatal error initialising mod_ssl"
 check "nothing listens on its port any more" \
 	bash -c '! (exec 3<>"/dev/tcp/127.0.0.1/$1")' _ "$PORT"

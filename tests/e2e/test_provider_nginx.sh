@@ -323,7 +323,7 @@ t_rc 1 "a reference to the removed item gone: nginx does not start" \
 check "... nginx names the reference file" \
 	logged "cannot load certificate key \"$(re "$GONE")\""
 check "... with the provider's message naming item and vault" \
-	logged "kmc: reading the key gone in vault $(re "$V"): no item gone/key"
+	logged "reading the key gone in vault $(re "$V"): no item gone/key"
 
 # ---- rotation: kmc import --replace, then a reload --------------------------------------
 
@@ -363,14 +363,14 @@ check "the reload logged no emerg, alert or crit line after the refused one" \
 # The host key moved away: the vault does not open, the keys-folder
 # certificate is still there.
 t "the host key is moved away" mv "$KMC_HOST_KEY" "$KMC_HOST_KEY.away"
-failed_reloads() { grep -c 'kmc: opening the vault for server' "$SLOG"; }
+failed_reloads() { grep -c 'opening the vault for server' "$SLOG"; }
 t "SIGHUP to the master asks for a reload" kill -HUP "$MAIN"
 for _ in $(seq 100); do
 	[ "$(failed_reloads)" -gt 0 ] && break
 	sleep 0.1
 done
 check "the reload fails with the provider's message naming item, vault and host key" \
-	logged "\[emerg\].*kmc: opening the vault for server in vault $(re "$V"): host key $(re "$KMC_HOST_KEY") does not exist"
+	logged "\[emerg\].*opening the vault for server in vault $(re "$V"): .*host key $(re "$KMC_HOST_KEY") does not exist"
 check "... nginx keeps running" kill -0 "$MAIN"
 t "... and still serves the key it had (verified by the new CA)" \
 	handshake outage "$PKI2/ca.crt"
@@ -406,6 +406,6 @@ SLOG=$N/passbad.log
 t_rc 1 "with a wrong passphrase in ssl_password_file nginx -t fails" \
 	run_nginx passbad "$CONF" -t
 check "... with the provider's message naming item and vault" \
-	logged "kmc: opening the vault for server in vault $(re "$PV"): wrong passphrase"
+	logged "opening the vault for server in vault $(re "$PV"): .*wrong passphrase"
 
 done_testing
