@@ -65,8 +65,13 @@ int kmc_rbuf_u64(kmc_rbuf *b, uint64_t *ret)
 
 uint8_t *kmc_wbuf_reserve(kmc_wbuf *b, size_t n)
 {
+	static uint8_t empty;
+
 	if (b->err)
 		return NULL;
+	/* Nothing to reserve: a valid pointer, never NULL + 0. */
+	if (n == 0)
+		return b->p ? b->p + b->len : &empty;
 	if (n > b->max || b->len > b->max - n) {
 		b->err = KMC_E_TOO_LARGE;
 		return NULL;

@@ -73,11 +73,14 @@ void kmc_detail_clear(void)
 
 int kmc_detail(int err, const char *fmt, ...)
 {
+	char buf[sizeof(detail)];
 	va_list ap;
 
+	/* Through a copy: callers may pass kmc_error_detail() itself. */
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	memcpy(detail, buf, sizeof(detail));
 	return err;
 }
 

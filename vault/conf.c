@@ -73,10 +73,13 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 	KMC_ENSURE(len <= CONF_MAX, KMC_E_TOO_LARGE);
 	KMC_ENSURE(!memchr(in, '\0', len), KMC_E_CORRUPT);
 	for (size_t i = 0; i < n; i++) {
-		KMC_ENSURE(e[i].key[0] && !strpbrk(e[i].key, " \t=\n\r#;"),
-			KMC_E_INVALID);
+		KMC_ENSURE(e[i].key[0] && strlen(e[i].key) <= CONF_KEY_MAX &&
+			!strpbrk(e[i].key, " \t=\n\r#;"), KMC_E_INVALID);
+		/* The whole line, with the longest indentation a kept line may
+		   have, must stay within what this parser reads back. */
 		KMC_ENSURE(!e[i].value || (!strpbrk(e[i].value, "\n\r") &&
-			strlen(e[i].value) < CONF_LINE_MAX), KMC_E_INVALID);
+			strlen(e[i].key) + 3 + strlen(e[i].value) + CONF_INDENT_MAX
+			<= CONF_LINE_MAX), KMC_E_INVALID);
 	}
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -95,9 +98,12 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 			kmc_wbuf_bytes(&out, p, line_len);
 			kmc_wbuf_bytes(&out, "\n", 1);
 		} else if (!done[idx]) {
+			size_t indent = (size_t)(key - p);
+
 			done[idx] = 1;
 			if (e[idx].value)
-				put_entry(&out, p, (size_t)(key - p), &e[idx]);
+				put_entry(&out, p, indent > CONF_INDENT_MAX ?
+					CONF_INDENT_MAX : indent, &e[idx]);
 		}
 		p += line_len + (nl ? 1 : 0);
 	}

@@ -11,6 +11,8 @@
 #define CONF_MAX (1024u * 1024u)
 #define CONF_LINE_MAX (64u * 1024u)
 #define CONF_ENTRIES_MAX 16
+#define CONF_KEY_MAX 256
+#define CONF_INDENT_MAX 64	/* kept indentation of a replaced line */
 
 typedef struct conf_entry {
 	const char *key;
