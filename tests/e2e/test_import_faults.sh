@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# test_import_faults.sh - the import transaction (vault/journal.h) broken
+# at every step. Under the fault shim (tests/faultinject.c) each command
+# is run once to count its steps, then once for each step N with step N
+# failing (KMC_FAULT_AT=N) and once with the process killed there
+# (KMC_FAULT_KILL=1). After each, `kmc repair` runs without a fault, and
+# the user must find either the whole old state or the whole new state:
+# the vault's items (`kmc list --json`: names, types, versions, sizes,
+# old versions), the keys folder (names, modes, bytes), the config file
+# (mode, bytes; a new server_key_mm by what it decrypts to) - never a
+# mix, and no .NAME.kmc-new file left anywhere. A failed command must
+# name the fault, and say "nothing was changed" only when so; when its
+# change went through after all, it must say so and name kmc repair.
+#
+#   1. kmc import ... -r --conf     into a vault that holds nothing yet
+#   2. kmc import --replace --conf  over that bundle, with a new key and
+#                                   certificate and no CRL
+#   3. kmc crl update               a CRL that revokes the client
+#
+# The temp dir goes on tmpfs when there is one (and TMPDIR is not set):
+# every run syncs, some 200 times over, and what is tested here is what
+# the files say after a failed call or a kill, which the page cache holds
+# as well as a disk; the shim counts and fails the same calls either way.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ -x /dev/shm ]; then
+	TMPDIR=/dev/shm	# not exported: for lib.sh's mktemp only
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SO=$KMC_BUILD/tests/faultinject.so
+COUNT=$T/count
+FAULT_MSG='Input/output error|No space left on device'
+RUN_OUT=$T/run.out
+RUN_ERR=$T/run.err
+V=$T/vault		# every run works on a vault at this path,
+CONF=$T/app.conf	# and on this config file
+KD=$V/keys/server	# the default keys folder of the bundle
+kmc() { "$KMC" --vault "$V" "$@"; }
+
+check "the fault shim was built" test -f "$SO"
+
+# ---- material -------------------------------------------------------------------
+
+P=$T/pki
+KP='server-key-password'
+KP2='the replacement key password'
+check "mkpki.sh makes a PKI" bash "$KMC_TOP/tools/mkpki.sh" "$P" "$KP"
+PW=$T/pw
+secret_file "$PW" "$KP"
+PW2=$T/pw2
+secret_file "$PW2" "$KP2"
+ossl() { openssl "$@" >"$T/.ossl" 2>&1 || { cat "$T/.ossl" >&2; return 1; }; }
+# The replacement: a P-384 key (encrypted, so that its copy is the same
+# bytes on every run) and a certificate for it from the same CA.
+R=$T/repl
+check "made the replacement key and certificate" bash -c '
+	set -e
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$1.plain" 2>/dev/null
+	openssl pkcs8 -topk8 -in "$1.plain" -v2 aes-256-cbc -passout "pass:$3" -out "$1.key"
+	chmod 600 "$1.key"
+	openssl req -new -key "$1.plain" -subj /CN=localhost -out "$1.csr"
+	openssl x509 -req -in "$1.csr" -CA "$2/ca.crt" -CAkey "$2/ca.key" -CAcreateserial \
+		-days 30 -extfile "$2/ca.cnf" -extensions server -out "$1.crt" 2>/dev/null
+' _ "$R" "$P" "$KP2"
+cp -a "$P" "$T/pki-rc"
+check "revoked the client (crl.sh client.crt) for a new CRL" bash "$T/pki-rc/crl.sh" client.crt
+NEWCRL=$T/new.crl
+cp "$T/pki-rc/ca.crl" "$NEWCRL"
+
+IMPORT=(import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" -r "$P/ca.crl"
+	--conf "$CONF" --password-file "$PW")
+REPLACE=(import --replace -c "$P/ca.crt" -s "$R.crt" -k "$R.key" --conf "$CONF"
+	--password-file "$PW2")
+CRL=(crl update server -r "$NEWCRL")
+
+# ---- states -----------------------------------------------------------------------
+# A state is kept as a copy of the vault (keys folder inside) and of the
+# config file; load puts it back at $V and $CONF, byte for byte.
+
+save() { rm -rf "$T/saved.$1"; mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$T/saved.$1/"; }
+load() { # (V and CONF are $T/vault and $T/app.conf: one cp puts both)
+	rm -rf "$V" "$CONF" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" "$T/"
+}
+
+# What the user sees of a state, as text: the items (`kmc list --json`
+# less the times they were stored), the keys folder's names, modes and
+# bytes, the config file's mode and bytes. server_key_mm is a fresh
+# ciphertext on every run: one that is not the old state's is shown by
+# what it decrypts to. This runs after every step, so it starts as few
+# processes as it can (kmc list, stat, and kmc decrypt for a new string).
+shopt -s extglob
+TMPF=$T/tmp.out
+OLD_MM=
+slurp() { # slurp FILE: its text into REPLY, without a process
+	REPLY=
+	if [ -f "$1" ]; then IFS= read -r -d '' REPLY <"$1"; fi
+	return 0
+}
+fingerprint() { # into FP
+	local mm files=() f
+	FP="== items"$'\n'
+	kmc list --json >"$TMPF" 2>&1
+	slurp "$TMPF"
+	FP+=${REPLY//\"created\":+([0-9]),/}
+	FP+="== keys folder, config file"$'\n'
+	for f in "$KD"/* "$KD"/.[!.]*; do [ -e "$f" ] && files+=("$f"); done
+	stat -c '%n %F %a' "$KD" "${files[@]}" "$CONF" >"$TMPF" 2>&1
+	slurp "$TMPF"
+	FP+=$REPLY
+	for f in "${files[@]}" "$CONF"; do
+		slurp "$f"
+		FP+="-- $f"$'\n'$REPLY
+	done
+	if [[ $REPLY =~ (^|$'\n')server_key_mm\ =\ ([^$'\n']*) ]] &&
+	    [ "${BASH_REMATCH[2]}" != "$OLD_MM" ]; then
+		mm=${BASH_REMATCH[2]}
+		FP=${FP/"server_key_mm = $mm"/server_key_mm = <mm>}
+		kmc decrypt "$mm" >"$TMPF" 2>&1
+		slurp "$TMPF"
+		FP+="== server_key_mm decrypts to"$'\n'"$REPLY"$'\n'
+	fi
+}
+OLD_FP=
+NEW_FP=
+show_diff() { # show_diff LABEL WANTED: how FP differs from WANTED
+	echo "$1" >&2
+	diff <(printf '%s' "$2") <(printf '%s' "$FP") | head -20 >&2
+}
+is_new() { fingerprint; [ "$FP" = "$NEW_FP" ] || { show_diff "not the new state:" "$NEW_FP"; false; }; }
+old_or_new() {
+	fingerprint
+	[ "$FP" = "$OLD_FP" ] || [ "$FP" = "$NEW_FP" ] || {
+		show_diff "neither the old nor the new state; against the old:" "$OLD_FP"
+		show_diff "against the new:" "$NEW_FP"
+		false
+	}
+}
+was_old() { # after old_or_new: the old state (the config file included)
+	[ "$FP" = "$OLD_FP" ] || {
+		slurp "$RUN_ERR"
+		echo "the message was: $REPLY" >&2
+		show_diff "but after kmc repair, the new state, not the old:" "$OLD_FP"
+		false
+	}
+}
+was_new() { [ "$FP" = "$NEW_FP" ] || { show_diff "not the new state:" "$NEW_FP"; false; }; }
+no_staged_files() { # no .NAME.kmc-new (nor .NAME.tmp-*) anywhere
+	local left
+	# Globs, not find: where staging happens, beside the vault's files,
+	# in the keys folder and its parent, beside the config file.
+	shopt -s nullglob
+	left=("$V"/.*.kmc-new "$V"/.*.tmp-* "$V"/keys/.*.kmc-new "$KD"/.*.kmc-new
+		"$KD"/.*.tmp-* "$T"/.*.kmc-new "$T"/.*.tmp-*)
+	shopt -u nullglob
+	[ ${#left[@]} = 0 ] || { echo "left behind: ${left[*]}" >&2; false; }
+}
+repair() { # kmc repair without a fault
+	kmc repair >"$TMPF" 2>&1 </dev/null ||
+		{ echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
+}
+no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
+killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
+names_fault() {
+	slurp "$RUN_ERR"
+	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* ]] ||
+		{ echo "exit $rc; message was: $REPLY" >&2; false; }
+}
+fails() { ! "$@" 2>/dev/null; }
+says_repair_finishes() {
+	slurp "$RUN_ERR"
+	[[ $REPLY == *"kmc repair"* && $REPLY != *"nothing was changed"* ]] ||
+		{ echo "exit $rc; message was: $REPLY" >&2; false; }
+}
+says_nothing_changed() { slurp "$RUN_ERR"; [[ $REPLY == *"nothing was changed"* ]]; }
+
+# faulty N KILL CMD...: run kmc CMD under the shim, step N failing (0:
+# none; KILL=1: killed there instead); sets rc and steps.
+faulty() {
+	local n=$1 kill=$2
+	shift 2
+	rm -f "$COUNT"
+	LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" \
+		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null
+	rc=$?
+	steps=0
+	[ -f "$COUNT" ] && read -r steps <"$COUNT"
+	return 0
+}
+
+# scenario WHAT OLD CMD...: from the saved state OLD, run CMD once without
+# the shim for the new state, once under it to count the steps, then
+# with each step failing, and killed at each step.
+scenario() {
+	local what=$1 old=$2 n total mode
+	shift 2
+	load "$old"
+	OLD_MM=$(sed -n 's/^server_key_mm = //p' "$CONF")
+	OLD_MM=${OLD_MM:-(none)}
+	fingerprint
+	OLD_FP=$FP
+	kmc "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null
+	rc=$?
+	check "$what without the shim succeeds" test "$rc" = 0
+	fingerprint
+	NEW_FP=$FP
+	check "$what changes what the user sees (old and new differ)" test "$OLD_FP" != "$NEW_FP"
+	check "$what: the new state lists the items and decrypts server_key_mm" \
+		bash -c '[[ $1 != *"kmc: "* && $1 == *"server/meta"* ]]' _ "$NEW_FP"
+	# The checks below can tell a mix: the new vault with the old keys folder.
+	rm -rf "$KD"
+	[ ! -d "$T/saved.$old/vault/keys/server" ] || cp -a "$T/saved.$old/vault/keys/server" "$KD"
+	check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new
+	mkdir -p "$V/keys" && : >"$V/keys/.server.kmc-new"
+	check "$what: a .NAME.kmc-new file left is seen" fails no_staged_files
+
+	load "$old"
+	faulty 0 0 "$@"
+	check "$what under the shim without a fault succeeds" test "$rc" = 0
+	check "$what under the shim without a fault gives the new state" is_new
+	check "the shim counted the steps of $what" test "$steps" -gt 10
+	total=$steps
+	echo "# $what: $total steps"
+	load "$old"
+	faulty 1 0 "$@"
+	check "the shim is active: $what fails when its first step fails" test "$rc" != 0
+
+	for mode in fail kill; do
+		olds=0 news=0 mixes=0
+		for ((n = 1; n <= total; n++)); do
+			local at="$what, step $n of $total failing"
+			[ "$mode" = fail ] || at="$what, killed at step $n of $total"
+			load "$old"
+			if [ "$mode" = fail ]; then
+				faulty "$n" 0 "$@"
+				if [ "$rc" = 0 ]; then
+					check "$at yet exit 0: the new state, at once" is_new
+				else
+					check "$at: exits non-zero without a crash" no_crash
+					check "$at: the message names the fault" names_fault
+				fi
+			else
+				faulty "$n" 1 "$@"
+				check "$at: the shim killed it" killed
+			fi
+			check "$at: kmc repair then succeeds" repair
+			check "$at: after repair, the old state or the new, never a mix" old_or_new
+			if [ "$FP" = "$OLD_FP" ]; then
+				olds=$((olds + 1))
+			elif [ "$FP" = "$NEW_FP" ]; then
+				news=$((news + 1))
+			else
+				mixes=$((mixes + 1))
+			fi
+			if [ "$mode" = fail ] && [ "$rc" != 0 ] && says_nothing_changed; then
+				check "$at: the message says nothing was changed, and so it is" was_old
+			fi
+			if [ "$mode" = fail ] && [ "$rc" != 0 ] && [ "$FP" = "$NEW_FP" ]; then
+				check "$at, yet it went through: the message says so and names kmc repair" \
+					says_repair_finishes
+			fi
+			if [ "$mode" = fail ] && [ "$rc" = 0 ]; then
+				check "$at yet exit 0: still the new state after repair" was_new
+			fi
+			check "$at: no .NAME.kmc-new file is left" no_staged_files
+		done
+		echo "# $what, $([ $mode = fail ] && echo 'each step failing' || echo 'killed at each step'):" \
+			"then the old state $olds times, the new $news, a mix $mixes"
+	done
+}
+
+# ---- the starting states -------------------------------------------------------------
+
+"$KMC" --vault "$V" init >/dev/null 2>&1
+check "a vault to import into" test -f "$V/kmc.ks"
+cat >"$CONF" <<'EOF'
+# server settings
+port = 5432
+server_key = /etc/old/server.key
+	ssl = on
+EOF
+chmod 640 "$CONF"
+save fresh
+t "the first import (for the later scenarios)" kmc "${IMPORT[@]}"
+save imported
+
+scenario "import into a fresh vault" fresh "${IMPORT[@]}"
+scenario "import --replace" imported "${REPLACE[@]}"
+scenario "crl update" imported "${CRL[@]}"
+
+done_testing
