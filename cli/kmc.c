@@ -567,9 +567,14 @@ static void show_recovery(const kmc_secret *key, unsigned id)
 	printf("%.*s\n", (int)kmc_secret_len(key),
 		(const char *)kmc_secret_data(key));
 	fflush(stdout);
-	fprintf(stderr, "kmc: above is the recovery key of protector %u. It is "
-		"shown this once and opens the vault alone (--recovery): write it "
-		"down and keep it apart from the vault.\n", id);
+	if (id)
+		fprintf(stderr, "kmc: above is the recovery key of protector %u. "
+			"It is", id);
+	else
+		fprintf(stderr, "kmc: above is the recovery key of the new "
+			"protector (see kmc protector list). It is");
+	fprintf(stderr, " shown this once and opens the vault alone "
+		"(--recovery): write it down and keep it apart from the vault.\n");
 }
 
 static int cmd_init(args *a)
@@ -622,7 +627,7 @@ static int cmd_protector_add(args *a)
 	kmc_options o = KMC_OPTIONS_INIT;
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	args opener;
-	unsigned id;
+	unsigned id = 0;
 	int r;
 
 	r = protector_type(a->argv[0], &type);
@@ -646,11 +651,13 @@ static int cmd_protector_add(args *a)
 	if (r < 0)
 		return r;
 	r = kmc_protector_add(v, type, &o, &id, &rec);
+	/* A recovery key that reached the keystore is shown, whatever else
+	   went wrong: a slot nobody can use would be worse. */
+	if (rec)
+		show_recovery(rec, id);
 	if (r < 0)
 		return cli_fail(r, "adding a %s protector to %s", a->argv[0],
 			kmc_vault_dir(v));
-	if (rec)
-		show_recovery(rec, id);
 	fprintf(stderr, "kmc: added protector %u (%s) to %s\n", id, a->argv[0],
 		kmc_vault_dir(v));
 	return 0;
@@ -1285,7 +1292,7 @@ static const command commands[] = {
 	  "  host        --host-key FILE (made 0400 if absent)\n"
 	  "  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
 	  "              [--argon2-ops N] [--argon2-mem MIB]\n"
-	  "  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[;module-path=P]'\n"
+	  "  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
 	  "              (RFC 7512: token, object, id, module-name, module-path,\n"
 	  "              pin-source, pin-value); the PIN from --pin-file,\n"
 	  "              --pin-fd, the URI's pin-source, or a prompt. A\n"

@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,39 @@ static const char *const allowed_module_dirs[] = {
 };
 
 #define PIN_MAX 256
+
+/* ---------------------------------------------------------------- */
+/* SIGPIPE                                                           */
+
+/*
+ * A network token (p11-kit's client module) writes to a socket that may
+ * have closed; the default SIGPIPE would kill the server that merely
+ * asked for its key. Block it in this thread around token calls, and
+ * swallow one that arrived, so the write fails with EPIPE instead.
+ */
+static _Thread_local sigset_t saved_mask;
+
+static void sigpipe_block(void)
+{
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &saved_mask);
+}
+
+static void sigpipe_restore(void)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	if (!sigismember(&saved_mask, SIGPIPE) && sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE))
+		(void)sigtimedwait(&pipe, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+}
 
 /* ---------------------------------------------------------------- */
 /* Errors                                                            */
@@ -644,10 +679,14 @@ static int token_decrypt(token *t, const key *k, const p11_wrapped *w,
 	if (rv != CKR_OK) {
 		/* Some tokens leave a failed operation active: start over. */
 		token_forget(t);
+		/* SoftHSM2 says CKR_GENERAL_ERROR for a GCM tag or an OAEP
+		   padding that does not check: the data is not this key's. */
 		if (rv == CKR_ENCRYPTED_DATA_INVALID ||
-		    rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+		    rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+		    (rv == CKR_GENERAL_ERROR && w->mech != P11_MECH_AES_CBC))
 			return kmc_detail(KMC_E_P11_KEY, "the token key does not "
-				"decrypt this slot: another key of the same name?");
+				"decrypt this slot (%s): another key of the same "
+				"name?", ckr_name(rv));
 		return ck_fail(rv, "decrypting in the token");
 	}
 	if (len != P11_SECRET_LEN)
@@ -770,13 +809,32 @@ int p11_protect(const char *uri, const p11_pin *pin, int create,
 	int found = 0, r;
 
 	memset(w, 0, sizeof(*w));
+	/* Settled before the token is touched: no key is made for nothing. */
+	if (want && strcmp(want, "aes-cbc") && strcmp(want, "aes-gcm") &&
+	    strcmp(want, "rsa-oaep"))
+		return kmc_detail(KMC_E_INVALID, "unknown mechanism %s: aes-cbc, "
+			"aes-gcm or rsa-oaep", want);
+	if (create && want && strcmp(want, "rsa-oaep") == 0)
+		return kmc_detail(KMC_E_P11_KEY_TYPE, "--create-key makes an AES "
+			"key, which rsa-oaep does not fit; make an RSA key with the "
+			"token's own tool");
+	sigpipe_block();
 	pthread_mutex_lock(&cache_lock);
 	r = session_ready(uri, pin, &u, &t);
 	if (r == 0)
 		r = key_find(t, u, CKO_SECRET_KEY, &k, &found);
 	if (r == 0 && !found)
 		r = key_find(t, u, CKO_PRIVATE_KEY, &k, &found);
-	if (r == 0 && !found && create)
+	/* A key is made only where it will be usable: check the token
+	   has the mechanism first (p11-kit's network client has no AES). */
+	if (r == 0 && !found && create &&
+	    !mech_supported(t, want && !strcmp(want, "aes-gcm") ?
+			CKM_AES_GCM : CKM_AES_CBC))
+		r = kmc_detail(KMC_E_P11_KEY_TYPE, "this token has no %s, so "
+			"--create-key would make an AES key nothing can use; use an "
+			"RSA key (rsa-oaep)", want && !strcmp(want, "aes-gcm") ?
+			"AES-GCM" : "AES-CBC");
+	else if (r == 0 && !found && create)
 		r = key_generate_aes(t, u, &k);
 	else if (r == 0 && !found)
 		r = kmc_detail(KMC_E_P11_KEY, "no key matching %s in the token "
@@ -823,6 +881,7 @@ int p11_protect(const char *uri, const p11_pin *pin, int create,
 		r = kmc_detail(KMC_E_P11, "the token did not give back what it "
 			"encrypted");
 	pthread_mutex_unlock(&cache_lock);
+	sigpipe_restore();
 	return r;
 }
 
@@ -836,6 +895,7 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 	CK_OBJECT_CLASS cls = w->mech == P11_MECH_RSA_OAEP ? CKO_PRIVATE_KEY :
 		CKO_SECRET_KEY;
 
+	sigpipe_block();
 	pthread_mutex_lock(&cache_lock);
 	r = session_ready(uri, pin, &u, &t);
 	if (r == 0)
@@ -857,6 +917,7 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 	if (r == 0)
 		r = token_decrypt(t, &k, w, ret);
 	pthread_mutex_unlock(&cache_lock);
+	sigpipe_restore();
 	return r;
 }
 

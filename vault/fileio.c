@@ -153,10 +153,20 @@ static int write_full(int fd, const uint8_t *p, size_t len)
 int kmc_write_atomic(int dirfd, const char *name, const void *data,
 	size_t len, mode_t mode, int noreplace)
 {
+	int published;
+
+	return kmc_write_atomic_ex(dirfd, name, data, len, mode, noreplace,
+		&published);
+}
+
+int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
+	size_t len, mode_t mode, int noreplace, int *ret_published)
+{
 	char tmp[256];
 	uint8_t rnd[6];
 	int fd, r;
 
+	*ret_published = 0;
 	KMC_GUARD(kmc_crypto_init());
 	kmc_random(rnd, sizeof(rnd));
 	r = snprintf(tmp, sizeof(tmp), ".%s.tmp-%02x%02x%02x%02x%02x%02x", name,
@@ -185,6 +195,8 @@ int kmc_write_atomic(int dirfd, const char *name, const void *data,
 	}
 	if (r < 0 || noreplace)
 		(void)unlinkat(dirfd, tmp, 0);
+	if (r == 0)
+		*ret_published = 1;
 	if (r == 0 && fsync(dirfd) < 0)
 		r = -errno;
 	return r;

@@ -59,6 +59,12 @@ KMC_INTERNAL int kmc_read_all(int fd, uint8_t *buf, size_t max,
 KMC_INTERNAL int kmc_write_atomic(int dirfd, const char *name,
 	const void *data, size_t len, mode_t mode, int noreplace)
 	KMC_MUST_CHECK;
+/* The same, and *ret_published says whether the new file took the name
+ * (a failure after that is the directory's fsync: the change happened
+ * but may not survive a crash). */
+KMC_INTERNAL int kmc_write_atomic_ex(int dirfd, const char *name,
+	const void *data, size_t len, mode_t mode, int noreplace,
+	int *ret_published) KMC_MUST_CHECK;
 
 /*
  * kmc_write_new - create dirfd/name afresh (an old one is removed first),

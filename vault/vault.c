@@ -1014,25 +1014,32 @@ static int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
 	_cleanup_(freep) uint8_t *raw = NULL;
 	store_txn t;
 	size_t len;
-	int r;
+	int r, published;
 
 	*ret_committed = 0;
 	next->generation = v->ks->generation + 1;
 	KMC_GUARD(ks_serialize(next, kmc_secret_data(v->rk), &raw, &len));
-	r = kmc_write_atomic(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0);
-	if (r < 0)
+	r = kmc_write_atomic_ex(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0,
+		&published);
+	if (r < 0 && !published)
 		return kmc_detail(r, "writing %s/" KS_MASTER_NAME ": %s; nothing "
 			"changed", v->dir, kmc_strerror(r));
+	/* Once kmc.ks carries the new generation, the change has happened. */
 	memcpy(v->ks, next, sizeof(*next));
 	*ret_committed = 1;
-	r = kmc_write_atomic(v->dirfd, KS_STANDBY_NAME, raw, len, 0600, 0);
+	if (r == 0)
+		r = kmc_write_atomic(v->dirfd, KS_STANDBY_NAME, raw, len, 0600, 0);
 	if (r < 0)
-		return kmc_detail(r, "writing %s/" KS_STANDBY_NAME ": %s; the "
-			"change is in kmc.ks, and `kmc repair` copies it to the "
-			"twin", v->dir, kmc_strerror(r));
-	/* Servers polling kmc_vault_generation() see the change. */
-	KMC_GUARD(store_txn_begin(&v->st, &t));
-	return store_txn_commit(&t);
+		return kmc_detail(KMC_E_PENDING, "writing the keystores of %s: "
+			"%s; the change is in kmc.ks, and `kmc repair` makes it "
+			"whole", v->dir, kmc_strerror(r));
+	/*
+	 * Tell servers polling kmc_vault_generation(). Best effort: the
+	 * change is made, and no server's key depends on a protector.
+	 */
+	if (store_txn_begin(&v->st, &t) == 0 && store_txn_commit(&t) < 0)
+		kmc_detail_clear();
+	return 0;
 }
 
 int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
@@ -1081,10 +1088,9 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 		kmc_secret_free(*ret_recovery);
 		*ret_recovery = NULL;
 	}
-	KMC_GUARD(r);
-	if (ret_id)
+	if (committed && ret_id)
 		*ret_id = id + 1;
-	return 0;
+	return r;
 }
 
 int kmc_protector_remove(kmc_vault *v, unsigned id)

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# test_protector_faults.sh - `kmc protector add passphrase` and `kmc
+# protector remove` on a host-protected vault with each of their steps
+# broken in turn by the fault shim (tests/faultinject.c): first the step
+# fails (ENOSPC or EIO), then the process is killed at that step
+# (KMC_FAULT_KILL=1). After each run and a `kmc repair`, the vault has
+# either the old set of protectors or the new one, opens with its host
+# key, and both keystores are healthy; a failure that reports "nothing
+# changed" must have changed nothing, and one that says the change was
+# made must have made it. `protector add recovery` too: a recovery
+# protector left in the vault must have had its key shown.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SO=$KMC_BUILD/tests/faultinject.so
+COUNT=$T/count
+FAULT_MSG='Input/output error|No space left on device'
+RUN_OUT=$T/run.out
+RUN_ERR=$T/run.err
+PW=$T/pw
+secret_file "$PW" 'db password 1'
+PP=$T/pp
+secret_file "$PP" 'a new vault passphrase'
+V=$T/v
+kmc() { setsid -w "$KMC" --vault "$V" "$@"; } # no terminal: nothing waits for a prompt
+
+check "the fault shim was built" test -f "$SO"
+if [ ! -f "$SO" ]; then
+	done_testing
+	exit
+fi
+
+# faulty N [KILL] -- CMD...: run CMD with step N failing (0: none), or the
+# process killed at step N when KILL is 1; sets rc and steps.
+faulty() {
+	local n=$1 kill=0
+	shift
+	[ "$1" = -- ] || { kill=$1; shift; }
+	shift
+	rm -f "$COUNT"
+	# The group's stderr takes bash's "Killed" notice for a killed run.
+	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" KMC_FAULT_COUNT="$COUNT" \
+		"$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
+}
+
+# The two vaults every run starts from, copied fresh each time.
+HOST_ONLY=$T/host-only
+TWO=$T/two
+setsid -w "$KMC" --vault "$HOST_ONLY" init 2>/dev/null
+setsid -w "$KMC" --vault "$HOST_ONLY" password set db --password-file "$PW" 2>/dev/null
+cp -a "$HOST_ONLY" "$TWO"
+setsid -w "$KMC" --vault "$TWO" protector add passphrase --passphrase-file "$PP" \
+	--argon2-ops 1 --argon2-mem 8 2>/dev/null
+SET_HOST='[{"id":1,"type":"host"}]'
+SET_TWO='[{"id":1,"type":"host"},{"id":2,"type":"passphrase"}]'
+set_of() { kmc protector list --json 2>/dev/null | jq -c 'map({id, type})'; }
+restore() { rm -rf "$V" && cp -a "$1" "$V"; }
+restore "$HOST_ONLY"
+check "the starting vault has protector set $SET_HOST" test "$(set_of)" = "$SET_HOST"
+restore "$TWO"
+check "the vault for removal has protector set $SET_TWO" test "$(set_of)" = "$SET_TWO"
+
+no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
+names_fault() {
+	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
+		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+}
+no_temp_files() {
+	local left
+	left=$(find "$V" -maxdepth 1 -name '.*.tmp-*' -printf '%f ')
+	[ -z "$left" ] || { echo "left behind in $V: $left" >&2; false; }
+}
+repaired() { # kmc repair succeeds
+	kmc repair >/dev/null 2>"$T/repair.err" || { cat "$T/repair.err" >&2; false; }
+}
+healthy() { # both keystores ok, identical, and status exits 0
+	kmc status --json >"$T/st.json" 2>"$T/st.err" &&
+		jq -e '.healthy and .keystores["kmc.ks"].state == "ok" and
+			.keystores["StandbyKsf.ks"].state == "ok"' "$T/st.json" >/dev/null &&
+		cmp -s "$V/kmc.ks" "$V/StandbyKsf.ks" ||
+		{ cat "$T/st.json" "$T/st.err" >&2; false; }
+}
+set_is_old_or_new() { # set_is_old_or_new OLD NEW
+	local got
+	got=$(set_of)
+	[ "$got" = "$1" ] || [ "$got" = "$2" ] || { echo "protector set: $got" >&2; false; }
+}
+opens_with_host_key() { # password get db through the host protector, nothing else tried
+	local got
+	got=$(kmc password get db 2>"$T/get.err") && [ "$got" = 'db password 1' ] &&
+		[ ! -s "$T/get.err" ] || { echo "password get: '$got' $(cat "$T/get.err")" >&2; false; }
+}
+passphrase_opens() { # the passphrase alone (no host key) opens the vault
+	local got
+	got=$(KMC_HOST_KEY=$T/no-such-host.key kmc password get db --passphrase-file "$PP" \
+		2>"$T/get.err") && [ "$got" = 'db password 1' ] ||
+		{ echo "password get: '$got' $(cat "$T/get.err")" >&2; false; }
+}
+not() { ! "$@" 2>/dev/null; }
+# What a failed command told the user, against what it left: "nothing
+# changed" means the old set; "the change is in kmc.ks" the new one; a
+# failure that says neither did not happen either.
+outcome_as_told() { # outcome_as_told OLD NEW
+	local got want
+	got=$(set_of)
+	if [ "$rc" = 0 ] || grep -q 'the change is in kmc\.ks' "$RUN_ERR"; then
+		want=$2
+	else
+		want=$1
+	fi
+	[ "$got" = "$want" ] ||
+		{ echo "exit $rc, told: $(cat "$RUN_ERR"); protector set after repair: $got" >&2; false; }
+}
+
+# run_faults WHAT FROM OLD NEW KILL CMD...: CMD on a copy of FROM, with each
+# step failing (KILL 0) or killed (KILL 1) in turn.
+run_faults() {
+	local what=$1 from=$2 old=$3 new=$4 kill=$5 n total mode
+	shift 5
+	restore "$from"
+	faulty 0 -- "$@"
+	check "$what under the shim without a fault succeeds" test "$rc" = 0
+	check "$what: the shim counted its steps" test "$steps" -gt 5
+	check "$what without a fault: the set becomes $new" test "$(set_of)" = "$new"
+	total=$steps
+	[ "$kill" = 1 ] && mode=killed || mode=failing
+	for ((n = 1; n <= total; n++)); do
+		restore "$from"
+		faulty "$n" "$kill" -- "$@"
+		if [ "$kill" = 1 ]; then
+			check "$what, step $n of $total $mode: the process was killed there" test "$rc" = 137
+		elif [ "$rc" != 0 ]; then
+			check "$what, step $n of $total $mode: exits non-zero without a crash" no_crash
+			check "$what, step $n $mode: the message names the fault" names_fault
+			check "$what, step $n $mode: no temporary files" no_temp_files
+		fi
+		check "$what, step $n $mode: kmc repair succeeds" repaired
+		check "$what, step $n $mode: the set is the old or the new one" set_is_old_or_new "$old" "$new"
+		[ "$kill" = 1 ] ||
+			check "$what, step $n $mode: the set is what the message said" outcome_as_told "$old" "$new"
+		check "$what, step $n $mode: both keystores healthy after repair" healthy
+		check "$what, step $n $mode: opens with its host key" opens_with_host_key
+		if [ "$(set_of)" = "$SET_TWO" ]; then
+			check "$what, step $n $mode: the passphrase protector works" passphrase_opens
+		else
+			check "$what, step $n $mode: no passphrase protector opens it" \
+				not passphrase_opens
+		fi
+	done
+}
+
+ADD=(setsid -w "$KMC" --vault "$V" protector add passphrase --passphrase-file "$PP"
+	--argon2-ops 1 --argon2-mem 8)
+REMOVE=(setsid -w "$KMC" --vault "$V" protector remove 2)
+
+run_faults "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" 0 "${ADD[@]}"
+run_faults "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" 0 "${REMOVE[@]}"
+
+# A recovery key is shown once, when its protector is made: a run that
+# leaves a recovery protector in the vault must have printed its key,
+# and that key must open the vault.
+REC=$T/recovery
+recovery_as_shown() {
+	if ! set_of | jq -e 'any(.[]; .type == "recovery")' >/dev/null; then
+		[ ! -s "$RUN_OUT" ] || { echo "a key was printed for a protector that is not there" >&2; false; }
+		return
+	fi
+	grep -Eqx '([0-9A-Z]{6}-){7}[0-9A-Z]{6}' "$RUN_OUT" ||
+		{ echo "exit $rc, told: $(cat "$RUN_ERR"); the vault has a recovery protector whose key was never shown" >&2
+			return 1; }
+	(umask 077 && cp "$RUN_OUT" "$REC")
+	KMC_HOST_KEY=$T/no-such-host.key kmc password get db --recovery-file "$REC" >/dev/null 2>&1 ||
+		{ echo "the key printed does not open the vault" >&2; false; }
+}
+restore "$HOST_ONLY"
+faulty 0 -- setsid -w "$KMC" --vault "$V" protector add recovery
+check "protector add recovery under the shim without a fault succeeds" test "$rc" = 0
+rec_steps=$steps
+for ((n = 1; n <= rec_steps; n++)); do
+	restore "$HOST_ONLY"
+	faulty "$n" -- setsid -w "$KMC" --vault "$V" protector add recovery
+	check "protector add recovery, step $n of $rec_steps failing: kmc repair succeeds" repaired
+	check "protector add recovery, step $n failing: a recovery protector left in the vault had its key shown" \
+		recovery_as_shown
+	check "protector add recovery, step $n failing: opens with its host key" opens_with_host_key
+done
+
+if grep -aq KMC_FAULT_KILL "$SO"; then
+	run_faults "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" 1 "${ADD[@]}"
+	run_faults "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" 1 "${REMOVE[@]}"
+else
+	echo "# skip: this fault shim has no KMC_FAULT_KILL (tests/faultinject.c); the killed half did not run"
+fi
+
+done_testing
