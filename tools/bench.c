@@ -14,6 +14,13 @@
  *     on an unencrypted key: what a server's start-up hook pays.
  *  3. Opening a vault of 100,000 items against one of 10: opening must
  *     not grow with the item count.
+ *  4. `openssl pkey -noout` on a kmc: URI, through the provider, against
+ *     `openssl pkey -noout` on the same key as a PEM file: what loading a
+ *     server's key from the vault adds to a start or a reload.
+ *  5. Opening a vault through a pkcs11 protector on a SoftHSM2 token
+ *     against the raw PKCS#11 unwrap it rests on (C_Decrypt of 32 bytes):
+ *     what the vault adds to the token. Skipped, with a note, without
+ *     SoftHSM2.
  *
  * Everything lives in a private directory under /tmp, removed on exit.
  * No secret byte is ever printed.
@@ -33,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <p11-kit/p11-kit.h>	/* row 5: the raw side */
+#include <p11-kit/pkcs11.h>
 #include <kmc.h>
 #include <kmc/admin.h>
 /* Internal: only to fill the 100,000-item vault in one transaction. */
@@ -54,6 +63,7 @@
 
 #define GET_ITEM "blob-2k"
 #define PASSWORD_ITEM "db-password"
+#define KEY_BUNDLE "bench-key"	/* row 4: the imported RSA 2048 key */
 
 static char tmp_dir[] = "/tmp/kmc-bench-XXXXXX";
 static int tmp_made;
@@ -466,7 +476,7 @@ typedef struct proc {
 	const char *step;	/* names the command in failures */
 	const char *log;	/* stderr goes here, shown on failure; NULL:
 				   inherited, so a failing child says why */
-	char *argv[12];
+	char *argv[24];
 	posix_spawn_file_actions_t fa;
 } proc;
 
@@ -604,6 +614,391 @@ static void row_open(row *r, char *large, char *small)
 }
 
 /* ---------------------------------------------------------------- */
+/* Row 4: openssl pkey on a kmc: URI against the PEM file           */
+
+/* Run `openssl ARGS...` (NULL-terminated), stderr to log, stdout dropped. */
+static void run_openssl(const char *step, const char *log, ...)
+{
+	const size_t max = sizeof(((proc *)NULL)->argv) /
+		sizeof(((proc *)NULL)->argv[0]);
+	va_list ap;
+	size_t n = 0;
+	char *arg;
+	proc p;
+
+	proc_init(&p, step, log);
+	p.argv[n++] = "openssl";
+	va_start(ap, log);
+	while ((arg = va_arg(ap, char *)) != NULL) {
+		if (n + 1 >= max)
+			die(step, "more than %zu arguments", max - 2);
+		p.argv[n++] = arg;
+	}
+	va_end(ap);
+	p.argv[n] = NULL;
+	proc_run(&p);
+	posix_spawn_file_actions_destroy(&p.fa);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die("writing a file", "%s: %s", path, strerror(errno));
+	if (fputs(text, f) == EOF) {
+		fclose(f);
+		die("writing a file", "%s: %s", path, strerror(errno));
+	}
+	if (fclose(f) == EOF)
+		die("writing a file", "%s: %s", path, strerror(errno));
+}
+
+/*
+ * kmc import wants the key's certificate and a CA it chains to: a
+ * throwaway CA (EC P-256) signs a serverAuth certificate for the RSA 2048
+ * key of row 2, so both sides of the row load the same key.
+ */
+static void make_certs(char *pem, char *ca_crt, char *server_crt)
+{
+	char cnf[PATH_MAX], ca_key[PATH_MAX], csr[PATH_MAX], srl[PATH_MAX],
+		log[PATH_MAX];
+
+	path_join(cnf, tmp_dir, "ca.cnf");
+	path_join(ca_key, tmp_dir, "ca.key");
+	path_join(csr, tmp_dir, "server.csr");
+	path_join(srl, tmp_dir, "ca.srl");
+	path_join(log, tmp_dir, "certs.log");
+	/* Our own config: the system's could add or clash with extensions. */
+	write_file(cnf,
+		"[req]\ndistinguished_name = dn\nprompt = no\n"
+		"[dn]\nCN = kmc bench CA\n"
+		"[ca]\nbasicConstraints = critical, CA:true\n"
+		"keyUsage = critical, keyCertSign, cRLSign\n"
+		"subjectKeyIdentifier = hash\n"
+		"[server]\nbasicConstraints = CA:false\n"
+		"keyUsage = critical, digitalSignature, keyEncipherment\n"
+		"extendedKeyUsage = serverAuth\n"
+		"subjectAltName = DNS:localhost\n");
+	fprintf(stderr, "kmc-bench: making a CA and a certificate for the "
+		"RSA key\n");
+	run_openssl("openssl req -x509 (the CA)", log, "req", "-x509",
+		"-config", cnf, "-extensions", "ca", "-newkey", "ec",
+		"-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+		ca_key, "-out", ca_crt, "-days", "2", (char *)NULL);
+	run_openssl("openssl req (the server CSR)", log, "req", "-new",
+		"-config", cnf, "-key", pem, "-subj", "/CN=localhost", "-out",
+		csr, (char *)NULL);
+	run_openssl("openssl x509 -req (the server certificate)", log, "x509",
+		"-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+		"-CAserial", srl, "-CAcreateserial", "-days", "2", "-extfile",
+		cnf, "-extensions", "server", "-out", server_crt, (char *)NULL);
+}
+
+/* Import the key of row 2 into the vault as KEY_BUNDLE; its URI in uri. */
+static void import_key(const char *dir, char *pem, char *uri, size_t size)
+{
+	char ca_crt[PATH_MAX], server_crt[PATH_MAX];
+	kmc_import_params ip = KMC_IMPORT_PARAMS_INIT;
+	char *u;
+	kmc_vault *v;
+
+	path_join(ca_crt, tmp_dir, "ca.crt");
+	path_join(server_crt, tmp_dir, "server.crt");
+	make_certs(pem, ca_crt, server_crt);
+	/* kmc import takes a key of mode 0640 at most. */
+	if (chmod(pem, 0600) < 0)
+		die("chmod 0600", "%s: %s", pem, strerror(errno));
+	ip.name = KEY_BUNDLE;
+	ip.ca_file = ca_crt;
+	ip.cert_file = server_crt;
+	ip.key_file = pem;
+	check_kmc(kmc_vault_open(dir, KMC_OPEN_WRITE, &v),
+		"opening %s for writing", dir);
+	check_kmc(kmc_import(v, &ip), "importing %s into %s", pem, dir);
+	kmc_vault_close(v);
+	check_kmc(kmc_uri_format(dir, KEY_BUNDLE, &u), "the URI of %s",
+		KEY_BUNDLE);
+	if (strlen(u) >= size)
+		die("the URI of " KEY_BUNDLE, "%s is too long", u);
+	memcpy(uri, u, strlen(u) + 1);
+	free(u);
+}
+
+static void row_provider(row *r, char *provider_dir, char *vault, char *pem)
+{
+	static char uri[KMC_URI_MAX];
+	proc k, o;
+
+	import_key(vault, pem, uri, sizeof(uri));
+	fprintf(stderr, "kmc-bench: row 4: openssl pkey on %s vs on "
+		"plain.pem\n", uri);
+	/* stderr inherited: a failing load says why, and the bench stops. */
+	proc_init(&k, "openssl pkey -in kmc:", NULL);
+	k.argv[0] = "openssl";
+	k.argv[1] = "pkey";
+	k.argv[2] = "-provider-path";
+	k.argv[3] = provider_dir;
+	k.argv[4] = "-provider";
+	k.argv[5] = "kmc";
+	k.argv[6] = "-provider";
+	k.argv[7] = "default";
+	k.argv[8] = "-in";
+	k.argv[9] = uri;
+	k.argv[10] = "-noout";
+	k.argv[11] = NULL;
+	proc_init(&o, "openssl pkey", NULL);
+	o.argv[0] = "openssl";
+	o.argv[1] = "pkey";
+	o.argv[2] = "-in";
+	o.argv[3] = pem;
+	o.argv[4] = "-noout";
+	o.argv[5] = NULL;
+	measure(r, (side){ sample_proc, &k }, (side){ sample_proc, &o },
+		PROC_SAMPLES);
+	posix_spawn_file_actions_destroy(&k.fa);
+	posix_spawn_file_actions_destroy(&o.fa);
+}
+
+/* ---------------------------------------------------------------- */
+/* Row 5: opening through a SoftHSM2 token against the raw unwrap    */
+
+#define P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define P11_TOKEN "kmc-bench"
+#define P11_PIN "bench-pin-2718"
+#define P11_KEY "bench-vault-key"
+#define P11_SECRET 32		/* bytes the token unwraps per open */
+#define P11_BATCH 20		/* operations per sample */
+#define P11_SAMPLES 51
+
+static char p11_skipped[256];	/* why row 5 did not run, for the note */
+
+typedef struct p11_raw {
+	CK_FUNCTION_LIST *mod;
+	CK_SESSION_HANDLE session;
+	CK_OBJECT_HANDLE key;
+	CK_BYTE iv[16];
+	CK_BYTE ct[P11_SECRET];
+	CK_BYTE pt[P11_SECRET];
+	CK_BYTE out[P11_SECRET];
+} p11_raw;
+
+typedef struct p11_open {
+	const char *dir;
+	kmc_options o;
+} p11_open;
+
+static int in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+
+		if (n > 0 && snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path,
+				name) < (int)sizeof(buf) && access(buf, X_OK) == 0)
+			return 1;
+		path += n + (path[n] == ':');
+	}
+	return 0;
+}
+
+static void p11_check(CK_RV rv, const char *what)
+{
+	if (rv != CKR_OK)
+		die("row 5", "%s: PKCS#11 error 0x%lx", what, (unsigned long)rv);
+}
+
+/* A token in the scratch directory, found by SoftHSM2 through its conf. */
+static void p11_make_token(void)
+{
+	char dir[PATH_MAX], tokens[PATH_MAX], conf[PATH_MAX], log[PATH_MAX];
+	FILE *f;
+	proc p;
+
+	path_join(dir, tmp_dir, "softhsm");
+	path_join(tokens, dir, "tokens");
+	path_join(conf, dir, "softhsm2.conf");
+	path_join(log, dir, "init-token.log");
+	if (mkdir(dir, 0700) < 0 || mkdir(tokens, 0700) < 0)
+		die("row 5: making the token store", "%s: %s", tokens,
+			strerror(errno));
+	f = fopen(conf, "w");
+	if (!f || fprintf(f, "directories.tokendir = %s\n"
+			"objectstore.backend = file\nlog.level = ERROR\n",
+			tokens) < 0 || fclose(f) == EOF)
+		die("row 5: writing the SoftHSM2 config", "%s: %s", conf,
+			strerror(errno));
+	if (setenv("SOFTHSM2_CONF", conf, 1) < 0)
+		die("setting SOFTHSM2_CONF", "%s", strerror(errno));
+	proc_init(&p, "softhsm2-util --init-token", log);
+	p.argv[0] = "softhsm2-util";
+	p.argv[1] = "--init-token";
+	p.argv[2] = "--free";
+	p.argv[3] = "--label";
+	p.argv[4] = P11_TOKEN;
+	p.argv[5] = "--so-pin";
+	p.argv[6] = "bench-so-pin";
+	p.argv[7] = "--pin";
+	p.argv[8] = P11_PIN;
+	p.argv[9] = NULL;
+	proc_run(&p);
+	posix_spawn_file_actions_destroy(&p.fa);
+}
+
+/* The peer: the token key kmc made, in a session of our own, logged in. */
+static void p11_raw_open(p11_raw *c)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[2] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, P11_KEY, strlen(P11_KEY) },
+	};
+	CK_MECHANISM m = { CKM_AES_CBC, c->iv, sizeof(c->iv) };
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = sizeof(slots) / sizeof(slots[0]), got = 0, len;
+	char label[33];
+	CK_RV rv;
+
+	c->mod = p11_kit_module_load(P11_MODULE, 0);
+	if (!c->mod)
+		die("row 5: loading " P11_MODULE, "%s", p11_kit_message() ?
+			p11_kit_message() : "p11-kit gave no reason");
+	p11_check(p11_kit_module_initialize(c->mod), "C_Initialize");
+	p11_check(c->mod->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
+	snprintf(label, sizeof(label), "%-32s", P11_TOKEN);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (c->mod->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    memcmp(ti.label, label, 32) != 0)
+			continue;
+		p11_check(c->mod->C_OpenSession(slots[i], CKF_SERIAL_SESSION,
+			NULL, NULL, &c->session), "C_OpenSession");
+		break;
+	}
+	if (!c->session)
+		die("row 5", "no token " P11_TOKEN " in " P11_MODULE);
+	/* Login is per process: kmc's own session may hold it already. */
+	rv = c->mod->C_Login(c->session, CKU_USER, (CK_UTF8CHAR *)P11_PIN,
+		strlen(P11_PIN));
+	if (rv != CKR_USER_ALREADY_LOGGED_IN)
+		p11_check(rv, "C_Login");
+	p11_check(c->mod->C_FindObjectsInit(c->session, tmpl, 2),
+		"C_FindObjectsInit");
+	p11_check(c->mod->C_FindObjects(c->session, &c->key, 1, &got),
+		"C_FindObjects");
+	p11_check(c->mod->C_FindObjectsFinal(c->session), "C_FindObjectsFinal");
+	if (got != 1)
+		die("row 5", "the token has no key " P11_KEY);
+	/* One ciphertext, made once, unwrapped in every sample. */
+	randombytes_buf(c->iv, sizeof(c->iv));
+	randombytes_buf(c->pt, sizeof(c->pt));
+	len = sizeof(c->ct);
+	p11_check(c->mod->C_EncryptInit(c->session, &m, c->key), "C_EncryptInit");
+	p11_check(c->mod->C_Encrypt(c->session, c->pt, sizeof(c->pt), c->ct,
+		&len), "C_Encrypt");
+	if (len != sizeof(c->ct))
+		die("row 5", "C_Encrypt gave %lu bytes, not %d",
+			(unsigned long)len, P11_SECRET);
+}
+
+static void p11_raw_decrypt(p11_raw *c)
+{
+	CK_MECHANISM m = { CKM_AES_CBC, c->iv, sizeof(c->iv) };
+	CK_ULONG len = sizeof(c->out);
+
+	p11_check(c->mod->C_DecryptInit(c->session, &m, c->key),
+		"C_DecryptInit");
+	p11_check(c->mod->C_Decrypt(c->session, c->ct, sizeof(c->ct), c->out,
+		&len), "C_Decrypt");
+	if (len != P11_SECRET)
+		die("row 5", "C_Decrypt gave %lu bytes", (unsigned long)len);
+}
+
+static double sample_p11_decrypt(void *arg)
+{
+	double t0 = now();
+
+	for (int i = 0; i < P11_BATCH; i++)
+		p11_raw_decrypt(arg);
+	return (now() - t0) / P11_BATCH;
+}
+
+static double sample_p11_open(void *arg)
+{
+	p11_open *c = arg;
+	double t0 = now();
+
+	for (int i = 0; i < P11_BATCH; i++) {
+		kmc_vault *v;
+
+		check_kmc(kmc_vault_open_ex(c->dir, 0, &c->o, &v),
+			"opening %s through the token", c->dir);
+		kmc_vault_close(v);
+	}
+	return (now() - t0) / P11_BATCH;
+}
+
+/* Returns 0 when SoftHSM2 is missing: the row is skipped with a note. */
+static int row_pkcs11(row *r)
+{
+	static char uri[256];
+	kmc_secret *pin;
+	kmc_vault *v;
+	p11_raw *c;
+	p11_open o = { .o = KMC_OPTIONS_INIT };
+	char dir[PATH_MAX];
+
+	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
+		snprintf(p11_skipped, sizeof(p11_skipped), "SoftHSM2 is not "
+			"installed (%s, softhsm2-util); tools/deps.sh installs it",
+			P11_MODULE);
+		fprintf(stderr, "kmc-bench: row 5 skipped: %s\n", p11_skipped);
+		return 0;
+	}
+	fprintf(stderr, "kmc-bench: row 5: open+close through SoftHSM2 vs "
+		"C_Decrypt\n");
+	p11_make_token();
+	path_join(dir, tmp_dir, "pkcs11");
+	snprintf(uri, sizeof(uri), "pkcs11:token=" P11_TOKEN ";object=" P11_KEY
+		"?module-path=" P11_MODULE);
+	check_kmc(kmc_secret_new(strlen(P11_PIN), &pin), "allocating the PIN");
+	memcpy(kmc_secret_data(pin), P11_PIN, strlen(P11_PIN));
+	o.dir = dir;
+	o.o.pin = pin;
+	o.o.pkcs11_uri = uri;
+	o.o.pkcs11_create_key = 1;	/* AES-256, sealed with aes-cbc */
+	check_kmc(kmc_vault_init(dir, KMC_PROTECTOR_PKCS11, &o.o),
+		"creating the vault %s on token " P11_TOKEN, dir);
+	o.o.pkcs11_uri = NULL;
+	o.o.pkcs11_create_key = 0;
+	/* The kmc side must really go through the token. */
+	check_kmc(kmc_vault_open_ex(dir, 0, &o.o, &v), "opening %s", dir);
+	if (kmc_vault_opened_by(v) != 1 || kmc_vault_unlock_notes(v)[0])
+		die("row 5", "%s did not open through the token: %s", dir,
+			kmc_vault_unlock_notes(v));
+	kmc_vault_close(v);
+	c = sodium_malloc(sizeof(*c));
+	if (!c)
+		die("row 5", "sodium_malloc: out of memory");
+	memset(c, 0, sizeof(*c));
+	p11_raw_open(c);
+	p11_raw_decrypt(c);
+	if (sodium_memcmp(c->out, c->pt, P11_SECRET) != 0)
+		die("row 5: C_Decrypt", "returned other bytes than were encrypted");
+	measure(r, (side){ sample_p11_open, &o },
+		(side){ sample_p11_decrypt, c }, P11_SAMPLES);
+	(void)c->mod->C_CloseSession(c->session);
+	(void)p11_kit_module_finalize(c->mod);
+	p11_kit_module_release(c->mod);
+	sodium_free(c);
+	kmc_secret_free(pin);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- */
 /* The table                                                         */
 
 /* One unit for both sides of a row, chosen by the slower one. */
@@ -645,6 +1040,7 @@ static void print_table(const row *rows, size_t n)
 
 typedef struct paths {
 	char kmc[PATH_MAX];
+	char provider_dir[PATH_MAX];
 	char host_key[PATH_MAX];
 	char get_vault[PATH_MAX];
 	char large_vault[PATH_MAX];
@@ -654,10 +1050,17 @@ typedef struct paths {
 
 static void setup(paths *p, const char *build)
 {
+	char module[PATH_MAX];
+
 	path_join(p->kmc, build, "kmc");
 	if (access(p->kmc, X_OK) < 0)
 		die("finding the kmc command", "%s: %s (build it first: make "
 			"O=%s all)", p->kmc, strerror(errno), build);
+	path_join(p->provider_dir, build, "provider");
+	path_join(module, p->provider_dir, "kmc.so");
+	if (access(module, R_OK) < 0)
+		die("finding the provider", "%s: %s (build it first: make "
+			"O=%s all)", module, strerror(errno), build);
 	if (sodium_init() < 0)
 		die("sodium_init", "libsodium failed to initialise");
 	make_tmp();
@@ -676,7 +1079,8 @@ int main(int argc, char **argv)
 {
 	static paths p;
 	unsigned char *blob;
-	row rows[3] = {
+	size_t n_rows;
+	row rows[5] = {
 		{ .what = "secret_get 2 KB vs xchacha20 decrypt 2 KB",
 		  .about = "kmc_secret_get + kmc_secret_free of a 2 KB item, "
 			"vault opened once, vs\n   crypto_aead_xchacha20"
@@ -696,6 +1100,21 @@ int main(int argc, char **argv)
 			" items (" STR(ITEM_SIZE) " B each) vs one of "
 			STR(SMALL_ITEMS) " items.",
 		  .per = "open+close" },
+		{ .what = "openssl pkey kmc: URI vs pkey plain.pem",
+		  .about = "a whole `openssl pkey -provider-path BUILD/provider "
+			"-provider kmc -provider\n   default -in kmc://DIR?item="
+			KEY_BUNDLE " -noout` process (the provider opens\n   "
+			"the vault, host protector, and hands over the key) vs "
+			"`openssl pkey -in\n   plain.pem -noout`: the same RSA "
+			"2048 key, which row 2's file holds in the\n   clear.",
+		  .per = "processes" },
+		{ .what = "open+close via SoftHSM vs raw C_Decrypt",
+		  .about = "kmc_vault_open_ex (read-only, pkcs11 protector on a "
+			"SoftHSM2 token, opts.pin)\n   + kmc_vault_close vs "
+			"C_DecryptInit + C_Decrypt of one 32-byte AES-CBC\n   "
+			"ciphertext with the same token key, in a session already "
+			"logged in,\n   through p11-kit.",
+		  .per = "batches of " STR(P11_BATCH) " (per op)" },
 	};
 
 	if (argc != 2) {
@@ -713,7 +1132,15 @@ int main(int argc, char **argv)
 	sodium_free(blob);
 	row_process(&rows[1], p.kmc, p.get_vault, p.pem);
 	row_open(&rows[2], p.large_vault, p.small_vault);
+	/* The key of row 2, imported into the vault of rows 1 and 2. */
+	row_provider(&rows[3], p.provider_dir, p.get_vault, p.pem);
 
-	print_table(rows, sizeof(rows) / sizeof(rows[0]));
+	n_rows = sizeof(rows) / sizeof(rows[0]);
+	if (!row_pkcs11(&rows[4]))
+		n_rows--;
+
+	print_table(rows, n_rows);
+	if (p11_skipped[0])
+		printf("5. skipped: %s\n", p11_skipped);
 	return 0;
 }

@@ -346,7 +346,7 @@ diagnose() {
 		-in "$1" -noout
 }
 t_err 1 "... openssl pkey through the provider tells why, naming item and vault" \
-	"kmc: reading the key gone in vault $(re "$V"): no item gone/key" \
+	"reading the key gone in vault $(re "$V"): no item gone/key" \
 	diagnose "$GONE.key"
 t "... and reads the good reference" diagnose "$CRT.key"
 # The same without a configuration file: the provider named on the command
@@ -357,7 +357,7 @@ diagnose_flags() {
 		-in "$1" -noout
 }
 t_err 1 "openssl pkey -provider kmc -provider default tells the same" \
-	"kmc: reading the key gone in vault $(re "$V"): no item gone/key" \
+	"reading the key gone in vault $(re "$V"): no item gone/key" \
 	diagnose_flags "$GONE.key"
 t "... and reads the good reference" diagnose_flags "$CRT.key"
 
