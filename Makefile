@@ -65,7 +65,17 @@ KMC := $(O)/kmc
 .PHONY: all deps check check-unit check-e2e demo bench install uninstall clean
 .DELETE_ON_ERROR:
 
-all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(O)/kmcvault.pc $(EXAMPLE_BIN)
+all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(O)/kmcvault.pc $(EXAMPLE_BIN) \
+	$(O)/test-cflags $(O)/test-libs
+
+# How tests compile their helper programs against this build (lib.sh's
+# kmc_cc): the same sanitizer flags and libraries as the build itself.
+$(O)/test-cflags: Makefile
+	@mkdir -p $(@D)
+	@echo '$(SAN_CFLAGS)' > $@
+$(O)/test-libs: Makefile
+	@mkdir -p $(@D)
+	@echo '$(LIBS) $(SAN_LDFLAGS)' > $@
 
 $(O)/obj/%.o: %.c
 	$(call say,CC,$<)

@@ -104,6 +104,17 @@ secret_file() { # secret_file PATH CONTENT: a 0600 file holding CONTENT
 	(umask 077 && printf '%s\n' "$2" >"$1")
 }
 
+# kmc_cc OUT SOURCE [FLAGS...]: build a test helper program against this
+# build's libkmcvault.a, with the build's own sanitizer flags and libraries.
+kmc_cc() {
+	local out=$1 src=$2
+	shift 2
+	# shellcheck disable=SC2046
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(cat "$KMC_BUILD/test-cflags" 2>/dev/null) \
+		-I"$KMC_TOP/include" "$@" -o "$out" "$src" "$KMC_BUILD/libkmcvault.a" \
+		$(cat "$KMC_BUILD/test-libs" 2>/dev/null || echo -lsodium -llmdb -lssl -lcrypto -lp11-kit -lpthread)
+}
+
 done_testing() {
 	echo "$_pass passed, $_fail failed"
 	[ "$_fail" -eq 0 ]

@@ -405,9 +405,7 @@ t_out "the passphrase opens it with no token store at all" 'db password 1' \
 
 FORK=$T/p11_fork
 # shellcheck disable=SC2046
-check "the p11_fork helper builds" cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-	-I"$KMC_TOP/include" -o "$FORK" "$KMC_TOP/tests/e2e/p11_fork.c" "$KMC_BUILD/libkmcvault.a" \
-	-lsodium -llmdb -lssl -lcrypto $(pkg-config --libs p11-kit-1) -lpthread
+check "the p11_fork helper builds" kmc_cc "$FORK" "$KMC_TOP/tests/e2e/p11_fork.c"
 VF=$T/vf
 kmc --vault "$VF" init --protector pkcs11 --pkcs11-uri "$(uri alpha fork-key)" --pin-file "$PINF" \
 	--create-key 2>/dev/null

@@ -145,9 +145,7 @@ t_out "with the token there, the token opens it (no passphrase given)" 'db passw
 
 FORK=$T/p11_fork
 # shellcheck disable=SC2046
-check "the p11_fork helper builds" cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-	-I"$KMC_TOP/include" -o "$FORK" "$KMC_TOP/tests/e2e/p11_fork.c" "$KMC_BUILD/libkmcvault.a" \
-	-lsodium -llmdb -lssl -lcrypto $(pkg-config --libs p11-kit-1) -lpthread
+check "the p11_fork helper builds" kmc_cc "$FORK" "$KMC_TOP/tests/e2e/p11_fork.c"
 fork() { env -u SOFTHSM2_CONF timeout 120 "$FORK" "$@"; }
 if [ -x "$FORK" ]; then
 	kmc --vault "$VE" password set db --password-file "$PW" --pin-file "$PINF" 2>/dev/null
