@@ -62,7 +62,8 @@ SHARED := $(O)/libkmcvault.so.$(RELEASE)
 SONAME := libkmcvault.so.$(ABI)
 KMC := $(O)/kmc
 
-.PHONY: all deps check check-unit check-e2e demo bench install uninstall clean
+.PHONY: all deps check check-unit check-e2e demo bench install uninstall clean \
+	tests check-sanitize check-valgrind
 .DELETE_ON_ERROR:
 
 all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(O)/kmcvault.pc $(EXAMPLE_BIN) \
@@ -138,16 +139,21 @@ $(O)/tests/test_%: tests/unit/test_%.c $(STATIC)
 	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
 		-o $@ $< $(STATIC) $(LIBS) -lcmocka
 
+# Never instrumented: it is preloaded into programs, ahead of any
+# sanitizer runtime.
 $(O)/tests/faultinject.so: tests/faultinject.c
 	$(call say,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -shared -o $@ $< -ldl
+	$(Q)$(CC) $(filter-out $(SAN_CFLAGS),$(KMC_CFLAGS)) -Wno-missing-prototypes \
+		$(CFLAGS) -shared -o $@ $< -ldl
+
+tests: $(UNIT_BIN) $(O)/tests/faultinject.so
 
 deps:
 	@tools/deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(O)/tests/faultinject.so
+	@$(MAKE) --no-print-directory all tests
 	@tools/run-tests.sh $(O)
 
 check-unit: all $(UNIT_BIN)
@@ -155,6 +161,30 @@ check-unit: all $(UNIT_BIN)
 
 check-e2e: all $(O)/tests/faultinject.so
 	@tools/run-tests.sh $(O) e2e
+
+# The whole suite again, built with AddressSanitizer and UBSan (leaks
+# fatal). The provider is the one exception: it runs inside nginx, openssl
+# and the rest, which are not instrumented, so the plain build's copy is
+# used there.
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0:abort_on_error=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+check-sanitize: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory O=build-sanitize SAN_CFLAGS="$(SANITIZE)" \
+		SAN_LDFLAGS="-fsanitize=address,undefined" all tests
+	@cp $(PROVIDER) build-sanitize/provider/kmc.so
+	@$(SAN_ENV) tools/run-tests.sh build-sanitize
+
+# Unit suites and the kmc command's own suites under valgrind memcheck,
+# errors and definite leaks fatal. The suites that drive servers or
+# thousands of fault steps run in check and check-sanitize instead.
+VALGRIND_E2E ?= test_cli test_recovery test_perms test_secret_hygiene
+check-valgrind: deps
+	@$(MAKE) --no-print-directory O=build-valgrind all tests
+	@KMC_VALGRIND=1 VALGRIND_E2E="$(VALGRIND_E2E)" tools/run-tests.sh build-valgrind valgrind
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -192,5 +222,7 @@ uninstall:
 
 clean:
 	rm -rf $(O) build-*
+
+include tests/fuzz/fuzz.mk
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROV_OBJ:.o=.d)

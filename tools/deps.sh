@@ -15,6 +15,7 @@ packages=(
 	mosquitto mosquitto-clients
 	softhsm2 swtpm swtpm-tools tpm2-tools	# tokens for the PKCS#11 tests
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc p11-kit
+	valgrind clang libclang-rt-14-dev	# check-valgrind, fuzzing
 	util-linux procps		# setsid, timeout-free process checks
 )
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# run-tests.sh BUILD_DIR [unit|e2e] - run the unit suites (cmocka binaries
-# in BUILD_DIR/tests) and the end-to-end scripts (tests/e2e/test_*.sh),
-# then print one closing line "N passed, N failed" over all suites.
+# run-tests.sh BUILD_DIR [unit|e2e|valgrind] - run the unit suites (cmocka
+# binaries in BUILD_DIR/tests) and the end-to-end scripts
+# (tests/e2e/test_*.sh), then print one closing line "N passed, N failed"
+# over all suites. valgrind: the unit suites and $VALGRIND_E2E under
+# memcheck (every kmc the scripts run goes through it, see lib.sh).
 set -u
 build=${1:?usage: run-tests.sh BUILD_DIR [unit|e2e]}
 which=${2:-all}
@@ -22,6 +24,23 @@ run_suite() {
 		failed_names+=("$name")
 	fi
 }
+
+VG=(valgrind --quiet --error-exitcode=99 --leak-check=full
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+	--suppressions="$top/tools/valgrind.supp")
+
+if [ "$which" = valgrind ]; then
+	for t in "$build"/tests/test_*; do
+		[ -x "$t" ] || continue
+		run_suite "valgrind/unit/$(basename "$t")" "${VG[@]}" "$t"
+	done
+	for name in ${VALGRIND_E2E:-}; do
+		t=$top/tests/e2e/$name.sh
+		[ -f "$t" ] || continue
+		run_suite "valgrind/e2e/$name.sh" env KMC_BUILD="$build" \
+			KMC_TOP="$top" KMC_VALGRIND=1 bash "$t"
+	done
+fi
 
 if [ "$which" = all ] || [ "$which" = unit ]; then
 	for t in "$build"/tests/test_*; do

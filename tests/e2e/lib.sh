@@ -13,9 +13,22 @@ set -u
 KMC_BUILD=${KMC_BUILD:?run through tools/run-tests.sh or set KMC_BUILD}
 KMC_TOP=${KMC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 KMC="$KMC_BUILD/kmc"
+# Under make check-valgrind every kmc a script runs goes through memcheck:
+# a wrapper takes the binary's place, and exit 99 marks a memory error.
+if [ -n "${KMC_VALGRIND:-}" ]; then
+	_vgdir=$(mktemp -d "${TMPDIR:-/tmp}/kmc-vg.XXXXXX")
+	cat >"$_vgdir/kmc" <<VG
+#!/bin/sh
+exec valgrind --quiet --error-exitcode=99 --leak-check=full \\
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite \\
+	--suppressions="$KMC_TOP/tools/valgrind.supp" "$KMC_BUILD/kmc" "\$@"
+VG
+	chmod 755 "$_vgdir/kmc"
+	KMC="$_vgdir/kmc"
+fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/kmc-e2e.XXXXXX")
 chmod 700 "$T"
-trap 'rm -rf "$T"' EXIT
+trap 'rm -rf "$T" ${_vgdir:+"$_vgdir"}' EXIT
 export KMC_HOST_KEY="$T/host.key"
 unset KMC_VAULT
 _pass=0

@@ -30,28 +30,15 @@ FUZZ_TIMEOUT ?= 10
 FUZZ_TARGETS ?= keystore record cstring journal conf x509
 
 FUZZ_DIR := $(O)/fuzz
-# Sanitizer reports are crashes, never warnings that let a run go on:
-# every check halts. pointer-overflow alone is built recoverable so that
-# the one known report below can be suppressed; halt_on_error still
-# stops at any other.
+# Sanitizer reports are crashes, never warnings that let a run go on.
 FUZZ_CFLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -fsanitize-recover=pointer-overflow \
-	-std=c11 -D_GNU_SOURCE -Iinclude
+	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Iinclude
 
-# Known, reported and not yet fixed (inputs in tests/fuzz/crashes/):
-#   kmc_wbuf_reserve(b, 0) on a still empty wbuf computes NULL + 0
-#   (kmc/buf.c, "return b->p + b->len - n"), undefined in C; conf_update
-#   does it for a blank first line, a replaced first line without
-#   indentation, or an append to an empty result.
-# Without the suppression (FUZZ_STRICT=1) fuzz_conf stops on its first
-# input. The file is written under $(O), not kept in the tree.
-FUZZ_STRICT ?=
-FUZZ_SUPP := $(FUZZ_DIR)/ubsan.supp
 # A smaller quarantine than ASan's 256 MB: the x509 target allocates a
 # lot inside OpenSSL and runs about three times faster with it.
 FUZZ_ASAN_OPTIONS ?= detect_leaks=1:quarantine_size_mb=32
 FUZZ_ENV = ASAN_OPTIONS=$(FUZZ_ASAN_OPTIONS) \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1$(if $(FUZZ_STRICT),,:suppressions=$(FUZZ_SUPP))
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 FUZZ_LIBS := -lsodium -llmdb -lssl -lcrypto
 # The library's sources; pkcs11/ too once there, since vault/ calls it.
 FUZZ_LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c) \
@@ -75,12 +62,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(FUZZ_LIB_HDR) \
 	@printf '  %-6s %s\n' FUZZCC $@
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(FUZZ_LIBS)
 
-$(FUZZ_SUPP): tests/fuzz/fuzz.mk
-	@mkdir -p $(@D)
-	@printf 'pointer-overflow:kmc/buf.c\n' > $@
-
 # Committed inputs only: a crash here is a regression.
-fuzz-replay: $(FUZZ_BINS) $(FUZZ_SUPP)
+fuzz-replay: $(FUZZ_BINS)
 	@fail=0; \
 	for t in $(FUZZ_TARGETS); do \
 		log=$(FUZZ_DIR)/replay-$$t.log; \
@@ -99,7 +82,7 @@ fuzz-replay: $(FUZZ_BINS) $(FUZZ_SUPP)
 
 # Each run starts from a fresh copy of the corpus; what it finds stays
 # in $(O)/fuzz/corpus/<target>/, out of the source tree.
-fuzz: $(FUZZ_BINS) $(FUZZ_SUPP)
+fuzz: $(FUZZ_BINS)
 	@fail=0; \
 	printf '  %-10s %12s %8s  %s\n' target executions crashes artifacts; \
 	for t in $(FUZZ_TARGETS); do \
