@@ -186,14 +186,16 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 		r = -errno;
 	if (r == 0) {
 		if (noreplace) {
-			/* link() refuses an existing target atomically. */
-			if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+			/* Refuses an existing target atomically, and leaves no
+			   second name behind as link() + unlink() would if
+			   killed between the two. */
+			if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
 				r = errno == EEXIST ? KMC_E_EXISTS : -errno;
 		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
 			r = -errno;
 		}
 	}
-	if (r < 0 || noreplace)
+	if (r < 0)
 		(void)unlinkat(dirfd, tmp, 0);
 	if (r == 0)
 		*ret_published = 1;

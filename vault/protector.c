@@ -264,7 +264,12 @@ int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_wbuf_u32(&p, ops);
 	kmc_wbuf_u64(&p, mem);
 	kmc_wbuf_bytes(&p, salt, sizeof(salt));
-	KMC_ASSERT(!p.err && p.len == PASS_PARAMS_LEN);
+	if (p.err) {
+		r = p.err;
+		kmc_wbuf_free(&p);
+		return r;
+	}
+	KMC_ASSERT(p.len == PASS_PARAMS_LEN);
 	memset(ret, 0, sizeof(*ret));
 	ret->id = id;
 	ret->type = KMC_PROTECTOR_PASSPHRASE;

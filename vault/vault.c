@@ -322,7 +322,14 @@ static int mk_ad(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_wbuf_bytes(&b, vault_id, KS_VAULT_ID_LEN);
 	kmc_wbuf_u32(&b, m->id);
 	kmc_wbuf_u64(&b, (uint64_t)m->created);
-	KMC_ASSERT(!b.err && b.len <= 64);
+	/* Out of memory is a result, not a broken invariant. */
+	if (b.err) {
+		int r = b.err;
+
+		kmc_wbuf_free(&b);
+		return r;
+	}
+	KMC_ASSERT(b.len <= 64);
 	memcpy(ad, b.p, b.len);
 	*ret_len = b.len;
 	kmc_wbuf_free(&b);
@@ -559,8 +566,11 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 	r = vault_load_mks(v, f->ks, rk);
 	if (r < 0) {
 		vault_drop_keys(v);
-		return kmc_detail(r, "%s: a master key does not open",
-			f->show);
+		if (r == KMC_E_CORRUPT)
+			return kmc_detail(r, "%s: a master key does not open",
+				f->show);
+		return kmc_detail(r, "%s: loading the master keys: %s", f->show,
+			kmc_strerror(r));
 	}
 	v->opened_by = slot;
 	snprintf(v->notes, sizeof(v->notes), "%s", u->notes);
