@@ -6,9 +6,20 @@
  *	LD_PRELOAD=build/tests/faultinject.so KMC_FAULT_AT=3 kmc ...
  *
  * Counted calls: write, writev, pwrite, fsync, fdatasync, rename,
- * renameat, linkat, mkdirat, msync, and open/openat when they carry
+ * renameat (and renameat2), linkat, mkdirat, msync, and open/openat when they carry
  * O_CREAT. (writev and open are beyond the minimum because LMDB flushes
  * pages with writev and creates its files with open.)
+ *
+ * Allocations - malloc, calloc, realloc - are counted only when
+ * KMC_FAULT_OPS names them (e.g. KMC_FAULT_OPS=malloc,calloc,realloc, or
+ * "alloc" for the three): so the default count, of file-system calls, is
+ * what it always was. A failing allocation returns NULL with ENOMEM
+ * (realloc leaves its block alone). Unlike the file-system calls, libc's
+ * own allocations (stdio's buffers, strdup, ...) go through the
+ * interposed malloc and are counted too, as are those of the dynamic
+ * linker, OpenSSL, LMDB and p11-kit; free is wrapped only to recognise
+ * the blocks handed out while dlsym itself was being asked for malloc
+ * (a small static bootstrap buffer; dlsym may allocate).
  *
  * Environment:
  *	KMC_FAULT_AT=N     the Nth counted call fails without doing anything:
@@ -23,6 +34,28 @@
  *	                   instead of failing, before doing anything: a crash
  *	                   or power cut at that step. KMC_FAULT_COUNT is not
  *	                   written then (no destructor runs).
+ *	KMC_WRITE_LOG=F    append a copy of every byte the process writes to
+ *	                   F (opened once, O_APPEND, created 0600), to prove
+ *	                   that no secret leaves the process
+ *	                   (tests/e2e/test_secret_hygiene.sh). Seen: write,
+ *	                   pwrite, writev, pwritev (and pwrite64, pwritev64,
+ *	                   pwritev2) on any descriptor but the log's own:
+ *	                   files, pipes, sockets, stdout, stderr. Only the
+ *	                   bytes a call reports as written are logged (all
+ *	                   of them for a call that succeeds; none for one
+ *	                   made to fail). The copy goes through the real
+ *	                   write; it is neither counted nor made to fail.
+ *	                   Because libc's stdio writes without the dynamic
+ *	                   linker (see below), the shim also replaces stdout
+ *	                   and stderr at start-up with streams on the same
+ *	                   descriptors, with the same buffering, whose output
+ *	                   passes through it: printf/fprintf output is logged
+ *	                   too. Other stdio streams (kmc opens none), writes
+ *	                   through shared memory maps, and calls made by
+ *	                   libc itself (e.g. abort messages) are not logged.
+ *	                   Unset or empty: nothing is logged or replaced.
+ *	                   The extra calls (pwritev, ...) are never counted,
+ *	                   so KMC_FAULT_AT step numbers do not change.
  *
  * Only calls made through the dynamic linker are seen: those of the kmc
  * binary (which links libkmcvault statically but calls libc through its
@@ -38,6 +71,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -49,20 +83,35 @@
 enum op {
 	OP_WRITE, OP_WRITEV, OP_PWRITE, OP_FSYNC, OP_FDATASYNC, OP_RENAME,
 	OP_RENAMEAT, OP_LINKAT, OP_MKDIRAT, OP_MSYNC, OP_OPEN, OP_OPENAT,
+	OP_MALLOC, OP_CALLOC, OP_REALLOC,
 	OP_COUNT_
 };
+
+/* Counted when KMC_FAULT_OPS is unset: the file-system calls only. */
+#define ALLOC_OPS ((1u << OP_MALLOC) | (1u << OP_CALLOC) | (1u << OP_REALLOC))
+#define DEFAULT_OPS (((1u << OP_COUNT_) - 1) & ~ALLOC_OPS)
 
 static const char *const op_names[OP_COUNT_] = {
 	"write", "writev", "pwrite", "fsync", "fdatasync", "rename",
 	"renameat", "linkat", "mkdirat", "msync", "open", "openat",
+	"malloc", "calloc", "realloc",
 };
 
 static unsigned long fault_at;		/* 0: never */
 static unsigned long calls;		/* counted so far */
-static unsigned enabled = (1u << OP_COUNT_) - 1;
+static unsigned enabled = DEFAULT_OPS;
 static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
 static int done;			/* past the destructor: count nothing */
+
+/* KMC_WRITE_LOG: the log's descriptor, -1 when off. */
+static int log_fd = -1;
+static ssize_t (*log_write)(int, const void *, size_t);	/* the real write */
+
+static void log_open(void);
+/* Inside the shim (tracing, dlsym): allocations pass uncounted. Initial
+ * exec: no __tls_get_addr, which could itself allocate. */
+static __thread int in_shim __attribute__((tls_model("initial-exec")));
 
 static void load_config(void)
 {
@@ -78,12 +127,15 @@ static void load_config(void)
 	trace = getenv("KMC_FAULT_TRACE") != NULL;
 	s = getenv("KMC_FAULT_KILL");
 	kill_at = s && *s && strcmp(s, "0") != 0;
+	log_open();
 	s = getenv("KMC_FAULT_OPS");
 	if (s && *s) {
 		enabled = 0;
 		while (*s) {
 			size_t n = strcspn(s, ",");
 
+			if (n == 5 && strncmp(s, "alloc", 5) == 0)
+				enabled |= ALLOC_OPS;
 			for (int i = 0; i < OP_COUNT_; i++)
 				if (strlen(op_names[i]) == n &&
 				    strncmp(s, op_names[i], n) == 0)
@@ -115,6 +167,117 @@ __attribute__((destructor)) static void fault_fini(void)
 	}
 }
 
+/* ---- KMC_WRITE_LOG ------------------------------------------------------ */
+
+/* Append n bytes that were written to fd to the log (not the log's own). */
+static void log_bytes(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	int saved = errno;
+
+	if (log_fd < 0 || fd == log_fd)
+		return;
+	while (n > 0) {
+		ssize_t k = log_write(log_fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			break;	/* a lost log shows as a missing copy, no more */
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	errno = saved;
+}
+
+/* The first done bytes of an iovec array, as writev() consumed them. */
+static void log_iov(int fd, const struct iovec *iov, int cnt, ssize_t done_)
+{
+	size_t left = done_ > 0 ? (size_t)done_ : 0;
+
+	for (int i = 0; i < cnt && left > 0; i++) {
+		size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+		log_bytes(fd, iov[i].iov_base, n);
+		left -= n;
+	}
+}
+
+/* stdio writes through libc's internal write, which no wrapper sees: with
+ * the log on, stdout and stderr are replaced by cookie streams on the same
+ * descriptors that write through the real write and log what they wrote. */
+static ssize_t cookie_write(void *cookie, const char *buf, size_t n)
+{
+	int fd = (int)(intptr_t)cookie;
+	size_t put = 0;
+
+	while (put < n) {
+		ssize_t k = log_write(fd, buf + put, n - put);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			break;	/* stdio sees a short count: an error, errno kept */
+		}
+		log_bytes(fd, buf + put, (size_t)k);
+		put += (size_t)k;
+	}
+	return (ssize_t)put;
+}
+
+static FILE *log_stream(int fd, int mode)
+{
+	cookie_io_functions_t io = { .write = cookie_write };
+	FILE *f = fopencookie((void *)(intptr_t)fd, "w", io);
+
+	if (f && setvbuf(f, NULL, mode, BUFSIZ) != 0) {
+		fclose(f);
+		f = NULL;
+	}
+	return f;
+}
+
+static void log_open(void)
+{
+	const char *path = getenv("KMC_WRITE_LOG");
+	int (*real_open)(const char *, int, ...);
+	FILE *f;
+	int fd, high;
+
+	if (!path || !*path)
+		return;
+	log_write = (ssize_t (*)(int, const void *, size_t))
+		dlsym(RTLD_NEXT, "write");
+	real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	if (!log_write || !real_open)
+		return;
+	/* Through the real open: opening the log is no counted step. */
+	fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "faultinject: KMC_WRITE_LOG %s: %s\n", path,
+			strerror(errno));
+		_exit(125);	/* a check that sees no log must not pass */
+	}
+	/* Out of the way of the descriptors the program numbers itself. */
+	high = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+	if (high >= 0) {
+		close(fd);
+		fd = high;
+	}
+	log_fd = fd;
+	/* Same buffering as glibc gives them: stderr none, stdout by line
+	   on a terminal, else in blocks. */
+	f = log_stream(STDERR_FILENO, _IONBF);
+	if (f)
+		stderr = f;
+	f = log_stream(STDOUT_FILENO, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF);
+	if (f)
+		stdout = f;
+}
+
+/* ---- counting -------------------------------------------------------------- */
+
 /* Count a call of op; nonzero when this is the one that must fail. */
 static int hit(enum op op, const char *what)
 {
@@ -122,10 +285,13 @@ static int hit(enum op op, const char *what)
 	if (done || !(enabled & (1u << op)))
 		return 0;
 	calls++;
-	if (trace)
+	if (trace) {
+		in_shim++;	/* stdio may allocate */
 		fprintf(stderr, "faultinject: #%lu %s %s%s\n", calls, op_names[op],
 			what ? what : "", calls == fault_at ?
 			(kill_at ? " -> KILL" : " -> FAIL") : "");
+		in_shim--;
+	}
 	if (calls == fault_at && kill_at) {
 		/* Nothing of this call happens; the process dies here. */
 		raise(SIGKILL);
@@ -145,28 +311,90 @@ static int hit(enum op op, const char *what)
 		return -1; \
 	} while (0)
 
+/* The writes also feed KMC_WRITE_LOG with what they wrote. */
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	ssize_t r;
+
 	REAL(write);
 	if (hit(OP_WRITE, NULL))
 		FAIL(ENOSPC);
-	return real_(fd, buf, n);
+	r = real_(fd, buf, n);
+	if (r > 0)
+		log_bytes(fd, buf, (size_t)r);
+	return r;
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
+	ssize_t r;
+
 	REAL(writev);
 	if (hit(OP_WRITEV, NULL))
 		FAIL(ENOSPC);
-	return real_(fd, iov, n);
+	r = real_(fd, iov, n);
+	log_iov(fd, iov, n, r);
+	return r;
 }
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	ssize_t r;
+
 	REAL(pwrite);
 	if (hit(OP_PWRITE, NULL))
 		FAIL(EIO);
-	return real_(fd, buf, n, off);
+	r = real_(fd, buf, n, off);
+	if (r > 0)
+		log_bytes(fd, buf, (size_t)r);
+	return r;
+}
+
+/* Logged, never counted (they were not before the log existed). */
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	ssize_t r;
+
+	REAL(pwrite64);
+	load_config();
+	r = real_(fd, buf, n, off);
+	if (r > 0)
+		log_bytes(fd, buf, (size_t)r);
+	return r;
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	ssize_t r;
+
+	REAL(pwritev);
+	load_config();
+	r = real_(fd, iov, n, off);
+	log_iov(fd, iov, n, r);
+	return r;
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off64_t off)
+{
+	ssize_t r;
+
+	REAL(pwritev64);
+	load_config();
+	r = real_(fd, iov, n, off);
+	log_iov(fd, iov, n, r);
+	return r;
+}
+
+EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off,
+	int flags)
+{
+	ssize_t r;
+
+	REAL(pwritev2);
+	load_config();
+	r = real_(fd, iov, n, off, flags);
+	log_iov(fd, iov, n, r);
+	return r;
 }
 
 EXPORT int fsync(int fd)
@@ -199,6 +427,16 @@ EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
 	if (hit(OP_RENAMEAT, to))
 		FAIL(EIO);
 	return real_(fromfd, from, tofd, to);
+}
+
+/* renameat2 (RENAME_NOREPLACE) counts as a renameat. */
+EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
+	unsigned int flags)
+{
+	REAL(renameat2);
+	if (hit(OP_RENAMEAT, to))
+		FAIL(EIO);
+	return real_(fromfd, from, tofd, to, flags);
 }
 
 EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to,
@@ -261,4 +499,146 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	if ((flags & O_CREAT) && hit(OP_OPENAT, path))
 		FAIL(EIO);
 	return real_(dirfd, path, flags, mode);
+}
+
+/* ---- allocations ------------------------------------------------------------ */
+
+/*
+ * The real functions come from dlsym, and dlsym may allocate (glibc's
+ * dlerror state, with calloc): while it runs, allocations come from a
+ * static bump allocator, whose blocks free ignores and realloc moves out.
+ * Each bootstrap block has a 16-byte header holding its size.
+ */
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+static int resolving;
+static _Alignas(16) unsigned char boot_buf[16384];
+static size_t boot_used;
+
+static int is_boot(const void *p)
+{
+	return (const unsigned char *)p >= boot_buf &&
+		(const unsigned char *)p < boot_buf + sizeof(boot_buf);
+}
+
+static void *boot_alloc(size_t n)
+{
+	size_t need = 16 + ((n + 15) & ~(size_t)15);
+	unsigned char *p;
+
+	if (n > sizeof(boot_buf) || need > sizeof(boot_buf) - boot_used) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = boot_buf + boot_used;
+	boot_used += need;
+	memcpy(p, &n, sizeof(n));
+	return p + 16;		/* zeroed: a static buffer, never reused */
+}
+
+static size_t boot_size(const void *p)
+{
+	size_t n;
+
+	memcpy(&n, (const unsigned char *)p - 16, sizeof(n));
+	return n;
+}
+
+/* Nonzero once the real allocator is known; zero while dlsym runs. */
+static int resolve_alloc(void)
+{
+	if (real_free)
+		return 1;
+	if (resolving)
+		return 0;
+	resolving = 1;
+	in_shim++;
+	real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+	real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+	in_shim--;
+	resolving = 0;
+	if (!real_malloc || !real_calloc || !real_realloc || !real_free) {
+		static const char msg[] = "faultinject: no real malloc\n";
+		ssize_t w = write(2, msg, sizeof(msg) - 1);
+
+		(void)w;
+		abort();
+	}
+	return 1;
+}
+
+/* Count an allocation; nonzero when it must fail. */
+static int alloc_hit(enum op op)
+{
+	int r;
+
+	if (in_shim)
+		return 0;
+	in_shim++;
+	r = hit(op, NULL);
+	in_shim--;
+	return r;
+}
+
+EXPORT void *malloc(size_t n)
+{
+	if (!resolve_alloc())
+		return boot_alloc(n);
+	if (alloc_hit(OP_MALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return real_malloc(n);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	if (!resolve_alloc()) {
+		if (size && n > (size_t)-1 / size) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return boot_alloc(n * size);
+	}
+	if (alloc_hit(OP_CALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return real_calloc(n, size);
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	void *q;
+
+	if (!resolve_alloc()) {
+		q = boot_alloc(n);
+		if (q && p)
+			memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
+		return q;
+	}
+	if (alloc_hit(OP_REALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!is_boot(p))
+		return real_realloc(p, n);
+	/* A bootstrap block: move it out. */
+	q = real_malloc(n);
+	if (q)
+		memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
+	return q;
+}
+
+EXPORT void free(void *p)
+{
+	if (!p || is_boot(p))
+		return;
+	/* Any other block came from the real allocator, which is known. */
+	if (resolve_alloc())
+		real_free(p);
 }

@@ -6,6 +6,23 @@
 # one of the two states a user can rely on: the old one, with a clear
 # error, or the new one, with success; never a vault that does not open,
 # and never temporary files left behind.
+#
+# A second pass kills the process at each step instead (KMC_FAULT_KILL=1:
+# SIGKILL, a crash or power cut there): afterwards the vault must again be
+# the whole old state or the whole new one, once `kmc repair` has run where
+# a vault exists. A killed process cleans nothing up, so here temporary
+# files may stay behind: a killed init can leave its hidden build directory
+# .NAME.init-* (and a .host.key.tmp-* or a fresh host key without a vault),
+# a killed keystore write its .kmc.ks.tmp-*; nothing removes them later,
+# and the tests only ask that they never get in the way (a second init, a
+# repair, a later write all succeed) and count them.
+#
+# A third pass makes the Nth allocation fail instead (malloc, calloc,
+# realloc: KMC_FAULT_OPS=malloc,calloc,realloc) for init and password set:
+# each run must succeed or fail with a message that says it ran out of
+# memory and an exit code below 128 (never a crash), leaving the old state
+# or the new one. Their counts are small (some 40 to 60 allocations a
+# run), so every N is tried, not a sample.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
@@ -20,21 +37,35 @@ secret_file "$NEW" 'new password'
 
 # faulty N CMD...: run CMD with step N failing (0: none), output kept in
 # RUN_OUT/RUN_ERR; sets rc and steps (the count the shim wrote at exit).
+# FAULT_KILL=1 kills the process at step N instead; FAULT_OPS narrows the
+# counted calls (the shim's KMC_FAULT_OPS; empty: its default).
+FAULT_KILL=0
+FAULT_OPS=
 faulty() {
 	local n=$1
 	shift
 	rm -f "$COUNT"
-	env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_COUNT="$COUNT" "$@" \
-		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null
+	# The group's stderr takes bash's "Killed" notice for a killed run.
+	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_COUNT="$COUNT" \
+		KMC_FAULT_KILL="$FAULT_KILL" KMC_FAULT_OPS="$FAULT_OPS" "$@" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 	rc=$?
 	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
 }
+ALLOC_OPS=malloc,calloc,realloc
+OOM_MSG='out of memory|Cannot allocate memory'
 # Diagnostics go to stderr, which check prints on failure.
 names_fault() { # the failed command's message names the fault
 	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
 }
-no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
+no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }; }
+killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
+names_oom() { # the failed command's message says it ran out of memory
+	grep -Eq "$OOM_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
+		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+}
+count_temp_files() { find "$1" -maxdepth 1 -name '.*.tmp-*' | wc -l; }
 no_temp_files() { # no-temp-files DIR: no .NAME.tmp-* left in DIR
 	local left
 	left=$(find "$1" -maxdepth 1 -name '.*.tmp-*' -printf '%f ')
@@ -45,10 +76,21 @@ reads_as() { # reads_as VAULT TEXT: password db is exactly TEXT
 	got=$("$KMC" --vault "$1" password get db 2>&1)
 	[ "$got" = "$2" ] || { echo "password get: '$got', wanted '$2'" >&2; false; }
 }
+got_pw=
+reads_old_or_new() { # reads_old_or_new VAULT: the old password or the new; into got_pw
+	got_pw=$("$KMC" --vault "$1" password get db 2>&1)
+	[ "$got_pw" = 'old password' ] || [ "$got_pw" = 'new password' ] ||
+		{ echo "password get: '$got_pw', wanted the old or the new password" >&2; false; }
+}
 healthy() {
 	"$KMC" --vault "$1" status >/dev/null 2>"$T/status.err" ||
 		{ cat "$T/status.err" >&2; false; }
 }
+repaired() { # kmc repair succeeds (exit 0: both keystores ok, nothing pending)
+	"$KMC" --vault "$1" repair >/dev/null 2>"$T/repair.err" ||
+		{ echo "kmc repair: exit $?: $(cat "$T/repair.err")" >&2; false; }
+}
+twins() { cmp -s "$1/kmc.ks" "$1/StandbyKsf.ks" || { echo "kmc.ks and StandbyKsf.ks differ" >&2; false; }; }
 
 check "the fault shim was built" test -f "$SO"
 
@@ -82,7 +124,7 @@ vault_works() { # a complete vault: healthy, and a password goes in and out
 }
 # init_faults new|existing: init with each of its steps failing in turn.
 init_faults() {
-	local key=$1 what="init ($1 host key)" n init_steps
+	local key=$1 what="init ($1 host key)" n
 	reset_init "$key"
 	faulty 0 "$KMC" --vault "$IV" init
 	check "$what under the shim without a fault succeeds" test "$rc" = 0
@@ -113,10 +155,89 @@ init_faults() {
 	done
 }
 
+init_temp_dirs() { find "$T" -maxdepth 1 -name '.iv.init-*' -printf '%f '; }
+status_no_vault() { # kmc status of the target: exit 7, "does not exist"
+	local st
+	"$KMC" --vault "$IV" status >/dev/null 2>"$T/status.err"
+	st=$?
+	[ "$st" = 7 ] && grep -q 'does not exist' "$T/status.err" ||
+		{ echo "status: exit $st: $(cat "$T/status.err")" >&2; false; }
+}
+init_again() { # a second init, whatever the killed one left beside the target
+	"$KMC" --vault "$IV" init 2>"$T/init.err" >/dev/null ||
+		{ echo "init: exit $?: $(cat "$T/init.err")" >&2; false; }
+}
+host_key_kept() { cmp -s "$KMC_HOST_KEY" "$T/host.key.kept" || { echo "the host key changed" >&2; false; }; }
+init_whole_vault() { # the killed init's vault: complete, and no temp dir beside it
+	local left
+	left=$(init_temp_dirs)
+	[ -z "$left" ] || { echo "a vault, and a temporary directory beside it: $left" >&2; false; }
+}
+# init_kills new|existing STEPS: init killed at each of its steps in turn.
+# Either no vault (kmc status says so; a hidden .iv.init-* may be left:
+# the process died with it) and a second init succeeds, or a complete
+# vault that works.
+init_kills() {
+	local key=$1 total=$2 what="init ($1 host key)" n at none=0 whole=0 temps=0 hktemps=0
+	for ((n = 1; n <= total; n++)); do
+		at="$what, killed at step $n of $total"
+		reset_init "$key"
+		FAULT_KILL=1 faulty "$n" "$KMC" --vault "$IV" init
+		check "$at: the shim killed it" killed
+		[ "$key" = new ] || check "$at: the existing host key is untouched" host_key_kept
+		if [ -e "$IV" ]; then
+			whole=$((whole + 1))
+			check "$at: a vault was left: no temporary directory beside it" init_whole_vault
+			check "$at: a vault was left: no temporary files in it" no_temp_files "$IV"
+			check "$at: a vault was left: it is complete (status 0) and works" vault_works "$IV"
+		else
+			none=$((none + 1))
+			[ -z "$(init_temp_dirs)" ] || temps=$((temps + 1))
+			[ "$(count_temp_files "$KEYS")" = 0 ] || hktemps=$((hktemps + 1))
+			check "$at: no vault: kmc status of the target reports none" status_no_vault
+			check "$at: no vault: init run again succeeds" init_again
+			check "$at: no vault: ... with a vault that works" vault_works "$IV"
+		fi
+	done
+	echo "# $what, killed at each step: no vault $none times" \
+		"(a hidden .iv.init-* left $temps times, a .host.key.tmp-* $hktemps times)," \
+		"a complete vault $whole times"
+}
+# init_allocs new|existing: init with each allocation failing in turn.
+init_allocs() {
+	local key=$1 what="init ($1 host key)" n at total fails=0
+	reset_init "$key"
+	FAULT_OPS=$ALLOC_OPS faulty 0 "$KMC" --vault "$IV" init
+	check "$what, allocations counted: succeeds without a fault" test "$rc" = 0
+	check "the shim counted the allocations of $what" test "$steps" -gt 5
+	total=$steps
+	for ((n = 1; n <= total; n++)); do
+		at="$what, allocation $n of $total failing"
+		reset_init "$key"
+		FAULT_OPS=$ALLOC_OPS faulty "$n" "$KMC" --vault "$IV" init
+		[ "$key" = new ] || check "$at: the existing host key is untouched" host_key_kept
+		if [ "$rc" != 0 ]; then
+			fails=$((fails + 1))
+			check "$at: exits non-zero without a crash" no_crash
+			check "$at: the message says it ran out of memory" names_oom
+			check "$at: no vault and no temporary directory left" init_left_nothing
+			check "$at: no temporary host key file left" no_temp_files "$KEYS"
+		else
+			check "$at yet exit 0: the vault works" vault_works "$IV"
+			check "$at yet exit 0: no temporary files" no_temp_files "$IV"
+		fi
+	done
+	echo "# $what, each allocation failing: failed $fails times of $total"
+}
+
 init_faults new
+init_kills new "$init_steps"
+init_allocs new
 "$KMC" --vault "$T/keymaker" init 2>/dev/null
 cp -p "$KMC_HOST_KEY" "$T/host.key.kept"
 init_faults existing
+init_kills existing "$init_steps"
+init_allocs existing
 
 # ---- kmc password set, replacing an existing password ---------------------------------
 
@@ -144,6 +265,47 @@ for ((n = 1; n <= set_steps; n++)); do
 	check "password set, step $n failing: the vault is healthy" healthy "$PV"
 	check "password set, step $n failing: no temporary files" no_temp_files "$PV"
 done
+
+# Killed at each step: the old password or the new, the same after kmc
+# repair, and the vault healthy.
+olds=0 news=0
+for ((n = 1; n <= set_steps; n++)); do
+	at="password set, killed at step $n of $set_steps"
+	set_old "$PV"
+	FAULT_KILL=1 faulty "$n" "$KMC" --vault "$PV" password set db --password-file "$NEW"
+	check "$at: the shim killed it" killed
+	check "$at: password get gives the old password or the new" reads_old_or_new "$PV"
+	before=$got_pw
+	[ "$before" = 'old password' ] && olds=$((olds + 1)) || news=$((news + 1))
+	check "$at: kmc repair succeeds" repaired "$PV"
+	check "$at: after repair, the vault is healthy" healthy "$PV"
+	check "$at: after repair, the same password as before it" reads_as "$PV" "$before"
+done
+echo "# password set, killed at each step: the old password $olds times, the new $news"
+
+# Each allocation failing in turn.
+set_old "$PV"
+FAULT_OPS=$ALLOC_OPS faulty 0 "$KMC" --vault "$PV" password set db --password-file "$NEW"
+check "password set, allocations counted: succeeds without a fault" test "$rc" = 0
+check "the shim counted the allocations of password set" test "$steps" -gt 5
+alloc_steps=$steps
+fails=0
+for ((n = 1; n <= alloc_steps; n++)); do
+	at="password set, allocation $n of $alloc_steps failing"
+	set_old "$PV"
+	FAULT_OPS=$ALLOC_OPS faulty "$n" "$KMC" --vault "$PV" password set db --password-file "$NEW"
+	if [ "$rc" != 0 ]; then
+		fails=$((fails + 1))
+		check "$at: exits non-zero without a crash" no_crash
+		check "$at: the message says it ran out of memory" names_oom
+		check "$at: the old password is still there" reads_as "$PV" 'old password'
+	else
+		check "$at yet exit 0: the new password is there" reads_as "$PV" 'new password'
+	fi
+	check "$at: the vault is healthy" healthy "$PV"
+	check "$at: no temporary files" no_temp_files "$PV"
+done
+echo "# password set, each allocation failing: failed $fails times of $alloc_steps"
 
 # ---- repairing a deleted kmc.ks (the write that rewrites it) ----------------------------
 
@@ -178,5 +340,39 @@ for ((n = 1; n <= repair_steps; n++)); do
 		bash -c '"$1" --vault "$2" password set db --password-file "$3" 2>/dev/null &&
 			"$1" --vault "$2" status >/dev/null 2>&1' _ "$KMC" "$RV" "$OLD"
 done
+
+# repair_kills WHAT CMD...: with kmc.ks deleted, CMD (which repairs it)
+# killed at each of its steps in turn; then another kmc repair makes the
+# vault healthy, kmc.ks the twin of StandbyKsf.ks, and the password the
+# old one or the new, as it was before that repair.
+repair_kills() {
+	local what=$1 n at total before temps=0
+	shift
+	break_rv
+	faulty 0 "$@"
+	check "$what under the shim without a fault succeeds" test "$rc" = 0
+	check "$what: the shim counted its steps" test "$steps" -gt 3
+	total=$steps
+	for ((n = 1; n <= total; n++)); do
+		at="$what, killed at step $n of $total"
+		rm -f "$RV"/.*.tmp-*	# a kill before left them; each run on its own
+		break_rv
+		FAULT_KILL=1 faulty "$n" "$@"
+		check "$at: the shim killed it" killed
+		check "$at: kmc.ks is absent or whole" keystore_whole
+		[ "$(count_temp_files "$RV")" = 0 ] || temps=$((temps + 1))
+		check "$at: password get gives the old password or the new" reads_old_or_new "$RV"
+		before=$got_pw
+		check "$at: another kmc repair succeeds" repaired "$RV"
+		check "$at: after it, the vault is healthy" healthy "$RV"
+		check "$at: after it, kmc.ks is the twin of StandbyKsf.ks" twins "$RV"
+		check "$at: after it, the same password as before it" reads_as "$RV" "$before"
+	done
+	rm -f "$RV"/.*.tmp-*
+	echo "# $what, killed at each step: a .kmc.ks.tmp-* was left $temps times of $total"
+}
+repair_kills "the repairing write (password set)" \
+	"$KMC" --vault "$RV" password set db --password-file "$NEW"
+repair_kills "kmc repair" "$KMC" --vault "$RV" repair
 
 done_testing

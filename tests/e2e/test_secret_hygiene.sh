@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# test_secret_hygiene.sh - no plaintext private key or password reaches
+# disk. Under the fault shim's KMC_WRITE_LOG (tests/faultinject.c), which
+# keeps a copy of every byte kmc writes (files, pipes, stdout, stderr),
+# `kmc init`, `kmc password set` and `kmc import` of a PKI with an
+# encrypted key are run; then neither password, nor the private key (a
+# 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
+# file holds), nor the lines of its unencrypted PEM may be found in the log
+# or in any file of the vault (the keystores, the item store, the keys
+# folder with its copy of the still encrypted server.key).
+#
+# Negative controls show each search can fail: `kmc password get` writes the
+# password to stdout, and `kmc unwrap` the key to a pipe, and the log of each
+# holds it; the file searches find the same material in the files where it
+# is known to be.
+#
+# Last, the process hardening of the command (harden_process() in
+# cli/kmc.c): a kmc run as an unprivileged user, held waiting on
+# --password-fd, must show a core size limit of 0 (soft and hard) in
+# /proc/PID/limits, be non-dumpable (its /proc/PID files then belong to
+# root, not to its user), and refuse ptrace from a process of its own user.
+# Under root it runs as nobody (setpriv), because for a root process
+# neither can be seen: root's /proc files belong to root anyway, and root
+# may ptrace anything (CAP_SYS_PTRACE). The test itself, as root, reads
+# /proc/PID/limits and /proc/PID/syscall (to know kmc is blocked in read).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SO=$KMC_BUILD/tests/faultinject.so
+V=$T/vault
+LOG=$T/write.log
+
+# The secrets: distinctive, so that a hit cannot be a coincidence.
+PW_ITEM='Hygiene-Secret-7f3a9c'		# kmc password set
+KEY_PW='Hygiene-KeyPass-e41b7d'		# the server key's own password
+PWF=$T/pw.item
+secret_file "$PWF" "$PW_ITEM"
+KPF=$T/pw.key
+secret_file "$KPF" "$KEY_PW"
+
+# logged LOG CMD...: run kmc under the shim with its write log at LOG,
+# stdout and stderr to /dev/null (the log is what sees them).
+logged() {
+	local log=$1
+	shift
+	env LD_PRELOAD="$SO" KMC_WRITE_LOG="$log" "$KMC" --vault "$V" "$@" \
+		>/dev/null 2>&1 </dev/null
+}
+
+# hexof FILE: the bytes of FILE as one line of lowercase hex.
+hexof() { xxd -p "$1" | tr -d '\n'; }
+
+# Searches; diagnostics to stderr, which check prints on failure. A hex
+# match may start mid-byte: that can only add a (vanishingly unlikely)
+# false hit, never hide a byte-aligned copy.
+has_text() { # has_text FILE TEXT
+	grep -a -F -q -- "$2" "$1"
+}
+has_hex() { # has_hex FILE HEX
+	hexof "$1" | grep -F -q -- "$2"
+}
+lacks_text() { # lacks_text FILE TEXT: FILE exists and does not hold TEXT
+	[ -f "$1" ] || { echo "no file $1" >&2; return 1; }
+	! has_text "$1" "$2" || { echo "$1 holds '$2'" >&2; false; }
+}
+lacks_hex() {
+	[ -f "$1" ] || { echo "no file $1" >&2; return 1; }
+	! has_hex "$1" "$2" || { echo "$1 holds the bytes $2" >&2; false; }
+}
+# tree_lacks DIR KIND NEEDLE: no regular file under DIR holds NEEDLE (KIND
+# text or hex); the files searched are named, so an empty tree fails.
+tree_lacks() {
+	local dir=$1 kind=$2 needle=$3 f n=0 bad=0
+	while IFS= read -r -d '' f; do
+		n=$((n + 1))
+		if "has_$kind" "$f" "$needle"; then
+			echo "$f holds it" >&2
+			bad=1
+		fi
+	done < <(find "$dir" -type f -print0)
+	[ "$n" -gt 0 ] || { echo "no files under $dir" >&2; return 1; }
+	[ "$bad" = 0 ]
+}
+
+check "the fault shim was built" test -f "$SO"
+
+# ---- the material -----------------------------------------------------------
+
+P=$T/pki
+check "mkpki.sh makes a PKI whose key is encrypted under a distinctive password" \
+	bash "$KMC_TOP/tools/mkpki.sh" "$P" "$KEY_PW"
+
+# The key in the clear, as openssl decrypts it, and its private scalar:
+# in the PKCS#8 of an EC key the SEC1 ECPrivateKey follows, version 1
+# (02 01 01), then the scalar as an OCTET STRING of 32 (04 20).
+DER=$T/key.der
+openssl pkey -in "$P/server.key" -passin "file:$KPF" -outform DER -out "$DER" 2>/dev/null
+DER_HEX=$(hexof "$DER" 2>/dev/null)
+WIN=${DER_HEX#*0201010420}
+WIN=${WIN:0:64}
+CERT_DER=$T/cert.der
+openssl x509 -in "$P/server.crt" -outform DER -out "$CERT_DER" 2>/dev/null
+window_ok() {
+	[ "${#WIN}" = 64 ] && [ "$WIN" != "${DER_HEX:0:64}" ] ||
+		{ echo "no EC private scalar in the DER: $DER_HEX" >&2; return 1; }
+	# It is private: the certificate (the public key) does not hold it.
+	! has_hex "$CERT_DER" "$WIN" && ! has_hex "$P/server.crt" "$WIN" ||
+		{ echo "the window is public" >&2; false; }
+}
+check "a 32-byte window of the key's PKCS#8 DER (the private scalar) is found" \
+	window_ok
+check "the password opens the key, and the DER matches the plain key of mkpki" \
+	cmp "$DER" <(openssl pkey -in "$P/server.plain.key" -outform DER)
+
+# The unencrypted PEM: its first two body lines hold the scalar (bytes
+# 36-67 of 138), so no public file can hold them; the later lines hold only
+# the public key and are not searched for.
+PEM1=$(sed -n 2p "$P/server.plain.key")
+PEM2=$(sed -n 3p "$P/server.plain.key")
+pem_ok() {
+	[ "$(head -n1 "$P/server.plain.key")" = '-----BEGIN PRIVATE KEY-----' ] &&
+		[ "${#PEM1}" = 64 ] && [ "${#PEM2}" = 64 ] &&
+		! has_text "$P/server.crt" "$PEM1" && ! has_text "$P/server.crt" "$PEM2"
+}
+check "the unencrypted PEM has two full body lines over the scalar" pem_ok
+
+# The search itself works on the files where the secrets are known to be.
+check "control: the DER search finds the window in the DER" has_hex "$DER" "$WIN"
+check "control: the DER search finds it in the plain key's DER form" \
+	has_hex <(openssl pkey -in "$P/server.plain.key" -outform DER) "$WIN"
+check "control: the PEM search finds the plain key's lines" \
+	eval 'has_text "$P/server.plain.key" "$PEM1" && has_text "$P/server.plain.key" "$PEM2"'
+check "control: the text search finds the passwords in their files" \
+	eval 'has_text "$PWF" "$PW_ITEM" && has_text "$KPF" "$KEY_PW"'
+check "control: the tree search fails on the PKI folder (it holds the plain key)" \
+	eval '! tree_lacks "$P" text "$PEM1" 2>/dev/null'
+check "the encrypted server.key does not hold the window (it is encrypted)" \
+	lacks_hex "$P/server.key" "$WIN"
+
+# ---- the commands, each under the write log ----------------------------------
+
+check "kmc init under the write log" logged "$LOG" init
+check "kmc password set --password-file under the write log" \
+	logged "$LOG" password set db --password-file "$PWF"
+check "kmc import -c -s -k --password-file under the write log" \
+	logged "$LOG" import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	--password-file "$KPF"
+
+# The log is alive: it holds what went to the files and to stderr.
+KS_COPY=$V/keys/server/server.key
+check "the import made the keys folder copy of server.key" test -f "$KS_COPY"
+check "the log holds the bytes written to the keys folder (the encrypted key)" \
+	has_text "$LOG" "$(sed -n 2p "$KS_COPY")"
+check "the log holds stderr's messages (stdio is seen too)" \
+	eval 'has_text "$LOG" "kmc: stored password db in" && has_text "$LOG" "kmc: imported server into"'
+check "the log holds the certificate written to the keys folder" \
+	has_text "$LOG" "$(sed -n 2p "$P/server.crt")"
+
+# What the stored items are: the commands did their job.
+t_out "the stored password reads back" "$PW_ITEM" "$KMC" --vault "$V" password get db
+t_out "the import's password reads back" "$KEY_PW" "$KMC" --vault "$V" password get server
+
+# ---- the checks: nothing secret written -----------------------------------------
+
+check "the write log does not hold the item password" lacks_text "$LOG" "$PW_ITEM"
+check "the write log does not hold the key's password" lacks_text "$LOG" "$KEY_PW"
+check "the write log does not hold the key's DER window" lacks_hex "$LOG" "$WIN"
+check "the write log does not hold the unencrypted PEM lines" \
+	eval 'lacks_text "$LOG" "$PEM1" && lacks_text "$LOG" "$PEM2"'
+
+check "no vault file holds the item password" tree_lacks "$V" text "$PW_ITEM"
+check "no vault file holds the key's password" tree_lacks "$V" text "$KEY_PW"
+check "no vault file holds the key's DER window" tree_lacks "$V" hex "$WIN"
+check "no vault file holds the unencrypted PEM lines" \
+	eval 'tree_lacks "$V" text "$PEM1" && tree_lacks "$V" text "$PEM2"'
+check "the keys folder's server.key copy does not hold the DER window" \
+	lacks_hex "$KS_COPY" "$WIN"
+check "the keys folder's server.key copy is the encrypted original" \
+	cmp "$KS_COPY" "$P/server.key"
+check "the keys folder files were among those searched" \
+	eval '[ "$(find "$V/keys" -type f | wc -l)" -ge 3 ]'
+
+# ---- negative controls: the same checks fail where the secret IS written ------
+
+GETLOG=$T/get.log
+check "kmc password get under the write log" logged "$GETLOG" password get db
+check "control: password get's log DOES hold the password" \
+	has_text "$GETLOG" "$PW_ITEM"
+check "control: so lacks_text fails on it" \
+	eval '! lacks_text "$GETLOG" "$PW_ITEM" 2>/dev/null'
+
+DERLOG=$T/unwrap-der.log
+unwrap_pipe() { # unwrap_pipe LOG FORMAT: kmc unwrap server to a pipe
+	env LD_PRELOAD="$SO" KMC_WRITE_LOG="$1" "$KMC" --vault "$V" unwrap server \
+		--format "$2" 2>/dev/null </dev/null | cat >/dev/null
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+check "kmc unwrap --format der to a pipe under the write log" unwrap_pipe "$DERLOG" der
+check "control: unwrap's log DOES hold the DER window" has_hex "$DERLOG" "$WIN"
+check "control: so lacks_hex fails on it" \
+	eval '! lacks_hex "$DERLOG" "$WIN" 2>/dev/null'
+PEMLOG=$T/unwrap-pem.log
+check "kmc unwrap (PEM) to a pipe under the write log" unwrap_pipe "$PEMLOG" pem
+check "control: unwrap's PEM log DOES hold the unencrypted PEM lines" \
+	eval 'has_text "$PEMLOG" "$PEM1" && has_text "$PEMLOG" "$PEM2"'
+
+# A file under the vault that does hold the key makes the tree search fail.
+check "kmc unwrap --out a file inside the vault folder (control)" \
+	"$KMC" --vault "$V" unwrap server --format der --out "$V/keys/leak.der"
+check "control: tree_lacks then fails on the vault folder" \
+	eval '! tree_lacks "$V" hex "$WIN" 2>/dev/null'
+rm -f "$V/keys/leak.der"
+check "and passes again once that file is gone" tree_lacks "$V" hex "$WIN"
+
+# ---- the process: no core file, not dumpable, no ptrace -------------------------
+
+# A kmc held waiting: `password set` reads its password from --password-fd
+# before it opens anything. Descriptor 9 is the read end of a fifo whose
+# only writer is this shell (fd 7), so the read blocks until fd 7 closes.
+# Run as nobody (see the top), with a core limit raised to 4096 KiB so that
+# a 0 is kmc's own doing; a sleep started the same way is the control.
+# This needs root: to switch to nobody, and to read /proc/PID/syscall and
+# /proc/PID/exe of a process that is not dumpable.
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+# wait_for PID HOW...: poll (bounded) until the command HOW succeeds.
+wait_for() {
+	local pid=$1 i
+	shift
+	for ((i = 0; i < 500; i++)); do
+		"$@" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
+exe_is() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }
+in_read_of_fd9() { # blocked in read(9, ...): syscall 0, first argument 0x9
+	exe_is "$1" "$(readlink -f "$KMC")" &&
+		[[ "$(cat "/proc/$1/syscall" 2>/dev/null)" == "0 0x9 "* ]]
+}
+core_limit() { # core_limit PID: "soft hard" of Max core file size
+	awk '/^Max core file size/ { print $5, $6 }' "/proc/$1/limits"
+}
+owner_uid() { stat -c %u "/proc/$1/status"; }
+can_attach() { # can_attach PID: gdb run as nobody attaches to PID
+	"${NOBODY[@]}" gdb -nx -batch -p "$1" -ex 'info inferiors' 2>&1 |
+		grep -Eq "^\* *1 +process $1 "
+}
+
+process_checks() {
+	local ctl probe rc
+	mkfifo "$T/fifo"
+	exec 8<>"$T/fifo"		# opens without blocking
+	exec 9<"$T/fifo" 7>"$T/fifo"
+	exec 8<&-
+
+	(ulimit -c 4096 && exec "${NOBODY[@]}" sleep 600) 7>&- 9<&- &
+	ctl=$!
+	(ulimit -c 4096 && exec "${NOBODY[@]}" "$KMC" --vault "$T/nv" password set \
+		probe --password-fd 9) 7>&- </dev/null >/dev/null 2>"$T/probe.err" &
+	probe=$!
+
+	check "control: a sleep started the same way runs as nobody" \
+		wait_for "$ctl" exe_is "$ctl" "$(readlink -f "$(command -v sleep)")"
+	check "control: its core size limit is 4096 KiB, soft and hard" \
+		eval '[ "$(core_limit "$ctl")" = "4194304 4194304" ] || { core_limit "$ctl" >&2; false; }'
+	check "control: it is dumpable: its /proc files belong to nobody" \
+		eval '[ "$(owner_uid "$ctl")" = 65534 ]'
+	check "control: gdb as nobody attaches to it" can_attach "$ctl"
+	kill "$ctl" 2>/dev/null
+	wait "$ctl" 2>/dev/null
+
+	check "kmc as nobody waits in read(9) for the password" \
+		wait_for "$probe" in_read_of_fd9 "$probe"
+	check "kmc runs as nobody" \
+		eval 'grep -Eq "^Uid:\s+65534\s+65534\s+65534\s+65534\s*$" "/proc/$probe/status"'
+	check "kmc has set its core size limit to 0 (soft and hard)" \
+		eval '[ "$(core_limit "$probe")" = "0 0" ] || { core_limit "$probe" >&2; false; }'
+	check "kmc is not dumpable: its /proc files belong to root, not nobody" \
+		eval '[ "$(owner_uid "$probe")" = 0 ] || { owner_uid "$probe" >&2; false; }'
+	check "gdb as nobody cannot attach to kmc (no ptrace by the same user)" \
+		eval '! can_attach "$probe"'
+	check "kmc still waits after the attempt" in_read_of_fd9 "$probe"
+
+	# Close the writer: kmc reads end of file, an empty password, and exits.
+	exec 7>&- 9<&-
+	wait "$probe"
+	rc=$?
+	check "kmc exits on end of file with a failure code, not a signal" \
+		eval '[ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] || { echo "exit $rc" >&2; false; }'
+	check "and says why (the password is empty)" \
+		eval 'grep -qi "empty" "$T/probe.err" || { cat "$T/probe.err" >&2; false; }'
+}
+
+if [ "$(id -u)" = 0 ]; then
+	process_checks
+else
+	echo "# process hardening checks skipped: they need root (setpriv to nobody)"
+fi
+
+done_testing
