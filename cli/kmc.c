@@ -374,6 +374,16 @@ static void secret_freep(kmc_secret **s)
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
+/* Hand a vault on and leave NULL behind for the cleanup handler. */
+static kmc_vault *take_vault(kmc_vault **v)
+{
+	kmc_vault *t = *v;
+
+	*v = NULL;
+	return t;
+}
+#define TAKE_VAULT(v) take_vault(&(v))
+
 /* The PIN, passphrase and recovery key given by file or descriptor. */
 static int read_unlock_secrets(args *a, kmc_options *o, kmc_secret **pass,
 	kmc_secret **pin, kmc_secret **rec)
@@ -636,6 +646,9 @@ static int cmd_protector_add(args *a)
 	/* --passphrase-file and --pin-file name the NEW protector's secret;
 	   the vault opens with its existing protectors (or a prompt). */
 	opener = *a;
+	/* --host-key names the new protector's key, not the one that opens. */
+	if (type == KMC_PROTECTOR_HOST)
+		opener.host_key = NULL;
 	if (type == KMC_PROTECTOR_PASSPHRASE) {
 		opener.passphrase.file = NULL;
 		opener.passphrase.fd = -1;
@@ -867,17 +880,21 @@ static int cmd_rm(args *a)
 static int cmd_repair(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	char dir[PATH_MAX];
 	kmc_status st;
 	int r;
 
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = kmc_vault_status(kmc_vault_dir(v), &st);
+	/* The status waits for writers: let go of ours first. */
+	snprintf(dir, sizeof(dir), "%s", kmc_vault_dir(v));
+	kmc_vault_close(TAKE_VAULT(v));
+	r = kmc_vault_status(dir, &st);
 	if (r < 0)
-		return cli_fail(r, "reading the vault %s", kmc_vault_dir(v));
+		return cli_fail(r, "reading the vault %s", dir);
 	fprintf(stderr, "kmc: %s: kmc.ks %s, StandbyKsf.ks %s, %s\n",
-		kmc_vault_dir(v), kmc_keystore_state_name(st.master),
+		dir, kmc_keystore_state_name(st.master),
 		kmc_keystore_state_name(st.standby), st.pending_change ?
 		"a change is still pending" : "no change pending");
 	return st.master == KMC_KS_OK && st.standby == KMC_KS_OK &&

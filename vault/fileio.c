@@ -50,8 +50,9 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 			(unsigned)(st.st_mode & 07777),
 			(st.st_mode & 022) ? "change" : "read",
 			(unsigned)(st.st_mode & 0777 & ~rule->forbidden), show);
-	/* A second name for a keystore is a way to swap it under us. */
-	if (st.st_nlink != 1)
+	/* A second name for a keystore is a way to swap it under us. None
+	   (0) is a file a writer replaced after we opened it: still whole. */
+	if (st.st_nlink > 1)
 		return kmc_detail(KMC_E_PERM, "%s has %lu hard links; a vault "
 			"file must have one", show, (unsigned long)st.st_nlink);
 	if ((uint64_t)st.st_size > rule->max_size)

@@ -126,8 +126,9 @@ static int meta_check(store *st, MDB_txn *txn,
 	return 0;
 }
 
-static int env_open(store *st, const char *file, int create,
-	const uint8_t vault_id[KS_VAULT_ID_LEN], const struct stat *before)
+static int env_open(store *st, const char *file, const char *show,
+	int create, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const struct stat *before)
 {
 	struct stat after;
 	MDB_txn *txn = NULL;
@@ -150,7 +151,9 @@ static int env_open(store *st, const char *file, int create,
 			r = -errno;
 		if (r == 0 && (after.st_dev != before->st_dev ||
 				after.st_ino != before->st_ino))
-			r = KMC_E_PERM;
+			r = kmc_detail(KMC_E_PERM, "%s was replaced while it was "
+				"being opened; try again, and check who else can "
+				"write the vault folder", show);
 	}
 	if (r == 0)
 		r = mdb_err(mdb_txn_begin(st->env, NULL, 0, &txn));
@@ -185,7 +188,7 @@ static int env_open(store *st, const char *file, int create,
 int store_open(store *st, const char *path, int dirfd, int create,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])
 {
-	char file[4096];
+	char file[4096], show[4096], pinned[64];
 	struct stat before;
 	shared_env *e;
 	MDB_txn *txn;
@@ -196,7 +199,16 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
 	/* A new store sits in init's private temporary folder: no sharing. */
 	if (create)
-		return env_open(st, file, 1, vault_id, NULL);
+		return env_open(st, file, file, 1, vault_id, NULL);
+	memcpy(show, file, sizeof(show));
+	/* LMDB opens by name: name the directory we checked, by its
+	   descriptor, so a re-pointed link to the vault cannot send it
+	   elsewhere. (Where /proc is missing, the path it was given.) */
+	n = snprintf(pinned, sizeof(pinned), "/proc/self/fd/%d", dirfd);
+	if (n > 0 && (size_t)n < sizeof(pinned) && access(pinned, F_OK) == 0) {
+		n = snprintf(file, sizeof(file), "%s/%s", pinned, STORE_NAME);
+		KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
+	}
 
 	r = check_file(dirfd, path, STORE_NAME, &before);
 	if (r == -ENOENT)
@@ -227,7 +239,7 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	}
 	r = check_lock_file(dirfd, path);
 	if (r == 0)
-		r = env_open(st, file, 0, vault_id, &before);
+		r = env_open(st, file, show, 0, vault_id, &before);
 	if (r == 0) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {

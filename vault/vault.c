@@ -1056,7 +1056,7 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	const kmc_options *opts, unsigned *ret_id, kmc_secret **ret_recovery)
 {
 	_cleanup_(freep) keystore *next = NULL;
-	char host_key[PATH_MAX];
+	char host_key[PATH_MAX], def[PATH_MAX];
 	kmc_options o;
 	unsigned id = 0;
 	int r, committed;
@@ -1070,11 +1070,11 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	options_copy(opts, &o);
 	if (type == KMC_PROTECTOR_HOST) {
 		if (!o.host_key) {
-			KMC_GUARD(kmc_default_host_key(host_key, sizeof(host_key)));
+			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
 			if (!secure_getenv("KMC_HOST_KEY") ||
 			    !*secure_getenv("KMC_HOST_KEY"))
-				KMC_GUARD(mkdir_parents(host_key));
-			o.host_key = host_key;
+				KMC_GUARD(mkdir_parents(def));
+			o.host_key = def;
 		}
 		KMC_GUARD(kmc_path_absolute(o.host_key, host_key, sizeof(host_key)));
 		o.host_key = host_key;
@@ -1161,6 +1161,18 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		dir = dbuf;
 	}
 	KMC_GUARD(open_dir(dir, &dirfd));
+	/*
+	 * A report between a writer's two renames would show a stale twin
+	 * that is a moment from healthy: wait for a writer, but at most
+	 * five seconds, so a stuck one cannot hang a monitoring check.
+	 */
+	for (int i = 0; i < 50 && flock(dirfd, LOCK_SH | LOCK_NB) < 0; i++) {
+		struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	r = ks_load_pair(dirfd, dir, f, order, &n);
 	/* As every open: an unsafe file is named with its fix, not read. */
 	if (r == 0 && (n == 0 || f[0].state == KMC_KS_UNSAFE ||
