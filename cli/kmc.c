@@ -471,6 +471,50 @@ static int write_out(const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Create path (mode, never replacing a file that exists), write all of
+ * data, fsync; remove it again on any failure. For unwrap --out and ref
+ * --out: files the user asked for by name.
+ */
+static int write_new_file(const char *path, const void *data, size_t len,
+	mode_t mode, const char *what)
+{
+	const unsigned char *p = data;
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		mode);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -EEXIST)
+			return cli_fail(KMC_E_EXISTS, "%s: %s exists; refusing to "
+				"overwrite it", what, path);
+		return cli_fail(r, "%s: creating %s", what, path);
+	}
+	while (r == 0 && len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno != EINTR) {
+			r = -errno;
+		} else if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+		}
+	}
+	/* The umask may have cut the mode asked for. */
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(path);
+		return cli_fail(r, "%s: writing %s", what, path);
+	}
+	return 0;
+}
+
 /* A secret on stdout: exact bytes, plus a newline for a person only. */
 static int print_secret(const kmc_secret *s)
 {
@@ -1095,7 +1139,7 @@ static int cmd_unwrap(args *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *key = NULL;
 	kmc_key_format fmt = KMC_FORMAT_PEM;
-	int fd, r;
+	int r;
 
 	if (a->format && !strcmp(a->format, "der"))
 		fmt = KMC_FORMAT_DER;
@@ -1114,33 +1158,8 @@ static int cmd_unwrap(args *a)
 	if (!a->out)
 		return write_out(kmc_secret_data(key), kmc_secret_len(key)) < 0 ?
 			CLI_EXIT(EXIT_IO) : 0;
-	fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		0600);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -EEXIST)
-			return cli_fail(KMC_E_EXISTS, "unwrap: %s exists; refusing "
-				"to overwrite it", a->out);
-		return cli_fail(r, "unwrap: creating %s", a->out);
-	}
-	r = 0;
-	for (size_t off = 0, len = kmc_secret_len(key); r == 0 && off < len;) {
-		ssize_t w = write(fd, kmc_secret_data(key) + off, len - off);
-
-		if (w < 0 && errno != EINTR)
-			r = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(a->out);
-		return cli_fail(r, "unwrap: writing %s", a->out);
-	}
-	return 0;
+	return write_new_file(a->out, kmc_secret_data(key), kmc_secret_len(key),
+		0600, "unwrap");
 }
 
 static void print_sans_json(const char *sans)
@@ -1228,8 +1247,7 @@ static int cmd_ref(args *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *check = NULL;
 	char *text = NULL;
-	size_t len;
-	int fd, r;
+	int r;
 
 	if (!!a->uri == !!a->out)
 		return cli_usage_fail("ref: give --uri or --out FILE");
@@ -1250,30 +1268,9 @@ static int cmd_ref(args *a)
 		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 	}
 	/* It holds no secret, so 0644 is fine; never overwrite. */
-	fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		0644);
-	if (fd < 0) {
-		r = -errno;
-		free(text);
-		if (r == -EEXIST)
-			return cli_fail(KMC_E_EXISTS, "ref: %s exists; refusing to "
-				"overwrite it", a->out);
-		return cli_fail(r, "ref: creating %s", a->out);
-	}
-	len = strlen(text);
-	r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+	r = write_new_file(a->out, text, strlen(text), 0644, "ref");
 	free(text);
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(a->out);
-		return cli_fail(r, "ref: writing %s", a->out);
-	}
-	return 0;
+	return r;
 }
 
 static int cmd_version(args *a)

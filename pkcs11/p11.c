@@ -522,21 +522,28 @@ typedef struct key {
 	CK_KEY_TYPE type;
 } key;
 
+/* The object= and id= of a URI, added to a template. */
+static void add_uri_ids(P11KitUri *u, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
+{
+	CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(u, CKA_LABEL);
+
+	if (a)
+		tmpl[(*n)++] = *a;
+	a = p11_kit_uri_get_attribute(u, CKA_ID);
+	if (a)
+		tmpl[(*n)++] = *a;
+}
+
 static int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
 	int *ret_found)
 {
-	CK_ATTRIBUTE tmpl[4], *a;
+	CK_ATTRIBUTE tmpl[4];
 	CK_ULONG n = 0, got = 0;
 	CK_OBJECT_HANDLE found[2];
 	CK_RV rv;
 
 	tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
-	a = p11_kit_uri_get_attribute(u, CKA_LABEL);
-	if (a)
-		tmpl[n++] = *a;
-	a = p11_kit_uri_get_attribute(u, CKA_ID);
-	if (a)
-		tmpl[n++] = *a;
+	add_uri_ids(u, tmpl, &n);
 	rv = t->mod->C_FindObjectsInit(t->session, tmpl, n);
 	if (rv != CKR_OK)
 		return ck_fail(rv, "searching the token");
@@ -589,7 +596,7 @@ static int key_generate_aes(token *t, P11KitUri *u, key *ret)
 	CK_ULONG len = 32;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_ATTRIBUTE tmpl[12], *a;
+	CK_ATTRIBUTE tmpl[12];
 	CK_ULONG n = 0;
 	CK_RV rv;
 
@@ -602,12 +609,7 @@ static int key_generate_aes(token *t, P11KitUri *u, key *ret)
 	tmpl[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
 	tmpl[n++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &yes, sizeof(yes) };
 	tmpl[n++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &yes, sizeof(yes) };
-	a = p11_kit_uri_get_attribute(u, CKA_LABEL);
-	if (a)
-		tmpl[n++] = *a;
-	a = p11_kit_uri_get_attribute(u, CKA_ID);
-	if (a)
-		tmpl[n++] = *a;
+	add_uri_ids(u, tmpl, &n);
 	rv = t->mod->C_GenerateKey(t->session, &m, tmpl, n, &ret->h);
 	if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_MECHANISM_INVALID)
 		return kmc_detail(KMC_E_P11_KEY, "this token cannot make AES keys "
