@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../vault/keystore.h"
+#include "../../vault/protector.h"
 
 #define TRAILER (2 * KMC_HASH_LEN)
 
@@ -61,6 +62,15 @@ static void one(const uint8_t *data, size_t size)
 	if (again.generation != ks.generation || again.n_slots != ks.n_slots ||
 	    again.n_mks != ks.n_mks || again.active_mk != ks.active_mk)
 		abort();
+	/* Each slot's parameters are outside bytes too: their parsers run
+	   here (slot_describe parses host, passphrase and token params). */
+	for (size_t i = 0; i < ks.n_slots; i++) {
+		char desc[256];
+
+		slot_describe(&ks.slots[i], desc, sizeof(desc));
+		if (!memchr(desc, '\0', sizeof(desc)))
+			abort();
+	}
 	free(out);
 }
 
