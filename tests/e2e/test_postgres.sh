@@ -11,23 +11,17 @@
 # command that touches the vault run as the postgres system user, on files
 # in a temp dir of their own; psql runs as root.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 for v in $(compgen -e | grep '^PG'); do unset "$v"; done
 PGBIN=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 check "PostgreSQL's server programs are installed (tools/deps.sh installs them)" \
 	test -x "${PGBIN:-/nonexistent}/postgres" -a -x "$PGBIN/initdb" -a -x "$PGBIN/psql"
-check "the test runs as root with a postgres system user" \
-	bash -c '[ "$(id -u)" = 0 ] && id -u postgres'
-if [ "$_fail" -ne 0 ]; then
-	done_testing
-	exit
-fi
+require_root_and_user "the test runs as root with a postgres system user" postgres
 
 # ---- a private place the postgres user owns ----------------------------------------------
 
-D=$(mktemp -d /tmp/kmc-pg.XXXXXX)
-chmod 700 "$D"
-chown postgres:postgres "$D"
+D=$(user_tmpdir postgres /tmp/kmc-pg.XXXXXX)
 DATA=$D/data
 LOG=$D/postgres.log
 V=$D/vault
@@ -35,23 +29,12 @@ K=$D/kmc # a copy: the build dir may not be open to postgres
 install -m 755 -o postgres -g postgres "$KMC" "$K"
 export KMC_HOST_KEY=$D/host.key
 
-as_pg() { (cd "$D" && runuser -u postgres -- "$@"); }
 kmc_pg() { as_pg "$K" --vault "$V" "$@"; }
-pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$DATA" "$@"; }
-running() { pg_ctl status >/dev/null 2>&1; }
-stopped() { ! running; }
-
-cleanup() {
-	if [ -f "$DATA/postmaster.pid" ]; then
-		pg_ctl stop -m fast -w -t 60 >/dev/null 2>&1 ||
-			pg_ctl stop -m immediate -w -t 60 >/dev/null 2>&1
-	fi
-	rm -rf "$D" "$T"
-}
-trap cleanup EXIT
+trap pg_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# wait_for CMD...: run CMD every half second until it succeeds, 60 tries.
+# wait_for CMD...: run CMD every half second until it succeeds, 60 tries
+# (30 s; this test keeps its own, slower poll rather than servers.sh's 20 s).
 wait_for() {
 	local _
 	for _ in $(seq 60); do
@@ -60,12 +43,6 @@ wait_for() {
 	done
 	return 1
 }
-# Reloads: count the postmaster's SIGHUP lines, then wait for one more.
-sighups() { grep -c 'received SIGHUP' "$LOG"; }
-more_sighups() { [ "$(sighups)" -gt "$1" ]; }
-# since N REGEX: a line of the log after its first N lines matches REGEX.
-since() { tail -n +"$(($1 + 1))" "$LOG" | grep -Eq -- "$2"; }
-clean_since() { ! since "$1" 'FATAL|failed|could not|not reloaded'; }
 
 # A free loopback port: nothing answers there.
 P=

@@ -7,6 +7,7 @@
 # -Verify 1 -CAfile ca.crt -www`, which demands a client certificate of the
 # CA and describes the one it accepted on its page.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 for prog in curl openssl; do
 	if ! command -v "$prog" >/dev/null 2>&1; then
@@ -21,55 +22,20 @@ PKI=$T/pki
 kmc() { "$KMC" --vault "$V" "$@"; }
 
 CONF=$T/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $KMC_BUILD/provider/kmc.so
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$KMC_BUILD/provider/kmc.so"
 with_conf() { OPENSSL_CONF=$CONF "$@"; }
 
 # ---- the server -----------------------------------------------------------------
 
-SPID=
-PORT=
-stop_server() {
-	if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then
-		kill -TERM "$SPID" 2>/dev/null
-		for _ in $(seq 100); do
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-	fi
-	return 0
-}
-trap 'stop_server; rm -rf "$T"' EXIT
+trap 'stop_all; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP
 
-# s_server on a port the kernel picks, read back from its ACCEPT line.
+# start_server: s_server on a port the kernel picks (start_s_server),
+# demanding a client certificate of the CA; output in $T/server.{out,log}.
 start_server() {
-	local i
-	timeout 300 openssl s_server -accept 127.0.0.1:0 -www \
+	start_s_server server openssl s_server \
 		-cert "$PKI/server.crt" -key "$PKI/server.plain.key" \
-		-Verify 1 -CAfile "$PKI/ca.crt" \
-		>"$T/server.out" 2>"$T/server.log" </dev/null &
-	SPID=$!
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]\+\)$/\1/p' "$T/server.out")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+		-Verify 1 -CAfile "$PKI/ca.crt"
 }
 
 # get NAME CURL-ARGS...: fetch the page as https://localhost:PORT/ (kept
@@ -81,8 +47,8 @@ get() {
 	timeout 30 curl -sS --resolve "localhost:$PORT:127.0.0.1" \
 		--cacert "$PKI/ca.crt" -o "$T/$name.html" "$@" "https://localhost:$PORT/"
 }
-# The page ends with the PEM of the client certificate the server accepted.
-fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+# The page ends with the PEM of the client certificate the server accepted:
+# fingerprint (servers.sh) reads it.
 # The page s_server -www writes for a verified client certificate.
 accepted() {
 	grep -qx 'Client certificate' "$T/$1.html" &&

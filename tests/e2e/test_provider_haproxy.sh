@@ -23,6 +23,7 @@
 # and a master-worker reload (SIGUSR2), and a reload while the vault cannot
 # be opened: it fails, and the running worker keeps serving.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 if [ ! -x "$HAPROXY" ]; then
@@ -44,87 +45,16 @@ NOGROUP=$(id -gn nobody 2>/dev/null || echo nogroup)
 # default provider alone, so no system-wide configuration can bring kmc in
 # behind the test's back.
 CONF=$T/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $PROVDIR/kmc.so
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$PROVDIR/kmc.so"
 NOPROV=$T/openssl-default.cnf
-cat >"$NOPROV" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-activate = 1
-CNF
+write_openssl_conf "$NOPROV"
 
 # ---- servers in the background ------------------------------------------------------
-
-SPIDS=()	# every server started, so the trap can stop them all
-SPID=
-PORT=
-SLOG=
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port: a random loopback port in 20000-59999 that nothing answers on.
-free_port() {
-	local p _
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		listening "$p" || { echo "$p"; return 0; }
-	done
-	return 1
-}
-
-# wait_exit PID: wait (bounded) for PID to end; its exit status, or 124
-# if it is still running (then it is killed).
-wait_exit() {
-	local pid=$1 _
-	for _ in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 124
-	fi
-	wait "$pid"
-}
 
 # stop_server PID: SIGTERM to the master (hard stop), bounded; workers that
 # outlive it are killed too. Returns 0 when the master ended in time (its
 # exit status after a SIGTERM is not 0).
-stop_server() {
-	local pid=$1 kids c rc
-	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
-	kill -TERM "$pid" 2>/dev/null
-	wait_exit "$pid"
-	rc=$?
-	for c in $kids; do
-		kill -0 "$c" 2>/dev/null && kill -KILL "$c" 2>/dev/null
-	done
-	[ "$rc" != 124 ]
-}
-
-stop_all() {
-	local pid
-	for pid in "${SPIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && stop_server "$pid"
-	done
-	return 0
-}
+stop_server() { stop_tree "$1"; [ $? != 124 ]; }
 trap 'stop_all; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -183,16 +113,8 @@ start_haproxy() {
 			-f "$H/$name.cfg" </dev/null >"$SLOG" 2>&1 &
 		SPID=$!
 		SPIDS+=("$SPID")
-		for _ in $(seq 200); do
-			listening "$PORT" && return 0
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SPID" 2>/dev/null; then
-			stop_server "$SPID"
-			return 1
-		fi
-		wait "$SPID"
+		wait_listening
+		case $? in 0) return 0 ;; 2) return 1 ;; esac
 		grep -q 'cannot bind socket' "$SLOG" || return 1
 	done
 	return 1
@@ -208,63 +130,12 @@ fails_to_start() {
 	timeout 30 env -u KMC_HOST_KEY OPENSSL_CONF="$conf" "$HAPROXY" -W -db \
 		-f "$H/$name.cfg" </dev/null >"$SLOG" 2>&1
 }
-logged() { grep -Eq -- "$1" "$SLOG"; }
 clean_log() { ! grep -Eq '\[ALERT\]' "$SLOG"; }
-# children_run_as USER PID: PID has children, and all of them run as USER
-# (polled: the server forks them after it starts listening).
-children_run_as() {
-	local u _
-	for _ in $(seq 100); do
-		u=$(ps -o user= --ppid "$2" | sort -u)
-		[ "$u" = "$1" ] && return 0
-		sleep 0.1
-	done
-	echo "children of $2 run as: ${u:-(none)}" >&2
-	return 1
-}
-# Regex-quote a path for grep -E.
-re() { printf '%s' "$1" | sed 's/[][\.*^$?+(){}|/]/\\&/g'; }
-
-# ---- clients ------------------------------------------------------------------------
-
-# handshake NAME [CA]: openssl s_client that sends nothing, verifying the
-# chain against CA (default the test CA) and the name localhost; stdout in
-# $T/NAME.out (with the server certificate), stderr in $T/NAME.err.
-handshake() {
-	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
-		-verify_hostname localhost -CAfile "${2:-$PKI/ca.crt}" \
-		-verify_return_error </dev/null >"$T/$1.out" 2>"$T/$1.err"
-}
-fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
-presented_subject() { openssl x509 -in "$T/$1.out" -noout -subject -nameopt RFC2253; }
-# served NAME CERT: the certificate s_client saw is CERT.
-served() { [ "$(fingerprint "$T/$1.out")" = "$(fingerprint "$2")" ]; }
-verified() { grep -q 'Verify return code: 0 (ok)' "$T/$1.out"; }
-# https_get [CA]: the body of GET / over TLS to localhost, which curl checks
-# against the certificate; --fail: an HTTP error status is a failure.
-https_get() {
-	timeout 20 curl -sS --fail --resolve "localhost:$PORT:127.0.0.1" \
-		--cacert "${1:-$PKI/ca.crt}" "https://localhost:$PORT/"
-}
-https_status() {
-	timeout 20 curl -sS -o /dev/null -w '%{http_code}' \
-		--resolve "localhost:$PORT:127.0.0.1" --cacert "$PKI/ca.crt" \
-		"https://localhost:$PORT/"
-}
 
 # ---- the vault, the bundle and the key references ---------------------------------
 
 check "the provider is built ($PROVDIR/kmc.so)" test -f "$PROVDIR/kmc.so"
-"$KMC_TOP/tools/mkpki.sh" "$PKI" >/dev/null
-KEYPW=$T/keypw
-secret_file "$KEYPW" 'server-key-password'
-t "init a vault with the host protector" kmc init
-t "import CA, server certificate and the encrypted key as server" \
-	kmc import -c "$PKI/ca.crt" -s "$PKI/server.crt" -k "$PKI/server.key" \
-	--password-file "$KEYPW"
-t "import the same material as gone (removed below)" \
-	kmc import -c "$PKI/ca.crt" -s "$PKI/server.crt" -k "$PKI/server.key" \
-	--password-file "$KEYPW" --name gone
+vault_with_server_and_gone
 
 # The pair HAProxy loads: CRT holds the certificate only, so HAProxy reads
 # the key from CRT.key. CRT is a link to the keys-folder copy, which
@@ -370,20 +241,10 @@ t_rc 1 "haproxy -c on the configuration without the provider fails" \
 
 # ---- rotation: kmc import --replace, then a master-worker reload -----------------------
 
-PKI2=$T/pki2
-"$KMC_TOP/tools/mkpki.sh" "$PKI2" >/dev/null
-t "kmc import --replace stores a new CA, certificate and key as server" \
-	kmc import --replace -c "$PKI2/ca.crt" -s "$PKI2/server.crt" \
-	-k "$PKI2/server.key" --password-file "$KEYPW"
+rotate_server_key
 SLOG=$H/main.log PORT=$MAIN_PORT
 t "SIGUSR2 to the master: HAProxy reloads" kill -USR2 "$MAIN"
-# new_key_served: a handshake that verifies against the new CA only.
-new_key_served() { handshake rotated "$PKI2/ca.crt" && served rotated "$PKI2/server.crt"; }
-for _ in $(seq 100); do
-	new_key_served && break
-	kill -0 "$MAIN" 2>/dev/null || break
-	sleep 0.2
-done
+await_new_key "$MAIN"
 check "after the reload the new certificate is served, verified by the new CA" \
 	new_key_served
 t_out "... and HTTP still answers" "hello from haproxy" https_get "$PKI2/ca.crt"

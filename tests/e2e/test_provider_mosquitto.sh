@@ -14,6 +14,7 @@
 # reads live in a temp dir of the mosquitto user, and each kmc command that
 # touches the vault runs as mosquitto too.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 for prog in mosquitto mosquitto_pub mosquitto_sub; do
 	if ! command -v "$prog" >/dev/null 2>&1; then
@@ -22,18 +23,12 @@ for prog in mosquitto mosquitto_pub mosquitto_sub; do
 		exit
 	fi
 done
-check "the test runs as root with a mosquitto system user (the package makes it)" \
-	bash -c '[ "$(id -u)" = 0 ] && id -u mosquitto'
-if [ "$_fail" -ne 0 ]; then
-	done_testing
-	exit
-fi
+require_root_and_user \
+	"the test runs as root with a mosquitto system user (the package makes it)" mosquitto
 
 # ---- a private place the mosquitto user owns -------------------------------------
 
-D=$(mktemp -d /tmp/kmc-mq.XXXXXX)
-chmod 700 "$D"
-chown mosquitto:mosquitto "$D"
+D=$(user_tmpdir mosquitto /tmp/kmc-mq.XXXXXX)
 V=$D/vault
 PKI=$D/pki
 K=$D/kmc	# copies: the build dir may not be open to mosquitto
@@ -46,19 +41,7 @@ as_mq() { (cd "$D" && runuser -u mosquitto -- "$@"); }
 kmc_mq() { as_mq "$K" --vault "$V" "$@"; }
 
 CONF=$D/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $PROV
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$PROV"
 chmod 644 "$CONF"
 
 # ---- the broker in the background ----------------------------------------------------
@@ -68,38 +51,13 @@ BPID=
 PORT=
 BLOG=
 
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 cleanup() {
 	local pid
-	for pid in "${BPIDS[@]}"; do stop_pid "$pid"; done
+	for pid in "${BPIDS[@]}"; do stop_server "$pid"; done
 	rm -rf "$D" "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-# free_port: a random loopback port where nothing answers.
-free_port() {
-	local i p
-	for i in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 # write_conf NAME KEYFILE: a broker config with one TLS listener on $PORT.
 write_conf() {
@@ -137,7 +95,7 @@ start_broker() {
 			kill -0 "$BPID" 2>/dev/null || break
 			sleep 0.1
 		done
-		stop_pid "$BPID"
+		stop_server "$BPID"
 		grep -q 'Address already in use' "$BLOG" || return 1
 	done
 	return 1
@@ -158,7 +116,7 @@ broker_fails() {
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		stop_pid "$pid"
+		stop_server "$pid"
 		return 1
 	fi
 	! wait "$pid"
@@ -168,15 +126,6 @@ logged() { grep -Eq -- "$1" "$BLOG"; }
 # since N REGEX: a line of the broker log after its first N matches REGEX.
 since() { tail -n +"$(($1 + 1))" "$BLOG" | grep -Eq -- "$2"; }
 count() { grep -c -- "$1" "$BLOG"; }
-# wait_for CMD...: until CMD succeeds (bounded: 20 s).
-wait_for() {
-	local i
-	for i in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # wait_log REGEX: until a line of the broker log matches (bounded).
 wait_log() {
 	local i
@@ -224,7 +173,7 @@ sub_got() {
 		kill -0 "$SUBPID" 2>/dev/null || break
 		sleep 0.1
 	done
-	stop_pid "$SUBPID"
+	stop_server "$SUBPID"
 	[ "$(cat "$D/$1.msg")" = "$2" ]
 }
 

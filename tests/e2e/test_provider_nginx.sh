@@ -17,6 +17,7 @@
 # the vault cannot be opened (it fails, nginx keeps serving the key it
 # has), and a passphrase vault opened through ssl_password_file.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 if [ ! -x "$NGINX" ]; then
@@ -37,86 +38,12 @@ NOGROUP=$(id -gn nobody 2>/dev/null || echo nogroup)
 # provider and kmc. The control loads the default provider alone, so no
 # system-wide configuration can bring kmc in behind the test's back.
 CONF=$T/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $PROV
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$PROV"
 NOPROV=$T/openssl-default.cnf
-cat >"$NOPROV" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-[default_sect]
-activate = 1
-CNF
+write_openssl_conf "$NOPROV"
 
 # ---- servers in the background ------------------------------------------------------
 
-SPIDS=()	# every server started, so the trap can stop them all
-SPID=
-PORT=
-SLOG=
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port: a random loopback port in 20000-59999 that nothing answers on.
-free_port() {
-	local p _
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		listening "$p" || { echo "$p"; return 0; }
-	done
-	return 1
-}
-
-# wait_exit PID: wait (bounded) for PID to end; its exit status, or 124
-# if it is still running (then it is killed).
-wait_exit() {
-	local pid=$1 _
-	for _ in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 124
-	fi
-	wait "$pid"
-}
-
-# stop_server PID: SIGTERM (nginx: fast shutdown), bounded; workers that
-# outlive their master are killed too.
-stop_server() {
-	local pid=$1 kids c rc
-	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
-	kill -TERM "$pid" 2>/dev/null
-	wait_exit "$pid"
-	rc=$?
-	for c in $kids; do
-		kill -0 "$c" 2>/dev/null && kill -KILL "$c" 2>/dev/null
-	done
-	return "$rc"
-}
-
-stop_all() {
-	local pid
-	for pid in "${SPIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && stop_server "$pid"
-	done
-	return 0
-}
 trap 'stop_all; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -188,16 +115,8 @@ start_nginx() {
 			</dev/null >"$N/$name.out" 2>&1 &
 		SPID=$!
 		SPIDS+=("$SPID")
-		for _ in $(seq 200); do
-			listening "$PORT" && return 0
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SPID" 2>/dev/null; then
-			stop_server "$SPID"
-			return 1
-		fi
-		wait "$SPID"
+		wait_listening
+		case $? in 0) return 0 ;; 2) return 1 ;; esac
 		grep -q 'Address already in use' "$SLOG" || return 1
 	done
 	return 1
@@ -215,70 +134,17 @@ fails_to_start() {
 		-c "$N/$name.conf" -e "$SLOG" -g 'daemon off;' </dev/null \
 		>"$N/$name.out" 2>&1
 }
-logged() { grep -Eq -- "$1" "$SLOG"; }
 # clean_log: nothing at emerg, alert or crit level.
 clean_log() { ! grep -Eq '\[(emerg|alert|crit)\]' "$SLOG"; }
-# children_run_as USER PID: PID has children, and all of them run as USER
-# (polled: the server forks them after it starts listening).
-children_run_as() {
-	local u _
-	for _ in $(seq 100); do
-		u=$(ps -o user= --ppid "$2" | sort -u)
-		[ "$u" = "$1" ] && return 0
-		sleep 0.1
-	done
-	echo "children of $2 run as: ${u:-(none)}" >&2
-	return 1
-}
-# Regex-quote a path for grep -E.
-re() { printf '%s' "$1" | sed 's/[][\.*^$?+(){}|/]/\\&/g'; }
-
-# ---- clients ------------------------------------------------------------------------
-
-# handshake NAME [CA]: openssl s_client that sends nothing, verifying the
-# chain against CA (default the test CA) and the name localhost; stdout in
-# $T/NAME.out (with the server certificate), stderr in $T/NAME.err.
-handshake() {
-	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
-		-verify_hostname localhost -CAfile "${2:-$PKI/ca.crt}" \
-		-verify_return_error </dev/null >"$T/$1.out" 2>"$T/$1.err"
-}
-fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
-presented_subject() { openssl x509 -in "$T/$1.out" -noout -subject -nameopt RFC2253; }
-# served NAME CERT: the certificate s_client saw is CERT.
-served() { [ "$(fingerprint "$T/$1.out")" = "$(fingerprint "$2")" ]; }
-verified() { grep -q 'Verify return code: 0 (ok)' "$T/$1.out"; }
-# https_get [CA]: the body of GET / over TLS to localhost, which curl checks
-# against the certificate; --fail: an HTTP error status is a failure.
-https_get() {
-	timeout 20 curl -sS --fail --resolve "localhost:$PORT:127.0.0.1" \
-		--cacert "${1:-$PKI/ca.crt}" "https://localhost:$PORT/"
-}
-https_status() {
-	timeout 20 curl -sS -o /dev/null -w '%{http_code}' \
-		--resolve "localhost:$PORT:127.0.0.1" --cacert "$PKI/ca.crt" \
-		"https://localhost:$PORT/"
-}
 
 # ---- the vault, the bundle and the key references ---------------------------------
 
 check "the provider is built ($PROV)" test -f "$PROV"
-"$KMC_TOP/tools/mkpki.sh" "$PKI" >/dev/null
-KEYPW=$T/keypw
-secret_file "$KEYPW" 'server-key-password'
-t "init a vault with the host protector" kmc init
-t "import CA, server certificate and the encrypted key as server" \
-	kmc import -c "$PKI/ca.crt" -s "$PKI/server.crt" -k "$PKI/server.key" \
-	--password-file "$KEYPW"
-t "import the same material as gone (removed below)" \
-	kmc import -c "$PKI/ca.crt" -s "$PKI/server.crt" -k "$PKI/server.key" \
-	--password-file "$KEYPW" --name gone
+vault_with_server_and_gone
 
 REF=$N/server.ref
 GONE=$N/gone.ref
-t "kmc ref server --out writes the key reference" kmc ref server --out "$REF"
-t "kmc ref gone --out writes one for gone" kmc ref gone --out "$GONE"
-t "kmc rm gone removes that bundle: its reference now names no item" kmc rm gone
+refs_server_and_gone "$REF" "$GONE"
 check "the reference is mode 0644" test "$(stat -c %a "$REF")" = 644
 check "it is a KMC KEY REFERENCE" grep -q -- '-----BEGIN KMC KEY REFERENCE-----' "$REF"
 check "it holds no key" bash -c '! grep -q "PRIVATE KEY" "$1"' _ "$REF"
@@ -327,11 +193,7 @@ check "... with the provider's message naming item and vault" \
 
 # ---- rotation: kmc import --replace, then a reload --------------------------------------
 
-PKI2=$T/pki2
-"$KMC_TOP/tools/mkpki.sh" "$PKI2" >/dev/null
-t "kmc import --replace stores a new CA, certificate and key as server" \
-	kmc import --replace -c "$PKI2/ca.crt" -s "$PKI2/server.crt" \
-	-k "$PKI2/server.key" --password-file "$KEYPW"
+rotate_server_key
 SLOG=$N/main.log PORT=$MAIN_PORT
 # nginx -s reload parses the whole configuration, keys included, before it
 # signals the master: without the provider it stops there.
@@ -343,13 +205,7 @@ t "... and the running nginx still serves the old certificate" handshake old
 check "... which is server.crt" served old "$PKI/server.crt"
 t "nginx -s reload with OPENSSL_CONF signals the master" \
 	run_nginx main "$CONF" -s reload
-# new_key_served: a handshake that verifies against the new CA only.
-new_key_served() { handshake rotated "$PKI2/ca.crt" && served rotated "$PKI2/server.crt"; }
-for _ in $(seq 100); do
-	new_key_served && break
-	kill -0 "$MAIN" 2>/dev/null || break
-	sleep 0.2
-done
+await_new_key "$MAIN"
 check "after the reload the new certificate is served, verified by the new CA" \
 	new_key_served
 t_out "... and HTTP still answers" "hello from nginx" https_get "$PKI2/ca.crt"

@@ -11,6 +11,7 @@
 # named like the URI in the current directory, and a passphrase vault
 # opened through -passin (and refused with a wrong one).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "skip: openssl not installed"
@@ -26,19 +27,7 @@ kmc() { "$KMC" --vault "$V" "$@"; }
 
 # The OpenSSL configuration that loads the provider next to the default one.
 CONF=$T/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $PROVDIR/kmc.so
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$PROVDIR/kmc.so"
 with_conf() { OPENSSL_CONF=$CONF "$@"; }
 # Every openssl run is bounded: a prompt or a loop must not hang the suite.
 ossl() { timeout 20 openssl "$@"; }
@@ -54,57 +43,6 @@ pubkey_of() {
 
 # ---- servers in the background --------------------------------------------------
 
-SPIDS=()
-SPID=
-PORT=
-SLOG=
-
-# start_s_server NAME [env VAR=...] ARGS...: openssl s_server -www on a
-# port the kernel picks (127.0.0.1:0), read back from its ACCEPT line.
-# Bounded by timeout; stdout in $T/NAME.out, stderr in $T/NAME.log.
-start_s_server() {
-	local name=$1 i
-	shift
-	SLOG=$T/$name.log
-	PORT=
-	timeout 300 "$@" -accept 127.0.0.1:0 -www >"$T/$name.out" 2>"$SLOG" </dev/null &
-	SPID=$!
-	SPIDS+=("$SPID")
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]\+\)$/\1/p' "$T/$name.out")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_exit PID: its exit status once it ends (bounded); 124 if it had to
-# be killed.
-wait_exit() {
-	local pid=$1 i
-	for i in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 124
-	fi
-	wait "$pid"
-}
-
-stop_all() {
-	local pid
-	for pid in "${SPIDS[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			wait_exit "$pid" >/dev/null 2>&1
-		fi
-	done
-	return 0
-}
 trap 'stop_all; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -118,7 +56,6 @@ connect() {
 	echo $? >"$T/$name.rc"
 }
 succeeded() { [ "$(cat "$T/$1.rc")" = 0 ]; }
-fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
 SERVER_FP=
 
 # ---- a vault with the server bundle ---------------------------------------------

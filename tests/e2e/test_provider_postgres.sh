@@ -16,6 +16,7 @@
 # command that touches the vault run as the postgres system user, on files
 # in a temp dir of their own; psql runs as root.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 # PG_BINDIR picks the server's programs; every other PG* variable goes,
 # so that psql and pg_ctl see only what the test gives them.
@@ -28,18 +29,11 @@ for prog in postgres initdb pg_ctl psql; do
 		exit
 	fi
 done
-check "the test runs as root with a postgres system user" \
-	bash -c '[ "$(id -u)" = 0 ] && id -u postgres'
-if [ "$_fail" -ne 0 ]; then
-	done_testing
-	exit
-fi
+require_root_and_user "the test runs as root with a postgres system user" postgres
 
 # ---- a private place the postgres user owns ---------------------------------------
 
-D=$(mktemp -d /tmp/kmc-pgprov.XXXXXX)
-chmod 700 "$D"
-chown postgres:postgres "$D"
+D=$(user_tmpdir postgres /tmp/kmc-pgprov.XXXXXX)
 DATA=$D/data
 LOG=$D/postgres.log
 V=$D/vault
@@ -50,65 +44,13 @@ install -m 755 "$KMC" "$K"
 install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
 export KMC_HOST_KEY=$D/host.key
 
-as_pg() { (cd "$D" && runuser -u postgres -- "$@"); }
 kmc_pg() { as_pg "$K" "$@"; }
-pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$DATA" "$@"; }
-running() { pg_ctl status >/dev/null 2>&1; }
-stopped() { ! running; }
-
-cleanup() {
-	if [ -f "$DATA/postmaster.pid" ]; then
-		pg_ctl stop -m fast -w -t 60 >/dev/null 2>&1 ||
-			pg_ctl stop -m immediate -w -t 60 >/dev/null 2>&1
-	fi
-	rm -rf "$D" "$T"
-}
-trap cleanup EXIT
+trap pg_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 CONF=$D/openssl-kmc.cnf
-cat >"$CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-kmc = kmc_sect
-[default_sect]
-activate = 1
-[kmc_sect]
-module = $PROV
-activate = 1
-CNF
+write_openssl_conf "$CONF" "$PROV"
 chmod 644 "$CONF"
-
-# free_port: a random loopback port where nothing answers.
-free_port() {
-	local i p
-	for i in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# wait_for CMD...: run CMD every tenth of a second until it succeeds (20 s).
-wait_for() {
-	local i
-	for i in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-sighups() { grep -c 'received SIGHUP' "$LOG"; }
-more_sighups() { [ "$(sighups)" -gt "$1" ]; }
-# since N REGEX: a line of the log after its first N lines matches REGEX.
-since() { tail -n +"$(($1 + 1))" "$LOG" | grep -Eq -- "$2"; }
-clean_since() { ! since "$1" 'FATAL|failed|could not|not reloaded'; }
 
 # ssl_conf KEYFILE [PASSPHRASE-COMMAND]: the TLS settings, on port $P.
 ssl_conf() {
