@@ -16,6 +16,19 @@
 #include "x509.h"
 #include "fileio.h"
 
+/* Whether OpenSSL's newest error is an allocation failure: then the input
+ * is not at fault and must not be blamed. */
+static int ossl_nomem(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+}
+
+#define NOMEM_OR(show, r) \
+	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
+		"checking it", (show)) : (r))
+
 const char *ossl_reason(void)
 {
 	static _Thread_local char buf[256];
@@ -222,8 +235,9 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
-			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
-				"PEM certificate (%s)", show, ossl_reason());
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
+				"truncated or damaged PEM certificate (%s)", show,
+				ossl_reason()));
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
 		   every armour must have given a certificate. */
@@ -259,8 +273,9 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
-				"PEM CRL (%s)", show, ossl_reason());
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
+				"truncated or damaged PEM CRL (%s)", show,
+				ossl_reason()));
 	} else {
 		const unsigned char *p = data;
 
@@ -417,6 +432,9 @@ int key_parse(const char *show, const kmc_secret *data,
 	}
 	if (!ok || !pkey) {
 		EVP_PKEY_free(pkey);
+		if (ossl_nomem())
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the key", show);
 		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
 				kmc_secret_len(data)))
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
@@ -546,9 +564,10 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
 				X509_CRL_get_issuer(crl)) == 0)
 			issuer = sk_X509_value(ca, i);
+	ERR_clear_error();
 	if (!issuer || X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1)
-		return kmc_detail(KMC_E_VERIFY, "%s is not signed by the CA in "
-			"%s", f->crl, f->ca);
+		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
+			"signed by the CA in %s", f->crl, f->ca));
 	if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", f->crl);
@@ -585,6 +604,9 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	KMC_GUARD(check_dates(f->cert, chain));
 	ERR_clear_error();
 	if (X509_check_private_key(leaf, key) != 1) {
+		if (ossl_nomem())
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"matching it to %s", f->key, f->cert);
 		name_of(leaf, subject, sizeof(subject));
 		return kmc_detail(KMC_E_VERIFY, "%s does not belong to the "
 			"certificate %s in %s", f->key, subject, f->cert);
@@ -621,6 +643,9 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 			if (r == 0)
 				verified = X509_verify_cert(ctx) == 1;
 		}
+		if (r == 0 && !verified && ossl_nomem())
+			r = kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"verifying its chain", f->cert);
 		if (r == 0 && !verified) {
 			err = X509_STORE_CTX_get_error(ctx);
 			depth = X509_STORE_CTX_get_error_depth(ctx);
