@@ -17,6 +17,11 @@
 #                                   certificate and no CRL
 #   3. kmc crl update               a CRL that revokes the client
 #
+# Then each command runs with its allocations counted instead
+# (KMC_FAULT_OPS=alloc: malloc, calloc, realloc, OpenSSL's and libc's
+# included) and the Nth failing: it must succeed, or exit below 128 with
+# a "kmc: " line, and after kmc repair the old state or the new, as above.
+#
 # The temp dir goes on tmpfs when there is one (and TMPDIR is not set):
 # every run syncs, some 200 times over, and what is tested here is what
 # the files say after a failed call or a kill, which the page cache holds
@@ -171,14 +176,52 @@ says_repair_finishes() {
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
 says_nothing_changed() { slurp "$RUN_ERR"; [[ $REPLY == *"nothing was changed"* ]]; }
+# A failed run under allocation faults: a "kmc: " line, and no sanitizer's
+# or libc's report of a memory error (those may exit below 128).
+SAN_MSG='(Address|Leak|Memory|UndefinedBehavior)Sanitizer|runtime error:|(malloc|free|realloc)\(\): |double free or corruption'
+says_kmc() {
+	slurp "$RUN_ERR"
+	[[ $REPLY == "kmc: "* || $REPLY == *$'\n'"kmc: "* ]] && ! [[ $REPLY =~ $SAN_MSG ]] ||
+		{ echo "exit $rc; message was: $REPLY" >&2; false; }
+}
+OOM_MSG='out of memory|Cannot allocate memory'
+says_oom() { slurp "$RUN_ERR"; [[ $REPLY =~ $OOM_MSG ]]; }
+
+# alloc_points TOTAL: the N for an allocation pass, into POINTS. Every one
+# up to ALLOC_ALL of them. Above that, every k-th (1, 1+k, 1+2k, ... and
+# the last), k = ceil(TOTAL / ALLOC_RUNS): about ALLOC_RUNS runs, at some
+# 0.2 s each (the run, kmc repair, the fingerprint), which keeps a
+# scenario, its other passes included, under about a minute. Every one
+# would take hours: an import makes some 26,600 allocations, --replace
+# 26,400, crl update 8,400, nearly all of them OpenSSL's and libc's
+# before the transaction, which itself (staging to the commit's renames)
+# is some 20 allocations, near 25,050 of an import's: a sampled pass
+# seldom lands there. KMC_ALLOC_STRIDE=k sets k (1: all of them).
+ALLOC_ALL=400
+ALLOC_RUNS=60
+alloc_points() {
+	local total=$1 k n
+	k=${KMC_ALLOC_STRIDE:-}
+	if [ -z "$k" ]; then
+		k=1
+		[ "$total" -le "$ALLOC_ALL" ] || k=$(((total + ALLOC_RUNS - 1) / ALLOC_RUNS))
+	fi
+	POINTS=()
+	for ((n = 1; n <= total; n += k)); do POINTS+=("$n"); done
+	((total < 1)) || [ "${POINTS[-1]}" = "$total" ] || POINTS+=("$total")
+	STRIDE=$k
+}
 
 # faulty N KILL CMD...: run kmc CMD under the shim, step N failing (0:
-# none; KILL=1: killed there instead); sets rc and steps.
+# none; KILL=1: killed there instead); sets rc and steps. FAULT_OPS
+# narrows the counted calls (the shim's KMC_FAULT_OPS; empty: its
+# default, the file-system calls).
+FAULT_OPS=
 faulty() {
 	local n=$1 kill=$2
 	shift 2
 	rm -f "$COUNT"
-	LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" \
+	LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" KMC_FAULT_OPS="$FAULT_OPS" \
 		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
 		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null
 	rc=$?
@@ -189,9 +232,10 @@ faulty() {
 
 # scenario WHAT OLD CMD...: from the saved state OLD, run CMD once without
 # the shim for the new state, once under it to count the steps, then
-# with each step failing, and killed at each step.
+# with each step failing, and killed at each step; last, its allocations
+# counted, and each (or each k-th: alloc_points) failing.
 scenario() {
-	local what=$1 old=$2 n total mode
+	local what=$1 old=$2 n total mode t0=$SECONDS
 	shift 2
 	load "$old"
 	OLD_MM=$(sed -n 's/^server_key_mm = //p' "$CONF")
@@ -266,6 +310,56 @@ scenario() {
 		echo "# $what, $([ $mode = fail ] && echo 'each step failing' || echo 'killed at each step'):" \
 			"then the old state $olds times, the new $news, a mix $mixes"
 	done
+
+	# Allocations: counted once, then the Nth failing (see alloc_points).
+	load "$old"
+	FAULT_OPS=alloc faulty 0 0 "$@"
+	check "$what, allocations counted: succeeds without a fault" test "$rc" = 0
+	check "$what, allocations counted: the new state" is_new
+	check "the shim counted the allocations of $what" test "$steps" -gt 10
+	total=$steps
+	alloc_points "$total"
+	olds=0 news=0 mixes=0
+	local fails=0 oks=0 notoom=0
+	for n in "${POINTS[@]}"; do
+		local at="$what, allocation $n of $total failing"
+		load "$old"
+		FAULT_OPS=alloc faulty "$n" 0 "$@"
+		if [ "$rc" = 0 ]; then
+			oks=$((oks + 1))
+			check "$at yet exit 0: the new state, at once" is_new
+		else
+			fails=$((fails + 1))
+			says_oom || notoom=$((notoom + 1))
+			check "$at: exits non-zero without a crash" no_crash
+			check "$at: a message starting 'kmc: ', no memory error report" says_kmc
+		fi
+		check "$at: kmc repair then succeeds" repair
+		check "$at: after repair, the old state or the new, never a mix" old_or_new
+		if [ "$FP" = "$OLD_FP" ]; then
+			olds=$((olds + 1))
+		elif [ "$FP" = "$NEW_FP" ]; then
+			news=$((news + 1))
+		else
+			mixes=$((mixes + 1))
+		fi
+		if [ "$rc" != 0 ] && says_nothing_changed; then
+			check "$at: the message says nothing was changed, and so it is" was_old
+		fi
+		if [ "$rc" != 0 ] && [ "$FP" = "$NEW_FP" ]; then
+			check "$at, yet it went through: the message says so and names kmc repair" \
+				says_repair_finishes
+		fi
+		if [ "$rc" = 0 ]; then
+			check "$at yet exit 0: still the new state after repair" was_new
+		fi
+		check "$at: no .NAME.kmc-new file is left" no_staged_files
+	done
+	echo "# $what, allocations: $total; ran ${#POINTS[@]}" \
+		"($([ "$STRIDE" = 1 ] && echo each || echo "1 in every $STRIDE from the first, and the last")):" \
+		"exit 0 $oks times, failed $fails ($notoom of them without 'out of memory' in the message);" \
+		"then the old state $olds times, the new $news, a mix $mixes;" \
+		"the scenario took $((SECONDS - t0)) s"
 }
 
 # ---- the starting states -------------------------------------------------------------

@@ -8,7 +8,10 @@
 # key, and both keystores are healthy; a failure that reports "nothing
 # changed" must have changed nothing, and one that says the change was
 # made must have made it. `protector add recovery` too: a recovery
-# protector left in the vault must have had its key shown.
+# protector left in the vault must have had its key shown. Last, each
+# command with its allocations counted instead (KMC_FAULT_OPS=alloc:
+# malloc, calloc, realloc) and the Nth failing: it must succeed, or exit
+# below 128 with a "kmc: " line; then the same checks as a failed step.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
@@ -192,5 +195,131 @@ if grep -aq KMC_FAULT_KILL "$SO"; then
 else
 	echo "# skip: this fault shim has no KMC_FAULT_KILL (tests/faultinject.c); the killed half did not run"
 fi
+
+# ---- allocations failing ---------------------------------------------------------
+# Each command's allocations counted once (KMC_FAULT_OPS=alloc), then
+# the Nth failing. These commands make some 40; were there more than
+# ALLOC_ALL, every k-th would run, k = ceil(TOTAL / ALLOC_RUNS), to stay
+# under about a minute (N=1 and the last always); KMC_ALLOC_STRIDE=k
+# sets k.
+
+# faulty_alloc N ARGS...: kmc ARGS (on $V, without a terminal) with its
+# Nth allocation failing (0: none); sets rc and steps. The shim goes into
+# kmc alone: setsid's own allocations would be counted, and fail, too.
+faulty_alloc() {
+	local n=$1
+	shift
+	rm -f "$COUNT"
+	setsid -w env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_OPS=alloc \
+		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null
+	rc=$?
+	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
+}
+ALLOC_ALL=400
+ALLOC_RUNS=150
+alloc_points() { # alloc_points TOTAL: the N to run, into POINTS; k into STRIDE
+	local total=$1 k n
+	k=${KMC_ALLOC_STRIDE:-}
+	if [ -z "$k" ]; then
+		k=1
+		[ "$total" -le "$ALLOC_ALL" ] || k=$(((total + ALLOC_RUNS - 1) / ALLOC_RUNS))
+	fi
+	POINTS=()
+	for ((n = 1; n <= total; n += k)); do POINTS+=("$n"); done
+	((total < 1)) || [ "${POINTS[-1]}" = "$total" ] || POINTS+=("$total")
+	STRIDE=$k
+}
+# A "kmc: " line, and no sanitizer's or libc's report of a memory error
+# (a sanitizer may exit below 128).
+SAN_MSG='(Address|Leak|Memory|UndefinedBehavior)Sanitizer|runtime error:|(malloc|free|realloc)\(\): |double free or corruption'
+says_kmc() {
+	grep -q '^kmc: ' "$RUN_ERR" && ! grep -Eq "$SAN_MSG" "$RUN_ERR" ||
+		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+}
+OOM_MSG='out of memory|Cannot allocate memory'
+no_staged_files() { # no .NAME.tmp-* nor .NAME.kmc-new left in the vault
+	local left
+	left=$(find "$V" -maxdepth 1 \( -name '.*.tmp-*' -o -name '.*.kmc-new' \) -printf '%f ')
+	[ -z "$left" ] || { echo "left behind in $V: $left" >&2; false; }
+}
+alloc_summary() { # alloc_summary WHAT: after a pass, what it saw
+	echo "# $1, allocations: $total; ran ${#POINTS[@]}" \
+		"($([ "$STRIDE" = 1 ] && echo each || echo "1 in every $STRIDE from the first, and the last")):" \
+		"exit 0 $oks times, failed $fails ($notoom of them without 'out of memory' in the message);" \
+		"$((SECONDS - t0)) s"
+}
+
+# run_allocs WHAT FROM OLD NEW ARGS...: kmc ARGS on a copy of FROM, with each
+# allocation failing in turn; the checks of run_faults for a failed step.
+run_allocs() {
+	local what=$1 from=$2 old=$3 new=$4 n at total fails=0 oks=0 notoom=0 t0=$SECONDS
+	shift 4
+	restore "$from"
+	faulty_alloc 0 "$@"
+	check "$what, allocations counted: succeeds without a fault" test "$rc" = 0
+	check "$what: the shim counted its allocations" test "$steps" -gt 5
+	check "$what, allocations counted: the set becomes $new" test "$(set_of)" = "$new"
+	total=$steps
+	alloc_points "$total"
+	for n in "${POINTS[@]}"; do
+		at="$what, allocation $n of $total failing"
+		restore "$from"
+		faulty_alloc "$n" "$@"
+		if [ "$rc" != 0 ]; then
+			fails=$((fails + 1))
+			grep -Eq "$OOM_MSG" "$RUN_ERR" || notoom=$((notoom + 1))
+			check "$at: exits non-zero without a crash" no_crash
+			check "$at: a message starting 'kmc: ', no memory error report" says_kmc
+		else
+			oks=$((oks + 1))
+		fi
+		check "$at: no temporary files" no_temp_files
+		check "$at: kmc repair succeeds" repaired
+		check "$at: the set is the old or the new one" set_is_old_or_new "$old" "$new"
+		check "$at: the set is what the message said" outcome_as_told "$old" "$new"
+		check "$at: both keystores healthy after repair" healthy
+		check "$at: opens with its host key" opens_with_host_key
+		if [ "$(set_of)" = "$SET_TWO" ]; then
+			check "$at: the passphrase protector works" passphrase_opens
+		else
+			check "$at: no passphrase protector opens it" not passphrase_opens
+		fi
+		check "$at: no .NAME.kmc-new nor temporary file left" no_staged_files
+	done
+	alloc_summary "$what"
+}
+
+run_allocs "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" \
+	protector add passphrase --passphrase-file "$PP" --argon2-ops 1 --argon2-mem 8
+run_allocs "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" protector remove 2
+
+# protector add recovery, each allocation failing: the checks of its
+# failing steps above.
+t0=$SECONDS
+restore "$HOST_ONLY"
+faulty_alloc 0 protector add recovery
+check "protector add recovery, allocations counted: succeeds without a fault" test "$rc" = 0
+check "protector add recovery: the shim counted its allocations" test "$steps" -gt 5
+total=$steps
+alloc_points "$total"
+fails=0 oks=0 notoom=0
+for n in "${POINTS[@]}"; do
+	at="protector add recovery, allocation $n of $total failing"
+	restore "$HOST_ONLY"
+	faulty_alloc "$n" protector add recovery
+	if [ "$rc" != 0 ]; then
+		fails=$((fails + 1))
+		grep -Eq "$OOM_MSG" "$RUN_ERR" || notoom=$((notoom + 1))
+		check "$at: exits non-zero without a crash" no_crash
+		check "$at: a message starting 'kmc: ', no memory error report" says_kmc
+	else
+		oks=$((oks + 1))
+	fi
+	check "$at: kmc repair succeeds" repaired
+	check "$at: a recovery protector left in the vault had its key shown" recovery_as_shown
+	check "$at: opens with its host key" opens_with_host_key
+	check "$at: no .NAME.kmc-new nor temporary file left" no_staged_files
+done
+alloc_summary "protector add recovery"
 
 done_testing
