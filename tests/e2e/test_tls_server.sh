@@ -6,6 +6,8 @@
 # refused by the same running server once it has reloaded, and a server
 # without its bundle will not start.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# wait_exit, stop_server, stop_all: shared with the other server suites.
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 SRV="$KMC_BUILD/examples/tls_server"
 V=$T/vault
@@ -40,35 +42,6 @@ start_server() {
 	return 1
 }
 
-# wait_exit PID: wait (bounded) for PID to end; its exit status, or 124
-# if it is still running (then it is killed).
-wait_exit() {
-	local pid=$1 i
-	for i in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 124
-	fi
-	wait "$pid"
-}
-
-# stop_server PID: SIGTERM, then its exit status (124: had to be killed).
-stop_server() {
-	kill -TERM "$1" 2>/dev/null
-	wait_exit "$1"
-}
-
-stop_all() {
-	local pid
-	for pid in "${SPIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && stop_server "$pid"
-	done
-	return 0
-}
 trap 'stop_all; rm -rf "$T"' EXIT
 
 # ---- clients ----------------------------------------------------------------
