@@ -10,10 +10,11 @@
  * O_CREAT. (writev and open are beyond the minimum because LMDB flushes
  * pages with writev and creates its files with open.)
  *
- * Allocations - malloc, calloc, realloc - are counted only when
- * KMC_FAULT_OPS names them (e.g. KMC_FAULT_OPS=malloc,calloc,realloc, or
- * "alloc" for the three): so the default count, of file-system calls, is
- * what it always was. A failing allocation returns NULL with ENOMEM
+ * Allocations - malloc, calloc, realloc, and libsodium's sodium_malloc,
+ * which takes guarded pages with mmap rather than malloc - are counted
+ * only when KMC_FAULT_OPS names them (e.g. KMC_FAULT_OPS=malloc,realloc,
+ * or "alloc" for the four): so the default count, of file-system calls,
+ * is what it always was. A failing allocation returns NULL with ENOMEM
  * (realloc leaves its block alone). Unlike the file-system calls, libc's
  * own allocations (stdio's buffers, strdup, ...) go through the
  * interposed malloc and are counted too, as are those of the dynamic
@@ -30,6 +31,18 @@
  *	KMC_FAULT_COUNT=F  at exit, write the number of counted calls to F,
  *	                   so a test knows how many steps a command has.
  *	KMC_FAULT_TRACE=1  print each counted call to stderr.
+ *	KMC_FAULT_NEAR=K   count only the allocations that kmc's own code
+ *	                   asks for: those with the program itself (which
+ *	                   holds libkmcvault) or LMDB among the K callers
+ *	                   nearest the allocation. K=1: its direct calls of
+ *	                   malloc and the like; K=3 also reaches strdup,
+ *	                   asprintf, OPENSSL_malloc and other thin wrappers.
+ *	                   OpenSSL's and libc's allocations inside larger
+ *	                   calls are left out: an import makes some 26,000
+ *	                   allocations, nearly all inside OpenSSL's decoders,
+ *	                   and trying each of kmc's own is what finds kmc's
+ *	                   bugs. The stack comes from backtrace(). Unset or
+ *	                   0: every allocation counts.
  *	KMC_FAULT_KILL=1   the Nth counted call (KMC_FAULT_AT) raises SIGKILL
  *	                   instead of failing, before doing anything: a crash
  *	                   or power cut at that step. KMC_FAULT_COUNT is not
@@ -65,6 +78,8 @@
  */
 #undef _FORTIFY_SOURCE	/* fortify's inline open()/openat() would clash */
 #include <dlfcn.h>
+#include <execinfo.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -83,18 +98,19 @@
 enum op {
 	OP_WRITE, OP_WRITEV, OP_PWRITE, OP_FSYNC, OP_FDATASYNC, OP_RENAME,
 	OP_RENAMEAT, OP_LINKAT, OP_MKDIRAT, OP_MSYNC, OP_OPEN, OP_OPENAT,
-	OP_MALLOC, OP_CALLOC, OP_REALLOC,
+	OP_MALLOC, OP_CALLOC, OP_REALLOC, OP_SODIUM_MALLOC,
 	OP_COUNT_
 };
 
 /* Counted when KMC_FAULT_OPS is unset: the file-system calls only. */
-#define ALLOC_OPS ((1u << OP_MALLOC) | (1u << OP_CALLOC) | (1u << OP_REALLOC))
+#define ALLOC_OPS ((1u << OP_MALLOC) | (1u << OP_CALLOC) | \
+	(1u << OP_REALLOC) | (1u << OP_SODIUM_MALLOC))
 #define DEFAULT_OPS (((1u << OP_COUNT_) - 1) & ~ALLOC_OPS)
 
 static const char *const op_names[OP_COUNT_] = {
 	"write", "writev", "pwrite", "fsync", "fdatasync", "rename",
 	"renameat", "linkat", "mkdirat", "msync", "open", "openat",
-	"malloc", "calloc", "realloc",
+	"malloc", "calloc", "realloc", "sodium_malloc",
 };
 
 static unsigned long fault_at;		/* 0: never */
@@ -109,9 +125,12 @@ static int log_fd = -1;
 static ssize_t (*log_write)(int, const void *, size_t);	/* the real write */
 
 static void log_open(void);
+static void near_init(void);
 /* Inside the shim (tracing, dlsym): allocations pass uncounted. Initial
  * exec: no __tls_get_addr, which could itself allocate. */
 static __thread int in_shim __attribute__((tls_model("initial-exec")));
+
+extern char **environ;
 
 static void load_config(void)
 {
@@ -119,6 +138,10 @@ static void load_config(void)
 	const char *s;
 
 	if (loaded)
+		return;
+	/* A sanitizer runtime starts before libc has set up the environment
+	   and may call through the shim then: read nothing until it is. */
+	if (!environ)
 		return;
 	loaded = 1;
 	s = getenv("KMC_FAULT_AT");
@@ -128,6 +151,7 @@ static void load_config(void)
 	s = getenv("KMC_FAULT_KILL");
 	kill_at = s && *s && strcmp(s, "0") != 0;
 	log_open();
+	near_init();
 	s = getenv("KMC_FAULT_OPS");
 	if (s && *s) {
 		enabled = 0;
@@ -503,6 +527,88 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 
 /* ---- allocations ------------------------------------------------------------ */
 
+/* KMC_FAULT_NEAR: the executable ranges of kmc's own code (the program,
+ * LMDB) and of this shim, whose frames are skipped. */
+#define NEAR_MAX 16
+struct range {
+	uintptr_t lo, hi;
+};
+static struct range own[8], shim[4];
+static int n_own, n_shim, near_depth;
+
+static int in_ranges(const struct range *r, int n, uintptr_t a)
+{
+	for (int i = 0; i < n; i++)
+		if (a >= r[i].lo && a < r[i].hi)
+			return 1;
+	return 0;
+}
+
+static int add_ranges(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	int first = *(int *)data;
+	struct range found[4];
+	int n = 0, is_shim = 0;
+
+	(void)size;
+	*(int *)data = 0;
+	for (int i = 0; i < info->dlpi_phnum && n < 4; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		found[n].lo = info->dlpi_addr + ph->p_vaddr;
+		found[n].hi = found[n].lo + ph->p_memsz;
+		if (in_ranges(&found[n], 1, (uintptr_t)&add_ranges))
+			is_shim = 1;
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		if (is_shim && n_shim < 4)
+			shim[n_shim++] = found[i];
+		else if ((first || strstr(name, "/liblmdb.so")) && n_own < 8)
+			own[n_own++] = found[i];
+	}
+	return 0;
+}
+
+static void near_init(void)
+{
+	const char *s = getenv("KMC_FAULT_NEAR");
+	void *warm[2];
+	int first = 1;
+
+	if (!s || !*s || (near_depth = atoi(s)) <= 0)
+		return;
+	if (near_depth > NEAR_MAX)
+		near_depth = NEAR_MAX;
+	in_shim++;
+	dl_iterate_phdr(add_ranges, &first);	/* the program comes first */
+	/* The first backtrace() loads the unwinder, allocating: now, unseen. */
+	(void)backtrace(warm, 2);
+	in_shim--;
+}
+
+/* Nonzero when kmc's own code is among the near_depth callers nearest
+ * the allocation being made (this shim's own frames not counted). */
+static int near_own_code(void)
+{
+	void *frames[NEAR_MAX + 8];
+	int n = backtrace(frames, NEAR_MAX + 8), seen = 0;
+
+	for (int i = 0; i < n && seen < near_depth; i++) {
+		uintptr_t a = (uintptr_t)frames[i];
+
+		if (in_ranges(shim, n_shim, a))
+			continue;
+		if (in_ranges(own, n_own, a))
+			return 1;
+		seen++;
+	}
+	return 0;
+}
+
 /*
  * The real functions come from dlsym, and dlsym may allocate (glibc's
  * dlerror state, with calloc): while it runs, allocations come from a
@@ -579,7 +685,8 @@ static int alloc_hit(enum op op)
 	if (in_shim)
 		return 0;
 	in_shim++;
-	r = hit(op, NULL);
+	load_config();
+	r = (!near_depth || near_own_code()) ? hit(op, NULL) : 0;
 	in_shim--;
 	return r;
 }
@@ -632,6 +739,20 @@ EXPORT void *realloc(void *p, size_t n)
 	if (q)
 		memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
 	return q;
+}
+
+/* libsodium's guarded allocation maps pages of its own; kmc's secrets
+ * (kmc/secret.c) live there. */
+void *sodium_malloc(size_t n);
+
+EXPORT void *sodium_malloc(size_t n)
+{
+	REAL(sodium_malloc);
+	if (alloc_hit(OP_SODIUM_MALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return real_(n);
 }
 
 EXPORT void free(void *p)

@@ -26,6 +26,11 @@ VG
 	chmod 755 "$_vgdir/kmc"
 	KMC="$_vgdir/kmc"
 fi
+# For runs whose allocations fail (the fault shim's KMC_FAULT_OPS=alloc)
+# under AddressSanitizer: OpenSSL then loses memory of its own, which
+# tools/lsan.supp names by a caller that only a whole stack shows, and the
+# fast unwinder stops at libcrypto's first frame. Harmless elsewhere.
+ALLOC_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0
 T=$(mktemp -d "${TMPDIR:-/tmp}/kmc-e2e.XXXXXX")
 chmod 700 "$T"
 trap 'rm -rf "$T" ${_vgdir:+"$_vgdir"}' EXIT

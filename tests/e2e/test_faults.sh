@@ -18,7 +18,7 @@
 # repair, a later write all succeed) and count them.
 #
 # A third pass makes the Nth allocation fail instead (malloc, calloc,
-# realloc: KMC_FAULT_OPS=malloc,calloc,realloc) for init and password set:
+# realloc, sodium_malloc: KMC_FAULT_OPS=alloc) for init and password set:
 # each run must succeed or fail with a message that says it ran out of
 # memory and an exit code below 128 (never a crash), leaving the old state
 # or the new one. Their counts are small (some 40 to 60 allocations a
@@ -46,13 +46,15 @@ faulty() {
 	shift
 	rm -f "$COUNT"
 	# The group's stderr takes bash's "Killed" notice for a killed run.
-	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_COUNT="$COUNT" \
+	local asan=${ASAN_OPTIONS:-}
+	[ -z "$FAULT_OPS" ] || asan=$ALLOC_ASAN_OPTIONS
+	{ env ASAN_OPTIONS="$asan" LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_COUNT="$COUNT" \
 		KMC_FAULT_KILL="$FAULT_KILL" KMC_FAULT_OPS="$FAULT_OPS" "$@" \
 		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 	rc=$?
 	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
 }
-ALLOC_OPS=malloc,calloc,realloc
+ALLOC_OPS=alloc	# malloc, calloc, realloc and sodium_malloc
 OOM_MSG='out of memory|Cannot allocate memory'
 # Diagnostics go to stderr, which check prints on failure.
 names_fault() { # the failed command's message names the fault

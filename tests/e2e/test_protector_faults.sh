@@ -197,8 +197,9 @@ else
 fi
 
 # ---- allocations failing ---------------------------------------------------------
-# Each command's allocations counted once (KMC_FAULT_OPS=alloc), then
-# the Nth failing. These commands make some 40; were there more than
+# Each command's allocations counted once (KMC_FAULT_OPS=alloc: malloc,
+# calloc, realloc, sodium_malloc), then the Nth failing. These commands
+# make some 40; were there more than
 # ALLOC_ALL, every k-th would run, k = ceil(TOTAL / ALLOC_RUNS), to stay
 # under about a minute (N=1 and the last always); KMC_ALLOC_STRIDE=k
 # sets k.
@@ -210,7 +211,7 @@ faulty_alloc() {
 	local n=$1
 	shift
 	rm -f "$COUNT"
-	setsid -w env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_OPS=alloc \
+	setsid -w env ASAN_OPTIONS="$ALLOC_ASAN_OPTIONS" LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_OPS=alloc \
 		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null
 	rc=$?
 	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
