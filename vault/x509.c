@@ -12,6 +12,8 @@
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/proverr.h>
 #include <openssl/x509v3.h>
 #include "x509.h"
 #include "fileio.h"
@@ -400,6 +402,60 @@ static int encrypted_key_whole(const uint8_t *p, size_t len)
 	return ok;
 }
 
+/* Why an encrypted key did not decrypt, from OpenSSL's error queue (which
+ * it empties). OpenSSL gives no single answer: a wrong password ends in
+ * a padding error ("bad decrypt"), or, once in 256, in decrypted bytes
+ * that are no key; a cipher or PBE the build lacks (PBKDF1, DES, RC2
+ * need the legacy provider) in "unsupported" - into alg, the name it
+ * gives; an allocation failure in "malloc failure", or, in the middle of
+ * the PBKDF2 loop, in no more than "not able to copy ctx". Only the
+ * first is the password's fault. */
+enum key_failure { KF_OTHER, KF_PASSWORD, KF_UNSUPPORTED, KF_NOMEM };
+
+static enum key_failure key_failure(char *alg, size_t alg_len)
+{
+	enum key_failure kf = KF_OTHER;
+	const char *data;
+	unsigned long e;
+	int flags;
+
+	snprintf(alg, alg_len, "?");
+	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))) {
+		int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+		enum key_failure now = KF_OTHER;
+		const char *a;
+
+		if (reason == ERR_R_MALLOC_FAILURE)
+			now = KF_NOMEM;
+		else if (reason == ERR_R_UNSUPPORTED ||
+		    (lib == ERR_LIB_EVP &&
+		     (reason == EVP_R_UNSUPPORTED_CIPHER ||
+		      reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION ||
+		      reason == EVP_R_UNSUPPORTED_PRF ||
+		      reason == EVP_R_UNKNOWN_CIPHER ||
+		      reason == EVP_R_UNKNOWN_DIGEST ||
+		      reason == EVP_R_UNKNOWN_PBE_ALGORITHM)))
+			now = KF_UNSUPPORTED;
+		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
+		    (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
+		    (lib == ERR_LIB_PKCS12 &&
+		     reason == PKCS12_R_PKCS12_CIPHERFINAL_ERROR) ||
+		    (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT ||
+		     reason == PEM_R_BAD_PASSWORD_READ)) ||
+		    lib == ERR_LIB_ASN1)
+			now = KF_PASSWORD;
+		if (now == KF_UNSUPPORTED && kf < KF_UNSUPPORTED &&
+		    (flags & ERR_TXT_STRING) && data &&
+		    (a = strstr(data, "Algorithm (")) != NULL) {
+			a += strlen("Algorithm (");
+			snprintf(alg, alg_len, "%.*s", (int)strcspn(a, " :)"), a);
+		}
+		if (now > kf)
+			kf = now;
+	}
+	return kf;
+}
+
 int key_parse(const char *show, const kmc_secret *data,
 	const kmc_secret *password, EVP_PKEY **ret)
 {
@@ -431,10 +487,16 @@ int key_parse(const char *show, const kmc_secret *data,
 			show);
 	}
 	if (!ok || !pkey) {
+		char alg[64], why[256];
+		enum key_failure kf;
+
 		EVP_PKEY_free(pkey);
 		if (ossl_nomem())
 			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
 				"reading the key", show);
+		/* Before encrypted_key_whole(), which empties the queue. */
+		snprintf(why, sizeof(why), "%s", ossl_reason());
+		kf = key_failure(alg, sizeof(alg));
 		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
 				kmc_secret_len(data)))
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
@@ -442,9 +504,21 @@ int key_parse(const char *show, const kmc_secret *data,
 		if (encrypted && !password)
 			return kmc_detail(KMC_E_NEED_PASSPHRASE, "%s is encrypted "
 				"and no password was given", show);
-		if (encrypted)
-			return kmc_detail(KMC_E_UNLOCK, "%s: the password does not "
-				"open the key", show);
+		if (encrypted) {
+			if (kf == KF_NOMEM)
+				return kmc_detail(KMC_E_NOMEM, "%s: out of memory "
+					"while decrypting the key", show);
+			if (kf == KF_UNSUPPORTED)
+				return kmc_detail(KMC_E_VERIFY, "%s is encrypted "
+					"with an algorithm this OpenSSL does not "
+					"offer (%s); encrypt it anew, e.g. openssl "
+					"pkcs8 -topk8 -v2 aes-256-cbc", show, alg);
+			if (kf == KF_PASSWORD)
+				return kmc_detail(KMC_E_UNLOCK, "%s: the password "
+					"does not open the key", show);
+			return kmc_detail(KMC_E_CORRUPT, "%s: the key could not "
+				"be decrypted (%s)", show, why);
+		}
 		return kmc_detail(KMC_E_CORRUPT, "%s: not a private key in PEM "
 			"or DER (PKCS#8, PKCS#1 or SEC1), or truncated", show);
 	}

@@ -345,6 +345,20 @@ refused 9 "a CRL that revokes the server certificate is refused (exit 9)" \
 refused 3 "a wrong key password is refused (exit 3)" 'server\.key: the password does not open the key' \
 	"${CA[@]}" -s "$P/server.crt" -k "$P/server.key" --password-file "$WRONG"
 
+# PKCS#5 v1.5 (PBKDF1 with MD5 and DES) needs OpenSSL's legacy provider,
+# which kmc does not load: the right password must not be called wrong.
+if openssl list -providers -provider legacy >/dev/null 2>&1; then
+	check "a key encrypted with PBE-MD5-DES (legacy provider)" \
+		ossl pkcs8 -topk8 -in "$P/server.plain.key" -v1 PBE-MD5-DES -provider legacy \
+		-provider default -passout "pass:$KP" -out "$B/legacy-pbe.key"
+	chmod 600 "$B/legacy-pbe.key"
+	refused 9 "a key under a PBE this OpenSSL lacks is refused (exit 9), the password not blamed" \
+		'legacy-pbe\.key is encrypted with an algorithm this OpenSSL does not offer \(PBKDF1\); encrypt it anew' \
+		"${CA[@]}" -s "$P/server.crt" -k "$B/legacy-pbe.key" --password-file "$PW"
+else
+	echo "# skip: OpenSSL's legacy provider is missing; no PBE-MD5-DES key to try"
+fi
+
 PW100=$(printf 'p%.0s' {1..99})X
 PW101=${PW100}Y
 secret_file "$B/pw100" "$PW100"
