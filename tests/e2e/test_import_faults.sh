@@ -18,9 +18,11 @@
 #   3. kmc crl update               a CRL that revokes the client
 #
 # Then each command runs with its allocations counted instead
-# (KMC_FAULT_OPS=alloc: malloc, calloc, realloc, OpenSSL's and libc's
-# included) and the Nth failing: it must succeed, or exit below 128 with
-# a "kmc: " line, and after kmc repair the old state or the new, as above.
+# (KMC_FAULT_OPS=alloc: malloc, calloc, realloc, sodium_malloc) and the
+# Nth failing: it must succeed, or exit below 128 with a "kmc: " line,
+# and after kmc repair the old state or the new, as above. Twice: every
+# allocation kmc's own code asks for (KMC_FAULT_NEAR), each in turn; then
+# all of them, OpenSSL's and libc's included, sampled (alloc_points).
 #
 # The temp dir goes on tmpfs when there is one (and TMPDIR is not set):
 # every run syncs, some 200 times over, and what is tested here is what
@@ -185,23 +187,30 @@ says_kmc() {
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
 OOM_MSG='out of memory|Cannot allocate memory'
+not_grep() { ! grep -q "$1" "$2" || { echo "message was: $(cat "$2")" >&2; false; }; }
 says_oom() { slurp "$RUN_ERR"; [[ $REPLY =~ $OOM_MSG ]]; }
 
-# alloc_points TOTAL: the N for an allocation pass, into POINTS. Every one
-# up to ALLOC_ALL of them. Above that, every k-th (1, 1+k, 1+2k, ... and
-# the last), k = ceil(TOTAL / ALLOC_RUNS): about ALLOC_RUNS runs, at some
-# 0.2 s each (the run, kmc repair, the fingerprint), which keeps a
-# scenario, its other passes included, under about a minute. Every one
-# would take hours: an import makes some 26,600 allocations, --replace
-# 26,400, crl update 8,400, nearly all of them OpenSSL's and libc's
-# before the transaction, which itself (staging to the commit's renames)
-# is some 20 allocations, near 25,050 of an import's: a sampled pass
-# seldom lands there. KMC_ALLOC_STRIDE=k sets k (1: all of them).
+# NEAR: the allocations of kmc's own code are those with kmc (or LMDB)
+# among the NEAR callers nearest to them (the shim's KMC_FAULT_NEAR): 4
+# reaches kmc's calls of malloc, strdup, asprintf, OPENSSL_malloc,
+# BIO_new and the like, and the sodium_malloc of every secret - some 160
+# in an import, each of them tried.
+NEAR=4
+
+# alloc_points TOTAL [all]: the N for an allocation pass, into POINTS
+# (all: every one). Without all: every one up to ALLOC_ALL of them; above
+# that, every k-th (1, 1+k, 1+2k, ... and the last), k = ceil(TOTAL /
+# ALLOC_RUNS): about ALLOC_RUNS runs, at some 0.2 s each (the run, kmc
+# repair, the fingerprint). Every one would take hours: an import makes
+# some 26,600 allocations, --replace 26,400, crl update 8,400, nearly all
+# of them OpenSSL's and libc's inside its decoders; kmc's own are tried
+# each in the NEAR pass. KMC_ALLOC_STRIDE=k sets k (1: all of them).
 ALLOC_ALL=400
-ALLOC_RUNS=60
+ALLOC_RUNS=40
 alloc_points() {
 	local total=$1 k n
 	k=${KMC_ALLOC_STRIDE:-}
+	[ "${2:-}" != all ] || k=1
 	if [ -z "$k" ]; then
 		k=1
 		[ "$total" -le "$ALLOC_ALL" ] || k=$(((total + ALLOC_RUNS - 1) / ALLOC_RUNS))
@@ -217,11 +226,14 @@ alloc_points() {
 # narrows the counted calls (the shim's KMC_FAULT_OPS; empty: its
 # default, the file-system calls).
 FAULT_OPS=
+FAULT_NEAR=0	# the shim's KMC_FAULT_NEAR: 0, every allocation counts
 faulty() {
-	local n=$1 kill=$2
+	local n=$1 kill=$2 asan=${ASAN_OPTIONS:-}
 	shift 2
 	rm -f "$COUNT"
-	LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" KMC_FAULT_OPS="$FAULT_OPS" \
+	[ -z "$FAULT_OPS" ] || asan=$ALLOC_ASAN_OPTIONS
+	ASAN_OPTIONS=$asan LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" \
+		KMC_FAULT_OPS="$FAULT_OPS" KMC_FAULT_NEAR="$FAULT_NEAR" \
 		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
 		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null
 	rc=$?
@@ -311,18 +323,29 @@ scenario() {
 			"then the old state $olds times, the new $news, a mix $mixes"
 	done
 
-	# Allocations: counted once, then the Nth failing (see alloc_points).
+	# Allocations: kmc's own, each of them; then all, sampled.
+	FAULT_NEAR=$NEAR alloc_pass "$what" "$what, own allocation" "$@"
+	alloc_pass "$what" "$what, allocation" "$@"
+	echo "# $what: the scenario took $((SECONDS - t0)) s"
+}
+
+# alloc_pass WHAT LABEL CMD...: CMD's allocations counted once (with
+# FAULT_NEAR: only kmc's own, the "own allocations"), then the Nth failing for
+# each N of alloc_points, from the state OLD_FP came from ($old).
+alloc_pass() {
+	local what=$1 label=$2 n total
+	shift 2
 	load "$old"
 	FAULT_OPS=alloc faulty 0 0 "$@"
-	check "$what, allocations counted: succeeds without a fault" test "$rc" = 0
-	check "$what, allocations counted: the new state" is_new
-	check "the shim counted the allocations of $what" test "$steps" -gt 10
+	check "${label}s counted: succeeds without a fault" test "$rc" = 0
+	check "${label}s counted: the new state" is_new
+	check "the shim counted the ${label}s" test "$steps" -gt 10
 	total=$steps
-	alloc_points "$total"
+	[ "$FAULT_NEAR" = 0 ] && alloc_points "$total" || alloc_points "$total" all
 	olds=0 news=0 mixes=0
 	local fails=0 oks=0 notoom=0
 	for n in "${POINTS[@]}"; do
-		local at="$what, allocation $n of $total failing"
+		local at="$label $n of $total failing"
 		load "$old"
 		FAULT_OPS=alloc faulty "$n" 0 "$@"
 		if [ "$rc" = 0 ]; then
@@ -333,6 +356,8 @@ scenario() {
 			says_oom || notoom=$((notoom + 1))
 			check "$at: exits non-zero without a crash" no_crash
 			check "$at: a message starting 'kmc: ', no memory error report" says_kmc
+			check "$at: the message does not blame the key's password" \
+				not_grep 'password does not open' "$RUN_ERR"
 		fi
 		check "$at: kmc repair then succeeds" repair
 		check "$at: after repair, the old state or the new, never a mix" old_or_new
@@ -355,11 +380,11 @@ scenario() {
 		fi
 		check "$at: no .NAME.kmc-new file is left" no_staged_files
 	done
-	echo "# $what, allocations: $total; ran ${#POINTS[@]}" \
+	check "the shim is active: with some ${label} failing, the command failed" test "$fails" -gt 0
+	echo "# ${label}s: $total; ran ${#POINTS[@]}" \
 		"($([ "$STRIDE" = 1 ] && echo each || echo "1 in every $STRIDE from the first, and the last")):" \
 		"exit 0 $oks times, failed $fails ($notoom of them without 'out of memory' in the message);" \
-		"then the old state $olds times, the new $news, a mix $mixes;" \
-		"the scenario took $((SECONDS - t0)) s"
+		"then the old state $olds times, the new $news, a mix $mixes"
 }
 
 # ---- the starting states -------------------------------------------------------------
