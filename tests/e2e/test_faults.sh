@@ -26,6 +26,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
+quiet_inspections
 COUNT=$T/count
 FAULT_MSG='Input/output error|No space left on device'
 RUN_OUT=$T/run.out
@@ -46,7 +47,7 @@ faulty() {
 	shift
 	rm -f "$COUNT"
 	# The group's stderr takes bash's "Killed" notice for a killed run.
-	local asan=${ASAN_OPTIONS:-}
+	local asan=$RUN_ASAN_OPTIONS
 	[ -z "$FAULT_OPS" ] || asan=$ALLOC_ASAN_OPTIONS
 	{ env ASAN_OPTIONS="$asan" LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_COUNT="$COUNT" \
 		KMC_FAULT_KILL="$FAULT_KILL" KMC_FAULT_OPS="$FAULT_OPS" "$@" \

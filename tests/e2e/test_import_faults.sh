@@ -34,6 +34,7 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
+quiet_inspections
 COUNT=$T/count
 FAULT_MSG='Input/output error|No space left on device'
 RUN_OUT=$T/run.out
@@ -228,7 +229,7 @@ alloc_points() {
 FAULT_OPS=
 FAULT_NEAR=0	# the shim's KMC_FAULT_NEAR: 0, every allocation counts
 faulty() {
-	local n=$1 kill=$2 asan=${ASAN_OPTIONS:-}
+	local n=$1 kill=$2 asan=$RUN_ASAN_OPTIONS
 	shift 2
 	rm -f "$COUNT"
 	[ -z "$FAULT_OPS" ] || asan=$ALLOC_ASAN_OPTIONS

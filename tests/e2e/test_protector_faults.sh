@@ -15,6 +15,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
+quiet_inspections
 COUNT=$T/count
 FAULT_MSG='Input/output error|No space left on device'
 RUN_OUT=$T/run.out
@@ -41,7 +42,7 @@ faulty() {
 	shift
 	rm -f "$COUNT"
 	# The group's stderr takes bash's "Killed" notice for a killed run.
-	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" KMC_FAULT_COUNT="$COUNT" \
+	{ env ASAN_OPTIONS="$RUN_ASAN_OPTIONS" LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" KMC_FAULT_COUNT="$COUNT" \
 		"$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 	rc=$?
 	steps=$(cat "$COUNT" 2>/dev/null || echo 0)
