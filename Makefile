@@ -180,10 +180,18 @@ check-sanitize: deps
 	@cp $(PROVIDER) build-sanitize/provider/kmc.so
 	@$(SAN_ENV) tools/run-tests.sh build-sanitize
 
-# Unit suites and the kmc command's own suites under valgrind memcheck,
-# errors and definite leaks fatal. The suites that drive servers or
-# thousands of fault steps run in check and check-sanitize instead.
-VALGRIND_E2E ?= test_cli test_recovery test_perms
+# Under valgrind memcheck, errors and definite leaks fatal: the unit
+# suites, and the end-to-end suites below with every kmc they run going
+# through memcheck (the longest first). Left to check and check-sanitize:
+# the fault suites, which run kmc thousands of times (about a second
+# each under memcheck), test_file_attacks and test_concurrency (hundreds,
+# in races that memcheck's slowness would mostly lose), and
+# test_secret_hygiene, whose LD_PRELOAD capture cannot sit beside
+# valgrind's own preloads. The servers run the provider uninstrumented.
+VALGRIND_E2E ?= test_import test_pkcs11 test_tpm test_recovery test_perms test_cli \
+	test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
+	test_provider_apache test_provider_haproxy test_provider_mosquitto \
+	test_provider_curl test_provider_postgres test_tls_server
 check-valgrind: deps
 	@$(MAKE) --no-print-directory O=build-valgrind all tests
 	@KMC_VALGRIND=1 VALGRIND_E2E="$(VALGRIND_E2E)" tools/run-tests.sh build-valgrind valgrind

@@ -42,7 +42,6 @@ ARGON=(--argon2-ops 1 --argon2-mem 8)
 
 # ---- the TPM and its token --------------------------------------------------
 
-started=$(date +%s)
 if ! swtpm_start "$TPMDIR" >"$OUT" 2>"$ERR"; then
 	_report 0 "swtpm starts on loopback"
 	done_testing
@@ -243,7 +242,5 @@ check "with swtpm stopped and no passphrase, opening fails in time" \
 check "... naming both the tpm and the passphrase protector" \
 	grep -q 'protector 3 (tpm): .*protector 2 (passphrase): ' "$T/gone.err"
 
-elapsed=$(($(date +%s) - started))
-check "the whole test took under 2 minutes (${elapsed}s)" test "$elapsed" -lt 120
 
 done_testing
