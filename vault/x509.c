@@ -402,19 +402,17 @@ static int encrypted_key_whole(const uint8_t *p, size_t len)
 	return ok;
 }
 
-/* Why an encrypted key did not decrypt, from OpenSSL's error queue (which
- * it empties). OpenSSL gives no single answer: a wrong password ends in
- * a padding error ("bad decrypt"), or, once in 256, in decrypted bytes
- * that are no key; a cipher or PBE the build lacks (PBKDF1, DES, RC2
- * need the legacy provider) in "unsupported" - into alg, the name it
- * gives; an allocation failure in "malloc failure", or, in the middle of
- * the PBKDF2 loop, in no more than "not able to copy ctx". Only the
- * first is the password's fault. */
-enum key_failure { KF_OTHER, KF_PASSWORD, KF_UNSUPPORTED, KF_NOMEM };
-
-static enum key_failure key_failure(char *alg, size_t alg_len)
+/* OpenSSL's queue gives no single answer. A wrong password ends in a padding
+ * error ("bad decrypt"), or, once in 256, in decrypted bytes that no
+ * decoder takes (the decoder's "unsupported": no supported data) or that
+ * are no valid DER (ASN.1 errors); a cipher or PBE the build lacks
+ * (PBKDF1, DES, RC2 need the legacy provider) in the EVP fetch's
+ * "unsupported", which names it; an allocation failure in "malloc
+ * failure", or, inside the PBKDF2 loop, in no more than "not able to
+ * copy ctx". */
+enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 {
-	enum key_failure kf = KF_OTHER;
+	enum key_failure kf = KEY_FAILED_OTHER;
 	const char *data;
 	unsigned long e;
 	int flags;
@@ -422,29 +420,32 @@ static enum key_failure key_failure(char *alg, size_t alg_len)
 	snprintf(alg, alg_len, "?");
 	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))) {
 		int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
-		enum key_failure now = KF_OTHER;
+		enum key_failure now = KEY_FAILED_OTHER;
 		const char *a;
 
 		if (reason == ERR_R_MALLOC_FAILURE)
-			now = KF_NOMEM;
-		else if (reason == ERR_R_UNSUPPORTED ||
-		    (lib == ERR_LIB_EVP &&
-		     (reason == EVP_R_UNSUPPORTED_CIPHER ||
-		      reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION ||
-		      reason == EVP_R_UNSUPPORTED_PRF ||
-		      reason == EVP_R_UNKNOWN_CIPHER ||
-		      reason == EVP_R_UNKNOWN_DIGEST ||
-		      reason == EVP_R_UNKNOWN_PBE_ALGORITHM)))
-			now = KF_UNSUPPORTED;
+			now = KEY_FAILED_NOMEM;
+		else if (lib == ERR_LIB_EVP &&
+		    (reason == ERR_R_UNSUPPORTED ||
+		     reason == EVP_R_UNSUPPORTED_CIPHER ||
+		     reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION ||
+		     reason == EVP_R_UNSUPPORTED_PRF ||
+		     reason == EVP_R_UNKNOWN_CIPHER ||
+		     reason == EVP_R_UNKNOWN_DIGEST ||
+		     reason == EVP_R_UNKNOWN_PBE_ALGORITHM))
+			now = KEY_FAILED_UNSUPPORTED;
 		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
 		    (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
 		    (lib == ERR_LIB_PKCS12 &&
 		     reason == PKCS12_R_PKCS12_CIPHERFINAL_ERROR) ||
 		    (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT ||
 		     reason == PEM_R_BAD_PASSWORD_READ)) ||
+		    (lib == ERR_LIB_OSSL_DECODER &&
+		     reason == ERR_R_UNSUPPORTED) ||
 		    lib == ERR_LIB_ASN1)
-			now = KF_PASSWORD;
-		if (now == KF_UNSUPPORTED && kf < KF_UNSUPPORTED &&
+			now = KEY_FAILED_PASSWORD;
+		if (now == KEY_FAILED_UNSUPPORTED &&
+		    kf < KEY_FAILED_UNSUPPORTED &&
 		    (flags & ERR_TXT_STRING) && data &&
 		    (a = strstr(data, "Algorithm (")) != NULL) {
 			a += strlen("Algorithm (");
@@ -496,7 +497,7 @@ int key_parse(const char *show, const kmc_secret *data,
 				"reading the key", show);
 		/* Before encrypted_key_whole(), which empties the queue. */
 		snprintf(why, sizeof(why), "%s", ossl_reason());
-		kf = key_failure(alg, sizeof(alg));
+		kf = key_decrypt_failure(alg, sizeof(alg));
 		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
 				kmc_secret_len(data)))
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
@@ -505,15 +506,15 @@ int key_parse(const char *show, const kmc_secret *data,
 			return kmc_detail(KMC_E_NEED_PASSPHRASE, "%s is encrypted "
 				"and no password was given", show);
 		if (encrypted) {
-			if (kf == KF_NOMEM)
+			if (kf == KEY_FAILED_NOMEM)
 				return kmc_detail(KMC_E_NOMEM, "%s: out of memory "
 					"while decrypting the key", show);
-			if (kf == KF_UNSUPPORTED)
+			if (kf == KEY_FAILED_UNSUPPORTED)
 				return kmc_detail(KMC_E_VERIFY, "%s is encrypted "
 					"with an algorithm this OpenSSL does not "
 					"offer (%s); encrypt it anew, e.g. openssl "
 					"pkcs8 -topk8 -v2 aes-256-cbc", show, alg);
-			if (kf == KF_PASSWORD)
+			if (kf == KEY_FAILED_PASSWORD)
 				return kmc_detail(KMC_E_UNLOCK, "%s: the password "
 					"does not open the key", show);
 			return kmc_detail(KMC_E_CORRUPT, "%s: the key could not "

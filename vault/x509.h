@@ -84,6 +84,17 @@ KMC_INTERNAL int certs_to_pem(STACK_OF(X509) *certs, uint8_t **ret,
 KMC_INTERNAL int crl_to_pem(X509_CRL *crl, uint8_t **ret, size_t *ret_len)
 	KMC_MUST_CHECK;
 
+/* Why an encrypted key did not decrypt, read from (and emptying)
+ * OpenSSL's error queue; for KEY_FAILED_UNSUPPORTED, alg gets the name
+ * OpenSSL gives the missing algorithm ("?" when it names none). */
+enum key_failure {
+	KEY_FAILED_OTHER,	/* none of these: OpenSSL's reason tells */
+	KEY_FAILED_PASSWORD,	/* the password does not open it */
+	KEY_FAILED_UNSUPPORTED,	/* a cipher, KDF or PBE this build lacks */
+	KEY_FAILED_NOMEM,	/* an allocation failed */
+};
+KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
+
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
 
