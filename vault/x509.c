@@ -439,11 +439,11 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 		    (lib == ERR_LIB_PKCS12 &&
 		     reason == PKCS12_R_PKCS12_CIPHERFINAL_ERROR) ||
 		    (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT ||
-		     reason == PEM_R_BAD_PASSWORD_READ)) ||
-		    (lib == ERR_LIB_OSSL_DECODER &&
-		     reason == ERR_R_UNSUPPORTED) ||
-		    lib == ERR_LIB_ASN1)
+		     reason == PEM_R_BAD_PASSWORD_READ)))
 			now = KEY_FAILED_PASSWORD;
+		else if ((lib == ERR_LIB_OSSL_DECODER &&
+		     reason == ERR_R_UNSUPPORTED) || lib == ERR_LIB_ASN1)
+			now = KEY_FAILED_UNDECODED;
 		if (now == KEY_FAILED_UNSUPPORTED &&
 		    kf < KEY_FAILED_UNSUPPORTED &&
 		    (flags & ERR_TXT_STRING) && data &&
@@ -457,18 +457,19 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 	return kf;
 }
 
-int key_parse(const char *show, const kmc_secret *data,
-	const kmc_secret *password, EVP_PKEY **ret)
+/* One decoding of data into *pkey (NULL if none), with *left the bytes
+ * it did not take; 1 or 0 as OpenSSL's, or KMC_E_NOMEM. */
+static int key_decode(const kmc_secret *data, int encrypted,
+	const kmc_secret *password, EVP_PKEY **pkey, size_t *left)
 {
 	const unsigned char *p = kmc_secret_data(data);
-	size_t len = kmc_secret_len(data);
-	int encrypted = key_is_encrypted(p, len);
 	OSSL_DECODER_CTX *dctx;
-	EVP_PKEY *pkey = NULL;
 	int ok;
 
+	*pkey = NULL;
+	*left = kmc_secret_len(data);
 	ERR_clear_error();
-	dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, NULL,
+	dctx = OSSL_DECODER_CTX_new_for_pkey(pkey, NULL, NULL, NULL,
 		EVP_PKEY_KEYPAIR, NULL, NULL);
 	KMC_ENSURE(dctx, KMC_E_NOMEM);
 	if (encrypted && password)
@@ -478,8 +479,42 @@ int key_parse(const char *show, const kmc_secret *data,
 		ok = OSSL_DECODER_CTX_set_passphrase_cb(dctx, no_passphrase,
 			NULL);
 	if (ok)
-		ok = OSSL_DECODER_from_data(dctx, &p, &len);
+		ok = OSSL_DECODER_from_data(dctx, &p, left);
 	OSSL_DECODER_CTX_free(dctx);
+	return ok == 1;
+}
+
+int key_parse(const char *show, const kmc_secret *data,
+	const kmc_secret *password, EVP_PKEY **ret)
+{
+	int encrypted = key_is_encrypted(kmc_secret_data(data),
+		kmc_secret_len(data));
+	enum key_failure kf = KEY_FAILED_OTHER;
+	char alg[64], why[256];
+	EVP_PKEY *pkey;
+	size_t len;
+	int ok;
+
+	for (int tries = 1;; tries++) {
+		ok = key_decode(data, encrypted, password, &pkey, &len);
+		if (ok < 0)
+			return ok;
+		if (ok && pkey)
+			break;
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+		if (ossl_nomem())
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the key", show);
+		snprintf(why, sizeof(why), "%s", ossl_reason());
+		kf = key_decrypt_failure(alg, sizeof(alg));
+		/* Decrypted bytes no decoder takes: a second try tells an
+		   allocation failure from a wrong password, which fails
+		   the same way again. */
+		if (!encrypted || !password || kf != KEY_FAILED_UNDECODED ||
+		    tries == 2)
+			break;
+	}
 	/* DER takes exact lengths: a second key or junk after it is refused. */
 	if (ok && pkey && len != 0 && !looks_pem(kmc_secret_data(data),
 			kmc_secret_len(data))) {
@@ -488,16 +523,6 @@ int key_parse(const char *show, const kmc_secret *data,
 			show);
 	}
 	if (!ok || !pkey) {
-		char alg[64], why[256];
-		enum key_failure kf;
-
-		EVP_PKEY_free(pkey);
-		if (ossl_nomem())
-			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
-				"reading the key", show);
-		/* Before encrypted_key_whole(), which empties the queue. */
-		snprintf(why, sizeof(why), "%s", ossl_reason());
-		kf = key_decrypt_failure(alg, sizeof(alg));
 		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
 				kmc_secret_len(data)))
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
@@ -514,7 +539,8 @@ int key_parse(const char *show, const kmc_secret *data,
 					"with an algorithm this OpenSSL does not "
 					"offer (%s); encrypt it anew, e.g. openssl "
 					"pkcs8 -topk8 -v2 aes-256-cbc", show, alg);
-			if (kf == KEY_FAILED_PASSWORD)
+			if (kf == KEY_FAILED_PASSWORD ||
+			    kf == KEY_FAILED_UNDECODED)
 				return kmc_detail(KMC_E_UNLOCK, "%s: the password "
 					"does not open the key", show);
 			return kmc_detail(KMC_E_CORRUPT, "%s: the key could not "

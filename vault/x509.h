@@ -89,6 +89,10 @@ KMC_INTERNAL int crl_to_pem(X509_CRL *crl, uint8_t **ret, size_t *ret_len)
  * OpenSSL gives the missing algorithm ("?" when it names none). */
 enum key_failure {
 	KEY_FAILED_OTHER,	/* none of these: OpenSSL's reason tells */
+	KEY_FAILED_UNDECODED,	/* decrypted bytes no decoder takes: a wrong
+				   password whose padding checked out (one
+				   in 256), or an allocation failure while
+				   decoding, which leaves the same trace */
 	KEY_FAILED_PASSWORD,	/* the password does not open it */
 	KEY_FAILED_UNSUPPORTED,	/* a cipher, KDF or PBE this build lacks */
 	KEY_FAILED_NOMEM,	/* an allocation failed */
