@@ -184,11 +184,13 @@ check-sanitize: deps
 # suites, and the end-to-end suites below with every kmc they run going
 # through memcheck (the longest first). Left to check and check-sanitize:
 # the fault suites, which run kmc thousands of times (about a second
-# each under memcheck), test_file_attacks and test_concurrency (hundreds,
+# each under memcheck), test_import (150 imports, 3 minutes, whose paths
+# the fault suites' own runs cover), test_file_attacks and
+# test_concurrency (hundreds,
 # in races that memcheck's slowness would mostly lose), and
 # test_secret_hygiene, whose LD_PRELOAD capture cannot sit beside
 # valgrind's own preloads. The servers run the provider uninstrumented.
-VALGRIND_E2E ?= test_import test_pkcs11 test_tpm test_recovery test_perms test_cli \
+VALGRIND_E2E ?= test_pkcs11 test_tpm test_recovery test_perms test_cli \
 	test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
 	test_provider_apache test_provider_haproxy test_provider_mosquitto \
 	test_provider_curl test_provider_postgres test_tls_server
