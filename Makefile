@@ -13,6 +13,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
 # Where OpenSSL 3 looks for providers (-provider kmc).
 MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || echo $(LIBDIR)/ossl-modules)
 DESTDIR ?=
@@ -225,12 +226,16 @@ install: all
 	install -m 0644 include/kmc/*.h $(DESTDIR)$(INCLUDEDIR)/kmc/
 	$(PC_SED) kmcvault.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 0644 man/kmc.1 $(DESTDIR)$(MANDIR)/man1/kmc.1
+	install -m 0644 man/kmc.3 $(DESTDIR)$(MANDIR)/man3/kmc.3
 
 uninstall:
 	rm -f $(DESTDIR)$(MODULESDIR)/kmc.so
 	rm -f $(DESTDIR)$(BINDIR)/kmc $(DESTDIR)$(LIBDIR)/libkmcvault.* \
 		$(DESTDIR)$(INCLUDEDIR)/kmc.h $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/kmc
+	rm -f $(DESTDIR)$(MANDIR)/man1/kmc.1 $(DESTDIR)$(MANDIR)/man3/kmc.3
 
 clean:
 	rm -rf $(O) build-*

@@ -10,6 +10,7 @@ packages=(
 
 	libcmocka-dev			# unit tests
 	lmdb-utils jq openssl		# end-to-end tests, demo and bench
+	groff-base			# test_docs renders the man pages
 	curl postgresql			# real clients and servers in tests
 	nginx apache2 haproxy		# servers that load keys through the provider
 	mosquitto mosquitto-clients

@@ -127,12 +127,13 @@ static int read_material(import_ctx *c)
 	if (p->crl_file)
 		KMC_GUARD(input_read(p->crl_file, INPUT_CRL, &c->crl_raw,
 			&c->crl_len, NULL));
-	KMC_GUARD(certs_parse(p->ca_file, c->ca_raw, c->ca_len, &c->ca));
-	KMC_GUARD(certs_parse(p->cert_file, c->cert_raw, c->cert_len,
-		&c->chain));
+	KMC_GUARD(input_error(certs_parse(p->ca_file, c->ca_raw, c->ca_len,
+		&c->ca)));
+	KMC_GUARD(input_error(certs_parse(p->cert_file, c->cert_raw,
+		c->cert_len, &c->chain)));
 	if (p->crl_file)
-		KMC_GUARD(crl_parse(p->crl_file, c->crl_raw, c->crl_len,
-			&c->crl));
+		KMC_GUARD(input_error(crl_parse(p->crl_file, c->crl_raw,
+			c->crl_len, &c->crl)));
 	return 0;
 }
 
@@ -178,8 +179,8 @@ static int check_key(import_ctx *c)
 
 	if (p->password)
 		KMC_GUARD(check_password(p->key_file, p->password));
-	KMC_GUARD(key_parse(p->key_file, c->key_raw,
-		encrypted ? p->password : NULL, &c->pkey));
+	KMC_GUARD(input_error(key_parse(p->key_file, c->key_raw,
+		encrypted ? p->password : NULL, &c->pkey)));
 	KMC_GUARD(key_to_pkcs8(c->pkey, &c->pkcs8));
 	if (encrypted) {
 		/* The original goes to the keys folder, still encrypted. */
@@ -692,7 +693,8 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		kmc_secret_len(cert), &c.chain));
 	KMC_GUARD(input_read(crl_file, INPUT_CRL, &c.crl_raw, &c.crl_len,
 		NULL));
-	KMC_GUARD(crl_parse(crl_file, c.crl_raw, c.crl_len, &c.crl));
+	KMC_GUARD(input_error(crl_parse(crl_file, c.crl_raw, c.crl_len,
+		&c.crl)));
 	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
 	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));
 	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,

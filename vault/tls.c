@@ -308,7 +308,8 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 				"certificate item%s nor a file", name_or_file,
 				v ? "" : " (no vault open)");
 		KMC_GUARD(r);
-		KMC_GUARD(certs_parse(name_or_file, raw, len, &certs));
+		KMC_GUARD(input_error(certs_parse(name_or_file, raw, len,
+			&certs)));
 	} else {
 		return r;
 	}

@@ -39,6 +39,17 @@ KMC_INTERNAL int certs_parse(const char *show, const uint8_t *data,
 KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret) KMC_MUST_CHECK;
 
+/*
+ * input_error - a file the caller named that does not parse is bad input,
+ * not a damaged vault: KMC_E_CORRUPT from the parsers above becomes
+ * KMC_E_INVALID (the kmc command's exit 2), the detail naming the file
+ * kept. What the vault itself holds stays KMC_E_CORRUPT (exit 4).
+ */
+static inline int input_error(int r)
+{
+	return r == KMC_E_CORRUPT ? KMC_E_INVALID : r;
+}
+
 /* Whether a key file is password-encrypted (PKCS#8 or legacy PEM). */
 KMC_INTERNAL int key_is_encrypted(const uint8_t *data, size_t len);
 

@@ -212,7 +212,9 @@ KMC_API int kmc_key_file_encrypted(const char *path, int *ret)
  *
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (NAME exists and
  * KMC_IMPORT_REPLACE is not set), KMC_E_PERM, KMC_E_EMPTY,
- * KMC_E_TOO_LARGE, KMC_E_CORRUPT (unreadable material), KMC_E_VERIFY
+ * KMC_E_TOO_LARGE, KMC_E_INVALID (a file that is not a certificate, key
+ * or CRL in PEM or DER, or is truncated), KMC_E_CORRUPT (a damaged record
+ * of the bundle being replaced), KMC_E_VERIFY
  * (dates, chain, key mismatch, CRL), KMC_E_TYPE (key algorithm),
  * KMC_E_NEED_PASSPHRASE (an encrypted key and no password), KMC_E_UNLOCK
  * (the password does not open the key), KMC_E_STORE, -errno.
@@ -261,7 +263,8 @@ typedef struct kmc_cert_info {
  * the file of that name (PEM with one or more certificates, or DER).
  * *ret_info is an array of *ret_n entries, leaf first; release it with
  * kmc_cert_info_free().
- * Returns 0; KMC_E_NOT_FOUND, KMC_E_CORRUPT, KMC_E_PERM, -errno.
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
+ * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK

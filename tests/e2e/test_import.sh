@@ -424,20 +424,33 @@ chmod 600 "$B/empty.key"
 refused 2 "an empty key file is refused (exit 2)" 'empty\.key is empty' \
 	"${CA[@]}" -s "$P/server.crt" -k "$B/empty.key" --password-file "$PW"
 head -c $(( $(wc -c <"$P/server.crt") / 2 )) "$P/server.crt" >"$B/half.crt"
-refused 4 "a truncated PEM certificate is refused (exit 4)" 'half\.crt: truncated or damaged PEM certificate' \
+refused 2 "a truncated PEM certificate is malformed input (exit 2)" 'half\.crt: truncated or damaged PEM certificate' \
 	"${CA[@]}" -s "$B/half.crt" -k "$P/server.key" --password-file "$PW"
 head -c $(( $(wc -c <"$P/ca.crl") / 2 )) "$P/ca.crl" >"$B/half.crl"
-refused 4 "a truncated PEM CRL is refused (exit 4)" 'half\.crl: truncated or damaged PEM CRL' \
+refused 2 "a truncated PEM CRL is malformed input (exit 2)" 'half\.crl: truncated or damaged PEM CRL' \
 	"${GOOD[@]}" -r "$B/half.crl"
 head -c $(( $(wc -c <"$P/server.key") / 2 )) "$P/server.key" >"$B/half.key"
 chmod 600 "$B/half.key"
-refused 4 "a truncated encrypted key is refused as damaged (exit 4), not as a wrong password" \
+refused 2 "a truncated encrypted key is malformed input (exit 2), not a wrong password" \
 	'half\.key: .*(truncated|damaged)' \
 	"${CA[@]}" -s "$P/server.crt" -k "$B/half.key" --password-file "$PW"
 head -c $(( $(wc -c <"$P/server.plain.key") / 2 )) "$P/server.plain.key" >"$B/half-plain.key"
 chmod 600 "$B/half-plain.key"
-refused 4 "a truncated unencrypted key is refused (exit 4)" 'half-plain\.key: .*truncated' \
+refused 2 "a truncated unencrypted key is malformed input (exit 2)" 'half-plain\.key: .*truncated' \
 	"${CA[@]}" -s "$P/server.crt" -k "$B/half-plain.key"
+
+# Garbage in any input file is malformed input (exit 2, cli.md), not a
+# damaged vault (exit 4), and names the file.
+head -c 600 /dev/urandom | base64 >"$B/garbage"
+chmod 600 "$B/garbage"
+refused 2 "a CA file of garbage is malformed input (exit 2)" 'garbage: not a certificate' \
+	-c "$B/garbage" -s "$P/server.crt" -k "$P/server.key" --password-file "$PW"
+refused 2 "a server certificate file of garbage is malformed input (exit 2)" 'garbage: not a certificate' \
+	"${CA[@]}" -s "$B/garbage" -k "$P/server.key" --password-file "$PW"
+refused 2 "a key file of garbage is malformed input (exit 2)" 'garbage: not a private key' \
+	"${CA[@]}" -s "$P/server.crt" -k "$B/garbage"
+refused 2 "a CRL file of garbage is malformed input (exit 2)" 'garbage: not a CRL' \
+	"${GOOD[@]}" -r "$B/garbage"
 
 ossl x509 -in "$P/server.crt" -outform DER -out "$B/der.crt"
 t "a DER certificate named .crt is accepted" \
@@ -531,6 +544,10 @@ before=$(state "$V" "$CONF")
 t_err 9 "crl update with another CA's CRL is refused (exit 9)" 'other-ca\.crl is not signed by the CA' \
 	kmc crl update server -r "$B/other-ca.crl"
 check "... and nothing changed" unchanged "$before" "$V" "$CONF"
+t_err 2 "crl update with a CRL file of garbage is malformed input (exit 2)" 'garbage: not a CRL' \
+	kmc crl update server -r "$B/garbage"
+t_err 2 "cert info on a file of garbage is malformed input (exit 2)" 'garbage: not a certificate' \
+	"$KMC" cert info "$B/garbage"
 t_err 7 "crl update of an unknown bundle exits 7" 'nosuch' kmc crl update nosuch -r "$NEWCRL"
 
 # ---- --replace --------------------------------------------------------------------------
