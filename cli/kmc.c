@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
@@ -234,6 +235,25 @@ static const char *opt_name(int opt, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Whether an RFC 7512 URI carries a pin-value attribute (path or query).
+ * The command line is world-readable in /proc/PID/cmdline for the whole
+ * run, so a PIN there is refused rather than used.
+ */
+static int uri_has_pin_value(const char *uri)
+{
+	static const char attr[] = "pin-value";
+	const size_t n = sizeof(attr) - 1;
+
+	for (const char *p = uri;; p++) {
+		if (!strncasecmp(p, attr, n) && (p[n] == '=' || p[n] == '\0'))
+			return 1;
+		p += strcspn(p, ":;?&");
+		if (!*p)
+			return 0;
+	}
+}
+
 static int parse_args(const command *c, int argc, char **argv, args *a)
 {
 	char optbuf[64];
@@ -316,7 +336,13 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 			break;
 		case LO_RECOVERY: need = OPT_PASSPHRASE; a->use_recovery = 1;
 			break;
-		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg; break;
+		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg;
+			if (uri_has_pin_value(optarg))
+				return cli_usage_fail("--pkcs11-uri holds a pin-value, "
+					"which anyone on this host can read in ps while kmc "
+					"runs; give the PIN with --pin-file FILE, --pin-fd "
+					"N, or pin-source=FILE in the URI (RFC 7512)");
+			break;
 		case LO_CREATE_KEY: need = OPT_TOKEN; a->create_key = 1; break;
 		case LO_MECH: need = OPT_TOKEN; a->mechanism = optarg; break;
 		case 'h':
@@ -1308,10 +1334,10 @@ static const command commands[] = {
 	  "              [--argon2-ops N] [--argon2-mem MIB]\n"
 	  "  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
 	  "              (RFC 7512: token, object, id, module-name, module-path,\n"
-	  "              pin-source, pin-value); the PIN from --pin-file,\n"
-	  "              --pin-fd, the URI's pin-source, or a prompt. A\n"
-	  "              pin-value is used now and never stored; a pin-source\n"
-	  "              is kept so a server opens at boot with no flags.\n"
+	  "              pin-source); the PIN from --pin-file, --pin-fd, the\n"
+	  "              URI's pin-source, or a prompt. A pin-source is kept\n"
+	  "              so a server opens at boot with no flags; a pin-value\n"
+	  "              is refused, since others can read it in ps.\n"
 	  "              --create-key makes a sensitive, non-extractable AES-256\n"
 	  "              key when none matches; an extractable key is refused.\n"
 	  "              --mechanism aes-cbc (default, every token), aes-gcm\n"
