@@ -551,6 +551,27 @@ static int print_secret(const kmc_secret *s)
 	return r;
 }
 
+/*
+ * Passwords and config-file secrets are text to the programs that get
+ * them (ssl_passphrase_command's output, C strings): a NUL byte would cut
+ * them short there without a word, so refuse one here.
+ */
+static int refuse_nul(const kmc_secret *s, const char *what,
+	const cli_secret_src *src)
+{
+	const unsigned char *nul = memchr(kmc_secret_data(s), '\0',
+		kmc_secret_len(s));
+
+	if (!nul)
+		return 0;
+	if (src->file)
+		return cli_usage_fail("the %s in %s holds a NUL byte (byte %zu); "
+			"it must be text", what, src->file,
+			(size_t)(nul - kmc_secret_data(s)) + 1);
+	return cli_usage_fail("the %s holds a NUL byte (byte %zu); it must be "
+		"text", what, (size_t)(nul - kmc_secret_data(s)) + 1);
+}
+
 /* ---------------------------------------------------------------- */
 /* JSON                                                              */
 
@@ -982,6 +1003,9 @@ static int cmd_password_set(args *a)
 	r = cli_read_secret(&a->password, "password", 1, PASSWORD_MAX, &pw);
 	if (r < 0)
 		return r;
+	r = refuse_nul(pw, "password", &a->password);
+	if (r < 0)
+		return r;
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
@@ -1030,8 +1054,11 @@ static int encrypt_input(args *a, kmc_secret **ret)
 	}
 	if (isatty(STDIN_FILENO))
 		in.fd = -1;
-	return cli_read_secret(&in, "secret to encrypt", 0,
-		KMC_STRING_SECRET_MAX, ret);
+	r = cli_read_secret(&in, "secret to encrypt", 0, KMC_STRING_SECRET_MAX,
+		ret);
+	if (r == 0)
+		r = refuse_nul(*ret, "secret to encrypt", &in);
+	return r;
 }
 
 static int cmd_encrypt(args *a)
@@ -1075,6 +1102,11 @@ static int cmd_decrypt(args *a)
 		if (n == sizeof(line) - 1)
 			return cli_usage_fail("decrypt: the input is longer than "
 				"any ciphertext string");
+		/* A NUL would end the string early and hide what follows. */
+		if (memchr(line, '\0', n))
+			return cli_usage_fail("decrypt: standard input holds a NUL "
+				"byte (byte %zu); give one ciphertext string",
+				(size_t)((char *)memchr(line, '\0', n) - line) + 1);
 		line[n] = '\0';
 		in = line;
 	}
@@ -1109,6 +1141,9 @@ static int cmd_import(args *a)
 		/* Bytes: room for 100 characters of UTF-8; the library
 		   counts characters. */
 		r = cli_read_secret(&a->password, what, 0, 400, &pw);
+		if (r < 0)
+			return r;
+		r = refuse_nul(pw, what, &a->password);
 		if (r < 0)
 			return r;
 	}
@@ -1375,6 +1410,7 @@ static const command commands[] = {
 	  "Store a password (at most 4096 bytes) that unlocks a server key.\n"
 	  "It is asked twice on the terminal, or read from a file (mode 0600\n"
 	  "or stricter) or a descriptor; one trailing newline is dropped.\n"
+	  "A password is text: one holding a NUL byte is refused.\n"
 	  "Storing under an existing name replaces it and raises its version." },
 	{ "password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
 	  1, 1, "password get NAME",
@@ -1385,11 +1421,13 @@ static const command commands[] = {
 	  "encrypt [SECRET]",
 	  "Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
 	  "file. The secret is read from standard input (no echo on a\n"
-	  "terminal); an operand works too, but others may see it in ps." },
+	  "terminal); an operand works too, but others may see it in ps.\n"
+	  "A secret holding a NUL byte is refused." },
 	{ "decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
 	  "decrypt [STRING]",
 	  "Print the secret inside a ciphertext string (the operand, else\n"
-	  "standard input). It opens only in the vault that made it." },
+	  "standard input: one string, white space around it ignored, a NUL\n"
+	  "byte refused). It opens only in the vault that made it." },
 	{ "import", NULL, cmd_import,
 	  OPT_IMPORT | OPT_CRL | OPT_PASSWORD | OPT_HOST_KEY | OPT_PASSPHRASE,
 	  0, 0,

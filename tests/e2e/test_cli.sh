@@ -195,6 +195,18 @@ c=${S:20:1}
 tampered=${S:0:20}$c${S:21}
 t_err 4 "an altered string is refused (exit 4)" "authentication" kmc decrypt "$tampered"
 t_err 2 "encrypt of an empty secret is refused (exit 2)" "empty" kmc encrypt ''
+# Standard input is one string and at most a newline: a NUL used to end
+# it early, so "<valid string>\0garbage" decrypted with exit 0.
+dec_nul() { printf '%s\0garbage\n' "$S" | kmc decrypt; }
+t_err 2 "decrypt of a valid string, a NUL and more on stdin is refused (exit 2)" \
+	"standard input holds a NUL byte \(byte $((${#S} + 1))\)" dec_nul
+dec_nul_end() { printf '%s\n\0' "$S" | kmc decrypt; }
+t_err 2 "... and so is a valid string with a NUL after its newline" "NUL byte" dec_nul_end
+dec_two() { printf '%s\n%s\n' "$S" "$S" | kmc decrypt; }
+t_err 2 "... and two strings on two lines" "kmc:v1" dec_two
+enc_nul() { printf 'a\0b' | kmc encrypt; }
+t_err 2 "encrypt of a secret holding a NUL byte is refused (exit 2)" \
+	"secret to encrypt holds a NUL byte \(byte 2\)" enc_nul
 
 # ---- help and usage errors -------------------------------------------------------
 
@@ -285,6 +297,13 @@ t_err 7 "a password file that does not exist exits 7 naming it" "$T/nofile" \
 chmod 600 "$T/pwempty"
 t_err 2 "an empty password file is refused (exit 2)" "empty" \
 	kmc password set db --password-file "$T/pwempty"
+printf 'c0rrect\0horse\n' >"$T/pwnul"
+chmod 600 "$T/pwnul"
+t_err 2 "a password file holding a NUL byte is refused (exit 2) naming it" \
+	"password in $T/pwnul holds a NUL byte \(byte 8\)" \
+	kmc password set db --password-file "$T/pwnul"
+pw_nul_fd() { kmc password set db --password-fd 3 3<"$T/pwnul"; }
+t_err 2 "... and so is one from a descriptor" "NUL byte" pw_nul_fd
 kmc password get db >"$T/got" 2>/dev/null
 check "after all the refusals db still holds its password" bytes_are "$T/got" 'c0rrect horse battery'
 
