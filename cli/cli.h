@@ -5,7 +5,9 @@
 #ifndef KMC_CLI_H
 #define KMC_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <kmc.h>
 #include <kmc/admin.h>
 
@@ -40,6 +42,18 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 	size_t max, kmc_secret **ret);
 int cli_passphrase_cb(char *buf, size_t size, void *arg);
 int cli_pin_cb(char *buf, size_t size, void *arg);
+
+/*
+ * Printing for people (cli/escape.c): every byte that is not printable
+ * text comes out as a C escape (\n, \x1b, ...), so a name or path can
+ * neither forge a line nor drive the terminal. Never for secrets.
+ */
+void cli_put_escaped(FILE *f, const char *s);
+/* s escaped into buf (cut at a whole escape when it does not fit). */
+char *cli_escape(const char *s, char *buf, size_t size);
+/* "kmc: " fmt [": " tail] "\n" on stderr, all of it escaped. */
+void cli_vreport(const char *fmt, va_list ap, const char *tail);
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
 int cli_fail(int err, const char *fmt, ...)

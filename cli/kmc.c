@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
@@ -82,11 +83,10 @@ int cli_fail(int err, const char *fmt, ...)
 	const char *detail = kmc_error_detail();
 	va_list ap;
 
-	fputs("kmc: ", stderr);
+	/* The detail names items and paths: escaped with the rest. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vreport(fmt, ap, detail[0] ? detail : kmc_strerror(err));
 	va_end(ap);
-	fprintf(stderr, ": %s\n", detail[0] ? detail : kmc_strerror(err));
 	return CLI_EXIT(exit_code_for(err));
 }
 
@@ -94,11 +94,9 @@ int cli_usage_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("kmc: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vreport(fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_EXIT(EXIT_USAGE);
 }
 
@@ -234,6 +232,25 @@ static const char *opt_name(int opt, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Whether an RFC 7512 URI carries a pin-value attribute (path or query).
+ * The command line is world-readable in /proc/PID/cmdline for the whole
+ * run, so a PIN there is refused rather than used.
+ */
+static int uri_has_pin_value(const char *uri)
+{
+	static const char attr[] = "pin-value";
+	const size_t n = sizeof(attr) - 1;
+
+	for (const char *p = uri;; p++) {
+		if (!strncasecmp(p, attr, n) && (p[n] == '=' || p[n] == '\0'))
+			return 1;
+		p += strcspn(p, ":;?&");
+		if (!*p)
+			return 0;
+	}
+}
+
 static int parse_args(const command *c, int argc, char **argv, args *a)
 {
 	char optbuf[64];
@@ -316,7 +333,13 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 			break;
 		case LO_RECOVERY: need = OPT_PASSPHRASE; a->use_recovery = 1;
 			break;
-		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg; break;
+		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg;
+			if (uri_has_pin_value(optarg))
+				return cli_usage_fail("--pkcs11-uri holds a pin-value, "
+					"which anyone on this host can read in ps while kmc "
+					"runs; give the PIN with --pin-file FILE, --pin-fd "
+					"N, or pin-source=FILE in the URI (RFC 7512)");
+			break;
 		case LO_CREATE_KEY: need = OPT_TOKEN; a->create_key = 1; break;
 		case LO_MECH: need = OPT_TOKEN; a->mechanism = optarg; break;
 		case 'h':
@@ -345,8 +368,11 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 	a->argv = argv + optind;
 	if (a->help)
 		return 0;
-	if (a->argc < c->min_operands || a->argc > c->max_operands)
-		return cli_usage_fail("usage: kmc %s", c->usage);
+	if (a->argc < c->min_operands || a->argc > c->max_operands) {
+		/* Our own text, lines and all: not escaped. */
+		fprintf(stderr, "kmc: usage: kmc %s\n", c->usage);
+		return CLI_EXIT(EXIT_USAGE);
+	}
 	return 0;
 }
 
@@ -431,8 +457,8 @@ static int open_vault(args *a, unsigned flags, kmc_vault **ret)
 	o.passphrase_arg = (void *)dir;
 	r = kmc_vault_open_ex(dir, flags, &o, ret);
 	if (r == KMC_E_NEED_PASSPHRASE) {
-		fprintf(stderr, "kmc: opening the vault %s: %s; with no terminal "
-			"to ask, give %s, or %s, or a recovery key with %s\n", dir,
+		cli_note("opening the vault %s: %s; with no terminal "
+			"to ask, give %s, or %s, or a recovery key with %s", dir,
 			kmc_error_detail()[0] ? kmc_error_detail() :
 			"it needs its passphrase", a->passphrase.hint, a->pin.hint,
 			a->recovery.hint);
@@ -441,10 +467,10 @@ static int open_vault(args *a, unsigned flags, kmc_vault **ret)
 	if (r < 0)
 		return cli_fail(r, "opening the vault %s", dir);
 	if (kmc_vault_unlock_notes(*ret)[0])
-		fprintf(stderr, "kmc: opened %s with protector %u after: %s\n",
+		cli_note("opened %s with protector %u after: %s",
 			dir, kmc_vault_opened_by(*ret), kmc_vault_unlock_notes(*ret));
 	if (kmc_vault_repaired(*ret))
-		fprintf(stderr, "kmc: repaired%s%s in %s from its twin\n",
+		cli_note("repaired%s%s in %s from its twin",
 			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
 			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
 			dir);
@@ -523,6 +549,27 @@ static int print_secret(const kmc_secret *s)
 	if (r == 0 && isatty(STDOUT_FILENO))
 		r = write_out("\n", 1);
 	return r;
+}
+
+/*
+ * Passwords and config-file secrets are text to the programs that get
+ * them (ssl_passphrase_command's output, C strings): a NUL byte would cut
+ * them short there without a word, so refuse one here.
+ */
+static int refuse_nul(const kmc_secret *s, const char *what,
+	const cli_secret_src *src)
+{
+	const unsigned char *nul = memchr(kmc_secret_data(s), '\0',
+		kmc_secret_len(s));
+
+	if (!nul)
+		return 0;
+	if (src->file)
+		return cli_usage_fail("the %s in %s holds a NUL byte (byte %zu); "
+			"it must be text", what, src->file,
+			(size_t)(nul - kmc_secret_data(s)) + 1);
+	return cli_usage_fail("the %s holds a NUL byte (byte %zu); it must be "
+		"text", what, (size_t)(nul - kmc_secret_data(s)) + 1);
 }
 
 /* ---------------------------------------------------------------- */
@@ -663,12 +710,12 @@ static int cmd_init(args *a)
 		show_recovery(rec, 1);
 	/* The vault exists now; describing it is a courtesy. */
 	if (kmc_vault_status(dir, &st) == 0)
-		fprintf(stderr, "kmc: created vault %s (id %s), protected by %s "
-			"(%s)\n", dir, st.vault_id,
+		cli_note("created vault %s (id %s), protected by %s "
+			"(%s)", dir, st.vault_id,
 			kmc_protector_type_name(st.protectors[0].type),
 			st.protectors[0].detail);
 	else
-		fprintf(stderr, "kmc: created vault %s\n", dir);
+		cli_note("created vault %s", dir);
 	return 0;
 }
 
@@ -715,7 +762,7 @@ static int cmd_protector_add(args *a)
 	if (r < 0)
 		return cli_fail(r, "adding a %s protector to %s", a->argv[0],
 			kmc_vault_dir(v));
-	fprintf(stderr, "kmc: added protector %u (%s) to %s\n", id, a->argv[0],
+	cli_note("added protector %u (%s) to %s", id, a->argv[0],
 		kmc_vault_dir(v));
 	return 0;
 }
@@ -735,7 +782,7 @@ static int cmd_protector_remove(args *a)
 	r = kmc_protector_remove(v, (unsigned)id);
 	if (r < 0)
 		return cli_fail(r, "removing protector %llu", id);
-	fprintf(stderr, "kmc: removed protector %llu from %s\n", id,
+	cli_note("removed protector %llu from %s", id,
 		kmc_vault_dir(v));
 	return 0;
 }
@@ -760,9 +807,10 @@ static int cmd_protector_list(args *a)
 			json_str(stdout, s.protectors[i].detail);
 			printf("}");
 		} else {
-			printf("%-3u %-10s %s\n", s.protectors[i].id,
-				kmc_protector_type_name(s.protectors[i].type),
-				s.protectors[i].detail);
+			printf("%-3u %-10s ", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			cli_put_escaped(stdout, s.protectors[i].detail);
+			putchar('\n');
 		}
 	}
 	if (a->json)
@@ -812,7 +860,9 @@ static int cmd_status(args *a)
 			",\"pending_change\":%s}\n", s.items, s.store_generation,
 			s.pending_change ? "true" : "false");
 	} else {
-		printf("vault          %s\n", dir);
+		printf("vault          ");
+		cli_put_escaped(stdout, dir);
+		putchar('\n');
 		printf("vault id       %s\n", s.vault_id);
 		printf("format         %u\n", s.format_version);
 		printf("generation     %" PRIu64 "\n", s.generation);
@@ -820,10 +870,12 @@ static int cmd_status(args *a)
 			kmc_keystore_state_name(s.master), s.master_generation);
 		printf("StandbyKsf.ks  %s (generation %" PRIu64 ")\n",
 			kmc_keystore_state_name(s.standby), s.standby_generation);
-		for (size_t i = 0; i < s.n_protectors; i++)
-			printf("protector      %u %s: %s\n", s.protectors[i].id,
-				kmc_protector_type_name(s.protectors[i].type),
-				s.protectors[i].detail);
+		for (size_t i = 0; i < s.n_protectors; i++) {
+			printf("protector      %u %s: ", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			cli_put_escaped(stdout, s.protectors[i].detail);
+			putchar('\n');
+		}
 		for (size_t i = 0; i < s.n_master_keys; i++) {
 			iso_time(s.master_keys[i].created, when, sizeof(when));
 			printf("master key     %" PRIu32 "%s, created %s\n",
@@ -839,8 +891,8 @@ static int cmd_status(args *a)
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");
 	if (!healthy) {
-		fprintf(stderr, "kmc: %s needs repair: run kmc repair (any "
-			"command that changes the vault does the same)\n", dir);
+		cli_note("%s needs repair: run kmc repair (any "
+			"command that changes the vault does the same)", dir);
 		return CLI_EXIT(EXIT_INTEGRITY);
 	}
 	return 0;
@@ -854,7 +906,7 @@ typedef struct list_ctx {
 static int list_one(const kmc_item_info *i, void *arg)
 {
 	list_ctx *c = arg;
-	char when[64];
+	char when[64], name[4 * KMC_NAME_MAX + 1];
 
 	iso_time(i->created, when, sizeof(when));
 	if (c->json) {
@@ -866,7 +918,8 @@ static int list_one(const kmc_item_info *i, void *arg)
 			kmc_item_type_name(i->type), i->version, i->mk_id,
 			i->size, i->created, i->old_versions);
 	} else {
-		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s", i->name,
+		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s",
+			cli_escape(i->name, name, sizeof(name)),
 			kmc_item_type_name(i->type), i->version, i->size, when);
 		if (i->old_versions)
 			printf("  (+%" PRIu32 " old)", i->old_versions);
@@ -911,7 +964,7 @@ static int cmd_rm(args *a)
 		if (r < 0)
 			return cli_fail(r, "removing old versions of %s",
 				a->argv[0]);
-		fprintf(stderr, "kmc: removed %zu old version%s of %s\n", n,
+		cli_note("removed %zu old version%s of %s", n,
 			n == 1 ? "" : "s", a->argv[0]);
 		return 0;
 	}
@@ -937,7 +990,7 @@ static int cmd_repair(args *a)
 	r = kmc_vault_status(dir, &st);
 	if (r < 0)
 		return cli_fail(r, "reading the vault %s", dir);
-	fprintf(stderr, "kmc: %s: kmc.ks %s, StandbyKsf.ks %s, %s\n",
+	cli_note("%s: kmc.ks %s, StandbyKsf.ks %s, %s",
 		dir, kmc_keystore_state_name(st.master),
 		kmc_keystore_state_name(st.standby), st.pending_change ?
 		"a change is still pending" : "no change pending");
@@ -956,6 +1009,9 @@ static int cmd_password_set(args *a)
 	r = cli_read_secret(&a->password, "password", 1, PASSWORD_MAX, &pw);
 	if (r < 0)
 		return r;
+	r = refuse_nul(pw, "password", &a->password);
+	if (r < 0)
+		return r;
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
@@ -963,7 +1019,7 @@ static int cmd_password_set(args *a)
 		kmc_secret_len(pw));
 	if (r < 0)
 		return cli_fail(r, "storing the password %s", name);
-	fprintf(stderr, "kmc: stored password %s in %s\n", name,
+	cli_note("stored password %s in %s", name,
 		kmc_vault_dir(v));
 	return 0;
 }
@@ -1004,8 +1060,11 @@ static int encrypt_input(args *a, kmc_secret **ret)
 	}
 	if (isatty(STDIN_FILENO))
 		in.fd = -1;
-	return cli_read_secret(&in, "secret to encrypt", 0,
-		KMC_STRING_SECRET_MAX, ret);
+	r = cli_read_secret(&in, "secret to encrypt", 0, KMC_STRING_SECRET_MAX,
+		ret);
+	if (r == 0)
+		r = refuse_nul(*ret, "secret to encrypt", &in);
+	return r;
 }
 
 static int cmd_encrypt(args *a)
@@ -1049,6 +1108,11 @@ static int cmd_decrypt(args *a)
 		if (n == sizeof(line) - 1)
 			return cli_usage_fail("decrypt: the input is longer than "
 				"any ciphertext string");
+		/* A NUL would end the string early and hide what follows. */
+		if (memchr(line, '\0', n))
+			return cli_usage_fail("decrypt: standard input holds a NUL "
+				"byte (byte %zu); give one ciphertext string",
+				(size_t)((char *)memchr(line, '\0', n) - line) + 1);
 		line[n] = '\0';
 		in = line;
 	}
@@ -1085,6 +1149,9 @@ static int cmd_import(args *a)
 		r = cli_read_secret(&a->password, what, 0, 400, &pw);
 		if (r < 0)
 			return r;
+		r = refuse_nul(pw, what, &a->password);
+		if (r < 0)
+			return r;
 	}
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
@@ -1103,13 +1170,13 @@ static int cmd_import(args *a)
 		return cli_fail(r, "import");
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
-	fprintf(stderr, "kmc: imported %s into %s%s\n", a->name ? a->name :
+	cli_note("imported %s into %s%s", a->name ? a->name :
 		"server", kmc_vault_dir(v), encrypted ? "" :
 		" (the key came unencrypted: its copy is encrypted under a new "
 		"password kept in the vault; delete the plain original)");
 	if (kmc_cert_info_get(v, a->name ? a->name : "server", &info, &n) == 0
 	    && n > 0)
-		fprintf(stderr, "kmc: certificate %s, issued by %s, serial %s\n",
+		cli_note("certificate %s, issued by %s, serial %s",
 			info[0].subject, info[0].issuer, info[0].serial);
 	kmc_cert_info_free(info, n);
 	return 0;
@@ -1130,7 +1197,7 @@ static int cmd_crl_update(args *a)
 		return cli_fail(r, "crl update");
 	if (r < 0)
 		return cli_fail(r, "crl update refused, nothing was changed");
-	fprintf(stderr, "kmc: the CRL of %s is now %s\n", a->argv[0], a->crl);
+	cli_note("the CRL of %s is now %s", a->argv[0], a->crl);
 	return 0;
 }
 
@@ -1223,10 +1290,16 @@ static int cmd_cert_info(args *a)
 			printf("}");
 		} else {
 			printf("certificate %zu of %zu\n", i + 1, n);
-			printf("  subject     %s\n", c->subject);
-			printf("  issuer      %s\n", c->issuer);
-			printf("  SANs        %s\n", c->sans[0] ? c->sans : "(none)");
-			printf("  serial      %s\n", c->serial);
+			/* Names come from the certificate, made by anyone. */
+			printf("  subject     ");
+			cli_put_escaped(stdout, c->subject);
+			printf("\n  issuer      ");
+			cli_put_escaped(stdout, c->issuer);
+			printf("\n  SANs        ");
+			cli_put_escaped(stdout, c->sans[0] ? c->sans : "(none)");
+			printf("\n  serial      ");
+			cli_put_escaped(stdout, c->serial);
+			putchar('\n');
 			printf("  sha256      %s\n", c->sha256);
 			printf("  not before  %s\n", nb);
 			printf("  expires     %s (%" PRId64 " ms since the epoch)\n",
@@ -1308,10 +1381,10 @@ static const command commands[] = {
 	  "              [--argon2-ops N] [--argon2-mem MIB]\n"
 	  "  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
 	  "              (RFC 7512: token, object, id, module-name, module-path,\n"
-	  "              pin-source, pin-value); the PIN from --pin-file,\n"
-	  "              --pin-fd, the URI's pin-source, or a prompt. A\n"
-	  "              pin-value is used now and never stored; a pin-source\n"
-	  "              is kept so a server opens at boot with no flags.\n"
+	  "              pin-source); the PIN from --pin-file, --pin-fd, the\n"
+	  "              URI's pin-source, or a prompt. A pin-source is kept\n"
+	  "              so a server opens at boot with no flags; a pin-value\n"
+	  "              is refused, since others can read it in ps.\n"
 	  "              --create-key makes a sensitive, non-extractable AES-256\n"
 	  "              key when none matches; an extractable key is refused.\n"
 	  "              --mechanism aes-cbc (default, every token), aes-gcm\n"
@@ -1349,6 +1422,7 @@ static const command commands[] = {
 	  "Store a password (at most 4096 bytes) that unlocks a server key.\n"
 	  "It is asked twice on the terminal, or read from a file (mode 0600\n"
 	  "or stricter) or a descriptor; one trailing newline is dropped.\n"
+	  "A password is text: one holding a NUL byte is refused.\n"
 	  "Storing under an existing name replaces it and raises its version." },
 	{ "password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
 	  1, 1, "password get NAME",
@@ -1359,11 +1433,13 @@ static const command commands[] = {
 	  "encrypt [SECRET]",
 	  "Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
 	  "file. The secret is read from standard input (no echo on a\n"
-	  "terminal); an operand works too, but others may see it in ps." },
+	  "terminal); an operand works too, but others may see it in ps.\n"
+	  "A secret holding a NUL byte is refused." },
 	{ "decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
 	  "decrypt [STRING]",
 	  "Print the secret inside a ciphertext string (the operand, else\n"
-	  "standard input). It opens only in the vault that made it." },
+	  "standard input: one string, white space around it ignored, a NUL\n"
+	  "byte refused). It opens only in the vault that made it." },
 	{ "import", NULL, cmd_import,
 	  OPT_IMPORT | OPT_CRL | OPT_PASSWORD | OPT_HOST_KEY | OPT_PASSPHRASE,
 	  0, 0,
@@ -1488,7 +1564,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--version")) {
 			return cmd_version(&a);
 		} else {
-			fprintf(stderr, "kmc: unknown option %s\n", argv[i]);
+			cli_note("unknown option %s", argv[i]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -1521,7 +1597,7 @@ int main(int argc, char **argv)
 						"usage: kmc %s\n", commands[k].usage);
 			return help ? EXIT_OK : EXIT_USAGE;
 		}
-		fprintf(stderr, "kmc: unknown command %s\n", argv[i]);
+		cli_note("unknown command %s", argv[i]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -102,7 +102,7 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 	size_t max, kmc_secret **ret)
 {
 	kmc_secret *s = NULL, *again = NULL;
-	char prompt[256];
+	char prompt[1024], shown[1000];
 	int r;
 
 	if (src->file) {
@@ -121,7 +121,9 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 		*ret = s;
 		return 0;
 	}
-	snprintf(prompt, sizeof(prompt), "%s: ", what);
+	/* what may name a file: escaped, as in every message. */
+	snprintf(prompt, sizeof(prompt), "%s: ",
+		cli_escape(what, shown, sizeof(shown)));
 	prompt[0] = (char)(prompt[0] >= 'a' && prompt[0] <= 'z' ?
 		prompt[0] - 'a' + 'A' : prompt[0]);
 	r = tty_read(prompt, max, &s);
@@ -155,11 +157,12 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 int cli_passphrase_cb(char *buf, size_t size, void *arg)
 {
 	const char *dir = arg;
-	char prompt[512];
+	char prompt[1100], shown[1024];
 	kmc_secret *s;
 	size_t n;
 
-	snprintf(prompt, sizeof(prompt), "Passphrase for vault %s: ", dir);
+	snprintf(prompt, sizeof(prompt), "Passphrase for vault %s: ",
+		cli_escape(dir, shown, sizeof(shown)));
 	if (tty_read(prompt, size, &s) < 0)
 		return -1;
 	n = kmc_secret_len(s);

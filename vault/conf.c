@@ -6,7 +6,9 @@
  * one of the entries gets the new value in place; later lines for the same
  * key are dropped, since they would override it; entries not found are
  * appended. An entry with a NULL value removes its key. Lines starting
- * with '#' or ';' are comments. The input is at most CONF_MAX bytes with
+ * with '#' or ';' are comments. Lines kmc writes end as the file's first
+ * line does, "\r\n" or "\n", so a CRLF file stays CRLF throughout; a
+ * kept line keeps its own ending. The input is at most CONF_MAX bytes with
  * lines of at most CONF_LINE_MAX, no NUL bytes; values may not hold
  * newlines.
  */
@@ -52,13 +54,21 @@ static int entry_index(const conf_entry *e, size_t n, const char *key,
 }
 
 static void put_entry(kmc_wbuf *out, const char *indent, size_t indent_len,
-	const conf_entry *e)
+	const conf_entry *e, const char *eol)
 {
 	kmc_wbuf_bytes(out, indent, indent_len);
 	kmc_wbuf_bytes(out, e->key, strlen(e->key));
 	kmc_wbuf_bytes(out, " = ", 3);
 	kmc_wbuf_bytes(out, e->value, strlen(e->value));
-	kmc_wbuf_bytes(out, "\n", 1);
+	kmc_wbuf_bytes(out, eol, strlen(eol));
+}
+
+/* The file's line ending: its first line's, else "\n". */
+static const char *file_eol(const char *p, size_t len)
+{
+	const char *nl = memchr(p, '\n', len);
+
+	return nl && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
 }
 
 int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
@@ -67,6 +77,7 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 	kmc_wbuf out = KMC_WBUF(CONF_MAX + CONF_ENTRIES_MAX * (CONF_LINE_MAX + 1));
 	int done[CONF_ENTRIES_MAX] = { 0 };
 	const char *p = (const char *)in, *end = p + len;
+	const char *eol;
 	int r;
 
 	KMC_ENSURE(n <= CONF_ENTRIES_MAX, KMC_E_INVALID);
@@ -76,11 +87,13 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 		KMC_ENSURE(e[i].key[0] && strlen(e[i].key) <= CONF_KEY_MAX &&
 			!strpbrk(e[i].key, " \t=\n\r#;"), KMC_E_INVALID);
 		/* The whole line, with the longest indentation a kept line may
-		   have, must stay within what this parser reads back. */
+		   have and a '\r' before its '\n', must stay within what this
+		   parser reads back. */
 		KMC_ENSURE(!e[i].value || (!strpbrk(e[i].value, "\n\r") &&
 			strlen(e[i].key) + 3 + strlen(e[i].value) + CONF_INDENT_MAX
-			<= CONF_LINE_MAX), KMC_E_INVALID);
+			+ 1 <= CONF_LINE_MAX), KMC_E_INVALID);
 	}
+	eol = file_eol(p, len);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -95,21 +108,26 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 		if (line_key(p, line_len, &key, &key_len))
 			idx = entry_index(e, n, key, key_len);
 		if (idx < 0) {
+			/* A last line without an ending gets the file's (its
+			   own '\r' already starts one). */
+			const char *ending = nl || p[line_len - 1] == '\r' ?
+				"\n" : eol;
+
 			kmc_wbuf_bytes(&out, p, line_len);
-			kmc_wbuf_bytes(&out, "\n", 1);
+			kmc_wbuf_bytes(&out, ending, strlen(ending));
 		} else if (!done[idx]) {
 			size_t indent = (size_t)(key - p);
 
 			done[idx] = 1;
 			if (e[idx].value)
 				put_entry(&out, p, indent > CONF_INDENT_MAX ?
-					CONF_INDENT_MAX : indent, &e[idx]);
+					CONF_INDENT_MAX : indent, &e[idx], eol);
 		}
 		p += line_len + (nl ? 1 : 0);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!done[i] && e[i].value)
-			put_entry(&out, "", 0, &e[i]);
+			put_entry(&out, "", 0, &e[i], eol);
 	if (out.err) {
 		r = out.err;
 		kmc_wbuf_free(&out);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <linux/limits.h>
 #include "fileio.h"
 #include "../kmc/crypto.h"
 #include "vault.h"
@@ -205,21 +207,101 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 	return r;
 }
 
+/*
+ * The extended attributes of fd, packed as name NUL, u32 length, value;
+ * POSIX ACLs are system.posix_acl_* attributes and come along. A file
+ * system without them gives an empty set.
+ */
+int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_(freep) char *names = NULL;
+	_cleanup_(freep) uint8_t *out = NULL;
+	ssize_t n;
+	size_t len = 0;
+
+	n = flistxattr(fd, NULL, 0);
+	if (n < 0 && (errno == ENOTSUP || errno == ENOSYS))
+		n = 0;
+	if (n < 0)
+		return -errno;
+	KMC_ENSURE(n <= XATTR_LIST_MAX, KMC_E_TOO_LARGE);
+	names = malloc((size_t)n + 1);
+	KMC_ENSURE(names, KMC_E_NOMEM);
+	if (n > 0) {
+		n = flistxattr(fd, names, (size_t)n);
+		/* ERANGE: one was added since; take it as a change under us. */
+		if (n < 0)
+			return -errno;
+	}
+	for (size_t i = 0; i < (size_t)n; i += strlen(names + i) + 1) {
+		const char *name = names + i;
+		size_t name_len = strnlen(name, (size_t)n - i);
+		ssize_t vlen;
+		uint8_t *grown;
+		uint32_t v32;
+
+		KMC_ENSURE(name_len < (size_t)n - i, KMC_E_CORRUPT);
+		vlen = fgetxattr(fd, name, NULL, 0);
+		if (vlen < 0 && errno == ENODATA)
+			continue;	/* removed since the list */
+		if (vlen < 0)
+			return -errno;
+		KMC_ENSURE(vlen <= XATTR_SIZE_MAX, KMC_E_TOO_LARGE);
+		grown = realloc(out, len + name_len + 1 + 4 + (size_t)vlen);
+		KMC_ENSURE(grown, KMC_E_NOMEM);
+		out = grown;
+		memcpy(out + len, name, name_len + 1);
+		vlen = fgetxattr(fd, name, out + len + name_len + 1 + 4,
+			(size_t)vlen);
+		if (vlen < 0)
+			return -errno;
+		v32 = (uint32_t)vlen;
+		memcpy(out + len + name_len + 1, &v32, 4);
+		len += name_len + 1 + 4 + (size_t)vlen;
+	}
+	*ret = TAKE_PTR(out);
+	*ret_len = len;
+	return 0;
+}
+
+static int xattrs_set(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		size_t name_len = strnlen((const char *)p, len);
+		uint32_t v32;
+
+		KMC_ENSURE(name_len + 1 + 4 <= len, KMC_E_CORRUPT);
+		memcpy(&v32, p + name_len + 1, 4);
+		KMC_ENSURE(v32 <= len - name_len - 1 - 4, KMC_E_CORRUPT);
+		if (fsetxattr(fd, (const char *)p, p + name_len + 1 + 4, v32,
+				0) < 0)
+			return -errno;
+		p += name_len + 1 + 4 + v32;
+		len -= name_len + 1 + 4 + v32;
+	}
+	return 0;
+}
+
 int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
-	mode_t mode, uid_t uid, gid_t gid)
+	const kmc_file_meta *meta)
 {
 	int fd, r;
 
 	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		O_NOFOLLOW, mode);
+		O_NOFOLLOW, meta->mode);
 	if (fd < 0)
 		return -errno;
 	r = write_full(fd, data, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
+	/* Owner first: a chown clears set-id bits that the mode sets again,
+	   and an ACL's mask is what the mode's group bits say last. */
+	if (r == 0 && (meta->uid != (uid_t)-1 || meta->gid != (gid_t)-1) &&
+	    fchown(fd, meta->uid, meta->gid) < 0)
 		r = -errno;
-	if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
+	if (r == 0 && meta->xattrs)
+		r = xattrs_set(fd, meta->xattrs, meta->xattrs_len);
+	if (r == 0 && fchmod(fd, meta->mode) < 0)
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;

@@ -66,13 +66,33 @@ KMC_INTERNAL int kmc_write_atomic_ex(int dirfd, const char *name,
 	const void *data, size_t len, mode_t mode, int noreplace,
 	int *ret_published) KMC_MUST_CHECK;
 
+/* What a rewritten file keeps of the one it replaces. */
+typedef struct kmc_file_meta {
+	mode_t mode;
+	uid_t uid;		/* (uid_t)-1: as created */
+	gid_t gid;		/* (gid_t)-1: as created */
+	const uint8_t *xattrs;	/* from kmc_xattrs_get(), or NULL */
+	size_t xattrs_len;
+} kmc_file_meta;
+
+/*
+ * kmc_xattrs_get - every extended attribute of fd (POSIX ACLs included),
+ * packed for kmc_file_meta; *ret is malloc'd, NULL when there are none.
+ * Returns 0, KMC_E_NOMEM, KMC_E_TOO_LARGE or -errno.
+ */
+KMC_INTERNAL int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
+	KMC_MUST_CHECK;
+
 /*
  * kmc_write_new - create dirfd/name afresh (an old one is removed first),
- * write, set mode (and owner unless uid is (uid_t)-1), fsync. Nothing is
- * left behind on failure. For staged files that a rename publishes later.
+ * write, give it meta's owner and group (where not -1), extended
+ * attributes and mode, fsync. Nothing is left behind on failure. For
+ * staged files that a rename publishes later.
+ * Returns 0, KMC_E_CORRUPT for a damaged xattrs blob, or -errno (-EPERM
+ * when the owner, group or an attribute may not be given).
  */
 KMC_INTERNAL int kmc_write_new(int dirfd, const char *name, const void *data,
-	size_t len, mode_t mode, uid_t uid, gid_t gid) KMC_MUST_CHECK;
+	size_t len, const kmc_file_meta *meta) KMC_MUST_CHECK;
 
 /* kmc_check_dir - fstat checks for a directory fd: owned by the user (or
  * root where allowed) and not writable by group or others. */

@@ -56,9 +56,8 @@ typedef struct import_ctx {
 	char make_parent[PATH_MAX];	/* <vault>/keys, made when staging */
 	char conf[PATH_MAX];
 	blob conf_new;
-	mode_t conf_mode;
-	uid_t conf_uid;
-	gid_t conf_gid;
+	kmc_file_meta conf_meta;	/* kept from the file it replaces */
+	blob conf_xattrs;
 	char *mm;		/* server_key_mm */
 	journal j;
 } import_ctx;
@@ -82,6 +81,7 @@ static void import_free(import_ctx *c)
 		free(c->copies[i].p);
 	}
 	free(c->conf_new.p);
+	free(c->conf_xattrs.p);
 	free(c->mm);
 }
 
@@ -297,6 +297,29 @@ static const kmc_file_rule conf_rule = {
 	.allow_root_owner = 1,
 };
 
+/*
+ * What the rewritten config file keeps: mode, group, owner (which only
+ * root can give away), extended attributes and so POSIX ACLs. A service
+ * that reads it through its group or an ACL keeps reading it.
+ */
+static int conf_keep_meta(import_ctx *c, int fd, const struct stat *st)
+{
+	int r;
+
+	r = kmc_xattrs_get(fd, &c->conf_xattrs.p, &c->conf_xattrs.len);
+	if (r < 0)
+		return kmc_detail(r, "%s: reading its extended attributes: %s",
+			c->conf, kmc_strerror(r));
+	c->conf_meta = (kmc_file_meta){
+		.mode = st->st_mode & 07777,
+		.uid = st->st_uid == geteuid() ? (uid_t)-1 : st->st_uid,
+		.gid = st->st_gid,
+		.xattrs = c->conf_xattrs.p,
+		.xattrs_len = c->conf_xattrs.len,
+	};
+	return 0;
+}
+
 static int build_conf(import_ctx *c, kmc_vault *v)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
@@ -320,9 +343,8 @@ static int build_conf(import_ctx *c, kmc_vault *v)
 	if (fd == -ENOENT) {
 		/* A new config file: private, the user's. */
 		kmc_detail_clear();
-		c->conf_mode = 0600;
-		c->conf_uid = (uid_t)-1;
-		c->conf_gid = (gid_t)-1;
+		c->conf_meta = (kmc_file_meta){ 0600, (uid_t)-1, (gid_t)-1,
+			NULL, 0 };
 	} else {
 		KMC_GUARD(fd);
 		old = malloc(CONF_MAX);
@@ -330,10 +352,7 @@ static int build_conf(import_ctx *c, kmc_vault *v)
 		r = kmc_read_all(fd, old, CONF_MAX, &len);
 		if (r < 0)
 			return kmc_detail(r, "%s: %s", c->conf, kmc_strerror(r));
-		c->conf_mode = st.st_mode & 07777;
-		/* Keep the owner too, which only root can give away. */
-		c->conf_uid = st.st_uid == geteuid() ? (uid_t)-1 : st.st_uid;
-		c->conf_gid = st.st_uid == geteuid() ? (gid_t)-1 : st.st_gid;
+		KMC_GUARD(conf_keep_meta(c, fd, &st));
 	}
 	KMC_GUARD(kmc_encrypt_string(v, kmc_secret_data(c->password),
 		kmc_secret_len(c->password), &c->mm));
@@ -406,7 +425,8 @@ static int stage_copies(import_ctx *c, int dirfd)
 			name = staged;
 		}
 		r = kmc_write_new(dirfd, name, c->copies[i].p, c->copies[i].len,
-			COPY_MODE, (uid_t)-1, (gid_t)-1);
+			&(kmc_file_meta){ COPY_MODE, (uid_t)-1, (gid_t)-1, NULL,
+				0 });
 		if (r < 0)
 			return kmc_detail(r, "writing %s/%s: %s", c->keys_dir,
 				copy_names[i], kmc_strerror(r));
@@ -468,7 +488,13 @@ static int stage(import_ctx *c)
 		if (cdir < 0)
 			return -errno;
 		r = kmc_write_new(cdir, staged, c->conf_new.p, c->conf_new.len,
-			c->conf_mode, c->conf_uid, c->conf_gid);
+			&c->conf_meta);
+		if (r == -EPERM)
+			return kmc_detail(r, "writing %s: its new copy may not "
+				"be given the old one's owner, group %u or extended "
+				"attributes (only root, or a member of the group, "
+				"can); nothing was changed", c->conf,
+				(unsigned)c->conf_meta.gid);
 		if (r < 0)
 			return kmc_detail(r, "writing %s: %s", c->conf,
 				kmc_strerror(r));
@@ -732,9 +758,7 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 			KMC_GUARD(kmc_read_all(fd, old, CONF_MAX, &len));
 			KMC_GUARD(conf_update(old, len, &e, 1, &c.conf_new.p,
 				&c.conf_new.len));
-			c.conf_mode = st.st_mode & 07777;
-			c.conf_uid = st.st_uid == geteuid() ? (uid_t)-1 : st.st_uid;
-			c.conf_gid = st.st_uid == geteuid() ? (gid_t)-1 : st.st_gid;
+			KMC_GUARD(conf_keep_meta(&c, fd, &st));
 			KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, dir, base));
 		} else {
 			/* The config file went away: nothing to update. */

@@ -195,6 +195,66 @@ c=${S:20:1}
 tampered=${S:0:20}$c${S:21}
 t_err 4 "an altered string is refused (exit 4)" "authentication" kmc decrypt "$tampered"
 t_err 2 "encrypt of an empty secret is refused (exit 2)" "empty" kmc encrypt ''
+# Standard input is one string and at most a newline: a NUL used to end
+# it early, so "<valid string>\0garbage" decrypted with exit 0.
+dec_nul() { printf '%s\0garbage\n' "$S" | kmc decrypt; }
+t_err 2 "decrypt of a valid string, a NUL and more on stdin is refused (exit 2)" \
+	"standard input holds a NUL byte \(byte $((${#S} + 1))\)" dec_nul
+dec_nul_end() { printf '%s\n\0' "$S" | kmc decrypt; }
+t_err 2 "... and so is a valid string with a NUL after its newline" "NUL byte" dec_nul_end
+dec_two() { printf '%s\n%s\n' "$S" "$S" | kmc decrypt; }
+t_err 2 "... and two strings on two lines" "kmc:v1" dec_two
+enc_nul() { printf 'a\0b' | kmc encrypt; }
+t_err 2 "encrypt of a secret holding a NUL byte is refused (exit 2)" \
+	"secret to encrypt holds a NUL byte \(byte 2\)" enc_nul
+
+# ---- control characters in names and paths are escaped in what kmc prints -------
+# An item name or a vault path holding ESC or a newline used to reach stderr
+# raw: it could forge a second "kmc:" line or drive the terminal.
+
+ESCNAME=$'db\e[2J\nkmc: all is well'
+LASTERR=$T/last.err
+clean_one_line() { # clean_one_line FILE: one line, no control byte but its newline
+	[ "$(wc -l <"$1")" -eq 1 ] || { echo "$(wc -l <"$1") lines in $1" >&2; return 1; }
+	! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$1" || { echo "a raw control byte in $1" >&2; return 1; }
+}
+t_err 2 "an item name holding ESC and a newline is refused (exit 2), shown escaped" \
+	'db\\x1b\[2J\\nkmc: all is well' kmc password get "$ESCNAME"
+cp "$ERR" "$LASTERR"
+check "... on one line, with no raw control byte" clean_one_line "$LASTERR"
+t_err 2 "... and so in password set" 'db\\x1b\[2J\\nkmc' kmc password set "$ESCNAME" --password-file "$PW"
+cp "$ERR" "$LASTERR"
+check "... on one line" clean_one_line "$LASTERR"
+t_err 2 "cert info of such a name or file is refused, shown escaped" 'db\\x1b\[2J\\n' \
+	kmc cert info "$ESCNAME"
+cp "$ERR" "$LASTERR"
+check "... on one line" clean_one_line "$LASTERR"
+t_err 2 "a tab, a backslash, DEL and a C1 CSI are escaped too" \
+	'a\\tb\\\\c\\x7fd\\xc2\\x9be' kmc password get $'a\tb\\c\x7fd\xc2\x9be'
+t_err 2 "... while UTF-8 text stays as it is" $'caf\xc3\xa9 x' kmc password get $'caf\xc3\xa9 x'
+ESCDIR=$T/$'v\e]0;owned\a\nkmc: vault ok'
+t_err 7 "a vault path holding ESC, BEL and a newline is shown escaped" \
+	'v\\x1b\]0;owned\\x07\\nkmc: vault ok' "$KMC" --vault "$ESCDIR" status
+cp "$ERR" "$LASTERR"
+check "... on one line" clean_one_line "$LASTERR"
+t_err 0 "init in such a path says so, escaped" 'created vault .*v\\x1b\]0;owned\\x07\\nkmc' \
+	"$KMC" --vault "$ESCDIR" init
+cp "$ERR" "$LASTERR"
+check "... on one line" clean_one_line "$LASTERR"
+"$KMC" --vault "$ESCDIR" status >"$T/esc.status" 2>/dev/null
+check "status prints the vault path escaped on its line" \
+	grep -qF 'v\x1b]0;owned\x07\nkmc: vault ok' "$T/esc.status"
+check "... and no raw control byte" bash -c '! LC_ALL=C grep -q $'"'"'[\x01-\x09\x0b-\x1f\x7f]'"'"' "$1"' _ "$T/esc.status"
+printf 'p\e[0m\\x1b\nq\n' >"$T/pwesc"
+chmod 600 "$T/pwesc"
+t "a password holding ESC, a backslash and a newline is stored" \
+	"$KMC" --vault "$ESCDIR" password set db --password-file "$T/pwesc"
+"$KMC" --vault "$ESCDIR" password get db >"$T/got" 2>/dev/null
+check "... and password get gives its exact bytes back (secrets are never escaped)" \
+	bytes_are "$T/got" $'p\e[0m\\x1b\nq'
+"$KMC" --vault "$ESCDIR" encrypt <"$T/pwesc" >"$T/enc.esc" 2>/dev/null
+"$KMC" --vault "$ESCDIR" decrypt "$(cat "$T/enc.esc")" >"$T/got" 2>/dev/null
+check "... and so does decrypt" bytes_are "$T/got" $'p\e[0m\\x1b\nq'
 
 # ---- help and usage errors -------------------------------------------------------
 
@@ -285,6 +345,13 @@ t_err 7 "a password file that does not exist exits 7 naming it" "$T/nofile" \
 chmod 600 "$T/pwempty"
 t_err 2 "an empty password file is refused (exit 2)" "empty" \
 	kmc password set db --password-file "$T/pwempty"
+printf 'c0rrect\0horse\n' >"$T/pwnul"
+chmod 600 "$T/pwnul"
+t_err 2 "a password file holding a NUL byte is refused (exit 2) naming it" \
+	"password in $T/pwnul holds a NUL byte \(byte 8\)" \
+	kmc password set db --password-file "$T/pwnul"
+pw_nul_fd() { kmc password set db --password-fd 3 3<"$T/pwnul"; }
+t_err 2 "... and so is one from a descriptor" "NUL byte" pw_nul_fd
 kmc password get db >"$T/got" 2>/dev/null
 check "after all the refusals db still holds its password" bytes_are "$T/got" 'c0rrect horse battery'
 

@@ -511,6 +511,65 @@ check "... holding ca_crt, server_crt, server_key and server_key_mm (no CRL give
 	test "$(grep -Eo '^(ca_crt|server_crt|server_key|crl|server_key_mm) = ' "$T/new.conf" | tr -d ' =' | tr '\n' ' ')" = \
 	"ca_crt server_crt server_key server_key_mm "
 
+# ---- a config file's owner, group, extended attributes and line endings -----------------
+# A service that reads its config through its group (root:svc 0640) or an ACL
+# must still read it after kmc rewrites it; a CRLF file stays CRLF.
+
+GC=$T/group.conf
+printf '# CRLF settings\r\nport = 5432\r\nserver_key = /etc/old.key\r\n' >"$GC"
+chmod 640 "$GC"
+if [ "$(id -u)" = 0 ]; then
+	other_group=daemon
+else	# a supplementary group of ours, if any
+	other_group=$(id -Gn | tr ' ' '\n' | grep -vxF "$(id -gn)" | head -n1)
+fi
+[ -n "$other_group" ] && chgrp "$other_group" "$GC"
+xattrs() { # xattrs FILE: every extended attribute, name and value
+	python3 -c 'import os, sys
+for n in sorted(os.listxattr(sys.argv[1])): print(n, os.getxattr(sys.argv[1], n).hex())' "$1"
+}
+have_xattrs=
+if command -v python3 >/dev/null &&
+	python3 - "$GC" <<'PY'
+import os, struct, sys
+# user.* and a POSIX ACL giving uid 1 (daemon) read: version 2, then
+# (tag, perm, id) for USER_OBJ rw, USER 1 r, GROUP_OBJ r, MASK r, OTHER -.
+acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in
+	((1, 6, 0xffffffff), (2, 4, 1), (4, 4, 0xffffffff), (0x10, 4, 0xffffffff),
+	 (0x20, 0, 0xffffffff)))
+os.setxattr(sys.argv[1], "user.kmc-test", b"kept")
+os.setxattr(sys.argv[1], "system.posix_acl_access", acl)
+PY
+then
+	have_xattrs=1
+fi
+owner_before=$(stat -c '%u:%g %a' "$GC")
+xattrs_before=$( [ -z "$have_xattrs" ] || xattrs "$GC")
+t "import --conf into a CRLF file of group ${other_group:-(ours)} with xattrs" \
+	kmc import --name grp "${GOOD[@]}" --conf "$GC"
+check "... keeps its owner, group and mode ($owner_before)" \
+	test "$(stat -c '%u:%g %a' "$GC")" = "$owner_before"
+if [ -n "$other_group" ]; then
+	check "... still of group $other_group" test "$(stat -c %G "$GC")" = "$other_group"
+fi
+if [ -n "$have_xattrs" ]; then
+	check "... keeps its extended attributes and its ACL" \
+		test "$(xattrs "$GC")" = "$xattrs_before"
+	check "... (the ACL is there: system.posix_acl_access)" \
+		grep -q '^system.posix_acl_access ' <(xattrs "$GC")
+fi
+check "... every line still ends in CRLF" bash -c '! grep -qv $'"'"'\r$'"'"' "$1"' _ "$GC"
+check "... and server_key was rewritten in place" \
+	grep -qx $'server_key = '"$V"$'/keys/grp/server.key\r' "$GC"
+t "crl update of that bundle rewrites the file again" kmc crl update grp -r "$P/ca.crl"
+check "... which still keeps its owner, group and mode" \
+	test "$(stat -c '%u:%g %a' "$GC")" = "$owner_before"
+if [ -n "$have_xattrs" ]; then
+	check "... and its extended attributes" test "$(xattrs "$GC")" = "$xattrs_before"
+fi
+check "... and stays CRLF" bash -c '! grep -qv $'"'"'\r$'"'"' "$1"' _ "$GC"
+kmc rm grp >/dev/null 2>&1
+
 # ---- the same name again ---------------------------------------------------------------
 
 before=$(state "$V" "$CONF")

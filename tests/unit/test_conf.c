@@ -228,11 +228,19 @@ static void test_no_trailing_newline(void **state)
 static void test_crlf(void **state)
 {
 	(void)state;
+	/* A CRLF file stays CRLF: the lines kmc writes end as its first. */
 	expect_one("# c\r\na = 1\r\nkey = old\r\nb = 2\r\n", "key", "new",
-		"# c\r\na = 1\r\nkey = new\nb = 2\r\n");
+		"# c\r\na = 1\r\nkey = new\r\nb = 2\r\n");
 	expect_one("a = 1\r\n\r\n", "key", "new",
-		"a = 1\r\n\r\nkey = new\n");
-	expect_one("key=old\r\nkey = dup\r\n", "key", "new", "key = new\n");
+		"a = 1\r\n\r\nkey = new\r\n");
+	expect_one("key=old\r\nkey = dup\r\n", "key", "new", "key = new\r\n");
+	expect_one("a = 1\r\nb = 2", "key", "new", "a = 1\r\nb = 2\r\nkey = new\r\n");
+	expect_one("a = 1\r\nb = 2\r", "key", "new", "a = 1\r\nb = 2\r\nkey = new\r\n");
+	/* The first line decides; other kept lines keep their own ending. */
+	expect_one("a = 1\nb = 2\r\nkey = old\r\n", "key", "new",
+		"a = 1\nb = 2\r\nkey = new\n");
+	expect_one("a = 1\r\nb = 2\nkey = old\n", "key", "new",
+		"a = 1\r\nb = 2\nkey = new\r\n");
 	expect_one("a = 1\r\nkey = old\r\n", "key", NULL, "a = 1\r\n");
 	/* A lone '\r' inside a line is just a byte of it. */
 	expect_one("a = 1\rkey = old\n", "key", "new",
@@ -414,13 +422,14 @@ static void test_idempotent(void **state)
 
 /*
  * Whatever conf_update accepts, it reads back: the longest value it takes
- * (room kept for the key, " = " and CONF_INDENT_MAX of indentation) makes
+ * (room kept for the key, " = ", CONF_INDENT_MAX of indentation and a
+ * CRLF file's '\r') makes
  * a file that updates again to the same bytes, and one byte more is
  * refused up front instead of producing a file it would then refuse.
  */
 static void test_longest_value_rereads(void **state)
 {
-	size_t longest = CONF_LINE_MAX - strlen("key") - 3 - CONF_INDENT_MAX;
+	size_t longest = CONF_LINE_MAX - strlen("key") - 3 - CONF_INDENT_MAX - 1;
 	char *big = malloc(longest + 2);
 	conf_entry e = { "key", NULL };
 	uint8_t *out = NULL;
@@ -433,6 +442,7 @@ static void test_longest_value_rereads(void **state)
 	e.value = big;
 	assert_stable("a = 1\n", &e, 1);
 	assert_stable("     key = 1\n", &e, 1);
+	assert_stable("     key = 1\r\n", &e, 1);
 	big[longest] = 'v';
 	big[longest + 1] = '\0';
 	assert_int_equal(conf_update((const uint8_t *)"a = 1\n", 6, &e, 1, &out,
