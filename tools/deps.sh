@@ -9,7 +9,7 @@ packages=(
 	libsodium-dev liblmdb-dev libssl-dev libp11-kit-dev	# the library's
 
 	libcmocka-dev			# unit tests
-	lmdb-utils jq openssl		# end-to-end tests, demo and bench
+	lmdb-utils jq openssl attr acl	# end-to-end tests, demo and bench
 	groff-base			# test_docs renders the man pages
 	curl postgresql			# real clients and servers in tests
 	nginx apache2 haproxy		# servers that load keys through the provider
