@@ -45,7 +45,8 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c) $(wildcard pkcs11/*.c)
+LIB_SRC := $(wildcard kmc/*.c) $(wildcard safeio/*.c) $(wildcard vault/*.c) \
+	$(wildcard pkcs11/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(O)/obj/%.o)

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include "fileio.h"
 #include "../kmc/crypto.h"
-#include "vault.h"
 
 static int check_owner(const struct stat *st, int allow_root)
 {

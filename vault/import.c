@@ -21,7 +21,7 @@
 #include "x509.h"
 #include "conf.h"
 #include "journal.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 
 #define COPY_MODE 0400

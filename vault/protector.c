@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "protector.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "vault.h"
 #include "../kmc/buf.h"
 #include "../kmc/recovery.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "store.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "vault.h"
 
 /* LMDB's own codes are negative; system faults come back as errno. */

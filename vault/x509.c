@@ -16,7 +16,7 @@
 #include <openssl/proverr.h>
 #include <openssl/x509v3.h>
 #include "x509.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 
 /* Whether OpenSSL's newest error is an allocation failure: then the input
  * is not at fault and must not be blamed. */
