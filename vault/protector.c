@@ -463,10 +463,10 @@ static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	KMC_GUARD(p11_uri_clean(uri, &clean));
 	KMC_GUARD(kmc_secret_new(P11_SECRET_LEN, &secret));
 	kmc_random(kmc_secret_data(secret), P11_SECRET_LEN);
-	p11_set_rsa_encrypt(rsa_oaep_encrypt);
 	/* The URI as given: a pin-value in it is used now, never stored. */
 	KMC_GUARD(p11_protect(uri, &pin, o->pkcs11_create_key,
-		o->pkcs11_mechanism, kmc_secret_data(secret), &w));
+		o->pkcs11_mechanism, rsa_oaep_encrypt, kmc_secret_data(secret),
+		&w));
 	kmc_wbuf_u16(&p, (uint16_t)strlen(clean));
 	kmc_wbuf_bytes(&p, clean, strlen(clean));
 	kmc_wbuf_u32(&p, (uint32_t)w.mech);
