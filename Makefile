@@ -18,8 +18,8 @@ MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || 
 DESTDIR ?=
 
 # The soname follows the ABI number, not the release.
-ABI := 0
-RELEASE := 0.1.0
+ABI := 1
+RELEASE := 0.2.0
 GIT_REV := $(shell git describe --always --dirty 2>/dev/null)
 VERSION := $(RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
 
