@@ -160,12 +160,12 @@ static int make_password(kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
 	uint8_t raw[24];
+	KMC_CLEANUP_ERASE(raw);
 
 	KMC_GUARD(kmc_secret_new(32, &s));
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64((char *)kmc_secret_data(s), 33, raw, sizeof(raw),
 		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
 	*ret = TAKE_PTR(s);
 	return 0;
 }
