@@ -657,6 +657,29 @@ static int bundle_get(kmc_vault *v, const char *name, const char *part,
 	return kmc_item_get(v, full, type, ret);
 }
 
+/* The new CRL and the journal's commit mark, in one store transaction. */
+static int crl_commit(kmc_vault *v, import_ctx *c, const char *name)
+{
+	store_txn t;
+	int r;
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = bundle_put(v, &t, name, "crl", KMC_ITEM_CRL, c->copies[COPY_CRL].p,
+		c->copies[COPY_CRL].len);
+	if (r < 0)
+		goto abort;
+	if (c->j.n > 0) {
+		r = journal_mark_committed(&t, &c->j);
+		if (r < 0)
+			goto abort;
+	}
+	return store_txn_commit(&t);
+
+abort:
+	store_txn_abort(&t);
+	return r;
+}
+
 int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 {
 	_cleanup_(import_free) import_ctx c = { 0 };
@@ -667,7 +690,6 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 	char show_ca[KMC_NAME_MAX + 16], show_cert[KMC_NAME_MAX + 16];
 	chain_files files;
 	struct stat st;
-	store_txn t;
 	int r;
 
 	kmc_detail_clear();
@@ -744,30 +766,21 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 	if (c.j.n > 0) {
 		KMC_GUARD(journal_begin(v, &c.j));
 		r = stage(&c);
-	} else {
-		r = 0;
+		if (r < 0)
+			goto undo;
 	}
-	if (r == 0) {
-		r = store_txn_begin(&v->st, &t);
-		if (r == 0) {
-			r = bundle_put(v, &t, name, "crl", KMC_ITEM_CRL,
-				c.copies[COPY_CRL].p, c.copies[COPY_CRL].len);
-			if (r == 0 && c.j.n > 0)
-				r = journal_mark_committed(&t, &c.j);
-			if (r == 0)
-				r = store_txn_commit(&t);
-			else
-				store_txn_abort(&t);
-		}
-	}
-	if (r < 0) {
-		if (c.j.n > 0)
-			journal_abort(v, &c.j);
-		return r;
-	}
+	r = crl_commit(v, &c, name);
+	if (r < 0)
+		goto undo;
 	if (c.j.n > 0 && (r = journal_apply(v, &c.j)) < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault holds the new CRL, but "
 			"publishing its copy failed (%s); `kmc repair` finishes it",
 			kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(r));
 	return 0;
+
+undo:
+	/* Nothing committed: the staged copies go, the old ones stay. */
+	if (c.j.n > 0)
+		journal_abort(v, &c.j);
+	return r;
 }
