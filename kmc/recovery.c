@@ -1,3 +1,7 @@
+/*
+ * recovery.c - recovery keys as typed text: encoding with a check symbol
+ * per group, and the forgiving decoder (format in recovery.h).
+ */
 #include <string.h>
 #include "recovery.h"
 #include "crypto.h"

@@ -1,3 +1,8 @@
+/*
+ * p11.c - the token side of the pkcs11 and tpm protectors: loading
+ * modules from allowed paths, RFC 7512 URIs, cached sessions and login,
+ * and encrypting and decrypting a protector's secret with a token key.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

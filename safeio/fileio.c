@@ -1,3 +1,7 @@
+/*
+ * fileio.c - checked opens, bounded reads, atomic and staged writes, and
+ * opening a path with no link in it (rules in fileio.h).
+ */
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>

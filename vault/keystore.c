@@ -1,3 +1,7 @@
+/*
+ * keystore.c - parsing and writing the keystore format of kmc.ks and
+ * StandbyKsf.ks (layout in keystore.h), and checking its MAC.
+ */
 #include <string.h>
 #include "keystore.h"
 #include "../kmc/buf.h"

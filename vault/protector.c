@@ -1,3 +1,8 @@
+/*
+ * protector.c - keyslots: the root key sealed under a key each protector
+ * derives (host key, passphrase, token, TPM, recovery key); formats in
+ * protector.h.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

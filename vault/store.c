@@ -1,3 +1,7 @@
+/*
+ * store.c - the LMDB item store: opening it bound to its vault,
+ * transactions, item history and metadata (layout in store.h).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

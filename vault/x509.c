@@ -1,3 +1,7 @@
+/*
+ * x509.c - reading and checking what an import takes: certificates, a
+ * private key in any accepted form, a CRL; chain and CRL verification.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
