@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <kmc.h>
@@ -27,13 +28,22 @@ static void test_codes_below_base(void **state)
 	assert_int_equal(KMC_E_INVALID, KMC_E_BASE - 1);
 }
 
+/* strerror() of an unknown number hands back a buffer its next call
+ * frees: keep a copy before asking again. */
+static void assert_strerror(int err)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s", strerror(-err));
+	assert_string_equal(kmc_strerror(err), want);
+}
+
 static void test_errno_through_strerror(void **state)
 {
 	(void)state;
-	assert_string_equal(kmc_strerror(-ENOENT), strerror(ENOENT));
-	assert_string_equal(kmc_strerror(-EACCES), strerror(EACCES));
-	assert_string_equal(kmc_strerror(KMC_ERRNO_MIN),
-		strerror(-KMC_ERRNO_MIN));
+	assert_strerror(-ENOENT);
+	assert_strerror(-EACCES);
+	assert_strerror(KMC_ERRNO_MIN);
 	assert_true(KMC_IS_ERRNO(-1) && KMC_IS_ERRNO(KMC_ERRNO_MIN));
 	assert_false(KMC_IS_ERRNO(0) || KMC_IS_ERRNO(KMC_ERRNO_MIN - 1));
 }
@@ -47,7 +57,7 @@ static void test_unknown(void **state)
 	assert_string_equal(kmc_strerror(KMC_E_BASE), "unknown error");
 	assert_string_equal(kmc_strerror(KMC_E_PENDING - 1), "unknown error");
 	assert_string_equal(kmc_strerror(KMC_ERRNO_MIN - 1), "unknown error");
-	assert_string_equal(kmc_strerror(-1000), strerror(1000));
+	assert_strerror(-1000);
 	assert_string_equal(kmc_strerror(1), "unknown error");
 }
 
