@@ -19,8 +19,8 @@ MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || 
 DESTDIR ?=
 
 # The soname follows the ABI number, not the release.
-ABI := 0
-RELEASE := 0.1.0
+ABI := 1
+RELEASE := 0.2.0
 GIT_REV := $(shell git describe --always --dirty 2>/dev/null)
 VERSION := $(RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
 
@@ -46,7 +46,8 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c) $(wildcard pkcs11/*.c)
+LIB_SRC := $(wildcard kmc/*.c) $(wildcard safeio/*.c) $(wildcard vault/*.c) \
+	$(wildcard pkcs11/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(O)/obj/%.o)

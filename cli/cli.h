@@ -26,11 +26,22 @@ enum {
 				   match, CRL, key type */
 };
 
-/* Internal results of the prompt, beyond kmc_error. */
-#define CLI_NO_TTY (-2000)
-#define CLI_INTERRUPTED (-2001)
-/* Returned by cli_fail() and friends: already reported, exit with code. */
-#define CLI_EXIT(code) (-3000 - (code))
+/*
+ * Internal results of the prompt, beyond kmc_error: below the library's
+ * codes, as those are below errno's, so that none is taken for another.
+ */
+#define CLI_E_BASE (-50000)
+#define CLI_NO_TTY (CLI_E_BASE - 1)
+#define CLI_INTERRUPTED (CLI_E_BASE - 2)
+/*
+ * Returned by cli_fail() and friends: already reported, exit with code.
+ * CLI_EXIT_CODE() gives the exit code back from such a result, which
+ * CLI_IS_EXIT() tells from any other.
+ */
+#define CLI_EXIT_BASE (-60000)
+#define CLI_EXIT(code) (CLI_EXIT_BASE - (code))
+#define CLI_IS_EXIT(r) ((r) <= CLI_EXIT_BASE)
+#define CLI_EXIT_CODE(r) (CLI_EXIT_BASE - (r))
 
 typedef struct cli_secret_src {
 	const char *file;

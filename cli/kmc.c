@@ -25,57 +25,57 @@
 /* ---------------------------------------------------------------- */
 /* Errors                                                            */
 
+/*
+ * The exit code (docs/cli.md) for each fault. A system fault (-errno) not
+ * named here is EXIT_IO; anything else not named, EXIT_FAIL.
+ */
+static const struct {
+	int err;
+	int code;
+} exit_codes[] = {
+	{ KMC_E_UNLOCK, EXIT_AUTH },
+	{ KMC_E_NEED_PASSPHRASE, EXIT_AUTH },
+	{ KMC_E_HOST_KEY, EXIT_AUTH },
+	{ KMC_E_P11_PIN, EXIT_AUTH },
+	{ KMC_E_P11_PIN_LOCKED, EXIT_AUTH },
+	{ KMC_E_P11_MODULE, EXIT_NOT_FOUND },
+	{ KMC_E_P11_TOKEN, EXIT_NOT_FOUND },
+	{ KMC_E_P11_KEY, EXIT_NOT_FOUND },
+	{ KMC_E_P11_KEY_TYPE, EXIT_VERIFY },
+	{ KMC_E_P11, EXIT_IO },
+	{ KMC_E_LIMIT, EXIT_FAIL },
+	{ KMC_E_AUTH, EXIT_INTEGRITY },
+	{ KMC_E_CORRUPT, EXIT_INTEGRITY },
+	{ KMC_E_NO_KEYSTORE, EXIT_INTEGRITY },
+	{ KMC_E_WRONG_VAULT, EXIT_INTEGRITY },
+	{ KMC_E_VERSION, EXIT_INTEGRITY },
+	{ KMC_E_PERM, EXIT_PERM },
+	{ -EACCES, EXIT_PERM },
+	{ -EPERM, EXIT_PERM },
+	{ KMC_E_NOT_FOUND, EXIT_NOT_FOUND },
+	{ KMC_E_NOT_VAULT, EXIT_NOT_FOUND },
+	{ -ENOENT, EXIT_NOT_FOUND },
+	{ KMC_E_EXISTS, EXIT_EXISTS },
+	{ KMC_E_VERIFY, EXIT_VERIFY },
+	{ KMC_E_TYPE, EXIT_VERIFY },
+	{ KMC_E_INVALID, EXIT_USAGE },
+	{ KMC_E_NAME, EXIT_USAGE },
+	{ KMC_E_TOO_LARGE, EXIT_USAGE },
+	{ KMC_E_EMPTY, EXIT_USAGE },
+	{ KMC_E_STRING, EXIT_USAGE },
+	{ KMC_E_STORE, EXIT_IO },
+	{ KMC_E_PENDING, EXIT_IO },
+	/* A terminal that went away or a signal while prompting. */
+	{ CLI_NO_TTY, EXIT_IO },
+	{ CLI_INTERRUPTED, EXIT_IO },
+};
+
 static int exit_code_for(int err)
 {
-	switch (err) {
-	case KMC_E_UNLOCK:
-	case KMC_E_NEED_PASSPHRASE:
-	case KMC_E_HOST_KEY:
-	case KMC_E_P11_PIN:
-	case KMC_E_P11_PIN_LOCKED:
-		return EXIT_AUTH;
-	case KMC_E_P11_MODULE:
-	case KMC_E_P11_TOKEN:
-	case KMC_E_P11_KEY:
-		return EXIT_NOT_FOUND;
-	case KMC_E_P11_KEY_TYPE:
-		return EXIT_VERIFY;
-	case KMC_E_P11:
-		return EXIT_IO;
-	case KMC_E_LIMIT:
-		return EXIT_FAIL;
-	case KMC_E_AUTH:
-	case KMC_E_CORRUPT:
-	case KMC_E_NO_KEYSTORE:
-	case KMC_E_WRONG_VAULT:
-	case KMC_E_VERSION:
-		return EXIT_INTEGRITY;
-	case KMC_E_PERM:
-	case -EACCES:
-	case -EPERM:
-		return EXIT_PERM;
-	case KMC_E_NOT_FOUND:
-	case KMC_E_NOT_VAULT:
-	case -ENOENT:
-		return EXIT_NOT_FOUND;
-	case KMC_E_EXISTS:
-		return EXIT_EXISTS;
-	case KMC_E_VERIFY:
-	case KMC_E_TYPE:
-		return EXIT_VERIFY;
-	case KMC_E_INVALID:
-	case KMC_E_NAME:
-	case KMC_E_TOO_LARGE:
-	case KMC_E_EMPTY:
-	case KMC_E_STRING:
-		return EXIT_USAGE;
-	case KMC_E_STORE:
-	case KMC_E_PENDING:
-		return EXIT_IO;
-	}
-	if (err < 0 && err > -4096)
-		return EXIT_IO;
-	return EXIT_FAIL;
+	for (size_t k = 0; k < ELEMENTS(exit_codes); k++)
+		if (exit_codes[k].err == err)
+			return exit_codes[k].code;
+	return KMC_IS_ERRNO(err) ? EXIT_IO : EXIT_FAIL;
 }
 
 int cli_fail(int err, const char *fmt, ...)
@@ -1606,7 +1606,7 @@ int main(int argc, char **argv)
 	argv[i - 1] = argv[0];
 	r = parse_args(c, argc - i + 1, argv + i - 1, &a);
 	if (r < 0)
-		return -(r + 3000);
+		return CLI_EXIT_CODE(r);
 	if (a.help) {
 		printf("usage: kmc %s\n\n%s\n", c->usage, c->help);
 		return EXIT_OK;
@@ -1614,7 +1614,7 @@ int main(int argc, char **argv)
 	if (!a.vault)
 		a.vault = vault;
 	r = c->run(&a);
-	if (r <= CLI_EXIT(0))
-		return -(r + 3000);
+	if (CLI_IS_EXIT(r))
+		return CLI_EXIT_CODE(r);
 	return r < 0 ? EXIT_FAIL : EXIT_OK;
 }

@@ -45,56 +45,81 @@ extern "C" {
 
 /* Release and ABI numbers are kept apart: the soname follows KMC_ABI. */
 #define KMC_VERSION_MAJOR 0
-#define KMC_VERSION_MINOR 1
-#define KMC_ABI 0
+#define KMC_VERSION_MINOR 2
+#define KMC_ABI 1
 
 /*
- * The library's own faults. System faults are passed through as -errno, so
- * these start far below any errno value.
+ * System faults are passed through as -errno, which Linux keeps within
+ * -4095..-1 (KMC_IS_ERRNO); the library's own faults sit far below that,
+ * under KMC_E_BASE, as LMDB's MDB_* codes sit at -30799 and up, so that
+ * no errno value can ever be read as one of them or the other way round.
+ * The values are part of the ABI: a new code takes the next number down.
  */
+#define KMC_ERRNO_MIN (-4095)
+#define KMC_IS_ERRNO(err) ((err) < 0 && (err) >= KMC_ERRNO_MIN)
+
 typedef enum kmc_error {
 	KMC_OK = 0,
-	KMC_E_INVALID = -1000,	/* bad argument or unusable option */
-	KMC_E_NOMEM,		/* guarded or ordinary memory exhausted */
-	KMC_E_AUTH,		/* a record or string failed authentication */
-	KMC_E_UNLOCK,		/* no protector opened the vault */
-	KMC_E_NEED_PASSPHRASE,	/* only a passphrase protector fits, and no
-				   passphrase was supplied */
-	KMC_E_CORRUPT,		/* a keystore or record is malformed */
-	KMC_E_NO_KEYSTORE,	/* neither keystore is present and valid */
-	KMC_E_VERSION,		/* a file format version this build cannot read */
-	KMC_E_NOT_VAULT,	/* the directory holds no vault */
-	KMC_E_EXISTS,		/* a vault or item that must be new exists */
-	KMC_E_NOT_FOUND,	/* no item of that name */
-	KMC_E_PERM,		/* wrong owner, unsafe mode, link or file type */
-	KMC_E_NAME,		/* item name empty, too long or with bad bytes */
-	KMC_E_TOO_LARGE,	/* input beyond the documented maximum */
-	KMC_E_STRING,		/* a ciphertext string is malformed */
-	KMC_E_WRONG_VAULT,	/* the item store belongs to another vault */
-	KMC_E_READONLY,		/* a write through a handle opened read-only */
-	KMC_E_STORE,		/* the item store (LMDB) failed */
-	KMC_E_HOST_KEY,		/* the host key is missing or not this vault's */
-	KMC_E_TYPE,		/* the item exists with another type */
-	KMC_E_LIMIT,		/* no room for another protector or master key */
-	KMC_E_BUSY,		/* another writer holds the vault */
-	KMC_E_EMPTY,		/* an empty secret where one is required */
-	KMC_E_VERIFY,		/* material failed a check: dates, chain, key
-				   match, CRL */
-	KMC_E_P11_MODULE,	/* PKCS#11 module not found or not loadable */
-	KMC_E_P11_TOKEN,	/* no token matches the URI */
-	KMC_E_P11_PIN,		/* wrong PIN */
-	KMC_E_P11_PIN_LOCKED,	/* the token's user PIN is locked */
-	KMC_E_P11_KEY,		/* the token key is missing or does not fit */
-	KMC_E_P11_KEY_TYPE,	/* the token key is of the wrong type, or
-				   could leave the token */
-	KMC_E_P11,		/* another token error (detail names it) */
-	KMC_E_PENDING,		/* a change committed but not yet finished:
-				   a writable open (kmc repair) finishes it */
+	KMC_E_BASE = -40000,		/* not an error: codes lie below */
+	KMC_E_INVALID = -40001,		/* bad argument or unusable option */
+	KMC_E_NOMEM = -40002,		/* guarded or ordinary memory
+					   exhausted */
+	KMC_E_AUTH = -40003,		/* a record or string failed
+					   authentication */
+	KMC_E_UNLOCK = -40004,		/* no protector opened the vault */
+	KMC_E_NEED_PASSPHRASE = -40005,	/* only a passphrase protector fits,
+					   and no passphrase was supplied */
+	KMC_E_CORRUPT = -40006,		/* a keystore or record is malformed */
+	KMC_E_NO_KEYSTORE = -40007,	/* neither keystore is present and
+					   valid */
+	KMC_E_VERSION = -40008,		/* a file format version this build
+					   cannot read */
+	KMC_E_NOT_VAULT = -40009,	/* the directory holds no vault */
+	KMC_E_EXISTS = -40010,		/* a vault or item that must be new
+					   exists */
+	KMC_E_NOT_FOUND = -40011,	/* no item of that name */
+	KMC_E_PERM = -40012,		/* wrong owner, unsafe mode, link or
+					   file type */
+	KMC_E_NAME = -40013,		/* item name empty, too long or with
+					   bad bytes */
+	KMC_E_TOO_LARGE = -40014,	/* input beyond the documented
+					   maximum */
+	KMC_E_STRING = -40015,		/* a ciphertext string is malformed */
+	KMC_E_WRONG_VAULT = -40016,	/* the item store belongs to another
+					   vault */
+	KMC_E_READONLY = -40017,	/* a write through a handle opened
+					   read-only */
+	KMC_E_STORE = -40018,		/* the item store (LMDB) failed */
+	KMC_E_HOST_KEY = -40019,	/* the host key is missing or not
+					   this vault's */
+	KMC_E_TYPE = -40020,		/* the item exists with another type */
+	KMC_E_LIMIT = -40021,		/* no room for another protector or
+					   master key */
+	KMC_E_BUSY = -40022,		/* another writer holds the vault */
+	KMC_E_EMPTY = -40023,		/* an empty secret where one is
+					   required */
+	KMC_E_VERIFY = -40024,		/* material failed a check: dates,
+					   chain, key match, CRL */
+	KMC_E_P11_MODULE = -40025,	/* PKCS#11 module not found or not
+					   loadable */
+	KMC_E_P11_TOKEN = -40026,	/* no token matches the URI */
+	KMC_E_P11_PIN = -40027,		/* wrong PIN */
+	KMC_E_P11_PIN_LOCKED = -40028,	/* the token's user PIN is locked */
+	KMC_E_P11_KEY = -40029,		/* the token key is missing or does
+					   not fit */
+	KMC_E_P11_KEY_TYPE = -40030,	/* the token key is of the wrong
+					   type, or could leave the token */
+	KMC_E_P11 = -40031,		/* another token error (detail names
+					   it) */
+	KMC_E_PENDING = -40032,		/* a change committed but not yet
+					   finished: a writable open (kmc
+					   repair) finishes it */
 } kmc_error;
 
 /*
  * kmc_strerror - a short English description of a return code.
- * Accepts kmc_error values and negated errno values. Never NULL.
+ * Accepts kmc_error values and negated errno values (strerror's text for
+ * those). Never NULL.
  */
 KMC_API const char *kmc_strerror(int err);
 

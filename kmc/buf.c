@@ -1,3 +1,7 @@
+/*
+ * buf.c - the bounded read and write cursors of buf.h: every get checks
+ * what is left, every put what the maximum allows.
+ */
 #include <string.h>
 #include "buf.h"
 

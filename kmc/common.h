@@ -6,11 +6,13 @@
  * _cleanup_(fn)        run fn(&var) when var leaves scope.
  * TAKE_PTR(p)          hand p to the caller and leave NULL behind, so the
  *                      cleanup handler does nothing.
+ * KMC_CLEANUP_ERASE(a) wipe the stack array a when it leaves scope.
  */
 #ifndef KMC_COMMON_H
 #define KMC_COMMON_H
 
 #include <stdlib.h>
+#include <sodium.h>
 #include <kmc.h>
 
 #define KMC_GUARD(expr) \
@@ -64,6 +66,31 @@ static inline void kmc_secret_freep(kmc_secret **s)
 {
 	kmc_secret_free(*s);
 }
+
+/*
+ * KMC_CLEANUP_ERASE(a) - declared after a fixed-size stack array a (a key,
+ * a hash of a secret), wipes it with sodium_memzero() however the scope
+ * is left, so no early return can skip the wipe (systemd's CLEANUP_ERASE).
+ * Arrays only: given a pointer it would wipe the pointer, so that fails
+ * to compile.
+ */
+typedef struct kmc_eraser {
+	void *p;
+	size_t size;
+} kmc_eraser;
+
+static inline void kmc_erase(kmc_eraser *e)
+{
+	sodium_memzero(e->p, e->size);
+}
+
+#define KMC_CONCAT_(a, b) a##b
+#define KMC_CONCAT(a, b) KMC_CONCAT_(a, b)
+#define KMC_CLEANUP_ERASE(a) \
+	_Static_assert(!__builtin_types_compatible_p(__typeof__(a), \
+		__typeof__(&(a)[0])), #a " is not an array"); \
+	_cleanup_(kmc_erase) KMC_UNUSED kmc_eraser \
+		KMC_CONCAT(_kmc_eraser_, __COUNTER__) = { &(a), sizeof(a) }
 
 /* Broken invariants are bugs, never input errors: stop at once. */
 #define KMC_ASSERT(cond) \

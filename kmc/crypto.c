@@ -1,3 +1,7 @@
+/*
+ * crypto.c - the key hierarchy's primitives (crypto.h): sealing, subkeys,
+ * Argon2id, hashes and wiping, each a thin wrapper over libsodium.
+ */
 #include <string.h>
 #include <sodium.h>
 #include "crypto.h"

@@ -1,3 +1,7 @@
+/*
+ * cstring.c - ciphertext strings for config files (kmc:v1:<mk-id>:...):
+ * formatting and the bounded, exact parser (grammar in cstring.h).
+ */
 #include <string.h>
 #include <sodium.h>
 #include "cstring.h"

@@ -8,7 +8,8 @@
 #include <string.h>
 #include "common.h"
 
-#define ERR_ENTRY(code, msg) [(code) - KMC_E_INVALID] = (msg)
+/* Indexed by distance below KMC_E_BASE; errno values never reach it. */
+#define ERR_ENTRY(code, msg) [KMC_E_BASE - (code)] = (msg)
 
 static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_INVALID, "invalid argument"),
@@ -55,12 +56,12 @@ const char *kmc_strerror(int err)
 {
 	if (err == 0)
 		return "success";
-	if (err >= KMC_E_INVALID && err < KMC_E_INVALID +
-			(int)(sizeof(messages) / sizeof(messages[0])) &&
-	    messages[err - KMC_E_INVALID])
-		return messages[err - KMC_E_INVALID];
-	if (err < 0 && err > -4096)
+	if (KMC_IS_ERRNO(err))
 		return strerror(-err);
+	if (err < KMC_E_BASE &&
+	    (size_t)(KMC_E_BASE - err) < ELEMENTSOF(messages) &&
+	    messages[KMC_E_BASE - err])
+		return messages[KMC_E_BASE - err];
 	return "unknown error";
 }
 
@@ -90,7 +91,7 @@ const char *kmc_error_detail(void)
 }
 
 #ifndef KMC_GIT_VERSION
-#define KMC_GIT_VERSION "0.1"
+#define KMC_GIT_VERSION "0.2"
 #endif
 
 const char *kmc_version(void)

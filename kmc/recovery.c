@@ -1,3 +1,7 @@
+/*
+ * recovery.c - recovery keys as typed text: encoding with a check symbol
+ * per group, and the forgiving decoder (format in recovery.h).
+ */
 #include <string.h>
 #include "recovery.h"
 #include "crypto.h"
@@ -60,6 +64,7 @@ int kmc_recovery_encode(const uint8_t in[RECOVERY_BYTES], kmc_secret **ret)
 	out = (char *)kmc_secret_data(s);
 	for (int g = 0; g < RECOVERY_GROUPS; g++) {
 		int sym[5];
+		KMC_CLEANUP_ERASE(sym);
 
 		for (int i = 0; i < 5; i++) {
 			sym[i] = get5(in, g * 5 + i);
@@ -78,6 +83,7 @@ int kmc_recovery_decode(const char *text, size_t len, kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
 	int sym[RECOVERY_GROUPS * 6], n = 0;
+	KMC_CLEANUP_ERASE(sym);
 
 	KMC_ENSURE(len <= 256, KMC_E_STRING);
 	for (size_t i = 0; i < len; i++) {
@@ -109,7 +115,6 @@ int kmc_recovery_decode(const char *text, size_t len, kmc_secret **ret)
 		for (int i = 0; i < 5; i++)
 			put5(kmc_secret_data(s), g * 5 + i, gs[i]);
 	}
-	kmc_wipe(sym, sizeof(sym));
 	*ret = TAKE_PTR(s);
 	return 0;
 }

@@ -1,3 +1,8 @@
+/*
+ * p11.c - the token side of the pkcs11 and tpm protectors: loading
+ * modules from allowed paths, RFC 7512 URIs, cached sessions and login,
+ * and encrypting and decrypting a protector's secret with a token key.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -723,14 +728,7 @@ static int token_encrypt_aes(token *t, const key *k, p11_wrapped *w,
 }
 
 /* ---------------------------------------------------------------- */
-/* RSA: the vault side encrypts with the public key (see p11.h)      */
-
-static p11_rsa_encrypt_fn rsa_encrypt;
-
-void p11_set_rsa_encrypt(p11_rsa_encrypt_fn fn)
-{
-	rsa_encrypt = fn;
-}
+/* RSA: the caller encrypts with the public key (see p11.h)          */
 
 static int rsa_public(token *t, P11KitUri *u, uint8_t *n, size_t *nlen,
 	uint8_t *e, size_t *elen)
@@ -773,7 +771,8 @@ static int session_ready(const char *uri, const p11_pin *pin, P11KitUri **u,
  * first hash the token decrypts.
  */
 static int rsa_protect(const char *uri, const p11_pin *pin, P11KitUri **u,
-	token **t, key *k, p11_wrapped *w, const uint8_t secret[P11_SECRET_LEN])
+	token **t, key *k, p11_rsa_encrypt_fn rsa_encrypt, p11_wrapped *w,
+	const uint8_t secret[P11_SECRET_LEN])
 {
 	uint8_t n[1024], e[16];
 	size_t nlen = sizeof(n), elen = sizeof(e);
@@ -802,7 +801,8 @@ static int rsa_protect(const char *uri, const p11_pin *pin, P11KitUri **u,
 }
 
 int p11_protect(const char *uri, const p11_pin *pin, int create,
-	const char *want, const uint8_t secret[P11_SECRET_LEN], p11_wrapped *w)
+	const char *want, p11_rsa_encrypt_fn rsa_encrypt,
+	const uint8_t secret[P11_SECRET_LEN], p11_wrapped *w)
 {
 	_cleanup_(uri_freep) P11KitUri *u = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *check = NULL;
@@ -870,7 +870,8 @@ int p11_protect(const char *uri, const p11_pin *pin, int create,
 			r = kmc_detail(KMC_E_P11_KEY_TYPE, "mechanism %s does not "
 				"fit an RSA key (rsa-oaep)", want);
 		if (r == 0)
-			r = rsa_protect(uri, pin, &u, &t, &k, w, secret);
+			r = rsa_protect(uri, pin, &u, &t, &k, rsa_encrypt, w,
+				secret);
 	} else if (r == 0) {
 		r = kmc_detail(KMC_E_P11_KEY_TYPE, "the token key is neither AES nor "
 			"RSA");

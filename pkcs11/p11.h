@@ -64,22 +64,6 @@ typedef struct p11_pin {
 KMC_INTERNAL int p11_uri_clean(const char *uri, char **ret) KMC_MUST_CHECK;
 
 /*
- * p11_protect - find (or with create, make) the key the URI names, check
- * it stays in the token, choose a mechanism (want: NULL, "aes-cbc",
- * "aes-gcm", "rsa-oaep") and encrypt secret with it.
- * Returns 0; KMC_E_P11_MODULE, KMC_E_P11_TOKEN, KMC_E_P11_PIN,
- * KMC_E_P11_PIN_LOCKED, KMC_E_P11_KEY, KMC_E_P11_KEY_TYPE, KMC_E_P11,
- * KMC_E_NEED_PASSPHRASE (no PIN), KMC_E_STRING (bad URI).
- */
-KMC_INTERNAL int p11_protect(const char *uri, const p11_pin *pin, int create,
-	const char *want, const uint8_t secret[P11_SECRET_LEN],
-	p11_wrapped *ret) KMC_MUST_CHECK;
-
-/* p11_unprotect - decrypt w in the token into a new guarded secret. */
-KMC_INTERNAL int p11_unprotect(const char *uri, const p11_pin *pin,
-	const p11_wrapped *w, kmc_secret **ret) KMC_MUST_CHECK;
-
-/*
  * RSA-OAEP encryption with a public key (n, e big-endian), done by the
  * caller's crypto library: this part knows PKCS#11 only. sha1 selects
  * SHA-1 for hash and MGF1, else SHA-256. *out_len is the room on entry.
@@ -88,7 +72,23 @@ typedef int (*p11_rsa_encrypt_fn)(const uint8_t *n, size_t nlen,
 	const uint8_t *e, size_t elen, int sha1, const uint8_t *in,
 	size_t inlen, uint8_t *out, size_t *out_len);
 
-KMC_INTERNAL void p11_set_rsa_encrypt(p11_rsa_encrypt_fn fn);
+/*
+ * p11_protect - find (or with create, make) the key the URI names, check
+ * it stays in the token, choose a mechanism (want: NULL, "aes-cbc",
+ * "aes-gcm", "rsa-oaep") and encrypt secret with it. An RSA key's
+ * public half encrypts outside the token, through rsa_encrypt; with
+ * rsa_encrypt NULL an RSA key fails with KMC_E_INVALID.
+ * Returns 0; KMC_E_P11_MODULE, KMC_E_P11_TOKEN, KMC_E_P11_PIN,
+ * KMC_E_P11_PIN_LOCKED, KMC_E_P11_KEY, KMC_E_P11_KEY_TYPE, KMC_E_P11,
+ * KMC_E_NEED_PASSPHRASE (no PIN), KMC_E_STRING (bad URI).
+ */
+KMC_INTERNAL int p11_protect(const char *uri, const p11_pin *pin, int create,
+	const char *want, p11_rsa_encrypt_fn rsa_encrypt,
+	const uint8_t secret[P11_SECRET_LEN], p11_wrapped *ret) KMC_MUST_CHECK;
+
+/* p11_unprotect - decrypt w in the token into a new guarded secret. */
+KMC_INTERNAL int p11_unprotect(const char *uri, const p11_pin *pin,
+	const p11_wrapped *w, kmc_secret **ret) KMC_MUST_CHECK;
 
 /* Name of a recorded mechanism, for kmc status. */
 KMC_INTERNAL const char *p11_mech_name(unsigned long mech, p11_hash hash);

@@ -21,7 +21,7 @@
 #include "x509.h"
 #include "conf.h"
 #include "journal.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 
 #define COPY_MODE 0400
@@ -161,12 +161,12 @@ static int make_password(kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
 	uint8_t raw[24];
+	KMC_CLEANUP_ERASE(raw);
 
 	KMC_GUARD(kmc_secret_new(32, &s));
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64((char *)kmc_secret_data(s), 33, raw, sizeof(raw),
 		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -684,6 +684,29 @@ static int bundle_get(kmc_vault *v, const char *name, const char *part,
 	return kmc_item_get(v, full, type, ret);
 }
 
+/* The new CRL and the journal's commit mark, in one store transaction. */
+static int crl_commit(kmc_vault *v, import_ctx *c, const char *name)
+{
+	store_txn t;
+	int r;
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = bundle_put(v, &t, name, "crl", KMC_ITEM_CRL, c->copies[COPY_CRL].p,
+		c->copies[COPY_CRL].len);
+	if (r < 0)
+		goto abort;
+	if (c->j.n > 0) {
+		r = journal_mark_committed(&t, &c->j);
+		if (r < 0)
+			goto abort;
+	}
+	return store_txn_commit(&t);
+
+abort:
+	store_txn_abort(&t);
+	return r;
+}
+
 int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 {
 	_cleanup_(import_free) import_ctx c = { 0 };
@@ -694,7 +717,6 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 	char show_ca[KMC_NAME_MAX + 16], show_cert[KMC_NAME_MAX + 16];
 	chain_files files;
 	struct stat st;
-	store_txn t;
 	int r;
 
 	kmc_detail_clear();
@@ -770,30 +792,21 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 	if (c.j.n > 0) {
 		KMC_GUARD(journal_begin(v, &c.j));
 		r = stage(&c);
-	} else {
-		r = 0;
+		if (r < 0)
+			goto undo;
 	}
-	if (r == 0) {
-		r = store_txn_begin(&v->st, &t);
-		if (r == 0) {
-			r = bundle_put(v, &t, name, "crl", KMC_ITEM_CRL,
-				c.copies[COPY_CRL].p, c.copies[COPY_CRL].len);
-			if (r == 0 && c.j.n > 0)
-				r = journal_mark_committed(&t, &c.j);
-			if (r == 0)
-				r = store_txn_commit(&t);
-			else
-				store_txn_abort(&t);
-		}
-	}
-	if (r < 0) {
-		if (c.j.n > 0)
-			journal_abort(v, &c.j);
-		return r;
-	}
+	r = crl_commit(v, &c, name);
+	if (r < 0)
+		goto undo;
 	if (c.j.n > 0 && (r = journal_apply(v, &c.j)) < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault holds the new CRL, but "
 			"publishing its copy failed (%s); `kmc repair` finishes it",
 			kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(r));
 	return 0;
+
+undo:
+	/* Nothing committed: the staged copies go, the old ones stay. */
+	if (c.j.n > 0)
+		journal_abort(v, &c.j);
+	return r;
 }

@@ -1,3 +1,7 @@
+/*
+ * journal.c - the intent log that makes a change across the vault, the
+ * keys folder and a config file all or nothing (steps in journal.h).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,7 @@
+/*
+ * keystore.c - parsing and writing the keystore format of kmc.ks and
+ * StandbyKsf.ks (layout in keystore.h), and checking its MAC.
+ */
 #include <string.h>
 #include "keystore.h"
 #include "../kmc/buf.h"
@@ -106,28 +110,25 @@ int ks_verify_mac(const uint8_t *data, size_t len,
 	const uint8_t rk[KMC_KEY_LEN])
 {
 	uint8_t key[KMC_KEY_LEN], mac[KMC_HASH_LEN];
+	KMC_CLEANUP_ERASE(key);
 	size_t body;
-	int r;
 
 	KMC_ENSURE(len > KS_TRAILER_LEN, KMC_E_CORRUPT);
 	body = len - KS_TRAILER_LEN;
 	KMC_GUARD(mac_key(key, rk));
 	kmc_mac(mac, key, data, body);
-	kmc_wipe(key, sizeof(key));
-	r = kmc_memcmp(mac, data + body, KMC_HASH_LEN) == 0 ? 0 : KMC_E_AUTH;
-	return r;
+	return kmc_memcmp(mac, data + body, KMC_HASH_LEN) == 0 ? 0 : KMC_E_AUTH;
 }
 
 int ks_serialize(const keystore *ks, const uint8_t rk[KMC_KEY_LEN],
 	uint8_t **ret, size_t *ret_len)
 {
-	kmc_wbuf b = KMC_WBUF(KS_FILE_MAX);
+	_cleanup_(kmc_wbuf_free) kmc_wbuf b = KMC_WBUF(KS_FILE_MAX);
 	uint8_t key[KMC_KEY_LEN];
+	KMC_CLEANUP_ERASE(key);
 	uint8_t *mac, *sum;
-	int r;
 
-	r = ks_check(ks);
-	KMC_ENSURE(r == 0, KMC_E_INVALID);
+	KMC_ENSURE(ks_check(ks) == 0, KMC_E_INVALID);
 	kmc_wbuf_bytes(&b, KS_MAGIC, 8);
 	kmc_wbuf_u16(&b, KS_FORMAT_VERSION);
 	kmc_wbuf_u16(&b, 0);
@@ -155,27 +156,16 @@ int ks_serialize(const keystore *ks, const uint8_t rk[KMC_KEY_LEN],
 		kmc_wbuf_bytes(&b, m->wrapped, KS_MK_WRAPPED_LEN);
 	}
 	mac = kmc_wbuf_reserve(&b, KMC_HASH_LEN);
-	if (!mac) {
-		r = b.err;
-		kmc_wbuf_free(&b);
-		return r;
-	}
-	r = mac_key(key, rk);
-	if (r < 0) {
-		kmc_wbuf_free(&b);
-		return r;
-	}
+	if (!mac)
+		return b.err;
+	KMC_GUARD(mac_key(key, rk));
 	kmc_mac(mac, key, b.p, b.len - KMC_HASH_LEN);
-	kmc_wipe(key, sizeof(key));
 	sum = kmc_wbuf_reserve(&b, KMC_HASH_LEN);
-	if (!sum) {
-		r = b.err;
-		kmc_wbuf_free(&b);
-		return r;
-	}
+	if (!sum)
+		return b.err;
 	kmc_hash(sum, b.p, b.len - KMC_HASH_LEN);
-	*ret = b.p;
 	*ret_len = b.len;
+	*ret = TAKE_PTR(b.p);
 	return 0;
 }
 

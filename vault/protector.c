@@ -1,3 +1,8 @@
+/*
+ * protector.c - keyslots: the root key sealed under a key each protector
+ * derives (host key, passphrase, token, TPM, recovery key); formats in
+ * protector.h.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -5,7 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "protector.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "vault.h"
 #include "../kmc/buf.h"
 #include "../kmc/recovery.h"
@@ -35,35 +40,27 @@ static int slot_ad(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 int slot_wrap(const uint8_t vault_id[KS_VAULT_ID_LEN], ks_slot *s,
 	const uint8_t slot_key[KMC_KEY_LEN], const kmc_secret *rk)
 {
-	kmc_wbuf ad = KMC_WBUF(2 * KS_PARAMS_MAX);
-	int r;
+	_cleanup_(kmc_wbuf_free) kmc_wbuf ad = KMC_WBUF(2 * KS_PARAMS_MAX);
 
 	KMC_ASSERT(kmc_secret_len(rk) == KMC_KEY_LEN);
-	r = slot_ad(vault_id, s, &ad);
-	if (r == 0)
-		r = kmc_seal(slot_key, ad.p, ad.len, kmc_secret_data(rk),
-			KMC_KEY_LEN, s->wrapped);
-	if (r == 0)
-		s->wrapped_len = KMC_KEY_LEN + KMC_SEAL_OVERHEAD;
-	kmc_wbuf_free(&ad);
-	return r;
+	KMC_GUARD(slot_ad(vault_id, s, &ad));
+	KMC_GUARD(kmc_seal(slot_key, ad.p, ad.len, kmc_secret_data(rk),
+		KMC_KEY_LEN, s->wrapped));
+	s->wrapped_len = KMC_KEY_LEN + KMC_SEAL_OVERHEAD;
+	return 0;
 }
 
 int slot_unwrap(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 	const uint8_t slot_key[KMC_KEY_LEN], kmc_secret **ret_rk)
 {
-	kmc_wbuf ad = KMC_WBUF(2 * KS_PARAMS_MAX);
+	_cleanup_(kmc_wbuf_free) kmc_wbuf ad = KMC_WBUF(2 * KS_PARAMS_MAX);
 	kmc_secret *rk = NULL;
-	int r;
 
 	KMC_ENSURE(s->wrapped_len == KMC_KEY_LEN + KMC_SEAL_OVERHEAD,
 		KMC_E_CORRUPT);
-	r = slot_ad(vault_id, s, &ad);
-	if (r == 0)
-		r = kmc_open_secret(slot_key, ad.p, ad.len, s->wrapped,
-			s->wrapped_len, &rk);
-	kmc_wbuf_free(&ad);
-	KMC_GUARD(r);
+	KMC_GUARD(slot_ad(vault_id, s, &ad));
+	KMC_GUARD(kmc_open_secret(slot_key, ad.p, ad.len, s->wrapped,
+		s->wrapped_len, &rk));
 	kmc_secret_readonly(rk);
 	*ret_rk = rk;
 	return 0;
@@ -175,10 +172,10 @@ int host_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const char *path, const kmc_secret *rk, uint8_t id, ks_slot *ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *hk = NULL;
+	_cleanup_(kmc_wbuf_free) kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
 	uint8_t key[KMC_KEY_LEN], salt[KMC_SALT_LEN], kid[8];
-	kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
+	KMC_CLEANUP_ERASE(key);
 	size_t plen = strlen(path);
-	int r;
 
 	KMC_ENSURE(path[0] == '/' && plen <= HOST_PATH_MAX, KMC_E_INVALID);
 	KMC_GUARD(host_key_load(path, 1, &hk));
@@ -188,21 +185,14 @@ int host_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_wbuf_bytes(&p, kid, sizeof(kid));
 	kmc_wbuf_u16(&p, (uint16_t)plen);
 	kmc_wbuf_bytes(&p, path, plen);
-	if (p.err) {
-		r = p.err;
-		kmc_wbuf_free(&p);
-		return r;
-	}
+	KMC_GUARD(p.err);
 	memset(ret, 0, sizeof(*ret));
 	ret->id = id;
 	ret->type = KMC_PROTECTOR_HOST;
 	ret->params_len = (uint16_t)p.len;
 	memcpy(ret->params, p.p, p.len);
-	kmc_wbuf_free(&p);
 	host_slot_key(vault_id, hk, salt, key);
-	r = slot_wrap(vault_id, ret, key, rk);
-	kmc_wipe(key, sizeof(key));
-	return r;
+	return slot_wrap(vault_id, ret, key, rk);
 }
 
 typedef struct host_params {
@@ -234,6 +224,7 @@ int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *hk = NULL;
 	uint8_t key[KMC_KEY_LEN], kid[8];
+	KMC_CLEANUP_ERASE(key);
 	host_params hp;
 	int r;
 
@@ -245,7 +236,6 @@ int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 			"this vault was made with", path ? path : hp.path);
 	host_slot_key(vault_id, hk, hp.salt, key);
 	r = slot_unwrap(vault_id, s, key, ret_rk);
-	kmc_wipe(key, sizeof(key));
 	/* The right host key that fails to open the slot: the slot is bad. */
 	return r == KMC_E_AUTH ? KMC_E_CORRUPT : r;
 }
@@ -254,8 +244,9 @@ int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const kmc_secret *pass, uint32_t ops, uint64_t mem,
 	const kmc_secret *rk, uint8_t id, ks_slot *ret)
 {
+	_cleanup_(kmc_wbuf_free) kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
 	uint8_t key[KMC_KEY_LEN], salt[KMC_SALT_LEN];
-	kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
+	KMC_CLEANUP_ERASE(key);
 	int r;
 
 	KMC_ENSURE(kmc_secret_len(pass) > 0, KMC_E_EMPTY);
@@ -264,26 +255,18 @@ int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_wbuf_u32(&p, ops);
 	kmc_wbuf_u64(&p, mem);
 	kmc_wbuf_bytes(&p, salt, sizeof(salt));
-	if (p.err) {
-		r = p.err;
-		kmc_wbuf_free(&p);
-		return r;
-	}
+	KMC_GUARD(p.err);
 	KMC_ASSERT(p.len == PASS_PARAMS_LEN);
 	memset(ret, 0, sizeof(*ret));
 	ret->id = id;
 	ret->type = KMC_PROTECTOR_PASSPHRASE;
 	ret->params_len = (uint16_t)p.len;
 	memcpy(ret->params, p.p, p.len);
-	kmc_wbuf_free(&p);
 	r = kmc_argon2id(key, (const char *)kmc_secret_data(pass),
 		kmc_secret_len(pass), salt, ops, mem);
-	if (r == KMC_E_CORRUPT)
-		r = KMC_E_INVALID;	/* bad parameters from the caller */
-	if (r == 0)
-		r = slot_wrap(vault_id, ret, key, rk);
-	kmc_wipe(key, sizeof(key));
-	return r;
+	/* KMC_E_CORRUPT here is bad parameters from the caller. */
+	KMC_GUARD(r == KMC_E_CORRUPT ? KMC_E_INVALID : r);
+	return slot_wrap(vault_id, ret, key, rk);
 }
 
 static int pass_params_parse(const ks_slot *s, uint32_t *ops, uint64_t *mem,
@@ -305,6 +288,7 @@ int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const kmc_secret *pass, kmc_secret **ret_rk)
 {
 	uint8_t key[KMC_KEY_LEN];
+	KMC_CLEANUP_ERASE(key);
 	const uint8_t *salt;
 	uint32_t ops;
 	uint64_t mem;
@@ -315,7 +299,6 @@ int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 		kmc_secret_len(pass), salt, ops, mem);
 	if (r == 0)
 		r = slot_unwrap(vault_id, s, key, ret_rk);
-	kmc_wipe(key, sizeof(key));
 	/* A wrong passphrase and a damaged slot look the same here. */
 	return r == KMC_E_AUTH ? KMC_E_UNLOCK : r;
 }
@@ -449,12 +432,12 @@ static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *secret = NULL;
 	_cleanup_(freep) char *clean = NULL;
+	_cleanup_(kmc_wbuf_free) kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
 	char uri[P11_URI_MAX + 64];
-	kmc_wbuf p = KMC_WBUF(KS_PARAMS_MAX);
 	uint8_t key[KMC_KEY_LEN];
+	KMC_CLEANUP_ERASE(key);
 	p11_wrapped w;
 	p11_pin pin = pin_of(o);
-	int r;
 
 	if (!o->pkcs11_uri)
 		return kmc_detail(KMC_E_INVALID, "a %s protector needs "
@@ -463,10 +446,10 @@ static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	KMC_GUARD(p11_uri_clean(uri, &clean));
 	KMC_GUARD(kmc_secret_new(P11_SECRET_LEN, &secret));
 	kmc_random(kmc_secret_data(secret), P11_SECRET_LEN);
-	p11_set_rsa_encrypt(rsa_oaep_encrypt);
 	/* The URI as given: a pin-value in it is used now, never stored. */
 	KMC_GUARD(p11_protect(uri, &pin, o->pkcs11_create_key,
-		o->pkcs11_mechanism, kmc_secret_data(secret), &w));
+		o->pkcs11_mechanism, rsa_oaep_encrypt, kmc_secret_data(secret),
+		&w));
 	kmc_wbuf_u16(&p, (uint16_t)strlen(clean));
 	kmc_wbuf_bytes(&p, clean, strlen(clean));
 	kmc_wbuf_u32(&p, (uint32_t)w.mech);
@@ -475,22 +458,16 @@ static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_wbuf_bytes(&p, w.iv, w.iv_len);
 	kmc_wbuf_u16(&p, (uint16_t)w.ct_len);
 	kmc_wbuf_bytes(&p, w.ct, w.ct_len);
-	if (p.err) {
-		r = p.err;
-		kmc_wbuf_free(&p);
-		return kmc_detail(r, "the token's slot data does not fit the "
+	if (p.err)
+		return kmc_detail(p.err, "the token's slot data does not fit the "
 			"keystore");
-	}
 	memset(ret, 0, sizeof(*ret));
 	ret->id = id;
 	ret->type = (uint8_t)type;
 	ret->params_len = (uint16_t)p.len;
 	memcpy(ret->params, p.p, p.len);
-	kmc_wbuf_free(&p);
 	p11_slot_key(vault_id, secret, key);
-	r = slot_wrap(vault_id, ret, key, rk);
-	kmc_wipe(key, sizeof(key));
-	return r;
+	return slot_wrap(vault_id, ret, key, rk);
 }
 
 int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
@@ -499,6 +476,7 @@ int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 	_cleanup_(kmc_secret_freep) kmc_secret *secret = NULL;
 	_cleanup_(freep) p11_params *pp = malloc(sizeof(*pp));
 	uint8_t key[KMC_KEY_LEN];
+	KMC_CLEANUP_ERASE(key);
 	p11_pin pin = pin_of(o);
 	int r;
 
@@ -507,7 +485,6 @@ int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 	KMC_GUARD(p11_unprotect(pp->uri, &pin, &pp->w, &secret));
 	p11_slot_key(vault_id, secret, key);
 	r = slot_unwrap(vault_id, s, key, ret_rk);
-	kmc_wipe(key, sizeof(key));
 	/* The token gave back a secret that does not open the slot. */
 	if (r == KMC_E_AUTH)
 		return kmc_detail(KMC_E_P11_KEY, "the token key does not open this "
@@ -523,6 +500,7 @@ static void recovery_slot_key(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	uint8_t out[KMC_KEY_LEN])
 {
 	uint8_t h[KMC_HASH_LEN];
+	KMC_CLEANUP_ERASE(h);
 	uint8_t msg[sizeof(RECOVERY_LABEL) - 1 + KS_VAULT_ID_LEN + KMC_SALT_LEN];
 	size_t n = strlen(RECOVERY_LABEL);
 
@@ -531,7 +509,6 @@ static void recovery_slot_key(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	memcpy(msg + n, vault_id, KS_VAULT_ID_LEN);
 	memcpy(msg + n + KS_VAULT_ID_LEN, salt, KMC_SALT_LEN);
 	kmc_mac(out, h, msg, sizeof(msg));
-	kmc_wipe(h, sizeof(h));
 }
 
 static int recovery_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
@@ -540,7 +517,7 @@ static int recovery_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	_cleanup_(kmc_secret_freep) kmc_secret *bytes = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *text = NULL;
 	uint8_t key[KMC_KEY_LEN];
-	int r;
+	KMC_CLEANUP_ERASE(key);
 
 	KMC_ENSURE(ret_text, KMC_E_INVALID);
 	KMC_GUARD(kmc_secret_new(RECOVERY_BYTES, &bytes));
@@ -552,9 +529,7 @@ static int recovery_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	ret->params_len = KMC_SALT_LEN;
 	kmc_random(ret->params, KMC_SALT_LEN);
 	recovery_slot_key(vault_id, bytes, ret->params, key);
-	r = slot_wrap(vault_id, ret, key, rk);
-	kmc_wipe(key, sizeof(key));
-	KMC_GUARD(r);
+	KMC_GUARD(slot_wrap(vault_id, ret, key, rk));
 	*ret_text = TAKE_PTR(text);
 	return 0;
 }
@@ -564,6 +539,7 @@ int recovery_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *bytes = NULL;
 	uint8_t key[KMC_KEY_LEN];
+	KMC_CLEANUP_ERASE(key);
 	int r;
 
 	KMC_ENSURE(s->params_len == KMC_SALT_LEN, KMC_E_CORRUPT);
@@ -571,7 +547,6 @@ int recovery_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 		kmc_secret_len(text), &bytes));
 	recovery_slot_key(vault_id, bytes, s->params, key);
 	r = slot_unwrap(vault_id, s, key, ret_rk);
-	kmc_wipe(key, sizeof(key));
 	/* Well formed, checks out, and still wrong: another vault's key. */
 	return r == KMC_E_AUTH ? kmc_detail(KMC_E_UNLOCK, "the recovery key is "
 		"not this vault's") : r;

@@ -1,3 +1,7 @@
+/*
+ * store.c - the LMDB item store: opening it bound to its vault,
+ * transactions, item history and metadata (layout in store.h).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -5,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "store.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "vault.h"
 
 /* LMDB's own codes are negative; system faults come back as errno. */

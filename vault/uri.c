@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "vault.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 
 static int unreserved(unsigned char c)
 {

@@ -26,7 +26,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "vault.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 #include "protector.h"
 #include "journal.h"
 #include "../kmc/buf.h"

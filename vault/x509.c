@@ -1,3 +1,7 @@
+/*
+ * x509.c - reading and checking what an import takes: certificates, a
+ * private key in any accepted form, a CRL; chain and CRL verification.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -5,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <linux/openat2.h>
 #include <openssl/bio.h>
 #include <openssl/decoder.h>
 #include <openssl/encoder.h>
@@ -16,7 +18,7 @@
 #include <openssl/proverr.h>
 #include <openssl/x509v3.h>
 #include "x509.h"
-#include "fileio.h"
+#include "../safeio/fileio.h"
 
 /* Whether OpenSSL's newest error is an allocation failure: then the input
  * is not at fault and must not be blamed. */
@@ -45,72 +47,6 @@ const char *ossl_reason(void)
 /* ---------------------------------------------------------------- */
 /* Inputs                                                            */
 
-/*
- * Without openat2 (kernels before 5.6, or valgrind): walk the path one
- * component at a time, each opened with O_NOFOLLOW, so a link anywhere
- * in it is refused (ELOOP or ENOTDIR), as RESOLVE_NO_SYMLINKS would.
- */
-static int open_walk(const char *path, int flags)
-{
-	char buf[PATH_MAX];
-	char *p, *slash;
-	int dirfd, fd, n;
-
-	n = snprintf(buf, sizeof(buf), "%s", path);
-	if (n < 0 || (size_t)n >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	p = buf;
-	if (*p == '/') {
-		dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		while (*p == '/')
-			p++;
-	} else {
-		dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (dirfd < 0)
-		return -1;
-	while ((slash = strchr(p, '/')) != NULL) {
-		int next;
-
-		*slash = '\0';
-		if (*p) {
-			next = openat(dirfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-				O_CLOEXEC);
-			if (next < 0) {
-				int e = errno == ENOTDIR ? ELOOP : errno;
-
-				close(dirfd);
-				errno = e;
-				return -1;
-			}
-			close(dirfd);
-			dirfd = next;
-		}
-		p = slash + 1;
-	}
-	fd = openat(dirfd, p, flags | O_NOFOLLOW);
-	n = errno;
-	close(dirfd);
-	errno = n;
-	return fd;
-}
-
-static int open_no_links(const char *path)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-		.resolve = RESOLVE_NO_SYMLINKS,
-	};
-	long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-
-	if (fd < 0 && errno == ENOSYS)
-		return open_walk(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-			O_NONBLOCK);
-	return (int)fd;
-}
-
 int input_read(const char *path, input_kind kind, uint8_t **ret,
 	size_t *ret_len, kmc_secret **ret_secret)
 {
@@ -120,7 +56,7 @@ int input_read(const char *path, input_kind kind, uint8_t **ret,
 	size_t len;
 	int r;
 
-	fd = open_no_links(path);
+	fd = kmc_open_no_links(path);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return kmc_detail(KMC_E_PERM, "%s is reached through a "

@@ -171,9 +171,9 @@ typedef struct kmc_import_params {
 	unsigned flags;
 } kmc_import_params;
 
-#define KMC_IMPORT_PARAMS_INIT \
-	{ sizeof(kmc_import_params), NULL, NULL, NULL, NULL, NULL, NULL, \
-	  NULL, NULL, 0 }
+/* Designated, as KMC_OPTIONS_INIT: fields added or reordered later
+ * start unset instead of taking a neighbour's value. */
+#define KMC_IMPORT_PARAMS_INIT { .size = sizeof(kmc_import_params) }
 
 /*
  * kmc_key_file_encrypted - whether the key file at path is encrypted with

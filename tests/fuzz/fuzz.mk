@@ -41,10 +41,10 @@ FUZZ_ENV = ASAN_OPTIONS=$(FUZZ_ASAN_OPTIONS) \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 FUZZ_LIBS := -lsodium -llmdb -lssl -lcrypto
 # The library's sources; pkcs11/ too once there, since vault/ calls it.
-FUZZ_LIB_SRC := $(wildcard kmc/*.c) $(wildcard vault/*.c) \
-	$(wildcard pkcs11/*.c)
-FUZZ_LIB_HDR := $(wildcard include/*.h include/kmc/*.h kmc/*.h vault/*.h \
-	pkcs11/*.h)
+FUZZ_LIB_SRC := $(wildcard kmc/*.c) $(wildcard safeio/*.c) \
+	$(wildcard vault/*.c) $(wildcard pkcs11/*.c)
+FUZZ_LIB_HDR := $(wildcard include/*.h include/kmc/*.h kmc/*.h safeio/*.h \
+	vault/*.h pkcs11/*.h)
 ifneq ($(wildcard pkcs11/*.c),)
 FUZZ_CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 FUZZ_LIBS += $(shell pkg-config --libs p11-kit-1 2>/dev/null || \

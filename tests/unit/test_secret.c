@@ -1,6 +1,6 @@
 /*
  * test_secret.c - guarded secrets (kmc/secret.c) and reading them from
- * descriptors and files (vault/secretio.c).
+ * descriptors and files (safeio/secretio.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

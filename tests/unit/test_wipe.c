@@ -35,6 +35,7 @@
 
 #include <kmc.h>
 #include <kmc/admin.h>
+#include "../../kmc/common.h"
 
 /* ---- the munmap hook ---------------------------------------------- */
 
@@ -289,9 +290,60 @@ static void test_free_wipes_vault_item(void **state)
 	assert_int_equal(unsetenv("KMC_HOST_KEY"), 0);
 }
 
+/* ---- KMC_CLEANUP_ERASE --------------------------------------------- */
+
+/* The eraser sits in an inner scope while the array lives on outside it,
+ * so the bytes can be looked at once the scope is left. */
+static int erase_early(uint8_t key[32], int fail)
+{
+	KMC_CLEANUP_ERASE(*(uint8_t (*)[32])key);
+
+	memset(key, 0xa5, 32);
+	if (fail)
+		return -1;
+	return 0;
+}
+
+static void test_cleanup_erase_every_return(void **state)
+{
+	uint8_t key[32];
+
+	(void)state;
+	assert_int_equal(erase_early(key, 0), 0);
+	assert_true(all_zero(key, sizeof(key)));
+	assert_int_equal(erase_early(key, 1), -1);
+	assert_true(all_zero(key, sizeof(key)));
+	{
+		uint8_t inner[48];
+
+		memset(inner, 0x5a, sizeof(inner));
+		{
+			KMC_CLEANUP_ERASE(inner);
+		}
+		assert_true(all_zero(inner, sizeof(inner)));
+	}
+}
+
+/* Negative control: without the eraser the bytes stay. */
+static void test_control_without_erase_bytes_stay(void **state)
+{
+	uint8_t key[32];
+
+	(void)state;
+	memset(key, 0xa5, sizeof(key));
+	{
+		uint8_t *p = key;
+
+		(void)p;
+	}
+	assert_false(all_zero(key, sizeof(key)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cleanup_erase_every_return),
+		cmocka_unit_test(test_control_without_erase_bytes_stay),
 		cmocka_unit_test(test_control_unwiped_region_is_caught),
 		cmocka_unit_test(test_control_other_region_is_not_taken),
 		cmocka_unit_test(test_free_wipes_new_secret),

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include "vault.h"
 #include "fileio.h"
 
 static const kmc_file_rule secret_file_rule = {
