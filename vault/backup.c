@@ -837,8 +837,28 @@ static int restore_apply(int dirfd, const char *dir)
 	return 0;
 }
 
+/* A killed write of the mark leaves its temporary: never a commit. */
+static void remove_mark_temps(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "." RESTORE_MARK_NAME ".tmp-",
+				strlen("." RESTORE_MARK_NAME ".tmp-")) == 0)
+			(void)unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
 int restore_recover(int dirfd, const char *dir)
 {
+	remove_mark_temps(dirfd);
 	if (restore_pending(dirfd))
 		return restore_apply(dirfd, dir);
 	if (faccessat(dirfd, RESTORE_STAGE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
