@@ -210,15 +210,27 @@ static int parse_u64_field(lines *l, const char *word, uint64_t *ret)
 
 int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 {
-	lines l = { (const char *)p, len };
+	lines l;
 	backup_manifest m;
-	const char *line, *v;
+	const char *line, *v, *text = (const char *)p;
 	uint8_t sum[KMC_HASH_LEN], want[KMC_HASH_LEN];
 	size_t n, vlen, body;
 	uint64_t x;
 
-	KMC_ENSURE(len <= BACKUP_MANIFEST_MAX, KMC_E_CORRUPT);
-	KMC_ENSURE(!memchr(p, '\0', len), KMC_E_CORRUPT);
+	KMC_ENSURE(len >= 2 && len <= BACKUP_MANIFEST_MAX, KMC_E_CORRUPT);
+	KMC_ENSURE(!memchr(p, '\0', len) && p[len - 1] == '\n', KMC_E_CORRUPT);
+	/* The checksum first: a changed byte is damage, whatever it hit. */
+	body = len - 1;
+	while (body > 0 && text[body - 1] != '\n')
+		body--;
+	l = (lines){ text + body, len - body };
+	KMC_GUARD(next_line(&l, &line, &n));
+	KMC_GUARD(field(line, n, "checksum", &v, &vlen));
+	KMC_GUARD(parse_hex(v, vlen, want, KMC_HASH_LEN));
+	kmc_hash(sum, p, body);
+	KMC_ENSURE(kmc_memcmp(sum, want, KMC_HASH_LEN) == 0, KMC_E_CORRUPT);
+
+	l = (lines){ text, body };
 	memset(&m, 0, sizeof(m));
 	KMC_GUARD(next_line(&l, &line, &n));
 	KMC_GUARD(field(line, n, MANIFEST_MAGIC, &v, &vlen));
@@ -249,13 +261,7 @@ int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 		vlen -= (size_t)(sp - v) + 1;
 		KMC_GUARD(parse_hex(sp + 1, vlen, m.file[i].hash, KMC_HASH_LEN));
 	}
-	body = len - l.left;
-	KMC_GUARD(next_line(&l, &line, &n));
-	KMC_GUARD(field(line, n, "checksum", &v, &vlen));
-	KMC_GUARD(parse_hex(v, vlen, want, KMC_HASH_LEN));
 	KMC_ENSURE(l.left == 0, KMC_E_CORRUPT);
-	kmc_hash(sum, p, body);
-	KMC_ENSURE(kmc_memcmp(sum, want, KMC_HASH_LEN) == 0, KMC_E_CORRUPT);
 	*ret = m;
 	return 0;
 }
