@@ -292,22 +292,6 @@ static int fd_path(int dirfd, const char *dir, const char *name, char *buf,
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int temp_name(const char *name, char *buf, size_t size)
 {
 	uint8_t rnd[6];
@@ -374,7 +358,7 @@ static int copy_file(int srcfd, int dirfd, const char *name)
 			r = -errno;
 		if (n <= 0)
 			break;
-		r = write_all(fd, buf, (size_t)n);
+		r = kmc_write_full(fd, buf, (size_t)n);
 		if (r < 0)
 			break;
 	}
@@ -637,7 +621,7 @@ static int write_file(int dirfd, const char *name, const void *data,
 
 	fd = create_temp(dirfd, name, tmp, sizeof(tmp));
 	KMC_GUARD(fd);
-	r = write_all(fd, data, len);
+	r = kmc_write_full(fd, data, len);
 	if (r < 0) {
 		close(fd);
 		(void)unlinkat(dirfd, tmp, 0);
@@ -674,9 +658,7 @@ static int backup_build(kmc_vault *v, int parentfd, const char *tmp,
 static int target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;
-	DIR *d;
-	struct dirent *e;
-	int fd, empty = 1;
+	int r, empty;
 
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : kmc_detail(-errno, "%s: %s", dir,
@@ -684,19 +666,9 @@ static int target_ok(int parentfd, const char *base, const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(KMC_E_EXISTS, "%s exists and is not an empty "
 			"folder; a backup never overwrites", dir);
-	fd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
-	if (fd < 0)
-		return kmc_detail(-errno, "%s: %s", dir, kmc_strerror(-errno));
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
+	r = kmc_dir_empty(parentfd, base, &empty);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	if (!empty)
 		return kmc_detail(KMC_E_EXISTS, "%s exists and is not empty; a "
 			"backup never overwrites", dir);
@@ -884,27 +856,16 @@ static int lock_dir(int fd)
 /* Only an empty folder or one that holds vault files is restored into. */
 static int restore_target_ok(int dirfd, const char *dir)
 {
-	DIR *d;
-	struct dirent *e;
-	int fd, other = 0;
+	int r, empty;
 
 	for (size_t i = 0; i < BACKUP_FILES; i++)
 		if (faccessat(dirfd, backup_file_names[i], F_OK,
 				AT_SYMLINK_NOFOLLOW) == 0)
 			return 0;
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			other = 1;
-	closedir(d);
-	if (other)
+	r = kmc_dir_empty(dirfd, ".", &empty);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	if (!empty)
 		return kmc_detail(KMC_E_NOT_VAULT, "%s holds files but no vault; "
 			"restore into a vault or an empty or new folder", dir);
 	return 0;

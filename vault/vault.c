@@ -827,9 +827,7 @@ static void init_cleanup(int parentfd, const char *tmp)
 static int init_target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;
-	DIR *d;
-	struct dirent *e;
-	int fd, empty = 1;
+	int empty;
 
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -839,19 +837,7 @@ static int init_target_ok(int parentfd, const char *base, const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(KMC_E_EXISTS, "%s exists and is not a "
 			"directory", dir);
-	fd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
+	KMC_GUARD(kmc_dir_empty(parentfd, base, &empty));
 	if (!empty) {
 		if (faccessat(parentfd, base, F_OK, 0) == 0) {
 			char ks[PATH_MAX + 16];
