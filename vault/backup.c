@@ -479,7 +479,9 @@ static int store_peek(const char *file, store_facts *ret)
  * every byte, and a keystore pair and item store that belong together. */
 static int check_set(int dirfd, const char *show, const backup_manifest *m)
 {
-	_cleanup_(freep) uint8_t *ks_raw[2] = { NULL, NULL };
+	_cleanup_(freep) uint8_t *raw0 = NULL;
+	_cleanup_(freep) uint8_t *raw1 = NULL;
+	uint8_t **ks_raw[2] = { &raw0, &raw1 };
 	_cleanup_(freep) keystore *ks = NULL;
 	char path[PATH_MAX + 64], file[PATH_MAX + 64];
 	size_t ks_len[2];
@@ -512,8 +514,8 @@ static int check_set(int dirfd, const char *show, const backup_manifest *m)
 	for (size_t i = 0; i < 2; i++) {
 		show_path(path, sizeof(path), show, backup_file_names[i]);
 		KMC_GUARD(kmc_read_checked(dirfd, backup_file_names[i], path,
-			&ks_rule, &ks_raw[i], &ks_len[i]));
-		r = ks_parse(ks_raw[i], ks_len[i], ks);
+			&ks_rule, ks_raw[i], &ks_len[i]));
+		r = ks_parse(*ks_raw[i], ks_len[i], ks);
 		if (r == KMC_E_VERSION)
 			return kmc_detail(r, "%s was written by a newer "
 				"kmcvault", path);
@@ -526,7 +528,7 @@ static int check_set(int dirfd, const char *show, const backup_manifest *m)
 				"the backup's manifest names", path);
 	}
 	if (ks_len[0] != ks_len[1] ||
-	    memcmp(ks_raw[0], ks_raw[1], ks_len[0]) != 0)
+	    memcmp(raw0, raw1, ks_len[0]) != 0)
 		return kmc_detail(KMC_E_CORRUPT, "%s: kmc.ks and StandbyKsf.ks "
 			"differ", show);
 	show_path(path, sizeof(path), show, STORE_NAME);
