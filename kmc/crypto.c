@@ -91,6 +91,28 @@ void kmc_hash(uint8_t out[KMC_HASH_LEN], const void *in, size_t len)
 	crypto_generichash(out, KMC_HASH_LEN, in, len, NULL, 0);
 }
 
+_Static_assert(sizeof(kmc_hash_state) >= sizeof(crypto_generichash_state),
+	"hash state size");
+
+void kmc_hash_init(kmc_hash_state *st)
+{
+	crypto_generichash_init((crypto_generichash_state *)st->opaque, NULL, 0,
+		KMC_HASH_LEN);
+}
+
+void kmc_hash_update(kmc_hash_state *st, const void *in, size_t len)
+{
+	crypto_generichash_update((crypto_generichash_state *)st->opaque, in,
+		len);
+}
+
+void kmc_hash_final(kmc_hash_state *st, uint8_t out[KMC_HASH_LEN])
+{
+	crypto_generichash_final((crypto_generichash_state *)st->opaque, out,
+		KMC_HASH_LEN);
+	kmc_wipe(st, sizeof(*st));
+}
+
 void kmc_mac(uint8_t out[KMC_HASH_LEN], const uint8_t key[KMC_KEY_LEN],
 	const void *in, size_t len)
 {

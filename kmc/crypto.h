@@ -77,6 +77,18 @@ KMC_INTERNAL void kmc_hash(uint8_t out[KMC_HASH_LEN], const void *in,
 	size_t len);
 KMC_INTERNAL void kmc_mac(uint8_t out[KMC_HASH_LEN],
 	const uint8_t key[KMC_KEY_LEN], const void *in, size_t len);
+/*
+ * The same unkeyed BLAKE2b-256 over data that arrives in pieces (a file
+ * read in chunks): init, any number of updates, final.
+ */
+typedef struct kmc_hash_state {
+	_Alignas(64) unsigned char opaque[384];
+} kmc_hash_state;
+KMC_INTERNAL void kmc_hash_init(kmc_hash_state *st);
+KMC_INTERNAL void kmc_hash_update(kmc_hash_state *st, const void *in,
+	size_t len);
+KMC_INTERNAL void kmc_hash_final(kmc_hash_state *st,
+	uint8_t out[KMC_HASH_LEN]);
 /* Constant-time comparison: 0 when equal. */
 KMC_INTERNAL int kmc_memcmp(const void *a, const void *b, size_t len);
 KMC_INTERNAL void kmc_wipe(void *p, size_t len);

@@ -2,6 +2,7 @@
  * fileio.c - checked opens, bounded reads, atomic and staged writes, and
  * opening a path with no link in it (rules in fileio.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -142,8 +143,10 @@ int kmc_read_checked_secret(int dirfd, const char *name, const char *show,
 	return 0;
 }
 
-static int write_full(int fd, const uint8_t *p, size_t len)
+int kmc_write_full(int fd, const void *data, size_t len)
 {
+	const uint8_t *p = data;
+
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
@@ -185,7 +188,7 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 		O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	r = write_full(fd, data, len);
+	r = kmc_write_full(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)	/* umask may have cut it */
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
@@ -298,7 +301,7 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 		O_NOFOLLOW, meta->mode);
 	if (fd < 0)
 		return -errno;
-	r = write_full(fd, data, len);
+	r = kmc_write_full(fd, data, len);
 	/* Owner first: a chown clears set-id bits that the mode sets again,
 	   and an ACL's mask is what the mode's group bits say last. */
 	if (r == 0 && (meta->uid != (uid_t)-1 || meta->gid != (gid_t)-1) &&
@@ -315,6 +318,29 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	if (r < 0)
 		(void)unlinkat(dirfd, name, 0);
 	return r;
+}
+
+int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, empty = 1;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	*ret_empty = empty;
+	return 0;
 }
 
 int kmc_check_dir(int fd, const char *show, int allow_root_owner)

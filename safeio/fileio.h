@@ -94,6 +94,19 @@ KMC_INTERNAL int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
 KMC_INTERNAL int kmc_write_new(int dirfd, const char *name, const void *data,
 	size_t len, const kmc_file_meta *meta) KMC_MUST_CHECK;
 
+/* kmc_write_full - write all len bytes to fd, again after EINTR and short
+ * writes. Returns 0 or -errno. */
+KMC_INTERNAL int kmc_write_full(int fd, const void *data, size_t len)
+	KMC_MUST_CHECK;
+
+/*
+ * kmc_dir_empty - whether the folder dirfd/name (name "." for dirfd
+ * itself) holds nothing but "." and "..", opened without following a
+ * link. Returns 0 and sets *ret_empty; -errno.
+ */
+KMC_INTERNAL int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
+	KMC_MUST_CHECK;
+
 /* kmc_check_dir - fstat checks for a directory fd: owned by the user (or
  * root where allowed) and not writable by group or others. */
 KMC_INTERNAL int kmc_check_dir(int fd, const char *show,

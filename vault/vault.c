@@ -29,6 +29,7 @@
 #include "../safeio/fileio.h"
 #include "protector.h"
 #include "journal.h"
+#include "backup.h"
 #include "../kmc/buf.h"
 #include "../kmc/cstring.h"
 
@@ -308,6 +309,25 @@ static int ks_pair_error(int dirfd, const char *dir, ks_file f[2])
 		"StandbyKsf.ks is %s; restore one from a backup", dir,
 		kmc_keystore_state_name(f[0].state),
 		kmc_keystore_state_name(f[1].state));
+}
+
+int vault_peek(int dirfd, const char *dir, uint8_t id[KS_VAULT_ID_LEN],
+	uint64_t *ret_generation, int *ret_found)
+{
+	ks_file f[2] = { 0 };
+	int order[2], n, r;
+
+	r = ks_load_pair(dirfd, dir, f, order, &n);
+	if (r == 0) {
+		*ret_found = n > 0;
+		if (n > 0) {
+			memcpy(id, f[order[0]].ks->vault_id, KS_VAULT_ID_LEN);
+			*ret_generation = f[order[0]].ks->generation;
+		}
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	return r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -657,8 +677,15 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	v->dir = strdup(dir);
 	KMC_ENSURE(v->dir, KMC_E_NOMEM);
 	KMC_GUARD(open_dir(dir, &v->dirfd));
-	if (flags & KMC_OPEN_WRITE)
+	if (flags & KMC_OPEN_WRITE) {
 		KMC_GUARD(vault_lock(v));
+		/* A restore cut off by a crash is finished or undone first:
+		   it replaces the very files read below. */
+		KMC_GUARD(restore_recover(v->dirfd, dir));
+	} else if (restore_pending(v->dirfd)) {
+		return kmc_detail(KMC_E_PENDING, "%s: a restore was cut off "
+			"halfway; kmc repair finishes it", dir);
+	}
 
 	r = ks_load_pair(v->dirfd, dir, f, order, &n);
 	if (r == 0 && (f[0].state == KMC_KS_UNSAFE ||
@@ -800,9 +827,7 @@ static void init_cleanup(int parentfd, const char *tmp)
 static int init_target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;
-	DIR *d;
-	struct dirent *e;
-	int fd, empty = 1;
+	int empty;
 
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -812,19 +837,7 @@ static int init_target_ok(int parentfd, const char *base, const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(KMC_E_EXISTS, "%s exists and is not a "
 			"directory", dir);
-	fd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
+	KMC_GUARD(kmc_dir_empty(parentfd, base, &empty));
 	if (!empty) {
 		if (faccessat(parentfd, base, F_OK, 0) == 0) {
 			char ks[PATH_MAX + 16];
@@ -1224,6 +1237,8 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		s.pending_change = store_meta_get(&st, "journal", &j, &jlen) == 0;
 		if (s.pending_change)
 			free(j);
+		if (restore_pending(dirfd))
+			s.pending_change = 1;
 	}
 	store_close(&st);
 	KMC_GUARD(r);

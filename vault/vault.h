@@ -53,6 +53,12 @@ KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 	const uint8_t *rec, size_t len, record_info *ret_info,
 	kmc_secret **ret) KMC_MUST_CHECK;
 
+/* The vault id and generation of the newest keystore in dirfd whose
+ * checksum holds, without unlocking; *ret_found is 0 when none does. */
+KMC_INTERNAL int vault_peek(int dirfd, const char *dir,
+	uint8_t id[KS_VAULT_ID_LEN], uint64_t *ret_generation, int *ret_found)
+	KMC_MUST_CHECK;
+
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>. */

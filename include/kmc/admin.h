@@ -140,6 +140,89 @@ KMC_API unsigned kmc_vault_opened_by(const kmc_vault *v) KMC_NONNULL(1);
 KMC_API unsigned kmc_vault_repaired(const kmc_vault *v) KMC_NONNULL(1);
 
 /* ---------------------------------------------------------------- */
+/* Backup and restore                                                */
+
+/*
+ * A backup is a new folder (0700) of four files (0600): kmc.ks and
+ * StandbyKsf.ks (the same bytes), items.mdb (a compacted copy of the item
+ * store) and backup.manifest (docs/format.md), which names the vault id,
+ * the keystore generation, the item count and a hash of every file.
+ *
+ * It holds the sealed items and the keystore, not the host key, a
+ * passphrase, a token or a recovery key: one of the vault's protectors
+ * is needed to open what it restores. Keys folders and config files an
+ * import wrote are not in it.
+ */
+typedef struct kmc_backup_info {
+	char vault_id[33];		/* 32 hex digits */
+	uint64_t generation;		/* of the keystore in the backup */
+	uint64_t store_generation;
+	uint64_t items;
+	int64_t created;		/* seconds since the epoch */
+	/* Restore only: */
+	uint64_t replaced_generation;	/* the vault's keystore generation
+					   before; 0 when none was readable */
+	int verified;			/* a protector opened the backup, and
+					   its keystore MAC and every item's
+					   tag were checked */
+	char note[512];			/* why not, when verified is 0 */
+} kmc_backup_info;
+
+/*
+ * kmc_vault_backup - copy the vault of v, which must be opened with
+ * KMC_OPEN_WRITE, to the new folder dir (absent or empty).
+ *
+ * The handle holds the writer lock for the whole copy, so the keystore
+ * and the item store are a matching set; readers go on, and writers wait
+ * until it is done. The folder is built as a hidden sibling
+ * (.NAME.backup-XXXXXXXXXXXX), checked against its manifest and renamed
+ * into place: a failure leaves no dir, and a kill leaves at most the
+ * hidden sibling. dir is never overwritten. *ret_info (may be NULL)
+ * describes the backup.
+ *
+ * Returns 0; KMC_E_READONLY (a handle without the writer lock),
+ * KMC_E_EXISTS (dir exists and is not an empty folder), KMC_E_CORRUPT,
+ * KMC_E_PENDING (a change needs kmc repair first), KMC_E_STORE,
+ * KMC_E_NOMEM, -errno.
+ */
+KMC_API int kmc_vault_backup(kmc_vault *v, const char *dir,
+	kmc_backup_info *ret_info) KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_vault_restore - put the backup in folder from back as the vault in
+ * dir (NULL: kmc_default_vault_dir()), in one step.
+ *
+ * The backup is checked first: the manifest, every file's size and hash,
+ * the keystores (parse, the same bytes, the manifest's vault id and
+ * generation), the item store (its vault id and item count). Then it is
+ * copied into dir/.kmc-restore.d and opened there with opts (as
+ * kmc_vault_open_ex()): when a protector opens it, the keystore MAC and
+ * every item are checked and ret_info->verified is 1; when none does,
+ * ret_info->note says why and the restore goes on, on the strength of
+ * the hashes. Only then are the vault's files replaced, through a commit
+ * mark (dir/.kmc-restore): a failure or kill before it leaves the vault
+ * as it was, after it the next writable open (kmc repair) finishes the
+ * swap; read-only opens fail with KMC_E_PENDING meanwhile.
+ *
+ * dir need not open: restoring a damaged vault is what this is for. It
+ * takes the writer lock, and refuses a dir whose keystore (either twin
+ * whose checksum holds) names another vault id, or a dir that holds other
+ * files and no vault. An absent dir is created (0700). The vault's lock
+ * file is removed with its store; a server that kept the vault open
+ * reads the old items until it opens it again.
+ *
+ * Returns 0; KMC_E_NOT_FOUND (no backup folder), KMC_E_CORRUPT (a
+ * damaged or incomplete backup), KMC_E_WRONG_VAULT (a backup of another
+ * vault, or parts of two), KMC_E_AUTH (an item fails authentication),
+ * KMC_E_VERSION, KMC_E_NOT_VAULT (dir holds something else), KMC_E_PERM,
+ * KMC_E_PENDING (committed but not finished: kmc repair finishes it),
+ * KMC_E_STORE, KMC_E_NOMEM, -errno.
+ */
+KMC_API int kmc_vault_restore(const char *dir, const char *from,
+	const kmc_options *opts, kmc_backup_info *ret_info)
+	KMC_MUST_CHECK KMC_NONNULL(2);
+
+/* ---------------------------------------------------------------- */
 /* Importing certificates and keys (certImport)                      */
 
 /*

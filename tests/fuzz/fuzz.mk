@@ -27,7 +27,7 @@ O ?= build
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TIMEOUT ?= 10
-FUZZ_TARGETS ?= keystore record cstring journal conf x509 uri recovery
+FUZZ_TARGETS ?= keystore record cstring journal conf x509 uri recovery manifest
 
 FUZZ_DIR := $(O)/fuzz
 # Sanitizer reports are crashes, never warnings that let a run go on.

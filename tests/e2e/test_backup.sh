@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# test_backup.sh - kmc backup and kmc restore. A backup is a new private
+# folder of 0600 files with a manifest; it never overwrites. A restore
+# brings back the values of the backup and a healthy vault, also into a
+# vault whose store is damaged or that is gone; it refuses another
+# vault's backup and a damaged or incomplete one without changing
+# anything. Backups taken while readers loop and a writer writes cost the
+# readers nothing, and each one restores to a whole, healthy vault.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+for v in one two three; do secret_file "$T/$v" "$v"; done
+secret_file "$T/pp" 'a passphrase of some length'
+
+kmc init 2>/dev/null
+kmc password set a --password-file "$T/one" 2>/dev/null
+kmc password set b --password-file "$T/one" 2>/dev/null
+id=$(kmc status --json 2>/dev/null | jq -r .vault_id)
+
+# ---- backup -------------------------------------------------------------------------
+
+B=$T/b1
+t_err 0 "kmc backup writes a backup and names the vault id" "backed up vault $id" kmc backup --out "$B"
+check "the backup folder is 0700" test "$(stat -c %a "$B")" = 700
+check "it holds kmc.ks, StandbyKsf.ks, items.mdb and backup.manifest, nothing else" \
+	test "$(cd "$B" && ls -A | sort | tr '\n' ' ')" = "StandbyKsf.ks backup.manifest items.mdb kmc.ks "
+check "every file in it is 0600" bash -c '! find "$1" -type f ! -perm 600 | grep .' _ "$B"
+check "the manifest names the format, the vault id, the generation and the items" \
+	bash -c 'sed -n 1,5p "$1/backup.manifest" | tr "\n" " " | grep -qx "kmcvault-backup 1 vault_id $2 generation 1 store_generation [0-9]* items 2 "' _ "$B" "$id"
+check "the keystores in it are the vault's" cmp "$B/kmc.ks" "$V/kmc.ks"
+check "no hidden build folder is left beside it" bash -c '! ls -A "$1" | grep -q "^\.b1\.backup-"' _ "$T"
+
+t_err 8 "a backup never goes into a folder that holds something" 'is not empty; a backup never overwrites' \
+	kmc backup --out "$B"
+: >"$T/afile"
+t_err 8 "... nor over a file" 'not an empty folder' kmc backup --out "$T/afile"
+check "... which is left as it was" test ! -s "$T/afile"
+mkdir -m 700 "$T/empty"
+t "an existing empty folder takes a backup" kmc backup --out "$T/empty"
+check "... which is whole" test -f "$T/empty/backup.manifest"
+t_err 7 "a backup into a folder whose parent is missing fails" 'parent folder' kmc backup --out "$T/no/such"
+t_err 2 "kmc backup without --out is a usage error" 'usage: kmc backup --out DIR' kmc backup
+
+# ---- round trip -----------------------------------------------------------------------
+
+kmc password set a --password-file "$T/two" 2>/dev/null
+kmc rm b 2>/dev/null
+kmc password set c --password-file "$T/three" 2>/dev/null
+kmc protector add passphrase --passphrase-file "$T/pp" --argon2-ops 1 --argon2-mem 8 2>/dev/null
+gen=$(kmc status --json 2>/dev/null | jq -r .generation)
+check "the vault moved on: keystore generation 2" test "$gen" = 2
+t_err 0 "kmc restore says which generation it restores over which" \
+	"restored generation 1 over generation 2 in $V" kmc restore "$B"
+t_out "a has its old value again" 'one' kmc password get a
+t_out "b, removed since, is back" 'one' kmc password get b
+t_err 7 "c, made after the backup, is gone" 'no item c' kmc password get c
+t "kmc status: healthy" kmc status
+kmc protector list --json >"$T/prot.json" 2>/dev/null
+check "the protector added since is gone with the keystore" jq -e 'length == 1' "$T/prot.json"
+check "the restore left no stage or mark" bash -c '! ls -A "$1" | grep -q "^\.kmc-restore"' _ "$V"
+t "a later write works" kmc password set c --password-file "$T/three"
+t_out "... and reads back" 'three' kmc password get c
+
+# ---- refusals that change nothing ---------------------------------------------------
+
+OTHER=$T/other
+"$KMC" --vault "$OTHER" init 2>/dev/null
+oid=$("$KMC" --vault "$OTHER" status --json 2>/dev/null | jq -r .vault_id)
+"$KMC" --vault "$OTHER" backup --out "$T/other-bk" 2>/dev/null
+snapshot "$V" >"$T/before"
+same() { snapshot "$V" | diff - "$T/before" >&2; }
+t_err 4 "a backup of another vault is refused, naming both vault ids" \
+	"is a backup of vault $oid, but $V holds vault $id" kmc restore "$T/other-bk"
+check "... and nothing changed" same
+for f in kmc.ks StandbyKsf.ks items.mdb backup.manifest; do
+	rm -rf "$T/bad" && cp -a "$B" "$T/bad"
+	size=$(stat -c %s "$T/bad/$f")
+	off=$((size / 2))
+	printf "$(printf '\\%03o' $(( ($(od -An -tu1 -j "$off" -N1 "$T/bad/$f") ^ 1) )))" |
+		dd of="$T/bad/$f" bs=1 seek="$off" conv=notrunc status=none
+	check "the flipped byte changed $f" bash -c '! cmp -s "$1" "$2"' _ "$B/$f" "$T/bad/$f"
+	t_err 4 "a backup with one byte of $f flipped is refused, naming it" "bad/$f" kmc restore "$T/bad"
+	check "... and the vault is as it was" same
+	rm -rf "$T/bad" && cp -a "$B" "$T/bad" && rm "$T/bad/$f"
+	t_err 4 "a backup without $f is refused, naming it" "bad/$f is missing" kmc restore "$T/bad"
+	check "... and the vault is as it was" same
+done
+check "no stage was left by the refusals" bash -c '! ls -A "$1" | grep -q "^\.kmc-restore"' _ "$V"
+rm -rf "$T/bad" && cp -a "$B" "$T/bad" && cp "$T/other-bk/items.mdb" "$T/bad/items.mdb"
+t_err 4 "another vault's store in a backup is refused" 'items.mdb does not match' kmc restore "$T/bad"
+t_err 7 "a backup folder that does not exist is refused" 'no-such' kmc restore "$T/no-such"
+check "... and the vault is as it was" same
+chmod 775 "$T/bad"
+t_err 5 "a backup folder others can write is refused for its mode" 'chmod 700' kmc restore "$T/bad"
+
+# ---- restoring what does not open -----------------------------------------------------
+
+kmc password set a --password-file "$T/two" 2>/dev/null
+truncate -s 4096 "$V/items.mdb"
+t_rc 4 "with items.mdb truncated, the vault does not open" kmc password get a
+t_err 0 "restore into the vault with the truncated store works" 'restored generation 1 over generation 1' \
+	kmc restore "$B"
+t_out "a reads the backup's value" 'one' kmc password get a
+t "kmc status: healthy" kmc status
+
+printf 'garbage' >"$V/kmc.ks"
+printf 'garbage' >"$V/StandbyKsf.ks"
+t_err 0 "restore into a vault with both keystores damaged works (its id is unknown)" \
+	'which held no readable keystore' kmc restore "$B"
+t_out "... and a reads back" 'one' kmc password get a
+
+rm -rf "$T/gone"
+t "restore into a vault folder that is gone creates it" "$KMC" --vault "$T/gone" restore "$B"
+check "... 0700" test "$(stat -c %a "$T/gone")" = 700
+t_out "... with the items" 'one' "$KMC" --vault "$T/gone" password get b
+mkdir -m 700 "$T/stuff" && : >"$T/stuff/notes.txt"
+t_err 7 "a folder that holds other files and no vault is refused" 'holds files but no vault' \
+	"$KMC" --vault "$T/stuff" restore "$B"
+check "... and left alone" test "$(ls -A "$T/stuff")" = notes.txt
+
+# A passphrase-only vault: without its passphrase, restore checks the
+# hashes and says that the MACs were not checked; with it, it checks them.
+PV=$T/pv
+"$KMC" --vault "$PV" init --protector passphrase --passphrase-file "$T/pp" \
+	--argon2-ops 1 --argon2-mem 8 2>/dev/null
+"$KMC" --vault "$PV" password set x --password-file "$T/one" --passphrase-file "$T/pp" 2>/dev/null
+t "a passphrase vault backs up with its passphrase" \
+	"$KMC" --vault "$PV" backup --out "$T/pv-bk" --passphrase-file "$T/pp"
+t_rc 3 "... and not without it" "$KMC" --vault "$PV" backup --out "$T/pv-bk2"
+check "... leaving no backup" test ! -e "$T/pv-bk2"
+t_err 0 "restore without the passphrase goes on, saying the MACs were not checked" \
+	'its MACs were not' "$KMC" --vault "$PV" restore "$T/pv-bk"
+t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 1 over generation 1' \
+	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
+check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$ERR"
+
+# ---- backups while servers read and a writer writes -----------------------------------
+
+READER=$T/conc_reader
+check "the conc_reader helper builds" kmc_cc "$READER" "$KMC_TOP/tests/e2e/conc_reader.c"
+KP='server-key-password'
+secret_file "$T/kp" "$KP"
+check "mkpki.sh makes a PKI" bash "$KMC_TOP/tools/mkpki.sh" "$T/pki" "$KP"
+CV=$T/cv
+"$KMC" --vault "$CV" init 2>/dev/null
+secret_file "$T/v-0" 'v-0'
+"$KMC" --vault "$CV" password set P --password-file "$T/v-0" 2>/dev/null
+"$KMC" --vault "$CV" import --name srv -c "$T/pki/ca.crt" -s "$T/pki/server.crt" \
+	-k "$T/pki/server.key" --password-file "$T/kp" 2>/dev/null
+STOP=$T/stop
+RPIDS=()
+for r in 1 2 3; do
+	"$READER" run "$CV" P srv 0 100 100000 "$STOP" "$T/pki/server.crt" \
+		>"$T/reader$r.out" 2>"$T/reader$r.err" &
+	RPIDS+=("$!")
+done
+trap 'touch "$STOP"; kill "${RPIDS[@]}" 2>/dev/null; rm -rf "$T"' EXIT
+writer() { # Q = w-1 .. w-30, each set a transaction the backups must not split
+	local k
+	for k in $(seq 1 30); do
+		secret_file "$T/w" "w-$k"
+		"$KMC" --vault "$CV" password set Q --password-file "$T/w" 2>/dev/null ||
+			{ echo "set w-$k failed"; return 1; }
+	done
+}
+writer >"$T/writer.out" 2>&1 &
+WPID=$!
+fails=0
+for k in $(seq 1 10); do
+	"$KMC" --vault "$CV" backup --out "$T/cb$k" 2>>"$T/cb.err" || fails=$((fails + 1))
+done
+wait "$WPID"
+wrc=$?
+touch "$STOP"
+check "ten backups taken while three readers and a writer ran all succeeded" test "$fails" = 0
+check "the writer's 30 sets all succeeded" test "$wrc" = 0
+for r in 1 2 3; do
+	wait "${RPIDS[$((r - 1))]}"
+	rrc=$?
+	check "reader $r: every open, get and key load succeeded (0 errors)" test "$rrc" = 0
+	[ "$rrc" = 0 ] || sed 's/^/#   reader: /' "$T/reader$r.err" | head -5
+	echo "# reader $r: $(tail -n1 "$T/reader$r.out")"
+done
+restored_whole() { # restored_whole K: backup K restores to a healthy vault whose Q matches its store generation
+	local d=$T/rcv$1 q
+	"$KMC" --vault "$d" restore "$T/cb$1" 2>/dev/null &&
+		"$KMC" --vault "$d" status >/dev/null 2>&1 &&
+		"$KMC" --vault "$d" cert info srv >/dev/null 2>&1 || return 1
+	q=$("$KMC" --vault "$d" password get Q 2>/dev/null)
+	[[ -z $q || $q =~ ^w-([1-9]|[12][0-9]|30)$ ]] || { echo "Q is '$q'" >&2; return 1; }
+}
+for k in $(seq 1 10); do
+	check "backup $k restores to a whole, healthy vault with srv and a value of Q the writer wrote" \
+		restored_whole "$k"
+done
+t_out "the vault read by all of them ends with Q = w-30" 'w-30' "$KMC" --vault "$CV" password get Q
+t "... and is healthy" "$KMC" --vault "$CV" status
+
+done_testing

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# test_backup_faults.sh - kmc backup and kmc restore broken at every step.
+# Under the fault shim (tests/faultinject.c) each command is run once to
+# count its steps (the file-system calls that create, write, sync or
+# rename), then once with each step N failing (KMC_FAULT_AT=N) and once
+# killed there (KMC_FAULT_KILL=1).
+#
+# backup: a failed one leaves no backup folder and no hidden
+# .NAME.backup-* beside it; a killed one leaves either no backup folder
+# (a hidden .NAME.backup-* may stay: the process died with it, and its
+# name marks it incomplete) or a whole one, which restores. The vault is
+# never touched.
+#
+# restore: afterwards, and after `kmc repair`, the vault is either the
+# old one or the restored one - items and values, protectors - never a
+# mix, and healthy, with no stage or commit mark left. A failed restore
+# names the fault, and when it says "nothing was changed", so it is.
+#
+# The temp dir goes on tmpfs when there is one (and TMPDIR is not set),
+# as in test_import_faults.sh: what is tested is what the files say after
+# a failure or a kill, which the page cache holds as well as a disk.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ -x /dev/shm ]; then
+	TMPDIR=/dev/shm
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SO=$KMC_BUILD/tests/faultinject.so
+quiet_inspections
+COUNT=$T/count
+FAULT_MSG='Input/output error|No space left on device'
+RUN_OUT=$T/run.out
+RUN_ERR=$T/run.err
+V=$T/vault
+B=$T/bk
+kmc() { "$KMC" --vault "$V" "$@"; }
+check "the fault shim was built" test -f "$SO"
+
+# faulty N KILL CMD...: kmc CMD under the shim, step N failing (0: none;
+# KILL=1: killed there); sets rc and steps.
+faulty() {
+	local n=$1 kill=$2
+	shift 2
+	rm -f "$COUNT"
+	{ ASAN_OPTIONS=$RUN_ASAN_OPTIONS LD_PRELOAD="$SO" KMC_FAULT_AT="$n" \
+		KMC_FAULT_KILL="$kill" KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	steps=0
+	[ -f "$COUNT" ] && read -r steps <"$COUNT"
+	return 0
+}
+no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
+killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
+names_fault() {
+	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
+		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+}
+save() { rm -rf "$T/saved.$1" && cp -a "$V" "$T/saved.$1"; }
+load() { rm -rf "$V" && cp -a "$T/saved.$1" "$V"; }
+for v in one two three; do secret_file "$T/$v" "$v"; done
+secret_file "$T/pp" 'a passphrase of some length'
+
+kmc init 2>/dev/null
+kmc password set a --password-file "$T/one" 2>/dev/null
+kmc password set b --password-file "$T/one" 2>/dev/null
+save base
+
+# ---- backup ---------------------------------------------------------------------------
+
+hidden() { find "$T" -maxdepth 1 -name '.bk.backup-*' -printf '%f '; }
+clear_target() { rm -rf "$B" "$T"/.bk.backup-*; }
+vault_untouched() { snapshot "$V" | diff - "$T/base.snap" >&2; }
+restores() { # the backup at $B restores into a new folder, with a = b = one
+	local d=$T/check
+	rm -rf "$d"
+	"$KMC" --vault "$d" restore "$B" >/dev/null 2>"$T/check.err" &&
+		[ "$("$KMC" --vault "$d" password get a 2>&1)" = one ] &&
+		[ "$("$KMC" --vault "$d" password get b 2>&1)" = one ] &&
+		"$KMC" --vault "$d" status >/dev/null 2>&1 ||
+		{ echo "the backup does not restore: $(cat "$T/check.err")" >&2; false; }
+}
+snapshot "$V" >"$T/base.snap"
+clear_target
+faulty 0 0 backup --out "$B"
+check "backup under the shim without a fault succeeds" test "$rc" = 0
+check "... and restores" restores
+check "the shim counted the steps of backup" test "$steps" -gt 10
+total=$steps
+echo "# backup: $total steps"
+clear_target
+faulty 1 0 backup --out "$B"
+check "the shim is active: backup fails when its first step fails" test "$rc" != 0
+
+for ((n = 1; n <= total; n++)); do
+	at="backup, step $n of $total failing"
+	clear_target
+	faulty "$n" 0 backup --out "$B"
+	if [ "$rc" != 0 ]; then
+		check "$at: exits non-zero without a crash" no_crash
+		check "$at: the message names the fault" names_fault
+		check "$at: no backup folder" test ! -e "$B"
+		check "$at: no hidden folder beside it" test -z "$(hidden)"
+	else
+		check "$at yet exit 0: the backup restores" restores
+	fi
+	check "$at: the vault is untouched" vault_untouched
+done
+
+none=0 whole=0 left=0
+for ((n = 1; n <= total; n++)); do
+	at="backup, killed at step $n of $total"
+	clear_target
+	faulty "$n" 1 backup --out "$B"
+	check "$at: the shim killed it" killed
+	if [ -e "$B" ]; then
+		whole=$((whole + 1))
+		check "$at: a backup folder was left: it is whole and restores" restores
+		check "$at: ... and no hidden folder beside it" test -z "$(hidden)"
+	else
+		none=$((none + 1))
+		[ -z "$(hidden)" ] || left=$((left + 1))
+		clear_target
+		check "$at: no backup folder: a backup run again succeeds" \
+			bash -c '"$1" --vault "$2" backup --out "$3" 2>/dev/null' _ "$KMC" "$V" "$B"
+		check "$at: ... and restores" restores
+	fi
+	check "$at: the vault is untouched" vault_untouched
+	check "$at: kmc status: healthy" kmc status
+done
+echo "# backup, killed at each step: no backup $none times (a hidden .bk.backup-* left $left times), a whole one $whole times"
+
+# ---- restore --------------------------------------------------------------------------
+
+clear_target
+kmc backup --out "$B" 2>/dev/null
+# The old state: a changed, b removed, c new, a second protector.
+kmc password set a --password-file "$T/two" 2>/dev/null
+kmc rm b 2>/dev/null
+kmc password set c --password-file "$T/three" 2>/dev/null
+kmc protector add passphrase --passphrase-file "$T/pp" --argon2-ops 1 --argon2-mem 8 2>/dev/null
+save old
+
+TMPF=$T/fp.tmp
+fingerprint() { # what a user sees: items, values, protectors, keystore generation; into FP
+	local n
+	FP=$(kmc list --json 2>&1 | sed 's/"created":[0-9]*,//g')
+	for n in a b c; do FP+=$'\n'"$n=$(kmc password get "$n" 2>&1)"; done
+	FP+=$'\n'$(kmc protector list --json 2>&1)
+	FP+=$'\n'$(kmc status --json 2>&1 | jq -c '{generation, items, healthy}' 2>&1)
+}
+fingerprint
+OLD_FP=$FP
+kmc restore "$B" 2>/dev/null
+check "restore without the shim succeeds" test $? = 0
+fingerprint
+NEW_FP=$FP
+check "the old and the restored state differ" test "$OLD_FP" != "$NEW_FP"
+check "the restored state reads a = one" bash -c '[[ $1 == *$'"'"'\na=one\n'"'"'* ]]' _ "$NEW_FP"
+old_or_new() {
+	fingerprint
+	[ "$FP" = "$OLD_FP" ] || [ "$FP" = "$NEW_FP" ] || {
+		echo "neither the old nor the restored state:" >&2
+		diff <(echo "$OLD_FP") <(echo "$FP") | head -10 >&2
+		false
+	}
+}
+repair() { kmc repair >"$TMPF" 2>&1 </dev/null || { echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }; }
+no_stage() {
+	local left
+	left=$(find "$V" -maxdepth 1 \( -name '.kmc-restore*' -o -name '.*.tmp-*' \) -printf '%f ')
+	[ -z "$left" ] || { echo "left behind: $left" >&2; false; }
+}
+says_nothing_changed() { grep -q 'nothing was changed' "$RUN_ERR"; }
+
+load old
+faulty 0 0 restore "$B"
+check "restore under the shim without a fault succeeds" test "$rc" = 0
+fingerprint
+check "... giving the restored state" test "$FP" = "$NEW_FP"
+check "the shim counted the steps of restore" test "$steps" -gt 10
+total=$steps
+echo "# restore: $total steps"
+
+for mode in fail kill; do
+	olds=0 news=0
+	for ((n = 1; n <= total; n++)); do
+		at="restore, step $n of $total failing"
+		[ "$mode" = fail ] || at="restore, killed at step $n of $total"
+		load old
+		if [ "$mode" = fail ]; then
+			faulty "$n" 0 restore "$B"
+			if [ "$rc" != 0 ]; then
+				check "$at: exits non-zero without a crash" no_crash
+				check "$at: the message names the fault" names_fault
+			fi
+		else
+			faulty "$n" 1 restore "$B"
+			check "$at: the shim killed it" killed
+		fi
+		check "$at: kmc repair then succeeds" repair
+		check "$at: after repair, the old state or the restored one, never a mix" old_or_new
+		if [ "$FP" = "$OLD_FP" ]; then olds=$((olds + 1)); else news=$((news + 1)); fi
+		if [ "$mode" = fail ] && [ "$rc" != 0 ] && says_nothing_changed; then
+			check "$at: the message says nothing was changed, and so it is" test "$FP" = "$OLD_FP"
+		fi
+		if [ "$mode" = fail ] && [ "$rc" != 0 ] && [ "$FP" = "$NEW_FP" ]; then
+			check "$at, yet it went through: the message says so and names kmc repair" \
+				grep -q 'committed but not finished.*kmc repair' "$RUN_ERR"
+		fi
+		if [ "$mode" = fail ] && [ "$rc" = 0 ]; then
+			check "$at yet exit 0: the restored state" test "$FP" = "$NEW_FP"
+		fi
+		check "$at: no stage, mark or temporary file is left" no_stage
+	done
+	echo "# restore, $([ $mode = fail ] && echo 'each step failing' || echo 'killed at each step'):" \
+		"then the old state $olds times, the restored one $news"
+done
+
+# A restore killed after its commit point: read-only opens refuse until
+# kmc repair finishes it; kmc status reports the pending change.
+load old
+mark_steps=0
+for ((n = total; n >= 1; n--)); do
+	load old
+	faulty "$n" 1 restore "$B"
+	[ -e "$V/.kmc-restore" ] && { mark_steps=$n; break; }
+done
+check "some kill leaves the commit mark behind" test "$mark_steps" -gt 0
+t_err 6 "with the mark, a read-only open refuses and names kmc repair" 'restore was cut off.*kmc repair' \
+	kmc password get a
+t_rc 4 "with the mark, kmc status says the vault needs repair" kmc status
+t "kmc repair finishes the restore" kmc repair
+t_out "... and a reads the restored value" 'one' kmc password get a
+t "... and kmc status is healthy" kmc status
+
+done_testing
