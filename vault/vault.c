@@ -38,6 +38,13 @@
 #define PASSPHRASE_MIN 8
 #define ARGON2_MEM_FLOOR (8u * 1024u * 1024u)
 
+/* The vault folder: the user's alone, and so is every folder above it
+   but root's and sticky ones (kmc_check_dir()). */
+static const kmc_dir_rule vault_dir_rule = {
+	.holds = NULL,
+	.allow_root_owner = 0,
+};
+
 static const kmc_file_rule ks_rule = {
 	.forbidden = 077,
 	.max_size = KS_FILE_MAX,
@@ -630,7 +637,7 @@ static int open_dir(const char *dir, int *ret_fd)
 				"(kmc init makes a vault there)", dir);
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
-	r = kmc_check_dir(fd, dir, 0);
+	r = kmc_check_dir(fd, dir, &vault_dir_rule);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -934,7 +941,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	_cleanup_(kmc_closep) int parentfd = -1;
 	_cleanup_(freep) char *base = NULL;
 	char dbuf[PATH_MAX], host_key[PATH_MAX], tmp[NAME_MAX + 1];
-	char tmp_path[PATH_MAX + NAME_MAX + 2];
+	char tmp_path[PATH_MAX + NAME_MAX + 2], what[PATH_MAX + 16];
 	const char *slash;
 	uint8_t rnd[6];
 	int r, host_key_new = 0;
@@ -988,6 +995,10 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	if (r < 0)
 		return kmc_detail(r, "%s: cannot open its parent directory: %s",
 			dir, kmc_strerror(r));
+	/* Where the vault opens later, the folders above it are checked;
+	   refuse now rather than make a vault that will not open. */
+	snprintf(what, sizeof(what), "the vault %s", dir);
+	KMC_GUARD(kmc_check_parents(parentfd, dir, what));
 	KMC_GUARD(init_target_ok(parentfd, base, dir));
 
 	/* Build beside the target, then one rename makes it appear whole. */

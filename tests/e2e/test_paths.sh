@@ -93,4 +93,127 @@ t_rc 7 "\$KMC_HOST_KEY two folders deep in missing ones is refused" \
 check "... and its missing folders were not made" test ! -e "$H/typo3"
 check "... nor the vault" test ! -e "$H/v3"
 
+# ---- folders above the vault ------------------------------------------------------------
+
+# Another user swaps v and v.bak in a folder every user can write: root
+# must refuse that folder, not read the old secret.
+S=$T/shared
+mkdir -m 700 "$T/a"
+"$KMC" --vault "$T/a/v" init 2>/dev/null
+"$KMC" --vault "$T/a/v" password set db --password-file "$PWO" 2>/dev/null
+cp -a "$T/a/v" "$T/a/v.bak"
+"$KMC" --vault "$T/a/v" password set db --password-file "$PW" 2>/dev/null
+mkdir "$S"
+chmod 777 "$S"
+mv "$T/a/v" "$T/a/v.bak" "$S/"
+as_nobody mv "$S/v" "$S/v.new" && as_nobody mv "$S/v.bak" "$S/v"
+check "another user could swap the vault in a 0777 folder" test -e "$S/v.new"
+t_err 5 "a vault in a non-sticky 0777 folder is refused, naming it (exit 5)" \
+	"directory $S above the vault $S/v has mode 0777.*move the vault" \
+	"$KMC" --vault "$S/v" password get db
+no_stdout "... and the old secret was not printed"
+advice_safe "a vault in a 0777 folder"
+t_err 5 "... password set is refused too (exit 5)" "directory $S above" \
+	"$KMC" --vault "$S/v" password set db --password-file "$PW"
+t_err 5 "init in a non-sticky 0777 folder is refused (exit 5)" "directory $S above the vault $S/w" \
+	"$KMC" --vault "$S/w" init
+check "... and made no vault" test ! -e "$S/w"
+chmod 775 "$S"
+t_err 5 "a group-writable folder above is refused (exit 5)" "directory $S above .* 0775" \
+	"$KMC" --vault "$S/v" password get db
+advice_safe "a group-writable folder above"
+
+# Sticky, as /tmp: others cannot rename what is ours, so it is accepted.
+mv "$S/v" "$S/v.bak" && mv "$S/v.new" "$S/v"
+chmod 1777 "$S"
+t_out "a vault in a sticky 1777 folder opens" 'new secret' "$KMC" --vault "$S/v" password get db
+check "... where another user cannot swap it" bash -c '! setpriv --reuid='"$NOBODY"' --regid='"$NOGROUP"' --clear-groups mv "$0/v" "$0/v.x" 2>/dev/null' "$S"
+t "init directly in a sticky folder works" "$KMC" --vault "$S/w" init
+
+# Two levels up: the walk goes to /.
+mkdir -m 700 "$S/deep"
+"$KMC" --vault "$S/deep/v" init 2>/dev/null
+chmod 1777 "$S"
+chmod 777 "$T/a"
+mv "$S/deep" "$T/a/deep"
+t_err 5 "a 0777 folder two levels above is refused (exit 5)" "directory $T/a above the vault $T/a/deep/v" \
+	"$KMC" --vault "$T/a/deep/v" status
+chmod 700 "$T/a"
+t "... and accepted once it is private" "$KMC" --vault "$T/a/deep/v" status
+
+mkdir -m 755 "$T/theirs"
+chown nobody "$T/theirs"
+mv "$T/a/deep/v" "$T/theirs/v"
+t_err 5 "a folder above owned by another user is refused (exit 5)" \
+	"directory $T/theirs above the vault $T/theirs/v belongs to uid $NOBODY" \
+	"$KMC" --vault "$T/theirs/v" password get db
+advice_safe "a folder above owned by another user"
+
+# ---- another user's vault --------------------------------------------------------------------
+
+# A service's vault: root is told to run as the service's user, not to
+# take the vault over (docs/provider.md).
+mkdir -m 700 "$T/svc"
+KMC_HOST_KEY=$T/svc/hk "$KMC" --vault "$T/svc/v" init 2>/dev/null
+chown -R nobody "$T/svc"
+t_err 5 "root opening nobody's vault is told to run as nobody (exit 5)" \
+	"$T/svc/v belongs to uid $NOBODY .*sudo -u nobody" \
+	env KMC_HOST_KEY="$T/svc/hk" "$KMC" --vault "$T/svc/v" password get db
+advice_safe "another user's vault"
+t_err 5 "... and so is root opening a new user's default vault (exit 5)" \
+	"$H/.local/share/kmcvault belongs to uid $NOBODY .*sudo -u nobody" \
+	"$KMC" --vault "$H/.local/share/kmcvault" password get db
+chmod 770 "$V"
+t_err 5 "a group-writable vault folder: chmod 700 of the vault itself" "chmod 700 $V" \
+	"$KMC" --vault "$V" password get db
+chmod 700 "$V"
+
+# ---- the host key's folder --------------------------------------------------------------------
+
+# Directly in /tmp: the message names the host key and never says to
+# chmod /tmp; nothing is made.
+HK=/tmp/kmc-e2e-hk.$$.$RANDOM
+t_err 5 "a host key directly in /tmp is refused, naming the host key (exit 5)" \
+	"directory /tmp holding the host key $HK has mode 1777.*move the host key" \
+	env KMC_HOST_KEY="$HK" "$KMC" --vault "$T/v-tmp" init
+advice_safe "a host key in /tmp"
+check "... and no host key was made" test ! -e "$HK"
+check "... nor a vault" test ! -e "$T/v-tmp"
+rm -f "$HK"
+
+mkdir "$T/hst"
+chmod 1777 "$T/hst"
+t_err 5 "a host key in a sticky folder is refused by init (exit 5)" \
+	"directory $T/hst holding the host key $T/hst/k has mode 1777" \
+	env KMC_HOST_KEY="$T/hst/k" "$KMC" --vault "$T/v-hst" init
+advice_safe "a host key in a sticky folder"
+
+# init and open apply one rule to the host key's folder.
+mkdir -m 700 "$T/hkd"
+KMC_HOST_KEY=$T/hkd/k "$KMC" --vault "$T/v-hkd" init 2>/dev/null
+KMC_HOST_KEY=$T/hkd/k "$KMC" --vault "$T/v-hkd" password set db --password-file "$PW" 2>/dev/null
+before=$(snapshot "$T/v-hkd")
+chmod 777 "$T/hkd"
+t_err 5 "opening with a host key in a 0777 folder is refused as init refuses it (exit 5)" \
+	"directory $T/hkd holding the host key $T/hkd/k has mode 0777" \
+	env KMC_HOST_KEY="$T/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+no_stdout "... and printed no secret"
+advice_safe "a host key in a 0777 folder"
+t_err 5 "... the key's recorded path is held to the same rule (exit 5)" \
+	"holding the host key $T/hkd/k" env -u KMC_HOST_KEY "$KMC" --vault "$T/v-hkd" password get db
+t_err 5 "... and init with it is refused (exit 5)" "holding the host key $T/hkd/k" \
+	env KMC_HOST_KEY="$T/hkd/k" "$KMC" --vault "$T/v-hkd2" init
+chmod 700 "$T/hkd"
+mkdir -m 700 "$T/hkp"
+mv "$T/hkd" "$T/hkp/hkd"
+chmod 777 "$T/hkp"
+t_err 5 "a 0777 folder above the host key's is refused (exit 5)" \
+	"directory $T/hkp above the host key $T/hkp/hkd/k has mode 0777" \
+	env KMC_HOST_KEY="$T/hkp/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+advice_safe "a 0777 folder above the host key"
+chmod 700 "$T/hkp"
+t_out "... and the vault opens once it is private" 'new secret' \
+	env KMC_HOST_KEY="$T/hkp/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+check "the refused commands changed nothing" unchanged "$T/v-hkd"
+
 done_testing
