@@ -379,13 +379,26 @@ static int parse_args(const command *c, int argc, char **argv, args *a)
 /* ---------------------------------------------------------------- */
 /* Opening                                                           */
 
-static const char *vault_dir(const args *a, char *buf, size_t size)
+/*
+ * The vault a command works on: --vault, else the default. A default
+ * that cannot be worked out (an over-long $KMC_VAULT, no home) fails
+ * with its cause; falling back to some other folder, such as the
+ * current one, would read or write a vault nobody named.
+ */
+static int vault_dir(const args *a, char *buf, size_t size,
+	const char **ret)
 {
-	if (a->vault)
-		return a->vault;
-	if (kmc_default_vault_dir(buf, size) < 0)
-		return ".";
-	return buf;
+	int r;
+
+	if (a->vault) {
+		*ret = a->vault;
+		return 0;
+	}
+	r = kmc_default_vault_dir(buf, size);
+	if (r < 0)
+		return cli_fail(r, "finding the vault (give --vault DIR)");
+	*ret = buf;
+	return 0;
 }
 
 static void vault_closep(kmc_vault **v)
@@ -446,9 +459,12 @@ static int open_vault(args *a, unsigned flags, kmc_vault **ret)
 	_cleanup_(secret_freep) kmc_secret *pin = NULL;
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	char buf[PATH_MAX];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
+	const char *dir = NULL;
 	int r;
 
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
 	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
 	if (r < 0)
 		return r;
@@ -686,10 +702,13 @@ static int cmd_init(args *a)
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	char buf[PATH_MAX];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
+	const char *dir = NULL;
 	kmc_status st;
 	int r;
 
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
 	if (a->protector) {
 		r = protector_type(a->protector, &type);
 		if (r < 0)
@@ -703,7 +722,8 @@ static int cmd_init(args *a)
 	r = protector_inputs(a, type, &o, &pass, &pin);
 	if (r < 0)
 		return r;
-	r = kmc_vault_init_ex(dir, type, &o, &rec);
+	/* No --vault: NULL lets init make the default's missing parents. */
+	r = kmc_vault_init_ex(a->vault, type, &o, &rec);
 	if (r < 0)
 		return cli_fail(r, "creating a vault in %s", dir);
 	if (rec)
@@ -790,10 +810,13 @@ static int cmd_protector_remove(args *a)
 static int cmd_protector_list(args *a)
 {
 	char buf[PATH_MAX];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
+	const char *dir = NULL;
 	kmc_status s;
 	int r;
 
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
 	r = kmc_vault_status(dir, &s);
 	if (r < 0)
 		return cli_fail(r, "reading the vault %s", dir);
@@ -821,10 +844,13 @@ static int cmd_protector_list(args *a)
 static int cmd_status(args *a)
 {
 	char buf[PATH_MAX], when[64];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
+	const char *dir = NULL;
 	kmc_status s;
 	int healthy, r;
 
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
 	r = kmc_vault_status(dir, &s);
 	if (r < 0)
 		return cli_fail(r, "reading the vault %s", dir);
@@ -1375,10 +1401,13 @@ static int cmd_restore(args *a)
 	_cleanup_(secret_freep) kmc_secret *pin = NULL;
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	char buf[PATH_MAX];
-	const char *dir = vault_dir(a, buf, sizeof(buf));
+	const char *dir = NULL;
 	kmc_backup_info info;
 	int r;
 
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
 	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
 	if (r < 0)
 		return r;

@@ -291,7 +291,10 @@ KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
  * for root, else $XDG_CONFIG_HOME/kmcvault/host.key or
  * ~/.config/kmcvault/host.key.
  * Both return 0 and write a NUL-terminated path into buf, or
- * KMC_E_TOO_LARGE if it does not fit, KMC_E_INVALID without a home.
+ * KMC_E_TOO_LARGE if it does not fit (an over-long variable),
+ * KMC_E_INVALID without a home; kmc_error_detail() names the cause.
+ * WARNING: on failure there is no vault to fall back to; never use "."
+ * or another guess in its place.
  */
 KMC_API int kmc_default_vault_dir(char *buf, size_t size)
 	KMC_MUST_CHECK KMC_NONNULL(1);

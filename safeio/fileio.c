@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -343,23 +345,175 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 	return 0;
 }
 
-int kmc_check_dir(int fd, const char *show, int allow_root_owner)
+/* The login name of uid for advice, or "?" (getpwuid_r: the library
+   may run in threads). */
+static const char *user_name(uid_t uid, char *buf, size_t size)
 {
-	struct stat st;
+	struct passwd pw, *res = NULL;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	if (getpwuid_r(uid, &pw, buf, size, &res) != 0 || !res ||
+	    !res->pw_name)
+		return "?";
+	return res->pw_name;
+}
+
+/* The absolute path of an open directory, for messages; show if the
+   kernel does not say. */
+static void dir_name(int fd, const char *show, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, size - 1);
+	if (n > 0 && buf[0] == '/') {
+		buf[n] = '\0';
+		return;
+	}
+	if (!realpath(show, buf) || strlen(buf) >= size)
+		snprintf(buf, size, "%s", show);
+}
+
+/* path's parent, in place: "/a/b" becomes "/a", "/a" becomes "/". */
+static void path_up(char *path)
+{
+	char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return;
+	if (slash == path)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+/*
+ * The rule for a folder above a vault or a host key, as OpenSSH's
+ * safe_path(): owned by root or the user, and not writable by group or
+ * others, who could otherwise rename what is in it and swap the vault
+ * (or its host key) for an old or a forged copy. One exception: a
+ * sticky folder such as /tmp, where only an entry's owner (or the
+ * folder's, or root) may rename or remove it; the entry below is ours
+ * or root's, which this same walk checks one level down.
+ */
+static int check_parent(const struct stat *st, uid_t user,
+	const char *name, const char *what)
+{
+	char pwbuf[1024];
+
+	if (st->st_uid != 0 && st->st_uid != user)
+		return kmc_detail(KMC_E_PERM, "directory %s above %s belongs to "
+			"uid %u (%s), who could swap what is in it; move %s to "
+			"a folder that only root and uid %u control", name, what,
+			(unsigned)st->st_uid,
+			user_name(st->st_uid, pwbuf, sizeof(pwbuf)), what,
+			(unsigned)user);
+	if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX))
+		return kmc_detail(KMC_E_PERM, "directory %s above %s has mode "
+			"%04o and no sticky bit, so others could swap what is in "
+			"it; move %s to a folder that only root and uid %u can "
+			"write", name, what, (unsigned)(st->st_mode & 07777), what,
+			(unsigned)user);
+	return 0;
+}
+
+/* Walk from fd (itself checked when self) up to / by "..", so the
+   folders checked are the ones the descriptor hangs from, not what a
+   path names now; user is whose folders they may be besides root's.
+   O_PATH: a parent need not be readable, only searchable, as for any
+   open. */
+static int check_chain(int fd, int self, uid_t user, const char *show,
+	const char *what)
+{
+	_cleanup_(kmc_closep) int cur = -1;
+	char name[PATH_MAX];
+	struct stat st, up;
+	int r;
+
+	dir_name(fd, show, name, sizeof(name));
+	cur = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0 || fstat(cur, &st) < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", name, kmc_strerror(r));
+	}
+	if (self)
+		KMC_GUARD(check_parent(&st, user, name, what));
+	for (;;) {
+		int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (next < 0 || fstat(next, &up) < 0) {
+			r = -errno;
+			if (next >= 0)
+				close(next);
+			return kmc_detail(r, "the directory above %s: %s", name,
+				kmc_strerror(r));
+		}
+		close(cur);
+		cur = next;
+		/* "/" is its own parent. */
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+			return 0;
+		path_up(name);
+		KMC_GUARD(check_parent(&up, user, name, what));
+		st = up;
+	}
+}
+
+int kmc_check_parents(int fd, const char *show, const char *what)
+{
+	return check_chain(fd, 1, geteuid(), show, what);
+}
+
+int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
+{
+	static const kmc_dir_rule own_folder = { 0 };
+	char pwbuf[1024], what[PATH_MAX + 64];
+	struct stat st;
+	int r;
+
+	if (!rule)
+		rule = &own_folder;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+	}
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s is not a directory", show);
-	if (check_owner(&st, allow_root_owner) < 0)
-		return kmc_detail(KMC_E_PERM, "directory %s is owned by uid %u, "
-			"not by uid %u who runs this; chown it", show,
-			(unsigned)st.st_uid, (unsigned)geteuid());
-	if (st.st_mode & 022)
+	if (rule->holds)
+		snprintf(what, sizeof(what), "%s", rule->holds);
+	else
+		snprintf(what, sizeof(what), "the vault %s", show);
+	/*
+	 * The folders above first: an owner or a mode seen below a folder
+	 * that others can change would be theirs to choose. Of a folder
+	 * owned by another user, they must be safe for that user: then it
+	 * is that user's, and not ours to take; as docs/provider.md says
+	 * for a service's vault, run as its owner rather than change it.
+	 */
+	r = check_owner(&st, rule->allow_root_owner);
+	KMC_GUARD(check_chain(fd, 0, r < 0 ? st.st_uid : geteuid(), show,
+		what));
+	if (r < 0)
+		return kmc_detail(KMC_E_PERM, "directory %s%s%s belongs to uid %u "
+			"(%s), not to uid %u who runs this; run as that user "
+			"instead (sudo -u %s)", show, rule->holds ? " holding " : "",
+			rule->holds ? rule->holds : "", (unsigned)st.st_uid,
+			user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
+			(unsigned)geteuid(), user_name(st.st_uid, pwbuf,
+			sizeof(pwbuf)));
+	if (!(st.st_mode & 022))
+		return 0;
+	/* A vault folder is the vault's own (init makes it 0700); a
+	   sticky or a host key's folder may be shared: never chmod it. */
+	if (!rule->holds && !(st.st_mode & S_ISVTX))
 		return kmc_detail(KMC_E_PERM, "directory %s has mode %04o, "
 			"which lets others replace its files; chmod 700 %s", show,
 			(unsigned)(st.st_mode & 07777), show);
-	return 0;
+	return kmc_detail(KMC_E_PERM, "directory %s%s%s has mode %04o, which "
+		"lets others replace files in it; move %s to a folder of its "
+		"own that only you can write", show, rule->holds ? " holding " :
+		"", rule->holds ? rule->holds : "",
+		(unsigned)(st.st_mode & 07777), what);
 }
 
 int kmc_path_absolute(const char *path, char *buf, size_t size)

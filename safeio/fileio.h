@@ -107,10 +107,37 @@ KMC_INTERNAL int kmc_write_full(int fd, const void *data, size_t len)
 KMC_INTERNAL int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 	KMC_MUST_CHECK;
 
-/* kmc_check_dir - fstat checks for a directory fd: owned by the user (or
- * root where allowed) and not writable by group or others. */
+/* What a directory that holds vault files must satisfy. */
+typedef struct kmc_dir_rule {
+	/* What lives in the folder, for messages ("the host key /x/k");
+	   NULL: the folder is a vault, its own (made 0700 by init). */
+	const char *holds;
+	int allow_root_owner;	/* root may own it besides the user */
+} kmc_dir_rule;
+
+/*
+ * kmc_check_dir - fstat checks for a directory fd: every folder above it
+ * up to / as kmc_check_parents(), then the folder itself: owned by the
+ * user (or root where allowed) and not writable by group or others, not
+ * even when sticky. Messages name the folder and a fix that is safe for
+ * a shared folder: chmod only a vault's own folder, never another
+ * user's folder or one such as /tmp. rule NULL: a folder of the user's
+ * own, as a vault's or a backup's.
+ * Returns 0; KMC_E_PERM; -errno.
+ */
 KMC_INTERNAL int kmc_check_dir(int fd, const char *show,
-	int allow_root_owner) KMC_MUST_CHECK;
+	const kmc_dir_rule *rule) KMC_MUST_CHECK;
+
+/*
+ * kmc_check_parents - fd and every folder above it, walked by "..", are
+ * owned by root or the user and are not writable by group or others
+ * unless sticky (/tmp: there only an entry's owner may rename it, and
+ * each entry on the way is checked to be ours or root's). what names
+ * the thing they hold, for messages ("the vault /srv/v").
+ * Returns 0; KMC_E_PERM; -errno.
+ */
+KMC_INTERNAL int kmc_check_parents(int fd, const char *show,
+	const char *what) KMC_MUST_CHECK;
 
 /*
  * kmc_path_absolute - path made absolute against the working directory,

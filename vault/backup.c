@@ -1007,7 +1007,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(r == -ENOENT ? KMC_E_NOT_FOUND : r, "the backup "
 			"%s: %s", from, kmc_strerror(r));
 	}
-	KMC_GUARD(kmc_check_dir(bfd, from, 0));
+	KMC_GUARD(kmc_check_dir(bfd, from, NULL));
 	show_path(path, sizeof(path), from, BACKUP_MANIFEST_NAME);
 	r = kmc_read_checked(bfd, BACKUP_MANIFEST_NAME, path, &manifest_rule,
 		&raw, &len);
@@ -1038,7 +1038,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 		r = -errno;
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
-	r = kmc_check_dir(dirfd, dir, 0);
+	r = kmc_check_dir(dirfd, dir, NULL);
 	if (r == 0)
 		r = lock_dir(dirfd);
 	if (r == 0)

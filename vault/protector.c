@@ -72,6 +72,28 @@ static const kmc_file_rule host_key_rule = {
 	.allow_root_owner = 0,
 };
 
+/*
+ * The one rule for a host key's folder, when init makes the key and at
+ * every open that reads it: the user's or root's (/etc/kmcvault), not
+ * writable by group or others even if sticky, and every folder above it
+ * safe (kmc_check_dir()). Messages name the host key, not the vault.
+ */
+static int host_key_dir_check(int dirfd, const char *path)
+{
+	char dir[PATH_MAX], holds[PATH_MAX + 16];
+	const char *slash = strrchr(path, '/');
+	kmc_dir_rule rule = { .holds = holds, .allow_root_owner = 1 };
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	snprintf(holds, sizeof(holds), "the host key %s", path);
+	return kmc_check_dir(dirfd, dir, &rule);
+}
+
 static int host_key_create(const char *path)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
@@ -97,8 +119,7 @@ static int host_key_create(const char *path)
 	}
 	if (r < 0)
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	/* Root may own /etc/kmcvault; others must not be able to write it. */
-	KMC_GUARD(kmc_check_dir(dirfd, dir, 1));
+	KMC_GUARD(host_key_dir_check(dirfd, path));
 	KMC_GUARD(kmc_secret_new(HOST_KEY_LEN, &key));
 	kmc_random(kmc_secret_data(key), HOST_KEY_LEN);
 	/* noreplace: a host key made meanwhile by another init wins. */
@@ -121,6 +142,8 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 
 	r = kmc_open_parent(path, &dirfd, &base);
 	if (r == 0)
+		r = host_key_dir_check(dirfd, path);
+	if (r == 0)
 		r = kmc_read_checked_secret(dirfd, base, path, &host_key_rule,
 			&key);
 	if (r == -ENOENT && create) {
@@ -129,8 +152,10 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 		kmc_closep(&dirfd);
 		free(TAKE_PTR(base));
 		KMC_GUARD(kmc_open_parent(path, &dirfd, &base));
-		r = kmc_read_checked_secret(dirfd, base, path, &host_key_rule,
-			&key);
+		r = host_key_dir_check(dirfd, path);
+		if (r == 0)
+			r = kmc_read_checked_secret(dirfd, base, path,
+				&host_key_rule, &key);
 	}
 	if (r == -ENOENT)
 		return kmc_detail(KMC_E_HOST_KEY, "host key %s does not exist "

@@ -39,6 +39,13 @@
 #define PASSPHRASE_MIN 8
 #define ARGON2_MEM_FLOOR (8u * 1024u * 1024u)
 
+/* The vault folder: the user's alone, and so is every folder above it
+   but root's and sticky ones (kmc_check_dir()). */
+static const kmc_dir_rule vault_dir_rule = {
+	.holds = NULL,
+	.allow_root_owner = 0,
+};
+
 static const kmc_file_rule ks_rule = {
 	.forbidden = 077,
 	.max_size = KS_FILE_MAX,
@@ -48,75 +55,35 @@ static const kmc_file_rule ks_rule = {
 /* ---------------------------------------------------------------- */
 /* Defaults                                                          */
 
-static int home_path(char *buf, size_t size, const char *xdg,
-	const char *fallback, const char *leaf)
-{
-	const char *base = secure_getenv(xdg);
-	const char *home;
-	int n;
+/*
+ * Where a vault or a host key goes when no path is given: the variable
+ * if set, else a fixed path for root, else an XDG base directory
+ * ($XDG_DATA_HOME, $XDG_CONFIG_HOME) or its fallback under $HOME.
+ */
+typedef struct default_loc {
+	const char *env;	/* names a path explicitly */
+	const char *what;	/* for messages */
+	const char *root_path;
+	const char *xdg;
+	const char *fallback;	/* under $HOME when xdg is unset */
+	const char *leaf;	/* below .../kmcvault, "" for the folder */
+} default_loc;
 
-	if (base && base[0] == '/') {
-		n = snprintf(buf, size, "%s/kmcvault/%s", base, leaf);
-	} else {
-		home = secure_getenv("HOME");
-		if (!home || home[0] != '/') {
-			struct passwd *pw = getpwuid(geteuid());
-
-			home = pw ? pw->pw_dir : NULL;
-		}
-		KMC_ENSURE(home && home[0] == '/', KMC_E_INVALID);
-		n = snprintf(buf, size, "%s/%s/kmcvault/%s", home, fallback,
-			leaf);
-	}
-	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-	/* "kmcvault/" with an empty leaf: drop the trailing slash. */
-	if (!*leaf)
-		buf[n - 1] = '\0';
-	return 0;
-}
-
-int kmc_default_vault_dir(char *buf, size_t size)
-{
-	const char *env = secure_getenv("KMC_VAULT");
-	int n;
-
-	if (env && *env) {
-		n = snprintf(buf, size, "%s", env);
-		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-		return 0;
-	}
-	if (geteuid() == 0) {
-		n = snprintf(buf, size, "/var/lib/kmcvault");
-		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-		return 0;
-	}
-	return home_path(buf, size, "XDG_DATA_HOME", ".local/share", "");
-}
-
-int kmc_default_host_key(char *buf, size_t size)
-{
-	const char *env = secure_getenv("KMC_HOST_KEY");
-	int n;
-
-	if (env && *env) {
-		n = snprintf(buf, size, "%s", env);
-		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-		return 0;
-	}
-	if (geteuid() == 0) {
-		n = snprintf(buf, size, "/etc/kmcvault/host.key");
-		KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-		return 0;
-	}
-	return home_path(buf, size, "XDG_CONFIG_HOME", ".config", "host.key");
-}
+static const default_loc default_locs[] = {
+	[KMC_DEFAULT_VAULT] = { "KMC_VAULT", "the vault",
+		"/var/lib/kmcvault", "XDG_DATA_HOME", ".local/share", "" },
+	[KMC_DEFAULT_HOST_KEY] = { "KMC_HOST_KEY", "the host key",
+		"/etc/kmcvault/host.key", "XDG_CONFIG_HOME", ".config",
+		"/host.key" },
+};
 
 /*
- * Make the missing folders above path, private, for the default
- * locations only (~/.local/share/kmcvault, ~/.config/kmcvault): a path a
- * user typed must exist up to its last component.
+ * Make the missing folders above path, 0700 as the XDG base directory
+ * specification asks: for the built-in locations only
+ * (~/.local/share/kmcvault, ~/.config/kmcvault/host.key), never above a
+ * path the user named, where a typing error would grow a tree.
  */
-int mkdir_parents(const char *path)
+static int mkdir_parents(const char *path)
 {
 	char buf[PATH_MAX];
 	int n = snprintf(buf, sizeof(buf), "%s", path);
@@ -134,6 +101,68 @@ int mkdir_parents(const char *path)
 		*p = '/';
 	}
 	return 0;
+}
+
+int kmc_default_path(kmc_default which, char *buf, size_t size,
+	int make_parents)
+{
+	const default_loc *d = &default_locs[which];
+	const char *env = secure_getenv(d->env);
+	const char *base, *home = NULL;
+	int n;
+
+	/* An empty variable is unset, as the shell's ${VAR:-default}. */
+	if (env && *env) {
+		n = snprintf(buf, size, "%s", env);
+		if (n < 0 || (size_t)n >= size)
+			return kmc_detail(KMC_E_TOO_LARGE, "$%s is %zu bytes "
+				"long; a path must be shorter than %zu", d->env,
+				strlen(env), size);
+		return 0;
+	}
+	if (geteuid() == 0) {
+		n = snprintf(buf, size, "%s", d->root_path);
+	} else {
+		base = secure_getenv(d->xdg);
+		if (!base || base[0] != '/') {
+			home = secure_getenv("HOME");
+			if (!home || home[0] != '/') {
+				struct passwd *pw = getpwuid(geteuid());
+
+				home = pw ? pw->pw_dir : NULL;
+			}
+			if (!home || home[0] != '/')
+				return kmc_detail(KMC_E_INVALID, "no place for %s: "
+					"$%s and $HOME are not absolute paths and "
+					"uid %u has no home directory; set $%s",
+					d->what, d->xdg, (unsigned)geteuid(),
+					d->env);
+		}
+		if (home)
+			n = snprintf(buf, size, "%s/%s/kmcvault%s", home,
+				d->fallback, d->leaf);
+		else
+			n = snprintf(buf, size, "%s/kmcvault%s", base, d->leaf);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return kmc_detail(KMC_E_TOO_LARGE, "the default path of %s "
+			"(from $%s or $HOME) is longer than %zu bytes", d->what,
+			d->xdg, size - 1);
+	if (make_parents)
+		KMC_GUARD(mkdir_parents(buf));
+	return 0;
+}
+
+int kmc_default_vault_dir(char *buf, size_t size)
+{
+	kmc_detail_clear();
+	return kmc_default_path(KMC_DEFAULT_VAULT, buf, size, 0);
+}
+
+int kmc_default_host_key(char *buf, size_t size)
+{
+	kmc_detail_clear();
+	return kmc_default_path(KMC_DEFAULT_HOST_KEY, buf, size, 0);
 }
 
 /*
@@ -511,11 +540,14 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 	int err[4] = { 0, 0, 0, 0 };
 
 	u->notes[0] = '\0';
-	/* An empty $KMC_HOST_KEY is unset: the recorded path applies. */
+	/* An empty $KMC_HOST_KEY is unset: the recorded path applies. One
+	   that does not fit is an error, never a silent fallback. */
 	if (!host_key && secure_getenv("KMC_HOST_KEY") &&
-	    *secure_getenv("KMC_HOST_KEY") &&
-	    kmc_default_host_key(env_key, sizeof(env_key)) == 0)
+	    *secure_getenv("KMC_HOST_KEY")) {
+		KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, env_key,
+			sizeof(env_key), 0));
 		host_key = env_key;
+	}
 
 	for (int pass = 0; pass < 4; pass++) {
 		for (size_t i = 0; i < ks->n_slots; i++) {
@@ -625,7 +657,7 @@ static int open_dir(const char *dir, int *ret_fd)
 				"(kmc init makes a vault there)", dir);
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
-	r = kmc_check_dir(fd, dir, 0);
+	r = kmc_check_dir(fd, dir, &vault_dir_rule);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -922,7 +954,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	_cleanup_(kmc_closep) int parentfd = -1;
 	_cleanup_(freep) char *base = NULL;
 	char dbuf[PATH_MAX], host_key[PATH_MAX], tmp[NAME_MAX + 1];
-	char tmp_path[PATH_MAX + NAME_MAX + 2];
+	char tmp_path[PATH_MAX + NAME_MAX + 2], what[PATH_MAX + 16];
 	const char *slash;
 	uint8_t rnd[6];
 	int r, host_key_new = 0;
@@ -933,9 +965,9 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 		opts = &no_opts;
 	KMC_ENSURE(opts->size >= sizeof(size_t), KMC_E_INVALID);
 	if (!dir) {
-		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
 		/* ~/.local/share may not exist on a fresh account. */
-		KMC_GUARD(mkdir_parents(dbuf));
+		KMC_GUARD(kmc_default_path(KMC_DEFAULT_VAULT, dbuf, sizeof(dbuf),
+			1));
 	} else {
 		int n = snprintf(dbuf, sizeof(dbuf), "%s", dir);
 
@@ -950,12 +982,10 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 		char def[PATH_MAX];
 
 		if (!hk) {
-			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
-			hk = def;
 			/* ~/.config may not exist on a fresh account. */
-			if (!secure_getenv("KMC_HOST_KEY") ||
-			    !*secure_getenv("KMC_HOST_KEY"))
-				KMC_GUARD(mkdir_parents(def));
+			KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, def,
+				sizeof(def), 1));
+			hk = def;
 		}
 		KMC_GUARD(kmc_path_absolute(hk, host_key, sizeof(host_key)));
 		host_key_new = access(host_key, F_OK) < 0 && errno == ENOENT;
@@ -978,6 +1008,10 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	if (r < 0)
 		return kmc_detail(r, "%s: cannot open its parent directory: %s",
 			dir, kmc_strerror(r));
+	/* Where the vault opens later, the folders above it are checked;
+	   refuse now rather than make a vault that will not open. */
+	snprintf(what, sizeof(what), "the vault %s", dir);
+	KMC_GUARD(kmc_check_parents(parentfd, dir, what));
 	KMC_GUARD(init_target_ok(parentfd, base, dir));
 
 	/* Build beside the target, then one rename makes it appear whole. */
@@ -1083,10 +1117,8 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	options_copy(opts, &o);
 	if (type == KMC_PROTECTOR_HOST) {
 		if (!o.host_key) {
-			KMC_GUARD(kmc_default_host_key(def, sizeof(def)));
-			if (!secure_getenv("KMC_HOST_KEY") ||
-			    !*secure_getenv("KMC_HOST_KEY"))
-				KMC_GUARD(mkdir_parents(def));
+			KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, def,
+				sizeof(def), 1));
 			o.host_key = def;
 		}
 		KMC_GUARD(kmc_path_absolute(o.host_key, host_key, sizeof(host_key)));

@@ -30,7 +30,21 @@ struct kmc_vault {
 };
 
 KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
-KMC_INTERNAL int mkdir_parents(const char *path) KMC_MUST_CHECK;
+
+/*
+ * kmc_default_path - where a vault (or a host key) goes when no path is
+ * given: $KMC_VAULT ($KMC_HOST_KEY), else the built-in location (see
+ * kmc_default_vault_dir()). With make_parents, the missing folders above
+ * a built-in location are made 0700; never above the variable's path.
+ * Returns 0; KMC_E_TOO_LARGE, KMC_E_INVALID (no home), -errno, each
+ * with a detail naming the cause.
+ */
+typedef enum kmc_default {
+	KMC_DEFAULT_VAULT,
+	KMC_DEFAULT_HOST_KEY,
+} kmc_default;
+KMC_INTERNAL int kmc_default_path(kmc_default which, char *buf, size_t size,
+	int make_parents) KMC_MUST_CHECK;
 
 /* Item records (vault/record.c). */
 #define RECORD_VERSION 1

@@ -232,7 +232,7 @@ t_err 5 "through the link, a world-writable target is refused (exit 5)" "$L has 
 	kl password get db
 chmod 700 "$V"
 chown nobody "$V"
-t_err 5 "through the link, a target owned by nobody is refused (exit 5)" "$L is owned by uid $NOBODY" \
+t_err 5 "through the link, a target owned by nobody is refused (exit 5)" "$L belongs to uid $NOBODY" \
 	kl password get db
 chown root "$V"
 check "the refused commands changed nothing" test "$before" = "$(snapshot "$V")"

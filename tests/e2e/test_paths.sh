@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# test_paths.sh - where a vault and its host key live: the default
+# locations and what kmc makes there, a default that cannot be worked out,
+# and the folders above a vault or a host key (owned by root or the user,
+# not writable by others unless sticky). Every refusal exits 5 and its
+# advice is safe to follow: it never says to chmod a shared folder such as
+# /tmp, nor to chown another user's vault. The tests run as root; "another
+# user" is nobody, run through setpriv.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+NOBODY=$(id -u nobody)
+NOGROUP=$(id -g nobody)
+PW=$T/pw
+secret_file "$PW" 'new secret'
+PWO=$T/pw.old
+secret_file "$PWO" 'old secret'
+# nobody must reach the folders made for it below $T.
+chmod 711 "$T"
+as_nobody() { setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups -- "$@"; }
+# advice_safe DESC: the last refusal's message gives no advice that would
+# hurt: no chmod of /tmp (or of any sticky shared folder), no chown.
+advice_safe() {
+	cp "$ERR" "$T/.advice"
+	check "$1: the advice is safe (no chmod of /tmp, no chown)" \
+		bash -c '! grep -Eq "chmod [0-7]+ /tmp([ ;]|$)|chown" "$0"' "$T/.advice"
+}
+unchanged() { test "$before" = "$(snapshot "$1")"; }
+# no_stdout DESC: the last command printed nothing (no secret leaked).
+no_stdout() {
+	cp "$OUT" "$T/.stdout"
+	check "$1" test ! -s "$T/.stdout"
+}
+
+# ---- a default that cannot be worked out --------------------------------------------
+
+V=$T/v
+"$KMC" --vault "$V" init 2>/dev/null
+"$KMC" --vault "$V" password set db --password-file "$PW" 2>/dev/null
+before=$(snapshot "$V")
+LONG=/$(printf 'x%.0s' $(seq 4100))
+t_err 2 "an over-long \$KMC_VAULT is refused, naming it (exit 2)" 'KMC_VAULT is 4101 bytes' \
+	env -C "$V" KMC_VAULT="$LONG" "$KMC" password get db
+no_stdout "... and the vault in the current folder was not read"
+t_err 2 "an over-long \$KMC_VAULT: password set is refused (exit 2)" 'KMC_VAULT' \
+	env -C "$V" KMC_VAULT="$LONG" "$KMC" password set db --password-file "$PWO"
+check "... and the vault in the current folder is unchanged" unchanged "$V"
+mkdir -m 700 "$T/empty"
+t_err 2 "an over-long \$KMC_VAULT: init is refused (exit 2)" 'KMC_VAULT' \
+	env -C "$T/empty" KMC_VAULT="$LONG" "$KMC" init
+check "... and made nothing in the current folder" test -z "$(ls -A "$T/empty")"
+t_err 2 "an over-long \$KMC_VAULT: status is refused (exit 2)" 'KMC_VAULT' \
+	env -C "$V" KMC_VAULT="$LONG" "$KMC" status
+t_err 2 "an over-long \$KMC_HOST_KEY is refused, not replaced by the recorded path (exit 2)" \
+	'KMC_HOST_KEY is 4101 bytes' env KMC_HOST_KEY="$LONG" "$KMC" --vault "$V" password get db
+no_stdout "... and printed no secret"
+
+# ---- the default locations of a new user ----------------------------------------------
+
+H=$T/home
+mkdir -m 700 "$H"
+chown nobody "$H"
+nb() { as_nobody env -u KMC_HOST_KEY -u KMC_VAULT -u XDG_DATA_HOME -u XDG_CONFIG_HOME HOME="$H" "$KMC" "$@"; }
+t "init of a new user with no ~/.local/share makes it" nb init
+check "~/.local is 0700 and the user's" test "$(stat -c '%a %u' "$H/.local")" = "700 $NOBODY"
+check "~/.local/share is 0700 and the user's" test "$(stat -c '%a %u' "$H/.local/share")" = "700 $NOBODY"
+check "the vault is ~/.local/share/kmcvault, 0700" test "$(stat -c '%a %u' "$H/.local/share/kmcvault")" = "700 $NOBODY"
+check "~/.config/kmcvault is 0700" test "$(stat -c '%a %u' "$H/.config/kmcvault")" = "700 $NOBODY"
+check "the host key is ~/.config/kmcvault/host.key, 0400" \
+	test "$(stat -c '%a %u' "$H/.config/kmcvault/host.key")" = "400 $NOBODY"
+cp "$PW" "$H/pw" && chown nobody "$H/pw"
+t "the new user stores a password in its default vault" nb password set db --password-file "$H/pw"
+t_out "... and reads it back" 'new secret' nb password get db
+
+H2=$T/home2
+mkdir -m 700 "$H2"
+chown nobody "$H2"
+t "init makes a missing \$XDG_DATA_HOME and \$XDG_CONFIG_HOME, 0700" \
+	as_nobody env -u KMC_HOST_KEY -u KMC_VAULT HOME="$H2" XDG_DATA_HOME="$H2/x/data" \
+	XDG_CONFIG_HOME="$H2/x/conf" "$KMC" init
+check "... \$XDG_DATA_HOME/kmcvault is the vault" test -s "$H2/x/data/kmcvault/kmc.ks"
+check "... the folders made are 0700" \
+	test "$(stat -c '%a' "$H2/x" "$H2/x/data" "$H2/x/conf" | sort -u)" = 700
+
+# A path the user named is not grown: a typing error must not make a tree.
+t_err 7 "--vault under a missing folder is refused (exit 7)" "$H/typo/v: cannot open its parent" \
+	nb --vault "$H/typo/v" init
+check "... and the missing folder was not made" test ! -e "$H/typo"
+t_err 7 "\$KMC_VAULT under a missing folder is refused (exit 7)" "$H/typo2/v: cannot open its parent" \
+	as_nobody env HOME="$H" KMC_VAULT="$H/typo2/v" "$KMC" init --host-key "$H/hk2"
+check "... and the missing folder was not made" test ! -e "$H/typo2"
+t_rc 7 "\$KMC_HOST_KEY two folders deep in missing ones is refused" \
+	as_nobody env HOME="$H" KMC_HOST_KEY="$H/typo3/a/hk" "$KMC" --vault "$H/v3" init
+check "... and its missing folders were not made" test ! -e "$H/typo3"
+check "... nor the vault" test ! -e "$H/v3"
+
+# ---- folders above the vault ------------------------------------------------------------
+
+# Another user swaps v and v.bak in a folder every user can write: root
+# must refuse that folder, not read the old secret.
+S=$T/shared
+mkdir -m 700 "$T/a"
+"$KMC" --vault "$T/a/v" init 2>/dev/null
+"$KMC" --vault "$T/a/v" password set db --password-file "$PWO" 2>/dev/null
+cp -a "$T/a/v" "$T/a/v.bak"
+"$KMC" --vault "$T/a/v" password set db --password-file "$PW" 2>/dev/null
+mkdir "$S"
+chmod 777 "$S"
+mv "$T/a/v" "$T/a/v.bak" "$S/"
+as_nobody mv "$S/v" "$S/v.new" && as_nobody mv "$S/v.bak" "$S/v"
+check "another user could swap the vault in a 0777 folder" test -e "$S/v.new"
+t_err 5 "a vault in a non-sticky 0777 folder is refused, naming it (exit 5)" \
+	"directory $S above the vault $S/v has mode 0777.*move the vault" \
+	"$KMC" --vault "$S/v" password get db
+no_stdout "... and the old secret was not printed"
+advice_safe "a vault in a 0777 folder"
+t_err 5 "... password set is refused too (exit 5)" "directory $S above" \
+	"$KMC" --vault "$S/v" password set db --password-file "$PW"
+t_err 5 "init in a non-sticky 0777 folder is refused (exit 5)" "directory $S above the vault $S/w" \
+	"$KMC" --vault "$S/w" init
+check "... and made no vault" test ! -e "$S/w"
+chmod 775 "$S"
+t_err 5 "a group-writable folder above is refused (exit 5)" "directory $S above .* 0775" \
+	"$KMC" --vault "$S/v" password get db
+advice_safe "a group-writable folder above"
+
+# Sticky, as /tmp: others cannot rename what is ours, so it is accepted.
+mv "$S/v" "$S/v.bak" && mv "$S/v.new" "$S/v"
+chmod 1777 "$S"
+t_out "a vault in a sticky 1777 folder opens" 'new secret' "$KMC" --vault "$S/v" password get db
+check "... where another user cannot swap it" bash -c '! setpriv --reuid='"$NOBODY"' --regid='"$NOGROUP"' --clear-groups mv "$0/v" "$0/v.x" 2>/dev/null' "$S"
+t "init directly in a sticky folder works" "$KMC" --vault "$S/w" init
+
+# Two levels up: the walk goes to /.
+mkdir -m 700 "$S/deep"
+"$KMC" --vault "$S/deep/v" init 2>/dev/null
+chmod 1777 "$S"
+chmod 777 "$T/a"
+mv "$S/deep" "$T/a/deep"
+t_err 5 "a 0777 folder two levels above is refused (exit 5)" "directory $T/a above the vault $T/a/deep/v" \
+	"$KMC" --vault "$T/a/deep/v" status
+chmod 700 "$T/a"
+t "... and accepted once it is private" "$KMC" --vault "$T/a/deep/v" status
+
+mkdir -m 755 "$T/theirs"
+chown nobody "$T/theirs"
+mv "$T/a/deep/v" "$T/theirs/v"
+t_err 5 "a folder above owned by another user is refused (exit 5)" \
+	"directory $T/theirs above the vault $T/theirs/v belongs to uid $NOBODY" \
+	"$KMC" --vault "$T/theirs/v" password get db
+advice_safe "a folder above owned by another user"
+
+# ---- another user's vault --------------------------------------------------------------------
+
+# A service's vault: root is told to run as the service's user, not to
+# take the vault over (docs/provider.md).
+mkdir -m 700 "$T/svc"
+KMC_HOST_KEY=$T/svc/hk "$KMC" --vault "$T/svc/v" init 2>/dev/null
+chown -R nobody "$T/svc"
+t_err 5 "root opening nobody's vault is told to run as nobody (exit 5)" \
+	"$T/svc/v belongs to uid $NOBODY .*sudo -u nobody" \
+	env KMC_HOST_KEY="$T/svc/hk" "$KMC" --vault "$T/svc/v" password get db
+advice_safe "another user's vault"
+t_err 5 "... and so is root opening a new user's default vault (exit 5)" \
+	"$H/.local/share/kmcvault belongs to uid $NOBODY .*sudo -u nobody" \
+	"$KMC" --vault "$H/.local/share/kmcvault" password get db
+chmod 770 "$V"
+t_err 5 "a group-writable vault folder: chmod 700 of the vault itself" "chmod 700 $V" \
+	"$KMC" --vault "$V" password get db
+chmod 700 "$V"
+
+# ---- the host key's folder --------------------------------------------------------------------
+
+# Directly in /tmp: the message names the host key and never says to
+# chmod /tmp; nothing is made.
+HK=/tmp/kmc-e2e-hk.$$.$RANDOM
+t_err 5 "a host key directly in /tmp is refused, naming the host key (exit 5)" \
+	"directory /tmp holding the host key $HK has mode 1777.*move the host key" \
+	env KMC_HOST_KEY="$HK" "$KMC" --vault "$T/v-tmp" init
+advice_safe "a host key in /tmp"
+check "... and no host key was made" test ! -e "$HK"
+check "... nor a vault" test ! -e "$T/v-tmp"
+rm -f "$HK"
+
+mkdir "$T/hst"
+chmod 1777 "$T/hst"
+t_err 5 "a host key in a sticky folder is refused by init (exit 5)" \
+	"directory $T/hst holding the host key $T/hst/k has mode 1777" \
+	env KMC_HOST_KEY="$T/hst/k" "$KMC" --vault "$T/v-hst" init
+advice_safe "a host key in a sticky folder"
+
+# init and open apply one rule to the host key's folder.
+mkdir -m 700 "$T/hkd"
+KMC_HOST_KEY=$T/hkd/k "$KMC" --vault "$T/v-hkd" init 2>/dev/null
+KMC_HOST_KEY=$T/hkd/k "$KMC" --vault "$T/v-hkd" password set db --password-file "$PW" 2>/dev/null
+before=$(snapshot "$T/v-hkd")
+chmod 777 "$T/hkd"
+t_err 5 "opening with a host key in a 0777 folder is refused as init refuses it (exit 5)" \
+	"directory $T/hkd holding the host key $T/hkd/k has mode 0777" \
+	env KMC_HOST_KEY="$T/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+no_stdout "... and printed no secret"
+advice_safe "a host key in a 0777 folder"
+t_err 5 "... the key's recorded path is held to the same rule (exit 5)" \
+	"holding the host key $T/hkd/k" env -u KMC_HOST_KEY "$KMC" --vault "$T/v-hkd" password get db
+t_err 5 "... and init with it is refused (exit 5)" "holding the host key $T/hkd/k" \
+	env KMC_HOST_KEY="$T/hkd/k" "$KMC" --vault "$T/v-hkd2" init
+chmod 700 "$T/hkd"
+mkdir -m 700 "$T/hkp"
+mv "$T/hkd" "$T/hkp/hkd"
+chmod 777 "$T/hkp"
+t_err 5 "a 0777 folder above the host key's is refused (exit 5)" \
+	"directory $T/hkp above the host key $T/hkp/hkd/k has mode 0777" \
+	env KMC_HOST_KEY="$T/hkp/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+advice_safe "a 0777 folder above the host key"
+chmod 700 "$T/hkp"
+t_out "... and the vault opens once it is private" 'new secret' \
+	env KMC_HOST_KEY="$T/hkp/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
+check "the refused commands changed nothing" unchanged "$T/v-hkd"
+
+done_testing
