@@ -1258,10 +1258,11 @@ static int ks_shows_generation(const ks_file *f)
  * protector, the one kind that opens without a prompt or a token. A file
  * whose MAC fails is damaged; one nothing could check is unverified and
  * is ranked against nothing, since its generation is only its own word.
- * Returns the file to show (the newest verified, else the newest
- * unverified), or -1 when every valid one failed its MAC.
+ * *ret_shown is the file to show: the newest verified, else the newest
+ * unverified. Returns 0, KMC_E_NOMEM, or KMC_E_NO_KEYSTORE when every
+ * valid one failed its MAC.
  */
-static int ks_verify_quietly(ks_file f[2])
+static int ks_verify_quietly(const char *dir, ks_file f[2], int *ret_shown)
 {
 	char env_key[PATH_MAX];
 	const char *host_key = env_host_key(env_key);
@@ -1282,6 +1283,9 @@ static int ks_verify_quietly(ks_file f[2])
 			/* The right host key that fails the slot: altered. */
 			r = host_slot_unlock(ks->vault_id, &ks->slots[j],
 				host_key, &rk);
+			/* Out of memory is not "unverified": say it. */
+			if (r == KMC_E_NOMEM)
+				return r;
 			if (r < 0 && r != KMC_E_CORRUPT)
 				continue;
 			checked = 1;
@@ -1296,12 +1300,17 @@ static int ks_verify_quietly(ks_file f[2])
 	}
 	kmc_detail_clear();
 	if (ks_rank(f, order) > 0)
-		return order[0];
-	for (int i = 0; i < 2; i++)
+		shown = order[0];
+	for (int i = 0; shown < 0 && i < 2; i++)
 		if (f[i].state == KMC_KS_UNVERIFIED && (shown < 0 ||
 		    f[i].ks->generation > f[shown].ks->generation))
 			shown = i;
-	return shown;
+	if (shown < 0)
+		return kmc_detail(KMC_E_NO_KEYSTORE, "%s: neither kmc.ks nor "
+			"StandbyKsf.ks verifies: both were altered; restore "
+			"one from a backup", dir);
+	*ret_shown = shown;
+	return 0;
 }
 
 int kmc_vault_status(const char *dir, kmc_status *ret)
@@ -1341,13 +1350,9 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	if (r == 0)
 		r = ks_store_open(&st, dirfd, dir, f, order, n);
 	if (r == 0) {
-		shown = ks_verify_quietly(f);
-		if (shown < 0) {
+		r = ks_verify_quietly(dir, f, &shown);
+		if (r < 0)
 			store_close(&st);
-			r = kmc_detail(KMC_E_NO_KEYSTORE, "%s: neither kmc.ks nor "
-				"StandbyKsf.ks verifies: both were altered; "
-				"restore one from a backup", dir);
-		}
 	}
 	if (r < 0) {
 		ks_file_free(&f[0]);
