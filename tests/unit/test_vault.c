@@ -1473,28 +1473,31 @@ static void assert_file_is(const char *path, const uint8_t *want, size_t len)
 
 /*
  * Every root vault on a host shares the host key, so another vault's
- * keystore copied over kmc.ks opens, even a generation ahead. The item
- * store says which keystore is this vault's: the standby wins and is never
- * overwritten; a writer puts kmc.ks back from it.
+ * keystore copied over a twin opens, even a generation ahead. The item
+ * store says which keystore is this vault's: the other twin wins and is
+ * never overwritten; a writer puts the foreign one (which: 0 kmc.ks,
+ * 1 StandbyKsf.ks) back from it.
  */
-static void test_foreign_master(void **state)
+static void foreign_twin(const fixture *f, int which, int other_key)
 {
-	fixture *f = *state;
+	const char *foreign = which ? f->sb : f->ks;
+	const char *good_path = which ? f->ks : f->sb;
 	char bdir[600], bks[700];
 	kmc_vault *v;
 	kmc_status st;
 	size_t len;
 	uint8_t *good;
 
-	two_vaults(f, bdir, sizeof(bdir), 0, 1);
-	good = slurp(f->sb, &len);
+	two_vaults(f, bdir, sizeof(bdir), other_key, !other_key);
+	good = slurp(good_path, &len);
 	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
-	copy_file(bks, f->ks);
+	copy_file(bks, foreign);
 
 	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
-	assert_int_equal(st.master, KMC_KS_FOREIGN);
-	assert_int_equal(st.standby, KMC_KS_OK);
-	assert_true(st.master_generation == 2);
+	assert_int_equal(which ? st.standby : st.master, KMC_KS_FOREIGN);
+	assert_int_equal(which ? st.master : st.standby, KMC_KS_OK);
+	assert_true((which ? st.standby_generation : st.master_generation) ==
+		(other_key ? 1 : 2));
 	assert_true(st.generation == 1);
 	assert_true(st.items == 1);
 
@@ -1502,44 +1505,28 @@ static void test_foreign_master(void **state)
 	assert_int_equal(kmc_vault_repaired(v), 0);
 	assert_item(v, "a", "1");
 	kmc_vault_close(v);
-	assert_file_is(f->sb, good, len);
+	assert_file_is(good_path, good, len);
 
 	v = open_vault(f, KMC_OPEN_WRITE);
-	assert_int_equal(kmc_vault_repaired(v), 1u);
+	assert_int_equal(kmc_vault_repaired(v), 1u << which);
 	assert_item(v, "a", "1");
 	kmc_vault_close(v);
-	assert_file_is(f->sb, good, len);
 	assert_file_is(f->ks, good, len);
+	assert_file_is(f->sb, good, len);
 	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	free(good);
 }
 
-/* The same the other way round: the standby is the foreign one. */
+static void test_foreign_master(void **state)
+{
+	foreign_twin(*state, 0, 0);
+}
+
 static void test_foreign_standby(void **state)
 {
-	fixture *f = *state;
-	char bdir[600], bks[700];
-	kmc_vault *v;
-	kmc_status st;
-	size_t len;
-	uint8_t *good;
-
-	two_vaults(f, bdir, sizeof(bdir), 0, 1);
-	good = slurp(f->ks, &len);
-	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
-	copy_file(bks, f->sb);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
-	assert_int_equal(st.master, KMC_KS_OK);
-	assert_int_equal(st.standby, KMC_KS_FOREIGN);
-	v = open_vault(f, KMC_OPEN_WRITE);
-	assert_int_equal(kmc_vault_repaired(v), 2u);
-	assert_item(v, "a", "1");
-	kmc_vault_close(v);
-	assert_file_is(f->ks, good, len);
-	assert_file_is(f->sb, good, len);
-	free(good);
+	foreign_twin(*state, 1, 0);
 }
 
 /*
@@ -1548,29 +1535,7 @@ static void test_foreign_standby(void **state)
  */
 static void test_foreign_master_other_host_key(void **state)
 {
-	fixture *f = *state;
-	char bdir[600], bks[700];
-	kmc_vault *v;
-	kmc_status st;
-	size_t len;
-	uint8_t *good;
-
-	two_vaults(f, bdir, sizeof(bdir), 1, 0);
-	good = slurp(f->sb, &len);
-	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
-	copy_file(bks, f->ks);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
-	assert_int_equal(st.master, KMC_KS_FOREIGN);
-	assert_int_equal(st.standby, KMC_KS_OK);
-	v = open_vault(f, 0);
-	assert_item(v, "a", "1");
-	kmc_vault_close(v);
-	v = open_vault(f, KMC_OPEN_WRITE);
-	assert_int_equal(kmc_vault_repaired(v), 1u);
-	kmc_vault_close(v);
-	assert_file_is(f->ks, good, len);
-	assert_file_is(f->sb, good, len);
-	free(good);
+	foreign_twin(*state, 0, 1);
 }
 
 /*
