@@ -844,8 +844,8 @@ static int cmd_status(args *a)
 			kmc_keystore_state_name(s.master), s.master_generation,
 			ks_note(s.master));
 		printf("StandbyKsf.ks  %s (generation %" PRIu64 "%s)\n",
-			kmc_keystore_state_name(s.standby), s.standby_generation,
-			ks_note(s.standby));
+			kmc_keystore_state_name(s.standby),
+			s.standby_generation, ks_note(s.standby));
 		for (size_t i = 0; i < s.n_protectors; i++)
 			printf("protector      %u %s: %s\n", s.protectors[i].id,
 				kmc_protector_type_name(s.protectors[i].type),

@@ -604,7 +604,8 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 	static const kmc_options no_opts = KMC_OPTIONS_INIT;
 	const kmc_options *o = u->opts ? u->opts : &no_opts;
 	char env_key[PATH_MAX];
-	const char *host_key = o->host_key ? o->host_key : env_host_key(env_key);
+	const char *host_key = o->host_key ? o->host_key :
+		env_host_key(env_key);
 	/* The error of the strongest kind tried: passphrase > recovery >
 	   token > host; a missing passphrase only when nothing else said. */
 	int err[4] = { 0, 0, 0, 0 };
@@ -1366,7 +1367,8 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	s.generation = ks->generation;
 	s.master = f[0].state;
 	s.standby = f[1].state;
-	s.master_generation = ks_shows_generation(&f[0]) ? f[0].ks->generation : 0;
+	s.master_generation = ks_shows_generation(&f[0]) ?
+		f[0].ks->generation : 0;
 	s.standby_generation = ks_shows_generation(&f[1]) ?
 		f[1].ks->generation : 0;
 	s.n_protectors = ks->n_slots;

@@ -82,9 +82,9 @@ typedef enum kmc_keystore_state {
 	KMC_KS_UNSAFE = 4,	/* a link, wrong owner or mode: not read */
 	KMC_KS_FOREIGN = 5,	/* valid, but of another vault id than
 				   items.mdb: copied from another vault */
-	KMC_KS_UNVERIFIED = 6,	/* checksum holds, but its MAC could not be
-				   checked: no protector opens without a
-				   prompt (kmc_vault_status() only) */
+	KMC_KS_UNVERIFIED = 6,	/* checksum holds, but its MAC was not
+				   checked: no protector opens without
+				   a prompt (kmc_vault_status() only) */
 } kmc_keystore_state;
 
 #define KMC_MAX_PROTECTORS 16
