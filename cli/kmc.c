@@ -841,6 +841,31 @@ static int cmd_protector_list(args *a)
 	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 }
 
+/*
+ * Nothing to repair: both keystores ok, or both unverified (no protector
+ * opens without a prompt) at one generation; and no change pending.
+ */
+static int status_healthy(const kmc_status *s)
+{
+	if (s->pending_change)
+		return 0;
+	if (s->master == KMC_KS_UNVERIFIED && s->standby == KMC_KS_UNVERIFIED)
+		return s->master_generation == s->standby_generation;
+	return s->master == KMC_KS_OK && s->standby == KMC_KS_OK;
+}
+
+static const char *ks_note(kmc_keystore_state state)
+{
+	switch (state) {
+	case KMC_KS_UNVERIFIED:
+		return "; not verified: needs the key";
+	case KMC_KS_FOREIGN:
+		return "; belongs to another vault";
+	default:
+		return "";
+	}
+}
+
 static int cmd_status(args *a)
 {
 	char buf[PATH_MAX], when[64];
@@ -854,8 +879,7 @@ static int cmd_status(args *a)
 	r = kmc_vault_status(dir, &s);
 	if (r < 0)
 		return cli_fail(r, "reading the vault %s", dir);
-	healthy = s.master == KMC_KS_OK && s.standby == KMC_KS_OK &&
-		!s.pending_change;
+	healthy = status_healthy(&s);
 	if (a->json) {
 		printf("{\"vault\":");
 		json_str(stdout, dir);
@@ -892,10 +916,12 @@ static int cmd_status(args *a)
 		printf("vault id       %s\n", s.vault_id);
 		printf("format         %u\n", s.format_version);
 		printf("generation     %" PRIu64 "\n", s.generation);
-		printf("kmc.ks         %s (generation %" PRIu64 ")\n",
-			kmc_keystore_state_name(s.master), s.master_generation);
-		printf("StandbyKsf.ks  %s (generation %" PRIu64 ")\n",
-			kmc_keystore_state_name(s.standby), s.standby_generation);
+		printf("kmc.ks         %s (generation %" PRIu64 "%s)\n",
+			kmc_keystore_state_name(s.master), s.master_generation,
+			ks_note(s.master));
+		printf("StandbyKsf.ks  %s (generation %" PRIu64 "%s)\n",
+			kmc_keystore_state_name(s.standby),
+			s.standby_generation, ks_note(s.standby));
 		for (size_t i = 0; i < s.n_protectors; i++) {
 			printf("protector      %u %s: ", s.protectors[i].id,
 				kmc_protector_type_name(s.protectors[i].type));
@@ -1020,8 +1046,7 @@ static int cmd_repair(args *a)
 		dir, kmc_keystore_state_name(st.master),
 		kmc_keystore_state_name(st.standby), st.pending_change ?
 		"a change is still pending" : "no change pending");
-	return st.master == KMC_KS_OK && st.standby == KMC_KS_OK &&
-		!st.pending_change ? 0 : CLI_EXIT(EXIT_INTEGRITY);
+	return status_healthy(&st) ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
 
 static int cmd_password_set(args *a)

@@ -269,44 +269,150 @@ static int ks_valid(const ks_file *f)
 	return f->state == KMC_KS_OK || f->state == KMC_KS_STALE;
 }
 
+#define VAULT_ID_HEX (2 * KS_VAULT_ID_LEN + 1)
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Does the item store record vault_id? 0, KMC_E_WRONG_VAULT, or why not. */
+static int store_says(int dirfd, const char *dir,
+	const uint8_t vault_id[KS_VAULT_ID_LEN])
+{
+	store st;
+	int r;
+
+	kmc_detail_clear();
+	r = store_open(&st, dir, dirfd, 0, vault_id);
+	if (r == 0)
+		store_close(&st);
+	return r;
+}
+
 /*
- * Load both keystores and rank them: *ret_order lists the valid ones,
- * newest first. A twin of another vault id counts as damaged.
+ * Twins of two vault ids: one was copied in from another vault, and as
+ * every root vault on a host shares the host key, it may even open. Its
+ * own word (being kmc.ks, or of a higher generation) counts for nothing:
+ * the item store records this vault's id and decides. A foreign file is
+ * marked and never a candidate, so nothing is ever repaired from it.
  */
-static int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
-	int order[2], int *ret_n)
+static int ks_pick_vault(int dirfd, const char *dir, ks_file f[2])
+{
+	char id0[VAULT_ID_HEX], id1[VAULT_ID_HEX], why[256];
+	int r0, r1;
+
+	hex(f[0].ks->vault_id, KS_VAULT_ID_LEN, id0);
+	hex(f[1].ks->vault_id, KS_VAULT_ID_LEN, id1);
+	r0 = store_says(dirfd, dir, f[0].ks->vault_id);
+	r1 = r0 == 0 ? KMC_E_WRONG_VAULT :
+		store_says(dirfd, dir, f[1].ks->vault_id);
+	if (r0 == 0 || r1 == 0) {
+		ks_file *foreign = &f[r0 == 0 ? 1 : 0];
+
+		kmc_detail_clear();
+		foreign->state = KMC_KS_FOREIGN;
+		foreign->err = KMC_E_WRONG_VAULT;
+		return 0;
+	}
+	if (r0 == KMC_E_WRONG_VAULT && r1 == KMC_E_WRONG_VAULT) {
+		f[0].state = f[1].state = KMC_KS_FOREIGN;
+		f[0].err = f[1].err = KMC_E_WRONG_VAULT;
+		return kmc_detail(KMC_E_WRONG_VAULT, "%s (vault id %s) and "
+			"%s (vault id %s) both belong to other vaults than "
+			"%s/%s; restore this vault's keystore from a backup",
+			f[0].show, id0, f[1].show, id1, dir, STORE_NAME);
+	}
+	/* The store cannot say: guess nothing, write nothing. */
+	r0 = r0 != KMC_E_WRONG_VAULT ? r0 : r1;
+	snprintf(why, sizeof(why), "%s", kmc_error_detail()[0] ?
+		kmc_error_detail() : kmc_strerror(r0));
+	return kmc_detail(r0, "%s (vault id %s) and %s (vault id %s) belong "
+		"to different vaults, and %s/%s, which says which is this "
+		"one's, cannot be read (%s)", f[0].show, id0, f[1].show, id1,
+		dir, STORE_NAME, why);
+}
+
+/* Rank the valid files newest first; an older one that differs is stale. */
+static int ks_rank(ks_file f[2], int order[2])
 {
 	int n = 0;
 
-	f[0].name = KS_MASTER_NAME;
-	f[1].name = KS_STANDBY_NAME;
-	for (int i = 0; i < 2; i++)
-		KMC_GUARD(ks_file_load(dirfd, dir, &f[i]));
-
-	if (ks_valid(&f[0]) && ks_valid(&f[1])) {
-		if (memcmp(f[0].ks->vault_id, f[1].ks->vault_id,
-				KS_VAULT_ID_LEN) != 0) {
-			/* The standby is the copy; trust the master's id. */
-			f[1].state = KMC_KS_DAMAGED;
-			f[1].err = KMC_E_WRONG_VAULT;
-		}
-	}
 	if (ks_valid(&f[0]) && ks_valid(&f[1])) {
 		int newer = f[1].ks->generation > f[0].ks->generation;
 
 		order[0] = newer;
 		order[1] = !newer;
 		n = 2;
+		f[0].state = f[1].state = KMC_KS_OK;
 		if (f[0].len != f[1].len ||
 		    memcmp(f[0].raw, f[1].raw, f[0].len) != 0)
 			f[order[1]].state = KMC_KS_STALE;
-	} else if (ks_valid(&f[0])) {
-		order[n++] = 0;
-	} else if (ks_valid(&f[1])) {
-		order[n++] = 1;
+	} else {
+		for (int i = 0; i < 2; i++)
+			if (ks_valid(&f[i])) {
+				f[i].state = KMC_KS_OK;
+				order[n++] = i;
+			}
 	}
-	*ret_n = n;
+	return n;
+}
+
+/*
+ * Load both keystores and rank them: *ret_order lists the valid ones,
+ * newest first. Twins of two vault ids are told apart by the item store
+ * (ks_pick_vault); the candidates left all carry one vault id, which the
+ * caller still checks against the store before writing anything.
+ */
+static int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
+	int order[2], int *ret_n)
+{
+	f[0].name = KS_MASTER_NAME;
+	f[1].name = KS_STANDBY_NAME;
+	for (int i = 0; i < 2; i++)
+		KMC_GUARD(ks_file_load(dirfd, dir, &f[i]));
+	if (ks_valid(&f[0]) && ks_valid(&f[1]) &&
+	    memcmp(f[0].ks->vault_id, f[1].ks->vault_id, KS_VAULT_ID_LEN) != 0)
+		KMC_GUARD(ks_pick_vault(dirfd, dir, f));
+	*ret_n = ks_rank(f, order);
 	return 0;
+}
+
+/*
+ * Open the item store for the candidates' vault id; when it records
+ * another, say which keystores it disagrees with. One of the two sides
+ * was copied in, and nothing tells which: name both.
+ */
+static int ks_store_open(store *st, int dirfd, const char *dir,
+	const ks_file f[2], const int order[2], int n)
+{
+	const ks_file *k = &f[order[0]];
+	char id[VAULT_ID_HEX];
+	int r;
+
+	kmc_detail_clear();
+	r = store_open(st, dir, dirfd, 0, k->ks->vault_id);
+	if (r == KMC_E_WRONG_VAULT) {
+		hex(k->ks->vault_id, KS_VAULT_ID_LEN, id);
+		if (n == 2)
+			return kmc_detail(r, "%s/%s belongs to another vault "
+				"than %s and %s (vault id %s)", dir, STORE_NAME,
+				f[0].show, f[1].show, id);
+		return kmc_detail(r, "%s/%s belongs to another vault than %s "
+			"(vault id %s)%s", dir, STORE_NAME, k->show, id,
+			f[!order[0]].state == KMC_KS_MISSING ? "" :
+			"; the twin cannot be used either");
+	}
+	if (r < 0 && !kmc_error_detail()[0])
+		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
+			kmc_strerror(r));
+	return r;
 }
 
 /* The error for "no keystore could be used", with its detail. */
@@ -507,10 +613,7 @@ static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
 	return 0;
 }
 
-/*
- * Try the slots of one keystore: host slots first (no prompt), then
- * passphrase slots. Returns the root key and the slot that opened it.
- */
+/* Add to u->notes why protector s did not open the vault. */
 static void note(unlock_ctx *u, const ks_slot *s, int r)
 {
 	size_t n = strlen(u->notes);
@@ -520,6 +623,23 @@ static void note(unlock_ctx *u, const ks_slot *s, int r)
 		n ? "; " : "", (unsigned)s->id,
 		kmc_protector_type_name((kmc_protector_type)s->type),
 		d[0] ? d : kmc_strerror(r));
+}
+
+/*
+ * The host key named by $KMC_HOST_KEY, in buf, into *ret; NULL when it is
+ * unset or empty: then the path the slot recorded applies. One that does
+ * not fit is an error, never a silent fallback.
+ */
+static int env_host_key(char buf[PATH_MAX], const char **ret)
+{
+	const char *e = secure_getenv("KMC_HOST_KEY");
+
+	*ret = NULL;
+	if (!e || !*e)
+		return 0;
+	KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, buf, PATH_MAX, 0));
+	*ret = buf;
+	return 0;
 }
 
 /*
@@ -533,21 +653,15 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 {
 	static const kmc_options no_opts = KMC_OPTIONS_INIT;
 	const kmc_options *o = u->opts ? u->opts : &no_opts;
-	const char *host_key = o->host_key;
 	char env_key[PATH_MAX];
+	const char *host_key = o->host_key;
 	/* The error of the strongest kind tried: passphrase > recovery >
 	   token > host; a missing passphrase only when nothing else said. */
 	int err[4] = { 0, 0, 0, 0 };
 
 	u->notes[0] = '\0';
-	/* An empty $KMC_HOST_KEY is unset: the recorded path applies. One
-	   that does not fit is an error, never a silent fallback. */
-	if (!host_key && secure_getenv("KMC_HOST_KEY") &&
-	    *secure_getenv("KMC_HOST_KEY")) {
-		KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, env_key,
-			sizeof(env_key), 0));
-		host_key = env_key;
-	}
+	if (!host_key)
+		KMC_GUARD(env_host_key(env_key, &host_key));
 
 	for (int pass = 0; pass < 4; pass++) {
 		for (size_t i = 0; i < ks->n_slots; i++) {
@@ -726,6 +840,13 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	if (r == 0 && n == 0)
 		r = ks_pair_error(v->dirfd, dir, f);
 	/*
+	 * The store before the keys: a keystore of another vault is refused
+	 * before any prompt, and no twin is repaired from a keystore the
+	 * store has not accepted.
+	 */
+	if (r == 0)
+		r = ks_store_open(&v->st, v->dirfd, dir, f, order, n);
+	/*
 	 * The newest first. The older twin is tried only when the newest is
 	 * proven damaged (MAC or master key), never after a wrong passphrase:
 	 * that would only ask Argon2 twice for the same answer.
@@ -770,16 +891,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
-
 	kmc_detail_clear();
-	r = store_open(&v->st, dir, v->dirfd, 0, v->ks->vault_id);
-	if (r == KMC_E_WRONG_VAULT)
-		return kmc_detail(r, "%s/%s belongs to another vault", dir,
-			STORE_NAME);
-	if (r < 0 && !kmc_error_detail()[0])
-		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
-			kmc_strerror(r));
-	KMC_GUARD(r);
+
 	/* An import cut off by a crash is finished or undone before use. */
 	if (flags & KMC_OPEN_WRITE)
 		KMC_GUARD(journal_recover(v));
@@ -1178,15 +1291,75 @@ int kmc_protector_remove(kmc_vault *v, unsigned id)
 /* ---------------------------------------------------------------- */
 /* Status                                                            */
 
-static void hex(const uint8_t *p, size_t n, char *out)
+static int ks_shows_generation(const ks_file *f)
 {
-	static const char digits[] = "0123456789abcdef";
+	return ks_valid(f) || f->state == KMC_KS_FOREIGN ||
+		f->state == KMC_KS_UNVERIFIED;
+}
 
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
+/*
+ * Status asks for no secret, yet a checksum anyone can recompute says
+ * nothing of a forgery: check each valid keystore's MAC with a host
+ * protector, the one kind that opens without a prompt or a token. A file
+ * whose MAC fails is damaged; one nothing could check is unverified and
+ * is ranked against nothing, since its generation is only its own word.
+ * *ret_shown is the file to show: the newest verified, else the newest
+ * unverified. Returns 0, KMC_E_NOMEM, or KMC_E_NO_KEYSTORE when every
+ * valid one failed its MAC.
+ */
+static int ks_verify_quietly(const char *dir, ks_file f[2], int *ret_shown)
+{
+	char env_key[PATH_MAX];
+	const char *host_key = NULL;
+	int order[2], shown = -1;
+
+	/* A $KMC_HOST_KEY that does not fit checks nothing: unverified. */
+	if (env_host_key(env_key, &host_key) < 0)
+		kmc_detail_clear();
+
+	for (int i = 0; i < 2; i++) {
+		const keystore *ks = f[i].ks;
+		int checked = 0;
+
+		if (!ks_valid(&f[i]))
+			continue;
+		for (size_t j = 0; j < ks->n_slots && !checked; j++) {
+			_cleanup_(kmc_secret_freep) kmc_secret *rk = NULL;
+			int r;
+
+			if (ks->slots[j].type != KMC_PROTECTOR_HOST)
+				continue;
+			/* The right host key that fails the slot: altered. */
+			r = host_slot_unlock(ks->vault_id, &ks->slots[j],
+				host_key, &rk);
+			/* Out of memory is not "unverified": say it. */
+			if (r == KMC_E_NOMEM)
+				return r;
+			if (r < 0 && r != KMC_E_CORRUPT)
+				continue;
+			checked = 1;
+			if (r < 0 || ks_verify_mac(f[i].raw, f[i].len,
+					kmc_secret_data(rk)) < 0) {
+				f[i].state = KMC_KS_DAMAGED;
+				f[i].err = KMC_E_CORRUPT;
+			}
+		}
+		if (!checked)
+			f[i].state = KMC_KS_UNVERIFIED;
 	}
-	out[2 * n] = '\0';
+	kmc_detail_clear();
+	if (ks_rank(f, order) > 0)
+		shown = order[0];
+	for (int i = 0; shown < 0 && i < 2; i++)
+		if (f[i].state == KMC_KS_UNVERIFIED && (shown < 0 ||
+		    f[i].ks->generation > f[shown].ks->generation))
+			shown = i;
+	if (shown < 0)
+		return kmc_detail(KMC_E_NO_KEYSTORE, "%s: neither kmc.ks nor "
+			"StandbyKsf.ks verifies: both were altered; restore "
+			"one from a backup", dir);
+	*ret_shown = shown;
+	return 0;
 }
 
 int kmc_vault_status(const char *dir, kmc_status *ret)
@@ -1196,7 +1369,7 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	ks_file f[2] = { 0 };
 	kmc_status s;
 	const keystore *ks;
-	int order[2], n, r;
+	int order[2], n, r, shown = 0;
 	store st;
 
 	kmc_detail_clear();
@@ -1223,20 +1396,29 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	if (r == 0 && (n == 0 || f[0].state == KMC_KS_UNSAFE ||
 		       f[1].state == KMC_KS_UNSAFE))
 		r = ks_pair_error(dirfd, dir, f);
+	if (r == 0)
+		r = ks_store_open(&st, dirfd, dir, f, order, n);
+	if (r == 0) {
+		r = ks_verify_quietly(dir, f, &shown);
+		if (r < 0)
+			store_close(&st);
+	}
 	if (r < 0) {
 		ks_file_free(&f[0]);
 		ks_file_free(&f[1]);
 		return r;
 	}
 	memset(&s, 0, sizeof(s));
-	ks = f[order[0]].ks;
+	ks = f[shown].ks;
 	hex(ks->vault_id, KS_VAULT_ID_LEN, s.vault_id);
 	s.format_version = ks->format_version;
 	s.generation = ks->generation;
 	s.master = f[0].state;
 	s.standby = f[1].state;
-	s.master_generation = ks_valid(&f[0]) ? f[0].ks->generation : 0;
-	s.standby_generation = ks_valid(&f[1]) ? f[1].ks->generation : 0;
+	s.master_generation = ks_shows_generation(&f[0]) ?
+		f[0].ks->generation : 0;
+	s.standby_generation = ks_shows_generation(&f[1]) ?
+		f[1].ks->generation : 0;
 	s.n_protectors = ks->n_slots;
 	for (size_t i = 0; i < ks->n_slots; i++) {
 		s.protectors[i].id = ks->slots[i].id;
@@ -1250,17 +1432,9 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		s.master_keys[i].active = ks->mks[i].id == ks->active_mk;
 		s.master_keys[i].created = ks->mks[i].created;
 	}
-	kmc_detail_clear();
-	r = store_open(&st, dir, dirfd, 0, ks->vault_id);
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
-	if (r == KMC_E_WRONG_VAULT)
-		return kmc_detail(r, "%s/%s belongs to another vault", dir,
-			STORE_NAME);
-	if (r < 0 && !kmc_error_detail()[0])
-		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
-			kmc_strerror(r));
-	KMC_GUARD(r);
+	kmc_detail_clear();
 	r = store_stat(&st, &s.items, &s.store_generation);
 	if (r == 0) {
 		uint8_t *j;
@@ -1308,6 +1482,10 @@ const char *kmc_keystore_state_name(kmc_keystore_state state)
 		return "damaged";
 	case KMC_KS_UNSAFE:
 		return "unsafe";
+	case KMC_KS_FOREIGN:
+		return "foreign";
+	case KMC_KS_UNVERIFIED:
+		return "unverified";
 	}
 	return "unknown";
 }

@@ -80,6 +80,11 @@ typedef enum kmc_keystore_state {
 	KMC_KS_STALE = 2,	/* valid, but an older generation */
 	KMC_KS_DAMAGED = 3,	/* fails its checksum or does not parse */
 	KMC_KS_UNSAFE = 4,	/* a link, wrong owner or mode: not read */
+	KMC_KS_FOREIGN = 5,	/* valid, but of another vault id than
+				   items.mdb: copied from another vault */
+	KMC_KS_UNVERIFIED = 6,	/* checksum holds, but its MAC was not
+				   checked: no protector opens without
+				   a prompt (kmc_vault_status() only) */
 } kmc_keystore_state;
 
 #define KMC_MAX_PROTECTORS 16
@@ -114,8 +119,12 @@ typedef struct kmc_status {
 } kmc_status;
 
 /*
- * kmc_vault_status - inspect the vault in dir without unlocking it or
- * changing anything.
+ * kmc_vault_status - inspect the vault in dir without asking for a secret
+ * or changing anything. The keystores' MACs are checked with a host
+ * protector when the host key is readable (no prompt); when no protector
+ * opens that way, the keystores whose checksum holds are reported
+ * KMC_KS_UNVERIFIED rather than ok or stale, since a forged file can
+ * carry any generation.
  * Returns 0; KMC_E_NOT_VAULT, KMC_E_PERM, KMC_E_NO_KEYSTORE,
  * KMC_E_VERSION, KMC_E_WRONG_VAULT, KMC_E_STORE, -errno.
  */

@@ -1421,6 +1421,248 @@ static void test_no_keystore_verifies(void **state)
 	assert_null(v);
 }
 
+/* ---- a keystore copied in from another vault ----------------------------- */
+
+/*
+ * Make vault B beside the fixture's vault A (A holding item a = 1), under
+ * the fixture's host key or, when other_key, one of its own; with bump, B's
+ * keystore is a generation ahead of A's. B's path goes to bdir.
+ */
+static void two_vaults(const fixture *f, char *bdir, size_t size,
+	int other_key, int bump)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	char key[600];
+	kmc_vault *v;
+
+	init_host(f);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(kmc_item_put(v, "a", KMC_ITEM_SECRET, "1", 1), 0);
+	kmc_vault_close(v);
+	snprintf(bdir, size, "%s/b", f->tmp);
+	snprintf(key, sizeof(key), "%s/other.key", f->tmp);
+	o.host_key = other_key ? key : f->hk;
+	assert_int_equal(kmc_vault_init(bdir, KMC_PROTECTOR_HOST, &o), 0);
+	if (bump) {
+		assert_int_equal(kmc_vault_open_ex(bdir, KMC_OPEN_WRITE, &o, &v),
+			0);
+		assert_int_equal(kmc_protector_add(v, KMC_PROTECTOR_HOST, &o,
+			NULL, NULL), 0);
+		kmc_vault_close(v);
+	}
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t len;
+	uint8_t *p = slurp(from, &len);
+
+	write_file(to, p, len, 0600);
+	free(p);
+}
+
+static void assert_file_is(const char *path, const uint8_t *want, size_t len)
+{
+	size_t n;
+	uint8_t *p = slurp(path, &n);
+
+	assert_int_equal(n, len);
+	assert_memory_equal(p, want, len);
+	free(p);
+}
+
+/*
+ * Every root vault on a host shares the host key, so another vault's
+ * keystore copied over a twin opens, even a generation ahead. The item
+ * store says which keystore is this vault's: the other twin wins and is
+ * never overwritten; a writer puts the foreign one (which: 0 kmc.ks,
+ * 1 StandbyKsf.ks) back from it.
+ */
+static void foreign_twin(const fixture *f, int which, int other_key)
+{
+	const char *foreign = which ? f->sb : f->ks;
+	const char *good_path = which ? f->ks : f->sb;
+	char bdir[600], bks[700];
+	kmc_vault *v;
+	kmc_status st;
+	size_t len;
+	uint8_t *good;
+
+	two_vaults(f, bdir, sizeof(bdir), other_key, !other_key);
+	good = slurp(good_path, &len);
+	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
+	copy_file(bks, foreign);
+
+	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(which ? st.standby : st.master, KMC_KS_FOREIGN);
+	assert_int_equal(which ? st.master : st.standby, KMC_KS_OK);
+	assert_true((which ? st.standby_generation : st.master_generation) ==
+		(other_key ? 1 : 2));
+	assert_true(st.generation == 1);
+	assert_true(st.items == 1);
+
+	v = open_vault(f, 0);
+	assert_int_equal(kmc_vault_repaired(v), 0);
+	assert_item(v, "a", "1");
+	kmc_vault_close(v);
+	assert_file_is(good_path, good, len);
+
+	v = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(kmc_vault_repaired(v), 1u << which);
+	assert_item(v, "a", "1");
+	kmc_vault_close(v);
+	assert_file_is(f->ks, good, len);
+	assert_file_is(f->sb, good, len);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(st.master, KMC_KS_OK);
+	assert_int_equal(st.standby, KMC_KS_OK);
+	free(good);
+}
+
+static void test_foreign_master(void **state)
+{
+	foreign_twin(*state, 0, 0);
+}
+
+static void test_foreign_standby(void **state)
+{
+	foreign_twin(*state, 1, 0);
+}
+
+/*
+ * A keystore of another host key: it cannot even be tried, and before,
+ * it kept the vault shut although the standby was intact.
+ */
+static void test_foreign_master_other_host_key(void **state)
+{
+	foreign_twin(*state, 0, 1);
+}
+
+/*
+ * When the store cannot vouch for a keystore, nothing is written: not
+ * with both keystores foreign, not with the only one foreign and its twin
+ * missing, not with twins of two ids and no store to tell them apart.
+ */
+static void test_foreign_nothing_written(void **state)
+{
+	fixture *f = *state;
+	char bdir[600], bks[700], mdb[700], saved[700];
+	kmc_vault *v = NULL;
+	kmc_status st;
+	size_t len, blen;
+	uint8_t *good, *foreign;
+
+	two_vaults(f, bdir, sizeof(bdir), 0, 1);
+	good = slurp(f->ks, &len);
+	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
+	foreign = slurp(bks, &blen);
+
+	/* Both foreign. */
+	copy_file(bks, f->ks);
+	copy_file(bks, f->sb);
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &v),
+		KMC_E_WRONG_VAULT);
+	assert_null(v);
+	assert_non_null(strstr(kmc_error_detail(), "items.mdb belongs to "
+		"another vault"));
+	assert_non_null(strstr(kmc_error_detail(), "StandbyKsf.ks"));
+	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_WRONG_VAULT);
+	assert_file_is(f->ks, foreign, blen);
+	assert_file_is(f->sb, foreign, blen);
+
+	/* The only keystore foreign, its twin missing: not repaired from it. */
+	assert_int_equal(unlink(f->sb), 0);
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &v),
+		KMC_E_WRONG_VAULT);
+	assert_null(v);
+	assert_non_null(strstr(kmc_error_detail(), "kmc.ks"));
+	assert_false(exists(f->sb));
+
+	/* Two ids and the store gone: no guess. */
+	write_file(f->sb, good, len, 0600);
+	snprintf(mdb, sizeof(mdb), "%s/items.mdb", f->vdir);
+	snprintf(saved, sizeof(saved), "%s/items.saved", f->tmp);
+	assert_int_equal(rename(mdb, saved), 0);
+	assert_int_not_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &v), 0);
+	assert_null(v);
+	assert_non_null(strstr(kmc_error_detail(), "belong to different "
+		"vaults"));
+	assert_int_not_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_file_is(f->ks, foreign, blen);
+	assert_file_is(f->sb, good, len);
+
+	/* The store back: the standby wins. */
+	assert_int_equal(rename(saved, mdb), 0);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(kmc_vault_repaired(v), 1u);
+	assert_item(v, "a", "1");
+	kmc_vault_close(v);
+	assert_file_is(f->ks, good, len);
+	free(good);
+	free(foreign);
+}
+
+/*
+ * A keystore forged a generation ahead (checksum recomputed, MAC under a
+ * key not the vault's) into path, from the vault's kmc.ks.
+ */
+static void forge_newer(const fixture *f, const char *path)
+{
+	keystore *ks = malloc(sizeof(*ks));
+	uint8_t other[KMC_KEY_LEN], *raw, *out = NULL;
+	size_t len, olen;
+
+	assert_non_null(ks);
+	raw = slurp(f->ks, &len);
+	assert_int_equal(ks_parse(raw, len, ks), 0);
+	ks->generation += 5;
+	memset(other, 0x42, sizeof(other));
+	assert_int_equal(ks_serialize(ks, other, &out, &olen), 0);
+	write_file(path, out, olen, 0600);
+	free(out);
+	free(raw);
+	free(ks);
+}
+
+/* Status checks the MAC with the host key: a forgery is not "ok". */
+static void test_status_forged_newer_host(void **state)
+{
+	fixture *f = *state;
+	kmc_status st;
+
+	init_host(f);
+	forge_newer(f, f->ks);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(st.master, KMC_KS_DAMAGED);
+	assert_int_equal(st.standby, KMC_KS_OK);
+	assert_true(st.generation == 1);
+	forge_newer(f, f->sb);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_NO_KEYSTORE);
+}
+
+/*
+ * Without a protector that opens unprompted, status cannot check a MAC:
+ * it says so of every valid keystore rather than rank them by a
+ * generation a forger chose.
+ */
+static void test_status_unverified(void **state)
+{
+	fixture *f = *state;
+	kmc_status st;
+
+	init_pass(f);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(st.master, KMC_KS_UNVERIFIED);
+	assert_int_equal(st.standby, KMC_KS_UNVERIFIED);
+	assert_true(st.master_generation == st.standby_generation);
+	forge_newer(f, f->ks);
+	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(st.master, KMC_KS_UNVERIFIED);
+	assert_int_equal(st.standby, KMC_KS_UNVERIFIED);
+	assert_true(st.master_generation == st.standby_generation + 5);
+	assert_string_equal(kmc_keystore_state_name(st.master), "unverified");
+}
+
 static void test_both_keystores_damaged(void **state)
 {
 	fixture *f = *state;
@@ -1666,6 +1908,12 @@ int main(void)
 		T(test_newer_twin_bad_master_key),
 		T(test_no_keystore_verifies),
 		T(test_both_keystores_damaged),
+		T(test_foreign_master),
+		T(test_foreign_standby),
+		T(test_foreign_master_other_host_key),
+		T(test_foreign_nothing_written),
+		T(test_status_forged_newer_host),
+		T(test_status_unverified),
 		T(test_keystore_mode),
 		T(test_keystore_symlink),
 		T(test_dir_mode),
