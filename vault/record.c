@@ -120,3 +120,16 @@ int record_open(kmc_vault *v, const char *name, const uint8_t *rec,
 		*ret_info = info;
 	return 0;
 }
+
+int record_check_type(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len, const record_info *info, uint8_t want)
+{
+	kmc_secret *s = NULL;
+
+	if (want == 0 || info->type == want)
+		return 0;
+	/* Only the mismatch pays for a decryption. */
+	KMC_GUARD(record_open(v, name, rec, len, NULL, &s));
+	kmc_secret_free(s);
+	return KMC_E_TYPE;
+}

@@ -12,6 +12,10 @@
 #include "../safeio/fileio.h"
 #include "vault.h"
 
+/* The largest value the store writes: a record of the largest item (a
+   journal in meta is far smaller). */
+#define STORE_VAL_MAX (RECORD_HEADER_LEN + KMC_ITEM_MAX + KMC_SEAL_OVERHEAD)
+
 /* LMDB's own codes are negative; system faults come back as errno. */
 static int mdb_err(int rc)
 {
@@ -19,11 +23,50 @@ static int mdb_err(int rc)
 		return 0;
 	if (rc == MDB_NOTFOUND)
 		return KMC_E_NOT_FOUND;
-	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID)
+	if (rc == MDB_VERSION_MISMATCH)
 		return KMC_E_VERSION;
+	/* Damage LMDB noticed: not a version this build lacks. */
+	if (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	    rc == MDB_PAGE_NOTFOUND)
+		return KMC_E_CORRUPT;
 	if (rc > 0)
 		return -rc;
 	return KMC_E_STORE;
+}
+
+/*
+ * Whether a key or value LMDB hands back is one the store could have
+ * written: at most max bytes and, when it points into the map (not into
+ * a write transaction's own pages), inside the pages the file holds. A
+ * damaged page can give any length at any offset; reading past the end
+ * of the file through the map is SIGBUS, past the map SIGSEGV.
+ */
+static int val_ok(MDB_env *env, const MDB_val *v, size_t max)
+{
+	MDB_envinfo info;
+	MDB_stat s;
+	uintptr_t p = (uintptr_t)v->mv_data, map, held;
+
+	if (v->mv_size > max)
+		return 0;
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &s) != 0)
+		return 0;
+	map = (uintptr_t)info.me_mapaddr;
+	if (p < map || p - map >= info.me_mapsize)
+		return 1;
+	held = (uintptr_t)(info.me_last_pgno + 1) * s.ms_psize;
+	return p - map <= held && v->mv_size <= held - (p - map);
+}
+
+static int check_val(MDB_env *env, const MDB_val *v, const char *what,
+	const char *name)
+{
+	if (val_ok(env, v, STORE_VAL_MAX))
+		return 0;
+	return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: the %s of "
+		"%s is %zu bytes%s; restore it from a backup", what, name,
+		v->mv_size, v->mv_size > STORE_VAL_MAX ? ", more than a record "
+		"can be" : " past the end of the file");
 }
 
 static const kmc_file_rule store_rule = {
@@ -78,19 +121,159 @@ static int check_lock_file(int dirfd, const char *dir)
 	return 0;
 }
 
+/*
+ * LMDB's meta pages, read here before LMDB maps the file. LMDB trusts
+ * them: a page number past the end of a short file is read through the
+ * map and the process dies of SIGBUS (in kmc, and in every server that
+ * loads keys through the provider). Layout, liblmdb 0.9 (mdb.c), in the
+ * machine's byte order, offsets for 64-bit (S = sizeof(size_t) = 8; LMDB's
+ * page numbers and sizes are size_t):
+ *
+ *	page 0 at 0, page 1 at psize; each starts with a page header:
+ *	  0  pgno page number        10  u16 flags (0x08: P_META)
+ *	then MDB_meta at 16:
+ *	 16  u32 magic 0xBEEFC0DE    20  u32 data version 1
+ *	 24  void * fixed address    32  size_t map size
+ *	 40  MDB_db free (8 + 5 S bytes): u32 pad, which in the free DB is the
+ *	     page size, u16 flags, u16 depth, pgno branch, leaf, overflow
+ *	     pages, size_t entries, pgno root (at +40)
+ *	 88  MDB_db main, same layout
+ *	136  pgno last page          144 txnid (size_t) transaction id
+ *
+ * LMDB reads the meta with the larger transaction id (page 0 on a tie);
+ * the file must hold its pages 0..last. A writer puts data pages before
+ * the meta that names them, so the metas are read before the size.
+ */
+#define MDB_MAGIC_V 0xBEEFC0DEu
+#define MDB_DATA_V 1u
+#define MDB_P_META 0x08u
+#define MDB_PGNO_NONE ((uint64_t)(size_t)-1)
+#define ZS sizeof(size_t)
+#define MP_FLAGS (ZS + 2)
+#define MM (2 * ZS)			/* the page header's size */
+#define MM_DBS (MM + 8 + sizeof(void *) + ZS)
+#define MD_LEN (8 + 5 * ZS)
+#define MD_ROOT (8 + 4 * ZS)
+#define MM_LAST (MM_DBS + 2 * MD_LEN)
+#define MM_END (MM_LAST + 2 * ZS)
+
+typedef struct lmdb_meta {
+	uint32_t psize;
+	uint64_t free_root, main_root, last_pg, txnid;
+} lmdb_meta;
+
+static uint64_t rd_size(const uint8_t *p)
+{
+	size_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int meta_read(int fd, const char *show, unsigned i, off_t off,
+	lmdb_meta *ret)
+{
+	uint8_t pg[MM_END];
+	uint16_t flags;
+	ssize_t n;
+
+	do
+		n = pread(fd, pg, sizeof(pg), off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return kmc_detail(-errno, "%s: reading meta page %u: %s", show,
+			i, strerror(errno));
+	if ((size_t)n < sizeof(pg))
+		return kmc_detail(KMC_E_CORRUPT, "%s is truncated: its meta "
+			"page %u is cut off; restore it from a backup", show, i);
+	memcpy(&flags, pg + MP_FLAGS, sizeof(flags));
+	if (rd32(pg + MM) != MDB_MAGIC_V || !(flags & MDB_P_META) ||
+	    rd_size(pg) != i)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
+			"is not an LMDB meta page; restore it from a backup",
+			show, i);
+	if (rd32(pg + MM + 4) != MDB_DATA_V)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
+			"has LMDB data version %u, not %u", show, i,
+			rd32(pg + MM + 4), MDB_DATA_V);
+	ret->psize = rd32(pg + MM_DBS);
+	ret->free_root = rd_size(pg + MM_DBS + MD_ROOT);
+	ret->main_root = rd_size(pg + MM_DBS + MD_LEN + MD_ROOT);
+	ret->last_pg = rd_size(pg + MM_LAST);
+	ret->txnid = rd_size(pg + MM_LAST + ZS);
+	return 0;
+}
+
+/* A root is no page or one of the data pages the meta holds. */
+static int root_ok(uint64_t root, uint64_t last_pg)
+{
+	return root == MDB_PGNO_NONE || (root >= 2 && root <= last_pg);
+}
+
+static int check_metas(int fd, const char *show)
+{
+	lmdb_meta m[2];
+	struct stat st;
+	uint64_t need;
+	unsigned i;
+
+	KMC_GUARD(meta_read(fd, show, 0, 0, &m[0]));
+	if (m[0].psize < 512 || m[0].psize > 65536 ||
+	    (m[0].psize & (m[0].psize - 1)))
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page 0 "
+			"gives a page size of %u", show, m[0].psize);
+	KMC_GUARD(meta_read(fd, show, 1, m[0].psize, &m[1]));
+	if (m[1].psize != m[0].psize)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: its meta pages "
+			"give page sizes %u and %u", show, m[0].psize,
+			m[1].psize);
+	i = m[0].txnid < m[1].txnid;
+	if (m[i].last_pg < 1 ||
+	    m[i].last_pg >= STORE_MAP_SIZE / m[i].psize ||
+	    !root_ok(m[i].free_root, m[i].last_pg) ||
+	    !root_ok(m[i].main_root, m[i].last_pg))
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
+			"names pages the store cannot hold; restore it from a "
+			"backup", show, i);
+	need = (m[i].last_pg + 1) * m[i].psize;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < need)
+		return kmc_detail(KMC_E_CORRUPT, "%s is truncated: %llu bytes, "
+			"the store needs %llu; restore it from a backup", show,
+			(unsigned long long)st.st_size,
+			(unsigned long long)need);
+	return 0;
+}
+
 /* Check a file LMDB is about to open; returns -ENOENT if absent. */
 static int check_file(int dirfd, const char *dir, const char *name,
 	struct stat *st)
 {
 	char show[4096];
-	int fd;
+	int fd, r;
 
 	snprintf(show, sizeof(show), "%s/%s", dir, name);
 	fd = kmc_open_checked(dirfd, name, show, &store_rule, st);
 
 	KMC_GUARD(fd);
+	/* A read racing a writer's meta update may see half of it: damage
+	   stays, a torn read does not. */
+	for (int i = 0; i < 3; i++) {
+		r = check_metas(fd, show);
+		if (r != KMC_E_CORRUPT)
+			break;
+	}
 	close(fd);
-	return 0;
+	return r;
 }
 
 static int meta_init(store *st, MDB_txn *txn,
@@ -117,14 +300,15 @@ static int meta_check(store *st, MDB_txn *txn,
 	MDB_val k = { 6, "format" }, v;
 	const uint8_t *p;
 
-	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4,
-		KMC_E_CORRUPT);
+	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4 &&
+		val_ok(st->env, &v, 4), KMC_E_CORRUPT);
 	p = v.mv_data;
 	KMC_ENSURE(p[0] == 0 && p[1] == 0 && p[2] == 0 &&
 		p[3] == STORE_FORMAT_VERSION, KMC_E_VERSION);
 	k = (MDB_val){ 8, "vault_id" };
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 &&
-		v.mv_size == KS_VAULT_ID_LEN, KMC_E_CORRUPT);
+		v.mv_size == KS_VAULT_ID_LEN &&
+		val_ok(st->env, &v, KS_VAULT_ID_LEN), KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(v.mv_data, vault_id, KS_VAULT_ID_LEN) == 0,
 		KMC_E_WRONG_VAULT);
 	return 0;
@@ -293,10 +477,13 @@ static int name_val(const char *name, MDB_val *k)
 	return 0;
 }
 
-static int copy_val(const MDB_val *v, uint8_t **ret, size_t *ret_len)
+static int copy_val(MDB_env *env, const MDB_val *v, const char *what,
+	const char *name, uint8_t **ret, size_t *ret_len)
 {
-	uint8_t *p = malloc(v->mv_size ? v->mv_size : 1);
+	uint8_t *p;
 
+	KMC_GUARD(check_val(env, v, what, name));
+	p = malloc(v->mv_size ? v->mv_size : 1);
 	KMC_ENSURE(p, KMC_E_NOMEM);
 	memcpy(p, v->mv_data, v->mv_size);
 	*ret = p;
@@ -314,7 +501,7 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = mdb_err(mdb_get(txn, st->items, &k, &v));
 	if (r == 0)
-		r = copy_val(&v, ret, ret_len);
+		r = copy_val(st->env, &v, "record", name, ret, ret_len);
 	mdb_txn_abort(txn);
 	return r;
 }
@@ -332,7 +519,7 @@ int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
 
 	name_val(name, &k);
 	KMC_GUARD(mdb_err(mdb_get(t->txn, t->st->items, &k, &v)));
-	return copy_val(&v, ret, ret_len);
+	return copy_val(t->st->env, &v, "record", name, ret, ret_len);
 }
 
 int store_txn_put(store_txn *t, const char *name, const uint8_t *rec,
@@ -380,6 +567,8 @@ int store_txn_keep(store_txn *t, const char *name, uint32_t version)
 	if (r == KMC_E_NOT_FOUND)
 		return 0;
 	KMC_GUARD(r);
+	/* LMDB copies the value it is given: bound it as a read. */
+	KMC_GUARD(check_val(t->st->env, &v, "record", name));
 	KMC_GUARD(history_key(name, version, buf, &hk));
 	return mdb_err(mdb_put(t->txn, t->st->history, &hk, &v, 0));
 }
@@ -402,7 +591,15 @@ static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
 	KMC_GUARD(mdb_err(mdb_cursor_open(txn, dbi, &cur)));
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != n + 5 || memcmp(k.mv_data, buf, n + 1) != 0)
+		if (k.mv_size != n + 5)
+			break;
+		if (!val_ok(mdb_txn_env(txn), &k, n + 5)) {
+			r = kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
+				"a history key of %s lies past the end of the "
+				"file; restore it from a backup", name);
+			break;
+		}
+		if (memcmp(k.mv_data, buf, n + 1) != 0)
 			break;
 		count++;
 		if (del) {
@@ -464,7 +661,7 @@ int store_meta_get(store *st, const char *key, uint8_t **ret,
 	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = mdb_err(mdb_get(txn, st->meta, &k, &v));
 	if (r == 0)
-		r = copy_val(&v, ret, ret_len);
+		r = copy_val(st->env, &v, "meta value", key, ret, ret_len);
 	mdb_txn_abort(txn);
 	return r;
 }
@@ -476,7 +673,8 @@ static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
 	uint64_t g = 0;
 
 	KMC_GUARD(mdb_err(mdb_get(txn, meta, &k, &v)));
-	KMC_ENSURE(v.mv_size == 8, KMC_E_CORRUPT);
+	KMC_ENSURE(v.mv_size == 8 && val_ok(mdb_txn_env(txn), &v, 8),
+		KMC_E_CORRUPT);
 	p = v.mv_data;
 	for (int i = 0; i < 8; i++)
 		g = (g << 8) | p[i];
@@ -549,7 +747,15 @@ int store_walk(store *st, int (*cb)(const char *name, size_t name_len,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+		if (!val_ok(st->env, &k, KMC_NAME_MAX)) {
+			r = kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
+				"an item name of %zu bytes; restore it from a "
+				"backup", k.mv_size);
+			break;
+		}
+		r = check_val(st->env, &v, "record", "an item");
+		if (r == 0)
+			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
 		if (r != 0)
 			break;
 	}

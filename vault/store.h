@@ -12,7 +12,9 @@
  *	         (vault/journal.c), present only while one is under way.
  *
  * LMDB returns pointers into its map; every get copies the record out
- * before the read transaction ends.
+ * before the read transaction ends, after checking that its length is at
+ * most a record's and that it lies inside the pages the file holds
+ * (KMC_E_CORRUPT otherwise).
  */
 #ifndef KMC_STORE_H
 #define KMC_STORE_H
@@ -40,8 +42,11 @@ typedef struct store {
 
 /*
  * store_open - open (create: make) the store in the vault directory path
- * whose descriptor is dirfd, and check it belongs to vault_id.
- * Returns 0; KMC_E_PERM, KMC_E_WRONG_VAULT, KMC_E_VERSION, KMC_E_STORE,
+ * whose descriptor is dirfd, and check it belongs to vault_id. An
+ * existing file's meta pages are read and checked before LMDB maps it: a
+ * file shorter than they say is KMC_E_CORRUPT, not SIGBUS later.
+ * Returns 0; KMC_E_PERM, KMC_E_CORRUPT (damaged or truncated, with a
+ * detail naming the file), KMC_E_WRONG_VAULT, KMC_E_VERSION, KMC_E_STORE,
  * -errno.
  */
 KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,

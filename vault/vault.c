@@ -1524,11 +1524,17 @@ int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
 	info.version = 1;
 	if (r == 0) {
 		r = record_parse_header(old, old_len, &prev);
-		if (r == 0 && prev.type != type)
+		if (r == 0)
+			r = record_check_type(v, name, old, old_len, &prev,
+				(uint8_t)type);
+		if (r == KMC_E_TYPE)
 			r = kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s "
 				"(kmc rm it first)", name,
 				kmc_item_type_name((kmc_item_type)prev.type),
 				kmc_item_type_name(type));
+		else if (r == KMC_E_AUTH)
+			r = kmc_detail(r, "item %s fails authentication: its "
+				"record was altered (kmc rm it first)", name);
 		if (r == 0)
 			info.version = prev.version + 1;
 		if (r == 0 && keep_history)
@@ -1675,11 +1681,13 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	r = record_parse_header(rec, len, &info);
 	if (r < 0)
 		return kmc_detail(r, "item %s: damaged record", name);
-	if (type && info.type != type)
+	r = record_check_type(v, name, rec, len, &info, (uint8_t)type);
+	if (r == KMC_E_TYPE)
 		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
 			kmc_item_type_name((kmc_item_type)info.type),
 			kmc_item_type_name(type));
-	r = record_open(v, name, rec, len, NULL, &s);
+	if (r == 0)
+		r = record_open(v, name, rec, len, NULL, &s);
 	if (r == KMC_E_AUTH)
 		return kmc_detail(r, "item %s fails authentication: its record "
 			"was altered, moved from another name or copied from "

@@ -66,6 +66,16 @@ KMC_INTERNAL int record_seal(kmc_vault *v, const char *name,
 KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 	const uint8_t *rec, size_t len, record_info *ret_info,
 	kmc_secret **ret) KMC_MUST_CHECK;
+/*
+ * record_check_type - whether the record of name, whose header parsed
+ * into info, is of type want (0: any). The type byte is trusted only once
+ * the seal, whose associated data covers it, opens: a damaged type byte
+ * is KMC_E_AUTH, not another type. Returns 0; KMC_E_TYPE (an authentic
+ * record of another type); record_open()'s errors.
+ */
+KMC_INTERNAL int record_check_type(kmc_vault *v, const char *name,
+	const uint8_t *rec, size_t len, const record_info *info, uint8_t want)
+	KMC_MUST_CHECK;
 
 /* The vault id and generation of the newest keystore in dirfd whose
  * checksum holds, without unlocking; *ret_found is 0 when none does. */

@@ -300,15 +300,34 @@ static void test_record_header_fields(void **state)
 	EXPECT(23, (uint8_t)(orig[23] + 1), KMC_E_CORRUPT);	/* size */
 	EXPECT(20, 0x10, KMC_E_CORRUPT);	/* size past KMC_ITEM_MAX */
 #undef EXPECT
-	/* kmc_item_get checks the (forged) type before it decrypts. */
-	memcpy(rec, orig, len);
-	rec[1] = KMC_ITEM_PASSWORD;
-	put_rec(f->v, "a", rec, len);
-	assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_SECRET, &s),
-		KMC_E_TYPE);
+	/* A damaged type byte is an authentication failure, whichever type
+	   is asked for: the seal covers the header, so the type is only
+	   believed once it opens. */
+	static const uint8_t bad_types[] = { KMC_ITEM_PASSWORD, 0, 0x77 };
+	for (size_t i = 0; i < sizeof(bad_types); i++) {
+		memcpy(rec, orig, len);
+		rec[1] = bad_types[i];
+		put_rec(f->v, "a", rec, len);
+		assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_SECRET, &s),
+			KMC_E_AUTH);
+		assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_PASSWORD,
+			&s), KMC_E_AUTH);
+		assert_int_equal(kmc_item_get(f->v, "a", 0, &s), KMC_E_AUTH);
+		assert_null(s);
+		assert_non_null(strstr(kmc_error_detail(),
+			"fails authentication"));
+		/* A put of its true type over it is refused the same way,
+		   not as "a unknown" or "a password". */
+		assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET,
+			"x", 1), KMC_E_AUTH);
+	}
+	/* The twin: an authentic record of another type is KMC_E_TYPE. */
+	put_rec(f->v, "a", orig, len);
 	assert_int_equal(kmc_item_get(f->v, "a", KMC_ITEM_PASSWORD, &s),
-		KMC_E_AUTH);
+		KMC_E_TYPE);
 	assert_null(s);
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_PASSWORD, "x", 1),
+		KMC_E_TYPE);
 	put_rec(f->v, "a", orig, len);
 	assert_value(f->v, "a", VALUE_A);
 	free(rec);
