@@ -8,8 +8,12 @@
 # Suites run side by side, KMC_TEST_JOBS at a time (default: one per
 # CPU); each one's output is printed whole when it ends. Every suite has
 # its own temp dir, tokens and servers on ports of its own, so none
-# waits on another; the longest (the fault suites) start first.
-# KMC_TEST_JOBS=1 runs them one after another.
+# waits on another. The longest start first, by the durations in
+# tests/durations (a suite not listed there counts as the longest), so
+# that no long suite is left to run alone at the end.
+# KMC_TEST_JOBS=1 runs them one after another. KMC_TEST_MATCH='GLOB'
+# runs only the suites whose names (e2e/test_cli.sh, unit/test_vault,
+# valgrind/e2e/..., as printed) match the shell pattern GLOB.
 set -u
 build=${1:?usage: run-tests.sh BUILD_DIR [unit|e2e|valgrind]}
 which=${2:-all}
@@ -31,11 +35,22 @@ cmds=()
 queue() {
 	local name=$1
 	shift
+	# shellcheck disable=SC2053
+	[[ $name == ${KMC_TEST_MATCH:-*} ]] || return 0
 	names+=("$name")
 	cmds+=("$(printf '%q ' "$@")")
 }
 
-declare -A pid_suite=() pid_start=() queued=()
+declare -A pid_suite=() pid_start=()
+# Each suite's CPU seconds (user and system, its children's included)
+# too, where GNU time is there: on a busy machine the seconds a suite
+# took say little, the CPU it used what it costs. "=== NAME: N s, cpu M s".
+timer=
+[ ! -x /usr/bin/time ] || timer="/usr/bin/time -q -f '%U %S' -o"
+cpu_of() { # cpu_of I: ", cpu M s" for suite I, or nothing
+	[ -s "$logs/$1.cpu" ] || return 0
+	awk '{ printf ", cpu %d s", $1 + $2 + 0.5 }' "$logs/$1.cpu"
+}
 # reap: wait for any running suite, print its output and tally it.
 reap() {
 	local pid rc i
@@ -51,15 +66,34 @@ reap() {
 		failed=$((failed + 1))
 		failed_names+=("${names[$i]}")
 	fi
-	echo "=== ${names[$i]}: $((SECONDS - pid_start[$pid])) s$([ "$rc" = 0 ] || echo ", exit $rc")"
+	echo "=== ${names[$i]}: $((SECONDS - pid_start[$pid])) s$(cpu_of "$i")$([ "$rc" = 0 ] || echo ", exit $rc")"
 	unset "pid_suite[$pid]" "pid_start[$pid]"
 }
 
+# expected[NAME]: suite NAME's seconds in tests/durations, the plain
+# build's column, or under AddressSanitizer (ASAN_OPTIONS set, as make
+# check-sanitize does) the sanitizer's where given.
+declare -A expected=()
+col=2
+[ -z "${ASAN_OPTIONS:-}" ] || col=3
+if [ -f "$top/tests/durations" ]; then
+	while read -r name plain san _; do
+		case $name in '' | '#'*) continue ;; esac
+		[ "$col" = 3 ] && [ -n "${san:-}" ] && expected[$name]=$san || expected[$name]=$plain
+	done <"$top/tests/durations"
+fi
+
+# run_queue: the queued suites, the longest expected first (those not in
+# the table before all others; ties in the order queued).
 run_queue() {
-	local i
-	for i in "${!names[@]}"; do
+	local i order
+	order=$(for i in "${!names[@]}"; do
+		printf '%s %s\n' "${expected[${names[$i]}]:-999999}" "$i"
+	done | sort -s -k1,1nr | cut -d' ' -f2)
+	for i in $order; do
 		while [ "${#pid_suite[@]}" -ge "$jobs_max" ]; do reap; done
-		eval "${cmds[$i]}" >"$logs/$i.log" 2>&1 </dev/null &
+		eval "${timer:+$timer $(printf %q "$logs/$i.cpu")} ${cmds[$i]}" \
+			>"$logs/$i.log" 2>&1 </dev/null &
 		pid_suite[$!]=$i
 		pid_start[$!]=$SECONDS
 	done
@@ -84,11 +118,8 @@ if [ "$which" = valgrind ]; then
 fi
 
 if [ "$which" = all ] || [ "$which" = e2e ]; then
-	# The fault suites, the longest, first.
-	for t in "$top"/tests/e2e/test_*faults.sh "$top"/tests/e2e/test_*.sh; do
+	for t in "$top"/tests/e2e/test_*.sh; do
 		[ -f "$t" ] || continue
-		[ -z "${queued[$t]:-}" ] || continue
-		queued[$t]=1
 		queue "e2e/$(basename "$t")" env KMC_BUILD="$build" \
 			KMC_TOP="$top" bash "$t"
 	done

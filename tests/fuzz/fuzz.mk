@@ -8,14 +8,16 @@
 #   fuzz          build every target, then fuzz each for $(FUZZ_SECONDS)
 #                 seconds (default 30) on a copy of its corpus; print the
 #                 executions and crashes of each; fail if any crashed.
+#                 make -jN fuzzes N targets at a time, each on a CPU of its
+#                 own, for the same seconds each.
 #                 Crashing inputs land in $(O)/fuzz/artifacts/<target>/.
 #   fuzz-replay   build, then run each target once over its committed
 #                 corpus (tests/fuzz/corpus/<target>/, -runs=0); fail on
 #                 any crash, leak or sanitizer report.
 #   fuzz-build    build only: $(O)/fuzz/fuzz_<target>.
 #
-# Each target compiles the library sources in with the sanitizers (no
-# separate instrumented library). clang with libFuzzer is required
+# The library's sources are compiled once with the sanitizers into
+# $(FUZZ_DIR)/obj/ and linked into each target. clang with libFuzzer is required
 # (FUZZ_CC, default clang). FUZZ_TARGETS picks a subset.
 
 # Included, this file must not change the including Makefile's goal
@@ -56,53 +58,73 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(FUZZ_LIB_HDR) \
-		tests/fuzz/fuzz.mk
+# The library is compiled once, instrumented alike (without libFuzzer's
+# main, which each target links in), and linked into every target.
+fuzz_comma := ,
+FUZZ_LIB_CFLAGS = $(subst =fuzzer$(fuzz_comma),=fuzzer-no-link$(fuzz_comma),$(FUZZ_CFLAGS))
+FUZZ_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_LIB_HDR) tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
-	@printf '  %-6s %s\n' FUZZCC $@
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(FUZZ_LIBS)
+	@printf '  %-6s %s\n' FUZZCC $<
+	@$(FUZZ_CC) $(FUZZ_LIB_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(FUZZ_LIB_HDR) tests/fuzz/fuzz.mk
+	@mkdir -p $(@D)
+	@printf '  %-6s %s\n' FUZZLD $@
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(FUZZ_LIBS)
+
+# Each target runs in a rule of its own (fuzz-replay-<target>,
+# fuzz-run-<target>), so that make -jN runs N of them side by side. Each
+# writes its line of the table to $(FUZZ_DIR)/<kind>-<target>.result,
+# "FAILED" in it when it failed, and never fails itself: every target
+# runs, then fuzz-replay and fuzz print the table in target order and
+# fail if any line says FAILED.
+FUZZ_REPLAYS := $(FUZZ_TARGETS:%=fuzz-replay-%)
+FUZZ_RUNS := $(FUZZ_TARGETS:%=fuzz-run-%)
+.PHONY: $(FUZZ_REPLAYS) $(FUZZ_RUNS)
 
 # Committed inputs only: a crash here is a regression.
-fuzz-replay: $(FUZZ_BINS)
-	@fail=0; \
-	for t in $(FUZZ_TARGETS); do \
-		log=$(FUZZ_DIR)/replay-$$t.log; \
-		n=$$(ls tests/fuzz/corpus/$$t | wc -l); \
-		if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -runs=0 \
-			-artifact_prefix=$(FUZZ_DIR)/replay-$$t- \
-			tests/fuzz/corpus/$$t > $$log 2>&1; then \
-			printf '  %-10s %4s inputs  ok\n' $$t $$n; \
-		else \
-			printf '  %-10s %4s inputs  FAILED (see %s)\n' $$t $$n $$log; \
-			tail -n 30 $$log; \
-			fail=1; \
-		fi; \
-	done; \
-	exit $$fail
+fuzz-replay: $(FUZZ_REPLAYS)
+	@cat $(FUZZ_TARGETS:%=$(FUZZ_DIR)/replay-%.result); \
+	! grep -q FAILED $(FUZZ_TARGETS:%=$(FUZZ_DIR)/replay-%.result)
+
+$(FUZZ_REPLAYS): fuzz-replay-%: $(FUZZ_DIR)/fuzz_%
+	@t=$*; log=$(FUZZ_DIR)/replay-$$t.log; res=$(FUZZ_DIR)/replay-$$t.result; \
+	n=$$(ls tests/fuzz/corpus/$$t | wc -l); \
+	if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -runs=0 \
+		-artifact_prefix=$(FUZZ_DIR)/replay-$$t- \
+		tests/fuzz/corpus/$$t > $$log 2>&1; then \
+		printf '  %-10s %4s inputs  ok\n' $$t $$n > $$res; \
+	else \
+		{ printf '  %-10s %4s inputs  FAILED (see %s)\n' $$t $$n $$log; \
+		  tail -n 30 $$log; } > $$res; \
+	fi
 
 # Each run starts from a fresh copy of the corpus; what it finds stays
 # in $(O)/fuzz/corpus/<target>/, out of the source tree.
-fuzz: $(FUZZ_BINS)
-	@fail=0; \
-	printf '  %-10s %12s %8s  %s\n' target executions crashes artifacts; \
-	for t in $(FUZZ_TARGETS); do \
-		work=$(FUZZ_DIR)/corpus/$$t; art=$(FUZZ_DIR)/artifacts/$$t; \
-		log=$(FUZZ_DIR)/fuzz-$$t.log; \
-		rm -rf $$work $$art; mkdir -p $$work $$art; \
-		cp tests/fuzz/corpus/$$t/* $$work/; \
-		$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-			-timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
-			-artifact_prefix=$$art/ $$work > $$log 2>&1; \
-		execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
-		crashes=$$(ls $$art | wc -l); \
-		printf '  %-10s %12s %8s  %s\n' $$t "$${execs:-?}" $$crashes \
-			"$$(ls $$art | tr '\n' ' ')"; \
-		if [ $$crashes -ne 0 ] || [ -z "$$execs" ]; then \
-			fail=1; \
-			grep -m 3 -E 'ERROR|SUMMARY|runtime error' $$log | sed 's/^/      /'; \
-		fi; \
-	done; \
-	exit $$fail
+fuzz: $(FUZZ_RUNS)
+	@printf '  %-10s %12s %8s  %s\n' target executions crashes artifacts; \
+	cat $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%.result); \
+	! grep -q FAILED $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%.result)
+
+$(FUZZ_RUNS): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+	@t=$*; work=$(FUZZ_DIR)/corpus/$$t; art=$(FUZZ_DIR)/artifacts/$$t; \
+	log=$(FUZZ_DIR)/fuzz-$$t.log; res=$(FUZZ_DIR)/fuzz-$$t.result; \
+	rm -rf $$work $$art; mkdir -p $$work $$art; \
+	cp tests/fuzz/corpus/$$t/* $$work/; \
+	$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
+		-artifact_prefix=$$art/ $$work > $$log 2>&1; \
+	execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
+	crashes=$$(ls $$art | wc -l); \
+	printf '  %-10s %12s %8s  %s\n' $$t "$${execs:-?}" $$crashes \
+		"$$(ls $$art | tr '\n' ' ')" > $$res; \
+	if [ $$crashes -ne 0 ] || [ -z "$$execs" ]; then \
+		{ echo '      FAILED'; \
+		  grep -m 3 -E 'ERROR|SUMMARY|runtime error' $$log | sed 's/^/      /'; } >> $$res; \
+	fi
 
 ifeq ($(FUZZ_STANDALONE),)
 .DEFAULT_GOAL := $(FUZZ_SAVED_GOAL)

@@ -1,36 +1,42 @@
-#!/usr/bin/env bash
-# test_import_faults.sh - the import transaction (vault/journal.h) broken
-# at every step. Under the fault shim (tests/faultinject.c) each command
-# is run once to count its steps, then once for each step N with step N
-# failing (KMC_FAULT_AT=N) and once with the process killed there
-# (KMC_FAULT_KILL=1). After each, `kmc repair` runs without a fault, and
-# the user must find either the whole old state or the whole new state:
-# the vault's items (`kmc list --json`: names, types, versions, sizes,
-# old versions), the keys folder (names, modes, bytes), the config file
-# (mode, bytes; a new server_key_mm by what it decrypts to) - never a
-# mix, and no .NAME.kmc-new file left anywhere. A failed command must
-# name the fault, and say "nothing was changed" only when so; when its
-# change went through after all, it must say so and name kmc repair.
+# import_faults.sh - sourced by the test_import_faults_*.sh suites: the
+# import transaction (vault/journal.h) broken at every step. Under the
+# fault shim (tests/faultinject.c) each command is run once to count its
+# steps, then once for each step N with step N failing (KMC_FAULT_AT=N)
+# and once with the process killed there (KMC_FAULT_KILL=1). After each,
+# `kmc repair` runs without a fault, and the user must find either the
+# whole old state or the whole new state: the vault's items (`kmc list
+# --json`: names, types, versions, sizes, old versions), the keys folder
+# (names, modes, bytes), the config file (mode, bytes; a new
+# server_key_mm by what it decrypts to) - never a mix, and no
+# .NAME.kmc-new file left anywhere. A failed command must name the fault,
+# and say "nothing was changed" only when so; when its change went
+# through after all, it must say so and name kmc repair.
 #
-#   1. kmc import ... -r --conf     into a vault that holds nothing yet
-#   2. kmc import --replace --conf  over that bundle, with a new key and
-#                                   certificate and no CRL
-#   3. kmc crl update               a CRL that revokes the client
+# The commands (each suite sweeps one of them, with one kind of fault):
+#   IMPORT    kmc import ... -r --conf     into a vault that holds nothing
+#                                          yet (state "fresh")
+#   REPLACE   kmc import --replace --conf  over that bundle (state
+#                                          "imported"), with a new key and
+#                                          certificate and no CRL
+#   CRL       kmc crl update               a CRL that revokes the client
 #
-# Then each command runs with its allocations counted instead
-# (KMC_FAULT_OPS=alloc: malloc, calloc, realloc, sodium_malloc) and the
-# Nth failing: it must succeed, or exit below 128 with a "kmc: " line,
-# and after kmc repair the old state or the new, as above. Twice: every
-# allocation kmc's own code asks for (KMC_FAULT_NEAR), each in turn; then
-# all of them, OpenSSL's and libc's included, sampled (alloc_points).
+#   step_sweep WHAT OLD CMD...   each file-system step failing, then killed
+#                                at each step (test_import_faults_*.sh)
+#   own_alloc_sweep WHAT OLD CMD...
+#                                each allocation kmc's own code asks for
+#                                (KMC_FAULT_NEAR) failing in turn
+#                                (test_import_faults_*_own_alloc.sh)
+#   alloc_sweep WHAT OLD CMD...  all allocations, OpenSSL's and libc's
+#                                included, sampled (alloc_points)
+#                                (test_import_faults_*_alloc.sh)
+# Under an allocation fault (KMC_FAULT_OPS=alloc: malloc, calloc,
+# realloc, sodium_malloc) the command must succeed, or exit below 128
+# with a "kmc: " line, and after kmc repair the old state or the new, as
+# above.
 #
-# The temp dir goes on tmpfs when there is one (and TMPDIR is not set):
-# every run syncs, some 200 times over, and what is tested here is what
-# the files say after a failed call or a kill, which the page cache holds
-# as well as a disk; the shim counts and fails the same calls either way.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ -x /dev/shm ]; then
-	TMPDIR=/dev/shm	# not exported: for lib.sh's mktemp only
-fi
+# The temp dir goes on tmpfs (lib.sh's ON_TMPFS): every run syncs, some
+# 200 times over.
+ON_TMPFS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
@@ -244,11 +250,11 @@ faulty() {
 }
 
 # scenario WHAT OLD CMD...: from the saved state OLD, run CMD once without
-# the shim for the new state, once under it to count the steps, then
-# with each step failing, and killed at each step; last, its allocations
-# counted, and each (or each k-th: alloc_points) failing.
+# the shim for the new state (OLD_FP and NEW_FP, which every sweep
+# compares against), and check that the checks can tell a mix.
 scenario() {
-	local what=$1 old=$2 n total mode t0=$SECONDS
+	local what=$1
+	old=$2	# global: the sweeps start each run from it
 	shift 2
 	load "$old"
 	OLD_MM=$(sed -n 's/^server_key_mm = //p' "$CONF")
@@ -269,7 +275,14 @@ scenario() {
 	check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new
 	mkdir -p "$V/keys" && : >"$V/keys/.server.kmc-new"
 	check "$what: a .NAME.kmc-new file left is seen" fails no_staged_files
+}
 
+# step_sweep WHAT OLD CMD...: the scenario, then CMD under the shim once
+# to count the steps, then with each step failing, and killed at each step.
+step_sweep() {
+	local what=$1 n total mode t0=$SECONDS
+	scenario "$@"
+	shift 2
 	load "$old"
 	faulty 0 0 "$@"
 	check "$what under the shim without a fault succeeds" test "$rc" = 0
@@ -324,10 +337,27 @@ scenario() {
 			"then the old state $olds times, the new $news, a mix $mixes"
 	done
 
-	# Allocations: kmc's own, each of them; then all, sampled.
+	echo "# $what: the step sweep took $((SECONDS - t0)) s"
+}
+
+# own_alloc_sweep WHAT OLD CMD...: the scenario, then each allocation of
+# kmc's own code failing in turn (alloc_pass with FAULT_NEAR).
+own_alloc_sweep() {
+	local what=$1 t0=$SECONDS
+	scenario "$@"
+	shift 2
 	FAULT_NEAR=$NEAR alloc_pass "$what" "$what, own allocation" "$@"
+	echo "# $what: the own-allocation sweep took $((SECONDS - t0)) s"
+}
+
+# alloc_sweep WHAT OLD CMD...: the scenario, then all of CMD's
+# allocations counted, and each (each k-th: alloc_points) failing.
+alloc_sweep() {
+	local what=$1 t0=$SECONDS
+	scenario "$@"
+	shift 2
 	alloc_pass "$what" "$what, allocation" "$@"
-	echo "# $what: the scenario took $((SECONDS - t0)) s"
+	echo "# $what: the allocation sweep took $((SECONDS - t0)) s"
 }
 
 # alloc_pass WHAT LABEL CMD...: CMD's allocations counted once (with
@@ -389,22 +419,17 @@ alloc_pass() {
 }
 
 # ---- the starting states -------------------------------------------------------------
+# fresh: an empty vault and a config file; imported: IMPORT run on it.
 
 "$KMC" --vault "$V" init >/dev/null 2>&1
 check "a vault to import into" test -f "$V/kmc.ks"
-cat >"$CONF" <<'EOF'
+cat >"$CONF" <<'CONF'
 # server settings
 port = 5432
 server_key = /etc/old/server.key
 	ssl = on
-EOF
+CONF
 chmod 640 "$CONF"
 save fresh
 t "the first import (for the later scenarios)" kmc "${IMPORT[@]}"
 save imported
-
-scenario "import into a fresh vault" fresh "${IMPORT[@]}"
-scenario "import --replace" imported "${REPLACE[@]}"
-scenario "crl update" imported "${CRL[@]}"
-
-done_testing

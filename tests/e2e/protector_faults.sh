@@ -1,17 +1,21 @@
-#!/usr/bin/env bash
-# test_protector_faults.sh - `kmc protector add passphrase` and `kmc
-# protector remove` on a host-protected vault with each of their steps
-# broken in turn by the fault shim (tests/faultinject.c): first the step
-# fails (ENOSPC or EIO), then the process is killed at that step
+# protector_faults.sh - sourced by the test_protector_faults_*.sh suites:
+# `kmc protector add passphrase`, `kmc protector remove` and `kmc
+# protector add recovery` on a host-protected vault with each of their
+# steps broken in turn by the fault shim (tests/faultinject.c): first the
+# step fails (ENOSPC or EIO), then the process is killed at that step
 # (KMC_FAULT_KILL=1). After each run and a `kmc repair`, the vault has
 # either the old set of protectors or the new one, opens with its host
 # key, and both keystores are healthy; a failure that reports "nothing
 # changed" must have changed nothing, and one that says the change was
-# made must have made it. `protector add recovery` too: a recovery
-# protector left in the vault must have had its key shown. Last, each
-# command with its allocations counted instead (KMC_FAULT_OPS=alloc:
-# malloc, calloc, realloc) and the Nth failing: it must succeed, or exit
-# below 128 with a "kmc: " line; then the same checks as a failed step.
+# made must have made it. A recovery protector left in the vault must
+# have had its key shown. Last, each command with its allocations
+# counted instead (KMC_FAULT_OPS=alloc: malloc, calloc, realloc) and the
+# Nth failing: it must succeed, or exit below 128 with a "kmc: " line;
+# then the same checks as a failed step.
+#
+# The suites, one a command: test_protector_faults_add.sh,
+# test_protector_faults_remove.sh, test_protector_faults_recovery.sh.
+ON_TMPFS=1	# every run syncs: on tmpfs, see lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
@@ -157,9 +161,15 @@ run_faults() {
 ADD=(setsid -w "$KMC" --vault "$V" protector add passphrase --passphrase-file "$PP"
 	--argon2-ops 1 --argon2-mem 8)
 REMOVE=(setsid -w "$KMC" --vault "$V" protector remove 2)
-
-run_faults "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" 0 "${ADD[@]}"
-run_faults "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" 0 "${REMOVE[@]}"
+# run_kills WHAT FROM OLD NEW CMD...: run_faults killing CMD at each step,
+# when the shim can.
+run_kills() {
+	if grep -aq KMC_FAULT_KILL "$SO"; then
+		run_faults "$1" "$2" "$3" "$4" 1 "${@:5}"
+	else
+		echo "# skip: this fault shim has no KMC_FAULT_KILL (tests/faultinject.c); the killed half did not run"
+	fi
+}
 
 # A recovery key is shown once, when its protector is made: a run that
 # leaves a recovery protector in the vault must have printed its key,
@@ -177,25 +187,6 @@ recovery_as_shown() {
 	KMC_HOST_KEY=$T/no-such-host.key kmc password get db --recovery-file "$REC" >/dev/null 2>&1 ||
 		{ echo "the key printed does not open the vault" >&2; false; }
 }
-restore "$HOST_ONLY"
-faulty 0 -- setsid -w "$KMC" --vault "$V" protector add recovery
-check "protector add recovery under the shim without a fault succeeds" test "$rc" = 0
-rec_steps=$steps
-for ((n = 1; n <= rec_steps; n++)); do
-	restore "$HOST_ONLY"
-	faulty "$n" -- setsid -w "$KMC" --vault "$V" protector add recovery
-	check "protector add recovery, step $n of $rec_steps failing: kmc repair succeeds" repaired
-	check "protector add recovery, step $n failing: a recovery protector left in the vault had its key shown" \
-		recovery_as_shown
-	check "protector add recovery, step $n failing: opens with its host key" opens_with_host_key
-done
-
-if grep -aq KMC_FAULT_KILL "$SO"; then
-	run_faults "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" 1 "${ADD[@]}"
-	run_faults "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" 1 "${REMOVE[@]}"
-else
-	echo "# skip: this fault shim has no KMC_FAULT_KILL (tests/faultinject.c); the killed half did not run"
-fi
 
 # ---- allocations failing ---------------------------------------------------------
 # Each command's allocations counted once (KMC_FAULT_OPS=alloc: malloc,
@@ -290,38 +281,3 @@ run_allocs() {
 	done
 	alloc_summary "$what"
 }
-
-run_allocs "protector add passphrase" "$HOST_ONLY" "$SET_HOST" "$SET_TWO" \
-	protector add passphrase --passphrase-file "$PP" --argon2-ops 1 --argon2-mem 8
-run_allocs "protector remove 2" "$TWO" "$SET_TWO" "$SET_HOST" protector remove 2
-
-# protector add recovery, each allocation failing: the checks of its
-# failing steps above.
-t0=$SECONDS
-restore "$HOST_ONLY"
-faulty_alloc 0 protector add recovery
-check "protector add recovery, allocations counted: succeeds without a fault" test "$rc" = 0
-check "protector add recovery: the shim counted its allocations" test "$steps" -gt 5
-total=$steps
-alloc_points "$total"
-fails=0 oks=0 notoom=0
-for n in "${POINTS[@]}"; do
-	at="protector add recovery, allocation $n of $total failing"
-	restore "$HOST_ONLY"
-	faulty_alloc "$n" protector add recovery
-	if [ "$rc" != 0 ]; then
-		fails=$((fails + 1))
-		grep -Eq "$OOM_MSG" "$RUN_ERR" || notoom=$((notoom + 1))
-		check "$at: exits non-zero without a crash" no_crash
-		check "$at: a message starting 'kmc: ', no memory error report" says_kmc
-	else
-		oks=$((oks + 1))
-	fi
-	check "$at: kmc repair succeeds" repaired
-	check "$at: a recovery protector left in the vault had its key shown" recovery_as_shown
-	check "$at: opens with its host key" opens_with_host_key
-	check "$at: no .NAME.kmc-new nor temporary file left" no_staged_files
-done
-alloc_summary "protector add recovery"
-
-done_testing
