@@ -6,8 +6,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include "store.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
@@ -35,27 +38,75 @@ static int mdb_err(int rc)
 }
 
 /*
+ * Where LMDB mapped the file. Its envinfo cannot say: me_mapaddr is the
+ * address recorded in the meta page, 0 without MDB_FIXEDMAP. So the
+ * mapping of the file's inode is looked up in /proc/self/maps once, at
+ * open, and kept as the env's user context.
+ */
+typedef struct map_range {
+	uintptr_t base;
+	size_t len;
+} map_range;
+
+static map_range *map_find(int fd, size_t mapsize)
+{
+	char line[PATH_MAX + 128];
+	struct stat st;
+	map_range *m = NULL;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return NULL;
+	while (!m && fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off, ino;
+		unsigned maj, min;
+
+		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end,
+				&off, &maj, &min, &ino) != 6)
+			continue;
+		if (off != 0 || ino != (unsigned long long)st.st_ino ||
+		    makedev(maj, min) != st.st_dev || end - start > mapsize)
+			continue;
+		m = malloc(sizeof(*m));
+		if (m)
+			*m = (map_range){ (uintptr_t)start, (size_t)(end - start) };
+	}
+	fclose(f);
+	return m;
+}
+
+static void env_close(MDB_env *env)
+{
+	free(mdb_env_get_userctx(env));
+	mdb_env_close(env);
+}
+
+/*
  * Whether a key or value LMDB hands back is one the store could have
  * written: at most max bytes and, when it points into the map (not into
  * a write transaction's own pages), inside the pages the file holds. A
  * damaged page can give any length at any offset; reading past the end
- * of the file through the map is SIGBUS, past the map SIGSEGV.
+ * of the file through the map is SIGBUS, past the map SIGSEGV. Where the
+ * map could not be found (no /proc), only the length is checked.
  */
 static int val_ok(MDB_env *env, const MDB_val *v, size_t max)
 {
+	const map_range *m = mdb_env_get_userctx(env);
 	MDB_envinfo info;
 	MDB_stat s;
-	uintptr_t p = (uintptr_t)v->mv_data, map, held;
+	uintptr_t p = (uintptr_t)v->mv_data, held;
 
 	if (v->mv_size > max)
 		return 0;
+	if (!m || p < m->base || p - m->base >= m->len)
+		return 1;
 	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &s) != 0)
 		return 0;
-	map = (uintptr_t)info.me_mapaddr;
-	if (p < map || p - map >= info.me_mapsize)
-		return 1;
 	held = (uintptr_t)(info.me_last_pgno + 1) * s.ms_psize;
-	return p - map <= held && v->mv_size <= held - (p - map);
+	return p - m->base <= held && v->mv_size <= held - (p - m->base);
 }
 
 static int check_val(MDB_env *env, const MDB_val *v, const char *what,
@@ -343,6 +394,12 @@ static int env_open(store *st, const char *file, const char *show,
 				"being opened; try again, and check who else can "
 				"write the vault folder", show);
 	}
+	if (r == 0) {
+		int fd;
+
+		if (mdb_env_get_fd(st->env, &fd) == 0)
+			mdb_env_set_userctx(st->env, map_find(fd, STORE_MAP_SIZE));
+	}
 	if (r == 0)
 		r = mdb_err(mdb_txn_begin(st->env, NULL, 0, &txn));
 	if (r == 0)
@@ -367,7 +424,7 @@ static int env_open(store *st, const char *file, const char *show,
 	if (txn)
 		mdb_txn_abort(txn);
 	if (r < 0) {
-		mdb_env_close(st->env);
+		env_close(st->env);
 		st->env = NULL;
 	}
 	return r;
@@ -431,7 +488,7 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	if (r == 0) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {
-			mdb_env_close(st->env);
+			env_close(st->env);
 			st->env = NULL;
 			r = KMC_E_NOMEM;
 		} else {
@@ -452,7 +509,7 @@ void store_close(store *st)
 	if (!st->env)
 		return;
 	if (!e) {
-		mdb_env_close(st->env);
+		env_close(st->env);
 		st->env = NULL;
 		return;
 	}
@@ -462,7 +519,7 @@ void store_close(store *st)
 			;
 		if (*p)
 			*p = e->next;
-		mdb_env_close(e->env);
+		env_close(e->env);
 		free(e);
 	}
 	pthread_mutex_unlock(&envs_lock);

@@ -83,6 +83,33 @@ t_err 4 "kmc password set over it fails authentication too" \
 	"$KMC" --vault "$T/typed" password set pg --password-file "$T/pw"
 t_out "the undamaged vault still gives pg" 'pg-password' kmc password get pg
 
+# ---- a record that claims to run past the end of the file -----------------------
+
+# A record too large for its page lives on overflow pages; its node says
+# how long it is. Grown to 40,000 bytes (within a record's limit), it
+# would run past the end of the file, which LMDB does not check: reading
+# it through the map was SIGBUS.
+head -c 2700 /dev/zero | tr '\0' x >"$T/bigpw"
+chmod 600 "$T/bigpw"
+t "kmc password set stores a record on overflow pages" \
+	kmc password set bigitem --password-file "$T/bigpw"
+fresh long
+# The node: size u32, flags u16 (F_BIGDATA 1), key size u16, the key.
+long_node() {
+	local off
+	off=$(LC_ALL=C grep -obUaP '\x01\x00\x07\x00bigitem' "$1/items.mdb" |
+		head -n1 | cut -d: -f1)
+	[ -n "$off" ] || return 1
+	printf '\x40\x9c\x00\x00' | dd of="$1/items.mdb" bs=1 seek=$((off - 4)) \
+		conv=notrunc status=none
+}
+check "the overflow record of bigitem is found in items.mdb to damage" \
+	long_node "$T/long"
+t_err 4 "a record that runs past the end of the file is refused, not SIGBUS" \
+	'record of bigitem is 40000 bytes past the end of the file' \
+	"$KMC" --vault "$T/long" password get bigitem
+t_out "the undamaged vault still gives pg" 'pg-password' kmc password get pg
+
 # ---- the provider -----------------------------------------------------------------
 
 if command -v openssl >/dev/null 2>&1 && [ -f "$KMC_BUILD/provider/kmc.so" ]; then
