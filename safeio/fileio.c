@@ -50,10 +50,13 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 	}
 	if (!S_ISREG(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s is not a regular file", show);
+	/* Not "chown it": the file is often a service's (its config, its
+	   vault), which would then no longer read it. */
 	if (check_owner(&st, rule->allow_root_owner) < 0)
 		return kmc_detail(KMC_E_PERM, "%s is owned by uid %u, not by "
-			"uid %u who runs this; chown it", show,
-			(unsigned)st.st_uid, (unsigned)geteuid());
+			"uid %u who runs this; run as its owner (sudo -u '#%u') "
+			"or give a file of your own", show, (unsigned)st.st_uid,
+			(unsigned)geteuid(), (unsigned)st.st_uid);
 	if (st.st_mode & rule->forbidden)
 		return kmc_detail(KMC_E_PERM, "%s has mode %04o, which lets "
 			"others %s it; chmod %04o %s", show,
