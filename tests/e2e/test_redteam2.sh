@@ -7,7 +7,9 @@
 # behaviour. A check marked "known" is a defect whose fix waits for a
 # change elsewhere (docs/test-plan.md says which): it is reported as
 # "not ok ... # TODO" and does not fail the suite, and says so when it
-# starts to pass.
+# starts to pass. Like the other attack suites it runs as root, and plays
+# the other user with chown nobody; one check bind-mounts a folder, and
+# is skipped where mounts are not allowed.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 _known=0
