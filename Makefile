@@ -58,7 +58,9 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
 
 PROV_SRC := $(wildcard provider/*.c)
-PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o)
+# The provider escapes its messages as the command does: they reach
+# servers' logs, where a newline in a path would forge a line.
+PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o) $(O)/obj/cli/escape.o
 PROVIDER := $(O)/provider/kmc.so
 STATIC := $(O)/libkmcvault.a
 SHARED := $(O)/libkmcvault.so.$(RELEASE)

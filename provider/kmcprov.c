@@ -17,10 +17,12 @@
  * ssl_passphrase_command, nginx's ssl_password_file).
  *
  * The grammar of URIs and reference files is in include/kmc/admin.h and
- * docs/provider.md. This file sees the public headers only.
+ * docs/provider.md. This file sees the public headers only, and the
+ * escaping of messages that the kmc command uses (cli/escape.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
 #include <openssl/core.h>
@@ -34,6 +36,7 @@
 #include <openssl/store.h>
 #include <kmc.h>
 #include <kmc/admin.h>
+#include "../cli/cli.h"
 
 #define PROV_NAME "kmc"
 #define PROV_EXPORT __attribute__((visibility("default")))
@@ -109,6 +112,22 @@ static int reason_of(int err)
 	return KMCPROV_R_OPEN;
 }
 
+/* The text of the error just begun, through the core if it gave us one. */
+static void set_text(int reason, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_text(int reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (core_new_error && core_vset_error)
+		core_vset_error(core_handle, (uint32_t)reason, fmt, ap);
+	else
+		ERR_vset_error(ERR_LIB_OSSL_STORE, ERR_R_OPERATION_FAIL, fmt, ap);
+	va_end(ap);
+}
+
 /* The error names where it was raised, not this helper. */
 #define prov_error(reason, ...) \
 	prov_error_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, reason, \
@@ -121,19 +140,25 @@ static void prov_error_at(const char *file, int line, const char *func,
 	int reason, const char *fmt, ...)
 {
 	va_list ap;
+	char raw[1024], text[1024];
 
+	/* Paths and names come from a URI or a reference file that anyone
+	   may have written, and the text lands in a server's log: escaped
+	   as kmc's own messages are, a newline cannot forge a log line nor
+	   an ESC drive the terminal of whoever reads it. */
 	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	cli_escape(raw, text, sizeof(text));
 	if (core_new_error && core_vset_error) {
 		core_new_error(core_handle);
 		if (core_set_error_debug)
 			core_set_error_debug(core_handle, file, line, func);
-		core_vset_error(core_handle, (uint32_t)reason, fmt, ap);
 	} else {
 		ERR_new();
 		ERR_set_debug(file, line, func);
-		ERR_vset_error(ERR_LIB_OSSL_STORE, ERR_R_OPERATION_FAIL, fmt, ap);
 	}
-	va_end(ap);
+	set_text(reason, "%s", text);
 }
 
 /* ---------------------------------------------------------------- */
@@ -187,10 +212,21 @@ static int emit_key(const char *dir, const char *name,
 	kmc_vault *v = NULL;
 	kmc_secret *der = NULL;
 	OSSL_PARAM params[4];
+	const char *env;
 	int type = OSSL_OBJECT_PKEY, r, ok;
 
 	o.passphrase_cb = bridge_cb;
 	o.passphrase_arg = &b;
+	/* A URI must name its vault by an absolute path; the default
+	   through a relative $KMC_VAULT would be relative to wherever the
+	   server happens to run, so it is refused the same way. */
+	env = secure_getenv("KMC_VAULT");
+	if (!dir && env && env[0] && env[0] != '/') {
+		prov_error(KMCPROV_R_BAD_URI, "the default vault for %s: "
+			"$KMC_VAULT %s is a relative path; give an absolute one, "
+			"or the vault in the URI", name, env);
+		return 0;
+	}
 	r = kmc_vault_open_ex(dir, 0, &o, &v);
 	if (r < 0) {
 		raise_error(r, dir, name, "opening the vault for");

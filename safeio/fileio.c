@@ -28,11 +28,14 @@ static int check_owner(const struct stat *st, int allow_root)
 	return KMC_E_PERM;
 }
 
+static const char *user_name(uid_t uid, char *buf, size_t size);
+
 int kmc_open_checked(int dirfd, const char *name, const char *show,
 	const kmc_file_rule *rule, struct stat *ret_st)
 {
 	_cleanup_(kmc_closep) int fd = -1;
 	struct stat st;
+	char pwbuf[1024];
 	int r;
 
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
@@ -50,10 +53,14 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 	}
 	if (!S_ISREG(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s is not a regular file", show);
+	/* Not "chown it": the file is often a service's (its config, its
+	   vault), which would then no longer read it. */
 	if (check_owner(&st, rule->allow_root_owner) < 0)
 		return kmc_detail(KMC_E_PERM, "%s is owned by uid %u, not by "
-			"uid %u who runs this; chown it", show,
-			(unsigned)st.st_uid, (unsigned)geteuid());
+			"uid %u who runs this; run as its owner (sudo -u %s) "
+			"or give a file of your own", show, (unsigned)st.st_uid,
+			(unsigned)geteuid(), user_name(st.st_uid, pwbuf,
+			sizeof(pwbuf)));
 	if (st.st_mode & rule->forbidden)
 		return kmc_detail(KMC_E_PERM, "%s has mode %04o, which lets "
 			"others %s it; chmod %04o %s", show,

@@ -366,8 +366,11 @@ static int build_conf(import_ctx *c, kmc_vault *v)
 	e[4] = (conf_entry){ "server_key_mm", c->mm };
 	r = conf_update(old ? old : (const uint8_t *)"", len, e, 5,
 		&c->conf_new.p, &c->conf_new.len);
+	/* The config file is input the user names, not vault data: a NUL
+	   in it is malformed input (exit 2), as in a certificate file. */
 	if (r < 0)
-		return kmc_detail(r, "%s: cannot update it: %s", c->conf,
+		return kmc_detail(r == KMC_E_CORRUPT ? KMC_E_INVALID : r,
+			"%s: cannot update it: %s", c->conf,
 			r == KMC_E_CORRUPT ? "it holds a NUL byte" :
 			r == KMC_E_TOO_LARGE ? "too large, or a line over 64 KiB" :
 			kmc_strerror(r));

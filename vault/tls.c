@@ -185,12 +185,20 @@ static void describe_sans(X509 *x, char *buf, size_t size)
 		if (g->type == GEN_DNS || g->type == GEN_EMAIL ||
 		    g->type == GEN_URI) {
 			const ASN1_STRING *s = g->d.ia5;
-
-			snprintf(item, sizeof(item), "%s:%.*s",
+			const unsigned char *d = ASN1_STRING_get0_data(s);
+			int len = ASN1_STRING_length(s) > 250 ? 250 :
+				ASN1_STRING_length(s);
+			size_t o = (size_t)snprintf(item, sizeof(item), "%s:",
 				g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ?
-				"email" : "URI", ASN1_STRING_length(s) > 250 ? 250 :
-				ASN1_STRING_length(s),
-				(const char *)ASN1_STRING_get0_data(s));
+				"email" : "URI");
+
+			/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
+			   to "good", and a byte above 0x7f is not UTF-8 text
+			   that JSON output could carry. */
+			for (int k = 0; k < len; k++)
+				item[o++] = d[k] >= 0x20 && d[k] < 0x7f ?
+					(char)d[k] : '?';
+			item[o] = '\0';
 		} else if (g->type == GEN_IPADD) {
 			const unsigned char *ip = ASN1_STRING_get0_data(g->d.ip);
 			int len = ASN1_STRING_length(g->d.ip);

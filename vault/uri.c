@@ -132,6 +132,10 @@ int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
 
 	kmc_detail_clear();
 	r = uri_parse(uri, len, ret_dir, ret_name);
+	/* "%.*s" would stop at the NUL and show a URI that looks right. */
+	if (r == KMC_E_STRING && memchr(uri, '\0', len))
+		return kmc_detail(r, "a kmc: URI holding a NUL byte (byte %zu)",
+			(size_t)((const char *)memchr(uri, '\0', len) - uri) + 1);
 	if (r == KMC_E_STRING)
 		return kmc_detail(r, "%.*s is not kmc://<absolute vault dir>"
 			"?item=<name> (one query parameter, percent-encoded)",
