@@ -1,0 +1,78 @@
+/*
+ * backup.c - kmc backup, kmc restore.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+
+int cmd_backup(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_backup_info info;
+	int r;
+
+	if (!a->out || a->format)
+		return cli_usage_fail("usage: kmc backup --out DIR");
+	/* The writer lock, held for the copy: keystore and store match. */
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_vault_backup(v, a->out, &info);
+	if (r < 0)
+		return cli_fail(r, "backing up %s to %s", kmc_vault_dir(v), a->out);
+	fprintf(stderr, "kmc: backed up vault %s (generation %" PRIu64 ", %"
+		PRIu64 " items) to %s; it opens only with one of the vault's "
+		"protectors (host key, passphrase, token, recovery key)\n",
+		info.vault_id, info.generation, info.items, a->out);
+	return 0;
+}
+
+int cmd_restore(args *a)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	char buf[PATH_MAX];
+	const char *dir = NULL;
+	kmc_backup_info info;
+	int r;
+
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
+	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
+	if (r < 0)
+		return r;
+	o.host_key = a->host_key;
+	o.passphrase_cb = cli_passphrase_cb;
+	o.passphrase_arg = (void *)dir;
+	r = kmc_vault_restore(dir, a->argv[0], &o, &info);
+	if (r < 0)
+		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);
+	if (!info.verified)
+		fprintf(stderr, "kmc: no protector opened the backup (%s): its "
+			"hashes were checked, its MACs were not\n", info.note);
+	if (info.replaced_generation)
+		fprintf(stderr, "kmc: restored generation %" PRIu64 " over "
+			"generation %" PRIu64 " in %s (vault %s, %" PRIu64
+			" items)\n", info.generation, info.replaced_generation,
+			dir, info.vault_id, info.items);
+	else
+		fprintf(stderr, "kmc: restored generation %" PRIu64 " in %s, "
+			"which held no readable keystore (vault %s, %" PRIu64
+			" items)\n", info.generation, dir, info.vault_id,
+			info.items);
+	return 0;
+}
