@@ -193,6 +193,15 @@ static const command commands[] = {
 	  "Print the version." },
 };
 
+/* Whether word is the first of the table's two-word commands. */
+static int is_group(const char *word)
+{
+	for (size_t k = 0; k < ELEMENTS(commands); k++)
+		if (commands[k].sub && !strcmp(commands[k].name, word))
+			return 1;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -275,8 +284,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (!c) {
-		if (!strcmp(argv[i], "password") || !strcmp(argv[i], "crl") ||
-		    !strcmp(argv[i], "cert") || !strcmp(argv[i], "protector")) {
+		if (is_group(argv[i])) {
 			int help = i + 1 < argc && !strcmp(argv[i + 1], "--help");
 
 			for (size_t k = 0; k < ELEMENTS(commands); k++)
