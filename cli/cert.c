@@ -40,8 +40,9 @@ int cmd_unwrap(args *a)
 	if (!a->out)
 		return write_out(kmc_secret_data(key), kmc_secret_len(key)) < 0 ?
 			CLI_EXIT(EXIT_IO) : 0;
-	return write_new_file(a->out, kmc_secret_data(key), kmc_secret_len(key),
-		0600, "unwrap");
+	r = kmc_file_write_new(a->out, kmc_secret_data(key),
+		kmc_secret_len(key), 0600);
+	return r < 0 ? cli_fail(r, "unwrap") : 0;
 }
 
 static void print_sans_json(const char *sans)
@@ -156,7 +157,7 @@ int cmd_ref(args *a)
 		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 	}
 	/* It holds no secret, so 0644 is fine; never overwrite. */
-	r = write_new_file(a->out, text, strlen(text), 0644, "ref");
+	r = kmc_file_write_new(a->out, text, strlen(text), 0644);
 	free(text);
-	return r;
+	return r < 0 ? cli_fail(r, "ref") : 0;
 }

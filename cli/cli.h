@@ -157,8 +157,6 @@ int read_unlock_secrets(args *a, kmc_options *o, kmc_secret **pass,
 	kmc_secret **pin, kmc_secret **rec);
 int open_vault(args *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
-int write_new_file(const char *path, const void *data, size_t len,
-	mode_t mode, const char *what);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
 	const cli_secret_src *src);

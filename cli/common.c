@@ -209,50 +209,6 @@ int write_out(const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * Create path (mode, never replacing a file that exists), write all of
- * data, fsync; remove it again on any failure. For unwrap --out and ref
- * --out: files the user asked for by name.
- */
-int write_new_file(const char *path, const void *data, size_t len,
-	mode_t mode, const char *what)
-{
-	const unsigned char *p = data;
-	int fd, r = 0;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		mode);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -EEXIST)
-			return cli_fail(KMC_E_EXISTS, "%s: %s exists; refusing to "
-				"overwrite it", what, path);
-		return cli_fail(r, "%s: creating %s", what, path);
-	}
-	while (r == 0 && len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno != EINTR) {
-			r = -errno;
-		} else if (w > 0) {
-			p += w;
-			len -= (size_t)w;
-		}
-	}
-	/* The umask may have cut the mode asked for. */
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(path);
-		return cli_fail(r, "%s: writing %s", what, path);
-	}
-	return 0;
-}
-
 /* A secret on stdout: exact bytes, plus a newline for a person only. */
 int print_secret(const kmc_secret *s)
 {
