@@ -190,5 +190,13 @@ int cmd_ref(args *a);
 int cmd_backup(args *a);
 int cmd_restore(args *a);
 int cmd_version(args *a);
+int cmd_completion(args *a);
+
+/* The dispatch table (cli/kmc.c) and the options (cli/options.c), for
+   kmc completion. */
+struct option;
+const command *cli_command_table(size_t *ret_n);
+const struct option *cli_long_options(void);
+int cli_takes_option(const command *c, const struct option *o);
 
 #endif

@@ -189,9 +189,21 @@ static const command commands[] = {
 	  "changes nothing; after a crash, kmc repair finishes the restore.\n"
 	  "Servers that keep the vault open read the old items until they\n"
 	  "open it again." },
+	{ "completion", NULL, cmd_completion, 0, 1, 1, "completion bash|zsh",
+	  "Print a completion script for bash or zsh, made from this table of\n"
+	  "commands and their options: commands, the second word of a group,\n"
+	  "options, and item names (from kmc list, asked quietly when you\n"
+	  "press Tab; nothing is offered if the vault would need a secret).\n"
+	  "Try: source <(kmc completion bash)" },
 	{ "version", NULL, cmd_version, 0, 0, 0, "version",
 	  "Print the version." },
 };
+
+const command *cli_command_table(size_t *ret_n)
+{
+	*ret_n = ELEMENTS(commands);
+	return commands;
+}
 
 /* Whether word is the first of the table's two-word commands. */
 static int is_group(const char *word)

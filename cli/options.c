@@ -61,6 +61,66 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/*
+ * The command option each option belongs to (OPT_*; 0: every command
+ * takes it). parse_args refuses one a command lacks, and kmc completion
+ * offers only those a command takes.
+ */
+static const struct {
+	int val;
+	unsigned need;
+} option_needs[] = {
+	{ LO_JSON, OPT_JSON },
+	{ LO_PROTECTOR, OPT_PROTECTOR },
+	{ LO_HOST_KEY, OPT_HOST_KEY },
+	{ LO_PP_FILE, OPT_PASSPHRASE },
+	{ LO_PP_FD, OPT_PASSPHRASE },
+	{ LO_PW_FILE, OPT_PASSWORD },
+	{ LO_PW_FD, OPT_PASSWORD },
+	{ LO_ARGON2_OPS, OPT_ARGON2 },
+	{ LO_ARGON2_MEM, OPT_ARGON2 },
+	{ 'c', OPT_IMPORT },
+	{ 's', OPT_IMPORT },
+	{ 'k', OPT_IMPORT },
+	{ 'r', OPT_CRL },
+	{ LO_NAME, OPT_IMPORT },
+	{ LO_KEYS_DIR, OPT_IMPORT },
+	{ LO_CONF, OPT_IMPORT },
+	{ LO_REPLACE, OPT_IMPORT },
+	{ LO_OUT, OPT_OUT },
+	{ LO_FORMAT, OPT_OUT },
+	{ LO_OLD, OPT_OLD },
+	{ LO_URI, OPT_URI },
+	{ LO_PIN_FILE, OPT_PASSPHRASE },
+	{ LO_PIN_FD, OPT_PASSPHRASE },
+	{ LO_REC_FILE, OPT_PASSPHRASE },
+	{ LO_REC_FD, OPT_PASSPHRASE },
+	{ LO_RECOVERY, OPT_PASSPHRASE },
+	{ LO_P11_URI, OPT_TOKEN },
+	{ LO_CREATE_KEY, OPT_TOKEN },
+	{ LO_MECH, OPT_TOKEN },
+};
+
+static unsigned option_need(int val)
+{
+	for (size_t k = 0; k < ELEMENTS(option_needs); k++)
+		if (option_needs[k].val == val)
+			return option_needs[k].need;
+	return 0;
+}
+
+const struct option *cli_long_options(void)
+{
+	return long_options;
+}
+
+int cli_takes_option(const command *c, const struct option *o)
+{
+	unsigned need = option_need(o->val);
+
+	return !need || (c->options & need);
+}
+
 int parse_uint(const char *s, unsigned long long max,
 	unsigned long long *ret)
 {
@@ -136,79 +196,75 @@ int parse_args(const command *c, int argc, char **argv, args *a)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "hc:s:k:r:", long_options,
 			NULL)) != -1) {
-		unsigned need = 0;
+		unsigned need;
 
 		switch (opt) {
-		case LO_VAULT: need = 0; a->vault = optarg; break;
-		case LO_JSON: need = OPT_JSON; a->json = 1; break;
-		case LO_PROTECTOR: need = OPT_PROTECTOR; a->protector = optarg;
-			break;
-		case LO_HOST_KEY: need = OPT_HOST_KEY; a->host_key = optarg;
-			break;
-		case LO_PP_FILE: need = OPT_PASSPHRASE;
-			a->passphrase.file = optarg; break;
-		case LO_PP_FD: need = OPT_PASSPHRASE;
+		case LO_VAULT: a->vault = optarg; break;
+		case LO_JSON: a->json = 1; break;
+		case LO_PROTECTOR: a->protector = optarg; break;
+		case LO_HOST_KEY: a->host_key = optarg; break;
+		case LO_PP_FILE: a->passphrase.file = optarg; break;
+		case LO_PP_FD:
 			if (parse_fd(optarg, &a->passphrase.fd) < 0)
 				return cli_usage_fail("--passphrase-fd: not a "
 					"descriptor number: %s", optarg);
 			break;
-		case LO_PW_FILE: need = OPT_PASSWORD;
-			a->password.file = optarg; break;
-		case LO_PW_FD: need = OPT_PASSWORD;
+		case LO_PW_FILE: a->password.file = optarg; break;
+		case LO_PW_FD:
 			if (parse_fd(optarg, &a->password.fd) < 0)
 				return cli_usage_fail("--password-fd: not a "
 					"descriptor number: %s", optarg);
 			break;
-		case LO_ARGON2_OPS: need = OPT_ARGON2;
+		case LO_ARGON2_OPS:
 			if (parse_uint(optarg, 64, &v) < 0 || v == 0)
 				return cli_usage_fail("--argon2-ops: 1 to 64, "
 					"not %s", optarg);
 			a->argon2_ops = (uint32_t)v;
 			break;
-		case LO_ARGON2_MEM: need = OPT_ARGON2;
+		case LO_ARGON2_MEM:
 			if (parse_uint(optarg, 4096, &v) < 0 || v < 8)
 				return cli_usage_fail("--argon2-mem: 8 to 4096 "
 					"MiB, not %s", optarg);
 			a->argon2_mem = v * 1024 * 1024;
 			break;
-		case 'c': need = OPT_IMPORT; a->ca = optarg; break;
-		case 's': need = OPT_IMPORT; a->cert = optarg; break;
-		case 'k': need = OPT_IMPORT; a->key = optarg; break;
-		case 'r': need = OPT_CRL; a->crl = optarg; break;
-		case LO_NAME: need = OPT_IMPORT; a->name = optarg; break;
-		case LO_KEYS_DIR: need = OPT_IMPORT; a->keys_dir = optarg; break;
-		case LO_CONF: need = OPT_IMPORT; a->conf = optarg; break;
-		case LO_REPLACE: need = OPT_IMPORT; a->replace = 1; break;
-		case LO_OUT: need = OPT_OUT; a->out = optarg; break;
-		case LO_FORMAT: need = OPT_OUT; a->format = optarg; break;
-		case LO_OLD: need = OPT_OLD; a->old = 1; break;
-		case LO_URI: need = OPT_URI; a->uri = 1; break;
-		case LO_PIN_FILE: need = OPT_PASSPHRASE; a->pin.file = optarg;
-			break;
-		case LO_PIN_FD: need = OPT_PASSPHRASE;
+		case 'c': a->ca = optarg; break;
+		case 's': a->cert = optarg; break;
+		case 'k': a->key = optarg; break;
+		case 'r': a->crl = optarg; break;
+		case LO_NAME: a->name = optarg; break;
+		case LO_KEYS_DIR: a->keys_dir = optarg; break;
+		case LO_CONF: a->conf = optarg; break;
+		case LO_REPLACE: a->replace = 1; break;
+		case LO_OUT: a->out = optarg; break;
+		case LO_FORMAT: a->format = optarg; break;
+		case LO_OLD: a->old = 1; break;
+		case LO_URI: a->uri = 1; break;
+		case LO_PIN_FILE: a->pin.file = optarg; break;
+		case LO_PIN_FD:
 			if (parse_fd(optarg, &a->pin.fd) < 0)
 				return cli_usage_fail("--pin-fd: not a descriptor "
 					"number: %s", optarg);
 			break;
-		case LO_REC_FILE: need = OPT_PASSPHRASE;
-			a->recovery.file = optarg; a->use_recovery = 1; break;
-		case LO_REC_FD: need = OPT_PASSPHRASE;
+		case LO_REC_FILE:
+			a->recovery.file = optarg;
+			a->use_recovery = 1;
+			break;
+		case LO_REC_FD:
 			if (parse_fd(optarg, &a->recovery.fd) < 0)
 				return cli_usage_fail("--recovery-fd: not a descriptor "
 					"number: %s", optarg);
 			a->use_recovery = 1;
 			break;
-		case LO_RECOVERY: need = OPT_PASSPHRASE; a->use_recovery = 1;
-			break;
-		case LO_P11_URI: need = OPT_TOKEN; a->pkcs11_uri = optarg;
+		case LO_RECOVERY: a->use_recovery = 1; break;
+		case LO_P11_URI: a->pkcs11_uri = optarg;
 			if (uri_has_pin_value(optarg))
 				return cli_usage_fail("--pkcs11-uri holds a pin-value, "
 					"which anyone on this host can read in ps while kmc "
 					"runs; give the PIN with --pin-file FILE, --pin-fd "
 					"N, or pin-source=FILE in the URI (RFC 7512)");
 			break;
-		case LO_CREATE_KEY: need = OPT_TOKEN; a->create_key = 1; break;
-		case LO_MECH: need = OPT_TOKEN; a->mechanism = optarg; break;
+		case LO_CREATE_KEY: a->create_key = 1; break;
+		case LO_MECH: a->mechanism = optarg; break;
 		case 'h':
 		case LO_HELP: a->help = 1; break;
 		case ':':
@@ -220,6 +276,7 @@ int parse_args(const command *c, int argc, char **argv, args *a)
 				c->sub ? c->sub : "", argv[optind - 1], c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "");
 		}
+		need = option_need(opt);
 		if (need && !(c->options & need))
 			return cli_usage_fail("%s%s%s does not take %s", c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "",
