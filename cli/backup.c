@@ -35,6 +35,11 @@ int cmd_backup(args *a)
 		PRIu64 " items) to %s; it opens only with one of the vault's "
 		"protectors (host key, passphrase, token, recovery key)\n",
 		info.vault_id, info.generation, info.items, a->out);
+	if (a->json) {
+		json_backup_info(stdout, a->out, &info, 0);
+		if (fflush(stdout) != 0)
+			return cli_fail(-errno, "writing to standard output");
+	}
 	return 0;
 }
 
@@ -74,5 +79,10 @@ int cmd_restore(args *a)
 			"which held no readable keystore (vault %s, %" PRIu64
 			" items)\n", info.generation, dir, info.vault_id,
 			info.items);
+	if (a->json) {
+		json_backup_info(stdout, dir, &info, 1);
+		if (fflush(stdout) != 0)
+			return cli_fail(-errno, "writing to standard output");
+	}
 	return 0;
 }

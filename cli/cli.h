@@ -165,6 +165,8 @@ int parse_uint(const char *s, unsigned long long max,
 int parse_args(const command *c, int argc, char **argv, args *a);
 void json_str(FILE *f, const char *s);
 void iso_time(int64_t t, char *buf, size_t size);
+void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
+	int restore);
 int protector_type(const char *name, kmc_protector_type *ret);
 int protector_inputs(args *a, kmc_protector_type type,
 	kmc_options *o, kmc_secret **pass, kmc_secret **pin);

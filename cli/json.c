@@ -44,3 +44,22 @@ void iso_time(int64_t t, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%" PRId64, t);
 }
+
+/* What kmc backup and kmc restore did, for --json (docs/cli.md). */
+void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
+	int restore)
+{
+	fprintf(f, "{\"dir\":");
+	json_str(f, dir);
+	fprintf(f, ",\"vault_id\":\"%s\",\"generation\":%" PRIu64
+		",\"store_generation\":%" PRIu64 ",\"items\":%" PRIu64
+		",\"created\":%" PRId64, i->vault_id, i->generation,
+		i->store_generation, i->items, i->created);
+	if (restore) {
+		fprintf(f, ",\"replaced_generation\":%" PRIu64 ",\"verified\":%s"
+			",\"note\":", i->replaced_generation,
+			i->verified ? "true" : "false");
+		json_str(f, i->verified ? "" : i->note);
+	}
+	fprintf(f, "}\n");
+}

@@ -167,8 +167,9 @@ static const command commands[] = {
 	  "Open the vault for writing: rewrite a missing, stale or damaged\n"
 	  "keystore from its twin, and finish (or undo) an import that was cut\n"
 	  "off. Exits 4 if something is still wrong." },
-	{ "backup", NULL, cmd_backup, OPT_OUT | OPT_HOST_KEY | OPT_PASSPHRASE,
-	  0, 0, "backup --out DIR",
+	{ "backup", NULL, cmd_backup,
+	  OPT_OUT | OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
+	  0, 0, "backup --out DIR [--json]",
 	  "Copy the vault to the new folder DIR (0700; an existing DIR must be\n"
 	  "empty, and is never overwritten): kmc.ks, StandbyKsf.ks, a compacted\n"
 	  "items.mdb and backup.manifest (vault id, keystore generation, item\n"
@@ -177,9 +178,11 @@ static const command commands[] = {
 	  "and other writers wait until it is done. DIR appears whole or not at\n"
 	  "all. The host key, passphrase, token and recovery key are not in it;\n"
 	  "one of them is needed to open what it restores. Keys folders and\n"
-	  "config files an import wrote are not in it either." },
-	{ "restore", NULL, cmd_restore, OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1,
-	  "restore BACKUP",
+	  "config files an import wrote are not in it either. --json prints\n"
+	  "what was copied (docs/cli.md) on standard output." },
+	{ "restore", NULL, cmd_restore,
+	  OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1,
+	  "restore BACKUP [--json]",
 	  "Put the backup in folder BACKUP back as the vault, in one step. The\n"
 	  "backup is checked first (manifest, every file's hash, keystores,\n"
 	  "store, vault id) and opened with the vault's protectors to check\n"
@@ -188,15 +191,17 @@ static const command commands[] = {
 	  "a healthy vault of another id, or other files, is refused. A failure\n"
 	  "changes nothing; after a crash, kmc repair finishes the restore.\n"
 	  "Servers that keep the vault open read the old items until they\n"
-	  "open it again." },
+	  "open it again. --json prints what was restored (docs/cli.md) on\n"
+	  "standard output." },
 	{ "completion", NULL, cmd_completion, 0, 1, 1, "completion bash|zsh",
 	  "Print a completion script for bash or zsh, made from this table of\n"
 	  "commands and their options: commands, the second word of a group,\n"
 	  "options, and item names (from kmc list, asked quietly when you\n"
 	  "press Tab; nothing is offered if the vault would need a secret).\n"
 	  "Try: source <(kmc completion bash)" },
-	{ "version", NULL, cmd_version, 0, 0, 0, "version",
-	  "Print the version." },
+	{ "version", NULL, cmd_version, OPT_JSON, 0, 0, "version [--json]",
+	  "Print the version; with --json, the version, the ABI number and the\n"
+	  "build's features (docs/cli.md)." },
 };
 
 const command *cli_command_table(size_t *ret_n)

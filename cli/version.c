@@ -16,9 +16,29 @@
 #include "cli.h"
 
 
+/* What this build can do, for kmc version --json. */
+static const char *const features[] = {
+	"host", "passphrase", "pkcs11", "tpm", "recovery",
+#if defined(__SANITIZE_ADDRESS__)
+	"address-sanitizer",
+#endif
+};
+
 int cmd_version(args *a)
 {
-	(void)a;
-	printf("kmc %s\n", kmc_version());
+	if (!a->json) {
+		printf("kmc %s\n", kmc_version());
+		return 0;
+	}
+	printf("{\"version\":");
+	json_str(stdout, kmc_version());
+	printf(",\"abi\":%d,\"features\":[", KMC_ABI);
+	for (size_t i = 0; i < ELEMENTS(features); i++) {
+		printf("%s", i ? "," : "");
+		json_str(stdout, features[i]);
+	}
+	printf("]}\n");
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
 	return 0;
 }
