@@ -57,12 +57,9 @@ int cmd_restore(args *a)
 	r = vault_dir(a, buf, sizeof(buf), &dir);
 	if (r < 0)
 		return r;
-	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
+	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
 	if (r < 0)
 		return r;
-	o.host_key = a->host_key;
-	o.passphrase_cb = cli_passphrase_cb;
-	o.passphrase_arg = (void *)dir;
 	r = kmc_vault_restore(dir, a->argv[0], &o, &info);
 	if (r < 0)
 		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);

@@ -153,8 +153,12 @@ static inline kmc_vault *take_vault(kmc_vault **v)
 
 int vault_dir(const args *a, char *buf, size_t size,
 	const char **ret);
-int read_unlock_secrets(args *a, kmc_options *o, kmc_secret **pass,
-	kmc_secret **pin, kmc_secret **rec);
+int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+	kmc_status *ret);
+/* The options that open the vault in dir: --host-key, and the PIN,
+   passphrase and recovery key given by file or descriptor. */
+int unlock_options(args *a, const char *dir, kmc_options *o,
+	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec);
 int open_vault(args *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 int print_secret(const kmc_secret *s);

@@ -118,12 +118,30 @@ int vault_dir(const args *a, char *buf, size_t size,
 	return 0;
 }
 
-
-/* The PIN, passphrase and recovery key given by file or descriptor. */
-int read_unlock_secrets(args *a, kmc_options *o, kmc_secret **pass,
-	kmc_secret **pin, kmc_secret **rec)
+/* The vault's status, read without unlocking (status, protector list). */
+int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+	kmc_status *ret)
 {
 	int r;
+
+	r = vault_dir(a, buf, size, ret_dir);
+	if (r < 0)
+		return r;
+	r = kmc_vault_status(*ret_dir, ret);
+	if (r < 0)
+		return cli_fail(r, "reading the vault %s", *ret_dir);
+	return 0;
+}
+
+/* The options that open the vault in dir (cli.h). */
+int unlock_options(args *a, const char *dir, kmc_options *o,
+	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec)
+{
+	int r;
+
+	o->host_key = a->host_key;
+	o->passphrase_cb = cli_passphrase_cb;
+	o->passphrase_arg = (void *)dir;
 
 	if (a->passphrase.file || a->passphrase.fd >= 0) {
 		r = cli_read_secret(&a->passphrase, "passphrase", 0,
@@ -161,12 +179,9 @@ int open_vault(args *a, unsigned flags, kmc_vault **ret)
 	r = vault_dir(a, buf, sizeof(buf), &dir);
 	if (r < 0)
 		return r;
-	r = read_unlock_secrets(a, &o, &pass, &pin, &rec);
+	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
 	if (r < 0)
 		return r;
-	o.host_key = a->host_key;
-	o.passphrase_cb = cli_passphrase_cb;
-	o.passphrase_arg = (void *)dir;
 	r = kmc_vault_open_ex(dir, flags, &o, ret);
 	if (r == KMC_E_NEED_PASSPHRASE) {
 		cli_note("opening the vault %s: %s; with no terminal "

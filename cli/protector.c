@@ -166,12 +166,9 @@ int cmd_protector_list(args *a)
 	kmc_status s;
 	int r;
 
-	r = vault_dir(a, buf, sizeof(buf), &dir);
+	r = read_status(a, buf, sizeof(buf), &dir, &s);
 	if (r < 0)
 		return r;
-	r = kmc_vault_status(dir, &s);
-	if (r < 0)
-		return cli_fail(r, "reading the vault %s", dir);
 	if (a->json)
 		printf("[");
 	for (size_t i = 0; i < s.n_protectors; i++) {

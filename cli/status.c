@@ -48,12 +48,9 @@ int cmd_status(args *a)
 	kmc_status s;
 	int healthy, r;
 
-	r = vault_dir(a, buf, sizeof(buf), &dir);
+	r = read_status(a, buf, sizeof(buf), &dir, &s);
 	if (r < 0)
 		return r;
-	r = kmc_vault_status(dir, &s);
-	if (r < 0)
-		return cli_fail(r, "reading the vault %s", dir);
 	healthy = status_healthy(&s);
 	if (a->json) {
 		printf("{\"vault\":");
