@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-int cmd_backup(args *a)
+static int cmd_backup(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_backup_info info;
@@ -43,7 +43,7 @@ int cmd_backup(args *a)
 	return 0;
 }
 
-int cmd_restore(args *a)
+static int cmd_restore(args *a)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
@@ -83,3 +83,35 @@ int cmd_restore(args *a)
 	}
 	return 0;
 }
+
+const command cli_cmd_backup = {
+	"backup", NULL, cmd_backup,
+	OPT_OUT | OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
+	0, 0, "backup --out DIR [--json]",
+	"Copy the vault to the new folder DIR (0700; an existing DIR must be\n"
+	"empty, and is never overwritten): kmc.ks, StandbyKsf.ks, a compacted\n"
+	"items.mdb and backup.manifest (vault id, keystore generation, item\n"
+	"count, a hash of each file), each 0600. The vault is opened for\n"
+	"writing, so the copy is one consistent set: servers go on reading,\n"
+	"and other writers wait until it is done. DIR appears whole or not at\n"
+	"all. The host key, passphrase, token and recovery key are not in it;\n"
+	"one of them is needed to open what it restores. Keys folders and\n"
+	"config files an import wrote are not in it either. --json prints\n"
+	"what was copied (docs/cli.md) on standard output."
+};
+
+const command cli_cmd_restore = {
+	"restore", NULL, cmd_restore,
+	OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1,
+	"restore BACKUP [--json]",
+	"Put the backup in folder BACKUP back as the vault, in one step. The\n"
+	"backup is checked first (manifest, every file's hash, keystores,\n"
+	"store, vault id) and opened with the vault's protectors to check\n"
+	"its MACs and every item; a backup of another vault is refused.\n"
+	"The vault may be damaged or missing (it is created); a folder with\n"
+	"a healthy vault of another id, or other files, is refused. A failure\n"
+	"changes nothing; after a crash, kmc repair finishes the restore.\n"
+	"Servers that keep the vault open read the old items until they\n"
+	"open it again. --json prints what was restored (docs/cli.md) on\n"
+	"standard output."
+};

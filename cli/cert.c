@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-int cmd_unwrap(args *a)
+static int cmd_unwrap(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *key = NULL;
@@ -65,7 +65,7 @@ static void print_sans_json(const char *sans)
 	printf("]");
 }
 
-int cmd_cert_info(args *a)
+static int cmd_cert_info(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_cert_info *info = NULL;
@@ -131,7 +131,7 @@ int cmd_cert_info(args *a)
 	return 0;
 }
 
-int cmd_ref(args *a)
+static int cmd_ref(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *check = NULL;
@@ -161,3 +161,36 @@ int cmd_ref(args *a)
 	free(text);
 	return r < 0 ? cli_fail(r, "ref") : 0;
 }
+
+const command cli_cmd_unwrap = {
+	"unwrap", NULL, cmd_unwrap, OPT_OUT | OPT_HOST_KEY | OPT_PASSPHRASE,
+	1, 1, "unwrap NAME [--format pem|der] [--out FILE]",
+	"Write the private key of the imported NAME as unencrypted PKCS#8:\n"
+	"to --out FILE, created 0600 (an existing file is never overwritten),\n"
+	"or to standard output when it is not a terminal."
+};
+
+const command cli_cmd_cert_info = {
+	"cert", "info", cmd_cert_info, OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
+	1, 1, "cert info NAME|FILE [--json]",
+	"Describe each certificate of the imported NAME (or a certificate\n"
+	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
+	"fingerprint, not-before, expiry (also in milliseconds since the\n"
+	"epoch, as `expires` in JSON) and the PEM. A file of that name wins\n"
+	"over an item."
+};
+
+const command cli_cmd_ref = {
+	"ref", NULL, cmd_ref, OPT_OUT | OPT_URI | OPT_HOST_KEY | OPT_PASSPHRASE,
+	1, 1, "ref NAME --out FILE | --uri",
+	"Point an unmodified server at the key of the imported NAME through\n"
+	"the kmc OpenSSL provider (kmc.so). --uri prints its URI,\n"
+	"kmc://<vault>?item=NAME, for programs that open keys through\n"
+	"OSSL_STORE (openssl -key, OSSL_STORE_open callers). --out FILE\n"
+	"writes a key-reference file (PEM label KMC KEY REFERENCE, mode\n"
+	"0644: it holds no secret) for programs that take a key file (nginx,\n"
+	"Apache, HAProxy, PostgreSQL, Mosquitto, curl); load the provider\n"
+	"with OPENSSL_CONF, or HAProxy's ssl-provider lines. The exact\n"
+	"configuration lines per server are in docs/integrations/ (nginx,\n"
+	"apache, haproxy, postgresql, mosquitto, curl, openssl)."
+};

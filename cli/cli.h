@@ -175,33 +175,36 @@ int protector_type(const char *name, kmc_protector_type *ret);
 int protector_inputs(args *a, kmc_protector_type type,
 	kmc_options *o, kmc_secret **pass, kmc_secret **pin);
 void show_recovery(const kmc_secret *key, unsigned id);
-int cmd_protector_add(args *a);
-int cmd_protector_remove(args *a);
-int cmd_protector_list(args *a);
-int cmd_init(args *a);
 int status_healthy(const kmc_status *s);
-int cmd_status(args *a);
-int cmd_list(args *a);
-int cmd_rm(args *a);
-int cmd_password_set(args *a);
-int cmd_password_get(args *a);
-int cmd_encrypt(args *a);
-int cmd_decrypt(args *a);
-int cmd_repair(args *a);
-int cmd_import(args *a);
-int cmd_crl_update(args *a);
-int cmd_unwrap(args *a);
-int cmd_cert_info(args *a);
-int cmd_ref(args *a);
-int cmd_backup(args *a);
-int cmd_restore(args *a);
 int cmd_version(args *a);
-int cmd_completion(args *a);
 
 /* The dispatch table (cli/kmc.c) and the options (cli/options.c), for
    kmc completion. */
 struct option;
-const command *cli_command_table(size_t *ret_n);
+const command *const *cli_command_table(size_t *ret_n);
+
+/* Each command's entry, beside its handler: name, options, usage, help. */
+extern const command cli_cmd_init;
+extern const command cli_cmd_protector_add;
+extern const command cli_cmd_protector_list;
+extern const command cli_cmd_protector_remove;
+extern const command cli_cmd_status;
+extern const command cli_cmd_list;
+extern const command cli_cmd_rm;
+extern const command cli_cmd_password_set;
+extern const command cli_cmd_password_get;
+extern const command cli_cmd_encrypt;
+extern const command cli_cmd_decrypt;
+extern const command cli_cmd_import;
+extern const command cli_cmd_crl_update;
+extern const command cli_cmd_unwrap;
+extern const command cli_cmd_cert_info;
+extern const command cli_cmd_ref;
+extern const command cli_cmd_repair;
+extern const command cli_cmd_backup;
+extern const command cli_cmd_restore;
+extern const command cli_cmd_completion;
+extern const command cli_cmd_version;
 const struct option *cli_long_options(void);
 int cli_takes_option(const command *c, const struct option *o);
 

@@ -49,7 +49,7 @@ static void put_key(const command *c)
 static void put_bash(void)
 {
 	size_t n, k, j;
-	const command *t = cli_command_table(&n);
+	const command *const *t = cli_command_table(&n);
 
 	printf("# bash completion for kmc; made by `kmc completion bash`.\n"
 		"_kmc_items()\n"
@@ -97,10 +97,10 @@ static void put_bash(void)
 		"\t\t\tCOMPREPLY=($(compgen -W '");
 	/* First words, each once. */
 	for (k = 0; k < n; k++) {
-		for (j = 0; j < k && strcmp(t[j].name, t[k].name); j++)
+		for (j = 0; j < k && strcmp(t[j]->name, t[k]->name); j++)
 			;
 		if (j == k)
-			printf("%s%s", k ? " " : "", t[k].name);
+			printf("%s%s", k ? " " : "", t[k]->name);
 	}
 	printf("' -- \"$cur\"))\n"
 		"\t\tfi\n"
@@ -110,19 +110,19 @@ static void put_bash(void)
 		"\tcase $key in\n");
 	/* Two-word groups: the second word, then the pair is the key. */
 	for (k = 0; k < n; k++) {
-		if (!t[k].sub)
+		if (!t[k]->sub)
 			continue;
-		for (j = 0; j < k && (!t[j].sub || strcmp(t[j].name,
-				t[k].name)); j++)
+		for (j = 0; j < k && (!t[j]->sub || strcmp(t[j]->name,
+				t[k]->name)); j++)
 			;
 		if (j < k)
 			continue;
 		printf("\t%s)\n"
 			"\t\tif [ ${#words[@]} -eq 1 ]; then\n"
-			"\t\t\tCOMPREPLY=($(compgen -W '", t[k].name);
+			"\t\t\tCOMPREPLY=($(compgen -W '", t[k]->name);
 		for (j = k; j < n; j++)
-			if (t[j].sub && !strcmp(t[j].name, t[k].name))
-				printf("%s%s", j == k ? "" : " ", t[j].sub);
+			if (t[j]->sub && !strcmp(t[j]->name, t[k]->name))
+				printf("%s%s", j == k ? "" : " ", t[j]->sub);
 		printf("' -- \"$cur\"))\n"
 			"\t\t\treturn 0\n"
 			"\t\tfi\n"
@@ -133,9 +133,9 @@ static void put_bash(void)
 		"\t\tcase $key in\n");
 	for (k = 0; k < n; k++) {
 		printf("\t\t'");
-		put_key(&t[k]);
+		put_key(t[k]);
 		printf("') COMPREPLY=($(compgen -W '");
-		put_options(&t[k]);
+		put_options(t[k]);
 		printf("' -- \"$cur\")) ;;\n");
 	}
 	printf("\t\tesac\n"
@@ -146,15 +146,15 @@ static void put_bash(void)
 	for (k = 0; k < n; k++) {
 		const char *arg;
 
-		if (t[k].max_operands == 0)
+		if (t[k]->max_operands == 0)
 			continue;
-		arg = strstr(t[k].usage, " NAME");
+		arg = strstr(t[k]->usage, " NAME");
 		printf("\t'");
-		put_key(&t[k]);
+		put_key(t[k]);
 		if (arg)
 			printf("') COMPREPLY=($(compgen -W \"$(_kmc_items "
 				"\"${vault[@]}\")\" -- \"$cur\")) ;;\n");
-		else if (!strcmp(t[k].name, "completion"))
+		else if (!strcmp(t[k]->name, "completion"))
 			printf("') COMPREPLY=($(compgen -W 'bash zsh' -- "
 				"\"$cur\")) ;;\n");
 		else
@@ -166,7 +166,7 @@ static void put_bash(void)
 		"complete -F _kmc kmc\n");
 }
 
-int cmd_completion(args *a)
+static int cmd_completion(args *a)
 {
 	const char *shell = a->argv[0];
 
@@ -185,3 +185,12 @@ int cmd_completion(args *a)
 		return cli_fail(-errno, "writing to standard output");
 	return 0;
 }
+
+const command cli_cmd_completion = {
+	"completion", NULL, cmd_completion, 0, 1, 1, "completion bash|zsh",
+	"Print a completion script for bash or zsh, made from this table of\n"
+	"commands and their options: commands, the second word of a group,\n"
+	"options, and item names (from kmc list, asked quietly when you\n"
+	"press Tab; nothing is offered if the vault would need a secret).\n"
+	"Try: source <(kmc completion bash)"
+};

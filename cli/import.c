@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-int cmd_import(args *a)
+static int cmd_import(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
@@ -73,7 +73,7 @@ int cmd_import(args *a)
 	return 0;
 }
 
-int cmd_crl_update(args *a)
+static int cmd_crl_update(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	int r;
@@ -91,3 +91,41 @@ int cmd_crl_update(args *a)
 	cli_note("the CRL of %s is now %s", a->argv[0], a->crl);
 	return 0;
 }
+
+const command cli_cmd_import = {
+	"import", NULL, cmd_import,
+	OPT_IMPORT | OPT_CRL | OPT_PASSWORD | OPT_HOST_KEY | OPT_PASSPHRASE,
+	0, 0,
+	"import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
+	"        [--keys-dir DIR] [--conf FILE] [--replace]\n"
+	"        [--password-file FILE | --password-fd N]",
+	"Verify, then import a CA certificate, a server certificate (with any\n"
+	"intermediates after it), its private key and optionally a CRL, as\n"
+	"certImport does. Every file must be a regular file reached without\n"
+	"symbolic links and owned by you or root; the key at most mode 0640;\n"
+	"an existing keys folder yours and mode 0700. The chain must lead to\n"
+	"the CA, every certificate be within its dates, the key open with its\n"
+	"password (at most 100 characters) and match the certificate; a CRL\n"
+	"must be the CA's, current, and not revoke the chain. Keys: encrypted\n"
+	"or plain PKCS#8 (PEM, DER), legacy encrypted PEM, PKCS#1, SEC1; RSA\n"
+	"2048-4096, EC P-256/P-384, Ed25519.\n\n"
+	"Stores under NAME (default server): the password as NAME (so\n"
+	"`kmc password get NAME` serves ssl_passphrase_command), the key as\n"
+	"NAME/key, certificates as NAME/cert and NAME/ca, the CRL as NAME/crl.\n"
+	"Writes ca.crt, server.crt, server.key (still encrypted) and ca.crl,\n"
+	"mode 0400, to the keys folder (default <vault>/keys/NAME), and with\n"
+	"--conf sets ca_crt, server_crt, server_key, crl and server_key_mm\n"
+	"(the password as a ciphertext string) in a key = value file, keeping\n"
+	"every other line. All of it happens, or none of it.\n"
+	"--replace supersedes an existing NAME; old versions stay until\n"
+	"`kmc rm --old`. tools/certImport.sh takes certImport's -c -s -k -r -h."
+};
+
+const command cli_cmd_crl_update = {
+	"crl", "update", cmd_crl_update,
+	OPT_CRL | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "crl update NAME -r NEW.crl",
+	"Replace the CRL of the imported NAME, after checking it is signed by\n"
+	"NAME's CA, current, and does not revoke NAME's own certificate. The\n"
+	"copy in the keys folder and the config file's crl entry follow.\n"
+	"A server using kmc_ssl_ctx_use() sees the vault generation grow."
+};

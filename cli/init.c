@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include "cli.h"
 
-int cmd_init(args *a)
+static int cmd_init(args *a)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
@@ -59,3 +59,23 @@ int cmd_init(args *a)
 		cli_note("created vault %s", dir);
 	return 0;
 }
+
+const command cli_cmd_init = {
+	"init", NULL, cmd_init,
+	OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN,
+	0, 0,
+	"init [--protector host|passphrase|pkcs11|tpm|recovery] [--host-key FILE]\n"
+	"        [--passphrase-file FILE | --passphrase-fd N]\n"
+	"        [--argon2-ops N] [--argon2-mem MIB]\n"
+	"        [--pkcs11-uri URI [--pin-file F | --pin-fd N] [--create-key]\n"
+	"         [--mechanism aes-cbc|aes-gcm|rsa-oaep]]",
+	"Create a vault: kmc.ks, StandbyKsf.ks and the item store in a new\n"
+	"(or empty) directory, mode 0700. The host protector (default) keeps\n"
+	"the root key under a host key file, made 0400 on first use at\n"
+	"--host-key, $KMC_HOST_KEY, or /etc/kmcvault/host.key for root\n"
+	"(~/.config/kmcvault/host.key otherwise). The passphrase protector\n"
+	"derives its key with Argon2id (default 3 passes over 256 MiB); the\n"
+	"passphrase is asked twice on the terminal or read from a file or\n"
+	"descriptor, and must have at least 8 characters. pkcs11 and tpm:\n"
+	"see kmc protector add --help; recovery prints its key once."
+};

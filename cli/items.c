@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-int cmd_rm(args *a)
+static int cmd_rm(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	size_t n;
@@ -41,7 +41,7 @@ int cmd_rm(args *a)
 }
 
 
-int cmd_password_set(args *a)
+static int cmd_password_set(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
@@ -67,7 +67,7 @@ int cmd_password_set(args *a)
 	return 0;
 }
 
-int cmd_password_get(args *a)
+static int cmd_password_get(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
@@ -110,7 +110,7 @@ static int encrypt_input(args *a, kmc_secret **ret)
 	return r;
 }
 
-int cmd_encrypt(args *a)
+static int cmd_encrypt(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pt = NULL;
@@ -133,7 +133,7 @@ int cmd_encrypt(args *a)
 	return 0;
 }
 
-int cmd_decrypt(args *a)
+static int cmd_decrypt(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pt = NULL;
@@ -167,3 +167,47 @@ int cmd_decrypt(args *a)
 		return cli_fail(r, "decrypting");
 	return print_secret(pt);
 }
+
+const command cli_cmd_rm = {
+	"rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE | OPT_OLD, 1, 1,
+	"rm NAME [--old]",
+	"Remove the item NAME and its old versions; for an imported NAME,\n"
+	"its NAME/... items too. With --old, remove only the old versions\n"
+	"that an import with --replace kept."
+};
+
+const command cli_cmd_password_set = {
+	"password", "set", cmd_password_set,
+	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_PASSWORD, 1, 1,
+	"password set NAME [--password-file FILE | --password-fd N]",
+	"Store a password (at most 4096 bytes) that unlocks a server key.\n"
+	"It is asked twice on the terminal, or read from a file (mode 0600\n"
+	"or stricter) or a descriptor; one trailing newline is dropped.\n"
+	"A password is text: one holding a NUL byte is refused.\n"
+	"Storing under an existing name replaces it and raises its version."
+};
+
+const command cli_cmd_password_get = {
+	"password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
+	1, 1, "password get NAME",
+	"Print the password NAME alone on standard output, as PostgreSQL's\n"
+	"ssl_passphrase_command expects (a newline follows on a terminal\n"
+	"only)."
+};
+
+const command cli_cmd_encrypt = {
+	"encrypt", NULL, cmd_encrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"encrypt [SECRET]",
+	"Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
+	"file. The secret is read from standard input (no echo on a\n"
+	"terminal); an operand works too, but others may see it in ps.\n"
+	"A secret holding a NUL byte is refused."
+};
+
+const command cli_cmd_decrypt = {
+	"decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"decrypt [STRING]",
+	"Print the secret inside a ciphertext string (the operand, else\n"
+	"standard input: one string, white space around it ignored, a NUL\n"
+	"byte refused). It opens only in the vault that made it."
+};

@@ -91,7 +91,7 @@ void show_recovery(const kmc_secret *key, unsigned id)
 		"(--recovery): write it down and keep it apart from the vault.\n");
 }
 
-int cmd_protector_add(args *a)
+static int cmd_protector_add(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
@@ -139,7 +139,7 @@ int cmd_protector_add(args *a)
 	return 0;
 }
 
-int cmd_protector_remove(args *a)
+static int cmd_protector_remove(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	unsigned long long id;
@@ -159,7 +159,7 @@ int cmd_protector_remove(args *a)
 	return 0;
 }
 
-int cmd_protector_list(args *a)
+static int cmd_protector_list(args *a)
 {
 	char buf[PATH_MAX];
 	const char *dir = NULL;
@@ -189,3 +189,44 @@ int cmd_protector_list(args *a)
 		printf("]\n");
 	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 }
+
+const command cli_cmd_protector_add = {
+	"protector", "add", cmd_protector_add,
+	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN, 1, 1,
+	"protector add host|passphrase|pkcs11|tpm|recovery [OPTIONS]",
+	"Add a way to open the vault; any one protector opens it. The vault\n"
+	"is opened with the protectors it has (host key, token, prompt).\n"
+	"  host        --host-key FILE (made 0400 if absent)\n"
+	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
+	"              [--argon2-ops N] [--argon2-mem MIB]\n"
+	"  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
+	"              (RFC 7512: token, object, id, module-name, module-path,\n"
+	"              pin-source); the PIN from --pin-file, --pin-fd, the\n"
+	"              URI's pin-source, or a prompt. A pin-source is kept\n"
+	"              so a server opens at boot with no flags; a pin-value\n"
+	"              is refused, since others can read it in ps.\n"
+	"              --create-key makes a sensitive, non-extractable AES-256\n"
+	"              key when none matches; an extractable key is refused.\n"
+	"              --mechanism aes-cbc (default, every token), aes-gcm\n"
+	"              (SoftHSM2), rsa-oaep (an RSA key: SHA-256, else SHA-1).\n"
+	"  tpm         the same through tpm2-pkcs11 (module-name=tpm2_pkcs11\n"
+	"              unless the URI names a module); see\n"
+	"              docs/integrations/tpm.md\n"
+	"  recovery    prints a high-entropy key once, 8 groups of 6 with a\n"
+	"              check symbol each; --recovery opens the vault with it.\n"
+	"Modules load only from /usr/lib, /usr/local/lib, /lib or /opt."
+};
+
+const command cli_cmd_protector_list = {
+	"protector", "list", cmd_protector_list, OPT_JSON, 0, 0,
+	"protector list [--json]",
+	"List the protectors: id, type, and what it uses (host key path,\n"
+	"Argon2id cost, token URI and mechanism). Nothing is unlocked."
+};
+
+const command cli_cmd_protector_remove = {
+	"protector", "remove", cmd_protector_remove,
+	OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "protector remove ID",
+	"Remove protector ID; the last one is never removed. Note: a copy of\n"
+	"the keystore made before still opens with the removed protector."
+};

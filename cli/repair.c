@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-int cmd_repair(args *a)
+static int cmd_repair(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
@@ -38,3 +38,11 @@ int cmd_repair(args *a)
 		"a change is still pending" : "no change pending");
 	return status_healthy(&st) ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
+
+const command cli_cmd_repair = {
+	"repair", NULL, cmd_repair, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
+	"repair",
+	"Open the vault for writing: rewrite a missing, stale or damaged\n"
+	"keystore from its twin, and finish (or undo) an import that was cut\n"
+	"off. Exits 4 if something is still wrong."
+};

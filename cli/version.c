@@ -42,3 +42,9 @@ int cmd_version(args *a)
 		return cli_fail(-errno, "writing to standard output");
 	return 0;
 }
+
+const command cli_cmd_version = {
+	"version", NULL, cmd_version, OPT_JSON, 0, 0, "version [--json]",
+	"Print the version; with --json, the version, the ABI number and the\n"
+	"build's features (docs/cli.md)."
+};
