@@ -15,6 +15,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 # Where OpenSSL 3 looks for providers (-provider kmc).
 MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || echo $(LIBDIR)/ossl-modules)
 DESTDIR ?=
@@ -248,6 +250,10 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 0644 man/kmc.1 $(DESTDIR)$(MANDIR)/man1/kmc.1
 	install -m 0644 man/kmc.3 $(DESTDIR)$(MANDIR)/man3/kmc.3
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	$(KMC) completion bash > $(DESTDIR)$(BASHCOMPDIR)/kmc
+	$(KMC) completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_kmc
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/kmc $(DESTDIR)$(ZSHCOMPDIR)/_kmc
 
 uninstall:
 	rm -f $(DESTDIR)$(MODULESDIR)/kmc.so
@@ -255,6 +261,7 @@ uninstall:
 		$(DESTDIR)$(INCLUDEDIR)/kmc.h $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/kmc
 	rm -f $(DESTDIR)$(MANDIR)/man1/kmc.1 $(DESTDIR)$(MANDIR)/man3/kmc.3
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/kmc $(DESTDIR)$(ZSHCOMPDIR)/_kmc
 
 clean:
 	rm -rf $(O) build-*

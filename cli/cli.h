@@ -7,6 +7,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <kmc.h>
 #include <kmc/admin.h>
@@ -71,5 +73,139 @@ int cli_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------------- */
+/* Commands (cli/kmc.c has the table; one file per command group)    */
+
+#define PASSWORD_MAX 4096
+#define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+#define PASSPHRASE_MAX 1024
+
+enum {
+	OPT_VAULT = 1 << 0,
+	OPT_JSON = 1 << 1,
+	OPT_PROTECTOR = 1 << 2,
+	OPT_HOST_KEY = 1 << 3,
+	OPT_PASSPHRASE = 1 << 4,	/* --passphrase-file, --passphrase-fd */
+	OPT_PASSWORD = 1 << 5,		/* --password-file, --password-fd */
+	OPT_ARGON2 = 1 << 6,
+	OPT_IMPORT = 1 << 7,		/* -c -s -k --name --keys-dir --conf ... */
+	OPT_CRL = 1 << 8,		/* -r */
+	OPT_OUT = 1 << 9,		/* --out, --format */
+	OPT_OLD = 1 << 10,
+	OPT_URI = 1 << 11,
+	OPT_TOKEN = 1 << 12,	/* --pkcs11-uri, --create-key, --mechanism */
+};
+
+typedef struct args {
+	const char *vault;
+	int json;
+	const char *protector;
+	const char *host_key;
+	cli_secret_src passphrase;
+	cli_secret_src password;
+	cli_secret_src pin;
+	cli_secret_src recovery;
+	int use_recovery;
+	const char *pkcs11_uri, *mechanism;
+	int create_key;
+	uint32_t argon2_ops;
+	uint64_t argon2_mem;
+	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *out;
+	const char *format;
+	int replace, old, uri;
+	int help;
+	int argc;		/* operands left after the options */
+	char **argv;
+} args;
+
+typedef struct command {
+	const char *name;
+	const char *sub;	/* second word, e.g. "set" of "password set" */
+	int (*run)(args *a);
+	unsigned options;
+	int min_operands, max_operands;
+	const char *usage;
+	const char *help;
+} command;
+
+static inline void vault_closep(kmc_vault **v)
+{
+	kmc_vault_close(*v);
+}
+
+static inline void secret_freep(kmc_secret **s)
+{
+	kmc_secret_free(*s);
+}
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* Hand a vault on and leave NULL behind for the cleanup handler. */
+static inline kmc_vault *take_vault(kmc_vault **v)
+{
+	kmc_vault *t = *v;
+
+	*v = NULL;
+	return t;
+}
+#define TAKE_VAULT(v) take_vault(&(v))
+
+int vault_dir(const args *a, char *buf, size_t size,
+	const char **ret);
+int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+	kmc_status *ret);
+/* The options that open the vault in dir: --host-key, and the PIN,
+   passphrase and recovery key given by file or descriptor. */
+int unlock_options(args *a, const char *dir, kmc_options *o,
+	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec);
+int open_vault(args *a, unsigned flags, kmc_vault **ret);
+int write_out(const void *buf, size_t len);
+int print_secret(const kmc_secret *s);
+int refuse_nul(const kmc_secret *s, const char *what,
+	const cli_secret_src *src);
+int parse_uint(const char *s, unsigned long long max,
+	unsigned long long *ret);
+int parse_args(const command *c, int argc, char **argv, args *a);
+void json_str(FILE *f, const char *s);
+void iso_time(int64_t t, char *buf, size_t size);
+void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
+	int restore);
+int protector_type(const char *name, kmc_protector_type *ret);
+int protector_inputs(args *a, kmc_protector_type type,
+	kmc_options *o, kmc_secret **pass, kmc_secret **pin);
+void show_recovery(const kmc_secret *key, unsigned id);
+int status_healthy(const kmc_status *s);
+int cmd_version(args *a);
+
+/* The dispatch table (cli/kmc.c) and the options (cli/options.c), for
+   kmc completion. */
+struct option;
+const command *const *cli_command_table(size_t *ret_n);
+
+/* Each command's entry, beside its handler: name, options, usage, help. */
+extern const command cli_cmd_init;
+extern const command cli_cmd_protector_add;
+extern const command cli_cmd_protector_list;
+extern const command cli_cmd_protector_remove;
+extern const command cli_cmd_status;
+extern const command cli_cmd_list;
+extern const command cli_cmd_rm;
+extern const command cli_cmd_password_set;
+extern const command cli_cmd_password_get;
+extern const command cli_cmd_encrypt;
+extern const command cli_cmd_decrypt;
+extern const command cli_cmd_import;
+extern const command cli_cmd_crl_update;
+extern const command cli_cmd_unwrap;
+extern const command cli_cmd_cert_info;
+extern const command cli_cmd_ref;
+extern const command cli_cmd_repair;
+extern const command cli_cmd_backup;
+extern const command cli_cmd_restore;
+extern const command cli_cmd_completion;
+extern const command cli_cmd_version;
+const struct option *cli_long_options(void);
+int cli_takes_option(const command *c, const struct option *o);
 
 #endif

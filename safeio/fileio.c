@@ -16,6 +16,7 @@
 #include <linux/limits.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
+#include <kmc/admin.h>
 #include "fileio.h"
 #include "../kmc/crypto.h"
 
@@ -302,9 +303,16 @@ static int xattrs_set(int fd, const uint8_t *p, size_t len)
 int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	const kmc_file_meta *meta)
 {
+	return kmc_write_new_ex(dirfd, name, data, len, meta, 0);
+}
+
+int kmc_write_new_ex(int dirfd, const char *name, const void *data,
+	size_t len, const kmc_file_meta *meta, unsigned flags)
+{
 	int fd, r;
 
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (!(flags & KMC_WRITE_NOREPLACE) && unlinkat(dirfd, name, 0) < 0 &&
+	    errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		O_NOFOLLOW, meta->mode);
@@ -327,6 +335,48 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	if (r < 0)
 		(void)unlinkat(dirfd, name, 0);
 	return r;
+}
+
+int kmc_file_write_new(const char *path, const void *data, size_t len,
+	mode_t mode)
+{
+	char parent[PATH_MAX];
+	const char *slash, *name;
+	int dirfd, r;
+
+	if (!*path || (!data && len))
+		return kmc_detail(KMC_E_INVALID, "writing a new file: no path");
+	slash = strrchr(path, '/');
+	name = slash ? slash + 1 : path;
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return kmc_detail(KMC_E_INVALID, "%s: not a file name", path);
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == path)
+		snprintf(parent, sizeof(parent), "/");
+	else if ((size_t)(slash - path) >= sizeof(parent))
+		return kmc_detail(KMC_E_INVALID, "%s: path too long", path);
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		r = -errno;
+		return kmc_detail(r, "creating %s: opening its folder %s: %s",
+			path, parent, kmc_strerror(r));
+	}
+	r = kmc_write_new_ex(dirfd, name, data, len, &(kmc_file_meta){ mode,
+		(uid_t)-1, (gid_t)-1, NULL, 0 }, KMC_WRITE_NOREPLACE);
+	if (r == 0 && fsync(dirfd) < 0) {
+		r = -errno;
+		(void)unlinkat(dirfd, name, 0);
+	}
+	close(dirfd);
+	if (r == -EEXIST)
+		return kmc_detail(KMC_E_EXISTS, "%s exists; refusing to overwrite "
+			"it", path);
+	if (r < 0)
+		return kmc_detail(r, "writing %s: %s", path, kmc_strerror(r));
+	return 0;
 }
 
 int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)

@@ -261,14 +261,23 @@ static int check_keys_dir(import_ctx *c, kmc_vault *v)
 		if (!S_ISDIR(st.st_mode))
 			return kmc_detail(KMC_E_PERM, "keys folder %s is not a "
 				"folder", c->keys_dir);
+		/* A --keys-dir may be a shared folder (/etc/ssl/private):
+		   never advise changing it, only a folder of its own. */
 		if (st.st_uid != geteuid())
 			return kmc_detail(KMC_E_PERM, "keys folder %s is owned by "
-				"uid %u, not by you (uid %u); chown it",
-				c->keys_dir, (unsigned)st.st_uid,
-				(unsigned)geteuid());
+				"uid %u, not by you (uid %u); give --keys-dir a "
+				"folder that does not exist yet (kmc makes it, 0700), "
+				"or run as its owner", c->keys_dir,
+				(unsigned)st.st_uid, (unsigned)geteuid());
+		if ((st.st_mode & 0777) != 0700 && c->p->keys_dir)
+			return kmc_detail(KMC_E_PERM, "keys folder %s has mode "
+				"%04o and must be 0700; give --keys-dir a folder "
+				"that does not exist yet (kmc makes it, 0700)",
+				c->keys_dir, (unsigned)(st.st_mode & 07777));
 		if ((st.st_mode & 0777) != 0700)
 			return kmc_detail(KMC_E_PERM, "keys folder %s has mode "
-				"%04o; it must be 0700 (chmod 700 %s)", c->keys_dir,
+				"%04o; it must be 0700 (chmod 700 %s: the vault made "
+				"it for this import alone)", c->keys_dir,
 				(unsigned)(st.st_mode & 07777), c->keys_dir);
 		c->keys_dir_exists = 1;
 		return 0;

@@ -5,6 +5,7 @@
 #ifndef KMC_ADMIN_H
 #define KMC_ADMIN_H
 
+#include <sys/types.h>
 #include <kmc.h>
 
 #ifdef __cplusplus
@@ -408,6 +409,17 @@ KMC_API int kmc_ref_format(const char *dir, const char *name, char **ret)
  */
 KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
 	char **ret_name) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+
+/*
+ * kmc_file_write_new - create the file path (never replacing one that
+ * exists, nor following a link there), write the len bytes of data, give
+ * it mode (whatever the umask), fsync it and its folder; on failure
+ * nothing is left behind. For files a user names, such as a private key
+ * written out in the clear. The detail names path.
+ * Returns 0; KMC_E_EXISTS, KMC_E_INVALID, -errno.
+ */
+KMC_API int kmc_file_write_new(const char *path, const void *data,
+	size_t len, mode_t mode) KMC_MUST_CHECK KMC_NONNULL(1);
 
 #ifdef __cplusplus
 }

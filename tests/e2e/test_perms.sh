@@ -192,4 +192,45 @@ t_err 3 "a host key that is not this vault's is refused (exit 3)" \
 	"$T/other.key is not the one" kmc password get db --host-key "$T/other.key"
 check "... and the vault is unchanged" unchanged
 
+# ---- the advice of a refusal ---------------------------------------------------------
+# A refusal's advice never changes a folder that may be shared: a keys
+# folder given with --keys-dir (/etc/ssl/private is 0710 root:ssl-cert)
+# is never to be chmod'ed or chown'ed; only the vault's own keys folder,
+# made by kmc for one import, is told chmod 700. (The vault folder, its
+# files and the host key are covered above; folders above them in
+# test_paths.sh.)
+
+P=$T/pki
+KP='server-key-password'
+secret_file "$T/kp" "$KP"
+check "mkpki.sh makes a PKI" bash "$KMC_TOP/tools/mkpki.sh" "$P" "$KP"
+imp() { # imp NAME [ARGS...]: import mkpki's bundle as NAME
+	local name=$1
+	shift
+	kmc import --name "$name" -c "$P/ca.crt" -s "$P/server.crt" \
+		-k "$P/server.key" --password-file "$T/kp" "$@"
+}
+fresh
+mkdir -m 0710 "$T/shared-keys"
+t_err 5 "a shared --keys-dir (0710) is refused (exit 5)" \
+	"keys folder $T/shared-keys has mode 0710.*folder that does not exist yet" \
+	imp a --keys-dir "$T/shared-keys"
+cp "$ERR" "$T/advice"
+check "... and its advice is not to chmod it" bash -c '! grep -q chmod "$1"' _ "$T/advice"
+mkdir -m 0700 "$T/nobodys-keys"
+chown nobody "$T/nobodys-keys"
+t_err 5 "a --keys-dir of another user is refused (exit 5)" \
+	"keys folder $T/nobodys-keys is owned by uid $NOBODY.*run as its owner" \
+	imp b --keys-dir "$T/nobodys-keys"
+cp "$ERR" "$T/advice"
+check "... and its advice is not to chown it" bash -c '! grep -q chown "$1"' _ "$T/advice"
+t "an import into the vault's own keys folder" imp c
+chmod 755 "$V/keys/c"
+t_err 5 "the vault's own keys folder at 0755 is refused with chmod 700 of it" \
+	"keys folder $V/keys/c has mode 0755; it must be 0700 \\(chmod 700 $V/keys/c" \
+	imp c --replace
+chmod 700 "$V/keys/c"
+check "the refusals left the folders given empty" \
+	bash -c '[ -z "$(ls -A "$1")$(ls -A "$2")" ]' _ "$T/shared-keys" "$T/nobodys-keys"
+
 done_testing

@@ -1,0 +1,117 @@
+/*
+ * backup.c - kmc backup, kmc restore.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+
+static int cmd_backup(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_backup_info info;
+	int r;
+
+	if (!a->out || a->format)
+		return cli_usage_fail("usage: kmc backup --out DIR");
+	/* The writer lock, held for the copy: keystore and store match. */
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_vault_backup(v, a->out, &info);
+	if (r < 0)
+		return cli_fail(r, "backing up %s to %s", kmc_vault_dir(v), a->out);
+	fprintf(stderr, "kmc: backed up vault %s (generation %" PRIu64 ", %"
+		PRIu64 " items) to %s; it opens only with one of the vault's "
+		"protectors (host key, passphrase, token, recovery key)\n",
+		info.vault_id, info.generation, info.items, a->out);
+	if (a->json) {
+		json_backup_info(stdout, a->out, &info, 0);
+		if (fflush(stdout) != 0)
+			return cli_fail(-errno, "writing to standard output");
+	}
+	return 0;
+}
+
+static int cmd_restore(args *a)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	char buf[PATH_MAX];
+	const char *dir = NULL;
+	kmc_backup_info info;
+	int r;
+
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
+	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
+	if (r < 0)
+		return r;
+	r = kmc_vault_restore(dir, a->argv[0], &o, &info);
+	if (r < 0)
+		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);
+	if (!info.verified)
+		fprintf(stderr, "kmc: no protector opened the backup (%s): its "
+			"hashes were checked, its MACs were not\n", info.note);
+	if (info.replaced_generation)
+		fprintf(stderr, "kmc: restored generation %" PRIu64 " over "
+			"generation %" PRIu64 " in %s (vault %s, %" PRIu64
+			" items)\n", info.generation, info.replaced_generation,
+			dir, info.vault_id, info.items);
+	else
+		fprintf(stderr, "kmc: restored generation %" PRIu64 " in %s, "
+			"which held no readable keystore (vault %s, %" PRIu64
+			" items)\n", info.generation, dir, info.vault_id,
+			info.items);
+	if (a->json) {
+		json_backup_info(stdout, dir, &info, 1);
+		if (fflush(stdout) != 0)
+			return cli_fail(-errno, "writing to standard output");
+	}
+	return 0;
+}
+
+const command cli_cmd_backup = {
+	"backup", NULL, cmd_backup,
+	OPT_OUT | OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
+	0, 0, "backup --out DIR [--json]",
+	"Copy the vault to the new folder DIR (0700; an existing DIR must be\n"
+	"empty, and is never overwritten): kmc.ks, StandbyKsf.ks, a compacted\n"
+	"items.mdb and backup.manifest (vault id, keystore generation, item\n"
+	"count, a hash of each file), each 0600. The vault is opened for\n"
+	"writing, so the copy is one consistent set: servers go on reading,\n"
+	"and other writers wait until it is done. DIR appears whole or not at\n"
+	"all. The host key, passphrase, token and recovery key are not in it;\n"
+	"one of them is needed to open what it restores. Keys folders and\n"
+	"config files an import wrote are not in it either. --json prints\n"
+	"what was copied (docs/cli.md) on standard output."
+};
+
+const command cli_cmd_restore = {
+	"restore", NULL, cmd_restore,
+	OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1,
+	"restore BACKUP [--json]",
+	"Put the backup in folder BACKUP back as the vault, in one step. The\n"
+	"backup is checked first (manifest, every file's hash, keystores,\n"
+	"store, vault id) and opened with the vault's protectors to check\n"
+	"its MACs and every item; a backup of another vault is refused.\n"
+	"The vault may be damaged or missing (it is created); a folder with\n"
+	"a healthy vault of another id, or other files, is refused. A failure\n"
+	"changes nothing; after a crash, kmc repair finishes the restore.\n"
+	"Servers that keep the vault open read the old items until they\n"
+	"open it again. --json prints what was restored (docs/cli.md) on\n"
+	"standard output."
+};

@@ -1,0 +1,256 @@
+/*
+ * common.c - what every command shares: errors and exit codes, opening the vault, output.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+/* ---------------------------------------------------------------- */
+/* Errors                                                            */
+
+/*
+ * The exit code (docs/cli.md) for each fault. A system fault (-errno) not
+ * named here is EXIT_IO; anything else not named, EXIT_FAIL.
+ */
+static const struct {
+	int err;
+	int code;
+} exit_codes[] = {
+	{ KMC_E_UNLOCK, EXIT_AUTH },
+	{ KMC_E_NEED_PASSPHRASE, EXIT_AUTH },
+	{ KMC_E_HOST_KEY, EXIT_AUTH },
+	{ KMC_E_P11_PIN, EXIT_AUTH },
+	{ KMC_E_P11_PIN_LOCKED, EXIT_AUTH },
+	{ KMC_E_P11_MODULE, EXIT_NOT_FOUND },
+	{ KMC_E_P11_TOKEN, EXIT_NOT_FOUND },
+	{ KMC_E_P11_KEY, EXIT_NOT_FOUND },
+	{ KMC_E_P11_KEY_TYPE, EXIT_VERIFY },
+	{ KMC_E_P11, EXIT_IO },
+	{ KMC_E_LIMIT, EXIT_FAIL },
+	{ KMC_E_AUTH, EXIT_INTEGRITY },
+	{ KMC_E_CORRUPT, EXIT_INTEGRITY },
+	{ KMC_E_NO_KEYSTORE, EXIT_INTEGRITY },
+	{ KMC_E_WRONG_VAULT, EXIT_INTEGRITY },
+	{ KMC_E_VERSION, EXIT_INTEGRITY },
+	{ KMC_E_PERM, EXIT_PERM },
+	{ -EACCES, EXIT_PERM },
+	{ -EPERM, EXIT_PERM },
+	{ KMC_E_NOT_FOUND, EXIT_NOT_FOUND },
+	{ KMC_E_NOT_VAULT, EXIT_NOT_FOUND },
+	{ -ENOENT, EXIT_NOT_FOUND },
+	{ KMC_E_EXISTS, EXIT_EXISTS },
+	{ KMC_E_VERIFY, EXIT_VERIFY },
+	{ KMC_E_TYPE, EXIT_VERIFY },
+	{ KMC_E_INVALID, EXIT_USAGE },
+	{ KMC_E_NAME, EXIT_USAGE },
+	{ KMC_E_TOO_LARGE, EXIT_USAGE },
+	{ KMC_E_EMPTY, EXIT_USAGE },
+	{ KMC_E_STRING, EXIT_USAGE },
+	{ KMC_E_STORE, EXIT_IO },
+	{ KMC_E_PENDING, EXIT_IO },
+	/* A terminal that went away or a signal while prompting. */
+	{ CLI_NO_TTY, EXIT_IO },
+	{ CLI_INTERRUPTED, EXIT_IO },
+};
+
+static int exit_code_for(int err)
+{
+	for (size_t k = 0; k < ELEMENTS(exit_codes); k++)
+		if (exit_codes[k].err == err)
+			return exit_codes[k].code;
+	return KMC_IS_ERRNO(err) ? EXIT_IO : EXIT_FAIL;
+}
+
+int cli_fail(int err, const char *fmt, ...)
+{
+	const char *detail = kmc_error_detail();
+	va_list ap;
+
+	/* The detail names items and paths: escaped with the rest. */
+	va_start(ap, fmt);
+	cli_vreport(fmt, ap, detail[0] ? detail : kmc_strerror(err));
+	va_end(ap);
+	return CLI_EXIT(exit_code_for(err));
+}
+
+int cli_usage_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vreport(fmt, ap, NULL);
+	va_end(ap);
+	return CLI_EXIT(EXIT_USAGE);
+}
+
+/* ---------------------------------------------------------------- */
+/* Opening                                                           */
+
+/*
+ * The vault a command works on: --vault, else the default. A default
+ * that cannot be worked out (an over-long $KMC_VAULT, no home) fails
+ * with its cause; falling back to some other folder, such as the
+ * current one, would read or write a vault nobody named.
+ */
+int vault_dir(const args *a, char *buf, size_t size,
+	const char **ret)
+{
+	int r;
+
+	if (a->vault) {
+		*ret = a->vault;
+		return 0;
+	}
+	r = kmc_default_vault_dir(buf, size);
+	if (r < 0)
+		return cli_fail(r, "finding the vault (give --vault DIR)");
+	*ret = buf;
+	return 0;
+}
+
+/* The vault's status, read without unlocking (status, protector list). */
+int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+	kmc_status *ret)
+{
+	int r;
+
+	r = vault_dir(a, buf, size, ret_dir);
+	if (r < 0)
+		return r;
+	r = kmc_vault_status(*ret_dir, ret);
+	if (r < 0)
+		return cli_fail(r, "reading the vault %s", *ret_dir);
+	return 0;
+}
+
+/* The options that open the vault in dir (cli.h). */
+int unlock_options(args *a, const char *dir, kmc_options *o,
+	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec)
+{
+	int r;
+
+	o->host_key = a->host_key;
+	o->passphrase_cb = cli_passphrase_cb;
+	o->passphrase_arg = (void *)dir;
+
+	if (a->passphrase.file || a->passphrase.fd >= 0) {
+		r = cli_read_secret(&a->passphrase, "passphrase", 0,
+			PASSPHRASE_MAX, pass);
+		if (r < 0)
+			return r;
+		o->passphrase = *pass;
+	}
+	if (a->pin.file || a->pin.fd >= 0) {
+		r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
+		if (r < 0)
+			return r;
+		o->pin = *pin;
+	}
+	if (a->use_recovery) {
+		r = cli_read_secret(&a->recovery, "recovery key", 0, 256, rec);
+		if (r < 0)
+			return r;
+		o->recovery_key = *rec;
+	}
+	o->pin_cb = cli_pin_cb;
+	return 0;
+}
+
+int open_vault(args *a, unsigned flags, kmc_vault **ret)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	char buf[PATH_MAX];
+	const char *dir = NULL;
+	int r;
+
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
+	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
+	if (r < 0)
+		return r;
+	r = kmc_vault_open_ex(dir, flags, &o, ret);
+	if (r == KMC_E_NEED_PASSPHRASE) {
+		cli_note("opening the vault %s: %s; with no terminal "
+			"to ask, give %s, or %s, or a recovery key with %s", dir,
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			"it needs its passphrase", a->passphrase.hint, a->pin.hint,
+			a->recovery.hint);
+		return CLI_EXIT(EXIT_AUTH);
+	}
+	if (r < 0)
+		return cli_fail(r, "opening the vault %s", dir);
+	if (kmc_vault_unlock_notes(*ret)[0])
+		cli_note("opened %s with protector %u after: %s",
+			dir, kmc_vault_opened_by(*ret), kmc_vault_unlock_notes(*ret));
+	if (kmc_vault_repaired(*ret))
+		cli_note("repaired%s%s in %s from its twin",
+			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
+			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
+			dir);
+	return 0;
+}
+
+
+/* Write all of buf to stdout; a closed pipe is an I/O fault. */
+int write_out(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cli_fail(-errno, "writing to standard output");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A secret on stdout: exact bytes, plus a newline for a person only. */
+int print_secret(const kmc_secret *s)
+{
+	int r = write_out(kmc_secret_data(s), kmc_secret_len(s));
+
+	if (r == 0 && isatty(STDOUT_FILENO))
+		r = write_out("\n", 1);
+	return r;
+}
+
+/*
+ * Passwords and config-file secrets are text to the programs that get
+ * them (ssl_passphrase_command's output, C strings): a NUL byte would cut
+ * them short there without a word, so refuse one here.
+ */
+int refuse_nul(const kmc_secret *s, const char *what,
+	const cli_secret_src *src)
+{
+	const unsigned char *nul = memchr(kmc_secret_data(s), '\0',
+		kmc_secret_len(s));
+
+	if (!nul)
+		return 0;
+	if (src->file)
+		return cli_usage_fail("the %s in %s holds a NUL byte (byte %zu); "
+			"it must be text", what, src->file,
+			(size_t)(nul - kmc_secret_data(s)) + 1);
+	return cli_usage_fail("the %s holds a NUL byte (byte %zu); it must be "
+		"text", what, (size_t)(nul - kmc_secret_data(s)) + 1);
+}

@@ -1,0 +1,196 @@
+/*
+ * completion.c - kmc completion bash|zsh: a completion script made from
+ * the dispatch table and the options each command takes, so that it
+ * follows the commands as they change.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+/* The options c takes, space-separated, as shell words. */
+static void put_options(const command *c)
+{
+	const struct option *o;
+	const char *sep = "";
+
+	for (o = cli_long_options(); o->name; o++) {
+		if (!cli_takes_option(c, o))
+			continue;
+		printf("%s--%s", sep, o->name);
+		sep = " ";
+		if (o->val < 256 && o->val != 'h')
+			printf(" -%c", o->val);
+	}
+}
+
+/* The options with a value, as a case pattern. */
+static void put_valued_options(void)
+{
+	const char *sep = "";
+
+	for (const struct option *o = cli_long_options(); o->name; o++) {
+		if (o->has_arg != required_argument)
+			continue;
+		printf("%s--%s", sep, o->name);
+		sep = "|";
+		if (o->val < 256)
+			printf("|-%c", o->val);
+	}
+}
+
+/* The key a command is known by in the script: "cert info", "list". */
+static void put_key(const command *c)
+{
+	printf("%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "");
+}
+
+static void put_bash(void)
+{
+	size_t n, k, j;
+	const command *const *t = cli_command_table(&n);
+
+	printf("# bash completion for kmc; made by `kmc completion bash`.\n"
+		"_kmc_items()\n"
+		"{\n"
+		"\t# Item names, quietly: never a prompt (no terminal under\n"
+		"\t# setsid), nothing on the screen, nothing when locked.\n"
+		"\tcommand -v setsid >/dev/null 2>&1 || return 0\n"
+		"\tsetsid -w \"${COMP_WORDS[0]}\" \"$@\" list </dev/null 2>/dev/null |\n"
+		"\t\tawk '{ print $1 }'\n"
+		"}\n\n"
+		"_kmc()\n"
+		"{\n"
+		"\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev= w i key=\n"
+		"\tlocal -a words=() vault=()\n"
+		"\t[ \"$COMP_CWORD\" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+		"\tCOMPREPLY=()\n"
+		"\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
+		"\t\tw=${COMP_WORDS[i]}\n"
+		"\t\tcase $w in\n"
+		"\t\t--vault) vault=(--vault \"${COMP_WORDS[i+1]}\"); i=$((i + 1)) ;;\n"
+		"\t\t--vault=*) vault=(\"$w\") ;;\n"
+		"\t\t");
+	put_valued_options();
+	printf(") i=$((i + 1)) ;;\n"
+		"\t\t-*) ;;\n"
+		"\t\t*) words+=(\"$w\") ;;\n"
+		"\t\tesac\n"
+		"\tdone\n"
+		"\tcase $prev in\n"
+		"\t--protector) COMPREPLY=($(compgen -W 'host passphrase pkcs11 "
+		"tpm recovery' -- \"$cur\")); return 0 ;;\n"
+		"\t--format) COMPREPLY=($(compgen -W 'pem der' -- \"$cur\")); "
+		"return 0 ;;\n"
+		"\t--mechanism) COMPREPLY=($(compgen -W 'aes-cbc aes-gcm rsa-oaep' "
+		"-- \"$cur\")); return 0 ;;\n"
+		"\t");
+	put_valued_options();
+	printf(") COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n"
+		"\tesac\n"
+		"\tif [ ${#words[@]} -eq 0 ]; then\n"
+		"\t\tif [[ $cur == -* ]]; then\n"
+		"\t\t\tCOMPREPLY=($(compgen -W '--vault --help --version' -- "
+		"\"$cur\"))\n"
+		"\t\telse\n"
+		"\t\t\tCOMPREPLY=($(compgen -W '");
+	/* First words, each once. */
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < k && strcmp(t[j]->name, t[k]->name); j++)
+			;
+		if (j == k)
+			printf("%s%s", k ? " " : "", t[k]->name);
+	}
+	printf("' -- \"$cur\"))\n"
+		"\t\tfi\n"
+		"\t\treturn 0\n"
+		"\tfi\n"
+		"\tkey=${words[0]}\n"
+		"\tcase $key in\n");
+	/* Two-word groups: the second word, then the pair is the key. */
+	for (k = 0; k < n; k++) {
+		if (!t[k]->sub)
+			continue;
+		for (j = 0; j < k && (!t[j]->sub || strcmp(t[j]->name,
+				t[k]->name)); j++)
+			;
+		if (j < k)
+			continue;
+		printf("\t%s)\n"
+			"\t\tif [ ${#words[@]} -eq 1 ]; then\n"
+			"\t\t\tCOMPREPLY=($(compgen -W '", t[k]->name);
+		for (j = k; j < n; j++)
+			if (t[j]->sub && !strcmp(t[j]->name, t[k]->name))
+				printf("%s%s", j == k ? "" : " ", t[j]->sub);
+		printf("' -- \"$cur\"))\n"
+			"\t\t\treturn 0\n"
+			"\t\tfi\n"
+			"\t\tkey=\"$key ${words[1]}\" ;;\n");
+	}
+	printf("\tesac\n"
+		"\tif [[ $cur == -* ]]; then\n"
+		"\t\tcase $key in\n");
+	for (k = 0; k < n; k++) {
+		printf("\t\t'");
+		put_key(t[k]);
+		printf("') COMPREPLY=($(compgen -W '");
+		put_options(t[k]);
+		printf("' -- \"$cur\")) ;;\n");
+	}
+	printf("\t\tesac\n"
+		"\t\treturn 0\n"
+		"\tfi\n"
+		"\tcase $key in\n");
+	/* Operands: item names where the usage says NAME, else files. */
+	for (k = 0; k < n; k++) {
+		const char *arg;
+
+		if (t[k]->max_operands == 0)
+			continue;
+		arg = strstr(t[k]->usage, " NAME");
+		printf("\t'");
+		put_key(t[k]);
+		if (arg)
+			printf("') COMPREPLY=($(compgen -W \"$(_kmc_items "
+				"\"${vault[@]}\")\" -- \"$cur\")) ;;\n");
+		else if (!strcmp(t[k]->name, "completion"))
+			printf("') COMPREPLY=($(compgen -W 'bash zsh' -- "
+				"\"$cur\")) ;;\n");
+		else
+			printf("') COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n");
+	}
+	printf("\tesac\n"
+		"\treturn 0\n"
+		"}\n"
+		"complete -F _kmc kmc\n");
+}
+
+static int cmd_completion(args *a)
+{
+	const char *shell = a->argv[0];
+
+	if (!strcmp(shell, "bash")) {
+		put_bash();
+	} else if (!strcmp(shell, "zsh")) {
+		/* zsh runs the bash function through bashcompinit. */
+		printf("#compdef kmc\n"
+			"# zsh completion for kmc; made by `kmc completion zsh`.\n"
+			"autoload -U +X bashcompinit && bashcompinit\n");
+		put_bash();
+	} else {
+		return cli_usage_fail("completion: bash or zsh, not %s", shell);
+	}
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	return 0;
+}
+
+const command cli_cmd_completion = {
+	"completion", NULL, cmd_completion, 0, 1, 1, "completion bash|zsh",
+	"Print a completion script for bash or zsh, made from this table of\n"
+	"commands and their options: commands, the second word of a group,\n"
+	"options, and item names (from kmc list, asked quietly when you\n"
+	"press Tab; nothing is offered if the vault would need a secret).\n"
+	"Try: source <(kmc completion bash)"
+};

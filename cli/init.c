@@ -1,0 +1,81 @@
+/*
+ * init.c - kmc init.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+static int cmd_init(args *a)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	kmc_protector_type type = KMC_PROTECTOR_HOST;
+	char buf[PATH_MAX];
+	const char *dir = NULL;
+	kmc_status st;
+	int r;
+
+	r = vault_dir(a, buf, sizeof(buf), &dir);
+	if (r < 0)
+		return r;
+	if (a->protector) {
+		r = protector_type(a->protector, &type);
+		if (r < 0)
+			return r;
+	}
+	if (type != KMC_PROTECTOR_PASSPHRASE &&
+	    (a->passphrase.file || a->passphrase.fd >= 0))
+		return cli_usage_fail("init: a passphrase was given for a %s "
+			"protector; add --protector passphrase", a->protector ?
+			a->protector : "host");
+	r = protector_inputs(a, type, &o, &pass, &pin);
+	if (r < 0)
+		return r;
+	/* No --vault: NULL lets init make the default's missing parents. */
+	r = kmc_vault_init_ex(a->vault, type, &o, &rec);
+	if (r < 0)
+		return cli_fail(r, "creating a vault in %s", dir);
+	if (rec)
+		show_recovery(rec, 1);
+	/* The vault exists now; describing it is a courtesy. */
+	if (kmc_vault_status(dir, &st) == 0)
+		cli_note("created vault %s (id %s), protected by %s "
+			"(%s)", dir, st.vault_id,
+			kmc_protector_type_name(st.protectors[0].type),
+			st.protectors[0].detail);
+	else
+		cli_note("created vault %s", dir);
+	return 0;
+}
+
+const command cli_cmd_init = {
+	"init", NULL, cmd_init,
+	OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN,
+	0, 0,
+	"init [--protector host|passphrase|pkcs11|tpm|recovery] [--host-key FILE]\n"
+	"        [--passphrase-file FILE | --passphrase-fd N]\n"
+	"        [--argon2-ops N] [--argon2-mem MIB]\n"
+	"        [--pkcs11-uri URI [--pin-file F | --pin-fd N] [--create-key]\n"
+	"         [--mechanism aes-cbc|aes-gcm|rsa-oaep]]",
+	"Create a vault: kmc.ks, StandbyKsf.ks and the item store in a new\n"
+	"(or empty) directory, mode 0700. The host protector (default) keeps\n"
+	"the root key under a host key file, made 0400 on first use at\n"
+	"--host-key, $KMC_HOST_KEY, or /etc/kmcvault/host.key for root\n"
+	"(~/.config/kmcvault/host.key otherwise). The passphrase protector\n"
+	"derives its key with Argon2id (default 3 passes over 256 MiB); the\n"
+	"passphrase is asked twice on the terminal or read from a file or\n"
+	"descriptor, and must have at least 8 characters. pkcs11 and tpm:\n"
+	"see kmc protector add --help; recovery prints its key once."
+};

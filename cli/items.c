@@ -1,0 +1,213 @@
+/*
+ * items.c - kmc password set/get, rm, encrypt, decrypt.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+
+static int cmd_rm(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	size_t n;
+	int r;
+
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	if (a->old) {
+		r = kmc_item_prune(v, a->argv[0], &n);
+		if (r < 0)
+			return cli_fail(r, "removing old versions of %s",
+				a->argv[0]);
+		cli_note("removed %zu old version%s of %s", n,
+			n == 1 ? "" : "s", a->argv[0]);
+		return 0;
+	}
+	r = kmc_item_remove(v, a->argv[0]);
+	if (r < 0)
+		return cli_fail(r, "removing %s", a->argv[0]);
+	return 0;
+}
+
+
+static int cmd_password_set(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	const char *name = a->argv[0];
+	int r;
+
+	/* Ask before opening, so a typo in the prompt costs no unlock. */
+	r = cli_read_secret(&a->password, "password", 1, PASSWORD_MAX, &pw);
+	if (r < 0)
+		return r;
+	r = refuse_nul(pw, "password", &a->password);
+	if (r < 0)
+		return r;
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_item_put(v, name, KMC_ITEM_PASSWORD, kmc_secret_data(pw),
+		kmc_secret_len(pw));
+	if (r < 0)
+		return cli_fail(r, "storing the password %s", name);
+	cli_note("stored password %s in %s", name,
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_password_get(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	int r;
+
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_item_get(v, a->argv[0], KMC_ITEM_PASSWORD, &pw);
+	if (r < 0)
+		return cli_fail(r, "reading the password %s", a->argv[0]);
+	return print_secret(pw);
+}
+
+/* The secret to encrypt: the operand, else stdin (no echo on a tty). */
+static int encrypt_input(args *a, kmc_secret **ret)
+{
+	cli_secret_src in = { NULL, STDIN_FILENO, "standard input" };
+	size_t n;
+	int r;
+
+	if (a->argc == 1) {
+		n = strlen(a->argv[0]);
+		if (n == 0)
+			return cli_usage_fail("encrypt: the secret is empty");
+		r = kmc_secret_new(n, ret);
+		if (r < 0)
+			return cli_fail(r, "encrypt");
+		memcpy(kmc_secret_data(*ret), a->argv[0], n);
+		/* Keep it out of /proc/PID/cmdline from here on. */
+		memset(a->argv[0], 0, n);
+		return 0;
+	}
+	if (isatty(STDIN_FILENO))
+		in.fd = -1;
+	r = cli_read_secret(&in, "secret to encrypt", 0, KMC_STRING_SECRET_MAX,
+		ret);
+	if (r == 0)
+		r = refuse_nul(*ret, "secret to encrypt", &in);
+	return r;
+}
+
+static int cmd_encrypt(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pt = NULL;
+	char *s = NULL;
+	int r;
+
+	r = encrypt_input(a, &pt);
+	if (r < 0)
+		return r;
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_encrypt_string(v, kmc_secret_data(pt), kmc_secret_len(pt), &s);
+	if (r < 0)
+		return cli_fail(r, "encrypting");
+	printf("%s\n", s);
+	free(s);
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	return 0;
+}
+
+static int cmd_decrypt(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pt = NULL;
+	char line[8448];
+	const char *in;
+	size_t n;
+	int r;
+
+	if (a->argc == 1) {
+		in = a->argv[0];
+	} else {
+		n = fread(line, 1, sizeof(line) - 1, stdin);
+		if (ferror(stdin))
+			return cli_fail(-EIO, "reading standard input");
+		if (n == sizeof(line) - 1)
+			return cli_usage_fail("decrypt: the input is longer than "
+				"any ciphertext string");
+		/* A NUL would end the string early and hide what follows. */
+		if (memchr(line, '\0', n))
+			return cli_usage_fail("decrypt: standard input holds a NUL "
+				"byte (byte %zu); give one ciphertext string",
+				(size_t)((char *)memchr(line, '\0', n) - line) + 1);
+		line[n] = '\0';
+		in = line;
+	}
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_decrypt_string(v, in, &pt);
+	if (r < 0)
+		return cli_fail(r, "decrypting");
+	return print_secret(pt);
+}
+
+const command cli_cmd_rm = {
+	"rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE | OPT_OLD, 1, 1,
+	"rm NAME [--old]",
+	"Remove the item NAME and its old versions; for an imported NAME,\n"
+	"its NAME/... items too. With --old, remove only the old versions\n"
+	"that an import with --replace kept."
+};
+
+const command cli_cmd_password_set = {
+	"password", "set", cmd_password_set,
+	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_PASSWORD, 1, 1,
+	"password set NAME [--password-file FILE | --password-fd N]",
+	"Store a password (at most 4096 bytes) that unlocks a server key.\n"
+	"It is asked twice on the terminal, or read from a file (mode 0600\n"
+	"or stricter) or a descriptor; one trailing newline is dropped.\n"
+	"A password is text: one holding a NUL byte is refused.\n"
+	"Storing under an existing name replaces it and raises its version."
+};
+
+const command cli_cmd_password_get = {
+	"password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
+	1, 1, "password get NAME",
+	"Print the password NAME alone on standard output, as PostgreSQL's\n"
+	"ssl_passphrase_command expects (a newline follows on a terminal\n"
+	"only)."
+};
+
+const command cli_cmd_encrypt = {
+	"encrypt", NULL, cmd_encrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"encrypt [SECRET]",
+	"Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
+	"file. The secret is read from standard input (no echo on a\n"
+	"terminal); an operand works too, but others may see it in ps.\n"
+	"A secret holding a NUL byte is refused."
+};
+
+const command cli_cmd_decrypt = {
+	"decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"decrypt [STRING]",
+	"Print the secret inside a ciphertext string (the operand, else\n"
+	"standard input: one string, white space around it ignored, a NUL\n"
+	"byte refused). It opens only in the vault that made it."
+};

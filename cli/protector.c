@@ -1,0 +1,232 @@
+/*
+ * protector.c - kmc protector add, remove, list.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+/* ---------------------------------------------------------------- */
+/* Commands                                                          */
+
+int protector_type(const char *name, kmc_protector_type *ret)
+{
+	static const struct { const char *name; kmc_protector_type type; } t[] = {
+		{ "host", KMC_PROTECTOR_HOST },
+		{ "passphrase", KMC_PROTECTOR_PASSPHRASE },
+		{ "pkcs11", KMC_PROTECTOR_PKCS11 },
+		{ "tpm", KMC_PROTECTOR_TPM },
+		{ "recovery", KMC_PROTECTOR_RECOVERY },
+	};
+
+	for (size_t i = 0; i < ELEMENTS(t); i++)
+		if (!strcmp(name, t[i].name)) {
+			*ret = t[i].type;
+			return 0;
+		}
+	return cli_usage_fail("unknown protector %s: host, passphrase, pkcs11, "
+		"tpm or recovery", name);
+}
+
+/* Gather what a new protector of type needs; secrets go to *owned. */
+int protector_inputs(args *a, kmc_protector_type type,
+	kmc_options *o, kmc_secret **pass, kmc_secret **pin)
+{
+	int r;
+
+	o->host_key = a->host_key;
+	if (type == KMC_PROTECTOR_PASSPHRASE) {
+		r = cli_read_secret(&a->passphrase, "new vault passphrase", 1,
+			PASSPHRASE_MAX, pass);
+		if (r < 0)
+			return r;
+		o->passphrase = *pass;
+		o->argon2_ops = a->argon2_ops;
+		o->argon2_mem = a->argon2_mem;
+	}
+	if (type == KMC_PROTECTOR_PKCS11 || type == KMC_PROTECTOR_TPM) {
+		if (!a->pkcs11_uri)
+			return cli_usage_fail("a %s protector needs --pkcs11-uri "
+				"'pkcs11:token=...;object=...'",
+				type == KMC_PROTECTOR_TPM ? "tpm" : "pkcs11");
+		o->pkcs11_uri = a->pkcs11_uri;
+		o->pkcs11_create_key = a->create_key;
+		o->pkcs11_mechanism = a->mechanism;
+		if (a->pin.file || a->pin.fd >= 0) {
+			r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
+			if (r < 0)
+				return r;
+			o->pin = *pin;
+		}
+		o->pin_cb = cli_pin_cb;
+	} else if (a->pkcs11_uri || a->create_key || a->mechanism) {
+		return cli_usage_fail("--pkcs11-uri, --create-key and --mechanism "
+			"are for pkcs11 and tpm protectors");
+	}
+	return 0;
+}
+
+/* A recovery key is shown once, to a person: say so plainly. */
+void show_recovery(const kmc_secret *key, unsigned id)
+{
+	printf("%.*s\n", (int)kmc_secret_len(key),
+		(const char *)kmc_secret_data(key));
+	fflush(stdout);
+	if (id)
+		fprintf(stderr, "kmc: above is the recovery key of protector %u. "
+			"It is", id);
+	else
+		fprintf(stderr, "kmc: above is the recovery key of the new "
+			"protector (see kmc protector list). It is");
+	fprintf(stderr, " shown this once and opens the vault alone "
+		"(--recovery): write it down and keep it apart from the vault.\n");
+}
+
+static int cmd_protector_add(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	_cleanup_(secret_freep) kmc_secret *pass = NULL;
+	_cleanup_(secret_freep) kmc_secret *pin = NULL;
+	_cleanup_(secret_freep) kmc_secret *rec = NULL;
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_protector_type type = KMC_PROTECTOR_HOST;
+	args opener;
+	unsigned id = 0;
+	int r;
+
+	r = protector_type(a->argv[0], &type);
+	if (r < 0)
+		return r;
+	/* --passphrase-file and --pin-file name the NEW protector's secret;
+	   the vault opens with its existing protectors (or a prompt). */
+	opener = *a;
+	/* --host-key names the new protector's key, not the one that opens. */
+	if (type == KMC_PROTECTOR_HOST)
+		opener.host_key = NULL;
+	if (type == KMC_PROTECTOR_PASSPHRASE) {
+		opener.passphrase.file = NULL;
+		opener.passphrase.fd = -1;
+	}
+	if (type == KMC_PROTECTOR_PKCS11 || type == KMC_PROTECTOR_TPM) {
+		opener.pin.file = NULL;
+		opener.pin.fd = -1;
+	}
+	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = protector_inputs(a, type, &o, &pass, &pin);
+	if (r < 0)
+		return r;
+	r = kmc_protector_add(v, type, &o, &id, &rec);
+	/* A recovery key that reached the keystore is shown, whatever else
+	   went wrong: a slot nobody can use would be worse. */
+	if (rec)
+		show_recovery(rec, id);
+	if (r < 0)
+		return cli_fail(r, "adding a %s protector to %s", a->argv[0],
+			kmc_vault_dir(v));
+	cli_note("added protector %u (%s) to %s", id, a->argv[0],
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_protector_remove(args *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	unsigned long long id;
+	int r;
+
+	if (parse_uint(a->argv[0], 255, &id) < 0 || id == 0)
+		return cli_usage_fail("protector remove: ID is a protector number "
+			"(see kmc protector list), not %s", a->argv[0]);
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_protector_remove(v, (unsigned)id);
+	if (r < 0)
+		return cli_fail(r, "removing protector %llu", id);
+	cli_note("removed protector %llu from %s", id,
+		kmc_vault_dir(v));
+	return 0;
+}
+
+static int cmd_protector_list(args *a)
+{
+	char buf[PATH_MAX];
+	const char *dir = NULL;
+	kmc_status s;
+	int r;
+
+	r = read_status(a, buf, sizeof(buf), &dir, &s);
+	if (r < 0)
+		return r;
+	if (a->json)
+		printf("[");
+	for (size_t i = 0; i < s.n_protectors; i++) {
+		if (a->json) {
+			printf("%s{\"id\":%u,\"type\":\"%s\",\"detail\":",
+				i ? "," : "", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			json_str(stdout, s.protectors[i].detail);
+			printf("}");
+		} else {
+			printf("%-3u %-10s ", s.protectors[i].id,
+				kmc_protector_type_name(s.protectors[i].type));
+			cli_put_escaped(stdout, s.protectors[i].detail);
+			putchar('\n');
+		}
+	}
+	if (a->json)
+		printf("]\n");
+	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+}
+
+const command cli_cmd_protector_add = {
+	"protector", "add", cmd_protector_add,
+	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN, 1, 1,
+	"protector add host|passphrase|pkcs11|tpm|recovery [OPTIONS]",
+	"Add a way to open the vault; any one protector opens it. The vault\n"
+	"is opened with the protectors it has (host key, token, prompt).\n"
+	"  host        --host-key FILE (made 0400 if absent)\n"
+	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
+	"              [--argon2-ops N] [--argon2-mem MIB]\n"
+	"  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
+	"              (RFC 7512: token, object, id, module-name, module-path,\n"
+	"              pin-source); the PIN from --pin-file, --pin-fd, the\n"
+	"              URI's pin-source, or a prompt. A pin-source is kept\n"
+	"              so a server opens at boot with no flags; a pin-value\n"
+	"              is refused, since others can read it in ps.\n"
+	"              --create-key makes a sensitive, non-extractable AES-256\n"
+	"              key when none matches; an extractable key is refused.\n"
+	"              --mechanism aes-cbc (default, every token), aes-gcm\n"
+	"              (SoftHSM2), rsa-oaep (an RSA key: SHA-256, else SHA-1).\n"
+	"  tpm         the same through tpm2-pkcs11 (module-name=tpm2_pkcs11\n"
+	"              unless the URI names a module); see\n"
+	"              docs/integrations/tpm.md\n"
+	"  recovery    prints a high-entropy key once, 8 groups of 6 with a\n"
+	"              check symbol each; --recovery opens the vault with it.\n"
+	"Modules load only from /usr/lib, /usr/local/lib, /lib or /opt."
+};
+
+const command cli_cmd_protector_list = {
+	"protector", "list", cmd_protector_list, OPT_JSON, 0, 0,
+	"protector list [--json]",
+	"List the protectors: id, type, and what it uses (host key path,\n"
+	"Argon2id cost, token URI and mechanism). Nothing is unlocked."
+};
+
+const command cli_cmd_protector_remove = {
+	"protector", "remove", cmd_protector_remove,
+	OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "protector remove ID",
+	"Remove protector ID; the last one is never removed. Note: a copy of\n"
+	"the keystore made before still opens with the removed protector."
+};

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test_completion.sh - kmc completion: the bash script kmc prints, sourced
+# into bash and run as bash's completion would run it, completes
+# commands, the second word of a group, options and item names.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+PW=$T/pw
+secret_file "$PW" 'hunter2'
+
+t "kmc completion bash prints a script" kmc completion bash
+cp "$OUT" "$T/kmc.bash"
+check "the bash script parses (bash -n)" bash -n "$T/kmc.bash"
+t "kmc completion zsh prints a script" kmc completion zsh
+cp "$OUT" "$T/kmc.zsh"
+check "the zsh script declares itself for compinit (#compdef kmc)" \
+	grep -qx '#compdef kmc' "$T/kmc.zsh"
+t_err 2 "kmc completion fish is a usage error naming the shell" 'bash or zsh, not fish' \
+	kmc completion fish
+
+t "a vault with two passwords for the item names" kmc init
+t "... db" kmc password set db --password-file "$PW"
+t "... web" kmc password set web --password-file "$PW"
+
+# complete WORD...: source the script in a fresh bash, set COMP_WORDS to
+# the words (the last one being completed) and print COMPREPLY sorted.
+complete_words() {
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_kmc; printf "%s\n" "${COMPREPLY[@]}" | sort' \
+		complete "$T/kmc.bash" "$KMC" "$@"
+}
+# offers EXPECTED WORD...: the completions are exactly EXPECTED (lines).
+offers() {
+	local want=$1
+	shift
+	[ "$(complete_words "$@")" = "$(printf '%b' "$want")" ]
+}
+
+check "a command: 'pass' completes to password" offers 'password' pass
+check "a command: 're' offers ref, repair, restore" offers 'ref\nrepair\nrestore' re
+check "a command: 'comp' completes to completion" offers 'completion' comp
+check "a group: 'protector ' offers add, list, remove" \
+	offers 'add\nlist\nremove' protector ''
+check "a group: 'cert i' completes to info" offers 'info' cert i
+check "a group after --vault DIR: 'password g' completes to get" \
+	offers 'get' --vault "$V" password g
+check "an option of the command: 'import --ke' offers --key and --keys-dir" \
+	offers '--key\n--keys-dir' import --ke
+check "an option of a group's command: 'protector list --j' offers --json" \
+	offers '--json' protector list --j
+check "an option the command does not take is not offered ('rm --js')" \
+	offers '' rm --js
+check "an option's value: '--format ' offers pem and der" \
+	offers 'der\npem' unwrap server --format ''
+check "item names from kmc list: 'password get ' offers db and web" \
+	offers 'db\nweb' --vault "$V" password get ''
+check "item names complete a prefix: 'rm w' gives web" \
+	offers 'web' --vault "$V" rm w
+check "a vault that does not open offers no names, quietly" \
+	offers '' --vault "$T/none" password get ''
+# The option lists come from the table: every option kmc COMMAND --help
+# usage names is offered for it (here: import and init).
+for c in import init; do
+	kmc "$c" --help | awk '/^$/ { exit } 1' | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u >"$T/help.$c"
+	complete_words "$c" '--' >"$T/offered.$c"
+	check "every option of the usage of kmc $c is offered for '$c --'" \
+		bash -c 'comm -23 "$1" "$2" | grep -q . && exit 1; exit 0' _ \
+		"$T/help.$c" "$T/offered.$c"
+done
+
+done_testing

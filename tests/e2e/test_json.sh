@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test_json.sh - every --json output parses (jq) and has each field that
+# docs/cli.md's "JSON output" tables document for it, and no command
+# prints anything else on standard output with --json.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+CLIMD=$KMC_TOP/docs/cli.md
+PW=$T/pw
+secret_file "$PW" 'hunter2'
+
+# fields CMD [restore]: the fields cli.md documents for `CMD --json`,
+# one a line (a row naming two, "`a`, `b`", gives both; rows marked
+# "restore only" belong to restore alone).
+fields() {
+	awk -v cmd="$1" '
+		/^## / { on = 0 }
+		/^`[a-z ]+ --json`/ {
+			on = 0
+			n = split($0, parts, "`")
+			for (i = 2; i <= n; i += 2)
+				if (parts[i] == cmd " --json")
+					on = 1
+			next
+		}
+		on && /^\| `/ {
+			split($0, cols, "|")
+			if (cmd != "restore" && cols[4] ~ /restore only/)
+				next
+			m = split(cols[2], names, "`")
+			for (i = 2; i <= m; i += 2)
+				print names[i]
+		}' "$CLIMD"
+}
+# has_fields FILE CMD: FILE is JSON, and each object in it (the value, or
+# the array's first element) has every documented field of CMD.
+has_fields() {
+	local f
+	jq -e . "$1" >/dev/null || return 1
+	[ "$(fields "$2" | wc -l)" -gt 0 ] || { echo "no fields for $2 in cli.md"; return 1; }
+	while read -r f; do
+		jq -e --arg f "$f" '(if type == "array" then .[0] else . end) | has($f)' \
+			"$1" >/dev/null || { echo "$2 --json lacks $f"; return 1; }
+	done < <(fields "$2")
+}
+# json_of DESC CMD FIELDS-KEY ARGS...: run kmc ARGS (exit 0), then check
+# its standard output against the documented fields of FIELDS-KEY.
+json_of() {
+	local desc=$1 key=$2
+	shift 2
+	t "$desc exits 0" kmc "$@"
+	cp "$OUT" "$T/json.out"
+	check "$desc: JSON with every field docs/cli.md documents" has_fields "$T/json.out" "$key"
+}
+
+check "mkpki.sh makes a certificate to describe" bash "$KMC_TOP/tools/mkpki.sh" "$T/pki"
+t "a vault" kmc init
+t "... with an item" kmc password set db --password-file "$PW"
+
+json_of "version --json" version version --json
+json_of "status --json" status status --json
+json_of "list --json" list list --json
+json_of "protector list --json" "protector list" protector list --json
+json_of "cert info FILE --json" "cert info" cert info "$T/pki/server.crt" --json
+json_of "backup --json" backup backup --out "$T/bk" --json
+check "backup --json names the new folder" jq -e --arg d "$T/bk" '.dir == $d' "$T/json.out"
+check "backup --json counts the item" jq -e '.items == 1' "$T/json.out"
+json_of "restore --json" restore restore "$T/bk" --json
+check "restore --json says the backup was verified" jq -e '.verified == true and .note == ""' "$T/json.out"
+fields backup >"$T/fields.backup"
+check "the parser of cli.md keeps restore-only fields from backup's" \
+	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"
+kmc version --json >"$T/v.json"
+check "version --json: version matches kmc version" \
+	bash -c '[ "kmc $(jq -r .version "$1")" = "$("$2" version)" ]' _ "$T/v.json" "$KMC"
+check "version --json: abi is a number, features an array" \
+	jq -e '(.abi | type == "number") and (.features | type == "array")' "$T/v.json"
+
+done_testing
