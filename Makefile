@@ -60,9 +60,7 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
 
 PROV_SRC := $(wildcard provider/*.c)
-# The provider escapes its messages as the command does: they reach
-# servers' logs, where a newline in a path would forge a line.
-PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o) $(O)/obj/cli/escape.o
+PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o)
 PROVIDER := $(O)/provider/kmc.so
 STATIC := $(O)/libkmcvault.a
 SHARED := $(O)/libkmcvault.so.$(RELEASE)

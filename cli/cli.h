@@ -62,8 +62,6 @@ int cli_pin_cb(char *buf, size_t size, void *arg);
  * neither forge a line nor drive the terminal. Never for secrets.
  */
 void cli_put_escaped(FILE *f, const char *s);
-/* s escaped into buf (cut at a whole escape when it does not fit). */
-char *cli_escape(const char *s, char *buf, size_t size);
 /* "kmc: " fmt [": " tail] "\n" on stderr, all of it escaped. */
 void cli_vreport(const char *fmt, va_list ap, const char *tail);
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -18,18 +18,51 @@
 /* ---------------------------------------------------------------- */
 /* JSON                                                              */
 
+/*
+ * s as a JSON string. JSON holds text, not bytes: a byte that is not
+ * well-formed UTF-8 (a path is any bytes) comes out as the text \xNN, as
+ * in kmc's other output, so the document always parses; control bytes
+ * are \u00XX.
+ */
 void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
 
+		if (c >= 0x80) {
+			/* A run of bytes above ASCII, through kmc_escape():
+			   UTF-8 text stays, anything else becomes \xNN. */
+			char run[64], out[64 * 4 + 1];
+			size_t n = 0;
+
+			while (n < sizeof(run) - 1 && (unsigned char)s[n] >= 0x80) {
+				run[n] = s[n];
+				n++;
+			}
+			/* Never cut a character: end the run at a lead byte. */
+			if (n == sizeof(run) - 1 && (unsigned char)s[n] >= 0x80)
+				while (n > 1 && ((unsigned char)run[n - 1] & 0xc0) == 0x80)
+					n--;
+			if (n > 1 && ((unsigned char)run[n - 1] & 0xc0) == 0xc0 &&
+			    (unsigned char)s[n] >= 0x80)
+				n--;
+			run[n] = '\0';
+			for (const char *o = kmc_escape(run, out, sizeof(out)); *o; o++)
+				if (*o == '\\')
+					fputs("\\\\", f);
+				else
+					fputc(*o, f);
+			s += n;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
 		else
 			fputc(c, f);
+		s++;
 	}
 	fputc('"', f);
 }

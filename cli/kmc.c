@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,9 @@ static void harden_process(void)
 	/* As ssh-agent: no core file and no ptrace by the same user. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* A write past RLIMIT_FSIZE then fails with EFBIG, which every
+	   write path undoes cleanly, instead of killing kmc halfway. */
+	(void)signal(SIGXFSZ, SIG_IGN);
 	umask(077);
 }
 
@@ -105,6 +109,11 @@ int main(int argc, char **argv)
 	harden_process();
 	/* Options before the command word: only --vault and help. */
 	while (i < argc && argv[i][0] == '-') {
+		if (vault && (!strcmp(argv[i], "--vault") ||
+		    !strncmp(argv[i], "--vault=", 8))) {
+			cli_note("--vault given twice");
+			return EXIT_USAGE;
+		}
 		if (strcmp(argv[i], "--vault") == 0 && i + 1 < argc) {
 			vault = argv[i + 1];
 			i += 2;
@@ -162,6 +171,10 @@ int main(int argc, char **argv)
 	if (a.help) {
 		printf("usage: kmc %s\n\n%s\n", c->usage, c->help);
 		return EXIT_OK;
+	}
+	if (a.vault && vault) {
+		cli_note("--vault given twice, before and after %s", c->name);
+		return EXIT_USAGE;
 	}
 	if (!a.vault)
 		a.vault = vault;

@@ -181,6 +181,7 @@ static int uri_has_pin_value(const char *uri)
 int parse_args(const command *c, int argc, char **argv, args *a)
 {
 	char optbuf[64];
+	unsigned char seen[512] = { 0 };
 	unsigned long long v;
 	int opt;
 
@@ -198,6 +199,12 @@ int parse_args(const command *c, int argc, char **argv, args *a)
 			NULL)) != -1) {
 		unsigned need;
 
+		/* An option given twice is a mistake (or a trick) that "the
+		   last one wins" would hide: which vault, which password? */
+		if (opt > 0 && (size_t)opt < sizeof(seen) && opt != 'h' &&
+		    opt != LO_HELP && opt != ':' && opt != '?' && seen[opt]++)
+			return cli_usage_fail("%s given twice",
+				opt_name(opt, optbuf, sizeof(optbuf)));
 		switch (opt) {
 		case LO_VAULT: a->vault = optarg; break;
 		case LO_JSON: a->json = 1; break;

@@ -123,7 +123,7 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 	}
 	/* what may name a file: escaped, as in every message. */
 	snprintf(prompt, sizeof(prompt), "%s: ",
-		cli_escape(what, shown, sizeof(shown)));
+		kmc_escape(what, shown, sizeof(shown)));
 	prompt[0] = (char)(prompt[0] >= 'a' && prompt[0] <= 'z' ?
 		prompt[0] - 'a' + 'A' : prompt[0]);
 	r = tty_read(prompt, max, &s);
@@ -162,7 +162,7 @@ int cli_passphrase_cb(char *buf, size_t size, void *arg)
 	size_t n;
 
 	snprintf(prompt, sizeof(prompt), "Passphrase for vault %s: ",
-		cli_escape(dir, shown, sizeof(shown)));
+		kmc_escape(dir, shown, sizeof(shown)));
 	if (tty_read(prompt, size, &s) < 0)
 		return -1;
 	n = kmc_secret_len(s);

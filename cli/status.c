@@ -143,7 +143,7 @@ static int list_one(const kmc_item_info *i, void *arg)
 			i->size, i->created, i->old_versions);
 	} else {
 		printf("%-32s %-12s v%-4" PRIu32 " %7zu B  %s",
-			cli_escape(i->name, name, sizeof(name)),
+			kmc_escape(i->name, name, sizeof(name)),
 			kmc_item_type_name(i->type), i->version, i->size, when);
 		if (i->old_versions)
 			printf("  (+%" PRIu32 " old)", i->old_versions);

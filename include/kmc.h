@@ -124,6 +124,21 @@ typedef enum kmc_error {
 KMC_API const char *kmc_strerror(int err);
 
 /*
+ * kmc_escape - s, made safe to print, into buf of size bytes: every byte
+ * that is not printable text comes out as a C escape (\n, \r, \t, \\,
+ * and \xNN for other control bytes, DEL, C1 controls and bytes that are
+ * not well-formed UTF-8); other UTF-8 text is kept. The result is
+ * NUL-terminated and cut at a whole escape when it does not fit; 4 * the
+ * length of s + 1 always fits. Returns buf.
+ *
+ * WARNING: kmc_error_detail() and the names a caller logs hold text that
+ * others chose (item names, paths, URIs, certificate subjects): escape it
+ * before it reaches a log or a terminal, or a newline in it forges a line.
+ */
+KMC_API char *kmc_escape(const char *s, char *buf, size_t size)
+	KMC_NONNULL(1, 2);
+
+/*
  * kmc_error_detail - what the last failing call in this thread was doing:
  * the file or item and the fault, e.g. "/var/lib/kmcvault/kmc.ks: mode
  * 0644 lets others read it; chmod 600 it". "" when it left no detail. Valid

@@ -17,8 +17,8 @@
  * ssl_passphrase_command, nginx's ssl_password_file).
  *
  * The grammar of URIs and reference files is in include/kmc/admin.h and
- * docs/provider.md. This file sees the public headers only, and the
- * escaping of messages that the kmc command uses (cli/escape.c).
+ * docs/provider.md. This file sees the public headers only; its messages
+ * are escaped with kmc_escape(), as the kmc command's are.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +36,6 @@
 #include <openssl/store.h>
 #include <kmc.h>
 #include <kmc/admin.h>
-#include "../cli/cli.h"
 
 #define PROV_NAME "kmc"
 #define PROV_EXPORT __attribute__((visibility("default")))
@@ -149,7 +148,7 @@ static void prov_error_at(const char *file, int line, const char *func,
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	cli_escape(raw, text, sizeof(text));
+	kmc_escape(raw, text, sizeof(text));
 	if (core_new_error && core_vset_error) {
 		core_new_error(core_handle);
 		if (core_set_error_debug)
