@@ -8,6 +8,7 @@
 #include <kmc/admin.h>
 #include "keystore.h"
 #include "store.h"
+#include <limits.h>
 
 /* Keys derived from one master key: items and strings never share one. */
 typedef struct vault_mk {
@@ -28,6 +29,46 @@ struct kmc_vault {
 	unsigned repaired;
 	char notes[1024];	/* protectors that failed before one worked */
 };
+
+/* Passphrases longer than this are refused, at init and at unlock. */
+#define PASSPHRASE_MAX 1024
+
+/* paths.c */
+KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
+KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int vault_env_host_key(char buf[PATH_MAX], const char **ret)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
+
+/* kspair.c: one keystore file as read, and the pair. */
+typedef struct ks_file {
+	const char *name;
+	char show[PATH_MAX + 32];
+	kmc_keystore_state state;
+	int err;		/* why it is damaged or unsafe */
+	uint8_t *raw;
+	size_t len;
+	keystore *ks;
+} ks_file;
+
+/* n bytes of p as 2n lowercase hex digits and a NUL in out. */
+KMC_INTERNAL void vault_hex(const uint8_t *p, size_t n, char *out);
+KMC_INTERNAL void ks_file_free(ks_file *f);
+KMC_INTERNAL int ks_valid(const ks_file *f);
+KMC_INTERNAL int ks_rank(ks_file f[2], int order[2]);
+KMC_INTERNAL int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
+	int order[2], int *ret_n) KMC_MUST_CHECK;
+KMC_INTERNAL int ks_store_open(store *st, int dirfd, const char *dir,
+	const ks_file f[2], const int order[2], int n) KMC_MUST_CHECK;
+KMC_INTERNAL int ks_pair_error(int dirfd, const char *dir, ks_file f[2])
+	KMC_MUST_CHECK;
+KMC_INTERNAL int vault_ks_commit(kmc_vault *v, keystore *next,
+	int *ret_committed) KMC_MUST_CHECK;
+
+/* handle.c */
+KMC_INTERNAL int vault_mk_seal(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *rk, const kmc_secret *mk, ks_master_key *m)
+	KMC_MUST_CHECK;
 
 KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
 
