@@ -873,32 +873,6 @@ static int restore_target_ok(int dirfd, const char *dir)
 	return 0;
 }
 
-typedef struct verify_ctx {
-	kmc_vault *v;
-	const char *show;
-} verify_ctx;
-
-static int verify_one(const char *name, size_t name_len, const uint8_t *rec,
-	size_t len, void *arg)
-{
-	verify_ctx *c = arg;
-	char buf[KMC_NAME_MAX + 1];
-	kmc_secret *s = NULL;
-	int r;
-
-	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
-		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
-			c->show);
-	memcpy(buf, name, name_len);
-	buf[name_len] = '\0';
-	r = record_open(c->v, buf, rec, len, NULL, &s);
-	kmc_secret_free(s);
-	if (r == KMC_E_AUTH || r == KMC_E_CORRUPT)
-		return kmc_detail(KMC_E_AUTH, "%s: item %s fails authentication",
-			c->show, buf);
-	return r;
-}
-
 static int unlock_error(int r)
 {
 	return r == KMC_E_UNLOCK || r == KMC_E_NEED_PASSPHRASE ||
@@ -918,7 +892,6 @@ static int verify_staged(const char *dir, const char *from,
 {
 	kmc_vault *sv = NULL;
 	char path[PATH_MAX + 64];
-	verify_ctx c;
 	int r, n;
 
 	n = snprintf(path, sizeof(path), "%s/" RESTORE_STAGE_NAME, dir);
@@ -939,8 +912,7 @@ static int verify_staged(const char *dir, const char *from,
 			"the backup %s does not open: %s", from,
 			d[0] ? d : kmc_strerror(r));
 	}
-	c = (verify_ctx){ sv, from };
-	r = store_walk(&sv->st, verify_one, &c);
+	r = items_verify_all(sv, from);
 	kmc_vault_close(sv);
 	KMC_GUARD(r);
 	info->verified = 1;

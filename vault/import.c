@@ -207,19 +207,13 @@ static int bundle_exists(kmc_vault *v, const char *name)
 {
 	static const char *const parts[] = BUNDLE_PARTS;
 	char part[KMC_NAME_MAX + 1];
-	uint8_t *rec;
-	size_t len;
 
-	if (store_get(&v->st, name, &rec, &len) == 0) {
-		free(rec);
+	if (items_exists(v, name))
 		return 1;
-	}
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
-		if (store_get(&v->st, part, &rec, &len) == 0) {
-			free(rec);
+		if (items_exists(v, part))
 			return 1;
-		}
 	}
 	return 0;
 }
@@ -510,7 +504,7 @@ static int bundle_put(kmc_vault *v, store_txn *t, const char *name,
 	char full[KMC_NAME_MAX + 1];
 
 	snprintf(full, sizeof(full), "%s/%s", name, part);
-	return vault_txn_put(v, t, full, type, data, len, 1);
+	return items_txn_put(v, t, full, type, data, len, 1);
 }
 
 static int commit(import_ctx *c, kmc_vault *v)
@@ -524,7 +518,7 @@ static int commit(import_ctx *c, kmc_vault *v)
 		c->conf);
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(meta), KMC_E_TOO_LARGE);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = vault_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
+	r = items_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
 		kmc_secret_data(c->password), kmc_secret_len(c->password), 1);
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "key", KMC_ITEM_PRIVATE_KEY,
@@ -539,24 +533,10 @@ static int commit(import_ctx *c, kmc_vault *v)
 		r = bundle_put(v, &t, c->name, "crl", KMC_ITEM_CRL,
 			c->copies[COPY_CRL].p, c->copies[COPY_CRL].len);
 	if (r == 0 && !c->crl) {
-		record_info prev;
-		uint8_t *old;
-		size_t old_len;
-
 		/* No CRL this time: the old one becomes history, like the
 		   other parts, rather than vanishing. */
 		snprintf(part, sizeof(part), "%s/crl", c->name);
-		r = store_txn_get(&t, part, &old, &old_len);
-		if (r == 0) {
-			r = record_parse_header(old, old_len, &prev);
-			free(old);
-			if (r == 0)
-				r = store_txn_keep(&t, part, prev.version);
-			if (r == 0)
-				r = store_txn_del(&t, part);
-		} else if (r == KMC_E_NOT_FOUND) {
-			r = 0;
-		}
+		r = items_txn_retire(v, &t, part);
 	}
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "meta", KMC_ITEM_BUNDLE, meta,

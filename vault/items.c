@@ -1,24 +1,158 @@
 /*
- * items.c - items: the only code that reads or writes item records.
+ * items.c - items: the only code that reads or writes item records. The
+ * public kmc_item_* calls and, for import and restore inside vault/, the
+ * transaction steps (items_txn_*), so history and type rules live in one
+ * place.
+ *
+ * Item records, the values of the "items" database:
+ *
+ *	version     u8  1
+ *	type        u8  kmc_item_type
+ *	flags       u16 0
+ *	item_ver    u32 1.., grows when the item is replaced
+ *	mk_id       u32 the master key that sealed it
+ *	created     i64 seconds since the epoch
+ *	size        u32 plaintext bytes, <= KMC_ITEM_MAX
+ *	sealed      size + 40 bytes: nonce || ciphertext || tag
+ *
+ * The seal's associated data is "kmcvault/item/v1" || vault id ||
+ * u8 name length || name || the 24 header bytes, so a record moved under
+ * another name, into another vault, or with any header field changed fails
+ * with KMC_E_AUTH.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <pwd.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include "vault.h"
-#include "../safeio/fileio.h"
-#include "protector.h"
-#include "journal.h"
-#include "backup.h"
 #include "../kmc/buf.h"
-#include "../kmc/cstring.h"
+
+#define ITEM_AD_LABEL "kmcvault/item/v1"
+
+/* ---------------------------------------------------------------- */
+/* Records                                                           */
+
+static void header_write(kmc_wbuf *b, const record_info *info)
+{
+	kmc_wbuf_u8(b, RECORD_VERSION);
+	kmc_wbuf_u8(b, info->type);
+	kmc_wbuf_u16(b, 0);
+	kmc_wbuf_u32(b, info->version);
+	kmc_wbuf_u32(b, info->mk_id);
+	kmc_wbuf_u64(b, (uint64_t)info->created);
+	kmc_wbuf_u32(b, info->size);
+}
+
+int record_parse_header(const uint8_t *rec, size_t len, record_info *ret)
+{
+	kmc_rbuf b = KMC_RBUF(rec, len);
+	uint8_t version;
+	uint16_t flags;
+	uint64_t created;
+	record_info info;
+
+	KMC_GUARD(kmc_rbuf_u8(&b, &version));
+	KMC_ENSURE(version == RECORD_VERSION, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u8(&b, &info.type));
+	KMC_GUARD(kmc_rbuf_u16(&b, &flags));
+	KMC_ENSURE(flags == 0, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.version));
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.mk_id));
+	KMC_GUARD(kmc_rbuf_u64(&b, &created));
+	info.created = (int64_t)created;
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.size));
+	KMC_ENSURE(info.size <= KMC_ITEM_MAX, KMC_E_CORRUPT);
+	KMC_ENSURE(kmc_rbuf_left(&b) == (size_t)info.size + KMC_SEAL_OVERHEAD,
+		KMC_E_CORRUPT);
+	*ret = info;
+	return 0;
+}
+
+static int item_ad(const kmc_vault *v, const char *name, const uint8_t *hdr,
+	kmc_wbuf *ad)
+{
+	size_t n = strlen(name);
+
+	KMC_ASSERT(n <= KMC_NAME_MAX);
+	kmc_wbuf_bytes(ad, ITEM_AD_LABEL, strlen(ITEM_AD_LABEL));
+	kmc_wbuf_bytes(ad, v->ks->vault_id, KS_VAULT_ID_LEN);
+	kmc_wbuf_u8(ad, (uint8_t)n);
+	kmc_wbuf_bytes(ad, name, n);
+	kmc_wbuf_bytes(ad, hdr, RECORD_HEADER_LEN);
+	return ad->err;
+}
+
+static int record_seal(kmc_vault *v, const char *name, const record_info *info,
+	const void *pt, uint8_t **ret, size_t *ret_len)
+{
+	kmc_wbuf b = KMC_WBUF(RECORD_HEADER_LEN + KMC_ITEM_MAX +
+		KMC_SEAL_OVERHEAD);
+	kmc_wbuf ad = KMC_WBUF(256 + KMC_NAME_MAX);
+	const vault_mk *mk = vault_find_mk(v, info->mk_id);
+	uint8_t *out;
+	int r;
+
+	KMC_ASSERT(mk);
+	header_write(&b, info);
+	out = kmc_wbuf_reserve(&b, (size_t)info->size + KMC_SEAL_OVERHEAD);
+	r = out ? item_ad(v, name, b.p, &ad) : b.err;
+	if (r == 0)
+		r = kmc_seal(kmc_secret_data(mk->keys), ad.p, ad.len, pt,
+			info->size, out);
+	kmc_wbuf_free(&ad);
+	if (r < 0) {
+		kmc_wbuf_free(&b);
+		return r;
+	}
+	*ret = b.p;
+	*ret_len = b.len;
+	return 0;
+}
+
+/* Open a record whose header already parsed into info: each record is
+   parsed once on the way to its plaintext. */
+static int record_open_parsed(kmc_vault *v, const char *name,
+	const uint8_t *rec, size_t len, const record_info *info,
+	kmc_secret **ret)
+{
+	kmc_wbuf ad = KMC_WBUF(256 + KMC_NAME_MAX);
+	const vault_mk *mk;
+	int r;
+
+	mk = vault_find_mk(v, info->mk_id);
+	/* A master key we do not hold: the record is not this vault's. */
+	KMC_ENSURE(mk, KMC_E_AUTH);
+	r = item_ad(v, name, rec, &ad);
+	if (r == 0)
+		r = kmc_open_secret(kmc_secret_data(mk->keys), ad.p, ad.len,
+			rec + RECORD_HEADER_LEN, len - RECORD_HEADER_LEN, ret);
+	kmc_wbuf_free(&ad);
+	return r;
+}
+
+int record_open(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len, record_info *ret_info, kmc_secret **ret)
+{
+	record_info info;
+
+	KMC_GUARD(record_parse_header(rec, len, &info));
+	KMC_GUARD(record_open_parsed(v, name, rec, len, &info, ret));
+	if (ret_info)
+		*ret_info = info;
+	return 0;
+}
+
+static int record_check_type(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len, const record_info *info, uint8_t want)
+{
+	kmc_secret *s = NULL;
+
+	if (want == 0 || info->type == want)
+		return 0;
+	/* Only the mismatch pays for a decryption. */
+	KMC_GUARD(record_open_parsed(v, name, rec, len, info, &s));
+	kmc_secret_free(s);
+	return KMC_E_TYPE;
+}
 
 /* ---------------------------------------------------------------- */
 /* Items                                                             */
@@ -40,7 +174,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	return 0;
 }
 
-int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
+int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
 	kmc_item_type type, const void *data, size_t len, int keep_history)
 {
 	_cleanup_(freep) uint8_t *old = NULL;
@@ -81,7 +215,7 @@ int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
 	return store_txn_put(t, name, rec, rec_len);
 }
 
-int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
+int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 {
 	size_t n;
 	int r;
@@ -94,6 +228,34 @@ int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
 	return r == KMC_E_NOT_FOUND && n == 0 ? KMC_E_NOT_FOUND : 0;
 }
 
+int items_txn_retire(kmc_vault *v, store_txn *t, const char *name)
+{
+	_cleanup_(freep) uint8_t *old = NULL;
+	record_info prev;
+	size_t old_len;
+	int r;
+
+	(void)v;
+	r = store_txn_get(t, name, &old, &old_len);
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	KMC_GUARD(r);
+	KMC_GUARD(record_parse_header(old, old_len, &prev));
+	KMC_GUARD(store_txn_keep(t, name, prev.version));
+	return store_txn_del(t, name);
+}
+
+int items_exists(kmc_vault *v, const char *name)
+{
+	uint8_t *rec;
+	size_t len;
+
+	if (store_get(&v->st, name, &rec, &len) < 0)
+		return 0;
+	free(rec);
+	return 1;
+}
+
 int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len)
 {
@@ -103,7 +265,7 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_detail_clear();
 	KMC_GUARD(item_put_check(v, name, type, len));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = vault_txn_put(v, &t, name, type, data, len, 0);
+	r = items_txn_put(v, &t, name, type, data, len, 0);
 	if (r < 0) {
 		store_txn_abort(&t);
 		return r;
@@ -115,16 +277,11 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
-	uint8_t *meta;
-	size_t len;
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
 	snprintf(part, sizeof(part), "%s/meta", name);
-	if (store_get(&v->st, part, &meta, &len) < 0)
-		return 0;
-	free(meta);
-	return 1;
+	return items_exists(v, part);
 }
 
 int kmc_item_remove(kmc_vault *v, const char *name)
@@ -140,12 +297,12 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 	KMC_GUARD(vault_name_guard(name));
 	bundle = is_bundle(v, name);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = vault_txn_del(v, &t, name);
+	r = items_txn_del(v, &t, name);
 	for (size_t i = 0; bundle && i < ELEMENTSOF(parts); i++) {
 		int rr;
 
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
-		rr = vault_txn_del(v, &t, part);
+		rr = items_txn_del(v, &t, part);
 		if (rr == 0 && r == KMC_E_NOT_FOUND)
 			r = 0;
 		else if (rr < 0 && rr != KMC_E_NOT_FOUND)
@@ -217,7 +374,7 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 			kmc_item_type_name((kmc_item_type)info.type),
 			kmc_item_type_name(type));
 	if (r == 0)
-		r = record_open(v, name, rec, len, NULL, &s);
+		r = record_open_parsed(v, name, rec, len, &info, &s);
 	if (r == KMC_E_AUTH)
 		return kmc_detail(r, "item %s fails authentication: its record "
 			"was altered, moved from another name or copied from "
@@ -289,4 +446,37 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "bundle";
 	}
 	return "unknown";
+}
+
+typedef struct verify_ctx {
+	kmc_vault *v;
+	const char *show;
+} verify_ctx;
+
+static int verify_one(const char *name, size_t name_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	verify_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	kmc_secret *s = NULL;
+	int r;
+
+	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
+		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
+			c->show);
+	memcpy(buf, name, name_len);
+	buf[name_len] = '\0';
+	r = record_open(c->v, buf, rec, len, NULL, &s);
+	kmc_secret_free(s);
+	if (r == KMC_E_AUTH || r == KMC_E_CORRUPT)
+		return kmc_detail(KMC_E_AUTH, "%s: item %s fails authentication",
+			c->show, buf);
+	return r;
+}
+
+int items_verify_all(kmc_vault *v, const char *show)
+{
+	verify_ctx c = { v, show };
+
+	return store_walk(&v->st, verify_one, &c);
 }

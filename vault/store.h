@@ -5,7 +5,7 @@
  *	"meta"   "format" -> u32 1; "vault_id" -> 16 bytes (binds the store
  *	         to its keystores); "generation" -> u64, grows by one in the
  *	         same transaction as every item change.
- *	"items"  item name -> record (see vault/record.c); only ciphertext.
+ *	"items"  item name -> record (see vault/items.c); only ciphertext.
  *	"history" name || 0x00 || u32 version -> a superseded record, kept
  *	         until removed (the 0x00 cannot occur in a name).
  *	meta "journal" -> the intent log of a multi-file change

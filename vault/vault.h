@@ -87,7 +87,8 @@ typedef enum kmc_default {
 KMC_INTERNAL int kmc_default_path(kmc_default which, char *buf, size_t size,
 	int make_parents) KMC_MUST_CHECK;
 
-/* Item records (vault/record.c). */
+/* Item records (vault/items.c). Only items.c reads or writes them; the
+   parser and the opener are visible for the unit tests and the fuzzer. */
 #define RECORD_VERSION 1
 #define RECORD_HEADER_LEN 24
 
@@ -101,22 +102,9 @@ typedef struct record_info {
 
 KMC_INTERNAL int record_parse_header(const uint8_t *rec, size_t len,
 	record_info *ret) KMC_MUST_CHECK;
-KMC_INTERNAL int record_seal(kmc_vault *v, const char *name,
-	const record_info *info, const void *pt, uint8_t **ret,
-	size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 	const uint8_t *rec, size_t len, record_info *ret_info,
 	kmc_secret **ret) KMC_MUST_CHECK;
-/*
- * record_check_type - whether the record of name, whose header parsed
- * into info, is of type want (0: any). The type byte is trusted only once
- * the seal, whose associated data covers it, opens: a damaged type byte
- * is KMC_E_AUTH, not another type. Returns 0; KMC_E_TYPE (an authentic
- * record of another type); record_open()'s errors.
- */
-KMC_INTERNAL int record_check_type(kmc_vault *v, const char *name,
-	const uint8_t *rec, size_t len, const record_info *info, uint8_t want)
-	KMC_MUST_CHECK;
 
 /* The vault id and generation of the newest keystore in dirfd whose
  * checksum holds, without unlocking; *ret_found is 0 when none does. */
@@ -129,13 +117,29 @@ KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The parts of an imported bundle NAME, stored as NAME/<part>. */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta" }
 
-/* Seal and put one item inside a transaction; keep_history moves the
- * superseded record to the history database instead of dropping it. */
-KMC_INTERNAL int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
+/*
+ * The item layer's steps inside a store transaction (vault/items.c), for
+ * the transactions that change several items at once (import, restore).
+ *
+ * items_txn_put - seal and put one item; keep_history moves the
+ * superseded record to the history database instead of dropping it.
+ * items_txn_del - delete an item and its history; KMC_E_NOT_FOUND if
+ * neither exists.
+ * items_txn_retire - move an item's current record to its history and
+ * delete it; 0 when there is none.
+ * items_exists - 1 when the item name exists, else 0.
+ * items_verify_all - open every item's record; KMC_E_AUTH naming show
+ * and the item when one fails.
+ */
+KMC_INTERNAL int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
 	kmc_item_type type, const void *data, size_t len, int keep_history)
 	KMC_MUST_CHECK;
-/* Delete an item and its history; KMC_E_NOT_FOUND if neither exists. */
-KMC_INTERNAL int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
+KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
+	const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+KMC_INTERNAL int items_verify_all(kmc_vault *v, const char *show)
 	KMC_MUST_CHECK;
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_store.c - the item store and its records (vault/store.c,
- * vault/record.c) as an attacker with write access to items.mdb sees
+ * vault/items.c) as an attacker with write access to items.mdb sees
  * them: records moved under another name, altered in any byte, or copied
  * from another vault must never decrypt.
  *
