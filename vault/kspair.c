@@ -90,17 +90,6 @@ int ks_valid(const ks_file *f)
 
 #define VAULT_ID_HEX (2 * KS_VAULT_ID_LEN + 1)
 
-void vault_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* Does the item store record vault_id? 0, KMC_E_WRONG_VAULT, or why not. */
 static int store_says(int dirfd, const char *dir,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])

@@ -222,3 +222,14 @@ int vault_open_dir(const char *dir, int *ret_fd)
 	*ret_fd = fd;
 	return 0;
 }
+
+void vault_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

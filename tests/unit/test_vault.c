@@ -1,5 +1,5 @@
 /*
- * test_vault.c - the public vault API (vault/handle.c, items.c and the rest) on throwaway
+ * test_vault.c - the public vault API (vault/) on throwaway
  * directories: init, open, items, ciphertext strings, keystore repair,
  * permission checks and kmc_vault_status().
  *
