@@ -100,4 +100,12 @@ KMC_INTERNAL int store_walk(store *st,
 	int (*cb)(const char *name, size_t name_len, const uint8_t *rec,
 		size_t len, void *arg), void *arg) KMC_MUST_CHECK;
 
+/*
+ * store_check_metas - whether the store file open on fd (called show in
+ * messages) has two meta pages LMDB can trust and holds every page they
+ * name (vault/lmdbmeta.c). Returns 0; KMC_E_CORRUPT (damaged or
+ * truncated) or -errno, each with a detail.
+ */
+KMC_INTERNAL int store_check_metas(int fd, const char *show) KMC_MUST_CHECK;
+
 #endif
