@@ -274,7 +274,7 @@ int import_build_conf(import_ctx *c, kmc_vault *v)
 			return kmc_detail(r, "%s: %s", c->conf, kmc_strerror(r));
 		KMC_GUARD(import_conf_keep_meta(c, fd, &st));
 	}
-	KMC_GUARD(kmc_encrypt_string(v, kmc_secret_data(c->password),
+	KMC_GUARD(kmc_string_encrypt(v, kmc_secret_data(c->password),
 		kmc_secret_len(c->password), &c->mm));
 	for (int i = 0; i < N_COPIES; i++)
 		snprintf(paths[i], sizeof(paths[i]), "%s/%s", c->keys_dir,

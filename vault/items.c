@@ -384,7 +384,7 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	return 0;
 }
 
-int kmc_secret_get(kmc_vault *v, const char *name, kmc_secret **ret)
+int kmc_item_get_secret(kmc_vault *v, const char *name, kmc_secret **ret)
 {
 	return kmc_item_get(v, name, 0, ret);
 }

@@ -41,7 +41,7 @@ static void str_ad(const kmc_vault *v, uint32_t mk_id, uint8_t *ad,
 	*ret_len = n;
 }
 
-int kmc_encrypt_string(kmc_vault *v, const void *secret, size_t len,
+int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 	char **ret)
 {
 	uint8_t blob[KMC_STRING_SECRET_MAX + KMC_SEAL_OVERHEAD], ad[64];
@@ -58,7 +58,7 @@ int kmc_encrypt_string(kmc_vault *v, const void *secret, size_t len,
 	return kmc_cstring_format(mk->id, blob, len + KMC_SEAL_OVERHEAD, ret);
 }
 
-int kmc_decrypt_string(kmc_vault *v, const char *string, kmc_secret **ret)
+int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 {
 	_cleanup_(freep) uint8_t *blob = NULL;
 	const vault_mk *mk;

@@ -232,7 +232,7 @@ static void assert_item(kmc_vault *v, const char *name, const char *want)
 {
 	kmc_secret *s = NULL;
 
-	assert_int_equal(kmc_secret_get(v, name, &s), 0);
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
 	assert_non_null(s);
 	assert_int_equal(kmc_secret_len(s), strlen(want));
 	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
@@ -776,7 +776,7 @@ static void test_item_roundtrip(void **state)
 	kmc_vault_close(r);
 
 	assert_int_equal(kmc_item_remove(v, "web/tls-pass"), 0);
-	assert_int_equal(kmc_secret_get(v, "web/tls-pass", &s),
+	assert_int_equal(kmc_item_get_secret(v, "web/tls-pass", &s),
 		KMC_E_NOT_FOUND);
 	assert_null(s);
 	assert_int_equal(kmc_item_remove(v, "web/tls-pass"), KMC_E_NOT_FOUND);
@@ -795,7 +795,7 @@ static void test_item_get_missing(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_secret_get(v, "nope", &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_item_get_secret(v, "nope", &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	assert_int_equal(kmc_item_get(v, "nope", KMC_ITEM_SECRET, &s),
 		KMC_E_NOT_FOUND);
@@ -825,7 +825,8 @@ static void test_item_readonly(void **state)
 	{
 		kmc_secret *s = NULL;
 
-		assert_int_equal(kmc_secret_get(v, "b", &s), KMC_E_NOT_FOUND);
+		assert_int_equal(kmc_item_get_secret(v, "b", &s),
+			KMC_E_NOT_FOUND);
 	}
 	kmc_vault_close(v);
 }
@@ -847,14 +848,15 @@ static void test_item_names(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(kmc_item_put(v, bad[i], KMC_ITEM_SECRET, "x",
 			1), KMC_E_NAME);
-		assert_int_equal(kmc_secret_get(v, bad[i], &s), KMC_E_NAME);
+		assert_int_equal(kmc_item_get_secret(v, bad[i], &s),
+			KMC_E_NAME);
 		assert_int_equal(kmc_item_remove(v, bad[i]), KMC_E_NAME);
 	}
 	memset(long_name, 'a', sizeof(long_name));
 	long_name[KMC_NAME_MAX + 1] = '\0';	/* 129 bytes */
 	assert_int_equal(kmc_item_put(v, long_name, KMC_ITEM_SECRET, "x", 1),
 		KMC_E_NAME);
-	assert_int_equal(kmc_secret_get(v, long_name, &s), KMC_E_NAME);
+	assert_int_equal(kmc_item_get_secret(v, long_name, &s), KMC_E_NAME);
 	assert_null(s);
 	/* The twins: 128 bytes, and every allowed character. */
 	long_name[KMC_NAME_MAX] = '\0';
@@ -888,7 +890,7 @@ static void test_item_values(void **state)
 		KMC_E_INVALID);
 	assert_int_equal(kmc_item_put(v, "e", (kmc_item_type)-1, "x", 1),
 		KMC_E_INVALID);
-	assert_int_equal(kmc_secret_get(v, "e", &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_item_get_secret(v, "e", &s), KMC_E_NOT_FOUND);
 	/* The twins: one byte, and exactly the maximum. */
 	assert_int_equal(kmc_item_put(v, "e", KMC_ITEM_SECRET, "x", 1), 0);
 	assert_item(v, "e", "x");
@@ -1034,10 +1036,10 @@ static void test_string_roundtrip(void **state)
 
 	init_host(f);
 	v = open_vault(f, KMC_OPEN_WRITE);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	assert_non_null(str);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
-	assert_int_equal(kmc_decrypt_string(v, str, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, str, &s), 0);
 	assert_int_equal(kmc_secret_len(s), 7);
 	assert_memory_equal(kmc_secret_data(s), "hunter2", 7);
 	kmc_secret_free(s);
@@ -1049,7 +1051,7 @@ static void test_string_roundtrip(void **state)
 
 		assert_non_null(padded);
 		sprintf(padded, "  %s\n", str);
-		assert_int_equal(kmc_decrypt_string(r, padded, &s), 0);
+		assert_int_equal(kmc_string_decrypt(r, padded, &s), 0);
 		assert_memory_equal(kmc_secret_data(s), "hunter2", 7);
 		kmc_secret_free(s);
 		s = NULL;
@@ -1059,7 +1061,7 @@ static void test_string_roundtrip(void **state)
 	{
 		char *str2 = NULL;
 
-		assert_int_equal(kmc_encrypt_string(r, "hunter2", 7, &str2), 0);
+		assert_int_equal(kmc_string_encrypt(r, "hunter2", 7, &str2), 0);
 		assert_string_not_equal(str, str2);
 		free(str2);
 	}
@@ -1072,14 +1074,14 @@ static void test_string_roundtrip(void **state)
 
 		memset(big, 'b', sizeof(big));
 		str = NULL;
-		assert_int_equal(kmc_encrypt_string(v, "", 0, &str),
+		assert_int_equal(kmc_string_encrypt(v, "", 0, &str),
 			KMC_E_EMPTY);
-		assert_int_equal(kmc_encrypt_string(v, big, sizeof(big), &str),
+		assert_int_equal(kmc_string_encrypt(v, big, sizeof(big), &str),
 			KMC_E_TOO_LARGE);
 		assert_null(str);
-		assert_int_equal(kmc_encrypt_string(v, big,
+		assert_int_equal(kmc_string_encrypt(v, big,
 			KMC_STRING_SECRET_MAX, &str), 0);
-		assert_int_equal(kmc_decrypt_string(v, str, &s), 0);
+		assert_int_equal(kmc_string_decrypt(v, str, &s), 0);
 		assert_int_equal(kmc_secret_len(s), KMC_STRING_SECRET_MAX);
 		assert_memory_equal(kmc_secret_data(s), big,
 			KMC_STRING_SECRET_MAX);
@@ -1099,7 +1101,7 @@ static void test_string_tampered(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	n = strlen(str);
 	bad = strdup(str);
 	assert_non_null(bad);
@@ -1108,20 +1110,20 @@ static void test_string_tampered(void **state)
 		char c = bad[i];
 
 		bad[i] = c == 'A' ? 'B' : 'A';
-		assert_int_equal(kmc_decrypt_string(v, bad, &s), KMC_E_AUTH);
+		assert_int_equal(kmc_string_decrypt(v, bad, &s), KMC_E_AUTH);
 		assert_null(s);
 		bad[i] = c;
 	}
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v1:1:", &s), KMC_E_STRING);
-	assert_int_equal(kmc_decrypt_string(v, "hunter2", &s), KMC_E_STRING);
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v2:1:AAAA", &s),
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v1:1:", &s), KMC_E_STRING);
+	assert_int_equal(kmc_string_decrypt(v, "hunter2", &s), KMC_E_STRING);
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v2:1:AAAA", &s),
 		KMC_E_VERSION);
 	/* Too short to hold a seal. */
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v1:1:AAAA", &s),
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v1:1:AAAA", &s),
 		KMC_E_STRING);
 	assert_null(s);
 	/* The twin: the unchanged string. */
-	assert_int_equal(kmc_decrypt_string(v, bad, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, bad, &s), 0);
 	kmc_secret_free(s);
 	free(bad);
 	free(str);
@@ -1142,12 +1144,12 @@ static void test_string_other_vault(void **state)
 	v = open_vault(f, 0);
 	assert_int_equal(kmc_vault_open(v2dir, 0, &v2), 0);
 	/* Same host key, same master-key id 1, another vault. */
-	assert_int_equal(kmc_encrypt_string(v2, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v2, "hunter2", 7, &str), 0);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
-	assert_int_equal(kmc_decrypt_string(v, str, &s), KMC_E_AUTH);
+	assert_int_equal(kmc_string_decrypt(v, str, &s), KMC_E_AUTH);
 	assert_null(s);
 	/* The twin: it opens where it was made. */
-	assert_int_equal(kmc_decrypt_string(v2, str, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v2, str, &s), 0);
 	kmc_secret_free(s);
 	free(str);
 	kmc_vault_close(v2);
@@ -1163,19 +1165,19 @@ static void test_string_unknown_mk(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
 	other = malloc(strlen(str) + 16);
 	assert_non_null(other);
 	sprintf(other, "kmc:v1:2:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	sprintf(other, "kmc:v1:4294967295:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	/* The twin: master key 1 is the one it names. */
 	sprintf(other, "kmc:v1:1:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), 0);
 	kmc_secret_free(s);
 	free(other);
 	free(str);
