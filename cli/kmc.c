@@ -703,7 +703,7 @@ static int cmd_init(args *a)
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_status st;
+	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);
@@ -811,7 +811,7 @@ static int cmd_protector_list(args *a)
 {
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_status s;
+	_cleanup_(kmc_status_free) kmc_status s = KMC_STATUS_INIT;
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);
@@ -870,7 +870,7 @@ static int cmd_status(args *a)
 {
 	char buf[PATH_MAX], when[64];
 	const char *dir = NULL;
-	kmc_status s;
+	_cleanup_(kmc_status_free) kmc_status s = KMC_STATUS_INIT;
 	int healthy, r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);
@@ -1030,7 +1030,7 @@ static int cmd_repair(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
-	kmc_status st;
+	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
 	int r;
 
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
@@ -1400,7 +1400,7 @@ static int cmd_ref(args *a)
 static int cmd_backup(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
-	kmc_backup_info info;
+	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
 	int r;
 
 	if (!a->out || a->format)
@@ -1427,7 +1427,7 @@ static int cmd_restore(args *a)
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_backup_info info;
+	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);

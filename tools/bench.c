@@ -311,7 +311,8 @@ static int seal_put(kmc_vault *v, store_txn *t, const char *name,
 /* Many items a transaction through the item layer: prove the result reads. */
 static void verify_item_vault(const char *dir, unsigned n)
 {
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	kmc_secret *s;
 	kmc_vault *v;
 

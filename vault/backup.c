@@ -133,6 +133,7 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	int r;
 
 	kmc_detail_clear();
+	KMC_GUARD(backup_info_check(ret));
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: a backup needs the writer "
 			"lock: open the vault with KMC_OPEN_WRITE", v->dir);
@@ -204,7 +205,11 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 				"made", out, kmc_strerror(r));
 		return r;
 	}
-	if (ret)
-		manifest_info(&m, ret);
+	if (ret) {
+		kmc_backup_info info;
+
+		manifest_info(&m, &info);
+		backup_info_out(&info, ret);
+	}
 	return 0;
 }

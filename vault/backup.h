@@ -68,6 +68,12 @@ KMC_INTERNAL int manifest_encode(const backup_manifest *m, char **ret,
 KMC_INTERNAL int manifest_parse(const uint8_t *p, size_t len,
 	backup_manifest *ret) KMC_MUST_CHECK;
 
+/* Copy what fits of info into the caller's ret (ret->size bytes). */
+KMC_INTERNAL void backup_info_out(const kmc_backup_info *info,
+	kmc_backup_info *ret);
+/* 0, or KMC_E_INVALID with a detail when ret is set and its size is 0. */
+KMC_INTERNAL int backup_info_check(const kmc_backup_info *ret)
+	KMC_MUST_CHECK;
 /* The manifest's facts in the caller's kmc_backup_info. */
 KMC_INTERNAL void manifest_info(const backup_manifest *m,
 	kmc_backup_info *info);

@@ -199,13 +199,31 @@ int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 	return 0;
 }
 
+/* Hand info to a caller whose struct is ret->size bytes: only what fits. */
+void backup_info_out(const kmc_backup_info *info, kmc_backup_info *ret)
+{
+	size_t n = ret->size < sizeof(*info) ? ret->size : sizeof(*info);
+
+	memcpy(ret, info, n);
+	ret->size = n;
+}
+
 /* What a caller is told of a backup: the manifest's facts. */
 void manifest_info(const backup_manifest *m, kmc_backup_info *info)
 {
 	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
 	vault_hex(m->vault_id, KS_VAULT_ID_LEN, info->vault_id);
 	info->generation = m->generation;
 	info->store_generation = m->store_generation;
 	info->items = m->items;
 	info->created = m->created;
+}
+
+int backup_info_check(const kmc_backup_info *ret)
+{
+	if (ret && ret->size == 0)
+		return kmc_detail(KMC_E_INVALID, "kmc_backup_info.size is 0: "
+			"set it to sizeof(kmc_backup_info) (KMC_BACKUP_INFO_INIT)");
+	return 0;
 }

@@ -241,6 +241,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 	int r, found = 0, created = 0, staged = 0, published;
 
 	kmc_detail_clear();
+	KMC_GUARD(backup_info_check(ret));
 	KMC_GUARD(kmc_crypto_init());
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
@@ -333,7 +334,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 			"but not finished (%s); kmc repair finishes it", dir,
 			kmc_error_detail());
 	if (ret)
-		*ret = info;
+		backup_info_out(&info, ret);
 	return 0;
 
 fail:

@@ -3,6 +3,8 @@
  * a secret and without changing anything.
  */
 #include <dirent.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -95,6 +97,26 @@ static int ks_verify_quietly(const char *dir, ks_file f[2], int *ret_shown)
 	return 0;
 }
 
+/*
+ * Hand s to a caller whose struct is ret->size bytes: what fits is
+ * copied, and a list whose pointer does not fit is released here.
+ */
+static void status_out(kmc_status *s, kmc_status *ret)
+{
+	size_t n = ret->size < sizeof(*s) ? ret->size : sizeof(*s);
+
+	if (n < offsetof(kmc_status, protectors) + sizeof(s->protectors)) {
+		free(s->protectors);
+		s->protectors = NULL;
+	}
+	if (n < offsetof(kmc_status, master_keys) + sizeof(s->master_keys)) {
+		free(s->master_keys);
+		s->master_keys = NULL;
+	}
+	s->size = n;
+	memcpy(ret, s, n);
+}
+
 int kmc_vault_status(const char *dir, kmc_status *ret)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
@@ -106,6 +128,9 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	store st;
 
 	kmc_detail_clear();
+	if (ret->size == 0)
+		return kmc_detail(KMC_E_INVALID, "kmc_status.size is 0: set it "
+			"to sizeof(kmc_status) (KMC_STATUS_INIT)");
 	KMC_GUARD(kmc_crypto_init());
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
@@ -142,7 +167,19 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		return r;
 	}
 	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
 	ks = f[shown].ks;
+	s.protectors = calloc(ks->n_slots ? ks->n_slots : 1,
+		sizeof(*s.protectors));
+	s.master_keys = calloc(ks->n_mks ? ks->n_mks : 1,
+		sizeof(*s.master_keys));
+	if (!s.protectors || !s.master_keys) {
+		kmc_status_free(&s);
+		ks_file_free(&f[0]);
+		ks_file_free(&f[1]);
+		store_close(&st);
+		return KMC_E_NOMEM;
+	}
 	vault_hex(ks->vault_id, KS_VAULT_ID_LEN, s.vault_id);
 	s.format_version = ks->format_version;
 	s.generation = ks->generation;
@@ -180,7 +217,22 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 			s.pending_change = 1;
 	}
 	store_close(&st);
-	KMC_GUARD(r);
-	*ret = s;
+	if (r < 0) {
+		kmc_status_free(&s);
+		return r;
+	}
+	status_out(&s, ret);
 	return 0;
+}
+
+void kmc_status_free(kmc_status *s)
+{
+	if (!s)
+		return;
+	free(s->protectors);
+	free(s->master_keys);
+	s->protectors = NULL;
+	s->master_keys = NULL;
+	s->n_protectors = 0;
+	s->n_master_keys = 0;
 }

@@ -411,7 +411,8 @@ static void test_store_file_from_other_vault(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v2 = NULL, *r = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	char src[700], dst[700], tmpf[700];
 	int in, out;
 	char buf[65536];
