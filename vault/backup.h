@@ -107,11 +107,14 @@ KMC_INTERNAL int backup_check_set(int dirfd, const char *show,
 KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
 
 /*
- * restore_recover - at a writable open, under the writer lock: finish a
+ * restore_recover (vault/recover.c) - at a writable open, under the writer lock: finish a
  * restore that reached its commit point (the mark exists), or remove
  * what one staged before it. Returns 0 or -errno with a detail.
  */
 KMC_INTERNAL int restore_recover(int dirfd, const char *dir) KMC_MUST_CHECK;
+/* Step 3 of a restore: move the staged set over the vault's files;
+   idempotent (vault/recover.c). */
+KMC_INTERNAL int restore_apply(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Whether a restore was cut off after its commit point. */
 KMC_INTERNAL int restore_pending(int dirfd);
 

@@ -29,10 +29,6 @@
 
 #define META_MAX 4096
 
-const char *const copy_names[] = {
-	"ca.crt", "server.crt", "server.key", "ca.crl",
-};
-
 
 static void import_free(import_ctx *c)
 {
@@ -57,15 +53,6 @@ static void import_free(import_ctx *c)
 	free(c->mm);
 }
 
-
-void import_split(const char *path, char *dir, size_t dsize, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-
-	snprintf(dir, dsize, "%.*s", slash == path ? 1 : (int)(slash - path),
-		path);
-	*base = slash + 1;
-}
 
 /* ---------------------------------------------------------------- */
 /* Staging and committing                                            */
