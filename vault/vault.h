@@ -1,5 +1,63 @@
 /*
- * vault.h - the vault handle and helpers shared inside vault/.
+ * vault.h - the vault handle and what the files of vault/ share.
+ *
+ * The parts, one job a file:
+ *
+ *   the handle      handle.c    open, unlock (protectors tried in turn),
+ *                               writer lock, close; master keys
+ *                   kspair.c    kmc.ks and StandbyKsf.ks: read, rank,
+ *                               which one the store names, write both
+ *                   paths.c     default locations, item names, the
+ *                               checked vault-folder open, small helpers
+ *   administration  init.c      kmc_vault_init: built aside, renamed in
+ *                   admin.c     adding and removing protectors
+ *                   status.c    kmc_vault_status, reading only
+ *   contents        items.c     items and their records: the only code
+ *                               that reads or writes a record
+ *                   strings.c   ciphertext strings for config files
+ *   formats         keystore.c  the keystore format and its MAC
+ *                   protector.c keyslots, one kind a protector
+ *                   store.c     the LMDB item store; lmdbmeta.c checks
+ *                               its meta pages before LMDB maps it
+ *                   journal.c   the intent log of multi-file changes
+ *   transactions    import.c    certImport staging and commit, CRL update
+ *                   importchk.c the checks before any write
+ *                   x509.c      certificates, CRLs, chain verification
+ *                   pkey.c      private keys: forms, policy, PKCS#8
+ *                   conf.c      "key = value" config files
+ *                   backup.c    kmc_vault_backup
+ *                   restore.c   kmc_vault_restore
+ *                   recover.c   finishing or undoing a cut-off restore
+ *                   backupset.c a set's files and their check
+ *                   manifest.c  backup.manifest
+ *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   uri.c       kmc: URIs and key-reference files
+ *
+ * Who calls whom (an arrow is "calls a function of"); there is no loop,
+ * and nothing below the handle calls back into it:
+ *
+ *   init     -> handle, protector, paths, store, keystore
+ *   admin    -> kspair, protector, paths
+ *   status   -> kspair, recover, protector, paths, store, keystore
+ *   handle   -> kspair, recover, protector, paths, journal, store,
+ *               keystore
+ *   kspair   -> paths, store, keystore
+ *   protector-> paths
+ *   items    -> handle (master keys), paths, store
+ *   strings  -> handle (master keys)
+ *   import   -> importchk, items, journal, conf, x509, paths, store
+ *   importchk-> items, strings, pkey, x509, conf
+ *   tls      -> items, pkey, x509, paths
+ *   pkey     -> x509
+ *   uri      -> paths
+ *   backup   -> backupset, manifest, keystore, store
+ *   restore  -> handle, items, kspair, recover, backupset, manifest,
+ *               paths
+ *   recover  -> backupset -> manifest -> paths
+ *   journal  -> store -> lmdbmeta
+ *
+ * Import and restore reach records only through items.c's items_txn_*
+ * and items_verify_all().
  */
 #ifndef KMC_VAULT_H
 #define KMC_VAULT_H
