@@ -157,12 +157,18 @@ static int record_check_type(kmc_vault *v, const char *name, const uint8_t *rec,
 /* ---------------------------------------------------------------- */
 /* Items                                                             */
 
-static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
-	size_t len)
+/* A change to item name: a writable handle and a valid name. */
+static int write_check(kmc_vault *v, const char *name)
 {
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
-	KMC_GUARD(vault_name_guard(name));
+	return vault_name_guard(name);
+}
+
+static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
+	size_t len)
+{
+	KMC_GUARD(write_check(v, name));
 	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_BUNDLE)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
@@ -292,9 +298,7 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 	int r, bundle;
 
 	kmc_detail_clear();
-	if (!(v->flags & KMC_OPEN_WRITE))
-		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
-	KMC_GUARD(vault_name_guard(name));
+	KMC_GUARD(write_check(v, name));
 	bundle = is_bundle(v, name);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = items_txn_del(v, &t, name);
@@ -326,9 +330,7 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	int r, bundle;
 
 	kmc_detail_clear();
-	if (!(v->flags & KMC_OPEN_WRITE))
-		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
-	KMC_GUARD(vault_name_guard(name));
+	KMC_GUARD(write_check(v, name));
 	/* For a bundle, its parts' old versions go too: an old private key
 	   is exactly what a rotation wants gone. */
 	bundle = is_bundle(v, name);
