@@ -16,10 +16,6 @@
 #include "vault.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
-#include "journal.h"
-#include "backup.h"
-#include "../kmc/buf.h"
-#include "../kmc/cstring.h"
 
 /* ---------------------------------------------------------------- */
 /* Protectors                                                        */

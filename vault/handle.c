@@ -28,7 +28,6 @@
 #include "journal.h"
 #include "backup.h"
 #include "../kmc/buf.h"
-#include "../kmc/cstring.h"
 
 #define MK_AD_LABEL "kmcvault/mk/v1"
 

@@ -22,11 +22,6 @@
 #include <sys/stat.h>
 #include "vault.h"
 #include "../safeio/fileio.h"
-#include "protector.h"
-#include "journal.h"
-#include "backup.h"
-#include "../kmc/buf.h"
-#include "../kmc/cstring.h"
 
 
 static const kmc_file_rule ks_rule = {

@@ -16,11 +16,6 @@
 #include <sys/stat.h>
 #include "vault.h"
 #include "../safeio/fileio.h"
-#include "protector.h"
-#include "journal.h"
-#include "backup.h"
-#include "../kmc/buf.h"
-#include "../kmc/cstring.h"
 
 
 /* The vault folder: the user's alone, and so is every folder above it

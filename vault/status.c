@@ -18,10 +18,7 @@
 #include "vault.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
-#include "journal.h"
 #include "backup.h"
-#include "../kmc/buf.h"
-#include "../kmc/cstring.h"
 
 /* ---------------------------------------------------------------- */
 /* Status                                                            */

@@ -15,10 +15,6 @@
 #include <sys/stat.h>
 #include "vault.h"
 #include "../safeio/fileio.h"
-#include "protector.h"
-#include "journal.h"
-#include "backup.h"
-#include "../kmc/buf.h"
 #include "../kmc/cstring.h"
 
 #define STR_AD_LABEL "kmcvault/str/v1"
