@@ -20,7 +20,6 @@
 /* ---------------------------------------------------------------- */
 /* Protectors                                                        */
 
-
 int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	const kmc_options *opts, unsigned *ret_id, kmc_secret **ret_recovery)
 {

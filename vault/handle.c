@@ -307,7 +307,6 @@ static int vault_lock(kmc_vault *v)
 	return 0;
 }
 
-
 void kmc_vault_close(kmc_vault *v)
 {
 	if (!v)

@@ -29,7 +29,6 @@
 
 #define META_MAX 4096
 
-
 static void import_free(import_ctx *c)
 {
 	free(c->ca_raw);
@@ -52,7 +51,6 @@ static void import_free(import_ctx *c)
 	free(c->conf_xattrs.p);
 	free(c->mm);
 }
-
 
 /* ---------------------------------------------------------------- */
 /* Staging and committing                                            */

@@ -23,7 +23,6 @@
 #include "vault.h"
 #include "../safeio/fileio.h"
 
-
 static const kmc_file_rule ks_rule = {
 	.forbidden = 077,
 	.max_size = KS_FILE_MAX,
@@ -267,7 +266,6 @@ int vault_peek(int dirfd, const char *dir, uint8_t id[KS_VAULT_ID_LEN],
 	ks_file_free(&f[1]);
 	return r;
 }
-
 
 /*
  * Write next as the keystore's next generation: kmc.ks first, then

@@ -18,7 +18,6 @@
 #include "../safeio/fileio.h"
 #include "vault.h"
 
-
 #define MANIFEST_MAGIC "kmcvault-backup"
 
 const char *const backup_file_names[BACKUP_FILES] = {

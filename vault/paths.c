@@ -1,7 +1,8 @@
 /*
  * paths.c - where things are: the default vault and host-key locations,
- * item names, the vault folder's checked open, and the options a caller
- * passes (copied by size). Calls nothing else in vault/.
+ * item names, the vault folder's checked open, the options a caller
+ * passes (copied by size), and a hex printer. Calls nothing else in
+ * vault/.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <sys/stat.h>
 #include "vault.h"
 #include "../safeio/fileio.h"
-
 
 /* The vault folder: the user's alone, and so is every folder above it
    but root's and sticky ones (kmc_check_dir()). */
@@ -178,7 +178,6 @@ int vault_name_guard(const char *name)
 			KMC_NAME_MAX, name, KMC_NAME_MAX);
 	return 0;
 }
-
 
 /*
  * The host key named by $KMC_HOST_KEY, in buf, into *ret; NULL when it is
