@@ -87,7 +87,8 @@ typedef enum kmc_keystore_state {
 				   a prompt (kmc_vault_status() only) */
 } kmc_keystore_state;
 
-#define KMC_MAX_PROTECTORS 16	/* a keystore's limits today, not the API's */
+/* A keystore's limits today; kmc_status does not depend on them. */
+#define KMC_MAX_PROTECTORS 16
 #define KMC_MAX_MASTER_KEYS 64
 
 typedef struct kmc_protector_info {
@@ -110,7 +111,7 @@ typedef struct kmc_master_key_info {
  * as their counts say; release them with kmc_status_free().
  */
 typedef struct kmc_status {
-	size_t size;		/* sizeof(kmc_status) as the caller knew it */
+	size_t size;		/* the caller's sizeof(kmc_status) */
 	char vault_id[33];	/* 32 hex digits */
 	uint32_t format_version;
 	uint64_t generation;	/* of the winning keystore */
@@ -184,7 +185,7 @@ KMC_API unsigned kmc_vault_repaired(const kmc_vault *v) KMC_NONNULL(1);
  * import wrote are not in it.
  */
 typedef struct kmc_backup_info {
-	size_t size;			/* set by the caller, as kmc_status */
+	size_t size;		/* the caller's sizeof(kmc_backup_info) */
 	char vault_id[33];		/* 32 hex digits */
 	uint64_t generation;		/* of the keystore in the backup */
 	uint64_t store_generation;

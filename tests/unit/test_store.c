@@ -258,7 +258,8 @@ static void test_store_any_flipped_byte(void **state)
 			r = kmc_item_get_secret(f->v, "a", &s);
 			if (!is_refusal(r))
 				fail_msg("byte %zu ^ 0x%02x: "
-					"kmc_item_get_secret returned %d", i, masks[m], r);
+					"kmc_item_get_secret returned %d", i,
+					masks[m], r);
 			assert_null(s);
 		}
 	}
