@@ -19,7 +19,7 @@
 static int cmd_backup(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
-	kmc_backup_info info;
+	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
 	int r;
 
 	if (!a->out || a->format)
@@ -51,7 +51,7 @@ static int cmd_restore(args *a)
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_backup_info info;
+	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);

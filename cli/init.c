@@ -24,7 +24,7 @@ static int cmd_init(args *a)
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_status st;
+	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);

@@ -123,7 +123,7 @@ static int cmd_encrypt(args *a)
 	r = open_vault(a, 0, &v);
 	if (r < 0)
 		return r;
-	r = kmc_encrypt_string(v, kmc_secret_data(pt), kmc_secret_len(pt), &s);
+	r = kmc_string_encrypt(v, kmc_secret_data(pt), kmc_secret_len(pt), &s);
 	if (r < 0)
 		return cli_fail(r, "encrypting");
 	printf("%s\n", s);
@@ -162,7 +162,7 @@ static int cmd_decrypt(args *a)
 	r = open_vault(a, 0, &v);
 	if (r < 0)
 		return r;
-	r = kmc_decrypt_string(v, in, &pt);
+	r = kmc_string_decrypt(v, in, &pt);
 	if (r < 0)
 		return cli_fail(r, "decrypting");
 	return print_secret(pt);

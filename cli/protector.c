@@ -163,7 +163,7 @@ static int cmd_protector_list(args *a)
 {
 	char buf[PATH_MAX];
 	const char *dir = NULL;
-	kmc_status s;
+	_cleanup_(kmc_status_free) kmc_status s = KMC_STATUS_INIT;
 	int r;
 
 	r = read_status(a, buf, sizeof(buf), &dir, &s);

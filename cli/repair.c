@@ -20,7 +20,7 @@ static int cmd_repair(args *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
-	kmc_status st;
+	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
 	int r;
 
 	r = open_vault(a, KMC_OPEN_WRITE, &v);

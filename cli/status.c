@@ -45,7 +45,7 @@ static int cmd_status(args *a)
 {
 	char buf[PATH_MAX], when[64];
 	const char *dir = NULL;
-	kmc_status s;
+	_cleanup_(kmc_status_free) kmc_status s = KMC_STATUS_INIT;
 	int healthy, r;
 
 	r = read_status(a, buf, sizeof(buf), &dir, &s);

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 		"in %.0f us\n", name, kmc_secret_len(pw), t1 - t0);
 
 	if (config && (s = config_value(config, "server_key_mm")) != NULL) {
-		r = kmc_decrypt_string(v, s, &mm);
+		r = kmc_string_decrypt(v, s, &mm);
 		free(s);
 		if (r < 0) {
 			fprintf(stderr, "server_boot: %s: server_key_mm: %s\n",

@@ -8,7 +8,7 @@
  *	kmc_secret *pw;
  *	int r = kmc_vault_open("/var/lib/kmcvault", 0, &v);
  *	if (r < 0) { log("vault: %s", kmc_strerror(r)); exit(1); }
- *	r = kmc_secret_get(v, "server", &pw);
+ *	r = kmc_item_get_secret(v, "server", &pw);
  *	...use kmc_secret_data(pw), kmc_secret_len(pw)...
  *	kmc_secret_free(pw);
  *	kmc_vault_close(v);
@@ -338,18 +338,18 @@ typedef enum kmc_item_type {
  */
 
 /*
- * kmc_secret_get - decrypt the item name into guarded memory.
+ * kmc_item_get_secret - decrypt the item name into guarded memory.
  *
  * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_AUTH (the record was
  * altered, moved under another name or copied from another vault),
  * KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM.
  */
-KMC_API int kmc_secret_get(kmc_vault *v, const char *name,
+KMC_API int kmc_item_get_secret(kmc_vault *v, const char *name,
 	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /*
- * kmc_item_get - as kmc_secret_get(), and fail with KMC_E_TYPE unless the
- * item has the given type.
+ * kmc_item_get - as kmc_item_get_secret(), and fail with KMC_E_TYPE
+ * unless the item has the given type.
  */
 KMC_API int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
@@ -415,22 +415,22 @@ KMC_API const char *kmc_item_type_name(kmc_item_type type);
 #define KMC_STRING_SECRET_MAX 4096
 
 /*
- * kmc_encrypt_string - seal a secret of 1 to KMC_STRING_SECRET_MAX bytes
+ * kmc_string_encrypt - seal a secret of 1 to KMC_STRING_SECRET_MAX bytes
  * with the active master key; *ret_string is a NUL-terminated string to be
  * released with free().
  * Returns 0; KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_NOMEM.
  */
-KMC_API int kmc_encrypt_string(kmc_vault *v, const void *secret, size_t len,
+KMC_API int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 	char **ret_string) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
 
 /*
- * kmc_decrypt_string - open a ciphertext string into guarded memory.
+ * kmc_string_decrypt - open a ciphertext string into guarded memory.
  * Surrounding white space is ignored.
  * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_VERSION,
  * KMC_E_NOT_FOUND (a master key this vault does not have), KMC_E_AUTH
  * (altered, or made by another vault), KMC_E_NOMEM.
  */
-KMC_API int kmc_decrypt_string(kmc_vault *v, const char *string,
+KMC_API int kmc_string_decrypt(kmc_vault *v, const char *string,
 	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
  * mk-id is the decimal id of the master key (1 to 4294967295, no leading
  * zeros); payload is unpadded base64url of a sealed blob
  * (nonce || ciphertext || tag). The associated data of the seal binds the
- * vault id and the master-key id (see vault/vault.c), so a string only
+ * vault id and the master-key id (see vault/strings.c), so a string only
  * opens in the vault that made it.
  */
 #ifndef KMC_CSTRING_H

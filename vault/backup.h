@@ -1,5 +1,7 @@
 /*
- * backup.h - backups of a vault, and restoring one (vault/backup.c).
+ * backup.h - backups of a vault, and restoring one (vault/backup.c,
+ * restore.c, with the set's files in backupset.c and the manifest in
+ * manifest.c).
  *
  * A backup is a folder of four files, each 0600, the folder 0700:
  *
@@ -30,14 +32,16 @@
 #define KMC_BACKUP_H
 
 #include <stdint.h>
+#include <kmc/admin.h>
 #include "keystore.h"
+#include "../safeio/fileio.h"
 
 #define BACKUP_MANIFEST_NAME "backup.manifest"
 #define BACKUP_MANIFEST_VERSION 1
 #define BACKUP_MANIFEST_MAX 4096
 #define BACKUP_FILES 3		/* kmc.ks, StandbyKsf.ks, items.mdb */
 
-/* In a vault folder while a restore is under way (vault/backup.c). */
+/* In a vault folder while a restore is under way (vault/restore.c). */
 #define RESTORE_STAGE_NAME ".kmc-restore.d"
 #define RESTORE_MARK_NAME ".kmc-restore"
 
@@ -64,12 +68,53 @@ KMC_INTERNAL int manifest_encode(const backup_manifest *m, char **ret,
 KMC_INTERNAL int manifest_parse(const uint8_t *p, size_t len,
 	backup_manifest *ret) KMC_MUST_CHECK;
 
+/* Copy what fits of info into the caller's ret (ret->size bytes). */
+KMC_INTERNAL void backup_info_out(const kmc_backup_info *info,
+	kmc_backup_info *ret);
+/* 0, or KMC_E_INVALID with a detail when ret is set and its size is 0. */
+KMC_INTERNAL int backup_info_check(const kmc_backup_info *ret)
+	KMC_MUST_CHECK;
+/* The manifest's facts in the caller's kmc_backup_info. */
+KMC_INTERNAL void manifest_info(const backup_manifest *m,
+	kmc_backup_info *info);
+
 /*
- * restore_recover - at a writable open, under the writer lock: finish a
+ * The files of a set (vault/backupset.c), shared by backup.c and
+ * restore.c. Paths in messages are show_path(dir, name).
+ */
+KMC_INTERNAL extern const kmc_file_rule backup_ks_rule;
+KMC_INTERNAL extern const kmc_file_rule backup_manifest_rule;
+/* The rule for backup_file_names[i]. */
+KMC_INTERNAL const kmc_file_rule *backup_file_rule(size_t i);
+KMC_INTERNAL void backup_show_path(char *buf, size_t size, const char *dir,
+	const char *name);
+/* A temporary for name in dirfd, 0600, O_EXCL; its name in tmp. */
+KMC_INTERNAL int backup_create_temp(int dirfd, const char *name, char *tmp,
+	size_t size) KMC_MUST_CHECK;
+/* fsync fd, rename tmp to name, fsync dirfd; unlink tmp on failure. */
+KMC_INTERNAL int backup_publish(int dirfd, int fd, const char *tmp,
+	const char *name) KMC_MUST_CHECK;
+/* Copy all of srcfd into a new dirfd/name, written atomically. */
+KMC_INTERNAL int backup_copy_file(int srcfd, int dirfd, const char *name)
+	KMC_MUST_CHECK;
+/* Size and BLAKE2b-256 of what fd holds from offset 0. */
+KMC_INTERNAL int backup_hash_fd(int fd, uint64_t *ret_size,
+	uint8_t out[KMC_HASH_LEN]) KMC_MUST_CHECK;
+/* The folder dirfd (called show in messages) holds exactly what m says. */
+KMC_INTERNAL int backup_check_set(int dirfd, const char *show,
+	const backup_manifest *m) KMC_MUST_CHECK;
+/* Remove a folder a backup or restore built: only the names it writes. */
+KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
+
+/*
+ * restore_recover (vault/recover.c) - at a writable open, under the writer lock: finish a
  * restore that reached its commit point (the mark exists), or remove
  * what one staged before it. Returns 0 or -errno with a detail.
  */
 KMC_INTERNAL int restore_recover(int dirfd, const char *dir) KMC_MUST_CHECK;
+/* Step 3 of a restore: move the staged set over the vault's files;
+   idempotent (vault/recover.c). */
+KMC_INTERNAL int restore_apply(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Whether a restore was cut off after its commit point. */
 KMC_INTERNAL int restore_pending(int dirfd);
 

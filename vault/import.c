@@ -7,6 +7,8 @@
  * Every check runs before the first write. The copies are staged as
  * .NAME.kmc-new beside their targets, the vault commits items and the
  * journal in one LMDB transaction, then the renames publish the copies.
+ *
+ * The checks are in vault/importchk.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,48 +21,13 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 #include "x509.h"
+#include "import.h"
 #include "conf.h"
 #include "journal.h"
 #include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 
-#define COPY_MODE 0400
 #define META_MAX 4096
-
-static const char *const copy_names[] = {
-	"ca.crt", "server.crt", "server.key", "ca.crl",
-};
-
-enum { COPY_CA, COPY_CERT, COPY_KEY, COPY_CRL, N_COPIES };
-
-typedef struct blob {
-	uint8_t *p;
-	size_t len;
-} blob;
-
-/* All the material of one import, released by import_free(). */
-typedef struct import_ctx {
-	const kmc_import_params *p;
-	char name[KMC_BUNDLE_NAME_MAX + 1];
-	uint8_t *ca_raw, *cert_raw, *crl_raw;
-	size_t ca_len, cert_len, crl_len;
-	kmc_secret *key_raw;
-	STACK_OF(X509) *ca, *chain;
-	X509_CRL *crl;
-	EVP_PKEY *pkey;
-	kmc_secret *password;	/* the one stored: given, or made up */
-	kmc_secret *pkcs8;
-	blob copies[N_COPIES];	/* what goes to the keys folder */
-	char keys_dir[PATH_MAX];
-	int keys_dir_exists;
-	char make_parent[PATH_MAX];	/* <vault>/keys, made when staging */
-	char conf[PATH_MAX];
-	blob conf_new;
-	kmc_file_meta conf_meta;	/* kept from the file it replaces */
-	blob conf_xattrs;
-	char *mm;		/* server_key_mm */
-	journal j;
-} import_ctx;
 
 static void import_free(import_ctx *c)
 {
@@ -85,307 +52,6 @@ static void import_free(import_ctx *c)
 	free(c->mm);
 }
 
-/* Paths end up in config files one per line: no line breaks. */
-static int absolute(const char *path, char *buf, size_t size)
-{
-	KMC_GUARD(kmc_path_absolute(path, buf, size));
-	KMC_ENSURE(!strpbrk(buf, "\n\r"), KMC_E_INVALID);
-	return 0;
-}
-
-static void split(const char *path, char *dir, size_t dsize, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-
-	snprintf(dir, dsize, "%.*s", slash == path ? 1 : (int)(slash - path),
-		path);
-	*base = slash + 1;
-}
-
-/* ---------------------------------------------------------------- */
-/* Checks                                                            */
-
-int kmc_key_file_encrypted(const char *path, int *ret)
-{
-	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
-
-	kmc_detail_clear();
-	KMC_GUARD(input_read(path, INPUT_KEY, NULL, NULL, &key));
-	*ret = key_is_encrypted(kmc_secret_data(key), kmc_secret_len(key));
-	return 0;
-}
-
-static int read_material(import_ctx *c)
-{
-	const kmc_import_params *p = c->p;
-
-	KMC_GUARD(input_read(p->ca_file, INPUT_CERT, &c->ca_raw, &c->ca_len,
-		NULL));
-	KMC_GUARD(input_read(p->cert_file, INPUT_CERT, &c->cert_raw,
-		&c->cert_len, NULL));
-	KMC_GUARD(input_read(p->key_file, INPUT_KEY, NULL, NULL, &c->key_raw));
-	if (p->crl_file)
-		KMC_GUARD(input_read(p->crl_file, INPUT_CRL, &c->crl_raw,
-			&c->crl_len, NULL));
-	KMC_GUARD(input_error(certs_parse(p->ca_file, c->ca_raw, c->ca_len,
-		&c->ca)));
-	KMC_GUARD(input_error(certs_parse(p->cert_file, c->cert_raw,
-		c->cert_len, &c->chain)));
-	if (p->crl_file)
-		KMC_GUARD(input_error(crl_parse(p->crl_file, c->crl_raw,
-			c->crl_len, &c->crl)));
-	return 0;
-}
-
-static int check_password(const char *key_file, const kmc_secret *pw)
-{
-	const unsigned char *s = kmc_secret_data(pw);
-	size_t n = kmc_secret_len(pw), chars = 0;
-
-	/* Characters, not bytes: UTF-8 continuation bytes do not count. */
-	for (size_t i = 0; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			chars++;
-	if (chars > KMC_KEY_PASSWORD_MAX)
-		return kmc_detail(KMC_E_TOO_LARGE, "the password of %s has %zu "
-			"characters; at most %d are accepted", key_file, chars,
-			KMC_KEY_PASSWORD_MAX);
-	if (n == 0)
-		return kmc_detail(KMC_E_EMPTY, "the password of %s is empty",
-			key_file);
-	return 0;
-}
-
-/* A password for a key given in the clear: 32 base64url characters. */
-static int make_password(kmc_secret **ret)
-{
-	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
-	uint8_t raw[24];
-	KMC_CLEANUP_ERASE(raw);
-
-	KMC_GUARD(kmc_secret_new(32, &s));
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64((char *)kmc_secret_data(s), 33, raw, sizeof(raw),
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	*ret = TAKE_PTR(s);
-	return 0;
-}
-
-static int check_key(import_ctx *c)
-{
-	const kmc_import_params *p = c->p;
-	int encrypted = key_is_encrypted(kmc_secret_data(c->key_raw),
-		kmc_secret_len(c->key_raw));
-
-	if (p->password)
-		KMC_GUARD(check_password(p->key_file, p->password));
-	KMC_GUARD(input_error(key_parse(p->key_file, c->key_raw,
-		encrypted ? p->password : NULL, &c->pkey)));
-	KMC_GUARD(key_to_pkcs8(c->pkey, &c->pkcs8));
-	if (encrypted) {
-		/* The original goes to the keys folder, still encrypted. */
-		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
-			kmc_secret_len(p->password), &c->password));
-		c->copies[COPY_KEY].p = malloc(kmc_secret_len(c->key_raw));
-		KMC_ENSURE(c->copies[COPY_KEY].p, KMC_E_NOMEM);
-		memcpy(c->copies[COPY_KEY].p, kmc_secret_data(c->key_raw),
-			kmc_secret_len(c->key_raw));
-		c->copies[COPY_KEY].len = kmc_secret_len(c->key_raw);
-		return 0;
-	}
-	/* A plain key never reaches the keys folder in the clear. */
-	if (p->password)
-		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
-			kmc_secret_len(p->password), &c->password));
-	else
-		KMC_GUARD(make_password(&c->password));
-	return key_to_encrypted_pem(c->pkey, c->password,
-		&c->copies[COPY_KEY].p, &c->copies[COPY_KEY].len);
-}
-
-static int bundle_exists(kmc_vault *v, const char *name)
-{
-	static const char *const parts[] = BUNDLE_PARTS;
-	char part[KMC_NAME_MAX + 1];
-	uint8_t *rec;
-	size_t len;
-
-	if (store_get(&v->st, name, &rec, &len) == 0) {
-		free(rec);
-		return 1;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
-		if (store_get(&v->st, part, &rec, &len) == 0) {
-			free(rec);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int check_keys_dir(import_ctx *c, kmc_vault *v)
-{
-	char def[PATH_MAX], parent[PATH_MAX];
-	const char *base;
-	struct stat st;
-	int n, fd, r;
-
-	if (c->p->keys_dir) {
-		KMC_GUARD(absolute(c->p->keys_dir, c->keys_dir,
-			sizeof(c->keys_dir)));
-	} else {
-		char safe[KMC_BUNDLE_NAME_MAX + 1];
-
-		/* One folder per bundle; '/' in a name must not nest. */
-		snprintf(safe, sizeof(safe), "%s", c->name);
-		for (char *s = safe; *s; s++)
-			if (*s == '/')
-				*s = '_';
-		KMC_GUARD(absolute(v->dir, def, sizeof(def)));
-		n = snprintf(parent, sizeof(parent), "%s/keys", def);
-		KMC_ENSURE(n > 0 && (size_t)n < sizeof(parent), KMC_E_TOO_LARGE);
-		/* <vault>/keys is made when staging, once every check passed. */
-		if (access(parent, F_OK) < 0 && errno == ENOENT)
-			snprintf(c->make_parent, sizeof(c->make_parent), "%s",
-				parent);
-		n = snprintf(c->keys_dir, sizeof(c->keys_dir), "%s/%s", parent,
-			safe);
-		KMC_ENSURE(n > 0 && (size_t)n < sizeof(c->keys_dir),
-			KMC_E_TOO_LARGE);
-	}
-	if (lstat(c->keys_dir, &st) == 0) {
-		if (S_ISLNK(st.st_mode))
-			return kmc_detail(KMC_E_PERM, "keys folder %s is a "
-				"symbolic link; give the real folder", c->keys_dir);
-		if (!S_ISDIR(st.st_mode))
-			return kmc_detail(KMC_E_PERM, "keys folder %s is not a "
-				"folder", c->keys_dir);
-		/* A --keys-dir may be a shared folder (/etc/ssl/private):
-		   never advise changing it, only a folder of its own. */
-		if (st.st_uid != geteuid())
-			return kmc_detail(KMC_E_PERM, "keys folder %s is owned by "
-				"uid %u, not by you (uid %u); give --keys-dir a "
-				"folder that does not exist yet (kmc makes it, 0700), "
-				"or run as its owner", c->keys_dir,
-				(unsigned)st.st_uid, (unsigned)geteuid());
-		if ((st.st_mode & 0777) != 0700 && c->p->keys_dir)
-			return kmc_detail(KMC_E_PERM, "keys folder %s has mode "
-				"%04o and must be 0700; give --keys-dir a folder "
-				"that does not exist yet (kmc makes it, 0700)",
-				c->keys_dir, (unsigned)(st.st_mode & 07777));
-		if ((st.st_mode & 0777) != 0700)
-			return kmc_detail(KMC_E_PERM, "keys folder %s has mode "
-				"%04o; it must be 0700 (chmod 700 %s: the vault made "
-				"it for this import alone)", c->keys_dir,
-				(unsigned)(st.st_mode & 07777), c->keys_dir);
-		c->keys_dir_exists = 1;
-		return 0;
-	}
-	if (errno != ENOENT) {
-		r = -errno;
-		return kmc_detail(r, "keys folder %s: %s", c->keys_dir,
-			kmc_strerror(r));
-	}
-	split(c->keys_dir, parent, sizeof(parent), &base);
-	if (c->make_parent[0])
-		return 0;
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		return kmc_detail(r, "the folder %s for the keys folder: %s",
-			parent, kmc_strerror(r));
-	}
-	close(fd);
-	return 0;
-}
-
-static const kmc_file_rule conf_rule = {
-	.forbidden = 022,	/* no one else may change it */
-	.max_size = CONF_MAX,
-	.allow_root_owner = 1,
-};
-
-/*
- * What the rewritten config file keeps: mode, group, owner (which only
- * root can give away), extended attributes and so POSIX ACLs. A service
- * that reads it through its group or an ACL keeps reading it.
- */
-static int conf_keep_meta(import_ctx *c, int fd, const struct stat *st)
-{
-	int r;
-
-	r = kmc_xattrs_get(fd, &c->conf_xattrs.p, &c->conf_xattrs.len);
-	if (r < 0)
-		return kmc_detail(r, "%s: reading its extended attributes: %s",
-			c->conf, kmc_strerror(r));
-	c->conf_meta = (kmc_file_meta){
-		.mode = st->st_mode & 07777,
-		.uid = st->st_uid == geteuid() ? (uid_t)-1 : st->st_uid,
-		.gid = st->st_gid,
-		.xattrs = c->conf_xattrs.p,
-		.xattrs_len = c->conf_xattrs.len,
-	};
-	return 0;
-}
-
-static int build_conf(import_ctx *c, kmc_vault *v)
-{
-	_cleanup_(kmc_closep) int dirfd = -1;
-	_cleanup_(kmc_closep) int fd = -1;
-	_cleanup_(freep) uint8_t *old = NULL;
-	char dir[PATH_MAX], paths[N_COPIES][PATH_MAX + 16];
-	const char *base;
-	struct stat st;
-	size_t len = 0;
-	conf_entry e[5];
-	int r;
-
-	KMC_GUARD(absolute(c->p->conf_file, c->conf, sizeof(c->conf)));
-	split(c->conf, dir, sizeof(dir), &base);
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		r = -errno;
-		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	}
-	fd = kmc_open_checked(dirfd, base, c->conf, &conf_rule, &st);
-	if (fd == -ENOENT) {
-		/* A new config file: private, the user's. */
-		kmc_detail_clear();
-		c->conf_meta = (kmc_file_meta){ 0600, (uid_t)-1, (gid_t)-1,
-			NULL, 0 };
-	} else {
-		KMC_GUARD(fd);
-		old = malloc(CONF_MAX);
-		KMC_ENSURE(old, KMC_E_NOMEM);
-		r = kmc_read_all(fd, old, CONF_MAX, &len);
-		if (r < 0)
-			return kmc_detail(r, "%s: %s", c->conf, kmc_strerror(r));
-		KMC_GUARD(conf_keep_meta(c, fd, &st));
-	}
-	KMC_GUARD(kmc_encrypt_string(v, kmc_secret_data(c->password),
-		kmc_secret_len(c->password), &c->mm));
-	for (int i = 0; i < N_COPIES; i++)
-		snprintf(paths[i], sizeof(paths[i]), "%s/%s", c->keys_dir,
-			copy_names[i]);
-	e[0] = (conf_entry){ "ca_crt", paths[COPY_CA] };
-	e[1] = (conf_entry){ "server_crt", paths[COPY_CERT] };
-	e[2] = (conf_entry){ "server_key", paths[COPY_KEY] };
-	e[3] = (conf_entry){ "crl", c->crl ? paths[COPY_CRL] : NULL };
-	e[4] = (conf_entry){ "server_key_mm", c->mm };
-	r = conf_update(old ? old : (const uint8_t *)"", len, e, 5,
-		&c->conf_new.p, &c->conf_new.len);
-	/* The config file is input the user names, not vault data: a NUL
-	   in it is malformed input (exit 2), as in a certificate file. */
-	if (r < 0)
-		return kmc_detail(r == KMC_E_CORRUPT ? KMC_E_INVALID : r,
-			"%s: cannot update it: %s", c->conf,
-			r == KMC_E_CORRUPT ? "it holds a NUL byte" :
-			r == KMC_E_TOO_LARGE ? "too large, or a line over 64 KiB" :
-			kmc_strerror(r));
-	return 0;
-}
-
 /* ---------------------------------------------------------------- */
 /* Staging and committing                                            */
 
@@ -407,11 +73,11 @@ static int plan(import_ctx *c)
 				copy_names[i]));
 		}
 	} else {
-		split(c->keys_dir, dir, sizeof(dir), &base);
+		import_split(c->keys_dir, dir, sizeof(dir), &base);
 		KMC_GUARD(journal_add(&c->j, JOURNAL_FOLDER, dir, base));
 	}
 	if (c->conf[0]) {
-		split(c->conf, dir, sizeof(dir), &base);
+		import_split(c->conf, dir, sizeof(dir), &base);
 		KMC_GUARD(journal_add(&c->j, JOURNAL_FILE, dir, base));
 	}
 	return 0;
@@ -522,7 +188,7 @@ static int bundle_put(kmc_vault *v, store_txn *t, const char *name,
 	char full[KMC_NAME_MAX + 1];
 
 	snprintf(full, sizeof(full), "%s/%s", name, part);
-	return vault_txn_put(v, t, full, type, data, len, 1);
+	return items_txn_put(v, t, full, type, data, len, 1);
 }
 
 static int commit(import_ctx *c, kmc_vault *v)
@@ -536,7 +202,7 @@ static int commit(import_ctx *c, kmc_vault *v)
 		c->conf);
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(meta), KMC_E_TOO_LARGE);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = vault_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
+	r = items_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
 		kmc_secret_data(c->password), kmc_secret_len(c->password), 1);
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "key", KMC_ITEM_PRIVATE_KEY,
@@ -551,24 +217,10 @@ static int commit(import_ctx *c, kmc_vault *v)
 		r = bundle_put(v, &t, c->name, "crl", KMC_ITEM_CRL,
 			c->copies[COPY_CRL].p, c->copies[COPY_CRL].len);
 	if (r == 0 && !c->crl) {
-		record_info prev;
-		uint8_t *old;
-		size_t old_len;
-
 		/* No CRL this time: the old one becomes history, like the
 		   other parts, rather than vanishing. */
 		snprintf(part, sizeof(part), "%s/crl", c->name);
-		r = store_txn_get(&t, part, &old, &old_len);
-		if (r == 0) {
-			r = record_parse_header(old, old_len, &prev);
-			free(old);
-			if (r == 0)
-				r = store_txn_keep(&t, part, prev.version);
-			if (r == 0)
-				r = store_txn_del(&t, part);
-		} else if (r == KMC_E_NOT_FOUND) {
-			r = 0;
-		}
+		r = items_txn_retire(v, &t, part);
 	}
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "meta", KMC_ITEM_BUNDLE, meta,
@@ -637,16 +289,16 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
 			"of [A-Za-z0-9._@:/+-]", c.name, KMC_BUNDLE_NAME_MAX);
 
-	KMC_GUARD(read_material(&c));
-	KMC_GUARD(check_key(&c));
+	KMC_GUARD(import_read_material(&c));
+	KMC_GUARD(import_check_key(&c));
 	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
 		p->crl_file };
 	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, c.crl));
-	if (!(p->flags & KMC_IMPORT_REPLACE) && bundle_exists(v, c.name))
+	if (!(p->flags & KMC_IMPORT_REPLACE) && import_bundle_exists(v, c.name))
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; add "
 			"--replace to supersede it (the old version is kept "
 			"until removed)", v->dir, c.name);
-	KMC_GUARD(check_keys_dir(&c, v));
+	KMC_GUARD(import_check_keys_dir(&c, v));
 
 	/* The copies: certificates and CRL as PEM, whatever came in. */
 	KMC_GUARD(certs_to_pem(c.ca, &c.copies[COPY_CA].p,
@@ -657,7 +309,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
 	if (p->conf_file)
-		KMC_GUARD(build_conf(&c, v));
+		KMC_GUARD(import_build_conf(&c, v));
 	KMC_GUARD(plan(&c));
 	return transact(&c, v);
 }
@@ -782,17 +434,17 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		snprintf(path, sizeof(path), "%s/%s", c.keys_dir,
 			copy_names[COPY_CRL]);
 		e.value = path;
-		split(c.conf, dir, sizeof(dir), &base);
+		import_split(c.conf, dir, sizeof(dir), &base);
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dirfd >= 0)
-			fd = kmc_open_checked(dirfd, base, c.conf, &conf_rule, &st);
+			fd = kmc_open_checked(dirfd, base, c.conf, &import_conf_rule, &st);
 		if (fd >= 0) {
 			old = malloc(CONF_MAX);
 			KMC_ENSURE(old, KMC_E_NOMEM);
 			KMC_GUARD(kmc_read_all(fd, old, CONF_MAX, &len));
 			KMC_GUARD(conf_update(old, len, &e, 1, &c.conf_new.p,
 				&c.conf_new.len));
-			KMC_GUARD(conf_keep_meta(&c, fd, &st));
+			KMC_GUARD(import_conf_keep_meta(&c, fd, &st));
 			KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, dir, base));
 		} else {
 			/* The config file went away: nothing to update. */

@@ -666,3 +666,21 @@ void slot_describe(const ks_slot *s, char *buf, size_t size)
 			(unsigned)s->type);
 	}
 }
+
+const char *kmc_protector_type_name(kmc_protector_type type)
+{
+	switch (type) {
+	case KMC_PROTECTOR_HOST:
+		return "host";
+	case KMC_PROTECTOR_PASSPHRASE:
+		return "passphrase";
+	case KMC_PROTECTOR_PKCS11:
+		return "pkcs11";
+	case KMC_PROTECTOR_TPM:
+		return "tpm";
+	case KMC_PROTECTOR_RECOVERY:
+		return "recovery";
+	}
+	return "unknown";
+}
+

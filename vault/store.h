@@ -5,7 +5,7 @@
  *	"meta"   "format" -> u32 1; "vault_id" -> 16 bytes (binds the store
  *	         to its keystores); "generation" -> u64, grows by one in the
  *	         same transaction as every item change.
- *	"items"  item name -> record (see vault/record.c); only ciphertext.
+ *	"items"  item name -> record (see vault/items.c); only ciphertext.
  *	"history" name || 0x00 || u32 version -> a superseded record, kept
  *	         until removed (the 0x00 cannot occur in a name).
  *	meta "journal" -> the intent log of a multi-file change
@@ -99,5 +99,13 @@ KMC_INTERNAL int store_history_count(store *st, const char *name,
 KMC_INTERNAL int store_walk(store *st,
 	int (*cb)(const char *name, size_t name_len, const uint8_t *rec,
 		size_t len, void *arg), void *arg) KMC_MUST_CHECK;
+
+/*
+ * store_check_metas - whether the store file open on fd (called show in
+ * messages) has two meta pages LMDB can trust and holds every page they
+ * name (vault/lmdbmeta.c). Returns 0; KMC_E_CORRUPT (damaged or
+ * truncated) or -errno, each with a detail.
+ */
+KMC_INTERNAL int store_check_metas(int fd, const char *show) KMC_MUST_CHECK;
 
 #endif

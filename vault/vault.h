@@ -1,5 +1,63 @@
 /*
- * vault.h - the vault handle and helpers shared inside vault/.
+ * vault.h - the vault handle and what the files of vault/ share.
+ *
+ * The parts, one job a file:
+ *
+ *   the handle      handle.c    open, unlock (protectors tried in turn),
+ *                               writer lock, close; master keys
+ *                   kspair.c    kmc.ks and StandbyKsf.ks: read, rank,
+ *                               which one the store names, write both
+ *                   paths.c     default locations, item names, the
+ *                               checked vault-folder open, small helpers
+ *   administration  init.c      kmc_vault_init: built aside, renamed in
+ *                   admin.c     adding and removing protectors
+ *                   status.c    kmc_vault_status, reading only
+ *   contents        items.c     items and their records: the only code
+ *                               that reads or writes a record
+ *                   strings.c   ciphertext strings for config files
+ *   formats         keystore.c  the keystore format and its MAC
+ *                   protector.c keyslots, one kind a protector
+ *                   store.c     the LMDB item store; lmdbmeta.c checks
+ *                               its meta pages before LMDB maps it
+ *                   journal.c   the intent log of multi-file changes
+ *   transactions    import.c    certImport staging and commit, CRL update
+ *                   importchk.c the checks before any write
+ *                   x509.c      certificates, CRLs, chain verification
+ *                   pkey.c      private keys: forms, policy, PKCS#8
+ *                   conf.c      "key = value" config files
+ *                   backup.c    kmc_vault_backup
+ *                   restore.c   kmc_vault_restore
+ *                   recover.c   finishing or undoing a cut-off restore
+ *                   backupset.c a set's files and their check
+ *                   manifest.c  backup.manifest
+ *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   uri.c       kmc: URIs and key-reference files
+ *
+ * Who calls whom (an arrow is "calls a function of"); there is no loop,
+ * and nothing below the handle calls back into it:
+ *
+ *   init     -> handle, protector, paths, store, keystore
+ *   admin    -> kspair, protector, paths
+ *   status   -> kspair, recover, protector, paths, store, keystore
+ *   handle   -> kspair, recover, protector, paths, journal, store,
+ *               keystore
+ *   kspair   -> paths, store, keystore
+ *   protector-> paths
+ *   items    -> handle (master keys), paths, store
+ *   strings  -> handle (master keys)
+ *   import   -> importchk, items, journal, conf, x509, paths, store
+ *   importchk-> items, strings, pkey, x509, conf
+ *   tls      -> items, pkey, x509, paths
+ *   pkey     -> x509
+ *   uri      -> paths
+ *   backup   -> backupset, manifest, keystore, store
+ *   restore  -> handle, items, kspair, recover, backupset, manifest,
+ *               paths
+ *   recover  -> backupset -> manifest -> paths
+ *   journal  -> store -> lmdbmeta
+ *
+ * Import and restore reach records only through items.c's items_txn_*
+ * and items_verify_all().
  */
 #ifndef KMC_VAULT_H
 #define KMC_VAULT_H
@@ -8,6 +66,7 @@
 #include <kmc/admin.h>
 #include "keystore.h"
 #include "store.h"
+#include <limits.h>
 
 /* Keys derived from one master key: items and strings never share one. */
 typedef struct vault_mk {
@@ -29,6 +88,46 @@ struct kmc_vault {
 	char notes[1024];	/* protectors that failed before one worked */
 };
 
+/* Passphrases longer than this are refused, at init and at unlock. */
+#define PASSPHRASE_MAX 1024
+
+/* paths.c */
+KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
+KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int vault_env_host_key(char buf[PATH_MAX], const char **ret)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
+
+/* kspair.c: one keystore file as read, and the pair. */
+typedef struct ks_file {
+	const char *name;
+	char show[PATH_MAX + 32];
+	kmc_keystore_state state;
+	int err;		/* why it is damaged or unsafe */
+	uint8_t *raw;
+	size_t len;
+	keystore *ks;
+} ks_file;
+
+/* n bytes of p as 2n lowercase hex digits and a NUL in out. */
+KMC_INTERNAL void vault_hex(const uint8_t *p, size_t n, char *out);
+KMC_INTERNAL void ks_file_free(ks_file *f);
+KMC_INTERNAL int ks_valid(const ks_file *f);
+KMC_INTERNAL int ks_rank(ks_file f[2], int order[2]);
+KMC_INTERNAL int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
+	int order[2], int *ret_n) KMC_MUST_CHECK;
+KMC_INTERNAL int ks_store_open(store *st, int dirfd, const char *dir,
+	const ks_file f[2], const int order[2], int n) KMC_MUST_CHECK;
+KMC_INTERNAL int ks_pair_error(int dirfd, const char *dir, ks_file f[2])
+	KMC_MUST_CHECK;
+KMC_INTERNAL int vault_ks_commit(kmc_vault *v, keystore *next,
+	int *ret_committed) KMC_MUST_CHECK;
+
+/* handle.c */
+KMC_INTERNAL int vault_mk_seal(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *rk, const kmc_secret *mk, ks_master_key *m)
+	KMC_MUST_CHECK;
+
 KMC_INTERNAL int kmc_name_check(const char *name) KMC_MUST_CHECK;
 
 /*
@@ -46,7 +145,8 @@ typedef enum kmc_default {
 KMC_INTERNAL int kmc_default_path(kmc_default which, char *buf, size_t size,
 	int make_parents) KMC_MUST_CHECK;
 
-/* Item records (vault/record.c). */
+/* Item records (vault/items.c). Only items.c reads or writes them; the
+   parser and the opener are visible for the unit tests and the fuzzer. */
 #define RECORD_VERSION 1
 #define RECORD_HEADER_LEN 24
 
@@ -60,22 +160,9 @@ typedef struct record_info {
 
 KMC_INTERNAL int record_parse_header(const uint8_t *rec, size_t len,
 	record_info *ret) KMC_MUST_CHECK;
-KMC_INTERNAL int record_seal(kmc_vault *v, const char *name,
-	const record_info *info, const void *pt, uint8_t **ret,
-	size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 	const uint8_t *rec, size_t len, record_info *ret_info,
 	kmc_secret **ret) KMC_MUST_CHECK;
-/*
- * record_check_type - whether the record of name, whose header parsed
- * into info, is of type want (0: any). The type byte is trusted only once
- * the seal, whose associated data covers it, opens: a damaged type byte
- * is KMC_E_AUTH, not another type. Returns 0; KMC_E_TYPE (an authentic
- * record of another type); record_open()'s errors.
- */
-KMC_INTERNAL int record_check_type(kmc_vault *v, const char *name,
-	const uint8_t *rec, size_t len, const record_info *info, uint8_t want)
-	KMC_MUST_CHECK;
 
 /* The vault id and generation of the newest keystore in dirfd whose
  * checksum holds, without unlocking; *ret_found is 0 when none does. */
@@ -88,13 +175,29 @@ KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The parts of an imported bundle NAME, stored as NAME/<part>. */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta" }
 
-/* Seal and put one item inside a transaction; keep_history moves the
- * superseded record to the history database instead of dropping it. */
-KMC_INTERNAL int vault_txn_put(kmc_vault *v, store_txn *t, const char *name,
+/*
+ * The item layer's steps inside a store transaction (vault/items.c), for
+ * the transactions that change several items at once (import, restore).
+ *
+ * items_txn_put - seal and put one item; keep_history moves the
+ * superseded record to the history database instead of dropping it.
+ * items_txn_del - delete an item and its history; KMC_E_NOT_FOUND if
+ * neither exists.
+ * items_txn_retire - move an item's current record to its history and
+ * delete it; 0 when there is none.
+ * items_exists - 1 when the item name exists, else 0.
+ * items_verify_all - open every item's record; KMC_E_AUTH naming show
+ * and the item when one fails.
+ */
+KMC_INTERNAL int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
 	kmc_item_type type, const void *data, size_t len, int keep_history)
 	KMC_MUST_CHECK;
-/* Delete an item and its history; KMC_E_NOT_FOUND if neither exists. */
-KMC_INTERNAL int vault_txn_del(kmc_vault *v, store_txn *t, const char *name)
+KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
+	const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+KMC_INTERNAL int items_verify_all(kmc_vault *v, const char *show)
 	KMC_MUST_CHECK;
 
 #endif

@@ -112,5 +112,10 @@ KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
+/* Whether OpenSSL's newest error is an allocation failure: then the input
+ * is not at fault and must not be blamed. */
+KMC_INTERNAL int ossl_nomem(void);
+/* Whether data holds a PEM "-----BEGIN " line anywhere. */
+KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 
 #endif

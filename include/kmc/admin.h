@@ -88,6 +88,7 @@ typedef enum kmc_keystore_state {
 				   a prompt (kmc_vault_status() only) */
 } kmc_keystore_state;
 
+/* A keystore's limits today; kmc_status does not depend on them. */
 #define KMC_MAX_PROTECTORS 16
 #define KMC_MAX_MASTER_KEYS 64
 
@@ -103,21 +104,32 @@ typedef struct kmc_master_key_info {
 	int64_t created;
 } kmc_master_key_info;
 
+/*
+ * What kmc_vault_status() reports. The caller sets size (use
+ * KMC_STATUS_INIT): the library fills only the fields that fit in it, so
+ * fields added at the end later are never written past an older
+ * caller's struct. The two lists are the library's (malloc'd), as long
+ * as their counts say; release them with kmc_status_free().
+ */
 typedef struct kmc_status {
+	size_t size;		/* the caller's sizeof(kmc_status) */
 	char vault_id[33];	/* 32 hex digits */
 	uint32_t format_version;
 	uint64_t generation;	/* of the winning keystore */
 	kmc_keystore_state master, standby;
 	uint64_t master_generation, standby_generation;
-	size_t n_protectors;
-	kmc_protector_info protectors[KMC_MAX_PROTECTORS];
-	size_t n_master_keys;
-	kmc_master_key_info master_keys[KMC_MAX_MASTER_KEYS];
 	uint64_t items;		/* count in the item store */
 	uint64_t store_generation;	/* grows with every item change */
 	int pending_change;	/* an import was cut off; a writable open
 				   (kmc repair) finishes or undoes it */
+	size_t n_protectors;
+	kmc_protector_info *protectors;
+	size_t n_master_keys;
+	kmc_master_key_info *master_keys;
 } kmc_status;
+
+/* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */
+#define KMC_STATUS_INIT { .size = sizeof(kmc_status) }
 
 /*
  * kmc_vault_status - inspect the vault in dir without asking for a secret
@@ -126,11 +138,21 @@ typedef struct kmc_status {
  * opens that way, the keystores whose checksum holds are reported
  * KMC_KS_UNVERIFIED rather than ok or stale, since a forged file can
  * carry any generation.
- * Returns 0; KMC_E_NOT_VAULT, KMC_E_PERM, KMC_E_NO_KEYSTORE,
- * KMC_E_VERSION, KMC_E_WRONG_VAULT, KMC_E_STORE, -errno.
+ * *ret_status is written only on success; its size must be set (see
+ * kmc_status), and its lists are released with kmc_status_free().
+ * Returns 0; KMC_E_INVALID (size 0), KMC_E_NOT_VAULT, KMC_E_PERM,
+ * KMC_E_NO_KEYSTORE, KMC_E_VERSION, KMC_E_WRONG_VAULT, KMC_E_STORE,
+ * KMC_E_NOMEM, -errno.
  */
 KMC_API int kmc_vault_status(const char *dir, kmc_status *ret_status)
 	KMC_MUST_CHECK KMC_NONNULL(2);
+
+/*
+ * kmc_status_free - release the lists of a status and set them to NULL
+ * and their counts to 0; the struct itself is the caller's. Safe on a
+ * KMC_STATUS_INIT struct, and twice.
+ */
+KMC_API void kmc_status_free(kmc_status *status);
 
 /* kmc_protector_type_name - "host", "passphrase" or "unknown". */
 KMC_API const char *kmc_protector_type_name(kmc_protector_type type);
@@ -164,6 +186,7 @@ KMC_API unsigned kmc_vault_repaired(const kmc_vault *v) KMC_NONNULL(1);
  * import wrote are not in it.
  */
 typedef struct kmc_backup_info {
+	size_t size;		/* the caller's sizeof(kmc_backup_info) */
 	char vault_id[33];		/* 32 hex digits */
 	uint64_t generation;		/* of the keystore in the backup */
 	uint64_t store_generation;
@@ -178,6 +201,8 @@ typedef struct kmc_backup_info {
 	char note[512];			/* why not, when verified is 0 */
 } kmc_backup_info;
 
+#define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
+
 /*
  * kmc_vault_backup - copy the vault of v, which must be opened with
  * KMC_OPEN_WRITE, to the new folder dir (absent or empty).
@@ -190,7 +215,8 @@ typedef struct kmc_backup_info {
  * hidden sibling. dir is never overwritten. *ret_info (may be NULL)
  * describes the backup.
  *
- * Returns 0; KMC_E_READONLY (a handle without the writer lock),
+ * Returns 0; KMC_E_INVALID (ret_info->size is 0: nothing is done),
+ * KMC_E_READONLY (a handle without the writer lock),
  * KMC_E_EXISTS (dir exists and is not an empty folder), KMC_E_CORRUPT,
  * KMC_E_PENDING (a change needs kmc repair first), KMC_E_STORE,
  * KMC_E_NOMEM, -errno.
@@ -221,7 +247,8 @@ KMC_API int kmc_vault_backup(kmc_vault *v, const char *dir,
  * file is removed with its store; a server that kept the vault open
  * reads the old items until it opens it again.
  *
- * Returns 0; KMC_E_NOT_FOUND (no backup folder), KMC_E_CORRUPT (a
+ * Returns 0; KMC_E_INVALID (ret_info->size is 0: nothing is done),
+ * KMC_E_NOT_FOUND (no backup folder), KMC_E_CORRUPT (a
  * damaged or incomplete backup), KMC_E_WRONG_VAULT (a backup of another
  * vault, or parts of two), KMC_E_AUTH (an item fails authentication),
  * KMC_E_VERSION, KMC_E_NOT_VAULT (dir holds something else), KMC_E_PERM,

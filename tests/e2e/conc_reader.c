@@ -14,7 +14,7 @@
  * run: open DIR read-only once and keep that handle; then loop, at least
  * MIN and at most MAX times, stopping after MIN once STOPFILE exists. Each
  * round opens a second, fresh read-only handle too, and through both:
- * kmc_secret_get(ITEM) must succeed and give exactly "v-<k>" with
+ * kmc_item_get_secret(ITEM) must succeed and give exactly "v-<k>" with
  * 0 <= k <= MAXK, and k never smaller than one this process saw before
  * (a writer that stores v-1, v-2, ... in order cannot be seen going
  * back); kmc_key_load(BUNDLE) must succeed and, when CERT files (PEM) are
@@ -120,7 +120,7 @@ static int check_value(kmc_vault *v, run_state *st, long round,
 	int r;
 
 	snprintf(what, sizeof(what), "%s handle: get %s", which, item);
-	r = kmc_secret_get(v, item, &s);
+	r = kmc_item_get_secret(v, item, &s);
 	if (r < 0)
 		return fail(round, what, r);
 	k = value_index(s, st->maxk);
@@ -306,7 +306,7 @@ static int mode_hold(int argc, char **argv)
 		uint64_t g = 0;
 
 		n++;
-		r = kmc_secret_get(v, item, &s);
+		r = kmc_item_get_secret(v, item, &s);
 		if (r < 0) {
 			kmc_vault_close(v);
 			return fail(n, "get", r);

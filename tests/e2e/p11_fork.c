@@ -12,7 +12,7 @@
  * opens the vault again (PKCS#11 starts over in it) and reads ITEM; after
  * the child exits the parent reads ITEM with its first handle and opens
  * the vault once more through the token.
- * loop: N times kmc_vault_open_ex + kmc_secret_get + kmc_vault_close.
+ * loop: N times kmc_vault_open_ex + kmc_item_get_secret + kmc_vault_close.
  * between: open and read, run CMD with system() (e.g. stop the token's
  * server), then open and read again, with the passphrase in PASSFILE if
  * given; exit 10 if that second open fails, printing why on stderr.
@@ -72,7 +72,7 @@ static int open_vault(const kmc_secret *passphrase, kmc_vault **ret)
 static int read_item(kmc_vault *v, const char *when)
 {
 	kmc_secret *s;
-	int r = kmc_secret_get(v, item, &s);
+	int r = kmc_item_get_secret(v, item, &s);
 
 	if (r < 0) {
 		fail(when, r);

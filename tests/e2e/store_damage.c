@@ -167,7 +167,7 @@ static int child(const char *dir)
 		size_t len = item_value(i, want);
 
 		item_name(i, name, sizeof(name));
-		if (kmc_secret_get(v, name, &s) != 0) {
+		if (kmc_item_get_secret(v, name, &s) != 0) {
 			bad = 1;
 			continue;
 		}

@@ -1,6 +1,6 @@
 /*
  * fuzz_record.c - record_parse_header() on arbitrary bytes
- * (vault/record.c).
+ * (vault/items.c).
  *
  * An accepted record is exactly header + size + seal overhead long, and
  * its header fields are the bytes they came from.

@@ -1,12 +1,12 @@
 /*
  * test_store.c - the item store and its records (vault/store.c,
- * vault/record.c) as an attacker with write access to items.mdb sees
+ * vault/items.c) as an attacker with write access to items.mdb sees
  * them: records moved under another name, altered in any byte, or copied
  * from another vault must never decrypt.
  *
  * Records are planted through the internal store API on the vault's own
  * LMDB environment (struct kmc_vault from vault/vault.h) and read back
- * through the public kmc_secret_get().
+ * through the public kmc_item_get_secret().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,7 +126,7 @@ static void assert_value(kmc_vault *v, const char *name, const char *want)
 {
 	kmc_secret *s = NULL;
 
-	assert_int_equal(kmc_secret_get(v, name, &s), 0);
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
 	assert_int_equal(kmc_secret_len(s), strlen(want));
 	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
 	kmc_secret_free(s);
@@ -148,7 +148,7 @@ static void test_record_under_other_name(void **state)
 
 	/* A new name. */
 	put_rec(f->v, "c", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "c", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "c", &s), KMC_E_AUTH);
 	assert_null(s);
 	assert_int_equal(kmc_item_get(f->v, "c", KMC_ITEM_SECRET, &s),
 		KMC_E_AUTH);
@@ -156,20 +156,20 @@ static void test_record_under_other_name(void **state)
 	assert_non_null(strstr(kmc_error_detail(), "c"));
 	/* Over an existing item. */
 	put_rec(f->v, "b", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "b", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "b", &s), KMC_E_AUTH);
 	assert_null(s);
 	/* Names that differ only in length or case. */
 	put_rec(f->v, "aa", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "aa", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "aa", &s), KMC_E_AUTH);
 	put_rec(f->v, "A", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "A", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "A", &s), KMC_E_AUTH);
 	assert_null(s);
 	/* A read-only handle opened afterwards agrees. */
 	{
 		kmc_vault *r = NULL;
 
 		assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
-		assert_int_equal(kmc_secret_get(r, "b", &s), KMC_E_AUTH);
+		assert_int_equal(kmc_item_get_secret(r, "b", &s), KMC_E_AUTH);
 		assert_value(r, "a", VALUE_A);
 		kmc_vault_close(r);
 	}
@@ -187,8 +187,8 @@ static void test_records_swapped(void **state)
 
 	put_rec(f->v, "a", rb, lb);
 	put_rec(f->v, "b", ra, la);
-	assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_AUTH);
-	assert_int_equal(kmc_secret_get(f->v, "b", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "a", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "b", &s), KMC_E_AUTH);
 	assert_null(s);
 	/* The twin: swapped back, both open. */
 	put_rec(f->v, "a", ra, la);
@@ -255,10 +255,11 @@ static void test_store_any_flipped_byte(void **state)
 			memcpy(rec, orig, len);
 			rec[i] ^= masks[m];
 			put_rec(f->v, "a", rec, len);
-			r = kmc_secret_get(f->v, "a", &s);
+			r = kmc_item_get_secret(f->v, "a", &s);
 			if (!is_refusal(r))
-				fail_msg("byte %zu ^ 0x%02x: kmc_secret_get "
-					"returned %d", i, masks[m], r);
+				fail_msg("byte %zu ^ 0x%02x: "
+					"kmc_item_get_secret returned %d", i,
+					masks[m], r);
 			assert_null(s);
 		}
 	}
@@ -284,7 +285,7 @@ static void test_record_header_fields(void **state)
 		memcpy(rec, orig, len); \
 		rec[off] = (val); \
 		put_rec(f->v, "a", rec, len); \
-		assert_int_equal(kmc_secret_get(f->v, "a", &s), (err)); \
+		assert_int_equal(kmc_item_get_secret(f->v, "a", &s), (err)); \
 		assert_null(s); \
 	} while (0)
 
@@ -354,12 +355,14 @@ static void test_record_truncated_or_extended(void **state)
 	memcpy(rec, orig, len);
 	for (size_t n = 0; n < len; n++) {
 		put_rec(f->v, "a", rec, n);
-		assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_CORRUPT);
+		assert_int_equal(kmc_item_get_secret(f->v, "a", &s),
+			KMC_E_CORRUPT);
 		assert_null(s);
 	}
 	for (size_t extra = 1; extra <= 8; extra++) {
 		put_rec(f->v, "a", rec, len + extra);
-		assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_CORRUPT);
+		assert_int_equal(kmc_item_get_secret(f->v, "a", &s),
+			KMC_E_CORRUPT);
 		assert_null(s);
 	}
 	/* A damaged header shows in the listing too. */
@@ -393,10 +396,10 @@ static void test_record_from_other_vault(void **state)
 		5), 0);
 	rec = get_rec(v2, "a", &len);
 	put_rec(f->v, "a", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "a", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "a", &s), KMC_E_AUTH);
 	assert_null(s);
 	put_rec(f->v, "new", rec, len);
-	assert_int_equal(kmc_secret_get(f->v, "new", &s), KMC_E_AUTH);
+	assert_int_equal(kmc_item_get_secret(f->v, "new", &s), KMC_E_AUTH);
 	assert_null(s);
 	/* The twin: in its own vault the record opens. */
 	assert_value(v2, "a", "other");
@@ -409,7 +412,8 @@ static void test_store_file_from_other_vault(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v2 = NULL, *r = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	char src[700], dst[700], tmpf[700];
 	int in, out;
 	char buf[65536];
@@ -500,7 +504,8 @@ static void test_store_txn(void **state)
 	{
 		kmc_secret *s = NULL;
 
-		assert_int_equal(kmc_secret_get(f->v, "x", &s), KMC_E_CORRUPT);
+		assert_int_equal(kmc_item_get_secret(f->v, "x", &s),
+			KMC_E_CORRUPT);
 		assert_null(s);
 	}
 }

@@ -1,5 +1,5 @@
 /*
- * test_vault.c - the public vault API (vault/vault.c) on throwaway
+ * test_vault.c - the public vault API (vault/) on throwaway
  * directories: init, open, items, ciphertext strings, keystore repair,
  * permission checks and kmc_vault_status().
  *
@@ -42,6 +42,13 @@ typedef struct fixture {
 } fixture;
 
 /* ---- file helpers -------------------------------------------------- */
+
+/* kmc_vault_status() into st, releasing the lists of the call before. */
+static int status_get(const char *dir, kmc_status *st)
+{
+	kmc_status_free(st);
+	return kmc_vault_status(dir, st);
+}
 
 static int rm_one(const char *path, const struct stat *st, int flag,
 	struct FTW *ftw)
@@ -232,7 +239,7 @@ static void assert_item(kmc_vault *v, const char *name, const char *want)
 {
 	kmc_secret *s = NULL;
 
-	assert_int_equal(kmc_secret_get(v, name, &s), 0);
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
 	assert_non_null(s);
 	assert_int_equal(kmc_secret_len(s), strlen(want));
 	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
@@ -776,7 +783,7 @@ static void test_item_roundtrip(void **state)
 	kmc_vault_close(r);
 
 	assert_int_equal(kmc_item_remove(v, "web/tls-pass"), 0);
-	assert_int_equal(kmc_secret_get(v, "web/tls-pass", &s),
+	assert_int_equal(kmc_item_get_secret(v, "web/tls-pass", &s),
 		KMC_E_NOT_FOUND);
 	assert_null(s);
 	assert_int_equal(kmc_item_remove(v, "web/tls-pass"), KMC_E_NOT_FOUND);
@@ -795,7 +802,7 @@ static void test_item_get_missing(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_secret_get(v, "nope", &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_item_get_secret(v, "nope", &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	assert_int_equal(kmc_item_get(v, "nope", KMC_ITEM_SECRET, &s),
 		KMC_E_NOT_FOUND);
@@ -825,7 +832,8 @@ static void test_item_readonly(void **state)
 	{
 		kmc_secret *s = NULL;
 
-		assert_int_equal(kmc_secret_get(v, "b", &s), KMC_E_NOT_FOUND);
+		assert_int_equal(kmc_item_get_secret(v, "b", &s),
+			KMC_E_NOT_FOUND);
 	}
 	kmc_vault_close(v);
 }
@@ -847,14 +855,15 @@ static void test_item_names(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(kmc_item_put(v, bad[i], KMC_ITEM_SECRET, "x",
 			1), KMC_E_NAME);
-		assert_int_equal(kmc_secret_get(v, bad[i], &s), KMC_E_NAME);
+		assert_int_equal(kmc_item_get_secret(v, bad[i], &s),
+			KMC_E_NAME);
 		assert_int_equal(kmc_item_remove(v, bad[i]), KMC_E_NAME);
 	}
 	memset(long_name, 'a', sizeof(long_name));
 	long_name[KMC_NAME_MAX + 1] = '\0';	/* 129 bytes */
 	assert_int_equal(kmc_item_put(v, long_name, KMC_ITEM_SECRET, "x", 1),
 		KMC_E_NAME);
-	assert_int_equal(kmc_secret_get(v, long_name, &s), KMC_E_NAME);
+	assert_int_equal(kmc_item_get_secret(v, long_name, &s), KMC_E_NAME);
 	assert_null(s);
 	/* The twins: 128 bytes, and every allowed character. */
 	long_name[KMC_NAME_MAX] = '\0';
@@ -888,7 +897,7 @@ static void test_item_values(void **state)
 		KMC_E_INVALID);
 	assert_int_equal(kmc_item_put(v, "e", (kmc_item_type)-1, "x", 1),
 		KMC_E_INVALID);
-	assert_int_equal(kmc_secret_get(v, "e", &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_item_get_secret(v, "e", &s), KMC_E_NOT_FOUND);
 	/* The twins: one byte, and exactly the maximum. */
 	assert_int_equal(kmc_item_put(v, "e", KMC_ITEM_SECRET, "x", 1), 0);
 	assert_item(v, "e", "x");
@@ -1034,10 +1043,10 @@ static void test_string_roundtrip(void **state)
 
 	init_host(f);
 	v = open_vault(f, KMC_OPEN_WRITE);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	assert_non_null(str);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
-	assert_int_equal(kmc_decrypt_string(v, str, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, str, &s), 0);
 	assert_int_equal(kmc_secret_len(s), 7);
 	assert_memory_equal(kmc_secret_data(s), "hunter2", 7);
 	kmc_secret_free(s);
@@ -1049,7 +1058,7 @@ static void test_string_roundtrip(void **state)
 
 		assert_non_null(padded);
 		sprintf(padded, "  %s\n", str);
-		assert_int_equal(kmc_decrypt_string(r, padded, &s), 0);
+		assert_int_equal(kmc_string_decrypt(r, padded, &s), 0);
 		assert_memory_equal(kmc_secret_data(s), "hunter2", 7);
 		kmc_secret_free(s);
 		s = NULL;
@@ -1059,7 +1068,7 @@ static void test_string_roundtrip(void **state)
 	{
 		char *str2 = NULL;
 
-		assert_int_equal(kmc_encrypt_string(r, "hunter2", 7, &str2), 0);
+		assert_int_equal(kmc_string_encrypt(r, "hunter2", 7, &str2), 0);
 		assert_string_not_equal(str, str2);
 		free(str2);
 	}
@@ -1072,14 +1081,14 @@ static void test_string_roundtrip(void **state)
 
 		memset(big, 'b', sizeof(big));
 		str = NULL;
-		assert_int_equal(kmc_encrypt_string(v, "", 0, &str),
+		assert_int_equal(kmc_string_encrypt(v, "", 0, &str),
 			KMC_E_EMPTY);
-		assert_int_equal(kmc_encrypt_string(v, big, sizeof(big), &str),
+		assert_int_equal(kmc_string_encrypt(v, big, sizeof(big), &str),
 			KMC_E_TOO_LARGE);
 		assert_null(str);
-		assert_int_equal(kmc_encrypt_string(v, big,
+		assert_int_equal(kmc_string_encrypt(v, big,
 			KMC_STRING_SECRET_MAX, &str), 0);
-		assert_int_equal(kmc_decrypt_string(v, str, &s), 0);
+		assert_int_equal(kmc_string_decrypt(v, str, &s), 0);
 		assert_int_equal(kmc_secret_len(s), KMC_STRING_SECRET_MAX);
 		assert_memory_equal(kmc_secret_data(s), big,
 			KMC_STRING_SECRET_MAX);
@@ -1099,7 +1108,7 @@ static void test_string_tampered(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	n = strlen(str);
 	bad = strdup(str);
 	assert_non_null(bad);
@@ -1108,20 +1117,20 @@ static void test_string_tampered(void **state)
 		char c = bad[i];
 
 		bad[i] = c == 'A' ? 'B' : 'A';
-		assert_int_equal(kmc_decrypt_string(v, bad, &s), KMC_E_AUTH);
+		assert_int_equal(kmc_string_decrypt(v, bad, &s), KMC_E_AUTH);
 		assert_null(s);
 		bad[i] = c;
 	}
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v1:1:", &s), KMC_E_STRING);
-	assert_int_equal(kmc_decrypt_string(v, "hunter2", &s), KMC_E_STRING);
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v2:1:AAAA", &s),
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v1:1:", &s), KMC_E_STRING);
+	assert_int_equal(kmc_string_decrypt(v, "hunter2", &s), KMC_E_STRING);
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v2:1:AAAA", &s),
 		KMC_E_VERSION);
 	/* Too short to hold a seal. */
-	assert_int_equal(kmc_decrypt_string(v, "kmc:v1:1:AAAA", &s),
+	assert_int_equal(kmc_string_decrypt(v, "kmc:v1:1:AAAA", &s),
 		KMC_E_STRING);
 	assert_null(s);
 	/* The twin: the unchanged string. */
-	assert_int_equal(kmc_decrypt_string(v, bad, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, bad, &s), 0);
 	kmc_secret_free(s);
 	free(bad);
 	free(str);
@@ -1142,12 +1151,12 @@ static void test_string_other_vault(void **state)
 	v = open_vault(f, 0);
 	assert_int_equal(kmc_vault_open(v2dir, 0, &v2), 0);
 	/* Same host key, same master-key id 1, another vault. */
-	assert_int_equal(kmc_encrypt_string(v2, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v2, "hunter2", 7, &str), 0);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
-	assert_int_equal(kmc_decrypt_string(v, str, &s), KMC_E_AUTH);
+	assert_int_equal(kmc_string_decrypt(v, str, &s), KMC_E_AUTH);
 	assert_null(s);
 	/* The twin: it opens where it was made. */
-	assert_int_equal(kmc_decrypt_string(v2, str, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v2, str, &s), 0);
 	kmc_secret_free(s);
 	free(str);
 	kmc_vault_close(v2);
@@ -1163,19 +1172,19 @@ static void test_string_unknown_mk(void **state)
 
 	init_host(f);
 	v = open_vault(f, 0);
-	assert_int_equal(kmc_encrypt_string(v, "hunter2", 7, &str), 0);
+	assert_int_equal(kmc_string_encrypt(v, "hunter2", 7, &str), 0);
 	assert_int_equal(strncmp(str, "kmc:v1:1:", 9), 0);
 	other = malloc(strlen(str) + 16);
 	assert_non_null(other);
 	sprintf(other, "kmc:v1:2:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	sprintf(other, "kmc:v1:4294967295:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), KMC_E_NOT_FOUND);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), KMC_E_NOT_FOUND);
 	assert_null(s);
 	/* The twin: master key 1 is the one it names. */
 	sprintf(other, "kmc:v1:1:%s", str + 9);
-	assert_int_equal(kmc_decrypt_string(v, other, &s), 0);
+	assert_int_equal(kmc_string_decrypt(v, other, &s), 0);
 	kmc_secret_free(s);
 	free(other);
 	free(str);
@@ -1188,11 +1197,12 @@ static void test_repair_missing_master(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	assert_int_equal(unlink(f->ks), 0);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_MISSING);
 	assert_int_equal(st.standby, KMC_KS_OK);
 
@@ -1209,7 +1219,7 @@ static void test_repair_missing_master(void **state)
 	assert_true(exists(f->ks));
 	assert_int_equal(mode_of(f->ks), 0600);
 	assert_true(files_equal(f->ks, f->sb));
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	/* Healthy now: the next writer repairs nothing. */
@@ -1239,11 +1249,12 @@ static void test_repair_damaged_standby(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	flip_byte(f->sb, 40);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_DAMAGED);
 	assert_true(st.standby_generation == 0);
@@ -1258,7 +1269,7 @@ static void test_repair_damaged_standby(void **state)
 	kmc_vault_close(v);
 	assert_true(files_equal(f->ks, f->sb));
 	assert_int_equal(mode_of(f->sb), 0600);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_OK);
 }
@@ -1267,7 +1278,8 @@ static void test_repair_damaged_master(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	size_t len;
 	uint8_t *p = NULL;
 
@@ -1276,7 +1288,7 @@ static void test_repair_damaged_master(void **state)
 	/* Damage the last byte (the checksum itself). */
 	flip_byte(f->ks, len - 1);
 	free(p);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_DAMAGED);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	v = open_vault(f, KMC_OPEN_WRITE);
@@ -1321,7 +1333,8 @@ static void test_repair_stale_twin(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v, *w;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	uint64_t gen;
 
 	init_host(f);
@@ -1330,7 +1343,7 @@ static void test_repair_stale_twin(void **state)
 	kmc_vault_close(w);
 	/* A crash between the two keystore writes, the other way round. */
 	gen = write_newer_keystore(f, f->sb, 0, 0);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_STALE);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	assert_true(st.generation == gen);
@@ -1348,7 +1361,7 @@ static void test_repair_stale_twin(void **state)
 	assert_item(v, "a", "1");
 	kmc_vault_close(v);
 	assert_true(files_equal(f->ks, f->sb));
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	assert_true(st.generation == gen);
@@ -1484,7 +1497,8 @@ static void foreign_twin(const fixture *f, int which, int other_key)
 	const char *good_path = which ? f->ks : f->sb;
 	char bdir[600], bks[700];
 	kmc_vault *v;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	size_t len;
 	uint8_t *good;
 
@@ -1493,7 +1507,7 @@ static void foreign_twin(const fixture *f, int which, int other_key)
 	snprintf(bks, sizeof(bks), "%s/kmc.ks", bdir);
 	copy_file(bks, foreign);
 
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(which ? st.standby : st.master, KMC_KS_FOREIGN);
 	assert_int_equal(which ? st.master : st.standby, KMC_KS_OK);
 	assert_true((which ? st.standby_generation : st.master_generation) ==
@@ -1513,7 +1527,7 @@ static void foreign_twin(const fixture *f, int which, int other_key)
 	kmc_vault_close(v);
 	assert_file_is(f->ks, good, len);
 	assert_file_is(f->sb, good, len);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_OK);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	free(good);
@@ -1548,7 +1562,8 @@ static void test_foreign_nothing_written(void **state)
 	fixture *f = *state;
 	char bdir[600], bks[700], mdb[700], saved[700];
 	kmc_vault *v = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	size_t len, blen;
 	uint8_t *good, *foreign;
 
@@ -1566,7 +1581,7 @@ static void test_foreign_nothing_written(void **state)
 	assert_non_null(strstr(kmc_error_detail(), "items.mdb belongs to "
 		"another vault"));
 	assert_non_null(strstr(kmc_error_detail(), "StandbyKsf.ks"));
-	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_WRONG_VAULT);
+	assert_int_equal(status_get(f->vdir, &st), KMC_E_WRONG_VAULT);
 	assert_file_is(f->ks, foreign, blen);
 	assert_file_is(f->sb, foreign, blen);
 
@@ -1587,7 +1602,7 @@ static void test_foreign_nothing_written(void **state)
 	assert_null(v);
 	assert_non_null(strstr(kmc_error_detail(), "belong to different "
 		"vaults"));
-	assert_int_not_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_not_equal(status_get(f->vdir, &st), 0);
 	assert_file_is(f->ks, foreign, blen);
 	assert_file_is(f->sb, good, len);
 
@@ -1628,16 +1643,17 @@ static void forge_newer(const fixture *f, const char *path)
 static void test_status_forged_newer_host(void **state)
 {
 	fixture *f = *state;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	forge_newer(f, f->ks);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_DAMAGED);
 	assert_int_equal(st.standby, KMC_KS_OK);
 	assert_true(st.generation == 1);
 	forge_newer(f, f->sb);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_NO_KEYSTORE);
+	assert_int_equal(status_get(f->vdir, &st), KMC_E_NO_KEYSTORE);
 }
 
 /*
@@ -1648,15 +1664,16 @@ static void test_status_forged_newer_host(void **state)
 static void test_status_unverified(void **state)
 {
 	fixture *f = *state;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_pass(f);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_UNVERIFIED);
 	assert_int_equal(st.standby, KMC_KS_UNVERIFIED);
 	assert_true(st.master_generation == st.standby_generation);
 	forge_newer(f, f->ks);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.master, KMC_KS_UNVERIFIED);
 	assert_int_equal(st.standby, KMC_KS_UNVERIFIED);
 	assert_true(st.master_generation == st.standby_generation + 5);
@@ -1667,7 +1684,8 @@ static void test_both_keystores_damaged(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	flip_byte(f->ks, 20);
@@ -1677,7 +1695,7 @@ static void test_both_keystores_damaged(void **state)
 	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &v),
 		KMC_E_NO_KEYSTORE);
 	assert_null(v);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_NO_KEYSTORE);
+	assert_int_equal(status_get(f->vdir, &st), KMC_E_NO_KEYSTORE);
 	/* Both missing is reported the same way while the store is there. */
 	assert_int_equal(unlink(f->ks), 0);
 	assert_int_equal(unlink(f->sb), 0);
@@ -1694,7 +1712,8 @@ static void test_keystore_mode(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	assert_int_equal(chmod(f->ks, 0644), 0);
@@ -1707,7 +1726,7 @@ static void test_keystore_mode(void **state)
 	/* Not repaired over: the unsafe file stays as it was. */
 	assert_int_equal(mode_of(f->ks), 0644);
 	/* Status names the unsafe file as well, without reading it. */
-	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_PERM);
+	assert_int_equal(status_get(f->vdir, &st), KMC_E_PERM);
 	assert_non_null(strstr(kmc_error_detail(), f->ks));
 	/* The standby likewise. */
 	assert_int_equal(chmod(f->ks, 0600), 0);
@@ -1738,14 +1757,15 @@ static void test_dir_mode(void **state)
 {
 	fixture *f = *state;
 	kmc_vault *v = NULL;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 
 	init_host(f);
 	assert_int_equal(chmod(f->vdir, 0777), 0);
 	assert_int_equal(kmc_vault_open(f->vdir, 0, &v), KMC_E_PERM);
 	assert_null(v);
 	assert_non_null(strstr(kmc_error_detail(), f->vdir));
-	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_PERM);
+	assert_int_equal(status_get(f->vdir, &st), KMC_E_PERM);
 	assert_int_equal(chmod(f->vdir, 0720), 0);
 	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &v),
 		KMC_E_PERM);
@@ -1779,15 +1799,89 @@ static void test_store_mode(void **state)
 
 /* ---- status ------------------------------------------------------- */
 
-static void test_status_host(void **state)
+/*
+ * kmc_status carries its size: a caller built when the struct ended
+ * before the lists gets the fields it knows, no lists (nothing to leak)
+ * and not a byte past its struct; size 0 is refused.
+ */
+static void test_status_size(void **state)
 {
 	fixture *f = *state;
-	kmc_status st;
+	size_t old = offsetof(kmc_status, n_protectors);
+	union {
+		kmc_status st;
+		unsigned char b[sizeof(kmc_status) + 16];
+	} u;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
+
+	init_host(f);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_INVALID);
+	assert_null(st.protectors);
+
+	memset(&u, 0xa5, sizeof(u));
+	u.st.size = old;
+	assert_int_equal(kmc_vault_status(f->vdir, &u.st), 0);
+	assert_int_equal(u.st.size, old);
+	assert_int_equal(u.st.generation, 1);
+	for (size_t i = old; i < sizeof(u.b); i++)
+		assert_int_equal(u.b[i], 0xa5);
+
+	st.size = sizeof(st);
+	assert_int_equal(status_get(f->vdir, &st), 0);
+	assert_int_equal(st.size, sizeof(st));
+	assert_int_equal(st.n_protectors, 1);
+	assert_non_null(st.protectors);
+	assert_int_equal(st.protectors[0].type, KMC_PROTECTOR_HOST);
+	assert_int_equal(st.n_master_keys, 1);
+	assert_true(st.master_keys[0].active);
+}
+
+/* kmc_backup_info carries its size too: 0 is refused before anything is
+   made, and a smaller struct is filled no further than it reaches. */
+static void test_backup_info_size(void **state)
+{
+	fixture *f = *state;
+	size_t old = offsetof(kmc_backup_info, items);
+	union {
+		kmc_backup_info info;
+		unsigned char b[sizeof(kmc_backup_info) + 16];
+	} u;
+	char out[600];
 	kmc_vault *v;
 
 	init_host(f);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	snprintf(out, sizeof(out), "%s/bk", f->tmp);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(kmc_vault_backup(v, out, &u.info), KMC_E_INVALID);
+	assert_false(exists(out));
+
+	memset(&u, 0xa5, sizeof(u));
+	u.info.size = old;
+	assert_int_equal(kmc_vault_backup(v, out, &u.info), 0);
+	assert_true(exists(out));
+	assert_int_equal(u.info.size, old);
+	assert_int_equal(u.info.generation, 1);
+	for (size_t i = old; i < sizeof(u.b); i++)
+		assert_int_equal(u.b[i], 0xa5);
+	kmc_vault_close(v);
+}
+
+static void test_status_host(void **state)
+{
+	fixture *f = *state;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
+	kmc_vault *v;
+
+	init_host(f);
+	/* Every field is written: none keeps the caller's bytes. */
 	memset(&st, 0xff, sizeof(st));
+	st.size = sizeof(st);
 	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(st.size, sizeof(st));
 	assert_int_equal(strlen(st.vault_id), 32);
 	for (size_t i = 0; i < 32; i++)
 		assert_non_null(strchr("0123456789abcdef", st.vault_id[i]));
@@ -1811,28 +1905,29 @@ static void test_status_host(void **state)
 	assert_int_equal(kmc_item_put(v, "a", KMC_ITEM_SECRET, "1", 1), 0);
 	assert_int_equal(kmc_item_put(v, "b", KMC_ITEM_SECRET, "2", 1), 0);
 	assert_int_equal(kmc_item_put(v, "b", KMC_ITEM_SECRET, "3", 1), 0);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_true(st.items == 2);
 	assert_true(st.store_generation == generation(v));
 	assert_int_equal(kmc_item_remove(v, "a"), 0);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_true(st.items == 1);
 	kmc_vault_close(v);
 
 	/* Status needs no host key: it unlocks nothing. */
 	assert_int_equal(unlink(f->hk), 0);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_true(st.items == 1);
 }
 
 static void test_status_passphrase(void **state)
 {
 	fixture *f = *state;
-	kmc_status st;
+	kmc_status st __attribute__((cleanup(kmc_status_free))) =
+		KMC_STATUS_INIT;
 	char vid[33];
 
 	init_pass(f);
-	assert_int_equal(kmc_vault_status(f->vdir, &st), 0);
+	assert_int_equal(status_get(f->vdir, &st), 0);
 	assert_int_equal(st.n_protectors, 1);
 	assert_int_equal(st.protectors[0].type, KMC_PROTECTOR_PASSPHRASE);
 	assert_non_null(strstr(st.protectors[0].detail, "argon2id"));
@@ -1847,7 +1942,7 @@ static void test_status_passphrase(void **state)
 
 		snprintf(v2dir, sizeof(v2dir), "%s/v2", f->tmp);
 		init_host_at(f, v2dir);
-		assert_int_equal(kmc_vault_status(v2dir, &st), 0);
+		assert_int_equal(status_get(v2dir, &st), 0);
 		assert_string_not_equal(st.vault_id, vid);
 	}
 }
@@ -1857,7 +1952,10 @@ static void test_status_not_vault(void **state)
 	fixture *f = *state;
 	kmc_status st;
 
+	/* Never filled, so never released: the lists stay the caller's
+	   bytes. */
 	memset(&st, 0x5a, sizeof(st));
+	st.size = sizeof(st);
 	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_NOT_VAULT);
 	assert_int_equal(mkdir(f->vdir, 0700), 0);
 	assert_int_equal(kmc_vault_status(f->vdir, &st), KMC_E_NOT_VAULT);
@@ -1919,6 +2017,8 @@ int main(void)
 		T(test_dir_mode),
 		T(test_store_mode),
 		T(test_status_host),
+		T(test_status_size),
+		T(test_backup_info_size),
 		T(test_status_passphrase),
 		T(test_status_not_vault),
 	};

@@ -274,7 +274,7 @@ static void test_free_wipes_vault_item(void **state)
 	assert_int_equal(kmc_vault_open(vdir, KMC_OPEN_WRITE, &v), 0);
 	assert_int_equal(kmc_item_put(v, "hyg", KMC_ITEM_PASSWORD, pw, n), 0);
 
-	assert_int_equal(kmc_secret_get(v, "hyg", &s), 0);
+	assert_int_equal(kmc_item_get_secret(v, "hyg", &s), 0);
 	assert_int_equal(kmc_secret_len(s), n);
 	assert_memory_equal(kmc_secret_data(s), pw, n);
 	/* The password, its NUL, freed while the vault stays open. */

@@ -1,0 +1,464 @@
+/*
+ * handle.c - the kmc_vault handle: open, unlock, lock, close, and the
+ * master keys an unlocked handle holds.
+ *
+ *	DIR/            0700, the user's
+ *	  kmc.ks        0600, the keystore (vault/keystore.h, vault/kspair.c)
+ *	  StandbyKsf.ks 0600, its twin: same bytes when healthy
+ *	  items.mdb     0600, the item store (vault/store.h)
+ *	  items.mdb-lock
+ *
+ * Writers serialize on flock() of the directory; readers need no lock
+ * because every replacement is a rename.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include "vault.h"
+#include "../safeio/fileio.h"
+#include "protector.h"
+#include "journal.h"
+#include "backup.h"
+#include "../kmc/buf.h"
+
+#define MK_AD_LABEL "kmcvault/mk/v1"
+
+/* ---------------------------------------------------------------- */
+/* Unlocking                                                         */
+
+static int mk_ad(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const ks_master_key *m, uint8_t *ad, size_t *ret_len)
+{
+	kmc_wbuf b = KMC_WBUF(64);
+
+	kmc_wbuf_bytes(&b, MK_AD_LABEL, strlen(MK_AD_LABEL));
+	kmc_wbuf_bytes(&b, vault_id, KS_VAULT_ID_LEN);
+	kmc_wbuf_u32(&b, m->id);
+	kmc_wbuf_u64(&b, (uint64_t)m->created);
+	/* Out of memory is a result, not a broken invariant. */
+	if (b.err) {
+		int r = b.err;
+
+		kmc_wbuf_free(&b);
+		return r;
+	}
+	KMC_ASSERT(b.len <= 64);
+	memcpy(ad, b.p, b.len);
+	*ret_len = b.len;
+	kmc_wbuf_free(&b);
+	return 0;
+}
+
+static int mk_wrap_key(const kmc_secret *rk, uint8_t out[KMC_KEY_LEN])
+{
+	return kmc_subkey(out, kmc_secret_data(rk), 2, "kmc-mkwr");
+}
+
+int vault_mk_seal(const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const kmc_secret *rk, const kmc_secret *mk, ks_master_key *m)
+{
+	uint8_t key[KMC_KEY_LEN], ad[64];
+	size_t adlen;
+	int r;
+
+	KMC_GUARD(mk_ad(vault_id, m, ad, &adlen));
+	KMC_GUARD(mk_wrap_key(rk, key));
+	r = kmc_seal(key, ad, adlen, kmc_secret_data(mk), KMC_KEY_LEN,
+		m->wrapped);
+	kmc_wipe(key, sizeof(key));
+	return r;
+}
+
+static int mk_derive(const kmc_secret *mk, uint32_t id, vault_mk *ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *keys = NULL;
+	int r;
+
+	KMC_GUARD(kmc_secret_new(2 * KMC_KEY_LEN, &keys));
+	r = kmc_subkey(kmc_secret_data(keys), kmc_secret_data(mk), 1,
+		"kmcitem1");
+	if (r == 0)
+		r = kmc_subkey(kmc_secret_data(keys) + KMC_KEY_LEN,
+			kmc_secret_data(mk), 2, "kmcstr01");
+	KMC_GUARD(r);
+	kmc_secret_readonly(keys);
+	ret->id = id;
+	ret->keys = TAKE_PTR(keys);
+	return 0;
+}
+
+static void vault_drop_keys(kmc_vault *v)
+{
+	for (size_t i = 0; i < v->n_mks; i++)
+		kmc_secret_free(v->mks[i].keys);
+	v->n_mks = 0;
+	kmc_secret_free(v->rk);
+	v->rk = NULL;
+}
+
+static int vault_load_mks(kmc_vault *v, const keystore *ks,
+	const kmc_secret *rk)
+{
+	uint8_t key[KMC_KEY_LEN], ad[64];
+	size_t adlen;
+	int r = 0;
+
+	KMC_GUARD(mk_wrap_key(rk, key));
+	for (size_t i = 0; i < ks->n_mks && r == 0; i++) {
+		const ks_master_key *m = &ks->mks[i];
+		_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
+
+		if (m->flags & KS_MK_RETIRED)
+			continue;
+		r = mk_ad(ks->vault_id, m, ad, &adlen);
+		if (r == 0)
+			r = kmc_open_secret(key, ad, adlen, m->wrapped,
+				KS_MK_WRAPPED_LEN, &mk);
+		if (r == 0)
+			r = mk_derive(mk, m->id, &v->mks[v->n_mks]);
+		if (r == 0)
+			v->n_mks++;
+	}
+	kmc_wipe(key, sizeof(key));
+	/* The MAC held, so a master key that fails is a forged keystore. */
+	return r == KMC_E_AUTH ? KMC_E_CORRUPT : r;
+}
+
+const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id)
+{
+	for (size_t i = 0; i < v->n_mks; i++)
+		if (v->mks[i].id == id)
+			return &v->mks[i];
+	return NULL;
+}
+
+typedef struct unlock_ctx {
+	const kmc_options *opts;
+	kmc_secret *pass;	/* asked for once, reused for the twin */
+	int pass_refused;
+	char notes[1024];	/* what failed before one worked */
+} unlock_ctx;
+
+static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	int n;
+
+	if (u->opts && u->opts->passphrase) {
+		*ret = u->opts->passphrase;
+		return 0;
+	}
+	if (u->pass) {
+		*ret = u->pass;
+		return 0;
+	}
+	KMC_ENSURE(!u->pass_refused, KMC_E_NEED_PASSPHRASE);
+	if (!u->opts || !u->opts->passphrase_cb) {
+		u->pass_refused = 1;
+		return KMC_E_NEED_PASSPHRASE;
+	}
+	KMC_GUARD(kmc_secret_new(PASSPHRASE_MAX, &s));
+	n = u->opts->passphrase_cb((char *)kmc_secret_data(s), PASSPHRASE_MAX,
+		u->opts->passphrase_arg);
+	if (n < 0) {
+		u->pass_refused = 1;
+		return KMC_E_NEED_PASSPHRASE;
+	}
+	KMC_ENSURE((size_t)n <= PASSPHRASE_MAX, KMC_E_INVALID);
+	KMC_GUARD(kmc_secret_shrink(s, (size_t)n));
+	u->pass = TAKE_PTR(s);
+	*ret = u->pass;
+	return 0;
+}
+
+/* Add to u->notes why protector s did not open the vault. */
+static void note(unlock_ctx *u, const ks_slot *s, int r)
+{
+	size_t n = strlen(u->notes);
+	const char *d = kmc_error_detail();
+
+	snprintf(u->notes + n, sizeof(u->notes) - n, "%sprotector %u (%s): %s",
+		n ? "; " : "", (unsigned)s->id,
+		kmc_protector_type_name((kmc_protector_type)s->type),
+		d[0] ? d : kmc_strerror(r));
+}
+/*
+ * Try the slots of one keystore, cheapest and least interactive first:
+ * host, then tokens, then a recovery key if one was given, then
+ * passphrases (Argon2id, perhaps a prompt). Returns the root key and the
+ * slot that opened it; u->notes says what failed on the way.
+ */
+static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
+	unsigned *ret_slot)
+{
+	static const kmc_options no_opts = KMC_OPTIONS_INIT;
+	const kmc_options *o = u->opts ? u->opts : &no_opts;
+	char env_key[PATH_MAX];
+	const char *host_key = o->host_key;
+	/* The error of the strongest kind tried: passphrase > recovery >
+	   token > host; a missing passphrase only when nothing else said. */
+	int err[4] = { 0, 0, 0, 0 };
+
+	u->notes[0] = '\0';
+	if (!host_key)
+		KMC_GUARD(vault_env_host_key(env_key, &host_key));
+
+	for (int pass = 0; pass < 4; pass++) {
+		for (size_t i = 0; i < ks->n_slots; i++) {
+			const ks_slot *s = &ks->slots[i];
+			const kmc_secret *pw;
+			int r;
+
+			kmc_detail_clear();
+			if (pass == 0 && s->type == KMC_PROTECTOR_HOST) {
+				r = host_slot_unlock(ks->vault_id, s, host_key,
+					ret_rk);
+			} else if (pass == 1 && (s->type == KMC_PROTECTOR_PKCS11 ||
+				   s->type == KMC_PROTECTOR_TPM)) {
+				r = p11_slot_unlock(ks->vault_id, s, o, ret_rk);
+			} else if (pass == 2 && s->type == KMC_PROTECTOR_RECOVERY &&
+				   o->recovery_key) {
+				r = recovery_slot_unlock(ks->vault_id, s,
+					o->recovery_key, ret_rk);
+			} else if (pass == 3 &&
+				   s->type == KMC_PROTECTOR_PASSPHRASE) {
+				r = get_passphrase(u, &pw);
+				if (r == 0)
+					r = pass_slot_unlock(ks->vault_id, s, pw,
+						ret_rk);
+				if (r == KMC_E_UNLOCK)
+					kmc_detail(r, "wrong passphrase");
+			} else {
+				continue;
+			}
+			if (r == 0) {
+				*ret_slot = s->id;
+				return 0;
+			}
+			/* A damaged slot is the keystore's fault: try the twin. */
+			if (r == KMC_E_CORRUPT)
+				return kmc_detail(r, "protector %u is damaged",
+					(unsigned)s->id);
+			note(u, s, r);
+			if (!err[pass] || err[pass] == KMC_E_NEED_PASSPHRASE)
+				err[pass] = r;
+		}
+	}
+	for (int pass = 3; pass >= 0; pass--)
+		if (err[pass] && err[pass] != KMC_E_NEED_PASSPHRASE)
+			return kmc_detail(err[pass], "%s", u->notes);
+	for (int pass = 3; pass >= 0; pass--)
+		if (err[pass])
+			return kmc_detail(err[pass], "%s", u->notes);
+	if (o->recovery_key)
+		return kmc_detail(KMC_E_UNLOCK, "the vault has no recovery "
+			"protector");
+	return kmc_detail(KMC_E_UNLOCK, "no protector of a type this build "
+		"knows, or a recovery protector only (give the recovery key)");
+}
+
+/* Unlock one keystore file completely: root key, MAC, master keys. */
+static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *rk = NULL;
+	unsigned slot = 0;
+	int r;
+
+	KMC_GUARD(ks_unlock(f->ks, u, &rk, &slot));
+	r = ks_verify_mac(f->raw, f->len, kmc_secret_data(rk));
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s fails its MAC: it was "
+			"altered", f->show);
+	r = vault_load_mks(v, f->ks, rk);
+	if (r < 0) {
+		vault_drop_keys(v);
+		if (r == KMC_E_CORRUPT)
+			return kmc_detail(r, "%s: a master key does not open",
+				f->show);
+		return kmc_detail(r, "%s: loading the master keys: %s", f->show,
+			kmc_strerror(r));
+	}
+	v->opened_by = slot;
+	snprintf(v->notes, sizeof(v->notes), "%s", u->notes);
+	v->rk = TAKE_PTR(rk);
+	return 0;
+}
+
+static int vault_lock(kmc_vault *v)
+{
+	int op = LOCK_EX | ((v->flags & KMC_OPEN_NOWAIT) ? LOCK_NB : 0);
+
+	while (flock(v->dirfd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK)
+			return kmc_detail(KMC_E_BUSY, "%s: another process is "
+				"changing the vault", v->dir);
+		return -errno;
+	}
+	return 0;
+}
+
+void kmc_vault_close(kmc_vault *v)
+{
+	if (!v)
+		return;
+	store_close(&v->st);
+	vault_drop_keys(v);
+	free(v->ks);
+	if (v->dirfd >= 0)
+		close(v->dirfd);	/* also drops the writer lock */
+	free(v->dir);
+	free(v);
+}
+
+static void kmc_vault_closep(kmc_vault **v)
+{
+	kmc_vault_close(*v);
+}
+
+int kmc_vault_open_ex(const char *dir, unsigned flags,
+	const kmc_options *opts, kmc_vault **ret_vault)
+{
+	_cleanup_(kmc_vault_closep) kmc_vault *v = NULL;
+	char dbuf[PATH_MAX];
+	ks_file f[2] = { 0 };
+	kmc_options o;
+	unlock_ctx u = { .opts = &o };
+	int order[2], n, r, used = -1;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_crypto_init());
+	KMC_ENSURE(!opts || opts->size >= sizeof(size_t), KMC_E_INVALID);
+	vault_options_copy(opts, &o);
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		dir = dbuf;
+	}
+	v = calloc(1, sizeof(*v));
+	KMC_ENSURE(v, KMC_E_NOMEM);
+	v->dirfd = -1;
+	v->flags = flags;
+	v->dir = strdup(dir);
+	KMC_ENSURE(v->dir, KMC_E_NOMEM);
+	KMC_GUARD(vault_open_dir(dir, &v->dirfd));
+	if (flags & KMC_OPEN_WRITE) {
+		KMC_GUARD(vault_lock(v));
+		/* A restore cut off by a crash is finished or undone first:
+		   it replaces the very files read below. */
+		KMC_GUARD(restore_recover(v->dirfd, dir));
+	} else if (restore_pending(v->dirfd)) {
+		return kmc_detail(KMC_E_PENDING, "%s: a restore was cut off "
+			"halfway; kmc repair finishes it", dir);
+	}
+
+	r = ks_load_pair(v->dirfd, dir, f, order, &n);
+	if (r == 0 && (f[0].state == KMC_KS_UNSAFE ||
+		       f[1].state == KMC_KS_UNSAFE))
+		r = ks_pair_error(v->dirfd, dir, f);
+	if (r == 0 && n == 0)
+		r = ks_pair_error(v->dirfd, dir, f);
+	/*
+	 * The store before the keys: a keystore of another vault is refused
+	 * before any prompt, and no twin is repaired from a keystore the
+	 * store has not accepted.
+	 */
+	if (r == 0)
+		r = ks_store_open(&v->st, v->dirfd, dir, f, order, n);
+	/*
+	 * The newest first. The older twin is tried only when the newest is
+	 * proven damaged (MAC or master key), never after a wrong passphrase:
+	 * that would only ask Argon2 twice for the same answer.
+	 */
+	for (int i = 0; r == 0 && i < n; i++) {
+		r = vault_unlock_file(v, &f[order[i]], &u);
+		if (r == 0) {
+			used = order[i];
+			break;
+		}
+		if (r != KMC_E_CORRUPT)
+			break;
+		f[order[i]].state = KMC_KS_DAMAGED;
+		if (i + 1 == n) {
+			/* Every candidate was forged or damaged. */
+			r = kmc_detail(KMC_E_NO_KEYSTORE, "%s: no keystore "
+				"verifies (%s); restore one from a backup", dir,
+				kmc_error_detail());
+			break;
+		}
+		r = 0;
+	}
+	kmc_secret_free(u.pass);
+	if (r == 0) {
+		v->ks = TAKE_PTR(f[used].ks);
+		/* Repair from the keystore that opened: master first. */
+		for (int i = 0; r == 0 && i < 2; i++) {
+			if (i == used || (f[i].len == f[used].len &&
+			    memcmp(f[i].raw, f[used].raw, f[i].len) == 0))
+				continue;
+			if (!(flags & KMC_OPEN_WRITE))
+				continue;
+			r = kmc_write_atomic(v->dirfd, f[i].name, f[used].raw,
+				f[used].len, 0600, 0);
+			if (r < 0)
+				kmc_detail(r, "repairing %s: %s", f[i].show,
+					kmc_strerror(r));
+			else
+				v->repaired |= 1u << i;
+		}
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	KMC_GUARD(r);
+	kmc_detail_clear();
+
+	/* An import cut off by a crash is finished or undone before use. */
+	if (flags & KMC_OPEN_WRITE)
+		KMC_GUARD(journal_recover(v));
+	/* Only a writer re-seals the keystore; readers need no root key. */
+	if (!(flags & KMC_OPEN_WRITE)) {
+		kmc_secret_free(v->rk);
+		v->rk = NULL;
+	}
+	*ret_vault = TAKE_PTR(v);
+	return 0;
+}
+
+int kmc_vault_open(const char *dir, unsigned flags, kmc_vault **ret_vault)
+{
+	return kmc_vault_open_ex(dir, flags, NULL, ret_vault);
+}
+
+int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
+{
+	kmc_detail_clear();
+	return store_stat(&v->st, NULL, ret);
+}
+
+const char *kmc_vault_dir(const kmc_vault *v)
+{
+	return v->dir;
+}
+
+unsigned kmc_vault_opened_by(const kmc_vault *v)
+{
+	return v->opened_by;
+}
+
+unsigned kmc_vault_repaired(const kmc_vault *v)
+{
+	return v->repaired;
+}
+
+const char *kmc_vault_unlock_notes(const kmc_vault *v)
+{
+	return v->notes;
+}

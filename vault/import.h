@@ -1,0 +1,70 @@
+/*
+ * import.h - what the two halves of certImport share: the material of one
+ * import (vault/importchk.c checks it, vault/import.c stages and commits
+ * it). Private to those two files.
+ */
+#ifndef KMC_IMPORT_H
+#define KMC_IMPORT_H
+
+#include <limits.h>
+#include <openssl/x509.h>
+#include "vault.h"
+#include "journal.h"
+#include "../safeio/fileio.h"
+
+#define COPY_MODE 0400
+
+KMC_INTERNAL extern const char *const copy_names[];
+
+enum { COPY_CA, COPY_CERT, COPY_KEY, COPY_CRL, N_COPIES };
+
+typedef struct blob {
+	uint8_t *p;
+	size_t len;
+} blob;
+
+/* All the material of one import, released by import_free(). */
+typedef struct import_ctx {
+	const kmc_import_params *p;
+	char name[KMC_BUNDLE_NAME_MAX + 1];
+	uint8_t *ca_raw, *cert_raw, *crl_raw;
+	size_t ca_len, cert_len, crl_len;
+	kmc_secret *key_raw;
+	STACK_OF(X509) *ca, *chain;
+	X509_CRL *crl;
+	EVP_PKEY *pkey;
+	kmc_secret *password;	/* the one stored: given, or made up */
+	kmc_secret *pkcs8;
+	blob copies[N_COPIES];	/* what goes to the keys folder */
+	char keys_dir[PATH_MAX];
+	int keys_dir_exists;
+	char make_parent[PATH_MAX];	/* <vault>/keys, made when staging */
+	char conf[PATH_MAX];
+	blob conf_new;
+	kmc_file_meta conf_meta;	/* kept from the file it replaces */
+	blob conf_xattrs;
+	char *mm;		/* server_key_mm */
+	journal j;
+} import_ctx;
+
+/* The rule a config file is opened with. */
+KMC_INTERNAL extern const kmc_file_rule import_conf_rule;
+
+/* path's folder into dir, its last part into *base. */
+KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
+	const char **base);
+
+/* The checks (vault/importchk.c), in the order kmc_import() runs them;
+   none writes anything. Each returns 0 or an error with a detail. */
+KMC_INTERNAL int import_read_material(import_ctx *c) KMC_MUST_CHECK;
+KMC_INTERNAL int import_check_key(import_ctx *c) KMC_MUST_CHECK;
+KMC_INTERNAL int import_bundle_exists(kmc_vault *v, const char *name);
+KMC_INTERNAL int import_check_keys_dir(import_ctx *c, kmc_vault *v)
+	KMC_MUST_CHECK;
+/* The config file's new text and kept metadata, into c. */
+KMC_INTERNAL int import_build_conf(import_ctx *c, kmc_vault *v)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int import_conf_keep_meta(import_ctx *c, int fd,
+	const struct stat *st) KMC_MUST_CHECK;
+
+#endif

@@ -1,0 +1,484 @@
+/*
+ * items.c - items: the only code that reads or writes item records. The
+ * public kmc_item_* calls and, for import and restore inside vault/, the
+ * transaction steps (items_txn_*), so history and type rules live in one
+ * place.
+ *
+ * Item records, the values of the "items" database:
+ *
+ *	version     u8  1
+ *	type        u8  kmc_item_type
+ *	flags       u16 0
+ *	item_ver    u32 1.., grows when the item is replaced
+ *	mk_id       u32 the master key that sealed it
+ *	created     i64 seconds since the epoch
+ *	size        u32 plaintext bytes, <= KMC_ITEM_MAX
+ *	sealed      size + 40 bytes: nonce || ciphertext || tag
+ *
+ * The seal's associated data is "kmcvault/item/v1" || vault id ||
+ * u8 name length || name || the 24 header bytes, so a record moved under
+ * another name, into another vault, or with any header field changed fails
+ * with KMC_E_AUTH.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "vault.h"
+#include "../kmc/buf.h"
+
+#define ITEM_AD_LABEL "kmcvault/item/v1"
+
+/* ---------------------------------------------------------------- */
+/* Records                                                           */
+
+static void header_write(kmc_wbuf *b, const record_info *info)
+{
+	kmc_wbuf_u8(b, RECORD_VERSION);
+	kmc_wbuf_u8(b, info->type);
+	kmc_wbuf_u16(b, 0);
+	kmc_wbuf_u32(b, info->version);
+	kmc_wbuf_u32(b, info->mk_id);
+	kmc_wbuf_u64(b, (uint64_t)info->created);
+	kmc_wbuf_u32(b, info->size);
+}
+
+int record_parse_header(const uint8_t *rec, size_t len, record_info *ret)
+{
+	kmc_rbuf b = KMC_RBUF(rec, len);
+	uint8_t version;
+	uint16_t flags;
+	uint64_t created;
+	record_info info;
+
+	KMC_GUARD(kmc_rbuf_u8(&b, &version));
+	KMC_ENSURE(version == RECORD_VERSION, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u8(&b, &info.type));
+	KMC_GUARD(kmc_rbuf_u16(&b, &flags));
+	KMC_ENSURE(flags == 0, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.version));
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.mk_id));
+	KMC_GUARD(kmc_rbuf_u64(&b, &created));
+	info.created = (int64_t)created;
+	KMC_GUARD(kmc_rbuf_u32(&b, &info.size));
+	KMC_ENSURE(info.size <= KMC_ITEM_MAX, KMC_E_CORRUPT);
+	KMC_ENSURE(kmc_rbuf_left(&b) == (size_t)info.size + KMC_SEAL_OVERHEAD,
+		KMC_E_CORRUPT);
+	*ret = info;
+	return 0;
+}
+
+static int item_ad(const kmc_vault *v, const char *name, const uint8_t *hdr,
+	kmc_wbuf *ad)
+{
+	size_t n = strlen(name);
+
+	KMC_ASSERT(n <= KMC_NAME_MAX);
+	kmc_wbuf_bytes(ad, ITEM_AD_LABEL, strlen(ITEM_AD_LABEL));
+	kmc_wbuf_bytes(ad, v->ks->vault_id, KS_VAULT_ID_LEN);
+	kmc_wbuf_u8(ad, (uint8_t)n);
+	kmc_wbuf_bytes(ad, name, n);
+	kmc_wbuf_bytes(ad, hdr, RECORD_HEADER_LEN);
+	return ad->err;
+}
+
+static int record_seal(kmc_vault *v, const char *name, const record_info *info,
+	const void *pt, uint8_t **ret, size_t *ret_len)
+{
+	kmc_wbuf b = KMC_WBUF(RECORD_HEADER_LEN + KMC_ITEM_MAX +
+		KMC_SEAL_OVERHEAD);
+	kmc_wbuf ad = KMC_WBUF(256 + KMC_NAME_MAX);
+	const vault_mk *mk = vault_find_mk(v, info->mk_id);
+	uint8_t *out;
+	int r;
+
+	KMC_ASSERT(mk);
+	header_write(&b, info);
+	out = kmc_wbuf_reserve(&b, (size_t)info->size + KMC_SEAL_OVERHEAD);
+	r = out ? item_ad(v, name, b.p, &ad) : b.err;
+	if (r == 0)
+		r = kmc_seal(kmc_secret_data(mk->keys), ad.p, ad.len, pt,
+			info->size, out);
+	kmc_wbuf_free(&ad);
+	if (r < 0) {
+		kmc_wbuf_free(&b);
+		return r;
+	}
+	*ret = b.p;
+	*ret_len = b.len;
+	return 0;
+}
+
+/* Open a record whose header already parsed into info: each record is
+   parsed once on the way to its plaintext. */
+static int record_open_parsed(kmc_vault *v, const char *name,
+	const uint8_t *rec, size_t len, const record_info *info,
+	kmc_secret **ret)
+{
+	kmc_wbuf ad = KMC_WBUF(256 + KMC_NAME_MAX);
+	const vault_mk *mk;
+	int r;
+
+	mk = vault_find_mk(v, info->mk_id);
+	/* A master key we do not hold: the record is not this vault's. */
+	KMC_ENSURE(mk, KMC_E_AUTH);
+	r = item_ad(v, name, rec, &ad);
+	if (r == 0)
+		r = kmc_open_secret(kmc_secret_data(mk->keys), ad.p, ad.len,
+			rec + RECORD_HEADER_LEN, len - RECORD_HEADER_LEN, ret);
+	kmc_wbuf_free(&ad);
+	return r;
+}
+
+int record_open(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len, record_info *ret_info, kmc_secret **ret)
+{
+	record_info info;
+
+	KMC_GUARD(record_parse_header(rec, len, &info));
+	KMC_GUARD(record_open_parsed(v, name, rec, len, &info, ret));
+	if (ret_info)
+		*ret_info = info;
+	return 0;
+}
+
+static int record_check_type(kmc_vault *v, const char *name, const uint8_t *rec,
+	size_t len, const record_info *info, uint8_t want)
+{
+	kmc_secret *s = NULL;
+
+	if (want == 0 || info->type == want)
+		return 0;
+	/* Only the mismatch pays for a decryption. */
+	KMC_GUARD(record_open_parsed(v, name, rec, len, info, &s));
+	kmc_secret_free(s);
+	return KMC_E_TYPE;
+}
+
+/* ---------------------------------------------------------------- */
+/* Items                                                             */
+
+/* A change to item name: a writable handle and a valid name. */
+static int write_check(kmc_vault *v, const char *name)
+{
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	return vault_name_guard(name);
+}
+
+static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
+	size_t len)
+{
+	KMC_GUARD(write_check(v, name));
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_BUNDLE)
+		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
+			(int)type);
+	if (len == 0)
+		return kmc_detail(KMC_E_EMPTY, "item %s: empty value", name);
+	if (len > KMC_ITEM_MAX)
+		return kmc_detail(KMC_E_TOO_LARGE, "item %s: %zu bytes, more "
+			"than %u", name, len, KMC_ITEM_MAX);
+	return 0;
+}
+
+int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
+	kmc_item_type type, const void *data, size_t len, int keep_history)
+{
+	_cleanup_(freep) uint8_t *old = NULL;
+	_cleanup_(freep) uint8_t *rec = NULL;
+	record_info info = { 0 }, prev;
+	size_t old_len, rec_len;
+	int r;
+
+	KMC_GUARD(item_put_check(v, name, type, len));
+	r = store_txn_get(t, name, &old, &old_len);
+	info.version = 1;
+	if (r == 0) {
+		r = record_parse_header(old, old_len, &prev);
+		if (r == 0)
+			r = record_check_type(v, name, old, old_len, &prev,
+				(uint8_t)type);
+		if (r == KMC_E_TYPE)
+			r = kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s "
+				"(kmc rm it first)", name,
+				kmc_item_type_name((kmc_item_type)prev.type),
+				kmc_item_type_name(type));
+		else if (r == KMC_E_AUTH)
+			r = kmc_detail(r, "item %s fails authentication: its "
+				"record was altered (kmc rm it first)", name);
+		if (r == 0)
+			info.version = prev.version + 1;
+		if (r == 0 && keep_history)
+			r = store_txn_keep(t, name, prev.version);
+	} else if (r == KMC_E_NOT_FOUND) {
+		r = 0;
+	}
+	KMC_GUARD(r);
+	info.type = (uint8_t)type;
+	info.mk_id = v->ks->active_mk;
+	info.created = (int64_t)time(NULL);
+	info.size = (uint32_t)len;
+	KMC_GUARD(record_seal(v, name, &info, data, &rec, &rec_len));
+	return store_txn_put(t, name, rec, rec_len);
+}
+
+int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
+{
+	size_t n;
+	int r;
+
+	(void)v;
+	r = store_txn_del(t, name);
+	if (r < 0 && r != KMC_E_NOT_FOUND)
+		return r;
+	KMC_GUARD(store_txn_drop_history(t, name, &n));
+	return r == KMC_E_NOT_FOUND && n == 0 ? KMC_E_NOT_FOUND : 0;
+}
+
+int items_txn_retire(kmc_vault *v, store_txn *t, const char *name)
+{
+	_cleanup_(freep) uint8_t *old = NULL;
+	record_info prev;
+	size_t old_len;
+	int r;
+
+	(void)v;
+	r = store_txn_get(t, name, &old, &old_len);
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	KMC_GUARD(r);
+	KMC_GUARD(record_parse_header(old, old_len, &prev));
+	KMC_GUARD(store_txn_keep(t, name, prev.version));
+	return store_txn_del(t, name);
+}
+
+int items_exists(kmc_vault *v, const char *name)
+{
+	uint8_t *rec;
+	size_t len;
+
+	if (store_get(&v->st, name, &rec, &len) < 0)
+		return 0;
+	free(rec);
+	return 1;
+}
+
+int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
+	const void *data, size_t len)
+{
+	store_txn t;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(item_put_check(v, name, type, len));
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = items_txn_put(v, &t, name, type, data, len, 0);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+/* Whether name is an imported bundle: its NAME/meta item exists. */
+static int is_bundle(kmc_vault *v, const char *name)
+{
+	char part[KMC_NAME_MAX + 1];
+
+	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return 0;
+	snprintf(part, sizeof(part), "%s/meta", name);
+	return items_exists(v, part);
+}
+
+int kmc_item_remove(kmc_vault *v, const char *name)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+	char part[KMC_NAME_MAX + 1];
+	store_txn t;
+	int r, bundle;
+
+	kmc_detail_clear();
+	KMC_GUARD(write_check(v, name));
+	bundle = is_bundle(v, name);
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = items_txn_del(v, &t, name);
+	for (size_t i = 0; bundle && i < ELEMENTSOF(parts); i++) {
+		int rr;
+
+		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
+		rr = items_txn_del(v, &t, part);
+		if (rr == 0 && r == KMC_E_NOT_FOUND)
+			r = 0;
+		else if (rr < 0 && rr != KMC_E_NOT_FOUND)
+			r = rr;
+	}
+	if (r < 0) {
+		store_txn_abort(&t);
+		if (r == KMC_E_NOT_FOUND)
+			return kmc_detail(r, "no item %s in %s", name, v->dir);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+	char part[KMC_NAME_MAX + 1];
+	size_t n, total = 0;
+	store_txn t;
+	int r, bundle;
+
+	kmc_detail_clear();
+	KMC_GUARD(write_check(v, name));
+	/* For a bundle, its parts' old versions go too: an old private key
+	   is exactly what a rotation wants gone. */
+	bundle = is_bundle(v, name);
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = store_txn_drop_history(&t, name, &n);
+	total += n;
+	for (size_t i = 0; r == 0 && bundle && i < ELEMENTSOF(parts); i++) {
+		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
+		r = store_txn_drop_history(&t, part, &n);
+		total += n;
+	}
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	KMC_GUARD(store_txn_commit(&t));
+	if (ret_n)
+		*ret_n = total;
+	return 0;
+}
+
+int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
+	kmc_secret **ret)
+{
+	_cleanup_(freep) uint8_t *rec = NULL;
+	record_info info;
+	kmc_secret *s;
+	size_t len;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(vault_name_guard(name));
+	r = store_get(&v->st, name, &rec, &len);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "no item %s in %s", name, v->dir);
+	KMC_GUARD(r);
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return kmc_detail(r, "item %s: damaged record", name);
+	r = record_check_type(v, name, rec, len, &info, (uint8_t)type);
+	if (r == KMC_E_TYPE)
+		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
+			kmc_item_type_name((kmc_item_type)info.type),
+			kmc_item_type_name(type));
+	if (r == 0)
+		r = record_open_parsed(v, name, rec, len, &info, &s);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "item %s fails authentication: its record "
+			"was altered, moved from another name or copied from "
+			"another vault", name);
+	KMC_GUARD(r);
+	*ret = s;
+	return 0;
+}
+
+int kmc_item_get_secret(kmc_vault *v, const char *name, kmc_secret **ret)
+{
+	return kmc_item_get(v, name, 0, ret);
+}
+
+typedef struct list_ctx {
+	kmc_vault *v;
+	int (*cb)(const kmc_item_info *info, void *arg);
+	void *arg;
+} list_ctx;
+
+static int list_one(const char *name, size_t name_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	list_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	record_info ri;
+	kmc_item_info info;
+
+	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
+		return KMC_E_CORRUPT;
+	memcpy(buf, name, name_len);
+	buf[name_len] = '\0';
+	if (record_parse_header(rec, len, &ri) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record", buf);
+	info.name = buf;
+	info.type = (kmc_item_type)ri.type;
+	info.version = ri.version;
+	info.mk_id = ri.mk_id;
+	info.created = ri.created;
+	info.size = ri.size;
+	info.old_versions = 0;
+	KMC_GUARD(store_history_count(&c->v->st, buf, &info.old_versions));
+	return c->cb(&info, c->arg);
+}
+
+int kmc_item_list(kmc_vault *v,
+	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
+{
+	list_ctx c = { v, cb, arg };
+
+	kmc_detail_clear();
+	return store_walk(&v->st, list_one, &c);
+}
+
+const char *kmc_item_type_name(kmc_item_type type)
+{
+	switch (type) {
+	case KMC_ITEM_PASSWORD:
+		return "password";
+	case KMC_ITEM_SECRET:
+		return "secret";
+	case KMC_ITEM_PRIVATE_KEY:
+		return "private-key";
+	case KMC_ITEM_CERTIFICATE:
+		return "certificate";
+	case KMC_ITEM_CRL:
+		return "crl";
+	case KMC_ITEM_BUNDLE:
+		return "bundle";
+	}
+	return "unknown";
+}
+
+typedef struct verify_ctx {
+	kmc_vault *v;
+	const char *show;
+} verify_ctx;
+
+static int verify_one(const char *name, size_t name_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	verify_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	kmc_secret *s = NULL;
+	int r;
+
+	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
+		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
+			c->show);
+	memcpy(buf, name, name_len);
+	buf[name_len] = '\0';
+	r = record_open(c->v, buf, rec, len, NULL, &s);
+	kmc_secret_free(s);
+	if (r == KMC_E_AUTH || r == KMC_E_CORRUPT)
+		return kmc_detail(KMC_E_AUTH, "%s: item %s fails authentication",
+			c->show, buf);
+	return r;
+}
+
+int items_verify_all(kmc_vault *v, const char *show)
+{
+	verify_ctx c = { v, show };
+
+	return store_walk(&v->st, verify_one, &c);
+}

@@ -1,0 +1,229 @@
+/*
+ * paths.c - where things are: the default vault and host-key locations,
+ * item names, the vault folder's checked open, the options a caller
+ * passes (copied by size), and a hex printer. Calls nothing else in
+ * vault/.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include "vault.h"
+#include "../safeio/fileio.h"
+
+/* The vault folder: the user's alone, and so is every folder above it
+   but root's and sticky ones (kmc_check_dir()). */
+static const kmc_dir_rule vault_dir_rule = {
+	.holds = NULL,
+	.allow_root_owner = 0,
+};
+
+/* ---------------------------------------------------------------- */
+/* Defaults                                                          */
+
+/*
+ * Where a vault or a host key goes when no path is given: the variable
+ * if set, else a fixed path for root, else an XDG base directory
+ * ($XDG_DATA_HOME, $XDG_CONFIG_HOME) or its fallback under $HOME.
+ */
+typedef struct default_loc {
+	const char *env;	/* names a path explicitly */
+	const char *what;	/* for messages */
+	const char *root_path;
+	const char *xdg;
+	const char *fallback;	/* under $HOME when xdg is unset */
+	const char *leaf;	/* below .../kmcvault, "" for the folder */
+} default_loc;
+
+static const default_loc default_locs[] = {
+	[KMC_DEFAULT_VAULT] = { "KMC_VAULT", "the vault",
+		"/var/lib/kmcvault", "XDG_DATA_HOME", ".local/share", "" },
+	[KMC_DEFAULT_HOST_KEY] = { "KMC_HOST_KEY", "the host key",
+		"/etc/kmcvault/host.key", "XDG_CONFIG_HOME", ".config",
+		"/host.key" },
+};
+
+/*
+ * Make the missing folders above path, 0700 as the XDG base directory
+ * specification asks: for the built-in locations only
+ * (~/.local/share/kmcvault, ~/.config/kmcvault/host.key), never above a
+ * path the user named, where a typing error would grow a tree.
+ */
+static int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s", path);
+
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(buf), KMC_E_TOO_LARGE);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			int r = -errno;
+
+			return kmc_detail(r, "creating %s: %s", buf, kmc_strerror(r));
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+int kmc_default_path(kmc_default which, char *buf, size_t size,
+	int make_parents)
+{
+	const default_loc *d = &default_locs[which];
+	const char *env = secure_getenv(d->env);
+	const char *base, *home = NULL;
+	int n;
+
+	/* An empty variable is unset, as the shell's ${VAR:-default}. */
+	if (env && *env) {
+		n = snprintf(buf, size, "%s", env);
+		if (n < 0 || (size_t)n >= size)
+			return kmc_detail(KMC_E_TOO_LARGE, "$%s is %zu bytes "
+				"long; a path must be shorter than %zu", d->env,
+				strlen(env), size);
+		return 0;
+	}
+	if (geteuid() == 0) {
+		n = snprintf(buf, size, "%s", d->root_path);
+	} else {
+		base = secure_getenv(d->xdg);
+		if (!base || base[0] != '/') {
+			home = secure_getenv("HOME");
+			if (!home || home[0] != '/') {
+				struct passwd *pw = getpwuid(geteuid());
+
+				home = pw ? pw->pw_dir : NULL;
+			}
+			if (!home || home[0] != '/')
+				return kmc_detail(KMC_E_INVALID, "no place for %s: "
+					"$%s and $HOME are not absolute paths and "
+					"uid %u has no home directory; set $%s",
+					d->what, d->xdg, (unsigned)geteuid(),
+					d->env);
+		}
+		if (home)
+			n = snprintf(buf, size, "%s/%s/kmcvault%s", home,
+				d->fallback, d->leaf);
+		else
+			n = snprintf(buf, size, "%s/kmcvault%s", base, d->leaf);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return kmc_detail(KMC_E_TOO_LARGE, "the default path of %s "
+			"(from $%s or $HOME) is longer than %zu bytes", d->what,
+			d->xdg, size - 1);
+	if (make_parents)
+		KMC_GUARD(mkdir_parents(buf));
+	return 0;
+}
+
+int kmc_default_vault_dir(char *buf, size_t size)
+{
+	kmc_detail_clear();
+	return kmc_default_path(KMC_DEFAULT_VAULT, buf, size, 0);
+}
+
+int kmc_default_host_key(char *buf, size_t size)
+{
+	kmc_detail_clear();
+	return kmc_default_path(KMC_DEFAULT_HOST_KEY, buf, size, 0);
+}
+
+/*
+ * A caller built against an older header passes a smaller kmc_options:
+ * copy what it has and leave the rest unset, never read past its size.
+ */
+void vault_options_copy(const kmc_options *in, kmc_options *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in)
+		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+	out->size = sizeof(*out);
+}
+
+/* ---------------------------------------------------------------- */
+/* Names                                                             */
+
+int kmc_name_check(const char *name)
+{
+	size_t n = strnlen(name, KMC_NAME_MAX + 1);
+
+	KMC_ENSURE(n >= 1 && n <= KMC_NAME_MAX, KMC_E_NAME);
+	KMC_ENSURE(name[0] != '.' && name[0] != '/', KMC_E_NAME);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("._@:/+-", c))
+			continue;
+		return KMC_E_NAME;
+	}
+	return 0;
+}
+
+int vault_name_guard(const char *name)
+{
+	if (kmc_name_check(name) < 0)
+		return kmc_detail(KMC_E_NAME, "item name \"%.*s\" is not 1 to %d "
+			"of [A-Za-z0-9._@:/+-] starting with neither '.' nor '/'",
+			KMC_NAME_MAX, name, KMC_NAME_MAX);
+	return 0;
+}
+
+/*
+ * The host key named by $KMC_HOST_KEY, in buf, into *ret; NULL when it is
+ * unset or empty: then the path the slot recorded applies. One that does
+ * not fit is an error, never a silent fallback.
+ */
+int vault_env_host_key(char buf[PATH_MAX], const char **ret)
+{
+	const char *e = secure_getenv("KMC_HOST_KEY");
+
+	*ret = NULL;
+	if (!e || !*e)
+		return 0;
+	KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, buf, PATH_MAX, 0));
+	*ret = buf;
+	return 0;
+}
+
+int vault_open_dir(const char *dir, int *ret_fd)
+{
+	int fd, r;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return kmc_detail(KMC_E_NOT_VAULT, "%s does not exist "
+				"(kmc init makes a vault there)", dir);
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
+	r = kmc_check_dir(fd, dir, &vault_dir_rule);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+void vault_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

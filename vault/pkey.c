@@ -1,0 +1,354 @@
+/*
+ * pkey.c - private keys for an import: detecting and decrypting any
+ * accepted form, the key policy, and PKCS#8 in and out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/bio.h>
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/proverr.h>
+#include <openssl/x509v3.h>
+#include "x509.h"
+#include "../safeio/fileio.h"
+
+/* ---------------------------------------------------------------- */
+/* Keys                                                              */
+
+int key_is_encrypted(const uint8_t *data, size_t len)
+{
+	static const char *const marks[] = {
+		"-----BEGIN ENCRYPTED " "PRIVATE KEY-----",
+		"Proc-Type: 4,ENCRYPTED",
+	};
+	const unsigned char *p = data;
+	X509_SIG *sig;
+
+	if (looks_pem(data, len)) {
+		for (size_t i = 0; i < ELEMENTSOF(marks); i++)
+			if (memmem(data, len, marks[i], strlen(marks[i])))
+				return 1;
+		return 0;
+	}
+	/* DER: an EncryptedPrivateKeyInfo parses as X509_SIG. */
+	sig = d2i_X509_SIG(NULL, &p, (long)len);
+	if (!sig)
+		return 0;
+	X509_SIG_free(sig);
+	return p == data + len;
+}
+
+/* Never let OpenSSL prompt on the terminal: no password, no key. */
+static int no_passphrase(char *buf, size_t size, size_t *len,
+	const OSSL_PARAM params[], void *arg)
+{
+	(void)buf; (void)size; (void)params; (void)arg;
+	*len = 0;
+	return 0;
+}
+
+static int key_policy(const char *show, EVP_PKEY *pkey)
+{
+	char group[64];
+	int bits = EVP_PKEY_get_bits(pkey);
+
+	switch (EVP_PKEY_get_base_id(pkey)) {
+	case EVP_PKEY_RSA:
+		if (bits < 2048 || bits > 4096)
+			return kmc_detail(KMC_E_TYPE, "%s: RSA key of %d bits; "
+				"2048 to 4096 are accepted", show, bits);
+		return 0;
+	case EVP_PKEY_EC:
+		if (!EVP_PKEY_get_utf8_string_param(pkey, "group", group,
+				sizeof(group), NULL))
+			return kmc_detail(KMC_E_TYPE, "%s: EC key of an unknown "
+				"curve", show);
+		if (strcmp(group, "prime256v1") && strcmp(group, "P-256") &&
+		    strcmp(group, "secp384r1") && strcmp(group, "P-384"))
+			return kmc_detail(KMC_E_TYPE, "%s: EC key on %s; P-256 "
+				"and P-384 are accepted", show, group);
+		return 0;
+	case EVP_PKEY_ED25519:
+		return 0;
+	}
+	return kmc_detail(KMC_E_TYPE, "%s: a %s key; RSA, EC P-256/P-384 and "
+		"Ed25519 are accepted", show, EVP_PKEY_get0_type_name(pkey) ?
+		EVP_PKEY_get0_type_name(pkey) : "unknown");
+}
+
+/*
+ * Whether an encrypted key's container is whole: PEM that decodes and,
+ * for PKCS#8, an EncryptedPrivateKeyInfo that parses exactly. Without
+ * this a truncated file would be blamed on the password.
+ */
+static int encrypted_key_whole(const uint8_t *p, size_t len)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	long dlen = 0;
+	X509_SIG *sig;
+	BIO *bio;
+	int ok;
+
+	if (!looks_pem(p, len)) {
+		q = p;
+		sig = d2i_X509_SIG(NULL, &q, (long)len);
+		ok = sig && q == p + len;
+		X509_SIG_free(sig);
+		return ok;
+	}
+	bio = BIO_new_mem_buf(p, (int)len);
+	if (!bio)
+		return 0;
+	ok = PEM_read_bio(bio, &name, &header, &der, &dlen) > 0;
+	if (ok && strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+		q = der;
+		sig = d2i_X509_SIG(NULL, &q, dlen);
+		ok = sig && q == der + dlen;
+		X509_SIG_free(sig);
+	}
+	/* Legacy PEM: the cipher text must be whole blocks. */
+	if (ok && strstr(header, "ENCRYPTED"))
+		ok = dlen > 0 && dlen % 8 == 0;
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(bio);
+	ERR_clear_error();
+	return ok;
+}
+
+/* OpenSSL's queue gives no single answer. A wrong password ends in a padding
+ * error ("bad decrypt"), or, once in 256, in decrypted bytes that no
+ * decoder takes (the decoder's "unsupported": no supported data) or that
+ * are no valid DER (ASN.1 errors); a cipher or PBE the build lacks
+ * (PBKDF1, DES, RC2 need the legacy provider) in the EVP fetch's
+ * "unsupported", which names it; an allocation failure in "malloc
+ * failure", or, inside the PBKDF2 loop, in no more than "not able to
+ * copy ctx". */
+enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
+{
+	enum key_failure kf = KEY_FAILED_OTHER;
+	const char *data;
+	unsigned long e;
+	int flags;
+
+	snprintf(alg, alg_len, "?");
+	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))) {
+		int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+		enum key_failure now = KEY_FAILED_OTHER;
+		const char *a;
+
+		if (reason == ERR_R_MALLOC_FAILURE)
+			now = KEY_FAILED_NOMEM;
+		else if (lib == ERR_LIB_EVP &&
+		    (reason == ERR_R_UNSUPPORTED ||
+		     reason == EVP_R_UNSUPPORTED_CIPHER ||
+		     reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION ||
+		     reason == EVP_R_UNSUPPORTED_PRF ||
+		     reason == EVP_R_UNKNOWN_CIPHER ||
+		     reason == EVP_R_UNKNOWN_DIGEST ||
+		     reason == EVP_R_UNKNOWN_PBE_ALGORITHM))
+			now = KEY_FAILED_UNSUPPORTED;
+		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
+		    (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
+		    (lib == ERR_LIB_PKCS12 &&
+		     reason == PKCS12_R_PKCS12_CIPHERFINAL_ERROR) ||
+		    (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT ||
+		     reason == PEM_R_BAD_PASSWORD_READ)))
+			now = KEY_FAILED_PASSWORD;
+		else if ((lib == ERR_LIB_OSSL_DECODER &&
+		     reason == ERR_R_UNSUPPORTED) || lib == ERR_LIB_ASN1)
+			now = KEY_FAILED_UNDECODED;
+		if (now == KEY_FAILED_UNSUPPORTED &&
+		    kf < KEY_FAILED_UNSUPPORTED &&
+		    (flags & ERR_TXT_STRING) && data &&
+		    (a = strstr(data, "Algorithm (")) != NULL) {
+			a += strlen("Algorithm (");
+			snprintf(alg, alg_len, "%.*s", (int)strcspn(a, " :)"), a);
+		}
+		if (now > kf)
+			kf = now;
+	}
+	return kf;
+}
+
+/* One decoding of data into *pkey (NULL if none), with *left the bytes
+ * it did not take; 1 or 0 as OpenSSL's, or KMC_E_NOMEM. */
+static int key_decode(const kmc_secret *data, int encrypted,
+	const kmc_secret *password, EVP_PKEY **pkey, size_t *left)
+{
+	const unsigned char *p = kmc_secret_data(data);
+	OSSL_DECODER_CTX *dctx;
+	int ok;
+
+	*pkey = NULL;
+	*left = kmc_secret_len(data);
+	ERR_clear_error();
+	dctx = OSSL_DECODER_CTX_new_for_pkey(pkey, NULL, NULL, NULL,
+		EVP_PKEY_KEYPAIR, NULL, NULL);
+	KMC_ENSURE(dctx, KMC_E_NOMEM);
+	if (encrypted && password)
+		ok = OSSL_DECODER_CTX_set_passphrase(dctx,
+			kmc_secret_data(password), kmc_secret_len(password));
+	else
+		ok = OSSL_DECODER_CTX_set_passphrase_cb(dctx, no_passphrase,
+			NULL);
+	if (ok)
+		ok = OSSL_DECODER_from_data(dctx, &p, left);
+	OSSL_DECODER_CTX_free(dctx);
+	return ok == 1;
+}
+
+int key_parse(const char *show, const kmc_secret *data,
+	const kmc_secret *password, EVP_PKEY **ret)
+{
+	int encrypted = key_is_encrypted(kmc_secret_data(data),
+		kmc_secret_len(data));
+	enum key_failure kf = KEY_FAILED_OTHER;
+	char alg[64], why[256];
+	EVP_PKEY *pkey;
+	size_t len;
+	int ok;
+
+	for (int tries = 1;; tries++) {
+		ok = key_decode(data, encrypted, password, &pkey, &len);
+		if (ok < 0)
+			return ok;
+		if (ok && pkey)
+			break;
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+		if (ossl_nomem())
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the key", show);
+		snprintf(why, sizeof(why), "%s", ossl_reason());
+		kf = key_decrypt_failure(alg, sizeof(alg));
+		/* Decrypted bytes no decoder takes: a second try tells an
+		   allocation failure from a wrong password, which fails
+		   the same way again. */
+		if (!encrypted || !password || kf != KEY_FAILED_UNDECODED ||
+		    tries == 2)
+			break;
+	}
+	/* DER takes exact lengths: a second key or junk after it is refused. */
+	if (ok && pkey && len != 0 && !looks_pem(kmc_secret_data(data),
+			kmc_secret_len(data))) {
+		EVP_PKEY_free(pkey);
+		return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER key",
+			show);
+	}
+	if (!ok || !pkey) {
+		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
+				kmc_secret_len(data)))
+			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
+				"encrypted key", show);
+		if (encrypted && !password)
+			return kmc_detail(KMC_E_NEED_PASSPHRASE, "%s is encrypted "
+				"and no password was given", show);
+		if (encrypted) {
+			if (kf == KEY_FAILED_NOMEM)
+				return kmc_detail(KMC_E_NOMEM, "%s: out of memory "
+					"while decrypting the key", show);
+			if (kf == KEY_FAILED_UNSUPPORTED)
+				return kmc_detail(KMC_E_VERIFY, "%s is encrypted "
+					"with an algorithm this OpenSSL does not "
+					"offer (%s); encrypt it anew, e.g. openssl "
+					"pkcs8 -topk8 -v2 aes-256-cbc", show, alg);
+			if (kf == KEY_FAILED_PASSWORD ||
+			    kf == KEY_FAILED_UNDECODED)
+				return kmc_detail(KMC_E_UNLOCK, "%s: the password "
+					"does not open the key", show);
+			return kmc_detail(KMC_E_CORRUPT, "%s: the key could not "
+				"be decrypted (%s)", show, why);
+		}
+		return kmc_detail(KMC_E_CORRUPT, "%s: not a private key in PEM "
+			"or DER (PKCS#8, PKCS#1 or SEC1), or truncated", show);
+	}
+	if (key_policy(show, pkey) < 0) {
+		EVP_PKEY_free(pkey);
+		return KMC_E_TYPE;
+	}
+	*ret = pkey;
+	return 0;
+}
+
+int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
+{
+	OSSL_ENCODER_CTX *ectx;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "DER",
+		"PrivateKeyInfo", NULL);
+	KMC_ENSURE(ectx, KMC_E_NOMEM);
+	r = OSSL_ENCODER_to_data(ectx, &buf, &len) ? 0 : KMC_E_INVALID;
+	OSSL_ENCODER_CTX_free(ectx);
+	if (r == 0)
+		r = kmc_secret_dup(buf, len, ret);
+	/* OpenSSL's heap held the plaintext key for a moment: wipe it. */
+	OPENSSL_clear_free(buf, len);
+	return r;
+}
+
+int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
+{
+	const unsigned char *p = kmc_secret_data(der);
+	size_t len = kmc_secret_len(der);
+	OSSL_DECODER_CTX *dctx;
+	EVP_PKEY *pkey = NULL;
+	int ok;
+
+	dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo",
+		NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
+	KMC_ENSURE(dctx, KMC_E_NOMEM);
+	ok = OSSL_DECODER_from_data(dctx, &p, &len);
+	OSSL_DECODER_CTX_free(dctx);
+	if (!ok || !pkey || len != 0) {
+		EVP_PKEY_free(pkey);
+		return KMC_E_CORRUPT;
+	}
+	*ret = pkey;
+	return 0;
+}
+
+int key_to_encrypted_pem(EVP_PKEY *pkey, const kmc_secret *password,
+	uint8_t **ret, size_t *ret_len)
+{
+	OSSL_ENCODER_CTX *ectx;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int ok;
+
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "PEM",
+		"PrivateKeyInfo", NULL);
+	KMC_ENSURE(ectx, KMC_E_NOMEM);
+	ok = OSSL_ENCODER_CTX_set_cipher(ectx, "AES-256-CBC", NULL) &&
+		OSSL_ENCODER_CTX_set_passphrase(ectx, kmc_secret_data(password),
+			kmc_secret_len(password)) &&
+		OSSL_ENCODER_to_data(ectx, &buf, &len);
+	OSSL_ENCODER_CTX_free(ectx);
+	if (!ok) {
+		OPENSSL_free(buf);
+		return KMC_E_INVALID;
+	}
+	*ret = malloc(len);
+	if (!*ret) {
+		OPENSSL_free(buf);
+		return KMC_E_NOMEM;
+	}
+	memcpy(*ret, buf, len);
+	*ret_len = len;
+	OPENSSL_free(buf);
+	return 0;
+}

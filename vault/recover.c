@@ -1,0 +1,97 @@
+/*
+ * recover.c - the end of a restore that a crash cut off: whether one is
+ * pending, finishing its step 3 after the commit mark, or removing what
+ * it staged before (the protocol is in vault/restore.c). Called by every
+ * writable open and by kmc status, so it needs no open vault.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <lmdb.h>
+#include "backup.h"
+#include "../safeio/fileio.h"
+#include "vault.h"
+
+int restore_pending(int dirfd)
+{
+	return faccessat(dirfd, RESTORE_MARK_NAME, F_OK,
+		AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Step 3: move the staged set over the vault's files; idempotent. */
+int restore_apply(int dirfd, const char *dir)
+{
+	_cleanup_(kmc_closep) int sfd = -1;
+	static const char *const order[] = {
+		STORE_NAME, KS_STANDBY_NAME, KS_MASTER_NAME,
+	};
+	int r = 0;
+
+	sfd = openat(dirfd, RESTORE_STAGE_NAME, O_RDONLY | O_DIRECTORY |
+		O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0 && errno != ENOENT)
+		r = -errno;
+	for (size_t i = 0; sfd >= 0 && r == 0 && i < ELEMENTSOF(order); i++) {
+		if (faccessat(sfd, order[i], F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* moved by an earlier run */
+		/* The old store's reader table must not be taken for the
+		   new store's: LMDB makes a fresh one at the next open. */
+		if (i == 0 && unlinkat(dirfd, STORE_LOCK_NAME, 0) < 0 &&
+		    errno != ENOENT)
+			r = -errno;
+		if (r == 0 && renameat(sfd, order[i], dirfd, order[i]) < 0)
+			r = -errno;
+	}
+	if (r == 0 && fsync(dirfd) < 0)
+		r = -errno;
+	if (r < 0)
+		return kmc_detail(r, "%s: putting the restored files in place: "
+			"%s", dir, kmc_strerror(r));
+	if (sfd >= 0)
+		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
+	if (unlinkat(dirfd, RESTORE_MARK_NAME, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r == 0 && fsync(dirfd) < 0)
+		r = -errno;
+	if (r < 0)
+		return kmc_detail(r, "%s: finishing the restore: %s", dir,
+			kmc_strerror(r));
+	return 0;
+}
+
+/* A killed write of the mark leaves its temporary: never a commit. */
+static void remove_mark_temps(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "." RESTORE_MARK_NAME ".tmp-",
+				strlen("." RESTORE_MARK_NAME ".tmp-")) == 0)
+			(void)unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+int restore_recover(int dirfd, const char *dir)
+{
+	remove_mark_temps(dirfd);
+	if (restore_pending(dirfd))
+		return restore_apply(dirfd, dir);
+	if (faccessat(dirfd, RESTORE_STAGE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
+	return 0;
+}

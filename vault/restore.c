@@ -1,0 +1,274 @@
+/*
+ * restore.c - putting a backup back (kmc_vault_restore), and finishing
+ * or undoing one a crash cut off.
+ *
+ * Restore (kmc_vault_restore) cannot ask for a vault that opens - putting
+ * back a damaged one is the point - so it takes the writer lock itself,
+ * reads the vault id from whichever keystore still checks out, and
+ * refuses a backup of another vault. The intent log of other multi-file
+ * changes (vault/journal.c) lives inside items.mdb, which is the file
+ * being replaced here and may be the damaged one; so the same protocol
+ * runs with its log outside the store:
+ *
+ *   1. stage: copy the backup into DIR/.kmc-restore.d/ (each file
+ *      written, fsynced, renamed), check it against the manifest, and
+ *      open it as a vault to check every MAC when a protector opens it;
+ *   2. commit: write DIR/.kmc-restore (temp, fsync, rename, fsync);
+ *   3. apply: items.mdb-lock is removed and items.mdb, StandbyKsf.ks and
+ *      kmc.ks are renamed from the stage over their names; the folder is
+ *      fsynced, the stage and the mark removed.
+ *
+ * A failure or kill before 2 leaves the old vault, and the next writable
+ * open (any command that changes the vault, kmc repair) removes the
+ * stage. After 2, that open finishes step 3 first; a rename whose staged
+ * file is gone is skipped, so this can run any number of times. While
+ * the mark exists, read-only opens refuse with KMC_E_PENDING rather than
+ * read a half-swapped set, and kmc status reports a pending change.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <lmdb.h>
+#include "backup.h"
+#include "../safeio/fileio.h"
+#include "vault.h"
+
+/* ---------------------------------------------------------------- */
+/* Restore                                                           */
+
+static int lock_dir(int fd)
+{
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Only an empty folder or one that holds vault files is restored into. */
+static int restore_target_ok(int dirfd, const char *dir)
+{
+	int r, empty;
+
+	for (size_t i = 0; i < BACKUP_FILES; i++)
+		if (faccessat(dirfd, backup_file_names[i], F_OK,
+				AT_SYMLINK_NOFOLLOW) == 0)
+			return 0;
+	r = kmc_dir_empty(dirfd, ".", &empty);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	if (!empty)
+		return kmc_detail(KMC_E_NOT_VAULT, "%s holds files but no vault; "
+			"restore into a vault or an empty or new folder", dir);
+	return 0;
+}
+
+static int unlock_error(int r)
+{
+	return r == KMC_E_UNLOCK || r == KMC_E_NEED_PASSPHRASE ||
+		r == KMC_E_HOST_KEY || r == KMC_E_P11_MODULE ||
+		r == KMC_E_P11_TOKEN || r == KMC_E_P11_PIN ||
+		r == KMC_E_P11_PIN_LOCKED || r == KMC_E_P11_KEY ||
+		r == KMC_E_P11;
+}
+
+/*
+ * Open the staged set as a vault (read-only) and open every item: the
+ * keystore MAC and each record's tag. When no protector opens it, say
+ * why in info->note and go on: the manifest's hashes were checked.
+ */
+static int verify_staged(const char *dir, const char *from,
+	const kmc_options *opts, kmc_backup_info *info)
+{
+	kmc_vault *sv = NULL;
+	char path[PATH_MAX + 64];
+	int r, n;
+
+	n = snprintf(path, sizeof(path), "%s/" RESTORE_STAGE_NAME, dir);
+	KMC_ENSURE(n > 0 && (size_t)n < sizeof(path), KMC_E_TOO_LARGE);
+	r = kmc_vault_open_ex(path, 0, opts, &sv);
+	if (r < 0 && unlock_error(r)) {
+		snprintf(info->note, sizeof(info->note), "%s",
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			kmc_strerror(r));
+		kmc_detail_clear();
+		return 0;
+	}
+	if (r < 0) {
+		char d[512];
+
+		snprintf(d, sizeof(d), "%s", kmc_error_detail());
+		return kmc_detail(r == KMC_E_NO_KEYSTORE ? KMC_E_CORRUPT : r,
+			"the backup %s does not open: %s", from,
+			d[0] ? d : kmc_strerror(r));
+	}
+	r = items_verify_all(sv, from);
+	kmc_vault_close(sv);
+	KMC_GUARD(r);
+	info->verified = 1;
+	return 0;
+}
+
+static int restore_stage(int dirfd, int bfd, const char *from,
+	const backup_manifest *m)
+{
+	_cleanup_(kmc_closep) int sfd = -1;
+	char path[PATH_MAX + 64];
+	struct stat st;
+	int r;
+
+	if (mkdirat(dirfd, RESTORE_STAGE_NAME, 0700) < 0)
+		return -errno;
+	sfd = openat(dirfd, RESTORE_STAGE_NAME, O_RDONLY | O_DIRECTORY |
+		O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return -errno;
+	for (size_t i = 0; i < BACKUP_FILES; i++) {
+		_cleanup_(kmc_closep) int fd = -1;
+
+		backup_show_path(path, sizeof(path), from, backup_file_names[i]);
+		fd = kmc_open_checked(bfd, backup_file_names[i], path,
+			backup_file_rule(i), &st);
+		if (fd == -ENOENT)
+			return kmc_detail(KMC_E_CORRUPT, "%s is missing", path);
+		KMC_GUARD(fd);
+		r = backup_copy_file(fd, sfd, backup_file_names[i]);
+		if (r < 0)
+			return kmc_detail(r, "staging %s: %s", path,
+				kmc_strerror(r));
+	}
+	/* Checked where it now is, so what is checked is what goes in. */
+	return backup_check_set(sfd, from, m);
+}
+
+int kmc_vault_restore(const char *dir, const char *from,
+	const kmc_options *opts, kmc_backup_info *ret)
+{
+	_cleanup_(kmc_closep) int dirfd = -1;
+	_cleanup_(kmc_closep) int bfd = -1;
+	_cleanup_(freep) uint8_t *raw = NULL;
+	char dbuf[PATH_MAX], path[PATH_MAX + 64], cur[2 * KS_VAULT_ID_LEN + 1];
+	char want[2 * KS_VAULT_ID_LEN + 1], mark[256];
+	uint8_t id[KS_VAULT_ID_LEN];
+	kmc_backup_info info;
+	backup_manifest m;
+	uint64_t gen = 0;
+	size_t len;
+	int r, found = 0, created = 0, staged = 0, published;
+
+	kmc_detail_clear();
+	KMC_GUARD(backup_info_check(ret));
+	KMC_GUARD(kmc_crypto_init());
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		dir = dbuf;
+	}
+	/* The backup first: nothing in the vault is touched for a bad one. */
+	bfd = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0) {
+		r = -errno;
+		return kmc_detail(r == -ENOENT ? KMC_E_NOT_FOUND : r, "the backup "
+			"%s: %s", from, kmc_strerror(r));
+	}
+	KMC_GUARD(kmc_check_dir(bfd, from, NULL));
+	backup_show_path(path, sizeof(path), from, BACKUP_MANIFEST_NAME);
+	r = kmc_read_checked(bfd, BACKUP_MANIFEST_NAME, path, &backup_manifest_rule,
+		&raw, &len);
+	if (r == -ENOENT)
+		return kmc_detail(KMC_E_CORRUPT, "%s is missing: %s is not a "
+			"whole kmc backup", path, from);
+	if (r == KMC_E_TOO_LARGE)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
+	KMC_GUARD(r);
+	r = manifest_parse(raw, len, &m);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "%s was written by a newer kmcvault", path);
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
+	manifest_info(&m, &info);
+
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 && errno == ENOENT) {
+		if (mkdir(dir, 0700) < 0) {
+			r = -errno;
+			return kmc_detail(r, "creating %s: %s", dir,
+				kmc_strerror(r));
+		}
+		created = 1;
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (dirfd < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
+	r = kmc_check_dir(dirfd, dir, NULL);
+	if (r == 0)
+		r = lock_dir(dirfd);
+	if (r == 0)
+		r = restore_recover(dirfd, dir);
+	if (r == 0)
+		r = vault_peek(dirfd, dir, id, &gen, &found);
+	if (r == 0 && found &&
+	    memcmp(id, m.vault_id, KS_VAULT_ID_LEN) != 0) {
+		vault_hex(id, KS_VAULT_ID_LEN, cur);
+		vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
+		r = kmc_detail(KMC_E_WRONG_VAULT, "%s is a backup of vault %s, "
+			"but %s holds vault %s; restore never replaces another "
+			"vault", from, want, dir, cur);
+	}
+	if (r == 0 && !found)
+		r = restore_target_ok(dirfd, dir);
+	if (r < 0)
+		goto fail;
+	kmc_detail_clear();
+	info.replaced_generation = found ? gen : 0;
+
+	staged = 1;
+	r = restore_stage(dirfd, bfd, from, &m);
+	if (r == 0)
+		r = verify_staged(dir, from, opts, &info);
+	/* The verifying open made a reader table in the stage: not moved. */
+	if (r == 0) {
+		backup_show_path(path, sizeof(path), RESTORE_STAGE_NAME, STORE_LOCK_NAME);
+		if (unlinkat(dirfd, path, 0) < 0 && errno != ENOENT)
+			r = -errno;
+	}
+	if (r < 0)
+		goto fail;
+
+	vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
+	len = (size_t)snprintf(mark, sizeof(mark), "kmcvault-restore 1\n"
+		"vault_id %s\ngeneration %" PRIu64 "\n", want, m.generation);
+	r = kmc_write_atomic_ex(dirfd, RESTORE_MARK_NAME, mark, len, 0600, 0,
+		&published);
+	if (r < 0 && !published)
+		goto fail;
+	/* The commit point is passed: from here on, forward only. */
+	r = restore_apply(dirfd, dir);
+	if (r < 0)
+		return kmc_detail(KMC_E_PENDING, "%s: the restore is committed "
+			"but not finished (%s); kmc repair finishes it", dir,
+			kmc_error_detail());
+	if (ret)
+		backup_info_out(&info, ret);
+	return 0;
+
+fail:
+	if (staged)
+		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
+	if (created)
+		(void)rmdir(dir);
+	if (!kmc_error_detail()[0])
+		kmc_detail(r, "restoring %s into %s: %s; nothing was changed",
+			from, dir, kmc_strerror(r));
+	return r;
+}
+

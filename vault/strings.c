@@ -1,0 +1,85 @@
+/*
+ * strings.c - ciphertext strings (kmc:v1:<mk-id>:<base64url>) for
+ * configuration files, sealed with a master key's string key.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include "vault.h"
+#include "../safeio/fileio.h"
+#include "../kmc/cstring.h"
+
+#define STR_AD_LABEL "kmcvault/str/v1"
+
+/* ---------------------------------------------------------------- */
+/* Ciphertext strings                                                */
+
+static void str_ad(const kmc_vault *v, uint32_t mk_id, uint8_t *ad,
+	size_t *ret_len)
+{
+	size_t n = strlen(STR_AD_LABEL);
+
+	memcpy(ad, STR_AD_LABEL, n);
+	memcpy(ad + n, v->ks->vault_id, KS_VAULT_ID_LEN);
+	n += KS_VAULT_ID_LEN;
+	ad[n++] = (uint8_t)(mk_id >> 24);
+	ad[n++] = (uint8_t)(mk_id >> 16);
+	ad[n++] = (uint8_t)(mk_id >> 8);
+	ad[n++] = (uint8_t)mk_id;
+	*ret_len = n;
+}
+
+int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
+	char **ret)
+{
+	uint8_t blob[KMC_STRING_SECRET_MAX + KMC_SEAL_OVERHEAD], ad[64];
+	const vault_mk *mk = vault_find_mk(v, v->ks->active_mk);
+	size_t adlen;
+
+	kmc_detail_clear();
+	KMC_ENSURE(len > 0, KMC_E_EMPTY);
+	KMC_ENSURE(len <= KMC_STRING_SECRET_MAX, KMC_E_TOO_LARGE);
+	KMC_ASSERT(mk);
+	str_ad(v, mk->id, ad, &adlen);
+	KMC_GUARD(kmc_seal(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,
+		secret, len, blob));
+	return kmc_cstring_format(mk->id, blob, len + KMC_SEAL_OVERHEAD, ret);
+}
+
+int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
+{
+	_cleanup_(freep) uint8_t *blob = NULL;
+	const vault_mk *mk;
+	uint8_t ad[64];
+	size_t len, adlen;
+	uint32_t mk_id;
+	int r;
+
+	kmc_detail_clear();
+	r = kmc_cstring_parse(string, strnlen(string, KMC_CSTRING_MAX + 1),
+		&mk_id, &blob, &len);
+	if (r < 0)
+		return kmc_detail(r, "not a ciphertext string of the form "
+			"kmc:v1:<master-key-id>:<base64url>");
+	mk = vault_find_mk(v, mk_id);
+	if (!mk)
+		return kmc_detail(KMC_E_NOT_FOUND, "the string names master key "
+			"%u, which this vault does not hold", (unsigned)mk_id);
+	KMC_ENSURE(len >= KMC_SEAL_OVERHEAD && len - KMC_SEAL_OVERHEAD <=
+		KMC_STRING_SECRET_MAX, KMC_E_STRING);
+	str_ad(v, mk_id, ad, &adlen);
+	r = kmc_open_secret(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,
+		blob, len, ret);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "the string fails authentication: altered, "
+			"or made by another vault");
+	return r;
+}
