@@ -772,6 +772,8 @@ static int open_dir(const char *dir, int *ret_fd)
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
 	r = kmc_check_dir(fd, dir, &vault_dir_rule);
+	if (r == 0)
+		r = kmc_check_path_links(dir, "the vault");
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -1125,6 +1127,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	   refuse now rather than make a vault that will not open. */
 	snprintf(what, sizeof(what), "the vault %s", dir);
 	KMC_GUARD(kmc_check_parents(parentfd, dir, what));
+	KMC_GUARD(kmc_check_path_links(dir, what));
 	KMC_GUARD(init_target_ok(parentfd, base, dir));
 
 	/* Build beside the target, then one rename makes it appear whole. */
