@@ -542,8 +542,11 @@ int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
  * A link on the way to what (at name in the folder dirfd, linkfd its
  * O_PATH descriptor) is only as safe as the folder that holds it: whoever
  * may rename in that folder repoints the link. So that folder passes the
- * rule for a folder above a vault (parent_fault()), and the link is
- * root's or the user's (in a sticky folder its owner may replace it).
+ * rule for a folder above a vault (parent_fault()). In a sticky folder
+ * the link's owner may also replace it, so there it must be root's or
+ * the user's; elsewhere its owner has no power over it (a link's target
+ * cannot be changed, only the link renamed or removed by those who may
+ * write the folder), and a link of another user's making is accepted.
  * The advice never touches the folder, which may be shared: give the
  * path without the link, or keep the link somewhere safe.
  */
@@ -577,12 +580,12 @@ static int check_link(int dirfd, int linkfd, const char *name,
 			"move the link to a folder that only root and uid %u can "
 			"write", dir, link, what, (unsigned)(dst.st_mode & 07777),
 			(unsigned)user);
-	if (lst.st_uid != 0 && lst.st_uid != user)
+	if ((dst.st_mode & S_ISVTX) && lst.st_uid != 0 && lst.st_uid != user)
 		return kmc_detail(KMC_E_PERM, "the link %s on the way to %s "
-			"belongs to uid %u (%s), who could repoint it; give the path "
-			"without the link, or use a link of root's or your own",
-			link, what, (unsigned)lst.st_uid,
-			user_name(lst.st_uid, pwbuf, sizeof(pwbuf)));
+			"belongs to uid %u (%s), who may replace it in the sticky "
+			"folder %s; give the path without the link, or use a link of "
+			"root's or your own", link, what, (unsigned)lst.st_uid,
+			user_name(lst.st_uid, pwbuf, sizeof(pwbuf)), dir);
 	return 0;
 }
 

@@ -143,8 +143,8 @@ KMC_INTERNAL int kmc_check_parents(int fd, const char *show,
  * kmc_check_path_links - walk path as given (from / or the working
  * folder), one name at a time without following links, and at each
  * symbolic link check that nobody else can repoint it: the folder holding
- * it passes kmc_check_parents()'s rule and the link is root's or the
- * user's; then go on from its target. kmc_check_dir() sees only the
+ * it passes kmc_check_parents()'s rule, and in a sticky folder the link
+ * is root's or the user's; then go on from its target. kmc_check_dir() sees only the
  * folders the path resolves to, never one that holds a link on it. what
  * names the thing the path leads to, for messages. A missing last name
  * is no fault (init makes it).

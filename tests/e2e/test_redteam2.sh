@@ -297,6 +297,10 @@ t "RT2-37 ... a link in a folder only root and the user write still works" \
 t "... and the vault opens through it" "$KMC" --vault "$T/safe/link/v" status
 t_err 5 "RT2-37 ... the same vault opened through the link others can repoint is refused" \
 	'holding the link .*/ww/link' "$KMC" --vault "$T/ww/link/v" status
+mkdir -m 1777 "$T/st" && ln -s "$T/real" "$T/st/link" && chown -h nobody "$T/st/link"
+t_err 5 "RT2-37 ... a link of another user in a sticky folder is refused (its owner may replace it)" \
+	'the link .*/st/link .*belongs to uid [0-9]+ \(nobody\), who may replace it' \
+	"$KMC" --vault "$T/st/link/v" status
 if mkdir -m 777 "$T/wwm" && mkdir -m 700 "$T/mnt" && mount --bind "$T/wwm" "$T/mnt" 2>/dev/null; then
 	mkdir -m 700 "$T/mnt/inner"
 	t_err 5 "RT2-38 a world-writable folder bind-mounted under a safe name is seen for what it is" \

@@ -139,6 +139,13 @@ static void test_link_of_another_user(void **state)
 	assert_int_equal(walk("st/link/v"), KMC_E_PERM);
 	assert_non_null(strstr(kmc_error_detail(), "the link"));
 	assert_non_null(strstr(kmc_error_detail(), "belongs to uid 65534"));
+	/* Outside a sticky folder its owner cannot touch it: only who may
+	   write the folder can rename or remove a link. */
+	mkdir_in("safe", 0700);
+	link_in("@real", "safe/link");
+	snprintf(path, sizeof(path), "%s/safe/link", top);
+	assert_int_equal(lchown(path, 65534, (gid_t)-1), 0);
+	assert_int_equal(walk("safe/link/v"), 0);
 	/* A folder of another user holding the link is refused too. */
 	mkdir_in("theirs", 0755);
 	link_in("@real", "theirs/link");
