@@ -453,19 +453,31 @@ static void path_up(char *path)
  * folder's, or root) may rename or remove it; the entry below is ours
  * or root's, which this same walk checks one level down.
  */
+enum { PARENT_SAFE, PARENT_OWNER, PARENT_MODE };
+
+static int parent_fault(const struct stat *st, uid_t user)
+{
+	if (st->st_uid != 0 && st->st_uid != user)
+		return PARENT_OWNER;
+	if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX))
+		return PARENT_MODE;
+	return PARENT_SAFE;
+}
+
 static int check_parent(const struct stat *st, uid_t user,
 	const char *name, const char *what)
 {
 	char pwbuf[1024];
+	int fault = parent_fault(st, user);
 
-	if (st->st_uid != 0 && st->st_uid != user)
+	if (fault == PARENT_OWNER)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s belongs to "
 			"uid %u (%s), who could swap what is in it; move %s to "
 			"a folder that only root and uid %u control", name, what,
 			(unsigned)st->st_uid,
 			user_name(st->st_uid, pwbuf, sizeof(pwbuf)), what,
 			(unsigned)user);
-	if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX))
+	if (fault == PARENT_MODE)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s has mode "
 			"%04o and no sticky bit, so others could swap what is in "
 			"it; move %s to a folder that only root and uid %u can "
@@ -571,6 +583,149 @@ int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
 		"own that only you can write", show, rule->holds ? " holding " :
 		"", rule->holds ? rule->holds : "",
 		(unsigned)(st.st_mode & 07777), what);
+}
+
+/* At most this many links in one path, as the kernel allows. */
+#define PATH_LINKS_MAX 40
+
+/*
+ * A link on the way to what (at name in the folder dirfd, linkfd its
+ * O_PATH descriptor) is only as safe as the folder that holds it: whoever
+ * may rename in that folder repoints the link. So that folder passes the
+ * rule for a folder above a vault (parent_fault()). In a sticky folder
+ * the link's owner may also replace it, so there it must be root's or
+ * the user's; elsewhere its owner has no power over it (a link's target
+ * cannot be changed, only the link renamed or removed by those who may
+ * write the folder), and a link of another user's making is accepted.
+ * The advice never touches the folder, which may be shared: give the
+ * path without the link, or keep the link somewhere safe.
+ */
+static int check_link(int dirfd, int linkfd, const char *name,
+	const char *what)
+{
+	char dir[PATH_MAX], link[PATH_MAX + NAME_MAX + 2], pwbuf[1024];
+	struct stat dst, lst;
+	uid_t user = geteuid();
+	int fault, r;
+
+	dir_name(dirfd, "?", dir, sizeof(dir));
+	snprintf(link, sizeof(link), "%s%s%s", dir, strcmp(dir, "/") ? "/" :
+		"", name);
+	if (fstat(dirfd, &dst) < 0 || fstat(linkfd, &lst) < 0) {
+		r = -errno;
+		return kmc_detail(r, "the link %s: %s", link, kmc_strerror(r));
+	}
+	fault = parent_fault(&dst, user);
+	if (fault == PARENT_OWNER)
+		return kmc_detail(KMC_E_PERM, "directory %s holding the link %s "
+			"on the way to %s belongs to uid %u (%s), who could repoint "
+			"the link; give the path without the link, or move the link "
+			"to a folder that only root and uid %u control", dir, link,
+			what, (unsigned)dst.st_uid,
+			user_name(dst.st_uid, pwbuf, sizeof(pwbuf)), (unsigned)user);
+	if (fault == PARENT_MODE)
+		return kmc_detail(KMC_E_PERM, "directory %s holding the link %s "
+			"on the way to %s has mode %04o and no sticky bit, so others "
+			"could repoint the link; give the path without the link, or "
+			"move the link to a folder that only root and uid %u can "
+			"write", dir, link, what, (unsigned)(dst.st_mode & 07777),
+			(unsigned)user);
+	if ((dst.st_mode & S_ISVTX) && lst.st_uid != 0 && lst.st_uid != user)
+		return kmc_detail(KMC_E_PERM, "the link %s on the way to %s "
+			"belongs to uid %u (%s), who may replace it in the sticky "
+			"folder %s; give the path without the link, or use a link of "
+			"root's or your own", link, what, (unsigned)lst.st_uid,
+			user_name(lst.st_uid, pwbuf, sizeof(pwbuf)), dir);
+	return 0;
+}
+
+int kmc_check_path_links(const char *path, const char *what)
+{
+	_cleanup_(kmc_closep) int cur = -1;
+	char rest[2 * PATH_MAX], target[PATH_MAX], name[NAME_MAX + 1];
+	unsigned links = 0;
+	struct stat st;
+	const char *p;
+	ssize_t len;
+	size_t n;
+	int next, r;
+
+	KMC_ENSURE(path && *path, KMC_E_INVALID);
+	n = strlen(path);
+	if (n >= sizeof(rest))
+		return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
+			kmc_strerror(-ENAMETOOLONG));
+	memcpy(rest, path, n + 1);
+	cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY |
+		O_CLOEXEC);
+	if (cur < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+	}
+	for (p = rest;;) {
+		p += strspn(p, "/");
+		if (!*p)
+			return 0;
+		n = strcspn(p, "/");
+		if (n > NAME_MAX)
+			return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
+				kmc_strerror(-ENAMETOOLONG));
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		next = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			r = -errno;
+			/* The last name may be what the caller is to make. */
+			if (r == -ENOENT && !p[strspn(p, "/")])
+				return 0;
+			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+		}
+		if (fstat(next, &st) < 0) {
+			r = -errno;
+			close(next);
+			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+		}
+		if (!S_ISLNK(st.st_mode)) {
+			/* Not a folder with more to come: the next openat()
+			   says ENOTDIR, as open() would. */
+			close(cur);
+			cur = next;
+			continue;
+		}
+		if (++links > PATH_LINKS_MAX) {
+			close(next);
+			return kmc_detail(-ELOOP, "%s: more than %d symbolic links "
+				"on the way to %s", path, PATH_LINKS_MAX, what);
+		}
+		r = check_link(cur, next, name, what);
+		if (r < 0) {
+			close(next);
+			return r;
+		}
+		len = readlinkat(next, "", target, sizeof(target));
+		r = len < 0 ? -errno : 0;
+		close(next);
+		if (r < 0)
+			return kmc_detail(r, "the link %s in %s: %s", name, path,
+				kmc_strerror(r));
+		if ((size_t)len >= sizeof(target) ||
+		    (size_t)len + strlen(p) >= sizeof(rest))
+			return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
+				kmc_strerror(-ENAMETOOLONG));
+		/* What is left of the path goes on from the link's target. */
+		memmove(rest + len, p, strlen(p) + 1);
+		memcpy(rest, target, (size_t)len);
+		p = rest;
+		if (rest[0] == '/') {
+			close(cur);
+			cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (cur < 0) {
+				r = -errno;
+				return kmc_detail(r, "/: %s", kmc_strerror(r));
+			}
+		}
+	}
 }
 
 int kmc_path_absolute(const char *path, char *buf, size_t size)

@@ -150,6 +150,20 @@ KMC_INTERNAL int kmc_check_parents(int fd, const char *show,
 	const char *what) KMC_MUST_CHECK;
 
 /*
+ * kmc_check_path_links - walk path as given (from / or the working
+ * folder), one name at a time without following links, and at each
+ * symbolic link check that nobody else can repoint it: the folder holding
+ * it passes kmc_check_parents()'s rule, and in a sticky folder the link
+ * is root's or the user's; then go on from its target. kmc_check_dir() sees only the
+ * folders the path resolves to, never one that holds a link on it. what
+ * names the thing the path leads to, for messages. A missing last name
+ * is no fault (init makes it).
+ * Returns 0; KMC_E_PERM; -ELOOP past 40 links; -errno.
+ */
+KMC_INTERNAL int kmc_check_path_links(const char *path, const char *what)
+	KMC_MUST_CHECK;
+
+/*
  * kmc_path_absolute - path made absolute against the working directory,
  * trailing slashes dropped (paths recorded in keystores, bundles and
  * URIs must not depend on where a command ran).

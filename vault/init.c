@@ -206,6 +206,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	   refuse now rather than make a vault that will not open. */
 	snprintf(what, sizeof(what), "the vault %s", dir);
 	KMC_GUARD(kmc_check_parents(parentfd, dir, what));
+	KMC_GUARD(kmc_check_path_links(dir, what));
 	KMC_GUARD(init_target_ok(parentfd, base, dir));
 
 	/* Build beside the target, then one rename makes it appear whole. */

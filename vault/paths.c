@@ -209,6 +209,8 @@ int vault_open_dir(const char *dir, int *ret_fd)
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
 	r = kmc_check_dir(fd, dir, &vault_dir_rule);
+	if (r == 0)
+		r = kmc_check_path_links(dir, "the vault");
 	if (r < 0) {
 		close(fd);
 		return r;

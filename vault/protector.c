@@ -91,7 +91,8 @@ static int host_key_dir_check(int dirfd, const char *path)
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	snprintf(holds, sizeof(holds), "the host key %s", path);
-	return kmc_check_dir(dirfd, dir, &rule);
+	KMC_GUARD(kmc_check_dir(dirfd, dir, &rule));
+	return kmc_check_path_links(dir, holds);
 }
 
 static int host_key_create(const char *path)

@@ -289,8 +289,20 @@ mkdir -m 1777 "$T/sticky" && chown nobody "$T/sticky"
 t_err 5 "RT2-36 a sticky folder owned by another user is not safe (its owner renames anything)" \
 	'belongs to uid [0-9]+ \(nobody\), who could swap' "$KMC" --vault "$T/sticky/v" init
 mkdir -m 700 "$T/real" && mkdir -m 777 "$T/ww" && ln -s "$T/real" "$T/ww/link"
-known "RT2-37 a vault reached through a link in a folder others can write is refused (they can repoint it)" \
-	bash -c '! "$1" --vault "$2/ww/link/v" init 2>/dev/null' _ "$KMC" "$T"
+t_err 5 "RT2-37 a vault reached through a link in a folder others can write is refused (they can repoint it)" \
+	'directory .*/ww holding the link .*/ww/link .*has mode 0777 and no sticky bit.*give the path without the link' \
+	"$KMC" --vault "$T/ww/link/v" init
+check "... and made nothing" test ! -e "$T/real/v"
+mkdir -m 700 "$T/safe" && ln -s ../real "$T/safe/link"
+t "RT2-37 ... a link in a folder only root and the user write still works" \
+	"$KMC" --vault "$T/safe/link/v" init
+t "... and the vault opens through it" "$KMC" --vault "$T/safe/link/v" status
+t_err 5 "RT2-37 ... the same vault opened through the link others can repoint is refused" \
+	'holding the link .*/ww/link' "$KMC" --vault "$T/ww/link/v" status
+mkdir -m 1777 "$T/st" && ln -s "$T/real" "$T/st/link" && chown -h nobody "$T/st/link"
+t_err 5 "RT2-37 ... a link of another user in a sticky folder is refused (its owner may replace it)" \
+	'the link .*/st/link .*belongs to uid [0-9]+ \(nobody\), who may replace it' \
+	"$KMC" --vault "$T/st/link/v" status
 if mkdir -m 777 "$T/wwm" && mkdir -m 700 "$T/mnt" && mount --bind "$T/wwm" "$T/mnt" 2>/dev/null; then
 	mkdir -m 700 "$T/mnt/inner"
 	t_err 5 "RT2-38 a world-writable folder bind-mounted under a safe name is seen for what it is" \
