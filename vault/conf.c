@@ -6,8 +6,8 @@
  * one of the entries gets the new value in place; later lines for the same
  * key are dropped, since they would override it; entries not found are
  * appended. An entry with a NULL value removes its key. Lines starting
- * with '#' or ';' are comments. Lines kmc writes end as the file's first
- * line does, "\r\n" or "\n", so a CRLF file stays CRLF throughout; a
+ * with '#' or ';' are comments. Lines kmc writes end as the first line it
+ * keeps does, "\r\n" or "\n", so a CRLF file stays CRLF throughout; a
  * kept line keeps its own ending. The input is at most CONF_MAX bytes with
  * lines of at most CONF_LINE_MAX, no NUL bytes; values may not hold
  * newlines.
@@ -63,12 +63,36 @@ static void put_entry(kmc_wbuf *out, const char *indent, size_t indent_len,
 	kmc_wbuf_bytes(out, eol, strlen(eol));
 }
 
-/* The file's line ending: its first line's, else "\n". */
-static const char *file_eol(const char *p, size_t len)
+/*
+ * The file's line ending: that of its first line the update keeps (a line
+ * that sets a removed key goes, and the next one then comes first), else
+ * "\n". A last line without '\n' that ends in '\r' counts as CRLF: kmc
+ * completes it with "\n", after which it reads as CRLF, so a second
+ * update must find what the first one wrote.
+ */
+static const char *file_eol(const char *p, size_t len, const conf_entry *e,
+	size_t n)
 {
-	const char *nl = memchr(p, '\n', len);
+	const char *end = p + len;
 
-	return nl && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *key;
+		size_t key_len;
+		int idx = -1;
+
+		if (line_key(p, line_len, &key, &key_len))
+			idx = entry_index(e, n, key, key_len);
+		if (idx < 0 || e[idx].value) {
+			if (!nl)
+				return line_len > 0 && p[line_len - 1] == '\r' ?
+					"\r\n" : "\n";
+			return nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
+		}
+		p += line_len + (nl ? 1 : 0);
+	}
+	return "\n";
 }
 
 int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
@@ -93,7 +117,7 @@ int conf_update(const uint8_t *in, size_t len, const conf_entry *e,
 			strlen(e[i].key) + 3 + strlen(e[i].value) + CONF_INDENT_MAX
 			+ 1 <= CONF_LINE_MAX), KMC_E_INVALID);
 	}
-	eol = file_eol(p, len);
+	eol = file_eol(p, len, e, n);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);

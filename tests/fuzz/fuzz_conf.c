@@ -4,8 +4,10 @@
  *
  * On success: the result is text ending in a newline; the lines that
  * are not assignments of an entry's key are those of the input, in
- * order; each key with a value is assigned exactly once, a removed key
- * never; and a second update changes nothing.
+ * order (a last line without an ending gets the file's, so in a CRLF
+ * file it gains a '\r'); each key with a value is assigned exactly once,
+ * a removed key never, its line ending as the file's first line does
+ * ("\r\n" or "\n"); and a second update changes nothing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,12 +83,31 @@ static int next_other(const uint8_t **p, const uint8_t *end,
 	return 0;
 }
 
+/* The file's line ending as conf.c takes it: that of the first line the
+   update keeps (not one setting a removed key); a last line without
+   '\n' that ends in '\r' counts as CRLF. */
+static int file_crlf(const uint8_t *in, size_t len)
+{
+	const uint8_t *p = in, *l;
+	size_t n, indent;
+
+	while (next_line(&p, in + len, &l, &n)) {
+		int k = line_entry(l, n, &indent);
+
+		if (k >= 0 && !entries[k].value)
+			continue;
+		return n > 0 && l[n - 1] == '\r';
+	}
+	return 0;
+}
+
 static void check(const uint8_t *in, size_t in_len, const uint8_t *out,
 	size_t out_len)
 {
 	const uint8_t *p = in, *q = out, *a, *b;
 	size_t alen, blen, indent;
 	int seen[N_ENTRIES] = { 0 };
+	int crlf = file_crlf(in, in_len);
 
 	if (memchr(out, '\0', out_len) ||
 	    (out_len && out[out_len - 1] != '\n'))
@@ -99,6 +120,11 @@ static void check(const uint8_t *in, size_t in_len, const uint8_t *out,
 			abort();
 		if (!more_in)
 			break;
+		/* The input's last line, without an ending, took the file's:
+		   in a CRLF file a '\r' (unless it ended in one already). */
+		if (crlf && a + alen == in + in_len && alen + 1 == blen &&
+		    b[alen] == '\r' && (alen == 0 || a[alen - 1] != '\r'))
+			blen--;
 		if (alen != blen || memcmp(a, b, alen) != 0)
 			abort();
 	}
@@ -115,6 +141,11 @@ static void check(const uint8_t *in, size_t in_len, const uint8_t *out,
 			abort();
 		klen = strlen(e->key);
 		vlen = strlen(e->value);
+		if (crlf) {
+			if (blen == 0 || b[blen - 1] != '\r')
+				abort();
+			blen--;
+		}
 		if (blen != indent + klen + 3 + vlen ||
 		    memcmp(b + indent + klen, " = ", 3) != 0 ||
 		    memcmp(b + indent + klen + 3, e->value, vlen) != 0)
