@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 {
 	const char *vault = NULL;
 	const command *c = NULL;
-	args a = { 0 };
+	cli_opts a = { 0 };
 	int i = 1, r;
 
 	harden_process();
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	i += c->sub ? 2 : 1;
 	/* getopt wants argv[0] in front of the command's own arguments. */
 	argv[i - 1] = argv[0];
-	r = parse_args(c, argc - i + 1, argv + i - 1, &a);
+	r = cli_parse(c, argc - i + 1, argv + i - 1, &a);
 	if (r < 0)
 		return CLI_EXIT_CODE(r);
 	if (a.help) {
