@@ -112,50 +112,76 @@ static const char *opt_name(const struct option *table, int opt, char *buf,
 }
 
 /*
- * Whether word (an option that getopt_long refused for c) is one some
- * command or the shared table knows, so that "does not take" can be
- * told from "unknown option". Its name goes to buf.
+ * The option of some command (or the shared table) that word names: by
+ * its short letter, its full name, or a prefix of exactly one name, as
+ * getopt_long reads them. NULL if none, or if several.
  */
-static int other_option(const command *c, const char *word, char *buf,
-	size_t size)
+static const struct option *any_option(const char *word)
 {
-	size_t n, k;
+	size_t n, len;
 	const command *const *t = cli_command_table(&n);
-	size_t len;
+	const struct option *found = NULL;
 
-	if (word[0] != '-' || !word[1])
-		return 0;
 	if (word[1] != '-') {
-		/* A short option of c's own is refused for its value. */
-		if (c->short_options && strchr(c->short_options, word[1]))
-			return 0;
-		for (k = 0; k < n; k++)
-			if (t[k]->short_options && word[1] != ':' &&
-			    strchr(t[k]->short_options, word[1])) {
-				snprintf(buf, size, "-%c", word[1]);
-				return 1;
-			}
-		return 0;
+		for (size_t k = 0; k < n; k++)
+			for (const struct option *o = t[k]->options; o && o->name;
+					o++)
+				if (o->val == (unsigned char)word[1])
+					return o;
+		return NULL;
 	}
 	word += 2;
 	len = strcspn(word, "=");
-	for (const struct option *o = c->options; o && o->name; o++)
-		if (!strncmp(o->name, word, len) && !o->name[len])
-			return 0;
-	for (const struct option *o = shared_options; o->name; o++)
-		if (!strncmp(o->name, word, len) && !o->name[len]) {
-			if (cli_takes_shared(c, o))
-				return 0;
-			snprintf(buf, size, "--%s", o->name);
-			return 1;
+	for (size_t k = 0; k <= n; k++) {
+		const struct option *o = shared_options;
+
+		if (k < n)
+			o = t[k]->options;
+
+		for (; o && o->name; o++) {
+			if (strncmp(o->name, word, len))
+				continue;
+			if (!o->name[len])
+				return o;
+			if (found && strcmp(found->name, o->name))
+				return NULL;
+			found = o;
 		}
-	for (k = 0; k < n; k++)
-		for (const struct option *o = t[k]->options; o && o->name; o++)
-			if (!strncmp(o->name, word, len) && !o->name[len]) {
-				snprintf(buf, size, "--%s", o->name);
-				return 1;
-			}
-	return 0;
+	}
+	return found;
+}
+
+/*
+ * Whether word, an option getopt_long refused for c, is one c does not
+ * take but some command does, with its value if it needs one (next is
+ * the word after it, or NULL): then "does not take", else "unknown
+ * option". Its name goes to buf.
+ */
+static int other_option(const command *c, const char *word,
+	const char *next, char *buf, size_t size)
+{
+	const struct option *o;
+
+	if (word[0] != '-' || !word[1] || word[1] == '?' || word[1] == ':')
+		return 0;
+	/* A short option of c's own is refused for its value. */
+	if (word[1] != '-' && c->short_options &&
+	    strchr(c->short_options, word[1]))
+		return 0;
+	o = any_option(word);
+	if (!o)
+		return 0;
+	for (const struct option *p = c->options; p && p->name; p++)
+		if (p == o)
+			return 0;
+	if (o->val >= LO_VAULT && o->val < CLI_OWN_OPT && cli_takes_shared(c, o))
+		return 0;
+	/* One whose value is missing was "unknown" too. */
+	if (o->has_arg == required_argument && !next &&
+	    !(word[1] == '-' ? strchr(word, '=') != NULL : word[2] != '\0'))
+		return 0;
+	snprintf(buf, size, "--%s", o->name);
+	return 1;
 }
 
 /*
@@ -235,8 +261,8 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 			return cli_usage_fail("%s needs a value",
 				argv[optind - 1]);
 		case '?':
-			if (other_option(c, argv[optind - 1], optbuf,
-					sizeof(optbuf)))
+			if (other_option(c, argv[optind - 1], optind < argc ?
+					argv[optind] : NULL, optbuf, sizeof(optbuf)))
 				return cli_usage_fail("%s%s%s does not take %s",
 					c->name, c->sub ? " " : "",
 					c->sub ? c->sub : "", optbuf);
