@@ -1,5 +1,6 @@
 /*
- * backup.c - kmc backup, kmc restore.
+ * backup.c - kmc backup, kmc restore: backup's own options and both
+ * handlers.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,5 +1,6 @@
 /*
- * cert.c - kmc unwrap, cert info, ref.
+ * cert.c - kmc unwrap, cert info, ref: the own options of unwrap and
+ * ref, and the handlers.
  */
 #include <errno.h>
 #include <getopt.h>

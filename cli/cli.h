@@ -73,7 +73,8 @@ int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------- */
-/* Commands (cli/kmc.c has the table; one file per command group)    */
+/* Commands (cli/kmc.c has the table; one file per command group,   */
+/* each with its own options)                                        */
 
 #define PASSWORD_MAX 4096
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))

@@ -1,7 +1,7 @@
 /*
  * completion.c - kmc completion bash|zsh: a completion script made from
- * the dispatch table and the options each command takes, so that it
- * follows the commands as they change.
+ * the dispatch table, the shared options and each command's own table,
+ * so that it follows the commands as they change.
  */
 #include <errno.h>
 #include <getopt.h>

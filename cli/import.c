@@ -1,5 +1,6 @@
 /*
- * import.c - kmc import, kmc crl update.
+ * import.c - kmc import, kmc crl update: their own options (struct
+ * import_opts, -r of crl update) and handlers.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,5 +1,6 @@
 /*
- * init.c - kmc init.
+ * init.c - kmc init: its own options (--protector and those of a new
+ * protector) and its handler.
  */
 #include <errno.h>
 #include <getopt.h>

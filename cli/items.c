@@ -1,5 +1,6 @@
 /*
- * items.c - kmc password set/get, rm, encrypt, decrypt.
+ * items.c - kmc password set/get, rm, encrypt, decrypt: the own options
+ * of rm (--old) and password set (--password-file/-fd), the handlers.
  */
 #include <errno.h>
 #include <getopt.h>

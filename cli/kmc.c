@@ -1,5 +1,7 @@
 /*
- * kmc.c - the kmc command: parse arguments, call the library, print.
+ * kmc.c - the kmc command: the dispatch table and main. main finds the
+ * command; cli_parse() (cli/options.c) parses its options, the shared
+ * ones itself and the rest through the command's own table.
  */
 #include <errno.h>
 #include <getopt.h>

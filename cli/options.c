@@ -1,5 +1,9 @@
 /*
- * options.c - the command line: options and operands of a command.
+ * options.c - the command line: the options every vault-opening command
+ * shares (--vault, --help, --json, --host-key, the passphrase, PIN and
+ * recovery key), parsed here with the command's own table appended;
+ * its own options go to the parse function beside its handler. Then
+ * the operands are counted.
  */
 #include <errno.h>
 #include <getopt.h>

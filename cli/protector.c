@@ -1,5 +1,6 @@
 /*
- * protector.c - kmc protector add, remove, list.
+ * protector.c - kmc protector add, remove, list, and the options of a
+ * new protector that init shares (protector_option()).
  */
 #include <errno.h>
 #include <getopt.h>
