@@ -1,5 +1,6 @@
 /*
- * backup.c - kmc backup, kmc restore.
+ * backup.c - kmc backup, kmc restore: backup's own options and both
+ * handlers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,35 +16,62 @@
 #include <sys/stat.h>
 #include "cli.h"
 
+/*
+ * kmc backup's own options: --out DIR. --format is taken only to be
+ * refused with the usage, as it always was.
+ */
+static struct backup_opts {
+	const char *out, *format;
+} backup_opts;
 
-static int cmd_backup(args *a)
+enum { BACKUP_OUT = CLI_OWN_OPT, BACKUP_FORMAT };
+
+static const struct option backup_options[] = {
+	{ "out", required_argument, NULL, BACKUP_OUT },
+	{ "format", required_argument, NULL, BACKUP_FORMAT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int backup_option(void *own, int opt, const char *arg)
 {
+	struct backup_opts *o = own;
+
+	if (opt == BACKUP_OUT)
+		o->out = arg;
+	else
+		o->format = arg;
+	return 0;
+}
+
+static int cmd_backup(cli_opts *a)
+{
+	const struct backup_opts *bo = &backup_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
 	int r;
 
-	if (!a->out || a->format)
+	if (!bo->out || bo->format)
 		return cli_usage_fail("usage: kmc backup --out DIR");
 	/* The writer lock, held for the copy: keystore and store match. */
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = kmc_vault_backup(v, a->out, &info);
+	r = kmc_vault_backup(v, bo->out, &info);
 	if (r < 0)
-		return cli_fail(r, "backing up %s to %s", kmc_vault_dir(v), a->out);
+		return cli_fail(r, "backing up %s to %s", kmc_vault_dir(v), bo->out);
 	fprintf(stderr, "kmc: backed up vault %s (generation %" PRIu64 ", %"
 		PRIu64 " items) to %s; it opens only with one of the vault's "
 		"protectors (host key, passphrase, token, recovery key)\n",
-		info.vault_id, info.generation, info.items, a->out);
+		info.vault_id, info.generation, info.items, bo->out);
 	if (a->json) {
-		json_backup_info(stdout, a->out, &info, 0);
+		json_backup_info(stdout, bo->out, &info, 0);
 		if (fflush(stdout) != 0)
 			return cli_fail(-errno, "writing to standard output");
 	}
 	return 0;
 }
 
-static int cmd_restore(args *a)
+static int cmd_restore(cli_opts *a)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
@@ -85,9 +113,9 @@ static int cmd_restore(args *a)
 }
 
 const command cli_cmd_backup = {
-	"backup", NULL, cmd_backup,
-	OPT_OUT | OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
-	0, 0, "backup --out DIR [--json]",
+	"backup", NULL, cmd_backup, CLI_JSON | CLI_UNLOCK,
+	.options = backup_options, .parse = backup_option, .own = &backup_opts,
+	.min_operands = 0, 0, "backup --out DIR [--json]",
 	"Copy the vault to the new folder DIR (0700; an existing DIR must be\n"
 	"empty, and is never overwritten): kmc.ks, StandbyKsf.ks, a compacted\n"
 	"items.mdb and backup.manifest (vault id, keystore generation, item\n"
@@ -101,8 +129,8 @@ const command cli_cmd_backup = {
 };
 
 const command cli_cmd_restore = {
-	"restore", NULL, cmd_restore,
-	OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1,
+	"restore", NULL, cmd_restore, CLI_JSON | CLI_UNLOCK,
+	.min_operands = 1, 1,
 	"restore BACKUP [--json]",
 	"Put the backup in folder BACKUP back as the vault, in one step. The\n"
 	"backup is checked first (manifest, every file's hash, keystores,\n"

@@ -1,5 +1,6 @@
 /*
- * cert.c - kmc unwrap, cert info, ref.
+ * cert.c - kmc unwrap, cert info, ref: the own options of unwrap and
+ * ref, and the handlers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,20 +16,69 @@
 #include <sys/stat.h>
 #include "cli.h"
 
+/* kmc unwrap's own options: --out FILE, --format pem|der. */
+static struct unwrap_opts {
+	const char *out, *format;
+} unwrap_opts;
 
-static int cmd_unwrap(args *a)
+enum { UNWRAP_OUT = CLI_OWN_OPT, UNWRAP_FORMAT };
+
+static const struct option unwrap_options[] = {
+	{ "out", required_argument, NULL, UNWRAP_OUT },
+	{ "format", required_argument, NULL, UNWRAP_FORMAT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int unwrap_option(void *own, int opt, const char *arg)
 {
+	struct unwrap_opts *o = own;
+
+	if (opt == UNWRAP_OUT)
+		o->out = arg;
+	else
+		o->format = arg;
+	return 0;
+}
+
+/* kmc ref's own options: --out FILE, --uri. */
+static struct ref_opts {
+	const char *out;
+	int uri;
+} ref_opts;
+
+enum { REF_OUT = CLI_OWN_OPT, REF_URI };
+
+static const struct option ref_options[] = {
+	{ "out", required_argument, NULL, REF_OUT },
+	{ "uri", no_argument, NULL, REF_URI },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int ref_option(void *own, int opt, const char *arg)
+{
+	struct ref_opts *o = own;
+
+	if (opt == REF_OUT)
+		o->out = arg;
+	else
+		o->uri = 1;
+	return 0;
+}
+
+static int cmd_unwrap(cli_opts *a)
+{
+	const struct unwrap_opts *uo = &unwrap_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *key = NULL;
 	kmc_key_format fmt = KMC_FORMAT_PEM;
 	int r;
 
-	if (a->format && !strcmp(a->format, "der"))
+	if (uo->format && !strcmp(uo->format, "der"))
 		fmt = KMC_FORMAT_DER;
-	else if (a->format && strcmp(a->format, "pem"))
+	else if (uo->format && strcmp(uo->format, "pem"))
 		return cli_usage_fail("unwrap: --format pem or der, not %s",
-			a->format);
-	if (!a->out && isatty(STDOUT_FILENO))
+			uo->format);
+	if (!uo->out && isatty(STDOUT_FILENO))
 		return cli_usage_fail("unwrap: refusing to print a private key on "
 			"a terminal; give --out FILE or send it to a pipe");
 	r = open_vault(a, 0, &v);
@@ -37,10 +87,10 @@ static int cmd_unwrap(args *a)
 	r = kmc_key_export(v, a->argv[0], fmt, &key);
 	if (r < 0)
 		return cli_fail(r, "unwrapping %s", a->argv[0]);
-	if (!a->out)
+	if (!uo->out)
 		return write_out(kmc_secret_data(key), kmc_secret_len(key)) < 0 ?
 			CLI_EXIT(EXIT_IO) : 0;
-	r = kmc_file_write_new(a->out, kmc_secret_data(key),
+	r = kmc_file_write_new(uo->out, kmc_secret_data(key),
 		kmc_secret_len(key), 0600);
 	return r < 0 ? cli_fail(r, "unwrap") : 0;
 }
@@ -65,7 +115,7 @@ static void print_sans_json(const char *sans)
 	printf("]");
 }
 
-static int cmd_cert_info(args *a)
+static int cmd_cert_info(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_cert_info *info = NULL;
@@ -131,14 +181,15 @@ static int cmd_cert_info(args *a)
 	return 0;
 }
 
-static int cmd_ref(args *a)
+static int cmd_ref(cli_opts *a)
 {
+	const struct ref_opts *ro = &ref_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *check = NULL;
 	char *text = NULL;
 	int r;
 
-	if (!!a->uri == !!a->out)
+	if (!!ro->uri == !!ro->out)
 		return cli_usage_fail("ref: give --uri or --out FILE");
 	/* Refer only to a key that is there and opens. */
 	r = open_vault(a, 0, &v);
@@ -147,32 +198,32 @@ static int cmd_ref(args *a)
 	r = kmc_key_export(v, a->argv[0], KMC_FORMAT_DER, &check);
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
-	r = a->uri ? kmc_uri_format(kmc_vault_dir(v), a->argv[0], &text) :
+	r = ro->uri ? kmc_uri_format(kmc_vault_dir(v), a->argv[0], &text) :
 		kmc_ref_format(kmc_vault_dir(v), a->argv[0], &text);
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
-	if (a->uri) {
+	if (ro->uri) {
 		printf("%s\n", text);
 		free(text);
 		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 	}
 	/* It holds no secret, so 0644 is fine; never overwrite. */
-	r = kmc_file_write_new(a->out, text, strlen(text), 0644);
+	r = kmc_file_write_new(ro->out, text, strlen(text), 0644);
 	free(text);
 	return r < 0 ? cli_fail(r, "ref") : 0;
 }
 
 const command cli_cmd_unwrap = {
-	"unwrap", NULL, cmd_unwrap, OPT_OUT | OPT_HOST_KEY | OPT_PASSPHRASE,
-	1, 1, "unwrap NAME [--format pem|der] [--out FILE]",
+	"unwrap", NULL, cmd_unwrap, CLI_UNLOCK, .options = unwrap_options,
+	.parse = unwrap_option, .own = &unwrap_opts, .min_operands = 1, 1, "unwrap NAME [--format pem|der] [--out FILE]",
 	"Write the private key of the imported NAME as unencrypted PKCS#8:\n"
 	"to --out FILE, created 0600 (an existing file is never overwritten),\n"
 	"or to standard output when it is not a terminal."
 };
 
 const command cli_cmd_cert_info = {
-	"cert", "info", cmd_cert_info, OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE,
-	1, 1, "cert info NAME|FILE [--json]",
+	"cert", "info", cmd_cert_info, CLI_JSON | CLI_UNLOCK,
+	.min_operands = 1, 1, "cert info NAME|FILE [--json]",
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
@@ -181,8 +232,8 @@ const command cli_cmd_cert_info = {
 };
 
 const command cli_cmd_ref = {
-	"ref", NULL, cmd_ref, OPT_OUT | OPT_URI | OPT_HOST_KEY | OPT_PASSPHRASE,
-	1, 1, "ref NAME --out FILE | --uri",
+	"ref", NULL, cmd_ref, CLI_UNLOCK, .options = ref_options,
+	.parse = ref_option, .own = &ref_opts, .min_operands = 1, 1, "ref NAME --out FILE | --uri",
 	"Point an unmodified server at the key of the imported NAME through\n"
 	"the kmc OpenSSL provider (kmc.so). --uri prints its URI,\n"
 	"kmc://<vault>?item=NAME, for programs that open keys through\n"

@@ -73,55 +73,57 @@ int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------- */
-/* Commands (cli/kmc.c has the table; one file per command group)    */
+/* Commands (cli/kmc.c has the table; one file per command group,   */
+/* each with its own options)                                        */
 
 #define PASSWORD_MAX 4096
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define PASSPHRASE_MAX 1024
 
+/*
+ * The options every vault-opening command shares, parsed by cli_parse()
+ * (cli/options.c): --vault, --help, and as the command's entry asks,
+ * --json (CLI_JSON) and the ones that open a vault (CLI_UNLOCK:
+ * --host-key, --passphrase-file/-fd, --pin-file/-fd, --recovery,
+ * --recovery-file/-fd). A command's own options are its own: its file
+ * holds their table, their struct and the function that parses them.
+ */
 enum {
-	OPT_VAULT = 1 << 0,
-	OPT_JSON = 1 << 1,
-	OPT_PROTECTOR = 1 << 2,
-	OPT_HOST_KEY = 1 << 3,
-	OPT_PASSPHRASE = 1 << 4,	/* --passphrase-file, --passphrase-fd */
-	OPT_PASSWORD = 1 << 5,		/* --password-file, --password-fd */
-	OPT_ARGON2 = 1 << 6,
-	OPT_IMPORT = 1 << 7,		/* -c -s -k --name --keys-dir --conf ... */
-	OPT_CRL = 1 << 8,		/* -r */
-	OPT_OUT = 1 << 9,		/* --out, --format */
-	OPT_OLD = 1 << 10,
-	OPT_URI = 1 << 11,
-	OPT_TOKEN = 1 << 12,	/* --pkcs11-uri, --create-key, --mechanism */
+	CLI_JSON = 1 << 0,
+	CLI_UNLOCK = 1 << 1,
 };
 
-typedef struct args {
+/* Values of a command's own long options start here (below: shared). */
+#define CLI_OWN_OPT 512
+#define CLI_OPT_MAX 1024
+
+typedef struct cli_opts {
 	const char *vault;
 	int json;
-	const char *protector;
 	const char *host_key;
 	cli_secret_src passphrase;
-	cli_secret_src password;
 	cli_secret_src pin;
 	cli_secret_src recovery;
 	int use_recovery;
-	const char *pkcs11_uri, *mechanism;
-	int create_key;
-	uint32_t argon2_ops;
-	uint64_t argon2_mem;
-	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *out;
-	const char *format;
-	int replace, old, uri;
 	int help;
 	int argc;		/* operands left after the options */
 	char **argv;
-} args;
+} cli_opts;
 
 typedef struct command {
 	const char *name;
 	const char *sub;	/* second word, e.g. "set" of "password set" */
-	int (*run)(args *a);
-	unsigned options;
+	int (*run)(cli_opts *a);
+	unsigned shared;	/* CLI_JSON, CLI_UNLOCK */
+	/* The command's own options: their getopt_long table (values 0 to
+	   255 for a short one in short_options, else CLI_OWN_OPT and up),
+	   the function that takes one into own, and check, after the last,
+	   for options that exclude each other. Each may be NULL. */
+	const struct option *options;
+	const char *short_options;
+	int (*parse)(void *own, int opt, const char *arg);
+	int (*check)(void *own);
+	void *own;
 	int min_operands, max_operands;
 	const char *usage;
 	const char *help;
@@ -149,32 +151,39 @@ static inline kmc_vault *take_vault(kmc_vault **v)
 }
 #define TAKE_VAULT(v) take_vault(&(v))
 
-int vault_dir(const args *a, char *buf, size_t size,
+int vault_dir(const cli_opts *a, char *buf, size_t size,
 	const char **ret);
-int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+int read_status(cli_opts *a, char *buf, size_t size, const char **ret_dir,
 	kmc_status *ret);
 /* The options that open the vault in dir: --host-key, and the PIN,
    passphrase and recovery key given by file or descriptor. */
-int unlock_options(args *a, const char *dir, kmc_options *o,
+int unlock_options(cli_opts *a, const char *dir, kmc_options *o,
 	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec);
-int open_vault(args *a, unsigned flags, kmc_vault **ret);
+int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
 	const cli_secret_src *src);
 int parse_uint(const char *s, unsigned long long max,
 	unsigned long long *ret);
-int parse_args(const command *c, int argc, char **argv, args *a);
+int cli_parse(const command *c, int argc, char **argv, cli_opts *a);
+/* --X-fd N for the options of a command: a descriptor number, or fail. */
+int cli_parse_fd(const char *option, const char *arg, int *ret);
+/* A secret given by file and descriptor both is refused. */
+int cli_one_source(const cli_secret_src *src, const char *file_option,
+	const char *fd_option);
 void json_str(FILE *f, const char *s);
 void iso_time(int64_t t, char *buf, size_t size);
 void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 	int restore);
 int protector_type(const char *name, kmc_protector_type *ret);
-int protector_inputs(args *a, kmc_protector_type type,
+struct protector_opts;
+int protector_inputs(cli_opts *a, const struct protector_opts *p,
+	kmc_protector_type type,
 	kmc_options *o, kmc_secret **pass, kmc_secret **pin);
 void show_recovery(const kmc_secret *key, unsigned id);
 int status_healthy(const kmc_status *s);
-int cmd_version(args *a);
+int cmd_version(cli_opts *a);
 
 /* The dispatch table (cli/kmc.c) and the options (cli/options.c), for
    kmc completion. */
@@ -203,7 +212,29 @@ extern const command cli_cmd_backup;
 extern const command cli_cmd_restore;
 extern const command cli_cmd_completion;
 extern const command cli_cmd_version;
-const struct option *cli_long_options(void);
-int cli_takes_option(const command *c, const struct option *o);
+/* The shared options (cli/options.c) and whether c takes shared one o. */
+const struct option *cli_shared_options(void);
+int cli_takes_shared(const command *c, const struct option *o);
+
+/* The options of a new protector, shared by init and protector add
+   (cli/protector.c); values for the command's own table. */
+enum {
+	PO_ARGON2_OPS = CLI_OWN_OPT + 100, PO_ARGON2_MEM, PO_P11_URI,
+	PO_CREATE_KEY, PO_MECH,
+};
+#define PROTECTOR_NEW_OPTIONS \
+	{ "argon2-ops", required_argument, NULL, PO_ARGON2_OPS }, \
+	{ "argon2-mem", required_argument, NULL, PO_ARGON2_MEM }, \
+	{ "pkcs11-uri", required_argument, NULL, PO_P11_URI }, \
+	{ "create-key", no_argument, NULL, PO_CREATE_KEY }, \
+	{ "mechanism", required_argument, NULL, PO_MECH }
+struct protector_opts {
+	uint32_t argon2_ops;
+	uint64_t argon2_mem;
+	const char *pkcs11_uri, *mechanism;
+	int create_key;
+};
+/* One of PROTECTOR_NEW_OPTIONS into p (nothing else comes here). */
+int protector_option(struct protector_opts *p, int opt, const char *arg);
 
 #endif

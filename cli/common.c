@@ -102,7 +102,7 @@ int cli_usage_fail(const char *fmt, ...)
  * with its cause; falling back to some other folder, such as the
  * current one, would read or write a vault nobody named.
  */
-int vault_dir(const args *a, char *buf, size_t size,
+int vault_dir(const cli_opts *a, char *buf, size_t size,
 	const char **ret)
 {
 	int r;
@@ -119,7 +119,7 @@ int vault_dir(const args *a, char *buf, size_t size,
 }
 
 /* The vault's status, read without unlocking (status, protector list). */
-int read_status(args *a, char *buf, size_t size, const char **ret_dir,
+int read_status(cli_opts *a, char *buf, size_t size, const char **ret_dir,
 	kmc_status *ret)
 {
 	int r;
@@ -134,7 +134,7 @@ int read_status(args *a, char *buf, size_t size, const char **ret_dir,
 }
 
 /* The options that open the vault in dir (cli.h). */
-int unlock_options(args *a, const char *dir, kmc_options *o,
+int unlock_options(cli_opts *a, const char *dir, kmc_options *o,
 	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec)
 {
 	int r;
@@ -166,7 +166,7 @@ int unlock_options(args *a, const char *dir, kmc_options *o,
 	return 0;
 }
 
-int open_vault(args *a, unsigned flags, kmc_vault **ret)
+int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;

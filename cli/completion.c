@@ -1,7 +1,7 @@
 /*
  * completion.c - kmc completion bash|zsh: a completion script made from
- * the dispatch table and the options each command takes, so that it
- * follows the commands as they change.
+ * the dispatch table, the shared options and each command's own table,
+ * so that it follows the commands as they change.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,35 +9,71 @@
 #include <string.h>
 #include "cli.h"
 
-/* The options c takes, space-separated, as shell words. */
+/* One option as shell words: "--name" and "-c" if it has a short one. */
+static void put_option(const struct option *o, const char *sep,
+	const char *alt)
+{
+	printf("%s--%s", sep, o->name);
+	if (o->val < 256 && o->val != 'h')
+		printf("%s-%c", alt, o->val);
+}
+
+/* The options c takes, space-separated, as shell words: the shared
+   ones it takes, then its own. */
 static void put_options(const command *c)
 {
 	const struct option *o;
 	const char *sep = "";
 
-	for (o = cli_long_options(); o->name; o++) {
-		if (!cli_takes_option(c, o))
+	for (o = cli_shared_options(); o->name; o++) {
+		if (!cli_takes_shared(c, o))
 			continue;
-		printf("%s--%s", sep, o->name);
+		put_option(o, sep, " ");
 		sep = " ";
-		if (o->val < 256 && o->val != 'h')
-			printf(" -%c", o->val);
+	}
+	for (o = c->options; o && o->name; o++) {
+		put_option(o, sep, " ");
+		sep = " ";
 	}
 }
 
-/* The options with a value, as a case pattern. */
+/* Whether o's name came earlier: in the shared table or one before. */
+static int seen_before(const command *const *t, size_t k,
+	const struct option *o)
+{
+	for (const struct option *p = cli_shared_options(); p->name; p++)
+		if (!strcmp(p->name, o->name))
+			return 1;
+	for (size_t j = 0; j <= k; j++)
+		for (const struct option *p = t[j]->options; p && p->name &&
+				p != o; p++)
+			if (!strcmp(p->name, o->name))
+				return 1;
+	return 0;
+}
+
+/* The options with a value, of every command, each once, as a case
+   pattern. */
 static void put_valued_options(void)
 {
 	const char *sep = "";
+	size_t n;
+	const command *const *t = cli_command_table(&n);
 
-	for (const struct option *o = cli_long_options(); o->name; o++) {
+	for (const struct option *o = cli_shared_options(); o->name; o++) {
 		if (o->has_arg != required_argument)
 			continue;
-		printf("%s--%s", sep, o->name);
+		put_option(o, sep, "|");
 		sep = "|";
-		if (o->val < 256)
-			printf("|-%c", o->val);
 	}
+	for (size_t k = 0; k < n; k++)
+		for (const struct option *o = t[k]->options; o && o->name; o++) {
+			if (o->has_arg != required_argument ||
+			    seen_before(t, k, o))
+				continue;
+			put_option(o, sep, "|");
+			sep = "|";
+		}
 }
 
 /* The key a command is known by in the script: "cert info", "list". */
@@ -166,7 +202,7 @@ static void put_bash(void)
 		"complete -F _kmc kmc\n");
 }
 
-static int cmd_completion(args *a)
+static int cmd_completion(cli_opts *a)
 {
 	const char *shell = a->argv[0];
 
@@ -187,7 +223,7 @@ static int cmd_completion(args *a)
 }
 
 const command cli_cmd_completion = {
-	"completion", NULL, cmd_completion, 0, 1, 1, "completion bash|zsh",
+	"completion", NULL, cmd_completion, 0, .min_operands = 1, 1, "completion bash|zsh",
 	"Print a completion script for bash or zsh, made from this table of\n"
 	"commands and their options: commands, the second word of a group,\n"
 	"options, and item names (from kmc list, asked quietly when you\n"

@@ -1,5 +1,6 @@
 /*
- * import.c - kmc import, kmc crl update.
+ * import.c - kmc import, kmc crl update: their own options (struct
+ * import_opts, -r of crl update) and handlers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,8 +17,81 @@
 #include "cli.h"
 
 
-static int cmd_import(args *a)
+/*
+ * kmc import's own options (certImport's -c -s -k -r and the rest);
+ * kmc crl update takes -r alone.
+ */
+static struct import_opts {
+	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf;
+	int replace;
+	cli_secret_src password;
+} import_opts = { .password = { NULL, -1, "--password-file FILE or --password-fd N" } };
+
+enum {
+	IMP_NAME = CLI_OWN_OPT, IMP_KEYS_DIR, IMP_CONF, IMP_REPLACE,
+	IMP_PW_FILE, IMP_PW_FD,
+};
+
+static const struct option import_options[] = {
+	{ "ca", required_argument, NULL, 'c' },
+	{ "cert", required_argument, NULL, 's' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "crl", required_argument, NULL, 'r' },
+	{ "name", required_argument, NULL, IMP_NAME },
+	{ "keys-dir", required_argument, NULL, IMP_KEYS_DIR },
+	{ "conf", required_argument, NULL, IMP_CONF },
+	{ "replace", no_argument, NULL, IMP_REPLACE },
+	{ "password-file", required_argument, NULL, IMP_PW_FILE },
+	{ "password-fd", required_argument, NULL, IMP_PW_FD },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int import_option(void *own, int opt, const char *arg)
 {
+	struct import_opts *o = own;
+
+	switch (opt) {
+	case 'c': o->ca = arg; break;
+	case 's': o->cert = arg; break;
+	case 'k': o->key = arg; break;
+	case 'r': o->crl = arg; break;
+	case IMP_NAME: o->name = arg; break;
+	case IMP_KEYS_DIR: o->keys_dir = arg; break;
+	case IMP_CONF: o->conf = arg; break;
+	case IMP_REPLACE: o->replace = 1; break;
+	case IMP_PW_FILE: o->password.file = arg; break;
+	case IMP_PW_FD:
+		return cli_parse_fd("--password-fd", arg, &o->password.fd);
+	}
+	return 0;
+}
+
+static int import_check(void *own)
+{
+	struct import_opts *o = own;
+
+	return cli_one_source(&o->password, "--password-file",
+		"--password-fd");
+}
+
+/* kmc crl update: -r NEW_CRL. */
+static const char *crl_file;
+
+static const struct option crl_options[] = {
+	{ "crl", required_argument, NULL, 'r' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int crl_option(void *own, int opt, const char *arg)
+{
+	(void)opt;
+	*(const char **)own = arg;
+	return 0;
+}
+
+static int cmd_import(cli_opts *a)
+{
+	const struct import_opts *io = &import_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
 	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
@@ -26,46 +100,46 @@ static int cmd_import(args *a)
 	char what[PATH_MAX + 32];
 	int encrypted, r;
 
-	if (!a->ca || !a->cert || !a->key)
+	if (!io->ca || !io->cert || !io->key)
 		return cli_usage_fail("import needs -c CA_CERT, -s SERVER_CERT "
 			"and -k SERVER_KEY (see kmc import --help)");
 	/* The key is checked before anything is asked or opened. */
-	r = kmc_key_file_encrypted(a->key, &encrypted);
+	r = kmc_key_file_encrypted(io->key, &encrypted);
 	if (r < 0)
 		return cli_fail(r, "import");
-	if (encrypted || a->password.file || a->password.fd >= 0) {
-		snprintf(what, sizeof(what), "password of %s", a->key);
+	if (encrypted || io->password.file || io->password.fd >= 0) {
+		snprintf(what, sizeof(what), "password of %s", io->key);
 		/* Bytes: room for 100 characters of UTF-8; the library
 		   counts characters. */
-		r = cli_read_secret(&a->password, what, 0, 400, &pw);
+		r = cli_read_secret(&io->password, what, 0, 400, &pw);
 		if (r < 0)
 			return r;
-		r = refuse_nul(pw, what, &a->password);
+		r = refuse_nul(pw, what, &io->password);
 		if (r < 0)
 			return r;
 	}
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	p.name = a->name;
-	p.ca_file = a->ca;
-	p.cert_file = a->cert;
-	p.key_file = a->key;
-	p.crl_file = a->crl;
-	p.keys_dir = a->keys_dir;
-	p.conf_file = a->conf;
+	p.name = io->name;
+	p.ca_file = io->ca;
+	p.cert_file = io->cert;
+	p.key_file = io->key;
+	p.crl_file = io->crl;
+	p.keys_dir = io->keys_dir;
+	p.conf_file = io->conf;
 	p.password = pw;
-	p.flags = a->replace ? KMC_IMPORT_REPLACE : 0;
+	p.flags = io->replace ? KMC_IMPORT_REPLACE : 0;
 	r = kmc_import(v, &p);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "import");
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
-	cli_note("imported %s into %s%s", a->name ? a->name :
+	cli_note("imported %s into %s%s", io->name ? io->name :
 		"server", kmc_vault_dir(v), encrypted ? "" :
 		" (the key came unencrypted: its copy is encrypted under a new "
 		"password kept in the vault; delete the plain original)");
-	if (kmc_cert_info_get(v, a->name ? a->name : "server", &info, &n) == 0
+	if (kmc_cert_info_get(v, io->name ? io->name : "server", &info, &n) == 0
 	    && n > 0)
 		cli_note("certificate %s, issued by %s, serial %s",
 			info[0].subject, info[0].issuer, info[0].serial);
@@ -73,29 +147,30 @@ static int cmd_import(args *a)
 	return 0;
 }
 
-static int cmd_crl_update(args *a)
+static int cmd_crl_update(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	int r;
 
-	if (!a->crl)
+	if (!crl_file)
 		return cli_usage_fail("crl update needs -r NEW_CRL");
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = kmc_crl_update(v, a->argv[0], a->crl);
+	r = kmc_crl_update(v, a->argv[0], crl_file);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "crl update");
 	if (r < 0)
 		return cli_fail(r, "crl update refused, nothing was changed");
-	cli_note("the CRL of %s is now %s", a->argv[0], a->crl);
+	cli_note("the CRL of %s is now %s", a->argv[0], crl_file);
 	return 0;
 }
 
 const command cli_cmd_import = {
-	"import", NULL, cmd_import,
-	OPT_IMPORT | OPT_CRL | OPT_PASSWORD | OPT_HOST_KEY | OPT_PASSPHRASE,
-	0, 0,
+	"import", NULL, cmd_import, CLI_UNLOCK,
+	.options = import_options, .short_options = "c:s:k:r:",
+	.parse = import_option, .check = import_check, .own = &import_opts,
+	.min_operands = 0, 0,
 	"import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
 	"        [--keys-dir DIR] [--conf FILE] [--replace]\n"
 	"        [--password-file FILE | --password-fd N]",
@@ -122,8 +197,9 @@ const command cli_cmd_import = {
 };
 
 const command cli_cmd_crl_update = {
-	"crl", "update", cmd_crl_update,
-	OPT_CRL | OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "crl update NAME -r NEW.crl",
+	"crl", "update", cmd_crl_update, CLI_UNLOCK,
+	.options = crl_options, .short_options = "r:", .parse = crl_option,
+	.own = &crl_file, .min_operands = 1, 1, "crl update NAME -r NEW.crl",
 	"Replace the CRL of the imported NAME, after checking it is signed by\n"
 	"NAME's CA, current, and does not revoke NAME's own certificate. The\n"
 	"copy in the keys folder and the config file's crl entry follow.\n"

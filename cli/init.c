@@ -1,5 +1,6 @@
 /*
- * init.c - kmc init.
+ * init.c - kmc init: its own options (--protector and those of a new
+ * protector) and its handler.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,8 +16,35 @@
 #include <sys/stat.h>
 #include "cli.h"
 
-static int cmd_init(args *a)
+/* kmc init's own options: the protector and what a new one takes. */
+static struct init_opts {
+	const char *protector;
+	struct protector_opts p;
+} init_opts;
+
+enum { INIT_PROTECTOR = CLI_OWN_OPT };
+
+static const struct option init_options[] = {
+	{ "protector", required_argument, NULL, INIT_PROTECTOR },
+	PROTECTOR_NEW_OPTIONS,
+	{ NULL, 0, NULL, 0 },
+};
+
+static int init_option(void *own, int opt, const char *arg)
 {
+	struct init_opts *o = own;
+
+	if (opt == INIT_PROTECTOR) {
+		o->protector = arg;
+		return 0;
+	}
+	/* Only options of its table come here: none is left over. */
+	return protector_option(&o->p, opt, arg);
+}
+
+static int cmd_init(cli_opts *a)
+{
+	const struct init_opts *io = &init_opts;
 	kmc_options o = KMC_OPTIONS_INIT;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
 	_cleanup_(secret_freep) kmc_secret *pin = NULL;
@@ -30,17 +58,17 @@ static int cmd_init(args *a)
 	r = vault_dir(a, buf, sizeof(buf), &dir);
 	if (r < 0)
 		return r;
-	if (a->protector) {
-		r = protector_type(a->protector, &type);
+	if (io->protector) {
+		r = protector_type(io->protector, &type);
 		if (r < 0)
 			return r;
 	}
 	if (type != KMC_PROTECTOR_PASSPHRASE &&
 	    (a->passphrase.file || a->passphrase.fd >= 0))
 		return cli_usage_fail("init: a passphrase was given for a %s "
-			"protector; add --protector passphrase", a->protector ?
-			a->protector : "host");
-	r = protector_inputs(a, type, &o, &pass, &pin);
+			"protector; add --protector passphrase", io->protector ?
+			io->protector : "host");
+	r = protector_inputs(a, &io->p, type, &o, &pass, &pin);
 	if (r < 0)
 		return r;
 	/* No --vault: NULL lets init make the default's missing parents. */
@@ -61,9 +89,9 @@ static int cmd_init(args *a)
 }
 
 const command cli_cmd_init = {
-	"init", NULL, cmd_init,
-	OPT_PROTECTOR | OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN,
-	0, 0,
+	"init", NULL, cmd_init, CLI_UNLOCK,
+	.options = init_options, .parse = init_option, .own = &init_opts,
+	.min_operands = 0, 0,
 	"init [--protector host|passphrase|pkcs11|tpm|recovery] [--host-key FILE]\n"
 	"        [--passphrase-file FILE | --passphrase-fd N]\n"
 	"        [--argon2-ops N] [--argon2-mem MIB]\n"

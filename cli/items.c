@@ -1,5 +1,6 @@
 /*
- * items.c - kmc password set/get, rm, encrypt, decrypt.
+ * items.c - kmc password set/get, rm, encrypt, decrypt: the own options
+ * of rm (--old) and password set (--password-file/-fd), the handlers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,8 +16,51 @@
 #include <sys/stat.h>
 #include "cli.h"
 
+/* kmc rm's own option: --old. */
+static int rm_old;
 
-static int cmd_rm(args *a)
+enum { RM_OLD = CLI_OWN_OPT };
+
+static const struct option rm_options[] = {
+	{ "old", no_argument, NULL, RM_OLD },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int rm_option(void *own, int opt, const char *arg)
+{
+	(void)opt;
+	(void)arg;
+	*(int *)own = 1;
+	return 0;
+}
+
+/* kmc password set's own options: where the password comes from. */
+static cli_secret_src set_password = { NULL, -1, "--password-file FILE or --password-fd N" };
+
+enum { SET_PW_FILE = CLI_OWN_OPT, SET_PW_FD };
+
+static const struct option set_options[] = {
+	{ "password-file", required_argument, NULL, SET_PW_FILE },
+	{ "password-fd", required_argument, NULL, SET_PW_FD },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int set_option(void *own, int opt, const char *arg)
+{
+	cli_secret_src *src = own;
+
+	if (opt == SET_PW_FD)
+		return cli_parse_fd("--password-fd", arg, &src->fd);
+	src->file = arg;
+	return 0;
+}
+
+static int set_check(void *own)
+{
+	return cli_one_source(own, "--password-file", "--password-fd");
+}
+
+static int cmd_rm(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	size_t n;
@@ -25,7 +69,7 @@ static int cmd_rm(args *a)
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	if (a->old) {
+	if (rm_old) {
 		r = kmc_item_prune(v, a->argv[0], &n);
 		if (r < 0)
 			return cli_fail(r, "removing old versions of %s",
@@ -41,7 +85,7 @@ static int cmd_rm(args *a)
 }
 
 
-static int cmd_password_set(args *a)
+static int cmd_password_set(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
@@ -49,10 +93,11 @@ static int cmd_password_set(args *a)
 	int r;
 
 	/* Ask before opening, so a typo in the prompt costs no unlock. */
-	r = cli_read_secret(&a->password, "password", 1, PASSWORD_MAX, &pw);
+	r = cli_read_secret(&set_password, "password", 1, PASSWORD_MAX,
+		&pw);
 	if (r < 0)
 		return r;
-	r = refuse_nul(pw, "password", &a->password);
+	r = refuse_nul(pw, "password", &set_password);
 	if (r < 0)
 		return r;
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
@@ -67,7 +112,7 @@ static int cmd_password_set(args *a)
 	return 0;
 }
 
-static int cmd_password_get(args *a)
+static int cmd_password_get(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
@@ -83,7 +128,7 @@ static int cmd_password_get(args *a)
 }
 
 /* The secret to encrypt: the operand, else stdin (no echo on a tty). */
-static int encrypt_input(args *a, kmc_secret **ret)
+static int encrypt_input(cli_opts *a, kmc_secret **ret)
 {
 	cli_secret_src in = { NULL, STDIN_FILENO, "standard input" };
 	size_t n;
@@ -110,7 +155,7 @@ static int encrypt_input(args *a, kmc_secret **ret)
 	return r;
 }
 
-static int cmd_encrypt(args *a)
+static int cmd_encrypt(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pt = NULL;
@@ -133,7 +178,7 @@ static int cmd_encrypt(args *a)
 	return 0;
 }
 
-static int cmd_decrypt(args *a)
+static int cmd_decrypt(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pt = NULL;
@@ -169,7 +214,8 @@ static int cmd_decrypt(args *a)
 }
 
 const command cli_cmd_rm = {
-	"rm", NULL, cmd_rm, OPT_HOST_KEY | OPT_PASSPHRASE | OPT_OLD, 1, 1,
+	"rm", NULL, cmd_rm, CLI_UNLOCK, .options = rm_options,
+	.parse = rm_option, .own = &rm_old, .min_operands = 1, 1,
 	"rm NAME [--old]",
 	"Remove the item NAME and its old versions; for an imported NAME,\n"
 	"its NAME/... items too. With --old, remove only the old versions\n"
@@ -177,8 +223,9 @@ const command cli_cmd_rm = {
 };
 
 const command cli_cmd_password_set = {
-	"password", "set", cmd_password_set,
-	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_PASSWORD, 1, 1,
+	"password", "set", cmd_password_set, CLI_UNLOCK,
+	.options = set_options, .parse = set_option, .check = set_check,
+	.own = &set_password, .min_operands = 1, 1,
 	"password set NAME [--password-file FILE | --password-fd N]",
 	"Store a password (at most 4096 bytes) that unlocks a server key.\n"
 	"It is asked twice on the terminal, or read from a file (mode 0600\n"
@@ -188,15 +235,15 @@ const command cli_cmd_password_set = {
 };
 
 const command cli_cmd_password_get = {
-	"password", "get", cmd_password_get, OPT_HOST_KEY | OPT_PASSPHRASE,
-	1, 1, "password get NAME",
+	"password", "get", cmd_password_get, CLI_UNLOCK,
+	.min_operands = 1, 1, "password get NAME",
 	"Print the password NAME alone on standard output, as PostgreSQL's\n"
 	"ssl_passphrase_command expects (a newline follows on a terminal\n"
 	"only)."
 };
 
 const command cli_cmd_encrypt = {
-	"encrypt", NULL, cmd_encrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"encrypt", NULL, cmd_encrypt, CLI_UNLOCK, .min_operands = 0, 1,
 	"encrypt [SECRET]",
 	"Print a ciphertext string kmc:v1:<mk-id>:<base64url> for a config\n"
 	"file. The secret is read from standard input (no echo on a\n"
@@ -205,7 +252,7 @@ const command cli_cmd_encrypt = {
 };
 
 const command cli_cmd_decrypt = {
-	"decrypt", NULL, cmd_decrypt, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 1,
+	"decrypt", NULL, cmd_decrypt, CLI_UNLOCK, .min_operands = 0, 1,
 	"decrypt [STRING]",
 	"Print the secret inside a ciphertext string (the operand, else\n"
 	"standard input: one string, white space around it ignored, a NUL\n"

@@ -1,5 +1,7 @@
 /*
- * kmc.c - the kmc command: parse arguments, call the library, print.
+ * kmc.c - the kmc command: the dispatch table and main. main finds the
+ * command; cli_parse() (cli/options.c) parses its options, the shared
+ * ones itself and the rest through the command's own table.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -103,7 +105,7 @@ int main(int argc, char **argv)
 {
 	const char *vault = NULL;
 	const command *c = NULL;
-	args a = { 0 };
+	cli_opts a = { 0 };
 	int i = 1, r;
 
 	harden_process();
@@ -165,7 +167,7 @@ int main(int argc, char **argv)
 	i += c->sub ? 2 : 1;
 	/* getopt wants argv[0] in front of the command's own arguments. */
 	argv[i - 1] = argv[0];
-	r = parse_args(c, argc - i + 1, argv + i - 1, &a);
+	r = cli_parse(c, argc - i + 1, argv + i - 1, &a);
 	if (r < 0)
 		return CLI_EXIT_CODE(r);
 	if (a.help) {

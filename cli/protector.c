@@ -1,5 +1,6 @@
 /*
- * protector.c - kmc protector add, remove, list.
+ * protector.c - kmc protector add, remove, list, and the options of a
+ * new protector that init shares (protector_option()).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,72 @@
 
 /* ---------------------------------------------------------------- */
 /* Commands                                                          */
+
+/*
+ * Whether an RFC 7512 URI carries a pin-value attribute (path or query).
+ * The command line is world-readable in /proc/PID/cmdline for the whole
+ * run, so a PIN there is refused rather than used.
+ */
+static int uri_has_pin_value(const char *uri)
+{
+	static const char attr[] = "pin-value";
+	const size_t n = sizeof(attr) - 1;
+
+	for (const char *p = uri;; p++) {
+		if (!strncasecmp(p, attr, n) && (p[n] == '=' || p[n] == '\0'))
+			return 1;
+		p += strcspn(p, ":;?&");
+		if (!*p)
+			return 0;
+	}
+}
+
+int protector_option(struct protector_opts *p, int opt, const char *arg)
+{
+	unsigned long long v;
+
+	switch (opt) {
+	case PO_ARGON2_OPS:
+		if (parse_uint(arg, 64, &v) < 0 || v == 0)
+			return cli_usage_fail("--argon2-ops: 1 to 64, not %s", arg);
+		p->argon2_ops = (uint32_t)v;
+		return 0;
+	case PO_ARGON2_MEM:
+		if (parse_uint(arg, 4096, &v) < 0 || v < 8)
+			return cli_usage_fail("--argon2-mem: 8 to 4096 MiB, not %s",
+				arg);
+		p->argon2_mem = v * 1024 * 1024;
+		return 0;
+	case PO_P11_URI:
+		p->pkcs11_uri = arg;
+		if (uri_has_pin_value(arg))
+			return cli_usage_fail("--pkcs11-uri holds a pin-value, "
+				"which anyone on this host can read in ps while kmc "
+				"runs; give the PIN with --pin-file FILE, --pin-fd "
+				"N, or pin-source=FILE in the URI (RFC 7512)");
+		return 0;
+	case PO_CREATE_KEY:
+		p->create_key = 1;
+		return 0;
+	case PO_MECH:
+		p->mechanism = arg;
+		return 0;
+	}
+	abort();	/* an option of no table */
+}
+
+/* kmc protector add: the new protector's options. */
+static struct protector_opts add_opts;
+
+static const struct option add_options[] = {
+	PROTECTOR_NEW_OPTIONS,
+	{ NULL, 0, NULL, 0 },
+};
+
+static int add_option(void *own, int opt, const char *arg)
+{
+	return protector_option(own, opt, arg);
+}
 
 int protector_type(const char *name, kmc_protector_type *ret)
 {
@@ -38,8 +105,9 @@ int protector_type(const char *name, kmc_protector_type *ret)
 }
 
 /* Gather what a new protector of type needs; secrets go to *owned. */
-int protector_inputs(args *a, kmc_protector_type type,
-	kmc_options *o, kmc_secret **pass, kmc_secret **pin)
+int protector_inputs(cli_opts *a, const struct protector_opts *p,
+	kmc_protector_type type, kmc_options *o, kmc_secret **pass,
+	kmc_secret **pin)
 {
 	int r;
 
@@ -50,17 +118,17 @@ int protector_inputs(args *a, kmc_protector_type type,
 		if (r < 0)
 			return r;
 		o->passphrase = *pass;
-		o->argon2_ops = a->argon2_ops;
-		o->argon2_mem = a->argon2_mem;
+		o->argon2_ops = p->argon2_ops;
+		o->argon2_mem = p->argon2_mem;
 	}
 	if (type == KMC_PROTECTOR_PKCS11 || type == KMC_PROTECTOR_TPM) {
-		if (!a->pkcs11_uri)
+		if (!p->pkcs11_uri)
 			return cli_usage_fail("a %s protector needs --pkcs11-uri "
 				"'pkcs11:token=...;object=...'",
 				type == KMC_PROTECTOR_TPM ? "tpm" : "pkcs11");
-		o->pkcs11_uri = a->pkcs11_uri;
-		o->pkcs11_create_key = a->create_key;
-		o->pkcs11_mechanism = a->mechanism;
+		o->pkcs11_uri = p->pkcs11_uri;
+		o->pkcs11_create_key = p->create_key;
+		o->pkcs11_mechanism = p->mechanism;
 		if (a->pin.file || a->pin.fd >= 0) {
 			r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
 			if (r < 0)
@@ -68,7 +136,7 @@ int protector_inputs(args *a, kmc_protector_type type,
 			o->pin = *pin;
 		}
 		o->pin_cb = cli_pin_cb;
-	} else if (a->pkcs11_uri || a->create_key || a->mechanism) {
+	} else if (p->pkcs11_uri || p->create_key || p->mechanism) {
 		return cli_usage_fail("--pkcs11-uri, --create-key and --mechanism "
 			"are for pkcs11 and tpm protectors");
 	}
@@ -91,7 +159,7 @@ void show_recovery(const kmc_secret *key, unsigned id)
 		"(--recovery): write it down and keep it apart from the vault.\n");
 }
 
-static int cmd_protector_add(args *a)
+static int cmd_protector_add(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pass = NULL;
@@ -99,7 +167,7 @@ static int cmd_protector_add(args *a)
 	_cleanup_(secret_freep) kmc_secret *rec = NULL;
 	kmc_options o = KMC_OPTIONS_INIT;
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
-	args opener;
+	cli_opts opener;
 	unsigned id = 0;
 	int r;
 
@@ -123,7 +191,7 @@ static int cmd_protector_add(args *a)
 	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = protector_inputs(a, type, &o, &pass, &pin);
+	r = protector_inputs(a, &add_opts, type, &o, &pass, &pin);
 	if (r < 0)
 		return r;
 	r = kmc_protector_add(v, type, &o, &id, &rec);
@@ -139,7 +207,7 @@ static int cmd_protector_add(args *a)
 	return 0;
 }
 
-static int cmd_protector_remove(args *a)
+static int cmd_protector_remove(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	unsigned long long id;
@@ -159,7 +227,7 @@ static int cmd_protector_remove(args *a)
 	return 0;
 }
 
-static int cmd_protector_list(args *a)
+static int cmd_protector_list(cli_opts *a)
 {
 	char buf[PATH_MAX];
 	const char *dir = NULL;
@@ -191,8 +259,9 @@ static int cmd_protector_list(args *a)
 }
 
 const command cli_cmd_protector_add = {
-	"protector", "add", cmd_protector_add,
-	OPT_HOST_KEY | OPT_PASSPHRASE | OPT_ARGON2 | OPT_TOKEN, 1, 1,
+	"protector", "add", cmd_protector_add, CLI_UNLOCK,
+	.options = add_options, .parse = add_option, .own = &add_opts,
+	.min_operands = 1, 1,
 	"protector add host|passphrase|pkcs11|tpm|recovery [OPTIONS]",
 	"Add a way to open the vault; any one protector opens it. The vault\n"
 	"is opened with the protectors it has (host key, token, prompt).\n"
@@ -218,15 +287,15 @@ const command cli_cmd_protector_add = {
 };
 
 const command cli_cmd_protector_list = {
-	"protector", "list", cmd_protector_list, OPT_JSON, 0, 0,
+	"protector", "list", cmd_protector_list, CLI_JSON, .min_operands = 0, 0,
 	"protector list [--json]",
 	"List the protectors: id, type, and what it uses (host key path,\n"
 	"Argon2id cost, token URI and mechanism). Nothing is unlocked."
 };
 
 const command cli_cmd_protector_remove = {
-	"protector", "remove", cmd_protector_remove,
-	OPT_HOST_KEY | OPT_PASSPHRASE, 1, 1, "protector remove ID",
+	"protector", "remove", cmd_protector_remove, CLI_UNLOCK,
+	.min_operands = 1, 1, "protector remove ID",
 	"Remove protector ID; the last one is never removed. Note: a copy of\n"
 	"the keystore made before still opens with the removed protector."
 };

@@ -16,7 +16,7 @@
 #include "cli.h"
 
 
-static int cmd_repair(args *a)
+static int cmd_repair(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
@@ -40,7 +40,7 @@ static int cmd_repair(args *a)
 }
 
 const command cli_cmd_repair = {
-	"repair", NULL, cmd_repair, OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
+	"repair", NULL, cmd_repair, CLI_UNLOCK, .min_operands = 0, 0,
 	"repair",
 	"Open the vault for writing: rewrite a missing, stale or damaged\n"
 	"keystore from its twin, and finish (or undo) an import that was cut\n"

@@ -41,7 +41,7 @@ static const char *ks_note(kmc_keystore_state state)
 	}
 }
 
-static int cmd_status(args *a)
+static int cmd_status(cli_opts *a)
 {
 	char buf[PATH_MAX], when[64];
 	const char *dir = NULL;
@@ -153,7 +153,7 @@ static int list_one(const kmc_item_info *i, void *arg)
 	return 0;
 }
 
-static int cmd_list(args *a)
+static int cmd_list(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	list_ctx c = { a->json, 0 };
@@ -175,14 +175,14 @@ static int cmd_list(args *a)
 }
 
 const command cli_cmd_status = {
-	"status", NULL, cmd_status, OPT_JSON, 0, 0, "status [--json]",
+	"status", NULL, cmd_status, CLI_JSON, .min_operands = 0, 0, "status [--json]",
 	"Report the vault id, the health and generation of each keystore,\n"
 	"the protectors, the master keys and the item count, without\n"
 	"unlocking anything. Exits 4 when a keystore needs repair."
 };
 
 const command cli_cmd_list = {
-	"list", NULL, cmd_list, OPT_JSON | OPT_HOST_KEY | OPT_PASSPHRASE, 0, 0,
+	"list", NULL, cmd_list, CLI_JSON | CLI_UNLOCK, .min_operands = 0, 0,
 	"list [--json]",
 	"List items: name, type, version, size and when it was stored.\n"
 	"Nothing is decrypted."

@@ -24,7 +24,7 @@ static const char *const features[] = {
 #endif
 };
 
-int cmd_version(args *a)
+int cmd_version(cli_opts *a)
 {
 	if (!a->json) {
 		printf("kmc %s\n", kmc_version());
@@ -44,7 +44,7 @@ int cmd_version(args *a)
 }
 
 const command cli_cmd_version = {
-	"version", NULL, cmd_version, OPT_JSON, 0, 0, "version [--json]",
+	"version", NULL, cmd_version, CLI_JSON, .min_operands = 0, 0, "version [--json]",
 	"Print the version; with --json, the version, the ABI number and the\n"
 	"build's features (docs/cli.md)."
 };

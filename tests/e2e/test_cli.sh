@@ -276,6 +276,19 @@ t_err 2 "an unknown option of a command exits 2 naming it" "unknown option --fro
 	kmc list --frob
 t_err 2 "an option the command does not take exits 2 naming the option" \
 	"does not take --password-file" kmc status --password-file "$PW"
+# Each command parses its own options; another command's is still named.
+t_err 2 "another command's short option is named by its long name" \
+	"status does not take --ca" kmc status -c x
+t_err 2 "another command's option, abbreviated, is named in full" \
+	"status does not take --keys-dir" kmc status --keys x
+t_err 2 "a shared option the command lacks is named" \
+	"protector list does not take --host-key" kmc protector list --host-key x
+t_err 2 "another command's option without its value is unknown" \
+	"unknown option --out" kmc status --out
+t_err 2 "an own option given twice is refused" "--old given twice" \
+	kmc rm x --old --old
+t_err 2 "an own option's bad value is refused with the option" \
+	"--password-fd: not a descriptor number: z" kmc password set x --password-fd z
 t_err 2 "a missing operand exits 2 with the usage" "usage: kmc password get" \
 	kmc password get
 t_err 2 "an extra operand exits 2" "usage: kmc status" kmc status extra
