@@ -193,12 +193,13 @@ check-sanitize: deps
 # the fault suites' own runs cover; check-full runs it), test_file_attacks
 # and test_concurrency (hundreds, in races that memcheck's slowness would
 # mostly lose), and test_secret_hygiene, whose LD_PRELOAD capture cannot
-# sit beside valgrind's own preloads. test_tpm, test_recovery and
-# test_perms (some 2 CPU minutes each under memcheck, their paths run
-# under ASan by check-sanitize) are left to check-full, to keep CI under
-# 18 minutes. The servers run the provider uninstrumented. Memcheck needs
-# no build of its own: it runs the plain build's binaries.
-VALGRIND_E2E ?= test_pkcs11 test_cli test_backup \
+# sit beside valgrind's own preloads. test_pkcs11, test_cli, test_tpm,
+# test_recovery and test_perms (one to two and a half CPU minutes each
+# under memcheck, their paths run under ASan by check-sanitize) are left
+# to check-full, to keep CI under 18 minutes. The servers run the
+# provider uninstrumented. Memcheck needs no build of its own: it runs
+# the plain build's binaries.
+VALGRIND_E2E ?= test_backup \
 	test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
 	test_provider_apache test_provider_haproxy test_provider_mosquitto \
 	test_provider_curl test_provider_postgres test_tls_server
@@ -211,7 +212,7 @@ check-valgrind: deps
 # (KMC_ALLOC_STRIDE=1), where make check fails a sample of them (about
 # 40 of import's 26,600, crl update's 8,400), and under memcheck the
 # e2e suites check-valgrind leaves out for time (VALGRIND_FULL).
-VALGRIND_FULL ?= test_import test_tpm test_recovery test_perms
+VALGRIND_FULL ?= test_import test_pkcs11 test_cli test_tpm test_recovery test_perms
 check-full: check
 	@KMC_ALLOC_STRIDE=1 KMC_TEST_MATCH='e2e/test_*faults*' tools/run-tests.sh $(O) e2e
 	@KMC_DAMAGE_FULL=1 KMC_TEST_MATCH='e2e/test_store_damage.sh' tools/run-tests.sh $(O) e2e

@@ -13,8 +13,9 @@
  * for each damage writes a copy to DIR/wN and runs a child on it, two at
  * a time. Damages: every
  * byte of the meta fields of both meta pages flipped with 0xff, 0x01 and
- * 0x80; a sample of the other bytes (one in 32 of the meta pages' unused
- * rest, one in 53 of the data pages); truncations every 1024 bytes and
+ * 0x80; a sample of the other bytes (one in 64 of the meta pages' unused
+ * rest, one in 157 of the data pages, a prime so the bit flipped and the
+ * offset in a page both vary); truncations every 1024 bytes and
  * either side of each page boundary. "full": every byte and every length
  * (some 200 000 runs; make check-full). Prints
  * one line per crash or forgery and a summary; exits 1 if any.
@@ -315,12 +316,12 @@ int main(int argc, char **argv)
 			flip(buf, off, 0xff);
 			for (size_t m = 0; m < sizeof(masks); m++)
 				flip(buf, off, masks[m]);
-		} else if (full || off % 32 == 0) {
+		} else if (full || off % 64 == 0) {
 			flip(buf, off, 0xff);
 		}
 	}
 	/* The data pages: a sample, each with another bit. */
-	for (size_t off = 2 * psize; off < orig_len; off += full ? 1 : 53)
+	for (size_t off = 2 * psize; off < orig_len; off += full ? 1 : 157)
 		flip(buf, off, full ? 0xff : (uint8_t)(1u << (off % 8)));
 	for (size_t len = 0; len < orig_len; len += full ? 1 : 1024)
 		cut(buf, len);
