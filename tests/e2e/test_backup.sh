@@ -137,6 +137,15 @@ check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checke
 
 # ---- backups while servers read and a writer writes -----------------------------------
 
+# Races are for the plain and ASan builds: under memcheck (make
+# check-valgrind) each kmc takes a second and more, and the paths above
+# have already run under it. make check-full runs this part there too.
+if [ -n "${KMC_VALGRIND:-}" ] && [ -z "${KMC_VALGRIND_FULL:-}" ]; then
+	echo "ok - backups beside readers and a writer # SKIP under memcheck in CI (make check-full runs it)"
+	done_testing
+	exit $?
+fi
+
 READER=$T/conc_reader
 check "the conc_reader helper builds" kmc_cc "$READER" "$KMC_TOP/tests/e2e/conc_reader.c"
 KP='server-key-password'
@@ -149,8 +158,8 @@ secret_file "$T/v-0" 'v-0'
 "$KMC" --vault "$CV" import --name srv -c "$T/pki/ca.crt" -s "$T/pki/server.crt" \
 	-k "$T/pki/server.key" --password-file "$T/kp" 2>/dev/null
 STOP=$T/stop
-# Under memcheck each kmc takes a second or more: fewer rounds keep the
-# readers inside the time their alarm allows.
+# Under memcheck (check-full) each kmc takes a second or more: fewer
+# rounds keep the readers inside the time their alarm allows.
 NB=10 NW=30
 [ -z "${KMC_VALGRIND:-}" ] || { NB=3 NW=8; }
 RPIDS=()
