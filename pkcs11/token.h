@@ -1,0 +1,55 @@
+/*
+ * token.h - inside pkcs11/: a token reached through p11-kit, with its
+ * cached, logged-in session (token.c), for the key work in p11.c.
+ * Calls that use a token's session hold token_cache_lock() around it.
+ */
+#ifndef KMC_P11_TOKEN_H
+#define KMC_P11_TOKEN_H
+
+#include <limits.h>
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/uri.h>
+#include <p11-kit/pkcs11.h>
+#include "p11.h"
+
+typedef struct token {
+	CK_FUNCTION_LIST *mod;
+	char module[PATH_MAX];		/* realpath or p11-kit name */
+	CK_TOKEN_INFO info;		/* as found: what URIs match against */
+	unsigned char label[32];
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+	int logged_in;
+	struct token *next;
+} token;
+
+/* SIGPIPE blocked in this thread around calls into a token (a network
+   token writes to a socket that may have closed). */
+KMC_INTERNAL void p11_sigpipe_block(void);
+KMC_INTERNAL void p11_sigpipe_restore(void);
+
+/* The CKR_ name of rv, for messages; ck_fail: KMC_E_P11 naming it. */
+KMC_INTERNAL const char *p11_ckr_name(CK_RV rv);
+KMC_INTERNAL int p11_ck_fail(CK_RV rv, const char *what);
+
+KMC_INTERNAL void p11_uri_freep(P11KitUri **u);
+/* Parse s (at most P11_URI_MAX bytes); KMC_E_STRING names it. */
+KMC_INTERNAL int p11_uri_parse(const char *s, P11KitUri **ret)
+	KMC_MUST_CHECK;
+
+/* The token u names, with an open session, from the cache or new. */
+KMC_INTERNAL int token_find(P11KitUri *u, const char *uri_text,
+	token **ret) KMC_MUST_CHECK;
+/* Drop a token whose session went bad, so the next call starts over. */
+KMC_INTERNAL void token_forget(token *t);
+/* Log in with the PIN from pin, the URI's pin-source, or a prompt. */
+KMC_INTERNAL int token_login(token *t, P11KitUri *u, const p11_pin *pin)
+	KMC_MUST_CHECK;
+/* Parse uri into *u unless done, find its token, log in. */
+KMC_INTERNAL int token_session_ready(const char *uri, const p11_pin *pin,
+	P11KitUri **u, token **t) KMC_MUST_CHECK;
+
+KMC_INTERNAL void token_cache_lock(void);
+KMC_INTERNAL void token_cache_unlock(void);
+
+#endif
