@@ -73,22 +73,16 @@ static int cmd_backup(cli_opts *a)
 
 static int cmd_restore(cli_opts *a)
 {
-	kmc_options o = KMC_OPTIONS_INIT;
-	_cleanup_(secret_freep) kmc_secret *pass = NULL;
-	_cleanup_(secret_freep) kmc_secret *pin = NULL;
-	_cleanup_(secret_freep) kmc_secret *rec = NULL;
-	char buf[PATH_MAX];
-	const char *dir = NULL;
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
 	kmc_backup_info info = KMC_BACKUP_INFO_INIT;
+	const char *dir;
 	int r;
 
-	r = vault_dir(a, buf, sizeof(buf), &dir);
+	r = unlock_prepare(a, &u);
 	if (r < 0)
 		return r;
-	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
-	if (r < 0)
-		return r;
-	r = kmc_vault_restore(dir, a->argv[0], &o, &info);
+	dir = u.dir;
+	r = kmc_vault_restore(dir, a->argv[0], &u.o, &info);
 	if (r < 0)
 		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);
 	if (!info.verified)

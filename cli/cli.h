@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <stdio.h>
+#include <limits.h>
 #include <kmc.h>
 #include <kmc/admin.h>
 
@@ -155,10 +156,17 @@ int vault_dir(const cli_opts *a, char *buf, size_t size,
 	const char **ret);
 int read_status(cli_opts *a, char *buf, size_t size, const char **ret_dir,
 	kmc_status *ret);
-/* The options that open the vault in dir: --host-key, and the PIN,
-   passphrase and recovery key given by file or descriptor. */
-int unlock_options(cli_opts *a, const char *dir, kmc_options *o,
-	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec);
+/* What opens the vault a command names: its folder, and the options
+   (--host-key, and the PIN, passphrase and recovery key given by file or
+   descriptor, held in guarded memory until unlock_done()). */
+typedef struct cli_unlock {
+	char buf[PATH_MAX];
+	const char *dir;
+	kmc_options o;
+	kmc_secret *pass, *pin, *rec;
+} cli_unlock;
+int unlock_prepare(cli_opts *a, cli_unlock *u);
+void unlock_done(cli_unlock *u);
 int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 int print_secret(const kmc_secret *s);

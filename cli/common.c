@@ -133,56 +133,62 @@ int read_status(cli_opts *a, char *buf, size_t size, const char **ret_dir,
 	return 0;
 }
 
-/* The options that open the vault in dir (cli.h). */
-int unlock_options(cli_opts *a, const char *dir, kmc_options *o,
-	kmc_secret **pass, kmc_secret **pin, kmc_secret **rec)
+/* The folder and options that open the vault (cli.h). */
+int unlock_prepare(cli_opts *a, cli_unlock *u)
 {
 	int r;
 
-	o->host_key = a->host_key;
-	o->passphrase_cb = cli_passphrase_cb;
-	o->passphrase_arg = (void *)dir;
-
+	*u = (cli_unlock){ .o = KMC_OPTIONS_INIT };
+	r = vault_dir(a, u->buf, sizeof(u->buf), &u->dir);
+	if (r < 0)
+		return r;
+	u->o.host_key = a->host_key;
+	u->o.passphrase_cb = cli_passphrase_cb;
+	u->o.passphrase_arg = (void *)u->dir;
 	if (a->passphrase.file || a->passphrase.fd >= 0) {
 		r = cli_read_secret(&a->passphrase, "passphrase", 0,
-			PASSPHRASE_MAX, pass);
+			PASSPHRASE_MAX, &u->pass);
 		if (r < 0)
 			return r;
-		o->passphrase = *pass;
+		u->o.passphrase = u->pass;
 	}
 	if (a->pin.file || a->pin.fd >= 0) {
-		r = cli_read_secret(&a->pin, "token PIN", 0, 256, pin);
+		r = cli_read_secret(&a->pin, "token PIN", 0, 256, &u->pin);
 		if (r < 0)
 			return r;
-		o->pin = *pin;
+		u->o.pin = u->pin;
 	}
 	if (a->use_recovery) {
-		r = cli_read_secret(&a->recovery, "recovery key", 0, 256, rec);
+		r = cli_read_secret(&a->recovery, "recovery key", 0, 256,
+			&u->rec);
 		if (r < 0)
 			return r;
-		o->recovery_key = *rec;
+		u->o.recovery_key = u->rec;
 	}
-	o->pin_cb = cli_pin_cb;
+	u->o.pin_cb = cli_pin_cb;
 	return 0;
+}
+
+/* The secrets wiped and freed; safe after a failed unlock_prepare(). */
+void unlock_done(cli_unlock *u)
+{
+	kmc_secret_free(u->pass);
+	kmc_secret_free(u->pin);
+	kmc_secret_free(u->rec);
+	u->pass = u->pin = u->rec = NULL;
 }
 
 int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret)
 {
-	kmc_options o = KMC_OPTIONS_INIT;
-	_cleanup_(secret_freep) kmc_secret *pass = NULL;
-	_cleanup_(secret_freep) kmc_secret *pin = NULL;
-	_cleanup_(secret_freep) kmc_secret *rec = NULL;
-	char buf[PATH_MAX];
-	const char *dir = NULL;
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
+	const char *dir;
 	int r;
 
-	r = vault_dir(a, buf, sizeof(buf), &dir);
+	r = unlock_prepare(a, &u);
 	if (r < 0)
 		return r;
-	r = unlock_options(a, dir, &o, &pass, &pin, &rec);
-	if (r < 0)
-		return r;
-	r = kmc_vault_open_ex(dir, flags, &o, ret);
+	dir = u.dir;
+	r = kmc_vault_open_ex(dir, flags, &u.o, ret);
 	if (r == KMC_E_NEED_PASSPHRASE) {
 		cli_note("opening the vault %s: %s; with no terminal "
 			"to ask, give %s, or %s, or a recovery key with %s", dir,
