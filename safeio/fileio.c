@@ -391,3 +391,22 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 	*ret_empty = empty;
 	return 0;
 }
+
+int kmc_publish_dir(int parentfd, const char *tmp, const char *name,
+	int *ret_published)
+{
+	int r;
+
+	*ret_published = 0;
+	if (renameat(parentfd, tmp, parentfd, name) < 0)
+		return -errno;
+	if (fsync(parentfd) == 0) {
+		*ret_published = 1;
+		return 0;
+	}
+	/* Not durable: take it back, so a failure means nothing made. */
+	r = -errno;
+	if (renameat(parentfd, name, parentfd, tmp) < 0)
+		*ret_published = 1;
+	return r;
+}

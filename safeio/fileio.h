@@ -126,6 +126,17 @@ static inline int kmc_check_owner(const struct stat *st, int allow_root)
 	return KMC_E_PERM;
 }
 
+/*
+ * kmc_publish_dir - rename the folder tmp, built whole beside it, to name
+ * (an absent or empty folder) in parentfd, and fsync parentfd. When the
+ * fsync fails the rename is taken back, so a failure leaves nothing under
+ * name; *ret_published is 1 only if name holds the folder (on success,
+ * or when taking it back failed too).
+ * Returns 0; -errno.
+ */
+KMC_INTERNAL int kmc_publish_dir(int parentfd, const char *tmp,
+	const char *name, int *ret_published) KMC_MUST_CHECK;
+
 /* The login name of uid for advice, or "?" (thread-safe). */
 KMC_INTERNAL const char *kmc_user_name(uid_t uid, char *buf, size_t size);
 

@@ -183,20 +183,18 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 			out, kmc_strerror(r));
 	}
 	r = backup_build(v, parentfd, tmp, tmp_show, raw, len, &m);
-	if (r == 0 && renameat(parentfd, tmp, parentfd, base) < 0) {
-		r = -errno;
+	if (r == 0) {
+		int published;
+
+		r = kmc_publish_dir(parentfd, tmp, base, &published);
+		if (r < 0 && published)
+			return kmc_detail(r, "the backup %s was written, but its "
+				"folder could not be synced: %s", out,
+				kmc_strerror(r));
 		if (r == -EEXIST || r == -ENOTEMPTY || r == -ENOTDIR ||
 		    r == -EISDIR)
 			r = kmc_detail(KMC_E_EXISTS, "%s appeared while the backup "
 				"was made; a backup never overwrites", out);
-	}
-	if (r == 0 && fsync(parentfd) < 0) {
-		/* Not durable: take it back, so a failure means no backup. */
-		r = -errno;
-		if (renameat(parentfd, base, parentfd, tmp) < 0)
-			return kmc_detail(r, "the backup %s was written, but its "
-				"folder could not be synced: %s", out,
-				kmc_strerror(r));
 	}
 	if (r < 0) {
 		backup_remove_built(parentfd, tmp);

@@ -228,12 +228,11 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 			"%s", dir, kmc_strerror(r));
 	}
 	r = init_build(parentfd, tmp, tmp_path, type, &o, ret_recovery);
-	if (r == 0 && renameat(parentfd, tmp, parentfd, base) < 0)
-		r = -errno;
-	if (r == 0 && fsync(parentfd) < 0) {
-		/* Not durable: take it back, so failure means "no vault". */
-		r = -errno;
-		if (renameat(parentfd, base, parentfd, tmp) < 0)
+	if (r == 0) {
+		int published;
+
+		r = kmc_publish_dir(parentfd, tmp, base, &published);
+		if (r < 0 && published)
 			return kmc_detail(r, "the vault %s was created, but its "
 				"folder could not be synced: %s", dir,
 				kmc_strerror(r));
