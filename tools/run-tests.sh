@@ -13,7 +13,8 @@
 # that no long suite is left to run alone at the end.
 # KMC_TEST_JOBS=1 runs them one after another. KMC_TEST_MATCH='GLOB'
 # runs only the suites whose names (e2e/test_cli.sh, unit/test_vault,
-# valgrind/e2e/..., as printed) match the shell pattern GLOB.
+# valgrind/e2e/..., as printed) match the shell pattern GLOB;
+# KMC_TEST_SKIP='GLOB ...' leaves out those that match any of its words.
 set -u
 build=${1:?usage: run-tests.sh BUILD_DIR [unit|e2e|valgrind]}
 which=${2:-all}
@@ -35,8 +36,15 @@ cmds=()
 queue() {
 	local name=$1
 	shift
+	local skip skips
 	# shellcheck disable=SC2053
 	[[ $name == ${KMC_TEST_MATCH:-*} ]] || return 0
+	# Split into words, never expanded as file names here.
+	read -ra skips <<<"${KMC_TEST_SKIP:-}"
+	for skip in "${skips[@]}"; do
+		# shellcheck disable=SC2053
+		[[ $name == $skip ]] && return 0
+	done
 	names+=("$name")
 	cmds+=("$(printf '%q ' "$@")")
 }
