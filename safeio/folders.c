@@ -256,7 +256,27 @@ static int check_link(int dirfd, int linkfd, const char *name,
 	return 0;
 }
 
-int kmc_check_path_links(const char *path, const char *what)
+/* The folder an O_PATH walk ended at, opened for reading. */
+static int open_final(int cur, const char *path, int *ret_fd)
+{
+	int fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/*
+ * The walk of kmc_check_path_links() and kmc_open_dir_checked(): with
+ * ret_fd, the folder the walk ends at, opened from the walk's own
+ * descriptor, so the folder checked is the folder opened whatever a
+ * link on the path says by then; a missing last name is then -ENOENT.
+ */
+static int path_walk(const char *path, const char *what, int *ret_fd)
 {
 	_cleanup_(kmc_closep) int cur = -1;
 	char rest[2 * PATH_MAX], target[PATH_MAX], name[NAME_MAX + 1];
@@ -282,7 +302,7 @@ int kmc_check_path_links(const char *path, const char *what)
 	for (p = rest;;) {
 		p += strspn(p, "/");
 		if (!*p)
-			return 0;
+			return ret_fd ? open_final(cur, path, ret_fd) : 0;
 		n = strcspn(p, "/");
 		if (n > NAME_MAX)
 			return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
@@ -294,7 +314,7 @@ int kmc_check_path_links(const char *path, const char *what)
 		if (next < 0) {
 			r = -errno;
 			/* The last name may be what the caller is to make. */
-			if (r == -ENOENT && !p[strspn(p, "/")])
+			if (r == -ENOENT && !ret_fd && !p[strspn(p, "/")])
 				return 0;
 			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
 		}
@@ -345,6 +365,16 @@ int kmc_check_path_links(const char *path, const char *what)
 	}
 }
 
+int kmc_check_path_links(const char *path, const char *what)
+{
+	return path_walk(path, what, NULL);
+}
+
+int kmc_open_dir_checked(const char *path, const char *what, int *ret_fd)
+{
+	return path_walk(path, what, ret_fd);
+}
+
 int kmc_path_absolute(const char *path, char *buf, size_t size)
 {
 	char cwd[PATH_MAX];
@@ -363,39 +393,51 @@ int kmc_path_absolute(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+int kmc_path_parent(const char *path, char *buf, size_t size,
+	const char **ret_base)
+{
+	char *slash;
+	size_t n;
+
+	KMC_ENSURE(path && *path, KMC_E_INVALID);
+	n = strlen(path);
+	KMC_ENSURE(n < size, KMC_E_TOO_LARGE);
+	memcpy(buf, path, n + 1);
+	/* Trailing slashes name the same directory. */
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash) {
+		KMC_ENSURE(strcmp(buf, ".") && strcmp(buf, ".."), KMC_E_INVALID);
+		*ret_base = path;
+		snprintf(buf, size, ".");
+		return 0;
+	}
+	KMC_ENSURE(slash[1] && strcmp(slash + 1, ".") &&
+		strcmp(slash + 1, ".."), KMC_E_INVALID);
+	*ret_base = path + (slash + 1 - buf);
+	if (slash == buf)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return 0;
+}
+
 int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 {
-	_cleanup_(freep) char *copy = NULL;
-	char *slash, *base;
-	const char *parent;
+	char parent[PATH_MAX];
+	const char *b;
+	char *base;
 	size_t n;
 	int fd;
 
-	KMC_ENSURE(path && *path, KMC_E_INVALID);
-	copy = strdup(path);
-	KMC_ENSURE(copy, KMC_E_NOMEM);
-	/* Trailing slashes name the same directory. */
-	n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	slash = strrchr(copy, '/');
-	if (!slash) {
-		parent = ".";
-		base = copy;
-	} else if (slash == copy) {
-		parent = "/";
-		base = slash + 1;
-	} else {
-		*slash = '\0';
-		parent = copy;
-		base = slash + 1;
-	}
-	KMC_ENSURE(*base && strcmp(base, ".") && strcmp(base, ".."),
-		KMC_E_INVALID);
+	KMC_GUARD(kmc_path_parent(path, parent, sizeof(parent), &b));
+	/* The last name without the trailing slashes. */
+	n = strcspn(b, "/");
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	base = strdup(base);
+	base = strndup(b, n);
 	if (!base) {
 		close(fd);
 		return KMC_E_NOMEM;

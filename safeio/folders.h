@@ -43,14 +43,35 @@ KMC_INTERNAL int kmc_check_parents(int fd, const char *show,
  * folder), one name at a time without following links, and at each
  * symbolic link check that nobody else can repoint it: the folder holding
  * it passes kmc_check_parents()'s rule, and in a sticky folder the link
- * is root's or the user's; then go on from its target. kmc_check_dir() sees only the
- * folders the path resolves to, never one that holds a link on it. what
+ * is root's or the user's; then go on from its target. kmc_check_dir()
+ * sees only the folders the path resolves to, never one that holds a
+ * link on it. what
  * names the thing the path leads to, for messages. A missing last name
  * is no fault (init makes it).
  * Returns 0; KMC_E_PERM; -ELOOP past 40 links; -errno.
  */
 KMC_INTERNAL int kmc_check_path_links(const char *path, const char *what)
 	KMC_MUST_CHECK;
+
+/*
+ * kmc_open_dir_checked - the same walk, and the folder it ends at opened
+ * (O_RDONLY|O_DIRECTORY) from the walk's own descriptor: the folder the
+ * links were checked on is the one opened, even if a link is repointed
+ * meanwhile (opening by name, then walking, would check one folder and
+ * use another).
+ * Returns 0 and *ret_fd; KMC_E_PERM; -ENOENT; -ENOTDIR; -ELOOP; -errno.
+ */
+KMC_INTERNAL int kmc_open_dir_checked(const char *path, const char *what,
+	int *ret_fd) KMC_MUST_CHECK;
+
+/*
+ * kmc_path_parent - the folder holding path's last name, into buf ("." or
+ * "/" where the path says no more), and *ret_base that name inside path
+ * (trailing slashes follow it there). KMC_E_INVALID for "." or "..".
+ * Returns 0; KMC_E_INVALID; KMC_E_TOO_LARGE.
+ */
+KMC_INTERNAL int kmc_path_parent(const char *path, char *buf, size_t size,
+	const char **ret_base) KMC_MUST_CHECK;
 
 /*
  * kmc_path_absolute - path made absolute against the working directory,

@@ -198,19 +198,16 @@ int vault_env_host_key(char buf[PATH_MAX], const char **ret)
 
 int vault_open_dir(const char *dir, int *ret_fd)
 {
-	int fd, r;
+	int fd = -1, r;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -ENOENT)
-			return kmc_detail(KMC_E_NOT_VAULT, "%s does not exist "
-				"(kmc init makes a vault there)", dir);
-		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	}
+	/* Opened through the walk that checks each link on the way, so the
+	   folder checked is the folder used. */
+	r = kmc_open_dir_checked(dir, "the vault", &fd);
+	if (r == -ENOENT)
+		return kmc_detail(KMC_E_NOT_VAULT, "%s does not exist (kmc init "
+			"makes a vault there)", dir);
+	KMC_GUARD(r);
 	r = kmc_check_dir(fd, dir, &vault_dir_rule);
-	if (r == 0)
-		r = kmc_check_path_links(dir, "the vault");
 	if (r < 0) {
 		close(fd);
 		return r;

@@ -76,51 +76,51 @@ static const kmc_file_rule host_key_rule = {
  * The one rule for a host key's folder, when init makes the key and at
  * every open that reads it: the user's or root's (/etc/kmcvault), not
  * writable by group or others even if sticky, and every folder above it
- * safe (kmc_check_dir()). Messages name the host key, not the vault.
+ * safe (kmc_check_dir()). It is opened through the walk that checks each
+ * link on its path, so the folder checked is the folder read from.
+ * Messages name the host key, not the vault. *ret_base: the key's name in
+ * that folder, inside path.
  */
-static int host_key_dir_check(int dirfd, const char *path)
+static int host_key_dir_open(const char *path, int *ret_dirfd,
+	const char **ret_base)
 {
+	_cleanup_(kmc_closep) int dirfd = -1;
 	char dir[PATH_MAX], holds[PATH_MAX + 16];
-	const char *slash = strrchr(path, '/');
 	kmc_dir_rule rule = { .holds = holds, .allow_root_owner = 1 };
 
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	KMC_GUARD(kmc_path_parent(path, dir, sizeof(dir), ret_base));
 	snprintf(holds, sizeof(holds), "the host key %s", path);
+	KMC_GUARD(kmc_open_dir_checked(dir, holds, &dirfd));
 	KMC_GUARD(kmc_check_dir(dirfd, dir, &rule));
-	return kmc_check_path_links(dir, holds);
+	*ret_dirfd = TAKE_FD(dirfd);
+	return 0;
 }
 
 static int host_key_create(const char *path)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
-	_cleanup_(freep) char *base = NULL;
-	_cleanup_(freep) char *dir = strdup(path);
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
-	char *slash;
+	char dir[PATH_MAX];
+	const char *base;
 	int r;
 
-	KMC_ENSURE(dir, KMC_E_NOMEM);
-	slash = strrchr(dir, '/');
-	KMC_ENSURE(slash && slash != dir, KMC_E_INVALID);
-	*slash = '\0';
-	r = kmc_open_parent(path, &dirfd, &base);
+	/* host keys are absolute paths (kmc_path_absolute at init) */
+	KMC_GUARD(kmc_path_parent(path, dir, sizeof(dir), &base));
+	KMC_ENSURE(strcmp(dir, "/") && strcmp(dir, "."), KMC_E_INVALID);
+	r = host_key_dir_open(path, &dirfd, &base);
 	if (r == -ENOENT) {
 		/* Make the last directory only, private; never a whole tree. */
+		kmc_detail_clear();
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 			r = -errno;
 			return kmc_detail(r, "creating %s for the host key: %s",
 				dir, kmc_strerror(r));
 		}
-		r = kmc_open_parent(path, &dirfd, &base);
+		r = host_key_dir_open(path, &dirfd, &base);
 	}
-	if (r < 0)
+	if (r < 0 && !kmc_error_detail()[0])
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	KMC_GUARD(host_key_dir_check(dirfd, path));
+	KMC_GUARD(r);
 	KMC_GUARD(kmc_secret_new(HOST_KEY_LEN, &key));
 	kmc_random(kmc_secret_data(key), HOST_KEY_LEN);
 	/* noreplace: a host key made meanwhile by another init wins. */
@@ -137,13 +137,11 @@ static int host_key_create(const char *path)
 int host_key_load(const char *path, int create, kmc_secret **ret)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
-	_cleanup_(freep) char *base = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+	const char *base;
 	int r;
 
-	r = kmc_open_parent(path, &dirfd, &base);
-	if (r == 0)
-		r = host_key_dir_check(dirfd, path);
+	r = host_key_dir_open(path, &dirfd, &base);
 	if (r == 0)
 		r = kmc_read_checked_secret(dirfd, base, path, &host_key_rule,
 			&key);
@@ -151,12 +149,10 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 		kmc_detail_clear();
 		KMC_GUARD(host_key_create(path));
 		kmc_closep(&dirfd);
-		free(TAKE_PTR(base));
-		KMC_GUARD(kmc_open_parent(path, &dirfd, &base));
-		r = host_key_dir_check(dirfd, path);
-		if (r == 0)
-			r = kmc_read_checked_secret(dirfd, base, path,
-				&host_key_rule, &key);
+		dirfd = -1;
+		KMC_GUARD(host_key_dir_open(path, &dirfd, &base));
+		r = kmc_read_checked_secret(dirfd, base, path, &host_key_rule,
+			&key);
 	}
 	if (r == -ENOENT)
 		return kmc_detail(KMC_E_HOST_KEY, "host key %s does not exist "

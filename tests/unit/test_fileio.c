@@ -348,6 +348,71 @@ static void test_relative_path(void **state)
 	assert_int_equal(chdir(old), 0);
 }
 
+/* Opened through the walk, the folder checked is the folder used: a
+   link repointed after the walk changes nothing for the caller (RT2-37
+   raced when the folder was opened by name first and walked after, as a
+   review found by stopping kmc in between). */
+static void test_open_dir_checked(void **state)
+{
+	char path[PATH_MAX], lnk[PATH_MAX];
+	struct stat real, got;
+	int fd = -1;
+
+	(void)state;
+	mkdir_in("real", 0700);
+	mkdir_in("other", 0700);
+	mkdir_in("safe", 0700);
+	mkdir_in("ww", 0777);
+	link_in("@real", "safe/link");
+	link_in("@real", "ww/link");
+	snprintf(path, sizeof(path), "%s/real", top);
+	assert_int_equal(stat(path, &real), 0);
+	snprintf(path, sizeof(path), "%s/safe/link", top);
+	assert_int_equal(kmc_open_dir_checked(path, "the vault", &fd), 0);
+	snprintf(lnk, sizeof(lnk), "%s/safe/link", top);
+	assert_int_equal(unlink(lnk), 0);
+	link_in("@other", "safe/link");
+	assert_int_equal(fstat(fd, &got), 0);
+	assert_true(got.st_dev == real.st_dev && got.st_ino == real.st_ino);
+	close(fd);
+	/* The same refusals as the plain walk, and nothing opened. */
+	fd = -1;
+	snprintf(path, sizeof(path), "%s/ww/link", top);
+	assert_int_equal(kmc_open_dir_checked(path, "the vault", &fd),
+		KMC_E_PERM);
+	assert_int_equal(fd, -1);
+	/* A missing last name is no folder to open. */
+	snprintf(path, sizeof(path), "%s/safe/none", top);
+	assert_int_equal(kmc_open_dir_checked(path, "the vault", &fd), -ENOENT);
+}
+
+/* kmc_path_parent: the folder holding the last name, and that name. */
+static void test_path_parent(void **state)
+{
+	char buf[PATH_MAX];
+	const char *base;
+
+	(void)state;
+	assert_int_equal(kmc_path_parent("/a/b/c", buf, sizeof(buf), &base), 0);
+	assert_string_equal(buf, "/a/b");
+	assert_string_equal(base, "c");
+	assert_int_equal(kmc_path_parent("/a/b//", buf, sizeof(buf), &base), 0);
+	assert_string_equal(buf, "/a");
+	assert_string_equal(base, "b//");
+	assert_int_equal(kmc_path_parent("/v", buf, sizeof(buf), &base), 0);
+	assert_string_equal(buf, "/");
+	assert_string_equal(base, "v");
+	assert_int_equal(kmc_path_parent("v", buf, sizeof(buf), &base), 0);
+	assert_string_equal(buf, ".");
+	assert_string_equal(base, "v");
+	assert_int_equal(kmc_path_parent("a/..", buf, sizeof(buf), &base),
+		KMC_E_INVALID);
+	assert_int_equal(kmc_path_parent(".", buf, sizeof(buf), &base),
+		KMC_E_INVALID);
+	assert_int_equal(kmc_path_parent("/a", buf, 2, &base),
+		KMC_E_TOO_LARGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +440,9 @@ int main(void)
 			links_setup, links_teardown),
 		cmocka_unit_test_setup_teardown(test_relative_path,
 			links_setup, links_teardown),
+		cmocka_unit_test_setup_teardown(test_open_dir_checked,
+			links_setup, links_teardown),
+		cmocka_unit_test(test_path_parent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
