@@ -182,14 +182,17 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0:abort_on_error=0
 # some 110 CPU seconds under ASan) run as built for release in check and
 # under ASan in check-full, keeping CI under 18 minutes.
 SANITIZE_SKIP ?= e2e/test_concurrency.sh e2e/test_file_attacks.sh
-sanitize-build:
+sanitize-build: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory O=build-sanitize SAN_CFLAGS="$(SANITIZE)" \
 		SAN_LDFLAGS="-fsanitize=address,undefined" all tests
 	@cp $(PROVIDER) build-sanitize/provider/kmc.so
 
-check-sanitize: deps sanitize-build
-	@$(SAN_ENV) KMC_TEST_SKIP="$(SANITIZE_SKIP)" tools/run-tests.sh build-sanitize
+# The fault suites' inspections (what they look at after each broken
+# run) go through the release build (KMC_LOOK_BUILD, tests/e2e/lib.sh).
+check-sanitize: sanitize-build
+	@$(SAN_ENV) KMC_TEST_SKIP="$(SANITIZE_SKIP)" KMC_LOOK_BUILD=$(CURDIR)/$(O) \
+		tools/run-tests.sh build-sanitize
 
 # Under valgrind memcheck, errors and definite leaks fatal: the unit
 # suites, and the end-to-end suites below with every kmc they run going

@@ -81,17 +81,17 @@ no_temp_files() { # no-temp-files DIR: no .NAME.tmp-* left in DIR
 }
 reads_as() { # reads_as VAULT TEXT: password db is exactly TEXT
 	local got
-	got=$("$KMC" --vault "$1" password get db 2>&1)
+	got=$("$KMC_LOOK" --vault "$1" password get db 2>&1)
 	[ "$got" = "$2" ] || { echo "password get: '$got', wanted '$2'" >&2; false; }
 }
 got_pw=
 reads_old_or_new() { # reads_old_or_new VAULT: the old password or the new; into got_pw
-	got_pw=$("$KMC" --vault "$1" password get db 2>&1)
+	got_pw=$("$KMC_LOOK" --vault "$1" password get db 2>&1)
 	[ "$got_pw" = 'old password' ] || [ "$got_pw" = 'new password' ] ||
 		{ echo "password get: '$got_pw', wanted the old or the new password" >&2; false; }
 }
 healthy() {
-	"$KMC" --vault "$1" status >/dev/null 2>"$T/status.err" ||
+	"$KMC_LOOK" --vault "$1" status >/dev/null 2>"$T/status.err" ||
 		{ cat "$T/status.err" >&2; false; }
 }
 repaired() { # kmc repair succeeds (exit 0: both keystores ok, nothing pending)
@@ -166,7 +166,7 @@ init_faults() {
 init_temp_dirs() { find "$T" -maxdepth 1 -name '.iv.init-*' -printf '%f '; }
 status_no_vault() { # kmc status of the target: exit 7, "does not exist"
 	local st
-	"$KMC" --vault "$IV" status >/dev/null 2>"$T/status.err"
+	"$KMC_LOOK" --vault "$IV" status >/dev/null 2>"$T/status.err"
 	st=$?
 	[ "$st" = 7 ] && grep -q 'does not exist' "$T/status.err" ||
 		{ echo "status: exit $st: $(cat "$T/status.err")" >&2; false; }

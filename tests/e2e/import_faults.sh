@@ -49,6 +49,7 @@ V=$T/vault		# every run works on a vault at this path,
 CONF=$T/app.conf	# and on this config file
 KD=$V/keys/server	# the default keys folder of the bundle
 kmc() { "$KMC" --vault "$V" "$@"; }
+look() { "$KMC_LOOK" --vault "$V" "$@"; }
 
 check "the fault shim was built" test -f "$SO"
 
@@ -112,7 +113,7 @@ slurp() { # slurp FILE: its text into REPLY, without a process
 fingerprint() { # into FP
 	local mm files=() f
 	FP="== items"$'\n'
-	kmc list --json >"$TMPF" 2>&1
+	look list --json >"$TMPF" 2>&1
 	slurp "$TMPF"
 	FP+=${REPLY//\"created\":+([0-9]),/}
 	FP+="== keys folder, config file"$'\n'
@@ -128,7 +129,7 @@ fingerprint() { # into FP
 	    [ "${BASH_REMATCH[2]}" != "$OLD_MM" ]; then
 		mm=${BASH_REMATCH[2]}
 		FP=${FP/"server_key_mm = $mm"/server_key_mm = <mm>}
-		kmc decrypt "$mm" >"$TMPF" 2>&1
+		look decrypt "$mm" >"$TMPF" 2>&1
 		slurp "$TMPF"
 		FP+="== server_key_mm decrypts to"$'\n'"$REPLY"$'\n'
 	fi

@@ -39,6 +39,16 @@ ALLOC_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0
 quiet_inspections() {
 	[ -z "${ASAN_OPTIONS:-}" ] || export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
 }
+# KMC_LOOK: the kmc a fault suite's inspections run (list, get, status,
+# decrypt: what it looks at after each broken run, thousands of times).
+# make check-sanitize names the release build's in KMC_LOOK_BUILD, so
+# that ASan's time goes to the commands being broken and to kmc repair,
+# which mends what they left; the other suites run those inspections
+# under ASan. Elsewhere it is $KMC.
+KMC_LOOK=$KMC
+if [ -n "${KMC_LOOK_BUILD:-}" ] && [ -x "$KMC_LOOK_BUILD/kmc" ]; then
+	KMC_LOOK=$KMC_LOOK_BUILD/kmc
+fi
 # A suite that sets ON_TMPFS=1 before sourcing this gets its temp dir on
 # tmpfs when there is one (and TMPDIR is not set): the fault suites,
 # whose every run syncs, hundreds of times over, and which test what the

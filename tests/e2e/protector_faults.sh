@@ -30,6 +30,7 @@ PP=$T/pp
 secret_file "$PP" 'a new vault passphrase'
 V=$T/v
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; } # no terminal: nothing waits for a prompt
+look() { setsid -w "$KMC_LOOK" --vault "$V" "$@"; }
 
 check "the fault shim was built" test -f "$SO"
 if [ ! -f "$SO" ]; then
@@ -62,7 +63,7 @@ setsid -w "$KMC" --vault "$TWO" protector add passphrase --passphrase-file "$PP"
 	--argon2-ops 1 --argon2-mem 8 2>/dev/null
 SET_HOST='[{"id":1,"type":"host"}]'
 SET_TWO='[{"id":1,"type":"host"},{"id":2,"type":"passphrase"}]'
-set_of() { kmc protector list --json 2>/dev/null | jq -c 'map({id, type})'; }
+set_of() { look protector list --json 2>/dev/null | jq -c 'map({id, type})'; }
 restore() { rm -rf "$V" && cp -a "$1" "$V"; }
 restore "$HOST_ONLY"
 check "the starting vault has protector set $SET_HOST" test "$(set_of)" = "$SET_HOST"
@@ -83,7 +84,7 @@ repaired() { # kmc repair succeeds
 	kmc repair >/dev/null 2>"$T/repair.err" || { cat "$T/repair.err" >&2; false; }
 }
 healthy() { # both keystores ok, identical, and status exits 0
-	kmc status --json >"$T/st.json" 2>"$T/st.err" &&
+	look status --json >"$T/st.json" 2>"$T/st.err" &&
 		jq -e '.healthy and .keystores["kmc.ks"].state == "ok" and
 			.keystores["StandbyKsf.ks"].state == "ok"' "$T/st.json" >/dev/null &&
 		cmp -s "$V/kmc.ks" "$V/StandbyKsf.ks" ||
@@ -96,12 +97,12 @@ set_is_old_or_new() { # set_is_old_or_new OLD NEW
 }
 opens_with_host_key() { # password get db through the host protector, nothing else tried
 	local got
-	got=$(kmc password get db 2>"$T/get.err") && [ "$got" = 'db password 1' ] &&
+	got=$(look password get db 2>"$T/get.err") && [ "$got" = 'db password 1' ] &&
 		[ ! -s "$T/get.err" ] || { echo "password get: '$got' $(cat "$T/get.err")" >&2; false; }
 }
 passphrase_opens() { # the passphrase alone (no host key) opens the vault
 	local got
-	got=$(KMC_HOST_KEY=$T/no-such-host.key kmc password get db --passphrase-file "$PP" \
+	got=$(KMC_HOST_KEY=$T/no-such-host.key look password get db --passphrase-file "$PP" \
 		2>"$T/get.err") && [ "$got" = 'db password 1' ] ||
 		{ echo "password get: '$got' $(cat "$T/get.err")" >&2; false; }
 }
@@ -184,7 +185,7 @@ recovery_as_shown() {
 		{ echo "exit $rc, told: $(cat "$RUN_ERR"); the vault has a recovery protector whose key was never shown" >&2
 			return 1; }
 	(umask 077 && cp "$RUN_OUT" "$REC")
-	KMC_HOST_KEY=$T/no-such-host.key kmc password get db --recovery-file "$REC" >/dev/null 2>&1 ||
+	KMC_HOST_KEY=$T/no-such-host.key look password get db --recovery-file "$REC" >/dev/null 2>&1 ||
 		{ echo "the key printed does not open the vault" >&2; false; }
 }
 

@@ -16,12 +16,9 @@
 # mix, and healthy, with no stage or commit mark left. A failed restore
 # names the fault, and when it says "nothing was changed", so it is.
 #
-# The temp dir goes on tmpfs when there is one (and TMPDIR is not set),
-# as in test_import_faults.sh: what is tested is what the files say after
-# a failure or a kill, which the page cache holds as well as a disk.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ -x /dev/shm ]; then
-	TMPDIR=/dev/shm
-fi
+# The temp dir goes on tmpfs (lib.sh's ON_TMPFS), as in the other fault
+# suites.
+ON_TMPFS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SO=$KMC_BUILD/tests/faultinject.so
@@ -33,6 +30,7 @@ RUN_ERR=$T/run.err
 V=$T/vault
 B=$T/bk
 kmc() { "$KMC" --vault "$V" "$@"; }
+look() { "$KMC_LOOK" --vault "$V" "$@"; }
 check "the fault shim was built" test -f "$SO"
 
 # faulty N KILL CMD...: kmc CMD under the shim, step N failing (0: none;
@@ -74,9 +72,9 @@ restores() { # the backup at $B restores into a new folder, with a = b = one
 	local d=$T/check
 	rm -rf "$d"
 	"$KMC" --vault "$d" restore "$B" >/dev/null 2>"$T/check.err" &&
-		[ "$("$KMC" --vault "$d" password get a 2>&1)" = one ] &&
-		[ "$("$KMC" --vault "$d" password get b 2>&1)" = one ] &&
-		"$KMC" --vault "$d" status >/dev/null 2>&1 ||
+		[ "$("$KMC_LOOK" --vault "$d" password get a 2>&1)" = one ] &&
+		[ "$("$KMC_LOOK" --vault "$d" password get b 2>&1)" = one ] &&
+		"$KMC_LOOK" --vault "$d" status >/dev/null 2>&1 ||
 		{ echo "the backup does not restore: $(cat "$T/check.err")" >&2; false; }
 }
 snapshot "$V" >"$T/base.snap"
@@ -125,7 +123,7 @@ for ((n = 1; n <= total; n++)); do
 		check "$at: ... and restores" restores
 	fi
 	check "$at: the vault is untouched" vault_untouched
-	check "$at: kmc status: healthy" kmc status
+	check "$at: kmc status: healthy" look status
 done
 echo "# backup, killed at each step: no backup $none times (a hidden .bk.backup-* left $left times), a whole one $whole times"
 
@@ -143,10 +141,10 @@ save old
 TMPF=$T/fp.tmp
 fingerprint() { # what a user sees: items, values, protectors, keystore generation; into FP
 	local n
-	FP=$(kmc list --json 2>&1 | sed 's/"created":[0-9]*,//g')
-	for n in a b c; do FP+=$'\n'"$n=$(kmc password get "$n" 2>&1)"; done
-	FP+=$'\n'$(kmc protector list --json 2>&1)
-	FP+=$'\n'$(kmc status --json 2>&1 | jq -c '{generation, items, healthy}' 2>&1)
+	FP=$(look list --json 2>&1 | sed 's/"created":[0-9]*,//g')
+	for n in a b c; do FP+=$'\n'"$n=$(look password get "$n" 2>&1)"; done
+	FP+=$'\n'$(look protector list --json 2>&1)
+	FP+=$'\n'$(look status --json 2>&1 | jq -c '{generation, items, healthy}' 2>&1)
 }
 fingerprint
 OLD_FP=$FP
