@@ -21,9 +21,17 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto 2>/dev/null || echo $(LIBDIR)/ossl-modules)
 DESTDIR ?=
 
-# The soname follows the ABI number, not the release.
-ABI := 1
-RELEASE := 0.2.0
+# The soname follows the ABI number, not the release. Both are read from
+# include/kmc.h (KMC_ABI, KMC_VERSION_*), so the two cannot disagree.
+kmc_h_num = $(shell sed -n 's/^\#define $(1) \([0-9][0-9]*\)$$/\1/p' include/kmc.h)
+ABI := $(call kmc_h_num,KMC_ABI)
+RELEASE := $(call kmc_h_num,KMC_VERSION_MAJOR).$(call kmc_h_num,KMC_VERSION_MINOR).0
+ifeq ($(ABI),)
+$(error include/kmc.h: no KMC_ABI number)
+endif
+ifneq ($(filter .%,$(RELEASE)),)
+$(error include/kmc.h: no KMC_VERSION_MAJOR number)
+endif
 GIT_REV := $(shell git describe --always --dirty 2>/dev/null)
 VERSION := $(RELEASE)$(if $(GIT_REV),+g$(GIT_REV))
 

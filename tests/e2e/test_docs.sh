@@ -105,8 +105,8 @@ done <"$T/functions"
 # ---- environment -----------------------------------------------------------------
 
 # Every variable the library or the command reads (tests and tools aside).
-grep -rhoE 'getenv\("[A-Z_]+"\)' "$KMC_TOP"/kmc "$KMC_TOP"/vault "$KMC_TOP"/pkcs11 \
-	"$KMC_TOP"/cli "$KMC_TOP"/provider | sed -E 's/.*\("//; s/"\)//' | sort -u >"$T/env"
+grep -rhoE 'getenv\("[A-Z_]+"\)' "$KMC_TOP"/kmc "$KMC_TOP"/safeio "$KMC_TOP"/vault \
+	"$KMC_TOP"/pkcs11 "$KMC_TOP"/cli "$KMC_TOP"/provider | sed -E 's/.*\("//; s/"\)//' | sort -u >"$T/env"
 # XDG_*_HOME is read by a name passed in; those are listed by hand.
 printf '%s\n' XDG_DATA_HOME XDG_CONFIG_HOME >>"$T/env"
 check "the code reads KMC_VAULT and KMC_HOST_KEY" grep -qx KMC_HOST_KEY "$T/env"
