@@ -27,15 +27,8 @@
 # (kmc init, with a host key it makes and with one made beforehand: the
 # init functions below), test_faults_password.sh (password set, and the
 # write that repairs a deleted kmc.ks).
-ON_TMPFS=1	# every run syncs: on tmpfs, see lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
-SO=$KMC_BUILD/tests/faultinject.so
-quiet_inspections
-COUNT=$T/count
-FAULT_MSG='Input/output error|No space left on device'
-RUN_OUT=$T/run.out
-RUN_ERR=$T/run.err
 OLD=$T/pw.old
 secret_file "$OLD" 'old password'
 NEW=$T/pw.new
@@ -67,8 +60,6 @@ names_fault() { # the failed command's message names the fault
 	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
 }
-no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }; }
-killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
 names_oom() { # the failed command's message says it ran out of memory
 	grep -Eq "$OOM_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
@@ -99,8 +90,6 @@ repaired() { # kmc repair succeeds (exit 0: both keystores ok, nothing pending)
 		{ echo "kmc repair: exit $?: $(cat "$T/repair.err")" >&2; false; }
 }
 twins() { cmp -s "$1/kmc.ks" "$1/StandbyKsf.ks" || { echo "kmc.ks and StandbyKsf.ks differ" >&2; false; }; }
-
-check "the fault shim was built" test -f "$SO"
 
 # ---- kmc init ------------------------------------------------------------------------
 # Twice: with a fresh host key each time, so that creating it is among the

@@ -33,25 +33,13 @@
 # realloc, sodium_malloc) the command must succeed, or exit below 128
 # with a "kmc: " line, and after kmc repair the old state or the new, as
 # above.
-#
-# The temp dir goes on tmpfs (lib.sh's ON_TMPFS): every run syncs, some
-# 200 times over.
-ON_TMPFS=1
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
-SO=$KMC_BUILD/tests/faultinject.so
-quiet_inspections
-COUNT=$T/count
-FAULT_MSG='Input/output error|No space left on device'
-RUN_OUT=$T/run.out
-RUN_ERR=$T/run.err
 V=$T/vault		# every run works on a vault at this path,
 CONF=$T/app.conf	# and on this config file
 KD=$V/keys/server	# the default keys folder of the bundle
 kmc() { "$KMC" --vault "$V" "$@"; }
 look() { "$KMC_LOOK" --vault "$V" "$@"; }
-
-check "the fault shim was built" test -f "$SO"
 
 # ---- material -------------------------------------------------------------------
 
@@ -172,8 +160,6 @@ repair() { # kmc repair without a fault
 	kmc repair >"$TMPF" 2>&1 </dev/null ||
 		{ echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
 }
-no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
-killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
 names_fault() {
 	slurp "$RUN_ERR"
 	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* ]] ||

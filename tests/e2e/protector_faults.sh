@@ -15,15 +15,8 @@
 #
 # The suites, one a command: test_protector_faults_add.sh,
 # test_protector_faults_remove.sh, test_protector_faults_recovery.sh.
-ON_TMPFS=1	# every run syncs: on tmpfs, see lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
-SO=$KMC_BUILD/tests/faultinject.so
-quiet_inspections
-COUNT=$T/count
-FAULT_MSG='Input/output error|No space left on device'
-RUN_OUT=$T/run.out
-RUN_ERR=$T/run.err
 PW=$T/pw
 secret_file "$PW" 'db password 1'
 PP=$T/pp
@@ -32,7 +25,6 @@ V=$T/v
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; } # no terminal: nothing waits for a prompt
 look() { setsid -w "$KMC_LOOK" --vault "$V" "$@"; }
 
-check "the fault shim was built" test -f "$SO"
 if [ ! -f "$SO" ]; then
 	done_testing
 	exit
@@ -70,7 +62,6 @@ check "the starting vault has protector set $SET_HOST" test "$(set_of)" = "$SET_
 restore "$TWO"
 check "the vault for removal has protector set $SET_TWO" test "$(set_of)" = "$SET_TWO"
 
-no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
 names_fault() {
 	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }

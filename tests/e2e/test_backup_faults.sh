@@ -15,23 +15,12 @@
 # old one or the restored one - items and values, protectors - never a
 # mix, and healthy, with no stage or commit mark left. A failed restore
 # names the fault, and when it says "nothing was changed", so it is.
-#
-# The temp dir goes on tmpfs (lib.sh's ON_TMPFS), as in the other fault
-# suites.
-ON_TMPFS=1
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
-SO=$KMC_BUILD/tests/faultinject.so
-quiet_inspections
-COUNT=$T/count
-FAULT_MSG='Input/output error|No space left on device'
-RUN_OUT=$T/run.out
-RUN_ERR=$T/run.err
 V=$T/vault
 B=$T/bk
 kmc() { "$KMC" --vault "$V" "$@"; }
 look() { "$KMC_LOOK" --vault "$V" "$@"; }
-check "the fault shim was built" test -f "$SO"
 
 # faulty N KILL CMD...: kmc CMD under the shim, step N failing (0: none;
 # KILL=1: killed there); sets rc and steps.
@@ -47,8 +36,6 @@ faulty() {
 	[ -f "$COUNT" ] && read -r steps <"$COUNT"
 	return 0
 }
-no_crash() { [ "$rc" -lt 128 ] || { echo "killed by a signal: exit $rc" >&2; false; }; }
-killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }
 names_fault() {
 	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
