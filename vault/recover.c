@@ -88,10 +88,19 @@ static void remove_mark_temps(int dirfd)
 
 int restore_recover(int dirfd, const char *dir)
 {
+	int staged = faccessat(dirfd, RESTORE_STAGE_NAME, F_OK,
+		AT_SYMLINK_NOFOLLOW) == 0;
+
+	/* The mark is written while the stage is whole and the stage goes
+	   after the mark's temporaries: with neither stage nor mark there
+	   is nothing to mend, and every writer's open skips listing the
+	   folder. */
+	if (!staged && !restore_pending(dirfd))
+		return 0;
 	remove_mark_temps(dirfd);
 	if (restore_pending(dirfd))
 		return restore_apply(dirfd, dir);
-	if (faccessat(dirfd, RESTORE_STAGE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	if (staged)
 		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
 	return 0;
 }
