@@ -594,8 +594,11 @@ static void near_init(void)
  * the allocation being made (this shim's own frames not counted). */
 static int near_own_code(void)
 {
+	/* Only as deep as needed: this shim's few frames and near_depth
+	   more. Each frame is a DWARF unwind step, and this runs for every
+	   allocation (some 26,000 in an import). */
 	void *frames[NEAR_MAX + 8];
-	int n = backtrace(frames, NEAR_MAX + 8), seen = 0;
+	int n = backtrace(frames, near_depth + 8), seen = 0;
 
 	for (int i = 0; i < n && seen < near_depth; i++) {
 		uintptr_t a = (uintptr_t)frames[i];
