@@ -117,13 +117,14 @@ static int verify_staged(const char *dir, const char *from,
 	return 0;
 }
 
+/* Stage the backup in DIR/.kmc-restore.d, open on *ret_sfd (the caller
+   closes it, also on failure). */
 static int restore_stage(int dirfd, int bfd, const char *from,
-	const backup_manifest *m)
+	const backup_manifest *m, int *ret_sfd)
 {
-	_cleanup_(kmc_closep) int sfd = -1;
 	char path[PATH_MAX + 64];
 	struct stat st;
-	int r;
+	int r, sfd;
 
 	if (mkdirat(dirfd, RESTORE_STAGE_NAME, 0700) < 0)
 		return -errno;
@@ -131,6 +132,7 @@ static int restore_stage(int dirfd, int bfd, const char *from,
 		O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0)
 		return -errno;
+	*ret_sfd = sfd;
 	for (size_t i = 0; i < BACKUP_FILES; i++) {
 		_cleanup_(kmc_closep) int fd = -1;
 
@@ -154,6 +156,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
 	_cleanup_(kmc_closep) int bfd = -1;
+	_cleanup_(kmc_closep) int sfd = -1;
 	_cleanup_(freep) uint8_t *raw = NULL;
 	char dbuf[PATH_MAX], path[PATH_MAX + 64], cur[2 * KS_VAULT_ID_LEN + 1];
 	char want[2 * KS_VAULT_ID_LEN + 1], mark[256];
@@ -195,21 +198,22 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
 	manifest_info(&m, &info);
 
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 && errno == ENOENT) {
+	/* Opened as every command opens the vault: through the walk that
+	   checks each link on the path, so a link others can repoint never
+	   decides where the backup goes. */
+	r = vault_open_dir(dir, &dirfd);
+	if (r == KMC_E_NOT_VAULT) {
+		/* The walk reached the missing last name over checked links
+		   only: made there, then opened through the walk again. */
+		kmc_detail_clear();
 		if (mkdir(dir, 0700) < 0) {
 			r = -errno;
 			return kmc_detail(r, "creating %s: %s", dir,
 				kmc_strerror(r));
 		}
 		created = 1;
-		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = vault_open_dir(dir, &dirfd);
 	}
-	if (dirfd < 0) {
-		r = -errno;
-		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	}
-	r = kmc_check_dir(dirfd, dir, NULL);
 	if (r == 0)
 		r = lock_dir(dirfd);
 	if (r == 0)
@@ -232,15 +236,12 @@ int kmc_vault_restore(const char *dir, const char *from,
 	info.replaced_generation = found ? gen : 0;
 
 	staged = 1;
-	r = restore_stage(dirfd, bfd, from, &m);
+	r = restore_stage(dirfd, bfd, from, &m, &sfd);
 	if (r == 0)
 		r = verify_staged(dir, from, opts, &info);
 	/* The verifying open made a reader table in the stage: not moved. */
-	if (r == 0) {
-		backup_show_path(path, sizeof(path), RESTORE_STAGE_NAME, STORE_LOCK_NAME);
-		if (unlinkat(dirfd, path, 0) < 0 && errno != ENOENT)
-			r = -errno;
-	}
+	if (r == 0 && unlinkat(sfd, STORE_LOCK_NAME, 0) < 0 && errno != ENOENT)
+		r = -errno;
 	if (r < 0)
 		goto fail;
 

@@ -130,6 +130,26 @@ rm -rf "$T/gone"
 t "restore into a vault folder that is gone creates it" "$KMC" --vault "$T/gone" restore "$B"
 check "... 0700" test "$(stat -c %a "$T/gone")" = 700
 t_out "... with the items" 'one' "$KMC" --vault "$T/gone" password get b
+# The vault path is walked as every command walks it: a link on it in a
+# folder others can write (they could repoint it) is refused before
+# anything behind it is touched (a left-over stage is not cleared), for a
+# vault behind it and for one restore would make there; the message is
+# about the link, not about the backup.
+mkdir -m 700 "$T/real" && mkdir -m 777 "$T/ww" && ln -s "$T/real" "$T/ww/link"
+t_err 5 "restore through a link in a folder others can write is refused, naming the link" \
+	'into .*/ww/link/rv: directory .*/ww holding the link .*/ww/link .*has mode 0777 and no sticky bit' \
+	"$KMC" --vault "$T/ww/link/rv" restore "$B"
+check "... and makes no vault behind it" test ! -e "$T/real/rv"
+t "a restore by the real path makes that vault" "$KMC" --vault "$T/real/rv" restore "$B"
+mkdir -m 700 "$T/real/rv/.kmc-restore.d" && cp -p "$B/kmc.ks" "$T/real/rv/.kmc-restore.d/"
+snapshot "$T/real/rv" >"$T/rv-before"
+t_err 5 "... which restore through the link others can repoint refuses too" \
+	'into .*/ww/link/rv: directory .*/ww holding the link' "$KMC" --vault "$T/ww/link/rv" restore "$B"
+rv_same() { snapshot "$T/real/rv" | diff - "$T/rv-before" >&2; }
+check "... leaving it as it was" rv_same
+mkdir -m 700 "$T/safe" && ln -s ../real "$T/safe/link"
+t "a link in a folder only root and the user write still works" \
+	"$KMC" --vault "$T/safe/link/rv" restore "$B"
 mkdir -m 700 "$T/stuff" && : >"$T/stuff/notes.txt"
 t_err 7 "a folder that holds other files and no vault is refused" 'holds files but no vault' \
 	"$KMC" --vault "$T/stuff" restore "$B"
