@@ -53,11 +53,45 @@ static int lock_dir(int fd)
 	return 0;
 }
 
-/* Only an empty folder or one that holds vault files is restored into. */
-static int restore_target_ok(int dirfd, const char *dir)
+/*
+ * Only an empty folder or one that holds this vault's files is restored
+ * into. Called when no keystore in dir is readable: then items.mdb is
+ * what says whose folder it is. Another vault's is refused, as its
+ * keystores would be; one too damaged to say is replaced, as damaged
+ * keystores are (restore is for that).
+ */
+static int restore_target_ok(int dirfd, const char *dir,
+	const uint8_t id[KS_VAULT_ID_LEN])
 {
+	char want[2 * KS_VAULT_ID_LEN + 1];
 	int r, empty;
+	store st;
 
+	if (faccessat(dirfd, STORE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		kmc_detail_clear();
+		r = store_open(&st, dir, dirfd, STORE_PEEK, id);
+		if (r == 0)
+			store_close(&st);
+		if (r == 0 || r == KMC_E_CORRUPT || r == KMC_E_STORE) {
+			kmc_detail_clear();
+			return 0;
+		}
+		vault_hex(id, KS_VAULT_ID_LEN, want);
+		if (r == KMC_E_WRONG_VAULT)
+			return kmc_detail(r, "%s holds no readable keystore and "
+				"the item store " STORE_NAME " of another vault "
+				"than the backup's (%s); restore never replaces "
+				"another vault: restore into an empty or new "
+				"folder", dir, want);
+		if (r == KMC_E_VERSION)
+			return kmc_detail(r, "%s/" STORE_NAME " was written by a "
+				"newer kmcvault; restore never replaces what it "
+				"cannot tell is this vault", dir);
+		if (!kmc_error_detail()[0])
+			kmc_detail(r, "%s/" STORE_NAME ": %s", dir,
+				kmc_strerror(r));
+		return r;
+	}
 	for (size_t i = 0; i < BACKUP_FILES; i++)
 		if (faccessat(dirfd, backup_file_names[i], F_OK,
 				AT_SYMLINK_NOFOLLOW) == 0)
@@ -229,7 +263,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 			"vault", from, want, dir, cur);
 	}
 	if (r == 0 && !found)
-		r = restore_target_ok(dirfd, dir);
+		r = restore_target_ok(dirfd, dir, m.vault_id);
 	if (r < 0)
 		goto fail;
 	kmc_detail_clear();

@@ -242,7 +242,8 @@ KMC_API int kmc_vault_backup(kmc_vault *v, const char *dir,
  *
  * dir need not open: restoring a damaged vault is what this is for. It
  * takes the writer lock, and refuses a dir whose keystore (either twin
- * whose checksum holds) names another vault id, or a dir that holds other
+ * whose checksum holds) names another vault id, one with no such keystore
+ * whose items.mdb names another vault id, or a dir that holds other
  * files and no vault. An absent dir is created (0700). The vault's lock
  * file is removed with its store; a server that kept the vault open
  * reads the old items until it opens it again.

@@ -154,6 +154,20 @@ mkdir -m 700 "$T/stuff" && : >"$T/stuff/notes.txt"
 t_err 7 "a folder that holds other files and no vault is refused" 'holds files but no vault' \
 	"$KMC" --vault "$T/stuff" restore "$B"
 check "... and left alone" test "$(ls -A "$T/stuff")" = notes.txt
+# With no keystore to read, items.mdb says whose folder it is.
+mkdir -m 700 "$T/foreign" && cp -p "$OTHER/items.mdb" "$T/foreign/"
+snapshot "$T/foreign" >"$T/foreign-before"
+t_err 4 "a folder that holds only another vault's items.mdb is refused, naming the folder" \
+	"$T/foreign holds no readable keystore and the item store items.mdb of another vault than the backup's \\($id\\)" \
+	"$KMC" --vault "$T/foreign" restore "$B"
+foreign_same() { snapshot "$T/foreign" | diff - "$T/foreign-before" >&2; }
+check "... and left as it was" foreign_same
+mkdir -m 700 "$T/own" && cp -p "$V/items.mdb" "$T/own/"
+t "a folder that holds only this vault's items.mdb is restored into" "$KMC" --vault "$T/own" restore "$B"
+t_out "... and opens with the backup's items" 'one' "$KMC" --vault "$T/own" password get b
+mkdir -m 700 "$T/dmg" && secret_file "$T/dmg/items.mdb" garbage
+t "a folder that holds only an items.mdb too damaged to say whose is restored into" \
+	"$KMC" --vault "$T/dmg" restore "$B"
 
 # A passphrase-only vault: without its passphrase, restore checks the
 # hashes and says that the MACs were not checked; with it, it checks them.
