@@ -183,7 +183,9 @@ t_err 0 "restore without the passphrase goes on, saying the MACs were not checke
 	'its MACs were not' "$KMC" --vault "$PV" restore "$T/pv-bk"
 t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 1 over generation 1' \
 	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
-check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$ERR"
+# check() empties $ERR before it runs: the stderr looked at is a copy.
+cp "$ERR" "$T/pv-restore.err"
+check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$T/pv-restore.err"
 
 # ---- backups while servers read and a writer writes -----------------------------------
 
