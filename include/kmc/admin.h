@@ -346,7 +346,9 @@ KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
 /*
  * kmc_crl_update - replace the CRL of bundle name after the same checks
  * as an import (signed by the bundle's CA, current, the server chain not
- * revoked), and its copy and config entry.
+ * revoked), and its copy and config entry. A config file (or its
+ * folder) that is gone is skipped; one that cannot be opened fails the
+ * update, naming it, and nothing changes.
  * Returns as kmc_import(), and KMC_E_NOT_FOUND without such a bundle.
  */
 KMC_API int kmc_crl_update(kmc_vault *v, const char *name,
