@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <lmdb.h>
 #include "backup.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
@@ -50,23 +49,6 @@ void backup_show_path(char *buf, size_t size, const char *dir,
 	const char *name)
 {
 	snprintf(buf, size, "%s/%s", dir, name);
-}
-
-/* A name LMDB can open for dirfd/name: through /proc where it exists, so
- * the folder checked is the folder read. */
-static int fd_path(int dirfd, const char *dir, const char *name, char *buf,
-	size_t size)
-{
-	char pinned[64];
-	int n;
-
-	n = snprintf(pinned, sizeof(pinned), "/proc/self/fd/%d", dirfd);
-	if (n > 0 && (size_t)n < sizeof(pinned) && access(pinned, F_OK) == 0)
-		n = snprintf(buf, size, "%s/%s", pinned, name);
-	else
-		n = snprintf(buf, size, "%s/%s", dir, name);
-	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
-	return 0;
 }
 
 static int temp_name(const char *name, char *buf, size_t size)
@@ -184,72 +166,33 @@ int backup_hash_fd(int fd, uint64_t *ret_size, uint8_t out[KMC_HASH_LEN])
 /* Checking a set of files against a manifest                        */
 
 typedef struct store_facts {
-	uint8_t vault_id[KS_VAULT_ID_LEN];
 	uint64_t items, generation;
 	int journal;
 } store_facts;
 
-/* Read the meta of an item store without a lock file and without
- * writing: a backup's, or one being staged. */
-static int store_peek(const char *file, store_facts *ret)
+/* The facts of the item store in dirfd (show in messages) of vault_id: a
+ * backup's or one being staged, opened as store.c opens every store (its
+ * meta pages checked before LMDB maps it), but read-only and without a
+ * lock file. */
+static int store_peek(int dirfd, const char *show,
+	const uint8_t vault_id[KS_VAULT_ID_LEN], store_facts *ret)
 {
-	MDB_env *env = NULL;
-	MDB_txn *txn = NULL;
-	MDB_dbi meta, items;
-	MDB_val k, v;
-	MDB_stat st;
-	const uint8_t *p;
-	int rc;
+	_cleanup_(freep) uint8_t *j = NULL;
+	size_t jlen;
+	store st;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	rc = mdb_env_create(&env);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(env, 8);
-	if (rc == 0)
-		rc = mdb_env_open(env, file, MDB_NOSUBDIR | MDB_RDONLY |
-			MDB_NOLOCK | MDB_NOTLS, 0600);
-	if (rc == 0)
-		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "meta", 0, &meta);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "items", 0, &items);
-	if (rc == 0) {
-		k = (MDB_val){ 6, "format" };
-		rc = mdb_get(txn, meta, &k, &v);
-		p = v.mv_data;
-		if (rc == 0 && (v.mv_size != 4 || p[0] || p[1] || p[2] ||
-				p[3] != STORE_FORMAT_VERSION))
-			rc = MDB_INVALID;
+	KMC_GUARD(store_open(&st, show, dirfd, STORE_PEEK, vault_id));
+	r = store_stat(&st, &ret->items, &ret->generation);
+	if (r == 0) {
+		r = store_meta_get(&st, "journal", &j, &jlen);
+		ret->journal = r == 0;
+		if (r == KMC_E_NOT_FOUND)
+			r = 0;
 	}
-	if (rc == 0) {
-		k = (MDB_val){ 8, "vault_id" };
-		rc = mdb_get(txn, meta, &k, &v);
-		if (rc == 0 && v.mv_size != KS_VAULT_ID_LEN)
-			rc = MDB_INVALID;
-		if (rc == 0)
-			memcpy(ret->vault_id, v.mv_data, KS_VAULT_ID_LEN);
-	}
-	if (rc == 0) {
-		k = (MDB_val){ 10, "generation" };
-		rc = mdb_get(txn, meta, &k, &v);
-		if (rc == 0 && v.mv_size != 8)
-			rc = MDB_INVALID;
-		for (int i = 0; rc == 0 && i < 8; i++)
-			ret->generation = (ret->generation << 8) |
-				((const uint8_t *)v.mv_data)[i];
-	}
-	if (rc == 0) {
-		k = (MDB_val){ 7, "journal" };
-		ret->journal = mdb_get(txn, meta, &k, &v) == 0;
-		rc = mdb_stat(txn, items, &st);
-		if (rc == 0)
-			ret->items = st.ms_entries;
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return rc == 0 ? 0 : KMC_E_CORRUPT;
+	store_close(&st);
+	return r;
 }
 
 /* The folder dirfd (called show in messages) holds exactly what m says:
@@ -260,7 +203,7 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	_cleanup_(freep) uint8_t *raw1 = NULL;
 	uint8_t **ks_raw[2] = { &raw0, &raw1 };
 	_cleanup_(freep) keystore *ks = NULL;
-	char path[PATH_MAX + 64], file[PATH_MAX + 64];
+	char path[PATH_MAX + 64];
 	size_t ks_len[2];
 	store_facts sf;
 	int r;
@@ -309,13 +252,17 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 		return kmc_detail(KMC_E_CORRUPT, "%s: kmc.ks and StandbyKsf.ks "
 			"differ", show);
 	backup_show_path(path, sizeof(path), show, STORE_NAME);
-	KMC_GUARD(fd_path(dirfd, show, STORE_NAME, file, sizeof(file)));
-	if (store_peek(file, &sf) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "%s is not an item store this "
-			"build can read", path);
-	if (memcmp(sf.vault_id, m->vault_id, KS_VAULT_ID_LEN) != 0)
+	kmc_detail_clear();
+	r = store_peek(dirfd, show, m->vault_id, &sf);
+	if (r == KMC_E_WRONG_VAULT)
 		return kmc_detail(KMC_E_WRONG_VAULT, "%s belongs to another vault "
 			"than the keystores beside it", path);
+	/* The meta check says what is wrong with which file: kept. */
+	if (r < 0 && kmc_error_detail()[0])
+		return r;
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s is not an item store this "
+			"build can read", path);
 	if (sf.items != m->items || sf.generation != m->store_generation)
 		return kmc_detail(KMC_E_CORRUPT, "%s is not the item store the "
 			"backup's manifest names", path);

@@ -436,20 +436,37 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		e.value = path;
 		import_split(c.conf, dir, sizeof(dir), &base);
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd >= 0)
-			fd = kmc_open_checked(dirfd, base, c.conf, &import_conf_rule, &st);
-		if (fd >= 0) {
+		if (dirfd < 0)
+			fd = -errno;
+		else
+			fd = kmc_open_checked(dirfd, base, c.conf,
+				&import_conf_rule, &st);
+		if (fd == -ENOENT) {
+			/* The config file went away: nothing to update. */
+			kmc_detail_clear();
+			c.conf[0] = '\0';
+		} else if (fd < 0) {
+			/* Anything else (no access, a link, a file where its
+			   folder was, an I/O error) is a file still there that
+			   would keep naming the old CRL: not skipped. */
+			char d[512];
+
+			snprintf(d, sizeof(d), "%s", kmc_error_detail()[0] ?
+				kmc_error_detail() : kmc_strerror(fd));
+			return kmc_detail(fd, "cannot update %s, the config "
+				"file the import of %s updated: %s", c.conf, name,
+				d);
+		} else {
 			old = malloc(CONF_MAX);
 			KMC_ENSURE(old, KMC_E_NOMEM);
-			KMC_GUARD(kmc_read_all(fd, old, CONF_MAX, &len));
+			r = kmc_read_all(fd, old, CONF_MAX, &len);
+			if (r < 0)
+				return kmc_detail(r, "%s: %s", c.conf,
+					kmc_strerror(r));
 			KMC_GUARD(conf_update(old, len, &e, 1, &c.conf_new.p,
 				&c.conf_new.len));
 			KMC_GUARD(import_conf_keep_meta(&c, fd, &st));
 			KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, dir, base));
-		} else {
-			/* The config file went away: nothing to update. */
-			kmc_detail_clear();
-			c.conf[0] = '\0';
 		}
 	}
 

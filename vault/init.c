@@ -123,7 +123,7 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	KMC_GUARD(ks_serialize(ks, kmc_secret_data(rk), &raw, &len));
 	KMC_GUARD(kmc_write_atomic(fd, KS_MASTER_NAME, raw, len, 0600, 1));
 	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
-	KMC_GUARD(store_open(&st, tmp_path, fd, 1, ks->vault_id));
+	KMC_GUARD(store_open(&st, tmp_path, fd, STORE_CREATE, ks->vault_id));
 	store_close(&st);
 	/* LMDB synced its own file; the directory entries need this. */
 	if (fsync(fd) < 0)

@@ -92,7 +92,7 @@ static int store_says(int dirfd, const char *dir,
 	int r;
 
 	kmc_detail_clear();
-	r = store_open(&st, dir, dirfd, 0, vault_id);
+	r = store_open(&st, dir, dirfd, STORE_OPEN, vault_id);
 	if (r == 0)
 		store_close(&st);
 	return r;
@@ -199,7 +199,7 @@ int ks_store_open(store *st, int dirfd, const char *dir,
 	int r;
 
 	kmc_detail_clear();
-	r = store_open(st, dir, dirfd, 0, k->ks->vault_id);
+	r = store_open(st, dir, dirfd, STORE_OPEN, k->ks->vault_id);
 	if (r == KMC_E_WRONG_VAULT) {
 		vault_hex(k->ks->vault_id, KS_VAULT_ID_LEN, id);
 		if (n == 2)

@@ -53,11 +53,45 @@ static int lock_dir(int fd)
 	return 0;
 }
 
-/* Only an empty folder or one that holds vault files is restored into. */
-static int restore_target_ok(int dirfd, const char *dir)
+/*
+ * Only an empty folder or one that holds this vault's files is restored
+ * into. Called when no keystore in dir is readable: then items.mdb is
+ * what says whose folder it is. Another vault's is refused, as its
+ * keystores would be; one too damaged to say is replaced, as damaged
+ * keystores are (restore is for that).
+ */
+static int restore_target_ok(int dirfd, const char *dir,
+	const uint8_t id[KS_VAULT_ID_LEN])
 {
+	char want[2 * KS_VAULT_ID_LEN + 1];
 	int r, empty;
+	store st;
 
+	if (faccessat(dirfd, STORE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		kmc_detail_clear();
+		r = store_open(&st, dir, dirfd, STORE_PEEK, id);
+		if (r == 0)
+			store_close(&st);
+		if (r == 0 || r == KMC_E_CORRUPT || r == KMC_E_STORE) {
+			kmc_detail_clear();
+			return 0;
+		}
+		vault_hex(id, KS_VAULT_ID_LEN, want);
+		if (r == KMC_E_WRONG_VAULT)
+			return kmc_detail(r, "%s holds no readable keystore and "
+				"the item store " STORE_NAME " of another vault "
+				"than the backup's (%s); restore never replaces "
+				"another vault: restore into an empty or new "
+				"folder", dir, want);
+		if (r == KMC_E_VERSION)
+			return kmc_detail(r, "%s/" STORE_NAME " was written by a "
+				"newer kmcvault; restore never replaces what it "
+				"cannot tell is this vault", dir);
+		if (!kmc_error_detail()[0])
+			kmc_detail(r, "%s/" STORE_NAME ": %s", dir,
+				kmc_strerror(r));
+		return r;
+	}
 	for (size_t i = 0; i < BACKUP_FILES; i++)
 		if (faccessat(dirfd, backup_file_names[i], F_OK,
 				AT_SYMLINK_NOFOLLOW) == 0)
@@ -117,13 +151,14 @@ static int verify_staged(const char *dir, const char *from,
 	return 0;
 }
 
+/* Stage the backup in DIR/.kmc-restore.d, open on *ret_sfd (the caller
+   closes it, also on failure). */
 static int restore_stage(int dirfd, int bfd, const char *from,
-	const backup_manifest *m)
+	const backup_manifest *m, int *ret_sfd)
 {
-	_cleanup_(kmc_closep) int sfd = -1;
 	char path[PATH_MAX + 64];
 	struct stat st;
-	int r;
+	int r, sfd;
 
 	if (mkdirat(dirfd, RESTORE_STAGE_NAME, 0700) < 0)
 		return -errno;
@@ -131,6 +166,7 @@ static int restore_stage(int dirfd, int bfd, const char *from,
 		O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0)
 		return -errno;
+	*ret_sfd = sfd;
 	for (size_t i = 0; i < BACKUP_FILES; i++) {
 		_cleanup_(kmc_closep) int fd = -1;
 
@@ -154,6 +190,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
 	_cleanup_(kmc_closep) int bfd = -1;
+	_cleanup_(kmc_closep) int sfd = -1;
 	_cleanup_(freep) uint8_t *raw = NULL;
 	char dbuf[PATH_MAX], path[PATH_MAX + 64], cur[2 * KS_VAULT_ID_LEN + 1];
 	char want[2 * KS_VAULT_ID_LEN + 1], mark[256];
@@ -195,21 +232,22 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
 	manifest_info(&m, &info);
 
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 && errno == ENOENT) {
+	/* Opened as every command opens the vault: through the walk that
+	   checks each link on the path, so a link others can repoint never
+	   decides where the backup goes. */
+	r = vault_open_dir(dir, &dirfd);
+	if (r == KMC_E_NOT_VAULT) {
+		/* The walk reached the missing last name over checked links
+		   only: made there, then opened through the walk again. */
+		kmc_detail_clear();
 		if (mkdir(dir, 0700) < 0) {
 			r = -errno;
 			return kmc_detail(r, "creating %s: %s", dir,
 				kmc_strerror(r));
 		}
 		created = 1;
-		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = vault_open_dir(dir, &dirfd);
 	}
-	if (dirfd < 0) {
-		r = -errno;
-		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
-	}
-	r = kmc_check_dir(dirfd, dir, NULL);
 	if (r == 0)
 		r = lock_dir(dirfd);
 	if (r == 0)
@@ -225,22 +263,19 @@ int kmc_vault_restore(const char *dir, const char *from,
 			"vault", from, want, dir, cur);
 	}
 	if (r == 0 && !found)
-		r = restore_target_ok(dirfd, dir);
+		r = restore_target_ok(dirfd, dir, m.vault_id);
 	if (r < 0)
 		goto fail;
 	kmc_detail_clear();
 	info.replaced_generation = found ? gen : 0;
 
 	staged = 1;
-	r = restore_stage(dirfd, bfd, from, &m);
+	r = restore_stage(dirfd, bfd, from, &m, &sfd);
 	if (r == 0)
 		r = verify_staged(dir, from, opts, &info);
 	/* The verifying open made a reader table in the stage: not moved. */
-	if (r == 0) {
-		backup_show_path(path, sizeof(path), RESTORE_STAGE_NAME, STORE_LOCK_NAME);
-		if (unlinkat(dirfd, path, 0) < 0 && errno != ENOENT)
-			r = -errno;
-	}
+	if (r == 0 && unlinkat(sfd, STORE_LOCK_NAME, 0) < 0 && errno != ENOENT)
+		r = -errno;
 	if (r < 0)
 		goto fail;
 

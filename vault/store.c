@@ -233,9 +233,10 @@ static int meta_check(store *st, MDB_txn *txn,
 }
 
 static int env_open(store *st, const char *file, const char *show,
-	int create, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const struct stat *before)
 {
+	int create = mode == STORE_CREATE, peek = mode == STORE_PEEK;
 	struct stat after;
 	MDB_txn *txn = NULL;
 	int r;
@@ -244,10 +245,12 @@ static int env_open(store *st, const char *file, const char *show,
 	r = mdb_err(mdb_env_set_maxdbs(st->env, 8));
 	if (r == 0)
 		r = mdb_err(mdb_env_set_mapsize(st->env, STORE_MAP_SIZE));
-	/* NOTLS: read transactions are not tied to the opening thread. */
+	/* NOTLS: read transactions are not tied to the opening thread. A
+	   peek writes nothing, not even a lock file beside a backup. */
 	if (r == 0)
 		r = mdb_err(mdb_env_open(st->env, file,
-			MDB_NOSUBDIR | MDB_NOTLS, 0600));
+			MDB_NOSUBDIR | MDB_NOTLS |
+			(peek ? MDB_RDONLY | MDB_NOLOCK : 0), 0600));
 	if (r == 0 && before) {
 		/* The file LMDB opened must be the one checked above. */
 		int fd;
@@ -268,15 +271,17 @@ static int env_open(store *st, const char *file, const char *show,
 			mdb_env_set_userctx(st->env, map_find(fd, STORE_MAP_SIZE));
 	}
 	if (r == 0)
-		r = mdb_err(mdb_txn_begin(st->env, NULL, 0, &txn));
+		r = mdb_err(mdb_txn_begin(st->env, NULL, peek ? MDB_RDONLY : 0,
+			&txn));
 	if (r == 0)
 		r = mdb_err(mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0,
 			&st->meta));
 	if (r == 0)
 		r = mdb_err(mdb_dbi_open(txn, "items", create ? MDB_CREATE : 0,
 			&st->items));
-	/* Added after format 1 was first written: made when missing. */
-	if (r == 0)
+	/* Added after format 1 was first written: made when missing, which
+	   a read-only peek cannot do (and it reads no history). */
+	if (r == 0 && !peek)
 		r = mdb_err(mdb_dbi_open(txn, "history", MDB_CREATE,
 			&st->history));
 	if (r == KMC_E_NOT_FOUND)
@@ -297,7 +302,7 @@ static int env_open(store *st, const char *file, const char *show,
 	return r;
 }
 
-int store_open(store *st, const char *path, int dirfd, int create,
+int store_open(store *st, const char *path, int dirfd, store_mode mode,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])
 {
 	char file[4096], show[4096], pinned[64];
@@ -310,8 +315,8 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	n = snprintf(file, sizeof(file), "%s/%s", path, STORE_NAME);
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
 	/* A new store sits in init's private temporary folder: no sharing. */
-	if (create)
-		return env_open(st, file, file, 1, vault_id, NULL);
+	if (mode == STORE_CREATE)
+		return env_open(st, file, file, mode, vault_id, NULL);
 	memcpy(show, file, sizeof(show));
 	/* LMDB opens by name: name the directory we checked, by its
 	   descriptor, so a re-pointed link to the vault cannot send it
@@ -326,6 +331,10 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	if (r == -ENOENT)
 		return KMC_E_STORE;
 	KMC_GUARD(r);
+	/* A peek has its own environment: with no lock file it cannot upset
+	   one this process holds on the same file. */
+	if (mode == STORE_PEEK)
+		return env_open(st, file, show, mode, vault_id, &before);
 	pthread_mutex_lock(&envs_lock);
 	for (e = envs; e; e = e->next)
 		if (e->dev == before.st_dev && e->ino == before.st_ino)
@@ -351,7 +360,7 @@ int store_open(store *st, const char *path, int dirfd, int create,
 	}
 	r = check_lock_file(dirfd, path);
 	if (r == 0)
-		r = env_open(st, file, show, 0, vault_id, &before);
+		r = env_open(st, file, show, mode, vault_id, &before);
 	if (r == 0) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {

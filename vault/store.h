@@ -40,17 +40,29 @@ typedef struct store {
 	struct shared_env *shared;	/* the process's one env for the file */
 } store;
 
+/* How store_open() opens the file. */
+typedef enum store_mode {
+	STORE_OPEN = 0,		/* a vault's store: locked, shared, written */
+	STORE_CREATE = 1,	/* make a new one in init's private folder */
+	/* A copy that is only read (a backup's, or one being staged): no
+	   lock file, nothing written, not shared; only store_stat(),
+	   store_get() and store_meta_get() work on it. */
+	STORE_PEEK = 2,
+} store_mode;
+
 /*
- * store_open - open (create: make) the store in the vault directory path
- * whose descriptor is dirfd, and check it belongs to vault_id. An
- * existing file's meta pages are read and checked before LMDB maps it: a
- * file shorter than they say is KMC_E_CORRUPT, not SIGBUS later.
+ * store_open - open (or make, or peek at: see store_mode) the store in
+ * the folder path whose descriptor is dirfd, and check it belongs to
+ * vault_id. Every open here: an existing file's meta pages are read and
+ * checked before LMDB maps it, so a file shorter than they say is
+ * KMC_E_CORRUPT, not SIGBUS later.
  * Returns 0; KMC_E_PERM, KMC_E_CORRUPT (damaged or truncated, with a
  * detail naming the file), KMC_E_WRONG_VAULT, KMC_E_VERSION, KMC_E_STORE,
  * -errno.
  */
 KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,
-	int create, const uint8_t vault_id[KS_VAULT_ID_LEN]) KMC_MUST_CHECK;
+	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN])
+	KMC_MUST_CHECK;
 KMC_INTERNAL void store_close(store *st);
 
 /* Copy the record of name out; KMC_E_NOT_FOUND if absent. */

@@ -242,7 +242,8 @@ KMC_API int kmc_vault_backup(kmc_vault *v, const char *dir,
  *
  * dir need not open: restoring a damaged vault is what this is for. It
  * takes the writer lock, and refuses a dir whose keystore (either twin
- * whose checksum holds) names another vault id, or a dir that holds other
+ * whose checksum holds) names another vault id, one with no such keystore
+ * whose items.mdb names another vault id, or a dir that holds other
  * files and no vault. An absent dir is created (0700). The vault's lock
  * file is removed with its store; a server that kept the vault open
  * reads the old items until it opens it again.
@@ -345,7 +346,9 @@ KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
 /*
  * kmc_crl_update - replace the CRL of bundle name after the same checks
  * as an import (signed by the bundle's CA, current, the server chain not
- * revoked), and its copy and config entry.
+ * revoked), and its copy and config entry. A config file (or its
+ * folder) that is gone is skipped; one that cannot be opened fails the
+ * update, naming it, and nothing changes.
  * Returns as kmc_import(), and KMC_E_NOT_FOUND without such a bundle.
  */
 KMC_API int kmc_crl_update(kmc_vault *v, const char *name,

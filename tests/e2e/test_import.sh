@@ -601,6 +601,29 @@ t_err 2 "crl update with a CRL file of garbage is malformed input (exit 2)" 'gar
 t_err 2 "cert info on a file of garbage is malformed input (exit 2)" 'garbage: not a certificate' \
 	"$KMC" cert info "$B/garbage"
 t_err 7 "crl update of an unknown bundle exits 7" 'nosuch' kmc crl update nosuch -r "$NEWCRL"
+# The config file the import updated: only one that is gone (ENOENT) is
+# skipped; one that cannot be opened would go on naming the old CRL.
+mkdir -m 700 "$T/cfx"
+secret_file "$T/cfx/app.conf" 'port = 1'
+t "a bundle imported with a config file in a folder of its own" \
+	kmc import --name cfx "${GOOD[@]}" -r "$P/ca.crl" --conf "$T/cfx/app.conf"
+mv "$T/cfx" "$T/cfx.moved" && : >"$T/cfx"
+before=$(state "$V" "$T/cfx")
+t_err 6 "crl update when a file stands where the config file's folder was fails, naming it" \
+	"refused, nothing was changed: cannot update $T/cfx/app\.conf, the config file the import of cfx updated: Not a directory" \
+	kmc crl update cfx -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfx"
+rm "$T/cfx" && mkdir -m 700 "$T/cfx" && ln -s "$T/cfx.moved/app.conf" "$T/cfx/app.conf"
+before=$(state "$V" "$T/cfx.moved")
+t_err 5 "crl update when the config file is now a symbolic link fails, naming it" \
+	"cannot update $T/cfx/app\.conf, .*: $T/cfx/app\.conf is a symbolic link" \
+	kmc crl update cfx -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfx.moved"
+rm -r "$T/cfx"
+t_err 0 "crl update when the config file's folder is gone updates the rest" 'CRL of cfx is now' \
+	kmc crl update cfx -r "$NEWCRL"
+check "... the keys folder's copy is the new CRL" cmp "$V/keys/cfx/ca.crl" "$NEWCRL"
+kmc rm cfx >/dev/null 2>&1
 
 # ---- --replace --------------------------------------------------------------------------
 
