@@ -285,6 +285,15 @@ t_err 2 "a shared option the command lacks is named" \
 	"protector list does not take --host-key" kmc protector list --host-key x
 t_err 2 "another command's option without its value is unknown" \
 	"unknown option --out" kmc status --out
+# A missing value is said to be one, naming the option, not "unknown".
+t_err 2 "a shared option without its value names it" \
+	"status: --vault needs a value" kmc status --vault
+t_err 2 "... also abbreviated, by its full name" \
+	"password set: --password-file needs a value" kmc password set x --password-fi
+t_err 2 "a short option without its value names it" \
+	"import: -c needs a value" kmc import -c
+t_err 2 "--vault without its value before the command" "--vault needs a value" \
+	"$KMC" --vault
 t_err 2 "an own option given twice is refused" "--old given twice" \
 	kmc rm x --old --old
 t_err 2 "an own option's bad value is refused with the option" \
