@@ -289,8 +289,15 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 				return r;
 		}
 	}
+	/* Each secret from one place: with two, one would be dropped
+	   silently, and the vault opened (or a protector made) with it. */
 	r = cli_one_source(&a->passphrase, "--passphrase-file",
 		"--passphrase-fd");
+	if (r == 0)
+		r = cli_one_source(&a->pin, "--pin-file", "--pin-fd");
+	if (r == 0)
+		r = cli_one_source(&a->recovery, "--recovery-file",
+			"--recovery-fd");
 	if (r < 0)
 		return r;
 	if (c->check) {

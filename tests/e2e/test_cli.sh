@@ -305,6 +305,17 @@ t_err 2 "an incomplete password command exits 2" "password set NAME" "$KMC" pass
 t_err 2 "--password-file and --password-fd together exit 2" "not both" \
 	kmc password set x --password-file "$PW" --password-fd 0
 t_err 2 "a bad --password-fd exits 2" "descriptor" kmc password set x --password-fd abc
+# The shared secrets too: neither source may silently win.
+t_err 2 "--pin-file and --pin-fd together exit 2 naming both" \
+	"give --pin-file or --pin-fd, not both" \
+	kmc password get db --pin-file "$PW" --pin-fd 0
+t_err 2 "--recovery-file and --recovery-fd together exit 2 naming both" \
+	"give --recovery-file or --recovery-fd, not both" \
+	kmc password get db --recovery-file "$PW" --recovery-fd 0
+t_err 2 "... also for protector add, whose --pin-file is the new token's" \
+	"give --pin-file or --pin-fd, not both" \
+	kmc protector add pkcs11 --pkcs11-uri 'pkcs11:token=t;object=k' \
+	--pin-file "$PW" --pin-fd 0
 
 # ---- where the vault is ------------------------------------------------------------
 
