@@ -214,10 +214,13 @@ static int cmd_protector_add(cli_opts *a)
 		opener.pin.file = NULL;
 		opener.pin.fd = -1;
 	}
-	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
+	/* The new protector's secrets first: open_vault() takes the writer
+	   lock, and a prompt that waits on someone who walked away would
+	   hold off every other writer meanwhile. */
+	r = protector_inputs(a, &add_opts, type, &o, &pass, &pin);
 	if (r < 0)
 		return r;
-	r = protector_inputs(a, &add_opts, type, &o, &pass, &pin);
+	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
 	r = kmc_protector_add(v, type, &o, &id, &rec);
@@ -296,7 +299,8 @@ const command cli_cmd_protector_add = {
 	"Add a way to open the vault; any one protector opens it. The vault\n"
 	"is opened with the protectors it has (host key, token, prompt).\n"
 	"  host        --host-key FILE (made 0400 if absent)\n"
-	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
+	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt\n"
+	"              (asked before the vault is opened and locked),\n"
 	"              [--argon2-ops N] [--argon2-mem MIB]\n"
 	"  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
 	"              (RFC 7512: token, object, id, module-name, module-path,\n"
