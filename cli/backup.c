@@ -59,9 +59,11 @@ static int cmd_backup(cli_opts *a)
 	r = kmc_vault_backup(v, bo->out, &info);
 	if (r < 0)
 		return cli_fail(r, "backing up %s to %s", kmc_vault_dir(v), bo->out);
-	fprintf(stderr, "kmc: backed up vault %s (generation %" PRIu64 ", %"
-		PRIu64 " items) to %s; it opens only with one of the vault's "
-		"protectors (host key, passphrase, token, recovery key)\n",
+	/* cli_note() escapes: the folder name is the user's, and a newline
+	   or ESC in it must neither forge a line nor drive the terminal. */
+	cli_note("backed up vault %s (generation %" PRIu64 ", %" PRIu64
+		" items) to %s; it opens only with one of the vault's "
+		"protectors (host key, passphrase, token, recovery key)",
 		info.vault_id, info.generation, info.items, bo->out);
 	if (a->json) {
 		json_backup_info(stdout, bo->out, &info, 0);
@@ -86,18 +88,17 @@ static int cmd_restore(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);
 	if (!info.verified)
-		fprintf(stderr, "kmc: no protector opened the backup (%s): its "
-			"hashes were checked, its MACs were not\n", info.note);
+		cli_note("no protector opened the backup (%s): its hashes "
+			"were checked, its MACs were not", info.note);
 	if (info.replaced_generation)
-		fprintf(stderr, "kmc: restored generation %" PRIu64 " over "
-			"generation %" PRIu64 " in %s (vault %s, %" PRIu64
-			" items)\n", info.generation, info.replaced_generation,
-			dir, info.vault_id, info.items);
+		cli_note("restored generation %" PRIu64 " over generation %"
+			PRIu64 " in %s (vault %s, %" PRIu64 " items)",
+			info.generation, info.replaced_generation, dir,
+			info.vault_id, info.items);
 	else
-		fprintf(stderr, "kmc: restored generation %" PRIu64 " in %s, "
-			"which held no readable keystore (vault %s, %" PRIu64
-			" items)\n", info.generation, dir, info.vault_id,
-			info.items);
+		cli_note("restored generation %" PRIu64 " in %s, which held "
+			"no readable keystore (vault %s, %" PRIu64 " items)",
+			info.generation, dir, info.vault_id, info.items);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -189,7 +189,9 @@ struct protector_opts;
 int protector_inputs(cli_opts *a, const struct protector_opts *p,
 	kmc_protector_type type,
 	kmc_options *o, kmc_secret **pass, kmc_secret **pin);
-void show_recovery(const kmc_secret *key, unsigned id);
+/* Print a new recovery key once, straight from guarded memory (no
+   stdio copy): 0, or a CLI_EXIT result already reported. */
+int show_recovery(const kmc_secret *key, unsigned id);
 int status_healthy(const kmc_status *s);
 int cmd_version(cli_opts *a);
 

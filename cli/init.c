@@ -53,7 +53,7 @@ static int cmd_init(cli_opts *a)
 	char buf[PATH_MAX];
 	const char *dir = NULL;
 	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
-	int r;
+	int r, shown = 0;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);
 	if (r < 0)
@@ -76,7 +76,7 @@ static int cmd_init(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "creating a vault in %s", dir);
 	if (rec)
-		show_recovery(rec, 1);
+		shown = show_recovery(rec, 1);
 	/* The vault exists now; describing it is a courtesy. */
 	if (kmc_vault_status(dir, &st) == 0)
 		cli_note("created vault %s (id %s), protected by %s "
@@ -85,7 +85,12 @@ static int cmd_init(cli_opts *a)
 			st.protectors[0].detail);
 	else
 		cli_note("created vault %s", dir);
-	return 0;
+	/* The vault is made, but its only key is wiped unseen: it is of no
+	   use (it holds nothing yet), and the command fails. */
+	if (shown < 0)
+		cli_note("nobody has the recovery key of %s: remove that folder "
+			"and run init again", dir);
+	return shown;
 }
 
 const command cli_cmd_init = {

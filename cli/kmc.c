@@ -122,6 +122,9 @@ int main(int argc, char **argv)
 		} else if (strncmp(argv[i], "--vault=", 8) == 0) {
 			vault = argv[i] + 8;
 			i++;
+		} else if (strcmp(argv[i], "--vault") == 0) {
+			cli_note("--vault needs a value");
+			return EXIT_USAGE;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return EXIT_OK;

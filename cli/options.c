@@ -196,7 +196,9 @@ static int other_option(const command *c, const char *word,
 int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 {
 	struct option table[64];
-	char shortopts[32] = "h";
+	/* The leading ':' makes getopt tell a missing value (':') from an
+	   unknown option ('?'), so the message can say which it is. */
+	char shortopts[32] = ":h";
 	char optbuf[64];
 	unsigned char seen[CLI_OPT_MAX] = { 0 };
 	size_t n = 0;
@@ -212,7 +214,7 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 	}
 	table[n] = (struct option){ NULL, 0, NULL, 0 };
 	if (c->short_options) {
-		if (strlen(c->short_options) >= sizeof(shortopts) - 1)
+		if (strlen(c->short_options) >= sizeof(shortopts) - 2)
 			abort();
 		strcat(shortopts, c->short_options);
 	}
@@ -262,8 +264,13 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 		case 'h':
 		case LO_HELP: a->help = 1; break;
 		case ':':
-			return cli_usage_fail("%s needs a value",
-				argv[optind - 1]);
+			/* By its full name when long (the word may be a prefix). */
+			if (!strncmp(argv[optind - 1], "--", 2))
+				opt_name(c->options, optopt, optbuf, sizeof(optbuf));
+			else
+				snprintf(optbuf, sizeof(optbuf), "-%c", optopt);
+			return cli_usage_fail("%s%s%s: %s needs a value", c->name,
+				c->sub ? " " : "", c->sub ? c->sub : "", optbuf);
 		case '?':
 			if (other_option(c, argv[optind - 1], optind < argc ?
 					argv[optind] : NULL, optbuf, sizeof(optbuf)))
@@ -282,8 +289,15 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 				return r;
 		}
 	}
+	/* Each secret from one place: with two, one would be dropped
+	   silently, and the vault opened (or a protector made) with it. */
 	r = cli_one_source(&a->passphrase, "--passphrase-file",
 		"--passphrase-fd");
+	if (r == 0)
+		r = cli_one_source(&a->pin, "--pin-file", "--pin-fd");
+	if (r == 0)
+		r = cli_one_source(&a->recovery, "--recovery-file",
+			"--recovery-fd");
 	if (r < 0)
 		return r;
 	if (c->check) {

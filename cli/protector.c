@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include "cli.h"
 
 /* ---------------------------------------------------------------- */
@@ -143,12 +144,36 @@ int protector_inputs(cli_opts *a, const struct protector_opts *p,
 	return 0;
 }
 
-/* A recovery key is shown once, to a person: say so plainly. */
-void show_recovery(const kmc_secret *key, unsigned id)
+/*
+ * A recovery key is shown once, to a person: say so plainly. It goes out
+ * straight from guarded memory: printf would leave a copy in stdio's
+ * buffer on the heap, which nothing wipes. Key and newline go in one
+ * writev (no copy, no allocation that could fail), so that a failure
+ * means the key was not shown; that is reported and returned.
+ */
+int show_recovery(const kmc_secret *key, unsigned id)
 {
-	printf("%.*s\n", (int)kmc_secret_len(key),
-		(const char *)kmc_secret_data(key));
-	fflush(stdout);
+	const unsigned char *p = kmc_secret_data(key);
+	size_t n = kmc_secret_len(key);
+	struct iovec iov[2] = {
+		{ (void *)p, n },
+		{ (void *)"\n", 1 },
+	};
+	ssize_t w;
+	int r = 0;
+
+	do
+		w = writev(STDOUT_FILENO, iov, 2);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return cli_fail(-errno, "writing to standard output");
+	/* A short write: the rest as write_out() writes anything. */
+	if ((size_t)w < n)
+		r = write_out(p + w, n - (size_t)w);
+	if (r == 0 && (size_t)w <= n)
+		r = write_out("\n", 1);
+	if (r < 0)
+		return r;
 	if (id)
 		fprintf(stderr, "kmc: above is the recovery key of protector %u. "
 			"It is", id);
@@ -157,6 +182,7 @@ void show_recovery(const kmc_secret *key, unsigned id)
 			"protector (see kmc protector list). It is");
 	fprintf(stderr, " shown this once and opens the vault alone "
 		"(--recovery): write it down and keep it apart from the vault.\n");
+	return 0;
 }
 
 static int cmd_protector_add(cli_opts *a)
@@ -169,7 +195,7 @@ static int cmd_protector_add(cli_opts *a)
 	kmc_protector_type type = KMC_PROTECTOR_HOST;
 	cli_opts opener;
 	unsigned id = 0;
-	int r;
+	int r, shown = 0;
 
 	r = protector_type(a->argv[0], &type);
 	if (r < 0)
@@ -188,23 +214,30 @@ static int cmd_protector_add(cli_opts *a)
 		opener.pin.file = NULL;
 		opener.pin.fd = -1;
 	}
-	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
+	/* The new protector's secrets first: open_vault() takes the writer
+	   lock, and a prompt that waits on someone who walked away would
+	   hold off every other writer meanwhile. */
+	r = protector_inputs(a, &add_opts, type, &o, &pass, &pin);
 	if (r < 0)
 		return r;
-	r = protector_inputs(a, &add_opts, type, &o, &pass, &pin);
+	r = open_vault(&opener, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
 	r = kmc_protector_add(v, type, &o, &id, &rec);
 	/* A recovery key that reached the keystore is shown, whatever else
 	   went wrong: a slot nobody can use would be worse. */
 	if (rec)
-		show_recovery(rec, id);
+		shown = show_recovery(rec, id);
 	if (r < 0)
 		return cli_fail(r, "adding a %s protector to %s", a->argv[0],
 			kmc_vault_dir(v));
 	cli_note("added protector %u (%s) to %s", id, a->argv[0],
 		kmc_vault_dir(v));
-	return 0;
+	/* The key is wiped now: say what is left to do with its slot. */
+	if (shown < 0)
+		cli_note("nobody has the key of protector %u: remove it (kmc "
+			"protector remove %u) and add another", id, id);
+	return shown;
 }
 
 static int cmd_protector_remove(cli_opts *a)
@@ -266,7 +299,8 @@ const command cli_cmd_protector_add = {
 	"Add a way to open the vault; any one protector opens it. The vault\n"
 	"is opened with the protectors it has (host key, token, prompt).\n"
 	"  host        --host-key FILE (made 0400 if absent)\n"
-	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt,\n"
+	"  passphrase  --passphrase-file F | --passphrase-fd N | prompt\n"
+	"              (asked before the vault is opened and locked),\n"
 	"              [--argon2-ops N] [--argon2-mem MIB]\n"
 	"  pkcs11      --pkcs11-uri 'pkcs11:token=T;object=K[?module-path=P]'\n"
 	"              (RFC 7512: token, object, id, module-name, module-path,\n"

@@ -18,6 +18,7 @@ packages=(
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc p11-kit
 	valgrind clang libclang-rt-14-dev	# check-valgrind, fuzzing
 	util-linux procps		# setsid, timeout-free process checks
+	gdb				# test_secret_hygiene: a core of kmc at exit
 )
 
 missing=()

@@ -150,6 +150,25 @@ check "... leaving it as it was" rv_same
 mkdir -m 700 "$T/safe" && ln -s ../real "$T/safe/link"
 t "a link in a folder only root and the user write still works" \
 	"$KMC" --vault "$T/safe/link/rv" restore "$B"
+
+# Folder names are the user's: a newline or ESC in one is printed escaped,
+# so it can neither forge a "kmc:" line nor drive the terminal.
+ODD=$'\n''kmc: forged'$'\e''[2J'
+# one_escaped_line FILE: FILE is one line, with no raw ESC, that shows
+# the name as \nkmc: forged\x1b[2J.
+one_escaped_line() {
+	[ "$(wc -l <"$1")" = 1 ] && ! grep -q $'\e' "$1" &&
+		grep -qF '\nkmc: forged\x1b[2J' "$1" || { cat -A "$1" >&2; false; }
+}
+t "a backup into a folder named with a newline and ESC" kmc backup --out "$T/odd$ODD"
+cp "$ERR" "$T/odd.err"
+check "... says where on one line, the name escaped" one_escaped_line "$T/odd.err"
+t "a restore into a vault folder named so (gone: it is created)" \
+	"$KMC" --vault "$T/gone$ODD" restore "$T/odd$ODD"
+cp "$ERR" "$T/odd.err"
+check "... says where on one line, the name escaped" one_escaped_line "$T/odd.err"
+t_out "... and the vault there reads back" 'one' "$KMC" --vault "$T/gone$ODD" password get b
+
 mkdir -m 700 "$T/stuff" && : >"$T/stuff/notes.txt"
 t_err 7 "a folder that holds other files and no vault is refused" 'holds files but no vault' \
 	"$KMC" --vault "$T/stuff" restore "$B"

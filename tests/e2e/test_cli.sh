@@ -285,6 +285,15 @@ t_err 2 "a shared option the command lacks is named" \
 	"protector list does not take --host-key" kmc protector list --host-key x
 t_err 2 "another command's option without its value is unknown" \
 	"unknown option --out" kmc status --out
+# A missing value is said to be one, naming the option, not "unknown".
+t_err 2 "a shared option without its value names it" \
+	"status: --vault needs a value" kmc status --vault
+t_err 2 "... also abbreviated, by its full name" \
+	"password set: --password-file needs a value" kmc password set x --password-fi
+t_err 2 "a short option without its value names it" \
+	"import: -c needs a value" kmc import -c
+t_err 2 "--vault without its value before the command" "--vault needs a value" \
+	"$KMC" --vault
 t_err 2 "an own option given twice is refused" "--old given twice" \
 	kmc rm x --old --old
 t_err 2 "an own option's bad value is refused with the option" \
@@ -296,6 +305,17 @@ t_err 2 "an incomplete password command exits 2" "password set NAME" "$KMC" pass
 t_err 2 "--password-file and --password-fd together exit 2" "not both" \
 	kmc password set x --password-file "$PW" --password-fd 0
 t_err 2 "a bad --password-fd exits 2" "descriptor" kmc password set x --password-fd abc
+# The shared secrets too: neither source may silently win.
+t_err 2 "--pin-file and --pin-fd together exit 2 naming both" \
+	"give --pin-file or --pin-fd, not both" \
+	kmc password get db --pin-file "$PW" --pin-fd 0
+t_err 2 "--recovery-file and --recovery-fd together exit 2 naming both" \
+	"give --recovery-file or --recovery-fd, not both" \
+	kmc password get db --recovery-file "$PW" --recovery-fd 0
+t_err 2 "... also for protector add, whose --pin-file is the new token's" \
+	"give --pin-file or --pin-fd, not both" \
+	kmc protector add pkcs11 --pkcs11-uri 'pkcs11:token=t;object=k' \
+	--pin-file "$PW" --pin-fd 0
 
 # ---- where the vault is ------------------------------------------------------------
 
@@ -336,6 +356,57 @@ t_err 3 "... and password set with a password file but no passphrase" "--passphr
 check "... and the passphrase vault is unchanged" test "$before" = "$(snapshot "$P1")"
 t_err 2 "without a terminal, encrypt with empty standard input fails (exit 2)" "empty" \
 	notty "$KMC" --vault "$V" encrypt
+
+# A prompt waits on a person; it must not hold the writer lock meanwhile.
+# protector add passphrase runs on a terminal (script(1) gives it one,
+# fed from a fifo); while it waits at "New vault passphrase:", a writer
+# on the same vault must get through. Then both lines are typed, each
+# after its prompt (the prompt flushes what was typed before), and the
+# protector is added.
+LV=$T/lockv
+LF=$T/lock.fifo
+LO=$T/lock.typescript
+# wait_text FILE TEXT: poll (bounded) until FILE holds TEXT.
+wait_text() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no '$2' in $1:" >&2
+	cat -A "$1" >&2
+	return 1
+}
+prompt_while_writing() {
+	local spid rc=0
+	"$KMC" --vault "$LV" init 2>/dev/null || return 1
+	mkfifo "$LF"
+	exec 7<>"$LF"
+	timeout -k 5 60 script -qfec "$(printf '%q ' "$KMC" --vault "$LV" \
+		protector add passphrase "${ARGON[@]}")" /dev/null <"$LF" >"$LO" 2>&1 &
+	spid=$!
+	check "protector add asks for the new passphrase on the terminal" \
+		wait_text "$LO" "New vault passphrase:"
+	t "... and meanwhile another writer is not held off" \
+		timeout 10 "$KMC" --vault "$LV" password set w --password-file "$PW2"
+	printf 'a new passphrase\n' >&7
+	check "... it asks again" wait_text "$LO" "Again:"
+	printf 'a new passphrase\n' >&7
+	wait "$spid" || rc=$?
+	exec 7>&-
+	check "... and adds the protector (exit 0)" \
+		eval '[ "$rc" = 0 ] && grep -q "added protector 2 (passphrase)" "$LO" ||
+			{ echo "exit $rc" >&2; cat -A "$LO" >&2; false; }'
+	secret_file "$T/lock.pp" 'a new passphrase'
+	t_out "the vault opens with that passphrase alone" 'c0rrect horse battery' \
+		"$KMC" --vault "$LV" password get w --passphrase-file "$T/lock.pp" \
+		--host-key "$T/no-such-host-key"
+}
+if command -v script >/dev/null; then
+	prompt_while_writing
+else
+	echo "# prompt and writer lock check skipped: no script(1)"
+fi
 
 # ---- unsafe secret files ------------------------------------------------------------
 

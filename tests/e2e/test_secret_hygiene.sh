@@ -14,6 +14,9 @@
 # holds it; the file searches find the same material in the files where it
 # is known to be.
 #
+# Then the recovery key that init and protector add print: a core of kmc
+# taken by gdb at exit must hold no part of it (no stdio copy left).
+#
 # Last, the process hardening of the command (harden_process() in
 # cli/kmc.c): a kmc run as an unprivileged user, held waiting on
 # --password-fd, must show a core size limit of 0 (soft and hard) in
@@ -210,6 +213,62 @@ check "control: tree_lacks then fails on the vault folder" \
 	eval '! tree_lacks "$V" hex "$WIN" 2>/dev/null'
 rm -f "$V/keys/leak.der"
 check "and passes again once that file is gone" tree_lacks "$V" hex "$WIN"
+
+# ---- the recovery key: no copy left in kmc's memory ----------------------------
+
+# A recovery key is printed once, by init and protector add. Through
+# stdio a copy would stay in stdout's buffer on the heap, never wiped;
+# written straight from its guarded memory, none stays once that is
+# freed. gdb stops kmc at exit_group, when every secret has been freed,
+# and writes a core of it: no 6-symbol group of the key may be in it.
+# The control: what kmc status prints through stdio (the vault id) is.
+# core_at_exit CORE OUT CMD...: CMD under gdb, a core at exit; its stdout
+# goes to OUT, with gdb's own lines.
+core_at_exit() {
+	local core=$1 out=$2
+	shift 2
+	gdb -nx -batch -ex 'set pagination off' -ex 'set confirm off' \
+		-ex 'catch syscall exit_group' -ex run -ex "gcore $core" \
+		-ex kill --args "$@" >"$out" 2>/dev/null </dev/null
+	[ -s "$core" ] || { echo "no core $core" >&2; false; }
+}
+# core_lacks_key CORE OUT: OUT holds one recovery key, CORE none of its groups.
+core_lacks_key() {
+	local key g bad=0
+	key=$(grep -E '^[0-9A-Z]{6}(-[0-9A-Z]{6}){7}$' "$2")
+	[ -n "$key" ] || { echo "no recovery key in $2" >&2; return 1; }
+	for g in ${key//-/ }; do
+		if has_text "$1" "$g"; then
+			echo "$1 holds $g of the key" >&2
+			bad=1
+		fi
+	done
+	[ "$bad" = 0 ]
+}
+if command -v gdb >/dev/null; then
+	RV=$T/rv
+	VID=$("$KMC" --vault "$V" status --json 2>/dev/null | jq -r .vault_id)
+	check "control: a core of kmc status at exit is written" \
+		core_at_exit "$T/status.core" "$T/status.out" "$KMC_BUILD/kmc" \
+		--vault "$V" status
+	check "control: status printed the vault id $VID" \
+		eval '[ ${#VID} = 32 ] && has_text "$T/status.out" "$VID"'
+	check "control: its core holds that id: the search of a core finds text" \
+		has_text "$T/status.core" "$VID"
+	check "kmc init --protector recovery under gdb, a core at exit" \
+		core_at_exit "$T/init.core" "$T/init.out" "$KMC_BUILD/kmc" \
+		--vault "$RV" init --protector recovery
+	check "the core of init holds no part of the recovery key it printed" \
+		core_lacks_key "$T/init.core" "$T/init.out"
+	check "kmc protector add recovery under gdb, a core at exit" \
+		core_at_exit "$T/add.core" "$T/add.out" "$KMC_BUILD/kmc" \
+		--vault "$V" protector add recovery
+	check "the core of protector add holds no part of the recovery key" \
+		core_lacks_key "$T/add.core" "$T/add.out"
+	rm -f "$T"/*.core
+else
+	echo "# recovery key memory checks skipped: no gdb"
+fi
 
 # ---- the process: no core file, not dumpable, no ptrace -------------------------
 
