@@ -369,7 +369,7 @@ KMC_API int kmc_key_export(kmc_vault *v, const char *name,
 typedef struct kmc_cert_info {
 	char subject[512];
 	char issuer[512];
-	char sans[2048];	/* "DNS:a, IP Address:b", "" when none */
+	char sans[2048];	/* "DNS:a, IP:b", "" when none; no name holds "," */
 	char serial[132];	/* hex */
 	char sha256[96];	/* AA:BB:... of the DER */
 	int64_t not_before;	/* seconds since the epoch */
