@@ -441,8 +441,11 @@ KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
  * kmc_file_write_new - create the file path (never replacing one that
  * exists, nor following a link there), write the len bytes of data, give
  * it mode (whatever the umask), fsync it and its folder; on failure
- * nothing is left behind. For files a user names, such as a private key
- * written out in the clear. The detail names path.
+ * nothing is left behind. The file is written whole before it takes the
+ * name (a file without a name where the file system allows, else
+ * .NAME.tmp-*), so a crash leaves the whole file or none at path. For
+ * files a user names, such as a private key written out in the clear.
+ * The detail names path.
  * Returns 0; KMC_E_EXISTS, KMC_E_INVALID, -errno.
  */
 KMC_API int kmc_file_write_new(const char *path, const void *data,

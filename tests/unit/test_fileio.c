@@ -1,7 +1,8 @@
 /*
  * test_fileio.c - safeio/fileio.c: the library's writer of new files
- * (kmc_file_write_new(), which kmc unwrap --out and kmc ref --out use, and
- * kmc_write_new_ex() under it), and the walk of a path as given
+ * (kmc_file_write_new(), which kmc unwrap --out and kmc ref --out use;
+ * that a crash leaves no part of a file is test_unwrap_faults.sh's), the
+ * atomic writer under it, and the walk of a path as given
  * (kmc_check_path_links()): each symbolic link on it is checked where it
  * lives, since the walk up by ".." from the opened folder never sees the
  * folder that holds a link (RT2-37 in docs/test-plan.md).
@@ -16,14 +17,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <kmc.h>
@@ -138,8 +142,84 @@ static void test_refuses_folder_name(void **state)
 	assert_int_equal(kmc_file_write_new("", "x", 1, 0600), KMC_E_INVALID);
 }
 
-/* kmc_write_new (staging) still replaces; _ex with NOREPLACE does not. */
-static void test_write_new_ex_noreplace(void **state)
+/* The names in f->dir, space-separated, "." and ".." left out. */
+static void names_in(const char *dir, char *buf, size_t size)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	size_t off = 0;
+
+	assert_non_null(d);
+	buf[0] = '\0';
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			off += (size_t)snprintf(buf + off, size - off, "%s%s",
+				off ? " " : "", e->d_name);
+	closedir(d);
+}
+
+/* Neither a success nor a refusal leaves a temporary beside the file. */
+static void test_no_temporary_left(void **state)
+{
+	fixture *f = *state;
+	char names[1024];
+
+	assert_int_equal(kmc_file_write_new(f->path, "first", 5, 0600), 0);
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "out");
+	assert_int_equal(kmc_file_write_new(f->path, "second", 6, 0600),
+		KMC_E_EXISTS);
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "out");
+}
+
+/* A write that fails halfway (here past RLIMIT_FSIZE) leaves nothing. */
+static void test_failed_write_leaves_nothing(void **state)
+{
+	fixture *f = *state;
+	struct rlimit old, small = { 4, 4 };
+	void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	char names[1024];
+	int r;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	r = kmc_file_write_new(f->path, "0123456789", 10, 0600);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_xfsz);
+	assert_int_equal(r, -EFBIG);
+	assert_non_null(strstr(kmc_error_detail(), f->path));
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "");
+}
+
+/* A name as long as a file name may be: the temporary of the atomic
+   writer must fit NAME_MAX as well. */
+static void test_longest_name(void **state)
+{
+	fixture *f = *state;
+	char name[NAME_MAX + 1], path[PATH_MAX], buf[8];
+	int dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+
+	assert_true(dirfd >= 0);
+	memset(name, 'n', NAME_MAX);
+	name[NAME_MAX] = '\0';
+	assert_int_equal(kmc_write_atomic(dirfd, name, "abc", 3, 0600, 1), 0);
+	assert_int_equal(kmc_write_atomic(dirfd, name, "xyz", 3, 0600, 1),
+		KMC_E_EXISTS);
+	close(dirfd);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(read_back(path, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(kmc_file_write_new(path, "def", 3, 0600), 0);
+	assert_int_equal(read_back(path, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "def", 3);
+}
+
+/* kmc_write_new (staging) replaces what is there. */
+static void test_write_new_replaces(void **state)
 {
 	fixture *f = *state;
 	kmc_file_meta meta = { 0600, (uid_t)-1, (gid_t)-1, NULL, 0 };
@@ -149,13 +229,10 @@ static void test_write_new_ex_noreplace(void **state)
 	assert_true(dirfd >= 0);
 	assert_int_equal(kmc_write_new(dirfd, "out", "one", 3, &meta), 0);
 	assert_int_equal(kmc_write_new(dirfd, "out", "two", 3, &meta), 0);
-	assert_int_equal(kmc_write_new_ex(dirfd, "out", "three", 5, &meta,
-		KMC_WRITE_NOREPLACE), -EEXIST);
 	close(dirfd);
 	assert_int_equal(read_back(f->path, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "two", 3);
 }
-
 
 static char top[64];
 
@@ -426,7 +503,13 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_folder_name,
 			setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_new_ex_noreplace,
+		cmocka_unit_test_setup_teardown(test_no_temporary_left,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_longest_name,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_new_replaces,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_safe_folders,
 			links_setup, links_teardown),
