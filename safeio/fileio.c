@@ -413,7 +413,7 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 {
 	struct dirent *e;
 	DIR *d;
-	int fd, empty = 1;
+	int fd, r, empty = 1;
 
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		O_CLOEXEC);
@@ -424,10 +424,20 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 		close(fd);
 		return -errno;
 	}
-	while ((e = readdir(d)))
+	/* readdir() says NULL both at the end and on an error, which only
+	   errno tells apart: a folder that could not be read is not empty. */
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			empty = 0;
+	}
+	r = -errno;
 	closedir(d);
+	if (r < 0)
+		return r;
 	*ret_empty = empty;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -216,6 +217,46 @@ static void test_longest_name(void **state)
 	assert_int_equal(kmc_file_write_new(path, "def", 3, 0600), 0);
 	assert_int_equal(read_back(path, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "def", 3);
+}
+
+/*
+ * readdir() as libc's, or failing with EIO while readdir_fails is set:
+ * defined in this program, it takes the place of libc's for the library
+ * linked in, so a folder can fail to read without a broken disk.
+ */
+static int readdir_fails;
+
+struct dirent *readdir(DIR *d)
+{
+	static struct dirent *(*real)(DIR *);
+
+	if (readdir_fails) {
+		errno = EIO;
+		return NULL;
+	}
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "readdir");
+	return real(d);
+}
+
+/* kmc_dir_empty: a folder that could not be read is not "empty".
+   readdir() reports an error only through errno. */
+static void test_dir_empty_read_error(void **state)
+{
+	fixture *f = *state;
+	int r, empty = -1;
+
+	assert_int_equal(kmc_dir_empty(AT_FDCWD, f->dir, &empty), 0);
+	assert_int_equal(empty, 1);
+	readdir_fails = 1;
+	empty = -1;
+	r = kmc_dir_empty(AT_FDCWD, f->dir, &empty);
+	readdir_fails = 0;
+	assert_int_equal(r, -EIO);
+	assert_int_equal(empty, -1);
+	assert_int_equal(kmc_file_write_new(f->path, "x", 1, 0600), 0);
+	assert_int_equal(kmc_dir_empty(AT_FDCWD, f->dir, &empty), 0);
+	assert_int_equal(empty, 0);
 }
 
 /* kmc_write_new (staging) replaces what is there. */
@@ -508,6 +549,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_longest_name,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_empty_read_error,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_new_replaces,
 			setup, teardown),
