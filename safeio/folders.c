@@ -448,9 +448,10 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 }
 
 /*
- * Without openat2 (kernels before 5.6, or valgrind): walk the path one
- * component at a time, each opened with O_NOFOLLOW, so a link anywhere
- * in it is refused (ELOOP or ENOTDIR), as RESOLVE_NO_SYMLINKS would.
+ * Without openat2 (kernels before 5.6, valgrind, seccomp filters): walk
+ * the path one component at a time, each opened with O_NOFOLLOW, so a
+ * link anywhere in it is refused (ELOOP or ENOTDIR), as
+ * RESOLVE_NO_SYMLINKS would.
  */
 static int open_walk(const char *path, int flags)
 {
@@ -507,7 +508,11 @@ int kmc_open_no_links(const char *path)
 	};
 	long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
 
-	if (fd < 0 && errno == ENOSYS)
+	/* ENOSYS: a kernel before 5.6; EPERM: a container's seccomp filter
+	   that blocks syscalls it does not know; E2BIG: an open_how larger
+	   than the kernel knows. The walk is as strict, so a real EPERM
+	   comes back from it again. */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG))
 		return open_walk(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 			O_NONBLOCK);
 	return (int)fd;

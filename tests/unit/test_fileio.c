@@ -28,8 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
 
 #include <kmc.h>
 #include <kmc/admin.h>
@@ -324,6 +330,70 @@ static void link_in(const char *target, const char *name)
 	assert_int_equal(symlink(to, path), 0);
 }
 
+/*
+ * kmc_open_no_links() where openat2 fails with err, as a container's
+ * seccomp filter makes it (EPERM) or an older kernel (ENOSYS, E2BIG):
+ * in a child, since a filter cannot be taken off again. A plain file
+ * opens, a link on the path is refused with ELOOP.
+ */
+static void open_no_links_blocked(int err)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO |
+			((unsigned)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]),
+		filter };
+	char file[PATH_MAX], via[PATH_MAX];
+	int fd, status;
+	pid_t pid;
+
+	snprintf(file, sizeof(file), "%s/real/file", top);
+	snprintf(via, sizeof(via), "%s/lnk/file", top);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(2);
+		/* The filter works: openat2 itself fails with err. */
+		if (syscall(SYS_openat2, AT_FDCWD, file,
+		    &(struct open_how){ .flags = O_RDONLY },
+		    sizeof(struct open_how)) >= 0 || errno != err)
+			_exit(3);
+		fd = kmc_open_no_links(file);
+		if (fd < 0)
+			_exit(4);
+		close(fd);
+		fd = kmc_open_no_links(via);
+		_exit(fd < 0 && errno == ELOOP ? 0 : 5);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_open_no_links_fallback(void **state)
+{
+	char file[PATH_MAX];
+	int fd;
+
+	(void)state;
+	mkdir_in("real", 0700);
+	link_in("@real", "lnk");
+	snprintf(file, sizeof(file), "%s/real/file", top);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	open_no_links_blocked(ENOSYS);
+	open_no_links_blocked(EPERM);
+	open_no_links_blocked(E2BIG);
+}
+
 static int walk(const char *rel)
 {
 	char path[PATH_MAX];
@@ -565,6 +635,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loop,
 			links_setup, links_teardown),
 		cmocka_unit_test_setup_teardown(test_relative_path,
+			links_setup, links_teardown),
+		cmocka_unit_test_setup_teardown(test_open_no_links_fallback,
 			links_setup, links_teardown),
 		cmocka_unit_test_setup_teardown(test_open_dir_checked,
 			links_setup, links_teardown),
