@@ -3,7 +3,8 @@
 # with each of its steps failing and then killed at each step (faults.sh):
 # afterwards the --out path holds the whole key or nothing, never part
 # of it, and nothing else is left in its folder (no temporary file with
-# part of the key under another name either).
+# part of the key under another name either, where the file system has
+# O_TMPFILE; see sweep below for the way without it).
 . "$(dirname "${BASH_SOURCE[0]}")/faults.sh"
 
 UV=$T/uv
@@ -30,39 +31,51 @@ left_nothing() {
 }
 unwrap() { faulty "$1" "$KMC" --vault "$UV" unwrap server --out "$KEY"; }
 
-rm -f "$KEY"
-unwrap 0
-check "unwrap --out under the shim without a fault succeeds" test "$rc" = 0
-check "... and writes the whole key" whole_key
-check "the shim counted the steps of unwrap --out" test "$steps" -gt 2
-total=$steps
-
-for ((n = 1; n <= total; n++)); do
+# sweep HOW: every step failing, then killed at every step. HOW "nameless"
+# is the way taken where the file system has O_TMPFILE (the key has no
+# name until it is whole); "named" forces the other (the shim fails
+# O_TMPFILE as such a file system would): a .key.pem.tmp-* that a
+# killed run leaves there is counted, never found under the --out name.
+sweep() {
+	local how=$1 n at total none=0 whole=0 temps=0
 	rm -rf "$OD" && mkdir -m 700 "$OD"
-	unwrap "$n"
-	if [ "$rc" != 0 ]; then
-		check "unwrap --out, step $n of $total failing: exits non-zero without a crash" no_crash
-		check "unwrap --out, step $n failing: the message names the fault" names_fault
-		check "unwrap --out, step $n failing: no file, no temporary left" left_nothing
-	else
-		check "unwrap --out, step $n of $total failing yet exit 0: the whole key" whole_key
-	fi
-done
-
-none=0 whole=0
-for ((n = 1; n <= total; n++)); do
-	at="unwrap --out, killed at step $n of $total"
-	rm -rf "$OD" && mkdir -m 700 "$OD"
-	FAULT_KILL=1 unwrap "$n"
-	check "$at: the shim killed it" killed
-	if [ -e "$KEY" ]; then
-		whole=$((whole + 1))
-		check "$at: the file left is the whole key, alone in its folder" whole_key
-	else
-		none=$((none + 1))
-		check "$at: no file, and no temporary left" left_nothing
-	fi
-done
-echo "# unwrap --out, killed at each step: no file $none times, the whole key $whole times"
-
+	unwrap 0
+	check "unwrap --out ($how) under the shim without a fault succeeds" test "$rc" = 0
+	check "... and writes the whole key" whole_key
+	check "the shim counted the steps of unwrap --out ($how)" test "$steps" -gt 2
+	total=$steps
+	for ((n = 1; n <= total; n++)); do
+		at="unwrap --out ($how), step $n of $total failing"
+		rm -rf "$OD" && mkdir -m 700 "$OD"
+		unwrap "$n"
+		if [ "$rc" != 0 ]; then
+			check "$at: exits non-zero without a crash" no_crash
+			check "$at: the message names the fault" names_fault
+			check "$at: no file, no temporary left" left_nothing
+		else
+			check "$at yet exit 0: the whole key" whole_key
+		fi
+	done
+	for ((n = 1; n <= total; n++)); do
+		at="unwrap --out ($how), killed at step $n of $total"
+		rm -rf "$OD" && mkdir -m 700 "$OD"
+		FAULT_KILL=1 unwrap "$n"
+		check "$at: the shim killed it" killed
+		if [ "$how" = named ] && [ "$(count_temp_files "$OD")" != 0 ]; then
+			temps=$((temps + 1))
+			rm -f "$OD"/.key.pem.tmp-*
+		fi
+		if [ -e "$KEY" ]; then
+			whole=$((whole + 1))
+			check "$at: the file left is the whole key, alone in its folder" whole_key
+		else
+			none=$((none + 1))
+			check "$at: no file, and no temporary left" left_nothing
+		fi
+	done
+	echo "# unwrap --out ($how), killed at each step: no file $none times," \
+		"the whole key $whole times (a temporary left $temps times)"
+}
+sweep nameless
+KMC_FAULT_NO_TMPFILE=1 sweep named
 done_testing
