@@ -20,6 +20,7 @@
  * docs/provider.md. This file sees the public headers only; its messages
  * are escaped with kmc_escape(), as the kmc command's are.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,25 +208,39 @@ static int emit_key(const char *dir, const char *name,
 	void *cbarg)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
-	pass_bridge b = { pw_cb, pw_cbarg, dir ? dir : "(default)" };
+	pass_bridge b = { pw_cb, pw_cbarg, NULL };
 	kmc_vault *v = NULL;
 	kmc_secret *der = NULL;
 	OSSL_PARAM params[4];
-	const char *env;
+	char dbuf[PATH_MAX];
 	int type = OSSL_OBJECT_PKEY, r, ok;
 
+	/* The default vault as the kmc command finds it, so both agree on
+	   it and on what is wrong with it (an over-long $KMC_VAULT, no
+	   home), and messages name the folder rather than "(default)". */
+	if (!dir) {
+		r = kmc_default_vault_dir(dbuf, sizeof(dbuf));
+		if (r < 0) {
+			prov_error(reason_of(r), "the default vault for %s: %s",
+				name, kmc_error_detail()[0] ? kmc_error_detail() :
+				kmc_strerror(r));
+			return 0;
+		}
+		/* A URI must name its vault by an absolute path; the default
+		   through a relative $KMC_VAULT (the only way it can be
+		   relative) would be relative to wherever the server happens
+		   to run, so it is refused the same way. */
+		if (dbuf[0] != '/') {
+			prov_error(KMCPROV_R_BAD_URI, "the default vault for %s: "
+				"$KMC_VAULT %s is a relative path; give an absolute "
+				"one, or the vault in the URI", name, dbuf);
+			return 0;
+		}
+		dir = dbuf;
+	}
+	b.dir = dir;
 	o.passphrase_cb = bridge_cb;
 	o.passphrase_arg = &b;
-	/* A URI must name its vault by an absolute path; the default
-	   through a relative $KMC_VAULT would be relative to wherever the
-	   server happens to run, so it is refused the same way. */
-	env = secure_getenv("KMC_VAULT");
-	if (!dir && env && env[0] && env[0] != '/') {
-		prov_error(KMCPROV_R_BAD_URI, "the default vault for %s: "
-			"$KMC_VAULT %s is a relative path; give an absolute one, "
-			"or the vault in the URI", name, env);
-		return 0;
-	}
 	r = kmc_vault_open_ex(dir, 0, &o, &v);
 	if (r < 0) {
 		raise_error(r, dir, name, "opening the vault for");

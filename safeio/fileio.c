@@ -180,7 +180,9 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 	*ret_published = 0;
 	KMC_GUARD(kmc_crypto_init());
 	kmc_random(rnd, sizeof(rnd));
-	r = snprintf(tmp, sizeof(tmp), ".%s.tmp-%02x%02x%02x%02x%02x%02x", name,
+	/* At most 200 bytes of name: the temporary must fit NAME_MAX too,
+	   and the random part alone keeps it unique. */
+	r = snprintf(tmp, sizeof(tmp), ".%.200s.tmp-%02x%02x%02x%02x%02x%02x", name,
 		rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 	KMC_ENSURE(r > 0 && (size_t)r < sizeof(tmp), KMC_E_TOO_LARGE);
 
@@ -293,16 +295,9 @@ static int xattrs_set(int fd, const uint8_t *p, size_t len)
 int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	const kmc_file_meta *meta)
 {
-	return kmc_write_new_ex(dirfd, name, data, len, meta, 0);
-}
-
-int kmc_write_new_ex(int dirfd, const char *name, const void *data,
-	size_t len, const kmc_file_meta *meta, unsigned flags)
-{
 	int fd, r;
 
-	if (!(flags & KMC_WRITE_NOREPLACE) && unlinkat(dirfd, name, 0) < 0 &&
-	    errno != ENOENT)
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		O_NOFOLLOW, meta->mode);
@@ -327,12 +322,53 @@ int kmc_write_new_ex(int dirfd, const char *name, const void *data,
 	return r;
 }
 
+/*
+ * Write a file with no name (O_TMPFILE) in dirfd and give it name with
+ * linkat(), which refuses a name that exists as RENAME_NOREPLACE does. A
+ * crash before the link leaves nothing, where a named temporary would
+ * stay behind holding part of the data (a plaintext key, for unwrap
+ * --out). *ret_published as kmc_write_atomic_ex().
+ * Returns 0; -EEXIST; -errno; 1 when the file system or a missing /proc
+ * does not allow it, nothing written (the caller takes a named
+ * temporary instead).
+ */
+static int write_nameless(int dirfd, const char *name, const void *data,
+	size_t len, mode_t mode, int *ret_published)
+{
+	_cleanup_(kmc_closep) int fd = -1;
+	char proc[64];
+	int r;
+
+	*ret_published = 0;
+	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		return 1;	/* the named way reports any real fault */
+	r = kmc_write_full(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)	/* umask may have cut it */
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		return r;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0) {
+		/* No /proc: AT_EMPTY_PATH, which wants CAP_DAC_READ_SEARCH. */
+		if (errno != ENOENT || linkat(fd, "", dirfd, name,
+		    AT_EMPTY_PATH) < 0)
+			return errno == ENOENT || errno == EPERM ? 1 : -errno;
+	}
+	*ret_published = 1;
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
+}
+
 int kmc_file_write_new(const char *path, const void *data, size_t len,
 	mode_t mode)
 {
 	char parent[PATH_MAX];
 	const char *slash, *name;
-	int dirfd, r;
+	int dirfd, published, r;
 
 	if (!*path || (!data && len))
 		return kmc_detail(KMC_E_INVALID, "writing a new file: no path");
@@ -354,14 +390,18 @@ int kmc_file_write_new(const char *path, const void *data, size_t len,
 		return kmc_detail(r, "creating %s: opening its folder %s: %s",
 			path, parent, kmc_strerror(r));
 	}
-	r = kmc_write_new_ex(dirfd, name, data, len, &(kmc_file_meta){ mode,
-		(uid_t)-1, (gid_t)-1, NULL, 0 }, KMC_WRITE_NOREPLACE);
-	if (r == 0 && fsync(dirfd) < 0) {
-		r = -errno;
+	/* Written whole beside the name, then given it without replacing
+	   anything (not even a link): a crash leaves the whole file or
+	   none, never part of a key under the name asked for. */
+	r = write_nameless(dirfd, name, data, len, mode, &published);
+	if (r == 1)
+		r = kmc_write_atomic_ex(dirfd, name, data, len, mode, 1,
+			&published);
+	/* Only the folder's fsync failed: undo, so a failure made nothing. */
+	if (r < 0 && published)
 		(void)unlinkat(dirfd, name, 0);
-	}
 	close(dirfd);
-	if (r == -EEXIST)
+	if (r == -EEXIST || r == KMC_E_EXISTS)
 		return kmc_detail(KMC_E_EXISTS, "%s exists; refusing to overwrite "
 			"it", path);
 	if (r < 0)
@@ -373,7 +413,7 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 {
 	struct dirent *e;
 	DIR *d;
-	int fd, empty = 1;
+	int fd, r, empty = 1;
 
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		O_CLOEXEC);
@@ -384,10 +424,20 @@ int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 		close(fd);
 		return -errno;
 	}
-	while ((e = readdir(d)))
+	/* readdir() says NULL both at the end and on an error, which only
+	   errno tells apart: a folder that could not be read is not empty. */
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			empty = 0;
+	}
+	r = -errno;
 	closedir(d);
+	if (r < 0)
+		return r;
 	*ret_empty = empty;
 	return 0;
 }

@@ -6,7 +6,8 @@
  * checks apply to the very file that is read. Writes: a temporary file in
  * the same directory (O_EXCL, mode given up front), write all, fsync,
  * renameat over the target, fsync the directory; the temporary is removed
- * on any failure.
+ * on any failure. kmc_file_write_new() (include/kmc/admin.h) writes a
+ * file with no name at all where it can (O_TMPFILE, then linkat).
  */
 #ifndef KMC_FILEIO_H
 #define KMC_FILEIO_H
@@ -93,16 +94,6 @@ KMC_INTERNAL int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
  */
 KMC_INTERNAL int kmc_write_new(int dirfd, const char *name, const void *data,
 	size_t len, const kmc_file_meta *meta) KMC_MUST_CHECK;
-
-/*
- * kmc_write_new_ex - kmc_write_new; with KMC_WRITE_NOREPLACE a file that
- * exists at dirfd/name is left alone and -EEXIST returned (O_EXCL: never
- * replaced, not even a link).
- */
-#define KMC_WRITE_NOREPLACE 1u
-KMC_INTERNAL int kmc_write_new_ex(int dirfd, const char *name,
-	const void *data, size_t len, const kmc_file_meta *meta, unsigned flags)
-	KMC_MUST_CHECK;
 
 /* kmc_write_full - write all len bytes to fd, again after EINTR and short
  * writes. Returns 0 or -errno. */

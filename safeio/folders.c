@@ -103,6 +103,17 @@ static int check_parent(const struct stat *st, uid_t user,
 	return 0;
 }
 
+/* The name of the folder up levels above the directory fd, for a
+   message: found only when there is one to give, since it costs a
+   readlink of /proc on a path every vault command takes. */
+static void chain_name(int fd, const char *show, unsigned up, char *buf,
+	size_t size)
+{
+	dir_name(fd, show, buf, size);
+	while (up--)
+		path_up(buf);
+}
+
 /* Walk from fd (itself checked when self) up to / by "..", so the
    folders checked are the ones the descriptor hangs from, not what a
    path names now; user is whose folders they may be besides root's.
@@ -111,19 +122,20 @@ static int check_parent(const struct stat *st, uid_t user,
 static int check_chain(int fd, int self, uid_t user, const char *show,
 	const char *what)
 {
-	_cleanup_(kmc_closep) int cur = -1;
 	char name[PATH_MAX];
 	struct stat st, up;
-	int r;
+	unsigned level = 0;
+	int cur = fd, r;
 
-	dir_name(fd, show, name, sizeof(name));
-	cur = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (cur < 0 || fstat(cur, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
+		chain_name(fd, show, 0, name, sizeof(name));
 		return kmc_detail(r, "%s: %s", name, kmc_strerror(r));
 	}
-	if (self)
-		KMC_GUARD(check_parent(&st, user, name, what));
+	if (self && parent_fault(&st, user) != PARENT_SAFE) {
+		chain_name(fd, show, 0, name, sizeof(name));
+		return check_parent(&st, user, name, what);
+	}
 	for (;;) {
 		int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
@@ -131,16 +143,26 @@ static int check_chain(int fd, int self, uid_t user, const char *show,
 			r = -errno;
 			if (next >= 0)
 				close(next);
+			if (cur != fd)
+				close(cur);
+			chain_name(fd, show, level, name, sizeof(name));
 			return kmc_detail(r, "the directory above %s: %s", name,
 				kmc_strerror(r));
 		}
-		close(cur);
+		if (cur != fd)
+			close(cur);
 		cur = next;
+		level++;
 		/* "/" is its own parent. */
-		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino) {
+			close(cur);
 			return 0;
-		path_up(name);
-		KMC_GUARD(check_parent(&up, user, name, what));
+		}
+		if (parent_fault(&up, user) != PARENT_SAFE) {
+			close(cur);
+			chain_name(fd, show, level, name, sizeof(name));
+			return check_parent(&up, user, name, what);
+		}
 		st = up;
 	}
 }
@@ -448,9 +470,10 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 }
 
 /*
- * Without openat2 (kernels before 5.6, or valgrind): walk the path one
- * component at a time, each opened with O_NOFOLLOW, so a link anywhere
- * in it is refused (ELOOP or ENOTDIR), as RESOLVE_NO_SYMLINKS would.
+ * Without openat2 (kernels before 5.6, valgrind, seccomp filters): walk
+ * the path one component at a time, each opened with O_NOFOLLOW, so a
+ * link anywhere in it is refused (ELOOP or ENOTDIR), as
+ * RESOLVE_NO_SYMLINKS would.
  */
 static int open_walk(const char *path, int flags)
 {
@@ -507,7 +530,11 @@ int kmc_open_no_links(const char *path)
 	};
 	long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
 
-	if (fd < 0 && errno == ENOSYS)
+	/* ENOSYS: a kernel before 5.6; EPERM: a container's seccomp filter
+	   that blocks syscalls it does not know; E2BIG: an open_how larger
+	   than the kernel knows. The walk is as strict, so a real EPERM
+	   comes back from it again. */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG))
 		return open_walk(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 			O_NONBLOCK);
 	return (int)fd;

@@ -89,9 +89,10 @@ KMC_INTERNAL int kmc_open_parent(const char *path, int *ret_dirfd,
 /*
  * kmc_open_no_links - open path read-only (O_CLOEXEC|O_NOCTTY|O_NONBLOCK)
  * when no component of it is a symbolic link: openat2's
- * RESOLVE_NO_SYMLINKS, or a walk one component at a time where the
- * kernel lacks openat2. Returns the fd, or -1 with errno set (ELOOP for
- * a link anywhere in the path), as open() does.
+ * RESOLVE_NO_SYMLINKS, or a walk one component at a time where openat2
+ * is missing or blocked (ENOSYS, EPERM from a seccomp filter, E2BIG).
+ * Returns the fd, or -1 with errno set (ELOOP for a link anywhere in the
+ * path), as open() does.
  */
 KMC_INTERNAL int kmc_open_no_links(const char *path) KMC_MUST_CHECK;
 

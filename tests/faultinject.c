@@ -43,6 +43,10 @@
  *	                   and trying each of kmc's own is what finds kmc's
  *	                   bugs. The stack comes from backtrace(). Unset or
  *	                   0: every allocation counts.
+ *	KMC_FAULT_NO_TMPFILE=1
+ *	                   every open with O_TMPFILE fails with EOPNOTSUPP,
+ *	                   as on a file system without it, so the way a
+ *	                   writer takes without one is tried (never counted).
  *	KMC_FAULT_KILL=1   the Nth counted call (KMC_FAULT_AT) raises SIGKILL
  *	                   instead of failing, before doing anything: a crash
  *	                   or power cut at that step. KMC_FAULT_COUNT is not
@@ -118,6 +122,7 @@ static unsigned long calls;		/* counted so far */
 static unsigned enabled = DEFAULT_OPS;
 static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
+static int no_tmpfile;			/* KMC_FAULT_NO_TMPFILE */
 static int done;			/* past the destructor: count nothing */
 
 /* KMC_WRITE_LOG: the log's descriptor, -1 when off. */
@@ -150,6 +155,8 @@ static void load_config(void)
 	trace = getenv("KMC_FAULT_TRACE") != NULL;
 	s = getenv("KMC_FAULT_KILL");
 	kill_at = s && *s && strcmp(s, "0") != 0;
+	s = getenv("KMC_FAULT_NO_TMPFILE");
+	no_tmpfile = s && *s && strcmp(s, "0") != 0;
 	log_open();
 	near_init();
 	s = getenv("KMC_FAULT_OPS");
@@ -506,6 +513,11 @@ EXPORT int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = open_mode(flags, ap);
 	va_end(ap);
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		load_config();
+		if (no_tmpfile)
+			FAIL(EOPNOTSUPP);
+	}
 	if ((flags & O_CREAT) && hit(OP_OPEN, path))
 		FAIL(EIO);
 	return real_(path, flags, mode);
@@ -520,6 +532,11 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = open_mode(flags, ap);
 	va_end(ap);
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		load_config();
+		if (no_tmpfile)
+			FAIL(EOPNOTSUPP);
+	}
 	if ((flags & O_CREAT) && hit(OP_OPENAT, path))
 		FAIL(EIO);
 	return real_(dirfd, path, flags, mode);

@@ -53,7 +53,7 @@ static void init_cleanup(int parentfd, const char *tmp)
 static int init_target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;
-	int empty;
+	int r, empty;
 
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -63,7 +63,9 @@ static int init_target_ok(int parentfd, const char *base, const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(KMC_E_EXISTS, "%s exists and is not a "
 			"directory", dir);
-	KMC_GUARD(kmc_dir_empty(parentfd, base, &empty));
+	r = kmc_dir_empty(parentfd, base, &empty);
+	if (r < 0)
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	if (!empty) {
 		if (faccessat(parentfd, base, F_OK, 0) == 0) {
 			char ks[PATH_MAX + 16];

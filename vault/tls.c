@@ -194,10 +194,12 @@ static void describe_sans(X509 *x, char *buf, size_t size)
 
 			/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
 			   to "good", and a byte above 0x7f is not UTF-8 text
-			   that JSON output could carry. */
+			   that JSON output could carry. A ',' is shown as '?'
+			   too: the names are joined with ", ", and one name
+			   holding ", DNS:evil" would read as a second SAN. */
 			for (int k = 0; k < len; k++)
-				item[o++] = d[k] >= 0x20 && d[k] < 0x7f ?
-					(char)d[k] : '?';
+				item[o++] = d[k] >= 0x20 && d[k] < 0x7f &&
+					d[k] != ',' ? (char)d[k] : '?';
 			item[o] = '\0';
 		} else if (g->type == GEN_IPADD) {
 			const unsigned char *ip = ASN1_STRING_get0_data(g->d.ip);

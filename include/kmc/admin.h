@@ -372,7 +372,7 @@ KMC_API int kmc_key_export(kmc_vault *v, const char *name,
 typedef struct kmc_cert_info {
 	char subject[512];
 	char issuer[512];
-	char sans[2048];	/* "DNS:a, IP Address:b", "" when none */
+	char sans[2048];	/* "DNS:a, IP:b", "" when none; no name holds "," */
 	char serial[132];	/* hex */
 	char sha256[96];	/* AA:BB:... of the DER */
 	int64_t not_before;	/* seconds since the epoch */
@@ -444,8 +444,11 @@ KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
  * kmc_file_write_new - create the file path (never replacing one that
  * exists, nor following a link there), write the len bytes of data, give
  * it mode (whatever the umask), fsync it and its folder; on failure
- * nothing is left behind. For files a user names, such as a private key
- * written out in the clear. The detail names path.
+ * nothing is left behind. The file is written whole before it takes the
+ * name (a file without a name where the file system allows, else
+ * .NAME.tmp-*), so a crash leaves the whole file or none at path. For
+ * files a user names, such as a private key written out in the clear.
+ * The detail names path.
  * Returns 0; KMC_E_EXISTS, KMC_E_INVALID, -errno.
  */
 KMC_API int kmc_file_write_new(const char *path, const void *data,

@@ -26,7 +26,8 @@
 # The suites: test_faults_init_new.sh and test_faults_init_existing.sh
 # (kmc init, with a host key it makes and with one made beforehand: the
 # init functions below), test_faults_password.sh (password set, and the
-# write that repairs a deleted kmc.ks).
+# write that repairs a deleted kmc.ks), test_unwrap_faults.sh (unwrap
+# --out: the whole key or no file, never part of one).
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
 OLD=$T/pw.old

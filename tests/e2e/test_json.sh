@@ -68,6 +68,29 @@ check "backup --json names the new folder" jq -e --arg d "$T/bk" '.dir == $d' "$
 check "backup --json counts the item" jq -e '.items == 1' "$T/json.out"
 json_of "restore --json" restore restore "$T/bk" --json
 check "restore --json says the backup was verified" jq -e '.verified == true and .note == ""' "$T/json.out"
+# A SAN value holding ", DNS:evil.example" must stay one name: the
+# names are joined with ", " on the way to the JSON array and the text.
+cat >"$T/san.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = ext
+[dn]
+CN = comma
+[ext]
+subjectAltName = @alt
+[alt]
+URI.1 = https://a, DNS:evil.example
+EOF
+check "openssl makes a certificate with a comma in a URI SAN" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/san.key" -out "$T/san.crt" -days 1 -config "$T/san.cnf"
+kmc cert info "$T/san.crt" --json >"$T/san.json" 2>/dev/null
+check "cert info --json: a comma in a SAN forges no second SAN" \
+	jq -e '.[0].sans == ["URI:https://a? DNS:evil.example"]' "$T/san.json"
+kmc cert info "$T/san.crt" >"$T/san.txt" 2>/dev/null
+check "cert info: the text shows that SAN as one name" \
+	grep -qx '  SANs        URI:https://a? DNS:evil.example' "$T/san.txt"
 fields backup >"$T/fields.backup"
 check "the parser of cli.md keeps restore-only fields from backup's" \
 	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"

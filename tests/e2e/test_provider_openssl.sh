@@ -141,6 +141,22 @@ t_err 1 "a missing item through a reference file is named the same way" \
 		"$(printf %s "kmc://$1?item=nosuch" | base64 -w0)" >"$2" &&
 	OPENSSL_CONF=$3 timeout 20 openssl pkey -in "$2" -noout' _ "$V" "$T/nosuch.ref.pem" "$CONF"
 
+# The default vault (kmc://?item=NAME) is found as the kmc command finds
+# it (kmc_default_vault_dir()): messages name it, and an unusable
+# $KMC_VAULT is refused for the same reason the command gives.
+t_out "kmc://?item=server loads the key of the default vault, \$KMC_VAULT" \
+	"$SERVER_PUB" env KMC_VAULT="$V" bash -c 'timeout 20 openssl pkey "$@" -pubout |
+		sha256sum | cut -d" " -f1' _ "${PROV[@]}" -in 'kmc://?item=server'
+t_err 1 "a missing item in the default vault names that vault" \
+	"reading the key nosuch in vault $V: no item nosuch/key in $V" \
+	env KMC_VAULT="$V" timeout 20 openssl pkey "${PROV[@]}" -in 'kmc://?item=nosuch' -noout
+LONG=/$(head -c 5000 /dev/zero | tr '\0' a)
+t_err 2 "an over-long \$KMC_VAULT is refused by the kmc command" \
+	'KMC_VAULT is 5001 bytes long' env KMC_VAULT="$LONG" "$KMC" status
+t_err 1 "... and by the provider, for the same reason" \
+	'the default vault for server: \$KMC_VAULT is 5001 bytes long' \
+	env KMC_VAULT="$LONG" timeout 20 openssl pkey "${PROV[@]}" -in 'kmc://?item=server' -noout
+
 # The reason after the grammar is kmc_strerror(KMC_E_STRING), whose text is
 # about `kmc encrypt` strings: wrong for a URI, and a user would be misled.
 no_ciphertext() { ! grep -h 'ciphertext' "$@" >&2; }

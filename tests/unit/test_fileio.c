@@ -1,7 +1,8 @@
 /*
  * test_fileio.c - safeio/fileio.c: the library's writer of new files
- * (kmc_file_write_new(), which kmc unwrap --out and kmc ref --out use, and
- * kmc_write_new_ex() under it), and the walk of a path as given
+ * (kmc_file_write_new(), which kmc unwrap --out and kmc ref --out use;
+ * that a crash leaves no part of a file is test_unwrap_faults.sh's), the
+ * atomic writer under it, and the walk of a path as given
  * (kmc_check_path_links()): each symbolic link on it is checked where it
  * lives, since the walk up by ".." from the opened folder never sees the
  * folder that holds a link (RT2-37 in docs/test-plan.md).
@@ -16,15 +17,25 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
 
 #include <kmc.h>
 #include <kmc/admin.h>
@@ -138,8 +149,124 @@ static void test_refuses_folder_name(void **state)
 	assert_int_equal(kmc_file_write_new("", "x", 1, 0600), KMC_E_INVALID);
 }
 
-/* kmc_write_new (staging) still replaces; _ex with NOREPLACE does not. */
-static void test_write_new_ex_noreplace(void **state)
+/* The names in f->dir, space-separated, "." and ".." left out. */
+static void names_in(const char *dir, char *buf, size_t size)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	size_t off = 0;
+
+	assert_non_null(d);
+	buf[0] = '\0';
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			off += (size_t)snprintf(buf + off, size - off, "%s%s",
+				off ? " " : "", e->d_name);
+	closedir(d);
+}
+
+/* Neither a success nor a refusal leaves a temporary beside the file. */
+static void test_no_temporary_left(void **state)
+{
+	fixture *f = *state;
+	char names[1024];
+
+	assert_int_equal(kmc_file_write_new(f->path, "first", 5, 0600), 0);
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "out");
+	assert_int_equal(kmc_file_write_new(f->path, "second", 6, 0600),
+		KMC_E_EXISTS);
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "out");
+}
+
+/* A write that fails halfway (here past RLIMIT_FSIZE) leaves nothing. */
+static void test_failed_write_leaves_nothing(void **state)
+{
+	fixture *f = *state;
+	struct rlimit old, small = { 4, 4 };
+	void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	char names[1024];
+	int r;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	r = kmc_file_write_new(f->path, "0123456789", 10, 0600);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_xfsz);
+	assert_int_equal(r, -EFBIG);
+	assert_non_null(strstr(kmc_error_detail(), f->path));
+	names_in(f->dir, names, sizeof(names));
+	assert_string_equal(names, "");
+}
+
+/* A name as long as a file name may be: the temporary of the atomic
+   writer must fit NAME_MAX as well. */
+static void test_longest_name(void **state)
+{
+	fixture *f = *state;
+	char name[NAME_MAX + 1], path[PATH_MAX], buf[8];
+	int dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+
+	assert_true(dirfd >= 0);
+	memset(name, 'n', NAME_MAX);
+	name[NAME_MAX] = '\0';
+	assert_int_equal(kmc_write_atomic(dirfd, name, "abc", 3, 0600, 1), 0);
+	assert_int_equal(kmc_write_atomic(dirfd, name, "xyz", 3, 0600, 1),
+		KMC_E_EXISTS);
+	close(dirfd);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(read_back(path, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(kmc_file_write_new(path, "def", 3, 0600), 0);
+	assert_int_equal(read_back(path, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "def", 3);
+}
+
+/*
+ * readdir() as libc's, or failing with EIO while readdir_fails is set:
+ * defined in this program, it takes the place of libc's for the library
+ * linked in, so a folder can fail to read without a broken disk.
+ */
+static int readdir_fails;
+
+struct dirent *readdir(DIR *d)
+{
+	static struct dirent *(*real)(DIR *);
+
+	if (readdir_fails) {
+		errno = EIO;
+		return NULL;
+	}
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "readdir");
+	return real(d);
+}
+
+/* kmc_dir_empty: a folder that could not be read is not "empty".
+   readdir() reports an error only through errno. */
+static void test_dir_empty_read_error(void **state)
+{
+	fixture *f = *state;
+	int r, empty = -1;
+
+	assert_int_equal(kmc_dir_empty(AT_FDCWD, f->dir, &empty), 0);
+	assert_int_equal(empty, 1);
+	readdir_fails = 1;
+	empty = -1;
+	r = kmc_dir_empty(AT_FDCWD, f->dir, &empty);
+	readdir_fails = 0;
+	assert_int_equal(r, -EIO);
+	assert_int_equal(empty, -1);
+	assert_int_equal(kmc_file_write_new(f->path, "x", 1, 0600), 0);
+	assert_int_equal(kmc_dir_empty(AT_FDCWD, f->dir, &empty), 0);
+	assert_int_equal(empty, 0);
+}
+
+/* kmc_write_new (staging) replaces what is there. */
+static void test_write_new_replaces(void **state)
 {
 	fixture *f = *state;
 	kmc_file_meta meta = { 0600, (uid_t)-1, (gid_t)-1, NULL, 0 };
@@ -149,13 +276,10 @@ static void test_write_new_ex_noreplace(void **state)
 	assert_true(dirfd >= 0);
 	assert_int_equal(kmc_write_new(dirfd, "out", "one", 3, &meta), 0);
 	assert_int_equal(kmc_write_new(dirfd, "out", "two", 3, &meta), 0);
-	assert_int_equal(kmc_write_new_ex(dirfd, "out", "three", 5, &meta,
-		KMC_WRITE_NOREPLACE), -EEXIST);
 	close(dirfd);
 	assert_int_equal(read_back(f->path, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "two", 3);
 }
-
 
 static char top[64];
 
@@ -204,6 +328,70 @@ static void link_in(const char *target, const char *name)
 	else
 		snprintf(to, sizeof(to), "%s", target);
 	assert_int_equal(symlink(to, path), 0);
+}
+
+/*
+ * kmc_open_no_links() where openat2 fails with err, as a container's
+ * seccomp filter makes it (EPERM) or an older kernel (ENOSYS, E2BIG):
+ * in a child, since a filter cannot be taken off again. A plain file
+ * opens, a link on the path is refused with ELOOP.
+ */
+static void open_no_links_blocked(int err)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO |
+			((unsigned)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]),
+		filter };
+	char file[PATH_MAX], via[PATH_MAX];
+	int fd, status;
+	pid_t pid;
+
+	snprintf(file, sizeof(file), "%s/real/file", top);
+	snprintf(via, sizeof(via), "%s/lnk/file", top);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(2);
+		/* The filter works: openat2 itself fails with err. */
+		if (syscall(SYS_openat2, AT_FDCWD, file,
+		    &(struct open_how){ .flags = O_RDONLY },
+		    sizeof(struct open_how)) >= 0 || errno != err)
+			_exit(3);
+		fd = kmc_open_no_links(file);
+		if (fd < 0)
+			_exit(4);
+		close(fd);
+		fd = kmc_open_no_links(via);
+		_exit(fd < 0 && errno == ELOOP ? 0 : 5);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_open_no_links_fallback(void **state)
+{
+	char file[PATH_MAX];
+	int fd;
+
+	(void)state;
+	mkdir_in("real", 0700);
+	link_in("@real", "lnk");
+	snprintf(file, sizeof(file), "%s/real/file", top);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	open_no_links_blocked(ENOSYS);
+	open_no_links_blocked(EPERM);
+	open_no_links_blocked(E2BIG);
 }
 
 static int walk(const char *rel)
@@ -426,7 +614,15 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_folder_name,
 			setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_new_ex_noreplace,
+		cmocka_unit_test_setup_teardown(test_no_temporary_left,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_longest_name,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_empty_read_error,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_new_replaces,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_safe_folders,
 			links_setup, links_teardown),
@@ -439,6 +635,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loop,
 			links_setup, links_teardown),
 		cmocka_unit_test_setup_teardown(test_relative_path,
+			links_setup, links_teardown),
+		cmocka_unit_test_setup_teardown(test_open_no_links_fallback,
 			links_setup, links_teardown),
 		cmocka_unit_test_setup_teardown(test_open_dir_checked,
 			links_setup, links_teardown),
