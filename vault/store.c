@@ -232,8 +232,11 @@ static int meta_check(store *st, MDB_txn *txn,
 	return 0;
 }
 
-static int env_open(store *st, const char *file, const char *show,
-	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN],
+/* Not an error code: the file changed under the open (store_open()). */
+#define STORE_REPLACED 1
+
+static int env_open(store *st, const char *file, store_mode mode,
+	const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const struct stat *before)
 {
 	int create = mode == STORE_CREATE, peek = mode == STORE_PEEK;
@@ -258,11 +261,10 @@ static int env_open(store *st, const char *file, const char *show,
 		r = mdb_err(mdb_env_get_fd(st->env, &fd));
 		if (r == 0 && fstat(fd, &after) < 0)
 			r = -errno;
+		/* store_open() checks the new file and tries again. */
 		if (r == 0 && (after.st_dev != before->st_dev ||
 				after.st_ino != before->st_ino))
-			r = kmc_detail(KMC_E_PERM, "%s was replaced while it was "
-				"being opened; try again, and check who else can "
-				"write the vault folder", show);
+			r = STORE_REPLACED;
 	}
 	if (r == 0) {
 		int fd;
@@ -295,20 +297,21 @@ static int env_open(store *st, const char *file, const char *show,
 	}
 	if (txn)
 		mdb_txn_abort(txn);
-	if (r < 0) {
+	if (r != 0) {
 		env_close(st->env);
 		st->env = NULL;
 	}
 	return r;
 }
 
+static int open_checked(store *st, const char *path, int dirfd,
+	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const char *file);
+
 int store_open(store *st, const char *path, int dirfd, store_mode mode,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])
 {
 	char file[4096], show[4096], pinned[64];
-	struct stat before;
-	shared_env *e;
-	MDB_txn *txn;
 	int r, n;
 
 	memset(st, 0, sizeof(*st));
@@ -316,7 +319,7 @@ int store_open(store *st, const char *path, int dirfd, store_mode mode,
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
 	/* A new store sits in init's private temporary folder: no sharing. */
 	if (mode == STORE_CREATE)
-		return env_open(st, file, file, mode, vault_id, NULL);
+		return env_open(st, file, mode, vault_id, NULL);
 	memcpy(show, file, sizeof(show));
 	/* LMDB opens by name: name the directory we checked, by its
 	   descriptor, so a re-pointed link to the vault cannot send it
@@ -327,6 +330,30 @@ int store_open(store *st, const char *path, int dirfd, store_mode mode,
 		KMC_ENSURE(n > 0 && (size_t)n < sizeof(file), KMC_E_TOO_LARGE);
 	}
 
+	/* A rename over the file between its check and LMDB's open (a
+	   restore, a repair) is not an attack: the file now there is
+	   checked and opened in its turn. Only one replaced at every try
+	   is refused. */
+	for (int tries = 0; tries < 3; tries++) {
+		r = open_checked(st, path, dirfd, mode, vault_id, file);
+		if (r != STORE_REPLACED)
+			return r;
+	}
+	return kmc_detail(KMC_E_PERM, "%s was replaced while it was being "
+		"opened, three times over; check who else can write the vault "
+		"folder", show);
+}
+
+/* store_open() once: STORE_REPLACED when the file was replaced meanwhile. */
+static int open_checked(store *st, const char *path, int dirfd,
+	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const char *file)
+{
+	struct stat before;
+	shared_env *e;
+	MDB_txn *txn;
+	int r;
+
 	r = check_file(dirfd, path, STORE_NAME, &before);
 	if (r == -ENOENT)
 		return KMC_E_STORE;
@@ -334,7 +361,7 @@ int store_open(store *st, const char *path, int dirfd, store_mode mode,
 	/* A peek has its own environment: with no lock file it cannot upset
 	   one this process holds on the same file. */
 	if (mode == STORE_PEEK)
-		return env_open(st, file, show, mode, vault_id, &before);
+		return env_open(st, file, mode, vault_id, &before);
 	pthread_mutex_lock(&envs_lock);
 	for (e = envs; e; e = e->next)
 		if (e->dev == before.st_dev && e->ino == before.st_ino)
@@ -360,7 +387,7 @@ int store_open(store *st, const char *path, int dirfd, store_mode mode,
 	}
 	r = check_lock_file(dirfd, path);
 	if (r == 0)
-		r = env_open(st, file, show, mode, vault_id, &before);
+		r = env_open(st, file, mode, vault_id, &before);
 	if (r == 0) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {
