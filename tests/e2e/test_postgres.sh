@@ -44,15 +44,11 @@ wait_for() {
 	return 1
 }
 
-# A free loopback port: nothing answers there.
-P=
-for p in $(seq 55432 55531); do
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		P=$p
-		break
-	fi
-done
-check "a free loopback port was found (55432-55531)" test -n "$P"
+# A free loopback port, taken at random (servers.sh): two runs side by
+# side (two checkouts, or check and check-valgrind) then do not both try
+# the first free one of a fixed range, where one of them fails to bind.
+P=$(free_port)
+check "a free loopback port was found" test -n "$P"
 
 # ---- the PKI and the key password ----------------------------------------------------------
 
@@ -133,6 +129,7 @@ mv "$LOG" "$LOG.control"
 
 ssl_conf "$V"
 t "with the vault, the server starts" pg_ctl start -w -t 60 -l "$LOG"
+running || sed 's/^/#   log: /' "$LOG" | tail -n 20	# why not, for a failed run
 check "... and its log shows no failure" clean_since 0
 
 t "the role named after the client certificate's CN is created (over the socket)" \
