@@ -360,11 +360,13 @@ static void open_no_links_blocked(int err)
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
 			_exit(2);
-		/* The filter works: openat2 itself fails with err. */
+		/* The filter works: openat2 itself fails with err. Under
+		   valgrind, which does not know openat2, it never reaches the
+		   kernel: ENOSYS whatever the filter says (77: skipped). */
 		if (syscall(SYS_openat2, AT_FDCWD, file,
 		    &(struct open_how){ .flags = O_RDONLY },
 		    sizeof(struct open_how)) >= 0 || errno != err)
-			_exit(3);
+			_exit(errno == ENOSYS ? 77 : 3);
 		fd = kmc_open_no_links(file);
 		if (fd < 0)
 			_exit(4);
@@ -374,6 +376,12 @@ static void open_no_links_blocked(int err)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		print_message("openat2 never reaches the kernel here "
+			"(valgrind?): the fallback for %s not tried\n",
+			strerror(err));
+		return;
+	}
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
