@@ -208,21 +208,42 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	store_facts sf;
 	int r;
 
+	/* The keystores are read once: the bytes hashed against the
+	   manifest are the bytes parsed, not a second read of a file that
+	   may have changed in between. */
 	for (size_t i = 0; i < BACKUP_FILES; i++) {
-		_cleanup_(kmc_closep) int fd = -1;
 		uint8_t h[KMC_HASH_LEN];
-		struct stat st;
 		uint64_t size;
 
 		backup_show_path(path, sizeof(path), show, backup_file_names[i]);
-		fd = kmc_open_checked(dirfd, backup_file_names[i], path,
-			backup_file_rule(i), &st);
-		if (fd == -ENOENT)
-			return kmc_detail(KMC_E_CORRUPT, "%s is missing", path);
-		KMC_GUARD(fd);
-		r = backup_hash_fd(fd, &size, h);
-		if (r < 0)
-			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+		if (i < 2) {
+			kmc_hash_state hs;
+
+			r = kmc_read_checked(dirfd, backup_file_names[i], path,
+				&backup_ks_rule, ks_raw[i], &ks_len[i]);
+			if (r == -ENOENT)
+				return kmc_detail(KMC_E_CORRUPT, "%s is missing",
+					path);
+			KMC_GUARD(r);
+			kmc_hash_init(&hs);
+			kmc_hash_update(&hs, *ks_raw[i], ks_len[i]);
+			kmc_hash_final(&hs, h);
+			size = ks_len[i];
+		} else {
+			_cleanup_(kmc_closep) int fd = -1;
+			struct stat st;
+
+			fd = kmc_open_checked(dirfd, backup_file_names[i], path,
+				backup_file_rule(i), &st);
+			if (fd == -ENOENT)
+				return kmc_detail(KMC_E_CORRUPT, "%s is missing",
+					path);
+			KMC_GUARD(fd);
+			r = backup_hash_fd(fd, &size, h);
+			if (r < 0)
+				return kmc_detail(r, "%s: %s", path,
+					kmc_strerror(r));
+		}
 		if (size != m->file[i].size ||
 		    kmc_memcmp(h, m->file[i].hash, KMC_HASH_LEN) != 0)
 			return kmc_detail(KMC_E_CORRUPT, "%s does not match the "
@@ -233,8 +254,6 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	KMC_ENSURE(ks, KMC_E_NOMEM);
 	for (size_t i = 0; i < 2; i++) {
 		backup_show_path(path, sizeof(path), show, backup_file_names[i]);
-		KMC_GUARD(kmc_read_checked(dirfd, backup_file_names[i], path,
-			&backup_ks_rule, ks_raw[i], &ks_len[i]));
 		r = ks_parse(*ks_raw[i], ks_len[i], ks);
 		if (r == KMC_E_VERSION)
 			return kmc_detail(r, "%s was written by a newer "
