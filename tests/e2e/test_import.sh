@@ -624,6 +624,24 @@ t_err 0 "crl update when the config file's folder is gone updates the rest" 'CRL
 	kmc crl update cfx -r "$NEWCRL"
 check "... the keys folder's copy is the new CRL" cmp "$V/keys/cfx/ca.crl" "$NEWCRL"
 kmc rm cfx >/dev/null 2>&1
+# The config file is the user's input, as at import: a NUL byte or a line
+# over 64 KiB in it is malformed input (exit 2), named, and nothing changes.
+secret_file "$T/cfn.conf" 'port = 1'
+t "a bundle imported with a config file of its own" \
+	kmc import --name cfn "${GOOD[@]}" -r "$P/ca.crl" --conf "$T/cfn.conf"
+printf 'x = \0\n' >>"$T/cfn.conf"
+before=$(state "$V" "$T/cfn.conf")
+t_err 2 "crl update when the config file holds a NUL byte is malformed input (exit 2), naming it" \
+	"$T/cfn\.conf: cannot update it: it holds a NUL byte" \
+	kmc crl update cfn -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfn.conf"
+secret_file "$T/cfn.conf" "x = $(head -c 70000 /dev/zero | tr '\0' a)"
+before=$(state "$V" "$T/cfn.conf")
+t_err 2 "crl update when the config file has a line over 64 KiB is malformed input (exit 2), naming it" \
+	"$T/cfn\.conf: cannot update it: too large, or a line over 64 KiB" \
+	kmc crl update cfn -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfn.conf"
+kmc rm cfn >/dev/null 2>&1
 
 # ---- --replace --------------------------------------------------------------------------
 
