@@ -101,6 +101,11 @@ rm -rf "$T/bad" && cp -a "$B" "$T/bad" && truncate -s 8192 "$T/bad/items.mdb" &&
 check "the backup's store is longer than its two meta pages" test "$(stat -c %s "$B/items.mdb")" -gt 8192
 t_err 4 "a backup whose items.mdb is shorter than its meta pages say is refused, naming it, not a signal" \
 	'bad/items.mdb is truncated: 8192 bytes, the store needs' kmc restore "$T/bad"
+cp "$ERR" "$T/bad.err"
+# The damaged file is the backup's own: restoring it from a backup is no
+# advice for it.
+check "... saying the backup is damaged, not to restore the file from a backup" \
+	bash -c 'grep -q "the backup is damaged" "$1" && ! grep -q "restore it from a backup" "$1"' _ "$T/bad.err"
 check "... and the vault is as it was" same
 check "... with no stage left" bash -c '! ls -A "$1" | grep -q "^\.kmc-restore"' _ "$V"
 rm -rf "$T/bad" && cp -a "$B" "$T/bad" && cp "$T/other-bk/items.mdb" "$T/bad/items.mdb"
