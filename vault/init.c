@@ -55,8 +55,12 @@ static int init_target_ok(int parentfd, const char *base, const char *dir)
 	struct stat st;
 	int r, empty;
 
-	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
 	if (S_ISLNK(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s is a symbolic link; give the "
 			"real directory", dir);
