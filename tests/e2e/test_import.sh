@@ -274,13 +274,11 @@ done
 names() { # names REGEX FILE: the kept message matches
 	grep -Eq -- "$1" "$2" || { echo "the message was: $(cat "$2")" >&2; false; }
 }
-LASTERR=$T/last.err	# the refusal's message, kept past the check below
 refused() { # refused CODE DESC REGEX IMPORT-ARGS...
 	local code=$1 desc=$2 re=$3 before
 	shift 3
 	before=$(state "$V" "$CONF")
 	t_err "$code" "$desc" "$re" kmc import --replace --conf "$CONF" "$@"
-	cp "$ERR" "$LASTERR"
 	check "$desc: nothing changed" unchanged "$before" "$V" "$CONF"
 }
 CA=(-c "$P/ca.crt")
@@ -368,7 +366,7 @@ check "a key encrypted under a 101-character password" \
 refused 2 "a 101-character key password is refused (exit 2)" '101 characters.*at most 100' \
 	"${CA[@]}" -s "$P/server.crt" -k "$B/key101.key" --password-file "$B/pw101"
 check "... and the message names the key or the password file" \
-	names 'key101\.key|pw101' "$LASTERR"
+	names 'key101\.key|pw101' "$LAST_ERR"
 check "a key encrypted under a 100-character password" \
 	ossl pkcs8 -topk8 -in "$P/server.plain.key" -v2 aes-256-cbc -passout "pass:$PW100" -out "$B/key100.key"
 t "a 100-character key password is accepted" \
