@@ -64,6 +64,9 @@ static int temp_name(const char *name, char *buf, size_t size)
 }
 
 /*
+ * Kept beside kmc_write_atomic(), which takes the bytes in memory: these
+ * stream into the temporary (an LMDB copy, a file read in chunks).
+ *
  * Publish the temporary tmp (fd, written) as dirfd/name: fchmod, fsync,
  * close, rename without replacing, fsync the folder. The temporary goes
  * on any failure; fd is closed either way.
@@ -291,34 +294,14 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	return 0;
 }
 
-/* Remove a folder this file built: only the names it writes, then the
- * folder (which stays if anything else is in it). */
+/* Remove a folder this file built: only the names it writes (a backup's
+ * or a restore's stage), then the folder. */
 void backup_remove_built(int parentfd, const char *name)
 {
-	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
+	static const char *const names[] = {
+		KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
+		BACKUP_MANIFEST_NAME,
+	};
 
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *e;
-
-		if (d) {
-			while ((e = readdir(d))) {
-				int known = strcmp(e->d_name, STORE_LOCK_NAME) == 0 ||
-					strcmp(e->d_name, BACKUP_MANIFEST_NAME) == 0 ||
-					(e->d_name[0] == '.' &&
-					 strstr(e->d_name, ".tmp-"));
-
-				for (size_t i = 0; i < BACKUP_FILES; i++)
-					known |= strcmp(e->d_name,
-						backup_file_names[i]) == 0;
-				if (known)
-					(void)unlinkat(dirfd(d), e->d_name, 0);
-			}
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	(void)unlinkat(parentfd, name, AT_REMOVEDIR);
+	kmc_remove_built(parentfd, name, names, ELEMENTSOF(names));
 }
