@@ -409,6 +409,34 @@ int kmc_file_write_new(const char *path, const void *data, size_t len,
 	return 0;
 }
 
+void kmc_remove_built(int parentfd, const char *name,
+	const char *const *names, size_t n)
+{
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		struct dirent *e;
+
+		if (d) {
+			while ((e = readdir(d))) {
+				int known = e->d_name[0] == '.' &&
+					strstr(e->d_name, ".tmp-");
+
+				for (size_t i = 0; !known && i < n; i++)
+					known = strcmp(e->d_name, names[i]) == 0;
+				if (known)
+					(void)unlinkat(fd, e->d_name, 0);
+			}
+			closedir(d);
+		} else {
+			close(fd);
+		}
+	}
+	(void)unlinkat(parentfd, name, AT_REMOVEDIR);
+}
+
 int kmc_dir_empty(int dirfd, const char *name, int *ret_empty)
 {
 	struct dirent *e;

@@ -101,6 +101,15 @@ KMC_INTERNAL int kmc_write_full(int fd, const void *data, size_t len)
 	KMC_MUST_CHECK;
 
 /*
+ * kmc_remove_built - remove the folder parentfd/name that a failed build
+ * made: only the n names it writes and the temporaries (".NAME.tmp-*")
+ * of kmc_write_atomic() and its kind are unlinked, then the folder, which
+ * stays if anything else is in it. Best effort: nothing is reported.
+ */
+KMC_INTERNAL void kmc_remove_built(int parentfd, const char *name,
+	const char *const *names, size_t n);
+
+/*
  * kmc_dir_empty - whether the folder dirfd/name (name "." for dirfd
  * itself) holds nothing but "." and "..", opened without following a
  * link. Returns 0 and sets *ret_empty; -errno.

@@ -57,23 +57,6 @@ static int copy_store(kmc_vault *v, int dirfd, backup_file *ret)
 	return backup_publish(dirfd, fd, tmp, STORE_NAME);
 }
 
-static int write_file(int dirfd, const char *name, const void *data,
-	size_t len)
-{
-	char tmp[NAME_MAX + 1];
-	int fd, r;
-
-	fd = backup_create_temp(dirfd, name, tmp, sizeof(tmp));
-	KMC_GUARD(fd);
-	r = kmc_write_full(fd, data, len);
-	if (r < 0) {
-		close(fd);
-		(void)unlinkat(dirfd, tmp, 0);
-		return r;
-	}
-	return backup_publish(dirfd, fd, tmp, name);
-}
-
 static int backup_build(kmc_vault *v, int parentfd, const char *tmp,
 	const char *show, const uint8_t *ks_raw, size_t ks_len,
 	backup_manifest *m)
@@ -87,18 +70,22 @@ static int backup_build(kmc_vault *v, int parentfd, const char *tmp,
 	if (fd < 0)
 		return -errno;
 	for (size_t i = 0; i < 2; i++) {
-		KMC_GUARD(write_file(fd, backup_file_names[i], ks_raw, ks_len));
+		KMC_GUARD(kmc_write_atomic(fd, backup_file_names[i], ks_raw,
+			ks_len, 0600, 1));
 		m->file[i].size = ks_len;
 		kmc_hash(m->file[i].hash, ks_raw, ks_len);
 	}
 	KMC_GUARD(copy_store(v, fd, &m->file[2]));
 	KMC_GUARD(manifest_encode(m, &text, &len));
-	KMC_GUARD(write_file(fd, BACKUP_MANIFEST_NAME, text, len));
+	KMC_GUARD(kmc_write_atomic(fd, BACKUP_MANIFEST_NAME, text, len, 0600,
+		1));
 	/* What landed is what a restore will check: check it now. */
 	return backup_check_set(fd, show, m);
 }
 
-/* The target of a backup may be absent or an empty folder. */
+/* The target of a backup may be absent or an empty folder. Not init's
+ * init_target_ok(): any non-folder, a link included, is "exists", and a
+ * backup names its no-overwrite rule. */
 static int target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;

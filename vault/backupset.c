@@ -64,6 +64,9 @@ static int temp_name(const char *name, char *buf, size_t size)
 }
 
 /*
+ * Kept beside kmc_write_atomic(), which takes the bytes in memory: these
+ * stream into the temporary (an LMDB copy, a file read in chunks).
+ *
  * Publish the temporary tmp (fd, written) as dirfd/name: fchmod, fsync,
  * close, rename without replacing, fsync the folder. The temporary goes
  * on any failure; fd is closed either way.
@@ -208,21 +211,42 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	store_facts sf;
 	int r;
 
+	/* The keystores are read once: the bytes hashed against the
+	   manifest are the bytes parsed, not a second read of a file that
+	   may have changed in between. */
 	for (size_t i = 0; i < BACKUP_FILES; i++) {
-		_cleanup_(kmc_closep) int fd = -1;
 		uint8_t h[KMC_HASH_LEN];
-		struct stat st;
 		uint64_t size;
 
 		backup_show_path(path, sizeof(path), show, backup_file_names[i]);
-		fd = kmc_open_checked(dirfd, backup_file_names[i], path,
-			backup_file_rule(i), &st);
-		if (fd == -ENOENT)
-			return kmc_detail(KMC_E_CORRUPT, "%s is missing", path);
-		KMC_GUARD(fd);
-		r = backup_hash_fd(fd, &size, h);
-		if (r < 0)
-			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+		if (i < 2) {
+			kmc_hash_state hs;
+
+			r = kmc_read_checked(dirfd, backup_file_names[i], path,
+				&backup_ks_rule, ks_raw[i], &ks_len[i]);
+			if (r == -ENOENT)
+				return kmc_detail(KMC_E_CORRUPT, "%s is missing",
+					path);
+			KMC_GUARD(r);
+			kmc_hash_init(&hs);
+			kmc_hash_update(&hs, *ks_raw[i], ks_len[i]);
+			kmc_hash_final(&hs, h);
+			size = ks_len[i];
+		} else {
+			_cleanup_(kmc_closep) int fd = -1;
+			struct stat st;
+
+			fd = kmc_open_checked(dirfd, backup_file_names[i], path,
+				backup_file_rule(i), &st);
+			if (fd == -ENOENT)
+				return kmc_detail(KMC_E_CORRUPT, "%s is missing",
+					path);
+			KMC_GUARD(fd);
+			r = backup_hash_fd(fd, &size, h);
+			if (r < 0)
+				return kmc_detail(r, "%s: %s", path,
+					kmc_strerror(r));
+		}
 		if (size != m->file[i].size ||
 		    kmc_memcmp(h, m->file[i].hash, KMC_HASH_LEN) != 0)
 			return kmc_detail(KMC_E_CORRUPT, "%s does not match the "
@@ -233,8 +257,6 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	KMC_ENSURE(ks, KMC_E_NOMEM);
 	for (size_t i = 0; i < 2; i++) {
 		backup_show_path(path, sizeof(path), show, backup_file_names[i]);
-		KMC_GUARD(kmc_read_checked(dirfd, backup_file_names[i], path,
-			&backup_ks_rule, ks_raw[i], &ks_len[i]));
 		r = ks_parse(*ks_raw[i], ks_len[i], ks);
 		if (r == KMC_E_VERSION)
 			return kmc_detail(r, "%s was written by a newer "
@@ -272,34 +294,14 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 	return 0;
 }
 
-/* Remove a folder this file built: only the names it writes, then the
- * folder (which stays if anything else is in it). */
+/* Remove a folder this file built: only the names it writes (a backup's
+ * or a restore's stage), then the folder. */
 void backup_remove_built(int parentfd, const char *name)
 {
-	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
+	static const char *const names[] = {
+		KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
+		BACKUP_MANIFEST_NAME,
+	};
 
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *e;
-
-		if (d) {
-			while ((e = readdir(d))) {
-				int known = strcmp(e->d_name, STORE_LOCK_NAME) == 0 ||
-					strcmp(e->d_name, BACKUP_MANIFEST_NAME) == 0 ||
-					(e->d_name[0] == '.' &&
-					 strstr(e->d_name, ".tmp-"));
-
-				for (size_t i = 0; i < BACKUP_FILES; i++)
-					known |= strcmp(e->d_name,
-						backup_file_names[i]) == 0;
-				if (known)
-					(void)unlinkat(dirfd(d), e->d_name, 0);
-			}
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	(void)unlinkat(parentfd, name, AT_REMOVEDIR);
+	kmc_remove_built(parentfd, name, names, ELEMENTSOF(names));
 }

@@ -463,8 +463,8 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 			if (r < 0)
 				return kmc_detail(r, "%s: %s", c.conf,
 					kmc_strerror(r));
-			KMC_GUARD(conf_update(old, len, &e, 1, &c.conf_new.p,
-				&c.conf_new.len));
+			KMC_GUARD(import_conf_update(c.conf, old, len, &e, 1,
+				&c.conf_new.p, &c.conf_new.len));
 			KMC_GUARD(import_conf_keep_meta(&c, fd, &st));
 			KMC_GUARD(journal_add(&c.j, JOURNAL_FILE, dir, base));
 		}

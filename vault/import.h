@@ -11,6 +11,7 @@
 #include "vault.h"
 #include "journal.h"
 #include "../safeio/fileio.h"
+#include "conf.h"
 
 #define COPY_MODE 0400
 
@@ -66,5 +67,10 @@ KMC_INTERNAL int import_build_conf(import_ctx *c, kmc_vault *v)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int import_conf_keep_meta(import_ctx *c, int fd,
 	const struct stat *st) KMC_MUST_CHECK;
+/* conf_update() on the config file conf: a failure names it, and a
+ * NUL or an over-long line is malformed input. */
+KMC_INTERNAL int import_conf_update(const char *conf, const uint8_t *in,
+	size_t len, const conf_entry *e, size_t n, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
 
 #endif

@@ -306,13 +306,20 @@ int import_build_conf(import_ctx *c, kmc_vault *v)
 	e[2] = (conf_entry){ "server_key", paths[COPY_KEY] };
 	e[3] = (conf_entry){ "crl", c->crl ? paths[COPY_CRL] : NULL };
 	e[4] = (conf_entry){ "server_key_mm", c->mm };
-	r = conf_update(old ? old : (const uint8_t *)"", len, e, 5,
-		&c->conf_new.p, &c->conf_new.len);
+	return import_conf_update(c->conf, old ? old : (const uint8_t *)"",
+		len, e, 5, &c->conf_new.p, &c->conf_new.len);
+}
+
+int import_conf_update(const char *conf, const uint8_t *in, size_t len,
+	const conf_entry *e, size_t n, uint8_t **ret, size_t *ret_len)
+{
+	int r = conf_update(in, len, e, n, ret, ret_len);
+
 	/* The config file is input the user names, not vault data: a NUL
 	   in it is malformed input (exit 2), as in a certificate file. */
 	if (r < 0)
 		return kmc_detail(r == KMC_E_CORRUPT ? KMC_E_INVALID : r,
-			"%s: cannot update it: %s", c->conf,
+			"%s: cannot update it: %s", conf,
 			r == KMC_E_CORRUPT ? "it holds a NUL byte" :
 			r == KMC_E_TOO_LARGE ? "too large, or a line over 64 KiB" :
 			kmc_strerror(r));

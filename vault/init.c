@@ -24,39 +24,20 @@ static const char *const vault_files[] = {
 	KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
 };
 
-/* Remove a half-built vault: only the names init makes, then the dir. */
-static void init_cleanup(int parentfd, const char *tmp)
-{
-	int fd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		O_CLOEXEC);
-
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *e;
-
-		if (d) {
-			while ((e = readdir(d)))
-				for (size_t i = 0; i < ELEMENTSOF(vault_files); i++)
-					if (strcmp(e->d_name, vault_files[i]) == 0 ||
-					    (e->d_name[0] == '.' &&
-					     strstr(e->d_name, ".tmp-")))
-						(void)unlinkat(fd, e->d_name, 0);
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	(void)unlinkat(parentfd, tmp, AT_REMOVEDIR);
-}
-
-/* The target may be absent or an empty directory of the user's. */
+/* The target may be absent or an empty directory of the user's. Not
+ * backup.c's target_ok(): a link is refused as such, and a folder with a
+ * vault in it is named so. */
 static int init_target_ok(int parentfd, const char *base, const char *dir)
 {
 	struct stat st;
 	int r, empty;
 
-	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
+	}
 	if (S_ISLNK(st.st_mode))
 		return kmc_detail(KMC_E_PERM, "%s is a symbolic link; give the "
 			"real directory", dir);
@@ -240,7 +221,9 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 				kmc_strerror(r));
 	}
 	if (r < 0) {
-		init_cleanup(parentfd, tmp);
+		/* A half-built vault: only the names init makes go. */
+		kmc_remove_built(parentfd, tmp, vault_files,
+			ELEMENTSOF(vault_files));
 		/* A host key this call made would outlive the failed init. */
 		if (host_key_new)
 			(void)unlink(host_key);

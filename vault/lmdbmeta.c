@@ -68,8 +68,8 @@ static uint32_t rd32(const uint8_t *p)
 	return v;
 }
 
-static int meta_read(int fd, const char *show, unsigned i, off_t off,
-	lmdb_meta *ret)
+static int meta_read(int fd, const char *show, const char *advice,
+	unsigned i, off_t off, lmdb_meta *ret)
 {
 	uint8_t pg[MM_END];
 	uint16_t flags;
@@ -83,13 +83,12 @@ static int meta_read(int fd, const char *show, unsigned i, off_t off,
 			i, strerror(errno));
 	if ((size_t)n < sizeof(pg))
 		return kmc_detail(KMC_E_CORRUPT, "%s is truncated: its meta "
-			"page %u is cut off; restore it from a backup", show, i);
+			"page %u is cut off; %s", show, i, advice);
 	memcpy(&flags, pg + MP_FLAGS, sizeof(flags));
 	if (rd32(pg + MM) != MDB_MAGIC_V || !(flags & MDB_P_META) ||
 	    rd_size(pg) != i)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
-			"is not an LMDB meta page; restore it from a backup",
-			show, i);
+			"is not an LMDB meta page; %s", show, i, advice);
 	if (rd32(pg + MM + 4) != MDB_DATA_V)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
 			"has LMDB data version %u, not %u", show, i,
@@ -108,19 +107,23 @@ static int root_ok(uint64_t root, uint64_t last_pg)
 	return root == MDB_PGNO_NONE || (root >= 2 && root <= last_pg);
 }
 
-int store_check_metas(int fd, const char *show)
+int store_check_metas(int fd, const char *show, int in_backup)
 {
+	/* A vault's file is restored from a backup; a backup's own file
+	   cannot be, and that backup is of no use. */
+	const char *advice = in_backup ? "the backup is damaged: use another "
+		"one" : "restore it from a backup";
 	lmdb_meta m[2];
 	struct stat st;
 	uint64_t need;
 	unsigned i;
 
-	KMC_GUARD(meta_read(fd, show, 0, 0, &m[0]));
+	KMC_GUARD(meta_read(fd, show, advice, 0, 0, &m[0]));
 	if (m[0].psize < 512 || m[0].psize > 65536 ||
 	    (m[0].psize & (m[0].psize - 1)))
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page 0 "
 			"gives a page size of %u", show, m[0].psize);
-	KMC_GUARD(meta_read(fd, show, 1, m[0].psize, &m[1]));
+	KMC_GUARD(meta_read(fd, show, advice, 1, m[0].psize, &m[1]));
 	if (m[1].psize != m[0].psize)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: its meta pages "
 			"give page sizes %u and %u", show, m[0].psize,
@@ -131,15 +134,15 @@ int store_check_metas(int fd, const char *show)
 	    !root_ok(m[i].free_root, m[i].last_pg) ||
 	    !root_ok(m[i].main_root, m[i].last_pg))
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: meta page %u "
-			"names pages the store cannot hold; restore it from a "
-			"backup", show, i);
+			"names pages the store cannot hold; %s", show, i,
+			advice);
 	need = (m[i].last_pg + 1) * m[i].psize;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if ((uint64_t)st.st_size < need)
 		return kmc_detail(KMC_E_CORRUPT, "%s is truncated: %llu bytes, "
-			"the store needs %llu; restore it from a backup", show,
+			"the store needs %llu; %s", show,
 			(unsigned long long)st.st_size,
-			(unsigned long long)need);
+			(unsigned long long)need, advice);
 	return 0;
 }

@@ -44,6 +44,8 @@
 /* ---------------------------------------------------------------- */
 /* Restore                                                           */
 
+/* Not handle.c's vault_lock(): there is no handle here, and a restore
+ * always waits (no KMC_OPEN_NOWAIT). */
 static int lock_dir(int fd)
 {
 	while (flock(fd, LOCK_EX) < 0) {

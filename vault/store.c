@@ -174,7 +174,7 @@ static int check_lock_file(int dirfd, const char *dir)
 
 /* Check a file LMDB is about to open; returns -ENOENT if absent. */
 static int check_file(int dirfd, const char *dir, const char *name,
-	struct stat *st)
+	int in_backup, struct stat *st)
 {
 	char show[4096];
 	int fd, r;
@@ -186,7 +186,7 @@ static int check_file(int dirfd, const char *dir, const char *name,
 	/* A read racing a writer's meta update may see half of it: damage
 	   stays, a torn read does not. */
 	for (int i = 0; i < 3; i++) {
-		r = store_check_metas(fd, show);
+		r = store_check_metas(fd, show, in_backup);
 		if (r != KMC_E_CORRUPT)
 			break;
 	}
@@ -354,7 +354,8 @@ static int open_checked(store *st, const char *path, int dirfd,
 	MDB_txn *txn;
 	int r;
 
-	r = check_file(dirfd, path, STORE_NAME, &before);
+	/* A peek is at a backup's copy (store_mode): its advice differs. */
+	r = check_file(dirfd, path, STORE_NAME, mode == STORE_PEEK, &before);
 	if (r == -ENOENT)
 		return KMC_E_STORE;
 	KMC_GUARD(r);

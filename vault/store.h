@@ -115,9 +115,12 @@ KMC_INTERNAL int store_walk(store *st,
 /*
  * store_check_metas - whether the store file open on fd (called show in
  * messages) has two meta pages LMDB can trust and holds every page they
- * name (vault/lmdbmeta.c). Returns 0; KMC_E_CORRUPT (damaged or
- * truncated) or -errno, each with a detail.
+ * name (vault/lmdbmeta.c). in_backup: the file is a backup's (or a copy
+ * staged from one), so the advice is not to restore it from a backup.
+ * Returns 0; KMC_E_CORRUPT (damaged or truncated) or -errno, each with a
+ * detail.
  */
-KMC_INTERNAL int store_check_metas(int fd, const char *show) KMC_MUST_CHECK;
+KMC_INTERNAL int store_check_metas(int fd, const char *show, int in_backup)
+	KMC_MUST_CHECK;
 
 #endif

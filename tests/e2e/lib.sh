@@ -5,7 +5,12 @@
 #   t_rc 3 "wrong passphrase is refused" command ...   # expects exit 3
 #   t_out "prints it" expected command ...             # stdout equals
 #   t_err "names the file" 'regex' command ...         # stderr matches
+#   check "... and says why" grep -q why "$LAST_ERR"   # a plain assertion
 #   done_testing                                       # closing line, rc
+#
+# check empties $OUT and $ERR before its command runs, so a check that
+# looks at the last command's stderr reads $LAST_ERR (a copy t, t_rc,
+# t_out and t_err keep); one that names $ERR fails, saying so.
 #
 # Every test runs in its own temp dir, removed at the end; $KMC is the
 # binary under test and KMC_HOST_KEY points at a host key inside it.
@@ -67,6 +72,7 @@ _pass=0
 _fail=0
 OUT="$T/.out"
 ERR="$T/.err"
+LAST_ERR="$T/.last_err"
 
 _report() {
 	local ok=$1 desc=$2
@@ -87,6 +93,7 @@ t_rc() {
 	shift 2
 	"$@" >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
+	cp "$ERR" "$LAST_ERR"
 	if [ "$rc" -eq "$want" ]; then
 		_report 1 "$desc"
 	else
@@ -107,6 +114,7 @@ t_out() {
 	shift 2
 	"$@" >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
+	cp "$ERR" "$LAST_ERR"
 	got=$(cat "$OUT")
 	if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then
 		_report 1 "$desc"
@@ -122,6 +130,7 @@ t_err() {
 	shift 3
 	"$@" >"$OUT" 2>"$ERR" </dev/null
 	rc=$?
+	cp "$ERR" "$LAST_ERR"
 	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$ERR"; then
 		_report 1 "$desc"
 	else
@@ -132,9 +141,20 @@ t_err() {
 
 # check DESC CONDITION-CMD... : a plain assertion on state.
 check() {
-	local desc=$1
+	local desc=$1 a
 	shift
 	: >"$OUT"
+	# $ERR is emptied below: a check on it would pass on nothing.
+	for a in "$@"; do
+		case $a in
+		*"$ERR"*)
+			echo "#   harness: check names \$ERR, which it empties" \
+				"first; use \$LAST_ERR" >"$ERR"
+			_report 0 "$desc"
+			return
+			;;
+		esac
+	done
 	: >"$ERR"
 	if "$@" >"$OUT" 2>"$ERR"; then _report 1 "$desc"; else _report 0 "$desc"; fi
 }

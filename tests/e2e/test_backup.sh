@@ -101,6 +101,10 @@ rm -rf "$T/bad" && cp -a "$B" "$T/bad" && truncate -s 8192 "$T/bad/items.mdb" &&
 check "the backup's store is longer than its two meta pages" test "$(stat -c %s "$B/items.mdb")" -gt 8192
 t_err 4 "a backup whose items.mdb is shorter than its meta pages say is refused, naming it, not a signal" \
 	'bad/items.mdb is truncated: 8192 bytes, the store needs' kmc restore "$T/bad"
+# The damaged file is the backup's own: restoring it from a backup is no
+# advice for it.
+check "... saying the backup is damaged, not to restore the file from a backup" \
+	bash -c 'grep -q "the backup is damaged" "$1" && ! grep -q "restore it from a backup" "$1"' _ "$LAST_ERR"
 check "... and the vault is as it was" same
 check "... with no stage left" bash -c '! ls -A "$1" | grep -q "^\.kmc-restore"' _ "$V"
 rm -rf "$T/bad" && cp -a "$B" "$T/bad" && cp "$T/other-bk/items.mdb" "$T/bad/items.mdb"
@@ -161,12 +165,10 @@ one_escaped_line() {
 		grep -qF '\nkmc: forged\x1b[2J' "$1" || { cat -A "$1" >&2; false; }
 }
 t "a backup into a folder named with a newline and ESC" kmc backup --out "$T/odd$ODD"
-cp "$ERR" "$T/odd.err"
-check "... says where on one line, the name escaped" one_escaped_line "$T/odd.err"
+check "... says where on one line, the name escaped" one_escaped_line "$LAST_ERR"
 t "a restore into a vault folder named so (gone: it is created)" \
 	"$KMC" --vault "$T/gone$ODD" restore "$T/odd$ODD"
-cp "$ERR" "$T/odd.err"
-check "... says where on one line, the name escaped" one_escaped_line "$T/odd.err"
+check "... says where on one line, the name escaped" one_escaped_line "$LAST_ERR"
 t_out "... and the vault there reads back" 'one' "$KMC" --vault "$T/gone$ODD" password get b
 
 mkdir -m 700 "$T/stuff" && : >"$T/stuff/notes.txt"
@@ -202,9 +204,7 @@ t_err 0 "restore without the passphrase goes on, saying the MACs were not checke
 	'its MACs were not' "$KMC" --vault "$PV" restore "$T/pv-bk"
 t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 1 over generation 1' \
 	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
-# check() empties $ERR before it runs: the stderr looked at is a copy.
-cp "$ERR" "$T/pv-restore.err"
-check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$T/pv-restore.err"
+check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$LAST_ERR"
 
 # ---- backups while servers read and a writer writes -----------------------------------
 

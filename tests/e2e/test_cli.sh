@@ -213,34 +213,28 @@ t_err 2 "encrypt of a secret holding a NUL byte is refused (exit 2)" \
 # raw: it could forge a second "kmc:" line or drive the terminal.
 
 ESCNAME=$'db\e[2J\nkmc: all is well'
-LASTERR=$T/last.err
 clean_one_line() { # clean_one_line FILE: one line, no control byte but its newline
 	[ "$(wc -l <"$1")" -eq 1 ] || { echo "$(wc -l <"$1") lines in $1" >&2; return 1; }
 	! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$1" || { echo "a raw control byte in $1" >&2; return 1; }
 }
 t_err 2 "an item name holding ESC and a newline is refused (exit 2), shown escaped" \
 	'db\\x1b\[2J\\nkmc: all is well' kmc password get "$ESCNAME"
-cp "$ERR" "$LASTERR"
-check "... on one line, with no raw control byte" clean_one_line "$LASTERR"
+check "... on one line, with no raw control byte" clean_one_line "$LAST_ERR"
 t_err 2 "... and so in password set" 'db\\x1b\[2J\\nkmc' kmc password set "$ESCNAME" --password-file "$PW"
-cp "$ERR" "$LASTERR"
-check "... on one line" clean_one_line "$LASTERR"
+check "... on one line" clean_one_line "$LAST_ERR"
 t_err 2 "cert info of such a name or file is refused, shown escaped" 'db\\x1b\[2J\\n' \
 	kmc cert info "$ESCNAME"
-cp "$ERR" "$LASTERR"
-check "... on one line" clean_one_line "$LASTERR"
+check "... on one line" clean_one_line "$LAST_ERR"
 t_err 2 "a tab, a backslash, DEL and a C1 CSI are escaped too" \
 	'a\\tb\\\\c\\x7fd\\xc2\\x9be' kmc password get $'a\tb\\c\x7fd\xc2\x9be'
 t_err 2 "... while UTF-8 text stays as it is" $'caf\xc3\xa9 x' kmc password get $'caf\xc3\xa9 x'
 ESCDIR=$T/$'v\e]0;owned\a\nkmc: vault ok'
 t_err 7 "a vault path holding ESC, BEL and a newline is shown escaped" \
 	'v\\x1b\]0;owned\\x07\\nkmc: vault ok' "$KMC" --vault "$ESCDIR" status
-cp "$ERR" "$LASTERR"
-check "... on one line" clean_one_line "$LASTERR"
+check "... on one line" clean_one_line "$LAST_ERR"
 t_err 0 "init in such a path says so, escaped" 'created vault .*v\\x1b\]0;owned\\x07\\nkmc' \
 	"$KMC" --vault "$ESCDIR" init
-cp "$ERR" "$LASTERR"
-check "... on one line" clean_one_line "$LASTERR"
+check "... on one line" clean_one_line "$LAST_ERR"
 "$KMC" --vault "$ESCDIR" status >"$T/esc.status" 2>/dev/null
 check "status prints the vault path escaped on its line" \
 	grep -qF 'v\x1b]0;owned\x07\nkmc: vault ok' "$T/esc.status"

@@ -274,13 +274,11 @@ done
 names() { # names REGEX FILE: the kept message matches
 	grep -Eq -- "$1" "$2" || { echo "the message was: $(cat "$2")" >&2; false; }
 }
-LASTERR=$T/last.err	# the refusal's message, kept past the check below
 refused() { # refused CODE DESC REGEX IMPORT-ARGS...
 	local code=$1 desc=$2 re=$3 before
 	shift 3
 	before=$(state "$V" "$CONF")
 	t_err "$code" "$desc" "$re" kmc import --replace --conf "$CONF" "$@"
-	cp "$ERR" "$LASTERR"
 	check "$desc: nothing changed" unchanged "$before" "$V" "$CONF"
 }
 CA=(-c "$P/ca.crt")
@@ -368,7 +366,7 @@ check "a key encrypted under a 101-character password" \
 refused 2 "a 101-character key password is refused (exit 2)" '101 characters.*at most 100' \
 	"${CA[@]}" -s "$P/server.crt" -k "$B/key101.key" --password-file "$B/pw101"
 check "... and the message names the key or the password file" \
-	names 'key101\.key|pw101' "$LASTERR"
+	names 'key101\.key|pw101' "$LAST_ERR"
 check "a key encrypted under a 100-character password" \
 	ossl pkcs8 -topk8 -in "$P/server.plain.key" -v2 aes-256-cbc -passout "pass:$PW100" -out "$B/key100.key"
 t "a 100-character key password is accepted" \
@@ -624,6 +622,24 @@ t_err 0 "crl update when the config file's folder is gone updates the rest" 'CRL
 	kmc crl update cfx -r "$NEWCRL"
 check "... the keys folder's copy is the new CRL" cmp "$V/keys/cfx/ca.crl" "$NEWCRL"
 kmc rm cfx >/dev/null 2>&1
+# The config file is the user's input, as at import: a NUL byte or a line
+# over 64 KiB in it is malformed input (exit 2), named, and nothing changes.
+secret_file "$T/cfn.conf" 'port = 1'
+t "a bundle imported with a config file of its own" \
+	kmc import --name cfn "${GOOD[@]}" -r "$P/ca.crl" --conf "$T/cfn.conf"
+printf 'x = \0\n' >>"$T/cfn.conf"
+before=$(state "$V" "$T/cfn.conf")
+t_err 2 "crl update when the config file holds a NUL byte is malformed input (exit 2), naming it" \
+	"$T/cfn\.conf: cannot update it: it holds a NUL byte" \
+	kmc crl update cfn -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfn.conf"
+secret_file "$T/cfn.conf" "x = $(head -c 70000 /dev/zero | tr '\0' a)"
+before=$(state "$V" "$T/cfn.conf")
+t_err 2 "crl update when the config file has a line over 64 KiB is malformed input (exit 2), naming it" \
+	"$T/cfn\.conf: cannot update it: too large, or a line over 64 KiB" \
+	kmc crl update cfn -r "$NEWCRL"
+check "... and nothing changed" unchanged "$before" "$V" "$T/cfn.conf"
+kmc rm cfn >/dev/null 2>&1
 
 # ---- --replace --------------------------------------------------------------------------
 

@@ -215,15 +215,13 @@ mkdir -m 0710 "$T/shared-keys"
 t_err 5 "a shared --keys-dir (0710) is refused (exit 5)" \
 	"keys folder $T/shared-keys has mode 0710.*folder that does not exist yet" \
 	imp a --keys-dir "$T/shared-keys"
-cp "$ERR" "$T/advice"
-check "... and its advice is not to chmod it" bash -c '! grep -q chmod "$1"' _ "$T/advice"
+check "... and its advice is not to chmod it" bash -c '! grep -q chmod "$1"' _ "$LAST_ERR"
 mkdir -m 0700 "$T/nobodys-keys"
 chown nobody "$T/nobodys-keys"
 t_err 5 "a --keys-dir of another user is refused (exit 5)" \
 	"keys folder $T/nobodys-keys is owned by uid $NOBODY.*run as its owner" \
 	imp b --keys-dir "$T/nobodys-keys"
-cp "$ERR" "$T/advice"
-check "... and its advice is not to chown it" bash -c '! grep -q chown "$1"' _ "$T/advice"
+check "... and its advice is not to chown it" bash -c '! grep -q chown "$1"' _ "$LAST_ERR"
 t "an import into the vault's own keys folder" imp c
 chmod 755 "$V/keys/c"
 t_err 5 "the vault's own keys folder at 0755 is refused with chmod 700 of it" \
