@@ -29,10 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (size && write(fd, data, size) != (ssize_t)size)
 		abort();
-	r = store_check_metas(fd, "items.mdb");
+	r = store_check_metas(fd, "items.mdb", 0);
 	if (r != 0 && r != KMC_E_CORRUPT)
 		abort();
-	if (store_check_metas(fd, "items.mdb") != r)
+	/* The same answer again, and as a backup's file (other advice). */
+	if (store_check_metas(fd, "items.mdb", 0) != r ||
+	    store_check_metas(fd, "items.mdb", 1) != r)
 		abort();
 	close(fd);
 	if (r != 0)
