@@ -27,6 +27,7 @@ enum {
 	EXIT_EXISTS = 8,	/* a vault or item that must be new exists */
 	EXIT_VERIFY = 9,	/* material failed a check: dates, chain, key
 				   match, CRL, key type */
+	EXIT_IN_USE = 10,	/* a master key still seals records or strings */
 };
 
 /*
@@ -214,6 +215,10 @@ extern const command cli_cmd_encrypt;
 extern const command cli_cmd_decrypt;
 extern const command cli_cmd_import;
 extern const command cli_cmd_crl_update;
+extern const command cli_cmd_mk_rotate;
+extern const command cli_cmd_mk_list;
+extern const command cli_cmd_mk_rewrap;
+extern const command cli_cmd_mk_retire;
 extern const command cli_cmd_unwrap;
 extern const command cli_cmd_cert_info;
 extern const command cli_cmd_ref;

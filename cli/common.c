@@ -58,6 +58,7 @@ static const struct {
 	{ KMC_E_STRING, EXIT_USAGE },
 	{ KMC_E_STORE, EXIT_IO },
 	{ KMC_E_PENDING, EXIT_IO },
+	{ KMC_E_IN_USE, EXIT_IN_USE },
 	/* A terminal that went away or a signal while prompting. */
 	{ CLI_NO_TTY, EXIT_IO },
 	{ CLI_INTERRUPTED, EXIT_IO },

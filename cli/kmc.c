@@ -36,6 +36,10 @@ static const command *const commands[] = {
 	&cli_cmd_decrypt,
 	&cli_cmd_import,
 	&cli_cmd_crl_update,
+	&cli_cmd_mk_rotate,
+	&cli_cmd_mk_list,
+	&cli_cmd_mk_rewrap,
+	&cli_cmd_mk_retire,
 	&cli_cmd_unwrap,
 	&cli_cmd_cert_info,
 	&cli_cmd_ref,
@@ -84,7 +88,8 @@ static void usage(FILE *f)
 		"(passphrase, host key), 4 integrity (altered or damaged data,\n"
 		"a vault that needs repair), 5 permission (owner, mode, link),\n"
 		"6 I/O, 7 not found, 8 already exists, 9 verification (dates,\n"
-		"chain, key match, CRL, key type).\n"
+		"chain, key match, CRL, key type), 10 in use (a master key\n"
+		"still sealing items).\n"
 		"`kmc COMMAND --help` explains each command.\n");
 }
 

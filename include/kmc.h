@@ -114,6 +114,8 @@ typedef enum kmc_error {
 	KMC_E_PENDING = -40032,		/* a change committed but not yet
 					   finished: a writable open (kmc
 					   repair) finishes it */
+	KMC_E_IN_USE = -40033,		/* a master key still seals records
+					   or strings (kmc mk rewrap) */
 } kmc_error;
 
 /*

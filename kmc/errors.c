@@ -50,6 +50,7 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_P11, "PKCS#11 token error"),
 	ERR_ENTRY(KMC_E_PENDING, "committed but not finished; kmc repair "
 		"finishes it"),
+	ERR_ENTRY(KMC_E_IN_USE, "still in use"),
 };
 
 const char *kmc_strerror(int err)

@@ -102,32 +102,39 @@ static void vault_drop_keys(kmc_vault *v)
 	v->n_mks = 0;
 	kmc_secret_free(v->rk);
 	v->rk = NULL;
+	kmc_secret_free(v->mkwrap);
+	v->mkwrap = NULL;
+}
+
+/* Unwrap master key m of keystore ks and add its keys to the handle. */
+static int vault_add_mk(kmc_vault *v, const keystore *ks,
+	const ks_master_key *m)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
+	uint8_t ad[64];
+	size_t adlen;
+
+	KMC_ENSURE(v->n_mks < KMC_MAX_MASTER_KEYS, KMC_E_LIMIT);
+	KMC_GUARD(mk_ad(ks->vault_id, m, ad, &adlen));
+	KMC_GUARD(kmc_open_secret(kmc_secret_data(v->mkwrap), ad, adlen,
+		m->wrapped, KS_MK_WRAPPED_LEN, &mk));
+	KMC_GUARD(mk_derive(mk, m->id, &v->mks[v->n_mks]));
+	v->n_mks++;
+	return 0;
 }
 
 static int vault_load_mks(kmc_vault *v, const keystore *ks,
 	const kmc_secret *rk)
 {
-	uint8_t key[KMC_KEY_LEN], ad[64];
-	size_t adlen;
-	int r = 0;
+	int r = kmc_secret_new(KMC_KEY_LEN, &v->mkwrap);
 
-	KMC_GUARD(mk_wrap_key(rk, key));
-	for (size_t i = 0; i < ks->n_mks && r == 0; i++) {
-		const ks_master_key *m = &ks->mks[i];
-		_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
-
-		if (m->flags & KS_MK_RETIRED)
-			continue;
-		r = mk_ad(ks->vault_id, m, ad, &adlen);
-		if (r == 0)
-			r = kmc_open_secret(key, ad, adlen, m->wrapped,
-				KS_MK_WRAPPED_LEN, &mk);
-		if (r == 0)
-			r = mk_derive(mk, m->id, &v->mks[v->n_mks]);
-		if (r == 0)
-			v->n_mks++;
-	}
-	kmc_wipe(key, sizeof(key));
+	if (r == 0)
+		r = mk_wrap_key(rk, kmc_secret_data(v->mkwrap));
+	if (r == 0)
+		kmc_secret_readonly(v->mkwrap);
+	for (size_t i = 0; i < ks->n_mks && r == 0; i++)
+		if (!(ks->mks[i].flags & KS_MK_RETIRED))
+			r = vault_add_mk(v, ks, &ks->mks[i]);
 	/* The MAC held, so a master key that fails is a forged keystore. */
 	return r == KMC_E_AUTH ? KMC_E_CORRUPT : r;
 }
@@ -138,6 +145,44 @@ const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id)
 		if (v->mks[i].id == id)
 			return &v->mks[i];
 	return NULL;
+}
+
+int vault_mk_add(kmc_vault *v, const ks_master_key *m)
+{
+	return vault_add_mk(v, v->ks, m);
+}
+
+/*
+ * A master key made after this handle opened (kmc mk rotate in another
+ * process): read the keystores again and unwrap it. The wrapped key's
+ * seal names the vault, its id and its birth, so it needs no MAC check,
+ * and a handle never needs the root key to follow a rotation.
+ */
+const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
+{
+	const vault_mk *found = vault_find_mk(v, id);
+	ks_file f[2] = { 0 };
+	int order[2], n;
+
+	if (found || !v->mkwrap || id == 0)
+		return found;
+	if (ks_load_pair(v->dirfd, v->dir, f, order, &n) == 0) {
+		for (int i = 0; i < n && !found; i++) {
+			const keystore *ks = f[order[i]].ks;
+			const ks_master_key *m = ks_find_mk(ks, id);
+
+			if (!m || (m->flags & KS_MK_RETIRED) ||
+			    memcmp(ks->vault_id, v->ks->vault_id,
+				   KS_VAULT_ID_LEN) != 0)
+				continue;
+			if (vault_add_mk(v, ks, m) == 0)
+				found = &v->mks[v->n_mks - 1];
+		}
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	kmc_detail_clear();
+	return found;
 }
 
 typedef struct unlock_ctx {

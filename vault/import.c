@@ -317,7 +317,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 /* ---------------------------------------------------------------- */
 /* CRL update                                                        */
 
-static int meta_value(const kmc_secret *meta, const char *key, char *buf,
+int bundle_meta_value(const kmc_secret *meta, const char *key, char *buf,
 	size_t size)
 {
 	const char *p = (const char *)kmc_secret_data(meta);
@@ -412,8 +412,9 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 		&c.copies[COPY_CRL].len));
 
-	if (meta_value(meta, "keys_dir", c.keys_dir, sizeof(c.keys_dir)) < 0 ||
-	    meta_value(meta, "conf", c.conf, sizeof(c.conf)) < 0)
+	if (bundle_meta_value(meta, "keys_dir", c.keys_dir,
+		sizeof(c.keys_dir)) < 0 ||
+	    bundle_meta_value(meta, "conf", c.conf, sizeof(c.conf)) < 0)
 		return kmc_detail(KMC_E_CORRUPT, "bundle %s: damaged record of "
 			"its copies", name);
 	/* The copy is refreshed only where the import put it. */
@@ -440,7 +441,7 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 			fd = -errno;
 		else
 			fd = kmc_open_checked(dirfd, base, c.conf,
-				&import_conf_rule, &st);
+				&conf_file_rule, &st);
 		if (fd == -ENOENT) {
 			/* The config file went away: nothing to update. */
 			kmc_detail_clear();

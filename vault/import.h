@@ -48,8 +48,10 @@ typedef struct import_ctx {
 	journal j;
 } import_ctx;
 
-/* The rule a config file is opened with. */
-KMC_INTERNAL extern const kmc_file_rule import_conf_rule;
+/* The value of key in a bundle's NAME/meta item ("key=value" lines)
+   into buf; KMC_E_CORRUPT when absent or too long. */
+KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
+	char *buf, size_t size) KMC_MUST_CHECK;
 
 /* path's folder into dir, its last part into *base. */
 KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,

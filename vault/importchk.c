@@ -233,12 +233,6 @@ int import_check_keys_dir(import_ctx *c, kmc_vault *v)
 	return 0;
 }
 
-const kmc_file_rule import_conf_rule = {
-	.forbidden = 022,	/* no one else may change it */
-	.max_size = CONF_MAX,
-	.allow_root_owner = 1,
-};
-
 /*
  * What the rewritten config file keeps: mode, group, owner (which only
  * root can give away), extended attributes and so POSIX ACLs. A service
@@ -281,7 +275,7 @@ int import_build_conf(import_ctx *c, kmc_vault *v)
 		r = -errno;
 		return kmc_detail(r, "%s: %s", dir, kmc_strerror(r));
 	}
-	fd = kmc_open_checked(dirfd, base, c->conf, &import_conf_rule, &st);
+	fd = kmc_open_checked(dirfd, base, c->conf, &conf_file_rule, &st);
 	if (fd == -ENOENT) {
 		/* A new config file: private, the user's. */
 		kmc_detail_clear();

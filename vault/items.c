@@ -118,7 +118,7 @@ static int record_open_parsed(kmc_vault *v, const char *name,
 	const vault_mk *mk;
 	int r;
 
-	mk = vault_find_mk(v, info->mk_id);
+	mk = vault_mk_get(v, info->mk_id);
 	/* A master key we do not hold: the record is not this vault's. */
 	KMC_ENSURE(mk, KMC_E_AUTH);
 	r = item_ad(v, name, rec, &ad);
@@ -481,4 +481,144 @@ int items_verify_all(kmc_vault *v, const char *show)
 	verify_ctx c = { v, show };
 
 	return store_walk(&v->st, verify_one, &c);
+}
+
+/* ---------------------------------------------------------------- */
+/* Master-key rotation: which key seals what, and re-sealing          */
+
+/* The item name of a key of db: a history key is name || 0 || u32. */
+static int key_name(store_db db, const uint8_t *key, size_t key_len,
+	char name[KMC_NAME_MAX + 1], uint32_t *ret_version)
+{
+	const uint8_t *nul = memchr(key, 0, key_len);
+	size_t n = db == STORE_DB_HISTORY && nul ? (size_t)(nul - key) :
+		key_len;
+
+	*ret_version = 0;
+	if (db == STORE_DB_HISTORY) {
+		if (!nul || key_len != n + 5)
+			return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
+				"a history key of %zu bytes", key_len);
+		*ret_version = (uint32_t)key[n + 1] << 24 |
+			(uint32_t)key[n + 2] << 16 | (uint32_t)key[n + 3] << 8 |
+			key[n + 4];
+	} else if (nul) {
+		return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: an "
+			"item name holds a NUL byte");
+	}
+	if (n == 0 || n > KMC_NAME_MAX)
+		return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: an "
+			"item name of %zu bytes", n);
+	memcpy(name, key, n);
+	name[n] = '\0';
+	return 0;
+}
+
+typedef struct usage_ctx {
+	store_db db;
+	const uint32_t *ids;
+	size_t n;
+	uint64_t *current;
+	uint64_t *old;
+} usage_ctx;
+
+static int usage_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	usage_ctx *c = arg;
+	char name[KMC_NAME_MAX + 1];
+	record_info info;
+	uint32_t ver;
+
+	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
+	if (record_parse_header(rec, len, &info) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record",
+			name, c->db == STORE_DB_HISTORY ? " (an old version)" :
+			"");
+	for (size_t i = 0; i < c->n; i++)
+		if (c->ids[i] == info.mk_id)
+			(c->db == STORE_DB_HISTORY ? c->old : c->current)[i]++;
+	return 0;
+}
+
+int items_mk_usage(kmc_vault *v, const uint32_t *ids, size_t n,
+	uint64_t *current, uint64_t *old)
+{
+	usage_ctx c = { STORE_DB_ITEMS, ids, n, current, old };
+
+	memset(current, 0, n * sizeof(*current));
+	memset(old, 0, n * sizeof(*old));
+	KMC_GUARD(store_walk_db(&v->st, STORE_DB_ITEMS, usage_one, &c));
+	c.db = STORE_DB_HISTORY;
+	return store_walk_db(&v->st, STORE_DB_HISTORY, usage_one, &c);
+}
+
+typedef struct reseal_ctx {
+	kmc_vault *v;
+	store_db db;
+} reseal_ctx;
+
+/* A record sealed by another than the active master key, sealed again
+   by the active one: the same header but for mk_id, the same bytes. */
+static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
+	size_t len, uint8_t **ret_new, size_t *ret_new_len, void *arg)
+{
+	reseal_ctx *c = arg;
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	char name[KMC_NAME_MAX + 1], which[48] = "";
+	record_info info;
+	uint32_t ver;
+	int r;
+
+	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
+	if (c->db == STORE_DB_HISTORY)
+		snprintf(which, sizeof(which), " (old version %u)",
+			(unsigned)ver);
+	if (record_parse_header(rec, len, &info) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
+			"kmc rm it, then run this again", name, which);
+	if (info.mk_id == c->v->ks->active_mk)
+		return 0;
+	r = record_open_parsed(c->v, name, rec, len, &info, &s);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "item %s%s fails authentication: its record "
+			"was altered or copied from another vault; kmc rm it, "
+			"then run this again", name, which);
+	KMC_GUARD(r);
+	info.mk_id = c->v->ks->active_mk;
+	return record_seal(c->v, name, &info, kmc_secret_data(s), ret_new,
+		ret_new_len);
+}
+
+int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
+{
+	static const store_db dbs[] = { STORE_DB_ITEMS, STORE_DB_HISTORY };
+	uint8_t from[STORE_KEY_MAX];
+	uint64_t total = 0;
+
+	for (size_t d = 0; d < ELEMENTSOF(dbs); d++) {
+		reseal_ctx c = { v, dbs[d] };
+		size_t from_len = 0;
+
+		do {
+			size_t changed = 0;
+			store_txn t;
+			int r;
+
+			KMC_GUARD(store_txn_begin(&v->st, &t));
+			r = store_txn_rewrite(&t, dbs[d], from, &from_len, batch,
+				reseal_one, &c, &changed);
+			if (r < 0 || changed == 0) {
+				store_txn_abort(&t);
+				KMC_GUARD(r);
+				continue;
+			}
+			/* Each batch its own transaction: readers never wait,
+			   and a kill loses at most this batch. */
+			KMC_GUARD(store_txn_commit(&t));
+			total += changed;
+		} while (from_len > 0);
+	}
+	*ret_n = total;
+	return 0;
 }

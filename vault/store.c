@@ -727,3 +727,99 @@ int store_walk(store *st, int (*cb)(const char *name, size_t name_len,
 	return r;
 }
 
+static MDB_dbi db_handle(const store *st, store_db db)
+{
+	return db == STORE_DB_HISTORY ? st->history : st->items;
+}
+
+static int key_check(MDB_env *env, const MDB_val *k, store_db db)
+{
+	if (k->mv_size > 0 && val_ok(env, k, STORE_KEY_MAX))
+		return 0;
+	return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: %s key of "
+		"%zu bytes; restore it from a backup", db == STORE_DB_HISTORY ?
+		"a history" : "an item", k->mv_size);
+}
+
+int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = mdb_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		r = key_check(st->env, &k, db);
+		if (r == 0)
+			r = check_val(st->env, &v, "record", "an item");
+		if (r == 0)
+			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != MDB_NOTFOUND)
+		r = mdb_err(rc);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
+	size_t *from_len, size_t max_visit, store_rewrite_fn cb, void *arg,
+	size_t *ret_changed)
+{
+	MDB_env *env = t->st->env;
+	uint8_t key[STORE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k = { *from_len, from }, v;
+	size_t visited = 0, changed = 0;
+	int r = 0, rc;
+
+	KMC_GUARD(mdb_err(mdb_cursor_open(t->txn, db_handle(t->st, db), &cur)));
+	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == 0 && visited < max_visit;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = key_check(env, &k, db);
+		if (r == 0)
+			r = check_val(env, &v, "record", "an item");
+		if (r == 0)
+			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
+				&len, arg);
+		if (r == 0 && rec) {
+			/* The key points into a page the put may move. */
+			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
+
+			memcpy(key, k.mv_data, k.mv_size);
+			r = mdb_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
+			changed++;
+		}
+		free(rec);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc == 0) {
+		r = key_check(env, &k, db);
+		if (r == 0) {
+			memcpy(from, k.mv_data, k.mv_size);
+			*from_len = k.mv_size;
+		}
+	} else if (r == 0 && rc == MDB_NOTFOUND) {
+		*from_len = 0;
+	} else if (r == 0) {
+		r = mdb_err(rc);
+	}
+	mdb_cursor_close(cur);
+	if (r == 0)
+		*ret_changed = changed;
+	return r;
+}

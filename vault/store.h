@@ -112,6 +112,38 @@ KMC_INTERNAL int store_walk(store *st,
 	int (*cb)(const char *name, size_t name_len, const uint8_t *rec,
 		size_t len, void *arg), void *arg) KMC_MUST_CHECK;
 
+/* The two databases of records. */
+typedef enum store_db {
+	STORE_DB_ITEMS,
+	STORE_DB_HISTORY,
+} store_db;
+
+/* A key of either database: a name, or name || 0x00 || u32 version. */
+#define STORE_KEY_MAX (KMC_NAME_MAX + 5)
+
+typedef int (*store_key_fn)(const uint8_t *key, size_t key_len,
+	const uint8_t *rec, size_t len, void *arg);
+
+/* Walk every record of db in key order in one read transaction, the key
+   given raw; stop at cb's non-zero return. */
+KMC_INTERNAL int store_walk_db(store *st, store_db db, store_key_fn cb,
+	void *arg) KMC_MUST_CHECK;
+
+/*
+ * store_txn_rewrite - inside t, visit at most max_visit records of db in
+ * key order from the first key >= from[0..*from_len) (from the start
+ * when *from_len is 0). cb may hand back a replacement (*ret_new,
+ * malloc'd; left NULL keeps the record), written under the same key. On
+ * return from holds the key to resume from, and *from_len is 0 when the
+ * walk reached the end; *ret_changed counts the replacements.
+ */
+typedef int (*store_rewrite_fn)(const uint8_t *key, size_t key_len,
+	const uint8_t *rec, size_t len, uint8_t **ret_new, size_t *ret_new_len,
+	void *arg);
+KMC_INTERNAL int store_txn_rewrite(store_txn *t, store_db db,
+	uint8_t from[STORE_KEY_MAX], size_t *from_len, size_t max_visit,
+	store_rewrite_fn cb, void *arg, size_t *ret_changed) KMC_MUST_CHECK;
+
 /*
  * store_check_metas - whether the store file open on fd (called show in
  * messages) has two meta pages LMDB can trust and holds every page they

@@ -69,7 +69,7 @@ int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 	if (r < 0)
 		return kmc_detail(r, "not a ciphertext string of the form "
 			"kmc:v1:<master-key-id>:<base64url>");
-	mk = vault_find_mk(v, mk_id);
+	mk = vault_mk_get(v, mk_id);
 	if (!mk)
 		return kmc_detail(KMC_E_NOT_FOUND, "the string names master key "
 			"%u, which this vault does not hold", (unsigned)mk_id);

@@ -80,6 +80,7 @@ struct kmc_vault {
 	unsigned flags;
 	keystore *ks;
 	kmc_secret *rk;		/* kept only by writable handles */
+	kmc_secret *mkwrap;	/* unwraps master keys born after the open */
 	size_t n_mks;
 	vault_mk mks[KMC_MAX_MASTER_KEYS];
 	store st;
@@ -171,6 +172,12 @@ KMC_INTERNAL int vault_peek(int dirfd, const char *dir,
 	KMC_MUST_CHECK;
 
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
+/* The keys of master key id, looked for again in the keystores when it
+   was made after the handle opened; NULL when no keystore holds it. */
+KMC_INTERNAL const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id);
+/* Add master key m of the handle's keystore to the handle's keys. */
+KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
+	KMC_MUST_CHECK;
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>. */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta" }
@@ -197,6 +204,18 @@ KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+/*
+ * items_mk_usage - for each of the n master-key ids, how many current
+ * records (current[i]) and superseded ones (old[i]) it seals.
+ * items_rewrap - seal again under the active master key every record,
+ * current or superseded, that another one sealed, at most batch records
+ * looked at a transaction; *ret_n counts them. Run again after a failure
+ * or a kill, it goes on where it stopped.
+ */
+KMC_INTERNAL int items_mk_usage(kmc_vault *v, const uint32_t *ids, size_t n,
+	uint64_t *current, uint64_t *old) KMC_MUST_CHECK;
+KMC_INTERNAL int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int items_verify_all(kmc_vault *v, const char *show)
 	KMC_MUST_CHECK;
 

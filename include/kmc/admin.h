@@ -67,6 +67,95 @@ KMC_API int kmc_protector_remove(kmc_vault *v, unsigned id)
 	KMC_MUST_CHECK KMC_NONNULL(1);
 
 /*
+ * Master keys. Items and ciphertext strings are sealed by keys derived
+ * from a master key; the keystore holds up to KMC_MAX_MASTER_KEYS of
+ * them, one active. Rotation is staged: kmc_mk_rotate() makes a new one
+ * active (new writes use it, the others still decrypt), kmc_mk_rewrap()
+ * seals what the old ones sealed again under it, and kmc_mk_retire()
+ * removes an old one once nothing uses it. A handle opened before a
+ * rotation finds the new key in the keystores when it first meets it.
+ */
+typedef struct kmc_mk_info {
+	uint32_t id;
+	int active;		/* seals new items and strings */
+	int64_t created;	/* seconds since the epoch */
+	uint64_t items;		/* current item records it seals */
+	uint64_t old_versions;	/* superseded records it seals */
+} kmc_mk_info;
+
+/*
+ * kmc_mk_rotate - make a new master key (random, in guarded memory) and
+ * make it the active one, as one change of both keystores; *ret_id (may
+ * be NULL) is its id. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_LIMIT (KMC_MAX_MASTER_KEYS: retire
+ * one first), KMC_E_PENDING (in kmc.ks only: kmc repair), -errno.
+ */
+KMC_API int kmc_mk_rotate(kmc_vault *v, uint32_t *ret_id)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
+ * kmc_mk_list - call cb for each master key, by id, with how many records
+ * it seals (this walks every record); stops at cb's non-zero return,
+ * which it returns. Any handle.
+ * Returns 0; KMC_E_CORRUPT, KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_mk_list(kmc_vault *v,
+	int (*cb)(const kmc_mk_info *info, void *arg), void *arg)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+typedef struct kmc_rewrap_params {
+	size_t size;		/* sizeof(kmc_rewrap_params) */
+	/* Config files whose kmc: strings are sealed again, besides those
+	   the vault's imported bundles name (which are always done). */
+	const char *const *conf;
+	size_t n_conf;
+	/* Told of each kmc: string left as it was, and why (another
+	   vault's, a master key this vault does not hold, malformed). */
+	void (*skipped)(const char *file, unsigned line, const char *why,
+		void *arg);
+	void *arg;
+} kmc_rewrap_params;
+
+#define KMC_REWRAP_PARAMS_INIT { .size = sizeof(kmc_rewrap_params) }
+
+typedef struct kmc_rewrap_result {
+	uint64_t records;	/* sealed again, current and old versions */
+	uint64_t strings;	/* kmc: strings sealed again */
+	uint64_t files;		/* config files rewritten */
+	uint64_t skipped;	/* kmc: strings left alone */
+} kmc_rewrap_result;
+
+/*
+ * kmc_mk_rewrap - seal every record (old versions too) and every kmc:
+ * string in the config files that a master key other than the active one
+ * sealed, again under the active one. Records go KMC_REWRAP_BATCH to a
+ * transaction, so readers never wait for the whole rewrap and a kill
+ * loses at most one batch: run it again and it goes on. Each config file
+ * is replaced in one rename, owner, group and mode kept, every byte but
+ * the re-sealed strings unchanged. The files named in p are read before
+ * anything changes; a file a bundle names that is gone is skipped.
+ * Needs KMC_OPEN_WRITE; p may be NULL; *ret (may be NULL) counts.
+ * Returns 0; KMC_E_READONLY, KMC_E_AUTH (a record that does not open:
+ * the detail names it), KMC_E_PERM, KMC_E_TOO_LARGE, KMC_E_CORRUPT (a
+ * config file), KMC_E_STORE, -errno (-ENOENT: a named file is missing).
+ */
+#define KMC_REWRAP_BATCH 1000
+KMC_API int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,
+	kmc_rewrap_result *ret) KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
+ * kmc_mk_retire - remove master key id from both keystores. Refused while
+ * it is the active one or still seals a record, or a kmc: string in a
+ * config file a bundle names or in conf[0..n_conf): the detail says how
+ * many and that kmc mk rewrap fixes it. A keystore copied before still
+ * holds the key. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_IN_USE, KMC_E_PENDING,
+ * the errors of reading the config files, -errno.
+ */
+KMC_API int kmc_mk_retire(kmc_vault *v, uint32_t id,
+	const char *const *conf, size_t n_conf) KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
  * kmc_vault_unlock_notes - what failed before a protector opened the
  * vault, one line per protector tried ("protector 2 (pkcs11): wrong
  * PIN"); "" when the first one tried worked.

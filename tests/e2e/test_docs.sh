@@ -196,6 +196,12 @@ exit_case() {
 			-k "$P/server.key" --password-file "$PW"
 		t_rc 9 "exit 9 (verification): an item of another type than asked for" \
 			kmc password get server/key ;;
+	10)
+		kmc mk rotate 2>/dev/null
+		t_err 10 "exit 10 (in use): retiring a master key that still seals items" \
+			'still seals' kmc mk retire 1
+		t_err 10 "exit 10 (in use): retiring the active master key" \
+			'is the active one' kmc mk retire 2 ;;
 	*)
 		return 1 ;;
 	esac
@@ -203,8 +209,8 @@ exit_case() {
 
 awk '/^## Exit codes/ { on = 1; next } /^## / { on = 0 } on' "$CLIMD" |
 	grep -oE '^\| [0-9]+ \|' | grep -oE '[0-9]+' >"$T/codes"
-check "docs/cli.md's exit-code table has codes 0 to 9" \
-	test "$(tr '\n' ' ' <"$T/codes")" = "0 1 2 3 4 5 6 7 8 9 "
+check "docs/cli.md's exit-code table has codes 0 to 10" \
+	test "$(tr '\n' ' ' <"$T/codes")" = "0 1 2 3 4 5 6 7 8 9 10 "
 awk '/^EXIT STATUS/ { on = 1; next } /^[A-Z]/ { on = 0 } on' "$T/kmc.1.txt" >"$T/kmc.1.exit"
 while read -r code; do
 	check "kmc.1 EXIT STATUS lists $code" grep -Eq "^ {7}$code( |\$)" "$T/kmc.1.exit"
