@@ -145,9 +145,10 @@ static int cmd_mk_rewrap(cli_opts *a)
 		return cli_fail(r, "rewrapping %s", kmc_vault_dir(v));
 	}
 	cli_note("sealed again under the active master key: %" PRIu64
-		" records, %" PRIu64 " strings in %" PRIu64 " config files%s",
-		res.records, res.strings, res.files, res.skipped ?
-		"; some strings were left alone (above)" : "");
+		" record%s, %" PRIu64 " string%s in %" PRIu64 " config file%s%s",
+		res.records, res.records == 1 ? "" : "s", res.strings,
+		res.strings == 1 ? "" : "s", res.files, res.files == 1 ? "" : "s",
+		res.skipped ? "; some strings were left alone (above)" : "");
 	return 0;
 }
 

@@ -294,7 +294,9 @@ static int scan_token(scan *s, const char *file, unsigned line,
 			skip(s, file, line, "not a well-formed kmc:v1: string");
 		goto keep;
 	}
-	if (s->only ? id != s->only : id == s->v->ks->active_mk)
+	/* A rewrap opens every string, the active key's too, so that one
+	   another vault made is reported whatever its id. */
+	if (s->only && id != s->only)
 		goto keep;
 	memcpy(buf, tok, len);
 	buf[len] = '\0';
@@ -304,7 +306,8 @@ static int scan_token(scan *s, const char *file, unsigned line,
 			goto keep;	/* not this vault's: not its key's use */
 		if (r == KMC_E_NOT_FOUND)
 			snprintf(why, sizeof(why), "it names master key %" PRIu32
-				", which this vault does not hold", id);
+				", which this vault does not hold (another vault's "
+				"string, or a retired key's)", id);
 		else
 			snprintf(why, sizeof(why), "it does not open in this "
 				"vault (another vault's, or altered)");
@@ -320,6 +323,8 @@ static int scan_token(scan *s, const char *file, unsigned line,
 			s->first_line = line;
 		return 0;
 	}
+	if (id == s->v->ks->active_mk)
+		goto keep;
 	r = kmc_string_encrypt(s->v, kmc_secret_data(plain),
 		kmc_secret_len(plain), &fresh);
 	if (r < 0)
