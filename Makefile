@@ -197,10 +197,13 @@ sanitize-build: deps
 	@cp $(PROVIDER) build-sanitize/provider/kmc.so
 
 # The fault suites' inspections (what they look at after each broken
-# run) go through the release build (KMC_LOOK_BUILD, tests/e2e/lib.sh).
+# run) go through the release build (KMC_LOOK_BUILD, tests/e2e/lib.sh),
+# and their killed-at-each-step passes are left to make check
+# (KMC_SANITIZED, tests/e2e/faultlib.sh): a killed run runs no code that
+# the failing run at the same step does not run instrumented.
 check-sanitize: sanitize-build
 	@$(SAN_ENV) KMC_TEST_SKIP="$(SANITIZE_SKIP)" KMC_LOOK_BUILD=$(CURDIR)/$(O) \
-		tools/run-tests.sh build-sanitize
+		KMC_SANITIZED=1 tools/run-tests.sh build-sanitize
 
 # Under valgrind memcheck, errors and definite leaks fatal: the unit
 # suites, and the end-to-end suites below with every kmc they run going

@@ -23,4 +23,12 @@ no_crash() {
 	[ "$rc" -lt 128 ] ||
 		{ echo "killed by a signal: exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
 }
+# Under make check-sanitize (KMC_SANITIZED=1) the passes that kill a
+# command at each step are left to make check: a run killed at step N has
+# run exactly the code that the run failing at step N runs, instrumented,
+# up to that step, and what a kill leaves behind is the same in either
+# build. kill_mode prints "kill" when they run; skip_kills says why not.
+kills_wanted() { [ -z "${KMC_SANITIZED:-}" ]; }
+kill_mode() { kills_wanted && echo kill || true; }
+skip_kills() { echo "# skip: $1 killed at each step: make check runs it (see faultlib.sh)"; }
 killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }

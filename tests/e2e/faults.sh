@@ -177,6 +177,7 @@ init_whole_vault() { # the killed init's vault: complete, and no temp dir beside
 # vault that works.
 init_kills() {
 	local key=$1 total=$2 what="init ($1 host key)" n at none=0 whole=0 temps=0 hktemps=0
+	kills_wanted || { skip_kills "$what"; return; }
 	for ((n = 1; n <= total; n++)); do
 		at="$what, killed at step $n of $total"
 		reset_init "$key"

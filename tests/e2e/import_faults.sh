@@ -283,7 +283,7 @@ step_sweep() {
 	faulty 1 0 "$@"
 	check "the shim is active: $what fails when its first step fails" test "$rc" != 0
 
-	for mode in fail kill; do
+	for mode in fail $(kill_mode); do
 		olds=0 news=0 mixes=0
 		for ((n = 1; n <= total; n++)); do
 			local at="$what, step $n of $total failing"

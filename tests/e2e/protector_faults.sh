@@ -157,7 +157,9 @@ REMOVE=(setsid -w "$KMC" --vault "$V" protector remove 2)
 # run_kills WHAT FROM OLD NEW CMD...: run_faults killing CMD at each step,
 # when the shim can.
 run_kills() {
-	if grep -aq KMC_FAULT_KILL "$SO"; then
+	if ! kills_wanted; then
+		skip_kills "$1"
+	elif grep -aq KMC_FAULT_KILL "$SO"; then
 		run_faults "$1" "$2" "$3" "$4" 1 "${@:5}"
 	else
 		echo "# skip: this fault shim has no KMC_FAULT_KILL (tests/faultinject.c); the killed half did not run"

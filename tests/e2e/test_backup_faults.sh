@@ -92,6 +92,7 @@ for ((n = 1; n <= total; n++)); do
 done
 
 none=0 whole=0 left=0
+kills_wanted || { skip_kills backup; total_kills=$total; total=0; }
 for ((n = 1; n <= total; n++)); do
 	at="backup, killed at step $n of $total"
 	clear_target
@@ -113,6 +114,7 @@ for ((n = 1; n <= total; n++)); do
 	check "$at: kmc status: healthy" look status
 done
 echo "# backup, killed at each step: no backup $none times (a hidden .bk.backup-* left $left times), a whole one $whole times"
+total=${total_kills:-$total}
 
 # ---- restore --------------------------------------------------------------------------
 
@@ -166,7 +168,7 @@ check "the shim counted the steps of restore" test "$steps" -gt 10
 total=$steps
 echo "# restore: $total steps"
 
-for mode in fail kill; do
+for mode in fail $(kill_mode); do
 	olds=0 news=0
 	for ((n = 1; n <= total; n++)); do
 		at="restore, step $n of $total failing"

@@ -56,6 +56,7 @@ sweep() {
 			check "$at yet exit 0: the whole key" whole_key
 		fi
 	done
+	kills_wanted || { skip_kills "unwrap --out ($how)"; total=0; }
 	for ((n = 1; n <= total; n++)); do
 		at="unwrap --out ($how), killed at step $n of $total"
 		rm -rf "$OD" && mkdir -m 700 "$OD"
