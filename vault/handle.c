@@ -152,6 +152,21 @@ int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	return vault_add_mk(v, v->ks, m);
 }
 
+/* Drop the keys that keystore ks no longer holds (kmc mk retire in
+   another process): nothing current is sealed by them. */
+static void vault_drop_retired(kmc_vault *v, const keystore *ks)
+{
+	for (size_t i = 0; i < v->n_mks;) {
+		if (ks_find_mk(ks, v->mks[i].id)) {
+			i++;
+			continue;
+		}
+		kmc_secret_free(v->mks[i].keys);
+		v->mks[i] = v->mks[--v->n_mks];
+		v->mks[v->n_mks].keys = NULL;
+	}
+}
+
 /*
  * A master key made after this handle opened (kmc mk rotate in another
  * process): read the keystores again and unwrap it. The wrapped key's
@@ -175,6 +190,9 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
 			    memcmp(ks->vault_id, v->ks->vault_id,
 				   KS_VAULT_ID_LEN) != 0)
 				continue;
+			/* Full: the keys retired since the open make room. */
+			if (v->n_mks == KMC_MAX_MASTER_KEYS)
+				vault_drop_retired(v, ks);
 			if (vault_add_mk(v, ks, m) == 0)
 				found = &v->mks[v->n_mks - 1];
 		}
