@@ -203,6 +203,34 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
 	return found;
 }
 
+/*
+ * The master key that seals new strings: the active one. A handle that
+ * cannot write may have opened before a rotation; the keystores say
+ * which key is active now, so that it never seals under one that is
+ * old, or retired and gone from every other handle.
+ */
+const vault_mk *vault_mk_active(kmc_vault *v)
+{
+	const vault_mk *found = NULL;
+	ks_file f[2] = { 0 };
+	int order[2], n;
+
+	if (!(v->flags & KMC_OPEN_WRITE) && v->mkwrap &&
+	    ks_load_pair(v->dirfd, v->dir, f, order, &n) == 0 && n > 0 &&
+	    memcmp(f[order[0]].ks->vault_id, v->ks->vault_id,
+		   KS_VAULT_ID_LEN) == 0) {
+		uint32_t id = f[order[0]].ks->active_mk;
+
+		ks_file_free(&f[0]);
+		ks_file_free(&f[1]);
+		found = vault_mk_get(v, id);
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	kmc_detail_clear();
+	return found ? found : vault_find_mk(v, v->ks->active_mk);
+}
+
 typedef struct unlock_ctx {
 	const kmc_options *opts;
 	kmc_secret *pass;	/* asked for once, reused for the twin */

@@ -175,6 +175,9 @@ KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The keys of master key id, looked for again in the keystores when it
    was made after the handle opened; NULL when no keystore holds it. */
 KMC_INTERNAL const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id);
+/* The active master key's keys: for a handle that cannot write, the
+   one the keystores name now, which a rotation since the open changed. */
+KMC_INTERNAL const vault_mk *vault_mk_active(kmc_vault *v);
 /* Add master key m of the handle's keystore to the handle's keys. */
 KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	KMC_MUST_CHECK;

@@ -73,7 +73,8 @@ KMC_API int kmc_protector_remove(kmc_vault *v, unsigned id)
  * active (new writes use it, the others still decrypt), kmc_mk_rewrap()
  * seals what the old ones sealed again under it, and kmc_mk_retire()
  * removes an old one once nothing uses it. A handle opened before a
- * rotation finds the new key in the keystores when it first meets it.
+ * rotation finds the new key in the keystores when it first meets it,
+ * and seals new ciphertext strings under it.
  */
 typedef struct kmc_mk_info {
 	uint32_t id;

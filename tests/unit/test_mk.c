@@ -674,6 +674,32 @@ static void test_reader_ignores_foreign_keystore(void **state)
 	free(foreign2);
 }
 
+/* A handle opened before a rotation (and a retire) that encrypts seals
+   under the active key, not the one it found at its open: a string
+   sealed by a retired key opens nowhere. */
+static void test_reader_encrypts_under_active_key(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *v, *r, *fresh;
+	char *s;
+
+	init_at(f, f->vdir);
+	r = open_vault(f, 0);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(rotate(v), 2);
+	(void)rewrap(v, NULL, 0);
+	assert_int_equal(kmc_mk_retire(v, 1, NULL, 0), 0);
+	kmc_vault_close(v);
+
+	s = encrypt(r, "late");
+	assert_int_equal(string_mk(s), 2);
+	fresh = open_vault(f, 0);
+	assert_decrypts(fresh, s, "late");
+	kmc_vault_close(fresh);
+	kmc_vault_close(r);
+	free(s);
+}
+
 /* ---- rewrap ------------------------------------------------------------ */
 
 static void test_rewrap_history_and_idempotent(void **state)
@@ -1266,6 +1292,7 @@ int main(void)
 		T(test_list_counts_records_and_history),
 		T(test_reader_follows_rotation),
 		T(test_reader_ignores_foreign_keystore),
+		T(test_reader_encrypts_under_active_key),
 		T(test_rewrap_history_and_idempotent),
 		T(test_rewrap_conf_file),
 		T(test_rewrap_conf_skips_foreign_and_malformed),
