@@ -212,8 +212,9 @@ KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
  * records (current[i]) and superseded ones (old[i]) it seals.
  * items_rewrap - seal again under the active master key every record,
  * current or superseded, that another one sealed, at most batch records
- * looked at a transaction; *ret_n counts them. Run again after a failure
- * or a kill, it goes on where it stopped.
+ * looked at a transaction; *ret_n counts them, on failure those of the
+ * batches committed. Run again after a failure or a kill, it goes on
+ * where it stopped.
  */
 KMC_INTERNAL int items_mk_usage(kmc_vault *v, const uint32_t *ids, size_t n,
 	uint64_t *current, uint64_t *old) KMC_MUST_CHECK;

@@ -749,6 +749,49 @@ static void test_rewrap_history_and_idempotent(void **state)
 	kmc_vault_close(v);
 }
 
+/* A rewrap that fails partway says how many records it re-sealed (the
+   batches committed before the failure), and run again once the cause is
+   gone, it goes on. Here the items' batch commits, and an old version
+   that was altered stops the walk of the history. */
+static void test_rewrap_failure_counts_what_was_done(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *v;
+	kmc_rewrap_result res = { 0 };
+	uint8_t *rec;
+	size_t len;
+	store_txn t;
+
+	init_at(f, f->vdir);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	put(v, "a", "alpha");
+	put(v, "b", "beta");
+	put(v, "z", "zeta");
+	/* z's record, its tag altered, as an old version only. */
+	assert_int_equal(store_txn_begin(&v->st, &t), 0);
+	assert_int_equal(store_txn_get(&t, "z", &rec, &len), 0);
+	rec[len - 1] ^= 0x5a;
+	assert_int_equal(store_txn_put(&t, "z", rec, len), 0);
+	assert_int_equal(store_txn_keep(&t, "z", 1), 0);
+	assert_int_equal(store_txn_del(&t, "z"), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	free(rec);
+	assert_int_equal(rotate(v), 2);
+
+	assert_int_equal(kmc_mk_rewrap(v, NULL, &res), KMC_E_AUTH);
+	assert_detail_has("item z (old version 1)");
+	assert_int_equal(sealer_of(v, "a"), 2);
+	assert_int_equal(sealer_of(v, "b"), 2);
+	assert_int_equal(res.records, 2);
+
+	/* The damaged version removed, the run goes on: a and b are done. */
+	assert_int_equal(kmc_item_remove(v, "z"), 0);
+	res = rewrap(v, NULL, 0);
+	assert_int_equal(res.records, 0);
+	assert_int_equal(kmc_mk_retire(v, 1, NULL, 0), 0);
+	kmc_vault_close(v);
+}
+
 /* Each kmc: string in text, in order: its start offset, length, line. */
 typedef struct token {
 	size_t off, len;
@@ -1294,6 +1337,7 @@ int main(void)
 		T(test_reader_ignores_foreign_keystore),
 		T(test_reader_encrypts_under_active_key),
 		T(test_rewrap_history_and_idempotent),
+		T(test_rewrap_failure_counts_what_was_done),
 		T(test_rewrap_conf_file),
 		T(test_rewrap_conf_skips_foreign_and_malformed),
 		T(test_rewrap_bad_conf_changes_nothing),
