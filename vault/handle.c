@@ -204,6 +204,34 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
 }
 
 /*
+ * The keystore as it is now, into *ret (malloc'd): a writer's own, as it
+ * holds the lock; for another handle, the newest keystore of this vault
+ * read again, since another process may have rotated or retired master
+ * keys after the open; its own when none can be read.
+ */
+int vault_ks_now(kmc_vault *v, keystore **ret)
+{
+	ks_file f[2] = { 0 };
+	int order[2], n;
+
+	*ret = NULL;
+	if (!(v->flags & KMC_OPEN_WRITE) &&
+	    ks_load_pair(v->dirfd, v->dir, f, order, &n) == 0 && n > 0 &&
+	    memcmp(f[order[0]].ks->vault_id, v->ks->vault_id,
+		   KS_VAULT_ID_LEN) == 0)
+		*ret = TAKE_PTR(f[order[0]].ks);
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	kmc_detail_clear();
+	if (!*ret) {
+		*ret = malloc(sizeof(**ret));
+		KMC_ENSURE(*ret, KMC_E_NOMEM);
+		memcpy(*ret, v->ks, sizeof(**ret));
+	}
+	return 0;
+}
+
+/*
  * The master key that seals new strings: the active one. A handle that
  * cannot write may have opened before a rotation; the keystores say
  * which key is active now, so that it never seals under one that is
@@ -211,23 +239,11 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
  */
 const vault_mk *vault_mk_active(kmc_vault *v)
 {
+	_cleanup_(freep) keystore *ks = NULL;
 	const vault_mk *found = NULL;
-	ks_file f[2] = { 0 };
-	int order[2], n;
 
-	if (!(v->flags & KMC_OPEN_WRITE) && v->mkwrap &&
-	    ks_load_pair(v->dirfd, v->dir, f, order, &n) == 0 && n > 0 &&
-	    memcmp(f[order[0]].ks->vault_id, v->ks->vault_id,
-		   KS_VAULT_ID_LEN) == 0) {
-		uint32_t id = f[order[0]].ks->active_mk;
-
-		ks_file_free(&f[0]);
-		ks_file_free(&f[1]);
-		found = vault_mk_get(v, id);
-	}
-	ks_file_free(&f[0]);
-	ks_file_free(&f[1]);
-	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE) && vault_ks_now(v, &ks) == 0)
+		found = vault_mk_get(v, ks->active_mk);
 	return found ? found : vault_find_mk(v, v->ks->active_mk);
 }
 

@@ -178,6 +178,9 @@ KMC_INTERNAL const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id);
 /* The active master key's keys: for a handle that cannot write, the
    one the keystores name now, which a rotation since the open changed. */
 KMC_INTERNAL const vault_mk *vault_mk_active(kmc_vault *v);
+/* The keystore as it is now (for a handle that cannot write, read
+   again), malloc'd. */
+KMC_INTERNAL int vault_ks_now(kmc_vault *v, keystore **ret) KMC_MUST_CHECK;
 /* Add master key m of the handle's keystore to the handle's keys. */
 KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	KMC_MUST_CHECK;

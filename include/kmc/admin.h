@@ -97,7 +97,8 @@ KMC_API int kmc_mk_rotate(kmc_vault *v, uint32_t *ret_id)
 /*
  * kmc_mk_list - call cb for each master key, by id, with how many records
  * it seals (this walks every record); stops at cb's non-zero return,
- * which it returns. Any handle.
+ * which it returns. Any handle: one opened before a rotation lists the
+ * keys as they are now.
  * Returns 0; KMC_E_CORRUPT, KMC_E_STORE, -errno.
  */
 KMC_API int kmc_mk_list(kmc_vault *v,

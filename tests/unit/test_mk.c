@@ -616,6 +616,43 @@ static void test_reader_follows_rotation(void **state)
 	free(s2);
 }
 
+/* A handle opened before a rotation lists the keys as they are now, and
+   counts every record under the key that seals it. */
+static void test_reader_lists_keys_as_they_are(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *v, *r;
+	mk_table t;
+
+	init_at(f, f->vdir);
+	v = open_vault(f, KMC_OPEN_WRITE);
+	put(v, "a", "alpha");
+	put(v, "b", "beta");
+	kmc_vault_close(v);
+	r = open_vault(f, 0);
+	t = mk_list(r);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.k[0].items, 2);
+
+	v = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(rotate(v), 2);
+	put(v, "c", "gamma");
+	assert_int_equal(rotate(v), 3);
+	(void)rewrap(v, NULL, 0);
+	assert_int_equal(kmc_mk_retire(v, 1, NULL, 0), 0);
+	kmc_vault_close(v);
+
+	t = mk_list(r);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(t.k[0].id, 2);
+	assert_false(t.k[0].active);
+	assert_int_equal(t.k[0].items, 0);
+	assert_int_equal(t.k[1].id, 3);
+	assert_true(t.k[1].active);
+	assert_int_equal(t.k[1].items, 3);
+	kmc_vault_close(r);
+}
+
 /* Keystores of another vault put in place under a kept handle: nothing
    they seal opens, and the handle's own keys still work. */
 static void test_reader_ignores_foreign_keystore(void **state)
@@ -1334,6 +1371,7 @@ int main(void)
 		T(test_rotate_makes_new_active),
 		T(test_list_counts_records_and_history),
 		T(test_reader_follows_rotation),
+		T(test_reader_lists_keys_as_they_are),
 		T(test_reader_ignores_foreign_keystore),
 		T(test_reader_encrypts_under_active_key),
 		T(test_rewrap_history_and_idempotent),
