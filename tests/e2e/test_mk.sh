@@ -170,6 +170,11 @@ t_err 7 "a string of the retired key no longer opens" 'master key 1' kmc decrypt
 t_out "db reads" 'db-password-1' kmc password get db
 t "the key of srv unwraps" bash -c '"$1" --vault "$2" unwrap srv | openssl pkey -noout' _ "$KMC" "$V"
 t_err 7 "mk retire 1 again: not found" 'has no master key 1' kmc mk retire 1
+late_before=$(sha256sum <"$T/late.conf")
+t_err 0 "mk rewrap --conf of a string of the retired key: left alone, reported with file and line" \
+	"left alone: the kmc: string on line 1 of $T/late.conf: it names master key 1, which this vault does not hold" \
+	kmc mk rewrap --conf "$T/late.conf"
+check "... and the file is untouched" test "$(sha256sum <"$T/late.conf")" = "$late_before"
 
 # ---- servers read through the rotations -------------------------------------
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -887,6 +888,7 @@ static void test_rewrap_conf_file(void **state)
 	size_t len, alen, n, k = 0;
 	struct stat st, st2;
 	gid_t gid = other_group();
+	int xattr;
 
 	init_at(f, f->vdir);
 	v = open_vault(f, KMC_OPEN_WRITE);
@@ -899,6 +901,8 @@ static void test_rewrap_conf_file(void **state)
 	len = strlen(text);
 	write_file(f->conf, text, len, 0640);
 	assert_int_equal(chown(f->conf, (uid_t)-1, gid), 0);
+	/* An extended attribute, where the file system takes one. */
+	xattr = setxattr(f->conf, "user.kmc-test", "kept", 4, 0) == 0;
 	assert_int_equal(stat(f->conf, &st), 0);
 
 	assert_int_equal(rotate(v), 2);
@@ -908,11 +912,19 @@ static void test_rewrap_conf_file(void **state)
 	assert_int_equal(res.skipped, 0);
 	assert_nothing_staged(f);
 
-	/* Mode and group kept, the file replaced. */
+	/* Mode, group and attributes kept, the file replaced. */
 	assert_int_equal(stat(f->conf, &st2), 0);
 	assert_int_equal(st2.st_mode & 07777, 0640);
 	assert_int_equal(st2.st_gid, gid);
 	assert_int_equal(st2.st_uid, st.st_uid);
+	assert_true(st2.st_ino != st.st_ino);
+	if (xattr) {
+		char val[8] = "";
+
+		assert_int_equal(getxattr(f->conf, "user.kmc-test", val,
+			sizeof(val)), 4);
+		assert_memory_equal(val, "kept", 4);
+	}
 
 	/* The strings are key 2's and open to the same secrets; with the old
 	   strings put back, the bytes are the original ones: every other
