@@ -694,6 +694,15 @@ static void test_reader_ignores_foreign_keystore(void **state)
 	assert_decrypts(r, own, "own");
 	/* Twice: a lookup that failed did not half-add a key. */
 	assert_int_not_equal(kmc_string_decrypt(r, foreign2, &s), 0);
+	/* Nor do they name its keys, or the key it seals with. */
+	assert_int_equal(mk_list(r).n, 1);
+	{
+		char *mine = encrypt(r, "mine");
+
+		assert_int_equal(string_mk(mine), 1);
+		assert_decrypts(r, mine, "mine");
+		free(mine);
+	}
 
 	/* The vault's own keystores back and rotated: the handle follows,
 	   and the other vault's string still does not open. */
