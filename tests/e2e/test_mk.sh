@@ -199,7 +199,8 @@ for r in 1 2; do
 		>"$T/reader$r.out" 2>"$T/reader$r.err" &
 	RPIDS+=("$!")
 done
-trap 'kill "${RPIDS[@]}" 2>/dev/null; rm -rf "$T"' EXIT
+# lib.sh's clean-up, the readers killed first if still running.
+trap 'kill "${RPIDS[@]}" 2>/dev/null; rm -rf "$T" ${_vgdir:+"$_vgdir"}' EXIT
 ready() { grep -qx ready "$T/reader1.out" && grep -qx ready "$T/reader2.out"; }
 for ((i = 0; i < 400; i++)); do ready && break; sleep 0.05; done
 check "both readers made their first round" ready
