@@ -95,8 +95,10 @@ enum {
 	CLI_UNLOCK = 1 << 1,
 };
 
-/* Values of a command's own long options start here (below: shared). */
+/* Values of a command's own long options start here (below: shared);
+   those from CLI_REPEAT_OPT up may be given more than once. */
 #define CLI_OWN_OPT 512
+#define CLI_REPEAT_OPT 768
 #define CLI_OPT_MAX 1024
 
 typedef struct cli_opts {

@@ -17,7 +17,7 @@ static struct mk_opts {
 	size_t n_conf;
 } mk_opts;
 
-enum { MK_CONF = CLI_OWN_OPT };
+enum { MK_CONF = CLI_REPEAT_OPT };
 
 static const struct option mk_options[] = {
 	{ "conf", required_argument, NULL, MK_CONF },

@@ -229,7 +229,7 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 	while ((opt = getopt_long(argc, argv, shortopts, table, NULL)) != -1) {
 		/* An option given twice is a mistake (or a trick) that "the
 		   last one wins" would hide: which vault, which password? */
-		if (opt > 0 && opt < CLI_OPT_MAX && opt != 'h' &&
+		if (opt > 0 && opt < CLI_REPEAT_OPT && opt != 'h' &&
 		    opt != LO_HELP && opt != ':' && opt != '?' && seen[opt]++)
 			return cli_usage_fail("%s given twice",
 				opt_name(c->options, opt, optbuf, sizeof(optbuf)));

@@ -152,6 +152,21 @@ int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	return vault_add_mk(v, v->ks, m);
 }
 
+/* Drop the keys that keystore ks no longer holds (kmc mk retire in
+   another process): nothing current is sealed by them. */
+static void vault_drop_retired(kmc_vault *v, const keystore *ks)
+{
+	for (size_t i = 0; i < v->n_mks;) {
+		if (ks_find_mk(ks, v->mks[i].id)) {
+			i++;
+			continue;
+		}
+		kmc_secret_free(v->mks[i].keys);
+		v->mks[i] = v->mks[--v->n_mks];
+		v->mks[v->n_mks].keys = NULL;
+	}
+}
+
 /*
  * A master key made after this handle opened (kmc mk rotate in another
  * process): read the keystores again and unwrap it. The wrapped key's
@@ -175,6 +190,9 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
 			    memcmp(ks->vault_id, v->ks->vault_id,
 				   KS_VAULT_ID_LEN) != 0)
 				continue;
+			/* Full: the keys retired since the open make room. */
+			if (v->n_mks == KMC_MAX_MASTER_KEYS)
+				vault_drop_retired(v, ks);
 			if (vault_add_mk(v, ks, m) == 0)
 				found = &v->mks[v->n_mks - 1];
 		}
@@ -183,6 +201,50 @@ const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id)
 	ks_file_free(&f[1]);
 	kmc_detail_clear();
 	return found;
+}
+
+/*
+ * The keystore as it is now, into *ret (malloc'd): a writer's own, as it
+ * holds the lock; for another handle, the newest keystore of this vault
+ * read again, since another process may have rotated or retired master
+ * keys after the open; its own when none can be read.
+ */
+int vault_ks_now(kmc_vault *v, keystore **ret)
+{
+	ks_file f[2] = { 0 };
+	int order[2], n;
+
+	*ret = NULL;
+	if (!(v->flags & KMC_OPEN_WRITE) &&
+	    ks_load_pair(v->dirfd, v->dir, f, order, &n) == 0 && n > 0 &&
+	    memcmp(f[order[0]].ks->vault_id, v->ks->vault_id,
+		   KS_VAULT_ID_LEN) == 0)
+		*ret = TAKE_PTR(f[order[0]].ks);
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	kmc_detail_clear();
+	if (!*ret) {
+		*ret = malloc(sizeof(**ret));
+		KMC_ENSURE(*ret, KMC_E_NOMEM);
+		memcpy(*ret, v->ks, sizeof(**ret));
+	}
+	return 0;
+}
+
+/*
+ * The master key that seals new strings: the active one. A handle that
+ * cannot write may have opened before a rotation; the keystores say
+ * which key is active now, so that it never seals under one that is
+ * old, or retired and gone from every other handle.
+ */
+const vault_mk *vault_mk_active(kmc_vault *v)
+{
+	_cleanup_(freep) keystore *ks = NULL;
+	const vault_mk *found = NULL;
+
+	if (!(v->flags & KMC_OPEN_WRITE) && vault_ks_now(v, &ks) == 0)
+		found = vault_mk_get(v, ks->active_mk);
+	return found ? found : vault_find_mk(v, v->ks->active_mk);
 }
 
 typedef struct unlock_ctx {

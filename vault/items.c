@@ -594,8 +594,10 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 {
 	static const store_db dbs[] = { STORE_DB_ITEMS, STORE_DB_HISTORY };
 	uint8_t from[STORE_KEY_MAX];
-	uint64_t total = 0;
 
+	/* Counted as each batch commits: a failure later still says how
+	   many were re-sealed. */
+	*ret_n = 0;
 	for (size_t d = 0; d < ELEMENTSOF(dbs); d++) {
 		reseal_ctx c = { v, dbs[d] };
 		size_t from_len = 0;
@@ -616,9 +618,8 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 			/* Each batch its own transaction: readers never wait,
 			   and a kill loses at most this batch. */
 			KMC_GUARD(store_txn_commit(&t));
-			total += changed;
+			*ret_n += changed;
 		} while (from_len > 0);
 	}
-	*ret_n = total;
 	return 0;
 }

@@ -80,13 +80,17 @@ int kmc_mk_rotate(kmc_vault *v, uint32_t *ret_id)
 int kmc_mk_list(kmc_vault *v, int (*cb)(const kmc_mk_info *info, void *arg),
 	void *arg)
 {
+	_cleanup_(freep) keystore *ks = NULL;
 	uint32_t ids[KMC_MAX_MASTER_KEYS];
 	uint64_t cur[KMC_MAX_MASTER_KEYS], old[KMC_MAX_MASTER_KEYS];
-	size_t n = v->ks->n_mks, order[KMC_MAX_MASTER_KEYS];
+	size_t n, order[KMC_MAX_MASTER_KEYS];
 
 	kmc_detail_clear();
+	/* A reader's keystore is the one of its open: the keys now. */
+	KMC_GUARD(vault_ks_now(v, &ks));
+	n = ks->n_mks;
 	for (size_t i = 0; i < n; i++) {
-		ids[i] = v->ks->mks[i].id;
+		ids[i] = ks->mks[i].id;
 		order[i] = i;
 	}
 	KMC_GUARD(items_mk_usage(v, ids, n, cur, old));
@@ -100,10 +104,10 @@ int kmc_mk_list(kmc_vault *v, int (*cb)(const kmc_mk_info *info, void *arg),
 			order[j - 1] = t;
 		}
 	for (size_t k = 0; k < n; k++) {
-		const ks_master_key *m = &v->ks->mks[order[k]];
+		const ks_master_key *m = &ks->mks[order[k]];
 		kmc_mk_info info = {
 			.id = m->id,
-			.active = m->id == v->ks->active_mk,
+			.active = m->id == ks->active_mk,
 			.created = m->created,
 			.items = cur[order[k]],
 			.old_versions = old[order[k]],

@@ -41,12 +41,13 @@ int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 	char **ret)
 {
 	uint8_t blob[KMC_STRING_SECRET_MAX + KMC_SEAL_OVERHEAD], ad[64];
-	const vault_mk *mk = vault_find_mk(v, v->ks->active_mk);
+	const vault_mk *mk;
 	size_t adlen;
 
 	kmc_detail_clear();
 	KMC_ENSURE(len > 0, KMC_E_EMPTY);
 	KMC_ENSURE(len <= KMC_STRING_SECRET_MAX, KMC_E_TOO_LARGE);
+	mk = vault_mk_active(v);
 	KMC_ASSERT(mk);
 	str_ad(v, mk->id, ad, &adlen);
 	KMC_GUARD(kmc_seal(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,

@@ -175,6 +175,12 @@ KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The keys of master key id, looked for again in the keystores when it
    was made after the handle opened; NULL when no keystore holds it. */
 KMC_INTERNAL const vault_mk *vault_mk_get(kmc_vault *v, uint32_t id);
+/* The active master key's keys: for a handle that cannot write, the
+   one the keystores name now, which a rotation since the open changed. */
+KMC_INTERNAL const vault_mk *vault_mk_active(kmc_vault *v);
+/* The keystore as it is now (for a handle that cannot write, read
+   again), malloc'd. */
+KMC_INTERNAL int vault_ks_now(kmc_vault *v, keystore **ret) KMC_MUST_CHECK;
 /* Add master key m of the handle's keystore to the handle's keys. */
 KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	KMC_MUST_CHECK;
@@ -209,8 +215,9 @@ KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
  * records (current[i]) and superseded ones (old[i]) it seals.
  * items_rewrap - seal again under the active master key every record,
  * current or superseded, that another one sealed, at most batch records
- * looked at a transaction; *ret_n counts them. Run again after a failure
- * or a kill, it goes on where it stopped.
+ * looked at a transaction; *ret_n counts them, on failure those of the
+ * batches committed. Run again after a failure or a kill, it goes on
+ * where it stopped.
  */
 KMC_INTERNAL int items_mk_usage(kmc_vault *v, const uint32_t *ids, size_t n,
 	uint64_t *current, uint64_t *old) KMC_MUST_CHECK;

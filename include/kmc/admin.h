@@ -73,7 +73,8 @@ KMC_API int kmc_protector_remove(kmc_vault *v, unsigned id)
  * active (new writes use it, the others still decrypt), kmc_mk_rewrap()
  * seals what the old ones sealed again under it, and kmc_mk_retire()
  * removes an old one once nothing uses it. A handle opened before a
- * rotation finds the new key in the keystores when it first meets it.
+ * rotation finds the new key in the keystores when it first meets it,
+ * and seals new ciphertext strings under it.
  */
 typedef struct kmc_mk_info {
 	uint32_t id;
@@ -96,7 +97,8 @@ KMC_API int kmc_mk_rotate(kmc_vault *v, uint32_t *ret_id)
 /*
  * kmc_mk_list - call cb for each master key, by id, with how many records
  * it seals (this walks every record); stops at cb's non-zero return,
- * which it returns. Any handle.
+ * which it returns. Any handle: one opened before a rotation lists the
+ * keys as they are now.
  * Returns 0; KMC_E_CORRUPT, KMC_E_STORE, -errno.
  */
 KMC_API int kmc_mk_list(kmc_vault *v,

@@ -43,6 +43,12 @@ check "a command: 'comp' completes to completion" offers 'completion' comp
 check "a group: 'protector ' offers add, list, remove" \
 	offers 'add\nlist\nremove' protector ''
 check "a group: 'cert i' completes to info" offers 'info' cert i
+check "a group: 'mk ' offers list, retire, rewrap, rotate" \
+	offers 'list\nretire\nrewrap\nrotate' mk ''
+check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
+check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
+check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
+check "mk rotate takes no --json" offers '' mk rotate --j
 check "a group after --vault DIR: 'password g' completes to get" \
 	offers 'get' --vault "$V" password g
 check "an option of the command: 'import --ke' offers --key and --keys-dir" \
