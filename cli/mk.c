@@ -56,12 +56,10 @@ static int cmd_mk_rotate(cli_opts *a)
 	if (r < 0)
 		return r;
 	r = kmc_mk_rotate(v, &id);
-	if (r == KMC_E_PENDING)
+	/* The library's detail says whether kmc.ks took the change. */
+	if (r < 0)
 		return cli_fail(r, "rotating the master key of %s",
 			kmc_vault_dir(v));
-	if (r < 0)
-		return cli_fail(r, "rotating the master key of %s, nothing was "
-			"changed", kmc_vault_dir(v));
 	cli_note("master key %" PRIu32 " of %s is now the active one; what "
 		"the older ones sealed still opens, and kmc mk rewrap seals it "
 		"again under the new one", id, kmc_vault_dir(v));
@@ -138,10 +136,13 @@ static int cmd_mk_rewrap(cli_opts *a)
 		return r;
 	r = kmc_mk_rewrap(v, &p, &res);
 	if (r < 0) {
-		cli_note("sealed again so far: %" PRIu64 " records, %" PRIu64
-			" strings in %" PRIu64 " config files; run kmc mk "
-			"rewrap again to go on", res.records, res.strings,
-			res.files);
+		/* Said only when something was done: a bad --conf file
+		   fails before any change, and it is what to fix. */
+		if (res.records || res.files)
+			cli_note("sealed again so far: %" PRIu64 " records, %"
+				PRIu64 " strings in %" PRIu64 " config files; "
+				"run kmc mk rewrap again to go on", res.records,
+				res.strings, res.files);
 		return cli_fail(r, "rewrapping %s", kmc_vault_dir(v));
 	}
 	cli_note("sealed again under the active master key: %" PRIu64

@@ -48,7 +48,7 @@ typedef struct conf_file {
 /*
  * conf_file_read - open path as conf_file_rule allows and read it.
  * Returns 0; -ENOENT when absent; KMC_E_PERM, KMC_E_TOO_LARGE,
- * KMC_E_CORRUPT (a NUL byte), KMC_E_NOMEM, -errno; each with a detail
+ * KMC_E_INVALID (a NUL byte), KMC_E_NOMEM, -errno; each with a detail
  * naming the file. conf_file_free() in every case.
  */
 KMC_INTERNAL int conf_file_read(const char *path, conf_file *f)

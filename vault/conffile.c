@@ -69,8 +69,10 @@ int conf_file_read(const char *path, conf_file *f)
 	if (f->len > CONF_MAX)
 		return kmc_detail(KMC_E_TOO_LARGE, "%s is over %u bytes",
 			f->path, CONF_MAX);
+	/* Input the user names, not vault data: malformed input (exit 2),
+	   as a NUL is at import and crl update. */
 	if (memchr(f->text, '\0', f->len))
-		return kmc_detail(KMC_E_CORRUPT, "%s holds a NUL byte: not a "
+		return kmc_detail(KMC_E_INVALID, "%s holds a NUL byte: not a "
 			"text config file", f->path);
 	r = kmc_xattrs_get(fd, &f->xattrs, &f->xattrs_len);
 	if (r < 0)

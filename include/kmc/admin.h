@@ -138,8 +138,8 @@ typedef struct kmc_rewrap_result {
  * anything changes; a file a bundle names that is gone is skipped.
  * Needs KMC_OPEN_WRITE; p may be NULL; *ret (may be NULL) counts.
  * Returns 0; KMC_E_READONLY, KMC_E_AUTH (a record that does not open:
- * the detail names it), KMC_E_PERM, KMC_E_TOO_LARGE, KMC_E_CORRUPT (a
- * config file), KMC_E_STORE, -errno (-ENOENT: a named file is missing).
+ * the detail names it), KMC_E_PERM, KMC_E_TOO_LARGE, KMC_E_INVALID (a
+ * config file with a NUL byte), KMC_E_STORE, -errno (-ENOENT: a named file is missing).
  */
 #define KMC_REWRAP_BATCH 1000
 KMC_API int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,

@@ -104,7 +104,7 @@ t_err 5 "mk rewrap --conf of a group-writable file: permission, naming it" "$T/g
 	kmc mk rewrap --conf "$APP" --conf "$T/gw.conf"
 check "... nothing changed" unchanged "$before"
 printf 'x = 1\n\0y = 2\n' >"$T/nul.conf"
-t_err 4 "mk rewrap --conf of a file with a NUL byte: integrity, naming it" "$T/nul.conf.*NUL" \
+t_err 2 "mk rewrap --conf of a file with a NUL byte: malformed input, naming it" "$T/nul.conf.*NUL" \
 	kmc mk rewrap --conf "$APP" --conf "$T/nul.conf"
 check "... nothing changed" unchanged "$before"
 t_rc 3 "mk rotate with the host key gone: the vault does not open" \

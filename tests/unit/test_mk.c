@@ -1075,7 +1075,7 @@ static void test_rewrap_bad_conf_changes_nothing(void **state)
 		{ "missing", -ENOENT },
 		{ "world-writable", KMC_E_PERM },
 		{ "group-writable", KMC_E_PERM },
-		{ "NUL byte", KMC_E_CORRUPT },
+		{ "NUL byte", KMC_E_INVALID },
 		{ "over 1 MiB", KMC_E_TOO_LARGE },
 	};
 	fixture *f = *state;
@@ -1103,7 +1103,7 @@ static void test_rewrap_bad_conf_changes_nothing(void **state)
 		if (bad[i].err == KMC_E_PERM)
 			write_file(bad_path, text, strlen(text),
 				i == 1 ? 0666 : 0620);
-		else if (bad[i].err == KMC_E_CORRUPT)
+		else if (bad[i].err == KMC_E_INVALID)
 			write_file(bad_path, "y = 1\n\0z = 2\n", 12, 0600);
 		else if (bad[i].err == KMC_E_TOO_LARGE) {
 			size_t n = 1024 * 1024 + 1;
