@@ -4,12 +4,14 @@
 # server certificate good for 10 days with a CRL due in 5, one good for
 # 400 days, one good for 1 day); its exit codes 0 and 11, the --within
 # boundaries to the day, --json checked with jq, garbage horizons, a
-# read-only run beside a writer, and no prompt on a terminal.
+# read-only run beside a writer, no prompt on a terminal, and the nearest
+# expiry in kmc status.
 #
-# An expired certificate cannot be imported, so "expired" in the vault is
-# the unit suite's (test_expiry crafts the items through the C API); here
-# dates are judged against a horizon. No check depends on how long a
-# command takes: boundaries are whole days apart.
+# An expired certificate cannot be imported: one signed for 2020 goes in
+# through tests/e2e/item_put.c (kmc_item_put(), which checks no dates),
+# as does a damaged item. Other dates are judged against a horizon. No
+# check depends on how long a command takes: boundaries are whole days
+# apart, and a check at most a second after signing sees N or N-1 days.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/vault
@@ -81,6 +83,13 @@ check "... and a CRL whose next update is in 5 days" bash -c '
 t "a vault" kmc init
 t_out "cert check on a vault without bundles: exit 0, nothing printed" '' kmc cert check
 t_out "... --json: an empty array" '[]' kmc cert check --json
+t "kmc status on it: exit 0" kmc status
+keep
+check "... nearest expiry: none" grep -qx 'nearest expiry none: no imported certificates' "$O"
+t "kmc status --json" kmc status --json
+keep
+check "... expiry_checked, no note, nearest_expiry null" jqt "$O" \
+	'.expiry_checked == true and .expiry_note == "" and .nearest_expiry == null'
 t "kmc cert check --help" kmc cert check --help
 keep
 check "... names --within and exit 11" bash -c 'grep -q -- --within "$1" && grep -q 11 "$1"' _ "$O"
@@ -182,6 +191,25 @@ t_rc 0 "--json --within 4: exit 0, all five listed, none due" kmc cert check --j
 keep
 check "... none due" jqt "$O" 'length == 5 and all(.[]; .due == false and .state == "ok")'
 
+# ---- kmc status: the nearest expiry ------------------------------------------------
+
+t "kmc status: exit 0 (a date is never a status failure)" kmc status
+keep
+check "... the nearest expiry: the CRL, its next update, the days left" \
+	grep -Eqx "nearest expiry b10/crl crl $next5 \(in (4|5) days\)" "$O"
+t "kmc status --json" kmc status --json
+keep
+check "... nearest_expiry: item, kind, subject, dates, days left, state" jqt "$O" \
+	".expiry_checked == true and .expiry_note == \"\" and (.nearest_expiry |
+	 .item == \"b10/crl\" and .kind == \"crl\" and .subject == \"CN=expiry test CA\" and
+	 .not_after == \"$next5\" and .expires == (\"$next5\" | fromdate) * 1000 and
+	 (.days_left == 4 or .days_left == 5) and .state == \"due\")"
+cp -a "$V" "$T/v4"
+printf '\377' | dd of="$T/v4/StandbyKsf.ks" bs=1 seek=100 conv=notrunc 2>/dev/null
+t_rc 4 "a damaged StandbyKsf.ks: kmc status still exits 4" "$KMC" --vault "$T/v4" status
+keep
+check "... and still shows the nearest expiry (kmc.ks is ok)" grep -q '^nearest expiry b10/crl ' "$O"
+
 # ---- read-only, beside a writer ---------------------------------------------------
 
 state() { (cd "$V" && sha256sum kmc.ks StandbyKsf.ks items.mdb && find . -printf '%p %m %s\n' | sort); }
@@ -225,6 +253,10 @@ t_rc 11 "--json: the same" "$KMC" --vault "$C" cert check --json --within 0
 keep
 check "... state expired, days_left negative: the days since" jqt "$O" \
 	".[0] | .state == \"expired\" and .due and (.days_left == -$ago or .days_left == -$((ago + 1)))"
+t "kmc status: exit 0" "$KMC" --vault "$C" status
+keep
+check "... nearest expiry: the expired certificate, how long ago" \
+	grep -Eqx "nearest expiry old/cert certificate 2021-01-01T00:00:00Z \(expired ($ago|$((ago + 1))) days ago\)" "$O"
 
 printf -- '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' >"$T/bad.crt"
 check "a bundle zz whose certificate item is damaged (after old, by name)" bash -c '
@@ -238,6 +270,14 @@ check "... and no partial report: old, checked before it, is not printed" test !
 t_rc 4 "... --json: exit 4 too" "$KMC" --vault "$C" cert check --json
 keep
 check "... and no half JSON document" test ! -s "$O"
+t "kmc status with the damaged item: exit 0 still" "$KMC" --vault "$C" status
+keep
+check "... the dates not checked, the item named" \
+	grep -q '^nearest expiry not checked: item zz/cert: truncated or damaged' "$O"
+t "kmc status --json" "$KMC" --vault "$C" status --json
+keep
+check "... expiry_checked false, the note naming the item, no nearest_expiry" jqt "$O" \
+	'.expiry_checked == false and (.expiry_note | test("zz/cert")) and .nearest_expiry == null'
 check "a bundle without its NAME/cert (only meta and ca)" bash -c '
 	"$1" "$2" nocert/meta bundle "$3" && "$1" "$2" nocert/ca certificate "$4/ca.crt"' \
 	_ "$PUT" "$C" "$T/meta" "$P"
@@ -262,5 +302,13 @@ if command -v script >/dev/null; then
 fi
 t_out "... with --passphrase-file: checked (no bundles)" '' \
 	"$KMC" --vault "$T/pv" cert check --passphrase-file "$T/pp"
+t "kmc status on the passphrase vault: exit 0, nothing asked" "$KMC" --vault "$T/pv" status
+keep
+check "... the dates not checked: it needs the key" \
+	grep -qx 'nearest expiry not checked: needs the key (kmc cert check)' "$O"
+t "kmc status --json" "$KMC" --vault "$T/pv" status --json
+keep
+check "... expiry_checked false, nearest_expiry null" jqt "$O" \
+	'.expiry_checked == false and .expiry_note != "" and .nearest_expiry == null'
 
 done_testing
