@@ -278,7 +278,8 @@ static int cmd_cert_info(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_cert_info *info = NULL;
 	const char *what = a->argv[0];
-	char nb[64], na[64];
+	char nb[64], na[64], when[64];
+	int64_t now = (int64_t)time(NULL);
 	struct stat st;
 	size_t n = 0;
 	int r;
@@ -300,9 +301,16 @@ static int cmd_cert_info(cli_opts *a)
 		iso_time(c->not_before, nb, sizeof(nb));
 		iso_time(c->not_after, na, sizeof(na));
 		if (a->json) {
+			/* subjectName, issuerName and certificatePem are the
+			   names NuoDB's tools give the same fields, so that
+			   scripts written for them read this as it is. */
 			printf("%s{\"subject\":", i ? "," : "");
 			json_str(stdout, c->subject);
+			printf(",\"subjectName\":");
+			json_str(stdout, c->subject);
 			printf(",\"issuer\":");
+			json_str(stdout, c->issuer);
+			printf(",\"issuerName\":");
 			json_str(stdout, c->issuer);
 			printf(",\"sans\":");
 			print_sans_json(c->sans);
@@ -310,6 +318,8 @@ static int cmd_cert_info(cli_opts *a)
 				"\"not_before\":\"%s\",\"not_after\":\"%s\","
 				"\"expires\":%" PRId64 ",\"pem\":", c->serial,
 				c->sha256, nb, na, c->not_after * 1000);
+			json_str(stdout, c->pem);
+			printf(",\"certificatePem\":");
 			json_str(stdout, c->pem);
 			printf("}");
 		} else {
@@ -325,9 +335,22 @@ static int cmd_cert_info(cli_opts *a)
 			cli_put_escaped(stdout, c->serial);
 			putchar('\n');
 			printf("  sha256      %s\n", c->sha256);
-			printf("  not before  %s\n", nb);
-			printf("  expires     %s (%" PRId64 " ms since the epoch)\n",
+			/* As a TLS peer would judge it now: say so when it
+			   would be refused for its dates. */
+			printf("  not before  %s", nb);
+			if (c->not_before > now) {
+				cli_days_text(c->not_before - now, when,
+					sizeof(when));
+				printf(" (not valid yet: valid %s)", when);
+			}
+			printf("\n  expires     %s (%" PRId64 " ms since the epoch",
 				na, c->not_after * 1000);
+			if (c->not_after <= now) {
+				cli_days_text(c->not_after - now, when,
+					sizeof(when));
+				printf("; expired %s", when);
+			}
+			printf(")\n");
 			printf("%s", c->pem);
 		}
 	}
@@ -399,7 +422,10 @@ const command cli_cmd_cert_info = {
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
-	"epoch, as `expires` in JSON) and the PEM. A file of that name wins\n"
+	"epoch, as `expires` in JSON) and the PEM; the text says when a\n"
+	"certificate has expired (\"expired 3 days ago\") or is not valid\n"
+	"yet. JSON also gives subjectName, issuerName and certificatePem,\n"
+	"NuoDB's names for subject, issuer and pem. A file of that name wins\n"
 	"over an item."
 };
 

@@ -4,8 +4,8 @@
 # server certificate good for 10 days with a CRL due in 5, one good for
 # 400 days, one good for 1 day); its exit codes 0 and 11, the --within
 # boundaries to the day, --json checked with jq, garbage horizons, a
-# read-only run beside a writer, no prompt on a terminal, and the nearest
-# expiry in kmc status.
+# read-only run beside a writer, no prompt on a terminal, the nearest
+# expiry in kmc status, and what kmc cert info says of dates.
 #
 # An expired certificate cannot be imported: one signed for 2020 goes in
 # through tests/e2e/item_put.c (kmc_item_put(), which checks no dates),
@@ -210,6 +210,29 @@ t_rc 4 "a damaged StandbyKsf.ks: kmc status still exits 4" "$KMC" --vault "$T/v4
 keep
 check "... and still shows the nearest expiry (kmc.ks is ok)" grep -q '^nearest expiry b10/crl ' "$O"
 
+# ---- kmc cert info: NuoDB's field names, dates judged ---------------------------
+
+t "cert info b10 --json" kmc cert info b10 --json
+keep
+check "... subjectName, issuerName and certificatePem beside subject, issuer, pem" jqt "$O" \
+	'.[0] | .subjectName == .subject and .issuerName == .issuer and
+	 .certificatePem == .pem and .subjectName == "CN=server10" and
+	 .issuerName == "CN=expiry test CA" and (.certificatePem | startswith("-----BEGIN CERTIFICATE-----"))'
+check "... expires: not_after in ms since the epoch" jqt "$O" \
+	".[0] | .expires == (.not_after | fromdate) * 1000 and .not_after == \"$end10\""
+t "cert info b10 (text)" kmc cert info b10
+keep
+check "... a valid certificate is not called expired or not yet valid" \
+	bash -c '! grep -Eq "expired|not valid yet" "$1"' _ "$O"
+check "openssl ca signs a certificate valid only from 2099" bash -c '
+	cd "$1" && openssl ca -config ca.cnf -batch -notext -startdate 20990101000000Z \
+		-enddate 21000101000000Z -extensions server -in s400.csr -out future.crt >/dev/null 2>&1' _ "$P"
+t "cert info of it (a file)" kmc cert info "$P/future.crt"
+keep
+check "... says it is not valid yet, and from when" \
+	grep -Eqx '  not before  2099-01-01T00:00:00Z \(not valid yet: valid in [0-9]+ days\)' "$O"
+check "... and not that it expired" bash -c '! grep -q expired "$1"' _ "$O"
+
 # ---- read-only, beside a writer ---------------------------------------------------
 
 state() { (cd "$V" && sha256sum kmc.ks StandbyKsf.ks items.mdb && find . -printf '%p %m %s\n' | sort); }
@@ -253,6 +276,12 @@ t_rc 11 "--json: the same" "$KMC" --vault "$C" cert check --json --within 0
 keep
 check "... state expired, days_left negative: the days since" jqt "$O" \
 	".[0] | .state == \"expired\" and .due and (.days_left == -$ago or .days_left == -$((ago + 1)))"
+t "cert info old (text): the item" "$KMC" --vault "$C" cert info old
+keep
+check "... says it expired, N days ago" grep -Eqx "  expires     2021-01-01T00:00:00Z \(1609459200000 ms since the epoch; expired ($ago|$((ago + 1))) days ago\)" "$O"
+t "cert info of an expired file, --json: the same fields" "$KMC" cert info "$P/old.crt" --json
+keep
+check "... expires in ms, subjectName" jqt "$O" '.[0] | .expires == 1609459200000 and .subjectName == "CN=server10"'
 t "kmc status: exit 0" "$KMC" --vault "$C" status
 keep
 check "... nearest expiry: the expired certificate, how long ago" \
