@@ -88,6 +88,11 @@ static void nearest_expiry(const char *dir, const kmc_status *s, nearest *n)
 			"repair)");
 		return;
 	}
+	/* An empty store holds no bundle: nothing to open. */
+	if (s->items == 0) {
+		n->checked = 1;
+		return;
+	}
 	if (s->master != KMC_KS_OK && s->standby != KMC_KS_OK) {
 		snprintf(n->why, sizeof(n->why), "needs the key (kmc cert "
 			"check)");
