@@ -88,7 +88,8 @@ static int check_option(void *own, int opt, const char *arg)
 	if (!arg[0] || arg[strspn(arg, "0123456789")] != '\0' ||
 	    parse_uint(arg, KMC_EXPIRY_DAYS_MAX, &days) < 0)
 		return cli_usage_fail("cert check: --within takes a number of "
-			"days from 0 to %d, not '%s'", KMC_EXPIRY_DAYS_MAX, arg);
+			"days from 0 to %d, not '%s'", KMC_EXPIRY_DAYS_MAX,
+			arg);
 	o->within = (uint32_t)days;
 	return 0;
 }
@@ -175,8 +176,9 @@ static int check_one(const kmc_expiry_info *e, void *arg)
 		json_str(f, e->subject);
 		fprintf(f, ",\"not_before\":\"%s\"", nb);
 		if (dated)
-			fprintf(f, ",\"not_after\":\"%s\",\"expires\":%" PRId64
-				",\"days_left\":%" PRId64, na, e->not_after * 1000,
+			fprintf(f, ",\"not_after\":\"%s\",\"expires\":%"
+				PRId64 ",\"days_left\":%" PRId64, na,
+				e->not_after * 1000,
 				e->seconds_left / DAY_SECONDS);
 		else
 			fprintf(f, ",\"not_after\":null,\"expires\":null,"
@@ -192,7 +194,8 @@ static int check_one(const kmc_expiry_info *e, void *arg)
 		cli_put_escaped(f, e->subject);
 		cli_days_text(e->seconds_left, when, sizeof(when));
 		if (!dated)
-			fprintf(f, " is out of date: it names no next update\n");
+			fprintf(f, " is out of date: it names no next "
+				"update\n");
 		else if (e->state == KMC_EXPIRY_DUE)
 			fprintf(f, " %s %s (%s)\n", crl ? "next update" :
 				"expires", na, when);
@@ -343,8 +346,8 @@ static int cmd_cert_info(cli_opts *a)
 					sizeof(when));
 				printf(" (not valid yet: valid %s)", when);
 			}
-			printf("\n  expires     %s (%" PRId64 " ms since the epoch",
-				na, c->not_after * 1000);
+			printf("\n  expires     %s (%" PRId64 " ms since the "
+				"epoch", na, c->not_after * 1000);
 			if (c->not_after <= now) {
 				cli_days_text(c->not_after - now, when,
 					sizeof(when));

@@ -28,8 +28,8 @@ enum {
 	EXIT_VERIFY = 9,	/* material failed a check: dates, chain, key
 				   match, CRL, key type */
 	EXIT_IN_USE = 10,	/* a master key still seals records or strings */
-	EXIT_DUE = 11,		/* kmc cert check: a certificate or CRL expired
-				   or expiring within the horizon */
+	EXIT_DUE = 11,		/* kmc cert check: a certificate or CRL
+				   expired or expiring within the horizon */
 };
 
 /*

@@ -494,18 +494,18 @@ KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
  * not know as a certificate, which it is unless it is KMC_EXPIRY_CRL.
  */
 typedef enum kmc_expiry_kind {
-	KMC_EXPIRY_CERT = 1,		/* NAME/cert, first: the server's (or a
-					   client's) own certificate */
+	/* NAME/cert, first: the server's (or a client's) own certificate */
+	KMC_EXPIRY_CERT = 1,
 	KMC_EXPIRY_INTERMEDIATE = 2,	/* NAME/cert, after the first */
 	KMC_EXPIRY_CA = 3,		/* NAME/ca */
-	KMC_EXPIRY_CRL = 4,		/* NAME/crl: its date is the next update */
+	KMC_EXPIRY_CRL = 4,		/* NAME/crl, by its next update */
 } kmc_expiry_kind;
 
 typedef enum kmc_expiry_state {
-	KMC_EXPIRY_OK = 0,		/* not_after lies beyond the horizon */
-	KMC_EXPIRY_DUE = 1,		/* not_after falls within the horizon */
-	KMC_EXPIRY_EXPIRED = 2,		/* not_after has passed: a certificate
-					   has expired, a CRL is out of date */
+	KMC_EXPIRY_OK = 0,	/* not_after lies beyond the horizon */
+	KMC_EXPIRY_DUE = 1,	/* not_after falls within the horizon */
+	KMC_EXPIRY_EXPIRED = 2,	/* not_after has passed: a certificate
+				   has expired, a CRL is out of date */
 } kmc_expiry_state;
 
 /*
@@ -527,7 +527,7 @@ typedef struct kmc_expiry_info {
 	int64_t not_after;	/* a CRL: its next update; 0 for a CRL that
 				   names none (reported expired: an import
 				   refuses it as out of date) */
-	int64_t seconds_left;	/* not_after - now: 0 or less once passed */
+	int64_t seconds_left;	/* not_after - now: <= 0 once passed */
 	kmc_expiry_state state;
 } kmc_expiry_info;
 
@@ -535,7 +535,7 @@ typedef struct kmc_expiry_info {
 
 typedef struct kmc_expiry_params {
 	size_t size;		/* sizeof(kmc_expiry_params) */
-	int64_t now;		/* seconds since the epoch; 0: the current time */
+	int64_t now;		/* seconds since the epoch; 0: now */
 	uint32_t within_days;	/* the horizon, 0 to KMC_EXPIRY_DAYS_MAX */
 } kmc_expiry_params;
 
