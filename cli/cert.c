@@ -1,6 +1,6 @@
 /*
- * cert.c - kmc unwrap, cert info, ref: the own options of unwrap and
- * ref, and the handlers.
+ * cert.c - kmc unwrap, cert check, cert info, ref: the own options of
+ * unwrap, cert check and ref, and the handlers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -65,6 +65,35 @@ static int ref_option(void *own, int opt, const char *arg)
 	return 0;
 }
 
+/* kmc cert check's own option: --within DAYS. */
+static struct check_opts {
+	uint32_t within;
+} check_opts = { 30 };
+
+enum { CHECK_WITHIN = CLI_OWN_OPT };
+
+static const struct option check_options[] = {
+	{ "within", required_argument, NULL, CHECK_WITHIN },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int check_option(void *own, int opt, const char *arg)
+{
+	struct check_opts *o = own;
+	unsigned long long days;
+
+	(void)opt;
+	/* Digits only: strtoull would take " 5", "+5" and "-5" (as a huge
+	   number), and a horizon is worth getting exactly right. */
+	if (!arg[0] || arg[strspn(arg, "0123456789")] != '\0' ||
+	    parse_uint(arg, KMC_EXPIRY_DAYS_MAX, &days) < 0)
+		return cli_usage_fail("cert check: --within takes a number of "
+			"days from 0 to %d, not '%s'", KMC_EXPIRY_DAYS_MAX,
+			arg);
+	o->within = (uint32_t)days;
+	return 0;
+}
+
 static int cmd_unwrap(cli_opts *a)
 {
 	const struct unwrap_opts *uo = &unwrap_opts;
@@ -95,6 +124,138 @@ static int cmd_unwrap(cli_opts *a)
 	return r < 0 ? cli_fail(r, "unwrap") : 0;
 }
 
+#define DAY_SECONDS 86400
+
+/* How far off a time is, seconds_left from now, in whole days:
+   "in 9 days", "3 days ago", "in less than a day". */
+void cli_days_text(int64_t seconds_left, char *buf, size_t size)
+{
+	int64_t days = (seconds_left < 0 ? -seconds_left : seconds_left) /
+		DAY_SECONDS;
+
+	if (days == 0)
+		snprintf(buf, size, seconds_left > 0 ? "in less than a day" :
+			"less than a day ago");
+	else
+		snprintf(buf, size, "%s%" PRId64 " day%s%s", seconds_left > 0 ?
+			"in " : "", days, days == 1 ? "" : "s",
+			seconds_left > 0 ? "" : " ago");
+}
+
+typedef struct check_ctx {
+	FILE *out;
+	int json;
+	size_t n, due;
+} check_ctx;
+
+/*
+ * One entry: in JSON every one, in text one line for each that is due
+ * or expired, the item first so that the line greps by name:
+ *   web/cert: certificate CN=web expires 2026-12-15T08:00:00Z (in 9 days)
+ */
+static int check_one(const kmc_expiry_info *e, void *arg)
+{
+	check_ctx *c = arg;
+	int crl = e->kind == KMC_EXPIRY_CRL;
+	/* A CRL with no next update has no date to give. */
+	int dated = !(crl && e->not_after == 0);
+	char nb[64], na[64], when[64];
+	FILE *f = c->out;
+
+	iso_time(e->not_before, nb, sizeof(nb));
+	iso_time(e->not_after, na, sizeof(na));
+	if (e->state != KMC_EXPIRY_OK)
+		c->due++;
+	if (c->json) {
+		fprintf(f, "%s{\"bundle\":", c->n ? "," : "");
+		json_str(f, e->bundle);
+		fprintf(f, ",\"item\":");
+		json_str(f, e->item);
+		fprintf(f, ",\"kind\":\"%s\",\"index\":%u,\"subject\":",
+			kmc_expiry_kind_name(e->kind), e->index);
+		json_str(f, e->subject);
+		fprintf(f, ",\"not_before\":\"%s\"", nb);
+		if (dated)
+			fprintf(f, ",\"not_after\":\"%s\",\"expires\":%"
+				PRId64 ",\"days_left\":%" PRId64, na,
+				e->not_after * 1000,
+				e->seconds_left / DAY_SECONDS);
+		else
+			fprintf(f, ",\"not_after\":null,\"expires\":null,"
+				"\"days_left\":null");
+		fprintf(f, ",\"state\":\"%s\",\"due\":%s}",
+			kmc_expiry_state_name(e->state),
+			e->state != KMC_EXPIRY_OK ? "true" : "false");
+	} else if (e->state != KMC_EXPIRY_OK) {
+		/* Names come from the certificate, made by anyone. */
+		cli_put_escaped(f, e->item);
+		fprintf(f, ": %s%s ", kmc_expiry_kind_name(e->kind),
+			crl ? " of" : "");
+		cli_put_escaped(f, e->subject);
+		cli_days_text(e->seconds_left, when, sizeof(when));
+		if (!dated)
+			fprintf(f, " is out of date: it names no next "
+				"update\n");
+		else if (e->state == KMC_EXPIRY_DUE)
+			fprintf(f, " %s %s (%s)\n", crl ? "next update" :
+				"expires", na, when);
+		else
+			fprintf(f, " %s %s (%s)\n", crl ? "out of date since" :
+				"expired", na, when);
+	}
+	c->n++;
+	return 0;
+}
+
+static int cmd_cert_check(cli_opts *a)
+{
+	const struct check_opts *co = &check_opts;
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_expiry_params p = KMC_EXPIRY_PARAMS_INIT;
+	check_ctx c = { .json = a->json };
+	char *doc = NULL;
+	size_t len = 0;
+	int r;
+
+	/* Read-only, and never a prompt: cron and monitoring run this. */
+	r = open_vault_no_prompt(a, 0, &v);
+	if (r < 0)
+		return r;
+	p.within_days = co->within;
+	/* The report is built whole before any of it is printed: a damaged
+	   item half-way must not leave half a report that reads as all. */
+	c.out = open_memstream(&doc, &len);
+	if (!c.out)
+		return cli_fail(-errno, "cert check");
+	if (c.json)
+		fputc('[', c.out);
+	r = kmc_cert_expiry_list(v, &p, check_one, &c);
+	if (c.json)
+		fputs("]\n", c.out);
+	if (fclose(c.out) != 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		free(doc);
+		return cli_fail(r, "checking the certificates of %s",
+			kmc_vault_dir(v));
+	}
+	if (!c.json && c.due == 0 && isatty(STDOUT_FILENO))
+		printf("nothing has expired or is due within %" PRIu32 " days "
+			"(%zu certificates and CRLs)\n", co->within, c.n);
+	r = write_out(doc, len);
+	free(doc);
+	if (r < 0)
+		return r;
+	if (fflush(stdout) != 0)
+		return cli_fail(-errno, "writing to standard output");
+	if (c.due == 0)
+		return 0;
+	cli_note("%zu of %zu certificates and CRLs %s expired or due within "
+		"%" PRIu32 " days", c.due, c.n, c.due == 1 ? "is" : "are",
+		co->within);
+	return CLI_EXIT(EXIT_DUE);
+}
+
 static void print_sans_json(const char *sans)
 {
 	const char *p = sans;
@@ -120,7 +281,8 @@ static int cmd_cert_info(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	kmc_cert_info *info = NULL;
 	const char *what = a->argv[0];
-	char nb[64], na[64];
+	char nb[64], na[64], when[64];
+	int64_t now = (int64_t)time(NULL);
 	struct stat st;
 	size_t n = 0;
 	int r;
@@ -142,9 +304,16 @@ static int cmd_cert_info(cli_opts *a)
 		iso_time(c->not_before, nb, sizeof(nb));
 		iso_time(c->not_after, na, sizeof(na));
 		if (a->json) {
+			/* subjectName, issuerName and certificatePem are the
+			   names NuoDB's tools give the same fields, so that
+			   scripts written for them read this as it is. */
 			printf("%s{\"subject\":", i ? "," : "");
 			json_str(stdout, c->subject);
+			printf(",\"subjectName\":");
+			json_str(stdout, c->subject);
 			printf(",\"issuer\":");
+			json_str(stdout, c->issuer);
+			printf(",\"issuerName\":");
 			json_str(stdout, c->issuer);
 			printf(",\"sans\":");
 			print_sans_json(c->sans);
@@ -152,6 +321,8 @@ static int cmd_cert_info(cli_opts *a)
 				"\"not_before\":\"%s\",\"not_after\":\"%s\","
 				"\"expires\":%" PRId64 ",\"pem\":", c->serial,
 				c->sha256, nb, na, c->not_after * 1000);
+			json_str(stdout, c->pem);
+			printf(",\"certificatePem\":");
 			json_str(stdout, c->pem);
 			printf("}");
 		} else {
@@ -167,9 +338,22 @@ static int cmd_cert_info(cli_opts *a)
 			cli_put_escaped(stdout, c->serial);
 			putchar('\n');
 			printf("  sha256      %s\n", c->sha256);
-			printf("  not before  %s\n", nb);
-			printf("  expires     %s (%" PRId64 " ms since the epoch)\n",
-				na, c->not_after * 1000);
+			/* As a TLS peer would judge it now: say so when it
+			   would be refused for its dates. */
+			printf("  not before  %s", nb);
+			if (c->not_before > now) {
+				cli_days_text(c->not_before - now, when,
+					sizeof(when));
+				printf(" (not valid yet: valid %s)", when);
+			}
+			printf("\n  expires     %s (%" PRId64 " ms since the "
+				"epoch", na, c->not_after * 1000);
+			if (c->not_after <= now) {
+				cli_days_text(c->not_after - now, when,
+					sizeof(when));
+				printf("; expired %s", when);
+			}
+			printf(")\n");
 			printf("%s", c->pem);
 		}
 	}
@@ -221,13 +405,30 @@ const command cli_cmd_unwrap = {
 	"or to standard output when it is not a terminal."
 };
 
+const command cli_cmd_cert_check = {
+	"cert", "check", cmd_cert_check, CLI_JSON | CLI_UNLOCK,
+	.options = check_options, .parse = check_option, .own = &check_opts,
+	.min_operands = 0, 0, "cert check [--within DAYS] [--json]",
+	"Check every certificate of every imported bundle (the server's, its\n"
+	"intermediates, the CA) and each CRL's next update. Prints one line\n"
+	"for each that has expired or is due within DAYS (default 30, at\n"
+	"most 36500) and exits 11 when there is one, 0 when there is none.\n"
+	"--json prints them all, each with its state. The vault is opened\n"
+	"read-only and nothing is ever asked for: give a passphrase vault's\n"
+	"passphrase with --passphrase-file or --passphrase-fd. No key or\n"
+	"password is read. For cron and monitoring."
+};
+
 const command cli_cmd_cert_info = {
 	"cert", "info", cmd_cert_info, CLI_JSON | CLI_UNLOCK,
 	.min_operands = 1, 1, "cert info NAME|FILE [--json]",
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
-	"epoch, as `expires` in JSON) and the PEM. A file of that name wins\n"
+	"epoch, as `expires` in JSON) and the PEM; the text says when a\n"
+	"certificate has expired (\"expired 3 days ago\") or is not valid\n"
+	"yet. JSON also gives subjectName, issuerName and certificatePem,\n"
+	"NuoDB's names for subject, issuer and pem. A file of that name wins\n"
 	"over an item."
 };
 

@@ -28,6 +28,8 @@ enum {
 	EXIT_VERIFY = 9,	/* material failed a check: dates, chain, key
 				   match, CRL, key type */
 	EXIT_IN_USE = 10,	/* a master key still seals records or strings */
+	EXIT_DUE = 11,		/* kmc cert check: a certificate or CRL
+				   expired or expiring within the horizon */
 };
 
 /*
@@ -171,6 +173,8 @@ typedef struct cli_unlock {
 int unlock_prepare(cli_opts *a, cli_unlock *u);
 void unlock_done(cli_unlock *u);
 int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret);
+/* As open_vault(), but never prompts: no passphrase or PIN is asked for. */
+int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
@@ -185,6 +189,8 @@ int cli_one_source(const cli_secret_src *src, const char *file_option,
 	const char *fd_option);
 void json_str(FILE *f, const char *s);
 void iso_time(int64_t t, char *buf, size_t size);
+/* "in 9 days", "3 days ago", "in less than a day" (cli/cert.c). */
+void cli_days_text(int64_t seconds_left, char *buf, size_t size);
 void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 	int restore);
 int protector_type(const char *name, kmc_protector_type *ret);
@@ -222,6 +228,7 @@ extern const command cli_cmd_mk_list;
 extern const command cli_cmd_mk_rewrap;
 extern const command cli_cmd_mk_retire;
 extern const command cli_cmd_unwrap;
+extern const command cli_cmd_cert_check;
 extern const command cli_cmd_cert_info;
 extern const command cli_cmd_ref;
 extern const command cli_cmd_repair;

@@ -41,6 +41,7 @@ static const command *const commands[] = {
 	&cli_cmd_mk_rewrap,
 	&cli_cmd_mk_retire,
 	&cli_cmd_unwrap,
+	&cli_cmd_cert_check,
 	&cli_cmd_cert_info,
 	&cli_cmd_ref,
 	&cli_cmd_repair,
@@ -89,7 +90,8 @@ static void usage(FILE *f)
 		"a vault that needs repair), 5 permission (owner, mode, link),\n"
 		"6 I/O, 7 not found, 8 already exists, 9 verification (dates,\n"
 		"chain, key match, CRL, key type), 10 in use (a master key\n"
-		"still sealing items).\n"
+		"still sealing items), 11 due (kmc cert check: a certificate\n"
+		"or CRL expired or expiring within the horizon).\n"
 		"`kmc COMMAND --help` explains each command.\n");
 }
 

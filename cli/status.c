@@ -41,17 +41,150 @@ static const char *ks_note(kmc_keystore_state state)
 	}
 }
 
+/* The certificate or CRL that runs out first, for kmc status. */
+typedef struct nearest {
+	int checked;		/* the vault was opened and walked */
+	int found;		/* it holds a certificate or CRL */
+	char why[512];		/* not checked: why */
+	char item[KMC_NAME_MAX + 1];
+	kmc_expiry_kind kind;
+	char subject[512];
+	int64_t not_after, seconds_left;
+	kmc_expiry_state state;
+} nearest;
+
+static int nearest_one(const kmc_expiry_info *e, void *arg)
+{
+	nearest *n = arg;
+
+	if (n->found && e->not_after >= n->not_after)
+		return 0;
+	n->found = 1;
+	snprintf(n->item, sizeof(n->item), "%s", e->item);
+	n->kind = e->kind;
+	snprintf(n->subject, sizeof(n->subject), "%s", e->subject);
+	n->not_after = e->not_after;
+	n->seconds_left = e->seconds_left;
+	n->state = e->state;
+	return 0;
+}
+
+/*
+ * Status asks for no secret, and dates are sealed like everything else:
+ * they are read only when a keystore is ok, which kmc_vault_status()
+ * says only after the host key checked its MAC. The host protector is
+ * tried first and then opens the vault at once, read-only, so no token
+ * is touched and nothing is asked. Otherwise "not checked", and why.
+ */
+static void nearest_expiry(const char *dir, const kmc_status *s, nearest *n)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_vault *v = NULL;
+	int r;
+
+	memset(n, 0, sizeof(*n));
+	if (s->pending_change) {
+		snprintf(n->why, sizeof(n->why), "a change is pending (kmc "
+			"repair)");
+		return;
+	}
+	/* An empty store holds no bundle: nothing to open. */
+	if (s->items == 0) {
+		n->checked = 1;
+		return;
+	}
+	if (s->master != KMC_KS_OK && s->standby != KMC_KS_OK) {
+		snprintf(n->why, sizeof(n->why), "needs the key (kmc cert "
+			"check)");
+		return;
+	}
+	r = kmc_vault_open_ex(dir, 0, &o, &v);
+	if (r == 0)
+		r = kmc_cert_expiry_list(v, NULL, nearest_one, n);
+	kmc_vault_close(v);
+	if (r < 0) {
+		snprintf(n->why, sizeof(n->why), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+		n->found = 0;
+		return;
+	}
+	n->checked = 1;
+}
+
+/* A CRL that names no next update has no date to give. */
+static int nearest_dated(const nearest *n)
+{
+	return !(n->kind == KMC_EXPIRY_CRL && n->not_after == 0);
+}
+
+static void nearest_json(const nearest *n)
+{
+	char na[64];
+
+	printf(",\"expiry_checked\":%s,\"expiry_note\":",
+		n->checked ? "true" : "false");
+	json_str(stdout, n->why);
+	printf(",\"nearest_expiry\":");
+	if (!n->found) {
+		printf("null");
+		return;
+	}
+	printf("{\"item\":");
+	json_str(stdout, n->item);
+	printf(",\"kind\":\"%s\",\"subject\":", kmc_expiry_kind_name(n->kind));
+	json_str(stdout, n->subject);
+	iso_time(n->not_after, na, sizeof(na));
+	if (nearest_dated(n))
+		printf(",\"not_after\":\"%s\",\"expires\":%" PRId64
+			",\"days_left\":%" PRId64, na, n->not_after * 1000,
+			n->seconds_left / 86400);
+	else
+		printf(",\"not_after\":null,\"expires\":null,"
+			"\"days_left\":null");
+	printf(",\"state\":\"%s\"}", kmc_expiry_state_name(n->state));
+}
+
+static void nearest_text(const nearest *n)
+{
+	char na[64], when[64];
+
+	printf("nearest expiry ");
+	if (!n->checked) {
+		printf("not checked: ");
+		cli_put_escaped(stdout, n->why);
+		putchar('\n');
+		return;
+	}
+	if (!n->found) {
+		printf("none: no imported certificates\n");
+		return;
+	}
+	cli_put_escaped(stdout, n->item);
+	printf(" %s", kmc_expiry_kind_name(n->kind));
+	if (!nearest_dated(n)) {
+		printf(" (out of date: it names no next update)\n");
+		return;
+	}
+	iso_time(n->not_after, na, sizeof(na));
+	cli_days_text(n->seconds_left, when, sizeof(when));
+	printf(" %s (%s%s)\n", na, n->state == KMC_EXPIRY_EXPIRED ?
+		(n->kind == KMC_EXPIRY_CRL ? "out of date, " : "expired ") : "",
+		when);
+}
+
 static int cmd_status(cli_opts *a)
 {
 	char buf[PATH_MAX], when[64];
 	const char *dir = NULL;
 	_cleanup_(kmc_status_free) kmc_status s = KMC_STATUS_INIT;
+	nearest near;
 	int healthy, r;
 
 	r = read_status(a, buf, sizeof(buf), &dir, &s);
 	if (r < 0)
 		return r;
 	healthy = status_healthy(&s);
+	nearest_expiry(dir, &s, &near);
 	if (a->json) {
 		printf("{\"vault\":");
 		json_str(stdout, dir);
@@ -79,8 +212,10 @@ static int cmd_status(cli_opts *a)
 				s.master_keys[i].active ? "true" : "false",
 				s.master_keys[i].created);
 		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
-			",\"pending_change\":%s}\n", s.items, s.store_generation,
+			",\"pending_change\":%s", s.items, s.store_generation,
 			s.pending_change ? "true" : "false");
+		nearest_json(&near);
+		printf("}\n");
 	} else {
 		printf("vault          ");
 		cli_put_escaped(stdout, dir);
@@ -108,6 +243,7 @@ static int cmd_status(cli_opts *a)
 		}
 		printf("items          %" PRIu64 " (store generation %" PRIu64
 			")\n", s.items, s.store_generation);
+		nearest_text(&near);
 		if (s.pending_change)
 			printf("pending        an import was cut off; kmc repair "
 				"finishes or undoes it\n");
@@ -178,7 +314,10 @@ const command cli_cmd_status = {
 	"status", NULL, cmd_status, CLI_JSON, .min_operands = 0, 0, "status [--json]",
 	"Report the vault id, the health and generation of each keystore,\n"
 	"the protectors, the master keys and the item count, without\n"
-	"unlocking anything. Exits 4 when a keystore needs repair."
+	"asking for anything, and the certificate or CRL of the imported\n"
+	"bundles that runs out first when the host key opens the vault (its\n"
+	"keystores are ok); otherwise that line says \"not checked\". Exits 4\n"
+	"when a keystore needs repair, whatever the dates."
 };
 
 const command cli_cmd_list = {

@@ -162,13 +162,12 @@ int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 /* ---------------------------------------------------------------- */
 /* Certificate descriptions                                          */
 
+/* 0 for a time that does not read: the description still shows the rest. */
 static int64_t asn1_epoch(const ASN1_TIME *t)
 {
-	struct tm tm;
+	int64_t e;
 
-	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
+	return x509_time_epoch(t, &e) == 0 ? e : 0;
 }
 
 static void describe_sans(X509 *x, char *buf, size_t size)
@@ -243,14 +242,11 @@ static int describe(X509 *x, kmc_cert_info *info)
 	bio = BIO_new(BIO_s_mem());
 	if (!bio)
 		goto nomem;
-	X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-	n = BIO_get_mem_data(bio, &p);
-	snprintf(info->subject, sizeof(info->subject), "%.*s", (int)n, p);
-	(void)BIO_reset(bio);
-	X509_NAME_print_ex(bio, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253);
-	n = BIO_get_mem_data(bio, &p);
-	snprintf(info->issuer, sizeof(info->issuer), "%.*s", (int)n, p);
-	(void)BIO_reset(bio);
+	if (x509_name_text(X509_get_subject_name(x), info->subject,
+			sizeof(info->subject)) < 0 ||
+	    x509_name_text(X509_get_issuer_name(x), info->issuer,
+			sizeof(info->issuer)) < 0)
+		goto nomem;
 	describe_sans(x, info->sans, sizeof(info->sans));
 	snprintf(info->serial, sizeof(info->serial), "%s", hex ? hex : "");
 	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {

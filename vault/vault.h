@@ -32,6 +32,8 @@
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
  *                   uri.c       kmc: URIs and key-reference files
+ *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
+ *                               bundle's certificates and CRL
  *
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
@@ -48,6 +50,7 @@
  *   import   -> importchk, items, journal, conf, x509, paths, store
  *   importchk-> items, strings, pkey, x509, conf
  *   tls      -> items, pkey, x509, paths
+ *   expiry   -> items, x509
  *   pkey     -> x509
  *   uri      -> paths
  *   backup   -> backupset, manifest, keystore, store

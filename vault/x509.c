@@ -373,6 +373,38 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 }
 
 /* ---------------------------------------------------------------- */
+/* Fields                                                            */
+
+int x509_time_epoch(const ASN1_TIME *t, int64_t *ret)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return KMC_E_CORRUPT;
+	*ret = (int64_t)timegm(&tm);
+	return 0;
+}
+
+int x509_name_text(const X509_NAME *name, char *buf, size_t size)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	KMC_ENSURE(bio, KMC_E_NOMEM);
+	/* RFC 2253 escapes control bytes and those above ASCII: the text
+	   holds no NUL that would cut it short. */
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
+		BIO_free(bio);
+		return KMC_E_NOMEM;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	snprintf(buf, size, "%.*s", n > 0 && n < INT32_MAX ? (int)n : 0, p);
+	BIO_free(bio);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
 /* PEM out                                                           */
 
 static int bio_take(BIO *bio, uint8_t **ret, size_t *ret_len)

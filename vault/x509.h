@@ -89,6 +89,21 @@ KMC_INTERNAL int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 KMC_INTERNAL int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl) KMC_MUST_CHECK;
 
+/*
+ * x509_time_epoch - an ASN.1 time (a certificate's notBefore or notAfter,
+ * a CRL's lastUpdate or nextUpdate) as seconds since the epoch.
+ * Returns 0; KMC_E_CORRUPT when t is NULL or not a valid time.
+ */
+KMC_INTERNAL int x509_time_epoch(const ASN1_TIME *t, int64_t *ret)
+	KMC_MUST_CHECK;
+/*
+ * x509_name_text - a distinguished name as RFC 2253 text, control bytes
+ * and bytes above ASCII escaped by OpenSSL, cut to fit size.
+ * Returns 0; KMC_E_NOMEM.
+ */
+KMC_INTERNAL int x509_name_text(const X509_NAME *name, char *buf,
+	size_t size) KMC_MUST_CHECK;
+
 /* PEM text of a stack of certificates / a CRL (malloc'd). */
 KMC_INTERNAL int certs_to_pem(STACK_OF(X509) *certs, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;

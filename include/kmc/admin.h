@@ -486,6 +486,91 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
 /* ---------------------------------------------------------------- */
+/* Certificates over time: expiry                                    */
+
+/*
+ * What one entry of kmc_cert_expiry_list() is. More kinds will come (the
+ * trusted certificates of trust stores): a caller treats a kind it does
+ * not know as a certificate, which it is unless it is KMC_EXPIRY_CRL.
+ */
+typedef enum kmc_expiry_kind {
+	/* NAME/cert, first: the server's (or a client's) own certificate */
+	KMC_EXPIRY_CERT = 1,
+	KMC_EXPIRY_INTERMEDIATE = 2,	/* NAME/cert, after the first */
+	KMC_EXPIRY_CA = 3,		/* NAME/ca */
+	KMC_EXPIRY_CRL = 4,		/* NAME/crl, by its next update */
+} kmc_expiry_kind;
+
+typedef enum kmc_expiry_state {
+	KMC_EXPIRY_OK = 0,	/* not_after lies beyond the horizon */
+	KMC_EXPIRY_DUE = 1,	/* not_after falls within the horizon */
+	KMC_EXPIRY_EXPIRED = 2,	/* not_after has passed: a certificate
+				   has expired, a CRL is out of date */
+} kmc_expiry_state;
+
+/*
+ * One certificate or CRL, as kmc_cert_expiry_list() hands it to its
+ * callback. size is the library's sizeof(kmc_expiry_info): fields are
+ * only ever added at the end, so a caller built against a newer header
+ * reads a field only when size covers it. The strings are valid during
+ * the callback only.
+ */
+typedef struct kmc_expiry_info {
+	size_t size;
+	const char *bundle;	/* NAME */
+	const char *item;	/* NAME/cert, NAME/ca or NAME/crl */
+	kmc_expiry_kind kind;
+	unsigned index;		/* its place in the item, 0 first */
+	const char *subject;	/* RFC 2253; of a CRL, its issuer */
+	int64_t not_before;	/* seconds since the epoch; a CRL: its last
+				   update */
+	int64_t not_after;	/* a CRL: its next update; 0 for a CRL that
+				   names none (reported expired: an import
+				   refuses it as out of date) */
+	int64_t seconds_left;	/* not_after - now: <= 0 once passed */
+	kmc_expiry_state state;
+} kmc_expiry_info;
+
+#define KMC_EXPIRY_DAYS_MAX 36500	/* a horizon of a hundred years */
+
+typedef struct kmc_expiry_params {
+	size_t size;		/* sizeof(kmc_expiry_params) */
+	int64_t now;		/* seconds since the epoch; 0: now */
+	uint32_t within_days;	/* the horizon, 0 to KMC_EXPIRY_DAYS_MAX */
+} kmc_expiry_params;
+
+/* Designated, as KMC_OPTIONS_INIT; the horizon 30 days, as kmc cert check. */
+#define KMC_EXPIRY_PARAMS_INIT \
+	{ .size = sizeof(kmc_expiry_params), .within_days = 30 }
+
+/*
+ * kmc_cert_expiry_list - call cb for each certificate and CRL of every
+ * imported bundle, bundles in name order: the certificates of NAME/cert
+ * (the server's, then its intermediates), those of NAME/ca, then the CRL
+ * of NAME/crl when there is one. Each is due when its not_after (a CRL's
+ * next update) falls within p->within_days times 24 hours of p->now,
+ * expired once it is not after p->now. p may be NULL: now, 30 days.
+ * Only certificate and CRL items are opened; private keys and passwords
+ * are never read. Any handle, read-only too. A non-zero return from cb
+ * stops the walk and is returned.
+ * Returns 0, cb's value; KMC_E_INVALID (p->size 0 or too small for now,
+ * a horizon beyond KMC_EXPIRY_DAYS_MAX, now before 1970 or after 9999),
+ * KMC_E_CORRUPT (an item that holds no valid certificate or CRL, or a
+ * bundle without its NAME/cert or NAME/ca: the detail names the item),
+ * KMC_E_AUTH, KMC_E_TYPE, KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
+	int (*cb)(const kmc_expiry_info *info, void *arg), void *arg)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/* kmc_expiry_kind_name - "certificate", "intermediate", "ca", "crl" or
+ * "unknown". */
+KMC_API const char *kmc_expiry_kind_name(kmc_expiry_kind kind);
+
+/* kmc_expiry_state_name - "ok", "due", "expired" or "unknown". */
+KMC_API const char *kmc_expiry_state_name(kmc_expiry_state state);
+
+/* ---------------------------------------------------------------- */
 /* kmc: URIs and key-reference files (the OpenSSL provider's inputs) */
 
 /*

@@ -49,6 +49,9 @@ check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
 check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
 check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
 check "mk rotate takes no --json" offers '' mk rotate --j
+check "a group: 'cert ' offers check and info" offers 'check\ninfo' cert ''
+check "an option of cert check: 'cert check --w' offers --within" \
+	offers '--within' cert check --w
 check "a group after --vault DIR: 'password g' completes to get" \
 	offers 'get' --vault "$V" password g
 check "an option of the command: 'import --ke' offers --key and --keys-dir" \

@@ -202,6 +202,12 @@ exit_case() {
 			'still seals' kmc mk retire 1
 		t_err 10 "exit 10 (in use): retiring the active master key" \
 			'is the active one' kmc mk retire 2 ;;
+	11)
+		# mkpki's certificates and CRL are good for 30 days: due.
+		t_err 11 "exit 11 (due): kmc cert check, a certificate expiring within 30 days" \
+			'due within 30 days' kmc cert check
+		t_rc 0 "exit 0: kmc cert check --within 0, nothing expired yet" \
+			kmc cert check --within 0 ;;
 	*)
 		return 1 ;;
 	esac
@@ -209,8 +215,8 @@ exit_case() {
 
 awk '/^## Exit codes/ { on = 1; next } /^## / { on = 0 } on' "$CLIMD" |
 	grep -oE '^\| [0-9]+ \|' | grep -oE '[0-9]+' >"$T/codes"
-check "docs/cli.md's exit-code table has codes 0 to 10" \
-	test "$(tr '\n' ' ' <"$T/codes")" = "0 1 2 3 4 5 6 7 8 9 10 "
+check "docs/cli.md's exit-code table has codes 0 to 11" \
+	test "$(tr '\n' ' ' <"$T/codes")" = "0 1 2 3 4 5 6 7 8 9 10 11 "
 awk '/^EXIT STATUS/ { on = 1; next } /^[A-Z]/ { on = 0 } on' "$T/kmc.1.txt" >"$T/kmc.1.exit"
 while read -r code; do
 	check "kmc.1 EXIT STATUS lists $code" grep -Eq "^ {7}$code( |\$)" "$T/kmc.1.exit"

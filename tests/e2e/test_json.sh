@@ -100,4 +100,11 @@ check "version --json: version matches kmc version" \
 check "version --json: abi is a number, features an array" \
 	jq -e '(.abi | type == "number") and (.features | type == "array")' "$T/v.json"
 
+t "an imported bundle for cert check" kmc import -c "$T/pki/ca.crt" -s "$T/pki/server.crt" \
+	-k "$T/pki/server.plain.key" -r "$T/pki/ca.crl"
+# mkpki's certificates are good for 30 days: none is due within 1.
+json_of "cert check --json" "cert check" cert check --json --within 1
+check "cert check --json lists the certificate, the CA and the CRL" \
+	jq -e 'map(.item) == ["server/cert", "server/ca", "server/crl"]' "$T/json.out"
+
 done_testing
