@@ -67,7 +67,8 @@ int parse_uint(const char *s, unsigned long long max,
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-')
+	/* Digits only: strtoull alone takes blanks and a sign too. */
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);

@@ -15,6 +15,8 @@
  *   contents        items.c     items and their records: the only code
  *                               that reads or writes a record
  *                   strings.c   ciphertext strings for config files
+ *                   mk.c        master-key rotation: rotate, list,
+ *                               rewrap, retire
  *   formats         keystore.c  the keystore format and its MAC
  *                   protector.c keyslots, one kind a protector
  *                   store.c     the LMDB item store; lmdbmeta.c checks
@@ -24,7 +26,8 @@
  *                   importchk.c the checks before any write
  *                   x509.c      certificates, CRLs, chain verification
  *                   pkey.c      private keys: forms, policy, PKCS#8
- *                   conf.c      "key = value" config files
+ *                   conf.c      "key = value" config files;
+ *                               conffile.c reads one and replaces it
  *                   backup.c    kmc_vault_backup
  *                   restore.c   kmc_vault_restore
  *                   recover.c   finishing or undoing a cut-off restore
@@ -47,6 +50,8 @@
  *   protector-> paths
  *   items    -> handle (master keys), paths, store
  *   strings  -> handle (master keys)
+ *   mk       -> handle (master keys), kspair, items, strings, conf,
+ *               import (a bundle's config file)
  *   import   -> importchk, items, journal, conf, x509, paths, store
  *   importchk-> items, strings, pkey, x509, conf
  *   tls      -> items, pkey, x509, paths

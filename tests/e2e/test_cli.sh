@@ -105,6 +105,11 @@ set_pp_fd() { "$KMC" --vault "$P2" password set db --password-file "$PW" --passp
 t "a password is stored with --passphrase-fd" set_pp_fd
 get_pp_fd() { "$KMC" --vault "$P2" password get db --passphrase-fd 3 3<"$PP"; }
 t_out "... and read back with --passphrase-fd" 'hunter2' get_pp_fd
+# Numbers are digits only: strtoull would take a blank or a sign first.
+for fd in ' 3' '+3' '3 '; do
+	t_err 2 "--passphrase-fd '$fd' is not a descriptor number (exit 2)" \
+		'not a descriptor number' "$KMC" --vault "$P2" password get db --passphrase-fd "$fd" 3<"$PP"
+done
 
 secret_file "$T/short" 'short'
 t_err 2 "a passphrase shorter than 8 characters is refused (exit 2)" "8 characters" \
