@@ -395,10 +395,15 @@ static int rewrap_files(kmc_vault *v, const kmc_rewrap_params *p,
 		if (r == 0 && s.strings > 0)
 			r = conf_file_replace(&f[i], s.out.p, s.out.len);
 		kmc_wbuf_free(&s.out);
+		/* Counted once the file holds the new text, even when the
+		   sync of its folder failed after: the counts say what the
+		   files hold. */
+		if (r == 0 || f[i].replaced) {
+			res->strings += s.strings;
+			res->skipped += s.skipped;
+			res->files += s.strings > 0;
+		}
 		KMC_GUARD(r);
-		res->strings += s.strings;
-		res->skipped += s.skipped;
-		res->files += s.strings > 0;
 	}
 	return 0;
 }
