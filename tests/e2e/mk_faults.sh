@@ -56,12 +56,11 @@ CONF=$T/app.conf	# the config file the bundle's import updated,
 CONF2=$T/other.conf	# and one only --conf names
 kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
 look() { "$KMC_LOOK" --vault "$V" "$@" </dev/null; }
-# fin: the commands that finish what a broken run left (a rewrap run
-# again, a retire): fault-free runs of the commands the sweeps break,
-# so, like the inspections, the release build's under make
-# check-sanitize (KMC_LOOK), where ASan's time goes to the broken runs
-# and to kmc repair.
-fin() { "$KMC_LOOK" --vault "$V" "$@" </dev/null; }
+# plain: the fault-free runs that make the starting states, or finish
+# what a broken run left (a rewrap run again, a retire): like the
+# inspections, the release build's under make check-sanitize (KMC_LOOK),
+# where ASan's time goes to the broken runs and to kmc repair.
+plain() { "$KMC_LOOK" --vault "$V" "$@" </dev/null; }
 
 if [ ! -f "$SO" ]; then
 	done_testing
@@ -97,12 +96,12 @@ check "made the replacement key and certificate" bash -c '
 secret_file "$T/db.pw" 'db password'
 secret_file "$T/web.pw" 'web password'
 
-t "kmc init: a vault with the host protector" kmc init
-t "password set db" kmc password set db --password-file "$T/db.pw"
-t "password set web" kmc password set web --password-file "$T/web.pw"
-S1=$(kmc encrypt 'the mail relay secret' 2>/dev/null)
-S2=$(kmc encrypt 'the ldap bind secret' 2>/dev/null)
-S3=$(kmc encrypt 'the api token' 2>/dev/null)
+t "kmc init: a vault with the host protector" plain init
+t "password set db" plain password set db --password-file "$T/db.pw"
+t "password set web" plain password set web --password-file "$T/web.pw"
+S1=$(plain encrypt 'the mail relay secret' 2>/dev/null)
+S2=$(plain encrypt 'the ldap bind secret' 2>/dev/null)
+S3=$(plain encrypt 'the api token' 2>/dev/null)
 check "kmc encrypt made three strings" test -n "$S1" -a -n "$S2" -a -n "$S3"
 cat >"$CONF" <<CONF
 # app settings
@@ -118,10 +117,10 @@ chmod 600 "$CONF2"
 other_group=$(id -G | tr ' ' '\n' | grep -vx "$(id -g)" | head -1)
 [ "$(id -u)" != 0 ] || other_group=1
 [ -z "$other_group" ] || chgrp "$other_group" "$CONF" 2>/dev/null || other_group=
-t "import the bundle with --conf app.conf" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+t "import the bundle with --conf app.conf" plain import -c "$P/ca.crt" -s "$P/server.crt" \
 	-k "$P/server.key" --conf "$CONF" --password-file "$PW"
 t "import --replace: a new key and certificate, the old versions kept" \
-	kmc import --replace -c "$P/ca.crt" -s "$R.crt" -k "$R.key" --conf "$CONF" --password-file "$PW2"
+	plain import --replace -c "$P/ca.crt" -s "$R.crt" -k "$R.key" --conf "$CONF" --password-file "$PW2"
 check "app.conf holds two kmc: strings (one of kmc encrypt, one of the import)" \
 	test "$(grep -c 'kmc:v1:1:' "$CONF")" = 2
 
@@ -134,9 +133,9 @@ load() {
 		"$T/saved.$1/other.conf" "$T/"
 }
 save one
-t "kmc mk rotate (for the states below)" kmc mk rotate
+t "kmc mk rotate (for the states below)" plain mk rotate
 save rotated
-t "kmc mk rewrap --conf other.conf (for the states below)" kmc mk rewrap --conf "$CONF2"
+t "kmc mk rewrap --conf other.conf (for the states below)" plain mk rewrap --conf "$CONF2"
 save rewrapped
 
 STATE=$T/state
@@ -266,6 +265,9 @@ conf_whole() { # FROM: each config file wholly old or wholly new
 	return $ok
 }
 not() { ! "$@" 2>/dev/null; }
+run_ok() { # CMD...: exits 0 (its output shown when not)
+	"$@" >"$T/run_ok.out" 2>&1 || { echo "exit $?: $*: $(cat "$T/run_ok.out")" >&2; false; }
+}
 set_is() { # set_is WANT [LABEL]: the master-key set (mk_set) is WANT
 	[ "$MKSET" = "$1" ] || { echo "master keys: $MKSET; wanted ${2:-}$1" >&2; false; }
 }

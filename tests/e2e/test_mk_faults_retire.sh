@@ -29,7 +29,7 @@ refused rotated "retire 2, the active key" 'is the active one' mk retire 2
 refused rotated "retire 1 before any rewrap" \
 	'still seals 12 item records \(5 of them old versions\); kmc mk rewrap' mk retire 1
 load rotated
-t "kmc mk rewrap without --conf: the records and app.conf, not other.conf" kmc mk rewrap
+t "kmc mk rewrap without --conf: the records and app.conf, not other.conf" plain mk rewrap
 save half
 refused half "retire 1 --conf other.conf, which still holds two strings of key 1" \
 	"still seals 2 kmc: strings in $CONF2 \\(the first on line 2\\); kmc mk rewrap --conf" \
@@ -39,10 +39,7 @@ refused half "retire 1 --conf other.conf, which still holds two strings of key 1
 before_repair() { set_before_repair "$MK_rewrapped" "$MK_retired"; }
 key1_gone_again() { # a retire left undone: run again, it is done
 	[ "$MKSET" = "$MK_retired" ] && return
-	run_ok fin "${RETIRE[@]}" && mk_set && set_is "$MK_retired"
-}
-run_ok() { # CMD...: exits 0 (its stderr shown when not)
-	"$@" >"$T/fin.out" 2>&1 || { echo "exit $?: $*: $(cat "$T/fin.out")" >&2; false; }
+	run_ok plain "${RETIRE[@]}" && mk_set && set_is "$MK_retired"
 }
 as_told() {
 	check "$AT: the master keys are the set the message said" set_as_told "$MK_rewrapped" "$MK_retired"
