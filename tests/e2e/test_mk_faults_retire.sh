@@ -5,11 +5,11 @@
 # as the message said, and never a vault that does not open: before kmc
 # repair, every record and string opens as a reader sees them, and the
 # set of master keys is the old or the new; after it, a retire left
-# undone is done by running it again. First, the refusals (exit 10):
-# the active key, a key that still seals records, one that still seals a
-# string of a file only --conf names, each with "nothing was changed";
-# and the last of these with each allocation failing: never a retire
-# that goes through.
+# undone is done by running it again. The refusals (exit 10) too: the
+# active key, a key that still seals records, one that still seals
+# strings of a file only --conf names (other.conf's two, legacy.conf's
+# one), each with "nothing was changed"; and legacy.conf's with each
+# allocation failing: never a retire that goes through.
 . "$(dirname "${BASH_SOURCE[0]}")/mk_faults.sh"
 
 RETIRE=(mk retire 1 --conf "$CONF2")
