@@ -43,6 +43,8 @@ typedef struct conf_file {
 	uint8_t *xattrs;
 	size_t xattrs_len;
 	kmc_file_meta meta;	/* what the rewritten file keeps */
+	int replaced;		/* conf_file_replace() renamed the new
+				   text in place, even if it then failed */
 } conf_file;
 
 /*
@@ -56,7 +58,9 @@ KMC_INTERNAL int conf_file_read(const char *path, conf_file *f)
 /*
  * conf_file_replace - put text in place of f's file in one rename
  * (written and fsynced as .NAME.kmc-new beside it first), keeping its
- * owner, group, mode and attributes. Returns 0 or -errno with a detail.
+ * owner, group, mode and attributes. Returns 0 or -errno with a detail;
+ * f->replaced says whether the file holds the new text (it does when
+ * only the sync of its folder failed).
  */
 KMC_INTERNAL int conf_file_replace(conf_file *f, const uint8_t *text,
 	size_t len) KMC_MUST_CHECK;

@@ -107,6 +107,7 @@ int conf_file_replace(conf_file *f, const uint8_t *text, size_t len)
 		return kmc_detail(r, "replacing %s: %s", f->path,
 			kmc_strerror(r));
 	}
+	f->replaced = 1;
 	if (fsync(f->dirfd) < 0) {
 		r = -errno;
 		return kmc_detail(r, "%s was replaced, but syncing its folder "

@@ -292,8 +292,15 @@ static int scan_token(scan *s, const char *file, unsigned line,
 	uint32_t id;
 	int r;
 
-	if (len > KMC_CSTRING_MAX ||
-	    kmc_cstring_parse(tok, len, &id, &sealed, &sealed_len) < 0) {
+	r = len > KMC_CSTRING_MAX ? KMC_E_STRING :
+		kmc_cstring_parse(tok, len, &id, &sealed, &sealed_len);
+	/* Out of memory says nothing of the string: taken for a malformed
+	   one, it would be left on its old key by a rewrap that succeeds,
+	   and not counted by a retire, which would then remove its key. */
+	if (r == KMC_E_NOMEM)
+		return kmc_detail(r, "%s line %u: %s", file, line,
+			kmc_strerror(r));
+	if (r < 0) {
 		if (!s->only)
 			skip(s, file, line, "not a well-formed kmc:v1: string");
 		goto keep;
@@ -388,10 +395,15 @@ static int rewrap_files(kmc_vault *v, const kmc_rewrap_params *p,
 		if (r == 0 && s.strings > 0)
 			r = conf_file_replace(&f[i], s.out.p, s.out.len);
 		kmc_wbuf_free(&s.out);
+		/* Counted once the file holds the new text, even when the
+		   sync of its folder failed after: the counts say what the
+		   files hold. */
+		if (r == 0 || f[i].replaced) {
+			res->strings += s.strings;
+			res->skipped += s.skipped;
+			res->files += s.strings > 0;
+		}
 		KMC_GUARD(r);
-		res->strings += s.strings;
-		res->skipped += s.skipped;
-		res->files += s.strings > 0;
 	}
 	return 0;
 }

@@ -67,6 +67,8 @@ int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 	kmc_detail_clear();
 	r = kmc_cstring_parse(string, strnlen(string, KMC_CSTRING_MAX + 1),
 		&mk_id, &blob, &len);
+	if (r == KMC_E_NOMEM)
+		return r;	/* not the string's fault */
 	if (r < 0)
 		return kmc_detail(r, "not a ciphertext string of the form "
 			"kmc:v1:<master-key-id>:<base64url>");

@@ -136,7 +136,8 @@ typedef struct kmc_rewrap_result {
  * is replaced in one rename, owner, group and mode kept, every byte but
  * the re-sealed strings unchanged. The files named in p are read before
  * anything changes; a file a bundle names that is gone is skipped.
- * Needs KMC_OPEN_WRITE; p may be NULL; *ret (may be NULL) counts.
+ * Needs KMC_OPEN_WRITE; p may be NULL; *ret (may be NULL) counts what
+ * was sealed again, after a failure what was before it.
  * Returns 0; KMC_E_READONLY, KMC_E_AUTH (a record that does not open:
  * the detail names it), KMC_E_PERM, KMC_E_TOO_LARGE, KMC_E_INVALID (a
  * config file with a NUL byte), KMC_E_STORE, -errno (-ENOENT: a named file is missing).

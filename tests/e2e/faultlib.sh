@@ -1,5 +1,5 @@
 # faultlib.sh - what every fault suite shares: sourced instead of lib.sh
-# by faults.sh, import_faults.sh, protector_faults.sh and
+# by faults.sh, import_faults.sh, protector_faults.sh, mk_faults.sh and
 # test_backup_faults.sh, which break a command at every step under the
 # fault shim (tests/faultinject.c).
 #
