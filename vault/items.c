@@ -391,101 +391,6 @@ int kmc_item_get_secret(kmc_vault *v, const char *name, kmc_secret **ret)
 	return kmc_item_get(v, name, 0, ret);
 }
 
-typedef struct list_ctx {
-	kmc_vault *v;
-	int (*cb)(const kmc_item_info *info, void *arg);
-	void *arg;
-} list_ctx;
-
-static int list_one(const char *name, size_t name_len, const uint8_t *rec,
-	size_t len, void *arg)
-{
-	list_ctx *c = arg;
-	char buf[KMC_NAME_MAX + 1];
-	record_info ri;
-	kmc_item_info info;
-
-	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
-		return KMC_E_CORRUPT;
-	memcpy(buf, name, name_len);
-	buf[name_len] = '\0';
-	if (record_parse_header(rec, len, &ri) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record", buf);
-	info.name = buf;
-	info.type = (kmc_item_type)ri.type;
-	info.version = ri.version;
-	info.mk_id = ri.mk_id;
-	info.created = ri.created;
-	info.size = ri.size;
-	info.old_versions = 0;
-	KMC_GUARD(store_history_count(&c->v->st, buf, &info.old_versions));
-	return c->cb(&info, c->arg);
-}
-
-int kmc_item_list(kmc_vault *v,
-	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
-{
-	list_ctx c = { v, cb, arg };
-
-	kmc_detail_clear();
-	return store_walk(&v->st, list_one, &c);
-}
-
-const char *kmc_item_type_name(kmc_item_type type)
-{
-	switch (type) {
-	case KMC_ITEM_PASSWORD:
-		return "password";
-	case KMC_ITEM_SECRET:
-		return "secret";
-	case KMC_ITEM_PRIVATE_KEY:
-		return "private-key";
-	case KMC_ITEM_CERTIFICATE:
-		return "certificate";
-	case KMC_ITEM_CRL:
-		return "crl";
-	case KMC_ITEM_BUNDLE:
-		return "bundle";
-	}
-	return "unknown";
-}
-
-typedef struct verify_ctx {
-	kmc_vault *v;
-	const char *show;
-} verify_ctx;
-
-static int verify_one(const char *name, size_t name_len, const uint8_t *rec,
-	size_t len, void *arg)
-{
-	verify_ctx *c = arg;
-	char buf[KMC_NAME_MAX + 1];
-	kmc_secret *s = NULL;
-	int r;
-
-	if (name_len > KMC_NAME_MAX || memchr(name, '\0', name_len))
-		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
-			c->show);
-	memcpy(buf, name, name_len);
-	buf[name_len] = '\0';
-	r = record_open(c->v, buf, rec, len, NULL, &s);
-	kmc_secret_free(s);
-	if (r == KMC_E_AUTH || r == KMC_E_CORRUPT)
-		return kmc_detail(KMC_E_AUTH, "%s: item %s fails authentication",
-			c->show, buf);
-	return r;
-}
-
-int items_verify_all(kmc_vault *v, const char *show)
-{
-	verify_ctx c = { v, show };
-
-	return store_walk(&v->st, verify_one, &c);
-}
-
-/* ---------------------------------------------------------------- */
-/* Master-key rotation: which key seals what, and re-sealing          */
-
 /* The item name of a key of db: a history key is name || 0 || u32. */
 static int key_name(store_db db, const uint8_t *key, size_t key_len,
 	char name[KMC_NAME_MAX + 1], uint32_t *ret_version)
@@ -513,6 +418,98 @@ static int key_name(store_db db, const uint8_t *key, size_t key_len,
 	name[n] = '\0';
 	return 0;
 }
+
+typedef struct list_ctx {
+	kmc_vault *v;
+	int (*cb)(const kmc_item_info *info, void *arg);
+	void *arg;
+} list_ctx;
+
+static int list_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	list_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	record_info ri;
+	kmc_item_info info;
+	uint32_t ver;
+
+	KMC_GUARD(key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
+	if (record_parse_header(rec, len, &ri) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record", buf);
+	info.name = buf;
+	info.type = (kmc_item_type)ri.type;
+	info.version = ri.version;
+	info.mk_id = ri.mk_id;
+	info.created = ri.created;
+	info.size = ri.size;
+	info.old_versions = 0;
+	KMC_GUARD(store_history_count(&c->v->st, buf, &info.old_versions));
+	return c->cb(&info, c->arg);
+}
+
+int kmc_item_list(kmc_vault *v,
+	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
+{
+	list_ctx c = { v, cb, arg };
+
+	kmc_detail_clear();
+	return store_walk_db(&v->st, STORE_DB_ITEMS, list_one, &c);
+}
+
+const char *kmc_item_type_name(kmc_item_type type)
+{
+	switch (type) {
+	case KMC_ITEM_PASSWORD:
+		return "password";
+	case KMC_ITEM_SECRET:
+		return "secret";
+	case KMC_ITEM_PRIVATE_KEY:
+		return "private-key";
+	case KMC_ITEM_CERTIFICATE:
+		return "certificate";
+	case KMC_ITEM_CRL:
+		return "crl";
+	case KMC_ITEM_BUNDLE:
+		return "bundle";
+	}
+	return "unknown";
+}
+
+typedef struct verify_ctx {
+	kmc_vault *v;
+	const char *show;
+} verify_ctx;
+
+static int verify_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
+	size_t len, void *arg)
+{
+	verify_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	kmc_secret *s = NULL;
+	uint32_t ver;
+	int r;
+
+	if (key_name(STORE_DB_ITEMS, key, key_len, buf, &ver) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
+			c->show);
+	r = record_open(c->v, buf, rec, len, NULL, &s);
+	kmc_secret_free(s);
+	if (r == KMC_E_AUTH || r == KMC_E_CORRUPT)
+		return kmc_detail(KMC_E_AUTH, "%s: item %s fails authentication",
+			c->show, buf);
+	return r;
+}
+
+int items_verify_all(kmc_vault *v, const char *show)
+{
+	verify_ctx c = { v, show };
+
+	return store_walk_db(&v->st, STORE_DB_ITEMS, verify_one, &c);
+}
+
+/* ---------------------------------------------------------------- */
+/* Master-key rotation: which key seals what, and re-sealing          */
 
 typedef struct usage_ctx {
 	store_db db;

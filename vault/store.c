@@ -692,41 +692,6 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	return r;
 }
 
-int store_walk(store *st, int (*cb)(const char *name, size_t name_len,
-	const uint8_t *rec, size_t len, void *arg), void *arg)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
-
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = mdb_err(mdb_cursor_open(txn, st->items, &cur));
-	if (r < 0) {
-		mdb_txn_abort(txn);
-		return r;
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (!val_ok(st->env, &k, KMC_NAME_MAX)) {
-			r = kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
-				"an item name of %zu bytes; restore it from a "
-				"backup", k.mv_size);
-			break;
-		}
-		r = check_val(st->env, &v, "record", "an item");
-		if (r == 0)
-			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc != MDB_NOTFOUND)
-		r = mdb_err(rc);
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return r;
-}
-
 static MDB_dbi db_handle(const store *st, store_db db)
 {
 	return db == STORE_DB_HISTORY ? st->history : st->items;

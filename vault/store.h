@@ -107,10 +107,6 @@ KMC_INTERNAL int store_meta_get(store *st, const char *key, uint8_t **ret,
 KMC_INTERNAL int store_history_count(store *st, const char *name,
 	uint32_t *ret) KMC_MUST_CHECK;
 
-/* Walk all records in name order; stop at cb's non-zero return. */
-KMC_INTERNAL int store_walk(store *st,
-	int (*cb)(const char *name, size_t name_len, const uint8_t *rec,
-		size_t len, void *arg), void *arg) KMC_MUST_CHECK;
 
 /* The two databases of records. */
 typedef enum store_db {
