@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -263,15 +264,6 @@ static void assert_entry(const entry *e, const char *item,
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	const char *base = getenv("TMPDIR");
@@ -305,7 +297,7 @@ static int teardown(void **state)
 
 	if (f) {
 		kmc_vault_close(f->v);
-		(void)nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_rf(f->tmp);
 		EVP_PKEY_free(f->ca_key);
 		EVP_PKEY_free(f->inter_key);
 		EVP_PKEY_free(f->leaf_key);

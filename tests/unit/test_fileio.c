@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -291,19 +292,10 @@ static int links_setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int links_teardown(void **state)
 {
 	(void)state;
-	return nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return rm_rf(top);
 }
 
 /* top/name made with mode (umask aside). */

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,20 +48,6 @@ typedef struct fixture {
 
 /* ---- files ----------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static uint8_t *slurp(const char *path, size_t *ret_len)
 {
 	struct stat st;
@@ -76,20 +63,6 @@ static uint8_t *slurp(const char *path, size_t *ret_len)
 	p[st.st_size] = 0;
 	*ret_len = (size_t)st.st_size;
 	return p;
-}
-
-/* Replace a file (new inode), mode given. */
-static void write_file(const char *path, const void *data, size_t len,
-	mode_t mode)
-{
-	int fd;
-
-	(void)unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 static void copy_file(const char *from, const char *to)

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,20 +25,6 @@
 /* ---- helpers ------------------------------------------------------ */
 
 static char tmpdir[256];
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int setup_tmp(void **state)
 {
@@ -61,20 +48,6 @@ static void path_in_tmp(char *buf, size_t size, const char *name)
 	int n = snprintf(buf, size, "%s/%s", tmpdir, name);
 
 	assert_true(n > 0 && (size_t)n < size);
-}
-
-static void write_file(const char *path, const void *data, size_t len,
-	mode_t mode)
-{
-	int fd;
-
-	(void)unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	/* The umask must not decide the mode under test. */
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 /* kmc_secret_read_fd() on a pipe that holds data and then EOF. */

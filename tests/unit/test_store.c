@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -39,20 +40,6 @@ typedef struct fixture {
 } fixture;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int init_host(const fixture *f, const char *dir)
 {

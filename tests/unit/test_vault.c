@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,20 +49,6 @@ static int status_get(const char *dir, kmc_status *st)
 {
 	kmc_status_free(st);
 	return kmc_vault_status(dir, st);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int exists(const char *path)
@@ -119,20 +106,6 @@ static int files_equal(const char *a, const char *b)
 	free(pa);
 	free(pb);
 	return eq;
-}
-
-/* Replace a file in place (same name, new inode), mode given. */
-static void write_file(const char *path, const void *data, size_t len,
-	mode_t mode)
-{
-	int fd;
-
-	(void)unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 static void flip_byte(const char *path, size_t off)

@@ -23,6 +23,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <dlfcn.h>
 #include <ftw.h>
@@ -139,15 +140,6 @@ static void free_and_check_wiped(kmc_secret *s, size_t len)
 
 static char tmpdir[256];
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup_tmp(void **state)
 {
 	const char *base = getenv("TMPDIR");
@@ -161,7 +153,7 @@ static int setup_tmp(void **state)
 static int teardown_tmp(void **state)
 {
 	(void)state;
-	(void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	(void)rm_rf(tmpdir);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -288,17 +289,6 @@ static STACK_OF(X509) *stack_of(X509 *const *x, size_t n)
 	return s;
 }
 
-static void write_file(const char *path, const void *p, size_t n,
-	mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
-
 static char *path_in(const char *name)
 {
 	static char buf[4][256];
@@ -375,15 +365,6 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-	struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_teardown(void **state)
 {
 	material *m = M;
@@ -392,7 +373,7 @@ static int group_teardown(void **state)
 	if (!m)
 		return 0;
 	if (m->dir[0])
-		(void)nftw(m->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_rf(m->dir);
 	EVP_PKEY_free(m->ca_key);
 	EVP_PKEY_free(m->ca2_key);
 	EVP_PKEY_free(m->ca_twin_key);
