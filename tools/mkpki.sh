@@ -7,6 +7,9 @@
 #   client.crt client.key    a client certificate of the CA (plain key)
 #   ca.crl                   an empty CRL of the CA, valid 30 days
 #   crl.sh CERT_FILE         revoke a certificate and rewrite ca.crl
+#   issue.sh OUT CURVE PASS  another server key and certificate of the CA:
+#                            OUT.plain (unencrypted), OUT.key (encrypted
+#                            PKCS#8 under PASS), OUT.crt (CN=localhost)
 # Nothing here is secret beyond the test: everything is made fresh.
 set -euo pipefail
 dir=${1:?usage: mkpki.sh DIR [PASSWORD]}
@@ -85,5 +88,19 @@ openssl ca -config ca.cnf -revoke "$1" >/dev/null 2>&1
 openssl ca -config ca.cnf -gencrl -out ca.crl >/dev/null 2>&1
 SH
 chmod 700 crl.sh
+
+cat > issue.sh <<'SH'
+#!/usr/bin/env bash
+# issue.sh OUT CURVE PASS: a server key on CURVE and its certificate
+set -euo pipefail
+ca=$(cd "$(dirname "$0")" && pwd)
+openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$2" -out "$1.plain" 2>/dev/null
+openssl pkcs8 -topk8 -in "$1.plain" -v2 aes-256-cbc -passout "pass:$3" -out "$1.key"
+chmod 600 "$1.plain" "$1.key"
+openssl req -new -key "$1.plain" -subj /CN=localhost -out "$1.csr"
+openssl x509 -req -in "$1.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
+	-days 30 -extfile "$ca/ca.cnf" -extensions server -out "$1.crt" 2>/dev/null
+SH
+chmod 700 issue.sh
 chmod 644 ca.crt server.crt client.crt ca.crl
 chmod 600 server.key server.plain.key client.key

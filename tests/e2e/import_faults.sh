@@ -55,15 +55,7 @@ ossl() { openssl "$@" >"$T/.ossl" 2>&1 || { cat "$T/.ossl" >&2; return 1; }; }
 # The replacement: a P-384 key (encrypted, so that its copy is the same
 # bytes on every run) and a certificate for it from the same CA.
 R=$T/repl
-check "made the replacement key and certificate" bash -c '
-	set -e
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$1.plain" 2>/dev/null
-	openssl pkcs8 -topk8 -in "$1.plain" -v2 aes-256-cbc -passout "pass:$3" -out "$1.key"
-	chmod 600 "$1.key"
-	openssl req -new -key "$1.plain" -subj /CN=localhost -out "$1.csr"
-	openssl x509 -req -in "$1.csr" -CA "$2/ca.crt" -CAkey "$2/ca.key" -CAcreateserial \
-		-days 30 -extfile "$2/ca.cnf" -extensions server -out "$1.crt" 2>/dev/null
-' _ "$R" "$P" "$KP2"
+check "made the replacement key and certificate" bash "$P/issue.sh" "$R" P-384 "$KP2"
 cp -a "$P" "$T/pki-rc"
 check "revoked the client (crl.sh client.crt) for a new CRL" bash "$T/pki-rc/crl.sh" client.crt
 NEWCRL=$T/new.crl

@@ -84,15 +84,7 @@ secret_file "$PW" "$KP"
 PW2=$T/pw2
 secret_file "$PW2" "$KP2"
 R=$T/repl	# the replacement key (encrypted) and its certificate
-check "made the replacement key and certificate" bash -c '
-	set -e
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.plain" 2>/dev/null
-	openssl pkcs8 -topk8 -in "$1.plain" -v2 aes-256-cbc -passout "pass:$3" -out "$1.key"
-	chmod 600 "$1.key"
-	openssl req -new -key "$1.plain" -subj /CN=localhost -out "$1.csr"
-	openssl x509 -req -in "$1.csr" -CA "$2/ca.crt" -CAkey "$2/ca.key" -CAcreateserial \
-		-days 30 -extfile "$2/ca.cnf" -extensions server -out "$1.crt" 2>/dev/null
-' _ "$R" "$P" "$KP2"
+check "made the replacement key and certificate" bash "$P/issue.sh" "$R" P-256 "$KP2"
 secret_file "$T/db.pw" 'db password'
 secret_file "$T/web.pw" 'web password'
 
