@@ -129,6 +129,28 @@ static int record_open_parsed(kmc_vault *v, const char *name,
 	return r;
 }
 
+/* record_open_parsed() into out, a guarded buffer of at least
+   info->size bytes the caller wipes: for walks that open many records,
+   where a guarded allocation each (mmap, mprotect, mlock) would cost
+   more than the decryption. */
+static int record_open_into(kmc_vault *v, const char *name,
+	const uint8_t *rec, size_t len, const record_info *info,
+	uint8_t *out)
+{
+	kmc_wbuf ad = KMC_WBUF(256 + KMC_NAME_MAX);
+	const vault_mk *mk;
+	int r;
+
+	mk = vault_mk_get(v, info->mk_id);
+	KMC_ENSURE(mk, KMC_E_AUTH);
+	r = item_ad(v, name, rec, &ad);
+	if (r == 0)
+		r = kmc_open(kmc_secret_data(mk->keys), ad.p, ad.len,
+			rec + RECORD_HEADER_LEN, len - RECORD_HEADER_LEN, out);
+	kmc_wbuf_free(&ad);
+	return r;
+}
+
 int record_open(kmc_vault *v, const char *name, const uint8_t *rec,
 	size_t len, record_info *ret_info, kmc_secret **ret)
 {
@@ -553,6 +575,7 @@ int items_mk_usage(kmc_vault *v, const uint32_t *ids, size_t n,
 typedef struct reseal_ctx {
 	kmc_vault *v;
 	store_db db;
+	kmc_secret *scratch;	/* one record's plaintext, reused */
 } reseal_ctx;
 
 /* A record sealed by another than the active master key, sealed again
@@ -561,7 +584,7 @@ static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	size_t len, uint8_t **ret_new, size_t *ret_new_len, void *arg)
 {
 	reseal_ctx *c = arg;
-	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	uint8_t *pt = kmc_secret_data(c->scratch);
 	char name[KMC_NAME_MAX + 1], which[48] = "";
 	record_info info;
 	uint32_t ver;
@@ -576,27 +599,30 @@ static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 			"kmc rm it, then run this again", name, which);
 	if (info.mk_id == c->v->ks->active_mk)
 		return 0;
-	r = record_open_parsed(c->v, name, rec, len, &info, &s);
+	r = record_open_into(c->v, name, rec, len, &info, pt);
 	if (r == KMC_E_AUTH)
 		return kmc_detail(r, "item %s%s fails authentication: its record "
 			"was altered or copied from another vault; kmc rm it, "
 			"then run this again", name, which);
 	KMC_GUARD(r);
 	info.mk_id = c->v->ks->active_mk;
-	return record_seal(c->v, name, &info, kmc_secret_data(s), ret_new,
-		ret_new_len);
+	r = record_seal(c->v, name, &info, pt, ret_new, ret_new_len);
+	sodium_memzero(pt, info.size);
+	return r;
 }
 
 int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 {
 	static const store_db dbs[] = { STORE_DB_ITEMS, STORE_DB_HISTORY };
+	_cleanup_(kmc_secret_freep) kmc_secret *scratch = NULL;
 	uint8_t from[STORE_KEY_MAX];
 
 	/* Counted as each batch commits: a failure later still says how
 	   many were re-sealed. */
 	*ret_n = 0;
+	KMC_GUARD(kmc_secret_new(KMC_ITEM_MAX, &scratch));
 	for (size_t d = 0; d < ELEMENTSOF(dbs); d++) {
-		reseal_ctx c = { v, dbs[d] };
+		reseal_ctx c = { v, dbs[d], scratch };
 		size_t from_len = 0;
 
 		do {
