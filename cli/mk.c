@@ -166,11 +166,14 @@ static int cmd_mk_retire(cli_opts *a)
 	if (r < 0)
 		return r;
 	r = kmc_mk_retire(v, id, mk_opts.conf, mk_opts.n_conf);
-	if (r == KMC_E_PENDING)
-		return cli_fail(r, "retiring master key %" PRIu32, id);
-	if (r < 0)
+	/* Only a refusal is known to have changed nothing: a failure of
+	   the keystore writes may come after kmc.ks took the change, which
+	   the library's detail then says. */
+	if (r == KMC_E_IN_USE || r == KMC_E_NOT_FOUND)
 		return cli_fail(r, "retiring master key %" PRIu32 " refused, "
 			"nothing was changed", id);
+	if (r < 0)
+		return cli_fail(r, "retiring master key %" PRIu32, id);
 	cli_note("master key %" PRIu32 " is gone from the keystores of %s; a "
 		"copy of a keystore made before still holds it", id,
 		kmc_vault_dir(v));
