@@ -384,28 +384,41 @@ static int scan_file(scan *s, const conf_file *f)
 /* Rewrap, retire                                                    */
 
 /* Each file's strings sealed again; a file is rewritten only when one
-   was. All files were read first, so a bad one changed nothing. */
+   was. Every file is read and every new text built before the first is
+   written, so a bad string or a text grown past CONF_MAX (ids of more
+   digits) in any file changes none. */
 static int rewrap_files(kmc_vault *v, const kmc_rewrap_params *p,
 	conf_file *f, size_t n, kmc_rewrap_result *res)
 {
-	for (size_t i = 0; i < n; i++) {
-		scan s = { .v = v, .p = p, .out = KMC_WBUF(2 * CONF_MAX) };
-		int r = scan_file(&s, &f[i]);
+	scan *s = calloc(n ? n : 1, sizeof(*s));
+	int r = 0;
 
-		if (r == 0 && s.strings > 0)
-			r = conf_file_replace(&f[i], s.out.p, s.out.len);
-		kmc_wbuf_free(&s.out);
+	KMC_ENSURE(s, KMC_E_NOMEM);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		s[i] = (scan){ .v = v, .p = p, .out = KMC_WBUF(2 * CONF_MAX) };
+		r = scan_file(&s[i], &f[i]);
+		if (r == 0 && s[i].out.len > CONF_MAX)
+			r = kmc_detail(KMC_E_INVALID, "%s: sealed again it would "
+				"be %zu bytes, over the %u a config file may "
+				"have; nothing was changed", f[i].path,
+				s[i].out.len, CONF_MAX);
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (s[i].strings > 0)
+			r = conf_file_replace(&f[i], s[i].out.p, s[i].out.len);
 		/* Counted once the file holds the new text, even when the
 		   sync of its folder failed after: the counts say what the
 		   files hold. */
 		if (r == 0 || f[i].replaced) {
-			res->strings += s.strings;
-			res->skipped += s.skipped;
-			res->files += s.strings > 0;
+			res->strings += s[i].strings;
+			res->skipped += s[i].skipped;
+			res->files += s[i].strings > 0;
 		}
-		KMC_GUARD(r);
 	}
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		kmc_wbuf_free(&s[i].out);
+	free(s);
+	return r;
 }
 
 int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,

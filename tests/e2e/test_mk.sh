@@ -228,4 +228,38 @@ rk mk list --json >"$T/r.json" 2>/dev/null
 check "the readers' vault ends with key 3 alone, sealing all 6 records" \
 	jqt "$T/r.json" 'length == 1 and .[0].id == 3 and .[0].items == 6'
 
+
+# ---- a rewrap that would grow a config file past its limit -----------------
+
+# A string's key id grows from 1 to 10 digits' worth: each key-1 string
+# is one byte longer sealed under key 10. A file one byte short of the
+# 1 MiB a config file may have, holding two, would end one byte over.
+W=$T/wvault
+wk() { "$KMC" --vault "$W" "$@"; }
+wk init 2>/dev/null
+WS=$(printf 'w' | wk encrypt 2>/dev/null)
+for i in 2 3 4 5 6 7 8 9 10; do wk mk rotate >/dev/null 2>&1; done
+check "key 10 is the active one" bash -c '"$1" --vault "$2" mk list --json | grep -q "\"id\": *10"' _ "$KMC" "$W"
+printf 'a = %s\n' "$WS" >"$T/small.conf"
+big() {	# big FILE SIZE: two key-1 strings, padded to SIZE bytes
+	{ printf 'a = %s\nb = %s\n' "$WS" "$WS"
+	  head -c "$(($2 - 2 * ${#WS} - 10 - 1))" /dev/zero | tr '\0' '#'
+	  printf '\n'; } >"$1"
+	chmod 600 "$1"
+}
+big "$T/big.conf" $((1024 * 1024 - 1))
+check "big.conf is 1 MiB less one byte" test "$(stat -c %s "$T/big.conf")" = $((1024 * 1024 - 1))
+small_before=$(sha256sum <"$T/small.conf")
+big_before=$(sha256sum <"$T/big.conf")
+t_err 2 "mk rewrap that would grow big.conf past 1 MiB: refused, naming it" \
+	"$T/big.conf: sealed again it would be 1048577 bytes" \
+	wk mk rewrap --conf "$T/small.conf" --conf "$T/big.conf"
+check "... small.conf, named first, is untouched too" \
+	test "$(sha256sum <"$T/small.conf")" = "$small_before"
+check "... and big.conf" test "$(sha256sum <"$T/big.conf")" = "$big_before"
+big "$T/big.conf" $((1024 * 1024 - 2))
+t_err 0 "one byte shorter, it ends at exactly 1 MiB: done" \
+	'3 strings in 2 config files' wk mk rewrap --conf "$T/small.conf" --conf "$T/big.conf"
+check "big.conf is 1 MiB" test "$(stat -c %s "$T/big.conf")" = $((1024 * 1024))
+
 done_testing
