@@ -74,6 +74,22 @@ OUT="$T/.out"
 ERR="$T/.err"
 LAST_ERR="$T/.last_err"
 
+# jq 1.6's -e exits 0 when its input holds no value at all, so a check
+# on a command that printed nothing would pass. Here -e with no output
+# fails (exit 4, jq's own "no valid result").
+jq() {
+	local a out rc
+	for a; do
+		[ "$a" = -e ] && break
+	done
+	[ "$a" = -e ] || { command jq "$@"; return; }
+	out=$(command jq "$@")
+	rc=$?
+	[ -n "$out" ] || { echo "jq -e: no input value" >&2; return 4; }
+	printf '%s\n' "$out"
+	return "$rc"
+}
+
 _report() {
 	local ok=$1 desc=$2
 	if [ "$ok" = 1 ]; then
