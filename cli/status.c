@@ -41,6 +41,32 @@ static const char *ks_note(kmc_keystore_state state)
 	}
 }
 
+/* A missing, damaged or unsafe keystore was not read: it has no
+   generation to show (0 would read as a real, very old one). */
+static int ks_read(kmc_keystore_state state)
+{
+	return state != KMC_KS_MISSING && state != KMC_KS_DAMAGED &&
+		state != KMC_KS_UNSAFE;
+}
+
+static void ks_json(const char *file, kmc_keystore_state state, uint64_t gen)
+{
+	printf("\"%s\":{\"state\":\"%s\",\"generation\":", file,
+		kmc_keystore_state_name(state));
+	if (ks_read(state))
+		printf("%" PRIu64 "}", gen);
+	else
+		printf("null}");
+}
+
+static void ks_text(const char *label, kmc_keystore_state state, uint64_t gen)
+{
+	printf("%s%s", label, kmc_keystore_state_name(state));
+	if (ks_read(state))
+		printf(" (generation %" PRIu64 "%s)", gen, ks_note(state));
+	putchar('\n');
+}
+
 /* The certificate or CRL that runs out first, for kmc status. */
 typedef struct nearest {
 	int checked;		/* the vault was opened and walked */
@@ -190,13 +216,12 @@ static int cmd_status(cli_opts *a)
 		json_str(stdout, dir);
 		printf(",\"vault_id\":\"%s\",\"format_version\":%u,"
 			"\"generation\":%" PRIu64 ",\"healthy\":%s,"
-			"\"keystores\":{\"kmc.ks\":{\"state\":\"%s\","
-			"\"generation\":%" PRIu64 "},\"StandbyKsf.ks\":{"
-			"\"state\":\"%s\",\"generation\":%" PRIu64 "}},"
-			"\"protectors\":[", s.vault_id, s.format_version,
-			s.generation, healthy ? "true" : "false",
-			kmc_keystore_state_name(s.master), s.master_generation,
-			kmc_keystore_state_name(s.standby), s.standby_generation);
+			"\"keystores\":{", s.vault_id, s.format_version,
+			s.generation, healthy ? "true" : "false");
+		ks_json("kmc.ks", s.master, s.master_generation);
+		putchar(',');
+		ks_json("StandbyKsf.ks", s.standby, s.standby_generation);
+		printf("},\"protectors\":[");
 		for (size_t i = 0; i < s.n_protectors; i++) {
 			printf("%s{\"id\":%u,\"type\":\"%s\",\"detail\":",
 				i ? "," : "", s.protectors[i].id,
@@ -223,12 +248,8 @@ static int cmd_status(cli_opts *a)
 		printf("vault id       %s\n", s.vault_id);
 		printf("format         %u\n", s.format_version);
 		printf("generation     %" PRIu64 "\n", s.generation);
-		printf("kmc.ks         %s (generation %" PRIu64 "%s)\n",
-			kmc_keystore_state_name(s.master), s.master_generation,
-			ks_note(s.master));
-		printf("StandbyKsf.ks  %s (generation %" PRIu64 "%s)\n",
-			kmc_keystore_state_name(s.standby),
-			s.standby_generation, ks_note(s.standby));
+		ks_text("kmc.ks         ", s.master, s.master_generation);
+		ks_text("StandbyKsf.ks  ", s.standby, s.standby_generation);
 		for (size_t i = 0; i < s.n_protectors; i++) {
 			printf("protector      %u %s: ", s.protectors[i].id,
 				kmc_protector_type_name(s.protectors[i].type));

@@ -61,6 +61,21 @@ VID=$(jq -r .vault_id "$T/status.json")
 t_out "status (text) shows the same vault id" "$VID" \
 	bash -c '"$1" --vault "$2" status | awk "/^vault id/ {print \$3}"' _ "$KMC" "$V"
 
+# A keystore that was not read has no generation: 0 would read as an old one.
+cp -a "$V" "$T/vdamaged"
+printf 'not a keystore' >"$T/vdamaged/StandbyKsf.ks"
+"$KMC" --vault "$T/vdamaged" status >"$LAST" 2>/dev/null
+check "status shows a damaged StandbyKsf.ks as damaged, with no generation" \
+	grep -Eq '^StandbyKsf\.ks +damaged$' "$LAST"
+"$KMC" --vault "$T/vdamaged" status --json >"$T/damaged.json" 2>/dev/null
+check "status --json: a damaged keystore's generation is null" jqt "$T/damaged.json" \
+	'.keystores["StandbyKsf.ks"] == {"state":"damaged","generation":null} and
+	 .keystores["kmc.ks"].generation == 1'
+rm "$T/vdamaged/StandbyKsf.ks"
+"$KMC" --vault "$T/vdamaged" status --json >"$T/missing.json" 2>/dev/null
+check "status --json: a missing keystore's generation is null" jqt "$T/missing.json" \
+	'.keystores["StandbyKsf.ks"] == {"state":"missing","generation":null}'
+
 # ---- init refuses to overwrite ----------------------------------------------
 
 before=$(snapshot "$V")
