@@ -82,6 +82,35 @@ static void put_key(const command *c)
 	printf("%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "");
 }
 
+/* The usage's first word after the command's own, brackets dropped:
+   "ID" of "mk retire ID [--conf FILE]...". */
+static void first_operand(const command *c, char *out, size_t size)
+{
+	const char *u = c->usage + strlen(c->name);
+	size_t len;
+
+	if (c->sub)
+		u = strstr(u, c->sub) ? strstr(u, c->sub) + strlen(c->sub) : u;
+	u += strspn(u, " [");
+	len = strcspn(u, " ]\n");
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, u, len);
+	out[len] = '\0';
+}
+
+/* Whether op is a choice of lower-case words: "bash|zsh". */
+static int is_choice(const char *op)
+{
+	if (!strchr(op, '|'))
+		return 0;
+	for (; *op; op++)
+		if (!(*op >= 'a' && *op <= 'z') && !(*op >= '0' && *op <= '9') &&
+				*op != '|' && *op != '-')
+			return 0;
+	return 1;
+}
+
 static void put_bash(void)
 {
 	size_t n, k, j;
@@ -178,23 +207,32 @@ static void put_bash(void)
 		"\t\treturn 0\n"
 		"\tfi\n"
 		"\tcase $key in\n");
-	/* Operands: item names where the usage says NAME, else files. */
+	/* Operands, as the usage names the first: item names for NAME,
+	   the words of a choice (bash|zsh), nothing for what is neither
+	   an item nor a file (a master-key or protector ID, a secret),
+	   else files. */
 	for (k = 0; k < n; k++) {
-		const char *arg;
+		char op[64];
 
 		if (t[k]->max_operands == 0)
 			continue;
-		arg = strstr(t[k]->usage, " NAME");
 		printf("\t'");
 		put_key(t[k]);
-		if (arg)
-			printf("') COMPREPLY=($(compgen -W \"$(_kmc_items "
-				"\"${vault[@]}\")\" -- \"$cur\")) ;;\n");
-		else if (!strcmp(t[k]->name, "completion"))
-			printf("') COMPREPLY=($(compgen -W 'bash zsh' -- "
-				"\"$cur\")) ;;\n");
+		printf("') ");
+		first_operand(t[k], op, sizeof(op));
+		if (strstr(op, "NAME"))
+			printf("COMPREPLY=($(compgen -W \"$(_kmc_items "
+				"\"${vault[@]}\")\" -- \"$cur\"))");
+		else if (is_choice(op)) {
+			for (char *q = op; *q; q++)
+				*q = *q == '|' ? ' ' : *q;
+			printf("COMPREPLY=($(compgen -W '%s' -- \"$cur\"))", op);
+		} else if (!strcmp(op, "ID") || !strcmp(op, "SECRET") ||
+				!strcmp(op, "STRING"))
+			printf(":");
 		else
-			printf("') COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n");
+			printf("COMPREPLY=($(compgen -f -- \"$cur\"))");
+		printf(" ;;\n");
 	}
 	printf("\tesac\n"
 		"\treturn 0\n"
@@ -226,7 +264,9 @@ const command cli_cmd_completion = {
 	"completion", NULL, cmd_completion, 0, .min_operands = 1, 1, "completion bash|zsh",
 	"Print a completion script for bash or zsh, made from this table of\n"
 	"commands and their options: commands, the second word of a group,\n"
-	"options, and item names (from kmc list, asked quietly when you\n"
-	"press Tab; nothing is offered if the vault would need a secret).\n"
+	"options, item names (from kmc list, asked quietly when you\n"
+	"press Tab; nothing is offered if the vault would need a secret),\n"
+	"the words of a choice (protector add host|...), files where a\n"
+	"file is wanted, and nothing for an ID or a secret.\n"
 	"Try: source <(kmc completion bash)"
 };

@@ -68,6 +68,18 @@ check "item names complete a prefix: 'rm w' gives web" \
 	offers 'web' --vault "$V" rm w
 check "a vault that does not open offers no names, quietly" \
 	offers '' --vault "$T/none" password get ''
+# Operands as the usage names them: the words of a choice, files where
+# a file is wanted, and nothing for an ID or a secret (files in the
+# current folder would be wrong there).
+mkdir "$T/cwd" && touch "$T/cwd/backup.tar" "$T/cwd/notes"
+in_cwd() { (cd "$T/cwd" && offers "$@"); }
+check "a choice: 'protector add p' offers passphrase and pkcs11" \
+	in_cwd 'passphrase\npkcs11' protector add p
+check "a file: 'restore b' offers backup.tar" in_cwd 'backup.tar' restore b
+check "an ID: 'mk retire ' offers no files" in_cwd '' mk retire ''
+check "an ID: 'protector remove ' offers no files" in_cwd '' protector remove ''
+check "a secret: 'encrypt ' offers no files" in_cwd '' encrypt ''
+check "a choice: 'completion ' offers bash and zsh" in_cwd 'bash\nzsh' completion ''
 # The option lists come from the table: every option kmc COMMAND --help
 # usage names is offered for it (here: import and init).
 for c in import init; do
