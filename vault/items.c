@@ -458,7 +458,8 @@ static int list_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 
 	KMC_GUARD(key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
 	if (record_parse_header(rec, len, &ri) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record", buf);
+		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record; "
+			"kmc rm it, then run this again", buf);
 	info.name = buf;
 	info.type = (kmc_item_type)ri.type;
 	info.version = ri.version;
@@ -551,9 +552,9 @@ static int usage_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 
 	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
 	if (record_parse_header(rec, len, &info) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record",
-			name, c->db == STORE_DB_HISTORY ? " (an old version)" :
-			"");
+		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
+			"kmc rm it, then run this again", name,
+			c->db == STORE_DB_HISTORY ? " (an old version)" : "");
 	for (size_t i = 0; i < c->n; i++)
 		if (c->ids[i] == info.mk_id)
 			(c->db == STORE_DB_HISTORY ? c->old : c->current)[i]++;

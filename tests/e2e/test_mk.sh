@@ -262,4 +262,30 @@ t_err 0 "one byte shorter, it ends at exactly 1 MiB: done" \
 	'3 strings in 2 config files' wk mk rewrap --conf "$T/small.conf" --conf "$T/big.conf"
 check "big.conf is 1 MiB" test "$(stat -c %s "$T/big.conf")" = $((1024 * 1024))
 
+# A damaged record is named, with what to do, by each mk command that
+# counts or re-seals the items; nothing is changed.
+D=$T/dvault
+dk() { "$KMC" --vault "$D" "$@"; }
+dk init 2>/dev/null
+secret_file "$T/dpw" 'a password'
+dk password set good --password-file "$T/dpw" 2>/dev/null
+dk password set bad --password-file "$T/dpw" 2>/dev/null
+dk mk rotate >/dev/null 2>&1
+hexname() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+{
+	mdb_dump -n -s items "$D/items.mdb" | sed '/^HEADER=END$/q'
+	printf ' %s\n 00\nDATA=END\n' "$(hexname bad)"
+} | mdb_load -n -s items "$D/items.mdb" 2>/dev/null
+before=$(snapshot "$D")
+t_err 4 "mk list over a damaged record names it and says what to do" \
+	"item bad: damaged record; kmc rm it, then run this again" dk mk list
+t_err 4 "mk rewrap over a damaged record: the same" \
+	"item bad: damaged record; kmc rm it, then run this again" dk mk rewrap
+t_err 4 "mk retire over a damaged record: the same" \
+	"item bad: damaged record; kmc rm it, then run this again" dk mk retire 1
+check "... and none of them changed the vault" test "$before" = "$(snapshot "$D")"
+t "kmc rm bad, as told" dk rm bad
+t "then mk rewrap runs" dk mk rewrap
+t "and mk retire 1" dk mk retire 1
+
 done_testing
