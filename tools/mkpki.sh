@@ -10,6 +10,8 @@
 #   issue.sh OUT CURVE PASS  another server key and certificate of the CA:
 #                            OUT.plain (unencrypted), OUT.key (encrypted
 #                            PKCS#8 under PASS), OUT.crt (CN=localhost)
+# MKPKI_CA_CN names the CA (default "kmc test CA"): two PKIs made with
+# different names are two CAs a server can tell apart.
 # Nothing here is secret beyond the test: everything is made fresh.
 set -euo pipefail
 dir=${1:?usage: mkpki.sh DIR [PASSWORD]}
@@ -54,7 +56,7 @@ echo 1000 > serial
 echo 1000 > crlnumber
 
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
-q openssl req -new -x509 -key ca.key -out ca.crt -days 30 -subj "/CN=kmc test CA" \
+q openssl req -new -x509 -key ca.key -out ca.crt -days 30 -subj "/CN=${MKPKI_CA_CN:-kmc test CA}" \
 	-config ca.cnf -extensions v3_ca
 
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.plain.key
