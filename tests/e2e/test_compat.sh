@@ -139,4 +139,27 @@ t_out "every item still reads: db" 'db-password-2' kmc password get db
 t "every item still reads: ed's key" kmc unwrap ed --out "$T/ed2.pem"
 check "the same key" cmp "$T/ed.pem" "$T/ed2.pem"
 t_out "and the config file's string" "$KP" kmc decrypt "$(sed -n 's/^server_key_mm = //p' "$CONF")"
+
+# ---- files of a newer kmcvault: refused, named, nothing repaired ------------------
+
+# refused DIR DESC REGEX CMD...: exit 4 (integrity), stderr matching REGEX,
+# and DIR's files as they were.
+refused() {
+	local dir=$1 desc=$2 re=$3 before
+	shift 3
+	before=$(state "$dir")
+	t_err 4 "$desc" "$re" "$@"
+	check "$desc: nothing in $(basename "$dir") changed" unchanged "$dir" "$before"
+}
+N=$T/newer-master
+t "a vault whose kmc.ks a newer kmc wrote (format 2), the twin left at 1" \
+	build_old "$N" --master-version 2
+for cmd in status list "password get db" repair "password set db --password-file $T/pw2"; do
+	# shellcheck disable=SC2086
+	refused "$N" "$cmd: kmc.ks of format 2 is refused, never repaired from the twin" \
+		'kmc\.ks.*format version 2.*reads.* 1' "$KMC" --vault "$N" $cmd
+done
+N2=$T/newer-both
+t "a vault of keystore format 2" build_old "$N2" --ks-version 2
+refused "$N2" "status: both keystores of format 2 refused" 'format version 2' "$KMC" --vault "$N2" status
 done_testing
