@@ -63,7 +63,7 @@ KMC_INTERNAL int kmc_subkey(uint8_t out[KMC_KEY_LEN],
  * unbounded work or memory. */
 #define KMC_ARGON2_OPS_MIN 1u
 #define KMC_ARGON2_OPS_MAX 64u
-#define KMC_ARGON2_MEM_MIN (8u * 1024u)		/* bytes */
+#define KMC_ARGON2_MEM_MIN (8u * 1024u * 1024u)	/* bytes: 8 MiB */
 #define KMC_ARGON2_MEM_MAX (4096ull * 1024 * 1024)
 #define KMC_ARGON2_OPS_DEFAULT 3u
 #define KMC_ARGON2_MEM_DEFAULT (256u * 1024u * 1024u)

@@ -337,6 +337,8 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 					o->recovery_key, ret_rk);
 			} else if (pass == 3 &&
 				   s->type == KMC_PROTECTOR_PASSPHRASE) {
+				/* Out of range: named, before any prompt. */
+				KMC_GUARD(pass_slot_check(s));
 				r = get_passphrase(u, &pw);
 				if (r == 0)
 					r = pass_slot_unlock(ks->vault_id, s, pw,
@@ -527,9 +529,12 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	KMC_GUARD(r);
 	kmc_detail_clear();
 
-	/* An import cut off by a crash is finished or undone before use. */
-	if (flags & KMC_OPEN_WRITE)
+	/* An import cut off by a crash is finished or undone before use;
+	   a store of the first releases gets its history database. */
+	if (flags & KMC_OPEN_WRITE) {
+		KMC_GUARD(store_history_make(&v->st));
 		KMC_GUARD(journal_recover(v));
+	}
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {
 		kmc_secret_free(v->rk);

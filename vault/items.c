@@ -84,8 +84,9 @@ static int record_header_error(const uint8_t *rec, size_t len, int r,
 		return kmc_detail(r, "item %s%s has record flags that this kmc "
 			"(record version %u) does not know: a newer kmcvault "
 			"wrote it", name, which, RECORD_VERSION);
-	return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record%s", name,
-		which, rm_advice ? "; kmc rm it, then run this again" : "");
+	return kmc_detail(rm_advice ? KMC_E_CORRUPT : r,
+		"item %s%s: damaged record%s", name, which,
+		rm_advice ? "; kmc rm it, then run this again" : "");
 }
 
 static int item_ad(const kmc_vault *v, const char *name, const uint8_t *hdr,

@@ -230,6 +230,13 @@ int ks_store_open(store *st, int dirfd, const char *dir,
 			f[!order[0]].state == KMC_KS_MISSING ? "" :
 			"; the twin cannot be used either");
 	}
+	if (r == KMC_E_VERSION && kmc_error_detail()[0]) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", kmc_error_detail());
+		return kmc_detail(r, "%s/%s %s; nothing was changed", dir,
+			STORE_NAME, why);
+	}
 	if (r < 0 && !kmc_error_detail()[0])
 		return kmc_detail(r, "%s/%s: %s", dir, STORE_NAME,
 			kmc_strerror(r));

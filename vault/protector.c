@@ -306,6 +306,24 @@ static int pass_params_parse(const ks_slot *s, uint32_t *ops, uint64_t *mem,
 	return 0;
 }
 
+int pass_slot_check(const ks_slot *s)
+{
+	const uint8_t *salt;
+	uint32_t ops;
+	uint64_t mem;
+
+	KMC_GUARD(pass_params_parse(s, &ops, &mem, &salt));
+	if (ops < KMC_ARGON2_OPS_MIN || ops > KMC_ARGON2_OPS_MAX ||
+	    mem < KMC_ARGON2_MEM_MIN || mem > KMC_ARGON2_MEM_MAX)
+		return kmc_detail(KMC_E_CORRUPT, "passphrase protector %u asks "
+			"Argon2id for %u passes over %llu KiB, outside the "
+			"accepted range (passes %u to %u, memory 8 MiB to 4 GiB)",
+			(unsigned)s->id, (unsigned)ops,
+			(unsigned long long)(mem / 1024), KMC_ARGON2_OPS_MIN,
+			KMC_ARGON2_OPS_MAX);
+	return 0;
+}
+
 int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const kmc_secret *pass, kmc_secret **ret_rk)
 {
@@ -316,6 +334,7 @@ int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	uint64_t mem;
 	int r;
 
+	KMC_GUARD(pass_slot_check(s));
 	KMC_GUARD(pass_params_parse(s, &ops, &mem, &salt));
 	r = kmc_argon2id(key, (const char *)kmc_secret_data(pass),
 		kmc_secret_len(pass), salt, ops, mem);
@@ -603,7 +622,7 @@ int slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 				"shorter than 8 characters");
 		ops = o->argon2_ops ? o->argon2_ops : KMC_ARGON2_OPS_DEFAULT;
 		mem = o->argon2_mem ? o->argon2_mem : KMC_ARGON2_MEM_DEFAULT;
-		if (ops > KMC_ARGON2_OPS_MAX || mem < 8u * 1024 * 1024 ||
+		if (ops > KMC_ARGON2_OPS_MAX || mem < KMC_ARGON2_MEM_MIN ||
 		    mem > KMC_ARGON2_MEM_MAX)
 			return kmc_detail(KMC_E_INVALID, "Argon2id cost out of "
 				"range: passes 1 to %u, memory 8 MiB to 4 GiB",

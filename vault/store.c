@@ -20,7 +20,7 @@
 #define STORE_VAL_MAX (RECORD_HEADER_LEN + KMC_ITEM_MAX + KMC_SEAL_OVERHEAD)
 
 /* LMDB's own codes are negative; system faults come back as errno. */
-static int mdb_err(int rc)
+int db_err(int rc)
 {
 	if (rc == 0)
 		return 0;
@@ -92,7 +92,7 @@ static void env_close(MDB_env *env)
  * of the file through the map is SIGBUS, past the map SIGSEGV. Where the
  * map could not be found (no /proc), only the length is checked.
  */
-static int val_ok(MDB_env *env, const MDB_val *v, size_t max)
+int db_val_ok(MDB_env *env, const MDB_val *v, size_t max)
 {
 	const map_range *m = mdb_env_get_userctx(env);
 	MDB_envinfo info;
@@ -109,10 +109,10 @@ static int val_ok(MDB_env *env, const MDB_val *v, size_t max)
 	return p - m->base <= held && v->mv_size <= held - (p - m->base);
 }
 
-static int check_val(MDB_env *env, const MDB_val *v, const char *what,
+int db_check_val(MDB_env *env, const MDB_val *v, const char *what,
 	const char *name)
 {
-	if (val_ok(env, v, STORE_VAL_MAX))
+	if (db_val_ok(env, v, STORE_VAL_MAX))
 		return 0;
 	return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: the %s of "
 		"%s is %zu bytes%s; restore it from a backup", what, name,
@@ -203,13 +203,13 @@ static int meta_init(store *st, MDB_txn *txn,
 
 	k = (MDB_val){ 6, "format" };
 	v = (MDB_val){ sizeof(ver), ver };
-	KMC_GUARD(mdb_err(mdb_put(txn, st->meta, &k, &v, 0)));
+	KMC_GUARD(db_err(mdb_put(txn, st->meta, &k, &v, 0)));
 	k = (MDB_val){ 8, "vault_id" };
 	v = (MDB_val){ KS_VAULT_ID_LEN, (void *)vault_id };
-	KMC_GUARD(mdb_err(mdb_put(txn, st->meta, &k, &v, 0)));
+	KMC_GUARD(db_err(mdb_put(txn, st->meta, &k, &v, 0)));
 	k = (MDB_val){ 10, "generation" };
 	v = (MDB_val){ sizeof(gen), gen };
-	return mdb_err(mdb_put(txn, st->meta, &k, &v, 0));
+	return db_err(mdb_put(txn, st->meta, &k, &v, 0));
 }
 
 static int meta_check(store *st, MDB_txn *txn,
@@ -219,14 +219,17 @@ static int meta_check(store *st, MDB_txn *txn,
 	const uint8_t *p;
 
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4 &&
-		val_ok(st->env, &v, 4), KMC_E_CORRUPT);
+		db_val_ok(st->env, &v, 4), KMC_E_CORRUPT);
 	p = v.mv_data;
-	KMC_ENSURE(p[0] == 0 && p[1] == 0 && p[2] == 0 &&
-		p[3] == STORE_FORMAT_VERSION, KMC_E_VERSION);
+	if (p[0] || p[1] || p[2] || p[3] != STORE_FORMAT_VERSION)
+		return kmc_detail(KMC_E_VERSION, "has item-store format %lu, and "
+			"this kmc reads format %u only: a newer kmcvault wrote it",
+			(unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
+			(unsigned long)p[2] << 8 | p[3], STORE_FORMAT_VERSION);
 	k = (MDB_val){ 8, "vault_id" };
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 &&
 		v.mv_size == KS_VAULT_ID_LEN &&
-		val_ok(st->env, &v, KS_VAULT_ID_LEN), KMC_E_CORRUPT);
+		db_val_ok(st->env, &v, KS_VAULT_ID_LEN), KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(v.mv_data, vault_id, KS_VAULT_ID_LEN) == 0,
 		KMC_E_WRONG_VAULT);
 	return 0;
@@ -244,21 +247,21 @@ static int env_open(store *st, const char *file, store_mode mode,
 	MDB_txn *txn = NULL;
 	int r;
 
-	KMC_GUARD(mdb_err(mdb_env_create(&st->env)));
-	r = mdb_err(mdb_env_set_maxdbs(st->env, 8));
+	KMC_GUARD(db_err(mdb_env_create(&st->env)));
+	r = db_err(mdb_env_set_maxdbs(st->env, 8));
 	if (r == 0)
-		r = mdb_err(mdb_env_set_mapsize(st->env, STORE_MAP_SIZE));
+		r = db_err(mdb_env_set_mapsize(st->env, STORE_MAP_SIZE));
 	/* NOTLS: read transactions are not tied to the opening thread. A
 	   peek writes nothing, not even a lock file beside a backup. */
 	if (r == 0)
-		r = mdb_err(mdb_env_open(st->env, file,
+		r = db_err(mdb_env_open(st->env, file,
 			MDB_NOSUBDIR | MDB_NOTLS |
 			(peek ? MDB_RDONLY | MDB_NOLOCK : 0), 0600));
 	if (r == 0 && before) {
 		/* The file LMDB opened must be the one checked above. */
 		int fd;
 
-		r = mdb_err(mdb_env_get_fd(st->env, &fd));
+		r = db_err(mdb_env_get_fd(st->env, &fd));
 		if (r == 0 && fstat(fd, &after) < 0)
 			r = -errno;
 		/* store_open() checks the new file and tries again. */
@@ -273,26 +276,32 @@ static int env_open(store *st, const char *file, store_mode mode,
 			mdb_env_set_userctx(st->env, map_find(fd, STORE_MAP_SIZE));
 	}
 	if (r == 0)
-		r = mdb_err(mdb_txn_begin(st->env, NULL, peek ? MDB_RDONLY : 0,
+		r = db_err(mdb_txn_begin(st->env, NULL, peek ? MDB_RDONLY : 0,
 			&txn));
 	if (r == 0)
-		r = mdb_err(mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0,
+		r = db_err(mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0,
 			&st->meta));
 	if (r == 0)
-		r = mdb_err(mdb_dbi_open(txn, "items", create ? MDB_CREATE : 0,
+		r = db_err(mdb_dbi_open(txn, "items", create ? MDB_CREATE : 0,
 			&st->items));
-	/* Added after format 1 was first written: made when missing, which
-	   a read-only peek cannot do (and it reads no history). */
-	if (r == 0 && !peek)
-		r = mdb_err(mdb_dbi_open(txn, "history", MDB_CREATE,
-			&st->history));
+	/* Added after format 1 was first written: a store may lack it.
+	   Only a writer makes it (store_history_make()), so that a read
+	   writes nothing; a peek reads no history. */
+	if (r == 0 && !peek) {
+		r = db_err(mdb_dbi_open(txn, "history", create ? MDB_CREATE :
+			0, &st->history));
+		if (r == KMC_E_NOT_FOUND) {
+			st->history = 0;
+			r = 0;
+		}
+	}
 	if (r == KMC_E_NOT_FOUND)
 		r = KMC_E_CORRUPT;
 	if (r == 0)
 		r = create ? meta_init(st, txn, vault_id) :
 			meta_check(st, txn, vault_id);
 	if (r == 0) {
-		r = mdb_err(mdb_txn_commit(txn));
+		r = db_err(mdb_txn_commit(txn));
 		txn = NULL;
 	}
 	if (txn)
@@ -372,7 +381,7 @@ static int open_checked(store *st, const char *path, int dirfd,
 		st->meta = e->meta;
 		st->items = e->items;
 		st->history = e->history;
-		r = mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+		r = db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
 		if (r == 0) {
 			r = meta_check(st, txn, vault_id);
 			mdb_txn_abort(txn);
@@ -406,6 +415,43 @@ static int open_checked(store *st, const char *path, int dirfd,
 	return r;
 }
 
+MDB_dbi store_history_dbi(store *st)
+{
+	MDB_dbi dbi;
+
+	if (st->history || !st->shared)
+		return st->history;
+	/* Another handle on the shared env may have made it since. */
+	pthread_mutex_lock(&envs_lock);
+	dbi = st->history = st->shared->history;
+	pthread_mutex_unlock(&envs_lock);
+	return dbi;
+}
+
+int store_history_make(store *st)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int r;
+
+	if (store_history_dbi(st) || !st->shared)
+		return 0;
+	/* Under the lock: LMDB allows one mdb_dbi_open() at a time. */
+	pthread_mutex_lock(&envs_lock);
+	r = db_err(mdb_txn_begin(st->env, NULL, 0, &txn));
+	if (r == 0) {
+		r = db_err(mdb_dbi_open(txn, "history", MDB_CREATE, &dbi));
+		if (r == 0)
+			r = db_err(mdb_txn_commit(txn));
+		else
+			mdb_txn_abort(txn);
+	}
+	if (r == 0)
+		st->history = st->shared->history = dbi;
+	pthread_mutex_unlock(&envs_lock);
+	return r;
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
@@ -431,7 +477,7 @@ void store_close(store *st)
 	st->shared = NULL;
 }
 
-static int name_val(const char *name, MDB_val *k)
+int db_name_val(const char *name, MDB_val *k)
 {
 	k->mv_size = strlen(name);
 	k->mv_data = (void *)name;
@@ -443,7 +489,7 @@ static int copy_val(MDB_env *env, const MDB_val *v, const char *what,
 {
 	uint8_t *p;
 
-	KMC_GUARD(check_val(env, v, what, name));
+	KMC_GUARD(db_check_val(env, v, what, name));
 	p = malloc(v->mv_size ? v->mv_size : 1);
 	KMC_ENSURE(p, KMC_E_NOMEM);
 	memcpy(p, v->mv_data, v->mv_size);
@@ -458,9 +504,9 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 	MDB_val k, v;
 	int r;
 
-	name_val(name, &k);
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = mdb_err(mdb_get(txn, st->items, &k, &v));
+	db_name_val(name, &k);
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = db_err(mdb_get(txn, st->items, &k, &v));
 	if (r == 0)
 		r = copy_val(st->env, &v, "record", name, ret, ret_len);
 	mdb_txn_abort(txn);
@@ -470,7 +516,7 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 int store_txn_begin(store *st, store_txn *ret)
 {
 	ret->st = st;
-	return mdb_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
+	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
 }
 
 int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
@@ -478,8 +524,8 @@ int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
 {
 	MDB_val k, v;
 
-	name_val(name, &k);
-	KMC_GUARD(mdb_err(mdb_get(t->txn, t->st->items, &k, &v)));
+	db_name_val(name, &k);
+	KMC_GUARD(db_err(mdb_get(t->txn, t->st->items, &k, &v)));
 	return copy_val(t->st->env, &v, "record", name, ret, ret_len);
 }
 
@@ -488,112 +534,16 @@ int store_txn_put(store_txn *t, const char *name, const uint8_t *rec,
 {
 	MDB_val k, v = { len, (void *)rec };
 
-	name_val(name, &k);
-	return mdb_err(mdb_put(t->txn, t->st->items, &k, &v, 0));
+	db_name_val(name, &k);
+	return db_err(mdb_put(t->txn, t->st->items, &k, &v, 0));
 }
 
 int store_txn_del(store_txn *t, const char *name)
 {
 	MDB_val k;
 
-	name_val(name, &k);
-	return mdb_err(mdb_del(t->txn, t->st->items, &k, NULL));
-}
-
-static int history_key(const char *name, uint32_t version, uint8_t *buf,
-	MDB_val *k)
-{
-	size_t n = strlen(name);
-
-	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
-	memcpy(buf, name, n);
-	buf[n] = 0;
-	buf[n + 1] = (uint8_t)(version >> 24);
-	buf[n + 2] = (uint8_t)(version >> 16);
-	buf[n + 3] = (uint8_t)(version >> 8);
-	buf[n + 4] = (uint8_t)version;
-	k->mv_size = n + 5;
-	k->mv_data = buf;
-	return 0;
-}
-
-int store_txn_keep(store_txn *t, const char *name, uint32_t version)
-{
-	uint8_t buf[KMC_NAME_MAX + 5];
-	MDB_val k, hk, v;
-	int r;
-
-	name_val(name, &k);
-	r = mdb_err(mdb_get(t->txn, t->st->items, &k, &v));
-	if (r == KMC_E_NOT_FOUND)
-		return 0;
-	KMC_GUARD(r);
-	/* LMDB copies the value it is given: bound it as a read. */
-	KMC_GUARD(check_val(t->st->env, &v, "record", name));
-	KMC_GUARD(history_key(name, version, buf, &hk));
-	return mdb_err(mdb_put(t->txn, t->st->history, &hk, &v, 0));
-}
-
-/* Visit the history records of name: cb may delete the current one. */
-static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
-	int del, size_t *ret_n)
-{
-	uint8_t buf[KMC_NAME_MAX + 5];
-	size_t n = strlen(name), count = 0;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, r = 0;
-
-	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
-	memcpy(buf, name, n);
-	buf[n] = 0;
-	k.mv_size = n + 1;
-	k.mv_data = buf;
-	KMC_GUARD(mdb_err(mdb_cursor_open(txn, dbi, &cur)));
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != n + 5)
-			break;
-		if (!val_ok(mdb_txn_env(txn), &k, n + 5)) {
-			r = kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
-				"a history key of %s lies past the end of the "
-				"file; restore it from a backup", name);
-			break;
-		}
-		if (memcmp(k.mv_data, buf, n + 1) != 0)
-			break;
-		count++;
-		if (del) {
-			r = mdb_err(mdb_cursor_del(cur, 0));
-			if (r < 0)
-				break;
-		}
-	}
-	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
-		r = mdb_err(rc);
-	mdb_cursor_close(cur);
-	if (r == 0)
-		*ret_n = count;
-	return r;
-}
-
-int store_txn_drop_history(store_txn *t, const char *name, size_t *ret_n)
-{
-	return history_walk(t->txn, t->st->history, name, 1, ret_n);
-}
-
-int store_history_count(store *st, const char *name, uint32_t *ret)
-{
-	MDB_txn *txn;
-	size_t n = 0;
-	int r;
-
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = history_walk(txn, st->history, name, 0, &n);
-	mdb_txn_abort(txn);
-	if (r == 0)
-		*ret = (uint32_t)n;
-	return r;
+	db_name_val(name, &k);
+	return db_err(mdb_del(t->txn, t->st->items, &k, NULL));
 }
 
 int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
@@ -601,13 +551,13 @@ int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
 {
 	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)val };
 
-	return mdb_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+	return db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
 }
 
 int store_txn_meta_del(store_txn *t, const char *key)
 {
 	MDB_val k = { strlen(key), (void *)key };
-	int r = mdb_err(mdb_del(t->txn, t->st->meta, &k, NULL));
+	int r = db_err(mdb_del(t->txn, t->st->meta, &k, NULL));
 
 	return r == KMC_E_NOT_FOUND ? 0 : r;
 }
@@ -619,8 +569,8 @@ int store_meta_get(store *st, const char *key, uint8_t **ret,
 	MDB_txn *txn;
 	int r;
 
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = mdb_err(mdb_get(txn, st->meta, &k, &v));
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = db_err(mdb_get(txn, st->meta, &k, &v));
 	if (r == 0)
 		r = copy_val(st->env, &v, "meta value", key, ret, ret_len);
 	mdb_txn_abort(txn);
@@ -633,8 +583,8 @@ static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
 	const uint8_t *p;
 	uint64_t g = 0;
 
-	KMC_GUARD(mdb_err(mdb_get(txn, meta, &k, &v)));
-	KMC_ENSURE(v.mv_size == 8 && val_ok(mdb_txn_env(txn), &v, 8),
+	KMC_GUARD(db_err(mdb_get(txn, meta, &k, &v)));
+	KMC_ENSURE(v.mv_size == 8 && db_val_ok(mdb_txn_env(txn), &v, 8),
 		KMC_E_CORRUPT);
 	p = v.mv_data;
 	for (int i = 0; i < 8; i++)
@@ -658,13 +608,13 @@ int store_txn_commit(store_txn *t)
 			g >>= 8;
 		}
 		v = (MDB_val){ sizeof(buf), buf };
-		r = mdb_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+		r = db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
 	}
 	if (r < 0) {
 		store_txn_abort(t);
 		return r;
 	}
-	r = mdb_err(mdb_txn_commit(t->txn));
+	r = db_err(mdb_txn_commit(t->txn));
 	t->txn = NULL;
 	return r;
 }
@@ -682,8 +632,8 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	MDB_stat s;
 	int r;
 
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = mdb_err(mdb_stat(txn, st->items, &s));
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = db_err(mdb_stat(txn, st->items, &s));
 	if (r == 0 && ret_count)
 		*ret_count = s.ms_entries;
 	if (r == 0 && ret_generation)
@@ -692,14 +642,14 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	return r;
 }
 
-static MDB_dbi db_handle(const store *st, store_db db)
+static MDB_dbi db_handle(store *st, store_db db)
 {
-	return db == STORE_DB_HISTORY ? st->history : st->items;
+	return db == STORE_DB_HISTORY ? store_history_dbi(st) : st->items;
 }
 
 static int key_check(MDB_env *env, const MDB_val *k, store_db db)
 {
-	if (k->mv_size > 0 && val_ok(env, k, STORE_KEY_MAX))
+	if (k->mv_size > 0 && db_val_ok(env, k, STORE_KEY_MAX))
 		return 0;
 	return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: %s key of "
 		"%zu bytes; restore it from a backup", db == STORE_DB_HISTORY ?
@@ -713,8 +663,10 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	MDB_val k, v;
 	int r, rc;
 
-	KMC_GUARD(mdb_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = mdb_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
+	if (!db_handle(st, db))
+		return 0;	/* no history yet: nothing to walk */
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = db_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;
@@ -723,14 +675,14 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		r = key_check(st->env, &k, db);
 		if (r == 0)
-			r = check_val(st->env, &v, "record", "an item");
+			r = db_check_val(st->env, &v, "record", "an item");
 		if (r == 0)
 			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
 		if (r != 0)
 			break;
 	}
 	if (r == 0 && rc != MDB_NOTFOUND)
-		r = mdb_err(rc);
+		r = db_err(rc);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return r;
@@ -747,7 +699,9 @@ int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
 	size_t visited = 0, changed = 0;
 	int r = 0, rc;
 
-	KMC_GUARD(mdb_err(mdb_cursor_open(t->txn, db_handle(t->st, db), &cur)));
+	/* A writer made the history at its open (store_history_make()). */
+	KMC_ENSURE(db_handle(t->st, db), KMC_E_INVALID);
+	KMC_GUARD(db_err(mdb_cursor_open(t->txn, db_handle(t->st, db), &cur)));
 	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
 	for (; rc == 0 && visited < max_visit;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
@@ -756,7 +710,7 @@ int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
 
 		r = key_check(env, &k, db);
 		if (r == 0)
-			r = check_val(env, &v, "record", "an item");
+			r = db_check_val(env, &v, "record", "an item");
 		if (r == 0)
 			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
 				&len, arg);
@@ -765,7 +719,7 @@ int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
 			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
 
 			memcpy(key, k.mv_data, k.mv_size);
-			r = mdb_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
+			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
 			changed++;
 		}
 		free(rec);
@@ -781,7 +735,7 @@ int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
 	} else if (r == 0 && rc == MDB_NOTFOUND) {
 		*from_len = 0;
 	} else if (r == 0) {
-		r = mdb_err(rc);
+		r = db_err(rc);
 	}
 	mdb_cursor_close(cur);
 	if (r == 0)

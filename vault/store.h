@@ -103,9 +103,27 @@ KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
 /* Copy a meta value out; KMC_E_NOT_FOUND when absent. */
 KMC_INTERNAL int store_meta_get(store *st, const char *key, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
-/* How many history records name has. */
+/* How many history records name has (vault/history.c). */
 KMC_INTERNAL int store_history_count(store *st, const char *name,
 	uint32_t *ret) KMC_MUST_CHECK;
+/*
+ * The history database's handle, 0 while the store has none (the first
+ * stores of format 1 had none, and a read-only open does not make it).
+ * store_history_make - make it, in a transaction of its own, when it is
+ * missing: every writable open does, before any change.
+ */
+KMC_INTERNAL MDB_dbi store_history_dbi(store *st);
+KMC_INTERNAL int store_history_make(store *st) KMC_MUST_CHECK;
+
+/* For the store's own files (store.c, history.c): an LMDB return code as
+   a kmc error; a key or value LMDB handed back checked against the
+   pages the file holds (db_check_val: with a detail naming it); a name
+   as a key. */
+KMC_INTERNAL int db_err(int rc);
+KMC_INTERNAL int db_val_ok(MDB_env *env, const MDB_val *v, size_t max);
+KMC_INTERNAL int db_check_val(MDB_env *env, const MDB_val *v,
+	const char *what, const char *name) KMC_MUST_CHECK;
+KMC_INTERNAL int db_name_val(const char *name, MDB_val *k);
 
 
 /* The two databases of records. */

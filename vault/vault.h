@@ -21,7 +21,8 @@
  *   formats         keystore.c  the keystore format and its MAC
  *                   protector.c keyslots, one kind a protector
  *                   store.c     the LMDB item store; lmdbmeta.c checks
- *                               its meta pages before LMDB maps it
+ *                               its meta pages before LMDB maps it;
+ *                               history.c its superseded records
  *                   journal.c   the intent log of multi-file changes
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
@@ -71,6 +72,7 @@
  *               paths
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
+ *   history  -> store
  *
  * Import and restore reach records only through items.c's items_txn_*
  * and items_verify_all().

@@ -178,6 +178,10 @@ for cmd in repair "password set db --password-file $T/pw2"; do
 	refused "$N4" "$cmd: a journal of version 2 is refused" 'journal.*version 2.*1' \
 		"$KMC" --vault "$N4" $cmd
 done
+N5=$T/newer-store
+"$OLD" --store-format 2 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+refused "$N5" "list: an item store of format 2 is refused" 'items\.mdb.*format 2.*1' \
+	"$KMC" --vault "$N5" list
 t "a backup of the old vault" kmc backup --out "$T/bk"
 # The manifest of a newer kmc: version 2, its checksum made right.
 M=$T/bk/backup.manifest
@@ -186,4 +190,60 @@ echo "checksum $(b2sum -l 256 "$M" | cut -d' ' -f1)" >>"$M"
 refused "$V" "restore: a manifest of version 2 is refused" 'backup\.manifest.*version 2.*1' \
 	kmc restore "$T/bk"
 
+# ---- read-only commands write nothing ------------------------------------------
+
+# An old vault of each store kind: with history, and as the first
+# releases made it, without (the database was added later in format 1,
+# and an open that made it wrote to the file).
+t "an old vault with history" build_old "$T/ro1" --old "srv/cert=4:$T/items/cert1:1"
+RS1=$(cat "$OUT")
+t "an old vault without a history database" build_old "$T/ro2" --no-history
+RS2=$(cat "$OUT")
+for R in "$T/ro1" "$T/ro2"; do
+	[ "$R" = "$T/ro1" ] && RS=$RS1 || RS=$RS2
+	rk() { "$KMC" --vault "$R" "$@"; }
+	# mtimes to the nanosecond: any write shows, with no waiting.
+	before=$(state "$R")
+	for cmd in status "status --json" list "list --json" "password get db" \
+	    "unwrap srv --out $T/ro.pem" "cert info" "cert info srv --json" \
+	    "cert check --within 1" "cert check --within 1 --json" "mk list" "mk list --json" \
+	    "protector list" "decrypt $RS" "ref srv --uri"; do
+		rm -f "$T/ro.pem"
+		# shellcheck disable=SC2086
+		t "$(basename "$R"): $cmd" rk $cmd
+		check "$(basename "$R"): $cmd wrote nothing in the vault folder" \
+			unchanged "$R" "$before"
+	done
+done
+rk() { "$KMC" --vault "$T/ro2" "$@"; }
+t "import --replace into the store without history" \
+	rk import --name srv -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/ro2.keys" --replace
+t_json "keeps the old versions in the history it made" \
+	'.[] | select(.name == "srv/cert") | .version == 3 and .old_versions == 1' \
+	rk list --json
+t_json "and the vault is healthy" '.healthy' rk status --json
+
+# ---- passphrase protectors whose Argon2id cost a keystore sets -------------------
+
+# Opened by passphrase alone: the host key given is another one.
+head -c 32 /dev/urandom >"$T/other.key"
+chmod 400 "$T/other.key"
+(umask 077 && printf 'a long passphrase' >"$T/pp")
+MiB=$((1024 * 1024))
+pk() { KMC_HOST_KEY=$T/other.key "$KMC" --vault "$1" "${@:2}" --passphrase-file "$T/pp"; }
+t "a vault with a passphrase protector at the floor, 1 pass over 8 MiB" \
+	"$OLD" --pass-slot 1 $((8 * MiB)) "$T/pp" "$T/pass-ok" "$KMC_HOST_KEY" db=1:"$T/items/db"
+t_out "opens by its passphrase" 'db-password-1' pk "$T/pass-ok" password get db
+# A keyslot downgraded below the floor (8 KiB passed as 8 MiB once),
+# and costs over the ceiling: refused by name, with the range, before
+# any Argon2id work, whatever the passphrase.
+for cost in "1 $((8 * 1024))" "1 $((16 * 1024))" "1 $((8 * MiB - 1024))" "65 $((8 * MiB))" "0 $((8 * MiB))"; do
+	D=$T/pass-$(echo "$cost" | tr ' ' -)
+	# shellcheck disable=SC2086
+	"$OLD" --pass-slot $cost "$T/pp" "$D" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+	refused "$D" "Argon2id cost $cost: passphrase protector 2 is refused, naming the range" \
+		'passphrase protector 2 .*outside the accepted range \(passes 1 to 64, memory 8 MiB to 4 GiB\)' \
+		pk "$D" password get db
+done
 done_testing

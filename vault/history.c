@@ -1,0 +1,115 @@
+/*
+ * history.c - the item store's history database: superseded records
+ * under name || 0x00 || u32 version (layout in store.h), kept, counted
+ * and dropped inside the store's transactions.
+ *
+ * The first stores of format 1 had no history database. A writable open
+ * makes it (store_history_make()); a read-only one leaves the file as
+ * it is and reads such a store as one without old versions.
+ */
+#include <string.h>
+#include "store.h"
+#include "vault.h"
+
+static int history_key(const char *name, uint32_t version, uint8_t *buf,
+	MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	buf[n + 1] = (uint8_t)(version >> 24);
+	buf[n + 2] = (uint8_t)(version >> 16);
+	buf[n + 3] = (uint8_t)(version >> 8);
+	buf[n + 4] = (uint8_t)version;
+	k->mv_size = n + 5;
+	k->mv_data = buf;
+	return 0;
+}
+
+int store_txn_keep(store_txn *t, const char *name, uint32_t version)
+{
+	uint8_t buf[KMC_NAME_MAX + 5];
+	MDB_val k, hk, v;
+	int r;
+
+	db_name_val(name, &k);
+	r = db_err(mdb_get(t->txn, t->st->items, &k, &v));
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	KMC_GUARD(r);
+	/* LMDB copies the value it is given: bound it as a read. */
+	KMC_GUARD(db_check_val(t->st->env, &v, "record", name));
+	KMC_GUARD(history_key(name, version, buf, &hk));
+	KMC_ENSURE(store_history_dbi(t->st), KMC_E_INVALID);
+	return db_err(mdb_put(t->txn, t->st->history, &hk, &v, 0));
+}
+
+/* Visit the history records of name: cb may delete the current one. */
+static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
+	int del, size_t *ret_n)
+{
+	uint8_t buf[KMC_NAME_MAX + 5];
+	size_t n = strlen(name), count = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	KMC_ENSURE(n <= KMC_NAME_MAX, KMC_E_NAME);
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	k.mv_size = n + 1;
+	k.mv_data = buf;
+	KMC_GUARD(db_err(mdb_cursor_open(txn, dbi, &cur)));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != n + 5)
+			break;
+		if (!db_val_ok(mdb_txn_env(txn), &k, n + 5)) {
+			r = kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: "
+				"a history key of %s lies past the end of the "
+				"file; restore it from a backup", name);
+			break;
+		}
+		if (memcmp(k.mv_data, buf, n + 1) != 0)
+			break;
+		count++;
+		if (del) {
+			r = db_err(mdb_cursor_del(cur, 0));
+			if (r < 0)
+				break;
+		}
+	}
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = db_err(rc);
+	mdb_cursor_close(cur);
+	if (r == 0)
+		*ret_n = count;
+	return r;
+}
+
+int store_txn_drop_history(store_txn *t, const char *name, size_t *ret_n)
+{
+	*ret_n = 0;
+	if (!store_history_dbi(t->st))
+		return 0;
+	return history_walk(t->txn, t->st->history, name, 1, ret_n);
+}
+
+int store_history_count(store *st, const char *name, uint32_t *ret)
+{
+	MDB_txn *txn;
+	size_t n = 0;
+	int r;
+
+	*ret = 0;
+	if (!store_history_dbi(st))
+		return 0;	/* a store of the first releases, only read */
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = history_walk(txn, st->history, name, 0, &n);
+	mdb_txn_abort(txn);
+	if (r == 0)
+		*ret = (uint32_t)n;
+	return r;
+}
