@@ -84,7 +84,7 @@ t "old_vault writes a pre-rotation vault" build_old "$V" --old "srv/cert=4:$T/it
 S=$(cat "$OUT")
 check "with a kmc:v1 string of master key 1" test "${S#kmc:v1:1:}" != "$S"
 # The keys folder and config file of srv, as its import wrote them.
-mkdir -m 700 -p "$V.keys/srv"
+mkdir -p "$V.keys/srv" && chmod 700 "$V.keys" "$V.keys/srv"
 cp "$P/ca.crt" "$P/server.crt" "$P/server.key" "$P/ca.crl" "$V.keys/srv/"
 chmod 400 "$V.keys/srv"/*
 K=$V.keys/srv
@@ -110,6 +110,14 @@ check "is the key of srv's certificate" cmp <(openssl pkey -in "$T/srv.pem" -pub
 t "unwrap: the Ed25519 key, which has no form but PKCS#8" kmc unwrap ed --out "$T/ed.pem"
 check "is the key of ed's certificate" cmp <(openssl pkey -in "$T/ed.pem" -pubout) \
 	<(openssl x509 -in "$P/ed.crt" -noout -pubkey)
+# The OpenSSL provider reads the old records as a server would.
+PROV=(-provider-path "$KMC_BUILD/provider" -provider kmc -provider default)
+for b in srv:server ed:ed; do
+	t_out "kmc ref ${b%%:*} --uri" "kmc://$V?item=${b%%:*}" kmc ref "${b%%:*}" --uri
+	check "openssl loads ${b%%:*}'s key through the provider from the kmc: URI" \
+		cmp <(timeout 20 openssl pkey "${PROV[@]}" -in "kmc://$V?item=${b%%:*}" -pubout) \
+		<(openssl x509 -in "$P/${b#*:}.crt" -noout -pubkey)
+done
 t_json "cert info: srv's certificate" '.[0].subject == "CN=localhost"' kmc cert info srv --json
 t_json "mk list: key 1 seals every record and the old version" \
 	'[.[] | [.id, .active, .items, .old_versions]] == [[1, true, 14, 1]]' kmc mk list --json
