@@ -360,6 +360,23 @@ static int alias_one(const kmc_trust_info *t, void *arg)
 	return 0;
 }
 
+/* "staged" and "previous" of bundle name (JSON), or its text line. */
+static void bundle_versions(kmc_vault *v, const char *name, int json)
+{
+	int staged = 0, previous = 0;
+
+	if (kmc_bundle_versions(v, name, &staged, &previous) < 0)
+		staged = previous = 0;
+	if (json)
+		printf(",\"staged\":%s,\"previous\":%s", staged ? "true" :
+			"false", previous ? "true" : "false");
+	else if (staged || previous)
+		printf("versions     %s%s%s\n", staged ? "a staged one awaits "
+			"kmc promote" : "", staged && previous ? "; " : "",
+			previous ? "the previous one is kept (kmc promote "
+			"--previous)" : "");
+}
+
 /* "trustStore" and "trusted" of bundle name (JSON), or its text line. */
 static int bundle_trust(kmc_vault *v, const char *name, int json)
 {
@@ -370,6 +387,9 @@ static int bundle_trust(kmc_vault *v, const char *name, int json)
 	/* Not a bundle: a certificate item or a file. */
 	if (!v || kmc_cert_trust_store(v, name, store, sizeof(store)) < 0)
 		return 1;
+	bundle_versions(v, name, json);
+	if (json)
+		printf(",");
 	if (!store[0]) {
 		if (json)
 			printf("\"trustStore\":null,\"trusted\":[]");
@@ -415,14 +435,11 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 		if (json) {
 			printf("%s{", i ? "," : "");
 			cert_json_fields(&info[i]);
-			if (i == 0) {
-				printf(",");
-				r = bundle_trust(v, what, 1);
-				if (r == 1) {
-					/* no bundle: drop the comma's field */
-					printf("\"trustStore\":null,\"trusted\":[]");
-					r = 0;
-				}
+			if (i == 0 && (r = bundle_trust(v, what, 1)) == 1) {
+				/* not a bundle: a certificate item or file */
+				printf(",\"staged\":false,\"previous\":false,"
+					"\"trustStore\":null,\"trusted\":[]");
+				r = 0;
 			}
 			printf("}");
 		} else {

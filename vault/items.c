@@ -301,7 +301,8 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	return store_txn_commit(&t);
 }
 
-/* Whether name is an imported bundle: its NAME/meta item exists. */
+/* Whether name is an imported bundle: its NAME/meta item exists, or it
+   has a staged version only (NAME/.s/info). */
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
@@ -309,6 +310,9 @@ static int is_bundle(kmc_vault *v, const char *name)
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
 	snprintf(part, sizeof(part), "%s/meta", name);
+	if (items_exists(v, part))
+		return 1;
+	snprintf(part, sizeof(part), "%s/.s/info", name);
 	return items_exists(v, part);
 }
 
@@ -363,6 +367,14 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
 		r = store_txn_drop_history(&t, part, &n);
 		total += n;
+		/* The version kmc promote --previous would go back to is an
+		   old version too. */
+		if (r == 0 && !strncmp(parts[i], ".p/", 3)) {
+			r = items_txn_del(v, &t, part);
+			total += r == 0;
+			if (r == KMC_E_NOT_FOUND)
+				r = 0;
+		}
 	}
 	if (r < 0) {
 		store_txn_abort(&t);
