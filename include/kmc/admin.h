@@ -495,6 +495,17 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	KMC_NONNULL(2, 3, 4);
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
+/*
+ * kmc_cert_info_version - as kmc_cert_info_get(), of version version of
+ * bundle name's certificates (NAME/cert, whose version kmc list shows):
+ * the current one or one kept by a replace, a promote or a renewal.
+ * Returns 0; KMC_E_NOT_FOUND (no such version kept), KMC_E_NAME,
+ * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_NOMEM.
+ */
+KMC_API int kmc_cert_info_version(kmc_vault *v, const char *name,
+	uint32_t version, kmc_cert_info **ret_info, size_t *ret_n)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4, 5);
+
 /* ---------------------------------------------------------------- */
 /* Certificates over time: staged versions, rollback, renewal         */
 

@@ -136,6 +136,16 @@ t "the server reloads on the generation change" wait_reload "$n"
 t_out "the same server process presents the new certificate" "$S2" presented
 check "it was not restarted" kill -0 "$SPID"
 t_rc 0 "the vault verifies" kmc status
+t_out "cert info --version 1 shows the version before" "$S1" bash -c \
+	'"$1" --vault "$2" cert info web --version 1 --json | jq -r ".[0].serial"' \
+	_ "$KMC" "$V"
+t_out "cert info --version 2 the current one" "$S2" bash -c \
+	'"$1" --vault "$2" cert info web --version 2 --json | jq -r ".[0].serial"' \
+	_ "$KMC" "$V"
+t_err 7 "a version not kept is named" "no version 99 of web/cert is kept" \
+	kmc cert info web --version 99
+t_err 2 "--version takes a number" "version number" kmc cert info web --version x
+t_err 2 "--version needs a bundle" "needs the NAME" kmc cert info --version 1
 
 # ---- --previous --------------------------------------------------------------
 
