@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # mkpki.sh DIR [PASSWORD] - a throwaway PKI for tests and the demo:
-#   ca.crt ca.key            a root CA (EC P-256)
+#   ca.crt ca.key            a root CA (EC P-256), CN=kmc test CA, or
+#                            CN=$MKPKI_CA_CN when set (a second CA
+#                            beside the first needs another name)
 #   server.crt server.key    CN=localhost, SAN DNS:localhost, IP:127.0.0.1;
 #                            the key encrypted PKCS#8 under PASSWORD
 #   server.plain.key         the same key unencrypted (PKCS#8)
@@ -54,7 +56,7 @@ echo 1000 > serial
 echo 1000 > crlnumber
 
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
-q openssl req -new -x509 -key ca.key -out ca.crt -days 30 -subj "/CN=kmc test CA" \
+q openssl req -new -x509 -key ca.key -out ca.crt -days 30 -subj "/CN=${MKPKI_CA_CN:-kmc test CA}" \
 	-config ca.cnf -extensions v3_ca
 
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.plain.key

@@ -8,8 +8,10 @@
  *
  * The CA file (the client's trust store), certificate and key are read
  * again for every request, so a test can swap them (by rename) while the
- * load runs, as an operator changes a client's trust store. The server's
- * certificate must verify against the CA file and name localhost.
+ * load runs, as an operator changes a client's trust store. --cert and
+ * --key may name one file holding both, so that one rename swaps them
+ * together. The server's certificate must verify against the CA file and
+ * name localhost.
  *
  * Each failure is one line on stderr, naming the port and why. --status
  * FILE is rewritten (temp and rename) after every request, and the same
