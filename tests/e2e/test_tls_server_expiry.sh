@@ -76,6 +76,41 @@ t "openssl ca signs a certificate for the server key that expired 2021-01-01" \
 	sign expired.crt 20200101000000Z 20210101000000Z
 t "... and one valid only from 2099-01-01" sign future.crt 20990101000000Z 20991231000000Z
 
+# ---- over time: expiry, renewal, a horizon crossed ------------------------------------------
+
+# Signed at NOW: short.crt ends at NOW+20 s, day.crt one day later. The
+# servers below start, and R is renewed, within those seconds (each step
+# takes a fraction of one); the sections after run while the time passes,
+# and the outcome is checked at the end, waiting for what the servers log.
+NOW=$(date -u +%s)
+t "openssl ca signs short.crt, ending in 20 s" sign short.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 20)))"
+t "... and day.crt, ending in a day and 20 s" sign day.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 86420)))"
+END_SHORT=$(iso "$PKI/short.crt")
+END_DAY=$(iso "$PKI/day.crt")
+END30=$(iso "$PKI/server.crt")
+for v in vx vr vc; do
+	t "init vault ${v^^}" "$KMC" --vault "$T/$v" init
+done
+t "vault VX holds short.crt (for expiry)" import_into "$T/vx" "$PKI/short.crt"
+t "vault VR holds it too (for renewal)" import_into "$T/vr" "$PKI/short.crt"
+t "vault VC holds day.crt (for crossing a horizon of one day)" import_into "$T/vc" "$PKI/day.crt"
+
+t "server X on VX starts" start_tls_server x --vault "$T/vx"
+t "server R on VR starts" start_tls_server r --vault "$T/vr"
+t "server C on VC, --warn-days 1, starts" start_tls_server c --vault "$T/vc" --warn-days 1
+check "C serves a client" greet "$(port_of c)"
+check "... and has not warned: a day and some seconds are left" test "$(log_count c warning)" = 0
+check "X serves a client (short.crt has not expired)" greet "$(port_of x)"
+check "R serves a client" greet "$(port_of r)"
+
+n=$(log_count r 'reloaded: generation')
+t "kmc import --replace renews R's certificate (server.crt, 30 days)" \
+	"$KMC" --vault "$T/vr" import --replace -c "$PKI/ca.crt" -s "$PKI/server.crt" \
+	-k "$PKI/server.key" --password-file "$KEYPW"
+check "R reloads" await_log r '^tls_server: reloaded: generation [0-9]+$' "$n"
+check "... and logs the new certificate's end" \
+	await_log r "^tls_server: certificate CN=localhost valid until $END30$"
+
 # ---- it will not start out of the dates -----------------------------------------------
 
 t "init a vault" kmc init
@@ -106,7 +141,6 @@ t_err 2 "... up to a hundred years" 'usage: tls_server' "$SRV" --vault "$V" --wa
 
 # ---- the warning at start --------------------------------------------------------------
 
-END30=$(iso "$PKI/server.crt")
 t "a server with the default horizon (30 days) starts" start_tls_server w30 --vault "$V"
 check "... logs the certificate and its end" \
 	grep -qx "tls_server: certificate CN=localhost valid until $END30" "$T/w30.log"
@@ -120,54 +154,6 @@ t "a server with --warn-days 29 starts" start_tls_server w29 --vault "$V" --warn
 check "... serves a client" greet "$(port_of w29)"
 check "... and has not warned (29 days and some hours are left)" test "$(log_count w29 warning)" = 0
 t "SIGTERM stops it: exit 0" stop_server "$(pid_of w29)"
-
-# ---- over time: expiry, renewal, a horizon crossed ------------------------------------------
-
-# Signed at NOW: short.crt ends at NOW+15 s, day.crt one day later. The
-# servers below start within those seconds (each step takes a fraction
-# of one), and the checks wait for what the servers log.
-NOW=$(date -u +%s)
-t "openssl ca signs short.crt, ending in 15 s" sign short.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 15)))"
-t "... and day.crt, ending in a day and 15 s" sign day.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 86415)))"
-END_SHORT=$(iso "$PKI/short.crt")
-END_DAY=$(iso "$PKI/day.crt")
-for v in vx vr vc; do
-	t "init vault ${v^^}" "$KMC" --vault "$T/$v" init
-done
-t "vault VX holds short.crt (for expiry)" import_into "$T/vx" "$PKI/short.crt"
-t "vault VR holds it too (for renewal)" import_into "$T/vr" "$PKI/short.crt"
-t "vault VC holds day.crt (for crossing a horizon of one day)" import_into "$T/vc" "$PKI/day.crt"
-
-t "server X on VX starts" start_tls_server x --vault "$T/vx"
-t "server R on VR starts" start_tls_server r --vault "$T/vr"
-t "server C on VC, --warn-days 1, starts" start_tls_server c --vault "$T/vc" --warn-days 1
-check "C serves a client" greet "$(port_of c)"
-check "... and has not warned: a day and some seconds are left" test "$(log_count c warning)" = 0
-check "X serves a client (short.crt has not expired)" greet "$(port_of x)"
-check "R serves a client" greet "$(port_of r)"
-
-n=$(log_count r 'reloaded: generation')
-t "kmc import --replace renews R's certificate (server.crt, 30 days)" \
-	"$KMC" --vault "$T/vr" import --replace -c "$PKI/ca.crt" -s "$PKI/server.crt" \
-	-k "$PKI/server.key" --password-file "$KEYPW"
-check "R reloads" await_log r '^tls_server: reloaded: generation [0-9]+$' "$n"
-check "... and logs the new certificate's end" \
-	await_log r "^tls_server: certificate CN=localhost valid until $END30$"
-
-check "X exits 4 when short.crt expires" ended_with x 4
-check "... logging the bundle, the certificate and when, and that it stops serving" \
-	grep -qx "tls_server: bundle server: certificate CN=localhost expired $END_SHORT and no renewed certificate arrived; no longer serving" "$T/x.log"
-check "... its port no longer answers" not_listening "$(port_of x)"
-check "... short.crt has expired indeed" bash -c '! openssl x509 -checkend 0 -noout -in "$1"' _ "$PKI/short.crt"
-check "R, renewed before, is still running" kill -0 "$(pid_of r)"
-check "... presents the renewed certificate and greets" presented r-after "$(port_of r)" "$PKI/server.crt"
-check "... and logged no expiry" test "$(log_count r 'expired|no longer')" = 0
-
-check "C warns when less than a day is left: the date, how soon, the horizon" \
-	await_log c "^tls_server: warning: bundle server: certificate CN=localhost expires $END_DAY, in (23 hours|1 day) \(--warn-days 1\)$"
-check "... after it greeted the client (crossed, not at start)" \
-	bash -c 'grep -E "greeted|warning" "$1" | tail -1 | grep -q warning' _ "$T/c.log"
-check "... and still serves" greet "$(port_of c)"
 
 # ---- a reload to an expired certificate is refused -----------------------------------------
 
@@ -186,6 +172,23 @@ t "kmc import --replace brings a good certificate (day.crt)" \
 check "M reloads it" await_log m '^tls_server: reloaded: generation [0-9]+$' "$n"
 check "... and presents it" presented m-new "$(port_of m)" "$PKI/day.crt"
 check "... and with --warn-days 0 has warned of nothing" test "$(log_count m warning)" = 0
+
+# ---- over time: the outcome ---------------------------------------------------------------
+
+check "X exits 4 when short.crt expires" ended_with x 4
+check "... logging the bundle, the certificate and when, and that it stops serving" \
+	grep -qx "tls_server: bundle server: certificate CN=localhost expired $END_SHORT and no renewed certificate arrived; no longer serving" "$T/x.log"
+check "... its port no longer answers" not_listening "$(port_of x)"
+check "... short.crt has expired indeed" bash -c '! openssl x509 -checkend 0 -noout -in "$1"' _ "$PKI/short.crt"
+check "R, renewed before, is still running" kill -0 "$(pid_of r)"
+check "... presents the renewed certificate and greets" presented r-after "$(port_of r)" "$PKI/server.crt"
+check "... and logged no expiry" test "$(log_count r 'expired|no longer')" = 0
+
+check "C warns when less than a day is left: the date, how soon, the horizon" \
+	await_log c "^tls_server: warning: bundle server: certificate CN=localhost expires $END_DAY, in (23 hours|1 day) \(--warn-days 1\)$"
+check "... after it greeted the client (crossed, not at start)" \
+	bash -c 'grep -E "greeted|warning" "$1" | tail -1 | grep -q warning' _ "$T/c.log"
+check "... and still serves" greet "$(port_of c)"
 
 for s in m r c; do
 	t "SIGTERM stops server ${s^^}: exit 0" stop_server "$(pid_of "$s")"
