@@ -276,90 +276,259 @@ static void print_sans_json(const char *sans)
 	printf("]");
 }
 
-static int cmd_cert_info(cli_opts *a)
+/* One certificate's JSON fields, without the braces. */
+static void cert_json_fields(const kmc_cert_info *c)
 {
-	_cleanup_(vault_closep) kmc_vault *v = NULL;
-	kmc_cert_info *info = NULL;
-	const char *what = a->argv[0];
-	char nb[64], na[64], when[64];
+	char nb[64], na[64];
+
+	iso_time(c->not_before, nb, sizeof(nb));
+	iso_time(c->not_after, na, sizeof(na));
+	/* subjectName, issuerName and certificatePem are the names NuoDB's
+	   tools give the same fields, so that scripts written for them read
+	   this as it is. */
+	printf("\"subject\":");
+	json_str(stdout, c->subject);
+	printf(",\"subjectName\":");
+	json_str(stdout, c->subject);
+	printf(",\"issuer\":");
+	json_str(stdout, c->issuer);
+	printf(",\"issuerName\":");
+	json_str(stdout, c->issuer);
+	printf(",\"sans\":");
+	print_sans_json(c->sans);
+	printf(",\"serial\":\"%s\",\"sha256\":\"%s\",\"not_before\":\"%s\","
+		"\"not_after\":\"%s\",\"expires\":%" PRId64 ",\"pem\":",
+		c->serial, c->sha256, nb, na, c->not_after * 1000);
+	json_str(stdout, c->pem);
+	printf(",\"certificatePem\":");
+	json_str(stdout, c->pem);
+}
+
+static void cert_text(const kmc_cert_info *c, size_t i, size_t n)
+{
 	int64_t now = (int64_t)time(NULL);
-	struct stat st;
+	char nb[64], na[64], when[64];
+
+	iso_time(c->not_before, nb, sizeof(nb));
+	iso_time(c->not_after, na, sizeof(na));
+	printf("certificate %zu of %zu\n", i + 1, n);
+	/* Names come from the certificate, made by anyone. */
+	printf("  subject     ");
+	cli_put_escaped(stdout, c->subject);
+	printf("\n  issuer      ");
+	cli_put_escaped(stdout, c->issuer);
+	printf("\n  SANs        ");
+	cli_put_escaped(stdout, c->sans[0] ? c->sans : "(none)");
+	printf("\n  serial      ");
+	cli_put_escaped(stdout, c->serial);
+	putchar('\n');
+	printf("  sha256      %s\n", c->sha256);
+	/* As a TLS peer would judge it now: say so when it would be
+	   refused for its dates. */
+	printf("  not before  %s", nb);
+	if (c->not_before > now) {
+		cli_days_text(c->not_before - now, when, sizeof(when));
+		printf(" (not valid yet: valid %s)", when);
+	}
+	printf("\n  expires     %s (%" PRId64 " ms since the epoch", na,
+		c->not_after * 1000);
+	if (c->not_after <= now) {
+		cli_days_text(c->not_after - now, when, sizeof(when));
+		printf("; expired %s", when);
+	}
+	printf(")\n");
+	printf("%s", c->pem);
+}
+
+/* The aliases of a trust store, for a bundle that names it. */
+typedef struct aliases {
+	char text[KMC_TRUST_CERTS_MAX * (KMC_TRUST_NAME_MAX + 4) + 4];
+	size_t len;
+	int json, n;
+} aliases;
+
+static int alias_one(const kmc_trust_info *t, void *arg)
+{
+	aliases *a = arg;
+	int n = snprintf(a->text + a->len, sizeof(a->text) - a->len,
+		a->json ? "%s\"%s\"" : "%s%s", a->n ? (a->json ? "," : ", ") : "",
+		t->alias);
+
+	if (n > 0 && (size_t)n < sizeof(a->text) - a->len)
+		a->len += (size_t)n;
+	a->n++;
+	return 0;
+}
+
+/* "trustStore" and "trusted" of bundle name (JSON), or its text line. */
+static int bundle_trust(kmc_vault *v, const char *name, int json)
+{
+	char store[KMC_TRUST_NAME_MAX + 1];
+	aliases *al;
+	int r;
+
+	/* Not a bundle: a certificate item or a file. */
+	if (!v || kmc_cert_trust_store(v, name, store, sizeof(store)) < 0)
+		return 1;
+	if (!store[0]) {
+		if (json)
+			printf("\"trustStore\":null,\"trusted\":[]");
+		else
+			printf("trust store  (none: clients of its own CA only)\n");
+		return 0;
+	}
+	al = calloc(1, sizeof(*al));
+	if (!al)
+		return cli_fail(KMC_E_NOMEM, "cert info");
+	al->json = json;
+	r = kmc_trust_list(v, store, alias_one, NULL, al);
+	if (r < 0) {
+		free(al);
+		return cli_fail(r, "cert info: bundle %s", name);
+	}
+	if (json)
+		printf("\"trustStore\":\"%s\",\"trusted\":[%s]", store, al->text);
+	else
+		printf("trust store  %s (%s)\n", store, al->n ? al->text :
+			"empty");
+	free(al);
+	return 0;
+}
+
+static int info_one(kmc_vault *v, const char *what, int json, int named)
+{
+	kmc_cert_info *info = NULL;
 	size_t n = 0;
 	int r;
 
+	r = kmc_cert_info_get(v, what, &info, &n);
+	if (r < 0)
+		return cli_fail(r, "cert info");
+	if (json)
+		printf("[");
+	else if (!named) {
+		printf("bundle ");
+		cli_put_escaped(stdout, what);
+		putchar('\n');
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (json) {
+			printf("%s{", i ? "," : "");
+			cert_json_fields(&info[i]);
+			if (i == 0) {
+				printf(",");
+				r = bundle_trust(v, what, 1);
+				if (r == 1) {
+					/* no bundle: drop the comma's field */
+					printf("\"trustStore\":null,\"trusted\":[]");
+					r = 0;
+				}
+			}
+			printf("}");
+		} else {
+			if (i == 0 && (r = bundle_trust(v, what, 0)) == 1)
+				r = 0;
+			cert_text(&info[i], i, n);
+		}
+		if (r < 0)
+			break;
+	}
+	if (json)
+		printf("]");
+	kmc_cert_info_free(info, n);
+	return r;
+}
+
+typedef struct every {
+	kmc_vault *v;
+	int json, n, err;
+} every;
+
+static int every_bundle(const kmc_item_info *i, void *arg)
+{
+	every *e = arg;
+	size_t len = strlen(i->name);
+	char name[KMC_NAME_MAX + 1];
+
+	if (i->type != KMC_ITEM_BUNDLE || len <= 5 ||
+	    strcmp(i->name + len - 5, "/meta") != 0)
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)(len - 5), i->name);
+	if (e->json) {
+		printf("%s{\"name\":", e->n ? "," : "");
+		json_str(stdout, name);
+		printf(",\"certificates\":");
+	}
+	e->n++;
+	e->err = info_one(e->v, name, e->json, 0);
+	if (e->json)
+		printf("}");
+	return e->err < 0 ? 1 : 0;
+}
+
+static int every_trusted(const kmc_trust_info *t, void *arg)
+{
+	every *e = arg;
+
+	if (e->json) {
+		printf("%s{\"store\":", e->n ? "," : "");
+		json_str(stdout, t->store);
+		printf(",\"alias\":");
+		json_str(stdout, t->alias);
+		printf(",\"pinnedLeaf\":%s,", t->pinned_leaf ? "true" : "false");
+		cert_json_fields(t->cert);
+		printf("}");
+	} else {
+		printf("trust store %s, alias %s%s\n", t->store, t->alias,
+			t->pinned_leaf ? " (pinned leaf)" : "");
+		cert_text(t->cert, 0, 1);
+	}
+	e->n++;
+	return 0;
+}
+
+/* Every bundle, then every trust store's certificates. */
+static int info_all(kmc_vault *v, int json)
+{
+	every e = { v, json, 0, 0 };
+	int r;
+
+	if (json)
+		printf("{\"bundles\":[");
+	r = kmc_item_list(v, every_bundle, &e);
+	if (e.err < 0)
+		return e.err;
+	if (r < 0)
+		return cli_fail(r, "cert info");
+	if (json)
+		printf("],\"trusted\":[");
+	e.n = 0;
+	r = kmc_trust_list(v, NULL, every_trusted, NULL, &e);
+	if (r < 0)
+		return cli_fail(r, "cert info");
+	if (json)
+		printf("]}");
+	return 0;
+}
+
+static int cmd_cert_info(cli_opts *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	const char *what = a->argc ? a->argv[0] : NULL;
+	struct stat st;
+	int r;
+
 	/* A file of that name wins; otherwise it names a vault item. */
-	if (lstat(what, &st) < 0) {
+	if (!what || lstat(what, &st) < 0) {
 		r = open_vault(a, 0, &v);
 		if (r < 0)
 			return r;
 	}
-	r = kmc_cert_info_get(v, what, &info, &n);
+	r = what ? info_one(v, what, a->json, 1) : info_all(v, a->json);
 	if (r < 0)
-		return cli_fail(r, "cert info");
+		return r;
 	if (a->json)
-		printf("[");
-	for (size_t i = 0; i < n; i++) {
-		kmc_cert_info *c = &info[i];
-
-		iso_time(c->not_before, nb, sizeof(nb));
-		iso_time(c->not_after, na, sizeof(na));
-		if (a->json) {
-			/* subjectName, issuerName and certificatePem are the
-			   names NuoDB's tools give the same fields, so that
-			   scripts written for them read this as it is. */
-			printf("%s{\"subject\":", i ? "," : "");
-			json_str(stdout, c->subject);
-			printf(",\"subjectName\":");
-			json_str(stdout, c->subject);
-			printf(",\"issuer\":");
-			json_str(stdout, c->issuer);
-			printf(",\"issuerName\":");
-			json_str(stdout, c->issuer);
-			printf(",\"sans\":");
-			print_sans_json(c->sans);
-			printf(",\"serial\":\"%s\",\"sha256\":\"%s\","
-				"\"not_before\":\"%s\",\"not_after\":\"%s\","
-				"\"expires\":%" PRId64 ",\"pem\":", c->serial,
-				c->sha256, nb, na, c->not_after * 1000);
-			json_str(stdout, c->pem);
-			printf(",\"certificatePem\":");
-			json_str(stdout, c->pem);
-			printf("}");
-		} else {
-			printf("certificate %zu of %zu\n", i + 1, n);
-			/* Names come from the certificate, made by anyone. */
-			printf("  subject     ");
-			cli_put_escaped(stdout, c->subject);
-			printf("\n  issuer      ");
-			cli_put_escaped(stdout, c->issuer);
-			printf("\n  SANs        ");
-			cli_put_escaped(stdout, c->sans[0] ? c->sans : "(none)");
-			printf("\n  serial      ");
-			cli_put_escaped(stdout, c->serial);
-			putchar('\n');
-			printf("  sha256      %s\n", c->sha256);
-			/* As a TLS peer would judge it now: say so when it
-			   would be refused for its dates. */
-			printf("  not before  %s", nb);
-			if (c->not_before > now) {
-				cli_days_text(c->not_before - now, when,
-					sizeof(when));
-				printf(" (not valid yet: valid %s)", when);
-			}
-			printf("\n  expires     %s (%" PRId64 " ms since the "
-				"epoch", na, c->not_after * 1000);
-			if (c->not_after <= now) {
-				cli_days_text(c->not_after - now, when,
-					sizeof(when));
-				printf("; expired %s", when);
-			}
-			printf(")\n");
-			printf("%s", c->pem);
-		}
-	}
-	if (a->json)
-		printf("]\n");
-	kmc_cert_info_free(info, n);
+		printf("\n");
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");
 	return 0;
@@ -421,7 +590,7 @@ const command cli_cmd_cert_check = {
 
 const command cli_cmd_cert_info = {
 	"cert", "info", cmd_cert_info, CLI_JSON | CLI_UNLOCK,
-	.min_operands = 1, 1, "cert info NAME|FILE [--json]",
+	.min_operands = 0, 1, "cert info [NAME|FILE] [--json]",
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
@@ -429,7 +598,9 @@ const command cli_cmd_cert_info = {
 	"certificate has expired (\"expired 3 days ago\") or is not valid\n"
 	"yet. JSON also gives subjectName, issuerName and certificatePem,\n"
 	"NuoDB's names for subject, issuer and pem. A file of that name wins\n"
-	"over an item."
+	"over an item. A bundle also shows its trust store and the aliases\n"
+	"it trusts (JSON: trustStore and trusted, on its first certificate).\n"
+	"Without NAME: every bundle, then every trust store's certificates."
 };
 
 const command cli_cmd_ref = {

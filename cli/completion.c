@@ -228,7 +228,8 @@ static void put_bash(void)
 				*q = *q == '|' ? ' ' : *q;
 			printf("COMPREPLY=($(compgen -W '%s' -- \"$cur\"))", op);
 		} else if (!strcmp(op, "ID") || !strcmp(op, "SECRET") ||
-				!strcmp(op, "STRING"))
+				!strcmp(op, "STRING") || !strcmp(op, "ALIAS") ||
+				!strcmp(op, "STORE"))
 			printf(":");
 		else
 			printf("COMPREPLY=($(compgen -f -- \"$cur\"))");

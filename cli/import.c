@@ -22,14 +22,14 @@
  * kmc crl update takes -r alone.
  */
 static struct import_opts {
-	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf;
+	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *trust;
 	int replace;
 	cli_secret_src password;
 } import_opts = { .password = { NULL, -1, "--password-file FILE or --password-fd N" } };
 
 enum {
 	IMP_NAME = CLI_OWN_OPT, IMP_KEYS_DIR, IMP_CONF, IMP_REPLACE,
-	IMP_PW_FILE, IMP_PW_FD,
+	IMP_PW_FILE, IMP_PW_FD, IMP_TRUST,
 };
 
 static const struct option import_options[] = {
@@ -43,6 +43,7 @@ static const struct option import_options[] = {
 	{ "replace", no_argument, NULL, IMP_REPLACE },
 	{ "password-file", required_argument, NULL, IMP_PW_FILE },
 	{ "password-fd", required_argument, NULL, IMP_PW_FD },
+	{ "trust", required_argument, NULL, IMP_TRUST },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -60,6 +61,7 @@ static int import_option(void *own, int opt, const char *arg)
 	case IMP_CONF: o->conf = arg; break;
 	case IMP_REPLACE: o->replace = 1; break;
 	case IMP_PW_FILE: o->password.file = arg; break;
+	case IMP_TRUST: o->trust = arg; break;
 	case IMP_PW_FD:
 		return cli_parse_fd("--password-fd", arg, &o->password.fd);
 	}
@@ -130,6 +132,7 @@ static int cmd_import(cli_opts *a)
 	p.conf_file = io->conf;
 	p.password = pw;
 	p.flags = io->replace ? KMC_IMPORT_REPLACE : 0;
+	p.trust_store = io->trust;
 	r = kmc_import(v, &p);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "import");
@@ -172,7 +175,7 @@ const command cli_cmd_import = {
 	.parse = import_option, .check = import_check, .own = &import_opts,
 	.min_operands = 0, 0,
 	"import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
-	"        [--keys-dir DIR] [--conf FILE] [--replace]\n"
+	"        [--keys-dir DIR] [--conf FILE] [--replace] [--trust STORE]\n"
 	"        [--password-file FILE | --password-fd N]",
 	"Verify, then import a CA certificate, a server certificate (with any\n"
 	"intermediates after it), its private key and optionally a CRL, as\n"
@@ -193,7 +196,10 @@ const command cli_cmd_import = {
 	"(the password as a ciphertext string) in a key = value file, keeping\n"
 	"every other line. All of it happens, or none of it.\n"
 	"--replace supersedes an existing NAME; old versions stay until\n"
-	"`kmc rm --old`. tools/certImport.sh takes certImport's -c -s -k -r -h."
+	"`kmc rm --old`. --trust STORE: the server also accepts clients of\n"
+	"the certificates of trust store STORE (kmc trust add); a replace\n"
+	"without it keeps the store the old version named.\n"
+	"tools/certImport.sh takes certImport's -c -s -k -r -h."
 };
 
 const command cli_cmd_crl_update = {

@@ -328,6 +328,7 @@ typedef enum kmc_item_type {
 	KMC_ITEM_CERTIFICATE = 4,	/* certificates, PEM */
 	KMC_ITEM_CRL = 5,	/* a CRL, PEM */
 	KMC_ITEM_BUNDLE = 6,	/* where an import's copies went */
+	KMC_ITEM_TRUST = 7,	/* a trust store (kmc/admin.h) */
 } kmc_item_type;
 
 /* Limits, also enforced on what is read back from disk. */

@@ -12,6 +12,8 @@
 #   issue.sh OUT CURVE PASS  another server key and certificate of the CA:
 #                            OUT.plain (unencrypted), OUT.key (encrypted
 #                            PKCS#8 under PASS), OUT.crt (CN=localhost)
+# MKPKI_CA_CN names the CA (default "kmc test CA"): two PKIs made with
+# different names are two CAs a server can tell apart.
 # Nothing here is secret beyond the test: everything is made fresh.
 set -euo pipefail
 dir=${1:?usage: mkpki.sh DIR [PASSWORD]}

@@ -1,6 +1,6 @@
 /*
  * expiry.c - kmc_cert_expiry_list(): when each certificate and CRL of the
- * vault's imported bundles runs out. Only certificate and CRL items are
+ * vault's imported bundles and trust stores runs out. Only certificate and CRL items are
  * opened: a report on dates, run by a monitoring job, has no business
  * with private keys or passwords.
  */
@@ -10,6 +10,7 @@
 #include <time.h>
 #include <openssl/x509.h>
 #include "x509.h"
+#include <kmc/admin.h>
 
 #define DAY_SECONDS 86400
 /* 9999-12-31T23:59:59Z, the last time an X.509 date can name: a "now"
@@ -158,6 +159,21 @@ static int walk_crl(const walk *w, const char *bundle)
 	return report(w, &e, next != NULL);
 }
 
+/* A trusted certificate of a trust store, as trust:STORE/ALIAS. */
+static int walk_trusted(const kmc_trust_info *t, void *arg)
+{
+	const walk *w = arg;
+	char bundle[KMC_NAME_MAX + 1], item[2 * KMC_NAME_MAX + 2];
+	kmc_expiry_info e = { .bundle = bundle, .item = item,
+		.kind = KMC_EXPIRY_TRUSTED, .subject = t->cert->subject,
+		.not_before = t->cert->not_before,
+		.not_after = t->cert->not_after };
+
+	snprintf(bundle, sizeof(bundle), "trust:%s", t->store);
+	snprintf(item, sizeof(item), "trust:%s/%s", t->store, t->alias);
+	return report(w, &e, 1);
+}
+
 static int walk_bundle(const walk *w, const char *name)
 {
 	static const char *const parts[] = { "cert", "ca" };
@@ -215,6 +231,8 @@ int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
 	for (size_t i = 0; i < b.n && r == 0; i++)
 		r = walk_bundle(&w, b.names[i]);
 	free(b.names);
+	if (r == 0)
+		r = kmc_trust_list(v, NULL, walk_trusted, NULL, &w);
 	return r;
 }
 
@@ -229,6 +247,8 @@ const char *kmc_expiry_kind_name(kmc_expiry_kind kind)
 		return "ca";
 	case KMC_EXPIRY_CRL:
 		return "crl";
+	case KMC_EXPIRY_TRUSTED:
+		return "trusted";
 	}
 	return "unknown";
 }

@@ -24,6 +24,7 @@
 #include "import.h"
 #include "conf.h"
 #include "journal.h"
+#include "trust.h"
 #include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 
@@ -198,8 +199,9 @@ static int commit(import_ctx *c, kmc_vault *v)
 	store_txn t;
 	int n, r;
 
-	n = snprintf(meta, sizeof(meta), "keys_dir=%s\nconf=%s\n", c->keys_dir,
-		c->conf);
+	n = snprintf(meta, sizeof(meta), "keys_dir=%s\nconf=%s\n%s%s%s",
+		c->keys_dir, c->conf, c->trust[0] ? "trust=" : "", c->trust,
+		c->trust[0] ? "\n" : "");
 	KMC_ENSURE(n > 0 && (size_t)n < sizeof(meta), KMC_E_TOO_LARGE);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = items_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
@@ -269,6 +271,34 @@ static int transact(import_ctx *c, kmc_vault *v)
 	return 0;
 }
 
+/* The trust store the bundle names: the one given, which must exist, or
+   on a replace the one the old version named. */
+static int import_trust_store(import_ctx *c, kmc_vault *v)
+{
+	const kmc_import_params *p = c->p;
+	trust_set *t = NULL;
+
+	if (p->size >= offsetof(kmc_import_params, trust_store) +
+	    sizeof(p->trust_store) && p->trust_store) {
+		KMC_GUARD(trust_load(v, p->trust_store, &t));
+		trust_set_free(t);
+		snprintf(c->trust, sizeof(c->trust), "%s", p->trust_store);
+		return 0;
+	}
+	if (import_bundle_exists(v, c->name)) {
+		int r = kmc_cert_trust_store(v, c->name, c->trust,
+			sizeof(c->trust));
+
+		if (r == KMC_E_NOT_FOUND) {
+			kmc_detail_clear();
+			c->trust[0] = '\0';
+			return 0;
+		}
+		return r;
+	}
+	return 0;
+}
+
 int kmc_import(kmc_vault *v, const kmc_import_params *p)
 {
 	_cleanup_(import_free) import_ctx c = { 0 };
@@ -289,6 +319,10 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
 			"of [A-Za-z0-9._@:/+-]", c.name, KMC_BUNDLE_NAME_MAX);
 
+	if (!strncmp(c.name, TRUST_ITEM_PREFIX, strlen(TRUST_ITEM_PREFIX)))
+		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
+			"begin with %s are kept for trust stores", c.name,
+			TRUST_ITEM_PREFIX);
 	KMC_GUARD(import_read_material(&c));
 	KMC_GUARD(import_check_key(&c));
 	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
@@ -298,6 +332,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; add "
 			"--replace to supersede it (the old version is kept "
 			"until removed)", v->dir, c.name);
+	KMC_GUARD(import_trust_store(&c, v));
 	KMC_GUARD(import_check_keys_dir(&c, v));
 
 	/* The copies: certificates and CRL as PEM, whatever came in. */
@@ -316,28 +351,6 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 
 /* ---------------------------------------------------------------- */
 /* CRL update                                                        */
-
-int bundle_meta_value(const kmc_secret *meta, const char *key, char *buf,
-	size_t size)
-{
-	const char *p = (const char *)kmc_secret_data(meta);
-	const char *end = p + kmc_secret_len(meta);
-	size_t klen = strlen(key);
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
-			KMC_ENSURE(n - klen - 1 < size, KMC_E_CORRUPT);
-			memcpy(buf, p + klen + 1, n - klen - 1);
-			buf[n - klen - 1] = '\0';
-			return 0;
-		}
-		p += n + 1;
-	}
-	return KMC_E_CORRUPT;
-}
 
 static int bundle_get(kmc_vault *v, const char *name, const char *part,
 	kmc_item_type type, kmc_secret **ret)

@@ -45,17 +45,9 @@ typedef struct import_ctx {
 	kmc_file_meta conf_meta;	/* kept from the file it replaces */
 	blob conf_xattrs;
 	char *mm;		/* server_key_mm */
+	char trust[KMC_TRUST_NAME_MAX + 1];	/* the trust store, or "" */
 	journal j;
 } import_ctx;
-
-/* The value of key in a bundle's NAME/meta item ("key=value" lines)
-   into buf; KMC_E_CORRUPT when absent or too long. */
-KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
-	char *buf, size_t size) KMC_MUST_CHECK;
-
-/* path's folder into dir, its last part into *base. */
-KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
-	const char **base);
 
 /* The checks (vault/importchk.c), in the order kmc_import() runs them;
    none writes anything. Each returns 0 or an error with a detail. */

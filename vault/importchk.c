@@ -24,15 +24,6 @@ const char *const copy_names[] = {
 	"ca.crt", "server.crt", "server.key", "ca.crl",
 };
 
-void import_split(const char *path, char *dir, size_t dsize, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-
-	snprintf(dir, dsize, "%.*s", slash == path ? 1 : (int)(slash - path),
-		path);
-	*base = slash + 1;
-}
-
 /* Paths end up in config files one per line: no line breaks. */
 static int absolute(const char *path, char *buf, size_t size)
 {

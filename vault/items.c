@@ -191,7 +191,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	size_t len)
 {
 	KMC_GUARD(write_check(v, name));
-	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_BUNDLE)
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_TRUST)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
 	if (len == 0)
@@ -495,6 +495,8 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "crl";
 	case KMC_ITEM_BUNDLE:
 		return "bundle";
+	case KMC_ITEM_TRUST:
+		return "trust-store";
 	}
 	return "unknown";
 }

@@ -226,3 +226,34 @@ void vault_hex(const uint8_t *p, size_t n, char *out)
 	}
 	out[2 * n] = '\0';
 }
+
+void import_split(const char *path, char *dir, size_t dsize, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(dir, dsize, "%.*s", slash == path ? 1 : (int)(slash - path),
+		path);
+	*base = slash + 1;
+}
+
+int bundle_meta_value(const kmc_secret *meta, const char *key, char *buf,
+	size_t size)
+{
+	const char *p = (const char *)kmc_secret_data(meta);
+	const char *end = p + kmc_secret_len(meta);
+	size_t klen = strlen(key);
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			KMC_ENSURE(n - klen - 1 < size, KMC_E_CORRUPT);
+			memcpy(buf, p + klen + 1, n - klen - 1);
+			buf[n - klen - 1] = '\0';
+			return 0;
+		}
+		p += n + 1;
+	}
+	return KMC_E_CORRUPT;
+}

@@ -1,6 +1,6 @@
 /*
- * tls.c - bundles into OpenSSL: keys, SSL_CTX set-up, key export and
- * certificate descriptions.
+ * tls.c - bundles into OpenSSL: keys, SSL_CTX set-up (with the bundle's
+ * trust store), key export and kmc_cert_info_get().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <kmc/tls.h>
 #include "x509.h"
+#include "trust.h"
 
 static int part_get(kmc_vault *v, const char *name, const char *part,
 	kmc_item_type type, kmc_secret **ret)
@@ -42,6 +43,50 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
+static int verify_without_crl(int ok, X509_STORE_CTX *x)
+{
+	if (!ok && X509_STORE_CTX_get_error(x) == X509_V_ERR_UNABLE_TO_GET_CRL) {
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+		return 1;
+	}
+	return ok;
+}
+
+/* The certificates of the trust store bundle name names, if any, as
+   anchors and client-CA names beside its own CA. */
+static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
+	kmc_vault *v, const char *name, int *ret_trusting)
+{
+	char sname[KMC_TRUST_NAME_MAX + 1];
+	trust_set *t = NULL;
+	int r;
+
+	KMC_GUARD(kmc_cert_trust_store(v, name, sname, sizeof(sname)));
+	if (!sname[0])
+		return 0;
+	r = trust_load(v, sname, &t);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "bundle %s names trust store %s, which the "
+			"vault no longer holds (kmc cert set-trust %s --none, or "
+			"add the store again)", name, sname, name);
+	KMC_GUARD(r);
+	for (size_t i = 0; r == 0 && i < t->n; i++) {
+		X509 *x = t->c[i].x;
+		X509_NAME *n = X509_NAME_dup(X509_get_subject_name(x));
+
+		if (!n || !sk_X509_NAME_push(names, n)) {
+			X509_NAME_free(n);
+			r = KMC_E_NOMEM;
+		} else if (X509_STORE_add_cert(xstore, x) != 1) {
+			r = kmc_detail(KMC_E_INVALID, "trust store %s, alias %s: "
+				"%s", sname, t->c[i].alias, ossl_reason());
+		}
+	}
+	trust_set_free(t);
+	*ret_trusting = 1;
+	return r;
+}
+
 int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *cert = NULL;
@@ -53,6 +98,7 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	STACK_OF(X509_NAME) *ca_names;
 	EVP_PKEY *pkey = NULL;
 	X509_CRL *crl = NULL;
+	int trusting = 0;
 	int r;
 
 	KMC_GUARD(part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
@@ -91,6 +137,8 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 				ossl_reason());
 		}
 	}
+	if (r == 0)
+		r = add_trust_store(xstore, ca_names, v, name, &trusting);
 	if (r == 0) {
 		SSL_CTX_set_client_CA_list(ctx, ca_names);
 		ca_names = NULL;
@@ -105,8 +153,11 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 		KMC_GUARD(r);
 		X509_STORE_set_flags(xstore, X509_V_FLAG_CRL_CHECK);
 	}
+	/* The bundle's CRL is its own CA's: a client of a trust-store CA
+	   has none to be checked against, which is not a revocation. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, crl_pem && trusting ?
+		verify_without_crl : NULL);
 	return 0;
 }
 
@@ -162,122 +213,6 @@ int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 /* ---------------------------------------------------------------- */
 /* Certificate descriptions                                          */
 
-/* 0 for a time that does not read: the description still shows the rest. */
-static int64_t asn1_epoch(const ASN1_TIME *t)
-{
-	int64_t e;
-
-	return x509_time_epoch(t, &e) == 0 ? e : 0;
-}
-
-static void describe_sans(X509 *x, char *buf, size_t size)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
-		NULL);
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char item[300] = "";
-
-		if (g->type == GEN_DNS || g->type == GEN_EMAIL ||
-		    g->type == GEN_URI) {
-			const ASN1_STRING *s = g->d.ia5;
-			const unsigned char *d = ASN1_STRING_get0_data(s);
-			int len = ASN1_STRING_length(s) > 250 ? 250 :
-				ASN1_STRING_length(s);
-			size_t o = (size_t)snprintf(item, sizeof(item), "%s:",
-				g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ?
-				"email" : "URI");
-
-			/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
-			   to "good", and a byte above 0x7f is not UTF-8 text
-			   that JSON output could carry. A ',' is shown as '?'
-			   too: the names are joined with ", ", and one name
-			   holding ", DNS:evil" would read as a second SAN. */
-			for (int k = 0; k < len; k++)
-				item[o++] = d[k] >= 0x20 && d[k] < 0x7f &&
-					d[k] != ',' ? (char)d[k] : '?';
-			item[o] = '\0';
-		} else if (g->type == GEN_IPADD) {
-			const unsigned char *ip = ASN1_STRING_get0_data(g->d.ip);
-			int len = ASN1_STRING_length(g->d.ip);
-
-			if (len == 4)
-				snprintf(item, sizeof(item), "IP:%u.%u.%u.%u", ip[0],
-					ip[1], ip[2], ip[3]);
-			else if (len == 16) {
-				size_t o = (size_t)snprintf(item, sizeof(item), "IP:");
-
-				for (int k = 0; k < 16; k += 2)
-					o += (size_t)snprintf(item + o, sizeof(item) - o,
-						"%s%x", k ? ":" : "",
-						(unsigned)(ip[k] << 8 | ip[k + 1]));
-			}
-		}
-		/* Control characters in a SAN would forge lines of output. */
-		for (char *c = item; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
-		if (item[0] && off + strlen(item) + 3 < size)
-			off += (size_t)snprintf(buf + off, size - off, "%s%s",
-				off ? ", " : "", item);
-	}
-	GENERAL_NAMES_free(gens);
-}
-
-static int describe(X509 *x, kmc_cert_info *info)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	BIO *bio;
-	char *p;
-	long n;
-
-	memset(info, 0, sizeof(*info));
-	bio = BIO_new(BIO_s_mem());
-	if (!bio)
-		goto nomem;
-	if (x509_name_text(X509_get_subject_name(x), info->subject,
-			sizeof(info->subject)) < 0 ||
-	    x509_name_text(X509_get_issuer_name(x), info->issuer,
-			sizeof(info->issuer)) < 0)
-		goto nomem;
-	describe_sans(x, info->sans, sizeof(info->sans));
-	snprintf(info->serial, sizeof(info->serial), "%s", hex ? hex : "");
-	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
-		size_t o = 0;
-
-		for (unsigned i = 0; i < mdlen; i++)
-			o += (size_t)snprintf(info->sha256 + o,
-				sizeof(info->sha256) - o, "%s%02X", i ? ":" : "",
-				md[i]);
-	}
-	info->not_before = asn1_epoch(X509_get0_notBefore(x));
-	info->not_after = asn1_epoch(X509_get0_notAfter(x));
-	if (!PEM_write_bio_X509(bio, x))
-		goto nomem;
-	n = BIO_get_mem_data(bio, &p);
-	info->pem = malloc((size_t)n + 1);
-	if (!info->pem)
-		goto nomem;
-	memcpy(info->pem, p, (size_t)n);
-	info->pem[n] = '\0';
-	BIO_free(bio);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return 0;
-nomem:
-	BIO_free(bio);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return KMC_E_NOMEM;
-}
-
 void kmc_cert_info_free(kmc_cert_info *info, size_t n)
 {
 	if (!info)
@@ -323,7 +258,7 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	info = calloc((size_t)n, sizeof(*info));
 	KMC_ENSURE(info, KMC_E_NOMEM);
 	for (int i = 0; i < n; i++) {
-		r = describe(sk_X509_value(certs, i), &info[i]);
+		r = cert_describe(sk_X509_value(certs, i), &info[i]);
 		if (r < 0) {
 			kmc_cert_info_free(info, (size_t)i);
 			return r;

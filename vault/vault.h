@@ -9,6 +9,7 @@
  *                               which one the store names, write both
  *                   paths.c     default locations, item names, the
  *                               checked vault-folder open, small helpers
+ *                               (a path's parts, a bundle's meta lines)
  *   administration  init.c      kmc_vault_init: built aside, renamed in
  *                   admin.c     adding and removing protectors
  *                   status.c    kmc_vault_status, reading only
@@ -24,7 +25,8 @@
  *                   journal.c   the intent log of multi-file changes
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
- *                   x509.c      certificates, CRLs, chain verification
+ *                   x509.c      certificates, CRLs, chain verification,
+ *                               certificate descriptions
  *                   pkey.c      private keys: forms, policy, PKCS#8
  *                   conf.c      "key = value" config files;
  *                               conffile.c reads one and replaces it
@@ -36,7 +38,11 @@
  *   servers         tls.c       keys into OpenSSL, export, cert info
  *                   uri.c       kmc: URIs and key-reference files
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
- *                               bundle's certificates and CRL
+ *                               bundle's certificates and CRL, and of
+ *                               every trusted certificate
+ *                   trust.c     trust stores: add, remove, sync files,
+ *                               list, and the store a bundle names;
+ *                               trustrec.c their record
  *
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
@@ -52,10 +58,12 @@
  *   strings  -> handle (master keys)
  *   mk       -> handle (master keys), kspair, items, strings, conf,
  *               import (a bundle's config file)
- *   import   -> importchk, items, journal, conf, x509, paths, store
+ *   import   -> importchk, items, journal, conf, x509, paths, store,
+ *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
- *   tls      -> items, pkey, x509, paths
- *   expiry   -> items, x509
+ *   tls      -> items, pkey, x509, paths, trust
+ *   expiry   -> items, x509, trust
+ *   trust    -> trustrec, items, journal, paths, x509, store
  *   pkey     -> x509
  *   uri      -> paths
  *   backup   -> backupset, manifest, keystore, store
@@ -106,6 +114,13 @@ KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int vault_env_host_key(char buf[PATH_MAX], const char **ret)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
+/* path's folder into dir, its last part into *base. */
+KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
+	const char **base);
+/* The value of key in a bundle's NAME/meta item ("key=value" lines)
+   into buf; KMC_E_CORRUPT when absent or too long. */
+KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
+	char *buf, size_t size) KMC_MUST_CHECK;
 
 /* kspair.c: one keystore file as read, and the pair. */
 typedef struct ks_file {

@@ -448,3 +448,122 @@ int crl_to_pem(X509_CRL *crl, uint8_t **ret, size_t *ret_len)
 	BIO_free(bio);
 	return r;
 }
+
+/* ---------------------------------------------------------------- */
+/* Descriptions (kmc cert info, trust list)                          */
+
+/* 0 for a time that does not read: the description still shows the rest. */
+static int64_t asn1_epoch(const ASN1_TIME *t)
+{
+	int64_t e;
+
+	return x509_time_epoch(t, &e) == 0 ? e : 0;
+}
+
+static void describe_sans(X509 *x, char *buf, size_t size)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+		NULL);
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char item[300] = "";
+
+		if (g->type == GEN_DNS || g->type == GEN_EMAIL ||
+		    g->type == GEN_URI) {
+			const ASN1_STRING *s = g->d.ia5;
+			const unsigned char *d = ASN1_STRING_get0_data(s);
+			int len = ASN1_STRING_length(s) > 250 ? 250 :
+				ASN1_STRING_length(s);
+			size_t o = (size_t)snprintf(item, sizeof(item), "%s:",
+				g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ?
+				"email" : "URI");
+
+			/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
+			   to "good", and a byte above 0x7f is not UTF-8 text
+			   that JSON output could carry. A ',' is shown as '?'
+			   too: the names are joined with ", ", and one name
+			   holding ", DNS:evil" would read as a second SAN. */
+			for (int k = 0; k < len; k++)
+				item[o++] = d[k] >= 0x20 && d[k] < 0x7f &&
+					d[k] != ',' ? (char)d[k] : '?';
+			item[o] = '\0';
+		} else if (g->type == GEN_IPADD) {
+			const unsigned char *ip = ASN1_STRING_get0_data(g->d.ip);
+			int len = ASN1_STRING_length(g->d.ip);
+
+			if (len == 4)
+				snprintf(item, sizeof(item), "IP:%u.%u.%u.%u", ip[0],
+					ip[1], ip[2], ip[3]);
+			else if (len == 16) {
+				size_t o = (size_t)snprintf(item, sizeof(item), "IP:");
+
+				for (int k = 0; k < 16; k += 2)
+					o += (size_t)snprintf(item + o, sizeof(item) - o,
+						"%s%x", k ? ":" : "",
+						(unsigned)(ip[k] << 8 | ip[k + 1]));
+			}
+		}
+		/* Control characters in a SAN would forge lines of output. */
+		for (char *c = item; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+		if (item[0] && off + strlen(item) + 3 < size)
+			off += (size_t)snprintf(buf + off, size - off, "%s%s",
+				off ? ", " : "", item);
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+int cert_describe(X509 *x, kmc_cert_info *info)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	BIO *bio;
+	char *p;
+	long n;
+
+	memset(info, 0, sizeof(*info));
+	bio = BIO_new(BIO_s_mem());
+	if (!bio)
+		goto nomem;
+	if (x509_name_text(X509_get_subject_name(x), info->subject,
+			sizeof(info->subject)) < 0 ||
+	    x509_name_text(X509_get_issuer_name(x), info->issuer,
+			sizeof(info->issuer)) < 0)
+		goto nomem;
+	describe_sans(x, info->sans, sizeof(info->sans));
+	snprintf(info->serial, sizeof(info->serial), "%s", hex ? hex : "");
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
+		size_t o = 0;
+
+		for (unsigned i = 0; i < mdlen; i++)
+			o += (size_t)snprintf(info->sha256 + o,
+				sizeof(info->sha256) - o, "%s%02X", i ? ":" : "",
+				md[i]);
+	}
+	info->not_before = asn1_epoch(X509_get0_notBefore(x));
+	info->not_after = asn1_epoch(X509_get0_notAfter(x));
+	if (!PEM_write_bio_X509(bio, x))
+		goto nomem;
+	n = BIO_get_mem_data(bio, &p);
+	info->pem = malloc((size_t)n + 1);
+	if (!info->pem)
+		goto nomem;
+	memcpy(info->pem, p, (size_t)n);
+	info->pem[n] = '\0';
+	BIO_free(bio);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return 0;
+nomem:
+	BIO_free(bio);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return KMC_E_NOMEM;
+}

@@ -362,7 +362,8 @@ KMC_API int kmc_vault_restore(const char *dir, const char *from,
  *	NAME/cert	the server certificate and intermediates, PEM
  *	NAME/ca		the CA certificate(s), PEM
  *	NAME/crl	the CRL, PEM, when one was given
- *	NAME/meta	where the copies and the config file are
+ *	NAME/meta	where the copies and the config file are, and the
+ *			trust store the bundle names
  * and writes copies (mode 0400) to the keys folder: ca.crt, server.crt,
  * server.key (the original, still encrypted) and ca.crl.
  */
@@ -382,6 +383,10 @@ typedef struct kmc_import_params {
 	const char *conf_file;	/* NULL: none */
 	const kmc_secret *password;	/* the key's; NULL for a plain key */
 	unsigned flags;
+	/* The trust store (kmc_trust_add()) whose certificates the server
+	   accepts clients of, beside the bundle's CA. NULL: with
+	   KMC_IMPORT_REPLACE, the one the bundle named before; else none. */
+	const char *trust_store;
 } kmc_import_params;
 
 /* Designated, as KMC_OPTIONS_INIT: fields added or reordered later
@@ -487,12 +492,115 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
 /* ---------------------------------------------------------------- */
+/* Trust stores: named sets of CA certificates, each under an alias    */
+
+/*
+ * A trust store STORE is the item "trust:STORE" (KMC_ITEM_TRUST): up to
+ * KMC_TRUST_CERTS_MAX certificates, each under an alias, and up to
+ * KMC_TRUST_FILES_MAX PEM files kept in sync with it (kmc_trust_sync()).
+ * A bundle that names the store (kmc_import_params.trust_store,
+ * kmc_cert_set_trust()) accepts clients of its own CA and of every
+ * certificate in the store (kmc_ssl_ctx_use()).
+ *
+ * Store names are 1 to KMC_TRUST_NAME_MAX bytes of [A-Za-z0-9._-] not
+ * starting with '.'; aliases the same with '@' and '+' too. The store
+ * named NULL is "default".
+ */
+#define KMC_TRUST_NAME_MAX 64
+#define KMC_TRUST_CERTS_MAX 256
+#define KMC_TRUST_FILES_MAX 8
+#define KMC_TRUST_CERT_MAX (16u * 1024u)	/* DER bytes of one */
+#define KMC_TRUST_DEFAULT "default"
+
+#define KMC_TRUST_REPLACE 0x1u	/* kmc_trust_add: an alias that exists */
+#define KMC_TRUST_PIN_LEAF 0x2u	/* kmc_trust_add: a self-signed leaf */
+
+/*
+ * kmc_trust_add - trust the one certificate in file cert_file (PEM or
+ * DER) under alias in store (made when new). It must be a CA certificate
+ * (basicConstraints CA:TRUE, and keyCertSign if it has a key usage) or,
+ * with KMC_TRUST_PIN_LEAF, a self-signed leaf; it must be within its
+ * dates. The store's sync files are rewritten in the same transaction.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (the alias, or the
+ * same certificate under another alias; the detail names it),
+ * KMC_E_VERIFY (not a CA, expired, not yet valid), KMC_E_INVALID (not one
+ * certificate), KMC_E_PERM, KMC_E_TOO_LARGE, KMC_E_LIMIT, KMC_E_TYPE (the
+ * item exists with another type), KMC_E_STORE, KMC_E_PENDING, -errno.
+ */
+KMC_API int kmc_trust_add(kmc_vault *v, const char *store, const char *alias,
+	const char *cert_file, unsigned flags) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+
+/*
+ * kmc_trust_remove - stop trusting alias in store; its sync files are
+ * rewritten in the same transaction. The store stays, perhaps empty.
+ * Returns 0; KMC_E_NOT_FOUND (no such store or alias), and as above.
+ */
+KMC_API int kmc_trust_remove(kmc_vault *v, const char *store,
+	const char *alias) KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/*
+ * kmc_trust_sync - keep the PEM file path (made absolute) equal to the
+ * store's certificates from now on: written now, and again by every add
+ * and remove in the same transaction, owner, group, mode and extended
+ * attributes kept (a new file is 0644). With stop, path is no longer kept
+ * (the file itself stays as it is).
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_EXISTS (already kept), KMC_E_LIMIT,
+ * KMC_E_PERM (a link, or a file others may write), and as above.
+ */
+KMC_API int kmc_trust_sync(kmc_vault *v, const char *store, const char *path,
+	int stop) KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+typedef struct kmc_trust_info {
+	size_t size;		/* the library's sizeof(kmc_trust_info) */
+	const char *store;
+	const char *alias;
+	int pinned_leaf;	/* added with KMC_TRUST_PIN_LEAF */
+	const kmc_cert_info *cert;
+} kmc_trust_info;
+
+/*
+ * kmc_trust_list - call cb for each certificate of store (NULL: of every
+ * store), stores and aliases in name order. *files_cb, when not NULL, is
+ * called once per sync file first. Any handle, read-only too.
+ * Returns 0, a callback's value; KMC_E_NOT_FOUND (store named but absent),
+ * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_trust_list(kmc_vault *v, const char *store,
+	int (*cb)(const kmc_trust_info *info, void *arg),
+	int (*files_cb)(const char *store, const char *path, void *arg),
+	void *arg) KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/*
+ * kmc_trust_pem - the certificates of store as one PEM text, each after a
+ * "# ALIAS" line, malloc'd into *ret (NUL-terminated, *ret_len bytes).
+ * Returns 0; KMC_E_NOT_FOUND, and as kmc_trust_list().
+ */
+KMC_API int kmc_trust_pem(kmc_vault *v, const char *store, char **ret,
+	size_t *ret_len) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+
+/*
+ * kmc_cert_set_trust - make bundle name accept clients of store's
+ * certificates (store NULL: of its own CA only). Servers reload on the
+ * generation change. Returns 0; KMC_E_NOT_FOUND (no such bundle or
+ * store), KMC_E_READONLY, KMC_E_STORE.
+ */
+KMC_API int kmc_cert_set_trust(kmc_vault *v, const char *name,
+	const char *store) KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_cert_trust_store - the trust store bundle name names into buf, ""
+ * when none. Returns 0; KMC_E_NOT_FOUND (no such bundle), KMC_E_CORRUPT.
+ */
+KMC_API int kmc_cert_trust_store(kmc_vault *v, const char *name, char *buf,
+	size_t size) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/* ---------------------------------------------------------------- */
 /* Certificates over time: expiry                                    */
 
 /*
- * What one entry of kmc_cert_expiry_list() is. More kinds will come (the
- * trusted certificates of trust stores): a caller treats a kind it does
- * not know as a certificate, which it is unless it is KMC_EXPIRY_CRL.
+ * What one entry of kmc_cert_expiry_list() is. More kinds may come: a
+ * caller treats a kind it does not know as a certificate, which it is
+ * unless it is KMC_EXPIRY_CRL.
  */
 typedef enum kmc_expiry_kind {
 	/* NAME/cert, first: the server's (or a client's) own certificate */
@@ -500,6 +608,9 @@ typedef enum kmc_expiry_kind {
 	KMC_EXPIRY_INTERMEDIATE = 2,	/* NAME/cert, after the first */
 	KMC_EXPIRY_CA = 3,		/* NAME/ca */
 	KMC_EXPIRY_CRL = 4,		/* NAME/crl, by its next update */
+	/* trust:STORE/ALIAS, a certificate of a trust store; its bundle
+	   is "trust:STORE" (kmc_trust_add()) */
+	KMC_EXPIRY_TRUSTED = 5,
 } kmc_expiry_kind;
 
 typedef enum kmc_expiry_state {
@@ -548,11 +659,12 @@ typedef struct kmc_expiry_params {
  * kmc_cert_expiry_list - call cb for each certificate and CRL of every
  * imported bundle, bundles in name order: the certificates of NAME/cert
  * (the server's, then its intermediates), those of NAME/ca, then the CRL
- * of NAME/crl when there is one. Each is due when its not_after (a CRL's
- * next update) falls within p->within_days times 24 hours of p->now,
- * expired once it is not after p->now. p may be NULL: now, 30 days.
- * Only certificate and CRL items are opened; private keys and passwords
- * are never read. Any handle, read-only too. A non-zero return from cb
+ * of NAME/crl when there is one; then the certificates of every trust
+ * store (KMC_EXPIRY_TRUSTED), stores and aliases in name order. Each is
+ * due when its not_after (a CRL's next update) falls within
+ * p->within_days times 24 hours of p->now, expired once it is not after
+ * p->now. p may be NULL: now, 30 days. Only certificate, CRL and trust
+ * store items are opened; private keys and passwords are never read. Any handle, read-only too. A non-zero return from cb
  * stops the walk and is returned.
  * Returns 0, cb's value; KMC_E_INVALID (p->size 0 or too small for now,
  * a horizon beyond KMC_EXPIRY_DAYS_MAX, now before 1970 or after 9999),

@@ -24,12 +24,17 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 /*
  * kmc_ssl_ctx_use - set up ctx as the server of bundle name: its
  * certificate and chain, its private key (checked against the
- * certificate), the bundle's CA as the only trust anchor and client-CA
+ * certificate), the bundle's CA and the certificates of the trust store
+ * it names (kmc_cert_set_trust()) as the trust anchors and client-CA
  * list for client certificates, verification that requires a client
  * certificate (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT), and CRL
  * checking of the client's own certificate when the bundle holds a CRL
  * (X509_V_FLAG_CRL_CHECK: the bundle's CRL is the CA's, so it covers
- * certificates the CA issued).
+ * certificates the CA issued). A client of a trust store's CA has no CRL
+ * to be checked against: with a store, a verify callback lets exactly
+ * that error (X509_V_ERR_UNABLE_TO_GET_CRL) pass; a caller that sets its
+ * own callback takes that on. A store the bundle names that is gone is
+ * KMC_E_NOT_FOUND, naming it.
  *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections

@@ -49,7 +49,8 @@ check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
 check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
 check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
 check "mk rotate takes no --json" offers '' mk rotate --j
-check "a group: 'cert ' offers check and info" offers 'check\ninfo' cert ''
+check "a group: 'cert ' offers check, info and set-trust" \
+	offers 'check\ninfo\nset-trust' cert ''
 check "an option of cert check: 'cert check --w' offers --within" \
 	offers '--within' cert check --w
 check "a group after --vault DIR: 'password g' completes to get" \
@@ -79,6 +80,8 @@ check "a file: 'restore b' offers backup.tar" in_cwd 'backup.tar' restore b
 check "an ID: 'mk retire ' offers no files" in_cwd '' mk retire ''
 check "an ID: 'protector remove ' offers no files" in_cwd '' protector remove ''
 check "a secret: 'encrypt ' offers no files" in_cwd '' encrypt ''
+check "an alias: 'trust rm ' offers no files" in_cwd '' trust rm ''
+check "a store: 'trust sync ' offers no files" in_cwd '' trust sync ''
 check "a choice: 'completion ' offers bash and zsh" in_cwd 'bash\nzsh' completion ''
 # The option lists come from the table: every option kmc COMMAND --help
 # usage names is offered for it (here: import and init).

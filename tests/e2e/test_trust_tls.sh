@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_trust_tls.sh - a running examples/tls_server (kmc_ssl_ctx_use) and
+# a trust store: while the store trusts a second CA, the server greets
+# clients of its own CA and of the second one; after kmc trust rm, the
+# same process (reloaded on the generation change, not restarted) greets
+# only its own CA's. The bundle has a CRL of its own CA, which must not
+# turn away clients of the trusted CA for having none.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+
+SRV="$KMC_BUILD/examples/tls_server"
+V=$T/vault
+P1=$T/pki1
+P2=$T/pki2
+P3=$T/pki3
+kmc() { "$KMC" --vault "$V" "$@"; }
+trap 'stop_all; rm -rf "$T"' EXIT
+
+"$KMC_TOP/tools/mkpki.sh" "$P1" >/dev/null
+MKPKI_CA_CN="second CA" "$KMC_TOP/tools/mkpki.sh" "$P2" >/dev/null
+MKPKI_CA_CN="third CA" "$KMC_TOP/tools/mkpki.sh" "$P3" >/dev/null
+
+start_server() {
+	local i
+	SLOG=$T/srv.log
+	"$SRV" --vault "$V" --port 0 >"$T/srv.stdout" 2>"$SLOG" </dev/null &
+	SPID=$!
+	SPIDS+=("$SPID")
+	for i in $(seq 200); do
+		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
+			"$T/srv.stdout")
+		[ -n "$PORT" ] && return 0
+		kill -0 "$SPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# greeted PKI: a client with PKI's client certificate is greeted.
+greeted() {
+	timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+		-CAfile "$P1/ca.crt" -verify_return_error -ign_eof \
+		-cert "$1/client.crt" -key "$1/client.key" </dev/null 2>/dev/null |
+		grep -qx 'hello kmc test client'
+}
+refused() { ! greeted "$1"; }
+reloads() { grep -c 'reloaded: generation' "$SLOG"; }
+# wait_reload N: until the server has reloaded more than N times.
+wait_reload() {
+	local i
+	for i in $(seq 300); do
+		[ "$(reloads)" -gt "$1" ] && return 0
+		kill -0 "$SPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+t "init a vault" kmc init
+t "trust store clients trusts the second CA" \
+	kmc trust add second "$P2/ca.crt" --store clients
+t "import the server's bundle with its CA's CRL, naming the store" \
+	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
+	-r "$P1/ca.crl" --trust clients
+t "the server starts" start_server
+PID0=$SPID
+
+check "a client of the server's own CA is greeted" greeted "$P1"
+check "a client of the trusted second CA is greeted" greeted "$P2"
+check "a client of a third CA is refused" refused "$P3"
+
+# The NuoDB rotation's middle: the new CA joins, the server reloads.
+n=$(reloads)
+t "trust add third" kmc trust add third "$P3/ca.crt" --store clients
+t "the server reloads on the generation change" wait_reload "$n"
+check "now a client of the third CA is greeted" greeted "$P3"
+check "and the second CA's still" greeted "$P2"
+
+n=$(reloads)
+t "trust rm second" kmc trust rm second --store clients
+t "the server reloads" wait_reload "$n"
+check "a client of the removed CA is refused" refused "$P2"
+check "the third CA's is still greeted" greeted "$P3"
+check "the server's own CA's is still greeted" greeted "$P1"
+
+n=$(reloads)
+t "cert set-trust --none" kmc cert set-trust server --none
+t "the server reloads" wait_reload "$n"
+check "only the server's own CA's clients are greeted now" refused "$P3"
+check "its own CA's still are" greeted "$P1"
+
+# A revoked client of the server's own CA stays refused, store or not.
+n=$(reloads)
+t "set-trust clients again" kmc cert set-trust server clients
+t "the server reloads" wait_reload "$n"
+t "revoke the server CA's client" "$P1/crl.sh" "$P1/client.crt"
+n=$(reloads)
+t "crl update" kmc crl update server -r "$P1/ca.crl"
+t "the server reloads" wait_reload "$n"
+check "the revoked client is refused" refused "$P1"
+check "the trusted CA's client is greeted, with no CRL of its own" \
+	greeted "$P3"
+check "the same process served it all" kill -0 "$PID0"
+
+# A store removed from under a bundle that names it: the reload fails
+# and says why, and the server goes on with what it had.
+n=$(grep -c 'reload.*failed' "$SLOG")
+t "kmc rm trust:clients" kmc rm trust:clients
+for i in $(seq 300); do
+	[ "$(grep -c 'reload.*failed' "$SLOG")" -gt "$n" ] && break
+	sleep 0.1
+done
+check "the server logs that the store is gone" \
+	grep -q 'trust store clients, which the vault no longer holds' "$SLOG"
+check "and still serves its own CA's clients... refused, revoked" refused "$P1"
+check "and the trusted CA's, as before" greeted "$P3"
+
+done_testing

@@ -1,0 +1,623 @@
+/*
+ * trust.c - trust stores: add, remove, sync files, list, PEM, and which
+ * store a bundle names. A change to a store and the rewrite of its sync
+ * files are one transaction (vault/journal.h), as an import's copies are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/x509v3.h>
+#include "trust.h"
+#include "x509.h"
+#include "journal.h"
+#include "../safeio/fileio.h"
+#include "../safeio/folders.h"
+
+#define META_MAX 4096
+
+/* A sync file: no link, nobody else may change it; a CA bundle is public,
+   so any mode that keeps that. */
+static const kmc_file_rule sync_file_rule = {
+	.forbidden = 022,
+	.max_size = 64u * 1024u * 1024u,
+	.allow_root_owner = 1,
+};
+
+void trust_set_free(trust_set *t)
+{
+	if (!t)
+		return;
+	trust_set_clear(t);
+	free(t);
+}
+
+static void trust_set_freep(trust_set **t)
+{
+	trust_set_free(*t);
+}
+
+static const char *store_or_default(const char *sname)
+{
+	return sname ? sname : KMC_TRUST_DEFAULT;
+}
+
+static int store_item(const char *sname, char *buf, size_t size)
+{
+	sname = store_or_default(sname);
+	if (trust_name_check(sname, 0) < 0)
+		return kmc_detail(KMC_E_NAME, "trust store name \"%s\" is not 1 "
+			"to %d of [A-Za-z0-9._-] (not starting with '.')", sname,
+			KMC_TRUST_NAME_MAX);
+	snprintf(buf, size, "%s%s", TRUST_ITEM_PREFIX, sname);
+	return 0;
+}
+
+int trust_load(kmc_vault *v, const char *sname, trust_set **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *rec = NULL;
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char item[KMC_NAME_MAX + 1];
+	int r;
+
+	KMC_GUARD(store_item(sname, item, sizeof(item)));
+	r = kmc_item_get(v, item, KMC_ITEM_TRUST, &rec);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s holds no trust store %s", v->dir,
+			store_or_default(sname));
+	KMC_GUARD(r);
+	t = calloc(1, sizeof(*t));
+	KMC_ENSURE(t, KMC_E_NOMEM);
+	r = trust_parse(kmc_secret_data(rec), kmc_secret_len(rec), t);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "item %s: a trust store record of version "
+			"%u; this kmc reads version %d", item,
+			(unsigned)kmc_secret_data(rec)[0], TRUST_RECORD_VERSION);
+	if (r == KMC_E_NOMEM)
+		return r;
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s: a damaged trust store "
+			"record", item);
+	*ret = TAKE_PTR(t);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* One change: the record, and every sync file, all or nothing        */
+
+typedef struct sync_plan {
+	journal j;
+	kmc_file_meta meta[KMC_TRUST_FILES_MAX];
+	uint8_t *xattrs[KMC_TRUST_FILES_MAX];
+} sync_plan;
+
+static void sync_plan_free(sync_plan *s)
+{
+	for (size_t i = 0; i < KMC_TRUST_FILES_MAX; i++)
+		free(s->xattrs[i]);
+}
+
+/* What each file is now: its metadata kept, or a new 0644 file. */
+static int plan_file(sync_plan *s, const char *path)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	_cleanup_(kmc_closep) int dirfd = -1;
+	_cleanup_(kmc_closep) int fd = -1;
+	size_t i = s->j.n;
+	struct stat st;
+	int r;
+
+	import_split(path, dir, sizeof(dir), &base);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		r = -errno;
+		return kmc_detail(r, "trust sync file %s: its folder: %s", path,
+			kmc_strerror(r));
+	}
+	fd = kmc_open_checked(dirfd, base, path, &sync_file_rule, &st);
+	if (fd == -ENOENT) {
+		kmc_detail_clear();
+		s->meta[i] = (kmc_file_meta){ 0644, (uid_t)-1, (gid_t)-1, NULL,
+			0 };
+	} else if (fd < 0) {
+		if (!kmc_error_detail()[0])
+			kmc_detail(fd, "trust sync file %s: %s", path,
+				kmc_strerror(fd));
+		return fd;
+	} else {
+		size_t xlen = 0;
+
+		r = kmc_xattrs_get(fd, &s->xattrs[i], &xlen);
+		if (r < 0)
+			return kmc_detail(r, "%s: reading its extended "
+				"attributes: %s", path, kmc_strerror(r));
+		s->meta[i] = (kmc_file_meta){
+			.mode = st.st_mode & 07777,
+			.uid = st.st_uid == geteuid() ? (uid_t)-1 : st.st_uid,
+			.gid = st.st_gid,
+			.xattrs = s->xattrs[i],
+			.xattrs_len = xlen,
+		};
+	}
+	return journal_add(&s->j, JOURNAL_FILE, dir, base);
+}
+
+static int stage_files(const sync_plan *s, const char *pem, size_t len)
+{
+	for (size_t i = 0; i < s->j.n; i++) {
+		const journal_entry *e = &s->j.e[i];
+		_cleanup_(kmc_closep) int dirfd = -1;
+		char staged[300];
+		int r;
+
+		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
+		dirfd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0)
+			return -errno;
+		r = kmc_write_new(dirfd, staged, pem, len, &s->meta[i]);
+		if (r == -EPERM)
+			return kmc_detail(r, "writing the new copy of %s/%s: "
+				"operation not permitted (its folder must take a "
+				"new file, and the copy the old one's owner, group "
+				"and extended attributes)", e->dir, e->name);
+		if (r < 0)
+			return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
+				kmc_strerror(r));
+		if (fsync(dirfd) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int put_record(kmc_vault *v, const char *item, const uint8_t *rec,
+	size_t len, const journal *j)
+{
+	store_txn t;
+	int r;
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = items_txn_put(v, &t, item, KMC_ITEM_TRUST, rec, len, 0);
+	if (r == 0 && j->n > 0)
+		r = journal_mark_committed(&t, j);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+/* Store t as item, and (with files) rewrite every sync file to match. */
+static int trust_commit(kmc_vault *v, const char *item, const trust_set *t,
+	int files)
+{
+	_cleanup_(sync_plan_free) sync_plan s = { 0 };
+	_cleanup_(freep) uint8_t *rec = NULL;
+	_cleanup_(freep) char *pem = NULL;
+	size_t len, pem_len = 0;
+	int r;
+
+	KMC_GUARD(trust_encode(t, &rec, &len));
+	if (files) {
+		KMC_GUARD(trust_to_pem(t, &pem, &pem_len));
+		for (size_t i = 0; i < t->n_files; i++)
+			KMC_GUARD(plan_file(&s, t->files[i]));
+	}
+	if (s.j.n > 0) {
+		KMC_GUARD(journal_begin(v, &s.j));
+		r = stage_files(&s, pem, pem_len);
+		if (r == 0)
+			r = put_record(v, item, rec, len, &s.j);
+		if (r < 0) {
+			char detail[1024];
+
+			snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+			journal_abort(v, &s.j);
+			if (detail[0])
+				kmc_detail(r, "%s", detail);
+			return r;
+		}
+		r = journal_apply(v, &s.j);
+		if (r < 0)
+			return kmc_detail(KMC_E_PENDING, "the vault holds the new "
+				"trust store, but rewriting its sync files failed "
+				"(%s); `kmc repair` finishes it",
+				kmc_error_detail()[0] ? kmc_error_detail() :
+				kmc_strerror(r));
+		return 0;
+	}
+	return put_record(v, item, rec, len, &s.j);
+}
+
+static int writable(kmc_vault *v)
+{
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	return 0;
+}
+
+/* The store to change: read, or new and empty when absent. */
+static int load_or_new(kmc_vault *v, const char *sname, trust_set **ret)
+{
+	int r = trust_load(v, sname, ret);
+
+	if (r != KMC_E_NOT_FOUND)
+		return r;
+	kmc_detail_clear();
+	*ret = calloc(1, sizeof(**ret));
+	return *ret ? 0 : KMC_E_NOMEM;
+}
+
+static ssize_t find_alias(const trust_set *t, const char *alias)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->c[i].alias, alias))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Adding: only a CA, or a self-signed leaf pinned on purpose         */
+
+static void when(const ASN1_TIME *t, char *buf, size_t size)
+{
+	int64_t e = 0;
+	struct tm tm;
+	time_t tt;
+
+	snprintf(buf, size, "an unreadable date");
+	if (x509_time_epoch(t, &e) < 0)
+		return;
+	tt = (time_t)e;
+	if (gmtime_r(&tt, &tm))
+		strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static int check_anchor(const char *file, X509 *x, unsigned flags,
+	unsigned *ret_flags)
+{
+	uint32_t ext = X509_get_extension_flags(x);
+	char subject[256], date[64];
+	int is_ca;
+
+	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
+		when(X509_get0_notBefore(x), date, sizeof(date));
+		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is not valid "
+			"yet (not before %s)", file, subject, date);
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
+		when(X509_get0_notAfter(x), date, sizeof(date));
+		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has expired "
+			"(not after %s)", file, subject, date);
+	}
+	is_ca = (ext & EXFLAG_CA) && (!(ext & EXFLAG_KUSAGE) ||
+		(X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
+	*ret_flags = 0;
+	if (is_ca)
+		return 0;
+	if (!(flags & KMC_TRUST_PIN_LEAF))
+		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is not a CA "
+			"certificate (%s); a self-signed leaf can be trusted "
+			"only on purpose, with --pin-leaf", file, subject,
+			(ext & EXFLAG_CA) ? "its key usage lacks keyCertSign" :
+			"no basicConstraints CA:TRUE");
+	if (X509_self_signed(x, 1) != 1)
+		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is neither a "
+			"CA certificate nor self-signed: pin its CA instead",
+			file, subject);
+	*ret_flags = TRUST_FLAG_PINNED;
+	return 0;
+}
+
+static int read_one_cert(const char *file, X509 **ret)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	STACK_OF(X509) *certs = NULL;
+	size_t len = 0;
+	int n;
+
+	KMC_GUARD(input_read(file, INPUT_CERT, &raw, &len, NULL));
+	KMC_GUARD(input_error(certs_parse(file, raw, len, &certs)));
+	n = sk_X509_num(certs);
+	if (n != 1) {
+		sk_X509_pop_free(certs, X509_free);
+		return kmc_detail(KMC_E_INVALID, "%s holds %d certificates; "
+			"trust each under its own alias", file, n);
+	}
+	*ret = sk_X509_pop(certs);
+	sk_X509_free(certs);
+	return 0;
+}
+
+int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
+	const char *cert_file, unsigned flags)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char item[KMC_NAME_MAX + 1];
+	unsigned tflags = 0;
+	X509 *x = NULL;
+	ssize_t at;
+	size_t pos;
+	int r;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(store_item(sname, item, sizeof(item)));
+	if (trust_name_check(alias, 1) < 0)
+		return kmc_detail(KMC_E_NAME, "alias \"%s\" is not 1 to %d of "
+			"[A-Za-z0-9._@+-] (not starting with '.')", alias,
+			KMC_TRUST_NAME_MAX);
+	KMC_GUARD(read_one_cert(cert_file, &x));
+	r = check_anchor(cert_file, x, flags, &tflags);
+	if (r == 0)
+		r = load_or_new(v, sname, &t);
+	if (r < 0)
+		goto out;
+	at = find_alias(t, alias);
+	if (at >= 0 && !(flags & KMC_TRUST_REPLACE)) {
+		r = kmc_detail(KMC_E_EXISTS, "trust store %s already has alias "
+			"%s; add --replace to replace its certificate",
+			store_or_default(sname), alias);
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if ((ssize_t)i != at && X509_cmp(t->c[i].x, x) == 0) {
+			r = kmc_detail(KMC_E_EXISTS, "%s is already trusted in "
+				"store %s, as alias %s", cert_file,
+				store_or_default(sname), t->c[i].alias);
+			goto out;
+		}
+	if (at < 0 && t->n == KMC_TRUST_CERTS_MAX) {
+		r = kmc_detail(KMC_E_LIMIT, "trust store %s holds %d "
+			"certificates, the most it can", store_or_default(sname),
+			KMC_TRUST_CERTS_MAX);
+		goto out;
+	}
+	if (at >= 0) {
+		pos = (size_t)at;
+		X509_free(t->c[pos].x);
+	} else {
+		for (pos = 0; pos < t->n && strcmp(t->c[pos].alias, alias) < 0;
+		     pos++)
+			;
+		memmove(&t->c[pos + 1], &t->c[pos],
+			(t->n - pos) * sizeof(t->c[0]));
+		t->n++;
+		snprintf(t->c[pos].alias, sizeof(t->c[pos].alias), "%s", alias);
+	}
+	t->c[pos].x = TAKE_PTR(x);
+	t->c[pos].flags = tflags;
+	r = trust_commit(v, item, t, 1);
+out:
+	X509_free(x);
+	return r;
+}
+
+int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char item[KMC_NAME_MAX + 1];
+	ssize_t at;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(store_item(sname, item, sizeof(item)));
+	KMC_GUARD(trust_load(v, sname, &t));
+	at = find_alias(t, alias);
+	if (at < 0)
+		return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias "
+			"%s (kmc trust list --store %s shows its aliases)",
+			store_or_default(sname), alias, store_or_default(sname));
+	X509_free(t->c[at].x);
+	memmove(&t->c[at], &t->c[at + 1],
+		(t->n - (size_t)at - 1) * sizeof(t->c[0]));
+	t->n--;
+	memset(&t->c[t->n], 0, sizeof(t->c[0]));
+	return trust_commit(v, item, t, 1);
+}
+
+int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
+	int stop)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char item[KMC_NAME_MAX + 1], abs[PATH_MAX];
+	size_t i;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(store_item(sname, item, sizeof(item)));
+	KMC_GUARD(kmc_path_absolute(path, abs, sizeof(abs)));
+	if (strlen(abs) > TRUST_PATH_MAX)
+		return kmc_detail(KMC_E_TOO_LARGE, "%s: a path over %d bytes",
+			abs, TRUST_PATH_MAX);
+	KMC_GUARD(trust_load(v, sname, &t));
+	for (i = 0; i < t->n_files && strcmp(t->files[i], abs); i++)
+		;
+	if (stop) {
+		if (i == t->n_files)
+			return kmc_detail(KMC_E_NOT_FOUND, "trust store %s does "
+				"not keep %s", store_or_default(sname), abs);
+		memmove(t->files[i], t->files[i + 1],
+			(t->n_files - i - 1) * sizeof(t->files[0]));
+		t->n_files--;
+		return trust_commit(v, item, t, 0);
+	}
+	if (i < t->n_files)
+		return kmc_detail(KMC_E_EXISTS, "trust store %s already keeps %s",
+			store_or_default(sname), abs);
+	if (t->n_files == KMC_TRUST_FILES_MAX)
+		return kmc_detail(KMC_E_LIMIT, "trust store %s keeps %d files, "
+			"the most it can", store_or_default(sname),
+			KMC_TRUST_FILES_MAX);
+	snprintf(t->files[t->n_files++], sizeof(t->files[0]), "%s", abs);
+	return trust_commit(v, item, t, 1);
+}
+
+/* ---------------------------------------------------------------- */
+/* Reading                                                            */
+
+typedef struct names {
+	char (*name)[KMC_TRUST_NAME_MAX + 1];
+	size_t n, cap;
+} names;
+
+static int collect_store(const kmc_item_info *info, void *arg)
+{
+	names *s = arg;
+	size_t plen = strlen(TRUST_ITEM_PREFIX);
+	const char *sname = info->name + plen;
+
+	if (info->type != KMC_ITEM_TRUST ||
+	    strncmp(info->name, TRUST_ITEM_PREFIX, plen) != 0 ||
+	    trust_name_check(sname, 0) < 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		void *p = realloc(s->name, cap * sizeof(s->name[0]));
+
+		KMC_ENSURE(p, KMC_E_NOMEM);
+		s->name = p;
+		s->cap = cap;
+	}
+	snprintf(s->name[s->n++], sizeof(s->name[0]), "%s", sname);
+	return 0;
+}
+
+static int list_one_store(kmc_vault *v, const char *sname,
+	int (*cb)(const kmc_trust_info *info, void *arg),
+	int (*files_cb)(const char *sname, const char *path, void *arg),
+	void *arg)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	int r = 0;
+
+	KMC_GUARD(trust_load(v, sname, &t));
+	for (size_t i = 0; files_cb && r == 0 && i < t->n_files; i++)
+		r = files_cb(sname, t->files[i], arg);
+	for (size_t i = 0; r == 0 && i < t->n; i++) {
+		kmc_cert_info ci;
+		kmc_trust_info info = { sizeof(info), sname, t->c[i].alias,
+			!!(t->c[i].flags & TRUST_FLAG_PINNED), &ci };
+
+		KMC_GUARD(cert_describe(t->c[i].x, &ci));
+		r = cb(&info, arg);
+		free(ci.pem);
+	}
+	return r;
+}
+
+int kmc_trust_list(kmc_vault *v, const char *sname,
+	int (*cb)(const kmc_trust_info *info, void *arg),
+	int (*files_cb)(const char *sname, const char *path, void *arg),
+	void *arg)
+{
+	names s = { 0 };
+	int r;
+
+	kmc_detail_clear();
+	if (sname)
+		return list_one_store(v, sname, cb, files_cb, arg);
+	r = kmc_item_list(v, collect_store, &s);
+	for (size_t i = 0; r == 0 && i < s.n; i++)
+		r = list_one_store(v, s.name[i], cb, files_cb, arg);
+	free(s.name);
+	return r;
+}
+
+int kmc_trust_pem(kmc_vault *v, const char *sname, char **ret,
+	size_t *ret_len)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+
+	kmc_detail_clear();
+	KMC_GUARD(trust_load(v, sname, &t));
+	return trust_to_pem(t, ret, ret_len);
+}
+
+/* ---------------------------------------------------------------- */
+/* The store a bundle names: a "trust=STORE" line of NAME/meta         */
+
+static int meta_get(kmc_vault *v, const char *name, kmc_secret **ret)
+{
+	char full[KMC_NAME_MAX + 1];
+	int n = snprintf(full, sizeof(full), "%s/meta", name);
+	int r;
+
+	if (n < 0 || (size_t)n >= sizeof(full) ||
+	    strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
+	r = kmc_item_get(v, full, KMC_ITEM_BUNDLE, ret);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
+			name);
+	return r;
+}
+
+int kmc_cert_trust_store(kmc_vault *v, const char *name, char *buf,
+	size_t size)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
+
+	kmc_detail_clear();
+	KMC_ENSURE(size > 0, KMC_E_INVALID);
+	KMC_GUARD(meta_get(v, name, &meta));
+	if (bundle_meta_value(meta, "trust", buf, size) < 0)
+		buf[0] = '\0';
+	return 0;
+}
+
+int trust_meta_with(const uint8_t *meta, size_t len, const char *sname,
+	char *out, size_t size, size_t *ret_len)
+{
+	const char *p = (const char *)meta, *end = p + len;
+	size_t o = 0;
+	int n;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (!(l >= 6 && memcmp(p, "trust=", 6) == 0) && l > 0) {
+			KMC_ENSURE(o + l + 1 < size, KMC_E_TOO_LARGE);
+			memcpy(out + o, p, l);
+			out[o + l] = '\n';
+			o += l + 1;
+		}
+		p += l + 1;
+	}
+	if (sname) {
+		n = snprintf(out + o, size - o, "trust=%s\n", sname);
+		KMC_ENSURE(n > 0 && (size_t)n < size - o, KMC_E_TOO_LARGE);
+		o += (size_t)n;
+	}
+	*ret_len = o;
+	return 0;
+}
+
+int kmc_cert_set_trust(kmc_vault *v, const char *name, const char *sname)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char out[META_MAX], full[KMC_NAME_MAX + 1];
+	store_txn txn;
+	size_t len;
+	int r;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(meta_get(v, name, &meta));
+	if (sname)
+		KMC_GUARD(trust_load(v, sname, &t));
+	KMC_GUARD(trust_meta_with(kmc_secret_data(meta), kmc_secret_len(meta),
+		sname, out, sizeof(out), &len));
+	snprintf(full, sizeof(full), "%s/meta", name);
+	KMC_GUARD(store_txn_begin(&v->st, &txn));
+	r = items_txn_put(v, &txn, full, KMC_ITEM_BUNDLE, out, len, 1);
+	if (r < 0) {
+		store_txn_abort(&txn);
+		return r;
+	}
+	return store_txn_commit(&txn);
+}

@@ -1,0 +1,62 @@
+/*
+ * trust.h - trust stores: the record of one (vault/trustrec.c) and what
+ * vault/trust.c, vault/tls.c and vault/expiry.c share.
+ *
+ * Record (the item "trust:STORE", KMC_ITEM_TRUST), bounded like every
+ * parser, nothing after its end:
+ *	version u8 1
+ *	n_files u8 (0..KMC_TRUST_FILES_MAX)
+ *	n_files x { len u16 (1..TRUST_PATH_MAX) | absolute path, no NUL }
+ *	n_certs u16 (0..KMC_TRUST_CERTS_MAX)
+ *	n_certs x { alias_len u8 | alias | flags u8 (bit 0: pinned leaf) |
+ *		    der_len u32 (1..KMC_TRUST_CERT_MAX) | DER certificate }
+ * Files and aliases are unique; aliases are in name order.
+ */
+#ifndef KMC_TRUST_H
+#define KMC_TRUST_H
+
+#include <openssl/x509.h>
+#include "vault.h"
+
+#define TRUST_RECORD_VERSION 1
+#define TRUST_PATH_MAX 1024
+#define TRUST_ITEM_PREFIX "trust:"
+#define TRUST_FLAG_PINNED 0x1u
+
+typedef struct trust_cert {
+	char alias[KMC_TRUST_NAME_MAX + 1];
+	unsigned flags;
+	X509 *x;
+} trust_cert;
+
+typedef struct trust_set {
+	size_t n_files;
+	char files[KMC_TRUST_FILES_MAX][TRUST_PATH_MAX + 1];
+	size_t n;
+	trust_cert c[KMC_TRUST_CERTS_MAX];
+} trust_set;
+
+/* trustrec.c: the record, and the names. */
+KMC_INTERNAL int trust_name_check(const char *name, int alias)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int trust_parse(const uint8_t *p, size_t len, trust_set *ret)
+	KMC_MUST_CHECK;
+KMC_INTERNAL int trust_encode(const trust_set *t, uint8_t **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL void trust_set_clear(trust_set *t);
+/* The certificates as PEM, each after "# ALIAS", malloc'd, NUL-ended. */
+KMC_INTERNAL int trust_to_pem(const trust_set *t, char **ret,
+	size_t *ret_len) KMC_MUST_CHECK;
+
+/* trust.c: store "STORE" (NULL: the default) into *ret, a new trust_set,
+   read from the vault; KMC_E_NOT_FOUND naming it when absent. */
+KMC_INTERNAL int trust_load(kmc_vault *v, const char *store,
+	trust_set **ret) KMC_MUST_CHECK;
+KMC_INTERNAL void trust_set_free(trust_set *t);
+/* A bundle's meta text with its "trust=" line set to store (NULL: none),
+   every other line kept, into out. */
+KMC_INTERNAL int trust_meta_with(const uint8_t *meta, size_t len,
+	const char *store, char *out, size_t size, size_t *ret_len)
+	KMC_MUST_CHECK;
+
+#endif
