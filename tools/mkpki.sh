@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # mkpki.sh DIR [PASSWORD] - a throwaway PKI for tests and the demo:
-#   ca.crt ca.key            a root CA (EC P-256), CN=kmc test CA, or
-#                            CN=$MKPKI_CA_CN when set (a second CA
-#                            beside the first needs another name)
+#   ca.crt ca.key            a root CA (EC P-256)
 #   server.crt server.key    CN=localhost, SAN DNS:localhost, IP:127.0.0.1;
 #                            the key encrypted PKCS#8 under PASSWORD
 #   server.plain.key         the same key unencrypted (PKCS#8)
