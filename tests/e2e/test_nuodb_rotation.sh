@@ -9,7 +9,9 @@
 #   2 the new CA trusted by every server (kmc trust add, trust store peers);
 #   3 ... and by every client (the clients' trust store, exported);
 #   4 each server's key and certificate staged and promoted, one server at
-#     a time; the server reloads, no restart;
+#     a time; the server reloads, no restart (while kmc import --stage and
+#     kmc promote are not built: replaced by kmc import --replace, with a
+#     SKIP line saying so);
 #   5 the clients' own certificates moved to the new CA, and every server
 #     seen presenting the new chain;
 #   6 the old CA removed from every trust store by its alias;
@@ -29,13 +31,22 @@ skip() {
 }
 # The commands the rotation needs; a build without them cannot run it.
 missing=()
-for c in "trust add" "trust rm" "trust export" "cert set-trust" "promote"; do
+for c in "trust add" "trust rm" "trust export" "cert set-trust"; do
 	# shellcheck disable=SC2086
 	"$KMC" $c --help >/dev/null 2>&1 || missing+=("kmc $c")
 done
-"$KMC" import --help 2>&1 | grep -q -- '--stage' || missing+=("kmc import --stage")
 "$KMC" import --help 2>&1 | grep -q -- '--trust' || missing+=("kmc import --trust")
 [ "${#missing[@]}" = 0 ] || skip "not built yet: $(printf '%s, ' "${missing[@]}" | sed 's/, $//')"
+# Step 4 stages the new key and promotes it. Until kmc import --stage and
+# kmc promote are built, it replaces the key in one step (import
+# --replace), which the servers reload the same way; a SKIP line says so.
+STAGED=1
+if ! "$KMC" promote --help >/dev/null 2>&1 ||
+	! "$KMC" import --help 2>&1 | grep -q -- '--stage'; then
+	STAGED=
+	echo "# SKIP staging in step 4: kmc import --stage and kmc promote are not built;" \
+		"step 4 uses kmc import --replace"
+fi
 
 trap 'stop_all; rm -rf "$T"' EXIT
 OLD=$T/old	# the CA in use at the start
@@ -83,8 +94,8 @@ refused() {
 # reloaded_since SERVER N: server SERVER logs a reload beyond its first N.
 reloaded_since() { await_log "srv$1" '^tls_server: reloaded: generation [0-9]+$' "$2"; }
 reloads() { log_count "srv$1" '^tls_server: reloaded: generation'; }
-# under_load: the load made a round of requests to every server since.
-under_load() { await_load load 6; }
+# under_load: the load made a round of requests (one to each server) since.
+under_load() { await_load load 3; }
 # load_clean: nothing the load sent failed (its failures shown if any).
 load_clean() {
 	[ "$(load_field load handshake_failed)" = 0 ] &&
@@ -126,7 +137,7 @@ t "... exported as the clients' trust store file" export_client_trust
 check "... which holds the old CA alone" only_ca "$CL/trust.pem" "$OLD/ca.crt"
 t "the clients' certificate is the old CA's" client_pem "$OLD"
 check "the tls_load client builds" build_tls_load
-start_load load --ca "$CL/trust.pem" --cert "$CL/me.pem" --key "$CL/me.pem" --interval-ms 30 \
+start_load load --ca "$CL/trust.pem" --cert "$CL/me.pem" --key "$CL/me.pem" --interval-ms 100 \
 	"$(port_of srv1)" "$(port_of srv2)" "$(port_of srv3)"
 check "the load runs against all three servers" under_load
 check "... and nothing fails" load_clean
@@ -162,11 +173,18 @@ check "... under load, nothing failing" steady
 
 for n in "${SERVERS[@]}"; do
 	r=$(reloads "$n")
-	t "step 4: server $n's new key and certificate imported as staged" \
-		kv "$n" import --name server -c "$NEW/ca.crt" -s "$NEW/s$n.crt" -k "$NEW/s$n.key" \
-		--password-file "$KEYPW" --stage
-	check "... server $n still presents the old certificate" presents "s$n-staged" "$n" "$CL/trust.pem" "$OLD/s$n.crt"
-	t "... kmc promote server makes them live" kv "$n" promote server
+	if [ -n "$STAGED" ]; then
+		t "step 4: server $n's new key and certificate imported as staged" \
+			kv "$n" import --name server -c "$NEW/ca.crt" -s "$NEW/s$n.crt" -k "$NEW/s$n.key" \
+			--password-file "$KEYPW" --stage
+		check "... server $n still presents the old certificate" \
+			presents "s$n-staged" "$n" "$CL/trust.pem" "$OLD/s$n.crt"
+		t "... kmc promote server makes them live" kv "$n" promote server
+	else
+		t "step 4: server $n's new key and certificate replace the old (import --replace)" \
+			kv "$n" import --name server -c "$NEW/ca.crt" -s "$NEW/s$n.crt" -k "$NEW/s$n.key" \
+			--password-file "$KEYPW" --replace
+	fi
 	check "... server $n reloads (same process)" reloaded_since "$n" "$r"
 	check "... and presents the new certificate, verified by the new CA alone" \
 		presents "s$n-new" "$n" "$NEW/ca.crt" "$NEW/s$n.crt"
@@ -195,7 +213,7 @@ t "... exported to the clients" export_client_trust
 check "... which holds the new CA alone" only_ca "$CL/trust.pem" "$NEW/ca.crt"
 check "... under load, nothing failing" steady
 
-t "the load stops: exit 0, no request failed" stop_load
+t "the load stops: exit 0, no request failed" stop_load load
 check "... it made requests throughout, none failed" \
 	grep -Eqx 'requests [1-9][0-9]+ ok [1-9][0-9]+ handshake_failed 0 other_failed 0' "$T/load.out"
 check "... (and its count of ok requests equals its requests)" all_ok
