@@ -104,9 +104,8 @@ check "X serves a client (short.crt has not expired)" greet "$(port_of x)"
 check "R serves a client" greet "$(port_of r)"
 
 n=$(log_count r 'reloaded: generation')
-t "kmc import --replace renews R's certificate (server.crt, 30 days)" \
-	"$KMC" --vault "$T/vr" import --replace -c "$PKI/ca.crt" -s "$PKI/server.crt" \
-	-k "$PKI/server.key" --password-file "$KEYPW"
+t "kmc cert renew gives R's key a renewed certificate (server.crt, 30 days)" \
+	"$KMC" --vault "$T/vr" cert renew server -s "$PKI/server.crt"
 check "R reloads" await_log r '^tls_server: reloaded: generation [0-9]+$' "$n"
 check "... and logs the new certificate's end" \
 	await_log r "^tls_server: certificate CN=localhost valid until $END30$"

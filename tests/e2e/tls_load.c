@@ -220,6 +220,7 @@ int main(int argc, char **argv)
 	unsigned ports[MAX_PORTS];
 	unsigned long interval_ms = 20, max = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t stopsigs;
 	size_t nports = 0;
 	int i;
 
@@ -248,12 +249,16 @@ int main(int argc, char **argv)
 	}
 	if (!ca || !cert || !key || nports == 0)
 		usage();
-	/* SA_RESTART: a stop lets the request under way finish, so that
-	 * stopping the load is not counted as a failure by either side. */
-	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* The stop signals are blocked while a request is under way and
+	 * taken between requests: a stop must not cut a handshake short,
+	 * which both sides would count as a failure (and SA_RESTART does
+	 * not restart reads on a socket with a timeout). */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
 	signal(SIGPIPE, SIG_IGN);
 
 	status_update();
@@ -262,8 +267,10 @@ int main(int argc, char **argv)
 		struct timespec ts = { .tv_sec = (time_t)(interval_ms / 1000),
 			.tv_nsec = (long)(interval_ms % 1000) * 1000000 };
 
+		sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 		request(ports[next]);
 		status_update();
+		sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 		if (!stop && interval_ms)
 			nanosleep(&ts, NULL);
 	}

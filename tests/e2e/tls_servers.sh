@@ -89,9 +89,13 @@ await_load() {
 	return 1
 }
 
-# stop_load: SIGTERM the load and wait for it: its exit status (0: no
-# request failed).
+# stop_load NAME: SIGTERM the load and wait for it: its exit status (0:
+# no request failed); if not 0, its failures on stderr.
 stop_load() {
+	local rc
 	kill -TERM "$LPID" 2>/dev/null
 	wait_exit "$LPID"
+	rc=$?
+	[ "$rc" = 0 ] || cat "$T/$1.err" >&2
+	return "$rc"
 }
