@@ -69,6 +69,27 @@ int record_parse_header(const uint8_t *rec, size_t len, record_info *ret)
 	return 0;
 }
 
+/*
+ * Why record_parse_header() refused the record of name (which: "" or
+ * which old version): a newer record version or flags are named as such
+ * (KMC_E_VERSION), anything else is damage that kmc rm clears (with
+ * advice, when rm_advice).
+ */
+static int record_header_error(const uint8_t *rec, size_t len, int r,
+	const char *name, const char *which, int rm_advice)
+{
+	if (r == KMC_E_VERSION && len > 0 && rec[0] > RECORD_VERSION)
+		return kmc_detail(r, "item %s%s has record version %u, and this "
+			"kmc reads version %u only: a newer kmcvault wrote it",
+			name, which, (unsigned)rec[0], RECORD_VERSION);
+	if (r == KMC_E_VERSION && len > 0 && rec[0] == RECORD_VERSION)
+		return kmc_detail(r, "item %s%s has record flags that this kmc "
+			"(record version %u) does not know: a newer kmcvault "
+			"wrote it", name, which, RECORD_VERSION);
+	return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record%s", name,
+		which, rm_advice ? "; kmc rm it, then run this again" : "");
+}
+
 static int item_ad(const kmc_vault *v, const char *name, const uint8_t *hdr,
 	kmc_wbuf *ad)
 {
@@ -405,7 +426,7 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	KMC_GUARD(r);
 	r = record_parse_header(rec, len, &info);
 	if (r < 0)
-		return kmc_detail(r, "item %s: damaged record", name);
+		return record_header_error(rec, len, r, name, "", 0);
 	r = record_check_type(v, name, rec, len, &info, (uint8_t)type);
 	if (r == KMC_E_TYPE)
 		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
@@ -469,11 +490,12 @@ static int list_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	record_info ri;
 	kmc_item_info info;
 	uint32_t ver;
+	int r;
 
 	KMC_GUARD(key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
-	if (record_parse_header(rec, len, &ri) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record; "
-			"kmc rm it, then run this again", buf);
+	r = record_parse_header(rec, len, &ri);
+	if (r < 0)
+		return record_header_error(rec, len, r, buf, "", 1);
 	info.name = buf;
 	info.type = (kmc_item_type)ri.type;
 	info.version = ri.version;
@@ -565,12 +587,13 @@ static int usage_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	char name[KMC_NAME_MAX + 1];
 	record_info info;
 	uint32_t ver;
+	int r;
 
 	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
-	if (record_parse_header(rec, len, &info) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
-			"kmc rm it, then run this again", name,
-			c->db == STORE_DB_HISTORY ? " (an old version)" : "");
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return record_header_error(rec, len, r, name,
+			c->db == STORE_DB_HISTORY ? " (an old version)" : "", 1);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->ids[i] == info.mk_id)
 			(c->db == STORE_DB_HISTORY ? c->old : c->current)[i]++;
@@ -611,9 +634,9 @@ static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	if (c->db == STORE_DB_HISTORY)
 		snprintf(which, sizeof(which), " (old version %u)",
 			(unsigned)ver);
-	if (record_parse_header(rec, len, &info) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
-			"kmc rm it, then run this again", name, which);
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return record_header_error(rec, len, r, name, which, 1);
 	if (info.mk_id == c->v->ks->active_mk)
 		return 0;
 	r = record_open_into(c->v, name, rec, len, &info, pt);

@@ -162,4 +162,28 @@ done
 N2=$T/newer-both
 t "a vault of keystore format 2" build_old "$N2" --ks-version 2
 refused "$N2" "status: both keystores of format 2 refused" 'format version 2' "$KMC" --vault "$N2" status
+N3=$T/newer-record
+"$OLD" "$N3" "$KMC_HOST_KEY" db=1:"$T/items/db":1:2 api=2:"$T/items/api" 2>/dev/null
+for cmd in "password get db" list; do
+	# shellcheck disable=SC2086
+	refused "$N3" "$cmd: a record of version 2 is refused, naming the item" \
+		'db.*version 2.*1' "$KMC" --vault "$N3" $cmd
+done
+N4=$T/newer-journal
+"$OLD" --journal "2:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+t_err 4 "status: a journal of version 2 is a pending change" 'needs repair' \
+	"$KMC" --vault "$N4" status
+for cmd in repair "password set db --password-file $T/pw2"; do
+	# shellcheck disable=SC2086
+	refused "$N4" "$cmd: a journal of version 2 is refused" 'journal.*version 2.*1' \
+		"$KMC" --vault "$N4" $cmd
+done
+t "a backup of the old vault" kmc backup --out "$T/bk"
+# The manifest of a newer kmc: version 2, its checksum made right.
+M=$T/bk/backup.manifest
+sed -i '1s/ 1$/ 2/; $d' "$M"
+echo "checksum $(b2sum -l 256 "$M" | cut -d' ' -f1)" >>"$M"
+refused "$V" "restore: a manifest of version 2 is refused" 'backup\.manifest.*version 2.*1' \
+	kmc restore "$T/bk"
+
 done_testing
