@@ -209,6 +209,11 @@ says_kmc() {
 	[[ $REPLY == "kmc: "* ]] && ! [[ $REPLY =~ $SAN_MSG ]] ||
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
+status_pending() {
+	look status >"$TMPF" 2>&1 && { echo "kmc status: exit 0" >&2; return 1; }
+	slurp "$TMPF"
+	[[ $REPLY == *$'\npending '*"trust store"*"kmc repair"* ]] || { echo "kmc status: $REPLY" >&2; false; }
+}
 # What an allocation failing must not be called: something wrong with
 # the input or the vault.
 BLAME_RE='would be over|damaged|not a (CA )?certificate|holds [0-9]+ certificates|already (has|keeps|trusted)|has no alias|holds no|not valid yet|has expired'
@@ -320,6 +325,11 @@ one_run() {
 		fi
 		;;
 	esac
+	# A cut-off change of the sync files (staged files left): kmc status
+	# tells the user, naming what was cut off.
+	if [ "$MODE" = kill ] && ! no_staged_files 2>/dev/null; then
+		check "$AT: kmc status says a trust store change is pending, and kmc repair" status_pending
+	fi
 	check "$AT: before repair, a reader sees the old stores or the new" reader_old_or_new
 	local f
 	for f in "${FILES[@]}"; do
