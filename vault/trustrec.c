@@ -174,6 +174,9 @@ int trust_encode(const trust_set *t, uint8_t **ret, size_t *ret_len)
 		int r = b.err;
 
 		kmc_wbuf_free(&b);
+		/* A failed allocation is no record too large. */
+		if (r != KMC_E_TOO_LARGE)
+			return r;
 		return kmc_detail(r, "the trust store's record would be over %u "
 			"bytes", KMC_ITEM_MAX);
 	}

@@ -4,8 +4,8 @@
 # each step, allocations failing (trust_faults.sh). The store then keeps
 # two files and the third holds its own text, or three and the third
 # holds the store's PEM, its mode kept; the other two never change. Then
-# trust sync --stop of a kept file, which writes no file: the store
-# keeps it or not.
+# the steps of trust sync --stop of a kept file, which writes no file:
+# the store keeps it or not.
 . "$(dirname "${BASH_SOURCE[0]}")/trust_faults.sh"
 
 sweep "trust sync ca-three.pem" two trust sync clients --file "$F3"

@@ -32,12 +32,13 @@
 #     command run again succeeds.
 #
 # Steps (some 6 to 32 a run) each failed, in make check too; killed at
-# one step in KILL_STRIDE (2, and the last) in make check, each in make
-# check-full. Allocations: kmc's own (some 50 to 80) one in OWN_STRIDE,
-# and all of them (some 7,500, nearly all OpenSSL's at its start, which
-# it does without) about ALLOC_RUNS runs spread over them, in make check;
-# half as many under make check-sanitize; make check-full
-# (KMC_ALLOC_STRIDE=1) each.
+# one step in KILL_STRIDE (3, and the last) in make check. kmc's own
+# allocations (some 50 to 80): the state checked after one in
+# OWN_STRIDE failing, the message after each past those of opening the
+# vault; all allocations (some 7,500, nearly all OpenSSL's at its
+# start, which it does without): about ALLOC_RUNS runs spread over
+# them. Under make check-sanitize, half as many samples; make check-full
+# (KMC_ALLOC_STRIDE=1): each step killed, each allocation failing.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
 V=$T/vault
@@ -121,17 +122,23 @@ view() {
 	fi
 }
 # fingerprint: the view, and each file's mode, owner, group and bytes, into FP.
+# (Files whose bytes are all the old ones have the old mode, owner and
+# group: only a rename changes them, and it brings new bytes.)
 fingerprint() {
-	local f
+	local f same=1 bytes=
 	view
-	FP=$VIEW$'\n'"== files"$'\n'
-	stat -c '%n %a %u %g' "${FILES[@]}" >"$TMPF" 2>&1
-	slurp "$TMPF"
-	FP+=$REPLY
 	for f in "${FILES[@]}"; do
 		slurp "$f"
-		FP+="-- $f"$'\n'$REPLY
+		[ -n "${OLD_FILE[$f]+set}" ] && [ "$REPLY" = "${OLD_FILE[$f]}" ] || same=0
+		bytes+="-- $f"$'\n'$REPLY
 	done
+	if [ "$same" = 1 ]; then
+		FP=$VIEW$'\n'"== files"$'\n'$OLD_STAT$bytes
+	else
+		stat -c '%n %a %u %g' "${FILES[@]}" >"$TMPF" 2>&1
+		slurp "$TMPF"
+		FP=$VIEW$'\n'"== files"$'\n'$REPLY$bytes
+	fi
 }
 generation() { # into GEN; into STATUS, kmc status --json
 	look status --json >"$TMPF" 2>&1
@@ -208,6 +215,18 @@ says_kmc() {
 	[[ $REPLY == "kmc: "* ]] && ! [[ $REPLY =~ $SAN_MSG ]] ||
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
+status_pending() {
+	look status >"$TMPF" 2>&1 && { echo "kmc status: exit 0" >&2; return 1; }
+	slurp "$TMPF"
+	[[ $REPLY == *$'\npending '*"trust store"*"kmc repair"* ]] || { echo "kmc status: $REPLY" >&2; false; }
+}
+# What an allocation failing must not be called: something wrong with
+# the input or the vault.
+BLAME_RE='would be over|damaged|not a (CA )?certificate|holds [0-9]+ certificates|already (has|keeps|trusted)|has no alias|holds no|not valid yet|has expired'
+not_blamed() {
+	slurp "$RUN_ERR"
+	! [[ $REPLY =~ $BLAME_RE ]] || { echo "message was: $REPLY" >&2; false; }
+}
 says_nothing_changed() { slurp "$RUN_ERR"; [[ $REPLY == *"nothing was changed"* ]]; }
 not_both_told() {
 	slurp "$RUN_ERR"
@@ -219,6 +238,7 @@ says_repair_finishes() {
 	[[ $REPLY == *"kmc repair"* && $REPLY != *"nothing was changed"* ]] ||
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
+not() { ! "$@" 2>/dev/null; }
 again_new() { # from the old state, the command run again gives the new
 	look "${CMD[@]}" >"$TMPF" 2>&1 || { echo "run again: exit $?: $(cat "$TMPF")" >&2; return 1; }
 	is_new
@@ -239,6 +259,7 @@ faulty() {
 		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "${CMD[@]}" \
 		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 	rc=$?
+	[ -z "${TRUST_FAULTS_MSGS:-}" ] || { head -1 "$RUN_ERR" >>"$TRUST_FAULTS_MSGS"; }
 	steps=0
 	[ -f "$COUNT" ] && read -r steps <"$COUNT"
 	return 0
@@ -255,6 +276,10 @@ scenario() {
 	shift 2
 	CMD=("$@")
 	load "$FROM"
+	OLD_FILE=()
+	stat -c '%n %a %u %g' "${FILES[@]}" >"$TMPF" 2>&1
+	slurp "$TMPF"
+	OLD_STAT=$REPLY
 	fingerprint
 	OLD_FP=$FP
 	OLD_VIEW=$VIEW
@@ -270,6 +295,19 @@ scenario() {
 	for f in "${FILES[@]}"; do slurp "$f"; NEW_FILE[$f]=$REPLY; done
 	check "$WHAT changes what the user sees" test "$OLD_FP" != "$NEW_FP"
 	check "$WHAT: the new state is healthy, its store generation above the old" healthy
+	# The checks can tell a mix: the new store with an old file; and a
+	# staged file left.
+	if [ "$(stat -c %Y "${FILES[@]}")" != "$(cd "$T/saved.$FROM" && stat -c %Y "${FILES[@]##*/}")" ]; then
+		for f in "${FILES[@]}"; do
+			[ "${OLD_FILE[$f]}" = "${NEW_FILE[$f]}" ] || { cp -a "$T/saved.$FROM/${f##*/}" "$f"; break; }
+		done
+		check "$WHAT: a mix (the new store, an old file) is neither state" not old_or_new
+		load "$FROM"
+		look "${CMD[@]}" >"$TMPF" 2>&1
+	fi
+	: >"$T/.ca-one.pem.kmc-new"
+	check "$WHAT: a .NAME.kmc-new file left is seen" not no_staged_files
+	rm -f "$T/.ca-one.pem.kmc-new"
 	check "$WHAT: the files keep mode, owner and group" test "$(stat -c '%a %u %g' "${FILES[@]}")" = \
 		"$(cd "$T/saved.$FROM" && stat -c '%a %u %g' "${FILES[@]##*/}")"
 }
@@ -297,6 +335,11 @@ one_run() {
 		fi
 		;;
 	esac
+	# A cut-off change of the sync files (staged files left): kmc status
+	# tells the user, naming what was cut off.
+	if [ "$MODE" = kill ] && ! no_staged_files 2>/dev/null; then
+		check "$AT: kmc status says a trust store change is pending, and kmc repair" status_pending
+	fi
 	check "$AT: before repair, a reader sees the old stores or the new" reader_old_or_new
 	local f
 	for f in "${FILES[@]}"; do
@@ -326,7 +369,7 @@ tally() { TALLY="the old state $OLDS times, the new $NEWS"; OLDS=0 NEWS=0; }
 # check-sanitize: faultlib.sh); in make check, killed at one step in
 # KILL_STRIDE (and the last): what a kill leaves at step N is what the
 # failure at step N leaves before its clean-up, which every run checks.
-KILL_STRIDE=2
+KILL_STRIDE=3
 [ -z "${KMC_ALLOC_STRIDE:-}" ] || KILL_STRIDE=1
 step_sweep() {
 	local n total mode kill t0=$SECONDS
@@ -358,14 +401,27 @@ step_sweep() {
 	echo "# $WHAT: the step sweep took $((SECONDS - t0)) s"
 }
 
+# open_allocs: into OPEN_ALLOCS, how many of its own allocations kmc
+# makes opening the vault of state FROM for writing: those of `kmc cert
+# set-trust` of a bundle there is not (an open, then a refusal) before
+# its message.
+open_allocs() {
+	load "$FROM"
+	LD_PRELOAD="$SO" KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=$NEAR KMC_FAULT_TRACE=1 "$KMC" --vault "$V" \
+		cert set-trust nosuch clients >/dev/null 2>"$TMPF" </dev/null
+	OPEN_ALLOCS=$(awk '/kmc: /{ print n + 0; exit } /^faultinject: #/{ n++ }' "$TMPF")
+	OPEN_ALLOCS=${OPEN_ALLOCS:-0}
+}
+
 # alloc_sweep NEAR STRIDE-OR-RUNS: allocations failing; NEAR 0: all of
 # them, about ALLOC_RUNS of them spread evenly; else kmc's own (the
 # shim's KMC_FAULT_NEAR), one in OWN_STRIDE. KMC_ALLOC_STRIDE=k: one in k.
-ALLOC_RUNS=6
+ALLOC_RUNS=4
 OWN_STRIDE=8
 NEAR=4
 alloc_sweep() {
 	local near=$1 n total k label t0=$SECONDS fails=0
+	OPEN_ALLOCS=
 	label="$WHAT, $([ "$near" = 0 ] && echo allocation || echo 'own allocation')"
 	load "$FROM"
 	FAULT_OPS=alloc FAULT_NEAR=$near faulty 0 0
@@ -384,26 +440,43 @@ alloc_sweep() {
 	POINTS=()
 	for ((n = 1; n <= total; n += k)); do POINTS+=("$n"); done
 	[ "${POINTS[-1]}" = "$total" ] || POINTS+=("$total")
+	# kmc's own: each after those of opening the vault (which every
+	# writing command makes: the other fault suites' too) has its message
+	# checked, in make check too (cheap); the state after it, of POINTS
+	# only.
+	local -A full=()
+	for n in "${POINTS[@]}"; do full[$n]=1; done
+	if [ "$near" != 0 ]; then
+		open_allocs
+		for ((n = OPEN_ALLOCS + 1; n <= total; n++)); do [ -n "${full[$n]:-}" ] || POINTS+=("$n"); done
+	fi
 	for n in "${POINTS[@]}"; do
 		MODE=alloc
 		AT="$label $n of $total failing"
 		load "$FROM"
 		FAULT_OPS=alloc FAULT_NEAR=$near faulty "$n" 0
 		[ "$rc" = 0 ] || fails=$((fails + 1))
-		one_run
+		if [ -n "${full[$n]:-}" ]; then
+			one_run
+		elif [ "$rc" != 0 ]; then
+			check "$AT: exits non-zero without a crash" no_crash
+			check "$AT: a message starting 'kmc: ', no memory error report" says_kmc
+		fi
+		[ "$rc" = 0 ] || check "$AT: the message blames neither the input nor the vault" not_blamed
 	done
 	# kmc's own allocations: some must fail the command (the shim is
 	# active). Of all of them, nearly every one a sample hits is
 	# OpenSSL's at its start, which it does without.
 	[ "$near" = 0 ] || check "the shim is active: with some ${label} failing, $WHAT failed" test "$fails" -gt 0
 	tally
-	echo "# ${label}s: $total; ran ${#POINTS[@]} (1 in $k, and the last): failed $fails;" \
+	echo "# ${label}s: $total; ran ${#POINTS[@]}, the state checked after ${#full[@]} (1 in $k, and the last)" \
+		"${OPEN_ALLOCS:+, the message after each of those past the first $OPEN_ALLOCS (the open)}: failed $fails;" \
 		"then $TALLY; $((SECONDS - t0)) s"
 }
 
 # sweep WHAT FROM ARGS...: the scenario, the steps, the allocations;
-# sweep_short: the steps and kmc's own allocations, for a second command
-# of a suite that runs the same code as its first.
+# sweep_short: the steps alone, for a second command of a suite whose
+# code the others' allocation sweeps run.
 sweep() {
 	scenario "$@"
 	step_sweep
@@ -413,5 +486,4 @@ sweep() {
 sweep_short() {
 	scenario "$@"
 	step_sweep
-	alloc_sweep "$NEAR"
 }
