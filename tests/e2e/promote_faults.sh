@@ -30,8 +30,8 @@ CERT_INFO=server
 KEY_PASSWORDS="$PW $PW2"
 STATUS_CHECK=1
 STEP_STRIDE=5
-OWN_ALLOC_STRIDE=15
-ALLOC_RUNS=12
+OWN_ALLOC_STRIDE=25
+ALLOC_RUNS=4
 
 # A new certificate for the server's key (its CSR again), from the same CA.
 RENEWED=$T/renewed.crt
