@@ -20,7 +20,9 @@
  * another name, into another vault, or with any header field changed fails
  * with KMC_E_AUTH.
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "vault.h"
@@ -323,7 +325,8 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	return store_txn_commit(&t);
 }
 
-/* Whether name is an imported bundle: its NAME/meta item exists. */
+/* Whether name is an imported bundle: its NAME/meta item exists, or it
+   has a staged version only (NAME/.s/info). */
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
@@ -331,6 +334,9 @@ static int is_bundle(kmc_vault *v, const char *name)
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
 	snprintf(part, sizeof(part), "%s/meta", name);
+	if (items_exists(v, part))
+		return 1;
+	snprintf(part, sizeof(part), "%s/.s/info", name);
 	return items_exists(v, part);
 }
 
@@ -385,6 +391,14 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
 		r = store_txn_drop_history(&t, part, &n);
 		total += n;
+		/* The version kmc promote --previous would go back to is an
+		   old version too. */
+		if (r == 0 && !strncmp(parts[i], ".p/", 3)) {
+			r = items_txn_del(v, &t, part);
+			total += r == 0;
+			if (r == KMC_E_NOT_FOUND)
+				r = 0;
+		}
 	}
 	if (r < 0) {
 		store_txn_abort(&t);
@@ -671,5 +685,90 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 			*ret_n += changed;
 		} while (from_len > 0);
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* An old version                                                    */
+
+typedef struct version_ctx {
+	const char *name;
+	uint32_t version;
+	uint8_t *rec;
+	size_t len;
+} version_ctx;
+
+static int find_version(const uint8_t *key, size_t key_len,
+	const uint8_t *rec, size_t len, void *arg)
+{
+	version_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	uint32_t ver;
+
+	KMC_GUARD(key_name(STORE_DB_HISTORY, key, key_len, buf, &ver));
+	if (ver != c->version || strcmp(buf, c->name) != 0)
+		return 0;
+	c->rec = malloc(len);
+	KMC_ENSURE(c->rec, KMC_E_NOMEM);
+	memcpy(c->rec, rec, len);
+	c->len = len;
+	return 1;
+}
+
+int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
+	kmc_item_type type, kmc_secret **ret)
+{
+	version_ctx c = { name, version, NULL, 0 };
+	record_info info;
+	kmc_secret *s = NULL;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_name_check(name));
+	/* The current version is the item itself. */
+	r = kmc_item_get(v, name, type, &s);
+	if (r < 0 && r != KMC_E_NOT_FOUND)
+		return r;
+	if (r == 0) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = store_get(&v->st, name, &rec, &len);
+		if (r == 0)
+			r = record_parse_header(rec, len, &info);
+		free(rec);
+		if (r == 0 && info.version == version) {
+			*ret = s;
+			return 0;
+		}
+		kmc_secret_free(s);
+		s = NULL;
+		KMC_GUARD(r);
+	}
+	kmc_detail_clear();
+	/* An old one: a walk of the history (rarely asked, never by a
+	   server). */
+	r = store_walk_db(&v->st, STORE_DB_HISTORY, find_version, &c);
+	if (r < 0) {
+		free(c.rec);
+		return r;
+	}
+	if (!c.rec)
+		return kmc_detail(KMC_E_NOT_FOUND, "no version %" PRIu32 " of %s "
+			"is kept (kmc list shows the current version and how many "
+			"old ones)", version, name);
+	r = record_parse_header(c.rec, c.len, &info);
+	if (r == 0 && type && info.type != type)
+		r = kmc_detail(KMC_E_TYPE, "version %" PRIu32 " of %s is a %s",
+			version, name, kmc_item_type_name(
+			(kmc_item_type)info.type));
+	if (r == 0)
+		r = record_open(v, name, c.rec, c.len, NULL, &s);
+	free(c.rec);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "version %" PRIu32 " of %s fails "
+			"authentication", version, name);
+	KMC_GUARD(r);
+	*ret = s;
 	return 0;
 }
