@@ -446,8 +446,10 @@ int store_history_make(store *st)
 		else
 			mdb_txn_abort(txn);
 	}
-	if (r == 0)
+	if (r == 0) {
 		st->history = st->shared->history = dbi;
+		store_extend(st->env);
+	}
 	pthread_mutex_unlock(&envs_lock);
 	return r;
 }
