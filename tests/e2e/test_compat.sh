@@ -241,6 +241,50 @@ for R in "$T/ro1" "$T/ro2"; do
 	done
 done
 rk() { "$KMC" --vault "$T/ro2" "$@"; }
+# The first write to such a store makes its history database: broken at
+# each step (every write, sync, rename the fault shim counts), and killed
+# at each, it leaves the old password or the new, a healthy vault, and a
+# next write that works.
+SO=$KMC_BUILD/tests/faultinject.so
+cp -a "$T/ro2" "$T/ro2.orig"
+faulty() { # faulty N KILL: password set on a fresh copy of ro2, step N broken
+	rm -rf "$T/rf" && cp -a "$T/ro2.orig" "$T/rf" && rm -f "$T/count"
+	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$1" KMC_FAULT_COUNT="$T/count" KMC_FAULT_KILL="$2" \
+		"$KMC" --vault "$T/rf" password set db --password-file "$T/pw2" \
+		>/dev/null 2>"$T/rf.err" </dev/null; } 2>/dev/null
+	rc=$?
+}
+old_or_new() {
+	local got
+	got=$("$KMC" --vault "$T/rf" password get db 2>&1)
+	case $got in db-password-1 | db-password-2) ;; *) echo "got: $got" >&2; return 1 ;; esac
+	"$KMC" --vault "$T/rf" status >/dev/null 2>&1 &&
+		"$KMC" --vault "$T/rf" password set db --password-file "$T/pw2" 2>/dev/null &&
+		[ "$("$KMC" --vault "$T/rf" password get db)" = db-password-2 ]
+}
+faulty 0 0
+steps=$(cat "$T/count" 2>/dev/null || echo 0)
+check "the first write to a store without history runs under the fault shim" \
+	test "$rc" = 0 -a "$steps" -gt 0
+bad=
+refusals=0
+# Kills run as built for release only, as in the fault suites (faultlib.sh).
+[ -n "${KMC_SANITIZED:-}" ] && kills=0 || kills="0 1"
+for ((n = 1; n <= steps; n++)); do
+	for kill in $kills; do
+		faulty "$n" "$kill"
+		[ "$kill" = 1 ] || [ "$rc" = 0 ] || refusals=$((refusals + 1))
+		if [ "$kill" = 0 ] && [ "$rc" != 0 ] && ! grep -q '^kmc: ' "$T/rf.err"; then
+			bad="$bad $n:fail(no message)"
+		fi
+		[ "$rc" -lt 128 ] || [ "$kill" = 1 ] || bad="$bad $n:crash"
+		old_or_new 2>>"$T/rf.why" || bad="$bad $n:$kill"
+	done
+done
+check "failed or killed at each of its $steps steps: the old password or the new, healthy, writable" \
+	test -z "$bad"
+check "a failed step stops the command ($refusals of $steps did)" test "$refusals" -gt 0
+[ -z "$bad" ] || { echo "# steps:$bad"; head -5 "$T/rf.why"; }
 t "import --replace into the store without history" \
 	rk import --name srv -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
 	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/ro2.keys" --replace
