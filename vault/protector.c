@@ -312,7 +312,10 @@ int pass_slot_check(const ks_slot *s)
 	uint32_t ops;
 	uint64_t mem;
 
-	KMC_GUARD(pass_params_parse(s, &ops, &mem, &salt));
+	/* Another algorithm or a bad length: pass_slot_unlock() says so,
+	   and a newer algorithm's slot is skipped like any that fails. */
+	if (pass_params_parse(s, &ops, &mem, &salt) < 0)
+		return 0;
 	if (ops < KMC_ARGON2_OPS_MIN || ops > KMC_ARGON2_OPS_MAX ||
 	    mem < KMC_ARGON2_MEM_MIN || mem > KMC_ARGON2_MEM_MAX)
 		return kmc_detail(KMC_E_CORRUPT, "passphrase protector %u asks "

@@ -68,8 +68,9 @@ KMC_INTERNAL int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 KMC_INTERNAL int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const kmc_secret *pass, uint32_t ops, uint64_t mem,
 	const kmc_secret *rk, uint8_t id, ks_slot *ret) KMC_MUST_CHECK;
-/* A passphrase slot's parameters: KMC_E_CORRUPT, naming the slot and the
-   accepted range, when they are out of it (before any prompt). */
+/* A passphrase slot's Argon2id cost: KMC_E_CORRUPT, naming the slot and
+   the accepted range, when it is out of it (checked before any prompt);
+   0 otherwise, and for parameters it cannot parse (the unlock says). */
 KMC_INTERNAL int pass_slot_check(const ks_slot *s) KMC_MUST_CHECK;
 KMC_INTERNAL int pass_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const kmc_secret *pass, kmc_secret **ret_rk)
