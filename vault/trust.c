@@ -262,6 +262,13 @@ static ssize_t find_alias(const trust_set *t, const char *alias)
 	return -1;
 }
 
+static int no_alias(const char *sname, const char *alias)
+{
+	return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias %s "
+		"(kmc trust list --store %s shows its aliases)",
+		store_or_default(sname), alias, store_or_default(sname));
+}
+
 /* ---------------------------------------------------------------- */
 /* Adding: only a CA, or a self-signed leaf pinned on purpose         */
 
@@ -463,9 +470,7 @@ int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
 	KMC_GUARD(trust_load(v, sname, &t));
 	at = find_alias(t, alias);
 	if (at < 0)
-		return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias "
-			"%s (kmc trust list --store %s shows its aliases)",
-			store_or_default(sname), alias, store_or_default(sname));
+		return no_alias(sname, alias);
 	X509_free(t->c[at].x);
 	free(t->c[at].der);
 	X509_CRL_free(t->c[at].crl);
@@ -491,9 +496,7 @@ int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 	KMC_GUARD(trust_load(v, sname, &t));
 	at = find_alias(t, alias);
 	if (at < 0)
-		return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias "
-			"%s (kmc trust list --store %s shows its aliases)",
-			store_or_default(sname), alias, store_or_default(sname));
+		return no_alias(sname, alias);
 	KMC_GUARD(read_crl(crl_file, t->c[at].x, &crl));
 	r = trust_crl_set(&t->c[at], crl);
 	if (r < 0) {

@@ -7,8 +7,8 @@
 # turn away clients of the trusted CA for having none.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
 
-SRV="$KMC_BUILD/examples/tls_server"
 V=$T/vault
 P1=$T/pki1
 P2=$T/pki2
@@ -19,22 +19,6 @@ trap 'stop_all; rm -rf "$T"' EXIT
 "$KMC_TOP/tools/mkpki.sh" "$P1" >/dev/null
 MKPKI_CA_CN="second CA" "$KMC_TOP/tools/mkpki.sh" "$P2" >/dev/null
 MKPKI_CA_CN="third CA" "$KMC_TOP/tools/mkpki.sh" "$P3" >/dev/null
-
-start_server() {
-	local i
-	SLOG=$T/srv.log
-	"$SRV" --vault "$V" --port 0 >"$T/srv.stdout" 2>"$SLOG" </dev/null &
-	SPID=$!
-	SPIDS+=("$SPID")
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
-			"$T/srv.stdout")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # greeted PKI: a client with PKI's client certificate is greeted.
 greeted() {
@@ -62,7 +46,7 @@ t "trust store clients trusts the second CA" \
 t "import the server's bundle with its CA's CRL, naming the store" \
 	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
 	-r "$P1/ca.crl" --trust clients
-t "the server starts" start_server
+t "the server starts" start_tls_server srv --vault "$V" --port 0
 PID0=$SPID
 
 check "a client of the server's own CA is greeted" greeted "$P1"
@@ -127,14 +111,7 @@ t "import a second bundle, no CRL, naming the store" \
 	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
 	--name nocrl --trust clients
 SAVE_PORT=$PORT SAVE_SPID=$SPID SAVE_SLOG=$SLOG
-"$SRV" --vault "$V" --name nocrl --port 0 >"$T/srv2.stdout" 2>"$T/srv2.log" </dev/null &
-SPIDS+=("$!")
-for i in $(seq 200); do
-	PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' "$T/srv2.stdout")
-	[ -n "$PORT" ] && break
-	sleep 0.1
-done
-check "it serves" test -n "$PORT"
+t "a server of it starts" start_tls_server srv2 --vault "$V" --name nocrl --port 0
 check "its own CA's client (revoked in a CRL it does not hold) is greeted" \
 	greeted "$P1"
 check "the store CA's revoked client is refused" refused "$P3"
