@@ -69,6 +69,13 @@ int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 		&mk_id, &blob, &len);
 	if (r == KMC_E_NOMEM)
 		return r;	/* not the string's fault */
+	if (r == KMC_E_VERSION) {
+		const char *p = string + strspn(string, " \t\r\n");
+
+		return kmc_detail(r, "a ciphertext string of format %.*s, and "
+			"this kmc reads kmc:v1: only: a newer kmcvault made it",
+			(int)strcspn(p + 4, ":") + 5, p);
+	}
 	if (r < 0)
 		return kmc_detail(r, "not a ciphertext string of the form "
 			"kmc:v1:<master-key-id>:<base64url>");

@@ -190,6 +190,8 @@ N5=$T/newer-store
 "$OLD" --store-format 2 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
 refused "$N5" "list: an item store of format 2 is refused" 'items\.mdb.*format 2.*1' \
 	"$KMC" --vault "$N5" list
+refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
+	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"
 t "a backup of the old vault" kmc backup --out "$T/bk"
 # The manifest of a newer kmc: version 2, its checksum made right.
 M=$T/bk/backup.manifest
