@@ -10,8 +10,9 @@
  *	old_vault [OPTION...] DIR HOSTKEY [NAME=TYPE:FILE[:ITEMVER[:RECVER]]...]
  *
  *	--ks-version N      format_version of both keystores (1)
- *	--master-version N  format_version of kmc.ks only; StandbyKsf.ks
- *	                    stays 1, one generation older
+ *	--master-version N  format_version of kmc.ks only, one generation
+ *	                    newer than StandbyKsf.ks (format 1)
+ *	--standby-version N the same for StandbyKsf.ks
  *	--no-history        no history database, as the first stores had
  *	--store-format N    the meta "format" value (1)
  *	--journal VER:DIR   a pending journal of version VER, state 1, one
@@ -306,7 +307,8 @@ static void item_spec(char *spec, char **name, unsigned *type, char **file,
 
 int main(int argc, char **argv)
 {
-	unsigned ks_version = 1, master_version = 0, store_format = 1;
+	unsigned ks_version = 1, master_version = 0, standby_version = 0;
+	unsigned store_format = 1;
 	unsigned journal_version = 0;
 	const char *journal_dir = NULL, *strings[16], *olds[16];
 	int no_history = 0, n_strings = 0, n_olds = 0, i;
@@ -331,6 +333,8 @@ int main(int argc, char **argv)
 			ks_version = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(o, "--master-version")) {
 			master_version = (unsigned)atoi(argv[++i]);
+		} else if (!strcmp(o, "--standby-version")) {
+			standby_version = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(o, "--store-format")) {
 			store_format = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(o, "--journal")) {
@@ -371,12 +375,15 @@ int main(int argc, char **argv)
 
 	if (mkdir(dir, 0700) < 0)
 		die(dir);
-	keystore(&ks, ks_version, 1, host_path, &ps);
+	/* A newer kmc wrote one twin, one generation on, and was cut off
+	   before the other (or the other was put back from a copy). */
+	keystore(&ks, standby_version ? standby_version : ks_version,
+		standby_version ? 2 : 1, host_path, &ps);
 	write_file(dir, "StandbyKsf.ks", &ks);
-	if (master_version) {
-		/* A newer kmc wrote kmc.ks and was cut off before the twin. */
-		keystore(&ks, master_version, 2, host_path, &ps);
-	}
+	/* Otherwise the twins are the same bytes, as in a healthy vault. */
+	if (master_version || standby_version)
+		keystore(&ks, master_version ? master_version : ks_version,
+			master_version ? 2 : 1, host_path, &ps);
 	write_file(dir, "kmc.ks", &ks);
 
 	snprintf(file, sizeof(file), "%s/items.mdb", dir);

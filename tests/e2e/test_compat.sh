@@ -167,6 +167,14 @@ for cmd in status list "password get db" repair "password set db --password-file
 	refused "$N" "$cmd: kmc.ks of format 2 is refused, never repaired from the twin" \
 		'kmc\.ks.*format version 2.*reads.* 1' "$KMC" --vault "$N" $cmd
 done
+N1=$T/newer-standby
+t "a vault whose StandbyKsf.ks a newer kmc wrote, kmc.ks left at 1" \
+	build_old "$N1" --standby-version 2
+for cmd in repair "password set db --password-file $T/pw2"; do
+	# shellcheck disable=SC2086
+	refused "$N1" "$cmd: StandbyKsf.ks of format 2 is refused, never repaired from kmc.ks" \
+		'StandbyKsf\.ks.*format version 2.*reads.* 1' "$KMC" --vault "$N1" $cmd
+done
 N2=$T/newer-both
 t "a vault of keystore format 2" build_old "$N2" --ks-version 2
 refused "$N2" "status: both keystores of format 2 refused" 'format version 2' "$KMC" --vault "$N2" status
