@@ -186,6 +186,25 @@ static void test_nul(void **state)
 	free(text);
 }
 
+/* A newer manifest is told by its first line, whatever follows it: a
+   later format may end otherwise, and must not pass for a damaged one. */
+static void test_newer_any_ending(void **state)
+{
+	static const char newer[] = "kmcvault-backup 2\nsomething new\n";
+	static const char older[] = "kmcvault-backup 1\nsomething new\n";
+	backup_manifest back;
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(manifest_parse((const uint8_t *)newer,
+		sizeof(newer) - 1, &back), KMC_E_VERSION);
+	assert_int_equal(manifest_version((const uint8_t *)newer,
+		sizeof(newer) - 1, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(manifest_parse((const uint8_t *)older,
+		sizeof(older) - 1, &back), KMC_E_CORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_resealed_edits),
 		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_newer_any_ending),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
