@@ -230,13 +230,15 @@ check-valgrind: deps
 # What is too long for CI, run whole (some hours on 2 CPUs): make check,
 # then the fault suites again with every allocation failing in turn
 # (KMC_ALLOC_STRIDE=1), where make check fails a sample of them (about
-# 40 of import's 26,600, crl update's 8,400), and under memcheck the
+# 40 of import's 26,600, crl update's 8,400), and at every step
+# (KMC_STEP_STRIDE=1) where make check samples the steps (the
+# test_promote_faults_*.sh suites), and under memcheck the
 # e2e suites check-valgrind leaves out for time (VALGRIND_FULL), and
 # under ASan the race suites check-sanitize leaves out (SANITIZE_SKIP).
 VALGRIND_FULL ?= test_import test_pkcs11 test_cli test_tpm test_recovery test_perms \
 	test_backup
 check-full: check
-	@KMC_ALLOC_STRIDE=1 KMC_TEST_MATCH='e2e/test_*faults*' tools/run-tests.sh $(O) e2e
+	@KMC_ALLOC_STRIDE=1 KMC_STEP_STRIDE=1 KMC_TEST_MATCH='e2e/test_*faults*' tools/run-tests.sh $(O) e2e
 	@KMC_DAMAGE_FULL=1 KMC_TEST_MATCH='e2e/test_store_damage.sh' tools/run-tests.sh $(O) e2e
 	@KMC_VALGRIND=1 KMC_VALGRIND_FULL=1 VALGRIND_E2E="$(VALGRIND_FULL)" KMC_TEST_MATCH='valgrind/e2e/*' \
 		tools/run-tests.sh $(O) valgrind

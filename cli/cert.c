@@ -360,6 +360,23 @@ static int alias_one(const kmc_trust_info *t, void *arg)
 	return 0;
 }
 
+/* "staged" and "previous" of bundle name (JSON), or its text line. */
+static void bundle_versions(kmc_vault *v, const char *name, int json)
+{
+	int staged = 0, previous = 0;
+
+	if (kmc_bundle_versions(v, name, &staged, &previous) < 0)
+		staged = previous = 0;
+	if (json)
+		printf(",\"staged\":%s,\"previous\":%s", staged ? "true" :
+			"false", previous ? "true" : "false");
+	else if (staged || previous)
+		printf("versions     %s%s%s\n", staged ? "a staged one awaits "
+			"kmc promote" : "", staged && previous ? "; " : "",
+			previous ? "the previous one is kept (kmc promote "
+			"--previous)" : "");
+}
+
 /* "trustStore" and "trusted" of bundle name (JSON), or its text line. */
 static int bundle_trust(kmc_vault *v, const char *name, int json)
 {
@@ -370,6 +387,9 @@ static int bundle_trust(kmc_vault *v, const char *name, int json)
 	/* Not a bundle: a certificate item or a file. */
 	if (!v || kmc_cert_trust_store(v, name, store, sizeof(store)) < 0)
 		return 1;
+	bundle_versions(v, name, json);
+	if (json)
+		printf(",");
 	if (!store[0]) {
 		if (json)
 			printf("\"trustStore\":null,\"trusted\":[]");
@@ -395,13 +415,34 @@ static int bundle_trust(kmc_vault *v, const char *name, int json)
 	return 0;
 }
 
+/* kmc cert info's own option: --version N. */
+static uint32_t info_version;
+
+static const struct option info_options[] = {
+	{ "version", required_argument, NULL, CLI_OWN_OPT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int info_option(void *own, int opt, const char *arg)
+{
+	unsigned long long v;
+
+	(void)opt;
+	if (parse_uint(arg, UINT32_MAX, &v) < 0 || v == 0)
+		return cli_usage_fail("--version takes a version number (kmc "
+			"list shows NAME/cert's), not %s", arg);
+	*(uint32_t *)own = (uint32_t)v;
+	return 0;
+}
+
 static int info_one(kmc_vault *v, const char *what, int json, int named)
 {
 	kmc_cert_info *info = NULL;
 	size_t n = 0;
 	int r;
 
-	r = kmc_cert_info_get(v, what, &info, &n);
+	r = info_version ? kmc_cert_info_version(v, what, info_version, &info,
+		&n) : kmc_cert_info_get(v, what, &info, &n);
 	if (r < 0)
 		return cli_fail(r, "cert info");
 	if (json)
@@ -415,14 +456,11 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 		if (json) {
 			printf("%s{", i ? "," : "");
 			cert_json_fields(&info[i]);
-			if (i == 0) {
-				printf(",");
-				r = bundle_trust(v, what, 1);
-				if (r == 1) {
-					/* no bundle: drop the comma's field */
-					printf("\"trustStore\":null,\"trusted\":[]");
-					r = 0;
-				}
+			if (i == 0 && (r = bundle_trust(v, what, 1)) == 1) {
+				/* not a bundle: a certificate item or file */
+				printf(",\"staged\":false,\"previous\":false,"
+					"\"trustStore\":null,\"trusted\":[]");
+				r = 0;
 			}
 			printf("}");
 		} else {
@@ -518,8 +556,11 @@ static int cmd_cert_info(cli_opts *a)
 	struct stat st;
 	int r;
 
+	if (info_version && !what)
+		return cli_usage_fail("cert info --version N needs the NAME of a "
+			"bundle");
 	/* A file of that name wins; otherwise it names a vault item. */
-	if (!what || lstat(what, &st) < 0) {
+	if (!what || info_version || lstat(what, &st) < 0) {
 		r = open_vault(a, 0, &v);
 		if (r < 0)
 			return r;
@@ -590,7 +631,8 @@ const command cli_cmd_cert_check = {
 
 const command cli_cmd_cert_info = {
 	"cert", "info", cmd_cert_info, CLI_JSON | CLI_UNLOCK,
-	.min_operands = 0, 1, "cert info [NAME|FILE] [--json]",
+	.options = info_options, .parse = info_option, .own = &info_version,
+	.min_operands = 0, 1, "cert info [NAME|FILE] [--version N] [--json]",
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
@@ -600,7 +642,10 @@ const command cli_cmd_cert_info = {
 	"NuoDB's names for subject, issuer and pem. A file of that name wins\n"
 	"over an item. A bundle also shows its trust store and the aliases\n"
 	"it trusts (JSON: trustStore and trusted, on its first certificate).\n"
-	"Without NAME: every bundle, then every trust store's certificates."
+	"Without NAME: every bundle, then every trust store's certificates.\n"
+	"--version N: version N of the bundle's certificates (NAME/cert's\n"
+	"version, as kmc list shows it), the current one or one kept by a\n"
+	"replace, promote or renewal."
 };
 
 const command cli_cmd_ref = {

@@ -231,6 +231,8 @@ extern const command cli_cmd_unwrap;
 extern const command cli_cmd_cert_check;
 extern const command cli_cmd_cert_info;
 extern const command cli_cmd_cert_set_trust;
+extern const command cli_cmd_cert_renew;
+extern const command cli_cmd_promote;
 extern const command cli_cmd_trust_add;
 extern const command cli_cmd_trust_rm;
 extern const command cli_cmd_trust_list;

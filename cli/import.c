@@ -23,13 +23,13 @@
  */
 static struct import_opts {
 	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *trust;
-	int replace;
+	int replace, stage;
 	cli_secret_src password;
 } import_opts = { .password = { NULL, -1, "--password-file FILE or --password-fd N" } };
 
 enum {
 	IMP_NAME = CLI_OWN_OPT, IMP_KEYS_DIR, IMP_CONF, IMP_REPLACE,
-	IMP_PW_FILE, IMP_PW_FD, IMP_TRUST,
+	IMP_PW_FILE, IMP_PW_FD, IMP_TRUST, IMP_STAGE,
 };
 
 static const struct option import_options[] = {
@@ -44,6 +44,7 @@ static const struct option import_options[] = {
 	{ "password-file", required_argument, NULL, IMP_PW_FILE },
 	{ "password-fd", required_argument, NULL, IMP_PW_FD },
 	{ "trust", required_argument, NULL, IMP_TRUST },
+	{ "stage", no_argument, NULL, IMP_STAGE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -62,6 +63,7 @@ static int import_option(void *own, int opt, const char *arg)
 	case IMP_REPLACE: o->replace = 1; break;
 	case IMP_PW_FILE: o->password.file = arg; break;
 	case IMP_TRUST: o->trust = arg; break;
+	case IMP_STAGE: o->stage = 1; break;
 	case IMP_PW_FD:
 		return cli_parse_fd("--password-fd", arg, &o->password.fd);
 	}
@@ -131,13 +133,20 @@ static int cmd_import(cli_opts *a)
 	p.keys_dir = io->keys_dir;
 	p.conf_file = io->conf;
 	p.password = pw;
-	p.flags = io->replace ? KMC_IMPORT_REPLACE : 0;
+	p.flags = (io->replace ? KMC_IMPORT_REPLACE : 0) |
+		(io->stage ? KMC_IMPORT_STAGE : 0);
 	p.trust_store = io->trust;
 	r = kmc_import(v, &p);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "import");
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
+	if (io->stage) {
+		cli_note("staged a new version of %s in %s: nothing serves it "
+			"until kmc promote %s", io->name ? io->name : "server",
+			kmc_vault_dir(v), io->name ? io->name : "server");
+		return 0;
+	}
 	cli_note("imported %s into %s%s", io->name ? io->name :
 		"server", kmc_vault_dir(v), encrypted ? "" :
 		" (the key came unencrypted: its copy is encrypted under a new "
@@ -175,7 +184,7 @@ const command cli_cmd_import = {
 	.parse = import_option, .check = import_check, .own = &import_opts,
 	.min_operands = 0, 0,
 	"import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
-	"        [--keys-dir DIR] [--conf FILE] [--replace] [--trust STORE]\n"
+	"        [--keys-dir DIR] [--conf FILE] [--replace] [--trust STORE] [--stage]\n"
 	"        [--password-file FILE | --password-fd N]",
 	"Verify, then import a CA certificate, a server certificate (with any\n"
 	"intermediates after it), its private key and optionally a CRL, as\n"
@@ -199,6 +208,9 @@ const command cli_cmd_import = {
 	"`kmc rm --old`. --trust STORE: the server also accepts clients of\n"
 	"the certificates of trust store STORE (kmc trust add); a replace\n"
 	"without it keeps the store the old version named.\n"
+	"--stage: verify as ever, then keep it as NAME's staged version, which\n"
+	"nothing serves and nothing outside the vault shows until kmc promote\n"
+	"NAME (a staged version already there is replaced).\n"
 	"tools/certImport.sh takes certImport's -c -s -k -r -h."
 };
 

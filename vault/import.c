@@ -30,7 +30,7 @@
 
 #define META_MAX 4096
 
-static void import_free(import_ctx *c)
+void import_free(import_ctx *c)
 {
 	free(c->ca_raw);
 	free(c->cert_raw);
@@ -227,6 +227,8 @@ static int commit(import_ctx *c, kmc_vault *v)
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "meta", KMC_ITEM_BUNDLE, meta,
 			(size_t)n);
+	if (r == 0 && c->extra)
+		r = c->extra(c, v, &t);
 	if (r == 0)
 		r = journal_mark_committed(&t, &c->j);
 	if (r < 0) {
@@ -236,11 +238,13 @@ static int commit(import_ctx *c, kmc_vault *v)
 	return store_txn_commit(&t);
 }
 
-/* Stage, commit, publish; undo the staging on failure before commit. */
-static int transact(import_ctx *c, kmc_vault *v)
+/* Plan, stage, commit, publish; undo the staging on failure before the
+   commit. */
+int import_publish(import_ctx *c, kmc_vault *v)
 {
 	int r;
 
+	KMC_GUARD(plan(c));
 	KMC_GUARD(journal_begin(v, &c->j));
 	r = stage(c);
 	if (r == 0)
@@ -328,7 +332,8 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
 		p->crl_file };
 	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, c.crl));
-	if (!(p->flags & KMC_IMPORT_REPLACE) && import_bundle_exists(v, c.name))
+	if (!(p->flags & (KMC_IMPORT_REPLACE | KMC_IMPORT_STAGE)) &&
+	    import_bundle_exists(v, c.name))
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; add "
 			"--replace to supersede it (the old version is kept "
 			"until removed)", v->dir, c.name);
@@ -343,10 +348,11 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	if (c.crl)
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
+	if (p->flags & KMC_IMPORT_STAGE)
+		return import_stage(&c, v);
 	if (p->conf_file)
 		KMC_GUARD(import_build_conf(&c, v));
-	KMC_GUARD(plan(&c));
-	return transact(&c, v);
+	return import_publish(&c, v);
 }
 
 /* ---------------------------------------------------------------- */

@@ -47,7 +47,17 @@ typedef struct import_ctx {
 	char *mm;		/* server_key_mm */
 	char trust[KMC_TRUST_NAME_MAX + 1];	/* the trust store, or "" */
 	journal j;
+	/* More to change in the commit's transaction (promote, renew). */
+	int (*extra)(struct import_ctx *c, kmc_vault *v, store_txn *t);
+	void *extra_arg;
 } import_ctx;
+
+KMC_INTERNAL void import_free(import_ctx *c);
+/* Plan, stage, commit (items, c->extra) and publish c, as one change. */
+KMC_INTERNAL int import_publish(import_ctx *c, kmc_vault *v) KMC_MUST_CHECK;
+/* kmc_import() with KMC_IMPORT_STAGE: the checked material into the
+   bundle's staged slot (vault/promote.c), nothing served. */
+KMC_INTERNAL int import_stage(import_ctx *c, kmc_vault *v) KMC_MUST_CHECK;
 
 /* The checks (vault/importchk.c), in the order kmc_import() runs them;
    none writes anything. Each returns 0 or an error with a detail. */

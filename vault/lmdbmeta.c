@@ -33,6 +33,14 @@
  * LMDB reads the meta with the larger transaction id (page 0 on a tie);
  * the file must hold its pages 0..last. A writer puts data pages before
  * the meta that names them, so the metas are read before the size.
+ *
+ * One exception is LMDB's own: a transaction that frees pages it had
+ * just added at the end of the file (a large delete rewriting its free
+ * list does) never writes them, so "last" can lie past the end by pages
+ * that are free and never read. store_extend() grows the file after
+ * each commit; a file left short by a kill just then, or by an older
+ * kmc, is taken when it still holds both roots, the pages every read
+ * starts from.
  */
 #define MDB_MAGIC_V 0xBEEFC0DEu
 #define MDB_DATA_V 1u
@@ -139,10 +147,36 @@ int store_check_metas(int fd, const char *show, int in_backup)
 	need = (m[i].last_pg + 1) * m[i].psize;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if ((uint64_t)st.st_size < need && st.st_size % m[i].psize == 0) {
+		uint64_t top = 1;
+
+		if (m[i].free_root != MDB_PGNO_NONE && m[i].free_root > top)
+			top = m[i].free_root;
+		if (m[i].main_root != MDB_PGNO_NONE && m[i].main_root > top)
+			top = m[i].main_root;
+		if ((uint64_t)st.st_size >= (top + 1) * m[i].psize)
+			need = (uint64_t)st.st_size;
+	}
 	if ((uint64_t)st.st_size < need)
 		return kmc_detail(KMC_E_CORRUPT, "%s is truncated: %llu bytes, "
 			"the store needs %llu; %s", show,
 			(unsigned long long)st.st_size,
 			(unsigned long long)need, advice);
 	return 0;
+}
+
+void store_extend(MDB_env *env)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	mdb_filehandle_t fd;
+	struct stat st;
+	uint64_t need;
+
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &stat) != 0 ||
+	    mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) < 0)
+		return;
+	need = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	if ((uint64_t)st.st_size < need)
+		(void)!ftruncate(fd, (off_t)need);
 }

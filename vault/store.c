@@ -666,6 +666,8 @@ int store_txn_commit(store_txn *t)
 	}
 	r = mdb_err(mdb_txn_commit(t->txn));
 	t->txn = NULL;
+	if (r == 0)
+		store_extend(t->st->env);
 	return r;
 }
 

@@ -150,5 +150,14 @@ KMC_INTERNAL int store_txn_rewrite(store_txn *t, store_db db,
  */
 KMC_INTERNAL int store_check_metas(int fd, const char *show, int in_backup)
 	KMC_MUST_CHECK;
+/*
+ * store_extend - after a commit, grow the file (with a hole) to hold
+ * every page its meta names. LMDB leaves the last pages unwritten when
+ * a transaction frees pages it had itself just added at the end (a
+ * large delete rewriting its free list does), and a file shorter than
+ * its meta says is what store_check_metas() looks for. Best effort: a
+ * failure, or a kill before it, leaves the gap that check allows.
+ */
+KMC_INTERNAL void store_extend(MDB_env *env);
 
 #endif

@@ -222,15 +222,55 @@ void kmc_cert_info_free(kmc_cert_info *info, size_t n)
 	free(info);
 }
 
+/* Describe each certificate of certs into a new array. */
+static int describe_all(STACK_OF(X509) *certs, kmc_cert_info **ret_info,
+	size_t *ret_n)
+{
+	kmc_cert_info *info;
+	int r, n;
+
+	n = sk_X509_num(certs);
+	info = calloc((size_t)n, sizeof(*info));
+	KMC_ENSURE(info, KMC_E_NOMEM);
+	for (int i = 0; i < n; i++) {
+		r = cert_describe(sk_X509_value(certs, i), &info[i]);
+		if (r < 0) {
+			kmc_cert_info_free(info, (size_t)i);
+			return r;
+		}
+	}
+	*ret_info = info;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int kmc_cert_info_version(kmc_vault *v, const char *name, uint32_t version,
+	kmc_cert_info **ret_info, size_t *ret_n)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
+	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
+	char full[KMC_NAME_MAX + 1];
+	int n = snprintf(full, sizeof(full), "%s/cert", name);
+
+	kmc_detail_clear();
+	if (n < 0 || (size_t)n >= sizeof(full) ||
+	    strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
+	KMC_GUARD(kmc_item_get_version(v, full, version, KMC_ITEM_CERTIFICATE,
+		&item));
+	KMC_GUARD(certs_parse(full, kmc_secret_data(item),
+		kmc_secret_len(item), &certs));
+	return describe_all(certs, ret_info, ret_n);
+}
+
 int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
 	_cleanup_(freep) uint8_t *raw = NULL;
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
-	kmc_cert_info *info;
 	size_t len = 0;
-	int r = KMC_E_NOT_FOUND, n;
+	int r = KMC_E_NOT_FOUND;
 
 	kmc_detail_clear();
 	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
@@ -254,17 +294,5 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	} else {
 		return r;
 	}
-	n = sk_X509_num(certs);
-	info = calloc((size_t)n, sizeof(*info));
-	KMC_ENSURE(info, KMC_E_NOMEM);
-	for (int i = 0; i < n; i++) {
-		r = cert_describe(sk_X509_value(certs, i), &info[i]);
-		if (r < 0) {
-			kmc_cert_info_free(info, (size_t)i);
-			return r;
-		}
-	}
-	*ret_info = info;
-	*ret_n = (size_t)n;
-	return 0;
+	return describe_all(certs, ret_info, ret_n);
 }

@@ -380,17 +380,24 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 	}
 	if (at >= 0) {
 		pos = (size_t)at;
-		X509_free(t->c[pos].x);
 	} else {
 		for (pos = 0; pos < t->n && strcmp(t->c[pos].alias, alias) < 0;
 		     pos++)
 			;
 		memmove(&t->c[pos + 1], &t->c[pos],
 			(t->n - pos) * sizeof(t->c[0]));
+		memset(&t->c[pos], 0, sizeof(t->c[pos]));
 		t->n++;
 		snprintf(t->c[pos].alias, sizeof(t->c[pos].alias), "%s", alias);
 	}
-	t->c[pos].x = TAKE_PTR(x);
+	r = trust_cert_set(&t->c[pos], x);
+	if (r < 0) {
+		if (r == KMC_E_TOO_LARGE)
+			r = kmc_detail(r, "%s: a certificate of over %u bytes",
+				cert_file, KMC_TRUST_CERT_MAX);
+		goto out;
+	}
+	x = NULL;
 	t->c[pos].flags = tflags;
 	r = trust_commit(v, item, t, 1);
 out:
@@ -413,6 +420,7 @@ int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
 			"%s (kmc trust list --store %s shows its aliases)",
 			store_or_default(sname), alias, store_or_default(sname));
 	X509_free(t->c[at].x);
+	free(t->c[at].der);
 	memmove(&t->c[at], &t->c[at + 1],
 		(t->n - (size_t)at - 1) * sizeof(t->c[0]));
 	t->n--;

@@ -27,6 +27,10 @@ typedef struct trust_cert {
 	char alias[KMC_TRUST_NAME_MAX + 1];
 	unsigned flags;
 	X509 *x;
+	/* The DER as stored: written back byte for byte, since OpenSSL's
+	   re-encoding of a certificate is not always the same bytes. */
+	uint8_t *der;
+	size_t der_len;
 } trust_cert;
 
 typedef struct trust_set {
@@ -44,6 +48,8 @@ KMC_INTERNAL int trust_parse(const uint8_t *p, size_t len, trust_set *ret)
 KMC_INTERNAL int trust_encode(const trust_set *t, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL void trust_set_clear(trust_set *t);
+/* Make x (taken over on success) the certificate of c, with its DER. */
+KMC_INTERNAL int trust_cert_set(trust_cert *c, X509 *x) KMC_MUST_CHECK;
 /* The certificates as PEM, each after "# ALIAS", malloc'd, NUL-ended. */
 KMC_INTERNAL int trust_to_pem(const trust_set *t, char **ret,
 	size_t *ret_len) KMC_MUST_CHECK;

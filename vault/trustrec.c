@@ -30,9 +30,36 @@ int trust_name_check(const char *name, int alias)
 
 void trust_set_clear(trust_set *t)
 {
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		X509_free(t->c[i].x);
+		free(t->c[i].der);
+	}
 	memset(t, 0, sizeof(*t));
+}
+
+int trust_cert_set(trust_cert *c, X509 *x)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509(x, &p);
+
+	if (n <= 0)
+		return KMC_E_NOMEM;
+	if ((unsigned)n > KMC_TRUST_CERT_MAX) {
+		OPENSSL_free(p);
+		return KMC_E_TOO_LARGE;
+	}
+	free(c->der);
+	c->der = malloc((size_t)n);
+	if (!c->der) {
+		OPENSSL_free(p);
+		return KMC_E_NOMEM;
+	}
+	memcpy(c->der, p, (size_t)n);
+	c->der_len = (size_t)n;
+	OPENSSL_free(p);
+	X509_free(c->x);
+	c->x = x;
+	return 0;
 }
 
 static int parse_files(kmc_rbuf *b, trust_set *t)
@@ -88,6 +115,10 @@ static int parse_cert(kmc_rbuf *b, trust_set *t)
 		return ossl_nomem() ? KMC_E_NOMEM : KMC_E_CORRUPT;
 	t->n++;
 	KMC_ENSURE(d == p + dlen, KMC_E_CORRUPT);
+	c->der = malloc(dlen);
+	KMC_ENSURE(c->der, KMC_E_NOMEM);
+	memcpy(c->der, p, dlen);
+	c->der_len = dlen;
 	return 0;
 }
 
@@ -129,22 +160,15 @@ int trust_encode(const trust_set *t, uint8_t **ret, size_t *ret_len)
 	}
 	kmc_wbuf_u16(&b, (uint16_t)t->n);
 	for (size_t i = 0; i < t->n; i++) {
-		int dlen = i2d_X509(t->c[i].x, NULL);
-		uint8_t *d;
+		const trust_cert *c = &t->c[i];
 
-		if (dlen <= 0 || (unsigned)dlen > KMC_TRUST_CERT_MAX) {
-			kmc_wbuf_free(&b);
-			return dlen <= 0 ? KMC_E_NOMEM : KMC_E_TOO_LARGE;
-		}
-		kmc_wbuf_u8(&b, (uint8_t)strlen(t->c[i].alias));
-		kmc_wbuf_bytes(&b, t->c[i].alias, strlen(t->c[i].alias));
-		kmc_wbuf_u8(&b, (uint8_t)t->c[i].flags);
-		kmc_wbuf_u32(&b, (uint32_t)dlen);
-		d = kmc_wbuf_reserve(&b, (size_t)dlen);
-		if (d && i2d_X509(t->c[i].x, &d) != dlen) {
-			kmc_wbuf_free(&b);
-			return KMC_E_NOMEM;
-		}
+		KMC_ASSERT(c->der && c->der_len > 0 &&
+			c->der_len <= KMC_TRUST_CERT_MAX);
+		kmc_wbuf_u8(&b, (uint8_t)strlen(c->alias));
+		kmc_wbuf_bytes(&b, c->alias, strlen(c->alias));
+		kmc_wbuf_u8(&b, (uint8_t)c->flags);
+		kmc_wbuf_u32(&b, (uint32_t)c->der_len);
+		kmc_wbuf_bytes(&b, c->der, c->der_len);
 	}
 	if (b.err) {
 		int r = b.err;

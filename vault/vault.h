@@ -25,6 +25,8 @@
  *                   journal.c   the intent log of multi-file changes
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
+ *                   promote.c   staged and previous versions: import
+ *                               --stage, promote, cert renew
  *                   x509.c      certificates, CRLs, chain verification,
  *                               certificate descriptions
  *                   pkey.c      private keys: forms, policy, PKCS#8
@@ -61,6 +63,7 @@
  *   import   -> importchk, items, journal, conf, x509, paths, store,
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
+ *   promote  -> import, items, x509, paths, store
  *   tls      -> items, pkey, x509, paths, trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
@@ -208,8 +211,12 @@ KMC_INTERNAL int vault_ks_now(kmc_vault *v, keystore **ret) KMC_MUST_CHECK;
 KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	KMC_MUST_CHECK;
 
-/* The parts of an imported bundle NAME, stored as NAME/<part>. */
-#define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta" }
+/* The parts of an imported bundle NAME, stored as NAME/<part>: the live
+   version's, then those of its staged and previous versions
+   (vault/promote.c). */
+#define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta", \
+	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
+	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 
 /*
  * The item layer's steps inside a store transaction (vault/items.c), for

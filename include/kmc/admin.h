@@ -371,6 +371,10 @@ KMC_API int kmc_vault_restore(const char *dir, const char *from,
 #define KMC_KEY_PASSWORD_MAX 100	/* characters, as certImport */
 
 #define KMC_IMPORT_REPLACE 0x1u	/* supersede an existing bundle NAME */
+/* Verify as ever, then keep the material as NAME's staged version, served
+   by nothing until kmc_promote(); a staged version already there is
+   replaced. Nothing outside the vault is written. */
+#define KMC_IMPORT_STAGE 0x2u
 
 typedef struct kmc_import_params {
 	size_t size;		/* sizeof(kmc_import_params) */
@@ -490,6 +494,53 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
 	KMC_NONNULL(2, 3, 4);
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
+
+/*
+ * kmc_cert_info_version - as kmc_cert_info_get(), of version version of
+ * bundle name's certificates (NAME/cert, whose version kmc list shows):
+ * the current one or one kept by a replace, a promote or a renewal.
+ * Returns 0; KMC_E_NOT_FOUND (no such version kept), KMC_E_NAME,
+ * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_NOMEM.
+ */
+KMC_API int kmc_cert_info_version(kmc_vault *v, const char *name,
+	uint32_t version, kmc_cert_info **ret_info, size_t *ret_n)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4, 5);
+
+/* ---------------------------------------------------------------- */
+/* Certificates over time: staged versions, rollback, renewal         */
+
+/*
+ * kmc_promote - make the staged version of bundle name (an import with
+ * KMC_IMPORT_STAGE) the live one, in one transaction: its items, the
+ * keys-folder copies and the config file's entries, as an import makes
+ * them; the version that was live is kept as the previous one. With
+ * previous, make the previous version live again instead (and keep the
+ * one it replaces as the previous: a second call goes back). The
+ * material is checked again as an import checks it (dates, chain, key,
+ * CRL). Servers see the generation grow.
+ * Returns 0; KMC_E_NOT_FOUND (nothing staged, no previous version),
+ * KMC_E_VERIFY (expired since it was staged, ...), and as kmc_import().
+ */
+KMC_API int kmc_promote(kmc_vault *v, const char *name, int previous)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_cert_renew - a new certificate chain for the key bundle name holds
+ * already, from cert_file (leaf first), checked against that key, the CA
+ * (ca_file, or the bundle's) and the CRL (crl_file, or the bundle's);
+ * no key password is needed. Published as kmc_promote() publishes, the
+ * version before kept as the previous one.
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (another key's certificate,
+ * another CA's, expired, revoked), KMC_E_INVALID, and as kmc_import().
+ */
+KMC_API int kmc_cert_renew(kmc_vault *v, const char *name,
+	const char *cert_file, const char *ca_file, const char *crl_file)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/* kmc_bundle_versions - whether bundle name has a staged version and a
+   previous one (each 0 or 1). Returns 0, KMC_E_NAME, KMC_E_STORE. */
+KMC_API int kmc_bundle_versions(kmc_vault *v, const char *name,
+	int *ret_staged, int *ret_previous) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 4);
 
 /* ---------------------------------------------------------------- */
 /* Trust stores: named sets of CA certificates, each under an alias    */

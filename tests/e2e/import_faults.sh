@@ -29,6 +29,22 @@
 #   alloc_sweep WHAT OLD CMD...  all allocations, OpenSSL's and libc's
 #                                included, sampled (alloc_points)
 #                                (test_import_faults_*_alloc.sh)
+# A suite may set, before its sweeps (promote_faults.sh does):
+#   MIN_STEPS=N       the fewest steps the command must count (10)
+#   CERT_INFO=NAME    what `kmc cert info NAME --json` serves is part of
+#                     the state too (none)
+#   KEY_PASSWORDS="F..."  the keys folder's server.key, where it is not
+#                     the old state's bytes, is shown by its public key
+#                     and which of these password files opens it, not by
+#                     its bytes (kmc promote encrypts it afresh)
+#   STATUS_CHECK=1    `kmc status` must exit 0 after each kmc repair
+#   STEP_STRIDE=k     step_sweep fails each k-th step from the first and
+#                     kills at each k-th from the (k/2+1)-th, the last
+#                     always (1: each); KMC_STEP_STRIDE=k overrides it
+#                     (make check-full: 1)
+#   OWN_ALLOC_STRIDE=k  own_alloc_sweep fails each k-th allocation, the
+#                     first and last always (1: each);
+#                     KMC_ALLOC_STRIDE=k overrides it (make check-full: 1)
 # Under an allocation fault (KMC_FAULT_OPS=alloc: malloc, calloc,
 # realloc, sodium_malloc) the command must succeed, or exit below 128
 # with a "kmc: " line, and after kmc repair the old state or the new, as
@@ -84,6 +100,13 @@ load() { # (V and CONF are $T/vault and $T/app.conf: one cp puts both)
 # processes as it can (kmc list, stat, and kmc decrypt for a new string).
 shopt -s extglob
 TMPF=$T/tmp.out
+MIN_STEPS=10
+CERT_INFO=
+KEY_PASSWORDS=
+OLD_KEY=
+STATUS_CHECK=
+STEP_STRIDE=1
+OWN_ALLOC_STRIDE=1
 OLD_MM=
 slurp() { # slurp FILE: its text into REPLY, without a process
 	REPLY=
@@ -96,6 +119,11 @@ fingerprint() { # into FP
 	look list --json >"$TMPF" 2>&1
 	slurp "$TMPF"
 	FP+=${REPLY//\"created\":+([0-9]),/}
+	if [ -n "$CERT_INFO" ]; then
+		look cert info "$CERT_INFO" --json >"$TMPF" 2>&1
+		slurp "$TMPF"
+		FP+="== cert info $CERT_INFO"$'\n'$REPLY$'\n'
+	fi
 	FP+="== keys folder, config file"$'\n'
 	for f in "$KD"/* "$KD"/.[!.]*; do [ -e "$f" ] && files+=("$f"); done
 	stat -c '%n %F %a' "$KD" "${files[@]}" "$CONF" >"$TMPF" 2>&1
@@ -103,6 +131,8 @@ fingerprint() { # into FP
 	FP+=$REPLY
 	for f in "${files[@]}" "$CONF"; do
 		slurp "$f"
+		[ -z "$KEY_PASSWORDS" ] || [ "$f" != "$KD/server.key" ] ||
+			[ "$REPLY" = "$OLD_KEY" ] || key_by_pub "$f"
 		FP+="-- $f"$'\n'$REPLY
 	done
 	if [[ $REPLY =~ (^|$'\n')server_key_mm\ =\ ([^$'\n']*) ]] &&
@@ -113,6 +143,16 @@ fingerprint() { # into FP
 		slurp "$TMPF"
 		FP+="== server_key_mm decrypts to"$'\n'"$REPLY"$'\n'
 	fi
+}
+key_by_pub() { # key_by_pub FILE: into REPLY, its public key and the password file that opens it
+	local pw
+	REPLY="(opens with none of $KEY_PASSWORDS)"
+	for pw in $KEY_PASSWORDS; do
+		openssl pkey -in "$1" -passin "file:$pw" -pubout >"$TMPF" 2>/dev/null || continue
+		slurp "$TMPF"
+		REPLY="opens with $pw: $REPLY"
+		break
+	done
 }
 OLD_FP=
 NEW_FP=
@@ -148,9 +188,11 @@ no_staged_files() { # no .NAME.kmc-new (nor .NAME.tmp-*) anywhere
 	shopt -u nullglob
 	[ ${#left[@]} = 0 ] || { echo "left behind: ${left[*]}" >&2; false; }
 }
-repair() { # kmc repair without a fault
+repair() { # kmc repair without a fault (then kmc status, with STATUS_CHECK)
 	kmc repair >"$TMPF" 2>&1 </dev/null ||
-		{ echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
+		{ echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; return 1; }
+	[ -z "$STATUS_CHECK" ] || look status >"$TMPF" 2>&1 </dev/null ||
+		{ echo "kmc status after kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
 }
 names_fault() {
 	slurp "$RUN_ERR"
@@ -207,6 +249,20 @@ alloc_points() {
 	STRIDE=$k
 }
 
+# step_points TOTAL MODE: the steps step_sweep tries in MODE (fail, kill),
+# into POINTS: each k-th (STEP_STRIDE, KMC_STEP_STRIDE), a failing pass
+# from the first, a killing one from the (k/2+1)-th so that the two
+# passes break different steps, and the last always. Into STRIDE, how.
+step_points() {
+	local total=$1 k=${KMC_STEP_STRIDE:-$STEP_STRIDE} first=1 n
+	[ "$2" = fail ] || first=$((k / 2 + 1))
+	POINTS=()
+	for ((n = first; n <= total; n += k)); do POINTS+=("$n"); done
+	((total < 1)) || [ "${POINTS[-1]:-}" = "$total" ] || POINTS+=("$total")
+	STRIDE=each
+	[ "$k" = 1 ] || STRIDE="1 in $k from step $first, and the last"
+}
+
 # faulty N KILL CMD...: run kmc CMD under the shim, step N failing (0:
 # none; KILL=1: killed there instead); sets rc and steps. FAULT_OPS
 # narrows the counted calls (the shim's KMC_FAULT_OPS; empty: its
@@ -240,6 +296,8 @@ scenario() {
 	load "$old"
 	OLD_MM=$(sed -n 's/^server_key_mm = //p' "$CONF")
 	OLD_MM=${OLD_MM:-(none)}
+	slurp "$KD/server.key"
+	OLD_KEY=$REPLY
 	fingerprint
 	OLD_FP=$FP
 	kmc "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null
@@ -250,10 +308,14 @@ scenario() {
 	check "$what changes what the user sees (old and new differ)" test "$OLD_FP" != "$NEW_FP"
 	check "$what: the new state lists the items and decrypts server_key_mm" \
 		bash -c '[[ $1 != *"kmc: "* && $1 == *"server/meta"* ]]' _ "$NEW_FP"
-	# The checks below can tell a mix: the new vault with the old keys folder.
-	rm -rf "$KD"
-	[ ! -d "$T/saved.$old/vault/keys/server" ] || cp -a "$T/saved.$old/vault/keys/server" "$KD"
-	check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new
+	# The checks below can tell a mix: the new vault with the old keys
+	# folder (a command that changes only items, kmc import --stage,
+	# leaves no such mix to make).
+	if ! diff -r "$T/saved.$old/vault/keys/server" "$KD" >/dev/null 2>&1; then
+		rm -rf "$KD"
+		[ ! -d "$T/saved.$old/vault/keys/server" ] || cp -a "$T/saved.$old/vault/keys/server" "$KD"
+		check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new
+	fi
 	mkdir -p "$V/keys" && : >"$V/keys/.server.kmc-new"
 	check "$what: a .NAME.kmc-new file left is seen" fails no_staged_files
 }
@@ -268,7 +330,7 @@ step_sweep() {
 	faulty 0 0 "$@"
 	check "$what under the shim without a fault succeeds" test "$rc" = 0
 	check "$what under the shim without a fault gives the new state" is_new
-	check "the shim counted the steps of $what" test "$steps" -gt 10
+	check "the shim counted the steps of $what" test "$steps" -gt "$MIN_STEPS"
 	total=$steps
 	echo "# $what: $total steps"
 	load "$old"
@@ -277,7 +339,8 @@ step_sweep() {
 
 	for mode in fail $(kill_mode); do
 		olds=0 news=0 mixes=0
-		for ((n = 1; n <= total; n++)); do
+		step_points "$total" "$mode"
+		for n in "${POINTS[@]}"; do
 			local at="$what, step $n of $total failing"
 			[ "$mode" = fail ] || at="$what, killed at step $n of $total"
 			load "$old"
@@ -314,7 +377,8 @@ step_sweep() {
 			fi
 			check "$at: no .NAME.kmc-new file is left" no_staged_files
 		done
-		echo "# $what, $([ $mode = fail ] && echo 'each step failing' || echo 'killed at each step'):" \
+		echo "# $what, $([ $mode = fail ] && echo 'each step failing' || echo 'killed at each step')" \
+			"($STRIDE):" \
 			"then the old state $olds times, the new $news, a mix $mixes"
 	done
 
@@ -353,7 +417,11 @@ alloc_pass() {
 	check "${label}s counted: the new state" is_new
 	check "the shim counted the ${label}s" test "$steps" -gt 10
 	total=$steps
-	[ "$FAULT_NEAR" = 0 ] && alloc_points "$total" || alloc_points "$total" all
+	if [ "$FAULT_NEAR" = 0 ]; then
+		alloc_points "$total"
+	else
+		KMC_ALLOC_STRIDE=${KMC_ALLOC_STRIDE:-$OWN_ALLOC_STRIDE} alloc_points "$total"
+	fi
 	olds=0 news=0 mixes=0
 	local fails=0 oks=0 notoom=0
 	for n in "${POINTS[@]}"; do

@@ -171,7 +171,11 @@ exit_case() {
 		mv "$T/host.key.away" "$KMC_HOST_KEY" ;;
 	4)
 		copy_vault v4
-		printf '\377' | dd of="$T/v4/kmc.ks" bs=1 seek=100 conv=notrunc 2>/dev/null
+		# Flip the byte: writing a fixed one left it as it was
+		# once in 256 runs.
+		b=$(od -An -tu1 -j100 -N1 "$T/v4/kmc.ks" | tr -d ' ')
+		printf "\\$(printf %03o $((255 - b)))" |
+			dd of="$T/v4/kmc.ks" bs=1 seek=100 conv=notrunc 2>/dev/null
 		t_err 4 "exit 4 (integrity): kmc status on a vault with an altered keystore" \
 			'repair' "$KMC" --vault "$T/v4" status ;;
 	5)

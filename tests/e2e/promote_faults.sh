@@ -1,0 +1,51 @@
+# promote_faults.sh - sourced by the test_promote_faults_*.sh suites: the
+# write commands of staged rotation broken at every step, by
+# import_faults.sh's sweeps (read it first). Besides what those compare,
+# the state includes what `kmc cert info server --json` serves (CERT_INFO),
+# and `kmc status` must pass after each kmc repair (STATUS_CHECK).
+#
+# The commands (each suite sweeps one of them):
+#   STAGE     kmc import --stage       the replacement key and certificate,
+#                                      staged over the bundle (state
+#                                      "imported"): only items change
+#   PROMOTE   kmc promote server       the staged version made live (state
+#                                      "staged"): items, the keys folder,
+#                                      the config file's server_key_mm
+#                                      and crl entries
+#   PREVIOUS  kmc promote server --previous
+#                                      back to the version before (state
+#                                      "promoted")
+#   RENEW     kmc cert renew server -s -r  a new certificate for the
+#                                      stored key, and a new CRL (state
+#                                      "imported")
+#
+# Time: a promote counts some 40 steps and 260 allocations of its own.
+# make check fails and kills at one step in STEP_STRIDE, and tries one own
+# allocation in OWN_ALLOC_STRIDE and ALLOC_RUNS of all of them; make
+# check-full (KMC_STEP_STRIDE=1, KMC_ALLOC_STRIDE=1) tries each.
+. "$(dirname "${BASH_SOURCE[0]}")/import_faults.sh"
+
+MIN_STEPS=4	# a staging is one store transaction: some 6 steps
+CERT_INFO=server
+KEY_PASSWORDS="$PW $PW2"
+STATUS_CHECK=1
+STEP_STRIDE=5
+OWN_ALLOC_STRIDE=25
+ALLOC_RUNS=4
+
+# A new certificate for the server's key (its CSR again), from the same CA.
+RENEWED=$T/renewed.crt
+check "made a new certificate for the server's key" ossl x509 -req -in "$P/server.csr" \
+	-CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$RENEWED" -days 20 \
+	-extfile "$P/ca.cnf" -extensions server
+
+STAGE=(import --stage -c "$P/ca.crt" -s "$R.crt" -k "$R.key" --password-file "$PW2")
+PROMOTE=(promote server)
+PREVIOUS=(promote server --previous)
+RENEW=(cert renew server -s "$RENEWED" -r "$NEWCRL")
+
+# staged: the replacement staged over "imported"; promoted: then made live.
+t "stage the replacement (for the later scenarios)" kmc "${STAGE[@]}"
+save staged
+t "promote it (for the later scenarios)" kmc "${PROMOTE[@]}"
+save promoted
