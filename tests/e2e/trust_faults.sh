@@ -344,6 +344,7 @@ one_run() {
 			check "$AT: exits non-zero without a crash" no_crash
 			if [ "$MODE" = fail ]; then
 				check "$AT: the message starts 'kmc: ' and names the fault" names_fault
+				check "$AT: no memory error report" says_kmc
 			else
 				check "$AT: a message starting 'kmc: ', no memory error report" says_kmc
 			fi
