@@ -102,6 +102,45 @@ check "the trusted CA's client is greeted, with no CRL of its own" \
 	greeted "$P3"
 check "the same process served it all" kill -0 "$PID0"
 
+# Revocation of a store CA's clients: a CRL given to its alias. Without
+# one, a CA that moves from being the bundle's (CRL checked) to being a
+# store's (as in a CA rotation) would let its revoked clients back in.
+t "revoke the third CA's client" "$P3/crl.sh" "$P3/client.crt"
+check "with no CRL for it, the revoked client of the third CA is greeted" \
+	greeted "$P3"
+n=$(reloads)
+t "trust crl third" kmc trust crl third "$P3/ca.crl" --store clients
+t "the server reloads" wait_reload "$n"
+check "now it is refused" refused "$P3"
+check "the server logged that it is revoked" \
+	grep -q 'certificate revoked' "$SLOG"
+n=$(reloads)
+t "readd the second CA with its CRL (trust add --crl)" \
+	kmc trust add second "$P2/ca.crt" --crl "$P2/ca.crl" --store clients
+t "the server reloads" wait_reload "$n"
+check "the second CA's client, not revoked, is greeted" greeted "$P2"
+check "the revoked server CA's client still refused" refused "$P1"
+
+# A bundle without a CRL of its own, naming a store with one: its own
+# CA's clients are not refused for lacking a CRL.
+t "import a second bundle, no CRL, naming the store" \
+	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
+	--name nocrl --trust clients
+SAVE_PORT=$PORT SAVE_SPID=$SPID SAVE_SLOG=$SLOG
+"$SRV" --vault "$V" --name nocrl --port 0 >"$T/srv2.stdout" 2>"$T/srv2.log" </dev/null &
+SPIDS+=("$!")
+for i in $(seq 200); do
+	PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' "$T/srv2.stdout")
+	[ -n "$PORT" ] && break
+	sleep 0.1
+done
+check "it serves" test -n "$PORT"
+check "its own CA's client (revoked in a CRL it does not hold) is greeted" \
+	greeted "$P1"
+check "the store CA's revoked client is refused" refused "$P3"
+check "the store CA's other client is greeted" greeted "$P2"
+PORT=$SAVE_PORT SPID=$SAVE_SPID SLOG=$SAVE_SLOG
+
 # A store removed from under a bundle that names it: the reload fails
 # and says why, and the server goes on with what it had.
 n=$(grep -c 'reload.*failed' "$SLOG")
@@ -113,6 +152,6 @@ done
 check "the server logs that the store is gone" \
 	grep -q 'trust store clients, which the vault no longer holds' "$SLOG"
 check "and still serves its own CA's clients... refused, revoked" refused "$P1"
-check "and the trusted CA's, as before" greeted "$P3"
+check "and the trusted CA's, as before" greeted "$P2"
 
 done_testing
