@@ -1,6 +1,6 @@
 # trust_faults.sh - sourced by the test_trust_faults_*.sh suites: the
 # commands that change a trust store or which store a bundle trusts
-# (kmc trust add, trust rm, trust sync, cert set-trust) broken at every
+# (kmc trust add, rm, sync and crl, cert set-trust) broken at every
 # step by the fault shim (tests/faultinject.c): each file-system step
 # failing (ENOSPC or EIO), the process killed at each step
 # (KMC_FAULT_KILL=1), then allocations failing (KMC_FAULT_OPS=alloc):
@@ -517,6 +517,10 @@ sweep() {
 sweep_short() {
 	scenario "$@"
 	step_sweep
+}
+alloc_own() { # kmc's own allocations alone, for a command whose steps another sweep runs
+	scenario "$@"
+	alloc_sweep "$NEAR"
 }
 sweep_fail() { # one step in 3 failing; each, and killed at each, in make check-full
 	scenario "$@"
