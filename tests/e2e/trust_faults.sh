@@ -353,6 +353,13 @@ one_run() {
 		fi
 		;;
 	esac
+	# A failure cleans up after itself (one call fails, not its clean-up),
+	# but for one that went through and leaves the rest to kmc repair.
+	if [ "$MODE" != kill ]; then
+		slurp "$RUN_ERR"
+		[[ $REPLY == *"kmc repair"* ]] ||
+			check "$AT: before repair, nothing staged or temporary left" no_staged_files
+	fi
 	# A cut-off change of the sync files (staged files left): kmc status
 	# tells the user, naming what was cut off.
 	if [ "$MODE" = kill ] && ! no_staged_files 2>/dev/null; then
