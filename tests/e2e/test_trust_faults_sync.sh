@@ -4,11 +4,13 @@
 # each step, allocations failing (trust_faults.sh). The store then keeps
 # two files and the third holds its own text, or three and the third
 # holds the store's PEM, its mode kept; the other two never change. Then
-# the steps of trust sync --stop of a kept file, which writes no file:
-# the store keeps it or not.
+# the steps of trust sync of a file that does not exist (0644 when made;
+# fewer steps failing, none killed, in make check) and of trust sync --stop
+# of a kept file, which writes no file: the store keeps it or not.
 . "$(dirname "${BASH_SOURCE[0]}")/trust_faults.sh"
 
 sweep "trust sync ca-three.pem" two trust sync clients --file "$F3"
+sweep_fail "trust sync ca-four.pem, a new file" two trust sync clients --file "$F4"
 sweep_short "trust sync --stop ca-two.pem" two trust sync clients --file "$F2" --stop
 
 done_testing

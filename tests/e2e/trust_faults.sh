@@ -1,6 +1,6 @@
 # trust_faults.sh - sourced by the test_trust_faults_*.sh suites: the
 # commands that change a trust store or which store a bundle trusts
-# (kmc trust add, trust rm, trust sync, cert set-trust) broken at every
+# (kmc trust add, rm, sync and crl, cert set-trust) broken at every
 # step by the fault shim (tests/faultinject.c): each file-system step
 # failing (ENOSPC or EIO), the process killed at each step
 # (KMC_FAULT_KILL=1), then allocations failing (KMC_FAULT_OPS=alloc):
@@ -31,20 +31,21 @@
 #     than the old (servers polling it reload); from the old state, the
 #     command run again succeeds.
 #
-# Steps (some 6 to 32 a run) each failed, in make check too; killed at
-# one step in KILL_STRIDE (3, and the last) in make check. kmc's own
-# allocations (some 50 to 80): the state checked after one in
-# OWN_STRIDE failing, the message after each past those of opening the
-# vault; all allocations (some 7,500, nearly all OpenSSL's at its
-# start, which it does without): about ALLOC_RUNS runs spread over
-# them. Under make check-sanitize, half as many samples; make check-full
-# (KMC_ALLOC_STRIDE=1): each step killed, each allocation failing.
+# make check samples (make check-full, KMC_ALLOC_STRIDE=1, runs each):
+# of the steps (some 6 to 32 a run), one in FAIL_STRIDE (2) failing and
+# one in KILL_STRIDE (3) killed; of kmc's own allocations (some 50 to
+# 80), each past those of opening the vault failing with its message
+# checked, and the state after one in OWN_STRIDE (12); of all
+# allocations (some 7,500, nearly all OpenSSL's at its start, which it
+# does without), about ALLOC_RUNS (4). Under make check-sanitize, half
+# as many allocation samples, and no kills.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
 V=$T/vault
 F1=$T/ca-one.pem
 F2=$T/ca-two.pem
 F3=$T/ca-three.pem
+F4=$T/ca-four.pem	# no such file, until trust sync makes it
 kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
 look() { "$KMC_LOOK" --vault "$V" "$@" </dev/null; }
 
@@ -84,8 +85,8 @@ check "ca-one.pem keeps its mode and group" \
 # ---- states -----------------------------------------------------------------------
 # A state: a copy of the vault and the three files; load puts it back,
 # byte for byte, with modes, owner and group.
-FILES=("$F1" "$F2" "$F3")
-save() { rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "${FILES[@]}" "$T/saved.$1/"; }
+FILES=("$F1" "$F2" "$F3" "$F4")
+save() { rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$T"/ca-*.pem "$T/saved.$1/"; }
 load() {
 	rm -rf "$V" "${FILES[@]}" && cp -a "$T/saved.$1/vault" "$T/saved.$1/"ca-*.pem "$T/"
 }
@@ -297,10 +298,15 @@ scenario() {
 	check "$WHAT: the new state is healthy, its store generation above the old" healthy
 	# The checks can tell a mix: the new store with an old file; and a
 	# staged file left.
-	if [ "$(stat -c %Y "${FILES[@]}")" != "$(cd "$T/saved.$FROM" && stat -c %Y "${FILES[@]##*/}")" ]; then
-		for f in "${FILES[@]}"; do
-			[ "${OLD_FILE[$f]}" = "${NEW_FILE[$f]}" ] || { cp -a "$T/saved.$FROM/${f##*/}" "$f"; break; }
-		done
+	local mixed=
+	for f in "${FILES[@]}"; do
+		[ "${OLD_FILE[$f]}" != "${NEW_FILE[$f]}" ] || continue
+		rm -f "$f"
+		[ ! -e "$T/saved.$FROM/${f##*/}" ] || cp -a "$T/saved.$FROM/${f##*/}" "$f"
+		mixed=1
+		break
+	done
+	if [ -n "$mixed" ]; then
 		check "$WHAT: a mix (the new store, an old file) is neither state" not old_or_new
 		load "$FROM"
 		look "${CMD[@]}" >"$TMPF" 2>&1
@@ -308,8 +314,19 @@ scenario() {
 	: >"$T/.ca-one.pem.kmc-new"
 	check "$WHAT: a .NAME.kmc-new file left is seen" not no_staged_files
 	rm -f "$T/.ca-one.pem.kmc-new"
-	check "$WHAT: the files keep mode, owner and group" test "$(stat -c '%a %u %g' "${FILES[@]}")" = \
-		"$(cd "$T/saved.$FROM" && stat -c '%a %u %g' "${FILES[@]##*/}")"
+	check "$WHAT: the files keep mode, owner and group; a new one is 0644" kept_modes
+}
+
+kept_modes() {
+	local f want got
+	for f in "${FILES[@]}"; do
+		want=644
+		[ ! -e "$T/saved.$FROM/${f##*/}" ] || want=$(stat -c '%a %u %g' "$T/saved.$FROM/${f##*/}")
+		[ -e "$f" ] || [ -e "$T/saved.$FROM/${f##*/}" ] || continue
+		got=$(stat -c '%a %u %g' "$f")
+		[ "$want" = 644 ] && got=${got%% *}
+		[ "$got" = "$want" ] || { echo "$f: $got, not $want" >&2; return 1; }
+	done
 }
 
 # one_run: the checks after a broken run (MODE fail, kill or alloc; AT
@@ -327,6 +344,7 @@ one_run() {
 			check "$AT: exits non-zero without a crash" no_crash
 			if [ "$MODE" = fail ]; then
 				check "$AT: the message starts 'kmc: ' and names the fault" names_fault
+				check "$AT: no memory error report" says_kmc
 			else
 				check "$AT: a message starting 'kmc: ', no memory error report" says_kmc
 			fi
@@ -335,6 +353,13 @@ one_run() {
 		fi
 		;;
 	esac
+	# A failure cleans up after itself (one call fails, not its clean-up),
+	# but for one that went through and leaves the rest to kmc repair.
+	if [ "$MODE" != kill ]; then
+		slurp "$RUN_ERR"
+		[[ $REPLY == *"kmc repair"* ]] ||
+			check "$AT: before repair, nothing staged or temporary left" no_staged_files
+	fi
 	# A cut-off change of the sync files (staged files left): kmc status
 	# tells the user, naming what was cut off.
 	if [ "$MODE" = kill ] && ! no_staged_files 2>/dev/null; then
@@ -365,24 +390,33 @@ one_run() {
 }
 tally() { TALLY="the old state $OLDS times, the new $NEWS"; OLDS=0 NEWS=0; }
 
-# step_sweep: each step failing, then killed at each (not under make
-# check-sanitize: faultlib.sh); in make check, killed at one step in
-# KILL_STRIDE (and the last): what a kill leaves at step N is what the
-# failure at step N leaves before its clean-up, which every run checks.
+# step_sweep: in make check, one step in FAIL_STRIDE failing (the odd
+# ones) and killed at one in KILL_STRIDE (the 2nd, 5th, ...), and at the
+# last; not killed under make check-sanitize (faultlib.sh); make
+# check-full, each failing and killed at each. A kill at step N leaves
+# what the failure at step N leaves before its clean-up, which the
+# failing run checks; the two passes together cover most steps.
+FAIL_STRIDE=2
 KILL_STRIDE=3
-[ -z "${KMC_ALLOC_STRIDE:-}" ] || KILL_STRIDE=1
+if [ -n "${KMC_ALLOC_STRIDE:-}" ]; then
+	FAIL_STRIDE=1
+	KILL_STRIDE=1
+fi
 step_sweep() {
-	local n total mode kill t0=$SECONDS
+	local n total mode kill t0=$SECONDS fail_stride=$FAIL_STRIDE
+	[ "${1:-}" != nokill ] || [ -n "${KMC_ALLOC_STRIDE:-}" ] || fail_stride=3
 	load "$FROM"
 	faulty 0 0
 	check "$WHAT under the shim without a fault succeeds" test "$rc" = 0
 	check "$WHAT under the shim without a fault: the new state" is_new
 	check "the shim counted the steps of $WHAT" test "$steps" -gt 4
 	total=$steps
-	for mode in fail $(kill_mode); do
+	for mode in fail $([ "${1:-}" = nokill ] && [ -z "${KMC_ALLOC_STRIDE:-}" ] || kill_mode); do
 		for ((n = 1; n <= total; n++)); do
-			[ "$mode" = fail ] || [ $(((n - 1) % KILL_STRIDE)) = 0 ] || [ "$n" = "$total" ] ||
-				continue
+			[ "$mode" = fail ] || [ $(((n + KILL_STRIDE - 2) % KILL_STRIDE)) = 0 ] ||
+				[ "$n" = "$total" ] || continue
+			[ "$mode" = kill ] || [ "$fail_stride" = 1 ] || [ $((n % fail_stride)) = 1 ] ||
+				[ "$n" = "$total" ] || continue
 			MODE=$mode
 			AT="$WHAT, step $n of $total failing"
 			[ "$mode" = fail ] || AT="$WHAT, killed at step $n of $total"
@@ -393,11 +427,13 @@ step_sweep() {
 			one_run
 		done
 		tally
-		echo "# $WHAT, $([ "$mode" = fail ] && echo 'each step failing' ||
+		echo "# $WHAT, $([ "$mode" = fail ] && echo "failing at one step in $fail_stride" ||
 			echo "killed at one step in $KILL_STRIDE"):" \
 			"$total steps; then $TALLY"
 	done
 	kills_wanted || skip_kills "$WHAT"
+	[ "${1:-}" != nokill ] || [ -n "${KMC_ALLOC_STRIDE:-}" ] ||
+		echo "# skip: $WHAT killed at each step: make check-full runs it"
 	echo "# $WHAT: the step sweep took $((SECONDS - t0)) s"
 }
 
@@ -417,7 +453,7 @@ open_allocs() {
 # them, about ALLOC_RUNS of them spread evenly; else kmc's own (the
 # shim's KMC_FAULT_NEAR), one in OWN_STRIDE. KMC_ALLOC_STRIDE=k: one in k.
 ALLOC_RUNS=4
-OWN_STRIDE=8
+OWN_STRIDE=12
 NEAR=4
 alloc_sweep() {
 	local near=$1 n total k label t0=$SECONDS fails=0
@@ -469,8 +505,10 @@ alloc_sweep() {
 	# OpenSSL's at its start, which it does without.
 	[ "$near" = 0 ] || check "the shim is active: with some ${label} failing, $WHAT failed" test "$fails" -gt 0
 	tally
-	echo "# ${label}s: $total; ran ${#POINTS[@]}, the state checked after ${#full[@]} (1 in $k, and the last)" \
-		"${OPEN_ALLOCS:+, the message after each of those past the first $OPEN_ALLOCS (the open)}: failed $fails;" \
+	local past=
+	[ -z "$OPEN_ALLOCS" ] || past=", the message after each past the first $OPEN_ALLOCS (the open)"
+	echo "# ${label}s: $total; ran ${#POINTS[@]}, the state checked after ${#full[@]}" \
+		"(1 in $k, and the last)$past: failed $fails;" \
 		"then $TALLY; $((SECONDS - t0)) s"
 }
 
@@ -486,4 +524,12 @@ sweep() {
 sweep_short() {
 	scenario "$@"
 	step_sweep
+}
+alloc_own() { # kmc's own allocations alone, for a command whose steps another sweep runs
+	scenario "$@"
+	alloc_sweep "$NEAR"
+}
+sweep_fail() { # one step in 3 failing; each, and killed at each, in make check-full
+	scenario "$@"
+	step_sweep nokill
 }
