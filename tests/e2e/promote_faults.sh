@@ -12,6 +12,11 @@
 #                                      "staged"): items, the keys folder,
 #                                      the config file's server_key_mm
 #                                      and crl entries
+#   PROMOTE   kmc promote server       a staged version of a bundle not
+#             (from "staged_new")      live yet (staged into state
+#                                      "fresh" with --conf): the keys
+#                                      folder made, the config file's
+#                                      entries added
 #   PREVIOUS  kmc promote server --previous
 #                                      back to the version before (state
 #                                      "promoted")
@@ -44,8 +49,12 @@ PROMOTE=(promote server)
 PREVIOUS=(promote server --previous)
 RENEW=(cert renew server -s "$RENEWED" -r "$NEWCRL")
 
-# staged: the replacement staged over "imported"; promoted: then made live.
+# staged: the replacement staged over "imported"; promoted: then made
+# live; staged_new: the bundle staged in a vault that serves nothing yet.
 t "stage the replacement (for the later scenarios)" kmc "${STAGE[@]}"
 save staged
 t "promote it (for the later scenarios)" kmc "${PROMOTE[@]}"
 save promoted
+load fresh
+t "stage a bundle not live yet (for the later scenarios)" kmc "${IMPORT[@]}" --stage
+save staged_new
