@@ -415,13 +415,34 @@ static int bundle_trust(kmc_vault *v, const char *name, int json)
 	return 0;
 }
 
+/* kmc cert info's own option: --version N. */
+static uint32_t info_version;
+
+static const struct option info_options[] = {
+	{ "version", required_argument, NULL, CLI_OWN_OPT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int info_option(void *own, int opt, const char *arg)
+{
+	unsigned long long v;
+
+	(void)opt;
+	if (parse_uint(arg, UINT32_MAX, &v) < 0 || v == 0)
+		return cli_usage_fail("--version takes a version number (kmc "
+			"list shows NAME/cert's), not %s", arg);
+	*(uint32_t *)own = (uint32_t)v;
+	return 0;
+}
+
 static int info_one(kmc_vault *v, const char *what, int json, int named)
 {
 	kmc_cert_info *info = NULL;
 	size_t n = 0;
 	int r;
 
-	r = kmc_cert_info_get(v, what, &info, &n);
+	r = info_version ? kmc_cert_info_version(v, what, info_version, &info,
+		&n) : kmc_cert_info_get(v, what, &info, &n);
 	if (r < 0)
 		return cli_fail(r, "cert info");
 	if (json)
@@ -535,8 +556,11 @@ static int cmd_cert_info(cli_opts *a)
 	struct stat st;
 	int r;
 
+	if (info_version && !what)
+		return cli_usage_fail("cert info --version N needs the NAME of a "
+			"bundle");
 	/* A file of that name wins; otherwise it names a vault item. */
-	if (!what || lstat(what, &st) < 0) {
+	if (!what || info_version || lstat(what, &st) < 0) {
 		r = open_vault(a, 0, &v);
 		if (r < 0)
 			return r;
@@ -607,7 +631,8 @@ const command cli_cmd_cert_check = {
 
 const command cli_cmd_cert_info = {
 	"cert", "info", cmd_cert_info, CLI_JSON | CLI_UNLOCK,
-	.min_operands = 0, 1, "cert info [NAME|FILE] [--json]",
+	.options = info_options, .parse = info_option, .own = &info_version,
+	.min_operands = 0, 1, "cert info [NAME|FILE] [--version N] [--json]",
 	"Describe each certificate of the imported NAME (or a certificate\n"
 	"item, or a PEM/DER file): subject, issuer, SANs, serial, SHA-256\n"
 	"fingerprint, not-before, expiry (also in milliseconds since the\n"
@@ -617,7 +642,10 @@ const command cli_cmd_cert_info = {
 	"NuoDB's names for subject, issuer and pem. A file of that name wins\n"
 	"over an item. A bundle also shows its trust store and the aliases\n"
 	"it trusts (JSON: trustStore and trusted, on its first certificate).\n"
-	"Without NAME: every bundle, then every trust store's certificates."
+	"Without NAME: every bundle, then every trust store's certificates.\n"
+	"--version N: version N of the bundle's certificates (NAME/cert's\n"
+	"version, as kmc list shows it), the current one or one kept by a\n"
+	"replace, promote or renewal."
 };
 
 const command cli_cmd_ref = {

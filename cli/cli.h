@@ -235,6 +235,7 @@ extern const command cli_cmd_cert_renew;
 extern const command cli_cmd_promote;
 extern const command cli_cmd_trust_add;
 extern const command cli_cmd_trust_rm;
+extern const command cli_cmd_trust_crl;
 extern const command cli_cmd_trust_list;
 extern const command cli_cmd_trust_export;
 extern const command cli_cmd_trust_sync;

@@ -48,6 +48,7 @@ static const command *const commands[] = {
 	&cli_cmd_cert_renew,
 	&cli_cmd_trust_add,
 	&cli_cmd_trust_rm,
+	&cli_cmd_trust_crl,
 	&cli_cmd_trust_list,
 	&cli_cmd_trust_export,
 	&cli_cmd_trust_sync,

@@ -266,8 +266,9 @@ static int cmd_status(cli_opts *a)
 			")\n", s.items, s.store_generation);
 		nearest_text(&near);
 		if (s.pending_change)
-			printf("pending        an import was cut off; kmc repair "
-				"finishes or undoes it\n");
+			printf("pending        a change to files outside the "
+				"vault (an import's, a trust store's sync files) was "
+				"cut off; kmc repair finishes or undoes it\n");
 	}
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");

@@ -12,19 +12,20 @@
 #include "cli.h"
 
 static struct trust_opts {
-	const char *store, *out, *file;
+	const char *store, *out, *file, *crl;
 	int replace, pin_leaf, stop, none;
 } trust_opts;
 
 enum {
 	TR_STORE = CLI_OWN_OPT, TR_REPLACE, TR_PIN_LEAF, TR_OUT, TR_FILE,
-	TR_STOP, TR_NONE,
+	TR_STOP, TR_NONE, TR_CRL,
 };
 
 static const struct option add_options[] = {
 	{ "store", required_argument, NULL, TR_STORE },
 	{ "replace", no_argument, NULL, TR_REPLACE },
 	{ "pin-leaf", no_argument, NULL, TR_PIN_LEAF },
+	{ "crl", required_argument, NULL, TR_CRL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -62,6 +63,7 @@ static int trust_option(void *own, int opt, const char *arg)
 	case TR_FILE: o->file = arg; break;
 	case TR_STOP: o->stop = 1; break;
 	case TR_NONE: o->none = 1; break;
+	case TR_CRL: o->crl = arg; break;
 	}
 	return 0;
 }
@@ -82,13 +84,32 @@ static int cmd_trust_add(cli_opts *a)
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = kmc_trust_add(v, o->store, a->argv[0], a->argv[1], flags);
+	r = kmc_trust_add(v, o->store, a->argv[0], a->argv[1], o->crl, flags);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "trust add");
 	if (r < 0)
 		return cli_fail(r, "trust add refused, nothing was changed");
-	cli_note("trust store %s now trusts %s as %s", store_shown(o->store),
-		a->argv[1], a->argv[0]);
+	cli_note("trust store %s now trusts %s as %s%s", store_shown(o->store),
+		a->argv[1], a->argv[0], o->crl ? ", its clients checked against "
+		"the CRL given" : ": no CRL, so no client it issued is checked "
+		"for revocation (kmc trust crl adds one)");
+	return 0;
+}
+
+static int cmd_trust_crl(cli_opts *a)
+{
+	const struct trust_opts *o = &trust_opts;
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	int r;
+
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_trust_crl(v, o->store, a->argv[0], a->argv[1]);
+	if (r < 0)
+		return cli_fail(r, "trust crl refused, nothing was changed");
+	cli_note("the clients of %s in trust store %s are now checked against "
+		"%s", a->argv[0], store_shown(o->store), a->argv[1]);
 	return 0;
 }
 
@@ -141,8 +162,18 @@ static int list_one(const kmc_trust_info *t, void *arg)
 		json_str(stdout, t->store);
 		printf(",\"alias\":");
 		json_str(stdout, t->alias);
-		printf(",\"pinned_leaf\":%s,\"subject\":",
-			t->pinned_leaf ? "true" : "false");
+		printf(",\"pinned_leaf\":%s,\"crl\":%s,\"crl_next_update\":",
+			t->pinned_leaf ? "true" : "false",
+			t->has_crl ? "true" : "false");
+		if (t->has_crl && t->crl_next_update) {
+			char nu[64];
+
+			iso_time(t->crl_next_update, nu, sizeof(nu));
+			printf("\"%s\"", nu);
+		} else {
+			printf("null");
+		}
+		printf(",\"subject\":");
 		json_str(stdout, c->subject);
 		printf(",\"subjectName\":");
 		json_str(stdout, c->subject);
@@ -156,7 +187,8 @@ static int list_one(const kmc_trust_info *t, void *arg)
 	} else {
 		printf("%-16s %-24s %-20s ", t->store, t->alias, na);
 		cli_put_escaped(stdout, c->subject);
-		printf("%s\n", t->pinned_leaf ? " (pinned leaf)" : "");
+		printf("%s%s\n", t->pinned_leaf ? " (pinned leaf)" : "",
+			t->has_crl ? " (with a CRL)" : "");
 	}
 	o->n++;
 	return 0;
@@ -265,14 +297,27 @@ const command cli_cmd_trust_add = {
 	"trust", "add", cmd_trust_add, CLI_UNLOCK,
 	.options = add_options, .parse = trust_option, .own = &trust_opts,
 	.min_operands = 2, 2,
-	"trust add ALIAS FILE [--store STORE] [--replace] [--pin-leaf]",
+	"trust add ALIAS FILE [--store STORE] [--crl CRL] [--replace]\n"
+	"          [--pin-leaf]",
 	"Trust the one certificate in FILE (PEM or DER) under ALIAS in trust\n"
 	"store STORE (default \"default\"; made when new). It must be a CA\n"
 	"certificate (basicConstraints CA:TRUE, keyCertSign) within its\n"
 	"dates; a self-signed leaf only with --pin-leaf. An ALIAS that exists\n"
 	"is refused unless --replace, and so is a certificate already there\n"
-	"under another alias. The store's sync files are rewritten in the\n"
-	"same transaction; servers of bundles that name the store reload."
+	"under another alias. --crl CRL: the certificate's CRL (as kmc trust\n"
+	"crl). The store's sync files are rewritten in the same transaction;\n"
+	"servers of bundles that name the store reload."
+};
+
+const command cli_cmd_trust_crl = {
+	"trust", "crl", cmd_trust_crl, CLI_UNLOCK,
+	.options = store_options, .parse = trust_option, .own = &trust_opts,
+	.min_operands = 2, 2, "trust crl ALIAS CRL [--store STORE]",
+	"Check the clients of the certificate ALIAS of STORE against the CRL\n"
+	"in file CRL (PEM or DER): signed by that certificate, current. It\n"
+	"replaces the one ALIAS had; servers reload and refuse the clients it\n"
+	"revokes. Without one, no client of a trusted CA is checked for\n"
+	"revocation."
 };
 
 const command cli_cmd_trust_rm = {

@@ -4,6 +4,7 @@
  * picks up a replaced key or CRL without a restart.
  *
  *	tls_server [--vault DIR] [--port N] [--name NAME] [--max-connections N]
+ *		[--warn-days N]
  *
  * It listens on 127.0.0.1:PORT (0, the default, lets the system pick one;
  * the line "listening on 127.0.0.1:PORT" on stdout says which), completes
@@ -11,6 +12,14 @@
  * connections it polls the vault's generation, and when it grew builds a
  * new SSL_CTX for the connections that follow. SIGTERM or SIGINT, or
  * --max-connections accepted connections, end it.
+ *
+ * The served certificate's dates are watched: the server refuses to start
+ * on one that has expired or is not valid yet (exit 3), warns when it is
+ * within --warn-days (default 30) of its end, at start or when the
+ * horizon is crossed, and stops serving when it expires (exit 4) unless
+ * a renewed certificate arrived first and was loaded. A reload to a
+ * certificate that is out of its dates is refused: the server keeps the
+ * one it has, which is better than serving none.
  *
  * Single-threaded on purpose: one connection at a time keeps the reload
  * logic plain. Nothing secret is printed; the key never leaves the vault
@@ -39,6 +48,12 @@
 #define LINGER_MS 1000		/* at most this long to read a client's
 				   leftovers before close */
 #define REOPEN_RETRY_S 5	/* after a failed re-open of the vault */
+#define WARN_DAYS 30		/* default --warn-days */
+
+/* Exit codes beyond 0 (stopped), 1 (failed to start) and 2 (usage). */
+#define EXIT_OUT_OF_DATES 3	/* the certificate is expired or not yet
+				   valid: not started */
+#define EXIT_EXPIRED 4		/* it expired while serving */
 
 static volatile sig_atomic_t stop;
 
@@ -51,7 +66,7 @@ static void on_signal(int sig)
 static void die_usage(void)
 {
 	fprintf(stderr, "usage: tls_server [--vault DIR] [--port N] "
-		"[--name NAME] [--max-connections N]\n");
+		"[--name NAME] [--max-connections N] [--warn-days N]\n");
 	exit(2);
 }
 
@@ -143,6 +158,134 @@ static int ctx_build(kmc_vault *v, const char *name, SSL_CTX **ret)
 	SSL_CTX_set_num_tickets(ctx, 0);
 	*ret = ctx;
 	return 0;
+}
+
+/* ---- the certificate's dates ---------------------------------------- */
+
+/*
+ * What is known of the served certificate's dates. The times are read
+ * again from the SSL_CTX's certificate at each check (ASN1_TIME_diff()
+ * against the wall clock), so a clock that is set while the server runs
+ * is followed.
+ */
+struct dates {
+	char subject[256];	/* RFC 2253, for the log */
+	char not_before[32], not_after[32];	/* ISO 8601, UTC */
+	const ASN1_TIME *nb, *na;	/* in the SSL_CTX's certificate */
+	int warned;		/* the --warn-days line was logged */
+};
+
+enum { IN_DATES, NOT_YET_VALID, EXPIRED };
+
+static void iso_time(const ASN1_TIME *t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "(unreadable date)");
+}
+
+/* Read the dates of the certificate ctx serves; -1 if it has none. */
+static int dates_read(SSL_CTX *ctx, struct dates *d)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	BIO *b;
+	long n;
+	char *p;
+
+	memset(d, 0, sizeof(*d));
+	if (!x)
+		return -1;
+	d->nb = X509_get0_notBefore(x);
+	d->na = X509_get0_notAfter(x);
+	iso_time(d->nb, d->not_before, sizeof(d->not_before));
+	iso_time(d->na, d->not_after, sizeof(d->not_after));
+	snprintf(d->subject, sizeof(d->subject), "(unnamed)");
+	b = BIO_new(BIO_s_mem());
+	if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+			XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	    (n = BIO_get_mem_data(b, &p)) > 0)
+		snprintf(d->subject, sizeof(d->subject), "%.*s", (int)n, p);
+	BIO_free(b);
+	ERR_clear_error();
+	/* Control characters cannot forge log lines. */
+	for (char *c = d->subject; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return 0;
+}
+
+/* Seconds from now until t (negative once it has passed); 0 if t cannot
+ * be read, which then counts as expired. */
+static long long seconds_until(const ASN1_TIME *t)
+{
+	int days, secs;
+
+	if (ASN1_TIME_diff(&days, &secs, NULL, t) != 1)
+		return 0;
+	return (long long)days * 86400 + secs;
+}
+
+static int dates_state(const struct dates *d, long long *ret_left)
+{
+	*ret_left = seconds_until(d->na);
+	if (seconds_until(d->nb) > 0)
+		return NOT_YET_VALID;
+	return *ret_left > 0 ? IN_DATES : EXPIRED;
+}
+
+/* "3 days", "5 hours", "12 s": how far ahead, coarsely, for the log. */
+static void span_text(long long s, char *buf, size_t size)
+{
+	if (s >= 86400)
+		snprintf(buf, size, "%lld day%s", s / 86400,
+			s / 86400 == 1 ? "" : "s");
+	else if (s >= 3600)
+		snprintf(buf, size, "%lld hour%s", s / 3600,
+			s / 3600 == 1 ? "" : "s");
+	else if (s >= 60)
+		snprintf(buf, size, "%lld minute%s", s / 60,
+			s / 60 == 1 ? "" : "s");
+	else
+		snprintf(buf, size, "%lld s", s);
+}
+
+/* Why the certificate cannot be served, or NULL if it can. */
+static const char *out_of_dates(const struct dates *d, char *buf,
+	size_t size)
+{
+	long long left;
+
+	switch (dates_state(d, &left)) {
+	case NOT_YET_VALID:
+		snprintf(buf, size, "certificate %s is not valid until %s",
+			d->subject, d->not_before);
+		return buf;
+	case EXPIRED:
+		snprintf(buf, size, "certificate %s expired %s", d->subject,
+			d->not_after);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Log the warning once per certificate, when it is within warn_days of
+ * its end: at start, after a reload, or when the horizon is crossed. */
+static void dates_warn(struct dates *d, const char *name,
+	unsigned long warn_days)
+{
+	char when[64];
+	long long left;
+
+	if (d->warned || dates_state(d, &left) != IN_DATES ||
+	    left > (long long)warn_days * 86400)
+		return;
+	span_text(left, when, sizeof(when));
+	fprintf(stderr, "tls_server: warning: bundle %s: certificate %s "
+		"expires %s, in %s (--warn-days %lu)\n", name, d->subject,
+		d->not_after, when, warn_days);
+	d->warned = 1;
 }
 
 /* The vault opened read-only: a server never changes it. */
@@ -307,9 +450,11 @@ static int vault_changed(kmc_vault *v, uint64_t gen, time_t retry_at)
  * keystore that changed, which an old one would not.
  */
 static void reload(const char *dir, const char *name, kmc_vault **v,
-	SSL_CTX **ctx, uint64_t *gen, time_t *retry_at)
+	SSL_CTX **ctx, struct dates *d, uint64_t *gen, time_t *retry_at)
 {
 	SSL_CTX *fresh;
+	struct dates fd;
+	char why[512];
 	uint64_t g;
 
 	kmc_vault_close(*v);
@@ -335,10 +480,42 @@ static void reload(const char *dir, const char *name, kmc_vault **v,
 			(unsigned long long)g);
 		return;
 	}
+	/* A certificate out of its dates would fail every handshake;
+	 * the one in use may still have time left. */
+	if (dates_read(fresh, &fd) < 0 ||
+	    out_of_dates(&fd, why, sizeof(why))) {
+		fprintf(stderr, "tls_server: reload of generation %llu "
+			"refused: bundle %s: %s; still serving the previous "
+			"material\n", (unsigned long long)g, name,
+			fd.nb ? why : "no certificate");
+		SSL_CTX_free(fresh);
+		return;
+	}
 	SSL_CTX_free(*ctx);
 	*ctx = fresh;
+	*d = fd;
 	fprintf(stderr, "tls_server: reloaded: generation %llu\n",
 		(unsigned long long)g);
+	fprintf(stderr, "tls_server: certificate %s valid until %s\n",
+		d->subject, d->not_after);
+}
+
+/*
+ * Whether the certificate in use has expired: then it is logged, and the
+ * server stops rather than fail every handshake from here on. A renewed
+ * certificate that arrived before is loaded by then (the caller reloads
+ * first).
+ */
+static int expired_now(const struct dates *d, const char *name)
+{
+	long long left;
+
+	if (dates_state(d, &left) != EXPIRED)
+		return 0;
+	fprintf(stderr, "tls_server: bundle %s: certificate %s expired %s "
+		"and no renewed certificate arrived; no longer serving\n",
+		name, d->subject, d->not_after);
+	return 1;
 }
 
 static int listen_on(unsigned port, unsigned *ret_port)
@@ -372,7 +549,10 @@ static int listen_on(unsigned port, unsigned *ret_port)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *name = "server";
-	unsigned long port = 0, max_conn = 0, served = 0;
+	unsigned long port = 0, max_conn = 0, served = 0, warn_days = WARN_DAYS;
+	struct dates d;
+	char why[512];
+	int rc = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	kmc_vault *v = NULL;
 	SSL_CTX *ctx = NULL;
@@ -392,6 +572,8 @@ int main(int argc, char **argv)
 			name = argv[++i];
 		else if (strcmp(argv[i], "--max-connections") == 0)
 			max_conn = number(argv[++i], ULONG_MAX);
+		else if (strcmp(argv[i], "--warn-days") == 0)
+			warn_days = number(argv[++i], 36500);
 		else
 			die_usage();
 	}
@@ -411,6 +593,14 @@ int main(int argc, char **argv)
 		kmc_vault_close(v);
 		return 1;
 	}
+	if (dates_read(ctx, &d) < 0 || out_of_dates(&d, why, sizeof(why))) {
+		fprintf(stderr, "tls_server: bundle %s in %s: %s; not "
+			"starting\n", name, kmc_vault_dir(v),
+			d.nb ? why : "no certificate");
+		SSL_CTX_free(ctx);
+		kmc_vault_close(v);
+		return EXIT_OUT_OF_DATES;
+	}
 	lfd = listen_on((unsigned)port, &bound);
 	if (lfd < 0) {
 		SSL_CTX_free(ctx);
@@ -421,6 +611,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	fprintf(stderr, "tls_server: serving bundle %s, generation %llu\n",
 		name, (unsigned long long)gen);
+	fprintf(stderr, "tls_server: certificate %s valid until %s\n",
+		d.subject, d.not_after);
 
 	while (!stop && (max_conn == 0 || served < max_conn)) {
 		struct pollfd p = { .fd = lfd, .events = POLLIN };
@@ -430,13 +622,24 @@ int main(int argc, char **argv)
 		int fd;
 
 		if (vault_changed(v, gen, retry_at))
-			reload(dir, name, &v, &ctx, &gen, &retry_at);
+			reload(dir, name, &v, &ctx, &d, &gen, &retry_at);
+		if (expired_now(&d, name)) {
+			rc = EXIT_EXPIRED;
+			break;
+		}
+		dates_warn(&d, name, warn_days);
 
 		if (poll(&p, 1, POLL_MS) <= 0)
 			continue;	/* timeout, or EINTR from a signal */
 		fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;	/* the client went away, or EINTR */
+		/* It may have expired while poll() waited. */
+		if (expired_now(&d, name)) {
+			close(fd);
+			rc = EXIT_EXPIRED;
+			break;
+		}
 		served++;
 		inet_ntop(AF_INET, &peer.sin_addr, addr, sizeof(addr));
 		snprintf(show, sizeof(show), "%s:%u", addr, ntohs(peer.sin_port));
@@ -448,5 +651,5 @@ int main(int argc, char **argv)
 	close(lfd);
 	SSL_CTX_free(ctx);
 	kmc_vault_close(v);
-	return 0;
+	return rc;
 }

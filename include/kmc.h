@@ -404,6 +404,16 @@ KMC_API int kmc_item_list(kmc_vault *v,
 	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
+/*
+ * kmc_item_get_version - as kmc_item_get(), of version version of item
+ * name: the current one, or one an import with KMC_IMPORT_REPLACE (or a
+ * promote) kept. Returns as kmc_item_get(); KMC_E_NOT_FOUND when that
+ * version is not kept.
+ */
+KMC_API int kmc_item_get_version(kmc_vault *v, const char *name,
+	uint32_t version, kmc_item_type type, kmc_secret **ret_secret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 5);
+
 /* kmc_item_type_name - "password", "secret", ... or "unknown". */
 KMC_API const char *kmc_item_type_name(kmc_item_type type);
 

@@ -64,7 +64,11 @@ KMC_INTERNAL extern const char *const backup_file_names[BACKUP_FILES];
 /* The manifest's text; *ret is malloc'd. Returns 0 or KMC_E_NOMEM. */
 KMC_INTERNAL int manifest_encode(const backup_manifest *m, char **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
-/* Parse exactly len bytes. Returns 0, KMC_E_CORRUPT, KMC_E_VERSION. */
+/* The version on the first line of a manifest, whatever follows. */
+KMC_INTERNAL int manifest_version(const uint8_t *p, size_t len,
+	uint64_t *ret) KMC_MUST_CHECK;
+/* Parse exactly len bytes. Returns 0, KMC_E_CORRUPT, KMC_E_VERSION (a
+   first line of a higher version is refused before the checksum). */
 KMC_INTERNAL int manifest_parse(const uint8_t *p, size_t len,
 	backup_manifest *ret) KMC_MUST_CHECK;
 

@@ -259,8 +259,10 @@ int backup_check_set(int dirfd, const char *show, const backup_manifest *m)
 		backup_show_path(path, sizeof(path), show, backup_file_names[i]);
 		r = ks_parse(*ks_raw[i], ks_len[i], ks);
 		if (r == KMC_E_VERSION)
-			return kmc_detail(r, "%s was written by a newer "
-				"kmcvault", path);
+			return kmc_detail(r, "%s has keystore format version "
+				"%u, and this kmc reads version %u only: a newer "
+				"kmcvault wrote it", path,
+				(unsigned)ks->format_version, KS_FORMAT_VERSION);
 		if (r < 0)
 			return kmc_detail(KMC_E_CORRUPT, "%s is not a keystore "
 				"this build can read", path);

@@ -163,15 +163,27 @@ static int walk_crl(const walk *w, const char *bundle)
 static int walk_trusted(const kmc_trust_info *t, void *arg)
 {
 	const walk *w = arg;
-	char bundle[KMC_NAME_MAX + 1], item[2 * KMC_NAME_MAX + 2];
+	char bundle[KMC_NAME_MAX + 1], item[2 * KMC_NAME_MAX + 8];
 	kmc_expiry_info e = { .bundle = bundle, .item = item,
 		.kind = KMC_EXPIRY_TRUSTED, .subject = t->cert->subject,
 		.not_before = t->cert->not_before,
 		.not_after = t->cert->not_after };
 
+	kmc_expiry_info c;
+	int r;
+
 	snprintf(bundle, sizeof(bundle), "trust:%s", t->store);
 	snprintf(item, sizeof(item), "trust:%s/%s", t->store, t->alias);
-	return report(w, &e, 1);
+	r = report(w, &e, 1);
+	if (r != 0 || !t->has_crl)
+		return r;
+	/* Its CRL, by its next update, as a bundle's. */
+	snprintf(item, sizeof(item), "trust:%s/%s/crl", t->store, t->alias);
+	c = (kmc_expiry_info){ .bundle = bundle, .item = item,
+		.kind = KMC_EXPIRY_CRL, .subject = t->cert->subject,
+		.not_before = t->crl_last_update,
+		.not_after = t->crl_next_update };
+	return report(w, &c, t->crl_next_update != 0);
 }
 
 static int walk_bundle(const walk *w, const char *name)

@@ -20,7 +20,9 @@
  * another name, into another vault, or with any header field changed fails
  * with KMC_E_AUTH.
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "vault.h"
@@ -65,6 +67,27 @@ int record_parse_header(const uint8_t *rec, size_t len, record_info *ret)
 		KMC_E_CORRUPT);
 	*ret = info;
 	return 0;
+}
+
+/*
+ * Why record_parse_header() refused the record of name (which: "" or
+ * which old version): a newer record version or flags are named as such
+ * (KMC_E_VERSION), anything else is damage that kmc rm clears (with
+ * advice, when rm_advice).
+ */
+static int record_header_error(const uint8_t *rec, size_t len, int r,
+	const char *name, const char *which, int rm_advice)
+{
+	if (r == KMC_E_VERSION && len > 0 && rec[0] > RECORD_VERSION)
+		return kmc_detail(r, "item %s%s has record version %u, and this "
+			"kmc reads version %u only: a newer kmcvault wrote it",
+			name, which, (unsigned)rec[0], RECORD_VERSION);
+	if (r == KMC_E_VERSION && len > 0 && rec[0] == RECORD_VERSION)
+		return kmc_detail(r, "item %s%s has record flags that this kmc "
+			"(record version %u) does not know: a newer kmcvault "
+			"wrote it", name, which, RECORD_VERSION);
+	return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record%s", name,
+		which, rm_advice ? "; kmc rm it, then run this again" : "");
 }
 
 static int item_ad(const kmc_vault *v, const char *name, const uint8_t *hdr,
@@ -403,7 +426,7 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	KMC_GUARD(r);
 	r = record_parse_header(rec, len, &info);
 	if (r < 0)
-		return kmc_detail(r, "item %s: damaged record", name);
+		return record_header_error(rec, len, r, name, "", 0);
 	r = record_check_type(v, name, rec, len, &info, (uint8_t)type);
 	if (r == KMC_E_TYPE)
 		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
@@ -467,11 +490,12 @@ static int list_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	record_info ri;
 	kmc_item_info info;
 	uint32_t ver;
+	int r;
 
 	KMC_GUARD(key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
-	if (record_parse_header(rec, len, &ri) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s: damaged record; "
-			"kmc rm it, then run this again", buf);
+	r = record_parse_header(rec, len, &ri);
+	if (r < 0)
+		return record_header_error(rec, len, r, buf, "", 1);
 	info.name = buf;
 	info.type = (kmc_item_type)ri.type;
 	info.version = ri.version;
@@ -563,12 +587,13 @@ static int usage_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	char name[KMC_NAME_MAX + 1];
 	record_info info;
 	uint32_t ver;
+	int r;
 
 	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
-	if (record_parse_header(rec, len, &info) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
-			"kmc rm it, then run this again", name,
-			c->db == STORE_DB_HISTORY ? " (an old version)" : "");
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return record_header_error(rec, len, r, name,
+			c->db == STORE_DB_HISTORY ? " (an old version)" : "", 1);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->ids[i] == info.mk_id)
 			(c->db == STORE_DB_HISTORY ? c->old : c->current)[i]++;
@@ -609,9 +634,9 @@ static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	if (c->db == STORE_DB_HISTORY)
 		snprintf(which, sizeof(which), " (old version %u)",
 			(unsigned)ver);
-	if (record_parse_header(rec, len, &info) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s%s: damaged record; "
-			"kmc rm it, then run this again", name, which);
+	r = record_parse_header(rec, len, &info);
+	if (r < 0)
+		return record_header_error(rec, len, r, name, which, 1);
 	if (info.mk_id == c->v->ks->active_mk)
 		return 0;
 	r = record_open_into(c->v, name, rec, len, &info, pt);
@@ -659,5 +684,90 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 			*ret_n += changed;
 		} while (from_len > 0);
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* An old version                                                    */
+
+typedef struct version_ctx {
+	const char *name;
+	uint32_t version;
+	uint8_t *rec;
+	size_t len;
+} version_ctx;
+
+static int find_version(const uint8_t *key, size_t key_len,
+	const uint8_t *rec, size_t len, void *arg)
+{
+	version_ctx *c = arg;
+	char buf[KMC_NAME_MAX + 1];
+	uint32_t ver;
+
+	KMC_GUARD(key_name(STORE_DB_HISTORY, key, key_len, buf, &ver));
+	if (ver != c->version || strcmp(buf, c->name) != 0)
+		return 0;
+	c->rec = malloc(len);
+	KMC_ENSURE(c->rec, KMC_E_NOMEM);
+	memcpy(c->rec, rec, len);
+	c->len = len;
+	return 1;
+}
+
+int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
+	kmc_item_type type, kmc_secret **ret)
+{
+	version_ctx c = { name, version, NULL, 0 };
+	record_info info;
+	kmc_secret *s = NULL;
+	int r;
+
+	kmc_detail_clear();
+	KMC_GUARD(kmc_name_check(name));
+	/* The current version is the item itself. */
+	r = kmc_item_get(v, name, type, &s);
+	if (r < 0 && r != KMC_E_NOT_FOUND)
+		return r;
+	if (r == 0) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = store_get(&v->st, name, &rec, &len);
+		if (r == 0)
+			r = record_parse_header(rec, len, &info);
+		free(rec);
+		if (r == 0 && info.version == version) {
+			*ret = s;
+			return 0;
+		}
+		kmc_secret_free(s);
+		s = NULL;
+		KMC_GUARD(r);
+	}
+	kmc_detail_clear();
+	/* An old one: a walk of the history (rarely asked, never by a
+	   server). */
+	r = store_walk_db(&v->st, STORE_DB_HISTORY, find_version, &c);
+	if (r < 0) {
+		free(c.rec);
+		return r;
+	}
+	if (!c.rec)
+		return kmc_detail(KMC_E_NOT_FOUND, "no version %" PRIu32 " of %s "
+			"is kept (kmc list shows the current version and how many "
+			"old ones)", version, name);
+	r = record_parse_header(c.rec, c.len, &info);
+	if (r == 0 && type && info.type != type)
+		r = kmc_detail(KMC_E_TYPE, "version %" PRIu32 " of %s is a %s",
+			version, name, kmc_item_type_name(
+			(kmc_item_type)info.type));
+	if (r == 0)
+		r = record_open(v, name, c.rec, c.len, NULL, &s);
+	free(c.rec);
+	if (r == KMC_E_AUTH)
+		return kmc_detail(r, "version %" PRIu32 " of %s fails "
+			"authentication", version, name);
+	KMC_GUARD(r);
+	*ret = s;
 	return 0;
 }

@@ -263,6 +263,12 @@ int journal_recover(kmc_vault *v)
 	j = malloc(sizeof(*j));
 	KMC_ENSURE(j, KMC_E_NOMEM);
 	r = journal_parse(raw, len, &state, j);
+	if (r == KMC_E_VERSION && raw[0] > JOURNAL_VERSION)
+		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
+			"change has version %u, and this kmc reads version %u "
+			"only: a newer kmcvault made the change, so finish it "
+			"with that one (kmc repair); nothing was changed", v->dir,
+			(unsigned)raw[0], JOURNAL_VERSION);
 	if (r < 0)
 		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
 			"change is damaged", v->dir);

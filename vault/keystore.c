@@ -55,14 +55,19 @@ int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 	uint16_t flags;
 	uint64_t created;
 
-	KMC_ENSURE(len > KS_TRAILER_LEN + 8 && len <= KS_FILE_MAX,
+	memset(ks, 0, sizeof(*ks));
+	KMC_ENSURE(len > KS_TRAILER_LEN + 10 && len <= KS_FILE_MAX,
 		KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(data, KS_MAGIC, 8) == 0, KMC_E_CORRUPT);
+	/* The version before the checksum: a newer format may end in
+	   another trailer, and must be refused as newer, never taken for
+	   damage that its older twin may repair. */
+	ks->format_version = (uint16_t)(data[8] << 8 | data[9]);
+	KMC_ENSURE(ks->format_version <= KS_FORMAT_VERSION, KMC_E_VERSION);
 	kmc_hash(sum, data, len - KMC_HASH_LEN);
 	KMC_ENSURE(kmc_memcmp(sum, data + len - KMC_HASH_LEN, KMC_HASH_LEN) == 0,
 		KMC_E_CORRUPT);
 
-	memset(ks, 0, sizeof(*ks));
 	b = KMC_RBUF(data, len - KS_TRAILER_LEN);
 	KMC_GUARD(kmc_rbuf_bytes(&b, 8, &magic));
 	KMC_GUARD(kmc_rbuf_u16(&b, &ks->format_version));

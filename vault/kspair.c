@@ -166,6 +166,20 @@ int ks_rank(ks_file f[2], int order[2])
 	return n;
 }
 
+static int ks_newer_error(const ks_file *f)
+{
+	if (f->ks->format_version != KS_FORMAT_VERSION)
+		return kmc_detail(KMC_E_VERSION, "%s has keystore format "
+			"version %u, and this kmc reads version %u only: a newer "
+			"kmcvault wrote it, so open the vault with that one; "
+			"nothing was changed", f->show,
+			(unsigned)f->ks->format_version, KS_FORMAT_VERSION);
+	return kmc_detail(KMC_E_VERSION, "%s has keystore flags that this "
+		"kmc (format version %u) does not know: a newer kmcvault wrote "
+		"it, so open the vault with that one; nothing was changed",
+		f->show, KS_FORMAT_VERSION);
+}
+
 /*
  * Load both keystores and rank them: *ret_order lists the valid ones,
  * newest first. Twins of two vault ids are told apart by the item store
@@ -179,6 +193,11 @@ int ks_load_pair(int dirfd, const char *dir, ks_file f[2],
 	f[1].name = KS_STANDBY_NAME;
 	for (int i = 0; i < 2; i++)
 		KMC_GUARD(ks_file_load(dirfd, dir, &f[i]));
+	/* A newer kmcvault wrote one: its twin, older, must never take its
+	   place, so nothing opens (and nothing is repaired) here. */
+	for (int i = 0; i < 2; i++)
+		if (f[i].err == KMC_E_VERSION)
+			return ks_newer_error(&f[i]);
 	if (ks_valid(&f[0]) && ks_valid(&f[1]) &&
 	    memcmp(f[0].ks->vault_id, f[1].ks->vault_id, KS_VAULT_ID_LEN) != 0)
 		KMC_GUARD(ks_pick_vault(dirfd, dir, f));

@@ -140,6 +140,17 @@ static int parse_u64_field(lines *l, const char *word, uint64_t *ret)
 	return parse_u64(v, vlen, ret);
 }
 
+int manifest_version(const uint8_t *p, size_t len, uint64_t *ret)
+{
+	lines l = { (const char *)p, len };
+	const char *line, *v;
+	size_t n, vlen;
+
+	KMC_GUARD(next_line(&l, &line, &n));
+	KMC_GUARD(field(line, n, MANIFEST_MAGIC, &v, &vlen));
+	return parse_u64(v, vlen, ret);
+}
+
 int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 {
 	lines l;
@@ -151,7 +162,10 @@ int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 
 	KMC_ENSURE(len >= 2 && len <= BACKUP_MANIFEST_MAX, KMC_E_CORRUPT);
 	KMC_ENSURE(!memchr(p, '\0', len) && p[len - 1] == '\n', KMC_E_CORRUPT);
-	/* The checksum first: a changed byte is damage, whatever it hit. */
+	/* A newer version may end otherwise: it is refused as newer. */
+	KMC_ENSURE(manifest_version(p, len, &x) < 0 ||
+		x <= BACKUP_MANIFEST_VERSION, KMC_E_VERSION);
+	/* Then the checksum: a changed byte is damage, whatever it hit. */
 	body = len - 1;
 	while (body > 0 && text[body - 1] != '\n')
 		body--;

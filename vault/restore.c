@@ -228,8 +228,16 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
 	KMC_GUARD(r);
 	r = manifest_parse(raw, len, &m);
-	if (r == KMC_E_VERSION)
-		return kmc_detail(r, "%s was written by a newer kmcvault", path);
+	if (r == KMC_E_VERSION) {
+		uint64_t ver = 0;
+
+		if (manifest_version(raw, len, &ver) < 0)
+			ver = 0;
+		return kmc_detail(r, "%s has manifest version %llu, and this "
+			"kmc reads version %u only: a newer kmcvault wrote the "
+			"backup", path, (unsigned long long)ver,
+			BACKUP_MANIFEST_VERSION);
+	}
 	if (r < 0)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged", path);
 	manifest_info(&m, &info);

@@ -55,7 +55,7 @@ static int verify_without_crl(int ok, X509_STORE_CTX *x)
 /* The certificates of the trust store bundle name names, if any, as
    anchors and client-CA names beside its own CA. */
 static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
-	kmc_vault *v, const char *name, int *ret_trusting)
+	kmc_vault *v, const char *name, int *ret_trusting, int *ret_crls)
 {
 	char sname[KMC_TRUST_NAME_MAX + 1];
 	trust_set *t = NULL;
@@ -80,6 +80,12 @@ static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
 		} else if (X509_STORE_add_cert(xstore, x) != 1) {
 			r = kmc_detail(KMC_E_INVALID, "trust store %s, alias %s: "
 				"%s", sname, t->c[i].alias, ossl_reason());
+		} else if (t->c[i].crl) {
+			if (X509_STORE_add_crl(xstore, t->c[i].crl) != 1)
+				r = kmc_detail(KMC_E_INVALID, "trust store %s, "
+					"alias %s, its CRL: %s", sname,
+					t->c[i].alias, ossl_reason());
+			*ret_crls = 1;
 		}
 	}
 	trust_set_free(t);
@@ -98,7 +104,7 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	STACK_OF(X509_NAME) *ca_names;
 	EVP_PKEY *pkey = NULL;
 	X509_CRL *crl = NULL;
-	int trusting = 0;
+	int trusting = 0, store_crls = 0;
 	int r;
 
 	KMC_GUARD(part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
@@ -138,7 +144,8 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 		}
 	}
 	if (r == 0)
-		r = add_trust_store(xstore, ca_names, v, name, &trusting);
+		r = add_trust_store(xstore, ca_names, v, name, &trusting,
+			&store_crls);
 	if (r == 0) {
 		SSL_CTX_set_client_CA_list(ctx, ca_names);
 		ca_names = NULL;
@@ -151,13 +158,16 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 		r = X509_STORE_add_crl(xstore, crl) == 1 ? 0 : KMC_E_INVALID;
 		X509_CRL_free(crl);
 		KMC_GUARD(r);
-		X509_STORE_set_flags(xstore, X509_V_FLAG_CRL_CHECK);
 	}
-	/* The bundle's CRL is its own CA's: a client of a trust-store CA
-	   has none to be checked against, which is not a revocation. */
+	if (crl_pem || store_crls)
+		X509_STORE_set_flags(xstore, X509_V_FLAG_CRL_CHECK);
+	/* A CA that has a CRL (the bundle's, or a store's given one) has its
+	   clients checked against it; one that has none (a store CA without
+	   kmc trust crl, or the bundle's CA when only store CAs have CRLs)
+	   is not refused for lacking it. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, crl_pem && trusting ?
-		verify_without_crl : NULL);
+		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, (crl_pem || store_crls) &&
+		trusting ? verify_without_crl : NULL);
 	return 0;
 }
 
@@ -222,15 +232,55 @@ void kmc_cert_info_free(kmc_cert_info *info, size_t n)
 	free(info);
 }
 
+/* Describe each certificate of certs into a new array. */
+static int describe_all(STACK_OF(X509) *certs, kmc_cert_info **ret_info,
+	size_t *ret_n)
+{
+	kmc_cert_info *info;
+	int r, n;
+
+	n = sk_X509_num(certs);
+	info = calloc((size_t)n, sizeof(*info));
+	KMC_ENSURE(info, KMC_E_NOMEM);
+	for (int i = 0; i < n; i++) {
+		r = cert_describe(sk_X509_value(certs, i), &info[i]);
+		if (r < 0) {
+			kmc_cert_info_free(info, (size_t)i);
+			return r;
+		}
+	}
+	*ret_info = info;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int kmc_cert_info_version(kmc_vault *v, const char *name, uint32_t version,
+	kmc_cert_info **ret_info, size_t *ret_n)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
+	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
+	char full[KMC_NAME_MAX + 1];
+	int n = snprintf(full, sizeof(full), "%s/cert", name);
+
+	kmc_detail_clear();
+	if (n < 0 || (size_t)n >= sizeof(full) ||
+	    strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
+	KMC_GUARD(kmc_item_get_version(v, full, version, KMC_ITEM_CERTIFICATE,
+		&item));
+	KMC_GUARD(certs_parse(full, kmc_secret_data(item),
+		kmc_secret_len(item), &certs));
+	return describe_all(certs, ret_info, ret_n);
+}
+
 int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
 	_cleanup_(freep) uint8_t *raw = NULL;
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
-	kmc_cert_info *info;
 	size_t len = 0;
-	int r = KMC_E_NOT_FOUND, n;
+	int r = KMC_E_NOT_FOUND;
 
 	kmc_detail_clear();
 	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
@@ -254,17 +304,5 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	} else {
 		return r;
 	}
-	n = sk_X509_num(certs);
-	info = calloc((size_t)n, sizeof(*info));
-	KMC_ENSURE(info, KMC_E_NOMEM);
-	for (int i = 0; i < n; i++) {
-		r = cert_describe(sk_X509_value(certs, i), &info[i]);
-		if (r < 0) {
-			kmc_cert_info_free(info, (size_t)i);
-			return r;
-		}
-	}
-	*ret_info = info;
-	*ret_n = (size_t)n;
-	return 0;
+	return describe_all(certs, ret_info, ret_n);
 }

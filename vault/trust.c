@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "trust.h"
 #include "x509.h"
@@ -261,6 +262,13 @@ static ssize_t find_alias(const trust_set *t, const char *alias)
 	return -1;
 }
 
+static int no_alias(const char *sname, const char *alias)
+{
+	return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias %s "
+		"(kmc trust list --store %s shows its aliases)",
+		store_or_default(sname), alias, store_or_default(sname));
+}
+
 /* ---------------------------------------------------------------- */
 /* Adding: only a CA, or a self-signed leaf pinned on purpose         */
 
@@ -335,12 +343,50 @@ static int read_one_cert(const char *file, X509 **ret)
 	return 0;
 }
 
+/* A CRL for trusted certificate x: signed by it, and current. */
+static int read_crl(const char *file, X509 *x, X509_CRL **ret)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	X509_CRL *crl = NULL;
+	const ASN1_TIME *next;
+	char subject[256], date[64];
+	size_t len = 0;
+	int r;
+
+	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
+	KMC_GUARD(input_error(crl_parse(file, raw, len, &crl)));
+	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	ERR_clear_error();
+	next = X509_CRL_get0_nextUpdate(crl);
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+			X509_get_subject_name(x)) != 0 ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(x)) != 1)
+		r = kmc_detail(KMC_E_VERIFY, "%s is not a CRL of %s (not signed "
+			"by it)", file, subject);
+	else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
+		r = kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
+			"update is in the future)", file);
+	else if (!next || X509_cmp_current_time(next) <= 0) {
+		if (next)
+			when(next, date, sizeof(date));
+		r = kmc_detail(KMC_E_VERIFY, "%s is out of date (its next update "
+			"%s%s); fetch a current CRL", file, next ? "was " : "is "
+			"missing", next ? date : "");
+	} else {
+		*ret = crl;
+		return 0;
+	}
+	X509_CRL_free(crl);
+	return r;
+}
+
 int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
-	const char *cert_file, unsigned flags)
+	const char *cert_file, const char *crl_file, unsigned flags)
 {
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1];
 	unsigned tflags = 0;
+	X509_CRL *crl = NULL;
 	X509 *x = NULL;
 	ssize_t at;
 	size_t pos;
@@ -354,6 +400,8 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 			KMC_TRUST_NAME_MAX);
 	KMC_GUARD(read_one_cert(cert_file, &x));
 	r = check_anchor(cert_file, x, flags, &tflags);
+	if (r == 0 && crl_file)
+		r = read_crl(crl_file, x, &crl);
 	if (r == 0)
 		r = load_or_new(v, sname, &t);
 	if (r < 0)
@@ -380,21 +428,34 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 	}
 	if (at >= 0) {
 		pos = (size_t)at;
-		X509_free(t->c[pos].x);
 	} else {
 		for (pos = 0; pos < t->n && strcmp(t->c[pos].alias, alias) < 0;
 		     pos++)
 			;
 		memmove(&t->c[pos + 1], &t->c[pos],
 			(t->n - pos) * sizeof(t->c[0]));
+		memset(&t->c[pos], 0, sizeof(t->c[pos]));
 		t->n++;
 		snprintf(t->c[pos].alias, sizeof(t->c[pos].alias), "%s", alias);
 	}
-	t->c[pos].x = TAKE_PTR(x);
+	r = trust_cert_set(&t->c[pos], x);
+	if (r < 0) {
+		if (r == KMC_E_TOO_LARGE)
+			r = kmc_detail(r, "%s: a certificate of over %u bytes",
+				cert_file, KMC_TRUST_CERT_MAX);
+		goto out;
+	}
+	x = NULL;
 	t->c[pos].flags = tflags;
+	/* A replaced certificate's CRL goes with it. */
+	r = trust_crl_set(&t->c[pos], crl);
+	if (r < 0)
+		goto out;
+	crl = NULL;
 	r = trust_commit(v, item, t, 1);
 out:
 	X509_free(x);
+	X509_CRL_free(crl);
 	return r;
 }
 
@@ -409,15 +470,41 @@ int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
 	KMC_GUARD(trust_load(v, sname, &t));
 	at = find_alias(t, alias);
 	if (at < 0)
-		return kmc_detail(KMC_E_NOT_FOUND, "trust store %s has no alias "
-			"%s (kmc trust list --store %s shows its aliases)",
-			store_or_default(sname), alias, store_or_default(sname));
+		return no_alias(sname, alias);
 	X509_free(t->c[at].x);
+	free(t->c[at].der);
+	X509_CRL_free(t->c[at].crl);
+	free(t->c[at].crl_der);
 	memmove(&t->c[at], &t->c[at + 1],
 		(t->n - (size_t)at - 1) * sizeof(t->c[0]));
 	t->n--;
 	memset(&t->c[t->n], 0, sizeof(t->c[0]));
 	return trust_commit(v, item, t, 1);
+}
+
+int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
+	const char *crl_file)
+{
+	_cleanup_(trust_set_freep) trust_set *t = NULL;
+	char item[KMC_NAME_MAX + 1];
+	X509_CRL *crl = NULL;
+	ssize_t at;
+	int r;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(store_item(sname, item, sizeof(item)));
+	KMC_GUARD(trust_load(v, sname, &t));
+	at = find_alias(t, alias);
+	if (at < 0)
+		return no_alias(sname, alias);
+	KMC_GUARD(read_crl(crl_file, t->c[at].x, &crl));
+	r = trust_crl_set(&t->c[at], crl);
+	if (r < 0) {
+		X509_CRL_free(crl);
+		return r;
+	}
+	/* The sync files hold certificates only: they stay as they are. */
+	return trust_commit(v, item, t, 0);
 }
 
 int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
@@ -500,8 +587,21 @@ static int list_one_store(kmc_vault *v, const char *sname,
 	for (size_t i = 0; r == 0 && i < t->n; i++) {
 		kmc_cert_info ci;
 		kmc_trust_info info = { sizeof(info), sname, t->c[i].alias,
-			!!(t->c[i].flags & TRUST_FLAG_PINNED), &ci };
+			!!(t->c[i].flags & TRUST_FLAG_PINNED), &ci,
+			t->c[i].crl != NULL, 0, 0 };
 
+		if (t->c[i].crl) {
+			const ASN1_TIME *next =
+				X509_CRL_get0_nextUpdate(t->c[i].crl);
+
+			if (x509_time_epoch(X509_CRL_get0_lastUpdate(
+				t->c[i].crl), &info.crl_last_update) < 0 ||
+			    (next && x509_time_epoch(next,
+				&info.crl_next_update) < 0))
+				return kmc_detail(KMC_E_CORRUPT, "trust store %s, "
+					"alias %s: its CRL has a date that does "
+					"not read", sname, t->c[i].alias);
+		}
 		KMC_GUARD(cert_describe(t->c[i].x, &ci));
 		r = cb(&info, arg);
 		free(ci.pem);

@@ -8,8 +8,10 @@
  *	n_files u8 (0..KMC_TRUST_FILES_MAX)
  *	n_files x { len u16 (1..TRUST_PATH_MAX) | absolute path, no NUL }
  *	n_certs u16 (0..KMC_TRUST_CERTS_MAX)
- *	n_certs x { alias_len u8 | alias | flags u8 (bit 0: pinned leaf) |
- *		    der_len u32 (1..KMC_TRUST_CERT_MAX) | DER certificate }
+ *	n_certs x { alias_len u8 | alias | flags u8 (bit 0: pinned leaf,
+ *		    bit 1: a CRL follows) | der_len u32 (1..KMC_TRUST_CERT_MAX) |
+ *		    DER certificate | [crl_len u32 (1..TRUST_CRL_MAX) | DER
+ *		    CRL signed by that certificate] }
  * Files and aliases are unique; aliases are in name order.
  */
 #ifndef KMC_TRUST_H
@@ -22,11 +24,20 @@
 #define TRUST_PATH_MAX 1024
 #define TRUST_ITEM_PREFIX "trust:"
 #define TRUST_FLAG_PINNED 0x1u
+#define TRUST_FLAG_CRL 0x2u
+#define TRUST_CRL_MAX (256u * 1024u)
 
 typedef struct trust_cert {
 	char alias[KMC_TRUST_NAME_MAX + 1];
 	unsigned flags;
 	X509 *x;
+	/* The DER as stored: written back byte for byte, since OpenSSL's
+	   re-encoding of a certificate is not always the same bytes. */
+	uint8_t *der;
+	size_t der_len;
+	X509_CRL *crl;		/* with TRUST_FLAG_CRL */
+	uint8_t *crl_der;
+	size_t crl_len;
 } trust_cert;
 
 typedef struct trust_set {
@@ -44,6 +55,10 @@ KMC_INTERNAL int trust_parse(const uint8_t *p, size_t len, trust_set *ret)
 KMC_INTERNAL int trust_encode(const trust_set *t, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL void trust_set_clear(trust_set *t);
+/* Make x (taken over on success) the certificate of c, with its DER. */
+KMC_INTERNAL int trust_cert_set(trust_cert *c, X509 *x) KMC_MUST_CHECK;
+/* Make crl (taken over on success; NULL: none) c's CRL, with its DER. */
+KMC_INTERNAL int trust_crl_set(trust_cert *c, X509_CRL *crl) KMC_MUST_CHECK;
 /* The certificates as PEM, each after "# ALIAS", malloc'd, NUL-ended. */
 KMC_INTERNAL int trust_to_pem(const trust_set *t, char **ret,
 	size_t *ret_len) KMC_MUST_CHECK;

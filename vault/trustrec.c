@@ -30,9 +30,71 @@ int trust_name_check(const char *name, int alias)
 
 void trust_set_clear(trust_set *t)
 {
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		X509_free(t->c[i].x);
+		free(t->c[i].der);
+		X509_CRL_free(t->c[i].crl);
+		free(t->c[i].crl_der);
+	}
 	memset(t, 0, sizeof(*t));
+}
+
+int trust_crl_set(trust_cert *c, X509_CRL *crl)
+{
+	unsigned char *p = NULL;
+	int n = 0;
+
+	if (crl) {
+		n = i2d_X509_CRL(crl, &p);
+		if (n <= 0)
+			return KMC_E_NOMEM;
+		if ((unsigned)n > TRUST_CRL_MAX) {
+			OPENSSL_free(p);
+			return KMC_E_TOO_LARGE;
+		}
+	}
+	free(c->crl_der);
+	c->crl_der = NULL;
+	c->crl_len = 0;
+	if (crl) {
+		c->crl_der = malloc((size_t)n);
+		if (!c->crl_der) {
+			OPENSSL_free(p);
+			return KMC_E_NOMEM;
+		}
+		memcpy(c->crl_der, p, (size_t)n);
+		c->crl_len = (size_t)n;
+		OPENSSL_free(p);
+	}
+	X509_CRL_free(c->crl);
+	c->crl = crl;
+	c->flags = crl ? c->flags | TRUST_FLAG_CRL : c->flags & ~TRUST_FLAG_CRL;
+	return 0;
+}
+
+int trust_cert_set(trust_cert *c, X509 *x)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509(x, &p);
+
+	if (n <= 0)
+		return KMC_E_NOMEM;
+	if ((unsigned)n > KMC_TRUST_CERT_MAX) {
+		OPENSSL_free(p);
+		return KMC_E_TOO_LARGE;
+	}
+	free(c->der);
+	c->der = malloc((size_t)n);
+	if (!c->der) {
+		OPENSSL_free(p);
+		return KMC_E_NOMEM;
+	}
+	memcpy(c->der, p, (size_t)n);
+	c->der_len = (size_t)n;
+	OPENSSL_free(p);
+	X509_free(c->x);
+	c->x = x;
+	return 0;
 }
 
 static int parse_files(kmc_rbuf *b, trust_set *t)
@@ -77,7 +139,8 @@ static int parse_cert(kmc_rbuf *b, trust_set *t)
 	KMC_ENSURE(t->n == 0 || strcmp(t->c[t->n - 1].alias, c->alias) < 0,
 		KMC_E_CORRUPT);
 	KMC_GUARD(kmc_rbuf_u8(b, &flags));
-	KMC_ENSURE((flags & ~TRUST_FLAG_PINNED) == 0, KMC_E_CORRUPT);
+	KMC_ENSURE((flags & ~(TRUST_FLAG_PINNED | TRUST_FLAG_CRL)) == 0,
+		KMC_E_CORRUPT);
 	c->flags = flags;
 	KMC_GUARD(kmc_rbuf_u32(b, &dlen));
 	KMC_ENSURE(dlen > 0 && dlen <= KMC_TRUST_CERT_MAX, KMC_E_CORRUPT);
@@ -88,6 +151,24 @@ static int parse_cert(kmc_rbuf *b, trust_set *t)
 		return ossl_nomem() ? KMC_E_NOMEM : KMC_E_CORRUPT;
 	t->n++;
 	KMC_ENSURE(d == p + dlen, KMC_E_CORRUPT);
+	c->der = malloc(dlen);
+	KMC_ENSURE(c->der, KMC_E_NOMEM);
+	memcpy(c->der, p, dlen);
+	c->der_len = dlen;
+	if (!(flags & TRUST_FLAG_CRL))
+		return 0;
+	KMC_GUARD(kmc_rbuf_u32(b, &dlen));
+	KMC_ENSURE(dlen > 0 && dlen <= TRUST_CRL_MAX, KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_bytes(b, dlen, &p));
+	d = p;
+	c->crl = d2i_X509_CRL(NULL, &d, (long)dlen);
+	if (!c->crl)
+		return ossl_nomem() ? KMC_E_NOMEM : KMC_E_CORRUPT;
+	KMC_ENSURE(d == p + dlen, KMC_E_CORRUPT);
+	c->crl_der = malloc(dlen);
+	KMC_ENSURE(c->crl_der, KMC_E_NOMEM);
+	memcpy(c->crl_der, p, dlen);
+	c->crl_len = dlen;
 	return 0;
 }
 
@@ -129,27 +210,28 @@ int trust_encode(const trust_set *t, uint8_t **ret, size_t *ret_len)
 	}
 	kmc_wbuf_u16(&b, (uint16_t)t->n);
 	for (size_t i = 0; i < t->n; i++) {
-		int dlen = i2d_X509(t->c[i].x, NULL);
-		uint8_t *d;
+		const trust_cert *c = &t->c[i];
 
-		if (dlen <= 0 || (unsigned)dlen > KMC_TRUST_CERT_MAX) {
-			kmc_wbuf_free(&b);
-			return dlen <= 0 ? KMC_E_NOMEM : KMC_E_TOO_LARGE;
-		}
-		kmc_wbuf_u8(&b, (uint8_t)strlen(t->c[i].alias));
-		kmc_wbuf_bytes(&b, t->c[i].alias, strlen(t->c[i].alias));
-		kmc_wbuf_u8(&b, (uint8_t)t->c[i].flags);
-		kmc_wbuf_u32(&b, (uint32_t)dlen);
-		d = kmc_wbuf_reserve(&b, (size_t)dlen);
-		if (d && i2d_X509(t->c[i].x, &d) != dlen) {
-			kmc_wbuf_free(&b);
-			return KMC_E_NOMEM;
+		KMC_ASSERT(c->der && c->der_len > 0 &&
+			c->der_len <= KMC_TRUST_CERT_MAX);
+		kmc_wbuf_u8(&b, (uint8_t)strlen(c->alias));
+		kmc_wbuf_bytes(&b, c->alias, strlen(c->alias));
+		kmc_wbuf_u8(&b, (uint8_t)c->flags);
+		kmc_wbuf_u32(&b, (uint32_t)c->der_len);
+		kmc_wbuf_bytes(&b, c->der, c->der_len);
+		if (c->flags & TRUST_FLAG_CRL) {
+			KMC_ASSERT(c->crl_der && c->crl_len > 0);
+			kmc_wbuf_u32(&b, (uint32_t)c->crl_len);
+			kmc_wbuf_bytes(&b, c->crl_der, c->crl_len);
 		}
 	}
 	if (b.err) {
 		int r = b.err;
 
 		kmc_wbuf_free(&b);
+		/* A failed allocation is no record too large. */
+		if (r != KMC_E_TOO_LARGE)
+			return r;
 		return kmc_detail(r, "the trust store's record would be over %u "
 			"bytes", KMC_ITEM_MAX);
 	}

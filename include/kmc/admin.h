@@ -495,6 +495,17 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	KMC_NONNULL(2, 3, 4);
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
 
+/*
+ * kmc_cert_info_version - as kmc_cert_info_get(), of version version of
+ * bundle name's certificates (NAME/cert, whose version kmc list shows):
+ * the current one or one kept by a replace, a promote or a renewal.
+ * Returns 0; KMC_E_NOT_FOUND (no such version kept), KMC_E_NAME,
+ * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_NOMEM.
+ */
+KMC_API int kmc_cert_info_version(kmc_vault *v, const char *name,
+	uint32_t version, kmc_cert_info **ret_info, size_t *ret_n)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4, 5);
+
 /* ---------------------------------------------------------------- */
 /* Certificates over time: staged versions, rollback, renewal         */
 
@@ -557,7 +568,9 @@ KMC_API int kmc_bundle_versions(kmc_vault *v, const char *name,
 
 /*
  * kmc_trust_add - trust the one certificate in file cert_file (PEM or
- * DER) under alias in store (made when new). It must be a CA certificate
+ * DER) under alias in store (made when new), with the CRL in crl_file
+ * (NULL: none; signed by that certificate and current) that the clients
+ * it issued are checked against. It must be a CA certificate
  * (basicConstraints CA:TRUE, and keyCertSign if it has a key usage) or,
  * with KMC_TRUST_PIN_LEAF, a self-signed leaf; it must be within its
  * dates. The store's sync files are rewritten in the same transaction.
@@ -568,7 +581,18 @@ KMC_API int kmc_bundle_versions(kmc_vault *v, const char *name,
  * item exists with another type), KMC_E_STORE, KMC_E_PENDING, -errno.
  */
 KMC_API int kmc_trust_add(kmc_vault *v, const char *store, const char *alias,
-	const char *cert_file, unsigned flags) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+	const char *cert_file, const char *crl_file, unsigned flags)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
+
+/*
+ * kmc_trust_crl - give alias in store the CRL in crl_file (signed by its
+ * certificate, current), replacing the one it had: servers then refuse
+ * the clients it revokes. Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (not
+ * that certificate's CRL, out of date, not valid yet), KMC_E_INVALID (no
+ * CRL), and as kmc_trust_add().
+ */
+KMC_API int kmc_trust_crl(kmc_vault *v, const char *store, const char *alias,
+	const char *crl_file) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
 
 /*
  * kmc_trust_remove - stop trusting alias in store; its sync files are
@@ -596,6 +620,9 @@ typedef struct kmc_trust_info {
 	const char *alias;
 	int pinned_leaf;	/* added with KMC_TRUST_PIN_LEAF */
 	const kmc_cert_info *cert;
+	int has_crl;		/* kmc_trust_crl() */
+	int64_t crl_last_update;	/* seconds since the epoch */
+	int64_t crl_next_update;	/* 0: the CRL names none */
 } kmc_trust_info;
 
 /*

@@ -30,10 +30,11 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
  * certificate (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT), and CRL
  * checking of the client's own certificate when the bundle holds a CRL
  * (X509_V_FLAG_CRL_CHECK: the bundle's CRL is the CA's, so it covers
- * certificates the CA issued). A client of a trust store's CA has no CRL
- * to be checked against: with a store, a verify callback lets exactly
- * that error (X509_V_ERR_UNABLE_TO_GET_CRL) pass; a caller that sets its
- * own callback takes that on. A store the bundle names that is gone is
+ * certificates the CA issued), and of a trust store CA's clients against
+ * its CRL when it has one (kmc_trust_crl()). A client of a CA without a
+ * CRL is not refused for lacking one: with a store, a verify callback
+ * lets exactly that error (X509_V_ERR_UNABLE_TO_GET_CRL) pass; a caller
+ * that sets its own callback takes that on. A store the bundle names that is gone is
  * KMC_E_NOT_FOUND, naming it.
  *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL

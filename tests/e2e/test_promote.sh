@@ -8,8 +8,8 @@
 # what is wrong, exits with its code and changes nothing.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
 
-SRV="$KMC_BUILD/examples/tls_server"
 V=$T/vault
 P=$T/pki
 O=$T/other
@@ -61,21 +61,6 @@ S2=$(serial "$T/r2.crt")
 
 # ---- a server that polls the generation ----------------------------------
 
-start_server() {
-	local i
-	SLOG=$T/srv.log
-	"$SRV" --vault "$V" --name web --port 0 >"$T/srv.out" 2>"$SLOG" </dev/null &
-	SPID=$!
-	SPIDS+=("$SPID")
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
-			"$T/srv.out")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 presented() {
 	timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.crt" \
 		-cert "$P/client.crt" -key "$P/client.key" -ign_eof </dev/null \
@@ -90,7 +75,7 @@ wait_reload() {
 	done
 	return 1
 }
-t "tls_server serves web" start_server
+t "tls_server serves web" start_tls_server srv --vault "$V" --name web --port 0
 t_out "it presents the imported certificate" "$S1" presented
 
 # ---- stage: nothing served changes ---------------------------------------
@@ -136,6 +121,16 @@ t "the server reloads on the generation change" wait_reload "$n"
 t_out "the same server process presents the new certificate" "$S2" presented
 check "it was not restarted" kill -0 "$SPID"
 t_rc 0 "the vault verifies" kmc status
+t_out "cert info --version 1 shows the version before" "$S1" bash -c \
+	'"$1" --vault "$2" cert info web --version 1 --json | jq -r ".[0].serial"' \
+	_ "$KMC" "$V"
+t_out "cert info --version 2 the current one" "$S2" bash -c \
+	'"$1" --vault "$2" cert info web --version 2 --json | jq -r ".[0].serial"' \
+	_ "$KMC" "$V"
+t_err 7 "a version not kept is named" "no version 99 of web/cert is kept" \
+	kmc cert info web --version 99
+t_err 2 "--version takes a number" "version number" kmc cert info web --version x
+t_err 2 "--version needs a bundle" "needs the NAME" kmc cert info --version 1
 
 # ---- --previous --------------------------------------------------------------
 

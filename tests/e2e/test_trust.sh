@@ -273,6 +273,34 @@ t_err 2 "a bundle may not be named trust:..." "kept for trust stores" \
 	kmc import "${IMP[@]}" --name trust:x
 check "nothing changed" unchanged
 
+# ---- CRLs of trusted certificates ------------------------------------------------
+
+BEFORE=$(snapshot "$V")
+t_err 9 "trust crl: a CRL of another CA is refused" \
+	"pki1/ca.crl is not a CRL of .*second CA" \
+	kmc trust crl new "$P1/ca.crl" --store clients
+(cd "$P2" && openssl ca -config ca.cnf -gencrl -crl_lastupdate 20200101000000Z \
+	-crl_nextupdate 20200201000000Z -out "$T/old.crl") >/dev/null 2>&1
+t_err 9 "trust crl: an out-of-date CRL is refused, with its date" \
+	"old.crl is out of date \(its next update was 2020-02-01" \
+	kmc trust crl new "$T/old.crl" --store clients
+t_err 2 "trust crl: a file that is no CRL" "junk.pem" \
+	kmc trust crl new "$T/junk.pem" --store clients
+t_err 7 "trust crl: an unknown alias" "has no alias nosuch" \
+	kmc trust crl nosuch "$P2/ca.crl" --store clients
+t_err 9 "trust add --crl of another CA's CRL" "is not a CRL of" \
+	kmc trust add other "$P1/ca.crt" --crl "$P2/ca.crl" --store crlstore
+check "the refusals changed nothing" unchanged
+cp "$SYNC" "$T/sync.keep"
+t "trust crl new pki2/ca.crl" kmc trust crl new "$P2/ca.crl" --store clients
+t_out "trust list --json says it has one, and when it is next due" "true" \
+	bash -c '"$1" --vault "$2" trust list --store clients --json |
+	jq -r ".[] | select(.alias == \"new\") | .crl"' _ "$KMC" "$V"
+check "the sync file (certificates only) is unchanged" cmp -s "$SYNC" "$T/sync.keep"
+t_out "cert check --json lists the CRL as trust:clients/new/crl" "crl" \
+	bash -c '"$1" --vault "$2" cert check --json | jq -r ".[] |
+	select(.item == \"trust:clients/new/crl\") | .kind"' _ "$KMC" "$V"
+
 # ---- cert check covers the trusted certificates --------------------------------
 
 t_out "cert check --json lists each trusted one as trust:STORE/ALIAS" \

@@ -7,8 +7,8 @@
 # turn away clients of the trusted CA for having none.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
 
-SRV="$KMC_BUILD/examples/tls_server"
 V=$T/vault
 P1=$T/pki1
 P2=$T/pki2
@@ -19,22 +19,6 @@ trap 'stop_all; rm -rf "$T"' EXIT
 "$KMC_TOP/tools/mkpki.sh" "$P1" >/dev/null
 MKPKI_CA_CN="second CA" "$KMC_TOP/tools/mkpki.sh" "$P2" >/dev/null
 MKPKI_CA_CN="third CA" "$KMC_TOP/tools/mkpki.sh" "$P3" >/dev/null
-
-start_server() {
-	local i
-	SLOG=$T/srv.log
-	"$SRV" --vault "$V" --port 0 >"$T/srv.stdout" 2>"$SLOG" </dev/null &
-	SPID=$!
-	SPIDS+=("$SPID")
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
-			"$T/srv.stdout")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # greeted PKI: a client with PKI's client certificate is greeted.
 greeted() {
@@ -62,7 +46,7 @@ t "trust store clients trusts the second CA" \
 t "import the server's bundle with its CA's CRL, naming the store" \
 	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
 	-r "$P1/ca.crl" --trust clients
-t "the server starts" start_server
+t "the server starts" start_tls_server srv --vault "$V" --port 0
 PID0=$SPID
 
 check "a client of the server's own CA is greeted" greeted "$P1"
@@ -102,6 +86,38 @@ check "the trusted CA's client is greeted, with no CRL of its own" \
 	greeted "$P3"
 check "the same process served it all" kill -0 "$PID0"
 
+# Revocation of a store CA's clients: a CRL given to its alias. Without
+# one, a CA that moves from being the bundle's (CRL checked) to being a
+# store's (as in a CA rotation) would let its revoked clients back in.
+t "revoke the third CA's client" "$P3/crl.sh" "$P3/client.crt"
+check "with no CRL for it, the revoked client of the third CA is greeted" \
+	greeted "$P3"
+n=$(reloads)
+t "trust crl third" kmc trust crl third "$P3/ca.crl" --store clients
+t "the server reloads" wait_reload "$n"
+check "now it is refused" refused "$P3"
+check "the server logged that it is revoked" \
+	grep -q 'certificate revoked' "$SLOG"
+n=$(reloads)
+t "readd the second CA with its CRL (trust add --crl)" \
+	kmc trust add second "$P2/ca.crt" --crl "$P2/ca.crl" --store clients
+t "the server reloads" wait_reload "$n"
+check "the second CA's client, not revoked, is greeted" greeted "$P2"
+check "the revoked server CA's client still refused" refused "$P1"
+
+# A bundle without a CRL of its own, naming a store with one: its own
+# CA's clients are not refused for lacking a CRL.
+t "import a second bundle, no CRL, naming the store" \
+	kmc import -c "$P1/ca.crt" -s "$P1/server.crt" -k "$P1/server.plain.key" \
+	--name nocrl --trust clients
+SAVE_PORT=$PORT SAVE_SPID=$SPID SAVE_SLOG=$SLOG
+t "a server of it starts" start_tls_server srv2 --vault "$V" --name nocrl --port 0
+check "its own CA's client (revoked in a CRL it does not hold) is greeted" \
+	greeted "$P1"
+check "the store CA's revoked client is refused" refused "$P3"
+check "the store CA's other client is greeted" greeted "$P2"
+PORT=$SAVE_PORT SPID=$SAVE_SPID SLOG=$SAVE_SLOG
+
 # A store removed from under a bundle that names it: the reload fails
 # and says why, and the server goes on with what it had.
 n=$(grep -c 'reload.*failed' "$SLOG")
@@ -113,6 +129,6 @@ done
 check "the server logs that the store is gone" \
 	grep -q 'trust store clients, which the vault no longer holds' "$SLOG"
 check "and still serves its own CA's clients... refused, revoked" refused "$P1"
-check "and the trusted CA's, as before" greeted "$P3"
+check "and the trusted CA's, as before" greeted "$P2"
 
 done_testing

@@ -286,8 +286,16 @@ static void test_any_flipped_byte_fails_checksum(void **state)
 	assert_non_null(ks);
 	for (size_t i = 0; i < f->len; i++) {
 		for (size_t m = 0; m < sizeof(masks); m++) {
+			int want = KMC_E_CORRUPT;
+
 			raw[i] ^= masks[m];
-			assert_int_equal(ks_parse(raw, f->len, ks), KMC_E_CORRUPT);
+			/* A higher version is read before the checksum: it is
+			   refused as newer, never repaired from an older twin. */
+			if ((i == OFF_VERSION || i == OFF_VERSION + 1) &&
+			    (raw[OFF_VERSION] << 8 | raw[OFF_VERSION + 1]) >
+			    KS_FORMAT_VERSION)
+				want = KMC_E_VERSION;
+			assert_int_equal(ks_parse(raw, f->len, ks), want);
 			raw[i] ^= masks[m];
 		}
 	}

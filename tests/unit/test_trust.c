@@ -57,10 +57,10 @@ static trust_set *two_certs(void)
 	strcpy(t->files[1], "/srv/pg/root.crt");
 	t->n = 2;
 	strcpy(t->c[0].alias, "new-ca");
-	t->c[0].x = make_cert("new");
+	assert_int_equal(trust_cert_set(&t->c[0], make_cert("new")), 0);
 	strcpy(t->c[1].alias, "old@ca+1");
 	t->c[1].flags = TRUST_FLAG_PINNED;
-	t->c[1].x = make_cert("old");
+	assert_int_equal(trust_cert_set(&t->c[1], make_cert("old")), 0);
 	return t;
 }
 
@@ -98,6 +98,59 @@ static void test_roundtrip(void **state)
 	encode(back, &again, &len2);
 	assert_int_equal(len2, len);
 	assert_memory_equal(again, p, len);
+	free(p);
+	free(again);
+	trust_set_free(t);
+	trust_set_free(back);
+}
+
+/* A record whose entry has a CRL reads back with it, byte for byte, and
+   one whose CRL flag is set with no CRL after it is refused. */
+static void test_crl(void **state)
+{
+	trust_set *t = two_certs(), *back = calloc(1, sizeof(*back));
+	X509_CRL *crl = X509_CRL_new();
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	uint8_t *p, *again;
+	size_t len, len2;
+
+	(void)state;
+	assert_non_null(crl);
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(t->c[0].x));
+	{
+		ASN1_TIME *a = ASN1_TIME_set(NULL, 1000000000);
+		ASN1_TIME *b = ASN1_TIME_set(NULL, 2000000000);
+
+		X509_CRL_set1_lastUpdate(crl, a);
+		X509_CRL_set1_nextUpdate(crl, b);
+		ASN1_TIME_free(a);
+		ASN1_TIME_free(b);
+	}
+	assert_true(X509_CRL_sign(crl, k, EVP_sha256()) > 0);
+	EVP_PKEY_free(k);
+	assert_int_equal(trust_crl_set(&t->c[0], crl), 0);
+	encode(t, &p, &len);
+	assert_int_equal(trust_parse(p, len, back), 0);
+	assert_non_null(back->c[0].crl);
+	assert_true(back->c[0].flags & TRUST_FLAG_CRL);
+	assert_null(back->c[1].crl);
+	encode(back, &again, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(again, p, len);
+	/* no CRL after the flag: the record ends too soon */
+	assert_int_equal(trust_crl_set(&t->c[0], NULL), 0);
+	assert_false(t->c[0].flags & TRUST_FLAG_CRL);
+	free(p);
+	encode(t, &p, &len);
+	{
+		size_t flag_at = len - 4 - t->c[1].der_len - 1 -
+			(1 + strlen(t->c[1].alias)) - 4 - t->c[0].der_len - 1;
+
+		assert_int_equal(p[flag_at], 0);
+		p[flag_at] = TRUST_FLAG_CRL;
+		assert_int_equal(parse(p, len), KMC_E_CORRUPT);
+	}
 	free(p);
 	free(again);
 	trust_set_free(t);
@@ -245,6 +298,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_repeated_path),
 		cmocka_unit_test(test_names),

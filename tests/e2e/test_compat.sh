@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# test_compat.sh - vaults made by earlier kmcvault releases still open,
+# and files from a newer one are refused without anything being changed.
+#
+# tests/e2e/old_vault.c builds vaults from docs/format.md alone (with
+# libsodium and LMDB, none of kmcvault's code), as the first release wrote
+# them: keystore format 1 with one master key and no rotation, item store
+# format 1 with and without the history database it gained later, records
+# of version 1 of every type, kmc:v1 strings in a config file, and the
+# keys-folder copies an import made. Today's kmc must read all of it,
+# write to it, rotate and rewrap it. The same helper writes a keystore, a
+# record, a journal and an item store of a newer version, and a backup
+# manifest is edited to a newer one: each is refused with a message naming
+# the file or item and both versions, and nothing on disk changes - in
+# particular a newer kmc.ks is never "repaired" from an older twin.
+# Read-only commands leave every byte and mtime of the vault as it was.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+OLD=$T/old_vault
+check "the old_vault helper builds" kmc_cc "$OLD" "$KMC_TOP/tests/e2e/old_vault.c"
+# A vault folder's state: every file's bytes, mode and mtime but LMDB's
+# reader table (items.mdb-lock), which every open of the store writes.
+state() {
+	(cd "$1" && find . ! -name items.mdb-lock -printf '%p %m %T@ %s\n' | sort &&
+		find . -type f ! -name items.mdb-lock -print0 | sort -z |
+		xargs -0 -r sha256sum)
+}
+unchanged() { [ "$(state "$1")" = "$2" ]; }
+LAST=$T/last.out
+# t_json DESC FILTER CMD...: exit 0 and the JSON output satisfies FILTER.
+t_json() {
+	local desc=$1 f=$2
+	shift 2
+	t "$desc" "$@"
+	cp "$OUT" "$LAST"
+	check "$desc: its output says $f" jq -e "$f" "$LAST"
+}
+
+KP='server-key-password'
+check "mkpki.sh makes a PKI" bash "$KMC_TOP/tools/mkpki.sh" "$T/pki" "$KP"
+P=$T/pki
+# An Ed25519 server key: PKCS#8 is the only form it has (no legacy PEM).
+openssl genpkey -algorithm ED25519 -out "$P/ed.plain" 2>/dev/null
+openssl req -new -key "$P/ed.plain" -subj /CN=localhost -out "$P/ed.csr" 2>/dev/null
+(cd "$P" && openssl x509 -req -in ed.csr -CA ca.crt -CAkey ca.key -days 30 \
+	-extfile ca.cnf -extensions server -out ed.crt 2>/dev/null)
+check "an Ed25519 certificate of the CA is made" test -s "$P/ed.crt"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+CONF=$T/srv.conf
+# old_bundle NAME KEY CERT PASSWORD: the items and keys folder of a bundle
+# as the first release's import left them; item specs on stdout.
+old_bundle() {
+	local name=$1 key=$2 cert=$3 pw=$4 d=$T/items/$1 kd=$V.keys/$1
+	mkdir -p "$d"
+	printf '%s' "$pw" >"$d/pw"
+	openssl pkey -in "$key" -outform DER -out "$d/key" 2>/dev/null
+	cp "$cert" "$d/cert"
+	cp "$P/ca.crt" "$d/ca"
+	cp "$P/ca.crl" "$d/crl"
+	printf 'keys_dir=%s\nconf=%s\n' "$kd" "$CONF" >"$d/meta"
+	echo "$name=1:$d/pw $name/key=3:$d/key $name/cert=4:$d/cert:2" \
+		"$name/ca=4:$d/ca $name/crl=5:$d/crl $name/meta=6:$d/meta"
+}
+mkdir -p "$T/items"
+printf 'db-password-1' >"$T/items/db"
+printf 'an opaque secret' >"$T/items/api"
+printf 'the first cert' >"$T/items/cert1"
+SPECS="$(old_bundle srv "$P/server.plain.key" "$P/server.crt" "$KP") \
+$(old_bundle ed "$P/ed.plain" "$P/ed.crt" 'ed-key-password')"
+# The first cert of srv, superseded: version 1 in history.
+# shellcheck disable=SC2086
+build_old() { # build_old DIR [OPTIONS...]: the vault, the string on stdout
+	local dir=$1
+	shift
+	"$OLD" "$@" --string "$T/items/srv/pw" "$dir" "$KMC_HOST_KEY" $SPECS \
+		db=1:"$T/items/db" api=2:"$T/items/api"
+}
+
+# ---- a vault as the first release made it --------------------------------------
+
+t "old_vault writes a pre-rotation vault" build_old "$V" --old "srv/cert=4:$T/items/cert1:1"
+S=$(cat "$OUT")
+check "with a kmc:v1 string of master key 1" test "${S#kmc:v1:1:}" != "$S"
+# The keys folder and config file of srv, as its import wrote them.
+mkdir -m 700 -p "$V.keys/srv"
+cp "$P/ca.crt" "$P/server.crt" "$P/server.key" "$P/ca.crl" "$V.keys/srv/"
+chmod 400 "$V.keys/srv"/*
+K=$V.keys/srv
+printf '# srv\nca_crt = %s\nserver_crt = %s\nserver_key = %s\ncrl = %s\nserver_key_mm = %s\n' \
+	"$K/ca.crt" "$K/server.crt" "$K/server.key" "$K/ca.crl" "$S" >"$CONF"
+
+t_json "status: the old vault is healthy" '.healthy and .generation == 1 and
+	([.keystores[].state] == ["ok","ok"]) and ([.master_keys[].id] == [1]) and
+	.items == 14' kmc status --json
+t_json "list: every item with its type and version" '[.[] | "\(.name) \(.type) \(.version)"]
+	| sort == ["api secret 1", "db password 1", "ed password 1", "ed/ca certificate 1",
+	"ed/cert certificate 2", "ed/crl crl 1", "ed/key private-key 1", "ed/meta bundle 1",
+	"srv password 1", "srv/ca certificate 1", "srv/cert certificate 2", "srv/crl crl 1",
+	"srv/key private-key 1", "srv/meta bundle 1"]' kmc list --json
+check "srv/cert has its superseded version" jq -e \
+	'.[] | select(.name == "srv/cert") | .old_versions == 1' "$LAST"
+t_out "password get: a password item" 'db-password-1' kmc password get db
+t_out "password get: a bundle's key password" "$KP" kmc password get srv
+t_out "decrypt: the config file's kmc:v1 string" "$KP" kmc decrypt "$S"
+t "unwrap: the P-256 key, stored as PKCS#8 DER" kmc unwrap srv --out "$T/srv.pem"
+check "is the key of srv's certificate" cmp <(openssl pkey -in "$T/srv.pem" -pubout) \
+	<(openssl x509 -in "$P/server.crt" -noout -pubkey)
+t "unwrap: the Ed25519 key, which has no form but PKCS#8" kmc unwrap ed --out "$T/ed.pem"
+check "is the key of ed's certificate" cmp <(openssl pkey -in "$T/ed.pem" -pubout) \
+	<(openssl x509 -in "$P/ed.crt" -noout -pubkey)
+t_json "cert info: srv's certificate" '.[0].subject == "CN=localhost"' kmc cert info srv --json
+t_json "mk list: key 1 seals every record and the old version" \
+	'[.[] | [.id, .active, .items, .old_versions]] == [[1, true, 14, 1]]' kmc mk list --json
+t "cert check: nothing due within 1 day" kmc cert check --within 1
+
+# ---- today's kmc writes to it, rotates and rewraps it ---------------------------
+
+(umask 077 && printf 'db-password-2' >"$T/pw2")
+t "password set: a new version of an old item" kmc password set db --password-file "$T/pw2"
+t_out "password get: the new one" 'db-password-2' kmc password get db
+(umask 077 && printf '%s' "$KP" >"$T/kp")
+t "import --replace over the old bundle, its keys folder and config file" \
+	kmc import --name srv -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$K" --conf "$CONF" --replace
+t_json "status: healthy after the writes" '.healthy and .items == 14' kmc status --json
+t_out "the config file's new string opens" "$KP" kmc decrypt \
+	"$(sed -n 's/^server_key_mm = //p' "$CONF")"
+t "mk rotate over the pre-rotation vault" kmc mk rotate
+t "mk rewrap seals every record and the config file again" kmc mk rewrap --conf "$CONF"
+t_json "mk list: key 1 seals nothing now" \
+	'[.[] | [.id, .active, .items, .old_versions]] == [[1, false, 0, 0], [2, true, 14, 7]]' \
+	kmc mk list --json
+t "mk retire 1" kmc mk retire 1 --conf "$CONF"
+t_json "status: healthy, one master key, 2" '.healthy and ([.master_keys[].id] == [2])' \
+	kmc status --json
+t_out "every item still reads: db" 'db-password-2' kmc password get db
+t "every item still reads: ed's key" kmc unwrap ed --out "$T/ed2.pem"
+check "the same key" cmp "$T/ed.pem" "$T/ed2.pem"
+t_out "and the config file's string" "$KP" kmc decrypt "$(sed -n 's/^server_key_mm = //p' "$CONF")"
+
+# ---- files of a newer kmcvault: refused, named, nothing repaired ------------------
+
+# refused DIR DESC REGEX CMD...: exit 4 (integrity), stderr matching REGEX,
+# and DIR's files as they were.
+refused() {
+	local dir=$1 desc=$2 re=$3 before
+	shift 3
+	before=$(state "$dir")
+	t_err 4 "$desc" "$re" "$@"
+	check "$desc: nothing in $(basename "$dir") changed" unchanged "$dir" "$before"
+}
+N=$T/newer-master
+t "a vault whose kmc.ks a newer kmc wrote (format 2), the twin left at 1" \
+	build_old "$N" --master-version 2
+for cmd in status list "password get db" repair "password set db --password-file $T/pw2"; do
+	# shellcheck disable=SC2086
+	refused "$N" "$cmd: kmc.ks of format 2 is refused, never repaired from the twin" \
+		'kmc\.ks.*format version 2.*reads.* 1' "$KMC" --vault "$N" $cmd
+done
+N2=$T/newer-both
+t "a vault of keystore format 2" build_old "$N2" --ks-version 2
+refused "$N2" "status: both keystores of format 2 refused" 'format version 2' "$KMC" --vault "$N2" status
+N3=$T/newer-record
+"$OLD" "$N3" "$KMC_HOST_KEY" db=1:"$T/items/db":1:2 api=2:"$T/items/api" 2>/dev/null
+for cmd in "password get db" list; do
+	# shellcheck disable=SC2086
+	refused "$N3" "$cmd: a record of version 2 is refused, naming the item" \
+		'db.*version 2.*1' "$KMC" --vault "$N3" $cmd
+done
+N4=$T/newer-journal
+"$OLD" --journal "2:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+t_err 4 "status: a journal of version 2 is a pending change" 'needs repair' \
+	"$KMC" --vault "$N4" status
+for cmd in repair "password set db --password-file $T/pw2"; do
+	# shellcheck disable=SC2086
+	refused "$N4" "$cmd: a journal of version 2 is refused" 'journal.*version 2.*1' \
+		"$KMC" --vault "$N4" $cmd
+done
+t "a backup of the old vault" kmc backup --out "$T/bk"
+# The manifest of a newer kmc: version 2, its checksum made right.
+M=$T/bk/backup.manifest
+sed -i '1s/ 1$/ 2/; $d' "$M"
+echo "checksum $(b2sum -l 256 "$M" | cut -d' ' -f1)" >>"$M"
+refused "$V" "restore: a manifest of version 2 is refused" 'backup\.manifest.*version 2.*1' \
+	kmc restore "$T/bk"
+
+done_testing

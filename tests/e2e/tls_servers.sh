@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# tls_servers.sh - shared set-up for the suites that run several
+# examples/tls_server processes under a client load (tests/e2e/tls_load.c).
+# Source it after lib.sh and servers.sh (wait_exit, stop_all, SPIDS); it
+# defines functions only. They read the test's $T and $KMC_BUILD.
+
+SRV="$KMC_BUILD/examples/tls_server"
+LOADER=$T/tls_load
+
+# start_tls_server NAME ARGS...: run tls_server ARGS in the background, its
+# stdout in $T/NAME.stdout and its log in $T/NAME.log; set SPID, SLOG and
+# PORT from its "listening on" line (and keep them in $T/NAME.pid and
+# $T/NAME.port). Fails if it exits or never says (20 s).
+start_tls_server() {
+	local name=$1 _
+	shift
+	SLOG=$T/$name.log
+	PORT=
+	"$SRV" "$@" >"$T/$name.stdout" 2>"$SLOG" </dev/null &
+	SPID=$!
+	SPIDS+=("$SPID")
+	echo "$SPID" >"$T/$name.pid"
+	for _ in $(seq 200); do
+		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
+			"$T/$name.stdout")
+		[ -n "$PORT" ] && { echo "$PORT" >"$T/$name.port"; return 0; }
+		kill -0 "$SPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+pid_of() { cat "$T/$1.pid"; }
+port_of() { cat "$T/$1.port"; }
+
+# log_count NAME REGEX: how many lines of server NAME's log match REGEX.
+log_count() { grep -Ec -- "$2" "$T/$1.log"; }
+
+# await_log NAME REGEX [N]: poll (30 s) until server NAME's log has more
+# than N (default 0) lines matching REGEX; fails if it does not, or if
+# the server ended first without logging it.
+await_log() {
+	local name=$1 re=$2 n=${3:-0} pid _
+	pid=$(pid_of "$name")
+	for _ in $(seq 300); do
+		[ "$(log_count "$name" "$re")" -gt "$n" ] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ "$(log_count "$name" "$re")" -gt "$n" ]
+}
+
+# ---- the client load -------------------------------------------------------
+
+# build_tls_load: compile tests/e2e/tls_load.c into $LOADER.
+build_tls_load() { kmc_cc "$LOADER" "$KMC_TOP/tests/e2e/tls_load.c"; }
+
+# start_load NAME ARGS...: tls_load ARGS in the background; its status
+# file $T/NAME.status, stdout $T/NAME.out, failures in $T/NAME.err; LPID.
+LPID=
+start_load() {
+	local name=$1
+	shift
+	"$LOADER" --status "$T/$name.status" "$@" >"$T/$name.out" \
+		2>"$T/$name.err" </dev/null &
+	LPID=$!
+	SPIDS+=("$LPID")
+}
+
+# load_field NAME FIELD: a count from load NAME's status line (requests,
+# ok, handshake_failed, other_failed); 0 before the first.
+load_field() {
+	local v
+	v=$(awk -v f="$2" '{ for (i = 1; i < NF; i += 2) if ($i == f) print $(i + 1) }' \
+		"$T/$1.status" 2>/dev/null)
+	echo "${v:-0}"
+}
+
+# await_load NAME N: poll (60 s) until load NAME has made N more requests
+# than when called, so that every step of a test runs under load; fails if
+# the load ends first.
+await_load() {
+	local want _
+	want=$(($(load_field "$1" requests) + $2))
+	for _ in $(seq 600); do
+		[ "$(load_field "$1" requests)" -ge "$want" ] && return 0
+		kill -0 "$LPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_load NAME: SIGTERM the load and wait for it: its exit status (0:
+# no request failed); if not 0, its failures on stderr.
+stop_load() {
+	local rc
+	kill -TERM "$LPID" 2>/dev/null
+	wait_exit "$LPID"
+	rc=$?
+	[ "$rc" = 0 ] || cat "$T/$1.err" >&2
+	return "$rc"
+}
