@@ -30,9 +30,9 @@
 # Time: a promote counts some 40 steps and 240 allocations of its own,
 # and each broken run costs some 0.4 CPU-s with its inspections (0.8
 # under allocation faults). make check fails and kills at one step in
-# STEP_STRIDE, and tries one own allocation in OWN_ALLOC_STRIDE and
-# ALLOC_RUNS of all of them, to keep each suite near 10 CPU-s; make
-# check-full (KMC_STEP_STRIDE=1, KMC_ALLOC_STRIDE=1) tries each.
+# STEP_STRIDE and one own allocation in OWN_ALLOC_STRIDE, to keep each
+# suite near 10 CPU-s; make check-full (KMC_STEP_STRIDE=1,
+# KMC_ALLOC_STRIDE=1) tries each, and every allocation of a promote.
 . "$(dirname "${BASH_SOURCE[0]}")/import_faults.sh"
 
 MIN_STEPS=4	# a staging is one store transaction: some 6 steps
@@ -41,7 +41,6 @@ KEY_PASSWORDS="$PW $PW2"
 STATUS_CHECK=1
 STEP_STRIDE=7
 OWN_ALLOC_STRIDE=50
-ALLOC_RUNS=3
 
 # A new certificate for the server's key (its CSR again), from the same CA.
 RENEWED=$T/renewed.crt
