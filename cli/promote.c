@@ -38,7 +38,7 @@ static int cmd_promote(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	const char *name = a->argv[0];
-	int r;
+	int staged = 0, kept = 0, r;
 
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
@@ -49,8 +49,10 @@ static int cmd_promote(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "promote refused, nothing was changed");
 	note_live(v, name);
-	cli_note("the version it replaced is kept: kmc promote %s --previous "
-		"goes back to it", name);
+	/* A bundle that was not live yet replaced nothing. */
+	if (kmc_bundle_versions(v, name, &staged, &kept) == 0 && kept)
+		cli_note("the version it replaced is kept: kmc promote %s "
+			"--previous goes back to it", name);
 	return 0;
 }
 

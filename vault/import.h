@@ -64,6 +64,11 @@ KMC_INTERNAL int import_stage(import_ctx *c, kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL int import_read_material(import_ctx *c) KMC_MUST_CHECK;
 KMC_INTERNAL int import_check_key(import_ctx *c) KMC_MUST_CHECK;
 KMC_INTERNAL int import_bundle_exists(kmc_vault *v, const char *name);
+/* <vault>/keys/NAME ('/' as '_'), where a bundle's copies go unless
+   told otherwise, into buf, and <vault>/keys into parent. */
+KMC_INTERNAL int import_default_keys_dir(const import_ctx *c, kmc_vault *v,
+	char *parent, size_t parent_size, char *buf, size_t size)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int import_check_keys_dir(import_ctx *c, kmc_vault *v)
 	KMC_MUST_CHECK;
 /* The config file's new text and kept metadata, into c. */

@@ -148,35 +148,42 @@ int import_bundle_exists(kmc_vault *v, const char *name)
 	return 0;
 }
 
+int import_default_keys_dir(const import_ctx *c, kmc_vault *v, char *parent,
+	size_t parent_size, char *buf, size_t size)
+{
+	char def[PATH_MAX], safe[KMC_BUNDLE_NAME_MAX + 1];
+	int n;
+
+	/* One folder per bundle; '/' in a name must not nest. */
+	snprintf(safe, sizeof(safe), "%s", c->name);
+	for (char *s = safe; *s; s++)
+		if (*s == '/')
+			*s = '_';
+	KMC_GUARD(absolute(v->dir, def, sizeof(def)));
+	n = snprintf(parent, parent_size, "%s/keys", def);
+	KMC_ENSURE(n > 0 && (size_t)n < parent_size, KMC_E_TOO_LARGE);
+	n = snprintf(buf, size, "%s/%s", parent, safe);
+	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
+	return 0;
+}
+
 int import_check_keys_dir(import_ctx *c, kmc_vault *v)
 {
-	char def[PATH_MAX], parent[PATH_MAX];
+	char parent[PATH_MAX];
 	const char *base;
 	struct stat st;
-	int n, fd, r;
+	int fd, r;
 
 	if (c->p->keys_dir) {
 		KMC_GUARD(absolute(c->p->keys_dir, c->keys_dir,
 			sizeof(c->keys_dir)));
 	} else {
-		char safe[KMC_BUNDLE_NAME_MAX + 1];
-
-		/* One folder per bundle; '/' in a name must not nest. */
-		snprintf(safe, sizeof(safe), "%s", c->name);
-		for (char *s = safe; *s; s++)
-			if (*s == '/')
-				*s = '_';
-		KMC_GUARD(absolute(v->dir, def, sizeof(def)));
-		n = snprintf(parent, sizeof(parent), "%s/keys", def);
-		KMC_ENSURE(n > 0 && (size_t)n < sizeof(parent), KMC_E_TOO_LARGE);
+		KMC_GUARD(import_default_keys_dir(c, v, parent, sizeof(parent),
+			c->keys_dir, sizeof(c->keys_dir)));
 		/* <vault>/keys is made when staging, once every check passed. */
 		if (access(parent, F_OK) < 0 && errno == ENOENT)
 			snprintf(c->make_parent, sizeof(c->make_parent), "%s",
 				parent);
-		n = snprintf(c->keys_dir, sizeof(c->keys_dir), "%s/%s", parent,
-			safe);
-		KMC_ENSURE(n > 0 && (size_t)n < sizeof(c->keys_dir),
-			KMC_E_TOO_LARGE);
 	}
 	if (lstat(c->keys_dir, &st) == 0) {
 		if (S_ISLNK(st.st_mode))

@@ -243,6 +243,7 @@ static int publish(kmc_vault *v, const char *name, const material *m,
 	_cleanup_(import_free) import_ctx c = { 0 };
 	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
 	char keys_dir[PATH_MAX], conf[PATH_MAX], key_show[KMC_NAME_MAX + 16];
+	char def[PATH_MAX], def_parent[PATH_MAX];
 	chain_files files;
 
 	snprintf(c.name, sizeof(c.name), "%s", name);
@@ -280,7 +281,12 @@ static int publish(kmc_vault *v, const char *name, const material *m,
 	if (!keys_dir[0])
 		return kmc_detail(KMC_E_CORRUPT, "bundle %s: a damaged record of "
 			"its copies", name);
-	p.keys_dir = keys_dir;
+	/* The default keys folder is checked, and <vault>/keys made, as an
+	   import's: a bundle staged in a vault that held none has no
+	   <vault>/keys yet. */
+	KMC_GUARD(import_default_keys_dir(&c, v, def_parent, sizeof(def_parent),
+		def, sizeof(def)));
+	p.keys_dir = strcmp(keys_dir, def) ? keys_dir : NULL;
 	p.conf_file = conf[0] ? conf : NULL;
 	KMC_GUARD(import_check_keys_dir(&c, v));
 	if (p.conf_file) {

@@ -315,6 +315,8 @@ scenario() {
 		rm -rf "$KD"
 		[ ! -d "$T/saved.$old/vault/keys/server" ] || cp -a "$T/saved.$old/vault/keys/server" "$KD"
 		check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new
+	else
+		echo "# $what changes no file: only the items, in one store transaction"
 	fi
 	mkdir -p "$V/keys" && : >"$V/keys/.server.kmc-new"
 	check "$what: a .NAME.kmc-new file left is seen" fails no_staged_files

@@ -207,4 +207,18 @@ check "the staged and previous versions went with it" bash -c \
 	'! "$1" --vault "$2" list | grep -q "^web"' _ "$KMC" "$V"
 t_rc 0 "the vault is healthy" kmc status
 
+# ---- a vault that never held a bundle: promote makes its keys folder -----------
+
+V2=$T/vault2
+t "init a second vault" "$KMC" --vault "$V2" init
+t "stage a bundle in it" "$KMC" --vault "$V2" import -c "$P/ca.crt" \
+	-s "$P/server.crt" -k "$P/server.key" --password-file "$PW" --name web --stage
+t "promote it: the vault's keys folder is made, as an import makes it" \
+	bash -c '"$1" --vault "$2" promote web 2>"$3"' _ "$KMC" "$V2" "$T/promote.err"
+check "it replaced nothing, and does not say it kept a version it replaced" \
+	bash -c '! grep -q "replaced" "$1" && grep -q "now serves" "$1"' _ "$T/promote.err"
+t_out "the copies are there, 0400" "400 400 400" bash -c \
+	'stat -c %a "$1/server.crt" "$1/server.key" "$1/ca.crt" | xargs' _ "$V2/keys/web"
+t_out "in folders of mode 0700" "700 700" bash -c 'stat -c %a "$1" "$1/web" | xargs' _ "$V2/keys"
+
 done_testing
