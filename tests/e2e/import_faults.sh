@@ -38,6 +38,9 @@
 #                     and which of these password files opens it, not by
 #                     its bytes (kmc promote encrypts it afresh)
 #   STATUS_CHECK=1    `kmc status` must exit 0 after each kmc repair
+#   BLAME_CHECK=1     a run failed by an allocation must not blame its
+#                     input: no exit 2 (bad usage or input), no "invalid
+#                     argument"
 #   STEP_STRIDE=k     step_sweep fails each k-th step from the first and
 #                     kills at each k-th from the (k/2+1)-th, the last
 #                     always (1: each); KMC_STEP_STRIDE=k overrides it
@@ -105,6 +108,7 @@ CERT_INFO=
 KEY_PASSWORDS=
 OLD_KEY=
 STATUS_CHECK=
+BLAME_CHECK=
 STEP_STRIDE=1
 OWN_ALLOC_STRIDE=1
 OLD_MM=
@@ -216,6 +220,10 @@ says_kmc() {
 }
 OOM_MSG='out of memory|Cannot allocate memory'
 not_grep() { ! grep -q "$1" "$2" || { echo "message was: $(cat "$2")" >&2; false; }; }
+blames_no_input() {
+	[ "$rc" != 2 ] && ! grep -q 'invalid argument' "$RUN_ERR" ||
+		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+}
 says_oom() { slurp "$RUN_ERR"; [[ $REPLY =~ $OOM_MSG ]]; }
 
 # NEAR: the allocations of kmc's own code are those with kmc (or LMDB)
@@ -440,6 +448,9 @@ alloc_pass() {
 			check "$at: a message starting 'kmc: ', no memory error report" says_kmc
 			check "$at: the message does not blame the key's password" \
 				not_grep 'password does not open' "$RUN_ERR"
+			[ -z "$BLAME_CHECK" ] ||
+				check "$at: neither exit 2 nor 'invalid argument': the input is not at fault" \
+					blames_no_input
 		fi
 		check "$at: kmc repair then succeeds" repair
 		check "$at: after repair, the old state or the new, never a mix" old_or_new

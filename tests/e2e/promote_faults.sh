@@ -39,6 +39,7 @@ MIN_STEPS=4	# a staging is one store transaction: some 6 steps
 CERT_INFO=server
 KEY_PASSWORDS="$PW $PW2"
 STATUS_CHECK=1
+BLAME_CHECK=1
 STEP_STRIDE=7
 OWN_ALLOC_STRIDE=50
 
