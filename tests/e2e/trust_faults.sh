@@ -31,7 +31,8 @@
 #     than the old (servers polling it reload); from the old state, the
 #     command run again succeeds.
 #
-# make check samples (make check-full, KMC_ALLOC_STRIDE=1, runs each):
+# make check samples (make check-full, KMC_STEP_STRIDE=1 and
+# KMC_ALLOC_STRIDE=1, runs each):
 # of the steps (some 6 to 32 a run), one in FAIL_STRIDE (2) failing and
 # one in KILL_STRIDE (3) killed; of kmc's own allocations (some 50 to
 # 80), each past those of opening the vault failing with its message
@@ -398,20 +399,20 @@ tally() { TALLY="the old state $OLDS times, the new $NEWS"; OLDS=0 NEWS=0; }
 # failing run checks; the two passes together cover most steps.
 FAIL_STRIDE=2
 KILL_STRIDE=3
-if [ -n "${KMC_ALLOC_STRIDE:-}" ]; then
-	FAIL_STRIDE=1
-	KILL_STRIDE=1
+if [ -n "${KMC_STEP_STRIDE:-}" ]; then	# make check-full: 1
+	FAIL_STRIDE=$KMC_STEP_STRIDE
+	KILL_STRIDE=$KMC_STEP_STRIDE
 fi
 step_sweep() {
 	local n total mode kill t0=$SECONDS fail_stride=$FAIL_STRIDE
-	[ "${1:-}" != nokill ] || [ -n "${KMC_ALLOC_STRIDE:-}" ] || fail_stride=3
+	[ "${1:-}" != nokill ] || [ -n "${KMC_STEP_STRIDE:-}" ] || fail_stride=3
 	load "$FROM"
 	faulty 0 0
 	check "$WHAT under the shim without a fault succeeds" test "$rc" = 0
 	check "$WHAT under the shim without a fault: the new state" is_new
 	check "the shim counted the steps of $WHAT" test "$steps" -gt 4
 	total=$steps
-	for mode in fail $([ "${1:-}" = nokill ] && [ -z "${KMC_ALLOC_STRIDE:-}" ] || kill_mode); do
+	for mode in fail $([ "${1:-}" = nokill ] && [ -z "${KMC_STEP_STRIDE:-}" ] || kill_mode); do
 		for ((n = 1; n <= total; n++)); do
 			[ "$mode" = fail ] || [ $(((n + KILL_STRIDE - 2) % KILL_STRIDE)) = 0 ] ||
 				[ "$n" = "$total" ] || continue
@@ -432,7 +433,7 @@ step_sweep() {
 			"$total steps; then $TALLY"
 	done
 	kills_wanted || skip_kills "$WHAT"
-	[ "${1:-}" != nokill ] || [ -n "${KMC_ALLOC_STRIDE:-}" ] ||
+	[ "${1:-}" != nokill ] || [ -n "${KMC_STEP_STRIDE:-}" ] ||
 		echo "# skip: $WHAT killed at each step: make check-full runs it"
 	echo "# $WHAT: the step sweep took $((SECONDS - t0)) s"
 }
