@@ -725,30 +725,25 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_name_check(name));
-	/* The current version is the item itself. */
-	r = kmc_item_get(v, name, type, &s);
+	/* The current record when it is that version (one read: a write
+	   between two would mix versions), else an old one from a walk of
+	   the history (rarely asked, never by a server). Either is opened
+	   below, once. */
+	r = store_get(&v->st, name, &c.rec, &c.len);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
 		return r;
-	if (r == 0) {
-		uint8_t *rec = NULL;
-		size_t len = 0;
-
-		r = store_get(&v->st, name, &rec, &len);
-		if (r == 0)
-			r = record_parse_header(rec, len, &info);
-		free(rec);
-		if (r == 0 && info.version == version) {
-			*ret = s;
-			return 0;
-		}
-		kmc_secret_free(s);
-		s = NULL;
-		KMC_GUARD(r);
+	if (r == 0 && (r = record_parse_header(c.rec, c.len, &info)) < 0) {
+		free(c.rec);
+		return kmc_detail(r, "item %s: %s", name, r == KMC_E_VERSION ?
+			"a record of a newer format" : "damaged record");
+	}
+	if (r == 0 && info.version != version) {
+		free(c.rec);
+		c.rec = NULL;
 	}
 	kmc_detail_clear();
-	/* An old one: a walk of the history (rarely asked, never by a
-	   server). */
-	r = store_walk_db(&v->st, STORE_DB_HISTORY, find_version, &c);
+	if (!c.rec)
+		r = store_walk_db(&v->st, STORE_DB_HISTORY, find_version, &c);
 	if (r < 0) {
 		free(c.rec);
 		return r;
