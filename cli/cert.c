@@ -277,7 +277,7 @@ static void print_sans_json(const char *sans)
 }
 
 /* One certificate's JSON fields, without the braces. */
-static void cert_json_fields(const kmc_cert_info *c)
+void cert_json_fields(const kmc_cert_info *c)
 {
 	char nb[64], na[64];
 

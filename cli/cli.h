@@ -188,6 +188,10 @@ int cli_parse_fd(const char *option, const char *arg, int *ret);
 int cli_one_source(const cli_secret_src *src, const char *file_option,
 	const char *fd_option);
 void json_str(FILE *f, const char *s);
+struct kmc_cert_info;
+/* The fields of one certificate as cert info --json prints them, without
+   the braces (cli/cert.c). */
+void cert_json_fields(const struct kmc_cert_info *c);
 void iso_time(int64_t t, char *buf, size_t size);
 /* "in 9 days", "3 days ago", "in less than a day" (cli/cert.c). */
 void cli_days_text(int64_t seconds_left, char *buf, size_t size);

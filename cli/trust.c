@@ -173,16 +173,8 @@ static int list_one(const kmc_trust_info *t, void *arg)
 		} else {
 			printf("null");
 		}
-		printf(",\"subject\":");
-		json_str(stdout, c->subject);
-		printf(",\"subjectName\":");
-		json_str(stdout, c->subject);
-		printf(",\"issuerName\":");
-		json_str(stdout, c->issuer);
-		printf(",\"serial\":\"%s\",\"sha256\":\"%s\",\"not_after\":"
-			"\"%s\",\"expires\":%" PRId64 ",\"certificatePem\":",
-			c->serial, c->sha256, na, c->not_after * 1000);
-		json_str(stdout, c->pem);
+		printf(",");
+		cert_json_fields(c);
 		printf("}");
 	} else {
 		printf("%-16s %-24s %-20s ", t->store, t->alias, na);
