@@ -9,38 +9,12 @@
 # wait_exit, stop_server, stop_all: shared with the other server suites.
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
-SRV="$KMC_BUILD/examples/tls_server"
+# start_tls_server NAME ARGS...: shared with the rotation suites.
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
+
 V=$T/vault
 PKI=$T/pki
 kmc() { "$KMC" --vault "$V" "$@"; }
-
-# ---- the server in the background ---------------------------------------
-
-SPIDS=()	# every server started, so the trap can stop them all
-SPID=
-PORT=
-SLOG=
-
-# start_server NAME ARGS...: run tls_server ARGS in the background, its
-# stdout in $T/NAME.stdout and its log in $T/NAME.log; set SPID, SLOG and
-# PORT from its "listening on" line. Fails if it exits or never says.
-start_server() {
-	local name=$1 i
-	shift
-	SLOG=$T/$name.log
-	PORT=
-	"$SRV" "$@" >"$T/$name.stdout" 2>"$SLOG" </dev/null &
-	SPID=$!
-	SPIDS+=("$SPID")
-	for i in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
-			"$T/$name.stdout")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 trap 'stop_all; rm -rf "$T"' EXIT
 
@@ -101,7 +75,7 @@ t "import the CA, server certificate, encrypted key and CRL" \
 # ---- serving ----------------------------------------------------------------
 
 t "the server starts and prints the port it listens on" \
-	start_server main --vault "$V" --port 0
+	start_tls_server main --vault "$V" --port 0
 PID0=$SPID
 check "the server is running" kill -0 "$PID0"
 
@@ -136,7 +110,7 @@ check "no secret reaches the server's log" \
 
 MAIN_PORT=$PORT MAIN_LOG=$SLOG
 t "a server with --max-connections 1 starts" \
-	start_server once --vault "$V" --max-connections 1
+	start_tls_server once --vault "$V" --max-connections 1
 connect once-client "${with_cert[@]}"
 check "its one client is greeted" greeted once-client
 t "it then exits 0 by itself" wait_exit "$SPID"
