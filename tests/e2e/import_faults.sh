@@ -46,7 +46,8 @@
 #                     always (1: each); KMC_STEP_STRIDE=k overrides it
 #                     (make check-full: 1)
 #   OWN_ALLOC_STRIDE=k  own_alloc_sweep fails each k-th allocation, the
-#                     first and last always (1: each);
+#                     first and last always (1: each; 2 under make
+#                     check-sanitize);
 #                     KMC_ALLOC_STRIDE=k overrides it (make check-full: 1)
 # Under an allocation fault (KMC_FAULT_OPS=alloc: malloc, calloc,
 # realloc, sodium_malloc) the command must succeed, or exit below 128
@@ -111,6 +112,10 @@ STATUS_CHECK=
 BLAME_CHECK=
 STEP_STRIDE=1
 OWN_ALLOC_STRIDE=1
+# Under make check-sanitize, every other one (the first and last always):
+# CI's 20 minutes. make check fails each as built for release, and make
+# check-full each under ASan.
+[ -z "${KMC_SANITIZED:-}" ] || OWN_ALLOC_STRIDE=2
 OLD_MM=
 slurp() { # slurp FILE: its text into REPLY, without a process
 	REPLY=
