@@ -31,6 +31,8 @@
  *                   x509.c      certificates, CRLs, chain verification,
  *                               certificate descriptions
  *                   pkey.c      private keys: forms, policy, PKCS#8
+ *                   keygen.c    keys born in the vault: types, generation
+ *                   subject.c   subjects and SANs from their text forms
  *                   conf.c      "key = value" config files;
  *                               conffile.c reads one and replaces it
  *                   backup.c    kmc_vault_backup
@@ -69,6 +71,8 @@
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   pkey     -> x509
+ *   keygen   -> pkey
+ *   subject  -> x509 (OpenSSL's error text)
  *   uri      -> paths
  *   backup   -> backupset, manifest, keystore, store
  *   restore  -> handle, items, kspair, recover, backupset, manifest,

@@ -21,6 +21,24 @@ typedef enum kmc_protector_type {
 } kmc_protector_type;
 
 /*
+ * Private keys born in the vault (kmc key gen, kmc ca init, kmc cert
+ * issue): the types the import policy accepts. The zero value is the
+ * default, P-256.
+ */
+typedef enum kmc_key_type {
+	KMC_KEY_P256 = 0,
+	KMC_KEY_P384 = 1,
+	KMC_KEY_ED25519 = 2,
+	KMC_KEY_RSA2048 = 3,
+	KMC_KEY_RSA3072 = 4,
+	KMC_KEY_RSA4096 = 5,
+} kmc_key_type;
+
+/* kmc_key_type_name - "p256", "rsa2048", ... as the kmc command spells
+ * them, or NULL for a value outside the enum. */
+KMC_API const char *kmc_key_type_name(kmc_key_type type);
+
+/*
  * kmc_vault_init - create a vault in dir with one protector (any type;
  * see kmc_protector_add() for what each needs in opts; a recovery key
  * made here is returned in *ret_recovery, which may be NULL otherwise).
