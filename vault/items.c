@@ -215,7 +215,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	size_t len)
 {
 	KMC_GUARD(write_check(v, name));
-	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_TRUST)
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_CA)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
 	if (len == 0)
@@ -534,6 +534,8 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "bundle";
 	case KMC_ITEM_TRUST:
 		return "trust-store";
+	case KMC_ITEM_CA:
+		return "ca";
 	}
 	return "unknown";
 }
