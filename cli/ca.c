@@ -95,6 +95,7 @@ static int ca_option(void *own, int opt, const char *arg)
 	return 0;
 }
 
+/* Run first by the command, not by the parser: --help goes first. */
 static int issue_check(void *own)
 {
 	struct ca_opts *o = own;
@@ -131,6 +132,9 @@ static int cmd_ca_init(cli_opts *a)
 	kmc_ca_params p = KMC_CA_PARAMS_INIT;
 	int r;
 
+	r = init_check(&ca_opts);
+	if (r < 0)
+		return r;
 	p.subject = o->subject;
 	p.key_type = o->type;
 	if (o->days_set)
@@ -155,6 +159,9 @@ static int cmd_cert_issue(cli_opts *a)
 	char serial[KMC_SERIAL_TEXT_MAX];
 	int r;
 
+	r = issue_check(&ca_opts);
+	if (r < 0)
+		return r;
 	p.name = a->argv[0];
 	p.ca = o->ca;
 	p.flags = (o->server ? KMC_ISSUE_SERVER : KMC_ISSUE_CLIENT) |
@@ -207,6 +214,9 @@ static int cmd_ca_crl(cli_opts *a)
 	uint64_t number = 0;
 	int r;
 
+	r = crl_check(&ca_opts);
+	if (r < 0)
+		return r;
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
@@ -310,8 +320,7 @@ static int cmd_ca_list(cli_opts *a)
 
 const command cli_cmd_ca_init = {
 	"ca", "init", cmd_ca_init, CLI_UNLOCK,
-	.options = init_options, .parse = ca_option, .check = init_check,
-	.own = &ca_opts, .min_operands = 1, 1,
+	.options = init_options, .parse = ca_option, .own = &ca_opts, .min_operands = 1, 1,
 	"ca init CA --subject /CN=... [--type TYPE] [--days N]",
 	"Make CA, a certificate authority whose key is generated in the vault\n"
 	"and never leaves it: a key of TYPE (rsa2048, rsa3072, rsa4096, p256,\n"
@@ -324,8 +333,7 @@ const command cli_cmd_ca_init = {
 
 const command cli_cmd_cert_issue = {
 	"cert", "issue", cmd_cert_issue, CLI_UNLOCK,
-	.options = issue_options, .parse = ca_option, .check = issue_check,
-	.own = &ca_opts, .min_operands = 1, 1,
+	.options = issue_options, .parse = ca_option, .own = &ca_opts, .min_operands = 1, 1,
 	"cert issue NAME (--ca CA|--self-signed) (--server|--client)\n"
 	"          --subject /CN=... [--san DNS:...,IP:...] [--type TYPE]\n"
 	"          [--days N] [--keys-dir DIR] [--conf FILE] [--trust STORE]",
@@ -354,8 +362,7 @@ const command cli_cmd_ca_revoke = {
 
 const command cli_cmd_ca_crl = {
 	"ca", "crl", cmd_ca_crl, CLI_UNLOCK,
-	.options = crl_options, .parse = ca_option, .check = crl_check,
-	.own = &ca_opts, .min_operands = 1, 1,
+	.options = crl_options, .parse = ca_option, .own = &ca_opts, .min_operands = 1, 1,
 	"ca crl CA --out FILE [--days N]",
 	"Write to the new FILE (0644, never over a file that exists) a CRL of\n"
 	"CA, signed by its key: every certificate it revoked, next update in\n"
