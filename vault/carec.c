@@ -79,7 +79,7 @@ int ca_serial_parse(const char *s, uint8_t out[CA_SERIAL_MAX],
 			return KMC_E_INVALID;
 		buf[nd++] = (uint8_t)hexval(*p);
 	}
-	if (nd == 0)
+	if (nd == 0 || (colons && nd % 2))
 		return KMC_E_INVALID;
 	/* Leading zeros say nothing: the number is what counts. */
 	while (i < nd && buf[i] == 0)
