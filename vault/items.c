@@ -326,13 +326,17 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 }
 
 /* Whether name is an imported bundle: its NAME/meta item exists, or it
-   has a staged version only (NAME/.s/info). */
+   has a staged version only (NAME/.s/info); or a CA (ca:NAME, whose
+   parts are ca:NAME/key and ca:NAME/cert). */
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
+	if (!strncmp(name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)) &&
+	    !strchr(name, '/'))
+		return 1;
 	snprintf(part, sizeof(part), "%s/meta", name);
 	if (items_exists(v, part))
 		return 1;

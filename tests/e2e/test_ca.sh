@@ -205,6 +205,11 @@ t_err 7 "ca crl of a CA without its key is refused" "no key" \
 	kmc ca crl nokey --out "$T/nokey.crl"
 check "no CRL file was written" test ! -e "$T/nokey.crl"
 check "the refusals changed nothing" nothing_changed
+t "kmc rm ca:nokey removes the CA" kmc rm ca:nokey
+kmc list >"$T/list.now" 2>&1
+check "... its record and certificate with it" not grep -q "^ca:nokey" "$T/list.now"
+check "... and nothing else" \
+	test "$(grep -vc '^ca:nokey' "$T/list.before")" = "$(wc -l <"$T/list.now")"
 
 # ---- revoke and CRLs ------------------------------------------------------------
 
