@@ -13,6 +13,9 @@
 #     refused with its exit code, naming the option or item, and nothing
 #     changes.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
+trap 'stop_all; rm -rf "$T"' EXIT
 
 V=$T/vault
 kmc() { "$KMC" --vault "$V" "$@"; }
@@ -152,6 +155,28 @@ check "the keys folder's key is encrypted under the bundle's password" \
 t "kmc ca list root shows db, app and web" kmc_to "$T/o" ca list root
 check "ca list: db as server, app as client, web" \
 	bash -c "grep -Eq ' server .* db$' '$T/o' && grep -Eq ' client .* app$' '$T/o' && grep -Eq ' server .* web$' '$T/o'"
+
+# kmc_ssl_ctx_use takes an issued bundle: examples/tls_server serves db
+# to a client of the CA (mutual TLS) and refuses one of another CA.
+t "cert issue rcli --client from the RSA CA" \
+	kmc cert issue rcli --ca rsa --client --subject /CN=rcli --days 10
+kmc unwrap app --out "$T/app.key" >/dev/null 2>&1
+kmc unwrap rcli --out "$T/rcli.key" >/dev/null 2>&1
+check "examples/tls_server serves the issued bundle db" \
+	start_tls_server db --vault "$V" --name db --port 0
+# s_client_as CERT KEY: a verify-full handshake with db, a request sent.
+s_client_as() {
+	echo hello | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
+		-verify_hostname localhost -CAfile "$K/db/ca.crt" -verify_return_error \
+		-cert "$1" -key "$2" -ign_eof >"$T/s_client.out" 2>&1
+}
+check "a client the CA issued (app) completes mutual TLS with db" \
+	s_client_as "$K/app/server.crt" "$T/app.key"
+check "... verified both ways" grep -q 'Verify return code: 0 (ok)' "$T/s_client.out"
+check "a client of another CA (rcli) is refused" \
+	not s_client_as "$K/rcli/server.crt" "$T/rcli.key"
+stop_all
+rm -f "$T/rcli.key"
 
 t "cert issue with --conf writes the config entries" \
 	kmc cert issue conf1 --ca root --server --subject /CN=conf1.example --conf "$T/app.conf"
