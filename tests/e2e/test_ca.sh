@@ -300,6 +300,26 @@ t "ca crl root: the third CRL" kmc ca crl root --out "$T/3.crl"
 check "CRL number 3: a refused one used no number" \
 	bash -c "openssl crl -in '$T/3.crl' -noout -crlnumber | grep -qx 'crlNumber=0x03'"
 
+# ---- other key types --------------------------------------------------------------
+
+t "ca init ed (ed25519)" kmc ca init ed --subject "/CN=Ed25519 CA" --type ed25519
+t "ca init p3 (p384)" kmc ca init p3 --subject "/CN=P384 CA" --type p384
+t "cert issue e1 from ed, an ed25519 key" \
+	kmc cert issue e1 --ca ed --server --subject /CN=e1.example --type ed25519 --days 5
+t "cert issue p3a from p3, an rsa4096 client" \
+	kmc cert issue p3a --ca p3 --client --subject /CN=p3a --type rsa4096 --days 5
+check "e1 passes -x509_strict -purpose sslserver against the ed25519 CA" \
+	openssl verify -x509_strict -purpose sslserver -CAfile "$K/e1/ca.crt" "$K/e1/server.crt"
+check "p3a passes -x509_strict -purpose sslclient against the P-384 CA" \
+	openssl verify -x509_strict -purpose sslclient -CAfile "$K/p3a/ca.crt" "$K/p3a/server.crt"
+check "the P-384 CA signs with SHA-384" \
+	bash -c "openssl x509 -in '$K/p3a/server.crt' -noout -text | grep -q 'ecdsa-with-SHA384'"
+t "ca revoke ed e1, ca crl ed" bash -c "'$KMC' --vault '$V' ca revoke ed e1 && '$KMC' --vault '$V' ca crl ed --out '$T/ed.crl'"
+check "the ed25519 CA's CRL is signed by it, and revokes e1" \
+	not openssl verify -crl_check -CAfile "$K/e1/ca.crt" -CRLfile "$T/ed.crl" "$K/e1/server.crt"
+check "... for revocation, not a bad signature" \
+	bash -c "openssl verify -crl_check -CAfile '$K/e1/ca.crt' -CRLfile '$T/ed.crl' '$K/e1/server.crt' 2>&1 | grep -q 'certificate revoked'"
+
 # ---- the vault's other commands take what it issued ----------------------------
 
 t "kmc cert check takes the issued bundles" kmc cert check --within 1
