@@ -183,6 +183,17 @@ t "cert issue with --conf writes the config entries" \
 check "the config file names the copies and server_key_mm" \
 	bash -c "grep -q '^server_crt = $K/conf1/server.crt' '$T/app.conf' && grep -q '^server_key_mm = kmc:v1:' '$T/app.conf'"
 
+t "trust add rsaca (the RSA CA) --store clients" kmc trust add rsaca "$T/rsa.pem" --store clients
+t "cert issue t1 --keys-dir DIR --trust clients" \
+	kmc cert issue t1 --ca root --server --subject /CN=t1.example --keys-dir "$T/t1keys" --trust clients
+check "t1's copies are in the keys folder given, 0700" \
+	bash -c "test \"\$(stat -c %a '$T/t1keys')\" = 700 && test -f '$T/t1keys/server.crt'"
+t "cert info t1 --json" kmc_to "$T/o" cert info t1 --json
+check "t1 names trust store clients" grep -q '"trustStore":' "$T/o"
+check "... with alias rsaca" grep -q 'rsaca' "$T/o"
+t_err 7 "cert issue --trust a store that does not exist is refused" "no trust store nostore" \
+	kmc cert issue t2 --ca root --server --subject /CN=t2 --trust nostore
+
 kmc list >"$T/list.before" 2>&1
 t_err 8 "cert issue of a bundle that exists is refused" "already holds db" \
 	kmc cert issue db --ca root --server --subject /CN=again
