@@ -367,6 +367,10 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 	int r;
 
 	KMC_GUARD(writable(v, name));
+	if (bundle_without_cert(v, name))
+		return kmc_detail(KMC_E_NOT_FOUND, "bundle %s has no certificate "
+			"yet to renew: kmc cert set %s -s SIGNED.crt attaches the "
+			"first", name, name);
 	r = material_get(v, name, NULL, &live);
 	if (r == KMC_E_NOT_FOUND || (r == 0 && !live.s[P_KEY]))
 		return kmc_detail(KMC_E_NOT_FOUND, "%s holds no imported bundle "

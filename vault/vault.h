@@ -33,6 +33,8 @@
  *                   pkey.c      private keys: forms, policy, PKCS#8
  *                   keygen.c    keys born in the vault: types, generation
  *                   subject.c   subjects and SANs from their text forms
+ *                   born.c      key gen, csr, cert set: bundles whose key
+ *                               was born in the vault
  *                   conf.c      "key = value" config files;
  *                               conffile.c reads one and replaces it
  *                   backup.c    kmc_vault_backup
@@ -73,6 +75,7 @@
  *   pkey     -> x509
  *   keygen   -> pkey
  *   subject  -> x509 (OpenSSL's error text)
+ *   born     -> import, keygen, subject, items, x509, trust
  *   uri      -> paths
  *   backup   -> backupset, manifest, keystore, store
  *   restore  -> handle, items, kspair, recover, backupset, manifest,
@@ -92,6 +95,8 @@
 #include "keystore.h"
 #include "store.h"
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Keys derived from one master key: items and strings never share one. */
 typedef struct vault_mk {
@@ -246,6 +251,22 @@ KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+/*
+ * bundle_without_cert - 1 when bundle name exists (NAME/meta) and has no
+ * certificate yet (no NAME/cert): a key kmc key gen made, waiting for
+ * kmc cert set (vault/born.c). Readers say so rather than calling the
+ * bundle damaged; servers refuse it.
+ */
+static inline int bundle_without_cert(kmc_vault *v, const char *name)
+{
+	char meta[KMC_NAME_MAX + 8], cert[KMC_NAME_MAX + 8];
+
+	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return 0;
+	snprintf(meta, sizeof(meta), "%s/meta", name);
+	snprintf(cert, sizeof(cert), "%s/cert", name);
+	return items_exists(v, meta) && !items_exists(v, cert);
+}
 /*
  * items_mk_usage - for each of the n master-key ids, how many current
  * records (current[i]) and superseded ones (old[i]) it seals.
