@@ -252,20 +252,25 @@ KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
 /*
- * bundle_without_cert - 1 when bundle name exists (NAME/meta) and has no
- * certificate yet (no NAME/cert): a key kmc key gen made, waiting for
- * kmc cert set (vault/born.c). Readers say so rather than calling the
- * bundle damaged; servers refuse it.
+ * bundle_without_cert - 1 when bundle name holds a key and no certificate
+ * yet (NAME/meta and NAME/key, neither NAME/cert nor NAME/ca): a key kmc
+ * key gen made, waiting for kmc cert set (vault/born.c). Readers say so
+ * rather than calling the bundle damaged; servers refuse it. A bundle
+ * short of other parts is still a damaged one.
  */
 static inline int bundle_without_cert(kmc_vault *v, const char *name)
 {
-	char meta[KMC_NAME_MAX + 8], cert[KMC_NAME_MAX + 8];
+	static const char *const parts[] = { "meta", "key", "cert", "ca" };
+	char item[KMC_NAME_MAX + 8];
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
-	snprintf(meta, sizeof(meta), "%s/meta", name);
-	snprintf(cert, sizeof(cert), "%s/cert", name);
-	return items_exists(v, meta) && !items_exists(v, cert);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(item, sizeof(item), "%s/%s", name, parts[i]);
+		if (items_exists(v, item) != (i < 2))
+			return 0;
+	}
+	return 1;
 }
 /*
  * items_mk_usage - for each of the n master-key ids, how many current
