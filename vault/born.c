@@ -333,6 +333,10 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 		KMC_GUARD(trust_load(v, p->trust_store, &t));
 		trust_set_free(t);
 		snprintf(c.trust, sizeof(c.trust), "%s", p->trust_store);
+	} else if (bundle_meta_value(meta, "trust", c.trust,
+			sizeof(c.trust)) < 0) {
+		/* None named since key gen (kmc cert set-trust names one). */
+		c.trust[0] = '\0';
 	}
 	KMC_GUARD(import_check_keys_dir(&c, v));
 

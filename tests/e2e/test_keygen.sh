@@ -233,6 +233,25 @@ check "its ca.crt is the certificate itself" cmp "$V/keys/self/ca.crt" "$V/keys/
 t "cert renew web afterwards takes a new certificate of the same key" \
 	kmc cert renew web -s "$T/web.crt"
 
+# A trust store named before the certificate stays named after it.
+t "trust add the other CA to store clients" kmc trust add other "$O/ca.crt" --store clients
+t "key gen tr" kmc key gen tr
+t "cert set-trust tr clients, before its certificate" kmc cert set-trust tr clients
+t "csr tr" kmc csr tr --subject /CN=localhost --out "$T/tr.csr"
+check "the CA signs it" sign "$T/tr.csr" "$T/tr.crt"
+t "cert set tr (no --trust)" kmc cert set tr -s "$T/tr.crt" -c "$P/ca.crt"
+t_out "tr names the trust store clients" clients \
+	bash -c "\"$KMC\" --vault \"$V\" cert info --json tr | jq -r '.[0].trustStore'"
+
+# A version staged over a key without a certificate: promote makes it live.
+t "key gen st" kmc key gen st
+t "import --stage a bundle over st" kmc import --stage --name st -c "$P/ca.crt" \
+	-s "$P/server.crt" -k "$P/server.plain.key"
+t "promote st" kmc promote st
+check "st serves the staged certificate" \
+	cmp <(openssl x509 -in "$V/keys/st/server.crt" -outform DER) \
+		<(openssl x509 -in "$P/server.crt" -outform DER)
+
 t "rm k2 removes a bundle without a certificate" kmc rm k2
 check "... all of it" eval '! kmc list | grep -q "^k2"'
 
