@@ -53,6 +53,8 @@ check "a group: 'cert ' offers check, info, renew, set and set-trust" \
 	offers 'check\ninfo\nrenew\nset\nset-trust' cert ''
 check "a new group: 'key ' offers gen" offers 'gen' key ''
 check "an option of key gen: '--t' completes to --type" offers '--type' key gen --t
+check "an option's value: 'key gen k --type ' offers the key types" \
+	offers 'ed25519\np256\np384\nrsa2048\nrsa3072\nrsa4096' key gen k --type ''
 check "an option of csr: '--s' offers --san and --subject" \
 	offers '--san\n--subject' csr --s
 check "an option of cert check: 'cert check --w' offers --within" \
