@@ -148,6 +148,8 @@ static void put_bash(void)
 		"tpm recovery' -- \"$cur\")); return 0 ;;\n"
 		"\t--format) COMPREPLY=($(compgen -W 'pem der' -- \"$cur\")); "
 		"return 0 ;;\n"
+		"\t--type) COMPREPLY=($(compgen -W 'p256 p384 ed25519 rsa2048 "
+		"rsa3072 rsa4096' -- \"$cur\")); return 0 ;;\n"
 		"\t--mechanism) COMPREPLY=($(compgen -W 'aes-cbc aes-gcm rsa-oaep' "
 		"-- \"$cur\")); return 0 ;;\n"
 		"\t");

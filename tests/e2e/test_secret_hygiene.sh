@@ -3,8 +3,9 @@
 # disk. Under the fault shim's KMC_WRITE_LOG (tests/faultinject.c), which
 # keeps a copy of every byte kmc writes (files, pipes, stdout, stderr),
 # `kmc init`, `kmc password set` and `kmc import` of a PKI with an
-# encrypted key are run (and later kmc ca init, cert issue, ca revoke
-# and ca crl, whose keys are born in the vault); then neither password, nor the private key (a
+# encrypted key are run (and `kmc key gen`, `csr`, `cert set` of a key
+# born in the vault, and kmc ca init, cert issue, ca revoke and ca crl,
+# whose keys are born in the vault too, their secrets read out afterwards); then neither password, nor the private key (a
 # 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
 # file holds), nor the lines of its unencrypted PEM may be found in the log
 # or in any file of the vault (the keystores, the item store, the keys
@@ -215,24 +216,60 @@ check "control: tree_lacks then fails on the vault folder" \
 rm -f "$V/keys/leak.der"
 check "and passes again once that file is gone" tree_lacks "$V" hex "$WIN"
 
+# ---- a key born in the vault: key gen, csr, cert set -------------------------
+
+# Its secrets are known only afterwards, read out of the vault (not under
+# the log): the key's private scalar and PEM lines, and its password.
+BLOG=$T/born.log
+check "kmc key gen born under the write log" logged "$BLOG" key gen born
+check "kmc csr born --out under the write log" logged "$BLOG" csr born \
+	--subject /CN=localhost --san DNS:localhost --out "$T/born.csr"
+check "the CA signs the request" eval '(cd "$P" && openssl x509 -req \
+	-in "$T/born.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 9 \
+	-out "$T/born.crt") >/dev/null 2>&1'
+check "kmc cert set born under the write log" logged "$BLOG" cert set born \
+	-s "$T/born.crt" -c "$P/ca.crt"
+check "the born log holds their messages (it is alive)" \
+	eval 'has_text "$BLOG" "made a p256 key born" && has_text "$BLOG" "born now serves"'
+"$KMC" --vault "$V" unwrap born --format der 2>/dev/null </dev/null | cat >"$T/born.der"
+"$KMC" --vault "$V" unwrap born 2>/dev/null </dev/null | cat >"$T/born.pem"
+BORN_PW=$("$KMC" --vault "$V" password get born 2>/dev/null </dev/null)
+BHEX=$(hexof "$T/born.der")
+BWIN=${BHEX#*0201010420}
+BWIN=${BWIN:0:64}
+BPEM1=$(sed -n 2p "$T/born.pem")
+BPEM2=$(sed -n 3p "$T/born.pem")
+check "the born key's scalar, PEM lines and 32-character password are read back" \
+	eval '[ ${#BWIN} = 64 ] && [ "$BWIN" != "${BHEX:0:64}" ] && [ ${#BPEM1} = 64 ] &&
+		[ ${#BORN_PW} = 32 ] && has_hex "$T/born.der" "$BWIN"'
+check "the born log does not hold the key's scalar" lacks_hex "$BLOG" "$BWIN"
+check "the born log does not hold its PEM lines" \
+	eval 'lacks_text "$BLOG" "$BPEM1" && lacks_text "$BLOG" "$BPEM2"'
+check "the born log does not hold its password" lacks_text "$BLOG" "$BORN_PW"
+check "no vault file holds the born key's scalar" tree_lacks "$V" hex "$BWIN"
+check "no vault file holds its PEM lines or password" \
+	eval 'tree_lacks "$V" text "$BPEM1" && tree_lacks "$V" text "$BORN_PW"'
+check "its keys-folder copy is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+
 # ---- keys born in the vault: kmc ca init, cert issue ----------------------------
 
 # Nobody knows these keys beforehand: the commands run under the write
 # log, then each key is read back through a pipe (unlogged) and its
 # private scalar, and each bundle's password, searched for in the log
 # and in every file of the vault (the keys folders, the config file).
-BORNLOG=$T/born.log
-BCONF=$T/born.conf
+ISSLOG=$T/issued.log
+ICONF=$T/issued.conf
 check "kmc ca init under the write log" \
-	logged "$BORNLOG" ca init hyg --subject "/CN=Hygiene CA"
+	logged "$ISSLOG" ca init hyg --subject "/CN=Hygiene CA"
 check "kmc cert issue --ca --conf under the write log" \
-	logged "$BORNLOG" cert issue born --ca hyg --server --subject /CN=born.example --conf "$BCONF"
+	logged "$ISSLOG" cert issue issued --ca hyg --server --subject /CN=issued.example --conf "$ICONF"
 check "kmc cert issue --self-signed under the write log" \
-	logged "$BORNLOG" cert issue born2 --self-signed --client --subject /CN=born2
+	logged "$ISSLOG" cert issue issued2 --self-signed --client --subject /CN=issued2
 check "kmc ca revoke and ca crl under the write log" \
-	eval 'logged "$BORNLOG" ca revoke hyg born && logged "$BORNLOG" ca crl hyg --out "$T/hyg.crl"'
+	eval 'logged "$ISSLOG" ca revoke hyg issued && logged "$ISSLOG" ca crl hyg --out "$T/hyg.crl"'
 check "the log holds what they wrote (the CA's CRL file)" \
-	has_text "$BORNLOG" "$(sed -n 2p "$T/hyg.crl")"
+	has_text "$ISSLOG" "$(sed -n 2p "$T/hyg.crl")"
 # scalar_of NAME: the EC private scalar of the key of NAME, as hex.
 scalar_of() {
 	local h
@@ -240,21 +277,21 @@ scalar_of() {
 	h=${h#*0201010420}
 	printf '%s' "${h:0:64}"
 }
-for name in ca:hyg born born2; do
+for name in ca:hyg issued issued2; do
 	W=$(scalar_of "$name")
 	check "$name: its key's private scalar reads back" test "${#W}" = 64
-	check "$name: the write log does not hold its private scalar" lacks_hex "$BORNLOG" "$W"
+	check "$name: the write log does not hold its private scalar" lacks_hex "$ISSLOG" "$W"
 	check "$name: no vault file holds its private scalar" tree_lacks "$V" hex "$W"
-	check "$name: nor the config file" lacks_hex "$BCONF" "$W"
+	check "$name: nor the config file" lacks_hex "$ICONF" "$W"
 done
-for name in born born2; do
+for name in issued issued2; do
 	BPW=$("$KMC" --vault "$V" password get "$name" 2>/dev/null </dev/null)
 	check "$name: its password reads back" test "${#BPW}" = 32
-	check "$name: the write log does not hold its password" lacks_text "$BORNLOG" "$BPW"
+	check "$name: the write log does not hold its password" lacks_text "$ISSLOG" "$BPW"
 	check "$name: no vault file holds its password" tree_lacks "$V" text "$BPW"
 done
-check "control: the keys folder copy of born's key is encrypted" \
-	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+check "control: the keys folder copy of issued's key is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/issued/server.key"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 
