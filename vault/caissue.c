@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/err.h>
-#include <sodium.h>
 #include "ca.h"
 #include "import.h"
 #include "keygen.h"
@@ -26,22 +25,6 @@ static void x509_name_freep(X509_NAME **n)
 static void general_names_freep(GENERAL_NAMES **g)
 {
 	GENERAL_NAMES_free(*g);
-}
-
-/* The bundle's password, as an import of a plain key makes one: 32
-   base64url characters. */
-static int make_password(kmc_secret **ret)
-{
-	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
-	uint8_t raw[24];
-	KMC_CLEANUP_ERASE(raw);
-
-	KMC_GUARD(kmc_secret_new(32, &s));
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64((char *)kmc_secret_data(s), 33, raw, sizeof(raw),
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	*ret = TAKE_PTR(s);
-	return 0;
 }
 
 /* A server's name clients check: its CN, when no --san is given and the
@@ -218,7 +201,7 @@ int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
 	files = (chain_files){ self ? p->name : ca_show, p->name, p->name,
 		NULL };
 	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, NULL));
-	KMC_GUARD(make_password(&c.password));
+	KMC_GUARD(import_make_password(&c.password));
 	KMC_GUARD(keygen_pkcs8(c.pkey, &c.pkcs8));
 	KMC_GUARD(certs_to_pem(c.ca, &c.copies[COPY_CA].p,
 		&c.copies[COPY_CA].len));
