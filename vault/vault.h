@@ -40,6 +40,8 @@
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
  *                   uri.c       kmc: URIs and key-reference files
+ *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
+ *                               trust stores as PKCS#12 truststores
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
  *                               bundle's certificates and CRL, and of
  *                               every trusted certificate
@@ -66,6 +68,8 @@
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
  *   tls      -> items, pkey, x509, paths, trust
+ *   export   -> tls (the key in the clear), items, pkey, x509, paths,
+ *               trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   pkey     -> x509
