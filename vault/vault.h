@@ -219,8 +219,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>: the live
    version's, then those of its staged and previous versions
-   (vault/promote.c). */
+   (vault/promote.c); and the password kmc export kept for its PKCS#12
+   keystore (vault/export.c). */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta", \
+	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 
