@@ -177,7 +177,7 @@ static int cmd_export(cli_opts *a)
 		cli_note("export: the new password stays as item %s; the next "
 			"export takes it", p.password_item);
 	if (r < 0)
-		return cli_fail(r, "export of %s refused", a->argv[0]);
+		return cli_fail(r, "exporting %s", a->argv[0]);
 	return finish("export", &p, data, p.password_item, made);
 }
 
