@@ -274,10 +274,6 @@ static int make_keystore(EVP_PKEY *k, STACK_OF(X509) *chain, STACK_OF(X509) *cas
 	X509 *leaf = sk_X509_value(chain, 0);
 
 	ERR_clear_error();
-	if (X509_check_private_key(leaf, k) != 1)
-		return kmc_detail(KMC_E_VERIFY, "the certificate does not match "
-			"the key");
-	ERR_clear_error();
 	if (!X509_digest(leaf, EVP_sha256(), id, &id_len))
 		return ossl_failed("the certificate's digest");
 	bag = cert_bag(&certs, leaf, alias);
@@ -362,6 +358,14 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 	KMC_GUARD(r);
 	KMC_GUARD(certs_parse(name, kmc_secret_data(cert),
 		kmc_secret_len(cert), &s->chain));
+	/* Before any write: a keystore of a key and another's certificate
+	   would make a password item for nothing. */
+	ERR_clear_error();
+	if (X509_check_private_key(sk_X509_value(s->chain, 0), s->k) != 1) {
+		ERR_clear_error();
+		return kmc_detail(KMC_E_VERIFY, "item %s/cert: its certificate "
+			"is not the key's", name);
+	}
 	r = part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
 	if (r == KMC_E_NOT_FOUND)
 		return 0;
