@@ -208,6 +208,26 @@ refused 2 "trust export --format jks (exit 2)" "pem or pkcs12, not jks" \
 	trust export --store clients --format jks --out "$T/new.jks"
 refused 2 "a bad bundle name (exit 2)" "bundle name" \
 	export '../x' --format pkcs12 --out "$T/new.p12"
+# Standard output that is a terminal is refused (script gives one).
+on_tty() { # on_tty ARGS: kmc ARGS with a terminal as standard output
+	script -qec "$(printf '%q ' "$KMC" --vault "$V" "$@")" /dev/null
+}
+# (script joins stderr to the terminal's output.)
+tty_refused() { # tty_refused FILE ARGS: exit 2, one line, the refusal
+	local f=$1 rc
+	shift
+	on_tty "$@" >"$f" 2>&1
+	rc=$?
+	[ "$rc" = 2 ] && [ "$(wc -l <"$f")" = 1 ] &&
+		grep -q "refusing to write to a terminal" "$f" ||
+		{ echo "exit $rc: $(cat -v "$f")" >&2; false; }
+}
+if command -v script >/dev/null; then
+	check "export to a terminal: refused (exit 2), nothing but the message" \
+		tty_refused "$T/tty1" export server --format pkcs8-der --no-password
+	check "trust export --format pkcs12 --out - to a terminal: refused (exit 2)" \
+		tty_refused "$T/tty2" trust export --store clients --format pkcs12 --out -
+fi
 t "a password of exactly 100 characters is taken" \
 	kmc export server --format pkcs12 --password-file "$T/hundred" --out "$T/hundred.p12"
 check "... and opens the keystore" \
