@@ -470,9 +470,11 @@ int kmc_trust_export(kmc_vault *v, const char *sname_in,
 			"1 to %d of [A-Za-z0-9._-]", KMC_TRUST_NAME_MAX + 1, sname,
 			KMC_TRUST_NAME_MAX);
 	r = trust_load(v, sname, &t);
-	if (r == 0 && t->n == 0)
+	/* A truststore without an entry is of no use to Java; a PEM file
+	   of none is what a sync file of an empty store holds too. */
+	if (r == 0 && t->n == 0 && p->format == KMC_EXPORT_PKCS12)
 		r = kmc_detail(KMC_E_NOT_FOUND, "trust store %s holds no "
-			"certificate", sname);
+			"certificate to put in a truststore", sname);
 	if (r == 0)
 		r = out_free(p->out);
 	snprintf(def, sizeof(def), "%s%s/%s", TRUST_ITEM_PREFIX, sname,

@@ -874,8 +874,8 @@ KMC_API int kmc_export(kmc_vault *v, const char *name,
  * alias, each marked trusted for any use (Oracle's trusted key usage
  * attribute), which Java lists as trustedCertEntry. Password, file and
  * *ret as kmc_export(); PEM takes no password.
- * Returns 0; KMC_E_NOT_FOUND (no such store, or it holds no
- * certificate), and as kmc_export().
+ * Returns 0; KMC_E_NOT_FOUND (no such store; for PKCS#12, one that
+ * holds no certificate), and as kmc_export().
  */
 KMC_API int kmc_trust_export(kmc_vault *v, const char *store,
 	const kmc_export_params *p, kmc_secret **ret, int *ret_made)

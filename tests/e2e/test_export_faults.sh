@@ -21,7 +21,8 @@
 # make check: one step in FAIL_STRIDE (2) failing and one in KILL_STRIDE
 # (3) killed, the last always; one own allocation in OWN_STRIDE (8) and
 # ALLOC_RUNS (3) of all of them. make check-full (KMC_STEP_STRIDE=1,
-# KMC_ALLOC_STRIDE=1): each.
+# KMC_ALLOC_STRIDE=1): each step and own allocation, and FULL_ALL_RUNS
+# (200) of all the allocations.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
 V=$T/vault
@@ -74,6 +75,8 @@ names_fault() {
 		{ echo "exit $rc: $(cat "$RUN_ERR")" >&2; false; }
 }
 says_kmc() { [[ $(cat "$RUN_ERR") == "kmc: "* ]] || { echo "exit $rc: $(cat "$RUN_ERR")" >&2; false; }; }
+SAN_MSG='(Address|Leak|Memory|UndefinedBehavior)Sanitizer|runtime error:|(malloc|free|realloc)\(\): |double free or corruption'
+no_san_report() { ! grep -Eq "$SAN_MSG" "$RUN_ERR" || { cat "$RUN_ERR" >&2; false; }; }
 again() { # run again: both, and the password the broken run made kept
 	local had=
 	item_pw && had=$(sha256sum <"$T/item.pw")
@@ -116,6 +119,7 @@ one_run() { # the checks after a broken run (MODE fail, kill or alloc; AT names 
 			check "$AT: no file left" test ! -e "$OUTF"
 		fi
 		check "$AT: nothing temporary left" no_tmp_left
+		check "$AT: no memory error report" no_san_report
 		;;
 	esac
 	check "$AT: never a file without its password, nor one not whole" never_orphan
@@ -159,6 +163,7 @@ step_sweep() {
 
 OWN_STRIDE=8
 ALLOC_RUNS=3
+FULL_ALL_RUNS=200
 alloc_sweep() { # alloc_sweep NEAR: kmc's own allocations (NEAR 4), or all (0)
 	local near=$1 n total k fails=0 t0=$SECONDS label
 	label="$WHAT, $([ "$near" = 0 ] && echo allocation || echo 'own allocation')"
@@ -167,6 +172,9 @@ alloc_sweep() { # alloc_sweep NEAR: kmc's own allocations (NEAR 4), or all (0)
 	check "${label}s counted: succeeds without a fault" test "$rc" = 0
 	total=$steps
 	k=${KMC_ALLOC_STRIDE:-}
+	# All of them are some 35,000, nearly all OpenSSL's (PKCS#12 and its
+	# key derivations): make check-full tries FULL_ALL_RUNS spread evenly.
+	[ -z "$k" ] || [ "$near" != 0 ] || k=$(((total + FULL_ALL_RUNS - 1) / FULL_ALL_RUNS))
 	if [ -z "$k" ]; then
 		k=$OWN_STRIDE
 		[ "$near" != 0 ] || k=$(((total + ALLOC_RUNS - 1) / ALLOC_RUNS))

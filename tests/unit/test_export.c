@@ -440,6 +440,16 @@ static void test_trust(void **state)
 	assert_non_null(memmem(kmc_secret_data(out), kmc_secret_len(out),
 		"# root\n", 7));
 	kmc_secret_free(out);
+	out = NULL;
+	/* A store emptied: PEM as a sync file has it, no truststore. */
+	assert_int_equal(kmc_trust_remove(f->v, "st", "root"), 0);
+	assert_int_equal(kmc_trust_export(f->v, "st", &p, &out, NULL), 0);
+	assert_int_equal(kmc_secret_len(out), 0);
+	kmc_secret_free(out);
+	out = NULL;
+	p.format = KMC_EXPORT_PKCS12;
+	assert_int_equal(kmc_trust_export(f->v, "st", &p, &out, NULL),
+		KMC_E_NOT_FOUND);
 	kmc_secret_free(pw);
 }
 
