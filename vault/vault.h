@@ -44,6 +44,8 @@
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
  *                   uri.c       kmc: URIs and key-reference files
+ *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
+ *                               trust stores as PKCS#12 truststores
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
  *                               bundle's certificates and CRL, and of
  *                               every trusted certificate
@@ -74,6 +76,8 @@
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
  *   tls      -> items, pkey, x509, paths, trust
+ *   export   -> tls (the key in the clear), items, pkey, x509, paths,
+ *               trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   ca       -> carec, certmake, keygen, subject, items, journal,
@@ -232,8 +236,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>: the live
    version's, then those of its staged and previous versions
-   (vault/promote.c). */
+   (vault/promote.c); and the password kmc export kept for its PKCS#12
+   keystore (vault/export.c). */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta", \
+	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 
