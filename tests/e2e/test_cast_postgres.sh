@@ -7,7 +7,9 @@
 # ssl_ca_file the CA's certificate and hostssl ... cert
 # clientcert=verify-full; psql connects with sslmode=verify-full, its
 # client key through a key-reference file (kmc ref) and the kmc OpenSSL
-# provider. A client of another CA, one without a certificate and one
+# provider; the client key exported for JDBC (client.pk8, PKCS#8 DER),
+# as PEM and as a PFX opens in openssl, the PFX with the password the
+# vault keeps. A client of another CA, one without a certificate and one
 # for another user are refused; then the CA revokes the client, its CRL
 # (kmc ca crl) reaches the server through kmc crl update, and the
 # client is refused after a reload.
@@ -143,6 +145,42 @@ t_err 2 "the client certificate does not log in as another user" \
 t_err 2 "verify-full refuses a server name the certificate does not name" \
 	'does not match host name' \
 	q "$(conn "$CD/server.crt" "$D/client.ref" | sed 's/host=localhost/host=cast-wrong-name/')" 'SELECT 1'
+
+# ---- the client key for JDBC and for Java: PKCS#8 DER, PEM, PFX ---------------------
+
+X=$D/export	# the client's files, postgres' own
+install -d -m 700 -o postgres -g postgres "$X"
+t "kmc export client --format pkcs8-der --no-password: client.pk8 for JDBC" \
+	kmc_pg export client --format pkcs8-der --no-password --out "$X/client.pk8"
+check "client.pk8 is 0600" test "$(stat -c %a "$X/client.pk8")" = 600
+check "openssl pkey -inform DER opens client.pk8: the client certificate's key" \
+	test "$(openssl pkey -inform DER -in "$X/client.pk8" -pubout 2>/dev/null | sha256sum)" = \
+	"$(openssl x509 -in "$CD/server.crt" -noout -pubkey | sha256sum)"
+t "kmc export client --format pkcs8-der --password-item: an encrypted client.pk8" \
+	kmc_pg export client --format pkcs8-der --password-item client/pk8 --out "$X/enc.pk8"
+check "... which opens only with the password the vault made and keeps" \
+	bash -c "! openssl pkey -inform DER -in '$X/enc.pk8' -passin pass:wrong -noout 2>/dev/null &&
+		openssl pkey -inform DER -in '$X/enc.pk8' -noout \
+		-passin file:<(runuser -u postgres -- '$K' --vault '$V' password get client/pk8)"
+t "kmc export client --format pkcs8-pem --no-password --mode 0640" \
+	kmc_pg export client --format pkcs8-pem --no-password --mode 0640 --out "$X/client.key"
+check "client.key is 0640" test "$(stat -c %a "$X/client.key")" = 640
+t "kmc export client --format pkcs12: the PFX, its password kept in the vault" \
+	kmc_pg export client --format pkcs12 --out "$X/client.pfx"
+check "openssl pkcs12 -info opens the PFX with the stored password (never on argv)" \
+	bash -c "openssl pkcs12 -info -in '$X/client.pfx' -nodes \
+		-passin file:<(runuser -u postgres -- '$K' --vault '$V' password get client/keystore-password) \
+		2>/dev/null >'$X/pfx.txt' && grep -q 'BEGIN PRIVATE KEY' '$X/pfx.txt' &&
+		grep -q 'subject=CN = $DBUSER' '$X/pfx.txt'"
+check "... and its key is the client's" \
+	test "$(openssl pkey -in "$X/pfx.txt" -pubout 2>/dev/null | sha256sum)" = \
+	"$(openssl x509 -in "$CD/server.crt" -noout -pubkey | sha256sum)"
+rm -f "$X/pfx.txt"
+# libpq wants the key file 0600 and its user's: as postgres, the PEM export.
+chmod 600 "$X/client.key"
+t_out "psql verify-full with the exported PEM key (no provider) logs in too" "$DBUSER" \
+	as_pg env -u OPENSSL_CONF timeout 30 "$PGBIN/psql" -X -At \
+	"$(conn "$CD/server.crt" "$X/client.key")" -c 'SELECT current_user'
 
 # ---- the CA revokes the client ---------------------------------------------------------
 
