@@ -80,7 +80,13 @@ blank() { sed -E 's/[0-9A-F]{40}/S/g; s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/D/
 view() {
 	{
 		echo "== list"
-		look list 2>&1 | awk '{ print $1, $2, $3 }'
+		# Name, type and version; a failure whole, for the diff to show.
+		if look list >"$TMPF.list" 2>&1; then
+			awk '{ print $1, $2, $3 }' "$TMPF.list"
+		else
+			echo "kmc list: exit $?"
+			cat "$TMPF.list"
+		fi
 		echo "== ca list (serials are random: in no order)"
 		look ca list 2>&1 | blank | sort
 	} >"$TMPF"
