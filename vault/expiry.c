@@ -1,6 +1,7 @@
 /*
  * expiry.c - kmc_cert_expiry_list(): when each certificate and CRL of the
- * vault's imported bundles and trust stores runs out. Only certificate and CRL items are
+ * vault's imported bundles and trust stores, and each of its CAs' own
+ * certificates, runs out. Only certificate and CRL items are
  * opened: a report on dates, run by a monitoring job, has no business
  * with private keys or passwords.
  */
@@ -186,6 +187,21 @@ static int walk_trusted(const kmc_trust_info *t, void *arg)
 	return report(w, &c, t->crl_next_update != 0);
 }
 
+/* A CA of the vault, its certificate as ca:NAME/cert. */
+static int walk_ca(const kmc_ca_info *c, void *arg)
+{
+	const walk *w = arg;
+	char bundle[KMC_NAME_MAX + 1], item[KMC_NAME_MAX + 8];
+	kmc_expiry_info e = { .bundle = bundle, .item = item,
+		.kind = KMC_EXPIRY_CA, .subject = c->cert->subject,
+		.not_before = c->cert->not_before,
+		.not_after = c->cert->not_after };
+
+	snprintf(bundle, sizeof(bundle), "%s%s", KMC_CA_ITEM_PREFIX, c->name);
+	snprintf(item, sizeof(item), "%s/cert", bundle);
+	return report(w, &e, 1);
+}
+
 static int walk_bundle(const walk *w, const char *name)
 {
 	static const char *const parts[] = { "cert", "ca" };
@@ -248,6 +264,9 @@ int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
 	free(b.names);
 	if (r == 0)
 		r = kmc_trust_list(v, NULL, walk_trusted, NULL, &w);
+	/* The vault's own CAs run out too, and all they issued with them. */
+	if (r == 0)
+		r = kmc_ca_list(v, NULL, walk_ca, NULL, &w);
 	return r;
 }
 

@@ -78,7 +78,7 @@
  *   tls      -> items, pkey, x509, paths, trust
  *   export   -> tls (the key in the clear), items, pkey, x509, paths,
  *               trust
- *   expiry   -> items, x509, trust
+ *   expiry   -> items, x509, trust, ca (its CAs)
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   ca       -> carec, certmake, keygen, subject, items, journal,
  *               paths, x509, store, trust (names)

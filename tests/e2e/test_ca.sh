@@ -334,6 +334,9 @@ check "... for revocation, not a bad signature" \
 # ---- the vault's other commands take what it issued ----------------------------
 
 t "kmc cert check takes the issued bundles" kmc cert check --within 1
+t_rc 11 "kmc cert check --within 31: the RSA CA (30 days) is due" kmc_to "$T/o" cert check --within 31
+check "... named ca:rsa/cert, as a CA" grep -q "^ca:rsa/cert: ca CN=RSA CA expires" "$T/o"
+check "... the root CA (3650 days) is not" not grep -q "^ca:root/" "$T/o"
 t "kmc rm db removes the issued bundle" kmc rm db
 t "kmc ca list still lists db's serial" kmc_to "$T/o" ca list root
 check "db's serial stays in the CA's record" grep -Eq ' server .* db$' "$T/o"
