@@ -35,7 +35,9 @@
  * to 64 KiB each of 1, 2 and 4 KiB slots), plus two guard pages a region.
  *
  * One mutex serialises the arena: the library's handles are one thread's
- * at a time, but secrets may be allocated and freed by any thread.
+ * at a time, but secrets may be allocated and freed by any thread. It is
+ * taken around fork() (pthread_atfork), so that a child of a threaded
+ * process does not inherit it held by a thread that is not there.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -289,6 +291,27 @@ static void region_release(region *r)
 
 /* ---- the interface -------------------------------------------------- */
 
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* Under the lock, before the first slot. */
+static void arena_init(void)
+{
+	randombytes_buf(canary, sizeof(canary));
+	/* Handlers of a module unloaded with dlclose() (the provider) are
+	   dropped by glibc. Without them (ENOMEM), only a fork during an
+	   allocation in another thread would leave the child stuck. */
+	(void)pthread_atfork(fork_prepare, fork_done, fork_done);
+	canary_set = 1;
+}
+
 static unsigned class_of(size_t n)
 {
 	unsigned cls = 0;
@@ -313,10 +336,8 @@ void *kmc_arena_alloc(size_t n)
 	}
 	cls = class_of(n);
 	pthread_mutex_lock(&lock);
-	if (!canary_set) {
-		randombytes_buf(canary, sizeof(canary));
-		canary_set = 1;
-	}
+	if (!canary_set)
+		arena_init();
 	for (r = classes[cls]; r; r = r->next)
 		if (r->used != (r->n_slots == 64 ? UINT64_MAX :
 				(UINT64_C(1) << r->n_slots) - 1))
