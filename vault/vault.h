@@ -39,6 +39,8 @@
  *                   backupset.c a set's files and their check
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   ciphers.c   kmc_ssl_ctx_use_ex's options: cipher
+ *                               strings checked part by part
  *                   uri.c       kmc: URIs and key-reference files
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
  *                               bundle's certificates and CRL, and of
@@ -65,7 +67,8 @@
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
- *   tls      -> items, pkey, x509, paths, trust
+ *   tls      -> ciphers, items, pkey, x509, paths, trust
+ *   ciphers  -> x509 (ossl_reason)
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   pkey     -> x509
