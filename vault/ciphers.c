@@ -18,11 +18,6 @@
 #include "ciphers.h"
 #include "x509.h"
 
-static void SSL_CTX_freep(SSL_CTX **c)
-{
-	SSL_CTX_free(*c);
-}
-
 /* Only printable ASCII: a part is quoted in messages and logs. */
 static int chars_check(const char *what, const char *s)
 {
@@ -59,33 +54,61 @@ static int count_selected(SSL_CTX *ctx, int tls13, const char *name)
 	return n;
 }
 
-static int is_tls13_suite(SSL_CTX *scratch, const char *part)
+/*
+ * Whether list selects a cipher of TLS 1.2 or below (tls13 0), or
+ * whether name is a TLS 1.3 suite (tls13 1), tried on an SSL_CTX of its
+ * own: a list that starts "SUITEB" turns Suite B mode on in the SSL_CTX,
+ * and from then on OpenSSL puts the Suite B ciphers in place of every
+ * list set on it. 1 or 0; KMC_E_NOMEM.
+ */
+static int selects(const char *s, int tls13)
 {
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+	int ok;
+
+	KMC_ENSURE(c, KMC_E_NOMEM);
 	ERR_set_mark();
-	if (SSL_CTX_set_ciphersuites(scratch, part) != 1) {
-		ERR_pop_to_mark();
-		return 0;
-	}
+	if (tls13)
+		ok = SSL_CTX_set_ciphersuites(c, s) == 1 &&
+			count_selected(c, 1, s) > 0;
+	else
+		ok = SSL_CTX_set_cipher_list(c, s) == 1 &&
+			count_selected(c, 0, NULL) > 0;
 	ERR_pop_to_mark();
-	return count_selected(scratch, 1, part) > 0;
+	SSL_CTX_free(c);
+	return ok;
 }
 
-static int list_part_check(SSL_CTX *scratch, const char *part)
+static int list_part_check(const char *part)
 {
 	const char *name = part;
+	int r;
 
-	if (*part == '@' || *part == '!' || *part == '-')
-		return 0;	/* a directive or an exclusion, see above */
+	/* The directives OpenSSL 3 knows; it stops at any other. */
+	if (*part == '@') {
+		if (strcmp(part, "@STRENGTH") == 0 ||
+		    (strncmp(part, "@SECLEVEL=", 10) == 0 &&
+		     part[10] >= '0' && part[10] <= '5' && !part[11]))
+			return 0;
+		return kmc_detail(KMC_E_INVALID, "cipher list: %s is no "
+			"directive OpenSSL knows (@STRENGTH, @SECLEVEL=0 to 5)",
+			part);
+	}
+	if (*part == '!' || *part == '-')
+		return 0;	/* an exclusion, see above */
 	if (*part == '+')
 		name = part + 1;
-	ERR_set_mark();
-	if (*name && SSL_CTX_set_cipher_list(scratch, name) == 1 &&
-	    count_selected(scratch, 0, NULL) > 0) {
-		ERR_pop_to_mark();
-		return 0;
-	}
-	ERR_pop_to_mark();
-	if (is_tls13_suite(scratch, name))
+	/* OpenSSL reads "SUITEB..." only at the start of a list, and then
+	   in place of all of it; elsewhere it selects nothing, silently. */
+	if (strncmp(name, "SUITEB", 6) == 0)
+		return kmc_detail(KMC_E_INVALID, "cipher list: %s stands for "
+			"the whole list in OpenSSL: give it alone", name);
+	r = *name ? selects(name, 0) : 0;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = selects(name, 1);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_INVALID, "cipher list: %s is a TLS 1.3 "
 			"suite: give it in the TLS 1.3 suites (ciphersuites), "
 			"not the list for TLS 1.2 and below", name);
@@ -95,11 +118,12 @@ static int list_part_check(SSL_CTX *scratch, const char *part)
 }
 
 /* s split at any of seps; each non-empty part, whitespace trimmed
-   around it, to check(). */
-static int parts_each(SSL_CTX *scratch, const char *s, const char *seps,
-	int (*check)(SSL_CTX *, const char *))
+   around it, to check(); how many there were into *ret_n. */
+static int parts_each(const char *s, const char *seps,
+	int (*check)(const char *), size_t *ret_n)
 {
 	char part[KMC_TLS_CIPHERS_MAX + 1];
+	size_t parts = 0;
 
 	while (*s) {
 		size_t n = strcspn(s, seps), a = 0, b = n;
@@ -111,37 +135,40 @@ static int parts_each(SSL_CTX *scratch, const char *s, const char *seps,
 		if (b > a) {
 			memcpy(part, s + a, b - a);
 			part[b - a] = '\0';
-			KMC_GUARD(check(scratch, part));
+			KMC_GUARD(check(part));
+			parts++;
 		}
 		s += n;
 		if (*s)
 			s++;
 	}
+	*ret_n = parts;
 	return 0;
 }
 
-static int suite_check(SSL_CTX *scratch, const char *part)
+static int suite_check(const char *part)
 {
-	if (is_tls13_suite(scratch, part))
+	int r = selects(part, 1);
+
+	KMC_GUARD(r);
+	if (r)
 		return 0;
-	ERR_set_mark();
-	if (SSL_CTX_set_cipher_list(scratch, part) == 1 &&
-	    count_selected(scratch, 0, NULL) > 0) {
-		ERR_pop_to_mark();
+	r = strncmp(part, "SUITEB", 6) == 0 ? 0 : selects(part, 0);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_INVALID, "TLS 1.3 suites: %s is a "
 			"cipher of TLS 1.2 and below: give it in the cipher "
 			"list; TLS 1.3 suites are named TLS_..., e.g. "
 			"TLS_AES_256_GCM_SHA384", part);
-	}
-	ERR_pop_to_mark();
 	return kmc_detail(KMC_E_INVALID, "TLS 1.3 suites: %s is no TLS 1.3 "
 		"suite this OpenSSL has (see openssl ciphers -v -tls1_3)", part);
 }
 
 int tls_params_read(const kmc_tls_params *p, kmc_tls_params *ret)
 {
-	_cleanup_(SSL_CTX_freep) SSL_CTX *scratch = NULL;
 	kmc_tls_params q = KMC_TLS_PARAMS_INIT;
+	size_t n;
+	int r;
 
 	if (p) {
 		if (p->size < offsetof(kmc_tls_params, client_cert) +
@@ -163,28 +190,33 @@ int tls_params_read(const kmc_tls_params *p, kmc_tls_params *ret)
 		KMC_GUARD(chars_check("cipher list", q.cipher_list));
 	if (q.ciphersuites)
 		KMC_GUARD(chars_check("TLS 1.3 suites", q.ciphersuites));
-	if (q.cipher_list || (q.ciphersuites && *q.ciphersuites)) {
-		scratch = SSL_CTX_new(TLS_server_method());
-		KMC_ENSURE(scratch, KMC_E_NOMEM);
-	}
 	if (q.cipher_list) {
-		/* OpenSSL's own separators between the parts. */
-		KMC_GUARD(parts_each(scratch, q.cipher_list, ":, ;",
-			list_part_check));
+		/* OpenSSL looks for it at the very first byte. */
+		const char *t = q.cipher_list;
+
+		/* A Suite B list alone: OpenSSL's own, taken whole. */
+		size_t k = strcspn(t, ":, ;");
+
+		if (strncmp(t, "SUITEB", 6) != 0 ||
+		    t[k + strspn(t + k, " \t")] != '\0') {
+			/* OpenSSL's own separators between the parts. */
+			KMC_GUARD(parts_each(q.cipher_list, ":, ;",
+				list_part_check, &n));
+		}
 		/* Each part selects something, yet exclusions may take it
-		   all away again ("HIGH:!HIGH"), or a directive be wrong. */
-		ERR_set_mark();
-		if (SSL_CTX_set_cipher_list(scratch, q.cipher_list) != 1 ||
-		    count_selected(scratch, 0, NULL) == 0) {
-			ERR_pop_to_mark();
+		   all away again ("HIGH:!HIGH"). */
+		r = selects(q.cipher_list, 0);
+		KMC_GUARD(r);
+		if (!r)
 			return kmc_detail(KMC_E_INVALID, "cipher list %s leaves "
 				"no cipher for TLS 1.2 or below", q.cipher_list);
-		}
-		ERR_pop_to_mark();
 	}
-	if (q.ciphersuites)
-		KMC_GUARD(parts_each(scratch, q.ciphersuites, ":",
-			suite_check));
+	if (q.ciphersuites) {
+		KMC_GUARD(parts_each(q.ciphersuites, ":", suite_check, &n));
+		/* Only separators and blanks (" ", ":"): no suite, as "". */
+		if (n == 0)
+			q.ciphersuites = "";
+	}
 	*ret = q;
 	return 0;
 }

@@ -90,11 +90,12 @@ typedef struct kmc_tls_params {
 /*
  * kmc_ssl_ctx_use_ex - kmc_ssl_ctx_use() with the cipher lists and the
  * client-certificate mode of p (NULL: as kmc_ssl_ctx_use()). Each part
- * of either cipher string must select a cipher this OpenSSL knows (an
- * exclusion, "!X" or "-X", may name one it lacks; "@STRENGTH" and
- * "@SECLEVEL=n" are taken as they are); a part that selects none, a TLS
- * 1.3 suite in cipher_list or a TLS 1.2 cipher in ciphersuites is
- * refused with a detail that names it. p is checked whole before ctx or
+ * of either cipher string must select a cipher this OpenSSL knows, tried
+ * alone (an exclusion, "!X" or "-X", may name one it lacks; the
+ * directives are "@STRENGTH" and "@SECLEVEL=0" to 5; a Suite B list,
+ * "SUITEB128" and the like, only alone, as OpenSSL reads it only so); a
+ * part that selects none, a TLS 1.3 suite in cipher_list or a TLS 1.2
+ * cipher in ciphersuites is refused with a detail that names it. p is checked whole before ctx or
  * the vault is touched: a refused p leaves ctx as it was.
  *
  * WARNING: as kmc_ssl_ctx_use(), on a fresh SSL_CTX. With

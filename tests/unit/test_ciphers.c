@@ -97,6 +97,8 @@ static void test_lists_good(void **state)
 		NULL), 0);
 	assert_int_equal(read_list(NULL, "TLS_AES_256_GCM_SHA384: "
 		"TLS_CHACHA20_POLY1305_SHA256"), 0);
+	assert_int_equal(read_list("HIGH:@SECLEVEL=2", NULL), 0);
+	assert_int_equal(read_list("SUITEB128 ", NULL), 0);
 	/* "" turns TLS 1.3 off: a TLS 1.2-only server. */
 	assert_int_equal(read_list("HIGH", ""), 0);
 }
@@ -119,6 +121,21 @@ static void test_lists_bad(void **state)
 		"ECDHE-ECDSA-AES256-GCM-SHA384 is a cipher of TLS 1.2");
 	refused(read_list("HIGH\n:LOW", NULL), "cipher list: byte 5 is not "
 		"printable");
+	refused(read_list("HIGH:@STRENGHT", NULL),
+		"cipher list: @STRENGHT is no directive");
+	refused(read_list("HIGH:@SECLEVEL=9", NULL),
+		"cipher list: @SECLEVEL=9 is no directive");
+	/* Found by fuzz_ciphers: OpenSSL reads SUITEB... only at the start
+	   of a list, in place of the whole of it, and elsewhere not at all;
+	   and it sets the SSL_CTX's Suite B mode for every later list. */
+	refused(read_list("HIGH:SUITEB128", NULL),
+		"cipher list: SUITEB128 stands for the whole list");
+	refused(read_list("SUITEB128:AES256-SHA256", NULL),
+		"cipher list: SUITEB128 stands for the whole list");
+	refused(read_list(" SUITEB128", NULL),
+		"cipher list: SUITEB128 stands for the whole list");
+	refused(read_list("HIGH:+SUITEB128C2H_AES", NULL),
+		"cipher list: SUITEB128C2H_AES stands for");
 	refused(read_list(NULL, "TLS_AES_256_GCM_SHA384\x1b"),
 		"TLS 1.3 suites: byte 23");
 }
@@ -175,6 +192,16 @@ static void test_apply_no_tls13(void **state)
 	assert_int_equal(SSL_CTX_get_max_proto_version(ctx), 0);
 	p.ciphersuites = "";
 	assert_int_equal(tls_params_read(&p, &q), 0);
+	assert_int_equal(tls_params_apply(ctx, &q), 0);
+	assert_int_equal(SSL_CTX_get_max_proto_version(ctx), TLS1_2_VERSION);
+	SSL_CTX_free(ctx);
+	/* Blanks and separators only name no suite either (found by
+	   fuzz_ciphers: OpenSSL refused " " when applied). */
+	ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(ctx);
+	p.ciphersuites = " : ";
+	assert_int_equal(tls_params_read(&p, &q), 0);
+	assert_string_equal(q.ciphersuites, "");
 	assert_int_equal(tls_params_apply(ctx, &q), 0);
 	assert_int_equal(SSL_CTX_get_max_proto_version(ctx), TLS1_2_VERSION);
 	SSL_CTX_free(ctx);
