@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test_tls_options.sh - kmc_ssl_ctx_use_ex() through examples/tls_server:
-# each client-certificate mode (--verify-client required, optional, none)
-# with clients without a certificate, with one of the bundle's CA and
-# with one of another CA; cipher lists for TLS 1.2 (--ciphers) and TLS
+# test_tls_options.sh - kmc_ssl_ctx_use_ex(): what it sets on an SSL_CTX
+# beside kmc_ssl_ctx_use() (tests/e2e/ctx_use.c); then, through
+# examples/tls_server, each client-certificate mode (--verify-client
+# required, optional, none) with clients without a certificate, with one
+# of the bundle's CA and with one of another CA; cipher lists for TLS 1.2 (--ciphers) and TLS
 # 1.3 (--ciphersuites) that refuse a client offering only ciphers outside
 # them; and cipher strings with a bad part refused at start, naming it.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,6 +46,28 @@ t "init a vault" kmc init
 t "import the CA, server certificate, key and CRL" \
 	kmc import -c "$PKI/ca.crt" -s "$PKI/server.crt" -k "$PKI/server.key" \
 	-r "$PKI/ca.crl" --password-file "$T/keypw"
+
+# ---- the C API: the old call unchanged, options checked first ------------------
+
+t "a test program of the C API builds" \
+	kmc_cc "$T/ctx_use" "$KMC_TOP/tests/e2e/ctx_use.c"
+t "it sets up SSL_CTXs from the bundle" "$T/ctx_use" "$V" server
+cp "$OUT" "$T/ctx_use.out"	# check empties $OUT before it runs
+api() { grep -Eqx -- "$1" "$T/ctx_use.out"; }
+check "kmc_ssl_ctx_use() still requires a client certificate" \
+	api 'kmc_ssl_ctx_use: verify peer\+fail, ciphers [0-9]+, rc 0'
+check "kmc_ssl_ctx_use_ex() with NULL options sets the very same" bash -c \
+	'[ "$(sed -n "s/^kmc_ssl_ctx_use: //p" "$1")" = \
+	   "$(sed -n "s/^ex NULL: //p" "$1")" ]' _ "$T/ctx_use.out"
+check "optional: verified when sent, not required; the two listed ciphers" \
+	api 'ex optional: verify peer, ciphers 2, rc 0'
+check "none: not asked for" api 'ex none: verify none, ciphers 2, rc 0'
+check "a bad suite after a good one is refused, named" \
+	api 'ex bad suite: verify none, ciphers [0-9]+, rc -[0-9]+, TLS 1.3 suites: TLS_NOPE is no TLS 1.3 suite.*'
+check "... leaving the SSL_CTX untouched (no cipher, mode or certificate set)" \
+	api 'ex bad suite: ctx untouched'
+check "a kmc_tls_params without its size is refused, saying how to set it" \
+	api 'ex size 0: .*rc -[0-9]+, kmc_tls_params.size is 0: set it to sizeof\(kmc_tls_params\) \(KMC_TLS_PARAMS_INIT\)'
 
 # ---- client-certificate modes ------------------------------------------------
 
