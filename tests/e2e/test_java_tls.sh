@@ -7,6 +7,8 @@
 # --verify-client required, over TLS 1.3 and, with a FairCom cipher list,
 # TLS 1.2; a client whose certificate comes from another CA is refused by
 # the server; a client that does not trust the server's CA refuses it.
+# The keystores and truststores come from the vault (kmc export, kmc trust
+# export --format pkcs12).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
@@ -28,39 +30,28 @@ kmc() { "$KMC" --vault "$V" "$@"; }
 trap 'stop_all; rm -rf "$T"' EXIT
 
 # ---- the stores ----------------------------------------------------------------
-# Only these two functions know how the stores are made. With `kmc
-# export` and `kmc trust export --format pkcs12` they come from the vault;
-# without them (an older kmc), from openssl and keytool. Either way the
-# passwords go through files, never argv.
+# Both from the vault, as a user makes them: kmc export (a keystore of a
+# bundle) and kmc trust export --format pkcs12 (a truststore of a trust
+# store), their passwords from files, never argv.
 
-have_kmc_export() { "$KMC" export --help >/dev/null 2>&1; }
-
-# keystore OUT PWFILE NAME CERT KEY CA: a PKCS#12 keystore holding the key,
-# its certificate and the CA's, under alias NAME.
+# keystore OUT PWFILE NAME CERT KEY CA: NAME imported into the vault (a
+# client bundle), exported as a PKCS#12 keystore: its key, its
+# certificate and the CA's, under alias NAME.
 keystore() {
 	local out=$1 pw=$2 name=$3 cert=$4 key=$5 ca=$6
-	if have_kmc_export; then
-		kmc import --name "$name" -c "$ca" -s "$cert" -k "$key" &&
-			kmc export "$name" --format pkcs12 --password-file "$pw" \
-				--out "$out"
-	else
-		openssl pkcs12 -export -in "$cert" -inkey "$key" -certfile "$ca" \
-			-name "$name" -passout "file:$pw" -out "$out"
-	fi
+	kmc import --name "$name" -c "$ca" -s "$cert" -k "$key" &&
+		kmc export "$name" --format pkcs12 --password-file "$pw" \
+			--out "$out"
 }
 
-# truststore OUT PWFILE ALIAS CA: a PKCS#12 truststore trusting CA, under
-# ALIAS (openssl 3.0's own -nokeys stores list as empty in Java).
+# truststore OUT PWFILE ALIAS CA: CA trusted under ALIAS in a trust store
+# of its own, exported as a PKCS#12 truststore (openssl 3.0's own -nokeys
+# stores list as empty in Java: it needs the trusted-usage attribute).
 truststore() {
 	local out=$1 pw=$2 alias=$3 ca=$4
-	if have_kmc_export; then
-		kmc trust add "$alias" "$ca" --store "java-$alias" &&
-			kmc trust export --store "java-$alias" --format pkcs12 \
-				--password-file "$pw" --out "$out"
-	else
-		"$KEYTOOL" -importcert -noprompt -alias "$alias" -file "$ca" \
-			-keystore "$out" -storetype PKCS12 -storepass:file "$pw"
-	fi
+	kmc trust add "$alias" "$ca" --store "java-$alias" &&
+		kmc trust export --store "java-$alias" --format pkcs12 \
+			--password-file "$pw" --out "$out"
 }
 
 # java_client NAME PORT KEYSTORE KS_PW TRUSTSTORE TS_PW [JVM OPTIONS]:
@@ -94,15 +85,15 @@ mkdir -p "$T/java"
 t "javac compiles the Java client" \
 	"$JAVAC" -d "$T/java" "$KMC_TOP/tests/e2e/JavaTlsClient.java"
 
-t "a keystore for the client of the bundle's CA" \
+t "kmc export makes a keystore for the client of the bundle's CA" \
 	keystore "$T/client.p12" "$T/ks.pw" client "$PKI/client.crt" \
 	"$PKI/client.key" "$PKI/ca.crt"
-t "a keystore for a client of another CA" \
+t "... and one for a client of another CA" \
 	keystore "$T/foreign.p12" "$T/ks.pw" foreign "$OTHER/client.crt" \
 	"$OTHER/client.key" "$OTHER/ca.crt"
-t "a truststore with the bundle's CA" \
+t "kmc trust export makes a truststore with the bundle's CA" \
 	truststore "$T/trust.p12" "$T/ts.pw" kmc-test-ca "$PKI/ca.crt"
-t "a truststore with the other CA only" \
+t "... and one with the other CA only" \
 	truststore "$T/other-trust.p12" "$T/ts.pw" another-ca "$OTHER/ca.crt"
 t "keytool lists the truststore (its password from a file)" \
 	"$KEYTOOL" -list -keystore "$T/trust.p12" -storetype PKCS12 \
