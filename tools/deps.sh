@@ -12,6 +12,7 @@ packages=(
 	lmdb-utils jq openssl attr acl	# end-to-end tests, demo and bench
 	groff-base			# test_docs renders the man pages
 	curl postgresql			# real clients and servers in tests
+	openjdk-17-jdk-headless		# keytool, and a Java TLS client in tests
 	nginx apache2 haproxy		# servers that load keys through the provider
 	mosquitto mosquitto-clients
 	softhsm2 swtpm swtpm-tools tpm2-tools	# tokens for the PKCS#11 tests
