@@ -7,7 +7,7 @@
  * part selects something ("HIGH:AES256-SAH384" is HIGH), so a typo in a
  * server's configured list would silently leave the cipher out. Here
  * each part that adds ciphers must select at least one of its own, tried
- * alone on a scratch SSL_CTX, and the message names the part. An
+ * alone on an SSL_CTX of its own, and the message names the part. An
  * exclusion ("!RC4", "-3DES") is not checked: excluding a cipher this
  * OpenSSL lacks removes nothing, and old lists carry such parts.
  */
