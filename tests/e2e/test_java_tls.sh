@@ -8,7 +8,7 @@
 # TLS 1.2; a client whose certificate comes from another CA is refused by
 # the server; a client that does not trust the server's CA refuses it.
 # The keystores and truststores come from the vault (kmc export, kmc trust
-# export --format pkcs12).
+# export --format pkcs12); last, the CA and both keys are born in it too.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
@@ -145,6 +145,40 @@ java_client c12-foreign "$PORT" "$T/foreign.p12" "$T/ks.pw" "$T/trust.p12" \
 	"$T/ts.pw"
 check "a client of another CA is refused over TLS 1.2 as well" \
 	refused c12-foreign
+
+# ---- everything born in the vault ----------------------------------------------
+# The CA, the server's key and the Java client's key made inside the
+# vault (kmc ca init, kmc cert issue), the client's keystore and the
+# truststore exported from it: nothing from outside but the Java side.
+
+t "kmc ca init makes a CA in the vault" \
+	kmc ca init jdbc-ca --subject '/CN=kmc JDBC CA'
+t "kmc cert issue makes the listener's key and certificate" \
+	kmc cert issue db --ca jdbc-ca --server --subject /CN=localhost \
+	--san DNS:localhost,IP:127.0.0.1
+t "... and the Java client's" \
+	kmc cert issue jdbc-user --ca jdbc-ca --client --subject /CN=jdbc-user
+t "kmc export makes the client's keystore" \
+	kmc export jdbc-user --format pkcs12 --password-file "$T/ks.pw" \
+	--out "$T/born.p12"
+t "the CA goes into a trust store" \
+	kmc trust add jdbc-ca "$V/keys/db/ca.crt" --store jdbc
+t "kmc trust export makes the truststore" \
+	kmc trust export --store jdbc --format pkcs12 --password-file "$T/ts.pw" \
+	--out "$T/born-trust.p12"
+t "tls_server serves the issued bundle with a FairCom cipher list" \
+	start_tls_server born --vault "$V" --name db --verify-client required \
+	--ciphers 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256'
+java_client born "$PORT" "$T/born.p12" "$T/ks.pw" "$T/born-trust.p12" \
+	"$T/ts.pw"
+check "the Java client with the issued key is served by its CN" \
+	served_as born 'jdbc-user'
+java_client born-foreign "$PORT" "$T/client.p12" "$T/ks.pw" \
+	"$T/born-trust.p12" "$T/ts.pw"
+check "a client of the other (imported) CA is refused there" \
+	refused born-foreign
+check "the server refused it for its issuer" logged born \
+	'handshake failed: certificate verify failed \((unable to get local issuer certificate|self-signed certificate in certificate chain)\)'
 
 check "no password reached a log or an output" bash -c \
 	'! grep -rqE "keystore-password-1|truststore-password-2" "$1"/*.log \
