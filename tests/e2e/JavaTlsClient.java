@@ -7,6 +7,7 @@
  *
  *	java JavaTlsClient PORT KEYSTORE KEYSTORE_PWFILE TRUSTSTORE TRUSTSTORE_PWFILE
  *
+ * KEYSTORE - (and KEYSTORE_PWFILE -) is a client without a certificate.
  * It connects to 127.0.0.1:PORT, checks the server's certificate against
  * the truststore and the name "localhost" (as HTTPS does), reads one line
  * and prints it. Exit 0 when that line is the server's "hello ..."; 1,
@@ -99,28 +100,32 @@ public final class JavaTlsClient {
 			System.exit(2);
 		}
 		int port = Integer.parseInt(args[0]);
-		char[] kpw = password(args[2]), tpw = password(args[4]);
-		KeyStore keys = load(args[1], kpw), trust = load(args[3], tpw);
-		String alias = null;
-		for (String a : Collections.list(keys.aliases()))
-			if (keys.isKeyEntry(a))
-				alias = a;
-		if (alias == null) {
-			System.err.println("JavaTlsClient: " + args[1]
-				+ ": no PrivateKeyEntry");
-			System.exit(1);
-		}
-
-		KeyManagerFactory kmf = KeyManagerFactory.getInstance(
-			KeyManagerFactory.getDefaultAlgorithm());
-		kmf.init(keys, kpw);
+		char[] tpw = password(args[4]);
+		KeyStore trust = load(args[3], tpw);
 		TrustManagerFactory tmf = TrustManagerFactory.getInstance(
 			TrustManagerFactory.getDefaultAlgorithm());
 		tmf.init(trust);
-		Arrays.fill(kpw, '\0');
 		Arrays.fill(tpw, '\0');
-		KeyManager[] kms = { new OneKey(
-			(X509KeyManager) kmf.getKeyManagers()[0], alias) };
+		KeyManager[] kms = new KeyManager[0];	/* no certificate */
+		if (!args[1].equals("-")) {
+			char[] kpw = password(args[2]);
+			KeyStore keys = load(args[1], kpw);
+			String alias = null;
+			for (String a : Collections.list(keys.aliases()))
+				if (keys.isKeyEntry(a))
+					alias = a;
+			if (alias == null) {
+				System.err.println("JavaTlsClient: " + args[1]
+					+ ": no PrivateKeyEntry");
+				System.exit(1);
+			}
+			KeyManagerFactory kmf = KeyManagerFactory.getInstance(
+				KeyManagerFactory.getDefaultAlgorithm());
+			kmf.init(keys, kpw);
+			Arrays.fill(kpw, '\0');
+			kms = new KeyManager[] { new OneKey(
+				(X509KeyManager) kmf.getKeyManagers()[0], alias) };
+		}
 		SSLContext ctx = SSLContext.getInstance("TLS");
 		ctx.init(kms, tmf.getTrustManagers(), null);
 
