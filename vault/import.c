@@ -327,6 +327,10 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
 			"begin with %s are kept for trust stores", c.name,
 			TRUST_ITEM_PREFIX);
+	if (!strncmp(c.name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)))
+		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
+			"begin with %s are kept for CAs", c.name,
+			KMC_CA_ITEM_PREFIX);
 	KMC_GUARD(import_read_material(&c));
 	KMC_GUARD(import_check_key(&c));
 	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
@@ -411,6 +415,10 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
 			name);
 	KMC_GUARD(r);
+	if (bundle_without_cert(v, name))
+		return kmc_detail(KMC_E_NOT_FOUND, "bundle %s has no certificate "
+			"yet: kmc cert set %s -s SIGNED.crt -r CRL attaches it with "
+			"its CRL", name, name);
 	KMC_GUARD(bundle_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
 	KMC_GUARD(bundle_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
 	snprintf(c.name, sizeof(c.name), "%s", name);

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 #include <kmc/tls.h>
+#include "ciphers.h"
 #include "x509.h"
 #include "trust.h"
 
@@ -93,7 +94,8 @@ static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
 	return r;
 }
 
-int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
+static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
+	kmc_client_cert mode)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *cert = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *ca = NULL;
@@ -107,7 +109,11 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	int trusting = 0, store_crls = 0;
 	int r;
 
-	KMC_GUARD(part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
+	r = part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
+	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, name))
+		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
+			"%s, then kmc cert set %s -s SIGNED.crt", name, name, name);
+	KMC_GUARD(r);
 	KMC_GUARD(part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
 	r = part_get(v, name, "crl", KMC_ITEM_CRL, &crl_pem);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
@@ -165,10 +171,32 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	   clients checked against it; one that has none (a store CA without
 	   kmc trust crl, or the bundle's CA when only store CAs have CRLs)
 	   is not refused for lacking it. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, (crl_pem || store_crls) &&
-		trusting ? verify_without_crl : NULL);
+	if (mode == KMC_CLIENT_CERT_NONE)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+			(mode == KMC_CLIENT_CERT_REQUIRED ?
+			 SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			(crl_pem || store_crls) && trusting ?
+			verify_without_crl : NULL);
 	return 0;
+}
+
+int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
+{
+	return ctx_use(ctx, v, name, KMC_CLIENT_CERT_REQUIRED);
+}
+
+int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
+	const kmc_tls_params *p)
+{
+	kmc_tls_params q;
+
+	kmc_detail_clear();
+	/* All of p first: a refused option leaves ctx untouched. */
+	KMC_GUARD(tls_params_read(p, &q));
+	KMC_GUARD(tls_params_apply(ctx, &q));
+	return ctx_use(ctx, v, name, q.client_cert);
 }
 
 /* PEM of a DER private key, built in guarded memory. */
@@ -286,6 +314,10 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
 		r = part_get(v, name_or_file, "cert", KMC_ITEM_CERTIFICATE,
 			&item);
+	if (v && r == KMC_E_NOT_FOUND && bundle_without_cert(v, name_or_file))
+		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
+			"%s, then kmc cert set %s -s SIGNED.crt", name_or_file,
+			name_or_file, name_or_file);
 	if (v && r == KMC_E_NOT_FOUND && kmc_name_check(name_or_file) == 0)
 		r = kmc_item_get(v, name_or_file, KMC_ITEM_CERTIFICATE, &item);
 	if (r == 0) {

@@ -31,6 +31,10 @@
  *                   x509.c      certificates, CRLs, chain verification,
  *                               certificate descriptions
  *                   pkey.c      private keys: forms, policy, PKCS#8
+ *                   keygen.c    keys born in the vault: types, generation
+ *                   subject.c   subjects and SANs from their text forms
+ *                   born.c      key gen, csr, cert set: bundles whose key
+ *                               was born in the vault
  *                   conf.c      "key = value" config files;
  *                               conffile.c reads one and replaces it
  *                   backup.c    kmc_vault_backup
@@ -39,13 +43,21 @@
  *                   backupset.c a set's files and their check
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   ciphers.c   kmc_ssl_ctx_use_ex's options: cipher
+ *                               strings checked part by part
  *                   uri.c       kmc: URIs and key-reference files
+ *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
+ *                               trust stores as PKCS#12 truststores
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
  *                               bundle's certificates and CRL, and of
  *                               every trusted certificate
  *                   trust.c     trust stores: add, remove, sync files,
  *                               list, and the store a bundle names;
  *                               trustrec.c their record
+ *   a CA            ca.c        a CA born in the vault: init, revoke,
+ *                               CRL, list; carec.c its record;
+ *                               caissue.c cert issue; certmake.c the
+ *                               certificates and CRLs it signs
  *
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
@@ -65,10 +77,20 @@
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
- *   tls      -> items, pkey, x509, paths, trust
+ *   tls      -> ciphers, items, pkey, x509, paths, trust
+ *   ciphers  -> x509 (ossl_reason)
+ *   export   -> tls (the key in the clear), items, pkey, x509, paths,
+ *               trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
+ *   ca       -> carec, certmake, keygen, subject, items, journal,
+ *               paths, x509, store, trust (names)
+ *   caissue  -> ca, carec, certmake, keygen, subject, import,
+ *               importchk, trust, x509
  *   pkey     -> x509
+ *   keygen   -> pkey
+ *   subject  -> x509 (OpenSSL's error text)
+ *   born     -> import, keygen, subject, items, x509, trust
  *   uri      -> paths
  *   backup   -> backupset, manifest, keystore, store
  *   restore  -> handle, items, kspair, recover, backupset, manifest,
@@ -88,6 +110,8 @@
 #include "keystore.h"
 #include "store.h"
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Keys derived from one master key: items and strings never share one. */
 typedef struct vault_mk {
@@ -215,8 +239,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>: the live
    version's, then those of its staged and previous versions
-   (vault/promote.c). */
+   (vault/promote.c); and the password kmc export kept for its PKCS#12
+   keystore (vault/export.c). */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta", \
+	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 
@@ -242,6 +268,27 @@ KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+/*
+ * bundle_without_cert - 1 when bundle name holds a key and no certificate
+ * yet (NAME/meta and NAME/key, neither NAME/cert nor NAME/ca): a key kmc
+ * key gen made, waiting for kmc cert set (vault/born.c). Readers say so
+ * rather than calling the bundle damaged; servers refuse it. A bundle
+ * short of other parts is still a damaged one.
+ */
+static inline int bundle_without_cert(kmc_vault *v, const char *name)
+{
+	static const char *const parts[] = { "meta", "key", "cert", "ca" };
+	char item[KMC_NAME_MAX + 8];
+
+	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(item, sizeof(item), "%s/%s", name, parts[i]);
+		if (items_exists(v, item) != (i < 2))
+			return 0;
+	}
+	return 1;
+}
 /*
  * items_mk_usage - for each of the n master-key ids, how many current
  * records (current[i]) and superseded ones (old[i]) it seals.

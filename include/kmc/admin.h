@@ -21,6 +21,24 @@ typedef enum kmc_protector_type {
 } kmc_protector_type;
 
 /*
+ * Private keys born in the vault (kmc key gen, kmc ca init, kmc cert
+ * issue): the types the import policy accepts. The zero value is the
+ * default, P-256.
+ */
+typedef enum kmc_key_type {
+	KMC_KEY_P256 = 0,
+	KMC_KEY_P384 = 1,
+	KMC_KEY_ED25519 = 2,
+	KMC_KEY_RSA2048 = 3,
+	KMC_KEY_RSA3072 = 4,
+	KMC_KEY_RSA4096 = 5,
+} kmc_key_type;
+
+/* kmc_key_type_name - "p256", "rsa2048", ... as the kmc command spells
+ * them, or NULL for a value outside the enum. */
+KMC_API const char *kmc_key_type_name(kmc_key_type type);
+
+/*
  * kmc_vault_init - create a vault in dir with one protector (any type;
  * see kmc_protector_add() for what each needs in opts; a recovery key
  * made here is returned in *ret_recovery, which may be NULL otherwise).
@@ -445,6 +463,60 @@ KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
 /*
+ * kmc_key_gen - a new private key of type for bundle name, generated in
+ * OpenSSL and sealed into the vault as PKCS#8 without ever being written
+ * in the clear, with a random password for its later keys-folder copy.
+ * The bundle has no certificate yet: kmc_csr_make() asks for one and
+ * kmc_cert_set() attaches it. The items are written in one transaction.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME (also names beginning "trust:"
+ * or "ca:"), KMC_E_INVALID (type), KMC_E_EXISTS (name holds a bundle or
+ * an item), KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_csr_make - a PKCS#10 certificate signing request for the key of
+ * bundle name (born in the vault or imported), signed by it (SHA-256;
+ * SHA-384 for P-384; none for Ed25519), as PEM text in *ret (malloc'd,
+ * NUL-terminated; *ret_len bytes without the NUL). subject is
+ * "/CN=a/O=b" ("\" escapes the next character); san, NULL for none,
+ * "DNS:a,IP:1.2.3.4,email:x@y,URI:u", asked for as the
+ * subjectAltName extension. Nothing is written.
+ * Returns 0; KMC_E_INVALID or KMC_E_TOO_LARGE (subject or san, the
+ * detail naming the part), KMC_E_NAME, KMC_E_NOT_FOUND (no name/key),
+ * KMC_E_CORRUPT, KMC_E_NOMEM.
+ */
+KMC_API int kmc_csr_make(kmc_vault *v, const char *name,
+	const char *subject, const char *san, char **ret, size_t *ret_len)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
+
+/*
+ * kmc_cert_set - attach the certificate a CA signed to bundle p->name,
+ * made by kmc_key_gen() and holding no certificate yet: p->cert_file
+ * (leaf first, then intermediates), p->ca_file (NULL when the leaf is
+ * self-signed: it is then its own CA), p->crl_file, p->keys_dir,
+ * p->conf_file and p->trust_store as for kmc_import(); p->key_file,
+ * p->password and p->flags must be unset. Checked as an import checks
+ * (dates, chain, the vault's key matching the leaf, CRL), then published
+ * as an import publishes: items, keys-folder copies (the key encrypted
+ * under the bundle's password), config entries, in one transaction.
+ * Returns as kmc_import(), and KMC_E_NOT_FOUND (no such key),
+ * KMC_E_EXISTS (it has a certificate: kmc_cert_renew() replaces it),
+ * KMC_E_INVALID (not self-signed and no CA given).
+ */
+KMC_API int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_bundle_has_cert - *ret 1 when bundle name has a certificate, 0
+ * when it holds only a key (kmc_key_gen(), before kmc_cert_set()). Any
+ * handle. Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no bundle name).
+ */
+KMC_API int kmc_bundle_has_cert(kmc_vault *v, const char *name, int *ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
  * kmc_crl_update - replace the CRL of bundle name after the same checks
  * as an import (signed by the bundle's CA, current, the server chain not
  * revoked), and its copy and config entry. A config file (or its
@@ -662,6 +734,154 @@ KMC_API int kmc_cert_trust_store(kmc_vault *v, const char *name, char *buf,
 	size_t size) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /* ---------------------------------------------------------------- */
+/* A CA in the vault: its key born there, the certificates it issues   */
+
+/*
+ * CA NAME (named as a trust store is) is three items: "ca:NAME" (its
+ * record, KMC_ITEM_CA: the number of its next CRL and, for each
+ * certificate it issued, the serial, the bundle's name, the kind, the
+ * expiry and, once revoked, when and why), "ca:NAME/key" (its private
+ * key, PKCS#8 DER) and "ca:NAME/cert" (its certificate, PEM). Bundle
+ * names beginning with "ca:" are kept for them.
+ */
+#define KMC_CA_ITEM_PREFIX "ca:"
+#define KMC_CA_DAYS_DEFAULT 3650
+#define KMC_ISSUE_DAYS_DEFAULT 365
+#define KMC_CRL_DAYS_DEFAULT 30
+#define KMC_SERIAL_TEXT_MAX 41	/* 20 bytes as hex, and a NUL */
+
+typedef struct kmc_ca_params {
+	size_t size;		/* sizeof(kmc_ca_params) */
+	const char *subject;	/* "/CN=Example Root CA/O=Example" */
+	const char *key_type;	/* NULL: "p256" (see kmc key gen) */
+	long days;		/* 1 or more; the end by 2049-12-31 */
+} kmc_ca_params;
+
+#define KMC_CA_PARAMS_INIT { .size = sizeof(kmc_ca_params), \
+	.days = KMC_CA_DAYS_DEFAULT }
+
+/*
+ * kmc_ca_init - a new CA name: a key of p->key_type generated in the
+ * vault (never written anywhere in the clear) and a self-signed
+ * certificate for it with subject p->subject, valid from now for
+ * p->days days, a random 159-bit serial, basicConstraints CA:TRUE and
+ * keyUsage keyCertSign and cRLSign (both critical), and a subject key
+ * identifier; stored as one transaction. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (a CA of that
+ * name), KMC_E_INVALID (subject, key type or days: the detail names the
+ * option and what is wrong), KMC_E_NOMEM, KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_ca_init(kmc_vault *v, const char *name,
+	const kmc_ca_params *p) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+#define KMC_ISSUE_SERVER 0x1u	/* extendedKeyUsage serverAuth */
+#define KMC_ISSUE_CLIENT 0x2u	/* extendedKeyUsage clientAuth */
+#define KMC_ISSUE_SELF_SIGNED 0x4u	/* signed by its own key, no CA */
+
+typedef struct kmc_issue_params {
+	size_t size;		/* sizeof(kmc_issue_params) */
+	const char *name;	/* the bundle to make */
+	const char *ca;		/* the vault's CA; NULL when self-signed */
+	unsigned flags;		/* one of SERVER, CLIENT; SELF_SIGNED */
+	const char *subject;	/* "/CN=db.example.com" */
+	const char *san;	/* "DNS:a,IP:1.2.3.4"; NULL: for a server,
+				   its CN when that is a host name or an
+				   address, else none */
+	const char *key_type;	/* NULL: "p256" */
+	long days;		/* 1 or more, within the CA's own dates */
+	const char *keys_dir;	/* as kmc_import_params */
+	const char *conf_file;
+	const char *trust_store;
+} kmc_issue_params;
+
+#define KMC_ISSUE_PARAMS_INIT { .size = sizeof(kmc_issue_params), \
+	.days = KMC_ISSUE_DAYS_DEFAULT }
+
+/*
+ * kmc_cert_issue - a new bundle p->name whose key is generated in the
+ * vault and whose certificate CA p->ca signs (or, with
+ * KMC_ISSUE_SELF_SIGNED, the key itself): a random serial the CA never
+ * gave before, basicConstraints CA:FALSE, keyUsage and extendedKeyUsage
+ * for a server or a client, subject and authority key identifiers, and
+ * the subject alternative names. The bundle is stored and published
+ * exactly as kmc_import() stores one (its CA the CA's certificate, or
+ * the certificate itself when self-signed; its keys folder, config file
+ * and trust store), and the CA's record notes the serial, in the same
+ * transaction. *ret_serial (KMC_SERIAL_TEXT_MAX bytes; may be NULL) gets
+ * the serial as upper-case hex.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (a bundle of that
+ * name), KMC_E_NOT_FOUND (no such CA, or a CA without its key),
+ * KMC_E_INVALID (flags, subject, SAN, key type, days), KMC_E_VERIFY (a
+ * CA certificate that is no CA's, out of its dates, or not its key's),
+ * KMC_E_LIMIT (the CA issued KMC_CA_CERTS_MAX), and as kmc_import().
+ */
+#define KMC_CA_CERTS_MAX 4096
+KMC_API int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
+	char *ret_serial) KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_ca_revoke - mark revoked, now, for reason (an RFC 5280 name such
+ * as "keyCompromise" or "superseded"; NULL: "unspecified"), the
+ * certificate CA ca issued with serial what (hex, colons allowed), or
+ * every certificate it issued to the bundle named what that is not
+ * revoked yet. The next kmc_ca_crl() lists them. *ret_n (may be NULL)
+ * counts them. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND (no such CA, or no such
+ * serial or bundle among what it issued), KMC_E_EXISTS (already
+ * revoked), KMC_E_INVALID (an unknown reason; a name that is both a
+ * bundle's and a serial's), KMC_E_STORE.
+ */
+KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
+	const char *reason, size_t *ret_n) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
+ * revoked, last update now, next update in days days, the CA's
+ * authority key identifier, and a CRL number one above the last one it
+ * gave; written to the new file out (0644, never over a file that
+ * exists) in the same transaction as the record's count, through the
+ * vault's journal. *ret_number (may be NULL) is the CRL's number.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
+ * KMC_E_INVALID (days), KMC_E_VERIFY (as kmc_cert_issue()),
+ * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
+ * KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_ca_crl(kmc_vault *v, const char *ca, long days,
+	const char *out, uint64_t *ret_number) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2, 4);
+
+typedef struct kmc_ca_info {
+	const char *name;
+	const kmc_cert_info *cert;	/* the CA's certificate */
+	int has_key;
+	uint64_t next_crl;	/* the number of its next CRL */
+	size_t issued, revoked;
+} kmc_ca_info;
+
+typedef struct kmc_ca_issued {
+	const char *ca;
+	const char *name;	/* the bundle it was issued to */
+	const char *serial;	/* upper-case hex */
+	int client;		/* 0: a server certificate */
+	int64_t not_after;
+	int revoked;
+	int64_t revoked_at;	/* with revoked */
+	const char *reason;	/* with revoked */
+} kmc_ca_issued;
+
+/*
+ * kmc_ca_list - call ca_cb for CA ca (NULL: each CA, by name), and then
+ * issued_cb (may be NULL) for each certificate it issued, by serial.
+ * Stops at a callback's non-zero return, which it returns.
+ * Returns 0; KMC_E_NOT_FOUND (no such CA), KMC_E_CORRUPT, KMC_E_VERSION,
+ * KMC_E_NOMEM, KMC_E_STORE.
+ */
+KMC_API int kmc_ca_list(kmc_vault *v, const char *ca,
+	int (*ca_cb)(const kmc_ca_info *info, void *arg),
+	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/* ---------------------------------------------------------------- */
 /* Certificates over time: expiry                                    */
 
 /*
@@ -809,6 +1029,77 @@ KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
  */
 KMC_API int kmc_file_write_new(const char *path, const void *data,
 	size_t len, mode_t mode) KMC_MUST_CHECK KMC_NONNULL(1);
+
+/* ---------------------------------------------------------------- */
+/* Exports: keys and trust stores in the forms servers and Java read */
+
+typedef enum kmc_export_format {
+	KMC_EXPORT_PKCS8_DER = 1,	/* PKCS#8 DER (JDBC's client.pk8) */
+	KMC_EXPORT_PKCS8_PEM = 2,	/* PKCS#8 PEM */
+	KMC_EXPORT_PKCS12 = 3,		/* a keystore, or a truststore */
+	KMC_EXPORT_PEM = 4,		/* kmc_trust_export(): certificates */
+} kmc_export_format;
+
+/* A PKCS#8 export in the clear: asked for, never by default. */
+#define KMC_EXPORT_NO_PASSWORD 0x1u
+
+typedef struct kmc_export_params {
+	size_t size;		/* sizeof(kmc_export_params) */
+	kmc_export_format format;
+	/* The password (1 to KMC_KEY_PASSWORD_MAX bytes, no NUL), or the
+	   password item that holds it; an item that does not exist yet is
+	   made, a new random 32-character password, before the file is
+	   written. Neither: a PKCS#12 keystore's password is kept in
+	   NAME/keystore-password, a truststore's in
+	   trust:STORE/truststore-password; PKCS#8 needs
+	   KMC_EXPORT_NO_PASSWORD. */
+	const kmc_secret *password;
+	const char *password_item;
+	unsigned flags;		/* KMC_EXPORT_NO_PASSWORD */
+	const char *alias;	/* the keystore entry's; NULL: the name */
+	const char *out;	/* a new file; NULL: into *ret only */
+	mode_t mode;		/* 0: 0600 (a truststore: 0644); a key's
+				   at most 0640, a truststore's 0644 */
+} kmc_export_params;
+
+#define KMC_EXPORT_PARAMS_INIT { .size = sizeof(kmc_export_params) }
+
+/*
+ * kmc_export - the private key of bundle (or generated key) name as
+ * PKCS#8 DER or PEM, encrypted (PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256)
+ * or, with KMC_EXPORT_NO_PASSWORD, not; or as a PKCS#12 keystore: the
+ * key, NAME/cert's chain and NAME/ca's certificates, an entry Java lists
+ * as PrivateKeyEntry under alias (AES-256-CBC, PBKDF2 and a SHA-256 MAC,
+ * OpenSSL 3's defaults). Written to p->out (created with p->mode, never
+ * over a file that exists) and/or handed back in *ret (may be NULL with
+ * p->out). Everything is checked before the vault or a file is written;
+ * a password item it makes (*ret_made 1, may be NULL) stays when the
+ * file cannot be written, and the next export takes it again. Making one
+ * needs a handle opened with KMC_OPEN_WRITE.
+ * WARNING: with KMC_EXPORT_NO_PASSWORD this is the plaintext key.
+ * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no such key; for PKCS#12, no
+ * certificate yet), KMC_E_TYPE (an item of another type), KMC_E_EXISTS (p->out),
+ * KMC_E_INVALID (parameters), KMC_E_EMPTY, KMC_E_TOO_LARGE (a password
+ * over 100 characters), KMC_E_VERIFY (certificate and key differ),
+ * KMC_E_READONLY, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM,
+ * -errno.
+ */
+KMC_API int kmc_export(kmc_vault *v, const char *name,
+	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_trust_export - the certificates of store (NULL: "default") as PEM
+ * (each after a "# ALIAS" line) or as a PKCS#12 truststore: one bag an
+ * alias, each marked trusted for any use (Oracle's trusted key usage
+ * attribute), which Java lists as trustedCertEntry. Password, file and
+ * *ret as kmc_export(); PEM takes no password.
+ * Returns 0; KMC_E_NOT_FOUND (no such store; for PKCS#12, one that
+ * holds no certificate), and as kmc_export().
+ */
+KMC_API int kmc_trust_export(kmc_vault *v, const char *store,
+	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3);
 
 #ifdef __cplusplus
 }

@@ -42,15 +42,24 @@ check "a command: 're' offers ref, repair, restore" offers 'ref\nrepair\nrestore
 check "a command: 'comp' completes to completion" offers 'completion' comp
 check "a group: 'protector ' offers add, list, remove" \
 	offers 'add\nlist\nremove' protector ''
-check "a group: 'cert i' completes to info" offers 'info' cert i
+check "a group: 'cert i' offers info and issue" offers 'info\nissue' cert i
+check "a group: 'ca ' offers crl, init, list, revoke" offers 'crl\ninit\nlist\nrevoke' ca ''
+check "an option of cert issue: '--se' offers --self-signed and --server" \
+	offers '--self-signed\n--server' cert issue --se
 check "a group: 'mk ' offers list, retire, rewrap, rotate" \
 	offers 'list\nretire\nrewrap\nrotate' mk ''
 check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
 check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
 check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
 check "mk rotate takes no --json" offers '' mk rotate --j
-check "a group: 'cert ' offers check, info, renew and set-trust" \
-	offers 'check\ninfo\nrenew\nset-trust' cert ''
+check "a group: 'cert ' offers check, info, issue, renew, set and set-trust" \
+	offers 'check\ninfo\nissue\nrenew\nset\nset-trust' cert ''
+check "a new group: 'key ' offers gen" offers 'gen' key ''
+check "an option of key gen: '--t' completes to --type" offers '--type' key gen --t
+check "an option's value: 'key gen k --type ' offers the key types" \
+	offers 'ed25519\np256\np384\nrsa2048\nrsa3072\nrsa4096' key gen k --type ''
+check "an option of csr: '--s' offers --san and --subject" \
+	offers '--san\n--subject' csr --s
 check "an option of cert check: 'cert check --w' offers --within" \
 	offers '--within' cert check --w
 check "a group after --vault DIR: 'password g' completes to get" \
@@ -63,6 +72,12 @@ check "an option the command does not take is not offered ('rm --js')" \
 	offers '' rm --js
 check "an option's value: '--format ' offers pem and der" \
 	offers 'der\npem' unwrap server --format ''
+check "export's formats: 'export server --format ' offers the three" \
+	offers 'pkcs12\npkcs8-der\npkcs8-pem' export server --format ''
+check "trust export's formats: pem and pkcs12" \
+	offers 'pem\npkcs12' trust export --format ''
+check "export --mode offers 0600 and 0640" \
+	offers '0600\n0640' export server --mode ''
 check "item names from kmc list: 'password get ' offers db and web" \
 	offers 'db\nweb' --vault "$V" password get ''
 check "item names complete a prefix: 'rm w' gives web" \

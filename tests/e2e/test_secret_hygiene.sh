@@ -3,7 +3,11 @@
 # disk. Under the fault shim's KMC_WRITE_LOG (tests/faultinject.c), which
 # keeps a copy of every byte kmc writes (files, pipes, stdout, stderr),
 # `kmc init`, `kmc password set` and `kmc import` of a PKI with an
-# encrypted key are run; then neither password, nor the private key (a
+# encrypted key are run (and `kmc key gen`, `csr`, `cert set` of a key
+# born in the vault, and kmc ca init, cert issue, ca revoke and ca crl,
+# whose keys are born in the vault too, their secrets read out afterwards;
+# and `kmc export` and `kmc trust export`, whose own files are the only
+# thing that holds the key, encrypted); then neither password, nor the private key (a
 # 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
 # file holds), nor the lines of its unencrypted PEM may be found in the log
 # or in any file of the vault (the keystores, the item store, the keys
@@ -213,6 +217,114 @@ check "control: tree_lacks then fails on the vault folder" \
 	eval '! tree_lacks "$V" hex "$WIN" 2>/dev/null'
 rm -f "$V/keys/leak.der"
 check "and passes again once that file is gone" tree_lacks "$V" hex "$WIN"
+
+# ---- a key born in the vault: key gen, csr, cert set -------------------------
+
+# Its secrets are known only afterwards, read out of the vault (not under
+# the log): the key's private scalar and PEM lines, and its password.
+BLOG=$T/born.log
+check "kmc key gen born under the write log" logged "$BLOG" key gen born
+check "kmc csr born --out under the write log" logged "$BLOG" csr born \
+	--subject /CN=localhost --san DNS:localhost --out "$T/born.csr"
+check "the CA signs the request" eval '(cd "$P" && openssl x509 -req \
+	-in "$T/born.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 9 \
+	-out "$T/born.crt") >/dev/null 2>&1'
+check "kmc cert set born under the write log" logged "$BLOG" cert set born \
+	-s "$T/born.crt" -c "$P/ca.crt"
+check "the born log holds their messages (it is alive)" \
+	eval 'has_text "$BLOG" "made a p256 key born" && has_text "$BLOG" "born now serves"'
+"$KMC" --vault "$V" unwrap born --format der 2>/dev/null </dev/null | cat >"$T/born.der"
+"$KMC" --vault "$V" unwrap born 2>/dev/null </dev/null | cat >"$T/born.pem"
+BORN_PW=$("$KMC" --vault "$V" password get born 2>/dev/null </dev/null)
+BHEX=$(hexof "$T/born.der")
+BWIN=${BHEX#*0201010420}
+BWIN=${BWIN:0:64}
+BPEM1=$(sed -n 2p "$T/born.pem")
+BPEM2=$(sed -n 3p "$T/born.pem")
+check "the born key's scalar, PEM lines and 32-character password are read back" \
+	eval '[ ${#BWIN} = 64 ] && [ "$BWIN" != "${BHEX:0:64}" ] && [ ${#BPEM1} = 64 ] &&
+		[ ${#BORN_PW} = 32 ] && has_hex "$T/born.der" "$BWIN"'
+check "the born log does not hold the key's scalar" lacks_hex "$BLOG" "$BWIN"
+check "the born log does not hold its PEM lines" \
+	eval 'lacks_text "$BLOG" "$BPEM1" && lacks_text "$BLOG" "$BPEM2"'
+check "the born log does not hold its password" lacks_text "$BLOG" "$BORN_PW"
+check "no vault file holds the born key's scalar" tree_lacks "$V" hex "$BWIN"
+check "no vault file holds its PEM lines or password" \
+	eval 'tree_lacks "$V" text "$BPEM1" && tree_lacks "$V" text "$BORN_PW"'
+check "its keys-folder copy is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+
+# ---- keys born in the vault: kmc ca init, cert issue ----------------------------
+
+# Nobody knows these keys beforehand: the commands run under the write
+# log, then each key is read back through a pipe (unlogged) and its
+# private scalar, and each bundle's password, searched for in the log
+# and in every file of the vault (the keys folders, the config file).
+ISSLOG=$T/issued.log
+ICONF=$T/issued.conf
+check "kmc ca init under the write log" \
+	logged "$ISSLOG" ca init hyg --subject "/CN=Hygiene CA"
+check "kmc cert issue --ca --conf under the write log" \
+	logged "$ISSLOG" cert issue issued --ca hyg --server --subject /CN=issued.example --conf "$ICONF"
+check "kmc cert issue --self-signed under the write log" \
+	logged "$ISSLOG" cert issue issued2 --self-signed --client --subject /CN=issued2
+check "kmc ca revoke and ca crl under the write log" \
+	eval 'logged "$ISSLOG" ca revoke hyg issued && logged "$ISSLOG" ca crl hyg --out "$T/hyg.crl"'
+check "the log holds what they wrote (the CA's CRL file)" \
+	has_text "$ISSLOG" "$(sed -n 2p "$T/hyg.crl")"
+# scalar_of NAME: the EC private scalar of the key of NAME, as hex.
+scalar_of() {
+	local h
+	h=$("$KMC" --vault "$V" unwrap "$1" --format der 2>/dev/null </dev/null | xxd -p | tr -d '\n')
+	h=${h#*0201010420}
+	printf '%s' "${h:0:64}"
+}
+for name in ca:hyg issued issued2; do
+	W=$(scalar_of "$name")
+	check "$name: its key's private scalar reads back" test "${#W}" = 64
+	check "$name: the write log does not hold its private scalar" lacks_hex "$ISSLOG" "$W"
+	check "$name: no vault file holds its private scalar" tree_lacks "$V" hex "$W"
+	check "$name: nor the config file" lacks_hex "$ICONF" "$W"
+done
+for name in issued issued2; do
+	BPW=$("$KMC" --vault "$V" password get "$name" 2>/dev/null </dev/null)
+	check "$name: its password reads back" test "${#BPW}" = 32
+	check "$name: the write log does not hold its password" lacks_text "$ISSLOG" "$BPW"
+	check "$name: no vault file holds its password" tree_lacks "$V" text "$BPW"
+done
+check "control: the keys folder copy of issued's key is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/issued/server.key"
+
+# ---- kmc export: only the export file holds the key, encrypted ------------------
+
+# kmc export writes a key or keystore where it was asked to, encrypted;
+# the password it makes for it goes into the vault and nowhere else. The
+# export files are the encrypted key itself, which the log also holds
+# (their bytes were written): searched for the secrets all the same.
+EXPLOG=$T/export.log
+check "kmc trust add (a store to export)" "$KMC" --vault "$V" trust add ca "$P/ca.crt"
+check "kmc export --format pkcs12 (its password made) under the write log" \
+	logged "$EXPLOG" export server --format pkcs12 --out "$T/hyg.p12"
+check "kmc export --format pkcs8-der --password-file under the write log" \
+	logged "$EXPLOG" export server --format pkcs8-der --password-file "$PWF" --out "$T/hyg.pk8"
+check "kmc export --format pkcs8-pem --password-item db under the write log" \
+	logged "$EXPLOG" export server --format pkcs8-pem --password-item db --out "$T/hyg.pem"
+check "kmc trust export --format pkcs12 (its password made) under the write log" \
+	logged "$EXPLOG" trust export --format pkcs12 --out "$T/hyg-trust.p12"
+KS_PW=$("$KMC" --vault "$V" password get server/keystore-password 2>/dev/null)
+TS_PW=$("$KMC" --vault "$V" password get trust:default/truststore-password 2>/dev/null)
+check "the exports were written, their passwords kept" \
+	eval '[ -s "$T/hyg.p12" ] && [ -s "$T/hyg.pk8" ] && [ -s "$T/hyg.pem" ] && [ ${#KS_PW} = 32 ] && [ ${#TS_PW} = 32 ]'
+check "control: the export log holds the keystore written (its bytes)" \
+	has_hex "$EXPLOG" "$(xxd -p -s 100 -l 32 "$T/hyg.p12" | tr -d '\n')"
+check "the export log does not hold the keystore's password" lacks_text "$EXPLOG" "$KS_PW"
+check "the export log does not hold the truststore's password" lacks_text "$EXPLOG" "$TS_PW"
+check "the export log does not hold the password given by file" lacks_text "$EXPLOG" "$PW_ITEM"
+check "the export log does not hold the key's DER window" lacks_hex "$EXPLOG" "$WIN"
+check "the export log does not hold the unencrypted PEM lines" \
+	eval 'lacks_text "$EXPLOG" "$PEM1" && lacks_text "$EXPLOG" "$PEM2"'
+check "no vault file holds the keystore's password" tree_lacks "$V" text "$KS_PW"
+check "no vault file holds the key's DER window after the exports" tree_lacks "$V" hex "$WIN"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 
