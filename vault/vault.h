@@ -43,6 +43,8 @@
  *                   backupset.c a set's files and their check
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   ciphers.c   kmc_ssl_ctx_use_ex's options: cipher
+ *                               strings checked part by part
  *                   uri.c       kmc: URIs and key-reference files
  *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
  *                               trust stores as PKCS#12 truststores
@@ -75,7 +77,8 @@
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
- *   tls      -> items, pkey, x509, paths, trust
+ *   tls      -> ciphers, items, pkey, x509, paths, trust
+ *   ciphers  -> x509 (ossl_reason)
  *   export   -> tls (the key in the clear), items, pkey, x509, paths,
  *               trust
  *   expiry   -> items, x509, trust, ca (its CAs)
