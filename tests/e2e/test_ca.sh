@@ -195,8 +195,13 @@ t_err 7 "cert issue --trust a store that does not exist is refused" "no trust st
 	kmc cert issue t2 --ca root --server --subject /CN=t2 --trust nostore
 
 kmc list >"$T/list.before" 2>&1
+t "kmc key gen kg: a key without a certificate" kmc key gen kg
+kmc list >"$T/list.before" 2>&1
 t_err 8 "cert issue of a bundle that exists is refused" "already holds db" \
 	kmc cert issue db --ca root --server --subject /CN=again
+t_err 8 "cert issue over a key born without a certificate points to csr and cert set" \
+	"a key born without a certificate: kmc csr kg" \
+	kmc cert issue kg --ca root --server --subject /CN=again
 t_err 2 "cert issue with a malformed SAN names --san" "san" \
 	kmc cert issue x --ca root --server --subject /CN=x --san "DNS:bad name"
 t_err 2 "cert issue with an unknown SAN type names --san" "san" \
