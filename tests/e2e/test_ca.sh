@@ -194,7 +194,6 @@ check "... with alias rsaca" grep -q 'rsaca' "$T/o"
 t_err 7 "cert issue --trust a store that does not exist is refused" "no trust store nostore" \
 	kmc cert issue t2 --ca root --server --subject /CN=t2 --trust nostore
 
-kmc list >"$T/list.before" 2>&1
 t "kmc key gen kg: a key without a certificate" kmc key gen kg
 kmc list >"$T/list.before" 2>&1
 t_err 8 "cert issue of a bundle that exists is refused" "already holds db" \
