@@ -402,6 +402,12 @@ alloc_sweep() {
 	check "${label}s counted: succeeds without a fault" test "$rc" = 0
 	check "the shim counted the ${label}s" test "$steps" -gt 10
 	total=$steps
+	# Of all allocations, the last of kmc cert issue is OpenSSL's own at
+	# exit, after main returned: OPENSSL_cleanup()'s CRYPTO_free_ex_data()
+	# copy, whose failure makes OpenSSL skip freeing its library context,
+	# and LeakSanitizer then reports every decoder, encoder and digest
+	# it cached (none of them kmc's to free). Nothing of kmc runs there.
+	[ "$near" != 0 ] || total=$((steps - 1))
 	k=${KMC_ALLOC_STRIDE:-}
 	if [ -z "$k" ]; then
 		if [ "$near" = 0 ]; then
