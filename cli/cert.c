@@ -439,8 +439,25 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 {
 	kmc_cert_info *info = NULL;
 	size_t n = 0;
-	int r;
+	int has = 1, r;
 
+	/* A key kmc key gen made: nothing to describe yet, and it says so. */
+	if (!info_version && v && kmc_bundle_has_cert(v, what, &has) == 0 &&
+	    !has) {
+		if (json) {
+			printf("[]");
+			return 0;
+		}
+		if (!named)
+			printf("bundle ");
+		cli_put_escaped(stdout, what);
+		printf("%sno certificate yet (kmc csr ", named ? ": " : "\n  ");
+		cli_put_escaped(stdout, what);
+		printf(", then kmc cert set ");
+		cli_put_escaped(stdout, what);
+		printf(" -s SIGNED.crt)\n");
+		return 0;
+	}
 	r = info_version ? kmc_cert_info_version(v, what, info_version, &info,
 		&n) : kmc_cert_info_get(v, what, &info, &n);
 	if (r < 0)
@@ -581,7 +598,7 @@ static int cmd_ref(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *check = NULL;
 	char *text = NULL;
-	int r;
+	int has = 1, r;
 
 	if (!!ro->uri == !!ro->out)
 		return cli_usage_fail("ref: give --uri or --out FILE");
@@ -592,6 +609,13 @@ static int cmd_ref(cli_opts *a)
 	r = kmc_key_export(v, a->argv[0], KMC_FORMAT_DER, &check);
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
+	/* A key without a certificate serves nothing yet. */
+	if (kmc_bundle_has_cert(v, a->argv[0], &has) == 0 && !has) {
+		cli_note("ref: %s has no certificate yet, so no server can use "
+			"it (kmc cert set %s -s SIGNED.crt attaches it)",
+			a->argv[0], a->argv[0]);
+		return CLI_EXIT(EXIT_NOT_FOUND);
+	}
 	r = ro->uri ? kmc_uri_format(kmc_vault_dir(v), a->argv[0], &text) :
 		kmc_ref_format(kmc_vault_dir(v), a->argv[0], &text);
 	if (r < 0)

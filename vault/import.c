@@ -411,6 +411,10 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
 			name);
 	KMC_GUARD(r);
+	if (bundle_without_cert(v, name))
+		return kmc_detail(KMC_E_NOT_FOUND, "bundle %s has no certificate "
+			"yet: kmc cert set %s -s SIGNED.crt -r CRL attaches it with "
+			"its CRL", name, name);
 	KMC_GUARD(bundle_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
 	KMC_GUARD(bundle_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
 	snprintf(c.name, sizeof(c.name), "%s", name);

@@ -63,6 +63,9 @@ KMC_INTERNAL int import_stage(import_ctx *c, kmc_vault *v) KMC_MUST_CHECK;
    none writes anything. Each returns 0 or an error with a detail. */
 KMC_INTERNAL int import_read_material(import_ctx *c) KMC_MUST_CHECK;
 KMC_INTERNAL int import_check_key(import_ctx *c) KMC_MUST_CHECK;
+/* A bundle's password for a key that had none: 32 random base64url
+   characters in guarded memory (kmc import, kmc key gen). */
+KMC_INTERNAL int import_make_password(kmc_secret **ret) KMC_MUST_CHECK;
 KMC_INTERNAL int import_bundle_exists(kmc_vault *v, const char *name);
 /* <vault>/keys/NAME ('/' as '_'), where a bundle's copies go unless
    told otherwise, into buf, and <vault>/keys into parent. */

@@ -87,7 +87,7 @@ static int check_password(const char *key_file, const kmc_secret *pw)
 }
 
 /* A password for a key given in the clear: 32 base64url characters. */
-static int make_password(kmc_secret **ret)
+int import_make_password(kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
 	uint8_t raw[24];
@@ -128,7 +128,7 @@ int import_check_key(import_ctx *c)
 		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
 			kmc_secret_len(p->password), &c->password));
 	else
-		KMC_GUARD(make_password(&c->password));
+		KMC_GUARD(import_make_password(&c->password));
 	return key_to_encrypted_pem(c->pkey, c->password,
 		&c->copies[COPY_KEY].p, &c->copies[COPY_KEY].len);
 }

@@ -185,8 +185,15 @@ int import_stage(import_ctx *c, kmc_vault *v)
 		return r;
 	if (live && !c->p->conf_file)
 		info_value(live, "conf", c->conf, sizeof(c->conf));
-	if (live && !c->p->keys_dir)
-		info_value(live, "keys_dir", c->keys_dir, sizeof(c->keys_dir));
+	if (live && !c->p->keys_dir) {
+		char dir[PATH_MAX];
+
+		/* A key kmc key gen made has no keys folder yet: then the
+		   default the checks chose stays. */
+		info_value(live, "keys_dir", dir, sizeof(dir));
+		if (dir[0])
+			snprintf(c->keys_dir, sizeof(c->keys_dir), "%s", dir);
+	}
 	KMC_GUARD(secret_of(kmc_secret_data(c->password),
 		kmc_secret_len(c->password), &m.s[P_PW]));
 	KMC_GUARD(secret_of(kmc_secret_data(c->pkcs8), kmc_secret_len(c->pkcs8),
@@ -340,7 +347,11 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 		return kmc_detail(r, "%s has nothing staged for %s (kmc import "
 			"--stage stages a version)", v->dir, name);
 	KMC_GUARD(r);
-	r = material_get(v, name, NULL, &live);
+	/* A key kmc key gen made, without a certificate yet, serves
+	   nothing: the staged version takes its place, as over no bundle
+	   (its items kept as history). */
+	r = !previous && bundle_without_cert(v, name) ? KMC_E_NOT_FOUND :
+		material_get(v, name, NULL, &live);
 	if (r == KMC_E_NOT_FOUND && previous)
 		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
 			name);
@@ -367,6 +378,10 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 	int r;
 
 	KMC_GUARD(writable(v, name));
+	if (bundle_without_cert(v, name))
+		return kmc_detail(KMC_E_NOT_FOUND, "bundle %s has no certificate "
+			"yet to renew: kmc cert set %s -s SIGNED.crt attaches the "
+			"first", name, name);
 	r = material_get(v, name, NULL, &live);
 	if (r == KMC_E_NOT_FOUND || (r == 0 && !live.s[P_KEY]))
 		return kmc_detail(KMC_E_NOT_FOUND, "%s holds no imported bundle "

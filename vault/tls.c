@@ -107,7 +107,11 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	int trusting = 0, store_crls = 0;
 	int r;
 
-	KMC_GUARD(part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert));
+	r = part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
+	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, name))
+		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
+			"%s, then kmc cert set %s -s SIGNED.crt", name, name, name);
+	KMC_GUARD(r);
 	KMC_GUARD(part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
 	r = part_get(v, name, "crl", KMC_ITEM_CRL, &crl_pem);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
@@ -286,6 +290,10 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
 		r = part_get(v, name_or_file, "cert", KMC_ITEM_CERTIFICATE,
 			&item);
+	if (v && r == KMC_E_NOT_FOUND && bundle_without_cert(v, name_or_file))
+		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
+			"%s, then kmc cert set %s -s SIGNED.crt", name_or_file,
+			name_or_file, name_or_file);
 	if (v && r == KMC_E_NOT_FOUND && kmc_name_check(name_or_file) == 0)
 		r = kmc_item_get(v, name_or_file, KMC_ITEM_CERTIFICATE, &item);
 	if (r == 0) {

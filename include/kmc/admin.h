@@ -21,6 +21,24 @@ typedef enum kmc_protector_type {
 } kmc_protector_type;
 
 /*
+ * Private keys born in the vault (kmc key gen, kmc ca init, kmc cert
+ * issue): the types the import policy accepts. The zero value is the
+ * default, P-256.
+ */
+typedef enum kmc_key_type {
+	KMC_KEY_P256 = 0,
+	KMC_KEY_P384 = 1,
+	KMC_KEY_ED25519 = 2,
+	KMC_KEY_RSA2048 = 3,
+	KMC_KEY_RSA3072 = 4,
+	KMC_KEY_RSA4096 = 5,
+} kmc_key_type;
+
+/* kmc_key_type_name - "p256", "rsa2048", ... as the kmc command spells
+ * them, or NULL for a value outside the enum. */
+KMC_API const char *kmc_key_type_name(kmc_key_type type);
+
+/*
  * kmc_vault_init - create a vault in dir with one protector (any type;
  * see kmc_protector_add() for what each needs in opts; a recovery key
  * made here is returned in *ret_recovery, which may be NULL otherwise).
@@ -443,6 +461,60 @@ KMC_API int kmc_key_file_encrypted(const char *path, int *ret)
  */
 KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_key_gen - a new private key of type for bundle name, generated in
+ * OpenSSL and sealed into the vault as PKCS#8 without ever being written
+ * in the clear, with a random password for its later keys-folder copy.
+ * The bundle has no certificate yet: kmc_csr_make() asks for one and
+ * kmc_cert_set() attaches it. The items are written in one transaction.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME (also names beginning "trust:"
+ * or "ca:"), KMC_E_INVALID (type), KMC_E_EXISTS (name holds a bundle or
+ * an item), KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_csr_make - a PKCS#10 certificate signing request for the key of
+ * bundle name (born in the vault or imported), signed by it (SHA-256;
+ * SHA-384 for P-384; none for Ed25519), as PEM text in *ret (malloc'd,
+ * NUL-terminated; *ret_len bytes without the NUL). subject is
+ * "/CN=a/O=b" ("\" escapes the next character); san, NULL for none,
+ * "DNS:a,IP:1.2.3.4,email:x@y,URI:u", asked for as the
+ * subjectAltName extension. Nothing is written.
+ * Returns 0; KMC_E_INVALID or KMC_E_TOO_LARGE (subject or san, the
+ * detail naming the part), KMC_E_NAME, KMC_E_NOT_FOUND (no name/key),
+ * KMC_E_CORRUPT, KMC_E_NOMEM.
+ */
+KMC_API int kmc_csr_make(kmc_vault *v, const char *name,
+	const char *subject, const char *san, char **ret, size_t *ret_len)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
+
+/*
+ * kmc_cert_set - attach the certificate a CA signed to bundle p->name,
+ * made by kmc_key_gen() and holding no certificate yet: p->cert_file
+ * (leaf first, then intermediates), p->ca_file (NULL when the leaf is
+ * self-signed: it is then its own CA), p->crl_file, p->keys_dir,
+ * p->conf_file and p->trust_store as for kmc_import(); p->key_file,
+ * p->password and p->flags must be unset. Checked as an import checks
+ * (dates, chain, the vault's key matching the leaf, CRL), then published
+ * as an import publishes: items, keys-folder copies (the key encrypted
+ * under the bundle's password), config entries, in one transaction.
+ * Returns as kmc_import(), and KMC_E_NOT_FOUND (no such key),
+ * KMC_E_EXISTS (it has a certificate: kmc_cert_renew() replaces it),
+ * KMC_E_INVALID (not self-signed and no CA given).
+ */
+KMC_API int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_bundle_has_cert - *ret 1 when bundle name has a certificate, 0
+ * when it holds only a key (kmc_key_gen(), before kmc_cert_set()). Any
+ * handle. Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no bundle name).
+ */
+KMC_API int kmc_bundle_has_cert(kmc_vault *v, const char *name, int *ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /*
  * kmc_crl_update - replace the CRL of bundle name after the same checks

@@ -328,7 +328,9 @@ scenario() {
 	# The checks below can tell a mix: the new vault with the old keys
 	# folder (a command that changes only items, kmc import --stage,
 	# leaves no such mix to make).
-	if ! diff -r "$T/saved.$old/vault/keys/server" "$KD" >/dev/null 2>&1; then
+	# (No keys folder before or after, kmc key gen: nothing to mix.)
+	if { [ -e "$T/saved.$old/vault/keys/server" ] || [ -e "$KD" ]; } &&
+	    ! diff -r "$T/saved.$old/vault/keys/server" "$KD" >/dev/null 2>&1; then
 		rm -rf "$KD"
 		[ ! -d "$T/saved.$old/vault/keys/server" ] || cp -a "$T/saved.$old/vault/keys/server" "$KD"
 		check "$what: a mix (new items, old keys folder) is neither state" fails old_or_new

@@ -49,8 +49,14 @@ check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
 check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
 check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
 check "mk rotate takes no --json" offers '' mk rotate --j
-check "a group: 'cert ' offers check, info, renew and set-trust" \
-	offers 'check\ninfo\nrenew\nset-trust' cert ''
+check "a group: 'cert ' offers check, info, renew, set and set-trust" \
+	offers 'check\ninfo\nrenew\nset\nset-trust' cert ''
+check "a new group: 'key ' offers gen" offers 'gen' key ''
+check "an option of key gen: '--t' completes to --type" offers '--type' key gen --t
+check "an option's value: 'key gen k --type ' offers the key types" \
+	offers 'ed25519\np256\np384\nrsa2048\nrsa3072\nrsa4096' key gen k --type ''
+check "an option of csr: '--s' offers --san and --subject" \
+	offers '--san\n--subject' csr --s
 check "an option of cert check: 'cert check --w' offers --within" \
 	offers '--within' cert check --w
 check "a group after --vault DIR: 'password g' completes to get" \

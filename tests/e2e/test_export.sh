@@ -176,6 +176,14 @@ refused() {
 	after=$(snapshot "$V"; cd "$T" && stat -c "%n %s %a" -- *)
 	check "$desc: nothing changed" same "$after" "$before"
 }
+t "kmc key gen fresh: a key born in the vault, no certificate yet" kmc key gen fresh
+refused 7 "a keystore of a key without a certificate (exit 7)" "no certificate yet" \
+	export fresh --format pkcs12 --out "$T/new.p12"
+t "... its PKCS#8 is there all the same" \
+	kmc export fresh --format pkcs8-pem --password-file "$T/pw" --out "$T/fresh.pem"
+check "... the key kmc unwrap gives" \
+	cmp <(openssl pkey -in "$T/fresh.pem" -passin "file:$T/pw" -outform DER) \
+	<(kmc unwrap fresh --format der | openssl pkey -inform DER -outform DER)
 refused 7 "export of a key the vault does not hold (exit 7)" "holds no key nosuch" \
 	export nosuch --format pkcs12 --out "$T/new.p12"
 refused 9 "export of an item of another type (exit 9)" "odd/key is not a private-key" \

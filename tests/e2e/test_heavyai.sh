@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_heavyai.sh - HeavyAI's secure binary interface, end to end from the
-# vault: the server's key and certificate (signed by an outside CA, with
-# serverAuth and clientAuth), a PKCS#12 keystore holding them and a
+# vault: the server's key born there (kmc key gen), its CSR (kmc csr),
+# the certificate an outside CA signs (serverAuth and clientAuth) set on
+# it (kmc cert set), a PKCS#12 keystore holding them and a
 # PKCS#12 truststore holding the CA, for the Java side (Calcite), each
 # password kept in the vault; then heavy.conf gets the certificate, a
 # key-reference file as the key path, the stores and their passwords
@@ -22,6 +23,7 @@ P=$T/pki
 P2=$T/pki2
 H=$T/heavyai		# the server's folder: its certs and heavy.conf
 kmc() { "$KMC" --vault "$V" "$@"; }
+not_ok() { ! "$@" >/dev/null 2>&1; }
 trap 'stop_all; rm -rf "$T"' EXIT
 
 if ! command -v keytool >/dev/null || ! command -v java >/dev/null; then
@@ -45,20 +47,22 @@ t "init a vault" kmc init
 
 # ---- the key, the CSR, the certificate the CA signs --------------------------------
 
-# The key and CSR come from openssl here, imported with the signed
-# certificate; the CA is outside the vault, as a company CA would be.
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-	-out "$T/heavydb.key" 2>/dev/null
-t "a CSR for CN=localhost" openssl req -new -key "$T/heavydb.key" \
-	-subj /CN=localhost -out "$T/heavydb.csr"
+# The key is born in the vault and never leaves it in the clear; the CA
+# is outside, as a company CA would be.
+t "kmc key gen heavydb --type rsa2048" kmc key gen heavydb --type rsa2048
+t "kmc csr: CN=localhost, SAN DNS:localhost, IP:127.0.0.1" \
+	kmc csr heavydb --subject /CN=localhost --san DNS:localhost,IP:127.0.0.1 \
+	--out "$T/heavydb.csr"
 t "the outside CA signs it (serverAuth and clientAuth)" \
 	openssl x509 -req -in "$T/heavydb.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" \
 	-CAcreateserial -days 30 -extfile "$P/ca.cnf" -extensions heavydb \
 	-out "$T/heavydb.crt"
-t "import heavydb: key, certificate, CA; copies in the server's folder" \
-	kmc import --name heavydb -c "$P/ca.crt" -s "$T/heavydb.crt" \
-	-k "$T/heavydb.key" --keys-dir "$H/certs"
-rm -f "$T/heavydb.key"
+t_err 7 "before its certificate, no keystore: the key has none yet" \
+	"no certificate yet" kmc export heavydb --format pkcs12 --out "$H/keystore.p12"
+check "... and no password item was made for it" \
+	not_ok kmc password get heavydb/keystore-password
+t "kmc cert set heavydb: the signed certificate, copies in the server's folder" \
+	kmc cert set heavydb -s "$T/heavydb.crt" -c "$P/ca.crt" --keys-dir "$H/certs"
 
 # ---- the stores and their passwords -----------------------------------------------
 

@@ -3,8 +3,10 @@
 # disk. Under the fault shim's KMC_WRITE_LOG (tests/faultinject.c), which
 # keeps a copy of every byte kmc writes (files, pipes, stdout, stderr),
 # `kmc init`, `kmc password set` and `kmc import` of a PKI with an
-# encrypted key are run (and later `kmc export` and `kmc trust export`,
-# whose own files are the only thing that holds the key, encrypted); then neither password, nor the private key (a
+# encrypted key are run (and `kmc key gen`, `csr`, `cert set` of a key
+# born in the vault, whose secrets are read out afterwards, and `kmc
+# export` and `kmc trust export`, whose own files are the only thing
+# that holds a key, encrypted); then neither password, nor the private key (a
 # 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
 # file holds), nor the lines of its unencrypted PEM may be found in the log
 # or in any file of the vault (the keystores, the item store, the keys
@@ -215,6 +217,42 @@ check "control: tree_lacks then fails on the vault folder" \
 rm -f "$V/keys/leak.der"
 check "and passes again once that file is gone" tree_lacks "$V" hex "$WIN"
 
+# ---- a key born in the vault: key gen, csr, cert set -------------------------
+
+# Its secrets are known only afterwards, read out of the vault (not under
+# the log): the key's private scalar and PEM lines, and its password.
+BLOG=$T/born.log
+check "kmc key gen born under the write log" logged "$BLOG" key gen born
+check "kmc csr born --out under the write log" logged "$BLOG" csr born \
+	--subject /CN=localhost --san DNS:localhost --out "$T/born.csr"
+check "the CA signs the request" eval '(cd "$P" && openssl x509 -req \
+	-in "$T/born.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 9 \
+	-out "$T/born.crt") >/dev/null 2>&1'
+check "kmc cert set born under the write log" logged "$BLOG" cert set born \
+	-s "$T/born.crt" -c "$P/ca.crt"
+check "the born log holds their messages (it is alive)" \
+	eval 'has_text "$BLOG" "made a p256 key born" && has_text "$BLOG" "born now serves"'
+"$KMC" --vault "$V" unwrap born --format der 2>/dev/null </dev/null | cat >"$T/born.der"
+"$KMC" --vault "$V" unwrap born 2>/dev/null </dev/null | cat >"$T/born.pem"
+BORN_PW=$("$KMC" --vault "$V" password get born 2>/dev/null </dev/null)
+BHEX=$(hexof "$T/born.der")
+BWIN=${BHEX#*0201010420}
+BWIN=${BWIN:0:64}
+BPEM1=$(sed -n 2p "$T/born.pem")
+BPEM2=$(sed -n 3p "$T/born.pem")
+check "the born key's scalar, PEM lines and 32-character password are read back" \
+	eval '[ ${#BWIN} = 64 ] && [ "$BWIN" != "${BHEX:0:64}" ] && [ ${#BPEM1} = 64 ] &&
+		[ ${#BORN_PW} = 32 ] && has_hex "$T/born.der" "$BWIN"'
+check "the born log does not hold the key's scalar" lacks_hex "$BLOG" "$BWIN"
+check "the born log does not hold its PEM lines" \
+	eval 'lacks_text "$BLOG" "$BPEM1" && lacks_text "$BLOG" "$BPEM2"'
+check "the born log does not hold its password" lacks_text "$BLOG" "$BORN_PW"
+check "no vault file holds the born key's scalar" tree_lacks "$V" hex "$BWIN"
+check "no vault file holds its PEM lines or password" \
+	eval 'tree_lacks "$V" text "$BPEM1" && tree_lacks "$V" text "$BORN_PW"'
+check "its keys-folder copy is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+
 # ---- kmc export: only the export file holds the key, encrypted ------------------
 
 # kmc export writes a key or keystore where it was asked to, encrypted;
@@ -245,6 +283,12 @@ check "the export log does not hold the unencrypted PEM lines" \
 	eval 'lacks_text "$EXPLOG" "$PEM1" && lacks_text "$EXPLOG" "$PEM2"'
 check "no vault file holds the keystore's password" tree_lacks "$V" text "$KS_PW"
 check "no vault file holds the key's DER window after the exports" tree_lacks "$V" hex "$WIN"
+check "kmc export born --format pkcs12 (a key born in the vault) under the write log" \
+	logged "$EXPLOG" export born --format pkcs12 --out "$T/hyg-born.p12"
+check "... written" test -s "$T/hyg-born.p12"
+check "the export log does not hold the born key's scalar" lacks_hex "$EXPLOG" "$BWIN"
+check "the export log does not hold the born keystore's password" \
+	lacks_text "$EXPLOG" "$("$KMC" --vault "$V" password get born/keystore-password 2>/dev/null </dev/null)"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 

@@ -1,0 +1,217 @@
+/*
+ * born.c - kmc key gen, kmc csr and kmc cert set: a key born in the
+ * vault, a request for its certificate, and the certificate attached.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+/* ---------------------------------------------------------------- */
+/* kmc key gen NAME [--type T]                                       */
+
+static const char *key_type;
+
+enum { KG_TYPE = CLI_OWN_OPT };
+
+static const struct option key_gen_options[] = {
+	{ "type", required_argument, NULL, KG_TYPE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int key_gen_option(void *own, int opt, const char *arg)
+{
+	(void)opt;
+	*(const char **)own = arg;
+	return 0;
+}
+
+static int cmd_key_gen(cli_opts *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	const char *name = a->argv[0];
+	int type = KMC_KEY_P256, r;
+
+	if (key_type) {
+		for (type = 0; kmc_key_type_name(type); type++)
+			if (!strcmp(key_type, kmc_key_type_name(type)))
+				break;
+		if (!kmc_key_type_name(type))
+			return cli_usage_fail("--type: unknown key type '%s'; "
+				"rsa2048, rsa3072, rsa4096, p256, p384 and ed25519 "
+				"are accepted", key_type);
+	}
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_key_gen(v, name, (kmc_key_type)type);
+	if (r < 0)
+		return cli_fail(r, "key gen refused, nothing was changed");
+	cli_note("made a %s key %s in %s; next: kmc csr %s --subject /CN=... "
+		"for a CA, then kmc cert set %s -s SIGNED.crt -c CA.crt",
+		kmc_key_type_name(type), name, kmc_vault_dir(v), name, name);
+	return 0;
+}
+
+const command cli_cmd_key_gen = {
+	"key", "gen", cmd_key_gen, CLI_UNLOCK,
+	.options = key_gen_options, .parse = key_gen_option, .own = &key_type,
+	.min_operands = 1, 1, "key gen NAME [--type rsa2048|rsa3072|rsa4096|p256|p384|ed25519]",
+	"A new private key for bundle NAME, generated in memory and sealed into\n"
+	"the vault; it is never written in the clear. --type: p256 (the\n"
+	"default), p384, ed25519, rsa2048, rsa3072 or rsa4096. NAME has no\n"
+	"certificate yet: kmc csr NAME asks a CA for one and kmc cert set NAME\n"
+	"attaches it, which writes the keys-folder copies and config entries.\n"
+	"Until then kmc ref and servers refuse NAME."
+};
+
+/* ---------------------------------------------------------------- */
+/* kmc csr NAME --subject S [--san L] [--out FILE]                   */
+
+static struct csr_opts {
+	const char *subject, *san, *out;
+} csr_opts;
+
+enum { CSR_SUBJECT = CLI_OWN_OPT, CSR_SAN, CSR_OUT };
+
+static const struct option csr_options[] = {
+	{ "subject", required_argument, NULL, CSR_SUBJECT },
+	{ "san", required_argument, NULL, CSR_SAN },
+	{ "out", required_argument, NULL, CSR_OUT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int csr_option(void *own, int opt, const char *arg)
+{
+	struct csr_opts *o = own;
+
+	switch (opt) {
+	case CSR_SUBJECT: o->subject = arg; break;
+	case CSR_SAN: o->san = arg; break;
+	case CSR_OUT: o->out = arg; break;
+	}
+	return 0;
+}
+
+static int cmd_csr(cli_opts *a)
+{
+	const struct csr_opts *o = &csr_opts;
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!o->subject)
+		return cli_usage_fail("csr needs --subject /CN=NAME");
+	r = open_vault(a, 0, &v);
+	if (r < 0)
+		return r;
+	r = kmc_csr_make(v, a->argv[0], o->subject, o->san, &pem, &len);
+	if (r < 0)
+		return cli_fail(r, "csr");
+	if (!o->out || !strcmp(o->out, "-"))
+		r = write_out(pem, len);
+	else if ((r = kmc_file_write_new(o->out, pem, len, 0644)) < 0)
+		r = cli_fail(r, "csr");
+	else
+		cli_note("wrote the CSR of %s to %s", a->argv[0], o->out);
+	free(pem);
+	return r;
+}
+
+const command cli_cmd_csr = {
+	"csr", NULL, cmd_csr, CLI_UNLOCK,
+	.options = csr_options, .parse = csr_option, .own = &csr_opts,
+	.min_operands = 1, 1,
+	"csr NAME --subject /CN=HOST[/O=ORG...] [--san DNS:a,IP:b,...] [--out FILE]",
+	"A certificate signing request (PEM) for the key of NAME, signed by it,\n"
+	"to standard output or to FILE, which must not exist (mode 0644).\n"
+	"--subject: /ATTR=value parts (C, ST, L, O, OU, CN, emailAddress, ...),\n"
+	"\\ escaping the next character (\\/ for a slash). --san: comma-separated\n"
+	"DNS:name, IP:address (IPv4 or IPv6), email:address, URI:uri.\n"
+	"Nothing in the vault changes."
+};
+
+/* ---------------------------------------------------------------- */
+/* kmc cert set NAME -s CRT [-c CA] [-r CRL] [--keys-dir D] ...      */
+
+static struct set_opts {
+	const char *cert, *ca, *crl, *keys_dir, *conf, *trust;
+} set_opts;
+
+enum { SET_KEYS_DIR = CLI_OWN_OPT, SET_CONF, SET_TRUST };
+
+static const struct option set_options[] = {
+	{ "cert", required_argument, NULL, 's' },
+	{ "ca", required_argument, NULL, 'c' },
+	{ "crl", required_argument, NULL, 'r' },
+	{ "keys-dir", required_argument, NULL, SET_KEYS_DIR },
+	{ "conf", required_argument, NULL, SET_CONF },
+	{ "trust", required_argument, NULL, SET_TRUST },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int set_option(void *own, int opt, const char *arg)
+{
+	struct set_opts *o = own;
+
+	switch (opt) {
+	case 's': o->cert = arg; break;
+	case 'c': o->ca = arg; break;
+	case 'r': o->crl = arg; break;
+	case SET_KEYS_DIR: o->keys_dir = arg; break;
+	case SET_CONF: o->conf = arg; break;
+	case SET_TRUST: o->trust = arg; break;
+	}
+	return 0;
+}
+
+static int cmd_cert_set(cli_opts *a)
+{
+	const struct set_opts *o = &set_opts;
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
+	kmc_cert_info *info = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!o->cert)
+		return cli_usage_fail("cert set needs -s SIGNED.crt");
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	p.name = a->argv[0];
+	p.cert_file = o->cert;
+	p.ca_file = o->ca;
+	p.crl_file = o->crl;
+	p.keys_dir = o->keys_dir;
+	p.conf_file = o->conf;
+	p.trust_store = o->trust;
+	r = kmc_cert_set(v, &p);
+	if (r == KMC_E_PENDING)
+		return cli_fail(r, "cert set");
+	if (r < 0)
+		return cli_fail(r, "cert set refused, nothing was changed");
+	if (kmc_cert_info_get(v, p.name, &info, &n) == 0 && n > 0)
+		cli_note("%s now serves certificate %s, issued by %s, serial %s",
+			p.name, info[0].subject, info[0].issuer, info[0].serial);
+	kmc_cert_info_free(info, n);
+	return 0;
+}
+
+const command cli_cmd_cert_set = {
+	"cert", "set", cmd_cert_set, CLI_UNLOCK,
+	.options = set_options, .short_options = "s:c:r:",
+	.parse = set_option, .own = &set_opts, .min_operands = 1, 1,
+	"cert set NAME -s SIGNED.crt [-c CA.crt] [-r CA.crl] [--keys-dir DIR]\n"
+	"        [--conf FILE] [--trust STORE]",
+	"Attach the certificate a CA signed (leaf first, then intermediates)\n"
+	"to NAME, a key made by kmc key gen that has none yet. Checked as an\n"
+	"import checks it: dates, chain to the CA (-c; without it the\n"
+	"certificate must be self-signed), the vault's key matching it, the\n"
+	"CRL (-r). Then published as kmc import publishes: the keys-folder\n"
+	"copies (--keys-dir, else <vault>/keys/NAME; the key encrypted under\n"
+	"NAME's password), the --conf entries, --trust, in one transaction.\n"
+	"A NAME that has a certificate is refused: kmc cert renew replaces it."
+};
