@@ -197,6 +197,11 @@ refused 2 "a password item of over 100 characters (exit 2)" "long-pass is 101 ch
 refused 8 "an export over a file that exists (exit 8), no password item made" "exists" \
 	export server --format pkcs12 --password-item fresh-item --out "$T/exists"
 check "... the file is still empty" test ! -s "$T/exists"
+refused 7 "an --out in a folder that does not exist (exit 7), no password item made" \
+	"its folder .*/nosuch: No such file" \
+	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/new.p12"
+refused 2 "an --out that names no file (exit 2)" "not a file name" \
+	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/"
 refused 2 "pkcs12 --no-password (exit 2)" "always has a.*password" \
 	export server --format pkcs12 --no-password --out "$T/new.p12"
 refused 2 "pkcs8 without a password option (exit 2)" "needs --password-file" \
