@@ -152,6 +152,25 @@ if [ -n "$HAVE_KEYTOOL" ]; then
 		-storepass:file "$T/wrong" >"$T/kt.bad" 2>&1
 	check "keytool refuses the truststore with another password" \
 		grep -qi "password was incorrect\|keystore password was incorrect\|Integrity check failed" "$T/kt.bad"
+	# Keys born in the vault of the other types: RSA and Ed25519 (Java 15
+	# and later), each signed by the CA and set on its key.
+	for type in rsa3072 ed25519; do
+		t "key gen k-$type --type $type" kmc key gen "k-$type" --type "$type"
+		t "csr k-$type" kmc csr "k-$type" --subject "/CN=k-$type" --out "$T/k-$type.csr"
+		t "the CA signs k-$type" openssl x509 -req -in "$T/k-$type.csr" \
+			-CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 9 \
+			-out "$T/k-$type.crt"
+		t "cert set k-$type" kmc cert set "k-$type" -s "$T/k-$type.crt" -c "$P/ca.crt"
+		t "export k-$type --format pkcs12 --password-file" \
+			kmc export "k-$type" --format pkcs12 --password-file "$T/pw" --out "$T/k-$type.p12"
+		keytool -list -v -storetype PKCS12 -keystore "$T/k-$type.p12" \
+			-storepass:file "$T/pw" >"$T/kt.$type" 2>&1
+		check "keytool -list: k-$type is a PrivateKeyEntry" \
+			grep -q "^Entry type: PrivateKeyEntry" "$T/kt.$type"
+		want="3072-bit RSA"
+		[ "$type" = rsa3072 ] || want="255-bit Ed25519"
+		check "... its key a $want key" grep -q "Public Key Algorithm: $want key" "$T/kt.$type"
+	done
 else
 	echo "# skip: keytool not installed (tools/deps.sh: openjdk-17-jdk-headless)"
 fi
