@@ -13,7 +13,8 @@
 # Java program, as Calcite does, reads heavy.conf, opens both stores with
 # its passwords and connects to examples/tls_server serving the same
 # bundle, presenting the keystore's key and checking the server against
-# the truststore; with a truststore of another CA it is refused.
+# the truststore; with a keystore of another CA's certificate the server
+# refuses it, and with a truststore of another CA it refuses the server.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
@@ -166,6 +167,24 @@ t_out "Calcite connects with the keystore and truststore heavy.conf names" \
 	"hello localhost" java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
 check "the server greeted the keystore's certificate" \
 	await_log heavydb "greeted localhost"
+
+# A keystore whose certificate another CA signed: the server refuses it.
+t "key gen stranger" kmc key gen stranger
+t "csr stranger" kmc csr stranger --subject "/CN=stranger" --out "$T/stranger.csr"
+t "another CA signs it (clientAuth)" openssl x509 -req -in "$T/stranger.csr" \
+	-CA "$P2/ca.crt" -CAkey "$P2/ca.key" -CAcreateserial -days 9 \
+	-extfile "$P2/ca.cnf" -extensions client -out "$T/stranger.crt"
+t "cert set stranger" kmc cert set stranger -s "$T/stranger.crt" -c "$P2/ca.crt"
+t "stranger's keystore" kmc export stranger --format pkcs12 --out "$H/stranger.p12"
+mv "$H/keystore.p12" "$H/keystore.p12.good"
+cp "$H/stranger.p12" "$H/keystore.p12"
+t "heavy.conf with stranger's keystore password" \
+	write_conf stranger/keystore-password trust:heavyai/truststore-password
+handshakes=$(log_count heavydb "handshake failed")
+t_rc 1 "a client certificate of another CA: the server refuses the handshake" \
+	java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+check "... and logs the failed handshake" await_log heavydb "handshake failed" "$handshakes"
+mv "$H/keystore.p12.good" "$H/keystore.p12"
 
 # The same with a truststore of another CA: the server is not trusted.
 t "trust store other trusts another CA" kmc trust add other-ca "$P2/ca.crt" --store other
