@@ -110,6 +110,12 @@ check "... is 0640" same "$(mode_of "$T/web.p12")" 640
 check "... said nothing of a new password" not grep -q "new password" "$LAST_ERR"
 check "... and opens with the same stored password" \
 	openssl pkcs12 -in "$T/web.p12" -passin "file:$T/ks.pw" -noout
+openssl pkcs12 -in "$T/web.p12" -passin "file:$T/ks.pw" -info -nodes \
+	>"$T/web.info" 2>&1
+check "... its key and certificate under the alias web" \
+	test "$(grep -c "friendlyName: web" "$T/web.info")" = 2
+check "... and another password does not open it" \
+	not_ok openssl pkcs12 -in "$T/web.p12" -passin "file:$T/wrong" -noout
 
 # ---- PKCS#12 truststore ----------------------------------------------------------
 
@@ -140,18 +146,11 @@ if [ -n "$HAVE_KEYTOOL" ]; then
 		grep -A2 -q "^Alias name: server" "$T/kt.ks"
 	check "... a PrivateKeyEntry" grep -q "^Entry type: PrivateKeyEntry" "$T/kt.ks"
 	check "... its chain: the server and the CA" grep -q "^Certificate chain length: 2" "$T/kt.ks"
-	keytool -list -storetype PKCS12 -keystore "$T/web.p12" \
-		-storepass:file "$T/ks.pw" >"$T/kt.web" 2>&1
-	check "keytool -list: --alias web names the entry" grep -q "^web, .*PrivateKeyEntry" "$T/kt.web"
 	keytool -list -storetype PKCS12 -keystore "$T/trust.p12" \
 		-storepass:file "$T/ts.pw" >"$T/kt.ts" 2>&1
 	check "keytool -list: the truststore holds 2 entries" grep -q "contains 2 entries" "$T/kt.ts"
 	check "... ca1, a trustedCertEntry" grep -q "^ca1, .*trustedCertEntry" "$T/kt.ts"
 	check "... ca2, a trustedCertEntry" grep -q "^ca2, .*trustedCertEntry" "$T/kt.ts"
-	keytool -list -storetype PKCS12 -keystore "$T/trust.p12" \
-		-storepass:file "$T/wrong" >"$T/kt.bad" 2>&1
-	check "keytool refuses the truststore with another password" \
-		grep -qi "password was incorrect\|keystore password was incorrect\|Integrity check failed" "$T/kt.bad"
 	# Keys born in the vault of the other types: RSA and Ed25519 (Java 15
 	# and later), each signed by the CA and set on its key.
 	for type in rsa3072 ed25519; do
