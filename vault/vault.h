@@ -43,6 +43,8 @@
  *                   backupset.c a set's files and their check
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   ciphers.c   kmc_ssl_ctx_use_ex's options: cipher
+ *                               strings checked part by part
  *                   uri.c       kmc: URIs and key-reference files
  *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
  *                               trust stores as PKCS#12 truststores
@@ -52,6 +54,10 @@
  *                   trust.c     trust stores: add, remove, sync files,
  *                               list, and the store a bundle names;
  *                               trustrec.c their record
+ *   a CA            ca.c        a CA born in the vault: init, revoke,
+ *                               CRL, list; carec.c its record;
+ *                               caissue.c cert issue; certmake.c the
+ *                               certificates and CRLs it signs
  *
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
@@ -71,11 +77,16 @@
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
- *   tls      -> items, pkey, x509, paths, trust
+ *   tls      -> ciphers, items, pkey, x509, paths, trust
+ *   ciphers  -> x509 (ossl_reason)
  *   export   -> tls (the key in the clear), items, pkey, x509, paths,
  *               trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
+ *   ca       -> carec, certmake, keygen, subject, items, journal,
+ *               paths, x509, store, trust (names)
+ *   caissue  -> ca, carec, certmake, keygen, subject, import,
+ *               importchk, trust, x509
  *   pkey     -> x509
  *   keygen   -> pkey
  *   subject  -> x509 (OpenSSL's error text)
