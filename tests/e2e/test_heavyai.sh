@@ -27,7 +27,7 @@ kmc() { "$KMC" --vault "$V" "$@"; }
 not_ok() { ! "$@" >/dev/null 2>&1; }
 trap 'stop_all; rm -rf "$T"' EXIT
 
-if ! command -v keytool >/dev/null || ! command -v java >/dev/null; then
+if ! command -v keytool >/dev/null || ! command -v javac >/dev/null; then
 	echo "# skip: no Java (tools/deps.sh: openjdk-17-jdk-headless)"
 	done_testing
 	exit
@@ -161,10 +161,12 @@ public class Calcite {
 }
 JAVA
 
+# Compiled once: a JVM's start is the cost of each run.
+t "javac Calcite.java" javac -d "$T/cls" "$T/Calcite.java"
 check "tls_server serves the bundle heavydb" \
 	start_tls_server heavydb --vault "$V" --name heavydb --port 0
 t_out "Calcite connects with the keystore and truststore heavy.conf names" \
-	"hello localhost" java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+	"hello localhost" java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
 check "the server greeted the keystore's certificate" \
 	await_log heavydb "greeted localhost"
 
@@ -182,7 +184,7 @@ t "heavy.conf with stranger's keystore password" \
 	write_conf stranger/keystore-password trust:heavyai/truststore-password
 handshakes=$(log_count heavydb "handshake failed")
 t_rc 1 "a client certificate of another CA: the server refuses the handshake" \
-	java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+	java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
 check "... and logs the failed handshake" await_log heavydb "handshake failed" "$handshakes"
 mv "$H/keystore.p12.good" "$H/keystore.p12"
 
@@ -196,6 +198,6 @@ t "heavy.conf with the other truststore's password" \
 	write_conf heavydb/keystore-password trust:other/truststore-password
 t_err 1 "a truststore of another CA: Calcite refuses the server" \
 	"PKIX|unable to find valid certification path" \
-	java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+	java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
 
 done_testing
