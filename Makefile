@@ -218,13 +218,12 @@ check-sanitize: sanitize-build
 # and test_concurrency (hundreds, in races that memcheck's slowness would
 # mostly lose), and test_secret_hygiene, whose LD_PRELOAD capture cannot
 # sit beside valgrind's own preloads. test_pkcs11, test_cli, test_tpm,
-# test_recovery and test_perms (one to two and a half CPU minutes each
-# under memcheck, their paths run under ASan by check-sanitize) are left
-# to check-full, to keep CI under 18 minutes. The servers run the
+# test_recovery, test_perms and test_backup (one to two and a half CPU
+# minutes each under memcheck, their paths run under ASan by
+# check-sanitize) are left to check-full, to keep CI under 20 minutes. The servers run the
 # provider uninstrumented. Memcheck needs no build of its own: it runs
 # the plain build's binaries.
-VALGRIND_E2E ?= test_backup \
-	test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
+VALGRIND_E2E ?= test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
 	test_provider_apache test_provider_haproxy test_provider_mosquitto \
 	test_provider_curl test_provider_postgres test_tls_server
 check-valgrind: deps

@@ -246,6 +246,8 @@ extern const command cli_cmd_trust_crl;
 extern const command cli_cmd_trust_list;
 extern const command cli_cmd_trust_export;
 extern const command cli_cmd_trust_sync;
+extern const command cli_cmd_ca_init, cli_cmd_ca_revoke, cli_cmd_ca_crl,
+	cli_cmd_ca_list, cli_cmd_cert_issue;
 extern const command cli_cmd_ref;
 extern const command cli_cmd_repair;
 extern const command cli_cmd_backup;

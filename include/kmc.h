@@ -329,6 +329,7 @@ typedef enum kmc_item_type {
 	KMC_ITEM_CRL = 5,	/* a CRL, PEM */
 	KMC_ITEM_BUNDLE = 6,	/* where an import's copies went */
 	KMC_ITEM_TRUST = 7,	/* a trust store (kmc/admin.h) */
+	KMC_ITEM_CA = 8,	/* a CA's record (kmc/admin.h) */
 } kmc_item_type;
 
 /* Limits, also enforced on what is read back from disk. */

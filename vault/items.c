@@ -215,7 +215,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	size_t len)
 {
 	KMC_GUARD(write_check(v, name));
-	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_TRUST)
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_CA)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
 	if (len == 0)
@@ -326,13 +326,17 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 }
 
 /* Whether name is an imported bundle: its NAME/meta item exists, or it
-   has a staged version only (NAME/.s/info). */
+   has a staged version only (NAME/.s/info); or a CA (ca:NAME, whose
+   parts are ca:NAME/key and ca:NAME/cert). */
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
+	if (!strncmp(name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)) &&
+	    !strchr(name, '/'))
+		return 1;
 	snprintf(part, sizeof(part), "%s/meta", name);
 	if (items_exists(v, part))
 		return 1;
@@ -534,6 +538,8 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "bundle";
 	case KMC_ITEM_TRUST:
 		return "trust-store";
+	case KMC_ITEM_CA:
+		return "ca";
 	}
 	return "unknown";
 }

@@ -50,6 +50,10 @@
  *                   trust.c     trust stores: add, remove, sync files,
  *                               list, and the store a bundle names;
  *                               trustrec.c their record
+ *   a CA            ca.c        a CA born in the vault: init, revoke,
+ *                               CRL, list; carec.c its record;
+ *                               caissue.c cert issue; certmake.c the
+ *                               certificates and CRLs it signs
  *
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
@@ -72,6 +76,10 @@
  *   tls      -> items, pkey, x509, paths, trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
+ *   ca       -> carec, certmake, keygen, subject, items, journal,
+ *               paths, x509, store, trust (names)
+ *   caissue  -> ca, carec, certmake, keygen, subject, import,
+ *               importchk, trust, x509
  *   pkey     -> x509
  *   keygen   -> pkey
  *   subject  -> x509 (OpenSSL's error text)

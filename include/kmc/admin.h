@@ -734,6 +734,154 @@ KMC_API int kmc_cert_trust_store(kmc_vault *v, const char *name, char *buf,
 	size_t size) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /* ---------------------------------------------------------------- */
+/* A CA in the vault: its key born there, the certificates it issues   */
+
+/*
+ * CA NAME (named as a trust store is) is three items: "ca:NAME" (its
+ * record, KMC_ITEM_CA: the number of its next CRL and, for each
+ * certificate it issued, the serial, the bundle's name, the kind, the
+ * expiry and, once revoked, when and why), "ca:NAME/key" (its private
+ * key, PKCS#8 DER) and "ca:NAME/cert" (its certificate, PEM). Bundle
+ * names beginning with "ca:" are kept for them.
+ */
+#define KMC_CA_ITEM_PREFIX "ca:"
+#define KMC_CA_DAYS_DEFAULT 3650
+#define KMC_ISSUE_DAYS_DEFAULT 365
+#define KMC_CRL_DAYS_DEFAULT 30
+#define KMC_SERIAL_TEXT_MAX 41	/* 20 bytes as hex, and a NUL */
+
+typedef struct kmc_ca_params {
+	size_t size;		/* sizeof(kmc_ca_params) */
+	const char *subject;	/* "/CN=Example Root CA/O=Example" */
+	const char *key_type;	/* NULL: "p256" (see kmc key gen) */
+	long days;		/* 1 or more; the end by 2049-12-31 */
+} kmc_ca_params;
+
+#define KMC_CA_PARAMS_INIT { .size = sizeof(kmc_ca_params), \
+	.days = KMC_CA_DAYS_DEFAULT }
+
+/*
+ * kmc_ca_init - a new CA name: a key of p->key_type generated in the
+ * vault (never written anywhere in the clear) and a self-signed
+ * certificate for it with subject p->subject, valid from now for
+ * p->days days, a random 159-bit serial, basicConstraints CA:TRUE and
+ * keyUsage keyCertSign and cRLSign (both critical), and a subject key
+ * identifier; stored as one transaction. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (a CA of that
+ * name), KMC_E_INVALID (subject, key type or days: the detail names the
+ * option and what is wrong), KMC_E_NOMEM, KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_ca_init(kmc_vault *v, const char *name,
+	const kmc_ca_params *p) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+#define KMC_ISSUE_SERVER 0x1u	/* extendedKeyUsage serverAuth */
+#define KMC_ISSUE_CLIENT 0x2u	/* extendedKeyUsage clientAuth */
+#define KMC_ISSUE_SELF_SIGNED 0x4u	/* signed by its own key, no CA */
+
+typedef struct kmc_issue_params {
+	size_t size;		/* sizeof(kmc_issue_params) */
+	const char *name;	/* the bundle to make */
+	const char *ca;		/* the vault's CA; NULL when self-signed */
+	unsigned flags;		/* one of SERVER, CLIENT; SELF_SIGNED */
+	const char *subject;	/* "/CN=db.example.com" */
+	const char *san;	/* "DNS:a,IP:1.2.3.4"; NULL: for a server,
+				   its CN when that is a host name or an
+				   address, else none */
+	const char *key_type;	/* NULL: "p256" */
+	long days;		/* 1 or more, within the CA's own dates */
+	const char *keys_dir;	/* as kmc_import_params */
+	const char *conf_file;
+	const char *trust_store;
+} kmc_issue_params;
+
+#define KMC_ISSUE_PARAMS_INIT { .size = sizeof(kmc_issue_params), \
+	.days = KMC_ISSUE_DAYS_DEFAULT }
+
+/*
+ * kmc_cert_issue - a new bundle p->name whose key is generated in the
+ * vault and whose certificate CA p->ca signs (or, with
+ * KMC_ISSUE_SELF_SIGNED, the key itself): a random serial the CA never
+ * gave before, basicConstraints CA:FALSE, keyUsage and extendedKeyUsage
+ * for a server or a client, subject and authority key identifiers, and
+ * the subject alternative names. The bundle is stored and published
+ * exactly as kmc_import() stores one (its CA the CA's certificate, or
+ * the certificate itself when self-signed; its keys folder, config file
+ * and trust store), and the CA's record notes the serial, in the same
+ * transaction. *ret_serial (KMC_SERIAL_TEXT_MAX bytes; may be NULL) gets
+ * the serial as upper-case hex.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (a bundle of that
+ * name), KMC_E_NOT_FOUND (no such CA, or a CA without its key),
+ * KMC_E_INVALID (flags, subject, SAN, key type, days), KMC_E_VERIFY (a
+ * CA certificate that is no CA's, out of its dates, or not its key's),
+ * KMC_E_LIMIT (the CA issued KMC_CA_CERTS_MAX), and as kmc_import().
+ */
+#define KMC_CA_CERTS_MAX 4096
+KMC_API int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
+	char *ret_serial) KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_ca_revoke - mark revoked, now, for reason (an RFC 5280 name such
+ * as "keyCompromise" or "superseded"; NULL: "unspecified"), the
+ * certificate CA ca issued with serial what (hex, colons allowed), or
+ * every certificate it issued to the bundle named what that is not
+ * revoked yet. The next kmc_ca_crl() lists them. *ret_n (may be NULL)
+ * counts them. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND (no such CA, or no such
+ * serial or bundle among what it issued), KMC_E_EXISTS (already
+ * revoked), KMC_E_INVALID (an unknown reason; a name that is both a
+ * bundle's and a serial's), KMC_E_STORE.
+ */
+KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
+	const char *reason, size_t *ret_n) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
+ * revoked, last update now, next update in days days, the CA's
+ * authority key identifier, and a CRL number one above the last one it
+ * gave; written to the new file out (0644, never over a file that
+ * exists) in the same transaction as the record's count, through the
+ * vault's journal. *ret_number (may be NULL) is the CRL's number.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
+ * KMC_E_INVALID (days), KMC_E_VERIFY (as kmc_cert_issue()),
+ * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
+ * KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_ca_crl(kmc_vault *v, const char *ca, long days,
+	const char *out, uint64_t *ret_number) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2, 4);
+
+typedef struct kmc_ca_info {
+	const char *name;
+	const kmc_cert_info *cert;	/* the CA's certificate */
+	int has_key;
+	uint64_t next_crl;	/* the number of its next CRL */
+	size_t issued, revoked;
+} kmc_ca_info;
+
+typedef struct kmc_ca_issued {
+	const char *ca;
+	const char *name;	/* the bundle it was issued to */
+	const char *serial;	/* upper-case hex */
+	int client;		/* 0: a server certificate */
+	int64_t not_after;
+	int revoked;
+	int64_t revoked_at;	/* with revoked */
+	const char *reason;	/* with revoked */
+} kmc_ca_issued;
+
+/*
+ * kmc_ca_list - call ca_cb for CA ca (NULL: each CA, by name), and then
+ * issued_cb (may be NULL) for each certificate it issued, by serial.
+ * Stops at a callback's non-zero return, which it returns.
+ * Returns 0; KMC_E_NOT_FOUND (no such CA), KMC_E_CORRUPT, KMC_E_VERSION,
+ * KMC_E_NOMEM, KMC_E_STORE.
+ */
+KMC_API int kmc_ca_list(kmc_vault *v, const char *ca,
+	int (*ca_cb)(const kmc_ca_info *info, void *arg),
+	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
+/* ---------------------------------------------------------------- */
 /* Certificates over time: expiry                                    */
 
 /*

@@ -42,15 +42,18 @@ check "a command: 're' offers ref, repair, restore" offers 'ref\nrepair\nrestore
 check "a command: 'comp' completes to completion" offers 'completion' comp
 check "a group: 'protector ' offers add, list, remove" \
 	offers 'add\nlist\nremove' protector ''
-check "a group: 'cert i' completes to info" offers 'info' cert i
+check "a group: 'cert i' offers info and issue" offers 'info\nissue' cert i
+check "a group: 'ca ' offers crl, init, list, revoke" offers 'crl\ninit\nlist\nrevoke' ca ''
+check "an option of cert issue: '--se' offers --self-signed and --server" \
+	offers '--self-signed\n--server' cert issue --se
 check "a group: 'mk ' offers list, retire, rewrap, rotate" \
 	offers 'list\nretire\nrewrap\nrotate' mk ''
 check "a group: 'mk re' offers retire and rewrap" offers 'retire\nrewrap' mk re
 check "an option of mk rewrap: '--c' completes to --conf" offers '--conf' mk rewrap --c
 check "an option of mk list: '--j' completes to --json" offers '--json' mk list --j
 check "mk rotate takes no --json" offers '' mk rotate --j
-check "a group: 'cert ' offers check, info, renew, set and set-trust" \
-	offers 'check\ninfo\nrenew\nset\nset-trust' cert ''
+check "a group: 'cert ' offers check, info, issue, renew, set and set-trust" \
+	offers 'check\ninfo\nissue\nrenew\nset\nset-trust' cert ''
 check "a new group: 'key ' offers gen" offers 'gen' key ''
 check "an option of key gen: '--t' completes to --type" offers '--type' key gen --t
 check "an option's value: 'key gen k --type ' offers the key types" \

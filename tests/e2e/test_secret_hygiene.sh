@@ -4,7 +4,8 @@
 # keeps a copy of every byte kmc writes (files, pipes, stdout, stderr),
 # `kmc init`, `kmc password set` and `kmc import` of a PKI with an
 # encrypted key are run (and `kmc key gen`, `csr`, `cert set` of a key
-# born in the vault, whose secrets are read out afterwards); then neither password, nor the private key (a
+# born in the vault, and kmc ca init, cert issue, ca revoke and ca crl,
+# whose keys are born in the vault too, their secrets read out afterwards); then neither password, nor the private key (a
 # 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
 # file holds), nor the lines of its unencrypted PEM may be found in the log
 # or in any file of the vault (the keystores, the item store, the keys
@@ -250,6 +251,47 @@ check "no vault file holds its PEM lines or password" \
 	eval 'tree_lacks "$V" text "$BPEM1" && tree_lacks "$V" text "$BORN_PW"'
 check "its keys-folder copy is encrypted" \
 	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+
+# ---- keys born in the vault: kmc ca init, cert issue ----------------------------
+
+# Nobody knows these keys beforehand: the commands run under the write
+# log, then each key is read back through a pipe (unlogged) and its
+# private scalar, and each bundle's password, searched for in the log
+# and in every file of the vault (the keys folders, the config file).
+ISSLOG=$T/issued.log
+ICONF=$T/issued.conf
+check "kmc ca init under the write log" \
+	logged "$ISSLOG" ca init hyg --subject "/CN=Hygiene CA"
+check "kmc cert issue --ca --conf under the write log" \
+	logged "$ISSLOG" cert issue issued --ca hyg --server --subject /CN=issued.example --conf "$ICONF"
+check "kmc cert issue --self-signed under the write log" \
+	logged "$ISSLOG" cert issue issued2 --self-signed --client --subject /CN=issued2
+check "kmc ca revoke and ca crl under the write log" \
+	eval 'logged "$ISSLOG" ca revoke hyg issued && logged "$ISSLOG" ca crl hyg --out "$T/hyg.crl"'
+check "the log holds what they wrote (the CA's CRL file)" \
+	has_text "$ISSLOG" "$(sed -n 2p "$T/hyg.crl")"
+# scalar_of NAME: the EC private scalar of the key of NAME, as hex.
+scalar_of() {
+	local h
+	h=$("$KMC" --vault "$V" unwrap "$1" --format der 2>/dev/null </dev/null | xxd -p | tr -d '\n')
+	h=${h#*0201010420}
+	printf '%s' "${h:0:64}"
+}
+for name in ca:hyg issued issued2; do
+	W=$(scalar_of "$name")
+	check "$name: its key's private scalar reads back" test "${#W}" = 64
+	check "$name: the write log does not hold its private scalar" lacks_hex "$ISSLOG" "$W"
+	check "$name: no vault file holds its private scalar" tree_lacks "$V" hex "$W"
+	check "$name: nor the config file" lacks_hex "$ICONF" "$W"
+done
+for name in issued issued2; do
+	BPW=$("$KMC" --vault "$V" password get "$name" 2>/dev/null </dev/null)
+	check "$name: its password reads back" test "${#BPW}" = 32
+	check "$name: the write log does not hold its password" lacks_text "$ISSLOG" "$BPW"
+	check "$name: no vault file holds its password" tree_lacks "$V" text "$BPW"
+done
+check "control: the keys folder copy of issued's key is encrypted" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/issued/server.key"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# test_ca.sh - a CA born in the vault: kmc ca init, cert issue (--server,
+# --client, --self-signed), ca revoke, ca crl, ca list.
+#   - what it issues passes openssl verify -x509_strict against the CA,
+#     a server's -purpose sslserver too, and a client's does not; the
+#     extensions are those a CA and a leaf need; serials are random and
+#     unique; the bundle is an import's (keys folder, cert info, unwrap,
+#     crl update, rm);
+#   - revocations and CRLs: by serial or bundle name, CRL numbers that
+#     grow, a CRL openssl checks revocation with and kmc crl update takes;
+#   - bad input (subject, SAN, days, key type, names, a CA that is not
+#     one or has no key, unknown serials, an existing CRL file) is
+#     refused with its exit code, naming the option or item, and nothing
+#     changes.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+# kmc_to FILE ARGS...: kmc ARGS, its standard output kept in FILE.
+kmc_to() { local f=$1; shift; kmc "$@" >"$f"; }
+not() { ! "$@" 2>/dev/null; }
+K=$V/keys
+
+t "init a vault" kmc init
+
+# ---- ca init ------------------------------------------------------------------
+
+t "ca init root (p256, the default)" kmc ca init root --subject "/CN=Test Root CA/O=Example"
+t "ca init rsa (rsa2048, 30 days)" kmc ca init rsa --subject "/CN=RSA CA" --type rsa2048 --days 30
+kmc list >"$T/list.before" 2>&1
+
+# nothing_changed: kmc list as it was before the refusals.
+nothing_changed() { kmc list >"$T/list.now" 2>&1 && cmp -s "$T/list.before" "$T/list.now"; }
+
+t_err 8 "ca init of a CA that exists is refused" "already holds CA root" \
+	kmc ca init root --subject /CN=again
+t_err 2 "ca init with a malformed subject names --subject" "subject" \
+	kmc ca init bad --subject "CN=no slash"
+t_err 2 "ca init with an unknown attribute names it" "subject" \
+	kmc ca init bad --subject "/XX=what"
+t_err 2 "ca init --days 0 is refused, naming --days" "--days 0" \
+	kmc ca init bad --subject /CN=x --days 0
+t_err 2 "ca init --days -5 is refused, naming --days" "--days -5" \
+	kmc ca init bad --subject /CN=x --days -5
+t_err 2 "ca init --days past 2049-12-31 is refused" "2049-12-31" \
+	kmc ca init bad --subject /CN=x --days 9000
+t_err 2 "ca init --days that is no number is a usage error" "--days ten" \
+	kmc ca init bad --subject /CN=x --days ten
+t_err 2 "ca init --type rsa1024 is refused, naming --type" "--type" \
+	kmc ca init bad --subject /CN=x --type rsa1024
+t_err 2 "a CA name with a slash is refused" "CA name" \
+	kmc ca init a/b --subject /CN=x
+t_err 2 "ca init without --subject is a usage error" "--subject" \
+	kmc ca init bad
+check "the refusals changed nothing" nothing_changed
+
+t "ca list shows both CAs" kmc_to "$T/o" ca list
+check "ca list names root and rsa" \
+	bash -c "grep -q 'CA root:.*0 issued' '$T/o' && grep -q 'CA rsa:.*0 issued' '$T/o'"
+t "ca list --json" kmc_to "$T/o" ca list root --json
+check "ca list --json: root, its next CRL number 1, no certificate yet" \
+	grep -q '^\[{"ca":"root","has_key":true,"next_crl":1,"issued":0,"revoked":0,' "$T/o"
+check "kmc list shows the CA's record as type ca" \
+	grep -Eq '^ca:root +ca ' "$T/list.before"
+
+# The CA's certificate: CA:TRUE and keyUsage critical, SKI, self-signed.
+kmc_item_pem() { "$KMC" --vault "$V" cert info "$1" --json | sed -n 's/.*"pem":"\([^"]*\)".*/\1/p' | sed 's/\\u000a/\n/g'; }
+kmc_item_pem ca:root/cert >"$T/root.pem"
+check "the CA's certificate reads" openssl x509 -in "$T/root.pem" -noout
+openssl x509 -in "$T/root.pem" -noout -text >"$T/root.txt" 2>&1
+check "the CA: basicConstraints critical, CA:TRUE" \
+	grep -A1 -q "Basic Constraints: critical" "$T/root.txt"
+check "the CA: keyUsage critical, Certificate Sign and CRL Sign" \
+	bash -c "grep -A1 'Key Usage: critical' '$T/root.txt' | grep -q 'Certificate Sign, CRL Sign'"
+check "the CA: a subject key identifier" grep -q "Subject Key Identifier" "$T/root.txt"
+check "the CA: P-256, signed with SHA-256" grep -q "ecdsa-with-SHA256" "$T/root.txt"
+check "the CA verifies against itself, -x509_strict" \
+	openssl verify -x509_strict -CAfile "$T/root.pem" "$T/root.pem"
+kmc_item_pem ca:rsa/cert >"$T/rsa.pem"
+check "the rsa CA has an RSA 2048 key" \
+	bash -c "openssl x509 -in '$T/rsa.pem' -noout -text | grep -q 'Public-Key: (2048 bit)'"
+
+# ---- cert issue ---------------------------------------------------------------
+
+t "cert issue db --server (CN=localhost, no --san)" \
+	kmc cert issue db --ca root --server --subject /CN=localhost
+check "it says the serial" grep -Eq "serial [0-9A-F]{40}" "$LAST_ERR"
+t "cert issue app --client (CN=app_user)" \
+	kmc cert issue app --ca root --client --subject /CN=app_user
+t "cert issue web --server with SANs, p384, 30 days" \
+	kmc cert issue web --ca root --server --subject "/CN=web.example.com/O=Example" \
+	--san "DNS:web.example.com,DNS:www.example.com,IP:127.0.0.1,IP:::1" --type p384 --days 30
+t "cert issue test --self-signed --server" \
+	kmc cert issue test --self-signed --server --subject /CN=localhost
+t "cert issue r1 from the RSA CA, an RSA 3072 key" \
+	kmc cert issue r1 --ca rsa --server --subject /CN=r1.example --type rsa3072 --days 10
+
+for b in db app web test r1; do
+	check "$b: the keys folder holds ca.crt, server.crt, server.key, each 0400" \
+		test "$(stat -c %a "$K/$b/ca.crt" "$K/$b/server.crt" "$K/$b/server.key" | sort -u)" = 400
+done
+check "db: its ca.crt is the CA's certificate" cmp -s <(openssl x509 -in "$K/db/ca.crt") <(openssl x509 -in "$T/root.pem")
+check "db passes openssl verify -x509_strict against the CA" \
+	openssl verify -x509_strict -CAfile "$K/db/ca.crt" "$K/db/server.crt"
+check "db passes openssl verify -x509_strict -purpose sslserver" \
+	openssl verify -x509_strict -purpose sslserver -CAfile "$K/db/ca.crt" "$K/db/server.crt"
+check "web passes -x509_strict -purpose sslserver" \
+	openssl verify -x509_strict -purpose sslserver -CAfile "$K/web/ca.crt" "$K/web/server.crt"
+check "r1 passes -x509_strict -purpose sslserver against the RSA CA" \
+	openssl verify -x509_strict -purpose sslserver -CAfile "$K/r1/ca.crt" "$K/r1/server.crt"
+check "app passes -x509_strict -purpose sslclient" \
+	openssl verify -x509_strict -purpose sslclient -CAfile "$K/app/ca.crt" "$K/app/server.crt"
+check "app, a client certificate, fails -purpose sslserver" \
+	not openssl verify -x509_strict -purpose sslserver -CAfile "$K/app/ca.crt" "$K/app/server.crt"
+check "the self-signed test passes -x509_strict -purpose sslserver against itself" \
+	openssl verify -x509_strict -purpose sslserver -CAfile "$K/test/ca.crt" "$K/test/server.crt"
+check "db does not verify against the RSA CA" \
+	not openssl verify -CAfile "$T/rsa.pem" "$K/db/server.crt"
+
+openssl x509 -in "$K/db/server.crt" -noout -text >"$T/db.txt"
+openssl x509 -in "$K/app/server.crt" -noout -text >"$T/app.txt"
+openssl x509 -in "$K/web/server.crt" -noout -text >"$T/web.txt"
+check "db: CA:FALSE" grep -q "CA:FALSE" "$T/db.txt"
+check "db: EKU serverAuth only" \
+	bash -c "grep -A1 'Extended Key Usage' '$T/db.txt' | tail -1 | grep -qx ' *TLS Web Server Authentication'"
+check "app: EKU clientAuth only" \
+	bash -c "grep -A1 'Extended Key Usage' '$T/app.txt' | tail -1 | grep -qx ' *TLS Web Client Authentication'"
+check "db: a subject key identifier" grep -q "Subject Key Identifier" "$T/db.txt"
+check "db: its authority key identifier is the CA's subject key identifier" \
+	test "$(grep -A1 'Authority Key Identifier' "$T/db.txt" | tail -1 | tr -d ' ')" = \
+	"$(grep -A1 'Subject Key Identifier' "$T/root.txt" | tail -1 | tr -d ' ')"
+check "db: its CN as its one SAN, DNS:localhost" \
+	bash -c "grep -A1 'Subject Alternative Name' '$T/db.txt' | tail -1 | grep -qx ' *DNS:localhost'"
+check "app, a client, gets no SAN of its own" not grep -q "Subject Alternative Name" "$T/app.txt"
+check "web: the SANs given" \
+	bash -c "grep -A1 'Subject Alternative Name' '$T/web.txt' | tail -1 | grep -q 'DNS:web.example.com, DNS:www.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'"
+check "web: P-384, signed by the P-256 CA with SHA-256" grep -q "NIST CURVE: P-384" "$T/web.txt"
+check "web: valid 30 days" test "$(( $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -enddate | cut -d= -f2)" +%s) - $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -startdate | cut -d= -f2)" +%s) ))" = $((30 * 86400))
+serials=$(for b in db app web; do openssl x509 -in "$K/$b/server.crt" -noout -serial; done | sort -u | wc -l)
+check "three certificates, three serials" test "$serials" = 3
+check "serials are 20 bytes (159 random bits)" \
+	bash -c "openssl x509 -in '$K/db/server.crt' -noout -serial | grep -Eqx 'serial=[0-7][0-9A-F]{39}'"
+
+t "cert info db reads the issued bundle" kmc_to "$T/o" cert info db
+check "cert info db: the issuer is the CA" grep -q "Test Root CA" "$T/o"
+kmc unwrap db --out "$T/db.key" >/dev/null 2>&1
+check "the key unwrapped is the certificate's" \
+	test "$(openssl pkey -in "$T/db.key" -pubout 2>/dev/null | sha256sum)" = \
+	"$(openssl x509 -in "$K/db/server.crt" -noout -pubkey | sha256sum)"
+check "the keys folder's key is encrypted under the bundle's password" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$K/db/server.key"
+t "kmc ca list root shows db, app and web" kmc_to "$T/o" ca list root
+check "ca list: db as server, app as client, web" \
+	bash -c "grep -Eq ' server .* db$' '$T/o' && grep -Eq ' client .* app$' '$T/o' && grep -Eq ' server .* web$' '$T/o'"
+
+t "cert issue with --conf writes the config entries" \
+	kmc cert issue conf1 --ca root --server --subject /CN=conf1.example --conf "$T/app.conf"
+check "the config file names the copies and server_key_mm" \
+	bash -c "grep -q '^server_crt = $K/conf1/server.crt' '$T/app.conf' && grep -q '^server_key_mm = kmc:v1:' '$T/app.conf'"
+
+kmc list >"$T/list.before" 2>&1
+t_err 8 "cert issue of a bundle that exists is refused" "already holds db" \
+	kmc cert issue db --ca root --server --subject /CN=again
+t_err 2 "cert issue with a malformed SAN names --san" "san" \
+	kmc cert issue x --ca root --server --subject /CN=x --san "DNS:bad name"
+t_err 2 "cert issue with an unknown SAN type names --san" "san" \
+	kmc cert issue x --ca root --server --subject /CN=x --san "RID:1.2.3"
+t_err 2 "cert issue with a malformed subject names --subject" "subject" \
+	kmc cert issue x --ca root --server --subject "/CN"
+t_err 2 "cert issue --days 0 is refused" "--days 0" \
+	kmc cert issue x --ca root --server --subject /CN=x --days 0
+t_err 2 "cert issue --days -1 is refused" "--days -1" \
+	kmc cert issue x --ca root --server --subject /CN=x --days -1
+t_err 2 "cert issue past the CA's own end is refused, naming it" "CA rsa" \
+	kmc cert issue x --ca rsa --server --subject /CN=x --days 31
+t_err 2 "cert issue past 2049-12-31 is refused" "2049-12-31" \
+	kmc cert issue x --self-signed --server --subject /CN=x --days 20000
+t_err 2 "cert issue --type dsa is refused, naming --type" "--type" \
+	kmc cert issue x --ca root --server --subject /CN=x --type dsa
+t_err 2 "cert issue with both --server and --client is a usage error" "--server, --client" \
+	kmc cert issue x --ca root --server --client --subject /CN=x
+t_err 2 "cert issue with neither --ca nor --self-signed is a usage error" "--self-signed" \
+	kmc cert issue x --server --subject /CN=x
+t_err 7 "cert issue from a CA that does not exist is refused, naming it" "no CA nosuch" \
+	kmc cert issue x --ca nosuch --server --subject /CN=x
+t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
+	kmc cert issue ca:x --ca root --server --subject /CN=x
+t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
+	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
+check "the refusals changed nothing" nothing_changed
+
+# A CA without its key, and one whose certificate is no CA's.
+t "ca init nokey" kmc ca init nokey --subject /CN=nokey
+t "kmc rm ca:nokey/key" kmc rm ca:nokey/key
+t "ca init fake" kmc ca init fake --subject /CN=fake
+kmc_cc "$T/item_put" "$KMC_TOP/tests/e2e/item_put.c"
+check "ca:fake/cert replaced by a leaf (item_put)" \
+	"$T/item_put" "$V" ca:fake/cert certificate "$K/db/server.crt"
+kmc list >"$T/list.before" 2>&1
+t_err 7 "cert issue from a CA without its key is refused, naming it" "no key in the vault" \
+	kmc cert issue x --ca nokey --server --subject /CN=x
+t_err 9 "cert issue from a CA whose certificate is no CA's is refused" "not a CA certificate" \
+	kmc cert issue x --ca fake --server --subject /CN=x
+t_err 7 "ca crl of a CA without its key is refused" "no key" \
+	kmc ca crl nokey --out "$T/nokey.crl"
+check "no CRL file was written" test ! -e "$T/nokey.crl"
+check "the refusals changed nothing" nothing_changed
+t "kmc rm ca:nokey removes the CA" kmc rm ca:nokey
+kmc list >"$T/list.now" 2>&1
+check "... its record and certificate with it" not grep -q "^ca:nokey" "$T/list.now"
+check "... and nothing else" \
+	test "$(grep -vc '^ca:nokey' "$T/list.before")" = "$(wc -l <"$T/list.now")"
+
+# ---- revoke and CRLs ------------------------------------------------------------
+
+app_serial=$(openssl x509 -in "$K/app/server.crt" -noout -serial | cut -d= -f2)
+web_serial=$(openssl x509 -in "$K/web/server.crt" -noout -serial | cut -d= -f2)
+t "ca crl root: the first CRL" kmc ca crl root --out "$T/1.crl"
+check "it is 0644" test "$(stat -c %a "$T/1.crl")" = 644
+check "CRL number 1, signed by the CA" \
+	bash -c "openssl crl -in '$T/1.crl' -noout -crlnumber | grep -qx 'crlNumber=0x01' && openssl crl -in '$T/1.crl' -noout -CAfile '$T/root.pem' 2>&1 | grep -q 'verify OK'"
+check "the first CRL revokes nothing" bash -c "openssl crl -in '$T/1.crl' -noout -text | grep -q 'No Revoked Certificates'"
+check "it has the CA's authority key identifier" \
+	bash -c "openssl crl -in '$T/1.crl' -noout -text | grep -q 'Authority Key Identifier'"
+
+kmc list >"$T/list.before" 2>&1
+t_err 7 "ca revoke of an unknown serial is refused, naming it" "no certificate with serial 0BADC0DE" \
+	kmc ca revoke root 0BADC0DE
+t_err 7 "ca revoke of a bundle the CA did not issue is refused" "test" \
+	kmc ca revoke root test
+t_err 2 "ca revoke --reason certificateHold is refused, naming --reason" "--reason" \
+	kmc ca revoke root app --reason certificateHold
+t_err 7 "ca revoke by a CA that does not exist" "no CA nosuch" \
+	kmc ca revoke nosuch app
+check "the refusals changed nothing" nothing_changed
+
+t "ca revoke root app --reason keyCompromise (by bundle name)" \
+	kmc ca revoke root app --reason keyCompromise
+t_err 8 "revoking app again is refused" "already revoked" kmc ca revoke root app
+colons=$(echo "$web_serial" | sed 's/../&:/g; s/:$//')
+t "ca revoke root by serial, with colons, lower case" \
+	kmc ca revoke root "$(echo "$colons" | tr 'A-F' 'a-f')" --reason superseded
+t_err 8 "revoking web by its serial again is refused" "already revoked" \
+	kmc ca revoke root "$web_serial"
+t "ca list root --json shows the revocations" kmc_to "$T/o" ca list root --json
+check "app: revoked, keyCompromise; web: superseded; db: not" \
+	bash -c "grep -q '\"serial\":\"$app_serial\",\"name\":\"app\",\"kind\":\"client\",\"not_after\":\"[^\"]*\",\"revoked\":{\"at\":\"[^\"]*\",\"reason\":\"keyCompromise\"}' '$T/o' &&
+		grep -q '\"name\":\"web\",[^}]*\"reason\":\"superseded\"' '$T/o' &&
+		grep -q '\"name\":\"db\",[^}]*\"revoked\":null' '$T/o'"
+
+t "ca crl root --days 7: the second CRL" kmc ca crl root --out "$T/2.crl" --days 7
+check "CRL number 2" bash -c "openssl crl -in '$T/2.crl' -noout -crlnumber | grep -qx 'crlNumber=0x02'"
+openssl crl -in "$T/2.crl" -noout -text >"$T/2.txt"
+check "it lists app's serial, for keyCompromise" \
+	bash -c "grep -A4 'Serial Number: $app_serial' '$T/2.txt' | grep -q 'Key Compromise'"
+check "it lists web's serial, for superseded" grep -q "Serial Number: $web_serial" "$T/2.txt"
+check "its next update is 7 days after its last" \
+	test "$(( $(date -d "$(openssl crl -in "$T/2.crl" -noout -nextupdate | cut -d= -f2)" +%s) - $(date -d "$(openssl crl -in "$T/2.crl" -noout -lastupdate | cut -d= -f2)" +%s) ))" = $((7 * 86400))
+check "openssl verify -crl_check refuses app now" \
+	not openssl verify -x509_strict -crl_check -CAfile "$K/app/ca.crt" -CRLfile "$T/2.crl" "$K/app/server.crt"
+check "and still takes db" \
+	openssl verify -x509_strict -crl_check -CAfile "$K/db/ca.crt" -CRLfile "$T/2.crl" "$K/db/server.crt"
+t "kmc crl update db -r the CA's CRL" kmc crl update db -r "$T/2.crl"
+check "db's keys folder has the CRL" cmp -s "$K/db/ca.crl" "$T/2.crl"
+t_err 9 "kmc crl update app -r it: the CRL revokes app" "revoked" \
+	kmc crl update app -r "$T/2.crl"
+
+kmc list >"$T/list.before" 2>&1
+t_err 8 "ca crl over a file that exists is refused" "exists" \
+	kmc ca crl root --out "$T/2.crl"
+t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
+check "the refusals changed nothing" nothing_changed
+check "no 3.crl was written" test ! -e "$T/3.crl"
+t "ca crl root: the third CRL" kmc ca crl root --out "$T/3.crl"
+check "CRL number 3: a refused one used no number" \
+	bash -c "openssl crl -in '$T/3.crl' -noout -crlnumber | grep -qx 'crlNumber=0x03'"
+
+# ---- the vault's other commands take what it issued ----------------------------
+
+t "kmc cert check takes the issued bundles" kmc cert check --within 1
+t "kmc rm db removes the issued bundle" kmc rm db
+t "kmc ca list still lists db's serial" kmc_to "$T/o" ca list root
+check "db's serial stays in the CA's record" grep -Eq ' server .* db$' "$T/o"
+t "cert issue db again: a new serial, the CA's record grows" \
+	kmc cert issue db --ca root --server --subject /CN=localhost
+t "kmc ca revoke root db revokes both db's" kmc ca revoke root db
+check "two certificates revoked" grep -q "revoked 2 certificates" "$LAST_ERR"
+
+done_testing

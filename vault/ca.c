@@ -1,0 +1,529 @@
+/*
+ * ca.c - a CA in the vault: made with its key born inside (kmc ca init),
+ * read back and checked before it signs anything, its certificates
+ * revoked (kmc ca revoke), its CRLs (kmc ca crl) and its listing. The
+ * items and the record's format are in vault/ca.h; kmc cert issue is in
+ * vault/caissue.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include "ca.h"
+#include "keygen.h"
+#include "trust.h"
+#include "x509.h"
+#include "journal.h"
+#include "../safeio/fileio.h"
+#include "../safeio/folders.h"
+
+void ca_parts_free(ca_parts *p)
+{
+	ca_rec_clear(&p->rec);
+	X509_free(p->cert);
+	free(p->cert_pem);
+	EVP_PKEY_free(p->key);
+	memset(p, 0, sizeof(*p));
+}
+
+static int writable(kmc_vault *v)
+{
+	kmc_detail_clear();
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	return 0;
+}
+
+static int ca_item(const char *name, char *buf, size_t size)
+{
+	if (trust_name_check(name, 0) < 0)
+		return kmc_detail(KMC_E_NAME, "CA name \"%s\" is not 1 to %d of "
+			"[A-Za-z0-9._-] (not starting with '.')", name,
+			KMC_TRUST_NAME_MAX);
+	snprintf(buf, size, "%s%s", CA_ITEM_PREFIX, name);
+	return 0;
+}
+
+static int part_get(kmc_vault *v, const char item[CA_ITEM_SIZE],
+	const char *part,
+	kmc_item_type type, kmc_secret **ret)
+{
+	char full[CA_ITEM_SIZE + 8];
+
+	snprintf(full, sizeof(full), "%s/%s", item, part);
+	return kmc_item_get(v, full, type, ret);
+}
+
+/* The CA's certificate must still be one a CA signs with: CA:TRUE,
+   keyCertSign, within its dates, and its key's. */
+static int check_ca_cert(const ca_parts *p)
+{
+	uint32_t ext = X509_get_extension_flags(p->cert);
+
+	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(p->cert) & KU_KEY_CERT_SIGN)))
+		return kmc_detail(KMC_E_VERIFY, "%s/cert is not a CA certificate "
+			"(%s)", p->item, (ext & EXFLAG_CA) ? "its key usage lacks "
+			"keyCertSign" : "no basicConstraints CA:TRUE");
+	if (!X509_get0_subject_key_id(p->cert))
+		return kmc_detail(KMC_E_VERIFY, "%s/cert has no subject key "
+			"identifier, which the certificates it signs name",
+			p->item);
+	if (X509_cmp_current_time(X509_get0_notBefore(p->cert)) >= 0)
+		return kmc_detail(KMC_E_VERIFY, "CA %s is not valid yet",
+			p->name);
+	if (X509_cmp_current_time(X509_get0_notAfter(p->cert)) <= 0)
+		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
+			"one (kmc ca init)", p->name);
+	if (p->key && X509_check_private_key(p->cert, p->key) != 1) {
+		ERR_clear_error();
+		return kmc_detail(KMC_E_VERIFY, "%s/key is not the key of %s/cert",
+			p->item, p->item);
+	}
+	return 0;
+}
+
+int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *rec = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *pem = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+	STACK_OF(X509) *certs = NULL;
+	char show[CA_ITEM_SIZE + 8];
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	KMC_GUARD(ca_item(name, ret->item, sizeof(ret->item)));
+	snprintf(ret->name, sizeof(ret->name), "%s", name);
+	r = kmc_item_get(v, ret->item, KMC_ITEM_CA, &rec);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s holds no CA %s (kmc ca init makes one; "
+			"kmc ca list shows those there are)", v->dir, name);
+	KMC_GUARD(r);
+	r = ca_rec_parse(kmc_secret_data(rec), kmc_secret_len(rec), &ret->rec);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "item %s: a CA record of version %u; this "
+			"kmc reads version %d", ret->item,
+			(unsigned)kmc_secret_data(rec)[0], CA_RECORD_VERSION);
+	if (r == KMC_E_NOMEM)
+		return r;
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "item %s: a damaged CA record",
+			ret->item);
+	r = part_get(v, ret->item, "cert", KMC_ITEM_CERTIFICATE, &pem);
+	if (r == KMC_E_NOT_FOUND)
+		r = kmc_detail(KMC_E_CORRUPT, "CA %s has no certificate "
+			"(%s/cert)", name, ret->item);
+	if (r < 0)
+		goto fail;
+	snprintf(show, sizeof(show), "%s/cert", ret->item);
+	r = certs_parse(show, kmc_secret_data(pem), kmc_secret_len(pem), &certs);
+	if (r < 0)
+		goto fail;
+	if (sk_X509_num(certs) != 1) {
+		r = kmc_detail(KMC_E_CORRUPT, "%s holds %d certificates, not one",
+			show, sk_X509_num(certs));
+		sk_X509_pop_free(certs, X509_free);
+		goto fail;
+	}
+	ret->cert = sk_X509_pop(certs);
+	sk_X509_free(certs);
+	ret->cert_pem = malloc(kmc_secret_len(pem));
+	if (!ret->cert_pem) {
+		r = KMC_E_NOMEM;
+		goto fail;
+	}
+	memcpy(ret->cert_pem, kmc_secret_data(pem), kmc_secret_len(pem));
+	ret->cert_pem_len = kmc_secret_len(pem);
+	if (with_key) {
+		r = part_get(v, ret->item, "key", KMC_ITEM_PRIVATE_KEY, &key);
+		if (r == KMC_E_NOT_FOUND)
+			r = kmc_detail(r, "CA %s has no key in the vault (%s/key): "
+				"it cannot sign", name, ret->item);
+		if (r == 0)
+			r = key_from_pkcs8(key, &ret->key);
+		if (r < 0)
+			goto fail;
+	}
+	/* Only signing needs a CA certificate fit to sign with; revoking
+	   and listing read what is there. */
+	r = check_ca_cert(ret);
+	if (r < 0 && with_key)
+		goto fail;
+	kmc_detail_clear();
+	return 0;
+fail:
+	ca_parts_free(ret);
+	return r;
+}
+
+int ca_rec_put(kmc_vault *v, store_txn *t, const char *item,
+	const ca_rec *rec)
+{
+	_cleanup_(freep) uint8_t *p = NULL;
+	size_t len;
+
+	KMC_GUARD(ca_rec_encode(rec, &p, &len));
+	/* The record is its own history: the old one goes, as a trust
+	   store's does. */
+	return items_txn_put(v, t, item, KMC_ITEM_CA, p, len, 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* kmc ca init                                                        */
+
+static void x509_name_freep(X509_NAME **n)
+{
+	X509_NAME_free(*n);
+}
+
+static void pkey_freep(EVP_PKEY **k)
+{
+	EVP_PKEY_free(*k);
+}
+
+static void x509_freep(X509 **x)
+{
+	X509_free(*x);
+}
+
+int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
+{
+	_cleanup_(x509_name_freep) X509_NAME *subject = NULL;
+	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+	_cleanup_(x509_freep) X509 *x = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *pkcs8 = NULL;
+	_cleanup_(freep) uint8_t *pem = NULL;
+	_cleanup_(freep) uint8_t *rec = NULL;
+	STACK_OF(X509) *one = NULL;
+	char item[CA_ITEM_SIZE], part[CA_ITEM_SIZE + 8];
+	ca_rec empty = { .next_crl = 1 };
+	cert_plan plan = { 0 };
+	size_t pem_len = 0, rec_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	int type, r;
+	store_txn t;
+
+	KMC_GUARD(writable(v));
+	KMC_ENSURE(p->size >= offsetof(kmc_ca_params, days) + sizeof(p->days),
+		KMC_E_INVALID);
+	KMC_GUARD(ca_item(name, item, sizeof(item)));
+	if (!p->subject)
+		return kmc_detail(KMC_E_INVALID, "a CA needs --subject");
+	KMC_GUARD(keygen_type_parse(p->key_type ? p->key_type : "p256", &type));
+	KMC_GUARD(subject_parse(p->subject, &subject));
+	if (X509_NAME_entry_count(subject) == 0)
+		return kmc_detail(KMC_E_INVALID, "--subject %s: a CA's subject "
+			"may not be empty", p->subject);
+	plan.not_before = now;
+	KMC_GUARD(certmake_end("--days", p->days, now, 0, NULL,
+		&plan.not_after));
+	if (items_exists(v, item))
+		return kmc_detail(KMC_E_EXISTS, "%s already holds CA %s", v->dir,
+			name);
+	KMC_GUARD(keygen_generate(type, &key));
+	plan.subject = subject;
+	plan.key = key;
+	plan.ca = 1;
+	certmake_serial(plan.serial);
+	plan.serial_len = CA_SERIAL_MAX;
+	KMC_GUARD(certmake_cert(&plan, &x));
+	KMC_GUARD(keygen_pkcs8(key, &pkcs8));
+	one = sk_X509_new_null();
+	KMC_ENSURE(one, KMC_E_NOMEM);
+	if (!sk_X509_push(one, x)) {
+		sk_X509_free(one);
+		return KMC_E_NOMEM;
+	}
+	r = certs_to_pem(one, &pem, &pem_len);
+	sk_X509_free(one);
+	KMC_GUARD(r);
+	KMC_GUARD(ca_rec_encode(&empty, &rec, &rec_len));
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	snprintf(part, sizeof(part), "%s/key", item);
+	r = items_txn_put(v, &t, part, KMC_ITEM_PRIVATE_KEY,
+		kmc_secret_data(pkcs8), kmc_secret_len(pkcs8), 1);
+	if (r == 0) {
+		snprintf(part, sizeof(part), "%s/cert", item);
+		r = items_txn_put(v, &t, part, KMC_ITEM_CERTIFICATE, pem,
+			pem_len, 1);
+	}
+	if (r == 0)
+		r = items_txn_put(v, &t, item, KMC_ITEM_CA, rec, rec_len, 1);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+/* ---------------------------------------------------------------- */
+/* kmc ca revoke                                                      */
+
+int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
+	const char *reason, size_t *ret_n)
+{
+	_cleanup_(ca_parts_free) ca_parts c = { 0 };
+	uint8_t serial[CA_SERIAL_MAX];
+	size_t slen = 0, n = 0, already = 0;
+	ssize_t by_serial = -1;
+	int code = 0, r;
+	int64_t now = (int64_t)time(NULL);
+	store_txn t;
+
+	KMC_GUARD(writable(v));
+	if (reason && ca_reason_parse(reason, &code) < 0)
+		return kmc_detail(KMC_E_INVALID, "--reason %s: not one of "
+			"unspecified, keyCompromise, cACompromise, "
+			"affiliationChanged, superseded, cessationOfOperation, "
+			"privilegeWithdrawn, aACompromise", reason);
+	KMC_GUARD(ca_load(v, ca, 0, &c));
+	if (ca_serial_parse(what, serial, &slen) == 0)
+		by_serial = ca_rec_find(&c.rec, serial, slen);
+	for (size_t i = 0; i < c.rec.n; i++) {
+		if (strcmp(c.rec.e[i].name, what) != 0)
+			continue;
+		if (by_serial >= 0 && (size_t)by_serial != i)
+			return kmc_detail(KMC_E_INVALID, "%s is both a bundle CA %s "
+				"issued to and the serial of another of its "
+				"certificates; give the serial", what, ca);
+		if (c.rec.e[i].flags & CA_FLAG_REVOKED) {
+			already++;
+			continue;
+		}
+		c.rec.e[i].flags |= CA_FLAG_REVOKED;
+		c.rec.e[i].revoked_at = now;
+		c.rec.e[i].reason = (uint8_t)code;
+		n++;
+	}
+	if (n == 0 && already == 0 && by_serial >= 0) {
+		ca_entry *e = &c.rec.e[by_serial];
+
+		if (e->flags & CA_FLAG_REVOKED)
+			already++;
+		else {
+			e->flags |= CA_FLAG_REVOKED;
+			e->revoked_at = now;
+			e->reason = (uint8_t)code;
+			n++;
+		}
+	}
+	if (n == 0 && already > 0)
+		return kmc_detail(KMC_E_EXISTS, "CA %s already revoked %s", ca,
+			what);
+	if (n == 0)
+		return kmc_detail(KMC_E_NOT_FOUND, "CA %s issued no certificate "
+			"with serial %s nor to a bundle of that name (kmc ca list "
+			"%s shows what it issued)", ca, what, ca);
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = ca_rec_put(v, &t, c.item, &c.rec);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	KMC_GUARD(store_txn_commit(&t));
+	if (ret_n)
+		*ret_n = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* kmc ca crl                                                         */
+
+static int crl_commit(kmc_vault *v, const ca_parts *c, const journal *j)
+{
+	store_txn t;
+	int r;
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = ca_rec_put(v, &t, c->item, &c->rec);
+	if (r == 0)
+		r = journal_mark_committed(&t, j);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
+static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
+{
+	_cleanup_(kmc_closep) int dirfd = -1;
+	char staged[300];
+	int r;
+
+	KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
+	dirfd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		r = -errno;
+		return kmc_detail(r, "%s: %s", e->dir, kmc_strerror(r));
+	}
+	r = kmc_write_new(dirfd, staged, pem, len, &(kmc_file_meta){ 0644,
+		(uid_t)-1, (gid_t)-1, NULL, 0 });
+	if (r < 0)
+		return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
+			kmc_strerror(r));
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
+}
+
+int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
+	uint64_t *ret_number)
+{
+	_cleanup_(ca_parts_free) ca_parts c = { 0 };
+	_cleanup_(freep) uint8_t *pem = NULL;
+	X509_CRL *crl = NULL;
+	journal j = { 0 };
+	char abs[PATH_MAX], dir[PATH_MAX];
+	const char *base;
+	int64_t now = (int64_t)time(NULL), next;
+	uint64_t number;
+	size_t len = 0;
+	struct stat st;
+	int r;
+
+	KMC_GUARD(writable(v));
+	KMC_GUARD(ca_load(v, ca, 1, &c));
+	KMC_GUARD(certmake_end("--days", days, now, 0, NULL, &next));
+	KMC_GUARD(kmc_path_absolute(out, abs, sizeof(abs)));
+	if (lstat(abs, &st) == 0)
+		return kmc_detail(KMC_E_EXISTS, "%s exists; kmc ca crl never "
+			"writes over a file", abs);
+	import_split(abs, dir, sizeof(dir), &base);
+	if (!base[0] || strlen(dir) > JOURNAL_DIR_MAX || strlen(base) > 200)
+		return kmc_detail(KMC_E_INVALID, "--out %s: not a file name kmc "
+			"can write", out);
+	r = stat(dir, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (r < 0) {
+		return kmc_detail(r, "--out %s: its folder %s: %s", out, dir,
+			kmc_strerror(r));
+	}
+	number = c.rec.next_crl;
+	if (number >= CA_CRL_NUMBER_MAX)
+		return kmc_detail(KMC_E_LIMIT, "CA %s gave its last CRL number",
+			ca);
+	KMC_GUARD(certmake_crl(&c.rec, c.cert, c.key, now, next, &crl));
+	r = crl_to_pem(crl, &pem, &len);
+	X509_CRL_free(crl);
+	KMC_GUARD(r);
+	c.rec.next_crl++;
+	KMC_GUARD(journal_add(&j, JOURNAL_FILE, dir, base));
+	KMC_GUARD(journal_begin(v, &j));
+	r = crl_stage(&j.e[0], pem, len);
+	if (r == 0)
+		r = crl_commit(v, &c, &j);
+	if (r < 0) {
+		char detail[1024];
+
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+		journal_abort(v, &j);
+		if (detail[0])
+			kmc_detail(r, "%s", detail);
+		return r;
+	}
+	r = journal_apply(v, &j);
+	if (r < 0)
+		return kmc_detail(KMC_E_PENDING, "the vault gave CRL number %llu, "
+			"but putting %s in place failed (%s); `kmc repair` "
+			"finishes it", (unsigned long long)number, abs,
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			kmc_strerror(r));
+	if (ret_number)
+		*ret_number = number;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* kmc ca list                                                        */
+
+typedef struct names {
+	char (*name)[KMC_TRUST_NAME_MAX + 1];
+	size_t n, cap;
+} names;
+
+static int collect_ca(const kmc_item_info *info, void *arg)
+{
+	names *s = arg;
+	size_t plen = strlen(CA_ITEM_PREFIX);
+	const char *cname = info->name + plen;
+
+	if (info->type != KMC_ITEM_CA ||
+	    strncmp(info->name, CA_ITEM_PREFIX, plen) != 0 ||
+	    trust_name_check(cname, 0) < 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		void *p = realloc(s->name, cap * sizeof(s->name[0]));
+
+		KMC_ENSURE(p, KMC_E_NOMEM);
+		s->name = p;
+		s->cap = cap;
+	}
+	snprintf(s->name[s->n++], sizeof(s->name[0]), "%s", cname);
+	return 0;
+}
+
+static int list_one(kmc_vault *v, const char *name,
+	int (*ca_cb)(const kmc_ca_info *info, void *arg),
+	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
+{
+	_cleanup_(ca_parts_free) ca_parts c = { 0 };
+	char key[CA_ITEM_SIZE + 8], serial[KMC_SERIAL_TEXT_MAX];
+	kmc_cert_info ci;
+	kmc_ca_info info = { 0 };
+	int r;
+
+	KMC_GUARD(ca_load(v, name, 0, &c));
+	snprintf(key, sizeof(key), "%s/key", c.item);
+	info.name = name;
+	info.cert = &ci;
+	info.has_key = items_exists(v, key);
+	info.next_crl = c.rec.next_crl;
+	info.issued = c.rec.n;
+	for (size_t i = 0; i < c.rec.n; i++)
+		info.revoked += !!(c.rec.e[i].flags & CA_FLAG_REVOKED);
+	KMC_GUARD(cert_describe(c.cert, &ci));
+	r = ca_cb(&info, arg);
+	free(ci.pem);
+	for (size_t i = 0; r == 0 && issued_cb && i < c.rec.n; i++) {
+		const ca_entry *e = &c.rec.e[i];
+		kmc_ca_issued is = {
+			.ca = name, .name = e->name, .serial = serial,
+			.client = e->kind == CA_KIND_CLIENT,
+			.not_after = e->not_after,
+			.revoked = !!(e->flags & CA_FLAG_REVOKED),
+			.revoked_at = e->revoked_at,
+			.reason = (e->flags & CA_FLAG_REVOKED) ?
+				ca_reason_name(e->reason) : NULL,
+		};
+
+		ca_serial_text(e->serial, e->serial_len, serial);
+		r = issued_cb(&is, arg);
+	}
+	return r;
+}
+
+int kmc_ca_list(kmc_vault *v, const char *ca,
+	int (*ca_cb)(const kmc_ca_info *info, void *arg),
+	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
+{
+	names s = { 0 };
+	int r;
+
+	kmc_detail_clear();
+	if (ca)
+		return list_one(v, ca, ca_cb, issued_cb, arg);
+	r = kmc_item_list(v, collect_ca, &s);
+	for (size_t i = 0; r == 0 && i < s.n; i++)
+		r = list_one(v, s.name[i], ca_cb, issued_cb, arg);
+	free(s.name);
+	return r;
+}
