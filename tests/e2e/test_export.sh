@@ -189,6 +189,16 @@ refused 2 "a password item of over 100 characters (exit 2)" "long-pass is 101 ch
 refused 8 "an export over a file that exists (exit 8), no password item made" "exists" \
 	export server --format pkcs12 --password-item fresh-item --out "$T/exists"
 check "... the file is still empty" test ! -s "$T/exists"
+refused 7 "an export into a folder that does not exist (exit 7), no password item made" \
+	"folder $T/nodir" \
+	export server --format pkcs12 --password-item fresh-item --out "$T/nodir/new.p12"
+refused 7 "a truststore into a folder that does not exist (exit 7), no password item made" \
+	"folder $T/nodir" \
+	trust export --store clients --format pkcs12 --password-item fresh-item \
+	--out "$T/nodir/new.p12"
+refused 2 "an alias that is not UTF-8 (exit 2), no password item made" \
+	"alias is not UTF-8" \
+	export server --format pkcs12 --password-item fresh-item --alias $'a\xffb' --out "$T/new.p12"
 refused 2 "pkcs12 --no-password (exit 2)" "always has a.*password" \
 	export server --format pkcs12 --no-password --out "$T/new.p12"
 refused 2 "pkcs8 without a password option (exit 2)" "needs --password-file" \
