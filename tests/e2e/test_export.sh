@@ -66,6 +66,13 @@ check "openssl opens the PEM with the password" \
 	diff <(openssl pkey -in "$T/enc.pem" -passin "file:$T/pw" -pubout) \
 	<(pub_of_cert "$P/server.crt")
 
+t "export --out - is standard output, as for trust export and csr" \
+	bash -c 'cd "$1" && "$2" --vault "$3" export server --format pkcs8-der \
+		--password-fd 3 --out - >"$1/dash.pk8" 3<"$4"' _ "$T" "$KMC" "$V" "$T/pw"
+check "... no file named - was written" test ! -e "$T/-"
+check "... and standard output holds the encrypted key" \
+	openssl pkey -inform DER -in "$T/dash.pk8" -passin "file:$T/pw" -noout
+
 t_err 0 "--password-item of a new item: made, said so" \
 	"new password, kept as item pem-pass" \
 	kmc export server --format pkcs8-pem --password-item pem-pass --out "$T/item.pem"
