@@ -18,8 +18,9 @@
  * lists a certificate-only PKCS#12 as holding no entry at all.
  */
 #include <errno.h>
-#include <string.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/encoder.h>
@@ -44,6 +45,23 @@ static void bags_freep(STACK_OF(PKCS12_SAFEBAG) **s)
 static void safes_freep(STACK_OF(PKCS7) **s)
 {
 	sk_PKCS7_pop_free(*s, PKCS7_free);
+}
+
+/* Whether s is UTF-8 (as OpenSSL's friendlyName takes it) without C0
+   controls or DEL. */
+static int alias_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned long c = 0;
+		int n = UTF8_getc(p, (int)strlen((const char *)p), &c);
+
+		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0x10ffff)
+			return 0;
+		p += n;
+	}
+	return 1;
 }
 
 static int check_params(const kmc_export_params *p, int trust)
@@ -76,6 +94,11 @@ static int check_params(const kmc_export_params *p, int trust)
 	if (p->alias && (!*p->alias || strlen(p->alias) > KMC_NAME_MAX))
 		return kmc_detail(KMC_E_INVALID, "export: alias of 1 to %d bytes",
 			KMC_NAME_MAX);
+	/* Checked here, not left to OpenSSL's friendlyName: by then a
+	   password item may have been made for a keystore never written. */
+	if (p->alias && !alias_text(p->alias))
+		return kmc_detail(KMC_E_INVALID, "export: the alias is not UTF-8 "
+			"text, or holds a control character");
 	return 0;
 }
 

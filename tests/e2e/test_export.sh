@@ -66,6 +66,13 @@ check "openssl opens the PEM with the password" \
 	diff <(openssl pkey -in "$T/enc.pem" -passin "file:$T/pw" -pubout) \
 	<(pub_of_cert "$P/server.crt")
 
+t "export --out - is standard output, as for trust export and csr" \
+	bash -c 'cd "$1" && "$2" --vault "$3" export server --format pkcs8-der \
+		--password-fd 3 --out - >"$1/dash.pk8" 3<"$4"' _ "$T" "$KMC" "$V" "$T/pw"
+check "... no file named - was written" test ! -e "$T/-"
+check "... and standard output holds the encrypted key" \
+	openssl pkey -inform DER -in "$T/dash.pk8" -passin "file:$T/pw" -noout
+
 t_err 0 "--password-item of a new item: made, said so" \
 	"new password, kept as item pem-pass" \
 	kmc export server --format pkcs8-pem --password-item pem-pass --out "$T/item.pem"
@@ -220,6 +227,13 @@ refused 7 "an --out in a folder that does not exist (exit 7), no password item m
 	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/new.p12"
 refused 2 "an --out that names no file (exit 2)" "not a file name" \
 	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/"
+refused 7 "a truststore into a folder that does not exist (exit 7), no password item made" \
+	"folder $T/nodir" \
+	trust export --store clients --format pkcs12 --password-item fresh-item \
+	--out "$T/nodir/new.p12"
+refused 2 "an alias that is not UTF-8 (exit 2), no password item made" \
+	"alias is not UTF-8" \
+	export server --format pkcs12 --password-item fresh-item --alias $'a\xffb' --out "$T/new.p12"
 refused 2 "pkcs12 --no-password (exit 2)" "always has a.*password" \
 	export server --format pkcs12 --no-password --out "$T/new.p12"
 refused 2 "pkcs8 without a password option (exit 2)" "needs --password-file" \
