@@ -124,6 +124,7 @@ static int cmd_export(cli_opts *a)
 	_cleanup_(secret_freep) kmc_secret *data = NULL;
 	kmc_export_params p = KMC_EXPORT_PARAMS_INIT;
 	char item[KMC_NAME_MAX + 64];
+	const char *out;
 	int made = 0, r;
 
 	if (!o->format)
@@ -154,7 +155,10 @@ static int cmd_export(cli_opts *a)
 		return cli_usage_fail("export: --format %s needs "
 			"--password-file, --password-fd, --password-item, or "
 			"--no-password for the key in the clear", o->format);
-	r = check_out("export", o->out);
+	/* "-" is standard output, as for trust export and csr: never a key
+	   in the clear in a file of that name in the current folder. */
+	out = o->out && strcmp(o->out, "-") ? o->out : NULL;
+	r = check_out("export", out);
 	if (r < 0)
 		return r;
 	r = read_password(o, &pw);
@@ -167,12 +171,12 @@ static int cmd_export(cli_opts *a)
 		p.password_item = item;
 	p.flags = o->no_password ? KMC_EXPORT_NO_PASSWORD : 0;
 	p.alias = o->alias;
-	p.out = o->out;
+	p.out = out;
 	/* Writable only when a password item may have to be made. */
 	r = open_vault(a, p.password_item ? KMC_OPEN_WRITE : 0, &v);
 	if (r < 0)
 		return r;
-	r = kmc_export(v, a->argv[0], &p, o->out ? NULL : &data, &made);
+	r = kmc_export(v, a->argv[0], &p, out ? NULL : &data, &made);
 	if (r < 0 && made)
 		cli_note("export: the new password stays as item %s; the next "
 			"export takes it", p.password_item);
@@ -250,7 +254,8 @@ const command cli_cmd_export = {
 	"nowhere (kmc password get ITEM). pkcs12 without a password option\n"
 	"keeps its password in NAME/keystore-password. The file is created\n"
 	"0600 (--mode 0640 for a group) and never over one that exists;\n"
-	"without --out, standard output when it is not a terminal."
+	"without --out (or with --out -), standard output when it is not a\n"
+	"terminal."
 };
 
 const command cli_cmd_trust_export = {

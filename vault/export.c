@@ -18,7 +18,10 @@
  * lists a certificate-only PKCS#12 as holding no entry at all.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
@@ -42,6 +45,23 @@ static void bags_freep(STACK_OF(PKCS12_SAFEBAG) **s)
 static void safes_freep(STACK_OF(PKCS7) **s)
 {
 	sk_PKCS7_pop_free(*s, PKCS7_free);
+}
+
+/* Whether s is UTF-8 (as OpenSSL's friendlyName takes it) without C0
+   controls or DEL. */
+static int alias_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned long c = 0;
+		int n = UTF8_getc(p, (int)strlen((const char *)p), &c);
+
+		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0x10ffff)
+			return 0;
+		p += n;
+	}
+	return 1;
 }
 
 static int check_params(const kmc_export_params *p, int trust)
@@ -74,6 +94,11 @@ static int check_params(const kmc_export_params *p, int trust)
 	if (p->alias && (!*p->alias || strlen(p->alias) > KMC_NAME_MAX))
 		return kmc_detail(KMC_E_INVALID, "export: alias of 1 to %d bytes",
 			KMC_NAME_MAX);
+	/* Checked here, not left to OpenSSL's friendlyName: by then a
+	   password item may have been made for a keystore never written. */
+	if (p->alias && !alias_text(p->alias))
+		return kmc_detail(KMC_E_INVALID, "export: the alias is not UTF-8 "
+			"text, or holds a control character");
 	return 0;
 }
 
@@ -96,6 +121,8 @@ static int check_password(const kmc_secret *pw, const char *show)
    written, so that refusing it changes nothing. */
 static int out_free(const char *out)
 {
+	char dir[PATH_MAX];
+	const char *base, *slash;
 	struct stat st;
 
 	if (!out)
@@ -107,6 +134,27 @@ static int out_free(const char *out)
 			"overwrites a file", out);
 	if (errno != ENOENT)
 		return kmc_detail(-errno, "%s: %s", out, kmc_strerror(-errno));
+	/* Its folder too: a password item made for a file that cannot be
+	   written would be a change for nothing. */
+	slash = strrchr(out, '/');
+	base = slash ? slash + 1 : out;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)(slash - out) >= sizeof(dir))
+		return kmc_detail(KMC_E_INVALID, "%s: path too long", out);
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == out ? 1 :
+			(int)(slash - out), out);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return kmc_detail(KMC_E_INVALID, "%s: not a file name", out);
+	if (stat(dir, &st) < 0)
+		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
+			kmc_strerror(-errno));
+	if (!S_ISDIR(st.st_mode))
+		return kmc_detail(-ENOTDIR, "%s: %s is not a folder", out, dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
+			kmc_strerror(-errno));
 	return 0;
 }
 
