@@ -232,6 +232,7 @@ extern const command cli_cmd_mk_list;
 extern const command cli_cmd_mk_rewrap;
 extern const command cli_cmd_mk_retire;
 extern const command cli_cmd_unwrap;
+extern const command cli_cmd_export;
 extern const command cli_cmd_cert_check;
 extern const command cli_cmd_cert_info;
 extern const command cli_cmd_cert_set_trust;

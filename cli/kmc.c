@@ -42,6 +42,7 @@ static const command *const commands[] = {
 	&cli_cmd_mk_rewrap,
 	&cli_cmd_mk_retire,
 	&cli_cmd_unwrap,
+	&cli_cmd_export,
 	&cli_cmd_cert_check,
 	&cli_cmd_cert_info,
 	&cli_cmd_cert_set_trust,

@@ -1,5 +1,6 @@
 /*
- * trust.c - kmc trust add, rm, list, export, sync and kmc cert set-trust:
+ * trust.c - kmc trust add, rm, list, sync and kmc cert set-trust (kmc
+ * trust export: cli/export.c):
  * trust stores of CA certificates under aliases.
  */
 #include <errno.h>
@@ -12,12 +13,12 @@
 #include "cli.h"
 
 static struct trust_opts {
-	const char *store, *out, *file, *crl;
+	const char *store, *file, *crl;
 	int replace, pin_leaf, stop, none;
 } trust_opts;
 
 enum {
-	TR_STORE = CLI_OWN_OPT, TR_REPLACE, TR_PIN_LEAF, TR_OUT, TR_FILE,
+	TR_STORE = CLI_OWN_OPT, TR_REPLACE, TR_PIN_LEAF, TR_FILE,
 	TR_STOP, TR_NONE, TR_CRL,
 };
 
@@ -31,12 +32,6 @@ static const struct option add_options[] = {
 
 static const struct option store_options[] = {
 	{ "store", required_argument, NULL, TR_STORE },
-	{ NULL, 0, NULL, 0 },
-};
-
-static const struct option export_options[] = {
-	{ "store", required_argument, NULL, TR_STORE },
-	{ "out", required_argument, NULL, TR_OUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -59,7 +54,6 @@ static int trust_option(void *own, int opt, const char *arg)
 	case TR_STORE: o->store = arg; break;
 	case TR_REPLACE: o->replace = 1; break;
 	case TR_PIN_LEAF: o->pin_leaf = 1; break;
-	case TR_OUT: o->out = arg; break;
 	case TR_FILE: o->file = arg; break;
 	case TR_STOP: o->stop = 1; break;
 	case TR_NONE: o->none = 1; break;
@@ -208,34 +202,6 @@ static int cmd_trust_list(cli_opts *a)
 	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 }
 
-static int cmd_trust_export(cli_opts *a)
-{
-	const struct trust_opts *o = &trust_opts;
-	_cleanup_(vault_closep) kmc_vault *v = NULL;
-	char *pem = NULL;
-	size_t len = 0;
-	int r;
-
-	if (!o->out)
-		return cli_usage_fail("trust export needs --out FILE (- for "
-			"standard output)");
-	r = open_vault(a, 0, &v);
-	if (r < 0)
-		return r;
-	r = kmc_trust_pem(v, o->store, &pem, &len);
-	if (r < 0)
-		return cli_fail(r, "trust export");
-	if (!strcmp(o->out, "-"))
-		r = write_out(pem, len);
-	else
-		/* Certificates only: public, 0644; never overwrite. */
-		r = kmc_file_write_new(o->out, pem, len, 0644);
-	free(pem);
-	if (r < 0 && !CLI_IS_EXIT(r))
-		return cli_fail(r, "trust export");
-	return r < 0 ? r : 0;
-}
-
 static int cmd_trust_sync(cli_opts *a)
 {
 	const struct trust_opts *o = &trust_opts;
@@ -326,15 +292,6 @@ const command cli_cmd_trust_list = {
 	.min_operands = 0, 0, "trust list [--store STORE] [--json]",
 	"List the certificates of STORE, or of every store: store, alias,\n"
 	"expiry and subject, and the files each store keeps in sync."
-};
-
-const command cli_cmd_trust_export = {
-	"trust", "export", cmd_trust_export, CLI_UNLOCK,
-	.options = export_options, .parse = trust_option, .own = &trust_opts,
-	.min_operands = 0, 0, "trust export [--store STORE] --out FILE|-",
-	"Write the certificates of STORE as one PEM bundle, each after a\n"
-	"\"# ALIAS\" line, for clients: to a new FILE (0644, never over one\n"
-	"that exists) or, with -, to standard output."
 };
 
 const command cli_cmd_trust_sync = {

@@ -1,14 +1,20 @@
 /*
  * tls_server.c - a small TLS server whose key, certificates and CRL come
- * from a kmcvault bundle, with client certificates required, and which
- * picks up a replaced key or CRL without a restart.
+ * from a kmcvault bundle, with client certificates required (or optional,
+ * or not asked for), and which picks up a replaced key or CRL without a
+ * restart.
  *
  *	tls_server [--vault DIR] [--port N] [--name NAME] [--max-connections N]
- *		[--warn-days N]
+ *		[--warn-days N] [--ciphers LIST] [--ciphersuites LIST]
+ *		[--verify-client none|optional|required]
  *
  * It listens on 127.0.0.1:PORT (0, the default, lets the system pick one;
  * the line "listening on 127.0.0.1:PORT" on stdout says which), completes
- * the handshake, writes "hello <client CN>\n" and closes. Between
+ * the handshake, writes "hello <client CN>\n" (or "hello (no certificate)"
+ * when client certificates are optional or not asked for and the client
+ * sent none) and closes. --ciphers (TLS 1.2 and below), --ciphersuites
+ * (TLS 1.3) and --verify-client go to kmc_ssl_ctx_use_ex() as they are:
+ * a cipher string it refuses stops the server before it listens. Between
  * connections it polls the vault's generation, and when it grew builds a
  * new SSL_CTX for the connections that follow. SIGTERM or SIGINT, or
  * --max-connections accepted connections, end it.
@@ -66,7 +72,9 @@ static void on_signal(int sig)
 static void die_usage(void)
 {
 	fprintf(stderr, "usage: tls_server [--vault DIR] [--port N] "
-		"[--name NAME] [--max-connections N] [--warn-days N]\n");
+		"[--name NAME] [--max-connections N] [--warn-days N]\n"
+		"\t[--ciphers LIST] [--ciphersuites LIST] "
+		"[--verify-client none|optional|required]\n");
 	exit(2);
 }
 
@@ -80,6 +88,18 @@ static unsigned long number(const char *s, unsigned long max)
 	if (errno || end == s || *end || *s == '-' || n > max)
 		die_usage();
 	return n;
+}
+
+static kmc_client_cert client_cert_mode(const char *s)
+{
+	if (strcmp(s, "required") == 0)
+		return KMC_CLIENT_CERT_REQUIRED;
+	if (strcmp(s, "optional") == 0)
+		return KMC_CLIENT_CERT_OPTIONAL;
+	if (strcmp(s, "none") == 0)
+		return KMC_CLIENT_CERT_NONE;
+	die_usage();
+	return KMC_CLIENT_CERT_REQUIRED;	/* not reached */
 }
 
 static time_t now_s(void)
@@ -123,7 +143,8 @@ static const char *ossl_reason(const char *fallback)
  * fresh context, so a reload builds a whole new one rather than touching
  * the one in use.
  */
-static int ctx_build(kmc_vault *v, const char *name, SSL_CTX **ret)
+static int ctx_build(kmc_vault *v, const char *name,
+	const kmc_tls_params *tp, SSL_CTX **ret)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	int r;
@@ -133,9 +154,10 @@ static int ctx_build(kmc_vault *v, const char *name, SSL_CTX **ret)
 			ossl_reason("out of memory"));
 		return -1;
 	}
-	r = kmc_ssl_ctx_use(ctx, v, name);
+	r = kmc_ssl_ctx_use_ex(ctx, v, name, tp);
 	if (r < 0) {
-		/* The detail names the item, e.g. "no item server/cert in DIR". */
+		/* The detail names the item, e.g. "no item server/cert in DIR",
+		 * or the part of a cipher string that was refused. */
 		fprintf(stderr, "tls_server: bundle %s in %s: %s: %s\n", name,
 			kmc_vault_dir(v), kmc_strerror(r), kmc_error_detail());
 		ERR_clear_error();
@@ -328,6 +350,10 @@ static void client_cn(SSL *ssl, char *buf, size_t size)
 	if (i >= 0)
 		n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
 			X509_NAME_get_entry(subj, i)));
+	if (!peer) {
+		snprintf(buf, size, "(no certificate)");
+		return;
+	}
 	if (n < 0) {
 		snprintf(buf, size, "(no CN)");
 		return;
@@ -449,8 +475,9 @@ static int vault_changed(kmc_vault *v, uint64_t gen, time_t retry_at)
  * is ready, and stays if none can be built. A fresh handle also sees a
  * keystore that changed, which an old one would not.
  */
-static void reload(const char *dir, const char *name, kmc_vault **v,
-	SSL_CTX **ctx, struct dates *d, uint64_t *gen, time_t *retry_at)
+static void reload(const char *dir, const char *name,
+	const kmc_tls_params *tp, kmc_vault **v, SSL_CTX **ctx,
+	struct dates *d, uint64_t *gen, time_t *retry_at)
 {
 	SSL_CTX *fresh;
 	struct dates fd;
@@ -474,7 +501,7 @@ static void reload(const char *dir, const char *name, kmc_vault **v,
 	/* Either way this generation is dealt with: a bundle that is broken
 	 * now is tried again when the vault next changes, not every poll. */
 	*gen = g;
-	if (ctx_build(*v, name, &fresh) < 0) {
+	if (ctx_build(*v, name, tp, &fresh) < 0) {
 		fprintf(stderr, "tls_server: reload of generation %llu failed; "
 			"still serving the previous material\n",
 			(unsigned long long)g);
@@ -549,6 +576,12 @@ static int listen_on(unsigned port, unsigned *ret_port)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *name = "server";
+	kmc_tls_params tp = KMC_TLS_PARAMS_INIT;
+	static const char *const modes[] = {
+		[KMC_CLIENT_CERT_REQUIRED] = "required",
+		[KMC_CLIENT_CERT_OPTIONAL] = "optional",
+		[KMC_CLIENT_CERT_NONE] = "not asked for",
+	};
 	unsigned long port = 0, max_conn = 0, served = 0, warn_days = WARN_DAYS;
 	struct dates d;
 	char why[512];
@@ -574,6 +607,14 @@ int main(int argc, char **argv)
 			max_conn = number(argv[++i], ULONG_MAX);
 		else if (strcmp(argv[i], "--warn-days") == 0)
 			warn_days = number(argv[++i], 36500);
+		/* FairCom's SSL_CIPHERS, taken as it is. */
+		else if (strcmp(argv[i], "--ciphers") == 0)
+			tp.cipher_list = argv[++i];
+		else if (strcmp(argv[i], "--ciphersuites") == 0)
+			tp.ciphersuites = argv[++i];
+		/* FairCom's VERIFY_CLIENT_CERTIFICATE: YES is required. */
+		else if (strcmp(argv[i], "--verify-client") == 0)
+			tp.client_cert = client_cert_mode(argv[++i]);
 		else
 			die_usage();
 	}
@@ -589,7 +630,7 @@ int main(int argc, char **argv)
 	 * while we load is seen as newer on the first poll. */
 	if (vault_open(dir, &v) < 0)
 		return 1;
-	if (generation(v, &gen) < 0 || ctx_build(v, name, &ctx) < 0) {
+	if (generation(v, &gen) < 0 || ctx_build(v, name, &tp, &ctx) < 0) {
 		kmc_vault_close(v);
 		return 1;
 	}
@@ -613,6 +654,11 @@ int main(int argc, char **argv)
 		name, (unsigned long long)gen);
 	fprintf(stderr, "tls_server: certificate %s valid until %s\n",
 		d.subject, d.not_after);
+	fprintf(stderr, "tls_server: client certificates %s; ciphers %s; "
+		"TLS 1.3 suites %s\n", modes[tp.client_cert],
+		tp.cipher_list ? tp.cipher_list : "(OpenSSL's default)",
+		!tp.ciphersuites ? "(OpenSSL's default)" :
+		*tp.ciphersuites ? tp.ciphersuites : "(none: TLS 1.3 off)");
 
 	while (!stop && (max_conn == 0 || served < max_conn)) {
 		struct pollfd p = { .fd = lfd, .events = POLLIN };
@@ -622,7 +668,7 @@ int main(int argc, char **argv)
 		int fd;
 
 		if (vault_changed(v, gen, retry_at))
-			reload(dir, name, &v, &ctx, &d, &gen, &retry_at);
+			reload(dir, name, &tp, &v, &ctx, &d, &gen, &retry_at);
 		if (expired_now(&d, name)) {
 			rc = EXIT_EXPIRED;
 			break;

@@ -155,11 +155,14 @@ KMC_API const char *kmc_version(void);
 /* Guarded secrets                                                   */
 
 /*
- * A kmc_secret holds plaintext key material or a password in memory from
- * sodium_malloc(): guard pages around it, locked against swap where the
- * system allows, and wiped when freed. The bytes are followed by one NUL
+ * A kmc_secret holds plaintext key material or a password in guarded
+ * memory: never on a page of the ordinary heap, guard pages around it,
+ * locked against swap where the system allows, wiped when freed, and a
+ * write past its end or after its free stops the process (abort). Up to
+ * 4 KiB it is a slot of a region shared with other secrets, beyond that
+ * pages of its own from sodium_malloc(). The bytes are followed by one NUL
  * that is not counted in the length, so a password can be passed to APIs
- * that take C strings.
+ * that take C strings. Secrets may be allocated and freed from any thread.
  */
 typedef struct kmc_secret kmc_secret;
 

@@ -18,7 +18,13 @@ _Static_assert(crypto_pwhash_SALTBYTES == KMC_SALT_LEN, "salt size");
 
 int kmc_crypto_init(void)
 {
-	/* sodium_init() is thread-safe and returns 1 once done. */
+	static int done;
+
+	/* sodium_init() is thread-safe, but takes a mutex of its own on every
+	   call: a fork while another thread held it would leave the child
+	   stuck in its next kmc_secret_new(). Once is enough. */
+	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+		return 0;
 	KMC_ENSURE(sodium_init() >= 0, KMC_E_NOMEM);
 	/* OpenSSL 3.0 builds its default library context on first use. An
 	   allocation failing there leaves it half made, and any later call
@@ -27,6 +33,7 @@ int kmc_crypto_init(void)
 	   error the caller sees, and nothing calls OpenSSL after it. */
 	KMC_ENSURE(OPENSSL_init_crypto(0, NULL) &&
 		OSSL_LIB_CTX_get0_global_default(), KMC_E_NOMEM);
+	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

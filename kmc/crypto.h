@@ -96,7 +96,8 @@ KMC_INTERNAL void kmc_wipe(void *p, size_t len);
 /* Guarded secret of len bytes with contents copied from p. */
 KMC_INTERNAL int kmc_secret_dup(const void *p, size_t len, kmc_secret **ret)
 	KMC_MUST_CHECK;
-/* Make a secret read-only (keys, once derived) or writable again. */
-KMC_INTERNAL void kmc_secret_readonly(kmc_secret *s);
+/* Make a secret read-only (keys, once derived). A secret in the arena
+ * moves to pages of its own first: 0, or KMC_E_NOMEM. */
+KMC_INTERNAL int kmc_secret_readonly(kmc_secret *s) KMC_MUST_CHECK;
 
 #endif

@@ -1,19 +1,26 @@
 /*
  * secret.c - guarded buffers for plaintext keys and passwords.
  *
- * The bytes live in sodium_malloc() memory: guard pages on both sides, a
- * canary, mlock() where the limit allows, and sodium_free() wipes them.
+ * Up to 4 KiB the bytes live in a slot of the guarded arena (arena.c):
+ * guard pages around each region, locked, canaries around each slot,
+ * wiped on free; one mapping serves many secrets, where sodium_malloc()
+ * maps and locks pages for every one. Larger secrets, and those made
+ * read-only (which needs pages of their own), live in sodium_malloc()
+ * memory: guard pages on both sides, a canary, mlock() where the limit
+ * allows, and sodium_free() wipes them.
  * One extra NUL follows the bytes so passwords work as C strings. A secret
  * is never resized upwards: growing would copy it through realloc.
  */
 #include <string.h>
 #include <sodium.h>
+#include "arena.h"
 #include "crypto.h"
 
 struct kmc_secret {
 	unsigned char *data;
 	size_t len;
 	size_t cap;
+	int in_arena;
 };
 
 /* A cap keeps a corrupt length field from asking for gigabytes. */
@@ -27,13 +34,20 @@ int kmc_secret_new(size_t len, kmc_secret **ret)
 	KMC_GUARD(kmc_crypto_init());
 	s = calloc(1, sizeof(*s));
 	KMC_ENSURE(s, KMC_E_NOMEM);
-	s->data = sodium_malloc(len + 1);
+	if (len + 1 <= KMC_ARENA_MAX) {
+		/* Zeroed already: a free slot is all zero. */
+		s->data = kmc_arena_alloc(len + 1);
+		s->in_arena = 1;
+	} else {
+		s->data = sodium_malloc(len + 1);
+		/* sodium_malloc() fills with garbage; callers expect zeros. */
+		if (s->data)
+			memset(s->data, 0, len + 1);
+	}
 	if (!s->data) {
 		free(s);
 		return KMC_E_NOMEM;
 	}
-	/* sodium_malloc() fills with garbage bytes; callers expect zeros. */
-	memset(s->data, 0, len + 1);
 	s->len = len;
 	s->cap = len;
 	*ret = s;
@@ -69,16 +83,32 @@ int kmc_secret_shrink(kmc_secret *s, size_t len)
 	return 0;
 }
 
-void kmc_secret_readonly(kmc_secret *s)
+int kmc_secret_readonly(kmc_secret *s)
 {
+	/* A slot shares its pages with other secrets: move to pages of
+	   its own, which can be protected alone. */
+	if (s->in_arena) {
+		unsigned char *own = sodium_malloc(s->cap + 1);
+
+		if (!own)
+			return KMC_E_NOMEM;
+		memcpy(own, s->data, s->cap + 1);
+		kmc_arena_free(s->data);
+		s->data = own;
+		s->in_arena = 0;
+	}
 	sodium_mprotect_readonly(s->data);
+	return 0;
 }
 
 void kmc_secret_free(kmc_secret *s)
 {
 	if (!s)
 		return;
-	/* sodium_free() makes the pages writable, wipes and unlocks them. */
-	sodium_free(s->data);
+	if (s->in_arena)
+		kmc_arena_free(s->data);	/* checks and wipes the slot */
+	else
+		/* Makes the pages writable, wipes and unlocks them. */
+		sodium_free(s->data);
 	free(s);
 }

@@ -19,6 +19,8 @@ packages=(
 	valgrind clang libclang-rt-14-dev	# check-valgrind, fuzzing
 	util-linux procps		# setsid, timeout-free process checks
 	gdb				# test_secret_hygiene: a core of kmc at exit
+	openjdk-17-jdk-headless		# keytool reads kmc export's PKCS#12 stores;
+					# a Java TLS client in tests
 )
 
 missing=()

@@ -89,7 +89,7 @@ static int mk_derive(const kmc_secret *mk, uint32_t id, vault_mk *ret)
 		r = kmc_subkey(kmc_secret_data(keys) + KMC_KEY_LEN,
 			kmc_secret_data(mk), 2, "kmcstr01");
 	KMC_GUARD(r);
-	kmc_secret_readonly(keys);
+	KMC_GUARD(kmc_secret_readonly(keys));
 	ret->id = id;
 	ret->keys = TAKE_PTR(keys);
 	return 0;
@@ -131,7 +131,7 @@ static int vault_load_mks(kmc_vault *v, const keystore *ks,
 	if (r == 0)
 		r = mk_wrap_key(rk, kmc_secret_data(v->mkwrap));
 	if (r == 0)
-		kmc_secret_readonly(v->mkwrap);
+		r = kmc_secret_readonly(v->mkwrap);
 	for (size_t i = 0; i < ks->n_mks && r == 0; i++)
 		if (!(ks->mks[i].flags & KS_MK_RETIRED))
 			r = vault_add_mk(v, ks, &ks->mks[i]);

@@ -55,13 +55,18 @@ int slot_unwrap(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 {
 	_cleanup_(kmc_wbuf_free) kmc_wbuf ad = KMC_WBUF(2 * KS_PARAMS_MAX);
 	kmc_secret *rk = NULL;
+	int r;
 
 	KMC_ENSURE(s->wrapped_len == KMC_KEY_LEN + KMC_SEAL_OVERHEAD,
 		KMC_E_CORRUPT);
 	KMC_GUARD(slot_ad(vault_id, s, &ad));
 	KMC_GUARD(kmc_open_secret(slot_key, ad.p, ad.len, s->wrapped,
 		s->wrapped_len, &rk));
-	kmc_secret_readonly(rk);
+	r = kmc_secret_readonly(rk);
+	if (r < 0) {
+		kmc_secret_free(rk);
+		return r;
+	}
 	*ret_rk = rk;
 	return 0;
 }
@@ -164,7 +169,7 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 	if (kmc_secret_len(key) != HOST_KEY_LEN)
 		return kmc_detail(KMC_E_HOST_KEY, "host key %s is not %d bytes",
 			path, HOST_KEY_LEN);
-	kmc_secret_readonly(key);
+	KMC_GUARD(kmc_secret_readonly(key));
 	*ret = TAKE_PTR(key);
 	return 0;
 }

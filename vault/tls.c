@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 #include <kmc/tls.h>
+#include "ciphers.h"
 #include "x509.h"
 #include "trust.h"
 
@@ -93,7 +94,8 @@ static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
 	return r;
 }
 
-int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
+static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
+	kmc_client_cert mode)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *cert = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *ca = NULL;
@@ -169,10 +171,32 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	   clients checked against it; one that has none (a store CA without
 	   kmc trust crl, or the bundle's CA when only store CAs have CRLs)
 	   is not refused for lacking it. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		SSL_VERIFY_FAIL_IF_NO_PEER_CERT, (crl_pem || store_crls) &&
-		trusting ? verify_without_crl : NULL);
+	if (mode == KMC_CLIENT_CERT_NONE)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+			(mode == KMC_CLIENT_CERT_REQUIRED ?
+			 SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			(crl_pem || store_crls) && trusting ?
+			verify_without_crl : NULL);
 	return 0;
+}
+
+int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
+{
+	return ctx_use(ctx, v, name, KMC_CLIENT_CERT_REQUIRED);
+}
+
+int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
+	const kmc_tls_params *p)
+{
+	kmc_tls_params q;
+
+	kmc_detail_clear();
+	/* All of p first: a refused option leaves ctx untouched. */
+	KMC_GUARD(tls_params_read(p, &q));
+	KMC_GUARD(tls_params_apply(ctx, &q));
+	return ctx_use(ctx, v, name, q.client_cert);
 }
 
 /* PEM of a DER private key, built in guarded memory. */

@@ -43,7 +43,11 @@
  *                   backupset.c a set's files and their check
  *                   manifest.c  backup.manifest
  *   servers         tls.c       keys into OpenSSL, export, cert info
+ *                   ciphers.c   kmc_ssl_ctx_use_ex's options: cipher
+ *                               strings checked part by part
  *                   uri.c       kmc: URIs and key-reference files
+ *                   export.c    keys as PKCS#8 and PKCS#12 keystores,
+ *                               trust stores as PKCS#12 truststores
  *   over time       expiry.c    kmc_cert_expiry_list: the dates of every
  *                               bundle's certificates and CRL, and of
  *                               every trusted certificate
@@ -73,7 +77,10 @@
  *               trust (the store a bundle names)
  *   importchk-> items, strings, pkey, x509, conf
  *   promote  -> import, items, x509, paths, store
- *   tls      -> items, pkey, x509, paths, trust
+ *   tls      -> ciphers, items, pkey, x509, paths, trust
+ *   ciphers  -> x509 (ossl_reason)
+ *   export   -> tls (the key in the clear), items, pkey, x509, paths,
+ *               trust
  *   expiry   -> items, x509, trust
  *   trust    -> trustrec, items, journal, paths, x509, store
  *   ca       -> carec, certmake, keygen, subject, items, journal,
@@ -232,8 +239,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>: the live
    version's, then those of its staged and previous versions
-   (vault/promote.c). */
+   (vault/promote.c); and the password kmc export kept for its PKCS#12
+   keystore (vault/export.c). */
 #define BUNDLE_PARTS { "key", "cert", "ca", "crl", "meta", \
+	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 

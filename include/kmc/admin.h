@@ -1030,6 +1030,77 @@ KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
 KMC_API int kmc_file_write_new(const char *path, const void *data,
 	size_t len, mode_t mode) KMC_MUST_CHECK KMC_NONNULL(1);
 
+/* ---------------------------------------------------------------- */
+/* Exports: keys and trust stores in the forms servers and Java read */
+
+typedef enum kmc_export_format {
+	KMC_EXPORT_PKCS8_DER = 1,	/* PKCS#8 DER (JDBC's client.pk8) */
+	KMC_EXPORT_PKCS8_PEM = 2,	/* PKCS#8 PEM */
+	KMC_EXPORT_PKCS12 = 3,		/* a keystore, or a truststore */
+	KMC_EXPORT_PEM = 4,		/* kmc_trust_export(): certificates */
+} kmc_export_format;
+
+/* A PKCS#8 export in the clear: asked for, never by default. */
+#define KMC_EXPORT_NO_PASSWORD 0x1u
+
+typedef struct kmc_export_params {
+	size_t size;		/* sizeof(kmc_export_params) */
+	kmc_export_format format;
+	/* The password (1 to KMC_KEY_PASSWORD_MAX bytes, no NUL), or the
+	   password item that holds it; an item that does not exist yet is
+	   made, a new random 32-character password, before the file is
+	   written. Neither: a PKCS#12 keystore's password is kept in
+	   NAME/keystore-password, a truststore's in
+	   trust:STORE/truststore-password; PKCS#8 needs
+	   KMC_EXPORT_NO_PASSWORD. */
+	const kmc_secret *password;
+	const char *password_item;
+	unsigned flags;		/* KMC_EXPORT_NO_PASSWORD */
+	const char *alias;	/* the keystore entry's; NULL: the name */
+	const char *out;	/* a new file; NULL: into *ret only */
+	mode_t mode;		/* 0: 0600 (a truststore: 0644); a key's
+				   at most 0640, a truststore's 0644 */
+} kmc_export_params;
+
+#define KMC_EXPORT_PARAMS_INIT { .size = sizeof(kmc_export_params) }
+
+/*
+ * kmc_export - the private key of bundle (or generated key) name as
+ * PKCS#8 DER or PEM, encrypted (PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256)
+ * or, with KMC_EXPORT_NO_PASSWORD, not; or as a PKCS#12 keystore: the
+ * key, NAME/cert's chain and NAME/ca's certificates, an entry Java lists
+ * as PrivateKeyEntry under alias (AES-256-CBC, PBKDF2 and a SHA-256 MAC,
+ * OpenSSL 3's defaults). Written to p->out (created with p->mode, never
+ * over a file that exists) and/or handed back in *ret (may be NULL with
+ * p->out). Everything is checked before the vault or a file is written;
+ * a password item it makes (*ret_made 1, may be NULL) stays when the
+ * file cannot be written, and the next export takes it again. Making one
+ * needs a handle opened with KMC_OPEN_WRITE.
+ * WARNING: with KMC_EXPORT_NO_PASSWORD this is the plaintext key.
+ * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no such key; for PKCS#12, no
+ * certificate yet), KMC_E_TYPE (an item of another type), KMC_E_EXISTS (p->out),
+ * KMC_E_INVALID (parameters), KMC_E_EMPTY, KMC_E_TOO_LARGE (a password
+ * over 100 characters), KMC_E_VERIFY (certificate and key differ),
+ * KMC_E_READONLY, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM,
+ * -errno.
+ */
+KMC_API int kmc_export(kmc_vault *v, const char *name,
+	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_trust_export - the certificates of store (NULL: "default") as PEM
+ * (each after a "# ALIAS" line) or as a PKCS#12 truststore: one bag an
+ * alias, each marked trusted for any use (Oracle's trusted key usage
+ * attribute), which Java lists as trustedCertEntry. Password, file and
+ * *ret as kmc_export(); PEM takes no password.
+ * Returns 0; KMC_E_NOT_FOUND (no such store; for PKCS#12, one that
+ * holds no certificate), and as kmc_export().
+ */
+KMC_API int kmc_trust_export(kmc_vault *v, const char *store,
+	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3);
+
 #ifdef __cplusplus
 }
 #endif

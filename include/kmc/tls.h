@@ -47,6 +47,68 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 KMC_API int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
+/* What a server asks of its clients' certificates (kmc_tls_params). */
+typedef enum kmc_client_cert {
+	/* One of the trusted CAs' is required; a client without one is
+	   refused. 0, so that a zeroed kmc_tls_params keeps the default of
+	   kmc_ssl_ctx_use(). */
+	KMC_CLIENT_CERT_REQUIRED = 0,
+	/* Asked for and, when sent, verified as under REQUIRED (a client of
+	   another CA, or revoked, is refused); a client that sends none is
+	   let in, and the application decides what it may do. */
+	KMC_CLIENT_CERT_OPTIONAL = 1,
+	/* Not asked for: every client is let in without one. */
+	KMC_CLIENT_CERT_NONE = 2,
+} kmc_client_cert;
+
+#define KMC_TLS_CIPHERS_MAX 4096	/* bytes of either cipher string */
+
+/*
+ * Options for kmc_ssl_ctx_use_ex(). size is the caller's
+ * sizeof(kmc_tls_params): fields are only ever added at the end, and
+ * those an older caller does not know read as unset.
+ */
+typedef struct kmc_tls_params {
+	size_t size;		/* sizeof(kmc_tls_params) */
+	/* The ciphers of TLS 1.2 and below, as an OpenSSL cipher string
+	   ("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384",
+	   "HIGH:!aNULL"; ':' ',' ' ' or ';' between the parts); NULL:
+	   OpenSSL's default. */
+	const char *cipher_list;
+	/* The TLS 1.3 cipher suites, ':' between them
+	   ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"); ""
+	   turns TLS 1.3 off (TLS 1.2 becomes the highest version); NULL:
+	   OpenSSL's default. */
+	const char *ciphersuites;
+	kmc_client_cert client_cert;
+} kmc_tls_params;
+
+/* Designated, as KMC_OPTIONS_INIT: client certificates required, the
+ * default ciphers. */
+#define KMC_TLS_PARAMS_INIT { .size = sizeof(kmc_tls_params) }
+
+/*
+ * kmc_ssl_ctx_use_ex - kmc_ssl_ctx_use() with the cipher lists and the
+ * client-certificate mode of p (NULL: as kmc_ssl_ctx_use()). Each part
+ * of either cipher string must select a cipher this OpenSSL knows, tried
+ * alone (an exclusion, "!X" or "-X", may name one it lacks; the
+ * directives are "@STRENGTH" and "@SECLEVEL=0" to 5; a Suite B list,
+ * "SUITEB128" and the like, only alone, as OpenSSL reads it only so); a
+ * part that selects none, a TLS 1.3 suite in cipher_list or a TLS 1.2
+ * cipher in ciphersuites is refused with a detail that names it. p is checked whole before ctx or
+ * the vault is touched: a refused p leaves ctx as it was.
+ *
+ * WARNING: as kmc_ssl_ctx_use(), on a fresh SSL_CTX. With
+ * KMC_CLIENT_CERT_OPTIONAL or _NONE a connection may come without a
+ * client certificate: SSL_get0_peer_certificate() is then NULL, and
+ * the application must not take the connection as authenticated.
+ *
+ * Returns 0; KMC_E_INVALID (p: its size, its mode or a cipher string,
+ * named in the detail), and the errors of kmc_ssl_ctx_use().
+ */
+KMC_API int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
+	const kmc_tls_params *p) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,6 +72,14 @@ check "an option the command does not take is not offered ('rm --js')" \
 	offers '' rm --js
 check "an option's value: '--format ' offers pem and der" \
 	offers 'der\npem' unwrap server --format ''
+check "export's formats: 'export server --format ' offers the three" \
+	offers 'pkcs12\npkcs8-der\npkcs8-pem' export server --format ''
+check "trust export's formats: pem and pkcs12" \
+	offers 'pem\npkcs12' trust export --format ''
+check "export --password-item offers item names" \
+	offers 'db\nweb' --vault "$V" export server --password-item ''
+check "export --mode offers 0600 and 0640" \
+	offers '0600\n0640' export server --mode ''
 check "item names from kmc list: 'password get ' offers db and web" \
 	offers 'db\nweb' --vault "$V" password get ''
 check "item names complete a prefix: 'rm w' gives web" \

@@ -5,7 +5,9 @@
 # `kmc init`, `kmc password set` and `kmc import` of a PKI with an
 # encrypted key are run (and `kmc key gen`, `csr`, `cert set` of a key
 # born in the vault, and kmc ca init, cert issue, ca revoke and ca crl,
-# whose keys are born in the vault too, their secrets read out afterwards); then neither password, nor the private key (a
+# whose keys are born in the vault too, their secrets read out afterwards;
+# and `kmc export` and `kmc trust export`, whose own files are the only
+# thing that holds the key, encrypted); then neither password, nor the private key (a
 # 32-byte window of its PKCS#8 DER: the EC private scalar, which no public
 # file holds), nor the lines of its unencrypted PEM may be found in the log
 # or in any file of the vault (the keystores, the item store, the keys
@@ -292,6 +294,43 @@ for name in issued issued2; do
 done
 check "control: the keys folder copy of issued's key is encrypted" \
 	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/issued/server.key"
+
+# ---- kmc export: only the export file holds the key, encrypted ------------------
+
+# kmc export writes a key or keystore where it was asked to, encrypted;
+# the password it makes for it goes into the vault and nowhere else. The
+# export files are the encrypted key itself, which the log also holds
+# (their bytes were written): searched for the secrets all the same.
+EXPLOG=$T/export.log
+check "kmc trust add (a store to export)" "$KMC" --vault "$V" trust add ca "$P/ca.crt"
+check "kmc export --format pkcs12 (its password made) under the write log" \
+	logged "$EXPLOG" export server --format pkcs12 --out "$T/hyg.p12"
+check "kmc export --format pkcs8-der --password-file under the write log" \
+	logged "$EXPLOG" export server --format pkcs8-der --password-file "$PWF" --out "$T/hyg.pk8"
+check "kmc export --format pkcs8-pem --password-item db under the write log" \
+	logged "$EXPLOG" export server --format pkcs8-pem --password-item db --out "$T/hyg.pem"
+check "kmc trust export --format pkcs12 (its password made) under the write log" \
+	logged "$EXPLOG" trust export --format pkcs12 --out "$T/hyg-trust.p12"
+KS_PW=$("$KMC" --vault "$V" password get server/keystore-password 2>/dev/null)
+TS_PW=$("$KMC" --vault "$V" password get trust:default/truststore-password 2>/dev/null)
+check "the exports were written, their passwords kept" \
+	eval '[ -s "$T/hyg.p12" ] && [ -s "$T/hyg.pk8" ] && [ -s "$T/hyg.pem" ] && [ ${#KS_PW} = 32 ] && [ ${#TS_PW} = 32 ]'
+check "control: the export log holds the keystore written (its bytes)" \
+	has_hex "$EXPLOG" "$(xxd -p -s 100 -l 32 "$T/hyg.p12" | tr -d '\n')"
+check "the export log does not hold the keystore's password" lacks_text "$EXPLOG" "$KS_PW"
+check "the export log does not hold the truststore's password" lacks_text "$EXPLOG" "$TS_PW"
+check "the export log does not hold the password given by file" lacks_text "$EXPLOG" "$PW_ITEM"
+check "the export log does not hold the key's DER window" lacks_hex "$EXPLOG" "$WIN"
+check "the export log does not hold the unencrypted PEM lines" \
+	eval 'lacks_text "$EXPLOG" "$PEM1" && lacks_text "$EXPLOG" "$PEM2"'
+check "no vault file holds the keystore's password" tree_lacks "$V" text "$KS_PW"
+check "no vault file holds the key's DER window after the exports" tree_lacks "$V" hex "$WIN"
+check "kmc export born --format pkcs12 (a key born in the vault) under the write log" \
+	logged "$EXPLOG" export born --format pkcs12 --out "$T/hyg-born.p12"
+check "... written" test -s "$T/hyg-born.p12"
+check "the export log does not hold the born key's scalar" lacks_hex "$EXPLOG" "$BWIN"
+check "the export log does not hold the born keystore's password" \
+	lacks_text "$EXPLOG" "$("$KMC" --vault "$V" password get born/keystore-password 2>/dev/null </dev/null)"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 
