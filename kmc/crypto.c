@@ -4,6 +4,7 @@
  */
 #include <string.h>
 #include <sodium.h>
+#include <openssl/crypto.h>
 #include "crypto.h"
 
 /* libsodium's XChaCha20-Poly1305 sizes must be the ones the format fixed. */
@@ -25,6 +26,13 @@ int kmc_crypto_init(void)
 	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
 		return 0;
 	KMC_ENSURE(sodium_init() >= 0, KMC_E_NOMEM);
+	/* OpenSSL 3.0 builds its default library context on first use. An
+	   allocation failing there leaves it half made, and any later call
+	   (a decoder, a fetch) crashes on a lock it never made. Built here,
+	   before the library's first OpenSSL call, such a failure is an
+	   error the caller sees, and nothing calls OpenSSL after it. */
+	KMC_ENSURE(OPENSSL_init_crypto(0, NULL) &&
+		OSSL_LIB_CTX_get0_global_default(), KMC_E_NOMEM);
 	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 	return 0;
 }

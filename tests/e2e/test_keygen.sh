@@ -182,6 +182,28 @@ t_err 2 "cert set without -s: exit 2" "cert set needs -s" kmc cert set web
 check "... and none of them changed anything" same "$S0"
 check "... nor made the keys folder" test ! -e "$V/keys/web"
 
+# Revoked by the CRL given, and out of its dates: refused as an import
+# refuses them.
+t "key gen rv" kmc key gen rv
+t "csr rv" kmc csr rv --subject /CN=localhost --out "$T/rv.csr"
+PR=$T/pki-revoking
+cp -a "$P" "$PR"
+echo 'unique_subject = no' >"$PR/index.txt.attr"
+check "the CA signs rv's CSR twice: one current, one expired in 2020" eval '(cd "$PR" &&
+	openssl ca -batch -config ca.cnf -in "$T/rv.csr" -days 10 -extensions server \
+		-out "$T/rv.crt" -notext &&
+	openssl ca -batch -config ca.cnf -in "$T/rv.csr" -startdate 20200101000000Z \
+		-enddate 20200201000000Z -extensions server -out "$T/rv-old.crt" -notext) >/dev/null 2>&1'
+check "... and revokes the current one in its CRL" bash "$PR/crl.sh" "$T/rv.crt"
+snapshot "$V" >"$S0"
+t_err 9 "cert set with a CRL that revokes the certificate: exit 9" "revoked" \
+	kmc cert set rv -s "$T/rv.crt" -c "$P/ca.crt" -r "$PR/ca.crl"
+t_err 9 "cert set of an expired certificate: exit 9, naming it" "rv-old.crt.*expired" \
+	kmc cert set rv -s "$T/rv-old.crt" -c "$P/ca.crt"
+check "... and neither changed anything" same "$S0"
+t_out "rv is still a key without a certificate" \
+	"rv: no certificate yet (kmc csr rv, then kmc cert set rv -s SIGNED.crt)" kmc cert info rv
+
 CONF=$T/app.conf
 printf 'port = 443\n' >"$CONF"
 t "cert set web -s -c --conf" kmc cert set web -s "$T/web.crt" -c "$P/ca.crt" --conf "$CONF"
