@@ -156,6 +156,9 @@ static void put_bash(void)
 		"\t\tCOMPREPLY=($(compgen -W \"$w\" -- \"$cur\")); return 0 ;;\n"
 		"\t--mode) COMPREPLY=($(compgen -W '0600 0640' -- \"$cur\")); "
 		"return 0 ;;\n"
+		/* A password item is an item: offer the names, as for NAME. */
+		"\t--password-item) COMPREPLY=($(compgen -W \"$(_kmc_items "
+		"\"${vault[@]}\")\" -- \"$cur\")); return 0 ;;\n"
 		"\t--type) COMPREPLY=($(compgen -W 'p256 p384 ed25519 rsa2048 "
 		"rsa3072 rsa4096' -- \"$cur\")); return 0 ;;\n"
 		"\t--mechanism) COMPREPLY=($(compgen -W 'aes-cbc aes-gcm rsa-oaep' "

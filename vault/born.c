@@ -26,8 +26,8 @@
 #include "x509.h"
 
 #define BORN_META "keys_dir=\nconf=\nborn=1\n"
-/* The CA helper's items (ca:NAME/...): never a bundle's name. */
-#define CA_ITEM_PREFIX "ca:"
+/* A CA's items (ca:NAME/...): never a bundle's name. */
+#define CA_ITEM_PREFIX KMC_CA_ITEM_PREFIX
 
 static int bundle_name_check(const char *name)
 {

@@ -122,10 +122,9 @@ static int check_password(const kmc_secret *pw, const char *show)
    written, so that refusing it changes nothing. */
 static int out_free(const char *out)
 {
-	char parent[PATH_MAX];
-	const char *slash;
+	char dir[PATH_MAX];
+	const char *base, *slash;
 	struct stat st;
-	int r;
 
 	if (!out)
 		return 0;
@@ -136,22 +135,27 @@ static int out_free(const char *out)
 			"overwrites a file", out);
 	if (errno != ENOENT)
 		return kmc_detail(-errno, "%s: %s", out, kmc_strerror(-errno));
-	/* Its folder too: a password item made for a file that then cannot
-	   be created would be a refusal that changed the vault. */
+	/* Its folder too: a password item made for a file that cannot be
+	   written would be a change for nothing. */
 	slash = strrchr(out, '/');
+	base = slash ? slash + 1 : out;
 	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else if (slash == out)
-		snprintf(parent, sizeof(parent), "/");
-	else if ((size_t)(slash - out) >= sizeof(parent))
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)(slash - out) >= sizeof(dir))
 		return kmc_detail(KMC_E_INVALID, "%s: path too long", out);
 	else
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - out), out);
-	r = stat(parent, &st) < 0 ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR :
-		access(parent, W_OK | X_OK) < 0 ? -errno : 0;
-	if (r < 0)
-		return kmc_detail(r, "creating %s: its folder %s: %s", out, parent,
-			kmc_strerror(r));
+		snprintf(dir, sizeof(dir), "%.*s", slash == out ? 1 :
+			(int)(slash - out), out);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return kmc_detail(KMC_E_INVALID, "%s: not a file name", out);
+	if (stat(dir, &st) < 0)
+		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
+			kmc_strerror(-errno));
+	if (!S_ISDIR(st.st_mode))
+		return kmc_detail(-ENOTDIR, "%s: %s is not a folder", out, dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
+			kmc_strerror(-errno));
 	return 0;
 }
 

@@ -76,6 +76,8 @@ check "export's formats: 'export server --format ' offers the three" \
 	offers 'pkcs12\npkcs8-der\npkcs8-pem' export server --format ''
 check "trust export's formats: pem and pkcs12" \
 	offers 'pem\npkcs12' trust export --format ''
+check "export --password-item offers item names" \
+	offers 'db\nweb' --vault "$V" export server --password-item ''
 check "export --mode offers 0600 and 0640" \
 	offers '0600\n0640' export server --mode ''
 check "item names from kmc list: 'password get ' offers db and web" \

@@ -117,6 +117,12 @@ check "... is 0640" same "$(mode_of "$T/web.p12")" 640
 check "... said nothing of a new password" not grep -q "new password" "$LAST_ERR"
 check "... and opens with the same stored password" \
 	openssl pkcs12 -in "$T/web.p12" -passin "file:$T/ks.pw" -noout
+openssl pkcs12 -in "$T/web.p12" -passin "file:$T/ks.pw" -info -nodes \
+	>"$T/web.info" 2>&1
+check "... its key and certificate under the alias web" \
+	test "$(grep -c "friendlyName: web" "$T/web.info")" = 2
+check "... and another password does not open it" \
+	not_ok openssl pkcs12 -in "$T/web.p12" -passin "file:$T/wrong" -noout
 
 # ---- PKCS#12 truststore ----------------------------------------------------------
 
@@ -147,18 +153,30 @@ if [ -n "$HAVE_KEYTOOL" ]; then
 		grep -A2 -q "^Alias name: server" "$T/kt.ks"
 	check "... a PrivateKeyEntry" grep -q "^Entry type: PrivateKeyEntry" "$T/kt.ks"
 	check "... its chain: the server and the CA" grep -q "^Certificate chain length: 2" "$T/kt.ks"
-	keytool -list -storetype PKCS12 -keystore "$T/web.p12" \
-		-storepass:file "$T/ks.pw" >"$T/kt.web" 2>&1
-	check "keytool -list: --alias web names the entry" grep -q "^web, .*PrivateKeyEntry" "$T/kt.web"
 	keytool -list -storetype PKCS12 -keystore "$T/trust.p12" \
 		-storepass:file "$T/ts.pw" >"$T/kt.ts" 2>&1
 	check "keytool -list: the truststore holds 2 entries" grep -q "contains 2 entries" "$T/kt.ts"
 	check "... ca1, a trustedCertEntry" grep -q "^ca1, .*trustedCertEntry" "$T/kt.ts"
 	check "... ca2, a trustedCertEntry" grep -q "^ca2, .*trustedCertEntry" "$T/kt.ts"
-	keytool -list -storetype PKCS12 -keystore "$T/trust.p12" \
-		-storepass:file "$T/wrong" >"$T/kt.bad" 2>&1
-	check "keytool refuses the truststore with another password" \
-		grep -qi "password was incorrect\|keystore password was incorrect\|Integrity check failed" "$T/kt.bad"
+	# Keys born in the vault of the other types: RSA and Ed25519 (Java 15
+	# and later), each signed by the CA and set on its key.
+	for type in rsa3072 ed25519; do
+		t "key gen k-$type --type $type" kmc key gen "k-$type" --type "$type"
+		t "csr k-$type" kmc csr "k-$type" --subject "/CN=k-$type" --out "$T/k-$type.csr"
+		t "the CA signs k-$type" openssl x509 -req -in "$T/k-$type.csr" \
+			-CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 9 \
+			-out "$T/k-$type.crt"
+		t "cert set k-$type" kmc cert set "k-$type" -s "$T/k-$type.crt" -c "$P/ca.crt"
+		t "export k-$type --format pkcs12 --password-file" \
+			kmc export "k-$type" --format pkcs12 --password-file "$T/pw" --out "$T/k-$type.p12"
+		keytool -list -v -storetype PKCS12 -keystore "$T/k-$type.p12" \
+			-storepass:file "$T/pw" >"$T/kt.$type" 2>&1
+		check "keytool -list: k-$type is a PrivateKeyEntry" \
+			grep -q "^Entry type: PrivateKeyEntry" "$T/kt.$type"
+		want="3072-bit RSA"
+		[ "$type" = rsa3072 ] || want="255-bit Ed25519"
+		check "... its key a $want key" grep -q "Public Key Algorithm: $want key" "$T/kt.$type"
+	done
 else
 	echo "# skip: keytool not installed (tools/deps.sh: openjdk-17-jdk-headless)"
 fi
@@ -186,6 +204,14 @@ refused() {
 	after=$(snapshot "$V"; cd "$T" && stat -c "%n %s %a" -- *)
 	check "$desc: nothing changed" same "$after" "$before"
 }
+t "kmc key gen fresh: a key born in the vault, no certificate yet" kmc key gen fresh
+refused 7 "a keystore of a key without a certificate (exit 7)" "no certificate yet" \
+	export fresh --format pkcs12 --out "$T/new.p12"
+t "... its PKCS#8 is there all the same" \
+	kmc export fresh --format pkcs8-pem --password-file "$T/pw" --out "$T/fresh.pem"
+check "... the key kmc unwrap gives" \
+	cmp <(openssl pkey -in "$T/fresh.pem" -passin "file:$T/pw" -outform DER) \
+	<(kmc unwrap fresh --format der | openssl pkey -inform DER -outform DER)
 refused 7 "export of a key the vault does not hold (exit 7)" "holds no key nosuch" \
 	export nosuch --format pkcs12 --out "$T/new.p12"
 refused 9 "export of an item of another type (exit 9)" "odd/key is not a private-key" \
@@ -199,9 +225,11 @@ refused 2 "a password item of over 100 characters (exit 2)" "long-pass is 101 ch
 refused 8 "an export over a file that exists (exit 8), no password item made" "exists" \
 	export server --format pkcs12 --password-item fresh-item --out "$T/exists"
 check "... the file is still empty" test ! -s "$T/exists"
-refused 7 "an export into a folder that does not exist (exit 7), no password item made" \
-	"folder $T/nodir" \
-	export server --format pkcs12 --password-item fresh-item --out "$T/nodir/new.p12"
+refused 7 "an --out in a folder that does not exist (exit 7), no password item made" \
+	"its folder .*/nosuch: No such file" \
+	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/new.p12"
+refused 2 "an --out that names no file (exit 2)" "not a file name" \
+	export server --format pkcs12 --password-item fresh-item --out "$T/nosuch/"
 refused 7 "a truststore into a folder that does not exist (exit 7), no password item made" \
 	"folder $T/nodir" \
 	trust export --store clients --format pkcs12 --password-item fresh-item \

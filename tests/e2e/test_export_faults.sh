@@ -22,7 +22,7 @@
 # (3) killed, the last always; one own allocation in OWN_STRIDE (8) and
 # ALLOC_RUNS (3) of all of them. make check-full (KMC_STEP_STRIDE=1,
 # KMC_ALLOC_STRIDE=1): each step and own allocation, and FULL_ALL_RUNS
-# (200) of all the allocations.
+# (40) of all the allocations (about a second each under ASan).
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
 V=$T/vault
@@ -163,7 +163,7 @@ step_sweep() {
 
 OWN_STRIDE=8
 ALLOC_RUNS=3
-FULL_ALL_RUNS=200
+FULL_ALL_RUNS=40
 alloc_sweep() { # alloc_sweep NEAR: kmc's own allocations (NEAR 4), or all (0)
 	local near=$1 n total k fails=0 t0=$SECONDS label
 	label="$WHAT, $([ "$near" = 0 ] && echo allocation || echo 'own allocation')"

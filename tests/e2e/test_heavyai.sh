@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_heavyai.sh - HeavyAI's secure binary interface, end to end from the
-# vault: the server's key and certificate (signed by an outside CA, with
-# serverAuth and clientAuth), a PKCS#12 keystore holding them and a
+# vault: the server's key born there (kmc key gen), its CSR (kmc csr),
+# the certificate an outside CA signs (serverAuth and clientAuth) set on
+# it (kmc cert set), a PKCS#12 keystore holding them and a
 # PKCS#12 truststore holding the CA, for the Java side (Calcite), each
 # password kept in the vault; then heavy.conf gets the certificate, a
 # key-reference file as the key path, the stores and their passwords
@@ -12,7 +13,8 @@
 # Java program, as Calcite does, reads heavy.conf, opens both stores with
 # its passwords and connects to examples/tls_server serving the same
 # bundle, presenting the keystore's key and checking the server against
-# the truststore; with a truststore of another CA it is refused.
+# the truststore; with a keystore of another CA's certificate the server
+# refuses it, and with a truststore of another CA it refuses the server.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
@@ -22,9 +24,10 @@ P=$T/pki
 P2=$T/pki2
 H=$T/heavyai		# the server's folder: its certs and heavy.conf
 kmc() { "$KMC" --vault "$V" "$@"; }
+not_ok() { ! "$@" >/dev/null 2>&1; }
 trap 'stop_all; rm -rf "$T"' EXIT
 
-if ! command -v keytool >/dev/null || ! command -v java >/dev/null; then
+if ! command -v keytool >/dev/null || ! command -v javac >/dev/null; then
 	echo "# skip: no Java (tools/deps.sh: openjdk-17-jdk-headless)"
 	done_testing
 	exit
@@ -45,20 +48,22 @@ t "init a vault" kmc init
 
 # ---- the key, the CSR, the certificate the CA signs --------------------------------
 
-# The key and CSR come from openssl here, imported with the signed
-# certificate; the CA is outside the vault, as a company CA would be.
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-	-out "$T/heavydb.key" 2>/dev/null
-t "a CSR for CN=localhost" openssl req -new -key "$T/heavydb.key" \
-	-subj /CN=localhost -out "$T/heavydb.csr"
+# The key is born in the vault and never leaves it in the clear; the CA
+# is outside, as a company CA would be.
+t "kmc key gen heavydb --type rsa2048" kmc key gen heavydb --type rsa2048
+t "kmc csr: CN=localhost, SAN DNS:localhost, IP:127.0.0.1" \
+	kmc csr heavydb --subject /CN=localhost --san DNS:localhost,IP:127.0.0.1 \
+	--out "$T/heavydb.csr"
 t "the outside CA signs it (serverAuth and clientAuth)" \
 	openssl x509 -req -in "$T/heavydb.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" \
 	-CAcreateserial -days 30 -extfile "$P/ca.cnf" -extensions heavydb \
 	-out "$T/heavydb.crt"
-t "import heavydb: key, certificate, CA; copies in the server's folder" \
-	kmc import --name heavydb -c "$P/ca.crt" -s "$T/heavydb.crt" \
-	-k "$T/heavydb.key" --keys-dir "$H/certs"
-rm -f "$T/heavydb.key"
+t_err 7 "before its certificate, no keystore: the key has none yet" \
+	"no certificate yet" kmc export heavydb --format pkcs12 --out "$H/keystore.p12"
+check "... and no password item was made for it" \
+	not_ok kmc password get heavydb/keystore-password
+t "kmc cert set heavydb: the signed certificate, copies in the server's folder" \
+	kmc cert set heavydb -s "$T/heavydb.crt" -c "$P/ca.crt" --keys-dir "$H/certs"
 
 # ---- the stores and their passwords -----------------------------------------------
 
@@ -156,12 +161,32 @@ public class Calcite {
 }
 JAVA
 
+# Compiled once: a JVM's start is the cost of each run.
+t "javac Calcite.java" javac -d "$T/cls" "$T/Calcite.java"
 check "tls_server serves the bundle heavydb" \
 	start_tls_server heavydb --vault "$V" --name heavydb --port 0
 t_out "Calcite connects with the keystore and truststore heavy.conf names" \
-	"hello localhost" java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+	"hello localhost" java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
 check "the server greeted the keystore's certificate" \
 	await_log heavydb "greeted localhost"
+
+# A keystore whose certificate another CA signed: the server refuses it.
+t "key gen stranger" kmc key gen stranger
+t "csr stranger" kmc csr stranger --subject "/CN=stranger" --out "$T/stranger.csr"
+t "another CA signs it (clientAuth)" openssl x509 -req -in "$T/stranger.csr" \
+	-CA "$P2/ca.crt" -CAkey "$P2/ca.key" -CAcreateserial -days 9 \
+	-extfile "$P2/ca.cnf" -extensions client -out "$T/stranger.crt"
+t "cert set stranger" kmc cert set stranger -s "$T/stranger.crt" -c "$P2/ca.crt"
+t "stranger's keystore" kmc export stranger --format pkcs12 --out "$H/stranger.p12"
+mv "$H/keystore.p12" "$H/keystore.p12.good"
+cp "$H/stranger.p12" "$H/keystore.p12"
+t "heavy.conf with stranger's keystore password" \
+	write_conf stranger/keystore-password trust:heavyai/truststore-password
+handshakes=$(log_count heavydb "handshake failed")
+t_rc 1 "a client certificate of another CA: the server refuses the handshake" \
+	java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
+check "... and logs the failed handshake" await_log heavydb "handshake failed" "$handshakes"
+mv "$H/keystore.p12.good" "$H/keystore.p12"
 
 # The same with a truststore of another CA: the server is not trusted.
 t "trust store other trusts another CA" kmc trust add other-ca "$P2/ca.crt" --store other
@@ -173,6 +198,6 @@ t "heavy.conf with the other truststore's password" \
 	write_conf heavydb/keystore-password trust:other/truststore-password
 t_err 1 "a truststore of another CA: Calcite refuses the server" \
 	"PKIX|unable to find valid certification path" \
-	java "$T/Calcite.java" "$H/heavy.conf" "$PORT"
+	java -cp "$T/cls" Calcite "$H/heavy.conf" "$PORT"
 
 done_testing

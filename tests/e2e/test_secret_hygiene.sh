@@ -325,6 +325,12 @@ check "the export log does not hold the unencrypted PEM lines" \
 	eval 'lacks_text "$EXPLOG" "$PEM1" && lacks_text "$EXPLOG" "$PEM2"'
 check "no vault file holds the keystore's password" tree_lacks "$V" text "$KS_PW"
 check "no vault file holds the key's DER window after the exports" tree_lacks "$V" hex "$WIN"
+check "kmc export born --format pkcs12 (a key born in the vault) under the write log" \
+	logged "$EXPLOG" export born --format pkcs12 --out "$T/hyg-born.p12"
+check "... written" test -s "$T/hyg-born.p12"
+check "the export log does not hold the born key's scalar" lacks_hex "$EXPLOG" "$BWIN"
+check "the export log does not hold the born keystore's password" \
+	lacks_text "$EXPLOG" "$("$KMC" --vault "$V" password get born/keystore-password 2>/dev/null </dev/null)"
 
 # ---- the recovery key: no copy left in kmc's memory ----------------------------
 
