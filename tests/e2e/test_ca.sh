@@ -281,6 +281,8 @@ kmc list >"$T/list.before" 2>&1
 t_err 8 "ca crl over a file that exists is refused" "exists" \
 	kmc ca crl root --out "$T/2.crl"
 t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
+t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
+	kmc ca crl root --out ""
 check "the refusals changed nothing" nothing_changed
 check "no 3.crl was written" test ! -e "$T/3.crl"
 t "ca crl root: the third CRL" kmc ca crl root --out "$T/3.crl"
