@@ -245,9 +245,9 @@ static int list_ca(const kmc_ca_info *c, void *arg)
 
 	iso_time(c->cert->not_after, na, sizeof(na));
 	if (o->json) {
-		if (o->n_ca)
-			printf("]},");
-		printf("{\"ca\":");
+		/* The array opens with its first CA: a CA that cannot be
+		   read leaves standard output empty, never a partial value. */
+		printf("%s{\"ca\":", o->n_ca ? "]}," : "[");
 		json_str(stdout, c->name);
 		printf(",\"has_key\":%s,\"next_crl\":%" PRIu64 ",\"issued\":%zu,"
 			"\"revoked\":%zu,", c->has_key ? "true" : "false",
@@ -307,14 +307,12 @@ static int cmd_ca_list(cli_opts *a)
 	r = open_vault(a, 0, &v);
 	if (r < 0)
 		return r;
-	if (o.json)
-		printf("[");
 	r = kmc_ca_list(v, a->argc ? a->argv[0] : NULL, list_ca, list_issued,
 		&o);
 	if (r < 0)
 		return cli_fail(r, "ca list");
 	if (o.json)
-		printf("%s]\n", o.n_ca ? "]}" : "");
+		printf("%s]\n", o.n_ca ? "]}" : "[");
 	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 }
 

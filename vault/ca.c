@@ -393,6 +393,10 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	KMC_GUARD(writable(v));
 	KMC_GUARD(ca_load(v, ca, 1, &c));
 	KMC_GUARD(certmake_end("--days", days, now, 0, NULL, &next));
+	/* "" would be made absolute as the current folder, refused as a
+	   file that exists without naming the option. */
+	if (!*out)
+		return kmc_detail(KMC_E_INVALID, "--out: an empty file name");
 	KMC_GUARD(kmc_path_absolute(out, abs, sizeof(abs)));
 	if (lstat(abs, &st) == 0)
 		return kmc_detail(KMC_E_EXISTS, "%s exists; kmc ca crl never "

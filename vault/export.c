@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/encoder.h>
@@ -473,6 +474,22 @@ int kmc_export(kmc_vault *v, const char *name, const kmc_export_params *p,
 	return r;
 }
 
+/* Java lowers the case of a PKCS#12 alias, and of two that differ only
+   in case keeps one: its truststore would silently trust one CA less. */
+static int aliases_distinct(const trust_set *t, const char *sname)
+{
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t j = i + 1; j < t->n; j++)
+			if (!strcasecmp(t->c[i].alias, t->c[j].alias))
+				return kmc_detail(KMC_E_EXISTS, "trust store %s: "
+					"aliases %s and %s differ only in case, "
+					"and Java, which lowers an alias's case, "
+					"would keep one of the two; rename one "
+					"(kmc trust rm, kmc trust add)", sname,
+					t->c[i].alias, t->c[j].alias);
+	return 0;
+}
+
 /* A certificate-only PKCS#12 of store t: one trusted bag an alias. */
 static int make_truststore(const trust_set *t, const char *pass, kmc_secret **ret)
 {
@@ -523,6 +540,8 @@ int kmc_trust_export(kmc_vault *v, const char *sname_in,
 	if (r == 0 && t->n == 0 && p->format == KMC_EXPORT_PKCS12)
 		r = kmc_detail(KMC_E_NOT_FOUND, "trust store %s holds no "
 			"certificate to put in a truststore", sname);
+	if (r == 0 && p->format == KMC_EXPORT_PKCS12)
+		r = aliases_distinct(t, sname);
 	if (r == 0)
 		r = out_free(p->out);
 	snprintf(def, sizeof(def), "%s%s/%s", TRUST_ITEM_PREFIX, sname,

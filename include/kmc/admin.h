@@ -842,7 +842,7 @@ KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
  * exists) in the same transaction as the record's count, through the
  * vault's journal. *ret_number (may be NULL) is the CRL's number.
  * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
- * KMC_E_INVALID (days), KMC_E_VERIFY (as kmc_cert_issue()),
+ * KMC_E_INVALID (days, an empty out), KMC_E_VERIFY (as kmc_cert_issue()),
  * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
  * KMC_E_STORE, -errno.
  */

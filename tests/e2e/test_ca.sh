@@ -61,6 +61,18 @@ t "ca list shows both CAs" kmc_to "$T/o" ca list
 check "ca list names root and rsa" \
 	bash -c "grep -q 'CA root:.*0 issued' '$T/o' && grep -q 'CA rsa:.*0 issued' '$T/o'"
 t "ca list --json" kmc_to "$T/o" ca list root --json
+check "... one JSON array" jq -e 'type == "array" and length == 1' "$T/o"
+# ca_list_fails CODE ARGS: kmc ca ARGS exits CODE, standard output empty.
+ca_list_fails() {
+	local code=$1 rc
+	shift
+	kmc ca list "$@" >"$T/o.bad" 2>/dev/null
+	rc=$?
+	[ "$rc" = "$code" ] && [ ! -s "$T/o.bad" ] ||
+		{ echo "exit $rc, stdout: $(cat -v "$T/o.bad")" >&2; false; }
+}
+check "ca list nosuch --json: exit 7, no partial JSON on standard output" \
+	ca_list_fails 7 nosuch --json
 check "ca list --json: root, its next CRL number 1, no certificate yet" \
 	grep -q '^\[{"ca":"root","has_key":true,"next_crl":1,"issued":0,"revoked":0,' "$T/o"
 check "kmc list shows the CA's record as type ca" \
@@ -309,6 +321,8 @@ kmc list >"$T/list.before" 2>&1
 t_err 8 "ca crl over a file that exists is refused" "exists" \
 	kmc ca crl root --out "$T/2.crl"
 t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
+t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
+	kmc ca crl root --out ""
 check "the refusals changed nothing" nothing_changed
 check "no 3.crl was written" test ! -e "$T/3.crl"
 t "ca crl root: the third CRL" kmc ca crl root --out "$T/3.crl"

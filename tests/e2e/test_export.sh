@@ -187,6 +187,9 @@ t "password set odd/key (a password where a key belongs)" \
 	bash -c '"$1" --vault "$2" password set odd/key --password-file "$3"' _ "$KMC" "$V" "$T/pw"
 secret_file "$T/long" "$(printf 'x%.0s' {1..101})"
 secret_file "$T/hundred" "$(printf 'y%.0s' {1..100})"
+# Two aliases Java would take as one (it lowers their case).
+t "trust store casey trusts the first CA as CA1" kmc trust add CA1 "$P/ca.crt" --store casey
+t "... and the second as ca1" kmc trust add ca1 "$P2/ca.crt" --store casey
 t "password set long-pass (101 characters)" \
 	kmc password set long-pass --password-file "$T/long"
 : >"$T/exists"
@@ -234,6 +237,11 @@ refused 7 "a truststore into a folder that does not exist (exit 7), no password 
 refused 2 "an alias that is not UTF-8 (exit 2), no password item made" \
 	"alias is not UTF-8" \
 	export server --format pkcs12 --password-item fresh-item --alias $'a\xffb' --out "$T/new.p12"
+refused 8 "a truststore of aliases that differ only in case (exit 8), no password item made" \
+	"aliases CA1 and ca1 differ only in case" \
+	trust export --store casey --format pkcs12 --out "$T/new.p12"
+t "... its PEM export is taken" kmc trust export --store casey --out "$T/casey.pem"
+rm -f "$T/casey.pem"
 refused 2 "pkcs12 --no-password (exit 2)" "always has a.*password" \
 	export server --format pkcs12 --no-password --out "$T/new.p12"
 refused 2 "pkcs8 without a password option (exit 2)" "needs --password-file" \
