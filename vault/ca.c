@@ -448,33 +448,6 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 /* ---------------------------------------------------------------- */
 /* kmc ca list                                                        */
 
-typedef struct names {
-	char (*name)[KMC_TRUST_NAME_MAX + 1];
-	size_t n, cap;
-} names;
-
-static int collect_ca(const kmc_item_info *info, void *arg)
-{
-	names *s = arg;
-	size_t plen = strlen(CA_ITEM_PREFIX);
-	const char *cname = info->name + plen;
-
-	if (info->type != KMC_ITEM_CA ||
-	    strncmp(info->name, CA_ITEM_PREFIX, plen) != 0 ||
-	    trust_name_check(cname, 0) < 0)
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		void *p = realloc(s->name, cap * sizeof(s->name[0]));
-
-		KMC_ENSURE(p, KMC_E_NOMEM);
-		s->name = p;
-		s->cap = cap;
-	}
-	snprintf(s->name[s->n++], sizeof(s->name[0]), "%s", cname);
-	return 0;
-}
-
 static int list_one(kmc_vault *v, const char *name,
 	int (*ca_cb)(const kmc_ca_info *info, void *arg),
 	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
@@ -519,13 +492,13 @@ int kmc_ca_list(kmc_vault *v, const char *ca,
 	int (*ca_cb)(const kmc_ca_info *info, void *arg),
 	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
 {
-	names s = { 0 };
+	trust_names s;
 	int r;
 
 	kmc_detail_clear();
 	if (ca)
 		return list_one(v, ca, ca_cb, issued_cb, arg);
-	r = kmc_item_list(v, collect_ca, &s);
+	r = trust_names_of(v, CA_ITEM_PREFIX, KMC_ITEM_CA, &s);
 	for (size_t i = 0; r == 0 && i < s.n; i++)
 		r = list_one(v, s.name[i], ca_cb, issued_cb, arg);
 	free(s.name);

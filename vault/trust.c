@@ -546,19 +546,20 @@ int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
 /* ---------------------------------------------------------------- */
 /* Reading                                                            */
 
-typedef struct names {
-	char (*name)[KMC_TRUST_NAME_MAX + 1];
-	size_t n, cap;
-} names;
+typedef struct names_arg {
+	trust_names *s;
+	const char *prefix;
+	kmc_item_type type;
+} names_arg;
 
-static int collect_store(const kmc_item_info *info, void *arg)
+static int collect_name(const kmc_item_info *info, void *arg)
 {
-	names *s = arg;
-	size_t plen = strlen(TRUST_ITEM_PREFIX);
+	const names_arg *a = arg;
+	trust_names *s = a->s;
+	size_t plen = strlen(a->prefix);
 	const char *sname = info->name + plen;
 
-	if (info->type != KMC_ITEM_TRUST ||
-	    strncmp(info->name, TRUST_ITEM_PREFIX, plen) != 0 ||
+	if (info->type != a->type || strncmp(info->name, a->prefix, plen) != 0 ||
 	    trust_name_check(sname, 0) < 0)
 		return 0;
 	if (s->n == s->cap) {
@@ -571,6 +572,15 @@ static int collect_store(const kmc_item_info *info, void *arg)
 	}
 	snprintf(s->name[s->n++], sizeof(s->name[0]), "%s", sname);
 	return 0;
+}
+
+int trust_names_of(kmc_vault *v, const char *prefix, kmc_item_type type,
+	trust_names *ret)
+{
+	names_arg a = { ret, prefix, type };
+
+	*ret = (trust_names){ 0 };
+	return kmc_item_list(v, collect_name, &a);
 }
 
 static int list_one_store(kmc_vault *v, const char *sname,
@@ -614,13 +624,13 @@ int kmc_trust_list(kmc_vault *v, const char *sname,
 	int (*files_cb)(const char *sname, const char *path, void *arg),
 	void *arg)
 {
-	names s = { 0 };
+	trust_names s;
 	int r;
 
 	kmc_detail_clear();
 	if (sname)
 		return list_one_store(v, sname, cb, files_cb, arg);
-	r = kmc_item_list(v, collect_store, &s);
+	r = trust_names_of(v, TRUST_ITEM_PREFIX, KMC_ITEM_TRUST, &s);
 	for (size_t i = 0; r == 0 && i < s.n; i++)
 		r = list_one_store(v, s.name[i], cb, files_cb, arg);
 	free(s.name);

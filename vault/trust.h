@@ -47,6 +47,16 @@ typedef struct trust_set {
 	trust_cert c[KMC_TRUST_CERTS_MAX];
 } trust_set;
 
+/* The names of the items of one type named PREFIX + a name that passes
+ * trust_name_check() (trust stores, CAs), the prefix left out, in the
+ * store's order; free(ret->name) when done. */
+typedef struct trust_names {
+	char (*name)[KMC_TRUST_NAME_MAX + 1];
+	size_t n, cap;
+} trust_names;
+KMC_INTERNAL int trust_names_of(kmc_vault *v, const char *prefix,
+	kmc_item_type type, trust_names *ret) KMC_MUST_CHECK;
+
 /* trustrec.c: the record, and the names. */
 KMC_INTERNAL int trust_name_check(const char *name, int alias)
 	KMC_MUST_CHECK;
