@@ -74,6 +74,15 @@
  *	                   Unset or empty: nothing is logged or replaced.
  *	                   The extra calls (pwritev, ...) are never counted,
  *	                   so KMC_FAULT_AT step numbers do not change.
+ *	KMC_FAULT_OSSL_INIT=1
+ *	                   count the allocations OpenSSL makes while it
+ *	                   starts (OPENSSL_init_crypto and the building of
+ *	                   its default library context, which kmc does once,
+ *	                   first thing, in every command: some 50 allocations,
+ *	                   the same in all). Unset: they are left out, so an
+ *	                   allocation sweep of any command tries what that
+ *	                   command does; test_born_faults_alloc.sh sets it
+ *	                   and fails each of them.
  *
  * Only calls made through the dynamic linker are seen: those of the kmc
  * binary (which links libkmcvault statically but calls libc through its
@@ -124,6 +133,7 @@ static unsigned enabled = DEFAULT_OPS;
 static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
 static int no_tmpfile;			/* KMC_FAULT_NO_TMPFILE */
+static int count_ossl_init;		/* KMC_FAULT_OSSL_INIT */
 static int done;			/* past the destructor: count nothing */
 
 /* KMC_WRITE_LOG: the log's descriptor, -1 when off. */
@@ -135,6 +145,8 @@ static void near_init(void);
 /* Inside the shim (tracing, dlsym): allocations pass uncounted. Initial
  * exec: no __tls_get_addr, which could itself allocate. */
 static __thread int in_shim __attribute__((tls_model("initial-exec")));
+/* Inside OpenSSL's start (KMC_FAULT_OSSL_INIT). */
+static __thread int in_ossl_init __attribute__((tls_model("initial-exec")));
 
 extern char **environ;
 
@@ -158,6 +170,8 @@ static void load_config(void)
 	kill_at = s && *s && strcmp(s, "0") != 0;
 	s = getenv("KMC_FAULT_NO_TMPFILE");
 	no_tmpfile = s && *s && strcmp(s, "0") != 0;
+	s = getenv("KMC_FAULT_OSSL_INIT");
+	count_ossl_init = s && *s && strcmp(s, "0") != 0;
 	log_open();
 	near_init();
 	s = getenv("KMC_FAULT_OPS");
@@ -707,8 +721,44 @@ static int alloc_hit(enum op op)
 		return 0;
 	in_shim++;
 	load_config();
-	r = (!near_depth || near_own_code()) ? hit(op, NULL) : 0;
+	r = (in_ossl_init && !count_ossl_init) ? 0 :
+		(!near_depth || near_own_code()) ? hit(op, NULL) : 0;
 	in_shim--;
+	return r;
+}
+
+/* OpenSSL's start, marked for alloc_hit (KMC_FAULT_OSSL_INIT). Declared
+ * here rather than from OpenSSL's headers: the shim links no OpenSSL,
+ * and is preloaded into programs that may have none. */
+struct ossl_lib_ctx_st;
+EXPORT int OPENSSL_init_crypto(uint64_t opts, const void *settings);
+EXPORT struct ossl_lib_ctx_st *OSSL_LIB_CTX_get0_global_default(void);
+
+EXPORT int OPENSSL_init_crypto(uint64_t opts, const void *settings)
+{
+	static int (*real)(uint64_t, const void *);
+	int r;
+
+	in_ossl_init++;
+	if (!real)
+		real = (int (*)(uint64_t, const void *))dlsym(RTLD_NEXT,
+			"OPENSSL_init_crypto");
+	r = real ? real(opts, settings) : 0;
+	in_ossl_init--;
+	return r;
+}
+
+EXPORT struct ossl_lib_ctx_st *OSSL_LIB_CTX_get0_global_default(void)
+{
+	static struct ossl_lib_ctx_st *(*real)(void);
+	struct ossl_lib_ctx_st *r;
+
+	in_ossl_init++;
+	if (!real)
+		real = (struct ossl_lib_ctx_st *(*)(void))dlsym(RTLD_NEXT,
+			"OSSL_LIB_CTX_get0_global_default");
+	r = real ? real() : NULL;
+	in_ossl_init--;
 	return r;
 }
 
