@@ -247,7 +247,9 @@ NEAR=4
 # repair, the fingerprint). Every one would take hours: an import makes
 # some 26,600 allocations, --replace 26,400, crl update 8,400, nearly all
 # of them OpenSSL's and libc's inside its decoders; kmc's own are tried
-# each in the NEAR pass. KMC_ALLOC_STRIDE=k sets k (1: all of them).
+# each in the NEAR pass. Under make check-sanitize half as many runs,
+# from the (k/4+1)-th, between those make check tries. KMC_ALLOC_STRIDE=k
+# sets k (1: all of them).
 ALLOC_ALL=400
 ALLOC_RUNS=40
 alloc_points() {
@@ -255,8 +257,12 @@ alloc_points() {
 	k=${KMC_ALLOC_STRIDE:-}
 	[ "${2:-}" != all ] || k=1
 	if [ -z "$k" ]; then
+		local runs=$ALLOC_RUNS
 		k=1
-		[ "$total" -le "$ALLOC_ALL" ] || k=$(((total + ALLOC_RUNS - 1) / ALLOC_RUNS))
+		# Under ASan, half as many, between the ones make check tries.
+		[ -z "${KMC_SANITIZED:-}" ] || [ -n "${ALLOC_FIRST:-}" ] || runs=$((ALLOC_RUNS / 2))
+		[ "$total" -le "$ALLOC_ALL" ] || k=$(((total + runs - 1) / runs))
+		[ -z "${KMC_SANITIZED:-}" ] || [ -n "${ALLOC_FIRST:-}" ] || [ "$k" -lt 4 ] || first=$((k / 4 + 1))
 	fi
 	[ "$k" -gt 1 ] || first=1
 	ALLOC_FROM=$first

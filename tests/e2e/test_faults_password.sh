@@ -57,7 +57,8 @@ check "password set, allocations counted: succeeds without a fault" test "$rc" =
 check "the shim counted the allocations of password set" test "$steps" -gt 5
 alloc_steps=$steps
 fails=0
-for ((n = 1; n <= alloc_steps; n++)); do
+alloc_ns "$alloc_steps"
+for n in "${ALLOC_NS[@]}"; do
 	at="password set, allocation $n of $alloc_steps failing"
 	set_old "$PV"
 	FAULT_OPS=$ALLOC_OPS faulty "$n" "$KMC" --vault "$PV" password set db --password-file "$NEW"
@@ -72,7 +73,7 @@ for ((n = 1; n <= alloc_steps; n++)); do
 	check "$at: the vault is healthy" healthy "$PV"
 	check "$at: no temporary files" no_temp_files "$PV"
 done
-echo "# password set, each allocation failing: failed $fails times of $alloc_steps"
+echo "# password set, allocations failing: failed $fails times of ${#ALLOC_NS[@]} tried of $alloc_steps"
 
 # ---- repairing a deleted kmc.ks (the write that rewrites it) ----------------------------
 
