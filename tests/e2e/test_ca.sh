@@ -163,7 +163,7 @@ check "the key unwrapped is the certificate's" \
 	test "$(openssl pkey -in "$T/db.key" -pubout 2>/dev/null | sha256sum)" = \
 	"$(openssl x509 -in "$K/db/server.crt" -noout -pubkey | sha256sum)"
 check "the keys folder's key is encrypted under the bundle's password" \
-	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$K/db/server.key"
+	grep -q "BEGIN ENCRYPTED $PEM_PK" "$K/db/server.key"
 t "kmc ca list root shows db, app and web" kmc_to "$T/o" ca list root
 check "ca list: db as server, app as client, web" \
 	bash -c "grep -Eq ' server .* db$' '$T/o' && grep -Eq ' client .* app$' '$T/o' && grep -Eq ' server .* web$' '$T/o'"

@@ -66,9 +66,9 @@ check "the server certificate passes -x509_strict -purpose sslserver" \
 check "the client certificate passes -x509_strict -purpose sslclient" \
 	openssl verify -x509_strict -purpose sslclient -CAfile "$CD/ca.crt" "$CD/server.crt"
 check "the server's keys folder copy of its key is encrypted" \
-	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$KD/server.key"
+	grep -q "BEGIN ENCRYPTED $PEM_PK" "$KD/server.key"
 check "no file under the vault holds a key in the clear" \
-	bash -c "! grep -rlE 'BEGIN (EC |RSA )?PRIVATE KEY' '$V'"
+	bash -c "! grep -rlE 'BEGIN (EC |RSA )?$PEM_PK' '$V'"
 
 # A second CA, whose client must be refused.
 t "kmc ca init other: another CA" kmc_pg ca init other --subject "/CN=Other CA"
@@ -170,7 +170,7 @@ t "kmc export client --format pkcs12: the PFX, its password kept in the vault" \
 check "openssl pkcs12 -info opens the PFX with the stored password (never on argv)" \
 	bash -c "openssl pkcs12 -info -in '$X/client.pfx' -nodes \
 		-passin file:<(runuser -u postgres -- '$K' --vault '$V' password get client/keystore-password) \
-		2>/dev/null >'$X/pfx.txt' && grep -q 'BEGIN PRIVATE KEY' '$X/pfx.txt' &&
+		2>/dev/null >'$X/pfx.txt' && grep -q 'BEGIN $PEM_PK' '$X/pfx.txt' &&
 		grep -q 'subject=CN = $DBUSER' '$X/pfx.txt'"
 check "... and its key is the client's" \
 	test "$(openssl pkey -in "$X/pfx.txt" -pubout 2>/dev/null | sha256sum)" = \

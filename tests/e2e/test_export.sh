@@ -61,7 +61,7 @@ t "export --format pkcs8-pem --password-fd 3, to a pipe" \
 	bash -c '"$1" --vault "$2" export server --format pkcs8-pem --password-fd 3 \
 		>"$3" 3<"$4"' _ "$KMC" "$V" "$T/enc.pem" "$T/pw"
 check "PEM armour of an encrypted PKCS#8 key" \
-	grep -q "^-----BEGIN ENCRYPTED PRIVATE KEY-----" "$T/enc.pem"
+	grep -q "^-----BEGIN ENCRYPTED $PEM_PK-----" "$T/enc.pem"
 check "openssl opens the PEM with the password" \
 	diff <(openssl pkey -in "$T/enc.pem" -passin "file:$T/pw" -pubout) \
 	<(pub_of_cert "$P/server.crt")

@@ -213,7 +213,7 @@ check "the keys folder holds ca.crt, server.crt, server.key, 0400" \
 	eval '[ "$(cd "$KD" && stat -c "%n %a" ca.crt server.crt server.key | tr "\n" " ")" = "ca.crt 400 server.crt 400 server.key 400 " ]'
 check "server.crt is the certificate the CA signed" \
 	cmp <(openssl x509 -in "$KD/server.crt" -outform DER) <(openssl x509 -in "$T/web.crt" -outform DER)
-check "server.key is encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$KD/server.key"
+check "server.key is encrypted" grep -q "BEGIN ENCRYPTED $PEM_PK" "$KD/server.key"
 kmc password get web >"$T/web.pw"
 check "web's password opens it, and it is the key of the certificate" \
 	cmp <(openssl pkey -in "$KD/server.key" -passin "file:$T/web.pw" -pubout) \

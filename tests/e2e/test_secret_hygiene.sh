@@ -124,7 +124,7 @@ check "the password opens the key, and the DER matches the plain key of mkpki" \
 PEM1=$(sed -n 2p "$P/server.plain.key")
 PEM2=$(sed -n 3p "$P/server.plain.key")
 pem_ok() {
-	[ "$(head -n1 "$P/server.plain.key")" = "-----BEGIN "'PRIVATE KEY-----' ] &&
+	[ "$(head -n1 "$P/server.plain.key")" = "-----BEGIN $PEM_PK-----" ] &&
 		[ "${#PEM1}" = 64 ] && [ "${#PEM2}" = 64 ] &&
 		! has_text "$P/server.crt" "$PEM1" && ! has_text "$P/server.crt" "$PEM2"
 }
@@ -252,7 +252,7 @@ check "no vault file holds the born key's scalar" tree_lacks "$V" hex "$BWIN"
 check "no vault file holds its PEM lines or password" \
 	eval 'tree_lacks "$V" text "$BPEM1" && tree_lacks "$V" text "$BORN_PW"'
 check "its keys-folder copy is encrypted" \
-	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/born/server.key"
+	grep -q "BEGIN ENCRYPTED $PEM_PK" "$V/keys/born/server.key"
 
 # ---- keys born in the vault: kmc ca init, cert issue ----------------------------
 
@@ -293,7 +293,7 @@ for name in issued issued2; do
 	check "$name: no vault file holds its password" tree_lacks "$V" text "$BPW"
 done
 check "control: the keys folder copy of issued's key is encrypted" \
-	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$V/keys/issued/server.key"
+	grep -q "BEGIN ENCRYPTED $PEM_PK" "$V/keys/issued/server.key"
 
 # ---- kmc export: only the export file holds the key, encrypted ------------------
 
