@@ -284,7 +284,7 @@ static void test_record_header_fields(void **state)
 	EXPECT(7, 2, KMC_E_AUTH);		/* item version */
 	EXPECT(11, 2, KMC_E_AUTH);		/* mk id: a key we do not hold */
 	EXPECT(8, 1, KMC_E_AUTH);
-	EXPECT(19, 0x55, KMC_E_AUTH);		/* created */
+	EXPECT(19, (uint8_t)(orig[19] ^ 0x55), KMC_E_AUTH); /* created */
 	EXPECT(23, (uint8_t)(orig[23] + 1), KMC_E_CORRUPT);	/* size */
 	EXPECT(20, 0x10, KMC_E_CORRUPT);	/* size past KMC_ITEM_MAX */
 #undef EXPECT
