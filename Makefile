@@ -265,15 +265,16 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh $(O)
 
-$(O)/bench/kmc-bench: tools/bench.c $(STATIC)
-	$(call say,CC,$<)
+BENCH_SRC := $(wildcard tools/bench/*.c)
+$(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC)
+	$(call say,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(KMC_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
-		-o $@ $< $(STATIC) $(LIBS)
+	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
+		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(O)/bench/kmc-bench
-	@$(O)/bench/kmc-bench $(O)
+	@$(O)/bench/kmc-bench $(O) $(BENCH_ROWS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/kmc $(DESTDIR)$(PKGCONFIGDIR)

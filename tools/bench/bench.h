@@ -1,0 +1,124 @@
+/*
+ * bench.h - what the rows of kmc-bench share (tools/bench/main.c runs them).
+ *
+ * A row times kmcvault and its peer side by side in one run (measure()),
+ * fills a row and returns 1, or returns 0 with row.skipped saying why it
+ * could not run here. Rows are listed, in order, in main.c.
+ */
+#ifndef KMC_BENCH_H
+#define KMC_BENCH_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <kmc.h>
+#include <kmc/admin.h>
+
+/* The table's text names the counts it was measured with. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define GET_SIZE 2048		/* rows 1 and 2: plaintext bytes of the item */
+#define PASSWORD_LEN 32
+#define GET_ITEM "blob-2k"
+#define PASSWORD_ITEM "db-password"
+#define KEY_BUNDLE "bench-key"	/* row 4: the imported RSA 2048 key */
+
+extern char tmp_dir[];		/* private scratch directory, removed at exit */
+extern char **environ;
+
+/* One sample: seconds for one unit of work (a call, a process, ...). */
+typedef double (*sample_fn)(void *arg);
+
+typedef struct side {
+	sample_fn run;
+	void *arg;
+} side;
+
+typedef struct row {
+	const char *what;	/* short: kmcvault side vs peer */
+	const char *about;	/* the legend line under the table */
+	double a, b;		/* medians in seconds: kmcvault, peer */
+	size_t samples;
+	const char *per;	/* how one sample is counted */
+	char skipped[256];	/* why the row did not run here */
+} row;
+
+/* What the rows share, built on first use. */
+typedef struct bench_env {
+	char build[PATH_MAX];
+	char kmc[PATH_MAX];
+	char provider_dir[PATH_MAX];
+	char host_key[PATH_MAX];
+	char get_vault[PATH_MAX];	/* a 2 KB secret and a password */
+	unsigned char *blob;		/* the 2 KB secret's bytes */
+	char pem[PATH_MAX];		/* an RSA 2048 key in the clear */
+	int quick;			/* BENCH_QUICK=1: fewer, smaller samples */
+} bench_env;
+
+/* The vault holding GET_ITEM and PASSWORD_ITEM (made on first call). */
+const char *bench_get_vault(bench_env *e);
+/* plain.pem: an RSA 2048 key, unencrypted (made on first call). */
+const char *bench_pem(bench_env *e);
+
+_Noreturn void die(const char *step, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Stop on a library failure, naming the step and what the library saw. */
+void check_kmc(int r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void path_join(char *buf, const char *dir, const char *name);
+void make_tmp(void);
+int in_path(const char *name);
+
+double now(void);
+int cmp_double(const void *a, const void *b);
+/* Sorts x in place. */
+double median(double *x, size_t n);
+/* n samples of each side, interleaved, after one untimed warm-up each. */
+void measure(row *r, side a, side b, size_t n);
+
+void print_machine(const char *kmc);
+void print_table(const row *rows, size_t n);
+
+void vault_create(const char *dir);
+void random_password(char *buf, size_t len);
+
+typedef struct proc {
+	const char *step;	/* names the command in failures */
+	const char *log;	/* stderr goes here, shown on failure; NULL:
+				   inherited, so a failing child says why */
+	char *argv[24];
+	posix_spawn_file_actions_t fa;
+} proc;
+
+void proc_init(proc *p, const char *step, const char *log);
+void show_log(const char *log);
+void proc_run(proc *p);
+double sample_proc(void *arg);
+void make_pem(const char *pem);
+/* Run `openssl ARGS...` (NULL-terminated), stderr to log, stdout dropped. */
+void run_openssl(const char *step, const char *log, ...);
+void write_file(const char *path, const char *text);
+void make_certs(const char *pem, char *ca_crt, char *server_crt);
+/* Import pem into dir as KEY_BUNDLE; its kmc: URI in uri. */
+void import_key(const char *dir, const char *pem, char *uri, size_t size);
+
+/* The rows, in table order, and the figures that have no peer. */
+int row_get(row *r, bench_env *e);
+int row_process(row *r, bench_env *e);
+int row_open(row *r, bench_env *e);
+int row_provider(row *r, bench_env *e);
+int row_pkcs11(row *r, bench_env *e);
+void figures_rotation(bench_env *e);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * row_pkcs11.c - row 5: opening a vault through a pkcs11 protector on a
+ * SoftHSM2 token against the raw PKCS#11 unwrap it rests on (C_Decrypt of
+ * 32 bytes): what the vault adds to the token. Skipped, with a note,
+ * without SoftHSM2.
+ */
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/pkcs11.h>
+#include "bench.h"
+
+/* ---------------------------------------------------------------- */
+/* Row 5: opening through a SoftHSM2 token against the raw unwrap    */
+
+#define P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define P11_TOKEN "kmc-bench"
+#define P11_PIN "bench-pin-2718"
+#define P11_KEY "bench-vault-key"
+#define P11_SECRET 32		/* bytes the token unwraps per open */
+#define P11_BATCH 20		/* operations per sample */
+#define P11_SAMPLES 51
+
+
+typedef struct p11_raw {
+	CK_FUNCTION_LIST *mod;
+	CK_SESSION_HANDLE session;
+	CK_OBJECT_HANDLE key;
+	CK_BYTE iv[16];
+	CK_BYTE ct[P11_SECRET];
+	CK_BYTE pt[P11_SECRET];
+	CK_BYTE out[P11_SECRET];
+} p11_raw;
+
+typedef struct p11_open {
+	const char *dir;
+	kmc_options o;
+} p11_open;
+
+
+static void p11_check(CK_RV rv, const char *what)
+{
+	if (rv != CKR_OK)
+		die("row 5", "%s: PKCS#11 error 0x%lx", what, (unsigned long)rv);
+}
+
+/* A token in the scratch directory, found by SoftHSM2 through its conf. */
+static void p11_make_token(void)
+{
+	char dir[PATH_MAX], tokens[PATH_MAX], conf[PATH_MAX], log[PATH_MAX];
+	FILE *f;
+	proc p;
+
+	path_join(dir, tmp_dir, "softhsm");
+	path_join(tokens, dir, "tokens");
+	path_join(conf, dir, "softhsm2.conf");
+	path_join(log, dir, "init-token.log");
+	if (mkdir(dir, 0700) < 0 || mkdir(tokens, 0700) < 0)
+		die("row 5: making the token store", "%s: %s", tokens,
+			strerror(errno));
+	f = fopen(conf, "w");
+	if (!f || fprintf(f, "directories.tokendir = %s\n"
+			"objectstore.backend = file\nlog.level = ERROR\n",
+			tokens) < 0 || fclose(f) == EOF)
+		die("row 5: writing the SoftHSM2 config", "%s: %s", conf,
+			strerror(errno));
+	if (setenv("SOFTHSM2_CONF", conf, 1) < 0)
+		die("setting SOFTHSM2_CONF", "%s", strerror(errno));
+	proc_init(&p, "softhsm2-util --init-token", log);
+	p.argv[0] = "softhsm2-util";
+	p.argv[1] = "--init-token";
+	p.argv[2] = "--free";
+	p.argv[3] = "--label";
+	p.argv[4] = P11_TOKEN;
+	p.argv[5] = "--so-pin";
+	p.argv[6] = "bench-so-pin";
+	p.argv[7] = "--pin";
+	p.argv[8] = P11_PIN;
+	p.argv[9] = NULL;
+	proc_run(&p);
+	posix_spawn_file_actions_destroy(&p.fa);
+}
+
+/* The peer: the token key kmc made, in a session of our own, logged in. */
+static void p11_raw_open(p11_raw *c)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[2] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, P11_KEY, strlen(P11_KEY) },
+	};
+	CK_MECHANISM m = { CKM_AES_CBC, c->iv, sizeof(c->iv) };
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = sizeof(slots) / sizeof(slots[0]), got = 0, len;
+	char label[33];
+	CK_RV rv;
+
+	c->mod = p11_kit_module_load(P11_MODULE, 0);
+	if (!c->mod)
+		die("row 5: loading " P11_MODULE, "%s", p11_kit_message() ?
+			p11_kit_message() : "p11-kit gave no reason");
+	p11_check(p11_kit_module_initialize(c->mod), "C_Initialize");
+	p11_check(c->mod->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
+	snprintf(label, sizeof(label), "%-32s", P11_TOKEN);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (c->mod->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    memcmp(ti.label, label, 32) != 0)
+			continue;
+		p11_check(c->mod->C_OpenSession(slots[i], CKF_SERIAL_SESSION,
+			NULL, NULL, &c->session), "C_OpenSession");
+		break;
+	}
+	if (!c->session)
+		die("row 5", "no token " P11_TOKEN " in " P11_MODULE);
+	/* Login is per process: kmc's own session may hold it already. */
+	rv = c->mod->C_Login(c->session, CKU_USER, (CK_UTF8CHAR *)P11_PIN,
+		strlen(P11_PIN));
+	if (rv != CKR_USER_ALREADY_LOGGED_IN)
+		p11_check(rv, "C_Login");
+	p11_check(c->mod->C_FindObjectsInit(c->session, tmpl, 2),
+		"C_FindObjectsInit");
+	p11_check(c->mod->C_FindObjects(c->session, &c->key, 1, &got),
+		"C_FindObjects");
+	p11_check(c->mod->C_FindObjectsFinal(c->session), "C_FindObjectsFinal");
+	if (got != 1)
+		die("row 5", "the token has no key " P11_KEY);
+	/* One ciphertext, made once, unwrapped in every sample. */
+	randombytes_buf(c->iv, sizeof(c->iv));
+	randombytes_buf(c->pt, sizeof(c->pt));
+	len = sizeof(c->ct);
+	p11_check(c->mod->C_EncryptInit(c->session, &m, c->key), "C_EncryptInit");
+	p11_check(c->mod->C_Encrypt(c->session, c->pt, sizeof(c->pt), c->ct,
+		&len), "C_Encrypt");
+	if (len != sizeof(c->ct))
+		die("row 5", "C_Encrypt gave %lu bytes, not %d",
+			(unsigned long)len, P11_SECRET);
+}
+
+static void p11_raw_decrypt(p11_raw *c)
+{
+	CK_MECHANISM m = { CKM_AES_CBC, c->iv, sizeof(c->iv) };
+	CK_ULONG len = sizeof(c->out);
+
+	p11_check(c->mod->C_DecryptInit(c->session, &m, c->key),
+		"C_DecryptInit");
+	p11_check(c->mod->C_Decrypt(c->session, c->ct, sizeof(c->ct), c->out,
+		&len), "C_Decrypt");
+	if (len != P11_SECRET)
+		die("row 5", "C_Decrypt gave %lu bytes", (unsigned long)len);
+}
+
+static double sample_p11_decrypt(void *arg)
+{
+	double t0 = now();
+
+	for (int i = 0; i < P11_BATCH; i++)
+		p11_raw_decrypt(arg);
+	return (now() - t0) / P11_BATCH;
+}
+
+static double sample_p11_open(void *arg)
+{
+	p11_open *c = arg;
+	double t0 = now();
+
+	for (int i = 0; i < P11_BATCH; i++) {
+		kmc_vault *v;
+
+		check_kmc(kmc_vault_open_ex(c->dir, 0, &c->o, &v),
+			"opening %s through the token", c->dir);
+		kmc_vault_close(v);
+	}
+	return (now() - t0) / P11_BATCH;
+}
+
+/* Returns 0 when SoftHSM2 is missing: the row is skipped with a note. */
+int row_pkcs11(row *r, bench_env *e)
+{
+	static char uri[256];
+	kmc_secret *pin;
+	kmc_vault *v;
+	p11_raw *c;
+	p11_open o = { .o = KMC_OPTIONS_INIT };
+	char dir[PATH_MAX];
+
+	(void)e;
+	r->what = "open+close via SoftHSM vs raw C_Decrypt";
+	r->about = "kmc_vault_open_ex (read-only, pkcs11 protector on a "
+		"SoftHSM2 token, opts.pin)\n   + kmc_vault_close vs "
+		"C_DecryptInit + C_Decrypt of one 32-byte AES-CBC\n   "
+		"ciphertext with the same token key, in a session already "
+		"logged in,\n   through p11-kit.";
+	r->per = "batches of " STR(P11_BATCH) " (per op)";
+	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
+		snprintf(r->skipped, sizeof(r->skipped), "SoftHSM2 is not "
+			"installed (%s, softhsm2-util); tools/deps.sh installs it",
+			P11_MODULE);
+		fprintf(stderr, "kmc-bench: row 5 skipped: %s\n", r->skipped);
+		return 0;
+	}
+	fprintf(stderr, "kmc-bench: row 5: open+close through SoftHSM2 vs "
+		"C_Decrypt\n");
+	p11_make_token();
+	path_join(dir, tmp_dir, "pkcs11");
+	snprintf(uri, sizeof(uri), "pkcs11:token=" P11_TOKEN ";object=" P11_KEY
+		"?module-path=" P11_MODULE);
+	check_kmc(kmc_secret_new(strlen(P11_PIN), &pin), "allocating the PIN");
+	memcpy(kmc_secret_data(pin), P11_PIN, strlen(P11_PIN));
+	o.dir = dir;
+	o.o.pin = pin;
+	o.o.pkcs11_uri = uri;
+	o.o.pkcs11_create_key = 1;	/* AES-256, sealed with aes-cbc */
+	check_kmc(kmc_vault_init(dir, KMC_PROTECTOR_PKCS11, &o.o),
+		"creating the vault %s on token " P11_TOKEN, dir);
+	o.o.pkcs11_uri = NULL;
+	o.o.pkcs11_create_key = 0;
+	/* The kmc side must really go through the token. */
+	check_kmc(kmc_vault_open_ex(dir, 0, &o.o, &v), "opening %s", dir);
+	if (kmc_vault_opened_by(v) != 1 || kmc_vault_unlock_notes(v)[0])
+		die("row 5", "%s did not open through the token: %s", dir,
+			kmc_vault_unlock_notes(v));
+	kmc_vault_close(v);
+	c = sodium_malloc(sizeof(*c));
+	if (!c)
+		die("row 5", "sodium_malloc: out of memory");
+	memset(c, 0, sizeof(*c));
+	p11_raw_open(c);
+	p11_raw_decrypt(c);
+	if (sodium_memcmp(c->out, c->pt, P11_SECRET) != 0)
+		die("row 5: C_Decrypt", "returned other bytes than were encrypted");
+	measure(r, (side){ sample_p11_open, &o },
+		(side){ sample_p11_decrypt, c }, P11_SAMPLES);
+	(void)c->mod->C_CloseSession(c->session);
+	(void)p11_kit_module_finalize(c->mod);
+	p11_kit_module_release(c->mod);
+	sodium_free(c);
+	kmc_secret_free(pin);
+	return 1;
+}
+
