@@ -34,14 +34,17 @@ static int rm_option(void *own, int opt, const char *arg)
 	return 0;
 }
 
-/* kmc password set's own options: where the password comes from. */
+/* kmc password set's own options: where the password comes from, or
+   the file of many (--batch). */
 static cli_secret_src set_password = { NULL, -1, "--password-file FILE or --password-fd N" };
+static const char *set_batch;
 
-enum { SET_PW_FILE = CLI_OWN_OPT, SET_PW_FD };
+enum { SET_PW_FILE = CLI_OWN_OPT, SET_PW_FD, SET_BATCH };
 
 static const struct option set_options[] = {
 	{ "password-file", required_argument, NULL, SET_PW_FILE },
 	{ "password-fd", required_argument, NULL, SET_PW_FD },
+	{ "batch", required_argument, NULL, SET_BATCH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -51,12 +54,21 @@ static int set_option(void *own, int opt, const char *arg)
 
 	if (opt == SET_PW_FD)
 		return cli_parse_fd("--password-fd", arg, &src->fd);
+	if (opt == SET_BATCH) {
+		set_batch = arg;
+		return 0;
+	}
 	src->file = arg;
 	return 0;
 }
 
 static int set_check(void *own)
 {
+	const cli_secret_src *src = own;
+
+	if (set_batch && (src->file || src->fd >= 0))
+		return cli_usage_fail("--batch reads names and passwords from "
+			"its file: give no --password-file or --password-fd");
 	return cli_one_source(own, "--password-file", "--password-fd");
 }
 
@@ -85,12 +97,55 @@ static int cmd_rm(cli_opts *a)
 }
 
 
+/* password set --batch FILE: every line, in one transaction, or none. */
+static int cmd_password_set_batch(cli_opts *a)
+{
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	const char *from = strcmp(set_batch, "-") ? set_batch :
+		"standard input";
+	kmc_batch *b;
+	uint64_t n = 0;
+	int r;
+
+	if (a->argc > 0)
+		return cli_usage_fail("password set --batch takes no NAME: the "
+			"names are in %s", from);
+	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return r;
+	r = kmc_batch_begin(v, &b);
+	if (r < 0)
+		return cli_fail(r, "starting a batch in %s", kmc_vault_dir(v));
+	if (!strcmp(set_batch, "-"))
+		r = kmc_batch_read_passwords(b, STDIN_FILENO, &n);
+	else
+		r = kmc_batch_read_passwords_file(b, set_batch, &n);
+	if (r < 0) {
+		kmc_batch_abort(b);
+		return cli_fail(r, "reading the passwords from %s; nothing was "
+			"stored", from);
+	}
+	r = kmc_batch_commit(b);
+	if (r < 0)
+		return cli_fail(r, "storing the %" PRIu64 " passwords of %s",
+			n, from);
+	cli_note("stored %" PRIu64 " password%s from %s in %s", n,
+		n == 1 ? "" : "s", from, kmc_vault_dir(v));
+	return 0;
+}
+
 static int cmd_password_set(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
 	const char *name = a->argv[0];
 	int r;
+
+	if (set_batch)
+		return cmd_password_set_batch(a);
+	if (a->argc != 1)
+		return cli_usage_fail("password set needs NAME (or --batch "
+			"FILE)");
 
 	/* Ask before opening, so a typo in the prompt costs no unlock. */
 	r = cli_read_secret(&set_password, "password", 1, PASSWORD_MAX,
@@ -225,13 +280,19 @@ const command cli_cmd_rm = {
 const command cli_cmd_password_set = {
 	"password", "set", cmd_password_set, CLI_UNLOCK,
 	.options = set_options, .parse = set_option, .check = set_check,
-	.own = &set_password, .min_operands = 1, 1,
-	"password set NAME [--password-file FILE | --password-fd N]",
+	.own = &set_password, .min_operands = 0, 1,
+	"password set NAME [--password-file FILE | --password-fd N] | --batch FILE|-",
 	"Store a password (at most 4096 bytes) that unlocks a server key.\n"
 	"It is asked twice on the terminal, or read from a file (mode 0600\n"
 	"or stricter) or a descriptor; one trailing newline is dropped.\n"
 	"A password is text: one holding a NUL byte is refused.\n"
-	"Storing under an existing name replaces it and raises its version."
+	"Storing under an existing name replaces it and raises its version.\n"
+	"--batch stores many in one transaction, all or none: from FILE\n"
+	"(mode 0600 or stricter) or standard input (-), one a line,\n"
+	"\"NAME PASSWORD\": the name, one space or tab, then the rest of\n"
+	"the line (1 to 4096 bytes, no NUL, no CR at its end); empty lines\n"
+	"and lines starting with '#' are skipped. A bad line is named by\n"
+	"its number, and nothing is stored."
 };
 
 const command cli_cmd_password_get = {

@@ -381,6 +381,83 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
+/*
+ * Batches: many item writes in one transaction, all or nothing, one
+ * commit (and one sync) for all of them. Each put is kmc_item_put()'s
+ * write with its rules; a name put twice keeps the later value.
+ *
+ *	kmc_batch *b;
+ *	if (kmc_batch_begin(v, &b) == 0) {
+ *		for (...)
+ *			if (kmc_batch_put(b, name, type, data, len) < 0)
+ *				break;
+ *		r = kmc_batch_commit(b);	(or kmc_batch_abort(b))
+ *	}
+ *
+ * While a batch is open, its handle writes only through it: another
+ * write on that handle fails with KMC_E_BUSY. Reads go on and see the
+ * vault as it was before the batch. Other writers wait for the commit.
+ */
+typedef struct kmc_batch kmc_batch;
+
+#define KMC_BATCH_ITEMS_MAX 4000000u	/* puts in one batch */
+#define KMC_BATCH_PASSWORD_MAX 4096	/* bytes, in kmc_batch_read_passwords */
+
+/*
+ * kmc_batch_begin - start a batch on v (opened with KMC_OPEN_WRITE).
+ * Returns 0; KMC_E_READONLY, KMC_E_BUSY (a batch is already open on v),
+ * KMC_E_STORE, KMC_E_NOMEM.
+ */
+KMC_API int kmc_batch_begin(kmc_vault *v, kmc_batch **ret_batch)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_batch_put - as kmc_item_put(), inside batch b. A failed put spoils
+ * the batch: every later put and the commit fail with its error, and
+ * nothing of the batch is written.
+ * Returns 0; kmc_item_put()'s errors, KMC_E_TOO_LARGE past
+ * KMC_BATCH_ITEMS_MAX puts.
+ */
+KMC_API int kmc_batch_put(kmc_batch *b, const char *name,
+	kmc_item_type type, const void *data, size_t len)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
+
+/*
+ * kmc_batch_read_passwords - put every password that the text read from
+ * fd until its end holds into b, as KMC_ITEM_PASSWORD items. The format
+ * (docs/format.md): one item a line, "NAME PASSWORD": the name, one space
+ * or tab, the password (the rest of the line, 1 to KMC_BATCH_PASSWORD_MAX
+ * bytes, no NUL, not ending in "\r"); empty lines and lines beginning
+ * with '#' are skipped. The bytes go through guarded memory only.
+ * *ret_n (may be NULL) counts the items put. A bad line spoils the batch
+ * (see kmc_batch_put()), and kmc_error_detail() names its number and the
+ * fault, never its bytes.
+ * Returns 0; KMC_E_INVALID, KMC_E_NAME, KMC_E_EMPTY, KMC_E_TOO_LARGE (a
+ * bad line), kmc_batch_put()'s errors, -errno (a failed read).
+ */
+KMC_API int kmc_batch_read_passwords(kmc_batch *b, int fd, uint64_t *ret_n)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
+ * kmc_batch_read_passwords_file - as kmc_batch_read_passwords(), from the
+ * file path, which must be a regular file (not a link) of the user or
+ * root, not readable or writable by group or others (mode 0600 or
+ * stricter), as a password file.
+ * Returns 0; as kmc_batch_read_passwords(), and KMC_E_PERM, -ENOENT.
+ */
+KMC_API int kmc_batch_read_passwords_file(kmc_batch *b, const char *path,
+	uint64_t *ret_n) KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/*
+ * kmc_batch_commit - write every put of b at once, and free b. After a
+ * failed put, abort instead and return that put's error.
+ * Returns 0; the spoiling put's error, KMC_E_STORE, -errno.
+ */
+KMC_API int kmc_batch_commit(kmc_batch *b) KMC_MUST_CHECK;
+
+/* kmc_batch_abort - drop every put of b and free b (NULL: nothing). */
+KMC_API void kmc_batch_abort(kmc_batch *b);
+
 typedef struct kmc_item_info {
 	const char *name;	/* valid during the callback only */
 	kmc_item_type type;

@@ -518,6 +518,10 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 int store_txn_begin(store *st, store_txn *ret)
 {
 	ret->st = st;
+	ret->txn = NULL;
+	if (st->writing)
+		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
+			"handle: write through it, or commit or abort it first");
 	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
 }
 

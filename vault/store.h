@@ -38,6 +38,9 @@ typedef struct store {
 	MDB_dbi items;
 	MDB_dbi history;
 	struct shared_env *shared;	/* the process's one env for the file */
+	/* A write transaction is open (a kmc_batch): LMDB allows one a
+	   thread, so another begin on this handle would hang. */
+	int writing;
 } store;
 
 /* How store_open() opens the file. */
