@@ -113,12 +113,26 @@ void make_certs(const char *pem, char *ca_crt, char *server_crt);
 /* Import pem into dir as KEY_BUNDLE; its kmc: URI in uri. */
 void import_key(const char *dir, const char *pem, char *uri, size_t size);
 
+/* million.c: the vault of a million items (100,000 when quick). */
+#define MILLION 1000000u
+#define MILLION_QUICK 100000u
+#define MILLION_ITEM_SIZE 256	/* bytes of each item */
+unsigned million_items(const bench_env *e);
+void million_name(char *buf, size_t size, unsigned i);
+void million_build(const char *dir, unsigned n, double *ret_seconds);
+/* Built on first call; its item count in *ret_n. */
+const char *million_vault(bench_env *e, unsigned *ret_n);
+double million_bytes_per_item(const char *dir, unsigned n);
+
 /* The rows, in table order, and the figures that have no peer. */
 int row_get(row *r, bench_env *e);
 int row_process(row *r, bench_env *e);
 int row_open(row *r, bench_env *e);
 int row_provider(row *r, bench_env *e);
 int row_pkcs11(row *r, bench_env *e);
+int row_get_1m_p50(row *r, bench_env *e);
+int row_get_1m_p99(row *r, bench_env *e);
+int row_batch(row *r, bench_env *e);
 void figures_rotation(bench_env *e);
 
 #endif

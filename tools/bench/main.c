@@ -26,6 +26,9 @@ static const struct {
 	{ "open", row_open },
 	{ "provider", row_provider },
 	{ "pkcs11", row_pkcs11 },
+	{ "get-1m-p50", row_get_1m_p50 },
+	{ "get-1m-p99", row_get_1m_p99 },
+	{ "batch", row_batch },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 
