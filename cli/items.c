@@ -144,8 +144,8 @@ static int cmd_password_set(cli_opts *a)
 	if (set_batch)
 		return cmd_password_set_batch(a);
 	if (a->argc != 1)
-		return cli_usage_fail("password set needs NAME (or --batch "
-			"FILE)");
+		return cli_usage_fail("usage: kmc %s",
+			cli_cmd_password_set.usage);
 
 	/* Ask before opening, so a typo in the prompt costs no unlock. */
 	r = cli_read_secret(&set_password, "password", 1, PASSWORD_MAX,

@@ -81,7 +81,7 @@ t_err 2 "--batch with NAME is refused" "takes no NAME" \
 	"$KMC" --vault "$V" password set zeta --batch "$B"
 t_err 2 "--batch with --password-file is refused" "give no --password-file" \
 	"$KMC" --vault "$V" password set --batch "$B" --password-file "$B"
-t_err 2 "password set without NAME or --batch is refused" "needs NAME" \
+t_err 2 "password set without NAME or --batch is refused with the usage" "usage: kmc password set NAME .* --batch" \
 	"$KMC" --vault "$V" password set
 batch_file ''
 t_err 0 "an empty batch stores nothing and says so" "stored 0 passwords" \
