@@ -120,6 +120,7 @@ int row_open(row *r, bench_env *e);
 int row_provider(row *r, bench_env *e);
 int row_pkcs11(row *r, bench_env *e);
 int row_boot(row *r, bench_env *e);
+int row_hsm_cold(row *r, bench_env *e);
 /* kmc-bench --boot-child kmc|pem DIR COUNT: one sample of row_boot. */
 int boot_child(int argc, char **argv);
 void figures_rotation(bench_env *e);

@@ -27,6 +27,7 @@ static const struct {
 	{ "provider", row_provider },
 	{ "pkcs11", row_pkcs11 },
 	{ "boot10k", row_boot },
+	{ "hsm-cold", row_hsm_cold },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 
