@@ -272,8 +272,16 @@ $(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
 		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS)
 
+# The cold HSM row's peer: a minimal PKCS#11 client, nothing of kmcvault.
+$(O)/bench/kmc-p11-min: tools/bench/p11min/p11-min.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
+		-o $@ $< -ldl
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(O)/bench/kmc-bench
+	@$(MAKE) --no-print-directory all $(O)/bench/kmc-bench \
+		$(O)/bench/kmc-p11-min
 	@$(O)/bench/kmc-bench $(O) $(BENCH_ROWS)
 
 install: all

@@ -72,6 +72,10 @@ KMC_INTERNAL void store_close(store *st);
 KMC_INTERNAL int store_get(store *st, const char *name, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
 
+/* For bulk readers, after each read: every `every` calls, the pages of
+   the file mapped by reads leave the process's RSS (store.c says why). */
+KMC_INTERNAL void store_release_pages(store *st, unsigned every);
+
 /*
  * A write transaction: begin, any number of put/del, commit or abort.
  * Commit bumps the generation in the same transaction.

@@ -497,6 +497,65 @@ static void test_store_txn(void **state)
 	}
 }
 
+/* RssFile of this process in KiB: the file pages mapped into it. */
+static long rss_file_kib(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "RssFile: %ld kB", &kib) == 1)
+			break;
+	fclose(fp);
+	assert_true(kib >= 0);
+	return kib;
+}
+
+/*
+ * A bulk reader (kmc_key_load) that reads every record of a large store
+ * does not keep the vault file's pages in its RSS (a server loading all
+ * its keys kept the whole file resident), and the reads still return the
+ * right bytes across the drops.
+ */
+static void test_store_reads_leave_no_map(void **state)
+{
+	enum { N = 3000, LEN = 1500 };	/* 4.5 MB of records */
+	fixture *f = *state;
+	uint8_t *val = malloc(LEN), *rec = NULL;
+	char name[32];
+	store_txn t;
+	size_t len;
+	long before;
+
+	assert_non_null(val);
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	for (int i = 0; i < N; i++) {
+		memset(val, i & 0xff, LEN);
+		snprintf(name, sizeof(name), "big%05d", i);
+		assert_int_equal(store_txn_put(&t, name, val, LEN), 0);
+	}
+	assert_int_equal(store_txn_commit(&t), 0);
+	before = rss_file_kib();
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < N; i++) {
+			snprintf(name, sizeof(name), "big%05d", i);
+			assert_int_equal(store_get(&f->v->st, name, &rec, &len),
+				0);
+			store_release_pages(&f->v->st, 64);
+			memset(val, i & 0xff, LEN);
+			assert_int_equal(len, LEN);
+			assert_memory_equal(rec, val, LEN);
+			free(rec);
+			rec = NULL;
+		}
+	/* All 4.5 MB were touched; at most the last 64 reads' pages (and
+	   their neighbours) may still be mapped. */
+	assert_true(rss_file_kib() - before < 2048);
+	free(val);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -510,6 +569,7 @@ int main(void)
 		T(test_record_from_other_vault),
 		T(test_store_file_from_other_vault),
 		T(test_store_txn),
+		T(test_store_reads_leave_no_map),
 	};
 #undef T
 

@@ -133,6 +133,10 @@ int row_pkcs11(row *r, bench_env *e);
 int row_get_1m_p50(row *r, bench_env *e);
 int row_get_1m_p99(row *r, bench_env *e);
 int row_batch(row *r, bench_env *e);
+int row_boot(row *r, bench_env *e);
+int row_hsm_cold(row *r, bench_env *e);
+/* kmc-bench --boot-child kmc|pem DIR COUNT: one sample of row_boot. */
+int boot_child(int argc, char **argv);
 void figures_rotation(bench_env *e);
 
 #endif

@@ -29,6 +29,8 @@ static const struct {
 	{ "get-1m-p50", row_get_1m_p50 },
 	{ "get-1m-p99", row_get_1m_p99 },
 	{ "batch", row_batch },
+	{ "boot10k", row_boot },
+	{ "hsm-cold", row_hsm_cold },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 
@@ -128,6 +130,9 @@ int main(int argc, char **argv)
 	static row rows[N_ROWS];
 	int any_row = 0;
 
+	/* A row's own child process (row_boot.c), not a run of the table. */
+	if (argc >= 2 && !strcmp(argv[1], "--boot-child"))
+		return boot_child(argc, argv);
 	if (argc < 2)
 		usage();
 	for (int i = 2; i < argc; i++) {

@@ -1,8 +1,11 @@
 /*
- * row_pkcs11.c - row 5: opening a vault through a pkcs11 protector on a
- * SoftHSM2 token against the raw PKCS#11 unwrap it rests on (C_Decrypt of
- * 32 bytes): what the vault adds to the token. Skipped, with a note,
- * without SoftHSM2.
+ * row_pkcs11.c - a vault whose protector is a SoftHSM2 token, two ways.
+ * Row pkcs11 (warm): kmc_vault_open_ex + close in a running process
+ * against the raw PKCS#11 unwrap it rests on (C_Decrypt of 32 bytes in a
+ * session already logged in). Row hsm-cold: a whole `kmc password get`
+ * process against a whole minimal PKCS#11 process (kmc-p11-min) doing the
+ * same token work. Both share one token and vault, and are skipped, with
+ * a note, without SoftHSM2.
  */
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
@@ -18,6 +21,9 @@
 #define P11_SECRET 32		/* bytes the token unwraps per open */
 #define P11_BATCH 20		/* operations per sample */
 #define P11_SAMPLES 51
+#define P11_SAMPLES_QUICK 11
+#define P11_COLD_SAMPLES 31	/* whole processes a side */
+#define P11_COLD_SAMPLES_QUICK 9
 
 
 typedef struct p11_raw {
@@ -173,15 +179,59 @@ static double sample_p11_open(void *arg)
 	return (now() - t0) / P11_BATCH;
 }
 
+/* The token and the vault on it, made once for both rows that use them. */
+static char p11_dir[PATH_MAX];
+static kmc_secret *p11_pin;
+
+/* Returns 0 when SoftHSM2 is missing: r is skipped with a note. */
+static int p11_ready(row *r, const char *row_name)
+{
+	static char uri[256];
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_vault *v;
+
+	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
+		snprintf(r->skipped, sizeof(r->skipped), "SoftHSM2 is not "
+			"installed (%s, softhsm2-util); tools/deps.sh installs it",
+			P11_MODULE);
+		fprintf(stderr, "kmc-bench: %s skipped: %s\n", row_name,
+			r->skipped);
+		return 0;
+	}
+	if (p11_pin)
+		return 1;
+	p11_make_token();
+	path_join(p11_dir, tmp_dir, "pkcs11");
+	snprintf(uri, sizeof(uri), "pkcs11:token=" P11_TOKEN ";object=" P11_KEY
+		"?module-path=" P11_MODULE);
+	check_kmc(kmc_secret_new(strlen(P11_PIN), &p11_pin),
+		"allocating the PIN");
+	memcpy(kmc_secret_data(p11_pin), P11_PIN, strlen(P11_PIN));
+	o.pin = p11_pin;
+	o.pkcs11_uri = uri;
+	o.pkcs11_create_key = 1;	/* AES-256, sealed with aes-cbc */
+	check_kmc(kmc_vault_init(p11_dir, KMC_PROTECTOR_PKCS11, &o),
+		"creating the vault %s on token " P11_TOKEN, p11_dir);
+	o.pkcs11_uri = NULL;
+	o.pkcs11_create_key = 0;
+	/* The kmc side must really go through the token. */
+	check_kmc(kmc_vault_open_ex(p11_dir, KMC_OPEN_WRITE, &o, &v),
+		"opening %s", p11_dir);
+	if (kmc_vault_opened_by(v) != 1 || kmc_vault_unlock_notes(v)[0])
+		die(row_name, "%s did not open through the token: %s", p11_dir,
+			kmc_vault_unlock_notes(v));
+	check_kmc(kmc_item_put(v, PASSWORD_ITEM, KMC_ITEM_PASSWORD, "bench-"
+		"password-on-a-token", 27), "storing %s in %s", PASSWORD_ITEM,
+		p11_dir);
+	kmc_vault_close(v);
+	return 1;
+}
+
 /* Returns 0 when SoftHSM2 is missing: the row is skipped with a note. */
 int row_pkcs11(row *r, bench_env *e)
 {
-	static char uri[256];
-	kmc_secret *pin;
-	kmc_vault *v;
 	p11_raw *c;
 	p11_open o = { .o = KMC_OPTIONS_INIT };
-	char dir[PATH_MAX];
 
 	(void)e;
 	r->what = "open+close via SoftHSM vs raw C_Decrypt";
@@ -189,37 +239,15 @@ int row_pkcs11(row *r, bench_env *e)
 		"SoftHSM2 token, opts.pin)\n   + kmc_vault_close vs "
 		"C_DecryptInit + C_Decrypt of one 32-byte AES-CBC\n   "
 		"ciphertext with the same token key, in a session already "
-		"logged in,\n   through p11-kit.";
+		"logged in,\n   through p11-kit: the warm case (row hsm-cold "
+		"is the cold one).";
 	r->per = "batches of " STR(P11_BATCH) " (per op)";
-	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
-		snprintf(r->skipped, sizeof(r->skipped), "SoftHSM2 is not "
-			"installed (%s, softhsm2-util); tools/deps.sh installs it",
-			P11_MODULE);
-		fprintf(stderr, "kmc-bench: row 5 skipped: %s\n", r->skipped);
+	if (!p11_ready(r, "row pkcs11"))
 		return 0;
-	}
-	fprintf(stderr, "kmc-bench: row 5: open+close through SoftHSM2 vs "
-		"C_Decrypt\n");
-	p11_make_token();
-	path_join(dir, tmp_dir, "pkcs11");
-	snprintf(uri, sizeof(uri), "pkcs11:token=" P11_TOKEN ";object=" P11_KEY
-		"?module-path=" P11_MODULE);
-	check_kmc(kmc_secret_new(strlen(P11_PIN), &pin), "allocating the PIN");
-	memcpy(kmc_secret_data(pin), P11_PIN, strlen(P11_PIN));
-	o.dir = dir;
-	o.o.pin = pin;
-	o.o.pkcs11_uri = uri;
-	o.o.pkcs11_create_key = 1;	/* AES-256, sealed with aes-cbc */
-	check_kmc(kmc_vault_init(dir, KMC_PROTECTOR_PKCS11, &o.o),
-		"creating the vault %s on token " P11_TOKEN, dir);
-	o.o.pkcs11_uri = NULL;
-	o.o.pkcs11_create_key = 0;
-	/* The kmc side must really go through the token. */
-	check_kmc(kmc_vault_open_ex(dir, 0, &o.o, &v), "opening %s", dir);
-	if (kmc_vault_opened_by(v) != 1 || kmc_vault_unlock_notes(v)[0])
-		die("row 5", "%s did not open through the token: %s", dir,
-			kmc_vault_unlock_notes(v));
-	kmc_vault_close(v);
+	fprintf(stderr, "kmc-bench: row pkcs11: open+close through SoftHSM2 "
+		"vs C_Decrypt\n");
+	o.dir = p11_dir;
+	o.o.pin = p11_pin;
 	c = sodium_malloc(sizeof(*c));
 	if (!c)
 		die("row 5", "sodium_malloc: out of memory");
@@ -229,12 +257,82 @@ int row_pkcs11(row *r, bench_env *e)
 	if (sodium_memcmp(c->out, c->pt, P11_SECRET) != 0)
 		die("row 5: C_Decrypt", "returned other bytes than were encrypted");
 	measure(r, (side){ sample_p11_open, &o },
-		(side){ sample_p11_decrypt, c }, P11_SAMPLES);
+		(side){ sample_p11_decrypt, c }, e->quick ? P11_SAMPLES_QUICK :
+		P11_SAMPLES);
 	(void)c->mod->C_CloseSession(c->session);
 	(void)p11_kit_module_finalize(c->mod);
 	p11_kit_module_release(c->mod);
 	sodium_free(c);
-	kmc_secret_free(pin);
 	return 1;
 }
 
+/* ---------------------------------------------------------------- */
+/* Row hsm-cold: a whole kmc process against a minimal PKCS#11 one   */
+
+/*
+ * Both sides are whole processes, cold: each loads the module, opens a
+ * session, logs in, finds the key and has it decrypt 32 bytes. kmc then
+ * opens the vault and prints one password (to /dev/null); the peer,
+ * kmc-p11-min (tools/bench/p11min/), stops there. Only the token is
+ * protector, so kmc cannot open the vault any other way.
+ */
+int row_hsm_cold(row *r, bench_env *e)
+{
+	static char pin_file[PATH_MAX], min[PATH_MAX], log_a[PATH_MAX],
+		log_b[PATH_MAX];
+	static proc a, b;
+
+	r->what = "cold kmc password get via SoftHSM vs min";
+	r->about = "a whole `kmc password get` process on a vault whose one "
+		"protector is a SoftHSM2\n   token (--pin-file) vs a whole "
+		"kmc-p11-min process: dlopen of the module,\n   C_Initialize, "
+		"C_OpenSession, C_Login, C_FindObjects of the key, C_Decrypt\n"
+		"   of 32 bytes (AES-CBC), C_Logout, C_Finalize: the token work "
+		"alone.";
+	r->per = "processes";
+	path_join(min, e->build, "bench/kmc-p11-min");
+	if (access(min, X_OK) < 0) {
+		snprintf(r->skipped, sizeof(r->skipped), "%.200s is missing "
+			"(make bench builds it)", min);
+		fprintf(stderr, "kmc-bench: row hsm-cold skipped: %s\n",
+			r->skipped);
+		return 0;
+	}
+	if (!p11_ready(r, "row hsm-cold"))
+		return 0;
+	path_join(pin_file, tmp_dir, "token.pin");
+	path_join(log_a, tmp_dir, "hsm-cold-kmc.log");
+	path_join(log_b, tmp_dir, "hsm-cold-min.log");
+	{
+		int fd = open(pin_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+		if (fd < 0 || write(fd, P11_PIN, strlen(P11_PIN)) !=
+				(ssize_t)strlen(P11_PIN) || close(fd) < 0)
+			die("row hsm-cold: writing the PIN file", "%s: %s",
+				pin_file, strerror(errno));
+	}
+	proc_init(&a, "kmc password get (through the token)", log_a);
+	a.argv[0] = e->kmc;
+	a.argv[1] = "--vault";
+	a.argv[2] = p11_dir;
+	a.argv[3] = "password";
+	a.argv[4] = "get";
+	a.argv[5] = PASSWORD_ITEM;
+	a.argv[6] = "--pin-file";
+	a.argv[7] = pin_file;
+	a.argv[8] = NULL;
+	proc_init(&b, "kmc-p11-min", log_b);
+	b.argv[0] = min;
+	b.argv[1] = P11_MODULE;
+	b.argv[2] = P11_TOKEN;
+	b.argv[3] = pin_file;
+	b.argv[4] = P11_KEY;
+	b.argv[5] = NULL;
+	fprintf(stderr, "kmc-bench: row hsm-cold: kmc through SoftHSM2 vs "
+		"kmc-p11-min, whole processes\n");
+	measure(r, (side){ sample_proc, &a }, (side){ sample_proc, &b },
+		e->quick ? P11_COLD_SAMPLES_QUICK : P11_COLD_SAMPLES);
+	posix_spawn_file_actions_destroy(&a.fa);
+	posix_spawn_file_actions_destroy(&b.fa);
+	return 1;
+}
