@@ -47,7 +47,12 @@ KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-fno-strict-aliasing -Iinclude $(shell pkg-config --cflags p11-kit-1 2>/dev/null) \
 	$(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
-LIBS := -lsodium -llmdb -lssl -lcrypto $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit) -lpthread
+# p11-kit is not linked: pkcs11/p11kit.c loads it when a token protector
+# is first used, so that programs that never use one (the provider in
+# every server above all) do not load it and its libffi. Only its
+# headers are needed here; the bench's raw PKCS#11 peer links it.
+LIBS := -lsodium -llmdb -lssl -lcrypto -lpthread
+P11KIT_LIBS := $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit)
 
 ifeq ($(V),1)
 Q :=
@@ -123,11 +128,15 @@ $(KMC): $(CLI_OBJ) $(STATIC)
 	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
 
 # The provider module: named kmc.so so that `-provider kmc` finds it.
+# --as-needed: it reaches no libssl code (kmc_key_export is apart from
+# tls.c for this), and each library less is one less for every server
+# start to load and relocate.
 $(PROVIDER): $(PROV_OBJ) $(STATIC) provider/kmcprov.map
 	$(call say,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/kmcprov.map \
-		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) $(STATIC) $(LIBS)
+		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) $(STATIC) \
+		-Wl,--as-needed $(LIBS)
 
 $(O)/examples/%: examples/%.c $(STATIC)
 	$(call say,CC,$<)
@@ -270,7 +279,7 @@ $(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC)
 	$(call say,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
-		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS)
+		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS) $(P11KIT_LIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(O)/bench/kmc-bench
