@@ -119,6 +119,7 @@ int row_process(row *r, bench_env *e);
 int row_open(row *r, bench_env *e);
 int row_provider(row *r, bench_env *e);
 int row_pkcs11(row *r, bench_env *e);
+int row_provider_load(row *r, bench_env *e);
 void figures_rotation(bench_env *e);
 
 #endif

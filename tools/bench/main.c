@@ -26,6 +26,7 @@ static const struct {
 	{ "open", row_open },
 	{ "provider", row_provider },
 	{ "pkcs11", row_pkcs11 },
+	{ "provider-load", row_provider_load },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 
