@@ -47,7 +47,12 @@ KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-fno-strict-aliasing -Iinclude $(shell pkg-config --cflags p11-kit-1 2>/dev/null) \
 	$(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
-LIBS := -lsodium -llmdb -lssl -lcrypto $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit) -lpthread
+# p11-kit is not linked: pkcs11/p11kit.c loads it when a token protector
+# is first used, so that programs that never use one (the provider in
+# every server above all) do not load it and its libffi. Only its
+# headers are needed here; the bench's raw PKCS#11 peer links it.
+LIBS := -lsodium -llmdb -lssl -lcrypto -lpthread
+P11KIT_LIBS := $(shell pkg-config --libs p11-kit-1 2>/dev/null || echo -lp11-kit)
 
 ifeq ($(V),1)
 Q :=
@@ -70,6 +75,8 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
 PROV_SRC := $(wildcard provider/*.c)
 PROV_OBJ := $(PROV_SRC:%.c=$(O)/obj/%.o)
 PROVIDER := $(O)/provider/kmc.so
+PROV_VAULT_OBJ := $(O)/obj/provider/vault/api.o
+PROVIDER_VAULT := $(O)/provider/kmc/vault.so
 STATIC := $(O)/libkmcvault.a
 SHARED := $(O)/libkmcvault.so.$(RELEASE)
 SONAME := libkmcvault.so.$(ABI)
@@ -79,7 +86,7 @@ KMC := $(O)/kmc
 	tests check-sanitize check-valgrind check-full sanitize-build
 .DELETE_ON_ERROR:
 
-all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(O)/kmcvault.pc $(EXAMPLE_BIN) \
+all: $(STATIC) $(SHARED) $(KMC) $(PROVIDER) $(PROVIDER_VAULT) $(O)/kmcvault.pc $(EXAMPLE_BIN) \
 	$(O)/test-cflags $(O)/test-libs
 
 # How tests compile their helper programs against this build (lib.sh's
@@ -101,8 +108,8 @@ $(O)/version.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 
-$(O)/obj/kmc/errors.o: $(O)/version.stamp
-$(O)/obj/kmc/errors.o: KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
+$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): $(O)/version.stamp
+$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
 
 .PHONY: FORCE
 FORCE:
@@ -123,11 +130,24 @@ $(KMC): $(CLI_OBJ) $(STATIC)
 	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
 
 # The provider module: named kmc.so so that `-provider kmc` finds it.
-$(PROVIDER): $(PROV_OBJ) $(STATIC) provider/kmcprov.map
+# It links libcrypto only; the vault code is kmc/vault.so beside it,
+# loaded on the first key asked for (provider/vaultapi.h): a server
+# that loads the provider and never uses it does not load libsodium,
+# LMDB or the library. vault.so links --as-needed: it reaches no libssl
+# code (kmc_key_export is apart from tls.c for this), nor p11-kit, which
+# pkcs11/ loads itself for a token protector.
+$(PROVIDER): $(PROV_OBJ) provider/kmcprov.map
 	$(call say,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/kmcprov.map \
-		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) $(STATIC) $(LIBS)
+		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) -lcrypto
+
+$(PROVIDER_VAULT): $(PROV_VAULT_OBJ) $(STATIC) provider/vault/api.map
+	$(call say,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/vault/api.map \
+		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_VAULT_OBJ) $(STATIC) \
+		-Wl,--as-needed $(LIBS)
 
 $(O)/examples/%: examples/%.c $(STATIC)
 	$(call say,CC,$<)
@@ -206,6 +226,7 @@ sanitize-build: deps
 	@$(MAKE) --no-print-directory O=build-sanitize SAN_CFLAGS="$(SANITIZE)" \
 		SAN_LDFLAGS="-fsanitize=address,undefined" all tests
 	@cp $(PROVIDER) build-sanitize/provider/kmc.so
+	@cp $(PROVIDER_VAULT) build-sanitize/provider/kmc/vault.so
 
 # The fault suites' inspections (what they look at after each broken
 # run) go through the release build (KMC_LOOK_BUILD, tests/e2e/lib.sh),
@@ -270,7 +291,7 @@ $(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC)
 	$(call say,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \
-		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS)
+		-o $@ $(BENCH_SRC) $(STATIC) $(LIBS) $(P11KIT_LIBS)
 
 # The cold HSM row's peer: a minimal PKCS#11 client, nothing of kmcvault.
 $(O)/bench/kmc-p11-min: tools/bench/p11min/p11-min.c
@@ -293,6 +314,8 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkmcvault.so
 	install -d $(DESTDIR)$(MODULESDIR)
 	install -m 0755 $(PROVIDER) $(DESTDIR)$(MODULESDIR)/kmc.so
+	install -d $(DESTDIR)$(MODULESDIR)/kmc
+	install -m 0755 $(PROVIDER_VAULT) $(DESTDIR)$(MODULESDIR)/kmc/vault.so
 	install -m 0644 include/kmc.h $(DESTDIR)$(INCLUDEDIR)/kmc.h
 	install -m 0644 include/kmc/*.h $(DESTDIR)$(INCLUDEDIR)/kmc/
 	$(PC_SED) kmcvault.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
@@ -306,7 +329,8 @@ install: all
 	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/kmc $(DESTDIR)$(ZSHCOMPDIR)/_kmc
 
 uninstall:
-	rm -f $(DESTDIR)$(MODULESDIR)/kmc.so
+	rm -f $(DESTDIR)$(MODULESDIR)/kmc.so $(DESTDIR)$(MODULESDIR)/kmc/vault.so
+	-rmdir $(DESTDIR)$(MODULESDIR)/kmc 2>/dev/null
 	rm -f $(DESTDIR)$(BINDIR)/kmc $(DESTDIR)$(LIBDIR)/libkmcvault.* \
 		$(DESTDIR)$(INCLUDEDIR)/kmc.h $(DESTDIR)$(PKGCONFIGDIR)/kmcvault.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/kmc
@@ -318,4 +342,4 @@ clean:
 
 include tests/fuzz/fuzz.mk
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROV_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PROV_OBJ:.o=.d) $(PROV_VAULT_OBJ:.o=.d)

@@ -24,11 +24,11 @@ typedef struct key {
 /* The object= and id= of a URI, added to a template. */
 static void add_uri_ids(P11KitUri *u, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 {
-	CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(u, CKA_LABEL);
+	CK_ATTRIBUTE *a = p11k.uri_get_attribute(u, CKA_LABEL);
 
 	if (a)
 		tmpl[(*n)++] = *a;
-	a = p11_kit_uri_get_attribute(u, CKA_ID);
+	a = p11k.uri_get_attribute(u, CKA_ID);
 	if (a)
 		tmpl[(*n)++] = *a;
 }

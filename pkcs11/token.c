@@ -136,8 +136,8 @@ static void cache_check_fork(void)
 	if (cache_pid != 0) {
 		for (token *t = cache, *next; t; t = next) {
 			next = t->next;
-			(void)p11_kit_module_finalize(t->mod);
-			p11_kit_module_release(t->mod);
+			(void)p11k.module_finalize(t->mod);
+			p11k.module_release(t->mod);
 			free(t);
 		}
 		cache = NULL;
@@ -155,8 +155,8 @@ void p11_reset(void)
 				(void)t->mod->C_Logout(t->session);
 			(void)t->mod->C_CloseSession(t->session);
 		}
-		(void)p11_kit_module_finalize(t->mod);
-		p11_kit_module_release(t->mod);
+		(void)p11k.module_finalize(t->mod);
+		p11k.module_release(t->mod);
 		free(t);
 	}
 	cache = NULL;
@@ -166,7 +166,7 @@ void p11_reset(void)
 void p11_uri_freep(P11KitUri **u)
 {
 	if (*u)
-		p11_kit_uri_free(*u);
+		p11k.uri_free(*u);
 }
 
 int p11_uri_parse(const char *s, P11KitUri **ret)
@@ -175,13 +175,15 @@ int p11_uri_parse(const char *s, P11KitUri **ret)
 	int r;
 
 	KMC_ENSURE(strlen(s) <= P11_URI_MAX, KMC_E_TOO_LARGE);
-	u = p11_kit_uri_new();
+	/* Every use of a token starts with its URI: p11-kit loads here. */
+	KMC_GUARD(p11kit_load());
+	u = p11k.uri_new();
 	KMC_ENSURE(u, KMC_E_NOMEM);
-	r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, u);
+	r = p11k.uri_parse(s, P11_KIT_URI_FOR_ANY, u);
 	if (r != P11_KIT_URI_OK) {
-		p11_kit_uri_free(u);
+		p11k.uri_free(u);
 		return kmc_detail(KMC_E_STRING, "%s is not a PKCS#11 URI: %s", s,
-			p11_kit_uri_message(r));
+			p11k.uri_message(r));
 	}
 	*ret = u;
 	return 0;
@@ -194,8 +196,8 @@ int p11_uri_clean(const char *s, char **ret)
 
 	KMC_GUARD(p11_uri_parse(s, &u));
 	/* A pin-value is used once and never stored; pin-source stays. */
-	p11_kit_uri_set_pin_value(u, NULL);
-	if (p11_kit_uri_format(u, P11_KIT_URI_FOR_ANY, &out) != P11_KIT_URI_OK)
+	p11k.uri_set_pin_value(u, NULL);
+	if (p11k.uri_format(u, P11_KIT_URI_FOR_ANY, &out) != P11_KIT_URI_OK)
 		return KMC_E_NOMEM;
 	KMC_ENSURE(strlen(out) <= P11_URI_MAX, KMC_E_TOO_LARGE);
 	*ret = out;
@@ -221,8 +223,8 @@ static int module_path_allowed(const char *path, char *real)
 static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 	size_t size)
 {
-	const char *path = p11_kit_uri_get_module_path(u);
-	const char *name = p11_kit_uri_get_module_name(u);
+	const char *path = p11k.uri_get_module_path(u);
+	const char *name = p11k.uri_get_module_name(u);
 	CK_FUNCTION_LIST **all, **out;
 	char real[PATH_MAX];
 	size_t n = 0;
@@ -232,20 +234,20 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		CK_FUNCTION_LIST *m;
 
 		KMC_GUARD(module_path_allowed(path, real));
-		m = p11_kit_module_load(real, 0);
+		m = p11k.module_load(real, 0);
 		if (!m)
 			return kmc_detail(KMC_E_P11_MODULE, "PKCS#11 module %s "
-				"does not load: %s", real, p11_kit_message() ?
-				p11_kit_message() : "unknown reason");
-		rv = p11_kit_module_initialize(m);
+				"does not load: %s", real, p11k.message() ?
+				p11k.message() : "unknown reason");
+		rv = p11k.module_initialize(m);
 		if (rv != CKR_OK) {
-			p11_kit_module_release(m);
+			p11k.module_release(m);
 			return p11_ck_fail(rv, "initializing the PKCS#11 module");
 		}
 		out = calloc(2, sizeof(*out));
 		if (!out) {
-			(void)p11_kit_module_finalize(m);
-			p11_kit_module_release(m);
+			(void)p11k.module_finalize(m);
+			p11k.module_release(m);
 			return KMC_E_NOMEM;
 		}
 		out[0] = m;
@@ -259,16 +261,16 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 	 * start (a TPM that is down) is reported as such, not as missing,
 	 * and no other module is started for nothing.
 	 */
-	all = p11_kit_modules_load(NULL, 0);
+	all = p11k.modules_load(NULL, 0);
 	if (!all)
 		return kmc_detail(KMC_E_P11_MODULE, "p11-kit loads no PKCS#11 "
-			"module: %s", p11_kit_message() ? p11_kit_message() :
+			"module: %s", p11k.message() ? p11k.message() :
 			"none registered");
 	for (size_t i = 0; all[i]; i++)
 		n++;
 	out = calloc(n + 1, sizeof(*out));
 	if (!out) {
-		p11_kit_modules_release(all);
+		p11k.modules_release(all);
 		return KMC_E_NOMEM;
 	}
 	n = 0;
@@ -277,20 +279,20 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		int named = 0;
 
 		for (size_t i = 0; all[i]; i++) {
-			char *mname = p11_kit_module_get_name(all[i]);
+			char *mname = p11k.module_get_name(all[i]);
 			int keep = !name || (mname && strcmp(mname, name) == 0);
 
 			free(mname);
 			if (keep) {
 				named = 1;
-				rv = p11_kit_module_initialize(all[i]);
+				rv = p11k.module_initialize(all[i]);
 				if (rv == CKR_OK) {
 					out[n++] = all[i];
 					continue;
 				}
 				failed = rv;
 			}
-			p11_kit_module_release(all[i]);
+			p11k.module_release(all[i]);
 		}
 		free(all);
 		if (n == 0) {
@@ -315,8 +317,8 @@ static void release_modules(CK_FUNCTION_LIST **mods, CK_FUNCTION_LIST *keep)
 	for (size_t i = 0; mods && mods[i]; i++) {
 		if (mods[i] == keep)
 			continue;
-		(void)p11_kit_module_finalize(mods[i]);
-		p11_kit_module_release(mods[i]);
+		(void)p11k.module_finalize(mods[i]);
+		p11k.module_release(mods[i]);
 	}
 	free(mods);
 }
@@ -338,11 +340,11 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 
 	cache_check_fork();
 	for (t = cache; t; t = t->next) {
-		const char *path = p11_kit_uri_get_module_path(u);
-		const char *name = p11_kit_uri_get_module_name(u);
+		const char *path = p11k.uri_get_module_path(u);
+		const char *name = p11k.uri_get_module_name(u);
 		char real[PATH_MAX];
 
-		if (!p11_kit_uri_match_token_info(u, &t->info))
+		if (!p11k.uri_match_token_info(u, &t->info))
 			continue;
 		if (path && (!realpath(path, real) || strcmp(real, t->module)))
 			continue;
@@ -364,7 +366,7 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 			CK_RV rv;
 
 			if (mods[i]->C_GetTokenInfo(slots[s], &ti) != CKR_OK ||
-			    !p11_kit_uri_match_token_info(u, &ti))
+			    !p11k.uri_match_token_info(u, &ti))
 				continue;
 			rv = mods[i]->C_OpenSession(slots[s], CKF_SERIAL_SESSION |
 				CKF_RW_SESSION, NULL, NULL, &sh);
@@ -408,8 +410,8 @@ void token_forget(token *t)
 		return;
 	*p = t->next;
 	(void)t->mod->C_CloseSession(t->session);
-	(void)p11_kit_module_finalize(t->mod);
-	p11_kit_module_release(t->mod);
+	(void)p11k.module_finalize(t->mod);
+	p11k.module_release(t->mod);
 	free(t);
 }
 
@@ -441,10 +443,10 @@ static int pin_get(P11KitUri *u, const p11_pin *pin, kmc_secret **ret)
 	if (pin && pin->pin)
 		return kmc_secret_dup(kmc_secret_data(pin->pin),
 			kmc_secret_len(pin->pin), ret);
-	v = p11_kit_uri_get_pin_value(u);
+	v = p11k.uri_get_pin_value(u);
 	if (v)
 		return kmc_secret_dup(v, strlen(v), ret);
-	v = p11_kit_uri_get_pin_source(u);
+	v = p11k.uri_get_pin_source(u);
 	if (v)
 		return pin_from_source(v, ret);
 	if (!pin || !pin->cb)

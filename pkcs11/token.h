@@ -7,9 +7,7 @@
 #define KMC_P11_TOKEN_H
 
 #include <limits.h>
-#include <p11-kit/p11-kit.h>
-#include <p11-kit/uri.h>
-#include <p11-kit/pkcs11.h>
+#include "p11kit.h"
 #include "p11.h"
 
 typedef struct token {

@@ -16,11 +16,18 @@
  * vault asks the application's password callback (-passin, PostgreSQL's
  * ssl_passphrase_command, nginx's ssl_password_file).
  *
+ * This module links libcrypto only: the vault code is in kmc/vault.so
+ * beside it, loaded on the first key asked for (vaultapi.h says why), so
+ * a program that loads the provider and never uses it pays next to
+ * nothing for it.
+ *
  * The grammar of URIs and reference files is in include/kmc/admin.h and
  * docs/provider.md. This file sees the public headers only; its messages
  * are escaped with kmc_escape(), as the kmc command's are.
  */
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +42,7 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/store.h>
-#include <kmc.h>
-#include <kmc/admin.h>
+#include "vaultapi.h"
 
 #define PROV_NAME "kmc"
 #define PROV_EXPORT __attribute__((visibility("default")))
@@ -78,6 +84,11 @@ static OSSL_FUNC_core_new_error_fn *core_new_error;
 static OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
 static OSSL_FUNC_core_vset_error_fn *core_vset_error;
 static const OSSL_CORE_HANDLE *core_handle;
+
+/* The vault half: its path, found at init; its table once loaded. */
+static char vault_path[PATH_MAX];
+static const kmcprov_vault_api *vault_tbl;
+static pthread_mutex_t vault_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int reason_of(int err)
 {
@@ -136,6 +147,18 @@ static void set_text(int reason, const char *fmt, ...)
 static void prov_error_at(const char *file, int line, const char *func,
 	int reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Before the vault half is loaded there is no kmc_escape(): the only
+   text then is a failure to load it (its path, the loader's words),
+   and any byte outside printable ASCII becomes '?'. */
+static void plain_escape(const char *s, char *buf, size_t size)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < size; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = 0;
+}
+
 static void prov_error_at(const char *file, int line, const char *func,
 	int reason, const char *fmt, ...)
 {
@@ -149,7 +172,10 @@ static void prov_error_at(const char *file, int line, const char *func,
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	kmc_escape(raw, text, sizeof(text));
+	if (__atomic_load_n(&vault_tbl, __ATOMIC_ACQUIRE))
+		vault_tbl->escape(raw, text, sizeof(text));
+	else
+		plain_escape(raw, text, sizeof(text));
 	if (core_new_error && core_vset_error) {
 		core_new_error(core_handle);
 		if (core_set_error_debug)
@@ -159,6 +185,86 @@ static void prov_error_at(const char *file, int line, const char *func,
 		ERR_set_debug(file, line, func);
 	}
 	set_text(reason, "%s", text);
+}
+
+/* ---------------------------------------------------------------- */
+/* The vault half                                                    */
+
+static const kmcprov_vault_api *vault_load_locked(void)
+{
+	kmcprov_vault_api_fn *get;
+	const kmcprov_vault_api *t;
+	void *h, *sym;
+
+	if (!vault_path[0]) {
+		prov_error(KMCPROV_R_OPEN, "the kmc provider does not know the "
+			"directory it was loaded from, so not where "
+			KMCPROV_VAULT_FILE " is");
+		return NULL;
+	}
+	/* Never closed: the arena and the library's state live as long. */
+	h = dlopen(vault_path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+
+		prov_error(KMCPROV_R_OPEN, "the kmc provider's vault code %s does "
+			"not load: %s", vault_path, why ? why : "unknown reason");
+		return NULL;
+	}
+	sym = dlsym(h, KMCPROV_VAULT_SYM);
+	if (sym)
+		memcpy(&get, &sym, sizeof(get));
+	t = sym ? get() : NULL;
+	if (!t || t->size != sizeof(*t) || strcmp(t->version, KMC_GIT_VERSION)) {
+		prov_error(KMCPROV_R_OPEN, "%s is not the vault code of this kmc "
+			"provider (version %s; it says %s): install both from one "
+			"build", vault_path, KMC_GIT_VERSION, t ? t->version :
+			"nothing");
+		(void)dlclose(h);
+		return NULL;
+	}
+	return t;
+}
+
+/* The vault half's table, loaded on first use; NULL after an error. */
+static const kmcprov_vault_api *vault_api(void)
+{
+	const kmcprov_vault_api *t = __atomic_load_n(&vault_tbl,
+		__ATOMIC_ACQUIRE);
+
+	if (t)
+		return t;
+	pthread_mutex_lock(&vault_lock);
+	t = vault_tbl;
+	if (!t) {
+		t = vault_load_locked();
+		__atomic_store_n(&vault_tbl, t, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vault_lock);
+	return t;
+}
+
+/* kmc.so's directory, while the loader's path is still the one it used
+   (a relative -provider-path means nothing after a server's chdir). */
+static void vault_path_init(void)
+{
+	Dl_info info;
+	char self[PATH_MAX], *slash;
+	int n;
+
+	if (vault_path[0])
+		return;
+	if (!dladdr((void *)vault_path_init, &info) || !info.dli_fname ||
+	    !realpath(info.dli_fname, self))
+		return;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	n = snprintf(vault_path, sizeof(vault_path), "%s/%s", self,
+		KMCPROV_VAULT_FILE);
+	if (n < 0 || (size_t)n >= sizeof(vault_path))
+		vault_path[0] = 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -190,13 +296,14 @@ static int bridge_cb(char *buf, size_t size, void *arg)
 }
 
 /* Raise a one-line error naming the vault and the item. */
-static void raise_error(int err, const char *dir, const char *name, const char *what)
+static void raise_error(const kmcprov_vault_api *k, int err, const char *dir,
+	const char *name, const char *what)
 {
-	const char *detail = kmc_error_detail();
+	const char *detail = k->error_detail();
 
 	prov_error(reason_of(err), "%s %s in vault %s: %s", what,
 		name ? name : "?", dir ? dir : "(default)",
-		detail[0] ? detail : kmc_strerror(err));
+		detail[0] ? detail : k->strerror(err));
 }
 
 /*
@@ -214,16 +321,19 @@ static int emit_key(const char *dir, const char *name,
 	OSSL_PARAM params[4];
 	char dbuf[PATH_MAX];
 	int type = OSSL_OBJECT_PKEY, r, ok;
+	const kmcprov_vault_api *k = vault_api();
 
+	if (!k)
+		return 0;
 	/* The default vault as the kmc command finds it, so both agree on
 	   it and on what is wrong with it (an over-long $KMC_VAULT, no
 	   home), and messages name the folder rather than "(default)". */
 	if (!dir) {
-		r = kmc_default_vault_dir(dbuf, sizeof(dbuf));
+		r = k->default_vault_dir(dbuf, sizeof(dbuf));
 		if (r < 0) {
 			prov_error(reason_of(r), "the default vault for %s: %s",
-				name, kmc_error_detail()[0] ? kmc_error_detail() :
-				kmc_strerror(r));
+				name, k->error_detail()[0] ? k->error_detail() :
+				k->strerror(r));
 			return 0;
 		}
 		/* A URI must name its vault by an absolute path; the default
@@ -241,15 +351,15 @@ static int emit_key(const char *dir, const char *name,
 	b.dir = dir;
 	o.passphrase_cb = bridge_cb;
 	o.passphrase_arg = &b;
-	r = kmc_vault_open_ex(dir, 0, &o, &v);
+	r = k->vault_open_ex(dir, 0, &o, &v);
 	if (r < 0) {
-		raise_error(r, dir, name, "opening the vault for");
+		raise_error(k, r, dir, name, "opening the vault for");
 		return 0;
 	}
-	r = kmc_key_export(v, name, KMC_FORMAT_DER, &der);
-	kmc_vault_close(v);
+	r = k->key_export(v, name, KMC_FORMAT_DER, &der);
+	k->vault_close(v);
 	if (r < 0) {
-		raise_error(r, dir, name, "reading the key");
+		raise_error(k, r, dir, name, "reading the key");
 		return 0;
 	}
 	params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
@@ -257,11 +367,11 @@ static int emit_key(const char *dir, const char *name,
 	params[1] = OSSL_PARAM_construct_utf8_string(
 		OSSL_OBJECT_PARAM_DATA_STRUCTURE, (char *)"PrivateKeyInfo", 0);
 	params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA,
-		kmc_secret_data(der), kmc_secret_len(der));
+		k->secret_data(der), k->secret_len(der));
 	params[3] = OSSL_PARAM_construct_end();
 	ok = cb(params, cbarg);
 	/* The decoders have their own copy by now: wipe ours. */
-	kmc_secret_free(der);
+	k->secret_free(der);
 	return ok;
 }
 
@@ -283,17 +393,20 @@ static OSSL_FUNC_store_close_fn store_close;
 
 static void *store_open(void *provctx, const char *uri)
 {
+	const kmcprov_vault_api *k = vault_api();
 	store_ctx *s;
 	int r;
 
 	(void)provctx;
+	if (!k)
+		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	r = kmc_uri_parse(uri, strlen(uri), &s->dir, &s->name);
+	r = k->uri_parse(uri, strlen(uri), &s->dir, &s->name);
 	if (r < 0) {
-		prov_error(KMCPROV_R_BAD_URI, "%s", kmc_error_detail()[0] ?
-			kmc_error_detail() : kmc_strerror(r));
+		prov_error(KMCPROV_R_BAD_URI, "%s", k->error_detail()[0] ?
+			k->error_detail() : k->strerror(r));
 		free(s);
 		return NULL;
 	}
@@ -406,6 +519,7 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
 	prov_ctx *pc = ctx;
+	const kmcprov_vault_api *k;
 	BIO *in = BIO_new_from_core_bio(pc->libctx, cin);
 	char *label = NULL, *header = NULL, *dir = NULL, *name = NULL;
 	unsigned char *data = NULL;
@@ -424,11 +538,17 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 		goto out;
 	}
 	ERR_clear_last_mark();
-	r = kmc_uri_parse((const char *)data, (size_t)len, &dir, &name);
+	/* Ours: only now is the vault code needed. */
+	k = vault_api();
+	if (!k) {
+		ok = 0;
+		goto out;
+	}
+	r = k->uri_parse((const char *)data, (size_t)len, &dir, &name);
 	if (r < 0) {
 		prov_error(KMCPROV_R_BAD_URI, "a KMC KEY REFERENCE whose body is "
-			"not a kmc: URI: %s", kmc_error_detail()[0] ?
-			kmc_error_detail() : kmc_strerror(r));
+			"not a kmc: URI: %s", k->error_detail()[0] ?
+			k->error_detail() : k->strerror(r));
 		ok = 0;
 		goto out;
 	}
@@ -497,7 +617,7 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
 	if (p && !OSSL_PARAM_set_utf8_ptr(p, "kmcvault key provider"))
 		return 0;
 	p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
-	if (p && !OSSL_PARAM_set_utf8_ptr(p, kmc_version()))
+	if (p && !OSSL_PARAM_set_utf8_ptr(p, KMC_GIT_VERSION))
 		return 0;
 	p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
 	if (p && !OSSL_PARAM_set_int(p, 1))
@@ -554,6 +674,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
 	}
 	core_handle = handle;
 	pc->handle = handle;
+	vault_path_init();
 	/* Core BIOs reach the provider through a child library context. */
 	pc->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
 	if (!pc->libctx) {

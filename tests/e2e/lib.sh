@@ -193,7 +193,7 @@ kmc_cc() {
 	# shellcheck disable=SC2046
 	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(cat "$KMC_BUILD/test-cflags" 2>/dev/null) \
 		-I"$KMC_TOP/include" "$@" -o "$out" "$src" "$KMC_BUILD/libkmcvault.a" \
-		$(cat "$KMC_BUILD/test-libs" 2>/dev/null || echo -lsodium -llmdb -lssl -lcrypto -lp11-kit -lpthread)
+		$(cat "$KMC_BUILD/test-libs" 2>/dev/null || echo -lsodium -llmdb -lssl -lcrypto -lpthread)
 }
 
 done_testing() {

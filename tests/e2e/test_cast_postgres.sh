@@ -36,9 +36,11 @@ DATA=$D/data
 LOG=$D/postgres.log
 V=$D/vault
 K=$D/kmc	# copies: the build dir may not be open to postgres
-PROV=$D/kmc.so
+PROV=$D/provider/kmc.so	# with its vault code in provider/kmc/vault.so
 install -m 755 "$KMC" "$K"
+install -d -m 755 "$D/provider" "$D/provider/kmc"
 install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
+install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
 export KMC_HOST_KEY=$D/host.key
 CONF=$D/openssl-kmc.cnf
 write_openssl_conf "$CONF" "$PROV"

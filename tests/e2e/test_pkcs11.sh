@@ -5,7 +5,8 @@
 # command line is refused), the aes-gcm and rsa-oaep mechanisms, every refusal with nothing
 # changed, a look-alike key on a replacement token, several protectors
 # with fallback and recovery keys, and one process that opens through the
-# token across fork() and fifty times in a row (tests/e2e/p11_fork.c).
+# token across fork() and fifty times in a row (tests/e2e/p11_fork.c), and
+# a host without libp11-kit (tests/e2e/no_p11kit.c).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
@@ -417,6 +418,27 @@ if [ -x "$FORK" ]; then
 	keep
 	check "... each round opened through the token" \
 		bash -c '[ "$(grep -c "^open [0-9]*: protector 1$" "$1")" = 50 ] && grep -qx "rounds: 50 ok" "$1"' _ "$LAST_OUT"
+fi
+
+# ---- p11-kit missing at run time ------------------------------------------------------------
+
+# The library loads p11-kit only for a token protector (pkcs11/p11kit.c);
+# without it a token says so by name, and nothing else needs it. ($VF has
+# the token as its only protector, $V a passphrase too.)
+NOP11=$T/no_p11kit.so
+check "the no_p11kit shim builds" cc -shared -fPIC -o "$NOP11" "$KMC_TOP/tests/e2e/no_p11kit.c"
+if [ -e "$NOP11" ]; then
+	t_err 7 "no libp11-kit: opening through the token fails (exit 7) naming libp11-kit.so.0" \
+		'protector 1 \(pkcs11\): .*libp11-kit\.so\.0 does not load' \
+		env LD_PRELOAD="$NOP11" setsid -w "$KMC" --vault "$VF" password get db --pin-file "$PINF"
+	VN=$T/vn
+	t_err 7 "no libp11-kit: init with a pkcs11 protector fails naming it" \
+		"creating a vault in $VN: .*libp11-kit\.so\.0 does not load" \
+		env LD_PRELOAD="$NOP11" setsid -w "$KMC" --vault "$VN" init --protector pkcs11 \
+		--pkcs11-uri "$(uri alpha vn-key)" --pin-file "$PINF" --create-key
+	check "... and leaves no vault behind" test ! -e "$VN"
+	t_out "no libp11-kit: the same vault still opens with its passphrase" 'db password 1' \
+		env LD_PRELOAD="$NOP11" setsid -w "$KMC" --vault "$V" password get db --passphrase-file "$PP"
 fi
 
 done_testing

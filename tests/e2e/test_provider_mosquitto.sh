@@ -32,9 +32,11 @@ D=$(user_tmpdir mosquitto /tmp/kmc-mq.XXXXXX)
 V=$D/vault
 PKI=$D/pki
 K=$D/kmc	# copies: the build dir may not be open to mosquitto
-PROV=$D/kmc.so
+PROV=$D/provider/kmc.so	# with its vault code in provider/kmc/vault.so
 install -m 755 "$KMC" "$K"
+install -d -m 755 "$D/provider" "$D/provider/kmc"
 install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
+install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
 export KMC_HOST_KEY=$D/host.key
 
 as_mq() { (cd "$D" && runuser -u mosquitto -- "$@"); }

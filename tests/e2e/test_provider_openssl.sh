@@ -8,8 +8,9 @@
 #            provider loaded through OPENSSL_CONF;
 # s_client verifies the server against the CA and sees the imported
 # certificate. Then the failures: a missing item, malformed URIs, a file
-# named like the URI in the current directory, and a passphrase vault
-# opened through -passin (and refused with a wrong one).
+# named like the URI in the current directory, the vault half (kmc/vault.so)
+# loaded only when a key is asked for and named when missing, and a
+# passphrase vault opened through -passin (and refused with a wrong one).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
@@ -193,6 +194,23 @@ t_out "with it in the current directory, kmc://... still loads the vault's key" 
 t_out "(control: the one-slash form kmc:/... is taken by the file loader)" \
 	"$DECOY_PUB" bash -c 'cd "$1" && shift && timeout 20 openssl pkey "$@" -pubout |
 		sha256sum | cut -d" " -f1' _ "$CWD" "${PROV[@]}" -in "kmc:$V?item=server"
+
+# ---- the vault half: loaded only for a key of the vault ----------------------------
+
+# kmc.so links libcrypto only; kmc/vault.so beside it holds the vault code
+# (libsodium, LMDB) and is loaded on the first key asked for.
+loads_of() { LD_DEBUG=files timeout 20 openssl pkey "$@" -noout 2>&1 | grep -c 'file=.*kmc/vault\.so .*generating link map' || true; }
+t_out "a plain PEM with the provider loaded: kmc/vault.so is never loaded" 0 \
+	loads_of "${PROV[@]}" -in "$PKI/client.key"
+t_out "(control: a kmc: URI loads it, once)" 1 loads_of "${PROV[@]}" -in "$URI"
+LONE=$T/lone
+mkdir -p "$LONE"
+cp "$PROVDIR/kmc.so" "$LONE/"
+t_err 1 "kmc.so without its kmc/vault.so: a kmc: URI fails, naming the missing file" \
+	"vault code $LONE/kmc/vault.so does not load: .*No such file" \
+	ossl pkey -provider-path "$LONE" -provider kmc -provider default -in "$URI" -noout
+t_out "... while a plain PEM still loads with that provider" "$DECOY_PUB" \
+	pubkey_of -provider-path "$LONE" -provider kmc -provider default -in "$PKI/client.key"
 
 # ---- a passphrase vault: -passin reaches the provider --------------------------------
 

@@ -137,6 +137,7 @@ int row_boot(row *r, bench_env *e);
 int row_hsm_cold(row *r, bench_env *e);
 /* kmc-bench --boot-child kmc|pem DIR COUNT: one sample of row_boot. */
 int boot_child(int argc, char **argv);
+int row_provider_load(row *r, bench_env *e);
 void figures_rotation(bench_env *e);
 
 #endif

@@ -31,6 +31,7 @@ static const struct {
 	{ "batch", row_batch },
 	{ "boot10k", row_boot },
 	{ "hsm-cold", row_hsm_cold },
+	{ "provider-load", row_provider_load },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 

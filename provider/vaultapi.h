@@ -1,0 +1,48 @@
+/*
+ * vaultapi.h - between the provider module (kmc.so, provider/kmcprov.c)
+ * and its vault half (kmc/vault.so beside it, provider/vault/api.c).
+ *
+ * Every program that loads the provider pays for what kmc.so links, even
+ * one that never asks it for a key (a server with kmc in openssl.cnf and
+ * a plain PEM key). So kmc.so links libcrypto only, and the vault code
+ * (libkmcvault, libsodium, LMDB) is in vault.so, loaded on the first
+ * kmc: URI or KMC KEY REFERENCE. vault.so exports one function, which
+ * returns this table of the library calls the provider makes.
+ *
+ * Both halves come from one build: the provider takes the table only if
+ * its version string is its own, so a half left from another build is
+ * refused rather than called with another layout.
+ */
+#ifndef KMC_PROVIDER_VAULTAPI_H
+#define KMC_PROVIDER_VAULTAPI_H
+
+#include <stddef.h>
+#include <kmc.h>
+#include <kmc/admin.h>
+
+/* Where the vault half lives, relative to kmc.so's directory. */
+#define KMCPROV_VAULT_FILE "kmc/vault.so"
+#define KMCPROV_VAULT_SYM "kmcprov_vault_get"
+
+typedef struct kmcprov_vault_api {
+	size_t size;			/* sizeof(kmcprov_vault_api) */
+	const char *version;		/* kmc_version() of the build */
+	const char *(*error_detail)(void);
+	const char *(*strerror)(int err);
+	char *(*escape)(const char *s, char *buf, size_t size);
+	int (*default_vault_dir)(char *buf, size_t size);
+	int (*uri_parse)(const char *uri, size_t len, char **ret_dir,
+		char **ret_name);
+	int (*vault_open_ex)(const char *dir, unsigned flags,
+		const kmc_options *opts, kmc_vault **ret_vault);
+	void (*vault_close)(kmc_vault *v);
+	int (*key_export)(kmc_vault *v, const char *name,
+		kmc_key_format format, kmc_secret **ret);
+	unsigned char *(*secret_data)(const kmc_secret *s);
+	size_t (*secret_len)(const kmc_secret *s);
+	void (*secret_free)(kmc_secret *s);
+} kmcprov_vault_api;
+
+typedef const kmcprov_vault_api *kmcprov_vault_api_fn(void);
+
+#endif
