@@ -49,15 +49,6 @@ static int writable(kmc_vault *v)
 	return 0;
 }
 
-static int part_get(kmc_vault *v, const char *name, const char *part,
-	kmc_item_type type, kmc_secret **ret)
-{
-	char full[KMC_NAME_MAX + 1];
-
-	snprintf(full, sizeof(full), "%s/%s", name, part);
-	return kmc_item_get(v, full, type, ret);
-}
-
 static void pkey_freep(EVP_PKEY **k)
 {
 	EVP_PKEY_free(*k);
@@ -188,7 +179,7 @@ int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX || kmc_name_check(name) < 0)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
 			"of [A-Za-z0-9._@:/+-]", name, KMC_BUNDLE_NAME_MAX);
-	r = part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "%s holds no key %s (kmc key gen %s makes "
 			"one)", v->dir, name, name);
@@ -287,7 +278,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	c.p = p;
 	snprintf(c.name, sizeof(c.name), "%s", p->name);
 
-	r = part_get(v, p->name, "meta", KMC_ITEM_BUNDLE, &meta);
+	r = vault_part_get(v, p->name, "meta", KMC_ITEM_BUNDLE, &meta);
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "%s holds no key %s (kmc key gen %s makes "
 			"one)", v->dir, p->name, p->name);
@@ -303,7 +294,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 		r = kmc_detail(KMC_E_CORRUPT, "bundle %s: item %s is missing",
 			p->name, p->name);
 	KMC_GUARD(r);
-	r = part_get(v, p->name, "key", KMC_ITEM_PRIVATE_KEY, &c.pkcs8);
+	r = vault_part_get(v, p->name, "key", KMC_ITEM_PRIVATE_KEY, &c.pkcs8);
 	if (r == KMC_E_NOT_FOUND)
 		r = kmc_detail(KMC_E_CORRUPT, "bundle %s: item %s/key is "
 			"missing", p->name, p->name);

@@ -50,16 +50,6 @@ static int ca_item(const char *name, char *buf, size_t size)
 	return 0;
 }
 
-static int part_get(kmc_vault *v, const char item[CA_ITEM_SIZE],
-	const char *part,
-	kmc_item_type type, kmc_secret **ret)
-{
-	char full[CA_ITEM_SIZE + 8];
-
-	snprintf(full, sizeof(full), "%s/%s", item, part);
-	return kmc_item_get(v, full, type, ret);
-}
-
 /* The CA's certificate must still be one a CA signs with: CA:TRUE,
    keyCertSign, within its dates, and its key's. */
 static int check_ca_cert(const ca_parts *p)
@@ -116,7 +106,7 @@ int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
 	if (r < 0)
 		return kmc_detail(KMC_E_CORRUPT, "item %s: a damaged CA record",
 			ret->item);
-	r = part_get(v, ret->item, "cert", KMC_ITEM_CERTIFICATE, &pem);
+	r = vault_part_get(v, ret->item, "cert", KMC_ITEM_CERTIFICATE, &pem);
 	if (r == KMC_E_NOT_FOUND)
 		r = kmc_detail(KMC_E_CORRUPT, "CA %s has no certificate "
 			"(%s/cert)", name, ret->item);
@@ -142,7 +132,8 @@ int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
 	memcpy(ret->cert_pem, kmc_secret_data(pem), kmc_secret_len(pem));
 	ret->cert_pem_len = kmc_secret_len(pem);
 	if (with_key) {
-		r = part_get(v, ret->item, "key", KMC_ITEM_PRIVATE_KEY, &key);
+		r = vault_part_get(v, ret->item, "key", KMC_ITEM_PRIVATE_KEY,
+			&key);
 		if (r == KMC_E_NOT_FOUND)
 			r = kmc_detail(r, "CA %s has no key in the vault (%s/key): "
 				"it cannot sign", name, ret->item);

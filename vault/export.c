@@ -351,20 +351,6 @@ static int make_keystore(EVP_PKEY *k, STACK_OF(X509) *chain, STACK_OF(X509) *cas
 	return p12_finish(&safes, certs, pass, ret);
 }
 
-static int part_get(kmc_vault *v, const char *name, const char *part,
-	kmc_item_type type, kmc_secret **ret)
-{
-	char full[KMC_NAME_MAX + 1];
-	int r;
-
-	snprintf(full, sizeof(full), "%s/%s", name, part);
-	r = kmc_item_get(v, full, type, ret);
-	if (r == KMC_E_TYPE)
-		return kmc_detail(r, "item %s is not a %s", full,
-			kmc_item_type_name(type));
-	return r;
-}
-
 /* What export needs of bundle name, read before anything is written. */
 typedef struct export_src {
 	EVP_PKEY *k;
@@ -390,7 +376,7 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		return kmc_detail(KMC_E_NAME, "bundle name \"%.*s\" is not 1 to "
 			"%d of [A-Za-z0-9._@:/+-]", KMC_BUNDLE_NAME_MAX + 1, name,
 			KMC_BUNDLE_NAME_MAX);
-	r = part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "%s holds no key %s (no item %s/key)",
 			v->dir, name, name);
@@ -400,7 +386,7 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 			"private key", name);
 	if (!certs)
 		return 0;
-	r = part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
+	r = vault_part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "key %s has no certificate yet (kmc csr, "
 			"then kmc cert set): a PKCS#12 keystore needs one", name);
@@ -415,7 +401,7 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		return kmc_detail(KMC_E_VERIFY, "item %s/cert: its certificate "
 			"is not the key's", name);
 	}
-	r = part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
+	r = vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
 	if (r == KMC_E_NOT_FOUND)
 		return 0;
 	KMC_GUARD(r);

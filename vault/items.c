@@ -448,6 +448,18 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	return 0;
 }
 
+int vault_part_get(kmc_vault *v, const char *name, const char *part,
+	kmc_item_type type, kmc_secret **ret)
+{
+	char full[KMC_NAME_MAX + 1];
+	int n = snprintf(full, sizeof(full), "%s/%s", name, part);
+
+	if (n < 0 || (size_t)n >= sizeof(full))
+		return kmc_detail(KMC_E_NAME, "bundle name %s is too long",
+			name);
+	return kmc_item_get(v, full, type, ret);
+}
+
 int kmc_item_get_secret(kmc_vault *v, const char *name, kmc_secret **ret)
 {
 	return kmc_item_get(v, name, 0, ret);

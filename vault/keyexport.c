@@ -12,17 +12,6 @@
 #include <kmc/admin.h>
 #include "vault.h"
 
-static int part_get(kmc_vault *v, const char *name, const char *part,
-	kmc_item_type type, kmc_secret **ret)
-{
-	char full[KMC_NAME_MAX + 1];
-	int n = snprintf(full, sizeof(full), "%s/%s", name, part);
-
-	if (n < 0 || (size_t)n >= sizeof(full))
-		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
-	return kmc_item_get(v, full, type, ret);
-}
-
 /* PEM of a DER private key, built in guarded memory. */
 static int pkcs8_pem(const kmc_secret *der, kmc_secret **ret)
 {
@@ -64,7 +53,7 @@ int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 	kmc_detail_clear();
 	KMC_ENSURE(format == KMC_FORMAT_PEM || format == KMC_FORMAT_DER,
 		KMC_E_INVALID);
-	KMC_GUARD(part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
+	KMC_GUARD(vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
 	if (format == KMC_FORMAT_DER) {
 		*ret = TAKE_PTR(der);
 		return 0;

@@ -15,23 +15,12 @@
 #include "x509.h"
 #include "trust.h"
 
-static int part_get(kmc_vault *v, const char *name, const char *part,
-	kmc_item_type type, kmc_secret **ret)
-{
-	char full[KMC_NAME_MAX + 1];
-	int n = snprintf(full, sizeof(full), "%s/%s", name, part);
-
-	if (n < 0 || (size_t)n >= sizeof(full))
-		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
-	return kmc_item_get(v, full, type, ret);
-}
-
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	int r;
 
-	KMC_GUARD(part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
+	KMC_GUARD(vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
 	/* A server loads its keys in bulk: 64 reads' pages at most stay
 	   mapped, for one madvise in 64 loads (about 3% of a load). */
 	store_release_pages(&v->st, 64);
@@ -112,13 +101,13 @@ static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	int trusting = 0, store_crls = 0;
 	int r;
 
-	r = part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
+	r = vault_part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
 	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, name))
 		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
 			"%s, then kmc cert set %s -s SIGNED.crt", name, name, name);
 	KMC_GUARD(r);
-	KMC_GUARD(part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
-	r = part_get(v, name, "crl", KMC_ITEM_CRL, &crl_pem);
+	KMC_GUARD(vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca));
+	r = vault_part_get(v, name, "crl", KMC_ITEM_CRL, &crl_pem);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
 		return r;
 	KMC_GUARD(certs_parse("certificate item", kmc_secret_data(cert),
@@ -266,7 +255,7 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 
 	kmc_detail_clear();
 	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
-		r = part_get(v, name_or_file, "cert", KMC_ITEM_CERTIFICATE,
+		r = vault_part_get(v, name_or_file, "cert", KMC_ITEM_CERTIFICATE,
 			&item);
 	if (v && r == KMC_E_NOT_FOUND && bundle_without_cert(v, name_or_file))
 		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "

@@ -246,6 +246,11 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
 
+/* Item NAME/PART of the given type (vault/items.c): kmc_item_get, with a
+   name too long for a bundle part refused as such. */
+KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
+	const char *part, kmc_item_type type, kmc_secret **ret) KMC_MUST_CHECK;
+
 /*
  * The item layer's steps inside a store transaction (vault/items.c), for
  * the transactions that change several items at once (import, restore).
