@@ -202,6 +202,11 @@ check-e2e: all $(O)/tests/faultinject.so
 # verify_asan_link_order=0) and is itself not instrumented.
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
+# -O1, as ASan's authors advise: the instrumented build compiles in a
+# third of the CPU time -O2 takes (25 against 68 CPU seconds here), and
+# its tests' time is the processes' start and the uninstrumented
+# libraries', not our code's.
+SANITIZE_CFLAGS ?= -O1 -g
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0:abort_on_error=0 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -224,7 +229,8 @@ SANITIZE_SKIP ?= e2e/test_concurrency.sh e2e/test_file_attacks.sh \
 sanitize-build: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory O=build-sanitize SAN_CFLAGS="$(SANITIZE)" \
-		SAN_LDFLAGS="-fsanitize=address,undefined" all tests
+		SAN_LDFLAGS="-fsanitize=address,undefined" CFLAGS="$(SANITIZE_CFLAGS)" \
+		all tests
 	@cp $(PROVIDER) build-sanitize/provider/kmc.so
 	@cp $(PROVIDER_VAULT) build-sanitize/provider/kmc/vault.so
 

@@ -230,8 +230,12 @@ secret_file "$T/v-0" 'v-0'
 	-k "$T/pki/server.key" --password-file "$T/kp" 2>/dev/null
 STOP=$T/stop
 # Under memcheck (check-full) each kmc takes a second or more: fewer
-# rounds keep the readers inside the time their alarm allows.
+# rounds keep the readers inside the time their alarm allows. Under ASan
+# (make check-sanitize) fewer too: the readers spin on every CPU for as
+# long as the rounds last, and the race itself is make check's to run
+# at length, as test_concurrency's are.
 NB=10 NW=30
+[ -z "${KMC_SANITIZED:-}" ] || { NB=4 NW=12; }
 [ -z "${KMC_VALGRIND:-}" ] || { NB=3 NW=8; }
 RPIDS=()
 for r in 1 2 3; do
