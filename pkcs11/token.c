@@ -155,11 +155,15 @@ static void cache_check_fork(void)
 	cache_pid = pid;
 }
 
-/* Log out, close, finalize and free t, which is off the list. */
+/*
+ * Log out, close, finalize and free t, which is off the list. A broken
+ * session is not logged out: the login belongs to the application, not
+ * the session, and the token may be back for another of ours.
+ */
 static void token_drop(token *t)
 {
 	if (getpid() == cache_pid) {
-		if (t->logged_in)
+		if (t->logged_in && !t->broken)
 			(void)t->mod->C_Logout(t->session);
 		(void)t->mod->C_CloseSession(t->session);
 	}
