@@ -125,9 +125,12 @@ $(SHARED): $(LIB_OBJ)
 	$(Q)ln -sf $(SONAME) $(O)/libkmcvault.so
 
 # The command sees the public header only (-Iinclude, no internal paths).
+# --as-needed: it sets up no SSL_CTX, so libssl is not loaded at its
+# start (the archive brings in none of tls.c; certinfo.c is apart).
 $(KMC): $(CLI_OBJ) $(STATIC)
 	$(call say,LD,$@)
-	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
+	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) \
+		-Wl,--as-needed $(LIBS) -Wl,--no-as-needed
 
 # The provider module: named kmc.so so that `-provider kmc` finds it.
 # It links libcrypto only; the vault code is kmc/vault.so beside it,

@@ -293,6 +293,17 @@ KMC_API int kmc_vault_open_ex(const char *dir, unsigned flags,
 KMC_API void kmc_vault_close(kmc_vault *v);
 
 /*
+ * kmc_token_sessions_close - log out of every PKCS#11 token this process
+ * opened a vault through, close the sessions and unload the modules.
+ * Otherwise a token's module, its logged-in session and the key handle
+ * are kept from one open to the next until exit (the PIN is not kept),
+ * so that a server that reopens its vault does not log in again. The
+ * environment variable KMC_TOKEN_SESSIONS=close drops each after use.
+ * Not needed after fork(): the child starts over by itself.
+ */
+KMC_API void kmc_token_sessions_close(void);
+
+/*
  * kmc_vault_generation - a counter that grows whenever an item or a
  * protector changes (a repair that only rewrites a twin keystore does not
  * count), read without decrypting anything, so a long-running server can

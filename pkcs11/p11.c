@@ -16,11 +16,6 @@
 /* ---------------------------------------------------------------- */
 /* Keys                                                              */
 
-typedef struct key {
-	CK_OBJECT_HANDLE h;
-	CK_KEY_TYPE type;
-} key;
-
 /* The object= and id= of a URI, added to a template. */
 static void add_uri_ids(P11KitUri *u, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 {
@@ -368,9 +363,39 @@ int p11_protect(const char *uri, const p11_pin *pin, int create,
 			P11_SECRET_LEN) != 0)
 		r = kmc_detail(KMC_E_P11, "the token did not give back what it "
 			"encrypted");
+	if (t)
+		token_done(t);
 	token_cache_unlock();
 	p11_sigpipe_restore();
 	return r;
+}
+
+/*
+ * One try: the token's session (cached or new), the key (its handle as
+ * found before in that session, or searched for), the decryption.
+ */
+static int unprotect_once(const char *uri, const p11_pin *pin,
+	const p11_wrapped *w, P11KitUri **u, token **t, kmc_secret **ret)
+{
+	CK_OBJECT_CLASS cls = w->mech == P11_MECH_RSA_OAEP ? CKO_PRIVATE_KEY :
+		CKO_SECRET_KEY;
+	key k;
+	int found = 0;
+
+	*t = NULL;
+	KMC_GUARD(token_session_ready(uri, pin, u, t));
+	found = token_key_get(*t, *u, cls, &k);
+	if (!found) {
+		KMC_GUARD(key_find(*t, *u, cls, &k, &found));
+		if (!found)
+			return kmc_detail(KMC_E_P11_KEY, "no key matching %s in "
+				"the token", uri);
+		if (k.type != (w->mech == P11_MECH_RSA_OAEP ? CKK_RSA : CKK_AES))
+			return kmc_detail(KMC_E_P11_KEY_TYPE, "the key %s names "
+				"is not of the type this slot was made with", uri);
+		token_key_put(*t, *u, cls, &k);
+	}
+	return token_decrypt(*t, &k, w, ret);
 }
 
 int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
@@ -378,32 +403,24 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 {
 	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
 	token *t = NULL;
-	key k;
-	int found = 0, r;
-	CK_OBJECT_CLASS cls = w->mech == P11_MECH_RSA_OAEP ? CKO_PRIVATE_KEY :
-		CKO_SECRET_KEY;
+	int r;
 
 	p11_sigpipe_block();
 	token_cache_lock();
-	r = token_session_ready(uri, pin, &u, &t);
-	if (r == 0)
-		r = key_find(t, u, cls, &k, &found);
-	if (r == KMC_E_P11 && t) {
-		/* A cached session the token dropped: one fresh try. */
+	r = unprotect_once(uri, pin, w, &u, &t, ret);
+	/*
+	 * A cached session can have gone under us (the token was removed,
+	 * its server restarted, the login dropped: CKR_SESSION_HANDLE_INVALID,
+	 * CKR_DEVICE_REMOVED, CKR_USER_NOT_LOGGED_IN...): drop it and try
+	 * once from a cold start, which reports a token really gone plainly.
+	 */
+	if (r == KMC_E_P11 && t && t->reused) {
 		token_forget(t);
 		kmc_detail_clear();
-		r = token_session_ready(uri, pin, &u, &t);
-		if (r == 0)
-			r = key_find(t, u, cls, &k, &found);
+		r = unprotect_once(uri, pin, w, &u, &t, ret);
 	}
-	if (r == 0 && !found)
-		r = kmc_detail(KMC_E_P11_KEY, "no key matching %s in the token",
-			uri);
-	if (r == 0 && k.type != (w->mech == P11_MECH_RSA_OAEP ? CKK_RSA : CKK_AES))
-		r = kmc_detail(KMC_E_P11_KEY_TYPE, "the key %s names is not of the "
-			"type this slot was made with", uri);
-	if (r == 0)
-		r = token_decrypt(t, &k, w, ret);
+	if (t)
+		token_done(t);
 	token_cache_unlock();
 	p11_sigpipe_restore();
 	return r;

@@ -14,8 +14,9 @@
  *	RSA key: CKM_RSA_PKCS_OAEP, SHA-256, else SHA-1 (SoftHSM2 2.6 takes
  *	         only SHA-1); the vault encrypts with the public key itself.
  *
- * One logged-in session per token is cached for the life of the process
- * and reused; after fork() the child starts over, as PKCS#11 requires.
+ * One logged-in session per token, and the key handles found in it, are
+ * kept for the life of the process and reused (kmc_token_sessions_close()
+ * drops them); after fork() the child starts over, as PKCS#11 requires.
  * Nothing here knows about vaults or files other than a PIN source.
  */
 #ifndef KMC_P11_H

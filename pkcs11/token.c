@@ -100,6 +100,16 @@ int p11_ck_fail(CK_RV rv, const char *what)
 /* ---------------------------------------------------------------- */
 /* Sessions, cached per token for the life of the process            */
 
+/*
+ * A server that reloads its vault would otherwise load the module, open a
+ * session, log in and search for the key on every open: on SoftHSM2 some
+ * 1 ms of a warm open's token work, 12 ms on a TPM. So the module, its
+ * logged-in session and the key handles found in it are kept, keyed by
+ * module path + token + key, until exit, fork, a failure, or
+ * kmc_token_sessions_close(). The PIN is not kept: only the login, which
+ * is what PKCS#11 means by one. KMC_TOKEN_SESSIONS=close in the
+ * environment drops each session after its call instead.
+ */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t cache_atexit = PTHREAD_ONCE_INIT;
 static token *cache;
@@ -145,22 +155,45 @@ static void cache_check_fork(void)
 	cache_pid = pid;
 }
 
+/*
+ * Log out, close, finalize and free t, which is off the list. A broken
+ * session is not logged out: the login belongs to the application, not
+ * the session, and the token may be back for another of ours.
+ */
+static void token_drop(token *t)
+{
+	if (getpid() == cache_pid) {
+		if (t->logged_in && !t->broken)
+			(void)t->mod->C_Logout(t->session);
+		(void)t->mod->C_CloseSession(t->session);
+	}
+	(void)p11k.module_finalize(t->mod);
+	p11k.module_release(t->mod);
+	sodium_memzero(t, sizeof(*t));
+	free(t);
+}
+
 void p11_reset(void)
 {
 	pthread_mutex_lock(&cache_lock);
 	for (token *t = cache, *next; t; t = next) {
 		next = t->next;
-		if (getpid() == cache_pid) {
-			if (t->logged_in)
-				(void)t->mod->C_Logout(t->session);
-			(void)t->mod->C_CloseSession(t->session);
-		}
-		(void)p11k.module_finalize(t->mod);
-		p11k.module_release(t->mod);
-		free(t);
+		token_drop(t);
 	}
 	cache = NULL;
 	pthread_mutex_unlock(&cache_lock);
+}
+
+void kmc_token_sessions_close(void)
+{
+	p11_reset();
+}
+
+static int sessions_kept(void)
+{
+	const char *e = secure_getenv("KMC_TOKEN_SESSIONS");
+
+	return !e || strcmp(e, "close") != 0;
 }
 
 void p11_uri_freep(P11KitUri **u)
@@ -339,17 +372,26 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 	token *t;
 
 	cache_check_fork();
-	for (t = cache; t; t = t->next) {
+	for (token **p = &cache; (t = *p); ) {
 		const char *path = p11k.uri_get_module_path(u);
 		const char *name = p11k.uri_get_module_name(u);
 		char real[PATH_MAX];
 
+		if (t->broken) {
+			*p = t->next;
+			token_drop(t);
+			continue;
+		}
+		p = &t->next;
 		if (!p11k.uri_match_token_info(u, &t->info))
 			continue;
-		if (path && (!realpath(path, real) || strcmp(real, t->module)))
+		/* The path as written matches without a realpath() each time. */
+		if (path && strcmp(path, t->given) != 0 &&
+		    (!realpath(path, real) || strcmp(real, t->module)))
 			continue;
 		if (name && !path && strcmp(name, t->module) != 0)
 			continue;
+		t->reused = 1;
 		*ret = t;
 		return 0;
 	}
@@ -382,6 +424,9 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 			}
 			t->mod = mods[i];
 			snprintf(t->module, sizeof(t->module), "%s", what);
+			snprintf(t->given, sizeof(t->given), "%s",
+				p11k.uri_get_module_path(u) ?
+				p11k.uri_get_module_path(u) : "");
 			t->info = ti;
 			memcpy(t->label, ti.label, sizeof(t->label));
 			t->slot = slots[s];
@@ -399,20 +444,85 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 		"plugged in and initialized?)", uri_text, what);
 }
 
-/* Drop a token whose session went bad, so the next call starts over. */
+/*
+ * Mark only: the caller may still hold t, and token_find() drops it
+ * before it looks for a token again.
+ */
 void token_forget(token *t)
+{
+	t->broken = 1;
+}
+
+void token_done(token *t)
 {
 	token **p = &cache;
 
+	if (!t || sessions_kept())
+		return;
 	while (*p && *p != t)
 		p = &(*p)->next;
-	if (!*p)
+	if (*p) {
+		*p = t->next;
+		token_drop(t);
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Key handles found in a cached session                             */
+
+static int attr_copy(P11KitUri *u, CK_ATTRIBUTE_TYPE type, unsigned char *to,
+	CK_ULONG *len)
+{
+	CK_ATTRIBUTE *a = p11k.uri_get_attribute(u, type);
+
+	if (!a) {
+		*len = (CK_ULONG)-1;
+		return 0;
+	}
+	if (a->ulValueLen > TOKEN_KEY_ATTR)
+		return -1;
+	memcpy(to, a->pValue, a->ulValueLen);
+	*len = a->ulValueLen;
+	return 0;
+}
+
+static int attr_same(P11KitUri *u, CK_ATTRIBUTE_TYPE type,
+	const unsigned char *v, CK_ULONG len)
+{
+	CK_ATTRIBUTE *a = p11k.uri_get_attribute(u, type);
+
+	if (!a)
+		return len == (CK_ULONG)-1;
+	return a->ulValueLen == len && memcmp(a->pValue, v, len) == 0;
+}
+
+int token_key_get(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret)
+{
+	for (unsigned i = 0; i < t->nkeys; i++) {
+		token_key *tk = &t->keys[i];
+
+		if (tk->cls == cls &&
+		    attr_same(u, CKA_LABEL, tk->label, tk->label_len) &&
+		    attr_same(u, CKA_ID, tk->id, tk->id_len)) {
+			*ret = tk->k;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void token_key_put(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, const key *k)
+{
+	token_key tk = { .cls = cls, .k = *k };
+
+	if (attr_copy(u, CKA_LABEL, tk.label, &tk.label_len) < 0 ||
+	    attr_copy(u, CKA_ID, tk.id, &tk.id_len) < 0)
 		return;
-	*p = t->next;
-	(void)t->mod->C_CloseSession(t->session);
-	(void)p11k.module_finalize(t->mod);
-	p11k.module_release(t->mod);
-	free(t);
+	/* Newest first; the oldest falls off. */
+	if (t->nkeys < TOKEN_KEYS)
+		t->nkeys++;
+	memmove(&t->keys[1], &t->keys[0], (t->nkeys - 1) * sizeof(t->keys[0]));
+	t->keys[0] = tk;
 }
 
 /* ---------------------------------------------------------------- */

@@ -10,14 +10,35 @@
 #include "p11kit.h"
 #include "p11.h"
 
+/* A key found in a token's session, kept until the session goes. */
+typedef struct key {
+	CK_OBJECT_HANDLE h;
+	CK_KEY_TYPE type;
+} key;
+
+#define TOKEN_KEYS 4		/* keys remembered per token (LRU) */
+#define TOKEN_KEY_ATTR 128	/* longest object= or id= remembered */
+
+typedef struct token_key {
+	CK_OBJECT_CLASS cls;
+	CK_ULONG label_len, id_len;	/* (CK_ULONG)-1: not in the URI */
+	unsigned char label[TOKEN_KEY_ATTR], id[TOKEN_KEY_ATTR];
+	key k;
+} token_key;
+
 typedef struct token {
 	CK_FUNCTION_LIST *mod;
 	char module[PATH_MAX];		/* realpath or p11-kit name */
+	char given[PATH_MAX];		/* module-path as the URI wrote it */
 	CK_TOKEN_INFO info;		/* as found: what URIs match against */
 	unsigned char label[32];
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;
 	int logged_in;
+	int reused;		/* found in the cache, not opened just now */
+	int broken;		/* a call failed: drop it at the next find */
+	token_key keys[TOKEN_KEYS];
+	unsigned nkeys;
 	struct token *next;
 } token;
 
@@ -38,8 +59,16 @@ KMC_INTERNAL int p11_uri_parse(const char *s, P11KitUri **ret)
 /* The token u names, with an open session, from the cache or new. */
 KMC_INTERNAL int token_find(P11KitUri *u, const char *uri_text,
 	token **ret) KMC_MUST_CHECK;
-/* Drop a token whose session went bad, so the next call starts over. */
+/* Mark a token whose session went bad: the next token_find drops it
+   (logs out, closes, finalizes) and starts over. */
 KMC_INTERNAL void token_forget(token *t);
+/* The key a URI names, of class cls, as found before in t's session. */
+KMC_INTERNAL int token_key_get(token *t, P11KitUri *u, CK_OBJECT_CLASS cls,
+	key *ret);
+KMC_INTERNAL void token_key_put(token *t, P11KitUri *u, CK_OBJECT_CLASS cls,
+	const key *k);
+/* After a call: unless sessions are kept (the default), drop t. */
+KMC_INTERNAL void token_done(token *t);
 /* Log in with the PIN from pin, the URI's pin-source, or a prompt. */
 KMC_INTERNAL int token_login(token *t, P11KitUri *u, const p11_pin *pin)
 	KMC_MUST_CHECK;

@@ -1,6 +1,7 @@
 /*
- * tls.c - bundles into OpenSSL: keys, SSL_CTX set-up (with the bundle's
- * trust store) and kmc_cert_info_get(). Key export is in keyexport.c.
+ * tls.c - bundles into OpenSSL: keys and SSL_CTX set-up (with the
+ * bundle's trust store). Key export is in keyexport.c, certificate
+ * descriptions in certinfo.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -189,95 +190,4 @@ int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	KMC_GUARD(tls_params_read(p, &q));
 	KMC_GUARD(tls_params_apply(ctx, &q));
 	return ctx_use(ctx, v, name, q.client_cert);
-}
-
-/* ---------------------------------------------------------------- */
-/* Certificate descriptions                                          */
-
-void kmc_cert_info_free(kmc_cert_info *info, size_t n)
-{
-	if (!info)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(info[i].pem);
-	free(info);
-}
-
-/* Describe each certificate of certs into a new array. */
-static int describe_all(STACK_OF(X509) *certs, kmc_cert_info **ret_info,
-	size_t *ret_n)
-{
-	kmc_cert_info *info;
-	int r, n;
-
-	n = sk_X509_num(certs);
-	info = calloc((size_t)n, sizeof(*info));
-	KMC_ENSURE(info, KMC_E_NOMEM);
-	for (int i = 0; i < n; i++) {
-		r = cert_describe(sk_X509_value(certs, i), &info[i]);
-		if (r < 0) {
-			kmc_cert_info_free(info, (size_t)i);
-			return r;
-		}
-	}
-	*ret_info = info;
-	*ret_n = (size_t)n;
-	return 0;
-}
-
-int kmc_cert_info_version(kmc_vault *v, const char *name, uint32_t version,
-	kmc_cert_info **ret_info, size_t *ret_n)
-{
-	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
-	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
-	char full[KMC_NAME_MAX + 1];
-	int n = snprintf(full, sizeof(full), "%s/cert", name);
-
-	kmc_detail_clear();
-	if (n < 0 || (size_t)n >= sizeof(full) ||
-	    strlen(name) > KMC_BUNDLE_NAME_MAX)
-		return kmc_detail(KMC_E_NAME, "bundle name %s is too long", name);
-	KMC_GUARD(kmc_item_get_version(v, full, version, KMC_ITEM_CERTIFICATE,
-		&item));
-	KMC_GUARD(certs_parse(full, kmc_secret_data(item),
-		kmc_secret_len(item), &certs));
-	return describe_all(certs, ret_info, ret_n);
-}
-
-int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
-	kmc_cert_info **ret_info, size_t *ret_n)
-{
-	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
-	_cleanup_(freep) uint8_t *raw = NULL;
-	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
-	size_t len = 0;
-	int r = KMC_E_NOT_FOUND;
-
-	kmc_detail_clear();
-	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
-		r = vault_part_get(v, name_or_file, "cert", KMC_ITEM_CERTIFICATE,
-			&item);
-	if (v && r == KMC_E_NOT_FOUND && bundle_without_cert(v, name_or_file))
-		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
-			"%s, then kmc cert set %s -s SIGNED.crt", name_or_file,
-			name_or_file, name_or_file);
-	if (v && r == KMC_E_NOT_FOUND && kmc_name_check(name_or_file) == 0)
-		r = kmc_item_get(v, name_or_file, KMC_ITEM_CERTIFICATE, &item);
-	if (r == 0) {
-		KMC_GUARD(certs_parse(name_or_file, kmc_secret_data(item),
-			kmc_secret_len(item), &certs));
-	} else if (r == KMC_E_NOT_FOUND) {
-		kmc_detail_clear();
-		r = input_read(name_or_file, INPUT_CERT, &raw, &len, NULL);
-		if (r == -ENOENT)
-			return kmc_detail(KMC_E_NOT_FOUND, "%s is neither a "
-				"certificate item%s nor a file", name_or_file,
-				v ? "" : " (no vault open)");
-		KMC_GUARD(r);
-		KMC_GUARD(input_error(certs_parse(name_or_file, raw, len,
-			&certs)));
-	} else {
-		return r;
-	}
-	return describe_all(certs, ret_info, ret_n);
 }

@@ -7,6 +7,8 @@
  *	p11_fork fork    DIR ITEM VALUE PINFILE
  *	p11_fork loop    DIR ITEM VALUE PINFILE N
  *	p11_fork between DIR ITEM VALUE PINFILE CMD [PASSFILE]
+ *	p11_fork reuse   DIR ITEM VALUE PINFILE WRONGPIN [close]
+ *	p11_fork away    DIR ITEM VALUE PINFILE CMD_GONE CMD_BACK
  *
  * fork: open the vault through the token, read ITEM, fork; the child
  * opens the vault again (PKCS#11 starts over in it) and reads ITEM; after
@@ -16,6 +18,13 @@
  * between: open and read, run CMD with system() (e.g. stop the token's
  * server), then open and read again, with the passphrase in PASSFILE if
  * given; exit 10 if that second open fails, printing why on stderr.
+ * reuse: open and read with PINFILE, then again with the wrong PIN in
+ * WRONGPIN: the token session kept from the first open must serve the
+ * second (no login, so the PIN is not read); with "close",
+ * kmc_token_sessions_close() comes between and the second open must
+ * fail (a PIN error, "second open: refused" on stdout).
+ * away: open and read, run CMD_GONE (the token goes), open (must fail:
+ * "gone: DETAIL" on stdout), run CMD_BACK, open and read (must work).
  *
  * Every read must give exactly VALUE. Lines on stdout say which
  * protector opened each handle ("open N: protector P"). Exits 0 when all
@@ -171,6 +180,74 @@ static int do_between(const char *cmd)
 	return 0;
 }
 
+static int read_secret(const char *path, kmc_secret **ret);
+
+static int do_reuse(const char *wrong_path, int close_between)
+{
+	kmc_secret *wrong;
+	int r;
+
+	if (open_read_close(NULL, "first open") < 0)
+		return 1;
+	if (read_secret(wrong_path, &wrong) < 0)
+		return 1;
+	if (close_between)
+		kmc_token_sessions_close();
+	kmc_secret_free(pin);
+	pin = wrong;
+	r = open_read_close(NULL, "second open, wrong PIN");
+	if (close_between) {
+		if (r == 0) {
+			fprintf(stderr, "p11_fork: the wrong PIN opened the vault "
+				"after kmc_token_sessions_close()\n");
+			return 1;
+		}
+		printf("second open: refused\n");
+		return 0;
+	}
+	if (r < 0)
+		return 1;
+	printf("second open: ok\n");
+	return 0;
+}
+
+static int run(const char *cmd)
+{
+	int r = system(cmd);
+
+	if (r != 0)
+		fprintf(stderr, "p11_fork: `%s` failed (status 0x%x)\n", cmd, r);
+	return r;
+}
+
+static int do_away(const char *gone, const char *back)
+{
+	kmc_vault *v;
+	kmc_options o = KMC_OPTIONS_INIT;
+	int r;
+
+	if (open_read_close(NULL, "before") < 0)
+		return 1;
+	fflush(stdout);
+	if (run(gone) != 0)
+		return 1;
+	o.pin = pin;
+	r = kmc_vault_open_ex(dir, 0, &o, &v);
+	if (r == 0) {
+		kmc_vault_close(v);
+		fprintf(stderr, "p11_fork: the vault opened with its token gone\n");
+		return 1;
+	}
+	printf("gone: %s\n", kmc_error_detail());
+	fflush(stdout);
+	if (run(back) != 0)
+		return 1;
+	if (open_read_close(NULL, "back") < 0)
+		return 1;
+	printf("back: ok\n");
+	return 0;
+}
+
 static int read_secret(const char *path, kmc_secret **ret)
 {
 	int r = kmc_secret_read_file(path, 1024, ret);
@@ -184,7 +261,9 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: p11_fork fork DIR ITEM VALUE PINFILE\n"
 		"       p11_fork loop DIR ITEM VALUE PINFILE N\n"
-		"       p11_fork between DIR ITEM VALUE PINFILE CMD [PASSFILE]\n");
+		"       p11_fork between DIR ITEM VALUE PINFILE CMD [PASSFILE]\n"
+		"       p11_fork reuse DIR ITEM VALUE PINFILE WRONGPIN [close]\n"
+		"       p11_fork away DIR ITEM VALUE PINFILE CMD_GONE CMD_BACK\n");
 	return 2;
 }
 
@@ -216,6 +295,11 @@ int main(int argc, char **argv)
 		if (argc == 8 && read_secret(argv[7], &pass) < 0)
 			return 1;
 		r = do_between(argv[6]);
+	} else if (strcmp(argv[1], "reuse") == 0 && (argc == 7 || (argc == 8 &&
+			strcmp(argv[7], "close") == 0))) {
+		r = do_reuse(argv[6], argc == 8);
+	} else if (strcmp(argv[1], "away") == 0 && argc == 8) {
+		r = do_away(argv[6], argv[7]);
 	} else {
 		return usage();
 	}

@@ -5,8 +5,10 @@
 # command line is refused), the aes-gcm and rsa-oaep mechanisms, every refusal with nothing
 # changed, a look-alike key on a replacement token, several protectors
 # with fallback and recovery keys, and one process that opens through the
-# token across fork() and fifty times in a row (tests/e2e/p11_fork.c), and
-# a host without libp11-kit (tests/e2e/no_p11kit.c).
+# token across fork() and fifty times in a row, reusing its logged-in
+# session or not, and while the token goes and comes back
+# (tests/e2e/p11_fork.c), and a host without libp11-kit
+# (tests/e2e/no_p11kit.c).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
@@ -418,6 +420,29 @@ if [ -x "$FORK" ]; then
 	keep
 	check "... each round opened through the token" \
 		bash -c '[ "$(grep -c "^open [0-9]*: protector 1$" "$1")" = 50 ] && grep -qx "rounds: 50 ok" "$1"' _ "$LAST_OUT"
+	# The session kept from one open serves the next: no new login, so a
+	# wrong PIN given the second time is never read.
+	t "a second open in the process reuses the token's logged-in session (a wrong PIN is not needed)" \
+		timeout 120 "$FORK" reuse "$VF" db 'db password 1' "$PINF" "$BADPIN"
+	keep
+	check "... both opens went through the token" \
+		bash -c '[ "$(grep -c "^open [0-9]*: protector 1$" "$1")" = 2 ] && grep -qx "second open: ok" "$1"' _ "$LAST_OUT"
+	t "after kmc_token_sessions_close() the next open logs in again (the wrong PIN is refused)" \
+		timeout 120 "$FORK" reuse "$VF" db 'db password 1' "$PINF" "$BADPIN" close
+	t_err 1 "KMC_TOKEN_SESSIONS=close: no session is kept between opens (the wrong PIN is refused)" \
+		'open 2: wrong PIN .*token alpha: wrong PIN' \
+		env KMC_TOKEN_SESSIONS=close timeout 120 "$FORK" reuse "$VF" db 'db password 1' "$PINF" "$BADPIN"
+	# The token goes away under a kept session, then comes back.
+	AD=$(token_dir alpha)
+	t "a token gone under a kept session: the open fails, and works again once it is back" \
+		timeout 120 "$FORK" away "$VF" db 'db password 1' "$PINF" \
+		"mv '$AD' '$T/aside/'" "mv '$T/aside/${AD##*/}' '$T/tokens/'"
+	keep
+	check "... the failure names the token that is missing" \
+		grep -q '^gone: protector 1 (pkcs11): no token matching pkcs11:token=alpha' "$LAST_OUT"
+	check "... and the open after it is back went through the token" \
+		bash -c 'grep -qx "back: ok" "$1" && [ "$(grep -c "^open [0-9]*: protector 1$" "$1")" = 2 ]' _ "$LAST_OUT"
+	check "... and the token is back in its store" test -d "$AD"
 fi
 
 # ---- p11-kit missing at run time ------------------------------------------------------------

@@ -138,6 +138,9 @@ int row_hsm_cold(row *r, bench_env *e);
 /* kmc-bench --boot-child kmc|pem DIR COUNT: one sample of row_boot. */
 int boot_child(int argc, char **argv);
 int row_provider_load(row *r, bench_env *e);
+/* row_tpm.c: rows pkcs11 and hsm-cold with swtpm + tpm2-pkcs11. */
+int row_tpm(row *r, bench_env *e);
+int row_tpm_cold(row *r, bench_env *e);
 void figures_rotation(bench_env *e);
 
 #endif

@@ -32,6 +32,8 @@ static const struct {
 	{ "boot10k", row_boot },
 	{ "hsm-cold", row_hsm_cold },
 	{ "provider-load", row_provider_load },
+	{ "tpm", row_tpm },
+	{ "tpm-cold", row_tpm_cold },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 

@@ -1,6 +1,7 @@
 /*
  * row_pkcs11.c - a vault whose protector is a SoftHSM2 token, two ways.
- * Row pkcs11 (warm): kmc_vault_open_ex + close in a running process
+ * Row pkcs11 (warm): kmc_vault_open_ex + close in a running process,
+ * whose token session and key handle are kept from the first open,
  * against the raw PKCS#11 unwrap it rests on (C_Decrypt of 32 bytes in a
  * session already logged in). Row hsm-cold: a whole `kmc password get`
  * process against a whole minimal PKCS#11 process (kmc-p11-min) doing the
@@ -240,7 +241,9 @@ int row_pkcs11(row *r, bench_env *e)
 		"C_DecryptInit + C_Decrypt of one 32-byte AES-CBC\n   "
 		"ciphertext with the same token key, in a session already "
 		"logged in,\n   through p11-kit: the warm case (row hsm-cold "
-		"is the cold one).";
+		"is the cold one). kmcvault\n   keeps the token's session "
+		"and key handle between opens, so its token\n   work is the "
+		"same two calls; the rest is opening the vault itself.";
 	r->per = "batches of " STR(P11_BATCH) " (per op)";
 	if (!p11_ready(r, "row pkcs11"))
 		return 0;
