@@ -18,7 +18,6 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
-/* The bundle's NAME/cert item. */
 void kmc_cert_info_free(kmc_cert_info *info, size_t n)
 {
 	if (!info)
