@@ -29,23 +29,14 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
 	fixture *f = calloc(1, sizeof(*f));
-	kmc_options o = KMC_OPTIONS_INIT;
 
 	if (!f)
 		return -1;
-	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-batch.XXXXXX",
-		base && *base ? base : "/tmp");
-	if (!mkdtemp(f->tmp))
+	if (unit_tree_make("batch", f->tmp, f->vdir, f->hk) != 0)
 		return -1;
-	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
-	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
 	snprintf(f->file, sizeof(f->file), "%s/batch.txt", f->tmp);
-	setenv("KMC_HOST_KEY", f->hk, 1);
-	o.host_key = f->hk;
-	if (kmc_vault_init(f->vdir, KMC_PROTECTOR_HOST, &o) != 0 ||
-	    kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v) != 0)
+	if (unit_host_vault(f->vdir, f->hk, &f->v) != 0)
 		return -1;
 	*state = f;
 	return 0;

@@ -101,24 +101,14 @@ static void put_bundle(fixture *f, const char *name, EVP_PKEY *cert_key)
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-	kmc_options o = KMC_OPTIONS_INIT;
 	fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-export.XXXXXX",
-		base && *base ? base : "/tmp");
-	if (!mkdtemp(f->tmp))
+	if (unit_tree_make("export", f->tmp, f->vdir, f->hk) != 0)
 		return -1;
-	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
-	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
 	snprintf(f->out, sizeof(f->out), "%s/out", f->tmp);
-	setenv("KMC_HOST_KEY", f->hk, 1);
-	unsetenv("KMC_VAULT");
-	o.host_key = f->hk;
-	if (kmc_vault_init(f->vdir, KMC_PROTECTOR_HOST, &o) != 0 ||
-	    kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v) != 0)
+	if (unit_host_vault(f->vdir, f->hk, &f->v) != 0)
 		return -1;
 	f->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (!f->key)

@@ -118,24 +118,17 @@ static void assert_nothing_staged(const fixture *f)
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
 	fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-mk.XXXXXX",
-		base && *base ? base : "/tmp");
-	if (!mkdtemp(f->tmp))
+	if (unit_tree_make("mk", f->tmp, f->vdir, f->hk) != 0)
 		return -1;
-	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
 	snprintf(f->wdir, sizeof(f->wdir), "%s/w", f->tmp);
-	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
 	snprintf(f->ks, sizeof(f->ks), "%s/kmc.ks", f->vdir);
 	snprintf(f->sb, sizeof(f->sb), "%s/StandbyKsf.ks", f->vdir);
 	snprintf(f->conf, sizeof(f->conf), "%s/app.conf", f->tmp);
 	snprintf(f->pki, sizeof(f->pki), "%s/pki", f->tmp);
-	setenv("KMC_HOST_KEY", f->hk, 1);
-	unsetenv("KMC_VAULT");
 	*state = f;
 	return 0;
 }
@@ -154,10 +147,7 @@ static int teardown(void **state)
 
 static void init_at(const fixture *f, const char *dir)
 {
-	kmc_options o = KMC_OPTIONS_INIT;
-
-	o.host_key = f->hk;
-	assert_int_equal(kmc_vault_init(dir, KMC_PROTECTOR_HOST, &o), 0);
+	assert_int_equal(unit_host_vault(dir, f->hk, NULL), 0);
 }
 
 static kmc_vault *open_at(const char *dir, unsigned flags)

@@ -41,31 +41,16 @@ typedef struct fixture {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int init_host(const fixture *f, const char *dir)
-{
-	kmc_options o = KMC_OPTIONS_INIT;
-
-	o.host_key = f->hk;
-	return kmc_vault_init(dir, KMC_PROTECTOR_HOST, &o);
-}
-
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
 	fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-store.XXXXXX",
-		base && *base ? base : "/tmp");
-	if (!mkdtemp(f->tmp))
+	if (unit_tree_make("store", f->tmp, f->vdir, f->hk) != 0)
 		return -1;
-	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
 	snprintf(f->v2dir, sizeof(f->v2dir), "%s/v2", f->tmp);
-	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
-	setenv("KMC_HOST_KEY", f->hk, 1);
-	if (init_host(f, f->vdir) != 0 ||
-	    kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v) != 0 ||
+	if (unit_host_vault(f->vdir, f->hk, &f->v) != 0 ||
 	    kmc_item_put(f->v, "a", KMC_ITEM_SECRET, VALUE_A,
 		    strlen(VALUE_A)) != 0 ||
 	    kmc_item_put(f->v, "b", KMC_ITEM_SECRET, VALUE_B,
@@ -376,7 +361,7 @@ static void test_record_from_other_vault(void **state)
 	size_t len;
 	uint8_t *rec;
 
-	assert_int_equal(init_host(f, f->v2dir), 0);
+	assert_int_equal(unit_host_vault(f->v2dir, f->hk, NULL), 0);
 	assert_int_equal(kmc_vault_open(f->v2dir, KMC_OPEN_WRITE, &v2), 0);
 	/* Same name, same type, same master-key id 1, same host key. */
 	assert_int_equal(kmc_item_put(v2, "a", KMC_ITEM_SECRET, "other",
@@ -406,7 +391,7 @@ static void test_store_file_from_other_vault(void **state)
 	char buf[65536];
 	ssize_t n;
 
-	assert_int_equal(init_host(f, f->v2dir), 0);
+	assert_int_equal(unit_host_vault(f->v2dir, f->hk, NULL), 0);
 	assert_int_equal(kmc_vault_open(f->v2dir, KMC_OPEN_WRITE, &v2), 0);
 	assert_int_equal(kmc_item_put(v2, "a", KMC_ITEM_SECRET, "other", 5),
 		0);

@@ -124,21 +124,14 @@ static void flip_byte(const char *path, size_t off)
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
 	fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	snprintf(f->tmp, sizeof(f->tmp), "%s/kmc-test-vault.XXXXXX",
-		base && *base ? base : "/tmp");
-	if (!mkdtemp(f->tmp))
+	if (unit_tree_make("vault", f->tmp, f->vdir, f->hk) != 0)
 		return -1;
-	snprintf(f->vdir, sizeof(f->vdir), "%s/v", f->tmp);
-	snprintf(f->hk, sizeof(f->hk), "%s/host.key", f->tmp);
 	snprintf(f->ks, sizeof(f->ks), "%s/kmc.ks", f->vdir);
 	snprintf(f->sb, sizeof(f->sb), "%s/StandbyKsf.ks", f->vdir);
-	setenv("KMC_HOST_KEY", f->hk, 1);
-	unsetenv("KMC_VAULT");
 	if (kmc_secret_new(strlen(PASSPHRASE), &f->pass) != 0)
 		return -1;
 	memcpy(kmc_secret_data(f->pass), PASSPHRASE, strlen(PASSPHRASE));
@@ -171,10 +164,7 @@ static kmc_options pass_opts(const kmc_secret *pass)
 
 static void init_host_at(const fixture *f, const char *dir)
 {
-	kmc_options o = KMC_OPTIONS_INIT;
-
-	o.host_key = f->hk;
-	assert_int_equal(kmc_vault_init(dir, KMC_PROTECTOR_HOST, &o), 0);
+	assert_int_equal(unit_host_vault(dir, f->hk, NULL), 0);
 }
 
 static void init_host(const fixture *f)
