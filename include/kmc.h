@@ -407,7 +407,9 @@ KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
  *
  * While a batch is open, its handle writes only through it: another
  * write on that handle fails with KMC_E_BUSY. Reads go on and see the
- * vault as it was before the batch. Other writers wait for the commit.
+ * vault as it was before the batch, and so do other handles and
+ * processes, which may open the vault meanwhile without waiting for the
+ * commit. Other writers wait for it.
  * Commit or abort a batch before closing its handle, in the thread that
  * began it (LMDB ties a write transaction to its thread).
  */

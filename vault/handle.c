@@ -395,6 +395,15 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 		return kmc_detail(r, "%s: loading the master keys: %s", f->show,
 			kmc_strerror(r));
 	}
+	/* A writer keeps the root key while its handle is open: read-only
+	   pages of its own. A reader drops it at the end of the open. */
+	if (v->flags & KMC_OPEN_WRITE) {
+		r = kmc_secret_readonly(rk);
+		if (r < 0) {
+			vault_drop_keys(v);
+			return r;
+		}
+	}
 	v->opened_by = slot;
 	snprintf(v->notes, sizeof(v->notes), "%s", u->notes);
 	v->rk = TAKE_PTR(rk);

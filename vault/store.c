@@ -278,8 +278,12 @@ static int env_open(store *st, const char *file, store_mode mode,
 		if (mdb_env_get_fd(st->env, &fd) == 0)
 			mdb_env_set_userctx(st->env, map_find(fd, STORE_MAP_SIZE));
 	}
+	/* Only a new store is written here. A read transaction for the
+	   rest: a write one would wait for another process's writer to
+	   commit (a batch of a million items: seconds) before the open
+	   could read two values. Handles opened in it stay in the env. */
 	if (r == 0)
-		r = db_err(mdb_txn_begin(st->env, NULL, peek ? MDB_RDONLY : 0,
+		r = db_err(mdb_txn_begin(st->env, NULL, create ? 0 : MDB_RDONLY,
 			&txn));
 	if (r == 0)
 		r = db_err(mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0,

@@ -6,6 +6,7 @@
  *
  *	conc_reader run  DIR ITEM BUNDLE MAXK MIN MAX STOPFILE [CERT...]
  *	conc_reader hold DIR ITEM
+ *	conc_reader batch DIR ITEM VALUE
  *	conc_reader open DIR MIN MAX STOPFILE
  *	conc_reader churn DIR N
  *	conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]
@@ -44,6 +45,11 @@
  * hardlink: link FILE to LINK, sleep USEC, unlink LINK, sleep USEC2; same
  * bounds.
  * Both print "rounds R" at the end.
+ *
+ * batch: open DIR for writing, kmc_batch_begin, kmc_batch_put of ITEM (a
+ * password, VALUE), print "begun"; then wait for a line on stdin before
+ * kmc_batch_commit, and print "committed". While it waits, its LMDB
+ * write transaction is open.
  *
  * Any failure is reported on stderr, naming the round, and exits 1; usage
  * errors exit 2. An alarm bounds every mode, so a hang becomes a failure.
@@ -325,6 +331,45 @@ static int mode_hold(int argc, char **argv)
 	return 0;
 }
 
+static int mode_batch(int argc, char **argv)
+{
+	kmc_vault *v = NULL;
+	kmc_batch *b = NULL;
+	char line[16];
+	int r;
+
+	if (argc != 5)
+		return 2;
+	r = kmc_vault_open(argv[2], KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return fail(0, "opening the vault for writing", r);
+	r = kmc_batch_begin(v, &b);
+	if (r < 0) {
+		kmc_vault_close(v);
+		return fail(0, "kmc_batch_begin", r);
+	}
+	r = kmc_batch_put(b, argv[3], KMC_ITEM_PASSWORD, argv[4],
+		strlen(argv[4]));
+	if (r < 0) {
+		kmc_batch_abort(b);
+		kmc_vault_close(v);
+		return fail(0, "kmc_batch_put", r);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("begun\n");
+	if (!fgets(line, sizeof(line), stdin)) {
+		kmc_batch_abort(b);
+		kmc_vault_close(v);
+		return fail(0, "waiting for the word to commit", -EIO);
+	}
+	r = kmc_batch_commit(b);
+	kmc_vault_close(v);
+	if (r < 0)
+		return fail(0, "kmc_batch_commit", r);
+	printf("committed\n");
+	return 0;
+}
+
 static int mode_open(int argc, char **argv)
 {
 	const char *stopfile;
@@ -448,6 +493,13 @@ int main(int argc, char **argv)
 			goto usage;
 		return r;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "batch")) {
+		int r = mode_batch(argc, argv);
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "churn")) {
 		int r = mode_churn(argc, argv);
 
@@ -474,6 +526,7 @@ usage:
 	fprintf(stderr, "usage: conc_reader run DIR ITEM BUNDLE MAXK MIN MAX "
 		"STOPFILE [CERT...]\n"
 		"       conc_reader hold DIR ITEM\n"
+		"       conc_reader batch DIR ITEM VALUE\n"
 		"       conc_reader open DIR MIN MAX STOPFILE\n"
 		"       conc_reader churn DIR N\n"
 		"       conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]\n"

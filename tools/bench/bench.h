@@ -108,6 +108,10 @@ double sample_proc(void *arg);
 void make_pem(const char *pem);
 /* Run `openssl ARGS...` (NULL-terminated), stderr to log, stdout dropped. */
 void run_openssl(const char *step, const char *log, ...);
+/* `openssl pkey [-provider-path D [-provider kmc] -provider default] -in IN
+   -noout` into p->argv (util.c says which rows use which). */
+void pkey_argv(proc *p, const char *provider_dir, int with_kmc,
+	const char *in);
 void write_file(const char *path, const char *text);
 void make_certs(const char *pem, char *ca_crt, char *server_crt);
 /* Import pem into dir as KEY_BUNDLE; its kmc: URI in uri. */

@@ -1,55 +1,20 @@
 /*
  * rotation.c - master-key rotation, in figures of its own (no peer does
- * the same): the latency of kmc_mk_rotate, and kmc_mk_rewrap of a vault of
- * 1,000,000 items while two reader processes, opened before the rotation,
- * read random items through the whole rewrap: its wall time, and the
- * readers' reads, errors and slowest read.
+ * the same): the latency of kmc_mk_rotate, and kmc_mk_rewrap of the vault
+ * of a million items (million.c; 100,000 under BENCH_QUICK) while two
+ * reader processes, opened before the rotation, read random items through
+ * the whole rewrap: its wall time, and the readers' reads, errors and
+ * slowest read. It runs after the table, so rows 3 and get-1m have read
+ * that vault before the rewrap changes it.
  */
 #include <poll.h>
 #include "bench.h"
-#include "../../vault/vault.h"
 
-#define ROT_ITEMS 1000000	/* the rewrap's vault */
-#define ROT_CHUNK 50000		/* items a transaction while building it */
-#define ROT_ITEM_SIZE 64
 #define ROT_SAMPLES 31		/* rotations timed */
 #define ROT_READERS 2
 
 /* ---------------------------------------------------------------- */
 /* Master-key rotation                                               */
-
-/* n items of random bytes, "item-0000001" on, ROT_CHUNK a transaction. */
-static void build_rotation_vault(const char *dir, unsigned n)
-{
-	unsigned char data[ROT_ITEM_SIZE];
-	char name[32];
-	kmc_vault *v;
-	int r = 0;
-
-	fprintf(stderr, "kmc-bench: building a vault of %u items\n", n);
-	vault_create(dir);
-	check_kmc(kmc_vault_open(dir, KMC_OPEN_WRITE, &v),
-		"opening %s for writing", dir);
-	for (unsigned i = 1; r == 0 && i <= n;) {
-		store_txn t;
-
-		kmc_detail_clear();
-		check_kmc(store_txn_begin(&v->st, &t),
-			"starting a store transaction in %s", dir);
-		for (unsigned k = 0; r == 0 && k < ROT_CHUNK && i <= n; k++, i++) {
-			snprintf(name, sizeof(name), "item-%07u", i);
-			randombytes_buf(data, sizeof(data));
-			r = items_txn_put(v, &t, name, KMC_ITEM_SECRET, data,
-				sizeof(data), 0);
-		}
-		if (r < 0)
-			store_txn_abort(&t);
-		check_kmc(r, "sealing and storing %s in %s", name, dir);
-		check_kmc(store_txn_commit(&t), "committing to %s", dir);
-	}
-	sodium_memzero(data, sizeof(data));
-	kmc_vault_close(v);
-}
 
 typedef struct reader {
 	pid_t pid;
@@ -81,11 +46,10 @@ static _Noreturn void reader_main(const char *dir, unsigned n, int fd,
 
 		if (poll(&pfd, 1, 0) > 0)
 			break;
-		snprintf(name, sizeof(name), "item-%07u",
-			1 + randombytes_uniform(n));
+		million_name(name, sizeof(name), 1 + randombytes_uniform(n));
 		t0 = now();
 		if (kmc_item_get_secret(v, name, &s) < 0 ||
-		    kmc_secret_len(s) != ROT_ITEM_SIZE)
+		    kmc_secret_len(s) != MILLION_ITEM_SIZE)
 			errors++;
 		t0 = now() - t0;
 		if (t0 > slowest)
@@ -101,7 +65,8 @@ static _Noreturn void reader_main(const char *dir, unsigned n, int fd,
 
 void figures_rotation(bench_env *env)
 {
-	char dir[PATH_MAX], small[PATH_MAX];
+	char small[PATH_MAX];
+	const char *dir;
 	reader rd[ROT_READERS];
 	double lat[ROT_SAMPLES], t0, wall;
 	unsigned long long reads = 0, errors = 0;
@@ -109,10 +74,9 @@ void figures_rotation(bench_env *env)
 	kmc_rewrap_result res;
 	int stop[2];
 	uint32_t id;
+	unsigned n;
 	kmc_vault *v;
 
-	(void)env;
-	path_join(dir, tmp_dir, "million");
 	/* Rotate latency: a vault with nothing to count, each new key
 	   retiring the one before, so the keystore stays one key long. */
 	path_join(small, tmp_dir, "rotate");
@@ -128,7 +92,8 @@ void figures_rotation(bench_env *env)
 	}
 	kmc_vault_close(v);
 
-	build_rotation_vault(dir, ROT_ITEMS);
+	/* Built in one batch (or already, by rows 3 and get-1m). */
+	dir = million_vault(env, &n);
 	if (pipe(stop) < 0)
 		die("rotation", "pipe: %s", strerror(errno));
 	for (int i = 0; i < ROT_READERS; i++) {
@@ -144,7 +109,7 @@ void figures_rotation(bench_env *env)
 		if (rd[i].pid == 0) {
 			close(fds[0]);
 			close(stop[1]);
-			reader_main(dir, ROT_ITEMS, fds[1], stop[0]);
+			reader_main(dir, n, fds[1], stop[0]);
 		}
 		close(fds[1]);
 		rd[i].out = fds[0];
@@ -153,7 +118,7 @@ void figures_rotation(bench_env *env)
 	}
 	close(stop[0]);
 	fprintf(stderr, "kmc-bench: rotating and rewrapping %u items with %d "
-		"readers running\n", ROT_ITEMS, ROT_READERS);
+		"readers running\n", n, ROT_READERS);
 	check_kmc(kmc_vault_open(dir, KMC_OPEN_WRITE, &v), "opening %s", dir);
 	check_kmc(kmc_mk_rotate(v, &id), "kmc_mk_rotate of %s", dir);
 	t0 = now();
@@ -190,8 +155,8 @@ void figures_rotation(bench_env *env)
 		"(two keystore writes, each fsynced)\n",
 		median(lat, ROT_SAMPLES) * 1e3, lat[ROT_SAMPLES - 1] * 1e3,
 		ROT_SAMPLES);
-	printf("  kmc_mk_rewrap of %d items (%d B each): %.1f s wall, "
-		"%.0f records/s, %llu re-sealed\n", ROT_ITEMS, ROT_ITEM_SIZE,
+	printf("  kmc_mk_rewrap of %u items (%d B each): %.1f s wall, "
+		"%.0f records/s, %llu re-sealed\n", n, MILLION_ITEM_SIZE,
 		wall, (double)res.records / wall,
 		(unsigned long long)res.records);
 	printf("  %d readers opened before the rotation, reading random items "

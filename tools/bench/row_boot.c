@@ -197,8 +197,8 @@ static EVP_PKEY *keygen(int rsa)
 	return k;
 }
 
-/* Key i as PKCS#8 into the vault (bundle kNNNNN) and into kNNNNN.pem. */
-static void store_key(kmc_vault *v, const char *pem_dir, size_t i,
+/* Key i as PKCS#8 into the batch (bundle kNNNNN) and into kNNNNN.pem. */
+static void store_key(kmc_batch *batch, const char *pem_dir, size_t i,
 	EVP_PKEY *k)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
@@ -210,7 +210,7 @@ static void store_key(kmc_vault *v, const char *pem_dir, size_t i,
 	if (!p8 || (len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der)) <= 0)
 		die("boot: encoding a key", "PKCS#8 failed");
 	snprintf(name, sizeof(name), "k%05zu/key", i);
-	check_kmc(kmc_item_put(v, name, KMC_ITEM_PRIVATE_KEY, der,
+	check_kmc(kmc_batch_put(batch, name, KMC_ITEM_PRIVATE_KEY, der,
 		(size_t)len), "boot: storing %s", name);
 	snprintf(name, sizeof(name), "k%05zu.pem", i);
 	path_join(path, pem_dir, name);
@@ -228,6 +228,7 @@ static void boot_make(bench_env *e, const char *vault, const char *pem_dir,
 {
 	EVP_PKEY *pool[BOOT_RSA_POOL];
 	kmc_vault *v;
+	kmc_batch *b;
 	double t0 = now();
 
 	fprintf(stderr, "kmc-bench: boot: generating %zu RSA 2048 keys and "
@@ -241,16 +242,20 @@ static void boot_make(bench_env *e, const char *vault, const char *pem_dir,
 			strerror(errno));
 	check_kmc(kmc_vault_open(vault, KMC_OPEN_WRITE, &v),
 		"opening %s for writing", vault);
+	/* One transaction: a commit (and sync) a key took most of the row. */
+	check_kmc(kmc_batch_begin(v, &b), "boot: a batch on %s", vault);
 	for (size_t i = 0; i < n; i++) {
 		if (i % 2 == 0) {
-			store_key(v, pem_dir, i, pool[(i / 2) % pool_n]);
+			store_key(b, pem_dir, i, pool[(i / 2) % pool_n]);
 		} else {
 			EVP_PKEY *k = keygen(0);
 
-			store_key(v, pem_dir, i, k);
+			store_key(b, pem_dir, i, k);
 			EVP_PKEY_free(k);
 		}
 	}
+	check_kmc(kmc_batch_commit(b), "boot: committing %zu keys to %s", n,
+		vault);
 	kmc_vault_close(v);
 	for (size_t i = 0; i < pool_n; i++)
 		EVP_PKEY_free(pool[i]);

@@ -29,12 +29,7 @@ int row_process(row *r, bench_env *e)
 	k.argv[5] = PASSWORD_ITEM;
 	k.argv[6] = NULL;
 	proc_init(&o, "openssl pkey", NULL);
-	o.argv[0] = "openssl";
-	o.argv[1] = "pkey";
-	o.argv[2] = "-in";
-	o.argv[3] = pem;
-	o.argv[4] = "-noout";
-	o.argv[5] = NULL;
+	pkey_argv(&o, NULL, 0, pem);
 	measure(r, (side){ sample_proc, &k }, (side){ sample_proc, &o },
 		PROC_SAMPLES);
 	posix_spawn_file_actions_destroy(&k.fa);

@@ -26,25 +26,9 @@ int row_provider(row *r, bench_env *e)
 		"plain.pem\n", uri);
 	/* stderr inherited: a failing load says why, and the bench stops. */
 	proc_init(&k, "openssl pkey -in kmc:", NULL);
-	k.argv[0] = "openssl";
-	k.argv[1] = "pkey";
-	k.argv[2] = "-provider-path";
-	k.argv[3] = e->provider_dir;
-	k.argv[4] = "-provider";
-	k.argv[5] = "kmc";
-	k.argv[6] = "-provider";
-	k.argv[7] = "default";
-	k.argv[8] = "-in";
-	k.argv[9] = uri;
-	k.argv[10] = "-noout";
-	k.argv[11] = NULL;
+	pkey_argv(&k, e->provider_dir, 1, uri);
 	proc_init(&o, "openssl pkey", NULL);
-	o.argv[0] = "openssl";
-	o.argv[1] = "pkey";
-	o.argv[2] = "-in";
-	o.argv[3] = pem;
-	o.argv[4] = "-noout";
-	o.argv[5] = NULL;
+	pkey_argv(&o, NULL, 0, pem);
 	measure(r, (side){ sample_proc, &k }, (side){ sample_proc, &o },
 		PROC_SAMPLES);
 	posix_spawn_file_actions_destroy(&k.fa);

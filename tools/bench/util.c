@@ -330,6 +330,36 @@ void run_openssl(const char *step, const char *log, ...)
 	posix_spawn_file_actions_destroy(&p.fa);
 }
 
+/*
+ * The `openssl pkey ... -in IN -noout` of rows 2, 4 and provider-load,
+ * into p->argv. provider_dir NULL: no provider options (OpenSSL's default
+ * provider, implicitly). Otherwise `-provider-path provider_dir`, then
+ * `-provider kmc` if with_kmc, then `-provider default`, so that the two
+ * sides of a row differ by the kmc module only.
+ */
+void pkey_argv(proc *p, const char *provider_dir, int with_kmc,
+	const char *in)
+{
+	int i = 0;
+
+	p->argv[i++] = "openssl";
+	p->argv[i++] = "pkey";
+	if (provider_dir) {
+		p->argv[i++] = "-provider-path";
+		p->argv[i++] = (char *)provider_dir;
+		if (with_kmc) {
+			p->argv[i++] = "-provider";
+			p->argv[i++] = "kmc";
+		}
+		p->argv[i++] = "-provider";
+		p->argv[i++] = "default";
+	}
+	p->argv[i++] = "-in";
+	p->argv[i++] = (char *)in;
+	p->argv[i++] = "-noout";
+	p->argv[i] = NULL;
+}
+
 void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
