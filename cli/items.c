@@ -272,8 +272,9 @@ const command cli_cmd_rm = {
 	"rm", NULL, cmd_rm, CLI_UNLOCK, .options = rm_options,
 	.parse = rm_option, .own = &rm_old, .min_operands = 1, 1,
 	"rm NAME [--old]",
-	"Remove the item NAME and its old versions; for an imported NAME,\n"
-	"its NAME/... items too. With --old, remove only the old versions\n"
+	"Remove the item NAME and its old versions; for an imported NAME or\n"
+	"a trust store trust:STORE, its NAME/... items too. With --old,\n"
+	"remove only the old versions\n"
 	"that an import with --replace kept."
 };
 

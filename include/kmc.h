@@ -386,7 +386,8 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 
 /*
  * kmc_item_remove - delete item name with its superseded versions. When
- * name is an imported bundle (see kmc/admin.h), its NAME/... items go too.
+ * name is an imported bundle (see kmc/admin.h) or a trust store
+ * (trust:STORE), the NAME/... items it owns go too.
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
  */
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)

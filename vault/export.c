@@ -36,7 +36,7 @@
 /* Oracle's trusted key usage: what marks a trustedCertEntry for Java. */
 #define JDK_TRUSTED_USAGE_OID "2.16.840.1.113894.746875.1.1"
 #define KEYSTORE_ITEM "keystore-password"
-#define TRUSTSTORE_ITEM "truststore-password"
+#define TRUSTSTORE_ITEM "truststore-password"	/* in TRUST_STORE_PARTS */
 
 static void bags_freep(STACK_OF(PKCS12_SAFEBAG) **s)
 {

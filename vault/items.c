@@ -344,19 +344,43 @@ static int is_bundle(kmc_vault *v, const char *name)
 	return items_exists(v, part);
 }
 
+/* A trust store's item: trust:STORE, no part. */
+static int is_trust_store(const char *name)
+{
+	return !strncmp(name, TRUST_ITEM_PREFIX, strlen(TRUST_ITEM_PREFIX)) &&
+		!strchr(name, '/');
+}
+
+/* The parts item name owns, which go where it goes: a bundle's, a trust
+   store's, or none (*ret_n 0). */
+static const char *const *owned_parts(kmc_vault *v, const char *name,
+	size_t *ret_n)
+{
+	static const char *const bundle_parts[] = BUNDLE_PARTS;
+	static const char *const trust_parts[] = TRUST_STORE_PARTS;
+
+	if (is_trust_store(name)) {
+		*ret_n = ELEMENTSOF(trust_parts);
+		return trust_parts;
+	}
+	*ret_n = is_bundle(v, name) ? ELEMENTSOF(bundle_parts) : 0;
+	return bundle_parts;
+}
+
 int kmc_item_remove(kmc_vault *v, const char *name)
 {
-	static const char *const parts[] = BUNDLE_PARTS;
+	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
+	size_t nparts;
 	store_txn t;
-	int r, bundle;
+	int r;
 
 	kmc_detail_clear();
 	KMC_GUARD(write_check(v, name));
-	bundle = is_bundle(v, name);
+	parts = owned_parts(v, name, &nparts);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = items_txn_del(v, &t, name);
-	for (size_t i = 0; bundle && i < ELEMENTSOF(parts); i++) {
+	for (size_t i = 0; i < nparts; i++) {
 		int rr;
 
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
@@ -377,21 +401,21 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 
 int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 {
-	static const char *const parts[] = BUNDLE_PARTS;
+	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
-	size_t n, total = 0;
+	size_t n, nparts, total = 0;
 	store_txn t;
-	int r, bundle;
+	int r;
 
 	kmc_detail_clear();
 	KMC_GUARD(write_check(v, name));
 	/* For a bundle, its parts' old versions go too: an old private key
 	   is exactly what a rotation wants gone. */
-	bundle = is_bundle(v, name);
+	parts = owned_parts(v, name, &nparts);
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_drop_history(&t, name, &n);
 	total += n;
-	for (size_t i = 0; r == 0 && bundle && i < ELEMENTSOF(parts); i++) {
+	for (size_t i = 0; r == 0 && i < nparts; i++) {
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
 		r = store_txn_drop_history(&t, part, &n);
 		total += n;

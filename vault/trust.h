@@ -22,7 +22,6 @@
 
 #define TRUST_RECORD_VERSION 1
 #define TRUST_PATH_MAX 1024
-#define TRUST_ITEM_PREFIX "trust:"
 #define TRUST_FLAG_PINNED 0x1u
 #define TRUST_FLAG_CRL 0x2u
 #define TRUST_CRL_MAX (256u * 1024u)

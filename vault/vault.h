@@ -245,6 +245,11 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
+/* Trust store STORE is item trust:STORE (vault/trust.c); the items it
+   owns: the password kmc trust export kept for its PKCS#12 truststore
+   (vault/export.c). */
+#define TRUST_ITEM_PREFIX "trust:"
+#define TRUST_STORE_PARTS { "truststore-password" }
 
 /* Item NAME/PART of the given type (vault/items.c): kmc_item_get, with a
    name too long for a bundle part refused as such. */

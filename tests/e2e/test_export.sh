@@ -141,6 +141,14 @@ check "each under its alias" grep -q "friendlyName: ca2" "$T/ts.info"
 t "trust export without --format: PEM, as before" \
 	kmc trust export --store clients --out "$T/trust.pem"
 check "... two certificates" test "$(grep -c 'BEGIN CERTIFICATE' "$T/trust.pem")" = 2
+t "a second store, gone, trusts ca2" kmc trust add ca2 "$P2/ca.crt" --store gone
+t "... exported as PKCS#12: its own password item" \
+	kmc trust export --store gone --format pkcs12 --out "$T/gone.p12"
+listed() { kmc list 2>/dev/null | grep -q "^$1 "; }
+check "... trust:gone/truststore-password is there" listed trust:gone/truststore-password
+t "kmc rm trust:gone" kmc rm trust:gone
+check "... removes the store's truststore password with it" not listed trust:gone/truststore-password
+check "... and leaves the other store's" listed trust:clients/truststore-password
 
 # ---- Java's keytool -------------------------------------------------------------------
 
