@@ -324,7 +324,7 @@ const command cli_cmd_ca_init = {
 	"and never leaves it: a key of TYPE (rsa2048, rsa3072, rsa4096, p256,\n"
 	"p384, ed25519; default p256) and a self-signed certificate with the\n"
 	"subject given (\"/CN=Example Root CA/O=Example\"), valid for N days\n"
-	"(default 3650, ending by 2049-12-31), basicConstraints CA:TRUE and\n"
+	"(default 3650), basicConstraints CA:TRUE and\n"
 	"keyUsage keyCertSign, cRLSign (both critical). CA is named as a\n"
 	"trust store is: 1 to 64 of [A-Za-z0-9._-]."
 };

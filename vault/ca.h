@@ -40,8 +40,10 @@
 #define CA_FLAG_REVOKED 0x1u
 #define CA_KIND_SERVER 1
 #define CA_KIND_CLIENT 2
-/* The latest notAfter a UTCTime can say: 2049-12-31 23:59:59 UTC. */
-#define CA_UTCTIME_END INT64_C(2524607999)
+/* The latest date a certificate can say: 9999-12-31 23:59:59 UTC.
+   OpenSSL writes dates through 2049 as UTCTime and later ones as
+   GeneralizedTime, as RFC 5280 asks. */
+#define CA_TIME_END INT64_C(253402300799)
 
 typedef struct ca_entry {
 	uint8_t serial[CA_SERIAL_MAX];
@@ -114,7 +116,7 @@ KMC_INTERNAL int certmake_cert(const cert_plan *p, X509 **ret)
 KMC_INTERNAL int certmake_crl(const ca_rec *c, X509 *x, EVP_PKEY *key,
 	int64_t now, int64_t next, X509_CRL **ret) KMC_MUST_CHECK;
 /* now + days days, checked: days 1 or more and the end no later than
-   CA_UTCTIME_END (and than limit, when not 0, with limit_what naming
+   CA_TIME_END (and than limit, when not 0, with limit_what naming
    it). Detail names option. */
 KMC_INTERNAL int certmake_end(const char *option, long days, int64_t now,
 	int64_t limit, const char *limit_what, int64_t *ret) KMC_MUST_CHECK;

@@ -45,8 +45,8 @@ t_err 2 "ca init --days 0 is refused, naming --days" "--days 0" \
 	kmc ca init bad --subject /CN=x --days 0
 t_err 2 "ca init --days -5 is refused, naming --days" "--days -5" \
 	kmc ca init bad --subject /CN=x --days -5
-t_err 2 "ca init --days past 2049-12-31 is refused" "2049-12-31" \
-	kmc ca init bad --subject /CN=x --days 9000
+t_err 2 "ca init --days past 9999-12-31 is refused" "9999-12-31" \
+	kmc ca init bad --subject /CN=x --days 3000000
 t_err 2 "ca init --days that is no number is a usage error" "--days ten" \
 	kmc ca init bad --subject /CN=x --days ten
 t_err 2 "ca init --type rsa1024 is refused, naming --type" "--type" \
@@ -225,8 +225,8 @@ t_err 2 "cert issue --days -1 is refused" "--days -1" \
 	kmc cert issue x --ca root --server --subject /CN=x --days -1
 t_err 2 "cert issue past the CA's own end is refused, naming it" "CA rsa" \
 	kmc cert issue x --ca rsa --server --subject /CN=x --days 31
-t_err 2 "cert issue past 2049-12-31 is refused" "2049-12-31" \
-	kmc cert issue x --self-signed --server --subject /CN=x --days 20000
+t_err 2 "cert issue past 9999-12-31 is refused" "9999-12-31" \
+	kmc cert issue x --self-signed --server --subject /CN=x --days 3000000
 t_err 2 "cert issue --type dsa is refused, naming --type" "--type" \
 	kmc cert issue x --ca root --server --subject /CN=x --type dsa
 t_err 2 "cert issue with both --server and --client is a usage error" "--server, --client" \
@@ -240,6 +240,12 @@ t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
 t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
 	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
 check "the refusals changed nothing" nothing_changed
+
+t "cert issue --days 20000: an end after 2049" \
+	kmc cert issue far --self-signed --server --subject /CN=far --days 20000
+check "... written as GeneralizedTime (RFC 5280), which openssl reads" \
+	bash -c 'openssl asn1parse -in "$1" | grep -q GENERALIZEDTIME &&
+		openssl verify -x509_strict -purpose sslserver -CAfile "$1" "$1"' _ "$K/far/server.crt"
 
 # A CA without its key, and one whose certificate is no CA's.
 t "ca init nokey" kmc ca init nokey --subject /CN=nokey
