@@ -539,7 +539,8 @@ int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
 		return kmc_detail(KMC_E_LIMIT, "trust store %s keeps %d files, "
 			"the most it can", store_or_default(sname),
 			KMC_TRUST_FILES_MAX);
-	snprintf(t->files[t->n_files++], sizeof(t->files[0]), "%s", abs);
+	/* abs is at most TRUST_PATH_MAX long (checked above). */
+	memcpy(t->files[t->n_files++], abs, strlen(abs) + 1);
 	return trust_commit(v, item, t, 1);
 }
 

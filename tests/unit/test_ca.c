@@ -255,12 +255,14 @@ static void test_end(void **state)
 		KMC_E_INVALID);
 	assert_int_equal(certmake_end("--days", -3, now, 0, NULL, &end),
 		KMC_E_INVALID);
-	/* The last whole day before 2050 passes, the next does not. */
-	assert_int_equal(certmake_end("--days", (CA_UTCTIME_END - now) / 86400,
+	/* Past 2049 (GeneralizedTime) passes; the last whole day before
+	   the year 10000 passes, the next does not. */
+	assert_int_equal(certmake_end("--days", 10000, now, 0, NULL, &end), 0);
+	assert_int_equal(certmake_end("--days", (CA_TIME_END - now) / 86400,
 		now, 0, NULL, &end), 0);
-	assert_true(end <= CA_UTCTIME_END);
+	assert_true(end <= CA_TIME_END);
 	assert_int_equal(certmake_end("--days",
-		(CA_UTCTIME_END - now) / 86400 + 1, now, 0, NULL, &end),
+		(CA_TIME_END - now) / 86400 + 1, now, 0, NULL, &end),
 		KMC_E_INVALID);
 	assert_int_equal(certmake_end("--days", 100000000, now, 0, NULL, &end),
 		KMC_E_INVALID);
