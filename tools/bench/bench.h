@@ -142,6 +142,23 @@ int row_hsm_cold(row *r, bench_env *e);
 /* kmc-bench --boot-child kmc|pem DIR COUNT: one sample of row_boot. */
 int boot_child(int argc, char **argv);
 int row_provider_load(row *r, bench_env *e);
+/*
+ * The cold token rows (hsm-cold, tpm-cold), row_pkcs11.c: kmc-p11-min's
+ * path into min, or 0 with the row marked skipped; then a whole `kmc
+ * password get` of PASSWORD_ITEM from vault (through the token, PIN in
+ * pin_file) against kmc-p11-min doing the same token work with module,
+ * token and key.
+ */
+int cold_min_path(row *r, bench_env *e, const char *row_name,
+	char min[PATH_MAX]);
+typedef struct cold_sides {
+	const char *row_name;	/* "hsm-cold" */
+	const char *token_what;	/* "SoftHSM2", in the sides' names */
+	const char *vault, *pin_file, *module, *token, *key;
+	int samples;
+} cold_sides;
+void cold_measure(row *r, bench_env *e, const char *min,
+	const cold_sides *c);
 /* row_tpm.c: rows pkcs11 and hsm-cold with swtpm + tpm2-pkcs11. */
 int row_tpm(row *r, bench_env *e);
 int row_tpm_cold(row *r, bench_env *e);

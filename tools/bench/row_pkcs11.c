@@ -279,11 +279,61 @@ int row_pkcs11(row *r, bench_env *e)
  * kmc-p11-min (tools/bench/p11min/), stops there. Only the token is
  * protector, so kmc cannot open the vault any other way.
  */
+int cold_min_path(row *r, bench_env *e, const char *row_name,
+	char min[PATH_MAX])
+{
+	path_join(min, e->build, "bench/kmc-p11-min");
+	if (access(min, X_OK) == 0)
+		return 1;
+	snprintf(r->skipped, sizeof(r->skipped), "%.200s is missing (make "
+		"bench builds it)", min);
+	fprintf(stderr, "kmc-bench: row %s skipped: %s\n", row_name,
+		r->skipped);
+	return 0;
+}
+
+void cold_measure(row *r, bench_env *e, const char *min,
+	const cold_sides *c)
+{
+	char log_a[PATH_MAX], log_b[PATH_MAX], name_a[128], name_b[128],
+		file[64];
+	proc a, b;
+
+	snprintf(file, sizeof(file), "%s-kmc.log", c->row_name);
+	path_join(log_a, tmp_dir, file);
+	snprintf(file, sizeof(file), "%s-min.log", c->row_name);
+	path_join(log_b, tmp_dir, file);
+	snprintf(name_a, sizeof(name_a), "kmc password get (through %s)",
+		c->token_what);
+	snprintf(name_b, sizeof(name_b), "kmc-p11-min (%s)", c->token_what);
+	proc_init(&a, name_a, log_a);
+	a.argv[0] = e->kmc;
+	a.argv[1] = "--vault";
+	a.argv[2] = (char *)c->vault;
+	a.argv[3] = "password";
+	a.argv[4] = "get";
+	a.argv[5] = PASSWORD_ITEM;
+	a.argv[6] = "--pin-file";
+	a.argv[7] = (char *)c->pin_file;
+	a.argv[8] = NULL;
+	proc_init(&b, name_b, log_b);
+	b.argv[0] = (char *)min;
+	b.argv[1] = (char *)c->module;
+	b.argv[2] = (char *)c->token;
+	b.argv[3] = (char *)c->pin_file;
+	b.argv[4] = (char *)c->key;
+	b.argv[5] = NULL;
+	fprintf(stderr, "kmc-bench: row %s: kmc through %s vs kmc-p11-min, "
+		"whole processes\n", c->row_name, c->token_what);
+	measure(r, (side){ sample_proc, &a }, (side){ sample_proc, &b },
+		c->samples);
+	posix_spawn_file_actions_destroy(&a.fa);
+	posix_spawn_file_actions_destroy(&b.fa);
+}
+
 int row_hsm_cold(row *r, bench_env *e)
 {
-	static char pin_file[PATH_MAX], min[PATH_MAX], log_a[PATH_MAX],
-		log_b[PATH_MAX];
-	static proc a, b;
+	static char pin_file[PATH_MAX], min[PATH_MAX];
 
 	r->what = "cold kmc password get via SoftHSM vs min";
 	r->about = "a whole `kmc password get` process on a vault whose one "
@@ -293,19 +343,10 @@ int row_hsm_cold(row *r, bench_env *e)
 		"   of 32 bytes (AES-CBC), C_Logout, C_Finalize: the token work "
 		"alone.";
 	r->per = "processes";
-	path_join(min, e->build, "bench/kmc-p11-min");
-	if (access(min, X_OK) < 0) {
-		snprintf(r->skipped, sizeof(r->skipped), "%.200s is missing "
-			"(make bench builds it)", min);
-		fprintf(stderr, "kmc-bench: row hsm-cold skipped: %s\n",
-			r->skipped);
-		return 0;
-	}
-	if (!p11_ready(r, "row hsm-cold"))
+	if (!cold_min_path(r, e, "hsm-cold", min) ||
+	    !p11_ready(r, "row hsm-cold"))
 		return 0;
 	path_join(pin_file, tmp_dir, "token.pin");
-	path_join(log_a, tmp_dir, "hsm-cold-kmc.log");
-	path_join(log_b, tmp_dir, "hsm-cold-min.log");
 	{
 		int fd = open(pin_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
 
@@ -314,28 +355,8 @@ int row_hsm_cold(row *r, bench_env *e)
 			die("row hsm-cold: writing the PIN file", "%s: %s",
 				pin_file, strerror(errno));
 	}
-	proc_init(&a, "kmc password get (through the token)", log_a);
-	a.argv[0] = e->kmc;
-	a.argv[1] = "--vault";
-	a.argv[2] = p11_dir;
-	a.argv[3] = "password";
-	a.argv[4] = "get";
-	a.argv[5] = PASSWORD_ITEM;
-	a.argv[6] = "--pin-file";
-	a.argv[7] = pin_file;
-	a.argv[8] = NULL;
-	proc_init(&b, "kmc-p11-min", log_b);
-	b.argv[0] = min;
-	b.argv[1] = P11_MODULE;
-	b.argv[2] = P11_TOKEN;
-	b.argv[3] = pin_file;
-	b.argv[4] = P11_KEY;
-	b.argv[5] = NULL;
-	fprintf(stderr, "kmc-bench: row hsm-cold: kmc through SoftHSM2 vs "
-		"kmc-p11-min, whole processes\n");
-	measure(r, (side){ sample_proc, &a }, (side){ sample_proc, &b },
-		e->quick ? P11_COLD_SAMPLES_QUICK : P11_COLD_SAMPLES);
-	posix_spawn_file_actions_destroy(&a.fa);
-	posix_spawn_file_actions_destroy(&b.fa);
+	cold_measure(r, e, min, &(cold_sides){ "hsm-cold", "SoftHSM2",
+		p11_dir, pin_file, P11_MODULE, P11_TOKEN, P11_KEY,
+		e->quick ? P11_COLD_SAMPLES_QUICK : P11_COLD_SAMPLES });
 	return 1;
 }

@@ -325,8 +325,7 @@ int row_tpm(row *r, bench_env *e)
 
 int row_tpm_cold(row *r, bench_env *e)
 {
-	static char min[PATH_MAX], log_a[PATH_MAX], log_b[PATH_MAX];
-	static proc a, b;
+	static char min[PATH_MAX];
 
 	r->what = "cold kmc password get via swtpm vs min";
 	r->about = "row hsm-cold with a TPM: a whole `kmc password get` "
@@ -335,41 +334,12 @@ int row_tpm_cold(row *r, bench_env *e)
 		"doing the same token work (log in, find the key,\n   decrypt "
 		"32 bytes with AES-CBC, log out, finalize).";
 	r->per = "processes";
-	path_join(min, e->build, "bench/kmc-p11-min");
-	if (access(min, X_OK) < 0) {
-		snprintf(r->skipped, sizeof(r->skipped), "%.200s is missing "
-			"(make bench builds it)", min);
-		fprintf(stderr, "kmc-bench: row tpm-cold skipped: %s\n",
-			r->skipped);
-		return 0;
-	}
-	if (!tpm_can(r, "row tpm-cold"))
+	if (!cold_min_path(r, e, "tpm-cold", min) ||
+	    !tpm_can(r, "row tpm-cold"))
 		return 0;
 	tpm_ready();
-	path_join(log_a, tmp_dir, "tpm-cold-kmc.log");
-	path_join(log_b, tmp_dir, "tpm-cold-min.log");
-	proc_init(&a, "kmc password get (through the TPM)", log_a);
-	a.argv[0] = e->kmc;
-	a.argv[1] = "--vault";
-	a.argv[2] = tpm_vault;
-	a.argv[3] = "password";
-	a.argv[4] = "get";
-	a.argv[5] = PASSWORD_ITEM;
-	a.argv[6] = "--pin-file";
-	a.argv[7] = tpm_pin_file;
-	a.argv[8] = NULL;
-	proc_init(&b, "kmc-p11-min (tpm2-pkcs11)", log_b);
-	b.argv[0] = min;
-	b.argv[1] = tpm_module;
-	b.argv[2] = TPM_TOKEN;
-	b.argv[3] = tpm_pin_file;
-	b.argv[4] = TPM_KEY;
-	b.argv[5] = NULL;
-	fprintf(stderr, "kmc-bench: row tpm-cold: kmc through swtpm vs "
-		"kmc-p11-min, whole processes\n");
-	measure(r, (side){ sample_proc, &a }, (side){ sample_proc, &b },
-		e->quick ? TPM_COLD_SAMPLES_QUICK : TPM_COLD_SAMPLES);
-	posix_spawn_file_actions_destroy(&a.fa);
-	posix_spawn_file_actions_destroy(&b.fa);
+	cold_measure(r, e, min, &(cold_sides){ "tpm-cold", "the TPM",
+		tpm_vault, tpm_pin_file, tpm_module, TPM_TOKEN, TPM_KEY,
+		e->quick ? TPM_COLD_SAMPLES_QUICK : TPM_COLD_SAMPLES });
 	return 1;
 }
