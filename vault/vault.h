@@ -251,7 +251,7 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 #define TRUST_ITEM_PREFIX "trust:"
 #define TRUST_STORE_PARTS { "truststore-password" }
 
-/* Item NAME/PART of the given type (vault/items.c): kmc_item_get, with a
+/* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
    name too long for a bundle part refused as such. */
 KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
 	const char *part, kmc_item_type type, kmc_secret **ret) KMC_MUST_CHECK;
@@ -267,6 +267,8 @@ KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
  * items_txn_retire - move an item's current record to its history and
  * delete it; 0 when there is none.
  * items_exists - 1 when the item name exists, else 0.
+ * items_write_check - a change to item name: a writable handle and a
+ * valid name.
  * items_verify_all - open every item's record; KMC_E_AUTH naming show
  * and the item when one fails.
  */
@@ -278,6 +280,8 @@ KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+KMC_INTERNAL int items_write_check(kmc_vault *v, const char *name)
+	KMC_MUST_CHECK;
 /*
  * bundle_without_cert - 1 when bundle name holds a key and no certificate
  * yet (NAME/meta and NAME/key, neither NAME/cert nor NAME/ca): a key kmc
