@@ -287,13 +287,12 @@ static int teardown(void **state)
 
 	if (f) {
 		kmc_vault_close(f->v);
-		(void)rm_rf(f->tmp);
+		unit_tree_remove(f->tmp);
 		EVP_PKEY_free(f->ca_key);
 		EVP_PKEY_free(f->inter_key);
 		EVP_PKEY_free(f->leaf_key);
 		free(f);
 	}
-	unsetenv("KMC_HOST_KEY");
 	return 0;
 }
 

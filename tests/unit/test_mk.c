@@ -138,10 +138,9 @@ static int teardown(void **state)
 	fixture *f = *state;
 
 	if (f) {
-		rm_rf(f->tmp);
+		unit_tree_remove(f->tmp);
 		free(f);
 	}
-	unsetenv("KMC_HOST_KEY");
 	return 0;
 }
 

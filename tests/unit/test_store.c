@@ -66,10 +66,9 @@ static int teardown(void **state)
 
 	if (f) {
 		kmc_vault_close(f->v);
-		rm_rf(f->tmp);
+		unit_tree_remove(f->tmp);
 		free(f);
 	}
-	unsetenv("KMC_HOST_KEY");
 	return 0;
 }
 

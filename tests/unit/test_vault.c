@@ -144,11 +144,10 @@ static int teardown(void **state)
 	fixture *f = *state;
 
 	if (f) {
-		rm_rf(f->tmp);
+		unit_tree_remove(f->tmp);
 		kmc_secret_free(f->pass);
 		free(f);
 	}
-	unsetenv("KMC_HOST_KEY");
 	return 0;
 }
 

@@ -68,6 +68,13 @@ static inline int unit_tree_make(const char *what, char tmp[static 256],
 	return 0;
 }
 
+/* Undo unit_tree_make: the tree removed, KMC_HOST_KEY unset. */
+static inline void unit_tree_remove(const char *tmp)
+{
+	(void)rm_rf(tmp);
+	unsetenv("KMC_HOST_KEY");
+}
+
 /* A vault at dir under the host protector with host key hk; opened for
    writing into *ret when ret is not NULL. 0 or -1. */
 static inline int unit_host_vault(const char *dir, const char *hk,
