@@ -30,6 +30,9 @@ enum {
 	EXIT_IN_USE = 10,	/* a master key still seals records or strings */
 	EXIT_DUE = 11,		/* kmc cert check: a certificate or CRL
 				   expired or expiring within the horizon */
+	EXIT_ROLLBACK = 12,	/* the vault is older than it last was */
+	EXIT_AUDIT = 13,	/* the audit log cannot be written or fails
+				   its chain */
 };
 
 /*

@@ -59,6 +59,8 @@ static const struct {
 	{ KMC_E_STORE, EXIT_IO },
 	{ KMC_E_PENDING, EXIT_IO },
 	{ KMC_E_IN_USE, EXIT_IN_USE },
+	{ KMC_E_ROLLBACK, EXIT_ROLLBACK },
+	{ KMC_E_AUDIT, EXIT_AUDIT },
 	/* A terminal that went away or a signal while prompting. */
 	{ CLI_NO_TTY, EXIT_IO },
 	{ CLI_INTERRUPTED, EXIT_IO },

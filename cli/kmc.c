@@ -109,7 +109,9 @@ static void usage(FILE *f)
 		"6 I/O, 7 not found, 8 already exists, 9 verification (dates,\n"
 		"chain, key match, CRL, key type), 10 in use (a master key\n"
 		"still sealing items), 11 due (kmc cert check: a certificate\n"
-		"or CRL expired or expiring within the horizon).\n"
+		"or CRL expired or expiring within the horizon), 12 rollback\n"
+		"(the vault is older than it last was), 13 audit (the audit\n"
+		"log cannot be written or fails its chain).\n"
 		"`kmc COMMAND --help` explains each command.\n");
 }
 

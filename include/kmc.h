@@ -116,6 +116,15 @@ typedef enum kmc_error {
 					   repair) finishes it */
 	KMC_E_IN_USE = -40033,		/* a master key still seals records
 					   or strings (kmc mk rewrap) */
+	KMC_E_ROLLBACK = -40034,	/* the item store, keystores or
+					   folder are older than the vault
+					   last was (detail names what
+					   disagrees; kmc repair
+					   --accept-rollback accepts a
+					   deliberate restore) */
+	KMC_E_AUDIT = -40035,		/* the audit log cannot be written,
+					   or fails its chain (detail names
+					   the file and record) */
 } kmc_error;
 
 /*

@@ -51,6 +51,8 @@ static const char *const messages[] = {
 	ERR_ENTRY(KMC_E_PENDING, "committed but not finished; kmc repair "
 		"finishes it"),
 	ERR_ENTRY(KMC_E_IN_USE, "still in use"),
+	ERR_ENTRY(KMC_E_ROLLBACK, "rolled back to an older state"),
+	ERR_ENTRY(KMC_E_AUDIT, "audit log fault"),
 };
 
 const char *kmc_strerror(int err)

@@ -20,7 +20,7 @@ static void test_codes_below_base(void **state)
 {
 	(void)state;
 	assert_true(KMC_E_BASE < KMC_ERRNO_MIN);
-	for (int e = KMC_E_INVALID; e >= KMC_E_IN_USE; e--) {
+	for (int e = KMC_E_INVALID; e >= KMC_E_AUDIT; e--) {
 		assert_false(KMC_IS_ERRNO(e));
 		assert_true(e < KMC_E_BASE);
 		assert_string_not_equal(kmc_strerror(e), "unknown error");
@@ -55,7 +55,7 @@ static void test_unknown(void **state)
 	(void)state;
 	assert_string_equal(kmc_strerror(0), "success");
 	assert_string_equal(kmc_strerror(KMC_E_BASE), "unknown error");
-	assert_string_equal(kmc_strerror(KMC_E_IN_USE - 1), "unknown error");
+	assert_string_equal(kmc_strerror(KMC_E_AUDIT - 1), "unknown error");
 	assert_string_equal(kmc_strerror(KMC_ERRNO_MIN - 1), "unknown error");
 	assert_strerror(-1000);
 	assert_string_equal(kmc_strerror(1), "unknown error");
