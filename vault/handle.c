@@ -539,9 +539,11 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	kmc_detail_clear();
 
 	/* An import cut off by a crash is finished or undone before use;
-	   a store of the first releases gets its history database. */
+	   a store of the first releases gets its history database, and a
+	   store of releases before the digest gets its tree. */
 	if (flags & KMC_OPEN_WRITE) {
 		KMC_GUARD(store_history_make(&v->st));
+		KMC_GUARD(storetree_make(&v->st));
 		KMC_GUARD(journal_recover(v));
 	}
 	/* Only a writer re-seals the keystore; readers need no root key. */

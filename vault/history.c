@@ -119,3 +119,31 @@ int store_history_count(store *st, const char *name, uint32_t *ret)
 		*ret = (uint32_t)n;
 	return r;
 }
+
+int store_history_get(store *st, const char *name, uint32_t version,
+	uint8_t **ret, size_t *ret_len)
+{
+	uint8_t buf[KMC_NAME_MAX + 5];
+	MDB_txn *txn;
+	MDB_val k, v;
+	int r, t;
+
+	if (!store_history_dbi(st))
+		return KMC_E_NOT_FOUND;
+	KMC_GUARD(history_key(name, version, buf, &k));
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = db_err(mdb_get(txn, st->history, &k, &v));
+	/* Present or absent, the digest must agree (storetree.c). */
+	if (r == 0 || r == KMC_E_NOT_FOUND) {
+		t = r == 0 ? db_check_val(st->env, &v, "old record", name) : 0;
+		if (t == 0)
+			t = storetree_check(st, txn, STORE_DB_HISTORY, k.mv_data,
+				k.mv_size, r == 0 ? &v : NULL);
+		if (t != 0)
+			r = t;
+	}
+	if (r == 0)
+		r = db_copy_val(st->env, &v, "old record", name, ret, ret_len);
+	mdb_txn_abort(txn);
+	return r;
+}

@@ -607,34 +607,13 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 /* ---------------------------------------------------------------- */
 /* An old version                                                    */
 
-typedef struct version_ctx {
-	const char *name;
-	uint32_t version;
-	uint8_t *rec;
-	size_t len;
-} version_ctx;
-
-static int find_version(const uint8_t *key, size_t key_len,
-	const uint8_t *rec, size_t len, void *arg)
-{
-	version_ctx *c = arg;
-	char buf[KMC_NAME_MAX + 1];
-	uint32_t ver;
-
-	KMC_GUARD(key_name(STORE_DB_HISTORY, key, key_len, buf, &ver));
-	if (ver != c->version || strcmp(buf, c->name) != 0)
-		return 0;
-	c->rec = malloc(len);
-	KMC_ENSURE(c->rec, KMC_E_NOMEM);
-	memcpy(c->rec, rec, len);
-	c->len = len;
-	return 1;
-}
-
 int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	kmc_item_type type, kmc_secret **ret)
 {
-	version_ctx c = { name, version, NULL, 0 };
+	struct {
+		uint8_t *rec;
+		size_t len;
+	} c = { NULL, 0 };
 	record_info info;
 	kmc_secret *s = NULL;
 	int r;
@@ -642,9 +621,9 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	kmc_detail_clear();
 	KMC_GUARD(kmc_name_check(name));
 	/* The current record when it is that version (one read: a write
-	   between two would mix versions), else an old one from a walk of
-	   the history (rarely asked, never by a server). Either is opened
-	   below, once. */
+	   between two would mix versions), else an old one from the
+	   history. Either is checked against the digest, and opened below,
+	   once. */
 	r = store_get(&v->st, name, &c.rec, &c.len);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
 		return r;
@@ -658,8 +637,11 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 		c.rec = NULL;
 	}
 	kmc_detail_clear();
-	if (!c.rec)
-		r = store_walk_db(&v->st, STORE_DB_HISTORY, find_version, &c);
+	if (!c.rec) {
+		r = store_history_get(&v->st, name, version, &c.rec, &c.len);
+		if (r == KMC_E_NOT_FOUND)
+			r = 0;
+	}
 	if (r < 0) {
 		free(c.rec);
 		return r;

@@ -138,7 +138,7 @@ typedef struct shared_env {
 	dev_t dev;
 	ino_t ino;
 	MDB_env *env;
-	MDB_dbi meta, items, history;
+	MDB_dbi meta, items, history, tree;
 	unsigned refs;
 	atomic_uint reads;	/* store_release_pages() calls */
 	struct shared_env *next;
@@ -212,7 +212,8 @@ static int meta_init(store *st, MDB_txn *txn,
 	KMC_GUARD(db_err(mdb_put(txn, st->meta, &k, &v, 0)));
 	k = (MDB_val){ 10, "generation" };
 	v = (MDB_val){ sizeof(gen), gen };
-	return db_err(mdb_put(txn, st->meta, &k, &v, 0));
+	KMC_GUARD(db_err(mdb_put(txn, st->meta, &k, &v, 0)));
+	return storetree_init(txn, st->meta);
 }
 
 static int meta_check(store *st, MDB_txn *txn,
@@ -302,6 +303,16 @@ static int env_open(store *st, const char *file, store_mode mode,
 			r = 0;
 		}
 	}
+	/* The digest (storetree.c): as the history, missing in a store an
+	   older kmc made, until a writer builds it. */
+	if (r == 0) {
+		r = db_err(mdb_dbi_open(txn, "tree", create ? MDB_CREATE : 0,
+			&st->tree));
+		if (r == KMC_E_NOT_FOUND) {
+			st->tree = 0;
+			r = 0;
+		}
+	}
 	if (r == KMC_E_NOT_FOUND)
 		r = KMC_E_CORRUPT;
 	if (r == 0)
@@ -388,6 +399,7 @@ static int open_checked(store *st, const char *path, int dirfd,
 		st->meta = e->meta;
 		st->items = e->items;
 		st->history = e->history;
+		st->tree = e->tree;
 		r = db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
 		if (r == 0) {
 			r = meta_check(st, txn, vault_id);
@@ -415,7 +427,8 @@ static int open_checked(store *st, const char *path, int dirfd,
 			*e = (shared_env){ .dev = before.st_dev,
 				.ino = before.st_ino, .env = st->env,
 				.meta = st->meta, .items = st->items,
-				.history = st->history, .refs = 1,
+				.history = st->history, .tree = st->tree,
+				.refs = 1,
 				.next = envs };
 			envs = e;
 			st->shared = e;
@@ -464,10 +477,65 @@ int store_history_make(store *st)
 	return r;
 }
 
+MDB_dbi store_tree_dbi(store *st)
+{
+	MDB_dbi dbi;
+
+	if (st->tree || !st->shared)
+		return st->tree;
+	pthread_mutex_lock(&envs_lock);
+	dbi = st->tree = st->shared->tree;
+	pthread_mutex_unlock(&envs_lock);
+	return dbi;
+}
+
+int store_tree_make_dbi(store_txn *t)
+{
+	store *st = t->st;
+	MDB_dbi dbi;
+	int r;
+
+	if (store_tree_dbi(st))
+		return 0;
+	KMC_ENSURE(st->shared, KMC_E_INVALID);
+	/* Under the lock: LMDB allows one mdb_dbi_open() at a time. The
+	   handle is the env's once the transaction commits, and LMDB
+	   forgets it if it aborts: the shared copy is set by the caller
+	   after the commit (store_tree_made()). */
+	pthread_mutex_lock(&envs_lock);
+	r = db_err(mdb_dbi_open(t->txn, "tree", MDB_CREATE, &dbi));
+	pthread_mutex_unlock(&envs_lock);
+	if (r == 0)
+		st->tree = dbi;
+	return r;
+}
+
+void store_tree_made(store *st, int committed)
+{
+	pthread_mutex_lock(&envs_lock);
+	if (committed && st->shared)
+		st->shared->tree = st->tree;
+	else if (!committed && st->shared && !st->shared->tree)
+		st->tree = 0;
+	pthread_mutex_unlock(&envs_lock);
+}
+
+int store_check_root(store *st, int *ret_have)
+{
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = storetree_read_check(st, txn, ret_have);
+	mdb_txn_abort(txn);
+	return r;
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
 
+	storetree_cache_free(st);
 	if (!st->env)
 		return;
 	if (!e) {
@@ -539,11 +607,20 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 {
 	MDB_txn *txn;
 	MDB_val k, v;
-	int r;
+	int r, t;
 
 	db_name_val(name, &k);
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = db_err(mdb_get(txn, st->items, &k, &v));
+	/* Present or absent, the digest must agree (storetree.c). */
+	if (r == 0 || r == KMC_E_NOT_FOUND) {
+		t = r == 0 ? db_check_val(st->env, &v, "record", name) : 0;
+		if (t == 0)
+			t = storetree_check(st, txn, STORE_DB_ITEMS, k.mv_data,
+				k.mv_size, r == 0 ? &v : NULL);
+		if (t != 0)
+			r = t;
+	}
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "record", name, ret, ret_len);
 	mdb_txn_abort(txn);
@@ -605,7 +682,9 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	if (!db_handle(st, db))
 		return 0;	/* no history yet: nothing to walk */
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = db_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
+	r = storetree_read_check(st, txn, &rc);
+	if (r == 0)
+		r = db_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;

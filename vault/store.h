@@ -27,6 +27,7 @@
 #define STORE_NAME "items.mdb"
 #define STORE_LOCK_NAME "items.mdb-lock"
 #define STORE_FORMAT_VERSION 1
+#define STORE_TREE_VERSION 1
 /* Address space, not disk: the file grows as items are added. */
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
 
@@ -89,6 +90,9 @@ typedef struct store {
 	/* A write transaction is open (a kmc_batch): LMDB allows one a
 	   thread, so another begin on this handle would hang. */
 	int writing;
+	MDB_dbi tree;		/* the digest, 0 until built (storetree.c) */
+	int tree_absent;	/* the last read found no digest */
+	struct tree_cache *tree_cache;	/* hashes proven (storetree.c) */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;
@@ -142,6 +146,7 @@ typedef struct store_txn {
 	store *st;
 	MDB_txn *txn;
 	struct store_touch_log *log;	/* the keys touched (storetxn.c) */
+	int tree_built;			/* storetree_make()'s own */
 } store_txn;
 
 /*
@@ -197,6 +202,10 @@ KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
 /* Copy a meta value out; KMC_E_NOT_FOUND when absent. */
 KMC_INTERNAL int store_meta_get(store *st, const char *key, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
+/* Copy the history record of version of name out, checked against the
+   digest as store_get() is; KMC_E_NOT_FOUND if absent. */
+KMC_INTERNAL int store_history_get(store *st, const char *name,
+	uint32_t version, uint8_t **ret, size_t *ret_len) KMC_MUST_CHECK;
 /* How many history records name has (vault/history.c). */
 KMC_INTERNAL int store_history_count(store *st, const char *name,
 	uint32_t *ret) KMC_MUST_CHECK;
@@ -208,6 +217,54 @@ KMC_INTERNAL int store_history_count(store *st, const char *name,
  */
 KMC_INTERNAL MDB_dbi store_history_dbi(store *st);
 KMC_INTERNAL int store_history_make(store *st) KMC_MUST_CHECK;
+
+/*
+ * The digest of the store (storetree.c): a hash tree over every record
+ * of items and history in the "tree" database, its root in meta "tree".
+ *
+ * storetree_update - in t's commit, update the tree for the touched
+ * keys k[0..n) (each once, sorted); the roots before and after (32 zero
+ * bytes while the store has no tree).
+ * storetree_check - in a read transaction: the (generation, root) check
+ * (store_set_root_check()), then whether the record of key in db (val,
+ * or NULL when absent) is the one the digest holds. Returns 0;
+ * KMC_E_ROLLBACK with a detail naming the item when it is not; the root
+ * check's refusal; KMC_E_CORRUPT, KMC_E_VERSION.
+ * storetree_read_check - the (generation, root) check alone; *ret_have
+ * 0 when the store has no tree (an older kmc made it: read as before).
+ */
+KMC_INTERNAL int storetree_init(MDB_txn *txn, MDB_dbi meta) KMC_MUST_CHECK;
+KMC_INTERNAL int storetree_update(store_txn *t, const store_touched *k,
+	size_t n, uint8_t root_old[32], uint8_t root_new[32]) KMC_MUST_CHECK;
+KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
+	const uint8_t *key, size_t key_len, const MDB_val *val) KMC_MUST_CHECK;
+KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
+	int *ret_have) KMC_MUST_CHECK;
+KMC_INTERNAL void storetree_cache_free(store *st);
+/* The (generation, root) check in a read transaction of its own: for
+   the open, once the root check is set. *ret_have as above. */
+KMC_INTERNAL int store_check_root(store *st, int *ret_have) KMC_MUST_CHECK;
+/*
+ * storetree_make - give a store an older kmc made its tree, in one
+ * transaction of its own (a commit: the hook sees it, root_old zeros);
+ * nothing when it has one. Every writable open calls it.
+ * storetree_verify - walk every record, recompute the whole tree and
+ * compare every node and the root with the stored ones; cb is called for
+ * each disagreement (key NULL: the tree itself, not a record), and
+ * *ret_bad counts them. Returns 0 (even with disagreements);
+ * KMC_E_NOT_FOUND (with a detail) when the store has no tree yet;
+ * KMC_E_CORRUPT, -errno.
+ */
+typedef int (*storetree_report_fn)(void *arg, store_db db,
+	const uint8_t *key, size_t key_len, const char *what);
+KMC_INTERNAL int storetree_make(store *st) KMC_MUST_CHECK;
+KMC_INTERNAL int storetree_verify(store *st, storetree_report_fn cb,
+	void *arg, size_t *ret_bad) KMC_MUST_CHECK;
+/* The tree database's handle, 0 while the store has none; make it in t
+   (the caller reports the commit's outcome with store_tree_made()). */
+KMC_INTERNAL MDB_dbi store_tree_dbi(store *st);
+KMC_INTERNAL int store_tree_make_dbi(store_txn *t) KMC_MUST_CHECK;
+KMC_INTERNAL void store_tree_made(store *st, int committed);
 
 /* For the store's own files (store.c, history.c): an LMDB return code as
    a kmc error; a key or value LMDB handed back checked against the

@@ -154,6 +154,7 @@ int store_txn_begin(store *st, store_txn *ret)
 	ret->st = st;
 	ret->txn = NULL;
 	ret->log = NULL;
+	ret->tree_built = 0;
 	if (st->writing)
 		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
 			"handle: write through it, or commit or abort it first");
@@ -246,9 +247,11 @@ static int commit_prepare(store_txn *t, store_change *c,
 	KMC_GUARD(write_generation(t, c->gen_new));
 	KMC_GUARD(touched_list(t, ret_touched, &c->n_touched));
 	c->touched = *ret_touched;
-	/* Until the tree exists: its root is 32 zero bytes. */
-	memset(c->root_old, 0, sizeof(c->root_old));
-	memset(c->root_new, 0, sizeof(c->root_new));
+	KMC_GUARD(storetree_update(t, c->touched, c->n_touched, c->root_old,
+		c->root_new));
+	/* The transaction that built the tree: before it there was none. */
+	if (t->tree_built)
+		memset(c->root_old, 0, sizeof(c->root_old));
 	c->t = t;
 	if (st->commit_fn) {
 		int r = st->commit_fn(st->commit_arg, STORE_PREPARE, c);
