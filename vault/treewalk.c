@@ -287,11 +287,14 @@ static int tree_walk(walk *w)
 	KMC_GUARD(extra_nodes(w, &node_bad));
 	r = tree_meta_read(w->txn, w->st->meta, root, &leaves);
 	KMC_GUARD(r);
-	/* Inner nodes that disagree while every bucket agrees. */
-	if (node_bad && w->bad == 0)
+	/* A record that disagrees changes every node above it and the root:
+	   those are reported only when every record agrees. */
+	if (w->bad)
+		return 0;
+	if (node_bad)
 		KMC_GUARD(report(w, NULL, "inner nodes of the digest were "
 			"altered"));
-	if (r == 0 || memcmp(root, w->h[0], 32) != 0 || leaves != w->n)
+	else if (r == 0 || memcmp(root, w->h[0], 32) != 0 || leaves != w->n)
 		KMC_GUARD(report(w, NULL, "the digest's root or count in meta "
 			"differs from the records"));
 	return 0;

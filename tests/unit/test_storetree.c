@@ -1,0 +1,444 @@
+/*
+ * test_storetree.c - the item store's digest (vault/storetree.c,
+ * vault/treewalk.c): every way of changing the store through kmc gives
+ * the root a rebuild gives, and every record changed behind kmc's back
+ * (written with LMDB directly, as mdb_load does) is refused when read,
+ * naming the item, and named by the verify walk.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "unit_files.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kmc.h>
+#include <kmc/admin.h>
+#include "../../vault/vault.h"
+#include "../../vault/store.h"
+
+typedef struct fixture {
+	char tmp[256];
+	char vdir[512];
+	char hk[512];
+	kmc_vault *v;		/* tmp/v, writable, items a and b */
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	if (unit_tree_make("storetree", f->tmp, f->vdir, f->hk) != 0)
+		return -1;
+	if (unit_host_vault(f->vdir, f->hk, &f->v) != 0 ||
+	    kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a1", 2) != 0 ||
+	    kmc_item_put(f->v, "b", KMC_ITEM_SECRET, "b1", 2) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (f) {
+		kmc_vault_close(f->v);
+		unit_tree_remove(f->tmp);
+		free(f);
+	}
+	return 0;
+}
+
+/* meta "tree": version, root, leaf count. */
+static void get_root(kmc_vault *v, uint8_t root[32], uint64_t *leaves)
+{
+	uint8_t *m = NULL;
+	size_t len = 0;
+
+	assert_int_equal(store_meta_get(&v->st, "tree", &m, &len), 0);
+	assert_int_equal(len, 41);
+	assert_int_equal(m[0], 1);
+	memcpy(root, m + 1, 32);
+	*leaves = 0;
+	for (int i = 0; i < 8; i++)
+		*leaves = *leaves << 8 | m[33 + i];
+	free(m);
+}
+
+typedef struct seen {
+	size_t n;
+	char names[8][160];
+} seen;
+
+static int note(void *arg, store_db db, const uint8_t *key, size_t key_len,
+	const char *what)
+{
+	seen *s = arg;
+
+	(void)what;
+	if (s->n < 8) {
+		size_t n = key ? key_len : 0;
+
+		/* history keys: name 0x00 version; keep the name */
+		if (db == STORE_DB_HISTORY && n > 5)
+			n -= 5;
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s%.*s",
+			key ? (db == STORE_DB_HISTORY ? "h:" : "") : "(tree)",
+			(int)n, key ? (const char *)key : "");
+	}
+	s->n++;
+	return 0;
+}
+
+static size_t verify(kmc_vault *v, seen *s)
+{
+	size_t bad = 99;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(storetree_verify(&v->st, note, s, &bad), 0);
+	return bad;
+}
+
+/* The stored tree is dropped and built again from the records: the
+   root must be the one the commits kept. */
+static void assert_rebuild_same(kmc_vault *v)
+{
+	uint8_t before[32], after[32];
+	uint64_t n1, n2;
+	MDB_txn *txn;
+	MDB_val k = { 4, "tree" };
+	seen s;
+
+	get_root(v, before, &n1);
+	assert_int_equal(verify(v, &s), 0);
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, v->st.meta, &k, NULL), 0);
+	assert_int_equal(mdb_drop(txn, store_tree_dbi(&v->st), 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(storetree_make(&v->st), 0);
+	get_root(v, after, &n2);
+	assert_memory_equal(before, after, 32);
+	assert_true(n1 == n2);
+}
+
+/* Write a record with LMDB itself, as mdb_load would: no tree update,
+   no generation. rec NULL deletes. */
+static void raw_put(kmc_vault *v, store_db db, const void *key, size_t klen,
+	const uint8_t *rec, size_t len)
+{
+	MDB_dbi dbi = db == STORE_DB_HISTORY ? store_history_dbi(&v->st) :
+		v->st.items;
+	MDB_val k = { klen, (void *)key }, val = { len, (void *)rec };
+	MDB_txn *txn;
+
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
+	if (rec)
+		assert_int_equal(mdb_put(txn, dbi, &k, &val, 0), 0);
+	else
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static uint8_t *get_rec(kmc_vault *v, const char *name, size_t *len)
+{
+	uint8_t *rec = NULL;
+
+	assert_int_equal(store_get(&v->st, name, &rec, len), 0);
+	return rec;
+}
+
+static void assert_refused(kmc_vault *v, const char *name)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_item_get_secret(v, name, &s), KMC_E_ROLLBACK);
+	assert_null(s);
+	assert_non_null(strstr(kmc_error_detail(), name));
+	assert_non_null(strstr(kmc_error_detail(), "disagrees with its digest"));
+}
+
+/* ---- the tree kept by commits ------------------------------------------ */
+
+static void test_commits_match_rebuild(void **state)
+{
+	fixture *f = *state;
+	kmc_batch *b = NULL;
+	store_txn t;
+	size_t n;
+	uint8_t root[32];
+	uint64_t leaves;
+	char name[32];
+
+	get_root(f->v, root, &leaves);
+	assert_true(leaves == 2);
+	/* update, keep history, delete, batch */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(items_txn_put(f->v, &t, "b", KMC_ITEM_SECRET, "b2",
+		2, 1), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	get_root(f->v, root, &leaves);
+	assert_true(leaves == 3);	/* a, b, b's version 1 */
+	assert_rebuild_same(f->v);
+	assert_int_equal(kmc_batch_begin(f->v, &b), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "batch%03d", i);
+		assert_int_equal(kmc_batch_put(b, name, KMC_ITEM_PASSWORD,
+			"pw", 2), 0);
+	}
+	assert_int_equal(kmc_batch_commit(b), 0);
+	assert_rebuild_same(f->v);
+	assert_int_equal(kmc_item_remove(f->v, "b"), 0);
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_drop_history(&t, "b", &n), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	get_root(f->v, root, &leaves);
+	assert_true(leaves == 301);
+	assert_rebuild_same(f->v);
+	/* Everything removed: the empty tree's root is zeros. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_del(&t, "a"), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "batch%03d", i);
+		assert_int_equal(store_txn_del(&t, name), 0);
+	}
+	assert_int_equal(store_txn_commit(&t), 0);
+	get_root(f->v, root, &leaves);
+	assert_true(leaves == 0);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(root[i], 0);
+	assert_rebuild_same(f->v);
+}
+
+/* ---- records changed behind kmc's back -------------------------------- */
+
+static void test_replayed_record_refused(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *old = get_rec(f->v, "a", &len);
+	seen s;
+
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old, len);
+	assert_refused(f->v, "a");
+	/* b, untouched, still reads. */
+	kmc_secret *sec = NULL;
+	assert_int_equal(kmc_item_get_secret(f->v, "b", &sec), 0);
+	kmc_secret_free(sec);
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "a");
+	/* A fresh handle (no proven hashes) refuses it too. */
+	kmc_vault *r = NULL;
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_refused(r, "a");
+	kmc_vault_close(r);
+	free(old);
+}
+
+static void test_altered_added_removed_refused(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *rec = get_rec(f->v, "a", &len);
+	uint8_t *got = NULL;
+	seen s;
+
+	/* Altered: any byte (AEAD would refuse it too, later). */
+	rec[len - 1] ^= 1;
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, rec, len);
+	assert_refused(f->v, "a");
+	rec[len - 1] ^= 1;
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, rec, len);
+	assert_int_equal(verify(f->v, &s), 0);
+	/* Added: a record kmc never wrote, under a new name. */
+	raw_put(f->v, STORE_DB_ITEMS, "c", 1, rec, len);
+	assert_int_equal(store_get(&f->v->st, "c", &got, &len), KMC_E_ROLLBACK);
+	assert_null(got);
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "c");
+	raw_put(f->v, STORE_DB_ITEMS, "c", 1, NULL, 0);
+	/* Removed: the digest still holds b. */
+	raw_put(f->v, STORE_DB_ITEMS, "b", 1, NULL, 0);
+	assert_refused(f->v, "b");
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "b");
+	/* A name that never was is simply absent. */
+	assert_int_equal(store_get(&f->v->st, "zz", &got, &len),
+		KMC_E_NOT_FOUND);
+	free(rec);
+}
+
+static void test_history_checked(void **state)
+{
+	static const uint8_t a_v1[] = { 'a', 0, 0, 0, 0, 1 };
+	fixture *f = *state;
+	kmc_secret *sec = NULL;
+	store_txn t;
+	size_t len;
+	uint8_t *rec = get_rec(f->v, "b", &len);
+	seen s;
+
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(items_txn_put(f->v, &t, "a", KMC_ITEM_SECRET, "a2",
+		2, 1), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(kmc_item_get_version(f->v, "a", 1, 0, &sec), 0);
+	assert_int_equal(kmc_secret_len(sec), 2);
+	assert_memory_equal(kmc_secret_data(sec), "a1", 2);
+	kmc_secret_free(sec);
+	sec = NULL;
+	assert_int_equal(verify(f->v, &s), 0);
+	/* The old version replaced behind kmc's back. */
+	raw_put(f->v, STORE_DB_HISTORY, a_v1, sizeof(a_v1), rec, len);
+	assert_int_equal(kmc_item_get_version(f->v, "a", 1, 0, &sec),
+		KMC_E_ROLLBACK);
+	assert_non_null(strstr(kmc_error_detail(), "version 1 of item a"));
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "h:a");
+	/* Removed behind kmc's back: refused, not "no such version". */
+	raw_put(f->v, STORE_DB_HISTORY, a_v1, sizeof(a_v1), NULL, 0);
+	assert_int_equal(kmc_item_get_version(f->v, "a", 1, 0, &sec),
+		KMC_E_ROLLBACK);
+	free(rec);
+}
+
+/* The tree itself damaged: verify says so, reads refuse. */
+static void test_tree_node_altered(void **state)
+{
+	fixture *f = *state;
+	uint8_t k[5] = { 0, 0, 0, 0, 0 }, node[2048];
+	MDB_val kv = { 5, k }, v;
+	MDB_txn *txn;
+	kmc_vault *r = NULL;
+	seen s;
+
+	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_get(txn, store_tree_dbi(&f->v->st), &kv, &v), 0);
+	assert_int_equal(v.mv_size, sizeof(node));
+	memcpy(node, v.mv_data, sizeof(node));
+	for (size_t i = 0; i < sizeof(node); i++)
+		node[i] ^= 0x55;
+	v = (MDB_val){ sizeof(node), node };
+	assert_int_equal(mdb_put(txn, store_tree_dbi(&f->v->st), &kv, &v, 0),
+		0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_true(verify(f->v, &s) >= 1);
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_refused(r, "a");
+	kmc_vault_close(r);
+}
+
+/* ---- the (generation, root) check ------------------------------------- */
+
+typedef struct roots {
+	int calls;
+	int refuse;
+	uint64_t gen;
+} roots;
+
+static int root_cb(void *arg, uint64_t gen, const uint8_t root[32])
+{
+	roots *x = arg;
+
+	(void)root;
+	x->calls++;
+	x->gen = gen;
+	return x->refuse;
+}
+
+static void test_root_check(void **state)
+{
+	fixture *f = *state;
+	roots x = { 0 };
+	uint64_t g = 0;
+	uint8_t *rec;
+	size_t len;
+
+	free(get_rec(f->v, "a", &len));
+	store_set_root_check(&f->v->st, root_cb, &x);
+	free(get_rec(f->v, "a", &len));
+	free(get_rec(f->v, "b", &len));
+	/* The handle accepted this pair before the callback was set. */
+	assert_int_equal(x.calls, 0);
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	free(get_rec(f->v, "a", &len));
+	free(get_rec(f->v, "b", &len));
+	assert_int_equal(x.calls, 1);
+	assert_int_equal(store_stat(&f->v->st, NULL, &g), 0);
+	assert_true(x.gen == g);
+	x.refuse = KMC_E_ROLLBACK;
+	assert_int_equal(kmc_item_put(f->v, "b", KMC_ITEM_SECRET, "b2", 2), 0);
+	rec = NULL;
+	assert_int_equal(store_get(&f->v->st, "a", &rec, &len), KMC_E_ROLLBACK);
+	assert_null(rec);
+	assert_int_equal(store_get(&f->v->st, "a", &rec, &len), KMC_E_ROLLBACK);
+	assert_int_equal(x.calls, 3);	/* asked again, not remembered */
+	store_set_root_check(&f->v->st, NULL, NULL);
+}
+
+/* ---- a store an older kmc made ----------------------------------------- */
+
+static void test_store_without_tree(void **state)
+{
+	fixture *f = *state;
+	MDB_txn *txn;
+	MDB_val k = { 4, "tree" };
+	MDB_dbi dbi;
+	kmc_vault *r = NULL;
+	kmc_secret *sec = NULL;
+	uint8_t root[32];
+	uint64_t leaves;
+	seen s;
+	size_t bad;
+
+	/* As an older kmc left it: no tree database, no meta "tree". */
+	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, f->v->st.meta, &k, NULL), 0);
+	dbi = store_tree_dbi(&f->v->st);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	kmc_vault_close(f->v);
+	f->v = NULL;
+
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_int_equal(kmc_item_get_secret(r, "a", &sec), 0);
+	kmc_secret_free(sec);
+	assert_true(r->st.tree_absent);
+	assert_int_equal(storetree_verify(&r->st, NULL, NULL, &bad),
+		KMC_E_NOT_FOUND);
+	kmc_vault_close(r);
+
+	/* The first writable open builds it. */
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v), 0);
+	get_root(f->v, root, &leaves);
+	assert_true(leaves == 2);
+	assert_int_equal(verify(f->v, &s), 0);
+	assert_int_equal(kmc_item_get_secret(f->v, "a", &sec), 0);
+	kmc_secret_free(sec);
+	assert_false(f->v->st.tree_absent);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_commits_match_rebuild),
+		T(test_replayed_record_refused),
+		T(test_altered_added_removed_refused),
+		T(test_history_checked),
+		T(test_tree_node_altered),
+		T(test_root_check),
+		T(test_store_without_tree),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
