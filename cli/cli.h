@@ -254,6 +254,7 @@ extern const command cli_cmd_ca_init, cli_cmd_ca_revoke, cli_cmd_ca_crl,
 	cli_cmd_ca_list, cli_cmd_cert_issue;
 extern const command cli_cmd_ref;
 extern const command cli_cmd_repair;
+extern const command cli_cmd_verify;
 extern const command cli_cmd_backup;
 extern const command cli_cmd_restore;
 extern const command cli_cmd_completion;

@@ -63,6 +63,7 @@ static const command *const commands[] = {
 	&cli_cmd_ca_list,
 	&cli_cmd_ref,
 	&cli_cmd_repair,
+	&cli_cmd_verify,
 	&cli_cmd_backup,
 	&cli_cmd_restore,
 	&cli_cmd_completion,

@@ -364,7 +364,7 @@ int kmc_item_get_secret(kmc_vault *v, const char *name, kmc_secret **ret)
 }
 
 /* The item name of a key of db: a history key is name || 0 || u32. */
-static int key_name(store_db db, const uint8_t *key, size_t key_len,
+int items_key_name(store_db db, const uint8_t *key, size_t key_len,
 	char name[KMC_NAME_MAX + 1], uint32_t *ret_version)
 {
 	const uint8_t *nul = memchr(key, 0, key_len);
@@ -407,7 +407,7 @@ static int list_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	uint32_t ver;
 	int r;
 
-	KMC_GUARD(key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
+	KMC_GUARD(items_key_name(STORE_DB_ITEMS, key, key_len, buf, &ver));
 	r = record_parse_header(rec, len, &ri);
 	if (r < 0)
 		return record_header_error(rec, len, r, buf, "", 1);
@@ -468,7 +468,7 @@ static int verify_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	uint32_t ver;
 	int r;
 
-	if (key_name(STORE_DB_ITEMS, key, key_len, buf, &ver) < 0)
+	if (items_key_name(STORE_DB_ITEMS, key, key_len, buf, &ver) < 0)
 		return kmc_detail(KMC_E_CORRUPT, "%s: an item name is damaged",
 			c->show);
 	r = record_open(c->v, buf, rec, len, NULL, &s);
@@ -506,7 +506,7 @@ static int usage_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	uint32_t ver;
 	int r;
 
-	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
+	KMC_GUARD(items_key_name(c->db, key, key_len, name, &ver));
 	r = record_parse_header(rec, len, &info);
 	if (r < 0)
 		return record_header_error(rec, len, r, name,
@@ -547,7 +547,7 @@ static int reseal_one(const uint8_t *key, size_t key_len, const uint8_t *rec,
 	uint32_t ver;
 	int r;
 
-	KMC_GUARD(key_name(c->db, key, key_len, name, &ver));
+	KMC_GUARD(items_key_name(c->db, key, key_len, name, &ver));
 	if (c->db == STORE_DB_HISTORY)
 		snprintf(which, sizeof(which), " (old version %u)",
 			(unsigned)ver);

@@ -258,6 +258,10 @@ KMC_INTERNAL int store_check_root(store *st, int *ret_have) KMC_MUST_CHECK;
 typedef int (*storetree_report_fn)(void *arg, store_db db,
 	const uint8_t *key, size_t key_len, const char *what);
 KMC_INTERNAL int storetree_make(store *st) KMC_MUST_CHECK;
+/* storetree_rebuild - the tree built again from the records as they are,
+   whatever it held (kmc repair --accept-rollback: the records are
+   accepted), in one commit. */
+KMC_INTERNAL int storetree_rebuild(store *st) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_verify(store *st, storetree_report_fn cb,
 	void *arg, size_t *ret_bad) KMC_MUST_CHECK;
 /* The tree database's handle, 0 while the store has none; make it in t

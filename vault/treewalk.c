@@ -310,22 +310,25 @@ static void walk_free(walk *w)
 
 int storetree_make(store *st)
 {
-	walk w = { .st = st, .write = 1 };
 	uint8_t root[32];
+	MDB_txn *txn;
+	int r;
+
+	if (!store_tree_dbi(st))
+		return storetree_rebuild(st);
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = tree_meta_read(txn, st->meta, root, NULL);
+	mdb_txn_abort(txn);
+	KMC_GUARD(r);
+	return r == 1 ? 0 : storetree_rebuild(st);
+}
+
+int storetree_rebuild(store *st)
+{
+	walk w = { .st = st, .write = 1 };
 	store_txn t;
 	int r;
 
-	if (store_tree_dbi(st)) {
-		MDB_txn *txn;
-
-		KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY,
-			&txn)));
-		r = tree_meta_read(txn, st->meta, root, NULL);
-		mdb_txn_abort(txn);
-		KMC_GUARD(r);
-		if (r == 1)
-			return 0;
-	}
 	KMC_GUARD(store_txn_begin(st, &t));
 	t.tree_built = 1;
 	r = store_tree_make_dbi(&t);

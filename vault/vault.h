@@ -213,6 +213,10 @@ typedef struct record_info {
 
 KMC_INTERNAL int record_parse_header(const uint8_t *rec, size_t len,
 	record_info *ret) KMC_MUST_CHECK;
+/* The item name (and version, 0 for items) of a key of db. */
+KMC_INTERNAL int items_key_name(store_db db, const uint8_t *key,
+	size_t key_len, char name[KMC_NAME_MAX + 1], uint32_t *ret_version)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 	const uint8_t *rec, size_t len, record_info *ret_info,
 	kmc_secret **ret) KMC_MUST_CHECK;

@@ -258,6 +258,29 @@ KMC_API int kmc_vault_status(const char *dir, kmc_status *ret_status)
 	KMC_MUST_CHECK KMC_NONNULL(2);
 
 /*
+ * kmc_vault_verify - walk every record of the item store (current and
+ * old versions): recompute its digest (the hash tree in items.mdb)
+ * whole and compare every node and the root with the stored ones, and
+ * open each record under its master key. cb (may be NULL) is called for
+ * each disagreement; its non-zero return stops the walk and is returned.
+ * *ret_records counts the records, *ret_bad the disagreements. A store
+ * an older kmc made has no digest until a writable open builds it: that
+ * is one disagreement. Reads only; a read-only handle will do.
+ * Returns 0, with or without disagreements; KMC_E_CORRUPT (a key or
+ * value LMDB cannot give back), KMC_E_NOMEM, -errno.
+ */
+typedef struct kmc_verify_note {
+	const char *item;	/* the item; NULL: the digest, no one item */
+	uint32_t version;	/* 0: the current record; else an old one */
+	const char *what;	/* what disagrees */
+} kmc_verify_note;
+
+KMC_API int kmc_vault_verify(kmc_vault *v,
+	int (*cb)(const kmc_verify_note *note, void *arg), void *arg,
+	uint64_t *ret_records, uint64_t *ret_bad)
+	KMC_MUST_CHECK KMC_NONNULL(1, 4, 5);
+
+/*
  * kmc_status_free - release the lists of a status and set them to NULL
  * and their counts to 0; the struct itself is the caller's. Safe on a
  * KMC_STATUS_INIT struct, and twice.
