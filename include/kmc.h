@@ -369,7 +369,10 @@ typedef enum kmc_item_type {
  *
  * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_AUTH (the record was
  * altered, moved under another name or copied from another vault),
- * KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM.
+ * KMC_E_ROLLBACK (the item store disagrees with its digest about this
+ * item: an older record put back, or one added, altered or removed
+ * behind kmc's back; the detail names the item), KMC_E_CORRUPT,
+ * KMC_E_STORE, KMC_E_NOMEM.
  */
 KMC_API int kmc_item_get_secret(kmc_vault *v, const char *name,
 	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);

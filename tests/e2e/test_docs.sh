@@ -212,6 +212,18 @@ exit_case() {
 			'due within 30 days' kmc cert check
 		t_rc 0 "exit 0: kmc cert check --within 0, nothing expired yet" \
 			kmc cert check --within 0 ;;
+	12)
+		# One older record of an item put back with mdb_load, on a copy.
+		copy_vault v12
+		secret_file "$T/pw12" 'first'
+		"$KMC" --vault "$T/v12" password set rb --password-file "$T/pw12" 2>/dev/null
+		mdb_dump -n -s items "$T/v12/items.mdb" >"$T/items12.dump"
+		secret_file "$T/pw12" 'second'
+		"$KMC" --vault "$T/v12" password set rb --password-file "$T/pw12" 2>/dev/null
+		mdb_load -n -s items -f "$T/items12.dump" "$T/v12/items.mdb" 2>/dev/null
+		t_err 12 "exit 12 (rollback): an older record put back with mdb_load" \
+			'item rb: items.mdb disagrees with its digest' \
+			"$KMC" --vault "$T/v12" password get rb ;;
 	*)
 		return 1 ;;
 	esac
