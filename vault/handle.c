@@ -543,8 +543,10 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	   store of releases before the digest gets its tree. */
 	if (flags & KMC_OPEN_WRITE) {
 		KMC_GUARD(store_history_make(&v->st));
-		KMC_GUARD(storetree_make(&v->st));
 		KMC_GUARD(journal_recover(v));
+		/* After the journal: one kmc cannot finish is left as it is,
+		   and one finished before the tree exists is in the build. */
+		KMC_GUARD(storetree_make(&v->st));
 	}
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {

@@ -331,11 +331,13 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	record_info info;
 	kmc_secret *s;
 	size_t len;
-	int r;
+	int r, bad;
 
 	kmc_detail_clear();
 	KMC_GUARD(vault_name_guard(name));
-	r = store_get(&v->st, name, &rec, &len);
+	/* A record the digest disagrees with is opened first: damage fails
+	   authentication, as before; one that opens was put back. */
+	r = store_get_ex(&v->st, name, &rec, &len, &bad);
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "no item %s in %s", name, v->dir);
 	KMC_GUARD(r);
@@ -354,6 +356,14 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 			"was altered, moved from another name or copied from "
 			"another vault", name);
 	KMC_GUARD(r);
+	if (bad) {
+		kmc_secret_free(s);
+		free(rec);
+		rec = NULL;
+		r = store_get(&v->st, name, &rec, &len);
+		return r < 0 ? r : kmc_detail(KMC_E_ROLLBACK, "item %s: "
+			STORE_NAME " disagrees with its digest", name);
+	}
 	*ret = s;
 	return 0;
 }

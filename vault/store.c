@@ -605,10 +605,18 @@ void store_release_pages(store *st, unsigned every)
 
 int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 {
+	return store_get_ex(st, name, ret, ret_len, NULL);
+}
+
+int store_get_ex(store *st, const char *name, uint8_t **ret, size_t *ret_len,
+	int *ret_bad)
+{
 	MDB_txn *txn;
 	MDB_val k, v;
 	int r, t;
 
+	if (ret_bad)
+		*ret_bad = 0;
 	db_name_val(name, &k);
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = db_err(mdb_get(txn, st->items, &k, &v));
@@ -617,7 +625,8 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 		t = r == 0 ? db_check_val(st->env, &v, "record", name) : 0;
 		if (t == 0)
 			t = storetree_check(st, txn, STORE_DB_ITEMS, k.mv_data,
-				k.mv_size, r == 0 ? &v : NULL);
+				k.mv_size, r == 0 ? &v : NULL, r == 0 ? ret_bad :
+				NULL);
 		if (t != 0)
 			r = t;
 	}

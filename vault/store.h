@@ -125,9 +125,16 @@ KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,
 	KMC_MUST_CHECK;
 KMC_INTERNAL void store_close(store *st);
 
-/* Copy the record of name out; KMC_E_NOT_FOUND if absent. */
+/* Copy the record of name out, checked against the digest
+   (storetree.c); KMC_E_NOT_FOUND if absent, KMC_E_ROLLBACK naming the
+   item when the digest disagrees. store_get_ex - the same, but a record
+   present that disagrees is given back with *ret_bad set to 1, for a
+   caller that opens it first: damage is then told (KMC_E_AUTH) from a
+   record put back (store_get()'s refusal). */
 KMC_INTERNAL int store_get(store *st, const char *name, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
+KMC_INTERNAL int store_get_ex(store *st, const char *name, uint8_t **ret,
+	size_t *ret_len, int *ret_bad) KMC_MUST_CHECK;
 
 /* For bulk readers, after each read: every `every` calls, the pages of
    the file mapped by reads leave the process's RSS (store.c says why). */
@@ -228,8 +235,9 @@ KMC_INTERNAL int store_history_make(store *st) KMC_MUST_CHECK;
  * storetree_check - in a read transaction: the (generation, root) check
  * (store_set_root_check()), then whether the record of key in db (val,
  * or NULL when absent) is the one the digest holds. Returns 0;
- * KMC_E_ROLLBACK with a detail naming the item when it is not; the root
- * check's refusal; KMC_E_CORRUPT, KMC_E_VERSION.
+ * KMC_E_ROLLBACK with a detail naming the item when it is not (with
+ * ret_bad: 0 and *ret_bad set to 1 instead); the root check's refusal;
+ * KMC_E_CORRUPT, KMC_E_VERSION.
  * storetree_read_check - the (generation, root) check alone; *ret_have
  * 0 when the store has no tree (an older kmc made it: read as before).
  */
@@ -237,7 +245,8 @@ KMC_INTERNAL int storetree_init(MDB_txn *txn, MDB_dbi meta) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_update(store_txn *t, const store_touched *k,
 	size_t n, uint8_t root_old[32], uint8_t root_new[32]) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
-	const uint8_t *key, size_t key_len, const MDB_val *val) KMC_MUST_CHECK;
+	const uint8_t *key, size_t key_len, const MDB_val *val, int *ret_bad)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
 	int *ret_have) KMC_MUST_CHECK;
 KMC_INTERNAL void storetree_cache_free(store *st);

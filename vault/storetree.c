@@ -546,6 +546,18 @@ static int disagrees(store_db db, const uint8_t *key, size_t key_len,
 		"disagreement", name, what);
 }
 
+/* A disagreement about the record itself: given back through *ret_bad
+   when the caller asked (it opens the record first, so that damage is
+   told from a record put back), else refused. */
+static int record_bad(int *ret_bad, store_db db, const uint8_t *key,
+	size_t key_len, const char *what)
+{
+	if (!ret_bad)
+		return disagrees(db, key, key_len, what);
+	*ret_bad = 1;
+	return 0;
+}
+
 /* Prove hash h of node (level, i) under the root, reading parents as far
    up as no proven hash is found; each parent proven proves its 64
    children. 0 proven, 1 not, or an error. */
@@ -603,7 +615,7 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 }
 
 int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
-	size_t key_len, const MDB_val *val)
+	size_t key_len, const MDB_val *val, int *ret_bad)
 {
 	tree_entry want = { tree_id(db, key, key_len), (uint8_t)db,
 		(uint8_t)key_len, key, NULL }, e;
@@ -624,31 +636,31 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	else if (r < 0)
 		return r;
 	else if (!db_val_ok(st->env, &v, BUCKET_MAX))
-		return disagrees(db, key, key_len, "its bucket is damaged");
+		return record_bad(ret_bad, db, key, key_len, "its bucket is damaged");
 	while ((have = tree_entry_next(v.mv_data, v.mv_size, &off, &e)) > 0)
 		if (tree_entry_cmp(&e, &want) == 0) {
 			found = e.leaf;
 			break;
 		}
 	if (have < 0)
-		return disagrees(db, key, key_len, "its bucket is damaged");
+		return record_bad(ret_bad, db, key, key_len, "its bucket is damaged");
 	if (val) {
 		if (!found)
-			return disagrees(db, key, key_len, "the digest does not "
+			return record_bad(ret_bad, db, key, key_len, "the digest does not "
 				"hold this record");
 		tree_leaf(db, key, key_len, val->mv_data, val->mv_size, leaf);
 		if (sodium_memcmp(leaf, found, 32) != 0)
-			return disagrees(db, key, key_len, "the record is not the "
+			return record_bad(ret_bad, db, key, key_len, "the record is not the "
 				"one the digest holds");
 	} else if (found) {
-		return disagrees(db, key, key_len, "the digest holds a record "
+		return record_bad(ret_bad, db, key, key_len, "the digest holds a record "
 			"the store lacks");
 	}
 	tree_node_hash(TREE_BUCKET_LEVEL, v.mv_data, v.mv_size, bh);
 	r = prove(st, txn, TREE_BUCKET_LEVEL, b, bh);
 	KMC_GUARD(r);
 	if (r)
-		return disagrees(db, key, key_len, "its bucket does not lead "
+		return record_bad(ret_bad, db, key, key_len, "its bucket does not lead "
 			"to the root");
 	return 0;
 }
