@@ -46,6 +46,11 @@ struct tree_cache {
 	uint64_t gen;
 	uint8_t root[32];
 	int have;
+	/* The LMDB snapshot whose (generation, root) was last accepted, and
+	   whether it had a tree: the same snapshot cannot hold another
+	   pair, so its reads skip the two meta reads. */
+	size_t txnid;
+	int txn_ok, txn_have;
 	uint32_t epoch;
 	/* Hashes proven under (gen, root), by level; ep[l][i] == epoch marks
 	   h[l][i] proven. Level 0 is the root. */
@@ -484,6 +489,12 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 	int have, r;
 
 	*ret_have = 0;
+	c = st->tree_cache;
+	if (c && c->txn_ok && c->txnid == mdb_txn_id(txn)) {
+		*ret_have = c->txn_have;
+		st->tree_absent = !c->txn_have;
+		return 0;
+	}
 	KMC_GUARD(store_read_generation(txn, st->meta, &gen));
 	have = tree_meta_read(txn, st->meta, root, NULL);
 	KMC_GUARD(have);
@@ -515,6 +526,9 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 		memcpy(c->h[0], root, 32);
 		c->ep[0][0] = c->epoch;
 	}
+	c->txn_ok = 1;
+	c->txnid = mdb_txn_id(txn);
+	c->txn_have = have;
 	*ret_have = have;
 	return 0;
 }
