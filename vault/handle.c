@@ -26,6 +26,7 @@
 #include "../safeio/fileio.h"
 #include "protector.h"
 #include "journal.h"
+#include "bind.h"
 #include "backup.h"
 #include "../kmc/buf.h"
 
@@ -425,11 +426,47 @@ static int vault_lock(kmc_vault *v)
 	return 0;
 }
 
+/*
+ * The store's one commit hook. MERGE: the integrator's vault_on_commit()
+ * calls audit_on_commit() first, then bind_on_commit(), so the binding
+ * vouches for an audit head holding the change's record.
+ */
+static int vault_on_commit(void *arg, store_phase phase,
+	const store_change *c)
+{
+	return bind_on_commit(arg, phase, c);
+}
+
+/* The host key file that opened the vault into buf, or NULL when it was
+   opened by another protector. */
+static const char *host_key_used(const kmc_vault *v, const kmc_options *o,
+	char buf[PATH_MAX])
+{
+	char env_key[PATH_MAX];
+	const char *p = o->host_key;
+
+	for (size_t i = 0; i < v->ks->n_slots; i++) {
+		const ks_slot *s = &v->ks->slots[i];
+
+		if (s->id != v->opened_by || s->type != KMC_PROTECTOR_HOST)
+			continue;
+		if (!p && vault_env_host_key(env_key, &p) < 0)
+			return NULL;
+		if (p) {
+			snprintf(buf, PATH_MAX, "%s", p);
+			return buf;
+		}
+		return host_slot_path(s, buf, PATH_MAX) == 0 ? buf : NULL;
+	}
+	return NULL;
+}
+
 void kmc_vault_close(kmc_vault *v)
 {
 	if (!v)
 		return;
 	store_close(&v->st);
+	bind_close(v);
 	vault_drop_keys(v);
 	free(v->ks);
 	if (v->dirfd >= 0)
@@ -533,10 +570,20 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 				v->repaired |= 1u << i;
 		}
 	}
+	/* The binding, once, while the root key is known: a store, keystores
+	   or folder older than the vault last was are refused here. */
+	if (r == 0) {
+		char hk[PATH_MAX];
+
+		r = bind_open(v, f[used].raw, f[used].len,
+			host_key_used(v, &o, hk),
+			(flags & KMC_OPEN_ACCEPT_ROLLBACK) != 0);
+	}
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
 	kmc_detail_clear();
+	store_set_commit_hook(&v->st, vault_on_commit, v);
 
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database. */

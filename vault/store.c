@@ -634,16 +634,25 @@ static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
 	return 0;
 }
 
+void store_set_commit_hook(store *st, store_commit_fn fn, void *arg)
+{
+	st->hook = fn;
+	st->hook_arg = arg;
+}
+
 int store_txn_commit(store_txn *t)
 {
 	MDB_val k = { 10, "generation" }, v;
+	store_change c = { .t = t };
 	uint8_t buf[8];
 	uint64_t g;
 	int r;
 
 	r = read_generation(t->txn, t->st->meta, &g);
 	if (r == 0) {
-		g++;
+		c.gen_old = g;
+		c.gen_new = ++g;
+		g = c.gen_new;
 		for (int i = 7; i >= 0; i--) {
 			buf[i] = (uint8_t)g;
 			g >>= 8;
@@ -651,14 +660,20 @@ int store_txn_commit(store_txn *t)
 		v = (MDB_val){ sizeof(buf), buf };
 		r = db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
 	}
+	if (r == 0 && t->st->hook)
+		r = t->st->hook(t->st->hook_arg, STORE_PREPARE, &c);
 	if (r < 0) {
 		store_txn_abort(t);
 		return r;
 	}
 	r = db_err(mdb_txn_commit(t->txn));
 	t->txn = NULL;
+	c.t = NULL;
 	if (r == 0)
 		store_extend(t->st->env);
+	if (t->st->hook)
+		(void)t->st->hook(t->st->hook_arg, r == 0 ? STORE_COMMITTED :
+			STORE_ABORTED, &c);
 	return r;
 }
 

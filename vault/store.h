@@ -31,6 +31,15 @@
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
 
 struct shared_env;
+struct store_txn;
+struct store_change;
+
+/* The store's commit hook (see store_set_commit_hook() below). */
+typedef enum store_phase {
+	STORE_PREPARE, STORE_COMMITTED, STORE_ABORTED
+} store_phase;
+typedef int (*store_commit_fn)(void *arg, store_phase phase,
+	const struct store_change *c);
 
 typedef struct store {
 	MDB_env *env;
@@ -41,6 +50,8 @@ typedef struct store {
 	/* A write transaction is open (a kmc_batch): LMDB allows one a
 	   thread, so another begin on this handle would hang. */
 	int writing;
+	store_commit_fn hook;
+	void *hook_arg;
 } store;
 
 /* How store_open() opens the file. */
@@ -103,6 +114,22 @@ KMC_INTERNAL int store_txn_meta_put(store_txn *t, const char *key,
 KMC_INTERNAL int store_txn_meta_del(store_txn *t, const char *key)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_commit(store_txn *t) KMC_MUST_CHECK;
+
+/*
+ * The commit hook: store_txn_commit() calls it with STORE_PREPARE inside
+ * the transaction (non-zero aborts it and is returned), then commits,
+ * then calls it with STORE_COMMITTED, or STORE_ABORTED when the commit
+ * failed. A store without a hook commits as before.
+ */
+typedef struct store_change {
+	uint64_t gen_old, gen_new;	/* the store generation before/after */
+	uint8_t root_old[32], root_new[32];
+	const void *touched;
+	size_t n_touched;
+	store_txn *t;			/* PREPARE only */
+} store_change;
+KMC_INTERNAL void store_set_commit_hook(store *st, store_commit_fn fn,
+	void *arg);
 KMC_INTERNAL void store_txn_abort(store_txn *t);
 
 KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,

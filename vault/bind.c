@@ -1,0 +1,522 @@
+/*
+ * bind.c - kmc.bind: what the vault last was, under the root key, so that
+ * an item store, keystores or a whole folder put back from an older copy
+ * are refused (format in bind.h and docs/format.md).
+ *
+ * Why a file of its own and not a field of the keystores: the keystores
+ * hold the root of the vault and are rewritten rarely; writing both on
+ * every item change would double the writes of every change and put the
+ * vault's root at risk each time. The keystores stay the root of trust:
+ * the binding is MAC'd under a subkey of their root key and names their
+ * generation and digest.
+ *
+ * Open is O(1): one small file, the store's meta, one state file.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "vault.h"
+#include "bind.h"
+#include "protector.h"
+#include "../safeio/fileio.h"
+#include "../kmc/buf.h"
+
+struct vault_bind {
+	kmc_secret *key;	/* the "kmcbind" subkey of the root key */
+	bind_state b;		/* as last read or written */
+	int have;		/* kmc.bind exists and held */
+	bind_place place;	/* where the opener's protector moves forward */
+	char show[4200];	/* DIR/kmc.bind */
+};
+
+static const kmc_file_rule bind_rule = {
+	.forbidden = 077,
+	.max_size = 4096,
+	.allow_root_owner = 0,
+};
+
+void bind_serialize(const bind_state *b, const uint8_t key[KMC_KEY_LEN],
+	uint8_t out[BIND_FILE_LEN])
+{
+	kmc_wbuf w = KMC_WBUF(BIND_FILE_LEN);
+
+	kmc_wbuf_bytes(&w, BIND_MAGIC, 8);
+	kmc_wbuf_u16(&w, BIND_FORMAT_VERSION);
+	kmc_wbuf_u16(&w, b->flags);
+	kmc_wbuf_bytes(&w, b->vault_id, KS_VAULT_ID_LEN);
+	kmc_wbuf_u64(&w, b->ks_gen);
+	kmc_wbuf_bytes(&w, b->ks_digest, 32);
+	kmc_wbuf_u64(&w, b->ks_next_gen);
+	kmc_wbuf_bytes(&w, b->ks_next_digest, 32);
+	kmc_wbuf_u64(&w, b->gen);
+	kmc_wbuf_bytes(&w, b->root, 32);
+	kmc_wbuf_u64(&w, b->next_gen);
+	kmc_wbuf_bytes(&w, b->next_root, 32);
+	kmc_wbuf_u64(&w, b->audit_seq);
+	kmc_wbuf_bytes(&w, b->audit_hash, 32);
+	kmc_wbuf_u8(&w, b->places);
+	/* A fixed layout in a fixed buffer: anything else is a bug. */
+	KMC_ASSERT(!w.err && w.len == BIND_FILE_LEN - 32);
+	memcpy(out, w.p, w.len);
+	kmc_mac(out + w.len, key, out, w.len);
+	kmc_wbuf_free(&w);
+}
+
+int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
+{
+	kmc_rbuf r = KMC_RBUF(data, len);
+	const uint8_t *magic;
+	uint16_t version;
+	bind_state b;
+
+	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
+	memset(&b, 0, sizeof(b));
+	KMC_GUARD(kmc_rbuf_bytes(&r, 8, &magic));
+	KMC_ENSURE(memcmp(magic, BIND_MAGIC, 8) == 0, KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_u16(&r, &version));
+	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u16(&r, &b.flags));
+	KMC_ENSURE(!(b.flags & ~(BIND_FLAG_NEXT | BIND_FLAG_KS_NEXT)),
+		KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_copy(&r, b.vault_id, KS_VAULT_ID_LEN));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_digest, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_next_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_next_digest, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.root, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.next_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.next_root, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.audit_seq));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.audit_hash, 32));
+	KMC_GUARD(kmc_rbuf_u8(&r, &b.places));
+	KMC_ENSURE(kmc_rbuf_left(&r) == 32, KMC_E_CORRUPT);
+	*ret = b;
+	return 0;
+}
+
+int bind_verify_mac(const uint8_t *data, size_t len,
+	const uint8_t key[KMC_KEY_LEN])
+{
+	uint8_t mac[32];
+
+	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_AUTH);
+	kmc_mac(mac, key, data, len - 32);
+	return kmc_memcmp(mac, data + len - 32, 32) == 0 ? 0 : KMC_E_AUTH;
+}
+
+/* The store as it is: its generation and the root of its tree. */
+static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
+{
+	/* MERGE: the tree's root replaces the zeros once it is on main. */
+	memset(root, 0, 32);
+	return store_stat(&v->st, NULL, ret_gen);
+}
+
+static int bind_write(kmc_vault *v, const bind_state *b)
+{
+	uint8_t raw[BIND_FILE_LEN];
+	int r;
+
+	bind_serialize(b, kmc_secret_data(v->bind->key), raw);
+	r = kmc_write_atomic(v->dirfd, BIND_NAME, raw, sizeof(raw), 0600, 0);
+	if (r < 0)
+		return kmc_detail(r, "writing %s: %s", v->bind->show,
+			kmc_strerror(r));
+	v->bind->b = *b;
+	v->bind->have = 1;
+	return 0;
+}
+
+/* Read and check kmc.bind into *ret: -ENOENT when there is none. */
+static int bind_read(kmc_vault *v, bind_state *ret)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	r = kmc_read_checked(v->dirfd, BIND_NAME, v->bind->show, &bind_rule,
+		&raw, &len);
+	if (r == -ENOENT)
+		return r;
+	if (r == KMC_E_TOO_LARGE)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: more than %d "
+			"bytes", v->bind->show, BIND_FILE_LEN);
+	if (r < 0) {
+		if (!kmc_error_detail()[0])
+			kmc_detail(r, "%s: %s", v->bind->show, kmc_strerror(r));
+		return r;
+	}
+	r = bind_parse(raw, len, &b);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "%s was written by a newer kmcvault",
+			v->bind->show);
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (%zu bytes, or "
+			"not a binding); kmc repair --accept-rollback binds the "
+			"vault again", v->bind->show, len);
+	if (memcmp(b.vault_id, v->ks->vault_id, KS_VAULT_ID_LEN) != 0)
+		return kmc_detail(KMC_E_ROLLBACK, "%s belongs to another vault; "
+			"kmc repair --accept-rollback binds this one again",
+			v->bind->show);
+	if (bind_verify_mac(raw, len, kmc_secret_data(v->bind->key)) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s fails its MAC: it was "
+			"altered; kmc repair --accept-rollback binds the vault "
+			"again", v->bind->show);
+	*ret = b;
+	return 0;
+}
+
+static const char *older(uint64_t have, uint64_t want)
+{
+	return have < want ? "put back from an older copy" :
+		"newer than the binding, which was put back from an older copy";
+}
+
+/* The keystore that won against the binding. */
+static int check_ks(kmc_vault *v, const bind_state *b, const uint8_t *raw,
+	size_t len)
+{
+	uint64_t g = v->ks->generation;
+	uint8_t d[32];
+
+	kmc_hash(d, raw, len);
+	if (g == b->ks_gen && kmc_memcmp(d, b->ks_digest, 32) == 0)
+		return 0;
+	if ((b->flags & BIND_FLAG_KS_NEXT) && g == b->ks_next_gen &&
+	    kmc_memcmp(d, b->ks_next_digest, 32) == 0)
+		return 0;
+	if (g == b->ks_gen)
+		return kmc_detail(KMC_E_ROLLBACK, "%s/" KS_MASTER_NAME " is at "
+			"generation %" PRIu64 " as %s vouches for, but is not "
+			"the keystore it names: the keystores were replaced; kmc "
+			"repair --accept-rollback accepts a deliberate restore",
+			v->dir, g, BIND_NAME);
+	return kmc_detail(KMC_E_ROLLBACK, "the keystores of %s are at "
+		"generation %" PRIu64 " but %s vouches for %" PRIu64 ": they "
+		"were %s; kmc repair --accept-rollback accepts a deliberate "
+		"restore", v->dir, g, BIND_NAME, b->ks_gen,
+		older(g, b->ks_gen));
+}
+
+static int check_store(kmc_vault *v, const bind_state *b, uint64_t g,
+	const uint8_t root[32])
+{
+	if (g == b->gen && kmc_memcmp(root, b->root, 32) == 0)
+		return 0;
+	if ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen &&
+	    kmc_memcmp(root, b->next_root, 32) == 0)
+		return 0;
+	if (g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen))
+		return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
+			"generation %" PRIu64 " as %s vouches for, but holds "
+			"other items: records were put back or replaced; kmc "
+			"repair --accept-rollback accepts a deliberate restore",
+			v->dir, g, BIND_NAME);
+	return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
+		"generation %" PRIu64 " but %s vouches for %" PRIu64 ": the "
+		"item store was %s; kmc repair --accept-rollback accepts a "
+		"deliberate restore", v->dir, g, BIND_NAME,
+		(b->flags & BIND_FLAG_NEXT) && g > b->next_gen ? b->next_gen :
+		b->gen, older(g, b->gen));
+}
+
+/*
+ * The forward-only place against the binding: a place ahead of every
+ * generation the binding names means the whole folder went back. A place
+ * behind it is left behind by writers that opened another way, and moves
+ * forward at the next write.
+ */
+static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
+{
+	bind_place *p = &v->bind->place;
+	uint64_t top = b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen, g;
+	int r;
+
+	*ret = 0;
+	if (!p->kind)
+		return 0;
+	r = bind_place_read(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, &g);
+	if (r == -ENOENT) {
+		if (b->places & p->kind)
+			return kmc_detail(KMC_E_ROLLBACK, "the state file %s is "
+				"missing, though %s says it is in use: it was "
+				"deleted, or the host key's folder was put back; "
+				"kmc repair --accept-rollback makes it again",
+				p->show, BIND_NAME);
+		return 0;
+	}
+	KMC_GUARD(r);
+	if (g > top)
+		return kmc_detail(KMC_E_ROLLBACK, "%s is at generation %" PRIu64
+			" but the state file %s has seen %" PRIu64 ": the whole "
+			"vault folder was put back from an older copy; kmc repair "
+			"--accept-rollback accepts a deliberate restore", v->dir,
+			top, p->show, g);
+	*ret = g;
+	return 0;
+}
+
+/* A binding of what is on disk now: store, keystore, audit head. */
+static int bind_now(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
+	bind_state *ret)
+{
+	bind_state b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.vault_id, v->ks->vault_id, KS_VAULT_ID_LEN);
+	b.ks_gen = v->ks->generation;
+	kmc_hash(b.ks_digest, ks_raw, ks_len);
+	KMC_GUARD(store_now(v, &b.gen, b.root));
+	/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the audit
+	   log is on main; until then the vault has none (seq 0). */
+	if (v->bind->have)
+		b.places = v->bind->b.places;
+	*ret = b;
+	return 0;
+}
+
+static int place_move(kmc_vault *v, bind_state *b, uint64_t gen)
+{
+	bind_place *p = &v->bind->place;
+	int r;
+
+	if (!p->kind)
+		return 0;
+	r = bind_place_write(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, gen);
+	if (r < 0)
+		return kmc_detail(r, "writing the state file %s: %s", p->show,
+			kmc_strerror(r));
+	b->places |= (uint8_t)p->kind;
+	return 0;
+}
+
+/* Bind to what is on disk now and move the place to it (a new binding,
+   or kmc repair --accept-rollback). */
+static int rebind(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len)
+{
+	bind_state b;
+
+	KMC_GUARD(bind_now(v, ks_raw, ks_len, &b));
+	if (v->bind->place.kind)
+		b.places |= (uint8_t)v->bind->place.kind;
+	KMC_GUARD(bind_write(v, &b));
+	KMC_GUARD(place_move(v, &b, b.gen));
+	return 0;
+}
+
+static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
+	uint64_t *ret_place)
+{
+	uint8_t root[32];
+	uint64_t g;
+	int r;
+
+	r = bind_read(v, &v->bind->b);
+	if (r == -ENOENT)
+		return r;
+	KMC_GUARD(r);
+	v->bind->have = 1;
+	KMC_GUARD(check_ks(v, &v->bind->b, ks_raw, ks_len));
+	KMC_GUARD(store_now(v, &g, root));
+	KMC_GUARD(check_store(v, &v->bind->b, g, root));
+	return check_place(v, &v->bind->b, ret_place);
+}
+
+int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
+	const char *host_key, int accept)
+{
+	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
+	uint64_t place_gen = 0, g;
+	uint8_t root[32];
+	bind_state b;
+	int r;
+
+	v->bind = calloc(1, sizeof(*v->bind));
+	KMC_ENSURE(v->bind, KMC_E_NOMEM);
+	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
+		BIND_NAME);
+	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &v->bind->key));
+	KMC_GUARD(kmc_subkey(kmc_secret_data(v->bind->key),
+		kmc_secret_data(v->rk), 3, "kmcbind"));
+	KMC_GUARD(kmc_secret_readonly(v->bind->key));
+	if (host_key)
+		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
+			v->ks->vault_id));
+
+	r = bind_check(v, ks_raw, ks_len, &place_gen);
+	if (r == -ENOENT) {
+		v->bind->have = 0;
+		if (!writer)
+			return 0;	/* "not bound yet": kmc status says so */
+		/* MERGE: the first binding of an old vault is worth a record
+		   in the audit log once it is on main. */
+		return rebind(v, ks_raw, ks_len);
+	}
+	if (r < 0 && accept && writer) {
+		/* MERGE: audit_append(v, "repair --accept-rollback", ...) once
+		   the audit log is on main: a deliberate restore is recorded. */
+		kmc_detail_clear();
+		return rebind(v, ks_raw, ks_len);
+	}
+	KMC_GUARD(r);
+	if (accept && writer)
+		return rebind(v, ks_raw, ks_len);
+	if (!writer)
+		return 0;
+	/* A writer finishes what a cut-off change left pending, and moves a
+	   place that fell behind. */
+	b = v->bind->b;
+	KMC_GUARD(store_now(v, &g, root));
+	if ((b.flags & BIND_FLAG_NEXT) && g == b.next_gen) {
+		b.gen = b.next_gen;
+		memcpy(b.root, b.next_root, 32);
+	}
+	if ((b.flags & BIND_FLAG_KS_NEXT) && v->ks->generation == b.ks_next_gen) {
+		b.ks_gen = b.ks_next_gen;
+		memcpy(b.ks_digest, b.ks_next_digest, 32);
+	}
+	b.flags = 0;
+	b.next_gen = b.ks_next_gen = 0;
+	memset(b.next_root, 0, 32);
+	memset(b.ks_next_digest, 0, 32);
+	if (v->bind->place.kind && place_gen < b.gen)
+		KMC_GUARD(place_move(v, &b, b.gen));
+	if (memcmp(&b, &v->bind->b, sizeof(b)) != 0)
+		KMC_GUARD(bind_write(v, &b));
+	return 0;
+}
+
+void bind_close(kmc_vault *v)
+{
+	if (!v->bind)
+		return;
+	kmc_secret_free(v->bind->key);
+	free(v->bind);
+	v->bind = NULL;
+}
+
+int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
+{
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !(v->flags & KMC_OPEN_WRITE))
+		return 0;
+	b = v->bind->b;
+	switch (phase) {
+	case STORE_PREPARE:
+		b.flags |= BIND_FLAG_NEXT;
+		b.next_gen = c->gen_new;
+		memcpy(b.next_root, c->root_new, 32);
+		b.places |= (uint8_t)v->bind->place.kind;
+		/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the
+		   audit log is on main (its record of this change is in). */
+		KMC_GUARD(bind_write(v, &b));
+		KMC_GUARD(place_move(v, &b, c->gen_new));
+		v->bind->b = b;
+		return 0;
+	case STORE_COMMITTED:
+		b.flags &= (uint16_t)~BIND_FLAG_NEXT;
+		b.gen = c->gen_new;
+		memcpy(b.root, c->root_new, 32);
+		b.next_gen = 0;
+		memset(b.next_root, 0, 32);
+		/* Best effort: a pending next is accepted, and the next
+		   writable open finishes it. */
+		if (bind_write(v, &b) < 0)
+			kmc_detail_clear();
+		return 0;
+	case STORE_ABORTED:
+		return 0;
+	}
+	return 0;
+}
+
+int bind_on_keystore(kmc_vault *v, store_phase phase, uint64_t gen,
+	const uint8_t *raw, size_t len)
+{
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !(v->flags & KMC_OPEN_WRITE))
+		return 0;
+	b = v->bind->b;
+	switch (phase) {
+	case STORE_PREPARE:
+		b.flags |= BIND_FLAG_KS_NEXT;
+		b.ks_next_gen = gen;
+		kmc_hash(b.ks_next_digest, raw, len);
+		return bind_write(v, &b);
+	case STORE_COMMITTED:
+		b.flags &= (uint16_t)~BIND_FLAG_KS_NEXT;
+		b.ks_gen = gen;
+		kmc_hash(b.ks_digest, raw, len);
+		b.ks_next_gen = 0;
+		memset(b.ks_next_digest, 0, 32);
+		if (bind_write(v, &b) < 0)
+			kmc_detail_clear();
+		return 0;
+	case STORE_ABORTED:
+		return 0;
+	}
+	return 0;
+}
+
+int bind_root_check(void *arg, uint64_t gen, const uint8_t root[32])
+{
+	kmc_vault *v = arg;
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !v->bind->have)
+		return 0;
+	if (check_store(v, &v->bind->b, gen, root) == 0)
+		return 0;
+	/* Another process committed since: read what it bound. */
+	kmc_detail_clear();
+	KMC_GUARD(bind_read(v, &b));
+	v->bind->b = b;
+	return check_store(v, &b, gen, root);
+}
+
+int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
+{
+	if (!v->bind || !v->bind->have)
+		return KMC_E_NOT_FOUND;
+	*ret_seq = v->bind->b.audit_seq;
+	memcpy(ret_hash, v->bind->b.audit_hash, 32);
+	return 0;
+}
+
+void bind_status(int dirfd, uint64_t store_gen,
+	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
+	uint8_t *ret_places)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	*ret_places = 0;
+	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
+		&len);
+	kmc_detail_clear();
+	if (r == -ENOENT) {
+		*ret_state = KMC_BIND_NONE;
+		return;
+	}
+	if (r < 0 || bind_parse(raw, len, &b) < 0 ||
+	    memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
+		*ret_state = KMC_BIND_DAMAGED;
+		return;
+	}
+	*ret_places = b.places;
+	if (store_gen == b.gen)
+		*ret_state = KMC_BIND_OK;
+	else if ((b.flags & BIND_FLAG_NEXT) && store_gen == b.next_gen)
+		*ret_state = KMC_BIND_PENDING;
+	else
+		*ret_state = KMC_BIND_DISAGREES;
+}
