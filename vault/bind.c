@@ -12,8 +12,11 @@
  *
  * Open is O(1): one small file, the store's meta, one state file.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include "vault.h"
@@ -36,31 +39,46 @@ static const kmc_file_rule bind_rule = {
 	.allow_root_owner = 0,
 };
 
+static uint8_t *put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+	return p + 8;
+}
+
+static uint8_t *put(uint8_t *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+
+/* No allocation: a binding is written even where memory ran out. */
 void bind_serialize(const bind_state *b, const uint8_t key[KMC_KEY_LEN],
 	uint8_t out[BIND_FILE_LEN])
 {
-	kmc_wbuf w = KMC_WBUF(BIND_FILE_LEN);
+	uint8_t *p = out;
 
-	kmc_wbuf_bytes(&w, BIND_MAGIC, 8);
-	kmc_wbuf_u16(&w, BIND_FORMAT_VERSION);
-	kmc_wbuf_u16(&w, b->flags);
-	kmc_wbuf_bytes(&w, b->vault_id, KS_VAULT_ID_LEN);
-	kmc_wbuf_u64(&w, b->ks_gen);
-	kmc_wbuf_bytes(&w, b->ks_digest, 32);
-	kmc_wbuf_u64(&w, b->ks_next_gen);
-	kmc_wbuf_bytes(&w, b->ks_next_digest, 32);
-	kmc_wbuf_u64(&w, b->gen);
-	kmc_wbuf_bytes(&w, b->root, 32);
-	kmc_wbuf_u64(&w, b->next_gen);
-	kmc_wbuf_bytes(&w, b->next_root, 32);
-	kmc_wbuf_u64(&w, b->audit_seq);
-	kmc_wbuf_bytes(&w, b->audit_hash, 32);
-	kmc_wbuf_u8(&w, b->places);
-	/* A fixed layout in a fixed buffer: anything else is a bug. */
-	KMC_ASSERT(!w.err && w.len == BIND_FILE_LEN - 32);
-	memcpy(out, w.p, w.len);
-	kmc_mac(out + w.len, key, out, w.len);
-	kmc_wbuf_free(&w);
+	p = put(p, BIND_MAGIC, 8);
+	*p++ = (uint8_t)(BIND_FORMAT_VERSION >> 8);
+	*p++ = (uint8_t)BIND_FORMAT_VERSION;
+	*p++ = (uint8_t)(b->flags >> 8);
+	*p++ = (uint8_t)b->flags;
+	p = put(p, b->vault_id, KS_VAULT_ID_LEN);
+	p = put(put64(p, b->ks_gen), b->ks_digest, 32);
+	p = put(put64(p, b->ks_next_gen), b->ks_next_digest, 32);
+	p = put(put64(p, b->gen), b->root, 32);
+	p = put(put64(p, b->next_gen), b->next_root, 32);
+	p = put(put64(p, b->audit_seq), b->audit_hash, 32);
+	*p++ = b->places;
+	KMC_ASSERT(p - out == BIND_FILE_LEN - 32);
+	kmc_mac(p, key, out, BIND_FILE_LEN - 32);
+}
+
+uint8_t *bind_put64(uint8_t *p, uint64_t v)
+{
+	return put64(p, v);
 }
 
 int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
@@ -106,12 +124,54 @@ int bind_verify_mac(const uint8_t *data, size_t len,
 	return kmc_memcmp(mac, data + len - 32, 32) == 0 ? 0 : KMC_E_AUTH;
 }
 
-/* The store as it is: its generation and the root of its tree. */
-static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
+int bind_store_root(store *st, uint64_t *ret_gen, uint8_t root[32])
 {
 	/* MERGE: the tree's root replaces the zeros once it is on main. */
 	memset(root, 0, 32);
-	return store_stat(&v->st, NULL, ret_gen);
+	return store_stat(st, NULL, ret_gen);
+}
+
+/* The store as it is: its generation and the root of its tree. */
+static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
+{
+	return bind_store_root(&v->st, ret_gen, root);
+}
+
+static int bind_key(const kmc_secret *rk, kmc_secret **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+
+	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &key));
+	KMC_GUARD(kmc_subkey(kmc_secret_data(key), kmc_secret_data(rk), 3,
+		"kmcbind"));
+	KMC_GUARD(kmc_secret_readonly(key));
+	*ret = TAKE_PTR(key);
+	return 0;
+}
+
+int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk,
+	const char *host_key)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+	uint8_t file[BIND_FILE_LEN];
+	bind_place p;
+	bind_state b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.vault_id, vault_id, KS_VAULT_ID_LEN);
+	b.ks_gen = ks_gen;
+	kmc_hash(b.ks_digest, raw, len);
+	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
+	KMC_GUARD(bind_key(rk, &key));
+	if (host_key) {
+		KMC_GUARD(bind_place_host(&p, host_key, vault_id));
+		KMC_GUARD(bind_place_write(&p, kmc_secret_data(key), vault_id,
+			b.gen));
+		b.places |= BIND_PLACE_HOST;
+	}
+	bind_serialize(&b, kmc_secret_data(key), file);
+	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
 }
 
 static int bind_write(kmc_vault *v, const bind_state *b)
@@ -327,6 +387,60 @@ static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	return check_place(v, &v->bind->b, ret_place);
 }
 
+/*
+ * The temporaries a write killed halfway left (".NAME.tmp-*" of
+ * kmc_write_atomic()): the writer lock is held, so no write of them is
+ * under way.
+ */
+void bind_remove_temps(int dirfd, const char *name)
+{
+	char prefix[128];
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), ".%s.tmp-", name);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			(void)unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * No kmc.bind: an old vault, or one kmc restore put back without a
+ * protector to bind it. A state file that has seen the store further on
+ * says the folder went back, kmc.bind with it.
+ */
+static int unbound_check(kmc_vault *v)
+{
+	bind_place *p = &v->bind->place;
+	uint8_t root[32];
+	uint64_t g, seen;
+	int r;
+
+	if (!p->kind)
+		return 0;
+	r = bind_place_read(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, &seen);
+	if (r == -ENOENT)
+		return 0;
+	KMC_GUARD(r);
+	KMC_GUARD(store_now(v, &g, root));
+	if (seen > g)
+		return kmc_detail(KMC_E_ROLLBACK, "%s has no %s and is at "
+			"generation %" PRIu64 ", but the state file %s has seen "
+			"%" PRIu64 ": the folder was put back from an older copy "
+			"(or restored without a protector to bind it); kmc repair "
+			"--accept-rollback accepts a deliberate restore", v->dir,
+			BIND_NAME, g, p->show, seen);
+	return 0;
+}
+
 int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	const char *host_key, int accept)
 {
@@ -340,19 +454,26 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
 	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
 		BIND_NAME);
-	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &v->bind->key));
-	KMC_GUARD(kmc_subkey(kmc_secret_data(v->bind->key),
-		kmc_secret_data(v->rk), 3, "kmcbind"));
-	KMC_GUARD(kmc_secret_readonly(v->bind->key));
+	KMC_GUARD(bind_key(v->rk, &v->bind->key));
 	if (host_key)
 		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
 			v->ks->vault_id));
+	if (writer) {
+		bind_remove_temps(v->dirfd, BIND_NAME);
+		if (v->bind->place.kind)
+			bind_place_remove_temps(&v->bind->place);
+	}
 
 	r = bind_check(v, ks_raw, ks_len, &place_gen);
 	if (r == -ENOENT) {
 		v->bind->have = 0;
 		if (!writer)
 			return 0;	/* "not bound yet": kmc status says so */
+		r = unbound_check(v);
+		if (r < 0 && accept)
+			kmc_detail_clear();
+		else
+			KMC_GUARD(r);
 		/* MERGE: the first binding of an old vault is worth a record
 		   in the audit log once it is on main. */
 		return rebind(v, ks_raw, ks_len);
@@ -372,18 +493,23 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	   place that fell behind. */
 	b = v->bind->b;
 	KMC_GUARD(store_now(v, &g, root));
+	/* A next the store never reached (a change cut off before its
+	   commit) stays: the state file may have seen it, and the next
+	   change names the same generation again. */
 	if ((b.flags & BIND_FLAG_NEXT) && g == b.next_gen) {
 		b.gen = b.next_gen;
 		memcpy(b.root, b.next_root, 32);
+		b.flags &= (uint16_t)~BIND_FLAG_NEXT;
+		b.next_gen = 0;
+		memset(b.next_root, 0, 32);
 	}
 	if ((b.flags & BIND_FLAG_KS_NEXT) && v->ks->generation == b.ks_next_gen) {
 		b.ks_gen = b.ks_next_gen;
 		memcpy(b.ks_digest, b.ks_next_digest, 32);
+		b.flags &= (uint16_t)~BIND_FLAG_KS_NEXT;
+		b.ks_next_gen = 0;
+		memset(b.ks_next_digest, 0, 32);
 	}
-	b.flags = 0;
-	b.next_gen = b.ks_next_gen = 0;
-	memset(b.next_root, 0, 32);
-	memset(b.ks_next_digest, 0, 32);
 	if (v->bind->place.kind && place_gen < b.gen)
 		KMC_GUARD(place_move(v, &b, b.gen));
 	if (memcmp(&b, &v->bind->b, sizeof(b)) != 0)

@@ -63,6 +63,8 @@ typedef struct bind_state {
 /* bind_serialize - the file bytes of b, MAC'd under key. */
 KMC_INTERNAL void bind_serialize(const bind_state *b,
 	const uint8_t key[KMC_KEY_LEN], uint8_t out[BIND_FILE_LEN]);
+/* A u64 big-endian at p; returns p + 8. */
+KMC_INTERNAL uint8_t *bind_put64(uint8_t *p, uint64_t v);
 /* bind_parse - check length, magic, version, flags of a binding file and
    fill *ret (not the MAC). Returns 0, KMC_E_CORRUPT, KMC_E_VERSION. */
 KMC_INTERNAL int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
@@ -88,6 +90,16 @@ typedef struct kmc_vault kmc_vault;
 KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
 	size_t ks_len, const char *host_key, int accept) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
+/* kmc init: the first binding of the vault built in dirfd (keystore raw
+   of generation ks_gen, store st), and its state file beside host_key
+   when not NULL. */
+KMC_INTERNAL int bind_init(int dirfd, store *st,
+	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t ks_gen,
+	const uint8_t *raw, size_t len, const kmc_secret *rk,
+	const char *host_key) KMC_MUST_CHECK;
+/* The store's generation and the root of its tree. */
+KMC_INTERNAL int bind_store_root(store *st, uint64_t *ret_gen,
+	uint8_t ret_root[32]) KMC_MUST_CHECK;
 
 /* The store's commit hook's part for the binding (interfaces: PREPARE
    writes next and moves the forward-only place; COMMITTED makes next
@@ -128,6 +140,8 @@ KMC_INTERNAL int bind_place_read(const bind_place *p,
 	const uint8_t key[KMC_KEY_LEN],
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t *ret_gen)
 	KMC_MUST_CHECK;
+KMC_INTERNAL void bind_remove_temps(int dirfd, const char *name);
+KMC_INTERNAL void bind_place_remove_temps(const bind_place *p);
 KMC_INTERNAL int bind_place_write(const bind_place *p,
 	const uint8_t key[KMC_KEY_LEN],
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t gen) KMC_MUST_CHECK;

@@ -110,19 +110,23 @@ int bind_place_write(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t gen)
 {
 	_cleanup_(kmc_closep) int fd = -1;
-	kmc_wbuf w = KMC_WBUF(BIND_STATE_LEN);
 	uint8_t raw[BIND_STATE_LEN];
-	int r;
 
 	KMC_GUARD(place_dir(p, &fd));
-	kmc_wbuf_bytes(&w, STATE_MAGIC, 8);
-	kmc_wbuf_u16(&w, STATE_VERSION);
-	kmc_wbuf_bytes(&w, vault_id, KS_VAULT_ID_LEN);
-	kmc_wbuf_u64(&w, gen);
-	KMC_ASSERT(!w.err && w.len == BIND_STATE_LEN - 32);
-	memcpy(raw, w.p, w.len);
-	kmc_mac(raw + w.len, key, raw, w.len);
-	kmc_wbuf_free(&w);
-	r = kmc_write_atomic(fd, p->name, raw, sizeof(raw), 0600, 0);
-	return r;
+	memcpy(raw, STATE_MAGIC, 8);
+	raw[8] = 0;
+	raw[9] = STATE_VERSION;
+	memcpy(raw + 10, vault_id, KS_VAULT_ID_LEN);
+	bind_put64(raw + 10 + KS_VAULT_ID_LEN, gen);
+	kmc_mac(raw + BIND_STATE_LEN - 32, key, raw, BIND_STATE_LEN - 32);
+	return kmc_write_atomic(fd, p->name, raw, sizeof(raw), 0600, 0);
+}
+
+void bind_place_remove_temps(const bind_place *p)
+{
+	_cleanup_(kmc_closep) int fd = -1;
+
+	if (place_dir(p, &fd) == 0)
+		bind_remove_temps(fd, p->name);
+	kmc_detail_clear();
 }

@@ -50,6 +50,11 @@ int restore_apply(int dirfd, const char *dir)
 		if (r == 0 && renameat(sfd, order[i], dirfd, order[i]) < 0)
 			r = -errno;
 	}
+	/* The old binding vouches for the files just replaced: the restore
+	   binds the new ones (kmc_vault_restore), or the next writable open
+	   does. */
+	if (r == 0 && unlinkat(dirfd, "kmc.bind", 0) < 0 && errno != ENOENT)
+		r = -errno;
 	if (r == 0 && fsync(dirfd) < 0)
 		r = -errno;
 	if (r < 0)

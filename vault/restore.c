@@ -187,6 +187,30 @@ static int restore_stage(int dirfd, int bfd, const char *from,
 	return backup_check_set(sfd, from, m);
 }
 
+/*
+ * Bind the restored vault (kmc repair --accept-rollback's open): its old
+ * binding went with the files it vouched for. Best effort: the restore is
+ * made; unbound, the next writable open binds it, or refuses it as a
+ * rollback where a state file has seen more, until kmc repair
+ * --accept-rollback. info->note says so.
+ */
+static void restore_bind(const char *dir, const kmc_options *opts,
+	kmc_backup_info *info)
+{
+	kmc_vault *v = NULL;
+	int r = kmc_vault_open_ex(dir, KMC_OPEN_WRITE | KMC_OPEN_ACCEPT_ROLLBACK,
+		opts, &v);
+
+	if (r == 0) {
+		kmc_vault_close(v);
+		return;
+	}
+	snprintf(info->note, sizeof(info->note), "the restored vault is not "
+		"bound yet (%s); kmc repair --accept-rollback binds it",
+		kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(r));
+	kmc_detail_clear();
+}
+
 int kmc_vault_restore(const char *dir, const char *from,
 	const kmc_options *opts, kmc_backup_info *ret)
 {
@@ -302,6 +326,12 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(KMC_E_PENDING, "%s: the restore is committed "
 			"but not finished (%s); kmc repair finishes it", dir,
 			kmc_error_detail());
+	/* A deliberate restore: bind the vault to what it now holds, when a
+	   protector opened the backup (the writer lock is let go first). */
+	close(dirfd);
+	dirfd = -1;
+	if (info.verified)
+		restore_bind(dir, opts, &info);
 	if (ret)
 		backup_info_out(&info, ret);
 	return 0;
