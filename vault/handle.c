@@ -584,6 +584,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	KMC_GUARD(r);
 	kmc_detail_clear();
 	store_set_commit_hook(&v->st, vault_on_commit, v);
+	/* A read that sees another generation or root asks the binding. */
+	store_set_root_check(&v->st, bind_root_check, v);
 
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database. */
