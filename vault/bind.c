@@ -310,6 +310,17 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 		return 0;
 	}
 	KMC_GUARD(r);
+	/* A reader may have read the binding just before a writer named its
+	   next generation and moved the state file to it: read it again. */
+	if (g > top && !(v->flags & KMC_OPEN_WRITE)) {
+		bind_state b2;
+
+		if (bind_read(v, &b2) == 0) {
+			v->bind->b = b2;
+			top = b2.flags & BIND_FLAG_NEXT ? b2.next_gen : b2.gen;
+		}
+		kmc_detail_clear();
+	}
 	if (g > top)
 		return kmc_detail(KMC_E_ROLLBACK, "%s is at generation %" PRIu64
 			" but the state file %s has seen %" PRIu64 ": the whole "
@@ -369,6 +380,65 @@ static int rebind(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len)
 	return 0;
 }
 
+static uint64_t top_gen(const bind_state *b)
+{
+	return b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen;
+}
+
+/*
+ * The store's (g, root) against binding b read before it. Without the
+ * writer lock a writer may commit between the two reads, or between the
+ * binding written and the store committed: then the binding is read
+ * again, and a generation from b's current to the new one's top is what
+ * some moment of those commits held (the next open checks its root).
+ * Older than b, or newer than the binding read after it, is a rollback.
+ */
+static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
+	const uint8_t root[32])
+{
+	bind_state b2;
+	int r = check_store(v, b, g, root);
+
+	if (r == 0 || (v->flags & KMC_OPEN_WRITE))
+		return r;
+	if (bind_read(v, &b2) < 0)
+		return r;
+	kmc_detail_clear();
+	r = check_store(v, &b2, g, root);
+	if (r == 0 || (g >= b->gen && g <= top_gen(&b2))) {
+		kmc_detail_clear();
+		v->bind->b = b2;
+		return 0;
+	}
+	return r;
+}
+
+/*
+ * The keystore that opened against the binding. A reader may have read
+ * it just before a writer replaced it: when the newest keystore on disk
+ * now is the one the binding names, the opened one was current a moment
+ * ago, and is accepted.
+ */
+static int ks_ok(kmc_vault *v, const bind_state *b, const uint8_t *raw,
+	size_t len)
+{
+	uint8_t id[KS_VAULT_ID_LEN];
+	uint64_t now;
+	int r = check_ks(v, b, raw, len), found = 0;
+
+	if (r == 0 || (v->flags & KMC_OPEN_WRITE) ||
+	    v->ks->generation > b->ks_gen)
+		return r;
+	if (vault_peek(v->dirfd, v->dir, id, &now, &found) == 0 && found &&
+	    memcmp(id, v->ks->vault_id, KS_VAULT_ID_LEN) == 0 &&
+	    now > v->ks->generation && (now == b->ks_gen ||
+	    ((b->flags & BIND_FLAG_KS_NEXT) && now == b->ks_next_gen))) {
+		kmc_detail_clear();
+		return 0;
+	}
+	return r;
+}
+
 static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	uint64_t *ret_place)
 {
@@ -381,9 +451,9 @@ static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		return r;
 	KMC_GUARD(r);
 	v->bind->have = 1;
-	KMC_GUARD(check_ks(v, &v->bind->b, ks_raw, ks_len));
+	KMC_GUARD(ks_ok(v, &v->bind->b, ks_raw, ks_len));
 	KMC_GUARD(store_now(v, &g, root));
-	KMC_GUARD(check_store(v, &v->bind->b, g, root));
+	KMC_GUARD(store_ok(v, &v->bind->b, g, root));
 	return check_place(v, &v->bind->b, ret_place);
 }
 
@@ -602,9 +672,8 @@ int bind_root_check(void *arg, uint64_t gen, const uint8_t root[32])
 		return 0;
 	/* Another process committed since: read what it bound. */
 	kmc_detail_clear();
-	KMC_GUARD(bind_read(v, &b));
-	v->bind->b = b;
-	return check_store(v, &b, gen, root);
+	b = v->bind->b;
+	return store_ok(v, &b, gen, root);
 }
 
 int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
