@@ -257,8 +257,10 @@ rk() { "$KMC" --vault "$T/ro2" "$@"; }
 # for the next write.
 SO=$KMC_BUILD/tests/faultinject.so
 cp -a "$T/ro2" "$T/ro2.orig"
+state_save "$T/ro2" "$T/ro2.state"
 faulty() { # faulty N KILL: password set on a fresh copy of ro2, step N broken
-	rm -rf "$T/rf" && cp -a "$T/ro2.orig" "$T/rf" && rm -f "$T/count"
+	rm -rf "$T/rf" && cp -a "$T/ro2.orig" "$T/rf" && state_load "$T/rf" "$T/ro2.state" &&
+		rm -f "$T/count"
 	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$1" KMC_FAULT_COUNT="$T/count" KMC_FAULT_KILL="$2" \
 		"$KMC" --vault "$T/rf" password set db --password-file "$T/pw2" \
 		>/dev/null 2>"$T/rf.err" </dev/null; } 2>/dev/null
