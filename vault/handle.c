@@ -488,7 +488,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file f[2] = { 0 };
 	kmc_options o;
 	unlock_ctx u = { .opts = &o };
-	int order[2], n, r, used = -1;
+	int order[2], n, r, used = -1, restored = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_crypto_init());
@@ -509,7 +509,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		KMC_GUARD(vault_lock(v));
 		/* A restore cut off by a crash is finished or undone first:
 		   it replaces the very files read below. */
-		KMC_GUARD(restore_recover(v->dirfd, dir));
+		restored = restore_recover(v->dirfd, dir);
+		KMC_GUARD(restored);
 	} else if (restore_pending(v->dirfd)) {
 		return kmc_detail(KMC_E_PENDING, "%s: a restore was cut off "
 			"halfway; kmc repair finishes it", dir);
@@ -577,11 +578,14 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 
 		r = bind_open(v, f[used].raw, f[used].len,
 			host_key_used(v, &o, hk),
-			(flags & KMC_OPEN_ACCEPT_ROLLBACK) != 0);
+			(flags & KMC_OPEN_ACCEPT_ROLLBACK) || restored);
 	}
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
+	/* A restore is over once what it put back is bound. */
+	if (restored)
+		KMC_GUARD(restore_finish(v->dirfd, dir));
 	kmc_detail_clear();
 	store_set_commit_hook(&v->st, vault_on_commit, v);
 	/* A read that sees another generation or root asks the binding. */
