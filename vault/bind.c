@@ -25,11 +25,16 @@
 #include "../safeio/fileio.h"
 #include "../kmc/buf.h"
 
+enum { BIND_TODO_NONE, BIND_TODO_SETTLE, BIND_TODO_REBIND };
+
 struct vault_bind {
 	kmc_secret *key;	/* the "kmcbind" subkey of the root key */
 	bind_state b;		/* as last read or written */
 	int have;		/* kmc.bind exists and held */
 	bind_place place;	/* where the opener's protector moves forward */
+	uint8_t ks_digest[32];	/* of the keystore that opened */
+	uint64_t place_gen;	/* what the place held at the open */
+	int todo;		/* for bind_settle(): BIND_TODO_* */
 	char show[4200];	/* DIR/kmc.bind */
 };
 
@@ -332,20 +337,17 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 }
 
 /* A binding of what is on disk now: store, keystore, audit head. */
-static int bind_now(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
-	bind_state *ret)
+static int bind_now(kmc_vault *v, bind_state *ret)
 {
 	bind_state b;
 
 	memset(&b, 0, sizeof(b));
 	memcpy(b.vault_id, v->ks->vault_id, KS_VAULT_ID_LEN);
 	b.ks_gen = v->ks->generation;
-	kmc_hash(b.ks_digest, ks_raw, ks_len);
+	memcpy(b.ks_digest, v->bind->ks_digest, 32);
 	KMC_GUARD(store_now(v, &b.gen, b.root));
 	/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the audit
 	   log is on main; until then the vault has none (seq 0). */
-	if (v->bind->have)
-		b.places = v->bind->b.places;
 	*ret = b;
 	return 0;
 }
@@ -366,17 +368,18 @@ static int place_move(kmc_vault *v, bind_state *b, uint64_t gen)
 	return 0;
 }
 
-/* Bind to what is on disk now and move the place to it (a new binding,
-   or kmc repair --accept-rollback). */
-static int rebind(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len)
+/*
+ * Bind to what is on disk now and move the place to it (a new binding,
+ * or kmc repair --accept-rollback): the place first, so that a binding
+ * naming it in use never comes before the place itself.
+ */
+static int rebind(kmc_vault *v)
 {
 	bind_state b;
 
-	KMC_GUARD(bind_now(v, ks_raw, ks_len, &b));
-	if (v->bind->place.kind)
-		b.places |= (uint8_t)v->bind->place.kind;
-	KMC_GUARD(bind_write(v, &b));
+	KMC_GUARD(bind_now(v, &b));
 	KMC_GUARD(place_move(v, &b, b.gen));
+	KMC_GUARD(bind_write(v, &b));
 	return 0;
 }
 
@@ -515,26 +518,19 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	const char *host_key, int accept)
 {
 	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
-	uint64_t place_gen = 0, g;
-	uint8_t root[32];
-	bind_state b;
 	int r;
 
 	v->bind = calloc(1, sizeof(*v->bind));
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
 	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
 		BIND_NAME);
+	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
 	KMC_GUARD(bind_key(v->rk, &v->bind->key));
 	if (host_key)
 		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
 			v->ks->vault_id));
-	if (writer) {
-		bind_remove_temps(v->dirfd, BIND_NAME);
-		if (v->bind->place.kind)
-			bind_place_remove_temps(&v->bind->place);
-	}
 
-	r = bind_check(v, ks_raw, ks_len, &place_gen);
+	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
 	if (r == -ENOENT) {
 		v->bind->have = 0;
 		if (!writer)
@@ -546,21 +542,46 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 			KMC_GUARD(r);
 		/* MERGE: the first binding of an old vault is worth a record
 		   in the audit log once it is on main. */
-		return rebind(v, ks_raw, ks_len);
+		v->bind->todo = BIND_TODO_REBIND;
+		return 0;
 	}
 	if (r < 0 && accept && writer) {
 		/* MERGE: audit_append(v, "repair --accept-rollback", ...) once
 		   the audit log is on main: a deliberate restore is recorded. */
 		kmc_detail_clear();
-		return rebind(v, ks_raw, ks_len);
+		v->bind->have = 0;
+		v->bind->todo = BIND_TODO_REBIND;
+		return 0;
 	}
 	KMC_GUARD(r);
-	if (accept && writer)
-		return rebind(v, ks_raw, ks_len);
-	if (!writer)
+	if (writer)
+		v->bind->todo = accept ? BIND_TODO_REBIND : BIND_TODO_SETTLE;
+	return 0;
+}
+
+/*
+ * At the end of a writable open, once everything else the open checks
+ * has held (a journal of a newer kmc refuses the open, and then nothing
+ * was written): bind a vault that has none, or re-bind (accept), or
+ * finish what a cut-off change left pending and move a place that fell
+ * behind.
+ */
+int bind_settle(kmc_vault *v)
+{
+	uint8_t root[32];
+	bind_state b;
+	uint64_t g;
+
+	if (!v->bind || v->bind->todo == BIND_TODO_NONE)
 		return 0;
-	/* A writer finishes what a cut-off change left pending, and moves a
-	   place that fell behind. */
+	bind_remove_temps(v->dirfd, BIND_NAME);
+	if (v->bind->place.kind)
+		bind_place_remove_temps(&v->bind->place);
+	if (v->bind->todo == BIND_TODO_REBIND) {
+		v->bind->todo = BIND_TODO_NONE;
+		return rebind(v);
+	}
+	v->bind->todo = BIND_TODO_NONE;
 	b = v->bind->b;
 	KMC_GUARD(store_now(v, &g, root));
 	/* A next the store never reached (a change cut off before its
@@ -580,7 +601,7 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		b.ks_next_gen = 0;
 		memset(b.ks_next_digest, 0, 32);
 	}
-	if (v->bind->place.kind && place_gen < b.gen)
+	if (v->bind->place.kind && v->bind->place_gen < b.gen)
 		KMC_GUARD(place_move(v, &b, b.gen));
 	if (memcmp(&b, &v->bind->b, sizeof(b)) != 0)
 		KMC_GUARD(bind_write(v, &b));
@@ -600,7 +621,8 @@ int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
 {
 	bind_state b;
 
-	if (!v->bind || !v->bind->key || !(v->flags & KMC_OPEN_WRITE))
+	if (!v->bind || !v->bind->key || !v->bind->have ||
+	    !(v->flags & KMC_OPEN_WRITE))
 		return 0;
 	b = v->bind->b;
 	switch (phase) {
@@ -608,14 +630,14 @@ int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
 		b.flags |= BIND_FLAG_NEXT;
 		b.next_gen = c->gen_new;
 		memcpy(b.next_root, c->root_new, 32);
-		b.places |= (uint8_t)v->bind->place.kind;
 		/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the
 		   audit log is on main (its record of this change is in). */
 		KMC_GUARD(bind_write(v, &b));
 		KMC_GUARD(place_move(v, &b, c->gen_new));
-		v->bind->b = b;
+		/* The place's bit goes in at COMMITTED, the place written. */
 		return 0;
 	case STORE_COMMITTED:
+		b.places |= (uint8_t)v->bind->place.kind;
 		b.flags &= (uint16_t)~BIND_FLAG_NEXT;
 		b.gen = c->gen_new;
 		memcpy(b.root, c->root_new, 32);
@@ -637,7 +659,8 @@ int bind_on_keystore(kmc_vault *v, store_phase phase, uint64_t gen,
 {
 	bind_state b;
 
-	if (!v->bind || !v->bind->key || !(v->flags & KMC_OPEN_WRITE))
+	if (!v->bind || !v->bind->key || !v->bind->have ||
+	    !(v->flags & KMC_OPEN_WRITE))
 		return 0;
 	b = v->bind->b;
 	switch (phase) {

@@ -89,6 +89,8 @@ typedef struct kmc_vault kmc_vault;
  */
 KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
 	size_t ks_len, const char *host_key, int accept) KMC_MUST_CHECK;
+/* The writes bind_open() leaves to the end of a writable open. */
+KMC_INTERNAL int bind_settle(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
 /* kmc init: the first binding of the vault built in dirfd (keystore raw
    of generation ks_gen, store st), and its state file beside host_key

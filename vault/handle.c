@@ -583,9 +583,6 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
-	/* A restore is over once what it put back is bound. */
-	if (restored)
-		KMC_GUARD(restore_finish(v->dirfd, dir));
 	kmc_detail_clear();
 	store_set_commit_hook(&v->st, vault_on_commit, v);
 	/* A read that sees another generation or root asks the binding. */
@@ -596,6 +593,10 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	if (flags & KMC_OPEN_WRITE) {
 		KMC_GUARD(store_history_make(&v->st));
 		KMC_GUARD(journal_recover(v));
+		KMC_GUARD(bind_settle(v));
+		/* A restore is over once what it put back is bound. */
+		if (restored)
+			KMC_GUARD(restore_finish(v->dirfd, dir));
 	}
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {

@@ -296,6 +296,8 @@ check "failed or killed at each of its $steps steps: the old password or the new
 	test -z "$bad"
 check "a failed step stops the command ($refusals of $steps did)" test "$refusals" -gt 0
 [ -z "$bad" ] || { echo "# steps:$bad"; head -5 "$T/rf.why"; }
+# The copies share ro2's vault id, so its state file: put back ro2's own.
+state_load "$T/ro2" "$T/ro2.state"
 t "import --replace into the store without history" \
 	rk import --name srv -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
 	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/ro2.keys" --replace
