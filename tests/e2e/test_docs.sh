@@ -212,6 +212,19 @@ exit_case() {
 			'due within 30 days' kmc cert check
 		t_rc 0 "exit 0: kmc cert check --within 0, nothing expired yet" \
 			kmc cert check --within 0 ;;
+	12)
+		# The older items.mdb of a copy, put back after a change. The
+		# copy shares the vault's state file (lib.sh): kept, put back.
+		copy_vault v12
+		state_save "$V" "$T/state12"
+		secret_file "$T/pw12" 'changed after the copy'
+		"$KMC" --vault "$T/v12" password set p12 --password-file "$T/pw12" 2>/dev/null
+		cp "$V/items.mdb" "$T/v12/items.mdb" && rm -f "$T/v12/items.mdb-lock"
+		t_err 12 "exit 12 (rollback): an items.mdb older than kmc.bind vouches for" \
+			'kmc.bind vouches for .*--accept-rollback' "$KMC" --vault "$T/v12" list
+		t_rc 0 "exit 0: kmc repair --accept-rollback accepts it" \
+			"$KMC" --vault "$T/v12" repair --accept-rollback
+		state_load "$V" "$T/state12" ;;
 	*)
 		return 1 ;;
 	esac
