@@ -419,8 +419,8 @@ static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
 /*
  * The keystore that opened against the binding. A reader may have read
  * it just before a writer replaced it: when the newest keystore on disk
- * now is the one the binding names, the opened one was current a moment
- * ago, and is accepted.
+ * now is the one the binding names or newer, the opened one was current
+ * a moment ago, and is accepted. Keystores put back stay older.
  */
 static int ks_ok(kmc_vault *v, const bind_state *b, const uint8_t *raw,
 	size_t len)
@@ -434,8 +434,7 @@ static int ks_ok(kmc_vault *v, const bind_state *b, const uint8_t *raw,
 		return r;
 	if (vault_peek(v->dirfd, v->dir, id, &now, &found) == 0 && found &&
 	    memcmp(id, v->ks->vault_id, KS_VAULT_ID_LEN) == 0 &&
-	    now > v->ks->generation && (now == b->ks_gen ||
-	    ((b->flags & BIND_FLAG_KS_NEXT) && now == b->ks_next_gen))) {
+	    now > v->ks->generation && now >= b->ks_gen) {
 		kmc_detail_clear();
 		return 0;
 	}
