@@ -16,6 +16,28 @@
 #include "cli.h"
 
 
+/* kmc repair's own option: --accept-rollback. */
+static struct repair_opts {
+	int accept_rollback;
+} repair_opts;
+
+enum { REPAIR_ACCEPT_ROLLBACK = CLI_OWN_OPT };
+
+static const struct option repair_options[] = {
+	{ "accept-rollback", no_argument, NULL, REPAIR_ACCEPT_ROLLBACK },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int repair_option(void *own, int opt, const char *arg)
+{
+	struct repair_opts *o = own;
+
+	(void)arg;
+	if (opt == REPAIR_ACCEPT_ROLLBACK)
+		o->accept_rollback = 1;
+	return 0;
+}
+
 static int cmd_repair(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
@@ -23,7 +45,8 @@ static int cmd_repair(cli_opts *a)
 	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
 	int r;
 
-	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	r = open_vault(a, KMC_OPEN_WRITE | (repair_opts.accept_rollback ?
+		KMC_OPEN_ACCEPT_ROLLBACK : 0), &v);
 	if (r < 0)
 		return r;
 	/* The status waits for writers: let go of ours first. */
@@ -40,9 +63,16 @@ static int cmd_repair(cli_opts *a)
 }
 
 const command cli_cmd_repair = {
-	"repair", NULL, cmd_repair, CLI_UNLOCK, .min_operands = 0, 0,
-	"repair",
+	"repair", NULL, cmd_repair, CLI_UNLOCK,
+	.options = repair_options, .parse = repair_option, .own = &repair_opts,
+	.min_operands = 0, 0,
+	"repair [--accept-rollback]",
 	"Open the vault for writing: rewrite a missing, stale or damaged\n"
-	"keystore from its twin, and finish (or undo) an import that was cut\n"
-	"off. Exits 4 if something is still wrong."
+	"keystore from its twin, finish (or undo) an import that was cut\n"
+	"off, and finish a binding (kmc.bind) left pending. Exits 4 if\n"
+	"something is still wrong. --accept-rollback: where the item store,\n"
+	"the keystores or the whole folder are older than kmc.bind (or the\n"
+	"state file beside the host key) says the vault last was, which an\n"
+	"open refuses with exit 12, accept what is on disk now as a\n"
+	"deliberate restore: bind the vault to it again."
 };

@@ -24,6 +24,8 @@ int status_healthy(const kmc_status *s)
 {
 	if (s->pending_change)
 		return 0;
+	if (s->binding == KMC_BIND_DAMAGED || s->binding == KMC_BIND_DISAGREES)
+		return 0;
 	if (s->master == KMC_KS_UNVERIFIED && s->standby == KMC_KS_UNVERIFIED)
 		return s->master_generation == s->standby_generation;
 	return s->master == KMC_KS_OK && s->standby == KMC_KS_OK;
@@ -239,6 +241,10 @@ static int cmd_status(cli_opts *a)
 		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
 			",\"pending_change\":%s", s.items, s.store_generation,
 			s.pending_change ? "true" : "false");
+		printf(",\"binding\":\"%s\",\"folder_rollback\":",
+			kmc_bind_state_name(s.binding));
+		json_str(stdout, s.rollback_place[0] ? s.rollback_place :
+			"not detectable");
 		nearest_json(&near);
 		printf("}\n");
 	} else {
@@ -264,7 +270,18 @@ static int cmd_status(cli_opts *a)
 		}
 		printf("items          %" PRIu64 " (store generation %" PRIu64
 			")\n", s.items, s.store_generation);
+		printf("binding        kmc.bind %s\n",
+			kmc_bind_state_name(s.binding));
+		printf("rollback of the whole folder: ");
+		cli_put_escaped(stdout, s.rollback_place[0] ?
+			s.rollback_place : "not detectable");
+		putchar('\n');
 		nearest_text(&near);
+		if (s.binding == KMC_BIND_DISAGREES)
+			printf("rollback       kmc.bind names another generation "
+				"of the item store than it holds: an open refuses "
+				"the vault; kmc repair --accept-rollback accepts a "
+				"deliberate restore\n");
 		if (s.pending_change)
 			printf("pending        a change to files outside the "
 				"vault (an import's, a trust store's sync files) was "
@@ -272,6 +289,12 @@ static int cmd_status(cli_opts *a)
 	}
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");
+	if (s.binding == KMC_BIND_DISAGREES) {
+		cli_note("%s: the item store is not the one kmc.bind vouches "
+			"for: it was put back from an older copy; kmc repair "
+			"--accept-rollback accepts a deliberate restore", dir);
+		return CLI_EXIT(EXIT_ROLLBACK);
+	}
 	if (!healthy) {
 		cli_note("%s needs repair: run kmc repair (any "
 			"command that changes the vault does the same)", dir);

@@ -239,6 +239,12 @@ typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
 #define KMC_OPEN_WRITE 0x1u	/* take the writer lock; repair the twin */
 #define KMC_OPEN_NOWAIT 0x2u	/* with WRITE: fail with KMC_E_BUSY rather
 				   than wait for another writer */
+#define KMC_OPEN_ACCEPT_ROLLBACK 0x4u	/* with WRITE: where the item
+				   store, keystores or folder are older
+				   than the binding says (KMC_E_ROLLBACK),
+				   bind the vault to what is on disk now
+				   instead of refusing (kmc repair
+				   --accept-rollback) */
 
 /*
  * Options for kmc_vault_open_ex() and kmc_vault_init(). Start from

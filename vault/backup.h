@@ -113,9 +113,13 @@ KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
 /*
  * restore_recover (vault/recover.c) - at a writable open, under the writer lock: finish a
  * restore that reached its commit point (the mark exists), or remove
- * what one staged before it. Returns 0 or -errno with a detail.
+ * what one staged before it. Returns 0; 1 when the restored files are in
+ * place and the mark waits for the open to bind them (kmc.bind) and call
+ * restore_finish(); or -errno with a detail.
  */
 KMC_INTERNAL int restore_recover(int dirfd, const char *dir) KMC_MUST_CHECK;
+/* Remove the restore's mark: the restore is over. */
+KMC_INTERNAL int restore_finish(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Step 3 of a restore: move the staged set over the vault's files;
    idempotent (vault/recover.c). */
 KMC_INTERNAL int restore_apply(int dirfd, const char *dir) KMC_MUST_CHECK;

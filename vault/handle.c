@@ -26,6 +26,7 @@
 #include "../safeio/fileio.h"
 #include "protector.h"
 #include "journal.h"
+#include "bind.h"
 #include "backup.h"
 #include "../kmc/buf.h"
 
@@ -425,11 +426,47 @@ static int vault_lock(kmc_vault *v)
 	return 0;
 }
 
+/*
+ * The store's one commit hook. MERGE: the integrator's vault_on_commit()
+ * calls audit_on_commit() first, then bind_on_commit(), so the binding
+ * vouches for an audit head holding the change's record.
+ */
+static int vault_on_commit(void *arg, store_phase phase,
+	const store_change *c)
+{
+	return bind_on_commit(arg, phase, c);
+}
+
+/* The host key file that opened the vault into buf, or NULL when it was
+   opened by another protector. */
+static const char *host_key_used(const kmc_vault *v, const kmc_options *o,
+	char buf[PATH_MAX])
+{
+	char env_key[PATH_MAX];
+	const char *p = o->host_key;
+
+	for (size_t i = 0; i < v->ks->n_slots; i++) {
+		const ks_slot *s = &v->ks->slots[i];
+
+		if (s->id != v->opened_by || s->type != KMC_PROTECTOR_HOST)
+			continue;
+		if (!p && vault_env_host_key(env_key, &p) < 0)
+			return NULL;
+		if (p) {
+			snprintf(buf, PATH_MAX, "%s", p);
+			return buf;
+		}
+		return host_slot_path(s, buf, PATH_MAX) == 0 ? buf : NULL;
+	}
+	return NULL;
+}
+
 void kmc_vault_close(kmc_vault *v)
 {
 	if (!v)
 		return;
 	store_close(&v->st);
+	bind_close(v);
 	vault_drop_keys(v);
 	free(v->ks);
 	if (v->dirfd >= 0)
@@ -451,7 +488,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file f[2] = { 0 };
 	kmc_options o;
 	unlock_ctx u = { .opts = &o };
-	int order[2], n, r, used = -1;
+	int order[2], n, r, used = -1, restored = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_crypto_init());
@@ -472,7 +509,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		KMC_GUARD(vault_lock(v));
 		/* A restore cut off by a crash is finished or undone first:
 		   it replaces the very files read below. */
-		KMC_GUARD(restore_recover(v->dirfd, dir));
+		restored = restore_recover(v->dirfd, dir);
+		KMC_GUARD(restored);
 	} else if (restore_pending(v->dirfd)) {
 		return kmc_detail(KMC_E_PENDING, "%s: a restore was cut off "
 			"halfway; kmc repair finishes it", dir);
@@ -533,10 +571,22 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 				v->repaired |= 1u << i;
 		}
 	}
+	/* The binding, once, while the root key is known: a store, keystores
+	   or folder older than the vault last was are refused here. */
+	if (r == 0) {
+		char hk[PATH_MAX];
+
+		r = bind_open(v, f[used].raw, f[used].len,
+			host_key_used(v, &o, hk),
+			(flags & KMC_OPEN_ACCEPT_ROLLBACK) || restored);
+	}
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
 	kmc_detail_clear();
+	store_set_commit_hook(&v->st, vault_on_commit, v);
+	/* A read that sees another generation or root asks the binding. */
+	store_set_root_check(&v->st, bind_root_check, v);
 
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database, and a
@@ -547,6 +597,10 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		/* After the journal: one kmc cannot finish is left as it is,
 		   and one finished before the tree exists is in the build. */
 		KMC_GUARD(storetree_make(&v->st));
+		KMC_GUARD(bind_settle(v));
+		/* A restore is over once what it put back is bound. */
+		if (restored)
+			KMC_GUARD(restore_finish(v->dirfd, dir));
 	}
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {

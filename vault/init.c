@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "vault.h"
+#include "bind.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
 
@@ -22,6 +23,7 @@
 
 static const char *const vault_files[] = {
 	KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
+	BIND_NAME,
 };
 
 /* The target may be absent or an empty directory of the user's. Not
@@ -93,6 +95,7 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	_cleanup_(kmc_closep) int fd = -1;
 	size_t len;
 	store st;
+	int r;
 
 	fd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		O_CLOEXEC);
@@ -107,7 +110,11 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	KMC_GUARD(kmc_write_atomic(fd, KS_MASTER_NAME, raw, len, 0600, 1));
 	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
 	KMC_GUARD(store_open(&st, tmp_path, fd, STORE_CREATE, ks->vault_id));
+	/* Bound from birth: the first open checks it like any other. */
+	r = bind_init(fd, &st, ks->vault_id, ks->generation, raw, len, rk,
+		type == KMC_PROTECTOR_HOST ? opts->host_key : NULL);
 	store_close(&st);
+	KMC_GUARD(r);
 	/* LMDB synced its own file; the directory entries need this. */
 	if (fsync(fd) < 0)
 		return -errno;

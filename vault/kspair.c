@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "vault.h"
+#include "bind.h"
 #include "../safeio/fileio.h"
 
 static const kmc_file_rule ks_rule = {
@@ -310,6 +311,10 @@ int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
 	*ret_committed = 0;
 	next->generation = v->ks->generation + 1;
 	KMC_GUARD(ks_serialize(next, kmc_secret_data(v->rk), &raw, &len));
+	/* The binding first names the keystore to come: an open after a
+	   crash accepts either. */
+	KMC_GUARD(bind_on_keystore(v, STORE_PREPARE, next->generation, raw,
+		len));
 	r = kmc_write_atomic_ex(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0,
 		&published);
 	if (r < 0 && !published)
@@ -318,6 +323,7 @@ int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
 	/* Once kmc.ks carries the new generation, the change has happened. */
 	memcpy(v->ks, next, sizeof(*next));
 	*ret_committed = 1;
+	(void)bind_on_keystore(v, STORE_COMMITTED, next->generation, raw, len);
 	if (r == 0)
 		r = kmc_write_atomic(v->dirfd, KS_STANDBY_NAME, raw, len, 0600, 0);
 	if (r < 0)

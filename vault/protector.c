@@ -244,6 +244,16 @@ static int host_params_parse(const ks_slot *s, host_params *hp)
 	return 0;
 }
 
+int host_slot_path(const ks_slot *s, char *buf, size_t size)
+{
+	host_params hp;
+
+	KMC_GUARD(host_params_parse(s, &hp));
+	KMC_ENSURE(strlen(hp.path) < size, KMC_E_TOO_LARGE);
+	memcpy(buf, hp.path, strlen(hp.path) + 1);
+	return 0;
+}
+
 int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const char *path, kmc_secret **ret_rk)
 {

@@ -50,6 +50,11 @@ int restore_apply(int dirfd, const char *dir)
 		if (r == 0 && renameat(sfd, order[i], dirfd, order[i]) < 0)
 			r = -errno;
 	}
+	/* The old binding vouches for the files just replaced: the restore
+	   binds the new ones (kmc_vault_restore), or the next writable open
+	   does. */
+	if (r == 0 && unlinkat(dirfd, "kmc.bind", 0) < 0 && errno != ENOENT)
+		r = -errno;
 	if (r == 0 && fsync(dirfd) < 0)
 		r = -errno;
 	if (r < 0)
@@ -57,6 +62,15 @@ int restore_apply(int dirfd, const char *dir)
 			"%s", dir, kmc_strerror(r));
 	if (sfd >= 0)
 		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
+	return 0;
+}
+
+/* The last step: the restored files are bound (or cannot be), the mark
+   goes. */
+int restore_finish(int dirfd, const char *dir)
+{
+	int r = 0;
+
 	if (unlinkat(dirfd, RESTORE_MARK_NAME, 0) < 0 && errno != ENOENT)
 		r = -errno;
 	if (r == 0 && fsync(dirfd) < 0)
@@ -98,8 +112,11 @@ int restore_recover(int dirfd, const char *dir)
 	if (!staged && !restore_pending(dirfd))
 		return 0;
 	remove_mark_temps(dirfd);
-	if (restore_pending(dirfd))
-		return restore_apply(dirfd, dir);
+	if (restore_pending(dirfd)) {
+		int r = restore_apply(dirfd, dir);
+
+		return r < 0 ? r : 1;
+	}
 	if (staged)
 		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
 	return 0;

@@ -187,6 +187,48 @@ static int restore_stage(int dirfd, int bfd, const char *from,
 	return backup_check_set(sfd, from, m);
 }
 
+/*
+ * Bind the restored vault (kmc repair --accept-rollback's open): its old
+ * binding went with the files it vouched for. Best effort: the restore is
+ * made; unbound, the next writable open binds it, or refuses it as a
+ * rollback where a state file has seen more, until kmc repair
+ * --accept-rollback. info->note says so.
+ */
+static int restore_bind(const char *dir, const kmc_options *opts,
+	kmc_backup_info *info)
+{
+	kmc_vault *v = NULL;
+	int r = kmc_vault_open_ex(dir, KMC_OPEN_WRITE, opts, &v), fd;
+	char d[400];
+
+	if (r == 0) {
+		kmc_vault_close(v);
+		return 0;
+	}
+	snprintf(d, sizeof(d), "%s", kmc_error_detail()[0] ?
+		kmc_error_detail() : kmc_strerror(r));
+	/* Any failure but "no protector opens it" leaves the mark: the
+	   next writable open (kmc repair) binds and finishes. */
+	if (!unlock_error(r))
+		return kmc_detail(KMC_E_PENDING, "%s: the restore is committed "
+			"but not finished: not bound yet (%s); kmc repair "
+			"finishes it", dir, d);
+	/* No protector opens it here: the restore is over all the same,
+	   and the vault unbound. */
+	if (vault_open_dir(dir, &fd) == 0) {
+		if (lock_dir(fd) == 0 && restore_recover(fd, dir) >= 0 &&
+		    restore_finish(fd, dir) < 0)
+			kmc_detail_clear();
+		close(fd);
+	}
+	if (!info->note[0])
+		snprintf(info->note, sizeof(info->note), "the restored vault "
+			"is not bound yet (%s); kmc repair --accept-rollback "
+			"binds it", d);
+	kmc_detail_clear();
+	return 0;
+}
+
 int kmc_vault_restore(const char *dir, const char *from,
 	const kmc_options *opts, kmc_backup_info *ret)
 {
@@ -262,6 +304,8 @@ int kmc_vault_restore(const char *dir, const char *from,
 		r = lock_dir(dirfd);
 	if (r == 0)
 		r = restore_recover(dirfd, dir);
+	if (r > 0)
+		r = 0;	/* a restore before this one, replaced by it */
 	if (r == 0)
 		r = vault_peek(dirfd, dir, id, &gen, &found);
 	if (r == 0 && found &&
@@ -302,6 +346,11 @@ int kmc_vault_restore(const char *dir, const char *from,
 		return kmc_detail(KMC_E_PENDING, "%s: the restore is committed "
 			"but not finished (%s); kmc repair finishes it", dir,
 			kmc_error_detail());
+	/* A deliberate restore: bind the vault to what it now holds, when a
+	   protector opened the backup (the writer lock is let go first). */
+	close(dirfd);
+	dirfd = -1;
+	KMC_GUARD(restore_bind(dir, opts, &info));
 	if (ret)
 		backup_info_out(&info, ret);
 	return 0;

@@ -19,6 +19,7 @@
 #include "../safeio/fileio.h"
 #include "protector.h"
 #include "backup.h"
+#include "bind.h"
 
 /* ---------------------------------------------------------------- */
 /* Status                                                            */
@@ -121,7 +122,9 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	ks_file f[2] = { 0 };
 	kmc_status s;
 	const keystore *ks;
-	int order[2], n, r, shown = 0;
+	int order[2], n, r, shown = 0, bstate;
+	uint8_t vault_id[KS_VAULT_ID_LEN], places;
+	char host_key[PATH_MAX] = "";
 	store st;
 
 	kmc_detail_clear();
@@ -178,6 +181,12 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		return KMC_E_NOMEM;
 	}
 	vault_hex(ks->vault_id, KS_VAULT_ID_LEN, s.vault_id);
+	memcpy(vault_id, ks->vault_id, KS_VAULT_ID_LEN);
+	for (size_t i = 0; i < ks->n_slots && !host_key[0]; i++)
+		if (ks->slots[i].type == KMC_PROTECTOR_HOST &&
+		    host_slot_path(&ks->slots[i], host_key,
+			    sizeof(host_key)) < 0)
+			host_key[0] = '\0';
 	s.format_version = ks->format_version;
 	s.generation = ks->generation;
 	s.master = f[0].state;
@@ -218,6 +227,16 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		kmc_status_free(&s);
 		return r;
 	}
+	bind_status(dirfd, s.store_generation, vault_id, &bstate, &places);
+	s.binding = (kmc_bind_state)bstate;
+	if ((places & BIND_PLACE_HOST) && host_key[0]) {
+		bind_place p;
+
+		if (bind_place_host(&p, host_key, vault_id) == 0)
+			snprintf(s.rollback_place, sizeof(s.rollback_place),
+				"host state file %s", p.show);
+		kmc_detail_clear();
+	}
 	status_out(&s, ret);
 	return 0;
 }
@@ -232,4 +251,21 @@ void kmc_status_free(kmc_status *s)
 	s->master_keys = NULL;
 	s->n_protectors = 0;
 	s->n_master_keys = 0;
+}
+
+const char *kmc_bind_state_name(kmc_bind_state state)
+{
+	switch (state) {
+	case KMC_BIND_NONE:
+		return "not bound yet";
+	case KMC_BIND_OK:
+		return "ok";
+	case KMC_BIND_PENDING:
+		return "change pending";
+	case KMC_BIND_DAMAGED:
+		return "damaged";
+	case KMC_BIND_DISAGREES:
+		return "disagrees";
+	}
+	return "unknown";
 }

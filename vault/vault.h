@@ -7,6 +7,11 @@
  *                               writer lock, close; master keys
  *                   kspair.c    kmc.ks and StandbyKsf.ks: read, rank,
  *                               which one the store names, write both
+ *                   bind.c      kmc.bind: the store, keystores and audit
+ *                               head bound under the root key, checked
+ *                               at open, written around every commit;
+ *                               bindplace.c the state file beside the
+ *                               host key, which only moves forward
  *                   paths.c     default locations, item names, the
  *                               checked vault-folder open, small helpers
  *                               (a path's parts, a bundle's meta lines)
@@ -62,12 +67,14 @@
  * Who calls whom (an arrow is "calls a function of"); there is no loop,
  * and nothing below the handle calls back into it:
  *
- *   init     -> handle, protector, paths, store, keystore
+ *   init     -> handle, protector, paths, store, keystore, bind
  *   admin    -> kspair, protector, paths
- *   status   -> kspair, recover, protector, paths, store, keystore
+ *   status   -> kspair, recover, protector, paths, store, keystore,
+ *               bind (its state, without a key)
  *   handle   -> kspair, recover, protector, paths, journal, store,
- *               keystore
- *   kspair   -> paths, store, keystore
+ *               keystore, bind
+ *   kspair   -> paths, store, keystore, bind
+ *   bind     -> bindplace, store, keystore, paths
  *   protector-> paths
  *   items    -> handle (master keys), paths, store
  *   strings  -> handle (master keys)
@@ -132,6 +139,7 @@ struct kmc_vault {
 	unsigned opened_by;
 	unsigned repaired;
 	char notes[1024];	/* protectors that failed before one worked */
+	struct vault_bind *bind;	/* kmc.bind (vault/bind.c) */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

@@ -221,6 +221,20 @@ typedef struct kmc_master_key_info {
  * caller's struct. The two lists are the library's (malloc'd), as long
  * as their counts say; release them with kmc_status_free().
  */
+/* The binding (kmc.bind) as kmc status reads it, without a key. */
+typedef enum kmc_bind_state {
+	KMC_BIND_NONE = 0,	/* not bound yet: a writable open binds */
+	KMC_BIND_OK = 1,	/* names the item store's generation */
+	KMC_BIND_PENDING = 2,	/* a change under way; the next writable
+				   open finishes it */
+	KMC_BIND_DAMAGED = 3,	/* unreadable, or another vault's */
+	KMC_BIND_DISAGREES = 4,	/* names another generation: an open
+				   refuses with KMC_E_ROLLBACK */
+} kmc_bind_state;
+
+/* "not bound yet", "ok", "change pending", "damaged", "disagrees". */
+KMC_API const char *kmc_bind_state_name(kmc_bind_state state);
+
 typedef struct kmc_status {
 	size_t size;		/* the caller's sizeof(kmc_status) */
 	char vault_id[33];	/* 32 hex digits */
@@ -236,6 +250,10 @@ typedef struct kmc_status {
 	kmc_protector_info *protectors;
 	size_t n_master_keys;
 	kmc_master_key_info *master_keys;
+	kmc_bind_state binding;	/* kmc.bind against the item store */
+	/* Where a whole folder put back is caught ("host state file
+	   PATH"), or "" when nothing outside the folder can tell. */
+	char rollback_place[4240];
 } kmc_status;
 
 /* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */

@@ -58,9 +58,13 @@ t "cert issue app --client" look cert issue app --ca root --client --subject /CN
 
 # ---- states -----------------------------------------------------------------------
 # A state: a copy of the vault and the files beside it; load puts it back.
-save() { rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$T/saved.$1/"; }
+save() {
+	rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$T/saved.$1/" &&
+		state_save "$V" "$T/saved.$1.state"
+}
 load() {
-	rm -rf "$V" "$CONF" "$OUTCRL" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" "$T/"
+	rm -rf "$V" "$CONF" "$OUTCRL" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" "$T/" &&
+		state_load "$V" "$T/saved.$1.state"
 }
 save issued
 

@@ -91,9 +91,16 @@ CRL=(crl update server -r "$NEWCRL")
 # A state is kept as a copy of the vault (keys folder inside) and of the
 # config file; load puts it back at $V and $CONF, byte for byte.
 
-save() { rm -rf "$T/saved.$1"; mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$T/saved.$1/"; }
+# The state file beside the host key goes with each state (lib.sh's
+# state_save): it only moves forward, and a vault put back without it is
+# a rolled-back folder.
+save() {
+	rm -rf "$T/saved.$1"; mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$T/saved.$1/" &&
+		state_save "$V" "$T/saved.$1.state"
+}
 load() { # (V and CONF are $T/vault and $T/app.conf: one cp puts both)
-	rm -rf "$V" "$CONF" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" "$T/"
+	rm -rf "$V" "$CONF" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" "$T/" &&
+		state_load "$V" "$T/saved.$1.state"
 }
 
 # What the user sees of a state, as text: the items (`kmc list --json`

@@ -175,6 +175,24 @@ check() {
 	if "$@" >"$OUT" 2>"$ERR"; then _report 1 "$desc"; else _report 0 "$desc"; fi
 }
 
+# The state file beside the host key (kmcstate-<vault id>, docs/format.md)
+# only moves forward: a vault folder put back from a copy of itself is
+# refused as rolled back (exit 12) unless its state file goes back with
+# it. A suite that keeps states of a vault as copies keeps the state file
+# with each: state_save VAULT DEST after the copy, state_load VAULT FROM
+# after putting it back. The vault id is kmc.ks's bytes 12..27.
+vault_id_of() { od -An -tx1 -j12 -N16 "$1/kmc.ks" | tr -d ' \n'; }
+state_save() { # state_save VAULT DEST: VAULT's state file, kept in DEST (made anew)
+	local f
+	f="$(dirname "$KMC_HOST_KEY")/kmcstate-$(vault_id_of "$1")"
+	rm -rf "$2" && mkdir "$2" && { [ ! -e "$f" ] || cp -p "$f" "$2/"; }
+}
+state_load() { # state_load VAULT FROM: VAULT's state file as state_save kept it in FROM
+	local n hd
+	n="kmcstate-$(vault_id_of "$1")" hd=$(dirname "$KMC_HOST_KEY")
+	rm -f "$hd/$n" && { [ ! -e "$2/$n" ] || cp -p "$2/$n" "$hd/"; }
+}
+
 # A tree fingerprint: names, modes and contents, to prove "nothing changed".
 snapshot() {
 	(cd "$1" && find . -type f ! -name '*.mdb-lock' -printf '%p %m\n' | sort &&

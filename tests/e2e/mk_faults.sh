@@ -119,10 +119,15 @@ check "app.conf holds two kmc: strings (one of kmc encrypt, one of the import)" 
 # ---- states -----------------------------------------------------------------------
 # A state is a copy of the vault and both config files; load puts it back
 # at $V, $CONF and $CONF2, byte for byte, with modes, owner and group.
-save() { rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$CONF2" "$T/saved.$1/"; }
+# The state file beside the host key goes with each state (lib.sh's
+# state_save): it only moves forward.
+save() {
+	rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$CONF" "$CONF2" "$T/saved.$1/" &&
+		state_save "$V" "$T/saved.$1.state"
+}
 load() {
 	rm -rf "$V" "$CONF" "$CONF2" && cp -a "$T/saved.$1/vault" "$T/saved.$1/app.conf" \
-		"$T/saved.$1/other.conf" "$T/"
+		"$T/saved.$1/other.conf" "$T/" && state_load "$V" "$T/saved.$1.state"
 }
 save one
 t "kmc mk rotate (for the states below)" plain mk rotate

@@ -51,13 +51,16 @@ HOST_ONLY=$T/host-only
 TWO=$T/two
 setsid -w "$KMC" --vault "$HOST_ONLY" init 2>/dev/null
 setsid -w "$KMC" --vault "$HOST_ONLY" password set db --password-file "$PW" 2>/dev/null
+state_save "$HOST_ONLY" "$HOST_ONLY.state"
 cp -a "$HOST_ONLY" "$TWO"
 setsid -w "$KMC" --vault "$TWO" protector add passphrase --passphrase-file "$PP" \
 	--argon2-ops 1 --argon2-mem 8 2>/dev/null
 SET_HOST='[{"id":1,"type":"host"}]'
 SET_TWO='[{"id":1,"type":"host"},{"id":2,"type":"passphrase"}]'
 set_of() { look protector list --json 2>/dev/null | jq -c 'map({id, type})'; }
-restore() { rm -rf "$V" && cp -a "$1" "$V"; }
+state_save "$TWO" "$TWO.state"
+# The state file beside the host key goes back with the folder (lib.sh).
+restore() { rm -rf "$V" && cp -a "$1" "$V" && state_load "$V" "$1.state"; }
 restore "$HOST_ONLY"
 check "the starting vault has protector set $SET_HOST" test "$(set_of)" = "$SET_HOST"
 restore "$TWO"

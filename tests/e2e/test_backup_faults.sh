@@ -40,8 +40,9 @@ names_fault() {
 	grep -Eq "$FAULT_MSG" "$RUN_ERR" && grep -q '^kmc: ' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
 }
-save() { rm -rf "$T/saved.$1" && cp -a "$V" "$T/saved.$1"; }
-load() { rm -rf "$V" && cp -a "$T/saved.$1" "$V"; }
+# The state file beside the host key goes with each state (lib.sh).
+save() { rm -rf "$T/saved.$1" && cp -a "$V" "$T/saved.$1" && state_save "$V" "$T/saved.$1.state"; }
+load() { rm -rf "$V" && cp -a "$T/saved.$1" "$V" && state_load "$V" "$T/saved.$1.state"; }
 for v in one two three; do secret_file "$T/$v" "$v"; done
 secret_file "$T/pp" 'a passphrase of some length'
 

@@ -257,8 +257,10 @@ rk() { "$KMC" --vault "$T/ro2" "$@"; }
 # for the next write.
 SO=$KMC_BUILD/tests/faultinject.so
 cp -a "$T/ro2" "$T/ro2.orig"
+state_save "$T/ro2" "$T/ro2.state"
 faulty() { # faulty N KILL: password set on a fresh copy of ro2, step N broken
-	rm -rf "$T/rf" && cp -a "$T/ro2.orig" "$T/rf" && rm -f "$T/count"
+	rm -rf "$T/rf" && cp -a "$T/ro2.orig" "$T/rf" && state_load "$T/rf" "$T/ro2.state" &&
+		rm -f "$T/count"
 	{ env LD_PRELOAD="$SO" KMC_FAULT_AT="$1" KMC_FAULT_COUNT="$T/count" KMC_FAULT_KILL="$2" \
 		"$KMC" --vault "$T/rf" password set db --password-file "$T/pw2" \
 		>/dev/null 2>"$T/rf.err" </dev/null; } 2>/dev/null
@@ -294,6 +296,8 @@ check "failed or killed at each of its $steps steps: the old password or the new
 	test -z "$bad"
 check "a failed step stops the command ($refusals of $steps did)" test "$refusals" -gt 0
 [ -z "$bad" ] || { echo "# steps:$bad"; head -5 "$T/rf.why"; }
+# The copies share ro2's vault id, so its state file: put back ro2's own.
+state_load "$T/ro2" "$T/ro2.state"
 t "import --replace into the store without history" \
 	rk import --name srv -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
 	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/ro2.keys" --replace

@@ -214,16 +214,28 @@ exit_case() {
 			kmc cert check --within 0 ;;
 	12)
 		# One older record of an item put back with mdb_load, on a copy.
-		copy_vault v12
-		secret_file "$T/pw12" 'first'
-		"$KMC" --vault "$T/v12" password set rb --password-file "$T/pw12" 2>/dev/null
-		mdb_dump -n -s items "$T/v12/items.mdb" >"$T/items12.dump"
-		secret_file "$T/pw12" 'second'
-		"$KMC" --vault "$T/v12" password set rb --password-file "$T/pw12" 2>/dev/null
-		mdb_load -n -s items -f "$T/items12.dump" "$T/v12/items.mdb" 2>/dev/null
+		copy_vault v12r
+		secret_file "$T/pw12r" 'first'
+		"$KMC" --vault "$T/v12r" password set rb --password-file "$T/pw12r" 2>/dev/null
+		mdb_dump -n -s items "$T/v12r/items.mdb" >"$T/items12r.dump"
+		secret_file "$T/pw12r" 'second'
+		"$KMC" --vault "$T/v12r" password set rb --password-file "$T/pw12r" 2>/dev/null
+		mdb_load -n -s items -f "$T/items12r.dump" "$T/v12r/items.mdb" 2>/dev/null
 		t_err 12 "exit 12 (rollback): an older record put back with mdb_load" \
 			'item rb: items.mdb disagrees with its digest' \
-			"$KMC" --vault "$T/v12" password get rb ;;
+			"$KMC" --vault "$T/v12r" password get rb
+		# The older items.mdb of a copy, put back after a change. The
+		# copy shares the vault's state file (lib.sh): kept, put back.
+		copy_vault v12
+		state_save "$V" "$T/state12"
+		secret_file "$T/pw12" 'changed after the copy'
+		"$KMC" --vault "$T/v12" password set p12 --password-file "$T/pw12" 2>/dev/null
+		cp "$V/items.mdb" "$T/v12/items.mdb" && rm -f "$T/v12/items.mdb-lock"
+		t_err 12 "exit 12 (rollback): an items.mdb older than kmc.bind vouches for" \
+			'kmc.bind vouches for .*--accept-rollback' "$KMC" --vault "$T/v12" list
+		t_rc 0 "exit 0: kmc repair --accept-rollback accepts it" \
+			"$KMC" --vault "$T/v12" repair --accept-rollback
+		state_load "$V" "$T/state12" ;;
 	*)
 		return 1 ;;
 	esac

@@ -40,8 +40,8 @@ t "kmc init" look init
 t "import the bundle server" look import -c "$P/ca.crt" -s "$P/server.crt" \
 	-k "$P/server.plain.key"
 t "trust store clients trusts the CA" look trust add ca "$P/ca.crt" --store clients
-rm -rf "$T/saved" && cp -a "$V" "$T/saved"
-load() { rm -rf "$V" "$OUTF" "$T"/.out.p12* && cp -a "$T/saved" "$V"; }
+rm -rf "$T/saved" && cp -a "$V" "$T/saved" && state_save "$V" "$T/saved.state"
+load() { rm -rf "$V" "$OUTF" "$T"/.out.p12* && cp -a "$T/saved" "$V" && state_load "$V" "$T/saved.state"; }
 KEY_BEFORE=$(look unwrap server --format der | sha256sum)
 PW_BEFORE=$(look password get server | sha256sum)
 

@@ -84,9 +84,13 @@ check "ca-one.pem keeps its mode and group" \
 # A state: a copy of the vault and the three files; load puts it back,
 # byte for byte, with modes, owner and group.
 FILES=("$F1" "$F2" "$F3" "$F4")
-save() { rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$T"/ca-*.pem "$T/saved.$1/"; }
+save() {
+	rm -rf "$T/saved.$1" && mkdir "$T/saved.$1" && cp -a "$V" "$T"/ca-*.pem "$T/saved.$1/" &&
+		state_save "$V" "$T/saved.$1.state"
+}
 load() {
-	rm -rf "$V" "${FILES[@]}" && cp -a "$T/saved.$1/vault" "$T/saved.$1/"ca-*.pem "$T/"
+	rm -rf "$V" "${FILES[@]}" && cp -a "$T/saved.$1/vault" "$T/saved.$1/"ca-*.pem "$T/" &&
+		state_load "$V" "$T/saved.$1.state"
 }
 save one
 t "trust add ca2 (for the states below)" look trust add ca2 "$P2/ca.crt" --store clients

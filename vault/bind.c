@@ -1,0 +1,739 @@
+/*
+ * bind.c - kmc.bind: what the vault last was, under the root key, so that
+ * an item store, keystores or a whole folder put back from an older copy
+ * are refused (format in bind.h and docs/format.md).
+ *
+ * Why a file of its own and not a field of the keystores: the keystores
+ * hold the root of the vault and are rewritten rarely; writing both on
+ * every item change would double the writes of every change and put the
+ * vault's root at risk each time. The keystores stay the root of trust:
+ * the binding is MAC'd under a subkey of their root key and names their
+ * generation and digest.
+ *
+ * Open is O(1): one small file, the store's meta, one state file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <string.h>
+#include "vault.h"
+#include "bind.h"
+#include "protector.h"
+#include "../safeio/fileio.h"
+#include "../kmc/buf.h"
+
+enum { BIND_TODO_NONE, BIND_TODO_SETTLE, BIND_TODO_REBIND };
+
+struct vault_bind {
+	kmc_secret *key;	/* the "kmcbind" subkey of the root key */
+	bind_state b;		/* as last read or written */
+	int have;		/* kmc.bind exists and held */
+	bind_place place;	/* where the opener's protector moves forward */
+	uint8_t ks_digest[32];	/* of the keystore that opened */
+	uint64_t place_gen;	/* what the place held at the open */
+	int todo;		/* for bind_settle(): BIND_TODO_* */
+	char show[4200];	/* DIR/kmc.bind */
+};
+
+static const kmc_file_rule bind_rule = {
+	.forbidden = 077,
+	.max_size = 4096,
+	.allow_root_owner = 0,
+};
+
+static uint8_t *put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+	return p + 8;
+}
+
+static uint8_t *put(uint8_t *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+
+/* No allocation: a binding is written even where memory ran out. */
+void bind_serialize(const bind_state *b, const uint8_t key[KMC_KEY_LEN],
+	uint8_t out[BIND_FILE_LEN])
+{
+	uint8_t *p = out;
+
+	p = put(p, BIND_MAGIC, 8);
+	*p++ = (uint8_t)(BIND_FORMAT_VERSION >> 8);
+	*p++ = (uint8_t)BIND_FORMAT_VERSION;
+	*p++ = (uint8_t)(b->flags >> 8);
+	*p++ = (uint8_t)b->flags;
+	p = put(p, b->vault_id, KS_VAULT_ID_LEN);
+	p = put(put64(p, b->ks_gen), b->ks_digest, 32);
+	p = put(put64(p, b->ks_next_gen), b->ks_next_digest, 32);
+	p = put(put64(p, b->gen), b->root, 32);
+	p = put(put64(p, b->next_gen), b->next_root, 32);
+	p = put(put64(p, b->audit_seq), b->audit_hash, 32);
+	*p++ = b->places;
+	KMC_ASSERT(p - out == BIND_FILE_LEN - 32);
+	kmc_mac(p, key, out, BIND_FILE_LEN - 32);
+}
+
+uint8_t *bind_put64(uint8_t *p, uint64_t v)
+{
+	return put64(p, v);
+}
+
+int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
+{
+	kmc_rbuf r = KMC_RBUF(data, len);
+	const uint8_t *magic;
+	uint16_t version;
+	bind_state b;
+
+	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
+	memset(&b, 0, sizeof(b));
+	KMC_GUARD(kmc_rbuf_bytes(&r, 8, &magic));
+	KMC_ENSURE(memcmp(magic, BIND_MAGIC, 8) == 0, KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_u16(&r, &version));
+	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_VERSION);
+	KMC_GUARD(kmc_rbuf_u16(&r, &b.flags));
+	KMC_ENSURE(!(b.flags & ~(BIND_FLAG_NEXT | BIND_FLAG_KS_NEXT)),
+		KMC_E_CORRUPT);
+	KMC_GUARD(kmc_rbuf_copy(&r, b.vault_id, KS_VAULT_ID_LEN));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_digest, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_next_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_next_digest, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.root, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.next_gen));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.next_root, 32));
+	KMC_GUARD(kmc_rbuf_u64(&r, &b.audit_seq));
+	KMC_GUARD(kmc_rbuf_copy(&r, b.audit_hash, 32));
+	KMC_GUARD(kmc_rbuf_u8(&r, &b.places));
+	KMC_ENSURE(kmc_rbuf_left(&r) == 32, KMC_E_CORRUPT);
+	*ret = b;
+	return 0;
+}
+
+int bind_verify_mac(const uint8_t *data, size_t len,
+	const uint8_t key[KMC_KEY_LEN])
+{
+	uint8_t mac[32];
+
+	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_AUTH);
+	kmc_mac(mac, key, data, len - 32);
+	return kmc_memcmp(mac, data + len - 32, 32) == 0 ? 0 : KMC_E_AUTH;
+}
+
+int bind_store_root(store *st, uint64_t *ret_gen, uint8_t root[32])
+{
+	/* MERGE: the tree's root replaces the zeros once it is on main. */
+	memset(root, 0, 32);
+	return store_stat(st, NULL, ret_gen);
+}
+
+/* The store as it is: its generation and the root of its tree. */
+static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
+{
+	return bind_store_root(&v->st, ret_gen, root);
+}
+
+static int bind_key(const kmc_secret *rk, kmc_secret **ret)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+
+	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &key));
+	KMC_GUARD(kmc_subkey(kmc_secret_data(key), kmc_secret_data(rk), 3,
+		"kmcbind"));
+	KMC_GUARD(kmc_secret_readonly(key));
+	*ret = TAKE_PTR(key);
+	return 0;
+}
+
+int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
+	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk,
+	const char *host_key)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
+	uint8_t file[BIND_FILE_LEN];
+	bind_place p;
+	bind_state b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.vault_id, vault_id, KS_VAULT_ID_LEN);
+	b.ks_gen = ks_gen;
+	kmc_hash(b.ks_digest, raw, len);
+	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
+	KMC_GUARD(bind_key(rk, &key));
+	if (host_key) {
+		KMC_GUARD(bind_place_host(&p, host_key, vault_id));
+		KMC_GUARD(bind_place_write(&p, kmc_secret_data(key), vault_id,
+			b.gen));
+		b.places |= BIND_PLACE_HOST;
+	}
+	bind_serialize(&b, kmc_secret_data(key), file);
+	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
+}
+
+static int bind_write(kmc_vault *v, const bind_state *b)
+{
+	uint8_t raw[BIND_FILE_LEN];
+	int r;
+
+	bind_serialize(b, kmc_secret_data(v->bind->key), raw);
+	r = kmc_write_atomic(v->dirfd, BIND_NAME, raw, sizeof(raw), 0600, 0);
+	if (r < 0)
+		return kmc_detail(r, "writing %s: %s", v->bind->show,
+			kmc_strerror(r));
+	v->bind->b = *b;
+	v->bind->have = 1;
+	return 0;
+}
+
+/* Read and check kmc.bind into *ret: -ENOENT when there is none. */
+static int bind_read(kmc_vault *v, bind_state *ret)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	r = kmc_read_checked(v->dirfd, BIND_NAME, v->bind->show, &bind_rule,
+		&raw, &len);
+	if (r == -ENOENT)
+		return r;
+	if (r == KMC_E_TOO_LARGE)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: more than %d "
+			"bytes", v->bind->show, BIND_FILE_LEN);
+	if (r < 0) {
+		if (!kmc_error_detail()[0])
+			kmc_detail(r, "%s: %s", v->bind->show, kmc_strerror(r));
+		return r;
+	}
+	r = bind_parse(raw, len, &b);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "%s was written by a newer kmcvault",
+			v->bind->show);
+	if (r < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (%zu bytes, or "
+			"not a binding); kmc repair --accept-rollback binds the "
+			"vault again", v->bind->show, len);
+	if (memcmp(b.vault_id, v->ks->vault_id, KS_VAULT_ID_LEN) != 0)
+		return kmc_detail(KMC_E_ROLLBACK, "%s belongs to another vault; "
+			"kmc repair --accept-rollback binds this one again",
+			v->bind->show);
+	if (bind_verify_mac(raw, len, kmc_secret_data(v->bind->key)) < 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s fails its MAC: it was "
+			"altered; kmc repair --accept-rollback binds the vault "
+			"again", v->bind->show);
+	*ret = b;
+	return 0;
+}
+
+static const char *older(uint64_t have, uint64_t want)
+{
+	return have < want ? "put back from an older copy" :
+		"newer than the binding, which was put back from an older copy";
+}
+
+/* The keystore that won against the binding. */
+static int check_ks(kmc_vault *v, const bind_state *b, const uint8_t *raw,
+	size_t len)
+{
+	uint64_t g = v->ks->generation;
+	uint8_t d[32];
+
+	kmc_hash(d, raw, len);
+	if (g == b->ks_gen && kmc_memcmp(d, b->ks_digest, 32) == 0)
+		return 0;
+	if ((b->flags & BIND_FLAG_KS_NEXT) && g == b->ks_next_gen &&
+	    kmc_memcmp(d, b->ks_next_digest, 32) == 0)
+		return 0;
+	if (g == b->ks_gen)
+		return kmc_detail(KMC_E_ROLLBACK, "%s/" KS_MASTER_NAME " is at "
+			"generation %" PRIu64 " as %s vouches for, but is not "
+			"the keystore it names: the keystores were replaced; kmc "
+			"repair --accept-rollback accepts a deliberate restore",
+			v->dir, g, BIND_NAME);
+	return kmc_detail(KMC_E_ROLLBACK, "the keystores of %s are at "
+		"generation %" PRIu64 " but %s vouches for %" PRIu64 ": they "
+		"were %s; kmc repair --accept-rollback accepts a deliberate "
+		"restore", v->dir, g, BIND_NAME, b->ks_gen,
+		older(g, b->ks_gen));
+}
+
+static int check_store(kmc_vault *v, const bind_state *b, uint64_t g,
+	const uint8_t root[32])
+{
+	if (g == b->gen && kmc_memcmp(root, b->root, 32) == 0)
+		return 0;
+	if ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen &&
+	    kmc_memcmp(root, b->next_root, 32) == 0)
+		return 0;
+	if (g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen))
+		return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
+			"generation %" PRIu64 " as %s vouches for, but holds "
+			"other items: records were put back or replaced; kmc "
+			"repair --accept-rollback accepts a deliberate restore",
+			v->dir, g, BIND_NAME);
+	return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
+		"generation %" PRIu64 " but %s vouches for %" PRIu64 ": the "
+		"item store was %s; kmc repair --accept-rollback accepts a "
+		"deliberate restore", v->dir, g, BIND_NAME,
+		(b->flags & BIND_FLAG_NEXT) && g > b->next_gen ? b->next_gen :
+		b->gen, older(g, b->gen));
+}
+
+/*
+ * The forward-only place against the binding: a place ahead of every
+ * generation the binding names means the whole folder went back. A place
+ * behind it is left behind by writers that opened another way, and moves
+ * forward at the next write.
+ */
+static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
+{
+	bind_place *p = &v->bind->place;
+	uint64_t top = b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen, g;
+	int r;
+
+	*ret = 0;
+	if (!p->kind)
+		return 0;
+	r = bind_place_read(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, &g);
+	if (r == -ENOENT) {
+		if (b->places & p->kind)
+			return kmc_detail(KMC_E_ROLLBACK, "the state file %s is "
+				"missing, though %s says it is in use: it was "
+				"deleted, or the host key's folder was put back; "
+				"kmc repair --accept-rollback makes it again",
+				p->show, BIND_NAME);
+		return 0;
+	}
+	KMC_GUARD(r);
+	/* A reader may have read the binding just before a writer named its
+	   next generation and moved the state file to it: read it again. */
+	if (g > top && !(v->flags & KMC_OPEN_WRITE)) {
+		bind_state b2;
+
+		if (bind_read(v, &b2) == 0) {
+			v->bind->b = b2;
+			top = b2.flags & BIND_FLAG_NEXT ? b2.next_gen : b2.gen;
+		}
+		kmc_detail_clear();
+	}
+	if (g > top)
+		return kmc_detail(KMC_E_ROLLBACK, "%s is at generation %" PRIu64
+			" but the state file %s has seen %" PRIu64 ": the whole "
+			"vault folder was put back from an older copy; kmc repair "
+			"--accept-rollback accepts a deliberate restore", v->dir,
+			top, p->show, g);
+	*ret = g;
+	return 0;
+}
+
+/* A binding of what is on disk now: store, keystore, audit head. */
+static int bind_now(kmc_vault *v, bind_state *ret)
+{
+	bind_state b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.vault_id, v->ks->vault_id, KS_VAULT_ID_LEN);
+	b.ks_gen = v->ks->generation;
+	memcpy(b.ks_digest, v->bind->ks_digest, 32);
+	KMC_GUARD(store_now(v, &b.gen, b.root));
+	/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the audit
+	   log is on main; until then the vault has none (seq 0). */
+	*ret = b;
+	return 0;
+}
+
+static int place_move(kmc_vault *v, bind_state *b, uint64_t gen)
+{
+	bind_place *p = &v->bind->place;
+	int r;
+
+	if (!p->kind)
+		return 0;
+	r = bind_place_write(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, gen);
+	if (r < 0)
+		return kmc_detail(r, "writing the state file %s: %s", p->show,
+			kmc_strerror(r));
+	b->places |= (uint8_t)p->kind;
+	return 0;
+}
+
+/*
+ * Bind to what is on disk now and move the place to it (a new binding,
+ * or kmc repair --accept-rollback): the place first, so that a binding
+ * naming it in use never comes before the place itself.
+ */
+static int rebind(kmc_vault *v)
+{
+	bind_state b;
+
+	KMC_GUARD(bind_now(v, &b));
+	KMC_GUARD(place_move(v, &b, b.gen));
+	KMC_GUARD(bind_write(v, &b));
+	return 0;
+}
+
+static uint64_t top_gen(const bind_state *b)
+{
+	return b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen;
+}
+
+/*
+ * The store's (g, root) against binding b read before it. Without the
+ * writer lock a writer may commit between the two reads, or between the
+ * binding written and the store committed: then the binding is read
+ * again, and a generation from b's current to the new one's top is what
+ * some moment of those commits held (the next open checks its root).
+ * Older than b, or newer than the binding read after it, is a rollback.
+ */
+static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
+	const uint8_t root[32])
+{
+	bind_state b2;
+	int r = check_store(v, b, g, root);
+
+	if (r == 0 || (v->flags & KMC_OPEN_WRITE))
+		return r;
+	if (bind_read(v, &b2) < 0)
+		return r;
+	kmc_detail_clear();
+	r = check_store(v, &b2, g, root);
+	if (r == 0 || (g >= b->gen && g <= top_gen(&b2))) {
+		kmc_detail_clear();
+		v->bind->b = b2;
+		return 0;
+	}
+	return r;
+}
+
+/*
+ * The keystore that opened against the binding. A reader may have read
+ * it just before a writer replaced it: when the newest keystore on disk
+ * now is the one the binding names or newer, the opened one was current
+ * a moment ago, and is accepted. Keystores put back stay older.
+ */
+static int ks_ok(kmc_vault *v, const bind_state *b, const uint8_t *raw,
+	size_t len)
+{
+	uint8_t id[KS_VAULT_ID_LEN];
+	uint64_t now;
+	int r = check_ks(v, b, raw, len), found = 0;
+
+	if (r == 0 || (v->flags & KMC_OPEN_WRITE) ||
+	    v->ks->generation > b->ks_gen)
+		return r;
+	if (vault_peek(v->dirfd, v->dir, id, &now, &found) == 0 && found &&
+	    memcmp(id, v->ks->vault_id, KS_VAULT_ID_LEN) == 0 &&
+	    now > v->ks->generation && now >= b->ks_gen) {
+		kmc_detail_clear();
+		return 0;
+	}
+	return r;
+}
+
+static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
+	uint64_t *ret_place)
+{
+	uint8_t root[32];
+	uint64_t g;
+	int r;
+
+	r = bind_read(v, &v->bind->b);
+	if (r == -ENOENT)
+		return r;
+	KMC_GUARD(r);
+	v->bind->have = 1;
+	KMC_GUARD(ks_ok(v, &v->bind->b, ks_raw, ks_len));
+	KMC_GUARD(store_now(v, &g, root));
+	KMC_GUARD(store_ok(v, &v->bind->b, g, root));
+	return check_place(v, &v->bind->b, ret_place);
+}
+
+/*
+ * The temporaries a write killed halfway left (".NAME.tmp-*" of
+ * kmc_write_atomic()): the writer lock is held, so no write of them is
+ * under way.
+ */
+void bind_remove_temps(int dirfd, const char *name)
+{
+	char prefix[128];
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), ".%s.tmp-", name);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			(void)unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * No kmc.bind: an old vault, or one kmc restore put back without a
+ * protector to bind it. A state file that has seen the store further on
+ * says the folder went back, kmc.bind with it.
+ */
+static int unbound_check(kmc_vault *v)
+{
+	bind_place *p = &v->bind->place;
+	uint8_t root[32];
+	uint64_t g, seen;
+	int r;
+
+	if (!p->kind)
+		return 0;
+	r = bind_place_read(p, kmc_secret_data(v->bind->key),
+		v->ks->vault_id, &seen);
+	if (r == -ENOENT)
+		return 0;
+	KMC_GUARD(r);
+	KMC_GUARD(store_now(v, &g, root));
+	if (seen > g)
+		return kmc_detail(KMC_E_ROLLBACK, "%s has no %s and is at "
+			"generation %" PRIu64 ", but the state file %s has seen "
+			"%" PRIu64 ": the folder was put back from an older copy "
+			"(or restored without a protector to bind it); kmc repair "
+			"--accept-rollback accepts a deliberate restore", v->dir,
+			BIND_NAME, g, p->show, seen);
+	return 0;
+}
+
+int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
+	const char *host_key, int accept)
+{
+	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
+	int r;
+
+	v->bind = calloc(1, sizeof(*v->bind));
+	KMC_ENSURE(v->bind, KMC_E_NOMEM);
+	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
+		BIND_NAME);
+	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
+	KMC_GUARD(bind_key(v->rk, &v->bind->key));
+	if (host_key)
+		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
+			v->ks->vault_id));
+
+	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
+	if (r == -ENOENT) {
+		v->bind->have = 0;
+		if (!writer)
+			return 0;	/* "not bound yet": kmc status says so */
+		r = unbound_check(v);
+		if (r < 0 && accept)
+			kmc_detail_clear();
+		else
+			KMC_GUARD(r);
+		/* MERGE: the first binding of an old vault is worth a record
+		   in the audit log once it is on main. */
+		v->bind->todo = BIND_TODO_REBIND;
+		return 0;
+	}
+	if (r < 0 && accept && writer) {
+		/* MERGE: audit_append(v, "repair --accept-rollback", ...) once
+		   the audit log is on main: a deliberate restore is recorded. */
+		kmc_detail_clear();
+		v->bind->have = 0;
+		v->bind->todo = BIND_TODO_REBIND;
+		return 0;
+	}
+	KMC_GUARD(r);
+	if (writer)
+		v->bind->todo = accept ? BIND_TODO_REBIND : BIND_TODO_SETTLE;
+	return 0;
+}
+
+/*
+ * At the end of a writable open, once everything else the open checks
+ * has held (a journal of a newer kmc refuses the open, and then nothing
+ * was written): bind a vault that has none, or re-bind (accept), or
+ * finish what a cut-off change left pending and move a place that fell
+ * behind.
+ */
+int bind_settle(kmc_vault *v)
+{
+	uint8_t root[32];
+	bind_state b;
+	uint64_t g;
+
+	if (!v->bind || v->bind->todo == BIND_TODO_NONE)
+		return 0;
+	bind_remove_temps(v->dirfd, BIND_NAME);
+	if (v->bind->place.kind)
+		bind_place_remove_temps(&v->bind->place);
+	if (v->bind->todo == BIND_TODO_REBIND) {
+		v->bind->todo = BIND_TODO_NONE;
+		return rebind(v);
+	}
+	v->bind->todo = BIND_TODO_NONE;
+	b = v->bind->b;
+	KMC_GUARD(store_now(v, &g, root));
+	/* A next the store never reached (a change cut off before its
+	   commit) stays: the state file may have seen it, and the next
+	   change names the same generation again. */
+	if ((b.flags & BIND_FLAG_NEXT) && g == b.next_gen) {
+		b.gen = b.next_gen;
+		memcpy(b.root, b.next_root, 32);
+		b.flags &= (uint16_t)~BIND_FLAG_NEXT;
+		b.next_gen = 0;
+		memset(b.next_root, 0, 32);
+	}
+	if ((b.flags & BIND_FLAG_KS_NEXT) && v->ks->generation == b.ks_next_gen) {
+		b.ks_gen = b.ks_next_gen;
+		memcpy(b.ks_digest, b.ks_next_digest, 32);
+		b.flags &= (uint16_t)~BIND_FLAG_KS_NEXT;
+		b.ks_next_gen = 0;
+		memset(b.ks_next_digest, 0, 32);
+	}
+	if (v->bind->place.kind && v->bind->place_gen < b.gen)
+		KMC_GUARD(place_move(v, &b, b.gen));
+	if (memcmp(&b, &v->bind->b, sizeof(b)) != 0)
+		KMC_GUARD(bind_write(v, &b));
+	return 0;
+}
+
+void bind_close(kmc_vault *v)
+{
+	if (!v->bind)
+		return;
+	kmc_secret_free(v->bind->key);
+	free(v->bind);
+	v->bind = NULL;
+}
+
+int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
+{
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !v->bind->have ||
+	    !(v->flags & KMC_OPEN_WRITE))
+		return 0;
+	b = v->bind->b;
+	switch (phase) {
+	case STORE_PREPARE:
+		b.flags |= BIND_FLAG_NEXT;
+		b.next_gen = c->gen_new;
+		memcpy(b.next_root, c->root_new, 32);
+		/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the
+		   audit log is on main (its record of this change is in). */
+		KMC_GUARD(bind_write(v, &b));
+		KMC_GUARD(place_move(v, &b, c->gen_new));
+		/* The place's bit goes in at COMMITTED, the place written. */
+		return 0;
+	case STORE_COMMITTED:
+		b.places |= (uint8_t)v->bind->place.kind;
+		b.flags &= (uint16_t)~BIND_FLAG_NEXT;
+		b.gen = c->gen_new;
+		memcpy(b.root, c->root_new, 32);
+		b.next_gen = 0;
+		memset(b.next_root, 0, 32);
+		/* Best effort: a pending next is accepted, and the next
+		   writable open finishes it. */
+		if (bind_write(v, &b) < 0)
+			kmc_detail_clear();
+		return 0;
+	case STORE_ABORTED:
+		return 0;
+	}
+	return 0;
+}
+
+int bind_on_keystore(kmc_vault *v, store_phase phase, uint64_t gen,
+	const uint8_t *raw, size_t len)
+{
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !v->bind->have ||
+	    !(v->flags & KMC_OPEN_WRITE))
+		return 0;
+	b = v->bind->b;
+	switch (phase) {
+	case STORE_PREPARE:
+		b.flags |= BIND_FLAG_KS_NEXT;
+		b.ks_next_gen = gen;
+		kmc_hash(b.ks_next_digest, raw, len);
+		return bind_write(v, &b);
+	case STORE_COMMITTED:
+		b.flags &= (uint16_t)~BIND_FLAG_KS_NEXT;
+		b.ks_gen = gen;
+		kmc_hash(b.ks_digest, raw, len);
+		b.ks_next_gen = 0;
+		memset(b.ks_next_digest, 0, 32);
+		if (bind_write(v, &b) < 0)
+			kmc_detail_clear();
+		return 0;
+	case STORE_ABORTED:
+		return 0;
+	}
+	return 0;
+}
+
+int bind_root_check(void *arg, uint64_t gen, const uint8_t root[32])
+{
+	kmc_vault *v = arg;
+	bind_state b;
+
+	if (!v->bind || !v->bind->key || !v->bind->have)
+		return 0;
+	if (check_store(v, &v->bind->b, gen, root) == 0)
+		return 0;
+	/* Another process committed since: read what it bound. */
+	kmc_detail_clear();
+	b = v->bind->b;
+	return store_ok(v, &b, gen, root);
+}
+
+int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
+{
+	if (!v->bind || !v->bind->have)
+		return KMC_E_NOT_FOUND;
+	*ret_seq = v->bind->b.audit_seq;
+	memcpy(ret_hash, v->bind->b.audit_hash, 32);
+	return 0;
+}
+
+void bind_status(int dirfd, uint64_t store_gen,
+	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
+	uint8_t *ret_places)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	*ret_places = 0;
+	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
+		&len);
+	kmc_detail_clear();
+	if (r == -ENOENT) {
+		*ret_state = KMC_BIND_NONE;
+		return;
+	}
+	if (r < 0 || bind_parse(raw, len, &b) < 0 ||
+	    memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
+		*ret_state = KMC_BIND_DAMAGED;
+		return;
+	}
+	*ret_places = b.places;
+	if (store_gen == b.gen)
+		*ret_state = KMC_BIND_OK;
+	else if ((b.flags & BIND_FLAG_NEXT) && store_gen == b.next_gen)
+		*ret_state = KMC_BIND_PENDING;
+	else
+		*ret_state = KMC_BIND_DISAGREES;
+}
