@@ -27,6 +27,7 @@
 #include "protector.h"
 #include "journal.h"
 #include "backup.h"
+#include "audit.h"
 #include "../kmc/buf.h"
 
 #define MK_AD_LABEL "kmcvault/mk/v1"
@@ -429,6 +430,7 @@ void kmc_vault_close(kmc_vault *v)
 {
 	if (!v)
 		return;
+	audit_detach(v);	/* read counts: before the store goes */
 	store_close(&v->st);
 	vault_drop_keys(v);
 	free(v->ks);
@@ -538,12 +540,17 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	KMC_GUARD(r);
 	kmc_detail_clear();
 
+	/* Every handle signs audit records (readers record their reads);
+	   before the recoveries below, whose changes are recorded too. */
+	KMC_GUARD(audit_attach(v));
+	audit_op(v, "open (finishing a cut-off change)");
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database. */
 	if (flags & KMC_OPEN_WRITE) {
 		KMC_GUARD(store_history_make(&v->st));
 		KMC_GUARD(journal_recover(v));
 	}
+	audit_op(v, NULL);
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {
 		kmc_secret_free(v->rk);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include "vault.h"
+#include "audit.h"
 #include "../kmc/buf.h"
 
 #define ITEM_AD_LABEL "kmcvault/item/v1"
@@ -354,6 +355,11 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 			"was altered, moved from another name or copied from "
 			"another vault", name);
 	KMC_GUARD(r);
+	/* Secrets are audited; public material (certificates, CRLs, a
+	   bundle's meta) is not. */
+	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
+	    info.type == KMC_ITEM_PRIVATE_KEY)
+		audit_read(v, name, info.version);
 	*ret = s;
 	return 0;
 }

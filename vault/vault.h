@@ -132,6 +132,7 @@ struct kmc_vault {
 	unsigned opened_by;
 	unsigned repaired;
 	char notes[1024];	/* protectors that failed before one worked */
+	struct audit_state *audit;	/* vault/audit.c */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

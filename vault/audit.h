@@ -1,0 +1,138 @@
+/*
+ * audit.h - the audit log, audit.log in the vault folder (vault/audit.c
+ * writes it, vault/auditread.c reads and verifies it; docs/format.md has
+ * the record and chain formats).
+ *
+ * One record a line of JSON, each with the hash of the line before
+ * ("prev") and a MAC under a key derived from the root key ("mac"), so a
+ * record deleted, edited, reordered or truncated breaks the chain that
+ * kmc audit verify walks. The file is bounded: a full audit.log becomes
+ * the segment audit-<first seq, 20 digits>.log and a new audit.log goes
+ * on from the last head; at most AUDIT_SEGMENTS_KEPT segments are kept,
+ * and the removal of the oldest is itself recorded first.
+ */
+#ifndef KMC_AUDIT_H
+#define KMC_AUDIT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "vault.h"
+
+#define AUDIT_NAME "audit.log"
+#define AUDIT_FORMAT_VERSION 1
+/* A segment grows to at most this many bytes before it is rotated. */
+#define AUDIT_SEGMENT_MAX (4u * 1024 * 1024)
+/* Rotated segments kept beside audit.log (the oldest goes first). */
+#define AUDIT_SEGMENTS_KEPT 8
+/* One record's line, newline included: longer is damage. */
+#define AUDIT_LINE_MAX 8192
+/* Items named in one record; a larger change says how many more. */
+#define AUDIT_ITEMS_MAX 32
+#define AUDIT_HASH_LEN 32
+
+typedef struct audit_item {
+	const char *name;
+	uint32_t version;
+	uint64_t reads;		/* 0: not a read count */
+} audit_item;
+
+/* One record's fields as a change or a read hands them in. */
+typedef struct audit_rec {
+	const char *op;
+	const audit_item *items;
+	size_t n_items;
+	size_t more_items;	/* items beyond n_items, only counted */
+	uint64_t gen;		/* the store generation a change makes, or 0 */
+	const char *result;	/* "ok", "pending" or the error text */
+	int64_t through;	/* segment removal: its last seq, else -1 */
+	int64_t torn;		/* a torn record's bytes closed off, else -1 */
+} audit_rec;
+
+/*
+ * audit_attach - at the open, once the root key is known: derive the
+ * log's key and, for a writable handle, finish the record of a change
+ * that a crash cut off between its two records. audit_detach - at the
+ * close: write the read counts (see audit_read()), wipe the key.
+ * Returns 0 or KMC_E_AUDIT (writable handles only: the log cannot be
+ * written), KMC_E_NOMEM.
+ */
+KMC_INTERNAL int audit_attach(kmc_vault *v) KMC_MUST_CHECK;
+KMC_INTERNAL void audit_detach(kmc_vault *v);
+
+/* The name of the API call or command under way on v ("password set"),
+   which the next records carry; a static string. */
+KMC_INTERNAL void audit_op(kmc_vault *v, const char *op);
+
+/*
+ * audit_change - append a change's record (result "pending" before it
+ * is made, then "ok" or the error after). Returns 0; KMC_E_AUDIT with a
+ * detail naming audit.log and the cause: the change must not be made.
+ */
+KMC_INTERNAL int audit_change(kmc_vault *v, const audit_rec *rec)
+	KMC_MUST_CHECK;
+
+/*
+ * audit_read - the handle read a secret (item name, version): the first
+ * read of an item by a handle is recorded at once, further reads are
+ * counted and recorded at the close. Recorded in audit.log when the
+ * handle may write it, else through syslog (LOG_AUTHPRIV). Never fails
+ * the read.
+ */
+KMC_INTERNAL void audit_read(kmc_vault *v, const char *name,
+	uint32_t version);
+
+/*
+ * audit_head - the sequence number and hash of the log's last record;
+ * 0 and 32 zero bytes when the vault has no audit log yet.
+ * Returns 0; KMC_E_AUDIT (the log is unsafe or its tail damaged).
+ */
+KMC_INTERNAL int audit_head(kmc_vault *v, uint64_t *ret_seq,
+	uint8_t ret_hash[AUDIT_HASH_LEN]) KMC_MUST_CHECK;
+
+/* The keystore changes (vault_ks_commit): before (phase 0; a failure
+   stops the change) and after (phase 1, r its result). */
+KMC_INTERNAL int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen,
+	int r) KMC_MUST_CHECK;
+
+/* The records' MAC key, NULL when the handle has none. */
+KMC_INTERNAL const uint8_t *audit_key(const kmc_vault *v);
+
+/* For tools/bench only (not exported): auditing off or on for v. */
+KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
+
+/* ---- auditread.c: the log as lines ---------------------------------- */
+
+/* One parsed line (pointers into the caller's buffers). */
+typedef struct audit_line {
+	uint64_t seq;
+	const char *text;	/* the line, without its newline */
+	size_t len;
+	uint8_t prev[AUDIT_HASH_LEN];
+	uint8_t mac[AUDIT_HASH_LEN];
+	size_t mac_at;		/* the MAC covers text[0..mac_at) */
+} audit_line;
+
+/* Parse the fixed frame of a record line: {"v":1,"seq":N, ... ,"prev":
+   "<hex>","mac":"<hex>"}. Returns 0 or KMC_E_CORRUPT. */
+KMC_INTERNAL int audit_line_parse(const char *text, size_t len,
+	audit_line *ret) KMC_MUST_CHECK;
+/* The number after "key": at the top level of a record; KMC_E_NOT_FOUND. */
+KMC_INTERNAL int audit_line_u64(const char *text, size_t len,
+	const char *key, uint64_t *ret) KMC_MUST_CHECK;
+/* The string after "key": at the top level, decoded; KMC_E_NOT_FOUND. */
+KMC_INTERNAL int audit_line_str(const char *text, size_t len,
+	const char *key, char *out, size_t size) KMC_MUST_CHECK;
+
+/* Open dirfd's name (audit.log or a segment) with the vault's checks:
+   no link, regular, the user's, no group or other bits, one link.
+   Returns the fd, -ENOENT, or KMC_E_AUDIT with a detail. */
+KMC_INTERNAL int audit_open_file(int dirfd, const char *dir,
+	const char *name, int flags, struct stat *ret_st) KMC_MUST_CHECK;
+/* The segments in dirfd, oldest first: their first seqs, *ret_n of
+   them (at most max). */
+KMC_INTERNAL int audit_segments(int dirfd, uint64_t *firsts, size_t max,
+	size_t *ret_n) KMC_MUST_CHECK;
+KMC_INTERNAL void audit_segment_name(uint64_t first, char *buf,
+	size_t size);
+
+#endif
