@@ -43,12 +43,14 @@ int store_txn_keep(store_txn *t, const char *name, uint32_t version)
 	KMC_GUARD(db_check_val(t->st->env, &v, "record", name));
 	KMC_GUARD(history_key(name, version, buf, &hk));
 	KMC_ENSURE(store_history_dbi(t->st), KMC_E_INVALID);
-	return db_err(mdb_put(t->txn, t->st->history, &hk, &v, 0));
+	KMC_GUARD(db_err(mdb_put(t->txn, t->st->history, &hk, &v, 0)));
+	return store_txn_touch(t, STORE_DB_HISTORY, hk.mv_data, hk.mv_size,
+		0);
 }
 
-/* Visit the history records of name: cb may delete the current one. */
+/* Visit the history records of name; with del, delete each in it. */
 static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
-	int del, size_t *ret_n)
+	store_txn *del, size_t *ret_n)
 {
 	uint8_t buf[KMC_NAME_MAX + 5];
 	size_t n = strlen(name), count = 0;
@@ -76,7 +78,11 @@ static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
 			break;
 		count++;
 		if (del) {
-			r = db_err(mdb_cursor_del(cur, 0));
+			/* Logged first: the delete may move the key's page. */
+			r = store_txn_touch(del, STORE_DB_HISTORY, k.mv_data,
+				k.mv_size, 1);
+			if (r == 0)
+				r = db_err(mdb_cursor_del(cur, 0));
 			if (r < 0)
 				break;
 		}
@@ -94,7 +100,7 @@ int store_txn_drop_history(store_txn *t, const char *name, size_t *ret_n)
 	*ret_n = 0;
 	if (!store_history_dbi(t->st))
 		return 0;
-	return history_walk(t->txn, t->st->history, name, 1, ret_n);
+	return history_walk(t->txn, t->st->history, name, t, ret_n);
 }
 
 int store_history_count(store *st, const char *name, uint32_t *ret)
@@ -107,7 +113,7 @@ int store_history_count(store *st, const char *name, uint32_t *ret)
 	if (!store_history_dbi(st))
 		return 0;	/* a store of the first releases, only read */
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = history_walk(txn, st->history, name, 0, &n);
+	r = history_walk(txn, st->history, name, NULL, &n);
 	mdb_txn_abort(txn);
 	if (r == 0)
 		*ret = (uint32_t)n;

@@ -496,7 +496,7 @@ int db_name_val(const char *name, MDB_val *k)
 	return 0;
 }
 
-static int copy_val(MDB_env *env, const MDB_val *v, const char *what,
+int db_copy_val(MDB_env *env, const MDB_val *v, const char *what,
 	const char *name, uint8_t **ret, size_t *ret_len)
 {
 	uint8_t *p;
@@ -545,62 +545,9 @@ int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = db_err(mdb_get(txn, st->items, &k, &v));
 	if (r == 0)
-		r = copy_val(st->env, &v, "record", name, ret, ret_len);
+		r = db_copy_val(st->env, &v, "record", name, ret, ret_len);
 	mdb_txn_abort(txn);
 	return r;
-}
-
-int store_txn_begin(store *st, store_txn *ret)
-{
-	ret->st = st;
-	ret->txn = NULL;
-	if (st->writing)
-		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
-			"handle: write through it, or commit or abort it first");
-	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
-}
-
-int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
-	size_t *ret_len)
-{
-	MDB_val k, v;
-
-	db_name_val(name, &k);
-	KMC_GUARD(db_err(mdb_get(t->txn, t->st->items, &k, &v)));
-	return copy_val(t->st->env, &v, "record", name, ret, ret_len);
-}
-
-int store_txn_put(store_txn *t, const char *name, const uint8_t *rec,
-	size_t len)
-{
-	MDB_val k, v = { len, (void *)rec };
-
-	db_name_val(name, &k);
-	return db_err(mdb_put(t->txn, t->st->items, &k, &v, 0));
-}
-
-int store_txn_del(store_txn *t, const char *name)
-{
-	MDB_val k;
-
-	db_name_val(name, &k);
-	return db_err(mdb_del(t->txn, t->st->items, &k, NULL));
-}
-
-int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
-	size_t len)
-{
-	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)val };
-
-	return db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
-}
-
-int store_txn_meta_del(store_txn *t, const char *key)
-{
-	MDB_val k = { strlen(key), (void *)key };
-	int r = db_err(mdb_del(t->txn, t->st->meta, &k, NULL));
-
-	return r == KMC_E_NOT_FOUND ? 0 : r;
 }
 
 int store_meta_get(store *st, const char *key, uint8_t **ret,
@@ -613,60 +560,9 @@ int store_meta_get(store *st, const char *key, uint8_t **ret,
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = db_err(mdb_get(txn, st->meta, &k, &v));
 	if (r == 0)
-		r = copy_val(st->env, &v, "meta value", key, ret, ret_len);
+		r = db_copy_val(st->env, &v, "meta value", key, ret, ret_len);
 	mdb_txn_abort(txn);
 	return r;
-}
-
-static int read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
-{
-	MDB_val k = { 10, "generation" }, v;
-	const uint8_t *p;
-	uint64_t g = 0;
-
-	KMC_GUARD(db_err(mdb_get(txn, meta, &k, &v)));
-	KMC_ENSURE(v.mv_size == 8 && db_val_ok(mdb_txn_env(txn), &v, 8),
-		KMC_E_CORRUPT);
-	p = v.mv_data;
-	for (int i = 0; i < 8; i++)
-		g = (g << 8) | p[i];
-	*ret = g;
-	return 0;
-}
-
-int store_txn_commit(store_txn *t)
-{
-	MDB_val k = { 10, "generation" }, v;
-	uint8_t buf[8];
-	uint64_t g;
-	int r;
-
-	r = read_generation(t->txn, t->st->meta, &g);
-	if (r == 0) {
-		g++;
-		for (int i = 7; i >= 0; i--) {
-			buf[i] = (uint8_t)g;
-			g >>= 8;
-		}
-		v = (MDB_val){ sizeof(buf), buf };
-		r = db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
-	}
-	if (r < 0) {
-		store_txn_abort(t);
-		return r;
-	}
-	r = db_err(mdb_txn_commit(t->txn));
-	t->txn = NULL;
-	if (r == 0)
-		store_extend(t->st->env);
-	return r;
-}
-
-void store_txn_abort(store_txn *t)
-{
-	if (t->txn)
-		mdb_txn_abort(t->txn);
-	t->txn = NULL;
 }
 
 int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
@@ -680,7 +576,7 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	if (r == 0 && ret_count)
 		*ret_count = s.ms_entries;
 	if (r == 0 && ret_generation)
-		r = read_generation(txn, st->meta, ret_generation);
+		r = store_read_generation(txn, st->meta, ret_generation);
 	mdb_txn_abort(txn);
 	return r;
 }
@@ -763,6 +659,8 @@ int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
 
 			memcpy(key, k.mv_data, k.mv_size);
 			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
+			if (r == 0)
+				r = store_txn_touch(t, db, key, k.mv_size, 0);
 			changed++;
 		}
 		free(rec);

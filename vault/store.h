@@ -31,6 +31,54 @@
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
 
 struct shared_env;
+struct store;
+struct store_txn;
+struct store_change;
+
+/* The two databases of records. */
+typedef enum store_db {
+	STORE_DB_ITEMS,
+	STORE_DB_HISTORY,
+} store_db;
+
+/*
+ * The commit hook (store_set_commit_hook()): what a commit tells the
+ * vault around mdb_txn_commit, in this order.
+ *	STORE_PREPARE   inside the write transaction, the tree already
+ *	                updated: a non-zero return aborts it and is what
+ *	                store_txn_commit() returns (nothing changed);
+ *	STORE_ABORTED   mdb_txn_commit failed: nothing changed (return
+ *	                ignored);
+ *	STORE_COMMITTED the change is made (return ignored: the hook leaves
+ *	                what it could not finish to the next writable open).
+ */
+typedef enum store_phase {
+	STORE_PREPARE,
+	STORE_COMMITTED,
+	STORE_ABORTED,
+} store_phase;
+
+typedef struct store_touched {		/* one key put or deleted */
+	store_db db;
+	const uint8_t *key;
+	size_t key_len;
+	int deleted;			/* 1: the key is gone after commit */
+} store_touched;
+
+/* What a commit changes: each key once, sorted by (db, key). */
+typedef struct store_change {
+	uint64_t gen_old, gen_new;	/* the store generation before/after */
+	uint8_t root_old[32], root_new[32];	/* the tree's (storetree.c) */
+	const store_touched *touched;
+	size_t n_touched;
+	struct store_txn *t;		/* PREPARE only: may read (store_txn_get) */
+} store_change;
+
+typedef int (*store_commit_fn)(void *arg, store_phase phase,
+	const store_change *c);
+/* The root check on reads (store_set_root_check()). */
+typedef int (*store_root_fn)(void *arg, uint64_t gen,
+	const uint8_t root[32]);
 
 typedef struct store {
 	MDB_env *env;
@@ -41,6 +89,11 @@ typedef struct store {
 	/* A write transaction is open (a kmc_batch): LMDB allows one a
 	   thread, so another begin on this handle would hang. */
 	int writing;
+	/* store_set_commit_hook(), store_set_root_check() */
+	store_commit_fn commit_fn;
+	void *commit_arg;
+	store_root_fn root_fn;
+	void *root_arg;
 } store;
 
 /* How store_open() opens the file. */
@@ -78,12 +131,46 @@ KMC_INTERNAL void store_release_pages(store *st, unsigned every);
 
 /*
  * A write transaction: begin, any number of put/del, commit or abort.
- * Commit bumps the generation in the same transaction.
+ * Every put and delete of a record (either database; keep and
+ * drop_history too) is logged. store_txn_commit, in order: bumps the
+ * generation and updates the hash tree for the touched keys in the same
+ * transaction; calls the hook with STORE_PREPARE (non-zero: abort, and
+ * return it); mdb_txn_commit (failed: the hook with STORE_ABORTED, and
+ * return the error); then the hook with STORE_COMMITTED.
  */
 typedef struct store_txn {
 	store *st;
 	MDB_txn *txn;
+	struct store_touch_log *log;	/* the keys touched (storetxn.c) */
 } store_txn;
+
+/*
+ * store_set_commit_hook - call fn(arg, phase, change) around every commit
+ * of st (see store_phase); NULL removes it. A store without a hook
+ * commits with no call. Set after store_open() (which clears it).
+ */
+KMC_INTERNAL void store_set_commit_hook(store *st, store_commit_fn fn,
+	void *arg);
+/*
+ * store_set_root_check - every read transaction reads the generation and
+ * the tree root; when that pair differs from the last one accepted,
+ * fn(arg, gen, root) is called and a non-zero return refuses the read.
+ * Without one, every pair is accepted.
+ */
+KMC_INTERNAL void store_set_root_check(store *st, store_root_fn fn,
+	void *arg);
+/* Record that key of db was put (deleted 0) or deleted (1) in t: every
+   put and delete of the store's own files calls it. */
+KMC_INTERNAL int store_txn_touch(store_txn *t, store_db db,
+	const uint8_t *key, size_t key_len, int deleted) KMC_MUST_CHECK;
+/* The generation in meta, read inside txn. */
+KMC_INTERNAL int store_read_generation(MDB_txn *txn, MDB_dbi meta,
+	uint64_t *ret) KMC_MUST_CHECK;
+/* A value LMDB handed back copied out (malloc'd), checked as
+   db_check_val() does. */
+KMC_INTERNAL int db_copy_val(MDB_env *env, const MDB_val *v,
+	const char *what, const char *name, uint8_t **ret, size_t *ret_len)
+	KMC_MUST_CHECK;
 
 KMC_INTERNAL int store_txn_begin(store *st, store_txn *ret) KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_get(store_txn *t, const char *name,
@@ -131,13 +218,6 @@ KMC_INTERNAL int db_val_ok(MDB_env *env, const MDB_val *v, size_t max);
 KMC_INTERNAL int db_check_val(MDB_env *env, const MDB_val *v,
 	const char *what, const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int db_name_val(const char *name, MDB_val *k);
-
-
-/* The two databases of records. */
-typedef enum store_db {
-	STORE_DB_ITEMS,
-	STORE_DB_HISTORY,
-} store_db;
 
 /* A key of either database: a name, or name || 0x00 || u32 version. */
 #define STORE_KEY_MAX (KMC_NAME_MAX + 5)

@@ -540,6 +540,147 @@ static void test_store_reads_leave_no_map(void **state)
 	free(val);
 }
 
+/* ---- the commit hook ------------------------------------------------- */
+
+typedef struct hook_log {
+	int fail_at_prepare;		/* returned at STORE_PREPARE */
+	int calls[3];			/* by phase */
+	uint64_t gen_old, gen_new;	/* as the last call saw them */
+	int read_ok;			/* PREPARE could read through c->t */
+	size_t n;
+	struct {
+		store_db db;
+		uint8_t key[STORE_KEY_MAX];
+		size_t len;
+		int deleted;
+	} k[16];
+} hook_log;
+
+static int hook(void *arg, store_phase phase, const store_change *c)
+{
+	hook_log *h = arg;
+
+	h->calls[phase]++;
+	h->gen_old = c->gen_old;
+	h->gen_new = c->gen_new;
+	if (phase == STORE_PREPARE) {
+		uint8_t *rec = NULL;
+		size_t len;
+
+		assert_non_null(c->t);
+		h->read_ok = store_txn_get(c->t, "a", &rec, &len) == 0;
+		free(rec);
+		if (h->fail_at_prepare)
+			return h->fail_at_prepare;
+	}
+	h->n = c->n_touched;
+	assert_true(c->n_touched <= 16);
+	for (size_t i = 0; i < c->n_touched; i++) {
+		h->k[i].db = c->touched[i].db;
+		h->k[i].len = c->touched[i].key_len;
+		memcpy(h->k[i].key, c->touched[i].key, c->touched[i].key_len);
+		h->k[i].deleted = c->touched[i].deleted;
+	}
+	return 0;
+}
+
+static void assert_touched(const hook_log *h, size_t i, store_db db,
+	const void *key, size_t len, int deleted)
+{
+	assert_true(i < h->n);
+	assert_int_equal(h->k[i].db, db);
+	assert_int_equal(h->k[i].len, len);
+	assert_memory_equal(h->k[i].key, key, len);
+	assert_int_equal(h->k[i].deleted, deleted);
+}
+
+/* A hook that refuses at PREPARE: the change is not made, its error is
+   what the write returns, and nothing else is called. */
+static void test_commit_hook_prepare_refuses(void **state)
+{
+	fixture *f = *state;
+	hook_log h = { .fail_at_prepare = KMC_E_AUDIT };
+	uint64_t g0 = 0, g1 = 0, n = 0;
+	uint32_t kept = 9;
+
+	assert_int_equal(store_stat(&f->v->st, NULL, &g0), 0);
+	store_set_commit_hook(&f->v->st, hook, &h);
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "new", 3),
+		KMC_E_AUDIT);
+	assert_int_equal(kmc_item_put(f->v, "c", KMC_ITEM_SECRET, "c", 1),
+		KMC_E_AUDIT);
+	assert_int_equal(h.calls[STORE_PREPARE], 2);
+	assert_int_equal(h.calls[STORE_COMMITTED], 0);
+	assert_int_equal(h.calls[STORE_ABORTED], 0);
+	assert_true(h.read_ok);
+	assert_true(h.gen_new == g0 + 1);
+	store_set_commit_hook(&f->v->st, NULL, NULL);
+
+	assert_value(f->v, "a", VALUE_A);
+	assert_int_equal(store_stat(&f->v->st, &n, &g1), 0);
+	assert_true(g1 == g0);
+	assert_true(n == 2);
+	assert_int_equal(store_history_count(&f->v->st, "a", &kept), 0);
+	assert_int_equal(kept, 0);
+	/* And without the hook the same write goes through. */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "new", 3),
+		0);
+	assert_value(f->v, "a", "new");
+}
+
+/* COMMITTED sees the new generation and each key touched once, in its
+   final state, history moves included. */
+static void test_commit_hook_touched(void **state)
+{
+	static const uint8_t a_v1[] = { 'a', 0, 0, 0, 0, 1 };
+	fixture *f = *state;
+	hook_log h = { 0 };
+	uint64_t g = 0;
+	store_txn t;
+	size_t dropped = 0;
+
+	store_set_commit_hook(&f->v->st, hook, &h);
+	/* A new version of a that keeps the old one: it moves to history. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(items_txn_put(f->v, &t, "a", KMC_ITEM_SECRET, "new",
+		3, 1), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(h.calls[STORE_PREPARE], 1);
+	assert_int_equal(h.calls[STORE_COMMITTED], 1);
+	assert_int_equal(store_stat(&f->v->st, NULL, &g), 0);
+	assert_true(h.gen_new == g && h.gen_old == g - 1);
+	assert_int_equal(h.n, 2);
+	assert_touched(&h, 0, STORE_DB_ITEMS, "a", 1, 0);
+	assert_touched(&h, 1, STORE_DB_HISTORY, a_v1, sizeof(a_v1), 0);
+
+	/* One transaction: b deleted, c put twice then deleted, d put, a's
+	   history dropped. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_del(&t, "b"), 0);
+	assert_int_equal(store_txn_put(&t, "c", (const uint8_t *)"x", 1), 0);
+	assert_int_equal(store_txn_put(&t, "d", (const uint8_t *)"y", 1), 0);
+	assert_int_equal(store_txn_put(&t, "c", (const uint8_t *)"z", 1), 0);
+	assert_int_equal(store_txn_del(&t, "c"), 0);
+	assert_int_equal(store_txn_drop_history(&t, "a", &dropped), 0);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(store_txn_commit(&t), 0);
+	assert_int_equal(h.calls[STORE_COMMITTED], 2);
+	assert_true(h.gen_new == g + 1);
+	assert_int_equal(h.n, 4);
+	assert_touched(&h, 0, STORE_DB_ITEMS, "b", 1, 1);
+	assert_touched(&h, 1, STORE_DB_ITEMS, "c", 1, 1);
+	assert_touched(&h, 2, STORE_DB_ITEMS, "d", 1, 0);
+	assert_touched(&h, 3, STORE_DB_HISTORY, a_v1, sizeof(a_v1), 1);
+
+	/* An aborted transaction calls nothing. */
+	assert_int_equal(store_txn_begin(&f->v->st, &t), 0);
+	assert_int_equal(store_txn_put(&t, "e", (const uint8_t *)"e", 1), 0);
+	store_txn_abort(&t);
+	assert_int_equal(h.calls[STORE_PREPARE], 2);
+	assert_int_equal(h.calls[STORE_ABORTED], 0);
+	store_set_commit_hook(&f->v->st, NULL, NULL);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -554,6 +695,8 @@ int main(void)
 		T(test_store_file_from_other_vault),
 		T(test_store_txn),
 		T(test_store_reads_leave_no_map),
+		T(test_commit_hook_prepare_refuses),
+		T(test_commit_hook_touched),
 	};
 #undef T
 

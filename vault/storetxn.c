@@ -1,0 +1,294 @@
+/*
+ * storetxn.c - the item store's write transactions: puts and deletes,
+ * the keys they touched, and the commit that bumps the generation,
+ * updates the hash tree (storetree.c) and calls the commit hook around
+ * mdb_txn_commit (store.h says in which order and why).
+ *
+ * The touched keys are logged as they happen, each copied (the caller's
+ * buffers and LMDB's pages do not outlive the call), and sorted and
+ * made unique at commit: a key put then deleted in one batch is one
+ * deleted key, so the tree and the hook see each key once, as it is
+ * after the commit.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "store.h"
+#include "vault.h"
+
+typedef struct touch_rec {
+	size_t off;		/* into the log's key bytes */
+	uint32_t len;
+	uint8_t db;
+	uint8_t deleted;
+} touch_rec;
+
+struct store_touch_log {
+	uint8_t *keys;
+	size_t keys_len, keys_cap;
+	touch_rec *recs;
+	size_t n, cap;
+};
+
+static void log_free(store_txn *t)
+{
+	if (!t->log)
+		return;
+	free(t->log->keys);
+	free(t->log->recs);
+	free(t->log);
+	t->log = NULL;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, n * size);
+	KMC_ENSURE(q, KMC_E_NOMEM);
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+int store_txn_touch(store_txn *t, store_db db, const uint8_t *key,
+	size_t key_len, int deleted)
+{
+	struct store_touch_log *l = t->log;
+
+	KMC_ENSURE(key_len <= STORE_KEY_MAX, KMC_E_INVALID);
+	if (!l) {
+		l = t->log = calloc(1, sizeof(*l));
+		KMC_ENSURE(l, KMC_E_NOMEM);
+	}
+	KMC_GUARD(grow((void **)&l->keys, &l->keys_cap, l->keys_len + key_len,
+		1));
+	KMC_GUARD(grow((void **)&l->recs, &l->cap, l->n + 1,
+		sizeof(touch_rec)));
+	memcpy(l->keys + l->keys_len, key, key_len);
+	l->recs[l->n++] = (touch_rec){ l->keys_len, (uint32_t)key_len,
+		(uint8_t)db, (uint8_t)(deleted != 0) };
+	l->keys_len += key_len;
+	return 0;
+}
+
+/* A touched key and when it was touched, for the sort. */
+typedef struct touch_sorted {
+	store_touched k;
+	size_t seq;
+} touch_sorted;
+
+static int touch_cmp(const void *a, const void *b)
+{
+	const touch_sorted *x = a, *y = b;
+	size_t n = x->k.key_len < y->k.key_len ? x->k.key_len : y->k.key_len;
+	int c;
+
+	if (x->k.db != y->k.db)
+		return x->k.db < y->k.db ? -1 : 1;
+	c = memcmp(x->k.key, y->k.key, n);
+	if (c)
+		return c;
+	if (x->k.key_len != y->k.key_len)
+		return x->k.key_len < y->k.key_len ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The log as each key once, in its last state, sorted by (db, key);
+   its key pointers point into the log. */
+static int touched_list(store_txn *t, store_touched **ret, size_t *ret_n)
+{
+	const struct store_touch_log *l = t->log;
+	touch_sorted *s;
+	store_touched *out;
+	size_t n = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!l || l->n == 0)
+		return 0;
+	s = malloc(l->n * sizeof(*s));
+	KMC_ENSURE(s, KMC_E_NOMEM);
+	for (size_t i = 0; i < l->n; i++)
+		s[i] = (touch_sorted){ { (store_db)l->recs[i].db,
+			l->keys + l->recs[i].off, l->recs[i].len,
+			l->recs[i].deleted }, i };
+	qsort(s, l->n, sizeof(*s), touch_cmp);
+	out = malloc(l->n * sizeof(*out));
+	if (!out) {
+		free(s);
+		return KMC_E_NOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		/* The last of a run of the same key is its state. */
+		if (i + 1 < l->n && s[i + 1].k.db == s[i].k.db &&
+		    s[i + 1].k.key_len == s[i].k.key_len &&
+		    memcmp(s[i + 1].k.key, s[i].k.key, s[i].k.key_len) == 0)
+			continue;
+		out[n++] = s[i].k;
+	}
+	free(s);
+	*ret = out;
+	*ret_n = n;
+	return 0;
+}
+
+void store_set_commit_hook(store *st, store_commit_fn fn, void *arg)
+{
+	st->commit_fn = fn;
+	st->commit_arg = arg;
+}
+
+void store_set_root_check(store *st, store_root_fn fn, void *arg)
+{
+	st->root_fn = fn;
+	st->root_arg = arg;
+}
+
+int store_txn_begin(store *st, store_txn *ret)
+{
+	ret->st = st;
+	ret->txn = NULL;
+	ret->log = NULL;
+	if (st->writing)
+		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
+			"handle: write through it, or commit or abort it first");
+	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
+}
+
+int store_txn_get(store_txn *t, const char *name, uint8_t **ret,
+	size_t *ret_len)
+{
+	MDB_val k, v;
+
+	db_name_val(name, &k);
+	KMC_GUARD(db_err(mdb_get(t->txn, t->st->items, &k, &v)));
+	return db_copy_val(t->st->env, &v, "record", name, ret, ret_len);
+}
+
+int store_txn_put(store_txn *t, const char *name, const uint8_t *rec,
+	size_t len)
+{
+	MDB_val k, v = { len, (void *)rec };
+
+	db_name_val(name, &k);
+	KMC_GUARD(db_err(mdb_put(t->txn, t->st->items, &k, &v, 0)));
+	return store_txn_touch(t, STORE_DB_ITEMS, k.mv_data, k.mv_size, 0);
+}
+
+int store_txn_del(store_txn *t, const char *name)
+{
+	MDB_val k;
+
+	db_name_val(name, &k);
+	KMC_GUARD(db_err(mdb_del(t->txn, t->st->items, &k, NULL)));
+	return store_txn_touch(t, STORE_DB_ITEMS, k.mv_data, k.mv_size, 1);
+}
+
+int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
+	size_t len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)val };
+
+	return db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+}
+
+int store_txn_meta_del(store_txn *t, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+	int r = db_err(mdb_del(t->txn, t->st->meta, &k, NULL));
+
+	return r == KMC_E_NOT_FOUND ? 0 : r;
+}
+
+int store_read_generation(MDB_txn *txn, MDB_dbi meta, uint64_t *ret)
+{
+	MDB_val k = { 10, "generation" }, v;
+	const uint8_t *p;
+	uint64_t g = 0;
+
+	KMC_GUARD(db_err(mdb_get(txn, meta, &k, &v)));
+	KMC_ENSURE(v.mv_size == 8 && db_val_ok(mdb_txn_env(txn), &v, 8),
+		KMC_E_CORRUPT);
+	p = v.mv_data;
+	for (int i = 0; i < 8; i++)
+		g = (g << 8) | p[i];
+	*ret = g;
+	return 0;
+}
+
+static int write_generation(store_txn *t, uint64_t g)
+{
+	MDB_val k = { 10, "generation" }, v;
+	uint8_t buf[8];
+
+	for (int i = 7; i >= 0; i--) {
+		buf[i] = (uint8_t)g;
+		g >>= 8;
+	}
+	v = (MDB_val){ sizeof(buf), buf };
+	return db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
+}
+
+/* The steps before mdb_txn_commit (store.h): the generation, the tree,
+   the hook's PREPARE. */
+static int commit_prepare(store_txn *t, store_change *c,
+	store_touched **ret_touched)
+{
+	store *st = t->st;
+
+	KMC_GUARD(store_read_generation(t->txn, st->meta, &c->gen_old));
+	c->gen_new = c->gen_old + 1;
+	KMC_GUARD(write_generation(t, c->gen_new));
+	KMC_GUARD(touched_list(t, ret_touched, &c->n_touched));
+	c->touched = *ret_touched;
+	/* Until the tree exists: its root is 32 zero bytes. */
+	memset(c->root_old, 0, sizeof(c->root_old));
+	memset(c->root_new, 0, sizeof(c->root_new));
+	c->t = t;
+	if (st->commit_fn) {
+		int r = st->commit_fn(st->commit_arg, STORE_PREPARE, c);
+
+		if (r != 0)
+			return r;
+	}
+	c->t = NULL;
+	return 0;
+}
+
+int store_txn_commit(store_txn *t)
+{
+	store *st = t->st;
+	store_touched *touched = NULL;
+	store_change c = { 0 };
+	int r;
+
+	r = commit_prepare(t, &c, &touched);
+	if (r != 0) {
+		free(touched);
+		store_txn_abort(t);
+		return r;
+	}
+	r = db_err(mdb_txn_commit(t->txn));
+	t->txn = NULL;
+	if (r == 0)
+		store_extend(st->env);
+	if (st->commit_fn)
+		(void)st->commit_fn(st->commit_arg, r == 0 ? STORE_COMMITTED :
+			STORE_ABORTED, &c);
+	free(touched);
+	log_free(t);
+	return r;
+}
+
+void store_txn_abort(store_txn *t)
+{
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	t->txn = NULL;
+	log_free(t);
+}
