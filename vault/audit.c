@@ -160,6 +160,8 @@ static int build(struct audit_state *a, const audit_rec *rec, uint64_t seq,
 		lb_puts(b, i ? ",{\"name\":" : "{\"name\":");
 		lb_str(b, rec->items[i].name);
 		lb_printf(b, ",\"version\":%" PRIu32, rec->items[i].version);
+		if (rec->items[i].removed)
+			lb_puts(b, ",\"removed\":true");
 		if (rec->items[i].reads)
 			lb_printf(b, ",\"reads\":%" PRIu64, rec->items[i].reads);
 		lb_puts(b, "}");
@@ -505,22 +507,48 @@ out:
 
 /* ---- the handle's side ------------------------------------------------- */
 
+static int derive_key(const kmc_secret *rk, kmc_secret **ret)
+{
+	uint8_t key[KMC_KEY_LEN];
+	int r;
+
+	r = kmc_subkey(key, kmc_secret_data((kmc_secret *)rk), 1, "kmcaudt");
+	if (r == 0)
+		r = kmc_secret_dup(key, sizeof(key), ret);
+	kmc_wipe(key, sizeof(key));
+	return r;
+}
+
+int audit_first(int dirfd, const kmc_secret *rk, const char *op)
+{
+	struct audit_state a = { 0 };
+	static const uint8_t zero[AUDIT_HASH_LEN];
+	audit_rec rec = { .op = op, .result = "ok", .through = -1,
+		.torn = -1 };
+	line_buf *b = malloc(sizeof(*b));
+	int r;
+
+	KMC_ENSURE(b, KMC_E_NOMEM);
+	r = derive_key(rk, &a.key);
+	if (r == 0)
+		r = build(&a, &rec, 1, zero, b);
+	if (r == 0)
+		r = kmc_write_atomic(dirfd, AUDIT_NAME, b->s, b->n, 0600, 1);
+	kmc_secret_free(a.key);
+	free(b);
+	return r;
+}
+
 int audit_attach(kmc_vault *v)
 {
 	struct audit_state *a;
-	uint8_t key[KMC_KEY_LEN];
-	int r;
 
 	a = calloc(1, sizeof(*a));
 	KMC_ENSURE(a, KMC_E_NOMEM);
 	v->audit = a;
 	if (!v->rk)
 		return 0;
-	r = kmc_subkey(key, kmc_secret_data(v->rk), 1, "kmcaudt");
-	if (r == 0)
-		r = kmc_secret_dup(key, sizeof(key), &a->key);
-	kmc_wipe(key, sizeof(key));
-	KMC_GUARD(r);
+	KMC_GUARD(derive_key(v->rk, &a->key));
 	/* A log that cannot be written fails the changes, not the open. */
 	if ((v->flags & KMC_OPEN_WRITE) && finish_cut(v) < 0)
 		kmc_detail_clear();
@@ -537,6 +565,18 @@ void audit_op(kmc_vault *v, const char *op)
 {
 	if (v && v->audit)
 		v->audit->op = op;
+}
+
+audit_scope audit_scope_begin(kmc_vault *v, const char *op)
+{
+	audit_scope s = { v, NULL };
+
+	if (v && v->audit) {
+		s.prev = v->audit->op;
+		if (!s.prev)
+			v->audit->op = op;
+	}
+	return s;
 }
 
 void audit_bench_set(kmc_vault *v, int on)
@@ -559,20 +599,34 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 	return append(v, &r);
 }
 
+void audit_change_after(kmc_vault *v, const audit_rec *rec)
+{
+	const char *d = kmc_error_detail();
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", d ? d : "");
+	if (audit_change(v, rec) < 0) {
+		/* The change is made or not; the next writable open says so. */
+		kmc_detail_clear();
+		if (saved[0])
+			kmc_detail(0, "%s", saved);
+	}
+}
+
 int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen, int r)
 {
 	char buf[256];
-	audit_rec rec = { .through = -1, .torn = -1 };
+	audit_item it = { .name = "(keystore)", .version = (uint32_t)ks_gen };
+	audit_rec rec = { .items = &it, .n_items = 1, .through = -1,
+		.torn = -1 };
 
-	(void)ks_gen;
 	if (phase == 0) {
 		rec.result = "pending";
 		return audit_change(v, &rec);
 	}
 	snprintf(buf, sizeof(buf), "%s", r < 0 ? kmc_strerror(r) : "ok");
 	rec.result = buf;
-	if (audit_change(v, &rec) < 0)
-		kmc_detail_clear();	/* made: the next open says so */
+	audit_change_after(v, &rec);
 	return 0;
 }
 

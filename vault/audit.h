@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 #include "vault.h"
 
 #define AUDIT_NAME "audit.log"
@@ -34,6 +35,7 @@ typedef struct audit_item {
 	const char *name;
 	uint32_t version;
 	uint64_t reads;		/* 0: not a read count */
+	int removed;		/* the item is gone after the change */
 } audit_item;
 
 /* One record's fields as a change or a read hands them in. */
@@ -59,9 +61,33 @@ typedef struct audit_rec {
 KMC_INTERNAL int audit_attach(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void audit_detach(kmc_vault *v);
 
+/* A new vault's audit.log (init builds it aside): its first record,
+   op, signed with the new root key. Returns 0 or -errno. */
+KMC_INTERNAL int audit_first(int dirfd, const kmc_secret *rk,
+	const char *op) KMC_MUST_CHECK;
+
 /* The name of the API call or command under way on v ("password set"),
    which the next records carry; a static string. */
 KMC_INTERNAL void audit_op(kmc_vault *v, const char *op);
+
+/*
+ * AUDIT_OP(v, "kmc_import") at the top of a public function: the records
+ * of its changes and reads name it. The outermost call wins (kmc_key_load
+ * reads through kmc_item_get and is recorded as kmc_key_load), and the
+ * name is taken back when the function returns.
+ */
+typedef struct audit_scope {
+	kmc_vault *v;
+	const char *prev;
+} audit_scope;
+KMC_INTERNAL audit_scope audit_scope_begin(kmc_vault *v, const char *op);
+static inline void audit_scope_end(audit_scope *s)
+{
+	audit_op(s->v, s->prev);
+}
+#define AUDIT_OP(v, op) \
+	_cleanup_(audit_scope_end) KMC_UNUSED audit_scope _audit_scope = \
+		audit_scope_begin((v), (op))
 
 /*
  * audit_change - append a change's record (result "pending" before it
@@ -70,6 +96,15 @@ KMC_INTERNAL void audit_op(kmc_vault *v, const char *op);
  */
 KMC_INTERNAL int audit_change(kmc_vault *v, const audit_rec *rec)
 	KMC_MUST_CHECK;
+
+/* The record after a change is made (or not): a failure to write it
+   is left for the next writable open, and the error detail kept. */
+KMC_INTERNAL void audit_change_after(kmc_vault *v, const audit_rec *rec);
+
+/* The store's commit hook's part (auditcommit.c; interfaces: the vault's
+   one hook calls it first). */
+KMC_INTERNAL int audit_on_commit(kmc_vault *v, store_phase phase,
+	const store_change *c) KMC_MUST_CHECK;
 
 /*
  * audit_read - the handle read a secret (item name, version): the first
@@ -92,7 +127,7 @@ KMC_INTERNAL int audit_head(kmc_vault *v, uint64_t *ret_seq,
 /* The keystore changes (vault_ks_commit): before (phase 0; a failure
    stops the change) and after (phase 1, r its result). */
 KMC_INTERNAL int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen,
-	int r) KMC_MUST_CHECK;
+	int r);
 
 /* The records' MAC key, NULL when the handle has none. */
 KMC_INTERNAL const uint8_t *audit_key(const kmc_vault *v);

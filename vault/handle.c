@@ -411,6 +411,20 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 	return 0;
 }
 
+/*
+ * The store's one commit hook (interfaces: audit first, then the
+ * binding, so the binding vouches for the head that holds the record).
+ * AUDIT GLUE: the integrator's vault_on_commit() replaces this; bind
+ * adds its bind_on_commit() call after audit's.
+ */
+static int vault_on_commit(void *arg, store_phase phase,
+	const store_change *c)
+{
+	kmc_vault *v = arg;
+
+	return audit_on_commit(v, phase, c);
+}
+
 static int vault_lock(kmc_vault *v)
 {
 	int op = LOCK_EX | ((v->flags & KMC_OPEN_NOWAIT) ? LOCK_NB : 0);
@@ -543,6 +557,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	/* Every handle signs audit records (readers record their reads);
 	   before the recoveries below, whose changes are recorded too. */
 	KMC_GUARD(audit_attach(v));
+	store_set_commit_hook(&v->st, vault_on_commit, v);
 	audit_op(v, "open (finishing a cut-off change)");
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database. */

@@ -16,12 +16,14 @@
 #include "vault.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
+#include "audit.h"
 
 /* ---------------------------------------------------------------- */
 /* Creating                                                          */
 
 static const char *const vault_files[] = {
 	KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
+	AUDIT_NAME,
 };
 
 /* The target may be absent or an empty directory of the user's. Not
@@ -108,6 +110,7 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
 	KMC_GUARD(store_open(&st, tmp_path, fd, STORE_CREATE, ks->vault_id));
 	store_close(&st);
+	KMC_GUARD(audit_first(fd, rk, "kmc_vault_init"));
 	/* LMDB synced its own file; the directory entries need this. */
 	if (fsync(fd) < 0)
 		return -errno;

@@ -311,6 +311,7 @@ int items_exists(kmc_vault *v, const char *name)
 int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len)
 {
+	AUDIT_OP(v, "kmc_item_put");
 	store_txn t;
 	int r;
 
@@ -328,6 +329,7 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_item_get");
 	_cleanup_(freep) uint8_t *rec = NULL;
 	record_info info;
 	kmc_secret *s;

@@ -58,6 +58,7 @@ int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 
 int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_string_decrypt");
 	_cleanup_(freep) uint8_t *blob = NULL;
 	const vault_mk *mk;
 	uint8_t ad[64];
