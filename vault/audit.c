@@ -46,6 +46,7 @@ typedef struct audit_seen {
 struct audit_state {
 	kmc_secret *key;	/* BLAKE2b key of the records' MACs */
 	const char *op;
+	uint64_t pending;	/* the seq of this handle's "pending" record */
 	int off;		/* the benchmark's "without" */
 	size_t n_seen, cap_seen;
 	audit_seen *seen;
@@ -171,6 +172,8 @@ static int build(struct audit_state *a, const audit_rec *rec, uint64_t seq,
 		lb_printf(b, ",\"more_items\":%zu", rec->more_items);
 	if (rec->gen)
 		lb_printf(b, ",\"gen\":%" PRIu64, rec->gen);
+	if (rec->of)
+		lb_printf(b, ",\"of\":%" PRIu64, rec->of);
 	if (rec->through >= 0)
 		lb_printf(b, ",\"through\":%" PRId64, rec->through);
 	if (rec->torn >= 0)
@@ -423,7 +426,7 @@ static int prune(kmc_vault *v, tail *t)
 }
 
 /* Append rec (and what the log needs first) under the lock. */
-static int append(kmc_vault *v, const audit_rec *rec)
+static int append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 {
 	tail t = { .fd = -1 };
 	int r, rotated = 0;
@@ -457,21 +460,28 @@ static int append(kmc_vault *v, const audit_rec *rec)
 			goto out;
 	}
 	r = append_one(v, &t, rec);
+	if (r == 0 && ret_seq)
+		*ret_seq = t.seq;
 out:
 	close(t.fd);
 	return r;
 }
 
-/* A change cut off between its two records (a kill, a crash): its
-   "pending" record is the last one. The store's generation tells
-   whether it was made; a keystore change's outcome is the keystores'. */
+/* A change cut off between its two records (a kill, a crash): a
+   "pending" record that no later record names as "of" (readers may have
+   appended after it). The store's generation tells whether it was made;
+   a keystore change's outcome is the keystores'. Changes are serialized
+   by the writer lock, so only the last one can be open, and it is near
+   the end: the last AUDIT_SCAN bytes are looked at. */
+#define AUDIT_SCAN (64u * 1024)
 static int finish_cut(kmc_vault *v)
 {
-	char buf[2 * AUDIT_LINE_MAX], op[128], result[32];
+	_cleanup_(freep) char *buf = NULL;
+	char op[128], result[32];
 	tail t = { .fd = -1 };
 	audit_rec rec = { .op = op, .through = -1, .torn = -1 };
-	uint64_t gen = 0, now = 0;
-	size_t n, s;
+	uint64_t gen = 0, now = 0, seq, of, open_seq = 0, open_gen = 0;
+	size_t n, at = 0;
 	ssize_t got;
 	int r;
 
@@ -481,24 +491,45 @@ static int finish_cut(kmc_vault *v)
 	KMC_GUARD(r);
 	if (t.torn >= 0 || t.size == 0)
 		goto out;	/* the next append closes it off */
-	n = t.size < (off_t)sizeof(buf) ? (size_t)t.size : sizeof(buf);
+	n = t.size < (off_t)AUDIT_SCAN ? (size_t)t.size : AUDIT_SCAN;
+	buf = malloc(n);
+	if (!buf)
+		goto out;
 	got = pread(t.fd, buf, n, t.size - (off_t)n);
-	if (got != (ssize_t)n || n < 2)
+	if (got != (ssize_t)n)
 		goto out;
-	s = n - 1;
-	while (s > 0 && buf[s - 1] != '\n')
-		s--;
-	if (audit_line_str(buf + s, n - 1 - s, "result", result,
-		sizeof(result)) < 0 || strcmp(result, "pending") != 0 ||
-	    audit_line_str(buf + s, n - 1 - s, "op", op, sizeof(op)) < 0)
+	if ((off_t)n < t.size)	/* the first line is cut: skip it */
+		while (at < n && buf[at++] != '\n')
+			;
+	while (at < n) {
+		char *nl = memchr(buf + at, '\n', n - at);
+		size_t len = nl ? (size_t)(nl - (buf + at)) : n - at;
+		const char *l = buf + at;
+
+		at += len + 1;
+		if (audit_line_u64(l, len, "seq", &seq) < 0)
+			continue;
+		if (audit_line_u64(l, len, "of", &of) == 0 && of == open_seq)
+			open_seq = 0;
+		if (audit_line_str(l, len, "result", result,
+			sizeof(result)) == 0 && strcmp(result, "pending") == 0 &&
+		    audit_line_str(l, len, "op", op, sizeof(op)) == 0) {
+			open_seq = seq;
+			if (audit_line_u64(l, len, "gen", &gen) < 0)
+				gen = 0;
+			open_gen = gen;
+		}
+	}
+	if (!open_seq)
 		goto out;
-	if (audit_line_u64(buf + s, n - 1 - s, "gen", &gen) == 0 &&
-	    store_stat(&v->st, NULL, &now) == 0)
-		rec.result = now >= gen ? "ok (found made at the next open)" :
+	if (open_gen && store_stat(&v->st, NULL, &now) == 0)
+		rec.result = now >= open_gen ?
+			"ok (found made at the next open)" :
 			"not made (cut off)";
 	else
 		rec.result = "cut off (the keystores hold the outcome)";
-	rec.gen = gen;
+	rec.gen = open_gen;
+	rec.of = open_seq;
 	r = append_one(v, &t, &rec);
 out:
 	close(t.fd);
@@ -596,7 +627,12 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 			"cannot sign records; nothing changed", v->dir);
 	if (!r.op)
 		r.op = v->audit->op;
-	return append(v, &r);
+	if (r.result && strcmp(r.result, "pending") == 0)
+		return append(v, &r, &v->audit->pending);
+	if (!r.of)
+		r.of = v->audit->pending;
+	v->audit->pending = 0;
+	return append(v, &r, NULL);
 }
 
 void audit_change_after(kmc_vault *v, const audit_rec *rec)
@@ -654,7 +690,7 @@ static void read_record(kmc_vault *v, const char *name, uint32_t version,
 
 	snprintf(saved, sizeof(saved), "%s", keep ? keep : "");
 	/* Without the key, or when the log may not be written: syslog. */
-	if (!a->key || append(v, &rec) < 0)
+	if (!a->key || append(v, &rec, NULL) < 0)
 		read_syslog(v, name, version, reads);
 	kmc_detail_clear();
 	if (saved[0])

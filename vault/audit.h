@@ -48,6 +48,7 @@ typedef struct audit_rec {
 	const char *result;	/* "ok", "pending" or the error text */
 	int64_t through;	/* segment removal: its last seq, else -1 */
 	int64_t torn;		/* a torn record's bytes closed off, else -1 */
+	uint64_t of;		/* an outcome: its "pending" record's seq */
 } audit_rec;
 
 /*
