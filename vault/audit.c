@@ -36,6 +36,15 @@
 #include "../kmc/crypto.h"
 #include "../safeio/fileio.h"
 
+/* AUDIT_SEGMENT_MAX, smaller only for a test of rotation
+   (audit_test_segment_max(); not exported, no variable or option). */
+static size_t segment_max = AUDIT_SEGMENT_MAX;
+
+void audit_test_segment_max(size_t max)
+{
+	segment_max = max ? max : AUDIT_SEGMENT_MAX;
+}
+
 /* What a handle keeps for the log. */
 typedef struct audit_seen {
 	char *name;
@@ -484,7 +493,7 @@ static int append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 		if (r < 0)
 			goto out;
 	}
-	if (t.size > 0 && t.size + AUDIT_LINE_MAX > (off_t)AUDIT_SEGMENT_MAX) {
+	if (t.size > 0 && t.size >= (off_t)segment_max) {
 		char name[64];
 
 		audit_segment_name(t.first ? t.first : t.seq, name, sizeof(name));

@@ -21,7 +21,8 @@
 
 #define AUDIT_NAME "audit.log"
 #define AUDIT_FORMAT_VERSION 1
-/* A segment grows to at most this many bytes before it is rotated. */
+/* A segment is rotated once it holds this many bytes (so it ends at most
+   one record, AUDIT_LINE_MAX, past it). */
 #define AUDIT_SEGMENT_MAX (4u * 1024 * 1024)
 /* Rotated segments kept beside audit.log (the oldest goes first). */
 #define AUDIT_SEGMENTS_KEPT 8
@@ -132,6 +133,10 @@ KMC_INTERNAL int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen,
 
 /* The records' MAC key, NULL when the handle has none. */
 KMC_INTERNAL const uint8_t *audit_key(const kmc_vault *v);
+
+/* For the rotation test only (tests/e2e/audit_fill.c): segments of at
+   most max bytes in this process (0: AUDIT_SEGMENT_MAX again). */
+KMC_INTERNAL void audit_test_segment_max(size_t max);
 
 /* For tools/bench only (not exported): auditing off or on for v. */
 KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
