@@ -212,6 +212,15 @@ exit_case() {
 			'due within 30 days' kmc cert check
 		t_rc 0 "exit 0: kmc cert check --within 0, nothing expired yet" \
 			kmc cert check --within 0 ;;
+	13)
+		copy_vault v13
+		sed -i '1s/"uid":/"uid":1/' "$T/v13/audit.log"
+		t_err 13 "exit 13 (audit): kmc audit verify on an edited record" \
+			'MAC does not verify' "$KMC" --vault "$T/v13" audit verify
+		rm "$T/v13/audit.log" && mkdir "$T/v13/audit.log"
+		t_err 13 "exit 13 (audit): a change whose record cannot be written" \
+			'audit.log is a directory' "$KMC" --vault "$T/v13" password set x \
+			--password-file "$PW" ;;
 	*)
 		return 1 ;;
 	esac
