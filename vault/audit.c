@@ -16,8 +16,9 @@
  *   3. a full file is renamed to its segment name and the append starts
  *      again on a new audit.log; the oldest segment beyond
  *      AUDIT_SEGMENTS_KEPT is removed after a record that says so;
- *   4. the record is written with one write(), then fdatasync(). A
- *      failure truncates the file back to where it was.
+ *   4. the record is written with one write(), then fdatasync() (not
+ *      for a change's outcome, see audit_change(), nor for a read, see
+ *      read_record()). A failure truncates the file back to where it was.
  * A change whose record cannot be written is not made (KMC_E_AUDIT).
  */
 #include <errno.h>
@@ -424,7 +425,7 @@ static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 			"more than %u bytes", v->dir, AUDIT_LINE_MAX);
 	}
 	r = kmc_write_full(t->fd, b->s, b->n);
-	if (r == 0 && fdatasync(t->fd) < 0)
+	if (r == 0 && !rec->no_sync && fdatasync(t->fd) < 0)
 		r = -errno;
 	if (r < 0) {
 		if (ftruncate(t->fd, t->size) < 0) {
@@ -688,6 +689,10 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 	if (!r.of)
 		r.of = v->audit->pending;
 	v->audit->pending = 0;
+	/* An outcome needs no sync of its own: lost in a crash, the next
+	   writable open writes it again from the store's generation, and the
+	   next record's sync takes it to disk. */
+	r.no_sync = 1;
 	return append(v, &r, NULL);
 }
 
@@ -739,8 +744,12 @@ static void read_record(kmc_vault *v, const char *name, uint32_t version,
 {
 	struct audit_state *a = v->audit;
 	audit_item it = { .name = name, .version = version, .reads = reads };
+	/* Not synced: a killed process loses nothing (the kernel has the
+	   bytes), a power cut may lose the last reads' records; a read's
+	   sync would cost a server's start-up a disk flush per key. */
 	audit_rec rec = { .op = a->op ? a->op : "kmc_item_get", .items = &it,
-		.n_items = 1, .result = "ok", .through = -1, .torn = -1 };
+		.n_items = 1, .result = "ok", .through = -1, .torn = -1,
+		.no_sync = 1 };
 	const char *keep = kmc_error_detail();
 	char saved[512];
 

@@ -50,6 +50,7 @@ typedef struct audit_rec {
 	int64_t through;	/* segment removal: its last seq, else -1 */
 	int64_t torn;		/* a torn record's bytes closed off, else -1 */
 	uint64_t of;		/* an outcome: its "pending" record's seq */
+	int no_sync;		/* written without fdatasync (an outcome) */
 } audit_rec;
 
 /*
