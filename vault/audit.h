@@ -1,7 +1,8 @@
 /*
- * audit.h - the audit log, audit.log in the vault folder (vault/audit.c
- * writes it, vault/auditread.c reads and verifies it; docs/format.md has
- * the record and chain formats).
+ * audit.h - the audit log, audit.log in the vault folder: vault/audit.c
+ * is the handle's side (changes, reads, syslog), auditcommit.c the store
+ * commit hook's part, auditwrite.c appends, auditread.c reads and
+ * verifies; docs/format.md has the record and chain formats.
  *
  * One record a line of JSON, each with the hash of the line before
  * ("prev") and a MAC under a key derived from the root key ("mac"), so a
@@ -141,6 +142,38 @@ KMC_INTERNAL void audit_test_segment_max(size_t max);
 
 /* For tools/bench only (not exported): auditing off or on for v. */
 KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
+
+/* ---- shared by audit.c and auditwrite.c ------------------------------- */
+
+/* What a handle keeps for the log. */
+typedef struct audit_seen {
+	char *name;
+	uint32_t version;
+	uint64_t reads;		/* reads after the first, for the close */
+} audit_seen;
+
+struct audit_state {
+	kmc_secret *key;	/* BLAKE2b key of the records' MACs */
+	const char *op;
+	uint64_t pending;	/* the seq of this handle's "pending" record */
+	int off;		/* the benchmark's "without" */
+	size_t n_seen, cap_seen;
+	audit_seen *seen;
+	char user[64];
+};
+
+/* Append rec (closing off a torn last line and rotating first when
+   needed) under the log's lock; *ret_seq (may be NULL) gets its seq.
+   Returns 0 or KMC_E_AUDIT with a detail. */
+KMC_INTERNAL int audit_append(kmc_vault *v, const audit_rec *rec,
+	uint64_t *ret_seq) KMC_MUST_CHECK;
+/* A writable open: the outcome of a change cut off between its records. */
+KMC_INTERNAL int audit_finish_cut(kmc_vault *v) KMC_MUST_CHECK;
+/* The records' MAC key from the root key (context "kmcaudt"). */
+KMC_INTERNAL int audit_derive_key(const kmc_secret *rk, kmc_secret **ret)
+	KMC_MUST_CHECK;
+/* The user's name for records (cached in a), never a failure. */
+KMC_INTERNAL const char *audit_user_name(struct audit_state *a);
 
 /* ---- auditread.c: the log as lines ---------------------------------- */
 

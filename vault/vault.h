@@ -24,6 +24,11 @@
  *                               its meta pages before LMDB maps it;
  *                               history.c its superseded records
  *                   journal.c   the intent log of multi-file changes
+ *                   audit.c     the audit log: a handle's records of
+ *                               changes and reads; auditcommit.c from
+ *                               the store's commit hook; auditwrite.c
+ *                               appends, rotates; auditread.c reads,
+ *                               verifies (kmc_audit_read/_verify)
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
  *                   promote.c   staged and previous versions: import
@@ -97,6 +102,9 @@
  *               paths
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
+ *   audit    -> auditwrite, auditread, store (generation), items
+ *               (a record's version, auditcommit.c); called by handle,
+ *               kspair, items, strings and each public call (AUDIT_OP)
  *   history  -> store
  *
  * Import and restore reach records only through items.c's items_txn_*
