@@ -153,9 +153,16 @@ check "the syslog line names the user and uid" grep -q "uid=$(id -u) user=$(id -
 check "audit.log was left alone" test "$(sha256sum <"$LOG")" = "$before"
 if [ "$(id -u)" = 0 ]; then chown 0 "$LOG"; else chmod 600 "$LOG"; fi
 
-# ---- rotation ---------------------------------------------------------------------
+# ---- a handle's repeated reads: one record, then a count at the close ----------
 FILL=$T/audit_fill
 check "the audit_fill helper builds" kmc_cc "$FILL" "$KMC_TOP/tests/e2e/audit_fill.c" -I"$KMC_TOP"
+n0=$(wc -l <"$LOG")
+t "a read-only handle reads db 5 times" "$FILL" "$V" read db 5
+check "two records: the first read, and the count at the close" test "$(wc -l <"$LOG")" = $((n0 + 2))
+check "the first read is recorded as it happens" has "$(last 2)" '"op":"kmc_item_get","items":[{"name":"db","version":3}]'
+check "the close records the 4 further reads" has "$(last)" '"op":"reads counted at the close","items":[{"name":"db","version":3,"reads":4}]'
+
+# ---- rotation ---------------------------------------------------------------------
 t "8 changes with 2 KiB segments" "$FILL" "$V" 2048 8
 nseg=$(find "$V" -maxdepth 1 -name 'audit-*.log' | wc -l)
 check "the log was rotated into segments" test "$nseg" -ge 2
