@@ -155,8 +155,8 @@ static const char *find_key(const char *text, size_t len, const char *key)
 
 	if (n < 0 || (size_t)n >= sizeof(pat))
 		return NULL;
-	if (len > 2 && strncmp(text + 1, pat + 1, (size_t)n - 1) == 0 &&
-	    text[0] == '{')
+	if (len >= (size_t)n && text[0] == '{' &&
+	    memcmp(text + 1, pat + 1, (size_t)n - 1) == 0)
 		return text + n;
 	for (size_t i = 0; i + (size_t)n <= len; i++)
 		if (memcmp(text + i, pat, (size_t)n) == 0)
@@ -278,7 +278,7 @@ int audit_line_parse(const char *text, size_t len, audit_line *ret)
 		KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(text, head, strlen(head)) == 0, KMC_E_CORRUPT);
 	KMC_GUARD(parse_u64(text + strlen(head), text + len, &l.seq, &p));
-	KMC_ENSURE(*p == ',', KMC_E_CORRUPT);
+	KMC_ENSURE(p < text + len && *p == ',', KMC_E_CORRUPT);
 	l.mac_at = len - tail;
 	KMC_ENSURE(memcmp(text + l.mac_at, mac, strlen(mac)) == 0 &&
 		text[len - 2] == '"' && text[len - 1] == '}', KMC_E_CORRUPT);
