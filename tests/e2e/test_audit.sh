@@ -118,11 +118,14 @@ t "after closing it off, the log verifies" "$KMC" --vault "$V" audit verify
 # ---- an unsafe audit.log: the change is refused, nothing changed ---------------
 cp "$LOG" "$T/good.log"
 unsafe() { # unsafe WHAT REGEX: password set refused with exit 13 naming audit.log and REGEX, nothing changed
-	local before
+	local before logs
 	before=$(snapshot "$V")
+	logs=$(cat "$V"/audit*.log "$T/real.log" 2>/dev/null | sha256sum)
 	t_err 13 "$1: password set refused, exit 13, the message says why" "audit.log.*$2" \
 		"$KMC" --vault "$V" password set db2 --password-file "$PW"
 	check "$1: nothing changed" test "$(snapshot "$V")" = "$before"
+	check "$1: no record was added anywhere" \
+		test "$(cat "$V"/audit*.log "$T/real.log" 2>/dev/null | sha256sum)" = "$logs"
 	t_err 7 "$1: the item was not stored" 'no item' "$KMC" --vault "$V" password get db2
 }
 mv "$LOG" "$T/real.log" && ln -s "$T/real.log" "$LOG"
