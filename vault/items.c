@@ -642,6 +642,7 @@ static int find_version(const uint8_t *key, size_t key_len,
 int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	kmc_item_type type, kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_item_get_version");
 	version_ctx c = { name, version, NULL, 0 };
 	record_info info;
 	kmc_secret *s = NULL;
@@ -688,6 +689,9 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 		return kmc_detail(r, "version %" PRIu32 " of %s fails "
 			"authentication", version, name);
 	KMC_GUARD(r);
+	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
+	    info.type == KMC_ITEM_PRIVATE_KEY)
+		audit_read(v, name, version);
 	*ret = s;
 	return 0;
 }
