@@ -222,6 +222,8 @@ extern const command cli_cmd_protector_add;
 extern const command cli_cmd_protector_list;
 extern const command cli_cmd_protector_remove;
 extern const command cli_cmd_status;
+extern const command cli_cmd_audit_verify;
+extern const command cli_cmd_audit;
 extern const command cli_cmd_list;
 extern const command cli_cmd_rm;
 extern const command cli_cmd_password_set;

@@ -114,6 +114,7 @@ static int is_choice(const char *op)
 static void put_bash(void)
 {
 	size_t n, k, j;
+	int bare;
 	const command *const *t = cli_command_table(&n);
 
 	printf("# bash completion for kmc; made by `kmc completion bash`.\n"
@@ -195,16 +196,22 @@ static void put_bash(void)
 			;
 		if (j < k)
 			continue;
+		/* A group whose first word is a command too ("audit" and
+		   "audit verify"): its options when no second word is there. */
+		for (bare = 0, j = 0; j < n; j++)
+			bare |= !t[j]->sub && !strcmp(t[j]->name, t[k]->name);
 		printf("\t%s)\n"
-			"\t\tif [ ${#words[@]} -eq 1 ]; then\n"
-			"\t\t\tCOMPREPLY=($(compgen -W '", t[k]->name);
+			"\t\tif [ ${#words[@]} -eq 1 ]%s; then\n"
+			"\t\t\tCOMPREPLY=($(compgen -W '", t[k]->name,
+			bare ? " && [[ $cur != -* ]]" : "");
 		for (j = k; j < n; j++)
 			if (t[j]->sub && !strcmp(t[j]->name, t[k]->name))
 				printf("%s%s", j == k ? "" : " ", t[j]->sub);
 		printf("' -- \"$cur\"))\n"
 			"\t\t\treturn 0\n"
 			"\t\tfi\n"
-			"\t\tkey=\"$key ${words[1]}\" ;;\n");
+			"\t\t%skey=\"$key ${words[1]}\" ;;\n",
+			bare ? "[ ${#words[@]} -eq 1 ] || " : "");
 	}
 	printf("\tesac\n"
 		"\tif [[ $cur == -* ]]; then\n"

@@ -28,6 +28,8 @@ static const command *const commands[] = {
 	&cli_cmd_protector_list,
 	&cli_cmd_protector_remove,
 	&cli_cmd_status,
+	&cli_cmd_audit_verify,
+	&cli_cmd_audit,
 	&cli_cmd_list,
 	&cli_cmd_rm,
 	&cli_cmd_password_set,

@@ -16,6 +16,7 @@
 #include "vault.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
+#include "audit.h"
 
 /* ---------------------------------------------------------------- */
 /* Protectors                                                        */
@@ -23,6 +24,7 @@
 int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	const kmc_options *opts, unsigned *ret_id, kmc_secret **ret_recovery)
 {
+	AUDIT_OP(v, "kmc_protector_add");
 	_cleanup_(freep) keystore *next = NULL;
 	char host_key[PATH_MAX], def[PATH_MAX];
 	kmc_options o;
@@ -71,6 +73,7 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 
 int kmc_protector_remove(kmc_vault *v, unsigned id)
 {
+	AUDIT_OP(v, "kmc_protector_remove");
 	_cleanup_(freep) keystore *next = NULL;
 	int committed;
 	size_t k;

@@ -14,6 +14,7 @@
 #include "batchread.h"
 #include "../safeio/fileio.h"
 #include "../safeio/folders.h"
+#include "audit.h"
 
 /* Read in pieces this big, into guarded memory. */
 #define BATCH_CHUNK (64u * 1024u)
@@ -190,6 +191,7 @@ static void batch_end(kmc_batch *b)
 
 int kmc_batch_commit(kmc_batch *b)
 {
+	AUDIT_OP(b->v, "kmc_batch_commit");
 	int r;
 
 	kmc_detail_clear();

@@ -24,6 +24,7 @@
 #include "keygen.h"
 #include "trust.h"
 #include "x509.h"
+#include "audit.h"
 
 #define BORN_META "keys_dir=\nconf=\nborn=1\n"
 /* A CA's items (ca:NAME/...): never a bundle's name. */
@@ -86,6 +87,7 @@ static int key_gen_commit(kmc_vault *v, const char *name,
 
 int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 {
+	AUDIT_OP(v, "kmc_key_gen");
 	_cleanup_(pkey_freep) EVP_PKEY *k = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pkcs8 = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
@@ -163,6 +165,7 @@ static int req_pem(X509_REQ *req, char **ret, size_t *ret_len)
 int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 	const char *san, char **ret, size_t *ret_len)
 {
+	AUDIT_OP(v, "kmc_csr_make");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	_cleanup_(pkey_freep) EVP_PKEY *k = NULL;
 	_cleanup_(req_freep) X509_REQ *req = NULL;
@@ -255,6 +258,7 @@ static int cert_set_ca(import_ctx *c, const char *cert_file)
 
 int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 {
+	AUDIT_OP(v, "kmc_cert_set");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
 	char key_show[KMC_NAME_MAX + 16];

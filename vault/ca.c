@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "../safeio/fileio.h"
 #include "../safeio/folders.h"
+#include "audit.h"
 
 void ca_parts_free(ca_parts *p)
 {
@@ -186,6 +187,7 @@ static void x509_freep(X509 **x)
 
 int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 {
+	AUDIT_OP(v, "kmc_ca_init");
 	_cleanup_(x509_name_freep) X509_NAME *subject = NULL;
 	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
 	_cleanup_(x509_freep) X509 *x = NULL;
@@ -261,6 +263,7 @@ int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n)
 {
+	AUDIT_OP(v, "kmc_ca_revoke");
 	_cleanup_(ca_parts_free) ca_parts c = { 0 };
 	uint8_t serial[CA_SERIAL_MAX];
 	size_t slen = 0, n = 0, already = 0;
@@ -369,6 +372,7 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	uint64_t *ret_number)
 {
+	AUDIT_OP(v, "kmc_ca_crl");
 	_cleanup_(ca_parts_free) ca_parts c = { 0 };
 	_cleanup_(freep) uint8_t *pem = NULL;
 	X509_CRL *crl = NULL;

@@ -16,6 +16,7 @@
 #include "keygen.h"
 #include "trust.h"
 #include "x509.h"
+#include "audit.h"
 
 static void x509_name_freep(X509_NAME **n)
 {
@@ -123,6 +124,7 @@ static int check_params(kmc_vault *v, const kmc_issue_params *p)
 int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
 	char *ret_serial)
 {
+	AUDIT_OP(v, "kmc_cert_issue");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	_cleanup_(ca_parts_free) ca_parts ca = { 0 };
 	_cleanup_(x509_name_freep) X509_NAME *subject = NULL;

@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 #include "x509.h"
 #include "trust.h"
+#include "audit.h"
 
 #define EXPORT_ITER 2048	/* PKCS12_DEFAULT_ITER, OpenSSL 3's own */
 #define EXPORT_PASSWORD_LEN 32
@@ -423,6 +424,7 @@ static int export_write(const kmc_export_params *p, kmc_secret **data,
 int kmc_export(kmc_vault *v, const char *name, const kmc_export_params *p,
 	kmc_secret **ret, int *ret_made)
 {
+	AUDIT_OP(v, "kmc_export");
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *out = NULL;
 	char def[KMC_NAME_MAX + 64];
@@ -499,6 +501,7 @@ static int make_truststore(const trust_set *t, const char *pass, kmc_secret **re
 int kmc_trust_export(kmc_vault *v, const char *sname_in,
 	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
 {
+	AUDIT_OP(v, "kmc_trust_export");
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *out = NULL;
 	char def[KMC_NAME_MAX + 1];

@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "bind.h"
 #include "backup.h"
+#include "audit.h"
 #include "../kmc/buf.h"
 
 #define MK_AD_LABEL "kmcvault/mk/v1"
@@ -411,6 +412,20 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 	return 0;
 }
 
+/*
+ * The store's one commit hook (interfaces: audit first, then the
+ * binding, so the binding vouches for the head that holds the record).
+ * AUDIT GLUE: the integrator's vault_on_commit() replaces this; bind
+ * adds its bind_on_commit() call after audit's.
+ */
+static int vault_on_commit(void *arg, store_phase phase,
+	const store_change *c)
+{
+	kmc_vault *v = arg;
+
+	return audit_on_commit(v, phase, c);
+}
+
 static int vault_lock(kmc_vault *v)
 {
 	int op = LOCK_EX | ((v->flags & KMC_OPEN_NOWAIT) ? LOCK_NB : 0);
@@ -465,6 +480,7 @@ void kmc_vault_close(kmc_vault *v)
 {
 	if (!v)
 		return;
+	audit_detach(v);	/* read counts: before the store goes */
 	store_close(&v->st);
 	bind_close(v);
 	vault_drop_keys(v);
@@ -588,6 +604,11 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	/* A read that sees another generation or root asks the binding. */
 	store_set_root_check(&v->st, bind_root_check, v);
 
+	/* Every handle signs audit records (readers record their reads);
+	   before the recoveries below, whose changes are recorded too. */
+	KMC_GUARD(audit_attach(v));
+	store_set_commit_hook(&v->st, vault_on_commit, v);
+	audit_op(v, "open (finishing a cut-off change)");
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database, and a
 	   store of releases before the digest gets its tree. */
@@ -602,6 +623,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		if (restored)
 			KMC_GUARD(restore_finish(v->dirfd, dir));
 	}
+	audit_op(v, NULL);
 	/* Only a writer re-seals the keystore; readers need no root key. */
 	if (!(flags & KMC_OPEN_WRITE)) {
 		kmc_secret_free(v->rk);

@@ -27,6 +27,7 @@
 #include "trust.h"
 #include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
+#include "audit.h"
 
 #define META_MAX 4096
 
@@ -305,6 +306,7 @@ static int import_trust_store(import_ctx *c, kmc_vault *v)
 
 int kmc_import(kmc_vault *v, const kmc_import_params *p)
 {
+	AUDIT_OP(v, "kmc_import");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	chain_files files;
 
@@ -396,6 +398,7 @@ abort:
 
 int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 {
+	AUDIT_OP(v, "kmc_crl_update");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *ca = NULL;

@@ -17,6 +17,7 @@
 #include "bind.h"
 #include "../safeio/fileio.h"
 #include "protector.h"
+#include "audit.h"
 
 /* ---------------------------------------------------------------- */
 /* Creating                                                          */
@@ -24,6 +25,7 @@
 static const char *const vault_files[] = {
 	KS_MASTER_NAME, KS_STANDBY_NAME, STORE_NAME, STORE_LOCK_NAME,
 	BIND_NAME,
+	AUDIT_NAME,
 };
 
 /* The target may be absent or an empty directory of the user's. Not
@@ -115,6 +117,7 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 		type == KMC_PROTECTOR_HOST ? opts->host_key : NULL);
 	store_close(&st);
 	KMC_GUARD(r);
+	KMC_GUARD(audit_first(fd, rk, "kmc_vault_init"));
 	/* LMDB synced its own file; the directory entries need this. */
 	if (fsync(fd) < 0)
 		return -errno;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include "vault.h"
+#include "audit.h"
 #include "../kmc/buf.h"
 
 #define ITEM_AD_LABEL "kmcvault/item/v1"
@@ -310,6 +311,7 @@ int items_exists(kmc_vault *v, const char *name)
 int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len)
 {
+	AUDIT_OP(v, "kmc_item_put");
 	store_txn t;
 	int r;
 
@@ -327,6 +329,7 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_item_get");
 	_cleanup_(freep) uint8_t *rec = NULL;
 	record_info info;
 	kmc_secret *s;
@@ -364,6 +367,11 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 		return r < 0 ? r : kmc_detail(KMC_E_ROLLBACK, "item %s: "
 			STORE_NAME " disagrees with its digest", name);
 	}
+	/* Secrets are audited; public material (certificates, CRLs, a
+	   bundle's meta) is not. */
+	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
+	    info.type == KMC_ITEM_PRIVATE_KEY)
+		audit_read(v, name, info.version);
 	*ret = s;
 	return 0;
 }
@@ -620,6 +628,7 @@ int items_rewrap(kmc_vault *v, size_t batch, uint64_t *ret_n)
 int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	kmc_item_type type, kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_item_get_version");
 	struct {
 		uint8_t *rec;
 		size_t len;
@@ -672,6 +681,9 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 		return kmc_detail(r, "version %" PRIu32 " of %s fails "
 			"authentication", version, name);
 	KMC_GUARD(r);
+	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
+	    info.type == KMC_ITEM_PRIVATE_KEY)
+		audit_read(v, name, version);
 	*ret = s;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <kmc/admin.h>
 #include "vault.h"
+#include "audit.h"
 
 /* PEM of a DER private key, built in guarded memory. */
 static int pkcs8_pem(const kmc_secret *der, kmc_secret **ret)
@@ -48,6 +49,7 @@ static int pkcs8_pem(const kmc_secret *der, kmc_secret **ret)
 int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 	kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_key_export");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 
 	kmc_detail_clear();

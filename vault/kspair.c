@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include "vault.h"
 #include "bind.h"
+#include "audit.h"
 #include "../safeio/fileio.h"
 
 static const kmc_file_rule ks_rule = {
@@ -311,15 +312,21 @@ int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
 	*ret_committed = 0;
 	next->generation = v->ks->generation + 1;
 	KMC_GUARD(ks_serialize(next, kmc_secret_data(v->rk), &raw, &len));
+	/* The record first: a change that cannot be recorded is not made. */
+	KMC_GUARD(audit_keystore(v, 0, next->generation, 0));
 	/* The binding first names the keystore to come: an open after a
 	   crash accepts either. */
 	KMC_GUARD(bind_on_keystore(v, STORE_PREPARE, next->generation, raw,
 		len));
 	r = kmc_write_atomic_ex(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0,
 		&published);
-	if (r < 0 && !published)
-		return kmc_detail(r, "writing %s/" KS_MASTER_NAME ": %s; nothing "
+	if (r < 0 && !published) {
+		r = kmc_detail(r, "writing %s/" KS_MASTER_NAME ": %s; nothing "
 			"changed", v->dir, kmc_strerror(r));
+		(void)audit_keystore(v, 1, next->generation, r);
+		return r;
+	}
+	(void)audit_keystore(v, 1, next->generation, 0);
 	/* Once kmc.ks carries the new generation, the change has happened. */
 	memcpy(v->ks, next, sizeof(*next));
 	*ret_committed = 1;

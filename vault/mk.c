@@ -22,6 +22,7 @@
 #include "../kmc/buf.h"
 #include "../kmc/cstring.h"
 #include "../safeio/folders.h"
+#include "audit.h"
 
 static int writable(kmc_vault *v)
 {
@@ -35,6 +36,7 @@ static int writable(kmc_vault *v)
 
 int kmc_mk_rotate(kmc_vault *v, uint32_t *ret_id)
 {
+	AUDIT_OP(v, "kmc_mk_rotate");
 	_cleanup_(kmc_secret_freep) kmc_secret *mk = NULL;
 	_cleanup_(freep) keystore *next = NULL;
 	ks_master_key *m;
@@ -424,6 +426,7 @@ static int rewrap_files(kmc_vault *v, const kmc_rewrap_params *p,
 int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,
 	kmc_rewrap_result *ret)
 {
+	AUDIT_OP(v, "kmc_mk_rewrap");
 	kmc_rewrap_params none = KMC_REWRAP_PARAMS_INIT;
 	kmc_rewrap_result res = { 0 };
 	conf_list l = { 0 };
@@ -455,6 +458,7 @@ int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,
 int kmc_mk_retire(kmc_vault *v, uint32_t id, const char *const *conf,
 	size_t n_conf)
 {
+	AUDIT_OP(v, "kmc_mk_retire");
 	_cleanup_(freep) keystore *next = NULL;
 	uint64_t cur = 0, old = 0;
 	conf_list l = { 0 };

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "vault.h"
+#include "audit.h"
 
 /* Whether name is an imported bundle: its NAME/meta item exists, or it
    has a staged version only (NAME/.s/info); or a CA (ca:NAME, whose
@@ -54,6 +55,7 @@ static const char *const *owned_parts(kmc_vault *v, const char *name,
 
 int kmc_item_remove(kmc_vault *v, const char *name)
 {
+	AUDIT_OP(v, "kmc_item_remove");
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t nparts;
@@ -86,6 +88,7 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 
 int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 {
+	AUDIT_OP(v, "kmc_item_prune");
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t n, nparts, total = 0;

@@ -22,6 +22,7 @@
 #include "x509.h"
 #include "trust.h"
 #include "../safeio/folders.h"
+#include "audit.h"
 
 enum { P_PW, P_KEY, P_CERT, P_CA, P_CRL, P_INFO, N_PARTS };
 
@@ -330,6 +331,7 @@ static int writable(kmc_vault *v, const char *name)
 
 int kmc_promote(kmc_vault *v, const char *name, int previous)
 {
+	AUDIT_OP(v, "kmc_promote");
 	_cleanup_(material_free) material m = { 0 };
 	_cleanup_(material_free) material live = { 0 };
 	const char *slot = previous ? SLOT_PREVIOUS : SLOT_STAGED;
@@ -368,6 +370,7 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 	const char *ca_file, const char *crl_file)
 {
+	AUDIT_OP(v, "kmc_cert_renew");
 	_cleanup_(material_free) material m = { 0 };
 	_cleanup_(material_free) material live = { 0 };
 	_cleanup_(freep) uint8_t *raw = NULL;

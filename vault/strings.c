@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "vault.h"
+#include "audit.h"
 #include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 
@@ -57,6 +58,7 @@ int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 
 int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 {
+	AUDIT_OP(v, "kmc_string_decrypt");
 	_cleanup_(freep) uint8_t *blob = NULL;
 	const vault_mk *mk;
 	uint8_t ad[64];
@@ -91,5 +93,8 @@ int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 	if (r == KMC_E_AUTH)
 		return kmc_detail(r, "the string fails authentication: altered, "
 			"or made by another vault");
+	/* A string is no item: the record names its master key. */
+	if (r == 0)
+		audit_read(v, "(ciphertext string)", mk_id);
 	return r;
 }

@@ -15,9 +15,11 @@
 #include "ciphers.h"
 #include "x509.h"
 #include "trust.h"
+#include "audit.h"
 
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 {
+	AUDIT_OP(v, "kmc_key_load");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	int r;
 
@@ -183,6 +185,7 @@ int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	const kmc_tls_params *p)
 {
+	AUDIT_OP(v, "kmc_ssl_ctx_use_ex");
 	kmc_tls_params q;
 
 	kmc_detail_clear();

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "../safeio/fileio.h"
 #include "../safeio/folders.h"
+#include "audit.h"
 
 #define META_MAX 4096
 
@@ -383,6 +384,7 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 	const char *cert_file, const char *crl_file, unsigned flags)
 {
+	AUDIT_OP(v, "kmc_trust_add");
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1];
 	unsigned tflags = 0;
@@ -461,6 +463,7 @@ out:
 
 int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
 {
+	AUDIT_OP(v, "kmc_trust_remove");
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1];
 	ssize_t at;
@@ -485,6 +488,7 @@ int kmc_trust_remove(kmc_vault *v, const char *sname, const char *alias)
 int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 	const char *crl_file)
 {
+	AUDIT_OP(v, "kmc_trust_crl");
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1];
 	X509_CRL *crl = NULL;
@@ -510,6 +514,7 @@ int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
 	int stop)
 {
+	AUDIT_OP(v, "kmc_trust_sync");
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1], abs[PATH_MAX];
 	size_t i;
@@ -710,6 +715,7 @@ int trust_meta_with(const uint8_t *meta, size_t len, const char *sname,
 
 int kmc_cert_set_trust(kmc_vault *v, const char *name, const char *sname)
 {
+	AUDIT_OP(v, "kmc_cert_set_trust");
 	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
 	char out[META_MAX], full[KMC_NAME_MAX + 1];

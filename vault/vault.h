@@ -29,6 +29,11 @@
  *                               its meta pages before LMDB maps it;
  *                               history.c its superseded records
  *                   journal.c   the intent log of multi-file changes
+ *                   audit.c     the audit log: a handle's records of
+ *                               changes and reads; auditcommit.c from
+ *                               the store's commit hook; auditwrite.c
+ *                               appends, rotates; auditread.c reads,
+ *                               verifies (kmc_audit_read/_verify)
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
  *                   promote.c   staged and previous versions: import
@@ -104,6 +109,9 @@
  *               paths
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
+ *   audit    -> auditwrite, auditread, store (generation), items
+ *               (a record's version, auditcommit.c); called by handle,
+ *               kspair, items, strings and each public call (AUDIT_OP)
  *   history  -> store
  *
  * Import and restore reach records only through items.c's items_txn_*
@@ -140,6 +148,7 @@ struct kmc_vault {
 	unsigned repaired;
 	char notes[1024];	/* protectors that failed before one worked */
 	struct vault_bind *bind;	/* kmc.bind (vault/bind.c) */
+	struct audit_state *audit;	/* vault/audit.c */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

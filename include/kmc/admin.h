@@ -1142,6 +1142,63 @@ KMC_API int kmc_trust_export(kmc_vault *v, const char *store,
 	const kmc_export_params *p, kmc_secret **ret, int *ret_made)
 	KMC_MUST_CHECK KMC_NONNULL(1, 3);
 
+/* ---------------------------------------------------------------- */
+/* The audit log (docs/format.md: its records and chain)             */
+
+/* One record as kmc_audit_read() hands it to its callback; valid only
+ * during the call. item_names and item_versions have n_items entries. */
+typedef struct kmc_audit_record {
+	uint64_t seq;
+	const char *time;		/* RFC 3339, UTC */
+	unsigned uid;
+	const char *user;
+	long pid;
+	const char *op;			/* "password set", "kmc_item_get", ... */
+	size_t n_items;
+	const char *const *item_names;
+	const uint32_t *item_versions;
+	const char *result;		/* "ok", "pending" or the error */
+	const char *line;		/* the record as written: one JSON object */
+} kmc_audit_record;
+
+/* What a walk of the whole log found. */
+typedef struct kmc_audit_state {
+	uint64_t records;		/* records in every file */
+	uint64_t first_seq;		/* the oldest kept (0: no log) */
+	uint64_t head_seq;		/* the newest (0: no log) */
+	char head[65];			/* its hash, hex ("" without a log) */
+	size_t segments;		/* rotated files beside audit.log */
+	uint64_t torn_bytes;		/* a torn last line of audit.log, or 0 */
+} kmc_audit_state;
+
+/*
+ * kmc_audit_read - call cb for each record of the audit log of the vault
+ * in dir, oldest first, whose time is at or after since (RFC 3339 or a
+ * prefix of it such as "2026-12-01"; NULL: all) and that names item
+ * (NULL: all). Needs no secret and checks no MAC (kmc_audit_verify()
+ * does); a line that is not a record stops the walk. cb's non-zero
+ * return stops it too and is returned. *ret_state (may be NULL) gets
+ * the counts and head of what was read.
+ * Returns 0; KMC_E_AUDIT (a file unsafe, or a line that is not a
+ * record: the detail names the file, line and seq), KMC_E_INVALID
+ * (since), -errno.
+ */
+KMC_API int kmc_audit_read(const char *dir, const char *since,
+	const char *item, int (*cb)(const kmc_audit_record *rec, void *arg),
+	void *arg, kmc_audit_state *ret_state) KMC_MUST_CHECK;
+
+/*
+ * kmc_audit_verify - walk every segment and audit.log of v's vault and
+ * check each record's MAC, that the sequence numbers follow on, that
+ * each record names the hash of the one before, that the oldest kept
+ * segment starts where a recorded removal left off, and that the head
+ * is the one the vault bound. *ret_state gets what was walked.
+ * Returns 0; KMC_E_AUDIT with a detail naming the file, line and seq of
+ * the first fault (a torn last record included), KMC_E_NOMEM, -errno.
+ */
+KMC_API int kmc_audit_verify(kmc_vault *v, kmc_audit_state *ret_state)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,10 @@ check "mk rotate takes no --json" offers '' mk rotate --j
 check "a group: 'cert ' offers check, info, issue, renew, set and set-trust" \
 	offers 'check\ninfo\nissue\nrenew\nset\nset-trust' cert ''
 check "a new group: 'key ' offers gen" offers 'gen' key ''
+check "a group that is a command too: 'audit ' offers verify" offers 'verify' audit ''
+check "... and 'audit --s' the command's own --since" offers '--since' audit --s
+check "... after an option: 'audit --item db --j' offers --json" offers '--json' audit --item db --j
+check "... and 'audit verify --j' the second's --json" offers '--json' audit verify --j
 check "an option of key gen: '--t' completes to --type" offers '--type' key gen --t
 check "an option's value: 'key gen k --type ' offers the key types" \
 	offers 'ed25519\np256\np384\nrsa2048\nrsa3072\nrsa4096' key gen k --type ''

@@ -213,6 +213,8 @@ exit_case() {
 		t_rc 0 "exit 0: kmc cert check --within 0, nothing expired yet" \
 			kmc cert check --within 0 ;;
 	12)
+		# Copies share the vault's state file (lib.sh): kept, put back.
+		state_save "$V" "$T/state12"
 		# One older record of an item put back with mdb_load, on a copy.
 		copy_vault v12r
 		secret_file "$T/pw12r" 'first'
@@ -224,10 +226,8 @@ exit_case() {
 		t_err 12 "exit 12 (rollback): an older record put back with mdb_load" \
 			'item rb: items.mdb disagrees with its digest' \
 			"$KMC" --vault "$T/v12r" password get rb
-		# The older items.mdb of a copy, put back after a change. The
-		# copy shares the vault's state file (lib.sh): kept, put back.
+		# The older items.mdb of a copy, put back after a change.
 		copy_vault v12
-		state_save "$V" "$T/state12"
 		secret_file "$T/pw12" 'changed after the copy'
 		"$KMC" --vault "$T/v12" password set p12 --password-file "$T/pw12" 2>/dev/null
 		cp "$V/items.mdb" "$T/v12/items.mdb" && rm -f "$T/v12/items.mdb-lock"
@@ -236,6 +236,15 @@ exit_case() {
 		t_rc 0 "exit 0: kmc repair --accept-rollback accepts it" \
 			"$KMC" --vault "$T/v12" repair --accept-rollback
 		state_load "$V" "$T/state12" ;;
+	13)
+		copy_vault v13
+		sed -i '1s/"uid":/"uid":1/' "$T/v13/audit.log"
+		t_err 13 "exit 13 (audit): kmc audit verify on an edited record" \
+			'MAC does not verify' "$KMC" --vault "$T/v13" audit verify
+		rm "$T/v13/audit.log" && mkdir "$T/v13/audit.log"
+		t_err 13 "exit 13 (audit): a change whose record cannot be written" \
+			'audit.log is a directory' "$KMC" --vault "$T/v13" password set x \
+			--password-file "$PW" ;;
 	*)
 		return 1 ;;
 	esac

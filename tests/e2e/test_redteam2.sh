@@ -348,7 +348,9 @@ check "RT2-44 with RLIMIT_NOFILE 5 to 9 a write succeeds or fails with exit 6 na
 	test "$nofile_ok" = 1
 snapshot "$V" >"$T/before"
 head -c 3000 /dev/urandom | base64 -w0 >"$T/big" && chmod 600 "$T/big"
-t_err 6 "RT2-45 with RLIMIT_FSIZE 1 KiB (SIGXFSZ ignored), a write fails: File too large" 'File too large' \
+# The change's audit record is its first write (audit.log is over 1 KiB):
+# refused as a change whose record cannot be written, exit 13.
+t_err 13 "RT2-45 with RLIMIT_FSIZE 1 KiB (SIGXFSZ ignored), a write fails: File too large" 'audit.log.*File too large' \
 	bash -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' _ "$KMC" --vault "$V" password set big --password-file "$T/big"
 check "... and nothing changed" same
 t_err 6 "RT2-46 ... a restore fails the same way" 'File too large' \
@@ -377,6 +379,8 @@ if mkdir -m 700 "$FS" && mount -t tmpfs -o size=256k,mode=700 tmpfs "$FS" 2>/dev
 	t_err 6 "RT2-53 on a full disk, a write fails: No space left on device" 'storing the password b: No space left' \
 		"$KMC" --vault "$FV" password set b --password-file "$T/one"
 	check "... and nothing changed" fsame
+	check "... and the audit log says the change was not made" \
+		grep -q '"op":"kmc_item_put".*"result":"not made' "$FV/audit.log"
 	t_err 6 "RT2-54 ... a restore fails while staging, naming the fault" 'staging .*No space left' \
 		"$KMC" --vault "$FV" restore "$T/fsb"
 	check "... and nothing changed, no stage left" bash -c '! ls -A "$1" | grep -q "^\.kmc-restore"' _ "$FV"

@@ -162,6 +162,9 @@ void cold_measure(row *r, bench_env *e, const char *min,
 /* row_tpm.c: rows pkcs11 and hsm-cold with swtpm + tpm2-pkcs11. */
 int row_tpm(row *r, bench_env *e);
 int row_tpm_cold(row *r, bench_env *e);
+int row_audit_set(row *r, bench_env *e);
+int row_audit_get(row *r, bench_env *e);
+int row_audit_get_first(row *r, bench_env *e);
 void figures_rotation(bench_env *e);
 
 #endif

@@ -34,6 +34,9 @@ static const struct {
 	{ "provider-load", row_provider_load },
 	{ "tpm", row_tpm },
 	{ "tpm-cold", row_tpm_cold },
+	{ "audit-set", row_audit_set },
+	{ "audit-get", row_audit_get },
+	{ "audit-get-first", row_audit_get_first },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 

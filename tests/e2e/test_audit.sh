@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# test_audit.sh - the audit log (docs/format.md): what each change and
+# each read of a secret records (uid, user, pid, op, items and versions),
+# kmc audit and its filters, kmc audit verify on an intact log and on one
+# truncated, flipped, with a record deleted, reordered or edited; a log
+# that is a link, another user's or a directory (the change is refused,
+# exit 13, nothing changed); rotation keeping the chain; and the syslog
+# path of a reader that may not write the log (a shim stands in for
+# syslog: nothing here reaches the host's).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/v
+LOG=$V/audit.log
+PW=$T/pw
+secret_file "$PW" 's3cret'
+t "init" "$KMC" --vault "$V" init
+check "init made audit.log 0600" test "$(stat -c %a "$LOG")" = 600
+last() { "$KMC" --vault "$V" audit --json | tail -n "${1:-1}" | head -n 1; }
+has() { # has JSON-LINE FIELD-TEXT: the record holds the text
+	grep -qF -- "$2" <<<"$1" || { echo "record '$1' has no $2" >&2; false; }
+}
+rec=$(last)
+check "the first record is init's" has "$rec" '"op":"kmc_vault_init"'
+check "it starts the chain: seq 1" has "$rec" '"seq":1,'
+
+# ---- changes --------------------------------------------------------------------
+t "password set" "$KMC" --vault "$V" password set db --password-file "$PW"
+pend=$(last 2)
+done_=$(last)
+check "password set: a pending record names db version 1" has "$pend" '"items":[{"name":"db","version":1}]'
+check "password set: its op is the API call" has "$pend" '"op":"kmc_item_put"'
+check "password set: the pending record says pending" has "$pend" '"result":"pending"'
+check "password set: then the outcome, ok" has "$done_" '"result":"ok"'
+pseq=$(grep -o '"seq":[0-9]*' <<<"$pend" | cut -d: -f2)
+check "password set: the outcome names its pending record" has "$done_" "\"of\":$pseq"
+check "the record names the uid" has "$pend" "\"uid\":$(id -u),"
+check "the record names the user" has "$pend" "\"user\":\"$(id -un)\""
+check "the record names a pid" grep -Eq '"pid":[0-9]+,' <<<"$pend"
+check "the record has an RFC 3339 UTC time" grep -Eq '"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' <<<"$pend"
+check "no record holds the secret" sh -c "! grep -q s3cret '$LOG'"
+t "password set again" "$KMC" --vault "$V" password set db --password-file "$PW"
+check "the second records version 2" has "$(last 2)" '{"name":"db","version":2}'
+t "mk rotate" "$KMC" --vault "$V" mk rotate
+check "mk rotate is recorded" grep -q '"op":"kmc_mk_rotate"' "$LOG"
+t "password set tmp" "$KMC" --vault "$V" password set tmp --password-file "$PW"
+t "rm tmp" "$KMC" --vault "$V" rm tmp
+check "rm is recorded, the item removed" has "$(last 2)" '{"name":"tmp","version":0,"removed":true}'
+check "rm's op is kmc_item_remove" has "$(last 2)" '"op":"kmc_item_remove"'
+
+# ---- reads ----------------------------------------------------------------------
+t_out "password get" "s3cret" "$KMC" --vault "$V" password get db
+rec=$(last)
+check "password get is recorded: kmc_item_get of db version 2" has "$rec" '"op":"kmc_item_get","items":[{"name":"db","version":2}]'
+check "a read's record has the reader's pid and user" has "$rec" "\"user\":\"$(id -un)\""
+t "kmc audit verify: intact" "$KMC" --vault "$V" audit verify
+t "kmc status: exit 0" "$KMC" --vault "$V" status
+cp "$OUT" "$T/status"
+check "kmc status reports the audit log" grep -q '^audit log .* records (seq 1 to' "$T/status"
+t "kmc status --json" "$KMC" --vault "$V" status --json
+cp "$OUT" "$T/status.json"
+check "kmc status --json: the audit state ok" sh -c "jq -e '.audit.state == \"ok\"' '$T/status.json' >/dev/null"
+
+# ---- kmc audit and its filters ----------------------------------------------------
+t "kmc audit" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit prints a line a record" test "$(wc -l <"$T/a")" = "$(wc -l <"$LOG")"
+check "kmc audit names the op, items and result" grep -q 'kmc_item_put: db v1 -> pending' "$T/a"
+t "kmc audit --item db" "$KMC" --vault "$V" audit --item db --json
+cp "$OUT" "$T/a"
+check "--item db: only records naming db" sh -c "! grep -v '\"name\":\"db\"' '$T/a'"
+check "--item db: its reads and changes" test "$(wc -l <"$T/a")" -ge 3
+t "kmc audit --json" "$KMC" --vault "$V" audit --json
+cp "$OUT" "$T/a"
+check "--json: every line is a JSON object" sh -c "jq -e -s 'length > 5 and all(.[]; .v == 1)' '$T/a' >/dev/null"
+t_out "--since a future day: nothing" "" "$KMC" --vault "$V" audit --since 2999-01-01
+t "--since a past day: everything" "$KMC" --vault "$V" audit --since 2000-01-01
+cp "$OUT" "$T/a"
+check "--since a past day: every record" test "$(wc -l <"$T/a")" = "$(wc -l <"$LOG")"
+t_err 2 "--since garbage: a usage error" 'since' "$KMC" --vault "$V" audit --since yesterday
+
+# ---- damage: verify names the file, line and seq, exit 13 -----------------------
+cp "$LOG" "$T/good.log"
+restore() { cp "$T/good.log" "$LOG"; }
+sed -i '3s/"uid":/"uid":1/' "$LOG"
+t_err 13 "an edited record: exit 13, naming the line and seq" 'audit.log line 3 \(seq 3\): its MAC does not verify' \
+	"$KMC" --vault "$V" audit verify
+t_err 13 "an edited record: kmc status exits 13" 'audit log' "$KMC" --vault "$V" status
+restore
+python3 - "$LOG" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+i = b.index(b'"result"', len(b) // 2)
+b[i + 12] ^= 1
+open(p, 'wb').write(bytes(b))
+PY
+t_err 13 "a flipped byte: exit 13" 'MAC does not verify|not an audit record' "$KMC" --vault "$V" audit verify
+restore
+sed -i '4d' "$LOG"
+t_err 13 "a deleted record: exit 13, the gap named" 'seq 5 follows seq 3' "$KMC" --vault "$V" audit verify
+restore
+sed -i '4{h;d};5G' "$LOG"
+t_err 13 "two records swapped: exit 13" 'follows seq|prev is not' "$KMC" --vault "$V" audit verify
+restore
+head -n 1 "$T/good.log" >"$T/first" && tail -n +2 "$T/good.log" >>"$T/first" && cat "$T/first" "$T/first" >"$LOG" 2>/dev/null
+t_err 13 "records replayed: exit 13" 'follows seq' "$KMC" --vault "$V" audit verify
+restore
+head -c -25 "$T/good.log" >"$LOG"
+t_err 13 "truncated mid-record: verify says torn, exit 13" 'a torn last record of [0-9]+ bytes' \
+	"$KMC" --vault "$V" audit verify
+t "truncated mid-record: kmc status still exits 0" "$KMC" --vault "$V" status
+cp "$OUT" "$T/status"
+check "truncated mid-record: kmc status warns" grep -q 'warning: a torn last record' "$T/status"
+t "truncated mid-record: the next change succeeds" "$KMC" --vault "$V" password set db --password-file "$PW"
+check "the torn record is closed off and recorded, not dropped" grep -q '"op":"audit torn record".*"torn":[0-9]*' "$LOG"
+t "after closing it off, the log verifies" "$KMC" --vault "$V" audit verify
+
+# ---- an unsafe audit.log: the change is refused, nothing changed ---------------
+cp "$LOG" "$T/good.log"
+unsafe() { # unsafe WHAT REGEX: password set refused with exit 13 naming audit.log and REGEX, nothing changed
+	local before logs
+	before=$(snapshot "$V")
+	logs=$(cat "$V"/audit*.log "$T/real.log" 2>/dev/null | sha256sum)
+	t_err 13 "$1: password set refused, exit 13, the message says why" "audit.log.*$2" \
+		"$KMC" --vault "$V" password set db2 --password-file "$PW"
+	check "$1: nothing changed" test "$(snapshot "$V")" = "$before"
+	check "$1: no record was added anywhere" \
+		test "$(cat "$V"/audit*.log "$T/real.log" 2>/dev/null | sha256sum)" = "$logs"
+	t_err 7 "$1: the item was not stored" 'no item' "$KMC" --vault "$V" password get db2
+}
+mv "$LOG" "$T/real.log" && ln -s "$T/real.log" "$LOG"
+unsafe "audit.log a symbolic link" 'symbolic link'
+rm "$LOG" && mkdir "$LOG"
+unsafe "audit.log a directory" 'a directory'
+rmdir "$LOG" && cp "$T/good.log" "$LOG" && chmod 644 "$LOG"
+unsafe "audit.log mode 0644" 'mode 0644'
+chmod 600 "$LOG"
+if [ "$(id -u)" = 0 ]; then
+	chown nobody "$LOG"
+	unsafe "audit.log another user's" 'owned by uid'
+	chown 0 "$LOG"
+else
+	echo "# skip: audit.log of another owner needs root"
+fi
+
+# ---- the syslog path: a reader that may not write the log ------------------------
+SHIM=$T/syslog_shim.so
+check "the syslog shim builds" cc -shared -fPIC -o "$SHIM" "$KMC_TOP/tests/e2e/syslog_shim.c"
+if [ "$(id -u)" = 0 ]; then chown nobody "$LOG"; else chmod 400 "$LOG"; fi
+before=$(sha256sum <"$LOG")
+t_out "a reader that may not write audit.log still reads" "s3cret" \
+	env LD_PRELOAD="$SHIM" KMC_SYSLOG_FILE="$T/syslog" "$KMC" --vault "$V" password get db
+check "the read went to syslog" grep -q 'op=kmc_item_get item=db version=3' "$T/syslog"
+check "syslog got it as LOG_AUTHPRIV|LOG_INFO" grep -q "^$((10 << 3))|6|kmcvault audit:" "$T/syslog"
+check "the syslog line names the user and uid" grep -q "uid=$(id -u) user=$(id -un) pid=" "$T/syslog"
+check "audit.log was left alone" test "$(sha256sum <"$LOG")" = "$before"
+if [ "$(id -u)" = 0 ]; then chown 0 "$LOG"; else chmod 600 "$LOG"; fi
+
+# ---- a handle's repeated reads: one record, then a count at the close ----------
+FILL=$T/audit_fill
+check "the audit_fill helper builds" kmc_cc "$FILL" "$KMC_TOP/tests/e2e/audit_fill.c" -I"$KMC_TOP"
+n0=$(wc -l <"$LOG")
+t "a read-only handle reads db 5 times" "$FILL" "$V" read db 5
+check "two records: the first read, and the count at the close" test "$(wc -l <"$LOG")" = $((n0 + 2))
+check "the first read is recorded as it happens" has "$(last 2)" '"op":"kmc_item_get","items":[{"name":"db","version":3}]'
+check "the close records the 4 further reads" has "$(last)" '"op":"reads counted at the close","items":[{"name":"db","version":3,"reads":4}]'
+
+# ---- rotation ---------------------------------------------------------------------
+t "8 changes with 2 KiB segments" "$FILL" "$V" 2048 8
+nseg=$(find "$V" -maxdepth 1 -name 'audit-*.log' | wc -l)
+check "the log was rotated into segments" test "$nseg" -ge 2
+check "segments are 0600" sh -c "! find '$V' -maxdepth 1 -name 'audit-*.log' ! -perm 600 | grep -q ."
+t "rotated: the chain verifies across segments" "$KMC" --vault "$V" audit verify
+check "rotated: kmc audit reads every segment (init's record is still there)" \
+	sh -c "'$KMC' --vault '$V' audit --json | head -n 1 | grep -q '\"seq\":1,'"
+t "200 more changes: old segments removed" "$FILL" "$V" 2048 200
+check "at most 8 segments are kept" test "$(find "$V" -maxdepth 1 -name 'audit-*.log' | wc -l)" -le 8
+check "the removal was recorded" sh -c "cat '$V'/audit*.log | grep -q '\"op\":\"audit segment removed\"'"
+t "after removals, the chain still verifies" "$KMC" --vault "$V" audit verify
+oldest=$(find "$V" -maxdepth 1 -name 'audit-*.log' | sort | head -n 1)
+rm "$oldest"
+t_err 13 "a kept segment deleted: exit 13" 'a segment was deleted' "$KMC" --vault "$V" audit verify
+
+done_testing

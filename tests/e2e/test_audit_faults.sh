@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test_audit_faults.sh - kmc password set in a vault with an audit log,
+# each step failing and killed at each step (faults.sh): the steps of
+# appending the change's records (open, write, fdatasync of audit.log)
+# are among them. A change whose first record cannot be written is not
+# made; whatever the step, the log still verifies after the next writable
+# open, and a password the store holds always has its record.
+. "$(dirname "${BASH_SOURCE[0]}")/faults.sh"
+
+AV=$T/av
+"$KMC" --vault "$AV" init 2>/dev/null
+set_old() { "$KMC" --vault "$1" password set db --password-file "$OLD" 2>/dev/null; }
+set_old "$AV"
+faulty 0 "$KMC" --vault "$AV" password set db --password-file "$NEW"
+check "password set under the shim without a fault succeeds" test "$rc" = 0
+check "the shim counted the steps of password set" test "$steps" -gt 1
+set_steps=$steps
+
+# The audit log verifies (exit 0).
+verifies() {
+	"$KMC_LOOK" --vault "$1" audit verify >/dev/null 2>"$T/verify.err" ||
+		{ echo "kmc audit verify: exit $?: $(cat "$T/verify.err")" >&2; false; }
+}
+# The version password db has now was recorded as a change of db.
+recorded() {
+	local v
+	v=$("$KMC_LOOK" --vault "$1" list --json 2>/dev/null | grep -o '"name":"db"[^}]*"version":[0-9]*' | grep -o '[0-9]*$')
+	"$KMC_LOOK" --vault "$1" audit --item db --json 2>/dev/null |
+		grep '"op":"kmc_item_put"' | grep -q "\"name\":\"db\",\"version\":$v[,}]" ||
+		{ echo "no record of db version '$v' by kmc_item_put" >&2; false; }
+}
+# No record says this change was made when it was not: the last record
+# of kmc_item_put is a refusal, or the old password's.
+pending_count() { "$KMC_LOOK" --vault "$AV" audit --json 2>/dev/null | grep -c '"result":"pending"'; }
+
+refused=0
+for ((n = 1; n <= set_steps; n++)); do
+	at="password set, step $n of $set_steps failing"
+	set_old "$AV"
+	before=$(pending_count)
+	faulty "$n" "$KMC" --vault "$AV" password set db --password-file "$NEW"
+	if [ "$rc" != 0 ]; then
+		check "$at: exits non-zero without a crash" no_crash
+		check "$at: the message names the fault" names_fault
+		check "$at: the old password is still there" reads_as "$AV" 'old password'
+		if grep -q 'audit.log' "$RUN_ERR"; then
+			refused=$((refused + 1))
+			check "$at: refused for audit.log: exit 13" test "$rc" = 13
+			check "$at: refused for audit.log: no pending record added" \
+				test "$(pending_count)" = "$before"
+		fi
+	else
+		check "$at yet exit 0: the new password is there" reads_as "$AV" 'new password'
+	fi
+	check "$at: the vault is healthy" healthy "$AV"
+	check "$at: the password's version was recorded" recorded "$AV"
+	check "$at: a writable open, then the audit log verifies" repaired "$AV"
+	check "$at: the audit log verifies" verifies "$AV"
+done
+echo "# password set, each step failing: refused for audit.log $refused times of $set_steps"
+check "some step is audit.log's, and its failure refuses the change" test "$refused" -gt 0
+
+olds=0 news=0
+kills_wanted || skip_kills "password set with the audit log"
+for ((n = 1; n <= $(kills_wanted && echo "$set_steps" || echo 0); n++)); do
+	at="password set, killed at step $n of $set_steps"
+	set_old "$AV"
+	FAULT_KILL=1 faulty "$n" "$KMC" --vault "$AV" password set db --password-file "$NEW"
+	check "$at: the shim killed it" killed
+	check "$at: password get gives the old password or the new" reads_old_or_new "$AV"
+	[ "$got_pw" = 'old password' ] && olds=$((olds + 1)) || news=$((news + 1))
+	check "$at: kmc repair succeeds" repaired "$AV"
+	check "$at: the password's version was recorded" recorded "$AV"
+	check "$at: after repair, the audit log verifies" verifies "$AV"
+	check "$at: no change left pending in the log" \
+		sh -c "! \"$KMC_LOOK\" --vault \"$AV\" audit --json | tail -n 1 | grep -q '\"result\":\"pending\"'"
+done
+echo "# password set with the audit log, killed at each step: the old password $olds times, the new $news"
+
+done_testing

@@ -1,0 +1,128 @@
+/*
+ * test_audit.c - the audit record's frame and fields as the log's reader
+ * parses them (vault/auditread.c): each accepted form and its refused
+ * twin with the exact error.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../../vault/audit.h"
+
+#define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
+#define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define GOOD "{\"v\":1,\"seq\":42,\"time\":\"2026-12-06T21:12:41Z\",\"uid\":0," \
+	"\"user\":\"ro\\\"ot\",\"pid\":7,\"op\":\"kmc_item_put\",\"items\":" \
+	"[{\"name\":\"db\",\"version\":2}],\"gen\":9,\"result\":\"pending\"," \
+	"\"prev\":\"" Z64 "\",\"mac\":\"" A64 "\"}"
+
+static int parse(const char *s, audit_line *l)
+{
+	return audit_line_parse(s, strlen(s), l);
+}
+
+static void test_frame(void **state)
+{
+	audit_line l;
+
+	(void)state;
+	assert_int_equal(parse(GOOD, &l), 0);
+	assert_int_equal(l.seq, 42);
+	assert_int_equal(l.prev[0], 0);
+	assert_int_equal(l.mac[31], 0xaa);
+	assert_memory_equal(GOOD + l.mac_at, ",\"mac\":", 7);
+}
+
+static void test_frame_refused(void **state)
+{
+	char buf[1024];
+	audit_line l;
+
+	(void)state;
+	/* Another version, a seq with a leading zero, no seq. */
+	snprintf(buf, sizeof(buf), "%s", GOOD);
+	buf[5] = '2';
+	assert_int_equal(parse(buf, &l), KMC_E_CORRUPT);
+	assert_int_equal(parse("{\"v\":1,\"seq\":042,\"prev\":\"" Z64
+		"\",\"mac\":\"" A64 "\"}", &l), KMC_E_CORRUPT);
+	assert_int_equal(parse("{\"v\":1,\"prev\":\"" Z64 "\",\"mac\":\"" A64
+		"\"}", &l), KMC_E_CORRUPT);
+	/* A MAC that is not hex, one digit short, a trailing byte. */
+	snprintf(buf, sizeof(buf), "%s", GOOD);
+	buf[strlen(buf) - 3] = 'g';
+	assert_int_equal(parse(buf, &l), KMC_E_CORRUPT);
+	snprintf(buf, sizeof(buf), "%s", GOOD);
+	memmove(buf + strlen(buf) - 3, buf + strlen(buf) - 2, 3);
+	assert_int_equal(parse(buf, &l), KMC_E_CORRUPT);
+	snprintf(buf, sizeof(buf), "%s ", GOOD);
+	assert_int_equal(parse(buf, &l), KMC_E_CORRUPT);
+	/* Cut anywhere: never a record. */
+	for (size_t n = 0; n < strlen(GOOD); n++)
+		assert_int_equal(audit_line_parse(GOOD, n, &l), KMC_E_CORRUPT);
+}
+
+static void test_fields(void **state)
+{
+	char s[64];
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(audit_line_u64(GOOD, strlen(GOOD), "seq", &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(audit_line_u64(GOOD, strlen(GOOD), "gen", &v), 0);
+	assert_int_equal(v, 9);
+	assert_int_equal(audit_line_str(GOOD, strlen(GOOD), "user", s,
+		sizeof(s)), 0);
+	assert_string_equal(s, "ro\"ot");
+	assert_int_equal(audit_line_str(GOOD, strlen(GOOD), "result", s,
+		sizeof(s)), 0);
+	assert_string_equal(s, "pending");
+}
+
+static void test_fields_refused(void **state)
+{
+	static const char esc[] = "{\"v\":1,\"op\":\"a\\u0001b\\x\"}";
+	static const char forged[] = "{\"v\":1,\"user\":\"x\\\",\\\"gen\\\":5\"}";
+	char s[4];
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(audit_line_u64(GOOD, strlen(GOOD), "of", &v),
+		KMC_E_NOT_FOUND);
+	/* A key spelled inside a string is no key: its quotes are escaped. */
+	assert_int_equal(audit_line_u64(forged, strlen(forged), "gen", &v),
+		KMC_E_NOT_FOUND);
+	assert_int_equal(audit_line_str(GOOD, strlen(GOOD), "result", s,
+		sizeof(s)), KMC_E_TOO_LARGE);
+	assert_int_equal(audit_line_str(esc, strlen(esc), "op", s, sizeof(s)),
+		KMC_E_CORRUPT);
+	assert_int_equal(audit_line_u64(GOOD, strlen(GOOD), "user", &v),
+		KMC_E_CORRUPT);
+}
+
+static void test_segment_name(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	audit_segment_name(17, buf, sizeof(buf));
+	assert_string_equal(buf, "audit-00000000000000000017.log");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame),
+		cmocka_unit_test(test_frame_refused),
+		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_fields_refused),
+		cmocka_unit_test(test_segment_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,204 @@
+/*
+ * audit.c - the handle's side of the audit log: its key, the name of the
+ * call under way, a change's records (audit_change(), which the store's
+ * commit hook and the keystore writes call), the reads of secrets (first
+ * read recorded, the rest counted for the close; to syslog when the log
+ * may not be written). auditwrite.c appends, auditread.c reads.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include "audit.h"
+#include "../kmc/crypto.h"
+
+/* ---- the handle's side ------------------------------------------------- */
+int audit_attach(kmc_vault *v)
+{
+	struct audit_state *a;
+
+	a = calloc(1, sizeof(*a));
+	KMC_ENSURE(a, KMC_E_NOMEM);
+	v->audit = a;
+	if (!v->rk)
+		return 0;
+	KMC_GUARD(audit_derive_key(v->rk, &a->key));
+	/* A log that cannot be written fails the changes, not the open. */
+	if ((v->flags & KMC_OPEN_WRITE) && audit_finish_cut(v) < 0)
+		kmc_detail_clear();
+	return 0;
+}
+
+const uint8_t *audit_key(const kmc_vault *v)
+{
+	return v->audit && v->audit->key ? kmc_secret_data(v->audit->key) :
+		NULL;
+}
+
+void audit_op(kmc_vault *v, const char *op)
+{
+	if (v && v->audit)
+		v->audit->op = op;
+}
+
+audit_scope audit_scope_begin(kmc_vault *v, const char *op)
+{
+	audit_scope s = { v, NULL };
+
+	if (v && v->audit) {
+		s.prev = v->audit->op;
+		if (!s.prev)
+			v->audit->op = op;
+	}
+	return s;
+}
+
+void audit_bench_set(kmc_vault *v, int on)
+{
+	if (v->audit)
+		v->audit->off = !on;
+}
+
+int audit_change(kmc_vault *v, const audit_rec *rec)
+{
+	audit_rec r = *rec;
+
+	if (!v->audit || v->audit->off)
+		return 0;
+	if (!v->audit->key)
+		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": this handle "
+			"cannot sign records; nothing changed", v->dir);
+	if (!r.op)
+		r.op = v->audit->op;
+	if (r.result && strcmp(r.result, "pending") == 0)
+		return audit_append(v, &r, &v->audit->pending);
+	if (!r.of)
+		r.of = v->audit->pending;
+	v->audit->pending = 0;
+	/* An outcome needs no sync of its own: lost in a crash, the next
+	   writable open writes it again from the store's generation, and the
+	   next record's sync takes it to disk. */
+	r.no_sync = 1;
+	return audit_append(v, &r, NULL);
+}
+
+void audit_change_after(kmc_vault *v, const audit_rec *rec)
+{
+	const char *d = kmc_error_detail();
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", d ? d : "");
+	if (audit_change(v, rec) < 0) {
+		/* The change is made or not; the next writable open says so. */
+		kmc_detail_clear();
+		if (saved[0])
+			kmc_detail(0, "%s", saved);
+	}
+}
+
+int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen, int r)
+{
+	char buf[256];
+	audit_item it = { .name = "(keystore)", .version = (uint32_t)ks_gen };
+	audit_rec rec = { .items = &it, .n_items = 1, .through = -1,
+		.torn = -1 };
+
+	if (phase == 0) {
+		rec.result = "pending";
+		return audit_change(v, &rec);
+	}
+	snprintf(buf, sizeof(buf), "%s", r < 0 ? kmc_strerror(r) : "ok");
+	rec.result = buf;
+	audit_change_after(v, &rec);
+	return 0;
+}
+
+static void read_syslog(kmc_vault *v, const char *name, uint32_t version,
+	uint64_t reads)
+{
+	struct audit_state *a = v->audit;
+
+	syslog(LOG_AUTHPRIV | LOG_INFO, "kmcvault audit: vault=%s uid=%u "
+		"user=%s pid=%ld op=%s item=%s version=%" PRIu32 " reads=%"
+		PRIu64, v->dir, (unsigned)getuid(), audit_user_name(a),
+		(long)getpid(), a->op ? a->op : "kmc_item_get", name, version,
+		reads);
+}
+
+static void read_record(kmc_vault *v, const char *name, uint32_t version,
+	uint64_t reads)
+{
+	struct audit_state *a = v->audit;
+	audit_item it = { .name = name, .version = version, .reads = reads };
+	/* Not synced: a killed process loses nothing (the kernel has the
+	   bytes), a power cut may lose the last reads' records; a read's
+	   sync would cost a server's start-up a disk flush per key. */
+	audit_rec rec = { .op = a->op ? a->op : "kmc_item_get", .items = &it,
+		.n_items = 1, .result = "ok", .through = -1, .torn = -1,
+		.no_sync = 1 };
+	const char *keep = kmc_error_detail();
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", keep ? keep : "");
+	/* Without the key, or when the log may not be written: syslog. */
+	if (!a->key || audit_append(v, &rec, NULL) < 0)
+		read_syslog(v, name, version, reads);
+	kmc_detail_clear();
+	if (saved[0])
+		kmc_detail(0, "%s", saved);
+}
+
+void audit_read(kmc_vault *v, const char *name, uint32_t version)
+{
+	struct audit_state *a = v->audit;
+	audit_seen *s;
+
+	if (!a || a->off)
+		return;
+	for (size_t i = 0; i < a->n_seen; i++) {
+		s = &a->seen[i];
+		if (s->version == version && strcmp(s->name, name) == 0) {
+			s->reads++;
+			return;
+		}
+	}
+	if (a->n_seen == a->cap_seen) {
+		size_t cap = a->cap_seen ? 2 * a->cap_seen : 8;
+		audit_seen *n = realloc(a->seen, cap * sizeof(*n));
+
+		if (!n)
+			goto record;
+		a->seen = n;
+		a->cap_seen = cap;
+	}
+	s = &a->seen[a->n_seen];
+	s->name = strdup(name);
+	if (!s->name)
+		goto record;
+	s->version = version;
+	s->reads = 0;
+	a->n_seen++;
+record:
+	read_record(v, name, version, 0);
+}
+
+void audit_detach(kmc_vault *v)
+{
+	struct audit_state *a = v->audit;
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n_seen; i++) {
+		a->op = "reads counted at the close";
+		if (a->seen[i].reads && !a->off)
+			read_record(v, a->seen[i].name, a->seen[i].version,
+				a->seen[i].reads);
+		free(a->seen[i].name);
+	}
+	free(a->seen);
+	kmc_secret_free(a->key);
+	free(a);
+	v->audit = NULL;
+}

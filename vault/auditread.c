@@ -1,0 +1,581 @@
+/*
+ * auditread.c - reading the audit log: the checked open of its files,
+ * the frame of a record line, the segments, kmc_audit_read() (no key
+ * needed) and kmc_audit_verify() (the chain, under the root key's
+ * subkey). The format: docs/format.md.
+ *
+ * A record line is parsed only as far as its frame and a few top-level
+ * fields: the writer puts "v" and "seq" first and "prev" and "mac" last,
+ * and inside a JSON string a quote is always escaped, so the byte pair
+ * `,"` occurs only between fields and a top-level key is found by
+ * looking for `,"key":`. Item objects use keys no top-level field has.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "audit.h"
+#include "../kmc/crypto.h"
+#include "../safeio/fileio.h"
+
+#define SEG_PREFIX "audit-"
+#define SEG_SUFFIX ".log"
+#define HEXLEN (2 * AUDIT_HASH_LEN)
+
+void audit_segment_name(uint64_t first, char *buf, size_t size)
+{
+	snprintf(buf, size, SEG_PREFIX "%020" PRIu64 SEG_SUFFIX, first);
+}
+
+int audit_open_file(int dirfd, const char *dir, const char *name, int flags,
+	struct stat *ret_st)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		O_NONBLOCK, 0600);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return r;
+		if (r == -ELOOP)
+			return kmc_detail(KMC_E_AUDIT, "%s/%s is a symbolic "
+				"link; an audit log must be the file itself",
+				dir, name);
+		if (r == -EISDIR)
+			return kmc_detail(KMC_E_AUDIT, "%s/%s is a directory, "
+				"not the audit log", dir, name);
+		return kmc_detail(KMC_E_AUDIT, "%s/%s: %s", dir, name,
+			kmc_strerror(r));
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return kmc_detail(KMC_E_AUDIT, "%s/%s: %s", dir, name,
+			kmc_strerror(r));
+	}
+	r = 0;
+	if (!S_ISREG(st.st_mode))
+		r = kmc_detail(KMC_E_AUDIT, "%s/%s is not a regular file", dir,
+			name);
+	else if (kmc_check_owner(&st, 0) < 0)
+		r = kmc_detail(KMC_E_AUDIT, "%s/%s is owned by uid %u, not by "
+			"uid %u who runs this", dir, name, (unsigned)st.st_uid,
+			(unsigned)geteuid());
+	else if (st.st_mode & 077)
+		r = kmc_detail(KMC_E_AUDIT, "%s/%s has mode %04o; an audit log "
+			"is 0600 (chmod 0600 %s/%s)", dir, name,
+			(unsigned)(st.st_mode & 07777), dir, name);
+	else if (st.st_nlink > 1)
+		r = kmc_detail(KMC_E_AUDIT, "%s/%s has %lu hard links; an "
+			"audit log must have one", dir, name,
+			(unsigned long)st.st_nlink);
+	else if ((uint64_t)st.st_size > 2ull * AUDIT_SEGMENT_MAX)
+		r = kmc_detail(KMC_E_AUDIT, "%s/%s is larger than an audit "
+			"segment may be (%u bytes)", dir, name,
+			2 * AUDIT_SEGMENT_MAX);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_st = st;
+	return fd;
+}
+
+static int seg_first(const char *name, uint64_t *ret)
+{
+	size_t n = strlen(name);
+	uint64_t v = 0;
+
+	if (n != strlen(SEG_PREFIX) + 20 + strlen(SEG_SUFFIX) ||
+	    strncmp(name, SEG_PREFIX, strlen(SEG_PREFIX)) != 0 ||
+	    strcmp(name + n - strlen(SEG_SUFFIX), SEG_SUFFIX) != 0)
+		return -1;
+	for (size_t i = strlen(SEG_PREFIX); i < strlen(SEG_PREFIX) + 20; i++) {
+		if (name[i] < '0' || name[i] > '9' ||
+		    v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int audit_segments(int dirfd, uint64_t *firsts, size_t max, size_t *ret_n)
+{
+	DIR *d;
+	struct dirent *e;
+	size_t n = 0;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d))) {
+		uint64_t f;
+
+		if (seg_first(e->d_name, &f) < 0)
+			continue;
+		if (n == max) {
+			closedir(d);
+			return kmc_detail(KMC_E_AUDIT, "more than %zu audit "
+				"segments in the vault folder", max);
+		}
+		firsts[n++] = f;
+	}
+	closedir(d);
+	qsort(firsts, n, sizeof(*firsts), cmp_u64);
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- a line's fields ---------------------------------------------------- */
+
+static const char *find_key(const char *text, size_t len, const char *key)
+{
+	char pat[40];
+	int n = snprintf(pat, sizeof(pat), ",\"%s\":", key);
+
+	if (n < 0 || (size_t)n >= sizeof(pat))
+		return NULL;
+	if (len >= (size_t)n && text[0] == '{' &&
+	    memcmp(text + 1, pat + 1, (size_t)n - 1) == 0)
+		return text + n;
+	for (size_t i = 0; i + (size_t)n <= len; i++)
+		if (memcmp(text + i, pat, (size_t)n) == 0)
+			return text + i + n;
+	return NULL;
+}
+
+static int parse_u64(const char *p, const char *end, uint64_t *ret,
+	const char **ret_end)
+{
+	uint64_t v = 0;
+	const char *s = p;
+
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return KMC_E_CORRUPT;
+		v = v * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	KMC_ENSURE(p > s && p - s <= 20 && (p - s == 1 || *s != '0'),
+		KMC_E_CORRUPT);
+	*ret = v;
+	if (ret_end)
+		*ret_end = p;
+	return 0;
+}
+
+int audit_line_u64(const char *text, size_t len, const char *key,
+	uint64_t *ret)
+{
+	const char *p = find_key(text, len, key);
+
+	KMC_ENSURE(p, KMC_E_NOT_FOUND);
+	return parse_u64(p, text + len, ret, NULL);
+}
+
+/* Decode the JSON string at p (its opening quote) into out. */
+static int json_string(const char *p, const char *end, char *out,
+	size_t size, const char **ret_end)
+{
+	size_t n = 0;
+
+	KMC_ENSURE(p < end && *p == '"' && size > 0, KMC_E_CORRUPT);
+	for (p++; p < end && *p != '"'; p++) {
+		char c = *p;
+
+		if (c == '\\') {
+			KMC_ENSURE(++p < end, KMC_E_CORRUPT);
+			c = *p;
+			if (c == 'u') {
+				unsigned v = 0;
+
+				KMC_ENSURE(end - p > 4, KMC_E_CORRUPT);
+				for (int i = 1; i <= 4; i++) {
+					char h = p[i];
+
+					KMC_ENSURE((h >= '0' && h <= '9') ||
+						(h >= 'a' && h <= 'f'), KMC_E_CORRUPT);
+					v = v * 16 + (unsigned)(h <= '9' ? h - '0' :
+						h - 'a' + 10);
+				}
+				KMC_ENSURE(v < 0x80, KMC_E_CORRUPT);
+				c = (char)v;
+				p += 4;
+			} else {
+				KMC_ENSURE(c == '"' || c == '\\', KMC_E_CORRUPT);
+			}
+		}
+		KMC_ENSURE(n + 1 < size, KMC_E_TOO_LARGE);
+		out[n++] = c;
+	}
+	KMC_ENSURE(p < end, KMC_E_CORRUPT);
+	out[n] = '\0';
+	if (ret_end)
+		*ret_end = p + 1;
+	return 0;
+}
+
+int audit_line_str(const char *text, size_t len, const char *key, char *out,
+	size_t size)
+{
+	const char *p = find_key(text, len, key);
+
+	KMC_ENSURE(p, KMC_E_NOT_FOUND);
+	return json_string(p, text + len, out, size, NULL);
+}
+
+static int unhex(const char *p, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int v = 0;
+
+		for (int j = 0; j < 2; j++) {
+			char h = p[2 * i + j];
+
+			if (h >= '0' && h <= '9')
+				v = v * 16 + (h - '0');
+			else if (h >= 'a' && h <= 'f')
+				v = v * 16 + (h - 'a' + 10);
+			else
+				return KMC_E_CORRUPT;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+int audit_line_parse(const char *text, size_t len, audit_line *ret)
+{
+	static const char head[] = "{\"v\":1,\"seq\":";
+	static const char mac[] = ",\"mac\":\"";
+	static const char prev[] = ",\"prev\":\"";
+	size_t tail = strlen(mac) + HEXLEN + 2;	/* ,"mac":"<hex>"} */
+	size_t ptail = strlen(prev) + HEXLEN + 1;
+	const char *p;
+	audit_line l;
+
+	KMC_ENSURE(len >= strlen(head) + tail + ptail && len < AUDIT_LINE_MAX,
+		KMC_E_CORRUPT);
+	KMC_ENSURE(memcmp(text, head, strlen(head)) == 0, KMC_E_CORRUPT);
+	KMC_GUARD(parse_u64(text + strlen(head), text + len, &l.seq, &p));
+	KMC_ENSURE(p < text + len && *p == ',', KMC_E_CORRUPT);
+	l.mac_at = len - tail;
+	KMC_ENSURE(memcmp(text + l.mac_at, mac, strlen(mac)) == 0 &&
+		text[len - 2] == '"' && text[len - 1] == '}', KMC_E_CORRUPT);
+	KMC_GUARD(unhex(text + l.mac_at + strlen(mac), l.mac, AUDIT_HASH_LEN));
+	KMC_ENSURE(memcmp(text + l.mac_at - ptail, prev, strlen(prev)) == 0 &&
+		text[l.mac_at - 1] == '"', KMC_E_CORRUPT);
+	KMC_GUARD(unhex(text + l.mac_at - ptail + strlen(prev), l.prev,
+		AUDIT_HASH_LEN));
+	l.text = text;
+	l.len = len;
+	*ret = l;
+	return 0;
+}
+
+/* ---- walking the whole log ---------------------------------------------- */
+
+typedef struct walk {
+	int dirfd;
+	const char *dir;
+	const uint8_t *key;		/* NULL: MACs not checked */
+	const char *since;
+	const char *item;
+	int (*cb)(const kmc_audit_record *rec, void *arg);
+	void *arg;
+	kmc_audit_state st;
+	int have_prev;
+	uint8_t prev_hash[AUDIT_HASH_LEN];
+	uint64_t need_through;		/* first seq - 1 when not 1 */
+	int through_seen;
+} walk;
+
+static int broken(const walk *w, const char *file, size_t lineno,
+	uint64_t seq, const char *what)
+{
+	if (seq)
+		return kmc_detail(KMC_E_AUDIT, "%s/%s line %zu (seq %" PRIu64
+			"): %s", w->dir, file, lineno, seq, what);
+	return kmc_detail(KMC_E_AUDIT, "%s/%s line %zu: %s", w->dir, file,
+		lineno, what);
+}
+
+/* The record's fields for the callback, when it passes the filters. */
+static int hand_out(walk *w, const audit_line *l)
+{
+	char when[40], user[64], op[128], result[512], name[KMC_NAME_MAX + 1];
+	char *names[AUDIT_ITEMS_MAX + 1];
+	const char *cnames[AUDIT_ITEMS_MAX + 1];
+	uint32_t versions[AUDIT_ITEMS_MAX + 1];
+	uint64_t uid = 0, pid = 0, u;
+	size_t n = 0;
+	int match = !w->item, r = 0;
+	const char *p, *end = l->text + l->mac_at;
+	char *line;
+
+	if (!w->cb)
+		return 0;
+	if (audit_line_str(l->text, l->mac_at, "time", when, sizeof(when)) < 0 ||
+	    audit_line_str(l->text, l->mac_at, "user", user, sizeof(user)) < 0 ||
+	    audit_line_str(l->text, l->mac_at, "op", op, sizeof(op)) < 0 ||
+	    audit_line_str(l->text, l->mac_at, "result", result,
+		sizeof(result)) < 0 ||
+	    audit_line_u64(l->text, l->mac_at, "uid", &uid) < 0 ||
+	    audit_line_u64(l->text, l->mac_at, "pid", &pid) < 0)
+		return KMC_E_CORRUPT;
+	if (w->since && strcmp(when, w->since) < 0)
+		return 0;
+	/* Items: {"name":"...","version":N[,"reads":N]} in a row. */
+	p = l->text;
+	while (n <= AUDIT_ITEMS_MAX &&
+	       (p = memmem(p, (size_t)(end - p), "{\"name\":", 8)) != NULL) {
+		p += 8;
+		KMC_GUARD(json_string(p, end, name, sizeof(name), &p));
+		if (end - p < 11 || memcmp(p, ",\"version\":", 11) != 0)
+			return KMC_E_CORRUPT;
+		KMC_GUARD(parse_u64(p + 11, end, &u, &p));
+		KMC_ENSURE(u <= UINT32_MAX, KMC_E_CORRUPT);
+		if (w->item && strcmp(name, w->item) == 0)
+			match = 1;
+		names[n] = strdup(name);
+		if (!names[n]) {
+			r = KMC_E_NOMEM;
+			break;
+		}
+		cnames[n] = names[n];
+		versions[n++] = (uint32_t)u;
+	}
+	line = strndup(l->text, l->len);
+	if (!line && r == 0)
+		r = KMC_E_NOMEM;
+	if (r == 0 && match) {
+		kmc_audit_record rec = {
+			.seq = l->seq, .time = when, .uid = (unsigned)uid,
+			.user = user, .pid = (long)pid, .op = op,
+			.n_items = n, .item_names = cnames,
+			.item_versions = versions, .result = result,
+			.line = line,
+		};
+		r = w->cb(&rec, w->arg);
+	}
+	free(line);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	return r;
+}
+
+static int one_line(walk *w, const char *file, size_t lineno,
+	const char *text, size_t len)
+{
+	audit_line l;
+	uint8_t mac[AUDIT_HASH_LEN];
+	uint64_t v;
+	int r;
+
+	if (audit_line_parse(text, len, &l) < 0)
+		return broken(w, file, lineno, 0, "not an audit record");
+	if (w->have_prev && l.seq != w->st.head_seq + 1) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "seq %" PRIu64 " follows seq %"
+			PRIu64 ": records were removed or reordered", l.seq,
+			w->st.head_seq);
+		return broken(w, file, lineno, l.seq, what);
+	}
+	if (w->have_prev && kmc_memcmp(l.prev, w->prev_hash, AUDIT_HASH_LEN))
+		return broken(w, file, lineno, l.seq, "its prev is not the "
+			"hash of the record before: a record before it was "
+			"edited or replaced");
+	if (!w->have_prev) {
+		static const uint8_t zero[AUDIT_HASH_LEN];
+
+		w->st.first_seq = l.seq;
+		if (l.seq == 0)
+			return broken(w, file, lineno, l.seq, "seq 0");
+		if (l.seq == 1 && memcmp(l.prev, zero, sizeof(zero)))
+			return broken(w, file, lineno, l.seq, "the first "
+				"record names a record before it");
+		w->need_through = l.seq - 1;
+	}
+	if (w->key) {
+		kmc_mac(mac, w->key, text, l.mac_at);
+		if (kmc_memcmp(mac, l.mac, AUDIT_HASH_LEN))
+			return broken(w, file, lineno, l.seq, "its MAC does not "
+				"verify: the record was edited or forged");
+	}
+	if (audit_line_u64(text, l.mac_at, "through", &v) == 0 &&
+	    v == w->need_through)
+		w->through_seen = 1;
+	kmc_hash(w->prev_hash, text, len);
+	w->have_prev = 1;
+	w->st.head_seq = l.seq;
+	w->st.records++;
+	r = hand_out(w, &l);
+	if (r == KMC_E_CORRUPT)
+		return broken(w, file, lineno, l.seq, "a field is damaged");
+	return r;
+}
+
+/* A torn record closed off: the line that follows says how long. */
+static int torn_note(const char *text, size_t len, size_t torn_len)
+{
+	audit_line l;
+	uint64_t v;
+
+	return audit_line_parse(text, len, &l) == 0 &&
+		audit_line_u64(text, l.mac_at, "torn", &v) == 0 &&
+		v == torn_len;
+}
+
+static int walk_file(walk *w, const char *file, int last)
+{
+	_cleanup_(freep) char *buf = NULL;
+	struct stat st;
+	size_t n, at = 0, lineno = 0;
+	ssize_t got;
+	int fd;
+
+	fd = audit_open_file(w->dirfd, w->dir, file, O_RDONLY, &st);
+	if (fd == -ENOENT && last)
+		return 0;
+	if (fd < 0)
+		return fd == -ENOENT ? kmc_detail(KMC_E_AUDIT, "%s/%s vanished "
+			"while read", w->dir, file) : fd;
+	n = (size_t)st.st_size;
+	buf = malloc(n + 1);
+	if (!buf) {
+		close(fd);
+		return KMC_E_NOMEM;
+	}
+	got = pread(fd, buf, n, 0);
+	close(fd);
+	if (got < 0 || (size_t)got != n)
+		return kmc_detail(KMC_E_AUDIT, "%s/%s: a short read", w->dir,
+			file);
+	while (at < n) {
+		char *nl = memchr(buf + at, '\n', n - at);
+		size_t len = nl ? (size_t)(nl - (buf + at)) : n - at;
+
+		lineno++;
+		if (!nl) {
+			if (!last)
+				return broken(w, file, lineno, 0, "a torn record "
+					"in a rotated segment");
+			w->st.torn_bytes = len;
+			return kmc_detail(KMC_E_AUDIT, "%s/%s line %zu: a torn "
+				"last record of %zu bytes (a crash cut it off, "
+				"or the file was truncated); the next change "
+				"closes it off", w->dir, file, lineno, len);
+		}
+		{
+			/* A torn record closed off; the note is checked as
+			   any record next. */
+			char *nx = buf + at + len + 1;
+			char *nl2 = memchr(nx, '\n', n - (size_t)(nx - buf));
+
+			if (nl2 && torn_note(nx, (size_t)(nl2 - nx), len)) {
+				at += len + 1;
+				continue;
+			}
+		}
+		KMC_GUARD(one_line(w, file, lineno, buf + at, len));
+		at += len + 1;
+	}
+	if (n == 0 && !last)
+		return broken(w, file, 1, 0, "an empty rotated segment");
+	return 0;
+}
+
+static int walk_all(walk *w)
+{
+	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8];
+	char name[64];
+	size_t n;
+	int r;
+
+	KMC_GUARD(audit_segments(w->dirfd, firsts, ELEMENTSOF(firsts), &n));
+	w->st.segments = n;
+	for (size_t i = 0; i < n; i++) {
+		audit_segment_name(firsts[i], name, sizeof(name));
+		KMC_GUARD(walk_file(w, name, 0));
+	}
+	r = walk_file(w, AUDIT_NAME, 1);
+	if (w->have_prev)
+		vault_hex(w->prev_hash, AUDIT_HASH_LEN, w->st.head);
+	KMC_GUARD(r);
+	if (w->have_prev && w->need_through && !w->through_seen)
+		return kmc_detail(KMC_E_AUDIT, "%s: the oldest audit record "
+			"kept is seq %" PRIu64 ", and no record says the ones "
+			"before it were removed: a segment was deleted", w->dir,
+			w->st.first_seq);
+	return 0;
+}
+
+int kmc_audit_read(const char *dir, const char *since, const char *item,
+	int (*cb)(const kmc_audit_record *rec, void *arg), void *arg,
+	kmc_audit_state *ret_state)
+{
+	walk w = { .dir = dir, .since = since, .item = item, .cb = cb,
+		.arg = arg };
+	char dbuf[PATH_MAX];
+	int r;
+
+	kmc_detail_clear();
+	if (!dir) {
+		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
+		w.dir = dir = dbuf;
+	}
+	KMC_GUARD(vault_open_dir(dir, &w.dirfd));
+	r = walk_all(&w);
+	close(w.dirfd);
+	if (ret_state)
+		*ret_state = w.st;
+	return r;
+}
+
+int kmc_audit_verify(kmc_vault *v, kmc_audit_state *ret_state)
+{
+	walk w = { .dirfd = v->dirfd, .dir = v->dir };
+	uint8_t head[AUDIT_HASH_LEN];
+	int r;
+
+	kmc_detail_clear();
+	KMC_ENSURE(v->audit, KMC_E_INVALID);
+	if (!audit_key(v))
+		return kmc_detail(KMC_E_AUDIT, "%s: this handle holds no audit "
+			"key; open the vault with a protector", v->dir);
+	w.key = audit_key(v);
+	r = walk_all(&w);
+	*ret_state = w.st;
+	KMC_GUARD(r);
+	(void)head;
+	/*
+	 * BIND: compare the head with the bound one here, once
+	 * bind_audit_head() is on main:
+	 *	r = bind_audit_head(v, &seq, head);
+	 *	KMC_E_NOT_FOUND: no binding yet; else seq and head must be
+	 *	w.st.head_seq and the walk's last hash (KMC_E_AUDIT naming
+	 *	both when not: records after the bound head were removed).
+	 */
+	return 0;
+}

@@ -1,0 +1,624 @@
+/*
+ * auditwrite.c - appending to the audit log (the format: docs/format.md and
+ * audit.h).
+ *
+ * An append, under flock(audit.log) (readers of secrets append too, so
+ * writers are not serialized by the vault's writer lock alone):
+ *   1. open audit.log (O_NOFOLLOW, made 0600 when absent), lock it, check
+ *      it (regular, ours, 0600, one link) and that the name still leads
+ *      to the very file locked (a rotation may have renamed it meanwhile);
+ *   2. read its tail: the last record's seq and hash are the head (an
+ *      empty audit.log goes on from the newest segment). A last line
+ *      without its newline is a record a crash tore: it is closed off
+ *      with a newline and a record saying how many bytes it had, so no
+ *      record is dropped silently and verify knows it is no forgery of
+ *      a record's removal;
+ *   3. a full file is renamed to its segment name and the append starts
+ *      again on a new audit.log; the oldest segment beyond
+ *      AUDIT_SEGMENTS_KEPT is removed after a record that says so;
+ *   4. the record is written with one write(), then fdatasync() (not
+ *      for a change's outcome, see audit_change() in audit.c, nor for a
+ *      read, see read_record() there). A failure truncates the file back to where it was.
+ * A change whose record cannot be written is not made (KMC_E_AUDIT).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include "audit.h"
+#include "../kmc/crypto.h"
+#include "../safeio/fileio.h"
+
+/* AUDIT_SEGMENT_MAX, smaller only for a test of rotation
+   (audit_test_segment_max(); not exported, no variable or option). */
+static size_t segment_max = AUDIT_SEGMENT_MAX;
+
+void audit_test_segment_max(size_t max)
+{
+	segment_max = max ? max : AUDIT_SEGMENT_MAX;
+}
+
+/* The record being written: one line, bounded. */
+typedef struct line_buf {
+	char s[AUDIT_LINE_MAX];
+	size_t n;
+	int full;
+} line_buf;
+
+static void lb_put(line_buf *b, const char *s, size_t n)
+{
+	if (b->full || n >= sizeof(b->s) - b->n) {
+		b->full = 1;
+		return;
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+}
+
+static void lb_puts(line_buf *b, const char *s)
+{
+	lb_put(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3)))
+static void lb_printf(line_buf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->full = 1;
+		return;
+	}
+	lb_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string: quotes, backslash and control bytes escaped; other
+   bytes as they are (names are checked text; error details may hold
+   anything, which the escapes keep on one line). */
+static void lb_str(line_buf *b, const char *s)
+{
+	lb_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+
+			lb_put(b, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			lb_printf(b, "\\u%04x", c);
+		} else {
+			lb_put(b, (const char *)&c, 1);
+		}
+	}
+	lb_put(b, "\"", 1);
+}
+
+/* The name of uid in /etc/passwd, read without stdio or NSS: a bounded
+   scan of the file in blocks, with no allocation (glibc's NSS asserts
+   or crashes when an allocation fails inside it). 0 when found. */
+static int passwd_file_name(uid_t uid, char *out, size_t size)
+{
+	char buf[4096], line[1024];
+	size_t n_line = 0;
+	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY), found = -1;
+	ssize_t got;
+
+	if (fd < 0)
+		return -1;
+	while (found < 0 && (got = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < got && found < 0; i++) {
+			char *f[4], *p;
+			int k = 0;
+
+			if (buf[i] != '\n') {
+				if (n_line < sizeof(line) - 1)
+					line[n_line++] = buf[i];
+				continue;
+			}
+			line[n_line] = '\0';
+			n_line = 0;
+			/* name:password:uid:... */
+			for (p = line, f[k++] = p; *p && k < 4; p++)
+				if (*p == ':') {
+					*p = '\0';
+					f[k++] = p + 1;
+				}
+			if (k < 4 || !f[0][0] || strlen(f[0]) >= size)
+				continue;
+			if (strspn(f[2], "0123456789") == strlen(f[2]) && f[2][0] &&
+			    strtoul(f[2], NULL, 10) == (unsigned long)uid) {
+				snprintf(out, size, "%s", f[0]);
+				found = 0;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* The user's name: /etc/passwd first, then NSS (getpwuid_r: LDAP, sssd
+   and the like), else "uid N"; never a failure. */
+const char *audit_user_name(struct audit_state *a)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	uid_t uid = getuid();
+
+	if (a->user[0])
+		return a->user;
+	if (passwd_file_name(uid, a->user, sizeof(a->user)) == 0)
+		return a->user;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    strlen(res->pw_name) < sizeof(a->user))
+		snprintf(a->user, sizeof(a->user), "%s", res->pw_name);
+	else
+		snprintf(a->user, sizeof(a->user), "uid %u", (unsigned)uid);
+	return a->user;
+}
+
+static void rfc3339_now(char out[32])
+{
+	struct tm tm;
+	time_t t = time(NULL);
+
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+/* The record's text for seq after prev, its MAC appended, and a newline. */
+static int build(struct audit_state *a, const audit_rec *rec, uint64_t seq,
+	const uint8_t prev[AUDIT_HASH_LEN], line_buf *b)
+{
+	char when[32], hex[2 * AUDIT_HASH_LEN + 1];
+	uint8_t mac[AUDIT_HASH_LEN];
+
+	rfc3339_now(when);
+	b->n = 0;
+	b->full = 0;
+	lb_printf(b, "{\"v\":%d,\"seq\":%" PRIu64 ",\"time\":\"%s\","
+		"\"uid\":%u,\"user\":", AUDIT_FORMAT_VERSION, seq, when,
+		(unsigned)getuid());
+	lb_str(b, audit_user_name(a));
+	lb_printf(b, ",\"pid\":%ld,\"op\":", (long)getpid());
+	lb_str(b, rec->op ? rec->op : "change");
+	lb_puts(b, ",\"items\":[");
+	for (size_t i = 0; i < rec->n_items; i++) {
+		lb_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		lb_str(b, rec->items[i].name);
+		lb_printf(b, ",\"version\":%" PRIu32, rec->items[i].version);
+		if (rec->items[i].removed)
+			lb_puts(b, ",\"removed\":true");
+		if (rec->items[i].reads)
+			lb_printf(b, ",\"reads\":%" PRIu64, rec->items[i].reads);
+		lb_puts(b, "}");
+	}
+	lb_puts(b, "]");
+	if (rec->more_items)
+		lb_printf(b, ",\"more_items\":%zu", rec->more_items);
+	if (rec->gen)
+		lb_printf(b, ",\"gen\":%" PRIu64, rec->gen);
+	if (rec->of)
+		lb_printf(b, ",\"of\":%" PRIu64, rec->of);
+	if (rec->through >= 0)
+		lb_printf(b, ",\"through\":%" PRId64, rec->through);
+	if (rec->torn >= 0)
+		lb_printf(b, ",\"torn\":%" PRId64, rec->torn);
+	lb_puts(b, ",\"result\":");
+	lb_str(b, rec->result ? rec->result : "ok");
+	vault_hex(prev, AUDIT_HASH_LEN, hex);
+	lb_printf(b, ",\"prev\":\"%s\"", hex);
+	KMC_ENSURE(!b->full, KMC_E_TOO_LARGE);
+	kmc_mac(mac, kmc_secret_data(a->key), b->s, b->n);
+	vault_hex(mac, AUDIT_HASH_LEN, hex);
+	lb_printf(b, ",\"mac\":\"%s\"}\n", hex);
+	KMC_ENSURE(!b->full, KMC_E_TOO_LARGE);
+	return 0;
+}
+
+/* ---- the open file and its tail ---------------------------------------- */
+
+typedef struct tail {
+	int fd;
+	off_t size;
+	uint64_t seq;
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t torn;		/* bytes of a torn last line, else -1 */
+	uint64_t first;		/* audit.log's first seq (0: empty) */
+} tail;
+
+static int audit_fail(kmc_vault *v, int err, const char *what)
+{
+	return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": %s: %s; nothing "
+		"changed", v->dir, what, kmc_strerror(err));
+}
+
+/* Seq and hash of the last complete line of buf[0..n) that ends at
+   buf[n-1] == '\n'. *ret_start: where that line begins. */
+static int last_line(const char *buf, size_t n, int whole, uint64_t *ret_seq,
+	uint8_t hash[AUDIT_HASH_LEN], size_t *ret_start)
+{
+	audit_line l;
+	size_t s = n - 1;
+
+	while (s > 0 && buf[s - 1] != '\n')
+		s--;
+	if (s == 0 && !whole)
+		return KMC_E_CORRUPT;	/* longer than a record may be */
+	KMC_GUARD(audit_line_parse(buf + s, n - 1 - s, &l));
+	kmc_hash(hash, buf + s, n - 1 - s);
+	*ret_seq = l.seq;
+	if (ret_start)
+		*ret_start = s;
+	return 0;
+}
+
+/* The head of a file's tail: its last complete record, and whether a
+   torn line follows it. */
+static int read_tail(int fd, off_t size, tail *t)
+{
+	char buf[2 * AUDIT_LINE_MAX];
+	size_t n = size < (off_t)sizeof(buf) ? (size_t)size : sizeof(buf);
+	off_t at = size - (off_t)n;
+	size_t end;
+	ssize_t got;
+
+	t->torn = -1;
+	got = pread(fd, buf, n, at);
+	if (got < 0)
+		return -errno;
+	KMC_ENSURE((size_t)got == n, KMC_E_CORRUPT);
+	end = n;
+	if (buf[n - 1] != '\n') {
+		while (end > 0 && buf[end - 1] != '\n')
+			end--;
+		t->torn = (int64_t)(n - end);
+		if (end == 0) {
+			KMC_ENSURE(at == 0, KMC_E_CORRUPT);
+			return 1;	/* nothing but a torn line */
+		}
+	}
+	KMC_GUARD(last_line(buf, end, at == 0, &t->seq, t->hash, NULL));
+	return 0;
+}
+
+/* The head from the newest segment (audit.log is empty or absent). */
+static int segment_head(kmc_vault *v, uint64_t *ret_seq,
+	uint8_t hash[AUDIT_HASH_LEN])
+{
+	uint64_t firsts[64];
+	char name[64];
+	struct stat st;
+	size_t n;
+	tail t = { .fd = -1 };
+	int fd, r;
+
+	*ret_seq = 0;
+	memset(hash, 0, AUDIT_HASH_LEN);
+	KMC_GUARD(audit_segments(v->dirfd, firsts, 64, &n));
+	if (n == 0)
+		return 0;
+	audit_segment_name(firsts[n - 1], name, sizeof(name));
+	fd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY, &st);
+	if (fd < 0)
+		return fd;
+	r = st.st_size > 0 ? read_tail(fd, st.st_size, &t) : KMC_E_CORRUPT;
+	close(fd);
+	if (r != 0 || t.torn >= 0)
+		return kmc_detail(KMC_E_AUDIT, "%s/%s: its last record is "
+			"damaged; kmc audit verify says where", v->dir, name);
+	*ret_seq = t.seq;
+	memcpy(hash, t.hash, AUDIT_HASH_LEN);
+	return 0;
+}
+
+/* Open, lock and check audit.log (made when absent, unless create is 0:
+   then -ENOENT), and read its head into t. */
+static int log_open(kmc_vault *v, int create, tail *t)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct stat st, now;
+		char first[40];
+		int fd, r;
+
+		fd = audit_open_file(v->dirfd, v->dir, AUDIT_NAME,
+			create ? O_RDWR | O_APPEND | O_CREAT : O_RDWR | O_APPEND,
+			&st);
+		if (fd < 0)
+			return fd;
+		while ((r = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+			;
+		if (r < 0) {
+			r = -errno;
+			close(fd);
+			return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": "
+				"locking it: %s", v->dir, kmc_strerror(r));
+		}
+		/* Renamed to a segment while we waited: the new one. */
+		if (fstatat(v->dirfd, AUDIT_NAME, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+			close(fd);
+			continue;
+		}
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		t->fd = fd;
+		t->size = st.st_size;
+		t->first = 0;
+		t->torn = -1;
+		if (st.st_size == 0) {
+			r = segment_head(v, &t->seq, t->hash);
+		} else {
+			r = read_tail(fd, st.st_size, t);
+			if (r == 1) {	/* one torn line and nothing else */
+				r = segment_head(v, &t->seq, t->hash);
+			} else if (r == 0) {
+				ssize_t got = pread(fd, first, sizeof(first) - 1, 0);
+				uint64_t s;
+
+				first[got > 0 ? got : 0] = '\0';
+				if (audit_line_u64(first, strlen(first), "seq",
+				    &s) == 0)
+					t->first = s;
+			}
+		}
+		if (r < 0) {
+			close(fd);
+			t->fd = -1;
+			if (r == KMC_E_AUDIT)
+				return r;
+			return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": its "
+				"last record is damaged (%s); kmc audit verify "
+				"says where", v->dir, kmc_strerror(r));
+		}
+		return 0;
+	}
+	return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": renamed again and "
+		"again while opening it", v->dir);
+}
+
+/* Write one record at the end; on failure cut the file back. */
+static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
+{
+	line_buf *b = malloc(sizeof(*b));
+	int r;
+
+	KMC_ENSURE(b, KMC_E_NOMEM);
+	r = build(v->audit, rec, t->seq + 1, t->hash, b);
+	if (r < 0) {
+		free(b);
+		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": a record of "
+			"more than %u bytes", v->dir, AUDIT_LINE_MAX);
+	}
+	r = kmc_write_full(t->fd, b->s, b->n);
+	if (r == 0 && !rec->no_sync && fdatasync(t->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		if (ftruncate(t->fd, t->size) < 0) {
+			/* The torn line stays; the next append closes it off. */
+		}
+		free(b);
+		return audit_fail(v, r, "writing a record");
+	}
+	t->seq++;
+	kmc_hash(t->hash, b->s, b->n - 1);
+	if (t->first == 0)
+		t->first = t->seq;
+	t->size += (off_t)b->n;
+	free(b);
+	return 0;
+}
+
+/* A torn last line is closed off and said so. */
+static int close_torn(kmc_vault *v, tail *t)
+{
+	audit_rec note = { .op = "audit torn record", .result = "closed off",
+		.through = -1, .torn = t->torn };
+	int r;
+
+	r = kmc_write_full(t->fd, "\n", 1);
+	if (r < 0)
+		return audit_fail(v, r, "closing off a torn record");
+	t->size += 1;
+	t->torn = -1;
+	return append_one(v, t, &note);
+}
+
+/* Remove the oldest segments beyond AUDIT_SEGMENTS_KEPT, each after a
+   record naming it and its last seq. */
+static int prune(kmc_vault *v, tail *t)
+{
+	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8];
+	size_t n;
+	char name[64];
+
+	KMC_GUARD(audit_segments(v->dirfd, firsts, ELEMENTSOF(firsts), &n));
+	for (size_t i = 0; n > AUDIT_SEGMENTS_KEPT && i < n - AUDIT_SEGMENTS_KEPT;
+	     i++) {
+		audit_item it = { .name = name };
+		audit_rec rec = { .op = "audit segment removed", .items = &it,
+			.n_items = 1, .result = "ok",
+			.through = (int64_t)firsts[i + 1] - 1, .torn = -1 };
+
+		audit_segment_name(firsts[i], name, sizeof(name));
+		KMC_GUARD(append_one(v, t, &rec));
+		if (unlinkat(v->dirfd, name, 0) < 0 && errno != ENOENT)
+			return audit_fail(v, -errno, "removing an old segment");
+	}
+	return 0;
+}
+
+/* Append rec (and what the log needs first) under the lock. */
+int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
+{
+	tail t = { .fd = -1 };
+	int r, rotated = 0;
+
+	KMC_GUARD(log_open(v, 1, &t));
+	if (t.torn >= 0) {
+		r = close_torn(v, &t);
+		if (r < 0)
+			goto out;
+	}
+	if (t.size > 0 && t.size >= (off_t)segment_max) {
+		char name[64];
+
+		audit_segment_name(t.first ? t.first : t.seq, name, sizeof(name));
+		if (renameat(v->dirfd, AUDIT_NAME, v->dirfd, name) < 0) {
+			r = audit_fail(v, -errno, "rotating it");
+			goto out;
+		}
+		if (fsync(v->dirfd) < 0) {
+			r = audit_fail(v, -errno, "rotating it");
+			goto out;
+		}
+		close(t.fd);
+		t.fd = -1;
+		KMC_GUARD(log_open(v, 1, &t));
+		rotated = 1;
+	}
+	if (rotated) {
+		r = prune(v, &t);
+		if (r < 0)
+			goto out;
+	}
+	r = append_one(v, &t, rec);
+	if (r == 0 && ret_seq)
+		*ret_seq = t.seq;
+out:
+	close(t.fd);
+	return r;
+}
+
+/* A change cut off between its two records (a kill, a crash): a
+   "pending" record that no later record names as "of" (readers may have
+   appended after it). The store's generation tells whether it was made;
+   a keystore change's outcome is the keystores'. Changes are serialized
+   by the writer lock, so only the last one can be open, and it is near
+   the end: the last AUDIT_SCAN bytes are looked at. */
+#define AUDIT_SCAN (64u * 1024)
+int audit_finish_cut(kmc_vault *v)
+{
+	_cleanup_(freep) char *buf = NULL;
+	char op[128], result[32];
+	tail t = { .fd = -1 };
+	audit_rec rec = { .op = op, .through = -1, .torn = -1 };
+	uint64_t gen = 0, now = 0, seq, of, open_seq = 0, open_gen = 0;
+	size_t n, at = 0;
+	ssize_t got;
+	int r;
+
+	r = log_open(v, 0, &t);
+	if (r == -ENOENT)
+		return 0;
+	KMC_GUARD(r);
+	if (t.torn >= 0 || t.size == 0)
+		goto out;	/* the next append closes it off */
+	n = t.size < (off_t)AUDIT_SCAN ? (size_t)t.size : AUDIT_SCAN;
+	buf = malloc(n);
+	if (!buf)
+		goto out;
+	got = pread(t.fd, buf, n, t.size - (off_t)n);
+	if (got != (ssize_t)n)
+		goto out;
+	if ((off_t)n < t.size)	/* the first line is cut: skip it */
+		while (at < n && buf[at++] != '\n')
+			;
+	while (at < n) {
+		char *nl = memchr(buf + at, '\n', n - at);
+		size_t len = nl ? (size_t)(nl - (buf + at)) : n - at;
+		const char *l = buf + at;
+
+		at += len + 1;
+		if (audit_line_u64(l, len, "seq", &seq) < 0)
+			continue;
+		if (audit_line_u64(l, len, "of", &of) == 0 && of == open_seq)
+			open_seq = 0;
+		if (audit_line_str(l, len, "result", result,
+			sizeof(result)) == 0 && strcmp(result, "pending") == 0 &&
+		    audit_line_str(l, len, "op", op, sizeof(op)) == 0) {
+			open_seq = seq;
+			if (audit_line_u64(l, len, "gen", &gen) < 0)
+				gen = 0;
+			open_gen = gen;
+		}
+	}
+	if (!open_seq)
+		goto out;
+	if (open_gen && store_stat(&v->st, NULL, &now) == 0)
+		rec.result = now >= open_gen ?
+			"ok (found made at the next open)" :
+			"not made (cut off)";
+	else
+		rec.result = "cut off (the keystores hold the outcome)";
+	rec.gen = open_gen;
+	rec.of = open_seq;
+	r = append_one(v, &t, &rec);
+out:
+	close(t.fd);
+	return r;
+}
+
+int audit_derive_key(const kmc_secret *rk, kmc_secret **ret)
+{
+	uint8_t key[KMC_KEY_LEN];
+	int r;
+
+	r = kmc_subkey(key, kmc_secret_data((kmc_secret *)rk), 1, "kmcaudt");
+	if (r == 0)
+		r = kmc_secret_dup(key, sizeof(key), ret);
+	kmc_wipe(key, sizeof(key));
+	return r;
+}
+
+int audit_first(int dirfd, const kmc_secret *rk, const char *op)
+{
+	struct audit_state a = { 0 };
+	static const uint8_t zero[AUDIT_HASH_LEN];
+	audit_rec rec = { .op = op, .result = "ok", .through = -1,
+		.torn = -1 };
+	line_buf *b = malloc(sizeof(*b));
+	int r;
+
+	KMC_ENSURE(b, KMC_E_NOMEM);
+	r = audit_derive_key(rk, &a.key);
+	if (r == 0)
+		r = build(&a, &rec, 1, zero, b);
+	if (r == 0)
+		r = kmc_write_atomic(dirfd, AUDIT_NAME, b->s, b->n, 0600, 1);
+	kmc_secret_free(a.key);
+	free(b);
+	return r;
+}
+
+int audit_head(kmc_vault *v, uint64_t *ret_seq,
+	uint8_t ret_hash[AUDIT_HASH_LEN])
+{
+	tail t = { .fd = -1 };
+	int r;
+
+	r = log_open(v, 0, &t);
+	if (r == -ENOENT)
+		return segment_head(v, ret_seq, ret_hash);
+	KMC_GUARD(r);
+	close(t.fd);
+	*ret_seq = t.seq;
+	memcpy(ret_hash, t.hash, AUDIT_HASH_LEN);
+	return 0;
+}
