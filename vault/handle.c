@@ -412,20 +412,6 @@ static int vault_unlock_file(kmc_vault *v, const ks_file *f, unlock_ctx *u)
 	return 0;
 }
 
-/*
- * The store's one commit hook (interfaces: audit first, then the
- * binding, so the binding vouches for the head that holds the record).
- * AUDIT GLUE: the integrator's vault_on_commit() replaces this; bind
- * adds its bind_on_commit() call after audit's.
- */
-static int vault_on_commit(void *arg, store_phase phase,
-	const store_change *c)
-{
-	kmc_vault *v = arg;
-
-	return audit_on_commit(v, phase, c);
-}
-
 static int vault_lock(kmc_vault *v)
 {
 	int op = LOCK_EX | ((v->flags & KMC_OPEN_NOWAIT) ? LOCK_NB : 0);
@@ -442,14 +428,30 @@ static int vault_lock(kmc_vault *v)
 }
 
 /*
- * The store's one commit hook. MERGE: the integrator's vault_on_commit()
- * calls audit_on_commit() first, then bind_on_commit(), so the binding
- * vouches for an audit head holding the change's record.
+ * The store's one commit hook: the audit log first, then the binding, so
+ * that the binding vouches for an audit head holding the change's record
+ * (its "pending" record before the commit, its outcome after).
  */
 static int vault_on_commit(void *arg, store_phase phase,
 	const store_change *c)
 {
-	return bind_on_commit(arg, phase, c);
+	kmc_vault *v = arg;
+	int r;
+
+	r = audit_on_commit(v, phase, c);
+	if (phase != STORE_PREPARE)
+		return bind_on_commit(v, phase, c);
+	if (r != 0)
+		return r;
+	r = bind_on_commit(v, phase, c);
+	/* Refused after its record: the record gets its outcome (which
+	   never fails the caller: the next writable open writes it). */
+	if (r != 0) {
+		int ra = audit_on_commit(v, STORE_ABORTED, c);
+
+		(void)ra;
+	}
+	return r;
 }
 
 /* The host key file that opened the vault into buf, or NULL when it was
@@ -600,7 +602,6 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	ks_file_free(&f[1]);
 	KMC_GUARD(r);
 	kmc_detail_clear();
-	store_set_commit_hook(&v->st, vault_on_commit, v);
 	/* A read that sees another generation or root asks the binding. */
 	store_set_root_check(&v->st, bind_root_check, v);
 
