@@ -131,9 +131,7 @@ int bind_verify_mac(const uint8_t *data, size_t len,
 
 int bind_store_root(store *st, uint64_t *ret_gen, uint8_t root[32])
 {
-	/* MERGE: the tree's root replaces the zeros once it is on main. */
-	memset(root, 0, 32);
-	return store_stat(st, NULL, ret_gen);
+	return store_root_read(st, ret_gen, root);
 }
 
 /* The store as it is: its generation and the root of its tree. */

@@ -253,6 +253,11 @@ KMC_INTERNAL void storetree_cache_free(store *st);
 /* The (generation, root) check in a read transaction of its own: for
    the open, once the root check is set. *ret_have as above. */
 KMC_INTERNAL int store_check_root(store *st, int *ret_have) KMC_MUST_CHECK;
+/* The generation and the tree root (32 zero bytes for a store without a
+   tree yet), read together in one read transaction: what the binding
+   vouches for. */
+KMC_INTERNAL int store_root_read(store *st, uint64_t *ret_gen,
+	uint8_t root[32]) KMC_MUST_CHECK;
 /*
  * storetree_make - give a store an older kmc made its tree, in one
  * transaction of its own (a commit: the hook sees it, root_old zeros);

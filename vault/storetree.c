@@ -683,3 +683,20 @@ int storetree_init(MDB_txn *txn, MDB_dbi meta)
 {
 	return tree_meta_write(txn, meta, zero32, 0);
 }
+
+int store_root_read(store *st, uint64_t *ret_gen, uint8_t root[32])
+{
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = store_read_generation(txn, st->meta, ret_gen);
+	if (r == 0) {
+		r = tree_meta_read(txn, st->meta, root, NULL);
+		if (r == 0)
+			memset(root, 0, 32);
+		r = r < 0 ? r : 0;
+	}
+	mdb_txn_abort(txn);
+	return r;
+}
