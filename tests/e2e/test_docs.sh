@@ -227,6 +227,7 @@ exit_case() {
 			'item rb: items.mdb disagrees with its digest' \
 			"$KMC" --vault "$T/v12r" password get rb
 		# The older items.mdb of a copy, put back after a change.
+		state_load "$V" "$T/state12"
 		copy_vault v12
 		secret_file "$T/pw12" 'changed after the copy'
 		"$KMC" --vault "$T/v12" password set p12 --password-file "$T/pw12" 2>/dev/null

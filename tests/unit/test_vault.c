@@ -28,6 +28,7 @@
 #include <kmc/admin.h>
 /* Only for the keystore-generation tests, which forge a newer twin. */
 #include "../../vault/vault.h"
+#include "../../vault/bind.h"
 
 #define PASSPHRASE "correct horse battery"
 #define A2_OPS 1
@@ -240,8 +241,10 @@ static void test_init_host(void **state)
 		assert_int_equal(stat(f->hk, &st), 0);
 		assert_int_equal(st.st_size, 32);
 	}
-	/* Nothing else beside the vault: the build directory is gone. */
-	assert_int_equal(count_entries(f->tmp), 2);
+	/* Nothing else beside the vault but the host key's state file
+	   (the binding's place outside the folder): the build directory
+	   is gone. */
+	assert_int_equal(count_entries(f->tmp), 3);
 
 	v = open_vault(f, 0);
 	assert_int_equal(kmc_vault_opened_by(v), 1);
@@ -272,7 +275,8 @@ static void test_init_existing_vault(void **state)
 		free(after);
 	}
 	free(before);
-	assert_int_equal(count_entries(f->tmp), 2);
+	/* The vault, its host key and the key's state file: no more. */
+	assert_int_equal(count_entries(f->tmp), 3);
 }
 
 static void test_init_into_empty_dir(void **state)
@@ -1284,6 +1288,12 @@ static uint64_t write_newer_keystore(const fixture *f, const char *path,
 	memset(other, 0x42, sizeof(other));
 	assert_int_equal(ks_serialize(ks, forge ? other :
 		kmc_secret_data(v->rk), &raw, &len), 0);
+	/* As vault_ks_commit() does before its first write: the binding
+	   names the keystore to come, so that a crash after it is no
+	   rollback. A forger cannot. */
+	if (!forge)
+		assert_int_equal(bind_on_keystore(v, STORE_PREPARE, gen, raw,
+			len), 0);
 	kmc_vault_close(v);
 	write_file(path, raw, len, 0600);
 	free(raw);
