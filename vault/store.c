@@ -489,6 +489,35 @@ MDB_dbi store_tree_dbi(store *st)
 	return dbi;
 }
 
+int store_tree_reopen(store *st)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi = 0;
+	int r;
+
+	if (store_tree_dbi(st))
+		return 0;
+	/* Another process built the tree after this one opened the
+	   environment: open its handle now (in a read transaction that
+	   commits, so that the handle stays in the environment). */
+	pthread_mutex_lock(&envs_lock);
+	r = db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+	if (r == 0) {
+		r = db_err(mdb_dbi_open(txn, "tree", 0, &dbi));
+		if (r == 0)
+			r = db_err(mdb_txn_commit(txn));
+		else
+			mdb_txn_abort(txn);
+	}
+	if (r == 0) {
+		st->tree = dbi;
+		if (st->shared)
+			st->shared->tree = dbi;
+	}
+	pthread_mutex_unlock(&envs_lock);
+	return r == KMC_E_NOT_FOUND ? 0 : r;
+}
+
 int store_tree_make_dbi(store_txn *t)
 {
 	store *st = t->st;

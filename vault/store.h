@@ -250,6 +250,11 @@ KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
 KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
 	int *ret_have) KMC_MUST_CHECK;
 KMC_INTERNAL void storetree_cache_free(store *st);
+/* store_tree_present - whether the store has its digest (*ret 1) or
+   was made by an older kmc and has none yet (0: reads are not checked
+   until a writable open builds it); for kmc status. Reads meta only, no
+   root check. Returns 0, KMC_E_CORRUPT, KMC_E_VERSION. */
+KMC_INTERNAL int store_tree_present(store *st, int *ret) KMC_MUST_CHECK;
 /* The (generation, root) check in a read transaction of its own: for
    the open, once the root check is set. *ret_have as above. */
 KMC_INTERNAL int store_check_root(store *st, int *ret_have) KMC_MUST_CHECK;
@@ -277,6 +282,9 @@ KMC_INTERNAL int storetree_verify(store *st, storetree_report_fn cb,
    (the caller reports the commit's outcome with store_tree_made()). */
 KMC_INTERNAL MDB_dbi store_tree_dbi(store *st);
 KMC_INTERNAL int store_tree_make_dbi(store_txn *t) KMC_MUST_CHECK;
+/* Open the handle of a tree another process made since this one opened
+   the store; 0 (handle still 0) when there is none. */
+KMC_INTERNAL int store_tree_reopen(store *st) KMC_MUST_CHECK;
 KMC_INTERNAL void store_tree_made(store *st, int committed);
 
 /* For the store's own files (store.c, history.c): an LMDB return code as

@@ -314,13 +314,22 @@ int storetree_make(store *st)
 	MDB_txn *txn;
 	int r;
 
-	if (!store_tree_dbi(st))
-		return storetree_rebuild(st);
+	/* Only a store without the meta of a tree is built: one whose tree
+	   another process made is opened, never rebuilt (a rebuild accepts
+	   the records as they are). */
+	KMC_GUARD(store_tree_reopen(st));
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = tree_meta_read(txn, st->meta, root, NULL);
 	mdb_txn_abort(txn);
 	KMC_GUARD(r);
-	return r == 1 ? 0 : storetree_rebuild(st);
+	if (r == 1)
+		return 0;
+	/* The tree and its meta are made in one transaction. */
+	if (store_tree_dbi(st))
+		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
+			"whose root was removed from its meta; kmc verify says "
+			"more");
+	return storetree_rebuild(st);
 }
 
 int storetree_rebuild(store *st)
@@ -359,7 +368,10 @@ int storetree_verify(store *st, storetree_report_fn cb, void *arg,
 	*ret_bad = 0;
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &w.txn)));
 	r = tree_meta_read(w.txn, st->meta, root, NULL);
-	if (r == 0)
+	if (r == 0 && store_tree_dbi(st))
+		r = report(&w, NULL, "the digest's root was removed from "
+			"the store's meta");
+	else if (r == 0)
 		r = kmc_detail(KMC_E_NOT_FOUND, STORE_NAME " has no digest yet "
 			"(an older kmc made it): a writable open builds it");
 	else if (r == 1 && !store_tree_dbi(st))

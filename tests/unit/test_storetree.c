@@ -113,16 +113,15 @@ static void assert_rebuild_same(kmc_vault *v)
 	uint8_t before[32], after[32];
 	uint64_t n1, n2;
 	MDB_txn *txn;
-	MDB_val k = { 4, "tree" };
 	seen s;
 
 	get_root(v, before, &n1);
 	assert_int_equal(verify(v, &s), 0);
+	/* Emptied first, so that nothing of the old tree can survive. */
 	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_del(txn, v->st.meta, &k, NULL), 0);
 	assert_int_equal(mdb_drop(txn, store_tree_dbi(&v->st), 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
-	assert_int_equal(storetree_make(&v->st), 0);
+	assert_int_equal(storetree_rebuild(&v->st), 0);
 	get_root(v, after, &n2);
 	assert_memory_equal(before, after, 32);
 	assert_true(n1 == n2);
@@ -424,6 +423,12 @@ static void test_store_without_tree(void **state)
 	assert_int_equal(kmc_item_get_secret(r, "a", &sec), 0);
 	kmc_secret_free(sec);
 	assert_true(r->st.tree_absent);
+	{
+		int present = -1;
+
+		assert_int_equal(store_tree_present(&r->st, &present), 0);
+		assert_int_equal(present, 0);
+	}
 	assert_int_equal(storetree_verify(&r->st, NULL, NULL, &bad),
 		KMC_E_NOT_FOUND);
 	kmc_vault_close(r);
@@ -436,6 +441,40 @@ static void test_store_without_tree(void **state)
 	assert_int_equal(kmc_item_get_secret(f->v, "a", &sec), 0);
 	kmc_secret_free(sec);
 	assert_false(f->v->st.tree_absent);
+	{
+		int present = -1;
+
+		assert_int_equal(store_tree_present(&f->v->st, &present), 0);
+		assert_int_equal(present, 1);
+	}
+}
+
+/* The root removed from meta, to make the store look like an older
+   kmc's and turn the checks off: refused by readers and writers. */
+static void test_meta_root_removed(void **state)
+{
+	fixture *f = *state;
+	MDB_txn *txn;
+	MDB_val k = { 4, "tree" };
+	kmc_vault *r = NULL;
+	kmc_secret *sec = NULL;
+	seen s;
+
+	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, f->v->st.meta, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "(tree)");
+	kmc_vault_close(f->v);
+	f->v = NULL;
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_int_equal(kmc_item_get_secret(r, "a", &sec), KMC_E_ROLLBACK);
+	assert_non_null(strstr(kmc_error_detail(), "removed from its meta"));
+	kmc_vault_close(r);
+	r = NULL;
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &r),
+		KMC_E_ROLLBACK);
+	assert_null(r);
 }
 
 int main(void)
@@ -449,6 +488,7 @@ int main(void)
 		T(test_tree_node_altered),
 		T(test_root_check),
 		T(test_store_without_tree),
+		T(test_meta_root_removed),
 	};
 #undef T
 
