@@ -225,11 +225,14 @@ static int meta_check(store *st, MDB_txn *txn,
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4 &&
 		db_val_ok(st->env, &v, 4), KMC_E_CORRUPT);
 	p = v.mv_data;
-	if (p[0] || p[1] || p[2] || p[3] != STORE_FORMAT_VERSION)
+	if (p[0] || p[1] || p[2] || p[3] < STORE_FORMAT_OLD ||
+	    p[3] > STORE_FORMAT_VERSION)
 		return kmc_detail(KMC_E_VERSION, "has item-store format %lu, and "
-			"this kmc reads format %u only: a newer kmcvault wrote it",
-			(unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
-			(unsigned long)p[2] << 8 | p[3], STORE_FORMAT_VERSION);
+			"this kmc reads formats %u and %u only: a newer kmcvault "
+			"wrote it", (unsigned long)p[0] << 24 |
+			(unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 |
+			p[3], STORE_FORMAT_OLD, STORE_FORMAT_VERSION);
+	st->format = p[3];
 	k = (MDB_val){ 8, "vault_id" };
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 &&
 		v.mv_size == KS_VAULT_ID_LEN &&

@@ -26,7 +26,12 @@
 
 #define STORE_NAME "items.mdb"
 #define STORE_LOCK_NAME "items.mdb-lock"
-#define STORE_FORMAT_VERSION 1
+/* Format 2: the store has its digest (storetree.c); format 1, made by
+   an older kmc, is read as before and becomes 2 when a writable open
+   builds the tree, so that an older kmc, which would change records
+   without it, refuses the store instead. */
+#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_OLD 1
 #define STORE_TREE_VERSION 1
 /* Address space, not disk: the file grows as items are added. */
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
@@ -92,6 +97,7 @@ typedef struct store {
 	int writing;
 	MDB_dbi tree;		/* the digest, 0 until built (storetree.c) */
 	int tree_absent;	/* the last read found no digest */
+	unsigned format;	/* meta "format" as the open read it */
 	struct tree_cache *tree_cache;	/* hashes proven (storetree.c) */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;

@@ -507,7 +507,7 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 	/* The tree and its meta are made in one transaction: a tree
 	   without it is one whose meta was removed, to turn the checks
 	   off. */
-	if (!have && store_tree_dbi(st))
+	if (!have && (store_tree_dbi(st) || st->format >= 2))
 		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
 			"whose root was removed from its meta; kmc verify says "
 			"more");

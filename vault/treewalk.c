@@ -324,8 +324,8 @@ int storetree_make(store *st)
 	KMC_GUARD(r);
 	if (r == 1)
 		return 0;
-	/* The tree and its meta are made in one transaction. */
-	if (store_tree_dbi(st))
+	/* The tree, its meta and format 2 are made in one transaction. */
+	if (store_tree_dbi(st) || st->format >= 2)
 		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
 			"whose root was removed from its meta; kmc verify says "
 			"more");
@@ -347,6 +347,13 @@ int storetree_rebuild(store *st)
 	w.txn = t.txn;
 	if (r == 0)
 		r = tree_walk(&w);
+	/* An older kmc would change records without the tree: it refuses
+	   format 2. */
+	if (r == 0) {
+		uint8_t ver[4] = { 0, 0, 0, STORE_FORMAT_VERSION };
+
+		r = store_txn_meta_put(&t, "format", ver, sizeof(ver));
+	}
 	walk_free(&w);
 	if (r < 0) {
 		store_txn_abort(&t);
@@ -368,7 +375,7 @@ int storetree_verify(store *st, storetree_report_fn cb, void *arg,
 	*ret_bad = 0;
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &w.txn)));
 	r = tree_meta_read(w.txn, st->meta, root, NULL);
-	if (r == 0 && store_tree_dbi(st))
+	if (r == 0 && (store_tree_dbi(st) || st->format >= 2))
 		r = report(&w, NULL, "the digest's root was removed from "
 			"the store's meta");
 	else if (r == 0)

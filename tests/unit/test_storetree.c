@@ -402,6 +402,9 @@ static void test_store_without_tree(void **state)
 	fixture *f = *state;
 	MDB_txn *txn;
 	MDB_val k = { 4, "tree" };
+	uint8_t one[4] = { 0, 0, 0, 1 }, *fmt = NULL;
+	MDB_val fk = { 6, "format" }, fv = { 4, one };
+	size_t flen = 0;
 	MDB_dbi dbi;
 	kmc_vault *r = NULL;
 	kmc_secret *sec = NULL;
@@ -410,9 +413,11 @@ static void test_store_without_tree(void **state)
 	seen s;
 	size_t bad;
 
-	/* As an older kmc left it: no tree database, no meta "tree". */
+	/* As an older kmc left it: format 1, no tree database, no meta
+	   "tree". */
 	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_del(txn, f->v->st.meta, &k, NULL), 0);
+	assert_int_equal(mdb_put(txn, f->v->st.meta, &fk, &fv, 0), 0);
 	dbi = store_tree_dbi(&f->v->st);
 	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -433,8 +438,12 @@ static void test_store_without_tree(void **state)
 		KMC_E_NOT_FOUND);
 	kmc_vault_close(r);
 
-	/* The first writable open builds it. */
+	/* The first writable open builds it, and the format becomes 2. */
 	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v), 0);
+	assert_int_equal(store_meta_get(&f->v->st, "format", &fmt, &flen), 0);
+	assert_int_equal(flen, 4);
+	assert_int_equal(fmt[3], 2);
+	free(fmt);
 	get_root(f->v, root, &leaves);
 	assert_true(leaves == 2);
 	assert_int_equal(verify(f->v, &s), 0);
