@@ -280,7 +280,8 @@ static int tree_walk(walk *w)
 	KMC_GUARD(collect(w, STORE_DB_HISTORY, store_history_dbi(w->st)));
 	for (size_t i = 0; i < w->n; i++)
 		w->r[i].key = w->keys + w->r[i].off;
-	qsort(w->r, w->n, sizeof(*w->r), rec_cmp);
+	if (w->n)
+		qsort(w->r, w->n, sizeof(*w->r), rec_cmp);
 	KMC_GUARD(recompute(w, &node_bad));
 	if (w->write)
 		return tree_meta_write(w->txn, w->st->meta, w->h[0], w->n);
