@@ -398,7 +398,8 @@ int storetree_update(store_txn *t, const store_touched *k, size_t n,
 	if (n == 0)
 		return 0;
 	c = calloc(n, sizeof(*c));
-	d = calloc(n, sizeof(*d));
+	/* One changed hash a bucket at most. */
+	d = calloc(n < TREE_BUCKETS ? n : TREE_BUCKETS, sizeof(*d));
 	r = c && d ? 0 : KMC_E_NOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		MDB_val kv = { k[i].key_len, (void *)k[i].key }, v;

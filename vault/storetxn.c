@@ -76,34 +76,30 @@ int store_txn_touch(store_txn *t, store_db db, const uint8_t *key,
 	return 0;
 }
 
-/* A touched key and when it was touched, for the sort. */
-typedef struct touch_sorted {
-	store_touched k;
-	size_t seq;
-} touch_sorted;
-
-static int touch_cmp(const void *a, const void *b)
+/* By (db, key), then in the order touched: off grows with each touch. */
+static int touch_cmp(const void *a, const void *b, void *arg)
 {
-	const touch_sorted *x = a, *y = b;
-	size_t n = x->k.key_len < y->k.key_len ? x->k.key_len : y->k.key_len;
+	const touch_rec *x = a, *y = b;
+	const uint8_t *keys = arg;
+	size_t n = x->len < y->len ? x->len : y->len;
 	int c;
 
-	if (x->k.db != y->k.db)
-		return x->k.db < y->k.db ? -1 : 1;
-	c = memcmp(x->k.key, y->k.key, n);
+	if (x->db != y->db)
+		return x->db < y->db ? -1 : 1;
+	c = memcmp(keys + x->off, keys + y->off, n);
 	if (c)
 		return c;
-	if (x->k.key_len != y->k.key_len)
-		return x->k.key_len < y->k.key_len ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* The log as each key once, in its last state, sorted by (db, key);
-   its key pointers point into the log. */
+   its key pointers point into the log. The log's records are sorted in
+   place (a batch of millions: no second copy). */
 static int touched_list(store_txn *t, store_touched **ret, size_t *ret_n)
 {
-	const struct store_touch_log *l = t->log;
-	touch_sorted *s;
+	struct store_touch_log *l = t->log;
 	store_touched *out;
 	size_t n = 0;
 
@@ -111,27 +107,23 @@ static int touched_list(store_txn *t, store_touched **ret, size_t *ret_n)
 	*ret_n = 0;
 	if (!l || l->n == 0)
 		return 0;
-	s = malloc(l->n * sizeof(*s));
-	KMC_ENSURE(s, KMC_E_NOMEM);
-	for (size_t i = 0; i < l->n; i++)
-		s[i] = (touch_sorted){ { (store_db)l->recs[i].db,
-			l->keys + l->recs[i].off, l->recs[i].len,
-			l->recs[i].deleted }, i };
-	qsort(s, l->n, sizeof(*s), touch_cmp);
+	qsort_r(l->recs, l->n, sizeof(*l->recs), touch_cmp, l->keys);
 	out = malloc(l->n * sizeof(*out));
-	if (!out) {
-		free(s);
-		return KMC_E_NOMEM;
-	}
+	KMC_ENSURE(out, KMC_E_NOMEM);
 	for (size_t i = 0; i < l->n; i++) {
+		const touch_rec *x = &l->recs[i], *y = x + 1;
+
 		/* The last of a run of the same key is its state. */
-		if (i + 1 < l->n && s[i + 1].k.db == s[i].k.db &&
-		    s[i + 1].k.key_len == s[i].k.key_len &&
-		    memcmp(s[i + 1].k.key, s[i].k.key, s[i].k.key_len) == 0)
+		if (i + 1 < l->n && y->db == x->db && y->len == x->len &&
+		    memcmp(l->keys + y->off, l->keys + x->off, x->len) == 0)
 			continue;
-		out[n++] = s[i].k;
+		out[n++] = (store_touched){ (store_db)x->db, l->keys + x->off,
+			x->len, x->deleted };
 	}
-	free(s);
+	/* The keys stay (out points into them) until the commit ends. */
+	free(l->recs);
+	l->recs = NULL;
+	l->n = l->cap = 0;
 	*ret = out;
 	*ret_n = n;
 	return 0;
