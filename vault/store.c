@@ -699,12 +699,12 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	return r;
 }
 
-static MDB_dbi db_handle(store *st, store_db db)
+MDB_dbi store_db_handle(store *st, store_db db)
 {
 	return db == STORE_DB_HISTORY ? store_history_dbi(st) : st->items;
 }
 
-static int key_check(MDB_env *env, const MDB_val *k, store_db db)
+int store_key_check(MDB_env *env, const MDB_val *k, store_db db)
 {
 	if (k->mv_size > 0 && db_val_ok(env, k, STORE_KEY_MAX))
 		return 0;
@@ -720,19 +720,20 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	MDB_val k, v;
 	int r, rc;
 
-	if (!db_handle(st, db))
+	if (!store_db_handle(st, db))
 		return 0;	/* no history yet: nothing to walk */
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = storetree_read_check(st, txn, &rc);
 	if (r == 0)
-		r = db_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
-	if (r < 0) {
+		r = db_err(mdb_cursor_open(txn, store_db_handle(st, db),
+			&cur));
+	if (r != 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		r = key_check(st->env, &k, db);
+		r = store_key_check(st->env, &k, db);
 		if (r == 0)
 			r = db_check_val(st->env, &v, "record", "an item");
 		if (r == 0)
@@ -744,62 +745,5 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 		r = db_err(rc);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return r;
-}
-
-int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
-	size_t *from_len, size_t max_visit, store_rewrite_fn cb, void *arg,
-	size_t *ret_changed)
-{
-	MDB_env *env = t->st->env;
-	uint8_t key[STORE_KEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k = { *from_len, from }, v;
-	size_t visited = 0, changed = 0;
-	int r = 0, rc;
-
-	/* A writer made the history at its open (store_history_make()). */
-	KMC_ENSURE(db_handle(t->st, db), KMC_E_INVALID);
-	KMC_GUARD(db_err(mdb_cursor_open(t->txn, db_handle(t->st, db), &cur)));
-	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
-	for (; rc == 0 && visited < max_visit;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
-		uint8_t *rec = NULL;
-		size_t len = 0;
-
-		r = key_check(env, &k, db);
-		if (r == 0)
-			r = db_check_val(env, &v, "record", "an item");
-		if (r == 0)
-			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
-				&len, arg);
-		if (r == 0 && rec) {
-			/* The key points into a page the put may move. */
-			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
-
-			memcpy(key, k.mv_data, k.mv_size);
-			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
-			if (r == 0)
-				r = store_txn_touch(t, db, key, k.mv_size, 0);
-			changed++;
-		}
-		free(rec);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc == 0) {
-		r = key_check(env, &k, db);
-		if (r == 0) {
-			memcpy(from, k.mv_data, k.mv_size);
-			*from_len = k.mv_size;
-		}
-	} else if (r == 0 && rc == MDB_NOTFOUND) {
-		*from_len = 0;
-	} else if (r == 0) {
-		r = db_err(rc);
-	}
-	mdb_cursor_close(cur);
-	if (r == 0)
-		*ret_changed = changed;
 	return r;
 }

@@ -313,6 +313,11 @@ typedef int (*store_key_fn)(const uint8_t *key, size_t key_len,
    given raw; stop at cb's non-zero return. */
 KMC_INTERNAL int store_walk_db(store *st, store_db db, store_key_fn cb,
 	void *arg) KMC_MUST_CHECK;
+/* The handle of db (0: no history yet); a key of db LMDB handed back
+   checked (KMC_E_CORRUPT with a detail). */
+KMC_INTERNAL MDB_dbi store_db_handle(store *st, store_db db);
+KMC_INTERNAL int store_key_check(MDB_env *env, const MDB_val *k,
+	store_db db) KMC_MUST_CHECK;
 
 /*
  * store_txn_rewrite - inside t, visit at most max_visit records of db in

@@ -287,3 +287,61 @@ void store_txn_abort(store_txn *t)
 	t->txn = NULL;
 	log_free(t);
 }
+
+int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
+	size_t *from_len, size_t max_visit, store_rewrite_fn cb, void *arg,
+	size_t *ret_changed)
+{
+	MDB_env *env = t->st->env;
+	uint8_t key[STORE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k = { *from_len, from }, v;
+	size_t visited = 0, changed = 0;
+	int r = 0, rc;
+
+	/* A writer made the history at its open (store_history_make()). */
+	KMC_ENSURE(store_db_handle(t->st, db), KMC_E_INVALID);
+	KMC_GUARD(db_err(mdb_cursor_open(t->txn, store_db_handle(t->st, db),
+		&cur)));
+	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == 0 && visited < max_visit;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = store_key_check(env, &k, db);
+		if (r == 0)
+			r = db_check_val(env, &v, "record", "an item");
+		if (r == 0)
+			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
+				&len, arg);
+		if (r == 0 && rec) {
+			/* The key points into a page the put may move. */
+			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
+
+			memcpy(key, k.mv_data, k.mv_size);
+			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
+			if (r == 0)
+				r = store_txn_touch(t, db, key, k.mv_size, 0);
+			changed++;
+		}
+		free(rec);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc == 0) {
+		r = store_key_check(env, &k, db);
+		if (r == 0) {
+			memcpy(from, k.mv_data, k.mv_size);
+			*from_len = k.mv_size;
+		}
+	} else if (r == 0 && rc == MDB_NOTFOUND) {
+		*from_len = 0;
+	} else if (r == 0) {
+		r = db_err(rc);
+	}
+	mdb_cursor_close(cur);
+	if (r == 0)
+		*ret_changed = changed;
+	return r;
+}
