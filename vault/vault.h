@@ -22,7 +22,12 @@
  *                   protector.c keyslots, one kind a protector
  *                   store.c     the LMDB item store; lmdbmeta.c checks
  *                               its meta pages before LMDB maps it;
- *                               history.c its superseded records
+ *                               history.c its superseded records;
+ *                               storetxn.c its write transactions and
+ *                               commit hook; storetree.c its digest
+ *                               (hash tree), treewalk.c the digest's
+ *                               whole-store build and verify
+ *                   verify.c    kmc_vault_verify: digest and records
  *                   journal.c   the intent log of multi-file changes
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
@@ -98,6 +103,8 @@
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
  *   history  -> store
+ *   verify   -> items, store
+ *   storetxn, storetree, treewalk -> store
  *
  * Import and restore reach records only through items.c's items_txn_*
  * and items_verify_all().
