@@ -392,6 +392,20 @@ static void test_root_check(void **state)
 	assert_null(rec);
 	assert_int_equal(store_get(&f->v->st, "a", &rec, &len), KMC_E_ROLLBACK);
 	assert_int_equal(x.calls, 3);	/* asked again, not remembered */
+	/* The open's check, and a walk, ask too. */
+	{
+		int have = -1;
+
+		assert_int_equal(store_check_root(&f->v->st, &have),
+			KMC_E_ROLLBACK);
+		assert_int_equal(x.calls, 4);
+		x.refuse = 0;
+		assert_int_equal(store_check_root(&f->v->st, &have), 0);
+		assert_int_equal(have, 1);
+		assert_int_equal(x.calls, 5);
+		assert_int_equal(store_check_root(&f->v->st, &have), 0);
+		assert_int_equal(x.calls, 5);	/* accepted: not asked again */
+	}
 	store_set_root_check(&f->v->st, NULL, NULL);
 }
 
