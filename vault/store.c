@@ -225,11 +225,14 @@ static int meta_check(store *st, MDB_txn *txn,
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 && v.mv_size == 4 &&
 		db_val_ok(st->env, &v, 4), KMC_E_CORRUPT);
 	p = v.mv_data;
-	if (p[0] || p[1] || p[2] || p[3] != STORE_FORMAT_VERSION)
+	if (p[0] || p[1] || p[2] || p[3] < STORE_FORMAT_OLD ||
+	    p[3] > STORE_FORMAT_VERSION)
 		return kmc_detail(KMC_E_VERSION, "has item-store format %lu, and "
-			"this kmc reads format %u only: a newer kmcvault wrote it",
-			(unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
-			(unsigned long)p[2] << 8 | p[3], STORE_FORMAT_VERSION);
+			"this kmc reads formats %u and %u only: a newer kmcvault "
+			"wrote it", (unsigned long)p[0] << 24 |
+			(unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 |
+			p[3], STORE_FORMAT_OLD, STORE_FORMAT_VERSION);
+	st->format = p[3];
 	k = (MDB_val){ 8, "vault_id" };
 	KMC_ENSURE(mdb_get(txn, st->meta, &k, &v) == 0 &&
 		v.mv_size == KS_VAULT_ID_LEN &&
@@ -489,6 +492,35 @@ MDB_dbi store_tree_dbi(store *st)
 	return dbi;
 }
 
+int store_tree_reopen(store *st)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi = 0;
+	int r;
+
+	if (store_tree_dbi(st))
+		return 0;
+	/* Another process built the tree after this one opened the
+	   environment: open its handle now (in a read transaction that
+	   commits, so that the handle stays in the environment). */
+	pthread_mutex_lock(&envs_lock);
+	r = db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+	if (r == 0) {
+		r = db_err(mdb_dbi_open(txn, "tree", 0, &dbi));
+		if (r == 0)
+			r = db_err(mdb_txn_commit(txn));
+		else
+			mdb_txn_abort(txn);
+	}
+	if (r == 0) {
+		st->tree = dbi;
+		if (st->shared)
+			st->shared->tree = dbi;
+	}
+	pthread_mutex_unlock(&envs_lock);
+	return r == KMC_E_NOT_FOUND ? 0 : r;
+}
+
 int store_tree_make_dbi(store_txn *t)
 {
 	store *st = t->st;
@@ -667,12 +699,12 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	return r;
 }
 
-static MDB_dbi db_handle(store *st, store_db db)
+MDB_dbi store_db_handle(store *st, store_db db)
 {
 	return db == STORE_DB_HISTORY ? store_history_dbi(st) : st->items;
 }
 
-static int key_check(MDB_env *env, const MDB_val *k, store_db db)
+int store_key_check(MDB_env *env, const MDB_val *k, store_db db)
 {
 	if (k->mv_size > 0 && db_val_ok(env, k, STORE_KEY_MAX))
 		return 0;
@@ -688,19 +720,20 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	MDB_val k, v;
 	int r, rc;
 
-	if (!db_handle(st, db))
+	if (!store_db_handle(st, db))
 		return 0;	/* no history yet: nothing to walk */
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = storetree_read_check(st, txn, &rc);
 	if (r == 0)
-		r = db_err(mdb_cursor_open(txn, db_handle(st, db), &cur));
-	if (r < 0) {
+		r = db_err(mdb_cursor_open(txn, store_db_handle(st, db),
+			&cur));
+	if (r != 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		r = key_check(st->env, &k, db);
+		r = store_key_check(st->env, &k, db);
 		if (r == 0)
 			r = db_check_val(st->env, &v, "record", "an item");
 		if (r == 0)
@@ -712,62 +745,5 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 		r = db_err(rc);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return r;
-}
-
-int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
-	size_t *from_len, size_t max_visit, store_rewrite_fn cb, void *arg,
-	size_t *ret_changed)
-{
-	MDB_env *env = t->st->env;
-	uint8_t key[STORE_KEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k = { *from_len, from }, v;
-	size_t visited = 0, changed = 0;
-	int r = 0, rc;
-
-	/* A writer made the history at its open (store_history_make()). */
-	KMC_ENSURE(db_handle(t->st, db), KMC_E_INVALID);
-	KMC_GUARD(db_err(mdb_cursor_open(t->txn, db_handle(t->st, db), &cur)));
-	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
-	for (; rc == 0 && visited < max_visit;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
-		uint8_t *rec = NULL;
-		size_t len = 0;
-
-		r = key_check(env, &k, db);
-		if (r == 0)
-			r = db_check_val(env, &v, "record", "an item");
-		if (r == 0)
-			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
-				&len, arg);
-		if (r == 0 && rec) {
-			/* The key points into a page the put may move. */
-			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
-
-			memcpy(key, k.mv_data, k.mv_size);
-			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
-			if (r == 0)
-				r = store_txn_touch(t, db, key, k.mv_size, 0);
-			changed++;
-		}
-		free(rec);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc == 0) {
-		r = key_check(env, &k, db);
-		if (r == 0) {
-			memcpy(from, k.mv_data, k.mv_size);
-			*from_len = k.mv_size;
-		}
-	} else if (r == 0 && rc == MDB_NOTFOUND) {
-		*from_len = 0;
-	} else if (r == 0) {
-		r = db_err(rc);
-	}
-	mdb_cursor_close(cur);
-	if (r == 0)
-		*ret_changed = changed;
 	return r;
 }

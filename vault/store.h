@@ -26,7 +26,12 @@
 
 #define STORE_NAME "items.mdb"
 #define STORE_LOCK_NAME "items.mdb-lock"
-#define STORE_FORMAT_VERSION 1
+/* Format 2: the store has its digest (storetree.c); format 1, made by
+   an older kmc, is read as before and becomes 2 when a writable open
+   builds the tree, so that an older kmc, which would change records
+   without it, refuses the store instead. */
+#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_OLD 1
 #define STORE_TREE_VERSION 1
 /* Address space, not disk: the file grows as items are added. */
 #define STORE_MAP_SIZE (4ull * 1024 * 1024 * 1024)
@@ -92,6 +97,7 @@ typedef struct store {
 	int writing;
 	MDB_dbi tree;		/* the digest, 0 until built (storetree.c) */
 	int tree_absent;	/* the last read found no digest */
+	unsigned format;	/* meta "format" as the open read it */
 	struct tree_cache *tree_cache;	/* hashes proven (storetree.c) */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
@@ -250,6 +256,11 @@ KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
 KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
 	int *ret_have) KMC_MUST_CHECK;
 KMC_INTERNAL void storetree_cache_free(store *st);
+/* store_tree_present - whether the store has its digest (*ret 1) or
+   was made by an older kmc and has none yet (0: reads are not checked
+   until a writable open builds it); for kmc status. Reads meta only, no
+   root check. Returns 0, KMC_E_CORRUPT, KMC_E_VERSION. */
+KMC_INTERNAL int store_tree_present(store *st, int *ret) KMC_MUST_CHECK;
 /* The (generation, root) check in a read transaction of its own: for
    the open, once the root check is set. *ret_have as above. */
 KMC_INTERNAL int store_check_root(store *st, int *ret_have) KMC_MUST_CHECK;
@@ -282,6 +293,9 @@ KMC_INTERNAL int storetree_verify(store *st, storetree_report_fn cb,
    (the caller reports the commit's outcome with store_tree_made()). */
 KMC_INTERNAL MDB_dbi store_tree_dbi(store *st);
 KMC_INTERNAL int store_tree_make_dbi(store_txn *t) KMC_MUST_CHECK;
+/* Open the handle of a tree another process made since this one opened
+   the store; 0 (handle still 0) when there is none. */
+KMC_INTERNAL int store_tree_reopen(store *st) KMC_MUST_CHECK;
 KMC_INTERNAL void store_tree_made(store *st, int committed);
 
 /* For the store's own files (store.c, history.c): an LMDB return code as
@@ -304,6 +318,11 @@ typedef int (*store_key_fn)(const uint8_t *key, size_t key_len,
    given raw; stop at cb's non-zero return. */
 KMC_INTERNAL int store_walk_db(store *st, store_db db, store_key_fn cb,
 	void *arg) KMC_MUST_CHECK;
+/* The handle of db (0: no history yet); a key of db LMDB handed back
+   checked (KMC_E_CORRUPT with a detail). */
+KMC_INTERNAL MDB_dbi store_db_handle(store *st, store_db db);
+KMC_INTERNAL int store_key_check(MDB_env *env, const MDB_val *k,
+	store_db db) KMC_MUST_CHECK;
 
 /*
  * store_txn_rewrite - inside t, visit at most max_visit records of db in

@@ -385,17 +385,21 @@ int storetree_update(store_txn *t, const store_touched *k, size_t n,
 
 	memset(root_old, 0, 32);
 	memset(root_new, 0, 32);
-	if (!tree)
-		return 0;	/* no tree yet: storetree_make() builds it */
 	r = tree_meta_read(t->txn, st->meta, root_old, &leaves);
 	KMC_GUARD(r);
 	if (r == 0)
-		return 0;
+		return 0;	/* no tree yet: storetree_make() builds it */
+	/* A writable open opened it (storetree_make()); without it the
+	   change would leave the tree behind. */
+	if (!tree)
+		return kmc_detail(KMC_E_CORRUPT, STORE_NAME " names a digest "
+			"whose tree database this handle cannot see");
 	memcpy(root_new, root_old, 32);
 	if (n == 0)
 		return 0;
 	c = calloc(n, sizeof(*c));
-	d = calloc(n, sizeof(*d));
+	/* One changed hash a bucket at most. */
+	d = calloc(n < TREE_BUCKETS ? n : TREE_BUCKETS, sizeof(*d));
 	r = c && d ? 0 : KMC_E_NOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		MDB_val kv = { k[i].key_len, (void *)k[i].key }, v;
@@ -499,6 +503,15 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 	have = tree_meta_read(txn, st->meta, root, NULL);
 	KMC_GUARD(have);
 	st->tree_absent = have == 0;
+	if (have && !store_tree_dbi(st))
+		KMC_GUARD(store_tree_reopen(st));
+	/* The tree and its meta are made in one transaction: a tree
+	   without it is one whose meta was removed, to turn the checks
+	   off. */
+	if (!have && (store_tree_dbi(st) || st->format >= 2))
+		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
+			"whose root was removed from its meta; kmc verify says "
+			"more");
 	if (!have)
 		memset(root, 0, sizeof(root));
 	else if (!store_tree_dbi(st))
@@ -699,4 +712,18 @@ int store_root_read(store *st, uint64_t *ret_gen, uint8_t root[32])
 	}
 	mdb_txn_abort(txn);
 	return r;
+}
+
+int store_tree_present(store *st, int *ret)
+{
+	uint8_t root[32];
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = tree_meta_read(txn, st->meta, root, NULL);
+	mdb_txn_abort(txn);
+	KMC_GUARD(r);
+	*ret = r;
+	return 0;
 }

@@ -76,34 +76,30 @@ int store_txn_touch(store_txn *t, store_db db, const uint8_t *key,
 	return 0;
 }
 
-/* A touched key and when it was touched, for the sort. */
-typedef struct touch_sorted {
-	store_touched k;
-	size_t seq;
-} touch_sorted;
-
-static int touch_cmp(const void *a, const void *b)
+/* By (db, key), then in the order touched: off grows with each touch. */
+static int touch_cmp(const void *a, const void *b, void *arg)
 {
-	const touch_sorted *x = a, *y = b;
-	size_t n = x->k.key_len < y->k.key_len ? x->k.key_len : y->k.key_len;
+	const touch_rec *x = a, *y = b;
+	const uint8_t *keys = arg;
+	size_t n = x->len < y->len ? x->len : y->len;
 	int c;
 
-	if (x->k.db != y->k.db)
-		return x->k.db < y->k.db ? -1 : 1;
-	c = memcmp(x->k.key, y->k.key, n);
+	if (x->db != y->db)
+		return x->db < y->db ? -1 : 1;
+	c = memcmp(keys + x->off, keys + y->off, n);
 	if (c)
 		return c;
-	if (x->k.key_len != y->k.key_len)
-		return x->k.key_len < y->k.key_len ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* The log as each key once, in its last state, sorted by (db, key);
-   its key pointers point into the log. */
+   its key pointers point into the log. The log's records are sorted in
+   place (a batch of millions: no second copy). */
 static int touched_list(store_txn *t, store_touched **ret, size_t *ret_n)
 {
-	const struct store_touch_log *l = t->log;
-	touch_sorted *s;
+	struct store_touch_log *l = t->log;
 	store_touched *out;
 	size_t n = 0;
 
@@ -111,27 +107,23 @@ static int touched_list(store_txn *t, store_touched **ret, size_t *ret_n)
 	*ret_n = 0;
 	if (!l || l->n == 0)
 		return 0;
-	s = malloc(l->n * sizeof(*s));
-	KMC_ENSURE(s, KMC_E_NOMEM);
-	for (size_t i = 0; i < l->n; i++)
-		s[i] = (touch_sorted){ { (store_db)l->recs[i].db,
-			l->keys + l->recs[i].off, l->recs[i].len,
-			l->recs[i].deleted }, i };
-	qsort(s, l->n, sizeof(*s), touch_cmp);
+	qsort_r(l->recs, l->n, sizeof(*l->recs), touch_cmp, l->keys);
 	out = malloc(l->n * sizeof(*out));
-	if (!out) {
-		free(s);
-		return KMC_E_NOMEM;
-	}
+	KMC_ENSURE(out, KMC_E_NOMEM);
 	for (size_t i = 0; i < l->n; i++) {
+		const touch_rec *x = &l->recs[i], *y = x + 1;
+
 		/* The last of a run of the same key is its state. */
-		if (i + 1 < l->n && s[i + 1].k.db == s[i].k.db &&
-		    s[i + 1].k.key_len == s[i].k.key_len &&
-		    memcmp(s[i + 1].k.key, s[i].k.key, s[i].k.key_len) == 0)
+		if (i + 1 < l->n && y->db == x->db && y->len == x->len &&
+		    memcmp(l->keys + y->off, l->keys + x->off, x->len) == 0)
 			continue;
-		out[n++] = s[i].k;
+		out[n++] = (store_touched){ (store_db)x->db, l->keys + x->off,
+			x->len, x->deleted };
 	}
-	free(s);
+	/* The keys stay (out points into them) until the commit ends. */
+	free(l->recs);
+	l->recs = NULL;
+	l->n = l->cap = 0;
 	*ret = out;
 	*ret_n = n;
 	return 0;
@@ -294,4 +286,62 @@ void store_txn_abort(store_txn *t)
 		mdb_txn_abort(t->txn);
 	t->txn = NULL;
 	log_free(t);
+}
+
+int store_txn_rewrite(store_txn *t, store_db db, uint8_t from[STORE_KEY_MAX],
+	size_t *from_len, size_t max_visit, store_rewrite_fn cb, void *arg,
+	size_t *ret_changed)
+{
+	MDB_env *env = t->st->env;
+	uint8_t key[STORE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k = { *from_len, from }, v;
+	size_t visited = 0, changed = 0;
+	int r = 0, rc;
+
+	/* A writer made the history at its open (store_history_make()). */
+	KMC_ENSURE(store_db_handle(t->st, db), KMC_E_INVALID);
+	KMC_GUARD(db_err(mdb_cursor_open(t->txn, store_db_handle(t->st, db),
+		&cur)));
+	rc = mdb_cursor_get(cur, &k, &v, *from_len ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == 0 && visited < max_visit;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), visited++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = store_key_check(env, &k, db);
+		if (r == 0)
+			r = db_check_val(env, &v, "record", "an item");
+		if (r == 0)
+			r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec,
+				&len, arg);
+		if (r == 0 && rec) {
+			/* The key points into a page the put may move. */
+			MDB_val kk = { k.mv_size, key }, nv = { len, rec };
+
+			memcpy(key, k.mv_data, k.mv_size);
+			r = db_err(mdb_cursor_put(cur, &kk, &nv, MDB_CURRENT));
+			if (r == 0)
+				r = store_txn_touch(t, db, key, k.mv_size, 0);
+			changed++;
+		}
+		free(rec);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc == 0) {
+		r = store_key_check(env, &k, db);
+		if (r == 0) {
+			memcpy(from, k.mv_data, k.mv_size);
+			*from_len = k.mv_size;
+		}
+	} else if (r == 0 && rc == MDB_NOTFOUND) {
+		*from_len = 0;
+	} else if (r == 0) {
+		r = db_err(rc);
+	}
+	mdb_cursor_close(cur);
+	if (r == 0)
+		*ret_changed = changed;
+	return r;
 }

@@ -280,7 +280,8 @@ static int tree_walk(walk *w)
 	KMC_GUARD(collect(w, STORE_DB_HISTORY, store_history_dbi(w->st)));
 	for (size_t i = 0; i < w->n; i++)
 		w->r[i].key = w->keys + w->r[i].off;
-	qsort(w->r, w->n, sizeof(*w->r), rec_cmp);
+	if (w->n)
+		qsort(w->r, w->n, sizeof(*w->r), rec_cmp);
 	KMC_GUARD(recompute(w, &node_bad));
 	if (w->write)
 		return tree_meta_write(w->txn, w->st->meta, w->h[0], w->n);
@@ -314,13 +315,22 @@ int storetree_make(store *st)
 	MDB_txn *txn;
 	int r;
 
-	if (!store_tree_dbi(st))
-		return storetree_rebuild(st);
+	/* Only a store without the meta of a tree is built: one whose tree
+	   another process made is opened, never rebuilt (a rebuild accepts
+	   the records as they are). */
+	KMC_GUARD(store_tree_reopen(st));
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
 	r = tree_meta_read(txn, st->meta, root, NULL);
 	mdb_txn_abort(txn);
 	KMC_GUARD(r);
-	return r == 1 ? 0 : storetree_rebuild(st);
+	if (r == 1)
+		return 0;
+	/* The tree, its meta and format 2 are made in one transaction. */
+	if (store_tree_dbi(st) || st->format >= 2)
+		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
+			"whose root was removed from its meta; kmc verify says "
+			"more");
+	return storetree_rebuild(st);
 }
 
 int storetree_rebuild(store *st)
@@ -338,6 +348,13 @@ int storetree_rebuild(store *st)
 	w.txn = t.txn;
 	if (r == 0)
 		r = tree_walk(&w);
+	/* An older kmc would change records without the tree: it refuses
+	   format 2. */
+	if (r == 0) {
+		uint8_t ver[4] = { 0, 0, 0, STORE_FORMAT_VERSION };
+
+		r = store_txn_meta_put(&t, "format", ver, sizeof(ver));
+	}
 	walk_free(&w);
 	if (r < 0) {
 		store_txn_abort(&t);
@@ -359,7 +376,10 @@ int storetree_verify(store *st, storetree_report_fn cb, void *arg,
 	*ret_bad = 0;
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &w.txn)));
 	r = tree_meta_read(w.txn, st->meta, root, NULL);
-	if (r == 0)
+	if (r == 0 && (store_tree_dbi(st) || st->format >= 2))
+		r = report(&w, NULL, "the digest's root was removed from "
+			"the store's meta");
+	else if (r == 0)
 		r = kmc_detail(KMC_E_NOT_FOUND, STORE_NAME " has no digest yet "
 			"(an older kmc made it): a writable open builds it");
 	else if (r == 1 && !store_tree_dbi(st))

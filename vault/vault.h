@@ -27,7 +27,12 @@
  *                   protector.c keyslots, one kind a protector
  *                   store.c     the LMDB item store; lmdbmeta.c checks
  *                               its meta pages before LMDB maps it;
- *                               history.c its superseded records
+ *                               history.c its superseded records;
+ *                               storetxn.c its write transactions and
+ *                               commit hook; storetree.c its digest
+ *                               (hash tree), treewalk.c the digest's
+ *                               whole-store build and verify
+ *                   verify.c    kmc_vault_verify: digest and records
  *                   journal.c   the intent log of multi-file changes
  *                   audit.c     the audit log: a handle's records of
  *                               changes and reads; auditcommit.c from
@@ -113,6 +118,8 @@
  *               (a record's version, auditcommit.c); called by handle,
  *               kspair, items, strings and each public call (AUDIT_OP)
  *   history  -> store
+ *   verify   -> items, store
+ *   storetxn, storetree, treewalk -> store
  *
  * Import and restore reach records only through items.c's items_txn_*
  * and items_verify_all().

@@ -154,6 +154,11 @@ t_out "every item still reads: db" 'db-password-2' kmc password get db
 t "every item still reads: ed's key" kmc unwrap ed --out "$T/ed2.pem"
 check "the same key" cmp "$T/ed.pem" "$T/ed2.pem"
 t_out "and the config file's string" "$KP" kmc decrypt "$(sed -n 's/^server_key_mm = //p' "$CONF")"
+# The first writable open built the store's digest (format 2), and every
+# write since kept it: the whole store agrees with it.
+t "verify: the old vault's store agrees with the digest its first write built" kmc verify
+store_format() { mdb_dump -n -s meta -p "$1/items.mdb" | grep -A1 -x ' format' | tail -n1; }
+check "the item store is of format 2 now" test "$(store_format "$V")" = ' \00\00\00\02'
 
 # ---- files of a newer kmcvault: refused, named, nothing repaired ------------------
 
@@ -202,8 +207,8 @@ for cmd in repair "password set db --password-file $T/pw2"; do
 		"$KMC" --vault "$N4" $cmd
 done
 N5=$T/newer-store
-"$OLD" --store-format 2 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
-refused "$N5" "list: an item store of format 2 is refused" 'items\.mdb.*format 2.*1' \
+"$OLD" --store-format 3 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+refused "$N5" "list: an item store of format 3 is refused" 'items\.mdb.*format 3.*1 and 2' \
 	"$KMC" --vault "$N5" list
 refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
 	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"

@@ -113,16 +113,15 @@ static void assert_rebuild_same(kmc_vault *v)
 	uint8_t before[32], after[32];
 	uint64_t n1, n2;
 	MDB_txn *txn;
-	MDB_val k = { 4, "tree" };
 	seen s;
 
 	get_root(v, before, &n1);
 	assert_int_equal(verify(v, &s), 0);
+	/* Emptied first, so that nothing of the old tree can survive. */
 	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_del(txn, v->st.meta, &k, NULL), 0);
 	assert_int_equal(mdb_drop(txn, store_tree_dbi(&v->st), 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
-	assert_int_equal(storetree_make(&v->st), 0);
+	assert_int_equal(storetree_rebuild(&v->st), 0);
 	get_root(v, after, &n2);
 	assert_memory_equal(before, after, 32);
 	assert_true(n1 == n2);
@@ -393,6 +392,20 @@ static void test_root_check(void **state)
 	assert_null(rec);
 	assert_int_equal(store_get(&f->v->st, "a", &rec, &len), KMC_E_ROLLBACK);
 	assert_int_equal(x.calls, 3);	/* asked again, not remembered */
+	/* The open's check, and a walk, ask too. */
+	{
+		int have = -1;
+
+		assert_int_equal(store_check_root(&f->v->st, &have),
+			KMC_E_ROLLBACK);
+		assert_int_equal(x.calls, 4);
+		x.refuse = 0;
+		assert_int_equal(store_check_root(&f->v->st, &have), 0);
+		assert_int_equal(have, 1);
+		assert_int_equal(x.calls, 5);
+		assert_int_equal(store_check_root(&f->v->st, &have), 0);
+		assert_int_equal(x.calls, 5);	/* accepted: not asked again */
+	}
 	store_set_root_check(&f->v->st, NULL, NULL);
 }
 
@@ -403,6 +416,9 @@ static void test_store_without_tree(void **state)
 	fixture *f = *state;
 	MDB_txn *txn;
 	MDB_val k = { 4, "tree" };
+	uint8_t one[4] = { 0, 0, 0, 1 }, *fmt = NULL;
+	MDB_val fk = { 6, "format" }, fv = { 4, one };
+	size_t flen = 0;
 	MDB_dbi dbi;
 	kmc_vault *r = NULL;
 	kmc_secret *sec = NULL;
@@ -411,9 +427,11 @@ static void test_store_without_tree(void **state)
 	seen s;
 	size_t bad;
 
-	/* As an older kmc left it: no tree database, no meta "tree". */
+	/* As an older kmc left it: format 1, no tree database, no meta
+	   "tree". */
 	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_del(txn, f->v->st.meta, &k, NULL), 0);
+	assert_int_equal(mdb_put(txn, f->v->st.meta, &fk, &fv, 0), 0);
 	dbi = store_tree_dbi(&f->v->st);
 	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -424,18 +442,62 @@ static void test_store_without_tree(void **state)
 	assert_int_equal(kmc_item_get_secret(r, "a", &sec), 0);
 	kmc_secret_free(sec);
 	assert_true(r->st.tree_absent);
+	{
+		int present = -1;
+
+		assert_int_equal(store_tree_present(&r->st, &present), 0);
+		assert_int_equal(present, 0);
+	}
 	assert_int_equal(storetree_verify(&r->st, NULL, NULL, &bad),
 		KMC_E_NOT_FOUND);
 	kmc_vault_close(r);
 
-	/* The first writable open builds it. */
+	/* The first writable open builds it, and the format becomes 2. */
 	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &f->v), 0);
+	assert_int_equal(store_meta_get(&f->v->st, "format", &fmt, &flen), 0);
+	assert_int_equal(flen, 4);
+	assert_int_equal(fmt[3], 2);
+	free(fmt);
 	get_root(f->v, root, &leaves);
 	assert_true(leaves == 2);
 	assert_int_equal(verify(f->v, &s), 0);
 	assert_int_equal(kmc_item_get_secret(f->v, "a", &sec), 0);
 	kmc_secret_free(sec);
 	assert_false(f->v->st.tree_absent);
+	{
+		int present = -1;
+
+		assert_int_equal(store_tree_present(&f->v->st, &present), 0);
+		assert_int_equal(present, 1);
+	}
+}
+
+/* The root removed from meta, to make the store look like an older
+   kmc's and turn the checks off: refused by readers and writers. */
+static void test_meta_root_removed(void **state)
+{
+	fixture *f = *state;
+	MDB_txn *txn;
+	MDB_val k = { 4, "tree" };
+	kmc_vault *r = NULL;
+	kmc_secret *sec = NULL;
+	seen s;
+
+	assert_int_equal(mdb_txn_begin(f->v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, f->v->st.meta, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(verify(f->v, &s), 1);
+	assert_string_equal(s.names[0], "(tree)");
+	kmc_vault_close(f->v);
+	f->v = NULL;
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_int_equal(kmc_item_get_secret(r, "a", &sec), KMC_E_ROLLBACK);
+	assert_non_null(strstr(kmc_error_detail(), "removed from its meta"));
+	kmc_vault_close(r);
+	r = NULL;
+	assert_int_equal(kmc_vault_open(f->vdir, KMC_OPEN_WRITE, &r),
+		KMC_E_ROLLBACK);
+	assert_null(r);
 }
 
 int main(void)
@@ -449,6 +511,7 @@ int main(void)
 		T(test_tree_node_altered),
 		T(test_root_check),
 		T(test_store_without_tree),
+		T(test_meta_root_removed),
 	};
 #undef T
 
