@@ -52,11 +52,39 @@ struct tree_cache {
 	size_t txnid;
 	int txn_ok, txn_have;
 	uint32_t epoch;
-	/* Hashes proven under (gen, root), by level; ep[l][i] == epoch marks
-	   h[l][i] proven. Level 0 is the root. */
-	uint8_t *h[TREE_LEVELS];
-	uint32_t *ep[TREE_LEVELS];
+	/* Hashes proven under (gen, root), by level (0 is the root), each
+	   level a direct-mapped table: node i sits in slot i % slots, and a
+	   slot whose epoch is not the current one holds nothing. The two
+	   upper levels fit whole; the two lower (4,096 nodes, 262,144
+	   buckets) keep a few hundred of each, so that a server reading ten
+	   thousand keys keeps some 50 KiB here rather than megabytes (the
+	   boot row's RSS). A miss costs a read of one node more. */
+	struct cache_slot *slot[TREE_LEVELS];
 };
+
+struct cache_slot {
+	uint32_t idx, epoch;
+	uint8_t h[32];
+};
+
+static const size_t cache_slots[TREE_LEVELS] = { 1, TREE_FAN, TREE_FAN * TREE_FAN, 4096 };
+
+static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
+{
+	const struct cache_slot *s = &c->slot[l][i % cache_slots[l]];
+
+	return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
+}
+
+static void cache_put(struct tree_cache *c, int l, uint32_t i,
+	const uint8_t h[32])
+{
+	struct cache_slot *s = &c->slot[l][i % cache_slots[l]];
+
+	s->idx = i;
+	s->epoch = c->epoch;
+	memcpy(s->h, h, 32);
+}
 
 static const uint8_t zero32[32];
 
@@ -453,10 +481,8 @@ void storetree_cache_free(store *st)
 
 	if (!c)
 		return;
-	for (int l = 0; l < TREE_LEVELS; l++) {
-		free(c->h[l]);
-		free(c->ep[l]);
-	}
+	for (int l = 0; l < TREE_LEVELS; l++)
+		free(c->slot[l]);
 	free(c);
 	st->tree_cache = NULL;
 }
@@ -470,12 +496,9 @@ static struct tree_cache *cache_get(store *st)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	/* calloc of the large levels maps zero pages: only the parts used
-	   cost memory. */
 	for (int l = 0; l < TREE_LEVELS; l++) {
-		c->h[l] = calloc(level_size[l], 32);
-		c->ep[l] = calloc(level_size[l], sizeof(uint32_t));
-		if (!c->h[l] || !c->ep[l]) {
+		c->slot[l] = calloc(cache_slots[l], sizeof(*c->slot[l]));
+		if (!c->slot[l]) {
 			st->tree_cache = c;
 			storetree_cache_free(st);
 			return NULL;
@@ -532,12 +555,11 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 		/* Every hash proven before is forgotten at once. */
 		if (++c->epoch == 0) {
 			for (int l = 0; l < TREE_LEVELS; l++)
-				memset(c->ep[l], 0, level_size[l] *
-					sizeof(uint32_t));
+				memset(c->slot[l], 0, cache_slots[l] *
+					sizeof(*c->slot[l]));
 			c->epoch = 1;
 		}
-		memcpy(c->h[0], root, 32);
-		c->ep[0][0] = c->epoch;
+		cache_put(c, 0, 0, root);
 	}
 	c->txn_ok = 1;
 	c->txnid = mdb_txn_id(txn);
@@ -596,13 +618,14 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 	uint8_t nh[TREE_LEVELS][32];
 	uint32_t idx[TREE_LEVELS];
 	MDB_dbi tree = store_tree_dbi(st);
+	const uint8_t *ch;
 	int l;
 
 	idx[level] = i;
 	for (l = level; l > 0; l--)
 		idx[l - 1] = idx[l] / TREE_FAN;
 	memcpy(nh[level], h, 32);
-	for (l = level; l > 0 && c->ep[l][idx[l]] != c->epoch; l--) {
+	for (l = level; l > 0 && !cached(c, l, idx[l]); l--) {
 		uint8_t k[5];
 		MDB_val kv = { 5, k }, v;
 		int r;
@@ -626,17 +649,15 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 			return 1;
 		tree_node_hash(l - 1, v.mv_data, TREE_NODE_LEN, nh[l - 1]);
 	}
-	if (memcmp(c->h[l] + 32 * (size_t)idx[l], nh[l], 32) != 0)
+	ch = cached(c, l, idx[l]);
+	if (!ch || memcmp(ch, nh[l], 32) != 0)
 		return 1;
 	for (; l < level; l++) {
-		size_t base = (size_t)idx[l] * TREE_FAN;
+		uint32_t base = idx[l] * TREE_FAN;
 
-		if (nodes[l])
-			memcpy(c->h[l + 1] + 32 * base, nodes[l], TREE_NODE_LEN);
-		else
-			memset(c->h[l + 1] + 32 * base, 0, TREE_NODE_LEN);
-		for (size_t x = 0; x < TREE_FAN; x++)
-			c->ep[l + 1][base + x] = c->epoch;
+		for (uint32_t x = 0; x < TREE_FAN; x++)
+			cache_put(c, l + 1, base + x, nodes[l] ?
+				nodes[l] + 32 * x : zero32);
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <kmc/admin.h>
 #include "../../vault/vault.h"
 #include "../../vault/store.h"
+#include "../../vault/bind.h"
 
 typedef struct fixture {
 	char tmp[256];
@@ -435,6 +436,23 @@ static void test_store_without_tree(void **state)
 	dbi = store_tree_dbi(&f->v->st);
 	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
+	/* Nor had it a binding, nor the state file beside the host key
+	   (both name the root that is gone now). */
+	{
+		char path[1024], hex[2 * KS_VAULT_ID_LEN + 1];
+		char *slash;
+
+		sodium_bin2hex(hex, sizeof(hex), f->v->ks->vault_id,
+			KS_VAULT_ID_LEN);
+		snprintf(path, sizeof(path), "%s/" BIND_NAME, f->vdir);
+		assert_int_equal(unlink(path), 0);
+		snprintf(path, sizeof(path), "%s", f->hk);
+		slash = strrchr(path, '/');
+		assert_non_null(slash);
+		snprintf(slash + 1, sizeof(path) - (size_t)(slash + 1 - path),
+			"kmcstate-%s", hex);
+		assert_int_equal(unlink(path), 0);
+	}
 	kmc_vault_close(f->v);
 	f->v = NULL;
 
