@@ -341,8 +341,11 @@ static void private_attrs(CK_KEY_TYPE kt, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 	tmpl[(*n)++] = BOOL_ATTR(CKA_SENSITIVE, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_EXTRACTABLE, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_SIGN, yes);
-	if (kt == CKK_RSA)
-		tmpl[(*n)++] = BOOL_ATTR(CKA_DECRYPT, yes);
+	/* Said either way: SoftHSM2 lets a key decrypt and unwrap by
+	   default; a server key signs, and an RSA one decrypts. */
+	tmpl[(*n)++] = kt == CKK_RSA ? BOOL_ATTR(CKA_DECRYPT, yes) :
+		BOOL_ATTR(CKA_DECRYPT, no);
+	tmpl[(*n)++] = BOOL_ATTR(CKA_UNWRAP, no);
 }
 
 static void public_attrs(CK_KEY_TYPE kt, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
@@ -350,8 +353,9 @@ static void public_attrs(CK_KEY_TYPE kt, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 	tmpl[(*n)++] = BOOL_ATTR(CKA_TOKEN, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_PRIVATE, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_VERIFY, yes);
-	if (kt == CKK_RSA)
-		tmpl[(*n)++] = BOOL_ATTR(CKA_ENCRYPT, yes);
+	tmpl[(*n)++] = kt == CKK_RSA ? BOOL_ATTR(CKA_ENCRYPT, yes) :
+		BOOL_ATTR(CKA_ENCRYPT, no);
+	tmpl[(*n)++] = BOOL_ATTR(CKA_WRAP, no);
 }
 
 static int uri_out(P11KitUri *u, char **ret)
