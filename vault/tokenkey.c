@@ -206,6 +206,53 @@ int kmc_token_key_uri(kmc_vault *v, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
+	size_t uri_size, unsigned char *spki, size_t *spki_len)
+{
+	token_key_rec rec;
+
+	kmc_detail_clear();
+	KMC_GUARD(token_key_read(v, name, &rec));
+	KMC_ENSURE(strlen(rec.uri) < uri_size && rec.spki_len <= *spki_len,
+		KMC_E_TOO_LARGE);
+	memcpy(uri, rec.uri, strlen(rec.uri) + 1);
+	memcpy(spki, rec.spki, rec.spki_len);
+	*spki_len = rec.spki_len;
+	return 0;
+}
+
+/* The public numbers are pkcs11/'s own. */
+_Static_assert(KMC_TOKEN_SIG_RSA_PKCS == P11_SIG_RSA_PKCS &&
+	KMC_TOKEN_SIG_RSA_PSS == P11_SIG_RSA_PSS &&
+	KMC_TOKEN_SIG_ECDSA == P11_SIG_ECDSA &&
+	KMC_TOKEN_HASH_NONE == P11_HASH_NONE &&
+	KMC_TOKEN_HASH_SHA1 == P11_HASH_SHA1 &&
+	KMC_TOKEN_HASH_SHA256 == P11_HASH_SHA256 &&
+	KMC_TOKEN_HASH_SHA384 == (int)P11_HASH_SHA384 &&
+	KMC_TOKEN_HASH_SHA512 == (int)P11_HASH_SHA512, "token numbers agree");
+
+int kmc_token_key_sign(const char *key_uri, int mech, int hash,
+	int salt_len, const unsigned char *dgst, size_t dgst_len,
+	unsigned char *sig, size_t *sig_len)
+{
+	kmc_detail_clear();
+	KMC_ENSURE(mech >= KMC_TOKEN_SIG_RSA_PKCS && mech <= KMC_TOKEN_SIG_ECDSA &&
+		hash >= KMC_TOKEN_HASH_NONE && hash <= KMC_TOKEN_HASH_SHA512,
+		KMC_E_INVALID);
+	return p11_key_sign(key_uri, NULL, (p11_sig)mech, (p11_hash)hash,
+		salt_len, dgst, dgst_len, sig, sig_len);
+}
+
+int kmc_token_key_decrypt(const char *key_uri, int oaep_hash,
+	const unsigned char *in, size_t in_len, kmc_secret **ret)
+{
+	kmc_detail_clear();
+	KMC_ENSURE(oaep_hash >= KMC_TOKEN_HASH_NONE &&
+		oaep_hash <= KMC_TOKEN_HASH_SHA512, KMC_E_INVALID);
+	return p11_key_decrypt(key_uri, NULL, (p11_hash)oaep_hash, in, in_len,
+		ret);
+}
+
 /* ---------------------------------------------------------------- */
 /* kmc key gen --on-token                                            */
 

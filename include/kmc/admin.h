@@ -512,6 +512,53 @@ KMC_API int kmc_key_gen_on_token(kmc_vault *v, const char *name,
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
 
 /*
+ * kmc_token_key_info - where bundle name's token key is (its key URI, no
+ * PIN, into uri) and its public half (DER SubjectPublicKeyInfo into spki,
+ * *spki_len its room on entry and its length on return). For the OpenSSL
+ * provider's vault half. Returns 0; KMC_E_NOT_FOUND, KMC_E_TYPE (the key
+ * is in the vault), KMC_E_TOO_LARGE, KMC_E_CORRUPT.
+ */
+KMC_API int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
+	size_t uri_size, unsigned char *spki, size_t *spki_len)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
+
+/* Token key operations, as PKCS#11 does them (kmc_token_key_sign). */
+#define KMC_TOKEN_SIG_RSA_PKCS 1	/* PKCS#1 v1.5, DigestInfo built */
+#define KMC_TOKEN_SIG_RSA_PSS 2		/* MGF1 with the same hash */
+#define KMC_TOKEN_SIG_ECDSA 3		/* raw r || s */
+#define KMC_TOKEN_HASH_NONE 0
+#define KMC_TOKEN_HASH_SHA1 1
+#define KMC_TOKEN_HASH_SHA256 2
+#define KMC_TOKEN_HASH_SHA384 3
+#define KMC_TOKEN_HASH_SHA512 4
+
+/*
+ * kmc_token_key_sign - sign the digest dgst (of hash; NONE only with
+ * RSA_PKCS: dgst is then the DigestInfo) on the token with the key
+ * key_uri names, logged in with the URI's pin-source or a login this
+ * process holds. salt_len: PSS only, negative for the hash's length.
+ * *sig_len is the room on entry. After fork() the child starts the
+ * module over before its first call.
+ * Returns 0; KMC_E_INVALID, KMC_E_P11_KEY (the key is gone: the detail
+ * names token and object), KMC_E_P11_KEY_TYPE, KMC_E_P11_TOKEN,
+ * KMC_E_P11_PIN, KMC_E_NEED_PASSPHRASE, KMC_E_P11.
+ */
+KMC_API int kmc_token_key_sign(const char *key_uri, int mech, int hash,
+	int salt_len, const unsigned char *dgst, size_t dgst_len,
+	unsigned char *sig, size_t *sig_len) KMC_MUST_CHECK
+	KMC_NONNULL(1, 5, 7, 8);
+
+/*
+ * kmc_token_key_decrypt - RSA decryption on the token: PKCS#1 v1.5
+ * (oaep_hash KMC_TOKEN_HASH_NONE) or OAEP. *ret a new secret.
+ * Returns 0; KMC_E_AUTH (the padding does not check), and as
+ * kmc_token_key_sign().
+ */
+KMC_API int kmc_token_key_decrypt(const char *key_uri, int oaep_hash,
+	const unsigned char *in, size_t in_len, kmc_secret **ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3, 5);
+
+/*
  * kmc_token_key_uri - the key URI (RFC 7512, no PIN) of bundle name's
  * key when it lives on a token, into buf. Returns 0; KMC_E_NOT_FOUND (no
  * such key), KMC_E_TYPE (the key is in the vault, not on a token),
