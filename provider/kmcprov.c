@@ -294,7 +294,7 @@ static void raise_error(const kmcprov_vault_api *k, int err, const char *dir,
  * Export the key of bundle name as DER and hand it to cb as an
  * OSSL_OBJECT. Returns cb's result, or 0 after raising an error.
  */
-static int emit_key(const char *dir, const char *name,
+static int emit_key(const char *dir, const char *name, int by_ref,
 	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *cb,
 	void *cbarg)
 {
@@ -350,6 +350,17 @@ static int emit_key(const char *dir, const char *name,
 		r = k->token_key_info(v, name, uri, sizeof(uri), spki, &spki_len);
 		if (r == 0) {
 			k->vault_close(v);
+			/* OpenSSL 3.0's decoders build the key with the first
+			   key management of its type, never ours: a reference
+			   would be dropped as "unsupported". Say why instead. */
+			if (!by_ref) {
+				prov_error(KMCPROV_R_NO_ITEM, "the key of %s in vault "
+					"%s lives on a PKCS#11 token (%s): key-reference "
+					"files do not reach token keys yet; give the "
+					"server the kmc: URI (kmc ref %s --uri)", name,
+					dir, uri, name);
+				return 0;
+			}
 			return kmcprov_token_key_emit(uri, spki, spki_len, cb,
 				cbarg);
 		}
@@ -450,7 +461,7 @@ static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
 		return 0;
 	/* End of file after any load, failed or not: callers never spin. */
 	s->done = 1;
-	return emit_key(s->dir, s->name, pw_cb, pw_cbarg, object_cb,
+	return emit_key(s->dir, s->name, 1, pw_cb, pw_cbarg, object_cb,
 		object_cbarg);
 }
 
@@ -550,7 +561,7 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 		ok = 0;
 		goto out;
 	}
-	ok = emit_key(dir, name, pw_cb, pw_cbarg, data_cb, data_cbarg);
+	ok = emit_key(dir, name, 0, pw_cb, pw_cbarg, data_cb, data_cbarg);
 out:
 	OPENSSL_free(label);
 	OPENSSL_free(header);

@@ -8,7 +8,14 @@
 # export refuse with the reason; a URI naming no token, a wrong PIN, a
 # taken label, a type tokens do not get, Ed25519 and --stage are refused
 # with nothing changed; a key deleted behind the vault's back is named.
+# Servers: openssl s_server with -key kmc://... (STORE), kmc before
+# default and after it, completes TLS 1.2 and 1.3 handshakes for RSA and
+# P-256 token keys (and an RSA key exchange), signing on the token; a
+# key-reference file is refused with the reason (not supported yet); an
+# ordinary key still serves TLS 1.2 ECDSA with kmc loaded first; a server
+# whose token key was deleted fails its handshakes and keeps running.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
 if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
@@ -136,6 +143,88 @@ t_err 8 "key gen of a name the vault holds: exit 8, before the token is touched"
 	kmc key gen web --on-token "$TOK"
 check "nothing changed in the vault" same "$S0"
 check "nor on the token" test "$(count_keys)" = "$N0"
+
+# ---- servers: openssl s_server through the provider ----------------------------------
+
+trap 'stop_all; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+PROVDIR=$KMC_BUILD/provider
+KMC_FIRST=(-provider-path "$PROVDIR" -provider kmc -provider default)
+DEF_FIRST=(-provider-path "$PROVDIR" -provider default -provider kmc)
+CONF=$T/openssl-kmc.cnf
+write_openssl_conf "$CONF" "$PROVDIR/kmc.so"
+# hello NAME ARGS...: one s_client run against $PORT that verifies the
+# server; output in $T/NAME.out, exit status in $T/NAME.rc. (A TLS 1.3
+# client prints the cipher of the ServerHello even when the handshake
+# fails after it: only the status says it completed.)
+hello() {
+	local name=$1
+	shift
+	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.crt" \
+		-verify_return_error "$@" </dev/null >"$T/$name.out" 2>&1
+	echo $? >"$T/$name.rc"
+}
+cipher_is() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -q "Cipher is $2" "$T/$1.out"; }
+failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
+# The token key pair ec2 gets a certificate, so that both types serve.
+t "key gen ec2 --type p256 --on-token" kmc key gen ec2 --on-token "$TOK"
+t "csr ec2" kmc csr ec2 --subject /CN=localhost --san DNS:localhost --out "$T/ec2.csr"
+sign "$T/ec2.csr" "$T/ec2.crt"
+t "cert set ec2" kmc cert set ec2 -s "$T/ec2.crt" -c "$P/ca.crt"
+t "kmc ref web --out web.ref (a key-reference file)" kmc ref web --out "$T/web.ref"
+
+for key in web:RSA ec2:ECDSA; do
+	n=${key%%:*} alg=${key#*:}
+	for order in kmc-first default-first; do
+		if [ $order = kmc-first ]; then prov=("${KMC_FIRST[@]}"); else prov=("${DEF_FIRST[@]}"); fi
+		t "s_server -key kmc://...?item=$n ($order) starts" \
+			start_s_server "$n-$order" openssl s_server "${prov[@]}" \
+			-cert "$T/$n.crt" -key "kmc://$V?item=$n"
+		hello "$n-$order-12" -tls1_2
+		check "... TLS 1.2 with the $n token key ($alg)" cipher_is "$n-$order-12" "ECDHE-$alg-"
+		hello "$n-$order-13" -tls1_3
+		check "... TLS 1.3 with the $n token key" cipher_is "$n-$order-13" TLS_AES
+		check "... signed with $alg" grep -Eq "Peer signature type: ($alg|RSA-PSS)" "$T/$n-$order-13.out"
+		stop_server "$SPID"
+	done
+done
+check "the signatures were made on the token: no private key is in the vault" \
+	bash -c "! '$KMC' --vault '$V' unwrap web --out '$T/x.pem' 2>/dev/null"
+
+t "s_server -key kmc://...?item=web (for an RSA key exchange) starts" \
+	start_s_server rsakx openssl s_server "${KMC_FIRST[@]}" \
+	-cert "$T/web.crt" -key "kmc://$V?item=web"
+hello rsakx -tls1_2 -cipher AES128-GCM-SHA256
+check "an RSA key exchange: the token decrypts the premaster" cipher_is rsakx AES128-GCM-SHA256
+stop_server "$SPID"
+# Key-reference files do not reach token keys yet: refused, saying so.
+t_err 1 "s_server -key web.ref (OPENSSL_CONF): refused, naming the token key and the way that works" \
+	"lives on a PKCS#11 token.*key-reference files do not reach token keys yet.*kmc ref web --uri" \
+	env OPENSSL_CONF="$CONF" timeout 20 openssl s_server -accept 127.0.0.1:0 -www \
+	-cert "$T/web.crt" -key "$T/web.ref"
+
+# Ordinary keys are untouched by the token algorithms, kmc loaded first.
+t "import plain (an ordinary P-256 key in the vault)" kmc import -c "$P/ca.crt" \
+	-s "$P/server.crt" -k "$P/server.plain.key" --name plain
+t "s_server -key kmc://...?item=plain (kmc first) starts" \
+	start_s_server plain openssl s_server "${KMC_FIRST[@]}" \
+	-cert "$P/server.crt" -key "kmc://$V?item=plain"
+hello plain12 -tls1_2 -groups P-256
+check "... an ordinary key still serves TLS 1.2 ECDSA with ECDHE P-256" \
+	cipher_is plain12 ECDHE-ECDSA-
+stop_server "$SPID"
+
+# The token key deleted while a server uses it.
+t "s_server -key kmc://...?item=ec2 starts" start_s_server gone openssl s_server \
+	"${KMC_FIRST[@]}" -cert "$T/ec2.crt" -key "kmc://$V?item=ec2"
+hello before -tls1_3
+check "... serves" cipher_is before TLS_AES
+p11 --delete-object --type privkey --label ec2 >/dev/null
+hello after -tls1_3
+check "the key deleted on the token: the handshake fails" failed after
+check "... the server says which token key" grep -q "token srv has no private key object=ec2" "$SLOG"
+check "... and keeps running" kill -0 "$SPID"
+stop_server "$SPID"
 
 # A key deleted on the token behind the vault's back.
 p11 --delete-object --type privkey --label api >/dev/null
