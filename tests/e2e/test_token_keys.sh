@@ -203,6 +203,11 @@ t_err 1 "s_server -key web.ref (OPENSSL_CONF): refused, naming the token key and
 	env OPENSSL_CONF="$CONF" timeout 20 openssl s_server -accept 127.0.0.1:0 -www \
 	-cert "$T/web.crt" -key "$T/web.ref"
 
+# A C server (kmc_ssl_ctx_use) does not take a token key yet: refused, saying why.
+t_err 1 "examples/tls_server (kmc_ssl_ctx_use) refuses the token key, naming it" \
+	"the key of web lives on a PKCS#11 token.*cannot be loaded into the server's memory" \
+	timeout 20 "$KMC_BUILD/examples/tls_server" --vault "$V" --name web --max-connections 1
+
 # Ordinary keys are untouched by the token algorithms, kmc loaded first.
 t "import plain (an ordinary P-256 key in the vault)" kmc import -c "$P/ca.crt" \
 	-s "$P/server.crt" -k "$P/server.plain.key" --name plain
