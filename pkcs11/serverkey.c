@@ -333,29 +333,63 @@ static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 #define BOOL_ATTR(type, v) \
 	((CK_ATTRIBUTE){ (type), (void *)&(v), sizeof(CK_BBOOL) })
 
-/* The attributes every private server key gets. */
-static void private_attrs(CK_KEY_TYPE kt, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
+/*
+ * The attributes every private server key gets. strict: the uses too,
+ * said either way (SoftHSM2 lets a key decrypt and unwrap by default; a
+ * server key signs, and an RSA one decrypts). tpm2-pkcs11 refuses a key
+ * pair template whose uses differ from those the TPM gives the key
+ * (CKA_UNWRAP on an EC key), and a refused generation leaves its object
+ * loaded in a TPM without a resource manager: so a pair is made with the
+ * uses it must have, and the others are then turned off where the token
+ * lets them be (uses_narrow).
+ */
+static void private_attrs(CK_KEY_TYPE kt, int strict, CK_ATTRIBUTE *tmpl,
+	CK_ULONG *n)
 {
 	tmpl[(*n)++] = BOOL_ATTR(CKA_TOKEN, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_PRIVATE, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_SENSITIVE, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_EXTRACTABLE, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_SIGN, yes);
-	/* Said either way: SoftHSM2 lets a key decrypt and unwrap by
-	   default; a server key signs, and an RSA one decrypts. */
-	tmpl[(*n)++] = kt == CKK_RSA ? BOOL_ATTR(CKA_DECRYPT, yes) :
-		BOOL_ATTR(CKA_DECRYPT, no);
+	if (kt == CKK_RSA)
+		tmpl[(*n)++] = BOOL_ATTR(CKA_DECRYPT, yes);
+	if (!strict)
+		return;
+	if (kt != CKK_RSA)
+		tmpl[(*n)++] = BOOL_ATTR(CKA_DECRYPT, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_UNWRAP, no);
 }
 
-static void public_attrs(CK_KEY_TYPE kt, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
+static void public_attrs(CK_KEY_TYPE kt, int strict, CK_ATTRIBUTE *tmpl,
+	CK_ULONG *n)
 {
 	tmpl[(*n)++] = BOOL_ATTR(CKA_TOKEN, yes);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_PRIVATE, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_VERIFY, yes);
-	tmpl[(*n)++] = kt == CKK_RSA ? BOOL_ATTR(CKA_ENCRYPT, yes) :
-		BOOL_ATTR(CKA_ENCRYPT, no);
+	if (kt == CKK_RSA)
+		tmpl[(*n)++] = BOOL_ATTR(CKA_ENCRYPT, yes);
+	if (!strict)
+		return;
+	if (kt != CKK_RSA)
+		tmpl[(*n)++] = BOOL_ATTR(CKA_ENCRYPT, no);
 	tmpl[(*n)++] = BOOL_ATTR(CKA_WRAP, no);
+}
+
+static void uses_narrow(token *t, CK_KEY_TYPE kt, CK_OBJECT_HANDLE pub,
+	CK_OBJECT_HANDLE priv)
+{
+	CK_ATTRIBUTE pa[1] = { BOOL_ATTR(CKA_UNWRAP, no) };
+	CK_ATTRIBUTE ua[1] = { BOOL_ATTR(CKA_WRAP, no) };
+	CK_ATTRIBUTE pe[1] = { BOOL_ATTR(CKA_DECRYPT, no) };
+	CK_ATTRIBUTE ue[1] = { BOOL_ATTR(CKA_ENCRYPT, no) };
+
+	/* Each on its own: a token may refuse one and take the other. */
+	(void)t->mod->C_SetAttributeValue(t->session, priv, pa, 1);
+	(void)t->mod->C_SetAttributeValue(t->session, pub, ua, 1);
+	if (kt != CKK_RSA) {
+		(void)t->mod->C_SetAttributeValue(t->session, priv, pe, 1);
+		(void)t->mod->C_SetAttributeValue(t->session, pub, ue, 1);
+	}
 }
 
 static int uri_out(P11KitUri *u, char **ret)
@@ -395,7 +429,7 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 	KMC_GUARD(ids_settle(t, u, label));
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_CLASS, &pcls, sizeof(pcls) };
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
-	public_attrs(kt, pt, &pn);
+	public_attrs(kt, 0, pt, &pn);
 	if (kt == CKK_RSA) {
 		pt[pn++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
 		pt[pn++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, (void *)f4,
@@ -410,9 +444,11 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 	add_ids(u, pt, &pn);
 	st[sn++] = (CK_ATTRIBUTE){ CKA_CLASS, &scls, sizeof(scls) };
 	st[sn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
-	private_attrs(kt, st, &sn);
+	private_attrs(kt, 0, st, &sn);
 	add_ids(u, st, &sn);
 	rv = t->mod->C_GenerateKeyPair(t->session, &m, pt, pn, st, sn, &ph, &sh);
+	if (rv == CKR_OK)
+		uses_narrow(t, kt, ph, sh);
 	if (rv == CKR_DEVICE_MEMORY) {
 		char tn[40];
 
@@ -483,11 +519,11 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 	KMC_GUARD(ids_settle(t, u, label));
 	st[sn++] = (CK_ATTRIBUTE){ CKA_CLASS, &scls, sizeof(scls) };
 	st[sn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
-	private_attrs(kt, st, &sn);
+	private_attrs(kt, 1, st, &sn);
 	add_ids(u, st, &sn);
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_CLASS, &pcls, sizeof(pcls) };
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
-	public_attrs(kt, pt, &pn);
+	public_attrs(kt, 1, pt, &pn);
 	add_ids(u, pt, &pn);
 	if (kt == CKK_RSA) {
 		st[sn++] = PART(CKA_MODULUS, k->n);

@@ -14,6 +14,8 @@
 # key-reference file is refused with the reason (not supported yet); an
 # ordinary key still serves TLS 1.2 ECDSA with kmc loaded first; a server
 # whose token key was deleted fails its handshakes and keeps running.
+# A TPM (swtpm + tpm2-pkcs11, started here on loopback): a P-256 key made
+# there signs its CSR and serves TLS 1.2 and 1.3 through the provider.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
@@ -230,6 +232,45 @@ check "the key deleted on the token: the handshake fails" failed after
 check "... the server says which token key" grep -q "token srv has no private key object=ec2" "$SLOG"
 check "... and keeps running" kill -0 "$SPID"
 stop_server "$SPID"
+
+# ---- a TPM: swtpm + tpm2-pkcs11, P-256 ---------------------------------------------
+
+TPM_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
+tpm_ok=1
+for tool in swtpm tpm2_ptool tpm2_flushcontext; do
+	command -v "$tool" >/dev/null 2>&1 || tpm_ok=0
+done
+[ -e "$TPM_MODULE" ] || tpm_ok=0
+if [ "$tpm_ok" = 1 ]; then
+	. "$KMC_TOP/tools/swtpm-token.sh"
+	TPMDIR=$T/swtpm
+	trap 'stop_all; swtpm_stop "$TPMDIR"; rm -rf "$T"' EXIT
+	if swtpm_start "$TPMDIR" >/dev/null 2>&1 &&
+	    swtpm_token kmc-tpm so-1234 1234 aes-kek rsa-kek >/dev/null 2>&1; then
+		secret_file "$T/tpm.pin" 1234
+		TTOK="pkcs11:token=kmc-tpm?module-path=$TPM_MODULE&pin-source=$T/tpm.pin"
+		t "TPM: key gen tpmkey --type p256 --on-token (tpm2-pkcs11)" \
+			kmc key gen tpmkey --on-token "$TTOK"
+		t "TPM: csr, signed by the TPM" kmc csr tpmkey --subject /CN=localhost \
+			--san DNS:localhost --out "$T/tpmkey.csr"
+		check "... the request verifies" openssl req -in "$T/tpmkey.csr" -noout -verify
+		sign "$T/tpmkey.csr" "$T/tpmkey.crt"
+		t "TPM: cert set" kmc cert set tpmkey -s "$T/tpmkey.crt" -c "$P/ca.crt"
+		t "TPM: s_server -key kmc://...?item=tpmkey starts" start_s_server tpm \
+			openssl s_server "${KMC_FIRST[@]}" -cert "$T/tpmkey.crt" \
+			-key "kmc://$V?item=tpmkey"
+		hello tpm12 -tls1_2
+		check "... TLS 1.2 with the TPM's P-256 key" cipher_is tpm12 ECDHE-ECDSA-
+		hello tpm13 -tls1_3
+		check "... TLS 1.3 with the TPM's P-256 key" cipher_is tpm13 TLS_AES
+		stop_server "$SPID"
+	else
+		_report 0 "swtpm and a tpm2-pkcs11 token start"
+	fi
+	swtpm_stop "$TPMDIR" >/dev/null 2>&1
+else
+	echo "# skip: TPM part: swtpm, tpm2-tools, tpm2_ptool or tpm2-pkcs11 is missing"
+fi
 
 # A key deleted on the token behind the vault's back.
 p11 --delete-object --type privkey --label api >/dev/null
