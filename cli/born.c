@@ -9,21 +9,62 @@
 #include "cli.h"
 
 /* ---------------------------------------------------------------- */
-/* kmc key gen NAME [--type T]                                       */
+/* kmc key gen NAME [--type T] [--on-token URI]                     */
 
-static const char *key_type;
+static struct key_gen_opts {
+	const char *type, *on_token;
+} key_gen_opts;
 
-enum { KG_TYPE = CLI_OWN_OPT };
+enum { KG_TYPE = CLI_OWN_OPT, KG_ON_TOKEN };
 
 static const struct option key_gen_options[] = {
 	{ "type", required_argument, NULL, KG_TYPE },
+	{ "on-token", required_argument, NULL, KG_ON_TOKEN },
 	{ NULL, 0, NULL, 0 },
 };
 
 static int key_gen_option(void *own, int opt, const char *arg)
 {
-	(void)opt;
-	*(const char **)own = arg;
+	struct key_gen_opts *o = own;
+
+	if (opt == KG_TYPE)
+		o->type = arg;
+	else
+		o->on_token = arg;
+	return 0;
+}
+
+/*
+ * On a token: the PIN given with --pin-file/--pin-fd is the token's (read
+ * once, for the vault's unlock and the token both), else the URI's
+ * pin-source or pin-value, else a prompt.
+ */
+static int key_gen_on_token(cli_opts *a, const char *name, int type)
+{
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
+	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_token_params tp = { .size = sizeof(tp) };
+	char uri[2100];
+	int r;
+
+	r = open_vault_keep(a, KMC_OPEN_WRITE, &u, &v);
+	if (r < 0)
+		return r;
+	tp.uri = key_gen_opts.on_token;
+	tp.pin = u.pin;
+	tp.pin_cb = cli_pin_cb;
+	r = kmc_key_gen_on_token(v, name, (kmc_key_type)type, &tp);
+	if (r < 0)
+		return cli_fail(r, "key gen refused, nothing was changed");
+	if (kmc_token_key_uri(v, name, uri, sizeof(uri)) < 0)
+		uri[0] = '\0';
+	cli_note("made a %s key %s on the token: %s; its private half stays "
+		"there, and the vault holds only where it is and its public half "
+		"(no keys-folder copy of the key is ever written); next: kmc csr "
+		"%s --subject /CN=...", kmc_key_type_name(type), name, uri, name);
+	if (!strstr(uri, "pin-source="))
+		cli_note("the key URI has no pin-source: a server that loads %s "
+			"must be logged in to the token some other way", name);
 	return 0;
 }
 
@@ -33,15 +74,17 @@ static int cmd_key_gen(cli_opts *a)
 	const char *name = a->argv[0];
 	int type = KMC_KEY_P256, r;
 
-	if (key_type) {
+	if (key_gen_opts.type) {
 		for (type = 0; kmc_key_type_name(type); type++)
-			if (!strcmp(key_type, kmc_key_type_name(type)))
+			if (!strcmp(key_gen_opts.type, kmc_key_type_name(type)))
 				break;
 		if (!kmc_key_type_name(type))
 			return cli_usage_fail("--type: unknown key type '%s'; "
 				"rsa2048, rsa3072, rsa4096, p256, p384 and ed25519 "
-				"are accepted", key_type);
+				"are accepted", key_gen_opts.type);
 	}
+	if (key_gen_opts.on_token)
+		return key_gen_on_token(a, name, type);
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
@@ -56,14 +99,20 @@ static int cmd_key_gen(cli_opts *a)
 
 const command cli_cmd_key_gen = {
 	"key", "gen", cmd_key_gen, CLI_UNLOCK,
-	.options = key_gen_options, .parse = key_gen_option, .own = &key_type,
-	.min_operands = 1, 1, "key gen NAME [--type rsa2048|rsa3072|rsa4096|p256|p384|ed25519]",
+	.options = key_gen_options, .parse = key_gen_option,
+	.own = &key_gen_opts,
+	.min_operands = 1, 1, "key gen NAME [--type rsa2048|rsa3072|rsa4096|p256|p384|ed25519] [--on-token URI]",
 	"A new private key for bundle NAME, generated in memory and sealed into\n"
 	"the vault; it is never written in the clear. --type: p256 (the\n"
 	"default), p384, ed25519, rsa2048, rsa3072 or rsa4096. NAME has no\n"
 	"certificate yet: kmc csr NAME asks a CA for one and kmc cert set NAME\n"
 	"attaches it, which writes the keys-folder copies and config entries.\n"
-	"Until then kmc ref and servers refuse NAME."
+	"Until then kmc ref and servers refuse NAME.\n"
+	"--on-token URI: the key pair is made on the PKCS#11 token URI names\n"
+	"(rsa2048, rsa3072, p256, p384), sensitive and never extractable; the\n"
+	"vault records where it is and its public half, and unwrap and export\n"
+	"refuse it. The PIN: --pin-file/--pin-fd, the URI's pin-source or\n"
+	"pin-value, else a prompt; only pin-source is recorded, for servers."
 };
 
 /* ---------------------------------------------------------------- */

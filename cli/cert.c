@@ -607,6 +607,14 @@ static int cmd_ref(cli_opts *a)
 	if (r < 0)
 		return r;
 	r = kmc_key_export(v, a->argv[0], KMC_FORMAT_DER, &check);
+	/* A key on a token is there when the vault says where it is. */
+	if (r == KMC_E_TYPE) {
+		char uri[2100];
+
+		r = kmc_token_key_uri(v, a->argv[0], uri, sizeof(uri));
+		if (r == KMC_E_TYPE)
+			r = kmc_key_export(v, a->argv[0], KMC_FORMAT_DER, &check);
+	}
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
 	/* A key without a certificate serves nothing yet. */

@@ -176,6 +176,10 @@ typedef struct cli_unlock {
 int unlock_prepare(cli_opts *a, cli_unlock *u);
 void unlock_done(cli_unlock *u);
 int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret);
+/* As open_vault(), and the secrets read for it stay in u (the token PIN
+   for a key put on a token) until unlock_done(u). */
+int open_vault_keep(cli_opts *a, unsigned flags, cli_unlock *u,
+	kmc_vault **ret);
 /* As open_vault(), but never prompts: no passphrase or PIN is asked for. */
 int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);

@@ -181,16 +181,17 @@ void unlock_done(cli_unlock *u)
 	u->pass = u->pin = u->rec = NULL;
 }
 
-static int open_vault_as(cli_opts *a, unsigned flags, int prompt,
-	kmc_vault **ret)
+static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
+	cli_unlock *up, kmc_vault **ret)
 {
-	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
+	cli_unlock u;
 	const char *dir;
 	int r;
 
-	r = unlock_prepare(a, &u);
+	r = unlock_prepare(a, up);
 	if (r < 0)
 		return r;
+	u = *up;
 	dir = u.dir;
 	if (!prompt) {
 		u.o.passphrase_cb = NULL;
@@ -219,9 +220,23 @@ static int open_vault_as(cli_opts *a, unsigned flags, int prompt,
 }
 
 
+static int open_vault_as(cli_opts *a, unsigned flags, int prompt,
+	kmc_vault **ret)
+{
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
+
+	return open_vault_in(a, flags, prompt, &u, ret);
+}
+
 int open_vault(cli_opts *a, unsigned flags, kmc_vault **ret)
 {
 	return open_vault_as(a, flags, 1, ret);
+}
+
+int open_vault_keep(cli_opts *a, unsigned flags, cli_unlock *u,
+	kmc_vault **ret)
+{
+	return open_vault_in(a, flags, 1, u, ret);
 }
 
 /* For checks run by cron or a monitoring agent: a prompt there would

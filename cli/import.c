@@ -23,13 +23,14 @@
  */
 static struct import_opts {
 	const char *ca, *cert, *key, *crl, *name, *keys_dir, *conf, *trust;
+	const char *on_token;
 	int replace, stage;
 	cli_secret_src password;
 } import_opts = { .password = { NULL, -1, "--password-file FILE or --password-fd N" } };
 
 enum {
 	IMP_NAME = CLI_OWN_OPT, IMP_KEYS_DIR, IMP_CONF, IMP_REPLACE,
-	IMP_PW_FILE, IMP_PW_FD, IMP_TRUST, IMP_STAGE,
+	IMP_PW_FILE, IMP_PW_FD, IMP_TRUST, IMP_STAGE, IMP_ON_TOKEN,
 };
 
 static const struct option import_options[] = {
@@ -45,6 +46,7 @@ static const struct option import_options[] = {
 	{ "password-fd", required_argument, NULL, IMP_PW_FD },
 	{ "trust", required_argument, NULL, IMP_TRUST },
 	{ "stage", no_argument, NULL, IMP_STAGE },
+	{ "on-token", required_argument, NULL, IMP_ON_TOKEN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -64,6 +66,7 @@ static int import_option(void *own, int opt, const char *arg)
 	case IMP_PW_FILE: o->password.file = arg; break;
 	case IMP_TRUST: o->trust = arg; break;
 	case IMP_STAGE: o->stage = 1; break;
+	case IMP_ON_TOKEN: o->on_token = arg; break;
 	case IMP_PW_FD:
 		return cli_parse_fd("--password-fd", arg, &o->password.fd);
 	}
@@ -98,6 +101,8 @@ static int cmd_import(cli_opts *a)
 	const struct import_opts *io = &import_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *pw = NULL;
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
+	kmc_token_params tp = { .size = sizeof(tp) };
 	kmc_import_params p = KMC_IMPORT_PARAMS_INIT;
 	kmc_cert_info *info = NULL;
 	size_t n = 0;
@@ -122,9 +127,15 @@ static int cmd_import(cli_opts *a)
 		if (r < 0)
 			return r;
 	}
-	r = open_vault(a, KMC_OPEN_WRITE, &v);
+	r = open_vault_keep(a, KMC_OPEN_WRITE, &u, &v);
 	if (r < 0)
 		return r;
+	if (io->on_token) {
+		tp.uri = io->on_token;
+		tp.pin = u.pin;
+		tp.pin_cb = cli_pin_cb;
+		p.on_token = &tp;
+	}
 	p.name = io->name;
 	p.ca_file = io->ca;
 	p.cert_file = io->cert;
@@ -147,10 +158,23 @@ static int cmd_import(cli_opts *a)
 			kmc_vault_dir(v), io->name ? io->name : "server");
 		return 0;
 	}
-	cli_note("imported %s into %s%s", io->name ? io->name :
-		"server", kmc_vault_dir(v), encrypted ? "" :
-		" (the key came unencrypted: its copy is encrypted under a new "
-		"password kept in the vault; delete the plain original)");
+	if (io->on_token) {
+		char uri[2100];
+
+		if (kmc_token_key_uri(v, io->name ? io->name : "server", uri,
+				sizeof(uri)) < 0)
+			uri[0] = '\0';
+		cli_note("imported %s into %s, its key moved to the token: %s; "
+			"the vault and the keys folder keep no copy of the key (no "
+			"server.key is written; delete the original)", io->name ?
+			io->name : "server", kmc_vault_dir(v), uri);
+	} else {
+		cli_note("imported %s into %s%s", io->name ? io->name :
+			"server", kmc_vault_dir(v), encrypted ? "" :
+			" (the key came unencrypted: its copy is encrypted under a "
+			"new password kept in the vault; delete the plain "
+			"original)");
+	}
 	if (kmc_cert_info_get(v, io->name ? io->name : "server", &info, &n) == 0
 	    && n > 0)
 		cli_note("certificate %s, issued by %s, serial %s",
@@ -185,7 +209,7 @@ const command cli_cmd_import = {
 	.min_operands = 0, 0,
 	"import -c CA.crt -s SERVER.crt -k SERVER.key [-r CA.crl] [--name NAME]\n"
 	"        [--keys-dir DIR] [--conf FILE] [--replace] [--trust STORE] [--stage]\n"
-	"        [--password-file FILE | --password-fd N]",
+	"        [--password-file FILE | --password-fd N] [--on-token URI]",
 	"Verify, then import a CA certificate, a server certificate (with any\n"
 	"intermediates after it), its private key and optionally a CRL, as\n"
 	"certImport does. Every file must be a regular file reached without\n"
@@ -211,6 +235,10 @@ const command cli_cmd_import = {
 	"--stage: verify as ever, then keep it as NAME's staged version, which\n"
 	"nothing serves and nothing outside the vault shows until kmc promote\n"
 	"NAME (a staged version already there is replaced).\n"
+	"--on-token URI: after the checks, the key moves into the PKCS#11\n"
+	"token URI names (sensitive, never extractable, labelled NAME); the\n"
+	"vault records where it is, no server.key copy is written, and\n"
+	"unwrap and export refuse it. The PIN as for kmc key gen --on-token.\n"
 	"tools/certImport.sh takes certImport's -c -s -k -r -h."
 };
 

@@ -359,6 +359,8 @@ typedef enum kmc_item_type {
 	KMC_ITEM_BUNDLE = 6,	/* where an import's copies went */
 	KMC_ITEM_TRUST = 7,	/* a trust store (kmc/admin.h) */
 	KMC_ITEM_CA = 8,	/* a CA's record (kmc/admin.h) */
+	KMC_ITEM_TOKEN_KEY = 9,	/* where a key that lives on a PKCS#11
+				   token is: no private key inside */
 } kmc_item_type;
 
 /* Limits, also enforced on what is read back from disk. */

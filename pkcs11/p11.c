@@ -28,7 +28,7 @@ static void add_uri_ids(P11KitUri *u, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 		tmpl[(*n)++] = *a;
 }
 
-static int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
+int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
 	int *ret_found)
 {
 	CK_ATTRIBUTE tmpl[4];

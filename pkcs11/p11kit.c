@@ -38,6 +38,7 @@ static const struct {
 	ENTRY(uri_set_pin_value, "p11_kit_uri_set_pin_value"),
 	ENTRY(uri_get_pin_source, "p11_kit_uri_get_pin_source"),
 	ENTRY(uri_match_token_info, "p11_kit_uri_match_token_info"),
+	ENTRY(uri_set_attribute, "p11_kit_uri_set_attribute"),
 };
 _Static_assert(sizeof(entries) / sizeof(entries[0]) * sizeof(void (*)(void))
 	== sizeof(p11kit_api), "every p11kit_api field has an entry");

@@ -42,6 +42,7 @@ typedef struct p11kit_api {
 	void (*uri_set_pin_value)(P11KitUri *uri, const char *pin);
 	const char *(*uri_get_pin_source)(P11KitUri *uri);
 	int (*uri_match_token_info)(P11KitUri *uri, CK_TOKEN_INFO_PTR info);
+	int (*uri_set_attribute)(P11KitUri *uri, CK_ATTRIBUTE_PTR attr);
 } p11kit_api;
 
 /* Filled by p11kit_load(); read only after it returned 0. */

@@ -76,6 +76,11 @@ KMC_INTERNAL int token_login(token *t, P11KitUri *u, const p11_pin *pin)
 KMC_INTERNAL int token_session_ready(const char *uri, const p11_pin *pin,
 	P11KitUri **u, token **t) KMC_MUST_CHECK;
 
+/* In p11.c: the one key of class cls the URI's object= and id= name
+   (*ret_found 0 if none; KMC_E_P11_KEY if several). */
+KMC_INTERNAL int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls,
+	key *ret, int *ret_found) KMC_MUST_CHECK;
+
 KMC_INTERNAL void token_cache_lock(void);
 KMC_INTERNAL void token_cache_unlock(void);
 

@@ -42,7 +42,7 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/store.h>
-#include "vaultapi.h"
+#include "kmcprov.h"
 
 #define PROV_NAME "kmc"
 #define PROV_EXPORT __attribute__((visibility("default")))
@@ -57,16 +57,6 @@ typedef struct prov_ctx {
  * logs only ERR_reason_error_string() (PostgreSQL, Mosquitto) still says
  * what failed; the detail naming vault and item rides along as data.
  */
-enum {
-	KMCPROV_R_OPEN = 1,
-	KMCPROV_R_PASSPHRASE,
-	KMCPROV_R_HOST_KEY,
-	KMCPROV_R_TOKEN,
-	KMCPROV_R_PERM,
-	KMCPROV_R_NO_ITEM,
-	KMCPROV_R_DAMAGED,
-	KMCPROV_R_BAD_URI,
-};
 
 static const OSSL_ITEM reason_strings[] = {
 	{ KMCPROV_R_OPEN, "kmc: the vault does not open" },
@@ -90,7 +80,7 @@ static char vault_path[PATH_MAX];
 static const kmcprov_vault_api *vault_tbl;
 static pthread_mutex_t vault_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int reason_of(int err)
+int kmcprov_reason_of(int err)
 {
 	switch (err) {
 	case KMC_E_UNLOCK:
@@ -140,12 +130,7 @@ static void set_text(int reason, const char *fmt, ...)
 }
 
 /* The error names where it was raised, not this helper. */
-#define prov_error(reason, ...) \
-	prov_error_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, reason, \
-		__VA_ARGS__)
-
-static void prov_error_at(const char *file, int line, const char *func,
-	int reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define prov_error kmcprov_error
 
 /* Before the vault half is loaded there is no kmc_escape(): the only
    text then is a failure to load it (its path, the loader's words),
@@ -159,7 +144,7 @@ static void plain_escape(const char *s, char *buf, size_t size)
 	buf[i] = 0;
 }
 
-static void prov_error_at(const char *file, int line, const char *func,
+void kmcprov_error_at(const char *file, int line, const char *func,
 	int reason, const char *fmt, ...)
 {
 	va_list ap;
@@ -226,8 +211,7 @@ static const kmcprov_vault_api *vault_load_locked(void)
 	return t;
 }
 
-/* The vault half's table, loaded on first use; NULL after an error. */
-static const kmcprov_vault_api *vault_api(void)
+const kmcprov_vault_api *kmcprov_vault(void)
 {
 	const kmcprov_vault_api *t = __atomic_load_n(&vault_tbl,
 		__ATOMIC_ACQUIRE);
@@ -301,7 +285,7 @@ static void raise_error(const kmcprov_vault_api *k, int err, const char *dir,
 {
 	const char *detail = k->error_detail();
 
-	prov_error(reason_of(err), "%s %s in vault %s: %s", what,
+	prov_error(kmcprov_reason_of(err), "%s %s in vault %s: %s", what,
 		name ? name : "?", dir ? dir : "(default)",
 		detail[0] ? detail : k->strerror(err));
 }
@@ -310,7 +294,7 @@ static void raise_error(const kmcprov_vault_api *k, int err, const char *dir,
  * Export the key of bundle name as DER and hand it to cb as an
  * OSSL_OBJECT. Returns cb's result, or 0 after raising an error.
  */
-static int emit_key(const char *dir, const char *name,
+static int emit_key(const char *dir, const char *name, int by_ref,
 	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *cb,
 	void *cbarg)
 {
@@ -321,7 +305,7 @@ static int emit_key(const char *dir, const char *name,
 	OSSL_PARAM params[4];
 	char dbuf[PATH_MAX];
 	int type = OSSL_OBJECT_PKEY, r, ok;
-	const kmcprov_vault_api *k = vault_api();
+	const kmcprov_vault_api *k = kmcprov_vault();
 
 	if (!k)
 		return 0;
@@ -331,7 +315,7 @@ static int emit_key(const char *dir, const char *name,
 	if (!dir) {
 		r = k->default_vault_dir(dbuf, sizeof(dbuf));
 		if (r < 0) {
-			prov_error(reason_of(r), "the default vault for %s: %s",
+			prov_error(kmcprov_reason_of(r), "the default vault for %s: %s",
 				name, k->error_detail()[0] ? k->error_detail() :
 				k->strerror(r));
 			return 0;
@@ -355,6 +339,31 @@ static int emit_key(const char *dir, const char *name,
 	if (r < 0) {
 		raise_error(k, r, dir, name, "opening the vault for");
 		return 0;
+	}
+	/* A key on a token goes by reference to this provider's own key
+	   management; its private half never comes here. */
+	{
+		char uri[2100];
+		unsigned char spki[1024];
+		size_t spki_len = sizeof(spki);
+
+		r = k->token_key_info(v, name, uri, sizeof(uri), spki, &spki_len);
+		if (r == 0) {
+			k->vault_close(v);
+			/* OpenSSL 3.0's decoders build the key with the first
+			   key management of its type, never ours: a reference
+			   would be dropped as "unsupported". Say why instead. */
+			if (!by_ref) {
+				prov_error(KMCPROV_R_NO_ITEM, "the key of %s in vault "
+					"%s lives on a PKCS#11 token (%s): key-reference "
+					"files do not reach token keys yet; give the "
+					"server the kmc: URI (kmc ref %s --uri)", name,
+					dir, uri, name);
+				return 0;
+			}
+			return kmcprov_token_key_emit(uri, spki, spki_len, cb,
+				cbarg);
+		}
 	}
 	r = k->key_export(v, name, KMC_FORMAT_DER, &der);
 	k->vault_close(v);
@@ -393,7 +402,7 @@ static OSSL_FUNC_store_close_fn store_close;
 
 static void *store_open(void *provctx, const char *uri)
 {
-	const kmcprov_vault_api *k = vault_api();
+	const kmcprov_vault_api *k = kmcprov_vault();
 	store_ctx *s;
 	int r;
 
@@ -452,7 +461,7 @@ static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
 		return 0;
 	/* End of file after any load, failed or not: callers never spin. */
 	s->done = 1;
-	return emit_key(s->dir, s->name, pw_cb, pw_cbarg, object_cb,
+	return emit_key(s->dir, s->name, 1, pw_cb, pw_cbarg, object_cb,
 		object_cbarg);
 }
 
@@ -539,7 +548,7 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	}
 	ERR_clear_last_mark();
 	/* Ours: only now is the vault code needed. */
-	k = vault_api();
+	k = kmcprov_vault();
 	if (!k) {
 		ok = 0;
 		goto out;
@@ -552,7 +561,7 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 		ok = 0;
 		goto out;
 	}
-	ok = emit_key(dir, name, pw_cb, pw_cbarg, data_cb, data_cbarg);
+	ok = emit_key(dir, name, 0, pw_cb, pw_cbarg, data_cb, data_cbarg);
 out:
 	OPENSSL_free(label);
 	OPENSSL_free(header);
@@ -591,6 +600,20 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
 		return stores;
 	case OSSL_OP_DECODER:
 		return decoders;
+	}
+	/* Keys on a token: only once one was loaded (tokenkey.c says why);
+	   until then nothing is stored, so the question comes again. */
+	if (!kmcprov_token_ops_offered()) {
+		*no_cache = 1;
+		return NULL;
+	}
+	switch (operation_id) {
+	case OSSL_OP_KEYMGMT:
+		return kmcprov_keymgmt;
+	case OSSL_OP_SIGNATURE:
+		return kmcprov_signature;
+	case OSSL_OP_ASYM_CIPHER:
+		return kmcprov_asym_cipher;
 	}
 	return NULL;
 }

@@ -41,6 +41,14 @@ typedef struct kmcprov_vault_api {
 	unsigned char *(*secret_data)(const kmc_secret *s);
 	size_t (*secret_len)(const kmc_secret *s);
 	void (*secret_free)(kmc_secret *s);
+	/* Keys on a PKCS#11 token (provider/tokenkey.c). */
+	int (*token_key_info)(kmc_vault *v, const char *name, char *uri,
+		size_t uri_size, unsigned char *spki, size_t *spki_len);
+	int (*token_key_sign)(const char *key_uri, int mech, int hash,
+		int salt_len, const unsigned char *dgst, size_t dgst_len,
+		unsigned char *sig, size_t *sig_len);
+	int (*token_key_decrypt)(const char *key_uri, int oaep_hash,
+		const unsigned char *in, size_t in_len, kmc_secret **ret);
 } kmcprov_vault_api;
 
 typedef const kmcprov_vault_api *kmcprov_vault_api_fn(void);

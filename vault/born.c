@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 #include "import.h"
 #include "keygen.h"
+#include "tokenkey.h"
 #include "trust.h"
 #include "x509.h"
 #include "audit.h"
@@ -30,7 +31,7 @@
 /* A CA's items (ca:NAME/...): never a bundle's name. */
 #define CA_ITEM_PREFIX KMC_CA_ITEM_PREFIX
 
-static int bundle_name_check(const char *name)
+int born_name_check(const char *name)
 {
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX || kmc_name_check(name) < 0)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
@@ -94,7 +95,7 @@ int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 
 	kmc_detail_clear();
 	KMC_GUARD(writable(v));
-	KMC_GUARD(bundle_name_check(name));
+	KMC_GUARD(born_name_check(name));
 	if (!kmc_key_type_name(type))
 		return kmc_detail(KMC_E_INVALID, "key type %d is not one of "
 			"kmc_key_type", (int)type);
@@ -173,7 +174,8 @@ int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 	_cleanup_(gens_freep) GENERAL_NAMES *gens = NULL;
 	_cleanup_(exts_freep) STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *ext;
-	int r;
+	token_key_rec tk;
+	int on_token = 0, r;
 
 	kmc_detail_clear();
 	KMC_GUARD(subject_parse(subject, &subj));
@@ -186,10 +188,17 @@ int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "%s holds no key %s (kmc key gen %s makes "
 			"one)", v->dir, name, name);
-	KMC_GUARD(r);
-	r = key_from_pkcs8(der, &k);
-	if (r < 0)
-		return kmc_detail(r, "%s/key: not a PKCS#8 key", name);
+	/* A key on a token signs there; the request carries its public
+	   half, as the vault recorded it. */
+	if (token_key_instead(v, name, r, &tk)) {
+		KMC_GUARD(token_key_public(&tk, &k));
+		on_token = 1;
+	} else {
+		KMC_GUARD(r);
+		r = key_from_pkcs8(der, &k);
+		if (r < 0)
+			return kmc_detail(r, "%s/key: not a PKCS#8 key", name);
+	}
 
 	ERR_clear_error();
 	req = X509_REQ_new();
@@ -209,9 +218,11 @@ int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 		}
 		KMC_ENSURE(X509_REQ_add_extensions(req, exts), KMC_E_NOMEM);
 	}
+	if (on_token)
+		KMC_GUARD(token_key_sign_req(&tk, req));
 	/* A key the vault holds and a fixed digest: only the process's
 	   resources can fail here. */
-	if (X509_REQ_sign(req, k, sign_md(k)) <= 0)
+	else if (X509_REQ_sign(req, k, sign_md(k)) <= 0)
 		return kmc_detail(KMC_E_NOMEM, "signing the CSR of %s failed: %s",
 			name, ossl_reason());
 	return req_pem(req, ret, ret_len);
@@ -263,6 +274,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	_cleanup_(kmc_secret_freep) kmc_secret *meta = NULL;
 	char key_show[KMC_NAME_MAX + 16];
 	chain_files files;
+	token_key_rec tk;
 	int r;
 
 	kmc_detail_clear();
@@ -271,7 +283,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	KMC_GUARD(writable(v));
 	if (!p->name)
 		return kmc_detail(KMC_E_NAME, "cert set needs the bundle's name");
-	KMC_GUARD(bundle_name_check(p->name));
+	KMC_GUARD(born_name_check(p->name));
 	if (!p->cert_file)
 		return kmc_detail(KMC_E_INVALID, "cert set needs the signed "
 			"certificate");
@@ -302,10 +314,19 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	if (r == KMC_E_NOT_FOUND)
 		r = kmc_detail(KMC_E_CORRUPT, "bundle %s: item %s/key is "
 			"missing", p->name, p->name);
-	KMC_GUARD(r);
-	if (key_from_pkcs8(c.pkcs8, &c.pkey) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "%s/key: not a PKCS#8 key",
-			p->name);
+	if (token_key_instead(v, p->name, r, &tk)) {
+		/* The key is on a token: its record is rewritten as it is,
+		   and the certificate is checked against its public half. */
+		KMC_GUARD(vault_part_get(v, p->name, "key", KMC_ITEM_TOKEN_KEY,
+			&c.pkcs8));
+		KMC_GUARD(token_key_public(&tk, &c.pkey));
+		c.key_item = KMC_ITEM_TOKEN_KEY;
+	} else {
+		KMC_GUARD(r);
+		if (key_from_pkcs8(c.pkcs8, &c.pkey) < 0)
+			return kmc_detail(KMC_E_CORRUPT, "%s/key: not a PKCS#8 "
+				"key", p->name);
+	}
 
 	/* The material, checked as an import checks it. */
 	KMC_GUARD(input_read(p->cert_file, INPUT_CERT, &c.cert_raw,
@@ -343,8 +364,9 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	if (c.crl)
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
-	KMC_GUARD(key_to_encrypted_pem(c.pkey, c.password,
-		&c.copies[COPY_KEY].p, &c.copies[COPY_KEY].len));
+	if (!c.key_item)
+		KMC_GUARD(key_to_encrypted_pem(c.pkey, c.password,
+			&c.copies[COPY_KEY].p, &c.copies[COPY_KEY].len));
 	if (p->conf_file)
 		KMC_GUARD(import_build_conf(&c, v));
 	return import_publish(&c, v);

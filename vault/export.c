@@ -31,6 +31,7 @@
 #include "x509.h"
 #include "trust.h"
 #include "audit.h"
+#include "tokenkey.h"
 
 #define EXPORT_ITER 2048	/* PKCS12_DEFAULT_ITER, OpenSSL 3's own */
 #define EXPORT_PASSWORD_LEN 32
@@ -381,7 +382,7 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "%s holds no key %s (no item %s/key)",
 			v->dir, name, name);
-	KMC_GUARD(r);
+	KMC_GUARD(token_key_refused(v, name, "exported", r));
 	if (key_from_pkcs8(der, &s->k) < 0)
 		return kmc_detail(KMC_E_CORRUPT, "item %s/key: not a PKCS#8 "
 			"private key", name);

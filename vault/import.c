@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "journal.h"
 #include "trust.h"
+#include "tokenkey.h"
 #include "../safeio/fileio.h"
 #include "../kmc/cstring.h"
 #include "audit.h"
@@ -52,6 +53,7 @@ void import_free(import_ctx *c)
 	free(c->conf_new.p);
 	free(c->conf_xattrs.p);
 	free(c->mm);
+	free(c->token_uri);
 }
 
 /* ---------------------------------------------------------------- */
@@ -65,8 +67,10 @@ static int plan(import_ctx *c)
 	memset(&c->j, 0, sizeof(c->j));
 	if (c->keys_dir_exists) {
 		for (int i = 0; i < N_COPIES; i++) {
-			if (i == COPY_CRL && !c->crl) {
-				/* A CRL of a superseded import must not linger. */
+			if ((i == COPY_CRL && !c->crl) ||
+			    (i == COPY_KEY && !c->copies[i].p)) {
+				/* A CRL of a superseded import must not linger,
+				   nor a key copy once the key is on a token. */
 				KMC_GUARD(journal_add(&c->j, JOURNAL_REMOVE,
 					c->keys_dir, copy_names[i]));
 				continue;
@@ -208,8 +212,9 @@ static int commit(import_ctx *c, kmc_vault *v)
 	r = items_txn_put(v, &t, c->name, KMC_ITEM_PASSWORD,
 		kmc_secret_data(c->password), kmc_secret_len(c->password), 1);
 	if (r == 0)
-		r = bundle_put(v, &t, c->name, "key", KMC_ITEM_PRIVATE_KEY,
-			kmc_secret_data(c->pkcs8), kmc_secret_len(c->pkcs8));
+		r = bundle_put(v, &t, c->name, "key", c->key_item ? c->key_item :
+			KMC_ITEM_PRIVATE_KEY, kmc_secret_data(c->pkcs8),
+			kmc_secret_len(c->pkcs8));
 	if (r == 0)
 		r = bundle_put(v, &t, c->name, "cert", KMC_ITEM_CERTIFICATE,
 			c->copies[COPY_CERT].p, c->copies[COPY_CERT].len);
@@ -309,10 +314,21 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	AUDIT_OP(v, "kmc_import");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	chain_files files;
+	int r;
 
 	kmc_detail_clear();
 	KMC_ENSURE(p->size >= offsetof(kmc_import_params, flags) +
 		sizeof(p->flags), KMC_E_INVALID);
+	if (p->size >= offsetof(kmc_import_params, on_token) +
+	    sizeof(p->on_token) && p->on_token) {
+		c.token = p->on_token;
+		KMC_ENSURE(c.token->size >= sizeof(kmc_token_params) &&
+			c.token->uri, KMC_E_INVALID);
+		if (p->flags & KMC_IMPORT_STAGE)
+			return kmc_detail(KMC_E_INVALID, "--stage with --on-token: "
+				"a staged key on a token is not supported yet; "
+				"import it live (--replace)");
+	}
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	if (!p->ca_file || !p->cert_file || !p->key_file)
@@ -356,9 +372,16 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 			&c.copies[COPY_CRL].len));
 	if (p->flags & KMC_IMPORT_STAGE)
 		return import_stage(&c, v);
-	if (p->conf_file)
-		KMC_GUARD(import_build_conf(&c, v));
-	return import_publish(&c, v);
+	if (c.token)
+		KMC_GUARD(token_key_import(&c));
+	r = p->conf_file ? import_build_conf(&c, v) : 0;
+	if (r == 0)
+		r = import_publish(&c, v);
+	/* Committed (KMC_E_PENDING: only the copies are left to publish),
+	   the token key is the bundle's; else it goes again. */
+	if (r < 0 && r != KMC_E_PENDING && c.token_uri)
+		token_key_undo(&c);
+	return r;
 }
 
 /* ---------------------------------------------------------------- */

@@ -47,6 +47,12 @@ typedef struct import_ctx {
 	char *mm;		/* server_key_mm */
 	char trust[KMC_TRUST_NAME_MAX + 1];	/* the trust store, or "" */
 	journal j;
+	/* KMC_ITEM_TOKEN_KEY when the key went to a token: pkcs8 then holds
+	   the token key record (vault/tokenkey.c), token_uri the key's URI,
+	   destroyed again if the vault's commit fails. 0: a private key. */
+	int key_item;
+	char *token_uri;
+	const struct kmc_token_params *token;
 	/* More to change in the commit's transaction (promote, renew). */
 	int (*extra)(struct import_ctx *c, kmc_vault *v, store_txn *t);
 	void *extra_arg;

@@ -288,14 +288,17 @@ int import_build_conf(import_ctx *c, kmc_vault *v)
 			return kmc_detail(r, "%s: %s", c->conf, kmc_strerror(r));
 		KMC_GUARD(import_conf_keep_meta(c, fd, &st));
 	}
-	KMC_GUARD(kmc_string_encrypt(v, kmc_secret_data(c->password),
-		kmc_secret_len(c->password), &c->mm));
+	/* A key on a token has no keys-folder copy, and no password. */
+	if (!c->key_item)
+		KMC_GUARD(kmc_string_encrypt(v, kmc_secret_data(c->password),
+			kmc_secret_len(c->password), &c->mm));
 	for (int i = 0; i < N_COPIES; i++)
 		snprintf(paths[i], sizeof(paths[i]), "%s/%s", c->keys_dir,
 			copy_names[i]);
 	e[0] = (conf_entry){ "ca_crt", paths[COPY_CA] };
 	e[1] = (conf_entry){ "server_crt", paths[COPY_CERT] };
-	e[2] = (conf_entry){ "server_key", paths[COPY_KEY] };
+	e[2] = (conf_entry){ "server_key", c->key_item ? NULL :
+		paths[COPY_KEY] };
 	e[3] = (conf_entry){ "crl", c->crl ? paths[COPY_CRL] : NULL };
 	e[4] = (conf_entry){ "server_key_mm", c->mm };
 	return import_conf_update(c->conf, old ? old : (const uint8_t *)"",

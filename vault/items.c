@@ -215,7 +215,7 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	size_t len)
 {
 	KMC_GUARD(items_write_check(v, name));
-	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_CA)
+	if (type < KMC_ITEM_PASSWORD || type > KMC_ITEM_TOKEN_KEY)
 		return kmc_detail(KMC_E_INVALID, "unknown item type %d",
 			(int)type);
 	if (len == 0)
@@ -468,6 +468,8 @@ const char *kmc_item_type_name(kmc_item_type type)
 		return "trust-store";
 	case KMC_ITEM_CA:
 		return "ca";
+	case KMC_ITEM_TOKEN_KEY:
+		return "token-key";
 	}
 	return "unknown";
 }

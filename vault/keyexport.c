@@ -12,6 +12,7 @@
 #include <kmc/admin.h>
 #include "vault.h"
 #include "audit.h"
+#include "tokenkey.h"
 
 /* PEM of a DER private key, built in guarded memory. */
 static int pkcs8_pem(const kmc_secret *der, kmc_secret **ret)
@@ -51,11 +52,14 @@ int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 {
 	AUDIT_OP(v, "kmc_key_export");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
+	int r;
 
 	kmc_detail_clear();
 	KMC_ENSURE(format == KMC_FORMAT_PEM || format == KMC_FORMAT_DER,
 		KMC_E_INVALID);
-	KMC_GUARD(vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
+	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	if (r < 0)
+		return token_key_refused(v, name, "unwrapped", r);
 	if (format == KMC_FORMAT_DER) {
 		*ret = TAKE_PTR(der);
 		return 0;

@@ -16,6 +16,7 @@
 #include "x509.h"
 #include "trust.h"
 #include "audit.h"
+#include "tokenkey.h"
 
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 {
@@ -23,7 +24,11 @@ int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	int r;
 
-	KMC_GUARD(vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der));
+	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	if (r < 0)
+		return token_key_refused(v, name, "loaded into the server's "
+			"memory (a kmc: URI through the provider signs on the "
+			"token)", r);
 	/* A server loads its keys in bulk: 64 reads' pages at most stay
 	   mapped, for one madvise in 64 loads (about 3% of a load). */
 	store_release_pages(&v->st, 64);

@@ -450,6 +450,11 @@ typedef struct kmc_import_params {
 	   accepts clients of, beside the bundle's CA. NULL: with
 	   KMC_IMPORT_REPLACE, the one the bundle named before; else none. */
 	const char *trust_store;
+	/* Move the key to this PKCS#11 token after the checks
+	   (kmc_key_gen_on_token() says what is recorded): the vault keeps no
+	   copy of it, nor does the keys folder. NULL: the key is sealed in
+	   the vault as ever. Not with KMC_IMPORT_STAGE. */
+	const struct kmc_token_params *on_token;
 } kmc_import_params;
 
 /* Designated, as KMC_OPTIONS_INIT: fields added or reordered later
@@ -515,6 +520,93 @@ KMC_API int kmc_import(kmc_vault *v, const kmc_import_params *p)
  */
 KMC_API int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
+
+/* Where a key that lives on a PKCS#11 token goes (kmc_key_gen_on_token,
+ * kmc_import with KMC_IMPORT_ON_TOKEN). */
+typedef struct kmc_token_params {
+	size_t size;		/* sizeof(kmc_token_params) */
+	const char *uri;	/* the token, RFC 7512; its object= and id=
+				   name the new key (else the bundle name and
+				   a random id); pin-source= is recorded for
+				   servers, pin-value= never */
+	const kmc_secret *pin;	/* else the URI's PIN, else pin_cb */
+	kmc_passphrase_cb pin_cb;
+	void *pin_arg;
+} kmc_token_params;
+
+/*
+ * kmc_key_gen_on_token - as kmc_key_gen(), but the key pair is made on
+ * the token tp->uri names (C_GenerateKeyPair: private, sensitive, never
+ * extractable) and the vault records only where it is and its public
+ * half (item NAME/key of type KMC_ITEM_TOKEN_KEY). type: rsa2048,
+ * rsa3072, p256 or p384. Should the vault's commit fail, the token key
+ * is destroyed again.
+ * Returns as kmc_key_gen(), and KMC_E_INVALID (a type tokens do not get
+ * here), KMC_E_STRING (not a PKCS#11 URI), KMC_E_P11_MODULE,
+ * KMC_E_P11_TOKEN (no such token), KMC_E_P11_PIN, KMC_E_P11_PIN_LOCKED,
+ * KMC_E_NEED_PASSPHRASE (no PIN), KMC_E_P11_KEY_TYPE (the token cannot
+ * make that type), KMC_E_EXISTS (the token has an object of that label
+ * or id), KMC_E_P11 (the detail names the token).
+ */
+KMC_API int kmc_key_gen_on_token(kmc_vault *v, const char *name,
+	kmc_key_type type, const kmc_token_params *tp)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
+
+/*
+ * kmc_token_key_info - where bundle name's token key is (its key URI, no
+ * PIN, into uri) and its public half (DER SubjectPublicKeyInfo into spki,
+ * *spki_len its room on entry and its length on return). For the OpenSSL
+ * provider's vault half. Returns 0; KMC_E_NOT_FOUND, KMC_E_TYPE (the key
+ * is in the vault), KMC_E_TOO_LARGE, KMC_E_CORRUPT.
+ */
+KMC_API int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
+	size_t uri_size, unsigned char *spki, size_t *spki_len)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
+
+/* Token key operations, as PKCS#11 does them (kmc_token_key_sign). */
+#define KMC_TOKEN_SIG_RSA_PKCS 1	/* PKCS#1 v1.5, DigestInfo built */
+#define KMC_TOKEN_SIG_RSA_PSS 2		/* MGF1 with the same hash */
+#define KMC_TOKEN_SIG_ECDSA 3		/* raw r || s */
+#define KMC_TOKEN_HASH_NONE 0
+#define KMC_TOKEN_HASH_SHA1 1
+#define KMC_TOKEN_HASH_SHA256 2
+#define KMC_TOKEN_HASH_SHA384 3
+#define KMC_TOKEN_HASH_SHA512 4
+
+/*
+ * kmc_token_key_sign - sign the digest dgst (of hash; NONE only with
+ * RSA_PKCS: dgst is then the DigestInfo) on the token with the key
+ * key_uri names, logged in with the URI's pin-source or a login this
+ * process holds. salt_len: PSS only, negative for the hash's length.
+ * *sig_len is the room on entry. After fork() the child starts the
+ * module over before its first call.
+ * Returns 0; KMC_E_INVALID, KMC_E_P11_KEY (the key is gone: the detail
+ * names token and object), KMC_E_P11_KEY_TYPE, KMC_E_P11_TOKEN,
+ * KMC_E_P11_PIN, KMC_E_NEED_PASSPHRASE, KMC_E_P11.
+ */
+KMC_API int kmc_token_key_sign(const char *key_uri, int mech, int hash,
+	int salt_len, const unsigned char *dgst, size_t dgst_len,
+	unsigned char *sig, size_t *sig_len) KMC_MUST_CHECK
+	KMC_NONNULL(1, 5, 7, 8);
+
+/*
+ * kmc_token_key_decrypt - RSA decryption on the token: PKCS#1 v1.5
+ * (oaep_hash KMC_TOKEN_HASH_NONE) or OAEP. *ret a new secret.
+ * Returns 0; KMC_E_AUTH (the padding does not check), and as
+ * kmc_token_key_sign().
+ */
+KMC_API int kmc_token_key_decrypt(const char *key_uri, int oaep_hash,
+	const unsigned char *in, size_t in_len, kmc_secret **ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 3, 5);
+
+/*
+ * kmc_token_key_uri - the key URI (RFC 7512, no PIN) of bundle name's
+ * key when it lives on a token, into buf. Returns 0; KMC_E_NOT_FOUND (no
+ * such key), KMC_E_TYPE (the key is in the vault, not on a token),
+ * KMC_E_TOO_LARGE (buf too small), KMC_E_CORRUPT.
+ */
+KMC_API int kmc_token_key_uri(kmc_vault *v, const char *name, char *buf,
+	size_t size) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /*
  * kmc_csr_make - a PKCS#10 certificate signing request for the key of

@@ -23,6 +23,9 @@ const kmcprov_vault_api *kmcprov_vault_get(void)
 		.secret_data = kmc_secret_data,
 		.secret_len = kmc_secret_len,
 		.secret_free = kmc_secret_free,
+		.token_key_info = kmc_token_key_info,
+		.token_key_sign = kmc_token_key_sign,
+		.token_key_decrypt = kmc_token_key_decrypt,
 	};
 
 	return &api;

@@ -1,0 +1,53 @@
+/*
+ * kmcprov.h - between the provider's two files: kmcprov.c (the provider,
+ * STORE, key-reference decoder, errors, the vault half) and tokenkey.c
+ * (keys that live on a PKCS#11 token: their key management, signatures
+ * and RSA decryption).
+ */
+#ifndef KMC_PROVIDER_KMCPROV_H
+#define KMC_PROVIDER_KMCPROV_H
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include "vaultapi.h"
+
+/* Reasons of our own (kmcprov.c's reason strings). */
+enum {
+	KMCPROV_R_OPEN = 1,
+	KMCPROV_R_PASSPHRASE,
+	KMCPROV_R_HOST_KEY,
+	KMCPROV_R_TOKEN,
+	KMCPROV_R_PERM,
+	KMCPROV_R_NO_ITEM,
+	KMCPROV_R_DAMAGED,
+	KMCPROV_R_BAD_URI,
+};
+
+/* Raise an error with reason and an escaped text (kmcprov.c). */
+__attribute__((visibility("hidden"), format(printf, 5, 6)))
+void kmcprov_error_at(const char *file, int line, const char *func,
+	int reason, const char *fmt, ...);
+#define kmcprov_error(reason, ...) \
+	kmcprov_error_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, reason, \
+		__VA_ARGS__)
+/* Our reason for a kmc_error. */
+__attribute__((visibility("hidden"))) int kmcprov_reason_of(int err);
+/* The vault half's table, loaded on first use; NULL after an error. */
+__attribute__((visibility("hidden")))
+const kmcprov_vault_api *kmcprov_vault(void);
+
+/*
+ * tokenkey.c: hand the token key uri names (public half spki, DER) to cb
+ * as a reference to a key of this provider. Returns cb's result, or 0
+ * after raising an error.
+ */
+__attribute__((visibility("hidden")))
+int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
+	size_t spki_len, OSSL_CALLBACK *cb, void *cbarg);
+/* Whether the token key algorithms are offered yet (tokenkey.c). */
+__attribute__((visibility("hidden"))) int kmcprov_token_ops_offered(void);
+__attribute__((visibility("hidden")))
+extern const OSSL_ALGORITHM kmcprov_keymgmt[], kmcprov_signature[],
+	kmcprov_asym_cipher[];
+
+#endif

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# test_token_keys.sh - server keys that live on a PKCS#11 token (SoftHSM2,
+# made in the test's temp dir): kmc key gen --on-token and kmc import
+# --on-token put the key there (private, sensitive, never extractable,
+# its value unreadable) and the vault records only where it is; kmc csr
+# signs on the token and kmc cert set checks against the recorded public
+# half; no server.key copy or server_key entry is written; unwrap and
+# export refuse with the reason; a URI naming no token, a wrong PIN, a
+# taken label, a type tokens do not get, Ed25519 and --stage are refused
+# with nothing changed; a key deleted behind the vault's back is named.
+# Servers: openssl s_server with -key kmc://... (STORE), kmc before
+# default and after it, completes TLS 1.2 and 1.3 handshakes for RSA and
+# P-256 token keys (and an RSA key exchange), signing on the token; a
+# key-reference file is refused with the reason (not supported yet); an
+# ordinary key still serves TLS 1.2 ECDSA with kmc loaded first; a server
+# whose token key was deleted fails its handshakes and keeps running.
+# A TPM (swtpm + tpm2-pkcs11, started here on loopback): a P-256 key made
+# there signs its CSR and serves TLS 1.2 and 1.3 through the provider.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+
+MOD=/usr/lib/softhsm/libsofthsm2.so
+if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
+	! command -v pkcs11-tool >/dev/null; then
+	echo "# skip: SoftHSM2 ($MOD, softhsm2-util) or pkcs11-tool is missing (tools/deps.sh installs them)"
+	done_testing
+	exit
+fi
+
+V=$T/vault
+P=$T/pki
+kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
+same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
+
+export SOFTHSM2_CONF=$T/softhsm2.conf
+mkdir -m 700 "$T/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T/tokens" >"$SOFTHSM2_CONF"
+PIN=srv-pin-7
+softhsm2-util --init-token --free --label srv --so-pin so-7 --pin "$PIN" >/dev/null
+PINF=$T/pin
+secret_file "$PINF" "$PIN"
+BAD=$T/bad.pin
+secret_file "$BAD" "not-the-pin"
+TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
+p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
+# block LABEL CLASS: pkcs11-tool's lines on the object of that label and
+# class ("Private Key", "Public Key").
+block() {
+	p11 --list-objects | awk -v want="$1" -v cls="$2" '
+		/^[^ ]/ { if (hit) printf "%s", blk; blk = ""; hit = 0; c = index($0, cls) == 1 }
+		{ blk = blk $0 "\n" }
+		c && $1 == "label:" && $2 == want { hit = 1 }
+		END { if (hit) printf "%s", blk }'
+}
+# stays_inside LABEL [imported]: sensitive and not extractable (and for a
+# key made there, never extractable: an imported one once was outside).
+stays_inside() {
+	local b
+	b=$(block "$1" "Private Key")
+	grep -Eq 'Access: +sensitive' <<<"$b" &&
+		{ [ -n "${2:-}" ] || grep -q 'never extractable' <<<"$b"; } &&
+		! grep -Eq 'Access:( +| .*, +)extractable(,|$)' <<<"$b" ||
+		{ echo "pkcs11-tool says: ${b:-no such object}" >&2; false; }
+}
+usage_is() { # usage_is LABEL USAGE: the private key's usage, exactly
+	block "$1" "Private Key" | grep -Eq "^ *Usage: +$2\$"
+}
+count_keys() { p11 --list-objects | grep -c '^Private Key Object'; }
+sign() {
+	(cd "$P" && openssl x509 -req -in "$1" -CA ca.crt -CAkey ca.key \
+		-CAcreateserial -days 30 -copy_extensions copy -out "$2") >/dev/null 2>&1
+}
+
+"$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
+t "a vault" kmc init
+
+# ---- key gen --on-token -----------------------------------------------------------
+
+t "key gen web --type rsa2048 --on-token" kmc key gen web --type rsa2048 --on-token "$TOK"
+check "the output says the key stays on the token and no copy is written" \
+	grep -q "made a rsa2048 key web on the token: pkcs11:token=srv;id=.*object=web.*no keys-folder copy" "$LAST_ERR"
+check "the token holds the private key, sensitive and never extractable" stays_inside web
+check "it decrypts and signs, and unwraps nothing" usage_is web 'decrypt, sign'
+check "and its public half beside it" test -n "$(block web 'Public Key')"
+kmc list --json >"$T/list.json"
+check "web/key is a token-key item" \
+	jq -e '[.[] | select(.name == "web/key") | .type] == ["token-key"]' "$T/list.json"
+check "the recorded URI keeps pin-source, and no PIN" \
+	bash -c "! grep -rqa -- '$PIN' '$V'"
+t "key gen ec --type p256 on the token, PIN from --pin-file" \
+	kmc key gen ec --pin-file "$PINF" --on-token "pkcs11:token=srv?module-path=$MOD"
+check "it warns that servers need pin-source" grep -q "no pin-source" "$LAST_ERR"
+check "P-256 key on the token" stays_inside ec
+check "an EC key signs, and neither decrypts nor unwraps" usage_is ec 'sign'
+
+# csr on the token, cert set against the recorded public half
+t "csr web, signed on the token" kmc csr web --subject /CN=localhost --san DNS:localhost --out "$T/web.csr"
+check "the request's signature verifies" openssl req -in "$T/web.csr" -noout -verify
+sign "$T/web.csr" "$T/web.crt"
+t "cert set web" kmc cert set web -s "$T/web.crt" -c "$P/ca.crt" --conf "$T/web.conf"
+check "the keys folder has no server.key" test ! -e "$V/keys/web/server.key"
+check "... but the certificates" test -s "$V/keys/web/server.crt"
+check "the config file has no server_key nor server_key_mm entry" \
+	bash -c "grep -q server_crt '$T/web.conf' && ! grep -q server_key '$T/web.conf'"
+t_err 9 "a certificate of another key: exit 9" "" kmc cert set ec -s "$P/server.crt" -c "$P/ca.crt"
+S0=$T/s0
+snapshot "$V" >"$S0"
+t_err 9 "unwrap web: refused, exit 9, naming the token key" \
+	"the key of web lives on a PKCS#11 token \(pkcs11:token=srv;.*object=web.*\).*cannot be unwrapped" \
+	kmc unwrap web --out "$T/web.pem"
+check "no key file was written" test ! -e "$T/web.pem"
+t_err 9 "export web: refused, exit 9" "lives on a PKCS#11 token.*cannot be exported" \
+	kmc export web --format pkcs12 --out "$T/web.p12" --password-file "$PINF"
+check "nothing changed" same "$S0"
+
+# ---- import --on-token ---------------------------------------------------------------
+
+t "import api --on-token" kmc import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.plain.key" \
+	--name api --conf "$T/api.conf" --on-token "$TOK"
+check "the output says the key moved and no server.key is written" \
+	grep -q "its key moved to the token: pkcs11:token=srv;.*object=api.*no server.key is written" "$LAST_ERR"
+check "the imported key is on the token, sensitive, not extractable" stays_inside api imported
+check "no server.key in the keys folder" test ! -e "$V/keys/api/server.key"
+check "the config file names the certificates, no key" \
+	bash -c "grep -q ca_crt '$T/api.conf' && ! grep -q server_key '$T/api.conf'"
+t_err 9 "unwrap api: refused" "cannot be unwrapped" kmc unwrap api --out "$T/api.pem"
+
+# ---- bad input ------------------------------------------------------------------------
+
+N0=$(count_keys)
+snapshot "$V" >"$S0"
+t_err 7 "a URI naming no token: exit 7, naming it" "no token matching pkcs11:token=nosuch" \
+	kmc key gen x --on-token "pkcs11:token=nosuch?module-path=$MOD&pin-source=$PINF"
+t_err 3 "a wrong PIN: exit 3, naming the token" "token srv: wrong PIN" \
+	kmc key gen x --pin-file "$BAD" --on-token "pkcs11:token=srv?module-path=$MOD"
+t_err 8 "a label the token holds already: exit 8" "token srv already has an object with object=web" \
+	kmc key gen x --on-token "pkcs11:token=srv;object=web?module-path=$MOD&pin-source=$PINF"
+t_err 2 "a type tokens do not get here: exit 2" "keys on a token are rsa2048, rsa3072, p256 or p384" \
+	kmc key gen x --type ed25519 --on-token "$TOK"
+t_err 2 "--stage with --on-token: exit 2" "--stage with --on-token" \
+	kmc import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.plain.key" --name api \
+	--replace --stage --on-token "$TOK"
+t_err 8 "key gen of a name the vault holds: exit 8, before the token is touched" "already holds web" \
+	kmc key gen web --on-token "$TOK"
+check "nothing changed in the vault" same "$S0"
+check "nor on the token" test "$(count_keys)" = "$N0"
+
+# ---- servers: openssl s_server through the provider ----------------------------------
+
+trap 'stop_all; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+PROVDIR=$KMC_BUILD/provider
+KMC_FIRST=(-provider-path "$PROVDIR" -provider kmc -provider default)
+DEF_FIRST=(-provider-path "$PROVDIR" -provider default -provider kmc)
+CONF=$T/openssl-kmc.cnf
+write_openssl_conf "$CONF" "$PROVDIR/kmc.so"
+# hello NAME ARGS...: one s_client run against $PORT that verifies the
+# server; output in $T/NAME.out, exit status in $T/NAME.rc. (A TLS 1.3
+# client prints the cipher of the ServerHello even when the handshake
+# fails after it: only the status says it completed.)
+hello() {
+	local name=$1
+	shift
+	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.crt" \
+		-verify_return_error "$@" </dev/null >"$T/$name.out" 2>&1
+	echo $? >"$T/$name.rc"
+}
+cipher_is() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -q "Cipher is $2" "$T/$1.out"; }
+failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
+# The token key pair ec2 gets a certificate, so that both types serve.
+t "key gen ec2 --type p256 --on-token" kmc key gen ec2 --on-token "$TOK"
+t "csr ec2" kmc csr ec2 --subject /CN=localhost --san DNS:localhost --out "$T/ec2.csr"
+sign "$T/ec2.csr" "$T/ec2.crt"
+t "cert set ec2" kmc cert set ec2 -s "$T/ec2.crt" -c "$P/ca.crt"
+t "kmc ref web --out web.ref (a key-reference file)" kmc ref web --out "$T/web.ref"
+
+for key in web:RSA ec2:ECDSA; do
+	n=${key%%:*} alg=${key#*:}
+	for order in kmc-first default-first; do
+		if [ $order = kmc-first ]; then prov=("${KMC_FIRST[@]}"); else prov=("${DEF_FIRST[@]}"); fi
+		t "s_server -key kmc://...?item=$n ($order) starts" \
+			start_s_server "$n-$order" openssl s_server "${prov[@]}" \
+			-cert "$T/$n.crt" -key "kmc://$V?item=$n"
+		hello "$n-$order-12" -tls1_2
+		check "... TLS 1.2 with the $n token key ($alg)" cipher_is "$n-$order-12" "ECDHE-$alg-"
+		hello "$n-$order-13" -tls1_3
+		check "... TLS 1.3 with the $n token key" cipher_is "$n-$order-13" TLS_AES
+		check "... signed with $alg" grep -Eq "Peer signature type: ($alg|RSA-PSS)" "$T/$n-$order-13.out"
+		stop_server "$SPID"
+	done
+done
+check "the signatures were made on the token: no private key is in the vault" \
+	bash -c "! '$KMC' --vault '$V' unwrap web --out '$T/x.pem' 2>/dev/null"
+
+t "s_server -key kmc://...?item=web (for an RSA key exchange) starts" \
+	start_s_server rsakx openssl s_server "${KMC_FIRST[@]}" \
+	-cert "$T/web.crt" -key "kmc://$V?item=web"
+hello rsakx -tls1_2 -cipher AES128-GCM-SHA256
+check "an RSA key exchange: the token decrypts the premaster" cipher_is rsakx AES128-GCM-SHA256
+stop_server "$SPID"
+# Key-reference files do not reach token keys yet: refused, saying so.
+t_err 1 "s_server -key web.ref (OPENSSL_CONF): refused, naming the token key and the way that works" \
+	"lives on a PKCS#11 token.*key-reference files do not reach token keys yet.*kmc ref web --uri" \
+	env OPENSSL_CONF="$CONF" timeout 20 openssl s_server -accept 127.0.0.1:0 -www \
+	-cert "$T/web.crt" -key "$T/web.ref"
+
+# A C server (kmc_ssl_ctx_use) does not take a token key yet: refused, saying why.
+t_err 1 "examples/tls_server (kmc_ssl_ctx_use) refuses the token key, naming it" \
+	"the key of web lives on a PKCS#11 token.*cannot be loaded into the server's memory" \
+	timeout 20 "$KMC_BUILD/examples/tls_server" --vault "$V" --name web --max-connections 1
+
+# Ordinary keys are untouched by the token algorithms, kmc loaded first.
+t "import plain (an ordinary P-256 key in the vault)" kmc import -c "$P/ca.crt" \
+	-s "$P/server.crt" -k "$P/server.plain.key" --name plain
+t "s_server -key kmc://...?item=plain (kmc first) starts" \
+	start_s_server plain openssl s_server "${KMC_FIRST[@]}" \
+	-cert "$P/server.crt" -key "kmc://$V?item=plain"
+hello plain12 -tls1_2 -groups P-256
+check "... an ordinary key still serves TLS 1.2 ECDSA with ECDHE P-256" \
+	cipher_is plain12 ECDHE-ECDSA-
+stop_server "$SPID"
+
+# The token key deleted while a server uses it.
+t "s_server -key kmc://...?item=ec2 starts" start_s_server gone openssl s_server \
+	"${KMC_FIRST[@]}" -cert "$T/ec2.crt" -key "kmc://$V?item=ec2"
+hello before -tls1_3
+check "... serves" cipher_is before TLS_AES
+p11 --delete-object --type privkey --label ec2 >/dev/null
+hello after -tls1_3
+check "the key deleted on the token: the handshake fails" failed after
+check "... the server says which token key" grep -q "token srv has no private key object=ec2" "$SLOG"
+check "... and keeps running" kill -0 "$SPID"
+stop_server "$SPID"
+
+# ---- a TPM: swtpm + tpm2-pkcs11, P-256 ---------------------------------------------
+
+TPM_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
+tpm_ok=1
+for tool in swtpm tpm2_ptool tpm2_flushcontext; do
+	command -v "$tool" >/dev/null 2>&1 || tpm_ok=0
+done
+[ -e "$TPM_MODULE" ] || tpm_ok=0
+if [ "$tpm_ok" = 1 ]; then
+	. "$KMC_TOP/tools/swtpm-token.sh"
+	TPMDIR=$T/swtpm
+	trap 'stop_all; swtpm_stop "$TPMDIR"; rm -rf "$T"' EXIT
+	if swtpm_start "$TPMDIR" >/dev/null 2>&1 &&
+	    swtpm_token kmc-tpm so-1234 1234 aes-kek rsa-kek >/dev/null 2>&1; then
+		secret_file "$T/tpm.pin" 1234
+		TTOK="pkcs11:token=kmc-tpm?module-path=$TPM_MODULE&pin-source=$T/tpm.pin"
+		t "TPM: key gen tpmkey --type p256 --on-token (tpm2-pkcs11)" \
+			kmc key gen tpmkey --on-token "$TTOK"
+		t "TPM: csr, signed by the TPM" kmc csr tpmkey --subject /CN=localhost \
+			--san DNS:localhost --out "$T/tpmkey.csr"
+		check "... the request verifies" openssl req -in "$T/tpmkey.csr" -noout -verify
+		sign "$T/tpmkey.csr" "$T/tpmkey.crt"
+		t "TPM: cert set" kmc cert set tpmkey -s "$T/tpmkey.crt" -c "$P/ca.crt"
+		t "TPM: s_server -key kmc://...?item=tpmkey starts" start_s_server tpm \
+			openssl s_server "${KMC_FIRST[@]}" -cert "$T/tpmkey.crt" \
+			-key "kmc://$V?item=tpmkey"
+		hello tpm12 -tls1_2
+		check "... TLS 1.2 with the TPM's P-256 key" cipher_is tpm12 ECDHE-ECDSA-
+		hello tpm13 -tls1_3
+		check "... TLS 1.3 with the TPM's P-256 key" cipher_is tpm13 TLS_AES
+		stop_server "$SPID"
+	else
+		_report 0 "swtpm and a tpm2-pkcs11 token start"
+	fi
+	swtpm_stop "$TPMDIR" >/dev/null 2>&1
+else
+	echo "# skip: TPM part: swtpm, tpm2-tools, tpm2_ptool or tpm2-pkcs11 is missing"
+fi
+
+# A key deleted on the token behind the vault's back.
+p11 --delete-object --type privkey --label api >/dev/null
+t_err 7 "csr of a key deleted on the token: exit 7, naming token and object" \
+	"token srv has no private key object=api id=[0-9a-f]+ \(deleted outside the vault\?\)" \
+	kmc csr api --subject /CN=api
+
+done_testing

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# test_token_keys_faults.sh - kmc key gen --on-token and kmc import
+# --on-token broken at each file-system step (the token's own writes,
+# SoftHSM2's object files, count too), then killed at each step, under the
+# fault shim (tests/faultinject.c, faultlib.sh).
+#
+# Failing at a step: either exit 0 and the whole new state (the vault's
+# bundle naming the key, the key on the token), or an error that names
+# the fault and leaves the vault as it was and no key of that label on the
+# token (the one made is destroyed again), or, when that destruction is
+# what failed, a message that says the key is left on the token. Killed
+# at a step: after kmc repair the vault is the old state or the new one;
+# a key made on the token before the kill may stay there (a killed process
+# cannot take it back), and is counted; it never stands in the way of the
+# next key gen of another name.
+# Time: one step in STEP_STRIDE of each pass (KMC_STEP_STRIDE=1: each).
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
+
+MOD=/usr/lib/softhsm/libsofthsm2.so
+if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
+	! command -v pkcs11-tool >/dev/null; then
+	echo "# skip: SoftHSM2 ($MOD, softhsm2-util) or pkcs11-tool is missing (tools/deps.sh installs them)"
+	done_testing
+	exit
+fi
+STEP_STRIDE=${KMC_STEP_STRIDE:-4}
+
+V=$T/vault
+P=$T/pki
+TOKDIR=$T/tokens
+kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
+export SOFTHSM2_CONF=$T/softhsm2.conf
+mkdir -m 700 "$TOKDIR"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$TOKDIR" >"$SOFTHSM2_CONF"
+PIN=srv-pin-7
+softhsm2-util --init-token --free --label srv --so-pin so-7 --pin "$PIN" >/dev/null
+PINF=$T/pin
+secret_file "$PINF" "$PIN"
+TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
+p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
+# on_token LABEL: the token holds a private key of that label.
+on_token() { p11 --list-objects --type privkey | grep -Eq "^ *label: +$1\$"; }
+
+"$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
+t "a vault" kmc init
+save() { rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/"; }
+load() { rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/"; }
+save
+
+# state NAME: "new" (the bundle's key item names a key the token holds),
+# "old" (no NAME in the vault), else what is wrong.
+state() {
+	local list
+	list=$(kmc list 2>&1) || { echo "kmc list fails: $list"; return; }
+	if ! grep -q "^$1/key " <<<"$list"; then
+		echo old
+	elif grep -Eq "^$1/key +token-key" <<<"$list" && on_token "$1"; then
+		echo new
+	else
+		echo "a mix: $(grep "^$1" <<<"$list" | tr '\n' ';')"
+	fi
+}
+
+# faulty N KILL CMD...: kmc CMD under the shim, step N failing (0: none;
+# KILL=1: killed there); sets rc and steps.
+faulty() {
+	local n=$1 kill=$2
+	shift 2
+	rm -f "$COUNT"
+	LD_PRELOAD="$SO" KMC_FAULT_AT="$n" KMC_FAULT_KILL="$kill" \
+		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null
+	rc=$?
+	steps=0
+	[ -f "$COUNT" ] && read -r steps <"$COUNT"
+	return 0
+}
+fails() { ! "$@" 2>/dev/null; }
+names_fault_or_token() {
+	grep -Eq "$FAULT_MSG|: CKR_[A-Z_]+ \(0x" "$T/last.err" ||
+		{ echo "message was: $(cat "$T/last.err")" >&2; false; }
+}
+says_left_on_token() { grep -q "could not be removed again" "$RUN_ERR"; }
+
+# sweep WHAT NAME CMD...: the steps of CMD (which makes bundle NAME on the
+# token), failing and then killed at each one in STEP_STRIDE.
+sweep() {
+	local what=$1 name=$2 n total mode st orphans first
+	shift 2
+	load
+	faulty 0 0 "$@"
+	check "$what under the shim without a fault succeeds" test "$rc" = 0
+	check "... and gives the new state" test "$(state "$name")" = new
+	total=$steps
+	check "the shim counted the steps of $what" test "$total" -gt 4
+	echo "# $what: $total steps"
+	for mode in fail $(kill_mode); do
+		orphans=0
+		first=1
+		[ "$mode" = fail ] || first=$((STEP_STRIDE / 2 + 1))
+		for ((n = first; n <= total; n += STEP_STRIDE)); do
+			local at="$what, step $n of $total failing"
+			load
+			if [ "$mode" = fail ]; then
+				faulty "$n" 0 "$@"
+			else
+				at="$what, killed at step $n of $total"
+				faulty "$n" 1 "$@"
+				check "$at: the shim killed it" killed
+			fi
+			check "$at: kmc repair then succeeds" bash -c "'$KMC' --vault '$V' repair >/dev/null 2>&1"
+			st=$(state "$name")
+			check "$at: the old state or the new, never a mix ($st)" \
+				bash -c '[ "$1" = old ] || [ "$1" = new ]' _ "$st"
+			if [ "$mode" = fail ] && [ "$rc" = 0 ]; then
+				check "$at yet exit 0: the new state" test "$st" = new
+			elif [ "$mode" = fail ]; then
+				check "$at: exits non-zero without a crash" no_crash
+				cp "$RUN_ERR" "$T/last.err"
+				check "$at: the message names the fault (the token's, for its own files)" \
+					names_fault_or_token
+				if [ "$st" = old ] && ! says_left_on_token; then
+					check "$at: no key of that label is left on the token" \
+						fails on_token "$name"
+				fi
+			elif [ "$st" = old ] && on_token "$name"; then
+				orphans=$((orphans + 1))
+			fi
+		done
+		[ "$mode" = fail ] || echo "# $what killed: $orphans runs left a key on the token that no vault names"
+	done
+	load
+	faulty "$total" 1 "$@"
+	kmc repair >/dev/null 2>&1
+	t "$what, after a kill: a key gen of another name goes through" \
+		kmc key gen other --on-token "$TOK"
+}
+
+sweep "key gen --on-token" web key gen web --on-token "$TOK"
+sweep "import --on-token" server import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --on-token "$TOK"
+
+done_testing

@@ -1,0 +1,84 @@
+/*
+ * tokenkey.h - bundles whose private key lives on a PKCS#11 token
+ * (vault/tokenkey.c): the NAME/key record that says where it is, key gen
+ * on a token, and the refusal of everything that needs the key's bytes.
+ */
+#ifndef KMC_TOKENKEY_H
+#define KMC_TOKENKEY_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "vault.h"
+#include "../pkcs11/p11.h"
+
+#define TOKEN_KEY_SPKI_MAX 1024	/* DER SubjectPublicKeyInfo, RSA-4096 fits */
+
+/*
+ * The record (item NAME/key, type KMC_ITEM_TOKEN_KEY), "key=value" lines:
+ *	kmc-token-key=1
+ *	uri=<key URI: token, id=, object=, module and pin-source; no PIN>
+ *	type=<rsa2048|rsa3072|p256|p384>
+ *	spki=<base64 of the DER SubjectPublicKeyInfo>
+ * Readers look lines up by key and ignore others.
+ */
+typedef struct token_key_rec {
+	char uri[P11_URI_MAX + 1];
+	int type;			/* kmc_key_type */
+	uint8_t spki[TOKEN_KEY_SPKI_MAX];
+	size_t spki_len;
+} token_key_rec;
+
+/*
+ * token_key_read - bundle name's token key record. Returns 0;
+ * KMC_E_NOT_FOUND, KMC_E_TYPE (the bundle's key is in the vault),
+ * KMC_E_CORRUPT (a record that does not parse, named).
+ */
+KMC_INTERNAL int token_key_read(kmc_vault *v, const char *name,
+	token_key_rec *ret) KMC_MUST_CHECK;
+
+/*
+ * token_key_instead - after r, the error of reading name/key as a private
+ * key: 1 and *ret when that key lives on a token (the detail cleared);
+ * else 0, the detail of r kept.
+ */
+KMC_INTERNAL int token_key_instead(kmc_vault *v, const char *name, int r,
+	token_key_rec *ret);
+
+/*
+ * token_key_refused - after r, the error of reading name/key as a
+ * private key: when that key lives on a token, KMC_E_TYPE with a detail
+ * saying why what (e.g. "unwrap") cannot be done; else r unchanged.
+ */
+KMC_INTERNAL int token_key_refused(kmc_vault *v, const char *name,
+	const char *what, int r) KMC_MUST_CHECK;
+
+/* The public half of a record as an EVP_PKEY (public only). */
+KMC_INTERNAL int token_key_public(const token_key_rec *rec, EVP_PKEY **ret)
+	KMC_MUST_CHECK;
+
+/*
+ * token_key_sign_req - set req's signature algorithm (SHA-256; SHA-384 for
+ * P-384) and sign it with the token key; req holds the public key.
+ * Returns 0; p11_key_sign()'s errors, KMC_E_NOMEM.
+ */
+KMC_INTERNAL int token_key_sign_req(const token_key_rec *rec, X509_REQ *req)
+	KMC_MUST_CHECK;
+
+struct import_ctx;
+/*
+ * token_key_import - an import's checked key (c->pkey) moved into the
+ * token c->token names; c->pkcs8 then holds the token key record, the
+ * key's keys-folder copy is dropped (and an older one will be removed).
+ * Returns 0; KMC_E_TYPE (Ed25519 and other keys tokens do not get here),
+ * and kmc_key_gen_on_token()'s token errors.
+ */
+KMC_INTERNAL int token_key_import(struct import_ctx *c) KMC_MUST_CHECK;
+/* The token key token_key_import() made, destroyed again (the vault did
+   not take it); the error and detail already set are kept. */
+KMC_INTERNAL void token_key_undo(struct import_ctx *c);
+
+/* A bundle name key gen takes (born.c): the name rules, and no trust:
+   or ca: prefix. Returns 0 or KMC_E_NAME with a detail. */
+KMC_INTERNAL int born_name_check(const char *name) KMC_MUST_CHECK;
+
+#endif
