@@ -155,12 +155,10 @@ static int bind_key(const kmc_secret *rk, kmc_secret **ret)
 }
 
 int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
-	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk,
-	const char *host_key)
+	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
 	uint8_t file[BIND_FILE_LEN];
-	bind_place p;
 	bind_state b;
 
 	memset(&b, 0, sizeof(b));
@@ -169,12 +167,6 @@ int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_hash(b.ks_digest, raw, len);
 	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
 	KMC_GUARD(bind_key(rk, &key));
-	if (host_key) {
-		KMC_GUARD(bind_place_host(&p, host_key, vault_id));
-		KMC_GUARD(bind_place_write(&p, kmc_secret_data(key), vault_id,
-			b.gen));
-		b.places |= BIND_PLACE_HOST;
-	}
 	bind_serialize(&b, kmc_secret_data(key), file);
 	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
 }

@@ -93,12 +93,10 @@ KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
 KMC_INTERNAL int bind_settle(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
 /* kmc init: the first binding of the vault built in dirfd (keystore raw
-   of generation ks_gen, store st), and its state file beside host_key
-   when not NULL. */
+   of generation ks_gen, store st). */
 KMC_INTERNAL int bind_init(int dirfd, store *st,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t ks_gen,
-	const uint8_t *raw, size_t len, const kmc_secret *rk,
-	const char *host_key) KMC_MUST_CHECK;
+	const uint8_t *raw, size_t len, const kmc_secret *rk) KMC_MUST_CHECK;
 /* The store's generation and the root of its tree. */
 KMC_INTERNAL int bind_store_root(store *st, uint64_t *ret_gen,
 	uint8_t ret_root[32]) KMC_MUST_CHECK;

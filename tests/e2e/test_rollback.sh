@@ -19,8 +19,9 @@ accept() { t "$1: kmc repair --accept-rollback accepts it" kmc repair --accept-r
 
 t "kmc init makes a vault, bound from birth" kmc init
 check "... kmc.bind is there, 0600" test "$(stat -c %a "$V/kmc.bind")" = 600
-check "... and the state file beside the host key, 0600" test "$(stat -c %a "$(state)")" = 600
 put a 'a-1'
+check "the first change writes the state file beside the host key, 0600" \
+	test "$(stat -c %a "$(state)")" = 600
 t_out "kmc status: the binding is ok" "binding        kmc.bind ok" \
 	bash -c '"$1" --vault "$2" status | grep "^binding"' _ "$KMC" "$V"
 t_out "kmc status names the state file as the whole-folder check" \
@@ -114,6 +115,8 @@ rm -f "$S"
 t_err 12 "the state file deleted: refused, named" "state file .* is missing" kmc password get a
 OV=$T/other
 t "another vault with the same host key" "$KMC" --vault "$OV" init
+t "... and a change in it, which writes its state file" \
+	"$KMC" --vault "$OV" password set o --password-file "$T/pw"
 cp -p "$HD/kmcstate-$(vault_id_of "$OV")" "$S"
 t_err 12 "the state file of another vault: refused" "belongs to another vault" kmc password get a
 cp -p "$T/state.good" "$S"
