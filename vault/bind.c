@@ -34,6 +34,7 @@ struct vault_bind {
 	bind_place place;	/* where the opener's protector moves forward */
 	uint8_t ks_digest[32];	/* of the keystore that opened */
 	uint64_t place_gen;	/* what the place held at the open */
+	kmc_secret *pin;	/* the token's PIN as given at the open */
 	int todo;		/* for bind_settle(): BIND_TODO_* */
 	char show[4200];	/* DIR/kmc.bind */
 };
@@ -299,11 +300,11 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 		v->ks->vault_id, &g);
 	if (r == -ENOENT) {
 		if (b->places & p->kind)
-			return kmc_detail(KMC_E_ROLLBACK, "the state file %s is "
-				"missing, though %s says it is in use: it was "
-				"deleted, or the host key's folder was put back; "
-				"kmc repair --accept-rollback makes it again",
-				p->show, BIND_NAME);
+			return kmc_detail(KMC_E_ROLLBACK, "%s is missing, "
+				"though %s says it is in use: it was deleted, or "
+				"put back with the folder that holds it; kmc "
+				"repair --accept-rollback makes it again",
+				p->what, BIND_NAME);
 		return 0;
 	}
 	KMC_GUARD(r);
@@ -320,10 +321,10 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 	}
 	if (g > top)
 		return kmc_detail(KMC_E_ROLLBACK, "%s is at generation %" PRIu64
-			" but the state file %s has seen %" PRIu64 ": the whole "
+			" but %s has seen %" PRIu64 ": the whole "
 			"vault folder was put back from an older copy; kmc repair "
 			"--accept-rollback accepts a deliberate restore", v->dir,
-			top, p->show, g);
+			top, p->what, g);
 	*ret = g;
 	return 0;
 }
@@ -353,9 +354,13 @@ static int place_move(kmc_vault *v, bind_state *b, uint64_t gen)
 		return 0;
 	r = bind_place_write(p, kmc_secret_data(v->bind->key),
 		v->ks->vault_id, gen);
-	if (r < 0)
-		return kmc_detail(r, "writing the state file %s: %s", p->show,
-			kmc_strerror(r));
+	if (r < 0) {
+		char d[512];
+
+		snprintf(d, sizeof(d), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+		return kmc_detail(r, "writing %s: %s", p->what, d);
+	}
 	b->places |= (uint8_t)p->kind;
 	return 0;
 }
@@ -497,16 +502,16 @@ static int unbound_check(kmc_vault *v)
 	KMC_GUARD(store_now(v, &g, root));
 	if (seen > g)
 		return kmc_detail(KMC_E_ROLLBACK, "%s has no %s and is at "
-			"generation %" PRIu64 ", but the state file %s has seen "
+			"generation %" PRIu64 ", but %s has seen "
 			"%" PRIu64 ": the folder was put back from an older copy "
 			"(or restored without a protector to bind it); kmc repair "
 			"--accept-rollback accepts a deliberate restore", v->dir,
-			BIND_NAME, g, p->show, seen);
+			BIND_NAME, g, p->what, seen);
 	return 0;
 }
 
 int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
-	const char *host_key, int accept)
+	const bind_opener *by, int accept)
 {
 	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
 	int r;
@@ -517,9 +522,20 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
 	KMC_GUARD(bind_key(v->rk, &v->bind->key));
-	if (host_key)
-		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
+	if (by->host_key)
+		KMC_GUARD(bind_place_host(&v->bind->place, by->host_key,
 			v->ks->vault_id));
+	/* A token's PIN is needed again at each change: kept when given
+	   (a prompt is never asked twice: without one, the URI's
+	   pin-source is the only way, and a token without that is no
+	   place for this handle). */
+	if (by->token_uri && (by->pin || by->pin_in_uri)) {
+		if (by->pin)
+			KMC_GUARD(kmc_secret_dup(kmc_secret_data(by->pin),
+				kmc_secret_len(by->pin), &v->bind->pin));
+		KMC_GUARD(bind_place_token(&v->bind->place, by->token_uri,
+			v->bind->pin, v->ks->vault_id));
+	}
 
 	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
 	if (r == -ENOENT) {
@@ -604,6 +620,7 @@ void bind_close(kmc_vault *v)
 	if (!v->bind)
 		return;
 	kmc_secret_free(v->bind->key);
+	kmc_secret_free(v->bind->pin);
 	free(v->bind);
 	v->bind = NULL;
 }
