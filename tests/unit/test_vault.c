@@ -28,6 +28,7 @@
 #include <kmc/admin.h>
 /* Only for the keystore-generation tests, which forge a newer twin. */
 #include "../../vault/vault.h"
+#include "../../vault/bind.h"
 
 #define PASSPHRASE "correct horse battery"
 #define A2_OPS 1
@@ -1284,6 +1285,11 @@ static uint64_t write_newer_keystore(const fixture *f, const char *path,
 	memset(other, 0x42, sizeof(other));
 	assert_int_equal(ks_serialize(ks, forge ? other :
 		kmc_secret_data(v->rk), &raw, &len), 0);
+	/* A genuine keystore change names the new keystore in kmc.bind; a
+	   forged or damaged one is never named there. */
+	if (!forge && !bad_mk)
+		assert_int_equal(bind_on_keystore(v, STORE_COMMITTED, gen, raw,
+			len), 0);
 	kmc_vault_close(v);
 	write_file(path, raw, len, 0600);
 	free(raw);
