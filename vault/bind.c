@@ -10,7 +10,8 @@
  * the binding is MAC'd under a subkey of their root key and names their
  * generation and digest.
  *
- * Open is O(1): one small file, the store's meta, one state file.
+ * Open is O(1): one small file, the store's meta, and the state file
+ * beside the host key or the counter object on the token (bindplace.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include "vault.h"
 #include "bind.h"
-#include "protector.h"
 #include "../safeio/fileio.h"
 #include "../kmc/buf.h"
 
