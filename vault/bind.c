@@ -132,7 +132,9 @@ int bind_verify_mac(const uint8_t *data, size_t len,
 
 int bind_store_root(store *st, uint64_t *ret_gen, uint8_t root[32])
 {
-	/* MERGE: the tree's root replaces the zeros once it is on main. */
+	/* MERGE: the tree's root (meta "tree") replaces the zeros once it
+	   is on main, and the open asks store_check_root() once the root
+	   check is set (handle.c). Zeros are "not known": roots_agree(). */
 	memset(root, 0, 32);
 	return store_stat(st, NULL, ret_gen);
 }
@@ -259,13 +261,27 @@ static int check_ks(kmc_vault *v, const bind_state *b, const uint8_t *raw,
 		older(g, b->ks_gen));
 }
 
+/*
+ * Two roots agree when equal, or when either is 32 zero bytes: a root
+ * not known (a store without its digest yet, or a binding written where
+ * the open could not read the root; the next commit binds the real one).
+ * The generation is compared always.
+ */
+static int roots_agree(const uint8_t a[32], const uint8_t b[32])
+{
+	static const uint8_t zero[32];
+
+	return kmc_memcmp(a, zero, 32) == 0 || kmc_memcmp(b, zero, 32) == 0 ||
+		kmc_memcmp(a, b, 32) == 0;
+}
+
 static int check_store(kmc_vault *v, const bind_state *b, uint64_t g,
 	const uint8_t root[32])
 {
-	if (g == b->gen && kmc_memcmp(root, b->root, 32) == 0)
+	if (g == b->gen && roots_agree(root, b->root))
 		return 0;
 	if ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen &&
-	    kmc_memcmp(root, b->next_root, 32) == 0)
+	    roots_agree(root, b->next_root))
 		return 0;
 	if (g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen))
 		return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
