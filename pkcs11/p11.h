@@ -94,6 +94,27 @@ KMC_INTERNAL int p11_unprotect(const char *uri, const p11_pin *pin,
 /* Name of a recorded mechanism, for kmc status. */
 KMC_INTERNAL const char *p11_mech_name(unsigned long mech, p11_hash hash);
 
+/*
+ * p11_data_get - the values of the data objects (CKO_DATA, on the token)
+ * labelled label, in the token uri names, logged in with pin: none, one,
+ * or more where a p11_data_put() was cut off (at most P11_DATA_COPIES).
+ * p11_data_put - make a new such object (private, application
+ * "kmcvault") with value val, then remove the ones there before.
+ * Returns 0; KMC_E_TOO_LARGE, KMC_E_NEED_PASSPHRASE, KMC_E_P11_*,
+ * KMC_E_P11, KMC_E_NOMEM, each with a detail (pkcs11/p11data.c).
+ */
+#define P11_DATA_MAX 256
+#define P11_DATA_COPIES 4
+typedef struct p11_data {
+	size_t n;
+	size_t len[P11_DATA_COPIES];
+	uint8_t val[P11_DATA_COPIES][P11_DATA_MAX];
+} p11_data;
+KMC_INTERNAL int p11_data_get(const char *uri, const p11_pin *pin,
+	const char *label, p11_data *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int p11_data_put(const char *uri, const p11_pin *pin,
+	const char *label, const uint8_t *val, size_t len) KMC_MUST_CHECK;
+
 /* Drop every cached session (tests; and before exit if wanted). */
 KMC_INTERNAL void p11_reset(void);
 

@@ -10,7 +10,8 @@
  * the binding is MAC'd under a subkey of their root key and names their
  * generation and digest.
  *
- * Open is O(1): one small file, the store's meta, one state file.
+ * Open is O(1): one small file, the store's meta, and the state file
+ * beside the host key or the counter object on the token (bindplace.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include "vault.h"
 #include "bind.h"
-#include "protector.h"
 #include "../safeio/fileio.h"
 #include "../kmc/buf.h"
 
@@ -34,6 +34,7 @@ struct vault_bind {
 	bind_place place;	/* where the opener's protector moves forward */
 	uint8_t ks_digest[32];	/* of the keystore that opened */
 	uint64_t place_gen;	/* what the place held at the open */
+	kmc_secret *pin;	/* the token's PIN as given at the open */
 	int todo;		/* for bind_settle(): BIND_TODO_* */
 	char show[4200];	/* DIR/kmc.bind */
 };
@@ -153,12 +154,10 @@ static int bind_key(const kmc_secret *rk, kmc_secret **ret)
 }
 
 int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
-	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk,
-	const char *host_key)
+	uint64_t ks_gen, const uint8_t *raw, size_t len, const kmc_secret *rk)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
 	uint8_t file[BIND_FILE_LEN];
-	bind_place p;
 	bind_state b;
 
 	memset(&b, 0, sizeof(b));
@@ -167,12 +166,6 @@ int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
 	kmc_hash(b.ks_digest, raw, len);
 	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
 	KMC_GUARD(bind_key(rk, &key));
-	if (host_key) {
-		KMC_GUARD(bind_place_host(&p, host_key, vault_id));
-		KMC_GUARD(bind_place_write(&p, kmc_secret_data(key), vault_id,
-			b.gen));
-		b.places |= BIND_PLACE_HOST;
-	}
 	bind_serialize(&b, kmc_secret_data(key), file);
 	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
 }
@@ -264,13 +257,27 @@ static int check_ks(kmc_vault *v, const bind_state *b, const uint8_t *raw,
 		older(g, b->ks_gen));
 }
 
+/*
+ * Two roots agree when equal, or when either is 32 zero bytes: a root
+ * not known (a store without its digest yet, or a binding written where
+ * the open could not read the root; the next commit binds the real one).
+ * The generation is compared always.
+ */
+static int roots_agree(const uint8_t a[32], const uint8_t b[32])
+{
+	static const uint8_t zero[32];
+
+	return kmc_memcmp(a, zero, 32) == 0 || kmc_memcmp(b, zero, 32) == 0 ||
+		kmc_memcmp(a, b, 32) == 0;
+}
+
 static int check_store(kmc_vault *v, const bind_state *b, uint64_t g,
 	const uint8_t root[32])
 {
-	if (g == b->gen && kmc_memcmp(root, b->root, 32) == 0)
+	if (g == b->gen && roots_agree(root, b->root))
 		return 0;
 	if ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen &&
-	    kmc_memcmp(root, b->next_root, 32) == 0)
+	    roots_agree(root, b->next_root))
 		return 0;
 	if (g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen))
 		return kmc_detail(KMC_E_ROLLBACK, "%s/" STORE_NAME " is at "
@@ -305,11 +312,11 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 		v->ks->vault_id, &g);
 	if (r == -ENOENT) {
 		if (b->places & p->kind)
-			return kmc_detail(KMC_E_ROLLBACK, "the state file %s is "
-				"missing, though %s says it is in use: it was "
-				"deleted, or the host key's folder was put back; "
-				"kmc repair --accept-rollback makes it again",
-				p->show, BIND_NAME);
+			return kmc_detail(KMC_E_ROLLBACK, "%s is missing, "
+				"though %s says it is in use: it was deleted, or "
+				"put back with the folder that holds it; kmc "
+				"repair --accept-rollback makes it again",
+				p->what, BIND_NAME);
 		return 0;
 	}
 	KMC_GUARD(r);
@@ -326,10 +333,10 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 	}
 	if (g > top)
 		return kmc_detail(KMC_E_ROLLBACK, "%s is at generation %" PRIu64
-			" but the state file %s has seen %" PRIu64 ": the whole "
+			" but %s has seen %" PRIu64 ": the whole "
 			"vault folder was put back from an older copy; kmc repair "
 			"--accept-rollback accepts a deliberate restore", v->dir,
-			top, p->show, g);
+			top, p->what, g);
 	*ret = g;
 	return 0;
 }
@@ -359,9 +366,13 @@ static int place_move(kmc_vault *v, bind_state *b, uint64_t gen)
 		return 0;
 	r = bind_place_write(p, kmc_secret_data(v->bind->key),
 		v->ks->vault_id, gen);
-	if (r < 0)
-		return kmc_detail(r, "writing the state file %s: %s", p->show,
-			kmc_strerror(r));
+	if (r < 0) {
+		char d[512];
+
+		snprintf(d, sizeof(d), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+		return kmc_detail(r, "writing %s: %s", p->what, d);
+	}
 	b->places |= (uint8_t)p->kind;
 	return 0;
 }
@@ -503,16 +514,16 @@ static int unbound_check(kmc_vault *v)
 	KMC_GUARD(store_now(v, &g, root));
 	if (seen > g)
 		return kmc_detail(KMC_E_ROLLBACK, "%s has no %s and is at "
-			"generation %" PRIu64 ", but the state file %s has seen "
+			"generation %" PRIu64 ", but %s has seen "
 			"%" PRIu64 ": the folder was put back from an older copy "
 			"(or restored without a protector to bind it); kmc repair "
 			"--accept-rollback accepts a deliberate restore", v->dir,
-			BIND_NAME, g, p->show, seen);
+			BIND_NAME, g, p->what, seen);
 	return 0;
 }
 
 int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
-	const char *host_key, int accept)
+	const bind_opener *by, int accept)
 {
 	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
 	int r;
@@ -523,9 +534,20 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
 	KMC_GUARD(bind_key(v->rk, &v->bind->key));
-	if (host_key)
-		KMC_GUARD(bind_place_host(&v->bind->place, host_key,
+	if (by->host_key)
+		KMC_GUARD(bind_place_host(&v->bind->place, by->host_key,
 			v->ks->vault_id));
+	/* A token's PIN is needed again at each change: kept when given
+	   (a prompt is never asked twice: without one, the URI's
+	   pin-source is the only way, and a token without that is no
+	   place for this handle). */
+	if (by->token_uri && (by->pin || by->pin_in_uri)) {
+		if (by->pin)
+			KMC_GUARD(kmc_secret_dup(kmc_secret_data(by->pin),
+				kmc_secret_len(by->pin), &v->bind->pin));
+		KMC_GUARD(bind_place_token(&v->bind->place, by->token_uri,
+			v->bind->pin, v->ks->vault_id));
+	}
 
 	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
 	if (r == -ENOENT) {
@@ -610,6 +632,7 @@ void bind_close(kmc_vault *v)
 	if (!v->bind)
 		return;
 	kmc_secret_free(v->bind->key);
+	kmc_secret_free(v->bind->pin);
 	free(v->bind);
 	v->bind = NULL;
 }

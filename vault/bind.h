@@ -80,25 +80,29 @@ typedef struct kmc_vault kmc_vault;
  * bind_open - at kmc_vault_open_ex(), once, while the root key is known:
  * derive the binding key, read kmc.bind and check it against the keystore
  * that won (ks_raw), the store's generation and root, and the forward-only
- * place of the protector that opened. A writable open finishes a pending
- * change and binds a vault that has no binding yet; with accept (kmc
- * repair --accept-rollback) it re-binds to what is on disk instead of
- * refusing. host_key: the host key file that opened the vault, or NULL.
+ * place of the protector that opened (by). A writable open finishes a
+ * pending change and binds a vault that has no binding yet (at its end:
+ * bind_settle()); with accept (kmc repair --accept-rollback) it re-binds
+ * to what is on disk instead of refusing.
  * Returns 0; KMC_E_ROLLBACK, KMC_E_CORRUPT, KMC_E_PERM, KMC_E_VERSION,
  * -errno, each with a detail naming what disagrees.
  */
+typedef struct bind_opener {
+	const char *host_key;	/* the host key file that opened, or NULL */
+	const char *token_uri;	/* the token protector's URI, or NULL */
+	const kmc_secret *pin;	/* its PIN as the options gave it */
+	int pin_in_uri;		/* the URI names a pin-source */
+} bind_opener;
 KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
-	size_t ks_len, const char *host_key, int accept) KMC_MUST_CHECK;
+	size_t ks_len, const bind_opener *by, int accept) KMC_MUST_CHECK;
 /* The writes bind_open() leaves to the end of a writable open. */
 KMC_INTERNAL int bind_settle(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
 /* kmc init: the first binding of the vault built in dirfd (keystore raw
-   of generation ks_gen, store st), and its state file beside host_key
-   when not NULL. */
+   of generation ks_gen, store st). */
 KMC_INTERNAL int bind_init(int dirfd, store *st,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t ks_gen,
-	const uint8_t *raw, size_t len, const kmc_secret *rk,
-	const char *host_key) KMC_MUST_CHECK;
+	const uint8_t *raw, size_t len, const kmc_secret *rk) KMC_MUST_CHECK;
 /* The store's generation and the root of its tree. */
 KMC_INTERNAL int bind_store_root(store *st, uint64_t *ret_gen,
 	uint8_t ret_root[32]) KMC_MUST_CHECK;
@@ -125,17 +129,26 @@ KMC_INTERNAL void bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
 	uint8_t *ret_places);
 
-/* bindplace.c: the host state file beside the host key. */
+/* bindplace.c: the host state file beside the host key, or the counter
+   object on a pkcs11 or tpm protector's token. */
 typedef struct bind_place {
-	int kind;		/* 0: none, BIND_PLACE_HOST */
+	int kind;		/* 0: none, BIND_PLACE_HOST or _TOKEN */
 	char dir[4096];		/* the host key's folder */
-	char name[64];		/* kmcstate-<vault id hex> */
-	char show[4200];	/* dir/name, for messages */
+	char name[64];		/* kmcstate-<vault id hex>, or the object's
+				   label kmcvault-counter-<vault id hex> */
+	char show[4200];	/* dir/name (the label), for messages */
+	char what[4300];	/* "the state file ...", "the counter ..." */
+	char uri[2049];		/* the token's protector URI */
+	const kmc_secret *pin;	/* its PIN as given, or NULL (the URI's
+				   pin-source) */
 } bind_place;
 
 #define BIND_STATE_LEN 66
 KMC_INTERNAL int bind_place_host(bind_place *p, const char *host_key,
 	const uint8_t vault_id[KS_VAULT_ID_LEN]) KMC_MUST_CHECK;
+KMC_INTERNAL int bind_place_token(bind_place *p, const char *uri,
+	const kmc_secret *pin, const uint8_t vault_id[KS_VAULT_ID_LEN])
+	KMC_MUST_CHECK;
 /* The generation the place holds; -ENOENT when it has none;
    KMC_E_CORRUPT (damaged, forged), KMC_E_WRONG_VAULT, KMC_E_PERM. */
 KMC_INTERNAL int bind_place_read(const bind_place *p,

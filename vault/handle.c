@@ -454,6 +454,26 @@ static int vault_on_commit(void *arg, store_phase phase,
 	return r;
 }
 
+/* The token protector that opened the vault: its URI into by. */
+static void token_used(const kmc_vault *v, const kmc_options *o,
+	char *buf, size_t size, bind_opener *by)
+{
+	for (size_t i = 0; i < v->ks->n_slots; i++) {
+		const ks_slot *s = &v->ks->slots[i];
+
+		if (s->id != v->opened_by || (s->type != KMC_PROTECTOR_PKCS11 &&
+		    s->type != KMC_PROTECTOR_TPM))
+			continue;
+		if (p11_slot_uri(s, buf, size) < 0) {
+			kmc_detail_clear();
+			return;
+		}
+		by->token_uri = buf;
+		by->pin = o->pin;
+		by->pin_in_uri = strstr(buf, "pin-source=") != NULL;
+	}
+}
+
 /* The host key file that opened the vault into buf, or NULL when it was
    opened by another protector. */
 static const char *host_key_used(const kmc_vault *v, const kmc_options *o,
@@ -592,10 +612,11 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	/* The binding, once, while the root key is known: a store, keystores
 	   or folder older than the vault last was are refused here. */
 	if (r == 0) {
-		char hk[PATH_MAX];
+		char hk[PATH_MAX], uri[2049];
+		bind_opener by = { .host_key = host_key_used(v, &o, hk) };
 
-		r = bind_open(v, f[used].raw, f[used].len,
-			host_key_used(v, &o, hk),
+		token_used(v, &o, uri, sizeof(uri), &by);
+		r = bind_open(v, f[used].raw, f[used].len, &by,
 			(flags & KMC_OPEN_ACCEPT_ROLLBACK) || restored);
 	}
 	ks_file_free(&f[0]);

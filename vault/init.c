@@ -112,9 +112,10 @@ static int init_build(int parentfd, const char *tmp, const char *tmp_path,
 	KMC_GUARD(kmc_write_atomic(fd, KS_MASTER_NAME, raw, len, 0600, 1));
 	KMC_GUARD(kmc_write_atomic(fd, KS_STANDBY_NAME, raw, len, 0600, 1));
 	KMC_GUARD(store_open(&st, tmp_path, fd, STORE_CREATE, ks->vault_id));
-	/* Bound from birth: the first open checks it like any other. */
-	r = bind_init(fd, &st, ks->vault_id, ks->generation, raw, len, rk,
-		type == KMC_PROTECTOR_HOST ? opts->host_key : NULL);
+	/* Bound from birth: the first open checks it like any other. The
+	   state file beside the host key comes with the first change, so
+	   that an init cut off leaves nothing outside its folder. */
+	r = bind_init(fd, &st, ks->vault_id, ks->generation, raw, len, rk);
 	store_close(&st);
 	KMC_GUARD(r);
 	KMC_GUARD(audit_first(fd, rk, "kmc_vault_init"));

@@ -316,8 +316,14 @@ int vault_ks_commit(kmc_vault *v, keystore *next, int *ret_committed)
 	KMC_GUARD(audit_keystore(v, 0, next->generation, 0));
 	/* The binding first names the keystore to come: an open after a
 	   crash accepts either. */
-	KMC_GUARD(bind_on_keystore(v, STORE_PREPARE, next->generation, raw,
-		len));
+	r = bind_on_keystore(v, STORE_PREPARE, next->generation, raw, len);
+	if (r < 0) {
+		char d[512];
+
+		snprintf(d, sizeof(d), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+		return kmc_detail(r, "%s; nothing changed", d);
+	}
 	r = kmc_write_atomic_ex(v->dirfd, KS_MASTER_NAME, raw, len, 0600, 0,
 		&published);
 	if (r < 0 && !published) {

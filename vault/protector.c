@@ -527,6 +527,17 @@ static int p11_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	return slot_wrap(vault_id, ret, key, rk);
 }
 
+int p11_slot_uri(const ks_slot *s, char *buf, size_t size)
+{
+	_cleanup_(freep) p11_params *pp = malloc(sizeof(*pp));
+
+	KMC_ENSURE(pp, KMC_E_NOMEM);
+	KMC_GUARD(p11_params_parse(s, pp));
+	KMC_ENSURE(strlen(pp->uri) < size, KMC_E_TOO_LARGE);
+	memcpy(buf, pp->uri, strlen(pp->uri) + 1);
+	return 0;
+}
+
 int p11_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN], const ks_slot *s,
 	const kmc_options *o, kmc_secret **ret_rk)
 {

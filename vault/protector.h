@@ -63,6 +63,9 @@ KMC_INTERNAL int host_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 /* The host key path recorded in host slot s into buf; KMC_E_CORRUPT. */
 KMC_INTERNAL int host_slot_path(const ks_slot *s, char *buf, size_t size)
 	KMC_MUST_CHECK;
+/* The token URI recorded in pkcs11 or tpm slot s into buf. */
+KMC_INTERNAL int p11_slot_uri(const ks_slot *s, char *buf, size_t size)
+	KMC_MUST_CHECK;
 /* path overrides the one recorded in the slot when not NULL. */
 KMC_INTERNAL int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const ks_slot *s, const char *path, kmc_secret **ret_rk)

@@ -236,6 +236,12 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 			snprintf(s.rollback_place, sizeof(s.rollback_place),
 				"host state file %s", p.show);
 		kmc_detail_clear();
+	} else if (places & BIND_PLACE_TOKEN) {
+		char hex[2 * KS_VAULT_ID_LEN + 1];
+
+		vault_hex(vault_id, KS_VAULT_ID_LEN, hex);
+		snprintf(s.rollback_place, sizeof(s.rollback_place),
+			"token counter object kmcvault-counter-%s", hex);
 	}
 	status_out(&s, ret);
 	return 0;

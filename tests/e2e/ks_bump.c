@@ -1,8 +1,9 @@
 /*
  * ks_bump.c - a test helper for test_recovery.sh: write the keystore of a
  * vault, one generation newer and sealed under its root key, to a new
- * file. That is what any change of the keystore itself (a protector added,
- * a master key rotated) writes; the kmc command has no such change yet,
+ * file, and name it in the vault's binding (kmc.bind). That is what any
+ * change of the keystore itself (a protector added, a master key rotated)
+ * writes; the kmc command has no such change yet,
  * and item changes leave the keystore alone, so a test cannot otherwise
  * make a genuinely stale twin.
  *
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "vault/vault.h"
+#include "vault/bind.h"
 
 int main(int argc, char **argv)
 {
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
 	}
 	v->ks->generation++;
 	r = ks_serialize(v->ks, kmc_secret_data(v->rk), &raw, &len);
+	/* As a keystore change does, the binding (kmc.bind) names it. */
+	if (r == 0)
+		r = bind_on_keystore(v, STORE_COMMITTED, v->ks->generation, raw,
+			len);
 	kmc_vault_close(v);
 	if (r < 0) {
 		fprintf(stderr, "ks_bump: %s\n", kmc_strerror(r));

@@ -119,6 +119,18 @@ no_staged_files() {
 	shopt -u nullglob
 	[ ${#left[@]} = 0 ] || { echo "left behind: ${left[*]}" >&2; false; }
 }
+# The same, but for the temporaries of kmc.bind and of the state file
+# beside the host key: a kill while one is written leaves it, and it is no
+# cut-off change of the files (the change was made whole or not at all;
+# the next writable open removes it).
+no_change_staged() {
+	local left f
+	no_staged_files 2>"$TMPF" && return 0
+	left=$(sed 's/^left behind: //' "$TMPF")
+	for f in $left; do
+		case ${f##*/} in .kmc.bind.tmp-* | .kmcstate-*.tmp-*) ;; *) return 1 ;; esac
+	done
+}
 repair() {
 	kmc repair >"$TMPF" 2>&1 || { echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
 }
@@ -254,7 +266,7 @@ one_run() {
 	fi
 	# A cut-off change of the files (staged files left): kmc status
 	# tells the user, naming what was cut off.
-	if [ "$MODE" = kill ] && ! no_staged_files 2>/dev/null; then
+	if [ "$MODE" = kill ] && ! no_change_staged 2>/dev/null; then
 		check "$AT: kmc status says a ${PENDING_WHAT:+$PENDING_WHAT }change is pending, and kmc repair" \
 			status_pending
 	fi

@@ -40,7 +40,16 @@ kmc import --name srv -c "$T/pki/ca.crt" -s "$T/pki/server.crt" -k "$T/pki/serve
 	--password-file "$T/kp" 2>/dev/null
 kmc backup --out "$T/b1" 2>/dev/null
 snapshot "$V" >"$T/before"
-same() { snapshot "$V" | diff - "$T/before" >&2; }
+# A change refused at the store's commit leaves its generation named as
+# pending in kmc.bind (docs/format.md: the state file beside the host key
+# may have seen it), so kmc.bind's bytes are not compared; that it still
+# vouches for the store as it is, is (kmc status: binding ok).
+bind_hash() { grep -v '  \./kmc\.bind$'; }
+bound_ok() { # bound_ok VAULT: kmc status says the binding holds
+	"$KMC" --vault "$1" status 2>&1 | grep -q '^binding  *kmc\.bind ok$' ||
+		{ echo "kmc status: the binding is not ok" >&2; false; }
+}
+same() { snapshot "$V" | bind_hash | diff - <(bind_hash <"$T/before") >&2 && bound_ok "$V"; }
 # A backup to spoil: a fresh copy of b1 at $T/bad.
 spoil() { rm -rf "$T/bad" && cp -a "$T/b1" "$T/bad"; }
 # Rewrite the manifest with python expression $1 over its text (all but
@@ -375,8 +384,9 @@ if mkdir -m 700 "$FS" && mount -t tmpfs -o size=256k,mode=700 tmpfs "$FS" 2>/dev
 	"$KMC" --vault "$FV" backup --out "$T/fsb" 2>/dev/null
 	head -c 1M /dev/zero >"$FS/filler" 2>/dev/null
 	snapshot "$FV" >"$T/fs.before"
-	fsame() { snapshot "$FV" | diff - "$T/fs.before" >&2; }
-	t_err 6 "RT2-53 on a full disk, a write fails: No space left on device" 'storing the password b: No space left' \
+	fsame() { snapshot "$FV" | bind_hash | diff - <(bind_hash <"$T/fs.before") >&2 && bound_ok "$FV"; }
+	# The first write of a change is kmc.bind's now, which the message names.
+	t_err 6 "RT2-53 on a full disk, a write fails: No space left on device" 'storing the password b: (writing .*kmc\.bind: )?No space left' \
 		"$KMC" --vault "$FV" password set b --password-file "$T/one"
 	check "... and nothing changed" fsame
 	check "... and the audit log says the change was not made" \

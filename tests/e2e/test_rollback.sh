@@ -19,8 +19,9 @@ accept() { t "$1: kmc repair --accept-rollback accepts it" kmc repair --accept-r
 
 t "kmc init makes a vault, bound from birth" kmc init
 check "... kmc.bind is there, 0600" test "$(stat -c %a "$V/kmc.bind")" = 600
-check "... and the state file beside the host key, 0600" test "$(stat -c %a "$(state)")" = 600
 put a 'a-1'
+check "the first change writes the state file beside the host key, 0600" \
+	test "$(stat -c %a "$(state)")" = 600
 t_out "kmc status: the binding is ok" "binding        kmc.bind ok" \
 	bash -c '"$1" --vault "$2" status | grep "^binding"' _ "$KMC" "$V"
 t_out "kmc status names the state file as the whole-folder check" \
@@ -114,6 +115,8 @@ rm -f "$S"
 t_err 12 "the state file deleted: refused, named" "state file .* is missing" kmc password get a
 OV=$T/other
 t "another vault with the same host key" "$KMC" --vault "$OV" init
+t "... and a change in it, which writes its state file" \
+	"$KMC" --vault "$OV" password set o --password-file "$T/pw"
 cp -p "$HD/kmcstate-$(vault_id_of "$OV")" "$S"
 t_err 12 "the state file of another vault: refused" "belongs to another vault" kmc password get a
 cp -p "$T/state.good" "$S"
@@ -121,6 +124,50 @@ printf '\x01' | dd of="$S" bs=1 seek=40 conv=notrunc status=none
 t_err 12 "a forged state file fails its MAC" "state file .* fails its MAC" kmc password get a
 accept "forged state file"
 check "... then a reads" reads a 'a-5'
+
+# ---- (c) the whole folder, pkcs11 protector on SoftHSM2 ---------------------------------
+MOD=/usr/lib/softhsm/libsofthsm2.so
+if [ -e "$MOD" ] && command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null; then
+	export SOFTHSM2_CONF=$T/softhsm2.conf
+	mkdir -m 700 "$T/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$T/tokens" >"$SOFTHSM2_CONF"
+	softhsm2-util --init-token --free --label rb --so-pin so-pin-1 --pin rb-pin-1 >/dev/null
+	secret_file "$T/pin" 'rb-pin-1'
+	KV=$T/kv
+	kv() { setsid -w "$KMC" --vault "$KV" "$@" --pin-file "$T/pin"; }
+	kput() { secret_file "$T/pw" "$2" && kv password set "$1" --password-file "$T/pw"; }
+	kreads() { [ "$(kv password get "$1" 2>/dev/null)" = "$2" ] || { echo "not '$2'" >&2; false; }; }
+	counter() { echo "kmcvault-counter-$(vault_id_of "$KV")"; }
+	data_objects() {
+		pkcs11-tool --module "$MOD" --token-label rb --login --pin rb-pin-1 \
+			--list-objects --type data 2>/dev/null | grep -c "label: *'$(counter)'"
+	}
+	t "(c, pkcs11) a vault protected by a key on token rb" \
+		kv init --protector pkcs11 --pkcs11-uri "pkcs11:token=rb;object=vk?module-path=$MOD" --create-key
+	t "(c, pkcs11) a change" kput k 'k-1'
+	check "(c, pkcs11) ... writes one counter object on the token" test "$(data_objects)" = 1
+	t_out "(c, pkcs11) kmc status names the counter object" \
+		"rollback of the whole folder: token counter object $(counter)" \
+		bash -c '"$1" --vault "$2" status | grep "^rollback of"' _ "$KMC" "$KV"
+	rm -rf "$T/kold" && cp -a "$KV" "$T/kold"
+	t "(c, pkcs11) another change" kput k 'k-2'
+	check "(c, pkcs11) ... still one counter object" test "$(data_objects)" = 1
+	rm -rf "$KV" && cp -a "$T/kold" "$KV"
+	t_err 12 "(c, pkcs11) the whole folder put back: the counter object has seen more" \
+		"counter object kmcvault-counter-[0-9a-f]{32} on the token has seen [0-9]+: the whole vault folder was put back" \
+		kv password get k
+	t "(c, pkcs11) kmc repair --accept-rollback accepts it" kv repair --accept-rollback
+	check "(c, pkcs11) ... then k reads the folder's value" kreads k 'k-1'
+	pkcs11-tool --module "$MOD" --token-label rb --login --pin rb-pin-1 --delete-object \
+		--type data --label "$(counter)" >/dev/null 2>&1
+	check "(c, pkcs11) the counter object deleted from the token" test "$(data_objects)" = 0
+	t_err 12 "(c, pkcs11) ... is refused, named" "counter object .* is missing" kv password get k
+	t "(c, pkcs11) ... and --accept-rollback makes it again" kv repair --accept-rollback
+	check "(c, pkcs11) ... one counter object again" test "$(data_objects)" = 1
+else
+	echo "# skip: (c) with a pkcs11 protector: SoftHSM2 or pkcs11-tool is missing"
+fi
 
 # ---- no place outside the folder --------------------------------------------------------
 PV=$T/pv

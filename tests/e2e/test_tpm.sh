@@ -94,6 +94,22 @@ check "protector list shows protector 1 as tpm with aes-cbc and the URI" \
 t_err 3 "without a PIN and no terminal, opening fails (exit 3) naming --pin-file" \
 	'--pin-file' kmcv "$A" password get db
 
+# ---- the whole folder put back: the counter object in the TPM's token ------------------
+
+tpm_flush
+rm -rf "$T/a.old" && cp -a "$A" "$T/a.old"
+secret_file "$T/pw.rb" 'changed after the copy'
+t "a change after a copy of the folder" \
+	kmcv "$A" password set db --password-file "$T/pw.rb" --pin-file "$PIN"
+rm -rf "$A" && cp -a "$T/a.old" "$A"
+tpm_flush
+t_err 12 "the folder put back: the token's counter object has seen more (exit 12)" \
+	'counter object kmcvault-counter-[0-9a-f]{32} on the token has seen' \
+	kmcv "$A" password get db --pin-file "$PIN"
+tpm_flush
+t "kmc repair --accept-rollback accepts it" kmcv "$A" repair --accept-rollback --pin-file "$PIN"
+tpm_flush
+
 # ---- what kmc leaves in the TPM ----------------------------------------------------
 
 # PKCS#11 wants C_Finalize before exit; tpm2-pkcs11 flushes its objects

@@ -1288,11 +1288,10 @@ static uint64_t write_newer_keystore(const fixture *f, const char *path,
 	memset(other, 0x42, sizeof(other));
 	assert_int_equal(ks_serialize(ks, forge ? other :
 		kmc_secret_data(v->rk), &raw, &len), 0);
-	/* As vault_ks_commit() does before its first write: the binding
-	   names the keystore to come, so that a crash after it is no
-	   rollback. A forger cannot. */
-	if (!forge)
-		assert_int_equal(bind_on_keystore(v, STORE_PREPARE, gen, raw,
+	/* A genuine keystore change names the new keystore in kmc.bind; a
+	   forged or damaged one is never named there. */
+	if (!forge && !bad_mk)
+		assert_int_equal(bind_on_keystore(v, STORE_COMMITTED, gen, raw,
 			len), 0);
 	kmc_vault_close(v);
 	write_file(path, raw, len, 0600);
