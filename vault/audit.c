@@ -150,12 +150,34 @@ static void read_record(kmc_vault *v, const char *name, uint32_t version,
 		kmc_detail(0, "%s", saved);
 }
 
+/*
+ * The calls that hand a secret out (or use a key for the caller, as a
+ * CSR's signature does). A change that reads secrets on its way (mk
+ * rewrap decrypting strings to seal them again, mk retire checking
+ * them, an import reading the password it replaces) hands nothing out:
+ * its own records say what it did.
+ */
+static int hands_out(const char *op)
+{
+	static const char *const ops[] = { "kmc_item_get",
+		"kmc_item_get_version", "kmc_key_load", "kmc_ssl_ctx_use_ex",
+		"kmc_export", "kmc_trust_export", "kmc_key_export",
+		"kmc_string_decrypt", "kmc_csr_make" };
+
+	if (!op)
+		return 1;
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+		if (strcmp(op, ops[i]) == 0)
+			return 1;
+	return 0;
+}
+
 void audit_read(kmc_vault *v, const char *name, uint32_t version)
 {
 	struct audit_state *a = v->audit;
 	audit_seen *s;
 
-	if (!a || a->off)
+	if (!a || a->off || !hands_out(a->op))
 		return;
 	for (size_t i = 0; i < a->n_seen; i++) {
 		s = &a->seen[i];
