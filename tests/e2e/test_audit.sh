@@ -67,7 +67,10 @@ check "kmc audit prints a line a record" test "$(wc -l <"$T/a")" = "$(wc -l <"$L
 check "kmc audit names the op, items and result" grep -q 'kmc_item_put: db v1 -> pending' "$T/a"
 t "kmc audit --item db" "$KMC" --vault "$V" audit --item db --json
 cp "$OUT" "$T/a"
-check "--item db: only records naming db" sh -c "! grep -v '\"name\":\"db\"' '$T/a'"
+check "--item db: only records naming db, and their outcomes" \
+	sh -c "! grep -v '\"name\":\"db\"' '$T/a' | grep -qv '\"of\":'"
+check "--item db: a change's outcome follows its pending record" \
+	grep -q '"of":'"$pseq"',' "$T/a"
 check "--item db: its reads and changes" test "$(wc -l <"$T/a")" -ge 3
 t "kmc audit --json" "$KMC" --vault "$V" audit --json
 cp "$OUT" "$T/a"
