@@ -77,6 +77,36 @@ for ((n = 1; n <= $(kills_wanted && echo "$set_steps" || echo 0); n++)); do
 done
 echo "# password set with the audit log, killed at each step: the old password $olds times, the new $news"
 
+# ---- a keystore change killed at each step --------------------------------------------
+# mk rotate writes its pending record, then both keystores: after the
+# next writable open the log says whether it was made, as the keystores do.
+KV=$T/kv
+"$KMC" --vault "$KV" init 2>/dev/null
+cp -a "$KV" "$T/kv.orig"
+faulty 0 "$KMC" --vault "$KV" mk rotate
+ks_steps=$steps
+# the log's last word on the rotation matches the master keys there are
+rotation_told() {
+	local last mks
+	last=$("$KMC_LOOK" --vault "$KV" audit --json 2>/dev/null | grep '"op":"kmc_mk_rotate"' | tail -n 1)
+	mks=$("$KMC_LOOK" --vault "$KV" mk list --json 2>/dev/null | jq length)
+	case $mks in
+	1) [ -z "$last" ] || grep -q '"result":"not made (cut off)"' <<<"$last" ;;
+	2) grep -Eq '"result":"ok( \(found made at the next open\))?"' <<<"$last" ;;
+	*) false ;;
+	esac || { echo "$mks master keys, last record: $last" >&2; false; }
+}
+kills_wanted || skip_kills "mk rotate with the audit log"
+for ((n = 1; n <= $(kills_wanted && echo "$ks_steps" || echo 0); n++)); do
+	at="mk rotate, killed at step $n of $ks_steps"
+	rm -rf "$KV" && cp -a "$T/kv.orig" "$KV"
+	FAULT_KILL=1 faulty "$n" "$KMC" --vault "$KV" mk rotate
+	check "$at: the shim killed it" killed
+	check "$at: kmc repair succeeds" repaired "$KV"
+	check "$at: the log tells the outcome the keystores show" rotation_told
+	check "$at: the audit log verifies" verifies "$KV"
+done
+
 # ---- rotation under faults -----------------------------------------------------------
 # Two puts with 512-byte segments (about one record a segment): each
 # append may rename audit.log to a segment and remove the oldest. Each
