@@ -509,9 +509,9 @@ out:
 /* A change cut off between its two records (a kill, a crash): a
    "pending" record that no later record names as "of" (readers may have
    appended after it). The store's generation tells whether it was made,
-   or for a keystore change the generation of the keystore that opened. Changes are serialized
-   by the writer lock, so only the last one can be open, and it is near
-   the end: the last AUDIT_SCAN bytes are looked at. */
+   or for a keystore change the generation of the keystore that opened.
+   Changes are serialized by the writer lock, so only the last one can be
+   open, and it is near the end: the last AUDIT_SCAN bytes are looked at. */
 #define AUDIT_SCAN (64u * 1024)
 int audit_finish_cut(kmc_vault *v)
 {
