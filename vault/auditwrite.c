@@ -18,7 +18,8 @@
  *      AUDIT_SEGMENTS_KEPT is removed after a record that says so;
  *   4. the record is written with one write(), then fdatasync() (not
  *      for a change's outcome, see audit_change() in audit.c, nor for a
- *      read, see read_record() there). A failure truncates the file back to where it was.
+ *      read, see read_record() there). A failure truncates the file
+ *      back to where it was.
  * A change whose record cannot be written is not made (KMC_E_AUDIT).
  */
 #include <errno.h>
