@@ -84,6 +84,21 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 	return audit_append(v, &r, NULL);
 }
 
+void audit_repaired(kmc_vault *v, unsigned which)
+{
+	audit_item it[2];
+	audit_rec rec = { .op = "open (rewriting a keystore from its twin)",
+		.items = it, .result = "ok", .through = -1, .torn = -1 };
+
+	if (which & 1)
+		it[rec.n_items++] = (audit_item){ .name = "kmc.ks",
+			.version = (uint32_t)v->ks->generation };
+	if (which & 2)
+		it[rec.n_items++] = (audit_item){ .name = "StandbyKsf.ks",
+			.version = (uint32_t)v->ks->generation };
+	audit_change_after(v, &rec);
+}
+
 void audit_change_after(kmc_vault *v, const audit_rec *rec)
 {
 	const char *d = kmc_error_detail();

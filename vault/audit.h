@@ -105,6 +105,10 @@ KMC_INTERNAL int audit_change(kmc_vault *v, const audit_rec *rec)
    is left for the next writable open, and the error detail kept. */
 KMC_INTERNAL void audit_change_after(kmc_vault *v, const audit_rec *rec);
 
+/* The open rewrote kmc.ks (bit 0) or StandbyKsf.ks (bit 1) from the
+   other: one record, best effort. */
+KMC_INTERNAL void audit_repaired(kmc_vault *v, unsigned which);
+
 /* The store's commit hook's part (auditcommit.c; interfaces: the vault's
    one hook calls it first). */
 KMC_INTERNAL int audit_on_commit(kmc_vault *v, store_phase phase,

@@ -47,6 +47,10 @@ t "rm tmp" "$KMC" --vault "$V" rm tmp
 check "rm is recorded, the item removed" has "$(last 2)" '{"name":"tmp","version":0,"removed":true}'
 check "rm's op is kmc_item_remove" has "$(last 2)" '"op":"kmc_item_remove"'
 
+rm "$V/StandbyKsf.ks"
+t "kmc repair rewrites a deleted StandbyKsf.ks" "$KMC" --vault "$V" repair
+check "the repair is recorded" has "$(last)" '"op":"open (rewriting a keystore from its twin)","items":[{"name":"StandbyKsf.ks",'
+
 # ---- reads ----------------------------------------------------------------------
 t_out "password get" "s3cret" "$KMC" --vault "$V" password get db
 rec=$(last)
