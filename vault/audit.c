@@ -84,6 +84,33 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 	return audit_append(v, &r, NULL);
 }
 
+int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
+	uint64_t ks_gen, int outcome, uint64_t *pending)
+{
+	struct audit_state a = { .key = (kmc_secret *)key };
+	kmc_vault tv;
+	/* Not "(keystore)": whether a cut-off restore was made is no
+	   matter of the keystore's generation (an older one comes back). */
+	audit_item it = { .name = "(restored keystore)",
+		.version = (uint32_t)ks_gen };
+	audit_rec rec = { .op = "kmc_vault_restore", .items = &it,
+		.n_items = 1, .result = "pending", .through = -1, .torn = -1 };
+	char buf[128];
+
+	memset(&tv, 0, sizeof(tv));
+	tv.dir = (char *)dir;
+	tv.dirfd = dirfd;
+	tv.audit = &a;
+	if (outcome == 0)
+		return audit_append(&tv, &rec, pending);
+	snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
+		kmc_strerror(outcome) : "ok");
+	rec.result = buf;
+	rec.of = *pending;
+	rec.no_sync = 1;
+	return audit_append(&tv, &rec, NULL);
+}
+
 void audit_repaired(kmc_vault *v, unsigned which)
 {
 	audit_item it[2];

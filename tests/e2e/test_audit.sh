@@ -51,6 +51,12 @@ rm "$V/StandbyKsf.ks"
 t "kmc repair rewrites a deleted StandbyKsf.ks" "$KMC" --vault "$V" repair
 check "the repair is recorded" has "$(last)" '"op":"open (rewriting a keystore from its twin)","items":[{"name":"StandbyKsf.ks",'
 
+t "kmc backup" "$KMC" --vault "$V" backup --out "$T/bk"
+t "kmc restore" "$KMC" --vault "$V" restore "$T/bk"
+check "the restore is recorded: pending, then ok" \
+	sh -c "'$KMC' --vault '$V' audit --json | tail -n 2 | grep -c '\"op\":\"kmc_vault_restore\"' | grep -qx 2"
+check "the restore's outcome is ok" has "$(last)" '"result":"ok"'
+
 # ---- reads ----------------------------------------------------------------------
 t_out "password get" "s3cret" "$KMC" --vault "$V" password get db
 rec=$(last)
@@ -139,6 +145,12 @@ mv "$LOG" "$T/real.log" && ln -s "$T/real.log" "$LOG"
 unsafe "audit.log a symbolic link" 'symbolic link'
 rm "$LOG" && mkdir "$LOG"
 unsafe "audit.log a directory" 'a directory'
+before=$(snapshot "$V")
+t_err 13 "audit.log a directory: kmc restore refused, exit 13" 'audit.log is a directory' \
+	"$KMC" --vault "$V" restore "$T/bk"
+check "audit.log a directory: the restore changed nothing, left no stage" \
+	sh -c "test \"\$(cd '$V' && ls -A | grep -c kmc-restore)\" = 0"
+check "... and the vault is as it was" test "$(snapshot "$V")" = "$before"
 rmdir "$LOG" && cp "$T/good.log" "$LOG" && chmod 644 "$LOG"
 unsafe "audit.log mode 0644" 'mode 0644'
 chmod 600 "$LOG"
