@@ -84,6 +84,48 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 	return audit_append(v, &r, NULL);
 }
 
+int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
+	uint64_t ks_gen, int outcome, uint64_t *pending)
+{
+	struct audit_state a = { .key = (kmc_secret *)key };
+	kmc_vault tv;
+	/* Not "(keystore)": whether a cut-off restore was made is no
+	   matter of the keystore's generation (an older one comes back). */
+	audit_item it = { .name = "(restored keystore)",
+		.version = (uint32_t)ks_gen };
+	audit_rec rec = { .op = "kmc_vault_restore", .items = &it,
+		.n_items = 1, .result = "pending", .through = -1, .torn = -1 };
+	char buf[128];
+
+	memset(&tv, 0, sizeof(tv));
+	tv.dir = (char *)dir;
+	tv.dirfd = dirfd;
+	tv.audit = &a;
+	if (outcome == 0)
+		return audit_append(&tv, &rec, pending);
+	snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
+		kmc_strerror(outcome) : "ok");
+	rec.result = buf;
+	rec.of = *pending;
+	rec.no_sync = 1;
+	return audit_append(&tv, &rec, NULL);
+}
+
+void audit_repaired(kmc_vault *v, unsigned which)
+{
+	audit_item it[2];
+	audit_rec rec = { .op = "open (rewriting a keystore from its twin)",
+		.items = it, .result = "ok", .through = -1, .torn = -1 };
+
+	if (which & 1)
+		it[rec.n_items++] = (audit_item){ .name = "kmc.ks",
+			.version = (uint32_t)v->ks->generation };
+	if (which & 2)
+		it[rec.n_items++] = (audit_item){ .name = "StandbyKsf.ks",
+			.version = (uint32_t)v->ks->generation };
+	audit_change_after(v, &rec);
+}
+
 void audit_change_after(kmc_vault *v, const audit_rec *rec)
 {
 	const char *d = kmc_error_detail();
@@ -150,12 +192,34 @@ static void read_record(kmc_vault *v, const char *name, uint32_t version,
 		kmc_detail(0, "%s", saved);
 }
 
+/*
+ * The calls that hand a secret out (or use a key for the caller, as a
+ * CSR's signature does). A change that reads secrets on its way (mk
+ * rewrap decrypting strings to seal them again, mk retire checking
+ * them, an import reading the password it replaces) hands nothing out:
+ * its own records say what it did.
+ */
+static int hands_out(const char *op)
+{
+	static const char *const ops[] = { "kmc_item_get",
+		"kmc_item_get_version", "kmc_key_load", "kmc_ssl_ctx_use_ex",
+		"kmc_export", "kmc_trust_export", "kmc_key_export",
+		"kmc_string_decrypt", "kmc_csr_make" };
+
+	if (!op)
+		return 1;
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+		if (strcmp(op, ops[i]) == 0)
+			return 1;
+	return 0;
+}
+
 void audit_read(kmc_vault *v, const char *name, uint32_t version)
 {
 	struct audit_state *a = v->audit;
 	audit_seen *s;
 
-	if (!a || a->off)
+	if (!a || a->off || !hands_out(a->op))
 		return;
 	for (size_t i = 0; i < a->n_seen; i++) {
 		s = &a->seen[i];

@@ -105,6 +105,17 @@ KMC_INTERNAL int audit_change(kmc_vault *v, const audit_rec *rec)
    is left for the next writable open, and the error detail kept. */
 KMC_INTERNAL void audit_change_after(kmc_vault *v, const audit_rec *rec);
 
+/* kmc_vault_restore's records in the vault folder dirfd (dir), under
+   key (the restored vault's audit key): outcome 0 the pending record
+   before the commit point (its seq into *pending; a failure refuses the
+   restore), then 1 (made) or the error. */
+KMC_INTERNAL int audit_restore(int dirfd, const char *dir,
+	const kmc_secret *key, uint64_t ks_gen, int outcome, uint64_t *pending);
+
+/* The open rewrote kmc.ks (bit 0) or StandbyKsf.ks (bit 1) from the
+   other: one record, best effort. */
+KMC_INTERNAL void audit_repaired(kmc_vault *v, unsigned which);
+
 /* The store's commit hook's part (auditcommit.c; interfaces: the vault's
    one hook calls it first). */
 KMC_INTERNAL int audit_on_commit(kmc_vault *v, store_phase phase,

@@ -308,6 +308,10 @@ typedef struct walk {
 	uint8_t prev_hash[AUDIT_HASH_LEN];
 	uint64_t need_through;		/* first seq - 1 when not 1 */
 	int through_seen;
+	/* --item: the last pending records that matched, so that their
+	   outcomes ("of") are shown with them. */
+	uint64_t matched[16];
+	unsigned n_matched;
 } walk;
 
 static int broken(const walk *w, const char *file, size_t lineno,
@@ -364,6 +368,15 @@ static int hand_out(walk *w, const audit_line *l)
 		}
 		cnames[n] = names[n];
 		versions[n++] = (uint32_t)u;
+	}
+	if (w->item && !match) {
+		uint64_t of;
+
+		if (audit_line_u64(l->text, l->mac_at, "of", &of) == 0)
+			for (unsigned i = 0; i < ELEMENTSOF(w->matched); i++)
+				match |= of != 0 && w->matched[i] == of;
+	} else if (w->item && strcmp(result, "pending") == 0) {
+		w->matched[w->n_matched++ % ELEMENTSOF(w->matched)] = l->seq;
 	}
 	line = strndup(l->text, l->len);
 	if (!line && r == 0)

@@ -18,7 +18,8 @@
  *      AUDIT_SEGMENTS_KEPT is removed after a record that says so;
  *   4. the record is written with one write(), then fdatasync() (not
  *      for a change's outcome, see audit_change() in audit.c, nor for a
- *      read, see read_record() there). A failure truncates the file back to where it was.
+ *      read, see read_record() there). A failure truncates the file
+ *      back to where it was.
  * A change whose record cannot be written is not made (KMC_E_AUDIT).
  */
 #include <errno.h>
@@ -508,10 +509,10 @@ out:
 
 /* A change cut off between its two records (a kill, a crash): a
    "pending" record that no later record names as "of" (readers may have
-   appended after it). The store's generation tells whether it was made;
-   a keystore change's outcome is the keystores'. Changes are serialized
-   by the writer lock, so only the last one can be open, and it is near
-   the end: the last AUDIT_SCAN bytes are looked at. */
+   appended after it). The store's generation tells whether it was made,
+   or for a keystore change the generation of the keystore that opened.
+   Changes are serialized by the writer lock, so only the last one can be
+   open, and it is near the end: the last AUDIT_SCAN bytes are looked at. */
 #define AUDIT_SCAN (64u * 1024)
 int audit_finish_cut(kmc_vault *v)
 {
@@ -520,6 +521,7 @@ int audit_finish_cut(kmc_vault *v)
 	tail t = { .fd = -1 };
 	audit_rec rec = { .op = op, .through = -1, .torn = -1 };
 	uint64_t gen = 0, now = 0, seq, of, open_seq = 0, open_gen = 0;
+	uint64_t open_ks = 0;
 	size_t n, at = 0;
 	ssize_t got;
 	int r;
@@ -553,10 +555,22 @@ int audit_finish_cut(kmc_vault *v)
 		if (audit_line_str(l, len, "result", result,
 			sizeof(result)) == 0 && strcmp(result, "pending") == 0 &&
 		    audit_line_str(l, len, "op", op, sizeof(op)) == 0) {
+			static const char ks[] =
+				"{\"name\":\"(keystore)\",\"version\":";
+			const char *k = memmem(l, len, ks, sizeof(ks) - 1);
+
 			open_seq = seq;
 			if (audit_line_u64(l, len, "gen", &gen) < 0)
 				gen = 0;
 			open_gen = gen;
+			open_ks = 0;
+			if (k) {
+				k += sizeof(ks) - 1;
+				while (k < l + len && *k >= '0' && *k <= '9' &&
+				       open_ks < UINT32_MAX)
+					open_ks = open_ks * 10 +
+						(uint64_t)(*k++ - '0');
+			}
 		}
 	}
 	if (!open_seq)
@@ -565,8 +579,12 @@ int audit_finish_cut(kmc_vault *v)
 		rec.result = now >= open_gen ?
 			"ok (found made at the next open)" :
 			"not made (cut off)";
+	else if (open_ks && v->ks)
+		rec.result = v->ks->generation >= open_ks ?
+			"ok (found made at the next open)" :
+			"not made (cut off)";
 	else
-		rec.result = "cut off (the keystores hold the outcome)";
+		rec.result = "cut off (outcome unknown)";
 	rec.gen = open_gen;
 	rec.of = open_seq;
 	r = append_one(v, &t, &rec);

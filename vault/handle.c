@@ -630,6 +630,10 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	   before the recoveries below, whose changes are recorded too. */
 	KMC_GUARD(audit_attach(v));
 	store_set_commit_hook(&v->st, vault_on_commit, v);
+	/* A twin rewritten above only puts back what the newest keystore
+	   already says: recorded, best effort, not a change to refuse. */
+	if (v->repaired)
+		audit_repaired(v, v->repaired);
 	audit_op(v, "open (finishing a cut-off change)");
 	/* An import cut off by a crash is finished or undone before use;
 	   a store of the first releases gets its history database, and a

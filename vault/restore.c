@@ -40,6 +40,7 @@
 #include "backup.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
+#include "audit.h"
 
 /* ---------------------------------------------------------------- */
 /* Restore                                                           */
@@ -122,7 +123,8 @@ static int unlock_error(int r)
  * why in info->note and go on: the manifest's hashes were checked.
  */
 static int verify_staged(const char *dir, const char *from,
-	const kmc_options *opts, kmc_backup_info *info)
+	const kmc_options *opts, kmc_backup_info *info,
+	kmc_secret **ret_audit_key)
 {
 	kmc_vault *sv = NULL;
 	char path[PATH_MAX + 64];
@@ -147,6 +149,10 @@ static int verify_staged(const char *dir, const char *from,
 			d[0] ? d : kmc_strerror(r));
 	}
 	r = items_verify_all(sv, from);
+	/* The audit key of the vault (the backup is of the same one), so
+	   the restore is recorded in its audit log. */
+	if (r == 0 && audit_key(sv))
+		r = kmc_secret_dup(audit_key(sv), AUDIT_HASH_LEN, ret_audit_key);
 	kmc_vault_close(sv);
 	KMC_GUARD(r);
 	info->verified = 1;
@@ -236,6 +242,8 @@ int kmc_vault_restore(const char *dir, const char *from,
 	_cleanup_(kmc_closep) int bfd = -1;
 	_cleanup_(kmc_closep) int sfd = -1;
 	_cleanup_(freep) uint8_t *raw = NULL;
+	_cleanup_(kmc_secret_freep) kmc_secret *akey = NULL;
+	uint64_t pending = 0;
 	char dbuf[PATH_MAX], path[PATH_MAX + 64], cur[2 * KS_VAULT_ID_LEN + 1];
 	char want[2 * KS_VAULT_ID_LEN + 1], mark[256];
 	uint8_t id[KS_VAULT_ID_LEN];
@@ -326,13 +334,21 @@ int kmc_vault_restore(const char *dir, const char *from,
 	staged = 1;
 	r = restore_stage(dirfd, bfd, from, &m, &sfd);
 	if (r == 0)
-		r = verify_staged(dir, from, opts, &info);
+		r = verify_staged(dir, from, opts, &info, &akey);
 	/* The verifying open made a reader table in the stage: not moved. */
 	if (r == 0 && unlinkat(sfd, STORE_LOCK_NAME, 0) < 0 && errno != ENOENT)
 		r = -errno;
 	if (r < 0)
 		goto fail;
 
+	/* The record before the commit point: a restore that cannot be
+	   recorded is not made. A backup no protector opened gives no key,
+	   and its restore goes unrecorded (docs/cli.md). */
+	if (akey) {
+		r = audit_restore(dirfd, dir, akey, m.generation, 0, &pending);
+		if (r < 0)
+			goto fail;
+	}
 	vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
 	len = (size_t)snprintf(mark, sizeof(mark), "kmcvault-restore 1\n"
 		"vault_id %s\ngeneration %" PRIu64 "\n", want, m.generation);
@@ -342,6 +358,17 @@ int kmc_vault_restore(const char *dir, const char *from,
 		goto fail;
 	/* The commit point is passed: from here on, forward only. */
 	r = restore_apply(dirfd, dir);
+	if (akey) {
+		char d[512];
+
+		/* Best effort: the restore is made (or kmc repair makes it). */
+		snprintf(d, sizeof(d), "%s", kmc_error_detail());
+		(void)audit_restore(dirfd, dir, akey, m.generation,
+			r < 0 ? r : 1, &pending);
+		kmc_detail_clear();
+		if (d[0])
+			kmc_detail(0, "%s", d);
+	}
 	if (r < 0)
 		return kmc_detail(KMC_E_PENDING, "%s: the restore is committed "
 			"but not finished (%s); kmc repair finishes it", dir,

@@ -1266,8 +1266,8 @@ typedef struct kmc_audit_state {
 /*
  * kmc_audit_read - call cb for each record of the audit log of the vault
  * in dir, oldest first, whose time is at or after since (RFC 3339 or a
- * prefix of it such as "2026-12-01"; NULL: all) and that names item
- * (NULL: all). Needs no secret and checks no MAC (kmc_audit_verify()
+ * prefix of it such as "2026-12-01"; NULL: all) and that names item, or
+ * is the outcome of a change that does (NULL: all). Needs no secret and checks no MAC (kmc_audit_verify()
  * does); a line that is not a record stops the walk. cb's non-zero
  * return stops it too and is returned. *ret_state (may be NULL) gets
  * the counts and head of what was read.

@@ -47,6 +47,16 @@ t "rm tmp" "$KMC" --vault "$V" rm tmp
 check "rm is recorded, the item removed" has "$(last 2)" '{"name":"tmp","version":0,"removed":true}'
 check "rm's op is kmc_item_remove" has "$(last 2)" '"op":"kmc_item_remove"'
 
+rm "$V/StandbyKsf.ks"
+t "kmc repair rewrites a deleted StandbyKsf.ks" "$KMC" --vault "$V" repair
+check "the repair is recorded" has "$(last)" '"op":"open (rewriting a keystore from its twin)","items":[{"name":"StandbyKsf.ks",'
+
+t "kmc backup" "$KMC" --vault "$V" backup --out "$T/bk"
+t "kmc restore" "$KMC" --vault "$V" restore "$T/bk"
+check "the restore is recorded: pending, then ok" \
+	sh -c "'$KMC' --vault '$V' audit --json | tail -n 2 | grep -c '\"op\":\"kmc_vault_restore\"' | grep -qx 2"
+check "the restore's outcome is ok" has "$(last)" '"result":"ok"'
+
 # ---- reads ----------------------------------------------------------------------
 t_out "password get" "s3cret" "$KMC" --vault "$V" password get db
 rec=$(last)
@@ -67,7 +77,10 @@ check "kmc audit prints a line a record" test "$(wc -l <"$T/a")" = "$(wc -l <"$L
 check "kmc audit names the op, items and result" grep -q 'kmc_item_put: db v1 -> pending' "$T/a"
 t "kmc audit --item db" "$KMC" --vault "$V" audit --item db --json
 cp "$OUT" "$T/a"
-check "--item db: only records naming db" sh -c "! grep -v '\"name\":\"db\"' '$T/a'"
+check "--item db: only records naming db, and their outcomes" \
+	sh -c "! grep -v '\"name\":\"db\"' '$T/a' | grep -qv '\"of\":'"
+check "--item db: a change's outcome follows its pending record" \
+	grep -q '"of":'"$pseq"',' "$T/a"
 check "--item db: its reads and changes" test "$(wc -l <"$T/a")" -ge 3
 t "kmc audit --json" "$KMC" --vault "$V" audit --json
 cp "$OUT" "$T/a"
@@ -132,6 +145,12 @@ mv "$LOG" "$T/real.log" && ln -s "$T/real.log" "$LOG"
 unsafe "audit.log a symbolic link" 'symbolic link'
 rm "$LOG" && mkdir "$LOG"
 unsafe "audit.log a directory" 'a directory'
+before=$(snapshot "$V")
+t_err 13 "audit.log a directory: kmc restore refused, exit 13" 'audit.log is a directory' \
+	"$KMC" --vault "$V" restore "$T/bk"
+check "audit.log a directory: the restore changed nothing, left no stage" \
+	sh -c "test \"\$(cd '$V' && ls -A | grep -c kmc-restore)\" = 0"
+check "... and the vault is as it was" test "$(snapshot "$V")" = "$before"
 rmdir "$LOG" && cp "$T/good.log" "$LOG" && chmod 644 "$LOG"
 unsafe "audit.log mode 0644" 'mode 0644'
 chmod 600 "$LOG"

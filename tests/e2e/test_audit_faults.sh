@@ -77,4 +77,86 @@ for ((n = 1; n <= $(kills_wanted && echo "$set_steps" || echo 0); n++)); do
 done
 echo "# password set with the audit log, killed at each step: the old password $olds times, the new $news"
 
+# ---- a keystore change killed at each step --------------------------------------------
+# mk rotate writes its pending record, then both keystores: after the
+# next writable open the log says whether it was made, as the keystores do.
+KV=$T/kv
+"$KMC" --vault "$KV" init 2>/dev/null
+cp -a "$KV" "$T/kv.orig"
+faulty 0 "$KMC" --vault "$KV" mk rotate
+ks_steps=$steps
+# the log's last word on the rotation matches the master keys there are
+rotation_told() {
+	local last mks
+	last=$("$KMC_LOOK" --vault "$KV" audit --json 2>/dev/null | grep '"op":"kmc_mk_rotate"' | tail -n 1)
+	mks=$("$KMC_LOOK" --vault "$KV" mk list --json 2>/dev/null | jq length)
+	case $mks in
+	1) [ -z "$last" ] || grep -q '"result":"not made (cut off)"' <<<"$last" ;;
+	2) grep -Eq '"result":"ok( \(found made at the next open\))?"' <<<"$last" ;;
+	*) false ;;
+	esac || { echo "$mks master keys, last record: $last" >&2; false; }
+}
+kills_wanted || skip_kills "mk rotate with the audit log"
+for ((n = 1; n <= $(kills_wanted && echo "$ks_steps" || echo 0); n++)); do
+	at="mk rotate, killed at step $n of $ks_steps"
+	rm -rf "$KV" && cp -a "$T/kv.orig" "$KV"
+	FAULT_KILL=1 faulty "$n" "$KMC" --vault "$KV" mk rotate
+	check "$at: the shim killed it" killed
+	check "$at: kmc repair succeeds" repaired "$KV"
+	check "$at: the log tells the outcome the keystores show" rotation_told
+	check "$at: the audit log verifies" verifies "$KV"
+done
+
+# ---- rotation under faults -----------------------------------------------------------
+# Two puts with 512-byte segments (about one record a segment): each
+# append may rename audit.log to a segment and remove the oldest. Each
+# step failing, and killed at each: after the next writable open the
+# chain verifies, and a password the run stored has its record.
+FILL=$T/audit_fill
+check "the audit_fill helper builds" kmc_cc "$FILL" "$KMC_TOP/tests/e2e/audit_fill.c" -I"$KMC_TOP"
+RV=$T/rv
+"$KMC" --vault "$RV" init 2>/dev/null
+"$FILL" "$RV" 1024 20 2>/dev/null	# 8 segments already
+cp -a "$RV" "$T/rv.orig"
+fresh_rv() { rm -rf "$RV" && cp -a "$T/rv.orig" "$RV"; }
+# fill-0 and fill-1, which the two puts replace: a version the run made
+# has its record (the records of older ones may be in removed segments)
+version_of() { # version_of VAULT NAME
+	"$KMC_LOOK" --vault "$1" list --json 2>/dev/null |
+		grep -o "\"name\":\"$2\"[^}]*\"version\":[0-9]*" | grep -o '[0-9]*$'
+}
+all_recorded() {
+	local n v
+	for n in fill-0 fill-1; do
+		v=$(version_of "$RV" "$n")
+		[ "$v" != "$(version_of "$T/rv.orig" "$n")" ] || continue
+		cat "$RV"/audit*.log | grep '"op":"kmc_item_put"' |
+			grep -q "\"name\":\"$n\",\"version\":$v[,}]" ||
+			{ echo "no record of $n version '$v'" >&2; return 1; }
+	done
+}
+faulty 0 "$FILL" "$RV" 512 2
+check "two puts under the shim without a fault succeed" test "$rc" = 0
+rot_steps=$steps
+removals() { cat "$RV"/audit*.log | grep -c '"op":"audit segment removed"'; }
+before_rm=$(cat "$T"/rv.orig/audit*.log | grep -c '"op":"audit segment removed"')
+check "they removed an old segment, and said so" test "$(removals)" -gt "$before_rm"
+check "... and kept 8 segments" \
+	test "$(find "$RV" -maxdepth 1 -name 'audit-*.log' | wc -l)" = 8
+for mode in fail $(kill_mode); do
+	for ((n = 1; n <= rot_steps; n++)); do
+		at="two puts rotating, step $n of $rot_steps ${mode}ed"
+		fresh_rv
+		FAULT_KILL=$([ "$mode" = kill ] && echo 1 || echo 0) faulty "$n" "$FILL" "$RV" 512 2
+		if [ "$mode" = kill ]; then
+			check "$at: the shim killed it" killed
+		else
+			check "$at: no crash" no_crash
+		fi
+		check "$at: a writable open, then" repaired "$RV"
+		check "$at: the chain verifies" verifies "$RV"
+		check "$at: every password stored has its record" all_recorded
+	done
+done
+
 done_testing

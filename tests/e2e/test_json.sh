@@ -63,6 +63,11 @@ json_of "status --json" status status --json
 json_of "list --json" list list --json
 json_of "protector list --json" "protector list" protector list --json
 json_of "cert info FILE --json" "cert info" cert info "$T/pki/server.crt" --json
+json_of "audit verify --json" "audit verify" audit verify --json
+check "audit verify --json: intact" jq -e '.intact == true and .error == null' "$T/json.out"
+"$KMC" --vault "$V" audit --json 2>/dev/null | tail -n 1 >"$T/audit.last"
+check "audit --json: its last line, a record with every field cli.md documents" \
+	has_fields "$T/audit.last" audit
 json_of "backup --json" backup backup --out "$T/bk" --json
 check "backup --json names the new folder" jq -e --arg d "$T/bk" '.dir == $d' "$T/json.out"
 check "backup --json counts the item" jq -e '.items == 1' "$T/json.out"
