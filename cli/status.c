@@ -204,15 +204,27 @@ static void nearest_text(const nearest *n)
    hashes and sequence numbers; kmc audit verify checks the MACs). */
 typedef struct audit_seen {
 	int r;
+	int cut;	/* records removed from its end (kmc.bind says) */
 	kmc_audit_state st;
 	char error[512];
 } audit_seen;
 
-static void audit_look(const char *dir, audit_seen *a)
+/* bound: the record kmc.bind names (0: none). A log that ends before
+   it (and did not rotate it out) lost records from its end. */
+static void audit_look(const char *dir, uint64_t bound, audit_seen *a)
 {
 	a->r = kmc_audit_read(dir, NULL, NULL, NULL, NULL, &a->st);
 	snprintf(a->error, sizeof(a->error), "%s", a->r < 0 ?
 		kmc_error_detail() : "");
+	if (a->r == 0 && bound > a->st.head_seq &&
+	    (bound >= a->st.first_seq || !a->st.records)) {
+		a->r = KMC_E_AUDIT;
+		a->cut = 1;
+		snprintf(a->error, sizeof(a->error), "%s: the audit log ends "
+			"at seq %" PRIu64 ", but kmc.bind names seq %" PRIu64
+			": records were removed from its end", dir,
+			a->st.head_seq, bound);
+	}
 }
 
 static const char *audit_state_name(const audit_seen *a)
@@ -248,6 +260,8 @@ static void audit_text(const audit_seen *a)
 		a->st.head_seq, a->st.segments, a->st.segments == 1 ? "" : "s");
 	if (a->r == 0)
 		printf("; kmc audit verify checks the MACs\n");
+	else if (a->cut)
+		printf("; broken: records were removed from its end\n");
 	else if (a->st.torn_bytes)
 		printf("; warning: a torn last record of %" PRIu64 " bytes (a "
 			"crash cut it off); the next change closes it off\n",
@@ -270,7 +284,7 @@ static int cmd_status(cli_opts *a)
 		return r;
 	healthy = status_healthy(&s);
 	nearest_expiry(dir, &s, &near);
-	audit_look(dir, &au);
+	audit_look(dir, s.bound_audit_seq, &au);
 	if (a->json) {
 		printf("{\"vault\":");
 		json_str(stdout, dir);
@@ -359,6 +373,10 @@ static int cmd_status(cli_opts *a)
 		cli_note("%s needs repair: run kmc repair (any "
 			"command that changes the vault does the same)", dir);
 		return CLI_EXIT(EXIT_INTEGRITY);
+	}
+	if (au.cut) {
+		cli_note("%s", au.error);
+		return CLI_EXIT(EXIT_AUDIT);
 	}
 	/* A torn tail is a crash's, not damage: only a warning. */
 	if (au.r < 0 && !au.st.torn_bytes)

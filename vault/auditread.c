@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "audit.h"
+#include "bind.h"
 #include "../kmc/crypto.h"
 #include "../safeio/fileio.h"
 
@@ -308,6 +309,11 @@ typedef struct walk {
 	uint8_t prev_hash[AUDIT_HASH_LEN];
 	uint64_t need_through;		/* first seq - 1 when not 1 */
 	int through_seen;
+	/* The head kmc.bind vouches for: its record must be in the chain,
+	   with that hash (0: none to look for). */
+	uint64_t bound_seq;
+	uint8_t bound_hash[AUDIT_HASH_LEN];
+	int bound_seen;
 	/* --item: the last pending records that matched, so that their
 	   outcomes ("of") are shown with them. */
 	uint64_t matched[16];
@@ -440,6 +446,13 @@ static int one_line(walk *w, const char *file, size_t lineno,
 	    v == w->need_through)
 		w->through_seen = 1;
 	kmc_hash(w->prev_hash, text, len);
+	if (w->bound_seq && l.seq == w->bound_seq) {
+		if (kmc_memcmp(w->prev_hash, w->bound_hash, AUDIT_HASH_LEN))
+			return broken(w, file, lineno, l.seq, "it is not the "
+				"record kmc.bind vouches for: the log was "
+				"rewritten from here on");
+		w->bound_seen = 1;
+	}
 	w->have_prev = 1;
 	w->st.head_seq = l.seq;
 	w->st.records++;
@@ -569,7 +582,6 @@ int kmc_audit_read(const char *dir, const char *since, const char *item,
 int kmc_audit_verify(kmc_vault *v, kmc_audit_state *ret_state)
 {
 	walk w = { .dirfd = v->dirfd, .dir = v->dir };
-	uint8_t head[AUDIT_HASH_LEN];
 	int r;
 
 	kmc_detail_clear();
@@ -578,17 +590,22 @@ int kmc_audit_verify(kmc_vault *v, kmc_audit_state *ret_state)
 		return kmc_detail(KMC_E_AUDIT, "%s: this handle holds no audit "
 			"key; open the vault with a protector", v->dir);
 	w.key = audit_key(v);
+	/* No binding yet (an older kmc's vault, a reader of one): the chain
+	   alone is checked. */
+	if (bind_audit_head(v, &w.bound_seq, w.bound_hash) < 0) {
+		kmc_detail_clear();
+		w.bound_seq = 0;
+	}
 	r = walk_all(&w);
 	*ret_state = w.st;
 	KMC_GUARD(r);
-	(void)head;
-	/*
-	 * BIND: compare the head with the bound one here, once
-	 * bind_audit_head() is on main:
-	 *	r = bind_audit_head(v, &seq, head);
-	 *	KMC_E_NOT_FOUND: no binding yet; else seq and head must be
-	 *	w.st.head_seq and the walk's last hash (KMC_E_AUDIT naming
-	 *	both when not: records after the bound head were removed).
-	 */
+	/* Records up to the bound one were there when kmc.bind was last
+	   written: the log may have grown since (reads) and rotated old
+	   segments out (the chain checks their removal), never shrunk. */
+	if (w.bound_seq && !w.bound_seen && w.bound_seq >= w.st.first_seq)
+		return kmc_detail(KMC_E_AUDIT, "%s: the audit log ends at seq "
+			"%" PRIu64 ", but kmc.bind vouches for seq %" PRIu64 ": "
+			"records were removed from its end", v->dir,
+			w.st.head_seq, w.bound_seq);
 	return 0;
 }

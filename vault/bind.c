@@ -22,6 +22,7 @@
 #include <string.h>
 #include "vault.h"
 #include "bind.h"
+#include "audit.h"
 #include "../safeio/fileio.h"
 #include "../kmc/buf.h"
 
@@ -37,6 +38,9 @@ struct vault_bind {
 	kmc_secret *pin;	/* the token's PIN as given at the open */
 	int todo;		/* for bind_settle(): BIND_TODO_* */
 	char show[4200];	/* DIR/kmc.bind */
+	/* What --accept-rollback accepted (the refusal's detail), or that
+	   an older vault got its first binding: for the audit record. */
+	char accepted[600];
 };
 
 static const kmc_file_rule bind_rule = {
@@ -351,8 +355,7 @@ static int bind_now(kmc_vault *v, bind_state *ret)
 	b.ks_gen = v->ks->generation;
 	memcpy(b.ks_digest, v->bind->ks_digest, 32);
 	KMC_GUARD(store_now(v, &b.gen, b.root));
-	/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the audit
-	   log is on main; until then the vault has none (seq 0). */
+	KMC_GUARD(audit_head(v, &b.audit_seq, b.audit_hash));
 	*ret = b;
 	return 0;
 }
@@ -555,18 +558,20 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		if (!writer)
 			return 0;	/* "not bound yet": kmc status says so */
 		r = unbound_check(v);
-		if (r < 0 && accept)
+		if (r < 0 && !accept)
+			return r;
+		snprintf(v->bind->accepted, sizeof(v->bind->accepted), "%s",
+			r < 0 ? kmc_error_detail() : "");
+		if (r < 0)
 			kmc_detail_clear();
-		else
-			KMC_GUARD(r);
-		/* MERGE: the first binding of an old vault is worth a record
-		   in the audit log once it is on main. */
 		v->bind->todo = BIND_TODO_REBIND;
 		return 0;
 	}
 	if (r < 0 && accept && writer) {
-		/* MERGE: audit_append(v, "repair --accept-rollback", ...) once
-		   the audit log is on main: a deliberate restore is recorded. */
+		/* Recorded in the audit log by bind_settle(), which runs once
+		   the log is open. */
+		snprintf(v->bind->accepted, sizeof(v->bind->accepted), "%s",
+			kmc_error_detail());
 		kmc_detail_clear();
 		v->bind->have = 0;
 		v->bind->todo = BIND_TODO_REBIND;
@@ -576,6 +581,33 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	if (writer)
 		v->bind->todo = accept ? BIND_TODO_REBIND : BIND_TODO_SETTLE;
 	return 0;
+}
+
+/*
+ * kmc repair --accept-rollback: recorded first (a restore the log cannot
+ * record is not accepted), then the store's digest built again from the
+ * records as they are, so that records put back are the vault's now.
+ */
+static int accept_rollback(kmc_vault *v)
+{
+	char result[700];
+	audit_rec rec = { .op = "kmc repair --accept-rollback",
+		.result = result, .through = -1, .torn = -1 };
+
+	snprintf(result, sizeof(result), "accepted: %s",
+		v->bind->accepted[0] ? v->bind->accepted :
+		"nothing disagreed; bound again");
+	KMC_GUARD(audit_change(v, &rec));
+	return storetree_rebuild(&v->st);
+}
+
+/* A vault an older kmc made, or a restore's, gets its first binding. */
+static int first_binding(kmc_vault *v)
+{
+	audit_rec rec = { .op = "binding (kmc.bind) made", .result = "ok",
+		.through = -1, .torn = -1 };
+
+	return audit_change(v, &rec);
 }
 
 /*
@@ -598,6 +630,10 @@ int bind_settle(kmc_vault *v)
 		bind_place_remove_temps(&v->bind->place);
 	if (v->bind->todo == BIND_TODO_REBIND) {
 		v->bind->todo = BIND_TODO_NONE;
+		if (v->flags & KMC_OPEN_ACCEPT_ROLLBACK)
+			KMC_GUARD(accept_rollback(v));
+		else if (!v->bind->have)
+			KMC_GUARD(first_binding(v));
 		return rebind(v);
 	}
 	v->bind->todo = BIND_TODO_NONE;
@@ -650,8 +686,8 @@ int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
 		b.flags |= BIND_FLAG_NEXT;
 		b.next_gen = c->gen_new;
 		memcpy(b.next_root, c->root_new, 32);
-		/* MERGE: audit_head(v, &b.audit_seq, b.audit_hash) once the
-		   audit log is on main (its record of this change is in). */
+		/* The audit log's record of this change is in: bound. */
+		KMC_GUARD(audit_head(v, &b.audit_seq, b.audit_hash));
 		KMC_GUARD(bind_write(v, &b));
 		KMC_GUARD(place_move(v, &b, c->gen_new));
 		/* The place's bit goes in at COMMITTED, the place written. */
@@ -663,6 +699,9 @@ int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
 		memcpy(b.root, c->root_new, 32);
 		b.next_gen = 0;
 		memset(b.next_root, 0, 32);
+		/* The audit head stays the PREPARE's: the outcome record is
+		   written without a sync of its own, so a power cut may lose
+		   it, and a binding naming it would then call that lost. */
 		/* Best effort: a pending next is accepted, and the next
 		   writable open finishes it. */
 		if (bind_write(v, &b) < 0)
@@ -688,6 +727,8 @@ int bind_on_keystore(kmc_vault *v, store_phase phase, uint64_t gen,
 		b.flags |= BIND_FLAG_KS_NEXT;
 		b.ks_next_gen = gen;
 		kmc_hash(b.ks_next_digest, raw, len);
+		/* The audit log's record of this change is in: bound. */
+		KMC_GUARD(audit_head(v, &b.audit_seq, b.audit_hash));
 		return bind_write(v, &b);
 	case STORE_COMMITTED:
 		b.flags &= (uint16_t)~BIND_FLAG_KS_NEXT;
@@ -730,7 +771,7 @@ int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
 
 void bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
-	uint8_t *ret_places)
+	uint8_t *ret_places, uint64_t *ret_audit_seq)
 {
 	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
@@ -738,6 +779,7 @@ void bind_status(int dirfd, uint64_t store_gen,
 	int r;
 
 	*ret_places = 0;
+	*ret_audit_seq = 0;
 	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
 		&len);
 	kmc_detail_clear();
@@ -751,6 +793,7 @@ void bind_status(int dirfd, uint64_t store_gen,
 		return;
 	}
 	*ret_places = b.places;
+	*ret_audit_seq = b.audit_seq;
 	if (store_gen == b.gen)
 		*ret_state = KMC_BIND_OK;
 	else if ((b.flags & BIND_FLAG_NEXT) && store_gen == b.next_gen)

@@ -127,7 +127,7 @@ KMC_INTERNAL int bind_audit_head(kmc_vault *v, uint64_t *ret_seq,
    forward-only place it names. */
 KMC_INTERNAL void bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
-	uint8_t *ret_places);
+	uint8_t *ret_places, uint64_t *ret_audit_seq);
 
 /* bindplace.c: the host state file beside the host key, or the counter
    object on a pkcs11 or tpm protector's token. */

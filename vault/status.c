@@ -227,7 +227,8 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		kmc_status_free(&s);
 		return r;
 	}
-	bind_status(dirfd, s.store_generation, vault_id, &bstate, &places);
+	bind_status(dirfd, s.store_generation, vault_id, &bstate, &places,
+		&s.bound_audit_seq);
 	s.binding = (kmc_bind_state)bstate;
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;

@@ -254,6 +254,10 @@ typedef struct kmc_status {
 	/* Where a whole folder put back is caught ("host state file
 	   PATH"), or "" when nothing outside the folder can tell. */
 	char rollback_place[4240];
+	/* The audit log's record kmc.bind names (read without the key:
+	   kmc audit verify checks it), 0 when none: a log that ends before
+	   it lost records from its end. */
+	uint64_t bound_audit_seq;
 } kmc_status;
 
 /* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */
