@@ -41,6 +41,7 @@ struct vault_bind {
 	/* What --accept-rollback accepted (the refusal's detail), or that
 	   an older vault got its first binding: for the audit record. */
 	char accepted[600];
+	int first;	/* an older kmc's vault, bound for the first time */
 };
 
 static const kmc_file_rule bind_rule = {
@@ -564,6 +565,8 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 			r < 0 ? kmc_error_detail() : "");
 		if (r < 0)
 			kmc_detail_clear();
+		/* A restore's vault has none either: its records say so. */
+		v->bind->first = !accept;
 		v->bind->todo = BIND_TODO_REBIND;
 		return 0;
 	}
@@ -601,7 +604,7 @@ static int accept_rollback(kmc_vault *v)
 	return storetree_rebuild(&v->st);
 }
 
-/* A vault an older kmc made, or a restore's, gets its first binding. */
+/* A vault an older kmc made gets its first binding. */
 static int first_binding(kmc_vault *v)
 {
 	audit_rec rec = { .op = "binding (kmc.bind) made", .result = "ok",
@@ -632,7 +635,7 @@ int bind_settle(kmc_vault *v)
 		v->bind->todo = BIND_TODO_NONE;
 		if (v->flags & KMC_OPEN_ACCEPT_ROLLBACK)
 			KMC_GUARD(accept_rollback(v));
-		else if (!v->bind->have)
+		else if (v->bind->first)
 			KMC_GUARD(first_binding(v));
 		return rebind(v);
 	}

@@ -118,6 +118,15 @@ restore
 head -n 1 "$T/good.log" >"$T/first" && tail -n +2 "$T/good.log" >>"$T/first" && cat "$T/first" "$T/first" >"$LOG" 2>/dev/null
 t_err 13 "records replayed: exit 13" 'follows seq' "$KMC" --vault "$V" audit verify
 restore
+# Whole records cut from the end, the change's synced record among them:
+# the chain alone cannot tell, kmc.bind (which names it) can.
+head -n -3 "$T/good.log" >"$LOG"
+t_err 13 "records removed from the end: verify names the bound seq, exit 13" \
+	'ends at seq [0-9]+, but kmc.bind vouches for seq [0-9]+: records were removed' \
+	"$KMC" --vault "$V" audit verify
+t_err 13 "records removed from the end: kmc status exits 13" \
+	'ends at seq [0-9]+, but kmc.bind names seq [0-9]+' "$KMC" --vault "$V" status
+restore
 head -c -25 "$T/good.log" >"$LOG"
 t_err 13 "truncated mid-record: verify says torn, exit 13" 'a torn last record of [0-9]+ bytes' \
 	"$KMC" --vault "$V" audit verify

@@ -7,7 +7,9 @@
 #     digest), prints nothing, and the other items still read;
 #   - a removed item put back (a revoked password resurrected): refused;
 #   - kmc verify names each such item and exits 4, --json too, and is
-#     clean (exit 0) on a sound vault and again once the items are gone.
+#     clean (exit 0) on a sound vault and again once the items are gone;
+#   - kmc repair --accept-rollback takes a record put back deliberately
+#     as the vault's own, and the audit log says so.
 # (Old versions in the history database: tests/unit/test_storetree.c.)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -63,5 +65,19 @@ t "kmc verify is clean again" kmc verify
 t "kmc verify --json too" kmc verify --json
 keep "$T/v3"
 check "... ok true, no disagreement" jq -e '.ok == true and .disagreements == []' "$T/v3"
+
+# A deliberate restore of one record: refused until accepted, then the
+# vault's, with the acceptance in the audit log.
+check "a dump of the items with the third value of db" dump "$T/third.dump"
+t "password db, fourth value" set_pw db 'db-fourth'
+check "mdb_load puts the third value back" load "$T/third.dump"
+t_err 12 "... refused" 'item db: items\.mdb disagrees with its digest' kmc password get db
+t "kmc repair --accept-rollback accepts it" kmc repair --accept-rollback
+t_out "... db reads the value put back" 'db-third' kmc password get db
+t "... kmc verify is clean" kmc verify
+t "... the audit log verifies" kmc audit verify
+t "... kmc audit" kmc audit
+keep "$T/a1"
+check "... records the acceptance" grep -q 'kmc repair --accept-rollback -> accepted' "$T/a1"
 
 done_testing
