@@ -13,7 +13,6 @@
  * Open is O(1): one small file, the store's meta, and the state file
  * beside the host key or the counter object on the token (bindplace.c).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -24,7 +23,6 @@
 #include "bind.h"
 #include "audit.h"
 #include "../safeio/fileio.h"
-#include "../kmc/buf.h"
 
 enum { BIND_TODO_NONE, BIND_TODO_SETTLE, BIND_TODO_REBIND };
 
@@ -49,91 +47,6 @@ static const kmc_file_rule bind_rule = {
 	.max_size = 4096,
 	.allow_root_owner = 0,
 };
-
-static uint8_t *put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-	return p + 8;
-}
-
-static uint8_t *put(uint8_t *p, const void *src, size_t n)
-{
-	memcpy(p, src, n);
-	return p + n;
-}
-
-/* No allocation: a binding is written even where memory ran out. */
-void bind_serialize(const bind_state *b, const uint8_t key[KMC_KEY_LEN],
-	uint8_t out[BIND_FILE_LEN])
-{
-	uint8_t *p = out;
-
-	p = put(p, BIND_MAGIC, 8);
-	*p++ = (uint8_t)(BIND_FORMAT_VERSION >> 8);
-	*p++ = (uint8_t)BIND_FORMAT_VERSION;
-	*p++ = (uint8_t)(b->flags >> 8);
-	*p++ = (uint8_t)b->flags;
-	p = put(p, b->vault_id, KS_VAULT_ID_LEN);
-	p = put(put64(p, b->ks_gen), b->ks_digest, 32);
-	p = put(put64(p, b->ks_next_gen), b->ks_next_digest, 32);
-	p = put(put64(p, b->gen), b->root, 32);
-	p = put(put64(p, b->next_gen), b->next_root, 32);
-	p = put(put64(p, b->audit_seq), b->audit_hash, 32);
-	*p++ = b->places;
-	KMC_ASSERT(p - out == BIND_FILE_LEN - 32);
-	kmc_mac(p, key, out, BIND_FILE_LEN - 32);
-}
-
-uint8_t *bind_put64(uint8_t *p, uint64_t v)
-{
-	return put64(p, v);
-}
-
-int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
-{
-	kmc_rbuf r = KMC_RBUF(data, len);
-	const uint8_t *magic;
-	uint16_t version;
-	bind_state b;
-
-	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
-	memset(&b, 0, sizeof(b));
-	KMC_GUARD(kmc_rbuf_bytes(&r, 8, &magic));
-	KMC_ENSURE(memcmp(magic, BIND_MAGIC, 8) == 0, KMC_E_CORRUPT);
-	KMC_GUARD(kmc_rbuf_u16(&r, &version));
-	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_VERSION);
-	KMC_GUARD(kmc_rbuf_u16(&r, &b.flags));
-	KMC_ENSURE(!(b.flags & ~(BIND_FLAG_NEXT | BIND_FLAG_KS_NEXT)),
-		KMC_E_CORRUPT);
-	KMC_GUARD(kmc_rbuf_copy(&r, b.vault_id, KS_VAULT_ID_LEN));
-	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_gen));
-	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_digest, 32));
-	KMC_GUARD(kmc_rbuf_u64(&r, &b.ks_next_gen));
-	KMC_GUARD(kmc_rbuf_copy(&r, b.ks_next_digest, 32));
-	KMC_GUARD(kmc_rbuf_u64(&r, &b.gen));
-	KMC_GUARD(kmc_rbuf_copy(&r, b.root, 32));
-	KMC_GUARD(kmc_rbuf_u64(&r, &b.next_gen));
-	KMC_GUARD(kmc_rbuf_copy(&r, b.next_root, 32));
-	KMC_GUARD(kmc_rbuf_u64(&r, &b.audit_seq));
-	KMC_GUARD(kmc_rbuf_copy(&r, b.audit_hash, 32));
-	KMC_GUARD(kmc_rbuf_u8(&r, &b.places));
-	KMC_ENSURE(kmc_rbuf_left(&r) == 32, KMC_E_CORRUPT);
-	*ret = b;
-	return 0;
-}
-
-int bind_verify_mac(const uint8_t *data, size_t len,
-	const uint8_t key[KMC_KEY_LEN])
-{
-	uint8_t mac[32];
-
-	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_AUTH);
-	kmc_mac(mac, key, data, len - 32);
-	return kmc_memcmp(mac, data + len - 32, 32) == 0 ? 0 : KMC_E_AUTH;
-}
 
 int bind_store_root(store *st, uint64_t *ret_gen, uint8_t root[32])
 {
@@ -470,30 +383,6 @@ static int bind_check(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	KMC_GUARD(store_now(v, &g, root));
 	KMC_GUARD(store_ok(v, &v->bind->b, g, root));
 	return check_place(v, &v->bind->b, ret_place);
-}
-
-/*
- * The temporaries a write killed halfway left (".NAME.tmp-*" of
- * kmc_write_atomic()): the writer lock is held, so no write of them is
- * under way.
- */
-void bind_remove_temps(int dirfd, const char *name)
-{
-	char prefix[128];
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	snprintf(prefix, sizeof(prefix), ".%s.tmp-", name);
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-			(void)unlinkat(dirfd, e->d_name, 0);
-	closedir(d);
 }
 
 /*

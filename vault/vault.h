@@ -10,8 +10,9 @@
  *                   bind.c      kmc.bind: the store, keystores and audit
  *                               head bound under the root key, checked
  *                               at open, written around every commit;
- *                               bindplace.c the state file beside the
- *                               host key, which only moves forward
+ *                               bindfile.c its bytes; bindplace.c the
+ *                               state file beside the host key, which
+ *                               only moves forward
  *                   paths.c     default locations, item names, the
  *                               checked vault-folder open, small helpers
  *                               (a path's parts, a bundle's meta lines)
@@ -84,7 +85,7 @@
  *   handle   -> kspair, recover, protector, paths, journal, store,
  *               keystore, bind
  *   kspair   -> paths, store, keystore, bind
- *   bind     -> bindplace, store, keystore, paths
+ *   bind     -> bindfile, bindplace, store, keystore, paths, audit
  *   protector-> paths
  *   items    -> handle (master keys), paths, store
  *   strings  -> handle (master keys)
@@ -115,7 +116,8 @@
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
  *   audit    -> auditwrite, auditread, store (generation), items
- *               (a record's version, auditcommit.c); called by handle,
+ *               (a record's version, auditcommit.c), bind (verify: the
+ *               head kmc.bind vouches for); called by handle,
  *               kspair, items, strings and each public call (AUDIT_OP)
  *   history  -> store
  *   verify   -> items, store

@@ -83,6 +83,9 @@ echo "# password set with the audit log, killed at each step: the old password $
 KV=$T/kv
 "$KMC" --vault "$KV" init 2>/dev/null
 cp -a "$KV" "$T/kv.orig"
+# The state file beside the host key only moves forward: kept and put
+# back with the folder, or the copy put back is a rolled-back vault.
+state_save "$KV" "$T/kv.state"
 faulty 0 "$KMC" --vault "$KV" mk rotate
 ks_steps=$steps
 # the log's last word on the rotation matches the master keys there are
@@ -99,7 +102,7 @@ rotation_told() {
 kills_wanted || skip_kills "mk rotate with the audit log"
 for ((n = 1; n <= $(kills_wanted && echo "$ks_steps" || echo 0); n++)); do
 	at="mk rotate, killed at step $n of $ks_steps"
-	rm -rf "$KV" && cp -a "$T/kv.orig" "$KV"
+	rm -rf "$KV" && cp -a "$T/kv.orig" "$KV" && state_load "$KV" "$T/kv.state"
 	FAULT_KILL=1 faulty "$n" "$KMC" --vault "$KV" mk rotate
 	check "$at: the shim killed it" killed
 	check "$at: kmc repair succeeds" repaired "$KV"
@@ -118,18 +121,24 @@ RV=$T/rv
 "$KMC" --vault "$RV" init 2>/dev/null
 "$FILL" "$RV" 1024 20 2>/dev/null	# 8 segments already
 cp -a "$RV" "$T/rv.orig"
-fresh_rv() { rm -rf "$RV" && cp -a "$T/rv.orig" "$RV"; }
+state_save "$RV" "$T/rv.state"
+fresh_rv() { rm -rf "$RV" && cp -a "$T/rv.orig" "$RV" && state_load "$RV" "$T/rv.state"; }
 # fill-0 and fill-1, which the two puts replace: a version the run made
 # has its record (the records of older ones may be in removed segments)
 version_of() { # version_of VAULT NAME
 	"$KMC_LOOK" --vault "$1" list --json 2>/dev/null |
 		grep -o "\"name\":\"$2\"[^}]*\"version\":[0-9]*" | grep -o '[0-9]*$'
 }
+# The versions before the runs, read now: once a run moved the state
+# file on, the copy is a rolled-back vault and does not open.
+declare -A orig_version
+for n in fill-0 fill-1; do orig_version[$n]=$(version_of "$RV" "$n"); done
+check "the versions before the runs were read" test -n "${orig_version[fill-0]}" -a -n "${orig_version[fill-1]}"
 all_recorded() {
 	local n v
 	for n in fill-0 fill-1; do
 		v=$(version_of "$RV" "$n")
-		[ "$v" != "$(version_of "$T/rv.orig" "$n")" ] || continue
+		[ "$v" != "${orig_version[$n]}" ] || continue
 		cat "$RV"/audit*.log | grep '"op":"kmc_item_put"' |
 			grep -q "\"name\":\"$n\",\"version\":$v[,}]" ||
 			{ echo "no record of $n version '$v'" >&2; return 1; }

@@ -44,8 +44,16 @@ on_token() { p11 --list-objects --type privkey | grep -Eq "^ *label: +$1\$"; }
 
 "$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
 t "a vault" kmc init
-save() { rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/"; }
-load() { rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/"; }
+# With the state file beside the host key, which only moves forward: the
+# folder put back without it is a rolled-back vault.
+save() {
+	rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/" &&
+		state_save "$V" "$T/saved/state"
+}
+load() {
+	rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/" &&
+		state_load "$V" "$T/saved/state"
+}
 save
 
 # state NAME: "new" (the bundle's key item names a key the token holds),
