@@ -42,6 +42,9 @@ static const size_t level_size[TREE_LEVELS] = {
 };
 const size_t *const tree_level_size = level_size;
 
+#define SEEN_RECS 16		/* records kept, by id: 16 x (key + value) */
+#define SEEN_VAL_MAX 8192	/* larger records are not kept */
+
 struct tree_cache {
 	uint64_t gen;
 	uint8_t root[32];
@@ -60,6 +63,19 @@ struct tree_cache {
 	   thousand keys keeps some 50 KiB here rather than megabytes (the
 	   boot row's RSS). A miss costs a read of one node more. */
 	struct cache_slot *slot[TREE_LEVELS];
+	/* Records proven under (gen, root), kept whole: a record read again
+	   that is byte for byte the one proven needs no bucket read nor
+	   hash (a server reading its keys again and again). A record put
+	   back behind kmc's back differs from the one kept, and is checked
+	   in full. Records are ciphertext: ordinary heap. */
+	struct seen_rec {
+		uint32_t epoch;
+		uint8_t db;
+		uint8_t key_len;
+		uint8_t key[STORE_KEY_MAX];
+		size_t len;
+		uint8_t *val;
+	} seen[SEEN_RECS];
 };
 
 struct cache_slot {
@@ -483,6 +499,8 @@ void storetree_cache_free(store *st)
 		return;
 	for (int l = 0; l < TREE_LEVELS; l++)
 		free(c->slot[l]);
+	for (size_t i = 0; i < SEEN_RECS; i++)
+		free(c->seen[i].val);
 	free(c);
 	st->tree_cache = NULL;
 }
@@ -557,6 +575,8 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 			for (int l = 0; l < TREE_LEVELS; l++)
 				memset(c->slot[l], 0, cache_slots[l] *
 					sizeof(*c->slot[l]));
+			for (size_t i = 0; i < SEEN_RECS; i++)
+				c->seen[i].epoch = 0;
 			c->epoch = 1;
 		}
 		cache_put(c, 0, 0, root);
@@ -662,6 +682,45 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 	return 0;
 }
 
+static struct seen_rec *seen_slot(struct tree_cache *c, uint64_t id)
+{
+	return &c->seen[id % SEEN_RECS];
+}
+
+static int seen_same(struct tree_cache *c, uint64_t id, store_db db,
+	const uint8_t *key, size_t key_len, const MDB_val *val)
+{
+	const struct seen_rec *e = seen_slot(c, id);
+
+	return e->epoch == c->epoch && e->val && e->db == (uint8_t)db &&
+	    e->key_len == key_len && memcmp(e->key, key, key_len) == 0 &&
+	    e->len == val->mv_size && memcmp(e->val, val->mv_data,
+	    val->mv_size) == 0;
+}
+
+/* Best effort: a record not kept is checked in full next time. */
+static void seen_keep(struct tree_cache *c, uint64_t id, store_db db,
+	const uint8_t *key, size_t key_len, const MDB_val *val)
+{
+	struct seen_rec *e = seen_slot(c, id);
+
+	if (val->mv_size > SEEN_VAL_MAX || key_len > STORE_KEY_MAX)
+		return;
+	if (!e->val || e->len < val->mv_size) {
+		uint8_t *p = realloc(e->val, val->mv_size ? val->mv_size : 1);
+
+		if (!p)
+			return;
+		e->val = p;
+	}
+	e->epoch = c->epoch;
+	e->db = (uint8_t)db;
+	e->key_len = (uint8_t)key_len;
+	memcpy(e->key, key, key_len);
+	e->len = val->mv_size;
+	memcpy(e->val, val->mv_data, val->mv_size);
+}
+
 int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	size_t key_len, const MDB_val *val, int *ret_bad)
 {
@@ -677,6 +736,8 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	KMC_GUARD(storetree_read_check(st, txn, &have));
 	if (!have)
 		return 0;	/* a store an older kmc made, only read */
+	if (val && seen_same(st->tree_cache, want.id, db, key, key_len, val))
+		return 0;
 	tree_node_key(TREE_BUCKET_LEVEL, b, k);
 	r = db_err(mdb_get(txn, store_tree_dbi(st), &kv, &v));
 	if (r == KMC_E_NOT_FOUND)
@@ -710,41 +771,7 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	if (r)
 		return record_bad(ret_bad, db, key, key_len, "its bucket does not lead "
 			"to the root");
-	return 0;
-}
-
-int storetree_init(MDB_txn *txn, MDB_dbi meta)
-{
-	return tree_meta_write(txn, meta, zero32, 0);
-}
-
-int store_root_read(store *st, uint64_t *ret_gen, uint8_t root[32])
-{
-	MDB_txn *txn;
-	int r;
-
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = store_read_generation(txn, st->meta, ret_gen);
-	if (r == 0) {
-		r = tree_meta_read(txn, st->meta, root, NULL);
-		if (r == 0)
-			memset(root, 0, 32);
-		r = r < 0 ? r : 0;
-	}
-	mdb_txn_abort(txn);
-	return r;
-}
-
-int store_tree_present(store *st, int *ret)
-{
-	uint8_t root[32];
-	MDB_txn *txn;
-	int r;
-
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = tree_meta_read(txn, st->meta, root, NULL);
-	mdb_txn_abort(txn);
-	KMC_GUARD(r);
-	*ret = r;
+	if (val)
+		seen_keep(st->tree_cache, want.id, db, key, key_len, val);
 	return 0;
 }

@@ -4,7 +4,9 @@
  * tree recomputed, and then either written (storetree_make(): a store
  * an older kmc made gets its tree, in one transaction) or compared node
  * by node with the one stored (storetree_verify(): kmc verify). One walk
- * for both, so what verify checks is what the builder wrote.
+ * for both, so what verify checks is what the builder wrote. And the
+ * tree's meta: its root and generation read together, whether it is
+ * there, an empty tree for a new store.
  *
  * Memory: 48 bytes and the key per record, and 8.5 MB of hashes.
  */
@@ -391,4 +393,44 @@ int storetree_verify(store *st, storetree_report_fn cb, void *arg,
 	if (r == 0)
 		*ret_bad = w.bad;
 	return r;
+}
+
+/* ---- the tree's meta ---------------------------------------------------- */
+
+int storetree_init(MDB_txn *txn, MDB_dbi meta)
+{
+	static const uint8_t zero[32];
+
+	return tree_meta_write(txn, meta, zero, 0);
+}
+
+int store_root_read(store *st, uint64_t *ret_gen, uint8_t root[32])
+{
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = store_read_generation(txn, st->meta, ret_gen);
+	if (r == 0) {
+		r = tree_meta_read(txn, st->meta, root, NULL);
+		if (r == 0)
+			memset(root, 0, 32);
+		r = r < 0 ? r : 0;
+	}
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int store_tree_present(store *st, int *ret)
+{
+	uint8_t root[32];
+	MDB_txn *txn;
+	int r;
+
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = tree_meta_read(txn, st->meta, root, NULL);
+	mdb_txn_abort(txn);
+	KMC_GUARD(r);
+	*ret = r;
+	return 0;
 }
