@@ -608,11 +608,14 @@ static int disagrees(store_db db, const uint8_t *key, size_t key_len,
 		return kmc_detail(KMC_E_ROLLBACK, "version %u of item %s: "
 			STORE_NAME " disagrees with its digest (%s); a record was "
 			"put back, altered, added or removed behind kmc's back. "
-			"kmc verify lists every disagreement", ver, name, what);
+			"kmc verify lists every disagreement; kmc repair "
+			"--accept-rollback accepts a deliberate restore", ver,
+			name, what);
 	return kmc_detail(KMC_E_ROLLBACK, "item %s: " STORE_NAME " disagrees "
 		"with its digest (%s); a record was put back, altered, added or "
 		"removed behind kmc's back. kmc verify lists every "
-		"disagreement", name, what);
+		"disagreement; kmc repair --accept-rollback accepts a "
+		"deliberate restore", name, what);
 }
 
 /* A disagreement about the record itself: given back through *ret_bad

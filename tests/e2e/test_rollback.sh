@@ -15,7 +15,16 @@ kmc() { "$KMC" --vault "$V" "$@"; }
 put() { secret_file "$T/pw" "$2" && kmc password set "$1" --password-file "$T/pw"; }
 reads() { [ "$(kmc password get "$1" 2>/dev/null)" = "$2" ] || { echo "password get $1: not '$2'" >&2; false; }; }
 state() { echo "$HD/kmcstate-$(vault_id_of "$V")"; }
-accept() { t "$1: kmc repair --accept-rollback accepts it" kmc repair --accept-rollback; }
+accept() {
+	t "$1: kmc repair --accept-rollback accepts it" kmc repair --accept-rollback
+	check "$1: ... and the audit log records it, with what disagreed" accepted_last
+}
+# The last acceptance in the audit log names what was refused.
+accepted_last() {
+	kmc audit | grep 'kmc repair --accept-rollback -> accepted' | tail -n 1 |
+		grep -Eq 'accepted: .*(generation|state file|keystore|kmc.bind)' ||
+		{ kmc audit | tail -n 3 >&2; false; }
+}
 
 t "kmc init makes a vault, bound from birth" kmc init
 check "... kmc.bind is there, 0600" test "$(stat -c %a "$V/kmc.bind")" = 600
