@@ -29,9 +29,11 @@ int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 		return token_key_refused(v, name, "loaded into the server's "
 			"memory (a kmc: URI through the provider signs on the "
 			"token)", r);
-	/* A server loads its keys in bulk: 64 reads' pages at most stay
-	   mapped, for one madvise in 64 loads (about 3% of a load). */
-	store_release_pages(&v->st, 64);
+	/* A server loads its keys in bulk: 16 reads' pages at most stay
+	   mapped (each read maps its record's page, its bucket's and up to
+	   two digest nodes', with their neighbours), for one madvise in 16
+	   loads. */
+	store_release_pages(&v->st, 16);
 	r = key_from_pkcs8(der, ret);
 	if (r < 0)
 		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
