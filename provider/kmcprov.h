@@ -50,4 +50,9 @@ __attribute__((visibility("hidden")))
 extern const OSSL_ALGORITHM kmcprov_keymgmt[], kmcprov_signature[],
 	kmcprov_asym_cipher[];
 
+/* The RSA padding of OSSL_PARAM q: PKCS#1 v1.5 or, named other,
+   other_mode (tokenkey.c). 1, or 0 when q cannot be read. */
+int kmcprov_pad_mode(const OSSL_PARAM *q, const char *other, int other_mode,
+	int *ret);
+
 #endif

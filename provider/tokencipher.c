@@ -55,18 +55,11 @@ static int ac_set_ctx_params(void *p, const OSSL_PARAM params[])
 		return 1;
 	q = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_PAD_MODE);
 	if (q) {
-		const char *s = NULL;
 		int mode = 0;
 
-		if (q->data_type == OSSL_PARAM_UTF8_STRING) {
-			if (!OSSL_PARAM_get_utf8_string_ptr(q, &s))
-				return 0;
-			mode = !strcmp(s, OSSL_PKEY_RSA_PAD_MODE_PKCSV15) ?
-				RSA_PKCS1_PADDING : !strcmp(s,
-				OSSL_PKEY_RSA_PAD_MODE_OAEP) ? RSA_PKCS1_OAEP_PADDING : 0;
-		} else if (!OSSL_PARAM_get_int(q, &mode)) {
+		if (!kmcprov_pad_mode(q, OSSL_PKEY_RSA_PAD_MODE_OAEP,
+				RSA_PKCS1_OAEP_PADDING, &mode))
 			return 0;
-		}
 		if (mode != RSA_PKCS1_PADDING && mode != RSA_PKCS1_OAEP_PADDING &&
 		    mode != RSA_PKCS1_WITH_TLS_PADDING)
 			return 0;

@@ -339,3 +339,22 @@ const OSSL_ALGORITHM kmcprov_keymgmt[] = {
 	{ EC_NAMES, "provider=kmc", ec_keymgmt, "kmc: EC keys on a token" },
 	{ NULL, NULL, NULL, NULL },
 };
+
+/*
+ * The RSA padding a caller set through OSSL_PARAM q (an int or a name),
+ * into *ret: PKCS#1 v1.5 or, by the name other, other_mode. 0 when q
+ * holds neither (the caller refuses the other ints it does not take).
+ */
+int kmcprov_pad_mode(const OSSL_PARAM *q, const char *other, int other_mode,
+	int *ret)
+{
+	const char *s = NULL;
+
+	if (q->data_type != OSSL_PARAM_UTF8_STRING)
+		return OSSL_PARAM_get_int(q, ret);
+	if (!OSSL_PARAM_get_utf8_string_ptr(q, &s))
+		return 0;
+	*ret = !strcmp(s, OSSL_PKEY_RSA_PAD_MODE_PKCSV15) ? RSA_PKCS1_PADDING :
+		!strcmp(s, other) ? other_mode : 0;
+	return 1;
+}

@@ -98,18 +98,11 @@ static int sig_set_ctx_params(void *p, const OSSL_PARAM params[])
 	}
 	q = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
 	if (q) {
-		const char *s = NULL;
 		int mode = 0;
 
-		if (q->data_type == OSSL_PARAM_UTF8_STRING) {
-			if (!OSSL_PARAM_get_utf8_string_ptr(q, &s))
-				return 0;
-			mode = !strcmp(s, OSSL_PKEY_RSA_PAD_MODE_PKCSV15) ?
-				RSA_PKCS1_PADDING : !strcmp(s,
-				OSSL_PKEY_RSA_PAD_MODE_PSS) ? RSA_PKCS1_PSS_PADDING : 0;
-		} else if (!OSSL_PARAM_get_int(q, &mode)) {
+		if (!kmcprov_pad_mode(q, OSSL_PKEY_RSA_PAD_MODE_PSS,
+				RSA_PKCS1_PSS_PADDING, &mode))
 			return 0;
-		}
 		if (mode != RSA_PKCS1_PADDING && mode != RSA_PKCS1_PSS_PADDING)
 			return 0;
 		c->pad = mode;
