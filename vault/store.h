@@ -303,6 +303,10 @@ KMC_INTERNAL void store_tree_made(store *st, int committed);
    pages the file holds (db_check_val: with a detail naming it); a name
    as a key. */
 KMC_INTERNAL int db_err(int rc);
+/* *p, an array of *cap elements of size bytes, grown (doubling from
+   first) to hold need: 0 or KMC_E_NOMEM, *p kept. */
+KMC_INTERNAL int store_grow(void **p, size_t *cap, size_t need, size_t size,
+	size_t first) KMC_MUST_CHECK;
 KMC_INTERNAL int db_val_ok(MDB_env *env, const MDB_val *v, size_t max);
 KMC_INTERNAL int db_check_val(MDB_env *env, const MDB_val *v,
 	const char *what, const char *name) KMC_MUST_CHECK;

@@ -39,9 +39,10 @@ static void log_free(store_txn *t)
 	t->log = NULL;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
+int store_grow(void **p, size_t *cap, size_t need, size_t size,
+	size_t first)
 {
-	size_t n = *cap ? *cap : 64;
+	size_t n = *cap ? *cap : first;
 	void *q;
 
 	if (need <= *cap)
@@ -65,10 +66,10 @@ int store_txn_touch(store_txn *t, store_db db, const uint8_t *key,
 		l = t->log = calloc(1, sizeof(*l));
 		KMC_ENSURE(l, KMC_E_NOMEM);
 	}
-	KMC_GUARD(grow((void **)&l->keys, &l->keys_cap, l->keys_len + key_len,
-		1));
-	KMC_GUARD(grow((void **)&l->recs, &l->cap, l->n + 1,
-		sizeof(touch_rec)));
+	KMC_GUARD(store_grow((void **)&l->keys, &l->keys_cap,
+		l->keys_len + key_len, 1, 64));
+	KMC_GUARD(store_grow((void **)&l->recs, &l->cap, l->n + 1,
+		sizeof(touch_rec), 64));
 	memcpy(l->keys + l->keys_len, key, key_len);
 	l->recs[l->n++] = (touch_rec){ l->keys_len, (uint32_t)key_len,
 		(uint8_t)db, (uint8_t)(deleted != 0) };

@@ -39,22 +39,6 @@ typedef struct walk {
 	uint8_t *h[TREE_LEVELS];	/* recomputed hashes by level */
 } walk;
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 1024;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * size);
-	KMC_ENSURE(q, KMC_E_NOMEM);
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 static int collect(walk *w, store_db db, MDB_dbi dbi)
 {
 	MDB_cursor *cur;
@@ -77,10 +61,11 @@ static int collect(walk *w, store_db db, MDB_dbi dbi)
 		}
 		r = db_check_val(w->st->env, &v, "record", "an item");
 		if (r == 0)
-			r = grow((void **)&w->r, &w->cap, w->n + 1, sizeof(*x));
+			r = store_grow((void **)&w->r, &w->cap, w->n + 1, sizeof(*x),
+				1024);
 		if (r == 0)
-			r = grow((void **)&w->keys, &w->keys_cap,
-				w->keys_len + k.mv_size, 1);
+			r = store_grow((void **)&w->keys, &w->keys_cap,
+				w->keys_len + k.mv_size, 1, 1024);
 		if (r < 0)
 			break;
 		x = &w->r[w->n++];
@@ -208,7 +193,7 @@ static int recompute(walk *w, size_t *node_bad)
 
 		for (j = i; j < w->n && tree_bucket(w->r[j].id) == b; j++)
 			len += ENTRY_FIXED + w->r[j].key_len;
-		r = grow((void **)&buf, &cap, len, 1);
+		r = store_grow((void **)&buf, &cap, len, 1, 1024);
 		len = 0;
 		for (; r == 0 && i < j; i++) {
 			tree_entry e = rec_entry(&w->r[i]);
