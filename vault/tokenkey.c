@@ -21,6 +21,7 @@
 #include "import.h"
 #include "keygen.h"
 #include "tokenkey.h"
+#include "audit.h"
 #include "x509.h"
 #include "../pkcs11/serverkey.h"
 
@@ -302,6 +303,7 @@ static int commit(kmc_vault *v, const char *name, const kmc_secret *pw,
 int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 	const kmc_token_params *tp)
 {
+	AUDIT_OP(v, "kmc_key_gen_on_token");
 	_cleanup_(pkey_freep) EVP_PKEY *pub = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
 	_cleanup_(freep) char *uri = NULL;

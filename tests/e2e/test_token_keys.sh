@@ -88,6 +88,8 @@ check "web/key is a token-key item" \
 	jq -e '[.[] | select(.name == "web/key") | .type] == ["token-key"]' "$T/list.json"
 check "the recorded URI keeps pin-source, and no PIN" \
 	bash -c "! grep -rqa -- '$PIN' '$V'"
+check "the audit log records the key made on the token by its call" \
+	grep -q '"op":"kmc_key_gen_on_token","items":\[.*{"name":"web/key","version":1}' "$V/audit.log"
 t "key gen ec --type p256 on the token, PIN from --pin-file" \
 	kmc key gen ec --pin-file "$PINF" --on-token "pkcs11:token=srv?module-path=$MOD"
 check "it warns that servers need pin-source" grep -q "no pin-source" "$LAST_ERR"
