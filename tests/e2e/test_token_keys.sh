@@ -237,6 +237,14 @@ stop_server "$SPID"
 
 # ---- a TPM: swtpm + tpm2-pkcs11, P-256 ---------------------------------------------
 
+# tpm2-pkcs11 1.9 leaks a public key's ASN.1 string in C_SignInit
+# (ssl_util_attrs_to_evp): tools/lsan.supp names the library, but
+# ASan's fast unwinder stops inside libcrypto, short of it. The full
+# unwinder, for this part only, lets the suppression see it; a leak of
+# kmc's own is still reported.
+[ -z "${KMC_SANITIZED:-}" ] ||
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+
 TPM_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
 tpm_ok=1
 for tool in swtpm tpm2_ptool tpm2_flushcontext; do
