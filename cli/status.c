@@ -213,6 +213,7 @@ typedef struct audit_seen {
    it (and did not rotate it out) lost records from its end. */
 static void audit_look(const char *dir, uint64_t bound, audit_seen *a)
 {
+	a->cut = 0;
 	a->r = kmc_audit_read(dir, NULL, NULL, NULL, NULL, &a->st);
 	snprintf(a->error, sizeof(a->error), "%s", a->r < 0 ?
 		kmc_error_detail() : "");
