@@ -121,8 +121,9 @@ int row_audit_set(row *r, bench_env *e)
 
 	r->what = "password set: audit on vs off";
 	r->about = "kmc_item_put of a 32-byte password on a writable handle "
-		"(a commit), with its two\n   audit records (write + "
-		"fdatasync each) vs the same with the audit off.";
+		"(a commit), with its two\n   audit records (the pending "
+		"one synced before the commit, the outcome not) vs the\n   "
+		"same with the audit off.";
 	r->per = "one put";
 	fprintf(stderr, "kmc-bench: audit-set: kmc_item_put, audit on vs "
 		"off\n");
