@@ -272,6 +272,22 @@ user_tmpdir() {
 as_pg() { (cd "$D" && runuser -u postgres -- "$@"); }
 pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$DATA" "$@"; }
 running() { pg_ctl status >/dev/null 2>&1; }
+# pg_start CONF_CMD...: pg_ctl start, logging to $LOG. When another suite
+# took port $P between free_port and the postmaster's bind ("could not
+# bind"), $P becomes another free port, CONF_CMD... writes the
+# configuration again, and the start is tried again (5 times at most);
+# the failed start's log is kept beside $LOG.
+pg_start() {
+	local try
+	for try in 1 2 3 4 5; do
+		pg_ctl start -w -t 60 -l "$LOG" && return 0
+		grep -q 'could not bind' "$LOG" 2>/dev/null || return 1
+		mv "$LOG" "$LOG.port-taken-$try"
+		P=$(free_port) || return 1
+		"$@"
+	done
+	return 1
+}
 stopped() { ! running; }
 
 # pg_cleanup: the EXIT trap: stop the cluster if it may run, remove $D, $T.

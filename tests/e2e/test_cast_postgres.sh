@@ -113,7 +113,7 @@ hostssl  all  all  127.0.0.1/32  cert clientcert=verify-full
 HBA
 ssl_conf
 t "the server starts on the vault's key (ssl_passphrase_command)" \
-	pg_ctl start -w -t 60 -l "$LOG"
+	pg_start ssl_conf
 running || sed 's/^/#   log: /' "$LOG" | tail -n 20
 check "... and its log shows no failure" clean_since 0
 t "the role $DBUSER is created (over the socket)" \

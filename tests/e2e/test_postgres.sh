@@ -128,7 +128,7 @@ check "... and no server is running" stopped
 mv "$LOG" "$LOG.control"
 
 ssl_conf "$V"
-t "with the vault, the server starts" pg_ctl start -w -t 60 -l "$LOG"
+t "with the vault, the server starts" pg_start ssl_conf "$V"
 running || sed 's/^/#   log: /' "$LOG" | tail -n 20	# why not, for a failed run
 check "... and its log shows no failure" clean_since 0
 
