@@ -21,6 +21,7 @@ int audit_attach(kmc_vault *v)
 
 	a = calloc(1, sizeof(*a));
 	KMC_ENSURE(a, KMC_E_NOMEM);
+	a->fd = -1;
 	v->audit = a;
 	if (!v->rk)
 		return 0;
@@ -262,6 +263,7 @@ void audit_detach(kmc_vault *v)
 		free(a->seen[i].name);
 	}
 	free(a->seen);
+	audit_log_forget(a);
 	kmc_secret_free(a->key);
 	free(a);
 	v->audit = NULL;

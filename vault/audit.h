@@ -171,7 +171,21 @@ struct audit_state {
 	size_t n_seen, cap_seen;
 	audit_seen *seen;
 	char user[64];
+	/* audit.log as this handle last left it, kept open (unlocked) so
+	   that the next append need not open it and read its tail again:
+	   used only by the process that opened it (pid), for the same file
+	   (dev, ino), of the size it left (nobody appended since). fd -1:
+	   none. */
+	int fd;
+	pid_t pid;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	uint64_t seq, first;
+	uint8_t hash[AUDIT_HASH_LEN];
 };
+/* The kept audit.log closed (a handle's close, a write that failed). */
+KMC_INTERNAL void audit_log_forget(struct audit_state *a);
 
 /* Append rec (closing off a torn last line and rotating first when
    needed) under the log's lock; *ret_seq (may be NULL) gets its seq.

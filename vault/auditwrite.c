@@ -394,6 +394,84 @@ static int log_open(kmc_vault *v, int create, tail *t)
 		"again while opening it", v->dir);
 }
 
+void audit_log_forget(struct audit_state *a)
+{
+	/* In a forked child the descriptor is the parent's too: closing
+	   this copy leaves the parent's (and its lock) as they are. */
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+}
+
+/*
+ * The kept audit.log, locked, with its tail as this handle left it: 1,
+ * or 0 when it cannot be used (none kept, another process's descriptor,
+ * renamed or replaced, changed since, now unsafe): then it is closed and
+ * log_open() does the whole work. A lock is per open file description,
+ * which a forked child shares: hence the pid.
+ */
+static int log_reuse(kmc_vault *v, tail *t)
+{
+	struct audit_state *a = v->audit;
+	struct stat st, now;
+	int r;
+
+	if (a->fd < 0)
+		return 0;
+	if (a->pid != getpid()) {
+		audit_log_forget(a);
+		return 0;
+	}
+	while ((r = flock(a->fd, LOCK_EX)) < 0 && errno == EINTR)
+		;
+	if (r < 0 || fstat(a->fd, &st) < 0 ||
+	    fstatat(v->dirfd, AUDIT_NAME, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    now.st_ino != st.st_ino || now.st_dev != st.st_dev ||
+	    st.st_ino != a->ino || st.st_dev != a->dev ||
+	    st.st_size != a->size || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) || st.st_nlink > 1 ||
+	    kmc_check_owner(&st, 0) < 0) {
+		audit_log_forget(a);
+		return 0;
+	}
+	t->fd = a->fd;
+	t->size = st.st_size;
+	t->seq = a->seq;
+	t->first = a->first;
+	t->torn = -1;
+	memcpy(t->hash, a->hash, AUDIT_HASH_LEN);
+	return 1;
+}
+
+/* Keep t's audit.log open for the next append, unlocked; or close it. */
+static void log_leave(kmc_vault *v, tail *t, int keep)
+{
+	struct audit_state *a = v->audit;
+	struct stat st;
+
+	if (t->fd < 0)
+		return;
+	if (a->fd >= 0 && a->fd != t->fd)
+		audit_log_forget(a);
+	if (!keep || fstat(t->fd, &st) < 0) {
+		close(t->fd);
+		if (a->fd == t->fd)
+			a->fd = -1;
+		t->fd = -1;
+		return;
+	}
+	a->fd = t->fd;
+	a->pid = getpid();
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
+	a->size = t->size;
+	a->seq = t->seq;
+	a->first = t->first;
+	memcpy(a->hash, t->hash, AUDIT_HASH_LEN);
+	(void)flock(t->fd, LOCK_UN);
+	t->fd = -1;
+}
+
 /* Write one record at the end; on failure cut the file back. */
 static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 {
@@ -471,7 +549,8 @@ int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 	tail t = { .fd = -1 };
 	int r, rotated = 0;
 
-	KMC_GUARD(log_open(v, 1, &t));
+	if (!log_reuse(v, &t))
+		KMC_GUARD(log_open(v, 1, &t));
 	if (t.torn >= 0) {
 		r = close_torn(v, &t);
 		if (r < 0)
@@ -489,8 +568,7 @@ int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 			r = audit_fail(v, -errno, "rotating it");
 			goto out;
 		}
-		close(t.fd);
-		t.fd = -1;
+		log_leave(v, &t, 0);
 		KMC_GUARD(log_open(v, 1, &t));
 		rotated = 1;
 	}
@@ -503,7 +581,7 @@ int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 	if (r == 0 && ret_seq)
 		*ret_seq = t.seq;
 out:
-	close(t.fd);
+	log_leave(v, &t, r == 0);
 	return r;
 }
 
@@ -631,12 +709,14 @@ int audit_head(kmc_vault *v, uint64_t *ret_seq,
 	tail t = { .fd = -1 };
 	int r;
 
-	r = log_open(v, 0, &t);
-	if (r == -ENOENT)
-		return segment_head(v, ret_seq, ret_hash);
-	KMC_GUARD(r);
-	close(t.fd);
+	if (!log_reuse(v, &t)) {
+		r = log_open(v, 0, &t);
+		if (r == -ENOENT)
+			return segment_head(v, ret_seq, ret_hash);
+		KMC_GUARD(r);
+	}
 	*ret_seq = t.seq;
 	memcpy(ret_hash, t.hash, AUDIT_HASH_LEN);
+	log_leave(v, &t, 1);
 	return 0;
 }

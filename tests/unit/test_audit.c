@@ -1,7 +1,9 @@
 /*
  * test_audit.c - the audit record's frame and fields as the log's reader
  * parses them (vault/auditread.c): each accepted form and its refused
- * twin with the exact error.
+ * twin with the exact error. And the log a handle keeps open between its
+ * appends: other handles and a forked child appending in between leave
+ * one intact chain.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +12,14 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <kmc.h>
+#include <kmc/admin.h>
+#include "unit_files.h"
 #include "../../vault/audit.h"
 
 #define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
@@ -114,6 +122,66 @@ static void test_segment_name(void **state)
 	assert_string_equal(buf, "audit-00000000000000000017.log");
 }
 
+
+/* A read of a secret through v: its first read appends a record. */
+static void read_item(kmc_vault *v, const char *name)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
+	kmc_secret_free(s);
+}
+
+static void test_kept_log_shared(void **state)
+{
+	char tmp[256], vdir[512], hk[512];
+	kmc_vault *w = NULL, *a = NULL, *b = NULL;
+	kmc_audit_state st;
+	uint64_t before;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(unit_tree_make("audit", tmp, vdir, hk), 0);
+	assert_int_equal(unit_host_vault(vdir, hk, &w), 0);
+	for (int i = 0; i < 6; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "i%d", i);
+		assert_int_equal(kmc_item_put(w, name, KMC_ITEM_SECRET, "x", 1),
+			0);
+	}
+	assert_int_equal(kmc_audit_verify(w, &st), 0);
+	before = st.head_seq;
+	assert_int_equal(kmc_vault_open(vdir, 0, &a), 0);
+	assert_int_equal(kmc_vault_open(vdir, 0, &b), 0);
+	/* a keeps the log open after its append; b's append moves it on
+	   under a; a's next append must see that, not its kept tail. */
+	read_item(a, "i0");
+	read_item(b, "i1");
+	read_item(a, "i2");
+	read_item(w, "i3");
+	read_item(a, "i4");
+	/* A forked child shares a's descriptor (and its lock): it opens its
+	   own, and the parent's next append sees the child's record. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		kmc_secret *s = NULL;
+
+		_exit(kmc_item_get_secret(a, "i5", &s) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	read_item(a, "i1");
+	assert_int_equal(kmc_audit_verify(w, &st), 0);
+	assert_true(st.head_seq == before + 7);
+	kmc_vault_close(b);
+	kmc_vault_close(a);
+	kmc_vault_close(w);
+	unit_tree_remove(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_fields_refused),
 		cmocka_unit_test(test_segment_name),
+		cmocka_unit_test(test_kept_log_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
