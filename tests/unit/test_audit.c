@@ -145,7 +145,7 @@ static void test_kept_log_shared(void **state)
 	assert_int_equal(unit_tree_make("audit", tmp, vdir, hk), 0);
 	assert_int_equal(unit_host_vault(vdir, hk, &w), 0);
 	for (int i = 0; i < 6; i++) {
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "i%d", i);
 		assert_int_equal(kmc_item_put(w, name, KMC_ITEM_SECRET, "x", 1),
