@@ -234,10 +234,11 @@ rotate_server_key() {
 # new_key_served: a handshake that verifies against the new CA only.
 new_key_served() { handshake rotated "$PKI2/ca.crt" && served rotated "$PKI2/server.crt"; }
 
-# await_new_key PID: poll (20 s) until new_key_served, or PID is gone.
+# await_new_key PID: poll (60 s: a reload under a loaded CI machine took
+# longer than 20 s once) until new_key_served, or PID is gone.
 await_new_key() {
 	local _
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		new_key_served && break
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.2
