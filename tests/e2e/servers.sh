@@ -234,12 +234,18 @@ rotate_server_key() {
 # new_key_served: a handshake that verifies against the new CA only.
 new_key_served() { handshake rotated "$PKI2/ca.crt" && served rotated "$PKI2/server.crt"; }
 
-# await_new_key PID: poll (60 s: a reload under a loaded CI machine took
-# longer than 20 s once) until new_key_served, or PID is gone.
+# await_new_key PID: poll (60 s) until new_key_served three times in a
+# row, or PID is gone. Once: an old worker, still finishing while the new
+# ones start, may take the next handshake with the old key.
 await_new_key() {
-	local _
+	local _ row=0
 	for _ in $(seq 300); do
-		new_key_served && break
+		if new_key_served; then
+			row=$((row + 1))
+			[ "$row" -ge 3 ] && break
+			continue
+		fi
+		row=0
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.2
 	done
