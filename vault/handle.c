@@ -618,6 +618,13 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		token_used(v, &o, uri, sizeof(uri), &by);
 		r = bind_open(v, f[used].raw, f[used].len, &by,
 			(flags & KMC_OPEN_ACCEPT_ROLLBACK) || restored);
+		/* A reader that met a restore swapping the files in (its
+		   mark stays until the restored vault is bound): a change
+		   under way, not a rollback. */
+		if (r == KMC_E_ROLLBACK && !(flags & KMC_OPEN_WRITE) &&
+		    restore_pending(v->dirfd))
+			r = kmc_detail(KMC_E_PENDING, "%s: a restore is under "
+				"way; try again once it is done", dir);
 	}
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
