@@ -59,8 +59,9 @@ static void pkey_freep(EVP_PKEY **k)
 /* ---------------------------------------------------------------- */
 /* kmc key gen                                                       */
 
-static int key_gen_commit(kmc_vault *v, const char *name,
-	const kmc_secret *pw, const kmc_secret *pkcs8)
+int born_commit(kmc_vault *v, const char *name, const kmc_secret *pw,
+	kmc_item_type key_type, const void *key, size_t key_len,
+	const char *meta)
 {
 	char full[KMC_NAME_MAX + 1];
 	store_txn t;
@@ -71,13 +72,12 @@ static int key_gen_commit(kmc_vault *v, const char *name,
 		kmc_secret_len(pw), 1);
 	if (r == 0) {
 		snprintf(full, sizeof(full), "%s/key", name);
-		r = items_txn_put(v, &t, full, KMC_ITEM_PRIVATE_KEY,
-			kmc_secret_data(pkcs8), kmc_secret_len(pkcs8), 1);
+		r = items_txn_put(v, &t, full, key_type, key, key_len, 1);
 	}
 	if (r == 0) {
 		snprintf(full, sizeof(full), "%s/meta", name);
-		r = items_txn_put(v, &t, full, KMC_ITEM_BUNDLE, BORN_META,
-			strlen(BORN_META), 1);
+		r = items_txn_put(v, &t, full, KMC_ITEM_BUNDLE, meta,
+			strlen(meta), 1);
 	}
 	if (r < 0) {
 		store_txn_abort(&t);
@@ -105,7 +105,8 @@ int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 	KMC_GUARD(keygen_generate(type, &k));
 	KMC_GUARD(keygen_pkcs8(k, &pkcs8));
 	KMC_GUARD(import_make_password(&pw));
-	return key_gen_commit(v, name, pw, pkcs8);
+	return born_commit(v, name, pw, KMC_ITEM_PRIVATE_KEY,
+		kmc_secret_data(pkcs8), kmc_secret_len(pkcs8), BORN_META);
 }
 
 /* ---------------------------------------------------------------- */

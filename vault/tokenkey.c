@@ -272,33 +272,8 @@ static int spec_of(kmc_key_type type, p11_key_spec *ret)
 		kmc_key_type_name(type) : "?");
 }
 
-static int commit(kmc_vault *v, const char *name, const kmc_secret *pw,
-	const char *rec, size_t rec_len)
-{
-	static const char meta[] = "keys_dir=\nconf=\nborn=1\ntoken=1\n";
-	char full[KMC_NAME_MAX + 1];
-	store_txn t;
-	int r;
-
-	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = items_txn_put(v, &t, name, KMC_ITEM_PASSWORD, kmc_secret_data(pw),
-		kmc_secret_len(pw), 1);
-	if (r == 0) {
-		snprintf(full, sizeof(full), "%s/key", name);
-		r = items_txn_put(v, &t, full, KMC_ITEM_TOKEN_KEY, rec, rec_len,
-			1);
-	}
-	if (r == 0) {
-		snprintf(full, sizeof(full), "%s/meta", name);
-		r = items_txn_put(v, &t, full, KMC_ITEM_BUNDLE, meta,
-			strlen(meta), 1);
-	}
-	if (r < 0) {
-		store_txn_abort(&t);
-		return r;
-	}
-	return store_txn_commit(&t);
-}
+/* The meta of a bundle whose key was made on a token: born, and token. */
+static const char token_meta[] = "keys_dir=\nconf=\nborn=1\ntoken=1\n";
 
 int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 	const kmc_token_params *tp)
@@ -330,7 +305,8 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 	if (r == 0)
 		r = record_make(uri, type, pub, &rec, &rec_len);
 	if (r == 0)
-		r = commit(v, name, pw, rec, rec_len);
+		r = born_commit(v, name, pw, KMC_ITEM_TOKEN_KEY, rec, rec_len,
+			token_meta);
 	if (r < 0) {
 		/* Keep the error of the step that failed, not the cleanup's. */
 		char detail[512];

@@ -80,5 +80,11 @@ KMC_INTERNAL void token_key_undo(struct import_ctx *c);
 /* A bundle name key gen takes (born.c): the name rules, and no trust:
    or ca: prefix. Returns 0 or KMC_E_NAME with a detail. */
 KMC_INTERNAL int born_name_check(const char *name) KMC_MUST_CHECK;
+/* A key gen's bundle in one transaction (born.c): NAME the password,
+   NAME/key the key (key_type: a private key, or a token key's reference),
+   NAME/meta the meta. */
+KMC_INTERNAL int born_commit(kmc_vault *v, const char *name,
+	const kmc_secret *pw, kmc_item_type key_type, const void *key,
+	size_t key_len, const char *meta) KMC_MUST_CHECK;
 
 #endif
