@@ -565,12 +565,19 @@ void bind_close(kmc_vault *v)
 	v->bind = NULL;
 }
 
+/* A writable handle of a bound vault, with the binding's key: it keeps
+   kmc.bind up with its changes. */
+static int bound_writer(const kmc_vault *v)
+{
+	return v->bind && v->bind->key && v->bind->have &&
+	    (v->flags & KMC_OPEN_WRITE);
+}
+
 int bind_on_commit(kmc_vault *v, store_phase phase, const store_change *c)
 {
 	bind_state b;
 
-	if (!v->bind || !v->bind->key || !v->bind->have ||
-	    !(v->flags & KMC_OPEN_WRITE))
+	if (!bound_writer(v))
 		return 0;
 	b = v->bind->b;
 	switch (phase) {
@@ -610,8 +617,7 @@ int bind_on_keystore(kmc_vault *v, store_phase phase, uint64_t gen,
 {
 	bind_state b;
 
-	if (!v->bind || !v->bind->key || !v->bind->have ||
-	    !(v->flags & KMC_OPEN_WRITE))
+	if (!bound_writer(v))
 		return 0;
 	b = v->bind->b;
 	switch (phase) {
