@@ -103,7 +103,12 @@ static int record_make(const char *uri, int type, EVP_PKEY *pub,
 
 	if (n <= 0 || (size_t)n > TOKEN_KEY_SPKI_MAX) {
 		OPENSSL_free(der);
-		return KMC_E_NOMEM;
+		if (n <= 0)
+			return kmc_detail(KMC_E_NOMEM, "encoding the token key's "
+				"public half: %s", ossl_reason());
+		return kmc_detail(KMC_E_TOO_LARGE, "the token key's public "
+			"half is %d bytes, over the record's %u", n,
+			(unsigned)TOKEN_KEY_SPKI_MAX);
 	}
 	b64 = sodium_base64_encoded_len((size_t)n,
 		sodium_base64_VARIANT_ORIGINAL);
