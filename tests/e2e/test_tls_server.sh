@@ -121,16 +121,10 @@ PORT=$MAIN_PORT SLOG=$MAIN_LOG SPID=$PID0
 before=$(count_reloads)
 t "crl.sh revokes the client certificate" "$PKI/crl.sh" "$PKI/client.crt"
 t "kmc crl update stores the new CRL" kmc crl update server -r "$PKI/ca.crl"
-# The update is more than one commit (its journal first): the server may
-# reload at the first, before the CRL is in. Wait for a reload at the
-# generation the update ended at.
-G=$("$KMC" --vault "$V" status --json 2>/dev/null | jq -r .store_generation)
-last_reload_gen() { grep -oE 'reloaded: generation [0-9]+' "$SLOG" | tail -n 1 | grep -oE '[0-9]+$'; }
-for i in $(seq 300); do
-	[ "$(last_reload_gen)" -ge "$G" ] 2>/dev/null && break
-	kill -0 "$PID0" 2>/dev/null || break
-	sleep 0.1
-done
+# The update is more than one commit (its journal first): wait for the
+# reload at the generation it ended at (tls_servers.sh).
+G=$(vault_generation "$V")
+await_reload_at "$V" "$PID0"
 check "the server reloaded at the update's last generation ($G)" \
 	test "$(last_reload_gen)" -ge "$G"
 check "the server logged \"reloaded\" after the CRL update" \

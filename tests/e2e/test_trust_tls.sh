@@ -29,15 +29,16 @@ greeted() {
 }
 refused() { ! greeted "$1"; }
 reloads() { grep -c 'reloaded: generation' "$SLOG"; }
-# wait_reload N: until the server has reloaded more than N times.
+# wait_reload N: until the server has reloaded more than N times, the
+# last at the vault's generation now (tls_servers.sh).
 wait_reload() {
 	local i
 	for i in $(seq 300); do
-		[ "$(reloads)" -gt "$1" ] && return 0
+		[ "$(reloads)" -gt "$1" ] && break
 		kill -0 "$SPID" 2>/dev/null || return 1
 		sleep 0.1
 	done
-	return 1
+	[ "$(reloads)" -gt "$1" ] && await_reload_at "$V" "$SPID"
 }
 
 t "init a vault" kmc init

@@ -99,3 +99,26 @@ stop_load() {
 	[ "$rc" = 0 ] || cat "$T/$1.err" >&2
 	return "$rc"
 }
+
+# A change to the vault may be more than one commit (an intent journal
+# first), and the example server reloads at each generation it sees: a
+# reload at the first commit still reads what was there before.
+# last_reload_gen [LOG]: the generation of the server's last reload.
+last_reload_gen() {
+	grep -oE 'reloaded: generation [0-9]+' "${1:-$SLOG}" | tail -n 1 | grep -oE '[0-9]+$'
+}
+# vault_generation VAULT: the item store's generation now.
+vault_generation() { "$KMC" --vault "$1" status --json 2>/dev/null | jq -r .store_generation; }
+# await_reload_at VAULT [PID]: until the server logging to $SLOG reloaded at
+# VAULT's generation now (30 s), or PID is gone.
+await_reload_at() {
+	local g i
+	g=$(vault_generation "$1")
+	for i in $(seq 300); do
+		[ "$(last_reload_gen)" -ge "$g" ] 2>/dev/null && return 0
+		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
