@@ -114,6 +114,10 @@ $(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VER
 .PHONY: FORCE
 FORCE:
 
+# Where kmc_key_load() finds the provider for a token key unless
+# $OPENSSL_MODULES says otherwise: where make install puts it.
+$(O)/obj/vault/tokenprov.o: KMC_CFLAGS += -DKMC_MODULESDIR='"$(MODULESDIR)"'
+
 $(STATIC): $(LIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^

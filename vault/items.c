@@ -368,9 +368,11 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 			STORE_NAME " disagrees with its digest", name);
 	}
 	/* Secrets are audited; public material (certificates, CRLs, a
-	   bundle's meta) is not. */
+	   bundle's meta) is not. A token key's record is no secret, but it
+	   is read to use the key (a server's kmc_key_load(), the provider),
+	   as a private key's is: audited the same. */
 	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
-	    info.type == KMC_ITEM_PRIVATE_KEY)
+	    info.type == KMC_ITEM_PRIVATE_KEY || info.type == KMC_ITEM_TOKEN_KEY)
 		audit_read(v, name, info.version);
 	*ret = s;
 	return 0;
@@ -684,7 +686,7 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 			"authentication", version, name);
 	KMC_GUARD(r);
 	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
-	    info.type == KMC_ITEM_PRIVATE_KEY)
+	    info.type == KMC_ITEM_PRIVATE_KEY || info.type == KMC_ITEM_TOKEN_KEY)
 		audit_read(v, name, version);
 	*ret = s;
 	return 0;

@@ -341,6 +341,12 @@ static const char *pkcs8_keytype(const kmc_secret *der)
 
 int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
 {
+	return key_from_pkcs8_ex(der, NULL, NULL, ret);
+}
+
+int key_from_pkcs8_ex(const kmc_secret *der, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
+{
 	const unsigned char *p = kmc_secret_data(der);
 	size_t len = kmc_secret_len(der);
 	OSSL_DECODER_CTX *dctx;
@@ -348,7 +354,7 @@ int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
 	int ok;
 
 	dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo",
-		pkcs8_keytype(der), EVP_PKEY_KEYPAIR, NULL, NULL);
+		pkcs8_keytype(der), EVP_PKEY_KEYPAIR, libctx, propq);
 	KMC_ENSURE(dctx, KMC_E_NOMEM);
 	ok = OSSL_DECODER_from_data(dctx, &p, &len);
 	OSSL_DECODER_CTX_free(dctx);

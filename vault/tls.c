@@ -18,27 +18,42 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
+static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
 {
-	AUDIT_OP(v, "kmc_key_load");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
+	token_key_rec rec;
 	int r;
 
 	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
-	if (r < 0)
-		return token_key_refused(v, name, "loaded into the server's "
-			"memory (a kmc: URI through the provider signs on the "
-			"token)", r);
+	if (r < 0 && token_key_instead(v, name, r, &rec))
+		return token_key_load(v, name, &rec, libctx, propq, ret);
+	KMC_GUARD(r);
 	/* A server loads its keys in bulk: 16 reads' pages at most stay
 	   mapped (each read maps its record's page, its bucket's and up to
 	   two digest nodes', with their neighbours), for one madvise in 16
 	   loads. */
 	store_release_pages(&v->st, 16);
-	r = key_from_pkcs8(der, ret);
+	r = key_from_pkcs8_ex(der, libctx, propq, ret);
 	if (r < 0)
 		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
 			name);
 	return 0;
+}
+
+int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
+{
+	AUDIT_OP(v, "kmc_key_load");
+
+	return key_load(v, name, NULL, NULL, ret);
+}
+
+int kmc_key_load_ex(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
+{
+	AUDIT_OP(v, "kmc_key_load");
+
+	return key_load(v, name, libctx, propq, ret);
 }
 
 static void sk_X509_pop_freep(STACK_OF(X509) **s)
@@ -97,7 +112,7 @@ static int add_trust_store(X509_STORE *xstore, STACK_OF(X509_NAME) *names,
 }
 
 static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
-	kmc_client_cert mode)
+	const kmc_tls_params *q)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *cert = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *ca = NULL;
@@ -124,7 +139,7 @@ static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
 		kmc_secret_len(cert), &chain));
 	KMC_GUARD(certs_parse("CA item", kmc_secret_data(ca),
 		kmc_secret_len(ca), &cas));
-	KMC_GUARD(kmc_key_load(v, name, &pkey));
+	KMC_GUARD(kmc_key_load_ex(v, name, q->libctx, q->propq, &pkey));
 
 	r = 0;
 	if (SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0)) != 1 ||
@@ -173,11 +188,11 @@ static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	   clients checked against it; one that has none (a store CA without
 	   kmc trust crl, or the bundle's CA when only store CAs have CRLs)
 	   is not refused for lacking it. */
-	if (mode == KMC_CLIENT_CERT_NONE)
+	if (q->client_cert == KMC_CLIENT_CERT_NONE)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	else
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-			(mode == KMC_CLIENT_CERT_REQUIRED ?
+			(q->client_cert == KMC_CLIENT_CERT_REQUIRED ?
 			 SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
 			(crl_pem || store_crls) && trusting ?
 			verify_without_crl : NULL);
@@ -186,7 +201,9 @@ static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
 
 int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 {
-	return ctx_use(ctx, v, name, KMC_CLIENT_CERT_REQUIRED);
+	kmc_tls_params q = KMC_TLS_PARAMS_INIT;
+
+	return ctx_use(ctx, v, name, &q);
 }
 
 int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
@@ -199,5 +216,5 @@ int kmc_ssl_ctx_use_ex(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	/* All of p first: a refused option leaves ctx untouched. */
 	KMC_GUARD(tls_params_read(p, &q));
 	KMC_GUARD(tls_params_apply(ctx, &q));
-	return ctx_use(ctx, v, name, q.client_cert);
+	return ctx_use(ctx, v, name, &q);
 }

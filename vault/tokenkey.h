@@ -52,6 +52,21 @@ KMC_INTERNAL int token_key_instead(kmc_vault *v, const char *name, int r,
 KMC_INTERNAL int token_key_refused(kmc_vault *v, const char *name,
 	const char *what, int r) KMC_MUST_CHECK;
 
+/*
+ * token_key_load - the token key rec of bundle name as an EVP_PKEY of the
+ * kmc provider (loaded into libctx if it is not there), whose private
+ * operations run on the token (vault/tokenprov.c). Checks first that the
+ * token holds the key and the PIN logs in.
+ * Returns 0; p11_key_public()'s token errors (the detail names bundle,
+ * token and object), -ENOENT and the like (kmc.so not there: the detail
+ * names the path tried and how to set it), KMC_E_INVALID (it does not
+ * load, or the provider gave no key), KMC_E_NEED_PASSPHRASE (the
+ * provider cannot open a passphrase-only vault again), KMC_E_NOMEM.
+ */
+KMC_INTERNAL int token_key_load(kmc_vault *v, const char *name,
+	const token_key_rec *rec, OSSL_LIB_CTX *libctx, const char *propq,
+	EVP_PKEY **ret) KMC_MUST_CHECK;
+
 /* The public half of a record as an EVP_PKEY (public only). */
 KMC_INTERNAL int token_key_public(const token_key_rec *rec, EVP_PKEY **ret)
 	KMC_MUST_CHECK;

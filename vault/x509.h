@@ -68,6 +68,10 @@ KMC_INTERNAL int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
 /* PKCS#8 DER from the vault back to a key. */
 KMC_INTERNAL int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
 	KMC_MUST_CHECK;
+/* The same in the library context libctx (NULL: the default). */
+KMC_INTERNAL int key_from_pkcs8_ex(const kmc_secret *der,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
+	KMC_MUST_CHECK;
 /* PEM "ENCRYPTED PRIVATE KEY" (AES-256-CBC, PBKDF2) under password. */
 KMC_INTERNAL int key_to_encrypted_pem(EVP_PKEY *pkey,
 	const kmc_secret *password, uint8_t **ret, size_t *ret_len)

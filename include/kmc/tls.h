@@ -16,10 +16,40 @@ extern "C" {
  * kmc_key_load - the private key of bundle name (see kmc/admin.h) as a new
  * EVP_PKEY, decoded from the vault's PKCS#8 without touching the disk.
  * The caller frees it with EVP_PKEY_free().
- * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_NOMEM.
+ *
+ * A key that lives on a PKCS#11 token (kmc key gen --on-token, kmc import
+ * --on-token) never comes into memory: the EVP_PKEY is then one of the
+ * kmc provider (kmc.so), whose signatures and RSA decryptions run on the
+ * token, with the public half as usual. For it the token is checked first
+ * (the key is there, the PIN of the recorded URI's pin-source logs in),
+ * then kmc.so is loaded into OpenSSL's default library context unless a
+ * provider of that name is active there already, from $OPENSSL_MODULES or
+ * else the folder make install put it in, and the key is read through
+ * OSSL_STORE as kmc://<vault>?item=<name>. The provider opens the vault
+ * again, without a prompt: a vault that opens only by passphrase cannot
+ * hand out a token key this way. A process that never loads a token key
+ * never loads kmc.so.
+ *
+ * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_NOMEM; for
+ * a token key also KMC_E_P11_MODULE, KMC_E_P11_TOKEN (the token is not
+ * there), KMC_E_P11_PIN, KMC_E_P11_PIN_LOCKED, KMC_E_P11_KEY (the key was
+ * deleted on the token), KMC_E_P11, -ENOENT (no kmc.so where it was
+ * looked for: the detail names the path and how to set it),
+ * KMC_E_INVALID (kmc.so does not load, or gave no key),
+ * KMC_E_NEED_PASSPHRASE (the vault opens only by passphrase).
  */
 KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_key_load_ex - kmc_key_load() in the library context libctx with the
+ * property query propq (NULL, NULL: as kmc_key_load()): a vault key is
+ * decoded there, and for a token key the kmc provider is loaded there.
+ * Returns as kmc_key_load().
+ */
+KMC_API int kmc_key_load_ex(kmc_vault *v, const char *name,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 5);
 
 /*
  * kmc_ssl_ctx_use - set up ctx as the server of bundle name: its
@@ -37,12 +67,18 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
  * that sets its own callback takes that on. A store the bundle names that is gone is
  * KMC_E_NOT_FOUND, naming it.
  *
+ * A key that lives on a token is served from there as kmc_key_load()
+ * says, checked against the certificate as any other; OpenSSL 3.0 does
+ * not tell which library context an SSL_CTX was made in, so the key is
+ * loaded into the default one (kmc_ssl_ctx_use_ex() takes another).
+ *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections
  * rather than calling this again on one in use.
  *
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_INVALID
- * (OpenSSL refused the material), KMC_E_NOMEM.
+ * (OpenSSL refused the material), KMC_E_NOMEM, and for a token key the
+ * errors of kmc_key_load().
  */
 KMC_API int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
@@ -81,6 +117,11 @@ typedef struct kmc_tls_params {
 	   OpenSSL's default. */
 	const char *ciphersuites;
 	kmc_client_cert client_cert;
+	/* The library context and property query the SSL_CTX was made with
+	   (SSL_CTX_new_ex()), for the key: a token key's kmc provider is
+	   loaded there. NULL, NULL: the default context. */
+	OSSL_LIB_CTX *libctx;
+	const char *propq;
 } kmc_tls_params;
 
 /* Designated, as KMC_OPTIONS_INIT: client certificates required, the

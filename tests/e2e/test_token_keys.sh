@@ -14,10 +14,17 @@
 # key-reference file is refused with the reason (not supported yet); an
 # ordinary key still serves TLS 1.2 ECDSA with kmc loaded first; a server
 # whose token key was deleted fails its handshakes and keeps running.
+# A C server: examples/tls_server (kmc_ssl_ctx_use_ex) serves TLS 1.2 and
+# 1.3 with the RSA and P-256 token keys through the provider it loads
+# itself (this build's, by $OPENSSL_MODULES), and again after a reload;
+# the read is audited; it refuses to start, naming what is wrong, when
+# kmc.so is not where $OPENSSL_MODULES says, with a wrong PIN, without
+# the token, and with the token key deleted.
 # A TPM (swtpm + tpm2-pkcs11, started here on loopback): a P-256 key made
 # there signs its CSR and serves TLS 1.2 and 1.3 through the provider.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
 if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
@@ -207,10 +214,56 @@ t_err 1 "s_server -key web.ref (OPENSSL_CONF): refused, naming the token key and
 	env OPENSSL_CONF="$CONF" timeout 20 openssl s_server -accept 127.0.0.1:0 -www \
 	-cert "$T/web.crt" -key "$T/web.ref"
 
-# A C server (kmc_ssl_ctx_use) does not take a token key yet: refused, saying why.
-t_err 1 "examples/tls_server (kmc_ssl_ctx_use) refuses the token key, naming it" \
-	"the key of web lives on a PKCS#11 token.*cannot be loaded into the server's memory" \
-	timeout 20 "$KMC_BUILD/examples/tls_server" --vault "$V" --name web --max-connections 1
+# A C server: examples/tls_server (kmc_ssl_ctx_use_ex) serves token keys,
+# the kmc provider it needs taken from this build ($OPENSSL_MODULES).
+export OPENSSL_MODULES=$PROVDIR
+tls_srv() { timeout 20 "$SRV" --vault "$V" --verify-client none "$@"; }
+for key in web:RSA ec2:ECDSA; do
+	n=${key%%:*} alg=${key#*:}
+	t "examples/tls_server --name $n (a token key, kmc_ssl_ctx_use_ex) starts" \
+		start_tls_server "c-$n" --vault "$V" --name "$n" --verify-client none
+	hello "c-$n-12" -tls1_2
+	check "... TLS 1.2 with the $n token key ($alg)" cipher_is "c-$n-12" "ECDHE-$alg-"
+	hello "c-$n-13" -tls1_3
+	check "... TLS 1.3 with the $n token key, signed with $alg" \
+		bash -c "grep -q 'Cipher is TLS_AES' '$T/c-$n-13.out' &&
+			grep -Eq 'Peer signature type: ($alg|RSA-PSS)' '$T/c-$n-13.out' &&
+			[ \"\$(cat '$T/c-$n-13.rc')\" = 0 ]"
+	check "... the server greeted both" test "$(log_count "c-$n" "greeted")" = 2
+	stop_server "$SPID"
+done
+# The reload path: a change to the vault makes the server build a new
+# context, with the token key again.
+t "examples/tls_server --name web starts again" \
+	start_tls_server c-reload --vault "$V" --name web --verify-client none
+t "a change to the vault (key gen bump)" kmc key gen bump --type p256
+check "... the server reloads" await_log c-reload "reloaded: generation"
+hello c-reload-13 -tls1_3
+check "... and serves TLS 1.3 with the token key after it" cipher_is c-reload-13 TLS_AES
+check "... its log has no failure" bash -c "! grep -q 'failed' '$T/c-reload.log'"
+stop_server "$SPID"
+check "the audit log records the server's read of the token key" \
+	grep -q '"op":"kmc_ssl_ctx_use_ex".*"name":"web/key"' "$V/audit.log"
+check "... no private key came into it: unwrap still refuses" \
+	bash -c "! '$KMC' --vault '$V' unwrap web --out '$T/x.pem' 2>/dev/null"
+t_err 1 "tls_server with the provider not where OPENSSL_MODULES says: refused at start, naming the path and how to set it" \
+	"the key of web lives on a PKCS#11 token and needs the kmc provider: $T/nowhere/kmc\.so \(from .OPENSSL_MODULES\): No such file" \
+	env OPENSSL_MODULES="$T/nowhere" "$SRV" --vault "$V" --name web --verify-client none
+secret_file "$T/wrong.pin" "not-the-pin"
+cp "$PINF" "$T/pin.keep"
+cp "$T/wrong.pin" "$PINF"
+t_err 1 "tls_server with a wrong PIN in the URI's pin-source: refused at start, naming bundle and token" \
+	"bundle web in .*the key of web lives on a PKCS#11 token \(pkcs11:token=srv;.*\): token srv: wrong PIN" \
+	tls_srv --name web
+cp "$T/pin.keep" "$PINF"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T/notokens" >"$T/empty.conf"
+mkdir -m 700 "$T/notokens"
+t_err 1 "tls_server without its token: refused at start, naming the token" \
+	"the key of web lives on a PKCS#11 token.*no token matching pkcs11:token=srv" \
+	env SOFTHSM2_CONF="$T/empty.conf" "$SRV" --vault "$V" --name web --verify-client none
+# Only the C server's: tpm2_ptool below reads it for OpenSSL's own modules.
+unset OPENSSL_MODULES
 
 # Ordinary keys are untouched by the token algorithms, kmc loaded first.
 t "import plain (an ordinary P-256 key in the vault)" kmc import -c "$P/ca.crt" \
@@ -234,6 +287,9 @@ check "the key deleted on the token: the handshake fails" failed after
 check "... the server says which token key" grep -q "token srv has no private key object=ec2" "$SLOG"
 check "... and keeps running" kill -0 "$SPID"
 stop_server "$SPID"
+t_err 1 "tls_server with the deleted token key: refused at start, naming token and object" \
+	"the key of ec2 lives on a PKCS#11 token.*token srv has no private key object=ec2" \
+	env OPENSSL_MODULES="$PROVDIR" timeout 20 "$SRV" --vault "$V" --verify-client none --name ec2
 
 # ---- a TPM: swtpm + tpm2-pkcs11, P-256 ---------------------------------------------
 

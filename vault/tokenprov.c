@@ -1,0 +1,271 @@
+/*
+ * tokenprov.c - a bundle's token key through the C API (kmc_key_load(),
+ * kmc_ssl_ctx_use()): an EVP_PKEY of the kmc provider, whose private
+ * operations run on the token; the provider's code signs and decrypts,
+ * not this library's, so a server that links libkmcvault gets exactly
+ * the key object an unmodified server gets from a kmc: URI.
+ *
+ * Steps, the cheap and telling checks first:
+ *   1. the token: the key the record names is there, private and
+ *      unexportable, and the PIN (the URI's pin-source) logs in, so a
+ *      server starting without its token, or with a wrong PIN, fails
+ *      at start with the token and the object named, not at its first
+ *      handshake;
+ *   2. the provider, kmc.so, in the caller's library context: taken as
+ *      it is when already loaded (a server's openssl.cnf, -provider
+ *      kmc), else loaded from OPENSSL_MODULES or the directory it is
+ *      installed to (KMC_MODULESDIR, fixed at build time). Only here:
+ *      a process that never meets a token key never loads it;
+ *   3. the key through OSSL_STORE "kmc://<vault>?item=<name>" in that
+ *      context. The provider opens the vault again with its own copy
+ *      of the vault code (provider/vaultapi.h): that works for vaults
+ *      that open without a prompt (host, pkcs11 and tpm protectors); a
+ *      passphrase-only vault is refused here rather than prompting on
+ *      a server's terminal.
+ *
+ * Order of providers (provider/tokenkey.c): OpenSSL 3.0 answers a fetch
+ * by name with the implementation it stored first. Before kmc.so is
+ * loaded, RSA and EC (key management, signatures, RSA decryption) are
+ * fetched once in the context, which activates its fallback (default)
+ * provider when it has no other and stores those algorithms ahead of
+ * kmc's: keys and handshakes that are not the token's run as before.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include "tokenkey.h"
+#include "../pkcs11/serverkey.h"
+
+#ifndef KMC_MODULESDIR
+#define KMC_MODULESDIR "/usr/lib/ossl-modules"
+#endif
+
+#define PROVIDER_FILE "kmc.so"
+/* What kmc.so answers for OSSL_PROV_PARAM_NAME (provider/kmcprov.c). */
+#define PROVIDER_NAME "kmcvault key provider"
+
+/* One loader at a time: two threads must not load kmc.so twice. */
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* OpenSSL's last error with the text a provider gave it (kmc.so puts
+   the vault and item there). */
+static const char *ossl_text(void)
+{
+	static _Thread_local char buf[768];
+	const char *data = NULL;
+	int flags = 0;
+	unsigned long e = ERR_peek_last_error_data(&data, &flags);
+	const char *why;
+
+	if (!e)
+		return "no further detail from OpenSSL";
+	why = ERR_reason_error_string(e);
+	if (data && (flags & ERR_TXT_STRING) && data[0])
+		snprintf(buf, sizeof(buf), "%s%s%s", why ? why : "",
+			why ? ": " : "", data);
+	else
+		ERR_error_string_n(e, buf, sizeof(buf));
+	return buf;
+}
+
+static int is_kmc(OSSL_PROVIDER *p, void *arg)
+{
+	const char *name = NULL;
+	OSSL_PARAM q[] = {
+		OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, &name, 0),
+		OSSL_PARAM_END,
+	};
+
+	if (OSSL_PROVIDER_get_params(p, q) == 1 && name &&
+	    strcmp(name, PROVIDER_NAME) == 0) {
+		*(int *)arg = 1;
+		return 0;	/* found: stop */
+	}
+	return 1;
+}
+
+/* The other providers' RSA and EC, stored ahead of kmc's (see above). */
+static void others_first(OSSL_LIB_CTX *libctx, const char *propq)
+{
+	static const char *const km[] = { "RSA", "EC" };
+	static const char *const sig[] = { "RSA", "ECDSA" };
+
+	ERR_set_mark();
+	for (size_t i = 0; i < 2; i++) {
+		EVP_KEYMGMT_free(EVP_KEYMGMT_fetch(libctx, km[i], propq));
+		EVP_SIGNATURE_free(EVP_SIGNATURE_fetch(libctx, sig[i], propq));
+	}
+	EVP_ASYM_CIPHER_free(EVP_ASYM_CIPHER_fetch(libctx, "RSA", propq));
+	ERR_pop_to_mark();
+}
+
+/* Where kmc.so is looked for: $OPENSSL_MODULES, as OpenSSL itself reads
+   it, else where make install put it. */
+static const char *modules_dir(const char **ret_how)
+{
+	const char *env = secure_getenv("OPENSSL_MODULES");
+
+	if (env && env[0]) {
+		*ret_how = "from $OPENSSL_MODULES";
+		return env;
+	}
+	*ret_how = "where kmcvault installs it; set OPENSSL_MODULES to the "
+		"folder that holds kmc.so if it is elsewhere";
+	return KMC_MODULESDIR;
+}
+
+/*
+ * kmc.so active in libctx: found, or loaded now. A provider loaded here
+ * stays for the life of libctx, as the keys it makes refer to it.
+ */
+static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
+	const char *name)
+{
+	char path[PATH_MAX];
+	const char *how, *dir = modules_dir(&how);
+	OSSL_PROVIDER *p;
+	int found = 0, n;
+
+	pthread_mutex_lock(&load_lock);
+	/* Also activates the fallback (default) provider of a context
+	   nothing was loaded into, ahead of kmc. */
+	(void)OSSL_PROVIDER_do_all(libctx, is_kmc, &found);
+	if (found) {
+		pthread_mutex_unlock(&load_lock);
+		return 0;
+	}
+	others_first(libctx, propq);
+	n = snprintf(path, sizeof(path), "%s/%s", dir, PROVIDER_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		pthread_mutex_unlock(&load_lock);
+		return kmc_detail(KMC_E_TOO_LARGE, "the key of %s lives on a "
+			"PKCS#11 token and needs the kmc provider, but the folder "
+			"%s (%s) is too long a path", name, dir, how);
+	}
+	if (access(path, R_OK) != 0) {
+		int e = errno;
+
+		pthread_mutex_unlock(&load_lock);
+		return kmc_detail(-e, "the key of %s lives on a PKCS#11 token "
+			"and needs the kmc provider: %s (%s): %s", name, path, how,
+			strerror(e));
+	}
+	/* By path: a name would be looked for in the context's own search
+	   path, which is the application's to set. Fallbacks are kept: a
+	   context that had none loaded keeps its default provider. */
+	ERR_set_mark();
+	p = OSSL_PROVIDER_try_load(libctx, path, 1);
+	if (!p) {
+		(void)kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
+			"PKCS#11 token and needs the kmc provider, and %s (%s) "
+			"does not load: %s", name, path, how, ossl_text());
+		ERR_pop_to_mark();
+		pthread_mutex_unlock(&load_lock);
+		return KMC_E_INVALID;
+	}
+	ERR_clear_last_mark();
+	pthread_mutex_unlock(&load_lock);
+	return 0;
+}
+
+/* The token holds the key the record names, and the PIN logs in. */
+static int token_check(const char *name, const token_key_rec *rec)
+{
+	p11_pubkey pub;
+	int r = p11_key_public(rec->uri, NULL, &pub);
+
+	if (r < 0)
+		return kmc_detail(r, "the key of %s lives on a PKCS#11 token "
+			"(%s): %s", name, rec->uri, kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+	return 0;
+}
+
+/* The vault does not open without a prompt: the provider could not open
+   it again (its passphrase callback is ours, and refuses). */
+static int store_error(const char *name, const char *dir)
+{
+	const char *text = ossl_text();
+	int r = strstr(text, "passphrase") ? KMC_E_NEED_PASSPHRASE :
+		KMC_E_INVALID;
+
+	if (r == KMC_E_NEED_PASSPHRASE)
+		return kmc_detail(r, "the key of %s lives on a PKCS#11 token, "
+			"which the kmc provider reaches by opening vault %s again; "
+			"a vault that opens only by passphrase cannot be opened so "
+			"(add a host or token protector): %s", name, dir, text);
+	return kmc_detail(r, "the key of %s lives on a PKCS#11 token; the "
+		"kmc provider did not hand it out from vault %s: %s", name, dir,
+		text);
+}
+
+/* The vault's folder as an absolute path: the one it was opened by, or
+   where its descriptor is now when that was relative (the server may
+   have changed its working folder since). */
+static const char *vault_dir(kmc_vault *v, char buf[PATH_MAX])
+{
+	char fd[64];
+	ssize_t n;
+
+	if (v->dir[0] == '/')
+		return v->dir;
+	snprintf(fd, sizeof(fd), "/proc/self/fd/%d", v->dirfd);
+	n = readlink(fd, buf, PATH_MAX - 1);
+	if (n <= 0 || buf[0] != '/')
+		return v->dir;
+	buf[n] = 0;
+	return buf;
+}
+
+int token_key_load(kmc_vault *v, const char *name, const token_key_rec *rec,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
+{
+	char dbuf[PATH_MAX];
+	const char *dir = vault_dir(v, dbuf);
+	OSSL_STORE_CTX *sc = NULL;
+	EVP_PKEY *k = NULL;
+	char *uri = NULL;
+	int r;
+
+	KMC_GUARD(token_check(name, rec));
+	KMC_GUARD(provider_ready(libctx, propq, name));
+	KMC_GUARD(kmc_uri_format(dir, name, &uri));
+	ERR_set_mark();
+	/* No UI method: the provider's passphrase question is refused, never
+	   put to a server's terminal. */
+	sc = OSSL_STORE_open_ex(uri, libctx, propq, NULL, NULL, NULL, NULL,
+		NULL);
+	if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
+		OSSL_STORE_close(sc);
+		sc = NULL;
+	}
+	while (sc && !k && !OSSL_STORE_eof(sc)) {
+		OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
+
+		if (!info)
+			break;
+		if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+			k = OSSL_STORE_INFO_get1_PKEY(info);
+		OSSL_STORE_INFO_free(info);
+	}
+	OSSL_STORE_close(sc);
+	free(uri);
+	if (!k) {
+		r = store_error(name, dir);
+		ERR_pop_to_mark();
+		return r;
+	}
+	ERR_pop_to_mark();
+	*ret = k;
+	return 0;
+}
