@@ -30,6 +30,7 @@
  * provider when it has no other and stores those algorithms ahead of
  * kmc's: keys and handshakes that are not the token's run as before.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -134,6 +135,7 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	char path[PATH_MAX];
 	const char *how, *dir = modules_dir(&how);
 	OSSL_PROVIDER *p;
+	void *dl;
 	int found = 0, n;
 
 	pthread_mutex_lock(&load_lock);
@@ -160,11 +162,27 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 			"and needs the kmc provider: %s (%s): %s", name, path, how,
 			strerror(e));
 	}
+	/* The loader's own words first: OpenSSL's error keeps only the
+	   path. Opened here, and closed again below once OpenSSL holds it. */
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl || !dlsym(dl, "OSSL_provider_init")) {
+		const char *why = dl ? "it has no OSSL_provider_init: not an "
+			"OpenSSL provider" : dlerror();
+
+		if (dl)
+			(void)dlclose(dl);
+		pthread_mutex_unlock(&load_lock);
+		return kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
+			"PKCS#11 token and needs the kmc provider, and %s (%s) "
+			"does not load: %s", name, path, how,
+			why ? why : "unknown reason");
+	}
 	/* By path: a name would be looked for in the context's own search
 	   path, which is the application's to set. Fallbacks are kept: a
 	   context that had none loaded keeps its default provider. */
 	ERR_set_mark();
 	p = OSSL_PROVIDER_try_load(libctx, path, 1);
+	(void)dlclose(dl);
 	if (!p) {
 		(void)kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
 			"PKCS#11 token and needs the kmc provider, and %s (%s) "
@@ -185,8 +203,8 @@ static int token_check(const char *name, const token_key_rec *rec)
 	int r = p11_key_public(rec->uri, NULL, &pub);
 
 	if (r < 0)
-		return kmc_detail(r, "the key of %s lives on a PKCS#11 token "
-			"(%s): %s", name, rec->uri, kmc_error_detail()[0] ?
+		return kmc_detail(r, "the key of %s lives on a PKCS#11 token: "
+			"%s", name, kmc_error_detail()[0] ?
 			kmc_error_detail() : kmc_strerror(r));
 	return 0;
 }
@@ -227,7 +245,7 @@ static const char *vault_dir(kmc_vault *v, char buf[PATH_MAX])
 	return buf;
 }
 
-int token_key_load(kmc_vault *v, const char *name, const token_key_rec *rec,
+static int load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
 {
 	char dbuf[PATH_MAX];
@@ -235,12 +253,10 @@ int token_key_load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	OSSL_STORE_CTX *sc = NULL;
 	EVP_PKEY *k = NULL;
 	char *uri = NULL;
-	int r;
 
 	KMC_GUARD(token_check(name, rec));
 	KMC_GUARD(provider_ready(libctx, propq, name));
 	KMC_GUARD(kmc_uri_format(dir, name, &uri));
-	ERR_set_mark();
 	/* No UI method: the provider's passphrase question is refused, never
 	   put to a server's terminal. */
 	sc = OSSL_STORE_open_ex(uri, libctx, propq, NULL, NULL, NULL, NULL,
@@ -260,12 +276,23 @@ int token_key_load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	}
 	OSSL_STORE_close(sc);
 	free(uri);
-	if (!k) {
-		r = store_error(name, dir);
-		ERR_pop_to_mark();
-		return r;
-	}
-	ERR_pop_to_mark();
+	if (!k)
+		return store_error(name, dir);
 	*ret = k;
 	return 0;
+}
+
+int token_key_load(kmc_vault *v, const char *name, const token_key_rec *rec,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
+{
+	int r;
+
+	/* Nothing of this is left in the caller's error queue, failed or
+	   not (the token's module may leave OpenSSL errors of its own): a
+	   server that reads the queue after its next SSL call would take
+	   them for that call's. The detail says what failed. */
+	ERR_set_mark();
+	r = load(v, name, rec, libctx, propq, ret);
+	ERR_pop_to_mark();
+	return r;
 }

@@ -19,7 +19,10 @@
 # itself (this build's, by $OPENSSL_MODULES), and again after a reload;
 # the read is audited; it refuses to start, naming what is wrong, when
 # kmc.so is not where $OPENSSL_MODULES says, with a wrong PIN, without
-# the token, and with the token key deleted.
+# the token, and with the token key deleted. kmc_key_load() (token_load.c)
+# loads kmc.so for a token key only, signs in the default library
+# context and in the caller's (kmc_key_load_ex), leaves no OpenSSL error
+# behind, and refuses a passphrase-only vault without prompting.
 # A TPM (swtpm + tpm2-pkcs11, started here on loopback): a P-256 key made
 # there signs its CSR and serves TLS 1.2 and 1.3 through the provider.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -253,7 +256,7 @@ secret_file "$T/wrong.pin" "not-the-pin"
 cp "$PINF" "$T/pin.keep"
 cp "$T/wrong.pin" "$PINF"
 t_err 1 "tls_server with a wrong PIN in the URI's pin-source: refused at start, naming bundle and token" \
-	"bundle web in .*the key of web lives on a PKCS#11 token \(pkcs11:token=srv;.*\): token srv: wrong PIN" \
+	"bundle web in .*the key of web lives on a PKCS#11 token: token srv: wrong PIN" \
 	tls_srv --name web
 cp "$T/pin.keep" "$PINF"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
@@ -262,6 +265,18 @@ mkdir -m 700 "$T/notokens"
 t_err 1 "tls_server without its token: refused at start, naming the token" \
 	"the key of web lives on a PKCS#11 token.*no token matching pkcs11:token=srv" \
 	env SOFTHSM2_CONF="$T/empty.conf" "$SRV" --vault "$V" --name web --verify-client none
+# kmc_key_load() itself: kmc.so only once a token key is loaded; the key
+# signs in the default library context and in one of the caller's, and no
+# OpenSSL error is left behind for the caller's next call to trip on.
+TOKLOAD=$T/token_load
+check "the token_load helper builds" kmc_cc "$TOKLOAD" "$KMC_TOP/tests/e2e/token_load.c"
+"$TOKLOAD" "$V" bump web >"$T/load.out" 2>"$T/load.err"
+check "kmc_key_load of a vault key: kmc.so is not loaded" \
+	grep -qx "plain: rc 0, kmc.so mapped: no" "$T/load.out"
+check "... of the token key: kmc.so loaded, no OpenSSL error left, the token's signature verifies" \
+	grep -qx "token: rc 0, kmc.so mapped: yes, OpenSSL errors left: no, signature verifies: yes" "$T/load.out"
+check "kmc_key_load_ex in a library context of the caller's: the provider loaded there, and it signs" \
+	grep -qx "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes" "$T/load.out"
 # Only the C server's: tpm2_ptool below reads it for OpenSSL's own modules.
 unset OPENSSL_MODULES
 
@@ -343,5 +358,16 @@ p11 --delete-object --type privkey --label api >/dev/null
 t_err 7 "csr of a key deleted on the token: exit 7, naming token and object" \
 	"token srv has no private key object=api id=[0-9a-f]+ \(deleted outside the vault\?\)" \
 	kmc csr api --subject /CN=api
+
+# A vault that opens only by passphrase: the provider cannot open it again,
+# and kmc_key_load says so rather than prompting.
+secret_file "$T/pp" "a-long-vault-passphrase"
+t "protector add passphrase" kmc protector add passphrase --passphrase-file "$T/pp" \
+	--argon2-ops 1 --argon2-mem 8
+host_id=$(kmc protector list | awk '$2 == "host" { print $1 }')
+t "protector remove the host protector ($host_id)" kmc protector remove "$host_id"
+OPENSSL_MODULES=$PROVDIR "$TOKLOAD" "$V" bump web "$T/pp" >"$T/load.out" 2>"$T/load.err"
+check "kmc_key_load of the token key in a passphrase-only vault: KMC_E_NEED_PASSPHRASE, saying why, no prompt" \
+	grep -Eq "^token: rc -40005, the key of web lives on a PKCS#11 token, which the kmc provider reaches by opening vault .* again; a vault that opens only by passphrase cannot" "$T/load.out"
 
 done_testing

@@ -1,0 +1,140 @@
+/*
+ * token_load.c - kmc_key_load() and kmc_key_load_ex() of a token key, for
+ * tests/e2e/test_token_keys.sh:
+ *
+ *	token_load VAULT PLAIN TOKEN [PASSPHRASE-FILE]
+ *
+ * opens VAULT (by its passphrase when a file is given), loads bundle
+ * PLAIN's key (one in the vault) and then bundle TOKEN's (one on a
+ * token), first in the default library context, then in a new one, and
+ * prints a line a step:
+ *	plain: rc R, kmc.so mapped: yes|no
+ *	token: rc R[, detail], kmc.so mapped: yes|no, signature verifies: yes|no
+ *	token in a new libctx: rc R, kmc provider there: yes|no, signature verifies: yes|no
+ * A signature is made with the key (SHA-256) and verified with its public
+ * half, taken out and read back by the default provider.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
+#include <kmc.h>
+#include <kmc/tls.h>
+
+static const char *mapped(void)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int hit = 0;
+
+	while (f && !hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, "/kmc.so") != NULL;
+	if (f)
+		fclose(f);
+	return hit ? "yes" : "no";
+}
+
+static const char *verifies(EVP_PKEY *k, OSSL_LIB_CTX *libctx)
+{
+	static const unsigned char msg[] = "kmc token key";
+	unsigned char sig[1024], *der = NULL;
+	const unsigned char *p;
+	size_t sig_len = sizeof(sig);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	EVP_PKEY *pub = NULL;
+	int n, ok = 0;
+
+	if (!m || EVP_DigestSignInit_ex(m, NULL, "SHA256", libctx, NULL, k,
+		NULL) != 1 || EVP_DigestSign(m, sig, &sig_len, msg,
+		sizeof(msg)) != 1)
+		goto out;
+	n = i2d_PUBKEY(k, &der);
+	p = der;
+	if (n <= 0 || !(pub = d2i_PUBKEY(NULL, &p, n)))
+		goto out;
+	EVP_MD_CTX_free(m);
+	m = EVP_MD_CTX_new();
+	ok = m && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, pub) == 1 &&
+		EVP_DigestVerify(m, sig, sig_len, msg, sizeof(msg)) == 1;
+out:
+	if (!ok)
+		ERR_print_errors_fp(stderr);
+	ERR_clear_error();
+	OPENSSL_free(der);
+	EVP_PKEY_free(pub);
+	EVP_MD_CTX_free(m);
+	return ok ? "yes" : "no";
+}
+
+static int is_kmc(OSSL_PROVIDER *p, void *arg)
+{
+	const char *name = NULL;
+	OSSL_PARAM q[] = {
+		OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, &name, 0),
+		OSSL_PARAM_END,
+	};
+
+	if (OSSL_PROVIDER_get_params(p, q) == 1 && name &&
+	    strcmp(name, "kmcvault key provider") == 0)
+		*(int *)arg = 1;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	kmc_options o = KMC_OPTIONS_INIT;
+	kmc_secret *pass = NULL;
+	kmc_vault *v = NULL;
+	EVP_PKEY *k = NULL;
+	OSSL_LIB_CTX *lc;
+	int r, there = 0;
+
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: token_load VAULT PLAIN TOKEN "
+			"[PASSPHRASE-FILE]\n");
+		return 2;
+	}
+	if (argc == 5) {
+		r = kmc_secret_read_file(argv[4], 1024, &pass);
+		if (r < 0) {
+			fprintf(stderr, "%s: %s\n", argv[4], kmc_strerror(r));
+			return 1;
+		}
+		o.passphrase = pass;
+	}
+	r = kmc_vault_open_ex(argv[1], 0, &o, &v);
+	kmc_secret_free(pass);
+	if (r < 0) {
+		fprintf(stderr, "open: %s: %s\n", kmc_strerror(r),
+			kmc_error_detail());
+		return 1;
+	}
+	r = kmc_key_load(v, argv[2], &k);
+	printf("plain: rc %d, kmc.so mapped: %s\n", r, mapped());
+	EVP_PKEY_free(k);
+	k = NULL;
+	ERR_clear_error();
+	r = kmc_key_load(v, argv[3], &k);
+	printf("token: rc %d%s%s, kmc.so mapped: %s, OpenSSL errors left: "
+		"%s, signature verifies: %s\n", r, r ? ", " : "",
+		r ? kmc_error_detail() : "", mapped(),
+		ERR_peek_error() ? "yes" : "no", r ? "no" : verifies(k, NULL));
+	EVP_PKEY_free(k);
+	k = NULL;
+	if (r == 0) {
+		lc = OSSL_LIB_CTX_new();
+		r = lc ? kmc_key_load_ex(v, argv[3], lc, NULL, &k) : -1;
+		(void)OSSL_PROVIDER_do_all(lc, is_kmc, &there);
+		printf("token in a new libctx: rc %d%s%s, kmc provider there: "
+			"%s, signature verifies: %s\n", r, r ? ", " : "",
+			r ? kmc_error_detail() : "", there ? "yes" : "no",
+			r ? "no" : verifies(k, lc));
+		EVP_PKEY_free(k);
+		OSSL_LIB_CTX_free(lc);
+	}
+	kmc_vault_close(v);
+	return 0;
+}
