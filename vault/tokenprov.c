@@ -57,6 +57,23 @@
 
 /* One loader at a time: two threads must not load kmc.so twice. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+/* kmc.so as loaded here into the default context, given back at exit. */
+static OSSL_PROVIDER *default_prov;
+
+/*
+ * OpenSSL 3.0 frees a provider loaded by OSSL_PROVIDER_try_load() only
+ * once it is unloaded as well: done at exit for the default context,
+ * before OpenSSL's own clean-up (registered earlier, so run later). A
+ * context of the caller's may be freed at any time, after which the
+ * handle must not be touched: there the provider stays, and OpenSSL
+ * keeps some hundreds of bytes of it after OSSL_LIB_CTX_free().
+ */
+static void unload_at_exit(void)
+{
+	if (default_prov)
+		(void)OSSL_PROVIDER_unload(default_prov);
+	default_prov = NULL;
+}
 
 /* OpenSSL's last error with the text a provider gave it (kmc.so puts
    the vault and item there). */
@@ -127,7 +144,8 @@ static const char *modules_dir(const char **ret_how)
 
 /*
  * kmc.so active in libctx: found, or loaded now. A provider loaded here
- * stays for the life of libctx, as the keys it makes refer to it.
+ * stays for the life of libctx (or the process), as the keys it makes
+ * refer to it.
  */
 static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	const char *name)
@@ -192,6 +210,10 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 		return KMC_E_INVALID;
 	}
 	ERR_clear_last_mark();
+	if (!libctx || libctx == OSSL_LIB_CTX_get0_global_default()) {
+		default_prov = p;
+		(void)atexit(unload_at_exit);
+	}
 	pthread_mutex_unlock(&load_lock);
 	return 0;
 }

@@ -44,7 +44,14 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 /*
  * kmc_key_load_ex - kmc_key_load() in the library context libctx with the
  * property query propq (NULL, NULL: as kmc_key_load()): a vault key is
+ * property query propq (NULL, NULL: as kmc_key_load()): a vault key is
  * decoded there, and for a token key the kmc provider is loaded there.
+ *
+ * WARNING: a provider loaded so stays in libctx, which should live as long
+ * as the process (a server's usually does): OpenSSL 3.0 keeps a few hundred
+ * bytes of it after OSSL_LIB_CTX_free(). In the default context it is
+ * unloaded at exit.
+ *
  * Returns as kmc_key_load().
  */
 KMC_API int kmc_key_load_ex(kmc_vault *v, const char *name,

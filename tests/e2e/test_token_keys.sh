@@ -271,12 +271,14 @@ t_err 1 "tls_server without its token: refused at start, naming the token" \
 TOKLOAD=$T/token_load
 check "the token_load helper builds" kmc_cc "$TOKLOAD" "$KMC_TOP/tests/e2e/token_load.c"
 "$TOKLOAD" "$V" bump web >"$T/load.out" 2>"$T/load.err"
+# said LINE: token_load printed LINE (else its output, to the report).
+said() { grep -qx -- "$1" "$T/load.out" || { cat "$T/load.out" "$T/load.err" >&2; false; }; }
 check "kmc_key_load of a vault key: kmc.so is not loaded" \
-	grep -qx "plain: rc 0, kmc.so mapped: no" "$T/load.out"
+	said "plain: rc 0, kmc.so mapped: no"
 check "... of the token key: kmc.so loaded, no OpenSSL error left, the token's signature verifies" \
-	grep -qx "token: rc 0, kmc.so mapped: yes, OpenSSL errors left: no, signature verifies: yes" "$T/load.out"
+	said "token: rc 0, kmc.so mapped: yes, OpenSSL errors left: no, signature verifies: yes"
 check "kmc_key_load_ex in a library context of the caller's: the provider loaded there, and it signs" \
-	grep -qx "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes" "$T/load.out"
+	said "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes"
 # Only the C server's: tpm2_ptool below reads it for OpenSSL's own modules.
 unset OPENSSL_MODULES
 

@@ -83,13 +83,16 @@ static int is_kmc(OSSL_PROVIDER *p, void *arg)
 	return 1;
 }
 
+/* A server's own library context lives as long as the server: never
+   freed here, as kmc keeps the provider it loads there (man kmc.3). */
+static OSSL_LIB_CTX *lc;
+
 int main(int argc, char **argv)
 {
 	kmc_options o = KMC_OPTIONS_INIT;
 	kmc_secret *pass = NULL;
 	kmc_vault *v = NULL;
 	EVP_PKEY *k = NULL;
-	OSSL_LIB_CTX *lc;
 	int r, there = 0;
 
 	if (argc != 4 && argc != 5) {
@@ -133,7 +136,6 @@ int main(int argc, char **argv)
 			r ? kmc_error_detail() : "", there ? "yes" : "no",
 			r ? "no" : verifies(k, lc));
 		EVP_PKEY_free(k);
-		OSSL_LIB_CTX_free(lc);
 	}
 	kmc_vault_close(v);
 	return 0;
