@@ -21,8 +21,10 @@
 # kmc.so is not where $OPENSSL_MODULES says, with a wrong PIN, without
 # the token, and with the token key deleted. kmc_key_load() (token_load.c)
 # loads kmc.so for a token key only, signs in the default library
-# context and in the caller's (kmc_key_load_ex), leaves no OpenSSL error
-# behind, and refuses a passphrase-only vault without prompting.
+# context and in the caller's (kmc_key_load_ex, and kmc_ssl_ctx_use_ex
+# serving TLS 1.3 and 1.2 in memory from an SSL_CTX of that context),
+# leaves no OpenSSL error behind, and refuses a passphrase-only vault
+# without prompting.
 # A TPM (swtpm + tpm2-pkcs11, started here on loopback): a P-256 key made
 # there signs its CSR and serves TLS 1.2 and 1.3 through the provider.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -270,15 +272,19 @@ t_err 1 "tls_server without its token: refused at start, naming the token" \
 # OpenSSL error is left behind for the caller's next call to trip on.
 TOKLOAD=$T/token_load
 check "the token_load helper builds" kmc_cc "$TOKLOAD" "$KMC_TOP/tests/e2e/token_load.c"
-"$TOKLOAD" "$V" bump web >"$T/load.out" 2>"$T/load.err"
 # said LINE: token_load printed LINE (else its output, to the report).
 said() { grep -qx -- "$1" "$T/load.out" || { cat "$T/load.out" "$T/load.err" >&2; false; }; }
-check "kmc_key_load of a vault key: kmc.so is not loaded" \
-	said "plain: rc 0, kmc.so mapped: no"
-check "... of the token key: kmc.so loaded, no OpenSSL error left, the token's signature verifies" \
-	said "token: rc 0, kmc.so mapped: yes, OpenSSL errors left: no, signature verifies: yes"
-check "kmc_key_load_ex in a library context of the caller's: the provider loaded there, and it signs" \
-	said "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes"
+for n in web ec2; do
+	"$TOKLOAD" "$V" bump "$n" >"$T/load.out" 2>"$T/load.err"
+	check "kmc_key_load of a vault key: kmc.so is not loaded" \
+		said "plain: rc 0, kmc.so mapped: no"
+	check "... of the token key $n: kmc.so loaded, no OpenSSL error left, the token's signature verifies" \
+		said "token: rc 0, kmc.so mapped: yes, OpenSSL errors left: no, signature verifies: yes"
+	check "kmc_key_load_ex in a library context of the caller's: the provider loaded there, and $n signs" \
+		said "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes"
+	check "kmc_ssl_ctx_use_ex on an SSL_CTX of that context: TLS 1.3 and 1.2 handshakes with $n" \
+		said "SSL_CTX in that libctx: rc 0, TLS 1.3 handshake: yes, TLS 1.2 handshake: yes"
+done
 # Only the C server's: tpm2_ptool below reads it for OpenSSL's own modules.
 unset OPENSSL_MODULES
 

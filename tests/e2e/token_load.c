@@ -11,8 +11,12 @@
  *	plain: rc R, kmc.so mapped: yes|no
  *	token: rc R[, detail], kmc.so mapped: yes|no, signature verifies: yes|no
  *	token in a new libctx: rc R, kmc provider there: yes|no, signature verifies: yes|no
+ *	SSL_CTX in that libctx: rc R, TLS 1.3 handshake: yes|no, TLS 1.2 handshake: yes|no
  * A signature is made with the key (SHA-256) and verified with its public
- * half, taken out and read back by the default provider.
+ * half, taken out and read back by the default provider. The handshakes
+ * run in memory (a BIO pair) between a server SSL_CTX made with
+ * SSL_CTX_new_ex() in the new context and set up by kmc_ssl_ctx_use_ex()
+ * with that context, and a client of the default one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <kmc.h>
 #include <kmc/tls.h>
@@ -83,6 +88,46 @@ static int is_kmc(OSSL_PROVIDER *p, void *arg)
 	return 1;
 }
 
+/* One handshake of version between srv and a client, in memory. */
+static const char *handshake(SSL_CTX *srv, int version)
+{
+	SSL_CTX *cc = SSL_CTX_new(TLS_client_method());
+	SSL *c = NULL, *s = NULL;
+	BIO *cb = NULL, *sb = NULL;
+	int done_c = 0, done_s = 0, ok = 0;
+
+	if (!cc || SSL_CTX_set_min_proto_version(cc, version) != 1 ||
+	    SSL_CTX_set_max_proto_version(cc, version) != 1 ||
+	    !(c = SSL_new(cc)) || !(s = SSL_new(srv)) ||
+	    BIO_new_bio_pair(&cb, 0, &sb, 0) != 1)
+		goto out;
+	SSL_set_bio(c, cb, cb);
+	SSL_set_bio(s, sb, sb);
+	cb = sb = NULL;
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (int i = 0; i < 100 && !(done_c && done_s); i++) {
+		int rc = SSL_do_handshake(c), rs = SSL_do_handshake(s);
+
+		done_c = rc == 1;
+		done_s = rs == 1;
+		if ((rc != 1 && SSL_get_error(c, rc) != SSL_ERROR_WANT_READ) ||
+		    (rs != 1 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ))
+			break;
+	}
+	ok = done_c && done_s && SSL_version(c) == version;
+out:
+	if (!ok)
+		ERR_print_errors_fp(stderr);
+	ERR_clear_error();
+	SSL_free(c);
+	SSL_free(s);
+	BIO_free(cb);
+	BIO_free(sb);
+	SSL_CTX_free(cc);
+	return ok ? "yes" : "no";
+}
+
 /* A server's own library context lives as long as the server: never
    freed here, as kmc keeps the provider it loads there (man kmc.3). */
 static OSSL_LIB_CTX *lc;
@@ -136,6 +181,20 @@ int main(int argc, char **argv)
 			r ? kmc_error_detail() : "", there ? "yes" : "no",
 			r ? "no" : verifies(k, lc));
 		EVP_PKEY_free(k);
+	}
+	if (r == 0) {
+		kmc_tls_params p = KMC_TLS_PARAMS_INIT;
+		SSL_CTX *ctx = SSL_CTX_new_ex(lc, NULL, TLS_server_method());
+
+		p.client_cert = KMC_CLIENT_CERT_NONE;
+		p.libctx = lc;
+		r = ctx ? kmc_ssl_ctx_use_ex(ctx, v, argv[3], &p) : -1;
+		printf("SSL_CTX in that libctx: rc %d%s%s, TLS 1.3 handshake: "
+			"%s, TLS 1.2 handshake: %s\n", r, r ? ", " : "",
+			r ? kmc_error_detail() : "",
+			r ? "no" : handshake(ctx, TLS1_3_VERSION),
+			r ? "no" : handshake(ctx, TLS1_2_VERSION));
+		SSL_CTX_free(ctx);
 	}
 	kmc_vault_close(v);
 	return 0;
