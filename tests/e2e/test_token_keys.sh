@@ -284,6 +284,8 @@ for n in web ec2; do
 		said "token in a new libctx: rc 0, kmc provider there: yes, signature verifies: yes"
 	check "kmc_ssl_ctx_use_ex on an SSL_CTX of that context: TLS 1.3 and 1.2 handshakes with $n" \
 		said "SSL_CTX in that libctx: rc 0, TLS 1.3 handshake: yes, TLS 1.2 handshake: yes"
+	check "... and after it, vault keys and new RSA and EC keys are still the default provider's" \
+		said "after: plain key by default, new RSA key by default, new P-256 key by default"
 done
 # Only the C server's: tpm2_ptool below reads it for OpenSSL's own modules.
 unset OPENSSL_MODULES

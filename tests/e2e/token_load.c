@@ -12,11 +12,14 @@
  *	token: rc R[, detail], kmc.so mapped: yes|no, signature verifies: yes|no
  *	token in a new libctx: rc R, kmc provider there: yes|no, signature verifies: yes|no
  *	SSL_CTX in that libctx: rc R, TLS 1.3 handshake: yes|no, TLS 1.2 handshake: yes|no
+ *	after: plain key by PROVIDER, new RSA key by PROVIDER, new P-256 key by PROVIDER
  * A signature is made with the key (SHA-256) and verified with its public
  * half, taken out and read back by the default provider. The handshakes
  * run in memory (a BIO pair) between a server SSL_CTX made with
  * SSL_CTX_new_ex() in the new context and set up by kmc_ssl_ctx_use_ex()
- * with that context, and a client of the default one.
+ * with that context, and a client of the default one. The last line says
+ * which provider holds keys made once kmc.so is loaded: the vault key
+ * loaded again, and new RSA and EC keys (as a TLS server makes ECDHE's).
  */
 #include <stdio.h>
 #include <string.h>
@@ -128,6 +131,13 @@ out:
 	return ok ? "yes" : "no";
 }
 
+static const char *prov_of(EVP_PKEY *k)
+{
+	const OSSL_PROVIDER *p = k ? EVP_PKEY_get0_provider(k) : NULL;
+
+	return p ? OSSL_PROVIDER_get0_name(p) : "none";
+}
+
 /* A server's own library context lives as long as the server: never
    freed here, as kmc keeps the provider it loads there (man kmc.3). */
 static OSSL_LIB_CTX *lc;
@@ -195,6 +205,20 @@ int main(int argc, char **argv)
 			r ? "no" : handshake(ctx, TLS1_3_VERSION),
 			r ? "no" : handshake(ctx, TLS1_2_VERSION));
 		SSL_CTX_free(ctx);
+	}
+	{
+		EVP_PKEY *plain = NULL, *rsa, *ec;
+
+		if (kmc_key_load(v, argv[2], &plain) < 0)
+			plain = NULL;
+		rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		ERR_print_errors_fp(stderr);
+		printf("after: plain key by %s, new RSA key by %s, new P-256 "
+			"key by %s\n", prov_of(plain), prov_of(rsa), prov_of(ec));
+		EVP_PKEY_free(plain);
+		EVP_PKEY_free(rsa);
+		EVP_PKEY_free(ec);
 	}
 	kmc_vault_close(v);
 	return 0;
