@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -156,6 +157,10 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	void *dl;
 	int found = 0, n;
 
+	/* The configuration first, where it may load kmc itself (an
+	   openssl.cnf naming kmc.so): found below, not loaded twice. */
+	if (!libctx || libctx == OSSL_LIB_CTX_get0_global_default())
+		(void)OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
 	pthread_mutex_lock(&load_lock);
 	/* Also activates the fallback (default) provider of a context
 	   nothing was loaded into, ahead of kmc. */

@@ -16,7 +16,8 @@
 # whose token key was deleted fails its handshakes and keeps running.
 # A C server: examples/tls_server (kmc_ssl_ctx_use_ex) serves TLS 1.2 and
 # 1.3 with the RSA and P-256 token keys through the provider it loads
-# itself (this build's, by $OPENSSL_MODULES), and again after a reload;
+# itself (this build's, by $OPENSSL_MODULES), and again after a reload,
+# or the one an openssl.cnf loaded (then $OPENSSL_MODULES is not read);
 # the read is audited; it refuses to start, naming what is wrong, when
 # kmc.so is not where $OPENSSL_MODULES says, with a wrong PIN, without
 # the token, and with the token key deleted. kmc_key_load() (token_load.c)
@@ -251,6 +252,17 @@ check "the audit log records the server's read of the token key" \
 	grep -q '"op":"kmc_ssl_ctx_use_ex".*"name":"web/key"' "$V/audit.log"
 check "... no private key came into it: unwrap still refuses" \
 	bash -c "! '$KMC' --vault '$V' unwrap web --out '$T/x.pem' 2>/dev/null"
+# kmc already loaded by the configuration: taken as it is, not looked for.
+write_openssl_conf "$T/kmc-conf.cnf" "$PROVDIR/kmc.so"
+export OPENSSL_CONF=$T/kmc-conf.cnf OPENSSL_MODULES=$T/nowhere
+t "tls_server with kmc.so from openssl.cnf (OPENSSL_MODULES pointing nowhere) starts" \
+	start_tls_server c-conf --vault "$V" --name web --verify-client none
+hello c-conf-13 -tls1_3
+check "... and serves TLS 1.3 with the token key through the configured provider" \
+	cipher_is c-conf-13 TLS_AES
+stop_server "$SPID"
+unset OPENSSL_CONF
+export OPENSSL_MODULES=$PROVDIR
 t_err 1 "tls_server with the provider not where OPENSSL_MODULES says: refused at start, naming the path and how to set it" \
 	"the key of web lives on a PKCS#11 token and needs the kmc provider: $T/nowhere/kmc\.so \(from .OPENSSL_MODULES\): No such file" \
 	env OPENSSL_MODULES="$T/nowhere" "$SRV" --vault "$V" --name web --verify-client none
