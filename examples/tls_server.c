@@ -121,20 +121,35 @@ static long long now_ms(void)
 /* The reason of the newest OpenSSL error, or fallback; empties the queue. */
 static const char *ossl_reason(const char *fallback)
 {
-	static char buf[256];
-	unsigned long e = ERR_peek_last_error();
+	static char buf[768];
+	char detail[512] = "";
+	const char *data;
+	unsigned long e, last = 0;
+	int flags;
 
-	if (e) {
-		const char *r = ERR_reason_error_string(e);
+	/* The last error's reason, and the text a provider gave its own
+	   (the kmc provider names the token and the key whose signature
+	   failed there); OpenSSL's errors come first in the queue. */
+	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data,
+		&flags)) != 0) {
+		last = e;
+		if (!detail[0] && ERR_GET_LIB(e) >= ERR_LIB_USER && data &&
+		    (flags & ERR_TXT_STRING) && data[0])
+			snprintf(detail, sizeof(detail), "%s", data);
+	}
+	if (last) {
+		const char *r = ERR_reason_error_string(last);
+		char reason[256];
 
 		if (r)
-			snprintf(buf, sizeof(buf), "%s", r);
+			snprintf(reason, sizeof(reason), "%s", r);
 		else
-			ERR_error_string_n(e, buf, sizeof(buf));
+			ERR_error_string_n(last, reason, sizeof(reason));
+		snprintf(buf, sizeof(buf), "%s%s%s%s", reason,
+			detail[0] ? " [" : "", detail, detail[0] ? "]" : "");
 	} else {
 		snprintf(buf, sizeof(buf), "%s", fallback);
 	}
-	ERR_clear_error();
 	return buf;
 }
 

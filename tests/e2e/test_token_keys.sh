@@ -313,17 +313,36 @@ check "... an ordinary key still serves TLS 1.2 ECDSA with ECDHE P-256" \
 	cipher_is plain12 ECDHE-ECDSA-
 stop_server "$SPID"
 
-# The token key deleted while a server uses it.
+# The token key deleted while servers use it: openssl s_server, and
+# examples/tls_server (the C API).
+export OPENSSL_MODULES=$PROVDIR
+t "tls_server --name ec2 starts" start_tls_server c-gone --vault "$V" --name ec2 --verify-client none
+unset OPENSSL_MODULES
+CPORT=$(port_of c-gone) CPID=$(pid_of c-gone)
 t "s_server -key kmc://...?item=ec2 starts" start_s_server gone openssl s_server \
 	"${KMC_FIRST[@]}" -cert "$T/ec2.crt" -key "kmc://$V?item=ec2"
 hello before -tls1_3
 check "... serves" cipher_is before TLS_AES
+SPORT=$PORT PORT=$CPORT
+hello c-before -tls1_3
+check "... and so does tls_server" cipher_is c-before TLS_AES
+PORT=$SPORT
 p11 --delete-object --type privkey --label ec2 >/dev/null
 hello after -tls1_3
 check "the key deleted on the token: the handshake fails" failed after
 check "... the server says which token key" grep -q "token srv has no private key object=ec2" "$SLOG"
 check "... and keeps running" kill -0 "$SPID"
 stop_server "$SPID"
+PORT=$CPORT
+hello c-after -tls1_3
+check "tls_server: the handshake fails too" failed c-after
+check "... its log says the handshake failed, naming the token key" \
+	grep -q "handshake failed: .*token srv has no private key object=ec2" "$T/c-gone.log"
+check "... and it keeps running" kill -0 "$CPID"
+hello c-again -tls1_3
+check "... and fails the next one the same way, without hanging" failed c-again
+stop_server "$CPID"
+PORT=$SPORT
 t_err 1 "tls_server with the deleted token key: refused at start, naming token and object" \
 	"the key of ec2 lives on a PKCS#11 token.*token srv has no private key object=ec2" \
 	env OPENSSL_MODULES="$PROVDIR" timeout 20 "$SRV" --vault "$V" --verify-client none --name ec2
