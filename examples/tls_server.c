@@ -121,8 +121,8 @@ static long long now_ms(void)
 /* The reason of the newest OpenSSL error, or fallback; empties the queue. */
 static const char *ossl_reason(const char *fallback)
 {
-	static char buf[768];
 	char detail[512] = "";
+	static char buf[256 + sizeof(detail) + 4];
 	const char *data;
 	unsigned long e, last = 0;
 	int flags;
