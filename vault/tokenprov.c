@@ -148,7 +148,7 @@ static const char *modules_dir(const char **ret_how)
  * stays for the life of libctx (or the process), as the keys it makes
  * refer to it.
  */
-static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
+static int provider_ready_locked(OSSL_LIB_CTX *libctx, const char *propq,
 	const char *name)
 {
 	char path[PATH_MAX];
@@ -157,30 +157,20 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	void *dl;
 	int found = 0, n;
 
-	/* The configuration first, where it may load kmc itself (an
-	   openssl.cnf naming kmc.so): found below, not loaded twice. */
-	if (!libctx || libctx == OSSL_LIB_CTX_get0_global_default())
-		(void)OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
-	pthread_mutex_lock(&load_lock);
 	/* Also activates the fallback (default) provider of a context
 	   nothing was loaded into, ahead of kmc. */
 	(void)OSSL_PROVIDER_do_all(libctx, is_kmc, &found);
-	if (found) {
-		pthread_mutex_unlock(&load_lock);
+	if (found)
 		return 0;
-	}
 	others_first(libctx, propq);
 	n = snprintf(path, sizeof(path), "%s/%s", dir, PROVIDER_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		pthread_mutex_unlock(&load_lock);
+	if (n < 0 || (size_t)n >= sizeof(path))
 		return kmc_detail(KMC_E_TOO_LARGE, "the key of %s lives on a "
 			"PKCS#11 token and needs the kmc provider, but the folder "
 			"%s (%s) is too long a path", name, dir, how);
-	}
 	if (access(path, R_OK) != 0) {
 		int e = errno;
 
-		pthread_mutex_unlock(&load_lock);
 		return kmc_detail(-e, "the key of %s lives on a PKCS#11 token "
 			"and needs the kmc provider: %s (%s): %s", name, path, how,
 			strerror(e));
@@ -194,7 +184,6 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 
 		if (dl)
 			(void)dlclose(dl);
-		pthread_mutex_unlock(&load_lock);
 		return kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
 			"PKCS#11 token and needs the kmc provider, and %s (%s) "
 			"does not load: %s", name, path, how,
@@ -203,24 +192,32 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	/* By path: a name would be looked for in the context's own search
 	   path, which is the application's to set. Fallbacks are kept: a
 	   context that had none loaded keeps its default provider. */
-	ERR_set_mark();
 	p = OSSL_PROVIDER_try_load(libctx, path, 1);
 	(void)dlclose(dl);
-	if (!p) {
-		(void)kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
+	if (!p)
+		return kmc_detail(KMC_E_INVALID, "the key of %s lives on a "
 			"PKCS#11 token and needs the kmc provider, and %s (%s) "
 			"does not load: %s", name, path, how, ossl_text());
-		ERR_pop_to_mark();
-		pthread_mutex_unlock(&load_lock);
-		return KMC_E_INVALID;
-	}
-	ERR_clear_last_mark();
 	if (!libctx || libctx == OSSL_LIB_CTX_get0_global_default()) {
 		default_prov = p;
 		(void)atexit(unload_at_exit);
 	}
-	pthread_mutex_unlock(&load_lock);
 	return 0;
+}
+
+static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
+	const char *name)
+{
+	int r;
+
+	/* The configuration first, where it may load kmc itself (an
+	   openssl.cnf naming kmc.so): found then, not loaded twice. */
+	if (!libctx || libctx == OSSL_LIB_CTX_get0_global_default())
+		(void)OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	pthread_mutex_lock(&load_lock);
+	r = provider_ready_locked(libctx, propq, name);
+	pthread_mutex_unlock(&load_lock);
+	return r;
 }
 
 /* The token holds the key the record names, and the PIN logs in. */
@@ -236,8 +233,9 @@ static int token_check(const char *name, const token_key_rec *rec)
 	return 0;
 }
 
-/* The vault does not open without a prompt: the provider could not open
-   it again (its passphrase callback is ours, and refuses). */
+/* The provider gave no key: most likely it could not open the vault
+   again without a prompt (its passphrase callback is ours, and refuses),
+   else what it said. */
 static int store_error(const char *name, const char *dir)
 {
 	const char *text = ossl_text();
