@@ -115,7 +115,12 @@ $(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VER
 FORCE:
 
 # Where kmc_key_load() finds the provider for a token key unless
-# $OPENSSL_MODULES says otherwise: where make install puts it.
+# $OPENSSL_MODULES says otherwise: where make install puts it. Its stamp
+# changes with MODULESDIR, so a make install with another one rebuilds.
+$(O)/modulesdir.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MODULESDIR)' | cmp -s - $@ || echo '$(MODULESDIR)' > $@
+$(O)/obj/vault/tokenprov.o: $(O)/modulesdir.stamp
 $(O)/obj/vault/tokenprov.o: KMC_CFLAGS += -DKMC_MODULESDIR='"$(MODULESDIR)"'
 
 $(STATIC): $(LIB_OBJ)
