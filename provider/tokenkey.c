@@ -24,12 +24,21 @@
  * run there.
  *
  * Order: OpenSSL 3.0 answers a fetch by name ("EC", "RSA") with the first
- * implementation it stored, in the order providers were activated, and
- * this key management makes no keys (ECDHE's, say). So these algorithms
- * are offered only from the first token key on, and just before that the
- * other providers' are fetched once, so that they are stored first: a
- * program that loads kmc before default (or never uses a token key) sees
- * the default provider's RSA and EC exactly as before.
+ * implementation it stored, providers taken in the order they were
+ * activated, and this key management makes no keys (ECDHE's, say): were
+ * ours first, libssl would find no EC groups. So these algorithms are not
+ * offered at the first question for each operation (prov_query), the pass
+ * that stores the other providers' algorithms; from then on they are,
+ * behind those. A token key met before then (the STORE loader's first
+ * key) fetches the others' first and has ours offered at once. The
+ * key-reference decoder needs ours offered before the decoding starts:
+ * OpenSSL 3.0 lists the key managements a reference may go to when it
+ * sets up the decoding, so a program whose very first question is that
+ * key's (rather than, say, an SSL_CTX's) is told to use the kmc: URI.
+ *
+ * The reference handed out is not pointer-sized: a "file:" store offers
+ * it to the default provider's key management, which takes only
+ * references of pointer size and so refuses ours instead of misreading it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +111,7 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	int type = OSSL_OBJECT_PKEY, ok;
 	OSSL_PARAM params[4];
 	tkey *k = NULL;
+	tkey_ref ref;
 
 	if (pub && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC")))
 		k = tkey_new(EVP_PKEY_is_a(pub, "EC"));
@@ -117,8 +127,10 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
 	params[1] = OSSL_PARAM_construct_utf8_string(
 		OSSL_OBJECT_PARAM_DATA_TYPE, (char *)(k->ec ? "EC" : "RSA"), 0);
+	ref.magic = TKEY_REF_MAGIC;
+	ref.k = k;
 	params[2] = OSSL_PARAM_construct_octet_string(
-		OSSL_OBJECT_PARAM_REFERENCE, &k, sizeof(k));
+		OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref));
 	params[3] = OSSL_PARAM_construct_end();
 	ok = cb(params, cbarg);
 	/* load() took its own reference. */
@@ -153,10 +165,14 @@ static void *ec_new(void *provctx)
 static void *km_load(const void *ref, size_t ref_size)
 {
 	tkey *k;
+	tkey_ref r;
 
-	if (ref_size != sizeof(k))
+	if (ref_size != sizeof(r))
 		return NULL;
-	memcpy(&k, ref, sizeof(k));
+	memcpy(&r, ref, sizeof(r));
+	if (r.magic != TKEY_REF_MAGIC)
+		return NULL;
+	k = r.k;
 	__atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
 	return k;
 }
