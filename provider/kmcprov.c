@@ -336,7 +336,11 @@ static int emit_key(const char *dir, const char *name, int by_ref,
 	b.dir = dir;
 	o.passphrase_cb = bridge_cb;
 	o.passphrase_arg = &b;
+	/* A token protector's module may use OpenSSL itself and leave
+	   errors in the queue (tokensig.c): only ours go to the server. */
+	ERR_set_mark();
 	r = k->vault_open_ex(dir, 0, &o, &v);
+	ERR_pop_to_mark();
 	if (r < 0) {
 		raise_error(k, r, dir, name, "opening the vault for");
 		return 0;
