@@ -19,11 +19,8 @@ V=$T/vault
 P=$T/pki
 kmc() { "$KMC" --vault "$V" "$@"; }
 same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
-export SOFTHSM2_CONF=$T/softhsm2.conf
-mkdir -m 700 "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/tokens" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label lim --so-pin so-5 --pin lim-pin-5 >/dev/null
+. "$KMC_TOP/tools/softhsm-token.sh"
+softhsm_token "$T" lim so-5 lim-pin-5 >/dev/null
 secret_file "$T/pin" lim-pin-5
 # kmc loads modules only from the system's library trees: the wrapper goes
 # to a directory of its own there, removed at exit.

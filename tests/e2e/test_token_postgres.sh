@@ -46,11 +46,8 @@ write_openssl_conf "$CONF" "$PROV"
 chmod 644 "$CONF"
 
 # The token, the postgres user's.
-export SOFTHSM2_CONF=$D/softhsm2.conf
-mkdir -m 700 "$D/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$D/tokens" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label pg --so-pin so-9 --pin pg-pin-9 >/dev/null
+. "$KMC_TOP/tools/softhsm-token.sh"
+softhsm_token "$D" pg so-9 pg-pin-9 >/dev/null
 secret_file "$D/pin" pg-pin-9
 chown -R postgres:postgres "$D/tokens" "$D/pin" "$SOFTHSM2_CONF"
 
@@ -108,8 +105,8 @@ for i in 1 2 3 4; do
 done
 wait_q() { local j; for j in $(jobs -p); do wait "$j"; done; }
 wait_q
-check "four connections at once all get TLS" \
-	test "$(cat "$D"/conc.? | grep -c '^t$')" = 4
+all_tls() { [ "$(cat "$D"/conc.? | grep -c '^t$')" = 4 ] || { cat "$D"/conc.? >&2; false; }; }
+check "four connections at once all get TLS" all_tls
 t_out "the server presented the token key's certificate" \
 	"$(openssl x509 -in "$D/server.crt" -noout -fingerprint -sha256)" \
 	bash -c "timeout 20 openssl s_client -starttls postgres -connect 127.0.0.1:$P -CAfile $PKI/ca.crt -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"

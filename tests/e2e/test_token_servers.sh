@@ -47,12 +47,9 @@ write_openssl_conf "$CONF" "$PROV"
 W=$(mktemp -d /tmp/kmc-token.XXXXXX)
 trap 'stop_all; rm -rf "$T" "$W"' EXIT
 trap 'exit 1' INT TERM HUP
-export SOFTHSM2_CONF=$W/softhsm2.conf
-mkdir -m 700 "$W/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$W/tokens" >"$SOFTHSM2_CONF"
 PIN=srv-pin-8
-softhsm2-util --init-token --free --label srv --so-pin so-8 --pin "$PIN" >/dev/null
+. "$KMC_TOP/tools/softhsm-token.sh"
+softhsm_token "$W" srv so-8 "$PIN" >/dev/null
 ROOTPIN=$T/pin
 secret_file "$ROOTPIN" "$PIN"
 WPIN=$W/pin
