@@ -32,7 +32,6 @@
 #include "bench.h"
 
 #define TLS_BATCH 5		/* handshakes a sample */
-#define TLS_BATCH_QUICK 5
 #define TLS_SAMPLES 61
 #define TLS_SAMPLES_QUICK 21
 #define TLS_CIPHER "TLS_AES_128_GCM_SHA256"
@@ -288,7 +287,7 @@ int row_token_tls(row *r, bench_env *e)
 	const token_key_env *tk;
 	SSL_CTX *ctx;
 	cpu_set_t cpus;
-	int batch = e->quick ? TLS_BATCH_QUICK : TLS_BATCH, pinned = 0;
+	int pinned = 0;
 
 	r->what = "token key TLS 1.3 handshake: kmc vs engine";
 	r->about = "a full TLS 1.3 handshake (TLS_AES_128_GCM_SHA256, X25519, "
@@ -302,8 +301,7 @@ int row_token_tls(row *r, bench_env *e)
 		"Time per handshake: handshakes a second are 1 / it, so the\n"
 		"   ratio at or under 1.00x is the provider serving at least "
 		"as many.";
-	r->per = e->quick ? "batches of " STR(TLS_BATCH_QUICK) " (per hs)" :
-		"batches of " STR(TLS_BATCH) " (per hs)";
+	r->per = "batches of " STR(TLS_BATCH) " (per hs)";
 	if (!engine_found(engine, sizeof(engine))) {
 		snprintf(r->skipped, sizeof(r->skipped), "the OpenSC engine "
 			"is not installed (%.100s; libengine-pkcs11-openssl, "
@@ -330,7 +328,7 @@ int row_token_tls(row *r, bench_env *e)
 	path_join(sides[1].log, tmp_dir, "tls-engine.log");
 	for (int i = 0; i < 2; i++) {
 		sides[i].ctx = ctx;
-		sides[i].batch = batch;
+		sides[i].batch = TLS_BATCH;
 	}
 	if (atexit(servers_stop) != 0)
 		die("row token-tls", "atexit failed");
