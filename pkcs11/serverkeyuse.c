@@ -10,6 +10,7 @@
 #include "token.h"
 #include "serverkey.h"
 #include "serverkeyint.h"
+#include "tokenretry.h"
 #include "../kmc/crypto.h"
 
 /* DigestInfo prefixes for PKCS#1 v1.5 (RFC 8017, 9.2 note 1). */
@@ -86,23 +87,58 @@ static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 	return op(*t, *u, &k, arg);
 }
 
+/*
+ * Whether r (from a call on the token) means the token could not be
+ * reached: its module, the token itself, or a session that died with
+ * it. A wrong PIN, a missing key or a refused mechanism is not: those
+ * are answered at once anyway, and the next call must see a fix.
+ */
+static int token_unreached(int r)
+{
+	return r == KMC_E_P11_MODULE || r == KMC_E_P11_TOKEN ||
+		(r == KMC_E_P11 && p11_rv_gone(p11_last_rv()));
+}
+
+/*
+ * A token found gone is not tried again before tokenretry.c's delay: in
+ * between, calls fail at once with its last error (the caller's
+ * handshake fails fast rather than wait on a module that is giving up).
+ * All calls hold the cache lock, so a thread that starts the module over
+ * never does so under another's call.
+ */
 static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	void *arg)
 {
 	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
+	char name[TOKEN_RETRY_NAME];
 	token *t = NULL;
 	int r;
 
+	KMC_GUARD(p11_uri_parse(key_uri, &u));
+	p11_token_name(u, name, sizeof(name));
 	p11_sigpipe_block();
 	token_cache_lock();
+	r = token_retry_check(name, token_retry_now());
+	if (r < 0)
+		goto out;
+	p11_last_rv_clear();
 	r = key_once(key_uri, pin, &u, &t, op, arg);
 	if (r == KMC_E_P11 && t && t->reused) {
 		token_forget(t);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
+	if (token_unreached(r)) {
+		/* Start from a cold module next time. */
+		if (t)
+			token_forget(t);
+		token_retry_failed(name, r, token_retry_now());
+	} else if (r == 0) {
+		token_retry_ok(name);
+	}
 	if (t)
 		token_done(t);
+out:
 	token_cache_unlock();
 	p11_sigpipe_restore();
 	return r;
