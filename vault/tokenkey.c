@@ -227,6 +227,38 @@ int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
 	return 0;
 }
 
+/*
+ * Whether the DER SubjectPublicKeyInfo spki holds pub's modulus or point.
+ * Byte search, not OpenSSL: the provider calls kmc_token_key_check()
+ * while a server loads a key, before its own RSA and EC are offered, and
+ * a key made through OpenSSL then would settle which implementations it
+ * finds for good (provider/tokenkey.c says why the order matters). A
+ * modulus or point is hundreds of random bits: no other key holds it.
+ */
+static int spki_holds(const unsigned char *spki, size_t len,
+	const p11_pubkey *pub)
+{
+	if (pub->kind == P11_KEY_RSA)
+		return pub->n_len && memmem(spki, len, pub->n, pub->n_len);
+	return pub->ec_point_len && memmem(spki, len, pub->ec_point,
+		pub->ec_point_len);
+}
+
+int kmc_token_key_check(const char *key_uri, const unsigned char *spki,
+	size_t spki_len)
+{
+	p11_pubkey pub;
+
+	kmc_detail_clear();
+	KMC_GUARD(p11_key_public(key_uri, NULL, &pub));
+	/* Same id and label, another key: its certificate no longer fits. */
+	if (!spki_holds(spki, spki_len, &pub))
+		return kmc_detail(KMC_E_P11_KEY, "the token's key is not the one "
+			"the vault recorded (replaced on the token outside the "
+			"vault?)");
+	return 0;
+}
+
 /* The public numbers are pkcs11/'s own. */
 _Static_assert(KMC_TOKEN_SIG_RSA_PKCS == P11_SIG_RSA_PKCS &&
 	KMC_TOKEN_SIG_RSA_PSS == P11_SIG_RSA_PSS &&
