@@ -123,8 +123,16 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 		goto out;
 	p11_last_rv_clear();
 	r = key_once(key_uri, pin, &u, &t, op, arg);
-	if (r == KMC_E_P11 && t && t->reused) {
-		token_forget(t);
+	/*
+	 * Once more from a cold start: after a failure on a reused session
+	 * (the token went and came back), and after one that says the token
+	 * was not reached, which may pass: SoftHSM2 behind `p11-kit server`
+	 * fails a login or a token query now and then while another
+	 * process (a forked worker) starts on the same token.
+	 */
+	if ((r == KMC_E_P11 && t && t->reused) || token_unreached(r)) {
+		if (t)
+			token_forget(t);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}

@@ -177,9 +177,11 @@ void tkey_fail(const kmcprov_vault_api *v, int r, const char *what,
 	const tkey *k)
 {
 	const char *d = v->error_detail();
+	char shown[2100];
 
+	uri_shown(k->uri, shown, sizeof(shown));
 	kmcprov_error(kmcprov_reason_of(r), "%s with the token key %s: %s",
-		what, k->uri, d[0] ? d : v->strerror(r));
+		what, shown, d[0] ? d : v->strerror(r));
 }
 
 /* ---------------------------------------------------------------- */
