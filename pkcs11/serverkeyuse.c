@@ -11,6 +11,7 @@
 #include "serverkey.h"
 #include "serverkeyint.h"
 #include "tokenretry.h"
+#include "tokenwatch.h"
 #include "../kmc/crypto.h"
 
 /* DigestInfo prefixes for PKCS#1 v1.5 (RFC 8017, 9.2 note 1). */
@@ -122,6 +123,7 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	if (r < 0)
 		goto out;
 	p11_last_rv_clear();
+	token_watch_arm();
 	r = key_once(key_uri, pin, &u, &t, op, arg);
 	/*
 	 * Once more from a cold start: after a failure on a reused session
@@ -130,13 +132,19 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	 * fails a login or a token query now and then while another
 	 * process (a forked worker) starts on the same token.
 	 */
-	if ((r == KMC_E_P11 && t && t->reused) || token_unreached(r)) {
+	if (!token_watch_fired() &&
+	    ((r == KMC_E_P11 && t && t->reused) || token_unreached(r))) {
 		if (t)
 			token_forget(t);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
-	if (token_unreached(r)) {
+	if (r < 0 && token_watch_fired())
+		r = kmc_detail(KMC_E_P11, "the token did not answer within %u s "
+			"(KMC_TOKEN_TIMEOUT), so its `p11-kit server` connection was "
+			"cut: %s", token_watch_bound(), kmc_error_detail());
+	token_watch_disarm();
+	if (token_unreached(r) || (r < 0 && token_watch_fired())) {
 		/* Start from a cold module next time. */
 		if (t)
 			token_forget(t);

@@ -65,8 +65,8 @@ int token_retry_check(const char *name, uint64_t now)
 
 	if (!g || left == 0)
 		return 0;
-	return kmc_detail(g->err, "%s [as %llu ms ago; the token is tried "
-		"again in %llu ms]", g->detail, (unsigned long long)(now - g->at),
+	return kmc_detail(g->err, "%s (met %llu ms ago; the token is tried "
+		"again in %llu ms)", g->detail, (unsigned long long)(now - g->at),
 		(unsigned long long)left);
 }
 

@@ -8,7 +8,9 @@
 # loaded once in a parent signs in two forked children and in the parent
 # after them (tests/e2e/token_fork.c). The server stopped while s_server
 # serves: handshakes fail, s_server keeps running and names the token,
-# and serves again once the token's server is back. s_server started
+# and serves again once the token's server is back. The token's server
+# stalled (SIGSTOP): a handshake fails after KMC_TOKEN_TIMEOUT instead of
+# hanging, and serving resumes after SIGCONT. s_server started
 # while the token is away (its server down; a token not present; a wrong
 # PIN; the key replaced on the token) stops at start with a clear error
 # naming the token and the cause, the pin-source not shown, in bounded
@@ -184,6 +186,34 @@ back() {
 check "token back: the same s_server serves again" back
 hello back12 -tls1_2
 check "... TLS 1.2 too" cipher_is back12 ECDHE-RSA-
+stop_server "$SPID"
+
+# ---- the token's server stalls (stopped, not gone) ------------------------------------
+# p11-kit's client waits for a reply without a timeout of its own; kmc
+# cuts its connection after KMC_TOKEN_TIMEOUT seconds (2 here): the
+# handshake fails instead of hanging, and serving resumes afterwards.
+
+t "s_server -key kmc://...?item=web starts (KMC_TOKEN_TIMEOUT=2)" \
+	start_s_server stall env -u SOFTHSM2_CONF KMC_TOKEN_TIMEOUT=2 openssl s_server \
+	"${KMC_FIRST[@]}" -cert "$T/web.crt" -key "kmc://$V?item=web"
+hello live -tls1_3
+check "... serves" cipher_is live TLS_AES
+check "the token's server is stopped with SIGSTOP (its socket stays open)" kill -STOP -- "-$TPID"
+hello stalled -tls1_3
+check "a handshake while it stalls fails, and does not hang (s_client not timed out)" \
+	bash -c 'rc=$(cat "$1"); [ "$rc" != 0 ] && [ "$rc" != 124 ]' _ "$T/stalled.rc"
+check "... s_server says the token did not answer within 2 s" \
+	grep -q "the token did not answer within 2 s (KMC_TOKEN_TIMEOUT)" "$SLOG"
+check "... and keeps running" kill -0 "$SPID"
+check "s_server started while the token's server stalls: stops at start, in bounded time" \
+	bash -c 'env -u SOFTHSM2_CONF KMC_TOKEN_TIMEOUT=2 timeout 20 openssl s_server "${@:3}" \
+		-cert "$1/web.crt" -key "kmc://$2?item=web" -accept 127.0.0.1:0 -www \
+		>"$1/st.out" 2>"$1/st.err" </dev/null
+		rc=$?; [ "$rc" != 0 ] && [ "$rc" != 124 ] &&
+		grep -q "cannot be used: the token did not answer within 2 s" "$1/st.err"' \
+	_ "$T" "$V" "${KMC_FIRST[@]}"
+check "the token's server continues (SIGCONT)" kill -CONT -- "-$TPID"
+check "the token answers again: the same s_server serves again" back
 stop_server "$SPID"
 
 # ---- s_server started while the token is away ----------------------------------------
