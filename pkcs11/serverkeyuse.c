@@ -113,7 +113,7 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
 	char name[TOKEN_RETRY_NAME];
 	token *t = NULL;
-	int r;
+	int r, cut;
 
 	KMC_GUARD(p11_uri_parse(key_uri, &u));
 	p11_token_name(u, name, sizeof(name));
@@ -123,7 +123,8 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	if (r < 0)
 		goto out;
 	p11_last_rv_clear();
-	token_watch_arm();
+	token_watch_arm(p11k.uri_get_module_path(u) ? p11k.uri_get_module_path(u) :
+		p11k.uri_get_module_name(u));
 	r = key_once(key_uri, pin, &u, &t, op, arg);
 	/*
 	 * Once more from a cold start: after a failure on a reused session
@@ -139,12 +140,13 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
-	if (r < 0 && token_watch_fired())
+	cut = r < 0 && token_watch_fired();
+	token_watch_disarm();
+	if (cut)
 		r = kmc_detail(KMC_E_P11, "the token did not answer within %u s "
 			"(KMC_TOKEN_TIMEOUT), so its `p11-kit server` connection was "
 			"cut: %s", token_watch_bound(), kmc_error_detail());
-	token_watch_disarm();
-	if (token_unreached(r) || (r < 0 && token_watch_fired())) {
+	if (token_unreached(r) || cut) {
 		/* Start from a cold module next time. */
 		if (t)
 			token_forget(t);

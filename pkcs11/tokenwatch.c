@@ -58,14 +58,16 @@ static int server_path_find(char *buf, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Shut down every socket of ours connected to the server's path. */
-static void sockets_shut(void)
+/* Shut down every socket of ours connected to the server's path; how
+   many. */
+static int sockets_shut(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
+	int n = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((e = readdir(d))) {
 		struct sockaddr_un peer;
 		socklen_t len = sizeof(peer);
@@ -80,9 +82,11 @@ static void sockets_shut(void)
 		    len <= offsetof(struct sockaddr_un, sun_path) ||
 		    strncmp(peer.sun_path, server_path, sizeof(peer.sun_path)))
 			continue;
-		(void)shutdown((int)fd, SHUT_RDWR);
+		if (shutdown((int)fd, SHUT_RDWR) == 0)
+			n++;
 	}
 	closedir(d);
+	return n;
 }
 
 static int past(const struct timespec *t)
@@ -105,8 +109,8 @@ static void *watch(void *arg)
 			(void)pthread_cond_timedwait(&cond, &lock, &deadline);
 			continue;
 		}
-		fired = 1;
-		sockets_shut();
+		if (sockets_shut() > 0)
+			fired = 1;
 		/* Until the call is over: a reconnect it was making is cut too. */
 		{
 			struct timespec next;
@@ -156,10 +160,19 @@ static int watch_start(void)
 	return 0;
 }
 
-void token_watch_arm(void)
+void token_watch_arm(const char *module)
 {
+	const char *a = secure_getenv("P11_KIT_SERVER_ADDRESS");
 	char path[sizeof(server_path)];
 
+	/* A call not watched has not fired either. */
+	if (watch_pid == getpid()) {
+		pthread_mutex_lock(&lock);
+		fired = 0;
+		pthread_mutex_unlock(&lock);
+	}
+	if (!(module && strstr(module, "p11-kit-client")) && !(a && *a))
+		return;
 	/* Nothing to watch without a p11-kit server address. */
 	if (server_path_find(path, sizeof(path)) < 0 || watch_start() < 0)
 		return;

@@ -19,7 +19,8 @@
  * TPM) are bounded by their own timeouts, not by this.
  *
  * The bound is KMC_TOKEN_TIMEOUT seconds (1 to 600) in the environment,
- * else TOKEN_WATCH_DEFAULT_S. One call at a time: callers hold
+ * else TOKEN_WATCH_DEFAULT_S. A call that merely runs long on a module
+ * with no such socket is left alone. One call at a time: callers hold
  * token_cache_lock(). A forked child starts its own watchdog.
  */
 #ifndef KMC_P11_TOKENWATCH_H
@@ -30,12 +31,15 @@
 #define TOKEN_WATCH_DEFAULT_S 10
 
 /* A call into a token starts: shut its sockets down if it runs past
-   the bound. */
-KMC_INTERNAL void token_watch_arm(void);
+   the bound. Only for a module reached through `p11-kit server`: module
+   (its module-path or module-name, may be NULL) names p11-kit's client,
+   or P11_KIT_SERVER_ADDRESS is set; else nothing is watched (and no
+   thread started). */
+KMC_INTERNAL void token_watch_arm(const char *module);
 /* The call is over. */
 KMC_INTERNAL void token_watch_disarm(void);
-/* Whether the watchdog shut the call's sockets down since the last arm;
-   then no more attempts belong in this call. */
+/* Whether the watchdog shut a socket of the call down since the last
+   arm; then no more attempts belong in this call. */
 KMC_INTERNAL int token_watch_fired(void);
 /* The bound in seconds, for messages. */
 KMC_INTERNAL unsigned token_watch_bound(void);
