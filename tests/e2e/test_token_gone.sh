@@ -260,6 +260,16 @@ check "s_server with the replaced key: stops at start, saying it is not the reco
 
 # A token not present (SoftHSM2 directly, its token store emptied).
 token_down
+# Under ASan the provider brings the ASan runtime into an uninstrumented
+# openssl after libstdc++, and SoftHSM2 (C++) loaded in-process then
+# frees with the runtime's operator delete what it allocated before it:
+# a false alarm of the set-up, not of kmc (test_token_keys.sh meets the
+# same). The forwarded token above never loads SoftHSM2 in the server.
+if [ -n "${KMC_SANITIZED:-}" ]; then
+	echo "# skip under ASan: SoftHSM2 loaded into s_server (see above)"
+	done_testing
+	exit
+fi
 DIRECT="pkcs11:token=fwd?module-path=$MOD&pin-source=$PINF"
 t "key gen direct (p256) on SoftHSM2 directly" env SOFTHSM2_CONF="$SOFTHSM2_CONF" \
 	"$KMC" --vault "$V" key gen direct --type p256 --on-token "$DIRECT"

@@ -87,6 +87,7 @@ static EVP_PKEY *load_key(const char *uri)
 
 int main(int argc, char **argv)
 {
+	OSSL_PROVIDER *kmc = NULL, *def = NULL;
 	pid_t kids[2];
 	int n, failed = 0;
 	FILE *f;
@@ -99,7 +100,8 @@ int main(int argc, char **argv)
 	n = atoi(argv[4]);
 	alarm(RUN_LIMIT);
 	if (!OSSL_PROVIDER_set_default_search_path(NULL, argv[1]) ||
-	    !OSSL_PROVIDER_load(NULL, "kmc") || !OSSL_PROVIDER_load(NULL, "default")) {
+	    !(kmc = OSSL_PROVIDER_load(NULL, "kmc")) ||
+	    !(def = OSSL_PROVIDER_load(NULL, "default"))) {
 		ERR_print_errors_fp(stderr);
 		return 1;
 	}
@@ -156,5 +158,7 @@ int main(int argc, char **argv)
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(pub);
 	X509_free(cert);
+	OSSL_PROVIDER_unload(def);
+	OSSL_PROVIDER_unload(kmc);
 	return failed;
 }
