@@ -451,13 +451,31 @@ static void pad_copy(char *dst, size_t size, const unsigned char *src,
 	snprintf(dst, size, "%.*s", (int)n, src);
 }
 
-/* The token a URI names, with an open session, from the cache or new. */
+/*
+ * KMC_E_P11_TOKEN naming the URI (without its PIN source) and the module
+ * what. p11-kit's client module has no token while its server is down:
+ * say so rather than "plugged in".
+ */
+static int no_token(P11KitUri *u, const char *what)
+{
+	char shown[P11_URI_MAX + 1];
+
+	p11_uri_shown(u, shown, sizeof(shown));
+	return kmc_detail(KMC_E_P11_TOKEN, "no token matching %s in %s (%s)",
+		shown, what, strstr(what, "p11-kit-client") ? "is `p11-kit "
+		"server` running, and P11_KIT_SERVER_ADDRESS set to its address?" :
+		"is it plugged in and initialized?");
+}
+
+/* The token a URI names, with an open session, from the cache or new.
+   uri_text is u as given (messages show u without its PIN source). */
 int token_find(P11KitUri *u, const char *uri_text, token **ret)
 {
 	CK_FUNCTION_LIST **mods = NULL;
 	char what[PATH_MAX];
 	token *t;
 
+	(void)uri_text;
 	cache_check_fork();
 	for (token **p = &cache; (t = *p); ) {
 		const char *path = p11k.uri_get_module_path(u);
@@ -527,18 +545,7 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 		}
 	}
 	release_modules(mods, NULL);
-	(void)uri_text;
-	{
-		char shown[P11_URI_MAX + 1];
-
-		p11_uri_shown(u, shown, sizeof(shown));
-		/* p11-kit's client module has no token while its server is
-		   down: say so rather than "plugged in". */
-		return kmc_detail(KMC_E_P11_TOKEN, "no token matching %s in %s "
-			"(%s)", shown, what, strstr(what, "p11-kit-client") ?
-			"is `p11-kit server` running, and P11_KIT_SERVER_ADDRESS "
-			"set to its address?" : "is it plugged in and initialized?");
-	}
+	return no_token(u, what);
 }
 
 /*
