@@ -40,6 +40,7 @@
  * it to the default provider's key management, which takes only
  * references of pointer size and so refuses ours instead of misreading it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
@@ -103,6 +104,48 @@ static void others_first(void)
 	__atomic_store_n(&offered, 1, __ATOMIC_RELEASE);
 }
 
+/* uri without its pin-source, for a message (cut at size). */
+static void uri_shown(const char *uri, char *buf, size_t size)
+{
+	const char *ps = strstr(uri, "pin-source=");
+	size_t head = ps ? (size_t)(ps - uri) : strlen(uri);
+	const char *tail = ps ? ps + strcspn(ps, "&") : "";
+
+	/* Drop the "&" or "?" that joined it when nothing else follows. */
+	if (ps && !*tail && head > 0)
+		head--;
+	else if (ps && *tail)
+		tail++;
+	snprintf(buf, size, "%.*s%s", (int)head, uri, tail);
+}
+
+/*
+ * A server loads its key once, at start: reach the token then, so that
+ * one started without it (the module missing, the token absent, its
+ * `p11-kit server` down, a wrong PIN, the key deleted or replaced) stops
+ * there, naming the token and the cause, rather than start and fail
+ * every handshake. It also opens and logs in the session the first
+ * handshake uses.
+ */
+static int token_ready(const char *uri, const unsigned char *spki,
+	size_t spki_len)
+{
+	const kmcprov_vault_api *v = kmcprov_vault();
+	char shown[2100];
+	int r;
+
+	if (!v)
+		return 0;
+	r = v->token_key_check(uri, spki, spki_len);
+	if (r == 0)
+		return 1;
+	uri_shown(uri, shown, sizeof(shown));
+	kmcprov_error(kmcprov_reason_of(r), "the token key %s cannot be used: "
+		"%s", shown, v->error_detail()[0] ? v->error_detail() :
+		v->strerror(r));
+	return 0;
+}
+
 int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	size_t spki_len, OSSL_CALLBACK *cb, void *cbarg)
 {
@@ -113,6 +156,10 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	tkey *k = NULL;
 	tkey_ref ref;
 
+	if (!token_ready(uri, spki, spki_len)) {
+		EVP_PKEY_free(pub);
+		return 0;
+	}
 	if (pub && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC")))
 		k = tkey_new(EVP_PKEY_is_a(pub, "EC"));
 	if (!k || !(k->uri = OPENSSL_strdup(uri))) {
@@ -142,9 +189,11 @@ void tkey_fail(const kmcprov_vault_api *v, int r, const char *what,
 	const tkey *k)
 {
 	const char *d = v->error_detail();
+	char shown[2100];
 
+	uri_shown(k->uri, shown, sizeof(shown));
 	kmcprov_error(kmcprov_reason_of(r), "%s with the token key %s: %s",
-		what, k->uri, d[0] ? d : v->strerror(r));
+		what, shown, d[0] ? d : v->strerror(r));
 }
 
 /* ---------------------------------------------------------------- */

@@ -17,7 +17,9 @@
 # certificate; read first thing in a program, it is refused with a message
 # naming the kmc: URI, not a crash. Controls: a reference to a token key whose object was deleted
 # from the token makes handshakes fail while nginx keeps running, and the
-# server names the token and object in its log.
+# server names the token and object in its log; nginx started with the
+# token away does not start (the master sees that without the workers'
+# PIN) and says which token.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
@@ -244,6 +246,21 @@ CFG
 else
 	echo "# skip: haproxy is not installed"
 fi
+
+# ---- nginx started without its token --------------------------------------------------
+
+# The master checks, without the workers' PIN, that the token is there and
+# holds the key; without it nginx does not start, and says why.
+mv "$W/tokens" "$W/tokens.away"
+PORT=$(free_port)
+nginx_conf notoken "$T/web.crt" "$T/web.ref"
+SLOG=$N/notoken.log
+: >"$SLOG"
+t_rc 1 "nginx with the token away: does not start" timeout 30 env -u KMC_HOST_KEY \
+	OPENSSL_CONF="$CONF" "$NGINX" -p "$N/" -c "$N/notoken.conf" -e "$SLOG" -g 'daemon off;'
+check "... its log names the token and the key file" \
+	bash -c "grep -q 'web.ref' '$SLOG' && grep -q 'token=srv' '$SLOG'"
+mv "$W/tokens.away" "$W/tokens"
 
 # ---- the token key deleted behind the vault's back -----------------------------------
 
