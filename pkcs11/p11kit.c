@@ -37,6 +37,7 @@ static const struct {
 	ENTRY(uri_get_pin_value, "p11_kit_uri_get_pin_value"),
 	ENTRY(uri_set_pin_value, "p11_kit_uri_set_pin_value"),
 	ENTRY(uri_get_pin_source, "p11_kit_uri_get_pin_source"),
+	ENTRY(uri_set_pin_source, "p11_kit_uri_set_pin_source"),
 	ENTRY(uri_match_token_info, "p11_kit_uri_match_token_info"),
 	ENTRY(uri_set_attribute, "p11_kit_uri_set_attribute"),
 };

@@ -41,6 +41,7 @@ typedef struct p11kit_api {
 	const char *(*uri_get_pin_value)(P11KitUri *uri);
 	void (*uri_set_pin_value)(P11KitUri *uri, const char *pin);
 	const char *(*uri_get_pin_source)(P11KitUri *uri);
+	void (*uri_set_pin_source)(P11KitUri *uri, const char *pin_source);
 	int (*uri_match_token_info)(P11KitUri *uri, CK_TOKEN_INFO_PTR info);
 	int (*uri_set_attribute)(P11KitUri *uri, CK_ATTRIBUTE_PTR attr);
 } p11kit_api;

@@ -64,6 +64,16 @@ int serverkey_gone(token *t, P11KitUri *u)
 		"(deleted outside the vault?)", tn, kn);
 }
 
+int serverkey_public_gone(token *t, P11KitUri *u)
+{
+	char tn[40], kn[400];
+
+	token_name(t, tn, sizeof(tn));
+	key_name(u, kn, sizeof(kn));
+	return kmc_detail(KMC_E_P11_KEY, "token %s has no public key %s "
+		"(deleted outside the vault?)", tn, kn);
+}
+
 /* ---------------------------------------------------------------- */
 /* The public half                                                   */
 

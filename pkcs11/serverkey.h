@@ -116,6 +116,24 @@ KMC_INTERNAL int p11_key_public(const char *key_uri, const p11_pin *pin,
 	p11_pubkey *ret) KMC_MUST_CHECK;
 
 /*
+ * p11_key_public_seen - the public half of the key a key URI names, read
+ * from its public object without logging in: the token is there and
+ * holds that key, as anyone who may use the module can see. Returns 0;
+ * KMC_E_P11_KEY (no such public object: the detail names token and
+ * object), the token errors.
+ */
+KMC_INTERNAL int p11_key_public_seen(const char *key_uri, p11_pubkey *ret)
+	KMC_MUST_CHECK;
+
+/*
+ * p11_pin_source_foreign - whether the key URI names a pin-source file
+ * this process would not read: owned by another user than its own and
+ * root (safeio's rule for secret files). A server's master that reads
+ * keys for workers running as another user is such a process.
+ */
+KMC_INTERNAL int p11_pin_source_foreign(const char *key_uri);
+
+/*
  * p11_key_sign - sign the digest dgst (of hash) with the key. PSS uses
  * salt_len (the hash's size when negative). *sig_len is the room on
  * entry, the signature's size on return.

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "token.h"
 #include "serverkey.h"
 #include "serverkeyint.h"
+#include "tokenretry.h"
+#include "tokenwatch.h"
 #include "../kmc/crypto.h"
 
 /* DigestInfo prefixes for PKCS#1 v1.5 (RFC 8017, 9.2 note 1). */
@@ -68,6 +72,9 @@ static int hash_get(p11_hash h, hash_info *ret)
  */
 typedef int (*key_op)(token *t, P11KitUri *u, const key *k, void *arg);
 
+static const p11_pin no_login;
+#define NO_LOGIN (&no_login)
+
 static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 	token **t, key_op op, void *arg)
 {
@@ -75,6 +82,11 @@ static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 	int found;
 
 	*t = NULL;
+	/* No PIN wanted: what anyone may see, without a login (k NULL). */
+	if (pin == NO_LOGIN) {
+		KMC_GUARD(token_find(*u, key_uri, t));
+		return op(*t, *u, NULL, arg);
+	}
 	KMC_GUARD(token_session_ready(key_uri, pin, u, t));
 	found = token_key_get(*t, *u, CKO_PRIVATE_KEY, &k);
 	if (!found) {
@@ -86,23 +98,75 @@ static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 	return op(*t, *u, &k, arg);
 }
 
+/*
+ * Whether r (from a call on the token) means the token could not be
+ * reached: its module, the token itself, or a session that died with
+ * it. A wrong PIN, a missing key or a refused mechanism is not: those
+ * are answered at once anyway, and the next call must see a fix.
+ */
+static int token_unreached(int r)
+{
+	return r == KMC_E_P11_MODULE || r == KMC_E_P11_TOKEN ||
+		(r == KMC_E_P11 && p11_rv_gone(p11_last_rv()));
+}
+
+/*
+ * A token found gone is not tried again before tokenretry.c's delay: in
+ * between, calls fail at once with its last error (the caller's
+ * handshake fails fast rather than wait on a module that is giving up).
+ * All calls hold the cache lock, so a thread that starts the module over
+ * never does so under another's call.
+ */
 static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	void *arg)
 {
 	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
+	char name[TOKEN_RETRY_NAME];
 	token *t = NULL;
-	int r;
+	int r, cut;
 
+	KMC_GUARD(p11_uri_parse(key_uri, &u));
+	p11_token_name(u, name, sizeof(name));
 	p11_sigpipe_block();
 	token_cache_lock();
+	r = token_retry_check(name, token_retry_now());
+	if (r < 0)
+		goto out;
+	p11_last_rv_clear();
+	token_watch_arm(p11k.uri_get_module_path(u) ? p11k.uri_get_module_path(u) :
+		p11k.uri_get_module_name(u));
 	r = key_once(key_uri, pin, &u, &t, op, arg);
-	if (r == KMC_E_P11 && t && t->reused) {
-		token_forget(t);
+	/*
+	 * Once more from a cold start: after a failure on a reused session
+	 * (the token went and came back), and after one that says the token
+	 * was not reached, which may pass: SoftHSM2 behind `p11-kit server`
+	 * fails a login or a token query now and then while another
+	 * process (a forked worker) starts on the same token.
+	 */
+	if (!token_watch_fired() &&
+	    ((r == KMC_E_P11 && t && t->reused) || token_unreached(r))) {
+		if (t)
+			token_forget(t);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
+	cut = r < 0 && token_watch_fired();
+	token_watch_disarm();
+	if (cut)
+		r = kmc_detail(KMC_E_P11, "the token did not answer within %u s "
+			"(KMC_TOKEN_TIMEOUT), so its `p11-kit server` connection was "
+			"cut: %s", token_watch_bound(), kmc_error_detail());
+	if (token_unreached(r) || cut) {
+		/* Start from a cold module next time. */
+		if (t)
+			token_forget(t);
+		token_retry_failed(name, r, token_retry_now());
+	} else if (r == 0) {
+		token_retry_ok(name);
+	}
 	if (t)
 		token_done(t);
+out:
 	token_cache_unlock();
 	p11_sigpipe_restore();
 	return r;
@@ -127,6 +191,44 @@ static int op_public(token *t, P11KitUri *u, const key *k, void *arg)
 int p11_key_public(const char *key_uri, const p11_pin *pin, p11_pubkey *ret)
 {
 	return key_call(key_uri, pin, op_public, ret);
+}
+
+static int op_public_seen(token *t, P11KitUri *u, const key *k, void *arg)
+{
+	key pub;
+	int found;
+
+	(void)k;
+	KMC_GUARD(key_find(t, u, CKO_PUBLIC_KEY, &pub, &found));
+	if (!found)
+		return serverkey_public_gone(t, u);
+	return serverkey_public_read(t, pub.h, pub.type, arg);
+}
+
+int p11_key_public_seen(const char *key_uri, p11_pubkey *ret)
+{
+	return key_call(key_uri, NO_LOGIN, op_public_seen, ret);
+}
+
+int p11_pin_source_foreign(const char *key_uri)
+{
+	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
+	const char *src;
+	struct stat st;
+
+	if (p11_uri_parse(key_uri, &u) < 0)
+		return 0;
+	src = p11k.uri_get_pin_source(u);
+	if (!src)
+		return 0;
+	if (strncmp(src, "file:", 5) == 0)
+		src += 5;
+	if (strncmp(src, "//", 2) == 0)
+		src += 2;
+	/* Not there or unreadable: the login says so, naming it. */
+	if (stat(src, &st) < 0)
+		return 0;
+	return st.st_uid != geteuid() && st.st_uid != 0;
 }
 
 typedef struct sign_args {

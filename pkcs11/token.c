@@ -93,12 +93,53 @@ const char *p11_ckr_name(CK_RV rv)
 	case CKR_ATTRIBUTE_SENSITIVE: return "CKR_ATTRIBUTE_SENSITIVE";
 	case CKR_TEMPLATE_INCONSISTENT: return "CKR_TEMPLATE_INCONSISTENT";
 	case CKR_ATTRIBUTE_VALUE_INVALID: return "CKR_ATTRIBUTE_VALUE_INVALID";
+	case CKR_SESSION_CLOSED: return "CKR_SESSION_CLOSED";
+	case CKR_TOKEN_NOT_RECOGNIZED: return "CKR_TOKEN_NOT_RECOGNIZED";
+	case CKR_SLOT_ID_INVALID: return "CKR_SLOT_ID_INVALID";
 	}
 	return "a PKCS#11 error";
 }
 
+static _Thread_local CK_RV last_rv;
+
+CK_RV p11_last_rv(void)
+{
+	return last_rv;
+}
+
+void p11_last_rv_clear(void)
+{
+	last_rv = CKR_OK;
+}
+
+/*
+ * What a token says when it is unplugged or reset (DEVICE_REMOVED,
+ * TOKEN_NOT_PRESENT, SLOT_ID_INVALID, ...), when its session died with
+ * it (SESSION_*), and what p11-kit's client module says when its link to
+ * `p11-kit server` broke: DEVICE_ERROR, and GENERAL_ERROR or
+ * CRYPTOKI_NOT_INITIALIZED from a module started over on the other side.
+ */
+int p11_rv_gone(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_DEVICE_REMOVED:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_DEVICE_ERROR:
+	case CKR_GENERAL_ERROR:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_USER_NOT_LOGGED_IN:
+		return 1;
+	}
+	return 0;
+}
+
 int p11_ck_fail(CK_RV rv, const char *what)
 {
+	last_rv = rv;
 	return kmc_detail(KMC_E_P11, "%s: %s (0x%lx)", what, p11_ckr_name(rv),
 		(unsigned long)rv);
 }
@@ -243,6 +284,45 @@ int p11_uri_clean(const char *s, char **ret)
 	return 0;
 }
 
+void p11_uri_shown(P11KitUri *u, char *buf, size_t size)
+{
+	const char *src = p11k.uri_get_pin_source(u);
+	const char *val = p11k.uri_get_pin_value(u);
+	char *keep_src = src ? strdup(src) : NULL;
+	char *keep_val = val ? strdup(val) : NULL;
+	char *out = NULL;
+
+	snprintf(buf, size, "a PKCS#11 URI");
+	if ((src && !keep_src) || (val && !keep_val))
+		goto out;
+	p11k.uri_set_pin_source(u, NULL);
+	p11k.uri_set_pin_value(u, NULL);
+	if (p11k.uri_format(u, P11_KIT_URI_FOR_ANY, &out) == P11_KIT_URI_OK)
+		snprintf(buf, size, "%s", out);
+	free(out);
+	p11k.uri_set_pin_source(u, keep_src);
+	p11k.uri_set_pin_value(u, keep_val);
+out:
+	free(keep_src);
+	if (keep_val) {
+		sodium_memzero(keep_val, strlen(keep_val));
+		free(keep_val);
+	}
+}
+
+void p11_token_name(P11KitUri *u, char *buf, size_t size)
+{
+	const char *path = p11k.uri_get_module_path(u);
+	const char *name = p11k.uri_get_module_name(u);
+	char *tok = NULL;
+
+	if (p11k.uri_format(u, P11_KIT_URI_FOR_TOKEN, &tok) != P11_KIT_URI_OK)
+		tok = NULL;
+	snprintf(buf, size, "%s module-path=%s module-name=%s",
+		tok ? tok : "pkcs11:", path ? path : "", name ? name : "");
+	free(tok);
+}
+
 static int module_path_allowed(const char *path, char *real)
 {
 	if (!realpath(path, real))
@@ -336,6 +416,7 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		free(all);
 		if (n == 0) {
 			free(out);
+			last_rv = failed;
 			if (named && failed != CKR_OK)
 				return kmc_detail(KMC_E_P11, "the PKCS#11 module %s "
 					"does not start: %s (0x%lx); is its device "
@@ -370,13 +451,31 @@ static void pad_copy(char *dst, size_t size, const unsigned char *src,
 	snprintf(dst, size, "%.*s", (int)n, src);
 }
 
-/* The token a URI names, with an open session, from the cache or new. */
+/*
+ * KMC_E_P11_TOKEN naming the URI (without its PIN source) and the module
+ * what. p11-kit's client module has no token while its server is down:
+ * say so rather than "plugged in".
+ */
+static int no_token(P11KitUri *u, const char *what)
+{
+	char shown[P11_URI_MAX + 1];
+
+	p11_uri_shown(u, shown, sizeof(shown));
+	return kmc_detail(KMC_E_P11_TOKEN, "no token matching %s in %s (%s)",
+		shown, what, strstr(what, "p11-kit-client") ? "is `p11-kit "
+		"server` running, and P11_KIT_SERVER_ADDRESS set to its address?" :
+		"is it plugged in and initialized?");
+}
+
+/* The token a URI names, with an open session, from the cache or new.
+   uri_text is u as given (messages show u without its PIN source). */
 int token_find(P11KitUri *u, const char *uri_text, token **ret)
 {
 	CK_FUNCTION_LIST **mods = NULL;
 	char what[PATH_MAX];
 	token *t;
 
+	(void)uri_text;
 	cache_check_fork();
 	for (token **p = &cache; (t = *p); ) {
 		const char *path = p11k.uri_get_module_path(u);
@@ -446,8 +545,7 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 		}
 	}
 	release_modules(mods, NULL);
-	return kmc_detail(KMC_E_P11_TOKEN, "no token matching %s in %s (is it "
-		"plugged in and initialized?)", uri_text, what);
+	return no_token(u, what);
 }
 
 /*

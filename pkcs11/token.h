@@ -47,14 +47,25 @@ typedef struct token {
 KMC_INTERNAL void p11_sigpipe_block(void);
 KMC_INTERNAL void p11_sigpipe_restore(void);
 
-/* The CKR_ name of rv, for messages; ck_fail: KMC_E_P11 naming it. */
+/* The CKR_ name of rv, for messages; ck_fail: KMC_E_P11 naming it, and
+   rv kept for p11_last_rv (this thread's last). */
 KMC_INTERNAL const char *p11_ckr_name(CK_RV rv);
 KMC_INTERNAL int p11_ck_fail(CK_RV rv, const char *what);
+KMC_INTERNAL CK_RV p11_last_rv(void);
+KMC_INTERNAL void p11_last_rv_clear(void);
+/* Whether rv says the token, its session or its link went away (rather
+   than that the call was wrong): the session is dropped for it. */
+KMC_INTERNAL int p11_rv_gone(CK_RV rv);
 
 KMC_INTERNAL void p11_uri_freep(P11KitUri **u);
 /* Parse s (at most P11_URI_MAX bytes); KMC_E_STRING names it. */
 KMC_INTERNAL int p11_uri_parse(const char *s, P11KitUri **ret)
 	KMC_MUST_CHECK;
+/* u for a message: without pin-value or pin-source (a file's path is
+   the operator's business, not the log reader's). Cut at size. */
+KMC_INTERNAL void p11_uri_shown(P11KitUri *u, char *buf, size_t size);
+/* The token u names, with its module: what tokenretry.c keys on. */
+KMC_INTERNAL void p11_token_name(P11KitUri *u, char *buf, size_t size);
 
 /* The token u names, with an open session, from the cache or new. */
 KMC_INTERNAL int token_find(P11KitUri *u, const char *uri_text,

@@ -50,6 +50,7 @@
 typedef struct prov_ctx {
 	const OSSL_CORE_HANDLE *handle;
 	OSSL_LIB_CTX *libctx;	/* for BIOs from the core */
+	int asked[3];		/* token key operations: times asked for */
 } prov_ctx;
 
 /*
@@ -335,7 +336,11 @@ static int emit_key(const char *dir, const char *name, int by_ref,
 	b.dir = dir;
 	o.passphrase_cb = bridge_cb;
 	o.passphrase_arg = &b;
+	/* A token protector's module may use OpenSSL itself and leave
+	   errors in the queue (tokensig.c): only ours go to the server. */
+	ERR_set_mark();
 	r = k->vault_open_ex(dir, 0, &o, &v);
+	ERR_pop_to_mark();
 	if (r < 0) {
 		raise_error(k, r, dir, name, "opening the vault for");
 		return 0;
@@ -350,19 +355,20 @@ static int emit_key(const char *dir, const char *name, int by_ref,
 		r = k->token_key_info(v, name, uri, sizeof(uri), spki, &spki_len);
 		if (r == 0) {
 			k->vault_close(v);
-			/* OpenSSL 3.0's decoders build the key with the first
-			   key management of its type, never ours: a reference
-			   would be dropped as "unsupported". Say why instead. */
-			if (!by_ref) {
-				prov_error(KMCPROV_R_NO_ITEM, "the key of %s in vault "
-					"%s lives on a PKCS#11 token (%s): key-reference "
-					"files do not reach token keys yet; give the "
-					"server the kmc: URI (kmc ref %s --uri)", name,
-					dir, uri, name);
-				return 0;
-			}
-			return kmcprov_token_key_emit(uri, spki, spki_len, cb,
-				cbarg);
+			ok = kmcprov_token_key_emit(uri, spki, spki_len, cb, cbarg);
+			/* A reference reaches only key managements of this
+			   provider: a "file:" store (openssl's own commands)
+			   offers it to the default provider's, and a program
+			   that reads a key before any other key management was
+			   asked for has not met ours yet (prov_query). */
+			if (!ok && !by_ref)
+				prov_error(KMCPROV_R_TOKEN, "the key of %s in vault %s "
+					"lives on a PKCS#11 token (%s), and OpenSSL did not "
+					"take it from this key-reference file: a program "
+					"that opens keys through OSSL_STORE (openssl "
+					"s_server -key, openssl pkey) takes the kmc: URI "
+					"instead (kmc ref %s --uri)", name, dir, uri, name);
+			return ok;
 		}
 	}
 	r = k->key_export(v, name, KMC_FORMAT_DER, &der);
@@ -505,6 +511,7 @@ static OSSL_FUNC_decoder_newctx_fn ref_newctx;
 static OSSL_FUNC_decoder_freectx_fn ref_freectx;
 static OSSL_FUNC_decoder_does_selection_fn ref_does_selection;
 static OSSL_FUNC_decoder_decode_fn ref_decode;
+static OSSL_FUNC_decoder_export_object_fn ref_export_object;
 
 static void *ref_newctx(void *provctx)
 {
@@ -572,11 +579,26 @@ out:
 	return ok;
 }
 
+/* OpenSSL 3.0 calls this, without checking it is there, when the key
+   management it chose for a reference is another provider's: a token
+   key's private half cannot go there, and nothing less may pass for it. */
+static int ref_export_object(void *ctx, const void *ref, size_t ref_size,
+	OSSL_CALLBACK *export_cb, void *export_cbarg)
+{
+	(void)ctx;
+	(void)ref;
+	(void)ref_size;
+	(void)export_cb;
+	(void)export_cbarg;
+	return 0;
+}
+
 static const OSSL_DISPATCH ref_functions[] = {
 	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))ref_newctx },
 	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))ref_freectx },
 	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))ref_does_selection },
 	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))ref_decode },
+	{ OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))ref_export_object },
 	{ 0, NULL },
 };
 
@@ -593,7 +615,9 @@ static const OSSL_ALGORITHM decoders[] = {
 static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
 	int *no_cache)
 {
-	(void)provctx;
+	prov_ctx *pc = provctx;
+	int i;
+
 	*no_cache = 0;
 	switch (operation_id) {
 	case OSSL_OP_STORE:
@@ -601,9 +625,20 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
 	case OSSL_OP_DECODER:
 		return decoders;
 	}
-	/* Keys on a token: only once one was loaded (tokenkey.c says why);
-	   until then nothing is stored, so the question comes again. */
-	if (!kmcprov_token_ops_offered()) {
+	/* Keys on a token (tokenkey.c says why the order matters): not at
+	   the first question for each operation, the pass that stores the
+	   other providers' algorithms of that operation; from the second on,
+	   behind theirs. A token key met before then has them offered at
+	   once (kmcprov_token_key_emit). "Not now" is not stored, so the
+	   question comes again. */
+	switch (operation_id) {
+	case OSSL_OP_KEYMGMT: i = 0; break;
+	case OSSL_OP_SIGNATURE: i = 1; break;
+	case OSSL_OP_ASYM_CIPHER: i = 2; break;
+	default: return NULL;
+	}
+	if (__atomic_fetch_add(&pc->asked[i], 1, __ATOMIC_ACQ_REL) == 0 &&
+	    !kmcprov_token_ops_offered()) {
 		*no_cache = 1;
 		return NULL;
 	}

@@ -203,7 +203,10 @@ static int ac_decrypt(void *p, unsigned char *out, size_t *outlen,
 		if (hash < 0)
 			return 0;
 	}
+	/* The module's own OpenSSL errors stay out of the queue (tokensig.c). */
+	ERR_set_mark();
 	r = v->token_key_decrypt(c->k->uri, hash, in, inlen, &pt);
+	ERR_pop_to_mark();
 	if (c->pad == RSA_PKCS1_WITH_TLS_PADDING) {
 		ok = tls_premaster(c, out, outlen, outsize, r, pt, v);
 		if (pt)

@@ -24,13 +24,23 @@
  * run there.
  *
  * Order: OpenSSL 3.0 answers a fetch by name ("EC", "RSA") with the first
- * implementation it stored, in the order providers were activated, and
- * this key management makes no keys (ECDHE's, say). So these algorithms
- * are offered only from the first token key on, and just before that the
- * other providers' are fetched once, so that they are stored first: a
- * program that loads kmc before default (or never uses a token key) sees
- * the default provider's RSA and EC exactly as before.
+ * implementation it stored, providers taken in the order they were
+ * activated, and this key management makes no keys (ECDHE's, say): were
+ * ours first, libssl would find no EC groups. So these algorithms are not
+ * offered at the first question for each operation (prov_query), the pass
+ * that stores the other providers' algorithms; from then on they are,
+ * behind those. A token key met before then (the STORE loader's first
+ * key) fetches the others' first and has ours offered at once. The
+ * key-reference decoder needs ours offered before the decoding starts:
+ * OpenSSL 3.0 lists the key managements a reference may go to when it
+ * sets up the decoding, so a program whose very first question is that
+ * key's (rather than, say, an SSL_CTX's) is told to use the kmc: URI.
+ *
+ * The reference handed out is not pointer-sized: a "file:" store offers
+ * it to the default provider's key management, which takes only
+ * references of pointer size and so refuses ours instead of misreading it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
@@ -94,6 +104,48 @@ static void others_first(void)
 	__atomic_store_n(&offered, 1, __ATOMIC_RELEASE);
 }
 
+/* uri without its pin-source, for a message (cut at size). */
+static void uri_shown(const char *uri, char *buf, size_t size)
+{
+	const char *ps = strstr(uri, "pin-source=");
+	size_t head = ps ? (size_t)(ps - uri) : strlen(uri);
+	const char *tail = ps ? ps + strcspn(ps, "&") : "";
+
+	/* Drop the "&" or "?" that joined it when nothing else follows. */
+	if (ps && !*tail && head > 0)
+		head--;
+	else if (ps && *tail)
+		tail++;
+	snprintf(buf, size, "%.*s%s", (int)head, uri, tail);
+}
+
+/*
+ * A server loads its key once, at start: reach the token then, so that
+ * one started without it (the module missing, the token absent, its
+ * `p11-kit server` down, a wrong PIN, the key deleted or replaced) stops
+ * there, naming the token and the cause, rather than start and fail
+ * every handshake. It also opens and logs in the session the first
+ * handshake uses.
+ */
+static int token_ready(const char *uri, const unsigned char *spki,
+	size_t spki_len)
+{
+	const kmcprov_vault_api *v = kmcprov_vault();
+	char shown[2100];
+	int r;
+
+	if (!v)
+		return 0;
+	r = v->token_key_check(uri, spki, spki_len);
+	if (r == 0)
+		return 1;
+	uri_shown(uri, shown, sizeof(shown));
+	kmcprov_error(kmcprov_reason_of(r), "the token key %s cannot be used: "
+		"%s", shown, v->error_detail()[0] ? v->error_detail() :
+		v->strerror(r));
+	return 0;
+}
+
 int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	size_t spki_len, OSSL_CALLBACK *cb, void *cbarg)
 {
@@ -102,7 +154,12 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	int type = OSSL_OBJECT_PKEY, ok;
 	OSSL_PARAM params[4];
 	tkey *k = NULL;
+	tkey_ref ref;
 
+	if (!token_ready(uri, spki, spki_len)) {
+		EVP_PKEY_free(pub);
+		return 0;
+	}
 	if (pub && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC")))
 		k = tkey_new(EVP_PKEY_is_a(pub, "EC"));
 	if (!k || !(k->uri = OPENSSL_strdup(uri))) {
@@ -117,8 +174,10 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
 	params[1] = OSSL_PARAM_construct_utf8_string(
 		OSSL_OBJECT_PARAM_DATA_TYPE, (char *)(k->ec ? "EC" : "RSA"), 0);
+	ref.magic = TKEY_REF_MAGIC;
+	ref.k = k;
 	params[2] = OSSL_PARAM_construct_octet_string(
-		OSSL_OBJECT_PARAM_REFERENCE, &k, sizeof(k));
+		OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref));
 	params[3] = OSSL_PARAM_construct_end();
 	ok = cb(params, cbarg);
 	/* load() took its own reference. */
@@ -130,9 +189,11 @@ void tkey_fail(const kmcprov_vault_api *v, int r, const char *what,
 	const tkey *k)
 {
 	const char *d = v->error_detail();
+	char shown[2100];
 
+	uri_shown(k->uri, shown, sizeof(shown));
 	kmcprov_error(kmcprov_reason_of(r), "%s with the token key %s: %s",
-		what, k->uri, d[0] ? d : v->strerror(r));
+		what, shown, d[0] ? d : v->strerror(r));
 }
 
 /* ---------------------------------------------------------------- */
@@ -153,10 +214,14 @@ static void *ec_new(void *provctx)
 static void *km_load(const void *ref, size_t ref_size)
 {
 	tkey *k;
+	tkey_ref r;
 
-	if (ref_size != sizeof(k))
+	if (ref_size != sizeof(r))
 		return NULL;
-	memcpy(&k, ref, sizeof(k));
+	memcpy(&r, ref, sizeof(r));
+	if (r.magic != TKEY_REF_MAGIC)
+		return NULL;
+	k = r.k;
 	__atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
 	return k;
 }

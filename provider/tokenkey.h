@@ -6,6 +6,7 @@
 #ifndef KMC_PROVIDER_TOKENKEY_H
 #define KMC_PROVIDER_TOKENKEY_H
 
+#include <stdint.h>
 #include <openssl/evp.h>
 #include "kmcprov.h"
 
@@ -27,6 +28,15 @@ typedef struct tkey {
 	char *uri;		/* the key URI; NULL: a public key only */
 	EVP_PKEY *pub;		/* the public half, another provider's */
 } tkey;
+
+/* What a token key is handed on by. Its size differs from a pointer's:
+   OpenSSL may offer it to another provider's key management (a "file:"
+   store's), and theirs take a reference of pointer size only. */
+typedef struct tkey_ref {
+	uint64_t magic;
+	tkey *k;
+} tkey_ref;
+#define TKEY_REF_MAGIC UINT64_C(0x6b6d63746b657931)	/* "kmctkey1" */
 
 KMCPROV_HIDDEN void tkey_free(void *p);
 /* Raise an error of the vault half r, naming what failed and the key. */

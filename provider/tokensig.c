@@ -285,8 +285,13 @@ static int sig_sign(void *p, unsigned char *sig, size_t *siglen,
 			c->saltlen == RSA_PSS_SALTLEN_DIGEST ? (int)hlen :
 			(int)(em - hlen - 2);	/* MAX, AUTO: the most that fits */
 	}
+	/* A module that uses OpenSSL itself (SoftHSM2 looks for an engine
+	   when a worker first loads it) may leave errors in this thread's
+	   queue; a server that finds them there fails the handshake. */
+	ERR_set_mark();
 	r = v->token_key_sign(c->k->uri, mech, hash, salt, tbs, tbslen, raw,
 		&rawlen);
+	ERR_pop_to_mark();
 	if (r < 0) {
 		tkey_fail(v, r, "signing", c->k);
 		return 0;

@@ -49,6 +49,8 @@ typedef struct kmcprov_vault_api {
 		unsigned char *sig, size_t *sig_len);
 	int (*token_key_decrypt)(const char *key_uri, int oaep_hash,
 		const unsigned char *in, size_t in_len, kmc_secret **ret);
+	int (*token_key_check)(const char *key_uri, const unsigned char *spki,
+		size_t spki_len);
 } kmcprov_vault_api;
 
 typedef const kmcprov_vault_api *kmcprov_vault_api_fn(void);

@@ -16,6 +16,7 @@ packages=(
 	mosquitto mosquitto-clients
 	softhsm2 swtpm swtpm-tools tpm2-tools	# tokens for the PKCS#11 tests
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc p11-kit
+	libengine-pkcs11-openssl	# bench: the OpenSC engine, token-tls's peer
 	valgrind clang libclang-rt-14-dev	# check-valgrind, fuzzing
 	util-linux procps		# setsid, timeout-free process checks
 	gdb				# test_secret_hygiene: a core of kmc at exit

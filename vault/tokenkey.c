@@ -227,6 +227,47 @@ int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
 	return 0;
 }
 
+/*
+ * Whether the DER SubjectPublicKeyInfo spki holds pub's modulus or point.
+ * Byte search, not OpenSSL: the provider calls kmc_token_key_check()
+ * while a server loads a key, before its own RSA and EC are offered, and
+ * a key made through OpenSSL then would settle which implementations it
+ * finds for good (provider/tokenkey.c says why the order matters). A
+ * modulus or point is hundreds of random bits: no other key holds it.
+ */
+static int spki_holds(const unsigned char *spki, size_t len,
+	const p11_pubkey *pub)
+{
+	if (pub->kind == P11_KEY_RSA)
+		return pub->n_len && memmem(spki, len, pub->n, pub->n_len);
+	return pub->ec_point_len && memmem(spki, len, pub->ec_point,
+		pub->ec_point_len);
+}
+
+int kmc_token_key_check(const char *key_uri, const unsigned char *spki,
+	size_t spki_len)
+{
+	p11_pubkey pub;
+
+	kmc_detail_clear();
+	/* The token there, holding the key the vault recorded: no login. */
+	KMC_GUARD(p11_key_public_seen(key_uri, &pub));
+	if (!spki_holds(spki, spki_len, &pub))
+		goto replaced;
+	/* The private key, logged in, when this process may read the PIN: a
+	   server's master reading keys for workers of another user may not
+	   (docs/integrations/token-keys.md); those log in at first use. */
+	if (p11_pin_source_foreign(key_uri))
+		return 0;
+	KMC_GUARD(p11_key_public(key_uri, NULL, &pub));
+	if (spki_holds(spki, spki_len, &pub))
+		return 0;
+replaced:
+	/* Same id and label, another key: its certificate no longer fits. */
+	return kmc_detail(KMC_E_P11_KEY, "the token's key is not the one "
+		"the vault recorded (replaced on the token outside the vault?)");
+}
+
 /* The public numbers are pkcs11/'s own. */
 _Static_assert(KMC_TOKEN_SIG_RSA_PKCS == P11_SIG_RSA_PKCS &&
 	KMC_TOKEN_SIG_RSA_PSS == P11_SIG_RSA_PSS &&

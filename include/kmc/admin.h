@@ -567,6 +567,26 @@ KMC_API int kmc_token_key_info(kmc_vault *v, const char *name, char *uri,
 	size_t uri_size, unsigned char *spki, size_t *spki_len)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
 
+/*
+ * kmc_token_key_check - whether the key key_uri names can be used now:
+ * its token is reached and its public object is spki's key (DER
+ * SubjectPublicKeyInfo, as kmc_token_key_info() gave), seen without a
+ * login; then, unless the URI's pin-source is a file of another user
+ * than this process's and root's (a server's master whose workers log
+ * in), that the login holds and the private key is there, the same key,
+ * and stays in the token. The
+ * provider calls it when a server loads the key, so that a server
+ * started without its token stops at start, naming the token, rather
+ * than fail each handshake. A token that was not reached is not tried
+ * again for a short while (docs/cli.md: a token that goes away).
+ * Returns 0; KMC_E_P11_MODULE, KMC_E_P11_TOKEN (no such token: the
+ * detail names it), KMC_E_P11_PIN, KMC_E_NEED_PASSPHRASE, KMC_E_P11_KEY
+ * (the key is gone or another), KMC_E_P11_KEY_TYPE, KMC_E_P11.
+ */
+KMC_API int kmc_token_key_check(const char *key_uri,
+	const unsigned char *spki, size_t spki_len) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2);
+
 /* Token key operations, as PKCS#11 does them (kmc_token_key_sign). */
 #define KMC_TOKEN_SIG_RSA_PKCS 1	/* PKCS#1 v1.5, DigestInfo built */
 #define KMC_TOKEN_SIG_RSA_PSS 2		/* MGF1 with the same hash */

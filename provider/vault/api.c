@@ -26,6 +26,7 @@ const kmcprov_vault_api *kmcprov_vault_get(void)
 		.token_key_info = kmc_token_key_info,
 		.token_key_sign = kmc_token_key_sign,
 		.token_key_decrypt = kmc_token_key_decrypt,
+		.token_key_check = kmc_token_key_check,
 	};
 
 	return &api;

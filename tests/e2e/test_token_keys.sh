@@ -11,7 +11,7 @@
 # Servers: openssl s_server with -key kmc://... (STORE), kmc before
 # default and after it, completes TLS 1.2 and 1.3 handshakes for RSA and
 # P-256 token keys (and an RSA key exchange), signing on the token; a
-# key-reference file is refused with the reason (not supported yet); an
+# key-reference file given to openssl s_server is refused with the reason; an
 # ordinary key still serves TLS 1.2 ECDSA with kmc loaded first; a server
 # whose token key was deleted fails its handshakes and keeps running.
 # A C server: examples/tls_server (kmc_ssl_ctx_use_ex) serves TLS 1.2 and
@@ -214,9 +214,12 @@ t "s_server -key kmc://...?item=web (for an RSA key exchange) starts" \
 hello rsakx -tls1_2 -cipher AES128-GCM-SHA256
 check "an RSA key exchange: the token decrypts the premaster" cipher_is rsakx AES128-GCM-SHA256
 stop_server "$SPID"
-# Key-reference files do not reach token keys yet: refused, saying so.
+# openssl's own commands open -key files through a "file:" store, whose
+# key management is the default provider's: a token key's reference file
+# is refused there, saying so (nginx, HAProxy and curl read it:
+# test_token_servers.sh).
 t_err 1 "s_server -key web.ref (OPENSSL_CONF): refused, naming the token key and the way that works" \
-	"lives on a PKCS#11 token.*key-reference files do not reach token keys yet.*kmc ref web --uri" \
+	"lives on a PKCS#11 token.*OSSL_STORE.*kmc ref web --uri" \
 	env OPENSSL_CONF="$CONF" timeout 20 openssl s_server -accept 127.0.0.1:0 -www \
 	-cert "$T/web.crt" -key "$T/web.ref"
 

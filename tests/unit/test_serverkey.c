@@ -3,7 +3,8 @@
  * throwaway SoftHSM2 token: made there and moved there, used there (every
  * signature and decryption checked by OpenSSL with the public half the
  * token gives), never readable, destroyed; the errors a user meets; and a
- * forked child that uses the parent's key.
+ * forked child that uses the parent's key; a kept handle that went stale
+ * under it.
  *
  * RSA keys are made at 2048 bits only: 3072 is the same call, and takes
  * SoftHSM2 seconds.
@@ -505,6 +506,113 @@ static void test_fork(void **state)
 	free(ku);
 }
 
+/* Run pkcs11-tool on the test's token (another process, as an operator
+   would), logged in; its output to the test directory's log. */
+static int p11tool(const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "pkcs11-tool --module " MODULE " --token-label "
+		TOKEN " --login --pin " PIN " %s >>%s/pkcs11-tool.log 2>&1", args,
+		dir);
+	return system(cmd);
+}
+
+/* The id= of a key URI, as pkcs11-tool's --id wants it (hex). */
+static void uri_id_hex(const char *ku, char *hex, size_t size)
+{
+	const char *p = strstr(ku, "id=");
+	size_t n = 0;
+
+	assert_non_null(p);
+	for (p += 3; *p && *p != ';' && *p != '?' && n + 1 < size; p++)
+		if (*p != '%')
+			hex[n++] = *p;
+	hex[n] = 0;
+	assert_true(n > 0);
+}
+
+/*
+ * The session cache keeps a key's object handle. Another process deletes
+ * the key and makes a new one under the same label: the next signature,
+ * through the stale handle, must be made by the key the URI now names
+ * or fail naming it, never by another key (here: the deleted one).
+ */
+static void test_stale_handle(void **state)
+{
+	p11_pubkey pub;
+	char *ku = NULL, hex[80], args[256];
+	EVP_PKEY *old, *now;
+	uint8_t dg[32], sig[128];
+	size_t sl = sizeof(sig);
+
+	(void)state;
+	if (system("command -v pkcs11-tool >/dev/null 2>&1") != 0)
+		skip();
+	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "stale",
+		&ku, &pub), 0);
+	old = pub_pkey(&pub);
+	/* Signed once: the handle is in the cache now. */
+	sign_check(ku, old, P11_SIG_ECDSA, P11_HASH_SHA256);
+	uri_id_hex(ku, hex, sizeof(hex));
+
+	/* Deleted and made again, same label and id: the new key signs. */
+	assert_int_equal(p11tool("--delete-object --type privkey --label stale"), 0);
+	assert_int_equal(p11tool("--delete-object --type pubkey --label stale"), 0);
+	snprintf(args, sizeof(args), "--keypairgen --key-type EC:prime256v1 "
+		"--label stale --id %s --usage-sign", hex);
+	assert_int_equal(p11tool(args), 0);
+	memset(dg, 7, sizeof(dg));
+	assert_int_equal(p11_key_sign(ku, &pin, P11_SIG_ECDSA, P11_HASH_SHA256,
+		-1, dg, sizeof(dg), sig, &sl), 0);
+	assert_int_equal(p11_key_public(ku, &pin, &pub), 0);
+	now = pub_pkey(&pub);
+	assert_int_not_equal(EVP_PKEY_eq(now, old), 1);
+	sign_check(ku, now, P11_SIG_ECDSA, P11_HASH_SHA256);
+	/* The first signature after the swap is the new key's too, and
+	   not the deleted key's. */
+	{
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		uint8_t der[128], *o = der;
+		EVP_PKEY_CTX *c;
+		int n;
+
+		assert_int_equal(sl, 64);
+		ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL),
+			BN_bin2bn(sig + 32, 32, NULL));
+		n = i2d_ECDSA_SIG(es, &o);
+		ECDSA_SIG_free(es);
+		assert_true(n > 0);
+		c = EVP_PKEY_CTX_new(now, NULL);
+		assert_int_equal(EVP_PKEY_verify_init(c), 1);
+		assert_int_equal(EVP_PKEY_verify(c, der, (size_t)n, dg,
+			sizeof(dg)), 1);
+		EVP_PKEY_CTX_free(c);
+		c = EVP_PKEY_CTX_new(old, NULL);
+		assert_int_equal(EVP_PKEY_verify_init(c), 1);
+		assert_int_not_equal(EVP_PKEY_verify(c, der, (size_t)n, dg,
+			sizeof(dg)), 1);
+		EVP_PKEY_CTX_free(c);
+	}
+
+	/* Deleted and made again under the label with another id: the URI
+	   names no key now, and the signature fails saying so. */
+	assert_int_equal(p11tool("--delete-object --type privkey --label stale"), 0);
+	assert_int_equal(p11tool("--delete-object --type pubkey --label stale"), 0);
+	assert_int_equal(p11tool("--keypairgen --key-type EC:prime256v1 "
+		"--label stale --id 5a5a --usage-sign"), 0);
+	sl = sizeof(sig);
+	assert_int_equal(p11_key_sign(ku, &pin, P11_SIG_ECDSA, P11_HASH_SHA256,
+		-1, dg, sizeof(dg), sig, &sl), KMC_E_P11_KEY);
+	assert_non_null(strstr(kmc_error_detail(), "token " TOKEN));
+	assert_non_null(strstr(kmc_error_detail(), "object=stale"));
+	assert_int_equal(p11tool("--delete-object --type privkey --label stale"), 0);
+	assert_int_equal(p11tool("--delete-object --type pubkey --label stale"), 0);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(now);
+	free(ku);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_bad_token),
 		cmocka_unit_test(test_fork),
+		cmocka_unit_test(test_stale_handle),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -159,6 +159,35 @@ typedef struct cold_sides {
 } cold_sides;
 void cold_measure(row *r, bench_env *e, const char *min,
 	const cold_sides *c);
+/*
+ * row_pkcs11.c: the SoftHSM2 token P11_TOKEN (user PIN P11_PIN) in the
+ * scratch directory, made on first call (SOFTHSM2_CONF set to find it);
+ * 0 with r skipped, saying why, when SoftHSM2 is missing.
+ */
+#define P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define P11_TOKEN "kmc-bench"
+#define P11_PIN "bench-pin-2718"
+int softhsm_token(row *r, const char *row_name);
+/*
+ * token_key.c: an RSA 2048 key made on that token by `kmc key gen
+ * TOKEN_KEY --on-token` in a vault of its own, its certificate, and the
+ * ways to name it. Made on first call; NULL with r skipped without
+ * SoftHSM2.
+ */
+#define TOKEN_KEY "bench-tls"
+typedef struct token_key_env {
+	char vault[PATH_MAX];
+	char store_uri[KMC_URI_MAX];	/* kmc://VAULT?item=TOKEN_KEY */
+	char p11_uri[256];		/* pkcs11:token=...;object=...;type=private */
+	char cert[PATH_MAX];		/* its certificate, PEM */
+	char pin_file[PATH_MAX];
+} token_key_env;
+const token_key_env *bench_token_key(row *r, bench_env *e,
+	const char *row_name);
+/* row_token_tls.c: kmc-bench --tls-server ...: one side's server. */
+int tls_server_child(int argc, char **argv);
+int row_token_tls(row *r, bench_env *e);
+int row_token_sign(row *r, bench_env *e);
 /* row_tpm.c: rows pkcs11 and hsm-cold with swtpm + tpm2-pkcs11. */
 int row_tpm(row *r, bench_env *e);
 int row_tpm_cold(row *r, bench_env *e);

@@ -37,6 +37,8 @@ static const struct {
 	{ "audit-set", row_audit_set },
 	{ "audit-get", row_audit_get },
 	{ "audit-get-first", row_audit_get_first },
+	{ "token-tls", row_token_tls },
+	{ "token-sign", row_token_sign },
 };
 #define N_ROWS (sizeof(rows_def) / sizeof(rows_def[0]))
 
@@ -139,6 +141,8 @@ int main(int argc, char **argv)
 	/* A row's own child process (row_boot.c), not a run of the table. */
 	if (argc >= 2 && !strcmp(argv[1], "--boot-child"))
 		return boot_child(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "--tls-server"))
+		return tls_server_child(argc, argv);
 	if (argc < 2)
 		usage();
 	for (int i = 2; i < argc; i++) {

@@ -15,9 +15,6 @@
 /* ---------------------------------------------------------------- */
 /* Row 5: opening through a SoftHSM2 token against the raw unwrap    */
 
-#define P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#define P11_TOKEN "kmc-bench"
-#define P11_PIN "bench-pin-2718"
 #define P11_KEY "bench-vault-key"
 #define P11_SECRET 32		/* bytes the token unwraps per open */
 #define P11_BATCH 20		/* operations per sample */
@@ -50,12 +47,24 @@ static void p11_check(CK_RV rv, const char *what)
 }
 
 /* A token in the scratch directory, found by SoftHSM2 through its conf. */
-static void p11_make_token(void)
+int softhsm_token(row *r, const char *row_name)
 {
+	static int made;
 	char dir[PATH_MAX], tokens[PATH_MAX], conf[PATH_MAX], log[PATH_MAX];
 	FILE *f;
 	proc p;
 
+	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
+		snprintf(r->skipped, sizeof(r->skipped), "SoftHSM2 is not "
+			"installed (%s, softhsm2-util); tools/deps.sh installs it",
+			P11_MODULE);
+		fprintf(stderr, "kmc-bench: %s skipped: %s\n", row_name,
+			r->skipped);
+		return 0;
+	}
+	if (made)
+		return 1;
+	made = 1;
 	path_join(dir, tmp_dir, "softhsm");
 	path_join(tokens, dir, "tokens");
 	path_join(conf, dir, "softhsm2.conf");
@@ -84,6 +93,7 @@ static void p11_make_token(void)
 	p.argv[9] = NULL;
 	proc_run(&p);
 	posix_spawn_file_actions_destroy(&p.fa);
+	return 1;
 }
 
 /* The peer: the token key kmc made, in a session of our own, logged in. */
@@ -191,17 +201,10 @@ static int p11_ready(row *r, const char *row_name)
 	kmc_options o = KMC_OPTIONS_INIT;
 	kmc_vault *v;
 
-	if (access(P11_MODULE, R_OK) < 0 || !in_path("softhsm2-util")) {
-		snprintf(r->skipped, sizeof(r->skipped), "SoftHSM2 is not "
-			"installed (%s, softhsm2-util); tools/deps.sh installs it",
-			P11_MODULE);
-		fprintf(stderr, "kmc-bench: %s skipped: %s\n", row_name,
-			r->skipped);
+	if (!softhsm_token(r, row_name))
 		return 0;
-	}
 	if (p11_pin)
 		return 1;
-	p11_make_token();
 	path_join(p11_dir, tmp_dir, "pkcs11");
 	snprintf(uri, sizeof(uri), "pkcs11:token=" P11_TOKEN ";object=" P11_KEY
 		"?module-path=" P11_MODULE);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test_token_limits.sh - what a real token may answer and SoftHSM2 never
+# does, through tests/e2e/p11_wrap.c (a module passing every call to
+# SoftHSM2 but those it is told to refuse): a token without room
+# (CKR_DEVICE_MEMORY) for kmc key gen --on-token and kmc import --on-token,
+# and a token that cannot make EC keys. Each is refused with a message
+# naming the token and the cause, its documented exit code, and nothing
+# changed in the vault or on the token. Runs as root (the wrapper must be
+# under /usr/local/lib: kmc loads modules from the system's trees only).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MOD=/usr/lib/softhsm/libsofthsm2.so
+if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null || ! command -v pkcs11-tool >/dev/null; then
+	echo "# skip: SoftHSM2 ($MOD) or pkcs11-tool is missing (tools/deps.sh installs them)"
+	done_testing
+	exit
+fi
+V=$T/vault
+P=$T/pki
+kmc() { "$KMC" --vault "$V" "$@"; }
+same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
+. "$KMC_TOP/tools/softhsm-token.sh"
+softhsm_token "$T" lim so-5 lim-pin-5 >/dev/null
+secret_file "$T/pin" lim-pin-5
+# kmc loads modules only from the system's library trees: the wrapper goes
+# to a directory of its own there, removed at exit.
+WD=$(mktemp -d /usr/local/lib/kmc-test-p11.XXXXXX)
+trap 'rm -rf "$WD" "$T"' EXIT
+WRAP=$WD/p11_wrap.so
+# shellcheck disable=SC2046
+check "the wrapping module builds" cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC \
+	$(pkg-config --cflags p11-kit-1) -o "$WRAP" "$KMC_TOP/tests/e2e/p11_wrap.c" -ldl
+export P11_WRAP_MODULE=$MOD
+TOK="pkcs11:token=lim?module-path=$WRAP&pin-source=$T/pin"
+count_keys() {
+	pkcs11-tool --module "$MOD" --token-label lim --login --pin lim-pin-5 --list-objects 2>/dev/null |
+		grep -c '^Private Key Object'
+}
+"$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
+t "a vault" kmc init
+t "key gen through the wrapping module (it passes calls on)" \
+	kmc key gen ok --type p256 --on-token "$TOK"
+S0=$T/s0
+snapshot "$V" >"$S0"
+N0=$(count_keys)
+
+t_err 6 "a token without room: key gen refused, naming the token and CKR_DEVICE_MEMORY (exit 6)" \
+	"token lim has no room for another key \(CKR_DEVICE_MEMORY\)" \
+	env P11_WRAP_FULL=1 "$KMC" --vault "$V" key gen full --type rsa2048 --on-token "$TOK"
+t_err 6 "... import --on-token refused the same way" \
+	"token lim has no room for another key \(CKR_DEVICE_MEMORY\)" \
+	env P11_WRAP_FULL=1 "$KMC" --vault "$V" import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --name full --on-token "$TOK"
+check "... no keys-folder copy was written" test ! -e "$V/keys/full"
+t_err 9 "a token that cannot make EC keys: refused (exit 9), naming the token" \
+	"token lim cannot make EC keys" \
+	env P11_WRAP_NO_EC=1 "$KMC" --vault "$V" key gen noec --type p384 --on-token "$TOK"
+check "nothing changed in the vault" same "$S0"
+check "nor on the token" test "$(count_keys)" = "$N0"
+t "an RSA key on the same token still works" env P11_WRAP_NO_EC=1 \
+	"$KMC" --vault "$V" key gen rsa --type rsa2048 --on-token "$TOK"
+done_testing
