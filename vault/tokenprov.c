@@ -6,11 +6,12 @@
  * the key object an unmodified server gets from a kmc: URI.
  *
  * Steps, the cheap and telling checks first:
- *   1. the token: the key the record names is there, private and
- *      unexportable, and the PIN (the URI's pin-source) logs in, so a
- *      server starting without its token, or with a wrong PIN, fails
- *      at start with the token and the object named, not at its first
- *      handshake;
+ *   1. the token: the key the record names is there, the one recorded,
+ *      and the PIN (the URI's pin-source) logs in, so a server starting
+ *      without its token, or with a wrong PIN, fails at start with the
+ *      bundle, the token and the object named and a kmc_error of its
+ *      own, before kmc.so is loaded (the provider checks it again, for
+ *      the servers that load it by themselves);
  *   2. the provider, kmc.so, in the caller's library context: taken as
  *      it is when already loaded (a server's openssl.cnf, -provider
  *      kmc), else loaded from OPENSSL_MODULES or the directory it is
@@ -45,8 +46,8 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
+#include <kmc/admin.h>
 #include "tokenkey.h"
-#include "../pkcs11/serverkey.h"
 
 #ifndef KMC_MODULESDIR
 #define KMC_MODULESDIR "/usr/lib/ossl-modules"
@@ -220,11 +221,12 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	return r;
 }
 
-/* The token holds the key the record names, and the PIN logs in. */
+/* The token holds the key the record names (the one recorded, not one
+   made again under its label), and the PIN logs in where this process
+   may read it: kmc_token_key_check(), as the provider checks it. */
 static int token_check(const char *name, const token_key_rec *rec)
 {
-	p11_pubkey pub;
-	int r = p11_key_public(rec->uri, NULL, &pub);
+	int r = kmc_token_key_check(rec->uri, rec->spki, rec->spki_len);
 
 	if (r < 0)
 		return kmc_detail(r, "the key of %s lives on a PKCS#11 token: "

@@ -21,7 +21,8 @@ extern "C" {
  * --on-token) never comes into memory: the EVP_PKEY is then one of the
  * kmc provider (kmc.so), whose signatures and RSA decryptions run on the
  * token, with the public half as usual. For it the token is checked first
- * (the key is there, the PIN of the recorded URI's pin-source logs in),
+ * (kmc_token_key_check(): the key is there and the one the vault
+ * recorded, the PIN of the recorded URI's pin-source logs in),
  * then kmc.so is loaded into OpenSSL's default library context unless a
  * provider of that name is active there already, from $OPENSSL_MODULES or
  * else the folder make install put it in, and the key is read through
@@ -33,7 +34,7 @@ extern "C" {
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_NOMEM; for
  * a token key also KMC_E_P11_MODULE, KMC_E_P11_TOKEN (the token is not
  * there), KMC_E_P11_PIN, KMC_E_P11_PIN_LOCKED, KMC_E_P11_KEY (the key was
- * deleted on the token), KMC_E_P11, -ENOENT (no kmc.so where it was
+ * deleted or replaced on the token), KMC_E_P11, -ENOENT (no kmc.so where it was
  * looked for: the detail names the path and how to set it),
  * KMC_E_INVALID (kmc.so does not load, or gave no key),
  * KMC_E_NEED_PASSPHRASE (the vault opens only by passphrase).
