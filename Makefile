@@ -274,7 +274,7 @@ check-sanitize: sanitize-build
 # the plain build's binaries.
 VALGRIND_E2E ?= test_pkcs11_remote test_postgres test_provider_nginx test_provider_openssl \
 	test_provider_apache test_provider_haproxy test_provider_mosquitto \
-	test_provider_curl test_provider_postgres test_tls_server
+	test_provider_curl test_provider_postgres test_tls_server test_token_servers
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all tests
 	@KMC_VALGRIND=1 VALGRIND_E2E="$(VALGRIND_E2E)" tools/run-tests.sh $(O) valgrind

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sodium.h>
@@ -147,6 +148,24 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	    ((r == KMC_E_P11 && t && t->reused) || token_unreached(r))) {
 		if (t)
 			token_forget(t);
+		kmc_detail_clear();
+		r = key_once(key_uri, pin, &u, &t, op, arg);
+	}
+	/*
+	 * SoftHSM2 rewrites its token file at each login, and a process
+	 * reading it meanwhile finds no token: three more tries, some 20,
+	 * 60 and 150 ms on (spread, so processes that met do not meet again),
+	 * before the token counts as gone (a gone token then waits
+	 * tokenretry.c's delay, so this is paid once, not per handshake).
+	 */
+	for (int i = 0; i < 3 && !token_watch_fired() && token_unreached(r); i++) {
+		static const long ms[] = { 20, 60, 150 };
+		struct timespec ts = { 0, (ms[i] + (long)randombytes_uniform(
+			(uint32_t)ms[i] / 2)) * 1000000L };
+
+		if (t)
+			token_forget(t);
+		(void)nanosleep(&ts, NULL);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
