@@ -287,11 +287,11 @@ static int load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	/* No UI method: the provider's passphrase question is refused, never
 	   put to a server's terminal. A property query of its own, not the
 	   caller's: the loader and the key's management are kmc's anyway,
-	   and under none OpenSSL 3.0 would cache the key management it
-	   fetches from kmc.so for that key as the answer to every later
-	   "RSA" fetch without a query (its method cache ignores the
-	   provider when the lookup names none), and RSA key generation in
-	   the process would fail from then on. */
+	   and what OpenSSL 3.0 fetches from kmc.so under no query can go
+	   into its method cache as the answer to later "RSA" fetches
+	   without one (the cache ignores the provider when a lookup names
+	   none). With an earlier kmc.so, RSA key generation in the process
+	   failed from then on; token_load.c checks it does not. */
 	sc = OSSL_STORE_open_ex(uri, libctx, "?provider=kmc", NULL, NULL,
 		NULL, NULL, NULL);
 	if (sc && OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY) != 1) {
