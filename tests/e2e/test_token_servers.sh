@@ -8,7 +8,8 @@
 #     P-256 token key, and a bounded load of concurrent handshakes over
 #     both workers;
 #   curl as a client authenticating with a token key (--key a reference
-#     file) to that nginx, which asks for client certificates;
+#     file) to that nginx, which asks for client certificates, and openssl
+#     s_client (-key a kmc: URI), TLS 1.2 and 1.3;
 #   HAProxy 2.6 in master-worker mode, its worker as nobody: TLS 1.2 and 1.3.
 # The master reads the vault, which hands out where the key is and its
 # public half; only the workers ever use the token (and so only they need
@@ -207,6 +208,18 @@ t "curl --cert cli.crt --key cli.ref: the client signs on the token" \
 	curl_client --cert "$T/cli.crt" --key "$T/cli.ref"
 check "... and gets the answer" grep -q '^hello from ' "$T/mtls.body"
 t_err 22 "curl without a client certificate: refused by nginx (400)" "400" curl_client
+s_client_token() {
+	printf 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' |
+		timeout 20 env OPENSSL_CONF="$CONF" openssl s_client -quiet \
+		-connect "127.0.0.1:$PORT" -servername localhost -verify_return_error \
+		-CAfile "$PKI/ca.crt" -cert "$T/cli.crt" -key "kmc://$V?item=cli" "$@" \
+		>"$T/sc.out" 2>"$T/sc.err" && grep -q '^hello from ' "$T/sc.out" ||
+		{ cat "$T/sc.err" >&2; false; }
+}
+for v in 1_2 1_3; do
+	check "openssl s_client -key kmc://...?item=cli, TLS ${v/_/.}: the client signs on the token" \
+		s_client_token "-tls$v"
+done
 stop_server "$SPID"
 
 # ---- HAProxy -------------------------------------------------------------------------------
