@@ -355,20 +355,20 @@ static int emit_key(const char *dir, const char *name, int by_ref,
 		r = k->token_key_info(v, name, uri, sizeof(uri), spki, &spki_len);
 		if (r == 0) {
 			k->vault_close(v);
-			ok = kmcprov_token_key_emit(uri, spki, spki_len, cb, cbarg);
+			r = kmcprov_token_key_emit(uri, spki, spki_len, cb, cbarg);
 			/* A reference reaches only key managements of this
 			   provider: a "file:" store (openssl's own commands)
 			   offers it to the default provider's, and a program
 			   that reads a key before any other key management was
 			   asked for has not met ours yet (prov_query). */
-			if (!ok && !by_ref)
+			if (r == 0 && !by_ref)
 				prov_error(KMCPROV_R_TOKEN, "the key of %s in vault %s "
-					"lives on a PKCS#11 token (%s), and OpenSSL did not "
-					"take it from this key-reference file: a program "
-					"that opens keys through OSSL_STORE (openssl "
-					"s_server -key, openssl pkey) takes the kmc: URI "
-					"instead (kmc ref %s --uri)", name, dir, uri, name);
-			return ok;
+					"lives on a PKCS#11 token, and OpenSSL did not take "
+					"it from this key-reference file: a program that "
+					"opens keys through OSSL_STORE (openssl s_server "
+					"-key, openssl pkey) takes the kmc: URI instead "
+					"(kmc ref %s --uri)", name, dir, name);
+			return r > 0;
 		}
 	}
 	r = k->key_export(v, name, KMC_FORMAT_DER, &der);

@@ -38,8 +38,8 @@ const kmcprov_vault_api *kmcprov_vault(void);
 
 /*
  * tokenkey.c: hand the token key uri names (public half spki, DER) to cb
- * as a reference to a key of this provider. Returns cb's result, or 0
- * after raising an error.
+ * as a reference to a key of this provider. Returns 1, or 0 when cb
+ * refused it, or -1 after raising an error (the token or the record).
  */
 __attribute__((visibility("hidden")))
 int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,

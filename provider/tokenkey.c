@@ -158,7 +158,7 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 
 	if (!token_ready(uri, spki, spki_len)) {
 		EVP_PKEY_free(pub);
-		return 0;
+		return -1;
 	}
 	if (pub && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC")))
 		k = tkey_new(EVP_PKEY_is_a(pub, "EC"));
@@ -167,7 +167,7 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 		tkey_free(k);
 		kmcprov_error(KMCPROV_R_DAMAGED, "the token key %s: its recorded "
 			"public half is not an RSA or EC key", uri);
-		return 0;
+		return -1;
 	}
 	k->pub = pub;
 	others_first();
@@ -179,7 +179,7 @@ int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	params[2] = OSSL_PARAM_construct_octet_string(
 		OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof(ref));
 	params[3] = OSSL_PARAM_construct_end();
-	ok = cb(params, cbarg);
+	ok = cb(params, cbarg) ? 1 : 0;
 	/* load() took its own reference. */
 	tkey_free(k);
 	return ok;

@@ -273,6 +273,8 @@ t_rc 1 "nginx with the token away: does not start" timeout 30 env -u KMC_HOST_KE
 	OPENSSL_CONF="$CONF" "$NGINX" -p "$N/" -c "$N/notoken.conf" -e "$SLOG" -g 'daemon off;'
 check "... its log names the token and the key file" \
 	bash -c "grep -q 'web.ref' '$SLOG' && grep -q 'token=srv' '$SLOG'"
+check "... and blames the token, not the way the file was read" \
+	bash -c "! grep -q 'did not take it from this key-reference file' '$SLOG'"
 mv "$W/tokens.away" "$W/tokens"
 
 # ---- the token key deleted behind the vault's back -----------------------------------
