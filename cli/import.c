@@ -153,9 +153,12 @@ static int cmd_import(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
 	if (io->stage) {
-		cli_note("staged a new version of %s in %s: nothing serves it "
+		cli_note("staged a new version of %s in %s%s: nothing serves it "
 			"until kmc promote %s", io->name ? io->name : "server",
-			kmc_vault_dir(v), io->name ? io->name : "server");
+			kmc_vault_dir(v), io->on_token ? ", its key moved to the "
+			"token (no copy kept; delete the original)" : "",
+			io->name ? io->name : "server");
+		cli_token_note(v);
 		return 0;
 	}
 	if (io->on_token) {
