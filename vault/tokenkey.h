@@ -50,7 +50,7 @@ KMC_INTERNAL int token_key_parse(const char *name, const kmc_secret *s,
 typedef struct token_ref {
 	char *uri;		/* the key URI */
 	char *item;		/* the part that named it, e.g. "web/.p/key" */
-	uint32_t version;	/* its old version, 0: the current record */
+	uint32_t version;	/* the version of the record that named it */
 } token_ref;
 typedef struct token_refs {
 	token_ref *e;

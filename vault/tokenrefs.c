@@ -77,6 +77,21 @@ static int refs_add(token_refs *r, const char *item, uint32_t version,
 	return 0;
 }
 
+/* The version of item's current record, for the audit log (0: unknown). */
+static uint32_t current_version(kmc_vault *v, const char *item)
+{
+	_cleanup_(freep) uint8_t *rec = NULL;
+	record_info info;
+	size_t len = 0;
+
+	if (store_get(&v->st, item, &rec, &len) < 0 ||
+	    record_parse_header(rec, len, &info) < 0) {
+		kmc_detail_clear();
+		return 0;
+	}
+	return info.version;
+}
+
 /* The records of item (current and old) that are token key records. */
 static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 {
@@ -89,7 +104,7 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 
 		rc = kmc_item_get(v, item, KMC_ITEM_TOKEN_KEY, &s);
 		if (rc == 0)
-			KMC_GUARD(refs_add(r, item, 0, s));
+			KMC_GUARD(refs_add(r, item, current_version(v, item), s));
 		else if (rc != KMC_E_NOT_FOUND && rc != KMC_E_TYPE)
 			return rc;
 	}
