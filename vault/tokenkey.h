@@ -55,11 +55,12 @@ typedef struct token_ref {
 typedef struct token_refs {
 	token_ref *e;
 	size_t n;
-	int incomplete;		/* a part had too many old versions to read */
+	int incomplete;		/* a record could not be read, or too many */
 } token_refs;
 
-/* token_refs_collect - the URIs bundle name's key records name. Returns
-   0; the errors of reading an item (KMC_E_AUTH, KMC_E_STORE, ...). */
+/* token_refs_collect - the URIs bundle name's key records name; a
+   record that cannot be read marks the set incomplete. Returns 0,
+   KMC_E_NOMEM. */
 KMC_INTERNAL int token_refs_collect(kmc_vault *v, const char *name,
 	token_refs *ret) KMC_MUST_CHECK;
 /* token_refs_release - after the commit of a change to bundle name:

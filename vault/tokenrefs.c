@@ -92,6 +92,21 @@ static uint32_t current_version(kmc_vault *v, const char *item)
 	return info.version;
 }
 
+/*
+ * A record that cannot be read (damaged, altered) does not stop the
+ * change: kmc rm is the way out of a damaged bundle. It may name a key,
+ * though, so the set is marked incomplete: as the "after" set of a
+ * change it then destroys nothing.
+ */
+static int unreadable(token_refs *r, int rc)
+{
+	if (rc == KMC_E_NOMEM)
+		return rc;
+	kmc_detail_clear();
+	r->incomplete = 1;
+	return 0;
+}
+
 /* The records of item (current and old) that are token key records. */
 static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 {
@@ -106,10 +121,11 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 		if (rc == 0)
 			KMC_GUARD(refs_add(r, item, current_version(v, item), s));
 		else if (rc != KMC_E_NOT_FOUND && rc != KMC_E_TYPE)
-			return rc;
+			KMC_GUARD(unreadable(r, rc));
 	}
-	KMC_GUARD(store_history_versions(&v->st, item, vers, REFS_HISTORY_MAX,
-		&n));
+	rc = store_history_versions(&v->st, item, vers, REFS_HISTORY_MAX, &n);
+	if (rc < 0)
+		return unreadable(r, rc);
 	if (n > REFS_HISTORY_MAX)
 		r->incomplete = 1;
 	for (size_t i = 0; i < n && i < REFS_HISTORY_MAX; i++) {
@@ -120,7 +136,7 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 		if (rc == 0)
 			KMC_GUARD(refs_add(r, item, vers[i], s));
 		else if (rc != KMC_E_NOT_FOUND && rc != KMC_E_TYPE)
-			return rc;
+			KMC_GUARD(unreadable(r, rc));
 	}
 	kmc_detail_clear();
 	return 0;
@@ -179,35 +195,33 @@ void token_refs_release(kmc_vault *v, const char *name,
 	/* The change's own detail (a warning it left) stays as it was. */
 	snprintf(saved, sizeof(saved), "%s", kmc_error_detail());
 	r = token_refs_collect(v, name, &after);
-	if (r < 0 || after.incomplete) {
-		snprintf(detail, sizeof(detail), "%s", r < 0 ?
-			(kmc_error_detail()[0] ? kmc_error_detail() :
-			kmc_strerror(r)) : "too many old versions to tell which "
-			"keys are still named");
-		for (size_t i = 0; i < before->n; i++)
-			note_add(v, "left on the token: %s (%s)\n",
-				before->e[i].uri, detail);
-		goto out;
-	}
+	if (r < 0)
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
 	for (size_t i = 0; i < before->n; i++) {
 		const token_ref *e = &before->e[i];
 
-		if (refs_has(&after, e->uri))
+		if (r == 0 && refs_has(&after, e->uri))
 			continue;
+		if (r < 0 || after.incomplete) {
+			/* Not known to be named no more: left, and said. */
+			note_add(v, "left on the token: %s (%s)\n", e->uri, r < 0 ?
+				detail : "a version of the bundle that cannot be "
+				"read, or one of too many, may still name it");
+			continue;
+		}
 		kmc_detail_clear();
-		r = p11_key_destroy(e->uri, NULL);
-		if (r == 0) {
+		if (p11_key_destroy(e->uri, NULL) == 0) {
 			audit_destroy(v, e, "ok");
 			note_add(v, "removed from the token: %s%s\n", e->uri, "");
 			continue;
 		}
 		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
-			kmc_error_detail() : kmc_strerror(r));
+			kmc_error_detail() : "the token refused");
 		audit_destroy(v, e, detail);
 		note_add(v, "could not remove from the token: %s (%s); remove "
 			"it with the token's tools\n", e->uri, detail);
 	}
-out:
 	token_refs_free(&after);
 	kmc_detail_clear();
 	if (saved[0])
