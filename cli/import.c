@@ -239,9 +239,12 @@ const command cli_cmd_import = {
 	"nothing serves and nothing outside the vault shows until kmc promote\n"
 	"NAME (a staged version already there is replaced).\n"
 	"--on-token URI: after the checks, the key moves into the PKCS#11\n"
-	"token URI names (sensitive, never extractable, labelled NAME); the\n"
-	"vault records where it is, no server.key copy is written, and\n"
-	"unwrap and export refuse it. The PIN as for kmc key gen --on-token.\n"
+	"token URI names (sensitive, never extractable, labelled NAME, or\n"
+	"NAME~XXXXXXXX for a later version); the vault records where it is,\n"
+	"no server.key copy is written, and unwrap and export refuse it. With\n"
+	"--replace or --stage the key replaced stays on the token until kmc\n"
+	"rm NAME --old prunes its version. The PIN as for kmc key gen\n"
+	"--on-token.\n"
 	"tools/certImport.sh takes certImport's -c -s -k -r -h."
 };
 
