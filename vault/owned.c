@@ -62,10 +62,9 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t nparts;
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	store_txn t;
 	int r;
-
-	_cleanup_(token_refs_free) token_refs refs = { 0 };
 
 	kmc_detail_clear();
 	token_note_clear(v);
@@ -102,10 +101,9 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t n, nparts, total = 0;
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	store_txn t;
 	int r;
-
-	_cleanup_(token_refs_free) token_refs refs = { 0 };
 
 	kmc_detail_clear();
 	token_note_clear(v);
