@@ -142,6 +142,51 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 	return 0;
 }
 
+/* Room for one line of the note: the URI, the reason (a detail is at
+   most DETAIL_MAX) and the words around them. */
+#define NOTE_DETAIL_MAX 1024
+#define NOTE_WORDS 160
+
+/*
+ * The note's room is taken before the change commits (token_refs_collect
+ * of the keys it may drop), so that saying what was left on a token
+ * cannot fail for want of memory after the commit. A line that would not
+ * fit is cut, never lost whole.
+ */
+static int note_reserve(kmc_vault *v, const token_refs *r)
+{
+	size_t need = 1 + KMC_NAME_MAX + NOTE_DETAIL_MAX + NOTE_WORDS;
+	char *p;
+
+	for (size_t i = 0; i < r->n; i++)
+		need += strlen(r->e[i].uri) + NOTE_DETAIL_MAX + NOTE_WORDS;
+	if (need <= v->token_note_cap)
+		return 0;
+	p = realloc(v->token_note, need);
+	KMC_ENSURE(p, KMC_E_NOMEM);
+	if (!v->token_note_cap)
+		p[0] = '\0';
+	v->token_note = p;
+	v->token_note_cap = need;
+	return 0;
+}
+
+static void note_add(kmc_vault *v, const char *fmt, const char *a,
+	const char *b)
+{
+	size_t n;
+
+	if (!v->token_note_cap)
+		return;
+	n = strlen(v->token_note);
+	if (n + 1 < v->token_note_cap)
+		snprintf(v->token_note + n, v->token_note_cap - n, fmt, a, b);
+	/* Cut short: the line still ends. */
+	n = strlen(v->token_note);
+	if (n > 0 && v->token_note[n - 1] != '\n')
+		v->token_note[n - 1] = '\n';
+}
+
 int token_refs_collect(kmc_vault *v, const char *name, token_refs *ret)
 {
 	char item[KMC_NAME_MAX + 1];
@@ -154,22 +199,11 @@ int token_refs_collect(kmc_vault *v, const char *name, token_refs *ret)
 		snprintf(item, sizeof(item), "%s/%s", name, key_parts[i]);
 		r = refs_of_item(v, item, ret);
 	}
+	if (r == 0)
+		r = note_reserve(v, ret);
 	if (r < 0)
 		token_refs_free(ret);
 	return r;
-}
-
-static void note_add(kmc_vault *v, const char *fmt, const char *a,
-	const char *b)
-{
-	size_t n = v->token_note ? strlen(v->token_note) : 0;
-	size_t more = strlen(fmt) + strlen(a) + strlen(b) + 2;
-	char *p = realloc(v->token_note, n + more);
-
-	if (!p)
-		return;
-	v->token_note = p;
-	snprintf(p + n, more, fmt, a, b);
 }
 
 static void audit_destroy(kmc_vault *v, const token_ref *e,
@@ -186,12 +220,18 @@ void token_refs_release(kmc_vault *v, const char *name,
 	const token_refs *before)
 {
 	token_refs after = { 0 };
-	char detail[1024];
+	char detail[NOTE_DETAIL_MAX];
 	char saved[1024];
 	int r;
 
-	if (before->n == 0)
+	if (before->n == 0 && !before->incomplete)
 		return;
+	/* A record that could not be read before the change may have named
+	   a key the change dropped: nobody can tell which, so it is said. */
+	if (before->incomplete)
+		note_add(v, "a version of %s that could not be read may have "
+			"named a key on a token, which is then left there%s\n",
+			name, "");
 	/* The change's own detail (a warning it left) stays as it was. */
 	snprintf(saved, sizeof(saved), "%s", kmc_error_detail());
 	r = token_refs_collect(v, name, &after);
@@ -205,9 +245,10 @@ void token_refs_release(kmc_vault *v, const char *name,
 			continue;
 		if (r < 0 || after.incomplete) {
 			/* Not known to be named no more: left, and said. */
-			note_add(v, "left on the token: %s (%s)\n", e->uri, r < 0 ?
-				detail : "a version of the bundle that cannot be "
-				"read, or one of too many, may still name it");
+			note_add(v, "may be left on the token: %s (whether a "
+				"version still names it could not be told: %s)\n",
+				e->uri, r < 0 ? detail : "a version cannot be read, "
+				"or there are too many");
 			continue;
 		}
 		kmc_detail_clear();
@@ -232,6 +273,7 @@ void token_note_clear(kmc_vault *v)
 {
 	free(v->token_note);
 	v->token_note = NULL;
+	v->token_note_cap = 0;
 }
 
 const char *kmc_token_note(const kmc_vault *v)

@@ -621,9 +621,11 @@ KMC_API int kmc_token_key_uri(kmc_vault *v, const char *name, char *buf,
  * once no version of a bundle named them any more (kmc_item_remove,
  * kmc_item_prune, kmc_promote, kmc_import with KMC_IMPORT_STAGE): one line
  * each, "removed from the token: URI", or "could not remove from the
- * token: URI (why); remove it with the token's tools", or "left on the
- * token: URI (why)" when a version that cannot be read may still name
- * it (the change itself was made). "" when there was none. Valid until
+ * token: URI (why); remove it with the token's tools", or "may be left on
+ * the token: URI (why)" when a version that cannot be read may still
+ * name it, or "a version of NAME that could not be read may have named
+ * a key on a token, which is then left there" (the change itself was
+ * made). "" when there was none. Valid until
  * the next call on v.
  */
 KMC_API const char *kmc_token_note(const kmc_vault *v) KMC_NONNULL(1);

@@ -110,7 +110,7 @@ has_all() { # has_all LABEL...: the token holds each
 }
 extra() { keys | grep -vxF -f <(printf '%s\n' "${B[@]}"); }
 says_left_made() { grep -q "could not be removed again" "$RUN_ERR"; }
-says_left_dropped() { grep -q "could not remove from the token" "$RUN_ERR"; }
+says_left_dropped() { grep -Eq "could not remove from the token|left on the token|is then left there" "$RUN_ERR"; }
 names_fault_or_token() {
 	grep -Eq "$FAULT_MSG|: CKR_[A-Z_]+ \(0x" "$RUN_ERR" ||
 		{ echo "message was: $(cat "$RUN_ERR")" >&2; false; }
