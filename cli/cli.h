@@ -72,6 +72,9 @@ void cli_put_escaped(FILE *f, const char *s);
 /* "kmc: " fmt [": " tail] "\n" on stderr, all of it escaped. */
 void cli_vreport(const char *fmt, va_list ap, const char *tail);
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One note a line of kmc_token_note(v): keys on a token a change removed,
+   or could not remove. */
+void cli_token_note(const kmc_vault *v);
 
 /* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
 int cli_fail(int err, const char *fmt, ...)

@@ -64,3 +64,15 @@ void cli_note(const char *fmt, ...)
 	cli_vreport(fmt, ap, NULL);
 	va_end(ap);
 }
+
+void cli_token_note(const kmc_vault *v)
+{
+	const char *p = kmc_token_note(v), *nl;
+
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			nl = p + strlen(p) - 1;
+		cli_note("%.*s", (int)(nl - p + (*nl != '\n')), p);
+	}
+}

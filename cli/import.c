@@ -153,9 +153,12 @@ static int cmd_import(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "import refused, nothing was changed");
 	if (io->stage) {
-		cli_note("staged a new version of %s in %s: nothing serves it "
+		cli_note("staged a new version of %s in %s%s: nothing serves it "
 			"until kmc promote %s", io->name ? io->name : "server",
-			kmc_vault_dir(v), io->name ? io->name : "server");
+			kmc_vault_dir(v), io->on_token ? ", its key moved to the "
+			"token (no copy kept; delete the original)" : "",
+			io->name ? io->name : "server");
+		cli_token_note(v);
 		return 0;
 	}
 	if (io->on_token) {
@@ -236,9 +239,12 @@ const command cli_cmd_import = {
 	"nothing serves and nothing outside the vault shows until kmc promote\n"
 	"NAME (a staged version already there is replaced).\n"
 	"--on-token URI: after the checks, the key moves into the PKCS#11\n"
-	"token URI names (sensitive, never extractable, labelled NAME); the\n"
-	"vault records where it is, no server.key copy is written, and\n"
-	"unwrap and export refuse it. The PIN as for kmc key gen --on-token.\n"
+	"token URI names (sensitive, never extractable, labelled NAME, or\n"
+	"NAME~XXXXXXXX for a later version); the vault records where it is,\n"
+	"no server.key copy is written, and unwrap and export refuse it. With\n"
+	"--replace or --stage the key replaced stays on the token until kmc\n"
+	"rm NAME --old prunes its version. The PIN as for kmc key gen\n"
+	"--on-token.\n"
 	"tools/certImport.sh takes certImport's -c -s -k -r -h."
 };
 

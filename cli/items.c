@@ -88,11 +88,13 @@ static int cmd_rm(cli_opts *a)
 				a->argv[0]);
 		cli_note("removed %zu old version%s of %s", n,
 			n == 1 ? "" : "s", a->argv[0]);
+		cli_token_note(v);
 		return 0;
 	}
 	r = kmc_item_remove(v, a->argv[0]);
 	if (r < 0)
 		return cli_fail(r, "removing %s", a->argv[0]);
+	cli_token_note(v);
 	return 0;
 }
 

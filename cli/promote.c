@@ -49,6 +49,7 @@ static int cmd_promote(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "promote refused, nothing was changed");
 	note_live(v, name);
+	cli_token_note(v);
 	/* A bundle that was not live yet replaced nothing. */
 	if (kmc_bundle_versions(v, name, &staged, &kept) == 0 && kept)
 		cli_note("the version it replaced is kept: kmc promote %s "
@@ -98,6 +99,7 @@ static int cmd_cert_renew(cli_opts *a)
 	note_live(v, a->argv[0]);
 	cli_note("the version it replaced is kept: kmc promote %s --previous "
 		"goes back to it", a->argv[0]);
+	cli_token_note(v);
 	return 0;
 }
 

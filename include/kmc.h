@@ -407,7 +407,8 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 /*
  * kmc_item_remove - delete item name with its superseded versions. When
  * name is an imported bundle (see kmc/admin.h) or a trust store
- * (trust:STORE), the NAME/... items it owns go too.
+ * (trust:STORE), the NAME/... items it owns go too, and a bundle's keys
+ * on a PKCS#11 token are destroyed after the commit (kmc_token_note()).
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
  */
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
@@ -507,6 +508,8 @@ typedef struct kmc_item_info {
 /*
  * kmc_item_prune - delete only the superseded versions of name, which an
  * import with KMC_IMPORT_REPLACE keeps. *ret_n (may be NULL) counts them.
+ * Keys on a PKCS#11 token that only those versions named are destroyed
+ * after the commit (kmc_token_note()).
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_STORE.
  */
 KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)

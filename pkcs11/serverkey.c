@@ -369,6 +369,53 @@ static int uri_out(P11KitUri *u, char **ret)
 	return 0;
 }
 
+/*
+ * After a call that made objects and failed (C_CreateObject,
+ * C_GenerateKeyPair): a token may have kept what it had written before
+ * the failure (SoftHSM2 does, when its object file cannot be finished).
+ * The id ids_settle() chose named nothing before, so whatever has it now
+ * is ours: destroyed, so that no private key is left that nothing names.
+ * Returns r, with a word added to its detail when something stays.
+ */
+static int leftovers_destroy(token *t, P11KitUri *u, int r)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
+		CKO_PUBLIC_KEY };
+	CK_ATTRIBUTE *id = p11k.uri_get_attribute(u, CKA_ID);
+	char tn[40], kn[400], detail[600];
+	int left = 0;
+
+	if (!id)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(classes); i++) {
+		CK_OBJECT_CLASS cls = classes[i];
+		CK_ATTRIBUTE a[2] = { { CKA_CLASS, &cls, sizeof(cls) }, *id };
+		CK_OBJECT_HANDLE h[4];
+		CK_ULONG got = 0;
+
+		if (t->mod->C_FindObjectsInit(t->session, a, 2) != CKR_OK) {
+			left = 1;
+			continue;
+		}
+		if (t->mod->C_FindObjects(t->session, h, ELEMENTSOF(h), &got) !=
+		    CKR_OK)
+			got = 0, left = 1;
+		(void)t->mod->C_FindObjectsFinal(t->session);
+		for (CK_ULONG k = 0; k < got; k++)
+			if (t->mod->C_DestroyObject(t->session, h[k]) != CKR_OK)
+				left = 1;
+	}
+	if (!left)
+		return r;
+	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+	token_name(t, tn, sizeof(tn));
+	key_name(u, kn, sizeof(kn));
+	kmc_detail_clear();
+	return kmc_detail(r, "%s; and what token %s may have kept of it (%s) "
+		"could not be removed again: remove it with the token's tools",
+		detail, tn, kn);
+}
+
 static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 	const char *label, p11_pubkey *pub)
 {
@@ -415,11 +462,12 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return kmc_detail(KMC_E_P11, "token %s has no room for another "
-			"key (CKR_DEVICE_MEMORY)", tn);
+		return leftovers_destroy(t, u, kmc_detail(KMC_E_P11, "token %s "
+			"has no room for another key (CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return p11_ck_fail(rv, "making the key pair in the token");
+		return leftovers_destroy(t, u, p11_ck_fail(rv,
+			"making the key pair in the token"));
 	r = serverkey_public_read(t, ph, kt, pub);
 	if (r < 0) {
 		(void)t->mod->C_DestroyObject(t->session, sh);
@@ -518,16 +566,18 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return kmc_detail(KMC_E_P11, "token %s has no room for another "
-			"key (CKR_DEVICE_MEMORY)", tn);
+		return leftovers_destroy(t, u, kmc_detail(KMC_E_P11, "token %s "
+			"has no room for another key (CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return p11_ck_fail(rv, "moving the private key into the token");
+		return leftovers_destroy(t, u, p11_ck_fail(rv,
+			"moving the private key into the token"));
 	rv = t->mod->C_CreateObject(t->session, pt, pn, &ph);
 	if (rv != CKR_OK) {
 		/* No half key left behind. */
 		(void)t->mod->C_DestroyObject(t->session, sh);
-		return p11_ck_fail(rv, "storing the public key in the token");
+		return leftovers_destroy(t, u, p11_ck_fail(rv,
+			"storing the public key in the token"));
 	}
 	r = serverkey_public_read(t, ph, kt, pub);
 	if (r < 0) {

@@ -507,6 +507,7 @@ void kmc_vault_close(kmc_vault *v)
 	bind_close(v);
 	vault_drop_keys(v);
 	free(v->ks);
+	free(v->token_note);
 	if (v->dirfd >= 0)
 		close(v->dirfd);	/* also drops the writer lock */
 	free(v->dir);

@@ -48,9 +48,10 @@ int store_txn_keep(store_txn *t, const char *name, uint32_t version)
 		0);
 }
 
-/* Visit the history records of name; with del, delete each in it. */
+/* Visit the history records of name; with del, delete each in it; with
+   vers, note the first max versions there. */
 static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
-	store_txn *del, size_t *ret_n)
+	store_txn *del, size_t *ret_n, uint32_t *vers, size_t max)
 {
 	uint8_t buf[KMC_NAME_MAX + 5];
 	size_t n = strlen(name), count = 0;
@@ -76,6 +77,12 @@ static int history_walk(MDB_txn *txn, MDB_dbi dbi, const char *name,
 		}
 		if (memcmp(k.mv_data, buf, n + 1) != 0)
 			break;
+		if (vers && count < max) {
+			const uint8_t *b = (const uint8_t *)k.mv_data + n + 1;
+
+			vers[count] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+				(uint32_t)b[2] << 8 | b[3];
+		}
 		count++;
 		if (del) {
 			/* Logged first: the delete may move the key's page. */
@@ -100,7 +107,7 @@ int store_txn_drop_history(store_txn *t, const char *name, size_t *ret_n)
 	*ret_n = 0;
 	if (!store_history_dbi(t->st))
 		return 0;
-	return history_walk(t->txn, t->st->history, name, t, ret_n);
+	return history_walk(t->txn, t->st->history, name, t, ret_n, NULL, 0);
 }
 
 int store_history_count(store *st, const char *name, uint32_t *ret)
@@ -113,10 +120,28 @@ int store_history_count(store *st, const char *name, uint32_t *ret)
 	if (!store_history_dbi(st))
 		return 0;	/* a store of the first releases, only read */
 	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = history_walk(txn, st->history, name, NULL, &n);
+	r = history_walk(txn, st->history, name, NULL, &n, NULL, 0);
 	mdb_txn_abort(txn);
 	if (r == 0)
 		*ret = (uint32_t)n;
+	return r;
+}
+
+int store_history_versions(store *st, const char *name, uint32_t *vers,
+	size_t max, size_t *ret_n)
+{
+	MDB_txn *txn;
+	size_t n = 0;
+	int r;
+
+	*ret_n = 0;
+	if (!store_history_dbi(st))
+		return 0;
+	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	r = history_walk(txn, st->history, name, NULL, &n, vers, max);
+	mdb_txn_abort(txn);
+	if (r == 0)
+		*ret_n = n;
 	return r;
 }
 

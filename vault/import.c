@@ -309,6 +309,32 @@ static int import_trust_store(import_ctx *c, kmc_vault *v)
 	return 0;
 }
 
+/* A new version of a bundle keeps its key where the live one's is: a
+   key in the vault cannot become a key on a token by a replace or a
+   promote (the item NAME/key keeps its type over its versions), nor the
+   other way. Checked before anything goes to a token. */
+static int key_kind_check(import_ctx *c, kmc_vault *v)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	int r = vault_part_get(v, c->name, "key", KMC_ITEM_TOKEN_KEY, &s);
+
+	if (r == KMC_E_NOT_FOUND || (r == 0 && c->token) ||
+	    (r == KMC_E_TYPE && !c->token)) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r == KMC_E_TYPE || r == 0 ? 0 : r);
+	kmc_detail_clear();
+	if (c->token)
+		return kmc_detail(KMC_E_TYPE, "the key of %s is in the vault: "
+			"its new version cannot go to a token (--on-token); kmc "
+			"rm %s first, or import it without --on-token", c->name,
+			c->name);
+	return kmc_detail(KMC_E_TYPE, "the key of %s lives on a token: its "
+		"new version goes to a token too (--on-token URI), or kmc rm "
+		"%s first", c->name, c->name);
+}
+
 int kmc_import(kmc_vault *v, const kmc_import_params *p)
 {
 	AUDIT_OP(v, "kmc_import");
@@ -317,6 +343,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	int r;
 
 	kmc_detail_clear();
+	token_note_clear(v);
 	KMC_ENSURE(p->size >= offsetof(kmc_import_params, flags) +
 		sizeof(p->flags), KMC_E_INVALID);
 	if (p->size >= offsetof(kmc_import_params, on_token) +
@@ -324,10 +351,6 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		c.token = p->on_token;
 		KMC_ENSURE(c.token->size >= sizeof(kmc_token_params) &&
 			c.token->uri, KMC_E_INVALID);
-		if (p->flags & KMC_IMPORT_STAGE)
-			return kmc_detail(KMC_E_INVALID, "--stage with --on-token: "
-				"a staged key on a token is not supported yet; "
-				"import it live (--replace)");
 	}
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
@@ -361,6 +384,17 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 			"until removed)", v->dir, c.name);
 	KMC_GUARD(import_trust_store(&c, v));
 	KMC_GUARD(import_check_keys_dir(&c, v));
+	if (import_bundle_exists(v, c.name)) {
+		KMC_GUARD(key_kind_check(&c, v));
+		if (c.token) {
+			uint8_t rnd[4];
+
+			randombytes_buf(rnd, sizeof(rnd));
+			snprintf(c.token_label, sizeof(c.token_label),
+				"%s~%02x%02x%02x%02x", c.name, rnd[0], rnd[1],
+				rnd[2], rnd[3]);
+		}
+	}
 
 	/* The copies: certificates and CRL as PEM, whatever came in. */
 	KMC_GUARD(certs_to_pem(c.ca, &c.copies[COPY_CA].p,
@@ -370,10 +404,22 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	if (c.crl)
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
-	if (p->flags & KMC_IMPORT_STAGE)
-		return import_stage(&c, v);
 	if (c.token)
 		KMC_GUARD(token_key_import(&c));
+	if (p->flags & KMC_IMPORT_STAGE) {
+		_cleanup_(token_refs_free) token_refs refs = { 0 };
+
+		/* A staged version replaced drops its record, and so the
+		   last name of its key on a token. */
+		r = token_refs_collect(v, c.name, &refs);
+		if (r == 0)
+			r = import_stage(&c, v);
+		if (r < 0 && c.token_uri)
+			token_key_undo(&c);
+		if (r == 0)
+			token_refs_release(v, c.name, &refs);
+		return r;
+	}
 	r = p->conf_file ? import_build_conf(&c, v) : 0;
 	if (r == 0)
 		r = import_publish(&c, v);

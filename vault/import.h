@@ -53,6 +53,10 @@ typedef struct import_ctx {
 	int key_item;
 	char *token_uri;
 	const struct kmc_token_params *token;
+	/* The new token object's label when the URI names none: the bundle
+	   name for its first key, NAME~<8 hex> for a later one, so that it
+	   cannot clash with the key it replaces (which stays until pruned). */
+	char token_label[KMC_BUNDLE_NAME_MAX + 16];
 	/* More to change in the commit's transaction (promote, renew). */
 	int (*extra)(struct import_ctx *c, kmc_vault *v, store_txn *t);
 	void *extra_arg;

@@ -4,12 +4,15 @@
  * staged and previous versions among them), a CA ca:NAME and its key and
  * certificate, a trust store trust:STORE and the password kmc trust
  * export kept (TRUST_STORE_PARTS). kmc_item_remove and kmc_item_prune
- * take them in one transaction; vault_part_get reads one part.
+ * take them in one transaction; vault_part_get reads one part. Keys on
+ * a token that the records dropped were the last to name are destroyed
+ * after the commit (vault/tokenrefs.c).
  */
 #include <stdio.h>
 #include <string.h>
 #include "vault.h"
 #include "audit.h"
+#include "tokenkey.h"
 
 /* Whether name is an imported bundle: its NAME/meta item exists, or it
    has a staged version only (NAME/.s/info); or a CA (ca:NAME, whose
@@ -59,12 +62,16 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t nparts;
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	store_txn t;
 	int r;
 
 	kmc_detail_clear();
+	token_note_clear(v);
 	KMC_GUARD(items_write_check(v, name));
 	parts = owned_parts(v, name, &nparts);
+	if (nparts)
+		KMC_GUARD(token_refs_collect(v, name, &refs));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = items_txn_del(v, &t, name);
 	for (size_t i = 0; i < nparts; i++) {
@@ -83,7 +90,9 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 			return kmc_detail(r, "no item %s in %s", name, v->dir);
 		return r;
 	}
-	return store_txn_commit(&t);
+	KMC_GUARD(store_txn_commit(&t));
+	token_refs_release(v, name, &refs);
+	return 0;
 }
 
 int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
@@ -92,14 +101,19 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	const char *const *parts;
 	char part[KMC_NAME_MAX + 1];
 	size_t n, nparts, total = 0;
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	store_txn t;
 	int r;
 
 	kmc_detail_clear();
+	token_note_clear(v);
 	KMC_GUARD(items_write_check(v, name));
 	/* For a bundle, its parts' old versions go too: an old private key
-	   is exactly what a rotation wants gone. */
+	   is exactly what a rotation wants gone (and an old key on a token
+	   with its record, below). */
 	parts = owned_parts(v, name, &nparts);
+	if (nparts)
+		KMC_GUARD(token_refs_collect(v, name, &refs));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_drop_history(&t, name, &n);
 	total += n;
@@ -121,6 +135,7 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 		return r;
 	}
 	KMC_GUARD(store_txn_commit(&t));
+	token_refs_release(v, name, &refs);
 	if (ret_n)
 		*ret_n = total;
 	return 0;

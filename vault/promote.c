@@ -12,6 +12,12 @@
  * slot through import's own path (copies, config file, journal), and in
  * the same store transaction move the slots about, so a reader sees the
  * old version or the new one, never a mix.
+ *
+ * A slot's key part is a private key, or the record of a key on a token
+ * (KMC_ITEM_TOKEN_KEY, vault/tokenkey.c): that key is published without
+ * a keys-folder copy, and the token objects that promote and renew leave
+ * named by no record (an overwritten previous slot, a staged one) are
+ * destroyed after the commit (vault/tokenrefs.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include "import.h"
 #include "x509.h"
 #include "trust.h"
+#include "tokenkey.h"
 #include "../safeio/folders.h"
 #include "audit.h"
 
@@ -39,6 +46,7 @@ static const kmc_item_type part_types[N_PARTS] = {
 
 typedef struct material {
 	kmc_secret *s[N_PARTS];		/* P_CRL may be NULL */
+	kmc_item_type key_type;		/* of s[P_KEY]; 0: a private key */
 } material;
 
 static void material_free(material *m)
@@ -77,6 +85,11 @@ static int material_get(kmc_vault *v, const char *name, const char *slot,
 	for (int i = 0; i < N_PARTS; i++) {
 		KMC_GUARD(part_item(name, slot, i, item, sizeof(item)));
 		r = kmc_item_get(v, item, part_types[i], &m->s[i]);
+		if (r == KMC_E_TYPE && i == P_KEY) {
+			r = kmc_item_get(v, item, KMC_ITEM_TOKEN_KEY, &m->s[i]);
+			if (r == 0)
+				m->key_type = KMC_ITEM_TOKEN_KEY;
+		}
 		if (r == KMC_E_NOT_FOUND) {
 			kmc_detail_clear();
 			if (i == P_CRL)
@@ -102,17 +115,30 @@ static int material_put(kmc_vault *v, store_txn *t, const char *name,
 	int r;
 
 	for (int i = 0; i < N_PARTS; i++) {
+		kmc_item_type type = i == P_KEY && m->key_type ? m->key_type :
+			part_types[i];
+
 		KMC_GUARD(part_item(name, slot, i, item, sizeof(item)));
-		if (m->s[i])
-			r = items_txn_put(v, t, item, part_types[i],
-				kmc_secret_data(m->s[i]),
-				kmc_secret_len(m->s[i]), !slot);
-		else if (slot)
+		if (!m->s[i]) {
+			r = slot ? items_txn_del(v, t, item) :
+				items_txn_retire(v, t, item);
+			if (r == KMC_E_NOT_FOUND)
+				r = 0;
+			KMC_GUARD(r);
+			continue;
+		}
+		r = items_txn_put(v, t, item, type, kmc_secret_data(m->s[i]),
+			kmc_secret_len(m->s[i]), !slot);
+		if (r == KMC_E_TYPE && slot) {
+			/* A slot keeps no history: its key part may go from a
+			   key in the vault to one on a token, or back. */
+			kmc_detail_clear();
 			r = items_txn_del(v, t, item);
-		else
-			r = items_txn_retire(v, t, item);
-		if (r == KMC_E_NOT_FOUND)
-			r = 0;
+			if (r == 0)
+				r = items_txn_put(v, t, item, type,
+					kmc_secret_data(m->s[i]),
+					kmc_secret_len(m->s[i]), 0);
+		}
 		KMC_GUARD(r);
 	}
 	return 0;
@@ -199,6 +225,7 @@ int import_stage(import_ctx *c, kmc_vault *v)
 		kmc_secret_len(c->password), &m.s[P_PW]));
 	KMC_GUARD(secret_of(kmc_secret_data(c->pkcs8), kmc_secret_len(c->pkcs8),
 		&m.s[P_KEY]));
+	m.key_type = c->key_item;
 	KMC_GUARD(secret_of(c->copies[COPY_CERT].p, c->copies[COPY_CERT].len,
 		&m.s[P_CERT]));
 	KMC_GUARD(secret_of(c->copies[COPY_CA].p, c->copies[COPY_CA].len,
@@ -264,7 +291,15 @@ static int publish(kmc_vault *v, const char *name, const material *m,
 	if (m->s[P_CRL])
 		KMC_GUARD(crl_parse(crl_show, kmc_secret_data(m->s[P_CRL]),
 			kmc_secret_len(m->s[P_CRL]), &c.crl));
-	KMC_GUARD(key_from_pkcs8(m->s[P_KEY], &c.pkey));
+	if (m->key_type == KMC_ITEM_TOKEN_KEY) {
+		token_key_rec tk;
+
+		KMC_GUARD(token_key_parse(name, m->s[P_KEY], &tk));
+		KMC_GUARD(token_key_public(&tk, &c.pkey));
+		c.key_item = KMC_ITEM_TOKEN_KEY;
+	} else {
+		KMC_GUARD(key_from_pkcs8(m->s[P_KEY], &c.pkey));
+	}
 	files = (chain_files){ ca_show, cert_show, key_show,
 		m->s[P_CRL] ? crl_show : NULL };
 	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, c.crl));
@@ -280,9 +315,11 @@ static int publish(kmc_vault *v, const char *name, const material *m,
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
 	/* The keys folder's key: encrypted under the bundle's password, as
-	   an import of a plain key writes it. */
-	KMC_GUARD(key_to_encrypted_pem(c.pkey, c.password,
-		&c.copies[COPY_KEY].p, &c.copies[COPY_KEY].len));
+	   an import of a plain key writes it; none for a key on a token (and
+	   an older copy is removed). */
+	if (!c.key_item)
+		KMC_GUARD(key_to_encrypted_pem(c.pkey, c.password,
+			&c.copies[COPY_KEY].p, &c.copies[COPY_KEY].len));
 	info_value(m->s[P_INFO], "keys_dir", keys_dir, sizeof(keys_dir));
 	info_value(m->s[P_INFO], "conf", conf, sizeof(conf));
 	info_value(m->s[P_INFO], "trust", c.trust, sizeof(c.trust));
@@ -336,10 +373,12 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	_cleanup_(material_free) material live = { 0 };
 	const char *slot = previous ? SLOT_PREVIOUS : SLOT_STAGED;
 	char cert[KMC_NAME_MAX + 8], ca[KMC_NAME_MAX + 8], crl[KMC_NAME_MAX + 8];
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	move mv = { name, NULL, !previous };
 	int r;
 
 	KMC_GUARD(writable(v, name));
+	token_note_clear(v);
 	r = material_get(v, name, slot, &m);
 	if (r == KMC_E_NOT_FOUND && previous)
 		return kmc_detail(r, "%s has no previous version of %s to go "
@@ -364,7 +403,13 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	part_item(name, slot, P_CERT, cert, sizeof(cert));
 	part_item(name, slot, P_CA, ca, sizeof(ca));
 	part_item(name, slot, P_CRL, crl, sizeof(crl));
-	return publish(v, name, &m, cert, ca, crl, &mv);
+	KMC_GUARD(token_refs_collect(v, name, &refs));
+	r = publish(v, name, &m, cert, ca, crl, &mv);
+	/* Committed (KMC_E_PENDING: only the copies are left to publish):
+	   the previous slot it overwrote may have named a key last. */
+	if (r == 0 || r == KMC_E_PENDING)
+		token_refs_release(v, name, &refs);
+	return r;
 }
 
 int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
@@ -375,12 +420,14 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 	_cleanup_(material_free) material live = { 0 };
 	_cleanup_(freep) uint8_t *raw = NULL;
 	char ca_show[KMC_NAME_MAX + 8], crl_show[KMC_NAME_MAX + 8];
+	_cleanup_(token_refs_free) token_refs refs = { 0 };
 	size_t len = 0;
 	move mv = { name, NULL, 0 };
 	STACK_OF(X509) *certs = NULL;
 	int r;
 
 	KMC_GUARD(writable(v, name));
+	token_note_clear(v);
 	if (bundle_without_cert(v, name))
 		return kmc_detail(KMC_E_NOT_FOUND, "bundle %s has no certificate "
 			"yet to renew: kmc cert set %s -s SIGNED.crt attaches the "
@@ -427,9 +474,14 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		kmc_secret_len(live.s[P_PW]), &m.s[P_PW]));
 	KMC_GUARD(secret_of(kmc_secret_data(live.s[P_KEY]),
 		kmc_secret_len(live.s[P_KEY]), &m.s[P_KEY]));
+	m.key_type = live.key_type;
 	KMC_GUARD(secret_of(kmc_secret_data(live.s[P_INFO]),
 		kmc_secret_len(live.s[P_INFO]), &m.s[P_INFO]));
-	return publish(v, name, &m, cert_file, ca_show, crl_show, &mv);
+	KMC_GUARD(token_refs_collect(v, name, &refs));
+	r = publish(v, name, &m, cert_file, ca_show, crl_show, &mv);
+	if (r == 0 || r == KMC_E_PENDING)
+		token_refs_release(v, name, &refs);
+	return r;
 }
 
 int kmc_bundle_versions(kmc_vault *v, const char *name, int *ret_staged,

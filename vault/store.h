@@ -219,6 +219,11 @@ KMC_INTERNAL int store_meta_get(store *st, const char *key, uint8_t **ret,
    digest as store_get() is; KMC_E_NOT_FOUND if absent. */
 KMC_INTERNAL int store_history_get(store *st, const char *name,
 	uint32_t version, uint8_t **ret, size_t *ret_len) KMC_MUST_CHECK;
+/* The versions of name's history records, oldest first, the first max
+   of them into vers; *ret_n counts them all, so more than max says some
+   were left out (vault/history.c). */
+KMC_INTERNAL int store_history_versions(store *st, const char *name,
+	uint32_t *vers, size_t max, size_t *ret_n) KMC_MUST_CHECK;
 /* How many history records name has (vault/history.c). */
 KMC_INTERNAL int store_history_count(store *st, const char *name,
 	uint32_t *ret) KMC_MUST_CHECK;

@@ -155,6 +155,12 @@ static int record_parse(const char *name, const kmc_secret *s,
 	return 0;
 }
 
+int token_key_parse(const char *name, const kmc_secret *s,
+	token_key_rec *ret)
+{
+	return record_parse(name, s, ret);
+}
+
 int token_key_read(kmc_vault *v, const char *name, token_key_rec *ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
@@ -467,7 +473,8 @@ int token_key_import(import_ctx *c)
 		r = kmc_detail(r, "%s: only RSA and P-256/P-384 keys go to a "
 			"token", c->p->key_file);
 	if (r == 0)
-		r = p11_key_import(c->token->uri, &pin, &m.parts, c->name,
+		r = p11_key_import(c->token->uri, &pin, &m.parts,
+			c->token_label[0] ? c->token_label : c->name,
 			&c->token_uri, &pk);
 	kmc_secret_free(m.mem);
 	KMC_GUARD(r);

@@ -36,6 +36,43 @@ typedef struct token_key_rec {
 KMC_INTERNAL int token_key_read(kmc_vault *v, const char *name,
 	token_key_rec *ret) KMC_MUST_CHECK;
 
+/* token_key_parse - the token key record s (of item or bundle name, for
+   the message). Returns 0, KMC_E_CORRUPT. */
+KMC_INTERNAL int token_key_parse(const char *name, const kmc_secret *s,
+	token_key_rec *ret) KMC_MUST_CHECK;
+
+/*
+ * The token objects a bundle's key parts name, current and old versions
+ * (vault/tokenrefs.c): collected before a change that may drop records,
+ * released (the objects no record names any more destroyed) after its
+ * commit.
+ */
+typedef struct token_ref {
+	char *uri;		/* the key URI */
+	char *item;		/* the part that named it, e.g. "web/.p/key" */
+	uint32_t version;	/* the version of the record that named it */
+} token_ref;
+typedef struct token_refs {
+	token_ref *e;
+	size_t n;
+	int incomplete;		/* a record could not be read, or too many */
+} token_refs;
+
+/* token_refs_collect - the URIs bundle name's key records name; a
+   record that cannot be read marks the set incomplete. Returns 0,
+   KMC_E_NOMEM. */
+KMC_INTERNAL int token_refs_collect(kmc_vault *v, const char *name,
+	token_refs *ret) KMC_MUST_CHECK;
+/* token_refs_release - after the commit of a change to bundle name:
+   destroy the objects of before that no record names now, each recorded
+   in the audit log and the handle's token note (kmc_token_note()); a
+   failure is said there, never returned. The detail already set stays. */
+KMC_INTERNAL void token_refs_release(kmc_vault *v, const char *name,
+	const token_refs *before);
+KMC_INTERNAL void token_refs_free(token_refs *r);
+/* Empty the handle's token note: at the start of each change. */
+KMC_INTERNAL void token_note_clear(kmc_vault *v);
+
 /*
  * token_key_instead - after r, the error of reading name/key as a private
  * key: 1 and *ret when that key lives on a token (the detail cleared);

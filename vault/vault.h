@@ -158,6 +158,8 @@ struct kmc_vault {
 	char notes[1024];	/* protectors that failed before one worked */
 	struct vault_bind *bind;	/* kmc.bind (vault/bind.c) */
 	struct audit_state *audit;	/* vault/audit.c */
+	char *token_note;	/* the last change's token objects (tokenrefs.c) */
+	size_t token_note_cap;	/* its room, taken before the change commits */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

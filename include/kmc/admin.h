@@ -457,7 +457,11 @@ typedef struct kmc_import_params {
 	/* Move the key to this PKCS#11 token after the checks
 	   (kmc_key_gen_on_token() says what is recorded): the vault keeps no
 	   copy of it, nor does the keys folder. NULL: the key is sealed in
-	   the vault as ever. Not with KMC_IMPORT_STAGE. */
+	   the vault as ever. With KMC_IMPORT_REPLACE or KMC_IMPORT_STAGE the
+	   new key is a new object (label NAME~<8 hex digits> unless the URI
+	   names one) and the key it replaces stays on the token until its
+	   version is pruned; a bundle whose key is in the vault takes no
+	   new version on a token, nor the other way (KMC_E_TYPE). */
 	const struct kmc_token_params *on_token;
 } kmc_import_params;
 
@@ -631,6 +635,20 @@ KMC_API int kmc_token_key_decrypt(const char *key_uri, int oaep_hash,
  */
 KMC_API int kmc_token_key_uri(kmc_vault *v, const char *name, char *buf,
 	size_t size) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
+ * kmc_token_note - what the last change through v did to keys on a token
+ * once no version of a bundle named them any more (kmc_item_remove,
+ * kmc_item_prune, kmc_promote, kmc_import with KMC_IMPORT_STAGE): one line
+ * each, "removed from the token: URI", or "could not remove from the
+ * token: URI (why); remove it with the token's tools", or "may be left on
+ * the token: URI (why)" when a version that cannot be read may still
+ * name it, or "a version of NAME that could not be read may have named
+ * a key on a token, which is then left there" (the change itself was
+ * made). "" when there was none. Valid until
+ * the next call on v.
+ */
+KMC_API const char *kmc_token_note(const kmc_vault *v) KMC_NONNULL(1);
 
 /*
  * kmc_csr_make - a PKCS#10 certificate signing request for the key of

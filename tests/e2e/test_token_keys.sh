@@ -6,7 +6,8 @@
 # signs on the token and kmc cert set checks against the recorded public
 # half; no server.key copy or server_key entry is written; unwrap and
 # export refuse with the reason; a URI naming no token, a wrong PIN, a
-# taken label, a type tokens do not get, Ed25519 and --stage are refused
+# taken label, a type tokens do not get, Ed25519 and a new version on a
+# token of a bundle whose key is in the vault are refused
 # with nothing changed; a key deleted behind the vault's back is named.
 # Servers: openssl s_server with -key kmc://... (STORE), kmc before
 # default and after it, completes TLS 1.2 and 1.3 handshakes for RSA and
@@ -143,6 +144,8 @@ t_err 9 "unwrap api: refused" "cannot be unwrapped" kmc unwrap api --out "$T/api
 
 # ---- bad input ------------------------------------------------------------------------
 
+t "import inv, its key in the vault" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --name inv
 N0=$(count_keys)
 snapshot "$V" >"$S0"
 t_err 7 "a URI naming no token: exit 7, naming it" "no token matching pkcs11:token=nosuch" \
@@ -153,8 +156,9 @@ t_err 8 "a label the token holds already: exit 8" "token srv already has an obje
 	kmc key gen x --on-token "pkcs11:token=srv;object=web?module-path=$MOD&pin-source=$PINF"
 t_err 2 "a type tokens do not get here: exit 2" "keys on a token are rsa2048, rsa3072, p256 or p384" \
 	kmc key gen x --type ed25519 --on-token "$TOK"
-t_err 2 "--stage with --on-token: exit 2" "--stage with --on-token" \
-	kmc import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.plain.key" --name api \
+t_err 9 "a new version on a token of a bundle whose key is in the vault: exit 9" \
+	"the key of inv is in the vault: its new version cannot go to a token" \
+	kmc import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.plain.key" --name inv \
 	--replace --stage --on-token "$TOK"
 t_err 8 "key gen of a name the vault holds: exit 8, before the token is touched" "already holds web" \
 	kmc key gen web --on-token "$TOK"

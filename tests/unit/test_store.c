@@ -722,6 +722,58 @@ static void test_commit_hook_touched(void **state)
 	hook_off(&f->v->st, &h);
 }
 
+/* A new version of name that keeps the one before, as an import does. */
+static void put_kept(kmc_vault *v, const char *name, const char *value)
+{
+	store_txn t;
+
+	assert_int_equal(store_txn_begin(&v->st, &t), 0);
+	assert_int_equal(items_txn_put(v, &t, name, KMC_ITEM_SECRET, value,
+		strlen(value), 1), 0);
+	assert_int_equal(store_txn_commit(&t), 0);
+}
+
+/* The versions an item's history holds, oldest first, all counted even
+   when fewer fit; another name's (one that begins the same) not among
+   them. */
+static void test_history_versions(void **state)
+{
+	fixture *f = *state;
+	char longname[KMC_NAME_MAX + 2];
+	uint32_t vers[8] = { 0 };
+	size_t n = 99;
+
+	for (int i = 0; i < 4; i++)
+		put_kept(f->v, "h", "v");
+	put_kept(f->v, "ha", "v");
+	put_kept(f->v, "ha", "w");
+	assert_int_equal(store_history_versions(&f->v->st, "h", vers, 8, &n),
+		0);
+	assert_int_equal(n, 3);
+	assert_int_equal(vers[0], 1);
+	assert_int_equal(vers[1], 2);
+	assert_int_equal(vers[2], 3);
+	memset(vers, 0, sizeof(vers));
+	assert_int_equal(store_history_versions(&f->v->st, "h", vers, 2, &n),
+		0);
+	assert_int_equal(n, 3);
+	assert_int_equal(vers[0], 1);
+	assert_int_equal(vers[1], 2);
+	assert_int_equal(vers[2], 0);
+	assert_int_equal(store_history_versions(&f->v->st, "ha", vers, 8, &n),
+		0);
+	assert_int_equal(n, 1);
+	assert_int_equal(vers[0], 1);
+	assert_int_equal(store_history_versions(&f->v->st, "none", vers, 8,
+		&n), 0);
+	assert_int_equal(n, 0);
+	/* The negative twin: a name no item can have. */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(store_history_versions(&f->v->st, longname, vers, 8,
+		&n), KMC_E_NAME);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -738,6 +790,7 @@ int main(void)
 		T(test_store_reads_leave_no_map),
 		T(test_commit_hook_prepare_refuses),
 		T(test_commit_hook_touched),
+		T(test_history_versions),
 	};
 #undef T
 
