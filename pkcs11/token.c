@@ -642,9 +642,14 @@ static int pin_from_source(const char *source, kmc_secret **ret)
 		path += 5;
 	if (strncmp(path, "//", 2) == 0)
 		path += 2;
-	if (kmc_secret_read_file(path, PIN_MAX, ret) < 0)
-		return kmc_detail(KMC_E_P11_PIN, "the URI's pin-source %s: %s",
-			source, kmc_error_detail());
+	int r = kmc_secret_read_file(path, PIN_MAX, ret);
+	const char *d = kmc_error_detail();
+
+	if (r < 0)
+		/* Out of memory stays that: the PIN file is not to blame. */
+		return kmc_detail(r == KMC_E_NOMEM ? r : KMC_E_P11_PIN,
+			"the URI's pin-source %s: %s", source, d[0] ? d :
+			kmc_strerror(r));
 	return 0;
 }
 

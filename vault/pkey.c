@@ -387,8 +387,8 @@ int key_to_encrypted_pem(EVP_PKEY *pkey, const kmc_secret *password,
 		/* A key already parsed and a fixed cipher: only the
 		   process's resources can fail here, never the input. */
 		return ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_NOMEM,
-			"encrypting the copy of the key (AES-256-CBC) failed: %s",
-			ossl_reason());
+			"out of memory encrypting the copy of the key "
+			"(AES-256-CBC): %s", ossl_reason());
 	}
 	*ret = malloc(len);
 	if (!*ret) {
