@@ -33,31 +33,15 @@
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/tls_servers.sh"
 
-MOD=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
-	! command -v pkcs11-tool >/dev/null; then
-	echo "# skip: SoftHSM2 ($MOD, softhsm2-util) or pkcs11-tool is missing (tools/deps.sh installs them)"
-	done_testing
-	exit
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/tokenlib.sh"
 
 V=$T/vault
 P=$T/pki
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
 same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
 
-export SOFTHSM2_CONF=$T/softhsm2.conf
-mkdir -m 700 "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/tokens" >"$SOFTHSM2_CONF"
-PIN=srv-pin-7
-softhsm2-util --init-token --free --label srv --so-pin so-7 --pin "$PIN" >/dev/null
-PINF=$T/pin
-secret_file "$PINF" "$PIN"
 BAD=$T/bad.pin
 secret_file "$BAD" "not-the-pin"
-TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
-p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
 # block LABEL CLASS: pkcs11-tool's lines on the object of that label and
 # class ("Private Key", "Public Key").
 block() {

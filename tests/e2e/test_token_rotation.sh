@@ -12,32 +12,17 @@
 # not change where its key lives by a new version.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MOD=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
-	! command -v pkcs11-tool >/dev/null; then
-	echo "# skip: SoftHSM2 ($MOD, softhsm2-util) or pkcs11-tool is missing (tools/deps.sh installs them)"
-	done_testing
-	exit
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/tokenlib.sh"
 
 V=$T/vault
 P=$T/pki
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
 same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
 
-export SOFTHSM2_CONF=$T/softhsm2.conf
-mkdir -m 700 "$T/tokens" "$T/none"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/tokens" >"$SOFTHSM2_CONF"
 # The same module with no token at all: the token taken away.
+mkdir -m 700 "$T/none"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
 	"$T/none" >"$T/away.conf"
-PIN=srv-pin-7
-softhsm2-util --init-token --free --label srv --so-pin so-7 --pin "$PIN" >/dev/null
-PINF=$T/pin
-secret_file "$PINF" "$PIN"
-TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
-p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
 # keys: the labels of the token's private keys, sorted, on one line.
 keys() {
 	p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' |

@@ -22,28 +22,11 @@
 # one step in N, 1: each).
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
-MOD=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
-	! command -v pkcs11-tool >/dev/null; then
-	echo "# skip: SoftHSM2 ($MOD, softhsm2-util) or pkcs11-tool is missing (tools/deps.sh installs them)"
-	done_testing
-	exit
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/tokenlib.sh"
 
 V=$T/vault
 P=$T/pki
-TOKDIR=$T/tokens
 kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
-export SOFTHSM2_CONF=$T/softhsm2.conf
-mkdir -m 700 "$TOKDIR"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$TOKDIR" >"$SOFTHSM2_CONF"
-PIN=srv-pin-7
-softhsm2-util --init-token --free --label srv --so-pin so-7 --pin "$PIN" >/dev/null
-PINF=$T/pin
-secret_file "$PINF" "$PIN"
-TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
-p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
 # keys: the labels of the token's private keys, one a line, sorted.
 keys() { p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' | sort; }
 PROV=(-provider-path "$KMC_BUILD/provider" -provider kmc -provider default)
