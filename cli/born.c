@@ -146,17 +146,24 @@ static int csr_option(void *own, int opt, const char *arg)
 static int cmd_csr(cli_opts *a)
 {
 	const struct csr_opts *o = &csr_opts;
+	_cleanup_(unlock_done) cli_unlock u = { .dir = NULL };
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	kmc_token_params tp = { .size = sizeof(tp) };
 	char *pem = NULL;
 	size_t len = 0;
 	int r;
 
 	if (!o->subject)
 		return cli_usage_fail("csr needs --subject /CN=NAME");
-	r = open_vault(a, 0, &v);
+	r = open_vault_keep(a, 0, &u, &v);
 	if (r < 0)
 		return r;
-	r = kmc_csr_make(v, a->argv[0], o->subject, o->san, &pem, &len);
+	/* A key on a token: the PIN given with --pin-file/--pin-fd logs in
+	   there (read once, for the vault's unlock and the token both), else
+	   its URI's pin-source. */
+	tp.pin = u.pin;
+	r = kmc_csr_make_ex(v, a->argv[0], o->subject, o->san, &tp, &pem,
+		&len);
 	if (r < 0)
 		return cli_fail(r, "csr");
 	if (!o->out || !strcmp(o->out, "-"))

@@ -167,6 +167,13 @@ static int req_pem(X509_REQ *req, char **ret, size_t *ret_len)
 int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 	const char *san, char **ret, size_t *ret_len)
 {
+	return kmc_csr_make_ex(v, name, subject, san, NULL, ret, ret_len);
+}
+
+int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
+	const char *san, const kmc_token_params *tp, char **ret,
+	size_t *ret_len)
+{
 	AUDIT_OP(v, "kmc_csr_make");
 	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	_cleanup_(pkey_freep) EVP_PKEY *k = NULL;
@@ -220,7 +227,7 @@ int kmc_csr_make(kmc_vault *v, const char *name, const char *subject,
 		KMC_ENSURE(X509_REQ_add_extensions(req, exts), KMC_E_NOMEM);
 	}
 	if (on_token)
-		KMC_GUARD(token_key_sign_req(&tk, req));
+		KMC_GUARD(token_key_sign_req(&tk, tp, req));
 	/* A key the vault holds and a fixed digest: only the process's
 	   resources can fail here. */
 	else if (X509_REQ_sign(req, k, sign_md(k)) <= 0)

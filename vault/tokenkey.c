@@ -525,7 +525,8 @@ void token_key_undo(import_ctx *c)
 /* ---------------------------------------------------------------- */
 /* Signing a request with the token key (kmc csr)                    */
 
-int token_key_sign_req(const token_key_rec *rec, X509_REQ *req)
+int token_key_sign_req(const token_key_rec *rec,
+	const kmc_token_params *tp, X509_REQ *req)
 {
 	int ec = rec->type == KMC_KEY_P256 || rec->type == KMC_KEY_P384;
 	int big = rec->type == KMC_KEY_P384;
@@ -538,6 +539,8 @@ int token_key_sign_req(const token_key_rec *rec, X509_REQ *req)
 	unsigned char *tbs = NULL;
 	ASN1_BIT_STRING *bs = NULL;
 	X509_ALGOR *alg = X509_ALGOR_new();
+	p11_pin pin = { tp ? tp->pin : NULL, tp ? tp->pin_cb : NULL,
+		tp ? tp->pin_arg : NULL };
 	int n, r;
 
 	KMC_ENSURE(alg, KMC_E_NOMEM);
@@ -553,8 +556,10 @@ int token_key_sign_req(const token_key_rec *rec, X509_REQ *req)
 	r = EVP_Digest(tbs, (size_t)n, dg, &dlen, md, NULL) ? 0 : KMC_E_NOMEM;
 	OPENSSL_free(tbs);
 	KMC_GUARD(r);
-	/* The PIN: the key URI's pin-source, or a login this process has. */
-	KMC_GUARD(p11_key_sign(rec->uri, NULL, ec ? P11_SIG_ECDSA :
+	/* The PIN: the caller's, else the key URI's pin-source (or a login
+	   this process has). */
+	KMC_GUARD(p11_key_sign(rec->uri, tp && (tp->pin || tp->pin_cb) ? &pin :
+		NULL, ec ? P11_SIG_ECDSA :
 		P11_SIG_RSA_PKCS, big ? P11_HASH_SHA384 : P11_HASH_SHA256, -1,
 		dg, dlen, sig, &slen));
 	if (ec) {

@@ -110,11 +110,12 @@ KMC_INTERNAL int token_key_public(const token_key_rec *rec, EVP_PKEY **ret)
 
 /*
  * token_key_sign_req - set req's signature algorithm (SHA-256; SHA-384 for
- * P-384) and sign it with the token key; req holds the public key.
- * Returns 0; p11_key_sign()'s errors, KMC_E_NOMEM.
+ * P-384) and sign it with the token key, logged in with tp's PIN (tp may
+ * be NULL; its uri is not used) else the key URI's; req holds the public
+ * key. Returns 0; p11_key_sign()'s errors, KMC_E_NOMEM.
  */
-KMC_INTERNAL int token_key_sign_req(const token_key_rec *rec, X509_REQ *req)
-	KMC_MUST_CHECK;
+KMC_INTERNAL int token_key_sign_req(const token_key_rec *rec,
+	const kmc_token_params *tp, X509_REQ *req) KMC_MUST_CHECK;
 
 struct import_ctx;
 /*

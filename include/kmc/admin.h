@@ -667,6 +667,15 @@ KMC_API int kmc_csr_make(kmc_vault *v, const char *name,
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 5, 6);
 
 /*
+ * kmc_csr_make_ex - kmc_csr_make(), a key on a token logging in with
+ * tp->pin (else tp->pin_cb; tp->uri is not used) rather than its key
+ * URI's pin-source; tp NULL is kmc_csr_make().
+ */
+KMC_API int kmc_csr_make_ex(kmc_vault *v, const char *name,
+	const char *subject, const char *san, const kmc_token_params *tp,
+	char **ret, size_t *ret_len) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3, 6, 7);
+
+/*
  * kmc_cert_set - attach the certificate a CA signed to bundle p->name,
  * made by kmc_key_gen() and holding no certificate yet: p->cert_file
  * (leaf first, then intermediates), p->ca_file (NULL when the leaf is

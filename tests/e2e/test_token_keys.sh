@@ -93,6 +93,15 @@ t "key gen ec --type p256 on the token, PIN from --pin-file" \
 check "it warns that servers need pin-source" grep -q "no pin-source" "$LAST_ERR"
 check "P-256 key on the token" stays_inside ec
 check "an EC key signs, and neither decrypts nor unwraps" usage_is ec 'sign'
+# ec's URI has no pin-source: its csr logs in with --pin-file, as key gen did.
+t_err 3 "csr ec without a PIN (no pin-source, no terminal): refused (exit 3), saying so" "needs a PIN and none was given" \
+	kmc csr ec --subject /CN=ec --out "$T/ec-nopin.csr"
+check "... and writes nothing" test ! -e "$T/ec-nopin.csr"
+t "csr ec --pin-file: the PIN given logs in to the token" \
+	kmc csr ec --pin-file "$PINF" --subject /CN=ec --out "$T/ec.csr"
+check "... the request's signature verifies" openssl req -in "$T/ec.csr" -noout -verify
+t_err 3 "csr web --pin-file with a wrong PIN: the PIN given is the one used (exit 3)" \
+	"wrong PIN" kmc csr web --pin-file "$BAD" --subject /CN=x --out "$T/bad.csr"
 
 # csr on the token, cert set against the recorded public half
 t "csr web, signed on the token" kmc csr web --subject /CN=localhost --san DNS:localhost --out "$T/web.csr"
