@@ -82,6 +82,7 @@ const char *p11_ckr_name(CK_RV rv)
 	case CKR_ENCRYPTED_DATA_LEN_RANGE: return "CKR_ENCRYPTED_DATA_LEN_RANGE";
 	case CKR_FUNCTION_NOT_SUPPORTED: return "CKR_FUNCTION_NOT_SUPPORTED";
 	case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
+	case CKR_USER_PIN_NOT_INITIALIZED: return "CKR_USER_PIN_NOT_INITIALIZED";
 	case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
 	case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
 	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
@@ -133,6 +134,9 @@ int p11_rv_gone(CK_RV rv)
 	case CKR_GENERAL_ERROR:
 	case CKR_CRYPTOKI_NOT_INITIALIZED:
 	case CKR_USER_NOT_LOGGED_IN:
+	/* SoftHSM2 answers so while another process rewrites its token
+	   file (at each login): the token read half-way. */
+	case CKR_USER_PIN_NOT_INITIALIZED:
 		return 1;
 	}
 	return 0;
