@@ -122,10 +122,10 @@ static void uri_shown(const char *uri, char *buf, size_t size)
 /*
  * A server loads its key once, at start: reach the token then, so that
  * one started without it (the module missing, the token absent, its
- * `p11-kit server` down, a wrong PIN, the key deleted or replaced) stops
- * there, naming the token and the cause, rather than start and fail
- * every handshake. It also opens and logs in the session the first
- * handshake uses.
+ * `p11-kit server` down, the key deleted or replaced; a wrong PIN where
+ * this process may read the PIN file) stops there, naming the token and
+ * the cause, rather than start and fail every handshake
+ * (kmc_token_key_check()).
  */
 static int token_ready(const char *uri, const unsigned char *spki,
 	size_t spki_len)
@@ -136,7 +136,10 @@ static int token_ready(const char *uri, const unsigned char *spki,
 
 	if (!v)
 		return 0;
+	/* What the module leaves in OpenSSL's queue stays out (tokensig.c). */
+	ERR_set_mark();
 	r = v->token_key_check(uri, spki, spki_len);
+	ERR_pop_to_mark();
 	if (r == 0)
 		return 1;
 	uri_shown(uri, shown, sizeof(shown));
