@@ -34,42 +34,10 @@ secret_file "$PP" 'the vault passphrase'
 softhsm2-util --init-token --free --label remote --so-pin so-secret-1 --pin "$PIN" >/dev/null
 
 # ---- the server ------------------------------------------------------------------------------
-# In its own session (setsid), so that stopping it stops the processes it
-# forks for each connection too: p11-kit server serves every client from
-# a child, which outlives a signal to the listener alone.
-
-SOCK=$T/p11kit.sock
-SERVER_PID=
-export P11_KIT_SERVER_ADDRESS="unix:path=$SOCK"
-group_alive() { # group_alive PGID: a process of the group has not exited
-	ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
-}
-start_server() {
-	rm -f "$SOCK"
-	setsid p11-kit server -f --provider "$MOD" -n "$SOCK" "pkcs11:token=remote" \
-		>"$T/server.out" 2>"$T/server.err" </dev/null &
-	SERVER_PID=$!
-	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "# p11-kit server did not come up: $(cat "$T/server.err")"
-	return 1
-}
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill -TERM -- "-$SERVER_PID" 2>/dev/null
-	for _ in $(seq 100); do
-		group_alive "$SERVER_PID" || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$SERVER_PID" 2>/dev/null
-	wait "$SERVER_PID" 2>/dev/null
-	SERVER_PID=
-	rm -f "$SOCK"
-}
-trap 'stop_server; rm -rf "$T"' EXIT
+# In its own session (p11kit_server.sh): p11-kit server serves every
+# client from a child, which outlives a signal to the listener alone.
+. "$(dirname "${BASH_SOURCE[0]}")/p11kit_server.sh"
+trap 'p11kit_down; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 
 # Every kmc without a terminal (a missing secret fails at once), without
@@ -81,9 +49,9 @@ LAST_OUT=$T/last.out
 LAST_ERR=$T/last.err
 keep() { cp "$OUT" "$LAST_OUT"; cp "$ERR" "$LAST_ERR"; }
 
-check "p11-kit server serves the token on a unix socket in the temp dir" start_server
+check "p11-kit server serves the token on a unix socket in the temp dir" p11kit_up remote
 check "the server printed P11_KIT_SERVER_ADDRESS for that socket" \
-	grep -qF "P11_KIT_SERVER_ADDRESS=unix:path=$SOCK" "$T/server.out"
+	grep -qF "P11_KIT_SERVER_ADDRESS=unix:path=$SOCK" "$T/p11kit.out"
 check "the client module sees token remote through the socket alone" \
 	bash -c 'env -u SOFTHSM2_CONF timeout 60 pkcs11-tool --module "$1" -L 2>/dev/null |
 		grep -q "token label *: remote$"' _ "$CLIENT"
@@ -165,7 +133,7 @@ fi
 
 stop_cmd() {
 	printf 'kill -TERM -%s; i=0; while [ $i -lt 100 ] && ps -e -o pgid=,stat= | awk -v g=%s %s; do sleep 0.1; i=$((i+1)); done' \
-		"$SERVER_PID" "$SERVER_PID" "'\$1 == g && \$2 !~ /^Z/ { f = 1 } END { exit !f }'"
+		"$P11KIT_PID" "$P11KIT_PID" "'\$1 == g && \$2 !~ /^Z/ { f = 1 } END { exit !f }'"
 }
 # after_loss [ENV...] -- [PASSFILE]: p11_fork opens and reads through the
 # token, the server is stopped, and it opens again (with the passphrase
@@ -179,7 +147,7 @@ after_loss() {
 	env -u SOFTHSM2_CONF "${envs[@]}" timeout 120 "$FORK" between "$V" db 'db password 1' \
 		"$PINF" "$(stop_cmd)" "$@" >"$T/loss.out" 2>"$T/loss.err"
 	rc=$?
-	wait "$SERVER_PID" 2>/dev/null
+	wait "$P11KIT_PID" 2>/dev/null
 	if [ $# = 0 ]; then
 		[ "$rc" = 10 ] && grep -Eq 'protector 1 \(pkcs11\): ' "$T/loss.err"
 	else
@@ -197,20 +165,20 @@ if [ -x "$FORK" ]; then
 	# thought about it: losing the token must not kill the process.
 	check "a process that opened through the token, then lost the server: its next open fails cleanly" \
 		after_loss --
-	check "the server is back" start_server
+	check "the server is back" p11kit_up remote
 	check "... and with a passphrase protector it falls back to the passphrase" \
 		after_loss -- "$PP"
-	check "the server is back" start_server
+	check "the server is back" p11kit_up remote
 	# As many servers run: SIGPIPE ignored. This tells a process killed by
 	# a signal apart from kmc's own handling of the lost token.
 	check "the same with SIGPIPE ignored: the next open fails cleanly" \
 		after_loss P11_FORK_IGNORE_SIGPIPE=1 --
-	check "the server is back" start_server
+	check "the server is back" p11kit_up remote
 	check "... and falls back to the passphrase" after_loss P11_FORK_IGNORE_SIGPIPE=1 -- "$PP"
-	check "the server is back" start_server
+	check "the server is back" p11kit_up remote
 fi
 
-stop_server
+p11kit_down
 check "the server is stopped and its socket gone" test ! -e "$SOCK"
 before=$(snapshot "$V")
 t_err 7 "server stopped: password get fails at once (exit 7, not a hang) saying no token" \
@@ -229,11 +197,11 @@ t_err 7 "server stopped: protector add through it fails at once (exit 7)" "no to
 	--passphrase-file "$PP"
 check "... and changed nothing" test "$before" = "$(snapshot "$V")"
 
-check "the server starts again" start_server
+check "the server starts again" p11kit_up remote
 t_out "with the server back, the token opens the vault again" 'db password 1' \
 	kmc --vault "$V" password get db --pin-file "$PINF"
 keep
 check "... with no fallback" test ! -s "$LAST_ERR"
-stop_server
+p11kit_down
 
 done_testing

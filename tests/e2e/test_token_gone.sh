@@ -43,39 +43,9 @@ p11() { pkcs11-tool --module "$MOD" --token-label fwd --login --pin "$PIN" "$@" 
 kmc() { env -u SOFTHSM2_CONF timeout 60 setsid -w "$KMC" --vault "$V" "$@"; }
 FWD="pkcs11:token=fwd?module-path=$CLIENT&pin-source=$PINF"
 
-# ---- the token's server (as test_pkcs11_remote.sh) ------------------------------------
-# In its own session, so that stopping it stops the process it forks
-# for each client too.
-SOCK=$T/p11kit.sock
-TPID=
-export P11_KIT_SERVER_ADDRESS="unix:path=$SOCK"
-group_alive() { ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }
-token_up() {
-	rm -f "$SOCK"
-	setsid p11-kit server -f --provider "$MOD" -n "$SOCK" "pkcs11:token=fwd" \
-		>"$T/p11kit.out" 2>"$T/p11kit.err" </dev/null &
-	TPID=$!
-	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && return 0
-		kill -0 "$TPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "# p11-kit server did not come up: $(cat "$T/p11kit.err")"
-	return 1
-}
-token_down() {
-	[ -n "$TPID" ] || return 0
-	kill -TERM -- "-$TPID" 2>/dev/null
-	for _ in $(seq 100); do
-		group_alive "$TPID" || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$TPID" 2>/dev/null
-	wait "$TPID" 2>/dev/null
-	TPID=
-	rm -f "$SOCK"
-}
-trap 'stop_all; token_down; rm -rf "$T"' EXIT
+# ---- the token's server (p11kit_server.sh) --------------------------------------------
+. "$(dirname "${BASH_SOURCE[0]}")/p11kit_server.sh"
+trap 'stop_all; p11kit_down; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP
 
 sign() {
@@ -92,7 +62,7 @@ token_key() {
 
 "$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
 t "a vault" kmc init
-check "p11-kit server serves the token on a unix socket" token_up
+check "p11-kit server serves the token on a unix socket" p11kit_up fwd
 
 # ---- keys made through the forwarder -------------------------------------------------
 
@@ -164,7 +134,7 @@ fi
 t "s_server -key kmc://...?item=web starts" serve away web
 hello before -tls1_3
 check "... serves" cipher_is before TLS_AES
-check "the token's server stops" token_down
+check "the token's server stops" p11kit_down
 hello gone1 -tls1_3
 hello gone2 -tls1_2
 check "token gone: the TLS 1.3 handshake fails" failed gone1
@@ -173,7 +143,7 @@ check "... s_server keeps running" kill -0 "$SPID"
 check "... and says which token, and that its server is not reached" \
 	grep -q "no token matching pkcs11:token=fwd.*is \`p11-kit server\` running" "$SLOG"
 check "... without the pin-source" bash -c '! grep -q "pin-source" "$1"' _ "$SLOG"
-check "the token's server starts again" token_up
+check "the token's server starts again" p11kit_up fwd
 # The token is tried again within a bound (docs/cli.md): poll, no timing.
 back() {
 	for _ in $(seq 40); do
@@ -198,7 +168,7 @@ t "s_server -key kmc://...?item=web starts (KMC_TOKEN_TIMEOUT=2)" \
 	"${KMC_FIRST[@]}" -cert "$T/web.crt" -key "kmc://$V?item=web"
 hello live -tls1_3
 check "... serves" cipher_is live TLS_AES
-check "the token's server is stopped with SIGSTOP (its socket stays open)" kill -STOP -- "-$TPID"
+check "the token's server is stopped with SIGSTOP (its socket stays open)" kill -STOP -- "-$P11KIT_PID"
 hello stalled -tls1_3
 check "a handshake while it stalls fails, and does not hang (s_client not timed out)" \
 	bash -c 'rc=$(cat "$1"); [ "$rc" != 0 ] && [ "$rc" != 124 ]' _ "$T/stalled.rc"
@@ -212,7 +182,7 @@ check "s_server started while the token's server stalls: stops at start, in boun
 		rc=$?; [ "$rc" != 0 ] && [ "$rc" != 124 ] &&
 		grep -q "cannot be used: the token did not answer within 2 s" "$1/st.err"' \
 	_ "$T" "$V" "${KMC_FIRST[@]}"
-check "the token's server continues (SIGCONT)" kill -CONT -- "-$TPID"
+check "the token's server continues (SIGCONT)" kill -CONT -- "-$P11KIT_PID"
 check "the token answers again: the same s_server serves again" back
 stop_server "$SPID"
 
@@ -232,10 +202,10 @@ start_fails() {
 		false
 	}
 }
-check "the token's server stops" token_down
+check "the token's server stops" p11kit_down
 check "s_server without the token's server: stops at start naming the token and the cause" \
 	start_fails nosrv web "the token key pkcs11:token=fwd;.*cannot be used: no token matching pkcs11:token=fwd.*is \`p11-kit server\` running"
-check "the token's server starts again" token_up
+check "the token's server starts again" p11kit_up fwd
 check "... and s_server starts with the key again" serve again web
 hello again -tls1_3
 check "... and serves" cipher_is again TLS_AES
@@ -259,7 +229,7 @@ check "s_server with the replaced key: stops at start, saying it is not the reco
 	start_fails replaced web "the token key pkcs11:token=fwd;.*cannot be used: the token's key is not the one the vault recorded"
 
 # A token not present (SoftHSM2 directly, its token store emptied).
-token_down
+p11kit_down
 # Under ASan the provider brings the ASan runtime into an uninstrumented
 # openssl after libstdc++, and SoftHSM2 (C++) loaded in-process then
 # frees with the runtime's operator delete what it allocated before it:
