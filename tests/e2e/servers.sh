@@ -275,6 +275,48 @@ user_tmpdir() {
 
 # ---- PostgreSQL in $D, run as postgres ----------------------------------------------------------
 
+# pg_require [FILE]: PGBIN ($PG_BINDIR, else the newest PostgreSQL
+# installed), every PG* variable unset so that psql and pg_ctl see only
+# what the test gives them, and root with a postgres system user; without
+# PostgreSQL's programs (or FILE, another thing the suite needs) the suite
+# ends with a skip line.
+pg_require() {
+	local prog v
+	PGBIN=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+	for v in $(compgen -e | grep '^PG'); do unset "$v"; done
+	for prog in postgres initdb pg_ctl psql; do
+		if [ ! -x "${PGBIN:-/nonexistent}/$prog" ] || { [ -n "${1:-}" ] && [ ! -e "$1" ]; }; then
+			echo "skip: $prog${1:+ or $1} not installed"
+			done_testing
+			exit
+		fi
+	done
+	require_root_and_user "the test runs as root with a postgres system user" postgres
+}
+
+# pg_private_dir TEMPLATE: D, a new temp dir of the postgres user's own
+# (pg_cleanup removes it: trapped at EXIT here), with DATA and LOG in it;
+# copies of kmc (K) and of the provider (PROV, its vault code beside it),
+# as the build dir may not be open to postgres; KMC_HOST_KEY in D; and
+# CONF, an OPENSSL_CONF loading the default provider and that kmc.so.
+pg_private_dir() {
+	D=$(user_tmpdir postgres "$1") || exit 1
+	trap pg_cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+	DATA=$D/data
+	LOG=$D/postgres.log
+	K=$D/kmc
+	PROV=$D/provider/kmc.so
+	install -m 755 "$KMC" "$K"
+	install -d -m 755 "$D/provider" "$D/provider/kmc"
+	install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
+	install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
+	export KMC_HOST_KEY=$D/host.key
+	CONF=$D/openssl-kmc.cnf
+	write_openssl_conf "$CONF" "$PROV"
+	chmod 644 "$CONF"
+}
+
 # as_pg CMD...: CMD as the postgres user, in $D.
 as_pg() { (cd "$D" && runuser -u postgres -- "$@"); }
 pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$DATA" "$@"; }

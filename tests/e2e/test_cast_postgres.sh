@@ -20,35 +20,10 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
-for v in $(compgen -e | grep '^PG'); do unset "$v"; done
-PGBIN=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-for prog in postgres initdb pg_ctl psql; do
-	if [ ! -x "${PGBIN:-/nonexistent}/$prog" ]; then
-		echo "skip: $prog not installed"
-		done_testing
-		exit
-	fi
-done
-require_root_and_user "the test runs as root with a postgres system user" postgres
-
-D=$(user_tmpdir postgres /tmp/kmc-cast.XXXXXX)
-DATA=$D/data
-LOG=$D/postgres.log
+pg_require
+pg_private_dir /tmp/kmc-cast.XXXXXX
 V=$D/vault
-K=$D/kmc	# copies: the build dir may not be open to postgres
-PROV=$D/provider/kmc.so	# with its vault code in provider/kmc/vault.so
-install -m 755 "$KMC" "$K"
-install -d -m 755 "$D/provider" "$D/provider/kmc"
-install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
-install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
-export KMC_HOST_KEY=$D/host.key
-CONF=$D/openssl-kmc.cnf
-write_openssl_conf "$CONF" "$PROV"
-chmod 644 "$CONF"
-
 kmc_pg() { as_pg "$K" --vault "$V" "$@"; }
-trap pg_cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 DBUSER=cast_user
 KD=$V/keys/pg	# the server bundle's keys folder

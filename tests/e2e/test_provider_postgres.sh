@@ -18,41 +18,14 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
-# PG_BINDIR picks the server's programs; every other PG* variable goes,
-# so that psql and pg_ctl see only what the test gives them.
-PGBIN=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-for v in $(compgen -e | grep '^PG'); do unset "$v"; done
-for prog in postgres initdb pg_ctl psql; do
-	if [ ! -x "${PGBIN:-/nonexistent}/$prog" ]; then
-		echo "skip: $prog not installed"
-		done_testing
-		exit
-	fi
-done
-require_root_and_user "the test runs as root with a postgres system user" postgres
+pg_require
 
 # ---- a private place the postgres user owns ---------------------------------------
 
-D=$(user_tmpdir postgres /tmp/kmc-pgprov.XXXXXX)
-DATA=$D/data
-LOG=$D/postgres.log
+pg_private_dir /tmp/kmc-pgprov.XXXXXX
 V=$D/vault
 PKI=$D/pki
-K=$D/kmc	# copies: the build dir may not be open to postgres
-PROV=$D/provider/kmc.so	# with its vault code in provider/kmc/vault.so
-install -m 755 "$KMC" "$K"
-install -d -m 755 "$D/provider" "$D/provider/kmc"
-install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
-install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
-export KMC_HOST_KEY=$D/host.key
-
 kmc_pg() { as_pg "$K" "$@"; }
-trap pg_cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-CONF=$D/openssl-kmc.cnf
-write_openssl_conf "$CONF" "$PROV"
-chmod 644 "$CONF"
 
 # ssl_conf KEYFILE [PASSPHRASE-COMMAND]: the TLS settings, on port $P.
 ssl_conf() {

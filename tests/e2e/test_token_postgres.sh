@@ -15,35 +15,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
-PGBIN=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-for v in $(compgen -e | grep '^PG'); do unset "$v"; done
-for prog in postgres initdb pg_ctl psql; do
-	if [ ! -x "${PGBIN:-/nonexistent}/$prog" ] || [ ! -e "$MOD" ]; then
-		echo "skip: $prog or SoftHSM2 not installed"
-		done_testing
-		exit
-	fi
-done
-require_root_and_user "the test runs as root with a postgres system user" postgres
-
-D=$(user_tmpdir postgres /tmp/kmc-pgtok.XXXXXX)
-DATA=$D/data
-LOG=$D/postgres.log
+pg_require "$MOD"
+pg_private_dir /tmp/kmc-pgtok.XXXXXX
 V=$D/vault
 PKI=$D/pki
-K=$D/kmc	# copies: the build dir may not be open to postgres
-PROV=$D/provider/kmc.so
-install -m 755 "$KMC" "$K"
-install -d -m 755 "$D/provider" "$D/provider/kmc"
-install -m 755 "$KMC_BUILD/provider/kmc.so" "$PROV"
-install -m 755 "$KMC_BUILD/provider/kmc/vault.so" "$D/provider/kmc/vault.so"
-export KMC_HOST_KEY=$D/host.key
 kmc_pg() { as_pg "$K" --vault "$V" "$@"; }
-trap pg_cleanup EXIT
-trap 'exit 1' INT TERM HUP
-CONF=$D/openssl-kmc.cnf
-write_openssl_conf "$CONF" "$PROV"
-chmod 644 "$CONF"
 
 # The token, the postgres user's.
 . "$KMC_TOP/tools/softhsm-token.sh"
