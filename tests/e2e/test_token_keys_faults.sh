@@ -27,17 +27,7 @@ on_token() { p11 --list-objects --type privkey | grep -Eq "^ *label: +$1\$"; }
 
 "$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
 t "a vault" kmc init
-# With the state file beside the host key, which only moves forward: the
-# folder put back without it is a rolled-back vault.
-save() {
-	rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/" &&
-		state_save "$V" "$T/saved/state"
-}
-load() {
-	rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/" &&
-		state_load "$V" "$T/saved/state"
-}
-save
+token_vault_save
 
 # state NAME: "new" (the bundle's key item names a key the token holds),
 # "old" (no NAME in the vault), else what is wrong.
@@ -79,7 +69,7 @@ says_left_on_token() { grep -q "could not be removed again" "$RUN_ERR"; }
 sweep() {
 	local what=$1 name=$2 n total mode st orphans first
 	shift 2
-	load
+	token_vault_load
 	faulty 0 0 "$@"
 	check "$what under the shim without a fault succeeds" test "$rc" = 0
 	check "... and gives the new state" test "$(state "$name")" = new
@@ -92,7 +82,7 @@ sweep() {
 		[ "$mode" = fail ] || first=$((STEP_STRIDE / 2 + 1))
 		for ((n = first; n <= total; n += STEP_STRIDE)); do
 			local at="$what, step $n of $total failing"
-			load
+			token_vault_load
 			if [ "$mode" = fail ]; then
 				faulty "$n" 0 "$@"
 			else
@@ -121,7 +111,7 @@ sweep() {
 		done
 		[ "$mode" = fail ] || echo "# $what killed: $orphans runs left a key on the token that no vault names"
 	done
-	load
+	token_vault_load
 	faulty "$total" 1 "$@"
 	kmc repair >/dev/null 2>&1
 	t "$what, after a kill: a key gen of another name goes through" \

@@ -59,15 +59,7 @@ STAGED=$(keys | grep -vx -e web -e "$LIVE")
 mapfile -t B < <(keys)
 check "the token holds web's three keys: old, live, staged" \
 	test "${#B[@]}" = 3 -a -n "$LIVE" -a -n "$STAGED"
-save() {
-	rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/" &&
-		state_save "$V" "$T/saved/state"
-}
-load() {
-	rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/" &&
-		state_load "$V" "$T/saved/state"
-}
-save
+token_vault_save
 # line ITEM: ITEM's version in kmc list.
 line() { kmc list 2>/dev/null | grep -E "^$1 " | awk '{ print $3 }'; }
 
@@ -128,7 +120,7 @@ sweep() {
 	for l in "${B[@]}"; do
 		[[ " $drops " == *" $l "* ]] || keep+=("$l")
 	done
-	load
+	token_vault_load
 	faulty 0 0 "$@"
 	check "$what under the shim without a fault succeeds" test "$rc" = 0
 	check "... and gives the new state" test "$($stf)" = new
@@ -142,7 +134,7 @@ sweep() {
 		[ "$mode" = fail ] || first=$((stride / 2 + 1))
 		for ((n = first; n <= total; n += stride)); do
 			at="$what, step $n of $total failing"
-			load
+			token_vault_load
 			if [ "$mode" = fail ]; then
 				faulty "$n" 0 "$@"
 			else

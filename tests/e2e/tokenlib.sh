@@ -7,7 +7,10 @@
 #   MOD     SoftHSM2's module;
 #   TOKDIR  the token directory;
 #   TOK     the token's URI for --on-token, with module-path and pin-source;
-#   p11     pkcs11-tool on that token, logged in.
+#   p11     pkcs11-tool on that token, logged in;
+#   token_vault_save, token_vault_load: the vault $V and the token as
+#           they are, with the host state file (state_save), kept in
+#           $T/saved and put back, for the fault suites' runs.
 
 MOD=/usr/lib/softhsm/libsofthsm2.so
 if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null ||
@@ -24,3 +27,14 @@ PINF=$T/pin
 secret_file "$PINF" "$PIN"
 TOK="pkcs11:token=srv?module-path=$MOD&pin-source=$PINF"
 p11() { pkcs11-tool --module "$MOD" --token-label srv --login --pin "$PIN" "$@" 2>/dev/null; }
+
+# The state file beside the host key only moves forward: a folder put
+# back without it would be a rolled-back vault.
+token_vault_save() {
+	rm -rf "$T/saved"; mkdir "$T/saved" && cp -a "$V" "$TOKDIR" "$T/saved/" &&
+		state_save "$V" "$T/saved/state"
+}
+token_vault_load() {
+	rm -rf "$V" "$TOKDIR" && cp -a "$T/saved/vault" "$T/saved/tokens" "$T/" &&
+		state_load "$V" "$T/saved/state"
+}
