@@ -170,6 +170,23 @@ handshake() {
 		-verify_hostname localhost -CAfile "${2:-$PKI/ca.crt}" \
 		-verify_return_error </dev/null >"$T/$1.out" 2>"$T/$1.err"
 }
+# hello NAME [ARGS...]: one openssl s_client run with ARGS to
+# 127.0.0.1:$PORT that verifies the server, as localhost, against
+# $HELLO_CA (default the test CA, $PKI/ca.crt); output in $T/NAME.out,
+# exit status in $T/NAME.rc. (A TLS 1.3 client prints the cipher of the
+# ServerHello even when the handshake fails after it: only the status
+# says it completed.) cipher_is NAME CIPHER: it completed with CIPHER;
+# failed NAME: it did not complete.
+hello() {
+	local name=$1
+	shift
+	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
+		-verify_hostname localhost -CAfile "${HELLO_CA:-$PKI/ca.crt}" \
+		-verify_return_error "$@" </dev/null >"$T/$name.out" 2>&1
+	echo $? >"$T/$name.rc"
+}
+cipher_is() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -q "Cipher is $2" "$T/$1.out"; }
+failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
 # fingerprint PEM: the SHA-256 fingerprint of the (first) certificate in PEM.
 fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
 # presented_subject NAME: the subject of the certificate handshake NAME saw.

@@ -34,7 +34,6 @@ theirs=(-cert "$OTHER/client.crt" -key "$OTHER/client.key")
 
 greeted_as() { grep -qxF "hello $2" "$T/$1.out"; }
 not_greeted() { ! grep -q 'hello' "$T/$1.out"; }
-failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
 cipher_was() { grep -Eq "Cipher is $2\$" "$T/$1.out"; }
 # logged SERVER REGEX
 logged() { grep -Eq -- "$2" "$T/$1.log"; }

@@ -36,7 +36,6 @@ with_cert=(-cert "$PKI/client.crt" -key "$PKI/client.key")
 
 greeted() { grep -qx 'hello kmc test client' "$T/$1.out"; }
 not_greeted() { ! grep -q 'hello' "$T/$1.out"; }
-failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
 succeeded() { [ "$(cat "$T/$1.rc")" = 0 ]; }
 # The certificate the server presented, as s_client printed it.
 presented_subject() {

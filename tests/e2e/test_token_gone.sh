@@ -95,15 +95,7 @@ serve() { # serve NAME ITEM: s_server with the token key ITEM, through the forwa
 	start_s_server "$1" env -u SOFTHSM2_CONF openssl s_server "${KMC_FIRST[@]}" \
 		-cert "$T/$2.crt" -key "kmc://$V?item=$2"
 }
-hello() { # hello NAME ARGS...: one verified s_client run; $T/NAME.out, $T/NAME.rc
-	local name=$1
-	shift
-	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.crt" \
-		-verify_return_error "$@" </dev/null >"$T/$name.out" 2>&1
-	echo $? >"$T/$name.rc"
-}
-cipher_is() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -q "Cipher is $2" "$T/$1.out"; }
-failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
+HELLO_CA=$P/ca.crt	# hello (servers.sh) verifies against it
 
 items=(web:RSA)
 [ "$ECRC" = 0 ] && items+=(ec:ECDSA)

@@ -167,19 +167,7 @@ KMC_FIRST=(-provider-path "$PROVDIR" -provider kmc -provider default)
 DEF_FIRST=(-provider-path "$PROVDIR" -provider default -provider kmc)
 CONF=$T/openssl-kmc.cnf
 write_openssl_conf "$CONF" "$PROVDIR/kmc.so"
-# hello NAME ARGS...: one s_client run against $PORT that verifies the
-# server; output in $T/NAME.out, exit status in $T/NAME.rc. (A TLS 1.3
-# client prints the cipher of the ServerHello even when the handshake
-# fails after it: only the status says it completed.)
-hello() {
-	local name=$1
-	shift
-	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.crt" \
-		-verify_return_error "$@" </dev/null >"$T/$name.out" 2>&1
-	echo $? >"$T/$name.rc"
-}
-cipher_is() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -q "Cipher is $2" "$T/$1.out"; }
-failed() { [ "$(cat "$T/$1.rc")" != 0 ]; }
+HELLO_CA=$P/ca.crt	# hello (servers.sh) verifies against it
 # The token key pair ec2 gets a certificate, so that both types serve.
 t "key gen ec2 --type p256 --on-token" kmc key gen ec2 --on-token "$TOK"
 t "csr ec2" kmc csr ec2 --subject /CN=localhost --san DNS:localhost --out "$T/ec2.csr"
