@@ -128,6 +128,34 @@ start_s_server() {
 	return 1
 }
 
+# nginx_bg NAME OPENSSL_CONF CONF_CMD...: $NGINX with the configuration
+# $N/NAME.conf in the background, with OPENSSL_CONF and no $KMC_HOST_KEY
+# (as a service has: the vault's recorded host key path is used), on a
+# free PORT, which CONF_CMD... writes into $N/NAME.conf before each try;
+# SPID is the master's PID (nginx itself is the background job, not a
+# subshell), SLOG its error log. Succeeds once the port accepts
+# connections; fails if nginx exits first (another free port is tried if
+# it lost the port to someone else) or does not listen in 20 s.
+nginx_bg() {
+	local name=$1 conf=$2 _
+	shift 2
+	SLOG=$N/$name.log
+	for _ in 1 2 3; do
+		PORT=$(free_port) || return 1
+		"$@"
+		: >"$SLOG"
+		env -u KMC_HOST_KEY OPENSSL_CONF="$conf" "$NGINX" -p "$N/" \
+			-c "$N/$name.conf" -e "$SLOG" -g 'daemon off;' \
+			</dev/null >"$N/$name.out" 2>&1 &
+		SPID=$!
+		SPIDS+=("$SPID")
+		wait_listening
+		case $? in 0) return 0 ;; 2) return 1 ;; esac
+		grep -q 'Address already in use' "$SLOG" || return 1
+	done
+	return 1
+}
+
 # wait_for CMD...: run CMD every tenth of a second until it succeeds (20 s).
 wait_for() {
 	local _

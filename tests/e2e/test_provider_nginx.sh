@@ -97,30 +97,9 @@ run_nginx() {
 		-c "$N/$name.conf" -e "$N/$name.log" "$@"
 }
 
-# start_nginx NAME KEYFILE OPENSSL_CONF [EXTRA]: run nginx in the
-# background on a free port; set SPID, PORT and SLOG. Succeeds once the port
-# accepts connections; fails if nginx exits first (another free port is
-# tried if it lost the port to someone else) or does not listen in 20 s.
-start_nginx() {
-	local name=$1 key=$2 conf=$3 extra=${4:-} _
-	SLOG=$N/$name.log
-	for _ in 1 2 3; do
-		PORT=$(free_port) || return 1
-		nginx_conf "$name" "$key" "$extra"
-		: >"$SLOG"
-		# nginx itself, not a subshell, is the background job: SPID
-		# is the master's PID.
-		env -u KMC_HOST_KEY OPENSSL_CONF="$conf" "$NGINX" -p "$N/" \
-			-c "$N/$name.conf" -e "$SLOG" -g 'daemon off;' \
-			</dev/null >"$N/$name.out" 2>&1 &
-		SPID=$!
-		SPIDS+=("$SPID")
-		wait_listening
-		case $? in 0) return 0 ;; 2) return 1 ;; esac
-		grep -q 'Address already in use' "$SLOG" || return 1
-	done
-	return 1
-}
+# start_nginx NAME KEYFILE OPENSSL_CONF [EXTRA]: nginx on KEYFILE in the
+# background (nginx_bg, servers.sh); sets SPID, PORT and SLOG.
+start_nginx() { nginx_bg "$1" "$3" nginx_conf "$1" "$2" "${4:-}"; }
 
 # fails_to_start NAME KEYFILE OPENSSL_CONF: nginx with that key does not
 # start: it exits 1 by itself (bounded: 124 if it kept running).

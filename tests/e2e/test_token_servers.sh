@@ -131,26 +131,9 @@ http {
 }
 CONF
 }
-# start_nginx NAME CERT KEY [EXTRA]: nginx (master and workers; in the
-# foreground of its job so SPID is the master) on a free port.
-start_nginx() {
-	local name=$1 _
-	SLOG=$N/$name.log
-	for _ in 1 2 3; do
-		PORT=$(free_port) || return 1
-		nginx_conf "$name" "$2" "$3" "${4:-}"
-		: >"$SLOG"
-		env -u KMC_HOST_KEY OPENSSL_CONF="$CONF" "$NGINX" -p "$N/" \
-			-c "$N/$name.conf" -e "$SLOG" -g 'daemon off;' \
-			</dev/null >"$N/$name.out" 2>&1 &
-		SPID=$!
-		SPIDS+=("$SPID")
-		wait_listening
-		case $? in 0) return 0 ;; 2) return 1 ;; esac
-		grep -q 'Address already in use' "$SLOG" || return 1
-	done
-	return 1
-}
+# start_nginx NAME CERT KEY [EXTRA]: nginx, master and workers, in the
+# background (nginx_bg, servers.sh).
+start_nginx() { nginx_bg "$1" "$CONF" nginx_conf "$1" "$2" "$3" "${4:-}"; }
 workers() { pgrep -P "$SPID" -u nobody | wc -l; }
 
 for key in web:RSA ec:ECDSA; do
