@@ -54,24 +54,15 @@ static void key_name(P11KitUri *u, char *out, size_t size)
 		snprintf(out, size, "(no object= or id=)");
 }
 
-int serverkey_gone(token *t, P11KitUri *u)
+int serverkey_gone(token *t, P11KitUri *u, CK_OBJECT_CLASS cls)
 {
 	char tn[40], kn[400];
 
 	token_name(t, tn, sizeof(tn));
 	key_name(u, kn, sizeof(kn));
-	return kmc_detail(KMC_E_P11_KEY, "token %s has no private key %s "
-		"(deleted outside the vault?)", tn, kn);
-}
-
-int serverkey_public_gone(token *t, P11KitUri *u)
-{
-	char tn[40], kn[400];
-
-	token_name(t, tn, sizeof(tn));
-	key_name(u, kn, sizeof(kn));
-	return kmc_detail(KMC_E_P11_KEY, "token %s has no public key %s "
-		"(deleted outside the vault?)", tn, kn);
+	return kmc_detail(KMC_E_P11_KEY, "token %s has no %s key %s "
+		"(deleted outside the vault?)", tn, cls == CKO_PUBLIC_KEY ?
+		"public" : "private", kn);
 }
 
 /* ---------------------------------------------------------------- */

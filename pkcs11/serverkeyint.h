@@ -8,9 +8,10 @@
 #include "token.h"
 #include "serverkey.h"
 
-/* KMC_E_P11_KEY, naming the token and the key the URI u names. */
-KMC_INTERNAL int serverkey_gone(token *t, P11KitUri *u) KMC_MUST_CHECK;
-KMC_INTERNAL int serverkey_public_gone(token *t, P11KitUri *u) KMC_MUST_CHECK;
+/* KMC_E_P11_KEY: the token has no key of class cls (public or private)
+   the URI u names; the detail names token and key. */
+KMC_INTERNAL int serverkey_gone(token *t, P11KitUri *u, CK_OBJECT_CLASS cls)
+	KMC_MUST_CHECK;
 /* The public half of the public-key object h, of key type type. */
 KMC_INTERNAL int serverkey_public_read(token *t, CK_OBJECT_HANDLE h,
 	CK_KEY_TYPE type, p11_pubkey *ret) KMC_MUST_CHECK;

@@ -93,7 +93,7 @@ static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 	if (!found) {
 		KMC_GUARD(key_find(*t, *u, CKO_PRIVATE_KEY, &k, &found));
 		if (!found)
-			return serverkey_gone(*t, *u);
+			return serverkey_gone(*t, *u, CKO_PRIVATE_KEY);
 		token_key_put(*t, *u, CKO_PRIVATE_KEY, &k);
 	}
 	return op(*t, *u, &k, arg);
@@ -220,7 +220,7 @@ static int op_public_seen(token *t, P11KitUri *u, const key *k, void *arg)
 	(void)k;
 	KMC_GUARD(key_find(t, u, CKO_PUBLIC_KEY, &pub, &found));
 	if (!found)
-		return serverkey_public_gone(t, u);
+		return serverkey_gone(t, u, CKO_PUBLIC_KEY);
 	return serverkey_public_read(t, pub.h, pub.type, arg);
 }
 
