@@ -567,6 +567,12 @@ void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
 
+	if (st->rtxn)
+		mdb_txn_abort(st->rtxn);
+	st->rtxn = NULL;
+	free(st->view);
+	st->view = NULL;
+	st->view_cap = 0;
 	storetree_cache_free(st);
 	if (!st->env)
 		return;
@@ -635,36 +641,112 @@ void store_release_pages(store *st, unsigned every)
 		(void)madvise((void *)m->base, m->len, MADV_DONTNEED);
 }
 
+/*
+ * A read transaction for one read. The handle keeps one, reset, between
+ * reads: mdb_txn_renew() takes the newest snapshot as mdb_txn_begin()
+ * does, without allocating the transaction or taking the reader table's
+ * lock to find a slot (a reset transaction keeps its slot and pins no
+ * snapshot, so writers are not held back). Handles are used by one
+ * thread at a time (kmc.h); with MDB_NOTLS the slot is not the thread's.
+ */
+static int read_begin(store *st, MDB_txn **ret)
+{
+	MDB_txn *txn = st->rtxn;
+
+	st->rtxn = NULL;
+	if (txn) {
+		if (mdb_txn_renew(txn) == 0) {
+			*ret = txn;
+			return 0;
+		}
+		mdb_txn_abort(txn);
+	}
+	return db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, ret));
+}
+
+static void read_end(store *st, MDB_txn *txn)
+{
+	if (st->rtxn) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	mdb_txn_reset(txn);
+	st->rtxn = txn;
+}
+
 int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 {
 	return store_get_ex(st, name, ret, ret_len, NULL);
 }
 
-int store_get_ex(store *st, const char *name, uint8_t **ret, size_t *ret_len,
-	int *ret_bad)
+/* The record of name in txn, checked (store.h); *ret_kept as
+   storetree_check() gives it. */
+static int get_checked(store *st, MDB_txn *txn, const char *name, MDB_val *v,
+	int *ret_bad, const uint8_t **ret_kept)
 {
-	MDB_txn *txn;
-	MDB_val k, v;
+	MDB_val k;
 	int r, t;
 
 	if (ret_bad)
 		*ret_bad = 0;
+	*ret_kept = NULL;
 	db_name_val(name, &k);
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
-	r = db_err(mdb_get(txn, st->items, &k, &v));
+	r = db_err(mdb_get(txn, st->items, &k, v));
 	/* Present or absent, the digest must agree (storetree.c). */
 	if (r == 0 || r == KMC_E_NOT_FOUND) {
-		t = r == 0 ? db_check_val(st->env, &v, "record", name) : 0;
+		t = r == 0 ? db_check_val(st->env, v, "record", name) : 0;
 		if (t == 0)
 			t = storetree_check(st, txn, STORE_DB_ITEMS, k.mv_data,
-				k.mv_size, r == 0 ? &v : NULL, r == 0 ? ret_bad :
-				NULL);
+				k.mv_size, r == 0 ? v : NULL, r == 0 ? ret_bad :
+				NULL, ret_kept);
 		if (t != 0)
 			r = t;
 	}
+	return r;
+}
+
+int store_get_ex(store *st, const char *name, uint8_t **ret, size_t *ret_len,
+	int *ret_bad)
+{
+	const uint8_t *kept;
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	KMC_GUARD(read_begin(st, &txn));
+	r = get_checked(st, txn, name, &v, ret_bad, &kept);
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "record", name, ret, ret_len);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
+	return r;
+}
+
+int store_get_view(store *st, const char *name, const uint8_t **ret,
+	size_t *ret_len, int *ret_bad)
+{
+	const uint8_t *kept;
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	KMC_GUARD(read_begin(st, &txn));
+	r = get_checked(st, txn, name, &v, ret_bad, &kept);
+	/* The digest's kept copy is the record proven (and compared with
+	   the map's bytes just now): no copy of it. Else a copy in the
+	   handle's buffer, out of the map before the transaction ends. */
+	if (r == 0 && kept) {
+		*ret = kept;
+		*ret_len = v.mv_size;
+	} else if (r == 0) {
+		r = store_grow((void **)&st->view, &st->view_cap, v.mv_size, 1,
+			256);
+		if (r == 0) {
+			memcpy(st->view, v.mv_data, v.mv_size);
+			*ret = st->view;
+			*ret_len = v.mv_size;
+		}
+	}
+	read_end(st, txn);
 	return r;
 }
 

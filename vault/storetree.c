@@ -73,7 +73,7 @@ struct tree_cache {
 		uint8_t db;
 		uint8_t key_len;
 		uint8_t key[STORE_KEY_MAX];
-		size_t len;
+		size_t len, cap;
 		uint8_t *val;
 	} seen[SEEN_RECS];
 };
@@ -701,20 +701,24 @@ static int seen_same(struct tree_cache *c, uint64_t id, store_db db,
 	    val->mv_size) == 0;
 }
 
-/* Best effort: a record not kept is checked in full next time. */
-static void seen_keep(struct tree_cache *c, uint64_t id, store_db db,
+/* Best effort: a record not kept is checked in full next time. 1 when
+   kept. */
+static int seen_keep(struct tree_cache *c, uint64_t id, store_db db,
 	const uint8_t *key, size_t key_len, const MDB_val *val)
 {
 	struct seen_rec *e = seen_slot(c, id);
 
 	if (val->mv_size > SEEN_VAL_MAX || key_len > STORE_KEY_MAX)
-		return;
-	if (!e->val || e->len < val->mv_size) {
+		return 0;
+	if (!e->val || e->cap < val->mv_size) {
 		uint8_t *p = realloc(e->val, val->mv_size ? val->mv_size : 1);
 
-		if (!p)
-			return;
+		if (!p) {
+			e->epoch = 0;	/* the old bytes may be gone */
+			return 0;
+		}
 		e->val = p;
+		e->cap = val->mv_size;
 	}
 	e->epoch = c->epoch;
 	e->db = (uint8_t)db;
@@ -722,10 +726,12 @@ static void seen_keep(struct tree_cache *c, uint64_t id, store_db db,
 	memcpy(e->key, key, key_len);
 	e->len = val->mv_size;
 	memcpy(e->val, val->mv_data, val->mv_size);
+	return 1;
 }
 
 int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
-	size_t key_len, const MDB_val *val, int *ret_bad)
+	size_t key_len, const MDB_val *val, int *ret_bad,
+	const uint8_t **ret_kept)
 {
 	tree_entry want = { tree_id(db, key, key_len), (uint8_t)db,
 		(uint8_t)key_len, key, NULL }, e;
@@ -736,11 +742,16 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	size_t off = 0;
 	int have, r;
 
+	if (ret_kept)
+		*ret_kept = NULL;
 	KMC_GUARD(storetree_read_check(st, txn, &have));
 	if (!have)
 		return 0;	/* a store an older kmc made, only read */
-	if (val && seen_same(st->tree_cache, want.id, db, key, key_len, val))
+	if (val && seen_same(st->tree_cache, want.id, db, key, key_len, val)) {
+		if (ret_kept)
+			*ret_kept = seen_slot(st->tree_cache, want.id)->val;
 		return 0;
+	}
 	tree_node_key(TREE_BUCKET_LEVEL, b, k);
 	r = db_err(mdb_get(txn, store_tree_dbi(st), &kv, &v));
 	if (r == KMC_E_NOT_FOUND)
@@ -774,7 +785,8 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	if (r)
 		return record_bad(ret_bad, db, key, key_len, "its bucket does not lead "
 			"to the root");
-	if (val)
-		seen_keep(st->tree_cache, want.id, db, key, key_len, val);
+	if (val && seen_keep(st->tree_cache, want.id, db, key, key_len, val) &&
+	    ret_kept)
+		*ret_kept = seen_slot(st->tree_cache, want.id)->val;
 	return 0;
 }
