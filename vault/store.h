@@ -98,7 +98,7 @@ typedef struct store {
 	MDB_dbi tree;		/* the digest, 0 until built (storetree.c) */
 	int tree_absent;	/* the last read found no digest */
 	unsigned format;	/* meta "format" as the open read it */
-	struct tree_cache *tree_cache;	/* hashes proven (storetree.c) */
+	struct tree_cache *tree_cache;	/* what reads proved (treeread.c) */
 	/* A read transaction kept reset between reads (store_read_begin()):
 	   renewing it skips LMDB's allocation and its reader-table lock. */
 	MDB_txn *rtxn;

@@ -21,6 +21,7 @@
 #include "../../vault/vault.h"
 #include "../../vault/store.h"
 #include "../../vault/bind.h"
+#include "../../vault/storetree.h"
 
 typedef struct fixture {
 	char tmp[256];
@@ -528,6 +529,157 @@ static void test_meta_root_removed(void **state)
 	assert_null(r);
 }
 
+/* ---- the handle's proven copies ---------------------------------------- */
+
+static uint32_t bucket_of(const char *name)
+{
+	return tree_bucket(tree_id(STORE_DB_ITEMS, (const uint8_t *)name,
+		strlen(name)));
+}
+
+/* A value of the tree database, copied (len 0: absent). */
+static size_t tree_raw_get(kmc_vault *v, int level, uint32_t i,
+	uint8_t *buf, size_t cap)
+{
+	uint8_t k[5];
+	MDB_val kv = { 5, k }, val;
+	MDB_txn *txn;
+	size_t n = 0;
+
+	tree_node_key(level, i, k);
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, MDB_RDONLY, &txn), 0);
+	if (mdb_get(txn, store_tree_dbi(&v->st), &kv, &val) == 0) {
+		assert_true(val.mv_size <= cap);
+		memcpy(buf, val.mv_data, val.mv_size);
+		n = val.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* Written with LMDB itself, as a restore of old pages would be. */
+static void tree_raw_put(kmc_vault *v, int level, uint32_t i,
+	const uint8_t *buf, size_t len)
+{
+	uint8_t k[5];
+	MDB_val kv = { 5, k }, val = { len, (void *)buf };
+	MDB_txn *txn;
+
+	tree_node_key(level, i, k);
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, store_tree_dbi(&v->st), &kv, &val, 0),
+		0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void read_ok(kmc_vault *v, const char *name, const char *want)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
+	assert_int_equal(kmc_secret_len(s), strlen(want));
+	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
+	kmc_secret_free(s);
+}
+
+/* Warm item a's proof as a server's reads leave it: its level-2 node
+   kept whole, and its bucket's hash pushed out of the handle's table of
+   bucket hashes by a read of another bucket in the same slot (a name
+   that is absent: its absence is proven the same way), so that the next
+   read of a checks its bucket against the kept node. The name is found
+   by trying: its bucket in a's slot of the table (4,096), its node in
+   another slot of the 3 node copies. */
+static void warm_a(kmc_vault *v, const char *want)
+{
+	uint32_t b = bucket_of("a");
+	char name[32];
+	kmc_secret *s = NULL;
+	int found = 0;
+
+	read_ok(v, "a", want);
+	for (unsigned i = 0; !found && i < 1000000; i++) {
+		uint32_t y;
+
+		snprintf(name, sizeof(name), "y%u", i);
+		y = bucket_of(name);
+		found = y % 4096 == b % 4096 && y / 64 != b / 64 &&
+			(y / 64) % 3 != (b / 64) % 3;
+	}
+	assert_true(found);
+	assert_int_equal(kmc_item_get_secret(v, name, &s), KMC_E_NOT_FOUND);
+}
+
+/* The copies a warm handle keeps (records, level-2 nodes, hashes) are
+   proven under one root: a bucket or node put back behind kmc's back is
+   still refused while they are warm, and after a commit none of them is
+   trusted under the new root. */
+static void test_warm_copies(void **state)
+{
+	fixture *f = *state;
+	kmc_batch *b = NULL;
+	uint8_t old_bucket[4096], old_node[TREE_NODE_LEN];
+	uint8_t *old_rec;
+	size_t bucket_len, node_len, rec_len;
+	uint32_t ba = bucket_of("a");
+	char name[32];
+
+	/* 800 more leaves: the handle keeps 3 level-2 nodes (one a 256
+	   leaves). */
+	assert_int_equal(kmc_batch_begin(f->v, &b), 0);
+	for (int i = 0; i < 800; i++) {
+		snprintf(name, sizeof(name), "n%03d", i);
+		assert_int_equal(kmc_batch_put(b, name, KMC_ITEM_PASSWORD,
+			"pw", 2), 0);
+	}
+	assert_int_equal(kmc_batch_commit(b), 0);
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	warm_a(f->v, "a2");
+	old_rec = get_rec(f->v, "a", &rec_len);
+	bucket_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL, ba, old_bucket,
+		sizeof(old_bucket));
+	node_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node,
+		sizeof(old_node));
+	assert_true(bucket_len > 0);
+	assert_int_equal(node_len, TREE_NODE_LEN);
+
+	/* A commit: a is a3 now, and read again (warm under the new root). */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a3", 2), 0);
+	warm_a(f->v, "a3");
+	/* Record a2, its bucket and its node put back behind kmc's back:
+	   the kept node (a3's) refuses the old bucket. */
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	assert_refused(f->v, "a");
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(f->v, "a");
+	read_ok(f->v, "b", "b1");
+
+	/* Now the other way: the handle warm under a2's root, then a commit
+	   (a4) and a2's record, bucket and node put back. The copies proven
+	   under a2's root would take them; under the new root none is
+	   trusted. */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	warm_a(f->v, "a2");
+	old_rec = (free(old_rec), get_rec(f->v, "a", &rec_len));
+	bucket_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL, ba, old_bucket,
+		sizeof(old_bucket));
+	node_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node,
+		sizeof(old_node));
+	assert_int_equal(kmc_item_put(f->v, "b", KMC_ITEM_SECRET, "b4", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	/* Nothing of a changed in the commit (b did): a2 is still a's
+	   record, and its bucket and node the ones the digest holds. */
+	warm_a(f->v, "a2");
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a4", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(f->v, "a");
+	free(old_rec);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -540,6 +692,7 @@ int main(void)
 		T(test_root_check),
 		T(test_store_without_tree),
 		T(test_meta_root_removed),
+		T(test_warm_copies),
 	};
 #undef T
 
