@@ -23,6 +23,11 @@
 #define SEEN_RECS 16		/* records kept, by id: 16 x (key + value) */
 #define SEEN_VAL_MAX 8192	/* larger records are not kept */
 
+#define NODE_LEVEL (TREE_BUCKET_LEVEL - 1)
+/* Leaves a kept level-2 node: 2 KiB for 256 leaves, 8 bytes a leaf. */
+#define NODE_LEAVES 256
+#define NODE_MIN 64
+
 struct tree_cache {
 	uint64_t gen;
 	uint8_t root[32];
@@ -33,19 +38,19 @@ struct tree_cache {
 	size_t txnid;
 	int txn_ok, txn_have;
 	uint32_t epoch;
-	/* Hashes proven under (gen, root), by level (0 is the root), each
-	   level a direct-mapped table: node i sits in slot i % slots, and a
-	   slot whose epoch is not the current one holds nothing. The two
-	   upper levels fit whole; the two lower (4,096 nodes, 262,144
-	   buckets) keep a few hundred of each, so that a server reading ten
-	   thousand keys keeps some 50 KiB here rather than megabytes (the
-	   boot row's RSS). A miss costs a read of one node more. */
-	struct cache_slot *slot[TREE_LEVELS];
-	/* Level-2 nodes proven under (gen, root), whole (their 64 bucket
-	   hashes): a bucket whose node is here is checked against it, with
+	/* Hashes proven under (gen, root) of the nodes of levels 0 to 2, a
+	   direct-mapped table a level: node i sits in slot i % slots, and a
+	   slot whose epoch is not the current one holds nothing. All three
+	   fit whole (1, 64 and 4,096 nodes: 160 KiB). */
+	struct cache_slot *slot[NODE_LEVEL + 1];
+	/* Level-2 nodes proven under (gen, root), whole: the hashes of
+	   their 64 buckets, which a bucket read is checked against, with
 	   no node read or hashed. Direct-mapped like the slots, and sized
-	   to the store: NODE_LEAVES leaves a copy, so a server with ten
-	   thousand keys keeps a few dozen and a million items all 4,096. */
+	   to the store: a copy for NODE_LEAVES leaves (8 bytes a leaf), at
+	   least NODE_MIN, all 4,096 from half of them on. A server with ten
+	   thousand keys keeps 64 (128 KiB, and only as its reads fill them),
+	   a million items all (8 MiB). The buckets' hashes have no table
+	   of their own: a copy holds 64 of them in 32 bytes each. */
 	struct node_copy *node;
 	size_t nodes;
 	uint64_t leaves;	/* under (gen, root) */
@@ -69,28 +74,33 @@ struct cache_slot {
 	uint8_t h[32];
 };
 
-#define NODE_LEVEL (TREE_BUCKET_LEVEL - 1)
-/* Leaves a kept level-2 node: 2 KiB for 256 leaves, 8 bytes a leaf. */
-#define NODE_LEAVES 256
 
 struct node_copy {
 	uint32_t idx, epoch;
 	uint8_t b[TREE_NODE_LEN];
 };
 
-static const size_t cache_slots[TREE_LEVELS] = { 1, TREE_FAN, TREE_FAN * TREE_FAN, 4096 };
+static const size_t cache_slots[NODE_LEVEL + 1] = { 1, TREE_FAN,
+	TREE_FAN * TREE_FAN };
 
 static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
 {
-	const struct cache_slot *s = &c->slot[l][i % cache_slots[l]];
+	const struct cache_slot *s;
 
+	if (l > NODE_LEVEL)
+		return NULL;	/* buckets: their node's copy (node_cached) */
+	s = &c->slot[l][i % cache_slots[l]];
 	return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
 }
 
 static void cache_put(struct tree_cache *c, int l, uint32_t i,
 	const uint8_t h[32])
 {
-	struct cache_slot *s = &c->slot[l][i % cache_slots[l]];
+	struct cache_slot *s;
+
+	if (l > NODE_LEVEL)
+		return;
+	s = &c->slot[l][i % cache_slots[l]];
 
 	s->idx = i;
 	s->epoch = c->epoch;
@@ -132,6 +142,8 @@ static void node_budget(struct tree_cache *c)
 {
 	uint64_t want = c->leaves / NODE_LEAVES;
 
+	if (want < NODE_MIN)
+		want = NODE_MIN;
 	if (want >= tree_level_size[NODE_LEVEL] / 2)
 		want = tree_level_size[NODE_LEVEL];
 	if (want <= c->nodes)
@@ -149,7 +161,7 @@ void storetree_cache_free(store *st)
 
 	if (!c)
 		return;
-	for (int l = 0; l < TREE_LEVELS; l++)
+	for (int l = 0; l <= NODE_LEVEL; l++)
 		free(c->slot[l]);
 	for (size_t i = 0; i < SEEN_RECS; i++)
 		free(c->seen[i].val);
@@ -167,7 +179,7 @@ static struct tree_cache *cache_get(store *st)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	for (int l = 0; l < TREE_LEVELS; l++) {
+	for (int l = 0; l <= NODE_LEVEL; l++) {
 		c->slot[l] = calloc(cache_slots[l], sizeof(*c->slot[l]));
 		if (!c->slot[l]) {
 			st->tree_cache = c;
@@ -225,7 +237,7 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 		memcpy(c->root, root, 32);
 		/* Every hash proven before is forgotten at once. */
 		if (++c->epoch == 0) {
-			for (int l = 0; l < TREE_LEVELS; l++)
+			for (int l = 0; l <= NODE_LEVEL; l++)
 				memset(c->slot[l], 0, cache_slots[l] *
 					sizeof(*c->slot[l]));
 			for (size_t i = 0; i < SEEN_RECS; i++)
