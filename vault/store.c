@@ -569,9 +569,6 @@ void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
 
-	if (st->rtxn)
-		mdb_txn_abort(st->rtxn);
-	st->rtxn = NULL;
 	free(st->view);
 	st->view = NULL;
 	st->view_cap = 0;

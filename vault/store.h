@@ -99,9 +99,6 @@ typedef struct store {
 	int tree_absent;	/* the last read found no digest */
 	unsigned format;	/* meta "format" as the open read it */
 	struct tree_cache *tree_cache;	/* what reads proved (treeread.c) */
-	/* A read transaction kept reset between reads (store_read_begin()):
-	   renewing it skips LMDB's allocation and its reader-table lock. */
-	MDB_txn *rtxn;
 	uint8_t *view;		/* store_get_view()'s copy (ciphertext) */
 	size_t view_cap;
 	/* store_set_commit_hook(), store_set_root_check() */
