@@ -327,10 +327,17 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	return store_txn_commit(&t);
 }
 
+static void view_donep(store **st)
+{
+	if (*st)
+		store_view_done(*st);
+}
+
 int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_secret **ret)
 {
 	AUDIT_OP(v, "kmc_item_get");
+	_cleanup_(view_donep) store *view = NULL;
 	const uint8_t *rec;
 	record_info info;
 	kmc_secret *s;
@@ -343,6 +350,8 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	   authentication, as before; one that opens was put back. The
 	   record is the handle's copy (no store read until it is opened). */
 	r = store_get_view(&v->st, name, &rec, &len, &bad);
+	if (r == 0)
+		view = &v->st;
 	if (r == KMC_E_NOT_FOUND)
 		return kmc_detail(r, "no item %s in %s", name, v->dir);
 	KMC_GUARD(r);

@@ -569,9 +569,7 @@ void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
 
-	free(st->view);
-	st->view = NULL;
-	st->view_cap = 0;
+	store_view_done(st);
 	storetree_cache_free(st);
 	if (!st->env)
 		return;

@@ -149,6 +149,9 @@ KMC_INTERNAL int store_get_ex(store *st, const char *name, uint8_t **ret,
    the record at once. */
 KMC_INTERNAL int store_get_view(store *st, const char *name,
 	const uint8_t **ret, size_t *ret_len, int *ret_bad) KMC_MUST_CHECK;
+/* The caller is done with the view: the handle's buffer (when the view
+   was in it) is freed. */
+KMC_INTERNAL void store_view_done(store *st);
 
 /* For bulk readers, after each read: every `every` calls, the pages of
    the file mapped by reads leave the process's RSS (store.c says why). */

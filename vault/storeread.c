@@ -80,6 +80,10 @@ int store_get_view(store *st, const char *name, const uint8_t **ret,
 		*ret = kept;
 		*ret_len = v.mv_size;
 	} else if (r == 0) {
+		/* Rare: a record too large to keep, a store without a digest,
+		   a record the digest disagrees with. store_view_done() frees
+		   it, so that a handle does not hold a megabyte record's copy
+		   for its life. */
 		r = store_grow((void **)&st->view, &st->view_cap, v.mv_size, 1,
 			256);
 		if (r == 0) {
@@ -157,4 +161,11 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return r;
+}
+
+void store_view_done(store *st)
+{
+	free(st->view);
+	st->view = NULL;
+	st->view_cap = 0;
 }

@@ -651,6 +651,39 @@ static void test_warm_copies(void **state)
 	free(old_rec);
 }
 
+/* A record too large to keep (over 8 KiB) is read through the handle's
+   buffer, checked in full every time: read again, and refused once an
+   older copy is put back. */
+static void test_large_record(void **state)
+{
+	enum { BIG = 20000 };
+	fixture *f = *state;
+	uint8_t *val = malloc(BIG), *old;
+	kmc_secret *s = NULL;
+	size_t len;
+
+	assert_non_null(val);
+	memset(val, 'x', BIG);
+	assert_int_equal(kmc_item_put(f->v, "big", KMC_ITEM_SECRET, val, BIG),
+		0);
+	old = get_rec(f->v, "big", &len);
+	memset(val, 'y', BIG);
+	assert_int_equal(kmc_item_put(f->v, "big", KMC_ITEM_SECRET, val, BIG),
+		0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(kmc_item_get_secret(f->v, "big", &s), 0);
+		assert_int_equal(kmc_secret_len(s), BIG);
+		assert_memory_equal(kmc_secret_data(s), val, BIG);
+		kmc_secret_free(s);
+		s = NULL;
+	}
+	raw_put(f->v, STORE_DB_ITEMS, "big", 3, old, len);
+	assert_refused(f->v, "big");
+	read_ok(f->v, "a", "a1");
+	free(old);
+	free(val);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -664,6 +697,7 @@ int main(void)
 		T(test_store_without_tree),
 		T(test_meta_root_removed),
 		T(test_warm_copies),
+		T(test_large_record),
 	};
 #undef T
 
