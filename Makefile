@@ -136,22 +136,10 @@ $(SHARED): $(LIB_OBJ)
 # The command sees the public header only (-Iinclude, no internal paths).
 # --as-needed: it sets up no SSL_CTX, so libssl is not loaded at its
 # start (the archive brings in none of tls.c; certinfo.c is apart).
-# LMDB is linked in from its archive where one is installed (Debian:
-# liblmdb-dev): every `kmc password get` a server's start-up hook runs
-# then maps, relocates and searches one library fewer (two: LMDB's
-# NEEDED libpthread stub goes too), some 0.2 ms of a cold token open's
-# 7 (docs/performance.md, "Tokens, cold and warm"). Still PIE, RELRO and
-# -z now. An LMDB fix then needs kmc rebuilt; `make KMC_LMDB_STATIC=`
-# links the shared one. libsodium stays shared: the fault suites' shim
-# (tests/faultinject.c) interposes sodium_malloc, which a copy inside
-# kmc would not call through. The libraries and the provider are
-# unchanged.
-KMC_LMDB_STATIC ?= 1
-KMC_LMDB_A := $(if $(KMC_LMDB_STATIC),$(filter /%,$(shell $(CC) -print-file-name=liblmdb.a)))
 $(KMC): $(CLI_OBJ) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) \
-		$(KMC_LMDB_A) -Wl,--as-needed $(LIBS) -Wl,--no-as-needed
+		-Wl,--as-needed $(LIBS) -Wl,--no-as-needed
 
 # The provider module: named kmc.so so that `-provider kmc` finds it.
 # It links libcrypto only; the vault code is kmc/vault.so beside it,

@@ -89,10 +89,8 @@
  *	                   of the first 150 allocations of kmc csr.
  *
  * Only calls made through the dynamic linker are seen: those of the kmc
- * binary (which links libkmcvault, and LMDB where its archive is
- * installed, statically but calls libc through its PLT) and of
- * liblmdb.so where LMDB is shared. libc's internal calls, e.g. stdio's,
- * are not.
+ * binary (which links libkmcvault statically but calls libc through its
+ * PLT) and of liblmdb.so. libc's internal calls, e.g. stdio's, are not.
  * Real functions come from dlsym(RTLD_NEXT). The process is taken to be
  * single-threaded, as kmc is.
  */
