@@ -28,8 +28,13 @@ static void add_uri_ids(P11KitUri *u, CK_ATTRIBUTE *tmpl, CK_ULONG *n)
 		tmpl[(*n)++] = *a;
 }
 
-int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
-	int *ret_found)
+/*
+ * The one key of class cls (and, unless type is (CK_KEY_TYPE)-1, of key
+ * type type) that the URI names. With the type in the search the token
+ * answers it, and no C_GetAttributeValue is needed to read it back.
+ */
+static int key_search(token *t, P11KitUri *u, CK_OBJECT_CLASS cls,
+	CK_KEY_TYPE type, key *ret, int *ret_found)
 {
 	CK_ATTRIBUTE tmpl[4];
 	CK_ULONG n = 0, got = 0;
@@ -37,6 +42,8 @@ int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
 	CK_RV rv;
 
 	tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	if (type != (CK_KEY_TYPE)-1)
+		tmpl[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &type, sizeof(type) };
 	add_uri_ids(u, tmpl, &n);
 	rv = t->mod->C_FindObjectsInit(t->session, tmpl, n);
 	if (rv != CKR_OK)
@@ -49,7 +56,10 @@ int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
 		return kmc_detail(KMC_E_P11_KEY, "the URI names more than one key: "
 			"add object= or id= to it");
 	*ret_found = got == 1;
-	if (got == 1) {
+	if (got == 1 && type != (CK_KEY_TYPE)-1) {
+		ret->h = found[0];
+		ret->type = type;
+	} else if (got == 1) {
 		CK_ATTRIBUTE ta = { CKA_KEY_TYPE, &ret->type, sizeof(ret->type) };
 
 		ret->h = found[0];
@@ -58,6 +68,12 @@ int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
 			return p11_ck_fail(rv, "reading the key type");
 	}
 	return 0;
+}
+
+int key_find(token *t, P11KitUri *u, CK_OBJECT_CLASS cls, key *ret,
+	int *ret_found)
+{
+	return key_search(t, u, cls, (CK_KEY_TYPE)-1, ret, ret_found);
 }
 
 /* The key must stay in the token: sensitive and never extractable. */
@@ -168,6 +184,12 @@ static int token_decrypt(token *t, const key *k, const p11_wrapped *w,
 	KMC_GUARD(kmc_secret_new(P11_CT_MAX, &out));
 	mech_params(w, &m, &gcm, &oaep);
 	rv = t->mod->C_DecryptInit(t->session, &m, k->h);
+	/* An unwrap asks no C_GetMechanismInfo first: the token says here
+	   whether it has the slot's mechanism. */
+	if (rv == CKR_MECHANISM_INVALID)
+		return kmc_detail(KMC_E_P11_KEY_TYPE, "this token has no %s, the "
+			"mechanism this slot was made with (%s)",
+			p11_mech_name(w->mech, w->hash), p11_ckr_name(rv));
 	if (rv != CKR_OK)
 		return p11_ck_fail(rv, "starting the decryption in the token");
 	rv = t->mod->C_Decrypt(t->session, (CK_BYTE_PTR)w->ct, w->ct_len,
@@ -379,6 +401,7 @@ static int unprotect_once(const char *uri, const p11_pin *pin,
 {
 	CK_OBJECT_CLASS cls = w->mech == P11_MECH_RSA_OAEP ? CKO_PRIVATE_KEY :
 		CKO_SECRET_KEY;
+	CK_KEY_TYPE type = w->mech == P11_MECH_RSA_OAEP ? CKK_RSA : CKK_AES;
 	key k;
 	int found = 0;
 
@@ -386,13 +409,19 @@ static int unprotect_once(const char *uri, const p11_pin *pin,
 	KMC_GUARD(token_session_ready(uri, pin, u, t));
 	found = token_key_get(*t, *u, cls, &k);
 	if (!found) {
-		KMC_GUARD(key_find(*t, *u, cls, &k, &found));
-		if (!found)
-			return kmc_detail(KMC_E_P11_KEY, "no key matching %s in "
-				"the token", uri);
-		if (k.type != (w->mech == P11_MECH_RSA_OAEP ? CKK_RSA : CKK_AES))
+		/* The slot's key type in the search: the token checks it,
+		   and the key's type need not be read back. */
+		KMC_GUARD(key_search(*t, *u, cls, type, &k, &found));
+		if (!found) {
+			/* Only now, to tell the two faults apart: a key of
+			   another type, or none at all. */
+			KMC_GUARD(key_find(*t, *u, cls, &k, &found));
+			if (!found)
+				return kmc_detail(KMC_E_P11_KEY, "no key matching "
+					"%s in the token", uri);
 			return kmc_detail(KMC_E_P11_KEY_TYPE, "the key %s names "
 				"is not of the type this slot was made with", uri);
+		}
 		token_key_put(*t, *u, cls, &k);
 	}
 	return token_decrypt(*t, &k, w, ret);

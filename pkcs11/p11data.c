@@ -47,19 +47,24 @@ static int data_get(token *t, const char *label, p11_data *ret)
 
 	KMC_GUARD(data_find(t, label, h, &n));
 	for (CK_ULONG i = 0; i < n; i++) {
-		CK_ATTRIBUTE a = { CKA_VALUE, NULL, 0 };
+		/* Read straight into the room there is, in one call rather
+		   than one for the length and one for the value: a value
+		   that does not fit is CKR_BUFFER_TOO_SMALL (PKCS#11 2.40,
+		   C_GetAttributeValue), so it is still bounded. */
+		CK_ATTRIBUTE a = { CKA_VALUE, ret->val[i], P11_DATA_MAX };
 
 		rv = t->mod->C_GetAttributeValue(t->session, h[i], &a, 1);
+		if (rv == CKR_BUFFER_TOO_SMALL)
+			return kmc_detail(KMC_E_TOO_LARGE, "the token's data "
+				"object %s holds more than %d bytes", label,
+				P11_DATA_MAX);
 		if (rv != CKR_OK)
 			return p11_ck_fail(rv, "reading a data object");
+		/* A module that says OK with a length past the room. */
 		if (a.ulValueLen > P11_DATA_MAX)
 			return kmc_detail(KMC_E_TOO_LARGE, "the token's data "
 				"object %s holds %lu bytes, more than %d", label,
 				(unsigned long)a.ulValueLen, P11_DATA_MAX);
-		a.pValue = ret->val[i];
-		rv = t->mod->C_GetAttributeValue(t->session, h[i], &a, 1);
-		if (rv != CKR_OK)
-			return p11_ck_fail(rv, "reading a data object");
 		ret->len[i] = a.ulValueLen;
 	}
 	ret->n = n;

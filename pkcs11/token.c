@@ -701,8 +701,16 @@ int token_login(token *t, P11KitUri *u, const p11_pin *pin)
 	if (t->logged_in)
 		return 0;
 	pad_copy(label, sizeof(label), t->label, sizeof(t->label));
-	if (t->mod->C_GetTokenInfo(t->slot, &ti) == CKR_OK &&
-	    (ti.flags & CKF_USER_PIN_LOCKED))
+	/* A token token_find() found just now had its flags read a moment
+	   ago, in this call: asking again is one more call into the module
+	   (SoftHSM2 rereads its token file for it) for the same answer. One
+	   kept from an earlier call is asked again: its PIN may have locked
+	   since. */
+	if (!t->reused)
+		ti = t->info;
+	else if (t->mod->C_GetTokenInfo(t->slot, &ti) != CKR_OK)
+		ti.flags = 0;
+	if (ti.flags & CKF_USER_PIN_LOCKED)
 		return kmc_detail(KMC_E_P11_PIN_LOCKED, "token %s: the user PIN is "
 			"locked; the security officer must reset it", label);
 	KMC_GUARD(pin_get(u, pin, &p));

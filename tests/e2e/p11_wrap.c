@@ -6,9 +6,17 @@
  *   P11_WRAP_FULL=1   C_GenerateKeyPair and C_CreateObject answer
  *                     CKR_DEVICE_MEMORY (a token without room);
  *   P11_WRAP_NO_EC=1  the token has no CKM_EC_KEY_PAIR_GEN (a token
- *                     that cannot make EC keys).
+ *                     that cannot make EC keys);
+ *   P11_WRAP_NO_CBC=1 C_DecryptInit answers CKR_MECHANISM_INVALID for
+ *                     CKM_AES_CBC (a token without AES-CBC);
+ *   P11_WRAP_LOCKED=1 C_GetTokenInfo reports CKF_USER_PIN_LOCKED (a
+ *                     token that counted too many wrong PINs);
+ *   P11_WRAP_LOG=FILE each call a vault unwrap may make is appended to
+ *                     FILE by name, one a line (C_Login, C_FindObjectsInit,
+ *                     ...), so a test sees which calls reach the token.
  */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <p11-kit/pkcs11.h>
@@ -23,9 +31,21 @@ static int set(const char *name)
 	return v && strcmp(v, "1") == 0;
 }
 
+static void logged(const char *call)
+{
+	const char *path = getenv("P11_WRAP_LOG");
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "a")))
+		return;
+	fprintf(f, "%s\n", call);
+	fclose(f);
+}
+
 static CK_RV wrap_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
 	CK_MECHANISM_INFO_PTR info)
 {
+	logged("C_GetMechanismInfo");
 	if (type == CKM_EC_KEY_PAIR_GEN && set("P11_WRAP_NO_EC"))
 		return CKR_MECHANISM_INVALID;
 	return real->C_GetMechanismInfo(slot, type, info);
@@ -50,6 +70,73 @@ static CK_RV wrap_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t,
 	return real->C_CreateObject(s, t, n, h);
 }
 
+static CK_RV wrap_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR slots,
+	CK_ULONG_PTR n)
+{
+	logged("C_GetSlotList");
+	return real->C_GetSlotList(present, slots, n);
+}
+
+static CK_RV wrap_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+	CK_RV rv = real->C_GetTokenInfo(slot, info);
+
+	logged("C_GetTokenInfo");
+	if (rv == CKR_OK && set("P11_WRAP_LOCKED"))
+		info->flags |= CKF_USER_PIN_LOCKED;
+	return rv;
+}
+
+static CK_RV wrap_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+	CK_NOTIFY notify, CK_SESSION_HANDLE_PTR s)
+{
+	logged("C_OpenSession");
+	return real->C_OpenSession(slot, flags, app, notify, s);
+}
+
+static CK_RV wrap_GetSessionInfo(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR info)
+{
+	logged("C_GetSessionInfo");
+	return real->C_GetSessionInfo(s, info);
+}
+
+static CK_RV wrap_Login(CK_SESSION_HANDLE s, CK_USER_TYPE who,
+	CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	logged("C_Login");
+	return real->C_Login(s, who, pin, len);
+}
+
+static CK_RV wrap_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t,
+	CK_ULONG n)
+{
+	logged("C_FindObjectsInit");
+	return real->C_FindObjectsInit(s, t, n);
+}
+
+static CK_RV wrap_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+	CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	logged("C_GetAttributeValue");
+	return real->C_GetAttributeValue(s, o, t, n);
+}
+
+static CK_RV wrap_DecryptInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
+	CK_OBJECT_HANDLE k)
+{
+	logged("C_DecryptInit");
+	if (m && m->mechanism == CKM_AES_CBC && set("P11_WRAP_NO_CBC"))
+		return CKR_MECHANISM_INVALID;
+	return real->C_DecryptInit(s, m, k);
+}
+
+static CK_RV wrap_Decrypt(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG n,
+	CK_BYTE_PTR out, CK_ULONG_PTR out_n)
+{
+	logged("C_Decrypt");
+	return real->C_Decrypt(s, in, n, out, out_n);
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	const char *path = getenv("P11_WRAP_MODULE");
@@ -69,6 +156,15 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 		wrapped.C_GetMechanismInfo = wrap_GetMechanismInfo;
 		wrapped.C_GenerateKeyPair = wrap_GenerateKeyPair;
 		wrapped.C_CreateObject = wrap_CreateObject;
+		wrapped.C_GetSlotList = wrap_GetSlotList;
+		wrapped.C_GetTokenInfo = wrap_GetTokenInfo;
+		wrapped.C_OpenSession = wrap_OpenSession;
+		wrapped.C_GetSessionInfo = wrap_GetSessionInfo;
+		wrapped.C_Login = wrap_Login;
+		wrapped.C_FindObjectsInit = wrap_FindObjectsInit;
+		wrapped.C_GetAttributeValue = wrap_GetAttributeValue;
+		wrapped.C_DecryptInit = wrap_DecryptInit;
+		wrapped.C_Decrypt = wrap_Decrypt;
 	}
 	*list = &wrapped;
 	return CKR_OK;
