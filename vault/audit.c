@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -215,36 +216,103 @@ static int hands_out(const char *op)
 	return 0;
 }
 
-void audit_read(kmc_vault *v, const char *name, uint32_t version)
+/* FNV-1a of the name and version: it only spreads the index. */
+static uint64_t seen_hash(const char *name, uint32_t version)
 {
-	struct audit_state *a = v->audit;
-	audit_seen *s;
+	uint64_t h = 0xcbf29ce484222325ull;
 
-	if (!a || a->off || !hands_out(a->op))
-		return;
-	for (size_t i = 0; i < a->n_seen; i++) {
-		s = &a->seen[i];
-		if (s->version == version && strcmp(s->name, name) == 0) {
-			s->reads++;
-			return;
-		}
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	return (h ^ version) * 0x100000001b3ull;
+}
+
+/* The index slot of (name, version): its entry's, or the empty one it
+   would take. The index is never full (at most half). */
+static uint32_t *seen_slot(struct audit_state *a, const char *name,
+	uint32_t version)
+{
+	size_t mask = a->index_cap - 1;
+
+	for (size_t i = seen_hash(name, version) & mask;; i = (i + 1) & mask) {
+		uint32_t e = a->index[i];
+
+		if (e == 0)
+			return &a->index[i];
+		if (a->seen[e - 1].version == version &&
+		    strcmp(a->names + a->seen[e - 1].name_off, name) == 0)
+			return &a->index[i];
+	}
+}
+
+/* Room for one more entry and its name of n bytes; 0 or -1. */
+static int seen_grow(struct audit_state *a, size_t n)
+{
+	if (a->names_len + n + 1 > a->names_cap) {
+		size_t cap = a->names_cap ? a->names_cap : 256;
+		char *p;
+
+		while (cap < a->names_len + n + 1)
+			cap *= 2;
+		if (cap > UINT32_MAX || !(p = realloc(a->names, cap)))
+			return -1;
+		a->names = p;
+		a->names_cap = cap;
 	}
 	if (a->n_seen == a->cap_seen) {
 		size_t cap = a->cap_seen ? 2 * a->cap_seen : 8;
-		audit_seen *n = realloc(a->seen, cap * sizeof(*n));
+		audit_seen *p = realloc(a->seen, cap * sizeof(*p));
 
-		if (!n)
-			goto record;
-		a->seen = n;
+		if (!p)
+			return -1;
+		a->seen = p;
 		a->cap_seen = cap;
 	}
-	s = &a->seen[a->n_seen];
-	s->name = strdup(name);
-	if (!s->name)
+	if (2 * (a->n_seen + 1) > a->index_cap) {
+		size_t cap = a->index_cap ? 2 * a->index_cap : 16;
+		uint32_t *old = a->index, *p = calloc(cap, sizeof(*p));
+		size_t old_cap = a->index_cap;
+
+		if (!p)
+			return -1;
+		a->index = p;
+		a->index_cap = cap;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i]) {
+				audit_seen *e = &a->seen[old[i] - 1];
+
+				*seen_slot(a, a->names + e->name_off,
+					e->version) = old[i];
+			}
+		free(old);
+	}
+	return 0;
+}
+
+void audit_read(kmc_vault *v, const char *name, uint32_t version)
+{
+	struct audit_state *a = v->audit;
+	size_t n = strlen(name);
+	uint32_t *slot;
+
+	if (!a || a->off || !hands_out(a->op))
+		return;
+	if (a->index_cap) {
+		slot = seen_slot(a, name, version);
+		if (*slot) {
+			a->seen[*slot - 1].reads++;
+			return;
+		}
+	}
+	/* Not counted when there is no room: each read is then recorded
+	   at once, as a first read is. */
+	if (seen_grow(a, n) < 0)
 		goto record;
-	s->version = version;
-	s->reads = 0;
-	a->n_seen++;
+	slot = seen_slot(a, name, version);
+	memcpy(a->names + a->names_len, name, n + 1);
+	a->seen[a->n_seen] = (audit_seen){ (uint32_t)a->names_len, version,
+		0 };
+	a->names_len += n + 1;
+	*slot = (uint32_t)++a->n_seen;
 record:
 	read_record(v, name, version, 0);
 }
@@ -258,11 +326,12 @@ void audit_detach(kmc_vault *v)
 	for (size_t i = 0; i < a->n_seen; i++) {
 		a->op = "reads counted at the close";
 		if (a->seen[i].reads && !a->off)
-			read_record(v, a->seen[i].name, a->seen[i].version,
-				a->seen[i].reads);
-		free(a->seen[i].name);
+			read_record(v, a->names + a->seen[i].name_off,
+				a->seen[i].version, a->seen[i].reads);
 	}
 	free(a->seen);
+	free(a->names);
+	free(a->index);
 	audit_log_forget(a);
 	kmc_secret_free(a->key);
 	free(a);

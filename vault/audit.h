@@ -156,9 +156,12 @@ KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
 
 /* ---- shared by audit.c and auditwrite.c ------------------------------- */
 
-/* What a handle keeps for the log. */
+/* What a handle keeps for the log: each item version it read (its name
+   at name_off in the handle's one buffer of names), found through an
+   open-addressed index, so that a server reading ten thousand keys
+   neither scans its list at each read nor allocates a name each. */
 typedef struct audit_seen {
-	char *name;
+	uint32_t name_off;
 	uint32_t version;
 	uint64_t reads;		/* reads after the first, for the close */
 } audit_seen;
@@ -170,6 +173,10 @@ struct audit_state {
 	int off;		/* the benchmark's "without" */
 	size_t n_seen, cap_seen;
 	audit_seen *seen;
+	char *names;		/* the names, each with its NUL */
+	size_t names_len, names_cap;
+	uint32_t *index;	/* entry + 1 by hash; 0 empty; a power of 2 */
+	size_t index_cap;
 	char user[64];
 	/* audit.log as this handle last left it, kept open (unlocked) so
 	   that the next append need not open it and read its tail again:

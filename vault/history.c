@@ -163,7 +163,7 @@ int store_history_get(store *st, const char *name, uint32_t version,
 		t = r == 0 ? db_check_val(st->env, &v, "old record", name) : 0;
 		if (t == 0)
 			t = storetree_check(st, txn, STORE_DB_HISTORY, k.mv_data,
-				k.mv_size, r == 0 ? &v : NULL, NULL);
+				k.mv_size, r == 0 ? &v : NULL, NULL, NULL);
 		if (t != 0)
 			r = t;
 	}

@@ -98,7 +98,9 @@ typedef struct store {
 	MDB_dbi tree;		/* the digest, 0 until built (storetree.c) */
 	int tree_absent;	/* the last read found no digest */
 	unsigned format;	/* meta "format" as the open read it */
-	struct tree_cache *tree_cache;	/* hashes proven (storetree.c) */
+	struct tree_cache *tree_cache;	/* what reads proved (treeread.c) */
+	uint8_t *view;		/* store_get_view()'s copy (ciphertext) */
+	size_t view_cap;
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;
@@ -141,6 +143,15 @@ KMC_INTERNAL int store_get(store *st, const char *name, uint8_t **ret,
 	size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL int store_get_ex(store *st, const char *name, uint8_t **ret,
 	size_t *ret_len, int *ret_bad) KMC_MUST_CHECK;
+/* store_get_ex() without the caller's copy: *ret points at the handle's
+   own copy of the record (the digest's kept one, or a buffer), valid
+   until the next read through st. For the item read path, which opens
+   the record at once. */
+KMC_INTERNAL int store_get_view(store *st, const char *name,
+	const uint8_t **ret, size_t *ret_len, int *ret_bad) KMC_MUST_CHECK;
+/* The caller is done with the view: the handle's buffer (when the view
+   was in it) is freed. */
+KMC_INTERNAL void store_view_done(store *st);
 
 /* For bulk readers, after each read: every `every` calls, the pages of
    the file mapped by reads leave the process's RSS (store.c says why). */
@@ -248,7 +259,9 @@ KMC_INTERNAL int store_history_make(store *st) KMC_MUST_CHECK;
  * or NULL when absent) is the one the digest holds. Returns 0;
  * KMC_E_ROLLBACK with a detail naming the item when it is not (with
  * ret_bad: 0 and *ret_bad set to 1 instead); the root check's refusal;
- * KMC_E_CORRUPT, KMC_E_VERSION.
+ * KMC_E_CORRUPT, KMC_E_VERSION. With ret_kept, a record proven is also
+ * pointed at in the handle's kept copy (until the next read through st),
+ * or NULL when it is not kept.
  * storetree_read_check - the (generation, root) check alone; *ret_have
  * 0 when the store has no tree (an older kmc made it: read as before).
  */
@@ -256,8 +269,8 @@ KMC_INTERNAL int storetree_init(MDB_txn *txn, MDB_dbi meta) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_update(store_txn *t, const store_touched *k,
 	size_t n, uint8_t root_old[32], uint8_t root_new[32]) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
-	const uint8_t *key, size_t key_len, const MDB_val *val, int *ret_bad)
-	KMC_MUST_CHECK;
+	const uint8_t *key, size_t key_len, const MDB_val *val, int *ret_bad,
+	const uint8_t **ret_kept) KMC_MUST_CHECK;
 KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
 	int *ret_have) KMC_MUST_CHECK;
 KMC_INTERNAL void storetree_cache_free(store *st);

@@ -182,6 +182,82 @@ static void test_kept_log_shared(void **state)
 	unit_tree_remove(tmp);
 }
 
+/* The whole of dir/audit.log, NUL-terminated (free it). */
+static char *log_text(const char *vdir)
+{
+	char path[600], *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/audit.log", vdir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* A handle reading many items, some again and again: one record at
+   each item's first read, and one count at the close for each item read
+   more than once, with its version (the handle's list of what it read
+   grows its buffers as it goes). */
+static void test_reads_counted(void **state)
+{
+	enum { N = 40 };
+	char tmp[256], vdir[512], hk[512], name[64], want[160];
+	kmc_vault *w = NULL, *a = NULL;
+	kmc_audit_state st;
+	uint64_t before;
+	char *text;
+
+	(void)state;
+	assert_int_equal(unit_tree_make("auditreads", tmp, vdir, hk), 0);
+	assert_int_equal(unit_host_vault(vdir, hk, &w), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "an-item-with-a-longer-name-%02d", i);
+		assert_int_equal(kmc_item_put(w, name, KMC_ITEM_SECRET, "x", 1),
+			0);
+	}
+	/* Item 05 at version 2. */
+	assert_int_equal(kmc_item_put(w, "an-item-with-a-longer-name-05",
+		KMC_ITEM_SECRET, "y", 1), 0);
+	assert_int_equal(kmc_audit_verify(w, &st), 0);
+	before = st.head_seq;
+	assert_int_equal(kmc_vault_open(vdir, 0, &a), 0);
+	for (int round = 0; round < 4; round++)
+		for (int i = 0; i < N; i++) {
+			snprintf(name, sizeof(name),
+				"an-item-with-a-longer-name-%02d", i);
+			if (round <= i % 4)
+				read_item(a, name);
+		}
+	assert_int_equal(kmc_audit_verify(w, &st), 0);
+	assert_true(st.head_seq == before + N);
+	kmc_vault_close(a);
+	assert_int_equal(kmc_audit_verify(w, &st), 0);
+	assert_true(st.head_seq == before + N + 3 * N / 4);
+	text = log_text(vdir);
+	assert_non_null(strstr(text, "\"op\":\"reads counted at the close\","
+		"\"items\":[{\"name\":\"an-item-with-a-longer-name-07\","
+		"\"version\":1,\"reads\":3}]"));
+	assert_non_null(strstr(text, "\"op\":\"reads counted at the close\","
+		"\"items\":[{\"name\":\"an-item-with-a-longer-name-05\","
+		"\"version\":2,\"reads\":1}]"));
+	snprintf(want, sizeof(want), "\"name\":\"an-item-with-a-longer-name-"
+		"04\",\"version\":1,\"reads\"");
+	assert_null(strstr(text, want));
+	free(text);
+	kmc_vault_close(w);
+	unit_tree_remove(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_fields_refused),
 		cmocka_unit_test(test_segment_name),
 		cmocka_unit_test(test_kept_log_shared),
+		cmocka_unit_test(test_reads_counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

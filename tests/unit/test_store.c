@@ -23,8 +23,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include <kmc.h>
 #include <kmc/admin.h>
+#include <kmc/tls.h>
 #include "../../vault/vault.h"
 #include "../../vault/store.h"
 
@@ -556,6 +560,71 @@ static void test_store_reads_leave_no_map(void **state)
 	free(val);
 }
 
+/* Rss of this process's map of the vault's items.mdb, in KiB (its
+   "Rss:" in /proc/self/smaps); 0 when nothing of it is mapped. */
+static long map_rss_kib(void)
+{
+	FILE *fp = fopen("/proc/self/smaps", "r");
+	char line[512];
+	long kib = -1, v;
+	int in = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		size_t n = strlen(line);
+
+		if (n > 10 && strcmp(line + n - 10, "items.mdb\n") == 0) {
+			in = 1;
+			continue;
+		}
+		if (in && sscanf(line, "Rss: %ld kB", &v) == 1) {
+			kib = (kib < 0 ? 0 : kib) + v;
+			in = 0;
+		}
+	}
+	fclose(fp);
+	assert_true(kib >= 0);	/* the map was found */
+	return kib;
+}
+
+/* A server loading its keys (kmc_key_load) holds none of the vault
+   file's pages once each load returns: each read maps its record's and
+   digest's pages with their neighbours (the boot row's peak RSS), and
+   they leave the process before the key is parsed. */
+static void test_key_loads_leave_no_map(void **state)
+{
+	fixture *f = *state;
+	char name[32];
+
+	for (int i = 0; i < 40; i++) {
+		EVP_PKEY *k = EVP_EC_gen("P-256");
+		PKCS8_PRIV_KEY_INFO *p8 = k ? EVP_PKEY2PKCS8(k) : NULL;
+		unsigned char *der = NULL;
+		int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
+
+		assert_true(len > 0);
+		snprintf(name, sizeof(name), "k%02d/key", i);
+		assert_int_equal(kmc_item_put(f->v, name, KMC_ITEM_PRIVATE_KEY,
+			der, (size_t)len), 0);
+		OPENSSL_free(der);
+		PKCS8_PRIV_KEY_INFO_free(p8);
+		EVP_PKEY_free(k);
+	}
+	/* Reads that do not drop the map leave it mapped: the check below
+	   can tell. */
+	free(get_rec(f->v, "k00/key", &(size_t){ 0 }));
+	assert_true(map_rss_kib() > 0);
+	for (int i = 0; i < 40; i++) {
+		EVP_PKEY *k = NULL;
+
+		snprintf(name, sizeof(name), "k%02d", i);
+		assert_int_equal(kmc_key_load(f->v, name, &k), 0);
+		assert_non_null(k);
+		EVP_PKEY_free(k);
+		assert_int_equal(map_rss_kib(), 0);
+	}
+}
+
 /* ---- the commit hook ------------------------------------------------- */
 
 typedef struct hook_log {
@@ -788,6 +857,7 @@ int main(void)
 		T(test_store_file_from_other_vault),
 		T(test_store_txn),
 		T(test_store_reads_leave_no_map),
+		T(test_key_loads_leave_no_map),
 		T(test_commit_hook_prepare_refuses),
 		T(test_commit_hook_touched),
 		T(test_history_versions),

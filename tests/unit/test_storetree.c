@@ -21,6 +21,7 @@
 #include "../../vault/vault.h"
 #include "../../vault/store.h"
 #include "../../vault/bind.h"
+#include "../../vault/storetree.h"
 
 typedef struct fixture {
 	char tmp[256];
@@ -528,6 +529,161 @@ static void test_meta_root_removed(void **state)
 	assert_null(r);
 }
 
+/* ---- the handle's proven copies ---------------------------------------- */
+
+static uint32_t bucket_of(const char *name)
+{
+	return tree_bucket(tree_id(STORE_DB_ITEMS, (const uint8_t *)name,
+		strlen(name)));
+}
+
+/* A value of the tree database, copied (len 0: absent). */
+static size_t tree_raw_get(kmc_vault *v, int level, uint32_t i,
+	uint8_t *buf, size_t cap)
+{
+	uint8_t k[5];
+	MDB_val kv = { 5, k }, val;
+	MDB_txn *txn;
+	size_t n = 0;
+
+	tree_node_key(level, i, k);
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, MDB_RDONLY, &txn), 0);
+	if (mdb_get(txn, store_tree_dbi(&v->st), &kv, &val) == 0) {
+		assert_true(val.mv_size <= cap);
+		memcpy(buf, val.mv_data, val.mv_size);
+		n = val.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* Written with LMDB itself, as a restore of old pages would be. */
+static void tree_raw_put(kmc_vault *v, int level, uint32_t i,
+	const uint8_t *buf, size_t len)
+{
+	uint8_t k[5];
+	MDB_val kv = { 5, k }, val = { len, (void *)buf };
+	MDB_txn *txn;
+
+	tree_node_key(level, i, k);
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, store_tree_dbi(&v->st), &kv, &val, 0),
+		0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void read_ok(kmc_vault *v, const char *name, const char *want)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_item_get_secret(v, name, &s), 0);
+	assert_int_equal(kmc_secret_len(s), strlen(want));
+	assert_memory_equal(kmc_secret_data(s), want, strlen(want));
+	kmc_secret_free(s);
+}
+
+/* Warm item a's proof as a server's reads leave it: its record kept,
+   its level-2 node kept whole, and the next read of a record of a that
+   differs from the kept one checks its bucket against the kept node. */
+static void warm_a(kmc_vault *v, const char *want)
+{
+	read_ok(v, "a", want);
+	read_ok(v, "a", want);
+}
+
+/* The copies a warm handle keeps (records, level-2 nodes, hashes) are
+   proven under one root: a bucket or node put back behind kmc's back is
+   still refused while they are warm, and after a commit none of them is
+   trusted under the new root. */
+static void test_warm_copies(void **state)
+{
+	fixture *f = *state;
+	uint8_t old_bucket[4096], old_node[TREE_NODE_LEN];
+	uint8_t *old_rec;
+	size_t bucket_len, node_len, rec_len;
+	uint32_t ba = bucket_of("a");
+
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	warm_a(f->v, "a2");
+	old_rec = get_rec(f->v, "a", &rec_len);
+	bucket_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL, ba, old_bucket,
+		sizeof(old_bucket));
+	node_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node,
+		sizeof(old_node));
+	assert_true(bucket_len > 0);
+	assert_int_equal(node_len, TREE_NODE_LEN);
+
+	/* A commit: a is a3 now, and read again (warm under the new root). */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a3", 2), 0);
+	warm_a(f->v, "a3");
+	/* Record a2, its bucket and its node put back behind kmc's back:
+	   the kept node (a3's) refuses the old bucket. */
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	assert_refused(f->v, "a");
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(f->v, "a");
+	read_ok(f->v, "b", "b1");
+
+	/* Now the other way: the handle warm under a2's root, then a commit
+	   (a4) and a2's record, bucket and node put back. The copies proven
+	   under a2's root would take them; under the new root none is
+	   trusted. */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	warm_a(f->v, "a2");
+	old_rec = (free(old_rec), get_rec(f->v, "a", &rec_len));
+	bucket_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL, ba, old_bucket,
+		sizeof(old_bucket));
+	node_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node,
+		sizeof(old_node));
+	assert_int_equal(kmc_item_put(f->v, "b", KMC_ITEM_SECRET, "b4", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	/* Nothing of a changed in the commit (b did): a2 is still a's
+	   record, and its bucket and node the ones the digest holds. */
+	warm_a(f->v, "a2");
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a4", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(f->v, "a");
+	free(old_rec);
+}
+
+/* A record too large to keep (over 8 KiB) is read through the handle's
+   buffer, checked in full every time: read again, and refused once an
+   older copy is put back. */
+static void test_large_record(void **state)
+{
+	enum { BIG = 20000 };
+	fixture *f = *state;
+	uint8_t *val = malloc(BIG), *old;
+	kmc_secret *s = NULL;
+	size_t len;
+
+	assert_non_null(val);
+	memset(val, 'x', BIG);
+	assert_int_equal(kmc_item_put(f->v, "big", KMC_ITEM_SECRET, val, BIG),
+		0);
+	old = get_rec(f->v, "big", &len);
+	memset(val, 'y', BIG);
+	assert_int_equal(kmc_item_put(f->v, "big", KMC_ITEM_SECRET, val, BIG),
+		0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(kmc_item_get_secret(f->v, "big", &s), 0);
+		assert_int_equal(kmc_secret_len(s), BIG);
+		assert_memory_equal(kmc_secret_data(s), val, BIG);
+		kmc_secret_free(s);
+		s = NULL;
+	}
+	raw_put(f->v, STORE_DB_ITEMS, "big", 3, old, len);
+	assert_refused(f->v, "big");
+	read_ok(f->v, "a", "a1");
+	free(old);
+	free(val);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -540,6 +696,8 @@ int main(void)
 		T(test_root_check),
 		T(test_store_without_tree),
 		T(test_meta_root_removed),
+		T(test_warm_copies),
+		T(test_large_record),
 	};
 #undef T
 

@@ -1,0 +1,470 @@
+/*
+ * treeread.c - the reads' side of the store's digest (storetree.c has
+ * the layout and the commits' side): the check of a record read, or of
+ * its absence, against the root in meta, and what the handle keeps of
+ * what it proved (struct tree_cache) until (generation, root) moves.
+ *
+ * A read checks its record's leaf against its bucket and the bucket up
+ * to the root. Kept, all proven under the current (generation, root):
+ * hashes of nodes and buckets by level, whole level-2 nodes (as many as
+ * the store's leaves pay for) and the last records read. So a warm read
+ * hashes its leaf and its bucket and compares the bucket's hash with its
+ * kept node; the bucket is always read again, as a record replayed with
+ * mdb_load moves neither generation nor root. A new pair forgets all of
+ * it at once (the epoch).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "store.h"
+#include "vault.h"
+#include "storetree.h"
+
+#define SEEN_RECS 16		/* records kept, by id: 16 x (key + value) */
+#define SEEN_VAL_MAX 8192	/* larger records are not kept */
+
+#define NODE_LEVEL (TREE_BUCKET_LEVEL - 1)
+/* Leaves a kept level-2 node: 2 KiB for 256 leaves, 8 bytes a leaf. */
+#define NODE_LEAVES 256
+#define NODE_MIN 64
+
+struct tree_cache {
+	uint64_t gen;
+	uint8_t root[32];
+	int have;
+	/* The LMDB snapshot whose (generation, root) was last accepted, and
+	   whether it had a tree: the same snapshot cannot hold another
+	   pair, so its reads skip the two meta reads. */
+	size_t txnid;
+	int txn_ok, txn_have;
+	uint32_t epoch;
+	/* Hashes proven under (gen, root) of the nodes of levels 0 to 2, a
+	   direct-mapped table a level: node i sits in slot i % slots, and a
+	   slot whose epoch is not the current one holds nothing. All three
+	   fit whole (1, 64 and 4,096 nodes: 160 KiB). */
+	struct cache_slot *slot[NODE_LEVEL + 1];
+	/* Level-2 nodes proven under (gen, root), whole: the hashes of
+	   their 64 buckets, which a bucket read is checked against, with
+	   no node read or hashed. Direct-mapped like the slots, and sized
+	   to the store: a copy for NODE_LEAVES leaves (8 bytes a leaf), at
+	   least NODE_MIN, all 4,096 from half of them on. A server with ten
+	   thousand keys keeps 64 (128 KiB, and only as its reads fill them),
+	   a million items all (8 MiB). The buckets' hashes have no table
+	   of their own: a copy holds 64 of them in 32 bytes each. */
+	struct node_copy *node;
+	size_t nodes;
+	uint64_t leaves;	/* under (gen, root) */
+	/* Records proven under (gen, root), kept whole: a record read again
+	   that is byte for byte the one proven needs no bucket read nor
+	   hash (a server reading its keys again and again). A record put
+	   back behind kmc's back differs from the one kept, and is checked
+	   in full. Records are ciphertext: ordinary heap. */
+	struct seen_rec {
+		uint32_t epoch;
+		uint8_t db;
+		uint8_t key_len;
+		uint8_t key[STORE_KEY_MAX];
+		size_t len, cap;
+		uint8_t *val;
+	} seen[SEEN_RECS];
+};
+
+struct cache_slot {
+	uint32_t idx, epoch;
+	uint8_t h[32];
+};
+
+
+struct node_copy {
+	uint32_t idx, epoch;
+	uint8_t b[TREE_NODE_LEN];
+};
+
+static const size_t cache_slots[NODE_LEVEL + 1] = { 1, TREE_FAN,
+	TREE_FAN * TREE_FAN };
+
+static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
+{
+	const struct cache_slot *s;
+
+	if (l > NODE_LEVEL)
+		return NULL;	/* buckets: their node's copy (node_cached) */
+	s = &c->slot[l][i % cache_slots[l]];
+	return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
+}
+
+static void cache_put(struct tree_cache *c, int l, uint32_t i,
+	const uint8_t h[32])
+{
+	struct cache_slot *s;
+
+	if (l > NODE_LEVEL)
+		return;
+	s = &c->slot[l][i % cache_slots[l]];
+
+	s->idx = i;
+	s->epoch = c->epoch;
+	memcpy(s->h, h, 32);
+}
+
+static const uint8_t *node_cached(const struct tree_cache *c, uint32_t i)
+{
+	const struct node_copy *n;
+
+	if (!c->nodes)
+		return NULL;
+	n = &c->node[i % c->nodes];
+	return n->epoch == c->epoch && n->idx == i ? n->b : NULL;
+}
+
+static void node_keep(struct tree_cache *c, uint32_t i, const uint8_t *b)
+{
+	struct node_copy *n;
+
+	if (!c->nodes)
+		return;
+	n = &c->node[i % c->nodes];
+	n->idx = i;
+	n->epoch = c->epoch;
+	if (b)
+		memcpy(n->b, b, TREE_NODE_LEN);
+	else
+		memset(n->b, 0, TREE_NODE_LEN);
+}
+
+/* The node copies the store's size allows (a new root was just
+   accepted: no copy held is current). From half of the nodes on, all of
+   them: a table a little short of the whole would map a few hundred
+   nodes onto the same slots, and every read of those would miss (at a
+   million leaves, 3,906 slots for 4,096 nodes made 9% of reads miss).
+   Best effort: without the table reads read the nodes. */
+static void node_budget(struct tree_cache *c)
+{
+	uint64_t want = c->leaves / NODE_LEAVES;
+
+	if (want < NODE_MIN)
+		want = NODE_MIN;
+	if (want >= tree_level_size[NODE_LEVEL] / 2)
+		want = tree_level_size[NODE_LEVEL];
+	if (want <= c->nodes)
+		return;
+	free(c->node);
+	c->node = calloc((size_t)want, sizeof(*c->node));
+	c->nodes = c->node ? (size_t)want : 0;
+}
+
+static const uint8_t zero32[32];
+
+void storetree_cache_free(store *st)
+{
+	struct tree_cache *c = st->tree_cache;
+
+	if (!c)
+		return;
+	for (int l = 0; l <= NODE_LEVEL; l++)
+		free(c->slot[l]);
+	for (size_t i = 0; i < SEEN_RECS; i++)
+		free(c->seen[i].val);
+	free(c->node);
+	free(c);
+	st->tree_cache = NULL;
+}
+
+static struct tree_cache *cache_get(store *st)
+{
+	struct tree_cache *c = st->tree_cache;
+
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	for (int l = 0; l <= NODE_LEVEL; l++) {
+		c->slot[l] = calloc(cache_slots[l], sizeof(*c->slot[l]));
+		if (!c->slot[l]) {
+			st->tree_cache = c;
+			storetree_cache_free(st);
+			return NULL;
+		}
+	}
+	st->tree_cache = c;
+	return c;
+}
+
+int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
+{
+	struct tree_cache *c;
+	uint8_t root[32];
+	uint64_t gen, leaves = 0;
+	int have, r;
+
+	*ret_have = 0;
+	c = st->tree_cache;
+	if (c && c->txn_ok && c->txnid == mdb_txn_id(txn)) {
+		*ret_have = c->txn_have;
+		st->tree_absent = !c->txn_have;
+		return 0;
+	}
+	KMC_GUARD(store_read_generation(txn, st->meta, &gen));
+	have = tree_meta_read(txn, st->meta, root, &leaves);
+	KMC_GUARD(have);
+	st->tree_absent = have == 0;
+	if (have && !store_tree_dbi(st))
+		KMC_GUARD(store_tree_reopen(st));
+	/* The tree and its meta are made in one transaction: a tree
+	   without it is one whose meta was removed, to turn the checks
+	   off. */
+	if (!have && (store_tree_dbi(st) || st->format >= 2))
+		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has a digest "
+			"whose root was removed from its meta; kmc verify says "
+			"more");
+	if (!have)
+		memset(root, 0, sizeof(root));
+	else if (!store_tree_dbi(st))
+		return kmc_detail(KMC_E_ROLLBACK, STORE_NAME " has lost its "
+			"digest: its meta names one, and the tree database is "
+			"gone; kmc verify says more");
+	c = cache_get(st);
+	KMC_ENSURE(c, KMC_E_NOMEM);
+	if (!c->have || c->gen != gen || memcmp(c->root, root, 32) != 0) {
+		if (st->root_fn) {
+			r = st->root_fn(st->root_arg, gen, root);
+			if (r != 0)
+				return r;
+		}
+		c->have = 1;
+		c->gen = gen;
+		memcpy(c->root, root, 32);
+		/* Every hash proven before is forgotten at once. */
+		if (++c->epoch == 0) {
+			for (int l = 0; l <= NODE_LEVEL; l++)
+				memset(c->slot[l], 0, cache_slots[l] *
+					sizeof(*c->slot[l]));
+			for (size_t i = 0; i < SEEN_RECS; i++)
+				c->seen[i].epoch = 0;
+			for (size_t i = 0; i < c->nodes; i++)
+				c->node[i].epoch = 0;
+			c->epoch = 1;
+		}
+		c->leaves = leaves;
+		node_budget(c);
+		cache_put(c, 0, 0, root);
+	}
+	c->txn_ok = 1;
+	c->txnid = mdb_txn_id(txn);
+	c->txn_have = have;
+	*ret_have = have;
+	return 0;
+}
+
+static int disagrees(store_db db, const uint8_t *key, size_t key_len,
+	const char *what)
+{
+	char name[KMC_NAME_MAX + 1];
+	size_t n = key_len;
+	uint32_t ver = 0;
+
+	if (db == STORE_DB_HISTORY && n > 5) {
+		n -= 5;
+		for (int i = 0; i < 4; i++)
+			ver = ver << 8 | key[n + 1 + i];
+	}
+	if (n > KMC_NAME_MAX)
+		n = KMC_NAME_MAX;
+	memcpy(name, key, n);
+	name[n] = 0;
+	if (db == STORE_DB_HISTORY)
+		return kmc_detail(KMC_E_ROLLBACK, "version %u of item %s: "
+			STORE_NAME " disagrees with its digest (%s); a record was "
+			"put back, altered, added or removed behind kmc's back. "
+			"kmc verify lists every disagreement; kmc repair "
+			"--accept-rollback accepts a deliberate restore", ver,
+			name, what);
+	return kmc_detail(KMC_E_ROLLBACK, "item %s: " STORE_NAME " disagrees "
+		"with its digest (%s); a record was put back, altered, added or "
+		"removed behind kmc's back. kmc verify lists every "
+		"disagreement; kmc repair --accept-rollback accepts a "
+		"deliberate restore", name, what);
+}
+
+/* A disagreement about the record itself: given back through *ret_bad
+   when the caller asked (it opens the record first, so that damage is
+   told from a record put back), else refused. */
+static int record_bad(int *ret_bad, store_db db, const uint8_t *key,
+	size_t key_len, const char *what)
+{
+	if (!ret_bad)
+		return disagrees(db, key, key_len, what);
+	*ret_bad = 1;
+	return 0;
+}
+
+/* Prove hash h of node (level, i) under the root, reading parents as far
+   up as no proven hash is found; each parent proven proves its 64
+   children. 0 proven, 1 not, or an error. */
+static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
+	const uint8_t h[32])
+{
+	struct tree_cache *c = st->tree_cache;
+	const uint8_t *nodes[TREE_LEVELS];
+	uint8_t nh[TREE_LEVELS][32];
+	uint32_t idx[TREE_LEVELS];
+	MDB_dbi tree = store_tree_dbi(st);
+	const uint8_t *ch;
+	int l;
+
+	idx[level] = i;
+	for (l = level; l > 0; l--)
+		idx[l - 1] = idx[l] / TREE_FAN;
+	memcpy(nh[level], h, 32);
+	for (l = level; l > 0 && !cached(c, l, idx[l]); l--) {
+		uint8_t k[5];
+		MDB_val kv = { 5, k }, v;
+		const uint8_t *kept;
+		int r;
+
+		/* A proven copy of the parent proves or refuses at once: a
+		   node that differs from it cannot hash to the proven hash. */
+		if (l - 1 == NODE_LEVEL && (kept = node_cached(c, idx[l - 1])))
+			return memcmp(kept + 32 * (idx[l] % TREE_FAN), nh[l],
+				32) != 0;
+		tree_node_key(l - 1, idx[l - 1], k);
+		r = db_err(mdb_get(txn, tree, &kv, &v));
+		if (r == KMC_E_NOT_FOUND) {
+			if (!tree_is_zero(nh[l], 32))
+				return 1;
+			nodes[l - 1] = NULL;
+			memset(nh[l - 1], 0, 32);
+			continue;
+		}
+		KMC_GUARD(r);
+		if (v.mv_size != TREE_NODE_LEN ||
+		    !db_val_ok(st->env, &v, TREE_NODE_LEN))
+			return 1;
+		nodes[l - 1] = v.mv_data;
+		if (memcmp(nodes[l - 1] + 32 * (idx[l] % TREE_FAN), nh[l],
+				32) != 0)
+			return 1;
+		tree_node_hash(l - 1, v.mv_data, TREE_NODE_LEN, nh[l - 1]);
+	}
+	ch = cached(c, l, idx[l]);
+	if (!ch || memcmp(ch, nh[l], 32) != 0)
+		return 1;
+	for (; l < level; l++) {
+		uint32_t base = idx[l] * TREE_FAN;
+
+		if (l == NODE_LEVEL)
+			node_keep(c, idx[l], nodes[l]);
+
+		for (uint32_t x = 0; x < TREE_FAN; x++)
+			cache_put(c, l + 1, base + x, nodes[l] ?
+				nodes[l] + 32 * x : zero32);
+	}
+	return 0;
+}
+
+static struct seen_rec *seen_slot(struct tree_cache *c, uint64_t id)
+{
+	return &c->seen[id % SEEN_RECS];
+}
+
+static int seen_same(struct tree_cache *c, uint64_t id, store_db db,
+	const uint8_t *key, size_t key_len, const MDB_val *val)
+{
+	const struct seen_rec *e = seen_slot(c, id);
+
+	return e->epoch == c->epoch && e->val && e->db == (uint8_t)db &&
+	    e->key_len == key_len && memcmp(e->key, key, key_len) == 0 &&
+	    e->len == val->mv_size && memcmp(e->val, val->mv_data,
+	    val->mv_size) == 0;
+}
+
+/* Best effort: a record not kept is checked in full next time. 1 when
+   kept. */
+static int seen_keep(struct tree_cache *c, uint64_t id, store_db db,
+	const uint8_t *key, size_t key_len, const MDB_val *val)
+{
+	struct seen_rec *e = seen_slot(c, id);
+
+	if (val->mv_size > SEEN_VAL_MAX || key_len > STORE_KEY_MAX)
+		return 0;
+	if (!e->val || e->cap < val->mv_size) {
+		uint8_t *p = realloc(e->val, val->mv_size ? val->mv_size : 1);
+
+		if (!p) {
+			e->epoch = 0;	/* the old bytes may be gone */
+			return 0;
+		}
+		e->val = p;
+		e->cap = val->mv_size;
+	}
+	e->epoch = c->epoch;
+	e->db = (uint8_t)db;
+	e->key_len = (uint8_t)key_len;
+	memcpy(e->key, key, key_len);
+	e->len = val->mv_size;
+	memcpy(e->val, val->mv_data, val->mv_size);
+	return 1;
+}
+
+int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
+	size_t key_len, const MDB_val *val, int *ret_bad,
+	const uint8_t **ret_kept)
+{
+	tree_entry want = { tree_id(db, key, key_len), (uint8_t)db,
+		(uint8_t)key_len, key, NULL }, e;
+	uint32_t b = tree_bucket(want.id);
+	uint8_t k[5], leaf[32], bh[32];
+	MDB_val kv = { 5, k }, v = { 0, NULL };
+	const uint8_t *found = NULL;
+	size_t off = 0;
+	int have, r;
+
+	if (ret_kept)
+		*ret_kept = NULL;
+	KMC_GUARD(storetree_read_check(st, txn, &have));
+	if (!have)
+		return 0;	/* a store an older kmc made, only read */
+	if (val && seen_same(st->tree_cache, want.id, db, key, key_len, val)) {
+		if (ret_kept)
+			*ret_kept = seen_slot(st->tree_cache, want.id)->val;
+		return 0;
+	}
+	tree_node_key(TREE_BUCKET_LEVEL, b, k);
+	r = db_err(mdb_get(txn, store_tree_dbi(st), &kv, &v));
+	if (r == KMC_E_NOT_FOUND)
+		v = (MDB_val){ 0, NULL };
+	else if (r < 0)
+		return r;
+	else if (!db_val_ok(st->env, &v, BUCKET_MAX))
+		return record_bad(ret_bad, db, key, key_len, "its bucket is damaged");
+	while ((have = tree_entry_next(v.mv_data, v.mv_size, &off, &e)) > 0)
+		if (tree_entry_cmp(&e, &want) == 0) {
+			found = e.leaf;
+			break;
+		}
+	if (have < 0)
+		return record_bad(ret_bad, db, key, key_len, "its bucket is damaged");
+	if (val) {
+		if (!found)
+			return record_bad(ret_bad, db, key, key_len, "the digest does not "
+				"hold this record");
+		tree_leaf(db, key, key_len, val->mv_data, val->mv_size, leaf);
+		if (sodium_memcmp(leaf, found, 32) != 0)
+			return record_bad(ret_bad, db, key, key_len, "the record is not the "
+				"one the digest holds");
+	} else if (found) {
+		return record_bad(ret_bad, db, key, key_len, "the digest holds a record "
+			"the store lacks");
+	}
+	tree_node_hash(TREE_BUCKET_LEVEL, v.mv_data, v.mv_size, bh);
+	r = prove(st, txn, TREE_BUCKET_LEVEL, b, bh);
+	KMC_GUARD(r);
+	if (r)
+		return record_bad(ret_bad, db, key, key_len, "its bucket does not lead "
+			"to the root");
+	if (val && seen_keep(st->tree_cache, want.id, db, key, key_len, val) &&
+	    ret_kept)
+		*ret_kept = seen_slot(st->tree_cache, want.id)->val;
+	return 0;
+}
