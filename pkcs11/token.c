@@ -254,6 +254,25 @@ void p11_uri_freep(P11KitUri **u)
 		p11k.uri_free(*u);
 }
 
+/* Whether every '%' of s starts two hex digits: p11-kit 0.24 answers
+   "bad encoding" both for a bad escape and for a malloc that failed while
+   decoding (p11_url_decode returns NULL for either), and "unexpected" for
+   a key it could not copy. A URI whose escapes are sound was refused for
+   want of memory, and is told so. */
+static int escapes_ok(const char *s)
+{
+	static const char HEX[] = "0123456789abcdefABCDEF";
+
+	for (; *s; s++) {
+		if (*s != '%')
+			continue;
+		if (!s[1] || !strchr(HEX, s[1]) || !s[2] || !strchr(HEX, s[2]))
+			return 0;
+		s += 2;
+	}
+	return 1;
+}
+
 int p11_uri_parse(const char *s, P11KitUri **ret)
 {
 	P11KitUri *u;
@@ -267,6 +286,10 @@ int p11_uri_parse(const char *s, P11KitUri **ret)
 	r = p11k.uri_parse(s, P11_KIT_URI_FOR_ANY, u);
 	if (r != P11_KIT_URI_OK) {
 		p11k.uri_free(u);
+		if (r == P11_KIT_URI_UNEXPECTED ||
+			(r == P11_KIT_URI_BAD_ENCODING && escapes_ok(s)))
+			return kmc_detail(KMC_E_NOMEM, "reading the PKCS#11 "
+				"URI %s: out of memory", s);
 		return kmc_detail(KMC_E_STRING, "%s is not a PKCS#11 URI: %s", s,
 			p11k.uri_message(r));
 	}

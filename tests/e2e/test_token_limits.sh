@@ -57,6 +57,12 @@ check "... no keys-folder copy was written" test ! -e "$V/keys/full"
 t_err 9 "a token that cannot make EC keys: refused (exit 9), naming the token" \
 	"token lim cannot make EC keys" \
 	env P11_WRAP_NO_EC=1 "$KMC" --vault "$V" key gen noec --type p384 --on-token "$TOK"
+# p11-kit says "bad encoding" for a failed malloc too; kmc tells a real
+# bad escape (this one) from want of memory by checking the escapes.
+t_err 2 "a URI with a bad escape: refused as not a PKCS#11 URI (exit 2)" \
+	"pkcs11:token=l%zzm.* is not a PKCS#11 URI: URI encoding invalid" \
+	"$KMC" --vault "$V" key gen badesc --type p256 \
+	--on-token "pkcs11:token=l%zzm?module-path=$WRAP&pin-source=$T/pin"
 check "nothing changed in the vault" same "$S0"
 check "nor on the token" test "$(count_keys)" = "$N0"
 t "an RSA key on the same token still works" env P11_WRAP_NO_EC=1 \
