@@ -12,9 +12,8 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 #include "store.h"
+#include "filemap.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
 
@@ -43,125 +42,25 @@ int db_err(int rc)
 /*
  * Where LMDB mapped the file. Its envinfo cannot say: me_mapaddr is the
  * address recorded in the meta page, 0 without MDB_FIXEDMAP. So the
- * mapping of the file's inode is looked up in /proc/self/maps once, at
- * open, and kept as the env's user context.
- *
- * Read with read(2) and parsed by hand, not with stdio and sscanf: every
- * open pays for it, and sscanf over the few dozen lines of a process's
- * maps cost some 350,000 instructions, 2% of a whole `openssl pkey` on a
- * kmc: URI (docs/performance.md, row 4). A line is
- * "start-end perms offset major:minor inode [path]", all numbers hex but
- * the inode; a line that does not parse is skipped, as before.
+ * mapping of the file's inode is looked up once, at open (filemap.c),
+ * and kept as the env's user context.
  */
 typedef struct map_range {
 	uintptr_t base;
 	size_t len;
 } map_range;
 
-/* The hex (base 16) or decimal number at *p, ended by stop or, when
-   stop is 0, by a space or the end of the line; *p moves past it. */
-static int maps_num(const char **p, const char *end, unsigned base, char stop,
-	unsigned long long *ret)
-{
-	unsigned long long v = 0;
-	const char *s = *p;
-
-	for (; s < end; s++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else
-			break;
-		if (v > (~0ULL - d) / base)
-			return 0;
-		v = v * base + d;
-	}
-	if (s == *p || (s < end ? *s != (stop ? stop : ' ') : stop != 0))
-		return 0;
-	*p = s < end ? s + 1 : s;
-	*ret = v;
-	return 1;
-}
-
-/* One line of /proc/self/maps, [p, end) without its newline. */
-static int maps_line(const char *p, const char *end, unsigned long long *start,
-	unsigned long long *stop, unsigned long long *off, dev_t *dev,
-	unsigned long long *ino)
-{
-	unsigned long long maj, min;
-
-	if (!maps_num(&p, end, 16, '-', start) ||
-	    !maps_num(&p, end, 16, ' ', stop))
-		return 0;
-	p = memchr(p, ' ', (size_t)(end - p));	/* past the permissions */
-	if (!p)
-		return 0;
-	p++;
-	if (!maps_num(&p, end, 16, ' ', off) ||
-	    !maps_num(&p, end, 16, ':', &maj) ||
-	    !maps_num(&p, end, 16, ' ', &min) ||
-	    !maps_num(&p, end, 10, 0, ino) ||
-	    maj > 0xfff || min > 0xfffff)
-		return 0;
-	*dev = makedev((unsigned)maj, (unsigned)min);
-	return 1;
-}
-
 static map_range *map_find(int fd, size_t mapsize)
 {
-	char buf[8192];
-	struct stat st;
-	map_range *m = NULL;
-	size_t have = 0;
-	int mfd, eof = 0;
+	map_range *m;
+	uintptr_t base;
+	size_t len;
 
-	if (fstat(fd, &st) < 0)
+	if (file_map_find(fd, mapsize, &base, &len) < 0)
 		return NULL;
-	mfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (mfd < 0)
-		return NULL;
-	while (!m && (!eof || have)) {
-		char *nl, *line = buf;
-		ssize_t n = 0;
-
-		if (!eof) {
-			n = read(mfd, buf + have, sizeof(buf) - have);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				eof = 1;
-			else
-				have += (size_t)n;
-		}
-		/* Whole lines only; at the end, what is left is one. */
-		while (!m && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			unsigned long long start, stop, off, ino;
-			dev_t dev;
-
-			if (maps_line(line, nl, &start, &stop, &off, &dev, &ino) &&
-			    off == 0 && ino == (unsigned long long)st.st_ino &&
-			    dev == st.st_dev && stop > start &&
-			    stop - start <= mapsize) {
-				m = malloc(sizeof(*m));
-				if (m)
-					*m = (map_range){ (uintptr_t)start,
-						(size_t)(stop - start) };
-			}
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		/* A line longer than the buffer (a path of PATH_MAX): its
-		   head is dropped, and the rest is no line of ours. */
-		if (have == sizeof(buf))
-			have = 0;
-		if (eof && !memchr(buf, '\n', have))
-			break;
-	}
-	close(mfd);
+	m = malloc(sizeof(*m));
+	if (m)
+		*m = (map_range){ base, len };
 	return m;
 }
 
