@@ -148,7 +148,10 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	ri = malloc(sizeof(*ri));
 	if (!ri)
 		return 0;
-	*ri = (ref_in){ .cin = cin };
+	/* Not the buffer: 16 KiB cleared would cost more than the look. */
+	ri->cin = cin;
+	ri->pos = ri->have = 0;
+	ri->eof = 0;
 	if (!ref_find(ri))
 		goto out;
 	in = BIO_new_mem_buf(ri->buf, (int)ri->have);
