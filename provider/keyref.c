@@ -154,6 +154,24 @@ static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
 	ri->eof = 0;
 	if (!ref_find(ri))
 		goto out;
+	/* Ours, and its END line not within the buffer: a body no URI can
+	   be, refused here rather than left to other decoders to chew on
+	   (13 MB of it kept openssl busy for minutes). */
+	if (ri->have == sizeof(ri->buf) &&
+	    !memmem(ri->buf, ri->have, "\n-----END ", 10)) {
+		prov_error(KMCPROV_R_BAD_URI, "a KMC KEY REFERENCE whose body is "
+			"not a kmc: URI: too large (its block passes %d bytes)",
+			REF_BLOCK_MAX);
+		/* Read to its end, a buffer at a time: after a decoder's
+		   failure OpenSSL 3.0 goes on from where it stopped, and every
+		   other decoder would read the rest again, each of them. */
+		ri->eof = 0;
+		do
+			ri->pos = ri->have = 0;
+		while (ref_more(ri));
+		ok = 0;
+		goto out;
+	}
 	in = BIO_new_mem_buf(ri->buf, (int)ri->have);
 	if (!in) {
 		ok = 0;
