@@ -423,6 +423,7 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 
 	v->bind = calloc(1, sizeof(*v->bind));
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
+	v->bind->place.dirfd = -1;
 	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
 		BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
@@ -442,7 +443,12 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 			v->bind->pin, v->ks->vault_id));
 	}
 
+	/* Only while the opener's folder is open: later reads and writes
+	   of the place walk its path again. */
+	if (v->bind->place.kind == BIND_PLACE_HOST)
+		v->bind->place.dirfd = by->host_dirfd;
 	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
+	v->bind->place.dirfd = -1;
 	if (r == -ENOENT) {
 		v->bind->have = 0;
 		if (!writer)

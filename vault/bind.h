@@ -89,6 +89,7 @@ typedef struct kmc_vault kmc_vault;
  */
 typedef struct bind_opener {
 	const char *host_key;	/* the host key file that opened, or NULL */
+	int host_dirfd;		/* its folder, open and checked, or -1 */
 	const char *token_uri;	/* the token protector's URI, or NULL */
 	const kmc_secret *pin;	/* its PIN as the options gave it */
 	int pin_in_uri;		/* the URI names a pin-source */
@@ -134,6 +135,8 @@ KMC_INTERNAL void bind_status(int dirfd, uint64_t store_gen,
 typedef struct bind_place {
 	int kind;		/* 0: none, BIND_PLACE_HOST or _TOKEN */
 	char dir[4096];		/* the host key's folder */
+	int dirfd;		/* that folder already open and checked (during
+				   bind_open() only, borrowed), or -1 */
 	char name[64];		/* kmcstate-<vault id hex>, or the object's
 				   label kmcvault-counter-<vault id hex> */
 	char show[4200];	/* dir/name (the label), for messages */

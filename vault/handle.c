@@ -254,6 +254,11 @@ typedef struct unlock_ctx {
 	kmc_secret *pass;	/* asked for once, reused for the twin */
 	int pass_refused;
 	char notes[1024];	/* what failed before one worked */
+	/* The folder of the host key that opened, as read, and the key's
+	   path as given or recorded: the binding reads the state file
+	   beside the key through it rather than walk the path again. */
+	int *host_dirfd;
+	char host_key[PATH_MAX];
 } unlock_ctx;
 
 static int get_passphrase(unlock_ctx *u, const kmc_secret **ret)
@@ -329,7 +334,12 @@ static int ks_unlock(const keystore *ks, unlock_ctx *u, kmc_secret **ret_rk,
 			kmc_detail_clear();
 			if (pass == 0 && s->type == KMC_PROTECTOR_HOST) {
 				r = host_slot_unlock(ks->vault_id, s, host_key,
-					ret_rk);
+					ret_rk, u->host_dirfd);
+				if (r == 0 && (host_key ? snprintf(u->host_key,
+					    sizeof(u->host_key), "%s", host_key) < 0 :
+					    host_slot_path(s, u->host_key,
+						    sizeof(u->host_key)) < 0))
+					u->host_key[0] = '\0';
 			} else if (pass == 1 && (s->type == KMC_PROTECTOR_PKCS11 ||
 				   s->type == KMC_PROTECTOR_TPM)) {
 				r = p11_slot_unlock(ks->vault_id, s, o, ret_rk);
@@ -526,7 +536,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	char dbuf[PATH_MAX];
 	ks_file f[2] = { 0 };
 	kmc_options o;
-	unlock_ctx u = { .opts = &o };
+	_cleanup_(kmc_closep) int host_dirfd = -1;
+	unlock_ctx u = { .opts = &o, .host_dirfd = &host_dirfd };
 	int order[2], n, r, used = -1, restored = 0;
 
 	kmc_detail_clear();
@@ -614,7 +625,14 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	   or folder older than the vault last was are refused here. */
 	if (r == 0) {
 		char hk[PATH_MAX], uri[2049];
-		bind_opener by = { .host_key = host_key_used(v, &o, hk) };
+		bind_opener by = { .host_key = host_key_used(v, &o, hk),
+			.host_dirfd = -1 };
+
+		/* The host key's folder as the unlock opened and checked it,
+		   when it is the folder of the key the binding names. */
+		if (by.host_key && host_dirfd >= 0 &&
+		    strcmp(by.host_key, u.host_key) == 0)
+			by.host_dirfd = host_dirfd;
 
 		token_used(v, &o, uri, sizeof(uri), &by);
 		r = bind_open(v, f[used].raw, f[used].len, &by,
