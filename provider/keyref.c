@@ -74,7 +74,9 @@ static int ref_more(ref_in *r)
 
 	if (r->pos) {
 		r->have -= r->pos;
-		memmove(r->buf, r->buf + r->pos, r->have);
+		/* Byte by byte, as vault/filemap.c says why. */
+		for (size_t i = 0; i < r->have; i++)
+			r->buf[i] = r->buf[r->pos + i];
 		r->pos = 0;
 	}
 	if (r->eof || r->have == sizeof(r->buf) || !kmcprov_bio_read_ex ||

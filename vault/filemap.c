@@ -108,7 +108,11 @@ int file_map_find(int fd, size_t max_len, uintptr_t *ret_base,
 			line = nl + 1;
 		}
 		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
+		/* The unfinished line to the front, byte by byte: a fortified
+		   memmove is __memmove_chk, which memcheck takes for a
+		   __memcpy_chk of overlapping bytes (and fails the suite). */
+		for (size_t i = 0; i < have; i++)
+			buf[i] = line[i];
 		/* A line longer than the buffer (a path near PATH_MAX): its
 		   head is dropped; the rest is no line of the file's map. */
 		if (have == sizeof(buf))
