@@ -59,14 +59,15 @@ static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
 	return bind_store_root(&v->st, ret_gen, root);
 }
 
-static int bind_key(const kmc_secret *rk, kmc_secret **ret)
+static int bind_key(const kmc_secret *rk, int ro, kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
 
 	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &key));
 	KMC_GUARD(kmc_subkey(kmc_secret_data(key), kmc_secret_data(rk), 3,
 		"kmcbind"));
-	KMC_GUARD(kmc_secret_readonly(key));
+	if (ro)
+		KMC_GUARD(kmc_secret_readonly(key));
 	*ret = TAKE_PTR(key);
 	return 0;
 }
@@ -83,7 +84,7 @@ int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
 	b.ks_gen = ks_gen;
 	kmc_hash(b.ks_digest, raw, len);
 	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
-	KMC_GUARD(bind_key(rk, &key));
+	KMC_GUARD(bind_key(rk, 1, &key));
 	bind_serialize(&b, kmc_secret_data(key), file);
 	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
 }
@@ -427,7 +428,8 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
 		BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
-	KMC_GUARD(bind_key(v->rk, &v->bind->key));
+	/* A reader's open makes it read-only with its other keys. */
+	KMC_GUARD(bind_key(v->rk, !v->ro_at_end, &v->bind->key));
 	if (by->host_key)
 		KMC_GUARD(bind_place_host(&v->bind->place, by->host_key,
 			v->ks->vault_id));
@@ -704,4 +706,9 @@ void bind_status(int dirfd, uint64_t store_gen,
 		*ret_state = KMC_BIND_PENDING;
 	else
 		*ret_state = KMC_BIND_DISAGREES;
+}
+
+kmc_secret *bind_kept_key(const kmc_vault *v)
+{
+	return v->bind ? v->bind->key : NULL;
 }

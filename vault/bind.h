@@ -99,6 +99,9 @@ KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
 /* The writes bind_open() leaves to the end of a writable open. */
 KMC_INTERNAL int bind_settle(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
+/* The binding's key the handle keeps (NULL before bind_open()): the open
+   makes it read-only with the handle's other keys (handle.c). */
+KMC_INTERNAL kmc_secret *bind_kept_key(const kmc_vault *v);
 /* kmc init: the first binding of the vault built in dirfd (keystore raw
    of generation ks_gen, store st). */
 KMC_INTERNAL int bind_init(int dirfd, store *st,
