@@ -99,5 +99,18 @@ KMC_INTERNAL int kmc_secret_dup(const void *p, size_t len, kmc_secret **ret)
 /* Make a secret read-only (keys, once derived). A secret in the arena
  * moves to pages of its own first: 0, or KMC_E_NOMEM. */
 KMC_INTERNAL int kmc_secret_readonly(kmc_secret *s) KMC_MUST_CHECK;
+/*
+ * kmc_secret_readonly_group - make the n secrets s[] read-only together,
+ * in one read-only mapping of their own (guard pages, locked, as
+ * kmc_secret_readonly's), where each alone would take one. Each must
+ * still be in the arena (not read-only already), and appear once. Each
+ * is freed alone as before: its bytes are wiped at its free, and the
+ * mapping goes with the last. kmc_secret_readonly() on one is a no-op.
+ * Returns 0; KMC_E_INVALID, or KMC_E_NOMEM with every secret as it was.
+ * WARNING: a secret of a group cannot be shrunk or written, as any
+ * read-only secret.
+ */
+KMC_INTERNAL int kmc_secret_readonly_group(kmc_secret *const *s, size_t n)
+	KMC_MUST_CHECK;
 
 #endif

@@ -8,6 +8,10 @@
  * read-only (which needs pages of their own), live in sodium_malloc()
  * memory: guard pages on both sides, a canary, mlock() where the limit
  * allows, and sodium_free() wipes them.
+ * Secrets kept read-only together (a handle's keys, made at its open) can
+ * share one such read-only mapping instead (kmc_secret_readonly_group):
+ * each pair of guard pages, locked page and its mprotect calls costs some
+ * 10 system calls over an open and its close, dear on a virtual machine.
  * One extra NUL follows the bytes so passwords work as C strings. A secret
  * is never resized upwards: growing would copy it through realloc.
  */
@@ -16,11 +20,19 @@
 #include "arena.h"
 #include "crypto.h"
 
+/* The read-only mapping a group of secrets shares, and how many of
+   them are still in it. */
+typedef struct ro_group {
+	unsigned char *base;
+	size_t refs;
+} ro_group;
+
 struct kmc_secret {
 	unsigned char *data;
 	size_t len;
 	size_t cap;
 	int in_arena;
+	ro_group *group;	/* data lies in group->base, or NULL */
 };
 
 /* A cap keeps a corrupt length field from asking for gigabytes. */
@@ -85,6 +97,8 @@ int kmc_secret_shrink(kmc_secret *s, size_t len)
 
 int kmc_secret_readonly(kmc_secret *s)
 {
+	if (s->group)
+		return 0;	/* read-only already, with its group */
 	/* A slot shares its pages with other secrets: move to pages of
 	   its own, which can be protected alone. */
 	if (s->in_arena) {
@@ -101,11 +115,63 @@ int kmc_secret_readonly(kmc_secret *s)
 	return 0;
 }
 
+int kmc_secret_readonly_group(kmc_secret *const *s, size_t n)
+{
+	ro_group *g;
+	size_t total = 0, off = 0;
+
+	KMC_ENSURE(n > 0, KMC_E_INVALID);
+	for (size_t i = 0; i < n; i++) {
+		/* Each one writable still, in no group, and counted once. */
+		KMC_ENSURE(s[i] && s[i]->in_arena && !s[i]->group,
+			KMC_E_INVALID);
+		for (size_t j = 0; j < i; j++)
+			KMC_ENSURE(s[j] != s[i], KMC_E_INVALID);
+		total += s[i]->cap + 1;
+	}
+	g = malloc(sizeof(*g));
+	KMC_ENSURE(g, KMC_E_NOMEM);
+	g->base = sodium_malloc(total);
+	if (!g->base) {
+		free(g);
+		return KMC_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(g->base + off, s[i]->data, s[i]->cap + 1);
+		kmc_arena_free(s[i]->data);	/* checks and wipes the slot */
+		s[i]->data = g->base + off;
+		s[i]->in_arena = 0;
+		s[i]->group = g;
+		off += s[i]->cap + 1;
+	}
+	g->refs = n;
+	sodium_mprotect_readonly(g->base);
+	return 0;
+}
+
+/* One secret of a group leaves it: its bytes wiped at once (the
+   mapping writable for that moment), the mapping freed with the last. */
+static void group_leave(kmc_secret *s)
+{
+	ro_group *g = s->group;
+
+	if (--g->refs == 0) {
+		sodium_free(g->base);	/* writable, wiped, unlocked, unmapped */
+		free(g);
+		return;
+	}
+	sodium_mprotect_readwrite(g->base);
+	sodium_memzero(s->data, s->cap + 1);
+	sodium_mprotect_readonly(g->base);
+}
+
 void kmc_secret_free(kmc_secret *s)
 {
 	if (!s)
 		return;
-	if (s->in_arena)
+	if (s->group)
+		group_leave(s);
+	else if (s->in_arena)
 		kmc_arena_free(s->data);	/* checks and wipes the slot */
 	else
 		/* Makes the pages writable, wipes and unlocks them. */

@@ -7,7 +7,7 @@
  *   DECODER       for key-reference files (-----BEGIN KMC KEY
  *                 REFERENCE-----), which any PEM_read_bio_PrivateKey
  *                 caller runs: nginx, Apache, HAProxy, PostgreSQL,
- *                 Mosquitto, curl.
+ *                 Mosquitto, curl (keyref.c).
  *
  * Both return the key by value as PKCS#8 PrivateKeyInfo DER through the
  * object callback; the default provider's decoders turn it into the key
@@ -49,7 +49,6 @@
 
 typedef struct prov_ctx {
 	const OSSL_CORE_HANDLE *handle;
-	OSSL_LIB_CTX *libctx;	/* for BIOs from the core */
 	int asked[3];		/* token key operations: times asked for */
 } prov_ctx;
 
@@ -295,7 +294,7 @@ static void raise_error(const kmcprov_vault_api *k, int err, const char *dir,
  * Export the key of bundle name as DER and hand it to cb as an
  * OSSL_OBJECT. Returns cb's result, or 0 after raising an error.
  */
-static int emit_key(const char *dir, const char *name, int by_ref,
+int kmcprov_emit_key(const char *dir, const char *name, int by_ref,
 	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *cb,
 	void *cbarg)
 {
@@ -467,7 +466,7 @@ static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
 		return 0;
 	/* End of file after any load, failed or not: callers never spin. */
 	s->done = 1;
-	return emit_key(s->dir, s->name, 1, pw_cb, pw_cbarg, object_cb,
+	return kmcprov_emit_key(s->dir, s->name, 1, pw_cb, pw_cbarg, object_cb,
 		object_cbarg);
 }
 
@@ -505,111 +504,6 @@ static const OSSL_ALGORITHM stores[] = {
 };
 
 /* ---------------------------------------------------------------- */
-/* DECODER for key-reference files                                  */
-
-static OSSL_FUNC_decoder_newctx_fn ref_newctx;
-static OSSL_FUNC_decoder_freectx_fn ref_freectx;
-static OSSL_FUNC_decoder_does_selection_fn ref_does_selection;
-static OSSL_FUNC_decoder_decode_fn ref_decode;
-static OSSL_FUNC_decoder_export_object_fn ref_export_object;
-
-static void *ref_newctx(void *provctx)
-{
-	return provctx;		/* no state of its own */
-}
-
-static void ref_freectx(void *ctx)
-{
-	(void)ctx;
-}
-
-static int ref_does_selection(void *provctx, int selection)
-{
-	(void)provctx;
-	return selection == 0 ||
-		(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
-}
-
-static int ref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
-	OSSL_CALLBACK *data_cb, void *data_cbarg,
-	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
-	prov_ctx *pc = ctx;
-	const kmcprov_vault_api *k;
-	BIO *in = BIO_new_from_core_bio(pc->libctx, cin);
-	char *label = NULL, *header = NULL, *dir = NULL, *name = NULL;
-	unsigned char *data = NULL;
-	long len = 0;
-	int ok = 1, r;
-
-	if (!in)
-		return 0;
-	if (!ref_does_selection(NULL, selection))
-		goto out;
-	/* Not PEM, or another label: empty-handed, which is no error. */
-	ERR_set_mark();
-	if (PEM_read_bio(in, &label, &header, &data, &len) <= 0 ||
-	    strcmp(label, KMC_REF_LABEL) != 0) {
-		ERR_pop_to_mark();
-		goto out;
-	}
-	ERR_clear_last_mark();
-	/* Ours: only now is the vault code needed. */
-	k = kmcprov_vault();
-	if (!k) {
-		ok = 0;
-		goto out;
-	}
-	r = k->uri_parse((const char *)data, (size_t)len, &dir, &name);
-	if (r < 0) {
-		prov_error(KMCPROV_R_BAD_URI, "a KMC KEY REFERENCE whose body is "
-			"not a kmc: URI: %s", k->error_detail()[0] ?
-			k->error_detail() : k->strerror(r));
-		ok = 0;
-		goto out;
-	}
-	ok = emit_key(dir, name, 0, pw_cb, pw_cbarg, data_cb, data_cbarg);
-out:
-	OPENSSL_free(label);
-	OPENSSL_free(header);
-	OPENSSL_free(data);
-	free(dir);
-	free(name);
-	BIO_free(in);
-	return ok;
-}
-
-/* OpenSSL 3.0 calls this, without checking it is there, when the key
-   management it chose for a reference is another provider's: a token
-   key's private half cannot go there, and nothing less may pass for it. */
-static int ref_export_object(void *ctx, const void *ref, size_t ref_size,
-	OSSL_CALLBACK *export_cb, void *export_cbarg)
-{
-	(void)ctx;
-	(void)ref;
-	(void)ref_size;
-	(void)export_cb;
-	(void)export_cbarg;
-	return 0;
-}
-
-static const OSSL_DISPATCH ref_functions[] = {
-	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))ref_newctx },
-	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))ref_freectx },
-	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))ref_does_selection },
-	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))ref_decode },
-	{ OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))ref_export_object },
-	{ 0, NULL },
-};
-
-/* Named for its output: the chain goes on with the DER key decoders. */
-static const OSSL_ALGORITHM decoders[] = {
-	{ "DER", "provider=kmc,input=pem", ref_functions,
-	  "kmc: KMC KEY REFERENCE files" },
-	{ NULL, NULL, NULL, NULL },
-};
-
-/* ---------------------------------------------------------------- */
 /* The provider                                                      */
 
 static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
@@ -623,7 +517,7 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id,
 	case OSSL_OP_STORE:
 		return stores;
 	case OSSL_OP_DECODER:
-		return decoders;
+		return kmcprov_decoders;
 	}
 	/* Keys on a token (tokenkey.c says why the order matters): not at
 	   the first question for each operation, the pass that stores the
@@ -691,10 +585,7 @@ static const OSSL_ITEM *prov_reason_strings(void *provctx)
 
 static void prov_teardown(void *provctx)
 {
-	prov_ctx *pc = provctx;
-
-	OSSL_LIB_CTX_free(pc->libctx);
-	free(pc);
+	free(provctx);
 }
 
 static const OSSL_DISPATCH prov_functions[] = {
@@ -728,17 +619,14 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
 		case OSSL_FUNC_CORE_VSET_ERROR:
 			core_vset_error = OSSL_FUNC_core_vset_error(d);
 			break;
+		case OSSL_FUNC_BIO_READ_EX:
+			kmcprov_bio_read_ex = OSSL_FUNC_BIO_read_ex(d);
+			break;
 		}
 	}
 	core_handle = handle;
 	pc->handle = handle;
 	vault_path_init();
-	/* Core BIOs reach the provider through a child library context. */
-	pc->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
-	if (!pc->libctx) {
-		free(pc);
-		return 0;
-	}
 	*out = prov_functions;
 	*provctx = pc;
 	return 1;

@@ -41,6 +41,23 @@ const kmcprov_vault_api *kmcprov_vault(void);
  * as a reference to a key of this provider. Returns 1, or 0 when cb
  * refused it, or -1 after raising an error (the token or the record).
  */
+/*
+ * kmcprov_emit_key - open the vault dir (NULL: the default) and hand the
+ * key name to cb as PKCS#8 DER, or as a reference to a token key (by_ref:
+ * the caller is the STORE, which may take one). 1, or 0 with the error
+ * raised (kmcprov.c).
+ */
+__attribute__((visibility("hidden")))
+int kmcprov_emit_key(const char *dir, const char *name, int by_ref,
+	OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg, OSSL_CALLBACK *cb,
+	void *cbarg);
+/* The DECODER for key-reference files, and the core's BIO read it uses
+   (set by OSSL_provider_init from the core's table; keyref.c). */
+__attribute__((visibility("hidden")))
+extern const OSSL_ALGORITHM kmcprov_decoders[];
+__attribute__((visibility("hidden")))
+extern OSSL_FUNC_BIO_read_ex_fn *kmcprov_bio_read_ex;
+
 __attribute__((visibility("hidden")))
 int kmcprov_token_key_emit(const char *uri, const unsigned char *spki,
 	size_t spki_len, OSSL_CALLBACK *cb, void *cbarg);

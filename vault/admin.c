@@ -55,6 +55,9 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	next = malloc(sizeof(*next));
 	KMC_ENSURE(next, KMC_E_NOMEM);
 	memcpy(next, v->ks, sizeof(*next));
+	/* Past the count a parsed keystore holds whatever was there
+	   (ks_parse_used()): the new slot starts clear. */
+	memset(&next->slots[next->n_slots], 0, sizeof(next->slots[0]));
 	r = slot_create(next->vault_id, type, &o, v->rk, (uint8_t)(id + 1),
 		&next->slots[next->n_slots], ret_recovery);
 	if (r < 0)

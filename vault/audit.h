@@ -16,6 +16,7 @@
 #define KMC_AUDIT_H
 
 #include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/stat.h>
 #include "vault.h"
@@ -206,6 +207,9 @@ KMC_INTERNAL int audit_derive_key(const kmc_secret *rk, kmc_secret **ret)
 	KMC_MUST_CHECK;
 /* The user's name for records (cached in a), never a failure. */
 KMC_INTERNAL const char *audit_user_name(struct audit_state *a);
+/* t as a record's "time", RFC 3339 in UTC ("2026-12-07T02:54:51Z"),
+   without reading the time zone; before 1970 as 1970-01-01T00:00:00Z. */
+KMC_INTERNAL void audit_time_format(time_t t, char out[32]);
 
 /* ---- auditread.c: the log as lines ---------------------------------- */
 

@@ -170,17 +170,48 @@ const char *audit_user_name(struct audit_state *a)
 	return a->user;
 }
 
-static void rfc3339_now(char out[32])
+/*
+ * A time, in UTC, as RFC 3339 (now, for a record). Computed here rather than by gmtime_r(): the
+ * first gmtime_r() of a process reads /etc/localtime (glibc's tzset),
+ * seven system calls that the first read of a server's key paid for a
+ * time zone the record never shows. Days to civil date: H. Hinnant's
+ * days_from_civil inverse, proleptic Gregorian, exact for any time_t
+ * from 1970 on.
+ */
+void audit_time_format(time_t t, char out[32])
 {
-	struct tm tm;
-	time_t t = time(NULL);
+	int64_t days, secs, era, doe, yoe, doy, mp, y, m, d;
 
-	if (!gmtime_r(&t, &tm) ||
-	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (t < 0) {
 		snprintf(out, 32, "1970-01-01T00:00:00Z");
+		return;
+	}
+	days = (int64_t)t / 86400;
+	secs = (int64_t)t % 86400;
+	days += 719468;			/* from 0000-03-01 */
+	era = days / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y > 9999) {
+		snprintf(out, 32, "9999-12-31T23:59:59Z");
+		return;
+	}
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m,
+		(int)d, (int)(secs / 3600), (int)(secs / 60 % 60),
+		(int)(secs % 60));
 }
 
-/* The record's text for seq after prev, its MAC appended, and a newline. */
+static void rfc3339_now(char out[32])
+{
+	audit_time_format(time(NULL), out);
+}
+
 static int build(struct audit_state *a, const audit_rec *rec, uint64_t seq,
 	const uint8_t prev[AUDIT_HASH_LEN], line_buf *b)
 {

@@ -59,14 +59,15 @@ static int store_now(kmc_vault *v, uint64_t *ret_gen, uint8_t root[32])
 	return bind_store_root(&v->st, ret_gen, root);
 }
 
-static int bind_key(const kmc_secret *rk, kmc_secret **ret)
+static int bind_key(const kmc_secret *rk, int ro, kmc_secret **ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
 
 	KMC_GUARD(kmc_secret_new(KMC_KEY_LEN, &key));
 	KMC_GUARD(kmc_subkey(kmc_secret_data(key), kmc_secret_data(rk), 3,
 		"kmcbind"));
-	KMC_GUARD(kmc_secret_readonly(key));
+	if (ro)
+		KMC_GUARD(kmc_secret_readonly(key));
 	*ret = TAKE_PTR(key);
 	return 0;
 }
@@ -83,7 +84,7 @@ int bind_init(int dirfd, store *st, const uint8_t vault_id[KS_VAULT_ID_LEN],
 	b.ks_gen = ks_gen;
 	kmc_hash(b.ks_digest, raw, len);
 	KMC_GUARD(bind_store_root(st, &b.gen, b.root));
-	KMC_GUARD(bind_key(rk, &key));
+	KMC_GUARD(bind_key(rk, 1, &key));
 	bind_serialize(&b, kmc_secret_data(key), file);
 	return kmc_write_atomic(dirfd, BIND_NAME, file, sizeof(file), 0600, 1);
 }
@@ -423,10 +424,12 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 
 	v->bind = calloc(1, sizeof(*v->bind));
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
+	v->bind->place.dirfd = -1;
 	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
 		BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
-	KMC_GUARD(bind_key(v->rk, &v->bind->key));
+	/* A reader's open makes it read-only with its other keys. */
+	KMC_GUARD(bind_key(v->rk, !v->ro_at_end, &v->bind->key));
 	if (by->host_key)
 		KMC_GUARD(bind_place_host(&v->bind->place, by->host_key,
 			v->ks->vault_id));
@@ -442,7 +445,12 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 			v->bind->pin, v->ks->vault_id));
 	}
 
+	/* Only while the opener's folder is open: later reads and writes
+	   of the place walk its path again. */
+	if (v->bind->place.kind == BIND_PLACE_HOST)
+		v->bind->place.dirfd = by->host_dirfd;
 	r = bind_check(v, ks_raw, ks_len, &v->bind->place_gen);
+	v->bind->place.dirfd = -1;
 	if (r == -ENOENT) {
 		v->bind->have = 0;
 		if (!writer)
@@ -698,4 +706,9 @@ void bind_status(int dirfd, uint64_t store_gen,
 		*ret_state = KMC_BIND_PENDING;
 	else
 		*ret_state = KMC_BIND_DISAGREES;
+}
+
+kmc_secret *bind_kept_key(const kmc_vault *v)
+{
+	return v->bind ? v->bind->key : NULL;
 }

@@ -89,6 +89,7 @@ typedef struct kmc_vault kmc_vault;
  */
 typedef struct bind_opener {
 	const char *host_key;	/* the host key file that opened, or NULL */
+	int host_dirfd;		/* its folder, open and checked, or -1 */
 	const char *token_uri;	/* the token protector's URI, or NULL */
 	const kmc_secret *pin;	/* its PIN as the options gave it */
 	int pin_in_uri;		/* the URI names a pin-source */
@@ -98,6 +99,9 @@ KMC_INTERNAL int bind_open(kmc_vault *v, const uint8_t *ks_raw,
 /* The writes bind_open() leaves to the end of a writable open. */
 KMC_INTERNAL int bind_settle(kmc_vault *v) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_close(kmc_vault *v);
+/* The binding's key the handle keeps (NULL before bind_open()): the open
+   makes it read-only with the handle's other keys (handle.c). */
+KMC_INTERNAL kmc_secret *bind_kept_key(const kmc_vault *v);
 /* kmc init: the first binding of the vault built in dirfd (keystore raw
    of generation ks_gen, store st). */
 KMC_INTERNAL int bind_init(int dirfd, store *st,
@@ -134,6 +138,8 @@ KMC_INTERNAL void bind_status(int dirfd, uint64_t store_gen,
 typedef struct bind_place {
 	int kind;		/* 0: none, BIND_PLACE_HOST or _TOKEN */
 	char dir[4096];		/* the host key's folder */
+	int dirfd;		/* that folder already open and checked (during
+				   bind_open() only, borrowed), or -1 */
 	char name[64];		/* kmcstate-<vault id hex>, or the object's
 				   label kmcvault-counter-<vault id hex> */
 	char show[4200];	/* dir/name (the label), for messages */

@@ -46,6 +46,7 @@ int bind_place_host(bind_place *p, const char *host_key,
 	int n;
 
 	memset(p, 0, sizeof(*p));
+	p->dirfd = -1;
 	KMC_GUARD(kmc_path_parent(host_key, p->dir, sizeof(p->dir), &base));
 	vault_hex(vault_id, KS_VAULT_ID_LEN, hex);
 	snprintf(p->name, sizeof(p->name), "kmcstate-%s", hex);
@@ -62,6 +63,7 @@ int bind_place_token(bind_place *p, const char *uri, const kmc_secret *pin,
 	char hex[2 * KS_VAULT_ID_LEN + 1];
 
 	memset(p, 0, sizeof(*p));
+	p->dirfd = -1;
 	KMC_ENSURE(strlen(uri) < sizeof(p->uri), KMC_E_TOO_LARGE);
 	memcpy(p->uri, uri, strlen(uri) + 1);
 	p->pin = pin;
@@ -76,7 +78,18 @@ int bind_place_token(bind_place *p, const char *uri, const kmc_secret *pin,
 
 static int place_dir(const bind_place *p, int *ret_fd)
 {
-	int r = kmc_open_dir_checked(p->dir, "the host key", ret_fd);
+	int r;
+
+	/* The folder the host key was just read from (the open's own):
+	   checked then as the walk below checks it, and more (its owner
+	   and mode, every folder above it). A copy, as the caller closes
+	   it; the walk again if even that fails. */
+	if (p->dirfd >= 0) {
+		*ret_fd = fcntl(p->dirfd, F_DUPFD_CLOEXEC, 0);
+		if (*ret_fd >= 0)
+			return 0;
+	}
+	r = kmc_open_dir_checked(p->dir, "the host key", ret_fd);
 
 	if (r < 0 && !kmc_error_detail()[0])
 		kmc_detail(r, "%s: %s", p->dir, kmc_strerror(r));

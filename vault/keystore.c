@@ -2,6 +2,7 @@
  * keystore.c - parsing and writing the keystore format of kmc.ks and
  * StandbyKsf.ks (layout in keystore.h), and checking its MAC.
  */
+#include <stddef.h>
 #include <string.h>
 #include "keystore.h"
 #include "../kmc/buf.h"
@@ -49,13 +50,23 @@ static int ks_check(const keystore *ks)
 
 int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 {
+	memset(ks, 0, sizeof(*ks));
+	return ks_parse_used(data, len, ks);
+}
+
+int ks_parse_used(const uint8_t *data, size_t len, keystore *ks)
+{
 	uint8_t sum[KMC_HASH_LEN];
 	const uint8_t *magic;
 	kmc_rbuf b;
 	uint16_t flags;
 	uint64_t created;
 
-	memset(ks, 0, sizeof(*ks));
+	/* The header and the counts between the arrays (with their
+	   padding); the entries as they are read. */
+	memset(ks, 0, offsetof(keystore, slots));
+	memset(&ks->n_mks, 0, offsetof(keystore, mks) -
+		offsetof(keystore, n_mks));
 	KMC_ENSURE(len > KS_TRAILER_LEN + 10 && len <= KS_FILE_MAX,
 		KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(data, KS_MAGIC, 8) == 0, KMC_E_CORRUPT);
@@ -83,6 +94,7 @@ int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 	for (size_t i = 0; i < ks->n_slots; i++) {
 		ks_slot *s = &ks->slots[i];
 
+		memset(s, 0, sizeof(*s));
 		KMC_GUARD(kmc_rbuf_u8(&b, &s->id));
 		KMC_GUARD(kmc_rbuf_u8(&b, &s->type));
 		KMC_GUARD(kmc_rbuf_u16(&b, &s->params_len));
@@ -100,6 +112,7 @@ int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 	for (size_t i = 0; i < ks->n_mks; i++) {
 		ks_master_key *m = &ks->mks[i];
 
+		memset(m, 0, sizeof(*m));
 		KMC_GUARD(kmc_rbuf_u32(&b, &m->id));
 		KMC_GUARD(kmc_rbuf_u8(&b, &m->flags));
 		KMC_GUARD(kmc_rbuf_u64(&b, &created));

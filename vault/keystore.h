@@ -86,6 +86,19 @@ KMC_INTERNAL int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 	KMC_MUST_CHECK;
 
 /*
+ * ks_parse_used - ks_parse() that fills only what the file holds: the
+ * header, slots[0..n_slots) and mks[0..n_mks), each entry whole. The
+ * entries past the counts are left as they were. A keystore is some
+ * 38 KB, most of it room for slots a vault does not use; clearing it all
+ * faulted in every page of both files' structs (about 17 page faults an
+ * open: docs/performance.md, row 4), and a calloc() clears them as well.
+ * WARNING: read entries only below the counts, and fill an entry whole
+ * before counting it (protector add does), as after a protector removal.
+ */
+KMC_INTERNAL int ks_parse_used(const uint8_t *data, size_t len, keystore *ks)
+	KMC_MUST_CHECK;
+
+/*
  * ks_verify_mac - check the keyed MAC of a file ks_parse() accepted.
  * Returns 0 or KMC_E_AUTH.
  */

@@ -67,9 +67,10 @@ static int ks_file_load(int dirfd, const char *dir, ks_file *f)
 		return 0;
 	}
 	KMC_GUARD(r);
+	/* Not cleared: ks_parse_used() fills what the file holds. */
 	f->ks = malloc(sizeof(*f->ks));
 	KMC_ENSURE(f->ks, KMC_E_NOMEM);
-	r = ks_parse(f->raw, f->len, f->ks);
+	r = ks_parse_used(f->raw, f->len, f->ks);
 	if (r < 0) {
 		f->state = KMC_KS_DAMAGED;
 		f->err = r;

@@ -135,7 +135,8 @@ static int host_key_create(const char *path)
 	return 0;
 }
 
-int host_key_load(const char *path, int create, kmc_secret **ret)
+static int host_key_read(const char *path, int create, kmc_secret **ret,
+	int *ret_dirfd)
 {
 	_cleanup_(kmc_closep) int dirfd = -1;
 	_cleanup_(kmc_secret_freep) kmc_secret *key = NULL;
@@ -169,7 +170,19 @@ int host_key_load(const char *path, int create, kmc_secret **ret)
 	   it at once, so pages of its own (and their system calls) would
 	   guard nothing the locked, wiped arena slot does not. */
 	*ret = TAKE_PTR(key);
+	if (ret_dirfd)
+		*ret_dirfd = TAKE_FD(dirfd);
 	return 0;
+}
+
+int host_key_load(const char *path, int create, kmc_secret **ret)
+{
+	return host_key_read(path, create, ret, NULL);
+}
+
+int host_key_load_at(const char *path, kmc_secret **ret, int *ret_dirfd)
+{
+	return host_key_read(path, 0, ret, ret_dirfd);
 }
 
 static void host_key_id(const kmc_secret *hk, uint8_t out[8])
@@ -255,8 +268,10 @@ int host_slot_path(const ks_slot *s, char *buf, size_t size)
 }
 
 int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
-	const ks_slot *s, const char *path, kmc_secret **ret_rk)
+	const ks_slot *s, const char *path, kmc_secret **ret_rk,
+	int *ret_dirfd)
 {
+	_cleanup_(kmc_closep) int dirfd = -1;
 	_cleanup_(kmc_secret_freep) kmc_secret *hk = NULL;
 	uint8_t key[KMC_KEY_LEN], kid[8];
 	KMC_CLEANUP_ERASE(key);
@@ -264,13 +279,17 @@ int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	int r;
 
 	KMC_GUARD(host_params_parse(s, &hp));
-	KMC_GUARD(host_key_load(path ? path : hp.path, 0, &hk));
+	KMC_GUARD(host_key_load_at(path ? path : hp.path, &hk, &dirfd));
 	host_key_id(hk, kid);
 	if (memcmp(kid, hp.kid, sizeof(kid)) != 0)
 		return kmc_detail(KMC_E_HOST_KEY, "host key %s is not the one "
 			"this vault was made with", path ? path : hp.path);
 	host_slot_key(vault_id, hk, hp.salt, key);
 	r = slot_unwrap(vault_id, s, key, ret_rk);
+	if (r == 0 && ret_dirfd) {
+		kmc_closep(ret_dirfd);
+		*ret_dirfd = TAKE_FD(dirfd);
+	}
 	/* The right host key that fails to open the slot: the slot is bad. */
 	return r == KMC_E_AUTH ? KMC_E_CORRUPT : r;
 }

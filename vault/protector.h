@@ -56,6 +56,10 @@ KMC_INTERNAL int slot_unwrap(const uint8_t vault_id[KS_VAULT_ID_LEN],
  */
 KMC_INTERNAL int host_key_load(const char *path, int create,
 	kmc_secret **ret) KMC_MUST_CHECK;
+/* host_key_load() without create that also hands over the key's folder
+   (checked as host_key_load checks it) in *ret_dirfd on success. */
+KMC_INTERNAL int host_key_load_at(const char *path, kmc_secret **ret,
+	int *ret_dirfd) KMC_MUST_CHECK;
 
 KMC_INTERNAL int host_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const char *path, const kmc_secret *rk, uint8_t id, ks_slot *ret)
@@ -66,10 +70,13 @@ KMC_INTERNAL int host_slot_path(const ks_slot *s, char *buf, size_t size)
 /* The token URI recorded in pkcs11 or tpm slot s into buf. */
 KMC_INTERNAL int p11_slot_uri(const ks_slot *s, char *buf, size_t size)
 	KMC_MUST_CHECK;
-/* path overrides the one recorded in the slot when not NULL. */
+/* path overrides the one recorded in the slot when not NULL. With
+   ret_dirfd, the host key's folder, opened and checked as it was read,
+   is handed over on success (the state file beside the key is read
+   through it: bind.c), else left as it was. */
 KMC_INTERNAL int host_slot_unlock(const uint8_t vault_id[KS_VAULT_ID_LEN],
-	const ks_slot *s, const char *path, kmc_secret **ret_rk)
-	KMC_MUST_CHECK;
+	const ks_slot *s, const char *path, kmc_secret **ret_rk,
+	int *ret_dirfd) KMC_MUST_CHECK;
 
 KMC_INTERNAL int pass_slot_create(const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const kmc_secret *pass, uint32_t ops, uint64_t mem,

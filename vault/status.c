@@ -64,7 +64,7 @@ static int ks_verify_quietly(const char *dir, ks_file f[2], int *ret_shown)
 				continue;
 			/* The right host key that fails the slot: altered. */
 			r = host_slot_unlock(ks->vault_id, &ks->slots[j],
-				host_key, &rk);
+				host_key, &rk, NULL);
 			/* Out of memory is not "unverified": say it. */
 			if (r == KMC_E_NOMEM)
 				return r;

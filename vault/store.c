@@ -14,8 +14,8 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include "store.h"
+#include "filemap.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
 
@@ -44,8 +44,8 @@ int db_err(int rc)
 /*
  * Where LMDB mapped the file. Its envinfo cannot say: me_mapaddr is the
  * address recorded in the meta page, 0 without MDB_FIXEDMAP. So the
- * mapping of the file's inode is looked up in /proc/self/maps once, at
- * open, and kept as the env's user context.
+ * mapping of the file's inode is looked up once, at open (filemap.c),
+ * and kept as the env's user context.
  */
 typedef struct map_range {
 	uintptr_t base;
@@ -54,31 +54,15 @@ typedef struct map_range {
 
 static map_range *map_find(int fd, size_t mapsize)
 {
-	char line[PATH_MAX + 128];
-	struct stat st;
-	map_range *m = NULL;
-	FILE *f;
+	map_range *m;
+	uintptr_t base;
+	size_t len;
 
-	if (fstat(fd, &st) < 0)
+	if (file_map_find(fd, mapsize, &base, &len) < 0)
 		return NULL;
-	f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return NULL;
-	while (!m && fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, off, ino;
-		unsigned maj, min;
-
-		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end,
-				&off, &maj, &min, &ino) != 6)
-			continue;
-		if (off != 0 || ino != (unsigned long long)st.st_ino ||
-		    makedev(maj, min) != st.st_dev || end - start > mapsize)
-			continue;
-		m = malloc(sizeof(*m));
-		if (m)
-			*m = (map_range){ (uintptr_t)start, (size_t)(end - start) };
-	}
-	fclose(f);
+	m = malloc(sizeof(*m));
+	if (m)
+		*m = (map_range){ base, len };
 	return m;
 }
 

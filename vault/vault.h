@@ -150,6 +150,8 @@ struct kmc_vault {
 	keystore *ks;
 	kmc_secret *rk;		/* kept only by writable handles */
 	kmc_secret *mkwrap;	/* unwraps master keys born after the open */
+	int ro_at_end;		/* during a reader's open: the keys it keeps
+				   are made read-only together at its end */
 	size_t n_mks;
 	vault_mk mks[KMC_MAX_MASTER_KEYS];
 	store st;

@@ -98,6 +98,25 @@ t_out "openssl pkey -in ref.pem under OPENSSL_CONF loads the server's key" \
 	"$SERVER_PUB" with_conf pubkey_of -in "$REF"
 t_err 1 "without OPENSSL_CONF, the reference file is no key to openssl" \
 	'Could not read key' ossl pkey -in "$REF" -noout
+# The decoder reads a file's lines up to its first BEGIN line and no PEM
+# parse unless that names a reference (docs/provider.md): notes of any
+# length before the armour, and CRLF line ends, still make a reference.
+{ head -c 40000 /dev/zero | tr '\0' '#'; echo; head -c 30000 /dev/zero |
+	tr '\0' '\n'; cat "$REF"; } > "$T/ref-late.pem"
+sed 's/$/\r/' "$REF" > "$T/ref-crlf.pem"
+# openssl pkey reads through OSSL_STORE, which hands a block no decoder
+# took to the decoders again on its own: a server's PEM_read_bio_PrivateKey
+# (pem_key_read) has only the one pass, so it is the reader that tells.
+# It prints the key's type and the provider holding it: the vault's key is
+# handed over as PKCS#8, which the default provider decodes.
+READER=$T/pem_key_read
+check "the key-reading program builds" kmc_cc "$READER" "$KMC_TOP/tests/e2e/pem_key_read.c"
+for f in "$REF" "$T/ref-late.pem" "$T/ref-crlf.pem"; do
+	t_out "PEM_read_bio_PrivateKey(${f##*/}) loads the server's key through the provider" \
+		"EC default" with_conf "$READER" "$f" "$PKI/server.crt"
+done
+t_out "... as openssl pkey does the one after 70 KB of notes" \
+	"$SERVER_PUB" with_conf pubkey_of -in "$T/ref-late.pem"
 
 # ---- s_server with the key from the vault -----------------------------------------
 

@@ -3,7 +3,9 @@
  * parses them (vault/auditread.c): each accepted form and its refused
  * twin with the exact error. And the log a handle keeps open between its
  * appends: other handles and a forked child appending in between leave
- * one intact chain.
+ * one intact chain. And a record's time, which is formatted without
+ * gmtime_r() (so without reading the time zone): the same text as
+ * gmtime_r() and strftime() give, over four centuries of instants.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,6 +261,42 @@ static void test_reads_counted(void **state)
 	unit_tree_remove(tmp);
 }
 
+static void check_time(time_t t)
+{
+	char got[32], want[32];
+	struct tm tm;
+
+	assert_non_null(gmtime_r(&t, &tm));
+	assert_true(strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0);
+	audit_time_format(t, got);
+	assert_string_equal(got, want);
+}
+
+static void test_time_format(void **state)
+{
+	const time_t edges[] = {
+		0, 59, 86399, 86400, 951782399, 951782400 /* 2000-02-29 */,
+		951868800 /* 2000-03-01 */, 1709164800 /* 2024-02-29 */,
+		4107542399 /* 2100-02-28T23:59:59 */, 4107542400 /* 2100-03-01 */,
+		253402300799 /* 9999-12-31T23:59:59 */,
+	};
+	char got[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		check_time(edges[i]);
+	/* Every day boundary and a second before it, 1970 to 2370. */
+	for (time_t t = 0; t < (time_t)146097 * 86400; t += 86400) {
+		check_time(t);
+		check_time(t + 86399);
+	}
+	/* Out of range: never a wrong date, never an overflow. */
+	audit_time_format(-1, got);
+	assert_string_equal(got, "1970-01-01T00:00:00Z");
+	audit_time_format((time_t)253402300800, got);
+	assert_string_equal(got, "9999-12-31T23:59:59Z");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_segment_name),
 		cmocka_unit_test(test_kept_log_shared),
 		cmocka_unit_test(test_reads_counted),
+		cmocka_unit_test(test_time_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

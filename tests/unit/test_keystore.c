@@ -193,6 +193,43 @@ static void test_parse_roundtrip(void **state)
 	free(ks);
 }
 
+/*
+ * ks_parse_used() (the open's parse) into memory full of other bytes:
+ * everything the file holds is read as ks_parse() reads it (every used
+ * entry whole, padding too), the same file comes out of it again, and
+ * the bytes past the counts are left alone, which is its point.
+ */
+static void test_parse_used(void **state)
+{
+	keystore *ks = malloc(sizeof(*ks)), *want = malloc(sizeof(*want));
+	uint8_t rk[KMC_KEY_LEN], *raw = NULL;
+	size_t len = 0;
+
+	assert_non_null(ks);
+	assert_non_null(want);
+	build_ks(want, 3);
+	kmc_random(rk, sizeof(rk));
+	assert_int_equal(ks_serialize(want, rk, &raw, &len), 0);
+	assert_int_equal(ks_parse(raw, len, want), 0);
+	memset(ks, 0xee, sizeof(*ks));
+	assert_int_equal(ks_parse_used(raw, len, ks), 0);
+	assert_ks_equal(ks, want);
+	assert_memory_equal(ks, want, offsetof(keystore, slots));
+	assert_memory_equal(ks->slots, want->slots, 3 * sizeof(ks->slots[0]));
+	assert_memory_equal(&ks->n_mks, &want->n_mks, offsetof(keystore, mks) -
+		offsetof(keystore, n_mks));
+	assert_memory_equal(ks->mks, want->mks, want->n_mks * sizeof(ks->mks[0]));
+	assert_int_equal(ks->slots[3].params[0], 0xee);
+	assert_int_equal(ks->slots[KMC_MAX_PROTECTORS - 1].wrapped[0], 0xee);
+	/* The negative twin: damage is refused as ks_parse() refuses it. */
+	raw[len / 2] ^= 1;
+	assert_int_equal(ks_parse_used(raw, len, ks), KMC_E_CORRUPT);
+	free(raw);
+	(void)state;
+	free(want);
+	free(ks);
+}
+
 static void test_roundtrip_full_struct(void **state)
 {
 	keystore *ks = malloc(sizeof(*ks)), *back = malloc(sizeof(*back));
@@ -649,6 +686,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_serialize_layout),
 		T(test_parse_roundtrip),
+		cmocka_unit_test(test_parse_used),
 		cmocka_unit_test(test_roundtrip_full_struct),
 		T(test_serialize_deterministic),
 		T(test_verify_mac),

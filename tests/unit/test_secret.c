@@ -1,6 +1,11 @@
 /*
  * test_secret.c - guarded secrets (kmc/secret.c) and reading them from
- * descriptors and files (safeio/secretio.c).
+ * descriptors and files (safeio/secretio.c). Secrets made read-only
+ * together (kmc_secret_readonly_group, a reader handle's keys) keep their
+ * bytes, refuse a write (a child that writes one dies of it; skipped
+ * under valgrind, whose report of the deliberate write would fail the
+ * suite), are wiped one by one as they are freed, and the group refuses
+ * what it cannot take, leaving the secrets as they were.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,10 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <valgrind/valgrind.h>
 
 #include <kmc.h>
+#include "../../kmc/crypto.h"
 
 #define SECRET_MAX (16u * 1024u * 1024u)
 
@@ -477,6 +487,111 @@ static void test_read_file_empty_and_large(void **state)
 	kmc_secret_free(s);
 }
 
+/* ---- kmc_secret_readonly_group ------------------------------------ */
+
+/* A store the sanitizer does not see: the page protection must stop it. */
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize_address, noinline))
+#endif
+static void raw_write(unsigned char *p, unsigned char v)
+{
+	*(volatile unsigned char *)p = v;
+}
+
+/* The wait status of a child that writes v at p (or only reads it). */
+static int child_writes(unsigned char *p, int write, unsigned char v)
+{
+	struct rlimit no_core = { 0, 0 };
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The signal's own end, not cmocka's handler, which would
+		   carry on with the test in the child. */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		(void)setrlimit(RLIMIT_CORE, &no_core);
+		if (write)
+			raw_write(p, v);
+		_exit(*(volatile unsigned char *)p == v ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static kmc_secret *filled(size_t len, unsigned char v)
+{
+	kmc_secret *s = NULL;
+
+	assert_int_equal(kmc_secret_new(len, &s), 0);
+	memset(kmc_secret_data(s), v, len);
+	return s;
+}
+
+static void test_readonly_group(void **state)
+{
+	kmc_secret *s[3] = { filled(32, 0x11), filled(64, 0x22),
+		filled(32, 0x33) };
+	unsigned char *p1, want[65];
+	int status;
+
+	(void)state;
+	assert_int_equal(kmc_secret_readonly_group(s, 3), 0);
+	memset(want, 0x11, 32);
+	assert_secret(s[0], (const char *)want, 32);
+	memset(want, 0x22, 64);
+	assert_secret(s[1], (const char *)want, 64);
+	memset(want, 0x33, 32);
+	assert_secret(s[2], (const char *)want, 32);
+	/* Read-only already: a no-op, not pages of its own. */
+	assert_int_equal(kmc_secret_readonly(s[0]), 0);
+	if (!RUNNING_ON_VALGRIND) {
+		/* Control: a child that only reads ends well. */
+		status = child_writes(kmc_secret_data(s[1]), 0, 0x22);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		/* One that writes dies (SIGSEGV; under ASan its report, and
+		   a failing exit) and never sees its byte stored. */
+		status = child_writes(kmc_secret_data(s[1]) + 5, 1, 0x5a);
+		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* Freed one by one: each wiped at its free, the others intact. */
+	p1 = kmc_secret_data(s[1]);
+	kmc_secret_free(s[1]);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(p1, want, 65);
+	memset(want, 0x33, 32);
+	assert_secret(s[2], (const char *)want, 32);
+	kmc_secret_free(s[0]);
+	kmc_secret_free(s[2]);	/* the last: the mapping goes with it */
+}
+
+static void test_readonly_group_refused(void **state)
+{
+	kmc_secret *a = filled(32, 0x44), *b = filled(16, 0x55), *ro;
+	kmc_secret *twice[2] = { a, a }, *with_ro[2] = { a, NULL };
+	unsigned char want[32];
+
+	(void)state;
+	ro = filled(8, 0x66);
+	assert_int_equal(kmc_secret_readonly(ro), 0);
+	with_ro[1] = ro;
+	assert_int_equal(kmc_secret_readonly_group(twice, 0), KMC_E_INVALID);
+	assert_int_equal(kmc_secret_readonly_group(twice, 2), KMC_E_INVALID);
+	assert_int_equal(kmc_secret_readonly_group(with_ro, 2), KMC_E_INVALID);
+	/* Each as it was, and still writable. */
+	memset(want, 0x44, 32);
+	assert_secret(a, (const char *)want, 32);
+	kmc_secret_data(a)[0] = 0x45;
+	kmc_secret_data(b)[0] = 0x56;
+	kmc_secret_free(a);
+	kmc_secret_free(b);
+	kmc_secret_free(ro);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +616,8 @@ int main(void)
 		cmocka_unit_test(test_read_file_not_regular),
 		cmocka_unit_test(test_read_file_missing),
 		cmocka_unit_test(test_read_file_empty_and_large),
+		cmocka_unit_test(test_readonly_group),
+		cmocka_unit_test(test_readonly_group_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

@@ -21,8 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <valgrind/valgrind.h>
 
 #include <kmc.h>
 #include <kmc/admin.h>
@@ -1932,6 +1936,84 @@ static void test_status_not_vault(void **state)
 	assert_int_equal((unsigned char)st.vault_id[0], 0x5a);
 }
 
+/* ---- the keys a handle keeps are read-only ------------------------ */
+
+/* A store the sanitizer does not see: the page protection must stop it. */
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize_address, noinline))
+#endif
+static void raw_write(unsigned char *p, unsigned char v)
+{
+	*(volatile unsigned char *)p = v;
+}
+
+/* Whether a child that stores one byte at p ends well (it must not). */
+static int child_can_write(unsigned char *p)
+{
+	struct rlimit no_core = { 0, 0 };
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);	/* not cmocka's handler */
+		signal(SIGBUS, SIG_DFL);
+		(void)setrlimit(RLIMIT_CORE, &no_core);
+		raw_write(p, (unsigned char)~*p);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
+ * The keys a handle keeps while it is open (the master-key wrapping key,
+ * each master key's keys, the binding's key) are read-only, whether a
+ * reader's open made them so together (one mapping) or a writer's one by
+ * one; and the reader's still read and write nothing wrong: an item put
+ * by the writer reads back through the reader.
+ */
+static void test_kept_keys_readonly(void **state)
+{
+	fixture *f = *state;
+	kmc_vault *w, *r;
+	kmc_secret *pw = secret_of("s3cret-value"), *got = NULL;
+
+	if (RUNNING_ON_VALGRIND) {
+		/* memcheck reports the deliberate store in the child */
+		kmc_secret_free(pw);
+		skip();
+		return;
+	}
+	init_host(f);
+	w = open_vault(f, KMC_OPEN_WRITE);
+	assert_int_equal(kmc_item_put(w, "db", KMC_ITEM_PASSWORD,
+		kmc_secret_data(pw), kmc_secret_len(pw)), 0);
+	r = open_vault(f, 0);
+	for (int i = 0; i < 2; i++) {
+		kmc_vault *v = i ? r : w;
+
+		assert_non_null(v->mkwrap);
+		assert_false(child_can_write(kmc_secret_data(v->mkwrap)));
+		assert_true(v->n_mks > 0);
+		assert_false(child_can_write(kmc_secret_data(v->mks[0].keys)));
+		assert_non_null(bind_kept_key(v));
+		assert_false(child_can_write(kmc_secret_data(bind_kept_key(v))));
+	}
+	/* The control: an ordinary secret is writable in a child. */
+	assert_true(child_can_write(kmc_secret_data(pw)));
+	assert_int_equal(kmc_item_get_secret(r, "db", &got), 0);
+	assert_int_equal(kmc_secret_len(got), strlen("s3cret-value"));
+	assert_memory_equal(kmc_secret_data(got), "s3cret-value",
+		strlen("s3cret-value"));
+	kmc_secret_free(got);
+	kmc_secret_free(pw);
+	kmc_vault_close(r);
+	kmc_vault_close(w);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1957,6 +2039,7 @@ int main(void)
 		T(test_item_roundtrip),
 		T(test_item_get_missing),
 		T(test_item_readonly),
+		T(test_kept_keys_readonly),
 		T(test_item_names),
 		T(test_item_values),
 		T(test_item_type),
