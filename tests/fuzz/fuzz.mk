@@ -30,7 +30,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TIMEOUT ?= 10
 FUZZ_TARGETS ?= keystore record cstring journal conf x509 uri recovery manifest \
-	lmdbmeta trust subject ca ciphers batch bind audit treebucket
+	lmdbmeta trust subject ca ciphers batch bind audit treebucket \
+	filemap
 
 FUZZ_DIR := $(O)/fuzz
 # Sanitizer reports are crashes, never warnings that let a run go on.
