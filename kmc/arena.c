@@ -28,6 +28,12 @@
  * touched (free slots, canaries, the tail of a slot), so either reports
  * the bad access itself, where it happens.
  *
+ * Regions of a slot size grow: the first has one page of slots, each
+ * next one twice the slots of the one before (counting the regions of
+ * that size still mapped), up to 64 KiB of slots or 64 slots. A one-shot
+ * process holding a few secrets locks and faults in one page a slot size;
+ * a server holding many soon gets regions of the full size.
+ *
  * A region whose last slot is freed is unmapped, except one empty region
  * of each slot size, kept so that a server reading and freeing one secret
  * at a time does not map and unmap a region every time. Most it keeps
@@ -109,6 +115,7 @@ struct region {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static region *classes[N_CLASSES];
 static unsigned empty[N_CLASSES];	/* empty regions kept: 0 or 1 */
+static unsigned n_regions[N_CLASSES];	/* regions mapped, empty or not */
 static unsigned char canary[CANARY_LEN];
 static int canary_set;
 
@@ -218,15 +225,38 @@ static size_t page_size(void)
 	return page;
 }
 
+/*
+ * How many slots the next region of a class gets when the class has
+ * `have` regions mapped: one page of slots for the first, the bytes
+ * doubled for each region the class already has, up to REGION_BYTES
+ * (and 64 slots). A process holding a few secrets maps, locks and
+ * faults in a page a class, where a region of the full size locked up
+ * to 16; a server holding many soon gets regions of the full size.
+ */
+static unsigned region_slots(size_t slot_size, unsigned have)
+{
+	size_t bytes = page_size();
+	unsigned n_slots;
+
+	for (unsigned k = 0; k < have && bytes < REGION_BYTES; k++)
+		bytes *= 2;
+	if (bytes > REGION_BYTES)
+		bytes = REGION_BYTES;
+	n_slots = (unsigned)(bytes / slot_size);
+	if (n_slots < 1)
+		n_slots = 1;
+	if (n_slots > REGION_SLOTS_MAX)
+		n_slots = REGION_SLOTS_MAX;
+	return n_slots;
+}
+
 static region *region_new(unsigned cls)
 {
 	size_t slot_size = (size_t)1 << (MIN_SHIFT + cls);
 	size_t page = page_size(), bytes;
-	unsigned n_slots = REGION_BYTES / slot_size;
+	unsigned n_slots = region_slots(slot_size, n_regions[cls]);
 	region *r;
 
-	if (n_slots > REGION_SLOTS_MAX)
-		n_slots = REGION_SLOTS_MAX;
 	bytes = (size_t)n_slots * slot_size;
 	bytes = (bytes + page - 1) / page * page;
 	r = calloc(1, sizeof(*r));
@@ -281,6 +311,7 @@ static void region_release(region *r)
 	while (*pp != r)
 		pp = &(*pp)->next;
 	*pp = r->next;
+	n_regions[r->cls]--;
 	/* The sanitizers forget the marks: the addresses will be reused. */
 	show(r->slots, r->map_len - 2 * page_size());
 	/* Every slot is zero already; munmap unlocks. */
@@ -350,6 +381,7 @@ void *kmc_arena_alloc(size_t n)
 		}
 		r->next = classes[cls];
 		classes[cls] = r;
+		n_regions[cls]++;
 		empty[cls]++;
 	}
 	if (!r->used)

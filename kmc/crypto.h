@@ -112,5 +112,13 @@ KMC_INTERNAL int kmc_secret_readonly(kmc_secret *s) KMC_MUST_CHECK;
  */
 KMC_INTERNAL int kmc_secret_readonly_group(kmc_secret *const *s, size_t n)
 	KMC_MUST_CHECK;
+/*
+ * kmc_secret_group_end - the group of s is about to be freed whole (a
+ * handle's close): make its mapping writable once, so that each of its
+ * secrets, freed in turn, is wiped without two mprotect() calls of its
+ * own. The secrets stay locked, guarded and wiped at their free; they are
+ * no longer read-only. A no-op for a secret in no group, or called twice.
+ */
+KMC_INTERNAL void kmc_secret_group_end(kmc_secret *s);
 
 #endif

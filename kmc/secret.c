@@ -12,6 +12,8 @@
  * share one such read-only mapping instead (kmc_secret_readonly_group):
  * each pair of guard pages, locked page and its mprotect calls costs some
  * 10 system calls over an open and its close, dear on a virtual machine.
+ * At the handle's close the group is made writable once
+ * (kmc_secret_group_end), not twice a key as each is freed and wiped.
  * One extra NUL follows the bytes so passwords work as C strings. A secret
  * is never resized upwards: growing would copy it through realloc.
  */
@@ -25,6 +27,7 @@
 typedef struct ro_group {
 	unsigned char *base;
 	size_t refs;
+	int ending;	/* kmc_secret_group_end(): writable until the last */
 } ro_group;
 
 struct kmc_secret {
@@ -145,12 +148,24 @@ int kmc_secret_readonly_group(kmc_secret *const *s, size_t n)
 		off += s[i]->cap + 1;
 	}
 	g->refs = n;
+	g->ending = 0;
 	sodium_mprotect_readonly(g->base);
 	return 0;
 }
 
+void kmc_secret_group_end(kmc_secret *s)
+{
+	ro_group *g = s ? s->group : NULL;
+
+	if (!g || g->ending)
+		return;
+	sodium_mprotect_readwrite(g->base);
+	g->ending = 1;
+}
+
 /* One secret of a group leaves it: its bytes wiped at once (the
-   mapping writable for that moment), the mapping freed with the last. */
+   mapping writable for that moment, or already, once the group is
+   ending), the mapping freed with the last. */
 static void group_leave(kmc_secret *s)
 {
 	ro_group *g = s->group;
@@ -160,9 +175,11 @@ static void group_leave(kmc_secret *s)
 		free(g);
 		return;
 	}
-	sodium_mprotect_readwrite(g->base);
+	if (!g->ending)
+		sodium_mprotect_readwrite(g->base);
 	sodium_memzero(s->data, s->cap + 1);
-	sodium_mprotect_readonly(g->base);
+	if (!g->ending)
+		sodium_mprotect_readonly(g->base);
 }
 
 void kmc_secret_free(kmc_secret *s)

@@ -516,6 +516,12 @@ void kmc_vault_close(kmc_vault *v)
 		return;
 	audit_detach(v);	/* read counts: before the store goes */
 	store_close(&v->st);
+	/* A reader's kept keys go together: their mapping made writable
+	   once, not twice a key (each is still wiped at its free). */
+	kmc_secret_group_end(v->mkwrap);
+	for (size_t i = 0; i < v->n_mks; i++)
+		kmc_secret_group_end(v->mks[i].keys);
+	kmc_secret_group_end(bind_kept_key(v));
 	bind_close(v);
 	vault_drop_keys(v);
 	free(v->ks);

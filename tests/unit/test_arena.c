@@ -187,6 +187,95 @@ static void test_slot_between_guard_pages(void **state)
 	free(heap);
 }
 
+/* Regions of a slot size grow: the first is one page of slots, each next
+ * one twice the last, up to 64 KiB; every one between guard pages. Run
+ * first, while the arena has no region, so the first of 4 KiB slots is
+ * this test's. */
+static void test_regions_grow(void **state)
+{
+	enum { N = 40 };	/* 1 + 2 + 4 + 8 + 16 + 9 of 16 */
+	static const unsigned long want[] = { 1, 2, 4, 8, 16, 16 };
+	char line[512], below[512], above[512];
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long seen[N], lo_prev = 0;
+	size_t n_seen = 0;
+	kmc_secret *s[N];
+
+	(void)state;
+	if (page != 4096) {
+		skip();	/* the sizes below are in 4 KiB pages */
+		return;
+	}
+	assert_int_equal(kmc_arena_regions(), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(kmc_secret_new(4000, &s[i]), 0);
+		mapping_of(kmc_secret_data(s[i]), line, below, above,
+			sizeof(line));
+		/* guard pages on both sides, whatever the region's size */
+		assert_memory_equal(map_perms(line), "rw-p", 4);
+		assert_memory_equal(map_perms(below), "---p", 4);
+		assert_memory_equal(map_perms(above), "---p", 4);
+		assert_int_equal(map_hi(below), map_lo(line));
+		assert_int_equal(map_lo(above), map_hi(line));
+		if (map_lo(line) != lo_prev) {
+			lo_prev = map_lo(line);
+			seen[n_seen++] = (map_hi(line) - map_lo(line)) / 4096;
+		}
+	}
+	assert_int_equal(n_seen, sizeof(want) / sizeof(want[0]));
+	for (size_t k = 0; k < n_seen; k++)
+		assert_int_equal(seen[k], want[k]);
+	assert_int_equal(kmc_arena_regions(), n_seen);
+	for (int i = 0; i < N; i++)
+		kmc_secret_free(s[i]);
+	/* one kept empty, the rest given back */
+	assert_int_equal(kmc_arena_regions(), 1);
+}
+
+/* Writes one byte past the only slot of the first, one-page region of
+ * 4 KiB slots: into its guard page, which stops the process there. */
+static void guard_child(int fault)
+{
+	kmc_secret *s;
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *end;
+
+	if (kmc_secret_new(4000, &s) < 0)
+		_exit(3);
+	/* the slot starts its page; the page is the region's only one */
+	end = (unsigned char *)(((uintptr_t)kmc_secret_data(s) &
+		~(uintptr_t)(page - 1)) + (uintptr_t)page);
+	/* the test's premise: the slot's region ends there */
+	if (kmc_arena_peek(end - 1, 1, (unsigned char[1]){ 0 }) < 0 ||
+	    kmc_arena_peek(end, 1, (unsigned char[1]){ 0 }) == 0)
+		_exit(4);
+	/* the fault's signal ends the child, not cmocka's handler */
+	signal(SIGSEGV, SIG_DFL);
+	if (fault)
+		raw_write(end, 0x41);
+	kmc_secret_free(s);
+}
+
+static void test_small_region_guarded(void **state)
+{
+	int status;
+
+	(void)state;
+	if (RUNNING_ON_VALGRIND) {
+		skip();
+		return;
+	}
+	/* In a child of a process holding no 4 KiB secret: the child's
+	   first one takes a region of one page. */
+	assert_int_equal(kmc_arena_regions() <= 1, 1);
+	status = in_child(guard_child, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = in_child(guard_child, 1);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
 /* Zeroed, terminated, usable to the last byte; a 4 KiB secret is not a
  * slot's (it has pages of its own). */
 static void test_sizes(void **state)
@@ -215,7 +304,7 @@ static void test_sizes(void **state)
 /* A region is given back once empty, but for one kept per slot size. */
 static void test_empty_regions_returned(void **state)
 {
-	enum { N = 40 };	/* 2 KB secrets: 16 to a region, so 3 */
+	enum { N = 40 };	/* 2 KB secrets: in 4 KiB slots, 6 regions */
 	kmc_secret *s[N];
 	size_t base, full;
 
@@ -412,6 +501,8 @@ static void test_fork_while_allocating(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_regions_grow),
+		cmocka_unit_test(test_small_region_guarded),
 		cmocka_unit_test(test_slot_between_guard_pages),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_empty_regions_returned),

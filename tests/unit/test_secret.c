@@ -569,6 +569,41 @@ static void test_readonly_group(void **state)
 	kmc_secret_free(s[2]);	/* the last: the mapping goes with it */
 }
 
+/* A group freed whole (a handle's close): made writable once, each
+ * secret still wiped at its free, the others intact until theirs. */
+static void test_readonly_group_end(void **state)
+{
+	kmc_secret *s[3] = { filled(32, 0x11), filled(64, 0x22),
+		filled(32, 0x33) };
+	unsigned char *p0, *p1, want[65];
+	int status;
+
+	(void)state;
+	assert_int_equal(kmc_secret_readonly_group(s, 3), 0);
+	kmc_secret_group_end(s[2]);
+	kmc_secret_group_end(s[0]);	/* twice: a no-op */
+	kmc_secret_group_end(NULL);
+	if (!RUNNING_ON_VALGRIND) {
+		/* Writable now: a child's write is stored. */
+		status = child_writes(kmc_secret_data(s[1]) + 5, 1, 0x5a);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	p0 = kmc_secret_data(s[0]);
+	p1 = kmc_secret_data(s[1]);
+	kmc_secret_free(s[1]);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(p1, want, 65);
+	memset(want, 0x11, 32);
+	assert_secret(s[0], (const char *)want, 32);
+	kmc_secret_free(s[0]);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(p0, want, 33);
+	memset(want, 0x33, 32);
+	assert_secret(s[2], (const char *)want, 32);
+	kmc_secret_free(s[2]);	/* the last: the mapping goes with it */
+}
+
 static void test_readonly_group_refused(void **state)
 {
 	kmc_secret *a = filled(32, 0x44), *b = filled(16, 0x55), *ro;
@@ -617,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_read_file_missing),
 		cmocka_unit_test(test_read_file_empty_and_large),
 		cmocka_unit_test(test_readonly_group),
+		cmocka_unit_test(test_readonly_group_end),
 		cmocka_unit_test(test_readonly_group_refused),
 	};
 
