@@ -11,12 +11,7 @@
 # only).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MOD=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null || ! command -v pkcs11-tool >/dev/null; then
-	echo "# skip: SoftHSM2 ($MOD) or pkcs11-tool is missing (tools/deps.sh installs them)"
-	done_testing
-	exit
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/p11wrap.sh"
 V=$T/vault
 P=$T/pki
 kmc() { "$KMC" --vault "$V" "$@"; }
@@ -24,15 +19,6 @@ same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; 
 . "$KMC_TOP/tools/softhsm-token.sh"
 softhsm_token "$T" lim so-5 lim-pin-5 >/dev/null
 secret_file "$T/pin" lim-pin-5
-# kmc loads modules only from the system's library trees: the wrapper goes
-# to a directory of its own there, removed at exit.
-WD=$(mktemp -d /usr/local/lib/kmc-test-p11.XXXXXX)
-trap 'rm -rf "$WD" "$T"' EXIT
-WRAP=$WD/p11_wrap.so
-# shellcheck disable=SC2046
-check "the wrapping module builds" cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC \
-	$(pkg-config --cflags p11-kit-1) -o "$WRAP" "$KMC_TOP/tests/e2e/p11_wrap.c" -ldl
-export P11_WRAP_MODULE=$MOD
 TOK="pkcs11:token=lim?module-path=$WRAP&pin-source=$T/pin"
 count_keys() {
 	pkcs11-tool --module "$MOD" --token-label lim --login --pin lim-pin-5 --list-objects 2>/dev/null |

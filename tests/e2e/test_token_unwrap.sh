@@ -15,28 +15,11 @@
 # loads modules from the system's trees only), so this runs as root.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MOD=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$MOD" ] || ! command -v softhsm2-util >/dev/null || ! command -v pkcs11-tool >/dev/null; then
-	echo "# skip: SoftHSM2 ($MOD) or pkcs11-tool is missing (tools/deps.sh installs them)"
-	done_testing
-	exit
-fi
-if [ ! -w /usr/local/lib ]; then
-	echo "# skip: the wrapping module must go under /usr/local/lib, which is not writable here"
-	done_testing
-	exit
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/p11wrap.sh"
 V=$T/vault
 . "$KMC_TOP/tools/softhsm-token.sh"
 softhsm_token "$T" unw so-8 unw-pin-8 >/dev/null
 secret_file "$T/pin" unw-pin-8
-WD=$(mktemp -d /usr/local/lib/kmc-test-p11.XXXXXX)
-trap 'rm -rf "$WD" "$T"' EXIT
-WRAP=$WD/p11_wrap.so
-# shellcheck disable=SC2046
-check "the wrapping module builds" cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared -fPIC \
-	$(pkg-config --cflags p11-kit-1) -o "$WRAP" "$KMC_TOP/tests/e2e/p11_wrap.c" -ldl
-export P11_WRAP_MODULE=$MOD
 LOG=$T/calls
 p11() { pkcs11-tool --module "$MOD" --token-label unw --login --pin unw-pin-8 "$@" >/dev/null 2>&1; }
 get() { env "$@" "$KMC" --vault "$V" password get db --pin-file "$T/pin"; }
