@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "unit_files.h"
+#include "unit_child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -493,35 +494,6 @@ static void test_read_file_empty_and_large(void **state)
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((no_sanitize_address, noinline))
 #endif
-static void raw_write(unsigned char *p, unsigned char v)
-{
-	*(volatile unsigned char *)p = v;
-}
-
-/* The wait status of a child that writes v at p (or only reads it). */
-static int child_writes(unsigned char *p, int write, unsigned char v)
-{
-	struct rlimit no_core = { 0, 0 };
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* The signal's own end, not cmocka's handler, which would
-		   carry on with the test in the child. */
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGBUS, SIG_DFL);
-		(void)setrlimit(RLIMIT_CORE, &no_core);
-		if (write)
-			raw_write(p, v);
-		_exit(*(volatile unsigned char *)p == v ? 0 : 3);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
-}
-
 static kmc_secret *filled(size_t len, unsigned char v)
 {
 	kmc_secret *s = NULL;
@@ -550,12 +522,12 @@ static void test_readonly_group(void **state)
 	assert_int_equal(kmc_secret_readonly(s[0]), 0);
 	if (!RUNNING_ON_VALGRIND) {
 		/* Control: a child that only reads ends well. */
-		status = child_writes(kmc_secret_data(s[1]), 0, 0x22);
+		status = unit_child_store(kmc_secret_data(s[1]), 0, 0x22);
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 		/* One that writes dies (SIGSEGV; under ASan its report, and
 		   a failing exit) and never sees its byte stored. */
-		status = child_writes(kmc_secret_data(s[1]) + 5, 1, 0x5a);
+		status = unit_child_store(kmc_secret_data(s[1]) + 5, 1, 0x5a);
 		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	/* Freed one by one: each wiped at its free, the others intact. */
@@ -585,7 +557,7 @@ static void test_readonly_group_end(void **state)
 	kmc_secret_group_end(NULL);
 	if (!RUNNING_ON_VALGRIND) {
 		/* Writable now: a child's write is stored. */
-		status = child_writes(kmc_secret_data(s[1]) + 5, 1, 0x5a);
+		status = unit_child_store(kmc_secret_data(s[1]) + 5, 1, 0x5a);
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}

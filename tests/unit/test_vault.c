@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "unit_files.h"
+#include "unit_child.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1942,29 +1943,11 @@ static void test_status_not_vault(void **state)
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((no_sanitize_address, noinline))
 #endif
-static void raw_write(unsigned char *p, unsigned char v)
-{
-	*(volatile unsigned char *)p = v;
-}
-
 /* Whether a child that stores one byte at p ends well (it must not). */
 static int child_can_write(unsigned char *p)
 {
-	struct rlimit no_core = { 0, 0 };
-	int status;
-	pid_t pid;
+	int status = unit_child_store(p, 1, (unsigned char)~*p);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);	/* not cmocka's handler */
-		signal(SIGBUS, SIG_DFL);
-		(void)setrlimit(RLIMIT_CORE, &no_core);
-		raw_write(p, (unsigned char)~*p);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
