@@ -74,7 +74,10 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 		KMC_GUARD(token_refs_collect(v, name, &refs));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = items_txn_del(v, &t, name);
-	for (size_t i = 0; i < nparts; i++) {
+	/* A failure ends the loop: LMDB refuses every later call of a
+	   transaction that failed, which would hide the cause. */
+	for (size_t i = 0; i < nparts && (r == 0 || r == KMC_E_NOT_FOUND);
+	     i++) {
 		int rr;
 
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
