@@ -292,6 +292,16 @@ int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
 	ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "DER",
 		"PrivateKeyInfo", NULL);
 	KMC_ENSURE(ectx, KMC_E_NOMEM);
+	/* OpenSSL 3.0 makes the context even when an allocation failed
+	   while it gathered encoders, with none in it: every key OpenSSL
+	   parses has a PKCS#8 encoder, so none means memory ran out. */
+	if (OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0) {
+		const char *type = EVP_PKEY_get0_type_name(pkey);
+
+		OSSL_ENCODER_CTX_free(ectx);
+		return kmc_detail(KMC_E_NOMEM, "writing the %s key as PKCS#8: "
+			"out of memory (no encoder found)", type ? type : "private");
+	}
 	r = OSSL_ENCODER_to_data(ectx, &buf, &len) ? 0 : KMC_E_INVALID;
 	OSSL_ENCODER_CTX_free(ectx);
 	if (r == 0)
