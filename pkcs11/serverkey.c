@@ -603,8 +603,15 @@ static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 		r = generate_in(t, u, a->spec, a->label, a->pub);
 	else if (r == 0)
 		r = import_in(t, u, a->parts, a->label, a->pub);
-	if (r == 0)
+	if (r == 0) {
+		/* The key is made: a URI that cannot be written would leave
+		   it named nowhere, so it goes again. */
 		r = uri_out(u, ret_uri);
+		if (r < 0)
+			r = leftovers_destroy(t, u, kmc_detail(r, "writing the "
+				"new key's URI: %s", r == KMC_E_NOMEM ?
+				"out of memory" : "too long"));
+	}
 	if (t)
 		token_done(t);
 	token_cache_unlock();
