@@ -385,7 +385,8 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 		if (!m)
 			return kmc_detail(KMC_E_P11_MODULE, "PKCS#11 module %s "
 				"does not load: %s", real, p11k.message() ?
-				p11k.message() : "unknown reason");
+				p11k.message() : "p11-kit gives no reason, as "
+				"when it runs out of memory");
 		rv = p11k.module_initialize(m);
 		if (rv != CKR_OK) {
 			p11k.module_release(m);
