@@ -54,6 +54,11 @@ int ks_parse(const uint8_t *data, size_t len, keystore *ks)
 	return ks_parse_used(data, len, ks);
 }
 
+/* ks_parse_used clears the fields before slots and those between the
+   arrays, and each entry it reads: nothing may follow mks. */
+_Static_assert(offsetof(keystore, mks) + sizeof(((keystore *)0)->mks) ==
+	sizeof(keystore), "mks is the last field of keystore");
+
 int ks_parse_used(const uint8_t *data, size_t len, keystore *ks)
 {
 	uint8_t sum[KMC_HASH_LEN];
