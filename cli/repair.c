@@ -49,6 +49,12 @@ static int cmd_repair(cli_opts *a)
 		KMC_OPEN_ACCEPT_ROLLBACK : 0), &v);
 	if (r < 0)
 		return r;
+	/* Keys a change cut off after its commit left on a token. */
+	r = kmc_token_destroys_finish(v, NULL);
+	cli_token_note(v);
+	if (r < 0)
+		return cli_fail(r, "destroying the keys on a token the vault "
+			"lists as waiting");
 	/* The status waits for writers: let go of ours first. */
 	snprintf(dir, sizeof(dir), "%s", kmc_vault_dir(v));
 	kmc_vault_close(TAKE_VAULT(v));
@@ -59,6 +65,10 @@ static int cmd_repair(cli_opts *a)
 		dir, kmc_keystore_state_name(st.master),
 		kmc_keystore_state_name(st.standby), st.pending_change ?
 		"a change is still pending" : "no change pending");
+	if (st.token_destroys)
+		cli_note("%s: %" PRIu64 " key%s on a token still waiting to be "
+			"destroyed (kmc repair tries again)", dir,
+			st.token_destroys, st.token_destroys == 1 ? "" : "s");
 	return status_healthy(&st) ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
 
@@ -69,7 +79,9 @@ const command cli_cmd_repair = {
 	"repair [--accept-rollback]",
 	"Open the vault for writing: rewrite a missing, stale or damaged\n"
 	"keystore from its twin, finish (or undo) an import that was cut\n"
-	"off, and finish a binding (kmc.bind) left pending. Exits 4 if\n"
+	"off, finish a binding (kmc.bind) left pending, and destroy the keys\n"
+	"on a token a change cut off after its commit left, each one no\n"
+	"record of the vault names. Exits 4 if\n"
 	"something is still wrong. --accept-rollback: where the item store,\n"
 	"the keystores or the whole folder are older than kmc.bind (or the\n"
 	"state file beside the host key) says the vault last was, which an\n"

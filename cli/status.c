@@ -312,8 +312,9 @@ static int cmd_status(cli_opts *a)
 				s.master_keys[i].active ? "true" : "false",
 				s.master_keys[i].created);
 		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
-			",\"pending_change\":%s", s.items, s.store_generation,
-			s.pending_change ? "true" : "false");
+			",\"pending_change\":%s,\"token_destroys_pending\":%"
+			PRIu64, s.items, s.store_generation,
+			s.pending_change ? "true" : "false", s.token_destroys);
 		printf(",\"binding\":\"%s\",\"folder_rollback\":",
 			kmc_bind_state_name(s.binding));
 		json_str(stdout, s.rollback_place[0] ? s.rollback_place :
@@ -361,6 +362,11 @@ static int cmd_status(cli_opts *a)
 			printf("pending        a change to files outside the "
 				"vault (an import's, a trust store's sync files) was "
 				"cut off; kmc repair finishes or undoes it\n");
+		if (s.token_destroys)
+			printf("token keys     %" PRIu64 " waiting to be destroyed "
+				"(a change was cut off after its commit, or the "
+				"token could not be reached); kmc repair destroys "
+				"each one no record names\n", s.token_destroys);
 	}
 	if (fflush(stdout) != 0)
 		return cli_fail(-errno, "writing to standard output");

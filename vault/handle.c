@@ -29,6 +29,7 @@
 #include "bind.h"
 #include "backup.h"
 #include "audit.h"
+#include "tokenpending.h"
 #include "../kmc/buf.h"
 
 #define MK_AD_LABEL "kmcvault/mk/v1"
@@ -450,6 +451,10 @@ static int vault_on_commit(void *arg, store_phase phase,
 	kmc_vault *v = arg;
 	int r;
 
+	/* First: a refusal here has written nothing yet. */
+	r = token_pending_on_commit(v, phase, c);
+	if (r != 0)
+		return r;
 	r = audit_on_commit(v, phase, c);
 	if (phase != STORE_PREPARE)
 		return bind_on_commit(v, phase, c);

@@ -20,6 +20,7 @@
 #include "protector.h"
 #include "backup.h"
 #include "bind.h"
+#include "tokenpending.h"
 
 /* ---------------------------------------------------------------- */
 /* Status                                                            */
@@ -113,6 +114,20 @@ static void status_out(kmc_status *s, kmc_status *ret)
 	}
 	s->size = n;
 	memcpy(ret, s, n);
+}
+
+/* The keys on a token waiting to be destroyed: a list that cannot be
+   read counts as one (kmc repair drops it). */
+static uint64_t pending_destroys(store *st)
+{
+	token_pending l = { 0 };
+	uint64_t n;
+	int r = token_pending_read(st, &l);
+
+	kmc_detail_clear();
+	n = r == 0 ? l.n : r == KMC_E_NOMEM ? 0 : 1;
+	token_pending_free(&l);
+	return n;
 }
 
 int kmc_vault_status(const char *dir, kmc_status *ret)
@@ -221,6 +236,7 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 			free(j);
 		if (restore_pending(dirfd))
 			s.pending_change = 1;
+		s.token_destroys = pending_destroys(&st);
 	}
 	store_close(&st);
 	if (r < 0) {

@@ -216,6 +216,10 @@ KMC_INTERNAL int store_txn_drop_history(store_txn *t, const char *name,
 	size_t *ret_n) KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_meta_put(store_txn *t, const char *key,
 	const uint8_t *val, size_t len) KMC_MUST_CHECK;
+/* A meta value read inside t, copied out (malloc'd); KMC_E_NOT_FOUND
+   when absent. */
+KMC_INTERNAL int store_txn_meta_get(store_txn *t, const char *key,
+	uint8_t **ret, size_t *ret_len) KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_meta_del(store_txn *t, const char *key)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_commit(store_txn *t) KMC_MUST_CHECK;

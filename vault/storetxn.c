@@ -191,6 +191,15 @@ int store_txn_meta_put(store_txn *t, const char *key, const uint8_t *val,
 	return db_err(mdb_put(t->txn, t->st->meta, &k, &v, 0));
 }
 
+int store_txn_meta_get(store_txn *t, const char *key, uint8_t **ret,
+	size_t *ret_len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+
+	KMC_GUARD(db_err(mdb_get(t->txn, t->st->meta, &k, &v)));
+	return db_copy_val(t->st->env, &v, "meta value", key, ret, ret_len);
+}
+
 int store_txn_meta_del(store_txn *t, const char *key)
 {
 	MDB_val k = { strlen(key), (void *)key };

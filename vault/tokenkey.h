@@ -51,24 +51,33 @@ typedef struct token_ref {
 	char *uri;		/* the key URI */
 	char *item;		/* the part that named it, e.g. "web/.p/key" */
 	uint32_t version;	/* the version of the record that named it */
+	int done;		/* released: destroyed, or still named */
 } token_ref;
 typedef struct token_refs {
 	token_ref *e;
 	size_t n;
 	int incomplete;		/* a record could not be read, or too many */
+	kmc_vault *armed;	/* the handle whose next commit lists them */
+	int listed;		/* that commit added them to the list of
+				   keys waiting to be destroyed */
 } token_refs;
 
 /* token_refs_collect - the URIs bundle name's key records name; a
-   record that cannot be read marks the set incomplete. Returns 0,
-   KMC_E_NOMEM. */
+   record that cannot be read marks the set incomplete. The set is armed
+   on v: the next commit that changes records (the change's) adds its
+   URIs to the list of keys waiting to be destroyed (tokenpending.h), so
+   that a kill before token_refs_release leaves them for kmc repair.
+   Returns 0, KMC_E_NOMEM. */
 KMC_INTERNAL int token_refs_collect(kmc_vault *v, const char *name,
 	token_refs *ret) KMC_MUST_CHECK;
 /* token_refs_release - after the commit of a change to bundle name:
    destroy the objects of before that no record names now, each recorded
    in the audit log and the handle's token note (kmc_token_note()); a
-   failure is said there, never returned. The detail already set stays. */
+   failure is said there, never returned. Those destroyed or still named
+   leave the list (a commit of its own); one that could not be destroyed
+   stays on it for kmc repair. The detail already set stays. */
 KMC_INTERNAL void token_refs_release(kmc_vault *v, const char *name,
-	const token_refs *before);
+	token_refs *before);
 KMC_INTERNAL void token_refs_free(token_refs *r);
 /* Empty the handle's token note: at the start of each change. */
 KMC_INTERNAL void token_note_clear(kmc_vault *v);

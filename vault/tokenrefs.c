@@ -14,13 +14,18 @@
  * (token_refs_release). A destruction that fails (the token is gone) is
  * no failure of the change, which is made: it is said in the handle's
  * token note (kmc_token_note()) and in the audit log, and the object is
- * left for the token's tools. A process killed between the commit and
- * the destruction leaves the object too, named by no record.
+ * kept on the list of keys waiting to be destroyed (tokenpending.h),
+ * which the change's own commit wrote: a process killed between the
+ * commit and the destruction leaves the list, and kmc repair
+ * (token_refs_finish) destroys each listed object no record of the
+ * vault names, then takes it off the list.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tokenkey.h"
+#include "tokenpending.h"
+#include "storetree.h"
 #include "audit.h"
 #include "../pkcs11/serverkey.h"
 
@@ -32,6 +37,8 @@ static const char *const key_parts[] = { "key", ".s/key", ".p/key" };
 
 void token_refs_free(token_refs *r)
 {
+	if (r->armed && r->armed->token_armed == r)
+		r->armed->token_armed = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->e[i].uri);
 		free(r->e[i].item);
@@ -153,13 +160,10 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
  * cannot fail for want of memory after the commit. A line that would not
  * fit is cut, never lost whole.
  */
-static int note_reserve(kmc_vault *v, const token_refs *r)
+static int note_grow(kmc_vault *v, size_t need)
 {
-	size_t need = 1 + KMC_NAME_MAX + NOTE_DETAIL_MAX + NOTE_WORDS;
 	char *p;
 
-	for (size_t i = 0; i < r->n; i++)
-		need += strlen(r->e[i].uri) + NOTE_DETAIL_MAX + NOTE_WORDS;
 	if (need <= v->token_note_cap)
 		return 0;
 	p = realloc(v->token_note, need);
@@ -169,6 +173,20 @@ static int note_reserve(kmc_vault *v, const token_refs *r)
 	v->token_note = p;
 	v->token_note_cap = need;
 	return 0;
+}
+
+/* A line for each URI, and those of an unreadable version and of the
+   list. */
+#define NOTE_BASE (1 + KMC_NAME_MAX + 2 * (NOTE_DETAIL_MAX + NOTE_WORDS))
+#define NOTE_LINE(uri) (strlen(uri) + NOTE_DETAIL_MAX + NOTE_WORDS)
+
+static int note_reserve(kmc_vault *v, const token_refs *r)
+{
+	size_t need = NOTE_BASE;
+
+	for (size_t i = 0; i < r->n; i++)
+		need += NOTE_LINE(r->e[i].uri);
+	return note_grow(v, need);
 }
 
 static void note_add(kmc_vault *v, const char *fmt, const char *a,
@@ -187,7 +205,7 @@ static void note_add(kmc_vault *v, const char *fmt, const char *a,
 		v->token_note[n - 1] = '\n';
 }
 
-int token_refs_collect(kmc_vault *v, const char *name, token_refs *ret)
+static int refs_gather(kmc_vault *v, const char *name, token_refs *ret)
 {
 	char item[KMC_NAME_MAX + 1];
 	int r = 0;
@@ -206,6 +224,16 @@ int token_refs_collect(kmc_vault *v, const char *name, token_refs *ret)
 	return r;
 }
 
+int token_refs_collect(kmc_vault *v, const char *name, token_refs *ret)
+{
+	KMC_GUARD(refs_gather(v, name, ret));
+	if (ret->n) {
+		ret->armed = v;
+		v->token_armed = ret;
+	}
+	return 0;
+}
+
 static void audit_destroy(kmc_vault *v, const token_ref *e,
 	const char *result)
 {
@@ -216,14 +244,42 @@ static void audit_destroy(kmc_vault *v, const token_ref *e,
 	audit_change_after(v, &rec);
 }
 
-void token_refs_release(kmc_vault *v, const char *name,
-	const token_refs *before)
+/* Take the released URIs off the list; a failure leaves them for kmc
+   repair, which finds them destroyed or named, and is said. */
+static void list_drop(kmc_vault *v, const token_refs *before)
+{
+	const char *done[64];
+	size_t n = 0;
+	int r = 0;
+
+	if (!before->listed)
+		return;
+	/* In rounds of a fixed size: nothing to allocate after the
+	   commit but the list itself. */
+	for (size_t i = 0; r == 0 && i < before->n; i++) {
+		if (before->e[i].done)
+			done[n++] = before->e[i].uri;
+		if (n == ELEMENTSOF(done) || (i + 1 == before->n && n)) {
+			r = token_pending_drop(v, done, n);
+			n = 0;
+		}
+	}
+	if (r < 0)
+		note_add(v, "the list of keys waiting to be destroyed could not "
+			"be updated (%s); kmc repair does it%s\n",
+			kmc_error_detail()[0] ? kmc_error_detail() :
+			kmc_strerror(r), "");
+}
+
+void token_refs_release(kmc_vault *v, const char *name, token_refs *before)
 {
 	token_refs after = { 0 };
 	char detail[NOTE_DETAIL_MAX];
 	char saved[1024];
 	int r;
 
+	if (v->token_armed == before)
+		v->token_armed = NULL;
 	if (before->n == 0 && !before->incomplete)
 		return;
 	/* A record that could not be read before the change may have named
@@ -234,15 +290,17 @@ void token_refs_release(kmc_vault *v, const char *name,
 			name, "");
 	/* The change's own detail (a warning it left) stays as it was. */
 	snprintf(saved, sizeof(saved), "%s", kmc_error_detail());
-	r = token_refs_collect(v, name, &after);
+	r = refs_gather(v, name, &after);
 	if (r < 0)
 		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
 			kmc_error_detail() : kmc_strerror(r));
 	for (size_t i = 0; i < before->n; i++) {
-		const token_ref *e = &before->e[i];
+		token_ref *e = &before->e[i];
 
-		if (r == 0 && refs_has(&after, e->uri))
+		if (r == 0 && refs_has(&after, e->uri)) {
+			e->done = 1;
 			continue;
+		}
 		if (r < 0 || after.incomplete) {
 			/* Not known to be named no more: left, and said. */
 			note_add(v, "may be left on the token: %s (whether a "
@@ -253,6 +311,7 @@ void token_refs_release(kmc_vault *v, const char *name,
 		}
 		kmc_detail_clear();
 		if (p11_key_destroy(e->uri, NULL) == 0) {
+			e->done = 1;
 			audit_destroy(v, e, "ok");
 			note_add(v, "removed from the token: %s%s\n", e->uri, "");
 			continue;
@@ -260,13 +319,191 @@ void token_refs_release(kmc_vault *v, const char *name,
 		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
 			kmc_error_detail() : "the token refused");
 		audit_destroy(v, e, detail);
-		note_add(v, "could not remove from the token: %s (%s); remove "
-			"it with the token's tools\n", e->uri, detail);
+		note_add(v, before->listed ? "could not remove from the "
+			"token: %s (%s); kmc repair tries again, or remove it "
+			"with the token's tools\n" : "could not remove from the "
+			"token: %s (%s); remove it with the token's tools\n",
+			e->uri, detail);
 	}
 	token_refs_free(&after);
 	kmc_detail_clear();
+	list_drop(v, before);
+	kmc_detail_clear();
 	if (saved[0])
 		(void)kmc_detail(0, "%s", saved);
+}
+
+/* ---------------------------------------------------------------- */
+/* kmc repair: the keys a killed change left on the list             */
+
+/* The names where token key records live ("NAME/key", ".s/key",
+   ".p/key"), once each, and how many records the walk saw. */
+typedef struct key_names {
+	char (*n)[KMC_NAME_MAX + 1];
+	size_t len, cap;
+	store_db db;
+	uint64_t records;
+} key_names;
+
+static int key_name_one(const uint8_t *key, size_t key_len,
+	const uint8_t *rec, size_t len, void *arg)
+{
+	key_names *k = arg;
+	char name[KMC_NAME_MAX + 1];
+	uint32_t ver;
+	size_t n;
+
+	(void)rec;
+	(void)len;
+	k->records++;
+	KMC_GUARD(items_key_name(k->db, key, key_len, name, &ver));
+	n = strlen(name);
+	if (n < 4 || strcmp(name + n - 4, "/key") != 0)
+		return 0;
+	for (size_t i = k->len; i-- > 0;)
+		if (!strcmp(k->n[i], name))
+			return 0;
+	if (k->len == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 16;
+		void *p = realloc(k->n, cap * sizeof(*k->n));
+
+		KMC_ENSURE(p, KMC_E_NOMEM);
+		k->n = p;
+		k->cap = cap;
+	}
+	memcpy(k->n[k->len++], name, n + 1);
+	return 0;
+}
+
+/* Every key URI a token key record of the vault names, current or old,
+   each record read checked against the digest: incomplete when one
+   cannot be read, or the walk saw another number of records than the
+   digest holds (one taken away behind kmc's back). */
+static int refs_of_vault(kmc_vault *v, token_refs *ret)
+{
+	key_names k = { 0 };
+	uint8_t root[32];
+	uint64_t leaves = 0;
+	MDB_txn *txn;
+	int r, have;
+
+	*ret = (token_refs){ 0 };
+	r = store_walk_db(&v->st, STORE_DB_ITEMS, key_name_one, &k);
+	k.db = STORE_DB_HISTORY;
+	if (r == 0)
+		r = store_walk_db(&v->st, STORE_DB_HISTORY, key_name_one, &k);
+	for (size_t i = 0; r == 0 && i < k.len; i++)
+		r = refs_of_item(v, k.n[i], ret);
+	free(k.n);
+	if (r < 0) {
+		token_refs_free(ret);
+		return r;
+	}
+	r = db_err(mdb_txn_begin(v->st.env, NULL, MDB_RDONLY, &txn));
+	if (r == 0) {
+		have = tree_meta_read(txn, v->st.meta, root, &leaves);
+		mdb_txn_abort(txn);
+		if (have != 1 || leaves != k.records)
+			ret->incomplete = 1;
+	}
+	kmc_detail_clear();
+	if (r < 0)
+		ret->incomplete = 1;
+	return 0;
+}
+
+/* An entry of the list as a ref, for the audit log and the note. */
+static void finish_one(kmc_vault *v, const token_pending_entry *e,
+	const token_refs *named, int *ret_done)
+{
+	token_ref ref = { .uri = e->uri, .item = (char *)e->item,
+		.version = e->version };
+	char detail[NOTE_DETAIL_MAX];
+
+	*ret_done = 0;
+	if (refs_has(named, e->uri)) {
+		/* A record names it: it stays, and leaves the list. */
+		*ret_done = 1;
+		return;
+	}
+	if (named->incomplete) {
+		note_add(v, "may be left on the token: %s (whether a version "
+			"still names it could not be told: %s)\n", e->uri,
+			"a version cannot be read, or the item store holds "
+			"another number of records than its digest");
+		return;
+	}
+	kmc_detail_clear();
+	if (p11_key_destroy(e->uri, NULL) == 0) {
+		*ret_done = 1;
+		audit_destroy(v, &ref, "ok");
+		note_add(v, "removed from the token: %s%s\n", e->uri, "");
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
+		kmc_error_detail() : "the token refused");
+	audit_destroy(v, &ref, detail);
+	note_add(v, "could not remove from the token: %s (%s); kmc repair "
+		"tries again, or remove it with the token's tools\n", e->uri,
+		detail);
+}
+
+int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)
+{
+	AUDIT_OP(v, "kmc_token_destroys_finish");
+	_cleanup_(token_refs_free) token_refs named = { 0 };
+	token_pending l = { 0 };
+	const char **done = NULL;
+	size_t n_done = 0;
+	int r;
+
+	kmc_detail_clear();
+	token_note_clear(v);
+	if (ret_left)
+		*ret_left = 0;
+	if (!(v->flags & KMC_OPEN_WRITE))
+		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
+	r = token_pending_read(&v->st, &l);
+	if (r == KMC_E_CORRUPT) {
+		/* Nothing in it can be trusted to name a key: dropped, and
+		   said, so that it stops no change. */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", kmc_error_detail());
+		KMC_GUARD(token_pending_clear(v));
+		KMC_GUARD(note_grow(v, NOTE_BASE));
+		note_add(v, "%s; dropped: keys it named may be left on a "
+			"token%s\n", why, "");
+		return 0;
+	}
+	KMC_GUARD(r);
+	if (l.n == 0)
+		return 0;
+	r = refs_of_vault(v, &named);
+	if (r == 0) {
+		size_t need = NOTE_BASE;
+
+		for (size_t i = 0; i < l.n; i++)
+			need += NOTE_LINE(l.e[i].uri);
+		r = note_grow(v, need);
+	}
+	if (r == 0 && !(done = calloc(l.n, sizeof(*done))))
+		r = KMC_E_NOMEM;
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		int ok;
+
+		finish_one(v, &l.e[i], &named, &ok);
+		if (ok)
+			done[n_done++] = l.e[i].uri;
+	}
+	kmc_detail_clear();
+	if (r == 0)
+		r = token_pending_drop(v, done, n_done);
+	if (r == 0 && ret_left)
+		*ret_left = l.n - n_done;
+	free(done);
+	token_pending_free(&l);
+	return r;
 }
 
 void token_note_clear(kmc_vault *v)

@@ -162,6 +162,8 @@ struct kmc_vault {
 	struct audit_state *audit;	/* vault/audit.c */
 	char *token_note;	/* the last change's token objects (tokenrefs.c) */
 	size_t token_note_cap;	/* its room, taken before the change commits */
+	struct token_refs *token_armed;	/* listed by the next commit
+					   (tokenpending.h) */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

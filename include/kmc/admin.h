@@ -258,6 +258,10 @@ typedef struct kmc_status {
 	   kmc audit verify checks it), 0 when none: a log that ends before
 	   it lost records from its end. */
 	uint64_t bound_audit_seq;
+	/* Keys on a token waiting to be destroyed (a change was cut off
+	   after its commit, or the token could not be reached): kmc repair
+	   destroys them. A list that does not parse counts as one. */
+	uint64_t token_destroys;
 } kmc_status;
 
 /* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */
@@ -649,6 +653,26 @@ KMC_API int kmc_token_key_uri(kmc_vault *v, const char *name, char *buf,
  * the next call on v.
  */
 KMC_API const char *kmc_token_note(const kmc_vault *v) KMC_NONNULL(1);
+
+/*
+ * kmc_token_destroys_finish - destroy the keys on a token that a change
+ * left on the vault's list of keys waiting to be destroyed (a kmc killed
+ * between the change's commit and the destruction, or a token that could
+ * not be reached then): each one no token key record of the vault names
+ * (current or old, every record read checked) is destroyed with the
+ * key URI's pin-source and audit-logged ("token key destroyed"), then
+ * taken off the list; one a record names is taken off without being
+ * destroyed; none is destroyed while a record cannot be read. What was
+ * done is in kmc_token_note(), one line a key. A list that does not
+ * parse is dropped (said there). *ret_left (may be NULL): the keys still
+ * listed (their destruction failed, or a record could not be read). v
+ * must be writable. kmc repair calls it.
+ * Returns 0 (also when a destruction failed: said in the note);
+ * KMC_E_READONLY, KMC_E_VERSION (a list of a newer format), KMC_E_NOMEM,
+ * a store error.
+ */
+KMC_API int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)
+	KMC_MUST_CHECK KMC_NONNULL(1);
 
 /*
  * kmc_csr_make - a PKCS#10 certificate signing request for the key of

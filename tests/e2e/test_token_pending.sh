@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# test_token_pending.sh - keys on a token a change leaves waiting to be
+# destroyed: a destruction that failed after the commit (the token away)
+# stays on the vault's list, kmc status shows it, and kmc repair destroys
+# it once the token is back; a forged list (written into items.mdb behind
+# kmc's back) never makes kmc destroy a key a record of the vault names,
+# live or old; a damaged list is refused by a change and dropped by kmc
+# repair. (The kill between a change's commit and the destruction is
+# swept in token_rotation_faults.sh.)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+. "$(dirname "${BASH_SOURCE[0]}")/tokenlib.sh"
+
+V=$T/vault
+P=$T/pki
+kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
+HELPER=$T/pending_put
+
+# The same module with no token at all: the token taken away.
+mkdir -m 700 "$T/none"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$T/none" >"$T/away.conf"
+keys() {
+	p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' |
+		sort | tr '\n' ' ' | sed 's/ $//'
+}
+keys_are() { [ "$(keys)" = "$1" ] || { echo "the token holds: $(keys)" >&2; false; }; }
+# waiting N: kmc status (text and --json) shows N keys waiting.
+waiting() {
+	local js tx
+	js=$("$KMC" --vault "$V" status --json 2>/dev/null)
+	tx=$("$KMC" --vault "$V" status 2>/dev/null)
+	[[ $js == *"\"token_destroys_pending\":$1"[,}]* ]] ||
+		{ echo "status --json: $js" >&2; return 1; }
+	if [ "$1" = 0 ]; then
+		! grep -q "waiting to be destroyed" <<<"$tx"
+	else
+		grep -q "^token keys     $1 waiting to be destroyed" <<<"$tx" ||
+			{ echo "status: $tx" >&2; false; }
+	fi
+}
+uri_of() { grep -o 'moved to the token: pkcs11:[^ ;]*;[^ ]*' "$LAST_ERR" | sed 's/^moved to the token: //; s/;$//'; }
+
+check "the pending_put helper builds" kmc_cc "$HELPER" "$KMC_TOP/tests/e2e/pending_put.c"
+"$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
+for k in k2 k3; do
+	"$P/issue.sh" "$T/$k" prime256v1 unused >/dev/null
+done
+t "a vault" kmc init
+t "import web --on-token" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --name web --on-token "$TOK"
+OLD_URI=$(uri_of)
+t "import web --replace --on-token" kmc import -c "$P/ca.crt" -s "$T/k2.crt" \
+	-k "$T/k2.plain" --name web --replace --on-token "$TOK"
+LIVE_URI=$(uri_of)
+LIVE=$(keys | cut -d' ' -f2)
+check "the token holds the old key and the live one" test -n "$LIVE" -a -n "$OLD_URI" -a -n "$LIVE_URI"
+check "nothing waits to be destroyed" waiting 0
+
+# ---- a destruction that failed stays listed, and kmc repair finishes it ----------------
+
+t "rm web --old with the token away: the old version goes, exit 0" \
+	env SOFTHSM2_CONF="$T/away.conf" setsid -w "$KMC" --vault "$V" rm web --old
+check "... the key left is named, with kmc repair as the way out" \
+	grep -q "could not remove from the token: pkcs11:token=srv;.*object=web?.*kmc repair tries again" "$LAST_ERR"
+check "the old key is still on the token" keys_are "web $LIVE"
+check "kmc status shows one key waiting to be destroyed" waiting 1
+t "kmc repair with the token away again: exit 0" \
+	env SOFTHSM2_CONF="$T/away.conf" setsid -w "$KMC" --vault "$V" repair
+check "... it says it could not, and the key still waits" waiting 1
+t "kmc repair with the token back" kmc repair
+check "... names the key it removed" \
+	grep -q "removed from the token: pkcs11:token=srv;.*object=web?" "$LAST_ERR"
+check "the old key is gone from the token, the live one stays" keys_are "$LIVE"
+check "nothing waits any more" waiting 0
+t "kmc repair again" kmc repair
+check "... removes nothing more" bash -c "! grep -q 'from the token' '$LAST_ERR'"
+t "kmc audit" bash -c "'$KMC' --vault '$V' audit >'$T/audit.txt'"
+check "the audit log records the failed and the finished destruction of web/key v1" \
+	test "$(grep -c 'token key destroyed: web/key v1 -> ' "$T/audit.txt")" = 3 -a \
+	"$(grep -c 'token key destroyed: web/key v1 -> ok' "$T/audit.txt")" = 1
+
+# ---- a forged list never destroys a key a record names ---------------------------------
+
+check "a list naming the live key is written behind kmc's back" \
+	"$HELPER" "$V" web/key 1 "$LIVE_URI"
+check "kmc status shows it" waiting 1
+t "kmc repair" kmc repair
+check "... destroys nothing" bash -c "! grep -q 'from the token' '$LAST_ERR'"
+check "the live key stays on the token" keys_are "$LIVE"
+check "the list is gone: the key is named by a record" waiting 0
+t "import web --replace --on-token: the live key becomes an old version" \
+	kmc import -c "$P/ca.crt" -s "$T/k3.crt" -k "$T/k3.plain" --name web \
+	--replace --on-token "$TOK"
+NEWEST=$(keys | tr ' ' '\n' | grep -vx "$LIVE")
+check "a list naming the old version's key, under another item, is written" \
+	"$HELPER" "$V" other/key 7 "$LIVE_URI"
+t "kmc repair" kmc repair
+check "the key an old version names stays on the token" keys_are "$(printf '%s\n' "$LIVE" "$NEWEST" | sort | tr '\n' ' ' | sed 's/ $//')"
+check "... and nothing is said removed" bash -c "! grep -q 'from the token' '$LAST_ERR'"
+t "kmc audit verify" kmc audit verify
+
+# ---- a damaged list --------------------------------------------------------------------
+
+check "a damaged list is written behind kmc's back" "$HELPER" "$V" --bytes 01ffff
+check "kmc status counts it" waiting 1
+t_err 4 "a change of a bundle on the token refuses it: exit 4, naming the list" \
+	"the list of keys on a token waiting to be destroyed" kmc rm web --old
+check "both keys stay on the token" test "$(keys | wc -w)" = 2
+t "kmc repair drops it" kmc repair
+check "... and says so" grep -q "is damaged.*dropped: keys it named may be left on a token" "$LAST_ERR"
+check "nothing waits any more" waiting 0
+t "rm web --old now" kmc rm web --old
+check "... removes the old key from the token" keys_are "$NEWEST"
+check "nothing waits" waiting 0
+
+done_testing
