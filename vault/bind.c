@@ -675,7 +675,7 @@ int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
 	return 0;
 }
 
-void bind_status(int dirfd, uint64_t store_gen,
+int bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
 	uint8_t *ret_places, uint64_t *ret_audit_seq)
 {
@@ -691,12 +691,14 @@ void bind_status(int dirfd, uint64_t store_gen,
 	kmc_detail_clear();
 	if (r == -ENOENT) {
 		*ret_state = KMC_BIND_NONE;
-		return;
+		return 0;
 	}
+	if (r == KMC_E_NOMEM || r == -ENOMEM)
+		return KMC_E_NOMEM;
 	if (r < 0 || bind_parse(raw, len, &b) < 0 ||
 	    memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
 		*ret_state = KMC_BIND_DAMAGED;
-		return;
+		return 0;
 	}
 	*ret_places = b.places;
 	*ret_audit_seq = b.audit_seq;
@@ -706,6 +708,7 @@ void bind_status(int dirfd, uint64_t store_gen,
 		*ret_state = KMC_BIND_PENDING;
 	else
 		*ret_state = KMC_BIND_DISAGREES;
+	return 0;
 }
 
 kmc_secret *bind_kept_key(const kmc_vault *v)

@@ -116,18 +116,22 @@ static void status_out(kmc_status *s, kmc_status *ret)
 	memcpy(ret, s, n);
 }
 
-/* The keys on a token waiting to be destroyed: a list that cannot be
-   read counts as one (kmc repair drops it). */
-static uint64_t pending_destroys(store *st)
+/* The keys on a token waiting to be destroyed: a list that does not
+   parse counts as one (kmc repair drops it). */
+static int pending_destroys(store *st, uint64_t *ret)
 {
 	token_pending l = { 0 };
-	uint64_t n;
 	int r = token_pending_read(st, &l);
 
-	kmc_detail_clear();
-	n = r == 0 ? l.n : r == KMC_E_NOMEM ? 0 : 1;
+	if (r == KMC_E_CORRUPT || r == KMC_E_VERSION) {
+		kmc_detail_clear();
+		*ret = 1;
+		return 0;
+	}
+	KMC_GUARD(r);
+	*ret = l.n;
 	token_pending_free(&l);
-	return n;
+	return 0;
 }
 
 int kmc_vault_status(const char *dir, kmc_status *ret)
@@ -236,15 +240,19 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 			free(j);
 		if (restore_pending(dirfd))
 			s.pending_change = 1;
-		s.token_destroys = pending_destroys(&st);
+		r = pending_destroys(&st, &s.token_destroys);
 	}
 	store_close(&st);
 	if (r < 0) {
 		kmc_status_free(&s);
 		return r;
 	}
-	bind_status(dirfd, s.store_generation, vault_id, &bstate, &places,
+	r = bind_status(dirfd, s.store_generation, vault_id, &bstate, &places,
 		&s.bound_audit_seq);
+	if (r < 0) {
+		kmc_status_free(&s);
+		return r;
+	}
 	s.binding = (kmc_bind_state)bstate;
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;
