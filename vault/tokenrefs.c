@@ -55,6 +55,118 @@ static int refs_has(const token_refs *r, const char *uri)
 	return 0;
 }
 
+/*
+ * Whether two key URIs may name one object. A key URI names the objects
+ * whose id and label are the URI's (either may be absent: then any), so
+ * two URIs that differ as strings can name the same key (another order,
+ * another escaping, object= left out). Only id= and object= of the path
+ * are read; a URI that does not read cleanly may name anything, as may
+ * one with neither. The token is not compared: a key kept for nothing.
+ */
+#define ATTR_MAX 256
+
+typedef struct key_attrs {
+	uint8_t id[ATTR_MAX], label[ATTR_MAX];
+	size_t id_len, label_len;
+	int has_id, has_label;
+} key_attrs;
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..n) into out; 0, or -1 when it does not read. */
+static int unescape(const char *s, size_t n, uint8_t *out, size_t *ret_len)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%') {
+			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (len == ATTR_MAX)
+			return -1;
+		out[len++] = (uint8_t)c;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+static int attrs_read(const char *uri, key_attrs *a)
+{
+	const char *p, *end, *q;
+
+	memset(a, 0, sizeof(*a));
+	if (strncmp(uri, "pkcs11:", 7) != 0)
+		return -1;
+	p = uri + 7;
+	end = p + strcspn(p, "?");
+	for (; p < end; p = q + (q < end)) {
+		size_t n;
+
+		q = memchr(p, ';', (size_t)(end - p));
+		if (!q)
+			q = end;
+		n = (size_t)(q - p);
+		if (n >= 3 && !memcmp(p, "id=", 3)) {
+			if (a->has_id || unescape(p + 3, n - 3, a->id,
+					&a->id_len) < 0)
+				return -1;
+			a->has_id = 1;
+		} else if (n >= 7 && !memcmp(p, "object=", 7)) {
+			if (a->has_label || unescape(p + 7, n - 7, a->label,
+					&a->label_len) < 0)
+				return -1;
+			a->has_label = 1;
+		}
+	}
+	return 0;
+}
+
+static int same_or_any(int ha, const uint8_t *a, size_t na, int hb,
+	const uint8_t *b, size_t nb)
+{
+	return !ha || !hb || (na == nb && !memcmp(a, b, na));
+}
+
+static int may_name_same(const char *x, const char *y)
+{
+	key_attrs a, b;
+
+	if (!strcmp(x, y))
+		return 1;
+	if (attrs_read(x, &a) < 0 || attrs_read(y, &b) < 0 ||
+	    (!a.has_id && !a.has_label) || (!b.has_id && !b.has_label))
+		return 1;
+	return same_or_any(a.has_id, a.id, a.id_len, b.has_id, b.id,
+		b.id_len) && same_or_any(a.has_label, a.label, a.label_len,
+		b.has_label, b.label, b.label_len);
+}
+
+/* Whether a URI of r may name the object uri names. */
+static int refs_may_name(const token_refs *r, const char *uri)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (may_name_same(r->e[i].uri, uri))
+			return 1;
+	return 0;
+}
+
 static int refs_add(token_refs *r, const char *item, uint32_t version,
 	const kmc_secret *s)
 {
@@ -297,7 +409,7 @@ void token_refs_release(kmc_vault *v, const char *name, token_refs *before)
 	for (size_t i = 0; i < before->n; i++) {
 		token_ref *e = &before->e[i];
 
-		if (r == 0 && refs_has(&after, e->uri)) {
+		if (r == 0 && refs_may_name(&after, e->uri)) {
 			e->done = 1;
 			continue;
 		}
@@ -421,7 +533,7 @@ static void finish_one(kmc_vault *v, const token_pending_entry *e,
 	char detail[NOTE_DETAIL_MAX];
 
 	*ret_done = 0;
-	if (refs_has(named, e->uri)) {
+	if (refs_may_name(named, e->uri)) {
 		/* A record names it: it stays, and leaves the list. */
 		*ret_done = 1;
 		return;

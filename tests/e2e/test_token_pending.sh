@@ -89,6 +89,19 @@ t "kmc repair" kmc repair
 check "... destroys nothing" bash -c "! grep -q 'from the token' '$LAST_ERR'"
 check "the live key stays on the token" keys_are "$LIVE"
 check "the list is gone: the key is named by a record" waiting 0
+# The same key named by URIs that differ as strings: no object=, no id=,
+# the id escaped in lower case.
+NO_OBJ=$(sed 's/;object=[^;?]*//' <<<"$LIVE_URI")
+NO_ID=$(sed 's/;id=[^;?]*//' <<<"$LIVE_URI")
+LOWER=$(sed 's/%\([0-9A-F][0-9A-F]\)/%\L\1/g' <<<"$LIVE_URI")
+check "a list naming the live key in three other spellings is written" \
+	bash -c '[ "$2" != "$1" ] && [ "$3" != "$1" ] && [ "$4" != "$1" ] &&
+		"$0" "$5" web/key 1 "$2" "$3" "$4"' "$HELPER" "$LIVE_URI" "$NO_OBJ" "$NO_ID" "$LOWER" "$V"
+check "kmc status shows three" waiting 3
+t "kmc repair" kmc repair
+check "... destroys nothing" bash -c "! grep -q 'from the token' '$LAST_ERR'"
+check "the live key stays on the token" keys_are "$LIVE"
+check "nothing waits" waiting 0
 t "import web --replace --on-token: the live key becomes an old version" \
 	kmc import -c "$P/ca.crt" -s "$T/k3.crt" -k "$T/k3.plain" --name web \
 	--replace --on-token "$TOK"
