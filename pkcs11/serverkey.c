@@ -207,16 +207,13 @@ static int object_exists(token *t, CK_ATTRIBUTE *a)
 }
 
 /*
- * Settle the new key's id and label in u: the URI's own, else a random
- * id and the label given. Neither may name an object already there: a
- * second key of the same name would make every later lookup ambiguous.
+ * The new key's id and label in u, with no token reached: the URI's own,
+ * else a random id and the label given. A caller with an intent gets the
+ * key URI from them before any lock is taken.
  */
-static int ids_settle(token *t, P11KitUri *u, const char *label)
+static int ids_preset(P11KitUri *u, const char *label)
 {
 	uint8_t id[P11_KEY_ID_LEN];
-	CK_ATTRIBUTE *a;
-	char tn[40], kn[400];
-	int r;
 
 	if (!p11k.uri_get_attribute(u, CKA_ID)) {
 		CK_ATTRIBUTE ida = { CKA_ID, id, sizeof(id) };
@@ -232,6 +229,21 @@ static int ids_settle(token *t, P11KitUri *u, const char *label)
 		KMC_ENSURE(p11k.uri_set_attribute(u, &la) == P11_KIT_URI_OK,
 			KMC_E_NOMEM);
 	}
+	return 0;
+}
+
+/*
+ * Settle the new key's id and label in u (ids_preset), and check them:
+ * neither may name an object already there, as a second key of the same
+ * name would make every later lookup ambiguous.
+ */
+static int ids_settle(token *t, P11KitUri *u, const char *label)
+{
+	CK_ATTRIBUTE *a;
+	char tn[40], kn[400];
+	int r;
+
+	KMC_GUARD(ids_preset(u, label));
 	a = p11k.uri_get_attribute(u, CKA_ID);
 	KMC_ENSURE(a && a->ulValueLen <= TOKEN_KEY_ATTR, KMC_E_TOO_LARGE);
 	r = object_exists(t, a);
@@ -407,8 +419,42 @@ static int leftovers_destroy(token *t, P11KitUri *u, int r)
 		detail, tn, kn);
 }
 
+static int uri_out(P11KitUri *u, char **ret);
+
+/* The caller's word (serverkey.h), u settled and checked on the token:
+   its key URI, as uri_out() will give it, with u's pin-value kept. */
+static int intent_tell(P11KitUri *u, p11_key_intent *intent)
+{
+	const char *pv = p11k.uri_get_pin_value(u);
+	char *pin = NULL, *s = NULL;
+	int r;
+
+	if (pv && !(pin = strdup(pv)))
+		return KMC_E_NOMEM;
+	r = uri_out(u, &s);
+	if (pin) {
+		p11k.uri_set_pin_value(u, pin);
+		sodium_memzero(pin, strlen(pin));
+		free(pin);
+	}
+	if (r < 0)
+		return kmc_detail(r, "writing the new key's URI: %s",
+			r == KMC_E_NOMEM ? "out of memory" : "too long");
+	r = intent->fn(intent->arg, s);
+	free(s);
+	return r;
+}
+
+/* Just before the token makes objects. */
+static void intent_made(p11_key_intent *intent)
+{
+	if (intent)
+		intent->made = 1;
+}
+
 static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
-	const char *label, p11_pubkey *pub)
+	const char *label, p11_key_intent *intent, int check_only,
+	p11_pubkey *pub)
 {
 	CK_OBJECT_CLASS pcls = CKO_PUBLIC_KEY, scls = CKO_PRIVATE_KEY;
 	CK_KEY_TYPE kt = spec == P11_SPEC_P256 || spec == P11_SPEC_P384 ?
@@ -427,6 +473,8 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 	KMC_GUARD(mech_can(t, m.mechanism, CKF_GENERATE_KEY_PAIR, bits,
 		kt == CKK_RSA ? "make RSA keys" : "make EC keys"));
 	KMC_GUARD(ids_settle(t, u, label));
+	if (check_only)
+		return 0;
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_CLASS, &pcls, sizeof(pcls) };
 	pt[pn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
 	public_attrs(kt, 0, pt, &pn);
@@ -446,6 +494,7 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 	st[sn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
 	private_attrs(kt, 0, st, &sn);
 	add_ids(u, st, &sn);
+	intent_made(intent);
 	rv = t->mod->C_GenerateKeyPair(t->session, &m, pt, pn, st, sn, &ph, &sh);
 	if (rv == CKR_OK)
 		uses_narrow(t, kt, ph, sh);
@@ -502,7 +551,8 @@ static int parts_check(const p11_key_parts *k, CK_KEY_TYPE *ret_kt,
 	((CK_ATTRIBUTE){ (type), (void *)(b).p, (CK_ULONG)(b).len })
 
 static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
-	const char *label, p11_pubkey *pub)
+	const char *label, p11_key_intent *intent, int check_only,
+	p11_pubkey *pub)
 {
 	CK_OBJECT_CLASS pcls = CKO_PUBLIC_KEY, scls = CKO_PRIVATE_KEY;
 	CK_KEY_TYPE kt;
@@ -518,6 +568,8 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 		CKF_SIGN, 0, kt == CKK_RSA ? "sign with RSA keys" :
 		"sign with EC keys"));
 	KMC_GUARD(ids_settle(t, u, label));
+	if (check_only)
+		return 0;
 	st[sn++] = (CK_ATTRIBUTE){ CKA_CLASS, &scls, sizeof(scls) };
 	st[sn++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
 	private_attrs(kt, 1, st, &sn);
@@ -552,6 +604,7 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 		pt[pn++] = PART(CKA_EC_PARAMS, k->ec_params);
 		pt[pn++] = (CK_ATTRIBUTE){ CKA_EC_POINT, point, plen };
 	}
+	intent_made(intent);
 	rv = t->mod->C_CreateObject(t->session, st, sn, &sh);
 	if (rv == CKR_DEVICE_MEMORY) {
 		char tn[40];
@@ -586,8 +639,20 @@ typedef struct make_args {
 	p11_key_spec spec;
 	const p11_key_parts *parts;
 	const char *label;
+	p11_key_intent *intent;
 	p11_pubkey *pub;
 } make_args;
+
+/* The key made (check_only: every check the token can make first). */
+static int make_in(token *t, P11KitUri *u, const make_args *a,
+	int check_only)
+{
+	if (a->generate)
+		return generate_in(t, u, a->spec, a->label, a->intent,
+			check_only, a->pub);
+	return import_in(t, u, a->parts, a->label, a->intent, check_only,
+		a->pub);
+}
 
 static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 	char **ret_uri)
@@ -596,13 +661,27 @@ static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 	token *t = NULL;
 	int r;
 
+	if (a->intent)
+		a->intent->made = 0;
 	p11_sigpipe_block();
 	token_cache_lock();
 	r = token_session_ready(uri, pin, &u, &t);
-	if (r == 0 && a->generate)
-		r = generate_in(t, u, a->spec, a->label, a->pub);
-	else if (r == 0)
-		r = import_in(t, u, a->parts, a->label, a->pub);
+	/* With an intent: the token's checks, then the caller's word with
+	   no lock held (its commit may reach a token), then the key, under
+	   the id and label the word named (settled in u). */
+	if (r == 0 && a->intent && a->intent->fn) {
+		r = make_in(t, u, a, 1);
+		token_done(t);
+		t = NULL;
+		token_cache_unlock();
+		if (r == 0)
+			r = intent_tell(u, a->intent);
+		token_cache_lock();
+		if (r == 0)
+			r = token_session_ready(uri, pin, &u, &t);
+	}
+	if (r == 0)
+		r = make_in(t, u, a, 0);
 	if (r == 0) {
 		/* The key is made: a URI that cannot be written would leave
 		   it named nowhere, so it goes again. */
@@ -620,10 +699,11 @@ static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 }
 
 int p11_key_generate(const char *uri, const p11_pin *pin, p11_key_spec spec,
-	const char *label, char **ret_uri, p11_pubkey *ret_pub)
+	const char *label, p11_key_intent *intent, char **ret_uri,
+	p11_pubkey *ret_pub)
 {
 	make_args a = { .generate = 1, .spec = spec, .label = label,
-		.pub = ret_pub };
+		.intent = intent, .pub = ret_pub };
 
 	KMC_ENSURE(spec >= P11_SPEC_RSA2048 && spec <= P11_SPEC_P384,
 		KMC_E_INVALID);
@@ -631,10 +711,11 @@ int p11_key_generate(const char *uri, const p11_pin *pin, p11_key_spec spec,
 }
 
 int p11_key_import(const char *uri, const p11_pin *pin,
-	const p11_key_parts *parts, const char *label, char **ret_uri,
-	p11_pubkey *ret_pub)
+	const p11_key_parts *parts, const char *label,
+	p11_key_intent *intent, char **ret_uri, p11_pubkey *ret_pub)
 {
-	make_args a = { .parts = parts, .label = label, .pub = ret_pub };
+	make_args a = { .parts = parts, .label = label, .intent = intent,
+		.pub = ret_pub };
 
 	return key_make(uri, pin, &a, ret_uri);
 }

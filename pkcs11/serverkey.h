@@ -84,26 +84,45 @@ typedef enum p11_sig {
 #define P11_HASH_SHA512 ((p11_hash)4)
 
 /*
+ * The caller's word before the token makes a key: fn(arg, key_uri) is
+ * called with the key URI the key will have (the same string *ret_uri
+ * gets: the URI's id= and object=, else a random id and the label given)
+ * before the token is reached, with no lock of this part held (fn may
+ * use a token itself); a non-zero return stops the call, nothing made,
+ * and is returned. made is set to 1 just before C_GenerateKeyPair or
+ * C_CreateObject: a call that fails with made 0 left nothing on the
+ * token. The vault records there that a key is about to be made, so
+ * that a process killed before its commit leaves a key kmc repair finds.
+ */
+typedef struct p11_key_intent {
+	int (*fn)(void *arg, const char *key_uri);
+	void *arg;
+	int made;
+} p11_key_intent;
+
+/*
  * p11_key_generate - make a key pair of type spec on the token uri names
  * (C_GenerateKeyPair). The URI's object= becomes the label; its id= the
  * CKA_ID, else a random one. label (may be NULL) is used when the URI has
- * no object=. *ret_uri (malloc'd) is the key URI to record.
+ * no object=. intent (may be NULL) is told first. *ret_uri (malloc'd) is
+ * the key URI to record.
  * Returns 0; KMC_E_EXISTS (a key with that id or label is there),
- * KMC_E_P11_KEY_TYPE (the token cannot make that type), and
- * p11_protect()'s token errors.
+ * KMC_E_P11_KEY_TYPE (the token cannot make that type), intent's error,
+ * and p11_protect()'s token errors.
  */
 KMC_INTERNAL int p11_key_generate(const char *uri, const p11_pin *pin,
-	p11_key_spec spec, const char *label, char **ret_uri,
-	p11_pubkey *ret_pub) KMC_MUST_CHECK;
+	p11_key_spec spec, const char *label, p11_key_intent *intent,
+	char **ret_uri, p11_pubkey *ret_pub) KMC_MUST_CHECK;
 
 /*
  * p11_key_import - move a private key into the token (C_CreateObject of
  * the private key with the attributes above, and of its public half).
- * Ids and errors as p11_key_generate().
+ * Ids, intent and errors as p11_key_generate().
  */
 KMC_INTERNAL int p11_key_import(const char *uri, const p11_pin *pin,
-	const p11_key_parts *parts, const char *label, char **ret_uri,
-	p11_pubkey *ret_pub) KMC_MUST_CHECK;
+	const p11_key_parts *parts, const char *label,
+	p11_key_intent *intent, char **ret_uri, p11_pubkey *ret_pub)
+	KMC_MUST_CHECK;
 
 /*
  * p11_key_public - the public half of the key a key URI names, and check

@@ -531,6 +531,7 @@ void kmc_vault_close(kmc_vault *v)
 	vault_drop_keys(v);
 	free(v->ks);
 	free(v->token_note);
+	free(v->token_intent);
 	if (v->dirfd >= 0)
 		close(v->dirfd);	/* also drops the writer lock */
 	free(v->dir);

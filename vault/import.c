@@ -405,7 +405,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 			&c.copies[COPY_CRL].len));
 	if (c.token)
-		KMC_GUARD(token_key_import(&c));
+		KMC_GUARD(token_key_import(&c, v));
 	if (p->flags & KMC_IMPORT_STAGE) {
 		_cleanup_(token_refs_free) token_refs refs = { 0 };
 
@@ -415,7 +415,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		if (r == 0)
 			r = import_stage(&c, v);
 		if (r < 0 && c.token_uri)
-			token_key_undo(&c);
+			token_key_undo(&c, v);
 		if (r == 0)
 			token_refs_release(v, c.name, &refs);
 		return r;
@@ -426,7 +426,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	/* Committed (KMC_E_PENDING: only the copies are left to publish),
 	   the token key is the bundle's; else it goes again. */
 	if (r < 0 && r != KMC_E_PENDING && c.token_uri)
-		token_key_undo(&c);
+		token_key_undo(&c, v);
 	return r;
 }
 

@@ -21,6 +21,7 @@
 #include "import.h"
 #include "keygen.h"
 #include "tokenkey.h"
+#include "tokenpending.h"
 #include "audit.h"
 #include "x509.h"
 #include "../pkcs11/serverkey.h"
@@ -324,6 +325,29 @@ static int spec_of(kmc_key_type type, p11_key_spec *ret)
 		kmc_key_type_name(type) : "?");
 }
 
+/* The vault's word before the token makes a key (p11_key_intent): the
+   key URI listed, so that a kill before the commit leaves it to kmc
+   repair. */
+typedef struct intent_ctx {
+	kmc_vault *v;
+	char item[KMC_NAME_MAX + 1];
+} intent_ctx;
+
+static int intent_fn(void *arg, const char *uri)
+{
+	intent_ctx *c = arg;
+
+	return token_pending_intent(c->v, uri, c->item);
+}
+
+static void intent_init(intent_ctx *c, p11_key_intent *in, kmc_vault *v,
+	const char *name)
+{
+	c->v = v;
+	snprintf(c->item, sizeof(c->item), "%s/key", name);
+	*in = (p11_key_intent){ intent_fn, c, 0 };
+}
+
 /* The meta of a bundle whose key was made on a token: born, and token. */
 static const char token_meta[] = "keys_dir=\nconf=\nborn=1\ntoken=1\n";
 
@@ -338,6 +362,8 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 	p11_pin pin = { 0 };
 	p11_pubkey pk;
 	p11_key_spec spec = P11_SPEC_P256;
+	p11_key_intent in;
+	intent_ctx ic;
 	size_t rec_len = 0;
 	int r;
 
@@ -352,7 +378,14 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 			"first, or choose another name", v->dir, name, name);
 	KMC_GUARD(import_make_password(&pw));
 	pin = (p11_pin){ tp->pin, tp->pin_cb, tp->pin_arg };
-	KMC_GUARD(p11_key_generate(tp->uri, &pin, spec, name, &uri, &pk));
+	intent_init(&ic, &in, v, name);
+	r = p11_key_generate(tp->uri, &pin, spec, name, &in, &uri, &pk);
+	if (r < 0) {
+		/* Refused before the token made anything: no longer
+		   listed; else what it may have kept of it stays. */
+		token_pending_intent_end(v, !in.made);
+		return r;
+	}
 	r = pub_to_pkey(&pk, &pub);
 	if (r == 0)
 		r = record_make(uri, type, pub, &rec, &rec_len);
@@ -364,11 +397,16 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 		char detail[512];
 
 		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
-		if (p11_key_destroy(uri, &pin) < 0)
+		if (p11_key_destroy(uri, &pin) < 0) {
+			kmc_detail_clear();
+			token_pending_intent_end(v, 0);
 			return kmc_detail(r, "%s; and the key made on the token "
-				"(%s) could not be removed again: remove it with "
-				"the token's tools", detail, uri);
+				"(%s) could not be removed again: kmc repair "
+				"removes it, or remove it with the token's tools",
+				detail, uri);
+		}
 		kmc_detail_clear();
+		token_pending_intent_end(v, 1);
 		if (detail[0])
 			(void)kmc_detail(r, "%s", detail);
 	}
@@ -458,26 +496,34 @@ static int key_parts(EVP_PKEY *k, parts_mem *m)
 	return r;
 }
 
-int token_key_import(import_ctx *c)
+int token_key_import(import_ctx *c, kmc_vault *v)
 {
 	parts_mem m = { 0 };
 	p11_pin pin = { c->token->pin, c->token->pin_cb, c->token->pin_arg };
 	_cleanup_(kmc_secret_freep) kmc_secret *rec_s = NULL;
 	_cleanup_(freep) char *rec = NULL;
 	p11_pubkey pk;
+	p11_key_intent in;
+	intent_ctx ic;
 	size_t rec_len = 0;
 	int type, r;
 
+	intent_init(&ic, &in, v, c->name);
 	r = key_parts(c->pkey, &m);
 	if (r == KMC_E_TYPE)
 		r = kmc_detail(r, "%s: only RSA and P-256/P-384 keys go to a "
 			"token", c->p->key_file);
 	if (r == 0)
 		r = p11_key_import(c->token->uri, &pin, &m.parts,
-			c->token_label[0] ? c->token_label : c->name,
+			c->token_label[0] ? c->token_label : c->name, &in,
 			&c->token_uri, &pk);
 	kmc_secret_free(m.mem);
-	KMC_GUARD(r);
+	if (r < 0) {
+		/* Refused before the token made anything: no longer
+		   listed; else what it may have kept of it stays. */
+		token_pending_intent_end(v, !in.made);
+		return r;
+	}
 	type = pk.kind == P11_KEY_EC ? (p11_pubkey_bits(&pk) == 384 ?
 		KMC_KEY_P384 : KMC_KEY_P256) : p11_pubkey_bits(&pk) > 3072 ?
 		KMC_KEY_RSA4096 : p11_pubkey_bits(&pk) > 2048 ? KMC_KEY_RSA3072 :
@@ -486,7 +532,7 @@ int token_key_import(import_ctx *c)
 	if (r == 0)
 		r = kmc_secret_dup(rec, rec_len, &rec_s);
 	if (r < 0) {
-		token_key_undo(c);
+		token_key_undo(c, v);
 		return r;
 	}
 	kmc_secret_free(c->pkcs8);
@@ -502,7 +548,7 @@ int token_key_import(import_ctx *c)
 	return 0;
 }
 
-void token_key_undo(import_ctx *c)
+void token_key_undo(import_ctx *c, kmc_vault *v)
 {
 	p11_pin pin = { c->token->pin, c->token->pin_cb, c->token->pin_arg };
 	char detail[1024];
@@ -510,14 +556,18 @@ void token_key_undo(import_ctx *c)
 
 	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
 	if (p11_key_destroy(c->token_uri, &pin) < 0) {
-		/* Say so: a key on the token that no vault names. */
+		/* Say so: a key on the token that no vault names, listed
+		   for kmc repair. */
 		kmc_detail_clear();
+		token_pending_intent_end(v, 0);
 		(void)kmc_detail(KMC_E_P11, "%s%sthe key put on the token (%s) "
-			"could not be removed again: remove it with the token's "
-			"tools", detail, err ? "; " : "", c->token_uri);
+			"could not be removed again: kmc repair removes it, or "
+			"remove it with the token's tools", detail, err ? "; " :
+			"", c->token_uri);
 		return;
 	}
 	kmc_detail_clear();
+	token_pending_intent_end(v, 1);
 	if (err)
 		(void)kmc_detail(KMC_E_P11, "%s", detail);
 }

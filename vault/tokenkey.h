@@ -134,10 +134,13 @@ struct import_ctx;
  * Returns 0; KMC_E_TYPE (Ed25519 and other keys tokens do not get here),
  * and kmc_key_gen_on_token()'s token errors.
  */
-KMC_INTERNAL int token_key_import(struct import_ctx *c) KMC_MUST_CHECK;
+KMC_INTERNAL int token_key_import(struct import_ctx *c, kmc_vault *v)
+	KMC_MUST_CHECK;
 /* The token key token_key_import() made, destroyed again (the vault did
-   not take it); the error and detail already set are kept. */
-KMC_INTERNAL void token_key_undo(struct import_ctx *c);
+   not take it; it leaves v's list of keys waiting to be destroyed, or
+   stays on it when it could not be destroyed); the error and detail
+   already set are kept. */
+KMC_INTERNAL void token_key_undo(struct import_ctx *c, kmc_vault *v);
 
 /* A bundle name key gen takes (born.c): the name rules, and no trust:
    or ca: prefix. Returns 0 or KMC_E_NAME with a detail. */

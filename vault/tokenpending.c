@@ -213,34 +213,6 @@ static int txn_update(store_txn *t, int (*fn)(token_pending *l,
 	return r;
 }
 
-static int add_refs(token_pending *l, const void *arg)
-{
-	const token_refs *refs = arg;
-
-	for (size_t i = 0; i < refs->n; i++)
-		KMC_GUARD(token_pending_add(l, refs->e[i].uri, refs->e[i].item,
-			refs->e[i].version));
-	return 0;
-}
-
-int token_pending_on_commit(kmc_vault *v, store_phase phase,
-	const store_change *c)
-{
-	token_refs *armed = v->token_armed;
-
-	/* Only a commit that changes records is the change's (a journal's
-	   first step writes meta alone). */
-	if (!armed || !c->n_touched)
-		return 0;
-	if (phase == STORE_PREPARE)
-		return txn_update(c->t, add_refs, armed);
-	if (phase == STORE_COMMITTED) {
-		armed->listed = 1;
-		v->token_armed = NULL;
-	}
-	return 0;
-}
-
 typedef struct drop_arg {
 	const char *const *uris;
 	size_t n;
@@ -263,6 +235,98 @@ static int drop_uris(token_pending *l, const void *arg)
 	}
 	l->n = keep;
 	return 0;
+}
+
+/* The change's commit: the armed URIs join the list, the key it made
+   (named by its records from now on) leaves it. */
+static int change_update(token_pending *l, const void *arg)
+{
+	const kmc_vault *v = arg;
+	const token_refs *refs = v->token_armed;
+	const char *made = v->token_intent;
+	drop_arg d = { &made, 1 };
+
+	for (size_t i = 0; refs && i < refs->n; i++)
+		KMC_GUARD(token_pending_add(l, refs->e[i].uri, refs->e[i].item,
+			refs->e[i].version));
+	return made ? drop_uris(l, &d) : 0;
+}
+
+int token_pending_on_commit(kmc_vault *v, store_phase phase,
+	const store_change *c)
+{
+	/* Only a commit that changes records is the change's (a journal's
+	   first step and the intent's own commit write meta alone). */
+	if ((!v->token_armed && !v->token_intent) || !c->n_touched)
+		return 0;
+	if (phase == STORE_PREPARE)
+		return txn_update(c->t, change_update, v);
+	if (phase == STORE_COMMITTED) {
+		if (v->token_armed)
+			v->token_armed->listed = 1;
+		v->token_armed = NULL;
+		free(v->token_intent);
+		v->token_intent = NULL;
+	}
+	return 0;
+}
+
+typedef struct intent_arg {
+	const char *uri, *item;
+} intent_arg;
+
+static int add_intent(token_pending *l, const void *arg)
+{
+	const intent_arg *a = arg;
+	size_t n = l->n;
+
+	KMC_GUARD(token_pending_add(l, a->uri, a->item, 0));
+	/* Full, or a URI that cannot be listed: the key is not made. */
+	if (l->n == n)
+		return kmc_detail(KMC_E_LIMIT, STORE_NAME ": the list of keys on "
+			"a token waiting to be destroyed is full (%u); kmc repair "
+			"empties it", TOKEN_PENDING_MAX);
+	return 0;
+}
+
+int token_pending_intent(kmc_vault *v, const char *uri, const char *item)
+{
+	intent_arg a = { uri, item };
+	char *keep;
+	store_txn t;
+	int r;
+
+	/* Taken before the commit: nothing to fail after it. */
+	keep = strdup(uri);
+	KMC_ENSURE(keep, KMC_E_NOMEM);
+	r = store_txn_begin(&v->st, &t);
+	if (r == 0) {
+		r = txn_update(&t, add_intent, &a);
+		if (r < 0)
+			store_txn_abort(&t);
+		else
+			r = store_txn_commit(&t);
+	}
+	if (r < 0) {
+		free(keep);
+		return r;
+	}
+	free(v->token_intent);
+	v->token_intent = keep;
+	return 0;
+}
+
+void token_pending_intent_end(kmc_vault *v, int gone)
+{
+	const char *uri = v->token_intent;
+
+	if (!uri)
+		return;
+	/* A failure leaves it listed: kmc repair finds the key gone. */
+	if (gone && token_pending_drop(v, &uri, 1) < 0)
+		kmc_detail_clear();
+	free(v->token_intent);
+	v->token_intent = NULL;
 }
 
 int token_pending_drop(kmc_vault *v, const char *const *uris, size_t n)

@@ -77,6 +77,22 @@ KMC_INTERNAL int token_pending_on_commit(kmc_vault *v, store_phase phase,
 KMC_INTERNAL int token_pending_drop(kmc_vault *v, const char *const *uris,
 	size_t n) KMC_MUST_CHECK;
 
+/*
+ * token_pending_intent - before the token makes a key for a key gen or
+ * an import (the p11_key_intent hook): list uri (named by item) in a
+ * commit of its own, so that a process killed after the token made the
+ * key and before the vault's commit leaves it to kmc repair. The
+ * change's commit takes it off the list again (token_pending_on_commit).
+ * Returns 0; KMC_E_LIMIT (the list is full), KMC_E_NOMEM, a store error:
+ * then no key may be made.
+ */
+KMC_INTERNAL int token_pending_intent(kmc_vault *v, const char *uri,
+	const char *item) KMC_MUST_CHECK;
+/* After a key gen or import that did not commit: gone 1 when the key
+   made was destroyed again (it leaves the list), 0 when it may be on the
+   token (it stays for kmc repair). Nothing when no intent is open. */
+KMC_INTERNAL void token_pending_intent_end(kmc_vault *v, int gone);
+
 /* Remove the list whole (kmc repair, when it is damaged), in a commit of
    its own. Returns 0, a store error. */
 KMC_INTERNAL int token_pending_clear(kmc_vault *v) KMC_MUST_CHECK;

@@ -164,6 +164,8 @@ struct kmc_vault {
 	size_t token_note_cap;	/* its room, taken before the change commits */
 	struct token_refs *token_armed;	/* listed by the next commit
 					   (tokenpending.h) */
+	char *token_intent;	/* a key the token makes for this change,
+				   listed until its commit (tokenpending.h) */
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

@@ -552,8 +552,12 @@ typedef struct kmc_token_params {
  * extractable) and the vault records only where it is and its public
  * half (item NAME/key of type KMC_ITEM_TOKEN_KEY). type: rsa2048,
  * rsa3072, p256 or p384. Should the vault's commit fail, the token key
- * is destroyed again.
- * Returns as kmc_key_gen(), and KMC_E_INVALID (a type tokens do not get
+ * is destroyed again. The key URI is listed as waiting to be destroyed
+ * (a commit of its own) before the token makes the key, and the
+ * bundle's commit takes it off: a process killed in between leaves a
+ * key kmc_token_destroys_finish() (kmc repair) destroys.
+ * Returns as kmc_key_gen(), and KMC_E_LIMIT (that list is full),
+ * KMC_E_INVALID (a type tokens do not get
  * here), KMC_E_STRING (not a PKCS#11 URI), KMC_E_P11_MODULE,
  * KMC_E_P11_TOKEN (no such token), KMC_E_P11_PIN, KMC_E_P11_PIN_LOCKED,
  * KMC_E_NEED_PASSPHRASE (no PIN), KMC_E_P11_KEY_TYPE (the token cannot

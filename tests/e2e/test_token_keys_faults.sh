@@ -6,13 +6,12 @@
 #
 # Failing at a step: either exit 0 and the whole new state (the vault's
 # bundle naming the key, the key on the token), or an error that names
-# the fault and leaves the vault as it was and no key of that label on the
-# token (the one made is destroyed again), or, when that destruction is
-# what failed, a message that says the key is left on the token. Killed
-# at a step: after kmc repair the vault is the old state or the new one;
-# a key made on the token before the kill may stay there (a killed process
-# cannot take it back), and is counted; it never stands in the way of the
-# next key gen of another name.
+# the fault and leaves the vault as it was. Killed at a step: after kmc
+# repair the vault is the old state or the new one. Either way, after kmc
+# repair an old state leaves no key of that label on the token: the
+# vault listed the key before the token made it, so one the failing run
+# could not destroy again, or one a killed run made, is destroyed by the
+# repair; and nothing waits to be destroyed any more.
 # Time: one step in STEP_STRIDE of each pass (KMC_STEP_STRIDE=1: each).
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
 
@@ -62,12 +61,16 @@ names_fault_or_token() {
 	grep -Eq "$FAULT_MSG|: CKR_[A-Z_]+ \(0x" "$T/last.err" ||
 		{ echo "message was: $(cat "$T/last.err")" >&2; false; }
 }
-says_left_on_token() { grep -q "could not be removed again" "$RUN_ERR"; }
+waits_none() {
+	local js
+	js=$("$KMC" --vault "$V" status --json 2>/dev/null)
+	[[ $js == *'"token_destroys_pending":0'[,}]* ]] || { echo "status --json: $js" >&2; false; }
+}
 
 # sweep WHAT NAME CMD...: the steps of CMD (which makes bundle NAME on the
 # token), failing and then killed at each one in STEP_STRIDE.
 sweep() {
-	local what=$1 name=$2 n total mode st orphans first
+	local what=$1 name=$2 n total mode st first made_at=
 	shift 2
 	token_vault_load
 	faulty 0 0 "$@"
@@ -77,7 +80,6 @@ sweep() {
 	check "the shim counted the steps of $what" test "$total" -gt 4
 	echo "# $what: $total steps"
 	for mode in fail $(kill_mode); do
-		orphans=0
 		first=1
 		[ "$mode" = fail ] || first=$((STEP_STRIDE / 2 + 1))
 		for ((n = first; n <= total; n += STEP_STRIDE)); do
@@ -89,8 +91,14 @@ sweep() {
 				at="$what, killed at step $n of $total"
 				faulty "$n" 1 "$@"
 				check "$at: the shim killed it" killed
+				# The first kill that left a key the vault does not name.
+				if [ -z "$made_at" ] && on_token "$name" &&
+					! kmc list 2>/dev/null | grep -q "^$name/key "; then
+					made_at=$n
+				fi
 			fi
 			check "$at: kmc repair then succeeds" bash -c "'$KMC' --vault '$V' repair >/dev/null 2>&1"
+			check "$at: ... and leaves nothing waiting to be destroyed" waits_none
 			st=$(state "$name")
 			check "$at: the old state or the new, never a mix ($st)" \
 				bash -c '[ "$1" = old ] || [ "$1" = new ]' _ "$st"
@@ -101,21 +109,27 @@ sweep() {
 				cp "$RUN_ERR" "$T/last.err"
 				check "$at: the message names the fault (the token's, for its own files)" \
 					names_fault_or_token
-				if [ "$st" = old ] && ! says_left_on_token; then
-					check "$at: no key of that label is left on the token" \
-						fails on_token "$name"
-				fi
-			elif [ "$st" = old ] && on_token "$name"; then
-				orphans=$((orphans + 1))
+			fi
+			if [ "$st" = old ]; then
+				check "$at: after kmc repair no key of that label is on the token" \
+					fails on_token "$name"
 			fi
 		done
-		[ "$mode" = fail ] || echo "# $what killed: $orphans runs left a key on the token that no vault names"
 	done
 	token_vault_load
 	faulty "$total" 1 "$@"
 	kmc repair >/dev/null 2>&1
 	t "$what, after a kill: a key gen of another name goes through" \
 		kmc key gen other --on-token "$TOK"
+	if kills_wanted; then
+		check "$what: a kill left a key on the token the vault did not take" test -n "$made_at"
+		token_vault_load
+		faulty "${made_at:-1}" 1 "$@"
+		t "$what, killed at step ${made_at:-?} leaving its key: kmc repair" kmc repair
+		check "... names the key it removed" grep -q "removed from the token: pkcs11:.*object=$name[?;]" "$LAST_ERR"
+		t "$what again under the same label then goes through" "$KMC" --vault "$V" "$@"
+		check "... and gives the new state" test "$(state "$name")" = new
+	fi
 }
 
 sweep "key gen --on-token" web key gen web --on-token "$TOK"

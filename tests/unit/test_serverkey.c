@@ -206,7 +206,7 @@ static void test_rsa_generated(void **state)
 	char *again = NULL;
 
 	(void)state;
-	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_RSA2048, "web-rsa",
+	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_RSA2048, "web-rsa", NULL,
 		&ku, &pub), 0);
 	/* The key URI names the key, never the PIN. */
 	assert_non_null(strstr(ku, "object=web-rsa"));
@@ -268,7 +268,7 @@ static void test_rsa_generated(void **state)
 	}
 
 	/* A second key of the same label is refused; the first stays. */
-	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "web-rsa",
+	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "web-rsa", NULL,
 		&again, &pub), KMC_E_EXISTS);
 	assert_non_null(strstr(kmc_error_detail(), "token " TOKEN));
 	assert_null(again);
@@ -306,7 +306,7 @@ static void test_ec_generated(void **state)
 		char *ku = NULL;
 		EVP_PKEY *k;
 
-		assert_int_equal(p11_key_generate(URI, NULL, c[i].spec, c[i].label,
+		assert_int_equal(p11_key_generate(URI, NULL, c[i].spec, c[i].label, NULL,
 			&ku, &pub), 0);
 		assert_int_equal(pub.kind, P11_KEY_EC);
 		assert_int_equal(p11_pubkey_bits(&pub), c[i].bits);
@@ -393,7 +393,7 @@ static void test_import(void **state)
 	assert_non_null(ec);
 
 	rsa_parts(rsa, &pb);
-	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-rsa", &ku,
+	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-rsa", NULL, &ku,
 		&pub), 0);
 	assert_int_equal(p11_pubkey_bits(&pub), 2048);
 	assert_sealed(ku, CKA_PRIVATE_EXPONENT);
@@ -408,7 +408,7 @@ static void test_import(void **state)
 	{
 		char *k2 = NULL;
 
-		assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-rsa",
+		assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-rsa", NULL,
 			&k2, &pub), KMC_E_EXISTS);
 		assert_null(k2);
 	}
@@ -417,7 +417,7 @@ static void test_import(void **state)
 	ku = NULL;
 
 	ec_parts(ec, &pb);
-	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-ec", &ku,
+	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-ec", NULL, &ku,
 		&pub), 0);
 	assert_sealed(ku, CKA_VALUE);
 	sign_check(ku, ec, P11_SIG_ECDSA, P11_HASH_SHA256);
@@ -430,7 +430,7 @@ static void test_import(void **state)
 
 	/* A curve the vault does not put on tokens: refused by name. */
 	pb.parts.ec_params = (p11_bytes){ oid_p521, sizeof(oid_p521) };
-	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-521", &ku,
+	assert_int_equal(p11_key_import(URI, NULL, &pb.parts, "imp-521", NULL, &ku,
 		&pub), KMC_E_P11_KEY_TYPE);
 	assert_null(ku);
 	EVP_PKEY_free(rsa);
@@ -446,7 +446,7 @@ static void test_bad_token(void **state)
 
 	(void)state;
 	assert_int_equal(p11_key_generate("pkcs11:token=no-such?module-path="
-		MODULE "&pin-value=" PIN, NULL, P11_SPEC_P256, "x", &ku, &pub),
+		MODULE "&pin-value=" PIN, NULL, P11_SPEC_P256, "x", NULL, &ku, &pub),
 		KMC_E_P11_TOKEN);
 	assert_non_null(strstr(kmc_error_detail(), "token=no-such"));
 	/* A wrong PIN, on a cold start (a login is per process). */
@@ -454,12 +454,12 @@ static void test_bad_token(void **state)
 	assert_int_equal(kmc_secret_dup("0000", 4, &bad), 0);
 	pp.pin = bad;
 	assert_int_equal(p11_key_generate("pkcs11:token=" TOKEN "?module-path="
-		MODULE, &pp, P11_SPEC_P256, "x", &ku, &pub), KMC_E_P11_PIN);
+		MODULE, &pp, P11_SPEC_P256, "x", NULL, &ku, &pub), KMC_E_P11_PIN);
 	assert_non_null(strstr(kmc_error_detail(), "token " TOKEN ": wrong PIN"));
 	assert_null(ku);
 	/* No PIN at all, and no prompt. */
 	assert_int_equal(p11_key_generate("pkcs11:token=" TOKEN "?module-path="
-		MODULE, NULL, P11_SPEC_P256, "x", &ku, &pub),
+		MODULE, NULL, P11_SPEC_P256, "x", NULL, &ku, &pub),
 		KMC_E_NEED_PASSPHRASE);
 	kmc_secret_free(bad);
 }
@@ -478,7 +478,7 @@ static void test_fork(void **state)
 	int status = 0;
 
 	(void)state;
-	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "fork-ec",
+	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "fork-ec", NULL,
 		&ku, &pub), 0);
 	k = pub_pkey(&pub);
 	sign_check(ku, k, P11_SIG_ECDSA, P11_HASH_SHA256);
@@ -549,7 +549,7 @@ static void test_stale_handle(void **state)
 	(void)state;
 	if (system("command -v pkcs11-tool >/dev/null 2>&1") != 0)
 		skip();
-	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "stale",
+	assert_int_equal(p11_key_generate(URI, NULL, P11_SPEC_P256, "stale", NULL,
 		&ku, &pub), 0);
 	old = pub_pkey(&pub);
 	/* Signed once: the handle is in the cache now. */
