@@ -101,6 +101,9 @@ int token_pending_parse(const uint8_t *p, size_t len, token_pending *ret)
 			r = KMC_E_CORRUPT;
 		if (r == 0)
 			r = kmc_rbuf_bytes(&b, ilen, &s);
+		/* A NUL inside would cut the name short. */
+		if (r == 0 && memchr(s, '\0', ilen))
+			r = KMC_E_CORRUPT;
 		if (r == 0) {
 			memcpy(e->item, s, ilen);
 			e->item[ilen] = '\0';

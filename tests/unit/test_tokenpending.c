@@ -143,6 +143,10 @@ static void test_refused(void **state)
 	assert_int_equal(token_pending_parse(p, n, &l), KMC_E_CORRUPT);
 	n = raw(p, 1, 1, U1, "", 1);
 	assert_int_equal(token_pending_parse(p, n, &l), KMC_E_CORRUPT);
+	/* A NUL in the item name ("web/key\0x"): cut short, refused. */
+	n = raw(p, 1, 1, U1, "web/key_x", 1);
+	p[n - 4 - 2] = '\0';
+	assert_int_equal(token_pending_parse(p, n, &l), KMC_E_CORRUPT);
 	/* The same URI twice. */
 	n = raw(p, 1, 2, U1, "web/key", 1);
 	n += ent(p + n, U1, "web/.p/key", 2);
