@@ -380,7 +380,8 @@ static int uri_out(P11KitUri *u, char **ret)
  * is ours: destroyed, so that no private key is left that nothing names.
  * Returns r, with a word added to its detail when something stays.
  */
-static int leftovers_destroy(token *t, P11KitUri *u, int r)
+static int leftovers_destroy(token *t, P11KitUri *u, p11_key_intent *intent,
+	int r)
 {
 	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
 		CKO_PUBLIC_KEY };
@@ -408,6 +409,9 @@ static int leftovers_destroy(token *t, P11KitUri *u, int r)
 			if (t->mod->C_DestroyObject(t->session, h[k]) != CKR_OK)
 				left = 1;
 	}
+	/* The caller's word: nothing of it is left on the token. */
+	if (intent)
+		intent->made = left;
 	if (!left)
 		return r;
 	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
@@ -502,11 +506,12 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return leftovers_destroy(t, u, kmc_detail(KMC_E_P11, "token %s "
-			"has no room for another key (CKR_DEVICE_MEMORY)", tn));
+		return leftovers_destroy(t, u, intent, kmc_detail(KMC_E_P11,
+			"token %s has no room for another key "
+			"(CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return leftovers_destroy(t, u, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
 			"making the key pair in the token"));
 	r = serverkey_public_read(t, ph, kt, pub);
 	if (r < 0) {
@@ -610,17 +615,18 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return leftovers_destroy(t, u, kmc_detail(KMC_E_P11, "token %s "
-			"has no room for another key (CKR_DEVICE_MEMORY)", tn));
+		return leftovers_destroy(t, u, intent, kmc_detail(KMC_E_P11,
+			"token %s has no room for another key "
+			"(CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return leftovers_destroy(t, u, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
 			"moving the private key into the token"));
 	rv = t->mod->C_CreateObject(t->session, pt, pn, &ph);
 	if (rv != CKR_OK) {
 		/* No half key left behind. */
 		(void)t->mod->C_DestroyObject(t->session, sh);
-		return leftovers_destroy(t, u, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
 			"storing the public key in the token"));
 	}
 	r = serverkey_public_read(t, ph, kt, pub);
@@ -687,8 +693,8 @@ static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 		   it named nowhere, so it goes again. */
 		r = uri_out(u, ret_uri);
 		if (r < 0)
-			r = leftovers_destroy(t, u, kmc_detail(r, "writing the "
-				"new key's URI: %s", r == KMC_E_NOMEM ?
+			r = leftovers_destroy(t, u, a->intent, kmc_detail(r,
+				"writing the new key's URI: %s", r == KMC_E_NOMEM ?
 				"out of memory" : "too long"));
 	}
 	if (t)

@@ -87,12 +87,14 @@ typedef enum p11_sig {
  * The caller's word before the token makes a key: fn(arg, key_uri) is
  * called with the key URI the key will have (the same string *ret_uri
  * gets: the URI's id= and object=, else a random id and the label given)
- * before the token is reached, with no lock of this part held (fn may
- * use a token itself); a non-zero return stops the call, nothing made,
- * and is returned. made is set to 1 just before C_GenerateKeyPair or
- * C_CreateObject: a call that fails with made 0 left nothing on the
- * token. The vault records there that a key is about to be made, so
- * that a process killed before its commit leaves a key kmc repair finds.
+ * after the token's own checks (login, mechanism, id and label free),
+ * with no lock of this part held (fn may use a token itself); a non-zero
+ * return stops the call, nothing made, and is returned. made is set to
+ * 1 just before C_GenerateKeyPair or C_CreateObject, and to 0 again when
+ * a failure took back all the token kept: a call that fails with made 0
+ * left nothing on the token. The vault records there that a key is
+ * about to be made, so that a process killed before its commit leaves a
+ * key kmc repair finds.
  */
 typedef struct p11_key_intent {
 	int (*fn)(void *arg, const char *key_uri);

@@ -5,7 +5,11 @@
 # (CKR_DEVICE_MEMORY) for kmc key gen --on-token and kmc import --on-token,
 # and a token that cannot make EC keys. Each is refused with a message
 # naming the token and the cause, its documented exit code, and nothing
-# changed in the vault or on the token; and eight processes signing at
+# changed in the vault or on the token (a token without room refuses
+# only once the vault has listed the key about to be made, in a commit of
+# its own, and taken it off again: the items stay as they were and
+# nothing waits to be destroyed, though the store's generation moved);
+# and eight processes signing at
 # once on one SoftHSM2 token all get through. Runs as root (the wrapper
 # must be under /usr/local/lib: kmc loads modules from the system's trees
 # only).
@@ -28,9 +32,8 @@ count_keys() {
 t "a vault" kmc init
 t "key gen through the wrapping module (it passes calls on)" \
 	kmc key gen ok --type p256 --on-token "$TOK"
-S0=$T/s0
-snapshot "$V" >"$S0"
 N0=$(count_keys)
+L0=$(kmc list 2>&1)
 
 t_err 6 "a token without room: key gen refused, naming the token and CKR_DEVICE_MEMORY (exit 6)" \
 	"token lim has no room for another key \(CKR_DEVICE_MEMORY\)" \
@@ -40,6 +43,13 @@ t_err 6 "... import --on-token refused the same way" \
 	env P11_WRAP_FULL=1 "$KMC" --vault "$V" import -c "$P/ca.crt" -s "$P/server.crt" \
 	-k "$P/server.plain.key" --name full --on-token "$TOK"
 check "... no keys-folder copy was written" test ! -e "$V/keys/full"
+check "the vault's items are as they were" test "$(kmc list 2>&1)" = "$L0"
+check "... nothing waits to be destroyed" \
+	bash -c '[[ $("$0" --vault "$1" status --json) == *"\"token_destroys_pending\":0,"* ]]' "$KMC" "$V"
+check "... nor was anything left on the token" test "$(count_keys)" = "$N0"
+t "kmc verify: the item store agrees with its digest" kmc verify
+S0=$T/s0
+snapshot "$V" >"$S0"
 t_err 9 "a token that cannot make EC keys: refused (exit 9), naming the token" \
 	"token lim cannot make EC keys" \
 	env P11_WRAP_NO_EC=1 "$KMC" --vault "$V" key gen noec --type p384 --on-token "$TOK"
