@@ -127,4 +127,18 @@ t "rm web --old now" kmc rm web --old
 check "... removes the old key from the token" keys_are "$NEWEST"
 check "nothing waits" waiting 0
 
+# ---- a vault opened by a key on the same token ------------------------------------------
+# Its commits write the binding's counter object on the token: the key
+# URI is listed before the token makes the key with no token lock held.
+
+KV=$T/kv
+kv() { timeout 120 setsid -w "$KMC" --vault "$KV" "$@" --pin-file "$PINF"; }
+t "a vault protected by a key on token srv (its counter object there too)" \
+	kv init --protector pkcs11 --pkcs11-uri "pkcs11:token=srv;object=vk?module-path=$MOD" --create-key
+t "key gen tk --on-token in it" kv key gen tk --on-token "$TOK"
+check "the key is on the token" bash -c "grep -qw tk <<<\"\$1\"" _ "$(keys)"
+check "nothing waits in that vault" bash -c '[[ $("$0" --vault "$1" status --json) == *"\"token_destroys_pending\":0,"* ]]' "$KMC" "$KV"
+t "rm tk" kv rm tk
+check "... removes its key from the token" bash -c "! grep -qw tk <<<\"\$1\"" _ "$(keys)"
+
 done_testing
