@@ -187,6 +187,7 @@ static int refs_add(token_refs *r, const char *item, uint32_t version,
 	e->uri = strdup(rec.uri);
 	e->item = strdup(item);
 	e->version = version;
+	e->done = 0;
 	if (!e->uri || !e->item) {
 		free(e->uri);
 		free(e->item);
