@@ -348,6 +348,30 @@ static void intent_init(intent_ctx *c, p11_key_intent *in, kmc_vault *v,
 	*in = (p11_key_intent){ intent_fn, c, 0 };
 }
 
+/* A label or id the token holds already: when the vault lists keys
+   waiting to be destroyed, one may be a cut-off key gen's; say so. */
+static int exists_hint(kmc_vault *v, int r)
+{
+	token_pending l = { 0 };
+	char detail[1024];
+
+	if (r != KMC_E_EXISTS)
+		return r;
+	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+	if (token_pending_read(&v->st, &l) == 0 && l.n) {
+		kmc_detail_clear();
+		(void)kmc_detail(r, "%s (the vault lists %zu key%s on a token "
+			"waiting to be destroyed, maybe a cut-off key gen's or "
+			"import's: kmc repair removes those no record names)",
+			detail, l.n, l.n == 1 ? "" : "s");
+	} else {
+		kmc_detail_clear();
+		(void)kmc_detail(r, "%s", detail);
+	}
+	token_pending_free(&l);
+	return r;
+}
+
 /* The meta of a bundle whose key was made on a token: born, and token. */
 static const char token_meta[] = "keys_dir=\nconf=\nborn=1\ntoken=1\n";
 
@@ -384,7 +408,7 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 		/* Refused before the token made anything: no longer
 		   listed; else what it may have kept of it stays. */
 		token_pending_intent_end(v, !in.made);
-		return r;
+		return exists_hint(v, r);
 	}
 	r = pub_to_pkey(&pk, &pub);
 	if (r == 0)
@@ -522,7 +546,7 @@ int token_key_import(import_ctx *c, kmc_vault *v)
 		/* Refused before the token made anything: no longer
 		   listed; else what it may have kept of it stays. */
 		token_pending_intent_end(v, !in.made);
-		return r;
+		return exists_hint(v, r);
 	}
 	type = pk.kind == P11_KEY_EC ? (p11_pubkey_bits(&pk) == 384 ?
 		KMC_KEY_P384 : KMC_KEY_P256) : p11_pubkey_bits(&pk) > 3072 ?

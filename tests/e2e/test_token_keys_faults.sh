@@ -125,6 +125,9 @@ sweep() {
 		check "$what: a kill left a key on the token the vault did not take" test -n "$made_at"
 		token_vault_load
 		faulty "${made_at:-1}" 1 "$@"
+		t_err 8 "$what again before kmc repair: the label is taken (exit 8), and kmc repair named" \
+			"already has an object with object=$name.*kmc repair removes those no record names" \
+			"$KMC" --vault "$V" "$@"
 		t "$what, killed at step ${made_at:-?} leaving its key: kmc repair" kmc repair
 		check "... names the key it removed" grep -q "removed from the token: pkcs11:.*object=$name[?;]" "$LAST_ERR"
 		t "$what again under the same label then goes through" "$KMC" --vault "$V" "$@"
