@@ -315,13 +315,21 @@ static uint64_t top_gen(const bind_state *b)
 	return b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen;
 }
 
+/* b vouches for generation g with a root (which check_store compared). */
+static int named(const bind_state *b, uint64_t g)
+{
+	return g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen);
+}
+
 /*
  * The store's (g, root) against binding b read before it. Without the
  * writer lock a writer may commit between the two reads, or between the
  * binding written and the store committed: then the binding is read
  * again, and a generation from b's current to the new one's top is what
  * some moment of those commits held (the next open checks its root).
- * Older than b, or newer than the binding read after it, is a rollback.
+ * Older than b, or newer than the binding read after it, is a rollback;
+ * so is a generation either binding names with another root: a store
+ * changed apart from this one (a copy) at the same generation.
  */
 static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
 	const uint8_t root[32])
@@ -335,7 +343,8 @@ static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
 		return r;
 	kmc_detail_clear();
 	r = check_store(v, &b2, g, root);
-	if (r == 0 || (g >= b->gen && g <= top_gen(&b2))) {
+	if (r == 0 || (g >= b->gen && g <= top_gen(&b2) && !named(b, g) &&
+	    !named(&b2, g))) {
 		kmc_detail_clear();
 		v->bind->b = b2;
 		return 0;
