@@ -35,7 +35,7 @@ struct vault_bind {
 	uint64_t place_gen;	/* what the place held at the open */
 	kmc_secret *pin;	/* the token's PIN as given at the open */
 	int todo;		/* for bind_settle(): BIND_TODO_* */
-	char show[4200];	/* DIR/kmc.bind */
+	char *show;		/* DIR/kmc.bind */
 	/* What --accept-rollback accepted (the refusal's detail), or that
 	   an older vault got its first binding: for the audit record. */
 	char accepted[600];
@@ -431,11 +431,16 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
 	int r;
 
+	size_t n = strlen(v->dir) + sizeof("/" BIND_NAME);
+
+	/* Small, and its strings sized to them: a one-shot process's open
+	   touches a page or two of fresh heap here, not five. */
 	v->bind = calloc(1, sizeof(*v->bind));
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
 	v->bind->place.dirfd = -1;
-	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
-		BIND_NAME);
+	v->bind->show = malloc(n);
+	KMC_ENSURE(v->bind->show, KMC_E_NOMEM);
+	snprintf(v->bind->show, n, "%s/%s", v->dir, BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
 	/* A reader's open makes it read-only with its other keys. */
 	KMC_GUARD(bind_key(v->rk, !v->ro_at_end, &v->bind->key));
@@ -578,6 +583,8 @@ void bind_close(kmc_vault *v)
 		return;
 	kmc_secret_free(v->bind->key);
 	kmc_secret_free(v->bind->pin);
+	bind_place_free(&v->bind->place);
+	free(v->bind->show);
 	free(v->bind);
 	v->bind = NULL;
 }
