@@ -1021,8 +1021,11 @@ KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 /*
  * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
  * revoked, last update now, next update in days days, the CA's
- * authority key identifier, and a CRL number one above the last one it
- * gave; written to the new file out (0644, never over a file that
+ * authority key identifier, and a CRL number above every one it gave:
+ * the larger of one above the last and the clock's microseconds since
+ * 1970, so that numbers grow across a restore of an older backup too
+ * (a number above the clock means the clock reads earlier than the
+ * CA's last CRL); written to the new file out (0644, never over a file that
  * exists) in the same transaction as the record's count, through the
  * vault's journal. *ret_number (may be NULL) is the CRL's number.
  * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
@@ -1038,7 +1041,7 @@ typedef struct kmc_ca_info {
 	const char *name;
 	const kmc_cert_info *cert;	/* the CA's certificate */
 	int has_key;
-	uint64_t next_crl;	/* the number of its next CRL */
+	uint64_t next_crl;	/* the least number its next CRL carries */
 	size_t issued, revoked;
 } kmc_ca_info;
 
