@@ -226,6 +226,11 @@ static int cmd_ca_crl(cli_opts *a)
 		KMC_CRL_DAYS_DEFAULT, o->out, &number);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "ca crl");
+	/* FILE exists: found so at first (nothing changed), or made by
+	   another while the CRL was written (its number used, the file
+	   left alone); the detail says which. */
+	if (r == KMC_E_EXISTS)
+		return cli_fail(r, "ca crl refused");
 	if (r < 0)
 		return cli_fail(r, "ca crl refused, nothing was changed");
 	cli_note("%s: CRL number %" PRIu64 " of CA %s, next update in %ld "

@@ -423,7 +423,9 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	X509_CRL_free(crl);
 	KMC_GUARD(r);
 	c.rec.next_crl = number + 1;
-	KMC_GUARD(journal_add(&j, JOURNAL_FILE, dir, base));
+	/* The check above is no guarantee: the rename never replaces a
+	   file made at FILE since. */
+	KMC_GUARD(journal_add(&j, JOURNAL_NEW, dir, base));
 	KMC_GUARD(journal_begin(v, &j));
 	r = crl_stage(&j.e[0], pem, len);
 	if (r == 0)
@@ -438,6 +440,11 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 		return r;
 	}
 	r = journal_apply(v, &j);
+	if (r == KMC_E_EXISTS)
+		return kmc_detail(r, "%s appeared while kmc wrote the CRL and was "
+			"left as it is; CRL number %llu of CA %s went to no file: "
+			"run kmc ca crl again with another --out", abs,
+			(unsigned long long)number, ca);
 	if (r < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault gave CRL number %llu, "
 			"but putting %s in place failed (%s); `kmc repair` "

@@ -1025,10 +1025,13 @@ KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
  * the larger of one above the last and the clock's microseconds since
  * 1970, so that numbers grow across a restore of an older backup too
  * (a number above the clock means the clock reads earlier than the
- * CA's last CRL); written to the new file out (0644, never over a file that
- * exists) in the same transaction as the record's count, through the
- * vault's journal. *ret_number (may be NULL) is the CRL's number.
- * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
+ * CA's last CRL); written to the new file out (0644, never over a file
+ * that exists, even one made while the CRL is written) in the same
+ * transaction as the record's count, through the vault's journal.
+ * *ret_number (may be NULL) is the CRL's number.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists:
+ * nothing changed; or it appeared while the CRL was written: left as it
+ * is, the CRL's number used and the CRL not kept, the detail says so),
  * KMC_E_INVALID (days, an empty out), KMC_E_VERIFY (as kmc_cert_issue()),
  * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
  * KMC_E_STORE, -errno.

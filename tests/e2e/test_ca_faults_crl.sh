@@ -2,12 +2,59 @@
 # test_ca_faults_crl.sh - kmc ca crl, after a revocation: each step
 # failing, killed at each step, allocations failing (ca_faults.sh). The
 # CA then has given its first CRL number and the file holds it, or
-# neither.
+# neither. Then another process making the file at each step: never
+# written over.
 . "$(dirname "${BASH_SOURCE[0]}")/ca_faults.sh"
 
 t "ca revoke root app (for the state below)" look ca revoke root app
 save revoked
 MIX='rm -f "$OUTCRL"'
 sweep "ca crl root" revoked ca crl root --out "$OUTCRL"
+
+# ---- a file made at FILE while kmc writes the CRL is never written over --------
+# Another process makes root.crl at each step in turn (the shim's
+# KMC_FAULT_MAKE). Made before the step that puts the CRL in place, it
+# stays as it was and kmc ca crl exits 8 naming it, the vault healthy,
+# nothing staged left (the check before staging catches it early; the
+# rename, which never replaces, catches it late); made after, the CRL
+# was there first and kmc succeeded.
+CMD=(ca crl root --out "$OUTCRL")
+load revoked
+{ LD_PRELOAD="$SO" KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "${CMD[@]}" \
+	>/dev/null 2>"$T/trace" </dev/null; } 2>/dev/null
+placed=$(sed -n 's/^faultinject: #\([0-9]*\) renameat root\.crl$/\1/p' "$T/trace")
+total=$(grep -c '^faultinject: #' "$T/trace")
+check "the shim's trace shows the step that puts root.crl in place" \
+	test -n "$placed" -a "$total" -gt "${placed:-0}"
+OTHERS='made by another process'
+# left_alone: exit 8 naming the file, the other's bytes in it, the vault
+# healthy with nothing pending, nothing staged.
+left_alone() {
+	local st
+	[ "$rc" = 8 ] && grep -q "$OUTCRL" "$RUN_ERR" ||
+		{ echo "exit $rc: $(cat "$RUN_ERR")" >&2; return 1; }
+	[ "$(cat "$OUTCRL")" = "$OTHERS" ] ||
+		{ echo "root.crl was written over: $(head -c 100 "$OUTCRL")" >&2; return 1; }
+	st=$(look status --json 2>&1)
+	[[ $st == *'"healthy":true,'* && $st == *'"pending_change":false'* ]] ||
+		{ echo "kmc status: $st" >&2; return 1; }
+	no_staged_files
+}
+crl_kept() {
+	[ "$rc" = 0 ] && openssl crl -in "$OUTCRL" -noout -CAfile "$V/keys/db/ca.crt" 2>&1 | grep -q 'verify OK' ||
+		{ echo "exit $rc: $(cat "$RUN_ERR"); root.crl: $(head -c 100 "$OUTCRL")" >&2; false; }
+}
+for ((n = 1; n <= total; n++)); do
+	load revoked
+	{ ASAN_OPTIONS=${RUN_ASAN_OPTIONS:-} LD_PRELOAD="$SO" KMC_FAULT_AT=$n \
+		KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	if [ "$n" -le "$placed" ]; then
+		check "root.crl made at step $n of $total: left alone, refused" left_alone
+	else
+		check "root.crl made at step $n of $total (after the CRL's): the CRL" crl_kept
+	fi
+done
 
 done_testing
