@@ -17,7 +17,8 @@ sweep "ca crl root" revoked ca crl root --out "$OUTCRL"
 # stays as it was and kmc ca crl exits 8 naming it, the vault healthy,
 # nothing staged left (the check before staging catches it early; the
 # rename, which never replaces, catches it late); made after, the CRL
-# was there first and kmc succeeded.
+# was there first and kmc succeeded. make check tries one step in
+# FAIL_STRIDE (3) and the four around the rename; check-full each.
 CMD=(ca crl root --out "$OUTCRL")
 load revoked
 { LD_PRELOAD="$SO" KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "${CMD[@]}" \
@@ -45,6 +46,8 @@ crl_kept() {
 		{ echo "exit $rc: $(cat "$RUN_ERR"); root.crl: $(head -c 100 "$OUTCRL")" >&2; false; }
 }
 for ((n = 1; n <= total; n++)); do
+	[ $((n % FAIL_STRIDE)) = 1 ] || [ "$FAIL_STRIDE" = 1 ] ||
+		[ $((n - placed)) -ge -2 -a $((n - placed)) -le 1 ] || continue
 	load revoked
 	{ ASAN_OPTIONS=${RUN_ASAN_OPTIONS:-} LD_PRELOAD="$SO" KMC_FAULT_AT=$n \
 		KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
