@@ -99,6 +99,12 @@ static int cmd_restore(cli_opts *a)
 		cli_note("restored generation %" PRIu64 " in %s, which held "
 			"no readable keystore (vault %s, %" PRIu64 " items)",
 			info.generation, dir, info.vault_id, info.items);
+	if (info.cas)
+		cli_note("the restored vault's CAs (%" PRIu64 ", kmc ca list) "
+			"are as the backup had them: certificates revoked or "
+			"issued after the backup are not in their records; "
+			"revoke those again before the next kmc ca crl (CRL "
+			"numbers still grow)", info.cas);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

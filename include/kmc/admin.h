@@ -354,6 +354,12 @@ typedef struct kmc_backup_info {
 					   its keystore MAC and every item's
 					   tag were checked */
 	char note[512];			/* why not, when verified is 0 */
+	uint64_t cas;			/* with verified: the CAs the restored
+					   vault holds. Their records are the
+					   backup's: what they revoked or
+					   issued after it is not in them
+					   (revoke again before their next
+					   CRL; numbers still grow) */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
