@@ -303,8 +303,9 @@ int journal_recover(kmc_vault *v)
 	if (r == KMC_E_VERSION && raw[0] > JOURNAL_VERSION)
 		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
 			"change has version %u, and this kmc reads versions 1 "
-			"to %u only: a newer kmcvault made the change, so finish it "
-			"with that one (kmc repair); nothing was changed", v->dir,
+			"to %u only: a newer kmcvault made the change, so "
+			"finish it with that one (kmc repair); nothing was "
+			"changed", v->dir,
 			(unsigned)raw[0], JOURNAL_VERSION);
 	if (r < 0)
 		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
