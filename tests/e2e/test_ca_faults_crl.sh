@@ -26,7 +26,7 @@ load revoked
 placed=$(sed -n 's/^faultinject: #\([0-9]*\) renameat root\.crl$/\1/p' "$T/trace")
 total=$(grep -c '^faultinject: #' "$T/trace")
 check "the shim's trace shows the step that puts root.crl in place" \
-	test -n "$placed" -a "$total" -gt "${placed:-0}"
+	bash -c '[ -n "$1" ] && [ "$2" -gt "$1" ]' _ "$placed" "$total"
 OTHERS='made by another process'
 # left_alone: exit 8 naming the file, the other's bytes in it, the vault
 # healthy with nothing pending, nothing staged.
@@ -47,7 +47,7 @@ crl_kept() {
 }
 for ((n = 1; n <= total; n++)); do
 	[ $((n % FAIL_STRIDE)) = 1 ] || [ "$FAIL_STRIDE" = 1 ] ||
-		[ $((n - placed)) -ge -2 -a $((n - placed)) -le 1 ] || continue
+		{ [ $((n - placed)) -ge -2 ] && [ $((n - placed)) -le 1 ]; } || continue
 	load revoked
 	{ ASAN_OPTIONS=${RUN_ASAN_OPTIONS:-} LD_PRELOAD="$SO" KMC_FAULT_AT=$n \
 		KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
