@@ -101,10 +101,11 @@ static int cmd_restore(cli_opts *a)
 			info.generation, dir, info.vault_id, info.items);
 	if (info.cas)
 		cli_note("the restored vault's CAs (%" PRIu64 ", kmc ca list) "
-			"are as the backup had them: certificates revoked or "
-			"issued after the backup are not in their records; "
-			"revoke those again before the next kmc ca crl (CRL "
-			"numbers still grow)", info.cas);
+			"are as the backup had them: certificates revoked after "
+			"it are not revoked in their records, so revoke those "
+			"again before the next kmc ca crl (CRL numbers still "
+			"grow); those issued after it are unknown to them",
+			info.cas);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -356,10 +356,11 @@ typedef struct kmc_backup_info {
 	char note[512];			/* why not, when verified is 0 */
 	uint64_t cas;			/* with verified: the CAs the restored
 					   vault holds. Their records are the
-					   backup's: what they revoked or
-					   issued after it is not in them
-					   (revoke again before their next
-					   CRL; numbers still grow) */
+					   backup's: what they revoked after
+					   it is not revoked in them (revoke
+					   again before their next CRL;
+					   numbers still grow), what they
+					   issued after it unknown to them */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }

@@ -394,7 +394,7 @@ t "ca crl root: a CRL after the backup" kmc ca crl root --out "$T/r1.crl"
 t "ca crl root: and another" kmc ca crl root --out "$T/r2.crl"
 t "kmc restore the backup" kmc restore "$T/bk"
 check "... which says the CA records went back with it, to revoke again" \
-	grep -q "the restored vault's CAs ($(kmc ca list --json | jq length), kmc ca list) are as the backup had them.*revoke those again before the next kmc ca crl" "$LAST_ERR"
+	grep -q "the restored vault's CAs ($(kmc ca list --json | jq length), kmc ca list) are as the backup had them.*revoke those again before the next kmc ca crl.*issued after it are unknown" "$LAST_ERR"
 check "the restore took the CA's count back" test "$(next_crl root)" -le "$(crl_number "$T/r1.crl")"
 t "ca crl root: a CRL after the restore" kmc ca crl root --out "$T/r3.crl"
 check "its number is above both published before the restore" \
