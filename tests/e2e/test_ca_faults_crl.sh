@@ -2,8 +2,8 @@
 # test_ca_faults_crl.sh - kmc ca crl, after a revocation: each step
 # failing, killed at each step, allocations failing (ca_faults.sh). The
 # CA then has given its first CRL number and the file holds it, or
-# neither. Then another process making the file at each step: never
-# written over.
+# neither. Then another process making the file at each step, or while
+# the change waits for kmc repair after a kill: never written over.
 . "$(dirname "${BASH_SOURCE[0]}")/ca_faults.sh"
 
 t "ca revoke root app (for the state below)" look ca revoke root app
@@ -59,5 +59,21 @@ for ((n = 1; n <= total; n++)); do
 		check "root.crl made at step $n of $total (after the CRL's): the CRL" crl_kept
 	fi
 done
+# Killed at that rename (committed, the CRL staged), the file made before
+# the next open: kmc repair finishes the change and leaves the file be.
+if kills_wanted; then
+	load revoked
+	faulty "$placed" 1
+	check "killed at the step that puts root.crl in place" killed
+	echo "$OTHERS" >"$OUTCRL"
+	check "kmc repair then goes through" repair
+	check "... and leaves the file made meanwhile as it was" \
+		test "$(cat "$OUTCRL")" = "$OTHERS"
+	check "... the vault healthy, nothing pending or staged" \
+		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+	check "... nothing staged left" no_staged_files
+else
+	skip_kills "ca crl with root.crl made meanwhile"
+fi
 
 done_testing
