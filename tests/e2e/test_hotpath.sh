@@ -43,8 +43,14 @@ done
 init_inside=no
 inside kmc_vault_init && init_inside=yes
 check "a function no boot runs (kmc_vault_init) is not" test "$init_inside" = no
-# The section stays small enough to be one or two 64 KiB blocks.
-check "the boot's code section is at most 96 KiB ($(((end - start) / 1024)) KiB)" \
-	test $((end - start)) -le $((96 * 1024))
+# The section stays small enough to be one or two 64 KiB blocks, as
+# built for release (instrumented by a sanitizer, the code is some three
+# times larger: 198 KiB).
+if grep -q -- -fsanitize "$KMC_BUILD/test-cflags" 2>/dev/null; then
+	echo "# the section's size is not checked in an instrumented build"
+else
+	check "the boot's code section is at most 96 KiB ($(((end - start) / 1024)) KiB)" \
+		test $((end - start)) -le $((96 * 1024))
+fi
 
 done_testing
