@@ -44,9 +44,15 @@ SAN_LDFLAGS ?=
 KMC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
-	-fno-strict-aliasing -Iinclude $(shell pkg-config --cflags p11-kit-1 2>/dev/null) \
+	-fno-strict-aliasing -ffunction-sections -Iinclude $(shell pkg-config --cflags p11-kit-1 2>/dev/null) \
 	$(SAN_CFLAGS)
 KMC_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN_LDFLAGS)
+# The code a server runs at boot, placed together (the functions are in
+# sections of their own, -ffunction-sections above): a server's RSS holds
+# one or two 64 KiB blocks of the library's code, not all of it
+# (tools/hotpath.ld; docs/performance.md, row boot10k). Layout only.
+HOTPATH_LD := tools/hotpath.ld
+KMC_LDFLAGS += -Wl,-T,$(HOTPATH_LD)
 # p11-kit is not linked: pkcs11/p11kit.c loads it when a token protector
 # is first used, so that programs that never use one (the provider in
 # every server above all) do not load it and its libffi. Only its
@@ -127,16 +133,16 @@ $(STATIC): $(LIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
+$(SHARED): $(LIB_OBJ) $(HOTPATH_LD)
 	$(call say,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 	$(Q)ln -sf $(notdir $@) $(O)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(O)/libkmcvault.so
 
 # The command sees the public header only (-Iinclude, no internal paths).
 # --as-needed: it sets up no SSL_CTX, so libssl is not loaded at its
 # start (the archive brings in none of tls.c; certinfo.c is apart).
-$(KMC): $(CLI_OBJ) $(STATIC)
+$(KMC): $(CLI_OBJ) $(STATIC) $(HOTPATH_LD)
 	$(call say,LD,$@)
 	$(Q)$(CC) -pie $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) \
 		-Wl,--as-needed $(LIBS) -Wl,--no-as-needed
@@ -154,7 +160,7 @@ $(PROVIDER): $(PROV_OBJ) provider/kmcprov.map
 	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/kmcprov.map \
 		$(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(PROV_OBJ) -lcrypto
 
-$(PROVIDER_VAULT): $(PROV_VAULT_OBJ) $(STATIC) provider/vault/api.map
+$(PROVIDER_VAULT): $(PROV_VAULT_OBJ) $(STATIC) provider/vault/api.map $(HOTPATH_LD)
 	$(call say,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -Wl,-z,defs -Wl,--version-script=provider/vault/api.map \
@@ -308,7 +314,7 @@ demo: deps
 	@tools/demo.sh $(O)
 
 BENCH_SRC := $(wildcard tools/bench/*.c)
-$(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC)
+$(O)/bench/kmc-bench: $(BENCH_SRC) tools/bench/bench.h $(STATIC) $(HOTPATH_LD)
 	$(call say,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(KMC_CFLAGS) $(CFLAGS) -pie $(KMC_LDFLAGS) $(LDFLAGS) \

@@ -99,6 +99,13 @@ static int cmd_restore(cli_opts *a)
 		cli_note("restored generation %" PRIu64 " in %s, which held "
 			"no readable keystore (vault %s, %" PRIu64 " items)",
 			info.generation, dir, info.vault_id, info.items);
+	if (info.cas)
+		cli_note("the restored vault's CAs (%" PRIu64 ", kmc ca list) "
+			"are as the backup had them: certificates revoked after "
+			"it are not revoked in their records, so revoke those "
+			"again before the next kmc ca crl (CRL numbers still "
+			"grow); those issued after it are unknown to them",
+			info.cas);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 
 static struct ca_opts {
@@ -212,6 +213,7 @@ static int cmd_ca_crl(cli_opts *a)
 	const struct ca_opts *o = &ca_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	uint64_t number = 0;
+	struct timespec ts;
 	int r;
 
 	r = crl_check(&ca_opts);
@@ -224,12 +226,26 @@ static int cmd_ca_crl(cli_opts *a)
 		KMC_CRL_DAYS_DEFAULT, o->out, &number);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "ca crl");
+	/* FILE exists: found so at first (nothing changed), or made by
+	   another while the CRL was written (its number used, the file
+	   left alone); the detail says which. */
+	if (r == KMC_E_EXISTS)
+		return cli_fail(r, "ca crl refused");
 	if (r < 0)
 		return cli_fail(r, "ca crl refused, nothing was changed");
 	cli_note("%s: CRL number %" PRIu64 " of CA %s, next update in %ld "
 		"days (kmc crl update NAME -r %s on the servers)", o->out, number,
 		a->argv[0], o->days_set ? o->days : KMC_CRL_DAYS_DEFAULT,
 		o->out);
+	/* A number above the clock in microseconds came from the record:
+	   the clock reads earlier than the CA's last CRL. */
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec >= 0 &&
+	    number > (uint64_t)ts.tv_sec * 1000000u +
+	    (uint64_t)ts.tv_nsec / 1000u)
+		cli_note("warning: the system clock reads earlier than CA %s's "
+			"last CRL; the number still grows, but a restore of an "
+			"older backup while the clock is behind could repeat one: "
+			"set the clock right", a->argv[0]);
 	return 0;
 }
 
@@ -256,8 +272,8 @@ static int list_ca(const kmc_ca_info *c, void *arg)
 		printf(",\"certificates\":[");
 	} else {
 		printf("%sCA %s: expires %s, %zu issued, %zu revoked, next CRL "
-			"number %" PRIu64 "%s\n  ", o->n_ca ? "\n" : "", c->name,
-			na, c->issued, c->revoked, c->next_crl,
+			"number at least %" PRIu64 "%s\n  ", o->n_ca ? "\n" : "",
+			c->name, na, c->issued, c->revoked, c->next_crl,
 			c->has_key ? "" : " (no key: it cannot sign)");
 		cli_put_escaped(stdout, c->cert->subject);
 		printf("\n");
@@ -365,13 +381,15 @@ const command cli_cmd_ca_crl = {
 	"Write to the new FILE (0644, never over a file that exists) a CRL of\n"
 	"CA, signed by its key: every certificate it revoked, next update in\n"
 	"N days (default 30), and a CRL number above every one it gave\n"
-	"before. Servers take it with kmc crl update NAME -r FILE."
+	"before, also before a restore of an older backup (the number is at\n"
+	"least the clock's microseconds since 1970). Servers take it with kmc\n"
+	"crl update NAME -r FILE."
 };
 
 const command cli_cmd_ca_list = {
 	"ca", "list", cmd_ca_list, CLI_UNLOCK | CLI_JSON,
 	.min_operands = 0, 1, "ca list [CA] [--json]",
-	"List the vault's CAs (or CA alone): subject, expiry, the number of\n"
-	"its next CRL, and each certificate it issued: serial, kind, expiry,\n"
-	"bundle, and when and why it was revoked."
+	"List the vault's CAs (or CA alone): subject, expiry, the least number\n"
+	"its next CRL carries, and each certificate it issued: serial, kind,\n"
+	"expiry, bundle, and when and why it was revoked."
 };

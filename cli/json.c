@@ -93,6 +93,7 @@ void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 			",\"note\":", i->replaced_generation,
 			i->verified ? "true" : "false");
 		json_str(f, i->verified ? "" : i->note);
+		fprintf(f, ",\"cas\":%" PRIu64, i->cas);
 	}
 	fprintf(f, "}\n");
 }

@@ -344,15 +344,17 @@ int kmcprov_emit_key(const char *dir, const char *name, int by_ref,
 		raise_error(k, r, dir, name, "opening the vault for");
 		return 0;
 	}
-	/* A key on a token goes by reference to this provider's own key
+	/* One read: the key's DER, or where it lives on a token. A key on
+	   a token goes by reference to this provider's own key
 	   management; its private half never comes here. */
 	{
 		char uri[2100];
 		unsigned char spki[1024];
 		size_t spki_len = sizeof(spki);
 
-		r = k->token_key_info(v, name, uri, sizeof(uri), spki, &spki_len);
-		if (r == 0) {
+		r = k->key_or_token(v, name, &der, uri, sizeof(uri), spki,
+			&spki_len);
+		if (r == 1) {
 			k->vault_close(v);
 			r = kmcprov_token_key_emit(uri, spki, spki_len, cb, cbarg);
 			/* A reference reaches only key managements of this
@@ -370,7 +372,6 @@ int kmcprov_emit_key(const char *dir, const char *name, int by_ref,
 			return r > 0;
 		}
 	}
-	r = k->key_export(v, name, KMC_FORMAT_DER, &der);
 	k->vault_close(v);
 	if (r < 0) {
 		raise_error(k, r, dir, name, "reading the key");

@@ -36,14 +36,16 @@ typedef struct kmcprov_vault_api {
 	int (*vault_open_ex)(const char *dir, unsigned flags,
 		const kmc_options *opts, kmc_vault **ret_vault);
 	void (*vault_close)(kmc_vault *v);
-	int (*key_export)(kmc_vault *v, const char *name,
-		kmc_key_format format, kmc_secret **ret);
+	/* A bundle's key from one read: 0, its PKCS#8 DER in *ret_der; 1,
+	   it lives on a token: its key URI and public half (as
+	   kmc_token_key_info gives them); or an error (vault/tokenkey.h). */
+	int (*key_or_token)(kmc_vault *v, const char *name,
+		kmc_secret **ret_der, char *uri, size_t uri_size,
+		unsigned char *spki, size_t *spki_len);
 	unsigned char *(*secret_data)(const kmc_secret *s);
 	size_t (*secret_len)(const kmc_secret *s);
 	void (*secret_free)(kmc_secret *s);
 	/* Keys on a PKCS#11 token (provider/tokenkey.c). */
-	int (*token_key_info)(kmc_vault *v, const char *name, char *uri,
-		size_t uri_size, unsigned char *spki, size_t *spki_len);
 	int (*token_key_sign)(const char *key_uri, int mech, int hash,
 		int salt_len, const unsigned char *dgst, size_t dgst_len,
 		unsigned char *sig, size_t *sig_len);

@@ -44,6 +44,12 @@
  *	                   and trying each of kmc's own is what finds kmc's
  *	                   bugs. The stack comes from backtrace(). Unset or
  *	                   0: every allocation counts.
+ *	KMC_FAULT_MAKE=F   the Nth counted call (KMC_FAULT_AT) does not
+ *	                   fail: first the file F is created (0644, holding
+ *	                   "made by another process\n", through raw system
+ *	                   calls, uncounted), then the call goes on. A file
+ *	                   that another process makes at that step, for the
+ *	                   writers that must never write over one.
  *	KMC_FAULT_NO_TMPFILE=1
  *	                   every open with O_TMPFILE fails with EOPNOTSUPP,
  *	                   as on a file system without it, so the way a
@@ -108,6 +114,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 /* The build hides symbols by default; these must interpose. */
@@ -136,6 +143,7 @@ static unsigned long calls;		/* counted so far */
 static unsigned enabled = DEFAULT_OPS;
 static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
+static const char *make_path;		/* KMC_FAULT_MAKE: make it, not fail */
 static int no_tmpfile;			/* KMC_FAULT_NO_TMPFILE */
 static int count_ossl_init;		/* KMC_FAULT_OSSL_INIT */
 static int done;			/* past the destructor: count nothing */
@@ -172,6 +180,8 @@ static void load_config(void)
 	trace = getenv("KMC_FAULT_TRACE") != NULL;
 	s = getenv("KMC_FAULT_KILL");
 	kill_at = s && *s && strcmp(s, "0") != 0;
+	s = getenv("KMC_FAULT_MAKE");
+	make_path = s && *s ? s : NULL;
 	s = getenv("KMC_FAULT_NO_TMPFILE");
 	no_tmpfile = s && *s && strcmp(s, "0") != 0;
 	s = getenv("KMC_FAULT_OSSL_INIT");
@@ -338,9 +348,22 @@ static int hit(enum op op, const char *what)
 	if (trace) {
 		in_shim++;	/* stdio may allocate */
 		fprintf(stderr, "faultinject: #%lu %s %s%s\n", calls, op_names[op],
-			what ? what : "", calls == fault_at ?
-			(kill_at ? " -> KILL" : " -> FAIL") : "");
+			what ? what : "", calls != fault_at ? "" :
+			make_path ? " -> MAKE" : kill_at ? " -> KILL" : " -> FAIL");
 		in_shim--;
+	}
+	if (calls == fault_at && make_path) {
+		static const char text[] = "made by another process\n";
+		int saved = errno;
+		long fd = syscall(SYS_openat, AT_FDCWD, make_path, O_WRONLY |
+			O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			(void)syscall(SYS_write, (int)fd, text, sizeof(text) - 1);
+			(void)syscall(SYS_close, (int)fd);
+		}
+		errno = saved;
+		return 0;
 	}
 	if (calls == fault_at && kill_at) {
 		/* Nothing of this call happens; the process dies here. */

@@ -35,7 +35,7 @@ struct vault_bind {
 	uint64_t place_gen;	/* what the place held at the open */
 	kmc_secret *pin;	/* the token's PIN as given at the open */
 	int todo;		/* for bind_settle(): BIND_TODO_* */
-	char show[4200];	/* DIR/kmc.bind */
+	char *show;		/* DIR/kmc.bind */
 	/* What --accept-rollback accepted (the refusal's detail), or that
 	   an older vault got its first binding: for the audit record. */
 	char accepted[600];
@@ -315,13 +315,21 @@ static uint64_t top_gen(const bind_state *b)
 	return b->flags & BIND_FLAG_NEXT ? b->next_gen : b->gen;
 }
 
+/* b vouches for generation g with a root (which check_store compared). */
+static int named(const bind_state *b, uint64_t g)
+{
+	return g == b->gen || ((b->flags & BIND_FLAG_NEXT) && g == b->next_gen);
+}
+
 /*
  * The store's (g, root) against binding b read before it. Without the
  * writer lock a writer may commit between the two reads, or between the
  * binding written and the store committed: then the binding is read
  * again, and a generation from b's current to the new one's top is what
  * some moment of those commits held (the next open checks its root).
- * Older than b, or newer than the binding read after it, is a rollback.
+ * Older than b, or newer than the binding read after it, is a rollback;
+ * so is a generation either binding names with another root: a store
+ * changed apart from this one (a copy) at the same generation.
  */
 static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
 	const uint8_t root[32])
@@ -335,7 +343,8 @@ static int store_ok(kmc_vault *v, const bind_state *b, uint64_t g,
 		return r;
 	kmc_detail_clear();
 	r = check_store(v, &b2, g, root);
-	if (r == 0 || (g >= b->gen && g <= top_gen(&b2))) {
+	if (r == 0 || (g >= b->gen && g <= top_gen(&b2) && !named(b, g) &&
+	    !named(&b2, g))) {
 		kmc_detail_clear();
 		v->bind->b = b2;
 		return 0;
@@ -422,11 +431,16 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 	int writer = (v->flags & KMC_OPEN_WRITE) != 0;
 	int r;
 
+	size_t n = strlen(v->dir) + sizeof("/" BIND_NAME);
+
+	/* Small, and its strings sized to them: a one-shot process's open
+	   touches a page or two of fresh heap here, not five. */
 	v->bind = calloc(1, sizeof(*v->bind));
 	KMC_ENSURE(v->bind, KMC_E_NOMEM);
 	v->bind->place.dirfd = -1;
-	snprintf(v->bind->show, sizeof(v->bind->show), "%s/%s", v->dir,
-		BIND_NAME);
+	v->bind->show = malloc(n);
+	KMC_ENSURE(v->bind->show, KMC_E_NOMEM);
+	snprintf(v->bind->show, n, "%s/%s", v->dir, BIND_NAME);
 	kmc_hash(v->bind->ks_digest, ks_raw, ks_len);
 	/* A reader's open makes it read-only with its other keys. */
 	KMC_GUARD(bind_key(v->rk, !v->ro_at_end, &v->bind->key));
@@ -569,6 +583,8 @@ void bind_close(kmc_vault *v)
 		return;
 	kmc_secret_free(v->bind->key);
 	kmc_secret_free(v->bind->pin);
+	bind_place_free(&v->bind->place);
+	free(v->bind->show);
 	free(v->bind);
 	v->bind = NULL;
 }

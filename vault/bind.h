@@ -138,19 +138,26 @@ KMC_INTERNAL int bind_status(int dirfd, uint64_t store_gen,
    object on a pkcs11 or tpm protector's token. */
 typedef struct bind_place {
 	int kind;		/* 0: none, BIND_PLACE_HOST or _TOKEN */
-	char dir[4096];		/* the host key's folder */
-	int dirfd;		/* that folder already open and checked (during
-				   bind_open() only, borrowed), or -1 */
-	char name[64];		/* kmcstate-<vault id hex>, or the object's
+	int dirfd;		/* the host key's folder already open and
+				   checked (during bind_open() only,
+				   borrowed), or -1 */
+	/* Strings in text, one allocation sized to them (a handle's open
+	   touches no more pages than they fill): */
+	const char *dir;	/* the host key's folder, or "" */
+	const char *name;	/* kmcstate-<vault id hex>, or the object's
 				   label kmcvault-counter-<vault id hex> */
-	char show[4200];	/* dir/name (the label), for messages */
-	char what[4300];	/* "the state file ...", "the counter ..." */
-	char uri[2049];		/* the token's protector URI */
+	const char *show;	/* dir/name (the label), for messages */
+	const char *what;	/* "the state file ...", "the counter ..." */
+	const char *uri;	/* the token's protector URI, or "" */
+	char *text;
 	const kmc_secret *pin;	/* its PIN as given, or NULL (the URI's
 				   pin-source) */
 } bind_place;
 
 #define BIND_STATE_LEN 66
+/* bind_place_host, bind_place_token - fill p (freed by bind_place_free,
+   also after a failure). */
+KMC_INTERNAL void bind_place_free(bind_place *p);
 KMC_INTERNAL int bind_place_host(bind_place *p, const char *host_key,
 	const uint8_t vault_id[KS_VAULT_ID_LEN]) KMC_MUST_CHECK;
 KMC_INTERNAL int bind_place_token(bind_place *p, const char *uri,

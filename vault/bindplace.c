@@ -38,21 +38,71 @@ static const kmc_file_rule state_rule = {
 	.allow_root_owner = 0,
 };
 
+/* The URI a token place may name: as long as the fixed room it had. */
+#define PLACE_URI_MAX 2048
+#define PLACE_SHOW_MAX 4199
+
+void bind_place_free(bind_place *p)
+{
+	free(p->text);
+	p->text = NULL;
+	p->dir = p->name = p->show = p->what = p->uri = "";
+}
+
+static void place_clear(bind_place *p)
+{
+	p->kind = 0;
+	p->dirfd = -1;
+	p->text = NULL;
+	p->pin = NULL;
+	p->dir = p->name = p->show = p->what = p->uri = "";
+}
+
+/* p's strings into one allocation: dir, name, show (dir/name, or name
+   when dir is ""), what (pre show post), uri. */
+static int place_text(bind_place *p, const char *dir, const char *name,
+	const char *pre, const char *post, const char *uri)
+{
+	size_t nd = strlen(dir), nn = strlen(name), ns, nw, nu = strlen(uri);
+	char *t;
+
+	ns = nd ? nd + 1 + nn : nn;
+	KMC_ENSURE(ns <= PLACE_SHOW_MAX, KMC_E_TOO_LARGE);
+	nw = strlen(pre) + ns + strlen(post);
+	t = malloc(nd + 1 + nn + 1 + ns + 1 + nw + 1 + nu + 1);
+	KMC_ENSURE(t, KMC_E_NOMEM);
+	p->text = t;
+	p->dir = t;
+	memcpy(t, dir, nd + 1);
+	t += nd + 1;
+	p->name = t;
+	memcpy(t, name, nn + 1);
+	t += nn + 1;
+	p->show = t;
+	if (nd)
+		snprintf(t, ns + 1, "%s/%s", dir, name);
+	else
+		memcpy(t, name, nn + 1);
+	t += ns + 1;
+	p->what = t;
+	snprintf(t, nw + 1, "%s%s%s", pre, p->show, post);
+	t += nw + 1;
+	p->uri = t;
+	memcpy(t, uri, nu + 1);
+	return 0;
+}
+
 int bind_place_host(bind_place *p, const char *host_key,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])
 {
-	char hex[2 * KS_VAULT_ID_LEN + 1];
+	char hex[2 * KS_VAULT_ID_LEN + 1], dir[4096], name[64];
 	const char *base;
-	int n;
 
-	memset(p, 0, sizeof(*p));
-	p->dirfd = -1;
-	KMC_GUARD(kmc_path_parent(host_key, p->dir, sizeof(p->dir), &base));
+	place_clear(p);
+	KMC_GUARD(kmc_path_parent(host_key, dir, sizeof(dir), &base));
 	vault_hex(vault_id, KS_VAULT_ID_LEN, hex);
-	snprintf(p->name, sizeof(p->name), "kmcstate-%s", hex);
-	n = snprintf(p->show, sizeof(p->show), "%s/%s", p->dir, p->name);
-	KMC_ENSURE(n > 0 && (size_t)n < sizeof(p->show), KMC_E_TOO_LARGE);
-	snprintf(p->what, sizeof(p->what), "the state file %s", p->show);
+	snprintf(name, sizeof(name), "kmcstate-%s", hex);
+	KMC_GUARD(place_text(p, dir, name, "the state file ", "", ""));
 	p->kind = BIND_PLACE_HOST;
 	return 0;
 }
@@ -60,18 +110,15 @@ int bind_place_host(bind_place *p, const char *host_key,
 int bind_place_token(bind_place *p, const char *uri, const kmc_secret *pin,
 	const uint8_t vault_id[KS_VAULT_ID_LEN])
 {
-	char hex[2 * KS_VAULT_ID_LEN + 1];
+	char hex[2 * KS_VAULT_ID_LEN + 1], name[64];
 
-	memset(p, 0, sizeof(*p));
-	p->dirfd = -1;
-	KMC_ENSURE(strlen(uri) < sizeof(p->uri), KMC_E_TOO_LARGE);
-	memcpy(p->uri, uri, strlen(uri) + 1);
-	p->pin = pin;
+	place_clear(p);
+	KMC_ENSURE(strlen(uri) <= PLACE_URI_MAX, KMC_E_TOO_LARGE);
 	vault_hex(vault_id, KS_VAULT_ID_LEN, hex);
-	snprintf(p->name, sizeof(p->name), "kmcvault-counter-%s", hex);
-	snprintf(p->show, sizeof(p->show), "%s", p->name);
-	snprintf(p->what, sizeof(p->what), "the counter object %s on the "
-		"token", p->name);
+	snprintf(name, sizeof(name), "kmcvault-counter-%s", hex);
+	KMC_GUARD(place_text(p, "", name, "the counter object ",
+		" on the token", uri));
+	p->pin = pin;
 	p->kind = BIND_PLACE_TOKEN;
 	return 0;
 }

@@ -379,13 +379,20 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	journal j = { 0 };
 	char abs[PATH_MAX], dir[PATH_MAX];
 	const char *base;
-	int64_t now = (int64_t)time(NULL), next;
-	uint64_t number;
+	struct timespec ts;
+	int64_t now, next;
+	uint64_t number, now_us;
 	size_t len = 0;
 	struct stat st;
 	int r;
 
 	KMC_GUARD(writable(v));
+	/* One reading of the clock for the CRL's date and its number. */
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0)
+		return kmc_detail(KMC_E_INVALID, "the system clock reads before "
+			"1970");
+	now = (int64_t)ts.tv_sec;
+	now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	KMC_GUARD(ca_load(v, ca, 1, &c));
 	KMC_GUARD(certmake_end("--days", days, now, 0, NULL, &next));
 	/* "" would be made absolute as the current folder, refused as a
@@ -405,16 +412,20 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 		return kmc_detail(r, "--out %s: its folder %s: %s", out, dir,
 			kmc_strerror(r));
 	}
-	number = c.rec.next_crl;
-	if (number >= CA_CRL_NUMBER_MAX)
+	/* Above every number the CA gave, in this vault's history or (by
+	   the clock) before a restore rolled its record back. */
+	if (ca_crl_number(&c.rec, now_us, &number) < 0)
 		return kmc_detail(KMC_E_LIMIT, "CA %s gave its last CRL number",
 			ca);
-	KMC_GUARD(certmake_crl(&c.rec, c.cert, c.key, now, next, &crl));
+	KMC_GUARD(certmake_crl(&c.rec, number, c.cert, c.key, now, next,
+		&crl));
 	r = crl_to_pem(crl, &pem, &len);
 	X509_CRL_free(crl);
 	KMC_GUARD(r);
-	c.rec.next_crl++;
-	KMC_GUARD(journal_add(&j, JOURNAL_FILE, dir, base));
+	c.rec.next_crl = number + 1;
+	/* The check above is no guarantee: the rename never replaces a
+	   file made at FILE since. */
+	KMC_GUARD(journal_add(&j, JOURNAL_NEW, dir, base));
 	KMC_GUARD(journal_begin(v, &j));
 	r = crl_stage(&j.e[0], pem, len);
 	if (r == 0)
@@ -429,6 +440,11 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 		return r;
 	}
 	r = journal_apply(v, &j);
+	if (r == KMC_E_EXISTS)
+		return kmc_detail(r, "%s appeared while kmc wrote the CRL and was "
+			"left as it is; CRL number %llu of CA %s went to no file: "
+			"run kmc ca crl again with another --out", abs,
+			(unsigned long long)number, ca);
 	if (r < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault gave CRL number %llu, "
 			"but putting %s in place failed (%s); `kmc repair` "

@@ -10,7 +10,9 @@
  *	ca:NAME		its record (KMC_ITEM_CA), bounded like every parser,
  *			nothing after its end:
  *	version u8 1
- *	next_crl u64 (1..2^62)	the number the next CRL carries
+ *	next_crl u64 (1..2^62)	one above the last CRL number given (1
+ *				before the first): the least number the
+ *				next CRL may carry (ca_crl_number)
  *	n u32 (0..CA_CERTS_MAX)	the certificates it issued
  *	n x { serial_len u8 (1..CA_SERIAL_MAX) | serial (the positive
  *	      number, big-endian, first byte not 0) |
@@ -74,6 +76,23 @@ KMC_INTERNAL int ca_rec_add(ca_rec *c, const ca_entry *e) KMC_MUST_CHECK;
 /* The index of serial in c, or -1. */
 KMC_INTERNAL ssize_t ca_rec_find(const ca_rec *c, const uint8_t *serial,
 	size_t len);
+/*
+ * The number CA c's next CRL carries when signed at now_us (microseconds
+ * since 1970, UTC): the larger of c->next_crl and now_us. The clock is
+ * the floor because the record's count alone goes back with the vault
+ * when an older backup is restored, and the CA would then sign a second,
+ * different CRL under a number it already published (RFC 5280 5.2.3:
+ * numbers only grow; caches keep the highest they saw). Numbers a CA
+ * gave before a restore are at most the microsecond they were signed
+ * in (or their predecessor + 1, which needs more than one CRL per
+ * microsecond to run ahead), so those given after it are above them as
+ * long as the clock did not go back. A number above now_us tells that
+ * the clock reads no later than the CA's last CRL: it went back (or was
+ * once ahead), and the number is the record's.
+ * Returns 0, KMC_E_LIMIT when the number would reach CA_CRL_NUMBER_MAX.
+ */
+KMC_INTERNAL int ca_crl_number(const ca_rec *c, uint64_t now_us,
+	uint64_t *ret) KMC_MUST_CHECK;
 /* Whether serial (len bytes) is a number as the record keeps one. */
 KMC_INTERNAL int ca_serial_valid(const uint8_t *serial, size_t len);
 /* Hex text (colons allowed between byte pairs, either case, an optional
@@ -111,9 +130,10 @@ KMC_INTERNAL const EVP_MD *certmake_digest(EVP_PKEY *key);
    KMC_E_INVALID (OpenSSL refused a part: detail says which). */
 KMC_INTERNAL int certmake_cert(const cert_plan *p, X509 **ret)
 	KMC_MUST_CHECK;
-/* A CRL of c signed by the CA (x, key), number c->next_crl, last update
-   now, next update now + days. */
-KMC_INTERNAL int certmake_crl(const ca_rec *c, X509 *x, EVP_PKEY *key,
+/* A CRL of c's revocations signed by the CA (x, key), number
+   crl_number (ca_crl_number), last update now, next update next. */
+KMC_INTERNAL int certmake_crl(const ca_rec *c, uint64_t crl_number,
+	X509 *x, EVP_PKEY *key,
 	int64_t now, int64_t next, X509_CRL **ret) KMC_MUST_CHECK;
 /* now + days days, checked: days 1 or more and the end no later than
    CA_TIME_END (and than limit, when not 0, with limit_what naming

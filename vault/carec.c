@@ -1,7 +1,7 @@
 /*
  * carec.c - a CA's record (format in vault/ca.h): parsed with every
  * length bounded, encoded back byte for byte; serials as text; the
- * revocation reasons a CRL may carry.
+ * revocation reasons a CRL may carry; the number of the next CRL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,16 @@ int ca_reason_parse(const char *s, int *ret)
 			return 0;
 		}
 	return KMC_E_INVALID;
+}
+
+int ca_crl_number(const ca_rec *c, uint64_t now_us, uint64_t *ret)
+{
+	uint64_t n = c->next_crl > now_us ? c->next_crl : now_us;
+
+	if (n >= CA_CRL_NUMBER_MAX)
+		return KMC_E_LIMIT;
+	*ret = n;
+	return 0;
 }
 
 int ca_serial_valid(const uint8_t *serial, size_t len)

@@ -191,8 +191,8 @@ static int add_revoked(X509_CRL *crl, const ca_entry *e)
 	return ok ? 0 : KMC_E_NOMEM;
 }
 
-int certmake_crl(const ca_rec *c, X509 *x, EVP_PKEY *key, int64_t now,
-	int64_t next, X509_CRL **ret)
+int certmake_crl(const ca_rec *c, uint64_t crl_number, X509 *x,
+	EVP_PKEY *key, int64_t now, int64_t next, X509_CRL **ret)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *last = ASN1_TIME_set(NULL, (time_t)now);
@@ -208,7 +208,7 @@ int certmake_crl(const ca_rec *c, X509 *x, EVP_PKEY *key, int64_t now,
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(x)) != 1 ||
 	    X509_CRL_set1_lastUpdate(crl, last) != 1 ||
 	    X509_CRL_set1_nextUpdate(crl, nxt) != 1 ||
-	    ASN1_INTEGER_set_uint64(number, c->next_crl) != 1 ||
+	    ASN1_INTEGER_set_uint64(number, crl_number) != 1 ||
 	    !(akid->keyid = ASN1_OCTET_STRING_dup(ski)) ||
 	    crl_ext(crl, NID_crl_number, number) < 0 ||
 	    crl_ext(crl, NID_authority_key_identifier, akid) < 0)

@@ -333,10 +333,9 @@ static void view_donep(store **st)
 		store_view_done(*st);
 }
 
-int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
-	kmc_secret **ret)
+int vault_item_read(kmc_vault *v, const char *name, kmc_item_type type,
+	kmc_item_type alt, kmc_secret **ret, record_info *ret_info)
 {
-	AUDIT_OP(v, "kmc_item_get");
 	_cleanup_(view_donep) store *view = NULL;
 	const uint8_t *rec;
 	record_info info;
@@ -358,7 +357,8 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 	r = record_parse_header(rec, len, &info);
 	if (r < 0)
 		return record_header_error(rec, len, r, name, "", 0);
-	r = record_check_type(v, name, rec, len, &info, (uint8_t)type);
+	r = record_check_type(v, name, rec, len, &info, alt &&
+		info.type == (uint8_t)alt ? (uint8_t)alt : (uint8_t)type);
 	if (r == KMC_E_TYPE)
 		return kmc_detail(KMC_E_TYPE, "item %s is a %s, not a %s", name,
 			kmc_item_type_name((kmc_item_type)info.type),
@@ -378,14 +378,31 @@ int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
 		return r < 0 ? r : kmc_detail(KMC_E_ROLLBACK, "item %s: "
 			STORE_NAME " disagrees with its digest", name);
 	}
+	*ret = s;
+	*ret_info = info;
+	return 0;
+}
+
+void vault_item_audit(kmc_vault *v, const char *name, const record_info *info)
+{
 	/* Secrets are audited; public material (certificates, CRLs, a
 	   bundle's meta) is not. A token key's record is no secret, but it
 	   is read to use the key (a server's kmc_key_load(), the provider),
 	   as a private key's is: audited the same. */
-	if (info.type == KMC_ITEM_PASSWORD || info.type == KMC_ITEM_SECRET ||
-	    info.type == KMC_ITEM_PRIVATE_KEY || info.type == KMC_ITEM_TOKEN_KEY)
-		audit_read(v, name, info.version);
-	*ret = s;
+	if (info->type == KMC_ITEM_PASSWORD || info->type == KMC_ITEM_SECRET ||
+	    info->type == KMC_ITEM_PRIVATE_KEY ||
+	    info->type == KMC_ITEM_TOKEN_KEY)
+		audit_read(v, name, info->version);
+}
+
+int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
+	kmc_secret **ret)
+{
+	AUDIT_OP(v, "kmc_item_get");
+	record_info info;
+
+	KMC_GUARD(vault_item_read(v, name, type, 0, ret, &info));
+	vault_item_audit(v, name, &info);
 	return 0;
 }
 

@@ -12,7 +12,9 @@
 #include "../kmc/buf.h"
 
 #define JOURNAL_KEY "journal"
-#define JOURNAL_VERSION 1
+/* The highest version read; 1 is written when no JOURNAL_NEW entry
+   needs 2. */
+#define JOURNAL_VERSION 2
 #define STATE_STAGED 1
 #define STATE_COMMITTED 2
 #define STAGED_SUFFIX ".kmc-new"
@@ -52,8 +54,12 @@ int journal_encode(const journal *j, int state, uint8_t **ret,
 	size_t *ret_len)
 {
 	kmc_wbuf b = KMC_WBUF(JOURNAL_MAX_ENTRIES * (JOURNAL_DIR_MAX + 260) + 8);
+	int version = 1;
 
-	kmc_wbuf_u8(&b, JOURNAL_VERSION);
+	for (size_t i = 0; i < j->n; i++)
+		if (j->e[i].kind == JOURNAL_NEW)
+			version = 2;
+	kmc_wbuf_u8(&b, (uint8_t)version);
 	kmc_wbuf_u8(&b, (uint8_t)state);
 	kmc_wbuf_u8(&b, (uint8_t)j->n);
 	for (size_t i = 0; i < j->n; i++) {
@@ -80,10 +86,11 @@ int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 {
 	kmc_rbuf b = KMC_RBUF(p, len);
 	uint8_t version, state, n;
+	int has_new = 0;
 
 	memset(j, 0, sizeof(*j));
 	KMC_GUARD(kmc_rbuf_u8(&b, &version));
-	KMC_ENSURE(version == JOURNAL_VERSION, KMC_E_VERSION);
+	KMC_ENSURE(version >= 1 && version <= JOURNAL_VERSION, KMC_E_VERSION);
 	KMC_GUARD(kmc_rbuf_u8(&b, &state));
 	KMC_ENSURE(state == STATE_STAGED || state == STATE_COMMITTED,
 		KMC_E_CORRUPT);
@@ -96,8 +103,9 @@ int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 		uint8_t kind, nlen;
 
 		KMC_GUARD(kmc_rbuf_u8(&b, &kind));
-		KMC_ENSURE(kind >= JOURNAL_FILE && kind <= JOURNAL_REMOVE,
-			KMC_E_CORRUPT);
+		KMC_ENSURE(kind >= JOURNAL_FILE && kind <= (version == 1 ?
+			JOURNAL_REMOVE : JOURNAL_NEW), KMC_E_CORRUPT);
+		has_new |= kind == JOURNAL_NEW;
 		e->kind = (journal_kind)kind;
 		KMC_GUARD(kmc_rbuf_u16(&b, &dlen));
 		KMC_ENSURE(dlen >= 1 && dlen <= JOURNAL_DIR_MAX, KMC_E_CORRUPT);
@@ -112,6 +120,8 @@ int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 		e->name[nlen] = '\0';
 	}
 	KMC_ENSURE(kmc_rbuf_left(&b) == 0, KMC_E_CORRUPT);
+	/* One encoding for each journal: version 2 only when it needs it. */
+	KMC_ENSURE(has_new == (version == 2), KMC_E_CORRUPT);
 	j->n = n;
 	*ret_state = state;
 	return 0;
@@ -207,7 +217,8 @@ void journal_abort(kmc_vault *v, const journal *j)
 	}
 }
 
-static int apply_one(const journal_entry *e)
+/* *ret_kept: a JOURNAL_NEW target was there already and stays. */
+static int apply_one(const journal_entry *e, int *ret_kept)
 {
 	char staged[300];
 	int dirfd, r = 0;
@@ -219,6 +230,22 @@ static int apply_one(const journal_entry *e)
 	if (e->kind == JOURNAL_REMOVE) {
 		if (unlinkat(dirfd, e->name, 0) < 0 && errno != ENOENT)
 			r = -errno;
+	} else if (e->kind == JOURNAL_NEW) {
+		/* Atomic: no window in which a file made at the name since
+		   the caller looked is replaced. A staged file still there
+		   beside an existing target was never renamed (a rename
+		   leaves no staged file), so the target is another's. */
+		if (renameat2(dirfd, staged, dirfd, e->name,
+		    RENAME_NOREPLACE) < 0) {
+			if (errno == EEXIST) {
+				*ret_kept = 1;
+				if (unlinkat(dirfd, staged, 0) < 0 &&
+				    errno != ENOENT)
+					r = -errno;
+			} else if (errno != ENOENT) {
+				r = -errno;
+			}
+		}
 	} else if (renameat(dirfd, staged, dirfd, e->name) < 0) {
 		/* Gone already: an earlier run of this got that far. */
 		if (errno != ENOENT)
@@ -235,18 +262,28 @@ static int apply_one(const journal_entry *e)
 
 int journal_apply(kmc_vault *v, const journal *j)
 {
+	const journal_entry *kept = NULL;
 	store_txn t;
 	int r;
 
-	for (size_t i = 0; i < j->n; i++)
-		KMC_GUARD(apply_one(&j->e[i]));
+	for (size_t i = 0; i < j->n; i++) {
+		int k = 0;
+
+		KMC_GUARD(apply_one(&j->e[i], &k));
+		if (k && !kept)
+			kept = &j->e[i];
+	}
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_meta_del(&t, JOURNAL_KEY);
 	if (r < 0) {
 		store_txn_abort(&t);
 		return r;
 	}
-	return store_txn_commit(&t);
+	KMC_GUARD(store_txn_commit(&t));
+	if (kept)
+		return kmc_detail(KMC_E_EXISTS, "%s/%s appeared while kmc wrote "
+			"it and was left as it is", kept->dir, kept->name);
+	return 0;
 }
 
 int journal_recover(kmc_vault *v)
@@ -265,9 +302,10 @@ int journal_recover(kmc_vault *v)
 	r = journal_parse(raw, len, &state, j);
 	if (r == KMC_E_VERSION && raw[0] > JOURNAL_VERSION)
 		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
-			"change has version %u, and this kmc reads version %u "
-			"only: a newer kmcvault made the change, so finish it "
-			"with that one (kmc repair); nothing was changed", v->dir,
+			"change has version %u, and this kmc reads versions 1 "
+			"to %u only: a newer kmcvault made the change, so "
+			"finish it with that one (kmc repair); nothing was "
+			"changed", v->dir,
 			(unsigned)raw[0], JOURNAL_VERSION);
 	if (r < 0)
 		return kmc_detail(r, "%s/items.mdb: the journal of an unfinished "
@@ -276,5 +314,12 @@ int journal_recover(kmc_vault *v)
 		journal_abort(v, j);
 		return 0;
 	}
-	return journal_apply(v, j);
+	/* A new file that found its name taken is done with: the file
+	   there stays, and the command that wanted it is long gone. */
+	r = journal_apply(v, j);
+	if (r == KMC_E_EXISTS) {
+		kmc_detail_clear();
+		r = 0;
+	}
+	return r;
 }

@@ -9,6 +9,11 @@
  *      changes and the log set to COMMITTED. This is the commit point.
  *   4. journal_apply: rename every staged file over its target (or
  *      remove a target no longer wanted), fsync each folder, drop the log.
+ *      A JOURNAL_NEW file is renamed without replacing (renameat2
+ *      RENAME_NOREPLACE): a file that appeared at its name since the
+ *      caller checked stays, and the staged file goes; journal_apply
+ *      then says KMC_E_EXISTS (the change committed, that file not
+ *      written), recovery nothing.
  *
  * A failure or a kill before 3 leaves the old state: the next writable
  * open (journal_recover) removes the staged files. After 3, recovery
@@ -17,9 +22,14 @@
  * of times.
  *
  * Log format (meta "journal"), bounded like every parser:
- *	version u8 1 | state u8 (1 staged, 2 committed) | n u8 (1..16)
- *	n × { kind u8 (1 file, 2 folder, 3 remove) | dir_len u16 | dir
- *	      (absolute) | name_len u8 | name (no '/', not "." or "..") }
+ *	version u8 (1, or 2 when a kind 4 entry is in it) | state u8 (1
+ *	staged, 2 committed) | n u8 (1..16)
+ *	n × { kind u8 (1 file, 2 folder, 3 remove; 4 new file, version 2
+ *	      only) | dir_len u16 | dir (absolute) | name_len u8 | name (no
+ *	      '/', not "." or "..") }
+ * Version 2 exists so that a kmc that knows only 1 refuses a journal
+ * with a kind 4 entry as a newer one (finish it with the newer kmc)
+ * rather than replace a file the change must never write over.
  */
 #ifndef KMC_JOURNAL_H
 #define KMC_JOURNAL_H
@@ -33,6 +43,7 @@ typedef enum journal_kind {
 	JOURNAL_FILE = 1,	/* DIR/.NAME.kmc-new replaces DIR/NAME */
 	JOURNAL_FOLDER = 2,	/* DIR/.NAME.kmc-new becomes the folder */
 	JOURNAL_REMOVE = 3,	/* DIR/NAME goes away */
+	JOURNAL_NEW = 4,	/* as FILE, never over a DIR/NAME there */
 } journal_kind;
 
 typedef struct journal_entry {
@@ -57,6 +68,9 @@ KMC_INTERNAL int journal_begin(kmc_vault *v, const journal *j)
 /* Set the log to COMMITTED inside the caller's transaction. */
 KMC_INTERNAL int journal_mark_committed(store_txn *t, const journal *j)
 	KMC_MUST_CHECK;
+/* Returns 0, KMC_E_EXISTS (every entry done, the log dropped, but a
+   JOURNAL_NEW target existed: detail names it), or the failure of a step
+   (the log stays for recovery). */
 KMC_INTERNAL int journal_apply(kmc_vault *v, const journal *j)
 	KMC_MUST_CHECK;
 /* Undo staging after a failure before the commit point. */

@@ -66,3 +66,47 @@ int kmc_key_export(kmc_vault *v, const char *name, kmc_key_format format,
 	}
 	return pkcs8_pem(der, ret);
 }
+
+/*
+ * The OpenSSL provider's read of a key (provider/vault/api.c): one read
+ * of NAME/key, where kmc_token_key_info() then kmc_key_export() made two
+ * (the first, of a key in the vault, decrypting it to say it is not a
+ * token key). Audited as those two calls are: a key in the vault as
+ * kmc_key_export, a token key's record as the item read it is.
+ */
+int vault_key_or_token(kmc_vault *v, const char *name, kmc_secret **ret_der,
+	char *uri, size_t uri_size, unsigned char *spki, size_t *spki_len)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *s = NULL;
+	char full[KMC_NAME_MAX + 1];
+	int n = snprintf(full, sizeof(full), "%s/key", name);
+	record_info info;
+	token_key_rec rec;
+
+	kmc_detail_clear();
+	*ret_der = NULL;
+	if (n < 0 || (size_t)n >= sizeof(full))
+		return kmc_detail(KMC_E_NAME, "bundle name %s is too long",
+			name);
+	KMC_GUARD(vault_item_read(v, full, KMC_ITEM_PRIVATE_KEY,
+		KMC_ITEM_TOKEN_KEY, &s, &info));
+	if (info.type == KMC_ITEM_PRIVATE_KEY) {
+		AUDIT_OP(v, "kmc_key_export");
+
+		vault_item_audit(v, full, &info);
+		*ret_der = TAKE_PTR(s);
+		return 0;
+	}
+	{
+		AUDIT_OP(v, "kmc_item_get");
+
+		vault_item_audit(v, full, &info);
+	}
+	KMC_GUARD(token_key_parse(name, s, &rec));
+	KMC_ENSURE(strlen(rec.uri) < uri_size && rec.spki_len <= *spki_len,
+		KMC_E_TOO_LARGE);
+	memcpy(uri, rec.uri, strlen(rec.uri) + 1);
+	memcpy(spki, rec.spki, rec.spki_len);
+	*spki_len = rec.spki_len;
+	return 1;
+}

@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 #include "backup.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
+#include "trust.h"
 #include "audit.h"
 
 /* ---------------------------------------------------------------- */
@@ -208,6 +210,15 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 	char d[400];
 
 	if (r == 0) {
+		trust_names cas = { 0 };
+
+		/* The CAs whose records went back with the vault, for the
+		   caller to warn of: best effort, the restore is done. */
+		if (trust_names_of(v, KMC_CA_ITEM_PREFIX, KMC_ITEM_CA,
+		    &cas) == 0)
+			info->cas = cas.n;
+		free(cas.name);
+		kmc_detail_clear();
 		kmc_vault_close(v);
 		return 0;
 	}

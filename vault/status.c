@@ -260,6 +260,7 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		if (bind_place_host(&p, host_key, vault_id) == 0)
 			snprintf(s.rollback_place, sizeof(s.rollback_place),
 				"host state file %s", p.show);
+		bind_place_free(&p);
 		kmc_detail_clear();
 	} else if (places & BIND_PLACE_TOKEN) {
 		char hex[2 * KS_VAULT_ID_LEN + 1];

@@ -278,6 +278,9 @@ KMC_INTERNAL int storetree_check(store *st, MDB_txn *txn, store_db db,
 KMC_INTERNAL int storetree_read_check(store *st, MDB_txn *txn,
 	int *ret_have) KMC_MUST_CHECK;
 KMC_INTERNAL void storetree_cache_free(store *st);
+/* The bytes the handle's proof tables take now (blocks of level-2
+   hashes, node copies): for tests of their growth. */
+KMC_INTERNAL size_t storetree_cache_bytes(const store *st);
 /* store_tree_present - whether the store has its digest (*ret 1) or
    was made by an older kmc and has none yet (0: reads are not checked
    until a writable open builds it); for kmc status. Reads meta only, no

@@ -36,6 +36,19 @@ typedef struct token_key_rec {
 KMC_INTERNAL int token_key_read(kmc_vault *v, const char *name,
 	token_key_rec *ret) KMC_MUST_CHECK;
 
+/*
+ * vault_key_or_token - for the OpenSSL provider (vault/keyexport.c):
+ * bundle name's key from one read of NAME/key. A key in the vault: 0,
+ * its PKCS#8 DER in *ret_der (audited as kmc_key_export). A key on a
+ * token: 1, what kmc_token_key_info() gives in uri and spki. Errors as
+ * kmc_key_export()'s (KMC_E_NOT_FOUND, KMC_E_TYPE, KMC_E_AUTH,
+ * KMC_E_ROLLBACK...), KMC_E_CORRUPT (a token key record that does not
+ * parse), KMC_E_TOO_LARGE.
+ */
+KMC_INTERNAL int vault_key_or_token(kmc_vault *v, const char *name,
+	kmc_secret **ret_der, char *uri, size_t uri_size, unsigned char *spki,
+	size_t *spki_len) KMC_MUST_CHECK;
+
 /* token_key_parse - the token key record s (of item or bundle name, for
    the message). Returns 0, KMC_E_CORRUPT. */
 KMC_INTERNAL int token_key_parse(const char *name, const kmc_secret *s,

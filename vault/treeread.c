@@ -27,6 +27,9 @@
 /* Leaves a kept level-2 node: 2 KiB for 256 leaves, 8 bytes a leaf. */
 #define NODE_LEAVES 256
 #define NODE_MIN 64
+/* A handle's first table of copies: a one-shot process reads once or a
+   few times, and pays 4 KiB, not the budget's 128 KiB and more. */
+#define NODE_FIRST 2
 
 struct tree_cache {
 	uint64_t gen;
@@ -38,21 +41,29 @@ struct tree_cache {
 	size_t txnid;
 	int txn_ok, txn_have;
 	uint32_t epoch;
-	/* Hashes proven under (gen, root) of the nodes of levels 0 to 2, a
-	   direct-mapped table a level: node i sits in slot i % slots, and a
-	   slot whose epoch is not the current one holds nothing. All three
-	   fit whole (1, 64 and 4,096 nodes: 160 KiB). */
-	struct cache_slot *slot[NODE_LEVEL + 1];
+	/* Hashes proven under (gen, root) of the nodes of levels 0 and 1,
+	   a table a level (1 and 64 slots): node i sits in slot i, and a
+	   slot whose epoch is not the current one holds nothing. Level 2's
+	   4,096 hashes (160 KiB in all) come in blocks of 64, one a level-1
+	   node, as a proof fills them (a parent proven proves its 64
+	   children at once): block i / 64, slot i % 64, made on first need,
+	   so a handle that reads once holds one block (2.5 KiB). */
+	struct cache_slot *slot[NODE_LEVEL];
+	struct cache_slot *block[TREE_FAN];
 	/* Level-2 nodes proven under (gen, root), whole: the hashes of
 	   their 64 buckets, which a bucket read is checked against, with
-	   no node read or hashed. Direct-mapped like the slots, and sized
-	   to the store: a copy for NODE_LEAVES leaves (8 bytes a leaf), at
-	   least NODE_MIN, all 4,096 from half of them on. A server with ten
-	   thousand keys keeps 64 (128 KiB, and only as its reads fill them),
-	   a million items all (8 MiB). The buckets' hashes have no table
-	   of their own: a copy holds 64 of them in 32 bytes each. */
+	   no node read or hashed. Direct-mapped (node i in copy i % nodes)
+	   and budgeted by the store's size: a copy for NODE_LEAVES leaves
+	   (8 bytes a leaf), at least NODE_MIN, all 4,096 from half of them
+	   on. A server with ten thousand keys may keep 64 (128 KiB), a
+	   million items all (8 MiB). The table starts at NODE_FIRST copies
+	   and doubles, up to the budget, when a copy proven would push out
+	   another proven under the same root: reads fill it, a handle that
+	   reads once keeps 4 KiB. The buckets' hashes have no table of
+	   their own: a copy holds 64 of them in 32 bytes each. */
 	struct node_copy *node;
-	size_t nodes;
+	size_t nodes;		/* the table's copies now */
+	size_t node_max;	/* at most, for the store's size */
 	uint64_t leaves;	/* under (gen, root) */
 	/* Records proven under (gen, root), kept whole: a record read again
 	   that is byte for byte the one proven needs no bucket read nor
@@ -80,8 +91,7 @@ struct node_copy {
 	uint8_t b[TREE_NODE_LEN];
 };
 
-static const size_t cache_slots[NODE_LEVEL + 1] = { 1, TREE_FAN,
-	TREE_FAN * TREE_FAN };
+static const size_t cache_slots[NODE_LEVEL] = { 1, TREE_FAN };
 
 static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
 {
@@ -89,8 +99,27 @@ static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
 
 	if (l > NODE_LEVEL)
 		return NULL;	/* buckets: their node's copy (node_cached) */
-	s = &c->slot[l][i % cache_slots[l]];
+	if (l < NODE_LEVEL)
+		s = &c->slot[l][i % cache_slots[l]];
+	else if (c->block[(i / TREE_FAN) % TREE_FAN])
+		s = &c->block[(i / TREE_FAN) % TREE_FAN][i % TREE_FAN];
+	else
+		return NULL;	/* no hash of its block proven yet */
 	return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
+}
+
+/* Node i of level l's slot, its level-2 block made on first need; NULL
+   when it cannot be (best effort: the hash is then not kept). */
+static struct cache_slot *slot_of(struct tree_cache *c, int l, uint32_t i)
+{
+	struct cache_slot **b;
+
+	if (l < NODE_LEVEL)
+		return &c->slot[l][i % cache_slots[l]];
+	b = &c->block[(i / TREE_FAN) % TREE_FAN];
+	if (!*b)
+		*b = calloc(TREE_FAN, sizeof(**b));
+	return *b ? &(*b)[i % TREE_FAN] : NULL;
 }
 
 static void cache_put(struct tree_cache *c, int l, uint32_t i,
@@ -100,8 +129,9 @@ static void cache_put(struct tree_cache *c, int l, uint32_t i,
 
 	if (l > NODE_LEVEL)
 		return;
-	s = &c->slot[l][i % cache_slots[l]];
-
+	s = slot_of(c, l, i);
+	if (!s)
+		return;
 	s->idx = i;
 	s->epoch = c->epoch;
 	memcpy(s->h, h, 32);
@@ -117,13 +147,47 @@ static const uint8_t *node_cached(const struct tree_cache *c, uint32_t i)
 	return n->epoch == c->epoch && n->idx == i ? n->b : NULL;
 }
 
+/* The table of copies at want copies (more than now), the copies proven
+   under the current root moved into it; 0, or -1 with the table as it
+   was (best effort). */
+static int node_grow(struct tree_cache *c, size_t want)
+{
+	struct node_copy *t = calloc(want, sizeof(*t));
+
+	if (!t)
+		return -1;
+	for (size_t k = 0; k < c->nodes; k++) {
+		const struct node_copy *o = &c->node[k];
+		struct node_copy *n;
+
+		if (o->epoch != c->epoch)
+			continue;
+		n = &t[o->idx % want];
+		if (n->epoch != c->epoch)
+			*n = *o;
+	}
+	free(c->node);
+	c->node = t;
+	c->nodes = want;
+	return 0;
+}
+
 static void node_keep(struct tree_cache *c, uint32_t i, const uint8_t *b)
 {
 	struct node_copy *n;
 
+	if (!c->nodes && node_grow(c, c->node_max < NODE_FIRST ?
+			c->node_max : NODE_FIRST) < 0)
+		return;
 	if (!c->nodes)
 		return;
 	n = &c->node[i % c->nodes];
+	/* Another copy proven under this root would be pushed out: room
+	   for both, while the budget allows. */
+	if (n->epoch == c->epoch && n->idx != i && c->nodes < c->node_max &&
+	    node_grow(c, c->nodes * 2 < c->node_max ? c->nodes * 2 :
+			c->node_max) == 0)
+		n = &c->node[i % c->nodes];
 	n->idx = i;
 	n->epoch = c->epoch;
 	if (b)
@@ -137,7 +201,8 @@ static void node_keep(struct tree_cache *c, uint32_t i, const uint8_t *b)
    them: a table a little short of the whole would map a few hundred
    nodes onto the same slots, and every read of those would miss (at a
    million leaves, 3,906 slots for 4,096 nodes made 9% of reads miss).
-   Best effort: without the table reads read the nodes. */
+   Best effort: without the table reads read the nodes. A budget, not a
+   table: node_keep grows the table to it as reads fill it. */
 static void node_budget(struct tree_cache *c)
 {
 	uint64_t want = c->leaves / NODE_LEAVES;
@@ -146,11 +211,9 @@ static void node_budget(struct tree_cache *c)
 		want = NODE_MIN;
 	if (want >= tree_level_size[NODE_LEVEL] / 2)
 		want = tree_level_size[NODE_LEVEL];
-	if (want <= c->nodes)
-		return;
-	free(c->node);
-	c->node = calloc((size_t)want, sizeof(*c->node));
-	c->nodes = c->node ? (size_t)want : 0;
+	/* The table itself grows as reads fill it (node_keep). */
+	if (want > c->node_max)
+		c->node_max = (size_t)want;
 }
 
 static const uint8_t zero32[32];
@@ -161,13 +224,28 @@ void storetree_cache_free(store *st)
 
 	if (!c)
 		return;
-	for (int l = 0; l <= NODE_LEVEL; l++)
+	for (int l = 0; l < NODE_LEVEL; l++)
 		free(c->slot[l]);
+	for (size_t i = 0; i < TREE_FAN; i++)
+		free(c->block[i]);
 	for (size_t i = 0; i < SEEN_RECS; i++)
 		free(c->seen[i].val);
 	free(c->node);
 	free(c);
 	st->tree_cache = NULL;
+}
+
+size_t storetree_cache_bytes(const store *st)
+{
+	const struct tree_cache *c = st->tree_cache;
+	size_t n = 0;
+
+	if (!c)
+		return 0;
+	for (size_t i = 0; i < TREE_FAN; i++)
+		if (c->block[i])
+			n += TREE_FAN * sizeof(*c->block[i]);
+	return n + c->nodes * sizeof(*c->node);
 }
 
 static struct tree_cache *cache_get(store *st)
@@ -179,7 +257,7 @@ static struct tree_cache *cache_get(store *st)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	for (int l = 0; l <= NODE_LEVEL; l++) {
+	for (int l = 0; l < NODE_LEVEL; l++) {
 		c->slot[l] = calloc(cache_slots[l], sizeof(*c->slot[l]));
 		if (!c->slot[l]) {
 			st->tree_cache = c;
@@ -237,9 +315,13 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 		memcpy(c->root, root, 32);
 		/* Every hash proven before is forgotten at once. */
 		if (++c->epoch == 0) {
-			for (int l = 0; l <= NODE_LEVEL; l++)
+			for (int l = 0; l < NODE_LEVEL; l++)
 				memset(c->slot[l], 0, cache_slots[l] *
 					sizeof(*c->slot[l]));
+			for (size_t i = 0; i < TREE_FAN; i++)
+				if (c->block[i])
+					memset(c->block[i], 0, TREE_FAN *
+						sizeof(*c->block[i]));
 			for (size_t i = 0; i < SEEN_RECS; i++)
 				c->seen[i].epoch = 0;
 			for (size_t i = 0; i < c->nodes; i++)

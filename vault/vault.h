@@ -289,6 +289,17 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 #define TRUST_ITEM_PREFIX "trust:"
 #define TRUST_STORE_PARTS { "truststore-password" }
 
+/* kmc_item_get's read without its audit record (vault/items.c): item
+   name, of type type, or of type alt too when alt is not 0 (the detail of
+   any other type names type); *ret_info says which, and its version.
+   vault_item_audit - the audit record kmc_item_get makes of that read
+   (under the call's name, AUDIT_OP). */
+KMC_INTERNAL int vault_item_read(kmc_vault *v, const char *name,
+	kmc_item_type type, kmc_item_type alt, kmc_secret **ret,
+	record_info *ret_info) KMC_MUST_CHECK;
+KMC_INTERNAL void vault_item_audit(kmc_vault *v, const char *name,
+	const record_info *info);
+
 /* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
    name too long for a bundle part refused as such. */
 KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,

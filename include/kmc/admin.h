@@ -358,6 +358,13 @@ typedef struct kmc_backup_info {
 					   its keystore MAC and every item's
 					   tag were checked */
 	char note[512];			/* why not, when verified is 0 */
+	uint64_t cas;			/* with verified: the CAs the restored
+					   vault holds. Their records are the
+					   backup's: what they revoked after
+					   it is not revoked in them (revoke
+					   again before their next CRL;
+					   numbers still grow), what they
+					   issued after it unknown to them */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
@@ -1049,11 +1056,17 @@ KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 /*
  * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
  * revoked, last update now, next update in days days, the CA's
- * authority key identifier, and a CRL number one above the last one it
- * gave; written to the new file out (0644, never over a file that
- * exists) in the same transaction as the record's count, through the
- * vault's journal. *ret_number (may be NULL) is the CRL's number.
- * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists),
+ * authority key identifier, and a CRL number above every one it gave:
+ * the larger of one above the last and the clock's microseconds since
+ * 1970, so that numbers grow across a restore of an older backup too
+ * (a number above the clock means the clock reads earlier than the
+ * CA's last CRL); written to the new file out (0644, never over a file
+ * that exists, even one made while the CRL is written) in the same
+ * transaction as the record's count, through the vault's journal.
+ * *ret_number (may be NULL) is the CRL's number.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists:
+ * nothing changed; or it appeared while the CRL was written: left as it
+ * is, the CRL's number used and the CRL not kept, the detail says so),
  * KMC_E_INVALID (days, an empty out), KMC_E_VERIFY (as kmc_cert_issue()),
  * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
  * KMC_E_STORE, -errno.
@@ -1066,7 +1079,7 @@ typedef struct kmc_ca_info {
 	const char *name;
 	const kmc_cert_info *cert;	/* the CA's certificate */
 	int has_key;
-	uint64_t next_crl;	/* the number of its next CRL */
+	uint64_t next_crl;	/* the least number its next CRL carries */
 	size_t issued, revoked;
 } kmc_ca_info;
 

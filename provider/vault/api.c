@@ -4,6 +4,7 @@
  * KMC_GIT_VERSION comes from the Makefile, as for kmc.so itself.
  */
 #include "../vaultapi.h"
+#include "../../vault/tokenkey.h"
 
 __attribute__((visibility("default"))) kmcprov_vault_api_fn kmcprov_vault_get;
 
@@ -19,11 +20,10 @@ const kmcprov_vault_api *kmcprov_vault_get(void)
 		.uri_parse = kmc_uri_parse,
 		.vault_open_ex = kmc_vault_open_ex,
 		.vault_close = kmc_vault_close,
-		.key_export = kmc_key_export,
+		.key_or_token = vault_key_or_token,
 		.secret_data = kmc_secret_data,
 		.secret_len = kmc_secret_len,
 		.secret_free = kmc_secret_free,
-		.token_key_info = kmc_token_key_info,
 		.token_key_sign = kmc_token_key_sign,
 		.token_key_decrypt = kmc_token_key_decrypt,
 		.token_key_check = kmc_token_key_check,

@@ -13,7 +13,8 @@
 # user sees of a state (fingerprint) is taken with them blanked: kmc list
 # (name, type, version), kmc ca list (serials and dates as S and D), the
 # files of the keys folders (name and mode), app.conf (the kmc: string
-# as X), and the CRL file (its number, and that the CA signed it). The
+# as X), and the CRL file (that its number is the CA's last, and that
+# the CA signed it; CRL numbers, from the clock, as N). The
 # record and the bundle are one transaction, so a state where the CA
 # notes a serial without its bundle (or the other way) is neither. After
 # every broken run:
@@ -69,7 +70,17 @@ load() {
 save issued
 
 # ---- what the user sees -----------------------------------------------------------
-blank() { sed -E 's/[0-9A-F]{40}/S/g; s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/D/g; s/kmc:v1:[^ ]*/X/g'; }
+# A CRL number is the clock's microseconds (13 digits and more) or one
+# above the CA's last: N, checked against the file apart.
+blank() { sed -E 's/[0-9A-F]{40}/S/g; s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/D/g; s/kmc:v1:[^ ]*/X/g; s/[0-9]{13,}/N/g'; }
+# crl_is_last: whether the CRL file's number is the last the CA gave.
+crl_is_last() {
+	local n next
+	n=$(openssl crl -in "$OUTCRL" -noout -crlnumber 2>&1) || { echo "$n"; return; }
+	next=$(look ca list root --json 2>&1 | jq -r '.[0].next_crl' 2>&1)
+	[[ $next =~ ^[0-9]+$ ]] && [ "$((16#${n#crlNumber=0x}))" = "$((next - 1))" ] &&
+		echo "the CA's last CRL number" || echo "$n, the CA's next: $next"
+}
 # view: what a reader of the vault sees, into VIEW.
 view() {
 	{
@@ -98,7 +109,7 @@ fingerprint() {
 		echo "== root.crl"
 		if [ -e "$OUTCRL" ]; then
 			stat -c %a "$OUTCRL"
-			openssl crl -in "$OUTCRL" -noout -crlnumber 2>&1
+			crl_is_last
 			openssl crl -in "$OUTCRL" -noout -CAfile "$V/keys/db/ca.crt" 2>&1
 		fi
 	} >"$TMPF" 2>&1

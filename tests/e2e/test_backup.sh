@@ -52,6 +52,7 @@ gen=$(kmc status --json 2>/dev/null | jq -r .generation)
 check "the vault moved on: keystore generation 2" test "$gen" = 2
 t_err 0 "kmc restore says which generation it restores over which" \
 	"restored generation 1 over generation 2 in $V" kmc restore "$B"
+check "... and nothing of CAs: the vault holds none" test -z "$(grep CAs "$LAST_ERR")"
 t_out "a has its old value again" 'one' kmc password get a
 t_out "b, removed since, is back" 'one' kmc password get b
 t_err 7 "c, made after the backup, is gone" 'no item c' kmc password get c

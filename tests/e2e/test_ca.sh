@@ -7,7 +7,9 @@
 #     unique; the bundle is an import's (keys folder, cert info, unwrap,
 #     crl update, rm);
 #   - revocations and CRLs: by serial or bundle name, CRL numbers that
-#     grow, a CRL openssl checks revocation with and kmc crl update takes;
+#     grow, also across a restore of an older backup (and on a clock set
+#     back, with a warning), a CRL openssl
+#     checks revocation with and kmc crl update takes;
 #   - bad input (subject, SAN, days, key type, names, a CA that is not
 #     one or has no key, unknown serials, an existing CRL file) is
 #     refused with its exit code, naming the option or item, and nothing
@@ -275,8 +277,19 @@ app_serial=$(openssl x509 -in "$K/app/server.crt" -noout -serial | cut -d= -f2)
 web_serial=$(openssl x509 -in "$K/web/server.crt" -noout -serial | cut -d= -f2)
 t "ca crl root: the first CRL" kmc ca crl root --out "$T/1.crl"
 check "it is 0644" test "$(stat -c %a "$T/1.crl")" = 644
-check "CRL number 1, signed by the CA" \
-	bash -c "openssl crl -in '$T/1.crl' -noout -crlnumber | grep -qx 'crlNumber=0x01' && openssl crl -in '$T/1.crl' -noout -CAfile '$T/root.pem' 2>&1 | grep -q 'verify OK'"
+# crl_number FILE: the CRL number of FILE, in decimal.
+crl_number() {
+	local n
+	n=$(openssl crl -in "$1" -noout -crlnumber) || return
+	n=${n#crlNumber=0x}
+	echo $((16#$n))
+}
+# next_crl CA: the least number CA's next CRL carries, as ca list says.
+next_crl() { kmc ca list "$1" --json | jq -r '.[0].next_crl'; }
+n1=$(crl_number "$T/1.crl")
+check "a CRL number, signed by the CA" \
+	bash -c "test -n '$n1' && openssl crl -in '$T/1.crl' -noout -CAfile '$T/root.pem' 2>&1 | grep -q 'verify OK'"
+check "the CA's next CRL carries a number above it" test "$(next_crl root)" = $((n1 + 1))
 check "the first CRL revokes nothing" bash -c "openssl crl -in '$T/1.crl' -noout -text | grep -q 'No Revoked Certificates'"
 check "it has the CA's authority key identifier" \
 	bash -c "openssl crl -in '$T/1.crl' -noout -text | grep -q 'Authority Key Identifier'"
@@ -307,7 +320,8 @@ check "app: revoked, keyCompromise; web: superseded; db: not" \
 		grep -q '\"name\":\"db\",[^}]*\"revoked\":null' '$T/o'"
 
 t "ca crl root --days 7: the second CRL" kmc ca crl root --out "$T/2.crl" --days 7
-check "CRL number 2" bash -c "openssl crl -in '$T/2.crl' -noout -crlnumber | grep -qx 'crlNumber=0x02'"
+n2=$(crl_number "$T/2.crl")
+check "its number is above the first's" test "$n2" -gt "$n1"
 openssl crl -in "$T/2.crl" -noout -text >"$T/2.txt"
 check "it lists app's serial, for keyCompromise" \
 	bash -c "grep -A4 'Serial Number: $app_serial' '$T/2.txt' | grep -q 'Key Compromise'"
@@ -331,9 +345,9 @@ t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
 	kmc ca crl root --out ""
 check "the refusals changed nothing" nothing_changed
 check "no 3.crl was written" test ! -e "$T/3.crl"
+check "a refused one used no number" test "$(next_crl root)" = $((n2 + 1))
 t "ca crl root: the third CRL" kmc ca crl root --out "$T/3.crl"
-check "CRL number 3: a refused one used no number" \
-	bash -c "openssl crl -in '$T/3.crl' -noout -crlnumber | grep -qx 'crlNumber=0x03'"
+check "its number is above the second's" test "$(crl_number "$T/3.crl")" -gt "$n2"
 
 # ---- other key types --------------------------------------------------------------
 
@@ -368,5 +382,43 @@ t "cert issue db again: a new serial, the CA's record grows" \
 	kmc cert issue db --ca root --server --subject /CN=localhost
 t "kmc ca revoke root db revokes both db's" kmc ca revoke root db
 check "two certificates revoked" grep -q "revoked 2 certificates" "$LAST_ERR"
+
+# ---- a restore does not make the CA repeat a CRL number --------------------------
+# The record, CRL count included, goes back with the vault; a CRL signed
+# after the restore must still carry a number above every one published
+# before it (RFC 5280 5.2.3), or caches that keep the highest number
+# they saw ignore it and the revocations made since.
+
+t "kmc backup" kmc backup --out "$T/bk"
+t "ca crl root: a CRL after the backup" kmc ca crl root --out "$T/r1.crl"
+t "ca crl root: and another" kmc ca crl root --out "$T/r2.crl"
+t "kmc restore the backup" kmc restore "$T/bk"
+check "... which says the CA records went back with it, to revoke again" \
+	grep -q "the restored vault's CAs ($(kmc ca list --json | jq length), kmc ca list) are as the backup had them.*revoke those again before the next kmc ca crl.*issued after it are unknown" "$LAST_ERR"
+check "the restore took the CA's count back" test "$(next_crl root)" -le "$(crl_number "$T/r1.crl")"
+t "ca crl root: a CRL after the restore" kmc ca crl root --out "$T/r3.crl"
+check "its number is above both published before the restore" \
+	test "$(crl_number "$T/r3.crl")" -gt "$(crl_number "$T/r2.crl")"
+check "it is signed by the CA" \
+	bash -c "openssl crl -in '$T/r3.crl' -noout -CAfile '$T/root.pem' 2>&1 | grep -q 'verify OK'"
+
+# ---- a clock set back: numbers still grow, and kmc says so -----------------------
+SHIM=$T/clock_shim.so
+check "the clock shim builds" cc -shared -fPIC -o "$SHIM" "$KMC_TOP/tests/e2e/clock_shim.c" -ldl
+# back SECONDS ARGS...: kmc ARGS on a clock set SECONDS back.
+back() { env LD_PRELOAD="$SHIM" KMC_CLOCK_BACK="$1" "$KMC" --vault "$V" "${@:2}"; }
+t "ca init clk on a clock two hours back (valid from then)" \
+	back 7200 ca init clk --subject /CN=clk
+t "ca crl clk" kmc ca crl clk --out "$T/c1.crl"
+check "... says nothing of the clock" not grep -q clock "$LAST_ERR"
+t "ca crl clk on a clock an hour back: signed all the same" \
+	back 3600 ca crl clk --out "$T/c2.crl"
+check "... its number one above the last" \
+	test "$(crl_number "$T/c2.crl")" = $(($(crl_number "$T/c1.crl") + 1))
+check "... with a warning to set the clock right" \
+	grep -q "the system clock reads earlier than CA clk's last CRL.*set the clock right" "$LAST_ERR"
+t "ca crl clk, the clock right again" kmc ca crl clk --out "$T/c3.crl"
+check "... its number above the last, no warning" \
+	bash -c "test $(crl_number "$T/c3.crl") -gt $(crl_number "$T/c2.crl") && ! grep -q clock '$LAST_ERR'"
 
 done_testing

@@ -1,12 +1,79 @@
 #!/usr/bin/env bash
 # test_ca_faults_crl.sh - kmc ca crl, after a revocation: each step
 # failing, killed at each step, allocations failing (ca_faults.sh). The
-# CA then has given CRL number 1 and the file holds it, or neither.
+# CA then has given its first CRL number and the file holds it, or
+# neither. Then another process making the file at each step, or while
+# the change waits for kmc repair after a kill: never written over.
 . "$(dirname "${BASH_SOURCE[0]}")/ca_faults.sh"
 
 t "ca revoke root app (for the state below)" look ca revoke root app
 save revoked
 MIX='rm -f "$OUTCRL"'
 sweep "ca crl root" revoked ca crl root --out "$OUTCRL"
+
+# ---- a file made at FILE while kmc writes the CRL is never written over --------
+# Another process makes root.crl at each step in turn (the shim's
+# KMC_FAULT_MAKE). Made before the step that puts the CRL in place, it
+# stays as it was and kmc ca crl exits 8 naming it, the vault healthy,
+# nothing staged left (the check before staging catches it early; the
+# rename, which never replaces, catches it late); made after, the CRL
+# was there first and kmc succeeded. make check tries one step in
+# FAIL_STRIDE (3) and the four around the rename; check-full each.
+CMD=(ca crl root --out "$OUTCRL")
+load revoked
+{ LD_PRELOAD="$SO" KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "${CMD[@]}" \
+	>/dev/null 2>"$T/trace" </dev/null; } 2>/dev/null
+placed=$(sed -n 's/^faultinject: #\([0-9]*\) renameat root\.crl$/\1/p' "$T/trace")
+total=$(grep -c '^faultinject: #' "$T/trace")
+check "the shim's trace shows the step that puts root.crl in place" \
+	bash -c '[ -n "$1" ] && [ "$2" -gt "$1" ]' _ "$placed" "$total"
+OTHERS='made by another process'
+# left_alone: exit 8 naming the file, the other's bytes in it, the vault
+# healthy with nothing pending, nothing staged.
+left_alone() {
+	local st
+	[ "$rc" = 8 ] && grep -q "$OUTCRL" "$RUN_ERR" ||
+		{ echo "exit $rc: $(cat "$RUN_ERR")" >&2; return 1; }
+	[ "$(cat "$OUTCRL")" = "$OTHERS" ] ||
+		{ echo "root.crl was written over: $(head -c 100 "$OUTCRL")" >&2; return 1; }
+	st=$(look status --json 2>&1)
+	[[ $st == *'"healthy":true,'* && $st == *'"pending_change":false'* ]] ||
+		{ echo "kmc status: $st" >&2; return 1; }
+	no_staged_files
+}
+crl_kept() {
+	[ "$rc" = 0 ] && openssl crl -in "$OUTCRL" -noout -CAfile "$V/keys/db/ca.crt" 2>&1 | grep -q 'verify OK' ||
+		{ echo "exit $rc: $(cat "$RUN_ERR"); root.crl: $(head -c 100 "$OUTCRL")" >&2; false; }
+}
+for ((n = 1; n <= total; n++)); do
+	[ $((n % FAIL_STRIDE)) = 1 ] || [ "$FAIL_STRIDE" = 1 ] ||
+		{ [ $((n - placed)) -ge -2 ] && [ $((n - placed)) -le 1 ]; } || continue
+	load revoked
+	{ ASAN_OPTIONS=${RUN_ASAN_OPTIONS:-} LD_PRELOAD="$SO" KMC_FAULT_AT=$n \
+		KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	if [ "$n" -le "$placed" ]; then
+		check "root.crl made at step $n of $total: left alone, refused" left_alone
+	else
+		check "root.crl made at step $n of $total (after the CRL's): the CRL" crl_kept
+	fi
+done
+# Killed at that rename (committed, the CRL staged), the file made before
+# the next open: kmc repair finishes the change and leaves the file be.
+if kills_wanted; then
+	load revoked
+	faulty "$placed" 1
+	check "killed at the step that puts root.crl in place" killed
+	echo "$OTHERS" >"$OUTCRL"
+	check "kmc repair then goes through" repair
+	check "... and leaves the file made meanwhile as it was" \
+		test "$(cat "$OUTCRL")" = "$OTHERS"
+	check "... the vault healthy, nothing pending or staged" \
+		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+	check "... nothing staged left" no_staged_files
+else
+	skip_kills "ca crl with root.crl made meanwhile"
+fi
 
 done_testing

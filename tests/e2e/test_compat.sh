@@ -198,14 +198,19 @@ for cmd in "password get db" list; do
 		'db.*version 2.*1' "$KMC" --vault "$N3" $cmd
 done
 N4=$T/newer-journal
-"$OLD" --journal "2:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
-t_err 4 "status: a journal of version 2 is a pending change" 'needs repair' \
+"$OLD" --journal "3:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+t_err 4 "status: a journal of version 3 is a pending change" 'needs repair' \
 	"$KMC" --vault "$N4" status
 for cmd in repair "password set db --password-file $T/pw2"; do
 	# shellcheck disable=SC2086
-	refused "$N4" "$cmd: a journal of version 2 is refused" 'journal.*version 2.*1' \
+	refused "$N4" "$cmd: a journal of version 3 is refused" 'journal.*version 3.*1 to 2' \
 		"$KMC" --vault "$N4" $cmd
 done
+N6=$T/older-journal
+"$OLD" --journal "1:$T" "$N6" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+t "repair: a staged journal of version 1 (as earlier kmc wrote) is undone" \
+	"$KMC" --vault "$N6" repair
+t "... and the vault is healthy after it" "$KMC" --vault "$N6" status
 N5=$T/newer-store
 "$OLD" --store-format 3 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
 refused "$N5" "list: an item store of format 3 is refused" 'items\.mdb.*format 3.*1 and 2' \

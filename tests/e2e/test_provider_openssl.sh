@@ -89,6 +89,11 @@ check "... and it holds no key material" bash -c '! grep -q "PRIVATE KEY" "$1"' 
 
 t_out "openssl pkey -in kmc://... with -provider kmc loads the server's key" \
 	"$SERVER_PUB" pubkey_of "${PROV[@]}" -in "$URI"
+# The provider reads the key's record once, as a key export: the audit
+# log's last record is that read, of server/key, under kmc_key_export.
+check "... and the audit log records the read as kmc_key_export of server/key" \
+	grep -q '"op":"kmc_key_export","items":\[{"name":"server/key","version":1}\]' \
+	<(tail -n 1 "$V/audit.log")
 t_out "... also without \$KMC_HOST_KEY, through the host key path the vault recorded" \
 	"$SERVER_PUB" env -u KMC_HOST_KEY bash -c \
 	'timeout 20 openssl pkey "$@" -pubout | sha256sum | cut -d" " -f1' _ "${PROV[@]}" -in "$URI"

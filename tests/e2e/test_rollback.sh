@@ -55,6 +55,28 @@ check "(a) ... then a reads the restored value" reads a 'a-1'
 t "(a) ... and a write works" put a 'a-3'
 t "(a) ... and kmc status is healthy" kmc status
 
+# ---- (a2) a store of the same generation with other items -----------------------------
+# A copy of the vault changed apart from it (its state file put back around
+# the change, as a copy with no place outside its folder needs no such step)
+# reaches the generation the binding vouches for with other records. A
+# reader may accept a generation the bindings it read do not name (a writer
+# committed between its reads), never one they name with another root.
+rm -rf "$T/fork" && cp -a "$V" "$T/fork"
+cp -p "$(state)" "$T/state.before"
+put f 'f-here'
+cp -p "$(state)" "$T/state.after" && cp -p "$T/state.before" "$(state)"
+secret_file "$T/pw" 'f-in-the-copy'
+t "(a2) the copy takes a change of its own" \
+	"$KMC" --vault "$T/fork" password set f --password-file "$T/pw"
+cp -p "$T/state.after" "$(state)"
+cp "$T/fork/items.mdb" "$V/items.mdb" && rm -f "$V/items.mdb-lock"
+t_err 12 "(a2) its items.mdb put in: a reader refuses it, naming the generation" \
+	"items.mdb is at generation [0-9]+ as kmc.bind vouches for, but holds other items" \
+	kmc password get f
+t_err 12 "(a2) ... a writer too" "holds other items" put c 'c-1'
+accept "(a2)"
+check "(a2) ... then f reads the copy's value" reads f 'f-in-the-copy'
+
 # ---- (b) older keystores ---------------------------------------------------------------
 rm -rf "$T/old" && cp -a "$V" "$T/old"
 secret_file "$T/pp" 'a passphrase here'

@@ -175,6 +175,7 @@ sign "$T/ec2.csr" "$T/ec2.crt"
 t "cert set ec2" kmc cert set ec2 -s "$T/ec2.crt" -c "$P/ca.crt"
 t "kmc ref web --out web.ref (a key-reference file)" kmc ref web --out "$T/web.ref"
 
+n0=$(wc -l <"$V/audit.log")
 for key in web:RSA ec2:ECDSA; do
 	n=${key%%:*} alg=${key#*:}
 	for order in kmc-first default-first; do
@@ -190,6 +191,13 @@ for key in web:RSA ec2:ECDSA; do
 		stop_server "$SPID"
 	done
 done
+# The provider read each token key's record once a load, as the item
+# read it is, never as a key export (the key never leaves the token).
+tail -n +$((n0 + 1)) "$V/audit.log" >"$T/loads.log"
+check "the provider's loads are audited as reads of web/key and ec2/key (kmc_item_get)" \
+	test "$(grep -Ec '"op":"kmc_item_get","items":\[\{"name":"(web|ec2)/key"' "$T/loads.log")" -ge 4
+check "... and none as kmc_key_export" \
+	bash -c "! grep -q '\"op\":\"kmc_key_export\"' '$T/loads.log'"
 check "the signatures were made on the token: no private key is in the vault" \
 	bash -c "! '$KMC' --vault '$V' unwrap web --out '$T/x.pem' 2>/dev/null"
 

@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../../vault/vault.h"
 #include "../../vault/bind.h"
 
 static const uint8_t key[KMC_KEY_LEN] = { 7, 7, 7 };
@@ -99,10 +102,77 @@ static void test_damage(void **state)
 	assert_int_equal(bind_parse(raw, BIND_FILE_LEN, &back), KMC_E_VERSION);
 }
 
+/* The place's names, built into one allocation of their own size: what
+   the messages name, and the old limits (a state file path of 4,199
+   characters, a URI of 2,048) kept. */
+static void test_place_names(void **state)
+{
+	static const uint8_t id[KS_VAULT_ID_LEN] = { 0xab, 0xcd };
+	char hex[2 * KS_VAULT_ID_LEN + 1], want[200], *path;
+	bind_place p;
+
+	(void)state;
+	vault_hex(id, KS_VAULT_ID_LEN, hex);
+	assert_int_equal(bind_place_host(&p, "/etc/kmc/host.key", id), 0);
+	assert_int_equal(p.kind, BIND_PLACE_HOST);
+	assert_int_equal(p.dirfd, -1);
+	assert_string_equal(p.dir, "/etc/kmc");
+	snprintf(want, sizeof(want), "kmcstate-%s", hex);
+	assert_string_equal(p.name, want);
+	snprintf(want, sizeof(want), "/etc/kmc/kmcstate-%s", hex);
+	assert_string_equal(p.show, want);
+	snprintf(want, sizeof(want), "the state file /etc/kmc/kmcstate-%s", hex);
+	assert_string_equal(p.what, want);
+	assert_string_equal(p.uri, "");
+	bind_place_free(&p);
+	bind_place_free(&p);
+
+	assert_int_equal(bind_place_token(&p, "pkcs11:token=t", NULL, id), 0);
+	assert_int_equal(p.kind, BIND_PLACE_TOKEN);
+	snprintf(want, sizeof(want), "kmcvault-counter-%s", hex);
+	assert_string_equal(p.name, want);
+	assert_string_equal(p.show, want);
+	snprintf(want, sizeof(want), "the counter object kmcvault-counter-%s "
+		"on the token", hex);
+	assert_string_equal(p.what, want);
+	assert_string_equal(p.uri, "pkcs11:token=t");
+	assert_string_equal(p.dir, "");
+	bind_place_free(&p);
+
+	/* The host key's path as long as a path may be (4,095: its folder
+	   4,086), and one longer refused; a URI of 2,048 characters, and one longer. */
+	path = malloc(5000);
+	assert_non_null(path);
+	memset(path, 'd', 4999);
+	path[0] = '/';
+	memcpy(path + 4086, "/host.key", 10);
+	assert_int_equal(bind_place_host(&p, path, id), 0);
+	assert_int_equal(strlen(p.dir), 4086);
+	assert_int_equal(strlen(p.show), 4086 + 1 + 41);
+	bind_place_free(&p);
+	memset(path, 'd', 4999);
+	path[0] = '/';
+	memcpy(path + 4087, "/host.key", 10);
+	assert_int_equal(bind_place_host(&p, path, id), KMC_E_TOO_LARGE);
+	bind_place_free(&p);
+	memset(path, 'u', 2048);
+	memcpy(path, "pkcs11:", 7);
+	path[2048] = 0;
+	assert_int_equal(bind_place_token(&p, path, NULL, id), 0);
+	assert_int_equal(strlen(p.uri), 2048);
+	bind_place_free(&p);
+	path[2048] = 'u';
+	path[2049] = 0;
+	assert_int_equal(bind_place_token(&p, path, NULL, id), KMC_E_TOO_LARGE);
+	bind_place_free(&p);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_place_names),
 		cmocka_unit_test(test_other_key),
 		cmocka_unit_test(test_every_byte_flipped),
 		cmocka_unit_test(test_damage),

@@ -10,6 +10,7 @@
  * every malformed record (another version, CRL number 0, serials out of
  * order, repeated or with a leading zero, bad names, kinds, flags or
  * reasons, counts past the bytes, short or trailing bytes) is refused.
+ * The next CRL's number: above the record's last and the clock's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -287,6 +288,46 @@ static void test_random_serial(void **state)
 	assert_memory_not_equal(a, b, sizeof(a));
 }
 
+/* The next CRL number: the record's count or the clock (microseconds),
+   whichever is larger, so a record a restore took back still numbers
+   above what the CA gave, and a clock set back still gives a number
+   above the last. */
+static void test_crl_number(void **state)
+{
+	const uint64_t t = UINT64_C(1796000000000000);	/* 2026, in us */
+	ca_rec c = { .next_crl = 1 };
+	uint64_t n;
+
+	(void)state;
+	/* A fresh CA (or one kmc numbered 1, 2, 3 before): the clock. */
+	assert_int_equal(ca_crl_number(&c, t, &n), 0);
+	assert_true(n == t);
+	/* A second CRL in the same microsecond: one above the last. */
+	c.next_crl = t + 1;
+	assert_int_equal(ca_crl_number(&c, t, &n), 0);
+	assert_true(n == t + 1);
+	/* Later: the clock again, above the last. */
+	assert_int_equal(ca_crl_number(&c, t + 5, &n), 0);
+	assert_true(n == t + 5);
+	/* A restored record (count from before the backup), the clock on:
+	   above every number given before the restore. */
+	c.next_crl = t - 1000000;
+	assert_int_equal(ca_crl_number(&c, t + 6, &n), 0);
+	assert_true(n == t + 6);
+	/* The clock set back a day: still above the record's last. */
+	c.next_crl = t + 7;
+	assert_int_equal(ca_crl_number(&c, t - UINT64_C(86400000000), &n), 0);
+	assert_true(n == t + 7);
+	/* The last number: refused, by the record or by the clock. */
+	c.next_crl = CA_CRL_NUMBER_MAX;
+	assert_int_equal(ca_crl_number(&c, t, &n), KMC_E_LIMIT);
+	c.next_crl = 1;
+	assert_int_equal(ca_crl_number(&c, CA_CRL_NUMBER_MAX, &n),
+		KMC_E_LIMIT);
+	assert_int_equal(ca_crl_number(&c, CA_CRL_NUMBER_MAX - 1, &n), 0);
+	assert_true(n == CA_CRL_NUMBER_MAX - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_end),
 		cmocka_unit_test(test_random_serial),
+		cmocka_unit_test(test_crl_number),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

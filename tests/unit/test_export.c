@@ -28,6 +28,8 @@
 
 #include <kmc.h>
 #include <kmc/admin.h>
+#include <sodium.h>
+#include "../../vault/tokenkey.h"
 
 typedef struct fixture {
 	char tmp[256];
@@ -242,6 +244,68 @@ static void test_pkcs8(void **state)
 	kmc_secret_free(pw);
 }
 
+/* The provider's read (vault_key_or_token): one read of NAME/key gives
+   a key in the vault as kmc_key_export's DER (0), a token key's record
+   as its URI and public half (1), and refuses anything else as the two
+   calls did. */
+static void test_key_or_token(void **state)
+{
+	fixture *f = *state;
+	kmc_secret *der = NULL, *want = NULL;
+	char uri[2100], rec[1200], b64[900];
+	unsigned char spki[1024], *pub = NULL;
+	size_t spki_len = sizeof(spki);
+	int n = i2d_PUBKEY(f->key, &pub);
+
+	assert_int_equal(vault_key_or_token(f->v, "srv", &der, uri, sizeof(uri),
+		spki, &spki_len), 0);
+	assert_int_equal(kmc_key_export(f->v, "srv", KMC_FORMAT_DER, &want), 0);
+	assert_int_equal(kmc_secret_len(der), kmc_secret_len(want));
+	assert_memory_equal(kmc_secret_data(der), kmc_secret_data(want),
+		kmc_secret_len(want));
+	kmc_secret_free(der);
+	kmc_secret_free(want);
+
+	/* A token key's record: where the key is, no key bytes. */
+	assert_true(n > 0);
+	sodium_bin2base64(b64, sizeof(b64), pub, (size_t)n,
+		sodium_base64_VARIANT_ORIGINAL);
+	snprintf(rec, sizeof(rec), "kmc-token-key=1\nuri=pkcs11:token=t;"
+		"object=k\ntype=p256\nspki=%s\n", b64);
+	assert_int_equal(kmc_item_put(f->v, "tk/key", KMC_ITEM_TOKEN_KEY, rec,
+		strlen(rec)), 0);
+	der = NULL;
+	assert_int_equal(vault_key_or_token(f->v, "tk", &der, uri, sizeof(uri),
+		spki, &spki_len), 1);
+	assert_null(der);
+	assert_string_equal(uri, "pkcs11:token=t;object=k");
+	assert_int_equal(spki_len, (size_t)n);
+	assert_memory_equal(spki, pub, (size_t)n);
+	spki_len = 10;
+	assert_int_equal(vault_key_or_token(f->v, "tk", &der, uri, sizeof(uri),
+		spki, &spki_len), KMC_E_TOO_LARGE);
+	OPENSSL_free(pub);
+
+	/* Refused: no such key, a key part of another type, a token key
+	   record that does not parse. */
+	spki_len = sizeof(spki);
+	assert_int_equal(vault_key_or_token(f->v, "nosuch", &der, uri,
+		sizeof(uri), spki, &spki_len), KMC_E_NOT_FOUND);
+	assert_null(der);
+	assert_non_null(strstr(kmc_error_detail(), "no item nosuch/key"));
+	assert_int_equal(kmc_item_put(f->v, "pw/key", KMC_ITEM_PASSWORD, "x", 1),
+		0);
+	assert_int_equal(vault_key_or_token(f->v, "pw", &der, uri, sizeof(uri),
+		spki, &spki_len), KMC_E_TYPE);
+	assert_null(der);
+	assert_non_null(strstr(kmc_error_detail(), "is a password, not a private-key"));
+	assert_int_equal(kmc_item_put(f->v, "bad/key", KMC_ITEM_TOKEN_KEY, "x=1\n",
+		4), 0);
+	assert_int_equal(vault_key_or_token(f->v, "bad", &der, uri, sizeof(uri),
+		spki, &spki_len), KMC_E_CORRUPT);
+	assert_null(der);
+}
+
 /* The file: created with the mode asked for, never over one. */
 static void test_file(void **state)
 {
@@ -448,6 +512,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pkcs12_made_password, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pkcs8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_or_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust, setup, teardown),

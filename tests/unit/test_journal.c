@@ -1,8 +1,9 @@
 /*
  * test_journal.c - the intent log format (vault/journal.c).
  *
- *	version u8 1 | state u8 (1, 2) | n u8 (1..16)
- *	n × { kind u8 (1..3) | dir_len u16 | dir | name_len u8 | name }
+ *	version u8 (1; 2 with a kind 4) | state u8 (1, 2) | n u8 (1..16)
+ *	n × { kind u8 (1..3; 4 in version 2) | dir_len u16 | dir |
+ *	      name_len u8 | name }
  *
  * What journal_encode() writes journal_parse() reads back; anything else
  * (other versions, states, counts, kinds, relative or NUL-holding dirs,
@@ -167,7 +168,7 @@ static void test_bad_version(void **state)
 	size_t n;
 
 	(void)state;
-	n = raw_one(p, 2, 1, 1, "/d", 2, "n", 1);
+	n = raw_one(p, 3, 1, 1, "/d", 2, "n", 1);
 	assert_int_equal(parse(p, n), KMC_E_VERSION);
 	p[OFF_VERSION] = 0;
 	assert_int_equal(parse(p, n), KMC_E_VERSION);
@@ -175,6 +176,43 @@ static void test_bad_version(void **state)
 	assert_int_equal(parse(p, n), KMC_E_VERSION);
 	p[OFF_VERSION] = 1;
 	assert_int_equal(parse(p, n), 0);
+}
+
+/* A new file (kind 4, never over an existing one) needs version 2, so a
+   kmc that reads version 1 only refuses it as newer rather than rename
+   over the file; without one, the journal is version 1, as it was. */
+static void test_new_file(void **state)
+{
+	journal *j = new_journal(), *back = new_journal();
+	uint8_t *raw = NULL, p[64];
+	size_t len = 0, n;
+	int st = 0;
+
+	(void)state;
+	assert_int_equal(journal_add(j, JOURNAL_FILE, "/etc/kmc", "kmc.conf"),
+		0);
+	assert_int_equal(journal_add(j, JOURNAL_NEW, "/srv/pki", "root.crl"),
+		0);
+	assert_int_equal(journal_encode(j, 2, &raw, &len), 0);
+	assert_int_equal(raw[OFF_VERSION], 2);
+	assert_int_equal(journal_parse(raw, len, &st, back), 0);
+	assert_int_equal(st, 2);
+	assert_journal_equal(j, back);
+	assert_int_equal(back->e[1].kind, JOURNAL_NEW);
+	free(raw);
+	/* Kind 4 in a version 1 journal; version 2 without a kind 4. */
+	n = raw_one(p, 1, 2, JOURNAL_NEW, "/d", 2, "n", 1);
+	assert_int_equal(parse(p, n), KMC_E_CORRUPT);
+	p[OFF_VERSION] = 2;
+	assert_int_equal(parse(p, n), 0);
+	for (uint8_t k = JOURNAL_FILE; k <= JOURNAL_REMOVE; k++) {
+		p[OFF_KIND] = k;
+		assert_int_equal(parse(p, n), KMC_E_CORRUPT);
+	}
+	p[OFF_KIND] = 5;
+	assert_int_equal(parse(p, n), KMC_E_CORRUPT);
+	free(back);
+	free(j);
 }
 
 static void test_bad_state(void **state)
@@ -436,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_largest),
 		cmocka_unit_test(test_exact_bytes),
 		cmocka_unit_test(test_bad_version),
+		cmocka_unit_test(test_new_file),
 		cmocka_unit_test(test_bad_state),
 		cmocka_unit_test(test_bad_count),
 		cmocka_unit_test(test_bad_kind),

@@ -684,6 +684,100 @@ static void test_large_record(void **state)
 	free(val);
 }
 
+/* The proof tables start small and grow as reads fill them: a handle
+   that reads once keeps a few KiB, one that reads many items grows its
+   tables, and a record, bucket or node put back is refused all the
+   same, with small tables, after they grew and after a commit. */
+#define MANY 400
+
+static void read_many(kmc_vault *v)
+{
+	char name[16], want[16];
+
+	for (int i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "m%03d", i);
+		snprintf(want, sizeof(want), "v%03d", i);
+		read_ok(v, name, want);
+	}
+}
+
+static void test_tables_grow(void **state)
+{
+	fixture *f = *state;
+	uint8_t old_bucket[4096], old_node[TREE_NODE_LEN], node[TREE_NODE_LEN];
+	uint8_t *old_rec;
+	size_t bucket_len, node_len, rec_len, small;
+	uint32_t ba = bucket_of("a"), bm = bucket_of("m007");
+	kmc_vault *r = NULL, *r2 = NULL;
+	kmc_batch *b = NULL;
+	char name[16], val[16];
+
+	assert_int_equal(kmc_batch_begin(f->v, &b), 0);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "m%03d", i);
+		snprintf(val, sizeof(val), "v%03d", i);
+		assert_int_equal(kmc_batch_put(b, name, KMC_ITEM_SECRET, val,
+			strlen(val)), 0);
+	}
+	assert_int_equal(kmc_batch_commit(b), 0);
+
+	/* One read: one block of level-2 hashes and the first copies. */
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	assert_int_equal(storetree_cache_bytes(&r->st), 0);
+	read_ok(r, "a", "a1");
+	small = storetree_cache_bytes(&r->st);
+	assert_true(small > 0 && small <= 8192);
+	/* a's record, bucket and node as they are now, to put back later. */
+	old_rec = get_rec(f->v, "a", &rec_len);
+	bucket_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL, ba, old_bucket,
+		sizeof(old_bucket));
+	node_len = tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, ba / 64,
+		old_node, sizeof(old_node));
+	assert_int_equal(node_len, TREE_NODE_LEN);
+
+	/* Small tables: a record put back is refused, and so is a
+	   level-2 node altered, by a handle that has not kept it yet. */
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	assert_refused(r, "a");
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a3", 2), 0);
+	assert_int_equal(tree_raw_get(f->v, TREE_BUCKET_LEVEL - 1, bm / 64,
+		node, sizeof(node)), TREE_NODE_LEN);
+	node[32 * (bm % 64)] ^= 1;
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, bm / 64, node, sizeof(node));
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r2), 0);
+	assert_refused(r2, "m007");
+	kmc_vault_close(r2);
+	node[32 * (bm % 64)] ^= 1;
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, bm / 64, node, sizeof(node));
+
+	/* Many reads: the tables grew, and every item still reads (twice:
+	   the second from what the first proved, moved as they grew). */
+	read_ok(r, "a", "a3");
+	read_many(r);
+	read_many(r);
+	assert_true(storetree_cache_bytes(&r->st) > 16 * small);
+
+	/* Grown and warm: a's old record, bucket and node put back are
+	   refused, then a commit and the same again. */
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	assert_refused(r, "a");
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	assert_refused(r, "a");
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(r, "a");
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a4", 2), 0);
+	read_ok(r, "a", "a4");
+	read_many(r);
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old_rec, rec_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL, ba, old_bucket, bucket_len);
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, ba / 64, old_node, node_len);
+	assert_refused(r, "a");
+	read_ok(r, "m007", "v007");
+	kmc_vault_close(r);
+	free(old_rec);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -698,6 +792,7 @@ int main(void)
 		T(test_meta_root_removed),
 		T(test_warm_copies),
 		T(test_large_record),
+		T(test_tables_grow),
 	};
 #undef T
 

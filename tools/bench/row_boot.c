@@ -10,8 +10,11 @@
  * (VmHWM) is the load's own and both sides start from the same image.
  * The child times its own load and reports the seconds and its VmHWM;
  * with BENCH_BOOT_DEBUG set it also says, on stderr, its RSS at the start,
- * after the vault opened, before it closes, and its RssAnon and RssFile
- * once loaded.
+ * after the vault opened, before it closes, its RssAnon and RssFile
+ * once loaded, and malloc's figures (mallinfo2). BENCH_BOOT_SMAPS=PREFIX
+ * copies its /proc/self/smaps, mapping by mapping, to PREFIX.kmc.open
+ * (before the close) and PREFIX.MODE.end (every key held, vault closed):
+ * docs/performance.md compares the two sides' mappings with them.
  *
  * RSA 2048 key generation costs a third of a second here: 5,000 distinct
  * keys would take most of half an hour. The RSA half is drawn in turn
@@ -19,6 +22,7 @@
  * its own; a parse does the same work whichever key it reads. The P-256
  * keys are all distinct.
  */
+#include <malloc.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -62,6 +66,27 @@ static long status_kib(const char *field)
 	return kib;
 }
 
+/* BENCH_BOOT_SMAPS=PREFIX: copy /proc/self/smaps to PREFIX.MODE.STAGE. */
+static void dump_smaps(const char *mode, const char *stage)
+{
+	const char *pre = getenv("BENCH_BOOT_SMAPS");
+	char path[PATH_MAX], buf[4096];
+	FILE *in, *out;
+	size_t n;
+
+	if (!pre)
+		return;
+	snprintf(path, sizeof(path), "%s.%s.%s", pre, mode, stage);
+	in = fopen("/proc/self/smaps", "r");
+	out = fopen(path, "w");
+	while (in && out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+}
+
 static void child_kmc(const char *dir, size_t n, EVP_PKEY **keys)
 {
 	char name[32];
@@ -81,6 +106,7 @@ static void child_kmc(const char *dir, size_t n, EVP_PKEY **keys)
 			"%ld RssAnon %ld RssFile %ld kB\n", status_kib("VmHWM"),
 			status_kib("VmRSS"), status_kib("RssAnon"),
 			status_kib("RssFile"));
+	dump_smaps("kmc", "open");
 	kmc_vault_close(v);
 }
 
@@ -131,6 +157,14 @@ int boot_child(int argc, char **argv)
 		fprintf(stderr, "boot %s: loaded: VmHWM %ld RssAnon %ld RssFile "
 			"%ld kB\n", argv[2], hwm, status_kib("RssAnon"),
 			status_kib("RssFile"));
+	dump_smaps(argv[2], "end");
+	if (getenv("BENCH_BOOT_DEBUG")) {
+		struct mallinfo2 mi = mallinfo2();
+
+		fprintf(stderr, "boot %s: malloc: heap %zu in use %zu free %zu "
+			"mmapped %zu kB\n", argv[2], mi.arena / 1024,
+			mi.uordblks / 1024, mi.fordblks / 1024, mi.hblkhd / 1024);
+	}
 	for (size_t i = 0; i < n; i++)
 		EVP_PKEY_free(keys[i]);
 	free(keys);
