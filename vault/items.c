@@ -667,7 +667,8 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	} c = { NULL, 0 };
 	record_info info;
 	kmc_secret *s = NULL;
-	int r;
+	char cur_detail[512];
+	int cur_err = 0, r;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_name_check(name));
@@ -676,20 +677,32 @@ int kmc_item_get_version(kmc_vault *v, const char *name, uint32_t version,
 	   history. Either is checked against the digest, and opened below,
 	   once. */
 	r = store_get(&v->st, name, &c.rec, &c.len);
-	if (r < 0 && r != KMC_E_NOT_FOUND)
-		return r;
 	if (r == 0 && (r = record_parse_header(c.rec, c.len, &info)) < 0) {
 		free(c.rec);
-		return kmc_detail(r, "item %s: %s", name, r == KMC_E_VERSION ?
+		c.rec = NULL;
+		r = kmc_detail(r, "item %s: %s", name, r == KMC_E_VERSION ?
 			"a record of a newer format" : "damaged record");
 	}
 	if (r == 0 && info.version != version) {
 		free(c.rec);
 		c.rec = NULL;
 	}
+	if (r < 0 && r != KMC_E_NOT_FOUND && !record_damage(r))
+		return r;
+	/* A damaged current record says nothing of the old ones: the
+	   version asked for is looked for in the history, and the damage is
+	   the answer only when it holds no such version. */
+	if (r < 0 && r != KMC_E_NOT_FOUND) {
+		cur_err = r;
+		snprintf(cur_detail, sizeof(cur_detail), "%s",
+			kmc_error_detail());
+	}
 	kmc_detail_clear();
+	r = 0;
 	if (!c.rec) {
 		r = store_history_get(&v->st, name, version, &c.rec, &c.len);
+		if (r == KMC_E_NOT_FOUND && cur_err)
+			return kmc_detail(cur_err, "%s", cur_detail);
 		if (r == KMC_E_NOT_FOUND)
 			r = 0;
 	}

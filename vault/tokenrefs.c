@@ -216,11 +216,14 @@ static uint32_t current_version(kmc_vault *v, const char *item)
  * A record that cannot be read (damaged, altered) does not stop the
  * change: kmc rm is the way out of a damaged bundle. It may name a key,
  * though, so the set is marked incomplete: as the "after" set of a
- * change it then destroys nothing.
+ * change it then destroys nothing. Any other failure (memory, I/O, the
+ * audit log: -ENOMEM from a stdio call as much as KMC_E_NOMEM) says
+ * nothing about the record and stops the change, or a key the record
+ * names would be left on the token unlisted.
  */
 static int unreadable(token_refs *r, int rc)
 {
-	if (rc == KMC_E_NOMEM)
+	if (!record_damage(rc))
 		return rc;
 	kmc_detail_clear();
 	r->incomplete = 1;
@@ -242,6 +245,9 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 			KMC_GUARD(refs_add(r, item, current_version(v, item), s));
 		else if (rc != KMC_E_NOT_FOUND && rc != KMC_E_TYPE)
 			KMC_GUARD(unreadable(r, rc));
+		/* Absent or another type: its detail must not stand for a
+		   failure below that leaves none. */
+		kmc_detail_clear();
 	}
 	rc = store_history_versions(&v->st, item, vers, REFS_HISTORY_MAX, &n);
 	if (rc < 0)
@@ -257,6 +263,7 @@ static int refs_of_item(kmc_vault *v, const char *item, token_refs *r)
 			KMC_GUARD(refs_add(r, item, vers[i], s));
 		else if (rc != KMC_E_NOT_FOUND && rc != KMC_E_TYPE)
 			KMC_GUARD(unreadable(r, rc));
+		kmc_detail_clear();
 	}
 	kmc_detail_clear();
 	return 0;

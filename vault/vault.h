@@ -247,6 +247,16 @@ typedef struct record_info {
 
 KMC_INTERNAL int record_parse_header(const uint8_t *rec, size_t len,
 	record_info *ret) KMC_MUST_CHECK;
+/* Whether err says a record is damaged or altered (its bytes, its
+   authentication, its format, its place against the digest), not a
+   failure of the run (memory, I/O, the audit log) that says nothing of
+   the record and must stop what reads it. */
+static inline int record_damage(int err)
+{
+	return err == KMC_E_CORRUPT || err == KMC_E_AUTH ||
+		err == KMC_E_STRING || err == KMC_E_VERSION ||
+		err == KMC_E_WRONG_VAULT || err == KMC_E_ROLLBACK;
+}
 /* The item name (and version, 0 for items) of a key of db. */
 KMC_INTERNAL int items_key_name(store_db db, const uint8_t *key,
 	size_t key_len, char name[KMC_NAME_MAX + 1], uint32_t *ret_version)

@@ -127,6 +127,36 @@ t "rm web --old now" kmc rm web --old
 check "... removes the old key from the token" keys_are "$NEWEST"
 check "nothing waits" waiting 0
 
+# ---- a damaged record of a bundle on the token ------------------------------------------
+# kmc rm is the way out of a damaged bundle: the key its damaged record
+# named cannot be known, so it is left and said; the key an old, whole
+# record names goes. (A failure that is not damage, memory or I/O, stops
+# the rm instead: token_rotation_faults.sh sweeps it.)
+
+t "import dmg --on-token" kmc import -c "$P/ca.crt" -s "$T/k3.crt" \
+	-k "$T/k3.plain" --name dmg --on-token "$TOK"
+DMG_OLD=$(uri_of)
+t "import dmg --replace --on-token" kmc import -c "$P/ca.crt" -s "$T/k2.crt" \
+	-k "$T/k2.plain" --name dmg --replace --on-token "$TOK"
+DMG_LIVE=$(uri_of)
+label_of() { sed 's/.*;object=\([^?;]*\).*/\1/; s/%7E/~/g' <<<"$1"; }
+DMG_OLD_L=$(label_of "$DMG_OLD") DMG_LIVE_L=$(label_of "$DMG_LIVE")
+holds() { tr ' ' '\n' <<<"$(keys)" | grep -qxF -- "$1"; }
+lacks() { ! holds "$1" || { echo "the token holds: $(keys)" >&2; false; }; }
+check "the token holds dmg's old key" holds "$DMG_OLD_L"
+check "... and its live one" holds "$DMG_LIVE_L"
+hexname() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+{
+	mdb_dump -n -s items "$V/items.mdb" | sed '/^HEADER=END$/q'
+	printf ' %s\n 00\nDATA=END\n' "$(hexname dmg/key)"
+} | mdb_load -n -s items "$V/items.mdb" 2>/dev/null
+t_err 0 "rm dmg with its current key record damaged succeeds, saying a key may be left" \
+	"a version of dmg that could not be read may have named a key on a token, which is then left there" \
+	kmc rm dmg
+check "... removes the key the old record named" lacks "$DMG_OLD_L"
+check "... and leaves the one the damaged record named" holds "$DMG_LIVE_L"
+check "nothing waits to be destroyed" waiting 0
+
 # ---- a vault opened by a key on the same token ------------------------------------------
 # Its commits write the binding's counter object on the token: the key
 # URI is listed before the token makes the key with no token lock held.
