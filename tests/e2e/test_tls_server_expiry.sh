@@ -103,10 +103,11 @@ check "... and has not warned: a day and some seconds are left" test "$(log_coun
 check "X serves a client (short.crt has not expired)" greet "$(port_of x)"
 check "R serves a client" greet "$(port_of r)"
 
-n=$(log_count r 'reloaded: generation')
 t "kmc cert renew gives R's key a renewed certificate (server.crt, 30 days)" \
 	"$KMC" --vault "$T/vr" cert renew server -s "$PKI/server.crt"
-check "R reloads" await_log r '^tls_server: reloaded: generation [0-9]+$' "$n"
+# The renewal is more than one commit (its journal first): the reload
+# that counts is the one at the generation it ended at (tls_servers.sh).
+check "R reloads at the renewal's last generation" await_reloaded r "$T/vr"
 check "... and logs the new certificate's end" \
 	await_log r "^tls_server: certificate CN=localhost valid until $END30$"
 
@@ -157,18 +158,17 @@ t "SIGTERM stops it: exit 0" stop_server "$(pid_of w29)"
 # ---- a reload to an expired certificate is refused -----------------------------------------
 
 t "server M on the 30-day bundle starts" start_tls_server m --vault "$V" --warn-days 0
-n=$(log_count m 'refused')
 check "the expired certificate replaces server/cert in the vault (item_put)" \
 	"$PUT" "$V" server/cert certificate "$PKI/expired.crt"
-check "M refuses the reload, naming the certificate and the date, and keeps serving" \
-	await_log m "^tls_server: reload of generation [0-9]+ refused: bundle server: certificate CN=localhost expired 2021-01-01T00:00:00Z; still serving the previous material$" "$n"
+check "M refuses the reload at the vault's generation" await_refused m "$V"
+check "... naming the certificate and the date, and keeps serving" \
+	grep -Eq "^tls_server: reload of generation $(vault_generation "$V") refused: bundle server: certificate CN=localhost expired 2021-01-01T00:00:00Z; still serving the previous material$" "$T/m.log"
 check "... the previous certificate, to clients it greets" presented m-kept "$(port_of m)" "$PKI/server.crt"
 check "... without a reload" test "$(log_count m 'reloaded')" = 0
-n=$(log_count m 'reloaded: generation')
 t "kmc import --replace brings a good certificate (day.crt)" \
 	kmc import --replace -c "$PKI/ca.crt" -s "$PKI/day.crt" -k "$PKI/server.key" \
 	--password-file "$KEYPW"
-check "M reloads it" await_log m '^tls_server: reloaded: generation [0-9]+$' "$n"
+check "M reloads it, at the import's last generation" await_reloaded m "$V"
 check "... and presents it" presented m-new "$(port_of m)" "$PKI/day.crt"
 check "... and with --warn-days 0 has warned of nothing" test "$(log_count m warning)" = 0
 
