@@ -311,7 +311,11 @@ t_out "B reads back" 'b value' kmc password get B
 # flock(1) takes the same flock() on the vault directory that kmc's writers
 # take. While it is held, a writer blocks and a reader goes on.
 rm -f "$T/held" "$T/release"
-flock -x "$V" bash -c 'touch "$1"; for ((i = 0; i < 1200; i++)); do [ -e "$2" ] && exit 0; sleep 0.05; done; exit 1' \
+# It lets go when told, or after 120 s so that a test gone wrong still
+# ends; its exit status says which (a holder that gave up early would
+# make "still waiting" below mean nothing).
+flock -x "$V" bash -c 'touch "$1"; end=$((SECONDS + 120))
+	until [ -e "$2" ]; do [ "$SECONDS" -lt "$end" ] || exit 1; sleep 0.05; done' \
 	_ "$T/held" "$T/release" &
 HPID=$!
 BG+=("$HPID")
@@ -327,6 +331,7 @@ t "kmc status is not blocked either" timeout 30 "$KMC" --vault "$V" status
 check "the writer is still waiting for the lock" kill -0 "$SPID"
 touch "$T/release"
 reap "$HPID"
+check "... it held the lock until told to let go" test "$?" = 0
 reap "$SPID"
 src=$?
 BG=()
