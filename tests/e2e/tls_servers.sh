@@ -10,9 +10,13 @@ LOADER=$T/tls_load
 # start_tls_server NAME ARGS...: run tls_server ARGS in the background, its
 # stdout in $T/NAME.stdout and its log in $T/NAME.log; set SPID, SLOG and
 # PORT from its "listening on" line (and keep them in $T/NAME.pid and
-# $T/NAME.port). Fails if it exits or never says (20 s).
+# $T/NAME.port). The server prints that line before it logs what it
+# serves (bundle, certificate, client certificates and ciphers): this
+# returns once the last of those is logged too, so that a check of them
+# does not race the server. Fails if it exits first or has not said both
+# in 60 s.
 start_tls_server() {
-	local name=$1 _
+	local name=$1 end
 	shift
 	SLOG=$T/$name.log
 	PORT=
@@ -20,14 +24,20 @@ start_tls_server() {
 	SPID=$!
 	SPIDS+=("$SPID")
 	echo "$SPID" >"$T/$name.pid"
-	for _ in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
+	end=$((SECONDS + 60))
+	while :; do
+		[ -n "$PORT" ] || PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
 			"$T/$name.stdout")
-		[ -n "$PORT" ] && { echo "$PORT" >"$T/$name.port"; return 0; }
-		kill -0 "$SPID" 2>/dev/null || return 1
+		if [ -n "$PORT" ] && grep -q '^tls_server: client certificates ' "$SLOG"; then
+			echo "$PORT" >"$T/$name.port"
+			return 0
+		fi
+		kill -0 "$SPID" 2>/dev/null ||
+			{ echo "tls_server $name ended before it was listening and logged" >&2; return 1; }
+		[ "$SECONDS" -lt "$end" ] ||
+			{ echo "tls_server $name: not listening and logged in 60 s" >&2; return 1; }
 		sleep 0.1
 	done
-	return 1
 }
 pid_of() { cat "$T/$1.pid"; }
 port_of() { cat "$T/$1.port"; }
