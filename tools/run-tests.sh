@@ -15,6 +15,9 @@
 # runs only the suites whose names (e2e/test_cli.sh, unit/test_vault,
 # valgrind/e2e/..., as printed) match the shell pattern GLOB;
 # KMC_TEST_SKIP='GLOB ...' leaves out those that match any of its words.
+# A failed suite's output is also kept in BUILD_DIR/test-failures/ (its
+# name, / as _, .log), so that a failure that comes once in many runs
+# can still be read after the terminal has scrolled past it.
 set -u
 build=${1:?usage: run-tests.sh BUILD_DIR [unit|e2e|valgrind]}
 which=${2:-all}
@@ -59,6 +62,13 @@ cpu_of() { # cpu_of I: ", cpu M s" for suite I, or nothing
 	[ -s "$logs/$1.cpu" ] || return 0
 	awk '{ printf ", cpu %d s", $1 + $2 + 0.5 }' "$logs/$1.cpu"
 }
+# keep_failed I: suite I's output into $build/test-failures/.
+keep_failed() {
+	local f
+	f="$build/test-failures/${names[$1]//\//_}.log"
+	mkdir -p "$build/test-failures" && cp "$logs/$1.log" "$f" &&
+		echo "=== ${names[$1]}: output kept in $f"
+}
 # reap: wait for any running suite, print its output and tally it.
 reap() {
 	local pid rc i
@@ -75,6 +85,7 @@ reap() {
 		failed_names+=("${names[$i]}")
 	fi
 	echo "=== ${names[$i]}: $((SECONDS - pid_start[$pid])) s$(cpu_of "$i")$([ "$rc" = 0 ] || echo ", exit $rc")"
+	[ "$rc" = 0 ] || keep_failed "$i"
 	unset "pid_suite[$pid]" "pid_start[$pid]"
 }
 

@@ -52,10 +52,16 @@
  * write transaction is open.
  *
  * Any failure is reported on stderr, naming the round, and exits 1; usage
- * errors exit 2. An alarm bounds every mode, so a hang becomes a failure.
+ * errors exit 2. An alarm bounds every step (a round, a change, a line
+ * read), so a hang becomes a failure that says so ("no step done in
+ * 100 s"), exit 1. It bounds a step, not the whole run: every mode is
+ * bounded by counts already, and on a loaded machine a run of hundreds of
+ * rounds may take longer than any fixed limit (an alarm over the whole
+ * run once killed churn mid-change, between the two keystore files).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +72,45 @@
 #include <kmc/admin.h>
 #include <kmc/tls.h>
 
-#define RUN_LIMIT 100	/* seconds */
+#define STEP_LIMIT 100	/* seconds without a step done: a hang */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAXK_LIMIT 100000
 
 static const char *dir, *item, *bundle;
+static const char *mode = "";
+static volatile long step_round;
+
+/* Async-signal-safe: write(2) only, the round's digits made by hand. */
+static void on_alarm(int sig)
+{
+	char msg[160], digits[24];
+	size_t n = 0, d = 0;
+	unsigned long r = step_round < 0 ? 0 : (unsigned long)step_round;
+	const char *parts[] = { "conc_reader ", mode, ": no step done in "
+		STR(STEP_LIMIT) " s (round ", NULL };
+
+	(void)sig;
+	for (int i = 0; parts[i]; i++)
+		for (const char *p = parts[i]; *p && n < sizeof(msg) - 32; p++)
+			msg[n++] = *p;
+	do
+		digits[d++] = (char)('0' + r % 10);
+	while ((r /= 10) && d < sizeof(digits));
+	while (d)
+		msg[n++] = digits[--d];
+	msg[n++] = ')';
+	msg[n++] = '\n';
+	(void)!write(STDERR_FILENO, msg, n);
+	_exit(1);
+}
+
+/* step ROUND: a step is done; the next has STEP_LIMIT seconds. */
+static void step(long round)
+{
+	step_round = round;
+	alarm(STEP_LIMIT);
+}
 
 static int fail(long round, const char *what, int r)
 {
@@ -237,6 +278,8 @@ static int mode_run(int argc, char **argv)
 		int last = round >= min && access(stopfile, F_OK) == 0;
 		kmc_vault *fresh = NULL;
 
+		step(round);
+
 		rc = check_value(keep, &st, round, "kept");
 		if (rc == 0)
 			rc = check_key(keep, &st, round, "kept");
@@ -312,6 +355,7 @@ static int mode_hold(int argc, char **argv)
 		uint64_t g = 0;
 
 		n++;
+		step(n);
 		r = kmc_item_get_secret(v, item, &s);
 		if (r < 0) {
 			kmc_vault_close(v);
@@ -382,7 +426,10 @@ static int mode_open(int argc, char **argv)
 	stopfile = argv[5];
 	for (round = 1; round <= max; round++) {
 		kmc_vault *v = NULL;
-		int r = kmc_vault_open(dir, 0, &v);
+		int r;
+
+		step(round);
+		r = kmc_vault_open(dir, 0, &v);
 
 		if (r < 0)
 			return fail(round, "kmc_vault_open", r);
@@ -418,6 +465,7 @@ static int mode_churn(int argc, char **argv)
 	for (i = 1; i <= n; i++) {
 		unsigned id = 0;
 
+		step(i);
 		r = kmc_protector_add(v, KMC_PROTECTOR_HOST, &o, &id, NULL);
 		if (r < 0)
 			break;
@@ -451,6 +499,7 @@ static int mode_swap(int argc, char **argv, int hardlink)
 	b = argv[3];
 	stopfile = argv[5];
 	for (round = 0; round < max && access(stopfile, F_OK) < 0; round++) {
+		step(round);
 		for (int half = 0; half < 2; half++) {
 			int r;
 
@@ -478,7 +527,12 @@ static int mode_swap(int argc, char **argv, int hardlink)
 
 int main(int argc, char **argv)
 {
-	alarm(RUN_LIMIT);
+	struct sigaction sa = { .sa_handler = on_alarm };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	mode = argc >= 2 ? argv[1] : "";
+	step(0);
 	if (argc >= 2 && !strcmp(argv[1], "run")) {
 		int r = mode_run(argc, argv);
 

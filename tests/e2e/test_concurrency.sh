@@ -35,15 +35,14 @@ trap 'exit 130' INT TERM
 # reap PID: its exit status, once it has ended.
 reap() { wait "$1"; }
 
-# wait_for N CMD...: run CMD up to N times, 0.05 s apart, until it succeeds.
+# wait_for CMD...: run CMD, 0.05 s apart, until it succeeds; at most 60 s,
+# then fail saying what it waited for.
 wait_for() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
+	local end=$((SECONDS + 60))
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || { echo "not so after 60 s: $*" >&2; return 1; }
 		sleep 0.05
 	done
-	return 1
 }
 
 # ---- the helper and the material ------------------------------------------------
@@ -144,7 +143,7 @@ all_ready() {
 	for r in 1 2 3 4; do grep -qx ready "$T/reader$r.out" || return 1; done
 }
 check "the four readers have made their first round before the writer starts" \
-	wait_for 400 all_ready
+	wait_for all_ready
 cli_reader >"$T/cli-reader.out" 2>&1 &
 CPID=$!
 BG+=("$CPID")
@@ -259,7 +258,9 @@ check "600 keystore changes were made" \
 	bash -c '[ "$1" = 0 ] && grep -qx "changes 600" "$2"' _ "$crc" "$T/churn2.out"
 : >"$T/open.failed"
 for o in 1 2 3; do
-	reap "${OPIDS[$((o - 1))]}" || cat "$T/open$o.err" >>"$T/open.failed"
+	# Its exit status, not only its words: one killed says nothing.
+	reap "${OPIDS[$((o - 1))]}" ||
+		{ echo "opener $o: exit $?"; cat "$T/open$o.err"; } >>"$T/open.failed"
 	echo "# opener $o: $(cat "$T/open$o.out" "$T/open$o.err")"
 done
 check "the three openers: every read-only open succeeded while the keystores were replaced" \
@@ -310,11 +311,15 @@ t_out "B reads back" 'b value' kmc password get B
 # flock(1) takes the same flock() on the vault directory that kmc's writers
 # take. While it is held, a writer blocks and a reader goes on.
 rm -f "$T/held" "$T/release"
-flock -x "$V" bash -c 'touch "$1"; for ((i = 0; i < 1200; i++)); do [ -e "$2" ] && exit 0; sleep 0.05; done; exit 1' \
+# It lets go when told, or after 120 s so that a test gone wrong still
+# ends; its exit status says which (a holder that gave up early would
+# make "still waiting" below mean nothing).
+flock -x "$V" bash -c 'touch "$1"; end=$((SECONDS + 120))
+	until [ -e "$2" ]; do [ "$SECONDS" -lt "$end" ] || exit 1; sleep 0.05; done' \
 	_ "$T/held" "$T/release" &
 HPID=$!
 BG+=("$HPID")
-check "another process holds the vault's writer lock" wait_for 400 test -e "$T/held"
+check "another process holds the vault's writer lock" wait_for test -e "$T/held"
 secret_file "$T/locked-val" 'set while locked'
 kmc password set P --password-file "$T/locked-val" >"$T/locked.out" 2>&1 &
 SPID=$!
@@ -326,6 +331,7 @@ t "kmc status is not blocked either" timeout 30 "$KMC" --vault "$V" status
 check "the writer is still waiting for the lock" kill -0 "$SPID"
 touch "$T/release"
 reap "$HPID"
+check "... it held the lock until told to let go" test "$?" = 0
 reap "$SPID"
 src=$?
 BG=()

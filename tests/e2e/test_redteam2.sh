@@ -141,11 +141,22 @@ readers() { # 3 readers loop password get until $T/stop; exit codes other than 0
 			"$KMC" --vault "$V" password get a >/dev/null 2>>"$T/rd.err"
 			rc=$?
 			case $rc in 0 | 6) ;; *) echo "reader exit $rc" >>"$T/rd.bad" ;; esac
+			[ -e "$T/rd$k.up" ] || : >"$T/rd$k.up"
 		done) &
 	done
 }
+# readers_up: each reader has made a get, so the restore below runs while
+# they read (a fixed sleep was no promise of that on a loaded machine);
+# at most 60 s.
+readers_up() {
+	local end=$((SECONDS + 60))
+	until [ -e "$T/rd1.up" ] && [ -e "$T/rd2.up" ] && [ -e "$T/rd3.up" ]; do
+		[ "$SECONDS" -lt "$end" ] || { echo "not every reader made a get in 60 s" >&2; return 1; }
+		sleep 0.05
+	done
+}
 readers
-sleep 0.3
+check "three readers of the vault are reading (each made a get)" readers_up
 t_err 0 "RT2-11 restoring an older generation says so: generation 1 over generation 2" \
 	'restored generation 1 over generation 2' kmc restore "$T/b1"
 touch "$T/stop"

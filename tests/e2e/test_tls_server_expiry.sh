@@ -82,31 +82,34 @@ t "... and one valid only from 2099-01-01" sign future.crt 20990101000000Z 20991
 # servers below start, and R is renewed, within those seconds (each step
 # takes a fraction of one); the sections after run while the time passes,
 # and the outcome is checked at the end, waiting for what the servers log.
+# What needs no certificate (the vaults) is made before NOW, and R's
+# renewal, which must come before short.crt ends, comes first after the
+# servers start, so that a loaded machine has the most of those seconds.
+for v in vx vr vc; do
+	t "init vault ${v^^}" "$KMC" --vault "$T/$v" init
+done
 NOW=$(date -u +%s)
 t "openssl ca signs short.crt, ending in 20 s" sign short.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 20)))"
 t "... and day.crt, ending in a day and 20 s" sign day.crt "$(utc $((NOW - 60)))" "$(utc $((NOW + 86420)))"
 END_SHORT=$(iso "$PKI/short.crt")
 END_DAY=$(iso "$PKI/day.crt")
 END30=$(iso "$PKI/server.crt")
-for v in vx vr vc; do
-	t "init vault ${v^^}" "$KMC" --vault "$T/$v" init
-done
 t "vault VX holds short.crt (for expiry)" import_into "$T/vx" "$PKI/short.crt"
 t "vault VR holds it too (for renewal)" import_into "$T/vr" "$PKI/short.crt"
 t "vault VC holds day.crt (for crossing a horizon of one day)" import_into "$T/vc" "$PKI/day.crt"
 
-t "server X on VX starts" start_tls_server x --vault "$T/vx"
 t "server R on VR starts" start_tls_server r --vault "$T/vr"
+check "R serves a client" greet "$(port_of r)"
+t "kmc cert renew gives R's key a renewed certificate (server.crt, 30 days)" \
+	"$KMC" --vault "$T/vr" cert renew server -s "$PKI/server.crt"
+t "server X on VX starts" start_tls_server x --vault "$T/vx"
 t "server C on VC, --warn-days 1, starts" start_tls_server c --vault "$T/vc" --warn-days 1
 check "C serves a client" greet "$(port_of c)"
 check "... and has not warned: a day and some seconds are left" test "$(log_count c warning)" = 0
 check "X serves a client (short.crt has not expired)" greet "$(port_of x)"
-check "R serves a client" greet "$(port_of r)"
-
-n=$(log_count r 'reloaded: generation')
-t "kmc cert renew gives R's key a renewed certificate (server.crt, 30 days)" \
-	"$KMC" --vault "$T/vr" cert renew server -s "$PKI/server.crt"
-check "R reloads" await_log r '^tls_server: reloaded: generation [0-9]+$' "$n"
+# The renewal is more than one commit (its journal first): the reload
+# that counts is the one at the generation it ended at (tls_servers.sh).
+check "R reloads at the renewal's last generation" await_reloaded r "$T/vr"
 check "... and logs the new certificate's end" \
 	await_log r "^tls_server: certificate CN=localhost valid until $END30$"
 
@@ -157,18 +160,17 @@ t "SIGTERM stops it: exit 0" stop_server "$(pid_of w29)"
 # ---- a reload to an expired certificate is refused -----------------------------------------
 
 t "server M on the 30-day bundle starts" start_tls_server m --vault "$V" --warn-days 0
-n=$(log_count m 'refused')
 check "the expired certificate replaces server/cert in the vault (item_put)" \
 	"$PUT" "$V" server/cert certificate "$PKI/expired.crt"
-check "M refuses the reload, naming the certificate and the date, and keeps serving" \
-	await_log m "^tls_server: reload of generation [0-9]+ refused: bundle server: certificate CN=localhost expired 2021-01-01T00:00:00Z; still serving the previous material$" "$n"
+check "M refuses the reload at the vault's generation" await_refused m "$V"
+check "... naming the certificate and the date, and keeps serving" \
+	grep -Eq "^tls_server: reload of generation $(vault_generation "$V") refused: bundle server: certificate CN=localhost expired 2021-01-01T00:00:00Z; still serving the previous material$" "$T/m.log"
 check "... the previous certificate, to clients it greets" presented m-kept "$(port_of m)" "$PKI/server.crt"
 check "... without a reload" test "$(log_count m 'reloaded')" = 0
-n=$(log_count m 'reloaded: generation')
 t "kmc import --replace brings a good certificate (day.crt)" \
 	kmc import --replace -c "$PKI/ca.crt" -s "$PKI/day.crt" -k "$PKI/server.key" \
 	--password-file "$KEYPW"
-check "M reloads it" await_log m '^tls_server: reloaded: generation [0-9]+$' "$n"
+check "M reloads it, at the import's last generation" await_reloaded m "$V"
 check "... and presents it" presented m-new "$(port_of m)" "$PKI/day.crt"
 check "... and with --warn-days 0 has warned of nothing" test "$(log_count m warning)" = 0
 

@@ -10,9 +10,13 @@ LOADER=$T/tls_load
 # start_tls_server NAME ARGS...: run tls_server ARGS in the background, its
 # stdout in $T/NAME.stdout and its log in $T/NAME.log; set SPID, SLOG and
 # PORT from its "listening on" line (and keep them in $T/NAME.pid and
-# $T/NAME.port). Fails if it exits or never says (20 s).
+# $T/NAME.port). The server prints that line before it logs what it
+# serves (bundle, certificate, client certificates and ciphers): this
+# returns once the last of those is logged too, so that a check of them
+# does not race the server. Fails if it exits first or has not said both
+# in 60 s.
 start_tls_server() {
-	local name=$1 _
+	local name=$1 end
 	shift
 	SLOG=$T/$name.log
 	PORT=
@@ -20,14 +24,20 @@ start_tls_server() {
 	SPID=$!
 	SPIDS+=("$SPID")
 	echo "$SPID" >"$T/$name.pid"
-	for _ in $(seq 200); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
+	end=$((SECONDS + 60))
+	while :; do
+		[ -n "$PORT" ] || PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]\+\)$/\1/p' \
 			"$T/$name.stdout")
-		[ -n "$PORT" ] && { echo "$PORT" >"$T/$name.port"; return 0; }
-		kill -0 "$SPID" 2>/dev/null || return 1
+		if [ -n "$PORT" ] && grep -q '^tls_server: client certificates ' "$SLOG"; then
+			echo "$PORT" >"$T/$name.port"
+			return 0
+		fi
+		kill -0 "$SPID" 2>/dev/null ||
+			{ echo "tls_server $name ended before it was listening and logged" >&2; return 1; }
+		[ "$SECONDS" -lt "$end" ] ||
+			{ echo "tls_server $name: not listening and logged in 60 s" >&2; return 1; }
 		sleep 0.1
 	done
-	return 1
 }
 pid_of() { cat "$T/$1.pid"; }
 port_of() { cat "$T/$1.port"; }
@@ -102,23 +112,52 @@ stop_load() {
 
 # A change to the vault may be more than one commit (an intent journal
 # first), and the example server reloads at each generation it sees: a
-# reload at the first commit still reads what was there before.
+# reload at the first commit still reads what was there before, and a
+# count of reloads can grow before the change has landed. A wait for a
+# reload therefore waits for one at the vault's generation after the
+# change: the server reads the generation before the material, so what
+# it loaded then is at least that new.
 # last_reload_gen [LOG]: the generation of the server's last reload.
 last_reload_gen() {
 	grep -oE 'reloaded: generation [0-9]+' "${1:-$SLOG}" | tail -n 1 | grep -oE '[0-9]+$'
 }
+# last_refused_gen [LOG]: the generation of its last refused reload.
+last_refused_gen() {
+	sed -n 's/^tls_server: reload of generation \([0-9]\+\) refused: .*/\1/p' \
+		"${1:-$SLOG}" | tail -n 1
+}
 # vault_generation VAULT: the item store's generation now.
 vault_generation() { "$KMC" --vault "$1" status --json 2>/dev/null | jq -r .store_generation; }
-# await_reload_at VAULT [PID]: until the server logging to $SLOG reloaded at
-# VAULT's generation now (30 s), or PID is gone.
-await_reload_at() {
-	local g i
-	g=$(vault_generation "$1")
-	for i in $(seq 300); do
-		[ "$(last_reload_gen)" -ge "$g" ] 2>/dev/null && return 0
-		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
+# await_gen WHAT VAULT PID LOG: until the server PID logging to LOG has
+# reloaded (WHAT reload) or refused to reload (WHAT refused) at VAULT's
+# generation now or a later one; at most 60 s. Fails, saying what it
+# waited for, if that does not come, or PID (if not empty) ends first.
+await_gen() {
+	local what=$1 vault=$2 pid=$3 log=$4 g end did
+	did=$([ "$what" = reload ] && echo reloaded || echo 'refused a reload')
+	g=$(vault_generation "$vault")
+	[[ $g =~ ^[0-9]+$ ]] || { echo "no generation of $vault: '$g'" >&2; return 1; }
+	end=$((SECONDS + 60))
+	while :; do
+		[ "$("last_${what}_gen" "$log")" -ge "$g" ] 2>/dev/null && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			# Its last words may have come after the look above.
+			[ "$("last_${what}_gen" "$log")" -ge "$g" ] 2>/dev/null && return 0
+			echo "the server ($pid) ended before it $did at generation $g of $vault" >&2
+			return 1
+		fi
+		[ "$SECONDS" -lt "$end" ] || break
 		sleep 0.1
 	done
+	echo "the server ($pid) has not $did at generation $g of $vault in 60 s; its last: '$("last_${what}_gen" "$log")' ($log)" >&2
 	return 1
 }
-
+# await_reload_at VAULT [PID]: until the server logging to $SLOG reloaded
+# at VAULT's generation now (60 s), or PID is gone.
+await_reload_at() { await_gen reload "$1" "${2:-}" "$SLOG"; }
+# await_reloaded NAME VAULT: until server NAME (start_tls_server NAME)
+# has reloaded at VAULT's generation now (60 s), or has ended.
+await_reloaded() { await_gen reload "$2" "$(pid_of "$1")" "$T/$1.log"; }
+# await_refused NAME VAULT: until server NAME has refused a reload at
+# VAULT's generation now (60 s), or has ended.
+await_refused() { await_gen refused "$2" "$(pid_of "$1")" "$T/$1.log"; }
