@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_ca_faults_revoke.sh - kmc ca revoke, of a bundle the CA issued:
 # each step failing, killed at each step, allocations failing
-# (ca_faults.sh). After each broken run (and kmc repair) the CA's record
+# (ca_faults.sh); then ca revoke --cert FILE of a certificate the CA's
+# record lost in a restore: the steps and kmc's own allocations. After each broken run (and kmc repair) the CA's record
 # lists the revocation or not, never half of it: kmc ca list --json
 # reads, and a kmc ca crl signed then lists exactly the serials the
 # record says are revoked, with their reasons.
@@ -56,5 +57,19 @@ check "a CRL signed before the revocation is told from the record after it" \
 	test "$(crl_revoked "$CHECK_CRL")" != "$(record_revoked)"
 
 sweep "ca revoke root app" db_revoked ca revoke root app --reason keyCompromise
+
+# ca revoke --cert FILE of a certificate the record lost: issued after a
+# backup that kmc restore then put back. The record gains its serial,
+# revoked, or not.
+load db_revoked
+t "kmc backup (before cert issue late)" look backup --out "$T/bk"
+t "cert issue late --client" look cert issue late --ca root --client --subject /CN=late
+cp "$V/keys/late/server.crt" "$T/late.crt"
+t "kmc restore (the record no longer holds late)" look restore "$T/bk"
+save restored
+sweep_short "ca revoke root --cert late.crt" restored \
+	ca revoke root --cert "$T/late.crt" --reason keyCompromise
+alloc_own "ca revoke root --cert late.crt" restored \
+	ca revoke root --cert "$T/late.crt" --reason keyCompromise
 
 done_testing
