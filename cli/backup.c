@@ -104,7 +104,8 @@ static int cmd_restore(cli_opts *a)
 			"are as the backup had them: certificates revoked after "
 			"it are not revoked in their records, so revoke those "
 			"again before the next kmc ca crl (CRL numbers still "
-			"grow); those issued after it are unknown to them",
+			"grow); those issued after it are unknown to them (kmc ca "
+			"revoke CA --cert FILE revokes one)",
 			info.cas);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);

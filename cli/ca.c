@@ -13,7 +13,7 @@
 #include "cli.h"
 
 static struct ca_opts {
-	const char *subject, *san, *type, *ca, *out, *reason;
+	const char *subject, *san, *type, *ca, *out, *reason, *cert;
 	const char *keys_dir, *conf, *trust;
 	long days;
 	int days_set, server, client, self_signed;
@@ -22,7 +22,7 @@ static struct ca_opts {
 enum {
 	CA_SUBJECT = CLI_OWN_OPT, CA_SAN, CA_TYPE, CA_DAYS, CA_CA, CA_OUT,
 	CA_REASON, CA_SERVER, CA_CLIENT, CA_SELF, CA_KEYS_DIR, CA_CONF,
-	CA_TRUST,
+	CA_TRUST, CA_CERT,
 };
 
 static const struct option init_options[] = {
@@ -49,6 +49,7 @@ static const struct option issue_options[] = {
 
 static const struct option revoke_options[] = {
 	{ "reason", required_argument, NULL, CA_REASON },
+	{ "cert", required_argument, NULL, CA_CERT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -83,6 +84,7 @@ static int ca_option(void *own, int opt, const char *arg)
 	case CA_CA: o->ca = arg; break;
 	case CA_OUT: o->out = arg; break;
 	case CA_REASON: o->reason = arg; break;
+	case CA_CERT: o->cert = arg; break;
 	case CA_SERVER: o->server = 1; break;
 	case CA_CLIENT: o->client = 1; break;
 	case CA_SELF: o->self_signed = 1; break;
@@ -196,9 +198,22 @@ static int cmd_ca_revoke(cli_opts *a)
 	size_t n = 0;
 	int r;
 
+	if ((a->argc == 2) == !!ca_opts.cert)
+		return cli_usage_fail("ca revoke: give SERIAL, NAME or --cert "
+			"FILE, one of them");
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
+	if (ca_opts.cert) {
+		r = kmc_ca_revoke_cert(v, a->argv[0], ca_opts.cert,
+			ca_opts.reason);
+		if (r < 0)
+			return cli_fail(r, "ca revoke refused, nothing was "
+				"changed");
+		cli_note("CA %s revoked the certificate in %s; the next kmc ca "
+			"crl lists it", a->argv[0], ca_opts.cert);
+		return 0;
+	}
 	r = kmc_ca_revoke(v, a->argv[0], a->argv[1], ca_opts.reason, &n);
 	if (r < 0)
 		return cli_fail(r, "ca revoke refused, nothing was changed");
@@ -365,10 +380,12 @@ const command cli_cmd_cert_issue = {
 const command cli_cmd_ca_revoke = {
 	"ca", "revoke", cmd_ca_revoke, CLI_UNLOCK,
 	.options = revoke_options, .parse = ca_option, .own = &ca_opts,
-	.min_operands = 2, 2, "ca revoke CA SERIAL|NAME [--reason REASON]",
+	.min_operands = 1, 2, "ca revoke CA SERIAL|NAME|--cert FILE [--reason REASON]",
 	"Revoke the certificate CA issued with serial SERIAL (hex, as kmc ca\n"
 	"list shows it; colons allowed), or every one it issued to bundle NAME\n"
-	"that is not revoked yet. REASON: unspecified (default),\n"
+	"that is not revoked yet, or the one in FILE, whose signature the CA's\n"
+	"key must verify (also one its record no longer holds, after a kmc\n"
+	"restore of an older backup). REASON: unspecified (default),\n"
 	"keyCompromise, cACompromise, affiliationChanged, superseded,\n"
 	"cessationOfOperation, privilegeWithdrawn, aACompromise. The next\n"
 	"kmc ca crl lists it."

@@ -328,6 +328,124 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	return 0;
 }
 
+/* The certificate in the file path, which must be one CA c signed: its
+   issuer is the CA's subject and the CA's key verifies its signature.
+   Its serial into *e (as the record keeps one), its kind and end date
+   too. */
+static int revoke_cert_read(const ca_parts *c, const char *path,
+	ca_entry *e)
+{
+	STACK_OF(X509) *certs = NULL;
+	const ASN1_INTEGER *sn;
+	BIGNUM *bn = NULL;
+	uint8_t *data = NULL;
+	size_t len;
+	X509 *x;
+	int r;
+
+	r = input_read(path, INPUT_CERT, &data, &len, NULL);
+	if (r == 0)
+		r = certs_parse(path, data, len, &certs);
+	free(data);
+	if (r < 0)
+		return input_error(r);
+	if (sk_X509_num(certs) != 1) {
+		r = kmc_detail(KMC_E_INVALID, "%s holds %d certificates; give "
+			"the one to revoke alone", path, sk_X509_num(certs));
+		goto out;
+	}
+	x = sk_X509_value(certs, 0);
+	if (X509_cmp(x, c->cert) == 0) {
+		r = kmc_detail(KMC_E_INVALID, "%s is CA %s's own certificate, "
+			"which it cannot revoke", path, c->name);
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_get_issuer_name(x),
+	    X509_get_subject_name(c->cert)) != 0 ||
+	    X509_verify(x, X509_get0_pubkey(c->cert)) != 1) {
+		ERR_clear_error();
+		r = kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
+			"signed (its signature does not verify under the CA's "
+			"key)", path, c->name);
+		goto out;
+	}
+	sn = X509_get0_serialNumber(x);
+	bn = ASN1_INTEGER_to_BN(sn, NULL);
+	if (!bn) {
+		r = ossl_nomem();
+		goto out;
+	}
+	if (BN_is_negative(bn) || BN_is_zero(bn) ||
+	    BN_num_bytes(bn) > CA_SERIAL_MAX) {
+		r = kmc_detail(KMC_E_INVALID, "%s: a serial no CA of the vault "
+			"gives (not 1 to %d bytes, positive)", path,
+			CA_SERIAL_MAX);
+		goto out;
+	}
+	e->serial_len = (uint8_t)BN_bn2bin(bn, e->serial);
+	e->kind = (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT) &&
+		!(X509_get_extended_key_usage(x) & XKU_SSL_SERVER) ?
+		CA_KIND_CLIENT : CA_KIND_SERVER;
+	r = x509_time_epoch(X509_get0_notAfter(x), &e->not_after);
+	if (r < 0)
+		r = kmc_detail(KMC_E_INVALID, "%s: an end date kmc cannot read",
+			path);
+out:
+	BN_free(bn);
+	sk_X509_pop_free(certs, X509_free);
+	return r;
+}
+
+int kmc_ca_revoke_cert(kmc_vault *v, const char *ca, const char *path,
+	const char *reason)
+{
+	AUDIT_OP(v, "kmc_ca_revoke_cert");
+	_cleanup_(ca_parts_free) ca_parts c = { 0 };
+	char serial[2 * CA_SERIAL_MAX + 1];
+	ca_entry e = { 0 };
+	ssize_t i;
+	int code = 0, r;
+	store_txn t;
+
+	KMC_GUARD(writable(v));
+	if (reason && ca_reason_parse(reason, &code) < 0)
+		return kmc_detail(KMC_E_INVALID, "--reason %s: not one of "
+			"unspecified, keyCompromise, cACompromise, "
+			"affiliationChanged, superseded, cessationOfOperation, "
+			"privilegeWithdrawn, aACompromise", reason);
+	KMC_GUARD(ca_load(v, ca, 0, &c));
+	KMC_GUARD(revoke_cert_read(&c, path, &e));
+	ca_serial_text(e.serial, e.serial_len, serial);
+	i = ca_rec_find(&c.rec, e.serial, e.serial_len);
+	if (i >= 0 && (c.rec.e[i].flags & CA_FLAG_REVOKED))
+		return kmc_detail(KMC_E_EXISTS, "CA %s already revoked %s "
+			"(serial %s)", ca, path, serial);
+	if (i < 0) {
+		/* Issued after the backup a restore put back: the record
+		   learns it now, under a name no bundle of its has. */
+		snprintf(e.name, sizeof(e.name), "%s", KMC_CA_CERT_FILE_NAME);
+		e.flags = CA_FLAG_REVOKED;
+		e.revoked_at = (int64_t)time(NULL);
+		e.reason = (uint8_t)code;
+		r = ca_rec_add(&c.rec, &e);
+		if (r == KMC_E_LIMIT)
+			return kmc_detail(r, "CA %s holds %d certificates, its "
+				"most", ca, CA_CERTS_MAX);
+		KMC_GUARD(r);
+	} else {
+		c.rec.e[i].flags |= CA_FLAG_REVOKED;
+		c.rec.e[i].revoked_at = (int64_t)time(NULL);
+		c.rec.e[i].reason = (uint8_t)code;
+	}
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = ca_rec_put(v, &t, c.item, &c.rec);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
 /* ---------------------------------------------------------------- */
 /* kmc ca crl                                                         */
 

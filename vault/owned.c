@@ -14,12 +14,35 @@
 #include "audit.h"
 #include "tokenkey.h"
 
+/* Whether the record name is there: 1, 0, or the error that kept it
+   from being read. A record there that is damaged or disagrees with the
+   digest is there (a damaged bundle is still one, and rm is its way
+   out); an allocation or I/O failure is not "absent": taken so, rm would
+   remove a bundle's NAME and leave its NAME/... parts behind. */
+static int part_there(kmc_vault *v, const char *name)
+{
+	uint8_t *rec = NULL;
+	size_t len;
+	int bad = 0, r;
+
+	r = store_get_ex(&v->st, name, &rec, &len, &bad);
+	free(rec);
+	if (r == 0)
+		return 1;
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	if (r == KMC_E_CORRUPT || r == KMC_E_AUTH || r == KMC_E_ROLLBACK)
+		return 1;
+	return r;
+}
+
 /* Whether name is an imported bundle: its NAME/meta item exists, or it
    has a staged version only (NAME/.s/info); or a CA (ca:NAME, whose
-   parts are ca:NAME/key and ca:NAME/cert). */
+   parts are ca:NAME/key and ca:NAME/cert). 1, 0, or an error. */
 static int is_bundle(kmc_vault *v, const char *name)
 {
 	char part[KMC_NAME_MAX + 1];
+	int r;
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
@@ -27,10 +50,11 @@ static int is_bundle(kmc_vault *v, const char *name)
 	    !strchr(name, '/'))
 		return 1;
 	snprintf(part, sizeof(part), "%s/meta", name);
-	if (items_exists(v, part))
-		return 1;
+	r = part_there(v, part);
+	if (r != 0)
+		return r;
 	snprintf(part, sizeof(part), "%s/.s/info", name);
-	return items_exists(v, part);
+	return part_there(v, part);
 }
 
 /* A trust store's item: trust:STORE, no part. */
@@ -41,19 +65,27 @@ static int is_trust_store(const char *name)
 }
 
 /* The parts item name owns, which go where it goes: a bundle's, a trust
-   store's, or none (*ret_n 0). */
-static const char *const *owned_parts(kmc_vault *v, const char *name,
-	size_t *ret_n)
+   store's, or none (*ret_n 0), into *ret_parts. Returns 0, or the error
+   that kept from telling whether name is a bundle. */
+static int owned_parts(kmc_vault *v, const char *name,
+	const char *const **ret_parts, size_t *ret_n)
 {
 	static const char *const bundle_parts[] = BUNDLE_PARTS;
 	static const char *const trust_parts[] = TRUST_STORE_PARTS;
+	int r;
 
 	if (is_trust_store(name)) {
+		*ret_parts = trust_parts;
 		*ret_n = ELEMENTSOF(trust_parts);
-		return trust_parts;
+		return 0;
 	}
-	*ret_n = is_bundle(v, name) ? ELEMENTSOF(bundle_parts) : 0;
-	return bundle_parts;
+	r = is_bundle(v, name);
+	if (r < 0)
+		return kmc_detail(r, "telling whether it is a "
+			"bundle: %s; nothing was changed", kmc_strerror(r));
+	*ret_parts = bundle_parts;
+	*ret_n = r ? ELEMENTSOF(bundle_parts) : 0;
+	return 0;
 }
 
 int kmc_item_remove(kmc_vault *v, const char *name)
@@ -69,7 +101,7 @@ int kmc_item_remove(kmc_vault *v, const char *name)
 	kmc_detail_clear();
 	token_note_clear(v);
 	KMC_GUARD(items_write_check(v, name));
-	parts = owned_parts(v, name, &nparts);
+	KMC_GUARD(owned_parts(v, name, &parts, &nparts));
 	if (nparts)
 		KMC_GUARD(token_refs_collect(v, name, &refs));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
@@ -114,7 +146,7 @@ int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	/* For a bundle, its parts' old versions go too: an old private key
 	   is exactly what a rotation wants gone (and an old key on a token
 	   with its record, below). */
-	parts = owned_parts(v, name, &nparts);
+	KMC_GUARD(owned_parts(v, name, &parts, &nparts));
 	if (nparts)
 		KMC_GUARD(token_refs_collect(v, name, &refs));
 	KMC_GUARD(store_txn_begin(&v->st, &t));

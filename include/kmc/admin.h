@@ -1054,6 +1054,23 @@ KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
 
 /*
+ * kmc_ca_revoke_cert - the same, for the one certificate in the file
+ * path (PEM or DER), which CA ca must have signed: its issuer is the
+ * CA's subject and the CA's key verifies its signature. One the CA's
+ * record does not hold (issued after the backup that kmc_restore() put
+ * back) is added to it, revoked, under the name KMC_CA_CERT_FILE_NAME,
+ * so that the next kmc_ca_crl() lists it. Needs KMC_OPEN_WRITE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND (no such CA or file),
+ * KMC_E_VERIFY (not signed by the CA), KMC_E_EXISTS (already revoked),
+ * KMC_E_INVALID (an unknown reason; a file that holds no certificate or
+ * more than one, the CA's own, or a serial out of range), KMC_E_LIMIT
+ * (the record holds KMC_CA_CERTS_MAX), KMC_E_STORE.
+ */
+#define KMC_CA_CERT_FILE_NAME "@cert-file"
+KMC_API int kmc_ca_revoke_cert(kmc_vault *v, const char *ca,
+	const char *path, const char *reason) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+
+/*
  * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
  * revoked, last update now, next update in days days, the CA's
  * authority key identifier, and a CRL number above every one it gave:

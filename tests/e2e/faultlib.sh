@@ -1,6 +1,7 @@
 # faultlib.sh - what every fault suite shares: sourced instead of lib.sh
 # by faults.sh, import_faults.sh, protector_faults.sh, mk_faults.sh,
-# trust_faults.sh, ca_faults.sh and test_backup_faults.sh, which break a
+# trust_faults.sh, ca_faults.sh, test_backup_faults.sh and
+# test_ref_faults.sh, which break a
 # command at every step under the fault shim (tests/faultinject.c); the
 # CA and trust suites share their sweeps too (sweeplib.sh).
 #

@@ -402,6 +402,61 @@ check "its number is above both published before the restore" \
 check "it is signed by the CA" \
 	bash -c "openssl crl -in '$T/r3.crl' -noout -CAfile '$T/root.pem' 2>&1 | grep -q 'verify OK'"
 
+# ---- ca revoke --cert: a certificate the restored record no longer holds --------
+# Issued after a backup, the vault then restored: the CA's record does
+# not know the serial, but the certificate carries it and the CA's
+# signature; revoke --cert takes it from the file, checked first.
+t "kmc backup (before cert issue late)" kmc backup --out "$T/bk2"
+t "cert issue late --client" kmc cert issue late --ca root --client --subject /CN=late
+cp "$V/keys/late/server.crt" "$T/late.crt"
+late_serial=$(openssl x509 -in "$T/late.crt" -noout -serial | sed 's/^serial=//')
+t "kmc restore the backup (late unknown to the CA again)" kmc restore "$T/bk2"
+check "... whose message names ca revoke --cert" grep -q 'kmc ca revoke CA --cert FILE' "$LAST_ERR"
+t_err 7 "ca revoke root SERIAL of late: unknown to the record" "no certificate with serial" \
+	kmc ca revoke root "$late_serial"
+t_err 2 "ca revoke with both a SERIAL and --cert is refused" "one of them" \
+	kmc ca revoke root "$late_serial" --cert "$T/late.crt"
+t_err 2 "ca revoke with neither is refused" "one of them" kmc ca revoke root
+# A certificate of another key under the CA's very subject: not the CA's.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/forge.key" \
+	-out "$T/forge.ca" -subj "$(openssl x509 -in "$T/root.pem" -noout -subject -nameopt compat | sed 's/^subject=//')" -days 2 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/forge2.key" \
+	-subj /CN=late -out "$T/forge.csr" 2>/dev/null
+openssl x509 -req -in "$T/forge.csr" -CA "$T/forge.ca" -CAkey "$T/forge.key" -days 2 \
+	-set_serial "0x$late_serial" -out "$T/forged.crt" 2>/dev/null
+check "a forged certificate: the CA's subject as issuer, late's serial" \
+	bash -c '[ "$(openssl x509 -in "$1" -noout -issuer)" = "$(openssl x509 -in "$2" -noout -issuer)" ]' _ "$T/forged.crt" "$T/late.crt"
+before=$(kmc ca list root --json)
+t_err 9 "ca revoke --cert of a certificate the CA did not sign: refused, naming the file" \
+	"forged.crt: not a certificate CA root signed" kmc ca revoke root --cert "$T/forged.crt"
+check "... nothing changed in the CA's record" test "$(kmc ca list root --json)" = "$before"
+printf 'not a certificate\n' >"$T/junk.crt"
+t_err 2 "ca revoke --cert of a file that is no certificate: refused, naming it" "junk.crt" \
+	kmc ca revoke root --cert "$T/junk.crt"
+cat "$T/late.crt" "$T/late.crt" >"$T/two.crt"
+t_err 2 "ca revoke --cert of a file of two certificates: refused, naming it" "two.crt holds 2 certificates" \
+	kmc ca revoke root --cert "$T/two.crt"
+t_err 2 "ca revoke --cert of the CA's own certificate: refused" "CA root's own certificate" \
+	kmc ca revoke root --cert "$T/root.pem"
+t_err 7 "ca revoke --cert of a file that is not there: refused, naming it" "nosuch.crt" \
+	kmc ca revoke root --cert "$T/nosuch.crt"
+check "... nothing changed in the CA's record" test "$(kmc ca list root --json)" = "$before"
+t "ca revoke root --cert late.crt --reason keyCompromise" \
+	kmc ca revoke root --cert "$T/late.crt" --reason keyCompromise
+kmc ca list root --json >"$T/o" 2>&1
+check "ca list shows late's serial revoked, under @cert-file" \
+	jq -e --arg s "$late_serial" '.[0].certificates[] | select(.serial == $s and
+		.name == "@cert-file" and .revoked.reason == "keyCompromise")' "$T/o"
+t_err 8 "revoking it again is refused" "already revoked" kmc ca revoke root --cert "$T/late.crt"
+t "ca crl root after it" kmc ca crl root --out "$T/r4.crl"
+check "the CRL lists late's serial" \
+	bash -c 'openssl crl -in "$1" -noout -text | grep -q "Serial Number: $2"' _ "$T/r4.crl" "$late_serial"
+check "openssl verify now refuses late's certificate as revoked" \
+	bash -c 'openssl verify -crl_check -CAfile "$1" -CRLfile "$2" "$3" 2>&1 | grep -q "certificate revoked"' \
+	_ "$T/root.pem" "$T/r4.crl" "$T/late.crt"
+t_err 8 "ca revoke --cert of db's certificate, which the record holds revoked: refused" \
+	"already revoked .*server.crt \\(serial" kmc ca revoke root --cert "$V/keys/db/server.crt"
+
 # ---- a clock set back: numbers still grow, and kmc says so -----------------------
 SHIM=$T/clock_shim.so
 check "the clock shim builds" cc -shared -fPIC -o "$SHIM" "$KMC_TOP/tests/e2e/clock_shim.c" -ldl
