@@ -31,7 +31,7 @@ static int part_there(kmc_vault *v, const char *name)
 		return 1;
 	if (r == KMC_E_NOT_FOUND)
 		return 0;
-	if (r == KMC_E_CORRUPT || r == KMC_E_AUTH || r == KMC_E_ROLLBACK)
+	if (record_damage(r))
 		return 1;
 	return r;
 }
