@@ -240,6 +240,13 @@ static int drop_uris(token_pending *l, const void *arg)
 	return 0;
 }
 
+static int list_full(void)
+{
+	return kmc_detail(KMC_E_LIMIT, STORE_NAME ": the list of keys on a "
+		"token waiting to be destroyed is full (%u); kmc repair empties "
+		"it of the keys destroyed or still named", TOKEN_PENDING_MAX);
+}
+
 /* The change's commit: the armed URIs join the list, the key it made
    (named by its records from now on) leaves it. */
 static int change_update(token_pending *l, const void *arg)
@@ -249,9 +256,17 @@ static int change_update(token_pending *l, const void *arg)
 	const char *made = v->token_intent;
 	drop_arg d = { &made, 1 };
 
-	for (size_t i = 0; refs && i < refs->n; i++)
+	for (size_t i = 0; refs && i < refs->n; i++) {
+		size_t n = l->n;
+
 		KMC_GUARD(token_pending_add(l, refs->e[i].uri, refs->e[i].item,
 			refs->e[i].version));
+		/* Full: a key the change drops would not be listed, and a
+		   kmc killed after the commit would leave it to nobody. */
+		if (l->n == n && n >= TOKEN_PENDING_MAX &&
+		    !listed(l, refs->e[i].uri))
+			return list_full();
+	}
 	return made ? drop_uris(l, &d) : 0;
 }
 
@@ -286,9 +301,7 @@ static int add_intent(token_pending *l, const void *arg)
 	KMC_GUARD(token_pending_add(l, a->uri, a->item, 0));
 	/* Full, or a URI that cannot be listed: the key is not made. */
 	if (l->n == n)
-		return kmc_detail(KMC_E_LIMIT, STORE_NAME ": the list of keys on "
-			"a token waiting to be destroyed is full (%u); kmc repair "
-			"empties it", TOKEN_PENDING_MAX);
+		return list_full();
 	return 0;
 }
 

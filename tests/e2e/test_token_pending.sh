@@ -113,6 +113,24 @@ check "the key an old version names stays on the token" keys_are "$(printf '%s\n
 check "... and nothing is said removed" bash -c "! grep -q 'from the token' '$LAST_ERR'"
 t "kmc audit verify" kmc audit verify
 
+# ---- a full list -----------------------------------------------------------------------
+# 1024 URIs of keys the token does not hold: a change that would drop a
+# key is refused (its key could not be listed), and kmc repair empties
+# the list (a key not on the token is as good as destroyed).
+
+QUERY=${LIVE_URI#*\?}
+fill=()
+for i in $(seq 1 1024); do fill+=("pkcs11:token=srv;object=fill$i?$QUERY"); done
+check "a list of 1024 URIs is written behind kmc's back" "$HELPER" "$V" other/key 1 "${fill[@]}"
+check "kmc status counts them" waiting 1024
+t_err 1 "rm web --old, which would drop a key, is refused: the list is full" \
+	"the list of keys on a token waiting to be destroyed is full .1024." kmc rm web --old
+check "both keys stay on the token" test "$(keys | wc -w)" = 2
+check "web keeps its old version" bash -c "'$KMC' --vault '$V' list | grep -q '^web/key .*(+1 old)'"
+t "kmc repair" kmc repair
+check "... empties the list" waiting 0
+check "... and leaves both keys" test "$(keys | wc -w)" = 2
+
 # ---- a damaged list --------------------------------------------------------------------
 
 check "a damaged list is written behind kmc's back" "$HELPER" "$V" --bytes 01ffff
