@@ -92,6 +92,18 @@ static inline void kmc_erase(kmc_eraser *e)
 	_cleanup_(kmc_erase) KMC_UNUSED kmc_eraser \
 		KMC_CONCAT(_kmc_eraser_, __COUNTER__) = { &(a), sizeof(a) }
 
+/* The value of a hex digit, either case; -1 for any other byte. */
+static inline int kmc_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Broken invariants are bugs, never input errors: stop at once. */
 #define KMC_ASSERT(cond) \
 	do { \

@@ -260,6 +260,18 @@ int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 /* ---------------------------------------------------------------- */
 /* kmc ca revoke                                                      */
 
+/* The CRL reason code of the name reason (NULL: unspecified). */
+static int reason_code(const char *reason, int *ret)
+{
+	*ret = 0;
+	if (reason && ca_reason_parse(reason, ret) < 0)
+		return kmc_detail(KMC_E_INVALID, "--reason %s: not one of "
+			"unspecified, keyCompromise, cACompromise, "
+			"affiliationChanged, superseded, cessationOfOperation, "
+			"privilegeWithdrawn, aACompromise", reason);
+	return 0;
+}
+
 int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n)
 {
@@ -273,11 +285,7 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	store_txn t;
 
 	KMC_GUARD(writable(v));
-	if (reason && ca_reason_parse(reason, &code) < 0)
-		return kmc_detail(KMC_E_INVALID, "--reason %s: not one of "
-			"unspecified, keyCompromise, cACompromise, "
-			"affiliationChanged, superseded, cessationOfOperation, "
-			"privilegeWithdrawn, aACompromise", reason);
+	KMC_GUARD(reason_code(reason, &code));
 	KMC_GUARD(ca_load(v, ca, 0, &c));
 	if (ca_serial_parse(what, serial, &slen) == 0)
 		by_serial = ca_rec_find(&c.rec, serial, slen);
@@ -408,11 +416,7 @@ int kmc_ca_revoke_cert(kmc_vault *v, const char *ca, const char *path,
 	store_txn t;
 
 	KMC_GUARD(writable(v));
-	if (reason && ca_reason_parse(reason, &code) < 0)
-		return kmc_detail(KMC_E_INVALID, "--reason %s: not one of "
-			"unspecified, keyCompromise, cACompromise, "
-			"affiliationChanged, superseded, cessationOfOperation, "
-			"privilegeWithdrawn, aACompromise", reason);
+	KMC_GUARD(reason_code(reason, &code));
 	KMC_GUARD(ca_load(v, ca, 0, &c));
 	KMC_GUARD(revoke_cert_read(&c, path, &e));
 	ca_serial_text(e.serial, e.serial_len, serial);

@@ -56,17 +56,6 @@ int ca_serial_valid(const uint8_t *serial, size_t len)
 	return len >= 1 && len <= CA_SERIAL_MAX && serial[0] != 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int ca_serial_parse(const char *s, uint8_t out[CA_SERIAL_MAX],
 	size_t *ret_len)
 {
@@ -83,11 +72,11 @@ int ca_serial_parse(const char *s, uint8_t out[CA_SERIAL_MAX],
 				return KMC_E_INVALID;
 			continue;
 		}
-		if (hexval(*p) < 0 || nd == sizeof(buf))
+		if (kmc_hexval(*p) < 0 || nd == sizeof(buf))
 			return KMC_E_INVALID;
 		if (colons && nd % 2 == 0 && p != s && p[-1] != ':')
 			return KMC_E_INVALID;
-		buf[nd++] = (uint8_t)hexval(*p);
+		buf[nd++] = (uint8_t)kmc_hexval(*p);
 	}
 	if (nd == 0 || (colons && nd % 2))
 		return KMC_E_INVALID;

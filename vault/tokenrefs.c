@@ -71,17 +71,6 @@ typedef struct key_attrs {
 	int has_id, has_label;
 } key_attrs;
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..n) into out; 0, or -1 when it does not read. */
 static int unescape(const char *s, size_t n, uint8_t *out, size_t *ret_len)
 {
@@ -91,8 +80,8 @@ static int unescape(const char *s, size_t n, uint8_t *out, size_t *ret_len)
 		int c = (unsigned char)s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < n ? kmc_hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? kmc_hexval(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0)
 				return -1;

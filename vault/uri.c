@@ -87,17 +87,6 @@ int kmc_ref_format(const char *dir, const char *name, char **ret)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [p, end) into a new string; NUL bytes are refused. */
 static int decode(const char *p, const char *end, char **ret)
 {
@@ -106,12 +95,12 @@ static int decode(const char *p, const char *end, char **ret)
 	KMC_ENSURE(out, KMC_E_NOMEM);
 	while (p < end) {
 		if (*p == '%') {
-			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0 ||
-			    (hexval(p[1]) == 0 && hexval(p[2]) == 0)) {
+			if (end - p < 3 || kmc_hexval(p[1]) < 0 || kmc_hexval(p[2]) < 0 ||
+			    (kmc_hexval(p[1]) == 0 && kmc_hexval(p[2]) == 0)) {
 				free(out);
 				return KMC_E_STRING;
 			}
-			*o++ = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+			*o++ = (char)(kmc_hexval(p[1]) << 4 | kmc_hexval(p[2]));
 			p += 3;
 		} else {
 			*o++ = *p++;
