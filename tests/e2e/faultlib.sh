@@ -32,5 +32,32 @@ no_crash() {
 # build. kill_mode prints "kill" when they run; skip_kills says why not.
 kills_wanted() { [ -z "${KMC_SANITIZED:-}" ]; }
 kill_mode() { kills_wanted && echo kill || true; }
+# each_step TOTAL KILL_PHASE: the steps 1..TOTAL of $WHAT, failing (one
+# in FAIL_STRIDE from the first, and the last), then killed where
+# kill_mode allows (those where n % KILL_STRIDE is KILL_PHASE, and the
+# last): for each, MODE and AT set, the suite's load, faulty N KILL and
+# its one_run.
+each_step() {
+	local total=$1 phase=$2 mode n kill
+	for mode in fail $(kill_mode); do
+		for ((n = 1; n <= total; n++)); do
+			if [ "$mode" = fail ]; then
+				[ $((n % FAIL_STRIDE)) = 1 ] || [ "$FAIL_STRIDE" = 1 ] ||
+					[ "$n" = "$total" ] || continue
+			else
+				[ $((n % KILL_STRIDE)) = "$phase" ] || [ "$KILL_STRIDE" = 1 ] ||
+					[ "$n" = "$total" ] || continue
+			fi
+			MODE=$mode
+			AT="$WHAT, step $n of $total failing"
+			[ "$mode" = fail ] || AT="$WHAT, killed at step $n of $total"
+			load
+			kill=0
+			[ "$mode" = fail ] || kill=1
+			faulty "$n" "$kill"
+			one_run
+		done
+	done
+}
 skip_kills() { echo "# skip: $1 killed at each step: make check runs it (see faultlib.sh)"; }
 killed() { [ "$rc" = 137 ] || { echo "exit $rc, not killed (137): $(cat "$RUN_ERR")" >&2; false; }; }

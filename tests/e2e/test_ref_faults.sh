@@ -159,7 +159,7 @@ one_run() { # the checks after a broken run (MODE fail, kill or alloc; AT names 
 FAIL_STRIDE=${KMC_STEP_STRIDE:-2}
 KILL_STRIDE=${KMC_STEP_STRIDE:-2}
 step_sweep() {
-	local n total mode kill t0=$SECONDS
+	local total t0=$SECONDS
 	load
 	faulty 0 0
 	check "$WHAT under the shim without a fault succeeds" test "$rc" = 0
@@ -167,25 +167,7 @@ step_sweep() {
 	check "the shim counted the steps of $WHAT" test "$steps" -gt 4
 	total=$steps
 	KILL_TEMPS=0
-	for mode in fail $(kill_mode); do
-		for ((n = 1; n <= total; n++)); do
-			if [ "$mode" = fail ]; then
-				[ $((n % FAIL_STRIDE)) = 1 ] || [ "$FAIL_STRIDE" = 1 ] ||
-					[ "$n" = "$total" ] || continue
-			else
-				[ $((n % KILL_STRIDE)) = 0 ] || [ "$KILL_STRIDE" = 1 ] ||
-					[ "$n" = "$total" ] || continue
-			fi
-			MODE=$mode
-			AT="$WHAT, step $n of $total failing"
-			[ "$mode" = fail ] || AT="$WHAT, killed at step $n of $total"
-			load
-			kill=0
-			[ "$mode" = fail ] || kill=1
-			faulty "$n" "$kill"
-			one_run
-		done
-	done
+	each_step "$total" 0
 	kills_wanted || skip_kills "$WHAT"
 	echo "# $WHAT: $total steps, failing 1 in $FAIL_STRIDE, killed 1 in $KILL_STRIDE;" \
 		"a temporary left by $KILL_TEMPS kills; $((SECONDS - t0)) s"
