@@ -28,12 +28,22 @@ p11kit_up() {
 		>"$T/p11kit.out" 2>"$T/p11kit.err" </dev/null &
 	P11KIT_PID=$!
 	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && return 0
+		[ -S "$SOCK" ] && break
 		kill -0 "$P11KIT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "# p11-kit server did not come up: $(cat "$T/p11kit.err")"
-	return 1
+	if ! [ -S "$SOCK" ]; then
+		echo "# p11-kit server did not come up: $(cat "$T/p11kit.err")"
+		return 1
+	fi
+	# The socket is bound before the server prints its address: a
+	# suite that reads the address waits for the line too (bounded).
+	for _ in $(seq 100); do
+		grep -q 'P11_KIT_SERVER_ADDRESS=' "$T/p11kit.out" 2>/dev/null && break
+		kill -0 "$P11KIT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 0
 }
 
 p11kit_down() {
