@@ -528,7 +528,9 @@ KMC_API int kmc_item_list(kmc_vault *v,
  * kmc_item_get_version - as kmc_item_get(), of version version of item
  * name: the current one, or one an import with KMC_IMPORT_REPLACE (or a
  * promote) kept. Returns as kmc_item_get(); KMC_E_NOT_FOUND when that
- * version is not kept.
+ * version is not kept. A damaged current record does not hide an old
+ * version: its error is returned only when no old version of that
+ * number is kept.
  */
 KMC_API int kmc_item_get_version(kmc_vault *v, const char *name,
 	uint32_t version, kmc_item_type type, kmc_secret **ret_secret)
