@@ -179,6 +179,8 @@ KMC_INTERNAL int p11_key_decrypt(const char *key_uri, const p11_pin *pin,
 /*
  * p11_key_destroy - destroy the private and public objects a key URI
  * names. A key already gone is not an error (removal is idempotent).
+ * Returns 1 when an object was there and destroyed, 0 when none was, or
+ * a token error.
  */
 KMC_INTERNAL int p11_key_destroy(const char *key_uri, const p11_pin *pin)
 	KMC_MUST_CHECK;

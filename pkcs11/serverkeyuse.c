@@ -394,7 +394,9 @@ int p11_key_decrypt(const char *key_uri, const p11_pin *pin,
 	return key_call(key_uri, pin, op_decrypt, &a);
 }
 
-static int destroy_class(token *t, P11KitUri *u, CK_OBJECT_CLASS cls)
+/* *ret_found set when an object of class cls was there. */
+static int destroy_class(token *t, P11KitUri *u, CK_OBJECT_CLASS cls,
+	int *ret_found)
 {
 	key k;
 	int found;
@@ -403,6 +405,7 @@ static int destroy_class(token *t, P11KitUri *u, CK_OBJECT_CLASS cls)
 	KMC_GUARD(key_find(t, u, cls, &k, &found));
 	if (!found)
 		return 0;
+	*ret_found = 1;
 	rv = t->mod->C_DestroyObject(t->session, k.h);
 	if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
 		return p11_ck_fail(rv, "destroying the token key");
@@ -413,7 +416,7 @@ int p11_key_destroy(const char *key_uri, const p11_pin *pin)
 {
 	_cleanup_(p11_uri_freep) P11KitUri *u = NULL;
 	token *t = NULL;
-	int r;
+	int found = 0, r;
 
 	p11_sigpipe_block();
 	token_cache_lock();
@@ -423,9 +426,9 @@ int p11_key_destroy(const char *key_uri, const p11_pin *pin)
 	    !p11k.uri_get_attribute(u, CKA_LABEL))
 		r = kmc_detail(KMC_E_INVALID, "%s names no one key", key_uri);
 	if (r == 0)
-		r = destroy_class(t, u, CKO_PRIVATE_KEY);
+		r = destroy_class(t, u, CKO_PRIVATE_KEY, &found);
 	if (r == 0)
-		r = destroy_class(t, u, CKO_PUBLIC_KEY);
+		r = destroy_class(t, u, CKO_PUBLIC_KEY, &found);
 	/* Handles remembered for this key are stale now. */
 	if (t)
 		t->nkeys = 0;
@@ -433,5 +436,5 @@ int p11_key_destroy(const char *key_uri, const p11_pin *pin)
 		token_done(t);
 	token_cache_unlock();
 	p11_sigpipe_restore();
-	return r;
+	return r < 0 ? r : found;
 }

@@ -353,6 +353,32 @@ static void audit_destroy(kmc_vault *v, const token_ref *e,
 	audit_change_after(v, &rec);
 }
 
+/* Destroy the key of e: 0 when it is gone (destroyed, or no longer on
+   the token), else the token's error; said in the note and the audit
+   log either way (listed: it stays on the list, for kmc repair). */
+static int destroy_one(kmc_vault *v, const token_ref *e, int listed)
+{
+	char detail[NOTE_DETAIL_MAX];
+	int r;
+
+	kmc_detail_clear();
+	r = p11_key_destroy(e->uri, NULL);
+	if (r >= 0) {
+		audit_destroy(v, e, r ? "ok" : "not on the token");
+		note_add(v, r ? "removed from the token: %s%s\n" :
+			"not on the token any more: %s%s\n", e->uri, "");
+		return 0;
+	}
+	snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
+		kmc_error_detail() : "the token refused");
+	audit_destroy(v, e, detail);
+	note_add(v, listed ? "could not remove from the token: %s (%s); kmc "
+		"repair tries again, or remove it with the token's tools\n" :
+		"could not remove from the token: %s (%s); remove it with the "
+		"token's tools\n", e->uri, detail);
+	return r;
+}
+
 /* Take the released URIs off the list; a failure leaves them for kmc
    repair, which finds them destroyed or named, and is said. */
 static void list_drop(kmc_vault *v, const token_refs *before)
@@ -418,21 +444,8 @@ void token_refs_release(kmc_vault *v, const char *name, token_refs *before)
 				"or there are too many");
 			continue;
 		}
-		kmc_detail_clear();
-		if (p11_key_destroy(e->uri, NULL) == 0) {
+		if (destroy_one(v, e, before->listed) == 0)
 			e->done = 1;
-			audit_destroy(v, e, "ok");
-			note_add(v, "removed from the token: %s%s\n", e->uri, "");
-			continue;
-		}
-		snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
-			kmc_error_detail() : "the token refused");
-		audit_destroy(v, e, detail);
-		note_add(v, before->listed ? "could not remove from the "
-			"token: %s (%s); kmc repair tries again, or remove it "
-			"with the token's tools\n" : "could not remove from the "
-			"token: %s (%s); remove it with the token's tools\n",
-			e->uri, detail);
 	}
 	token_refs_free(&after);
 	kmc_detail_clear();
@@ -527,7 +540,6 @@ static void finish_one(kmc_vault *v, const token_pending_entry *e,
 {
 	token_ref ref = { .uri = e->uri, .item = (char *)e->item,
 		.version = e->version };
-	char detail[NOTE_DETAIL_MAX];
 
 	*ret_done = 0;
 	if (refs_may_name(named, e->uri)) {
@@ -542,19 +554,8 @@ static void finish_one(kmc_vault *v, const token_pending_entry *e,
 			"another number of records than its digest");
 		return;
 	}
-	kmc_detail_clear();
-	if (p11_key_destroy(e->uri, NULL) == 0) {
+	if (destroy_one(v, &ref, 1) == 0)
 		*ret_done = 1;
-		audit_destroy(v, &ref, "ok");
-		note_add(v, "removed from the token: %s%s\n", e->uri, "");
-		return;
-	}
-	snprintf(detail, sizeof(detail), "%s", kmc_error_detail()[0] ?
-		kmc_error_detail() : "the token refused");
-	audit_destroy(v, &ref, detail);
-	note_add(v, "could not remove from the token: %s (%s); kmc repair "
-		"tries again, or remove it with the token's tools\n", e->uri,
-		detail);
 }
 
 int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)

@@ -130,6 +130,11 @@ check "web keeps its old version" bash -c "'$KMC' --vault '$V' list | grep -q '^
 t "kmc repair" kmc repair
 check "... empties the list" waiting 0
 check "... and leaves both keys" test "$(keys | wc -w)" = 2
+check "... saying each listed key was not on the token, none removed" \
+	bash -c '[ "$(grep -c "^kmc: not on the token any more: pkcs11:token=srv;object=fill" "$1")" = 1024 ] &&
+		! grep -q "removed from the token" "$1"' _ "$LAST_ERR"
+check "... and the audit log records them so" \
+	bash -c '[ "$("$0" --vault "$1" audit | grep -c "token key destroyed: other/key v1 -> not on the token")" = 1024 ]' "$KMC" "$V"
 
 # ---- a damaged list --------------------------------------------------------------------
 
