@@ -241,6 +241,11 @@ t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
 	kmc cert issue ca:x --ca root --server --subject /CN=x
 t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
 	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
+# The name ca revoke --cert lists certificates under: a bundle of that
+# name would be one with them in ca list, and ca revoke CA @cert-file
+# would not say which it meant.
+t_err 2 "a bundle named @cert-file is refused: ca revoke --cert's name" "kept for" \
+	kmc cert issue @cert-file --ca root --server --subject /CN=x
 check "the refusals changed nothing" nothing_changed
 
 t "cert issue --days 20000: an end after 2049" \
