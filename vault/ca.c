@@ -368,9 +368,18 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 			"which it cannot revoke", path, c->name);
 		goto out;
 	}
+	/* Both, each said as it is: a relying party looks the CRL up by
+	   the issuer's name, so one signed by the CA's key under another
+	   name is not the CA's either. */
 	if (X509_NAME_cmp(X509_get_issuer_name(x),
-	    X509_get_subject_name(c->cert)) != 0 ||
-	    X509_verify(x, X509_get0_pubkey(c->cert)) != 1) {
+	    X509_get_subject_name(c->cert)) != 0) {
+		ERR_clear_error();
+		r = kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
+			"signed (its issuer is not the CA's subject)", path,
+			c->name);
+		goto out;
+	}
+	if (X509_verify(x, X509_get0_pubkey(c->cert)) != 1) {
 		ERR_clear_error();
 		r = kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
 			"signed (its signature does not verify under the CA's "
