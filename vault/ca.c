@@ -576,6 +576,10 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 			"left as it is; CRL number %llu of CA %s went to no file: "
 			"run kmc ca crl again with another --out", abs,
 			(unsigned long long)number, ca);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s was removed while kmc wrote the CRL; "
+			"CRL number %llu of CA %s went to no file: run kmc ca crl "
+			"again", dir, (unsigned long long)number, ca);
 	if (r < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault gave CRL number %llu, "
 			"but putting %s in place failed (%s); `kmc repair` "

@@ -217,14 +217,26 @@ void journal_abort(kmc_vault *v, const journal *j)
 	}
 }
 
-/* *ret_kept: a JOURNAL_NEW target was there already and stays. */
-static int apply_one(const journal_entry *e, int *ret_kept)
+#define APPLY_KEPT 1	/* a JOURNAL_NEW target was there already, stays */
+#define APPLY_LOST 2	/* a JOURNAL_NEW target's folder is gone */
+
+/* *ret_state: 0, or APPLY_KEPT or APPLY_LOST for a JOURNAL_NEW entry. */
+static int apply_one(const journal_entry *e, int *ret_state)
 {
 	char staged[300];
 	int dirfd, r = 0;
 
 	KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
 	dirfd = open_dir_nofollow(e->dir);
+	/* A new file's folder is the user's (kmc ca crl --out), removed
+	   since, say, with a script's temporary folder: the staged file
+	   went with it and there is nothing left to put in place. Failing
+	   instead would fail every writable open until the folder is made
+	   again. The vault's own folders (keys, config) never pass. */
+	if (e->kind == JOURNAL_NEW && (dirfd == -ENOENT || dirfd == -ENOTDIR)) {
+		*ret_state = APPLY_LOST;
+		return 0;
+	}
 	if (dirfd < 0)
 		return kmc_detail(dirfd, "%s: %s", e->dir, kmc_strerror(dirfd));
 	if (e->kind == JOURNAL_REMOVE) {
@@ -238,7 +250,7 @@ static int apply_one(const journal_entry *e, int *ret_kept)
 		if (renameat2(dirfd, staged, dirfd, e->name,
 		    RENAME_NOREPLACE) < 0) {
 			if (errno == EEXIST) {
-				*ret_kept = 1;
+				*ret_state = APPLY_KEPT;
 				if (unlinkat(dirfd, staged, 0) < 0 &&
 				    errno != ENOENT)
 					r = -errno;
@@ -262,7 +274,7 @@ static int apply_one(const journal_entry *e, int *ret_kept)
 
 int journal_apply(kmc_vault *v, const journal *j)
 {
-	const journal_entry *kept = NULL;
+	const journal_entry *kept = NULL, *lost = NULL;
 	store_txn t;
 	int r;
 
@@ -270,8 +282,10 @@ int journal_apply(kmc_vault *v, const journal *j)
 		int k = 0;
 
 		KMC_GUARD(apply_one(&j->e[i], &k));
-		if (k && !kept)
+		if (k == APPLY_KEPT && !kept)
 			kept = &j->e[i];
+		if (k == APPLY_LOST && !lost)
+			lost = &j->e[i];
 	}
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_meta_del(&t, JOURNAL_KEY);
@@ -283,6 +297,9 @@ int journal_apply(kmc_vault *v, const journal *j)
 	if (kept)
 		return kmc_detail(KMC_E_EXISTS, "%s/%s appeared while kmc wrote "
 			"it and was left as it is", kept->dir, kept->name);
+	if (lost)
+		return kmc_detail(KMC_E_NOT_FOUND, "%s/%s: its folder is gone, "
+			"so it was not written", lost->dir, lost->name);
 	return 0;
 }
 
@@ -314,10 +331,11 @@ int journal_recover(kmc_vault *v)
 		journal_abort(v, j);
 		return 0;
 	}
-	/* A new file that found its name taken is done with: the file
-	   there stays, and the command that wanted it is long gone. */
+	/* A new file that found its name taken, or its folder gone, is
+	   done with: the file there stays, and the command that wanted it
+	   is long gone. */
 	r = journal_apply(v, j);
-	if (r == KMC_E_EXISTS) {
+	if (r == KMC_E_EXISTS || r == KMC_E_NOT_FOUND) {
 		kmc_detail_clear();
 		r = 0;
 	}

@@ -72,6 +72,20 @@ if kills_wanted; then
 	check "... the vault healthy, nothing pending or staged" \
 		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
 	check "... nothing staged left" no_staged_files
+	# Killed there again, FILE's folder (a script's temporary folder,
+	# say) then removed with the staged CRL in it: kmc repair finishes
+	# the change with nothing to put in place, rather than fail on the
+	# folder, as every writable open did, until it was made again.
+	mkdir "$T/gone"
+	CMD=(ca crl root --out "$T/gone/root.crl")
+	load revoked
+	faulty "$placed" 1
+	check "killed at the step that puts gone/root.crl in place" killed
+	rm -rf "$T/gone"
+	check "its folder removed, kmc repair goes through" repair
+	check "... the vault healthy, nothing pending" \
+		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+	check "... and the next ca crl signs one" look ca crl root --out "$OUTCRL"
 else
 	skip_kills "ca crl with root.crl made meanwhile"
 fi
