@@ -336,6 +336,18 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	return 0;
 }
 
+/* Whether an allocation failure is anywhere in OpenSSL's error queue,
+   which this empties. */
+static int queued_nomem(void)
+{
+	unsigned long e;
+	int nomem = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		nomem |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	return nomem;
+}
+
 /* The certificate in the file path, which must be one CA c signed: its
    issuer is the CA's subject and the CA's key verifies its signature.
    Its serial into *e (as the record keeps one), its kind and end date
@@ -379,17 +391,27 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 			c->name);
 		goto out;
 	}
-	if (X509_verify(x, X509_get0_pubkey(c->cert)) != 1) {
+	ERR_clear_error();
+	r = X509_verify(x, X509_get0_pubkey(c->cert));
+	if (r != 1) {
+		/* Memory running out is not a bad signature: -1 is OpenSSL's
+		   own failure, and a malloc failure may be queued under the
+		   EVP error it ends with. (Some inside the provider come back
+		   as 0 with no such trace, which kmc cannot tell apart.) */
+		r = r < 0 || queued_nomem() ? KMC_E_NOMEM : kmc_detail(
+			KMC_E_VERIFY, "%s: not a certificate CA %s signed (its "
+			"signature does not verify under the CA's key)", path,
+			c->name);
 		ERR_clear_error();
-		r = kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
-			"signed (its signature does not verify under the CA's "
-			"key)", path, c->name);
 		goto out;
 	}
 	sn = X509_get0_serialNumber(x);
 	bn = ASN1_INTEGER_to_BN(sn, NULL);
+	/* The serial of a certificate that parsed always converts: only
+	   memory fails here. (ossl_nomem() says whether, not an error.) */
 	if (!bn) {
-		r = ossl_nomem();
+		ERR_clear_error();
+		r = KMC_E_NOMEM;
 		goto out;
 	}
 	if (BN_is_negative(bn) || BN_is_zero(bn) ||
