@@ -161,6 +161,21 @@ int kmc_write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int kmc_rename_noreplace(int fromdir, const char *from, int todir,
+	const char *to)
+{
+	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	if (linkat(fromdir, from, todir, to, 0) < 0)
+		return -errno;
+	/* The file has its name: a failure to drop the old one leaves a
+	   second name, not a failed rename. */
+	(void)unlinkat(fromdir, from, 0);
+	return 0;
+}
+
 int kmc_write_atomic(int dirfd, const char *name, const void *data,
 	size_t len, mode_t mode, int noreplace)
 {
@@ -202,8 +217,9 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 			/* Refuses an existing target atomically, and leaves no
 			   second name behind as link() + unlink() would if
 			   killed between the two. */
-			if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
-				r = errno == EEXIST ? KMC_E_EXISTS : -errno;
+			r = kmc_rename_noreplace(dirfd, tmp, dirfd, name);
+			if (r == -EEXIST)
+				r = KMC_E_EXISTS;
 		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
 			r = -errno;
 		}

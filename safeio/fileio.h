@@ -67,6 +67,17 @@ KMC_INTERNAL int kmc_write_atomic_ex(int dirfd, const char *name,
 	const void *data, size_t len, mode_t mode, int noreplace,
 	int *ret_published) KMC_MUST_CHECK;
 
+/*
+ * kmc_rename_noreplace - rename fromdir/from to todir/to, never over a
+ * name there (not even a dangling link): renameat2 RENAME_NOREPLACE, or
+ * where the file system refuses the flag (EINVAL: NFS) a hard link,
+ * which refuses an existing name as atomically, then the old name's
+ * removal. A kill between those two leaves both names on the one file.
+ * Returns 0, -EEXIST, or -errno (-ENOENT: from is not there).
+ */
+KMC_INTERNAL int kmc_rename_noreplace(int fromdir, const char *from,
+	int todir, const char *to) KMC_MUST_CHECK;
+
 /* What a rewritten file keeps of the one it replaces. */
 typedef struct kmc_file_meta {
 	mode_t mode;

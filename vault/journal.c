@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "journal.h"
 #include "../kmc/buf.h"
+#include "../safeio/fileio.h"
 
 #define JOURNAL_KEY "journal"
 /* The highest version read; 1 is written when no JOURNAL_NEW entry
@@ -246,17 +247,18 @@ static int apply_one(const journal_entry *e, int *ret_state)
 		/* Atomic: no window in which a file made at the name since
 		   the caller looked is replaced. A staged file still there
 		   beside an existing target was never renamed (a rename
-		   leaves no staged file), so the target is another's. */
-		if (renameat2(dirfd, staged, dirfd, e->name,
-		    RENAME_NOREPLACE) < 0) {
-			if (errno == EEXIST) {
-				*ret_state = APPLY_KEPT;
-				if (unlinkat(dirfd, staged, 0) < 0 &&
-				    errno != ENOENT)
-					r = -errno;
-			} else if (errno != ENOENT) {
+		   leaves no staged file), so the target is another's; or,
+		   where the file system takes a link for the rename, a kill
+		   came between the link and the staged name's removal, and
+		   the target is this file. Either way the staged name goes. */
+		r = kmc_rename_noreplace(dirfd, staged, dirfd, e->name);
+		if (r == -EEXIST) {
+			*ret_state = APPLY_KEPT;
+			r = 0;
+			if (unlinkat(dirfd, staged, 0) < 0 && errno != ENOENT)
 				r = -errno;
-			}
+		} else if (r == -ENOENT) {
+			r = 0;
 		}
 	} else if (renameat(dirfd, staged, dirfd, e->name) < 0) {
 		/* Gone already: an earlier run of this got that far. */

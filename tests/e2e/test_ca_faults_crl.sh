@@ -90,4 +90,43 @@ else
 	skip_kills "ca crl with root.crl made meanwhile"
 fi
 
+# ---- a file system that refuses RENAME_NOREPLACE (NFS) ---------------------------
+# The shim's KMC_FAULT_NO_NOREPLACE makes renameat2 with the flag fail
+# with EINVAL, as NFS does: the last step then links the staged CRL to
+# FILE (refused as atomically for a name there) and drops the staged
+# name, rather than fail, leaving a change that every writable open then
+# failed to finish.
+nfs() { LD_PRELOAD="$SO" KMC_FAULT_NO_NOREPLACE=1 "$@"; }
+CMD=(ca crl root --out "$OUTCRL")
+load revoked
+{ nfs "$KMC" --vault "$V" "${CMD[@]}" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+rc=$?
+check "without RENAME_NOREPLACE, ca crl puts the CRL in place" crl_kept
+check "... nothing pending or staged" \
+	bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+check "... nothing staged left" no_staged_files
+load revoked
+{ nfs env KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "${CMD[@]}" >/dev/null 2>"$T/trace" </dev/null; } 2>/dev/null
+linked=$(sed -n 's/^faultinject: #\([0-9]*\) linkat root\.crl$/\1/p' "$T/trace")
+check "the shim's trace shows the link that puts root.crl in place" test -n "$linked"
+load revoked
+{ nfs env KMC_FAULT_AT="$linked" KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
+	>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+rc=$?
+check "root.crl made just before that link: left alone, refused" left_alone
+if kills_wanted; then
+	load revoked
+	{ nfs env KMC_FAULT_AT="$linked" KMC_FAULT_KILL=1 "$KMC" --vault "$V" "${CMD[@]}" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	check "killed at that link" killed
+	check "kmc repair, without RENAME_NOREPLACE too, goes through" \
+		nfs "$KMC" --vault "$V" repair
+	rc=0
+	check "... and puts the CRL in place" crl_kept
+	check "... nothing staged left" no_staged_files
+else
+	skip_kills "ca crl without RENAME_NOREPLACE"
+fi
+
 done_testing
