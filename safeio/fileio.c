@@ -166,7 +166,9 @@ int kmc_rename_noreplace(int fromdir, const char *from, int todir,
 {
 	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
 		return 0;
-	if (errno != EINVAL)
+	/* EINVAL: the file system refuses the flag; ENOSYS: a kernel
+	   older than renameat2. */
+	if (errno != EINVAL && errno != ENOSYS)
 		return -errno;
 	if (linkat(fromdir, from, todir, to, 0) < 0)
 		return -errno;
