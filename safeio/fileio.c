@@ -218,7 +218,8 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 		if (noreplace) {
 			/* Refuses an existing target atomically, and leaves no
 			   second name behind as link() + unlink() would if
-			   killed between the two. */
+			   killed between the two (which it falls back on only
+			   where the file system refuses the flag). */
 			r = kmc_rename_noreplace(dirfd, tmp, dirfd, name);
 			if (r == -EEXIST)
 				r = KMC_E_EXISTS;
