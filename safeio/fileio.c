@@ -316,7 +316,8 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 {
 	int fd, r;
 
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (!meta->keep_existing && unlinkat(dirfd, name, 0) < 0 &&
+	    errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		O_NOFOLLOW, meta->mode);

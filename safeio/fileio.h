@@ -85,6 +85,8 @@ typedef struct kmc_file_meta {
 	gid_t gid;		/* (gid_t)-1: as created */
 	const uint8_t *xattrs;	/* from kmc_xattrs_get(), or NULL */
 	size_t xattrs_len;
+	int keep_existing;	/* kmc_write_new: -EEXIST for a file at
+				   the name rather than remove it */
 } kmc_file_meta;
 
 /*
@@ -96,7 +98,8 @@ KMC_INTERNAL int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
 	KMC_MUST_CHECK;
 
 /*
- * kmc_write_new - create dirfd/name afresh (an old one is removed first),
+ * kmc_write_new - create dirfd/name afresh (an old one is removed first,
+ * but with meta->keep_existing, which fails with -EEXIST instead),
  * write, give it meta's owner and group (where not -1), extended
  * attributes and mode, fsync. Nothing is left behind on failure. For
  * staged files that a rename publishes later.

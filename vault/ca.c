@@ -512,8 +512,15 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 		r = -errno;
 		return kmc_detail(r, "%s: %s", e->dir, kmc_strerror(r));
 	}
+	/* A file at the staged name is another kmc's, of another vault
+	   (this one's writers hold its lock, and recovery removed what a
+	   cut-off one of them left): neither removed nor written into. */
 	r = kmc_write_new(dirfd, staged, pem, len, &(kmc_file_meta){ 0644,
-		(uid_t)-1, (gid_t)-1, NULL, 0 });
+		(uid_t)-1, (gid_t)-1, NULL, 0, .keep_existing = 1 });
+	if (r == -EEXIST)
+		return kmc_detail(r, "%s/%s exists: another kmc is writing "
+			"%s/%s (or one was cut off: kmc repair of its vault "
+			"removes it)", e->dir, staged, e->dir, e->name);
 	if (r < 0)
 		return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
 			kmc_strerror(r));
@@ -581,6 +588,14 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	KMC_GUARD(journal_add(&j, JOURNAL_NEW, dir, base));
 	KMC_GUARD(journal_begin(v, &j));
 	r = crl_stage(&j.e[0], pem, len);
+	if (r == -EEXIST) {
+		/* The staged name is another's: leave that file be. */
+		char detail[1024];
+
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+		journal_forget(v);
+		return kmc_detail(KMC_E_EXISTS, "%s", detail);
+	}
 	if (r == 0)
 		r = crl_commit(v, &c, &j);
 	if (r < 0) {

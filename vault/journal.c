@@ -190,8 +190,6 @@ static void remove_staged_folder(int dirfd, const char *staged)
 
 void journal_abort(kmc_vault *v, const journal *j)
 {
-	store_txn t;
-
 	for (size_t i = 0; i < j->n; i++) {
 		const journal_entry *e = &j->e[i];
 		char staged[300];
@@ -210,6 +208,13 @@ void journal_abort(kmc_vault *v, const journal *j)
 		(void)fsync(dirfd);
 		close(dirfd);
 	}
+	journal_forget(v);
+}
+
+void journal_forget(kmc_vault *v)
+{
+	store_txn t;
+
 	/* If this fails too, the next writable open undoes it again. */
 	if (store_txn_begin(&v->st, &t) == 0) {
 		if (store_txn_meta_del(&t, JOURNAL_KEY) < 0 ||

@@ -78,6 +78,9 @@ KMC_INTERNAL int journal_apply(kmc_vault *v, const journal *j)
 	KMC_MUST_CHECK;
 /* Undo staging after a failure before the commit point. */
 KMC_INTERNAL void journal_abort(kmc_vault *v, const journal *j);
+/* The same, but the staged files are left where they are: for a caller
+   that staged none of them (their names were another's). */
+KMC_INTERNAL void journal_forget(kmc_vault *v);
 /* At a writable open: finish or undo what a killed process left. */
 KMC_INTERNAL int journal_recover(kmc_vault *v) KMC_MUST_CHECK;
 

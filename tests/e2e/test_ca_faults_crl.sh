@@ -90,6 +90,27 @@ else
 	skip_kills "ca crl with root.crl made meanwhile"
 fi
 
+# ---- another kmc's staged CRL beside FILE is never removed ------------------------
+# Another vault's kmc ca crl writing the same FILE at the same time
+# stages .root.crl.kmc-new there too (no lock is shared between vaults):
+# this one must neither remove that file nor write into its name (the
+# other would then put this CRL, or half of it, at FILE, and its own
+# would be lost). Refused, exit 8, naming it; the vault as it was.
+load revoked
+STAGED_OTHER=$T/.root.crl.kmc-new
+printf '%s\n' "$OTHERS" >"$STAGED_OTHER"
+gen_before=$(look ca list root --json | jq -r '.[0].next_crl')
+look ca crl root --out "$OUTCRL" >"$RUN_OUT" 2>"$RUN_ERR"
+rc=$?
+check "another's staged CRL beside FILE: refused (exit 8), naming it" \
+	bash -c '[ "$1" = 8 ] && grep -q "\.root\.crl\.kmc-new" "$2"' _ "$rc" "$RUN_ERR"
+check "... that file as it was" test "$(cat "$STAGED_OTHER")" = "$OTHERS"
+check "... no FILE, the CA's next number as it was, nothing pending" \
+	bash -c '[ ! -e "$1" ] && [ "$("$2" --vault "$3" ca list root --json | jq -r ".[0].next_crl")" = "$4" ] &&
+		[[ $("$2" --vault "$3" status --json) == *"\"pending_change\":false"* ]]' \
+	_ "$OUTCRL" "$KMC_LOOK" "$V" "$gen_before"
+rm -f "$STAGED_OTHER"
+
 # ---- a file system that refuses RENAME_NOREPLACE (NFS) ---------------------------
 # The shim's KMC_FAULT_NO_NOREPLACE makes renameat2 with the flag fail
 # with EINVAL, as NFS does: the last step then links the staged CRL to
