@@ -243,8 +243,10 @@ static int cmd_ca_crl(cli_opts *a)
 		return cli_fail(r, "ca crl");
 	/* FILE exists: found so at first (nothing changed), or made by
 	   another while the CRL was written (its number used, the file
-	   left alone); the detail says which. */
-	if (r == KMC_E_EXISTS)
+	   left alone); not found: no such CA (nothing changed), or FILE's
+	   folder removed while the CRL was written (its number used); the
+	   detail says which. */
+	if (r == KMC_E_EXISTS || r == KMC_E_NOT_FOUND)
 		return cli_fail(r, "ca crl refused");
 	if (r < 0)
 		return cli_fail(r, "ca crl refused, nothing was changed");

@@ -161,6 +161,23 @@ int kmc_write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int kmc_rename_noreplace(int fromdir, const char *from, int todir,
+	const char *to)
+{
+	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	/* EINVAL: the file system refuses the flag; ENOSYS: a kernel
+	   older than renameat2. */
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (linkat(fromdir, from, todir, to, 0) < 0)
+		return -errno;
+	/* The file has its name: a failure to drop the old one leaves a
+	   second name, not a failed rename. */
+	(void)unlinkat(fromdir, from, 0);
+	return 0;
+}
+
 int kmc_write_atomic(int dirfd, const char *name, const void *data,
 	size_t len, mode_t mode, int noreplace)
 {
@@ -201,9 +218,11 @@ int kmc_write_atomic_ex(int dirfd, const char *name, const void *data,
 		if (noreplace) {
 			/* Refuses an existing target atomically, and leaves no
 			   second name behind as link() + unlink() would if
-			   killed between the two. */
-			if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
-				r = errno == EEXIST ? KMC_E_EXISTS : -errno;
+			   killed between the two (which it falls back on only
+			   where the file system refuses the flag). */
+			r = kmc_rename_noreplace(dirfd, tmp, dirfd, name);
+			if (r == -EEXIST)
+				r = KMC_E_EXISTS;
 		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
 			r = -errno;
 		}
@@ -297,7 +316,8 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 {
 	int fd, r;
 
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (!meta->keep_existing && unlinkat(dirfd, name, 0) < 0 &&
+	    errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		O_NOFOLLOW, meta->mode);

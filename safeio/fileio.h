@@ -67,6 +67,17 @@ KMC_INTERNAL int kmc_write_atomic_ex(int dirfd, const char *name,
 	const void *data, size_t len, mode_t mode, int noreplace,
 	int *ret_published) KMC_MUST_CHECK;
 
+/*
+ * kmc_rename_noreplace - rename fromdir/from to todir/to, never over a
+ * name there (not even a dangling link): renameat2 RENAME_NOREPLACE, or
+ * where the file system refuses the flag (EINVAL: NFS) a hard link,
+ * which refuses an existing name as atomically, then the old name's
+ * removal. A kill between those two leaves both names on the one file.
+ * Returns 0, -EEXIST, or -errno (-ENOENT: from is not there).
+ */
+KMC_INTERNAL int kmc_rename_noreplace(int fromdir, const char *from,
+	int todir, const char *to) KMC_MUST_CHECK;
+
 /* What a rewritten file keeps of the one it replaces. */
 typedef struct kmc_file_meta {
 	mode_t mode;
@@ -74,6 +85,8 @@ typedef struct kmc_file_meta {
 	gid_t gid;		/* (gid_t)-1: as created */
 	const uint8_t *xattrs;	/* from kmc_xattrs_get(), or NULL */
 	size_t xattrs_len;
+	int keep_existing;	/* kmc_write_new: -EEXIST for a file at
+				   the name rather than remove it */
 } kmc_file_meta;
 
 /*
@@ -85,7 +98,8 @@ KMC_INTERNAL int kmc_xattrs_get(int fd, uint8_t **ret, size_t *ret_len)
 	KMC_MUST_CHECK;
 
 /*
- * kmc_write_new - create dirfd/name afresh (an old one is removed first),
+ * kmc_write_new - create dirfd/name afresh (an old one is removed first,
+ * but with meta->keep_existing, which fails with -EEXIST instead),
  * write, give it meta's owner and group (where not -1), extended
  * attributes and mode, fsync. Nothing is left behind on failure. For
  * staged files that a rename publishes later.

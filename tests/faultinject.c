@@ -54,6 +54,11 @@
  *	                   every open with O_TMPFILE fails with EOPNOTSUPP,
  *	                   as on a file system without it, so the way a
  *	                   writer takes without one is tried (never counted).
+ *	KMC_FAULT_NO_NOREPLACE=1
+ *	                   every renameat2 with RENAME_NOREPLACE fails with
+ *	                   EINVAL, as on a file system that refuses the flag
+ *	                   (NFS), so the way a writer takes without it is
+ *	                   tried (never counted).
  *	KMC_FAULT_KILL=1   the Nth counted call (KMC_FAULT_AT) raises SIGKILL
  *	                   instead of failing, before doing anything: a crash
  *	                   or power cut at that step. KMC_FAULT_COUNT is not
@@ -145,6 +150,7 @@ static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
 static const char *make_path;		/* KMC_FAULT_MAKE: make it, not fail */
 static int no_tmpfile;			/* KMC_FAULT_NO_TMPFILE */
+static int no_noreplace;		/* KMC_FAULT_NO_NOREPLACE */
 static int count_ossl_init;		/* KMC_FAULT_OSSL_INIT */
 static int done;			/* past the destructor: count nothing */
 
@@ -184,6 +190,8 @@ static void load_config(void)
 	make_path = s && *s ? s : NULL;
 	s = getenv("KMC_FAULT_NO_TMPFILE");
 	no_tmpfile = s && *s && strcmp(s, "0") != 0;
+	s = getenv("KMC_FAULT_NO_NOREPLACE");
+	no_noreplace = s && *s && strcmp(s, "0") != 0;
 	s = getenv("KMC_FAULT_OSSL_INIT");
 	count_ossl_init = s && *s && strcmp(s, "0") != 0;
 	log_open();
@@ -507,6 +515,11 @@ EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
 	unsigned int flags)
 {
 	REAL(renameat2);
+	if (flags & RENAME_NOREPLACE) {
+		load_config();
+		if (no_noreplace)
+			FAIL(EINVAL);
+	}
 	if (hit(OP_RENAMEAT, to))
 		FAIL(EIO);
 	return real_(fromfd, from, tofd, to, flags);

@@ -81,8 +81,11 @@ int backup_publish(int dirfd, int fd, const char *tmp, const char *name)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
-		r = errno == EEXIST ? KMC_E_EXISTS : -errno;
+	/* Where the file system refuses RENAME_NOREPLACE (NFS), a link. */
+	if (r == 0)
+		r = kmc_rename_noreplace(dirfd, tmp, dirfd, name);
+	if (r == -EEXIST)
+		r = KMC_E_EXISTS;
 	if (r < 0) {
 		(void)unlinkat(dirfd, tmp, 0);
 		return r;

@@ -336,6 +336,18 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	return 0;
 }
 
+/* Whether an allocation failure is anywhere in OpenSSL's error queue,
+   which this empties. */
+static int queued_nomem(void)
+{
+	unsigned long e;
+	int nomem = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		nomem |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	return nomem;
+}
+
 /* The certificate in the file path, which must be one CA c signed: its
    issuer is the CA's subject and the CA's key verifies its signature.
    Its serial into *e (as the record keeps one), its kind and end date
@@ -368,19 +380,38 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 			"which it cannot revoke", path, c->name);
 		goto out;
 	}
+	/* Both, each said as it is: a relying party looks the CRL up by
+	   the issuer's name, so one signed by the CA's key under another
+	   name is not the CA's either. */
 	if (X509_NAME_cmp(X509_get_issuer_name(x),
-	    X509_get_subject_name(c->cert)) != 0 ||
-	    X509_verify(x, X509_get0_pubkey(c->cert)) != 1) {
+	    X509_get_subject_name(c->cert)) != 0) {
 		ERR_clear_error();
 		r = kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
-			"signed (its signature does not verify under the CA's "
-			"key)", path, c->name);
+			"signed (its issuer is not the CA's subject)", path,
+			c->name);
+		goto out;
+	}
+	ERR_clear_error();
+	r = X509_verify(x, X509_get0_pubkey(c->cert));
+	if (r != 1) {
+		/* Memory running out is not a bad signature: -1 is OpenSSL's
+		   own failure, and a malloc failure may be queued under the
+		   EVP error it ends with. (Some inside the provider come back
+		   as 0 with no such trace, which kmc cannot tell apart.) */
+		r = r < 0 || queued_nomem() ? KMC_E_NOMEM : kmc_detail(
+			KMC_E_VERIFY, "%s: not a certificate CA %s signed (its "
+			"signature does not verify under the CA's key)", path,
+			c->name);
+		ERR_clear_error();
 		goto out;
 	}
 	sn = X509_get0_serialNumber(x);
 	bn = ASN1_INTEGER_to_BN(sn, NULL);
+	/* The serial of a certificate that parsed always converts: only
+	   memory fails here. (ossl_nomem() says whether, not an error.) */
 	if (!bn) {
-		r = ossl_nomem();
+		ERR_clear_error();
+		r = KMC_E_NOMEM;
 		goto out;
 	}
 	if (BN_is_negative(bn) || BN_is_zero(bn) ||
@@ -481,8 +512,15 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 		r = -errno;
 		return kmc_detail(r, "%s: %s", e->dir, kmc_strerror(r));
 	}
+	/* A file at the staged name is another kmc's, of another vault
+	   (this one's writers hold its lock, and recovery removed what a
+	   cut-off one of them left): neither removed nor written into. */
 	r = kmc_write_new(dirfd, staged, pem, len, &(kmc_file_meta){ 0644,
-		(uid_t)-1, (gid_t)-1, NULL, 0 });
+		(uid_t)-1, (gid_t)-1, NULL, 0, .keep_existing = 1 });
+	if (r == -EEXIST)
+		return kmc_detail(r, "%s/%s exists: another kmc is writing "
+			"%s/%s (or one was cut off: kmc repair of its vault "
+			"removes it)", e->dir, staged, e->dir, e->name);
 	if (r < 0)
 		return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
 			kmc_strerror(r));
@@ -550,6 +588,14 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	KMC_GUARD(journal_add(&j, JOURNAL_NEW, dir, base));
 	KMC_GUARD(journal_begin(v, &j));
 	r = crl_stage(&j.e[0], pem, len);
+	if (r == -EEXIST) {
+		/* The staged name is another's: leave that file be. */
+		char detail[1024];
+
+		snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
+		journal_forget(v);
+		return kmc_detail(KMC_E_EXISTS, "%s", detail);
+	}
 	if (r == 0)
 		r = crl_commit(v, &c, &j);
 	if (r < 0) {
@@ -567,6 +613,10 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 			"left as it is; CRL number %llu of CA %s went to no file: "
 			"run kmc ca crl again with another --out", abs,
 			(unsigned long long)number, ca);
+	if (r == KMC_E_NOT_FOUND)
+		return kmc_detail(r, "%s was removed while kmc wrote the CRL; "
+			"CRL number %llu of CA %s went to no file: run kmc ca crl "
+			"again", dir, (unsigned long long)number, ca);
 	if (r < 0)
 		return kmc_detail(KMC_E_PENDING, "the vault gave CRL number %llu, "
 			"but putting %s in place failed (%s); `kmc repair` "

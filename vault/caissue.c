@@ -106,6 +106,13 @@ static int check_params(kmc_vault *v, const kmc_issue_params *p)
 			"begin with %s are kept for %s", p->name,
 			p->name[0] == 't' ? TRUST_ITEM_PREFIX : CA_ITEM_PREFIX,
 			p->name[0] == 't' ? "trust stores" : "CAs");
+	/* Its CAs' records list certificates revoked from a file under
+	   this name: a bundle of it would be listed among them, and ca
+	   revoke CA NAME could not tell which were meant. */
+	if (!strcmp(p->name, KMC_CA_CERT_FILE_NAME))
+		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is kept for "
+			"the certificates kmc ca revoke --cert revokes",
+			p->name);
 	if (p->flags & ~(KMC_ISSUE_SERVER | KMC_ISSUE_CLIENT |
 	    KMC_ISSUE_SELF_SIGNED))
 		return kmc_detail(KMC_E_INVALID, "unknown issue flags %#x",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "journal.h"
 #include "../kmc/buf.h"
+#include "../safeio/fileio.h"
 
 #define JOURNAL_KEY "journal"
 /* The highest version read; 1 is written when no JOURNAL_NEW entry
@@ -189,8 +190,6 @@ static void remove_staged_folder(int dirfd, const char *staged)
 
 void journal_abort(kmc_vault *v, const journal *j)
 {
-	store_txn t;
-
 	for (size_t i = 0; i < j->n; i++) {
 		const journal_entry *e = &j->e[i];
 		char staged[300];
@@ -209,6 +208,13 @@ void journal_abort(kmc_vault *v, const journal *j)
 		(void)fsync(dirfd);
 		close(dirfd);
 	}
+	journal_forget(v);
+}
+
+void journal_forget(kmc_vault *v)
+{
+	store_txn t;
+
 	/* If this fails too, the next writable open undoes it again. */
 	if (store_txn_begin(&v->st, &t) == 0) {
 		if (store_txn_meta_del(&t, JOURNAL_KEY) < 0 ||
@@ -217,14 +223,26 @@ void journal_abort(kmc_vault *v, const journal *j)
 	}
 }
 
-/* *ret_kept: a JOURNAL_NEW target was there already and stays. */
-static int apply_one(const journal_entry *e, int *ret_kept)
+#define APPLY_KEPT 1	/* a JOURNAL_NEW target was there already, stays */
+#define APPLY_LOST 2	/* a JOURNAL_NEW target's folder is gone */
+
+/* *ret_state: 0, or APPLY_KEPT or APPLY_LOST for a JOURNAL_NEW entry. */
+static int apply_one(const journal_entry *e, int *ret_state)
 {
 	char staged[300];
 	int dirfd, r = 0;
 
 	KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
 	dirfd = open_dir_nofollow(e->dir);
+	/* A new file's folder is the user's (kmc ca crl --out), removed
+	   since, say, with a script's temporary folder: the staged file
+	   went with it and there is nothing left to put in place. Failing
+	   instead would fail every writable open until the folder is made
+	   again. The vault's own folders (keys, config) never pass. */
+	if (e->kind == JOURNAL_NEW && (dirfd == -ENOENT || dirfd == -ENOTDIR)) {
+		*ret_state = APPLY_LOST;
+		return 0;
+	}
 	if (dirfd < 0)
 		return kmc_detail(dirfd, "%s: %s", e->dir, kmc_strerror(dirfd));
 	if (e->kind == JOURNAL_REMOVE) {
@@ -234,17 +252,18 @@ static int apply_one(const journal_entry *e, int *ret_kept)
 		/* Atomic: no window in which a file made at the name since
 		   the caller looked is replaced. A staged file still there
 		   beside an existing target was never renamed (a rename
-		   leaves no staged file), so the target is another's. */
-		if (renameat2(dirfd, staged, dirfd, e->name,
-		    RENAME_NOREPLACE) < 0) {
-			if (errno == EEXIST) {
-				*ret_kept = 1;
-				if (unlinkat(dirfd, staged, 0) < 0 &&
-				    errno != ENOENT)
-					r = -errno;
-			} else if (errno != ENOENT) {
+		   leaves no staged file), so the target is another's; or,
+		   where the file system takes a link for the rename, a kill
+		   came between the link and the staged name's removal, and
+		   the target is this file. Either way the staged name goes. */
+		r = kmc_rename_noreplace(dirfd, staged, dirfd, e->name);
+		if (r == -EEXIST) {
+			*ret_state = APPLY_KEPT;
+			r = 0;
+			if (unlinkat(dirfd, staged, 0) < 0 && errno != ENOENT)
 				r = -errno;
-			}
+		} else if (r == -ENOENT) {
+			r = 0;
 		}
 	} else if (renameat(dirfd, staged, dirfd, e->name) < 0) {
 		/* Gone already: an earlier run of this got that far. */
@@ -262,7 +281,7 @@ static int apply_one(const journal_entry *e, int *ret_kept)
 
 int journal_apply(kmc_vault *v, const journal *j)
 {
-	const journal_entry *kept = NULL;
+	const journal_entry *kept = NULL, *lost = NULL;
 	store_txn t;
 	int r;
 
@@ -270,8 +289,10 @@ int journal_apply(kmc_vault *v, const journal *j)
 		int k = 0;
 
 		KMC_GUARD(apply_one(&j->e[i], &k));
-		if (k && !kept)
+		if (k == APPLY_KEPT && !kept)
 			kept = &j->e[i];
+		if (k == APPLY_LOST && !lost)
+			lost = &j->e[i];
 	}
 	KMC_GUARD(store_txn_begin(&v->st, &t));
 	r = store_txn_meta_del(&t, JOURNAL_KEY);
@@ -283,6 +304,9 @@ int journal_apply(kmc_vault *v, const journal *j)
 	if (kept)
 		return kmc_detail(KMC_E_EXISTS, "%s/%s appeared while kmc wrote "
 			"it and was left as it is", kept->dir, kept->name);
+	if (lost)
+		return kmc_detail(KMC_E_NOT_FOUND, "%s/%s: its folder is gone, "
+			"so it was not written", lost->dir, lost->name);
 	return 0;
 }
 
@@ -314,10 +338,11 @@ int journal_recover(kmc_vault *v)
 		journal_abort(v, j);
 		return 0;
 	}
-	/* A new file that found its name taken is done with: the file
-	   there stays, and the command that wanted it is long gone. */
+	/* A new file that found its name taken, or its folder gone, is
+	   done with: the file there stays, and the command that wanted it
+	   is long gone. */
 	r = journal_apply(v, j);
-	if (r == KMC_E_EXISTS) {
+	if (r == KMC_E_EXISTS || r == KMC_E_NOT_FOUND) {
 		kmc_detail_clear();
 		r = 0;
 	}

@@ -13,7 +13,9 @@
  *      RENAME_NOREPLACE): a file that appeared at its name since the
  *      caller checked stays, and the staged file goes; journal_apply
  *      then says KMC_E_EXISTS (the change committed, that file not
- *      written), recovery nothing.
+ *      written), recovery nothing. Its folder gone (the staged file
+ *      with it), there is nothing to put in place: KMC_E_NOT_FOUND,
+ *      recovery nothing.
  *
  * A failure or a kill before 3 leaves the old state: the next writable
  * open (journal_recover) removes the staged files. After 3, recovery
@@ -69,12 +71,16 @@ KMC_INTERNAL int journal_begin(kmc_vault *v, const journal *j)
 KMC_INTERNAL int journal_mark_committed(store_txn *t, const journal *j)
 	KMC_MUST_CHECK;
 /* Returns 0, KMC_E_EXISTS (every entry done, the log dropped, but a
-   JOURNAL_NEW target existed: detail names it), or the failure of a step
-   (the log stays for recovery). */
+   JOURNAL_NEW target existed: detail names it), KMC_E_NOT_FOUND (the
+   same, but a JOURNAL_NEW target's folder was gone), or the failure of
+   a step (the log stays for recovery). */
 KMC_INTERNAL int journal_apply(kmc_vault *v, const journal *j)
 	KMC_MUST_CHECK;
 /* Undo staging after a failure before the commit point. */
 KMC_INTERNAL void journal_abort(kmc_vault *v, const journal *j);
+/* The same, but the staged files are left where they are: for a caller
+   that staged none of them (their names were another's). */
+KMC_INTERNAL void journal_forget(kmc_vault *v);
 /* At a writable open: finish or undo what a killed process left. */
 KMC_INTERNAL int journal_recover(kmc_vault *v) KMC_MUST_CHECK;
 

@@ -1028,7 +1028,8 @@ typedef struct kmc_issue_params {
  * and trust store), and the CA's record notes the serial, in the same
  * transaction. *ret_serial (KMC_SERIAL_TEXT_MAX bytes; may be NULL) gets
  * the serial as upper-case hex.
- * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_EXISTS (a bundle of that
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME (also KMC_CA_CERT_FILE_NAME,
+ * kept for kmc_ca_revoke_cert()), KMC_E_EXISTS (a bundle of that
  * name), KMC_E_NOT_FOUND (no such CA, or a CA without its key),
  * KMC_E_INVALID (flags, subject, SAN, key type, days), KMC_E_VERIFY (a
  * CA certificate that is no CA's, out of its dates, or not its key's),

@@ -241,6 +241,11 @@ t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
 	kmc cert issue ca:x --ca root --server --subject /CN=x
 t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
 	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
+# The name ca revoke --cert lists certificates under: a bundle of that
+# name would be one with them in ca list, and ca revoke CA @cert-file
+# would not say which it meant.
+t_err 2 "a bundle named @cert-file is refused: ca revoke --cert's name" "kept for" \
+	kmc cert issue @cert-file --ca root --server --subject /CN=x
 check "the refusals changed nothing" nothing_changed
 
 t "cert issue --days 20000: an end after 2049" \
@@ -430,6 +435,15 @@ before=$(kmc ca list root --json)
 t_err 9 "ca revoke --cert of a certificate the CA did not sign: refused, naming the file" \
 	"forged.crt: not a certificate CA root signed" kmc ca revoke root --cert "$T/forged.crt"
 check "... nothing changed in the CA's record" test "$(kmc ca list root --json)" = "$before"
+# The CA's own key under another issuer name: the signature verifies,
+# but no relying party would look this CA's CRL up for it.
+kmc unwrap ca:root --out "$T/root.key" >/dev/null 2>&1
+openssl req -x509 -new -key "$T/root.key" -subj /CN=Other -days 2 -out "$T/other.ca" 2>/dev/null
+openssl x509 -req -in "$T/forge.csr" -CA "$T/other.ca" -CAkey "$T/root.key" -days 2 \
+	-set_serial 0x42 -out "$T/renamed.crt" 2>/dev/null
+t_err 9 "ca revoke --cert signed by the CA's key under another issuer: refused, saying so" \
+	"renamed.crt: not a certificate CA root signed \\(its issuer is not the CA.s subject" \
+	kmc ca revoke root --cert "$T/renamed.crt"
 printf 'not a certificate\n' >"$T/junk.crt"
 t_err 2 "ca revoke --cert of a file that is no certificate: refused, naming it" "junk.crt" \
 	kmc ca revoke root --cert "$T/junk.crt"

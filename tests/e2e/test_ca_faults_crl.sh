@@ -72,8 +72,82 @@ if kills_wanted; then
 	check "... the vault healthy, nothing pending or staged" \
 		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
 	check "... nothing staged left" no_staged_files
+	# Killed there again, FILE's folder (a script's temporary folder,
+	# say) then removed with the staged CRL in it: kmc repair finishes
+	# the change with nothing to put in place, rather than fail on the
+	# folder, as every writable open did, until it was made again.
+	mkdir "$T/gone"
+	CMD=(ca crl root --out "$T/gone/root.crl")
+	load revoked
+	faulty "$placed" 1
+	check "killed at the step that puts gone/root.crl in place" killed
+	rm -rf "$T/gone"
+	check "its folder removed, kmc repair goes through" repair
+	check "... the vault healthy, nothing pending" \
+		bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+	check "... and the next ca crl signs one" look ca crl root --out "$OUTCRL"
 else
 	skip_kills "ca crl with root.crl made meanwhile"
+fi
+
+# ---- another kmc's staged CRL beside FILE is never removed ------------------------
+# Another vault's kmc ca crl writing the same FILE at the same time
+# stages .root.crl.kmc-new there too (no lock is shared between vaults):
+# this one must neither remove that file nor write into its name (the
+# other would then put this CRL, or half of it, at FILE, and its own
+# would be lost). Refused, exit 8, naming it; the vault as it was.
+load revoked
+STAGED_OTHER=$T/.root.crl.kmc-new
+printf '%s\n' "$OTHERS" >"$STAGED_OTHER"
+gen_before=$(look ca list root --json | jq -r '.[0].next_crl')
+look ca crl root --out "$OUTCRL" >"$RUN_OUT" 2>"$RUN_ERR"
+rc=$?
+check "another's staged CRL beside FILE: refused (exit 8), naming it" \
+	bash -c '[ "$1" = 8 ] && grep -q "\.root\.crl\.kmc-new" "$2"' _ "$rc" "$RUN_ERR"
+check "... that file as it was" test "$(cat "$STAGED_OTHER")" = "$OTHERS"
+check "... no FILE, the CA's next number as it was, nothing pending" \
+	bash -c '[ ! -e "$1" ] && [ "$("$2" --vault "$3" ca list root --json | jq -r ".[0].next_crl")" = "$4" ] &&
+		[[ $("$2" --vault "$3" status --json) == *"\"pending_change\":false"* ]]' \
+	_ "$OUTCRL" "$KMC_LOOK" "$V" "$gen_before"
+rm -f "$STAGED_OTHER"
+
+# ---- a file system that refuses RENAME_NOREPLACE (NFS) ---------------------------
+# The shim's KMC_FAULT_NO_NOREPLACE makes renameat2 with the flag fail
+# with EINVAL, as NFS does: the last step then links the staged CRL to
+# FILE (refused as atomically for a name there) and drops the staged
+# name, rather than fail, leaving a change that every writable open then
+# failed to finish.
+nfs() { LD_PRELOAD="$SO" KMC_FAULT_NO_NOREPLACE=1 "$@"; }
+CMD=(ca crl root --out "$OUTCRL")
+load revoked
+{ nfs "$KMC" --vault "$V" "${CMD[@]}" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+rc=$?
+check "without RENAME_NOREPLACE, ca crl puts the CRL in place" crl_kept
+check "... nothing pending or staged" \
+	bash -c '[[ $("$1" --vault "$2" status --json) == *"\"healthy\":true,"*"\"pending_change\":false"* ]]' _ "$KMC_LOOK" "$V"
+check "... nothing staged left" no_staged_files
+load revoked
+{ nfs env KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "${CMD[@]}" >/dev/null 2>"$T/trace" </dev/null; } 2>/dev/null
+linked=$(sed -n 's/^faultinject: #\([0-9]*\) linkat root\.crl$/\1/p' "$T/trace")
+check "the shim's trace shows the link that puts root.crl in place" test -n "$linked"
+load revoked
+{ nfs env KMC_FAULT_AT="$linked" KMC_FAULT_MAKE="$OUTCRL" "$KMC" --vault "$V" "${CMD[@]}" \
+	>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+rc=$?
+check "root.crl made just before that link: left alone, refused" left_alone
+if kills_wanted; then
+	load revoked
+	{ nfs env KMC_FAULT_AT="$linked" KMC_FAULT_KILL=1 "$KMC" --vault "$V" "${CMD[@]}" \
+		>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+	check "killed at that link" killed
+	check "kmc repair, without RENAME_NOREPLACE too, goes through" \
+		nfs "$KMC" --vault "$V" repair
+	rc=0
+	check "... and puts the CRL in place" crl_kept
+	check "... nothing staged left" no_staged_files
+else
+	skip_kills "ca crl without RENAME_NOREPLACE"
 fi
 
 done_testing

@@ -258,4 +258,26 @@ for NO_TMPFILE in '' 1; do
 	done
 done
 
+# ---- neither O_TMPFILE nor RENAME_NOREPLACE (NFS) --------------------------------
+# The named temporary then takes FILE's name by a hard link, which
+# refuses a name there as atomically, and drops its own name (the
+# shim's KMC_FAULT_NO_NOREPLACE: renameat2 with the flag fails with
+# EINVAL, as on NFS, where ref --out failed so).
+nfs() {
+	{ LD_PRELOAD="$SO" KMC_FAULT_NO_TMPFILE=1 KMC_FAULT_NO_NOREPLACE=1 "$@" "$KMC" --vault "$V" \
+		"${CMD[@]}" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+	rc=$?
+}
+written() { [ "$rc" = 0 ] || { echo "exit $rc: $(cat "$RUN_ERR")" >&2; return 1; }; whole && no_tmp_left; }
+load
+nfs
+check "(no O_TMPFILE, no RENAME_NOREPLACE) ref --out writes FILE whole, nothing left" written
+load
+nfs env KMC_FAULT_TRACE=1
+linked=$(sed -n 's/^faultinject: #\([0-9]*\) linkat server\.ref$/\1/p' "$RUN_ERR")
+check "(no O_TMPFILE, no RENAME_NOREPLACE) the trace shows the link that names FILE" test -n "$linked"
+load
+nfs env KMC_FAULT_AT="$linked" KMC_FAULT_MAKE="$OUTF"
+check "(no O_TMPFILE, no RENAME_NOREPLACE) FILE made just before that link: left alone, refused" left_alone
+
 done_testing
