@@ -57,6 +57,10 @@ int input_read(const char *path, input_kind kind, uint8_t **ret,
 	size_t len;
 	int r;
 
+	if (!path[0])
+		return kmc_detail(KMC_E_INVALID, "an empty file name was given "
+			"for a %s", kind == INPUT_KEY ? "key" : kind == INPUT_CRL ?
+			"CRL" : "certificate");
 	fd = kmc_open_no_links(path);
 	if (fd < 0) {
 		if (errno == ELOOP)

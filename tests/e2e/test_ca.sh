@@ -421,6 +421,8 @@ t_err 7 "ca revoke root SERIAL of late: unknown to the record" "no certificate w
 	kmc ca revoke root "$late_serial"
 t_err 2 "ca revoke with both a SERIAL and --cert is refused" "one of them" \
 	kmc ca revoke root "$late_serial" --cert "$T/late.crt"
+t_err 2 "ca revoke --cert with an empty file name is refused, saying so" \
+	"an empty file name was given for a certificate" kmc ca revoke root --cert ""
 t_err 2 "ca revoke with neither is refused" "one of them" kmc ca revoke root
 # A certificate of another key under the CA's very subject: not the CA's.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/forge.key" \
