@@ -21,18 +21,31 @@
 #include "x509.h"
 #include "../safeio/fileio.h"
 
-/* Whether OpenSSL's newest error is an allocation failure: then the input
- * is not at fault and must not be blamed. */
+/* Whether OpenSSL's oldest or newest error is an allocation failure:
+ * then the input is not at fault and must not be blamed. The oldest
+ * too: an allocation failing deep in a decoder is the first error of
+ * the queue, and the callers above it add theirs ("nested asn1 error",
+ * PEM's "ASN1 lib"), the newest being no allocation failure. */
+static int is_nomem(unsigned long e)
+{
+	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+}
+
 int ossl_nomem(void)
 {
-	unsigned long e = ERR_peek_last_error();
-
-	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	return is_nomem(ERR_peek_last_error()) || is_nomem(ERR_peek_error());
 }
 
 #define NOMEM_OR(show, r) \
 	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
 		"checking it", (show)) : (r))
+/* The same for a PEM read, which also failed with no error at all when
+   OpenSSL's error state could not be allocated (a malformed input
+   always leaves one, "no start line" at the least): the run failed,
+   not the input. */
+#define PEM_NOMEM_OR(show, r) \
+	(ossl_nomem() || !ERR_peek_error() ? kmc_detail(KMC_E_NOMEM, "%s: "\
+		"out of memory while checking it", (show)) : (r))
 
 const char *ossl_reason(void)
 {
@@ -174,8 +187,8 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM certificate (%s)", show,
+			return PEM_NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+				"%s: truncated or damaged PEM certificate (%s)", show,
 				ossl_reason()));
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
@@ -186,8 +199,8 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		X509 *x = d2i_X509(NULL, &p, (long)len);
 
 		if (!x)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a certificate "
-				"(neither PEM nor DER)", show);
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
+				"a certificate (neither PEM nor DER)", show));
 		if (p != data + len || !sk_X509_push(certs, x)) {
 			X509_free(x);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
@@ -212,16 +225,16 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM CRL (%s)", show,
+			return PEM_NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+				"%s: truncated or damaged PEM CRL (%s)", show,
 				ossl_reason()));
 	} else {
 		const unsigned char *p = data;
 
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (!crl)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a CRL (neither "
-				"PEM nor DER)", show);
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
+				"a CRL (neither PEM nor DER)", show));
 		if (p != data + len) {
 			X509_CRL_free(crl);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
