@@ -39,13 +39,6 @@ int ossl_nomem(void)
 #define NOMEM_OR(show, r) \
 	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
 		"checking it", (show)) : (r))
-/* The same for a PEM read, which also failed with no error at all when
-   OpenSSL's error state could not be allocated (a malformed input
-   always leaves one, "no start line" at the least): the run failed,
-   not the input. */
-#define PEM_NOMEM_OR(show, r) \
-	(ossl_nomem() || !ERR_peek_error() ? kmc_detail(KMC_E_NOMEM, "%s: "\
-		"out of memory while checking it", (show)) : (r))
 
 const char *ossl_reason(void)
 {
@@ -187,7 +180,7 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
-			return PEM_NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
 				"%s: truncated or damaged PEM certificate (%s)", show,
 				ossl_reason()));
 		ERR_clear_error();
@@ -225,7 +218,7 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return PEM_NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
 				"%s: truncated or damaged PEM CRL (%s)", show,
 				ossl_reason()));
 	} else {
