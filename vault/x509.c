@@ -153,8 +153,8 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
-int certs_parse(const char *show, const uint8_t *data, size_t len,
-	STACK_OF(X509) **ret)
+static int certs_parse_once(const char *show, const uint8_t *data,
+	size_t len, STACK_OF(X509) **ret, int *ret_silent)
 {
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = sk_X509_new_null();
 	BIO *bio;
@@ -179,10 +179,12 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		BIO_free(bio);
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
-		    sk_X509_num(certs) == 0)
+		    sk_X509_num(certs) == 0) {
+			*ret_silent = !ERR_peek_error();
 			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
 				"%s: truncated or damaged PEM certificate (%s)", show,
 				ossl_reason()));
+		}
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
 		   every armour must have given a certificate. */
@@ -202,6 +204,29 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 	}
 	*ret = TAKE_PTR(certs);
 	return 0;
+}
+
+/*
+ * A PEM read that failed leaving no error at all is either a block with
+ * nothing in it or an allocation OpenSSL failed without saying so
+ * (found by failing each allocation of kmc ca revoke --cert in turn: the
+ * CA's own certificate called damaged, the user's file too). The two
+ * cannot be told apart from the queue, so such a failure is read once
+ * more: bytes that parse the second time are good, and the first
+ * failure was the run's; a second failure is the input's.
+ */
+int certs_parse(const char *show, const uint8_t *data, size_t len,
+	STACK_OF(X509) **ret)
+{
+	int silent = 0, r;
+
+	r = certs_parse_once(show, data, len, ret, &silent);
+	if (r == KMC_E_CORRUPT && silent) {
+		kmc_detail_clear();
+		silent = 0;
+		r = certs_parse_once(show, data, len, ret, &silent);
+	}
+	return r;
 }
 
 int crl_parse(const char *show, const uint8_t *data, size_t len,
