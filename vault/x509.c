@@ -31,9 +31,26 @@ static int is_nomem(unsigned long e)
 	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
 }
 
+/* Whether OpenSSL can record an error at all: an allocation failing in
+   its first ERR_ call leaves the error state unmade for the rest of the
+   process, every later failure silent (a parse then reads as damaged,
+   a signature as not matching). An error raised between marks is
+   looked for and taken away again. */
+static int ossl_errors_work(void)
+{
+	int ok;
+
+	ERR_set_mark();
+	ERR_raise(ERR_LIB_USER, ERR_R_INTERNAL_ERROR);
+	ok = ERR_peek_last_error() != 0;
+	ERR_pop_to_mark();
+	return ok;
+}
+
 int ossl_nomem(void)
 {
-	return is_nomem(ERR_peek_last_error()) || is_nomem(ERR_peek_error());
+	return is_nomem(ERR_peek_last_error()) || is_nomem(ERR_peek_error()) ||
+		!ossl_errors_work();
 }
 
 #define NOMEM_OR(show, r) \
@@ -177,9 +194,14 @@ static int certs_parse_once(const char *show, const uint8_t *data,
 			}
 		}
 		BIO_free(bio);
-		/* The loop ends at "no start line" when all went well. */
-		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
-		    sk_X509_num(certs) == 0) {
+		/* The loop ends at "no start line" when all went well; or
+		   with no error at all when OpenSSL's error state could not be
+		   set up (an allocation failing in its first ERR_ call: it
+		   then records nothing for the rest of the process), where
+		   pem_all_used() below still tells a block that gave no
+		   certificate. */
+		if (sk_X509_num(certs) == 0 || (ERR_peek_last_error() &&
+		    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)) {
 			*ret_silent = !ERR_peek_error();
 			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
 				"%s: truncated or damaged PEM certificate (%s)", show,
