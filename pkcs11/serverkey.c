@@ -378,10 +378,17 @@ static int uri_out(P11KitUri *u, char **ret)
  * the failure (SoftHSM2 does, when its object file cannot be finished).
  * The id ids_settle() chose named nothing before, so whatever has it now
  * is ours: destroyed, so that no private key is left that nothing names.
+ * What this session finds is not all a token may have kept, though:
+ * SoftHSM2, its object file written and the next write of it failing,
+ * answers CKR_GENERAL_ERROR, keeps the object out of this process's view
+ * and loads it in the next one. So unless sure (the token refused before
+ * keeping anything, or the objects were made whole and are in view), the
+ * caller's word stays (made 1): the key URI stays on the vault's list for
+ * kmc repair, whose removal finds the key gone or removes it.
  * Returns r, with a word added to its detail when something stays.
  */
 static int leftovers_destroy(token *t, P11KitUri *u, p11_key_intent *intent,
-	int r)
+	int sure, int r)
 {
 	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
 		CKO_PUBLIC_KEY };
@@ -411,13 +418,17 @@ static int leftovers_destroy(token *t, P11KitUri *u, p11_key_intent *intent,
 	}
 	/* The caller's word: nothing of it is left on the token. */
 	if (intent)
-		intent->made = left;
-	if (!left)
+		intent->made = left || !sure;
+	if (!left && (sure || !intent || !intent->fn))
 		return r;
 	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
 	token_name(t, tn, sizeof(tn));
 	key_name(u, kn, sizeof(kn));
 	kmc_detail_clear();
+	if (!left)
+		return kmc_detail(r, "%s; what token %s may have kept of it (%s) "
+			"out of this process's view is left to kmc repair",
+			detail, tn, kn);
 	return kmc_detail(r, "%s; and what token %s may have kept of it (%s) "
 		"could not be removed again: remove it with the token's tools",
 		detail, tn, kn);
@@ -506,12 +517,12 @@ static int generate_in(token *t, P11KitUri *u, p11_key_spec spec,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return leftovers_destroy(t, u, intent, kmc_detail(KMC_E_P11,
+		return leftovers_destroy(t, u, intent, 1, kmc_detail(KMC_E_P11,
 			"token %s has no room for another key "
 			"(CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, 0, p11_ck_fail(rv,
 			"making the key pair in the token"));
 	r = serverkey_public_read(t, ph, kt, pub);
 	if (r < 0) {
@@ -615,18 +626,18 @@ static int import_in(token *t, P11KitUri *u, const p11_key_parts *k,
 		char tn[40];
 
 		token_name(t, tn, sizeof(tn));
-		return leftovers_destroy(t, u, intent, kmc_detail(KMC_E_P11,
+		return leftovers_destroy(t, u, intent, 1, kmc_detail(KMC_E_P11,
 			"token %s has no room for another key "
 			"(CKR_DEVICE_MEMORY)", tn));
 	}
 	if (rv != CKR_OK)
-		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, 0, p11_ck_fail(rv,
 			"moving the private key into the token"));
 	rv = t->mod->C_CreateObject(t->session, pt, pn, &ph);
 	if (rv != CKR_OK) {
 		/* No half key left behind. */
 		(void)t->mod->C_DestroyObject(t->session, sh);
-		return leftovers_destroy(t, u, intent, p11_ck_fail(rv,
+		return leftovers_destroy(t, u, intent, 0, p11_ck_fail(rv,
 			"storing the public key in the token"));
 	}
 	r = serverkey_public_read(t, ph, kt, pub);
@@ -693,7 +704,7 @@ static int key_make(const char *uri, const p11_pin *pin, const make_args *a,
 		   it named nowhere, so it goes again. */
 		r = uri_out(u, ret_uri);
 		if (r < 0)
-			r = leftovers_destroy(t, u, a->intent, kmc_detail(r,
+			r = leftovers_destroy(t, u, a->intent, 1, kmc_detail(r,
 				"writing the new key's URI: %s", r == KMC_E_NOMEM ?
 				"out of memory" : "too long"));
 	}

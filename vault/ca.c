@@ -336,16 +336,48 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	return 0;
 }
 
-/* Whether an allocation failure is anywhere in OpenSSL's error queue,
-   which this empties. */
-static int queued_nomem(void)
+/*
+ * Why a certificate did not verify under a CA's key: not signed by it
+ * (a signature that does not match, a key of another type: errors of
+ * the check itself, ERR_LIB_ASN1 and the key's own), or a failure of
+ * the run that says nothing of the file. OpenSSL reports an allocation
+ * failing in a verification as an allocation failure, but also as a
+ * digest or key type it could not fetch (a provider's store that could
+ * not be made, "SHA256 could not be fetched") or the CA's key that
+ * would not decode: errors of EVP or the library's core, first in the
+ * queue, which the CA's own key and a digest every build has never
+ * give when memory is there.
+ */
+static int verify_failure(const char *path, const char *ca)
 {
-	unsigned long e;
-	int nomem = 0;
+	unsigned long first = ERR_peek_error();
+	int lib = ERR_GET_LIB(first);
 
-	while ((e = ERR_get_error()) != 0)
-		nomem |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
-	return nomem;
+	if (ossl_nomem() || lib == ERR_LIB_EVP || lib == ERR_LIB_CRYPTO ||
+	    ERR_GET_REASON(first) == ERR_R_INTERNAL_ERROR)
+		return kmc_detail(KMC_E_NOMEM, "%s: checking its signature "
+			"under CA %s's key failed (%s): out of memory, or "
+			"OpenSSL cannot verify", path, ca, ossl_reason());
+	return kmc_detail(KMC_E_VERIFY, "%s: not a certificate CA %s "
+		"signed (its signature does not verify under the CA's key)",
+		path, ca);
+}
+
+/* Whether ca's key verifies x's signature. A failed check is made once
+   more: OpenSSL reports some allocation failures inside a verification
+   as a signature that does not match, with no error of its own (the
+   digest's or the key's context not made, a number of the EC check not
+   allocated), which verify_failure() could not tell from a certificate
+   another key signed. A signature that verifies the second time is
+   good; one that fails twice is called a mismatch. */
+static int signed_by(X509 *x, X509 *ca)
+{
+	if (X509_verify(x, X509_get0_pubkey(ca)) == 1)
+		return 1;
+	if (ossl_nomem())
+		return 0;
+	ERR_clear_error();
+	return X509_verify(x, X509_get0_pubkey(ca)) == 1;
 }
 
 /* The certificate in the file path, which must be one CA c signed: its
@@ -392,26 +424,20 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 		goto out;
 	}
 	ERR_clear_error();
-	r = X509_verify(x, X509_get0_pubkey(c->cert));
-	if (r != 1) {
-		/* Memory running out is not a bad signature: -1 is OpenSSL's
-		   own failure, and a malloc failure may be queued under the
-		   EVP error it ends with. (Some inside the provider come back
-		   as 0 with no such trace, which kmc cannot tell apart.) */
-		r = r < 0 || queued_nomem() ? KMC_E_NOMEM : kmc_detail(
-			KMC_E_VERIFY, "%s: not a certificate CA %s signed (its "
-			"signature does not verify under the CA's key)", path,
-			c->name);
+	if (!signed_by(x, c->cert)) {
+		r = verify_failure(path, c->name);
 		ERR_clear_error();
 		goto out;
 	}
 	sn = X509_get0_serialNumber(x);
 	bn = ASN1_INTEGER_to_BN(sn, NULL);
-	/* The serial of a certificate that parsed always converts: only
-	   memory fails here. (ossl_nomem() says whether, not an error.) */
 	if (!bn) {
+		/* Not "0 or 1" as ossl_nomem() says it: a positive r went
+		   on as success with no serial read, and revoked an empty
+		   one. */
 		ERR_clear_error();
-		r = KMC_E_NOMEM;
+		r = kmc_detail(KMC_E_NOMEM, "%s: out of memory reading its "
+			"serial", path);
 		goto out;
 	}
 	if (BN_is_negative(bn) || BN_is_zero(bn) ||
@@ -422,6 +448,17 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 		goto out;
 	}
 	e->serial_len = (uint8_t)BN_bn2bin(bn, e->serial);
+	/* Its extensions, read once (X509_cmp above read them already, and
+	   a failure then sticks): X509_get_extended_key_usage() says 0 for
+	   extensions that could not be read, and a client certificate was
+	   recorded as a server's. Signed by the CA, they are the ones kmc
+	   wrote: a failure is the run's (memory), not the file's. */
+	if (X509_check_purpose(x, -1, 0) != 1) {
+		r = kmc_detail(KMC_E_NOMEM, "%s: reading its extensions failed "
+			"(%s): out of memory", path, ossl_reason());
+		ERR_clear_error();
+		goto out;
+	}
 	e->kind = (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT) &&
 		!(X509_get_extended_key_usage(x) & XKU_SSL_SERVER) ?
 		CA_KIND_CLIENT : CA_KIND_SERVER;

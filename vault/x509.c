@@ -21,13 +21,36 @@
 #include "x509.h"
 #include "../safeio/fileio.h"
 
-/* Whether OpenSSL's newest error is an allocation failure: then the input
- * is not at fault and must not be blamed. */
+/* Whether OpenSSL's oldest or newest error is an allocation failure:
+ * then the input is not at fault and must not be blamed. The oldest
+ * too: an allocation failing deep in a decoder is the first error of
+ * the queue, and the callers above it add theirs ("nested asn1 error",
+ * PEM's "ASN1 lib"), the newest being no allocation failure. */
+static int is_nomem(unsigned long e)
+{
+	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+}
+
+/* Whether OpenSSL can record an error at all: an allocation failing in
+   its first ERR_ call leaves the error state unmade for the rest of the
+   process, every later failure silent (a parse then reads as damaged,
+   a signature as not matching). An error raised between marks is
+   looked for and taken away again. */
+static int ossl_errors_work(void)
+{
+	int ok;
+
+	ERR_set_mark();
+	ERR_raise(ERR_LIB_USER, ERR_R_INTERNAL_ERROR);
+	ok = ERR_peek_last_error() != 0;
+	ERR_pop_to_mark();
+	return ok;
+}
+
 int ossl_nomem(void)
 {
-	unsigned long e = ERR_peek_last_error();
-
-	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	return is_nomem(ERR_peek_last_error()) || is_nomem(ERR_peek_error()) ||
+		!ossl_errors_work();
 }
 
 #define NOMEM_OR(show, r) \
@@ -151,8 +174,8 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
-int certs_parse(const char *show, const uint8_t *data, size_t len,
-	STACK_OF(X509) **ret)
+static int certs_parse_once(const char *show, const uint8_t *data,
+	size_t len, STACK_OF(X509) **ret, int *ret_silent)
 {
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = sk_X509_new_null();
 	BIO *bio;
@@ -175,12 +198,19 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 			}
 		}
 		BIO_free(bio);
-		/* The loop ends at "no start line" when all went well. */
-		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
-		    sk_X509_num(certs) == 0)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM certificate (%s)", show,
+		/* The loop ends at "no start line" when all went well; or
+		   with no error at all when OpenSSL's error state could not be
+		   set up (an allocation failing in its first ERR_ call: it
+		   then records nothing for the rest of the process), where
+		   pem_all_used() below still tells a block that gave no
+		   certificate. */
+		if (sk_X509_num(certs) == 0 || (ERR_peek_last_error() &&
+		    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)) {
+			*ret_silent = !ERR_peek_error();
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+				"%s: truncated or damaged PEM certificate (%s)", show,
 				ossl_reason()));
+		}
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
 		   every armour must have given a certificate. */
@@ -190,8 +220,8 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		X509 *x = d2i_X509(NULL, &p, (long)len);
 
 		if (!x)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a certificate "
-				"(neither PEM nor DER)", show);
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
+				"a certificate (neither PEM nor DER)", show));
 		if (p != data + len || !sk_X509_push(certs, x)) {
 			X509_free(x);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
@@ -200,6 +230,29 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 	}
 	*ret = TAKE_PTR(certs);
 	return 0;
+}
+
+/*
+ * A PEM read that failed leaving no error at all is either a block with
+ * nothing in it or an allocation OpenSSL failed without saying so
+ * (found by failing each allocation of kmc ca revoke --cert in turn: the
+ * CA's own certificate called damaged, the user's file too). The two
+ * cannot be told apart from the queue, so such a failure is read once
+ * more: bytes that parse the second time are good, and the first
+ * failure was the run's; a second failure is the input's.
+ */
+int certs_parse(const char *show, const uint8_t *data, size_t len,
+	STACK_OF(X509) **ret)
+{
+	int silent = 0, r;
+
+	r = certs_parse_once(show, data, len, ret, &silent);
+	if (r == KMC_E_CORRUPT && silent) {
+		kmc_detail_clear();
+		silent = 0;
+		r = certs_parse_once(show, data, len, ret, &silent);
+	}
+	return r;
 }
 
 int crl_parse(const char *show, const uint8_t *data, size_t len,
@@ -216,16 +269,16 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM CRL (%s)", show,
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
+				"%s: truncated or damaged PEM CRL (%s)", show,
 				ossl_reason()));
 	} else {
 		const unsigned char *p = data;
 
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (!crl)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a CRL (neither "
-				"PEM nor DER)", show);
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
+				"a CRL (neither PEM nor DER)", show));
 		if (p != data + len) {
 			X509_CRL_free(crl);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "

@@ -139,4 +139,38 @@ sweep "key gen --on-token" web key gen web --on-token "$TOK"
 sweep "import --on-token" server import -c "$P/ca.crt" -s "$P/server.crt" \
 	-k "$P/server.plain.key" --on-token "$TOK"
 
+# The step the sweeps sample past: SoftHSM2 writes a new object's file
+# an attribute at a time, opening it again for each; the last of those
+# opens failing, it answers CKR_GENERAL_ERROR and keeps the object, whole
+# on disk, out of the failing process's view, where kmc looked for what
+# to take back and found nothing; the next process loads it. The vault
+# must keep the key listed for kmc repair, which removes it.
+# rewrite_step CMD...: the step of the last open of the first object file
+# the command writes (empty: none seen).
+rewrite_step() {
+	token_vault_load
+	{ LD_PRELOAD="$SO" KMC_FAULT_TRACE=1 "$KMC" --vault "$V" "$@" \
+		>/dev/null 2>"$T/trace" </dev/null; } 2>/dev/null
+	awk '$1 == "faultinject:" && $3 == "open" && $4 ~ /\.object$/ &&
+		$4 !~ /\/token\.object$/ { if (f == "") f = $4; if ($4 == f) { n = $2 } }
+		END { sub(/^#/, "", n); print n }' "$T/trace"
+}
+for what in "key gen" import; do
+	name=web
+	cmd=(key gen web --on-token "$TOK")
+	[ "$what" = "key gen" ] || {
+		name=server
+		cmd=(import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.plain.key" --on-token "$TOK")
+	}
+	n=$(rewrite_step "${cmd[@]}")
+	check "$what: the trace shows the token opening the new key's object file again" test -n "$n"
+	token_vault_load
+	faulty "${n:-1}" 0 "${cmd[@]}"
+	check "$what, that open failing: refused, naming the token's error" test "$rc" != 0
+	check "$what, that open failing: the old state" test "$(state "$name")" = old
+	t "$what, that open failing: kmc repair" kmc repair
+	check "... removes the key the token kept" fails on_token "$name"
+	check "... and nothing waits to be destroyed" waits_none
+done
+
 done_testing
