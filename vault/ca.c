@@ -52,11 +52,18 @@ static int ca_item(const char *name, char *buf, size_t size)
 }
 
 /* The CA's certificate must still be one a CA signs with: CA:TRUE,
-   keyCertSign, within its dates, and its key's. */
+   keyCertSign, within its dates, and its key's. Each check can fail for
+   want of memory inside OpenSSL (the extensions cached, a time made to
+   compare with, the key's compared), which says nothing of the CA. */
 static int check_ca_cert(const ca_parts *p)
 {
-	uint32_t ext = X509_get_extension_flags(p->cert);
+	uint32_t ext;
+	int cmp;
 
+	ERR_clear_error();
+	ext = X509_get_extension_flags(p->cert);
+	if ((ext & EXFLAG_INVALID) && ossl_nomem())
+		return KMC_E_NOMEM;
 	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(p->cert) & KU_KEY_CERT_SIGN)))
 		return kmc_detail(KMC_E_VERIFY, "%s/cert is not a CA certificate "
@@ -66,16 +73,25 @@ static int check_ca_cert(const ca_parts *p)
 		return kmc_detail(KMC_E_VERIFY, "%s/cert has no subject key "
 			"identifier, which the certificates it signs name",
 			p->item);
-	if (X509_cmp_current_time(X509_get0_notBefore(p->cert)) >= 0)
+	/* 0 is X509_cmp_current_time's failure, not a time. */
+	cmp = X509_cmp_current_time(X509_get0_notBefore(p->cert));
+	if (cmp == 0 && ossl_nomem())
+		return KMC_E_NOMEM;
+	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s is not valid yet",
 			p->name);
-	if (X509_cmp_current_time(X509_get0_notAfter(p->cert)) <= 0)
+	cmp = X509_cmp_current_time(X509_get0_notAfter(p->cert));
+	if (cmp == 0 && ossl_nomem())
+		return KMC_E_NOMEM;
+	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);
 	if (p->key && X509_check_private_key(p->cert, p->key) != 1) {
+		int nomem = ossl_nomem();
+
 		ERR_clear_error();
-		return kmc_detail(KMC_E_VERIFY, "%s/key is not the key of %s/cert",
-			p->item, p->item);
+		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "%s/key "
+			"is not the key of %s/cert", p->item, p->item);
 	}
 	return 0;
 }
@@ -336,18 +352,6 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	return 0;
 }
 
-/* Whether an allocation failure is anywhere in OpenSSL's error queue,
-   which this empties. */
-static int queued_nomem(void)
-{
-	unsigned long e;
-	int nomem = 0;
-
-	while ((e = ERR_get_error()) != 0)
-		nomem |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
-	return nomem;
-}
-
 /* The certificate in the file path, which must be one CA c signed: its
    issuer is the CA's subject and the CA's key verifies its signature.
    Its serial into *e (as the record keeps one), its kind and end date
@@ -398,7 +402,7 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 		   own failure, and a malloc failure may be queued under the
 		   EVP error it ends with. (Some inside the provider come back
 		   as 0 with no such trace, which kmc cannot tell apart.) */
-		r = r < 0 || queued_nomem() ? KMC_E_NOMEM : kmc_detail(
+		r = r < 0 || ossl_nomem() ? KMC_E_NOMEM : kmc_detail(
 			KMC_E_VERIFY, "%s: not a certificate CA %s signed (its "
 			"signature does not verify under the CA's key)", path,
 			c->name);

@@ -219,7 +219,12 @@ int certmake_crl(const ca_rec *c, uint64_t crl_number, X509 *x,
 			goto out;
 	if (X509_CRL_sort(crl) != 1)
 		goto out;
-	if (X509_CRL_sign(crl, key, certmake_digest(key)) <= 0) {
+	/* OpenSSL 3.0's signature providers return some allocation
+	   failures with no trace of them queued: the same key and bytes
+	   signed again fail again only if they are at fault. */
+	if (X509_CRL_sign(crl, key, certmake_digest(key)) <= 0 &&
+	    (ossl_nomem() || (ERR_clear_error(),
+	     X509_CRL_sign(crl, key, certmake_digest(key)) <= 0))) {
 		r = ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_INVALID,
 			"signing the CRL: %s", ossl_reason());
 		goto out;

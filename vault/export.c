@@ -383,9 +383,11 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		return kmc_detail(r, "%s holds no key %s (no item %s/key)",
 			v->dir, name, name);
 	KMC_GUARD(token_key_refused(v, name, "exported", r));
-	if (key_from_pkcs8(der, &s->k) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s/key: not a PKCS#8 "
-			"private key", name);
+	r = key_from_pkcs8(der, &s->k);
+	if (r == KMC_E_CORRUPT)
+		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
+			name);
+	KMC_GUARD(r);
 	if (!certs)
 		return 0;
 	r = vault_part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);

@@ -21,18 +21,78 @@
 #include "x509.h"
 #include "../safeio/fileio.h"
 
-/* Whether OpenSSL's newest error is an allocation failure: then the input
- * is not at fault and must not be blamed. */
+/* OpenSSL's error queue holds 16 entries (ERR_NUM_ERRORS, which its
+   headers hide where deprecated names are). */
+#define OSSL_QUEUE_MAX 16
+
+static int is_nomem(unsigned long e)
+{
+	if (ERR_SYSTEM_ERROR(e))
+		return ERR_GET_REASON(e) == ENOMEM;
+	return ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+}
+
+/* Whether an allocation failure is anywhere in OpenSSL's error queue:
+ * then the input is not at fault and must not be blamed. Not only the
+ * newest: OpenSSL queues the allocation's failure first and then the
+ * failures of each caller up the stack ("nested asn1 error", "unsupported",
+ * "bad decrypt"), the last of which names no allocation at all.
+ *
+ * OpenSSL offers no way to look at the queue but to take each entry off:
+ * they are taken off and put back as they were (library, reason, data,
+ * where raised), so ossl_reason() and the callers that read the queue
+ * after this see what they would have. */
 int ossl_nomem(void)
 {
-	unsigned long e = ERR_peek_last_error();
+	struct {
+		unsigned long e;
+		const char *file, *func;
+		int line, has_data;
+		char data[256];
+	} q[OSSL_QUEUE_MAX];
+	const char *file, *func, *data;
+	unsigned long e;
+	int n = 0, line, flags, nomem = 0;
 
-	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	while ((e = ERR_get_error_all(&file, &line, &func, &data,
+			&flags)) != 0) {
+		nomem |= is_nomem(e);
+		if (n == OSSL_QUEUE_MAX)
+			continue;	/* more than the queue holds: cannot be */
+		q[n].e = e;
+		q[n].file = file;
+		q[n].func = func;
+		q[n].line = line;
+		q[n].has_data = data && (flags & ERR_TXT_STRING);
+		snprintf(q[n].data, sizeof(q[n].data), "%s",
+			q[n].has_data ? data : "");
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		ERR_new();
+		ERR_set_debug(q[i].file, q[i].line, q[i].func);
+		if (q[i].has_data)
+			ERR_set_error(ERR_GET_LIB(q[i].e), ERR_GET_REASON(q[i].e),
+				"%s", q[i].data);
+		else
+			ERR_set_error(ERR_GET_LIB(q[i].e), ERR_GET_REASON(q[i].e),
+				NULL);
+	}
+	return nomem;
 }
 
 #define NOMEM_OR(show, r) \
 	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
 		"checking it", (show)) : (r))
+
+/* OpenSSL failed with nothing queued at all: a parse of bad input
+ * always says why, so the queue itself could not be had (its memory is
+ * allocated at the first error of a thread, and when that fails every
+ * error is lost). Not the input's fault either. */
+#define NO_TRACE_OR(show, r) \
+	(ERR_peek_last_error() == 0 ? kmc_detail(KMC_E_NOMEM, "%s: out of " \
+		"memory while reading it (OpenSSL failed without saying why)", \
+		(show)) : (r))
 
 const char *ossl_reason(void)
 {
@@ -151,7 +211,8 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
-int certs_parse(const char *show, const uint8_t *data, size_t len,
+/* One read of data: certs_parse's, but for its second try. */
+static int certs_read(const char *show, const uint8_t *data, size_t len,
 	STACK_OF(X509) **ret)
 {
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = sk_X509_new_null();
@@ -178,9 +239,9 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM certificate (%s)", show,
-				ossl_reason()));
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: truncated or damaged PEM "
+				"certificate (%s)", show, ossl_reason())));
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
 		   every armour must have given a certificate. */
@@ -190,16 +251,39 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 		X509 *x = d2i_X509(NULL, &p, (long)len);
 
 		if (!x)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a certificate "
-				"(neither PEM nor DER)", show);
-		if (p != data + len || !sk_X509_push(certs, x)) {
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: not a certificate (neither PEM "
+				"nor DER)", show)));
+		if (p != data + len) {
 			X509_free(x);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
 				"certificate", show);
 		}
+		if (!sk_X509_push(certs, x)) {
+			X509_free(x);
+			return KMC_E_NOMEM;
+		}
 	}
 	*ret = TAKE_PTR(certs);
 	return 0;
+}
+
+int certs_parse(const char *show, const uint8_t *data, size_t len,
+	STACK_OF(X509) **ret)
+{
+	int r = certs_read(show, data, len, ret);
+
+	/* Some allocation failures inside OpenSSL leave no trace the reader
+	   sees (NO_TRACE_OR's), and the failure that follows looks like
+	   damage: the same bytes read again fail again only if they are at
+	   fault. (The vault's own certificates are read here too, and
+	   damage there is exit 4: restore from a backup.) */
+	if (r == KMC_E_CORRUPT) {
+		r = certs_read(show, data, len, ret);
+		if (r == 0)
+			kmc_detail_clear();
+	}
+	return r;
 }
 
 int crl_parse(const char *show, const uint8_t *data, size_t len,
@@ -224,8 +308,8 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (!crl)
-			return kmc_detail(KMC_E_CORRUPT, "%s: not a CRL (neither "
-				"PEM nor DER)", show);
+			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not a "
+				"CRL (neither PEM nor DER)", show));
 		if (p != data + len) {
 			X509_CRL_free(crl);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "

@@ -133,8 +133,10 @@ KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 KMC_INTERNAL const char *ossl_reason(void);
 /* Describe one certificate; info->pem is malloc'd. */
 KMC_INTERNAL int cert_describe(X509 *x, kmc_cert_info *info) KMC_MUST_CHECK;
-/* Whether OpenSSL's newest error is an allocation failure: then the input
- * is not at fault and must not be blamed. */
+/* Whether an allocation failure is anywhere in OpenSSL's error queue
+ * (which it leaves as it was): then the input, a file or the vault's own
+ * data, is not at fault and must not be blamed (KMC_E_NOMEM, never
+ * KMC_E_CORRUPT, KMC_E_VERIFY or KMC_E_INVALID). */
 KMC_INTERNAL int ossl_nomem(void);
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
