@@ -85,14 +85,28 @@ int ossl_nomem(void)
 	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
 		"checking it", (show)) : (r))
 
-/* OpenSSL failed with nothing queued at all: a parse of bad input
- * always says why, so the queue itself could not be had (its memory is
+/* Whether OpenSSL's error queue is lost to this thread: its memory is
  * allocated at the first error of a thread, and when that fails every
- * error is lost). Not the input's fault either. */
+ * error after is dropped, so a failure then is seen with nothing queued
+ * (as some failures of bad input are too: a PEM armour with nothing in
+ * it). An error raised to try it is taken off again. */
+static int ossl_errors_lost(void)
+{
+	int lost;
+
+	ERR_set_mark();
+	ERR_raise(ERR_LIB_USER, ERR_R_INTERNAL_ERROR);
+	lost = ERR_peek_last_error() == 0;
+	ERR_pop_to_mark();
+	return lost;
+}
+
+/* OpenSSL failed with nothing queued, and could queue nothing: not the
+ * input's fault. */
 #define NO_TRACE_OR(show, r) \
-	(ERR_peek_last_error() == 0 ? kmc_detail(KMC_E_NOMEM, "%s: out of " \
-		"memory while reading it (OpenSSL failed without saying why)", \
-		(show)) : (r))
+	(ERR_peek_last_error() == 0 && ossl_errors_lost() ? kmc_detail( \
+		KMC_E_NOMEM, "%s: out of memory while reading it (OpenSSL " \
+		"could not record its errors)", (show)) : (r))
 
 const char *ossl_reason(void)
 {
