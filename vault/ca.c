@@ -73,16 +73,11 @@ static int check_ca_cert(const ca_parts *p)
 		return kmc_detail(KMC_E_VERIFY, "%s/cert has no subject key "
 			"identifier, which the certificates it signs name",
 			p->item);
-	/* 0 is X509_cmp_current_time's failure, not a time. */
-	cmp = X509_cmp_current_time(X509_get0_notBefore(p->cert));
-	if (cmp == 0 && ossl_nomem())
-		return KMC_E_NOMEM;
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(p->cert), &cmp));
 	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s is not valid yet",
 			p->name);
-	cmp = X509_cmp_current_time(X509_get0_notAfter(p->cert));
-	if (cmp == 0 && ossl_nomem())
-		return KMC_E_NOMEM;
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(p->cert), &cmp));
 	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);

@@ -401,9 +401,11 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 	   would make a password item for nothing. */
 	ERR_clear_error();
 	if (X509_check_private_key(sk_X509_value(s->chain, 0), s->k) != 1) {
+		int nomem = ossl_nomem();
+
 		ERR_clear_error();
-		return kmc_detail(KMC_E_VERIFY, "item %s/cert: its certificate "
-			"is not the key's", name);
+		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "item "
+			"%s/cert: its certificate is not the key's", name);
 	}
 	r = vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
 	if (r == KMC_E_NOT_FOUND)

@@ -108,6 +108,20 @@ static int ossl_errors_lost(void)
 		KMC_E_NOMEM, "%s: out of memory while reading it (OpenSSL " \
 		"could not record its errors)", (show)) : (r))
 
+int time_cmp_now(const ASN1_TIME *t, int *ret)
+{
+	int cmp;
+
+	ERR_clear_error();
+	cmp = X509_cmp_current_time(t);
+	if (cmp == 0 && (ossl_nomem() || ossl_errors_lost())) {
+		ERR_clear_error();
+		return KMC_E_NOMEM;
+	}
+	*ret = cmp;
+	return 0;
+}
+
 const char *ossl_reason(void)
 {
 	static _Thread_local char buf[256];
@@ -345,15 +359,18 @@ static void name_of(X509 *x, char *buf, size_t size)
 static int check_dates(const char *show, STACK_OF(X509) *certs)
 {
 	char subject[256];
+	int cmp;
 
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
 		name_of(x, subject, sizeof(subject));
-		if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
+		KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+		if (cmp >= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is "
 				"not valid yet", show, subject);
-		if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+		KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+		if (cmp <= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has "
 				"expired", show, subject);
 	}
@@ -366,6 +383,7 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 	X509 *issuer = NULL;
 	char subject[256];
+	int cmp = 0;
 
 	for (int i = 0; i < sk_X509_num(ca); i++)
 		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
@@ -375,10 +393,13 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	if (!issuer || X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1)
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s", f->crl, f->ca));
-	if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
+	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp));
+	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", f->crl);
-	if (!next || X509_cmp_current_time(next) <= 0)
+	if (next)
+		KMC_GUARD(time_cmp_now(next, &cmp));
+	if (!next || cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is out of date (its next "
 			"update has passed); fetch a current CRL", f->crl);
 	for (int i = 0; i < sk_X509_num(chain); i++) {
