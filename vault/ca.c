@@ -562,6 +562,7 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	if (lstat(abs, &st) == 0)
 		return kmc_detail(KMC_E_EXISTS, "%s exists; kmc ca crl never "
 			"writes over a file", abs);
+	KMC_GUARD(out_folder_check(abs));
 	import_split(abs, dir, sizeof(dir), &base);
 	if (!base[0] || strlen(dir) > JOURNAL_DIR_MAX || strlen(base) > 200)
 		return kmc_detail(KMC_E_INVALID, "--out %s: not a file name kmc "

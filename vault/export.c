@@ -155,6 +155,7 @@ static int out_free(const char *out)
 			kmc_strerror(-errno));
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(-ENOTDIR, "%s: %s is not a folder", out, dir);
+	KMC_GUARD(out_folder_check(out));
 	if (access(dir, W_OK | X_OK) < 0)
 		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
 			kmc_strerror(-errno));
