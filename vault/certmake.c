@@ -148,7 +148,10 @@ int certmake_cert(const cert_plan *p, X509 **ret)
 	r = extensions(p, x);
 	if (r < 0)
 		goto fail;
-	if (X509_sign(x, signer, certmake_digest(signer)) <= 0) {
+	/* Tried once more before it is blamed: as certmake_crl's. */
+	if (X509_sign(x, signer, certmake_digest(signer)) <= 0 &&
+	    (ossl_nomem() || (ERR_clear_error(),
+	     X509_sign(x, signer, certmake_digest(signer)) <= 0))) {
 		r = ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_INVALID,
 			"signing the certificate: %s", ossl_reason());
 		goto fail;

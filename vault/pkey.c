@@ -382,7 +382,9 @@ int key_from_pkcs8_ex(const kmc_secret *der, OSSL_LIB_CTX *libctx,
 {
 	int r;
 
-	ERR_clear_error();
+	/* The queue is left as it is on the way to success: servers load
+	   keys in bulk, some inside OpenSSL's own calls (the provider),
+	   whose marks on the queue a clear would take. */
 	r = pkcs8_decode(der, libctx, propq, ret);
 	if (r != 0)
 		return r < 0 ? r : 0;
