@@ -314,7 +314,8 @@ int certs_parse(const char *show, const uint8_t *data, size_t len,
 	return r;
 }
 
-int crl_parse(const char *show, const uint8_t *data, size_t len,
+/* One read of data: crl_parse's, but for its second try. */
+static int crl_read(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret)
 {
 	X509_CRL *crl = NULL;
@@ -328,16 +329,17 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: "
-				"truncated or damaged PEM CRL (%s)", show,
-				ossl_reason()));
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: truncated or damaged PEM CRL "
+				"(%s)", show, ossl_reason())));
 	} else {
 		const unsigned char *p = data;
 
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not a "
-				"CRL (neither PEM nor DER)", show));
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: not a CRL (neither PEM nor "
+				"DER)", show)));
 		if (p != data + len) {
 			X509_CRL_free(crl);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
@@ -346,6 +348,20 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 	}
 	*ret = crl;
 	return 0;
+}
+
+int crl_parse(const char *show, const uint8_t *data, size_t len,
+	X509_CRL **ret)
+{
+	int r = crl_read(show, data, len, ret);
+
+	/* As certs_parse: the vault's own CRL items are read here too. */
+	if (r == KMC_E_CORRUPT) {
+		r = crl_read(show, data, len, ret);
+		if (r == 0)
+			kmc_detail_clear();
+	}
+	return r;
 }
 
 /* ---------------------------------------------------------------- */

@@ -37,6 +37,7 @@ check "the vault is intact: kmc ca crl signs a CRL the CA verifies" \
 check "the CRL verifies under the CA" \
 	bash -c "openssl crl -in '$T/out.crl' -noout -CAfile '$V/keys/db/ca.crt' 2>&1 | grep -q 'verify OK'"
 
+ALL_FAILS=0
 not_exit_4() { [ "$rc" != 4 ] || { echo "exit 4: $(cat "$RUN_ERR")" >&2; false; }; }
 
 # deep_sweep WHAT STRIDE ARGS...: kmc ARGS with its allocations DEEP
@@ -63,7 +64,7 @@ deep_sweep() {
 		check "$AT: not exit 4 (the vault is not damaged)" not_exit_4
 		check "$AT: the message blames neither the vault nor the arguments" not_blamed
 	done
-	check "$what: the shim is active: some allocations failing fail it" test "$fails" -gt 0
+	ALL_FAILS=$((ALL_FAILS + fails))
 	echo "# $what: $total allocations $DEEP deep, $OPEN_ALLOCS of them the open's;" \
 		"ran $runs (1 in $k past the open): $fails failed; $((SECONDS - t0)) s"
 }
@@ -75,5 +76,9 @@ deep_sweep "ca crl root" 13 ca crl root --out "$T/out.crl"
 deep_sweep "ca list root" 5 ca list root
 deep_sweep "export db --format pkcs8-der" 11 export db --format pkcs8-der \
 	--no-password --out "$T/out.der"
+# Most allocations that fail deep inside OpenSSL are ones it does
+# without, or that kmc now tries again past (a key's decoding): some
+# must still fail a command, or the shim was not failing any.
+check "the shim is active: some allocations failing failed a command" test "$ALL_FAILS" -gt 0
 
 done_testing
