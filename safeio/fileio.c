@@ -383,7 +383,7 @@ static int write_nameless(int dirfd, const char *name, const void *data,
 	return 0;
 }
 
-int kmc_file_write_new(const char *path, const void *data, size_t len,
+int file_write_new(const char *path, const void *data, size_t len,
 	mode_t mode)
 {
 	char parent[PATH_MAX];

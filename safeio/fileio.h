@@ -162,4 +162,12 @@ static inline void kmc_closep(int *fd)
 		close(*fd);
 }
 
+/*
+ * file_write_new - kmc_file_write_new() (include/kmc/admin.h) but for
+ * its refusal of a vault's folder (vault/outfile.c), which is the
+ * vault's rule, not the file layer's.
+ */
+KMC_INTERNAL int file_write_new(const char *path, const void *data,
+	size_t len, mode_t mode) KMC_MUST_CHECK;
+
 #endif

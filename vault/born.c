@@ -204,8 +204,9 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 	} else {
 		KMC_GUARD(r);
 		r = key_from_pkcs8(der, &k);
-		if (r < 0)
+		if (r == KMC_E_CORRUPT)
 			return kmc_detail(r, "%s/key: not a PKCS#8 key", name);
+		KMC_GUARD(r);
 	}
 
 	ERR_clear_error();
@@ -331,9 +332,10 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 		c.key_item = KMC_ITEM_TOKEN_KEY;
 	} else {
 		KMC_GUARD(r);
-		if (key_from_pkcs8(c.pkcs8, &c.pkey) < 0)
-			return kmc_detail(KMC_E_CORRUPT, "%s/key: not a PKCS#8 "
-				"key", p->name);
+		r = key_from_pkcs8(c.pkcs8, &c.pkey);
+		if (r == KMC_E_CORRUPT)
+			return kmc_detail(r, "%s/key: not a PKCS#8 key", p->name);
+		KMC_GUARD(r);
 	}
 
 	/* The material, checked as an import checks it. */

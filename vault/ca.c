@@ -52,11 +52,18 @@ static int ca_item(const char *name, char *buf, size_t size)
 }
 
 /* The CA's certificate must still be one a CA signs with: CA:TRUE,
-   keyCertSign, within its dates, and its key's. */
+   keyCertSign, within its dates, and its key's. Each check can fail for
+   want of memory inside OpenSSL (the extensions cached, a time made to
+   compare with, the key's compared), which says nothing of the CA. */
 static int check_ca_cert(const ca_parts *p)
 {
-	uint32_t ext = X509_get_extension_flags(p->cert);
+	uint32_t ext;
+	int cmp;
 
+	ERR_clear_error();
+	ext = X509_get_extension_flags(p->cert);
+	if ((ext & EXFLAG_INVALID) && ossl_nomem())
+		return KMC_E_NOMEM;
 	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(p->cert) & KU_KEY_CERT_SIGN)))
 		return kmc_detail(KMC_E_VERIFY, "%s/cert is not a CA certificate "
@@ -66,16 +73,20 @@ static int check_ca_cert(const ca_parts *p)
 		return kmc_detail(KMC_E_VERIFY, "%s/cert has no subject key "
 			"identifier, which the certificates it signs name",
 			p->item);
-	if (X509_cmp_current_time(X509_get0_notBefore(p->cert)) >= 0)
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(p->cert), &cmp));
+	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s is not valid yet",
 			p->name);
-	if (X509_cmp_current_time(X509_get0_notAfter(p->cert)) <= 0)
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(p->cert), &cmp));
+	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);
 	if (p->key && X509_check_private_key(p->cert, p->key) != 1) {
+		int nomem = ossl_nomem();
+
 		ERR_clear_error();
-		return kmc_detail(KMC_E_VERIFY, "%s/key is not the key of %s/cert",
-			p->item, p->item);
+		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "%s/key "
+			"is not the key of %s/cert", p->item, p->item);
 	}
 	return 0;
 }
@@ -600,6 +611,7 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	if (lstat(abs, &st) == 0)
 		return kmc_detail(KMC_E_EXISTS, "%s exists; kmc ca crl never "
 			"writes over a file", abs);
+	KMC_GUARD(out_folder_check(abs));
 	import_split(abs, dir, sizeof(dir), &base);
 	if (!base[0] || strlen(dir) > JOURNAL_DIR_MAX || strlen(base) > 200)
 		return kmc_detail(KMC_E_INVALID, "--out %s: not a file name kmc "

@@ -148,7 +148,10 @@ int certmake_cert(const cert_plan *p, X509 **ret)
 	r = extensions(p, x);
 	if (r < 0)
 		goto fail;
-	if (X509_sign(x, signer, certmake_digest(signer)) <= 0) {
+	/* Tried once more before it is blamed: as certmake_crl's. */
+	if (X509_sign(x, signer, certmake_digest(signer)) <= 0 &&
+	    (ossl_nomem() || (ERR_clear_error(),
+	     X509_sign(x, signer, certmake_digest(signer)) <= 0))) {
 		r = ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_INVALID,
 			"signing the certificate: %s", ossl_reason());
 		goto fail;
@@ -219,7 +222,12 @@ int certmake_crl(const ca_rec *c, uint64_t crl_number, X509 *x,
 			goto out;
 	if (X509_CRL_sort(crl) != 1)
 		goto out;
-	if (X509_CRL_sign(crl, key, certmake_digest(key)) <= 0) {
+	/* OpenSSL 3.0's signature providers return some allocation
+	   failures with no trace of them queued: the same key and bytes
+	   signed again fail again only if they are at fault. */
+	if (X509_CRL_sign(crl, key, certmake_digest(key)) <= 0 &&
+	    (ossl_nomem() || (ERR_clear_error(),
+	     X509_CRL_sign(crl, key, certmake_digest(key)) <= 0))) {
 		r = ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_INVALID,
 			"signing the CRL: %s", ossl_reason());
 		goto out;

@@ -155,6 +155,7 @@ static int out_free(const char *out)
 			kmc_strerror(-errno));
 	if (!S_ISDIR(st.st_mode))
 		return kmc_detail(-ENOTDIR, "%s: %s is not a folder", out, dir);
+	KMC_GUARD(out_folder_check(out));
 	if (access(dir, W_OK | X_OK) < 0)
 		return kmc_detail(-errno, "%s: its folder %s: %s", out, dir,
 			kmc_strerror(-errno));
@@ -383,9 +384,11 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		return kmc_detail(r, "%s holds no key %s (no item %s/key)",
 			v->dir, name, name);
 	KMC_GUARD(token_key_refused(v, name, "exported", r));
-	if (key_from_pkcs8(der, &s->k) < 0)
-		return kmc_detail(KMC_E_CORRUPT, "item %s/key: not a PKCS#8 "
-			"private key", name);
+	r = key_from_pkcs8(der, &s->k);
+	if (r == KMC_E_CORRUPT)
+		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
+			name);
+	KMC_GUARD(r);
 	if (!certs)
 		return 0;
 	r = vault_part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &cert);
@@ -399,9 +402,11 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 	   would make a password item for nothing. */
 	ERR_clear_error();
 	if (X509_check_private_key(sk_X509_value(s->chain, 0), s->k) != 1) {
+		int nomem = ossl_nomem();
+
 		ERR_clear_error();
-		return kmc_detail(KMC_E_VERIFY, "item %s/cert: its certificate "
-			"is not the key's", name);
+		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "item "
+			"%s/cert: its certificate is not the key's", name);
 	}
 	r = vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
 	if (r == KMC_E_NOT_FOUND)

@@ -354,7 +354,8 @@ int key_from_pkcs8(const kmc_secret *der, EVP_PKEY **ret)
 	return key_from_pkcs8_ex(der, NULL, NULL, ret);
 }
 
-int key_from_pkcs8_ex(const kmc_secret *der, OSSL_LIB_CTX *libctx,
+/* One try at decoding der: 1 with the key, 0 when none came out. */
+static int pkcs8_decode(const kmc_secret *der, OSSL_LIB_CTX *libctx,
 	const char *propq, EVP_PKEY **ret)
 {
 	const unsigned char *p = kmc_secret_data(der);
@@ -368,12 +369,42 @@ int key_from_pkcs8_ex(const kmc_secret *der, OSSL_LIB_CTX *libctx,
 	KMC_ENSURE(dctx, KMC_E_NOMEM);
 	ok = OSSL_DECODER_from_data(dctx, &p, &len);
 	OSSL_DECODER_CTX_free(dctx);
-	if (!ok || !pkey || len != 0) {
-		EVP_PKEY_free(pkey);
-		return KMC_E_CORRUPT;
+	if (ok && pkey && len == 0) {
+		*ret = pkey;
+		return 1;
 	}
-	*ret = pkey;
+	EVP_PKEY_free(pkey);
 	return 0;
+}
+
+int key_from_pkcs8_ex(const kmc_secret *der, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
+{
+	int r;
+
+	/* The queue is left as it is on the way to success: servers load
+	   keys in bulk, some inside OpenSSL's own calls (the provider),
+	   whose marks on the queue a clear would take. */
+	r = pkcs8_decode(der, libctx, propq, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	/* The vault's own key, whose record's tag checked: memory running
+	   out is not damage. OpenSSL 3.0's decoders drop some allocation
+	   failures from the queue (each decoder tried is undone to a mark)
+	   and end with "unsupported": the same bytes, tried again, fail
+	   again only if they are at fault. */
+	if (!ossl_nomem()) {
+		ERR_clear_error();
+		r = pkcs8_decode(der, libctx, propq, ret);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (!ossl_nomem()) {
+			ERR_clear_error();
+			return KMC_E_CORRUPT;
+		}
+	}
+	ERR_clear_error();
+	return KMC_E_NOMEM;
 }
 
 int key_to_encrypted_pem(EVP_PKEY *pkey, const kmc_secret *password,

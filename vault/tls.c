@@ -36,10 +36,10 @@ static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
 	   madvise a load (a few us, against 150 us and more for the parse). */
 	store_release_pages(&v->st, 1);
 	r = key_from_pkcs8_ex(der, libctx, propq, ret);
-	if (r < 0)
+	if (r == KMC_E_CORRUPT)
 		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
 			name);
-	return 0;
+	return r;
 }
 
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)

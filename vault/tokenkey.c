@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
@@ -79,11 +80,26 @@ static int pub_to_pkey(const p11_pubkey *pub, EVP_PKEY **ret)
 
 int token_key_public(const token_key_rec *rec, EVP_PKEY **ret)
 {
-	const uint8_t *p = rec->spki;
-	EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)rec->spki_len);
+	const uint8_t *p;
+	EVP_PKEY *k = NULL;
 
+	/* The record is the vault's own, its tag checked: memory running
+	   out is not damage. d2i_PUBKEY goes through OpenSSL 3.0's
+	   decoders, which drop some allocation failures from the queue:
+	   the same bytes tried again fail again only if they are at
+	   fault. */
+	ERR_clear_error();
+	for (int tries = 0; tries < 2 && !k; tries++) {
+		p = rec->spki;
+		k = d2i_PUBKEY(NULL, &p, (long)rec->spki_len);
+		if (!k && ossl_nomem()) {
+			ERR_clear_error();
+			return KMC_E_NOMEM;
+		}
+	}
 	if (!k || p != rec->spki + rec->spki_len) {
 		EVP_PKEY_free(k);
+		ERR_clear_error();
 		return kmc_detail(KMC_E_CORRUPT, "the token key record's public "
 			"key does not parse");
 	}

@@ -292,15 +292,17 @@ static int check_anchor(const char *file, X509 *x, unsigned flags,
 {
 	uint32_t ext = X509_get_extension_flags(x);
 	char subject[256], date[64];
-	int is_ca;
+	int is_ca, cmp;
 
 	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
-	if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+	if (cmp >= 0) {
 		when(X509_get0_notBefore(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is not valid "
 			"yet (not before %s)", file, subject, date);
 	}
-	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+	if (cmp <= 0) {
 		when(X509_get0_notAfter(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has expired "
 			"(not after %s)", file, subject, date);

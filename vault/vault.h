@@ -171,6 +171,15 @@ struct kmc_vault {
 /* Passphrases longer than this are refused, at init and at unlock. */
 #define PASSPHRASE_MAX 1024
 
+/* outfile.c */
+/*
+ * out_folder_check - a file a user named for kmc to write (path) must not
+ * be in a vault's folder (one holding kmc.ks, StandbyKsf.ks, items.mdb,
+ * kmc.bind or a restore's mark). Returns 0; KMC_E_INVALID, the detail
+ * naming the folder.
+ */
+KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
+
 /* paths.c */
 KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
 KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;

@@ -21,41 +21,106 @@
 #include "x509.h"
 #include "../safeio/fileio.h"
 
-/* Whether OpenSSL's oldest or newest error is an allocation failure:
- * then the input is not at fault and must not be blamed. The oldest
- * too: an allocation failing deep in a decoder is the first error of
- * the queue, and the callers above it add theirs ("nested asn1 error",
- * PEM's "ASN1 lib"), the newest being no allocation failure. */
+/* OpenSSL's error queue holds 16 entries (ERR_NUM_ERRORS, which its
+   headers hide where deprecated names are). */
+#define OSSL_QUEUE_MAX 16
+
 static int is_nomem(unsigned long e)
 {
-	return e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	if (ERR_SYSTEM_ERROR(e))
+		return ERR_GET_REASON(e) == ENOMEM;
+	return ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
 }
 
-/* Whether OpenSSL can record an error at all: an allocation failing in
-   its first ERR_ call leaves the error state unmade for the rest of the
-   process, every later failure silent (a parse then reads as damaged,
-   a signature as not matching). An error raised between marks is
-   looked for and taken away again. */
-static int ossl_errors_work(void)
-{
-	int ok;
-
-	ERR_set_mark();
-	ERR_raise(ERR_LIB_USER, ERR_R_INTERNAL_ERROR);
-	ok = ERR_peek_last_error() != 0;
-	ERR_pop_to_mark();
-	return ok;
-}
-
+/* Whether an allocation failure is anywhere in OpenSSL's error queue:
+ * then the input is not at fault and must not be blamed. Not only the
+ * newest: OpenSSL queues the allocation's failure first and then the
+ * failures of each caller up the stack ("nested asn1 error", "unsupported",
+ * "bad decrypt"), the last of which names no allocation at all.
+ *
+ * OpenSSL offers no way to look at the queue but to take each entry off:
+ * they are taken off and put back as they were (library, reason, data,
+ * where raised), so ossl_reason() and the callers that read the queue
+ * after this see what they would have. */
 int ossl_nomem(void)
 {
-	return is_nomem(ERR_peek_last_error()) || is_nomem(ERR_peek_error()) ||
-		!ossl_errors_work();
+	struct {
+		unsigned long e;
+		const char *file, *func;
+		int line, has_data;
+		char data[256];
+	} q[OSSL_QUEUE_MAX];
+	const char *file, *func, *data;
+	unsigned long e;
+	int n = 0, line, flags, nomem = 0;
+
+	while ((e = ERR_get_error_all(&file, &line, &func, &data,
+			&flags)) != 0) {
+		nomem |= is_nomem(e);
+		if (n == OSSL_QUEUE_MAX)
+			continue;	/* more than the queue holds: cannot be */
+		q[n].e = e;
+		q[n].file = file;
+		q[n].func = func;
+		q[n].line = line;
+		q[n].has_data = data && (flags & ERR_TXT_STRING);
+		snprintf(q[n].data, sizeof(q[n].data), "%s",
+			q[n].has_data ? data : "");
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		ERR_new();
+		ERR_set_debug(q[i].file, q[i].line, q[i].func);
+		if (q[i].has_data)
+			ERR_set_error(ERR_GET_LIB(q[i].e), ERR_GET_REASON(q[i].e),
+				"%s", q[i].data);
+		else
+			ERR_set_error(ERR_GET_LIB(q[i].e), ERR_GET_REASON(q[i].e),
+				NULL);
+	}
+	return nomem;
 }
 
 #define NOMEM_OR(show, r) \
 	(ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory while "\
 		"checking it", (show)) : (r))
+
+/* Whether OpenSSL's error queue is lost to this thread: its memory is
+ * allocated at the first error of a thread, and when that fails every
+ * error after is dropped, so a failure then is seen with nothing queued
+ * (as some failures of bad input are too: a PEM armour with nothing in
+ * it). An error raised to try it is taken off again. */
+static int ossl_errors_lost(void)
+{
+	int lost;
+
+	ERR_set_mark();
+	ERR_raise(ERR_LIB_USER, ERR_R_INTERNAL_ERROR);
+	lost = ERR_peek_last_error() == 0;
+	ERR_pop_to_mark();
+	return lost;
+}
+
+/* OpenSSL failed with nothing queued, and could queue nothing: not the
+ * input's fault. */
+#define NO_TRACE_OR(show, r) \
+	(ERR_peek_last_error() == 0 && ossl_errors_lost() ? kmc_detail( \
+		KMC_E_NOMEM, "%s: out of memory while reading it (OpenSSL " \
+		"could not record its errors)", (show)) : (r))
+
+int time_cmp_now(const ASN1_TIME *t, int *ret)
+{
+	int cmp;
+
+	ERR_clear_error();
+	cmp = X509_cmp_current_time(t);
+	if (cmp == 0 && (ossl_nomem() || ossl_errors_lost())) {
+		ERR_clear_error();
+		return KMC_E_NOMEM;
+	}
+	*ret = cmp;
+	return 0;
+}
 
 const char *ossl_reason(void)
 {
@@ -174,8 +239,9 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
-static int certs_parse_once(const char *show, const uint8_t *data,
-	size_t len, STACK_OF(X509) **ret, int *ret_silent)
+/* One read of data: certs_parse's, but for its second try. */
+static int certs_read(const char *show, const uint8_t *data, size_t len,
+	STACK_OF(X509) **ret)
 {
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = sk_X509_new_null();
 	BIO *bio;
@@ -198,19 +264,12 @@ static int certs_parse_once(const char *show, const uint8_t *data,
 			}
 		}
 		BIO_free(bio);
-		/* The loop ends at "no start line" when all went well; or
-		   with no error at all when OpenSSL's error state could not be
-		   set up (an allocation failing in its first ERR_ call: it
-		   then records nothing for the rest of the process), where
-		   pem_all_used() below still tells a block that gave no
-		   certificate. */
-		if (sk_X509_num(certs) == 0 || (ERR_peek_last_error() &&
-		    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)) {
-			*ret_silent = !ERR_peek_error();
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
-				"%s: truncated or damaged PEM certificate (%s)", show,
-				ossl_reason()));
-		}
+		/* The loop ends at "no start line" when all went well. */
+		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
+		    sk_X509_num(certs) == 0)
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: truncated or damaged PEM "
+				"certificate (%s)", show, ossl_reason())));
 		ERR_clear_error();
 		/* OpenSSL reads a cut "-----BEGIN" line as mere text and stops:
 		   every armour must have given a certificate. */
@@ -220,42 +279,43 @@ static int certs_parse_once(const char *show, const uint8_t *data,
 		X509 *x = d2i_X509(NULL, &p, (long)len);
 
 		if (!x)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
-				"a certificate (neither PEM nor DER)", show));
-		if (p != data + len || !sk_X509_push(certs, x)) {
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: not a certificate (neither PEM "
+				"nor DER)", show)));
+		if (p != data + len) {
 			X509_free(x);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
 				"certificate", show);
+		}
+		if (!sk_X509_push(certs, x)) {
+			X509_free(x);
+			return KMC_E_NOMEM;
 		}
 	}
 	*ret = TAKE_PTR(certs);
 	return 0;
 }
 
-/*
- * A PEM read that failed leaving no error at all is either a block with
- * nothing in it or an allocation OpenSSL failed without saying so
- * (found by failing each allocation of kmc ca revoke --cert in turn: the
- * CA's own certificate called damaged, the user's file too). The two
- * cannot be told apart from the queue, so such a failure is read once
- * more: bytes that parse the second time are good, and the first
- * failure was the run's; a second failure is the input's.
- */
 int certs_parse(const char *show, const uint8_t *data, size_t len,
 	STACK_OF(X509) **ret)
 {
-	int silent = 0, r;
+	int r = certs_read(show, data, len, ret);
 
-	r = certs_parse_once(show, data, len, ret, &silent);
-	if (r == KMC_E_CORRUPT && silent) {
-		kmc_detail_clear();
-		silent = 0;
-		r = certs_parse_once(show, data, len, ret, &silent);
+	/* Some allocation failures inside OpenSSL leave no trace the reader
+	   sees (NO_TRACE_OR's), and the failure that follows looks like
+	   damage: the same bytes read again fail again only if they are at
+	   fault. (The vault's own certificates are read here too, and
+	   damage there is exit 4: restore from a backup.) */
+	if (r == KMC_E_CORRUPT) {
+		r = certs_read(show, data, len, ret);
+		if (r == 0)
+			kmc_detail_clear();
 	}
 	return r;
 }
 
-int crl_parse(const char *show, const uint8_t *data, size_t len,
+/* One read of data: crl_parse's, but for its second try. */
+static int crl_read(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret)
 {
 	X509_CRL *crl = NULL;
@@ -269,16 +329,17 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT,
-				"%s: truncated or damaged PEM CRL (%s)", show,
-				ossl_reason()));
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: truncated or damaged PEM CRL "
+				"(%s)", show, ossl_reason())));
 	} else {
 		const unsigned char *p = data;
 
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (!crl)
-			return NOMEM_OR(show, kmc_detail(KMC_E_CORRUPT, "%s: not "
-				"a CRL (neither PEM nor DER)", show));
+			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
+				KMC_E_CORRUPT, "%s: not a CRL (neither PEM nor "
+				"DER)", show)));
 		if (p != data + len) {
 			X509_CRL_free(crl);
 			return kmc_detail(KMC_E_CORRUPT, "%s: bytes after the DER "
@@ -287,6 +348,20 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 	}
 	*ret = crl;
 	return 0;
+}
+
+int crl_parse(const char *show, const uint8_t *data, size_t len,
+	X509_CRL **ret)
+{
+	int r = crl_read(show, data, len, ret);
+
+	/* As certs_parse: the vault's own CRL items are read here too. */
+	if (r == KMC_E_CORRUPT) {
+		r = crl_read(show, data, len, ret);
+		if (r == 0)
+			kmc_detail_clear();
+	}
+	return r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -300,15 +375,18 @@ static void name_of(X509 *x, char *buf, size_t size)
 static int check_dates(const char *show, STACK_OF(X509) *certs)
 {
 	char subject[256];
+	int cmp;
 
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
 		name_of(x, subject, sizeof(subject));
-		if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
+		KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+		if (cmp >= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is "
 				"not valid yet", show, subject);
-		if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+		KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+		if (cmp <= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has "
 				"expired", show, subject);
 	}
@@ -321,6 +399,7 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 	X509 *issuer = NULL;
 	char subject[256];
+	int cmp = 0;
 
 	for (int i = 0; i < sk_X509_num(ca); i++)
 		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
@@ -330,10 +409,13 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	if (!issuer || X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1)
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s", f->crl, f->ca));
-	if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
+	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp));
+	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", f->crl);
-	if (!next || X509_cmp_current_time(next) <= 0)
+	if (next)
+		KMC_GUARD(time_cmp_now(next, &cmp));
+	if (!next || cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is out of date (its next "
 			"update has passed); fetch a current CRL", f->crl);
 	for (int i = 0; i < sk_X509_num(chain); i++) {

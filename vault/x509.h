@@ -129,12 +129,20 @@ enum key_failure {
 };
 KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 
+/*
+ * time_cmp_now - X509_cmp_current_time(t) into *ret (-1: t is past, 1:
+ * to come, 0: it failed on t), its failure for want of memory told
+ * apart: OpenSSL makes a time to compare with. Returns 0, KMC_E_NOMEM.
+ */
+KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, int *ret) KMC_MUST_CHECK;
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
 /* Describe one certificate; info->pem is malloc'd. */
 KMC_INTERNAL int cert_describe(X509 *x, kmc_cert_info *info) KMC_MUST_CHECK;
-/* Whether OpenSSL's oldest or newest error is an allocation failure:
- * then the input is not at fault and must not be blamed. */
+/* Whether an allocation failure is anywhere in OpenSSL's error queue
+ * (which it leaves as it was): then the input, a file or the vault's own
+ * data, is not at fault and must not be blamed (KMC_E_NOMEM, never
+ * KMC_E_CORRUPT, KMC_E_VERIFY or KMC_E_INVALID). */
 KMC_INTERNAL int ossl_nomem(void);
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);

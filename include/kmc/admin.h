@@ -1266,9 +1266,11 @@ KMC_API int kmc_uri_parse(const char *uri, size_t len, char **ret_dir,
  * nothing is left behind. The file is written whole before it takes the
  * name (a file without a name where the file system allows, else
  * .NAME.tmp-*), so a crash leaves the whole file or none at path. For
- * files a user names, such as a private key written out in the clear.
- * The detail names path.
- * Returns 0; KMC_E_EXISTS, KMC_E_INVALID, -errno.
+ * files a user names, such as a private key written out in the clear;
+ * never in a vault's own folder (one holding kmc.ks, StandbyKsf.ks,
+ * items.mdb, kmc.bind or a restore's mark), whose files the vault may
+ * read as its own. The detail names path.
+ * Returns 0; KMC_E_EXISTS, KMC_E_INVALID (also a vault's folder), -errno.
  */
 KMC_API int kmc_file_write_new(const char *path, const void *data,
 	size_t len, mode_t mode) KMC_MUST_CHECK KMC_NONNULL(1);

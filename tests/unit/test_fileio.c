@@ -150,6 +150,34 @@ static void test_refuses_folder_name(void **state)
 	assert_int_equal(kmc_file_write_new("", "x", 1, 0600), KMC_E_INVALID);
 }
 
+/* A vault's folder (any one of the files only a vault's folder holds)
+ * takes no file a user names: the vault could read it as its own. The
+ * same folder without them takes it. */
+static void test_refuses_vault_folder(void **state)
+{
+	static const char *const marks[] = {
+		"kmc.ks", "StandbyKsf.ks", "items.mdb", "kmc.bind",
+		".kmc-restore", ".kmc-restore.d",
+	};
+	fixture *f = *state;
+	char mark[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		snprintf(mark, sizeof(mark), "%s/%s", f->dir, marks[i]);
+		fd = open(mark, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(kmc_file_write_new(f->path, "x", 1, 0600),
+			KMC_E_INVALID);
+		assert_non_null(strstr(kmc_error_detail(), f->dir));
+		assert_int_equal(lstat(f->path, &st), -1);
+		assert_int_equal(unlink(mark), 0);
+	}
+	assert_int_equal(kmc_file_write_new(f->path, "x", 1, 0600), 0);
+}
+
 /* The names in f->dir, space-separated, "." and ".." left out. */
 static void names_in(const char *dir, char *buf, size_t size)
 {
@@ -613,6 +641,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_folder,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_folder_name,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_vault_folder,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_temporary_left,
 			setup, teardown),
