@@ -16,22 +16,12 @@ P=$T/pki
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
 HELPER=$T/pending_put
 
-# The same module with no token at all: the token taken away.
-mkdir -m 700 "$T/none"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/none" >"$T/away.conf"
-keys() {
-	p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' |
-		sort | tr '\n' ' ' | sed 's/ $//'
-}
 keys_are() { [ "$(keys)" = "$1" ] || { echo "the token holds: $(keys)" >&2; false; }; }
 # waiting N: kmc status (text and --json) shows N keys waiting.
 waiting() {
-	local js tx
-	js=$("$KMC" --vault "$V" status --json 2>/dev/null)
+	local tx
+	waiting_json "$1" || return 1
 	tx=$("$KMC" --vault "$V" status 2>/dev/null)
-	[[ $js == *"\"token_destroys_pending\":$1"[,}]* ]] ||
-		{ echo "status --json: $js" >&2; return 1; }
 	if [ "$1" = 0 ]; then
 		! grep -q "waiting to be destroyed" <<<"$tx"
 	else

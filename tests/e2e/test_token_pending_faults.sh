@@ -22,24 +22,7 @@
 V=$T/vault
 P=$T/pki
 kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
-keys() { p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' | sort | tr '\n' ' ' | sed 's/ $//'; }
-PROV=(-provider-path "$KMC_BUILD/provider" -provider kmc -provider default)
-printf 'a handshake to sign\n' >"$T/msg"
-signs_for() {
-	rm -f "$T/sig"
-	openssl dgst -sha256 "${PROV[@]}" -sign "kmc://$V?item=web" -out "$T/sig" \
-		"$T/msg" 2>/dev/null &&
-		openssl dgst -sha256 -verify <(openssl x509 -in "$1" -pubkey -noout) \
-			-signature "$T/sig" "$T/msg" >/dev/null
-}
-waiting() {
-	local js
-	js=$("$KMC" --vault "$V" status --json 2>/dev/null)
-	[[ $js == *"\"token_destroys_pending\":$1"[,}]* ]] || { echo "status --json: $js" >&2; false; }
-}
-mkdir -m 700 "$T/none"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/none" >"$T/away.conf"
+waiting() { waiting_json "$1"; }
 
 "$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
 "$P/issue.sh" "$T/k2" prime256v1 unused >/dev/null

@@ -19,15 +19,6 @@ P=$T/pki
 kmc() { setsid -w "$KMC" --vault "$V" "$@"; }
 same() { cmp -s <(snapshot "$V") "$1" || { echo "the vault changed" >&2; false; }; }
 
-# The same module with no token at all: the token taken away.
-mkdir -m 700 "$T/none"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/none" >"$T/away.conf"
-# keys: the labels of the token's private keys, sorted, on one line.
-keys() {
-	p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' |
-		sort | tr '\n' ' ' | sed 's/ $//'
-}
 keys_are() { [ "$(keys)" = "$1" ] || { echo "the token holds: $(keys)" >&2; false; }; }
 n_keys() { p11 --list-objects --type privkey | grep -c '^Private Key Object'; }
 

@@ -30,19 +30,7 @@
 V=$T/vault
 P=$T/pki
 kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
-# keys: the labels of the token's private keys, one a line, sorted.
-keys() { p11 --list-objects --type privkey | awk '$1 == "label:" { print $2 }' | sort; }
-PROV=(-provider-path "$KMC_BUILD/provider" -provider kmc -provider default)
-printf 'a handshake to sign\n' >"$T/msg"
-# signs_for CERT: the provider signs for web on the token, and the
-# signature verifies under CERT's key.
-signs_for() {
-	rm -f "$T/sig"
-	openssl dgst -sha256 "${PROV[@]}" -sign "kmc://$V?item=web" -out "$T/sig" \
-		"$T/msg" 2>/dev/null &&
-		openssl dgst -sha256 -verify <(openssl x509 -in "$1" -pubkey -noout) \
-			-signature "$T/sig" "$T/msg" >/dev/null
-}
+keys() { token_labels; }
 
 "$KMC_TOP/tools/mkpki.sh" "$P" >/dev/null
 for k in k2 k3 k4; do
@@ -96,11 +84,7 @@ has_all() { # has_all LABEL...: the token holds each
 	done
 }
 extra() { keys | grep -vxF -f <(printf '%s\n' "${B[@]}"); }
-waits_none() {
-	local js
-	js=$("$KMC" --vault "$V" status --json 2>/dev/null)
-	[[ $js == *'"token_destroys_pending":0'[,}]* ]] || { echo "status --json: $js" >&2; false; }
-}
+waits_none() { waiting_json 0; }
 names_fault_or_token() {
 	grep -Eq "$FAULT_MSG|: CKR_[A-Z_]+ \(0x" "$RUN_ERR" ||
 		{ echo "message was: $(cat "$RUN_ERR")" >&2; false; }
