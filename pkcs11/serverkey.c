@@ -434,8 +434,6 @@ static int leftovers_destroy(token *t, P11KitUri *u, p11_key_intent *intent,
 		detail, tn, kn);
 }
 
-static int uri_out(P11KitUri *u, char **ret);
-
 /* The caller's word (serverkey.h), u settled and checked on the token:
    its key URI, as uri_out() will give it, with u's pin-value kept. */
 static int intent_tell(P11KitUri *u, p11_key_intent *intent)
