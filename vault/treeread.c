@@ -12,6 +12,13 @@
  * kept node; the bucket is always read again, as a record replayed with
  * mdb_load moves neither generation nor root. A new pair forgets all of
  * it at once (the epoch).
+ *
+ * Level 2's hashes and the kept nodes hold the first KEPT_HASH bytes of
+ * each hash, not all 32. A kept hash is only ever compared with the hash
+ * of bytes read later from the file, never written or handed on: to pass,
+ * bytes put in the file must hash to the same first 16 bytes as the ones
+ * proven, a second preimage of BLAKE2b at 128 bits. It halves the tables
+ * a server with many keys keeps (docs/performance.md, row boot10k).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +31,14 @@
 #define SEEN_VAL_MAX 8192	/* larger records are not kept */
 
 #define NODE_LEVEL (TREE_BUCKET_LEVEL - 1)
-/* Leaves a kept level-2 node: 2 KiB for 256 leaves, 8 bytes a leaf. */
+#define KEPT_HASH 16		/* bytes kept of a hash (above) */
+/* Leaves a kept level-2 node: 1 KiB for 256 leaves, 4 bytes a leaf. A
+   store of 10,000 items reads a kept node again once in 100 reads or
+   less, so a floor above 16 buys nothing there. */
 #define NODE_LEAVES 256
-#define NODE_MIN 64
+#define NODE_MIN 16
 /* A handle's first table of copies: a one-shot process reads once or a
-   few times, and pays 4 KiB, not the budget's 128 KiB and more. */
+   few times, and pays 2 KiB, not the budget. */
 #define NODE_FIRST 2
 
 struct tree_cache {
@@ -44,23 +54,23 @@ struct tree_cache {
 	/* Hashes proven under (gen, root) of the nodes of levels 0 and 1,
 	   a table a level (1 and 64 slots): node i sits in slot i, and a
 	   slot whose epoch is not the current one holds nothing. Level 2's
-	   4,096 hashes (160 KiB in all) come in blocks of 64, one a level-1
-	   node, as a proof fills them (a parent proven proves its 64
-	   children at once): block i / 64, slot i % 64, made on first need,
-	   so a handle that reads once holds one block (2.5 KiB). */
+	   4,096 hashes (64 KiB in all) come in blocks of 64, one a level-1
+	   node, filled whole when a proof proves that node (a parent proven
+	   proves its 64 children at once): block i / 64, hash i % 64, made
+	   on first need, so a handle that reads once holds one (1 KiB). */
 	struct cache_slot *slot[NODE_LEVEL];
-	struct cache_slot *block[TREE_FAN];
+	struct hash_block *block[TREE_FAN];
 	/* Level-2 nodes proven under (gen, root), whole: the hashes of
 	   their 64 buckets, which a bucket read is checked against, with
 	   no node read or hashed. Direct-mapped (node i in copy i % nodes)
 	   and budgeted by the store's size: a copy for NODE_LEAVES leaves
-	   (8 bytes a leaf), at least NODE_MIN, all 4,096 from half of them
-	   on. A server with ten thousand keys may keep 64 (128 KiB), a
-	   million items all (8 MiB). The table starts at NODE_FIRST copies
+	   (4 bytes a leaf), at least NODE_MIN, all 4,096 from half of them
+	   on. A server with ten thousand keys may keep 39 (39 KiB), a
+	   million items all (4 MiB). The table starts at NODE_FIRST copies
 	   and doubles, up to the budget, when a copy proven would push out
 	   another proven under the same root: reads fill it, a handle that
-	   reads once keeps 4 KiB. The buckets' hashes have no table of
-	   their own: a copy holds 64 of them in 32 bytes each. */
+	   reads once keeps 2 KiB. The buckets' hashes have no table of
+	   their own: a copy holds 64 of them in KEPT_HASH bytes each. */
 	struct node_copy *node;
 	size_t nodes;		/* the table's copies now */
 	size_t node_max;	/* at most, for the store's size */
@@ -85,66 +95,80 @@ struct cache_slot {
 	uint8_t h[32];
 };
 
+/* The 64 children of level-1 node idx, proven together. */
+struct hash_block {
+	uint32_t idx, epoch;
+	uint8_t h[TREE_FAN][KEPT_HASH];
+};
 
 struct node_copy {
 	uint32_t idx, epoch;
-	uint8_t b[TREE_NODE_LEN];
+	uint8_t h[TREE_FAN][KEPT_HASH];
 };
 
 static const size_t cache_slots[NODE_LEVEL] = { 1, TREE_FAN };
 
-static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i)
+/* The proven hash of node i of level l (levels 0 to 2), and how many of
+   its bytes are kept (*ret_len); NULL when none is. */
+static const uint8_t *cached(const struct tree_cache *c, int l, uint32_t i,
+	size_t *ret_len)
 {
 	const struct cache_slot *s;
+	const struct hash_block *b;
 
 	if (l > NODE_LEVEL)
 		return NULL;	/* buckets: their node's copy (node_cached) */
-	if (l < NODE_LEVEL)
+	if (l < NODE_LEVEL) {
 		s = &c->slot[l][i % cache_slots[l]];
-	else if (c->block[(i / TREE_FAN) % TREE_FAN])
-		s = &c->block[(i / TREE_FAN) % TREE_FAN][i % TREE_FAN];
-	else
-		return NULL;	/* no hash of its block proven yet */
-	return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
+		*ret_len = sizeof(s->h);
+		return s->epoch == c->epoch && s->idx == i ? s->h : NULL;
+	}
+	b = c->block[(i / TREE_FAN) % TREE_FAN];
+	*ret_len = KEPT_HASH;
+	return b && b->epoch == c->epoch && b->idx == i / TREE_FAN ?
+		b->h[i % TREE_FAN] : NULL;
 }
 
-/* Node i of level l's slot, its level-2 block made on first need; NULL
-   when it cannot be (best effort: the hash is then not kept). */
-static struct cache_slot *slot_of(struct tree_cache *c, int l, uint32_t i)
+/* Node p of level l proven, node the bytes read (NULL: a node never
+   written, whose children hash to zero): its 64 children's hashes are
+   proven. Level 2's block is made on first need; best effort: when it
+   cannot be, the hashes are not kept. */
+static void children_put(struct tree_cache *c, int l, uint32_t p,
+	const uint8_t *node)
 {
-	struct cache_slot **b;
+	static const uint8_t zero32[32];
 
-	if (l < NODE_LEVEL)
-		return &c->slot[l][i % cache_slots[l]];
-	b = &c->block[(i / TREE_FAN) % TREE_FAN];
-	if (!*b)
-		*b = calloc(TREE_FAN, sizeof(**b));
-	return *b ? &(*b)[i % TREE_FAN] : NULL;
+	if (l + 1 < NODE_LEVEL) {
+		for (uint32_t x = 0; x < TREE_FAN; x++) {
+			struct cache_slot *s = &c->slot[l + 1][(p * TREE_FAN +
+				x) % cache_slots[l + 1]];
+
+			s->idx = p * TREE_FAN + x;
+			s->epoch = c->epoch;
+			memcpy(s->h, node ? node + 32 * x : zero32, 32);
+		}
+	} else if (l + 1 == NODE_LEVEL) {
+		struct hash_block **b = &c->block[p % TREE_FAN];
+
+		if (!*b && !(*b = calloc(1, sizeof(**b))))
+			return;
+		(*b)->idx = p;
+		(*b)->epoch = c->epoch;
+		for (uint32_t x = 0; x < TREE_FAN; x++)
+			memcpy((*b)->h[x], node ? node + 32 * x : zero32,
+				KEPT_HASH);
+	}
 }
 
-static void cache_put(struct tree_cache *c, int l, uint32_t i,
-	const uint8_t h[32])
-{
-	struct cache_slot *s;
-
-	if (l > NODE_LEVEL)
-		return;
-	s = slot_of(c, l, i);
-	if (!s)
-		return;
-	s->idx = i;
-	s->epoch = c->epoch;
-	memcpy(s->h, h, 32);
-}
-
-static const uint8_t *node_cached(const struct tree_cache *c, uint32_t i)
+static const struct node_copy *node_cached(const struct tree_cache *c,
+	uint32_t i)
 {
 	const struct node_copy *n;
 
 	if (!c->nodes)
 		return NULL;
 	n = &c->node[i % c->nodes];
-	return n->epoch == c->epoch && n->idx == i ? n->b : NULL;
+	return n->epoch == c->epoch && n->idx == i ? n : NULL;
 }
 
 /* The table of copies at want copies (more than now), the copies proven
@@ -190,10 +214,11 @@ static void node_keep(struct tree_cache *c, uint32_t i, const uint8_t *b)
 		n = &c->node[i % c->nodes];
 	n->idx = i;
 	n->epoch = c->epoch;
-	if (b)
-		memcpy(n->b, b, TREE_NODE_LEN);
-	else
-		memset(n->b, 0, TREE_NODE_LEN);
+	for (uint32_t x = 0; x < TREE_FAN; x++)
+		if (b)
+			memcpy(n->h[x], b + 32 * x, KEPT_HASH);
+		else
+			memset(n->h[x], 0, KEPT_HASH);
 }
 
 /* The node copies the store's size allows (a new root was just
@@ -215,8 +240,6 @@ static void node_budget(struct tree_cache *c)
 	if (want > c->node_max)
 		c->node_max = (size_t)want;
 }
-
-static const uint8_t zero32[32];
 
 void storetree_cache_free(store *st)
 {
@@ -244,7 +267,7 @@ size_t storetree_cache_bytes(const store *st)
 		return 0;
 	for (size_t i = 0; i < TREE_FAN; i++)
 		if (c->block[i])
-			n += TREE_FAN * sizeof(*c->block[i]);
+			n += sizeof(*c->block[i]);
 	return n + c->nodes * sizeof(*c->node);
 }
 
@@ -320,8 +343,7 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 					sizeof(*c->slot[l]));
 			for (size_t i = 0; i < TREE_FAN; i++)
 				if (c->block[i])
-					memset(c->block[i], 0, TREE_FAN *
-						sizeof(*c->block[i]));
+					c->block[i]->epoch = 0;
 			for (size_t i = 0; i < SEEN_RECS; i++)
 				c->seen[i].epoch = 0;
 			for (size_t i = 0; i < c->nodes; i++)
@@ -330,7 +352,8 @@ int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
 		}
 		c->leaves = leaves;
 		node_budget(c);
-		cache_put(c, 0, 0, root);
+		c->slot[0][0] = (struct cache_slot){ 0, c->epoch, { 0 } };
+		memcpy(c->slot[0][0].h, root, 32);
 	}
 	c->txn_ok = 1;
 	c->txnid = mdb_txn_id(txn);
@@ -392,24 +415,25 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 	uint8_t nh[TREE_LEVELS][32];
 	uint32_t idx[TREE_LEVELS];
 	MDB_dbi tree = store_tree_dbi(st);
+	const struct node_copy *kept;
 	const uint8_t *ch;
+	size_t ch_len;
 	int l;
 
 	idx[level] = i;
 	for (l = level; l > 0; l--)
 		idx[l - 1] = idx[l] / TREE_FAN;
 	memcpy(nh[level], h, 32);
-	for (l = level; l > 0 && !cached(c, l, idx[l]); l--) {
+	for (l = level; l > 0 && !cached(c, l, idx[l], &ch_len); l--) {
 		uint8_t k[5];
 		MDB_val kv = { 5, k }, v;
-		const uint8_t *kept;
 		int r;
 
 		/* A proven copy of the parent proves or refuses at once: a
 		   node that differs from it cannot hash to the proven hash. */
 		if (l - 1 == NODE_LEVEL && (kept = node_cached(c, idx[l - 1])))
-			return memcmp(kept + 32 * (idx[l] % TREE_FAN), nh[l],
-				32) != 0;
+			return memcmp(kept->h[idx[l] % TREE_FAN], nh[l],
+				KEPT_HASH) != 0;
 		tree_node_key(l - 1, idx[l - 1], k);
 		r = db_err(mdb_get(txn, tree, &kv, &v));
 		if (r == KMC_E_NOT_FOUND) {
@@ -429,18 +453,13 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 			return 1;
 		tree_node_hash(l - 1, v.mv_data, TREE_NODE_LEN, nh[l - 1]);
 	}
-	ch = cached(c, l, idx[l]);
-	if (!ch || memcmp(ch, nh[l], 32) != 0)
+	ch = cached(c, l, idx[l], &ch_len);
+	if (!ch || memcmp(ch, nh[l], ch_len) != 0)
 		return 1;
 	for (; l < level; l++) {
-		uint32_t base = idx[l] * TREE_FAN;
-
 		if (l == NODE_LEVEL)
 			node_keep(c, idx[l], nodes[l]);
-
-		for (uint32_t x = 0; x < TREE_FAN; x++)
-			cache_put(c, l + 1, base + x, nodes[l] ?
-				nodes[l] + 32 * x : zero32);
+		children_put(c, l, idx[l], nodes[l]);
 	}
 	return 0;
 }

@@ -749,6 +749,26 @@ static void test_tables_grow(void **state)
 	assert_refused(r2, "m007");
 	kmc_vault_close(r2);
 	node[32 * (bm % 64)] ^= 1;
+	/* The tables keep 16 bytes of a hash. A handle that proved m007's
+	   level-1 node through a sibling (another level-2 node under it)
+	   checks m007's level-2 node against those 16 bytes: the node
+	   altered in the last byte of another bucket's hash is refused. */
+	for (int i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "m%03d", i);
+		if (bucket_of(name) / 64 != bm / 64 &&
+		    bucket_of(name) / 4096 == bm / 4096)
+			break;
+		name[0] = 0;
+	}
+	assert_true(name[0]);
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r2), 0);
+	snprintf(val, sizeof(val), "v%s", name + 1);
+	read_ok(r2, name, val);
+	node[32 * ((bm + 1) % 64) + 31] ^= 1;
+	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, bm / 64, node, sizeof(node));
+	assert_refused(r2, "m007");
+	kmc_vault_close(r2);
+	node[32 * ((bm + 1) % 64) + 31] ^= 1;
 	tree_raw_put(f->v, TREE_BUCKET_LEVEL - 1, bm / 64, node, sizeof(node));
 
 	/* Many reads: the tables grew, and every item still reads (twice:
