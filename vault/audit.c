@@ -226,6 +226,19 @@ static uint64_t seen_hash(const char *name, uint32_t version)
 	return (h ^ version) * 0x100000001b3ull;
 }
 
+static uint32_t seen_get32(const char *p)
+{
+	uint32_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+static void seen_put32(char *p, uint32_t x)
+{
+	memcpy(p, &x, sizeof(x));
+}
+
 /* The index slot of (name, version): its entry's, or the empty one it
    would take. The index is never full (three quarters at most). */
 static uint32_t *seen_slot(struct audit_state *a, const char *name,
@@ -235,37 +248,34 @@ static uint32_t *seen_slot(struct audit_state *a, const char *name,
 
 	for (size_t i = seen_hash(name, version) & mask;; i = (i + 1) & mask) {
 		uint32_t e = a->index[i];
+		const char *p = a->seen + e - 1;
 
 		if (e == 0)
 			return &a->index[i];
-		if (a->seen[e - 1].version == version &&
-		    strcmp(a->names + a->seen[e - 1].name_off, name) == 0)
+		if (seen_get32(p + 4) == version &&
+		    strcmp(p + AUDIT_SEEN_HEAD, name) == 0)
 			return &a->index[i];
 	}
 }
 
-/* Room for one more entry and its name of n bytes; 0 or -1. */
+/* Room for one more entry of a name of n bytes; 0 or -1. */
 static int seen_grow(struct audit_state *a, size_t n)
 {
-	if (a->names_len + n + 1 > a->names_cap) {
-		size_t cap = a->names_cap ? a->names_cap : 256;
+	size_t need = a->seen_len + AUDIT_SEEN_HEAD + n + 1;
+
+	/* An offset + 1 fits the index's 32 bits. */
+	if (need < n || need >= UINT32_MAX)
+		return -1;
+	if (need > a->seen_cap) {
+		size_t cap = a->seen_cap ? a->seen_cap : 256;
 		char *p;
 
-		while (cap < a->names_len + n + 1)
+		while (cap < need)
 			cap *= 2;
-		if (cap > UINT32_MAX || !(p = realloc(a->names, cap)))
-			return -1;
-		a->names = p;
-		a->names_cap = cap;
-	}
-	if (a->n_seen == a->cap_seen) {
-		size_t cap = a->cap_seen ? 2 * a->cap_seen : 8;
-		audit_seen *p = realloc(a->seen, cap * sizeof(*p));
-
-		if (!p)
+		if (!(p = realloc(a->seen, cap)))
 			return -1;
 		a->seen = p;
-		a->cap_seen = cap;
+		a->seen_cap = cap;
 	}
 	/* Three quarters full at most: a probe or two more a read than at
 	   half, and half the slots: a server that loads 10,000 keys keeps
@@ -282,10 +292,10 @@ static int seen_grow(struct audit_state *a, size_t n)
 		a->index_cap = cap;
 		for (size_t i = 0; i < old_cap; i++)
 			if (old[i]) {
-				audit_seen *e = &a->seen[old[i] - 1];
+				const char *e = a->seen + old[i] - 1;
 
-				*seen_slot(a, a->names + e->name_off,
-					e->version) = old[i];
+				*seen_slot(a, e + AUDIT_SEEN_HEAD,
+					seen_get32(e + 4)) = old[i];
 			}
 		free(old);
 	}
@@ -297,13 +307,24 @@ void audit_read(kmc_vault *v, const char *name, uint32_t version)
 	struct audit_state *a = v->audit;
 	size_t n = strlen(name);
 	uint32_t *slot;
+	char *e;
 
 	if (!a || a->off || !hands_out(a->op))
 		return;
 	if (a->index_cap) {
 		slot = seen_slot(a, name, version);
 		if (*slot) {
-			a->seen[*slot - 1].reads++;
+			uint32_t reads;
+
+			e = a->seen + *slot - 1;
+			reads = seen_get32(e) + 1;
+			/* The count is 32 bits: a full one is recorded now
+			   and counted again from zero. */
+			if (reads == UINT32_MAX) {
+				read_record(v, name, version, reads);
+				reads = 0;
+			}
+			seen_put32(e, reads);
 			return;
 		}
 	}
@@ -312,11 +333,13 @@ void audit_read(kmc_vault *v, const char *name, uint32_t version)
 	if (seen_grow(a, n) < 0)
 		goto record;
 	slot = seen_slot(a, name, version);
-	memcpy(a->names + a->names_len, name, n + 1);
-	a->seen[a->n_seen] = (audit_seen){ (uint32_t)a->names_len, version,
-		0 };
-	a->names_len += n + 1;
-	*slot = (uint32_t)++a->n_seen;
+	e = a->seen + a->seen_len;
+	seen_put32(e, 0);
+	seen_put32(e + 4, version);
+	memcpy(e + AUDIT_SEEN_HEAD, name, n + 1);
+	*slot = (uint32_t)a->seen_len + 1;
+	a->seen_len += AUDIT_SEEN_HEAD + n + 1;
+	a->n_seen++;
 record:
 	read_record(v, name, version, 0);
 }
@@ -327,14 +350,16 @@ void audit_detach(kmc_vault *v)
 
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n_seen; i++) {
+	for (size_t off = 0; off < a->seen_len;) {
+		const char *e = a->seen + off;
+
 		a->op = "reads counted at the close";
-		if (a->seen[i].reads && !a->off)
-			read_record(v, a->names + a->seen[i].name_off,
-				a->seen[i].version, a->seen[i].reads);
+		if (seen_get32(e) && !a->off)
+			read_record(v, e + AUDIT_SEEN_HEAD, seen_get32(e + 4),
+				seen_get32(e));
+		off += AUDIT_SEEN_HEAD + strlen(e + AUDIT_SEEN_HEAD) + 1;
 	}
 	free(a->seen);
-	free(a->names);
 	free(a->index);
 	audit_log_forget(a);
 	kmc_secret_free(a->key);

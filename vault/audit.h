@@ -157,26 +157,25 @@ KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
 
 /* ---- shared by audit.c and auditwrite.c ------------------------------- */
 
-/* What a handle keeps for the log: each item version it read (its name
-   at name_off in the handle's one buffer of names), found through an
-   open-addressed index, so that a server reading ten thousand keys
-   neither scans its list at each read nor allocates a name each. */
-typedef struct audit_seen {
-	uint32_t name_off;
-	uint32_t version;
-	uint64_t reads;		/* reads after the first, for the close */
-} audit_seen;
+/* What a handle keeps for the log: each item version it read, in one
+   buffer of entries (AUDIT_SEEN_HEAD bytes: the reads after the first,
+   for the close, and the version, both 32-bit in host order; then the
+   name and its NUL), found through an open-addressed index of offsets,
+   so that a server reading ten thousand keys neither scans its list at
+   each read nor allocates a name each, and keeps 15 bytes a key of
+   7-byte names. */
+#define AUDIT_SEEN_HEAD 8
 
 struct audit_state {
 	kmc_secret *key;	/* BLAKE2b key of the records' MACs */
 	const char *op;
 	uint64_t pending;	/* the seq of this handle's "pending" record */
 	int off;		/* the benchmark's "without" */
-	size_t n_seen, cap_seen;
-	audit_seen *seen;
-	char *names;		/* the names, each with its NUL */
-	size_t names_len, names_cap;
-	uint32_t *index;	/* entry + 1 by hash; 0 empty; a power of 2 */
+	size_t n_seen;
+	char *seen;		/* the entries, above */
+	size_t seen_len, seen_cap;
+	uint32_t *index;	/* entry's offset + 1 by hash; 0 empty; a
+				   power of 2 */
 	size_t index_cap;
 	char user[64];
 	/* audit.log as this handle last left it, kept open (unlocked) so

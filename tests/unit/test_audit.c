@@ -243,10 +243,37 @@ static void test_reads_counted(void **state)
 		}
 	assert_int_equal(kmc_audit_verify(w, &st), 0);
 	assert_true(st.head_seq == before + N);
+	/* A count is 32 bits: item 06 (2 further reads) brought to one short
+	   of full, read once more, is recorded at once with its full count,
+	   and counted again from zero (nothing for it at the close). */
+	{
+		struct audit_state *as = a->audit;
+		size_t off = 0;
+		uint32_t full = UINT32_MAX - 1;
+
+		while (strcmp(as->seen + off + AUDIT_SEEN_HEAD,
+				"an-item-with-a-longer-name-06") != 0)
+			off += AUDIT_SEEN_HEAD + strlen(as->seen + off +
+				AUDIT_SEEN_HEAD) + 1;
+		memcpy(&full, as->seen + off, 4);
+		assert_int_equal(full, 2);
+		full = UINT32_MAX - 1;
+		memcpy(as->seen + off, &full, 4);
+		read_item(a, "an-item-with-a-longer-name-06");
+		assert_int_equal(kmc_audit_verify(w, &st), 0);
+		assert_true(st.head_seq == before + N + 1);
+		text = log_text(vdir);
+		assert_non_null(strstr(text, "\"items\":[{\"name\":"
+			"\"an-item-with-a-longer-name-06\",\"version\":1,"
+			"\"reads\":4294967295}]"));
+		free(text);
+	}
 	kmc_vault_close(a);
 	assert_int_equal(kmc_audit_verify(w, &st), 0);
-	assert_true(st.head_seq == before + N + 3 * N / 4);
+	assert_true(st.head_seq == before + N + 1 + 3 * N / 4 - 1);
 	text = log_text(vdir);
+	assert_null(strstr(text, "\"op\":\"reads counted at the close\","
+		"\"items\":[{\"name\":\"an-item-with-a-longer-name-06\""));
 	assert_non_null(strstr(text, "\"op\":\"reads counted at the close\","
 		"\"items\":[{\"name\":\"an-item-with-a-longer-name-07\","
 		"\"version\":1,\"reads\":3}]"));
