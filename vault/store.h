@@ -101,6 +101,7 @@ typedef struct store {
 	struct tree_cache *tree_cache;	/* what reads proved (treeread.c) */
 	uint8_t *view;		/* store_get_view()'s copy (ciphertext) */
 	size_t view_cap;
+	int bulk;		/* store_set_bulk() */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;
@@ -156,6 +157,11 @@ KMC_INTERNAL void store_view_done(store *st);
 /* For bulk readers, after each read: every `every` calls, the pages of
    the file mapped by reads leave the process's RSS (store.c says why). */
 KMC_INTERNAL void store_release_pages(store *st, unsigned every);
+/* A bulk reader's reads (on: 1, until 0): a record is copied out of the
+   map and the map's pages leave before the digest checks the copy, so
+   that a read holds the record's pages or the proof's, never both. */
+KMC_INTERNAL void store_set_bulk(store *st, int on);
+KMC_INTERNAL int store_bulk_copy(store *st, MDB_val *v) KMC_MUST_CHECK;
 
 /*
  * A write transaction: begin, any number of put/del, commit or abort.

@@ -29,6 +29,8 @@ static int get_checked(store *st, MDB_txn *txn, const char *name, MDB_val *v,
 	/* Present or absent, the digest must agree (storetree.c). */
 	if (r == 0 || r == KMC_E_NOT_FOUND) {
 		t = r == 0 ? db_check_val(st->env, v, "record", name) : 0;
+		if (t == 0 && r == 0)
+			t = store_bulk_copy(st, v);
 		if (t == 0)
 			t = storetree_check(st, txn, STORE_DB_ITEMS, k.mv_data,
 				k.mv_size, r == 0 ? v : NULL, r == 0 ? ret_bad :
@@ -78,6 +80,9 @@ int store_get_view(store *st, const char *name, const uint8_t **ret,
 	   handle's buffer, out of the map before the transaction ends. */
 	if (r == 0 && kept) {
 		*ret = kept;
+		*ret_len = v.mv_size;
+	} else if (r == 0 && v.mv_data == st->view) {
+		*ret = st->view;	/* a bulk read's copy (store_bulk_copy) */
 		*ret_len = v.mv_size;
 	} else if (r == 0) {
 		/* Rare: a record too large to keep, a store without a digest,

@@ -25,7 +25,9 @@ static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
 	token_key_rec rec;
 	int r;
 
+	store_set_bulk(&v->st, 1);
 	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	store_set_bulk(&v->st, 0);
 	if (r < 0 && token_key_instead(v, name, r, &rec))
 		return token_key_load(v, name, &rec, libctx, propq, ret);
 	KMC_GUARD(r);

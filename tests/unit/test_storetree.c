@@ -798,12 +798,41 @@ static void test_tables_grow(void **state)
 	free(old_rec);
 }
 
+/* A bulk reader's records (kmc_key_load: copied out of the map, the
+   map's pages dropped, then checked) are checked as any read is: the
+   copy is what the digest is asked about, and a record put back, or
+   altered in the file, is refused, cold and warm. */
+static void test_bulk_reads_checked(void **state)
+{
+	fixture *f = *state;
+	size_t len;
+	uint8_t *old = get_rec(f->v, "a", &len);
+	kmc_vault *r = NULL;
+
+	assert_int_equal(kmc_item_put(f->v, "a", KMC_ITEM_SECRET, "a2", 2), 0);
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	store_set_bulk(&r->st, 1);
+	read_ok(r, "a", "a2");
+	read_ok(r, "a", "a2");
+	read_ok(r, "b", "b1");
+	raw_put(f->v, STORE_DB_ITEMS, "a", 1, old, len);
+	assert_refused(r, "a");
+	kmc_vault_close(r);
+	assert_int_equal(kmc_vault_open(f->vdir, 0, &r), 0);
+	store_set_bulk(&r->st, 1);
+	assert_refused(r, "a");
+	read_ok(r, "b", "b1");
+	kmc_vault_close(r);
+	free(old);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_commits_match_rebuild),
 		T(test_replayed_record_refused),
+		T(test_bulk_reads_checked),
 		T(test_altered_added_removed_refused),
 		T(test_history_checked),
 		T(test_tree_node_altered),
