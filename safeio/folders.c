@@ -292,6 +292,12 @@ static int open_final(int cur, const char *path, int *ret_fd)
 	return 0;
 }
 
+/* The walk's paths, on the heap: 12 KiB a server's stack would keep for
+   its life once an open has walked a path. */
+typedef struct walk_bufs {
+	char rest[2 * PATH_MAX], target[PATH_MAX];
+} walk_bufs;
+
 /*
  * The walk of kmc_check_path_links() and kmc_open_dir_checked(): with
  * ret_fd, the folder the walk ends at, opened from the walk's own
@@ -301,7 +307,8 @@ static int open_final(int cur, const char *path, int *ret_fd)
 static int path_walk(const char *path, const char *what, int *ret_fd)
 {
 	_cleanup_(kmc_closep) int cur = -1;
-	char rest[2 * PATH_MAX], target[PATH_MAX], name[NAME_MAX + 1];
+	_cleanup_(freep) walk_bufs *b = NULL;
+	char *rest, *target, name[NAME_MAX + 1];
 	unsigned links = 0;
 	struct stat st;
 	const char *p;
@@ -311,9 +318,13 @@ static int path_walk(const char *path, const char *what, int *ret_fd)
 
 	KMC_ENSURE(path && *path, KMC_E_INVALID);
 	n = strlen(path);
-	if (n >= sizeof(rest))
+	if (n >= sizeof(b->rest))
 		return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
 			kmc_strerror(-ENAMETOOLONG));
+	b = malloc(sizeof(*b));
+	KMC_ENSURE(b, KMC_E_NOMEM);
+	rest = b->rest;
+	target = b->target;
 	memcpy(rest, path, n + 1);
 	cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY |
 		O_CLOEXEC);
@@ -362,14 +373,14 @@ static int path_walk(const char *path, const char *what, int *ret_fd)
 			close(next);
 			return r;
 		}
-		len = readlinkat(next, "", target, sizeof(target));
+		len = readlinkat(next, "", target, sizeof(b->target));
 		r = len < 0 ? -errno : 0;
 		close(next);
 		if (r < 0)
 			return kmc_detail(r, "the link %s in %s: %s", name, path,
 				kmc_strerror(r));
-		if ((size_t)len >= sizeof(target) ||
-		    (size_t)len + strlen(p) >= sizeof(rest))
+		if ((size_t)len >= sizeof(b->target) ||
+		    (size_t)len + strlen(p) >= sizeof(b->rest))
 			return kmc_detail(-ENAMETOOLONG, "%s: %s", path,
 				kmc_strerror(-ENAMETOOLONG));
 		/* What is left of the path goes on from the link's target. */

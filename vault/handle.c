@@ -577,24 +577,40 @@ static int vault_keys_readonly(kmc_vault *v)
 	return r == KMC_E_NOMEM ? 0 : r;
 }
 
+/* An open's paths and keystores, on the heap: a server's stack keeps
+   every page its deepest call touched for the process's life, and these
+   were 26 KiB of it (docs/performance.md, row boot10k). */
+typedef struct open_work {
+	char dbuf[PATH_MAX];
+	ks_file f[2];
+	unlock_ctx u;
+	char hk[PATH_MAX], uri[2049];
+} open_work;
+
 int kmc_vault_open_ex(const char *dir, unsigned flags,
 	const kmc_options *opts, kmc_vault **ret_vault)
 {
 	_cleanup_(kmc_vault_closep) kmc_vault *v = NULL;
-	char dbuf[PATH_MAX];
-	ks_file f[2] = { 0 };
+	_cleanup_(freep) open_work *w = NULL;
+	ks_file *f;
 	kmc_options o;
 	_cleanup_(kmc_closep) int host_dirfd = -1;
-	unlock_ctx u = { .opts = &o, .host_dirfd = &host_dirfd };
+	unlock_ctx *u;
 	int order[2], n, r, used = -1, restored = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(kmc_crypto_init());
 	KMC_ENSURE(!opts || opts->size >= sizeof(size_t), KMC_E_INVALID);
+	w = calloc(1, sizeof(*w));
+	KMC_ENSURE(w, KMC_E_NOMEM);
+	f = w->f;
+	u = &w->u;
+	u->opts = &o;
+	u->host_dirfd = &host_dirfd;
 	vault_options_copy(opts, &o);
 	if (!dir) {
-		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
-		dir = dbuf;
+		KMC_GUARD(kmc_default_vault_dir(w->dbuf, sizeof(w->dbuf)));
+		dir = w->dbuf;
 	}
 	v = calloc(1, sizeof(*v));
 	KMC_ENSURE(v, KMC_E_NOMEM);
@@ -634,7 +650,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	 * that would only ask Argon2 twice for the same answer.
 	 */
 	for (int i = 0; r == 0 && i < n; i++) {
-		r = vault_unlock_file(v, &f[order[i]], &u);
+		r = vault_unlock_file(v, &f[order[i]], u);
 		if (r == 0) {
 			used = order[i];
 			break;
@@ -651,7 +667,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		}
 		r = 0;
 	}
-	kmc_secret_free(u.pass);
+	kmc_secret_free(u->pass);
 	if (r == 0) {
 		v->ks = TAKE_PTR(f[used].ks);
 		/* Repair from the keystore that opened: master first. */
@@ -673,17 +689,16 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	/* The binding, once, while the root key is known: a store, keystores
 	   or folder older than the vault last was are refused here. */
 	if (r == 0) {
-		char hk[PATH_MAX], uri[2049];
-		bind_opener by = { .host_key = host_key_used(v, &o, hk),
+		bind_opener by = { .host_key = host_key_used(v, &o, w->hk),
 			.host_dirfd = -1 };
 
 		/* The host key's folder as the unlock opened and checked it,
 		   when it is the folder of the key the binding names. */
 		if (by.host_key && host_dirfd >= 0 &&
-		    strcmp(by.host_key, u.host_key) == 0)
+		    strcmp(by.host_key, u->host_key) == 0)
 			by.host_dirfd = host_dirfd;
 
-		token_used(v, &o, uri, sizeof(uri), &by);
+		token_used(v, &o, w->uri, sizeof(w->uri), &by);
 		r = bind_open(v, f[used].raw, f[used].len, &by,
 			(flags & KMC_OPEN_ACCEPT_ROLLBACK) || restored);
 		/* A reader that met a restore swapping the files in (its
