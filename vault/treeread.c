@@ -457,7 +457,9 @@ static int prove(store *st, MDB_txn *txn, int level, uint32_t i,
 	if (!ch || memcmp(ch, nh[l], ch_len) != 0)
 		return 1;
 	for (; l < level; l++) {
-		if (l == NODE_LEVEL)
+		/* A bulk reader reads each record once (store_set_bulk): a
+		   node kept for reads again would only be memory. */
+		if (l == NODE_LEVEL && !st->bulk)
 			node_keep(c, idx[l], nodes[l]);
 		children_put(c, l, idx[l], nodes[l]);
 	}
@@ -564,8 +566,8 @@ int storetree_check(store *st, MDB_txn *txn, store_db db, const uint8_t *key,
 	if (r)
 		return record_bad(ret_bad, db, key, key_len, "its bucket does not lead "
 			"to the root");
-	if (val && seen_keep(st->tree_cache, want.id, db, key, key_len, val) &&
-	    ret_kept)
+	if (val && !st->bulk && seen_keep(st->tree_cache, want.id, db, key,
+			key_len, val) && ret_kept)
 		*ret_kept = seen_slot(st->tree_cache, want.id)->val;
 	return 0;
 }
