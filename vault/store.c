@@ -649,6 +649,12 @@ void store_set_bulk(store *st, int on)
 	st->bulk = on;
 }
 
+void store_bulk_drop(store *st)
+{
+	if (st->bulk && st->shared)
+		map_drop(st);
+}
+
 /* A bulk read's record copied into the handle's buffer (*v then names
    the copy) and the map's pages dropped: the digest's check maps its
    own pages, not on top of the record's. Each read maps the meta page,

@@ -162,6 +162,9 @@ KMC_INTERNAL void store_release_pages(store *st, unsigned every);
    that a read holds the record's pages or the proof's, never both. */
 KMC_INTERNAL void store_set_bulk(store *st, int on);
 KMC_INTERNAL int store_bulk_copy(store *st, MDB_val *v) KMC_MUST_CHECK;
+/* A bulk read's map's pages dropped now (nothing read from it is used
+   after this). */
+KMC_INTERNAL void store_bulk_drop(store *st);
 
 /*
  * A write transaction: begin, any number of put/del, commit or abort.
