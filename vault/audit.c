@@ -226,17 +226,32 @@ static uint64_t seen_hash(const char *name, uint32_t version)
 	return (h ^ version) * 0x100000001b3ull;
 }
 
-static uint32_t seen_get32(const char *p)
+static uint16_t seen_count(const char *e)
 {
-	uint32_t x;
+	uint16_t x;
 
-	memcpy(&x, p, sizeof(x));
+	memcpy(&x, e, sizeof(x));
 	return x;
 }
 
-static void seen_put32(char *p, uint32_t x)
+static void seen_count_set(char *e, uint16_t x)
 {
-	memcpy(p, &x, sizeof(x));
+	memcpy(e, &x, sizeof(x));
+}
+
+const char *audit_seen_entry(const char *e, uint32_t *ret_version)
+{
+	const uint8_t *p = (const uint8_t *)e + AUDIT_SEEN_COUNT;
+	uint32_t v = 0;
+
+	/* Written by seen_add(): at most 5 bytes. */
+	for (unsigned shift = 0;; shift += 7) {
+		v |= (uint32_t)(*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
+	}
+	*ret_version = v;
+	return (const char *)p;
 }
 
 /* The index slot of (name, version): its entry's, or the empty one it
@@ -247,13 +262,13 @@ static uint32_t *seen_slot(struct audit_state *a, const char *name,
 	size_t mask = a->index_cap - 1;
 
 	for (size_t i = seen_hash(name, version) & mask;; i = (i + 1) & mask) {
-		uint32_t e = a->index[i];
-		const char *p = a->seen + e - 1;
+		uint32_t e = a->index[i], ev;
+		const char *en;
 
 		if (e == 0)
 			return &a->index[i];
-		if (seen_get32(p + 4) == version &&
-		    strcmp(p + AUDIT_SEEN_HEAD, name) == 0)
+		en = audit_seen_entry(a->seen + e - 1, &ev);
+		if (ev == version && strcmp(en, name) == 0)
 			return &a->index[i];
 	}
 }
@@ -261,7 +276,7 @@ static uint32_t *seen_slot(struct audit_state *a, const char *name,
 /* Room for one more entry of a name of n bytes; 0 or -1. */
 static int seen_grow(struct audit_state *a, size_t n)
 {
-	size_t need = a->seen_len + AUDIT_SEEN_HEAD + n + 1;
+	size_t need = a->seen_len + AUDIT_SEEN_COUNT + 5 + n + 1;
 
 	/* An offset + 1 fits the index's 32 bits. */
 	if (need < n || need >= UINT32_MAX)
@@ -292,14 +307,28 @@ static int seen_grow(struct audit_state *a, size_t n)
 		a->index_cap = cap;
 		for (size_t i = 0; i < old_cap; i++)
 			if (old[i]) {
-				const char *e = a->seen + old[i] - 1;
+				uint32_t ev;
+				const char *en = audit_seen_entry(a->seen +
+					old[i] - 1, &ev);
 
-				*seen_slot(a, e + AUDIT_SEEN_HEAD,
-					seen_get32(e + 4)) = old[i];
+				*seen_slot(a, en, ev) = old[i];
 			}
 		free(old);
 	}
 	return 0;
+}
+
+/* A new entry at the buffer's end (seen_grow made room); its length. */
+static size_t seen_add(char *e, const char *name, size_t n, uint32_t version)
+{
+	uint8_t *p = (uint8_t *)e + AUDIT_SEEN_COUNT;
+
+	seen_count_set(e, 0);
+	for (; version >= 0x80; version >>= 7)
+		*p++ = (uint8_t)(version | 0x80);
+	*p++ = (uint8_t)version;
+	memcpy(p, name, n + 1);
+	return (size_t)((char *)p - e) + n + 1;
 }
 
 void audit_read(kmc_vault *v, const char *name, uint32_t version)
@@ -314,17 +343,18 @@ void audit_read(kmc_vault *v, const char *name, uint32_t version)
 	if (a->index_cap) {
 		slot = seen_slot(a, name, version);
 		if (*slot) {
-			uint32_t reads;
+			uint16_t reads;
 
 			e = a->seen + *slot - 1;
-			reads = seen_get32(e) + 1;
-			/* The count is 32 bits: a full one is recorded now
-			   and counted again from zero. */
-			if (reads == UINT32_MAX) {
+			reads = (uint16_t)(seen_count(e) + 1);
+			/* The count is 16 bits: a full one is recorded now
+			   and counted again from zero (a record a 65,535
+			   reads of one item). */
+			if (reads == UINT16_MAX) {
 				read_record(v, name, version, reads);
 				reads = 0;
 			}
-			seen_put32(e, reads);
+			seen_count_set(e, reads);
 			return;
 		}
 	}
@@ -333,12 +363,8 @@ void audit_read(kmc_vault *v, const char *name, uint32_t version)
 	if (seen_grow(a, n) < 0)
 		goto record;
 	slot = seen_slot(a, name, version);
-	e = a->seen + a->seen_len;
-	seen_put32(e, 0);
-	seen_put32(e + 4, version);
-	memcpy(e + AUDIT_SEEN_HEAD, name, n + 1);
 	*slot = (uint32_t)a->seen_len + 1;
-	a->seen_len += AUDIT_SEEN_HEAD + n + 1;
+	a->seen_len += seen_add(a->seen + a->seen_len, name, n, version);
 	a->n_seen++;
 record:
 	read_record(v, name, version, 0);
@@ -351,13 +377,14 @@ void audit_detach(kmc_vault *v)
 	if (!a)
 		return;
 	for (size_t off = 0; off < a->seen_len;) {
-		const char *e = a->seen + off;
+		const char *e = a->seen + off, *name;
+		uint32_t version;
 
+		name = audit_seen_entry(e, &version);
 		a->op = "reads counted at the close";
-		if (seen_get32(e) && !a->off)
-			read_record(v, e + AUDIT_SEEN_HEAD, seen_get32(e + 4),
-				seen_get32(e));
-		off += AUDIT_SEEN_HEAD + strlen(e + AUDIT_SEEN_HEAD) + 1;
+		if (seen_count(e) && !a->off)
+			read_record(v, name, version, seen_count(e));
+		off = (size_t)(name - a->seen) + strlen(name) + 1;
 	}
 	free(a->seen);
 	free(a->index);

@@ -158,13 +158,16 @@ KMC_INTERNAL void audit_bench_set(kmc_vault *v, int on);
 /* ---- shared by audit.c and auditwrite.c ------------------------------- */
 
 /* What a handle keeps for the log: each item version it read, in one
-   buffer of entries (AUDIT_SEEN_HEAD bytes: the reads after the first,
-   for the close, and the version, both 32-bit in host order; then the
-   name and its NUL), found through an open-addressed index of offsets,
-   so that a server reading ten thousand keys neither scans its list at
-   each read nor allocates a name each, and keeps 15 bytes a key of
-   7-byte names. */
-#define AUDIT_SEEN_HEAD 8
+   buffer of entries (the reads after the first, for the close, 16-bit in
+   host order; the version, 7 bits a byte, low first, the top bit set on
+   all but the last; the name and its NUL), found through an
+   open-addressed index of offsets, so that a server reading ten thousand
+   keys neither scans its list at each read nor allocates a name each,
+   and keeps 14 bytes a key of 10-byte names. */
+#define AUDIT_SEEN_COUNT 2
+/* The entry at e: its version in *ret_version, and its name. */
+KMC_INTERNAL const char *audit_seen_entry(const char *e,
+	uint32_t *ret_version);
 
 struct audit_state {
 	kmc_secret *key;	/* BLAKE2b key of the records' MACs */

@@ -243,29 +243,30 @@ static void test_reads_counted(void **state)
 		}
 	assert_int_equal(kmc_audit_verify(w, &st), 0);
 	assert_true(st.head_seq == before + N);
-	/* A count is 32 bits: item 06 (2 further reads) brought to one short
+	/* A count is 16 bits: item 06 (2 further reads) brought to one short
 	   of full, read once more, is recorded at once with its full count,
 	   and counted again from zero (nothing for it at the close). */
 	{
 		struct audit_state *as = a->audit;
-		size_t off = 0;
-		uint32_t full = UINT32_MAX - 1;
+		const char *e = as->seen, *en;
+		uint32_t ev;
+		uint16_t count;
 
-		while (strcmp(as->seen + off + AUDIT_SEEN_HEAD,
+		while (strcmp(en = audit_seen_entry(e, &ev),
 				"an-item-with-a-longer-name-06") != 0)
-			off += AUDIT_SEEN_HEAD + strlen(as->seen + off +
-				AUDIT_SEEN_HEAD) + 1;
-		memcpy(&full, as->seen + off, 4);
-		assert_int_equal(full, 2);
-		full = UINT32_MAX - 1;
-		memcpy(as->seen + off, &full, 4);
+			e = en + strlen(en) + 1;
+		assert_int_equal(ev, 1);
+		memcpy(&count, e, 2);
+		assert_int_equal(count, 2);
+		count = UINT16_MAX - 1;
+		memcpy((char *)e, &count, 2);
 		read_item(a, "an-item-with-a-longer-name-06");
 		assert_int_equal(kmc_audit_verify(w, &st), 0);
 		assert_true(st.head_seq == before + N + 1);
 		text = log_text(vdir);
 		assert_non_null(strstr(text, "\"items\":[{\"name\":"
 			"\"an-item-with-a-longer-name-06\",\"version\":1,"
-			"\"reads\":4294967295}]"));
+			"\"reads\":65535}]"));
 		free(text);
 	}
 	kmc_vault_close(a);
@@ -283,6 +284,39 @@ static void test_reads_counted(void **state)
 	snprintf(want, sizeof(want), "\"name\":\"an-item-with-a-longer-name-"
 		"04\",\"version\":1,\"reads\"");
 	assert_null(strstr(text, want));
+	free(text);
+	kmc_vault_close(w);
+	unit_tree_remove(tmp);
+}
+
+/* A version of more than 7 bits is kept in two bytes, and read back:
+   version 130, read three times, is counted as such at the close. */
+static void test_reads_counted_long_version(void **state)
+{
+	char tmp[256], vdir[512], hk[512];
+	kmc_vault *w = NULL, *a = NULL;
+	char *text;
+
+	(void)state;
+	assert_int_equal(unit_tree_make("auditver", tmp, vdir, hk), 0);
+	assert_int_equal(unit_host_vault(vdir, hk, &w), 0);
+	for (int i = 0; i < 130; i++)
+		assert_int_equal(kmc_item_put(w, "many", KMC_ITEM_SECRET, "x",
+			1), 0);
+	assert_int_equal(kmc_item_put(w, "one", KMC_ITEM_SECRET, "y", 1), 0);
+	assert_int_equal(kmc_vault_open(vdir, 0, &a), 0);
+	for (int i = 0; i < 3; i++) {
+		read_item(a, "many");
+		read_item(a, "one");
+	}
+	kmc_vault_close(a);
+	text = log_text(vdir);
+	assert_non_null(strstr(text, "\"op\":\"reads counted at the close\","
+		"\"items\":[{\"name\":\"many\",\"version\":130,"
+		"\"reads\":2}]"));
+	assert_non_null(strstr(text, "\"op\":\"reads counted at the close\","
+		"\"items\":[{\"name\":\"one\",\"version\":1,"
+		"\"reads\":2}]"));
 	free(text);
 	kmc_vault_close(w);
 	unit_tree_remove(tmp);
@@ -334,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_segment_name),
 		cmocka_unit_test(test_kept_log_shared),
 		cmocka_unit_test(test_reads_counted),
+		cmocka_unit_test(test_reads_counted_long_version),
 		cmocka_unit_test(test_time_format),
 	};
 
