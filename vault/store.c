@@ -32,6 +32,10 @@ int db_err(int rc)
 		return KMC_E_NOT_FOUND;
 	if (rc == MDB_VERSION_MISMATCH)
 		return KMC_E_VERSION;
+	/* LMDB's own allocations (a read transaction, the environment)
+	   failing: out of memory, as any other, not an I/O fault. */
+	if (rc == ENOMEM)
+		return KMC_E_NOMEM;
 	/* Damage LMDB noticed: not a version this build lacks. */
 	if (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
 	    rc == MDB_PAGE_NOTFOUND)
