@@ -347,6 +347,20 @@ static int read_one_cert(const char *file, X509 **ret)
 }
 
 /* A CRL for trusted certificate x: signed by it, and current. */
+/* Whether CA x signed crl. A failure is looked at once more when no
+   allocation failure was queued (OpenSSL 3.0 loses some), so that one
+   is not taken for a bad signature. */
+static int crl_signed_by(X509_CRL *crl, X509 *x)
+{
+	ERR_clear_error();
+	if (X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1)
+		return 1;
+	if (ossl_nomem())
+		return 0;
+	ERR_clear_error();
+	return X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1;
+}
+
 static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 {
 	_cleanup_(freep) uint8_t *raw = NULL;
@@ -354,31 +368,54 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 	const ASN1_TIME *next;
 	char subject[256], date[64];
 	size_t len = 0;
-	int r;
+	int cmp = 0, r;
 
 	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
 	KMC_GUARD(input_error(crl_parse(file, raw, len, &crl)));
-	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
-	ERR_clear_error();
+	/* Running out of memory is said as such, never as a CRL at fault. */
+	r = kmc_detail(KMC_E_NOMEM, "%s: out of memory while checking it",
+		file);
+	if (!X509_NAME_oneline(X509_get_subject_name(x), subject,
+			sizeof(subject)))
+		goto out;
 	next = X509_CRL_get0_nextUpdate(crl);
-	if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
-			X509_get_subject_name(x)) != 0 ||
-	    X509_CRL_verify(crl, X509_get0_pubkey(x)) != 1)
-		r = kmc_detail(KMC_E_VERIFY, "%s is not a CRL of %s (not signed "
-			"by it)", file, subject);
-	else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) >= 0)
+	/* -2: the names' canonical forms could not be made. */
+	cmp = X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		X509_get_subject_name(x));
+	if (cmp != 0) {
+		if (cmp != -2 || !ossl_nomem())
+			r = kmc_detail(KMC_E_VERIFY, "%s is not a CRL of %s "
+				"(another issuer)", file, subject);
+		goto out;
+	}
+	if (!crl_signed_by(crl, x)) {
+		if (!ossl_nomem())
+			r = kmc_detail(KMC_E_VERIFY, "%s is not a CRL of %s (not "
+				"signed by it)", file, subject);
+		goto out;
+	}
+	if (time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp) < 0)
+		goto out;
+	if (cmp >= 0) {
 		r = kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", file);
-	else if (!next || X509_cmp_current_time(next) <= 0) {
+		goto out;
+	}
+	if (next && time_cmp_now(next, &cmp) < 0)
+		goto out;
+	if (!next || cmp <= 0) {
 		if (next)
 			when(next, date, sizeof(date));
 		r = kmc_detail(KMC_E_VERIFY, "%s is out of date (its next update "
 			"%s%s); fetch a current CRL", file, next ? "was " : "is "
 			"missing", next ? date : "");
-	} else {
-		*ret = crl;
-		return 0;
+		goto out;
 	}
+	kmc_detail_clear();
+	*ret = crl;
+	return 0;
+out:
+	ERR_clear_error();
 	X509_CRL_free(crl);
 	return r;
 }

@@ -2,7 +2,8 @@
 # test_faults_deep_reads.sh - the vault's own certificates and keys read
 # while memory runs out inside OpenSSL: kmc ca crl (the CA's certificate
 # and key read and checked, a CRL signed), kmc ca list (the certificate
-# alone) and kmc export (a bundle's key, certificate and CA). The
+# alone), kmc export (a bundle's key, certificate and CA) and kmc trust
+# crl (a CRL file checked against a trusted CA). The
 # allocation sweeps of the other fault suites fail kmc's own allocations
 # (KMC_FAULT_NEAR=4) and reach OpenSSL's only through a few samples; here
 # each allocation with kmc's code up to DEEP (8) calls above it fails,
@@ -21,11 +22,13 @@
 
 DEEP=8
 NEAR=$DEEP	# open_allocs (sweeplib.sh) counts at this depth
-BLAME_RE='damaged|not a (CA )?certificate|not a PKCS#8|holds [0-9]+ certificates|not valid yet|has expired|is not the key of|no subject key identifier|signing the CRL'
+BLAME_RE='damaged|not a (CA )?certificate|not a PKCS#8|holds [0-9]+ certificates|not valid yet|has expired|is not the key of|no subject key identifier|signing the CRL|not a CRL|out of date'
 
 t "kmc init" look init
 t "ca init root" look ca init root --subject "/CN=Deep Root CA"
 t "cert issue db --server" look cert issue db --ca root --server --subject /CN=db.example
+t "ca crl root: a CRL to give the trust store" look ca crl root --out "$T/root.crl"
+t "trust add root --store clients" look trust add root "$V/keys/db/ca.crt" --store clients
 cp -a "$V" "$T/saved" && state_save "$V" "$T/saved.state"
 load() { rm -rf "$V" "$T"/out.* && cp -a "$T/saved" "$V" && state_load "$V" "$T/saved.state"; }
 FROM=saved
@@ -76,6 +79,9 @@ deep_sweep "ca crl root" 13 ca crl root --out "$T/out.crl"
 deep_sweep "ca list root" 5 ca list root
 deep_sweep "export db --format pkcs8-der" 11 export db --format pkcs8-der \
 	--no-password --out "$T/out.der"
+# A CRL the operator gives: its issuer, signature and dates checked
+# against the alias's CA before it is kept.
+deep_sweep "trust crl root" 7 trust crl root "$T/root.crl" --store clients
 # Most allocations that fail deep inside OpenSSL are ones it does
 # without, or that kmc now tries again past (a key's decoding): some
 # must still fail a command, or the shim was not failing any.
