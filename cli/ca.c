@@ -125,6 +125,12 @@ static int crl_check(void *own)
 {
 	if (!((struct ca_opts *)own)->out)
 		return cli_usage_fail("ca crl needs --out FILE");
+	/* The CRL takes its file's name as the vault commits its number
+	   (journalled): not a stream, and never a file named "-" where
+	   standard output was meant. */
+	if (!strcmp(((struct ca_opts *)own)->out, "-"))
+		return cli_usage_fail("ca crl: --out needs a file, not standard "
+			"output (./- for a file named -)");
 	return 0;
 }
 
@@ -402,7 +408,8 @@ const command cli_cmd_ca_crl = {
 	"N days (default 30), and a CRL number above every one it gave\n"
 	"before, also before a restore of an older backup (the number is at\n"
 	"least the clock's microseconds since 1970). Servers take it with kmc\n"
-	"crl update NAME -r FILE."
+	"crl update NAME -r FILE. FILE is a file: --out - is refused (./- for\n"
+	"a file named -)."
 };
 
 const command cli_cmd_ca_list = {

@@ -100,6 +100,8 @@ static int cmd_unwrap(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	_cleanup_(secret_freep) kmc_secret *key = NULL;
 	kmc_key_format fmt = KMC_FORMAT_PEM;
+	/* "-" is standard output, as for export, trust export and csr. */
+	const char *out = uo->out && strcmp(uo->out, "-") ? uo->out : NULL;
 	int r;
 
 	if (uo->format && !strcmp(uo->format, "der"))
@@ -107,7 +109,7 @@ static int cmd_unwrap(cli_opts *a)
 	else if (uo->format && strcmp(uo->format, "pem"))
 		return cli_usage_fail("unwrap: --format pem or der, not %s",
 			uo->format);
-	if (!uo->out && isatty(STDOUT_FILENO))
+	if (!out && isatty(STDOUT_FILENO))
 		return cli_usage_fail("unwrap: refusing to print a private key on "
 			"a terminal; give --out FILE or send it to a pipe");
 	r = open_vault(a, 0, &v);
@@ -116,10 +118,10 @@ static int cmd_unwrap(cli_opts *a)
 	r = kmc_key_export(v, a->argv[0], fmt, &key);
 	if (r < 0)
 		return cli_fail(r, "unwrapping %s", a->argv[0]);
-	if (!uo->out)
+	if (!out)
 		return write_out(kmc_secret_data(key), kmc_secret_len(key)) < 0 ?
 			CLI_EXIT(EXIT_IO) : 0;
-	r = kmc_file_write_new(uo->out, kmc_secret_data(key),
+	r = kmc_file_write_new(out, kmc_secret_data(key),
 		kmc_secret_len(key), 0600);
 	return r < 0 ? cli_fail(r, "unwrap") : 0;
 }
@@ -628,8 +630,11 @@ static int cmd_ref(cli_opts *a)
 		kmc_ref_format(kmc_vault_dir(v), a->argv[0], &text);
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
-	if (ro->uri) {
-		printf("%s\n", text);
+	if (ro->uri || !strcmp(ro->out, "-")) {
+		/* --out -: the reference file on standard output. */
+		fputs(text, stdout);
+		if (ro->uri)
+			putchar('\n');
 		free(text);
 		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
 	}
@@ -641,10 +646,11 @@ static int cmd_ref(cli_opts *a)
 
 const command cli_cmd_unwrap = {
 	"unwrap", NULL, cmd_unwrap, CLI_UNLOCK, .options = unwrap_options,
-	.parse = unwrap_option, .own = &unwrap_opts, .min_operands = 1, 1, "unwrap NAME [--format pem|der] [--out FILE]",
+	.parse = unwrap_option, .own = &unwrap_opts, .min_operands = 1, 1, "unwrap NAME [--format pem|der] [--out FILE|-]",
 	"Write the private key of the imported NAME as unencrypted PKCS#8:\n"
 	"to --out FILE, created 0600 (an existing file is never overwritten),\n"
-	"or to standard output when it is not a terminal."
+	"or to standard output (without --out, or --out -) when it is not a\n"
+	"terminal."
 };
 
 const command cli_cmd_cert_check = {
@@ -682,15 +688,16 @@ const command cli_cmd_cert_info = {
 
 const command cli_cmd_ref = {
 	"ref", NULL, cmd_ref, CLI_UNLOCK, .options = ref_options,
-	.parse = ref_option, .own = &ref_opts, .min_operands = 1, 1, "ref NAME --out FILE | --uri",
+	.parse = ref_option, .own = &ref_opts, .min_operands = 1, 1, "ref NAME --out FILE|- | --uri",
 	"Point an unmodified server at the key of the imported NAME through\n"
 	"the kmc OpenSSL provider (kmc.so). --uri prints its URI,\n"
 	"kmc://<vault>?item=NAME, for programs that open keys through\n"
 	"OSSL_STORE (openssl -key, OSSL_STORE_open callers). --out FILE\n"
 	"writes a key-reference file (PEM label KMC KEY REFERENCE, mode\n"
-	"0644: it holds no secret) for programs that take a key file (nginx,\n"
-	"Apache, HAProxy, PostgreSQL, Mosquitto, curl); load the provider\n"
-	"with OPENSSL_CONF, or HAProxy's ssl-provider lines. The exact\n"
-	"configuration lines per server are in docs/integrations/ (nginx,\n"
-	"apache, haproxy, postgresql, mosquitto, curl, openssl)."
+	"0644: it holds no secret; --out - prints it) for programs that\n"
+	"take a key file (nginx, Apache, HAProxy, PostgreSQL, Mosquitto,\n"
+	"curl); load the provider with OPENSSL_CONF, or HAProxy's\n"
+	"ssl-provider lines. The exact configuration lines per server are in\n"
+	"docs/integrations/ (nginx, apache, haproxy, postgresql, mosquitto,\n"
+	"curl, openssl)."
 };

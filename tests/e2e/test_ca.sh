@@ -348,6 +348,14 @@ t_err 8 "ca crl over a file that exists is refused" "exists" \
 t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
 t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
 	kmc ca crl root --out ""
+kmc ca list root --json >"$T/crl-before.json" 2>&1
+t_err 2 "ca crl --out - is refused: a CRL goes to a file, not standard output" \
+	"not standard output" bash -c 'cd "$1" && shift && "$@"' _ "$T" "$KMC" --vault "$V" \
+	ca crl root --out -
+check "... no file named - was written" test ! -e "$T/-"
+check "... and the CA's next CRL number did not move" \
+	bash -c '"$2" --vault "$3" ca list root --json 2>&1 | cmp -s - "$1"' _ \
+	"$T/crl-before.json" "$KMC" "$V"
 check "the refusals changed nothing" nothing_changed
 check "no 3.crl was written" test ! -e "$T/3.crl"
 check "a refused one used no number" test "$(next_crl root)" = $((n2 + 1))

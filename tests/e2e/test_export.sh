@@ -72,6 +72,11 @@ t "export --out - is standard output, as for trust export and csr" \
 check "... no file named - was written" test ! -e "$T/-"
 check "... and standard output holds the encrypted key" \
 	openssl pkey -inform DER -in "$T/dash.pk8" -passin "file:$T/pw" -noout
+t "unwrap --out - is standard output too" \
+	bash -c 'cd "$1" && "$2" --vault "$3" unwrap server --out - >"$1/dash.key"' _ "$T" "$KMC" "$V"
+check "... no file named - was written" test ! -e "$T/-"
+check "... and standard output holds the server's key" \
+	diff <(openssl pkey -in "$T/dash.key" -pubout) <(pub_of_cert "$P/server.crt")
 
 t_err 0 "--password-item of a new item: made, said so" \
 	"new password, kept as item pem-pass" \

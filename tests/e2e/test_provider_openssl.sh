@@ -84,6 +84,10 @@ check "... its notes name the vault and the item" \
 check "... its body is the URI" \
 	test "$(sed -n '/^-----BEGIN/,/^-----END/p' "$REF" | sed '1d;$d' | tr -d '\n' | base64 -d)" = "$URI"
 check "... and it holds no key material" bash -c '! grep -q "PRIVATE KEY" "$1"' _ "$REF"
+t "kmc ref server --out - prints the reference file" \
+	bash -c 'cd "$1" && "$2" --vault "$3" ref server --out - >"$1/dash.ref"' _ "$T" "$KMC" "$V"
+check "... the same bytes as the file --out FILE wrote" cmp "$T/dash.ref" "$REF"
+check "... and no file named - was written" test ! -e "$T/-"
 
 # ---- loading the key: STORE and DECODER ------------------------------------------
 
