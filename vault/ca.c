@@ -374,23 +374,6 @@ static int verify_failure(const char *path, const char *ca)
 		path, ca);
 }
 
-/* Whether ca's key verifies x's signature. A failed check is made once
-   more: OpenSSL reports some allocation failures inside a verification
-   as a signature that does not match, with no error of its own (the
-   digest's or the key's context not made, a number of the EC check not
-   allocated), which verify_failure() could not tell from a certificate
-   another key signed. A signature that verifies the second time is
-   good; one that fails twice is called a mismatch. */
-static int signed_by(X509 *x, X509 *ca)
-{
-	if (X509_verify(x, X509_get0_pubkey(ca)) == 1)
-		return 1;
-	if (ossl_nomem())
-		return 0;
-	ERR_clear_error();
-	return X509_verify(x, X509_get0_pubkey(ca)) == 1;
-}
-
 /* The certificate in the file path, which must be one CA c signed: its
    issuer is the CA's subject and the CA's key verifies its signature.
    Its serial into *e (as the record keeps one), its kind and end date
@@ -435,7 +418,7 @@ static int revoke_cert_read(const ca_parts *c, const char *path,
 		goto out;
 	}
 	ERR_clear_error();
-	if (!signed_by(x, c->cert)) {
+	if (!cert_signed_by(x, c->cert)) {
 		r = verify_failure(path, c->name);
 		ERR_clear_error();
 		goto out;

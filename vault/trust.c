@@ -347,20 +347,6 @@ static int read_one_cert(const char *file, X509 **ret)
 }
 
 /* A CRL for trusted certificate x: signed by it, and current. */
-/* Whether CA x signed crl. A failure is looked at once more when no
-   allocation failure was queued (OpenSSL 3.0 loses some), so that one
-   is not taken for a bad signature. */
-static int crl_signed_by(X509_CRL *crl, X509 *x)
-{
-	ERR_clear_error();
-	if (X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1)
-		return 1;
-	if (ossl_nomem())
-		return 0;
-	ERR_clear_error();
-	return X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1;
-}
-
 static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 {
 	_cleanup_(freep) uint8_t *raw = NULL;

@@ -393,6 +393,28 @@ static int check_dates(const char *show, STACK_OF(X509) *certs)
 	return 0;
 }
 
+int cert_signed_by(X509 *x, X509 *ca)
+{
+	ERR_clear_error();
+	if (X509_verify(x, X509_get0_pubkey(ca)) == 1)
+		return 1;
+	if (ossl_nomem())
+		return 0;
+	ERR_clear_error();
+	return X509_verify(x, X509_get0_pubkey(ca)) == 1;
+}
+
+int crl_signed_by(X509_CRL *crl, X509 *ca)
+{
+	ERR_clear_error();
+	if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+		return 1;
+	if (ossl_nomem())
+		return 0;
+	ERR_clear_error();
+	return X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
+}
+
 int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl)
 {
@@ -406,7 +428,7 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 				X509_CRL_get_issuer(crl)) == 0)
 			issuer = sk_X509_value(ca, i);
 	ERR_clear_error();
-	if (!issuer || X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1)
+	if (!issuer || !crl_signed_by(crl, issuer))
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s", f->crl, f->ca));
 	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp));

@@ -144,6 +144,18 @@ KMC_INTERNAL int cert_describe(X509 *x, kmc_cert_info *info) KMC_MUST_CHECK;
  * data, is not at fault and must not be blamed (KMC_E_NOMEM, never
  * KMC_E_CORRUPT, KMC_E_VERIFY or KMC_E_INVALID). */
 KMC_INTERNAL int ossl_nomem(void);
+/*
+ * cert_signed_by, crl_signed_by - whether ca's key verifies the
+ * signature of x or crl. A failed check is made once more when no
+ * allocation failure is queued: OpenSSL reports some allocation failures
+ * inside a verification as a signature that does not match, with no error
+ * of its own (the digest's or the key's context not made, a number of the
+ * EC check not allocated). A signature that verifies the second time is
+ * good; one that fails twice is a mismatch, unless ossl_nomem() says
+ * otherwise.
+ */
+KMC_INTERNAL int cert_signed_by(X509 *x, X509 *ca);
+KMC_INTERNAL int crl_signed_by(X509_CRL *crl, X509 *ca);
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 
