@@ -80,13 +80,19 @@ KMC_API int kmc_key_load_ex(kmc_vault *v, const char *name,
  * not tell which library context an SSL_CTX was made in, so the key is
  * loaded into the default one (kmc_ssl_ctx_use_ex() takes another).
  *
+ * The certificate, CA, CRL and key are those of one version of the
+ * bundle: while another process changes the vault (a rotation's import
+ * --replace or promote), they are read again until no change came
+ * between the first and the last.
+ *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections
  * rather than calling this again on one in use.
  *
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_INVALID
- * (OpenSSL refused the material), KMC_E_NOMEM, and for a token key the
- * errors of kmc_key_load().
+ * (OpenSSL refused the material), KMC_E_NOMEM, KMC_E_BUSY (the vault
+ * changed during each of 8 reads of the bundle: try again), and for a
+ * token key the errors of kmc_key_load().
  */
 KMC_API int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
