@@ -4,12 +4,16 @@
  *	key_load VAULT NAME...
  *
  * opens VAULT read-only and loads each NAME's key with kmc_key_load(),
- * twice over (a server that loads its keys again on a reload), then
- * closes it. A line a load: "NAME: ok", or "NAME: rc R: DETAIL". Exits 0
- * when every load succeeded, 1 when one failed, 2 when the open did.
+ * or, for a NAME written ctx:BUNDLE, builds an SSL_CTX with
+ * kmc_ssl_ctx_use() of BUNDLE; twice over (a server that loads its keys
+ * again on a reload), then closes it. A line a load: "NAME: ok", or
+ * "NAME: rc R: DETAIL". Exits 0 when every load succeeded, 1 when one
+ * failed, 2 when the open did.
  */
 #include <stdio.h>
+#include <string.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <kmc.h>
 #include <kmc/tls.h>
 
@@ -31,9 +35,19 @@ int main(int argc, char **argv)
 		for (int i = 2; i < argc; i++) {
 			EVP_PKEY *k = NULL;
 
-			r = kmc_key_load(v, argv[i], &k);
-			if (r == 0 && !k)
-				r = 1;	/* said ok, gave nothing */
+			if (!strncmp(argv[i], "ctx:", 4)) {
+				SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+				r = ctx ? kmc_ssl_ctx_use(ctx, v, argv[i] + 4) :
+					KMC_E_NOMEM;
+				if (r == 0 && !SSL_CTX_get0_privatekey(ctx))
+					r = 1;	/* said ok, set no key */
+				SSL_CTX_free(ctx);
+			} else {
+				r = kmc_key_load(v, argv[i], &k);
+				if (r == 0 && !k)
+					r = 1;	/* said ok, gave nothing */
+			}
 			if (r == 0)
 				printf("%s: ok\n", argv[i]);
 			else
