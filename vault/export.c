@@ -416,6 +416,27 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		&s->cas);
 }
 
+typedef struct export_job {
+	const char *name;
+	int certs;
+	export_src s;
+} export_job;
+
+static int export_read(kmc_vault *v, void *arg)
+{
+	export_job *j = arg;
+
+	return export_load(v, j->name, j->certs, &j->s);
+}
+
+static void export_undo(void *arg)
+{
+	export_job *j = arg;
+
+	export_src_clear(&j->s);
+	j->s = (export_src){ 0 };
+}
+
 static int export_write(const kmc_export_params *p, kmc_secret **data,
 	mode_t def_mode, kmc_secret **ret)
 {
@@ -434,13 +455,19 @@ int kmc_export(kmc_vault *v, const char *name, const kmc_export_params *p,
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *out = NULL;
 	char def[KMC_NAME_MAX + 64];
+	export_job job = { name, 0, { 0 } };
 	export_src s = { 0 };
 	int made = 0, r;
 
 	kmc_detail_clear();
 	KMC_GUARD(check_params(p, 0));
 	KMC_ENSURE(p->out || ret, KMC_E_INVALID);
-	r = export_load(v, name, p->format == KMC_EXPORT_PKCS12, &s);
+	job.certs = p->format == KMC_EXPORT_PKCS12;
+	/* The key, certificate and CA of one version of the bundle: a
+	   keystore made during a rotation pairs no key with the next
+	   version's certificate. */
+	r = vault_read_one_version(v, name, export_read, export_undo, &job);
+	s = job.s;
 	if (r == 0)
 		r = out_free(p->out);
 	snprintf(def, sizeof(def), "%s/%s", name, KEYSTORE_ITEM);

@@ -129,60 +129,37 @@ static void bundle_parts_free(bundle_parts *b)
 	*b = (bundle_parts){ 0 };
 }
 
-static int parts_read(kmc_vault *v, const char *name,
-	const kmc_tls_params *q, bundle_parts *b)
+typedef struct parts_job {
+	const char *name;
+	const kmc_tls_params *q;
+	bundle_parts b;
+} parts_job;
+
+static int parts_read(kmc_vault *v, void *arg)
 {
+	parts_job *j = arg;
+	bundle_parts *b = &j->b;
 	int r;
 
-	r = vault_part_get(v, name, "cert", KMC_ITEM_CERTIFICATE, &b->cert);
-	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, name))
+	r = vault_part_get(v, j->name, "cert", KMC_ITEM_CERTIFICATE,
+		&b->cert);
+	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, j->name))
 		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
-			"%s, then kmc cert set %s -s SIGNED.crt", name, name, name);
+			"%s, then kmc cert set %s -s SIGNED.crt", j->name, j->name,
+			j->name);
 	KMC_GUARD(r);
-	KMC_GUARD(vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &b->ca));
-	r = vault_part_get(v, name, "crl", KMC_ITEM_CRL, &b->crl_pem);
+	KMC_GUARD(vault_part_get(v, j->name, "ca", KMC_ITEM_CERTIFICATE,
+		&b->ca));
+	r = vault_part_get(v, j->name, "crl", KMC_ITEM_CRL, &b->crl_pem);
 	if (r < 0 && r != KMC_E_NOT_FOUND)
 		return r;
-	return kmc_key_load_ex(v, name, q->libctx, q->propq, &b->pkey);
+	return kmc_key_load_ex(v, j->name, j->q->libctx, j->q->propq,
+		&b->pkey);
 }
 
-/*
- * The certificate, CA, CRL and key of one version of the bundle. Each
- * part is its own read: a change committed between two of them (a
- * rotation's import --replace or promote, while a server reloads) would
- * pair one version's certificate with the next one's key, which OpenSSL
- * then refuses ("key values mismatch"), 2% of the loads of a server
- * reloading in a loop beside a rotation in a loop. So the parts are read
- * again while the store's generation moves under them; a change every
- * few reads for PARTS_TRIES reads in a row is reported as the vault
- * changing too fast.
- */
-#define PARTS_TRIES 8
-static int parts_read_together(kmc_vault *v, const char *name,
-	const kmc_tls_params *q, bundle_parts *b)
+static void parts_undo(void *arg)
 {
-	uint64_t g0, g1;
-	int r;
-
-	for (int i = 0; i < PARTS_TRIES; i++) {
-		KMC_GUARD(store_stat(&v->st, NULL, &g0));
-		r = parts_read(v, name, q, b);
-		if (r == 0)
-			r = store_stat(&v->st, NULL, &g1);
-		/* A part read while the bundle changed may be missing as
-		   well as mismatched: the generation says which it was. */
-		if (r < 0 && (store_stat(&v->st, NULL, &g1) < 0 || g1 == g0)) {
-			bundle_parts_free(b);
-			return r;
-		}
-		if (r == 0 && g1 == g0)
-			return 0;
-		bundle_parts_free(b);
-		kmc_detail_clear();
-	}
-	return kmc_detail(KMC_E_BUSY, "bundle %s: the vault changed while "
-		"its parts were read, %d times in a row; try again", name,
-		PARTS_TRIES);
+	bundle_parts_free(&((parts_job *)arg)->b);
 }
 
 static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
@@ -193,22 +170,28 @@ static int ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name,
 	X509_STORE *xstore = SSL_CTX_get_cert_store(ctx);
 	STACK_OF(X509_NAME) *ca_names;
 	_cleanup_(kmc_secret_freep) kmc_secret *crl_pem = NULL;
-	bundle_parts b = { 0 };
+	parts_job job = { name, q, { 0 } };
+	bundle_parts *b = &job.b;
 	EVP_PKEY *pkey;
 	X509_CRL *crl = NULL;
 	int trusting = 0, store_crls = 0;
 	int r;
 
-	KMC_GUARD(parts_read_together(v, name, q, &b));
-	r = certs_parse("certificate item", kmc_secret_data(b.cert),
-		kmc_secret_len(b.cert), &chain);
+	/* The certificate, CA, CRL and key of one version of the bundle. */
+	r = vault_read_one_version(v, name, parts_read, parts_undo, &job);
+	if (r < 0) {
+		bundle_parts_free(b);
+		return r;
+	}
+	r = certs_parse("certificate item", kmc_secret_data(b->cert),
+		kmc_secret_len(b->cert), &chain);
 	if (r == 0)
-		r = certs_parse("CA item", kmc_secret_data(b.ca),
-			kmc_secret_len(b.ca), &cas);
+		r = certs_parse("CA item", kmc_secret_data(b->ca),
+			kmc_secret_len(b->ca), &cas);
 	/* The key and the CRL are used below; the rest is done with. */
-	pkey = TAKE_PTR(b.pkey);
-	crl_pem = TAKE_PTR(b.crl_pem);
-	bundle_parts_free(&b);
+	pkey = TAKE_PTR(b->pkey);
+	crl_pem = TAKE_PTR(b->crl_pem);
+	bundle_parts_free(b);
 	if (r < 0) {
 		EVP_PKEY_free(pkey);
 		return r;

@@ -1320,13 +1320,17 @@ typedef struct kmc_export_params {
  * p->out). Everything is checked before the vault or a file is written;
  * a password item it makes (*ret_made 1, may be NULL) stays when the
  * file cannot be written, and the next export takes it again. Making one
- * needs a handle opened with KMC_OPEN_WRITE.
+ * needs a handle opened with KMC_OPEN_WRITE. A keystore's key, chain and
+ * CA are those of one version of the bundle: while another process
+ * changes the vault (a rotation), they are read again until no change
+ * came between the first and the last.
  * WARNING: with KMC_EXPORT_NO_PASSWORD this is the plaintext key.
  * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no such key; for PKCS#12, no
  * certificate yet), KMC_E_TYPE (an item of another type), KMC_E_EXISTS (p->out),
  * KMC_E_INVALID (parameters), KMC_E_EMPTY, KMC_E_TOO_LARGE (a password
  * over 100 characters), KMC_E_VERIFY (certificate and key differ),
  * KMC_E_READONLY, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM,
+ * KMC_E_BUSY (the vault changed during each of 8 reads: try again),
  * -errno.
  */
 KMC_API int kmc_export(kmc_vault *v, const char *name,
