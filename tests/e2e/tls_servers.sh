@@ -44,6 +44,12 @@ port_of() { cat "$T/$1.port"; }
 
 # log_count NAME REGEX: how many lines of server NAME's log match REGEX.
 log_count() { grep -Ec -- "$2" "$T/$1.log"; }
+# log_none NAME REGEX: no line of server NAME's log matches REGEX; else
+# the lines that do, with the two before each, to the report.
+log_none() {
+	! grep -Eq -- "$2" "$T/$1.log" ||
+		{ grep -E -B2 -- "$2" "$T/$1.log" | head -30 >&2; false; }
+}
 
 # await_log NAME REGEX [N]: poll (30 s) until server NAME's log has more
 # than N (default 0) lines matching REGEX; fails if it does not, or if
