@@ -18,15 +18,22 @@ int vault_read_one_version(kmc_vault *v, const char *what,
 	void *arg)
 {
 	uint64_t g0, g1;
-	int r;
+	int r, s;
 
 	for (int i = 0; i < ONE_VERSION_TRIES; i++) {
 		KMC_GUARD(store_stat(&v->st, NULL, &g0));
 		r = read(v, arg);
+		s = store_stat(&v->st, NULL, &g1);
+		/* Reads that cannot be shown to be of one version are not
+		   handed on. */
+		if (s < 0 && r == 0)
+			undo(arg);
+		if (s < 0)
+			return r < 0 ? r : s;
+		if (g1 == g0)
+			return r;
 		/* A read that failed as the vault changed may have met the
 		   change (an item gone, or not there yet): tried again too. */
-		if (store_stat(&v->st, NULL, &g1) < 0 || g1 == g0)
-			return r;
 		undo(arg);
 		kmc_detail_clear();
 	}
