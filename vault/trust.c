@@ -354,13 +354,12 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 	const ASN1_TIME *next;
 	char subject[256], date[64];
 	size_t len = 0;
-	int cmp = 0, r;
+	/* Running out of memory is said as such, never as a CRL at fault:
+	   each check below that fails for want of memory leaves r so. */
+	int cmp = 0, r = KMC_E_NOMEM;
 
 	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
 	KMC_GUARD(input_error(crl_parse(file, raw, len, &crl)));
-	/* Running out of memory is said as such, never as a CRL at fault. */
-	r = kmc_detail(KMC_E_NOMEM, "%s: out of memory while checking it",
-		file);
 	if (!X509_NAME_oneline(X509_get_subject_name(x), subject,
 			sizeof(subject)))
 		goto out;
@@ -397,12 +396,13 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 			"missing", next ? date : "");
 		goto out;
 	}
-	kmc_detail_clear();
 	*ret = crl;
 	return 0;
 out:
 	ERR_clear_error();
 	X509_CRL_free(crl);
+	if (r == KMC_E_NOMEM)
+		r = kmc_detail(r, "%s: out of memory while checking it", file);
 	return r;
 }
 

@@ -800,8 +800,8 @@ static void test_tables_grow(void **state)
 
 /* A bulk reader's records (kmc_key_load: copied out of the map, the
    map's pages dropped, then checked) are checked as any read is: the
-   copy is what the digest is asked about, and a record put back, or
-   altered in the file, is refused, cold and warm. */
+   copy is what the digest is asked about, and a record put back is
+   refused, by a handle that read it before and by a fresh one. */
 static void test_bulk_reads_checked(void **state)
 {
 	fixture *f = *state;
