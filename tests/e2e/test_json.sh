@@ -96,6 +96,31 @@ check "cert info --json: a comma in a SAN forges no second SAN" \
 kmc cert info "$T/san.crt" >"$T/san.txt" 2>/dev/null
 check "cert info: the text shows that SAN as one name" \
 	grep -qx '  SANs        URI:https://a? DNS:evil.example' "$T/san.txt"
+# A certificate of many names (a web farm's, a CDN's: hundreds are
+# common) of every kind: cert info lists every one, as openssl does.
+{
+	printf '[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3\n'
+	printf '[dn]\nCN = many\n[v3]\nsubjectAltName = @alt\n[alt]\n'
+	for i in $(seq 1 150); do
+		printf 'DNS.%d = host%03d.a-rather-long-domain-name.example\n' "$i" "$i"
+	done
+	printf 'IP.1 = 192.0.2.7\nIP.2 = 2001:db8::5\nemail.1 = ops@example.com\n'
+	printf 'URI.1 = spiffe://example/web\ndirName.1 = dir\nRID.1 = 1.2.3.4\n'
+	printf '[dir]\nCN = dir\nO = Acme\n'
+} >"$T/many.cnf"
+check "openssl makes a certificate with 156 SANs" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/many.key" -out "$T/many.crt" -days 1 -config "$T/many.cnf"
+kmc cert info "$T/many.crt" --json >"$T/many.json" 2>/dev/null
+check "cert info --json: all 156 SANs, in the certificate's order" \
+	jq -e '.[0].sans | length == 156 and .[0] == "DNS:host001.a-rather-long-domain-name.example"
+		and .[149] == "DNS:host150.a-rather-long-domain-name.example"
+		and .[150:] == ["IP:192.0.2.7", "IP:2001:db8:0:0:0:0:0:5",
+		"email:ops@example.com", "URI:spiffe://example/web",
+		"DirName:/CN=dir/O=Acme", "RID:1.2.3.4"]' "$T/many.json"
+kmc cert info "$T/many.crt" >"$T/many.txt" 2>/dev/null
+check "cert info: the text lists them all too" \
+	grep -q 'host150.a-rather-long-domain-name.example, IP:192.0.2.7, .*, RID:1.2.3.4$' "$T/many.txt"
 fields backup >"$T/fields.backup"
 check "the parser of cli.md keeps restore-only fields from backup's" \
 	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"
