@@ -546,23 +546,50 @@ int x509_time_epoch(const ASN1_TIME *t, int64_t *ret)
 	return 0;
 }
 
-int x509_name_text(const X509_NAME *name, char *buf, size_t size)
+/* The name as RFC 2253 text under flags, cut at a character into buf. */
+static int name_print(const X509_NAME *name, unsigned long flags, char *buf,
+	size_t size)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *p;
 	long n;
 
 	KMC_ENSURE(bio, KMC_E_NOMEM);
-	/* RFC 2253 escapes control bytes and those above ASCII: the text
-	   holds no NUL that would cut it short. */
-	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
+	if (X509_NAME_print_ex(bio, name, 0, flags) < 0) {
 		BIO_free(bio);
-		return KMC_E_NOMEM;
+		return ossl_nomem() ? KMC_E_NOMEM : KMC_E_CORRUPT;
 	}
 	n = BIO_get_mem_data(bio, &p);
-	snprintf(buf, size, "%.*s", n > 0 && n < INT32_MAX ? (int)n : 0, p);
+	n = n > 0 && n < INT32_MAX ? n : 0;
+	/* Never half a UTF-8 character at the end of a cut. */
+	if ((size_t)n >= size && size > 0) {
+		n = (long)size - 1;
+		while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
+			n--;
+	}
+	snprintf(buf, size, "%.*s", (int)n, p);
 	BIO_free(bio);
 	return 0;
+}
+
+int x509_name_text(const X509_NAME *name, char *buf, size_t size)
+{
+	int r;
+
+	/* Characters above ASCII as UTF-8, as openssl x509 -nameopt utf8
+	   and Java show them: "CN=Café", not "CN=Caf\C3\A9", which no
+	   operator typed and no tool compares equal. RFC 2253 still
+	   escapes the control bytes (a NUL as \00), and the kmc command
+	   escapes the C1 controls of UTF-8 text when it prints. */
+	r = name_print(name, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB, buf,
+		size);
+	/* A string that is not valid in its own type (bad UTF-8) has no
+	   UTF-8 form: its bytes escaped, as before. */
+	if (r == KMC_E_CORRUPT) {
+		ERR_clear_error();
+		r = name_print(name, XN_FLAG_RFC2253, buf, size);
+	}
+	return r == KMC_E_CORRUPT ? KMC_E_NOMEM : r;
 }
 
 /* ---------------------------------------------------------------- */

@@ -121,6 +121,21 @@ check "cert info --json: all 156 SANs, in the certificate's order" \
 kmc cert info "$T/many.crt" >"$T/many.txt" 2>/dev/null
 check "cert info: the text lists them all too" \
 	grep -q 'host150.a-rather-long-domain-name.example, IP:192.0.2.7, .*, RID:1.2.3.4$' "$T/many.txt"
+# Names in UTF-8, with a comma and quotes: cert info gives the text
+# openssl x509 -nameopt RFC2253,-esc_msb gives, not escaped bytes.
+check "openssl makes a certificate of a UTF-8 subject" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -utf8 \
+	-keyout "$T/utf8.key" -out "$T/utf8.crt" -days 1 \
+	-subj '/CN=Café "Zürich", Süd/O=Bäckerei'
+kmc cert info "$T/utf8.crt" --json >"$T/utf8.json" 2>/dev/null
+want=$(openssl x509 -in "$T/utf8.crt" -noout -subject -nameopt RFC2253,-esc_msb |
+	sed 's/^subject=//')
+check "cert info --json: the subject as openssl -nameopt RFC2253,-esc_msb shows it" \
+	jq -e --arg want "$want" '.[0].subject == $want and .[0].issuer == $want and
+		.[0].subject == "O=Bäckerei,CN=Café \\\"Zürich\\\"\\, Süd"' "$T/utf8.json"
+kmc cert info "$T/utf8.crt" >"$T/utf8.txt" 2>/dev/null
+check "cert info: the text shows the name in UTF-8 too" \
+	grep -q '^  subject     O=Bäckerei,CN=Café ' "$T/utf8.txt"
 fields backup >"$T/fields.backup"
 check "the parser of cli.md keeps restore-only fields from backup's" \
 	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"
