@@ -160,6 +160,30 @@ static void sans_fit(const char *sans, char *buf, size_t size)
 	snprintf(buf, size, "%.*s%s", (int)end, sans, end ? more : "...");
 }
 
+/* A serial as openssl x509 -serial prints it: whole bytes of hex, so a
+   zero is "00", not BN_bn2hex's "0". One longer than the field (X.509
+   allows 20 bytes, a field of 132 holds 64) keeps the bytes that fit and
+   ends "...": a cut serial must not read as another whole one. */
+static void serial_text(const char *hex, char *buf, size_t size)
+{
+	size_t n, neg;
+
+	if (!hex) {
+		buf[0] = '\0';
+		return;
+	}
+	if (!strcmp(hex, "0"))
+		hex = "00";
+	n = strlen(hex);
+	if (n < size) {
+		memcpy(buf, hex, n + 1);
+		return;
+	}
+	neg = hex[0] == '-';
+	n = (size - 4 - neg) & ~(size_t)1;
+	snprintf(buf, size, "%.*s...", (int)(n + neg), hex);
+}
+
 int cert_describe(X509 *x, kmc_cert_info *info)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -183,7 +207,7 @@ int cert_describe(X509 *x, kmc_cert_info *info)
 	if (sans_list(x, &sans) < 0)
 		goto nomem;
 	sans_fit(sans, info->sans, sizeof(info->sans));
-	snprintf(info->serial, sizeof(info->serial), "%s", hex ? hex : "");
+	serial_text(hex, info->serial, sizeof(info->serial));
 	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
 		size_t o = 0;
 

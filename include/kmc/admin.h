@@ -768,7 +768,8 @@ typedef struct kmc_cert_info {
 	   fit whole, then ", ..." when not all did: kmc_cert_info_sans()
 	   gives every one. */
 	char sans[2048];
-	char serial[132];	/* hex */
+	char serial[132];	/* hex, as openssl x509 -serial: "00", "-05";
+				   one over 64 bytes cut, ending "..." */
 	char sha256[96];	/* AA:BB:... of the DER */
 	int64_t not_before;	/* seconds since the epoch */
 	int64_t not_after;

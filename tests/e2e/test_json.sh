@@ -136,6 +136,23 @@ check "cert info --json: the subject as openssl -nameopt RFC2253,-esc_msb shows 
 kmc cert info "$T/utf8.crt" >"$T/utf8.txt" 2>/dev/null
 check "cert info: the text shows the name in UTF-8 too" \
 	grep -q '^  subject     O=Bäckerei,CN=Café ' "$T/utf8.txt"
+# Serials as openssl x509 -serial prints them, whole bytes of hex.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/ser.key" -out "$T/ser.csr" -subj /CN=ser 2>/dev/null
+for ser in 0 -5 0x80 0x0080ff; do
+	openssl x509 -req -in "$T/ser.csr" -key "$T/ser.key" -set_serial "$ser" \
+		-out "$T/ser.crt" -days 1 2>/dev/null
+	check "cert info --json: serial $ser as openssl x509 -serial shows it" \
+		jq -e --arg want "$(openssl x509 -in "$T/ser.crt" -noout -serial |
+			sed 's/^serial=//')" '.[0].serial == $want' \
+		<(kmc cert info "$T/ser.crt" --json 2>/dev/null)
+done
+long=$(printf 'AB%.0s' {1..70})
+openssl x509 -req -in "$T/ser.csr" -key "$T/ser.key" -set_serial "0x$long" \
+	-out "$T/ser.crt" -days 1 2>/dev/null
+check "cert info --json: a 70-byte serial reads as cut, not as a whole one" \
+	jq -e --arg head "${long:0:128}" '.[0].serial == $head + "..."' \
+	<(kmc cert info "$T/ser.crt" --json 2>/dev/null)
 fields backup >"$T/fields.backup"
 check "the parser of cli.md keeps restore-only fields from backup's" \
 	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"
