@@ -51,7 +51,9 @@ static void safes_freep(STACK_OF(PKCS7) **s)
 }
 
 /* Whether s is UTF-8 (as OpenSSL's friendlyName takes it) without C0
-   controls or DEL. */
+   controls or DEL, and of characters of the Basic Multilingual Plane:
+   the friendlyName is a BMPString, which holds no other (an emoji made
+   OpenSSL fail late, on "ASN1 lib", a password item already made). */
 static int alias_text(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -60,7 +62,8 @@ static int alias_text(const char *s)
 		unsigned long c = 0;
 		int n = UTF8_getc(p, (int)strlen((const char *)p), &c);
 
-		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0x10ffff)
+		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0xffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
 			return 0;
 		p += n;
 	}
@@ -101,7 +104,8 @@ static int check_params(const kmc_export_params *p, int trust)
 	   password item may have been made for a keystore never written. */
 	if (p->alias && !alias_text(p->alias))
 		return kmc_detail(KMC_E_INVALID, "export: the alias is not UTF-8 "
-			"text, or holds a control character");
+			"text, or holds a control character or one beyond "
+			"U+FFFF (an emoji), which a PKCS#12 alias cannot hold");
 	return 0;
 }
 

@@ -256,6 +256,10 @@ refused 7 "a truststore into a folder that does not exist (exit 7), no password 
 refused 2 "an alias that is not UTF-8 (exit 2), no password item made" \
 	"alias is not UTF-8" \
 	export server --format pkcs12 --password-item fresh-item --alias $'a\xffb' --out "$T/new.p12"
+refused 2 "an alias beyond the BMP, an emoji (exit 2), no password item made" \
+	"alias is not UTF-8 text, or holds .* beyond U\+FFFF" \
+	export server --format pkcs12 --password-item fresh-item \
+	--alias $'ok\xf0\x9f\x98\x80' --out "$T/new.p12"
 refused 8 "a truststore of aliases that differ only in case (exit 8), no password item made" \
 	"aliases CA1 and ca1 differ only in case" \
 	trust export --store casey --format pkcs12 --out "$T/new.p12"
