@@ -561,13 +561,17 @@ static int name_print(const X509_NAME *name, unsigned long flags, char *buf,
 	}
 	n = BIO_get_mem_data(bio, &p);
 	n = n > 0 && n < INT32_MAX ? n : 0;
-	/* Never half a UTF-8 character at the end of a cut. */
-	if ((size_t)n >= size && size > 0) {
-		n = (long)size - 1;
-		while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
-			n--;
+	if ((size_t)n < size) {
+		snprintf(buf, size, "%.*s", (int)n, p);
+		BIO_free(bio);
+		return 0;
 	}
-	snprintf(buf, size, "%.*s", (int)n, p);
+	/* Cut, and saying so with "...": a name cut short must not read
+	   as another whole one. Never half a UTF-8 character at the cut. */
+	n = size > 4 ? (long)size - 4 : 0;
+	while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
+		n--;
+	snprintf(buf, size, "%.*s...", (int)n, p);
 	BIO_free(bio);
 	return 0;
 }

@@ -762,6 +762,7 @@ KMC_API int kmc_key_export(kmc_vault *v, const char *name,
 	KMC_NONNULL(1, 2, 4);
 
 typedef struct kmc_cert_info {
+	/* RFC 2253, UTF-8; a longer one cut, ending "..." */
 	char subject[512];
 	char issuer[512];
 	/* "DNS:a, IP:b", "" when none; no name holds ",". The names that

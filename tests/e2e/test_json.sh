@@ -136,6 +136,18 @@ check "cert info --json: the subject as openssl -nameopt RFC2253,-esc_msb shows 
 kmc cert info "$T/utf8.crt" >"$T/utf8.txt" 2>/dev/null
 check "cert info: the text shows the name in UTF-8 too" \
 	grep -q '^  subject     O=Bäckerei,CN=Café ' "$T/utf8.txt"
+# A name longer than the field holds (12 OUs): cut where it must be,
+# and saying so, never read as another whole name.
+subj=$(for i in $(seq 1 12); do printf '/OU=Unit %02d %s' "$i" "$(printf 'x%.0s' {1..50})"; done)/CN=long
+check "openssl makes a certificate of a 780-byte subject" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/long.key" -out "$T/long.crt" -days 1 -subj "$subj"
+want=$(openssl x509 -in "$T/long.crt" -noout -subject -nameopt RFC2253,-esc_msb |
+	sed 's/^subject=//')
+check "cert info --json: a subject cut to the field ends ..., the rest openssl's" \
+	jq -e --arg want "$want" '.[0].subject | endswith("...") and
+		(.[:-3] | length > 400) and ($want | startswith(.[:-3]))' \
+	<(kmc cert info "$T/long.crt" --json 2>/dev/null)
 # Serials as openssl x509 -serial prints them, whole bytes of hex.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$T/ser.key" -out "$T/ser.csr" -subj /CN=ser 2>/dev/null
