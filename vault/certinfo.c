@@ -24,7 +24,12 @@ static int64_t asn1_epoch(const ASN1_TIME *t)
 	return x509_time_epoch(t, &e) == 0 ? e : 0;
 }
 
-/* One name of a SAN list as text into item (of 300 bytes), "" for none. */
+/* The most of one DNS, e-mail, URI or directory name a list shows: a
+   URI kmc cert issue takes may be 1024 bytes; longer ones end "...". */
+#define SAN_ITEM_MAX 1024
+
+/* One name of a SAN list as text into item (SAN_ITEM_MAX and its type's
+   prefix), "" for none. */
 static void san_text(const GENERAL_NAME *g, char *item, size_t size)
 {
 	const unsigned char *d = NULL;
@@ -78,9 +83,10 @@ static void san_text(const GENERAL_NAME *g, char *item, size_t size)
 	}
 	if (d) {
 		size_t o = (size_t)snprintf(item, size, "%s:", kind);
+		int cut = len > SAN_ITEM_MAX;
 
-		if (len > 250)
-			len = 250;
+		if (cut)
+			len = SAN_ITEM_MAX - 3;
 		/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
 		   to "good", and a byte above 0x7f is not UTF-8 text that
 		   JSON output could carry. A ',' is shown as '?' too: the
@@ -90,6 +96,8 @@ static void san_text(const GENERAL_NAME *g, char *item, size_t size)
 			item[o++] = d[k] >= 0x20 && d[k] < 0x7f && d[k] != ',' ?
 				(char)d[k] : '?';
 		item[o] = '\0';
+		if (cut)
+			snprintf(item + o, size - o, "...");
 	}
 	OPENSSL_free(dn);
 	/* Control characters in a SAN would forge lines of output. */
@@ -98,47 +106,61 @@ static void san_text(const GENERAL_NAME *g, char *item, size_t size)
 			*c = '?';
 }
 
+/* s grown to hold need bytes more than its off: doubling, never past
+   what a certificate can name (input is capped far below). */
+static int grow(char **s, size_t *size, size_t off, size_t need)
+{
+	size_t n = *size ? *size : 256;
+	char *p;
+
+	while (n - off < need)
+		n *= 2;
+	if (n == *size)
+		return 0;
+	p = realloc(*s, n);
+	KMC_ENSURE(p, KMC_E_NOMEM);
+	*s = p;
+	*size = n;
+	return 0;
+}
+
 /* Every SAN extension of x, though X.509 allows one: a list that showed
    only the first would hide the names of a second from whoever reads it. */
 static int sans_list(X509 *x, char **ret)
 {
-	char *buf = NULL;
-	size_t off = 0, size = 1;
+	char *buf = NULL, item[SAN_ITEM_MAX + 32];
+	size_t off = 0, size = 0;
+	int r = grow(&buf, &size, 0, 1);
 
-	for (int at = -1; (at = X509_get_ext_by_NID(x, NID_subject_alt_name,
-	     at)) >= 0;) {
+	if (r < 0)
+		return r;
+	buf[0] = '\0';
+	for (int at = -1; r == 0 && (at = X509_get_ext_by_NID(x,
+	     NID_subject_alt_name, at)) >= 0;) {
 		GENERAL_NAMES *gens = X509V3_EXT_d2i(X509_get_ext(x, at));
-		char item[300], *p;
 		int n = gens ? sk_GENERAL_NAME_num(gens) : 1;
 
-		if (!gens && ossl_nomem()) {
-			free(buf);
-			return KMC_E_NOMEM;
-		}
-		size += (size_t)n * (sizeof(item) + 2);
-		p = realloc(buf, size);
-		if (!p) {
-			GENERAL_NAMES_free(gens);
-			free(buf);
-			return KMC_E_NOMEM;
-		}
-		buf = p;
-		buf[off] = '\0';
-		for (int i = 0; i < n; i++) {
+		if (!gens && ossl_nomem())
+			r = KMC_E_NOMEM;
+		for (int i = 0; r == 0 && i < n; i++) {
 			if (gens)
 				san_text(sk_GENERAL_NAME_value(gens, i), item,
 					sizeof(item));
 			else
 				snprintf(item, sizeof(item), "<invalid>");
-			if (item[0])
+			if (!item[0])
+				continue;
+			r = grow(&buf, &size, off, strlen(item) + 3);
+			if (r == 0)
 				off += (size_t)snprintf(buf + off, size - off,
 					"%s%s", off ? ", " : "", item);
 		}
 		GENERAL_NAMES_free(gens);
 	}
-	if (!buf)
-		buf = calloc(1, 1);
-	KMC_ENSURE(buf, KMC_E_NOMEM);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
 	*ret = buf;
 	return 0;
 }

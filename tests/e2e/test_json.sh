@@ -106,21 +106,23 @@ check "cert info: the text shows that SAN as one name" \
 	done
 	printf 'IP.1 = 192.0.2.7\nIP.2 = 2001:db8::5\nemail.1 = ops@example.com\n'
 	printf 'URI.1 = spiffe://example/web\ndirName.1 = dir\nRID.1 = 1.2.3.4\n'
+	printf 'URI.2 = https://example.com/%s\n' "$(printf 'p%.0s' {1..1000})"
 	printf '[dir]\nCN = dir\nO = Acme\n'
 } >"$T/many.cnf"
-check "openssl makes a certificate with 156 SANs" \
+check "openssl makes a certificate with 157 SANs" \
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$T/many.key" -out "$T/many.crt" -days 1 -config "$T/many.cnf"
 kmc cert info "$T/many.crt" --json >"$T/many.json" 2>/dev/null
-check "cert info --json: all 156 SANs, in the certificate's order" \
-	jq -e '.[0].sans | length == 156 and .[0] == "DNS:host001.a-rather-long-domain-name.example"
+check "cert info --json: all 157 SANs, in the certificate's order" \
+	jq -e '.[0].sans | length == 157 and .[0] == "DNS:host001.a-rather-long-domain-name.example"
 		and .[149] == "DNS:host150.a-rather-long-domain-name.example"
 		and .[150:] == ["IP:192.0.2.7", "IP:2001:db8:0:0:0:0:0:5",
 		"email:ops@example.com", "URI:spiffe://example/web",
-		"DirName:/CN=dir/O=Acme", "RID:1.2.3.4"]' "$T/many.json"
+		"DirName:/CN=dir/O=Acme", "RID:1.2.3.4",
+		"URI:https://example.com/" + ("p" * 1000)]' "$T/many.json"
 kmc cert info "$T/many.crt" >"$T/many.txt" 2>/dev/null
 check "cert info: the text lists them all too" \
-	grep -q 'host150.a-rather-long-domain-name.example, IP:192.0.2.7, .*, RID:1.2.3.4$' "$T/many.txt"
+	grep -q 'host150.a-rather-long-domain-name.example, IP:192.0.2.7, .*, RID:1.2.3.4, URI:https://example.com/p\{1000\}$' "$T/many.txt"
 # Names in UTF-8, with a comma and quotes: cert info gives the text
 # openssl x509 -nameopt RFC2253,-esc_msb gives, not escaped bytes.
 check "openssl makes a certificate of a UTF-8 subject" \
