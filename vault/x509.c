@@ -239,6 +239,46 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
+/* The label of data's first whole "-----BEGIN LABEL-----" line into
+   buf, 0; -1 when there is none. */
+static int pem_label(const uint8_t *data, size_t len, char *buf, size_t size)
+{
+	static const char tag[] = "-----BEGIN ";
+	const uint8_t *p = memmem(data, len, tag, sizeof(tag) - 1);
+	size_t n = 0;
+
+	if (!p)
+		return -1;
+	p += sizeof(tag) - 1;
+	while (p + n < data + len && n + 1 < size &&
+	       ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9') ||
+		p[n] == ' '))
+		n++;
+	if (n == 0 || (size_t)(data + len - (p + n)) < 5 ||
+	    memcmp(p + n, "-----", 5) != 0)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* PEM with no certificate in it: what it holds instead, when its armour
+   says, rather than "damaged" of a file that is whole (a PKCS#7 bundle
+   of a Windows CA, a key given for a certificate). */
+static int pem_not_cert(const char *show, const uint8_t *data, size_t len)
+{
+	char label[65];
+
+	if (pem_label(data, len, label, sizeof(label)) < 0 ||
+	    !strcmp(label, "CERTIFICATE") || !strcmp(label, "X509 CERTIFICATE"))
+		return 0;
+	return kmc_detail(KMC_E_CORRUPT, "%s holds no certificate but a PEM %s%s",
+		show, label, !strcmp(label, "PKCS7") ? " (a certificate bundle: "
+		"openssl pkcs7 -print_certs -in it writes its certificates as "
+		"PEM)" : !strcmp(label, "TRUSTED CERTIFICATE") ? " (openssl x509 "
+		"-in it writes it as a plain certificate)" : "");
+}
+
 /* One read of data: certs_parse's, but for its second try. */
 static int certs_read(const char *show, const uint8_t *data, size_t len,
 	STACK_OF(X509) **ret)
@@ -265,6 +305,9 @@ static int certs_read(const char *show, const uint8_t *data, size_t len,
 		}
 		BIO_free(bio);
 		/* The loop ends at "no start line" when all went well. */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE &&
+		    sk_X509_num(certs) == 0)
+			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len)));
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
 			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
