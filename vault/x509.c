@@ -262,18 +262,23 @@ static int pem_label(const uint8_t *data, size_t len, char *buf, size_t size)
 	return 0;
 }
 
-/* PEM with no certificate in it: what it holds instead, when its armour
-   says, rather than "damaged" of a file that is whole (a PKCS#7 bundle
-   of a Windows CA, a key given for a certificate). */
-static int pem_not_cert(const char *show, const uint8_t *data, size_t len)
+/* PEM with no certificate (crl: no CRL) in it: what it holds instead,
+   when its armour says, rather than "damaged" of a file that is whole (a
+   PKCS#7 bundle of a Windows CA, a key or CA certificate given for the
+   wrong option). */
+static int pem_not_cert(const char *show, const uint8_t *data, size_t len,
+	int crl)
 {
 	char label[65];
 
-	if (pem_label(data, len, label, sizeof(label)) < 0 ||
-	    !strcmp(label, "CERTIFICATE") || !strcmp(label, "X509 CERTIFICATE"))
+	if (pem_label(data, len, label, sizeof(label)) < 0)
 		return 0;
-	return kmc_detail(KMC_E_CORRUPT, "%s holds no certificate but a PEM %s%s",
-		show, label, !strcmp(label, "PKCS7") ? " (a certificate bundle: "
+	if (crl ? !strcmp(label, "X509 CRL") : !strcmp(label, "CERTIFICATE") ||
+	    !strcmp(label, "X509 CERTIFICATE"))
+		return 0;
+	return kmc_detail(KMC_E_CORRUPT, "%s holds no %s but a PEM %s%s", show,
+		crl ? "CRL" : "certificate", label, crl ? "" :
+		!strcmp(label, "PKCS7") ? " (a certificate bundle: "
 		"openssl pkcs7 -print_certs -in it writes its certificates as "
 		"PEM)" : !strcmp(label, "TRUSTED CERTIFICATE") ? " (openssl x509 "
 		"-in it writes it as a plain certificate)" : "");
@@ -307,7 +312,8 @@ static int certs_read(const char *show, const uint8_t *data, size_t len,
 		/* The loop ends at "no start line" when all went well. */
 		if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE &&
 		    sk_X509_num(certs) == 0)
-			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len)));
+			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len,
+				0)));
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
 			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
@@ -371,6 +377,10 @@ static int crl_read(const char *show, const uint8_t *data, size_t len,
 		KMC_ENSURE(bio, KMC_E_NOMEM);
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
+		if (!crl && ERR_GET_REASON(ERR_peek_last_error()) ==
+		    PEM_R_NO_START_LINE)
+			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len,
+				1)));
 		if (!crl)
 			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
 				KMC_E_CORRUPT, "%s: truncated or damaged PEM CRL "

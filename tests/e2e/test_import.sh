@@ -432,6 +432,9 @@ refused 2 "a PKCS#7 bundle for -s: said so, with the command that converts it (e
 refused 2 "a key given for -s: said so (exit 2)" \
 	'server\.key holds no certificate but a PEM ENCRYPTED PRIVATE KEY' \
 	"${CA[@]}" -s "$P/server.key" -k "$P/server.key" --password-file "$PW"
+refused 2 "the CA certificate given for -r: said so (exit 2)" \
+	'ca\.crt holds no CRL but a PEM CERTIFICATE' \
+	"${GOOD[@]}" -r "$P/ca.crt"
 head -c $(( $(wc -c <"$P/ca.crl") / 2 )) "$P/ca.crl" >"$B/half.crl"
 refused 2 "a truncated PEM CRL is malformed input (exit 2)" 'half\.crl: truncated or damaged PEM CRL' \
 	"${GOOD[@]}" -r "$B/half.crl"
