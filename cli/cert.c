@@ -258,24 +258,37 @@ static int cmd_cert_check(cli_opts *a)
 	return CLI_EXIT(EXIT_DUE);
 }
 
-static void print_sans_json(const char *sans)
+/* Every SAN of c, not only those that fit in c->sans (those, should
+   the whole list fail for want of memory). */
+static char *all_sans(const kmc_cert_info *c)
 {
-	const char *p = sans;
+	char *sans = NULL;
+
+	if (kmc_cert_info_sans(c, &sans) < 0)
+		sans = strdup(c->sans);
+	return sans;
+}
+
+static void print_sans_json(const kmc_cert_info *c)
+{
+	char *sans = all_sans(c);
+	const char *p = sans ? sans : "";
 	int first = 1;
 
 	printf("[");
 	while (*p) {
 		const char *end = strstr(p, ", ");
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char item[512];
+		char *item = strndup(p, n);
 
-		snprintf(item, sizeof(item), "%.*s", (int)n, p);
 		printf("%s", first ? "" : ",");
-		json_str(stdout, item);
+		json_str(stdout, item ? item : "");
+		free(item);
 		first = 0;
 		p += n + (end ? 2 : 0);
 	}
 	printf("]");
+	free(sans);
 }
 
 /* One certificate's JSON fields, without the braces. */
@@ -297,7 +310,7 @@ void cert_json_fields(const kmc_cert_info *c)
 	printf(",\"issuerName\":");
 	json_str(stdout, c->issuer);
 	printf(",\"sans\":");
-	print_sans_json(c->sans);
+	print_sans_json(c);
 	printf(",\"serial\":\"%s\",\"sha256\":\"%s\",\"not_before\":\"%s\","
 		"\"not_after\":\"%s\",\"expires\":%" PRId64 ",\"pem\":",
 		c->serial, c->sha256, nb, na, c->not_after * 1000);
@@ -309,7 +322,7 @@ void cert_json_fields(const kmc_cert_info *c)
 static void cert_text(const kmc_cert_info *c, size_t i, size_t n)
 {
 	int64_t now = (int64_t)time(NULL);
-	char nb[64], na[64], when[64];
+	char nb[64], na[64], when[64], *sans;
 
 	iso_time(c->not_before, nb, sizeof(nb));
 	iso_time(c->not_after, na, sizeof(na));
@@ -320,7 +333,9 @@ static void cert_text(const kmc_cert_info *c, size_t i, size_t n)
 	printf("\n  issuer      ");
 	cli_put_escaped(stdout, c->issuer);
 	printf("\n  SANs        ");
-	cli_put_escaped(stdout, c->sans[0] ? c->sans : "(none)");
+	sans = all_sans(c);
+	cli_put_escaped(stdout, sans && *sans ? sans : "(none)");
+	free(sans);
 	printf("\n  serial      ");
 	cli_put_escaped(stdout, c->serial);
 	putchar('\n');

@@ -1,6 +1,7 @@
 /*
- * certinfo.c - kmc_cert_info_get() and _version(): a bundle's or a
- * file's certificates, described. Apart from tls.c because the kmc
+ * certinfo.c - kmc_cert_info_get(), _version() and _sans(): a bundle's
+ * or a file's certificates, described (and cert_describe(), which trust
+ * and CA listings describe theirs with). Apart from tls.c because the kmc
  * command needs these and nothing of libssl: a program that never sets up
  * an SSL_CTX (the command, linked with --as-needed) then does not load
  * libssl at all.
@@ -9,9 +10,256 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <kmc/tls.h>
 #include "x509.h"
+
+/* 0 for a time that does not read: the description still shows the rest. */
+static int64_t asn1_epoch(const ASN1_TIME *t)
+{
+	int64_t e;
+
+	return x509_time_epoch(t, &e) == 0 ? e : 0;
+}
+
+/* The most of one DNS, e-mail, URI or directory name a list shows: a
+   URI kmc cert issue takes may be 1024 bytes; longer ones end "...". */
+#define SAN_ITEM_MAX 1024
+
+/* One name of a SAN list as text into item (SAN_ITEM_MAX and its type's
+   prefix), "" for none. */
+static void san_text(const GENERAL_NAME *g, char *item, size_t size)
+{
+	const unsigned char *d = NULL;
+	const char *kind = NULL;
+	char oid[80];
+	char *dn = NULL;
+	int len = 0;
+
+	item[0] = '\0';
+	switch (g->type) {
+	case GEN_DNS: case GEN_EMAIL: case GEN_URI:
+		kind = g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ?
+			"email" : "URI";
+		d = ASN1_STRING_get0_data(g->d.ia5);
+		len = ASN1_STRING_length(g->d.ia5);
+		break;
+	case GEN_DIRNAME:
+		/* As openssl x509 -text shows it: DirName:/CN=x/O=y */
+		dn = X509_NAME_oneline(g->d.dirn, NULL, 0);
+		kind = "DirName";
+		d = (const unsigned char *)(dn ? dn : "?");
+		len = (int)strlen((const char *)d);
+		break;
+	case GEN_RID:
+		OBJ_obj2txt(oid, sizeof(oid), g->d.rid, 1);
+		snprintf(item, size, "RID:%s", oid);
+		break;
+	case GEN_OTHERNAME:
+		OBJ_obj2txt(oid, sizeof(oid), g->d.otherName->type_id, 1);
+		snprintf(item, size, "othername:%s", oid);
+		break;
+	case GEN_IPADD:
+		d = ASN1_STRING_get0_data(g->d.ip);
+		len = ASN1_STRING_length(g->d.ip);
+		if (len == 4)
+			snprintf(item, size, "IP:%u.%u.%u.%u", d[0], d[1], d[2],
+				d[3]);
+		else if (len == 16)
+			for (size_t o = (size_t)snprintf(item, size, "IP:"), k = 0;
+			     k < 16; k += 2)
+				o += (size_t)snprintf(item + o, size - o, "%s%x",
+					k ? ":" : "", (unsigned)(d[k] << 8 | d[k + 1]));
+		else
+			snprintf(item, size, "IP:<invalid>");
+		d = NULL;
+		break;
+	default:	/* x400Address, ediPartyName */
+		snprintf(item, size, "%s:<unsupported>", g->type == GEN_X400 ?
+			"X400Name" : "EdiPartyName");
+		break;
+	}
+	if (d) {
+		size_t o = (size_t)snprintf(item, size, "%s:", kind);
+		int cut = len > SAN_ITEM_MAX;
+
+		if (cut)
+			len = SAN_ITEM_MAX - 3;
+		/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
+		   to "good", and a byte above 0x7f is not UTF-8 text that
+		   JSON output could carry. A ',' is shown as '?' too: the
+		   names are joined with ", ", and one name holding
+		   ", DNS:evil" would read as a second SAN. */
+		for (int k = 0; k < len && o + 1 < size; k++)
+			item[o++] = d[k] >= 0x20 && d[k] < 0x7f && d[k] != ',' ?
+				(char)d[k] : '?';
+		item[o] = '\0';
+		if (cut)
+			snprintf(item + o, size - o, "...");
+	}
+	OPENSSL_free(dn);
+	/* Control characters in a SAN would forge lines of output. */
+	for (char *c = item; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
+/* s grown to hold need bytes more than its off: doubling, never past
+   what a certificate can name (input is capped far below). */
+static int grow(char **s, size_t *size, size_t off, size_t need)
+{
+	size_t n = *size ? *size : 256;
+	char *p;
+
+	while (n - off < need)
+		n *= 2;
+	if (n == *size)
+		return 0;
+	p = realloc(*s, n);
+	KMC_ENSURE(p, KMC_E_NOMEM);
+	*s = p;
+	*size = n;
+	return 0;
+}
+
+/* Every SAN extension of x, though X.509 allows one: a list that showed
+   only the first would hide the names of a second from whoever reads it. */
+static int sans_list(X509 *x, char **ret)
+{
+	char *buf = NULL, item[SAN_ITEM_MAX + 32];
+	size_t off = 0, size = 0;
+	int r = grow(&buf, &size, 0, 1);
+
+	if (r < 0)
+		return r;
+	buf[0] = '\0';
+	for (int at = -1; r == 0 && (at = X509_get_ext_by_NID(x,
+	     NID_subject_alt_name, at)) >= 0;) {
+		GENERAL_NAMES *gens = X509V3_EXT_d2i(X509_get_ext(x, at));
+		int n = gens ? sk_GENERAL_NAME_num(gens) : 1;
+
+		if (!gens && ossl_nomem())
+			r = KMC_E_NOMEM;
+		for (int i = 0; r == 0 && i < n; i++) {
+			if (gens)
+				san_text(sk_GENERAL_NAME_value(gens, i), item,
+					sizeof(item));
+			else
+				snprintf(item, sizeof(item), "<invalid>");
+			if (!item[0])
+				continue;
+			r = grow(&buf, &size, off, strlen(item) + 3);
+			if (r == 0)
+				off += (size_t)snprintf(buf + off, size - off,
+					"%s%s", off ? ", " : "", item);
+		}
+		GENERAL_NAMES_free(gens);
+	}
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*ret = buf;
+	return 0;
+}
+
+/* As many whole names of sans as fit in buf, and ", ..." when not all
+   did: a caller that shows the field shows a cut list as one. */
+static void sans_fit(const char *sans, char *buf, size_t size)
+{
+	static const char more[] = ", ...";
+	size_t n = strlen(sans), end = 0;
+
+	if (n < size) {
+		memcpy(buf, sans, n + 1);
+		return;
+	}
+	for (const char *p = sans; (p = strstr(p, ", ")) &&
+	     (size_t)(p - sans) + sizeof(more) <= size; p += 2)
+		end = (size_t)(p - sans);
+	snprintf(buf, size, "%.*s%s", (int)end, sans, end ? more : "...");
+}
+
+/* A serial as openssl x509 -serial prints it: whole bytes of hex, so a
+   zero is "00", not BN_bn2hex's "0". One longer than the field (X.509
+   allows 20 bytes, a field of 132 holds 64) keeps the bytes that fit and
+   ends "...": a cut serial must not read as another whole one. */
+static void serial_text(const char *hex, char *buf, size_t size)
+{
+	size_t n, neg;
+
+	if (!hex) {
+		buf[0] = '\0';
+		return;
+	}
+	if (!strcmp(hex, "0"))
+		hex = "00";
+	n = strlen(hex);
+	if (n < size) {
+		memcpy(buf, hex, n + 1);
+		return;
+	}
+	neg = hex[0] == '-';
+	n = (size - 4 - neg) & ~(size_t)1;
+	snprintf(buf, size, "%.*s...", (int)(n + neg), hex);
+}
+
+int cert_describe(X509 *x, kmc_cert_info *info)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	BIO *bio;
+	char *p, *sans = NULL;
+	long n;
+
+	memset(info, 0, sizeof(*info));
+	bio = BIO_new(BIO_s_mem());
+	if (!bio)
+		goto nomem;
+	if (x509_name_text(X509_get_subject_name(x), info->subject,
+			sizeof(info->subject)) < 0 ||
+	    x509_name_text(X509_get_issuer_name(x), info->issuer,
+			sizeof(info->issuer)) < 0)
+		goto nomem;
+	if (sans_list(x, &sans) < 0)
+		goto nomem;
+	sans_fit(sans, info->sans, sizeof(info->sans));
+	serial_text(hex, info->serial, sizeof(info->serial));
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
+		size_t o = 0;
+
+		for (unsigned i = 0; i < mdlen; i++)
+			o += (size_t)snprintf(info->sha256 + o,
+				sizeof(info->sha256) - o, "%s%02X", i ? ":" : "",
+				md[i]);
+	}
+	info->not_before = asn1_epoch(X509_get0_notBefore(x));
+	info->not_after = asn1_epoch(X509_get0_notAfter(x));
+	if (!PEM_write_bio_X509(bio, x))
+		goto nomem;
+	n = BIO_get_mem_data(bio, &p);
+	info->pem = malloc((size_t)n + 1);
+	if (!info->pem)
+		goto nomem;
+	memcpy(info->pem, p, (size_t)n);
+	info->pem[n] = '\0';
+	BIO_free(bio);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	free(sans);
+	return 0;
+nomem:
+	free(sans);
+	BIO_free(bio);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return KMC_E_NOMEM;
+}
 
 static void sk_X509_pop_freep(STACK_OF(X509) **s)
 {
@@ -104,4 +352,24 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 		return r;
 	}
 	return describe_all(certs, ret_info, ret_n);
+}
+
+int kmc_cert_info_sans(const kmc_cert_info *info, char **ret_sans)
+{
+	BIO *bio;
+	X509 *x;
+	int r;
+
+	kmc_detail_clear();
+	KMC_ENSURE(info->pem, KMC_E_INVALID);
+	bio = BIO_new_mem_buf(info->pem, -1);
+	KMC_ENSURE(bio, KMC_E_NOMEM);
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (!x)
+		return ossl_nomem() ? KMC_E_NOMEM : kmc_detail(KMC_E_INVALID,
+			"the description holds no certificate");
+	r = sans_list(x, ret_sans);
+	X509_free(x);
+	return r;
 }

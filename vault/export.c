@@ -51,7 +51,9 @@ static void safes_freep(STACK_OF(PKCS7) **s)
 }
 
 /* Whether s is UTF-8 (as OpenSSL's friendlyName takes it) without C0
-   controls or DEL. */
+   controls or DEL, and of characters of the Basic Multilingual Plane:
+   the friendlyName is a BMPString, which holds no other (an emoji made
+   OpenSSL fail late, on "ASN1 lib", a password item already made). */
 static int alias_text(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -60,7 +62,8 @@ static int alias_text(const char *s)
 		unsigned long c = 0;
 		int n = UTF8_getc(p, (int)strlen((const char *)p), &c);
 
-		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0x10ffff)
+		if (n <= 0 || c < 0x20 || c == 0x7f || c > 0xffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
 			return 0;
 		p += n;
 	}
@@ -101,13 +104,19 @@ static int check_params(const kmc_export_params *p, int trust)
 	   password item may have been made for a keystore never written. */
 	if (p->alias && !alias_text(p->alias))
 		return kmc_detail(KMC_E_INVALID, "export: the alias is not UTF-8 "
-			"text, or holds a control character");
+			"text, or holds a control character or one beyond "
+			"U+FFFF (an emoji), which a PKCS#12 alias cannot hold");
 	return 0;
 }
 
-/* A password OpenSSL and Java both take: 1 to 100 bytes, no NUL. */
-static int check_password(const kmc_secret *pw, const char *show)
+/* A password OpenSSL and Java both take: 1 to 100 bytes, no NUL. A
+   PKCS#12 store's, printable ASCII too: Java derives its PBES2 keys
+   through SunJCE's PBEKey, which refuses any other character ("Password
+   is not ASCII"), so keytool and JSSE would call a store whose password
+   holds an "é" or a tab one of a wrong password, though OpenSSL opens it. */
+static int check_password(const kmc_secret *pw, const char *show, int java)
 {
+	const uint8_t *d = kmc_secret_data(pw);
 	size_t n = kmc_secret_len(pw);
 
 	if (n == 0)
@@ -115,8 +124,13 @@ static int check_password(const kmc_secret *pw, const char *show)
 	if (n > KMC_KEY_PASSWORD_MAX)
 		return kmc_detail(KMC_E_TOO_LARGE, "%s is %zu characters; at most "
 			"%d are accepted", show, n, KMC_KEY_PASSWORD_MAX);
-	if (memchr(kmc_secret_data(pw), '\0', n))
+	if (memchr(d, '\0', n))
 		return kmc_detail(KMC_E_INVALID, "%s holds a NUL byte", show);
+	for (size_t i = 0; java && i < n; i++)
+		if (d[i] < 0x20 || d[i] > 0x7e)
+			return kmc_detail(KMC_E_INVALID, "%s holds a character "
+				"other than printable ASCII, which Java cannot "
+				"open a PKCS#12 store with", show);
 	return 0;
 }
 
@@ -163,7 +177,7 @@ static int out_free(const char *out)
 }
 
 /* The password of item, or a new one stored there first. */
-static int password_from_item(kmc_vault *v, const char *item,
+static int password_from_item(kmc_vault *v, const char *item, int java,
 	kmc_secret **ret, int *ret_made)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
@@ -175,7 +189,7 @@ static int password_from_item(kmc_vault *v, const char *item,
 	snprintf(show, sizeof(show), "the password in item %s", item);
 	r = kmc_item_get(v, item, KMC_ITEM_PASSWORD, &pw);
 	if (r == 0) {
-		KMC_GUARD(check_password(pw, show));
+		KMC_GUARD(check_password(pw, show, java));
 		*ret = TAKE_PTR(pw);
 		return 0;
 	}
@@ -208,12 +222,13 @@ static int export_password(kmc_vault *v, const kmc_export_params *p,
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *z = NULL;
 	const char *item = p->password_item;
+	int java = p->format == KMC_EXPORT_PKCS12;
 
 	*ret = NULL;
 	if (p->flags & KMC_EXPORT_NO_PASSWORD)
 		return 0;
 	if (p->password) {
-		KMC_GUARD(check_password(p->password, "the password"));
+		KMC_GUARD(check_password(p->password, "the password", java));
 		KMC_GUARD(kmc_secret_dup(kmc_secret_data(p->password),
 			kmc_secret_len(p->password), &pw));
 	} else {
@@ -224,7 +239,7 @@ static int export_password(kmc_vault *v, const kmc_export_params *p,
 				"password, a password item, or no password asked "
 				"for");
 		KMC_GUARD(vault_name_guard(item));
-		KMC_GUARD(password_from_item(v, item, &pw, ret_made));
+		KMC_GUARD(password_from_item(v, item, java, &pw, ret_made));
 	}
 	KMC_GUARD(kmc_secret_new(kmc_secret_len(pw) + 1, &z));
 	memcpy(kmc_secret_data(z), kmc_secret_data(pw), kmc_secret_len(pw));

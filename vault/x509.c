@@ -239,6 +239,51 @@ static void sk_X509_pop_freep(STACK_OF(X509) **s)
 	sk_X509_pop_free(*s, X509_free);
 }
 
+/* The label of data's first whole "-----BEGIN LABEL-----" line into
+   buf, 0; -1 when there is none. */
+static int pem_label(const uint8_t *data, size_t len, char *buf, size_t size)
+{
+	static const char tag[] = "-----BEGIN ";
+	const uint8_t *p = memmem(data, len, tag, sizeof(tag) - 1);
+	size_t n = 0;
+
+	if (!p)
+		return -1;
+	p += sizeof(tag) - 1;
+	while (p + n < data + len && n + 1 < size &&
+	       ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9') ||
+		p[n] == ' '))
+		n++;
+	if (n == 0 || (size_t)(data + len - (p + n)) < 5 ||
+	    memcmp(p + n, "-----", 5) != 0)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* PEM with no certificate (crl: no CRL) in it: what it holds instead,
+   when its armour says, rather than "damaged" of a file that is whole (a
+   PKCS#7 bundle of a Windows CA, a key or CA certificate given for the
+   wrong option). */
+static int pem_not_cert(const char *show, const uint8_t *data, size_t len,
+	int crl)
+{
+	char label[65];
+
+	if (pem_label(data, len, label, sizeof(label)) < 0)
+		return 0;
+	if (crl ? !strcmp(label, "X509 CRL") : !strcmp(label, "CERTIFICATE") ||
+	    !strcmp(label, "X509 CERTIFICATE"))
+		return 0;
+	return kmc_detail(KMC_E_CORRUPT, "%s holds no %s but a PEM %s%s", show,
+		crl ? "CRL" : "certificate", label, crl ? "" :
+		!strcmp(label, "PKCS7") ? " (a certificate bundle: "
+		"openssl pkcs7 -print_certs -in it writes its certificates as "
+		"PEM)" : !strcmp(label, "TRUSTED CERTIFICATE") ? " (openssl x509 "
+		"-in it writes it as a plain certificate)" : "");
+}
+
 /* One read of data: certs_parse's, but for its second try. */
 static int certs_read(const char *show, const uint8_t *data, size_t len,
 	STACK_OF(X509) **ret)
@@ -265,6 +310,10 @@ static int certs_read(const char *show, const uint8_t *data, size_t len,
 		}
 		BIO_free(bio);
 		/* The loop ends at "no start line" when all went well. */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE &&
+		    sk_X509_num(certs) == 0)
+			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len,
+				0)));
 		if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
 		    sk_X509_num(certs) == 0)
 			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
@@ -328,6 +377,10 @@ static int crl_read(const char *show, const uint8_t *data, size_t len,
 		KMC_ENSURE(bio, KMC_E_NOMEM);
 		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		BIO_free(bio);
+		if (!crl && ERR_GET_REASON(ERR_peek_last_error()) ==
+		    PEM_R_NO_START_LINE)
+			KMC_GUARD(NOMEM_OR(show, pem_not_cert(show, data, len,
+				1)));
 		if (!crl)
 			return NO_TRACE_OR(show, NOMEM_OR(show, kmc_detail(
 				KMC_E_CORRUPT, "%s: truncated or damaged PEM CRL "
@@ -546,23 +599,54 @@ int x509_time_epoch(const ASN1_TIME *t, int64_t *ret)
 	return 0;
 }
 
-int x509_name_text(const X509_NAME *name, char *buf, size_t size)
+/* The name as RFC 2253 text under flags, cut at a character into buf. */
+static int name_print(const X509_NAME *name, unsigned long flags, char *buf,
+	size_t size)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *p;
 	long n;
 
 	KMC_ENSURE(bio, KMC_E_NOMEM);
-	/* RFC 2253 escapes control bytes and those above ASCII: the text
-	   holds no NUL that would cut it short. */
-	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
+	if (X509_NAME_print_ex(bio, name, 0, flags) < 0) {
 		BIO_free(bio);
-		return KMC_E_NOMEM;
+		return ossl_nomem() ? KMC_E_NOMEM : KMC_E_CORRUPT;
 	}
 	n = BIO_get_mem_data(bio, &p);
-	snprintf(buf, size, "%.*s", n > 0 && n < INT32_MAX ? (int)n : 0, p);
+	n = n > 0 && n < INT32_MAX ? n : 0;
+	if ((size_t)n < size) {
+		snprintf(buf, size, "%.*s", (int)n, p);
+		BIO_free(bio);
+		return 0;
+	}
+	/* Cut, and saying so with "...": a name cut short must not read
+	   as another whole one. Never half a UTF-8 character at the cut. */
+	n = size > 4 ? (long)size - 4 : 0;
+	while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
+		n--;
+	snprintf(buf, size, "%.*s...", (int)n, p);
 	BIO_free(bio);
 	return 0;
+}
+
+int x509_name_text(const X509_NAME *name, char *buf, size_t size)
+{
+	int r;
+
+	/* Characters above ASCII as UTF-8, as openssl x509 -nameopt utf8
+	   and Java show them: "CN=Café", not "CN=Caf\C3\A9", which no
+	   operator typed and no tool compares equal. RFC 2253 still
+	   escapes the control bytes (a NUL as \00), and the kmc command
+	   escapes the C1 controls of UTF-8 text when it prints. */
+	r = name_print(name, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB, buf,
+		size);
+	/* A string that is not valid in its own type (bad UTF-8) has no
+	   UTF-8 form: its bytes escaped, as before. */
+	if (r == KMC_E_CORRUPT) {
+		ERR_clear_error();
+		r = name_print(name, XN_FLAG_RFC2253, buf, size);
+	}
+	return r == KMC_E_CORRUPT ? KMC_E_NOMEM : r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -608,123 +692,4 @@ int crl_to_pem(X509_CRL *crl, uint8_t **ret, size_t *ret_len)
 		r = bio_take(bio, ret, ret_len);
 	BIO_free(bio);
 	return r;
-}
-
-/* ---------------------------------------------------------------- */
-/* Descriptions (kmc cert info, trust list)                          */
-
-/* 0 for a time that does not read: the description still shows the rest. */
-static int64_t asn1_epoch(const ASN1_TIME *t)
-{
-	int64_t e;
-
-	return x509_time_epoch(t, &e) == 0 ? e : 0;
-}
-
-static void describe_sans(X509 *x, char *buf, size_t size)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
-		NULL);
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char item[300] = "";
-
-		if (g->type == GEN_DNS || g->type == GEN_EMAIL ||
-		    g->type == GEN_URI) {
-			const ASN1_STRING *s = g->d.ia5;
-			const unsigned char *d = ASN1_STRING_get0_data(s);
-			int len = ASN1_STRING_length(s) > 250 ? 250 :
-				ASN1_STRING_length(s);
-			size_t o = (size_t)snprintf(item, sizeof(item), "%s:",
-				g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ?
-				"email" : "URI");
-
-			/* An IA5String is ASCII: a NUL must not cut "good\0.evil"
-			   to "good", and a byte above 0x7f is not UTF-8 text
-			   that JSON output could carry. A ',' is shown as '?'
-			   too: the names are joined with ", ", and one name
-			   holding ", DNS:evil" would read as a second SAN. */
-			for (int k = 0; k < len; k++)
-				item[o++] = d[k] >= 0x20 && d[k] < 0x7f &&
-					d[k] != ',' ? (char)d[k] : '?';
-			item[o] = '\0';
-		} else if (g->type == GEN_IPADD) {
-			const unsigned char *ip = ASN1_STRING_get0_data(g->d.ip);
-			int len = ASN1_STRING_length(g->d.ip);
-
-			if (len == 4)
-				snprintf(item, sizeof(item), "IP:%u.%u.%u.%u", ip[0],
-					ip[1], ip[2], ip[3]);
-			else if (len == 16) {
-				size_t o = (size_t)snprintf(item, sizeof(item), "IP:");
-
-				for (int k = 0; k < 16; k += 2)
-					o += (size_t)snprintf(item + o, sizeof(item) - o,
-						"%s%x", k ? ":" : "",
-						(unsigned)(ip[k] << 8 | ip[k + 1]));
-			}
-		}
-		/* Control characters in a SAN would forge lines of output. */
-		for (char *c = item; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
-		if (item[0] && off + strlen(item) + 3 < size)
-			off += (size_t)snprintf(buf + off, size - off, "%s%s",
-				off ? ", " : "", item);
-	}
-	GENERAL_NAMES_free(gens);
-}
-
-int cert_describe(X509 *x, kmc_cert_info *info)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	BIO *bio;
-	char *p;
-	long n;
-
-	memset(info, 0, sizeof(*info));
-	bio = BIO_new(BIO_s_mem());
-	if (!bio)
-		goto nomem;
-	if (x509_name_text(X509_get_subject_name(x), info->subject,
-			sizeof(info->subject)) < 0 ||
-	    x509_name_text(X509_get_issuer_name(x), info->issuer,
-			sizeof(info->issuer)) < 0)
-		goto nomem;
-	describe_sans(x, info->sans, sizeof(info->sans));
-	snprintf(info->serial, sizeof(info->serial), "%s", hex ? hex : "");
-	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
-		size_t o = 0;
-
-		for (unsigned i = 0; i < mdlen; i++)
-			o += (size_t)snprintf(info->sha256 + o,
-				sizeof(info->sha256) - o, "%s%02X", i ? ":" : "",
-				md[i]);
-	}
-	info->not_before = asn1_epoch(X509_get0_notBefore(x));
-	info->not_after = asn1_epoch(X509_get0_notAfter(x));
-	if (!PEM_write_bio_X509(bio, x))
-		goto nomem;
-	n = BIO_get_mem_data(bio, &p);
-	info->pem = malloc((size_t)n + 1);
-	if (!info->pem)
-		goto nomem;
-	memcpy(info->pem, p, (size_t)n);
-	info->pem[n] = '\0';
-	BIO_free(bio);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return 0;
-nomem:
-	BIO_free(bio);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return KMC_E_NOMEM;
 }

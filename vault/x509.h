@@ -102,7 +102,9 @@ KMC_INTERNAL int x509_time_epoch(const ASN1_TIME *t, int64_t *ret)
 	KMC_MUST_CHECK;
 /*
  * x509_name_text - a distinguished name as RFC 2253 text, control bytes
- * and bytes above ASCII escaped by OpenSSL, cut to fit size.
+ * escaped by OpenSSL, characters above ASCII as UTF-8 (escaped bytes,
+ * \XX, only for a string not valid in its type); one longer than size
+ * is cut at a character and ends "...".
  * Returns 0; KMC_E_NOMEM.
  */
 KMC_INTERNAL int x509_name_text(const X509_NAME *name, char *buf,

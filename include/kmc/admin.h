@@ -762,10 +762,15 @@ KMC_API int kmc_key_export(kmc_vault *v, const char *name,
 	KMC_NONNULL(1, 2, 4);
 
 typedef struct kmc_cert_info {
+	/* RFC 2253, UTF-8; a longer one cut, ending "..." */
 	char subject[512];
 	char issuer[512];
-	char sans[2048];	/* "DNS:a, IP:b", "" when none; no name holds "," */
-	char serial[132];	/* hex */
+	/* "DNS:a, IP:b", "" when none; no name holds ",". The names that
+	   fit whole, then ", ..." when not all did: kmc_cert_info_sans()
+	   gives every one. */
+	char sans[2048];
+	char serial[132];	/* hex, as openssl x509 -serial: "00", "-05";
+				   one over 64 bytes cut, ending "..." */
 	char sha256[96];	/* AA:BB:... of the DER */
 	int64_t not_before;	/* seconds since the epoch */
 	int64_t not_after;
@@ -785,6 +790,16 @@ KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
 	KMC_NONNULL(2, 3, 4);
 KMC_API void kmc_cert_info_free(kmc_cert_info *info, size_t n);
+
+/*
+ * kmc_cert_info_sans - every subject alternative name of the certificate
+ * info describes, as info->sans shows them but never cut short, into a
+ * new string *ret_sans (release it with free()). A certificate may name
+ * hundreds, more than info->sans holds.
+ * Returns 0; KMC_E_INVALID (info holds no certificate), KMC_E_NOMEM.
+ */
+KMC_API int kmc_cert_info_sans(const kmc_cert_info *info, char **ret_sans)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
 /*
  * kmc_cert_info_version - as kmc_cert_info_get(), of version version of

@@ -200,6 +200,12 @@ t "password set odd/key (a password where a key belongs)" \
 	bash -c '"$1" --vault "$2" password set odd/key --password-file "$3"' _ "$KMC" "$V" "$T/pw"
 secret_file "$T/long" "$(printf 'x%.0s' {1..101})"
 secret_file "$T/hundred" "$(printf 'y%.0s' {1..100})"
+# Java (keytool, JSSE) opens a PKCS#12 store only with a printable ASCII
+# password: with any other character it reports a wrong password.
+secret_file "$T/accented" 'pässwörd'
+secret_file "$T/tabbed" $'tab\there'
+t "password set accented (not ASCII)" \
+	kmc password set accented --password-file "$T/accented"
 # Two aliases Java would take as one (it lowers their case).
 t "trust store casey trusts the first CA as CA1" kmc trust add CA1 "$P/ca.crt" --store casey
 t "... and the second as ca1" kmc trust add ca1 "$P2/ca.crt" --store casey
@@ -250,11 +256,30 @@ refused 7 "a truststore into a folder that does not exist (exit 7), no password 
 refused 2 "an alias that is not UTF-8 (exit 2), no password item made" \
 	"alias is not UTF-8" \
 	export server --format pkcs12 --password-item fresh-item --alias $'a\xffb' --out "$T/new.p12"
+refused 2 "an alias beyond the BMP, an emoji (exit 2), no password item made" \
+	"alias is not UTF-8 text, or holds .* beyond U\+FFFF" \
+	export server --format pkcs12 --password-item fresh-item \
+	--alias $'ok\xf0\x9f\x98\x80' --out "$T/new.p12"
 refused 8 "a truststore of aliases that differ only in case (exit 8), no password item made" \
 	"aliases CA1 and ca1 differ only in case" \
 	trust export --store casey --format pkcs12 --out "$T/new.p12"
 t "... its PEM export is taken" kmc trust export --store casey --out "$T/casey.pem"
 rm -f "$T/casey.pem"
+refused 2 "a PKCS#12 password that is not ASCII (exit 2), which Java could not open" \
+	"the password holds a character other than printable ASCII" \
+	export server --format pkcs12 --password-file "$T/accented" --out "$T/new.p12"
+refused 2 "a PKCS#12 password holding a tab (exit 2)" "other than printable ASCII" \
+	export server --format pkcs12 --password-file "$T/tabbed" --out "$T/new.p12"
+refused 2 "a truststore under a password item that is not ASCII (exit 2)" \
+	"password in item accented holds a character other than printable ASCII" \
+	trust export --store clients --format pkcs12 --password-item accented \
+	--out "$T/new.p12"
+t "PKCS#8 takes a password that is not ASCII: OpenSSL and libpq open it" \
+	kmc export server --format pkcs8-der --password-file "$T/accented" \
+	--out "$T/accented.pk8"
+check "... and openssl opens it with that password" \
+	openssl pkey -inform DER -in "$T/accented.pk8" -passin "file:$T/accented" -noout
+rm -f "$T/accented.pk8"
 refused 2 "pkcs12 --no-password (exit 2)" "always has a.*password" \
 	export server --format pkcs12 --no-password --out "$T/new.p12"
 refused 2 "pkcs8 without a password option (exit 2)" "needs --password-file" \

@@ -424,6 +424,17 @@ refused 2 "an empty key file is refused (exit 2)" 'empty\.key is empty' \
 head -c $(( $(wc -c <"$P/server.crt") / 2 )) "$P/server.crt" >"$B/half.crt"
 refused 2 "a truncated PEM certificate is malformed input (exit 2)" 'half\.crt: truncated or damaged PEM certificate' \
 	"${CA[@]}" -s "$B/half.crt" -k "$P/server.key" --password-file "$PW"
+# Whole files of another kind: said what they hold, not "damaged".
+openssl crl2pkcs7 -nocrl -certfile "$P/server.crt" -out "$B/bundle.p7b"
+refused 2 "a PKCS#7 bundle for -s: said so, with the command that converts it (exit 2)" \
+	'bundle\.p7b holds no certificate but a PEM PKCS7 \(a certificate bundle: openssl pkcs7 -print_certs' \
+	"${CA[@]}" -s "$B/bundle.p7b" -k "$P/server.key" --password-file "$PW"
+refused 2 "a key given for -s: said so (exit 2)" \
+	'server\.key holds no certificate but a PEM ENCRYPTED PRIVATE KEY' \
+	"${CA[@]}" -s "$P/server.key" -k "$P/server.key" --password-file "$PW"
+refused 2 "the CA certificate given for -r: said so (exit 2)" \
+	'ca\.crt holds no CRL but a PEM CERTIFICATE' \
+	"${GOOD[@]}" -r "$P/ca.crt"
 head -c $(( $(wc -c <"$P/ca.crl") / 2 )) "$P/ca.crl" >"$B/half.crl"
 refused 2 "a truncated PEM CRL is malformed input (exit 2)" 'half\.crl: truncated or damaged PEM CRL' \
 	"${GOOD[@]}" -r "$B/half.crl"

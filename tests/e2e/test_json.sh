@@ -96,6 +96,77 @@ check "cert info --json: a comma in a SAN forges no second SAN" \
 kmc cert info "$T/san.crt" >"$T/san.txt" 2>/dev/null
 check "cert info: the text shows that SAN as one name" \
 	grep -qx '  SANs        URI:https://a? DNS:evil.example' "$T/san.txt"
+# A certificate of many names (a web farm's, a CDN's: hundreds are
+# common) of every kind: cert info lists every one, as openssl does.
+{
+	printf '[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3\n'
+	printf '[dn]\nCN = many\n[v3]\nsubjectAltName = @alt\n[alt]\n'
+	for i in $(seq 1 150); do
+		printf 'DNS.%d = host%03d.a-rather-long-domain-name.example\n' "$i" "$i"
+	done
+	printf 'IP.1 = 192.0.2.7\nIP.2 = 2001:db8::5\nemail.1 = ops@example.com\n'
+	printf 'URI.1 = spiffe://example/web\ndirName.1 = dir\nRID.1 = 1.2.3.4\n'
+	printf 'URI.2 = https://example.com/%s\n' "$(printf 'p%.0s' {1..1000})"
+	printf '[dir]\nCN = dir\nO = Acme\n'
+} >"$T/many.cnf"
+check "openssl makes a certificate with 157 SANs" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/many.key" -out "$T/many.crt" -days 1 -config "$T/many.cnf"
+kmc cert info "$T/many.crt" --json >"$T/many.json" 2>/dev/null
+check "cert info --json: all 157 SANs, in the certificate's order" \
+	jq -e '.[0].sans | length == 157 and .[0] == "DNS:host001.a-rather-long-domain-name.example"
+		and .[149] == "DNS:host150.a-rather-long-domain-name.example"
+		and .[150:] == ["IP:192.0.2.7", "IP:2001:db8:0:0:0:0:0:5",
+		"email:ops@example.com", "URI:spiffe://example/web",
+		"DirName:/CN=dir/O=Acme", "RID:1.2.3.4",
+		"URI:https://example.com/" + ("p" * 1000)]' "$T/many.json"
+kmc cert info "$T/many.crt" >"$T/many.txt" 2>/dev/null
+check "cert info: the text lists them all too" \
+	grep -q 'host150.a-rather-long-domain-name.example, IP:192.0.2.7, .*, RID:1.2.3.4, URI:https://example.com/p\{1000\}$' "$T/many.txt"
+# Names in UTF-8, with a comma and quotes: cert info gives the text
+# openssl x509 -nameopt RFC2253,-esc_msb gives, not escaped bytes.
+check "openssl makes a certificate of a UTF-8 subject" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -utf8 \
+	-keyout "$T/utf8.key" -out "$T/utf8.crt" -days 1 \
+	-subj '/CN=Café "Zürich", Süd/O=Bäckerei'
+kmc cert info "$T/utf8.crt" --json >"$T/utf8.json" 2>/dev/null
+want=$(openssl x509 -in "$T/utf8.crt" -noout -subject -nameopt RFC2253,-esc_msb |
+	sed 's/^subject=//')
+check "cert info --json: the subject as openssl -nameopt RFC2253,-esc_msb shows it" \
+	jq -e --arg want "$want" '.[0].subject == $want and .[0].issuer == $want and
+		.[0].subject == "O=Bäckerei,CN=Café \\\"Zürich\\\"\\, Süd"' "$T/utf8.json"
+kmc cert info "$T/utf8.crt" >"$T/utf8.txt" 2>/dev/null
+check "cert info: the text shows the name in UTF-8 too" \
+	grep -q '^  subject     O=Bäckerei,CN=Café ' "$T/utf8.txt"
+# A name longer than the field holds (12 OUs): cut where it must be,
+# and saying so, never read as another whole name.
+subj=$(for i in $(seq 1 12); do printf '/OU=Unit %02d %s' "$i" "$(printf 'x%.0s' {1..50})"; done)/CN=long
+check "openssl makes a certificate of a 780-byte subject" \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/long.key" -out "$T/long.crt" -days 1 -subj "$subj"
+want=$(openssl x509 -in "$T/long.crt" -noout -subject -nameopt RFC2253,-esc_msb |
+	sed 's/^subject=//')
+check "cert info --json: a subject cut to the field ends ..., the rest openssl's" \
+	jq -e --arg want "$want" '.[0].subject | endswith("...") and
+		(.[:-3] | length > 400) and ($want | startswith(.[:-3]))' \
+	<(kmc cert info "$T/long.crt" --json 2>/dev/null)
+# Serials as openssl x509 -serial prints them, whole bytes of hex.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/ser.key" -out "$T/ser.csr" -subj /CN=ser 2>/dev/null
+for ser in 0 -5 0x80 0x0080ff; do
+	openssl x509 -req -in "$T/ser.csr" -key "$T/ser.key" -set_serial "$ser" \
+		-out "$T/ser.crt" -days 1 2>/dev/null
+	check "cert info --json: serial $ser as openssl x509 -serial shows it" \
+		jq -e --arg want "$(openssl x509 -in "$T/ser.crt" -noout -serial |
+			sed 's/^serial=//')" '.[0].serial == $want' \
+		<(kmc cert info "$T/ser.crt" --json 2>/dev/null)
+done
+long=$(printf 'AB%.0s' {1..70})
+openssl x509 -req -in "$T/ser.csr" -key "$T/ser.key" -set_serial "0x$long" \
+	-out "$T/ser.crt" -days 1 2>/dev/null
+check "cert info --json: a 70-byte serial reads as cut, not as a whole one" \
+	jq -e --arg head "${long:0:128}" '.[0].serial == $head + "..."' \
+	<(kmc cert info "$T/ser.crt" --json 2>/dev/null)
 fields backup >"$T/fields.backup"
 check "the parser of cli.md keeps restore-only fields from backup's" \
 	bash -c '! grep -qx replaced_generation "$1" && grep -qx vault_id "$1"' _ "$T/fields.backup"
