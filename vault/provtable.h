@@ -60,7 +60,9 @@ const kmcprov_vault_api *vault_provider_table(void);
 /* Offer it to every kmc.so loaded in the process (tokenprov.c): before
    the library loads a token key through kmc.so, and before it makes an
    LMDB environment (store.c), so that a kmc.so an openssl.cnf loaded
-   opens vaults with this code too. */
-void vault_offer_provider(void);
+   opens vaults with this code too. 1 when another copy of the vault
+   code may be in the process (this one is kmc/vault.so, or another
+   vault.so or libkmcvault.so is loaded), else 0. */
+int vault_offer_provider(void);
 
 #endif

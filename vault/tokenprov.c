@@ -238,28 +238,53 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 struct offer_names {
 	char name[OFFER_MAX][PATH_MAX];
 	int n;
+	const char *self;	/* the object this code is in */
+	int other;		/* another copy of the vault code may be loaded */
 };
+
+static const char *base_name(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b ? b + 1 : p;
+}
+
+/* The vault code comes in kmc/vault.so and in libkmcvault.so; a
+   program may also have it linked in, which has no name of its own. */
+static int vault_code_name(const char *n)
+{
+	return strcmp(base_name(n), "vault.so") == 0 ||
+		strncmp(base_name(n), "libkmcvault.so", 14) == 0;
+}
 
 static int offer_find(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct offer_names *o = arg;
-	const char *n = info->dlpi_name, *base;
+	const char *n = info->dlpi_name;
 
 	(void)size;
-	if (!n || !*n || o->n == OFFER_MAX)
+	if (!n || !*n)
 		return 0;
-	base = strrchr(n, '/');
-	base = base ? base + 1 : n;
-	if (strcmp(base, PROVIDER_FILE) == 0 && strlen(n) < PATH_MAX)
+	if (vault_code_name(n) && (!o->self || strcmp(n, o->self) != 0))
+		o->other = 1;
+	if (o->n < OFFER_MAX && strcmp(base_name(n), PROVIDER_FILE) == 0 &&
+	    strlen(n) < PATH_MAX)
 		memcpy(o->name[o->n++], n, strlen(n) + 1);
 	return 0;
 }
 
-void vault_offer_provider(void)
+int vault_offer_provider(void)
 {
 	struct offer_names o;
+	Dl_info self;
 
-	o.n = 0;
+	memset(&o, 0, sizeof(o));
+	if (dladdr((void *)vault_offer_provider, &self) && self.dli_fname)
+		o.self = self.dli_fname;
+	/* This code in kmc/vault.so: the program may have its own copy
+	   linked in, which no name shows. */
+	if (o.self && strcmp(base_name(o.self), "vault.so") == 0)
+		o.other = 1;
 	/* Names first, opened after: not dlopen under the loader's
 	   iteration. */
 	(void)dl_iterate_phdr(offer_find, &o);
@@ -275,6 +300,7 @@ void vault_offer_provider(void)
 		if (h)
 			(void)dlclose(h);
 	}
+	return o.other;
 }
 
 /* The token holds the key the record names (the one recorded, not one

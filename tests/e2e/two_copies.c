@@ -123,6 +123,7 @@ static void uri_load(const char *name)
 int main(int argc, char **argv)
 {
 	const char *mode, *name, *mods = getenv("OPENSSL_MODULES");
+	OSSL_PROVIDER *kmc_prov = NULL, *def_prov = NULL;
 	kmc_vault *v = NULL;
 	kmc_secret *s;
 	char path[4096];
@@ -137,8 +138,8 @@ int main(int argc, char **argv)
 	name = argv[3];
 	snprintf(path, sizeof(path), "%s/kmc.so", mods);
 	if (strcmp(mode, "token") && strcmp(mode, "copy") &&
-	    (!OSSL_PROVIDER_load(NULL, path) || !OSSL_PROVIDER_load(NULL,
-			"default"))) {
+	    (!(kmc_prov = OSSL_PROVIDER_load(NULL, path)) ||
+	     !(def_prov = OSSL_PROVIDER_load(NULL, "default")))) {
 		printf("set-up: kmc.so does not load\n");
 		return 2;
 	}
@@ -193,5 +194,9 @@ int main(int argc, char **argv)
 		kmc_secret_free(s);
 	}
 	kmc_vault_close(v);
+	if (kmc_prov)
+		OSSL_PROVIDER_unload(kmc_prov);
+	if (def_prov)
+		OSSL_PROVIDER_unload(def_prov);
 	return 0;
 }
