@@ -114,8 +114,8 @@ $(O)/version.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 
-$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): $(O)/version.stamp
-$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
+$(O)/obj/kmc/errors.o $(O)/obj/vault/provtable.o $(PROV_OBJ) $(PROV_VAULT_OBJ): $(O)/version.stamp
+$(O)/obj/kmc/errors.o $(O)/obj/vault/provtable.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
 
 .PHONY: FORCE
 FORCE:
@@ -133,9 +133,12 @@ $(STATIC): $(LIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# -z nodelete: the library may have offered its vault code to a kmc.so
+# loaded beside it (vault/tokenprov.c), which keeps calling it; a dlclose
+# must not unmap that code.
 $(SHARED): $(LIB_OBJ) $(HOTPATH_LD)
 	$(call say,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,nodelete $(KMC_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 	$(Q)ln -sf $(notdir $@) $(O)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(O)/libkmcvault.so
 

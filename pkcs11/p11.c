@@ -436,6 +436,7 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 
 	p11_sigpipe_block();
 	token_cache_lock();
+	p11_last_rv_clear();
 	r = unprotect_once(uri, pin, w, &u, &t, ret);
 	/*
 	 * A cached session can have gone under us (the token was removed,
@@ -446,6 +447,19 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 	if (r == KMC_E_P11 && t && t->reused) {
 		token_forget(t);
 		kmc_detail_clear();
+		p11_last_rv_clear();
+		r = unprotect_once(uri, pin, w, &u, &t, ret);
+	}
+	/* A token not reached, tried again (p11_unreached_pause(): another
+	   process's kmc on a SoftHSM2 token made opens fail now and then
+	   with "no token matching" or a login's CKR_GENERAL_ERROR). */
+	for (int i = 0; i < P11_UNREACHED_TRIES && p11_unreached(r); i++) {
+		if (t)
+			token_forget(t);
+		t = NULL;
+		p11_unreached_pause(i);
+		kmc_detail_clear();
+		p11_last_rv_clear();
 		r = unprotect_once(uri, pin, w, &u, &t, ret);
 	}
 	if (t)

@@ -94,6 +94,15 @@ KMC_INTERNAL int p11_unprotect(const char *uri, const p11_pin *pin,
 /* Name of a recorded mechanism, for kmc status. */
 KMC_INTERNAL const char *p11_mech_name(unsigned long mech, p11_hash hash);
 
+/* SoftHSM2 rewrites its token files at each change and login, and
+   another process reading them meanwhile finds no token, fails the
+   login or lists no objects: a call so failed is tried P11_UNREACHED_TRIES
+   more times, the i-th (from 0) after this pause, some 20, 60 and
+   150 ms with up to half as much again at random, so that processes
+   that met do not meet again. */
+#define P11_UNREACHED_TRIES 3
+KMC_INTERNAL void p11_unreached_pause(int i);
+
 /*
  * p11_data_get - the values of the data objects (CKO_DATA, on the token)
  * labelled label, in the token uri names, logged in with pin: none, one,

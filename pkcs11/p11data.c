@@ -116,6 +116,7 @@ static int with_token(const char *uri, const p11_pin *pin, const char *label,
 
 	p11_sigpipe_block();
 	token_cache_lock();
+	p11_last_rv_clear();
 	for (int pass = 0; pass < 2; pass++) {
 		r = token_session_ready(uri, pin, &u, &t);
 		if (r == 0)
@@ -124,7 +125,22 @@ static int with_token(const char *uri, const p11_pin *pin, const char *label,
 		if (r != KMC_E_P11 || !t || !t->reused)
 			break;
 		token_forget(t);
+		t = NULL;
 		kmc_detail_clear();
+		p11_last_rv_clear();
+	}
+	/* A token not reached, tried again (p11_unreached_pause()). */
+	for (int i = 0; i < P11_UNREACHED_TRIES && p11_unreached(r); i++) {
+		if (t)
+			token_forget(t);
+		t = NULL;
+		p11_unreached_pause(i);
+		kmc_detail_clear();
+		p11_last_rv_clear();
+		r = token_session_ready(uri, pin, &u, &t);
+		if (r == 0)
+			r = val ? data_put(t, label, val, len) :
+				data_get(t, label, ret);
 	}
 	if (t)
 		token_done(t);

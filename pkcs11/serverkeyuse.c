@@ -100,18 +100,6 @@ static int key_once(const char *key_uri, const p11_pin *pin, P11KitUri **u,
 }
 
 /*
- * Whether r (from a call on the token) means the token could not be
- * reached: its module, the token itself, or a session that died with
- * it. A wrong PIN, a missing key or a refused mechanism is not: those
- * are answered at once anyway, and the next call must see a fix.
- */
-static int token_unreached(int r)
-{
-	return r == KMC_E_P11_MODULE || r == KMC_E_P11_TOKEN ||
-		(r == KMC_E_P11 && p11_rv_gone(p11_last_rv()));
-}
-
-/*
  * A token found gone is not tried again before tokenretry.c's delay: in
  * between, calls fail at once with its last error (the caller's
  * handshake fails fast rather than wait on a module that is giving up).
@@ -145,27 +133,22 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	 * process (a forked worker) starts on the same token.
 	 */
 	if (!token_watch_fired() &&
-	    ((r == KMC_E_P11 && t && t->reused) || token_unreached(r))) {
+	    ((r == KMC_E_P11 && t && t->reused) || p11_unreached(r))) {
 		if (t)
 			token_forget(t);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
 	/*
-	 * SoftHSM2 rewrites its token file at each login, and a process
-	 * reading it meanwhile finds no token: three more tries, some 20,
-	 * 60 and 150 ms on (spread, so processes that met do not meet again),
-	 * before the token counts as gone (a gone token then waits
+	 * A token not reached is tried again (p11_unreached_pause(): SoftHSM2
+	 * read half-way) before it counts as gone (a gone token then waits
 	 * tokenretry.c's delay, so this is paid once, not per handshake).
 	 */
-	for (int i = 0; i < 3 && !token_watch_fired() && token_unreached(r); i++) {
-		static const long ms[] = { 20, 60, 150 };
-		struct timespec ts = { 0, (ms[i] + (long)randombytes_uniform(
-			(uint32_t)ms[i] / 2)) * 1000000L };
-
+	for (int i = 0; i < P11_UNREACHED_TRIES && !token_watch_fired() &&
+	     p11_unreached(r); i++) {
 		if (t)
 			token_forget(t);
-		(void)nanosleep(&ts, NULL);
+		p11_unreached_pause(i);
 		kmc_detail_clear();
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
@@ -175,7 +158,7 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 		r = kmc_detail(KMC_E_P11, "the token did not answer within %u s "
 			"(KMC_TOKEN_TIMEOUT), so its `p11-kit server` connection was "
 			"cut: %s", token_watch_bound(), kmc_error_detail());
-	if (token_unreached(r) || cut) {
+	if (p11_unreached(r) || cut) {
 		/* Start from a cold module next time. */
 		if (t)
 			token_forget(t);

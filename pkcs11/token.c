@@ -142,6 +142,24 @@ int p11_rv_gone(CK_RV rv)
 	return 0;
 }
 
+int p11_unreached(int r)
+{
+	return r == KMC_E_P11_MODULE || r == KMC_E_P11_TOKEN ||
+		(r == KMC_E_P11 && p11_rv_gone(p11_last_rv()));
+}
+
+void p11_unreached_pause(int i)
+{
+	static const long ms[P11_UNREACHED_TRIES] = { 20, 60, 150 };
+	long m = ms[i < 0 ? 0 : i >= P11_UNREACHED_TRIES ?
+		P11_UNREACHED_TRIES - 1 : i];
+	struct timespec ts = { 0, (m + (long)randombytes_uniform(
+		(uint32_t)m / 2)) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int p11_ck_fail(CK_RV rv, const char *what)
 {
 	last_rv = rv;

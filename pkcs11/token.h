@@ -56,6 +56,10 @@ KMC_INTERNAL void p11_last_rv_clear(void);
 /* Whether rv says the token, its session or its link went away (rather
    than that the call was wrong): the session is dropped for it. */
 KMC_INTERNAL int p11_rv_gone(CK_RV rv);
+/* Whether r, from a call on a token, says the token was not reached
+   (its module, the token, or a session that died with it), rather than
+   a wrong PIN, a missing key or a refused mechanism. */
+KMC_INTERNAL int p11_unreached(int r);
 
 KMC_INTERNAL void p11_uri_freep(P11KitUri **u);
 /* Parse s (at most P11_URI_MAX bytes); KMC_E_STRING names it. */

@@ -175,6 +175,13 @@ void kmcprov_error_at(const char *file, int line, const char *func,
 /* ---------------------------------------------------------------- */
 /* The vault half                                                    */
 
+/* Whether t is a table of this build's layout. */
+static int table_ok(const kmcprov_vault_api *t)
+{
+	return t && t->size == sizeof(*t) && t->version &&
+		strcmp(t->version, KMC_GIT_VERSION) == 0;
+}
+
 static const kmcprov_vault_api *vault_load_locked(void)
 {
 	kmcprov_vault_api_fn *get;
@@ -200,7 +207,7 @@ static const kmcprov_vault_api *vault_load_locked(void)
 	if (sym)
 		memcpy(&get, &sym, sizeof(get));
 	t = sym ? get() : NULL;
-	if (!t || t->size != sizeof(*t) || strcmp(t->version, KMC_GIT_VERSION)) {
+	if (!table_ok(t)) {
 		prov_error(KMCPROV_R_OPEN, "%s is not the vault code of this kmc "
 			"provider (version %s; it says %s): install both from one "
 			"build", vault_path, KMC_GIT_VERSION, t ? t->version :
@@ -209,6 +216,27 @@ static const kmcprov_vault_api *vault_load_locked(void)
 		return NULL;
 	}
 	return t;
+}
+
+/*
+ * A process that links libkmcvault offers its own vault code (vault/
+ * tokenprov.c) before it makes an LMDB environment and before it loads a
+ * token key through kmc.so: taken, so that vaults are opened with one
+ * copy of the vault code, one LMDB environment a vault, even where kmc.so
+ * loaded its own vault half before (what it loaded then stays usable:
+ * vault.so is never unloaded, and its token keys are signed with by URI).
+ */
+__attribute__((visibility("default"))) kmcprov_vault_offer_fn
+	kmcprov_vault_offer;
+
+int kmcprov_vault_offer(const kmcprov_vault_api *t)
+{
+	if (!table_ok(t))
+		return 0;
+	pthread_mutex_lock(&vault_lock);
+	__atomic_store_n(&vault_tbl, t, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vault_lock);
+	return 1;
 }
 
 const kmcprov_vault_api *kmcprov_vault(void)

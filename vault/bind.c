@@ -227,7 +227,9 @@ static int check_place(kmc_vault *v, const bind_state *b, uint64_t *ret)
 	*ret = 0;
 	if (!p->kind)
 		return 0;
-	r = bind_place_read(p, kmc_secret_data(v->bind->key),
+	r = (b->places & p->kind) ? bind_place_read_in_use(p,
+		kmc_secret_data(v->bind->key), v->ks->vault_id, &g) :
+		bind_place_read(p, kmc_secret_data(v->bind->key),
 		v->ks->vault_id, &g);
 	if (r == -ENOENT) {
 		if (b->places & p->kind)

@@ -164,7 +164,14 @@ KMC_INTERNAL int bind_place_token(bind_place *p, const char *uri,
 	const kmc_secret *pin, const uint8_t vault_id[KS_VAULT_ID_LEN])
 	KMC_MUST_CHECK;
 /* The generation the place holds; -ENOENT when it has none;
-   KMC_E_CORRUPT (damaged, forged), KMC_E_WRONG_VAULT, KMC_E_PERM. */
+   KMC_E_CORRUPT (damaged, forged), KMC_E_WRONG_VAULT, KMC_E_PERM.
+   bind_place_read_in_use(): the same for a place the binding says is
+   in use, where a token's counter found missing is looked for again
+   (p11_unreached_pause()) before -ENOENT is believed. */
+KMC_INTERNAL int bind_place_read_in_use(const bind_place *p,
+	const uint8_t key[KMC_KEY_LEN],
+	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t *ret_gen)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int bind_place_read(const bind_place *p,
 	const uint8_t key[KMC_KEY_LEN],
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t *ret_gen)

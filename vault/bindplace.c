@@ -249,6 +249,25 @@ int bind_place_read(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
 	return state_decode(p, raw, len, key, vault_id, ret_gen);
 }
 
+/*
+ * SoftHSM2 lists no objects now and then while another process changes
+ * its token (its files read half-way): a counter the binding says is
+ * there, found missing, would call the whole vault rolled back and send
+ * the operator to --accept-rollback. Read again a few times first.
+ */
+int bind_place_read_in_use(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
+	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t *ret_gen)
+{
+	int r = bind_place_read(p, key, vault_id, ret_gen);
+
+	for (int i = 0; r == -ENOENT && p->kind == BIND_PLACE_TOKEN &&
+	     i < P11_UNREACHED_TRIES; i++) {
+		p11_unreached_pause(i);
+		r = bind_place_read(p, key, vault_id, ret_gen);
+	}
+	return r;
+}
+
 int bind_place_write(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t gen)
 {

@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include "store.h"
+#include "proclocks.h"
+#include "provtable.h"
 #include "filemap.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
@@ -138,7 +140,7 @@ static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 static shared_env *envs;
 
 /* The lock file is checked without opening it, for the reason above. */
-static int check_lock_file(int dirfd, const char *dir)
+static int check_lock_file(int dirfd, const char *dir, int other_copy)
 {
 	struct stat st;
 
@@ -162,6 +164,17 @@ static int check_lock_file(int dirfd, const char *dir)
 		return kmc_detail(KMC_E_PERM, "%s/" STORE_LOCK_NAME " has %lu hard "
 			"links; a vault file must have one", dir,
 			(unsigned long)st.st_nlink);
+	/* Asked only when this copy has no environment on the file and
+	   another copy of the code may be loaded: a lock of this process
+	   there is then that copy's (proclocks.c). */
+	if (other_copy && proc_holds_lock(st.st_dev, st.st_ino))
+		return kmc_detail(KMC_E_STORE, "%s/" STORE_NAME " is open in "
+			"this process already, through another copy of "
+			"kmcvault's code (the kmc provider's kmc/vault.so, of "
+			"another build than the libkmcvault linked here): LMDB "
+			"allows one environment a file in a process, and a "
+			"second would break the first one's locks; install "
+			"kmcvault's library and provider from one build", dir);
 	return 0;
 }
 
@@ -407,7 +420,7 @@ static int open_checked(store *st, const char *path, int dirfd,
 		pthread_mutex_unlock(&envs_lock);
 		return r;
 	}
-	r = check_lock_file(dirfd, path);
+	r = check_lock_file(dirfd, path, vault_offer_provider());
 	if (r == 0)
 		r = env_open(st, file, mode, vault_id, &before);
 	if (r == 0) {

@@ -18,8 +18,9 @@
  *      installed to (KMC_MODULESDIR, fixed at build time). Only here:
  *      a process that never meets a token key never loads it;
  *   3. the key through OSSL_STORE "kmc://<vault>?item=<name>" in that
- *      context. The provider opens the vault again with its own copy
- *      of the vault code (provider/vaultapi.h): that works for vaults
+ *      context. The provider opens the vault again, with this
+ *      library's code (offered to it first: vault_offer_provider() below)
+ *      where it has not loaded its own vault half: that works for vaults
  *      that open without a prompt (host, pkcs11 and tpm protectors); a
  *      passphrase-only vault is refused here rather than prompting on
  *      a server's terminal.
@@ -34,6 +35,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@
 #include <openssl/store.h>
 #include <kmc/admin.h>
 #include "tokenkey.h"
+#include "provtable.h"
 
 #ifndef KMC_MODULESDIR
 #define KMC_MODULESDIR "/usr/lib/ossl-modules"
@@ -221,6 +224,85 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
 	return r;
 }
 
+/*
+ * This library's vault code offered to every kmc.so in the process
+ * (provtable.h): the provider then opens the vault with it, through the
+ * same LMDB environment as the caller's handle, rather than loading
+ * kmc/vault.so, a second copy whose environment on the same items.mdb
+ * would reset LMDB's reader table under the caller's and, at its close,
+ * drop the process's locks on it (proclocks.c). A kmc.so of another
+ * build refuses it and opens vaults with its own vault half, and
+ * store.c refuses such an open while this library has the vault open.
+ */
+#define OFFER_MAX 4
+struct offer_names {
+	char name[OFFER_MAX][PATH_MAX];
+	int n;
+	const char *self;	/* the object this code is in */
+	int other;		/* another copy of the vault code may be loaded */
+};
+
+static const char *base_name(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b ? b + 1 : p;
+}
+
+/* The vault code comes in kmc/vault.so and in libkmcvault.so; a
+   program may also have it linked in, which has no name of its own. */
+static int vault_code_name(const char *n)
+{
+	return strcmp(base_name(n), "vault.so") == 0 ||
+		strncmp(base_name(n), "libkmcvault.so", 14) == 0;
+}
+
+static int offer_find(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct offer_names *o = arg;
+	const char *n = info->dlpi_name;
+
+	(void)size;
+	if (!n || !*n)
+		return 0;
+	if (vault_code_name(n) && (!o->self || strcmp(n, o->self) != 0))
+		o->other = 1;
+	if (o->n < OFFER_MAX && strcmp(base_name(n), PROVIDER_FILE) == 0 &&
+	    strlen(n) < PATH_MAX)
+		memcpy(o->name[o->n++], n, strlen(n) + 1);
+	return 0;
+}
+
+int vault_offer_provider(void)
+{
+	struct offer_names o;
+	Dl_info self;
+
+	memset(&o, 0, sizeof(o));
+	if (dladdr((void *)vault_offer_provider, &self) && self.dli_fname)
+		o.self = self.dli_fname;
+	/* This code in kmc/vault.so: the program may have its own copy
+	   linked in, which no name shows. */
+	if (o.self && strcmp(base_name(o.self), "vault.so") == 0)
+		o.other = 1;
+	/* Names first, opened after: not dlopen under the loader's
+	   iteration. */
+	(void)dl_iterate_phdr(offer_find, &o);
+	for (int i = 0; i < o.n; i++) {
+		void *h = dlopen(o.name[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+		void *sym = h ? dlsym(h, KMCPROV_OFFER_SYM) : NULL;
+		kmcprov_vault_offer_fn *offer;
+
+		if (sym) {
+			memcpy(&offer, &sym, sizeof(offer));
+			(void)offer(vault_provider_table());
+		}
+		if (h)
+			(void)dlclose(h);
+	}
+	return o.other;
+}
+
 /* The token holds the key the record names (the one recorded, not one
    made again under its label), and the PIN logs in where this process
    may read it: kmc_token_key_check(), as the provider checks it. */
@@ -283,6 +365,7 @@ static int load(kmc_vault *v, const char *name, const token_key_rec *rec,
 
 	KMC_GUARD(token_check(name, rec));
 	KMC_GUARD(provider_ready(libctx, propq, name));
+	vault_offer_provider();
 	KMC_GUARD(kmc_uri_format(dir, name, &uri));
 	/* No UI method: the provider's passphrase question is refused, never
 	   put to a server's terminal. A property query of its own, not the

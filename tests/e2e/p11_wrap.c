@@ -13,7 +13,13 @@
  *                     token that counted too many wrong PINs);
  *   P11_WRAP_LOG=FILE each call a vault unwrap may make is appended to
  *                     FILE by name, one a line (C_Login, C_FindObjectsInit,
- *                     ...), so a test sees which calls reach the token.
+ *                     ...), so a test sees which calls reach the token;
+ *   P11_WRAP_FLAKY_LOGIN=N  the process's first N C_Login calls answer
+ *                     CKR_GENERAL_ERROR, as SoftHSM2 does while another
+ *                     process rewrites its token file;
+ *   P11_WRAP_HIDE_DATA=N    the process's first N searches for data
+ *                     objects find none, as SoftHSM2's do while another
+ *                     process replaces one.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -29,6 +35,17 @@ static int set(const char *name)
 	const char *v = getenv(name);
 
 	return v && strcmp(v, "1") == 0;
+}
+
+/* Whether the variable's count of calls to spoil is not used up yet. */
+static int spoil(const char *name, int *used)
+{
+	const char *v = getenv(name);
+
+	if (!v || *used >= atoi(v))
+		return 0;
+	(*used)++;
+	return 1;
 }
 
 static void logged(const char *call)
@@ -103,14 +120,32 @@ static CK_RV wrap_GetSessionInfo(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR info)
 static CK_RV wrap_Login(CK_SESSION_HANDLE s, CK_USER_TYPE who,
 	CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
+	static int flaky;
+
 	logged("C_Login");
+	if (spoil("P11_WRAP_FLAKY_LOGIN", &flaky))
+		return CKR_GENERAL_ERROR;
 	return real->C_Login(s, who, pin, len);
 }
 
 static CK_RV wrap_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t,
 	CK_ULONG n)
 {
+	static int hidden;
+	static const char none[] = "kmc-test: no such object";
+
 	logged("C_FindObjectsInit");
+	for (CK_ULONG i = 0; i < n; i++)
+		if (t[i].type == CKA_CLASS && t[i].pValue &&
+		    t[i].ulValueLen == sizeof(CK_OBJECT_CLASS) &&
+		    *(CK_OBJECT_CLASS *)t[i].pValue == CKO_DATA &&
+		    spoil("P11_WRAP_HIDE_DATA", &hidden)) {
+			CK_ATTRIBUTE q[] = {
+				{ CKA_LABEL, (void *)none, sizeof(none) - 1 },
+			};
+
+			return real->C_FindObjectsInit(s, q, 1);
+		}
 	return real->C_FindObjectsInit(s, t, n);
 }
 

@@ -10,6 +10,8 @@
 # type, no key, two keys of one name, a token that is not there, a token
 # without the slot's mechanism, a counter object too large. Each is
 # refused with its message and exit code, and the vault is unchanged.
+# A login or a search failing as SoftHSM2's do while another process
+# rewrites the token is tried again (P11_WRAP_FLAKY_LOGIN, _HIDE_DATA).
 # Calls are seen through tests/e2e/p11_wrap.c (P11_WRAP_LOG), a module
 # passing every call to SoftHSM2; it must sit under /usr/local/lib (kmc
 # loads modules from the system's trees only), so this runs as root.
@@ -44,6 +46,28 @@ check "... reading one attribute: the counter's value (the key's type is in its 
 	test "$(calls C_GetAttributeValue)" = 1
 check "... asking for no mechanism information" test "$(calls C_GetMechanismInfo)" = 0
 check "... and decrypting once" test "$(calls C_Decrypt)" = 1
+
+# SoftHSM2 shared by several processes: while one rewrites the token's
+# files, another's login fails (CKR_GENERAL_ERROR), its token is not
+# found, or its search lists no objects. Such a call is tried three
+# more times, some 20, 60 and 150 ms on; a token that keeps failing is
+# still refused, and a counter object that stays missing still means
+# the folder went back. Before, one such answer failed the open, and a
+# missing counter called the vault rolled back (exit 12).
+rm -f "$LOG"
+t_out "two logins failing as SoftHSM2's do mid-rewrite: the open still succeeds" \
+	db-password-8 get P11_WRAP_FLAKY_LOGIN=2 P11_WRAP_LOG="$LOG"
+check "... after three logins" test "$(calls C_Login)" = 3
+t_err 6 "every login failing: refused (exit 6), naming the login's error" \
+	"logging in to the token: CKR_GENERAL_ERROR" get P11_WRAP_FLAKY_LOGIN=9
+check "... and the vault is unchanged" same
+rm -f "$LOG"
+t_out "the counter object not listed twice, as mid-rewrite: the open succeeds" \
+	db-password-8 get P11_WRAP_HIDE_DATA=2 P11_WRAP_LOG="$LOG"
+check "... after three searches for it" test "$(calls C_FindObjectsInit)" = 4
+t_err 12 "the counter object never listed: the folder went back (exit 12)" \
+	"kmcvault-counter-.* on the token is missing" get P11_WRAP_HIDE_DATA=9
+check "... and the vault is unchanged" same
 
 t_err 3 "a token reporting its user PIN locked: refused before any login (exit 3)" \
 	"token unw: the user PIN is locked" get P11_WRAP_LOCKED=1 P11_WRAP_LOG="$LOG.locked"
