@@ -236,7 +236,7 @@ static int provider_ready(OSSL_LIB_CTX *libctx, const char *propq,
  */
 #define OFFER_MAX 4
 struct offer_names {
-	char name[OFFER_MAX][PATH_MAX];
+	char *name[OFFER_MAX];	/* kmc.so's, copied: opened after the walk */
 	int n;
 	const char *self;	/* the object this code is in */
 	int other;		/* another copy of the vault code may be loaded */
@@ -267,29 +267,32 @@ static int offer_find(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	if (vault_code_name(n) && (!o->self || strcmp(n, o->self) != 0))
 		o->other = 1;
+	/* Not found when the copy fails: no worse than an older kmc.so. */
 	if (o->n < OFFER_MAX && strcmp(base_name(n), PROVIDER_FILE) == 0 &&
-	    strlen(n) < PATH_MAX)
-		memcpy(o->name[o->n++], n, strlen(n) + 1);
+	    (o->name[o->n] = strdup(n)))
+		o->n++;
 	return 0;
 }
 
 int vault_offer_provider(void)
 {
-	struct offer_names o;
+	struct offer_names o = { .n = 0 };
 	Dl_info self;
+	int in_vault_so;
 
-	memset(&o, 0, sizeof(o));
 	if (dladdr((void *)vault_offer_provider, &self) && self.dli_fname)
 		o.self = self.dli_fname;
 	/* This code in kmc/vault.so: the program may have its own copy
-	   linked in, which no name shows. */
-	if (o.self && strcmp(base_name(o.self), "vault.so") == 0)
-		o.other = 1;
+	   linked in, which no name shows; and kmc.so has this table
+	   already, which it took from here. */
+	in_vault_so = o.self && strcmp(base_name(o.self), "vault.so") == 0;
+	o.other = in_vault_so;
 	/* Names first, opened after: not dlopen under the loader's
 	   iteration. */
 	(void)dl_iterate_phdr(offer_find, &o);
 	for (int i = 0; i < o.n; i++) {
-		void *h = dlopen(o.name[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+		void *h = in_vault_so ? NULL : dlopen(o.name[i],
+			RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
 		void *sym = h ? dlsym(h, KMCPROV_OFFER_SYM) : NULL;
 		kmcprov_vault_offer_fn *offer;
 
@@ -299,6 +302,7 @@ int vault_offer_provider(void)
 		}
 		if (h)
 			(void)dlclose(h);
+		free(o.name[i]);
 	}
 	return o.other;
 }
