@@ -114,8 +114,8 @@ $(O)/version.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 
-$(O)/obj/kmc/errors.o $(O)/obj/vault/provtable.o $(PROV_OBJ) $(PROV_VAULT_OBJ): $(O)/version.stamp
-$(O)/obj/kmc/errors.o $(O)/obj/vault/provtable.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
+$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): $(O)/version.stamp
+$(O)/obj/kmc/errors.o $(PROV_OBJ) $(PROV_VAULT_OBJ): KMC_CFLAGS += -DKMC_GIT_VERSION='"$(VERSION)"'
 
 .PHONY: FORCE
 FORCE:

@@ -1,17 +1,22 @@
 /*
  * provtable.c - the library's calls the kmc provider makes, as a table
  * (provtable.h): given by the provider's vault half, kmc/vault.so, and
- * offered by tokenprov.c to a kmc.so loaded beside this library.
- * KMC_GIT_VERSION comes from the Makefile, as for kmc.so itself.
+ * offered by tokenprov.c to a kmc.so loaded beside this library. Its
+ * version is kmc_version(), the build's (kmc/errors.c), which kmc.so
+ * compares with its own.
  */
+#include <pthread.h>
 #include "provtable.h"
 #include "tokenkey.h"
 
-const kmcprov_vault_api *vault_provider_table(void)
+static kmcprov_vault_api api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+
+static void api_fill(void)
 {
-	static const kmcprov_vault_api api = {
+	api = (kmcprov_vault_api){
 		.size = sizeof(kmcprov_vault_api),
-		.version = KMC_GIT_VERSION,
+		.version = kmc_version(),
 		.error_detail = kmc_error_detail,
 		.strerror = kmc_strerror,
 		.escape = kmc_escape,
@@ -27,6 +32,10 @@ const kmcprov_vault_api *vault_provider_table(void)
 		.token_key_decrypt = kmc_token_key_decrypt,
 		.token_key_check = kmc_token_key_check,
 	};
+}
 
+const kmcprov_vault_api *vault_provider_table(void)
+{
+	(void)pthread_once(&api_once, api_fill);
 	return &api;
 }
