@@ -777,9 +777,11 @@ typedef struct kmc_cert_info {
  * name_or_file in vault v, or, when v is NULL or holds no such item, of
  * the file of that name (PEM with one or more certificates, or DER).
  * *ret_info is an array of *ret_n entries, leaf first; release it with
- * kmc_cert_info_free().
+ * kmc_cert_info_free(). The vault's certificate is looked up in one
+ * version of it, read again while another process changes it.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
- * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
+ * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_BUSY (the vault
+ * changed during each of 8 reads: try again), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK

@@ -11,6 +11,7 @@
  *	conc_reader open DIR MIN MAX STOPFILE
  *	conc_reader churn DIR N
  *	conc_reader puts DIR ITEM N
+ *	conc_reader info DIR BUNDLE STOPFILE
  *	conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]
  *	conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]
  *
@@ -44,6 +45,12 @@
  * "v-N" in order, each a commit of its own, as fast as they go (a
  * writer in one process commits far faster than the kmc command, so
  * readers meet commits in every step of their reads). Prints "puts N".
+ *
+ * info: open DIR read-only once and, through that handle,
+ * kmc_cert_info_get(BUNDLE) again and again until STOPFILE exists (and
+ * once more after): each must describe the certificate or find none
+ * (KMC_E_NOT_FOUND: the bundle is being removed or imported again).
+ * Prints "infos N found F none M".
  *
  * swap: exchange PATH_A and PATH_B atomically (renameat2 RENAME_EXCHANGE)
  * twice per round, sleeping USEC microseconds after the first exchange and
@@ -517,6 +524,41 @@ static int mode_puts(int argc, char **argv)
 	return 0;
 }
 
+static int mode_info(int argc, char **argv)
+{
+	const char *stopfile;
+	kmc_vault *v = NULL;
+	long n = 0, found = 0;
+	int r, stop = 0;
+
+	if (argc != 5)
+		return 2;
+	dir = argv[2];
+	bundle = argv[3];
+	stopfile = argv[4];
+	r = kmc_vault_open(dir, 0, &v);
+	if (r < 0)
+		return fail(0, "opening the vault", r);
+	while (!stop) {
+		kmc_cert_info *info = NULL;
+		size_t ni = 0;
+
+		stop = access(stopfile, F_OK) == 0;
+		step(++n);
+		r = kmc_cert_info_get(v, bundle, &info, &ni);
+		if (r == 0) {
+			kmc_cert_info_free(info, ni);
+			found++;
+		} else if (r != KMC_E_NOT_FOUND) {
+			kmc_vault_close(v);
+			return fail(n, "kmc_cert_info_get", r);
+		}
+	}
+	kmc_vault_close(v);
+	printf("infos %ld found %ld none %ld\n", n, found, n - found);
+	return 0;
+}
+
 static int mode_swap(int argc, char **argv, int hardlink)
 {
 	const char *a, *b, *stopfile;
@@ -602,6 +644,13 @@ int main(int argc, char **argv)
 			goto usage;
 		return r;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "info")) {
+		int r = mode_info(argc, argv);
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "open")) {
 		int r = mode_open(argc, argv);
 
@@ -625,6 +674,7 @@ usage:
 		"       conc_reader open DIR MIN MAX STOPFILE\n"
 		"       conc_reader churn DIR N\n"
 		"       conc_reader puts DIR ITEM N\n"
+		"       conc_reader info DIR BUNDLE STOPFILE\n"
 		"       conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]\n"
 		"       conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]\n");
 	return 2;

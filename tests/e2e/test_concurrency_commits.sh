@@ -15,8 +15,9 @@
 # refused "items.mdb disagrees with its digest" (about one read in
 # 5,000 here, in most rounds). The kmc command commits too slowly to
 # meet it often; this writer does not. Three rounds, each with an item
-# of its own; bounded by counts. The vault is on tmpfs when there is
-# one, where a commit's sync costs nothing.
+# of its own; bounded by counts. Then a certificate described while its
+# bundle is removed and imported again. The vault is on tmpfs when
+# there is one, where a commit's sync costs nothing.
 ON_TMPFS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -79,6 +80,35 @@ for k in 1 2 3; do
 	done
 	BG=()
 done
+
+# ---- a bundle removed and imported again --------------------------------
+
+# kmc_cert_info_get looked for the bundle's certificate, then for an
+# item of the same name, each in a read of its own: between kmc rm and
+# kmc import it found no certificate, then the bundle's password item
+# (named as the bundle), and refused "item srv is a password, not a
+# certificate" in nearly every run of 20 rm and import pairs. A reader
+# on one handle (conc_reader info) must describe the certificate or find
+# none, every time.
+STOP=$T/stop-info
+"$READER" info "$V" srv "$STOP" >"$T/info.out" 2>"$T/info.err" &
+IPID=$!
+BG+=("$IPID")
+fails=0
+for i in $(seq 1 20); do
+	kmc rm srv 2>>"$T/rm.err" || fails=$((fails + 1))
+	kmc import -c "$T/pki/ca.crt" -s "$T/pki/server.crt" \
+		-k "$T/pki/server.plain.key" --name srv 2>>"$T/rm.err" || fails=$((fails + 1))
+done
+touch "$STOP"
+wait "$IPID"
+irc=$?
+BG=()
+check "20 times kmc rm srv and kmc import srv, all done" test "$fails" = 0
+check "kmc_cert_info_get beside them: each described the certificate or found none" \
+	test "$irc" = 0
+[ "$irc" = 0 ] || sed 's/^/#   info: /' "$T/info.err" | head -5
+echo "# $(cat "$T/info.out")"
 
 t "afterwards kmc verify is happy" kmc verify
 t "and kmc status is healthy" kmc status
