@@ -1117,8 +1117,11 @@ typedef struct kmc_ca_issued {
 /*
  * kmc_ca_list - call ca_cb for CA ca (NULL: each CA, by name), and then
  * issued_cb (may be NULL) for each certificate it issued, by serial.
- * Stops at a callback's non-zero return, which it returns.
+ * Stops at a callback's non-zero return, which it returns. Each CA is
+ * read as of one version of the vault; with ca NULL, a CA removed while
+ * the list is read is left out.
  * Returns 0; KMC_E_NOT_FOUND (no such CA), KMC_E_CORRUPT, KMC_E_VERSION,
+ * KMC_E_BUSY (the vault changed during each of 8 reads: try again),
  * KMC_E_NOMEM, KMC_E_STORE.
  */
 KMC_API int kmc_ca_list(kmc_vault *v, const char *ca,

@@ -12,6 +12,7 @@
  *	conc_reader churn DIR N
  *	conc_reader puts DIR ITEM N
  *	conc_reader info DIR BUNDLE STOPFILE
+ *	conc_reader calist DIR STOPFILE
  *	conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]
  *	conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]
  *
@@ -51,6 +52,9 @@
  * once more after): each must describe the certificate or find none
  * (KMC_E_NOT_FOUND: the bundle is being removed or imported again).
  * Prints "infos N found F none M".
+ *
+ * calist: the same with kmc_ca_list() of every CA: each must succeed.
+ * Prints "lists N cas C" (C: the CAs all lists reported).
  *
  * swap: exchange PATH_A and PATH_B atomically (renameat2 RENAME_EXCHANGE)
  * twice per round, sleeping USEC microseconds after the first exchange and
@@ -559,6 +563,41 @@ static int mode_info(int argc, char **argv)
 	return 0;
 }
 
+static int count_ca(const kmc_ca_info *info, void *arg)
+{
+	(void)info;
+	++*(long *)arg;
+	return 0;
+}
+
+static int mode_calist(int argc, char **argv)
+{
+	const char *stopfile;
+	kmc_vault *v = NULL;
+	long n = 0, cas = 0;
+	int r, stop = 0;
+
+	if (argc != 4)
+		return 2;
+	dir = argv[2];
+	stopfile = argv[3];
+	r = kmc_vault_open(dir, 0, &v);
+	if (r < 0)
+		return fail(0, "opening the vault", r);
+	while (!stop) {
+		stop = access(stopfile, F_OK) == 0;
+		step(++n);
+		r = kmc_ca_list(v, NULL, count_ca, NULL, &cas);
+		if (r < 0) {
+			kmc_vault_close(v);
+			return fail(n, "kmc_ca_list", r);
+		}
+	}
+	kmc_vault_close(v);
+	printf("lists %ld cas %ld\n", n, cas);
+	return 0;
+}
+
 static int mode_swap(int argc, char **argv, int hardlink)
 {
 	const char *a, *b, *stopfile;
@@ -651,6 +690,13 @@ int main(int argc, char **argv)
 			goto usage;
 		return r;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "calist")) {
+		int r = mode_calist(argc, argv);
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "open")) {
 		int r = mode_open(argc, argv);
 
@@ -675,6 +721,7 @@ usage:
 		"       conc_reader churn DIR N\n"
 		"       conc_reader puts DIR ITEM N\n"
 		"       conc_reader info DIR BUNDLE STOPFILE\n"
+		"       conc_reader calist DIR STOPFILE\n"
 		"       conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]\n"
 		"       conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]\n");
 	return 2;

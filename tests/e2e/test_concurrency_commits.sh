@@ -16,7 +16,8 @@
 # 5,000 here, in most rounds). The kmc command commits too slowly to
 # meet it often; this writer does not. Three rounds, each with an item
 # of its own; bounded by counts. Then a certificate described while its
-# bundle is removed and imported again. The vault is on tmpfs when
+# bundle is removed and imported again, and every CA listed while CAs
+# are made and removed. The vault is on tmpfs when
 # there is one, where a commit's sync costs nothing.
 ON_TMPFS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -109,6 +110,43 @@ check "kmc_cert_info_get beside them: each described the certificate or found no
 	test "$irc" = 0
 [ "$irc" = 0 ] || sed 's/^/#   info: /' "$T/info.err" | head -5
 echo "# $(cat "$T/info.out")"
+
+# ---- CAs made and removed ---------------------------------------------------
+
+# kmc_ca_list of every CA read the CAs' names, then each CA's record and
+# certificate in reads of their own: a CA removed meanwhile (kmc rm
+# ca:NAME) failed the whole list, "holds no CA z3 (... kmc ca list shows
+# those there are)". Six CAs stay; twenty more are made and removed, each
+# named to sort after them, while two readers list (conc_reader calist):
+# every list must succeed.
+for c in 1 2 3 4 5 6; do
+	kmc ca init "a$c" --subject "/CN=ca a$c" 2>/dev/null || echo "ca init a$c failed" >>"$T/ca.err"
+done
+check "six CAs made" bash -c '[ ! -s "$1" ]' _ "$T/ca.err"
+STOP=$T/stop-ca
+LPIDS=()
+for r in 1 2; do
+	"$READER" calist "$V" "$STOP" >"$T/calist$r.out" 2>"$T/calist$r.err" &
+	LPIDS+=("$!")
+	BG+=("$!")
+done
+fails=0
+for i in $(seq 1 20); do
+	kmc ca init "z$i" --subject "/CN=ca z$i" 2>>"$T/ca.err" || fails=$((fails + 1))
+	kmc rm "ca:z$i" 2>>"$T/ca.err" || fails=$((fails + 1))
+done
+touch "$STOP"
+check "20 CAs made and removed" test "$fails" = 0
+for r in 1 2; do
+	wait "${LPIDS[$((r - 1))]}"
+	lrc=$?
+	check "kmc_ca_list beside them, reader $r: every list succeeded" test "$lrc" = 0
+	[ "$lrc" = 0 ] || sed 's/^/#   calist: /' "$T/calist$r.err" | head -5
+	echo "# calist $r: $(cat "$T/calist$r.out")"
+done
+BG=()
+t_out "kmc ca list names the six CAs left" 'a1 a2 a3 a4 a5 a6' \
+	bash -c '"$1" --vault "$2" ca list --json | jq -r "[.[].ca] | join(\" \")"' _ "$KMC" "$V"
 
 t "afterwards kmc verify is happy" kmc verify
 t "and kmc status is healthy" kmc status
