@@ -921,7 +921,9 @@ typedef struct kmc_trust_info {
 /*
  * kmc_trust_list - call cb for each certificate of store (NULL: of every
  * store), stores and aliases in name order. *files_cb, when not NULL, is
- * called once per sync file first. Any handle, read-only too.
+ * called once per sync file first. Any handle, read-only too. With store
+ * NULL, a store another process removes while the list is read is left
+ * out.
  * Returns 0, a callback's value; KMC_E_NOT_FOUND (store named but absent),
  * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_STORE, KMC_E_NOMEM.
  */

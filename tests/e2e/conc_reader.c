@@ -13,6 +13,7 @@
  *	conc_reader puts DIR ITEM N
  *	conc_reader info DIR BUNDLE STOPFILE
  *	conc_reader calist DIR STOPFILE
+ *	conc_reader trustlist DIR STOPFILE
  *	conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]
  *	conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]
  *
@@ -55,6 +56,8 @@
  *
  * calist: the same with kmc_ca_list() of every CA: each must succeed.
  * Prints "lists N cas C" (C: the CAs all lists reported).
+ * trustlist: the same with kmc_trust_list() of every trust store.
+ * Prints "lists N certs C".
  *
  * swap: exchange PATH_A and PATH_B atomically (renameat2 RENAME_EXCHANGE)
  * twice per round, sleeping USEC microseconds after the first exchange and
@@ -570,7 +573,14 @@ static int count_ca(const kmc_ca_info *info, void *arg)
 	return 0;
 }
 
-static int mode_calist(int argc, char **argv)
+static int count_trusted(const kmc_trust_info *info, void *arg)
+{
+	(void)info;
+	++*(long *)arg;
+	return 0;
+}
+
+static int mode_calist(int argc, char **argv, int trust)
 {
 	const char *stopfile;
 	kmc_vault *v = NULL;
@@ -587,14 +597,16 @@ static int mode_calist(int argc, char **argv)
 	while (!stop) {
 		stop = access(stopfile, F_OK) == 0;
 		step(++n);
-		r = kmc_ca_list(v, NULL, count_ca, NULL, &cas);
+		r = trust ? kmc_trust_list(v, NULL, count_trusted, NULL, &cas) :
+			kmc_ca_list(v, NULL, count_ca, NULL, &cas);
 		if (r < 0) {
 			kmc_vault_close(v);
-			return fail(n, "kmc_ca_list", r);
+			return fail(n, trust ? "kmc_trust_list" : "kmc_ca_list",
+				r);
 		}
 	}
 	kmc_vault_close(v);
-	printf("lists %ld cas %ld\n", n, cas);
+	printf("lists %ld %s %ld\n", n, trust ? "certs" : "cas", cas);
 	return 0;
 }
 
@@ -690,8 +702,9 @@ int main(int argc, char **argv)
 			goto usage;
 		return r;
 	}
-	if (argc >= 2 && !strcmp(argv[1], "calist")) {
-		int r = mode_calist(argc, argv);
+	if (argc >= 2 && (!strcmp(argv[1], "calist") ||
+			  !strcmp(argv[1], "trustlist"))) {
+		int r = mode_calist(argc, argv, !strcmp(argv[1], "trustlist"));
 
 		if (r == 2)
 			goto usage;
@@ -722,6 +735,7 @@ usage:
 		"       conc_reader puts DIR ITEM N\n"
 		"       conc_reader info DIR BUNDLE STOPFILE\n"
 		"       conc_reader calist DIR STOPFILE\n"
+		"       conc_reader trustlist DIR STOPFILE\n"
 		"       conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]\n"
 		"       conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]\n");
 	return 2;

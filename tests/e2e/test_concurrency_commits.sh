@@ -16,8 +16,8 @@
 # 5,000 here, in most rounds). The kmc command commits too slowly to
 # meet it often; this writer does not. Three rounds, each with an item
 # of its own; bounded by counts. Then a certificate described while its
-# bundle is removed and imported again, and every CA listed while CAs
-# are made and removed. The vault is on tmpfs when
+# bundle is removed and imported again, and every CA and every trust
+# store listed while CAs and stores are made and removed. The vault is on tmpfs when
 # there is one, where a commit's sync costs nothing.
 ON_TMPFS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -147,6 +147,42 @@ done
 BG=()
 t_out "kmc ca list names the six CAs left" 'a1 a2 a3 a4 a5 a6' \
 	bash -c '"$1" --vault "$2" ca list --json | jq -r "[.[].ca] | join(\" \")"' _ "$KMC" "$V"
+
+# ---- trust stores made and removed --------------------------------------------
+
+# kmc_trust_list of every store (kmc cert check and kmc cert info of
+# everything call it) read the stores' names, then each store: one
+# removed meanwhile (kmc rm trust:NAME) failed the whole list, "holds no
+# trust store z0". Four stores stay beside the default one; twenty more
+# are made (kmc trust add) and removed, while two readers list them all
+# (conc_reader trustlist): every list must succeed.
+for s in a b c d; do
+	kmc trust add "x$s" "$T/pki/ca.crt" --store "$s" 2>/dev/null ||
+		echo "trust add x$s failed" >>"$T/trust.err"
+done
+check "four trust stores made" bash -c '[ ! -s "$1" ]' _ "$T/trust.err"
+STOP=$T/stop-trust
+LPIDS=()
+for r in 1 2; do
+	"$READER" trustlist "$V" "$STOP" >"$T/trustlist$r.out" 2>"$T/trustlist$r.err" &
+	LPIDS+=("$!")
+	BG+=("$!")
+done
+fails=0
+for i in $(seq 1 20); do
+	kmc trust add "y$i" "$T/pki/ca.crt" --store "z$i" 2>>"$T/trust.err" || fails=$((fails + 1))
+	kmc rm "trust:z$i" 2>>"$T/trust.err" || fails=$((fails + 1))
+done
+touch "$STOP"
+check "20 trust stores made and removed" test "$fails" = 0
+for r in 1 2; do
+	wait "${LPIDS[$((r - 1))]}"
+	lrc=$?
+	check "kmc_trust_list beside them, reader $r: every list succeeded" test "$lrc" = 0
+	[ "$lrc" = 0 ] || sed 's/^/#   trustlist: /' "$T/trustlist$r.err" | head -5
+	echo "# trustlist $r: $(cat "$T/trustlist$r.out")"
+done
+BG=()
 
 t "afterwards kmc verify is happy" kmc verify
 t "and kmc status is healthy" kmc status
