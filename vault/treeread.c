@@ -294,25 +294,19 @@ static struct tree_cache *cache_get(store *st)
 }
 
 /*
- * Whether txn's id names the snapshot it reads. LMDB begins a read
- * transaction by taking the id of the last commit, then copies the meta
- * page of that id (one page for even ids, one for odd); two commits in
- * between write the newer one over it, and the transaction reads that
- * newer snapshot under the older id. Keyed by the id alone, a reader
- * beside a writer committing 3,000 times a second took the newer
- * snapshot for one whose pair it had accepted, checked it against that
- * pair's proofs and refused reads as rolled back ("its bucket does not
- * lead to the root"), about one read in 5,000. When the id is still the
- * last commit after the begin, no commit came since: nothing wrote over
- * its meta page, and the snapshot is the one the id names.
+ * Whether txn's id names the snapshot it reads (store_txn_exact()): two
+ * commits within its begin may have it read a newer snapshot under the
+ * older id. Keyed by the id alone, a reader beside a writer committing
+ * 3,000 times a second took the newer snapshot for one whose pair it had
+ * accepted, checked it against that pair's proofs and refused reads as
+ * rolled back ("its bucket does not lead to the root"), about one read
+ * in 5,000. A transaction from store_read_begin() nearly always is
+ * exact; one that is not reads the pair from its snapshot.
  */
 static int snapshot_id(store *st, MDB_txn *txn, size_t *ret_id)
 {
-	MDB_envinfo info;
-
 	*ret_id = mdb_txn_id(txn);
-	return mdb_env_info(st->env, &info) == 0 &&
-	    info.me_last_txnid == *ret_id;
+	return store_txn_exact(st, txn);
 }
 
 int storetree_read_check(store *st, MDB_txn *txn, int *ret_have)
