@@ -16,7 +16,8 @@
 # 5,000 here, in most rounds). The kmc command commits too slowly to
 # meet it often; this writer does not. Three rounds, each with an item
 # of its own; bounded by counts. Then a certificate described while its
-# bundle is removed and imported again, and every CA and every trust
+# bundle is removed and imported again (kmc_cert_info_get of it, and kmc
+# cert info of every bundle), and every CA and every trust
 # store listed while CAs and stores are made and removed. The vault is on tmpfs when
 # there is one, where a commit's sync costs nothing.
 ON_TMPFS=1
@@ -91,10 +92,34 @@ done
 # certificate" in nearly every run of 20 rm and import pairs. A reader
 # on one handle (conc_reader info) must describe the certificate or find
 # none, every time.
+# kmc cert info of every bundle read the bundles' names, then each
+# bundle: one removed meanwhile failed the command, "srv is neither a
+# certificate item nor a file" (exit 7). info_all_loop runs it (at most
+# 1000 times, until the stop file) and counts the runs that did not exit
+# 0 with a listing of bundles; the last one's JSON is checked after.
+info_all_loop() {
+	local i out n=0 bad=0
+	for ((i = 0; i < 1000; i++)); do
+		[ -e "$1" ] && break
+		n=$((n + 1))
+		if ! out=$(kmc cert info --json 2>&1) || [[ $out != '{"bundles":['* ]]; then
+			bad=$((bad + 1))
+			[ "$bad" -le 3 ] && echo "run $n: ${out:0:200}"
+		fi
+	done
+	printf '%s' "$out" >"$2"
+	echo "runs $n failed $bad"
+}
 STOP=$T/stop-info
 "$READER" info "$V" srv "$STOP" >"$T/info.out" 2>"$T/info.err" &
 IPID=$!
 BG+=("$IPID")
+APIDS=()
+for r in 1 2; do
+	info_all_loop "$STOP" "$T/info-all$r.json" >"$T/info-all$r.out" 2>&1 &
+	APIDS+=("$!")
+	BG+=("$!")
+done
 fails=0
 for i in $(seq 1 20); do
 	kmc rm srv 2>>"$T/rm.err" || fails=$((fails + 1))
@@ -104,12 +129,19 @@ done
 touch "$STOP"
 wait "$IPID"
 irc=$?
+wait "${APIDS[@]}"
 BG=()
 check "20 times kmc rm srv and kmc import srv, all done" test "$fails" = 0
 check "kmc_cert_info_get beside them: each described the certificate or found none" \
 	test "$irc" = 0
 [ "$irc" = 0 ] || sed 's/^/#   info: /' "$T/info.err" | head -5
 echo "# $(cat "$T/info.out")"
+for r in 1 2; do
+	check "kmc cert info of every bundle beside them, loop $r: every run exited 0 with the listing" \
+		grep -q ' failed 0$' "$T/info-all$r.out"
+	sed 's/^/# cert info: /' "$T/info-all$r.out" | tail -4
+	check "... its last listing is JSON" jq -e '.bundles | type == "array"' "$T/info-all$r.json"
+done
 
 # ---- CAs made and removed ---------------------------------------------------
 
