@@ -452,7 +452,27 @@ static int info_option(void *own, int opt, const char *arg)
 	return 0;
 }
 
-static int info_one(kmc_vault *v, const char *what, int json, int named)
+typedef struct every {
+	kmc_vault *v;
+	int json, n, err;
+} every;
+
+/* The start of bundle name's entry in the listing of every bundle. */
+static void every_head(every *e, const char *name)
+{
+	if (e->json) {
+		printf("%s{\"name\":", e->n ? "," : "");
+		json_str(stdout, name);
+		printf(",\"certificates\":");
+	}
+	e->n++;
+}
+
+/* what's certificates. head: listing every bundle, whose entry starts
+   once what is found; 1, nothing printed, when what is gone (removed
+   since the list was read). */
+static int info_one(kmc_vault *v, const char *what, int json, int named,
+	every *head)
 {
 	kmc_cert_info *info = NULL;
 	size_t n = 0;
@@ -461,6 +481,8 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 	/* A key kmc key gen made: nothing to describe yet, and it says so. */
 	if (!info_version && v && kmc_bundle_has_cert(v, what, &has) == 0 &&
 	    !has) {
+		if (head)
+			every_head(head, what);
 		if (json) {
 			printf("[]");
 			return 0;
@@ -477,8 +499,12 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 	}
 	r = info_version ? kmc_cert_info_version(v, what, info_version, &info,
 		&n) : kmc_cert_info_get(v, what, &info, &n);
+	if (r == KMC_E_NOT_FOUND && head)
+		return 1;
 	if (r < 0)
 		return cli_fail(r, "cert info");
+	if (head)
+		every_head(head, what);
 	if (json)
 		printf("[");
 	else if (!named) {
@@ -511,29 +537,24 @@ static int info_one(kmc_vault *v, const char *what, int json, int named)
 	return r;
 }
 
-typedef struct every {
-	kmc_vault *v;
-	int json, n, err;
-} every;
-
 static int every_bundle(const kmc_item_info *i, void *arg)
 {
 	every *e = arg;
 	size_t len = strlen(i->name);
 	char name[KMC_NAME_MAX + 1];
+	int n0 = e->n, r;
 
 	if (i->type != KMC_ITEM_BUNDLE || len <= 5 ||
 	    strcmp(i->name + len - 5, "/meta") != 0)
 		return 0;
 	snprintf(name, sizeof(name), "%.*s", (int)(len - 5), i->name);
-	if (e->json) {
-		printf("%s{\"name\":", e->n ? "," : "");
-		json_str(stdout, name);
-		printf(",\"certificates\":");
-	}
-	e->n++;
-	e->err = info_one(e->v, name, e->json, 0);
-	if (e->json)
+	/* A bundle another process removed since this walk's snapshot is
+	   left out, as kmc cert check leaves it out. */
+	r = info_one(e->v, name, e->json, 0, e);
+	if (r == 1)
+		return 0;
+	e->err = r;
+	if (e->json && e->n != n0)
 		printf("}");
 	return e->err < 0 ? 1 : 0;
 }
@@ -599,7 +620,7 @@ static int cmd_cert_info(cli_opts *a)
 		if (r < 0)
 			return r;
 	}
-	r = what ? info_one(v, what, a->json, 1) : info_all(v, a->json);
+	r = what ? info_one(v, what, a->json, 1, NULL) : info_all(v, a->json);
 	if (r < 0)
 		return r;
 	if (a->json)

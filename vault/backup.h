@@ -125,5 +125,8 @@ KMC_INTERNAL int restore_finish(int dirfd, const char *dir) KMC_MUST_CHECK;
 KMC_INTERNAL int restore_apply(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Whether a restore was cut off after its commit point. */
 KMC_INTERNAL int restore_pending(int dirfd);
+/* Whether another process holds the vault's writer lock now (a restore
+   that is pending is then being done or finished, not cut off). */
+KMC_INTERNAL int restore_under_way(int dirfd);
 
 #endif

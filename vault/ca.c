@@ -91,7 +91,8 @@ static int check_ca_cert(const ca_parts *p)
 	return 0;
 }
 
-int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
+static int ca_load_once(kmc_vault *v, const char *name, int with_key,
+	ca_parts *ret)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *rec = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pem = NULL;
@@ -164,6 +165,37 @@ int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
 fail:
 	ca_parts_free(ret);
 	return r;
+}
+
+typedef struct ca_load_job {
+	const char *name;
+	int with_key;
+	ca_parts *p;
+} ca_load_job;
+
+static int ca_load_read(kmc_vault *v, void *arg)
+{
+	ca_load_job *j = arg;
+
+	return ca_load_once(v, j->name, j->with_key, j->p);
+}
+
+static void ca_load_undo(void *arg)
+{
+	ca_parts_free(((ca_load_job *)arg)->p);
+}
+
+/*
+ * The CA's record, certificate and key are read each in a read of its
+ * own: as of one version of the vault, so that a CA another process
+ * removes meanwhile is not found rather than taken for a CA that lost
+ * its certificate (KMC_E_CORRUPT).
+ */
+int ca_load(kmc_vault *v, const char *name, int with_key, ca_parts *ret)
+{
+	ca_load_job j = { name, with_key, ret };
+
+	return vault_read_one_version(v, name, ca_load_read, ca_load_undo, &j);
 }
 
 int ca_rec_put(kmc_vault *v, store_txn *t, const char *item,
@@ -663,7 +695,8 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 /* ---------------------------------------------------------------- */
 /* kmc ca list                                                        */
 
-static int list_one(kmc_vault *v, const char *name,
+/* gone_ok: a CA whose record is gone is skipped (0), not KMC_E_NOT_FOUND. */
+static int list_one(kmc_vault *v, const char *name, int gone_ok,
 	int (*ca_cb)(const kmc_ca_info *info, void *arg),
 	int (*issued_cb)(const kmc_ca_issued *info, void *arg), void *arg)
 {
@@ -673,7 +706,12 @@ static int list_one(kmc_vault *v, const char *name,
 	kmc_ca_info info = { 0 };
 	int r;
 
-	KMC_GUARD(ca_load(v, name, 0, &c));
+	r = ca_load(v, name, 0, &c);
+	if (r == KMC_E_NOT_FOUND && gone_ok) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r);
 	snprintf(key, sizeof(key), "%s/key", c.item);
 	info.name = name;
 	info.cert = &ci;
@@ -712,10 +750,12 @@ int kmc_ca_list(kmc_vault *v, const char *ca,
 
 	kmc_detail_clear();
 	if (ca)
-		return list_one(v, ca, ca_cb, issued_cb, arg);
+		return list_one(v, ca, 0, ca_cb, issued_cb, arg);
 	r = trust_names_of(v, CA_ITEM_PREFIX, KMC_ITEM_CA, &s);
+	/* A CA removed since the names were read is not listed (its
+	   record is gone; one without its certificate is KMC_E_CORRUPT). */
 	for (size_t i = 0; r == 0 && i < s.n; i++)
-		r = list_one(v, s.name[i], ca_cb, issued_cb, arg);
+		r = list_one(v, s.name[i], 1, ca_cb, issued_cb, arg);
 	free(s.name);
 	return r;
 }

@@ -316,25 +316,63 @@ int kmc_cert_info_version(kmc_vault *v, const char *name, uint32_t version,
 	return describe_all(certs, ret_info, ret_n);
 }
 
+/* The vault's certificate of name: a bundle's, or a certificate item's. */
+typedef struct info_job {
+	const char *name;
+	kmc_secret *item;
+	int no_cert_yet;	/* a bundle whose key awaits its certificate */
+} info_job;
+
+static int info_read(kmc_vault *v, void *arg)
+{
+	info_job *j = arg;
+	int r = KMC_E_NOT_FOUND;
+
+	if (strlen(j->name) <= KMC_BUNDLE_NAME_MAX)
+		r = vault_part_get(v, j->name, "cert", KMC_ITEM_CERTIFICATE,
+			&j->item);
+	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, j->name)) {
+		j->no_cert_yet = 1;
+		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
+			"%s, then kmc cert set %s -s SIGNED.crt", j->name,
+			j->name, j->name);
+	}
+	if (r == KMC_E_NOT_FOUND && kmc_name_check(j->name) == 0)
+		r = kmc_item_get(v, j->name, KMC_ITEM_CERTIFICATE, &j->item);
+	return r;
+}
+
+static void info_undo(void *arg)
+{
+	info_job *j = arg;
+
+	kmc_secret_free(j->item);
+	j->item = NULL;
+	j->no_cert_yet = 0;
+}
+
 int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *item = NULL;
 	_cleanup_(freep) uint8_t *raw = NULL;
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
+	info_job job = { name_or_file, NULL, 0 };
 	size_t len = 0;
 	int r = KMC_E_NOT_FOUND;
 
 	kmc_detail_clear();
-	if (v && strlen(name_or_file) <= KMC_BUNDLE_NAME_MAX)
-		r = vault_part_get(v, name_or_file, "cert",
-			KMC_ITEM_CERTIFICATE, &item);
-	if (v && r == KMC_E_NOT_FOUND && bundle_without_cert(v, name_or_file))
-		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
-			"%s, then kmc cert set %s -s SIGNED.crt", name_or_file,
-			name_or_file, name_or_file);
-	if (v && r == KMC_E_NOT_FOUND && kmc_name_check(name_or_file) == 0)
-		r = kmc_item_get(v, name_or_file, KMC_ITEM_CERTIFICATE, &item);
+	/* The bundle's certificate, else the item of that name, as of one
+	   version of the vault: read across a kmc rm and import of the
+	   bundle, the first could be gone and the second be the bundle's
+	   password item, refused as "not a certificate". */
+	if (v) {
+		r = vault_read_one_version(v, name_or_file, info_read,
+			info_undo, &job);
+		item = TAKE_PTR(job.item);
+		if (job.no_cert_yet)
+			return r;
+	}
 	if (r == 0) {
 		KMC_GUARD(certs_parse(name_or_file, kmc_secret_data(item),
 			kmc_secret_len(item), &certs));

@@ -627,6 +627,10 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		restored = restore_recover(v->dirfd, dir);
 		KMC_GUARD(restored);
 	} else if (restore_pending(v->dirfd)) {
+		/* A reader meeting a restore at work is not told to repair. */
+		if (restore_under_way(v->dirfd))
+			return kmc_detail(KMC_E_PENDING, "%s: a restore is under "
+				"way; try again once it is done", dir);
 		return kmc_detail(KMC_E_PENDING, "%s: a restore was cut off "
 			"halfway; kmc repair finishes it", dir);
 	}

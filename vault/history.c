@@ -119,7 +119,7 @@ int store_history_count(store *st, const char *name, uint32_t *ret)
 	*ret = 0;
 	if (!store_history_dbi(st))
 		return 0;	/* a store of the first releases, only read */
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = history_walk(txn, st->history, name, NULL, &n, NULL, 0);
 	mdb_txn_abort(txn);
 	if (r == 0)
@@ -137,7 +137,7 @@ int store_history_versions(store *st, const char *name, uint32_t *vers,
 	*ret_n = 0;
 	if (!store_history_dbi(st))
 		return 0;
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = history_walk(txn, st->history, name, NULL, &n, vers, max);
 	mdb_txn_abort(txn);
 	if (r == 0)
@@ -156,7 +156,7 @@ int store_history_get(store *st, const char *name, uint32_t version,
 	if (!store_history_dbi(st))
 		return KMC_E_NOT_FOUND;
 	KMC_GUARD(history_key(name, version, buf, &k));
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = db_err(mdb_get(txn, st->history, &k, &v));
 	/* Present or absent, the digest must agree (storetree.c). */
 	if (r == 0 || r == KMC_E_NOT_FOUND) {

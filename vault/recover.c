@@ -26,6 +26,25 @@ int restore_pending(int dirfd)
 		AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/*
+ * The restore holds the writer lock from before its mark to after its
+ * renames, and any writer that meets a mark finishes it first: a mark
+ * while the lock is held is a restore under way. A reader only asks,
+ * with a shared lock let go at once: a writer that asks for the lock at
+ * that instant waits for it, or with KMC_OPEN_NOWAIT is told the vault
+ * is busy, as during any other change.
+ */
+int restore_under_way(int dirfd)
+{
+	int r;
+
+	while ((r = flock(dirfd, LOCK_SH | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		(void)flock(dirfd, LOCK_UN);
+	return r < 0 && errno == EWOULDBLOCK;
+}
+
 /* Step 3: move the staged set over the vault's files; idempotent. */
 int restore_apply(int dirfd, const char *dir)
 {

@@ -234,6 +234,12 @@ KMC_INTERNAL int store_txn_meta_del(store_txn *t, const char *key)
 KMC_INTERNAL int store_txn_commit(store_txn *t) KMC_MUST_CHECK;
 KMC_INTERNAL void store_txn_abort(store_txn *t);
 
+/* A read transaction of st whose snapshot is the one its id names,
+   begun again (a few times at most) while it may not be, so that reads
+   never go back (storeread.c says why); store_txn_exact - whether txn's
+   is. Every read of records and the generation begins with it. */
+KMC_INTERNAL int store_read_begin(store *st, MDB_txn **ret) KMC_MUST_CHECK;
+KMC_INTERNAL int store_txn_exact(store *st, MDB_txn *txn);
 KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
 	uint64_t *ret_generation) KMC_MUST_CHECK;
 /* Copy a meta value out; KMC_E_NOT_FOUND when absent. */

@@ -8,6 +8,51 @@
 #include "store.h"
 #include "vault.h"
 
+/*
+ * Whether read transaction txn reads the snapshot its id names. LMDB
+ * begins one by taking the id of the last commit, then copies that
+ * commit's meta page (one page for even ids, one for odd); only the
+ * commit two after it writes over that page. While the last commit is
+ * at most one after the id, nothing has: the snapshot is the id's. When
+ * two or more came meanwhile, the transaction may read a newer snapshot
+ * under the older id, and the next one, begun while the newest commit
+ * is still writing its meta page, the one in between: an older snapshot
+ * after a newer.
+ */
+int store_txn_exact(store *st, MDB_txn *txn)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(st->env, &info) == 0 &&
+	    info.me_last_txnid <= mdb_txn_id(txn) + 1;
+}
+
+/*
+ * A read transaction whose snapshot is the one its id names (above),
+ * begun again while it may not be: ids only grow, so a process's reads
+ * never see the vault go back. Beside a writer committing 3,000 times a
+ * second a handle read "v-1485" after "v-1486" in about one run in
+ * twenty (tests/e2e/test_concurrency_commits.sh). Two commits within a
+ * begin are rare, so a few tries do; after them the last is used, as
+ * any transaction was before.
+ */
+#define READ_BEGIN_TRIES 8
+
+int store_read_begin(store *st, MDB_txn **ret)
+{
+	MDB_txn *txn;
+
+	for (int i = 1;; i++) {
+		KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY,
+			&txn)));
+		if (i == READ_BEGIN_TRIES || store_txn_exact(st, txn))
+			break;
+		mdb_txn_abort(txn);
+	}
+	*ret = txn;
+	return 0;
+}
+
 int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
 {
 	return store_get_ex(st, name, ret, ret_len, NULL);
@@ -49,7 +94,7 @@ int store_get_ex(store *st, const char *name, uint8_t **ret, size_t *ret_len,
 	MDB_val v;
 	int r;
 
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = get_checked(st, txn, name, &v, ret_bad, &kept);
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "record", name, ret, ret_len);
@@ -73,7 +118,7 @@ int store_get_view(store *st, const char *name, const uint8_t **ret,
 	MDB_val v;
 	int r;
 
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = get_checked(st, txn, name, &v, ret_bad, &kept);
 	/* The digest's kept copy is the record proven (and compared with
 	   the map's bytes just now): no copy of it. Else a copy in the
@@ -108,7 +153,7 @@ int store_meta_get(store *st, const char *key, uint8_t **ret,
 	MDB_txn *txn;
 	int r;
 
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = db_err(mdb_get(txn, st->meta, &k, &v));
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "meta value", key, ret, ret_len);
@@ -122,7 +167,7 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 	MDB_stat s;
 	int r;
 
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = db_err(mdb_stat(txn, st->items, &s));
 	if (r == 0 && ret_count)
 		*ret_count = s.ms_entries;
@@ -142,7 +187,7 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 
 	if (!store_db_handle(st, db))
 		return 0;	/* no history yet: nothing to walk */
-	KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)));
+	KMC_GUARD(store_read_begin(st, &txn));
 	r = storetree_read_check(st, txn, &rc);
 	if (r == 0)
 		r = db_err(mdb_cursor_open(txn, store_db_handle(st, db),

@@ -614,15 +614,22 @@ int trust_names_of(kmc_vault *v, const char *prefix, kmc_item_type type,
 	return kmc_item_list(v, collect_name, &a);
 }
 
-static int list_one_store(kmc_vault *v, const char *sname,
+/* gone_ok: a store that is not there is skipped (0), not
+   KMC_E_NOT_FOUND. */
+static int list_one_store(kmc_vault *v, const char *sname, int gone_ok,
 	int (*cb)(const kmc_trust_info *info, void *arg),
 	int (*files_cb)(const char *sname, const char *path, void *arg),
 	void *arg)
 {
 	_cleanup_(trust_set_freep) trust_set *t = NULL;
-	int r = 0;
+	int r;
 
-	KMC_GUARD(trust_load(v, sname, &t));
+	r = trust_load(v, sname, &t);
+	if (r == KMC_E_NOT_FOUND && gone_ok) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r);
 	for (size_t i = 0; files_cb && r == 0 && i < t->n_files; i++)
 		r = files_cb(sname, t->files[i], arg);
 	for (size_t i = 0; r == 0 && i < t->n; i++) {
@@ -660,10 +667,12 @@ int kmc_trust_list(kmc_vault *v, const char *sname,
 
 	kmc_detail_clear();
 	if (sname)
-		return list_one_store(v, sname, cb, files_cb, arg);
+		return list_one_store(v, sname, 0, cb, files_cb, arg);
 	r = trust_names_of(v, TRUST_ITEM_PREFIX, KMC_ITEM_TRUST, &s);
+	/* A store removed since the names were read (kmc rm trust:NAME in
+	   another process) is not listed. */
 	for (size_t i = 0; r == 0 && i < s.n; i++)
-		r = list_one_store(v, s.name[i], cb, files_cb, arg);
+		r = list_one_store(v, s.name[i], 1, cb, files_cb, arg);
 	free(s.name);
 	return r;
 }

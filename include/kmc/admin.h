@@ -782,9 +782,11 @@ typedef struct kmc_cert_info {
  * name_or_file in vault v, or, when v is NULL or holds no such item, of
  * the file of that name (PEM with one or more certificates, or DER).
  * *ret_info is an array of *ret_n entries, leaf first; release it with
- * kmc_cert_info_free().
+ * kmc_cert_info_free(). The vault's certificate is looked up in one
+ * version of it, read again while another process changes it.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
- * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
+ * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_BUSY (the vault
+ * changed during each of 8 reads: try again), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
@@ -934,7 +936,9 @@ typedef struct kmc_trust_info {
 /*
  * kmc_trust_list - call cb for each certificate of store (NULL: of every
  * store), stores and aliases in name order. *files_cb, when not NULL, is
- * called once per sync file first. Any handle, read-only too.
+ * called once per sync file first. Any handle, read-only too. With store
+ * NULL, a store another process removes while the list is read is left
+ * out.
  * Returns 0, a callback's value; KMC_E_NOT_FOUND (store named but absent),
  * KMC_E_CORRUPT, KMC_E_AUTH, KMC_E_STORE, KMC_E_NOMEM.
  */
@@ -1130,8 +1134,11 @@ typedef struct kmc_ca_issued {
 /*
  * kmc_ca_list - call ca_cb for CA ca (NULL: each CA, by name), and then
  * issued_cb (may be NULL) for each certificate it issued, by serial.
- * Stops at a callback's non-zero return, which it returns.
+ * Stops at a callback's non-zero return, which it returns. Each CA is
+ * read as of one version of the vault; with ca NULL, a CA removed while
+ * the list is read is left out.
  * Returns 0; KMC_E_NOT_FOUND (no such CA), KMC_E_CORRUPT, KMC_E_VERSION,
+ * KMC_E_BUSY (the vault changed during each of 8 reads: try again),
  * KMC_E_NOMEM, KMC_E_STORE.
  */
 KMC_API int kmc_ca_list(kmc_vault *v, const char *ca,

@@ -1,14 +1,19 @@
 /*
- * conc_reader.c - a test helper for tests/e2e/test_concurrency.sh and
- * test_file_attacks.sh: a server that keeps reading a vault while other
- * processes change it, and two small file-system attackers. Public API
- * only (kmc.h, kmc/tls.h).
+ * conc_reader.c - a test helper for tests/e2e/test_concurrency.sh,
+ * test_concurrency_commits.sh and test_file_attacks.sh: a server that
+ * keeps reading a vault while other processes change it, a writer that
+ * commits as fast as it can, and two small file-system attackers. Public
+ * API only (kmc.h, kmc/tls.h).
  *
  *	conc_reader run  DIR ITEM BUNDLE MAXK MIN MAX STOPFILE [CERT...]
  *	conc_reader hold DIR ITEM
  *	conc_reader batch DIR ITEM VALUE
  *	conc_reader open DIR MIN MAX STOPFILE
  *	conc_reader churn DIR N
+ *	conc_reader puts DIR ITEM N
+ *	conc_reader info DIR BUNDLE STOPFILE
+ *	conc_reader calist DIR STOPFILE
+ *	conc_reader trustlist DIR STOPFILE
  *	conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]
  *	conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]
  *
@@ -37,6 +42,22 @@
  * key of $KMC_HOST_KEY again) and remove it: 2N keystore changes, each
  * replacing kmc.ks and StandbyKsf.ks by rename, as fast as they go.
  * Prints "changes 2N".
+ *
+ * puts: open DIR for writing and store the password ITEM as "v-1" ..
+ * "v-N" in order, each a commit of its own, as fast as they go (a
+ * writer in one process commits far faster than the kmc command, so
+ * readers meet commits in every step of their reads). Prints "puts N".
+ *
+ * info: open DIR read-only once and, through that handle,
+ * kmc_cert_info_get(BUNDLE) again and again until STOPFILE exists (and
+ * once more after): each must describe the certificate or find none
+ * (KMC_E_NOT_FOUND: the bundle is being removed or imported again).
+ * Prints "infos N found F none M".
+ *
+ * calist: the same with kmc_ca_list() of every CA: each must succeed.
+ * Prints "lists N cas C" (C: the CAs all lists reported).
+ * trustlist: the same with kmc_trust_list() of every trust store.
+ * Prints "lists N certs C".
  *
  * swap: exchange PATH_A and PATH_B atomically (renameat2 RENAME_EXCHANGE)
  * twice per round, sleeping USEC microseconds after the first exchange and
@@ -483,6 +504,112 @@ static int mode_churn(int argc, char **argv)
 	return 0;
 }
 
+static int mode_puts(int argc, char **argv)
+{
+	kmc_vault *v = NULL;
+	char val[24];
+	long n, i;
+	int r = 0;
+
+	if (argc != 5 || parse_long(argv[4], 1, MAXK_LIMIT, &n) < 0)
+		return 2;
+	dir = argv[2];
+	item = argv[3];
+	r = kmc_vault_open(dir, KMC_OPEN_WRITE, &v);
+	if (r < 0)
+		return fail(0, "opening the vault for writing", r);
+	for (i = 1; i <= n && r == 0; i++) {
+		int len = snprintf(val, sizeof(val), "v-%ld", i);
+
+		step(i);
+		r = kmc_item_put(v, item, KMC_ITEM_PASSWORD, val, (size_t)len);
+	}
+	kmc_vault_close(v);
+	if (r < 0)
+		return fail(i - 1, "storing the password", r);
+	printf("puts %ld\n", n);
+	return 0;
+}
+
+static int mode_info(int argc, char **argv)
+{
+	const char *stopfile;
+	kmc_vault *v = NULL;
+	long n = 0, found = 0;
+	int r, stop = 0;
+
+	if (argc != 5)
+		return 2;
+	dir = argv[2];
+	bundle = argv[3];
+	stopfile = argv[4];
+	r = kmc_vault_open(dir, 0, &v);
+	if (r < 0)
+		return fail(0, "opening the vault", r);
+	while (!stop) {
+		kmc_cert_info *info = NULL;
+		size_t ni = 0;
+
+		stop = access(stopfile, F_OK) == 0;
+		step(++n);
+		r = kmc_cert_info_get(v, bundle, &info, &ni);
+		if (r == 0) {
+			kmc_cert_info_free(info, ni);
+			found++;
+		} else if (r != KMC_E_NOT_FOUND) {
+			kmc_vault_close(v);
+			return fail(n, "kmc_cert_info_get", r);
+		}
+	}
+	kmc_vault_close(v);
+	printf("infos %ld found %ld none %ld\n", n, found, n - found);
+	return 0;
+}
+
+static int count_ca(const kmc_ca_info *info, void *arg)
+{
+	(void)info;
+	++*(long *)arg;
+	return 0;
+}
+
+static int count_trusted(const kmc_trust_info *info, void *arg)
+{
+	(void)info;
+	++*(long *)arg;
+	return 0;
+}
+
+static int mode_calist(int argc, char **argv, int trust)
+{
+	const char *stopfile;
+	kmc_vault *v = NULL;
+	long n = 0, cas = 0;
+	int r, stop = 0;
+
+	if (argc != 4)
+		return 2;
+	dir = argv[2];
+	stopfile = argv[3];
+	r = kmc_vault_open(dir, 0, &v);
+	if (r < 0)
+		return fail(0, "opening the vault", r);
+	while (!stop) {
+		stop = access(stopfile, F_OK) == 0;
+		step(++n);
+		r = trust ? kmc_trust_list(v, NULL, count_trusted, NULL, &cas) :
+			kmc_ca_list(v, NULL, count_ca, NULL, &cas);
+		if (r < 0) {
+			kmc_vault_close(v);
+			return fail(n, trust ? "kmc_trust_list" : "kmc_ca_list",
+				r);
+		}
+	}
+	kmc_vault_close(v);
+	printf("lists %ld %s %ld\n", n, trust ? "certs" : "cas", cas);
+	return 0;
+}
+
 static int mode_swap(int argc, char **argv, int hardlink)
 {
 	const char *a, *b, *stopfile;
@@ -561,6 +688,28 @@ int main(int argc, char **argv)
 			goto usage;
 		return r;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "puts")) {
+		int r = mode_puts(argc, argv);
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "info")) {
+		int r = mode_info(argc, argv);
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "calist") ||
+			  !strcmp(argv[1], "trustlist"))) {
+		int r = mode_calist(argc, argv, !strcmp(argv[1], "trustlist"));
+
+		if (r == 2)
+			goto usage;
+		return r;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "open")) {
 		int r = mode_open(argc, argv);
 
@@ -583,6 +732,10 @@ usage:
 		"       conc_reader batch DIR ITEM VALUE\n"
 		"       conc_reader open DIR MIN MAX STOPFILE\n"
 		"       conc_reader churn DIR N\n"
+		"       conc_reader puts DIR ITEM N\n"
+		"       conc_reader info DIR BUNDLE STOPFILE\n"
+		"       conc_reader calist DIR STOPFILE\n"
+		"       conc_reader trustlist DIR STOPFILE\n"
 		"       conc_reader swap PATH_A PATH_B MAX STOPFILE USEC [USEC2]\n"
 		"       conc_reader hardlink FILE LINK MAX STOPFILE USEC [USEC2]\n");
 	return 2;

@@ -9,8 +9,9 @@
 # the library replaces the keystores hundreds of times. Two writers on
 # different items serialize on the vault's lock and lose no write. A writer
 # waits for the lock while readers do not, nor for a writer's open batch
-# transaction. A handle kept open sees each new
-# value on its next get. Loops are bounded by counts; nothing asserts a
+# transaction. A reader meeting a restore's mark while the lock is held
+# is told the restore is under way, not to repair it. A handle kept open
+# sees each new value on its next get. Loops are bounded by counts; nothing asserts a
 # duration.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -337,6 +338,39 @@ src=$?
 BG=()
 check "once the lock is released, the waiting writer finishes with exit 0" test "$src" = 0
 t_out "... and its value is stored" 'set while locked' kmc password get P
+
+# ---- a reader meets a restore's commit mark ---------------------------------------
+
+# A restore writes its mark (.kmc-restore), swaps the files in and binds
+# them, all under the writer lock; a reader that meets the mark then is
+# refused (exit 6). It was told "a restore was cut off halfway; kmc
+# repair finishes it" while the restore was still at work. The mark is
+# made by hand here, with flock(1) holding the lock as the restore would;
+# it never reaches a writer.
+rm -f "$T/held" "$T/release"
+flock -x "$V" bash -c 'touch "$1"; end=$((SECONDS + 120))
+	until [ -e "$2" ]; do [ "$SECONDS" -lt "$end" ] || exit 1; sleep 0.05; done' \
+	_ "$T/held" "$T/release" &
+HPID=$!
+BG+=("$HPID")
+check "another process holds the vault's writer lock" wait_for test -e "$T/held"
+(umask 077 && : >"$V/.kmc-restore")
+t_rc 6 "a reader meeting a restore's mark while the lock is held is refused (exit 6)" \
+	kmc password get P
+check "... told the restore is under way and to try again" \
+	grep -q 'a restore is under way; try again once it is done' "$LAST_ERR"
+check "... not that it was cut off, nor to run kmc repair" \
+	bash -c '! grep -q -e "cut off" -e "kmc repair" "$1"' _ "$LAST_ERR"
+touch "$T/release"
+reap "$HPID"
+check "... the holder let go when told" test "$?" = 0
+BG=()
+t_rc 6 "with the mark and no one holding the lock, a reader is refused (exit 6)" \
+	kmc password get P
+check "... told the restore was cut off and kmc repair finishes it" \
+	grep -q 'a restore was cut off halfway; kmc repair finishes it' "$LAST_ERR"
+rm -f "$V/.kmc-restore"
+t_out "without the mark the reader reads again" 'set while locked' kmc password get P
 
 # ---- a reader does not wait for a writer's open transaction ----------------------
 
