@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include "audit.h"
+#include "bind.h"
 #include "../kmc/crypto.h"
 
 /* ---- the handle's side ------------------------------------------------- */
@@ -74,8 +75,14 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 			"cannot sign records; nothing changed", v->dir);
 	if (!r.op)
 		r.op = v->audit->op;
-	if (r.result && strcmp(r.result, "pending") == 0)
+	if (r.result && strcmp(r.result, "pending") == 0) {
+		uint8_t bound[AUDIT_HASH_LEN];
+
+		if (bind_audit_head(v, &r.bound_seq, bound) < 0)
+			r.bound_seq = 0;
+		r.bound_hash = bound;
 		return audit_append(v, &r, &v->audit->pending);
+	}
 	if (!r.of)
 		r.of = v->audit->pending;
 	v->audit->pending = 0;

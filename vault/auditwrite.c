@@ -582,6 +582,12 @@ int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 
 	if (!log_reuse(v, &t))
 		KMC_GUARD(log_open(v, 1, &t));
+	/* Before anything is written: the log holds the bound record. */
+	if (rec->bound_seq) {
+		r = audit_bound_require(v, t.fd, t.size, t.seq, t.hash, rec);
+		if (r < 0)
+			goto out;
+	}
 	if (t.torn >= 0) {
 		r = close_torn(v, &t);
 		if (r < 0)

@@ -504,13 +504,16 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
  */
 static int accept_rollback(kmc_vault *v)
 {
-	char result[700];
+	char result[1024], gap[160];
 	audit_rec rec = { .op = "kmc repair --accept-rollback",
 		.result = result, .through = -1, .torn = -1 };
+	const char *what = v->bind->accepted;
 
-	snprintf(result, sizeof(result), "accepted: %s",
-		v->bind->accepted[0] ? v->bind->accepted :
-		"nothing disagreed; bound again");
+	/* A log cut short is accepted too: the record says so. */
+	audit_bound_gap(v, gap, sizeof(gap));
+	snprintf(result, sizeof(result), "accepted: %s%s%s",
+		what[0] || gap[0] ? what : "nothing disagreed; bound again",
+		what[0] && gap[0] ? "; " : "", gap);
 	KMC_GUARD(audit_change(v, &rec));
 	return storetree_rebuild(&v->st);
 }

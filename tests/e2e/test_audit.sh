@@ -126,6 +126,19 @@ t_err 13 "records removed from the end: verify names the bound seq, exit 13" \
 	"$KMC" --vault "$V" audit verify
 t_err 13 "records removed from the end: kmc status exits 13" \
 	'ends at seq [0-9]+, but kmc.bind names seq [0-9]+' "$KMC" --vault "$V" status
+# The next change must not write its records on the shortened chain: the
+# binding would then vouch for them and verify pass again.
+cut_log=$(sha256sum <"$LOG")
+before=$(snapshot "$V")
+t_err 13 "records removed from the end: a change is refused, naming audit.log and kmc.bind" \
+	'audit.log: the audit log ends at seq [0-9]+, but kmc.bind vouches for seq [0-9]+.*nothing changed' \
+	"$KMC" --vault "$V" password set cut --password-file "$PW"
+t_err 13 "records removed from the end: a keystore change is refused too" \
+	'audit.log: the audit log ends at seq' "$KMC" --vault "$V" mk rotate
+check "records removed from the end: the refused changes changed nothing" test "$(snapshot "$V")" = "$before"
+check "records removed from the end: and wrote no record" test "$(sha256sum <"$LOG")" = "$cut_log"
+t_err 13 "records removed from the end: verify still fails after the refused change" \
+	'kmc.bind vouches for seq' "$KMC" --vault "$V" audit verify
 restore
 head -c -25 "$T/good.log" >"$LOG"
 t_err 13 "truncated mid-record: verify says torn, exit 13" 'a torn last record of [0-9]+ bytes' \
@@ -136,6 +149,53 @@ check "truncated mid-record: kmc status warns" grep -q 'warning: a torn last rec
 t "truncated mid-record: the next change succeeds" "$KMC" --vault "$V" password set db --password-file "$PW"
 check "the torn record is closed off and recorded, not dropped" grep -q '"op":"audit torn record".*"torn":[0-9]*' "$LOG"
 t "after closing it off, the log verifies" "$KMC" --vault "$V" audit verify
+
+# ---- audit.log put back from an older copy, or deleted ------------------------
+# A rolled-back log and the change after it: refused (else the next
+# binding vouches for the shortened chain and the change's records
+# hide the gap), until the log comes back or kmc repair
+# --accept-rollback accepts it, which the log records.
+RV=$T/rv
+t "a second vault" "$KMC" --vault "$RV" init
+t "password set a" "$KMC" --vault "$RV" password set a --password-file "$PW"
+cp "$RV/audit.log" "$T/older.log"
+t "password set b" "$KMC" --vault "$RV" password set b --password-file "$PW"
+cp "$RV/audit.log" "$T/newer.log"
+cp "$T/older.log" "$RV/audit.log"
+t_err 13 "an older audit.log: a change is refused, exit 13" \
+	'audit.log: the audit log ends at seq [0-9]+, but kmc.bind vouches for seq [0-9]+' \
+	"$KMC" --vault "$RV" password set c --password-file "$PW"
+t_err 7 "an older audit.log: the refused change stored nothing" 'no item' "$KMC" --vault "$RV" password get c
+t_err 13 "an older audit.log: verify fails, the records are not hidden" 'kmc.bind vouches for seq' \
+	"$KMC" --vault "$RV" audit verify
+cp "$T/newer.log" "$RV/audit.log"
+t "the log put back: the change goes through" "$KMC" --vault "$RV" password set c --password-file "$PW"
+t "the log put back: it verifies" "$KMC" --vault "$RV" audit verify
+# Cut before the last change's records, then filled again by reads: its
+# seqs are there, its record is not.
+bound=$(grep -o '"seq":[0-9]*' "$RV/audit.log" | tail -n 2 | head -n 1 | cut -d: -f2)
+cp "$RV/audit.log" "$T/newer.log"
+head -n $((bound - 1)) "$T/newer.log" >"$RV/audit.log"
+for i in 1 2 3 4; do "$KMC" --vault "$RV" password get a >/dev/null 2>&1; done
+check "cut and filled again by reads: the log is past the bound seq" \
+	test "$(grep -c . "$RV/audit.log")" -gt "$bound"
+t_err 13 "cut and filled again: verify names the bound record" \
+	"audit.log line $bound \\(seq $bound\\): it is not the record kmc.bind vouches for" \
+	"$KMC" --vault "$RV" audit verify
+t_err 13 "cut and filled again: a change is refused, exit 13" \
+	"audit.log: seq $bound is not the record kmc.bind vouches for" \
+	"$KMC" --vault "$RV" password set c2 --password-file "$PW"
+t_err 7 "cut and filled again: the refused change stored nothing" 'no item' "$KMC" --vault "$RV" password get c2
+cp "$T/newer.log" "$RV/audit.log"
+t "put back again: it verifies" "$KMC" --vault "$RV" audit verify
+rm "$RV/audit.log"
+t_err 13 "audit.log deleted: a change is refused" 'audit.log: the audit log ends at seq 0, but kmc.bind' \
+	"$KMC" --vault "$RV" password set d --password-file "$PW"
+t "audit.log deleted: kmc repair --accept-rollback accepts it" "$KMC" --vault "$RV" repair --accept-rollback
+check "the acceptance is recorded with what was lost" \
+	grep -q '"op":"kmc repair --accept-rollback".*"result":"accepted: the audit log ended at seq 0, but kmc.bind vouched for seq [0-9]*"' "$RV/audit.log"
+t "accepted: the next change goes through" "$KMC" --vault "$RV" password set d --password-file "$PW"
+t "accepted: the new log verifies" "$KMC" --vault "$RV" audit verify
 
 # ---- an unsafe audit.log: the change is refused, nothing changed ---------------
 cp "$LOG" "$T/good.log"

@@ -1,0 +1,177 @@
+/*
+ * auditbound.c - the record kmc.bind vouches for, looked for in the audit
+ * log. The binding names the pending record of the last change (its seq
+ * and hash), so that records cut from the log's end are caught. A change's
+ * own pending record is written only on a log that still holds that
+ * record: on a log cut from its end, deleted, put back from an older copy,
+ * or cut and filled again by reads, the change would be bound in its turn,
+ * and the binding then vouch for the shortened chain, which kmc audit
+ * verify would pass. Such a change is refused (KMC_E_AUDIT) until the log
+ * is put back or kmc repair --accept-rollback accepts it, and says so in
+ * its record (audit_bound_gap()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "audit.h"
+#include "bind.h"
+#include "../kmc/crypto.h"
+
+/* The record of seq in the file fd (size bytes), looked for from the
+   end back in blocks (the bound record is most often in the last few
+   KiB): 1 found (its hash into hash), 0 the file starts after seq, 2 it
+   holds no such record (a seq before it seen), or an error. Torn and
+   damaged lines are passed over: verify names those. */
+#define FIND_BLOCK (64u * 1024)
+static int find_seq(int fd, off_t size, uint64_t seq,
+	uint8_t hash[AUDIT_HASH_LEN])
+{
+	_cleanup_(freep) char *buf = malloc(FIND_BLOCK);
+	off_t end = size;
+
+	KMC_ENSURE(buf, KMC_E_NOMEM);
+	while (end > 0) {
+		off_t start = end > (off_t)FIND_BLOCK ? end - FIND_BLOCK : 0;
+		size_t n = (size_t)(end - start), at = 0, first;
+		int before = 0;
+
+		if (pread(fd, buf, n, start) != (ssize_t)n)
+			return KMC_E_CORRUPT;
+		/* A line cut by the block's start is the next block's. */
+		if (start > 0) {
+			char *nl = memchr(buf, '\n', n);
+
+			KMC_ENSURE(nl, KMC_E_CORRUPT);
+			at = (size_t)(nl - buf) + 1;
+		}
+		first = at;
+		while (at < n) {
+			char *nl = memchr(buf + at, '\n', n - at);
+			size_t len;
+			audit_line l;
+
+			if (!nl)
+				break;	/* a torn last line */
+			len = (size_t)(nl - buf) - at;
+			if (audit_line_parse(buf + at, len, &l) == 0) {
+				if (l.seq == seq) {
+					kmc_hash(hash, buf + at, len);
+					return 1;
+				}
+				before |= l.seq < seq;
+			}
+			at += len + 1;
+		}
+		if (before)
+			return 2;
+		end = start + (off_t)first;
+		if (start == 0)
+			break;
+	}
+	return 0;
+}
+
+/* Whether the bound record is in the log whose audit.log is fd (size
+   bytes; -1 and 0 when there is none) and whose head is head_seq,
+   head_hash: 0 it is (or was in a segment since removed, which the log
+   records and verify checks), 1 the log ends before it, 2 the log holds
+   another record of its seq or none, or an error. */
+static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
+	const uint8_t head_hash[AUDIT_HASH_LEN], uint64_t bound_seq,
+	const uint8_t bound_hash[AUDIT_HASH_LEN])
+{
+	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8];
+	uint8_t hash[AUDIT_HASH_LEN];
+	char name[64];
+	struct stat st;
+	size_t n, i;
+	int r;
+
+	if (head_seq < bound_seq)
+		return 1;
+	if (head_seq == bound_seq)
+		return kmc_memcmp(head_hash, bound_hash, AUDIT_HASH_LEN) ? 2 : 0;
+	r = fd >= 0 && size > 0 ? find_seq(fd, size, bound_seq, hash) : 0;
+	if (r == 0) {
+		/* Before audit.log: in the segment that starts at or before
+		   it, if one is kept. */
+		KMC_GUARD(audit_segments(v->dirfd, firsts, ELEMENTSOF(firsts),
+			&n));
+		for (i = n; i > 0 && firsts[i - 1] > bound_seq; i--)
+			;
+		if (i == 0)
+			return 0;	/* removed with its segment */
+		audit_segment_name(firsts[i - 1], name, sizeof(name));
+		fd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY, &st);
+		if (fd < 0)
+			return fd == -ENOENT ? 2 : fd;
+		r = find_seq(fd, st.st_size, bound_seq, hash);
+		close(fd);
+	}
+	if (r < 0)
+		return r;
+	return r == 1 && !kmc_memcmp(hash, bound_hash, AUDIT_HASH_LEN) ? 0 : 2;
+}
+
+int audit_bound_require(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
+	const uint8_t head_hash[AUDIT_HASH_LEN], const audit_rec *rec)
+{
+	int r = bound_in_log(v, fd, size, head_seq, head_hash, rec->bound_seq,
+		rec->bound_hash);
+
+	if (r == 1)
+		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": the audit log "
+			"ends at seq %" PRIu64 ", but kmc.bind vouches for seq %"
+			PRIu64 ": records were removed from its end, or it was "
+			"put back from an older copy; nothing changed (put the "
+			"log back, or kmc repair --accept-rollback accepts it as "
+			"it is)", v->dir, head_seq, rec->bound_seq);
+	if (r == 2)
+		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": seq %" PRIu64
+			" is not the record kmc.bind vouches for: the log was "
+			"cut and written again from there, or replaced; nothing "
+			"changed (put the log back, or kmc repair "
+			"--accept-rollback accepts it as it is)", v->dir,
+			rec->bound_seq);
+	if (r == KMC_E_AUDIT)
+		return r;
+	if (r < 0)
+		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": looking for "
+			"the record kmc.bind vouches for: %s; nothing changed",
+			v->dir, kmc_strerror(r));
+	return 0;
+}
+
+size_t audit_bound_gap(kmc_vault *v, char *out, size_t size)
+{
+	uint8_t bound[AUDIT_HASH_LEN], head[AUDIT_HASH_LEN];
+	uint64_t bseq, seq;
+	struct stat st = { .st_size = 0 };
+	int fd, r;
+
+	out[0] = '\0';
+	if (bind_audit_head(v, &bseq, bound) < 0 || !bseq ||
+	    audit_head(v, &seq, head) < 0) {
+		kmc_detail_clear();
+		return 0;
+	}
+	fd = audit_open_file(v->dirfd, v->dir, AUDIT_NAME, O_RDONLY, &st);
+	if (fd < 0 && fd != -ENOENT) {
+		kmc_detail_clear();
+		return 0;
+	}
+	r = bound_in_log(v, fd, st.st_size, seq, head, bseq, bound);
+	if (fd >= 0)
+		close(fd);
+	kmc_detail_clear();
+	if (r == 1)
+		snprintf(out, size, "the audit log ended at seq %" PRIu64
+			", but kmc.bind vouched for seq %" PRIu64, seq, bseq);
+	else if (r == 2)
+		snprintf(out, size, "the audit log's seq %" PRIu64 " was not "
+			"the record kmc.bind vouched for", bseq);
+	return strlen(out);
+}
