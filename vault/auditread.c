@@ -507,6 +507,13 @@ static int walk_file(walk *w, const char *file, int last)
 			if (!last)
 				return broken(w, file, lineno, 0, "a torn record "
 					"in a rotated segment");
+			/* A record cut short is shorter than a whole one: more
+			   is damage, which no change closes off (the writer
+			   refuses to go on after it). */
+			if (len >= AUDIT_LINE_MAX)
+				return broken(w, file, lineno, 0, "not an audit "
+					"record: more bytes without a newline than a "
+					"record holds");
 			w->st.torn_bytes = len;
 			return kmc_detail(KMC_E_AUDIT, "%s/%s line %zu: a torn "
 				"last record of %zu bytes (a crash cut it off, "

@@ -140,6 +140,20 @@ check "records removed from the end: and wrote no record" test "$(sha256sum <"$L
 t_err 13 "records removed from the end: verify still fails after the refused change" \
 	'kmc.bind vouches for seq' "$KMC" --vault "$V" audit verify
 restore
+# A last line without a newline longer than any record is no torn record
+# (no crash writes more than a record): damage, and no change closes it
+# off, so neither verify nor status may promise that.
+head -c 9000 /dev/zero | tr '\0' x >>"$LOG"
+before=$(snapshot "$V")
+t_err 13 "junk longer than a record at the end: verify says it is no record, exit 13" \
+	'audit.log line [0-9]+: not an audit record: more bytes without a newline than a record holds' \
+	"$KMC" --vault "$V" audit verify
+t_err 13 "junk longer than a record at the end: kmc status exits 13" 'not an audit record' \
+	"$KMC" --vault "$V" status
+t_err 13 "junk longer than a record at the end: a change is refused, naming audit.log" \
+	'audit.log: its last record is damaged' "$KMC" --vault "$V" password set db --password-file "$PW"
+check "junk longer than a record at the end: the refused change changed nothing" test "$(snapshot "$V")" = "$before"
+restore
 head -c -25 "$T/good.log" >"$LOG"
 t_err 13 "truncated mid-record: verify says torn, exit 13" 'a torn last record of [0-9]+ bytes' \
 	"$KMC" --vault "$V" audit verify
