@@ -219,7 +219,10 @@ static int json_string(const char *p, const char *end, char *out,
 					v = v * 16 + (unsigned)(h <= '9' ? h - '0' :
 						h - 'a' + 10);
 				}
-				KMC_ENSURE(v < 0x80, KMC_E_CORRUPT);
+				/* The writer escapes control bytes, never a
+				   NUL (no name holds one): \u0000 would cut
+				   "db\u0000x" short to "db". */
+				KMC_ENSURE(v > 0 && v < 0x80, KMC_E_CORRUPT);
 				c = (char)v;
 				p += 4;
 			} else {

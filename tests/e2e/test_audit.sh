@@ -140,6 +140,16 @@ check "records removed from the end: and wrote no record" test "$(sha256sum <"$L
 t_err 13 "records removed from the end: verify still fails after the refused change" \
 	'kmc.bind vouches for seq' "$KMC" --vault "$V" audit verify
 restore
+# The last record (the one kmc audit, which checks no MAC, cannot tell
+# edited) with an escaped NUL in its name: not read as the name before it.
+sed -i '$s/"name":"db"/"name":"db\\u0000x"/' "$LOG"
+check "an escaped NUL put in the last record's name" grep -q '"name":"db\\u0000x"' "$LOG"
+t_err 13 "an escaped NUL in a name: kmc audit --item db names the damaged field, exit 13" \
+	'audit.log line [0-9]+ \(seq [0-9]+\): a field is damaged' "$KMC" --vault "$V" audit --item db --json
+cp "$OUT" "$T/nul"
+check "an escaped NUL in a name: the record is not shown as one of db" sh -c "! grep -q u0000 '$T/nul'"
+check "an escaped NUL in a name: the records of db before it are" grep -q '"name":"db","version":1}' "$T/nul"
+restore
 # A last line without a newline longer than any record is no torn record
 # (no crash writes more than a record): damage, and no change closes it
 # off, so neither verify nor status may promise that.
