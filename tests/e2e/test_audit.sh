@@ -4,9 +4,11 @@
 # kmc audit and its filters, kmc audit verify on an intact log and on one
 # truncated, flipped, with a record deleted, reordered or edited; a log
 # that is a link, another user's or a directory (the change is refused,
-# exit 13, nothing changed); rotation keeping the chain; and the syslog
-# path of a reader that may not write the log (a shim stands in for
-# syslog: nothing here reaches the host's).
+# exit 13, nothing changed); a log cut, put back from an older copy or
+# deleted (changes refused until it is back or accepted); rotation
+# keeping the chain, and readers that a rotation meets halfway; and the
+# syslog path of a reader that may not write the log (a shim stands in
+# for syslog: nothing here reaches the host's).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/v
@@ -292,5 +294,23 @@ t "after removals, the chain still verifies" "$KMC" --vault "$V" audit verify
 oldest=$(find "$V" -maxdepth 1 -name 'audit-*.log' | sort | head -n 1)
 rm "$oldest"
 t_err 13 "a kept segment deleted: exit 13" 'a segment was deleted' "$KMC" --vault "$V" audit verify
+
+# ---- a reader while the log rotates under it --------------------------------------
+# The shim runs a writer whose changes rotate the log and remove old
+# segments just as the reader, done with the segments, opens audit.log.
+ROT=$T/rotate_shim.so
+check "the rotation shim builds" cc -shared -fPIC -o "$ROT" "$KMC_TOP/tests/e2e/audit_rotate_shim.c" -ldl
+QV=$T/qv
+t "a vault with rotated segments" "$KMC" --vault "$QV" init
+t "... 20 changes with 2 KiB segments" "$FILL" "$QV" 2048 20
+for what in "audit" "audit verify" "status"; do
+	rm -f "$T/fired"
+	# shellcheck disable=SC2086
+	t "kmc $what while the log rotates and old segments go: no false damage" \
+		env LD_PRELOAD="$ROT" KMC_ROTATE_CMD="'$FILL' '$QV' 2048 8" KMC_ROTATE_MARK="$T/fired" \
+		"$KMC" --vault "$QV" $what
+	check "kmc $what: the writer ran while it read" test -e "$T/fired"
+done
+t "after the rotations, the log verifies" "$KMC" --vault "$QV" audit verify
 
 done_testing
