@@ -279,6 +279,27 @@ check "two records: the first read, and the count at the close" test "$(wc -l <"
 check "the first read is recorded as it happens" has "$(last 2)" '"op":"kmc_item_get","items":[{"name":"db","version":3}]'
 check "the close records the 4 further reads" has "$(last)" '"op":"reads counted at the close","items":[{"name":"db","version":3,"reads":4}]'
 
+# ---- many readers appending at once ---------------------------------------------
+# 8 processes, each a handle reading db 200 times (one record, then the
+# count at its close) and 10 kmc password get of db (a record each).
+n0=$(wc -l <"$LOG")
+for p in 1 2 3 4 5 6 7 8; do
+	( "$FILL" "$V" read db 200 || echo "reader $p failed" >>"$T/readers.err"
+	  for i in 1 2 3 4 5 6 7 8 9 10; do
+		"$KMC" --vault "$V" password get db >/dev/null 2>>"$T/readers.err" ||
+			echo "get $p.$i failed" >>"$T/readers.err"
+	  done ) &
+done
+wait
+check "8 readers at once: every read succeeded" test ! -s "$T/readers.err"
+check "8 readers at once: no record lost (8 x (2 + 10))" test "$(wc -l <"$LOG")" = $((n0 + 8 * 12))
+tail -n +$((n0 + 1)) "$LOG" >"$T/reads"
+check "8 readers at once: every new line a whole record" \
+	sh -c "jq -e -s 'length == 96 and all(.[]; .v == 1 and (.mac | length) == 64)' '$T/reads' >/dev/null"
+check "8 readers at once: the reads recorded add up to the 1,680 done" \
+	sh -c "jq -e -s '[.[] | .items[] | select(.name == \"db\") | (.reads // 1)] | add == 1680' '$T/reads' >/dev/null"
+t "8 readers at once: the log verifies" "$KMC" --vault "$V" audit verify
+
 # ---- rotation ---------------------------------------------------------------------
 t "8 changes with 2 KiB segments" "$FILL" "$V" 2048 8
 nseg=$(find "$V" -maxdepth 1 -name 'audit-*.log' | wc -l)
