@@ -165,6 +165,10 @@ for mode in fail $(kill_mode); do
 		check "$at: a writable open, then" repaired "$RV"
 		check "$at: the chain verifies" verifies "$RV"
 		check "$at: every password stored has its record" all_recorded
+		# The record kmc.bind vouches for is found wherever the cut
+		# left it (audit.log, a segment renamed or not yet pruned).
+		check "$at: the next change is not refused" \
+			"$KMC" --vault "$RV" password set db --password-file "$NEW"
 	done
 done
 
