@@ -340,11 +340,13 @@ static int hand_out(walk *w, const audit_line *l)
 	char *names[AUDIT_ITEMS_MAX + 1];
 	const char *cnames[AUDIT_ITEMS_MAX + 1];
 	uint32_t versions[AUDIT_ITEMS_MAX + 1];
-	uint64_t uid = 0, pid = 0, u;
+	uint64_t reads[AUDIT_ITEMS_MAX + 1];
+	unsigned char removed[AUDIT_ITEMS_MAX + 1];
+	uint64_t uid = 0, pid = 0, more = 0, u;
 	size_t n = 0;
 	int match = !w->item, r = 0;
 	const char *p, *end = l->text + l->mac_at;
-	char *line;
+	char *line = NULL;
 
 	if (!w->cb)
 		return 0;
@@ -358,25 +360,45 @@ static int hand_out(walk *w, const audit_line *l)
 		return KMC_E_CORRUPT;
 	if (w->since && strcmp(when, w->since) < 0)
 		return 0;
-	/* Items: {"name":"...","version":N[,"reads":N]} in a row. */
+	if (audit_line_u64(l->text, l->mac_at, "more_items", &more) ==
+	    KMC_E_CORRUPT)
+		return KMC_E_CORRUPT;
+	/* Items: {"name":"...","version":N[,"removed":true][,"reads":N]}
+	   in a row, as the writer puts them (build() in auditwrite.c). */
 	p = l->text;
 	while (n <= AUDIT_ITEMS_MAX &&
 	       (p = memmem(p, (size_t)(end - p), "{\"name\":", 8)) != NULL) {
 		p += 8;
-		KMC_GUARD(json_string(p, end, name, sizeof(name), &p));
-		if (end - p < 11 || memcmp(p, ",\"version\":", 11) != 0)
-			return KMC_E_CORRUPT;
-		KMC_GUARD(parse_u64(p + 11, end, &u, &p));
-		KMC_ENSURE(u <= UINT32_MAX, KMC_E_CORRUPT);
+		r = json_string(p, end, name, sizeof(name), &p);
+		if (r == 0 && (end - p < 11 || memcmp(p, ",\"version\":", 11)))
+			r = KMC_E_CORRUPT;
+		if (r == 0)
+			r = parse_u64(p + 11, end, &u, &p);
+		if (r == 0 && u > UINT32_MAX)
+			r = KMC_E_CORRUPT;
+		if (r < 0)
+			goto out;
+		versions[n] = (uint32_t)u;
+		removed[n] = end - p >= 15 &&
+			memcmp(p, ",\"removed\":true", 15) == 0;
+		p += removed[n] ? 15 : 0;
+		reads[n] = 0;
+		if (end - p >= 9 && memcmp(p, ",\"reads\":", 9) == 0 &&
+		    (r = parse_u64(p + 9, end, &reads[n], &p)) < 0)
+			goto out;
+		if (p >= end || *p != '}') {
+			r = KMC_E_CORRUPT;
+			goto out;
+		}
 		if (w->item && strcmp(name, w->item) == 0)
 			match = 1;
 		names[n] = strdup(name);
 		if (!names[n]) {
 			r = KMC_E_NOMEM;
-			break;
+			goto out;
 		}
 		cnames[n] = names[n];
-		versions[n++] = (uint32_t)u;
+		n++;
 	}
 	if (w->item && !match) {
 		uint64_t of;
@@ -388,7 +410,7 @@ static int hand_out(walk *w, const audit_line *l)
 		w->matched[w->n_matched++ % ELEMENTSOF(w->matched)] = l->seq;
 	}
 	line = strndup(l->text, l->len);
-	if (!line && r == 0)
+	if (!line)
 		r = KMC_E_NOMEM;
 	if (r == 0 && match) {
 		kmc_audit_record rec = {
@@ -396,10 +418,12 @@ static int hand_out(walk *w, const audit_line *l)
 			.user = user, .pid = (long)pid, .op = op,
 			.n_items = n, .item_names = cnames,
 			.item_versions = versions, .result = result,
-			.line = line,
+			.line = line, .item_reads = reads,
+			.item_removed = removed, .more_items = more,
 		};
 		r = w->cb(&rec, w->arg);
 	}
+out:
 	free(line);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);

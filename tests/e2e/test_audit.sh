@@ -48,6 +48,17 @@ t "password set tmp" "$KMC" --vault "$V" password set tmp --password-file "$PW"
 t "rm tmp" "$KMC" --vault "$V" rm tmp
 check "rm is recorded, the item removed" has "$(last 2)" '{"name":"tmp","version":0,"removed":true}'
 check "rm's op is kmc_item_remove" has "$(last 2)" '"op":"kmc_item_remove"'
+t "kmc audit after rm" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit says the item was removed" grep -q 'kmc_item_remove: tmp v0 (removed) -> pending' "$T/a"
+# A change of more than 32 items names 32 and counts the rest.
+for i in $(seq 1 34); do echo "b$i pw$i"; done >"$T/batch"
+chmod 600 "$T/batch"
+t "password set --batch of 34 passwords" "$KMC" --vault "$V" password set --batch "$T/batch"
+check "the record names 32 and counts 2 more" has "$(last 2)" '"more_items":2,'
+t "kmc audit after the batch" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit says there were 2 more items" grep -q 'kmc_batch_commit: b1 v1, .* v1, and 2 more items -> pending' "$T/a"
 
 rm "$V/StandbyKsf.ks"
 t "kmc repair rewrites a deleted StandbyKsf.ks" "$KMC" --vault "$V" repair
@@ -278,6 +289,10 @@ t "a read-only handle reads db 5 times" "$FILL" "$V" read db 5
 check "two records: the first read, and the count at the close" test "$(wc -l <"$LOG")" = $((n0 + 2))
 check "the first read is recorded as it happens" has "$(last 2)" '"op":"kmc_item_get","items":[{"name":"db","version":3}]'
 check "the close records the 4 further reads" has "$(last)" '"op":"reads counted at the close","items":[{"name":"db","version":3,"reads":4}]'
+t "kmc audit after the counted reads" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit shows the count, not one read" \
+	sh -c "tail -n 1 '$T/a' | grep -q 'reads counted at the close: db v3 (4 more reads) -> ok'"
 
 # ---- many readers appending at once ---------------------------------------------
 # 8 processes, each a handle reading db 200 times (one record, then the
