@@ -225,6 +225,15 @@ KMC_INTERNAL int audit_append(kmc_vault *v, const audit_rec *rec,
 KMC_INTERNAL int audit_bound_require(kmc_vault *v, int fd, off_t size,
 	uint64_t head_seq, const uint8_t head_hash[AUDIT_HASH_LEN],
 	const audit_rec *rec) KMC_MUST_CHECK;
+/* audit_finish_cut()'s look past the part of audit.log (fd, size bytes)
+   it read, which starts at seq window_first: when the record kmc.bind
+   vouches for (the last change's pending one) is older, every record
+   from it to the end is read, and the last pending record no later one
+   names in "of" goes into line (line_size at least AUDIT_LINE_MAX), its
+   length into *ret_len (0: none). Returns 0, or -1 when the part read is
+   all there is to look at (no binding, or its record in that part). */
+KMC_INTERNAL int audit_bound_unfinished(kmc_vault *v, int fd, off_t size,
+	uint64_t window_first, char *line, size_t line_size, size_t *ret_len);
 /* A writable open: the outcome of a change cut off between its records. */
 KMC_INTERNAL int audit_finish_cut(kmc_vault *v) KMC_MUST_CHECK;
 /* The records' MAC key from the root key (context "kmcaudt"). */

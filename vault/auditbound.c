@@ -22,12 +22,15 @@
 
 /* The record of seq in the file fd (size bytes), looked for from the
    end back in blocks (the bound record is most often in the last few
-   KiB): 1 found (its hash into hash), 0 the file starts after seq, 2 it
-   holds no such record (a seq before it seen), or an error. Torn and
-   damaged lines are passed over: verify names those. */
+   KiB): 1 found (its hash into hash; when line is not NULL, the line
+   into it, its length into *ret_len and the offset past it into
+   *ret_end), 0 the file starts after seq, 2 it holds no such record (a
+   seq before it seen), or an error. Torn and damaged lines are passed
+   over: verify names those. */
 #define FIND_BLOCK (64u * 1024)
 static int find_seq(int fd, off_t size, uint64_t seq,
-	uint8_t hash[AUDIT_HASH_LEN])
+	uint8_t hash[AUDIT_HASH_LEN], char *line, size_t *ret_len,
+	off_t *ret_end)
 {
 	_cleanup_(freep) char *buf = malloc(FIND_BLOCK);
 	off_t end = size;
@@ -59,6 +62,13 @@ static int find_seq(int fd, off_t size, uint64_t seq,
 			if (audit_line_parse(buf + at, len, &l) == 0) {
 				if (l.seq == seq) {
 					kmc_hash(hash, buf + at, len);
+					if (line) {
+						/* parsed: len < AUDIT_LINE_MAX */
+						memcpy(line, buf + at, len);
+						*ret_len = len;
+						*ret_end = start + (off_t)(at +
+							len + 1);
+					}
 					return 1;
 				}
 				before |= l.seq < seq;
@@ -94,7 +104,8 @@ static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 		return 1;
 	if (head_seq == bound_seq)
 		return kmc_memcmp(head_hash, bound_hash, AUDIT_HASH_LEN) ? 2 : 0;
-	r = fd >= 0 && size > 0 ? find_seq(fd, size, bound_seq, hash) : 0;
+	r = fd >= 0 && size > 0 ? find_seq(fd, size, bound_seq, hash,
+		NULL, NULL, NULL) : 0;
 	if (r == 0) {
 		/* Before audit.log: in the segment that starts at or before
 		   it, if one is kept. */
@@ -108,7 +119,8 @@ static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 		fd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY, &st);
 		if (fd < 0)
 			return fd == -ENOENT ? 2 : fd;
-		r = find_seq(fd, st.st_size, bound_seq, hash);
+		r = find_seq(fd, st.st_size, bound_seq, hash, NULL, NULL,
+			NULL);
 		close(fd);
 	}
 	if (r < 0)
@@ -174,4 +186,121 @@ size_t audit_bound_gap(kmc_vault *v, char *out, size_t size)
 		snprintf(out, size, "the audit log's seq %" PRIu64 " was not "
 			"the record kmc.bind vouched for", bseq);
 	return strlen(out);
+}
+
+/* The lines of fd from offset from (a line's start) to size, read in
+   blocks: a "pending" record that no later one names in "of" is kept in
+   line (*len its length, 0 when none is open). 0 or an error. */
+static int scan_open(int fd, off_t from, off_t size, char *line,
+	size_t *len)
+{
+	_cleanup_(freep) char *buf = malloc(FIND_BLOCK);
+	char result[16];
+	uint64_t seq, of, open = 0;
+
+	KMC_ENSURE(buf, KMC_E_NOMEM);
+	if (*len && audit_line_u64(line, *len, "seq", &seq) == 0)
+		open = seq;
+	while (from < size) {
+		size_t n = size - from > (off_t)FIND_BLOCK ? FIND_BLOCK :
+			(size_t)(size - from), at = 0;
+
+		if (pread(fd, buf, n, from) != (ssize_t)n)
+			return KMC_E_CORRUPT;
+		for (char *nl; (nl = memchr(buf + at, '\n', n - at)); ) {
+			const char *l = buf + at;
+			size_t ll = (size_t)(nl - l);
+
+			at += ll + 1;
+			if (ll >= AUDIT_LINE_MAX ||
+			    audit_line_u64(l, ll, "seq", &seq) < 0)
+				continue;
+			if (open && audit_line_u64(l, ll, "of", &of) == 0 &&
+			    of == open) {
+				open = 0;
+				*len = 0;
+			}
+			if (audit_line_str(l, ll, "result", result,
+				sizeof(result)) == 0 &&
+			    strcmp(result, "pending") == 0) {
+				open = seq;
+				memcpy(line, l, ll);
+				*len = ll;
+			}
+		}
+		/* A line longer than a block is no record: past it. */
+		if (at == 0 && n == FIND_BLOCK)
+			at = n;
+		if (at == 0)
+			break;	/* a torn last line */
+		from += (off_t)at;
+	}
+	return 0;
+}
+
+int audit_bound_unfinished(kmc_vault *v, int fd, off_t size,
+	uint64_t window_first, char *line, size_t line_size, size_t *ret_len)
+{
+	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8], bseq;
+	uint8_t bound[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
+	char name[64];
+	struct stat st;
+	size_t n = 0, len = 0, i = 0;
+	off_t past = 0;
+	int sfd = -1, r = 0;
+
+	if (line_size < AUDIT_LINE_MAX || bind_audit_head(v, &bseq, bound) < 0 ||
+	    !bseq || bseq >= window_first)
+		return -1;
+	if (fd >= 0 && size > 0)
+		r = find_seq(fd, size, bseq, hash, line, &len, &past);
+	if (r == 0) {
+		/* In a segment: the one that starts at or before it. */
+		if (audit_segments(v->dirfd, firsts, ELEMENTSOF(firsts), &n) < 0)
+			goto none;
+		for (i = n; i > 0 && firsts[i - 1] > bseq; i--)
+			;
+		if (i == 0)
+			goto none;
+		audit_segment_name(firsts[i - 1], name, sizeof(name));
+		sfd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY, &st);
+		if (sfd < 0)
+			goto none;
+		r = find_seq(sfd, st.st_size, bseq, hash, line, &len, &past);
+	}
+	if (r != 1 || kmc_memcmp(hash, bound, AUDIT_HASH_LEN))
+		goto none;
+	/* From it to the end: the last pending record left open (it, or
+	   one a kill cut off before kmc.bind named it). */
+	if (audit_line_str(line, len, "result", name, sizeof(name)) < 0 ||
+	    strcmp(name, "pending") != 0)
+		len = 0;
+	r = 0;
+	if (sfd >= 0) {
+		r = scan_open(sfd, past, st.st_size, line, &len);
+		close(sfd);
+		sfd = -1;
+		for (; r == 0 && i < n; i++) {
+			audit_segment_name(firsts[i], name, sizeof(name));
+			sfd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY,
+				&st);
+			if (sfd < 0)
+				goto none;
+			r = scan_open(sfd, 0, st.st_size, line, &len);
+			close(sfd);
+			sfd = -1;
+		}
+		past = 0;
+	}
+	if (r == 0 && fd >= 0)
+		r = scan_open(fd, past, size, line, &len);
+	if (r < 0)
+		goto none;
+	*ret_len = len;
+	return 0;
+none:
+	if (sfd >= 0)
+		close(sfd);
+	kmc_detail_clear();
+	return -1;
 }

@@ -7,6 +7,9 @@
  *	audit_fill VAULT MAX N
  *	audit_fill VAULT read NAME N	(a read-only handle reads the
  *					password NAME N times, then closes)
+ *	audit_fill VAULT each PREFIX N	(a read-only handle reads the
+ *					passwords PREFIX0 .. PREFIXN-1 once
+ *					each: N records)
  *
  * Built by the test itself against the internal headers and the static
  * library of the build under test; the vault opens with $KMC_HOST_KEY.
@@ -21,17 +24,23 @@ int main(int argc, char **argv)
 	kmc_vault *v = NULL;
 	int r, n;
 
-	if (argc != 4 && !(argc == 5 && strcmp(argv[2], "read") == 0)) {
+	if (argc != 4 && !(argc == 5 && (strcmp(argv[2], "read") == 0 ||
+	    strcmp(argv[2], "each") == 0))) {
 		fprintf(stderr, "usage: audit_fill VAULT MAX N | VAULT read "
-			"NAME N\n");
+			"NAME N | VAULT each PREFIX N\n");
 		return 2;
 	}
-	if (strcmp(argv[2], "read") == 0) {
+	if (argc == 5) {
+		int each = strcmp(argv[2], "each") == 0;
+
 		r = kmc_vault_open(argv[1], 0, &v);
 		for (int i = 0; r == 0 && i < atoi(argv[4]); i++) {
+			char name[64];
 			kmc_secret *s;
 
-			r = kmc_item_get(v, argv[3], KMC_ITEM_PASSWORD, &s);
+			snprintf(name, sizeof(name), "%s%d", argv[3], i);
+			r = kmc_item_get(v, each ? name : argv[3],
+				KMC_ITEM_PASSWORD, &s);
 			if (r == 0)
 				kmc_secret_free(s);
 		}
