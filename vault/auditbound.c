@@ -157,6 +157,30 @@ int audit_bound_require(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 	return 0;
 }
 
+int audit_bound_absent(int dirfd, const char *dir, uint64_t bound_seq,
+	const uint8_t bound_hash[AUDIT_HASH_LEN])
+{
+	kmc_vault tv;
+	struct stat st = { .st_size = 0 };
+	int fd, r;
+
+	memset(&tv, 0, sizeof(tv));
+	tv.dir = (char *)dir;
+	tv.dirfd = dirfd;
+	fd = audit_open_file(dirfd, dir, AUDIT_NAME, O_RDONLY, &st);
+	if (fd < 0 && fd != -ENOENT) {
+		kmc_detail_clear();
+		return 0;	/* the walk of the log names that */
+	}
+	/* As a head past it: a log that ends before it is named apart. */
+	r = bound_in_log(&tv, fd, st.st_size, UINT64_MAX, NULL, bound_seq,
+		bound_hash);
+	if (fd >= 0)
+		close(fd);
+	kmc_detail_clear();
+	return r == 2;
+}
+
 size_t audit_bound_gap(kmc_vault *v, char *out, size_t size)
 {
 	uint8_t bound[AUDIT_HASH_LEN], head[AUDIT_HASH_LEN];

@@ -696,7 +696,7 @@ int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
 
 int bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
-	uint8_t *ret_places, uint64_t *ret_audit_seq)
+	uint8_t *ret_places, uint64_t *ret_audit_seq, uint8_t ret_audit_hash[32])
 {
 	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
@@ -721,6 +721,7 @@ int bind_status(int dirfd, uint64_t store_gen,
 	}
 	*ret_places = b.places;
 	*ret_audit_seq = b.audit_seq;
+	memcpy(ret_audit_hash, b.audit_hash, 32);
 	if (store_gen == b.gen)
 		*ret_state = KMC_BIND_OK;
 	else if ((b.flags & BIND_FLAG_NEXT) && store_gen == b.next_gen)

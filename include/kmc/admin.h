@@ -262,6 +262,12 @@ typedef struct kmc_status {
 	   after its commit, or the token could not be reached): kmc repair
 	   destroys them. A list that does not parse counts as one. */
 	uint64_t token_destroys;
+	/* 1: the audit log holds another record, or none, where the one
+	   bound_audit_seq names was (cut and written again from there, or
+	   another copy's log; read without the key, by hash): changes are
+	   refused until it is put back or kmc repair --accept-rollback
+	   accepts it. */
+	int audit_bound_rewritten;
 } kmc_status;
 
 /* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */

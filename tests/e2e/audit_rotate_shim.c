@@ -1,7 +1,10 @@
 /*
  * audit_rotate_shim.c - an LD_PRELOAD shim for test_audit.sh: the first
- * time the process opens audit.log read-only (a reader of the log, at
- * the end of its walk over the segments), it first runs the command
+ * time the process opens audit.log read-only after a segment
+ * (audit-*.log: a reader of the log, at the end of its walk over the
+ * segments; not kmc status's look at kmc.bind's record, made while it
+ * holds the vault folder's lock, which the writer would wait for), it
+ * first runs the command
  * $KMC_ROTATE_CMD (a writer whose changes rotate the log and remove old
  * segments), then goes on with the open: a rotation under a reader, at
  * the moment that used to make kmc audit and verify see a gap, every
@@ -18,15 +21,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fired;
+static int fired, segment_seen;
 
 static void maybe_rotate(const char *path, int flags)
 {
 	const char *cmd = getenv("KMC_ROTATE_CMD"), *mark;
+	const char *base = strrchr(path, '/');
 	size_t n = strlen(path);
 	char buf[4096];
 
-	if (fired || !cmd || (flags & O_ACCMODE) != O_RDONLY || n < 9 ||
+	base = base ? base + 1 : path;
+	if (strncmp(base, "audit-", 6) == 0)
+		segment_seen = 1;
+	if (fired || !segment_seen || !cmd ||
+	    (flags & O_ACCMODE) != O_RDONLY || n < 9 ||
 	    strcmp(path + n - 9, "audit.log") != 0 ||
 	    (n > 9 && path[n - 10] != '/'))
 		return;

@@ -219,6 +219,8 @@ check "cut and filled again by reads: the log is past the bound seq" \
 t_err 13 "cut and filled again: verify names the bound record" \
 	"audit.log line $bound \\(seq $bound\\): it is not the record kmc.bind vouches for" \
 	"$KMC" --vault "$RV" audit verify
+t_err 13 "cut and filled again: kmc status exits 13, naming kmc.bind's record" \
+	"the audit log's seq $bound is not the record kmc.bind names" "$KMC" --vault "$RV" status
 t_err 13 "cut and filled again: a change is refused, exit 13" \
 	"audit.log: seq $bound is not the record kmc.bind vouches for" \
 	"$KMC" --vault "$RV" password set c2 --password-file "$PW"
