@@ -34,10 +34,14 @@ static int find_seq(int fd, off_t size, uint64_t seq,
 {
 	_cleanup_(freep) char *buf = malloc(FIND_BLOCK);
 	off_t end = size;
+	/* A record's length first (most often it is a line or two back),
+	   then whole blocks; any AUDIT_LINE_MAX bytes of a log hold a line's
+	   end. */
+	size_t block = AUDIT_LINE_MAX;
 
 	KMC_ENSURE(buf, KMC_E_NOMEM);
-	while (end > 0) {
-		off_t start = end > (off_t)FIND_BLOCK ? end - FIND_BLOCK : 0;
+	for (; end > 0; block = FIND_BLOCK) {
+		off_t start = end > (off_t)block ? end - (off_t)block : 0;
 		size_t n = (size_t)(end - start), at = 0, first;
 		int before = 0;
 
@@ -47,6 +51,8 @@ static int find_seq(int fd, off_t size, uint64_t seq,
 		if (start > 0) {
 			char *nl = memchr(buf, '\n', n);
 
+			if (!nl && block < FIND_BLOCK)
+				continue;	/* junk longer: a whole block */
 			KMC_ENSURE(nl, KMC_E_CORRUPT);
 			at = (size_t)(nl - buf) + 1;
 		}
