@@ -629,7 +629,10 @@ out:
    appended after it). The store's generation tells whether it was made,
    or for a keystore change the generation of the keystore that opened.
    Changes are serialized by the writer lock, so only the last one can be
-   open, and it is near the end: the last AUDIT_SCAN bytes are looked at. */
+   open, and it is most often near the end: the last AUDIT_SCAN bytes are
+   looked at, and when the record kmc.bind vouches for (the last change's
+   pending one) is further back, every record from it on
+   (audit_bound_unfinished(), auditbound.c). */
 #define AUDIT_SCAN (64u * 1024)
 /* A "pending" record's op, and the store generation or keystore
    generation it makes; 0 when l is no pending record. */
