@@ -96,8 +96,11 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
 	uint64_t ks_gen, int outcome, uint64_t *pending)
 {
-	struct audit_state a = { .key = (kmc_secret *)key };
+	/* No kept log (fd -1): a zero there was the caller's descriptor 0,
+	   which the append closed as another process's. */
+	struct audit_state a = { .key = (kmc_secret *)key, .fd = -1 };
 	kmc_vault tv;
+	int r;
 	/* Not "(keystore)": whether a cut-off restore was made is no
 	   matter of the keystore's generation (an older one comes back). */
 	audit_item it = { .name = "(restored keystore)",
@@ -110,14 +113,18 @@ int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
 	tv.dir = (char *)dir;
 	tv.dirfd = dirfd;
 	tv.audit = &a;
-	if (outcome == 0)
-		return audit_append(&tv, &rec, pending);
-	snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
-		kmc_strerror(outcome) : "ok");
-	rec.result = buf;
-	rec.of = *pending;
-	rec.no_sync = 1;
-	return audit_append(&tv, &rec, NULL);
+	if (outcome == 0) {
+		r = audit_append(&tv, &rec, pending);
+	} else {
+		snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
+			kmc_strerror(outcome) : "ok");
+		rec.result = buf;
+		rec.of = *pending;
+		rec.no_sync = 1;
+		r = audit_append(&tv, &rec, NULL);
+	}
+	audit_log_forget(&a);	/* the log kept open: a's only */
+	return r;
 }
 
 void audit_repaired(kmc_vault *v, unsigned which)

@@ -333,6 +333,19 @@ oldest=$(find "$V" -maxdepth 1 -name 'audit-*.log' | sort | head -n 1)
 rm "$oldest"
 t_err 13 "a kept segment deleted: exit 13" 'a segment was deleted' "$KMC" --vault "$V" audit verify
 
+# ---- a restore through the C API leaves the caller's descriptors alone ----------
+# Its records used to be written through a log state whose descriptor
+# was 0, and the library closed the caller's descriptor 0 (stdin, or
+# whatever a server had there).
+SV=$T/sv
+t "a vault to restore" "$KMC" --vault "$SV" init
+t "... with a password" "$KMC" --vault "$SV" password set db --password-file "$PW"
+t "kmc backup for the API's restore" "$KMC" --vault "$SV" backup --out "$T/bk2"
+t "kmc_vault_restore leaves descriptor 0 open and as it was" "$FILL" "$SV" restore "$T/bk2"
+check "the API's restore is recorded: pending, then ok" \
+	sh -c "'$KMC' --vault '$SV' audit --json | tail -n 2 | grep -c '\"op\":\"kmc_vault_restore\"' | grep -qx 2"
+t "after the API's restore, the log verifies" "$KMC" --vault "$SV" audit verify
+
 # ---- a reader while the log rotates under it --------------------------------------
 # The shim runs a writer whose changes rotate the log and remove old
 # segments just as the reader, done with the segments, opens audit.log.
