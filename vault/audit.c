@@ -114,7 +114,23 @@ int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
 	tv.dirfd = dirfd;
 	tv.audit = &a;
 	if (outcome == 0) {
-		r = audit_append(&tv, &rec, pending);
+		uint8_t bound[AUDIT_HASH_LEN];
+		uint64_t bseq;
+		char gap[160], res[200];
+		audit_rec note = { .op = "kmc_vault_restore", .result = res,
+			.through = -1, .torn = -1 };
+
+		/* A log that lost the record the vault's binding vouches for
+		   is taken as it is (as kmc repair --accept-rollback does),
+		   and said so first: the restore binds the vault anew. */
+		r = 0;
+		if (bind_peek_audit(dirfd, &bseq, bound) == 0 &&
+		    audit_bound_gap_of(&tv, bseq, bound, gap, sizeof(gap))) {
+			snprintf(res, sizeof(res), "accepted: %s", gap);
+			r = audit_append(&tv, &note, NULL);
+		}
+		if (r == 0)
+			r = audit_append(&tv, &rec, pending);
 	} else {
 		snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
 			kmc_strerror(outcome) : "ok");

@@ -155,6 +155,10 @@ KMC_INTERNAL int audit_head(kmc_vault *v, uint64_t *ret_seq,
  * log reaches the bound head, or there is none) and returns its length.
  */
 KMC_INTERNAL size_t audit_bound_gap(kmc_vault *v, char *out, size_t size);
+/* The same for the record (bseq, bound) a binding read otherwise names
+   (a restore, before the vault's kmc.bind is replaced). */
+KMC_INTERNAL size_t audit_bound_gap_of(kmc_vault *v, uint64_t bseq,
+	const uint8_t bound[AUDIT_HASH_LEN], char *out, size_t size);
 
 /* The keystore changes (vault_ks_commit): before (phase 0; a failure
    stops the change) and after (phase 1, r its result). */

@@ -189,14 +189,25 @@ int audit_bound_absent(int dirfd, const char *dir, uint64_t bound_seq,
 
 size_t audit_bound_gap(kmc_vault *v, char *out, size_t size)
 {
-	uint8_t bound[AUDIT_HASH_LEN], head[AUDIT_HASH_LEN];
-	uint64_t bseq, seq;
+	uint8_t bound[AUDIT_HASH_LEN];
+	uint64_t bseq;
+
+	out[0] = '\0';
+	if (bind_audit_head(v, &bseq, bound) < 0)
+		return 0;
+	return audit_bound_gap_of(v, bseq, bound, out, size);
+}
+
+size_t audit_bound_gap_of(kmc_vault *v, uint64_t bseq,
+	const uint8_t bound[AUDIT_HASH_LEN], char *out, size_t size)
+{
+	uint8_t head[AUDIT_HASH_LEN];
+	uint64_t seq;
 	struct stat st = { .st_size = 0 };
 	int fd, r;
 
 	out[0] = '\0';
-	if (bind_audit_head(v, &bseq, bound) < 0 || !bseq ||
-	    audit_head(v, &seq, head) < 0) {
+	if (!bseq || audit_head(v, &seq, head) < 0) {
 		kmc_detail_clear();
 		return 0;
 	}

@@ -731,6 +731,24 @@ int bind_status(int dirfd, uint64_t store_gen,
 	return 0;
 }
 
+int bind_peek_audit(int dirfd, uint64_t *ret_seq, uint8_t ret_hash[32])
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	*ret_seq = 0;
+	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
+		&len);
+	kmc_detail_clear();
+	if (r < 0 || bind_parse(raw, len, &b) < 0)
+		return r < 0 ? r : KMC_E_CORRUPT;
+	*ret_seq = b.audit_seq;
+	memcpy(ret_hash, b.audit_hash, 32);
+	return 0;
+}
+
 kmc_secret *bind_kept_key(const kmc_vault *v)
 {
 	return v->bind ? v->bind->key : NULL;

@@ -127,6 +127,11 @@ KMC_INTERNAL int bind_root_check(void *arg, uint64_t gen,
    has no binding yet. */
 KMC_INTERNAL int bind_audit_head(kmc_vault *v, uint64_t *ret_seq,
 	uint8_t ret_hash[32]) KMC_MUST_CHECK;
+/* The audit record dirfd's kmc.bind names (seq 0: none), read without
+   a key and for any vault id: a restore records a log that lost it
+   before the binding is replaced. Returns 0, -ENOENT, or an error. */
+KMC_INTERNAL int bind_peek_audit(int dirfd, uint64_t *ret_seq,
+	uint8_t ret_hash[32]) KMC_MUST_CHECK;
 /* What kmc status says, without a key: the binding's state, the
    forward-only place it names and the audit record it vouches for (seq
    and hash). Returns 0; KMC_E_NOMEM when kmc.bind could not be read for

@@ -345,6 +345,15 @@ t "kmc_vault_restore leaves descriptor 0 open and as it was" "$FILL" "$SV" resto
 check "the API's restore is recorded: pending, then ok" \
 	sh -c "'$KMC' --vault '$SV' audit --json | tail -n 2 | grep -c '\"op\":\"kmc_vault_restore\"' | grep -qx 2"
 t "after the API's restore, the log verifies" "$KMC" --vault "$SV" audit verify
+# A restore over a log that lost the record kmc.bind vouches for: made
+# (it binds the vault anew), and the log says what was lost first.
+cp "$SV/audit.log" "$T/sv-older.log"
+t "a change after the copy" "$KMC" --vault "$SV" password set db --password-file "$PW"
+cp "$T/sv-older.log" "$SV/audit.log"
+t "kmc restore over an older audit.log" "$KMC" --vault "$SV" restore "$T/bk2"
+check "the restore recorded the log it accepted as cut" \
+	grep -q '"op":"kmc_vault_restore","items":\[\],"result":"accepted: the audit log ended at seq [0-9]*, but kmc.bind vouched for seq [0-9]*"' "$SV/audit.log"
+t "after that restore, the log verifies" "$KMC" --vault "$SV" audit verify
 
 # ---- a reader while the log rotates under it --------------------------------------
 # The shim runs a writer whose changes rotate the log and remove old
