@@ -74,7 +74,13 @@ static int print_one(const kmc_audit_record *r, void *arg)
 		printf(i ? ", " : ": ");
 		cli_put_escaped(stdout, r->item_names[i]);
 		printf(" v%" PRIu32, r->item_versions[i]);
+		if (r->item_removed[i])
+			printf(" (removed)");
+		if (r->item_reads[i])
+			printf(" (%" PRIu64 " more reads)", r->item_reads[i]);
 	}
+	if (r->more_items)
+		printf(", and %zu more items", r->more_items);
 	printf(" -> ");
 	cli_put_escaped(stdout, r->result);
 	printf("\n");

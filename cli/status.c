@@ -204,14 +204,18 @@ static void nearest_text(const nearest *n)
    hashes and sequence numbers; kmc audit verify checks the MACs). */
 typedef struct audit_seen {
 	int r;
-	int cut;	/* records removed from its end (kmc.bind says) */
+	int cut;	/* records removed from its end (kmc.bind says); 2:
+			   rewritten from the record kmc.bind names on */
 	kmc_audit_state st;
 	char error[512];
 } audit_seen;
 
 /* bound: the record kmc.bind names (0: none). A log that ends before
-   it (and did not rotate it out) lost records from its end. */
-static void audit_look(const char *dir, uint64_t bound, audit_seen *a)
+   it (and did not rotate it out) lost records from its end; one that
+   holds another record in its place (rewritten: the library compares
+   the hash) was cut and written again from there. */
+static void audit_look(const char *dir, uint64_t bound, int rewritten,
+	audit_seen *a)
 {
 	a->cut = 0;
 	a->r = kmc_audit_read(dir, NULL, NULL, NULL, NULL, &a->st);
@@ -225,6 +229,13 @@ static void audit_look(const char *dir, uint64_t bound, audit_seen *a)
 			"at seq %" PRIu64 ", but kmc.bind names seq %" PRIu64
 			": records were removed from its end", dir,
 			a->st.head_seq, bound);
+	} else if (a->r == 0 && rewritten) {
+		a->r = KMC_E_AUDIT;
+		a->cut = 2;
+		snprintf(a->error, sizeof(a->error), "%s: the audit log's seq %"
+			PRIu64 " is not the record kmc.bind names: the log was "
+			"cut and written again from there, or replaced", dir,
+			bound);
 	}
 }
 
@@ -261,6 +272,8 @@ static void audit_text(const audit_seen *a)
 		a->st.head_seq, a->st.segments, a->st.segments == 1 ? "" : "s");
 	if (a->r == 0)
 		printf("; kmc audit verify checks the MACs\n");
+	else if (a->cut == 2)
+		printf("; broken: rewritten from the record kmc.bind names\n");
 	else if (a->cut)
 		printf("; broken: records were removed from its end\n");
 	else if (a->st.torn_bytes)
@@ -285,7 +298,7 @@ static int cmd_status(cli_opts *a)
 		return r;
 	healthy = status_healthy(&s);
 	nearest_expiry(dir, &s, &near);
-	audit_look(dir, s.bound_audit_seq, &au);
+	audit_look(dir, s.bound_audit_seq, s.audit_bound_rewritten, &au);
 	if (a->json) {
 		printf("{\"vault\":");
 		json_str(stdout, dir);

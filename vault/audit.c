@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include "audit.h"
+#include "bind.h"
 #include "../kmc/crypto.h"
 
 /* ---- the handle's side ------------------------------------------------- */
@@ -74,8 +75,14 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 			"cannot sign records; nothing changed", v->dir);
 	if (!r.op)
 		r.op = v->audit->op;
-	if (r.result && strcmp(r.result, "pending") == 0)
+	if (r.result && strcmp(r.result, "pending") == 0) {
+		uint8_t bound[AUDIT_HASH_LEN];
+
+		if (bind_audit_head(v, &r.bound_seq, bound) < 0)
+			r.bound_seq = 0;
+		r.bound_hash = bound;
 		return audit_append(v, &r, &v->audit->pending);
+	}
 	if (!r.of)
 		r.of = v->audit->pending;
 	v->audit->pending = 0;
@@ -89,8 +96,11 @@ int audit_change(kmc_vault *v, const audit_rec *rec)
 int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
 	uint64_t ks_gen, int outcome, uint64_t *pending)
 {
-	struct audit_state a = { .key = (kmc_secret *)key };
+	/* No kept log (fd -1): a zero there was the caller's descriptor 0,
+	   which the append closed as another process's. */
+	struct audit_state a = { .key = (kmc_secret *)key, .fd = -1 };
 	kmc_vault tv;
+	int r;
 	/* Not "(keystore)": whether a cut-off restore was made is no
 	   matter of the keystore's generation (an older one comes back). */
 	audit_item it = { .name = "(restored keystore)",
@@ -103,14 +113,34 @@ int audit_restore(int dirfd, const char *dir, const kmc_secret *key,
 	tv.dir = (char *)dir;
 	tv.dirfd = dirfd;
 	tv.audit = &a;
-	if (outcome == 0)
-		return audit_append(&tv, &rec, pending);
-	snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
-		kmc_strerror(outcome) : "ok");
-	rec.result = buf;
-	rec.of = *pending;
-	rec.no_sync = 1;
-	return audit_append(&tv, &rec, NULL);
+	if (outcome == 0) {
+		uint8_t bound[AUDIT_HASH_LEN];
+		uint64_t bseq;
+		char gap[160], res[200];
+		audit_rec note = { .op = "kmc_vault_restore", .result = res,
+			.through = -1, .torn = -1 };
+
+		/* A log that lost the record the vault's binding vouches for
+		   is taken as it is (as kmc repair --accept-rollback does),
+		   and said so first: the restore binds the vault anew. */
+		r = 0;
+		if (bind_peek_audit(dirfd, &bseq, bound) == 0 &&
+		    audit_bound_gap_of(&tv, bseq, bound, gap, sizeof(gap))) {
+			snprintf(res, sizeof(res), "accepted: %s", gap);
+			r = audit_append(&tv, &note, NULL);
+		}
+		if (r == 0)
+			r = audit_append(&tv, &rec, pending);
+	} else {
+		snprintf(buf, sizeof(buf), "%s", outcome < 0 ?
+			kmc_strerror(outcome) : "ok");
+		rec.result = buf;
+		rec.of = *pending;
+		rec.no_sync = 1;
+		r = audit_append(&tv, &rec, NULL);
+	}
+	audit_log_forget(&a);	/* the log kept open: a's only */
+	return r;
 }
 
 void audit_repaired(kmc_vault *v, unsigned which)

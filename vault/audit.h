@@ -2,7 +2,8 @@
  * audit.h - the audit log, audit.log in the vault folder: vault/audit.c
  * is the handle's side (changes, reads, syslog), auditcommit.c the store
  * commit hook's part, auditwrite.c appends, auditread.c reads and
- * verifies; docs/format.md has the record and chain formats.
+ * verifies, auditbound.c finds the record kmc.bind vouches for before a
+ * change is recorded; docs/format.md has the record and chain formats.
  *
  * One record a line of JSON, each with the hash of the line before
  * ("prev") and a MAC under a key derived from the root key ("mac"), so a
@@ -53,6 +54,13 @@ typedef struct audit_rec {
 	int64_t torn;		/* a torn record's bytes closed off, else -1 */
 	uint64_t of;		/* an outcome: its "pending" record's seq */
 	int no_sync;		/* written without fdatasync (an outcome) */
+	/* A change's pending record: the head kmc.bind vouches for (0: no
+	   binding). A log that ends before it lost records from its end, or
+	   was put back from an older copy: the record is refused rather
+	   than written on that head, where the next binding would vouch for
+	   the shortened chain and verify would pass again. */
+	uint64_t bound_seq;
+	const uint8_t *bound_hash;
 } audit_rec;
 
 /*
@@ -140,6 +148,18 @@ KMC_INTERNAL void audit_read(kmc_vault *v, const char *name,
 KMC_INTERNAL int audit_head(kmc_vault *v, uint64_t *ret_seq,
 	uint8_t ret_hash[AUDIT_HASH_LEN]) KMC_MUST_CHECK;
 
+/*
+ * audit_bound_gap - what kmc repair --accept-rollback accepts of the
+ * audit log: a log that ends before the record kmc.bind vouches for (the
+ * changes' pending records are refused on it). Fills out ("" when the
+ * log reaches the bound head, or there is none) and returns its length.
+ */
+KMC_INTERNAL size_t audit_bound_gap(kmc_vault *v, char *out, size_t size);
+/* The same for the record (bseq, bound) a binding read otherwise names
+   (a restore, before the vault's kmc.bind is replaced). */
+KMC_INTERNAL size_t audit_bound_gap_of(kmc_vault *v, uint64_t bseq,
+	const uint8_t bound[AUDIT_HASH_LEN], char *out, size_t size);
+
 /* The keystore changes (vault_ks_commit): before (phase 0; a failure
    stops the change) and after (phase 1, r its result). */
 KMC_INTERNAL int audit_keystore(kmc_vault *v, int phase, uint64_t ks_gen,
@@ -202,6 +222,27 @@ KMC_INTERNAL void audit_log_forget(struct audit_state *a);
    Returns 0 or KMC_E_AUDIT with a detail. */
 KMC_INTERNAL int audit_append(kmc_vault *v, const audit_rec *rec,
 	uint64_t *ret_seq) KMC_MUST_CHECK;
+/* auditbound.c: before a change's pending record (rec->bound_seq set),
+   under the log's lock: the record kmc.bind vouches for must be in the
+   log whose audit.log is fd (size bytes) and whose head is head_seq,
+   head_hash. Returns 0 or KMC_E_AUDIT with a detail naming audit.log. */
+KMC_INTERNAL int audit_bound_require(kmc_vault *v, int fd, off_t size,
+	uint64_t head_seq, const uint8_t head_hash[AUDIT_HASH_LEN],
+	const audit_rec *rec) KMC_MUST_CHECK;
+/* audit_finish_cut()'s look past the part of audit.log (fd, size bytes)
+   it read, which starts at seq window_first: when the record kmc.bind
+   vouches for (the last change's pending one) is older, every record
+   from it to the end is read, and the last pending record no later one
+   names in "of" goes into line (line_size at least AUDIT_LINE_MAX), its
+   length into *ret_len (0: none). Returns 0, or -1 when the part read is
+   all there is to look at (no binding, or its record in that part). */
+KMC_INTERNAL int audit_bound_unfinished(kmc_vault *v, int fd, off_t size,
+	uint64_t window_first, char *line, size_t line_size, size_t *ret_len);
+/* kmc status, without a key: 1 when the log in dirfd (dir) holds
+   another record, or none, where kmc.bind's (bound_seq, bound_hash) was;
+   0 when it holds it, or it went with a removed segment, or cannot say. */
+KMC_INTERNAL int audit_bound_absent(int dirfd, const char *dir,
+	uint64_t bound_seq, const uint8_t bound_hash[AUDIT_HASH_LEN]);
 /* A writable open: the outcome of a change cut off between its records. */
 KMC_INTERNAL int audit_finish_cut(kmc_vault *v) KMC_MUST_CHECK;
 /* The records' MAC key from the root key (context "kmcaudt"). */

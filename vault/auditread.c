@@ -219,7 +219,10 @@ static int json_string(const char *p, const char *end, char *out,
 					v = v * 16 + (unsigned)(h <= '9' ? h - '0' :
 						h - 'a' + 10);
 				}
-				KMC_ENSURE(v < 0x80, KMC_E_CORRUPT);
+				/* The writer escapes control bytes, never a
+				   NUL (no name holds one): \u0000 would cut
+				   "db\u0000x" short to "db". */
+				KMC_ENSURE(v > 0 && v < 0x80, KMC_E_CORRUPT);
 				c = (char)v;
 				p += 4;
 			} else {
@@ -337,11 +340,13 @@ static int hand_out(walk *w, const audit_line *l)
 	char *names[AUDIT_ITEMS_MAX + 1];
 	const char *cnames[AUDIT_ITEMS_MAX + 1];
 	uint32_t versions[AUDIT_ITEMS_MAX + 1];
-	uint64_t uid = 0, pid = 0, u;
+	uint64_t reads[AUDIT_ITEMS_MAX + 1];
+	unsigned char removed[AUDIT_ITEMS_MAX + 1];
+	uint64_t uid = 0, pid = 0, more = 0, u;
 	size_t n = 0;
 	int match = !w->item, r = 0;
 	const char *p, *end = l->text + l->mac_at;
-	char *line;
+	char *line = NULL;
 
 	if (!w->cb)
 		return 0;
@@ -355,25 +360,45 @@ static int hand_out(walk *w, const audit_line *l)
 		return KMC_E_CORRUPT;
 	if (w->since && strcmp(when, w->since) < 0)
 		return 0;
-	/* Items: {"name":"...","version":N[,"reads":N]} in a row. */
+	if (audit_line_u64(l->text, l->mac_at, "more_items", &more) ==
+	    KMC_E_CORRUPT)
+		return KMC_E_CORRUPT;
+	/* Items: {"name":"...","version":N[,"removed":true][,"reads":N]}
+	   in a row, as the writer puts them (build() in auditwrite.c). */
 	p = l->text;
 	while (n <= AUDIT_ITEMS_MAX &&
 	       (p = memmem(p, (size_t)(end - p), "{\"name\":", 8)) != NULL) {
 		p += 8;
-		KMC_GUARD(json_string(p, end, name, sizeof(name), &p));
-		if (end - p < 11 || memcmp(p, ",\"version\":", 11) != 0)
-			return KMC_E_CORRUPT;
-		KMC_GUARD(parse_u64(p + 11, end, &u, &p));
-		KMC_ENSURE(u <= UINT32_MAX, KMC_E_CORRUPT);
+		r = json_string(p, end, name, sizeof(name), &p);
+		if (r == 0 && (end - p < 11 || memcmp(p, ",\"version\":", 11)))
+			r = KMC_E_CORRUPT;
+		if (r == 0)
+			r = parse_u64(p + 11, end, &u, &p);
+		if (r == 0 && u > UINT32_MAX)
+			r = KMC_E_CORRUPT;
+		if (r < 0)
+			goto out;
+		versions[n] = (uint32_t)u;
+		removed[n] = end - p >= 15 &&
+			memcmp(p, ",\"removed\":true", 15) == 0;
+		p += removed[n] ? 15 : 0;
+		reads[n] = 0;
+		if (end - p >= 9 && memcmp(p, ",\"reads\":", 9) == 0 &&
+		    (r = parse_u64(p + 9, end, &reads[n], &p)) < 0)
+			goto out;
+		if (p >= end || *p != '}') {
+			r = KMC_E_CORRUPT;
+			goto out;
+		}
 		if (w->item && strcmp(name, w->item) == 0)
 			match = 1;
 		names[n] = strdup(name);
 		if (!names[n]) {
 			r = KMC_E_NOMEM;
-			break;
+			goto out;
 		}
 		cnames[n] = names[n];
-		versions[n++] = (uint32_t)u;
+		n++;
 	}
 	if (w->item && !match) {
 		uint64_t of;
@@ -385,7 +410,7 @@ static int hand_out(walk *w, const audit_line *l)
 		w->matched[w->n_matched++ % ELEMENTSOF(w->matched)] = l->seq;
 	}
 	line = strndup(l->text, l->len);
-	if (!line && r == 0)
+	if (!line)
 		r = KMC_E_NOMEM;
 	if (r == 0 && match) {
 		kmc_audit_record rec = {
@@ -393,10 +418,12 @@ static int hand_out(walk *w, const audit_line *l)
 			.user = user, .pid = (long)pid, .op = op,
 			.n_items = n, .item_names = cnames,
 			.item_versions = versions, .result = result,
-			.line = line,
+			.line = line, .item_reads = reads,
+			.item_removed = removed, .more_items = more,
 		};
 		r = w->cb(&rec, w->arg);
 	}
+out:
 	free(line);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -473,21 +500,17 @@ static int torn_note(const char *text, size_t len, size_t torn_len)
 		v == torn_len;
 }
 
-static int walk_file(walk *w, const char *file, int last)
+/* fd, of st_size bytes when opened (see open_files()), is closed. */
+static int walk_file(walk *w, const char *file, int last, int fd,
+	const struct stat *st)
 {
 	_cleanup_(freep) char *buf = NULL;
-	struct stat st;
 	size_t n, at = 0, lineno = 0;
 	ssize_t got;
-	int fd;
 
-	fd = audit_open_file(w->dirfd, w->dir, file, O_RDONLY, &st);
-	if (fd == -ENOENT && last)
-		return 0;
 	if (fd < 0)
-		return fd == -ENOENT ? kmc_detail(KMC_E_AUDIT, "%s/%s vanished "
-			"while read", w->dir, file) : fd;
-	n = (size_t)st.st_size;
+		return 0;	/* no audit.log */
+	n = (size_t)st->st_size;
 	buf = malloc(n + 1);
 	if (!buf) {
 		close(fd);
@@ -507,6 +530,13 @@ static int walk_file(walk *w, const char *file, int last)
 			if (!last)
 				return broken(w, file, lineno, 0, "a torn record "
 					"in a rotated segment");
+			/* A record cut short is shorter than a whole one: more
+			   is damage, which no change closes off (the writer
+			   refuses to go on after it). */
+			if (len >= AUDIT_LINE_MAX)
+				return broken(w, file, lineno, 0, "not an audit "
+					"record: more bytes without a newline than a "
+					"record holds");
 			w->st.torn_bytes = len;
 			return kmc_detail(KMC_E_AUDIT, "%s/%s line %zu: a torn "
 				"last record of %zu bytes (a crash cut it off, "
@@ -532,20 +562,108 @@ static int walk_file(walk *w, const char *file, int last)
 	return 0;
 }
 
+/*
+ * The log's files, all opened before any is read: a rotation renames
+ * audit.log to a segment and removes the oldest one while a walk may be
+ * under way, and names listed at one moment and opened at another would
+ * show a seq gap, or miss the record of a segment's removal (kmc status
+ * and verify then cried damage on a busy log). Listed, opened, listed
+ * again: the same segments and the same audit.log, or once more. Open
+ * files are read as they were, a segment removed since included.
+ */
+typedef struct log_files {
+	size_t n;
+	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8];
+	int fds[AUDIT_SEGMENTS_KEPT + 8];
+	struct stat sts[AUDIT_SEGMENTS_KEPT + 8];
+	int log_fd;			/* -1: no audit.log */
+	struct stat log_st;
+} log_files;
+
+static void close_files(log_files *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->fds[i] >= 0)
+			close(f->fds[i]);
+	if (f->log_fd >= 0)
+		close(f->log_fd);
+	f->n = 0;
+	f->log_fd = -1;
+}
+
+static int open_once(walk *w, log_files *f)
+{
+	uint64_t again[AUDIT_SEGMENTS_KEPT + 8];
+	char name[64];
+	struct stat now;
+	size_t m;
+	int fd, e;
+
+	f->n = 0;
+	f->log_fd = -1;
+	KMC_GUARD(audit_segments(w->dirfd, f->firsts, ELEMENTSOF(f->firsts),
+		&f->n));
+	for (size_t i = 0; i < f->n; i++)
+		f->fds[i] = -1;
+	for (size_t i = 0; i < f->n; i++) {
+		audit_segment_name(f->firsts[i], name, sizeof(name));
+		fd = audit_open_file(w->dirfd, w->dir, name, O_RDONLY,
+			&f->sts[i]);
+		KMC_GUARD(fd);	/* -ENOENT: removed since listed */
+		f->fds[i] = fd;
+	}
+	fd = audit_open_file(w->dirfd, w->dir, AUDIT_NAME, O_RDONLY,
+		&f->log_st);
+	if (fd < 0 && fd != -ENOENT)
+		return fd;
+	f->log_fd = fd;
+	KMC_GUARD(audit_segments(w->dirfd, again, ELEMENTSOF(again), &m));
+	e = fstatat(w->dirfd, AUDIT_NAME, &now, AT_SYMLINK_NOFOLLOW) < 0 ?
+		-errno : 0;
+	if (m != f->n || memcmp(again, f->firsts, m * sizeof(*again)) != 0)
+		return -EAGAIN;
+	if (fd < 0 ? e != -ENOENT : e < 0 || now.st_ino != f->log_st.st_ino ||
+	    now.st_dev != f->log_st.st_dev)
+		return -EAGAIN;
+	return 0;
+}
+
+static int open_files(walk *w, log_files *f)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		int r = open_once(w, f);
+
+		if (r == 0)
+			return 0;
+		close_files(f);
+		if (r != -ENOENT && r != -EAGAIN)
+			return r;
+	}
+	return kmc_detail(KMC_E_AUDIT, "%s: the audit log was rotated again "
+		"and again while read", w->dir);
+}
+
 static int walk_all(walk *w)
 {
-	uint64_t firsts[AUDIT_SEGMENTS_KEPT + 8];
+	log_files f;
 	char name[64];
-	size_t n;
-	int r;
+	int r = 0;
 
-	KMC_GUARD(audit_segments(w->dirfd, firsts, ELEMENTSOF(firsts), &n));
-	w->st.segments = n;
-	for (size_t i = 0; i < n; i++) {
-		audit_segment_name(firsts[i], name, sizeof(name));
-		KMC_GUARD(walk_file(w, name, 0));
+	KMC_GUARD(open_files(w, &f));
+	w->st.segments = f.n;
+	for (size_t i = 0; i < f.n; i++) {
+		audit_segment_name(f.firsts[i], name, sizeof(name));
+		if (r == 0)
+			r = walk_file(w, name, 0, f.fds[i], &f.sts[i]);
+		else
+			close(f.fds[i]);
 	}
-	r = walk_file(w, AUDIT_NAME, 1);
+	if (r < 0) {
+		if (f.log_fd >= 0)
+			close(f.log_fd);
+		return r;
+	}
+	r = walk_file(w, AUDIT_NAME, 1, f.log_fd, &f.log_st);
 	if (w->have_prev)
 		vault_hex(w->prev_hash, AUDIT_HASH_LEN, w->st.head);
 	KMC_GUARD(r);

@@ -318,6 +318,8 @@ static int read_tail(int fd, off_t size, tail *t)
 		while (end > 0 && buf[end - 1] != '\n')
 			end--;
 		t->torn = (int64_t)(n - end);
+		/* Longer than a record: no crash tore it (verify says so). */
+		KMC_ENSURE(t->torn < AUDIT_LINE_MAX, KMC_E_CORRUPT);
 		if (end == 0) {
 			KMC_ENSURE(at == 0, KMC_E_CORRUPT);
 			return 1;	/* nothing but a torn line */
@@ -582,6 +584,12 @@ int audit_append(kmc_vault *v, const audit_rec *rec, uint64_t *ret_seq)
 
 	if (!log_reuse(v, &t))
 		KMC_GUARD(log_open(v, 1, &t));
+	/* Before anything is written: the log holds the bound record. */
+	if (rec->bound_seq) {
+		r = audit_bound_require(v, t.fd, t.size, t.seq, t.hash, rec);
+		if (r < 0)
+			goto out;
+	}
 	if (t.torn >= 0) {
 		r = close_torn(v, &t);
 		if (r < 0)
@@ -621,65 +629,87 @@ out:
    appended after it). The store's generation tells whether it was made,
    or for a keystore change the generation of the keystore that opened.
    Changes are serialized by the writer lock, so only the last one can be
-   open, and it is near the end: the last AUDIT_SCAN bytes are looked at. */
+   open, and it is most often near the end: the last AUDIT_SCAN bytes are
+   looked at, and when the record kmc.bind vouches for (the last change's
+   pending one) is further back, every record from it on
+   (audit_bound_unfinished(), auditbound.c). */
 #define AUDIT_SCAN (64u * 1024)
+/* A "pending" record's op, and the store generation or keystore
+   generation it makes; 0 when l is no pending record. */
+static int pending_fields(const char *l, size_t len, char *op, size_t size,
+	uint64_t *ret_gen, uint64_t *ret_ks)
+{
+	static const char ks[] = "{\"name\":\"(keystore)\",\"version\":";
+	char result[32];
+	const char *k;
+
+	if (audit_line_str(l, len, "result", result, sizeof(result)) < 0 ||
+	    strcmp(result, "pending") != 0 ||
+	    audit_line_str(l, len, "op", op, size) < 0)
+		return 0;
+	if (audit_line_u64(l, len, "gen", ret_gen) < 0)
+		*ret_gen = 0;
+	*ret_ks = 0;
+	k = memmem(l, len, ks, sizeof(ks) - 1);
+	for (k = k ? k + sizeof(ks) - 1 : NULL;
+	     k && k < l + len && *k >= '0' && *k <= '9' && *ret_ks < UINT32_MAX;
+	     k++)
+		*ret_ks = *ret_ks * 10 + (uint64_t)(*k - '0');
+	return 1;
+}
+
 int audit_finish_cut(kmc_vault *v)
 {
 	_cleanup_(freep) char *buf = NULL;
-	char op[128], result[32];
+	char op[128], line[AUDIT_LINE_MAX];
 	tail t = { .fd = -1 };
 	audit_rec rec = { .op = op, .through = -1, .torn = -1 };
-	uint64_t gen = 0, now = 0, seq, of, open_seq = 0, open_gen = 0;
-	uint64_t open_ks = 0;
-	size_t n, at = 0;
-	ssize_t got;
+	uint64_t gen, ks, now = 0, seq, of, open_seq = 0, open_gen = 0;
+	uint64_t open_ks = 0, lowest = UINT64_MAX;
+	size_t n, at = 0, len;
 	int r;
 
 	r = log_open(v, 0, &t);
 	if (r == -ENOENT)
 		return 0;
 	KMC_GUARD(r);
-	if (t.torn >= 0 || t.size == 0)
+	if (t.torn >= 0)
 		goto out;	/* the next append closes it off */
 	n = t.size < (off_t)AUDIT_SCAN ? (size_t)t.size : AUDIT_SCAN;
-	buf = malloc(n);
-	if (!buf)
-		goto out;
-	got = pread(t.fd, buf, n, t.size - (off_t)n);
-	if (got != (ssize_t)n)
+	buf = malloc(n + 1);
+	if (!buf || pread(t.fd, buf, n, t.size - (off_t)n) != (ssize_t)n)
 		goto out;
 	if ((off_t)n < t.size)	/* the first line is cut: skip it */
 		while (at < n && buf[at++] != '\n')
 			;
 	while (at < n) {
 		char *nl = memchr(buf + at, '\n', n - at);
-		size_t len = nl ? (size_t)(nl - (buf + at)) : n - at;
 		const char *l = buf + at;
 
+		len = nl ? (size_t)(nl - (buf + at)) : n - at;
 		at += len + 1;
 		if (audit_line_u64(l, len, "seq", &seq) < 0)
 			continue;
+		lowest = seq < lowest ? seq : lowest;
 		if (audit_line_u64(l, len, "of", &of) == 0 && of == open_seq)
 			open_seq = 0;
-		if (audit_line_str(l, len, "result", result,
-			sizeof(result)) == 0 && strcmp(result, "pending") == 0 &&
-		    audit_line_str(l, len, "op", op, sizeof(op)) == 0) {
-			static const char ks[] =
-				"{\"name\":\"(keystore)\",\"version\":";
-			const char *k = memmem(l, len, ks, sizeof(ks) - 1);
-
+		if (pending_fields(l, len, op, sizeof(op), &gen, &ks)) {
 			open_seq = seq;
-			if (audit_line_u64(l, len, "gen", &gen) < 0)
-				gen = 0;
 			open_gen = gen;
-			open_ks = 0;
-			if (k) {
-				k += sizeof(ks) - 1;
-				while (k < l + len && *k >= '0' && *k <= '9' &&
-				       open_ks < UINT32_MAX)
-					open_ks = open_ks * 10 +
-						(uint64_t)(*k++ - '0');
-			}
+			open_ks = ks;
+		}
+	}
+	/* Past what was read (many reads since, or a rotation): from the
+	   record kmc.bind vouches for, the last change's pending one. */
+	if (audit_bound_unfinished(v, t.fd, t.size, (off_t)n < t.size ?
+	    lowest : t.first ? t.first : t.seq + 1, line, sizeof(line),
+	    &len) == 0) {
+		open_seq = 0;
+		if (len && audit_line_u64(line, len, "seq", &seq) == 0 &&
+		    pending_fields(line, len, op, sizeof(op), &gen, &ks)) {
+			open_seq = seq;
+			open_gen = gen;
+			open_ks = ks;
 		}
 	}
 	if (!open_seq)

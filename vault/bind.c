@@ -506,13 +506,16 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
  */
 static int accept_rollback(kmc_vault *v)
 {
-	char result[700];
+	char result[1024], gap[160];
 	audit_rec rec = { .op = "kmc repair --accept-rollback",
 		.result = result, .through = -1, .torn = -1 };
+	const char *what = v->bind->accepted;
 
-	snprintf(result, sizeof(result), "accepted: %s",
-		v->bind->accepted[0] ? v->bind->accepted :
-		"nothing disagreed; bound again");
+	/* A log cut short is accepted too: the record says so. */
+	audit_bound_gap(v, gap, sizeof(gap));
+	snprintf(result, sizeof(result), "accepted: %s%s%s",
+		what[0] || gap[0] ? what : "nothing disagreed; bound again",
+		what[0] && gap[0] ? "; " : "", gap);
 	KMC_GUARD(audit_change(v, &rec));
 	return storetree_rebuild(&v->st);
 }
@@ -695,7 +698,7 @@ int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
 
 int bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
-	uint8_t *ret_places, uint64_t *ret_audit_seq)
+	uint8_t *ret_places, uint64_t *ret_audit_seq, uint8_t ret_audit_hash[32])
 {
 	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
@@ -720,12 +723,31 @@ int bind_status(int dirfd, uint64_t store_gen,
 	}
 	*ret_places = b.places;
 	*ret_audit_seq = b.audit_seq;
+	memcpy(ret_audit_hash, b.audit_hash, 32);
 	if (store_gen == b.gen)
 		*ret_state = KMC_BIND_OK;
 	else if ((b.flags & BIND_FLAG_NEXT) && store_gen == b.next_gen)
 		*ret_state = KMC_BIND_PENDING;
 	else
 		*ret_state = KMC_BIND_DISAGREES;
+	return 0;
+}
+
+int bind_peek_audit(int dirfd, uint64_t *ret_seq, uint8_t ret_hash[32])
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	bind_state b;
+	size_t len;
+	int r;
+
+	*ret_seq = 0;
+	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
+		&len);
+	kmc_detail_clear();
+	if (r < 0 || bind_parse(raw, len, &b) < 0)
+		return r < 0 ? r : KMC_E_CORRUPT;
+	*ret_seq = b.audit_seq;
+	memcpy(ret_hash, b.audit_hash, 32);
 	return 0;
 }
 

@@ -127,12 +127,19 @@ KMC_INTERNAL int bind_root_check(void *arg, uint64_t gen,
    has no binding yet. */
 KMC_INTERNAL int bind_audit_head(kmc_vault *v, uint64_t *ret_seq,
 	uint8_t ret_hash[32]) KMC_MUST_CHECK;
-/* What kmc status says, without a key: the binding's state and the
-   forward-only place it names. Returns 0; KMC_E_NOMEM when kmc.bind
-   could not be read for want of memory (no state: that is no damage). */
+/* The audit record dirfd's kmc.bind names (seq 0: none), read without
+   a key and for any vault id: a restore records a log that lost it
+   before the binding is replaced. Returns 0, -ENOENT, or an error. */
+KMC_INTERNAL int bind_peek_audit(int dirfd, uint64_t *ret_seq,
+	uint8_t ret_hash[32]) KMC_MUST_CHECK;
+/* What kmc status says, without a key: the binding's state, the
+   forward-only place it names and the audit record it vouches for (seq
+   and hash). Returns 0; KMC_E_NOMEM when kmc.bind could not be read for
+   want of memory (no state: that is no damage). */
 KMC_INTERNAL int bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
-	uint8_t *ret_places, uint64_t *ret_audit_seq) KMC_MUST_CHECK;
+	uint8_t *ret_places, uint64_t *ret_audit_seq,
+	uint8_t ret_audit_hash[32]) KMC_MUST_CHECK;
 
 /* bindplace.c: the host state file beside the host key, or the counter
    object on a pkcs11 or tpm protector's token. */

@@ -20,6 +20,7 @@
 #include "protector.h"
 #include "backup.h"
 #include "bind.h"
+#include "audit.h"
 #include "tokenpending.h"
 
 /* ---------------------------------------------------------------- */
@@ -142,7 +143,7 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	kmc_status s;
 	const keystore *ks;
 	int order[2], n, r, shown = 0, bstate;
-	uint8_t vault_id[KS_VAULT_ID_LEN], places;
+	uint8_t vault_id[KS_VAULT_ID_LEN], places, bound_hash[32];
 	char host_key[PATH_MAX] = "";
 	store st;
 
@@ -248,11 +249,14 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		return r;
 	}
 	r = bind_status(dirfd, s.store_generation, vault_id, &bstate, &places,
-		&s.bound_audit_seq);
+		&s.bound_audit_seq, bound_hash);
 	if (r < 0) {
 		kmc_status_free(&s);
 		return r;
 	}
+	if (s.bound_audit_seq)
+		s.audit_bound_rewritten = audit_bound_absent(dirfd, dir,
+			s.bound_audit_seq, bound_hash);
 	s.binding = (kmc_bind_state)bstate;
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;

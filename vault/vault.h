@@ -39,7 +39,9 @@
  *                               changes and reads; auditcommit.c from
  *                               the store's commit hook; auditwrite.c
  *                               appends, rotates; auditread.c reads,
- *                               verifies (kmc_audit_read/_verify)
+ *                               verifies (kmc_audit_read/_verify);
+ *                               auditbound.c: a change goes on only
+ *                               from the record kmc.bind vouches for
  *   transactions    import.c    certImport staging and commit, CRL update
  *                   importchk.c the checks before any write
  *                   promote.c   staged and previous versions: import
@@ -116,8 +118,10 @@
  *   recover  -> backupset -> manifest -> paths
  *   journal  -> store -> lmdbmeta
  *   audit    -> auditwrite, auditread, store (generation), items
- *               (a record's version, auditcommit.c), bind (verify: the
- *               head kmc.bind vouches for); called by handle,
+ *               (a record's version, auditcommit.c), bind (verify and
+ *               auditbound.c: the head kmc.bind vouches for; bind's
+ *               accept-rollback asks auditbound.c what it accepts);
+ *               called by handle,
  *               kspair, items, strings and each public call (AUDIT_OP)
  *   history  -> store
  *   verify   -> items, store

@@ -262,6 +262,12 @@ typedef struct kmc_status {
 	   after its commit, or the token could not be reached): kmc repair
 	   destroys them. A list that does not parse counts as one. */
 	uint64_t token_destroys;
+	/* 1: the audit log holds another record, or none, where the one
+	   bound_audit_seq names was (cut and written again from there, or
+	   another copy's log; read without the key, by hash): changes are
+	   refused until it is put back or kmc repair --accept-rollback
+	   accepts it. */
+	int audit_bound_rewritten;
 } kmc_status;
 
 /* Designated, as KMC_OPTIONS_INIT: the lists start NULL. */
@@ -1376,7 +1382,8 @@ KMC_API int kmc_trust_export(kmc_vault *v, const char *store,
 /* The audit log (docs/format.md: its records and chain)             */
 
 /* One record as kmc_audit_read() hands it to its callback; valid only
- * during the call. item_names and item_versions have n_items entries. */
+ * during the call. item_names, item_versions, item_reads and
+ * item_removed have n_items entries. */
 typedef struct kmc_audit_record {
 	uint64_t seq;
 	const char *time;		/* RFC 3339, UTC */
@@ -1389,6 +1396,13 @@ typedef struct kmc_audit_record {
 	const uint32_t *item_versions;
 	const char *result;		/* "ok", "pending" or the error */
 	const char *line;		/* the record as written: one JSON object */
+	/* Added after line, so that a callback built before them reads
+	   the fields above as it did. */
+	const uint64_t *item_reads;	/* reads a close counted ("reads"),
+					   else 0 */
+	const unsigned char *item_removed; /* 1: the change removed it */
+	size_t more_items;		/* items of the change beyond those
+					   named ("more_items") */
 } kmc_audit_record;
 
 /* What a walk of the whole log found. */

@@ -4,9 +4,11 @@
 # kmc audit and its filters, kmc audit verify on an intact log and on one
 # truncated, flipped, with a record deleted, reordered or edited; a log
 # that is a link, another user's or a directory (the change is refused,
-# exit 13, nothing changed); rotation keeping the chain; and the syslog
-# path of a reader that may not write the log (a shim stands in for
-# syslog: nothing here reaches the host's).
+# exit 13, nothing changed); a log cut, put back from an older copy or
+# deleted (changes refused until it is back or accepted); rotation
+# keeping the chain, and readers that a rotation meets halfway; and the
+# syslog path of a reader that may not write the log (a shim stands in
+# for syslog: nothing here reaches the host's).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/v
@@ -46,6 +48,17 @@ t "password set tmp" "$KMC" --vault "$V" password set tmp --password-file "$PW"
 t "rm tmp" "$KMC" --vault "$V" rm tmp
 check "rm is recorded, the item removed" has "$(last 2)" '{"name":"tmp","version":0,"removed":true}'
 check "rm's op is kmc_item_remove" has "$(last 2)" '"op":"kmc_item_remove"'
+t "kmc audit after rm" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit says the item was removed" grep -q 'kmc_item_remove: tmp v0 (removed) -> pending' "$T/a"
+# A change of more than 32 items names 32 and counts the rest.
+for i in $(seq 1 34); do echo "b$i pw$i"; done >"$T/batch"
+chmod 600 "$T/batch"
+t "password set --batch of 34 passwords" "$KMC" --vault "$V" password set --batch "$T/batch"
+check "the record names 32 and counts 2 more" has "$(last 2)" '"more_items":2,'
+t "kmc audit after the batch" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit says there were 2 more items" grep -q 'kmc_batch_commit: b1 v1, .* v1, and 2 more items -> pending' "$T/a"
 
 rm "$V/StandbyKsf.ks"
 t "kmc repair rewrites a deleted StandbyKsf.ks" "$KMC" --vault "$V" repair
@@ -126,6 +139,43 @@ t_err 13 "records removed from the end: verify names the bound seq, exit 13" \
 	"$KMC" --vault "$V" audit verify
 t_err 13 "records removed from the end: kmc status exits 13" \
 	'ends at seq [0-9]+, but kmc.bind names seq [0-9]+' "$KMC" --vault "$V" status
+# The next change must not write its records on the shortened chain: the
+# binding would then vouch for them and verify pass again.
+cut_log=$(sha256sum <"$LOG")
+before=$(snapshot "$V")
+t_err 13 "records removed from the end: a change is refused, naming audit.log and kmc.bind" \
+	'audit.log: the audit log ends at seq [0-9]+, but kmc.bind vouches for seq [0-9]+.*nothing changed' \
+	"$KMC" --vault "$V" password set cut --password-file "$PW"
+t_err 13 "records removed from the end: a keystore change is refused too" \
+	'audit.log: the audit log ends at seq' "$KMC" --vault "$V" mk rotate
+check "records removed from the end: the refused changes changed nothing" test "$(snapshot "$V")" = "$before"
+check "records removed from the end: and wrote no record" test "$(sha256sum <"$LOG")" = "$cut_log"
+t_err 13 "records removed from the end: verify still fails after the refused change" \
+	'kmc.bind vouches for seq' "$KMC" --vault "$V" audit verify
+restore
+# The last record (the one kmc audit, which checks no MAC, cannot tell
+# edited) with an escaped NUL in its name: not read as the name before it.
+sed -i '$s/"name":"db"/"name":"db\\u0000x"/' "$LOG"
+check "an escaped NUL put in the last record's name" grep -q '"name":"db\\u0000x"' "$LOG"
+t_err 13 "an escaped NUL in a name: kmc audit --item db names the damaged field, exit 13" \
+	'audit.log line [0-9]+ \(seq [0-9]+\): a field is damaged' "$KMC" --vault "$V" audit --item db --json
+cp "$OUT" "$T/nul"
+check "an escaped NUL in a name: the record is not shown as one of db" sh -c "! grep -q u0000 '$T/nul'"
+check "an escaped NUL in a name: the records of db before it are" grep -q '"name":"db","version":1}' "$T/nul"
+restore
+# A last line without a newline longer than any record is no torn record
+# (no crash writes more than a record): damage, and no change closes it
+# off, so neither verify nor status may promise that.
+head -c 9000 /dev/zero | tr '\0' x >>"$LOG"
+before=$(snapshot "$V")
+t_err 13 "junk longer than a record at the end: verify says it is no record, exit 13" \
+	'audit.log line [0-9]+: not an audit record: more bytes without a newline than a record holds' \
+	"$KMC" --vault "$V" audit verify
+t_err 13 "junk longer than a record at the end: kmc status exits 13" 'not an audit record' \
+	"$KMC" --vault "$V" status
+t_err 13 "junk longer than a record at the end: a change is refused, naming audit.log" \
+	'audit.log: its last record is damaged' "$KMC" --vault "$V" password set db --password-file "$PW"
+check "junk longer than a record at the end: the refused change changed nothing" test "$(snapshot "$V")" = "$before"
 restore
 head -c -25 "$T/good.log" >"$LOG"
 t_err 13 "truncated mid-record: verify says torn, exit 13" 'a torn last record of [0-9]+ bytes' \
@@ -136,6 +186,55 @@ check "truncated mid-record: kmc status warns" grep -q 'warning: a torn last rec
 t "truncated mid-record: the next change succeeds" "$KMC" --vault "$V" password set db --password-file "$PW"
 check "the torn record is closed off and recorded, not dropped" grep -q '"op":"audit torn record".*"torn":[0-9]*' "$LOG"
 t "after closing it off, the log verifies" "$KMC" --vault "$V" audit verify
+
+# ---- audit.log put back from an older copy, or deleted ------------------------
+# A rolled-back log and the change after it: refused (else the next
+# binding vouches for the shortened chain and the change's records
+# hide the gap), until the log comes back or kmc repair
+# --accept-rollback accepts it, which the log records.
+RV=$T/rv
+t "a second vault" "$KMC" --vault "$RV" init
+t "password set a" "$KMC" --vault "$RV" password set a --password-file "$PW"
+cp "$RV/audit.log" "$T/older.log"
+t "password set b" "$KMC" --vault "$RV" password set b --password-file "$PW"
+cp "$RV/audit.log" "$T/newer.log"
+cp "$T/older.log" "$RV/audit.log"
+t_err 13 "an older audit.log: a change is refused, exit 13" \
+	'audit.log: the audit log ends at seq [0-9]+, but kmc.bind vouches for seq [0-9]+' \
+	"$KMC" --vault "$RV" password set c --password-file "$PW"
+t_err 7 "an older audit.log: the refused change stored nothing" 'no item' "$KMC" --vault "$RV" password get c
+t_err 13 "an older audit.log: verify fails, the records are not hidden" 'kmc.bind vouches for seq' \
+	"$KMC" --vault "$RV" audit verify
+cp "$T/newer.log" "$RV/audit.log"
+t "the log put back: the change goes through" "$KMC" --vault "$RV" password set c --password-file "$PW"
+t "the log put back: it verifies" "$KMC" --vault "$RV" audit verify
+# Cut before the last change's records, then filled again by reads: its
+# seqs are there, its record is not.
+bound=$(grep -o '"seq":[0-9]*' "$RV/audit.log" | tail -n 2 | head -n 1 | cut -d: -f2)
+cp "$RV/audit.log" "$T/newer.log"
+head -n $((bound - 1)) "$T/newer.log" >"$RV/audit.log"
+for i in 1 2 3 4; do "$KMC" --vault "$RV" password get a >/dev/null 2>&1; done
+check "cut and filled again by reads: the log is past the bound seq" \
+	test "$(grep -c . "$RV/audit.log")" -gt "$bound"
+t_err 13 "cut and filled again: verify names the bound record" \
+	"audit.log line $bound \\(seq $bound\\): it is not the record kmc.bind vouches for" \
+	"$KMC" --vault "$RV" audit verify
+t_err 13 "cut and filled again: kmc status exits 13, naming kmc.bind's record" \
+	"the audit log's seq $bound is not the record kmc.bind names" "$KMC" --vault "$RV" status
+t_err 13 "cut and filled again: a change is refused, exit 13" \
+	"audit.log: seq $bound is not the record kmc.bind vouches for" \
+	"$KMC" --vault "$RV" password set c2 --password-file "$PW"
+t_err 7 "cut and filled again: the refused change stored nothing" 'no item' "$KMC" --vault "$RV" password get c2
+cp "$T/newer.log" "$RV/audit.log"
+t "put back again: it verifies" "$KMC" --vault "$RV" audit verify
+rm "$RV/audit.log"
+t_err 13 "audit.log deleted: a change is refused" 'audit.log: the audit log ends at seq 0, but kmc.bind' \
+	"$KMC" --vault "$RV" password set d --password-file "$PW"
+t "audit.log deleted: kmc repair --accept-rollback accepts it" "$KMC" --vault "$RV" repair --accept-rollback
+check "the acceptance is recorded with what was lost" \
+	grep -q '"op":"kmc repair --accept-rollback".*"result":"accepted: the audit log ended at seq 0, but kmc.bind vouched for seq [0-9]*"' "$RV/audit.log"
+t "accepted: the next change goes through" "$KMC" --vault "$RV" password set d --password-file "$PW"
+t "accepted: the new log verifies" "$KMC" --vault "$RV" audit verify
 
 # ---- an unsafe audit.log: the change is refused, nothing changed ---------------
 cp "$LOG" "$T/good.log"
@@ -192,6 +291,31 @@ t "a read-only handle reads db 5 times" "$FILL" "$V" read db 5
 check "two records: the first read, and the count at the close" test "$(wc -l <"$LOG")" = $((n0 + 2))
 check "the first read is recorded as it happens" has "$(last 2)" '"op":"kmc_item_get","items":[{"name":"db","version":3}]'
 check "the close records the 4 further reads" has "$(last)" '"op":"reads counted at the close","items":[{"name":"db","version":3,"reads":4}]'
+t "kmc audit after the counted reads" "$KMC" --vault "$V" audit
+cp "$OUT" "$T/a"
+check "kmc audit shows the count, not one read" \
+	sh -c "tail -n 1 '$T/a' | grep -q 'reads counted at the close: db v3 (4 more reads) -> ok'"
+
+# ---- many readers appending at once ---------------------------------------------
+# 8 processes, each a handle reading db 200 times (one record, then the
+# count at its close) and 10 kmc password get of db (a record each).
+n0=$(wc -l <"$LOG")
+for p in 1 2 3 4 5 6 7 8; do
+	( "$FILL" "$V" read db 200 || echo "reader $p failed" >>"$T/readers.err"
+	  for i in 1 2 3 4 5 6 7 8 9 10; do
+		"$KMC" --vault "$V" password get db >/dev/null 2>>"$T/readers.err" ||
+			echo "get $p.$i failed" >>"$T/readers.err"
+	  done ) &
+done
+wait
+check "8 readers at once: every read succeeded" test ! -s "$T/readers.err"
+check "8 readers at once: no record lost (8 x (2 + 10))" test "$(wc -l <"$LOG")" = $((n0 + 8 * 12))
+tail -n +$((n0 + 1)) "$LOG" >"$T/reads"
+check "8 readers at once: every new line a whole record" \
+	sh -c "jq -e -s 'length == 96 and all(.[]; .v == 1 and (.mac | length) == 64)' '$T/reads' >/dev/null"
+check "8 readers at once: the reads recorded add up to the 1,680 done" \
+	sh -c "jq -e -s '[.[] | .items[] | select(.name == \"db\") | (.reads // 1)] | add == 1680' '$T/reads' >/dev/null"
+t "8 readers at once: the log verifies" "$KMC" --vault "$V" audit verify
 
 # ---- rotation ---------------------------------------------------------------------
 t "8 changes with 2 KiB segments" "$FILL" "$V" 2048 8
@@ -208,5 +332,45 @@ t "after removals, the chain still verifies" "$KMC" --vault "$V" audit verify
 oldest=$(find "$V" -maxdepth 1 -name 'audit-*.log' | sort | head -n 1)
 rm "$oldest"
 t_err 13 "a kept segment deleted: exit 13" 'a segment was deleted' "$KMC" --vault "$V" audit verify
+
+# ---- a restore through the C API leaves the caller's descriptors alone ----------
+# Its records used to be written through a log state whose descriptor
+# was 0, and the library closed the caller's descriptor 0 (stdin, or
+# whatever a server had there).
+SV=$T/sv
+t "a vault to restore" "$KMC" --vault "$SV" init
+t "... with a password" "$KMC" --vault "$SV" password set db --password-file "$PW"
+t "kmc backup for the API's restore" "$KMC" --vault "$SV" backup --out "$T/bk2"
+t "kmc_vault_restore leaves descriptor 0 open and as it was" "$FILL" "$SV" restore "$T/bk2"
+check "the API's restore is recorded: pending, then ok" \
+	sh -c "'$KMC' --vault '$SV' audit --json | tail -n 2 | grep -c '\"op\":\"kmc_vault_restore\"' | grep -qx 2"
+t "after the API's restore, the log verifies" "$KMC" --vault "$SV" audit verify
+# A restore over a log that lost the record kmc.bind vouches for: made
+# (it binds the vault anew), and the log says what was lost first.
+cp "$SV/audit.log" "$T/sv-older.log"
+t "a change after the copy" "$KMC" --vault "$SV" password set db --password-file "$PW"
+cp "$T/sv-older.log" "$SV/audit.log"
+t "kmc restore over an older audit.log" "$KMC" --vault "$SV" restore "$T/bk2"
+check "the restore recorded the log it accepted as cut" \
+	grep -q '"op":"kmc_vault_restore","items":\[\],"result":"accepted: the audit log ended at seq [0-9]*, but kmc.bind vouched for seq [0-9]*"' "$SV/audit.log"
+t "after that restore, the log verifies" "$KMC" --vault "$SV" audit verify
+
+# ---- a reader while the log rotates under it --------------------------------------
+# The shim runs a writer whose changes rotate the log and remove old
+# segments just as the reader, done with the segments, opens audit.log.
+ROT=$T/rotate_shim.so
+check "the rotation shim builds" cc -shared -fPIC -o "$ROT" "$KMC_TOP/tests/e2e/audit_rotate_shim.c" -ldl
+QV=$T/qv
+t "a vault with rotated segments" "$KMC" --vault "$QV" init
+t "... 20 changes with 2 KiB segments" "$FILL" "$QV" 2048 20
+for what in "audit" "audit verify" "status"; do
+	rm -f "$T/fired"
+	# shellcheck disable=SC2086
+	t "kmc $what while the log rotates and old segments go: no false damage" \
+		env LD_PRELOAD="$ROT" KMC_ROTATE_CMD="'$FILL' '$QV' 2048 8" KMC_ROTATE_MARK="$T/fired" \
+		"$KMC" --vault "$QV" $what
+	check "kmc $what: the writer ran while it read" test -e "$T/fired"
+done
+t "after the rotations, the log verifies" "$KMC" --vault "$QV" audit verify
 
 done_testing
