@@ -454,12 +454,7 @@ int p11_unprotect(const char *uri, const p11_pin *pin, const p11_wrapped *w,
 	   process's kmc on a SoftHSM2 token made opens fail now and then
 	   with "no token matching" or a login's CKR_GENERAL_ERROR). */
 	for (int i = 0; i < P11_UNREACHED_TRIES && p11_unreached(r); i++) {
-		if (t)
-			token_forget(t);
-		t = NULL;
-		p11_unreached_pause(i);
-		kmc_detail_clear();
-		p11_last_rv_clear();
+		p11_unreached_again(&t, i);
 		r = unprotect_once(uri, pin, w, &u, &t, ret);
 	}
 	if (t)

@@ -131,12 +131,7 @@ static int with_token(const char *uri, const p11_pin *pin, const char *label,
 	}
 	/* A token not reached, tried again (p11_unreached_pause()). */
 	for (int i = 0; i < P11_UNREACHED_TRIES && p11_unreached(r); i++) {
-		if (t)
-			token_forget(t);
-		t = NULL;
-		p11_unreached_pause(i);
-		kmc_detail_clear();
-		p11_last_rv_clear();
+		p11_unreached_again(&t, i);
 		r = token_session_ready(uri, pin, &u, &t);
 		if (r == 0)
 			r = val ? data_put(t, label, val, len) :

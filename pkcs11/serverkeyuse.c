@@ -146,10 +146,7 @@ static int key_call(const char *key_uri, const p11_pin *pin, key_op op,
 	 */
 	for (int i = 0; i < P11_UNREACHED_TRIES && !token_watch_fired() &&
 	     p11_unreached(r); i++) {
-		if (t)
-			token_forget(t);
-		p11_unreached_pause(i);
-		kmc_detail_clear();
+		p11_unreached_again(&t, i);
 		r = key_once(key_uri, pin, &u, &t, op, arg);
 	}
 	cut = r < 0 && token_watch_fired();

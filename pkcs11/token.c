@@ -160,6 +160,16 @@ void p11_unreached_pause(int i)
 		;
 }
 
+void p11_unreached_again(token **t, int i)
+{
+	if (*t)
+		token_forget(*t);
+	*t = NULL;
+	p11_unreached_pause(i);
+	kmc_detail_clear();
+	p11_last_rv_clear();
+}
+
 int p11_ck_fail(CK_RV rv, const char *what)
 {
 	last_rv = rv;

@@ -60,6 +60,10 @@ KMC_INTERNAL int p11_rv_gone(CK_RV rv);
    (its module, the token, or a session that died with it), rather than
    a wrong PIN, a missing key or a refused mechanism. */
 KMC_INTERNAL int p11_unreached(int r);
+/* Before the i-th try again of a call that did not reach the token (from
+   0, P11_UNREACHED_TRIES at most): *t dropped from the cache and NULL,
+   p11_unreached_pause(i), the last detail and CK_RV forgotten. */
+KMC_INTERNAL void p11_unreached_again(token **t, int i);
 
 KMC_INTERNAL void p11_uri_freep(P11KitUri **u);
 /* Parse s (at most P11_URI_MAX bytes); KMC_E_STRING names it. */

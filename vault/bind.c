@@ -696,28 +696,39 @@ int bind_audit_head(kmc_vault *v, uint64_t *ret_seq, uint8_t ret_hash[32])
 	return 0;
 }
 
+/* kmc.bind read and parsed, without its key: 0; -ENOENT; KMC_E_CORRUPT
+   when it does not parse; another error of the read. */
+static int bind_file_get(int dirfd, bind_state *b)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	size_t len;
+	int r;
+
+	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
+		&len);
+	kmc_detail_clear();
+	if (r < 0)
+		return r;
+	return bind_parse(raw, len, b) < 0 ? KMC_E_CORRUPT : 0;
+}
+
 int bind_status(int dirfd, uint64_t store_gen,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], int *ret_state,
 	uint8_t *ret_places, uint64_t *ret_audit_seq, uint8_t ret_audit_hash[32])
 {
-	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
-	size_t len;
 	int r;
 
 	*ret_places = 0;
 	*ret_audit_seq = 0;
-	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
-		&len);
-	kmc_detail_clear();
+	r = bind_file_get(dirfd, &b);
 	if (r == -ENOENT) {
 		*ret_state = KMC_BIND_NONE;
 		return 0;
 	}
 	if (r == KMC_E_NOMEM || r == -ENOMEM)
 		return KMC_E_NOMEM;
-	if (r < 0 || bind_parse(raw, len, &b) < 0 ||
-	    memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
+	if (r < 0 || memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
 		*ret_state = KMC_BIND_DAMAGED;
 		return 0;
 	}
@@ -735,17 +746,10 @@ int bind_status(int dirfd, uint64_t store_gen,
 
 int bind_peek_audit(int dirfd, uint64_t *ret_seq, uint8_t ret_hash[32])
 {
-	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
-	size_t len;
-	int r;
 
 	*ret_seq = 0;
-	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
-		&len);
-	kmc_detail_clear();
-	if (r < 0 || bind_parse(raw, len, &b) < 0)
-		return r < 0 ? r : KMC_E_CORRUPT;
+	KMC_GUARD(bind_file_get(dirfd, &b));
 	*ret_seq = b.audit_seq;
 	memcpy(ret_hash, b.audit_hash, 32);
 	return 0;
