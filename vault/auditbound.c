@@ -156,9 +156,12 @@ int audit_bound_require(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 			rec->bound_seq);
 	if (r == KMC_E_AUDIT)
 		return r;
+	/* Memory is not the log's fault: the caller's out-of-memory path
+	   (exit 1), not the audit's refusal (exit 13). */
 	if (r < 0)
-		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": looking for "
-			"the record kmc.bind vouches for: %s; nothing changed",
+		return kmc_detail(r == KMC_E_NOMEM || r == -ENOMEM ?
+			KMC_E_NOMEM : KMC_E_AUDIT, "%s/" AUDIT_NAME ": looking "
+			"for the record kmc.bind vouches for: %s; nothing changed",
 			v->dir, kmc_strerror(r));
 	return 0;
 }
