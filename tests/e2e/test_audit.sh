@@ -296,6 +296,20 @@ cp "$OUT" "$T/a"
 check "kmc audit shows the count, not one read" \
 	sh -c "tail -n 1 '$T/a' | grep -q 'reads counted at the close: db v3 (4 more reads) -> ok'"
 
+# ---- a server under RLIMIT_FSIZE: its read's record must not kill it ----------
+# A write past the limit raises SIGXFSZ, whose default kills the process;
+# the kmc command ignores it, a server linking the library (audit_fill
+# here) keeps the default. The record is not written, as on a full disk:
+# the read goes on, recorded to syslog.
+blocks=$(( $(stat -c %s "$LOG") / 1024 ))
+before=$(sha256sum <"$LOG")
+rm -f "$T/syslog"
+t "a server reading under ulimit -f at audit.log's size is not killed (SIGXFSZ)" \
+	bash -c 'ulimit -f "$1" && shift && exec "$@"' _ "$blocks" \
+	env LD_PRELOAD="$SHIM" KMC_SYSLOG_FILE="$T/syslog" "$FILL" "$V" read db 1
+check "... its read went to syslog" grep -q 'op=kmc_item_get item=db version=3' "$T/syslog"
+check "... audit.log was left alone" test "$(sha256sum <"$LOG")" = "$before"
+
 # ---- many readers appending at once ---------------------------------------------
 # 8 processes, each a handle reading db 200 times (one record, then the
 # count at its close) and 10 kmc password get of db (a record each).
