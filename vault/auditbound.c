@@ -95,7 +95,8 @@ static int find_seq(int fd, off_t size, uint64_t seq,
    head_hash: 0 it is (or was in a segment since removed, which the log
    records and verify checks), 1 the log ends before it, 2 the log holds
    another record of its seq or none, or an error. */
-static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
+static int bound_in_log(int dirfd, const char *dir, int fd, off_t size,
+	uint64_t head_seq,
 	const uint8_t head_hash[AUDIT_HASH_LEN], uint64_t bound_seq,
 	const uint8_t bound_hash[AUDIT_HASH_LEN])
 {
@@ -115,14 +116,13 @@ static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 	if (r == 0) {
 		/* Before audit.log: in the segment that starts at or before
 		   it, if one is kept. */
-		KMC_GUARD(audit_segments(v->dirfd, firsts, ELEMENTSOF(firsts),
-			&n));
+		KMC_GUARD(audit_segments(dirfd, firsts, ELEMENTSOF(firsts), &n));
 		for (i = n; i > 0 && firsts[i - 1] > bound_seq; i--)
 			;
 		if (i == 0)
 			return 0;	/* removed with its segment */
 		audit_segment_name(firsts[i - 1], name, sizeof(name));
-		fd = audit_open_file(v->dirfd, v->dir, name, O_RDONLY, &st);
+		fd = audit_open_file(dirfd, dir, name, O_RDONLY, &st);
 		if (fd < 0)
 			return fd == -ENOENT ? 2 : fd;
 		r = find_seq(fd, st.st_size, bound_seq, hash, NULL, NULL,
@@ -137,8 +137,8 @@ static int bound_in_log(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 int audit_bound_require(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 	const uint8_t head_hash[AUDIT_HASH_LEN], const audit_rec *rec)
 {
-	int r = bound_in_log(v, fd, size, head_seq, head_hash, rec->bound_seq,
-		rec->bound_hash);
+	int r = bound_in_log(v->dirfd, v->dir, fd, size, head_seq, head_hash,
+		rec->bound_seq, rec->bound_hash);
 
 	if (r == 1)
 		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": the audit log "
@@ -169,21 +169,17 @@ int audit_bound_require(kmc_vault *v, int fd, off_t size, uint64_t head_seq,
 int audit_bound_absent(int dirfd, const char *dir, uint64_t bound_seq,
 	const uint8_t bound_hash[AUDIT_HASH_LEN])
 {
-	kmc_vault tv;
 	struct stat st = { .st_size = 0 };
 	int fd, r;
 
-	memset(&tv, 0, sizeof(tv));
-	tv.dir = (char *)dir;
-	tv.dirfd = dirfd;
 	fd = audit_open_file(dirfd, dir, AUDIT_NAME, O_RDONLY, &st);
 	if (fd < 0 && fd != -ENOENT) {
 		kmc_detail_clear();
 		return 0;	/* the walk of the log names that */
 	}
 	/* As a head past it: a log that ends before it is named apart. */
-	r = bound_in_log(&tv, fd, st.st_size, UINT64_MAX, NULL, bound_seq,
-		bound_hash);
+	r = bound_in_log(dirfd, dir, fd, st.st_size, UINT64_MAX, NULL,
+		bound_seq, bound_hash);
 	if (fd >= 0)
 		close(fd);
 	kmc_detail_clear();
@@ -219,7 +215,8 @@ size_t audit_bound_gap_of(kmc_vault *v, uint64_t bseq,
 		kmc_detail_clear();
 		return 0;
 	}
-	r = bound_in_log(v, fd, st.st_size, seq, head, bseq, bound);
+	r = bound_in_log(v->dirfd, v->dir, fd, st.st_size, seq, head, bseq,
+		bound);
 	if (fd >= 0)
 		close(fd);
 	kmc_detail_clear();
