@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 #include <kmc/tls.h>
 #include "x509.h"
+#include "../kmc/buf.h"
 
 /* 0 for a time that does not read: the description still shows the rest. */
 static int64_t asn1_epoch(const ASN1_TIME *t)
@@ -106,35 +107,19 @@ static void san_text(const GENERAL_NAME *g, char *item, size_t size)
 			*c = '?';
 }
 
-/* s grown to hold need bytes more than its off: doubling, never past
-   what a certificate can name (input is capped far below). */
-static int grow(char **s, size_t *size, size_t off, size_t need)
-{
-	size_t n = *size ? *size : 256;
-	char *p;
-
-	while (n - off < need)
-		n *= 2;
-	if (n == *size)
-		return 0;
-	p = realloc(*s, n);
-	KMC_ENSURE(p, KMC_E_NOMEM);
-	*s = p;
-	*size = n;
-	return 0;
-}
+/* A bound no SAN list of a certificate kmc reads reaches (they come in
+   items or files of KMC_ITEM_MAX, and a name's text is at most some five
+   times its DER: a 6-byte IP address shown as "IP:255.255.255.255, "). */
+#define SANS_MAX (8u * KMC_ITEM_MAX)
 
 /* Every SAN extension of x, though X.509 allows one: a list that showed
    only the first would hide the names of a second from whoever reads it. */
 static int sans_list(X509 *x, char **ret)
 {
-	char *buf = NULL, item[SAN_ITEM_MAX + 32];
-	size_t off = 0, size = 0;
-	int r = grow(&buf, &size, 0, 1);
+	kmc_wbuf b = KMC_WBUF(SANS_MAX);
+	char item[SAN_ITEM_MAX + 32];
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	buf[0] = '\0';
 	for (int at = -1; r == 0 && (at = X509_get_ext_by_NID(x,
 	     NID_subject_alt_name, at)) >= 0;) {
 		GENERAL_NAMES *gens = X509V3_EXT_d2i(X509_get_ext(x, at));
@@ -150,18 +135,20 @@ static int sans_list(X509 *x, char **ret)
 				snprintf(item, sizeof(item), "<invalid>");
 			if (!item[0])
 				continue;
-			r = grow(&buf, &size, off, strlen(item) + 3);
-			if (r == 0)
-				off += (size_t)snprintf(buf + off, size - off,
-					"%s%s", off ? ", " : "", item);
+			if (b.len)
+				kmc_wbuf_bytes(&b, ", ", 2);
+			kmc_wbuf_bytes(&b, item, strlen(item));
 		}
 		GENERAL_NAMES_free(gens);
 	}
+	kmc_wbuf_u8(&b, 0);
+	if (r == 0)
+		r = b.err;
 	if (r < 0) {
-		free(buf);
+		kmc_wbuf_free(&b);
 		return r;
 	}
-	*ret = buf;
+	*ret = (char *)b.p;
 	return 0;
 }
 
