@@ -118,8 +118,47 @@ static void usage(FILE *f)
 		"`kmc COMMAND --help` explains each command.\n");
 }
 
+/*
+ * Descriptors 0, 1 and 2 closed at start (cron with stdout closed, a
+ * script's `>&-`): the first files kmc opened would take their numbers,
+ * the LMDB lock file or a key file as descriptor 2, and a message meant
+ * for standard error would land in it. Each closed one is held by
+ * /dev/null opened the wrong way round (stdin write-only, stdout and
+ * stderr read-only), so that reading or writing it still fails with
+ * EBADF, as on a closed descriptor, and nothing else can take it.
+ */
+static int hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number: fd, as those below it are open. */
+		n = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) |
+			O_NOCTTY);
+		if (n != fd) {
+			if (n >= 0)
+				close(n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* SIGPIPE's default action would kill kmc without a word in the middle
+   of printing, after a change it has made (a recovery key nobody got).
+   A handler that does nothing makes the write fail with EPIPE, which
+   every output path reports; unlike SIG_IGN it is not inherited by a
+   program a PKCS#11 module starts. */
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 static void harden_process(void)
 {
+	struct sigaction sa;
 	struct rlimit no_core = { 0, 0 };
 
 	/* As ssh-agent: no core file and no ptrace by the same user. */
@@ -128,17 +167,58 @@ static void harden_process(void)
 	/* A write past RLIMIT_FSIZE then fails with EFBIG, which every
 	   write path undoes cleanly, instead of killing kmc halfway. */
 	(void)signal(SIGXFSZ, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigpipe;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGPIPE, &sa, NULL);
 	umask(077);
 }
 
+/*
+ * What a command printed through stdio (help, version, tables) may sit
+ * in its buffer until exit: a failure to write it there (/dev/full, a
+ * closed standard output) must not leave exit 0 behind.
+ */
+static int finish_output(int code)
+{
+	int bad, err;
+
+	errno = 0;
+	bad = fflush(stdout) != 0;
+	err = errno;
+	if (!bad && !ferror(stdout))
+		return code;
+	if (code != EXIT_OK)
+		return code;
+	if (err)
+		cli_note("writing to standard output: %s", strerror(err));
+	else
+		cli_note("writing to standard output failed");
+	return EXIT_IO;
+}
+
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	if (hold_std_fds() < 0) {
+		cli_note("standard input, output or error is closed and "
+			"/dev/null cannot be opened in its place");
+		return EXIT_IO;
+	}
+	harden_process();
+	return finish_output(run(argc, argv));
+}
+
+/* main without the process set-up: an exit code. */
+static int run(int argc, char **argv)
 {
 	const char *vault = NULL;
 	const command *c = NULL;
 	cli_opts a = { 0 };
 	int i = 1, r;
 
-	harden_process();
 	/* Options before the command word: only --vault and help. */
 	while (i < argc && argv[i][0] == '-') {
 		if (vault && (!strcmp(argv[i], "--vault") ||

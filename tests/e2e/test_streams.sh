@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_streams.sh - kmc run with the streams servers and scripts give it:
+# standard output on /dev/full, closed, or a pipe nobody reads any more;
+# descriptors 0, 1 and 2 closed at start (cron, `>&-`). A failed write
+# is an exit code and a message, never exit 0 and never a silent death;
+# no message ever lands in a vault file that took a closed descriptor's
+# number.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+PW=$T/pw
+secret_file "$PW" 'hunter2'
+t "a vault" kmc init
+t "... with a password" kmc password set db --password-file "$PW"
+
+# ---- standard output that cannot be written ----------------------------------------
+
+# to_full CMD...: CMD with standard output on /dev/full.
+to_full() { "$@" >/dev/full; }
+# out_closed CMD...: CMD with standard output closed.
+out_closed() { "$@" >&-; }
+for args in "version" "--version" "--help" "list --help" "version --json"; do
+	# shellcheck disable=SC2086 # the words of args are the arguments
+	t_err 6 "kmc $args to /dev/full exits 6 naming standard output" \
+		'writing to standard output: No space left' to_full "$KMC" $args
+	# shellcheck disable=SC2086
+	t_err 6 "kmc $args with standard output closed exits 6" \
+		'writing to standard output: Bad file descriptor' out_closed "$KMC" $args
+done
+t_err 6 "password get to /dev/full exits 6" 'standard output: No space left' \
+	to_full kmc password get db
+
+# A pipe whose reader has gone: the read end of a FIFO opened and closed
+# again, so that a write gets SIGPIPE (EPIPE) every time, not by a race.
+mkfifo "$T/fifo"
+exec 8<>"$T/fifo" 9>"$T/fifo" 8<&-
+to_gone() { "$@" >&9; }
+t_err 6 "password get into a pipe nobody reads exits 6 saying so (not killed by SIGPIPE)" \
+	'standard output: Broken pipe' to_gone kmc password get db
+t_err 6 "... so do status and audit" 'Broken pipe' to_gone kmc status
+t_err 6 "... (audit)" 'Broken pipe' to_gone kmc audit
+# init --protector recovery makes the vault, then prints the only copy of
+# its key: the command must say nobody got it and what to remove.
+t_err 6 "init --protector recovery into a gone pipe says nobody has the key" \
+	"nobody has the recovery key of $T/rv: remove that folder" \
+	to_gone "$KMC" --vault "$T/rv" init --protector recovery
+exec 9>&-
+
+# ---- descriptors 0, 1 and 2 closed at start ------------------------------------------
+
+# No vault file may take a closed descriptor's number: messages for
+# standard error would be written into it (the LMDB lock file was fd 2).
+no_message_in_vault() {
+	! grep -rq 'kmc: ' "$V"
+}
+closed_out_err() { kmc "$@" 1>&- 2>&-; }
+closed_err() { kmc "$@" 2>&-; }
+closed_all() { kmc "$@" 0<&- 1>&- 2>&-; }
+t_rc 6 "password get with standard output and error closed exits 6" \
+	closed_out_err password get db
+t_rc 7 "password get of a missing item with standard error closed exits 7" \
+	closed_err password get nosuch
+t "password set with standard error closed stores it" \
+	closed_err password set db2 --password-file "$PW"
+t "password set with 0, 1 and 2 closed still stores it" \
+	closed_all password set db3 --password-file "$PW"
+check "... and no message went into a vault file (lock file, store, log)" \
+	no_message_in_vault
+t_out "... which still opens and holds both" 'hunter2hunter2' \
+	eval 'kmc password get db2 && kmc password get db3'
+t "... and its audit log verifies" kmc audit verify
+# A closed standard input stays closed to a reader: --password-fd 0
+# fails as it would on any closed descriptor.
+t_err 6 "password set --password-fd 0 with standard input closed: Bad file descriptor" \
+	'descriptor 0: Bad file descriptor' \
+	eval "'$KMC' --vault '$V' password set db4 --password-fd 0 0<&-"
+
+done_testing
