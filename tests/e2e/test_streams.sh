@@ -70,6 +70,26 @@ check "... and no message went into a vault file (lock file, store, log)" \
 t_out "... which still opens and holds both" 'hunter2hunter2' \
 	eval 'kmc password get db2 && kmc password get db3'
 t "... and its audit log verifies" kmc audit verify
+# With 0 and 1 closed, the lock file took descriptor 1: the plaintext
+# key of unwrap and the password of password get went into it, exit 0.
+P=$T/pki
+secret_file "$T/kpw" 'server-key-password'
+check "mkpki.sh makes a PKI" bash "$KMC_TOP/tools/mkpki.sh" "$P" 'server-key-password'
+t "an imported bundle" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.key" --password-file "$T/kpw"
+closed_in_out() { kmc "$@" 0<&- 1>&-; }
+t_err 6 "unwrap with standard input and output closed exits 6" \
+	'writing to standard output: Bad file descriptor' closed_in_out unwrap server
+t_err 6 "... so does password get" 'standard output: Bad file descriptor' \
+	closed_in_out password get db
+t_err 6 "... and export --no-password" 'standard output: Bad file descriptor' \
+	closed_in_out export server --format pkcs8-pem --no-password
+no_plaintext_in_vault() {
+	! grep -rq -e 'BEGIN PRIVATE KEY' -e 'hunter2' "$V"
+}
+check "... and neither the key nor the password landed in a vault file" \
+	no_plaintext_in_vault
+
 # A closed standard input stays closed to a reader: --password-fd 0
 # fails as it would on any closed descriptor.
 t_err 6 "password set --password-fd 0 with standard input closed: Bad file descriptor" \
