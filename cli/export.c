@@ -110,7 +110,12 @@ static int finish(const char *cmd, const kmc_export_params *p,
 
 	if (!p->out)
 		r = write_out(kmc_secret_data(data), kmc_secret_len(data));
-	if (made)
+	/* Standard output that failed got no keystore, or part of one:
+	   the item made for it stays, as after any export cut off. */
+	if (made && r < 0)
+		cli_note("%s: nothing usable was written; the new password stays "
+			"as item %s, the next export takes it", cmd, item);
+	else if (made)
 		cli_note("%s: a new password, kept as item %s (kmc password get "
 			"%s)", cmd, item, item);
 	return r < 0 ? r : 0;

@@ -90,6 +90,15 @@ no_plaintext_in_vault() {
 check "... and neither the key nor the password landed in a vault file" \
 	no_plaintext_in_vault
 
+# An export to a pipe that has gone, with a password item made for it:
+# the item stays, and the message says nothing usable was written.
+exec 8<>"$T/fifo" 9>"$T/fifo" 8<&-
+t_err 6 "export --password-item NEW into a gone pipe exits 6 saying the item stays" \
+	'nothing usable was written; the new password stays as item exp' \
+	to_gone kmc export server --format pkcs12 --password-item exp
+exec 9>&-
+t "... and the item is there for the next export" kmc password get exp
+
 # A closed standard input stays closed to a reader: --password-fd 0
 # fails as it would on any closed descriptor.
 t_err 6 "password set --password-fd 0 with standard input closed: Bad file descriptor" \
