@@ -112,6 +112,12 @@ static int cmd_password_set_batch(cli_opts *a)
 	if (a->argc > 0)
 		return cli_usage_fail("password set --batch takes no NAME: the "
 			"names are in %s", from);
+	/* Typed there, every password would be shown, with the vault's
+	   writer lock held meanwhile. */
+	if (!strcmp(set_batch, "-") && isatty(STDIN_FILENO))
+		return cli_usage_fail("password set --batch -: standard input is "
+			"a terminal, which would show the passwords as they are "
+			"typed; give a file or a pipe");
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;

@@ -114,6 +114,14 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 		return 0;
 	}
 	if (src->fd >= 0) {
+		/* Read to its end, a terminal would show the secret as it is
+		   typed, and keep it on the screen: the prompt has no echo. */
+		if (isatty(src->fd))
+			return cli_usage_fail("reading the %s from descriptor %d: "
+				"it is a terminal, which would show the %s as it is "
+				"typed; give a pipe or a file, or leave the "
+				"descriptor out to be asked without echo", what,
+				src->fd, what);
 		r = kmc_secret_read_fd(src->fd, max, &s);
 		if (r < 0)
 			return cli_fail(r, "reading the %s from descriptor %d",

@@ -105,4 +105,27 @@ t_err 6 "password set --password-fd 0 with standard input closed: Bad file descr
 	'descriptor 0: Bad file descriptor' \
 	eval "'$KMC' --vault '$V' password set db4 --password-fd 0 0<&-"
 
+# ---- a secret's descriptor that is a terminal ----------------------------------------
+
+# Read to its end, a terminal shows the secret as it is typed: refused
+# (script gives kmc a terminal as standard input, and joins its
+# standard error to what it prints, sent here to standard error).
+on_tty_in() { # on_tty_in ARGS: kmc ARGS with a terminal as standard input
+	timeout -k 5 20 script -qec "$(printf '%q ' "$KMC" --vault "$V" "$@")" \
+		/dev/null </dev/null >&2
+}
+if command -v script >/dev/null; then
+	before=$(snapshot "$V")
+	t_err 2 "password set --password-fd 0 on a terminal is refused (exit 2)" \
+		'descriptor 0: it is a terminal, which would show the password' \
+		on_tty_in password set tty1 --password-fd 0
+	t_err 2 "... so is --passphrase-fd 0 on a terminal" \
+		'descriptor 0: it is a terminal' on_tty_in list --passphrase-fd 0
+	t_err 2 "... and password set --batch - from a terminal" \
+		'standard input is a terminal' on_tty_in password set --batch -
+	check "... and nothing changed" [ "$before" = "$(snapshot "$V")" ]
+else
+	echo "# terminal checks skipped: no script(1)"
+fi
+
 done_testing
