@@ -55,7 +55,18 @@ static int audit_option(void *own, int opt, const char *arg)
 typedef struct print_ctx {
 	int json;
 	uint64_t n;
+	int write_err;	/* errno of a failed write to stdout, else 0 */
 } print_ctx;
+
+/* Standard output failed (a reader gone, /dev/full): stop the walk,
+   rather than read the rest of a long log for nobody. */
+static int stop_on_write_error(print_ctx *p)
+{
+	if (!ferror(stdout))
+		return 0;
+	p->write_err = errno ? errno : EIO;
+	return -p->write_err;
+}
 
 static int print_one(const kmc_audit_record *r, void *arg)
 {
@@ -64,7 +75,7 @@ static int print_one(const kmc_audit_record *r, void *arg)
 	p->n++;
 	if (p->json) {
 		printf("%s\n", r->line);
-		return 0;
+		return stop_on_write_error(p);
 	}
 	printf("%" PRIu64 " %s ", r->seq, r->time);
 	cli_put_escaped(stdout, r->user);
@@ -84,14 +95,14 @@ static int print_one(const kmc_audit_record *r, void *arg)
 	printf(" -> ");
 	cli_put_escaped(stdout, r->result);
 	printf("\n");
-	return 0;
+	return stop_on_write_error(p);
 }
 
 static int cmd_audit(cli_opts *a)
 {
 	char buf[PATH_MAX];
 	const char *dir;
-	print_ctx p = { a->json, 0 };
+	print_ctx p = { a->json, 0, 0 };
 	int r;
 
 	r = vault_dir(a, buf, sizeof(buf), &dir);
@@ -99,8 +110,10 @@ static int cmd_audit(cli_opts *a)
 		return r;
 	r = kmc_audit_read(dir, audit_opts.since, audit_opts.item, print_one,
 		&p, NULL);
+	if (p.write_err)
+		return cli_fail(-p.write_err, "writing to standard output");
 	if (fflush(stdout) != 0)
-		return cli_fail(-errno, "writing");
+		return cli_fail(-errno, "writing to standard output");
 	if (r < 0)
 		return cli_fail(r, "reading the audit log of %s", dir);
 	return 0;

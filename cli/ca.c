@@ -352,7 +352,8 @@ static int cmd_ca_list(cli_opts *a)
 		return cli_fail(r, "ca list");
 	if (o.json)
 		printf("%s]\n", o.n_ca ? "]}" : "[");
-	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+	return fflush(stdout) == 0 ? 0 :
+		cli_fail(-errno, "writing to standard output");
 }
 
 const command cli_cmd_ca_init = {

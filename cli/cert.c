@@ -672,7 +672,8 @@ static int cmd_ref(cli_opts *a)
 		if (ro->uri)
 			putchar('\n');
 		free(text);
-		return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+		return fflush(stdout) == 0 ? 0 :
+			cli_fail(-errno, "writing to standard output");
 	}
 	/* It holds no secret, so 0644 is fine; never overwrite. */
 	r = kmc_file_write_new(ro->out, text, strlen(text), 0644);

@@ -253,9 +253,11 @@ static int cmd_decrypt(cli_opts *a)
 	if (a->argc == 1) {
 		in = a->argv[0];
 	} else {
+		errno = 0;
 		n = fread(line, 1, sizeof(line) - 1, stdin);
 		if (ferror(stdin))
-			return cli_fail(-EIO, "reading standard input");
+			return cli_fail(errno ? -errno : -EIO,
+				"reading standard input");
 		if (n == sizeof(line) - 1)
 			return cli_usage_fail("decrypt: the input is longer than "
 				"any ciphertext string");

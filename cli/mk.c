@@ -110,7 +110,8 @@ static int cmd_mk_list(cli_opts *a)
 			kmc_vault_dir(v));
 	if (o.json)
 		printf("]\n");
-	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+	return fflush(stdout) == 0 ? 0 :
+		cli_fail(-errno, "writing to standard output");
 }
 
 static void skipped(const char *file, unsigned line, const char *why,

@@ -288,7 +288,8 @@ static int cmd_protector_list(cli_opts *a)
 	}
 	if (a->json)
 		printf("]\n");
-	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+	return fflush(stdout) == 0 ? 0 :
+		cli_fail(-errno, "writing to standard output");
 }
 
 const command cli_cmd_protector_add = {

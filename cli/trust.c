@@ -199,7 +199,8 @@ static int cmd_trust_list(cli_opts *a)
 		return cli_fail(r, "trust list");
 	if (o.json)
 		printf("]\n");
-	return fflush(stdout) == 0 ? 0 : cli_fail(-errno, "writing");
+	return fflush(stdout) == 0 ? 0 :
+		cli_fail(-errno, "writing to standard output");
 }
 
 static int cmd_trust_sync(cli_opts *a)

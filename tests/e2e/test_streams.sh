@@ -39,7 +39,9 @@ to_gone() { "$@" >&9; }
 t_err 6 "password get into a pipe nobody reads exits 6 saying so (not killed by SIGPIPE)" \
 	'standard output: Broken pipe' to_gone kmc password get db
 t_err 6 "... so do status and audit" 'Broken pipe' to_gone kmc status
-t_err 6 "... (audit)" 'Broken pipe' to_gone kmc audit
+t_err 6 "... (audit)" 'standard output: Broken pipe' to_gone kmc audit
+t_err 6 "... (mk list)" 'standard output: Broken pipe' to_gone kmc mk list
+t_err 6 "... (protector list)" 'standard output: Broken pipe' to_gone kmc protector list
 # init --protector recovery makes the vault, then prints the only copy of
 # its key: the command must say nobody got it and what to remove.
 t_err 6 "init --protector recovery into a gone pipe says nobody has the key" \
@@ -98,6 +100,11 @@ t_err 6 "export --password-item NEW into a gone pipe exits 6 saying the item sta
 	to_gone kmc export server --format pkcs12 --password-item exp
 exec 9>&-
 t "... and the item is there for the next export" kmc password get exp
+
+t_err 6 "decrypt with standard input closed names the fault" \
+	'reading standard input: Bad file descriptor' eval "'$KMC' --vault '$V' decrypt 0<&-"
+t_err 6 "... and with standard input a folder" \
+	'reading standard input: Is a directory' eval "'$KMC' --vault '$V' decrypt <'$T'"
 
 # A closed standard input stays closed to a reader: --password-fd 0
 # fails as it would on any closed descriptor.
