@@ -81,6 +81,9 @@ int cli_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+/* An unknown option as messages name it (cli/options.c): -X for a short
+   one, else the word up to its '=' (what follows may be a secret). */
+void unknown_word(int short_opt, const char *arg, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- */
 /* Commands (cli/kmc.c has the table; one file per command group,   */

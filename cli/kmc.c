@@ -241,7 +241,10 @@ static int run(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--version")) {
 			return cmd_version(&a);
 		} else {
-			cli_note("unknown option %s", argv[i]);
+			char word[64];
+
+			unknown_word(0, argv[i], word, sizeof(word));
+			cli_note("unknown option %s", word);
 			usage(stderr);
 			return EXIT_USAGE;
 		}

@@ -190,6 +190,26 @@ static int other_option(const command *c, const char *word,
 }
 
 /*
+ * The unknown option getopt reported, as a message names it: a short one
+ * as -X (in a cluster such as -pSECRET, argv[optind - 1] is some other
+ * word), a long one without what follows its '=', which may be a secret
+ * typed where no option takes it (--password=...): messages end up in
+ * logs.
+ */
+void unknown_word(int short_opt, const char *arg, char *buf, size_t size)
+{
+	size_t n;
+
+	if (short_opt) {
+		snprintf(buf, size, "-%c", short_opt);
+		return;
+	}
+	n = strcspn(arg, "=");
+	snprintf(buf, size, "%.*s%s", (int)(n < size - 5 ? n : size - 5), arg,
+		arg[n] == '=' ? "=..." : "");
+}
+
+/*
  * Parse c's options: the shared ones here, its own through c->parse,
  * into c->own. One getopt_long table is made of the shared options c
  * takes and c's own. Then the operands are counted, unless --help.
@@ -200,7 +220,7 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 	/* The leading ':' makes getopt tell a missing value (':') from an
 	   unknown option ('?'), so the message can say which it is. */
 	char shortopts[32] = ":h";
-	char optbuf[64];
+	char optbuf[64], word[64];
 	unsigned char seen[CLI_OPT_MAX] = { 0 };
 	size_t n = 0;
 	int opt, r;
@@ -273,14 +293,16 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 			return cli_usage_fail("%s%s%s: %s needs a value", c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "", optbuf);
 		case '?':
-			if (other_option(c, argv[optind - 1], optind < argc ?
+			unknown_word(optopt, argv[optind - 1], word,
+				sizeof(word));
+			if (other_option(c, word, optind < argc ?
 					argv[optind] : NULL, optbuf, sizeof(optbuf)))
 				return cli_usage_fail("%s%s%s does not take %s",
 					c->name, c->sub ? " " : "",
 					c->sub ? c->sub : "", optbuf);
 			return cli_usage_fail("%s%s%s: unknown option %s (see kmc "
 				"%s%s%s --help)", c->name, c->sub ? " " : "",
-				c->sub ? c->sub : "", argv[optind - 1], c->name,
+				c->sub ? c->sub : "", word, c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "");
 		default:
 			if (!c->parse)

@@ -112,6 +112,21 @@ t_err 6 "password set --password-fd 0 with standard input closed: Bad file descr
 	'descriptor 0: Bad file descriptor' \
 	eval "'$KMC' --vault '$V' password set db4 --password-fd 0 0<&-"
 
+# ---- secrets typed where no option takes them ---------------------------------------
+
+# An unknown option is named without what follows its '=' (a password
+# given as --password=..., which no command takes): messages go to logs.
+no_typo_secret() { ! grep -q 's3cret-typed' "$LAST_ERR"; }
+t_err 2 "password set --password=SECRET: named as --password=..." \
+	'unknown option --password=\.\.\.' kmc password set db --password=s3cret-typed
+check "... and the secret is not in the message" no_typo_secret
+t_err 2 "--passphrase=SECRET before the command: named as --passphrase=..." \
+	'unknown option --passphrase=\.\.\.' "$KMC" --passphrase=s3cret-typed list
+check "... and the secret is not in the message" no_typo_secret
+t_err 2 "-pSECRET: named as -p (not another word of the command line)" \
+	'unknown option -p ' kmc password set db -ps3cret-typed
+check "... and the secret is not in the message" no_typo_secret
+
 # ---- a secret's descriptor that is a terminal ----------------------------------------
 
 # Read to its end, a terminal shows the secret as it is typed: refused
