@@ -79,6 +79,12 @@ int cli_fail(int err, const char *fmt, ...)
 	const char *detail = kmc_error_detail();
 	va_list ap;
 
+	/* The command's own faults, which kmc_strerror() does not know. */
+	if (err == CLI_INTERRUPTED)
+		detail = "interrupted by a signal";
+	else if (err == CLI_NO_TTY)
+		detail = "no terminal";
+
 	/* The detail names items and paths: escaped with the rest. */
 	va_start(ap, fmt);
 	cli_vreport(fmt, ap, detail[0] ? detail : kmc_strerror(err));

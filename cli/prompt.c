@@ -21,13 +21,41 @@ static void on_signal(int sig)
 }
 
 /*
+ * The signals that end kmc while echo is off: each would leave the
+ * terminal without echo (SIGHUP from a service manager or kill, SIGQUIT
+ * from ^\). One kmc was started ignoring (a background job, nohup)
+ * stays ignored.
+ */
+static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void catch_prompt_signals(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ELEMENTS(prompt_signals); i++) {
+		sigaction(prompt_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(prompt_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_prompt_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < ELEMENTS(prompt_signals); i++)
+		sigaction(prompt_signals[i], &old[i], NULL);
+}
+
+/*
  * Read one line from the terminal with echo off into a guarded secret.
  * Returns 0, CLI_NO_TTY when there is no terminal, or a kmc error.
  */
 static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 {
 	struct termios old, raw;
-	struct sigaction sa, old_int, old_term;
+	struct sigaction old_sig[ELEMENTS(prompt_signals)];
 	kmc_secret *s;
 	size_t len = 0;
 	int fd, r = 0, restore;
@@ -45,11 +73,8 @@ static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 		return r;
 	}
 	/* Restore echo even when interrupted. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
 	interrupted = 0;
+	catch_prompt_signals(old_sig);
 	raw = old;
 	raw.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	raw.c_lflag |= ICANON;
@@ -58,7 +83,13 @@ static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 		r = -errno;
 	while (r == 0) {
 		unsigned char c;
-		ssize_t n = read(fd, &c, 1);
+		ssize_t n;
+
+		if (interrupted) {
+			r = CLI_INTERRUPTED;
+			break;
+		}
+		n = read(fd, &c, 1);
 
 		if (n < 0 && errno == EINTR && !interrupted)
 			continue;
@@ -80,8 +111,7 @@ static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 		/* Nothing to do: the prompt's newline is cosmetic. */
 	}
 	close(fd);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	restore_prompt_signals(old_sig);
 	if (r == 0 && len > max)
 		r = KMC_E_TOO_LARGE;
 	if (r == 0 && len == 0)

@@ -146,6 +146,32 @@ if command -v script >/dev/null; then
 	t_err 2 "... and password set --batch - from a terminal" \
 		'standard input is a terminal' on_tty_in password set --batch -
 	check "... and nothing changed" [ "$before" = "$(snapshot "$V")" ]
+
+	# SIGHUP while the prompt has echo off: kmc dies of it, as by default,
+	# but gives the terminal its echo back first (SIGINT and SIGTERM did;
+	# SIGHUP and SIGQUIT left it off). The inner shell waits (bounded) for
+	# the prompt to turn echo off, signals kmc, and shows the terminal's
+	# settings after.
+	hup_at_prompt() {
+		local inner
+		inner="$(printf '%q ' "$KMC" --vault "$V" password set hup) &"'
+			p=$!; i=0
+			while stty -a | grep -q "[^-]echo " && [ $i -lt 200 ]; do
+				sleep 0.05; i=$((i + 1)); done
+			kill -HUP $p; wait $p; echo "exit $?"; stty -a'
+		local hold hold_pid
+		# script's input stays open (no EOF typed) until it is done.
+		exec {hold}< <(exec sleep 30 2>/dev/null)
+		hold_pid=$!
+		timeout -k 5 30 script -qec "sh -c $(printf '%q' "$inner")" /dev/null \
+			<&"$hold" | tr -d '\r' >"$T/hup.out"
+		exec {hold}<&-
+		kill "$hold_pid" 2>/dev/null
+		grep -q '^exit 129$' "$T/hup.out" && grep -q '[^-]echo ' "$T/hup.out" ||
+			{ cat "$T/hup.out" >&2; false; }
+	}
+	check "SIGHUP at the password prompt: kmc dies of it, the terminal echoes again" \
+		hup_at_prompt
 else
 	echo "# terminal checks skipped: no script(1)"
 fi
