@@ -128,6 +128,33 @@ static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 	return 0;
 }
 
+/*
+ * The descriptor a path names (/dev/stdin, /dev/fd/N, /proc/self/fd/N:
+ * what a shell's <(...) gives), else -1. Those are links, which a secret
+ * file never is; the message then says which option takes the descriptor.
+ */
+static int fd_of_path(const char *path)
+{
+	static const char *const dirs[] = { "/dev/fd/", "/proc/self/fd/" };
+	char *end;
+	long n;
+
+	if (!strcmp(path, "/dev/stdin"))
+		return 0;
+	for (size_t i = 0; i < ELEMENTS(dirs); i++) {
+		size_t len = strlen(dirs[i]);
+
+		if (strncmp(path, dirs[i], len) || path[len] < '0' ||
+		    path[len] > '9')
+			continue;
+		errno = 0;
+		n = strtol(path + len, &end, 10);
+		if (!*end && !errno && n <= INT_MAX)
+			return (int)n;
+	}
+	return -1;
+}
+
 int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 	size_t max, kmc_secret **ret)
 {
@@ -137,6 +164,17 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 
 	if (src->file) {
 		r = kmc_secret_read_file(src->file, max, &s);
+		if (r == KMC_E_PERM && fd_of_path(src->file) >= 0) {
+			/* The hint is "--x-file FILE or --x-fd N ...". */
+			const char *fdopt = strstr(src->hint, " or ");
+
+			cli_note("reading the %s from %s: a link to descriptor "
+				"%d, not a file; give %.*s %d instead", what,
+				src->file, fd_of_path(src->file), fdopt ?
+				(int)strcspn(fdopt + 4, " ") : 0,
+				fdopt ? fdopt + 4 : "", fd_of_path(src->file));
+			return CLI_EXIT(EXIT_PERM);
+		}
 		if (r < 0)
 			return cli_fail(r, "reading the %s from %s", what,
 				src->file);

@@ -127,6 +127,16 @@ t_err 2 "-pSECRET: named as -p (not another word of the command line)" \
 	'unknown option -p ' kmc password set db -ps3cret-typed
 check "... and the secret is not in the message" no_typo_secret
 
+# A shell's <(...) names a descriptor's link, which a secret file must
+# not be: the message gives the descriptor option to use instead (it
+# said "replace it with the file itself").
+t_err 5 "--password-file <(...) is refused, naming --password-fd 63 instead" \
+	'a link to descriptor [0-9]+, not a file; give --password-fd [0-9]+ instead' \
+	eval "'$KMC' --vault '$V' password set pp --password-file <(cat '$PW')"
+t_err 5 "... and --passphrase-file /dev/stdin, naming --passphrase-fd 0" \
+	'give --passphrase-fd 0 instead' \
+	eval "'$KMC' --vault '$V' list --passphrase-file /dev/stdin <'$PW'"
+
 # ---- a secret's descriptor that is a terminal ----------------------------------------
 
 # Read to its end, a terminal shows the secret as it is typed: refused
