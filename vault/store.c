@@ -282,7 +282,19 @@ static int env_open(store *st, const char *file, store_mode mode,
 	if (r == 0) {
 		int fd;
 
-		if (mdb_env_get_fd(st->env, &fd) == 0)
+		r = db_err(mdb_env_get_fd(st->env, &fd));
+		/* LMDB opens the data file without O_CLOEXEC: every program
+		   a server started while its vault is open (a CGI, a helper
+		   after its privileges were dropped) got the item store open
+		   for writing. (A fork and exec in another thread between
+		   the open and this still could: LMDB takes no flag for it.) */
+		if (r == 0) {
+			int flags = fcntl(fd, F_GETFD);
+
+			if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+				r = -errno;
+		}
+		if (r == 0)
 			mdb_env_set_userctx(st->env, map_find(fd, STORE_MAP_SIZE));
 	}
 	/* Only a new store is written here. A read transaction for the

@@ -112,6 +112,19 @@ t_err 6 "password set --password-fd 0 with standard input closed: Bad file descr
 	'descriptor 0: Bad file descriptor' \
 	eval "'$KMC' --vault '$V' password set db4 --password-fd 0 0<&-"
 
+# ---- descriptors a server's children inherit ----------------------------------------
+
+# LMDB opens the item store without O_CLOEXEC: a server that opened its
+# vault and then started a program handed it items.mdb, open for writing.
+check "fd_inherit builds (a server that opens its vault, then starts a program)" \
+	kmc_cc "$T/fd_inherit" "$KMC_TOP/tests/e2e/fd_inherit.c"
+no_vault_fd() { # no_vault_fd [write]: no vault file among what a child inherits
+	"$T/fd_inherit" "$V" "$@" >"$T/inherit.out" || return 1
+	! grep -F "$V/" "$T/inherit.out"
+}
+check "a program started after kmc_vault_open inherits no vault file" no_vault_fd
+check "... nor after an open for writing" no_vault_fd write
+
 # ---- secrets typed where no option takes them ---------------------------------------
 
 # An unknown option is named without what follows its '=' (a password
