@@ -210,6 +210,28 @@ void unknown_word(int short_opt, const char *arg, char *buf, size_t size)
 }
 
 /*
+ * Whether getopt's '?' with optopt was for the long option word given a
+ * value it does not take (--json=1: optopt is then that option's val),
+ * rather than for an unknown short option (optopt its letter).
+ */
+static const struct option *long_refused(const struct option *table,
+	const char *word, int opt)
+{
+	size_t n;
+
+	if (!opt || strncmp(word, "--", 2))
+		return NULL;
+	word += 2;
+	n = strcspn(word, "=");
+	if (!word[n])
+		return NULL;
+	for (const struct option *o = table; o->name; o++)
+		if (o->val == opt && !strncmp(o->name, word, n))
+			return o;
+	return NULL;
+}
+
+/*
  * Parse c's options: the shared ones here, its own through c->parse,
  * into c->own. One getopt_long table is made of the shared options c
  * takes and c's own. Then the operands are counted, unless --help.
@@ -293,6 +315,11 @@ int cli_parse(const command *c, int argc, char **argv, cli_opts *a)
 			return cli_usage_fail("%s%s%s: %s needs a value", c->name,
 				c->sub ? " " : "", c->sub ? c->sub : "", optbuf);
 		case '?':
+			if (long_refused(table, argv[optind - 1], optopt))
+				return cli_usage_fail("%s%s%s: --%s takes no value",
+					c->name, c->sub ? " " : "",
+					c->sub ? c->sub : "", long_refused(table,
+					argv[optind - 1], optopt)->name);
 			unknown_word(optopt, argv[optind - 1], word,
 				sizeof(word));
 			if (other_option(c, word, optind < argc ?

@@ -139,6 +139,11 @@ check "... and the secret is not in the message" no_typo_secret
 t_err 2 "-pSECRET: named as -p (not another word of the command line)" \
 	'unknown option -p ' kmc password set db -ps3cret-typed
 check "... and the secret is not in the message" no_typo_secret
+t_err 2 "--json=1 is named as an option that takes no value" \
+	'list: --json takes no value' kmc list --json=1
+t_err 2 "... also abbreviated (--js=1)" 'list: --json takes no value' kmc list --js=1
+t_err 2 "an unknown short option after a known one is named alone (-Z)" \
+	'list: unknown option -Z ' kmc list --json -Zq
 
 # A shell's <(...) names a descriptor's link, which a secret file must
 # not be: the message gives the descriptor option to use instead (it
