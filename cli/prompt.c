@@ -21,12 +21,18 @@ static void on_signal(int sig)
 }
 
 /*
- * The signals that end kmc while echo is off: each would leave the
- * terminal without echo (SIGHUP from a service manager or kill, SIGQUIT
- * from ^\). One kmc was started ignoring (a background job, nohup)
+ * The signals that end or stop kmc while echo is off: each would leave
+ * the terminal without echo (SIGHUP from a service manager or kill,
+ * SIGQUIT from ^\), or, for the stop signals (^Z), come back after fg
+ * with the echo the shell had put back meanwhile: the rest of the secret
+ * shown as it is typed. As OpenBSD's readpassphrase, echo is restored,
+ * the signal taken as it would have been, and after a stop the prompt
+ * starts over. One kmc was started ignoring (a background job, nohup)
  * stays ignored.
  */
-static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static const int prompt_signals[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU,
+};
 
 static void catch_prompt_signals(struct sigaction *old)
 {
@@ -50,9 +56,12 @@ static void restore_prompt_signals(const struct sigaction *old)
 
 /*
  * Read one line from the terminal with echo off into a guarded secret.
- * Returns 0, CLI_NO_TTY when there is no terminal, or a kmc error.
+ * Returns 0, CLI_NO_TTY when there is no terminal, or a kmc error; one
+ * of prompt_signals cut it off: CLI_INTERRUPTED, the signal in *ret_sig,
+ * the terminal and the signal handlers as they were.
  */
-static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
+static int tty_read_once(const char *prompt, size_t max, kmc_secret **ret,
+	int *ret_sig)
 {
 	struct termios old, raw;
 	struct sigaction old_sig[ELEMENTS(prompt_signals)];
@@ -120,12 +129,26 @@ static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
 		r = kmc_secret_shrink(s, len);
 	if (r < 0) {
 		kmc_secret_free(s);
-		if (interrupted)
-			raise(interrupted);
+		*ret_sig = interrupted;
 		return r;
 	}
 	*ret = s;
 	return 0;
+}
+
+static int tty_read(const char *prompt, size_t max, kmc_secret **ret)
+{
+	for (;;) {
+		int sig = 0, r = tty_read_once(prompt, max, ret, &sig);
+
+		if (!sig)
+			return r;
+		/* Echo is back: the signal does now what it would have. */
+		raise(sig);
+		if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+			return CLI_INTERRUPTED;
+		/* Continued (fg): what was typed is gone; ask again. */
+	}
 }
 
 /*

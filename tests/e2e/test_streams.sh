@@ -200,6 +200,44 @@ if command -v script >/dev/null; then
 	}
 	check "SIGHUP at the password prompt: kmc dies of it, the terminal echoes again" \
 		hup_at_prompt
+
+	# ^Z at the prompt, then fg in an interactive bash: bash gives the
+	# terminal its echo back while kmc is stopped; kmc must turn it off
+	# again when continued (it read on with echo, showing the rest of the
+	# password as it was typed). Each step waits (bounded) for the last.
+	tstp_at_prompt() {
+		local name=tstp-$$ pid='' pts='' i
+		kmc_pid() { # the kmc asking for $name, once it runs
+			local d
+			for d in /proc/[0-9]*; do
+				{ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null |
+					grep -q "password set $name" && { echo "${d#/proc/}"; return; }
+			done
+		}
+		state() { awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null; }
+		echo_off() { stty -a -F "$pts" 2>/dev/null | grep -q -- '-echo '; }
+		wait_for() { # wait_for CMD...: poll until CMD succeeds (bounded)
+			for ((i = 0; i < 200; i++)); do "$@" && return 0; sleep 0.05; done
+			return 1
+		}
+		{
+			printf '%s\n' "$(printf '%q ' "$KMC" --vault "$V" password set "$name")"
+			wait_for eval 'pid=$(kmc_pid); [ -n "$pid" ]' &&
+				wait_for eval 'pts=$(readlink /proc/$pid/fd/* | grep -m1 "^/dev/pts/")' &&
+				wait_for echo_off && kill -TSTP "$pid" &&
+				wait_for eval '[ "$(state)" = T ]' && echo fg &&
+				wait_for eval '[ "$(state)" != T ]' &&
+				{ wait_for echo_off && echo "echo off after fg" ||
+					echo "echo on after fg"; } >"$T/tstp.result"
+			[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+			echo exit
+		} | timeout -k 5 60 script -qec "bash --norc --noprofile -i" /dev/null \
+			>"$T/tstp.out" 2>&1
+		grep -qx "echo off after fg" "$T/tstp.result" 2>/dev/null ||
+			{ cat "$T/tstp.result" "$T/tstp.out" 2>/dev/null | tr -d '\r' >&2; false; }
+	}
+	check "^Z at the password prompt, then fg: the prompt has its echo off again" \
+		tstp_at_prompt
 else
 	echo "# terminal checks skipped: no script(1)"
 fi
