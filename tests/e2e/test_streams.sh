@@ -3,8 +3,11 @@
 # standard output on /dev/full, closed, or a pipe nobody reads any more;
 # descriptors 0, 1 and 2 closed at start (cron, `>&-`). A failed write
 # is an exit code and a message, never exit 0 and never a silent death;
-# no message ever lands in a vault file that took a closed descriptor's
-# number.
+# no message or secret ever lands in a vault file that took a closed
+# descriptor's number. Then what else a script meets: the descriptors a
+# server's children inherit, a secret typed as an option's value, a
+# secret option naming a descriptor's link or a terminal, and signals
+# (SIGHUP, ^Z) at the no-echo prompt.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/vault
@@ -38,7 +41,7 @@ exec 8<>"$T/fifo" 9>"$T/fifo" 8<&-
 to_gone() { "$@" >&9; }
 t_err 6 "password get into a pipe nobody reads exits 6 saying so (not killed by SIGPIPE)" \
 	'standard output: Broken pipe' to_gone kmc password get db
-t_err 6 "... so do status and audit" 'Broken pipe' to_gone kmc status
+t_err 6 "... so does status" 'standard output: Broken pipe' to_gone kmc status
 t_err 6 "... (audit)" 'standard output: Broken pipe' to_gone kmc audit
 t_err 6 "... (mk list)" 'standard output: Broken pipe' to_gone kmc mk list
 t_err 6 "... (protector list)" 'standard output: Broken pipe' to_gone kmc protector list
