@@ -189,6 +189,8 @@ int open_vault_keep(cli_opts *a, unsigned flags, cli_unlock *u,
 /* As open_vault(), but never prompts: no passphrase or PIN is asked for. */
 int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
+/* After EAGAIN on a non-blocking stdout: wait until it is writable. */
+int cli_wait_stdout(void);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
 	const cli_secret_src *src);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include "cli.h"
 
@@ -253,6 +254,23 @@ int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret)
 	return open_vault_as(a, flags, 0, ret);
 }
 
+/*
+ * After EAGAIN on standard output: wait until it takes more. A parent may
+ * hand kmc a non-blocking pipe (O_NONBLOCK is shared with it): a reader
+ * slower than kmc must not cut a secret or a keystore short. 0, or -1
+ * with errno set.
+ */
+int cli_wait_stdout(void)
+{
+	struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
+	int r;
+
+	do
+		r = poll(&pfd, 1, -1);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : 0;
+}
+
 /* Write all of buf to stdout; a closed pipe is an I/O fault. */
 int write_out(const void *buf, size_t len)
 {
@@ -263,6 +281,9 @@ int write_out(const void *buf, size_t len)
 
 		if (n < 0) {
 			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+			    cli_wait_stdout() == 0)
 				continue;
 			return cli_fail(-errno, "writing to standard output");
 		}

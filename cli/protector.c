@@ -164,7 +164,8 @@ int show_recovery(const kmc_secret *key, unsigned id)
 
 	do
 		w = writev(STDOUT_FILENO, iov, 2);
-	while (w < 0 && errno == EINTR);
+	while (w < 0 && (errno == EINTR || ((errno == EAGAIN ||
+		errno == EWOULDBLOCK) && cli_wait_stdout() == 0)));
 	if (w < 0)
 		return cli_fail(-errno, "writing to standard output");
 	/* A short write: the rest as write_out() writes anything. */

@@ -52,6 +52,54 @@ t_err 6 "init --protector recovery into a gone pipe says nobody has the key" \
 	to_gone "$KMC" --vault "$T/rv" init --protector recovery
 exec 9>&-
 
+# A non-blocking pipe (a parent's O_NONBLOCK, shared with kmc) that is
+# full: kmc waits for its reader instead of failing halfway through the
+# secret (EAGAIN). The pipe holds one page, filled but for 3 bytes (a
+# write of up to a page is all or nothing: none of it fits); the reader
+# drains it once kmc has exited or waits in poll (its wchan; where that
+# cannot be read, after a bounded wait).
+nonblocking_full() { # nonblocking_full EXPECTED CMD...: stdout is EXPECTED, exit 0
+	python3 - "$@" <<'PY'
+import fcntl, os, subprocess, sys, time
+want = sys.argv[1].encode()
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)          # F_SETPIPE_SZ: one page
+size = fcntl.fcntl(w, 1032)         # F_GETPIPE_SZ
+filler = b"x" * (size - 3)
+os.write(w, filler)
+os.set_blocking(w, False)
+p = subprocess.Popen(sys.argv[2:], stdout=w)
+os.close(w)
+def waiting():
+    try:
+        with open("/proc/%d/wchan" % p.pid) as f:
+            return "poll" in f.read()
+    except OSError:
+        return False
+for _ in range(1000):               # bounded: until kmc is done or waits
+    if p.poll() is not None or waiting():
+        break
+    time.sleep(0.01)
+got = b""
+while True:
+    b = os.read(r, 65536)
+    if not b:
+        break
+    got += b
+rc = p.wait()
+if rc != 0 or got != filler + want:
+    print("exit %d, %d bytes after the filler" % (rc, len(got) - len(filler)),
+          file=sys.stderr)
+    sys.exit(1)
+PY
+}
+if command -v python3 >/dev/null; then
+	check "password get into a full non-blocking pipe waits and prints it whole" \
+		nonblocking_full 'hunter2' "$KMC" --vault "$V" password get db
+else
+	echo "# non-blocking pipe check skipped: no python3"
+fi
+
 # ---- descriptors 0, 1 and 2 closed at start ------------------------------------------
 
 # No vault file may take a closed descriptor's number: messages for
