@@ -151,6 +151,11 @@ int store_txn_begin(store *st, store_txn *ret)
 	if (st->writing)
 		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
 			"handle: write through it, or commit or abort it first");
+	/* Its reads would not see the change it makes. */
+	if (st->pinned)
+		return kmc_detail(KMC_E_BUSY, "this vault handle's reads are "
+			"held to one version (kmc_vault_snapshot): end that "
+			"before a change");
 	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
 }
 

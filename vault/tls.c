@@ -18,30 +18,67 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
-	const char *propq, EVP_PKEY **ret)
+/* The key in the vault, parsed. A server loads its keys in bulk: each
+   read maps its record's page, its bucket's, a digest node's and the
+   B-trees' upper pages, each with up to 15 neighbours (the kernel's
+   fault-around, some 500 KiB a read), and they leave before the key is
+   parsed: one madvise a load (a few us, against 150 us and more for the
+   parse). */
+static int key_in_vault(kmc_vault *v, const char *name, const kmc_secret *der,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
 {
-	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
-	token_key_rec rec;
 	int r;
 
-	store_set_bulk(&v->st, 1);
-	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
-	store_set_bulk(&v->st, 0);
-	if (r < 0 && token_key_instead(v, name, r, &rec))
-		return token_key_load(v, name, &rec, libctx, propq, ret);
-	KMC_GUARD(r);
-	/* A server loads its keys in bulk: each read maps its record's
-	   page, its bucket's, a digest node's and the B-trees' upper pages,
-	   each with up to 15 neighbours (the kernel's fault-around, some
-	   500 KiB a read), and they leave before the key is parsed: one
-	   madvise a load (a few us, against 150 us and more for the parse). */
 	store_release_pages(&v->st, 1);
 	r = key_from_pkcs8_ex(der, libctx, propq, ret);
 	if (r == KMC_E_CORRUPT)
 		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
 			name);
 	return r;
+}
+
+typedef struct key_job {
+	const char *name;
+	OSSL_LIB_CTX *libctx;
+	const char *propq;
+	EVP_PKEY *key;
+} key_job;
+
+/* One snapshot: a key in the vault, else the token key record, never
+   the one read before a change and the other after it. */
+static int key_read(kmc_vault *v, void *arg)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
+	key_job *j = arg;
+	token_key_rec rec;
+	int r;
+
+	store_set_bulk(&v->st, 1);
+	r = vault_part_get(v, j->name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	store_set_bulk(&v->st, 0);
+	if (r < 0 && token_key_instead(v, j->name, r, &rec))
+		return token_key_load(v, j->name, &rec, j->libctx, j->propq,
+			&j->key);
+	KMC_GUARD(r);
+	return key_in_vault(v, j->name, der, j->libctx, j->propq, &j->key);
+}
+
+static void key_undo(void *arg)
+{
+	key_job *j = arg;
+
+	EVP_PKEY_free(j->key);
+	j->key = NULL;
+}
+
+static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
+{
+	key_job j = { name, libctx, propq, NULL };
+
+	KMC_GUARD(vault_read_one_version(v, name, key_read, key_undo, &j));
+	*ret = j.key;
+	return 0;
 }
 
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)

@@ -323,14 +323,16 @@ KMC_INTERNAL int vault_item_read(kmc_vault *v, const char *name,
 KMC_INTERNAL void vault_item_audit(kmc_vault *v, const char *name,
 	const record_info *info);
 
-/* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
-   name too long for a bundle part refused as such. */
-/* oneversion.c: read(v, arg) run again, undo(arg) first, while the
-   store's generation moves under it (8 times at most: then KMC_E_BUSY,
-   naming what); its result once the generation held still. */
+/* oneversion.c: read(v, arg) with every read of the store in one
+   snapshot (store_pin()), its result; run again, undo(arg) first, only
+   when read answers KMC_E_BUSY (something it read outside the snapshot
+   disagreed with it), 8 times at most, then KMC_E_BUSY naming what.
+   Nested in another's snapshot, read's result as it is. */
 KMC_INTERNAL int vault_read_one_version(kmc_vault *v, const char *what,
 	int (*read)(kmc_vault *v, void *arg), void (*undo)(void *arg),
 	void *arg) KMC_MUST_CHECK;
+/* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
+   name too long for a bundle part refused as such. */
 KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
 	const char *part, kmc_item_type type, kmc_secret **ret) KMC_MUST_CHECK;
 
