@@ -86,24 +86,37 @@ static void lb_printf(line_buf *b, const char *fmt, ...)
 	lb_put(b, tmp, (size_t)n);
 }
 
-/* A JSON string: quotes, backslash and control bytes escaped; other
-   bytes as they are (names are checked text; error details may hold
-   anything, which the escapes keep on one line). */
+/* A JSON string: quotes, backslash and control bytes escaped; UTF-8
+   text as it is. A byte that is not part of well-formed UTF-8 (an error
+   detail may hold a path of any bytes) is written as the text \xNN, as
+   kmc_escape() shows it: JSON is UTF-8, and a record with such a byte
+   as it is would not parse for an auditor's tools. C1 controls too. */
 static void lb_str(line_buf *b, const char *s)
 {
-	lb_put(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
 
+	lb_put(b, "\"", 1);
+	while (left > 0) {
+		unsigned char c = *p;
+
+		n = 1;
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 
 			lb_put(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
 			lb_printf(b, "\\u%04x", c);
+		} else if (c < 0x80) {
+			lb_put(b, (const char *)p, 1);
+		} else if ((n = kmc_utf8_len(p, left)) > 0) {
+			lb_put(b, (const char *)p, n);
 		} else {
-			lb_put(b, (const char *)&c, 1);
+			n = 1;
+			lb_printf(b, "\\\\x%02x", c);
 		}
+		p += n;
+		left -= n;
 	}
 	lb_put(b, "\"", 1);
 }

@@ -387,4 +387,34 @@ for what in "audit" "audit verify" "status"; do
 done
 t "after the rotations, the log verifies" "$KMC" --vault "$QV" audit verify
 
+# ---- a user name that is not UTF-8 ----------------------------------------------
+# The records are JSON, which is UTF-8: a byte of another encoding in a
+# field (a user name from a Latin-1 /etc/passwd, a path in an error
+# detail) was written as it was, and jq, Python and a SIEM's parser
+# refused the line. It is written as the text \xNN, as kmc prints such a
+# byte. The name comes from /etc/passwd, replaced for this process only
+# in a mount namespace of its own (nothing of the host's changes).
+UV=$T/uv
+t "a vault for the Latin-1 user" "$KMC" --vault "$UV" init
+sed '1s/^root:/r\xe9oot:/' /etc/passwd >"$T/passwd.latin1"
+latin1() {
+	unshare -m sh -c 'mount --bind "$1" /etc/passwd && shift && exec "$@"' _ \
+		"$T/passwd.latin1" "$@"
+}
+if [ "$(id -u)" = 0 ] && latin1 true 2>/dev/null; then
+	t "password set as a user whose name is r\\xe9oot in Latin-1" \
+		latin1 "$KMC" --vault "$UV" password set db --password-file "$PW"
+	check "every line of audit.log is UTF-8 (iconv)" \
+		sh -c "iconv -f UTF-8 -t UTF-8 '$UV/audit.log' >/dev/null"
+	check "every line of audit.log parses (jq)" \
+		sh -c "jq -e -s 'length >= 3' '$UV/audit.log' >/dev/null"
+	check "the record names the user with the byte as \\xe9" \
+		grep -qF '"user":"r\\xe9oot"' "$UV/audit.log"
+	t "the log verifies" "$KMC" --vault "$UV" audit verify
+	check "kmc audit --item db shows the user as r\\xe9oot" \
+		bash -c "'$KMC' --vault '$UV' audit --item db | grep -qF 'r\\\\xe9oot'"
+else
+	echo "# skip: no mount namespace here (unshare -m): the Latin-1 user name is not tried"
+fi
+
 done_testing
