@@ -294,7 +294,8 @@ static int check_anchor(const char *file, X509 *x, unsigned flags,
 	char subject[256], date[64];
 	int is_ca, cmp;
 
-	X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+	KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
+		sizeof(subject)));
 	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
 	if (cmp >= 0) {
 		when(X509_get0_notBefore(x), date, sizeof(date));
@@ -360,8 +361,8 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 
 	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
 	KMC_GUARD(input_error(crl_parse(file, raw, len, &crl)));
-	if (!X509_NAME_oneline(X509_get_subject_name(x), subject,
-			sizeof(subject)))
+	if (x509_name_text(X509_get_subject_name(x), subject,
+			sizeof(subject)) < 0)
 		goto out;
 	next = X509_CRL_get0_nextUpdate(crl);
 	/* -2: the names' canonical forms could not be made. */

@@ -420,9 +420,12 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 /* ---------------------------------------------------------------- */
 /* Verification                                                      */
 
+/* The subject as messages name it, the form cert info prints (RFC
+   2253: CN=web,O=Acme), not OpenSSL's one-line /CN=web/O=Acme. */
 static void name_of(X509 *x, char *buf, size_t size)
 {
-	X509_NAME_oneline(X509_get_subject_name(x), buf, (int)size);
+	if (x509_name_text(X509_get_subject_name(x), buf, size) < 0)
+		snprintf(buf, size, "(a name kmc could not print: out of memory)");
 }
 
 static int check_dates(const char *show, STACK_OF(X509) *certs)

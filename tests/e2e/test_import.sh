@@ -297,7 +297,7 @@ sign_dated() { # sign_dated START END OUT: the server CSR signed for those dates
 		-extensions server -in "$P/server.csr" -out "$3")
 }
 check "signed an expired server certificate" sign_dated 20200101000000Z 20210101000000Z "$B/expired.crt"
-refused 9 "an expired certificate is refused (exit 9)" 'expired\.crt: certificate .*has expired' \
+refused 9 "an expired certificate is refused (exit 9)" 'expired\.crt: certificate CN=localhost has expired' \
 	"${CA[@]}" -s "$B/expired.crt" -k "$P/server.key" --password-file "$PW"
 check "signed a not-yet-valid server certificate" sign_dated 20990101000000Z 20991231000000Z "$B/future.crt"
 refused 9 "a not-yet-valid certificate is refused (exit 9)" 'future\.crt: certificate .*not valid yet' \
