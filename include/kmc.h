@@ -335,7 +335,9 @@ KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
  * Hold it for a few reads, not for a handle's life: the version it
  * holds keeps its pages from reuse, and the item store grows beside a
  * writer while it is held. A change through v meanwhile is refused
- * (KMC_E_BUSY). Returns 0; KMC_E_BUSY (one is held already), KMC_E_STORE.
+ * (KMC_E_BUSY), and so is the load of a key on a token that another
+ * process replaced since (the kmc provider reads the vault as it is now).
+ * Returns 0; KMC_E_BUSY (one is held already), KMC_E_STORE.
  */
 KMC_API int kmc_vault_snapshot(kmc_vault *v) KMC_MUST_CHECK KMC_NONNULL(1);
 /* kmc_vault_snapshot_end - reads see the vault as it is again. */
