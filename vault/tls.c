@@ -39,46 +39,68 @@ static int key_in_vault(kmc_vault *v, const char *name, const kmc_secret *der,
 
 typedef struct key_job {
 	const char *name;
-	OSSL_LIB_CTX *libctx;
-	const char *propq;
-	EVP_PKEY *key;
+	kmc_secret *der;	/* a key in the vault */
+	int token;		/* else a key on a token, rec */
+	token_key_rec rec;
 } key_job;
 
 /* One snapshot: a key in the vault, else the token key record, never
    the one read before a change and the other after it. */
 static int key_read(kmc_vault *v, void *arg)
 {
-	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
 	key_job *j = arg;
-	token_key_rec rec;
 	int r;
 
 	store_set_bulk(&v->st, 1);
-	r = vault_part_get(v, j->name, "key", KMC_ITEM_PRIVATE_KEY, &der);
+	r = vault_part_get(v, j->name, "key", KMC_ITEM_PRIVATE_KEY, &j->der);
 	store_set_bulk(&v->st, 0);
-	if (r < 0 && token_key_instead(v, j->name, r, &rec))
-		return token_key_load(v, j->name, &rec, j->libctx, j->propq,
-			&j->key);
-	KMC_GUARD(r);
-	return key_in_vault(v, j->name, der, j->libctx, j->propq, &j->key);
+	if (r < 0 && token_key_instead(v, j->name, r, &j->rec)) {
+		j->token = 1;
+		return 0;
+	}
+	return r;
 }
 
 static void key_undo(void *arg)
 {
 	key_job *j = arg;
 
-	EVP_PKEY_free(j->key);
-	j->key = NULL;
+	kmc_secret_free(j->der);
+	j->der = NULL;
+	j->token = 0;
 }
 
+#define KEY_LOAD_TRIES 8
+
+/*
+ * The record is read in a snapshot, the key parsed or loaded after it
+ * ends. A token key the provider loads is checked against the record
+ * (KMC_E_BUSY when another process replaced it in between): read again,
+ * unless the caller holds a snapshot of its own, whose reads would give
+ * the same record; that caller reads again, or says so.
+ */
 static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
 	const char *propq, EVP_PKEY **ret)
 {
-	key_job j = { name, libctx, propq, NULL };
+	int r = KMC_E_BUSY;
 
-	KMC_GUARD(vault_read_one_version(v, name, key_read, key_undo, &j));
-	*ret = j.key;
-	return 0;
+	for (int i = 0; i < KEY_LOAD_TRIES && r == KMC_E_BUSY; i++) {
+		key_job j = { .name = name };
+
+		if (i)
+			kmc_detail_clear();
+		KMC_GUARD(vault_read_one_version(v, name, key_read, key_undo,
+			&j));
+		if (!j.token) {
+			r = key_in_vault(v, name, j.der, libctx, propq, ret);
+			kmc_secret_free(j.der);
+			return r;
+		}
+		r = token_key_load(v, name, &j.rec, libctx, propq, ret);
+		if (v->st.pinned)
+			break;
+	}
+	return r;
 }
 
 int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
