@@ -107,6 +107,10 @@ static int cmd_restore(cli_opts *a)
 			"grow); those issued after it are unknown to them (kmc ca "
 			"revoke CA --cert FILE revokes one)",
 			info.cas);
+	if (info.trust_files)
+		cli_note("%" PRIu64 " trust sync file(s) written again to hold "
+			"the restored trust stores (kmc trust list names them): "
+			"reload the servers that read them", info.trust_files);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -118,6 +118,15 @@ KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
  * restore_finish(); or -errno with a detail.
  */
 KMC_INTERNAL int restore_recover(int dirfd, const char *dir) KMC_MUST_CHECK;
+/*
+ * restore_sync_trust (vault/recover.c) - at the open that finishes a
+ * restore, before its mark goes (a kill before then leaves it to the next
+ * writable open): write each trust sync file that does not hold its
+ * restored store again. Best effort: a file that cannot be written must
+ * not keep the vault from opening; the count and the fault stay in v for
+ * kmc_vault_restore() to report.
+ */
+KMC_INTERNAL void restore_sync_trust(kmc_vault *v);
 /* Remove the restore's mark: the restore is over. */
 KMC_INTERNAL int restore_finish(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Step 3 of a restore: move the staged set over the vault's files;

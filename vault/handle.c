@@ -532,6 +532,7 @@ void kmc_vault_close(kmc_vault *v)
 	free(v->ks);
 	free(v->token_note);
 	free(v->token_intent);
+	free(v->trust_resync_detail);
 	if (v->dirfd >= 0)
 		close(v->dirfd);	/* also drops the writer lock */
 	free(v->dir);
@@ -743,9 +744,12 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		   and one finished before the tree exists is in the build. */
 		KMC_GUARD(storetree_make(&v->st));
 		KMC_GUARD(bind_settle(v));
-		/* A restore is over once what it put back is bound. */
-		if (restored)
+		/* A restore is over once what it put back is bound, and the
+		   trust sync files hold its stores. */
+		if (restored) {
+			restore_sync_trust(v);
 			KMC_GUARD(restore_finish(v->dirfd, dir));
+		}
 	}
 	audit_op(v, NULL);
 	/* Only a writer re-seals the keystore; readers need no root key. */

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "backup.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
+#include "trust.h"
 
 int restore_pending(int dirfd)
 {
@@ -82,6 +84,19 @@ int restore_apply(int dirfd, const char *dir)
 	if (sfd >= 0)
 		backup_remove_built(dirfd, RESTORE_STAGE_NAME);
 	return 0;
+}
+
+void restore_sync_trust(kmc_vault *v)
+{
+	int r = trust_resync(v, &v->trust_resynced);
+
+	if (r < 0) {
+		v->trust_resync_err = r;
+		free(v->trust_resync_detail);
+		v->trust_resync_detail = strdup(kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+	}
+	kmc_detail_clear();
 }
 
 /* The last step: the restored files are bound (or cannot be), the mark

@@ -219,6 +219,19 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 			info->cas = cas.n;
 		free(cas.name);
 		kmc_detail_clear();
+		/* The files kmc trust sync keeps equal to a trust store are
+		   outside the vault: the open that finished the restore wrote
+		   them again from the restored stores. */
+		info->trust_files = v->trust_resynced;
+		r = v->trust_resync_err;
+		if (r < 0) {
+			snprintf(d, sizeof(d), "%s", v->trust_resync_detail ?
+				v->trust_resync_detail : kmc_strerror(r));
+			kmc_vault_close(v);
+			return kmc_detail(r, "%s: restored, but a trust sync "
+				"file still holds the trust store as it was "
+				"before the restore: %s", dir, d);
+		}
 		kmc_vault_close(v);
 		return 0;
 	}

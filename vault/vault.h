@@ -170,6 +170,11 @@ struct kmc_vault {
 					   (tokenpending.h) */
 	char *token_intent;	/* a key the token makes for this change,
 				   listed until its commit (tokenpending.h) */
+	/* An open that finished a restore: the trust sync files it wrote
+	   again, and why one could not be (restore_sync_trust()). */
+	uint64_t trust_resynced;
+	int trust_resync_err;
+	char *trust_resync_detail;
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */

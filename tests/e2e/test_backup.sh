@@ -207,6 +207,42 @@ t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 
 	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
 check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$LAST_ERR"
 
+# ---- trust sync files across a restore ------------------------------------------------
+
+# A file kmc trust sync keeps (a server's CA file) lies outside the vault:
+# after a restore it must hold what the restored store holds, or a server
+# goes on trusting a CA the vault no longer lists.
+SV=$T/sv
+"$KMC" --vault "$SV" init 2>/dev/null
+for c in ca1 ca2; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$c.key" \
+		-out "$T/$c.crt" -subj "/CN=$c" -days 30 2>/dev/null
+done
+mkdir -m 700 "$T/srv"
+"$KMC" --vault "$SV" trust add one "$T/ca1.crt" 2>/dev/null
+t "a trust store kept in a server's CA file" "$KMC" --vault "$SV" trust sync --file "$T/srv/ca.pem" default
+"$KMC" --vault "$SV" backup --out "$T/sv-bk" 2>/dev/null
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+check "a CA trusted after the backup is in the CA file" grep -q '^# two$' "$T/srv/ca.pem"
+t_err 0 "a restore writes the CA file again and says so" \
+	'1 trust sync file\(s\) written again .*reload the servers' "$KMC" --vault "$SV" restore "$T/sv-bk"
+check "... which no longer holds the CA the restored store does not list" \
+	bash -c '! grep -q "^# two$" "$1" && grep -q "^# one$" "$1"' _ "$T/srv/ca.pem"
+check "... and is what kmc trust export prints of the store" \
+	bash -c 'cmp "$2" <("$1" --vault "$3" trust export --out - 2>/dev/null)' _ "$KMC" "$T/srv/ca.pem" "$SV"
+"$KMC" --vault "$SV" restore "$T/sv-bk" --json >"$T/sv.json" 2>"$T/sv.err"
+check "a second restore finds the file right: nothing written, no such note" \
+	bash -c 'jq -e ".trust_files == 0" "$1" >/dev/null && ! grep -q "trust sync" "$2"' _ "$T/sv.json" "$T/sv.err"
+t "kmc verify after it" "$KMC" --vault "$SV" verify
+t "kmc audit verify after it" "$KMC" --vault "$SV" audit verify
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
+t_err 5 "a CA file turned into a link: the restore says it is made but the file was not written" \
+	"restored, but a trust sync file still holds the trust store as it was before the restore: .*srv/ca.pem is a symbolic link" \
+	"$KMC" --vault "$SV" restore "$T/sv-bk"
+check "... and the link's target is left alone" grep -q '^# two$' "$T/srv/real.pem"
+t "... the vault is restored and healthy" "$KMC" --vault "$SV" status
+
 # ---- backups while servers read and a writer writes -----------------------------------
 
 # Races are for the plain and ASan builds: under memcheck (make
