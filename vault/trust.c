@@ -410,6 +410,9 @@ int kmc_trust_sync(kmc_vault *v, const char *sname, const char *path,
 	if (i < t->n_files)
 		return kmc_detail(KMC_E_EXISTS, "trust store %s already keeps %s",
 			store_or_default(sname), abs);
+	/* A file in a vault's folder could be taken for the vault's own
+	   (.kmc-restore would make every open see a restore cut off). */
+	KMC_GUARD(out_folder_check(abs));
 	if (t->n_files == KMC_TRUST_FILES_MAX)
 		return kmc_detail(KMC_E_LIMIT, "trust store %s keeps %d files, "
 			"the most it can", store_or_default(sname),

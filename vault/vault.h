@@ -188,6 +188,9 @@ struct kmc_vault {
  * naming the folder.
  */
 KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
+/* The same for path in the folder already open on dirfd. */
+KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
+	KMC_MUST_CHECK;
 
 /* paths.c */
 KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
