@@ -74,6 +74,30 @@ same() { snapshot "$V" | diff - "$T/before" >&2; }
 t_err 4 "a backup of another vault is refused, naming both vault ids" \
 	"is a backup of vault $oid, but $V holds vault $id" kmc restore "$T/other-bk"
 check "... and nothing changed" same
+# Another vault's keystores copied over this one's, its item store left:
+# the folder is this vault's, but those keystores may still open the
+# other vault's kmc: strings. Refused, saying to move them out; then the
+# restore goes through.
+KC=$T/kc
+"$KMC" --vault "$KC" init 2>/dev/null
+"$KMC" --vault "$KC" password set k --password-file "$T/one" 2>/dev/null
+"$KMC" --vault "$KC" backup --out "$T/kc-bk" 2>/dev/null
+kid=$("$KMC" --vault "$KC" status --json 2>/dev/null | jq -r .vault_id)
+cp -p "$OTHER/kmc.ks" "$OTHER/StandbyKsf.ks" "$KC/"
+snapshot "$KC" >"$T/kc-before"
+kc_same() { snapshot "$KC" | diff - "$T/kc-before" >&2; }
+t_err 4 "another vault's keystores over this one's items.mdb: refused, saying to move them out" \
+	"$KC/items.mdb is of vault $kid, as the backup .*kc-bk is, but the keystores in $KC are another vault's: .*move kmc.ks and StandbyKsf.ks out of $KC" \
+	"$KMC" --vault "$KC" restore "$T/kc-bk"
+check "... and nothing changed" kc_same
+cp -p "$V/StandbyKsf.ks" "$KC/StandbyKsf.ks"
+t_err 4 "... the same with the twins of two other vaults" "move kmc.ks and StandbyKsf.ks out of $KC" \
+	"$KMC" --vault "$KC" restore "$T/kc-bk"
+t_err 4 "... where an open says to move both out and restore" "move both out of $KC .*kmc restore" \
+	"$KMC" --vault "$KC" status
+mkdir -m 700 "$T/kc-aside" && mv "$KC/kmc.ks" "$KC/StandbyKsf.ks" "$T/kc-aside/"
+t "... moved out, the restore goes through" "$KMC" --vault "$KC" restore "$T/kc-bk"
+t_out "... and k reads back" 'one' "$KMC" --vault "$KC" password get k
 for f in kmc.ks StandbyKsf.ks items.mdb backup.manifest; do
 	rm -rf "$T/bad" && cp -a "$B" "$T/bad"
 	size=$(stat -c %s "$T/bad/$f")
