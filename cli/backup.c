@@ -111,6 +111,13 @@ static int cmd_restore(cli_opts *a)
 		cli_note("%" PRIu64 " trust sync file(s) written again to hold "
 			"the restored trust stores (kmc trust list names them): "
 			"reload the servers that read them", info.trust_files);
+	if (info.trust_files_left)
+		cli_note("%" PRIu64 " trust sync file(s) the restored trust "
+			"stores keep hold other certificates and were left as "
+			"they are: %s held no vault, and a restore there changes "
+			"no file outside it (kmc trust list names them; kmc trust "
+			"sync STORE --file F --stop, then again, writes one)",
+			info.trust_files_left, dir);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -747,7 +747,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		/* A restore is over once what it put back is bound, and the
 		   trust sync files hold its stores. */
 		if (restored) {
-			restore_sync_trust(v);
+			restore_sync_trust(v, restored > 1);
 			KMC_GUARD(restore_finish(v->dirfd, dir));
 		}
 	}

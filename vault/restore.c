@@ -239,6 +239,7 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 		   outside the vault: the open that finished the restore wrote
 		   them again from the restored stores. */
 		info->trust_files = v->trust_resynced;
+		info->trust_files_left = v->trust_left;
 		r = v->trust_resync_err;
 		if (r < 0) {
 			snprintf(d, sizeof(d), "%s", v->trust_resync_detail ?
@@ -405,8 +406,12 @@ int kmc_vault_restore(const char *dir, const char *from,
 			goto fail;
 	}
 	vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
+	/* Whether a vault was there (its keystores or its store): only
+	   then does finishing the restore write the trust sync files. */
 	len = (size_t)snprintf(mark, sizeof(mark), "kmcvault-restore 1\n"
-		"vault_id %s\ngeneration %" PRIu64 "\n", want, m.generation);
+		"vault_id %s\ngeneration %" PRIu64 "\nreplaced %d\n", want,
+		m.generation, found || faccessat(dirfd, STORE_NAME, F_OK,
+		AT_SYMLINK_NOFOLLOW) == 0);
 	r = kmc_write_atomic_ex(dirfd, RESTORE_MARK_NAME, mark, len, 0600, 0,
 		&published);
 	if (r < 0 && !published)

@@ -90,8 +90,9 @@ KMC_INTERNAL int trust_meta_with(const uint8_t *meta, size_t len,
 KMC_INTERNAL int trust_commit(kmc_vault *v, const char *item,
 	const trust_set *t, int files) KMC_MUST_CHECK;
 /* After kmc restore: each sync file that is not what its (restored)
-   store holds is written again; *ret_files says how many were. */
-KMC_INTERNAL int trust_resync(kmc_vault *v, uint64_t *ret_files)
+   store holds is written again (write), or only counted; *ret_files says
+   how many. */
+KMC_INTERNAL int trust_resync(kmc_vault *v, int write, uint64_t *ret_files)
 	KMC_MUST_CHECK;
 
 #endif

@@ -197,8 +197,10 @@ static int file_holds(const char *path, const char *pem, size_t len)
 	return r == 0 && n == len && memcmp(raw, pem, len) == 0;
 }
 
-/* One store: its files rewritten when any of them differs from it. */
-static int resync_store(kmc_vault *v, const char *sname, uint64_t *ret_files)
+/* One store: its files rewritten (write) when any of them differs from
+   it; *ret_files counts those that did. */
+static int resync_store(kmc_vault *v, const char *sname, int write,
+	uint64_t *ret_files)
 {
 	trust_set *t = NULL;
 	char item[KMC_NAME_MAX + 1], *pem = NULL;
@@ -210,7 +212,9 @@ static int resync_store(kmc_vault *v, const char *sname, uint64_t *ret_files)
 		r = trust_to_pem(t, &pem, &len);
 	for (size_t i = 0; r == 0 && t->n_files > 0 && i < t->n_files; i++)
 		stale += !file_holds(t->files[i], pem, len);
-	if (r == 0 && stale) {
+	if (r == 0 && stale && !write)
+		*ret_files += stale;
+	if (r == 0 && stale && write) {
 		snprintf(item, sizeof(item), "%s%s", TRUST_ITEM_PREFIX, sname);
 		r = trust_commit(v, item, t, 1);
 		if (r == 0)
@@ -221,7 +225,7 @@ static int resync_store(kmc_vault *v, const char *sname, uint64_t *ret_files)
 	return r;
 }
 
-int trust_resync(kmc_vault *v, uint64_t *ret_files)
+int trust_resync(kmc_vault *v, int write, uint64_t *ret_files)
 {
 	AUDIT_OP(v, "kmc_vault_restore: trust sync files");
 	trust_names s = { 0 };
@@ -230,7 +234,7 @@ int trust_resync(kmc_vault *v, uint64_t *ret_files)
 
 	r = trust_names_of(v, TRUST_ITEM_PREFIX, KMC_ITEM_TRUST, &s);
 	for (size_t i = 0; r == 0 && i < s.n; i++) {
-		r = resync_store(v, s.name[i], &n);
+		r = resync_store(v, s.name[i], write, &n);
 		/* A store removed meanwhile keeps no file. */
 		if (r == KMC_E_NOT_FOUND) {
 			kmc_detail_clear();

@@ -173,6 +173,7 @@ struct kmc_vault {
 	/* An open that finished a restore: the trust sync files it wrote
 	   again, and why one could not be (restore_sync_trust()). */
 	uint64_t trust_resynced;
+	uint64_t trust_left;	/* not written: the folder held no vault */
 	int trust_resync_err;
 	char *trust_resync_detail;
 };

@@ -258,6 +258,17 @@ check "... and is what kmc trust export prints of the store" \
 check "a second restore finds the file right: nothing written, no such note" \
 	bash -c 'jq -e ".trust_files == 0" "$1" >/dev/null && ! grep -q "trust sync" "$2"' _ "$T/sv.json" "$T/sv.err"
 t "kmc verify after it" "$KMC" --vault "$SV" verify
+# A restore into a folder that held no vault (a copy to look at) changes
+# no file outside it: the live vault's CA file stays as that vault has it.
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+cp -p "$T/srv/ca.pem" "$T/srv-ca.before"
+t_err 0 "a restore into a new folder leaves the CA file, saying so" \
+	'1 trust sync file\(s\) the restored trust stores keep hold other certificates and were left as they are: .*sv-copy held no vault' \
+	"$KMC" --vault "$T/sv-copy" restore "$T/sv-bk"
+check "... and the CA file is as the live vault has it" cmp "$T/srv-ca.before" "$T/srv/ca.pem"
+"$KMC" --vault "$T/sv-copy2" restore "$T/sv-bk" --json >"$T/svc.json" 2>/dev/null
+check "... --json counts it in trust_files_left, trust_files 0" \
+	jq -e '.trust_files_left == 1 and .trust_files == 0' "$T/svc.json"
 t "kmc audit verify after it" "$KMC" --vault "$SV" audit verify
 "$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
 mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
