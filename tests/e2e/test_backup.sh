@@ -227,6 +227,8 @@ t_rc 3 "... and not without it" "$KMC" --vault "$PV" backup --out "$T/pv-bk2"
 check "... leaving no backup" test ! -e "$T/pv-bk2"
 t_err 0 "restore without the passphrase goes on, saying the MACs were not checked" \
 	'its MACs were not' "$KMC" --vault "$PV" restore "$T/pv-bk"
+check "... and that the vault is not bound yet, naming kmc repair --accept-rollback" \
+	grep -q 'not bound yet: .*kmc repair --accept-rollback' "$LAST_ERR"
 t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 1 over generation 1' \
 	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
 check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$LAST_ERR"
