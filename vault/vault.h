@@ -170,6 +170,12 @@ struct kmc_vault {
 					   (tokenpending.h) */
 	char *token_intent;	/* a key the token makes for this change,
 				   listed until its commit (tokenpending.h) */
+	/* An open that finished a restore: the trust sync files it wrote
+	   again, and why one could not be (restore_sync_trust()). */
+	uint64_t trust_resynced;
+	uint64_t trust_left;	/* not written: the folder held no vault */
+	int trust_resync_err;
+	char *trust_resync_detail;
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */
@@ -183,6 +189,9 @@ struct kmc_vault {
  * naming the folder.
  */
 KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
+/* The same for path in the folder already open on dirfd. */
+KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
+	KMC_MUST_CHECK;
 
 /* paths.c */
 KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);

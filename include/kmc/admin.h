@@ -371,6 +371,14 @@ typedef struct kmc_backup_info {
 					   again before their next CRL;
 					   numbers still grow), what they
 					   issued after it unknown to them */
+	uint64_t trust_files;		/* with verified: the trust sync files
+					   (kmc trust sync) written again to
+					   hold what the restored trust
+					   stores hold */
+	uint64_t trust_files_left;	/* with verified, restored into a folder
+					   that held no vault: those files that
+					   differ from the restored stores, left
+					   as they are */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
