@@ -278,16 +278,43 @@ static int check_link(int dirfd, int linkfd, const char *name,
 	return 0;
 }
 
+/*
+ * A walk that stopped at the folder dirfd with r: -EACCES names the folder
+ * that does not let this user in, its owner and mode, and who to run as.
+ * A bare "Permission denied" leaves a service's operator (www-data at a
+ * nginx reload, an operator in the vault owner's group) guessing which
+ * folder and which user; the vault must be its user's anyway, so the
+ * advice is to run as the owner, never to open the folder up.
+ */
+static int walk_fault(int dirfd, const char *path, int r)
+{
+	char where[PATH_MAX], pwbuf[1024];
+	struct stat st;
+
+	if (r != -EACCES || fstat(dirfd, &st) < 0)
+		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+	dir_name(dirfd, path, where, sizeof(where));
+	if (st.st_uid == geteuid())
+		return kmc_detail(r, "%s: %s: directory %s (mode %04o) is "
+			"yours but does not let you in; chmod u+rx %s", path,
+			kmc_strerror(r), where, (unsigned)(st.st_mode & 07777),
+			where);
+	return kmc_detail(r, "%s: %s: directory %s belongs to uid %u (%s), "
+		"mode %04o, and does not let uid %u in; run as that user "
+		"instead (sudo -u %s)", path, kmc_strerror(r), where,
+		(unsigned)st.st_uid, kmc_user_name(st.st_uid, pwbuf,
+		sizeof(pwbuf)), (unsigned)(st.st_mode & 07777),
+		(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
+		sizeof(pwbuf)));
+}
+
 /* The folder an O_PATH walk ended at, opened for reading. */
 static int open_final(int cur, const char *path, int *ret_fd)
 {
 	int fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0) {
-		int r = -errno;
-
-		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
-	}
+	if (fd < 0)
+		return walk_fault(cur, path, -errno);
 	*ret_fd = fd;
 	return 0;
 }
@@ -349,7 +376,7 @@ static int path_walk(const char *path, const char *what, int *ret_fd)
 			/* The last name may be what the caller is to make. */
 			if (r == -ENOENT && !ret_fd && !p[strspn(p, "/")])
 				return 0;
-			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+			return walk_fault(cur, path, r);
 		}
 		if (fstat(next, &st) < 0) {
 			r = -errno;

@@ -163,6 +163,18 @@ advice_safe "another user's vault"
 t_err 5 "... and so is root opening a new user's default vault (exit 5)" \
 	"$H/.local/share/kmcvault belongs to uid $NOBODY .*sudo -u nobody" \
 	"$KMC" --vault "$H/.local/share/kmcvault" password get db
+# A user the vault's folders do not let in (a web server's worker, an
+# operator in the owner's group) is told which folder, whose it is and
+# whom to run as, not a bare "Permission denied".
+t_err 5 "nobody opening root's 0700 vault is told whose folder it is (exit 5)" \
+	"$V: Permission denied: directory $V belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY in; run as that user instead \\(sudo -u root\\)" \
+	as_nobody env -u KMC_HOST_KEY "$KMC" --vault "$V" password get db
+no_stdout "... and printed no secret"
+advice_safe "a vault another user may not enter"
+mkdir -m 700 "$T/closed"
+t_err 5 "... and a closed folder above the vault is the one named (exit 5)" \
+	"directory $T/closed belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY in" \
+	as_nobody env -u KMC_HOST_KEY "$KMC" --vault "$T/closed/v" list
 chmod 770 "$V"
 t_err 5 "a group-writable vault folder: chmod 700 of the vault itself" "chmod 700 $V" \
 	"$KMC" --vault "$V" password get db
