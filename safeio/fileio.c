@@ -50,7 +50,7 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 		return kmc_detail(KMC_E_PERM, "%s is owned by uid %u, not by "
 			"uid %u who runs this; run as its owner (sudo -u %s) "
 			"or give a file of your own", show, (unsigned)st.st_uid,
-			(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
+			(unsigned)geteuid(), kmc_sudo_user(st.st_uid, pwbuf,
 			sizeof(pwbuf)));
 	if (st.st_mode & rule->forbidden)
 		return kmc_detail(KMC_E_PERM, "%s has mode %04o, which lets "

@@ -153,6 +153,8 @@ KMC_INTERNAL int kmc_publish_dir(int parentfd, const char *tmp,
 
 /* The login name of uid for advice, or "?" (thread-safe). */
 KMC_INTERNAL const char *kmc_user_name(uid_t uid, char *buf, size_t size);
+/* Whom to name in "sudo -u": the login name of uid, or '#uid' quoted. */
+KMC_INTERNAL const char *kmc_sudo_user(uid_t uid, char *buf, size_t size);
 
 #include "folders.h"
 

@@ -31,6 +31,19 @@ const char *kmc_user_name(uid_t uid, char *buf, size_t size)
 	return res->pw_name;
 }
 
+/* Whom sudo -u is to name for uid: its login name, else sudo's '#uid'
+   (quoted: a bare # starts a shell comment), never a "?" that names
+   no one. */
+const char *kmc_sudo_user(uid_t uid, char *buf, size_t size)
+{
+	const char *name = kmc_user_name(uid, buf, size);
+
+	if (strcmp(name, "?"))
+		return name;
+	snprintf(buf, size, "'#%u'", (unsigned)uid);
+	return buf;
+}
+
 /* The absolute path of an open directory, for messages; show if the
    kernel does not say. */
 static void dir_name(int fd, const char *show, char *buf, size_t size)
@@ -175,7 +188,7 @@ int kmc_check_parents(int fd, const char *show, const char *what)
 int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
 {
 	static const kmc_dir_rule own_folder = { 0 };
-	char pwbuf[1024], what[PATH_MAX + 64];
+	char pwbuf[1024], sudobuf[1024], what[PATH_MAX + 64];
 	struct stat st;
 	int r;
 
@@ -207,8 +220,8 @@ int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
 			"instead (sudo -u %s)", show, rule->holds ? " holding " : "",
 			rule->holds ? rule->holds : "", (unsigned)st.st_uid,
 			kmc_user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
-			(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
-			sizeof(pwbuf)));
+			(unsigned)geteuid(), kmc_sudo_user(st.st_uid, sudobuf,
+			sizeof(sudobuf)));
 	if (!(st.st_mode & 022))
 		return 0;
 	/* A vault folder is the vault's own (init makes it 0700); a
@@ -288,7 +301,7 @@ static int check_link(int dirfd, int linkfd, const char *name,
  */
 static int walk_fault(int dirfd, const char *path, int r)
 {
-	char where[PATH_MAX], pwbuf[1024];
+	char where[PATH_MAX], pwbuf[1024], sudobuf[1024];
 	struct stat st;
 
 	if (r != -EACCES || fstat(dirfd, &st) < 0)
@@ -304,8 +317,8 @@ static int walk_fault(int dirfd, const char *path, int r)
 		"instead (sudo -u %s)", path, kmc_strerror(r), where,
 		(unsigned)st.st_uid, kmc_user_name(st.st_uid, pwbuf,
 		sizeof(pwbuf)), (unsigned)(st.st_mode & 07777),
-		(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
-		sizeof(pwbuf)));
+		(unsigned)geteuid(), kmc_sudo_user(st.st_uid, sudobuf,
+		sizeof(sudobuf)));
 }
 
 /* The folder an O_PATH walk ended at, opened for reading. */

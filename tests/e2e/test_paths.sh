@@ -163,6 +163,20 @@ advice_safe "another user's vault"
 t_err 5 "... and so is root opening a new user's default vault (exit 5)" \
 	"$H/.local/share/kmcvault belongs to uid $NOBODY .*sudo -u nobody" \
 	"$KMC" --vault "$H/.local/share/kmcvault" password get db
+# A uid without a name (a container's, a removed user's) is named the way
+# sudo takes it, never as "sudo -u ?".
+NONAME=54321
+while getent passwd "$NONAME" >/dev/null; do NONAME=$((NONAME + 1)); done
+mkdir -m 700 "$T/noname"
+KMC_HOST_KEY=$T/noname/hk "$KMC" --vault "$T/noname/v" init 2>/dev/null
+chown -R "$NONAME" "$T/noname"
+t_err 5 "root opening the vault of a uid without a name is told sudo -u '#uid' (exit 5)" \
+	"$T/noname/v belongs to uid $NONAME .*\\(sudo -u '#$NONAME'\\)" \
+	env KMC_HOST_KEY="$T/noname/hk" "$KMC" --vault "$T/noname/v" list
+cp "$PW" "$T/pw-noname" && chown "$NONAME" "$T/pw-noname"
+t_err 5 "... and so is root reading a password file of that uid (exit 5)" \
+	"$T/pw-noname is owned by uid $NONAME.*\\(sudo -u '#$NONAME'\\)" \
+	"$KMC" --vault "$V" password set other --password-file "$T/pw-noname"
 # A user the vault's folders do not let in (a web server's worker, an
 # operator in the owner's group) is told which folder, whose it is and
 # whom to run as, not a bare "Permission denied".
