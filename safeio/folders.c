@@ -97,16 +97,21 @@ static int parent_fault(const struct stat *st, uid_t user)
 static int check_parent(const struct stat *st, uid_t user,
 	const char *name, const char *what)
 {
-	char pwbuf[1024];
+	char pwbuf[1024], sudobuf[1024];
 	int fault = parent_fault(st, user);
 
+	/* Root making a service's vault in the service's home (sudo kmc
+	   --vault /var/lib/postgresql/kmcvault init) is told the way the
+	   guides give too: run as that user, whose it then is. */
 	if (fault == PARENT_OWNER)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s belongs to "
 			"uid %u (%s), who could swap what is in it; move %s to "
-			"a folder that only root and uid %u control", name, what,
-			(unsigned)st->st_uid,
+			"a folder that only root and uid %u control, or, if it is "
+			"to be that user's, run as that user (sudo -u %s)", name,
+			what, (unsigned)st->st_uid,
 			kmc_user_name(st->st_uid, pwbuf, sizeof(pwbuf)), what,
-			(unsigned)user);
+			(unsigned)user, kmc_sudo_user(st->st_uid, sudobuf,
+			sizeof(sudobuf)));
 	if (fault == PARENT_MODE)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s has mode "
 			"%04o and no sticky bit, so others could swap what is in "

@@ -148,6 +148,13 @@ t_err 5 "a folder above owned by another user is refused (exit 5)" \
 	"directory $T/theirs above the vault $T/theirs/v belongs to uid $NOBODY" \
 	"$KMC" --vault "$T/theirs/v" password get db
 advice_safe "a folder above owned by another user"
+t_err 5 "root making a vault in another user's folder is told to run as that user (exit 5)" \
+	"directory $T/theirs above the vault $T/theirs/new belongs to uid $NOBODY .*run as that user \\(sudo -u nobody\\)" \
+	"$KMC" --vault "$T/theirs/new" init
+advice_safe "a vault made in another user's folder"
+check "... and made no vault" test ! -e "$T/theirs/new"
+t "... as that user, the vault is made there" \
+	as_nobody env KMC_HOST_KEY="$T/theirs/hk" "$KMC" --vault "$T/theirs/new" init
 
 # ---- another user's vault --------------------------------------------------------------------
 
