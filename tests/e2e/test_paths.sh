@@ -54,6 +54,19 @@ t_err 2 "an over-long \$KMC_HOST_KEY is refused, not replaced by the recorded pa
 	'KMC_HOST_KEY is 4101 bytes' env KMC_HOST_KEY="$LONG" "$KMC" --vault "$V" password get db
 no_stdout "... and printed no secret"
 
+# A $HOME that is not the user's (runuser, sudo -E keep the caller's):
+# the folder that cannot be made is named with what wanted it, where its
+# path came from, and what to set.
+mkdir -m 700 "$T/roots-home"
+mkdir -m 700 "$T/nb-v" && chown nobody "$T/nb-v"
+t_err 5 "a \$HOME of root's: init names the host key's folder, \$HOME and \$KMC_HOST_KEY (exit 5)" \
+	"creating $T/roots-home/.config for the host key $T/roots-home/.config/kmcvault/host.key \\(the default under \\\$HOME=$T/roots-home\\) as uid $NOBODY: Permission denied; set \\\$KMC_HOST_KEY" \
+	as_nobody env -u KMC_HOST_KEY -u XDG_CONFIG_HOME HOME="$T/roots-home" "$KMC" --vault "$T/nb-v/v" init
+check "... and made no vault" test ! -e "$T/nb-v/v"
+t_err 5 "HOME=/: the default vault is /.local/share/kmcvault, named once (exit 5)" \
+	"creating /.local for the vault /.local/share/kmcvault \\(the default under \\\$HOME=/\\)" \
+	as_nobody env -u KMC_HOST_KEY -u KMC_VAULT -u XDG_DATA_HOME HOME=/ "$KMC" init
+
 # ---- the default locations of a new user ----------------------------------------------
 
 H=$T/home
