@@ -21,6 +21,34 @@
 #include "fileio.h"
 #include "../kmc/crypto.h"
 
+/*
+ * A file this user may not open: whose it is and its mode, so that the
+ * operator who gave it (a root-owned 0600 password file to sudo -u
+ * postgres kmc) learns what to change; never advice to open it up, and
+ * not to run as its owner either (root, for a service's vault, is
+ * refused there).
+ */
+static int open_denied(int dirfd, const char *name, const char *show)
+{
+	char pwbuf[1024], mebuf[1024];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return kmc_detail(-EACCES, "%s: %s", show,
+			kmc_strerror(-EACCES));
+	if (st.st_uid == geteuid())
+		return kmc_detail(-EACCES, "%s: %s: it is yours, but its mode "
+			"%04o does not let you read it", show,
+			kmc_strerror(-EACCES), (unsigned)(st.st_mode & 07777));
+	return kmc_detail(-EACCES, "%s: %s: it belongs to uid %u (%s), mode "
+		"%04o, which does not let uid %u (%s) read it; give a file that "
+		"user may read (a secret may come on a descriptor instead)",
+		show, kmc_strerror(-EACCES), (unsigned)st.st_uid,
+		kmc_user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
+		(unsigned)(st.st_mode & 07777), (unsigned)geteuid(),
+		kmc_user_name(geteuid(), mebuf, sizeof(mebuf)));
+}
+
 int kmc_open_checked(int dirfd, const char *name, const char *show,
 	const kmc_file_rule *rule, struct stat *ret_st)
 {
@@ -36,6 +64,8 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 			return kmc_detail(KMC_E_PERM, "%s is a symbolic link; "
 				"replace it with the file itself", show);
 		r = -errno;
+		if (r == -EACCES)
+			return open_denied(dirfd, name, show);
 		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
 	}
 	if (fstat(fd, &st) < 0) {

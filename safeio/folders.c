@@ -501,7 +501,8 @@ int kmc_path_parent(const char *path, char *buf, size_t size,
 	return 0;
 }
 
-int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
+static int open_parent(const char *path, int flags, int *ret_dirfd,
+	char **ret_base)
 {
 	char parent[PATH_MAX];
 	const char *b;
@@ -512,7 +513,7 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 	KMC_GUARD(kmc_path_parent(path, parent, sizeof(parent), &b));
 	/* The last name without the trailing slashes. */
 	n = strcspn(b, "/");
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(parent, flags | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	base = strndup(b, n);
@@ -523,6 +524,20 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 	*ret_dirfd = fd;
 	*ret_base = base;
 	return 0;
+}
+
+int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
+{
+	return open_parent(path, O_RDONLY, ret_dirfd, ret_base);
+}
+
+/* Only to open a file in: a folder the user may enter but not list
+   (0711, 0710 of a group it is in) holds files it may read all the
+   same, as open(2) of the path would. */
+int kmc_open_parent_to_read(const char *path, int *ret_dirfd,
+	char **ret_base)
+{
+	return open_parent(path, O_PATH, ret_dirfd, ret_base);
 }
 
 /*

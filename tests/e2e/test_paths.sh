@@ -83,6 +83,21 @@ check "the host key is ~/.config/kmcvault/host.key, 0400" \
 cp "$PW" "$H/pw" && chown nobody "$H/pw"
 t "the new user stores a password in its default vault" nb password set db --password-file "$H/pw"
 t_out "... and reads it back" 'new secret' nb password get db
+# root's password file handed to the service user (sudo -u postgres kmc
+# ... --password-file /root/pw): named with its owner and mode, and the
+# descriptor way, which docs/integrations/postgresql.md gives, works.
+t_err 5 "a root-owned 0600 password file: names its owner and mode (exit 5)" \
+	"$PW: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it; .*descriptor" \
+	nb password set db2 --password-file "$PW"
+t "... and on a descriptor root opens, it is stored" nb password set db2 --password-fd 3 3<"$PW"
+# A file of the user's in a folder it may enter but not list ($T is 0711,
+# as /srv or /etc/ssl/private 0710 to a group): read, as open(2) would.
+cp "$PW" "$T/nobodys-pw" && chown nobody "$T/nobodys-pw"
+t "the user's password file in a 0711 folder of root's is read" \
+	nb password set db3 --password-file "$T/nobodys-pw"
+printf 'db4 s3cret\n' >"$T/nobodys-batch" && chmod 600 "$T/nobodys-batch" && chown nobody "$T/nobodys-batch"
+t "... and so is its batch file" nb password set --batch "$T/nobodys-batch"
+t_out "... which stored db4" 's3cret' nb password get db4
 
 H2=$T/home2
 mkdir -m 700 "$H2"
