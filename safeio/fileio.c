@@ -349,8 +349,11 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	if (!meta->keep_existing && unlinkat(dirfd, name, 0) < 0 &&
 	    errno != ENOENT)
 		return -errno;
+	/* Private while it is written and still ours: a caller of the
+	   library may run under umask 0, and the group the mode lets read
+	   is given only below; the mode comes last. */
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		O_NOFOLLOW, meta->mode);
+		O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	r = kmc_write_full(fd, data, len);
