@@ -33,9 +33,14 @@ static int open_denied(int dirfd, const char *name, const char *show)
 	char pwbuf[1024], mebuf[1024];
 	struct stat st;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* Its folder does not let us in (sudo -u postgres kmc ...
+		   --password-file /home/op/pw, a 0700 home): name that. */
+		if (errno == EACCES)
+			return kmc_parent_denied(show);
 		return kmc_detail(-EACCES, "%s: %s", show,
 			kmc_strerror(-EACCES));
+	}
 	if (st.st_uid == geteuid())
 		return kmc_detail(-EACCES, "%s: %s: it is yours, but its mode "
 			"%04o does not let you read it", show,

@@ -531,13 +531,47 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 	return open_parent(path, O_RDONLY, ret_dirfd, ret_base);
 }
 
+int kmc_parent_denied(const char *path)
+{
+	char abs[PATH_MAX], pwbuf[1024], mebuf[1024];
+	struct stat st;
+
+	if (kmc_path_absolute(path, abs, sizeof(abs)) < 0)
+		return kmc_detail(-EACCES, "%s: %s", path, kmc_strerror(-EACCES));
+	for (char *p = abs + 1;; p++) {
+		char c = *p;
+
+		if (c && c != '/')
+			continue;
+		*p = '\0';
+		if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    faccessat(AT_FDCWD, abs, X_OK, AT_EACCESS) < 0 &&
+		    errno == EACCES)
+			return kmc_detail(-EACCES, "%s: %s: directory %s belongs "
+				"to uid %u (%s), mode %04o, and does not let uid "
+				"%u (%s) in; give a file in a folder that user may "
+				"enter (a secret may come on a descriptor instead)",
+				path, kmc_strerror(-EACCES), abs,
+				(unsigned)st.st_uid, kmc_user_name(st.st_uid,
+				pwbuf, sizeof(pwbuf)), (unsigned)(st.st_mode &
+				07777), (unsigned)geteuid(),
+				kmc_user_name(geteuid(), mebuf, sizeof(mebuf)));
+		if (!c)
+			break;
+		*p = c;
+	}
+	return kmc_detail(-EACCES, "%s: %s", path, kmc_strerror(-EACCES));
+}
+
 /* Only to open a file in: a folder the user may enter but not list
    (0711, 0710 of a group it is in) holds files it may read all the
    same, as open(2) of the path would. */
 int kmc_open_parent_to_read(const char *path, int *ret_dirfd,
 	char **ret_base)
 {
-	return open_parent(path, O_PATH, ret_dirfd, ret_base);
+	int r = open_parent(path, O_PATH, ret_dirfd, ret_base);
+
+	return r == -EACCES ? kmc_parent_denied(path) : r;
 }
 
 /*

@@ -97,6 +97,17 @@ t "the user's password file in a 0711 folder of root's is read" \
 	nb password set db3 --password-file "$T/nobodys-pw"
 printf 'db4 s3cret\n' >"$T/nobodys-batch" && chmod 600 "$T/nobodys-batch" && chown nobody "$T/nobodys-batch"
 t "... and so is its batch file" nb password set --batch "$T/nobodys-batch"
+# The user's own file in a folder it may not enter (the operator's 0700
+# home, with sudo -u): the folder is named, given as a path or relative
+# to a current folder the user may not enter.
+cp "$PW" "$T/roots-home/pw" && chown nobody "$T/roots-home/pw"
+t_err 5 "the user's password file in root's 0700 folder: names the folder (exit 5)" \
+	"$T/roots-home/pw: Permission denied: directory $T/roots-home belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY \\(nobody\\) in" \
+	nb password set db5 --password-file "$T/roots-home/pw"
+in_dir() { (cd "$1" && shift && "$@"); }
+t_err 5 "... and so given relative to such a current folder (exit 5)" \
+	"pw: Permission denied: directory $T/roots-home belongs to uid 0 \\(root\\)" \
+	in_dir "$T/roots-home" nb password set db5 --password-file pw
 t_out "... which stored db4" 's3cret' nb password get db4
 
 H2=$T/home2
