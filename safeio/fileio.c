@@ -28,7 +28,7 @@
  * not to run as its owner either (root, for a service's vault, is
  * refused there).
  */
-static int open_denied(int dirfd, const char *name, const char *show)
+int kmc_denied_at(int dirfd, const char *name, const char *show)
 {
 	char pwbuf[1024], mebuf[1024];
 	struct stat st;
@@ -47,7 +47,7 @@ static int open_denied(int dirfd, const char *name, const char *show)
 			kmc_strerror(-EACCES), (unsigned)(st.st_mode & 07777));
 	return kmc_detail(-EACCES, "%s: %s: it belongs to uid %u (%s), mode "
 		"%04o, which does not let uid %u (%s) read it; give a file that "
-		"user may read (a secret may come on a descriptor instead)",
+		"user may read",
 		show, kmc_strerror(-EACCES), (unsigned)st.st_uid,
 		kmc_user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
 		(unsigned)(st.st_mode & 07777), (unsigned)geteuid(),
@@ -70,7 +70,7 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 				"replace it with the file itself", show);
 		r = -errno;
 		if (r == -EACCES)
-			return open_denied(dirfd, name, show);
+			return kmc_denied_at(dirfd, name, show);
 		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
 	}
 	if (fstat(fd, &st) < 0) {

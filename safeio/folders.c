@@ -550,7 +550,7 @@ int kmc_parent_denied(const char *path)
 			return kmc_detail(-EACCES, "%s: %s: directory %s belongs "
 				"to uid %u (%s), mode %04o, and does not let uid "
 				"%u (%s) in; give a file in a folder that user may "
-				"enter (a secret may come on a descriptor instead)",
+				"enter",
 				path, kmc_strerror(-EACCES), abs,
 				(unsigned)st.st_uid, kmc_user_name(st.st_uid,
 				pwbuf, sizeof(pwbuf)), (unsigned)(st.st_mode &

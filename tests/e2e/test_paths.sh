@@ -87,8 +87,10 @@ t_out "... and reads it back" 'new secret' nb password get db
 # ... --password-file /root/pw): named with its owner and mode, and the
 # descriptor way, which docs/integrations/postgresql.md gives, works.
 t_err 5 "a root-owned 0600 password file: names its owner and mode (exit 5)" \
-	"$PW: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it; .*descriptor" \
+	"$PW: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it" \
 	nb password set db2 --password-file "$PW"
+check "... and says it may come on a descriptor instead (--password-fd)" \
+	grep -q 'descriptor instead: .*--password-fd' "$LAST_ERR"
 t "... and on a descriptor root opens, it is stored" nb password set db2 --password-fd 3 3<"$PW"
 # A file of the user's in a folder it may enter but not list ($T is 0711,
 # as /srv or /etc/ssl/private 0710 to a group): read, as open(2) would.
@@ -108,6 +110,13 @@ in_dir() { (cd "$1" && shift && "$@"); }
 t_err 5 "... and so given relative to such a current folder (exit 5)" \
 	"pw: Permission denied: directory $T/roots-home belongs to uid 0 \\(root\\)" \
 	in_dir "$T/roots-home" nb password set db5 --password-file pw
+# An import's key of root's, 0600 (not readable by the service's user):
+# named with its owner and mode, as a password file is.
+mkdir -m 755 "$T/rootpki" && bash "$KMC_TOP/tools/mkpki.sh" "$T/rootpki" kp >/dev/null 2>&1
+chmod 600 "$T/rootpki/server.key"
+t_err 5 "an import's key of root's, 0600: names its owner and mode (exit 5)" \
+	"$T/rootpki/server.key: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it" \
+	nb import -c "$T/rootpki/ca.crt" -s "$T/rootpki/server.crt" -k "$T/rootpki/server.key" --password-file "$T/nobodys-pw" --name web
 t_out "... which stored db4" 's3cret' nb password get db4
 
 H2=$T/home2
