@@ -107,9 +107,18 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 
 	if (src->file) {
 		r = kmc_secret_read_file(src->file, max, &s);
-		if (r < 0)
-			return cli_fail(r, "reading the %s from %s", what,
+		if (r < 0) {
+			int rc = cli_fail(r, "reading the %s from %s", what,
 				src->file);
+
+			/* Root's file for sudo -u postgres kmc: root can
+			   open it and hand over the descriptor. */
+			if (r == -EACCES && src->hint)
+				cli_note("the %s may come on a descriptor "
+					"instead: %s (sudo -u USER kmc ... "
+					"--...-fd 3 3<FILE)", what, src->hint);
+			return rc;
+		}
 		*ret = s;
 		return 0;
 	}

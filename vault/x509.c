@@ -155,6 +155,8 @@ int input_read(const char *path, input_kind kind, uint8_t **ret,
 			return kmc_detail(KMC_E_PERM, "%s is reached through a "
 				"symbolic link; give the real path", path);
 		r = -errno;
+		if (r == -EACCES)	/* whose file, or which folder */
+			return kmc_denied_at(AT_FDCWD, path, path);
 		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
 	}
 	if (fstat(fd, &st) < 0) {

@@ -38,6 +38,12 @@ check "password set: the outcome names its pending record" has "$done_" "\"of\":
 check "the record names the uid" has "$pend" "\"uid\":$(id -u),"
 check "the record names the user" has "$pend" "\"user\":\"$(id -un)\""
 check "the record names a pid" grep -Eq '"pid":[0-9]+,' <<<"$pend"
+# Under sudo: the real user (docs/cli.md, *The audit log*), never what
+# $SUDO_USER or $SUDO_UID claim.
+t "password get with sudo's variables set" env SUDO_USER=kmc-e2e-nobody SUDO_UID=4242 \
+	"$KMC" --vault "$V" password get db
+check "... is recorded under the real uid" has "$(last)" "\"uid\":$(id -u),\"user\":\"$(id -un)\""
+check "... and does not name \$SUDO_USER" sh -c "! tail -n 1 '$LOG' | grep -q kmc-e2e-nobody"
 check "the record has an RFC 3339 UTC time" grep -Eq '"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' <<<"$pend"
 check "no record holds the secret" sh -c "! grep -q s3cret '$LOG'"
 t "password set again" "$KMC" --vault "$V" password set db --password-file "$PW"
