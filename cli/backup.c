@@ -87,9 +87,16 @@ static int cmd_restore(cli_opts *a)
 	r = kmc_vault_restore(dir, a->argv[0], &u.o, &info);
 	if (r < 0)
 		return cli_fail(r, "restoring %s into %s", a->argv[0], dir);
-	if (!info.verified)
+	if (!info.verified) {
 		cli_note("no protector opened the backup (%s): its hashes "
 			"were checked, its MACs were not", info.note);
+		/* Nothing could bind it: where a state file (host key,
+		   token) saw the vault further on, every open refuses it as
+		   a rollback until it is bound. */
+		cli_note("the restored vault is not bound yet: open it with a "
+			"protector it had when the backup was made, by kmc "
+			"repair --accept-rollback, before servers need it");
+	}
 	if (info.replaced_generation)
 		cli_note("restored generation %" PRIu64 " over generation %"
 			PRIu64 " in %s (vault %s, %" PRIu64 " items)",
@@ -107,6 +114,17 @@ static int cmd_restore(cli_opts *a)
 			"grow); those issued after it are unknown to them (kmc ca "
 			"revoke CA --cert FILE revokes one)",
 			info.cas);
+	if (info.trust_files)
+		cli_note("%" PRIu64 " trust sync file(s) written again to hold "
+			"the restored trust stores (kmc trust list names them): "
+			"reload the servers that read them", info.trust_files);
+	if (info.trust_files_left)
+		cli_note("%" PRIu64 " trust sync file(s) the restored trust "
+			"stores keep hold other certificates and were left as "
+			"they are: %s held no vault, and a restore there changes "
+			"no file outside it (kmc trust list names them; kmc trust "
+			"sync STORE --file F --stop, then again, writes one)",
+			info.trust_files_left, dir);
 	if (a->json) {
 		json_backup_info(stdout, dir, &info, 1);
 		if (fflush(stdout) != 0)

@@ -471,7 +471,7 @@ static void every_head(every *e, const char *name)
 /* what's certificates. head: listing every bundle, whose entry starts
    once what is found; 1, nothing printed, when what is gone (removed
    since the list was read). */
-static int info_one(kmc_vault *v, const char *what, int json, int named,
+static int info_read(kmc_vault *v, const char *what, int json, int named,
 	every *head)
 {
 	kmc_cert_info *info = NULL;
@@ -534,6 +534,22 @@ static int info_one(kmc_vault *v, const char *what, int json, int named,
 	if (json)
 		printf("]");
 	kmc_cert_info_free(info, n);
+	return r;
+}
+
+/* info_read() of one version of the vault: the certificates, the
+   staged and previous versions and the trust store, never some of them
+   from before another process's change and some from after it. */
+static int info_one(kmc_vault *v, const char *what, int json, int named,
+	every *head)
+{
+	int r;
+
+	if (v && (r = kmc_vault_snapshot(v)) < 0)
+		return cli_fail(r, "cert info");
+	r = info_read(v, what, json, named, head);
+	if (v)
+		kmc_vault_snapshot_end(v);
 	return r;
 }
 

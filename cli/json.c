@@ -93,7 +93,9 @@ void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 			",\"note\":", i->replaced_generation,
 			i->verified ? "true" : "false");
 		json_str(f, i->verified ? "" : i->note);
-		fprintf(f, ",\"cas\":%" PRIu64, i->cas);
+		fprintf(f, ",\"cas\":%" PRIu64 ",\"trust_files\":%" PRIu64
+			",\"trust_files_left\":%" PRIu64, i->cas, i->trust_files,
+			i->trust_files_left);
 	}
 	fprintf(f, "}\n");
 }

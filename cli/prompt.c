@@ -189,7 +189,8 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 		r = kmc_secret_read_file(src->file, max, &s);
 		if (r == KMC_E_PERM && fd_of_path(src->file) >= 0) {
 			/* The hint is "--x-file FILE or --x-fd N ...". */
-			const char *fdopt = strstr(src->hint, " or ");
+			const char *fdopt = src->hint ?
+				strstr(src->hint, " or ") : NULL;
 
 			cli_note("reading the %s from %s: a link to descriptor "
 				"%d, not a file; give %.*s %d instead", what,
@@ -198,9 +199,18 @@ int cli_read_secret(const cli_secret_src *src, const char *what, int confirm,
 				fdopt ? fdopt + 4 : "", fd_of_path(src->file));
 			return CLI_EXIT(EXIT_PERM);
 		}
-		if (r < 0)
-			return cli_fail(r, "reading the %s from %s", what,
+		if (r < 0) {
+			int rc = cli_fail(r, "reading the %s from %s", what,
 				src->file);
+
+			/* Root's file for sudo -u postgres kmc: root can
+			   open it and hand over the descriptor. */
+			if (r == -EACCES && src->hint)
+				cli_note("the %s may come on a descriptor "
+					"instead: %s (sudo -u USER kmc ... "
+					"--...-fd 3 3<FILE)", what, src->hint);
+			return rc;
+		}
 		*ret = s;
 		return 0;
 	}

@@ -327,6 +327,22 @@ KMC_API void kmc_token_sessions_close(void);
 KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
 
+/*
+ * kmc_vault_snapshot - until kmc_vault_snapshot_end(), every read through
+ * v sees the vault as it was at this call: several items read as one
+ * version of it, whatever other processes and handles change meanwhile
+ * (a certificate and the key it goes with, never one of each version).
+ * Hold it for a few reads, not for a handle's life: the version it
+ * holds keeps its pages from reuse, and the item store grows beside a
+ * writer while it is held. A change through v meanwhile is refused
+ * (KMC_E_BUSY), and so is the load of a key on a token that another
+ * process replaced since (the kmc provider reads the vault as it is now).
+ * Returns 0; KMC_E_BUSY (one is held already), KMC_E_STORE.
+ */
+KMC_API int kmc_vault_snapshot(kmc_vault *v) KMC_MUST_CHECK KMC_NONNULL(1);
+/* kmc_vault_snapshot_end - reads see the vault as it is again. */
+KMC_API void kmc_vault_snapshot_end(kmc_vault *v) KMC_NONNULL(1);
+
 /* kmc_vault_dir - the directory the handle was opened on. */
 KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
 

@@ -57,6 +57,10 @@ KMC_INTERNAL int kmc_detail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 KMC_INTERNAL void kmc_detail_clear(void);
 
+/* The length of the well-formed UTF-8 character at p (at most left
+   bytes) above ASCII and outside the C1 controls, else 0 (kmc/escape.c). */
+KMC_INTERNAL size_t kmc_utf8_len(const unsigned char *p, size_t left);
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

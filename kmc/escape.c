@@ -15,8 +15,10 @@
 #include <string.h>
 #include <kmc.h>
 
+#include "common.h"
+
 /* The length of the well-formed, printable UTF-8 sequence at p, else 0. */
-static size_t utf8_len(const unsigned char *p, size_t left)
+size_t kmc_utf8_len(const unsigned char *p, size_t left)
 {
 	size_t n;
 	unsigned char lo = 0x80, hi = 0xbf;
@@ -72,7 +74,7 @@ static void escape_one(const unsigned char *p, size_t left, char out[6],
 		out[1] = '\0';
 		return;
 	}
-	if (p[0] >= 0x80 && (n = utf8_len(p, left)) > 0) {
+	if (p[0] >= 0x80 && (n = kmc_utf8_len(p, left)) > 0) {
 		memcpy(out, p, n);
 		out[n] = '\0';
 		*ret_used = n;

@@ -373,11 +373,19 @@ static int modules_for(P11KitUri *u, CK_FUNCTION_LIST ***ret, char *what,
 			free(out);
 			last_rv = failed;
 			if (named && failed != CKR_OK)
+				/* A module's own files are the user's to
+				   write as often as its device is away:
+				   tpm2_pkcs11 fails this way on a store of
+				   root's opened by a service's user. */
 				return kmc_detail(KMC_E_P11, "the PKCS#11 module %s "
 					"does not start: %s (0x%lx); is its device "
-					"(TPM, HSM, server) reachable?", name ? name :
-					"registered with p11-kit", p11_ckr_name(failed),
-					(unsigned long)failed);
+					"(TPM, HSM, server) reachable, and are its "
+					"own files (tpm2_pkcs11's store "
+					"$TPM2_PKCS11_STORE, SoftHSM2's tokens) "
+					"writable by uid %u who runs this?", name ?
+					name : "registered with p11-kit",
+					p11_ckr_name(failed), (unsigned long)failed,
+					(unsigned)geteuid());
 			return kmc_detail(KMC_E_P11_MODULE, "no PKCS#11 module "
 				"named %s is registered with p11-kit", name);
 		}

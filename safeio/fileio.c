@@ -21,6 +21,39 @@
 #include "fileio.h"
 #include "../kmc/crypto.h"
 
+/*
+ * A file this user may not open: whose it is and its mode, so that the
+ * operator who gave it (a root-owned 0600 password file to sudo -u
+ * postgres kmc) learns what to change; never advice to open it up, and
+ * not to run as its owner either (root, for a service's vault, is
+ * refused there).
+ */
+int kmc_denied_at(int dirfd, const char *name, const char *show)
+{
+	char pwbuf[1024], mebuf[1024];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* Its folder does not let us in (sudo -u postgres kmc ...
+		   --password-file /home/op/pw, a 0700 home): name that. */
+		if (errno == EACCES)
+			return kmc_parent_denied(show);
+		return kmc_detail(-EACCES, "%s: %s", show,
+			kmc_strerror(-EACCES));
+	}
+	if (st.st_uid == geteuid())
+		return kmc_detail(-EACCES, "%s: %s: it is yours, but its mode "
+			"%04o does not let you read it", show,
+			kmc_strerror(-EACCES), (unsigned)(st.st_mode & 07777));
+	return kmc_detail(-EACCES, "%s: %s: it belongs to uid %u (%s), mode "
+		"%04o, which does not let uid %u (%s) read it; give a file that "
+		"user may read",
+		show, kmc_strerror(-EACCES), (unsigned)st.st_uid,
+		kmc_user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
+		(unsigned)(st.st_mode & 07777), (unsigned)geteuid(),
+		kmc_user_name(geteuid(), mebuf, sizeof(mebuf)));
+}
+
 int kmc_open_checked(int dirfd, const char *name, const char *show,
 	const kmc_file_rule *rule, struct stat *ret_st)
 {
@@ -36,6 +69,8 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 			return kmc_detail(KMC_E_PERM, "%s is a symbolic link; "
 				"replace it with the file itself", show);
 		r = -errno;
+		if (r == -EACCES)
+			return kmc_denied_at(dirfd, name, show);
 		return kmc_detail(r, "%s: %s", show, kmc_strerror(r));
 	}
 	if (fstat(fd, &st) < 0) {
@@ -50,7 +85,7 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 		return kmc_detail(KMC_E_PERM, "%s is owned by uid %u, not by "
 			"uid %u who runs this; run as its owner (sudo -u %s) "
 			"or give a file of your own", show, (unsigned)st.st_uid,
-			(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
+			(unsigned)geteuid(), kmc_sudo_user(st.st_uid, pwbuf,
 			sizeof(pwbuf)));
 	if (st.st_mode & rule->forbidden)
 		return kmc_detail(KMC_E_PERM, "%s has mode %04o, which lets "
@@ -319,8 +354,11 @@ int kmc_write_new(int dirfd, const char *name, const void *data, size_t len,
 	if (!meta->keep_existing && unlinkat(dirfd, name, 0) < 0 &&
 	    errno != ENOENT)
 		return -errno;
+	/* Private while it is written and still ours: a caller of the
+	   library may run under umask 0, and the group the mode lets read
+	   is given only below; the mode comes last. */
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		O_NOFOLLOW, meta->mode);
+		O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	r = kmc_write_full(fd, data, len);

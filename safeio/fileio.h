@@ -153,6 +153,15 @@ KMC_INTERNAL int kmc_publish_dir(int parentfd, const char *tmp,
 
 /* The login name of uid for advice, or "?" (thread-safe). */
 KMC_INTERNAL const char *kmc_user_name(uid_t uid, char *buf, size_t size);
+/*
+ * kmc_denied_at - name, in dirfd (shown as show), could not be opened:
+ * EACCES. As the kmc_error detail: its owner and mode and the user, or
+ * the folder on the way that does not let the user in. Returns -EACCES.
+ */
+KMC_INTERNAL int kmc_denied_at(int dirfd, const char *name,
+	const char *show);
+/* Whom to name in "sudo -u": the login name of uid, or '#uid' quoted. */
+KMC_INTERNAL const char *kmc_sudo_user(uid_t uid, char *buf, size_t size);
 
 #include "folders.h"
 

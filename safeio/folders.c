@@ -31,6 +31,19 @@ const char *kmc_user_name(uid_t uid, char *buf, size_t size)
 	return res->pw_name;
 }
 
+/* Whom sudo -u is to name for uid: its login name, else sudo's '#uid'
+   (quoted: a bare # starts a shell comment), never a "?" that names
+   no one. */
+const char *kmc_sudo_user(uid_t uid, char *buf, size_t size)
+{
+	const char *name = kmc_user_name(uid, buf, size);
+
+	if (strcmp(name, "?"))
+		return name;
+	snprintf(buf, size, "'#%u'", (unsigned)uid);
+	return buf;
+}
+
 /* The absolute path of an open directory, for messages; show if the
    kernel does not say. */
 static void dir_name(int fd, const char *show, char *buf, size_t size)
@@ -84,16 +97,21 @@ static int parent_fault(const struct stat *st, uid_t user)
 static int check_parent(const struct stat *st, uid_t user,
 	const char *name, const char *what)
 {
-	char pwbuf[1024];
+	char pwbuf[1024], sudobuf[1024];
 	int fault = parent_fault(st, user);
 
+	/* Root making a service's vault in the service's home (sudo kmc
+	   --vault /var/lib/postgresql/kmcvault init) is told the way the
+	   guides give too: run as that user, whose it then is. */
 	if (fault == PARENT_OWNER)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s belongs to "
 			"uid %u (%s), who could swap what is in it; move %s to "
-			"a folder that only root and uid %u control", name, what,
-			(unsigned)st->st_uid,
+			"a folder that only root and uid %u control, or, if it is "
+			"to be that user's, run as that user (sudo -u %s)", name,
+			what, (unsigned)st->st_uid,
 			kmc_user_name(st->st_uid, pwbuf, sizeof(pwbuf)), what,
-			(unsigned)user);
+			(unsigned)user, kmc_sudo_user(st->st_uid, sudobuf,
+			sizeof(sudobuf)));
 	if (fault == PARENT_MODE)
 		return kmc_detail(KMC_E_PERM, "directory %s above %s has mode "
 			"%04o and no sticky bit, so others could swap what is in "
@@ -175,7 +193,7 @@ int kmc_check_parents(int fd, const char *show, const char *what)
 int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
 {
 	static const kmc_dir_rule own_folder = { 0 };
-	char pwbuf[1024], what[PATH_MAX + 64];
+	char pwbuf[1024], sudobuf[1024], what[PATH_MAX + 64];
 	struct stat st;
 	int r;
 
@@ -207,8 +225,8 @@ int kmc_check_dir(int fd, const char *show, const kmc_dir_rule *rule)
 			"instead (sudo -u %s)", show, rule->holds ? " holding " : "",
 			rule->holds ? rule->holds : "", (unsigned)st.st_uid,
 			kmc_user_name(st.st_uid, pwbuf, sizeof(pwbuf)),
-			(unsigned)geteuid(), kmc_user_name(st.st_uid, pwbuf,
-			sizeof(pwbuf)));
+			(unsigned)geteuid(), kmc_sudo_user(st.st_uid, sudobuf,
+			sizeof(sudobuf)));
 	if (!(st.st_mode & 022))
 		return 0;
 	/* A vault folder is the vault's own (init makes it 0700); a
@@ -278,16 +296,43 @@ static int check_link(int dirfd, int linkfd, const char *name,
 	return 0;
 }
 
+/*
+ * A walk that stopped at the folder dirfd with r: -EACCES names the folder
+ * that does not let this user in, its owner and mode, and who to run as.
+ * A bare "Permission denied" leaves a service's operator (www-data at a
+ * nginx reload, an operator in the vault owner's group) guessing which
+ * folder and which user; the vault must be its user's anyway, so the
+ * advice is to run as the owner, never to open the folder up.
+ */
+static int walk_fault(int dirfd, const char *path, int r)
+{
+	char where[PATH_MAX], pwbuf[1024], sudobuf[1024];
+	struct stat st;
+
+	if (r != -EACCES || fstat(dirfd, &st) < 0)
+		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+	dir_name(dirfd, path, where, sizeof(where));
+	if (st.st_uid == geteuid())
+		return kmc_detail(r, "%s: %s: directory %s (mode %04o) is "
+			"yours but does not let you in; chmod u+rx %s", path,
+			kmc_strerror(r), where, (unsigned)(st.st_mode & 07777),
+			where);
+	return kmc_detail(r, "%s: %s: directory %s belongs to uid %u (%s), "
+		"mode %04o, and does not let uid %u in; run as that user "
+		"instead (sudo -u %s)", path, kmc_strerror(r), where,
+		(unsigned)st.st_uid, kmc_user_name(st.st_uid, pwbuf,
+		sizeof(pwbuf)), (unsigned)(st.st_mode & 07777),
+		(unsigned)geteuid(), kmc_sudo_user(st.st_uid, sudobuf,
+		sizeof(sudobuf)));
+}
+
 /* The folder an O_PATH walk ended at, opened for reading. */
 static int open_final(int cur, const char *path, int *ret_fd)
 {
 	int fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0) {
-		int r = -errno;
-
-		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
-	}
+	if (fd < 0)
+		return walk_fault(cur, path, -errno);
 	*ret_fd = fd;
 	return 0;
 }
@@ -349,7 +394,7 @@ static int path_walk(const char *path, const char *what, int *ret_fd)
 			/* The last name may be what the caller is to make. */
 			if (r == -ENOENT && !ret_fd && !p[strspn(p, "/")])
 				return 0;
-			return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
+			return walk_fault(cur, path, r);
 		}
 		if (fstat(next, &st) < 0) {
 			r = -errno;
@@ -456,7 +501,8 @@ int kmc_path_parent(const char *path, char *buf, size_t size,
 	return 0;
 }
 
-int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
+static int open_parent(const char *path, int flags, int *ret_dirfd,
+	char **ret_base)
 {
 	char parent[PATH_MAX];
 	const char *b;
@@ -467,7 +513,7 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 	KMC_GUARD(kmc_path_parent(path, parent, sizeof(parent), &b));
 	/* The last name without the trailing slashes. */
 	n = strcspn(b, "/");
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(parent, flags | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	base = strndup(b, n);
@@ -478,6 +524,54 @@ int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
 	*ret_dirfd = fd;
 	*ret_base = base;
 	return 0;
+}
+
+int kmc_open_parent(const char *path, int *ret_dirfd, char **ret_base)
+{
+	return open_parent(path, O_RDONLY, ret_dirfd, ret_base);
+}
+
+int kmc_parent_denied(const char *path)
+{
+	char abs[PATH_MAX], pwbuf[1024], mebuf[1024];
+	struct stat st;
+
+	if (kmc_path_absolute(path, abs, sizeof(abs)) < 0)
+		return kmc_detail(-EACCES, "%s: %s", path, kmc_strerror(-EACCES));
+	for (char *p = abs + 1;; p++) {
+		char c = *p;
+
+		if (c && c != '/')
+			continue;
+		*p = '\0';
+		if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    faccessat(AT_FDCWD, abs, X_OK, AT_EACCESS) < 0 &&
+		    errno == EACCES)
+			return kmc_detail(-EACCES, "%s: %s: directory %s belongs "
+				"to uid %u (%s), mode %04o, and does not let uid "
+				"%u (%s) in; give a file in a folder that user may "
+				"enter",
+				path, kmc_strerror(-EACCES), abs,
+				(unsigned)st.st_uid, kmc_user_name(st.st_uid,
+				pwbuf, sizeof(pwbuf)), (unsigned)(st.st_mode &
+				07777), (unsigned)geteuid(),
+				kmc_user_name(geteuid(), mebuf, sizeof(mebuf)));
+		if (!c)
+			break;
+		*p = c;
+	}
+	return kmc_detail(-EACCES, "%s: %s", path, kmc_strerror(-EACCES));
+}
+
+/* Only to open a file in: a folder the user may enter but not list
+   (0711, 0710 of a group it is in) holds files it may read all the
+   same, as open(2) of the path would. */
+int kmc_open_parent_to_read(const char *path, int *ret_dirfd,
+	char **ret_base)
+{
+	int r = open_parent(path, O_PATH, ret_dirfd, ret_base);
+
+	return r == -EACCES ? kmc_parent_denied(path) : r;
 }
 
 /*

@@ -85,6 +85,17 @@ KMC_INTERNAL int kmc_path_absolute(const char *path, char *buf, size_t size)
 /* Split path into a parent directory fd and a final component. */
 KMC_INTERNAL int kmc_open_parent(const char *path, int *ret_dirfd,
 	char **ret_base) KMC_MUST_CHECK;
+/*
+ * kmc_parent_denied - path's folder could not be entered: the first folder
+ * on the way (from "/", the current folder's path for a relative one)
+ * that this user may not search, named with its owner and mode, as the
+ * kmc_error detail. Returns -EACCES.
+ */
+KMC_INTERNAL int kmc_parent_denied(const char *path);
+/* The same, the parent opened O_PATH: only for openat() of a file to
+   read in it, which a folder of mode 0711 allows and O_RDONLY does not. */
+KMC_INTERNAL int kmc_open_parent_to_read(const char *path, int *ret_dirfd,
+	char **ret_base) KMC_MUST_CHECK;
 
 /*
  * kmc_open_no_links - open path read-only (O_CLOEXEC|O_NOCTTY|O_NONBLOCK)

@@ -72,7 +72,9 @@ int kmc_secret_read_file(const char *path, size_t max, kmc_secret **ret)
 	if (max > secret_file_rule.max_size)
 		max = secret_file_rule.max_size;
 	rule.max_size = max + 2;
-	r = kmc_open_parent(path, &dirfd, &base);
+	r = kmc_open_parent_to_read(path, &dirfd, &base);
+	if (r == -EACCES)
+		return r;	/* the detail names the folder */
 	if (r < 0)
 		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
 	r = kmc_read_checked_secret(dirfd, base, path, &rule, &s);

@@ -156,6 +156,10 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	if (r < 0)
 		return kmc_detail(r, "%s: cannot open its parent folder: %s", out,
 			kmc_strerror(r));
+	/* Not in a vault's folder: a backup there goes with the vault it
+	   is to survive, and one named .kmc-restore.d would be taken for a
+	   restore's stage and removed by the next writer. */
+	KMC_GUARD(out_folder_fd_check(parentfd, out));
 	KMC_GUARD(target_ok(parentfd, base, out));
 	kmc_random(rnd, sizeof(rnd));
 	r = snprintf(tmp, sizeof(tmp), ".%s.backup-%02x%02x%02x%02x%02x%02x",

@@ -115,9 +115,22 @@ KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
  * restore that reached its commit point (the mark exists), or remove
  * what one staged before it. Returns 0; 1 when the restored files are in
  * place and the mark waits for the open to bind them (kmc.bind) and call
- * restore_finish(); or -errno with a detail.
+ * restore_finish(), 2 the same where the restore replaced a vault (its
+ * mark says so); or -errno with a detail.
  */
 KMC_INTERNAL int restore_recover(int dirfd, const char *dir) KMC_MUST_CHECK;
+/*
+ * restore_sync_trust (vault/recover.c) - at the open that finishes a
+ * restore, before its mark goes (a kill before then leaves it to the next
+ * writable open): write each trust sync file that does not hold its
+ * restored store again. Best effort: a file that cannot be written must
+ * not keep the vault from opening; the count and the fault stay in v for
+ * kmc_vault_restore() to report. Only where the restore replaced a vault
+ * (replaced): one into a folder that held none (a copy to look at, on
+ * the same host) must not change a live server's CA file; those files
+ * are only counted.
+ */
+KMC_INTERNAL void restore_sync_trust(kmc_vault *v, int replaced);
 /* Remove the restore's mark: the restore is over. */
 KMC_INTERNAL int restore_finish(int dirfd, const char *dir) KMC_MUST_CHECK;
 /* Step 3 of a restore: move the staged set over the vault's files;

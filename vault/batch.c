@@ -174,7 +174,9 @@ int kmc_batch_read_passwords_file(kmc_batch *b, const char *path,
 	kmc_detail_clear();
 	if (b->err)
 		return kmc_detail(b->err, "%s", b->detail);
-	r = kmc_open_parent(path, &dirfd, &base);
+	r = kmc_open_parent_to_read(path, &dirfd, &base);
+	if (r == -EACCES)
+		return r;	/* the detail names the folder */
 	if (r < 0)
 		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
 	fd = kmc_open_checked(dirfd, base, path, &batch_file_rule, &st);

@@ -704,18 +704,24 @@ static int list_one(kmc_vault *v, const char *name, int gone_ok,
 	char key[CA_ITEM_SIZE + 8], serial[KMC_SERIAL_TEXT_MAX];
 	kmc_cert_info ci;
 	kmc_ca_info info = { 0 };
-	int r;
+	int pinned, r;
 
+	/* The CA and whether its key is there, of one version. */
+	pinned = store_pin(&v->st);
+	KMC_GUARD(pinned);
 	r = ca_load(v, name, 0, &c);
+	if (r == 0) {
+		snprintf(key, sizeof(key), "%s/key", c.item);
+		info.has_key = items_exists(v, key);
+	}
+	store_unpin(&v->st, pinned);
 	if (r == KMC_E_NOT_FOUND && gone_ok) {
 		kmc_detail_clear();
 		return 0;
 	}
 	KMC_GUARD(r);
-	snprintf(key, sizeof(key), "%s/key", c.item);
 	info.name = name;
 	info.cert = &ci;
-	info.has_key = items_exists(v, key);
 	info.next_crl = c.rec.next_crl;
 	info.issued = c.rec.n;
 	for (size_t i = 0; i < c.rec.n; i++)

@@ -532,6 +532,7 @@ void kmc_vault_close(kmc_vault *v)
 	free(v->ks);
 	free(v->token_note);
 	free(v->token_intent);
+	free(v->trust_resync_detail);
 	if (v->dirfd >= 0)
 		close(v->dirfd);	/* also drops the writer lock */
 	free(v->dir);
@@ -672,24 +673,8 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		r = 0;
 	}
 	kmc_secret_free(u->pass);
-	if (r == 0) {
+	if (r == 0)
 		v->ks = TAKE_PTR(f[used].ks);
-		/* Repair from the keystore that opened: master first. */
-		for (int i = 0; r == 0 && i < 2; i++) {
-			if (i == used || (f[i].len == f[used].len &&
-			    memcmp(f[i].raw, f[used].raw, f[i].len) == 0))
-				continue;
-			if (!(flags & KMC_OPEN_WRITE))
-				continue;
-			r = kmc_write_atomic(v->dirfd, f[i].name, f[used].raw,
-				f[used].len, 0600, 0);
-			if (r < 0)
-				kmc_detail(r, "repairing %s: %s", f[i].show,
-					kmc_strerror(r));
-			else
-				v->repaired |= 1u << i;
-		}
-	}
 	/* The binding, once, while the root key is known: a store, keystores
 	   or folder older than the vault last was are refused here. */
 	if (r == 0) {
@@ -712,6 +697,24 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		    restore_pending(v->dirfd))
 			r = kmc_detail(KMC_E_PENDING, "%s: a restore is under "
 				"way; try again once it is done", dir);
+	}
+	/*
+	 * Repair from the keystore that opened, master first: only once the
+	 * binding has accepted it, so that an open refused as a rollback
+	 * leaves both files as they were (a twin older than the binding is
+	 * never copied over a newer or damaged one it could not read).
+	 */
+	for (int i = 0; r == 0 && i < 2 && (flags & KMC_OPEN_WRITE); i++) {
+		if (i == used || (f[i].len == f[used].len &&
+		    memcmp(f[i].raw, f[used].raw, f[i].len) == 0))
+			continue;
+		r = kmc_write_atomic(v->dirfd, f[i].name, f[used].raw,
+			f[used].len, 0600, 0);
+		if (r < 0)
+			kmc_detail(r, "repairing %s: %s", f[i].show,
+				kmc_strerror(r));
+		else
+			v->repaired |= 1u << i;
 	}
 	ks_file_free(&f[0]);
 	ks_file_free(&f[1]);
@@ -741,9 +744,12 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 		   and one finished before the tree exists is in the build. */
 		KMC_GUARD(storetree_make(&v->st));
 		KMC_GUARD(bind_settle(v));
-		/* A restore is over once what it put back is bound. */
-		if (restored)
+		/* A restore is over once what it put back is bound, and the
+		   trust sync files hold its stores. */
+		if (restored) {
+			restore_sync_trust(v, restored > 1);
 			KMC_GUARD(restore_finish(v->dirfd, dir));
+		}
 	}
 	audit_op(v, NULL);
 	/* Only a writer re-seals the keystore; readers need no root key. */

@@ -121,7 +121,7 @@ int store_history_count(store *st, const char *name, uint32_t *ret)
 		return 0;	/* a store of the first releases, only read */
 	KMC_GUARD(store_read_begin(st, &txn));
 	r = history_walk(txn, st->history, name, NULL, &n, NULL, 0);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	if (r == 0)
 		*ret = (uint32_t)n;
 	return r;
@@ -139,7 +139,7 @@ int store_history_versions(store *st, const char *name, uint32_t *vers,
 		return 0;
 	KMC_GUARD(store_read_begin(st, &txn));
 	r = history_walk(txn, st->history, name, NULL, &n, vers, max);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	if (r == 0)
 		*ret_n = n;
 	return r;
@@ -169,6 +169,6 @@ int store_history_get(store *st, const char *name, uint32_t version,
 	}
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "old record", name, ret, ret_len);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }

@@ -267,6 +267,9 @@ int import_build_conf(import_ctx *c, kmc_vault *v)
 	int r;
 
 	KMC_GUARD(absolute(c->p->conf_file, c->conf, sizeof(c->conf)));
+	/* Written by the import: never in a vault's folder, where the
+	   vault could take it for its own (.kmc-restore, kmc.bind). */
+	KMC_GUARD(out_folder_check(c->conf));
 	import_split(c->conf, dir, sizeof(dir), &base);
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {

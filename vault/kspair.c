@@ -131,8 +131,10 @@ static int ks_pick_vault(int dirfd, const char *dir, ks_file f[2])
 		f[0].err = f[1].err = KMC_E_WRONG_VAULT;
 		return kmc_detail(KMC_E_WRONG_VAULT, "%s (vault id %s) and "
 			"%s (vault id %s) both belong to other vaults than "
-			"%s/%s; restore this vault's keystore from a backup",
-			f[0].show, id0, f[1].show, id1, dir, STORE_NAME);
+			"%s/%s; move both out of %s (each may still open its "
+			"vault's kmc: strings), then put this vault's back "
+			"with kmc restore", f[0].show, id0, f[1].show, id1, dir,
+			STORE_NAME, dir);
 	}
 	/* The store cannot say: guess nothing, write nothing. */
 	r0 = r0 != KMC_E_WRONG_VAULT ? r0 : r1;

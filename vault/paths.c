@@ -54,9 +54,14 @@ static const default_loc default_locs[] = {
  * Make the missing folders above path, 0700 as the XDG base directory
  * specification asks: for the built-in locations only
  * (~/.local/share/kmcvault, ~/.config/kmcvault/host.key), never above a
- * path the user named, where a typing error would grow a tree.
+ * path the user named, where a typing error would grow a tree. A folder
+ * that cannot be made is named with what wanted it and where its path
+ * came from: under runuser, or sudo -E, $HOME is still the caller's
+ * (/root), which a bare "creating /root/.config: Permission denied"
+ * does not tell the user who runs kmc.
  */
-static int mkdir_parents(const char *path)
+static int mkdir_parents(const default_loc *d, const char *path,
+	const char *from)
 {
 	char buf[PATH_MAX];
 	int n = snprintf(buf, sizeof(buf), "%s", path);
@@ -69,7 +74,11 @@ static int mkdir_parents(const char *path)
 		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
 			int r = -errno;
 
-			return kmc_detail(r, "creating %s: %s", buf, kmc_strerror(r));
+			return kmc_detail(r, "creating %s for %s %s (the default "
+				"under %s) as uid %u: %s; set $%s to a path of "
+				"yours, or run with your own $HOME (sudo -u USER "
+				"-H, runuser -l USER)", buf, d->what, path, from,
+				(unsigned)geteuid(), kmc_strerror(r), d->env);
 		}
 		*p = '/';
 	}
@@ -82,6 +91,7 @@ int kmc_default_path(kmc_default which, char *buf, size_t size,
 	const default_loc *d = &default_locs[which];
 	const char *env = secure_getenv(d->env);
 	const char *base, *home = NULL;
+	char from[PATH_MAX + 64];
 	int n;
 
 	/* An empty variable is unset, as the shell's ${VAR:-default}. */
@@ -95,14 +105,19 @@ int kmc_default_path(kmc_default which, char *buf, size_t size,
 	}
 	if (geteuid() == 0) {
 		n = snprintf(buf, size, "%s", d->root_path);
+		snprintf(from, sizeof(from), "root's fixed path");
 	} else {
 		base = secure_getenv(d->xdg);
 		if (!base || base[0] != '/') {
 			home = secure_getenv("HOME");
-			if (!home || home[0] != '/') {
+			if (home && home[0] == '/') {
+				snprintf(from, sizeof(from), "$HOME=%s", home);
+			} else {
 				struct passwd *pw = getpwuid(geteuid());
 
 				home = pw ? pw->pw_dir : NULL;
+				snprintf(from, sizeof(from), "the home directory "
+					"/etc/passwd gives, %s", home ? home : "");
 			}
 			if (!home || home[0] != '/')
 				return kmc_detail(KMC_E_INVALID, "no place for %s: "
@@ -110,7 +125,12 @@ int kmc_default_path(kmc_default which, char *buf, size_t size,
 					"uid %u has no home directory; set $%s",
 					d->what, d->xdg, (unsigned)geteuid(),
 					d->env);
+		} else {
+			snprintf(from, sizeof(from), "$%s=%s", d->xdg, base);
 		}
+		/* HOME=/ is the root folder, not "//.config". */
+		if (home && !strcmp(home, "/"))
+			home = "";
 		if (home)
 			n = snprintf(buf, size, "%s/%s/kmcvault%s", home,
 				d->fallback, d->leaf);
@@ -122,7 +142,7 @@ int kmc_default_path(kmc_default which, char *buf, size_t size,
 			"(from $%s or $HOME) is longer than %zu bytes", d->what,
 			d->xdg, size - 1);
 	if (make_parents)
-		KMC_GUARD(mkdir_parents(buf));
+		KMC_GUARD(mkdir_parents(d, buf, from));
 	return 0;
 }
 

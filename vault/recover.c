@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "backup.h"
 #include "../safeio/fileio.h"
 #include "vault.h"
+#include "trust.h"
 
 int restore_pending(int dirfd)
 {
@@ -84,6 +86,20 @@ int restore_apply(int dirfd, const char *dir)
 	return 0;
 }
 
+void restore_sync_trust(kmc_vault *v, int replaced)
+{
+	int r = trust_resync(v, replaced, replaced ? &v->trust_resynced :
+		&v->trust_left);
+
+	if (r < 0) {
+		v->trust_resync_err = r;
+		free(v->trust_resync_detail);
+		v->trust_resync_detail = strdup(kmc_error_detail()[0] ?
+			kmc_error_detail() : kmc_strerror(r));
+	}
+	kmc_detail_clear();
+}
+
 /* The last step: the restored files are bound (or cannot be), the mark
    goes. */
 int restore_finish(int dirfd, const char *dir)
@@ -119,6 +135,25 @@ static void remove_mark_temps(int dirfd)
 	closedir(d);
 }
 
+/* Whether the restore the mark commits replaced a vault: a mark that
+   cannot be read, or of a kmc before the line, says yes (a restore over
+   the vault is the usual one). */
+static int mark_replaced(int dirfd)
+{
+	static const kmc_file_rule rule = {
+		.forbidden = 077, .max_size = 4096, .allow_root_owner = 0,
+	};
+	_cleanup_(freep) uint8_t *raw = NULL;
+	static const char no[] = "\nreplaced 0\n";
+	size_t len;
+	int r;
+
+	r = kmc_read_checked(dirfd, RESTORE_MARK_NAME, RESTORE_MARK_NAME,
+		&rule, &raw, &len);
+	kmc_detail_clear();
+	return r < 0 || !memmem(raw, len, no, sizeof(no) - 1);
+}
+
 int restore_recover(int dirfd, const char *dir)
 {
 	int staged = faccessat(dirfd, RESTORE_STAGE_NAME, F_OK,
@@ -134,7 +169,7 @@ int restore_recover(int dirfd, const char *dir)
 	if (restore_pending(dirfd)) {
 		int r = restore_apply(dirfd, dir);
 
-		return r < 0 ? r : 1;
+		return r < 0 ? r : 1 + mark_replaced(dirfd);
 	}
 	if (staged)
 		backup_remove_built(dirfd, RESTORE_STAGE_NAME);

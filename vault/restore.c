@@ -110,6 +110,22 @@ static int restore_target_ok(int dirfd, const char *dir,
 	return 0;
 }
 
+/* Whether dir's item store is vault id's (a peek: nothing written). */
+static int store_is(int dirfd, const char *dir,
+	const uint8_t id[KS_VAULT_ID_LEN])
+{
+	store st;
+	int r;
+
+	if (faccessat(dirfd, STORE_NAME, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	r = store_open(&st, dir, dirfd, STORE_PEEK, id);
+	if (r == 0)
+		store_close(&st);
+	kmc_detail_clear();
+	return r == 0;
+}
+
 static int unlock_error(int r)
 {
 	return r == KMC_E_UNLOCK || r == KMC_E_NEED_PASSPHRASE ||
@@ -219,6 +235,20 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 			info->cas = cas.n;
 		free(cas.name);
 		kmc_detail_clear();
+		/* The files kmc trust sync keeps equal to a trust store are
+		   outside the vault: the open that finished the restore wrote
+		   them again from the restored stores. */
+		info->trust_files = v->trust_resynced;
+		info->trust_files_left = v->trust_left;
+		r = v->trust_resync_err;
+		if (r < 0) {
+			snprintf(d, sizeof(d), "%s", v->trust_resync_detail ?
+				v->trust_resync_detail : kmc_strerror(r));
+			kmc_vault_close(v);
+			return kmc_detail(r, "%s: restored, but a trust sync "
+				"file still holds the trust store as it was "
+				"before the restore: %s", dir, d);
+		}
 		kmc_vault_close(v);
 		return 0;
 	}
@@ -327,7 +357,22 @@ int kmc_vault_restore(const char *dir, const char *from,
 		r = 0;	/* a restore before this one, replaced by it */
 	if (r == 0)
 		r = vault_peek(dirfd, dir, id, &gen, &found);
-	if (r == 0 && found &&
+	if ((r == KMC_E_WRONG_VAULT || (r == 0 && found &&
+	     memcmp(id, m.vault_id, KS_VAULT_ID_LEN) != 0)) &&
+	    store_is(dirfd, dir, m.vault_id)) {
+		/* The folder is the backup's vault's (its item store says
+		   so), with keystores of another copied in: those may still
+		   open that vault's kmc: strings, so they are the user's to
+		   move, not restore's to replace. */
+		vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
+		r = kmc_detail(KMC_E_WRONG_VAULT, "%s/" STORE_NAME " is of vault "
+			"%s, as the backup %s is, but the keystores in %s are "
+			"another vault's: restore never replaces another vault's "
+			"keystore; move " KS_MASTER_NAME " and " KS_STANDBY_NAME
+			" out of %s (they may still open that vault's kmc: "
+			"strings), then restore again", dir, want, from, dir,
+			dir);
+	} else if (r == 0 && found &&
 	    memcmp(id, m.vault_id, KS_VAULT_ID_LEN) != 0) {
 		vault_hex(id, KS_VAULT_ID_LEN, cur);
 		vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
@@ -361,8 +406,12 @@ int kmc_vault_restore(const char *dir, const char *from,
 			goto fail;
 	}
 	vault_hex(m.vault_id, KS_VAULT_ID_LEN, want);
+	/* Whether a vault was there (its keystores or its store): only
+	   then does finishing the restore write the trust sync files. */
 	len = (size_t)snprintf(mark, sizeof(mark), "kmcvault-restore 1\n"
-		"vault_id %s\ngeneration %" PRIu64 "\n", want, m.generation);
+		"vault_id %s\ngeneration %" PRIu64 "\nreplaced %d\n", want,
+		m.generation, found || faccessat(dirfd, STORE_NAME, F_OK,
+		AT_SYMLINK_NOFOLLOW) == 0);
 	r = kmc_write_atomic_ex(dirfd, RESTORE_MARK_NAME, mark, len, 0600, 0,
 		&published);
 	if (r < 0 && !published)

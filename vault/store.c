@@ -584,6 +584,7 @@ void store_close(store *st)
 
 	store_view_done(st);
 	storetree_cache_free(st);
+	store_unpin(st, 1);	/* a snapshot the program did not end */
 	if (!st->env)
 		return;
 	if (!e) {

@@ -102,6 +102,7 @@ typedef struct store {
 	uint8_t *view;		/* store_get_view()'s copy (ciphertext) */
 	size_t view_cap;
 	int bulk;		/* store_set_bulk() */
+	MDB_txn *pinned;	/* store_pin(): the reads' one snapshot */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;
@@ -240,6 +241,19 @@ KMC_INTERNAL void store_txn_abort(store_txn *t);
    is. Every read of records and the generation begins with it. */
 KMC_INTERNAL int store_read_begin(store *st, MDB_txn **ret) KMC_MUST_CHECK;
 KMC_INTERNAL int store_txn_exact(store *st, MDB_txn *txn);
+/* store_read_end - ends what store_read_begin() gave (a pinned snapshot
+   stays until its store_unpin()). */
+KMC_INTERNAL void store_read_end(store *st, MDB_txn *txn);
+/*
+ * store_pin - every read of st until store_unpin() is of one snapshot:
+ * several items read as one version of the vault, whatever other
+ * processes commit meanwhile. Returns 1 when this call pinned it, 0 when
+ * it was pinned already (the outer pin stays, and this call's unpin does
+ * nothing), or an error. store_unpin(st, r) with what store_pin gave.
+ * Only reads: a write transaction on st is not pinned.
+ */
+KMC_INTERNAL int store_pin(store *st) KMC_MUST_CHECK;
+KMC_INTERNAL void store_unpin(store *st, int pinned);
 KMC_INTERNAL int store_stat(store *st, uint64_t *ret_count,
 	uint64_t *ret_generation) KMC_MUST_CHECK;
 /* Copy a meta value out; KMC_E_NOT_FOUND when absent. */

@@ -42,6 +42,10 @@ int store_read_begin(store *st, MDB_txn **ret)
 {
 	MDB_txn *txn;
 
+	if (st->pinned) {
+		*ret = st->pinned;
+		return 0;
+	}
 	for (int i = 1;; i++) {
 		KMC_GUARD(db_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY,
 			&txn)));
@@ -51,6 +55,34 @@ int store_read_begin(store *st, MDB_txn **ret)
 	}
 	*ret = txn;
 	return 0;
+}
+
+void store_read_end(store *st, MDB_txn *txn)
+{
+	if (txn != st->pinned)
+		mdb_txn_abort(txn);
+}
+
+/*
+ * A snapshot held across reads keeps its pages from reuse by writers
+ * until it ends: callers pin for the few reads of one bundle or CA, never
+ * for a handle's life (a server's handle would grow the file without
+ * bound beside a writer).
+ */
+int store_pin(store *st)
+{
+	if (st->pinned)
+		return 0;
+	KMC_GUARD(store_read_begin(st, &st->pinned));
+	return 1;
+}
+
+void store_unpin(store *st, int pinned)
+{
+	if (pinned != 1 || !st->pinned)
+		return;
+	mdb_txn_abort(st->pinned);
+	st->pinned = NULL;
 }
 
 int store_get(store *st, const char *name, uint8_t **ret, size_t *ret_len)
@@ -98,7 +130,7 @@ int store_get_ex(store *st, const char *name, uint8_t **ret, size_t *ret_len,
 	r = get_checked(st, txn, name, &v, ret_bad, &kept);
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "record", name, ret, ret_len);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }
 
@@ -142,7 +174,7 @@ int store_get_view(store *st, const char *name, const uint8_t **ret,
 			*ret_len = v.mv_size;
 		}
 	}
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }
 
@@ -157,7 +189,7 @@ int store_meta_get(store *st, const char *key, uint8_t **ret,
 	r = db_err(mdb_get(txn, st->meta, &k, &v));
 	if (r == 0)
 		r = db_copy_val(st->env, &v, "meta value", key, ret, ret_len);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }
 
@@ -173,7 +205,7 @@ int store_stat(store *st, uint64_t *ret_count, uint64_t *ret_generation)
 		*ret_count = s.ms_entries;
 	if (r == 0 && ret_generation)
 		r = store_read_generation(txn, st->meta, ret_generation);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }
 
@@ -193,7 +225,7 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 		r = db_err(mdb_cursor_open(txn, store_db_handle(st, db),
 			&cur));
 	if (r != 0) {
-		mdb_txn_abort(txn);
+		store_read_end(st, txn);
 		return r;
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -209,7 +241,7 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	if (r == 0 && rc != MDB_NOTFOUND)
 		r = db_err(rc);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	store_read_end(st, txn);
 	return r;
 }
 

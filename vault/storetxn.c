@@ -10,8 +10,12 @@
  * deleted key, so the tree and the hook see each key once, as it is
  * after the commit.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/statvfs.h>
 #include "store.h"
 #include "vault.h"
 
@@ -151,6 +155,11 @@ int store_txn_begin(store *st, store_txn *ret)
 	if (st->writing)
 		return kmc_detail(KMC_E_BUSY, "a batch is open on this vault "
 			"handle: write through it, or commit or abort it first");
+	/* Its reads would not see the change it makes. */
+	if (st->pinned)
+		return kmc_detail(KMC_E_BUSY, "this vault handle's reads are "
+			"held to one version (kmc_vault_snapshot): end that "
+			"before a change");
 	return db_err(mdb_txn_begin(st->env, NULL, 0, &ret->txn));
 }
 
@@ -265,6 +274,51 @@ static int commit_prepare(store_txn *t, store_change *c,
 	return 0;
 }
 
+/*
+ * LMDB names no file when its commit fails, and a write the file system
+ * cut short (a disk filling up under it) comes back as EIO, not ENOSPC:
+ * the message names the store and, when its file system has no room
+ * left, says so, so that a full disk is not taken for a failing one.
+ */
+/* Less room than one commit of the largest batch (mk rewrap's 1000
+   records) may need: a short write there is the disk filling up. */
+#define STORE_FULL_BELOW (1024u * 1024u)
+
+static int commit_error(store *st, int r)
+{
+	static const char pinned[] = "/proc/self/fd/";
+	const char *path = NULL, *slash;
+	char link[64], real[4096];
+	struct statvfs sv;
+	ssize_t n;
+	int fd = -1;
+
+	if (mdb_env_get_path(st->env, &path) != 0 || !path)
+		path = STORE_NAME;
+	/* Opened through the folder's descriptor (store_open()): named by
+	   the folder that descriptor holds. */
+	slash = strncmp(path, pinned, sizeof(pinned) - 1) == 0 ?
+		strchr(path + sizeof(pinned) - 1, '/') : NULL;
+	if (slash && (size_t)(slash - path) < sizeof(link)) {
+		memcpy(link, path, (size_t)(slash - path));
+		link[slash - path] = 0;
+		n = readlink(link, real, sizeof(real) - sizeof(STORE_NAME) - 1);
+		if (n > 0) {
+			snprintf(real + n, sizeof(real) - (size_t)n, "/%s",
+				STORE_NAME);
+			path = real;
+		}
+	}
+	if (r == -EIO && mdb_env_get_fd(st->env, &fd) == 0 && fd >= 0 &&
+	    fstatvfs(fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < STORE_FULL_BELOW)
+		return kmc_detail(r, "writing %s: %s: a write was cut short, "
+			"and its file system has %" PRIu64 " bytes free: free "
+			"some space, then try again", path, kmc_strerror(r),
+			(uint64_t)sv.f_bavail * sv.f_frsize);
+	return kmc_detail(r, "writing %s: %s", path, kmc_strerror(r));
+}
+
 int store_txn_commit(store_txn *t)
 {
 	store *st = t->st;
@@ -287,6 +341,8 @@ int store_txn_commit(store_txn *t)
 			STORE_ABORTED, &c);
 	free(touched);
 	log_free(t);
+	if (r < 0)
+		return commit_error(st, r);
 	return r;
 }
 

@@ -18,29 +18,88 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
-	const char *propq, EVP_PKEY **ret)
+/* The key in the vault, parsed. A server loads its keys in bulk: each
+   read maps its record's page, its bucket's, a digest node's and the
+   B-trees' upper pages, each with up to 15 neighbours (the kernel's
+   fault-around, some 500 KiB a read), and they leave before the key is
+   parsed: one madvise a load (a few us, against 150 us and more for the
+   parse). */
+static int key_in_vault(kmc_vault *v, const char *name, const kmc_secret *der,
+	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
 {
-	_cleanup_(kmc_secret_freep) kmc_secret *der = NULL;
-	token_key_rec rec;
 	int r;
 
-	store_set_bulk(&v->st, 1);
-	r = vault_part_get(v, name, "key", KMC_ITEM_PRIVATE_KEY, &der);
-	store_set_bulk(&v->st, 0);
-	if (r < 0 && token_key_instead(v, name, r, &rec))
-		return token_key_load(v, name, &rec, libctx, propq, ret);
-	KMC_GUARD(r);
-	/* A server loads its keys in bulk: each read maps its record's
-	   page, its bucket's, a digest node's and the B-trees' upper pages,
-	   each with up to 15 neighbours (the kernel's fault-around, some
-	   500 KiB a read), and they leave before the key is parsed: one
-	   madvise a load (a few us, against 150 us and more for the parse). */
 	store_release_pages(&v->st, 1);
 	r = key_from_pkcs8_ex(der, libctx, propq, ret);
 	if (r == KMC_E_CORRUPT)
 		return kmc_detail(r, "item %s/key: not a PKCS#8 private key",
 			name);
+	return r;
+}
+
+typedef struct key_job {
+	const char *name;
+	kmc_secret *der;	/* a key in the vault */
+	int token;		/* else a key on a token, rec */
+	token_key_rec rec;
+} key_job;
+
+/* One snapshot: a key in the vault, else the token key record, never
+   the one read before a change and the other after it. */
+static int key_read(kmc_vault *v, void *arg)
+{
+	key_job *j = arg;
+	int r;
+
+	store_set_bulk(&v->st, 1);
+	r = vault_part_get(v, j->name, "key", KMC_ITEM_PRIVATE_KEY, &j->der);
+	store_set_bulk(&v->st, 0);
+	if (r < 0 && token_key_instead(v, j->name, r, &j->rec)) {
+		j->token = 1;
+		return 0;
+	}
+	return r;
+}
+
+static void key_undo(void *arg)
+{
+	key_job *j = arg;
+
+	kmc_secret_free(j->der);
+	j->der = NULL;
+	j->token = 0;
+}
+
+#define KEY_LOAD_TRIES 8
+
+/*
+ * The record is read in a snapshot, the key parsed or loaded after it
+ * ends. A token key the provider loads is checked against the record
+ * (KMC_E_BUSY when another process replaced it in between): read again,
+ * unless the caller holds a snapshot of its own, whose reads would give
+ * the same record; that caller reads again, or says so.
+ */
+static int key_load(kmc_vault *v, const char *name, OSSL_LIB_CTX *libctx,
+	const char *propq, EVP_PKEY **ret)
+{
+	int r = KMC_E_BUSY;
+
+	for (int i = 0; i < KEY_LOAD_TRIES && r == KMC_E_BUSY; i++) {
+		key_job j = { .name = name };
+
+		if (i)
+			kmc_detail_clear();
+		KMC_GUARD(vault_read_one_version(v, name, key_read, key_undo,
+			&j));
+		if (!j.token) {
+			r = key_in_vault(v, name, j.der, libctx, propq, ret);
+			kmc_secret_free(j.der);
+			return r;
+		}
+		r = token_key_load(v, name, &j.rec, libctx, propq, ret);
+		if (v->st.pinned)
+			break;
+	}
 	return r;
 }
 

@@ -358,6 +358,28 @@ static const char *vault_dir(kmc_vault *v, char buf[PATH_MAX])
 	return buf;
 }
 
+/*
+ * The provider reads NAME/key again, through a handle of its own, after
+ * the caller read it: a rotation committed between the two gives the
+ * next key where the caller holds the record (and the certificate) of
+ * the one before. The key it gave must be the record's; when it is not,
+ * KMC_E_BUSY has vault_read_one_version() read all again.
+ */
+static int same_key(EVP_PKEY *k, const token_key_rec *rec,
+	OSSL_LIB_CTX *libctx, const char *propq)
+{
+	const unsigned char *p = rec->spki;
+	EVP_PKEY *pub = d2i_PUBKEY_ex(NULL, &p, (long)rec->spki_len, libctx,
+		propq);
+	/* Told apart only when both can be compared: a key OpenSSL cannot
+	   compare is the token's (token_check() matched the record). */
+	int eq = pub ? EVP_PKEY_eq(k, pub) : -2;
+
+	EVP_PKEY_free(pub);
+	ERR_clear_error();
+	return eq == 1 || eq == -2;
+}
+
 static int load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **ret)
 {
@@ -398,6 +420,12 @@ static int load(kmc_vault *v, const char *name, const token_key_rec *rec,
 	free(uri);
 	if (!k)
 		return store_error(name, dir);
+	if (!same_key(k, rec, libctx, propq)) {
+		EVP_PKEY_free(k);
+		return kmc_detail(KMC_E_BUSY, "the key of %s changed while it "
+			"was loaded (another process replaced it); try again",
+			name);
+	}
 	*ret = k;
 	return 0;
 }

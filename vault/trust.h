@@ -83,4 +83,16 @@ KMC_INTERNAL int trust_meta_with(const uint8_t *meta, size_t len,
 	const char *store, char *out, size_t size, size_t *ret_len)
 	KMC_MUST_CHECK;
 
+/* trustcommit.c: store t as item (TRUST_ITEM_PREFIX and the store's
+   name), and with files rewrite every sync file it keeps, all or
+   nothing (a failure after the commit leaves the journal to kmc repair:
+   KMC_E_PENDING). */
+KMC_INTERNAL int trust_commit(kmc_vault *v, const char *item,
+	const trust_set *t, int files) KMC_MUST_CHECK;
+/* After kmc restore: each sync file that is not what its (restored)
+   store holds is written again (write), or only counted; *ret_files says
+   how many. */
+KMC_INTERNAL int trust_resync(kmc_vault *v, int write, uint64_t *ret_files)
+	KMC_MUST_CHECK;
+
 #endif

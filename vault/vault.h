@@ -170,6 +170,12 @@ struct kmc_vault {
 					   (tokenpending.h) */
 	char *token_intent;	/* a key the token makes for this change,
 				   listed until its commit (tokenpending.h) */
+	/* An open that finished a restore: the trust sync files it wrote
+	   again, and why one could not be (restore_sync_trust()). */
+	uint64_t trust_resynced;
+	uint64_t trust_left;	/* not written: the folder held no vault */
+	int trust_resync_err;
+	char *trust_resync_detail;
 };
 
 /* Passphrases longer than this are refused, at init and at unlock. */
@@ -183,6 +189,9 @@ struct kmc_vault {
  * naming the folder.
  */
 KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
+/* The same for path in the folder already open on dirfd. */
+KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
+	KMC_MUST_CHECK;
 
 /* paths.c */
 KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
@@ -323,14 +332,16 @@ KMC_INTERNAL int vault_item_read(kmc_vault *v, const char *name,
 KMC_INTERNAL void vault_item_audit(kmc_vault *v, const char *name,
 	const record_info *info);
 
-/* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
-   name too long for a bundle part refused as such. */
-/* oneversion.c: read(v, arg) run again, undo(arg) first, while the
-   store's generation moves under it (8 times at most: then KMC_E_BUSY,
-   naming what); its result once the generation held still. */
+/* oneversion.c: read(v, arg) with every read of the store in one
+   snapshot (store_pin()), its result; run again, undo(arg) first, only
+   when read answers KMC_E_BUSY (something it read outside the snapshot
+   disagreed with it), 8 times at most, then KMC_E_BUSY naming what.
+   Nested in another's snapshot, read's result as it is. */
 KMC_INTERNAL int vault_read_one_version(kmc_vault *v, const char *what,
 	int (*read)(kmc_vault *v, void *arg), void (*undo)(void *arg),
 	void *arg) KMC_MUST_CHECK;
+/* Item NAME/PART of the given type (vault/owned.c): kmc_item_get, with a
+   name too long for a bundle part refused as such. */
 KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
 	const char *part, kmc_item_type type, kmc_secret **ret) KMC_MUST_CHECK;
 

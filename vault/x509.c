@@ -155,6 +155,8 @@ int input_read(const char *path, input_kind kind, uint8_t **ret,
 			return kmc_detail(KMC_E_PERM, "%s is reached through a "
 				"symbolic link; give the real path", path);
 		r = -errno;
+		if (r == -EACCES)	/* whose file, or which folder */
+			return kmc_denied_at(AT_FDCWD, path, path);
 		return kmc_detail(r, "%s: %s", path, kmc_strerror(r));
 	}
 	if (fstat(fd, &st) < 0) {
@@ -420,9 +422,12 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 /* ---------------------------------------------------------------- */
 /* Verification                                                      */
 
+/* The subject as messages name it, the form cert info prints (RFC
+   2253: CN=web,O=Acme), not OpenSSL's one-line /CN=web/O=Acme. */
 static void name_of(X509 *x, char *buf, size_t size)
 {
-	X509_NAME_oneline(X509_get_subject_name(x), buf, (int)size);
+	if (x509_name_text(X509_get_subject_name(x), buf, size) < 0)
+		snprintf(buf, size, "(a name kmc could not print: out of memory)");
 }
 
 static int check_dates(const char *show, STACK_OF(X509) *certs)
@@ -509,6 +514,35 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	return 0;
 }
 
+/*
+ * chain's certificates after the leaf put in the order of the path ctx
+ * verified, each certified by the one after it, as TLS 1.2 requires of
+ * what a server sends (RFC 5246, 7.4.2): a server sends them as stored,
+ * and an operator's file may list them in any order. Certificates the
+ * path does not use keep their order, after it.
+ */
+static void chain_in_path_order(STACK_OF(X509) *chain, X509_STORE_CTX *ctx)
+{
+	STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(ctx);
+	int n = sk_X509_num(chain), next = 1;
+
+	for (int p = 1; path && p < sk_X509_num(path); p++) {
+		X509 *x = sk_X509_value(path, p);
+
+		for (int i = next; i < n; i++) {
+			if (X509_cmp(sk_X509_value(chain, i), x) != 0)
+				continue;
+			/* Move it to next, the rest after it shifting on. */
+			x = sk_X509_value(chain, i);
+			for (int j = i; j > next; j--)
+				(void)sk_X509_set(chain, j, sk_X509_value(chain,
+					j - 1));
+			(void)sk_X509_set(chain, next++, x);
+			break;
+		}
+	}
+}
+
 int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, EVP_PKEY *key, X509_CRL *crl)
 {
@@ -576,6 +610,8 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 				f->ca, X509_verify_cert_error_string(err), subject,
 				depth);
 		}
+		if (r == 0)
+			chain_in_path_order(chain, ctx);
 	}
 	sk_X509_free(untrusted);
 	X509_STORE_CTX_free(ctx);

@@ -81,7 +81,9 @@ KMC_INTERNAL int key_to_encrypted_pem(EVP_PKEY *pkey,
  * chain_verify - the server chain (leaf first) against the CA
  * certificates: dates of every certificate, the chain itself, the key
  * matching the leaf, and the CRL when given (signed by the CA, current,
- * leaf not revoked). Detail names the file and the certificate.
+ * leaf not revoked). Detail names the file and the certificate. A chain
+ * that verifies is left with its intermediates in the path's order,
+ * each certified by the next (as a server must send them).
  */
 typedef struct chain_files {
 	const char *ca, *cert, *key, *crl;	/* for messages */

@@ -371,6 +371,14 @@ typedef struct kmc_backup_info {
 					   again before their next CRL;
 					   numbers still grow), what they
 					   issued after it unknown to them */
+	uint64_t trust_files;		/* with verified: the trust sync files
+					   (kmc trust sync) written again to
+					   hold what the restored trust
+					   stores hold */
+	uint64_t trust_files_left;	/* with verified, restored into a folder
+					   that held no vault: those files that
+					   differ from the restored stores, left
+					   as they are */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
@@ -789,10 +797,9 @@ typedef struct kmc_cert_info {
  * the file of that name (PEM with one or more certificates, or DER).
  * *ret_info is an array of *ret_n entries, leaf first; release it with
  * kmc_cert_info_free(). The vault's certificate is looked up in one
- * version of it, read again while another process changes it.
+ * snapshot of it, whatever another process changes meanwhile.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
- * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_BUSY (the vault
- * changed during each of 8 reads: try again), KMC_E_PERM, -errno.
+ * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
@@ -1140,11 +1147,11 @@ typedef struct kmc_ca_issued {
 /*
  * kmc_ca_list - call ca_cb for CA ca (NULL: each CA, by name), and then
  * issued_cb (may be NULL) for each certificate it issued, by serial.
- * Stops at a callback's non-zero return, which it returns. Each CA is
- * read as of one version of the vault; with ca NULL, a CA removed while
- * the list is read is left out.
+ * Stops at a callback's non-zero return, which it returns. Each CA (its
+ * record, certificate and whether its key is there) is read in one
+ * snapshot of the vault; with ca NULL, a CA removed while the list is
+ * read is left out.
  * Returns 0; KMC_E_NOT_FOUND (no such CA), KMC_E_CORRUPT, KMC_E_VERSION,
- * KMC_E_BUSY (the vault changed during each of 8 reads: try again),
  * KMC_E_NOMEM, KMC_E_STORE.
  */
 KMC_API int kmc_ca_list(kmc_vault *v, const char *ca,
@@ -1349,16 +1356,14 @@ typedef struct kmc_export_params {
  * a password item it makes (*ret_made 1, may be NULL) stays when the
  * file cannot be written, and the next export takes it again. Making one
  * needs a handle opened with KMC_OPEN_WRITE. A keystore's key, chain and
- * CA are those of one version of the bundle: while another process
- * changes the vault (a rotation), they are read again until no change
- * came between the first and the last.
+ * CA are those of one version of the bundle, read in one snapshot of the
+ * vault whatever another process changes meanwhile (a rotation).
  * WARNING: with KMC_EXPORT_NO_PASSWORD this is the plaintext key.
  * Returns 0; KMC_E_NAME, KMC_E_NOT_FOUND (no such key; for PKCS#12, no
  * certificate yet), KMC_E_TYPE (an item of another type), KMC_E_EXISTS (p->out),
  * KMC_E_INVALID (parameters), KMC_E_EMPTY, KMC_E_TOO_LARGE (a password
  * over 100 characters), KMC_E_VERIFY (certificate and key differ),
  * KMC_E_READONLY, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_STORE, KMC_E_NOMEM,
- * KMC_E_BUSY (the vault changed during each of 8 reads: try again),
  * -errno.
  */
 KMC_API int kmc_export(kmc_vault *v, const char *name,

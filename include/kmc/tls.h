@@ -81,18 +81,20 @@ KMC_API int kmc_key_load_ex(kmc_vault *v, const char *name,
  * loaded into the default one (kmc_ssl_ctx_use_ex() takes another).
  *
  * The certificate, CA, CRL and key are those of one version of the
- * bundle: while another process changes the vault (a rotation's import
- * --replace or promote), they are read again until no change came
- * between the first and the last.
+ * bundle, read in one snapshot of the vault whatever another process
+ * changes meanwhile (a rotation's import --replace or promote). A key on
+ * a token, which the kmc provider reads again through a handle of its
+ * own, is checked against the snapshot's record: one replaced in between
+ * is read again, all of it, under a new snapshot.
  *
  * WARNING: call it on a fresh SSL_CTX. To pick up a replaced key or CRL
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections
  * rather than calling this again on one in use.
  *
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_INVALID
- * (OpenSSL refused the material), KMC_E_NOMEM, KMC_E_BUSY (the vault
- * changed during each of 8 reads of the bundle: try again), and for a
- * token key the errors of kmc_key_load().
+ * (OpenSSL refused the material), KMC_E_NOMEM, and for a token key the
+ * errors of kmc_key_load() (KMC_E_BUSY: its key was replaced during each
+ * of 8 loads: try again).
  */
 KMC_API int kmc_ssl_ctx_use(SSL_CTX *ctx, kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);

@@ -38,6 +38,12 @@ check "password set: the outcome names its pending record" has "$done_" "\"of\":
 check "the record names the uid" has "$pend" "\"uid\":$(id -u),"
 check "the record names the user" has "$pend" "\"user\":\"$(id -un)\""
 check "the record names a pid" grep -Eq '"pid":[0-9]+,' <<<"$pend"
+# Under sudo: the real user (docs/cli.md, *The audit log*), never what
+# $SUDO_USER or $SUDO_UID claim.
+t "password get with sudo's variables set" env SUDO_USER=kmc-e2e-nobody SUDO_UID=4242 \
+	"$KMC" --vault "$V" password get db
+check "... is recorded under the real uid" has "$(last)" "\"uid\":$(id -u),\"user\":\"$(id -un)\""
+check "... and does not name \$SUDO_USER" sh -c "! tail -n 1 '$LOG' | grep -q kmc-e2e-nobody"
 check "the record has an RFC 3339 UTC time" grep -Eq '"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' <<<"$pend"
 check "no record holds the secret" sh -c "! grep -q s3cret '$LOG'"
 t "password set again" "$KMC" --vault "$V" password set db --password-file "$PW"
@@ -386,5 +392,35 @@ for what in "audit" "audit verify" "status"; do
 	check "kmc $what: the writer ran while it read" test -e "$T/fired"
 done
 t "after the rotations, the log verifies" "$KMC" --vault "$QV" audit verify
+
+# ---- a user name that is not UTF-8 ----------------------------------------------
+# The records are JSON, which is UTF-8: a byte of another encoding in a
+# field (a user name from a Latin-1 /etc/passwd, a path in an error
+# detail) was written as it was, and jq, Python and a SIEM's parser
+# refused the line. It is written as the text \xNN, as kmc prints such a
+# byte. The name comes from /etc/passwd, replaced for this process only
+# in a mount namespace of its own (nothing of the host's changes).
+UV=$T/uv
+t "a vault for the Latin-1 user" "$KMC" --vault "$UV" init
+sed '1s/^root:/r\xe9oot:/' /etc/passwd >"$T/passwd.latin1"
+latin1() {
+	unshare -m sh -c 'mount --bind "$1" /etc/passwd && shift && exec "$@"' _ \
+		"$T/passwd.latin1" "$@"
+}
+if [ "$(id -u)" = 0 ] && latin1 true 2>/dev/null; then
+	t "password set as a user whose name is r\\xe9oot in Latin-1" \
+		latin1 "$KMC" --vault "$UV" password set db --password-file "$PW"
+	check "every line of audit.log is UTF-8 (iconv)" \
+		sh -c "iconv -f UTF-8 -t UTF-8 '$UV/audit.log' >/dev/null"
+	check "every line of audit.log parses (jq)" \
+		sh -c "jq -e -s 'length >= 3' '$UV/audit.log' >/dev/null"
+	check "the record names the user with the byte as \\xe9" \
+		grep -qF '"user":"r\\xe9oot"' "$UV/audit.log"
+	t "the log verifies" "$KMC" --vault "$UV" audit verify
+	check "kmc audit --item db shows the user as r\\xe9oot" \
+		bash -c "'$KMC' --vault '$UV' audit --item db | grep -qF 'r\\\\xe9oot'"
+else
+	echo "# skip: no mount namespace here (unshare -m): the Latin-1 user name is not tried"
+fi
 
 done_testing

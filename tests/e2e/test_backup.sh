@@ -74,6 +74,30 @@ same() { snapshot "$V" | diff - "$T/before" >&2; }
 t_err 4 "a backup of another vault is refused, naming both vault ids" \
 	"is a backup of vault $oid, but $V holds vault $id" kmc restore "$T/other-bk"
 check "... and nothing changed" same
+# Another vault's keystores copied over this one's, its item store left:
+# the folder is this vault's, but those keystores may still open the
+# other vault's kmc: strings. Refused, saying to move them out; then the
+# restore goes through.
+KC=$T/kc
+"$KMC" --vault "$KC" init 2>/dev/null
+"$KMC" --vault "$KC" password set k --password-file "$T/one" 2>/dev/null
+"$KMC" --vault "$KC" backup --out "$T/kc-bk" 2>/dev/null
+kid=$("$KMC" --vault "$KC" status --json 2>/dev/null | jq -r .vault_id)
+cp -p "$OTHER/kmc.ks" "$OTHER/StandbyKsf.ks" "$KC/"
+snapshot "$KC" >"$T/kc-before"
+kc_same() { snapshot "$KC" | diff - "$T/kc-before" >&2; }
+t_err 4 "another vault's keystores over this one's items.mdb: refused, saying to move them out" \
+	"$KC/items.mdb is of vault $kid, as the backup .*kc-bk is, but the keystores in $KC are another vault's: .*move kmc.ks and StandbyKsf.ks out of $KC" \
+	"$KMC" --vault "$KC" restore "$T/kc-bk"
+check "... and nothing changed" kc_same
+cp -p "$V/StandbyKsf.ks" "$KC/StandbyKsf.ks"
+t_err 4 "... the same with the twins of two other vaults" "move kmc.ks and StandbyKsf.ks out of $KC" \
+	"$KMC" --vault "$KC" restore "$T/kc-bk"
+t_err 4 "... where an open says to move both out and restore" "move both out of $KC .*kmc restore" \
+	"$KMC" --vault "$KC" status
+mkdir -m 700 "$T/kc-aside" && mv "$KC/kmc.ks" "$KC/StandbyKsf.ks" "$T/kc-aside/"
+t "... moved out, the restore goes through" "$KMC" --vault "$KC" restore "$T/kc-bk"
+t_out "... and k reads back" 'one' "$KMC" --vault "$KC" password get k
 for f in kmc.ks StandbyKsf.ks items.mdb backup.manifest; do
 	rm -rf "$T/bad" && cp -a "$B" "$T/bad"
 	size=$(stat -c %s "$T/bad/$f")
@@ -203,9 +227,58 @@ t_rc 3 "... and not without it" "$KMC" --vault "$PV" backup --out "$T/pv-bk2"
 check "... leaving no backup" test ! -e "$T/pv-bk2"
 t_err 0 "restore without the passphrase goes on, saying the MACs were not checked" \
 	'its MACs were not' "$KMC" --vault "$PV" restore "$T/pv-bk"
+check "... and that the vault is not bound yet, naming kmc repair --accept-rollback" \
+	grep -q 'not bound yet: .*kmc repair --accept-rollback' "$LAST_ERR"
 t_err 0 "restore with it checks them (no such note)" '^kmc: restored generation 1 over generation 1' \
 	"$KMC" --vault "$PV" restore "$T/pv-bk" --passphrase-file "$T/pp"
 check "... and says nothing about unchecked MACs" bash -c '! grep -q "not checked\|were not" "$1"' _ "$LAST_ERR"
+
+# ---- trust sync files across a restore ------------------------------------------------
+
+# A file kmc trust sync keeps (a server's CA file) lies outside the vault:
+# after a restore it must hold what the restored store holds, or a server
+# goes on trusting a CA the vault no longer lists.
+SV=$T/sv
+"$KMC" --vault "$SV" init 2>/dev/null
+for c in ca1 ca2; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$c.key" \
+		-out "$T/$c.crt" -subj "/CN=$c" -days 30 2>/dev/null
+done
+mkdir -m 700 "$T/srv"
+"$KMC" --vault "$SV" trust add one "$T/ca1.crt" 2>/dev/null
+t "a trust store kept in a server's CA file" "$KMC" --vault "$SV" trust sync --file "$T/srv/ca.pem" default
+"$KMC" --vault "$SV" backup --out "$T/sv-bk" 2>/dev/null
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+check "a CA trusted after the backup is in the CA file" grep -q '^# two$' "$T/srv/ca.pem"
+t_err 0 "a restore writes the CA file again and says so" \
+	'1 trust sync file\(s\) written again .*reload the servers' "$KMC" --vault "$SV" restore "$T/sv-bk"
+check "... which no longer holds the CA the restored store does not list" \
+	bash -c '! grep -q "^# two$" "$1" && grep -q "^# one$" "$1"' _ "$T/srv/ca.pem"
+check "... and is what kmc trust export prints of the store" \
+	bash -c 'cmp "$2" <("$1" --vault "$3" trust export --out - 2>/dev/null)' _ "$KMC" "$T/srv/ca.pem" "$SV"
+"$KMC" --vault "$SV" restore "$T/sv-bk" --json >"$T/sv.json" 2>"$T/sv.err"
+check "a second restore finds the file right: nothing written, no such note" \
+	bash -c 'jq -e ".trust_files == 0" "$1" >/dev/null && ! grep -q "trust sync" "$2"' _ "$T/sv.json" "$T/sv.err"
+t "kmc verify after it" "$KMC" --vault "$SV" verify
+# A restore into a folder that held no vault (a copy to look at) changes
+# no file outside it: the live vault's CA file stays as that vault has it.
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+cp -p "$T/srv/ca.pem" "$T/srv-ca.before"
+t_err 0 "a restore into a new folder leaves the CA file, saying so" \
+	'1 trust sync file\(s\) the restored trust stores keep hold other certificates and were left as they are: .*sv-copy held no vault' \
+	"$KMC" --vault "$T/sv-copy" restore "$T/sv-bk"
+check "... and the CA file is as the live vault has it" cmp "$T/srv-ca.before" "$T/srv/ca.pem"
+"$KMC" --vault "$T/sv-copy2" restore "$T/sv-bk" --json >"$T/svc.json" 2>/dev/null
+check "... --json counts it in trust_files_left, trust_files 0" \
+	jq -e '.trust_files_left == 1 and .trust_files == 0' "$T/svc.json"
+t "kmc audit verify after it" "$KMC" --vault "$SV" audit verify
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
+t_err 5 "a CA file turned into a link: the restore says it is made but the file was not written" \
+	"restored, but a trust sync file still holds the trust store as it was before the restore: .*srv/ca.pem is a symbolic link" \
+	"$KMC" --vault "$SV" restore "$T/sv-bk"
+check "... and the link's target is left alone" grep -q '^# two$' "$T/srv/real.pem"
+t "... the vault is restored and healthy" "$KMC" --vault "$SV" status
 
 # ---- backups while servers read and a writer writes -----------------------------------
 

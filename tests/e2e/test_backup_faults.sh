@@ -177,6 +177,7 @@ fingerprint
 check "... giving the restored state" test "$FP" = "$NEW_FP"
 check "the shim counted the steps of restore" test "$steps" -gt 10
 total=$steps
+plain_total=$total
 echo "# restore: $total steps"
 
 for mode in fail $(kill_mode); do
@@ -230,5 +231,69 @@ t_rc 4 "with the mark, kmc status says the vault needs repair" kmc status
 t "kmc repair finishes the restore" kmc repair
 t_out "... and a reads the restored value" 'one' kmc password get a
 t "... and kmc status is healthy" kmc status
+
+# ---- restore with a trust sync file ----------------------------------------------------
+# The open that finishes a restore writes the file kmc trust sync keeps
+# (outside the vault) again before the mark goes: killed anywhere, the
+# file after kmc repair holds what the vault's store holds, old or
+# restored. A failure while writing it leaves the restore made and says
+# so, naming the file that still holds the old store.
+SRV=$T/srv
+mkdir -m 700 "$SRV"
+load base
+for c in ca1 ca2; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$c.key" \
+		-out "$T/$c.crt" -subj "/CN=$c" -days 30 2>/dev/null
+done
+kmc trust add one "$T/ca1.crt" 2>/dev/null
+kmc trust sync --file "$SRV/ca.pem" default 2>/dev/null
+clear_target
+kmc backup --out "$B" 2>/dev/null
+kmc trust add two "$T/ca2.crt" 2>/dev/null
+save trust
+cp -p "$SRV/ca.pem" "$T/ca.pem.trust"
+load_trust() { load trust && cp -p "$T/ca.pem.trust" "$SRV/ca.pem"; }
+file_is_store() {
+	look trust export --out - 2>/dev/null | cmp -s - "$SRV/ca.pem" ||
+		{ echo "the CA file is not the store:" >&2; diff <(look trust export --out - 2>&1) "$SRV/ca.pem" | head -5 >&2; false; }
+}
+says_file_stale() { grep -q 'restored, but a trust sync file still holds' "$RUN_ERR"; }
+stale_as_said() {
+	file_is_store 2>/dev/null && return 0
+	! look trust list 2>/dev/null | grep -q ' two ' && grep -q '^# two$' "$SRV/ca.pem" ||
+		{ echo "message: $(cat "$RUN_ERR")" >&2; look trust list >&2; grep '^#' "$SRV/ca.pem" >&2; false; }
+}
+load_trust
+faulty 0 0 restore "$B"
+check "restore with a trust sync file under the shim succeeds" test "$rc" = 0
+check "... and writes the file again" file_is_store
+check "... which lost the CA trusted after the backup" bash -c '! grep -q "^# two$" "$1"' _ "$SRV/ca.pem"
+total=$steps
+# The steps before the commit point are the plain restore's, swept above:
+# from a little before where that one ended; kills at every other step.
+first=$((plain_total > 10 ? plain_total - 10 : 1))
+echo "# restore with a trust sync file: $total steps, swept from step $first"
+for mode in fail $(kill_mode); do
+	stale=0
+	for ((n = first; n <= total; n++)); do
+		[ "$mode" = fail ] || [ $((n % 2)) = 0 ] || [ "$n" = "$total" ] || continue
+		at="restore with a trust sync file, step $n of $total failing"
+		[ "$mode" = fail ] || at="restore with a trust sync file, killed at step $n of $total"
+		load_trust
+		faulty "$n" "$([ "$mode" = fail ] && echo 0 || echo 1)" restore "$B"
+		[ "$mode" = fail ] || check "$at: the shim killed it" killed
+		[ "$mode" = fail ] && [ "$rc" != 0 ] && check "$at: no crash" no_crash
+		check "$at: kmc repair then succeeds" repair
+		if [ "$mode" = fail ] && [ "$rc" != 0 ] && says_file_stale; then
+			stale=$((stale + 1))
+			check "$at: said the file is stale: the vault is restored, the file the old store (or, the change journaled, the store's after kmc repair)" \
+				stale_as_said
+		else
+			check "$at: after repair, the CA file holds what the store holds" file_is_store
+		fi
+		check "$at: no stage, mark or temporary file is left" no_stage
+	done
+	echo "# restore with a trust sync file, $mode: the failure named the stale file $stale times"
+done
 
 done_testing

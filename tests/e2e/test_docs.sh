@@ -262,4 +262,18 @@ while read -r code; do
 	exit_case "$code" || check "exit code $code of cli.md has a case in test_docs.sh" false
 done <"$T/codes"
 
+# ---- files a service user reads are where it can read them -------------------------
+
+# Root's kmc makes its host key's folder, /etc/kmcvault, 0700. A guide
+# that has another user read a file there (an OpenSSL configuration, a
+# PIN) does not work: OpenSSL skips a configuration it cannot read without
+# a word, and the workers cannot log in. Lines run as another user
+# (sudo -u USER), files given to one (chown USER), and PostgreSQL's
+# environment file (read as postgres) must not name /etc/kmcvault/.
+grep -rnE "sudo -u [a-z-]+ .*/etc/kmcvault/|chown [a-z-]+:? +/etc/kmcvault/|OPENSSL_CONF = '/etc/kmcvault/" \
+	"$KMC_TOP/docs" "$KMC_TOP/README.md" >"$T/root-only" || true
+check "no guide has a user other than root read a file in /etc/kmcvault (root's 0700 folder)" \
+	test ! -s "$T/root-only"
+[ -s "$T/root-only" ] && cat "$T/root-only" >&2
+
 done_testing

@@ -119,6 +119,14 @@ check "the key in it is the certificate's" \
 t "a second keystore, --mode 0640 --alias web" \
 	kmc export server --format pkcs12 --mode 0640 --alias web --out "$T/web.p12"
 check "... is 0640" same "$(mode_of "$T/web.p12")" 640
+check "... its group is the user's" same "$(stat -c %g "$T/web.p12")" "$(id -g)"
+# The group --mode 0640 lets read, as docs/cli.md says: a set-group-ID
+# folder's (the way to hand a service its keystore without a chgrp).
+mkdir -m 2750 "$T/sgid" && chgrp "$(id -g nobody)" "$T/sgid"
+t "--mode 0640 into a set-group-ID folder" \
+	kmc export server --format pkcs12 --mode 0640 --out "$T/sgid/web.p12"
+check "... takes the folder's group, 0640" \
+	same "$(stat -c '%g %a' "$T/sgid/web.p12")" "$(id -g nobody) 640"
 check "... said nothing of a new password" not grep -q "new password" "$LAST_ERR"
 check "... and opens with the same stored password" \
 	openssl pkcs12 -in "$T/web.p12" -passin "file:$T/ks.pw" -noout

@@ -297,7 +297,7 @@ sign_dated() { # sign_dated START END OUT: the server CSR signed for those dates
 		-extensions server -in "$P/server.csr" -out "$3")
 }
 check "signed an expired server certificate" sign_dated 20200101000000Z 20210101000000Z "$B/expired.crt"
-refused 9 "an expired certificate is refused (exit 9)" 'expired\.crt: certificate .*has expired' \
+refused 9 "an expired certificate is refused (exit 9)" 'expired\.crt: certificate CN=localhost has expired' \
 	"${CA[@]}" -s "$B/expired.crt" -k "$P/server.key" --password-file "$PW"
 check "signed a not-yet-valid server certificate" sign_dated 20990101000000Z 20991231000000Z "$B/future.crt"
 refused 9 "a not-yet-valid certificate is refused (exit 9)" 'future\.crt: certificate .*not valid yet' \
@@ -328,6 +328,23 @@ check "... the copy holds both certificates" cmp "$V/keys/chained/server.crt" "$
 kmc cert info chained --json >"$T/chain.json" 2>/dev/null
 check "... cert info lists the leaf, then the intermediate" jqt "$T/chain.json" \
 	'length == 2 and .[0].issuer == "CN=kmc test intermediate" and .[1].issuer == "CN=kmc test CA"'
+
+# Two intermediates given in the wrong order (the one the root signed
+# first): stored, and so served, leaf first and each certified by the
+# next, as TLS 1.2 wants what a server sends (strict clients refuse it
+# otherwise). The build before kept the order of the file.
+INT2=$T/int2
+mkdir -m 700 "$INT2"
+check "made a second intermediate, under the first" mkpair p256 "$INT2/ca" "$INT" v3_ca 'kmc test intermediate 2'
+check "made a leaf signed by the second" mkpair p256 "$INT2/leaf" "$INT2"
+cat "$INT2/leaf.crt" "$INT/ca.crt" "$INT2/ca.crt" >"$INT2/shuffled.crt"
+t "leaf, then the root's intermediate, then the leaf's: accepted" \
+	kmc import --name shuffled "${CA[@]}" -s "$INT2/shuffled.crt" -k "$INT2/leaf.key"
+kmc cert info shuffled --json >"$T/shuffled.json" 2>/dev/null
+check "... cert info lists them in path order: leaf, its issuer, then the root's" jqt "$T/shuffled.json" \
+	'length == 3 and .[0].issuer == "CN=kmc test intermediate 2" and .[1].issuer == "CN=kmc test intermediate" and .[2].issuer == "CN=kmc test CA"'
+check "... and the copy in the keys folder is in that order" \
+	cmp "$V/keys/shuffled/server.crt" <(cat "$INT2/leaf.crt" "$INT2/ca.crt" "$INT/ca.crt")
 
 refused 9 "the key of another certificate is refused (exit 9)" \
 	'client\.key does not belong to the certificate .* in .*server\.crt' \

@@ -54,6 +54,19 @@ t_err 2 "an over-long \$KMC_HOST_KEY is refused, not replaced by the recorded pa
 	'KMC_HOST_KEY is 4101 bytes' env KMC_HOST_KEY="$LONG" "$KMC" --vault "$V" password get db
 no_stdout "... and printed no secret"
 
+# A $HOME that is not the user's (runuser, sudo -E keep the caller's):
+# the folder that cannot be made is named with what wanted it, where its
+# path came from, and what to set.
+mkdir -m 700 "$T/roots-home"
+mkdir -m 700 "$T/nb-v" && chown nobody "$T/nb-v"
+t_err 5 "a \$HOME of root's: init names the host key's folder, \$HOME and \$KMC_HOST_KEY (exit 5)" \
+	"creating $T/roots-home/.config for the host key $T/roots-home/.config/kmcvault/host.key \\(the default under \\\$HOME=$T/roots-home\\) as uid $NOBODY: Permission denied; set \\\$KMC_HOST_KEY" \
+	as_nobody env -u KMC_HOST_KEY -u XDG_CONFIG_HOME HOME="$T/roots-home" "$KMC" --vault "$T/nb-v/v" init
+check "... and made no vault" test ! -e "$T/nb-v/v"
+t_err 5 "HOME=/: the default vault is /.local/share/kmcvault, named once (exit 5)" \
+	"creating /.local for the vault /.local/share/kmcvault \\(the default under \\\$HOME=/\\)" \
+	as_nobody env -u KMC_HOST_KEY -u KMC_VAULT -u XDG_DATA_HOME HOME=/ "$KMC" init
+
 # ---- the default locations of a new user ----------------------------------------------
 
 H=$T/home
@@ -70,6 +83,41 @@ check "the host key is ~/.config/kmcvault/host.key, 0400" \
 cp "$PW" "$H/pw" && chown nobody "$H/pw"
 t "the new user stores a password in its default vault" nb password set db --password-file "$H/pw"
 t_out "... and reads it back" 'new secret' nb password get db
+# root's password file handed to the service user (sudo -u postgres kmc
+# ... --password-file /root/pw): named with its owner and mode, and the
+# descriptor way, which docs/integrations/postgresql.md gives, works.
+t_err 5 "a root-owned 0600 password file: names its owner and mode (exit 5)" \
+	"$PW: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it" \
+	nb password set db2 --password-file "$PW"
+check "... and says it may come on a descriptor instead (--password-fd)" \
+	grep -q 'descriptor instead: .*--password-fd' "$LAST_ERR"
+t "... and on a descriptor root opens, it is stored" nb password set db2 --password-fd 3 3<"$PW"
+# A file of the user's in a folder it may enter but not list ($T is 0711,
+# as /srv or /etc/ssl/private 0710 to a group): read, as open(2) would.
+cp "$PW" "$T/nobodys-pw" && chown nobody "$T/nobodys-pw"
+t "the user's password file in a 0711 folder of root's is read" \
+	nb password set db3 --password-file "$T/nobodys-pw"
+printf 'db4 s3cret\n' >"$T/nobodys-batch" && chmod 600 "$T/nobodys-batch" && chown nobody "$T/nobodys-batch"
+t "... and so is its batch file" nb password set --batch "$T/nobodys-batch"
+# The user's own file in a folder it may not enter (the operator's 0700
+# home, with sudo -u): the folder is named, given as a path or relative
+# to a current folder the user may not enter.
+cp "$PW" "$T/roots-home/pw" && chown nobody "$T/roots-home/pw"
+t_err 5 "the user's password file in root's 0700 folder: names the folder (exit 5)" \
+	"$T/roots-home/pw: Permission denied: directory $T/roots-home belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY \\(nobody\\) in" \
+	nb password set db5 --password-file "$T/roots-home/pw"
+in_dir() { (cd "$1" && shift && "$@"); }
+t_err 5 "... and so given relative to such a current folder (exit 5)" \
+	"pw: Permission denied: directory $T/roots-home belongs to uid 0 \\(root\\)" \
+	in_dir "$T/roots-home" nb password set db5 --password-file pw
+# An import's key of root's, 0600 (not readable by the service's user):
+# named with its owner and mode, as a password file is.
+mkdir -m 755 "$T/rootpki" && bash "$KMC_TOP/tools/mkpki.sh" "$T/rootpki" kp >/dev/null 2>&1
+chmod 600 "$T/rootpki/server.key"
+t_err 5 "an import's key of root's, 0600: names its owner and mode (exit 5)" \
+	"$T/rootpki/server.key: Permission denied: it belongs to uid 0 \\(root\\), mode 0600, which does not let uid $NOBODY \\(nobody\\) read it" \
+	nb import -c "$T/rootpki/ca.crt" -s "$T/rootpki/server.crt" -k "$T/rootpki/server.key" --password-file "$T/nobodys-pw" --name web
+t_out "... which stored db4" 's3cret' nb password get db4
 
 H2=$T/home2
 mkdir -m 700 "$H2"
@@ -148,6 +196,13 @@ t_err 5 "a folder above owned by another user is refused (exit 5)" \
 	"directory $T/theirs above the vault $T/theirs/v belongs to uid $NOBODY" \
 	"$KMC" --vault "$T/theirs/v" password get db
 advice_safe "a folder above owned by another user"
+t_err 5 "root making a vault in another user's folder is told to run as that user (exit 5)" \
+	"directory $T/theirs above the vault $T/theirs/new belongs to uid $NOBODY .*run as that user \\(sudo -u nobody\\)" \
+	"$KMC" --vault "$T/theirs/new" init
+advice_safe "a vault made in another user's folder"
+check "... and made no vault" test ! -e "$T/theirs/new"
+t "... as that user, the vault is made there" \
+	as_nobody env KMC_HOST_KEY="$T/theirs/hk" "$KMC" --vault "$T/theirs/new" init
 
 # ---- another user's vault --------------------------------------------------------------------
 
@@ -163,6 +218,32 @@ advice_safe "another user's vault"
 t_err 5 "... and so is root opening a new user's default vault (exit 5)" \
 	"$H/.local/share/kmcvault belongs to uid $NOBODY .*sudo -u nobody" \
 	"$KMC" --vault "$H/.local/share/kmcvault" password get db
+# A uid without a name (a container's, a removed user's) is named the way
+# sudo takes it, never as "sudo -u ?".
+NONAME=54321
+while getent passwd "$NONAME" >/dev/null; do NONAME=$((NONAME + 1)); done
+mkdir -m 700 "$T/noname"
+KMC_HOST_KEY=$T/noname/hk "$KMC" --vault "$T/noname/v" init 2>/dev/null
+chown -R "$NONAME" "$T/noname"
+t_err 5 "root opening the vault of a uid without a name is told sudo -u '#uid' (exit 5)" \
+	"$T/noname/v belongs to uid $NONAME .*\\(sudo -u '#$NONAME'\\)" \
+	env KMC_HOST_KEY="$T/noname/hk" "$KMC" --vault "$T/noname/v" list
+cp "$PW" "$T/pw-noname" && chown "$NONAME" "$T/pw-noname"
+t_err 5 "... and so is root reading a password file of that uid (exit 5)" \
+	"$T/pw-noname is owned by uid $NONAME.*\\(sudo -u '#$NONAME'\\)" \
+	"$KMC" --vault "$V" password set other --password-file "$T/pw-noname"
+# A user the vault's folders do not let in (a web server's worker, an
+# operator in the owner's group) is told which folder, whose it is and
+# whom to run as, not a bare "Permission denied".
+t_err 5 "nobody opening root's 0700 vault is told whose folder it is (exit 5)" \
+	"$V: Permission denied: directory $V belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY in; run as that user instead \\(sudo -u root\\)" \
+	as_nobody env -u KMC_HOST_KEY "$KMC" --vault "$V" password get db
+no_stdout "... and printed no secret"
+advice_safe "a vault another user may not enter"
+mkdir -m 700 "$T/closed"
+t_err 5 "... and a closed folder above the vault is the one named (exit 5)" \
+	"directory $T/closed belongs to uid 0 \\(root\\), mode 0700, and does not let uid $NOBODY in" \
+	as_nobody env -u KMC_HOST_KEY "$KMC" --vault "$T/closed/v" list
 chmod 770 "$V"
 t_err 5 "a group-writable vault folder: chmod 700 of the vault itself" "chmod 700 $V" \
 	"$KMC" --vault "$V" password get db

@@ -243,4 +243,29 @@ t_rc 1 "with a wrong passphrase in ssl_password_file nginx -t fails" \
 check "... with the provider's message naming item and vault" \
 	logged "opening the vault for server in vault $(re "$PV"): .*wrong passphrase"
 
+# ---- a variable in ssl_certificate_key: the worker loads it, and cannot ----------------
+
+# docs/integrations/nginx.md: with a variable nginx loads the key in a
+# worker (nobody here, www-data there) at each handshake; the vault is
+# root's, so the handshake fails, and the log says which folder and whose.
+# The certificate and the reference are where the worker may read them,
+# so that what stops it is the vault.
+chmod 711 "$T"
+cp "$V/keys/server/server.crt" "$N/localhost.crt" && chmod 644 "$N/localhost.crt"
+cp "$REF" "$N/localhost.ref"
+# var_conf NAME KEYFILE: nginx_conf, the certificate named by the variable too.
+var_conf() {
+	nginx_conf "$@"
+	sed -i "s#ssl_certificate $(re "$V")/keys/server/server.crt;#ssl_certificate $N/\$ssl_server_name.crt;#" "$N/$1.conf"
+}
+t "nginx with ssl_certificate(_key) naming \$ssl_server_name starts (nothing loaded yet)" \
+	nginx_bg var "$CONF" var_conf var "$N/\$ssl_server_name.ref"
+check "... its workers run as nobody" children_run_as nobody "$SPID"
+check "a handshake fails: the worker (nobody) cannot open root's vault" \
+	bash -c '! timeout 20 openssl s_client -connect "127.0.0.1:$1" -servername localhost </dev/null >/dev/null 2>&1' _ "$PORT"
+for _ in $(seq 100); do logged 'does not let uid' && break; sleep 0.1; done
+check "... and nginx's log names the vault's folder, its owner and whom to run as" \
+	logged "cannot load certificate key .*$(re "$N/localhost.ref").*$(re "$V"): Permission denied: directory $(re "$V") belongs to uid 0 \(root\), mode 0700, and does not let uid $(id -u nobody) in"
+t "SIGTERM stops it" stop_server "$SPID"
+
 done_testing

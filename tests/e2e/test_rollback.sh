@@ -91,6 +91,36 @@ check "(b) ... then the protector set is the old one" \
 	test "$(kmc protector list --json | jq -c 'map(.type)')" = '["host"]'
 check "(b) ... and a reads" reads a 'a-3'
 
+# ---- (b2) only an older twin left --------------------------------------------------------
+# kmc.ks deleted (or damaged) and StandbyKsf.ks put back from an older
+# copy: the one keystore that opens is older than the binding. Refused,
+# and refused before the twin is written from it: kmc.ks stays missing
+# (or as damaged as it was), so nothing is lost and nothing hides what
+# happened.
+rm -rf "$T/old" && cp -a "$V" "$T/old"
+t "(b2) mk rotate writes new keystores" kmc mk rotate
+rm -rf "$T/cur" && cp -a "$V" "$T/cur"
+b2_same() { snapshot "$V" | diff - "$T/b2.before" >&2; }
+for how in deleted damaged; do
+	rm -rf "$V" && cp -a "$T/cur" "$V"
+	if [ "$how" = deleted ]; then
+		rm "$V/kmc.ks"
+	else
+		printf 'garbage' >"$V/kmc.ks"
+	fi
+	cp -p "$T/old/StandbyKsf.ks" "$V/"
+	snapshot "$V" >"$T/b2.before"
+	t_err 12 "(b2) kmc.ks $how, an older StandbyKsf.ks: a reader refuses it, naming the generations" \
+		"keystores of .* are at generation [0-9]+ but kmc.bind vouches for [0-9]+: they were put back from an older copy" \
+		kmc password get a
+	t_err 12 "(b2) ... kmc repair alone refuses it too" "kmc.bind vouches for" kmc repair
+	check "(b2) ... and writes no keystore from the older twin" b2_same
+	t_err 12 "(b2) ... nor does a write" "kmc.bind vouches for" put c 'c-1'
+	check "(b2) ... which leaves the folder as it was" b2_same
+done
+rm -rf "$V" && cp -a "$T/cur" "$V"
+t "(b2) the folder as it was before opens" kmc status
+
 # ---- (c) the whole folder, host protector ---------------------------------------------
 rm -rf "$T/old" && cp -a "$V" "$T/old"
 put a 'a-4'

@@ -224,6 +224,35 @@ t "password set in the RSA vault" \
 t_out "password get in the RSA vault" 'hunter2' \
 	kmcv "$R" password get db --pin-file "$PIN"
 
+# ---- a service's user: the module's store must be its own -----------------------
+
+# docs/integrations/tpm.md: a vault of another user than root (postgres)
+# needs the tpm2-pkcs11 store to be that user's: the module does not start
+# on root's (here in root's 0700 $TPMDIR), and kmc says to look there. A
+# copy that is the user's works.
+chmod 711 "$T"
+mkdir -m 700 "$T/svc" && cp "$PIN" "$T/svc/pin" && chown -R nobody "$T/svc"
+SVC_URI="$AES_URI?pin-source=$T/svc/pin"
+# kmcnb STORE ARGS...: kmc as nobody with that tpm2-pkcs11 store, then a flush.
+kmcnb() {
+	local store=$1 rc
+	shift
+	timeout 30 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+		env -u KMC_HOST_KEY TPM2_PKCS11_STORE="$store" "$KMC" "$@"
+	rc=$?
+	tpm_flush
+	return $rc
+}
+t_err 6 "as another user, with root's store: the module does not start, naming the store (exit 6)" \
+	"does not start: .*TPM2_PKCS11_STORE.*writable by uid $(id -u nobody) " \
+	kmcnb "$TPM2_PKCS11_STORE" --vault "$T/svc/v" init --protector tpm --pkcs11-uri "$SVC_URI"
+check "... and made no vault" test ! -e "$T/svc/v"
+cp -a "$TPM2_PKCS11_STORE" "$T/svc/store" && chown -R nobody "$T/svc/store"
+t "with a copy of the store that is the user's, it makes its vault" \
+	kmcnb "$T/svc/store" --vault "$T/svc/v" init --protector tpm --pkcs11-uri "$SVC_URI"
+t "... and opens it with the PIN its pin-source names" \
+	kmcnb "$T/svc/store" --vault "$T/svc/v" list
+
 # ---- the TPM gone ---------------------------------------------------------------
 
 swtpm_stop "$TPMDIR"

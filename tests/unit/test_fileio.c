@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -308,6 +310,63 @@ static void test_write_new_replaces(void **state)
 	close(dirfd);
 	assert_int_equal(read_back(f->path, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "two", 3);
+}
+
+/*
+ * kmc_write_new under umask 0 (a server calling the library: only the kmc
+ * command sets umask 077) makes the staged file private while it is
+ * written: seen at its creation it has no group or other bits, though the
+ * file it replaces is 0644 (a trust sync file, a config a group reads) and
+ * the group it gets is given only afterwards. A watcher thread stats the
+ * file at inotify's IN_CREATE, while 32 MiB are still being written.
+ */
+typedef struct watch {
+	int ifd, dirfd;
+	struct stat st;
+	int seen;
+} watch;
+
+static void *watch_create(void *arg)
+{
+	watch *w = arg;
+	char ev[sizeof(struct inotify_event) + NAME_MAX + 1];
+
+	if (read(w->ifd, ev, sizeof(ev)) > 0 &&
+	    fstatat(w->dirfd, "staged", &w->st, AT_SYMLINK_NOFOLLOW) == 0)
+		w->seen = 1;
+	return NULL;
+}
+
+static void test_write_new_private_while_written(void **state)
+{
+	fixture *f = *state;
+	kmc_file_meta meta = { 0644, (uid_t)-1, (gid_t)-1, NULL, 0 };
+	const size_t len = 32u << 20;
+	char *big = calloc(1, len);
+	watch w = { 0 };
+	pthread_t t;
+	mode_t old = umask(0);
+	struct stat st;
+
+	assert_non_null(big);
+	w.dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	assert_true(w.dirfd >= 0);
+	w.ifd = inotify_init1(IN_CLOEXEC);
+	assert_true(w.ifd >= 0);
+	assert_true(inotify_add_watch(w.ifd, f->dir, IN_CREATE) >= 0);
+	assert_int_equal(pthread_create(&t, NULL, watch_create, &w), 0);
+	assert_int_equal(kmc_write_new(w.dirfd, "staged", big, len, &meta), 0);
+	pthread_join(t, NULL);
+	umask(old);
+	free(big);
+	assert_true(w.seen);
+	/* Seen while it was written, not after (else the check says nothing). */
+	assert_true((size_t)w.st.st_size < len);
+	assert_int_equal(w.st.st_mode & 077, 0);
+	assert_int_equal(fstatat(w.dirfd, "staged", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	close(w.ifd);
+	close(w.dirfd);
 }
 
 static char top[64];
@@ -653,6 +712,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dir_empty_read_error,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_new_replaces,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_new_private_while_written,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_safe_folders,
 			links_setup, links_teardown),
