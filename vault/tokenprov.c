@@ -363,7 +363,9 @@ static const char *vault_dir(kmc_vault *v, char buf[PATH_MAX])
  * the caller read it: a rotation committed between the two gives the
  * next key where the caller holds the record (and the certificate) of
  * the one before. The key it gave must be the record's; when it is not,
- * KMC_E_BUSY has vault_read_one_version() read all again.
+ * KMC_E_BUSY has the caller read all again (key_load() in tls.c, or the
+ * vault_read_one_version() it runs in). OpenSSL's errors of the check
+ * go with token_key_load()'s mark.
  */
 static int same_key(EVP_PKEY *k, const token_key_rec *rec,
 	OSSL_LIB_CTX *libctx, const char *propq)
@@ -376,7 +378,6 @@ static int same_key(EVP_PKEY *k, const token_key_rec *rec,
 	int eq = pub ? EVP_PKEY_eq(k, pub) : -2;
 
 	EVP_PKEY_free(pub);
-	ERR_clear_error();
 	return eq == 1 || eq == -2;
 }
 
