@@ -21,7 +21,10 @@
  * Handles are not shared between threads without the caller's own lock;
  * several handles on one vault in one process are fine (they share the
  * item store's LMDB environment). A vault handle must not be used in the
- * child after fork(): open a new one there.
+ * child after fork(): open a new one there. The child may close the one
+ * it inherited (only its copy is released: the parent's handle and its
+ * snapshot are untouched), and a handle the child opens has an
+ * environment of its own.
  */
 #ifndef KMC_H
 #define KMC_H

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "store.h"
 #include "proclocks.h"
 #include "provtable.h"
@@ -133,6 +134,7 @@ typedef struct shared_env {
 	MDB_dbi meta, items, history, tree;
 	unsigned refs;
 	atomic_uint reads;	/* store_release_pages() calls */
+	pid_t pid;		/* the process that opened env */
 	struct shared_env *next;
 } shared_env;
 
@@ -409,8 +411,14 @@ static int open_checked(store *st, const char *path, int dirfd,
 	if (mode == STORE_PEEK)
 		return env_open(st, file, mode, vault_id, &before);
 	pthread_mutex_lock(&envs_lock);
+	/* A child after fork() opens an environment of its own: LMDB's
+	   reader slots carry the pid of the process that opened the
+	   environment, so a child's snapshot in its parent's environment
+	   lasted only until the parent closed its last handle (its close
+	   clears the slots of its pid) and pages were reused under it. */
 	for (e = envs; e; e = e->next)
-		if (e->dev == before.st_dev && e->ino == before.st_ino)
+		if (e->dev == before.st_dev && e->ino == before.st_ino &&
+		    e->pid == getpid())
 			break;
 	if (e) {
 		st->env = e->env;
@@ -446,7 +454,7 @@ static int open_checked(store *st, const char *path, int dirfd,
 				.ino = before.st_ino, .env = st->env,
 				.meta = st->meta, .items = st->items,
 				.history = st->history, .tree = st->tree,
-				.refs = 1,
+				.refs = 1, .pid = getpid(),
 				.next = envs };
 			envs = e;
 			st->shared = e;
@@ -578,6 +586,20 @@ int store_check_root(store *st, int *ret_have)
 	return r;
 }
 
+/*
+ * Whether st's environment is a parent's, inherited through fork(). Its
+ * read transactions are the parent's reader slots, in the lock file the
+ * two share: aborting one in the child (a snapshot the child's close
+ * ended) freed the parent's snapshot, whose pages the next writer then
+ * reused. Closing the environment would close the lock file's
+ * descriptor, which drops every fcntl lock the child holds on it, those
+ * of an environment of its own included. So the child leaves both alone.
+ */
+int store_inherited(const store *st)
+{
+	return st->shared && st->shared->pid != getpid();
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
@@ -598,7 +620,10 @@ void store_close(store *st)
 			;
 		if (*p)
 			*p = e->next;
-		env_close(e->env);
+		/* Inherited through fork(): the parent's, left alone (see
+		   store_inherited()); its memory and descriptors stay. */
+		if (e->pid == getpid())
+			env_close(e->env);
 		free(e);
 	}
 	pthread_mutex_unlock(&envs_lock);

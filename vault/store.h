@@ -134,6 +134,9 @@ KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,
 	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN])
 	KMC_MUST_CHECK;
 KMC_INTERNAL void store_close(store *st);
+/* Whether st's environment was opened by the parent of this process
+   (fork()): a child neither ends its transactions nor closes it. */
+KMC_INTERNAL int store_inherited(const store *st);
 
 /* Copy the record of name out, checked against the digest
    (storetree.c); KMC_E_NOT_FOUND if absent, KMC_E_ROLLBACK naming the

@@ -81,7 +81,8 @@ void store_unpin(store *st, int pinned)
 {
 	if (pinned != 1 || !st->pinned)
 		return;
-	mdb_txn_abort(st->pinned);
+	if (!store_inherited(st))	/* else the parent's: not ours */
+		mdb_txn_abort(st->pinned);
 	st->pinned = NULL;
 }
 
