@@ -343,7 +343,9 @@ KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
  * Returns 0; KMC_E_BUSY (one is held already), KMC_E_STORE.
  */
 KMC_API int kmc_vault_snapshot(kmc_vault *v) KMC_MUST_CHECK KMC_NONNULL(1);
-/* kmc_vault_snapshot_end - reads see the vault as it is again. */
+/* kmc_vault_snapshot_end - reads see the vault as it is again. Called
+ * from a callback of kmc_item_list() (or another list) on v, whose walk
+ * reads the snapshot, it ends it when that list returns. */
 KMC_API void kmc_vault_snapshot_end(kmc_vault *v) KMC_NONNULL(1);
 
 /* kmc_vault_dir - the directory the handle was opened on. */
