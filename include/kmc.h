@@ -462,7 +462,9 @@ typedef struct kmc_batch kmc_batch;
 #define KMC_BATCH_PASSWORD_MAX 4096	/* bytes, in kmc_batch_read_passwords */
 
 /*
- * kmc_batch_begin - start a batch on v (opened with KMC_OPEN_WRITE).
+ * kmc_batch_begin - start a batch on v (opened with KMC_OPEN_WRITE). On
+ * failure *ret_batch is set to NULL, the one output parameter written
+ * then, so that kmc_batch_abort() of it in a cleanup path does nothing.
  * Returns 0; KMC_E_READONLY, KMC_E_BUSY (a batch is already open on v),
  * KMC_E_STORE, KMC_E_NOMEM.
  */
