@@ -325,7 +325,11 @@ KMC_API void kmc_token_sessions_close(void);
  * kmc_vault_generation - a counter that grows whenever an item or a
  * protector changes (a repair that only rewrites a twin keystore does not
  * count), read without decrypting anything, so a long-running server can
- * poll it and reload. Returns 0 and sets *ret; KMC_E_STORE, -errno.
+ * poll it and reload. A restore (kmc_vault_restore()) puts another item
+ * store in place of the one v opened, which v goes on reading as it was:
+ * from then on this fails with KMC_E_STORE (the detail says items.mdb was
+ * replaced); close v and open the vault again.
+ * Returns 0 and sets *ret; KMC_E_STORE, -errno.
  */
 KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);

@@ -600,6 +600,29 @@ int store_inherited(const store *st)
 	return st->shared && st->shared->pid != getpid();
 }
 
+/*
+ * Whether the item store at dirfd's STORE_NAME is still the file st
+ * opened. A restore renames another file over it: st goes on reading the
+ * replaced one, whose generation never moves again, so that a server
+ * polling kmc_vault_generation() missed every change after a restore.
+ */
+int store_same_file(store *st, int dirfd, const char *dir)
+{
+	struct stat now;
+
+	if (!st->shared)
+		return 0;	/* a backup's copy (peek): never replaced */
+	if (fstatat(dirfd, STORE_NAME, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		return kmc_detail(KMC_E_STORE, "%s/" STORE_NAME ": %s; this "
+			"handle reads the item store it opened: open the vault "
+			"again", dir, strerror(errno));
+	if (now.st_dev != st->shared->dev || now.st_ino != st->shared->ino)
+		return kmc_detail(KMC_E_STORE, "%s/" STORE_NAME " was replaced "
+			"(a restore) since this handle opened the vault, which "
+			"reads the one it replaced: open the vault again", dir);
+	return 0;
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
