@@ -135,8 +135,15 @@ typedef struct shared_env {
 	unsigned refs;
 	atomic_uint reads;	/* store_release_pages() calls */
 	pid_t pid;		/* the process that opened env */
+	struct left_txn *left;	/* store_leave_txn() */
 	struct shared_env *next;
 } shared_env;
+
+/* A parent's read transaction a child leaves alone, kept reachable. */
+struct left_txn {
+	MDB_txn *txn;
+	struct left_txn *next;
+};
 
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 static shared_env *envs;
@@ -623,6 +630,23 @@ int store_same_file(store *st, int dirfd, const char *dir)
 	return 0;
 }
 
+/*
+ * Keep txn, a read transaction of the environment st inherited, on that
+ * environment (which stays on the list in this process) rather than end
+ * it: ending it would end the parent's (store_inherited()).
+ */
+void store_leave_txn(store *st, MDB_txn *txn)
+{
+	struct left_txn *l = malloc(sizeof(*l));
+
+	if (!l)
+		return;	/* a few hundred bytes lost in the child */
+	pthread_mutex_lock(&envs_lock);
+	*l = (struct left_txn){ txn, st->shared->left };
+	st->shared->left = l;
+	pthread_mutex_unlock(&envs_lock);
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
@@ -638,15 +662,15 @@ void store_close(store *st)
 		return;
 	}
 	pthread_mutex_lock(&envs_lock);
-	if (--e->refs == 0) {
+	/* Inherited through fork(): the parent's, left alone (see
+	   store_inherited()), and kept on the list, which store_open()
+	   passes over in this process, with its memory and descriptors. */
+	if (--e->refs == 0 && e->pid == getpid()) {
 		for (p = &envs; *p && *p != e; p = &(*p)->next)
 			;
 		if (*p)
 			*p = e->next;
-		/* Inherited through fork(): the parent's, left alone (see
-		   store_inherited()); its memory and descriptors stay. */
-		if (e->pid == getpid())
-			env_close(e->env);
+		env_close(e->env);
 		free(e);
 	}
 	pthread_mutex_unlock(&envs_lock);

@@ -139,6 +139,7 @@ KMC_INTERNAL void store_close(store *st);
 /* Whether st's environment was opened by the parent of this process
    (fork()): a child neither ends its transactions nor closes it. */
 KMC_INTERNAL int store_inherited(const store *st);
+KMC_INTERNAL void store_leave_txn(store *st, MDB_txn *txn);
 /* 0 while the file STORE_NAME in dirfd (the folder dir) is the one st
    opened, else KMC_E_STORE with a detail: a restore replaced it. */
 KMC_INTERNAL int store_same_file(store *st, int dirfd, const char *dir)

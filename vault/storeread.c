@@ -89,8 +89,10 @@ void store_unpin(store *st, int pinned)
 		return;
 	}
 	st->pin_end_later = 0;
-	if (!store_inherited(st))	/* else the parent's: not ours */
+	if (!store_inherited(st))
 		mdb_txn_abort(st->pinned);
+	else		/* the parent's: not ours to end */
+		store_leave_txn(st, st->pinned);
 	st->pinned = NULL;
 }
 
