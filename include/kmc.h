@@ -364,6 +364,8 @@ KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
  * Both return 0 and write a NUL-terminated path into buf, or
  * KMC_E_TOO_LARGE if it does not fit (an over-long variable),
  * KMC_E_INVALID without a home; kmc_error_detail() names the cause.
+ * On failure buf holds "", never the part of a path that fits (which
+ * would name another folder or file).
  * WARNING: on failure there is no vault to fall back to; never use "."
  * or another guess in its place.
  */
