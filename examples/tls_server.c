@@ -461,9 +461,10 @@ static void serve(SSL_CTX *ctx, int fd, const char *peer)
 
 /*
  * Whether to reload: the vault's generation differs from the one the
- * SSL_CTX was built from (it grows with every change to the item store; a
- * restore from a backup may even lower it), or the handle was lost and it
- * is time to open the vault again. Reading the generation decrypts
+ * SSL_CTX was built from (it grows with every change to the item store),
+ * or the handle was lost and it is time to open the vault again: reading
+ * the generation fails once a restore replaced the item store the handle
+ * reads (a new handle's may even be lower). Reading the generation decrypts
  * nothing, so polling it is cheap.
  */
 static int vault_changed(kmc_vault *v, uint64_t gen, time_t retry_at)

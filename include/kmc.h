@@ -21,7 +21,10 @@
  * Handles are not shared between threads without the caller's own lock;
  * several handles on one vault in one process are fine (they share the
  * item store's LMDB environment). A vault handle must not be used in the
- * child after fork(): open a new one there.
+ * child after fork(): open a new one there. The child may close the one
+ * it inherited (only its copy is released: the parent's handle and its
+ * snapshot are untouched), and a handle the child opens has an
+ * environment of its own.
  */
 #ifndef KMC_H
 #define KMC_H
@@ -322,7 +325,11 @@ KMC_API void kmc_token_sessions_close(void);
  * kmc_vault_generation - a counter that grows whenever an item or a
  * protector changes (a repair that only rewrites a twin keystore does not
  * count), read without decrypting anything, so a long-running server can
- * poll it and reload. Returns 0 and sets *ret; KMC_E_STORE, -errno.
+ * poll it and reload. A restore (kmc_vault_restore()) puts another item
+ * store in place of the one v opened, which v goes on reading as it was:
+ * from then on this fails with KMC_E_STORE (the detail says items.mdb was
+ * replaced); close v and open the vault again.
+ * Returns 0 and sets *ret; KMC_E_STORE, -errno.
  */
 KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
@@ -340,7 +347,9 @@ KMC_API int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
  * Returns 0; KMC_E_BUSY (one is held already), KMC_E_STORE.
  */
 KMC_API int kmc_vault_snapshot(kmc_vault *v) KMC_MUST_CHECK KMC_NONNULL(1);
-/* kmc_vault_snapshot_end - reads see the vault as it is again. */
+/* kmc_vault_snapshot_end - reads see the vault as it is again. Called
+ * from a callback of kmc_item_list() (or another list) on v, whose walk
+ * reads the snapshot, it ends it when that list returns. */
 KMC_API void kmc_vault_snapshot_end(kmc_vault *v) KMC_NONNULL(1);
 
 /* kmc_vault_dir - the directory the handle was opened on. */
@@ -355,6 +364,8 @@ KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
  * Both return 0 and write a NUL-terminated path into buf, or
  * KMC_E_TOO_LARGE if it does not fit (an over-long variable),
  * KMC_E_INVALID without a home; kmc_error_detail() names the cause.
+ * On failure buf holds "", never the part of a path that fits (which
+ * would name another folder or file).
  * WARNING: on failure there is no vault to fall back to; never use "."
  * or another guess in its place.
  */
@@ -457,7 +468,9 @@ typedef struct kmc_batch kmc_batch;
 #define KMC_BATCH_PASSWORD_MAX 4096	/* bytes, in kmc_batch_read_passwords */
 
 /*
- * kmc_batch_begin - start a batch on v (opened with KMC_OPEN_WRITE).
+ * kmc_batch_begin - start a batch on v (opened with KMC_OPEN_WRITE). On
+ * failure *ret_batch is set to NULL, the one output parameter written
+ * then, so that kmc_batch_abort() of it in a cleanup path does nothing.
  * Returns 0; KMC_E_READONLY, KMC_E_BUSY (a batch is already open on v),
  * KMC_E_STORE, KMC_E_NOMEM.
  */

@@ -45,10 +45,16 @@ int kmc_secret_new(size_t len, kmc_secret **ret)
 {
 	kmc_secret *s;
 
-	KMC_ENSURE(len <= SECRET_MAX, KMC_E_TOO_LARGE);
+	/* A failure says so in the detail: it would else be an earlier
+	   call's, naming what this one is not about. */
+	if (len > SECRET_MAX)
+		return kmc_detail(KMC_E_TOO_LARGE, "a secret of %zu bytes is "
+			"more than %u MiB", len, SECRET_MAX >> 20);
 	KMC_GUARD(kmc_crypto_init());
 	s = calloc(1, sizeof(*s));
-	KMC_ENSURE(s, KMC_E_NOMEM);
+	if (!s)
+		return kmc_detail(KMC_E_NOMEM, "no memory for a secret of "
+			"%zu bytes", len);
 	if (len + 1 <= KMC_ARENA_MAX) {
 		/* Zeroed already: a free slot is all zero. */
 		s->data = kmc_arena_alloc(len + 1);
@@ -61,7 +67,8 @@ int kmc_secret_new(size_t len, kmc_secret **ret)
 	}
 	if (!s->data) {
 		free(s);
-		return KMC_E_NOMEM;
+		return kmc_detail(KMC_E_NOMEM, "no guarded memory for a secret "
+			"of %zu bytes (RLIMIT_MEMLOCK?)", len);
 	}
 	s->len = len;
 	s->cap = len;
@@ -92,7 +99,9 @@ size_t kmc_secret_len(const kmc_secret *s)
 
 int kmc_secret_shrink(kmc_secret *s, size_t len)
 {
-	KMC_ENSURE(len <= s->len, KMC_E_INVALID);
+	if (len > s->len)
+		return kmc_detail(KMC_E_INVALID, "a secret of %zu bytes cannot "
+			"shrink to %zu", s->len, len);
 	sodium_memzero(s->data + len, s->cap + 1 - len);
 	s->len = len;
 	return 0;

@@ -769,6 +769,7 @@ int kmc_vault_open(const char *dir, unsigned flags, kmc_vault **ret_vault)
 int kmc_vault_generation(kmc_vault *v, uint64_t *ret)
 {
 	kmc_detail_clear();
+	KMC_GUARD(store_same_file(&v->st, v->dirfd, v->dir));
 	return store_stat(&v->st, NULL, ret);
 }
 

@@ -24,8 +24,10 @@
 /* The same snapshot for a program's own reads. */
 int kmc_vault_snapshot(kmc_vault *v)
 {
-	int r = store_pin(&v->st);
+	int r;
 
+	kmc_detail_clear();
+	r = store_pin(&v->st);
 	if (r == 0)
 		return kmc_detail(KMC_E_BUSY, "%s: a snapshot of this handle is "
 			"held already", v->dir);

@@ -146,16 +146,27 @@ int kmc_default_path(kmc_default which, char *buf, size_t size,
 	return 0;
 }
 
+/* On failure buf holds "": a path cut to fit names another file or
+   folder, which a caller that uses it anyway must not get. */
+static int default_path(kmc_default which, char *buf, size_t size)
+{
+	int r;
+
+	kmc_detail_clear();
+	r = kmc_default_path(which, buf, size, 0);
+	if (r < 0 && size)
+		buf[0] = '\0';
+	return r;
+}
+
 int kmc_default_vault_dir(char *buf, size_t size)
 {
-	kmc_detail_clear();
-	return kmc_default_path(KMC_DEFAULT_VAULT, buf, size, 0);
+	return default_path(KMC_DEFAULT_VAULT, buf, size);
 }
 
 int kmc_default_host_key(char *buf, size_t size)
 {
-	kmc_detail_clear();
-	return kmc_default_path(KMC_DEFAULT_HOST_KEY, buf, size, 0);
+	return default_path(KMC_DEFAULT_HOST_KEY, buf, size);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "store.h"
 #include "proclocks.h"
 #include "provtable.h"
@@ -133,8 +134,16 @@ typedef struct shared_env {
 	MDB_dbi meta, items, history, tree;
 	unsigned refs;
 	atomic_uint reads;	/* store_release_pages() calls */
+	pid_t pid;		/* the process that opened env */
+	struct left_txn *left;	/* store_leave_txn() */
 	struct shared_env *next;
 } shared_env;
+
+/* A parent's read transaction a child leaves alone, kept reachable. */
+struct left_txn {
+	MDB_txn *txn;
+	struct left_txn *next;
+};
 
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 static shared_env *envs;
@@ -409,8 +418,14 @@ static int open_checked(store *st, const char *path, int dirfd,
 	if (mode == STORE_PEEK)
 		return env_open(st, file, mode, vault_id, &before);
 	pthread_mutex_lock(&envs_lock);
+	/* A child after fork() opens an environment of its own: LMDB's
+	   reader slots carry the pid of the process that opened the
+	   environment, so a child's snapshot in its parent's environment
+	   lasted only until the parent closed its last handle (its close
+	   clears the slots of its pid) and pages were reused under it. */
 	for (e = envs; e; e = e->next)
-		if (e->dev == before.st_dev && e->ino == before.st_ino)
+		if (e->dev == before.st_dev && e->ino == before.st_ino &&
+		    e->pid == getpid())
 			break;
 	if (e) {
 		st->env = e->env;
@@ -446,7 +461,7 @@ static int open_checked(store *st, const char *path, int dirfd,
 				.ino = before.st_ino, .env = st->env,
 				.meta = st->meta, .items = st->items,
 				.history = st->history, .tree = st->tree,
-				.refs = 1,
+				.refs = 1, .pid = getpid(),
 				.next = envs };
 			envs = e;
 			st->shared = e;
@@ -578,6 +593,60 @@ int store_check_root(store *st, int *ret_have)
 	return r;
 }
 
+/*
+ * Whether st's environment is a parent's, inherited through fork(). Its
+ * read transactions are the parent's reader slots, in the lock file the
+ * two share: aborting one in the child (a snapshot the child's close
+ * ended) freed the parent's snapshot, whose pages the next writer then
+ * reused. Closing the environment would close the lock file's
+ * descriptor, which drops every fcntl lock the child holds on it, those
+ * of an environment of its own included. So the child leaves both alone.
+ */
+int store_inherited(const store *st)
+{
+	return st->shared && st->shared->pid != getpid();
+}
+
+/*
+ * Whether the item store at dirfd's STORE_NAME is still the file st
+ * opened. A restore renames another file over it: st goes on reading the
+ * replaced one, whose generation never moves again, so that a server
+ * polling kmc_vault_generation() missed every change after a restore.
+ */
+int store_same_file(store *st, int dirfd, const char *dir)
+{
+	struct stat now;
+
+	if (!st->shared)
+		return 0;	/* a backup's copy (peek): never replaced */
+	if (fstatat(dirfd, STORE_NAME, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		return kmc_detail(KMC_E_STORE, "%s/" STORE_NAME ": %s; this "
+			"handle reads the item store it opened: open the vault "
+			"again", dir, strerror(errno));
+	if (now.st_dev != st->shared->dev || now.st_ino != st->shared->ino)
+		return kmc_detail(KMC_E_STORE, "%s/" STORE_NAME " was replaced "
+			"(a restore) since this handle opened the vault, which "
+			"reads the one it replaced: open the vault again", dir);
+	return 0;
+}
+
+/*
+ * Keep txn, a read transaction of the environment st inherited, on that
+ * environment (which stays on the list in this process) rather than end
+ * it: ending it would end the parent's (store_inherited()).
+ */
+void store_leave_txn(store *st, MDB_txn *txn)
+{
+	struct left_txn *l = malloc(sizeof(*l));
+
+	if (!l)
+		return;	/* a few hundred bytes lost in the child */
+	pthread_mutex_lock(&envs_lock);
+	*l = (struct left_txn){ txn, st->shared->left };
+	st->shared->left = l;
+	pthread_mutex_unlock(&envs_lock);
+}
+
 void store_close(store *st)
 {
 	shared_env **p, *e = st->shared;
@@ -593,7 +662,10 @@ void store_close(store *st)
 		return;
 	}
 	pthread_mutex_lock(&envs_lock);
-	if (--e->refs == 0) {
+	/* Inherited through fork(): the parent's, left alone (see
+	   store_inherited()), and kept on the list, which store_open()
+	   passes over in this process, with its memory and descriptors. */
+	if (--e->refs == 0 && e->pid == getpid()) {
 		for (p = &envs; *p && *p != e; p = &(*p)->next)
 			;
 		if (*p)

@@ -103,6 +103,8 @@ typedef struct store {
 	size_t view_cap;
 	int bulk;		/* store_set_bulk() */
 	MDB_txn *pinned;	/* store_pin(): the reads' one snapshot */
+	unsigned pin_walks;	/* store_walk_db() calls walking pinned */
+	int pin_end_later;	/* store_unpin() during one: at its end */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;
@@ -134,6 +136,14 @@ KMC_INTERNAL int store_open(store *st, const char *path, int dirfd,
 	store_mode mode, const uint8_t vault_id[KS_VAULT_ID_LEN])
 	KMC_MUST_CHECK;
 KMC_INTERNAL void store_close(store *st);
+/* Whether st's environment was opened by the parent of this process
+   (fork()): a child neither ends its transactions nor closes it. */
+KMC_INTERNAL int store_inherited(const store *st);
+KMC_INTERNAL void store_leave_txn(store *st, MDB_txn *txn);
+/* 0 while the file STORE_NAME in dirfd (the folder dir) is the one st
+   opened, else KMC_E_STORE with a detail: a restore replaced it. */
+KMC_INTERNAL int store_same_file(store *st, int dirfd, const char *dir)
+	KMC_MUST_CHECK;
 
 /* Copy the record of name out, checked against the digest
    (storetree.c); KMC_E_NOT_FOUND if absent, KMC_E_ROLLBACK naming the

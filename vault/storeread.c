@@ -81,7 +81,18 @@ void store_unpin(store *st, int pinned)
 {
 	if (pinned != 1 || !st->pinned)
 		return;
-	mdb_txn_abort(st->pinned);
+	/* Ended from a walk's callback (kmc_vault_snapshot_end() in
+	   kmc_item_list()'s): the walk's cursor is in this transaction, so
+	   it ends when the outermost such walk does (store_walk_db()). */
+	if (st->pin_walks) {
+		st->pin_end_later = 1;
+		return;
+	}
+	st->pin_end_later = 0;
+	if (!store_inherited(st))
+		mdb_txn_abort(st->pinned);
+	else		/* the parent's: not ours to end */
+		store_leave_txn(st, st->pinned);
 	st->pinned = NULL;
 }
 
@@ -215,7 +226,7 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	int r, rc;
+	int r, rc, on_pin;
 
 	if (!store_db_handle(st, db))
 		return 0;	/* no history yet: nothing to walk */
@@ -228,6 +239,9 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 		store_read_end(st, txn);
 		return r;
 	}
+	/* cb may end the snapshot the cursor walks: store_unpin() waits. */
+	on_pin = txn == st->pinned;
+	st->pin_walks += on_pin;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		r = store_key_check(st->env, &k, db);
@@ -242,6 +256,9 @@ int store_walk_db(store *st, store_db db, store_key_fn cb, void *arg)
 		r = db_err(rc);
 	mdb_cursor_close(cur);
 	store_read_end(st, txn);
+	st->pin_walks -= on_pin;
+	if (on_pin && !st->pin_walks && st->pin_end_later)
+		store_unpin(st, 1);
 	return r;
 }
 

@@ -35,7 +35,7 @@ static int encode(const char *s, size_t n, char *out, size_t *off,
 
 int kmc_uri_format(const char *dir, const char *name, char **ret)
 {
-	char abs[PATH_MAX], out[KMC_URI_MAX];
+	char abs[PATH_MAX], out[KMC_URI_MAX], *p;
 	size_t off = 0;
 
 	KMC_GUARD(kmc_name_check(name));
@@ -51,8 +51,11 @@ int kmc_uri_format(const char *dir, const char *name, char **ret)
 	if (!encode(name, strlen(name), out, &off, sizeof(out)))
 		return KMC_E_TOO_LARGE;
 	out[off] = '\0';
-	*ret = strdup(out);
-	return *ret ? 0 : KMC_E_NOMEM;
+	p = strdup(out);	/* *ret is written only on success */
+	if (!p)
+		return KMC_E_NOMEM;
+	*ret = p;
+	return 0;
 }
 
 int kmc_ref_format(const char *dir, const char *name, char **ret)

@@ -131,6 +131,13 @@ static void test_new_too_large(void **state)
 	assert_null(s);
 	assert_int_equal(kmc_secret_new(SIZE_MAX - 1, &s), KMC_E_TOO_LARGE);
 	assert_null(s);
+	/* Its detail is its own, not the last failing call's. */
+	assert_int_equal(kmc_secret_read_file("/nonexistent/pw", 10, &s),
+		-ENOENT);
+	assert_non_null(strstr(kmc_error_detail(), "/nonexistent/pw"));
+	assert_int_equal(kmc_secret_new(SECRET_MAX + 1, &s), KMC_E_TOO_LARGE);
+	assert_null(strstr(kmc_error_detail(), "/nonexistent/pw"));
+	assert_non_null(strstr(kmc_error_detail(), "secret of"));
 	/* The twin: exactly the maximum is allowed. */
 	assert_int_equal(kmc_secret_new(SECRET_MAX, &s), 0);
 	assert_non_null(s);
@@ -169,12 +176,16 @@ static void test_shrink_wipes_tail(void **state)
 
 static void test_shrink_refuses_growth(void **state)
 {
-	kmc_secret *s = NULL;
+	kmc_secret *s = NULL, *t = NULL;
 
 	(void)state;
 	assert_int_equal(kmc_secret_new(16, &s), 0);
 	memset(kmc_secret_data(s), 'x', 16);
+	assert_int_equal(kmc_secret_read_file("/nonexistent/pw", 10, &t),
+		-ENOENT);
 	assert_int_equal(kmc_secret_shrink(s, 17), KMC_E_INVALID);
+	assert_null(strstr(kmc_error_detail(), "/nonexistent/pw"));
+	assert_non_null(strstr(kmc_error_detail(), "cannot shrink"));
 	assert_int_equal(kmc_secret_len(s), 16);
 	assert_int_equal(kmc_secret_shrink(s, SIZE_MAX), KMC_E_INVALID);
 	assert_int_equal(kmc_secret_len(s), 16);

@@ -1997,10 +1997,35 @@ static void test_kept_keys_readonly(void **state)
 	kmc_vault_close(w);
 }
 
+/* A default path too long for the buffer leaves "", never the part that
+   fits, which names another folder or file. */
+static void test_default_path_never_cut(void **state)
+{
+	const char *hk = getenv("KMC_HOST_KEY");
+	char saved[4096], buf[8];
+
+	(void)state;
+	assert_non_null(hk);
+	snprintf(saved, sizeof(saved), "%s", hk);
+	setenv("KMC_VAULT", "/srv/vault-of-another-service", 1);
+	memset(buf, 'Z', sizeof(buf));
+	assert_int_equal(kmc_default_vault_dir(buf, sizeof(buf)),
+		KMC_E_TOO_LARGE);
+	assert_string_equal(buf, "");
+	unsetenv("KMC_VAULT");
+	setenv("KMC_HOST_KEY", "/etc/kmcvault/host.key.other", 1);
+	memset(buf, 'Z', sizeof(buf));
+	assert_int_equal(kmc_default_host_key(buf, sizeof(buf)),
+		KMC_E_TOO_LARGE);
+	assert_string_equal(buf, "");
+	setenv("KMC_HOST_KEY", saved, 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_default_path_never_cut),
 		T(test_init_host),
 		T(test_init_existing_vault),
 		T(test_init_into_empty_dir),
