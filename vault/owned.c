@@ -57,6 +57,36 @@ static int is_bundle(kmc_vault *v, const char *name)
 	return part_there(v, part);
 }
 
+/*
+ * A bundle's items are NAME and NAME/<part>, so a bundle named web/meta
+ * would hold item web/meta, which is bundle web's meta; one named web/.s
+ * would hold web/.s/key, web's staged key. Either makes the two share
+ * items: kmc rm web, or a promote of web, would take the other's. Refused
+ * for a new bundle: a name with a part after a '/' that is a bundle's
+ * part, or that begins with '.' (where the version slots live).
+ */
+int bundle_name_guard(const char *name)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		const char *rest = s + 1;
+		int clash = rest[0] == '.';
+
+		for (size_t i = 0; !clash && i < ELEMENTSOF(parts); i++)
+			clash = !strcmp(rest, parts[i]);
+		if (clash)
+			return kmc_detail(KMC_E_NAME, "bundle name \"%s\": "
+				"%.*s/%s would be a part of a bundle named "
+				"%.*s, whose kmc rm would take it; after a '/' "
+				"a bundle name has no key, cert, ca, crl, meta "
+				"or keystore-password at its end and no part "
+				"beginning with '.'", name, (int)(s - name),
+				name, rest, (int)(s - name), name);
+	}
+	return 0;
+}
+
 /* A trust store's item: trust:STORE, no part. */
 static int is_trust_store(const char *name)
 {

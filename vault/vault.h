@@ -315,6 +315,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
+/* Refuses (KMC_E_NAME, with a detail) a new bundle's name that would
+   make it share items with the bundle a leading part of it names
+   ("web/meta", "web/.s"); 0 otherwise (vault/owned.c). */
+KMC_INTERNAL int bundle_name_guard(const char *name) KMC_MUST_CHECK;
 /* Trust store STORE is item trust:STORE (vault/trust.c); the items it
    owns: the password kmc trust export kept for its PKCS#12 truststore
    (vault/export.c). */

@@ -241,6 +241,12 @@ t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
 	kmc cert issue ca:x --ca root --server --subject /CN=x
 t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
 	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
+t_err 2 "a bundle name that is another bundle's part (x/meta) is refused" \
+	'x/meta would be a part of a bundle named x' \
+	kmc cert issue x/meta --ca root --server --subject /CN=x
+t_err 2 "kmc import of a bundle named x/.p/key is refused too" \
+	'x/.p/key would be a part of a bundle named x' \
+	kmc import --name x/.p/key -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
 # The name ca revoke --cert lists certificates under: a bundle of that
 # name would be one with them in ca list, and ca revoke CA @cert-file
 # would not say which it meant.

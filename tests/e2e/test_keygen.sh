@@ -59,8 +59,17 @@ t_err 2 "a name kept for trust stores: exit 2" "kept for trust stores and CAs" \
 	kmc key gen trust:x
 t_err 2 "a name kept for CAs: exit 2" "kept for trust stores and CAs" kmc key gen ca:x
 t_err 2 "a bad name: exit 2" 'bundle name "a b"' kmc key gen 'a b'
+# A bundle NAME owns NAME/key, NAME/meta, NAME/.s/...: a bundle named
+# x/meta would hold item x/meta, and kmc rm x would take it.
+t_err 2 "a name ending in a bundle's part (x/meta): exit 2" \
+	'bundle name "x/meta": x/meta would be a part of a bundle named x' kmc key gen x/meta
+t_err 2 "a name ending /key: exit 2" 'bundle name "x/key"' kmc key gen x/key
+t_err 2 "a name with a part beginning '.' (a version slot): exit 2" \
+	'bundle name "x/.s"' kmc key gen x/.s
 t_err 2 "key gen needs a NAME" "" kmc key gen
 check "... and none of them changed anything" same "$S0"
+t "a name with such a word inside is taken (x/key/a)" kmc key gen x/key/a
+t "kmc rm x/key/a" kmc rm x/key/a
 
 # Each type: the key the CSR carries is of that type and size.
 for spec in "p384:id-ecPublicKey:384" "ed25519:ED25519:" "rsa2048:rsaEncryption:2048"; do
