@@ -151,6 +151,15 @@ bad_subject "an unknown attribute" "unknown attribute 'FOO'" "/FOO=bar"
 bad_subject "a multi-valued part" "multi-valued" "/CN=a+O=b"
 bad_subject "a country of three letters" "X.520" "/C=DEU/CN=x"
 bad_subject "a CN of 65 characters" "X.520" "/CN=$(printf 'a%.0s' {1..65})"
+bad_subject "a country of one letter, with C's bounds" "X.520 allows for C \\(exactly 2 characters\\)" "/C=D"
+bad_subject "an L of 129 characters, with L's bounds" "for L \\(1 to 128 characters\\)" "/L=$(printf 'a%.0s' {1..129})"
+bad_subject "a title of 65 characters (X.520's ub-title)" "for title \\(1 to 64 characters\\)" "/title=$(printf 'a%.0s' {1..65})"
+bad_subject "a postalCode of 41 characters" "for postalCode \\(1 to 40 characters\\)" "/postalCode=$(printf '1%.0s' {1..41})"
+# The message is printed escaped (a backslash shows as two): it says
+# what to type in words, not as a \\+ that would be refused again.
+bad_subject "a bare '+', saying to put a backslash before it" "put a backslash before it" "/CN=a+b"
+check "... and not showing \\\\+ to type" eval '! grep -qF "\\\\+" "$LAST_ERR"'
+bad_subject "a lone backslash at the end" "ends in a backslash that escapes nothing" '/CN=a\'
 bad_subject "a control character, shown as ?" "part 'CN=a\?b'" "/CN=a$(printf '\t')b"
 bad_subject "over 1024 bytes" "longer than 1024 bytes" "/OU=$(printf 'a%.0s' {1..1100})"
 bad_san() { # bad_san DESC REGEX SAN
@@ -167,6 +176,7 @@ t_err 2 "csr without --subject: exit 2" "csr needs --subject" kmc csr web
 t_err 7 "csr of a name with no key: exit 7" "holds no key nope" kmc csr nope --subject /CN=x
 check "no refused csr wrote a file or changed the vault" \
 	eval 'same "$S0" && [ "$(ls "$T"/*.csr | wc -l)" = 7 ]'
+t "a title of 64 characters, UTF-8, is taken" kmc csr web --subject "/title=$(printf '\xc3\xa9%.0s' {1..64})" --out "$T/title.csr"
 
 # ---- cert set -----------------------------------------------------------------
 

@@ -158,13 +158,20 @@ static void test_subject(void **state)
 	subject_bad("/XX=a", KMC_E_INVALID, "unknown attribute 'XX'");
 	subject_bad("/2.5.4.3=a", KMC_E_INVALID, "unknown attribute");
 	subject_bad("/CN=a+O=b", KMC_E_INVALID, "multi-valued");
-	subject_bad("/CN=a\\", KMC_E_INVALID, "lone '\\'");
+	subject_bad("/CN=a\\", KMC_E_INVALID, "a backslash that escapes nothing");
+	subject_bad("/CN=a+b", KMC_E_INVALID, "put a backslash before it");
 	subject_bad("/CN=a\nb", KMC_E_INVALID, "'CN=a?b'");
 	subject_bad("/CN=a\x7f", KMC_E_INVALID, "control characters");
 	subject_bad("/CN=\xc3", KMC_E_INVALID, "not UTF-8");
 	subject_bad("/CN=\xc0\xaf", KMC_E_INVALID, "not UTF-8");
 	subject_bad("/C=DEU", KMC_E_INVALID, "X.520");
 	subject_bad("/C=D", KMC_E_INVALID, "X.520");
+	subject_bad("/C=D", KMC_E_INVALID, "for C (exactly 2 characters)");
+	/* X.520's bounds OpenSSL's string table does not hold. */
+	subject_bad("/title=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		KMC_E_INVALID, "for title (1 to 64 characters)");
+	subject_bad("/postalCode=12345678901234567890123456789012345678901",
+		KMC_E_INVALID, "for postalCode (1 to 40 characters)");
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "/CN=", 4);
 	big[68] = '\0';		/* 64 characters: the most CN takes */
