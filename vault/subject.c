@@ -263,6 +263,16 @@ static int dns_ok(const char *p, size_t n)
 	return label > 0 && p[n - 1] != '-';
 }
 
+/* Whether the last label of host name p[0..n) is digits only. */
+static int numeric_tld(const char *p, size_t n)
+{
+	size_t i = n;
+
+	while (i > 0 && p[i - 1] != '.')
+		i--;
+	return i < n && strspn(p + i, "0123456789") == n - i;
+}
+
 static int ascii_ok(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -343,6 +353,21 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 				"not a host name (letters, digits and '-', "
 				"labels of 1 to 63, '*.' only in front)",
 				shown(p, n, show));
+		/* Clients match an address only against an IP entry (RFC
+		   6125), and no top-level domain is all digits (RFC 3696):
+		   DNS:10.0.0.5 would be a name no client ever checks. */
+		if (numeric_tld(v, vlen) && vlen < sizeof(buf))
+			memcpy(buf, v, vlen), buf[vlen] = '\0';
+		if (numeric_tld(v, vlen) && vlen < sizeof(buf) &&
+		    inet_pton(AF_INET, buf, ip) == 1)
+			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' is "
+				"an address, which clients check only against IP "
+				"entries: write IP:%s", shown(p, n, show),
+				shown(v, vlen, (char[72]){0}));
+		if (numeric_tld(v, vlen))
+			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' "
+				"ends in a label of digits only, which no host "
+				"name does", shown(p, n, show));
 		break;
 	case SAN_IP:
 		if (vlen >= sizeof(buf))
@@ -386,6 +411,20 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 	return 0;
 }
 
+/* Whether a and b name the same: host names in any case (RFC 4343),
+   the rest byte for byte. */
+static int same_name(GENERAL_NAME *a, GENERAL_NAME *b)
+{
+	const ASN1_IA5STRING *x, *y;
+
+	if (a->type != GEN_DNS || b->type != GEN_DNS)
+		return GENERAL_NAME_cmp(a, b) == 0;
+	x = a->d.dNSName;
+	y = b->d.dNSName;
+	return x->length == y->length && strncasecmp((const char *)x->data,
+		(const char *)y->data, (size_t)x->length) == 0;
+}
+
 int san_parse(const char *s, GENERAL_NAMES **ret)
 {
 	_cleanup_(general_names_freep) GENERAL_NAMES *names = NULL;
@@ -412,8 +451,7 @@ int san_parse(const char *s, GENERAL_NAMES **ret)
 				"entries", SAN_ENTRIES_MAX);
 		KMC_GUARD(san_entry(a, (size_t)(b - a), &g));
 		for (int i = 0; i < sk_GENERAL_NAME_num(names); i++)
-			if (GENERAL_NAME_cmp(sk_GENERAL_NAME_value(names, i),
-					g) == 0)
+			if (same_name(sk_GENERAL_NAME_value(names, i), g))
 				return kmc_detail(KMC_E_INVALID, "--san: entry "
 					"'%s' is given twice",
 					shown(a, (size_t)(b - a), show));

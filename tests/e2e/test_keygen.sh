@@ -172,6 +172,9 @@ bad_san "a bad IP" "entry 'IP:1.2.3' is not an IPv4 or IPv6" "IP:1.2.3"
 bad_san "a bad e-mail" "entry 'email:x' is not an e-mail" "email:x"
 bad_san "a URI without a scheme" "entry 'URI:nowhere' is not a URI" "URI:nowhere"
 bad_san "a name given twice" "entry 'DNS:a' is given twice" "DNS:a,IP:::1,DNS:a"
+bad_san "a host name given twice in two cases" "entry 'DNS:WEB.example' is given twice" "DNS:web.example,DNS:WEB.example"
+bad_san "an address written as DNS:" "is an address.*write IP:192.0.2.7" "DNS:192.0.2.7"
+bad_san "a host name whose last label is digits" "digits only" "DNS:web.123"
 t_err 2 "csr without --subject: exit 2" "csr needs --subject" kmc csr web
 t_err 7 "csr of a name with no key: exit 7" "holds no key nope" kmc csr nope --subject /CN=x
 check "no refused csr wrote a file or changed the vault" \

@@ -265,6 +265,13 @@ static void test_san(void **state)
 	san_bad("URI:1x:y", KMC_E_INVALID, "not a URI");
 	san_bad("URI:a:", KMC_E_INVALID, "not a URI");
 	san_bad("DNS:a,IP:1.1.1.1,DNS:a", KMC_E_INVALID, "'DNS:a' is given twice");
+	/* Host names in any case are the same name (RFC 4343). */
+	san_bad("DNS:a.example,DNS:A.Example", KMC_E_INVALID,
+		"'DNS:A.Example' is given twice");
+	/* An address as DNS: no client checks an address against it. */
+	san_bad("DNS:10.0.0.5", KMC_E_INVALID, "write IP:10.0.0.5");
+	san_bad("DNS:a.123", KMC_E_INVALID, "digits only");
+	san_is("DNS:a1.b2c,DNS:0x10", "DNS:a1.b2c, DNS:0x10");
 	memset(big, 'a', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
 	san_bad(big, KMC_E_TOO_LARGE, "longer than 8192");
