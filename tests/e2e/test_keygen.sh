@@ -240,6 +240,19 @@ kmc password get web >"$T/web.pw"
 check "web's password opens it, and it is the key of the certificate" \
 	cmp <(openssl pkey -in "$KD/server.key" -passin "file:$T/web.pw" -pubout) \
 		<(openssl x509 -in "$T/web.crt" -noout -pubkey)
+# web's password is what servers are given (password get) to open
+# server.key: a new one alone would leave the copy unreadable with it.
+secret_file "$T/other.pw" 'some-other-password'
+snapshot "$V" >"$S0"
+t_err 8 "password set over a bundle's password: exit 8, saying why" \
+	"item web is bundle web's password, which its key's keys-folder copy is encrypted under" \
+	kmc password set web --password-file "$T/other.pw"
+secret_file "$T/batch.txt" "$(printf 'fresh-item pw-one\nweb pw-two')"
+t_err 8 "... and so in a batch, naming the line, nothing stored" "line 2: item web is bundle web's password" \
+	kmc password set --batch "$T/batch.txt"
+check "... and nothing changed" same "$S0"
+check "... web's password still opens server.key" \
+	eval 'kmc password get web | cmp - "$T/web.pw" && openssl pkey -in "$KD/server.key" -passin "file:$T/web.pw" -noout'
 check "the config file names the copies and keeps its own line" \
 	eval 'grep -qx "port = 443" "$CONF" && grep -qx "server_crt = $KD/server.crt" "$CONF" &&
 		grep -qx "server_key = $KD/server.key" "$CONF" && grep -q "^server_key_mm = kmc:v1:" "$CONF"'
