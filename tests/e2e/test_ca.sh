@@ -351,7 +351,9 @@ t_err 9 "kmc crl update app -r it: the CRL revokes app" "revoked" \
 kmc list >"$T/list.before" 2>&1
 t_err 8 "ca crl over a file that exists is refused" "exists" \
 	kmc ca crl root --out "$T/2.crl"
-t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
+t_err 2 "ca crl --days 0 is refused, asking for 1 day or more" "--days 0: give 1 day or more" \
+	kmc ca crl root --out "$T/3.crl" --days 0
+check "... not speaking of a certificate, as a CRL is none" eval '! grep -q certificate "$LAST_ERR"'
 t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
 	kmc ca crl root --out ""
 kmc ca list root --json >"$T/crl-before.json" 2>&1
