@@ -231,6 +231,16 @@ refused() {
 	after=$(snapshot "$V"; cd "$T" && stat -c "%n %s %a" -- *)
 	check "$desc: nothing changed" same "$after" "$before"
 }
+# A bundle name may have 120 bytes, its default keystore password item
+# NAME/keystore-password then more than an item name's 128.
+LONGN=$(printf 'n%.0s' {1..115})
+t "import a bundle under a name of 115 bytes" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --name "$LONGN"
+refused 2 "a keystore of it keeping its password by default: exit 2, saying why and what to give" \
+	"/keystore-password, the item that keeps the keystore's password, would be 133 bytes.*--password-item ITEM" \
+	export "$LONGN" --format pkcs12 --out "$T/long.p12"
+t "... with --password-item it is made" kmc export "$LONGN" --format pkcs12 --out "$T/long.p12" --password-item long-p12
+rm -f "$T/long.p12"
 t "kmc key gen fresh: a key born in the vault, no certificate yet" kmc key gen fresh
 refused 7 "a keystore of a key without a certificate (exit 7)" "no certificate yet" \
 	export fresh --format pkcs12 --out "$T/new.p12"
