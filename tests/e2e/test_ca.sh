@@ -149,6 +149,16 @@ check "db: its authority key identifier is the CA's subject key identifier" \
 check "db: its CN as its one SAN, DNS:localhost" \
 	bash -c "grep -A1 'Subject Alternative Name' '$T/db.txt' | tail -1 | grep -qx ' *DNS:localhost'"
 check "app, a client, gets no SAN of its own" not grep -q "Subject Alternative Name" "$T/app.txt"
+# A server's CN that is no host name gives it no name clients check.
+t "a server whose CN is no host name, without --san" \
+	kmc cert issue noname --self-signed --server --subject "/CN=Billing Server/O=Example"
+check "... is issued, and kmc says clients checking names will refuse it" \
+	grep -q "noname: the certificate names no host .*--san DNS:HOST" "$LAST_ERR"
+t "kmc rm noname" kmc rm noname
+t "a server whose CN is a host name, without --san" \
+	kmc cert issue named --self-signed --server --subject "/CN=billing.example"
+check "... gets no such note" not grep -q "names no host" "$LAST_ERR"
+t "kmc rm named" kmc rm named
 check "web: the SANs given" \
 	bash -c "grep -A1 'Subject Alternative Name' '$T/web.txt' | tail -1 | grep -q 'DNS:web.example.com, DNS:www.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'"
 check "web: P-384, signed by the P-256 CA with SHA-256" grep -q "NIST CURVE: P-384" "$T/web.txt"
