@@ -14,18 +14,25 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-/* Whether the record name is there: 1, 0, or the error that kept it
-   from being read. A record there that is damaged or disagrees with the
-   digest is there (a damaged bundle is still one, and rm is its way
-   out); an allocation or I/O failure is not "absent": taken so, rm would
-   remove a bundle's NAME and leave its NAME/... parts behind. */
+/* Whether the record name is there as an item of type bundle: 1, 0, or
+   the error that kept it from being read. A record there that is
+   damaged or disagrees with the digest is there (a damaged bundle is
+   still one, and rm is its way out); one whose header says another type
+   is not (a password stored as web/meta does not make web a bundle,
+   whose rm would take web/meta, web/key... with it); an allocation or
+   I/O failure is not "absent": taken so, rm would remove a bundle's NAME
+   and leave its NAME/... parts behind. */
 static int part_there(kmc_vault *v, const char *name)
 {
 	uint8_t *rec = NULL;
 	size_t len;
+	record_info info;
 	int bad = 0, r;
 
 	r = store_get_ex(&v->st, name, &rec, &len, &bad);
+	if (r == 0 && record_parse_header(rec, len, &info) == 0 &&
+	    info.type != KMC_ITEM_BUNDLE)
+		r = KMC_E_NOT_FOUND;
 	free(rec);
 	if (r == 0)
 		return 1;
