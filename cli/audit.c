@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
@@ -24,62 +23,12 @@ static const struct option audit_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/*
- * RFC 3339 in UTC, or a leading part of it that ends at a field:
- * 2026, 2026-12, 2026-12-01, 2026-12-01T10, ...T10:00, ...T10:00:00 and
- * the whole with its Z. Records are matched by comparing text, so a cut
- * inside a field ("2026-1" sorting after September) or a field out of
- * its range ("2026-13-01" after every December) would not fail: it
- * would quietly show the wrong records. NULL when s is such a time,
- * else what is wrong with it.
- */
-static const char *since_fault(const char *s)
-{
-	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
-	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31,
-		31, 30, 31, 30, 31 };
-	size_t n = strlen(s);
-	unsigned y, mo = 1, d;
-
-	if (n > strlen(form))
-		return "longer than a time";
-	for (size_t i = 0; i < n; i++)
-		if (form[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != form[i])
-			return "not of the form";
-	if (n != 4 && n != 7 && n != 10 && n != 13 && n != 16 && n != 19 &&
-	    n != 20)
-		return "cut inside a field (end with the year, month, day, "
-			"hour, minute or second)";
-	y = (unsigned)atoi(s);
-	if (n >= 7 && ((mo = (unsigned)atoi(s + 5)) < 1 || mo > 12))
-		return "the month is not 01 to 12";
-	if (n >= 10) {
-		d = (unsigned)atoi(s + 8);
-		if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 &&
-		    (y % 4 || (y % 100 == 0 && y % 400))))
-			return "that day is not in that month";
-	}
-	if (n >= 13 && atoi(s + 11) > 23)
-		return "the hour is not 00 to 23";
-	if (n >= 16 && atoi(s + 14) > 59)
-		return "the minute is not 00 to 59";
-	if (n >= 19 && atoi(s + 17) > 60)
-		return "the second is not 00 to 60";
-	return NULL;
-}
-
 static int audit_option(void *own, int opt, const char *arg)
 {
 	struct audit_opts *o = own;
 
 	if (opt == AUDIT_SINCE) {
-		const char *fault = since_fault(arg);
-
-		if (fault)
-			return cli_usage_fail("--since %s: %s; give a UTC time "
-				"as 2026-12-01 or 2026-12-01T10:00:00Z, or a "
-				"leading part of one ending at a field", arg,
-				fault);
+		/* Checked by kmc_audit_read(), before any record is read. */
 		o->since = arg;
 	} else {
 		o->item = arg;

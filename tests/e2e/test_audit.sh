@@ -121,6 +121,8 @@ t "--since a year alone" "$KMC" --vault "$V" audit --since 2000
 cp "$OUT" "$T/a"
 check "--since a past year: every record" test "$(wc -l <"$T/a")" = "$(wc -l <"$LOG")"
 t_out "--since a later minute: nothing" "" "$KMC" --vault "$V" audit --since 2999-01-01T00:00
+t_err 2 "--item of a name no item can have: refused, saying so" 'item "a b": not an item name' \
+	"$KMC" --vault "$V" audit --item "a b"
 
 # ---- damage: verify names the file, line and seq, exit 13 -----------------------
 cp "$LOG" "$T/good.log"
