@@ -98,7 +98,8 @@ static int check_params(const kmc_export_params *p, int trust)
 		return kmc_detail(KMC_E_INVALID, "export: a PKCS#12 store always "
 			"has a password");
 	if (p->alias && (!*p->alias || strlen(p->alias) > KMC_NAME_MAX))
-		return kmc_detail(KMC_E_INVALID, "export: alias of 1 to %d bytes",
+		return kmc_detail(KMC_E_INVALID, "export: --alias %s: an alias "
+			"has 1 to %d bytes", *p->alias ? "too long" : "empty",
 			KMC_NAME_MAX);
 	/* Checked here, not left to OpenSSL's friendlyName: by then a
 	   password item may have been made for a keystore never written. */

@@ -278,6 +278,12 @@ refused 2 "an alias beyond the BMP, an emoji (exit 2), no password item made" \
 	"alias is not UTF-8 text, or holds .* beyond U\+FFFF" \
 	export server --format pkcs12 --password-item fresh-item \
 	--alias $'ok\xf0\x9f\x98\x80' --out "$T/new.p12"
+refused 2 "an alias of 129 bytes (exit 2), saying an alias has 1 to 128" \
+	"--alias too long: an alias has 1 to 128 bytes" \
+	export server --format pkcs12 --password-item fresh-item \
+	--alias "$(printf 'a%.0s' {1..129})" --out "$T/new.p12"
+refused 2 "an empty alias (exit 2)" "--alias empty: an alias has 1 to 128 bytes" \
+	export server --format pkcs12 --password-item fresh-item --alias "" --out "$T/new.p12"
 refused 8 "a truststore of aliases that differ only in case (exit 8), no password item made" \
 	"aliases CA1 and ca1 differ only in case" \
 	trust export --store casey --format pkcs12 --out "$T/new.p12"
