@@ -195,6 +195,13 @@ static int subject_part(X509_NAME *name, const char *p, size_t n)
 	case ASN1_R_STRING_TOO_SHORT:
 		return length_fault(p, n, nid, 0);
 	case ASN1_R_ILLEGAL_CHARACTERS:
+		/* An IA5String (emailAddress, DC) takes any ASCII; a
+		   PrintableString (C, serialNumber) only these. */
+		if (ASN1_STRING_TABLE_get(nid) &&
+		    !(ASN1_STRING_TABLE_get(nid)->mask & B_ASN1_PRINTABLESTRING))
+			return kmc_detail(KMC_E_INVALID, "--subject: part '%s': "
+				"%s takes ASCII only", shown(p, n, show),
+				OBJ_nid2sn(nid));
 		return kmc_detail(KMC_E_INVALID, "--subject: part '%s': %s "
 			"takes printable ASCII only (letters, digits, and "
 			"' ()+,-./:=?)", shown(p, n, show), OBJ_nid2sn(nid));

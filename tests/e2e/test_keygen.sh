@@ -160,6 +160,8 @@ bad_subject "a postalCode of 41 characters" "for postalCode \\(1 to 40 character
 bad_subject "a bare '+', saying to put a backslash before it" "put a backslash before it" "/CN=a+b"
 check "... and not showing \\\\+ to type" eval '! grep -qF "\\\\+" "$LAST_ERR"'
 bad_subject "a lone backslash at the end" "ends in a backslash that escapes nothing" '/CN=a\'
+bad_subject "an e-mail address not ASCII, told ASCII (not printable only: '@' is no PrintableString character)" \
+	"part 'emailAddress=\?\?@x': emailAddress takes ASCII only" "/emailAddress=$(printf '\xc3\xbc')@x"
 bad_subject "a control character, shown as ?" "part 'CN=a\?b'" "/CN=a$(printf '\t')b"
 bad_subject "over 1024 bytes" "longer than 1024 bytes" "/OU=$(printf 'a%.0s' {1..1100})"
 bad_san() { # bad_san DESC REGEX SAN

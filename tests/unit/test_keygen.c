@@ -167,6 +167,10 @@ static void test_subject(void **state)
 	subject_bad("/C=DEU", KMC_E_INVALID, "X.520");
 	subject_bad("/C=D", KMC_E_INVALID, "X.520");
 	subject_bad("/C=D", KMC_E_INVALID, "for C (exactly 2 characters)");
+	/* An IA5String takes '@' and '_': not told it takes printable only. */
+	subject_bad("/emailAddress=\xc3\xbc@x", KMC_E_INVALID,
+		"emailAddress takes ASCII only");
+	subject_bad("/C=\xc3\x9c" "1", KMC_E_INVALID, "C takes printable ASCII only");
 	/* X.520's bounds OpenSSL's string table does not hold. */
 	subject_bad("/title=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		KMC_E_INVALID, "for title (1 to 64 characters)");
