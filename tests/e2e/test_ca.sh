@@ -320,6 +320,10 @@ t_err 7 "ca revoke of an unknown serial is refused, naming it" "no certificate w
 	kmc ca revoke root 0BADC0DE
 t_err 7 "ca revoke of a bundle the CA did not issue is refused" "test" \
 	kmc ca revoke root test
+t_err 7 "ca revoke of a serial over 20 octets says no serial is that long" \
+	"as a serial it has more than the 20 octets" kmc ca revoke root "0x$(printf 'AB%.0s' {1..21})"
+t_err 2 "ca revoke of an empty serial or name: exit 2, saying what to give" \
+	"an empty serial or name; give the serial" kmc ca revoke root ""
 t_err 2 "ca revoke --reason certificateHold is refused, naming --reason" "--reason" \
 	kmc ca revoke root app --reason certificateHold
 t_err 7 "ca revoke by a CA that does not exist" "no CA nosuch" \
