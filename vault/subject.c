@@ -363,19 +363,20 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 		/* Clients match an address only against an IP entry (RFC
 		   6125), and no top-level domain is all digits (RFC 3696):
 		   DNS:10.0.0.5 would be a name no client ever checks. */
-		if (numeric_tld(v, vlen) && vlen < sizeof(buf))
-			memcpy(buf, v, vlen), buf[vlen] = '\0';
-		if (numeric_tld(v, vlen) && vlen < sizeof(buf) &&
-		    inet_pton(AF_INET, buf, ip) == 1)
-			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' is "
-				"an address, which clients check only against IP "
-				"entries: write IP:%s", shown(p, n, show),
-				shown(v, vlen, (char[72]){0}));
-		if (numeric_tld(v, vlen))
-			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' "
-				"ends in a label of digits only, which no host "
-				"name does", shown(p, n, show));
-		break;
+		if (!numeric_tld(v, vlen))
+			break;
+		if (vlen < sizeof(buf)) {
+			memcpy(buf, v, vlen);
+			buf[vlen] = '\0';
+			if (inet_pton(AF_INET, buf, ip) == 1)
+				return kmc_detail(KMC_E_INVALID, "--san: entry "
+					"'%s' is an address, which clients check "
+					"only against IP entries: write IP:%s",
+					shown(p, n, show), buf);
+		}
+		return kmc_detail(KMC_E_INVALID, "--san: entry '%s' ends in a "
+			"label of digits only, which no host name does",
+			shown(p, n, show));
 	case SAN_IP:
 		if (vlen >= sizeof(buf))
 			vlen = 0;
