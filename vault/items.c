@@ -238,12 +238,17 @@ static int bundle_password_guard(store_txn *t, const char *name)
 	char meta[KMC_NAME_MAX + 8];
 	uint8_t *rec = NULL;
 	size_t len;
+	record_info info;
 	int r;
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
 	snprintf(meta, sizeof(meta), "%s/meta", name);
 	r = store_txn_get(t, meta, &rec, &len);
+	/* A password stored as NAME/meta makes no bundle (as for rm). */
+	if (r == 0 && record_parse_header(rec, len, &info) == 0 &&
+	    info.type != KMC_ITEM_BUNDLE)
+		r = KMC_E_NOT_FOUND;
 	free(rec);
 	if (r == KMC_E_NOT_FOUND)
 		return 0;

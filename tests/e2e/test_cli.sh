@@ -188,6 +188,7 @@ check "list no longer shows the removed item" jqt "$T/list.json" '[.[].name] == 
 for n in tenant tenant/meta tenant/key; do
 	t "password set $n" kmc password set "$n" --password-file "$PW"
 done
+t "password set tenant again: no bundle, so it is replaced" kmc password set tenant --password-file "$PW"
 t "rm tenant" kmc rm tenant
 kmc list --json >"$T/list.json" 2>/dev/null
 check "... leaves tenant/meta and tenant/key, passwords of their own" \
