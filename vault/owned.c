@@ -14,7 +14,7 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-/* Whether the record name is there as an item of type bundle: 1, 0, or
+/* Whether the record name is there as an item of type type: 1, 0, or
    the error that kept it from being read. A record there that is
    damaged or disagrees with the digest is there (a damaged bundle is
    still one, and rm is its way out); one whose header says another type
@@ -22,7 +22,7 @@
    whose rm would take web/meta, web/key... with it); an allocation or
    I/O failure is not "absent": taken so, rm would remove a bundle's NAME
    and leave its NAME/... parts behind. */
-static int part_there(kmc_vault *v, const char *name)
+static int part_there(kmc_vault *v, const char *name, kmc_item_type type)
 {
 	uint8_t *rec = NULL;
 	size_t len;
@@ -31,7 +31,7 @@ static int part_there(kmc_vault *v, const char *name)
 
 	r = store_get_ex(&v->st, name, &rec, &len, &bad);
 	if (r == 0 && record_parse_header(rec, len, &info) == 0 &&
-	    info.type != KMC_ITEM_BUNDLE)
+	    info.type != type)
 		r = KMC_E_NOT_FOUND;
 	free(rec);
 	if (r == 0)
@@ -53,15 +53,16 @@ static int is_bundle(kmc_vault *v, const char *name)
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
+	/* A CA's record, not a password stored as ca:NAME. */
 	if (!strncmp(name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)) &&
 	    !strchr(name, '/'))
-		return 1;
+		return part_there(v, name, KMC_ITEM_CA);
 	snprintf(part, sizeof(part), "%s/meta", name);
-	r = part_there(v, part);
+	r = part_there(v, part, KMC_ITEM_BUNDLE);
 	if (r != 0)
 		return r;
 	snprintf(part, sizeof(part), "%s/.s/info", name);
-	return part_there(v, part);
+	return part_there(v, part, KMC_ITEM_BUNDLE);
 }
 
 /*

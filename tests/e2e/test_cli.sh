@@ -195,6 +195,14 @@ check "... leaves tenant/meta and tenant/key, passwords of their own" \
 	jqt "$T/list.json" '[.[].name] == ["db", "tenant/key", "tenant/meta", "viafd"]'
 t "rm tenant/meta" kmc rm tenant/meta
 t "rm tenant/key" kmc rm tenant/key
+# So for a CA: a password stored as ca:zz is no CA's record.
+for n in ca:zz ca:zz/key; do
+	t "password set $n" kmc password set "$n" --password-file "$PW"
+done
+t "rm ca:zz" kmc rm ca:zz
+kmc list --json >"$T/list.json" 2>/dev/null
+check "... leaves ca:zz/key, a password of its own" jqt "$T/list.json" '[.[].name] | index("ca:zz/key") != null'
+t "rm ca:zz/key" kmc rm ca:zz/key
 t_err 7 "password get of an unknown name exits 7 naming it" "nosuch" kmc password get nosuch
 t_err 2 "an invalid item name is refused (exit 2)" "\.hidden" \
 	kmc password set .hidden --password-file "$PW"
