@@ -23,28 +23,12 @@ static const struct option audit_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* RFC 3339 in UTC, or a leading part of it: 2026-12-01, 2026-12-01T10. */
-static int since_ok(const char *s)
-{
-	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t n = strlen(s);
-
-	if (n < 4 || n > strlen(form))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (form[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != form[i])
-			return 0;
-	return 1;
-}
-
 static int audit_option(void *own, int opt, const char *arg)
 {
 	struct audit_opts *o = own;
 
 	if (opt == AUDIT_SINCE) {
-		if (!since_ok(arg))
-			return cli_usage_fail("--since %s: give a UTC time as "
-				"2026-12-01 or 2026-12-01T10:00:00Z", arg);
+		/* Checked by kmc_audit_read(), before any record is read. */
 		o->since = arg;
 	} else {
 		o->item = arg;

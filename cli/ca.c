@@ -160,6 +160,27 @@ static int cmd_ca_init(cli_opts *a)
 	return 0;
 }
 
+/*
+ * A server certificate issued without --san takes its CN as its name
+ * only when the CN is a host name or an address: say so when it names
+ * none, for clients that check a server's name (browsers, verify-full)
+ * look only at the names, and will refuse it.
+ */
+static void note_no_name(kmc_vault *v, const char *name)
+{
+	kmc_cert_info *info = NULL;
+	size_t n = 0;
+
+	if (kmc_cert_info_get(v, name, &info, &n) == 0 && n > 0 &&
+	    !info[0].sans[0])
+		cli_note("%s: the certificate names no host (its CN is no host "
+			"name nor address, and no --san was given): clients "
+			"that check the server's name will refuse it; to name "
+			"one, kmc rm %s and issue it again with --san DNS:HOST",
+			name, name);
+	kmc_cert_info_free(info, n);
+}
+
 static int cmd_cert_issue(cli_opts *a)
 {
 	const struct ca_opts *o = &ca_opts;
@@ -195,6 +216,8 @@ static int cmd_cert_issue(cli_opts *a)
 		a->argv[0], o->server ? "server" : "client", serial,
 		o->self_signed ? "self-signed" : "signed by CA ",
 		o->self_signed ? "" : o->ca, p.days);
+	if (o->server && !o->san)
+		note_no_name(v, a->argv[0]);
 	return 0;
 }
 

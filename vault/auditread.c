@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -675,6 +676,50 @@ static int walk_all(walk *w)
 	return 0;
 }
 
+/*
+ * RFC 3339 in UTC, or a leading part of it that ends at a field:
+ * 2026, 2026-12, 2026-12-01, 2026-12-01T10, ...T10:00, ...T10:00:00 and
+ * the whole with its Z. Records are matched by comparing text, so a cut
+ * inside a field ("2026-1" sorting after September) or a field out of
+ * its range ("2026-13-01" after every December) would not fail: it
+ * would quietly show the wrong records. NULL when s is such a time,
+ * else what is wrong with it.
+ */
+static const char *since_fault(const char *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31,
+		31, 30, 31, 30, 31 };
+	size_t n = strlen(s);
+	unsigned y, mo = 1, d;
+
+	if (n > strlen(form))
+		return "longer than a time";
+	for (size_t i = 0; i < n; i++)
+		if (form[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != form[i])
+			return "not of the form";
+	if (n != 4 && n != 7 && n != 10 && n != 13 && n != 16 && n != 19 &&
+	    n != 20)
+		return "cut inside a field (end with the year, month, day, "
+			"hour, minute or second)";
+	y = (unsigned)atoi(s);
+	if (n >= 7 && ((mo = (unsigned)atoi(s + 5)) < 1 || mo > 12))
+		return "the month is not 01 to 12";
+	if (n >= 10) {
+		d = (unsigned)atoi(s + 8);
+		if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 &&
+		    (y % 4 || (y % 100 == 0 && y % 400))))
+			return "that day is not in that month";
+	}
+	if (n >= 13 && atoi(s + 11) > 23)
+		return "the hour is not 00 to 23";
+	if (n >= 16 && atoi(s + 14) > 59)
+		return "the minute is not 00 to 59";
+	if (n >= 19 && atoi(s + 17) > 60)
+		return "the second is not 00 to 60";
+	return NULL;
+}
+
 int kmc_audit_read(const char *dir, const char *since, const char *item,
 	int (*cb)(const kmc_audit_record *rec, void *arg), void *arg,
 	kmc_audit_state *ret_state)
@@ -682,9 +727,20 @@ int kmc_audit_read(const char *dir, const char *since, const char *item,
 	walk w = { .dir = dir, .since = since, .item = item, .cb = cb,
 		.arg = arg };
 	char dbuf[PATH_MAX];
+	const char *fault;
 	int r;
 
 	kmc_detail_clear();
+	if (since && (fault = since_fault(since)))
+		return kmc_detail(KMC_E_INVALID, "--since %s: %s; give a UTC "
+			"time as 2026-12-01 or 2026-12-01T10:00:00Z, or a leading "
+			"part of one ending at a field", since, fault);
+	/* No record names an item of a name no item can have. */
+	if (item && kmc_name_check(item) < 0)
+		return kmc_detail(KMC_E_NAME, "--item \"%.*s\": not an item "
+			"name (1 to %d of [A-Za-z0-9._@:/+-] starting with neither "
+			"'.' nor '/'), so no record names it", KMC_NAME_MAX, item,
+			KMC_NAME_MAX);
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(dbuf, sizeof(dbuf)));
 		w.dir = dir = dbuf;

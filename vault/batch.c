@@ -76,7 +76,8 @@ static int batch_put(kmc_batch *b, const char *name, kmc_item_type type,
 	if (b->n >= KMC_BATCH_ITEMS_MAX)
 		return spoil(b, kmc_detail(KMC_E_TOO_LARGE, "more than %u "
 			"items in one batch", KMC_BATCH_ITEMS_MAX));
-	r = items_txn_put(b->v, &b->t, name, type, data, len, 0);
+	r = items_txn_put(b->v, &b->t, name, type, data, len,
+		ITEM_PUT_NOT_BUNDLE);
 	if (r < 0)
 		return spoil(b, r);
 	b->n++;

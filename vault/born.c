@@ -41,7 +41,7 @@ int born_name_check(const char *name)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
 			"begin with %s or %s are kept for trust stores and CAs",
 			name, TRUST_ITEM_PREFIX, CA_ITEM_PREFIX);
-	return 0;
+	return bundle_name_guard(name);
 }
 
 static int writable(kmc_vault *v)

@@ -315,6 +315,25 @@ static int reason_code(const char *reason, int *ret)
 	return 0;
 }
 
+/* Whether s is hex as ca_serial_parse() takes it (0x, colons) but of
+   more than CA_SERIAL_MAX octets once leading zeros are dropped: a
+   serial no certificate can have, rather than a bundle's name. */
+static int serial_too_long(const char *s)
+{
+	size_t digits = 0;
+
+	if (!strncmp(s, "0x", 2) || !strncmp(s, "0X", 2))
+		s += 2;
+	s += strspn(s, "0:");
+	for (; *s; s++) {
+		if (kmc_hexval(*s) >= 0)
+			digits++;
+		else if (*s != ':')
+			return 0;
+	}
+	return digits > 2 * CA_SERIAL_MAX;
+}
+
 int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n)
 {
@@ -329,6 +348,10 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 
 	KMC_GUARD(writable(v));
 	KMC_GUARD(reason_code(reason, &code));
+	if (!*what)
+		return kmc_detail(KMC_E_INVALID, "an empty serial or name; "
+			"give the serial (hex, as kmc ca list %s prints it) "
+			"or the bundle CA %s issued to", ca, ca);
 	KMC_GUARD(ca_load(v, ca, 0, &c));
 	if (ca_serial_parse(what, serial, &slen) == 0)
 		by_serial = ca_rec_find(&c.rec, serial, slen);
@@ -363,6 +386,11 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	if (n == 0 && already > 0)
 		return kmc_detail(KMC_E_EXISTS, "CA %s already revoked %s", ca,
 			what);
+	if (n == 0 && serial_too_long(what))
+		return kmc_detail(KMC_E_NOT_FOUND, "CA %s issued no bundle %s, "
+			"and as a serial it has more than the 20 octets (40 hex "
+			"digits) RFC 5280 allows one (kmc ca list %s shows what "
+			"it issued)", ca, what, ca);
 	if (n == 0)
 		return kmc_detail(KMC_E_NOT_FOUND, "CA %s issued no certificate "
 			"with serial %s nor to a bundle of that name (kmc ca list "

@@ -106,6 +106,7 @@ static int check_params(kmc_vault *v, const kmc_issue_params *p)
 			"begin with %s are kept for %s", p->name,
 			p->name[0] == 't' ? TRUST_ITEM_PREFIX : CA_ITEM_PREFIX,
 			p->name[0] == 't' ? "trust stores" : "CAs");
+	KMC_GUARD(bundle_name_guard(p->name));
 	/* Its CAs' records list certificates revoked from a file under
 	   this name: a bundle of it would be listed among them, and ca
 	   revoke CA NAME could not tell which were meant. */

@@ -44,12 +44,12 @@ int certmake_end(const char *option, long days, int64_t now, int64_t limit,
 	struct tm tm;
 
 	if (days <= 0)
-		return kmc_detail(KMC_E_INVALID, "%s %ld: a certificate must be "
-			"valid for 1 day or more", option, days);
+		return kmc_detail(KMC_E_INVALID, "%s %ld: give 1 day or more",
+			option, days);
 	if (now > CA_TIME_END || days > (CA_TIME_END - now) / 86400)
 		return kmc_detail(KMC_E_INVALID, "%s %ld: that ends after "
-			"9999-12-31, the last day a certificate can say "
-			"(at most %lld days from today)", option, days,
+			"9999-12-31, the last day X.509 can write (at most "
+			"%lld days from today)", option, days,
 			(long long)((CA_TIME_END - now) / 86400));
 	if (limit && now + days * 86400 > limit) {
 		tt = (time_t)limit;

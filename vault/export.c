@@ -98,7 +98,8 @@ static int check_params(const kmc_export_params *p, int trust)
 		return kmc_detail(KMC_E_INVALID, "export: a PKCS#12 store always "
 			"has a password");
 	if (p->alias && (!*p->alias || strlen(p->alias) > KMC_NAME_MAX))
-		return kmc_detail(KMC_E_INVALID, "export: alias of 1 to %d bytes",
+		return kmc_detail(KMC_E_INVALID, "export: --alias %s: an alias "
+			"has 1 to %d bytes", *p->alias ? "too long" : "empty",
 			KMC_NAME_MAX);
 	/* Checked here, not left to OpenSSL's friendlyName: by then a
 	   password item may have been made for a keystore never written. */
@@ -486,10 +487,18 @@ int kmc_export(kmc_vault *v, const char *name, const kmc_export_params *p,
 	if (r == 0)
 		r = out_free(p->out);
 	snprintf(def, sizeof(def), "%s/%s", name, KEYSTORE_ITEM);
-	if (r == 0 && !p->password && !p->password_item &&
-	    p->format == KMC_EXPORT_PKCS12 && kmc_name_check(def) < 0)
-		r = kmc_detail(KMC_E_NAME, "%s is too long a name for the "
-			"keystore's password item; name one", def);
+	/* The default item, by name here or from a caller that spelled it
+	   out (the CLI does, to name it in its notes): past KMC_NAME_MAX
+	   for a bundle name of over 110 bytes. */
+	if (r == 0 && !p->password && p->format == KMC_EXPORT_PKCS12 &&
+	    (!p->password_item || !strcmp(p->password_item, def)) &&
+	    kmc_name_check(def) < 0)
+		r = kmc_detail(KMC_E_NAME, "%s/%s, the item that keeps the "
+			"keystore's password, would be %zu bytes, more than the "
+			"%d of an item name: name another item for it "
+			"(--password-item ITEM) or give the password "
+			"(--password-file FILE)", name, KEYSTORE_ITEM,
+			strlen(def), KMC_NAME_MAX);
 	if (r == 0)
 		r = export_password(v, p, def, &pw, &made);
 	if (r == 0 && p->format == KMC_EXPORT_PKCS12)

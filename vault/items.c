@@ -227,8 +227,41 @@ static int item_put_check(kmc_vault *v, const char *name, kmc_item_type type,
 	return 0;
 }
 
+/*
+ * A bundle's NAME item is the password its keys-folder copy of the key
+ * is encrypted under (and the one kmc password get NAME gives servers):
+ * a new one put alone, by password set, leaves that copy unreadable
+ * with the password servers are given. Found as NAME/meta beside it.
+ */
+static int bundle_password_guard(store_txn *t, const char *name)
+{
+	char meta[KMC_NAME_MAX + 8];
+	uint8_t *rec = NULL;
+	size_t len;
+	record_info info;
+	int r;
+
+	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
+		return 0;
+	snprintf(meta, sizeof(meta), "%s/meta", name);
+	r = store_txn_get(t, meta, &rec, &len);
+	/* A password stored as NAME/meta makes no bundle (as for rm). */
+	if (r == 0 && record_parse_header(rec, len, &info) == 0 &&
+	    info.type != KMC_ITEM_BUNDLE)
+		r = KMC_E_NOT_FOUND;
+	free(rec);
+	if (r == KMC_E_NOT_FOUND)
+		return 0;
+	KMC_GUARD(r);
+	return kmc_detail(KMC_E_EXISTS, "item %s is bundle %s's password, "
+		"which its key's keys-folder copy is encrypted under: a new one "
+		"alone would leave that copy unreadable with it (kmc import "
+		"--replace changes the key and its password together)", name,
+		name);
+}
+
 int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
-	kmc_item_type type, const void *data, size_t len, int keep_history)
+	kmc_item_type type, const void *data, size_t len, int flags)
 {
 	_cleanup_(freep) uint8_t *old = NULL;
 	_cleanup_(freep) uint8_t *rec = NULL;
@@ -252,9 +285,12 @@ int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
 		else if (r == KMC_E_AUTH)
 			r = kmc_detail(r, "item %s fails authentication: its "
 				"record was altered (kmc rm it first)", name);
+		if (r == 0 && (flags & ITEM_PUT_NOT_BUNDLE) &&
+		    type == KMC_ITEM_PASSWORD)
+			r = bundle_password_guard(t, name);
 		if (r == 0)
 			info.version = prev.version + 1;
-		if (r == 0 && keep_history)
+		if (r == 0 && (flags & ITEM_PUT_KEEP))
 			r = store_txn_keep(t, name, prev.version);
 	} else if (r == KMC_E_NOT_FOUND) {
 		r = 0;
@@ -319,7 +355,7 @@ int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	kmc_detail_clear();
 	KMC_GUARD(item_put_check(v, name, type, len));
 	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = items_txn_put(v, &t, name, type, data, len, 0);
+	r = items_txn_put(v, &t, name, type, data, len, ITEM_PUT_NOT_BUNDLE);
 	if (r < 0) {
 		store_txn_abort(&t);
 		return r;

@@ -14,18 +14,25 @@
 #include "audit.h"
 #include "tokenkey.h"
 
-/* Whether the record name is there: 1, 0, or the error that kept it
-   from being read. A record there that is damaged or disagrees with the
-   digest is there (a damaged bundle is still one, and rm is its way
-   out); an allocation or I/O failure is not "absent": taken so, rm would
-   remove a bundle's NAME and leave its NAME/... parts behind. */
-static int part_there(kmc_vault *v, const char *name)
+/* Whether the record name is there as an item of type type: 1, 0, or
+   the error that kept it from being read. A record there that is
+   damaged or disagrees with the digest is there (a damaged bundle is
+   still one, and rm is its way out); one whose header says another type
+   is not (a password stored as web/meta does not make web a bundle,
+   whose rm would take web/meta, web/key... with it); an allocation or
+   I/O failure is not "absent": taken so, rm would remove a bundle's NAME
+   and leave its NAME/... parts behind. */
+static int part_there(kmc_vault *v, const char *name, kmc_item_type type)
 {
 	uint8_t *rec = NULL;
 	size_t len;
+	record_info info;
 	int bad = 0, r;
 
 	r = store_get_ex(&v->st, name, &rec, &len, &bad);
+	if (r == 0 && record_parse_header(rec, len, &info) == 0 &&
+	    info.type != type)
+		r = KMC_E_NOT_FOUND;
 	free(rec);
 	if (r == 0)
 		return 1;
@@ -46,15 +53,46 @@ static int is_bundle(kmc_vault *v, const char *name)
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
+	/* A CA's record, not a password stored as ca:NAME. */
 	if (!strncmp(name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)) &&
 	    !strchr(name, '/'))
-		return 1;
+		return part_there(v, name, KMC_ITEM_CA);
 	snprintf(part, sizeof(part), "%s/meta", name);
-	r = part_there(v, part);
+	r = part_there(v, part, KMC_ITEM_BUNDLE);
 	if (r != 0)
 		return r;
 	snprintf(part, sizeof(part), "%s/.s/info", name);
-	return part_there(v, part);
+	return part_there(v, part, KMC_ITEM_BUNDLE);
+}
+
+/*
+ * A bundle's items are NAME and NAME/<part>, so a bundle named web/meta
+ * would hold item web/meta, which is bundle web's meta; one named web/.s
+ * would hold web/.s/key, web's staged key. Either makes the two share
+ * items: kmc rm web, or a promote of web, would take the other's. Refused
+ * for a new bundle: a name with a part after a '/' that is a bundle's
+ * part, or that begins with '.' (where the version slots live).
+ */
+int bundle_name_guard(const char *name)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		const char *rest = s + 1;
+		int clash = rest[0] == '.';
+
+		for (size_t i = 0; !clash && i < ELEMENTSOF(parts); i++)
+			clash = !strcmp(rest, parts[i]);
+		if (clash)
+			return kmc_detail(KMC_E_NAME, "bundle name \"%s\": "
+				"%.*s/%s would be a part of a bundle named "
+				"%.*s, whose kmc rm would take it; after a '/' "
+				"a bundle name has no key, cert, ca, crl, meta "
+				"or keystore-password at its end and no part "
+				"beginning with '.'", name, (int)(s - name),
+				name, rest, (int)(s - name), name);
+	}
+	return 0;
 }
 
 /* A trust store's item: trust:STORE, no part. */

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/asn1.h>
@@ -89,6 +90,52 @@ static void x509_name_freep(X509_NAME **n)
 	X509_NAME_free(*n);
 }
 
+/* The part p[0..n) whose value is too long or too short for attribute
+ * nid: the bounds X.520 sets for it, in characters, as OpenSSL's table
+ * holds them, else as upper_bound() does. */
+static int length_fault(const char *p, size_t n, int nid, long max)
+{
+	const ASN1_STRING_TABLE *t = ASN1_STRING_TABLE_get(nid);
+	long min = t && t->minsize > 0 ? t->minsize : 1;
+	char show[72], bounds[64] = "";
+
+	if (t && t->maxsize > 0)
+		max = t->maxsize;
+	if (max > 0 && min == max)
+		snprintf(bounds, sizeof(bounds), " (exactly %ld characters)",
+			min);
+	else if (max > 0)
+		snprintf(bounds, sizeof(bounds), " (%ld to %ld characters)",
+			min, max);
+	return kmc_detail(KMC_E_INVALID, "--subject: part '%s': the value's "
+		"length is outside what X.520 allows for %s%s",
+		shown(p, n, show), OBJ_nid2sn(nid), bounds);
+}
+
+/* X.520's upper bound on attributes OpenSSL sets none for (its table
+ * covers CN, C, L, ST, O, OU, emailAddress, serialNumber, GN, SN...):
+ * 0 for none. */
+static long upper_bound(int nid)
+{
+	switch (nid) {
+	case NID_title: return 64;		/* ub-title */
+	case NID_postalCode: return 40;		/* ub-postal-code */
+	case NID_streetAddress: return 128;	/* ub-street-address */
+	case NID_pseudonym: return 128;		/* ub-pseudonym */
+	}
+	return 0;
+}
+
+/* Characters in UTF-8 text p[0..n): bytes that do not continue one. */
+static size_t utf8_chars(const char *p, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)p[i] & 0xc0) != 0x80;
+	return c;
+}
+
 /* One "ATTR=value" part, p[0..n) as written (escapes still in), added
  * to name. */
 static int subject_part(X509_NAME *name, const char *p, size_t n)
@@ -117,12 +164,13 @@ static int subject_part(X509_NAME *name, const char *p, size_t n)
 		if (*q == '\\') {
 			if (++q == p + n)
 				return kmc_detail(KMC_E_INVALID, "--subject: part "
-					"'%s' ends in a lone '\\'",
-					shown(p, n, show));
+					"'%s' ends in a backslash that escapes "
+					"nothing", shown(p, n, show));
 		} else if (*q == '+') {
 			return kmc_detail(KMC_E_INVALID, "--subject: part '%s': "
 				"multi-valued parts ('+') are not supported; "
-				"write \\+ for a plus sign", shown(p, n, show));
+				"for a plus sign in the value, put a backslash "
+				"before it", shown(p, n, show));
 		}
 		value[vlen++] = *q;
 	}
@@ -133,6 +181,8 @@ static int subject_part(X509_NAME *name, const char *p, size_t n)
 		return kmc_detail(KMC_E_INVALID, "--subject: part '%s': the "
 			"value is not UTF-8 text, or holds control characters",
 			shown(p, n, show));
+	if (upper_bound(nid) && utf8_chars(value, vlen) > (size_t)upper_bound(nid))
+		return length_fault(p, n, nid, upper_bound(nid));
 	ERR_clear_error();
 	if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
 			(const unsigned char *)value, (int)vlen, -1, 0))
@@ -143,11 +193,15 @@ static int subject_part(X509_NAME *name, const char *p, size_t n)
 	switch (ERR_GET_REASON(e)) {
 	case ASN1_R_STRING_TOO_LONG:
 	case ASN1_R_STRING_TOO_SHORT:
-		return kmc_detail(KMC_E_INVALID, "--subject: part '%s': the "
-			"value's length is outside what X.520 allows for %s "
-			"(C takes exactly 2 characters, CN and O 1 to 64)",
-			shown(p, n, show), OBJ_nid2sn(nid));
+		return length_fault(p, n, nid, 0);
 	case ASN1_R_ILLEGAL_CHARACTERS:
+		/* An IA5String (emailAddress, DC) takes any ASCII; a
+		   PrintableString (C, serialNumber) only these. */
+		if (ASN1_STRING_TABLE_get(nid) &&
+		    !(ASN1_STRING_TABLE_get(nid)->mask & B_ASN1_PRINTABLESTRING))
+			return kmc_detail(KMC_E_INVALID, "--subject: part '%s': "
+				"%s takes ASCII only", shown(p, n, show),
+				OBJ_nid2sn(nid));
 		return kmc_detail(KMC_E_INVALID, "--subject: part '%s': %s "
 			"takes printable ASCII only (letters, digits, and "
 			"' ()+,-./:=?)", shown(p, n, show), OBJ_nid2sn(nid));
@@ -214,6 +268,16 @@ static int dns_ok(const char *p, size_t n)
 			return 0;
 	}
 	return label > 0 && p[n - 1] != '-';
+}
+
+/* Whether the last label of host name p[0..n) is digits only. */
+static int numeric_tld(const char *p, size_t n)
+{
+	size_t i = n;
+
+	while (i > 0 && p[i - 1] != '.')
+		i--;
+	return i < n && strspn(p + i, "0123456789") == n - i;
 }
 
 static int ascii_ok(const char *p, size_t n)
@@ -296,7 +360,23 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 				"not a host name (letters, digits and '-', "
 				"labels of 1 to 63, '*.' only in front)",
 				shown(p, n, show));
-		break;
+		/* Clients match an address only against an IP entry (RFC
+		   6125), and no top-level domain is all digits (RFC 3696):
+		   DNS:10.0.0.5 would be a name no client ever checks. */
+		if (!numeric_tld(v, vlen))
+			break;
+		if (vlen < sizeof(buf)) {
+			memcpy(buf, v, vlen);
+			buf[vlen] = '\0';
+			if (inet_pton(AF_INET, buf, ip) == 1)
+				return kmc_detail(KMC_E_INVALID, "--san: entry "
+					"'%s' is an address, which clients check "
+					"only against IP entries: write IP:%s",
+					shown(p, n, show), buf);
+		}
+		return kmc_detail(KMC_E_INVALID, "--san: entry '%s' ends in a "
+			"label of digits only, which no host name does",
+			shown(p, n, show));
 	case SAN_IP:
 		if (vlen >= sizeof(buf))
 			vlen = 0;
@@ -339,6 +419,20 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 	return 0;
 }
 
+/* Whether a and b name the same: host names in any case (RFC 4343),
+   the rest byte for byte. */
+static int same_name(GENERAL_NAME *a, GENERAL_NAME *b)
+{
+	const ASN1_IA5STRING *x, *y;
+
+	if (a->type != GEN_DNS || b->type != GEN_DNS)
+		return GENERAL_NAME_cmp(a, b) == 0;
+	x = a->d.dNSName;
+	y = b->d.dNSName;
+	return x->length == y->length && strncasecmp((const char *)x->data,
+		(const char *)y->data, (size_t)x->length) == 0;
+}
+
 int san_parse(const char *s, GENERAL_NAMES **ret)
 {
 	_cleanup_(general_names_freep) GENERAL_NAMES *names = NULL;
@@ -365,8 +459,7 @@ int san_parse(const char *s, GENERAL_NAMES **ret)
 				"entries", SAN_ENTRIES_MAX);
 		KMC_GUARD(san_entry(a, (size_t)(b - a), &g));
 		for (int i = 0; i < sk_GENERAL_NAME_num(names); i++)
-			if (GENERAL_NAME_cmp(sk_GENERAL_NAME_value(names, i),
-					g) == 0)
+			if (same_name(sk_GENERAL_NAME_value(names, i), g))
 				return kmc_detail(KMC_E_INVALID, "--san: entry "
 					"'%s' is given twice",
 					shown(a, (size_t)(b - a), show));

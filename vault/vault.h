@@ -315,6 +315,10 @@ KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	"keystore-password", \
 	".s/pw", ".s/key", ".s/cert", ".s/ca", ".s/crl", ".s/info", \
 	".p/pw", ".p/key", ".p/cert", ".p/ca", ".p/crl", ".p/info" }
+/* Refuses (KMC_E_NAME, with a detail) a new bundle's name that would
+   make it share items with the bundle a leading part of it names
+   ("web/meta", "web/.s"); 0 otherwise (vault/owned.c). */
+KMC_INTERNAL int bundle_name_guard(const char *name) KMC_MUST_CHECK;
 /* Trust store STORE is item trust:STORE (vault/trust.c); the items it
    owns: the password kmc trust export kept for its PKCS#12 truststore
    (vault/export.c). */
@@ -349,8 +353,11 @@ KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
  * The item layer's steps inside a store transaction (vault/items.c), for
  * the transactions that change several items at once (import, restore).
  *
- * items_txn_put - seal and put one item; keep_history moves the
- * superseded record to the history database instead of dropping it.
+ * items_txn_put - seal and put one item; flags ITEM_PUT_KEEP moves the
+ * superseded record to the history database instead of dropping it,
+ * ITEM_PUT_NOT_BUNDLE refuses (KMC_E_EXISTS) a password over a bundle's
+ * NAME item, whose key's keys-folder copy is encrypted under it (for
+ * kmc_item_put and batches: import and promote change both together).
  * items_txn_del - delete an item and its history; KMC_E_NOT_FOUND if
  * neither exists.
  * items_txn_retire - move an item's current record to its history and
@@ -361,8 +368,9 @@ KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
  * items_verify_all - open every item's record; KMC_E_AUTH naming show
  * and the item when one fails.
  */
+enum { ITEM_PUT_KEEP = 1, ITEM_PUT_NOT_BUNDLE = 2 };
 KMC_INTERNAL int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
-	kmc_item_type type, const void *data, size_t len, int keep_history)
+	kmc_item_type type, const void *data, size_t len, int flags)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 	KMC_MUST_CHECK;

@@ -1430,7 +1430,9 @@ typedef struct kmc_audit_state {
  * the counts and head of what was read.
  * Returns 0; KMC_E_AUDIT (a file unsafe, or a line that is not a
  * record: the detail names the file, line and seq), KMC_E_INVALID
- * (since), -errno.
+ * (since not such a time, cut inside a field, or with a field out of
+ * range: "2026-1", "2026-13-01"), KMC_E_NAME (item not an item name),
+ * -errno.
  */
 KMC_API int kmc_audit_read(const char *dir, const char *since,
 	const char *item, int (*cb)(const kmc_audit_record *rec, void *arg),

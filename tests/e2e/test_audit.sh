@@ -109,6 +109,20 @@ t "--since a past day: everything" "$KMC" --vault "$V" audit --since 2000-01-01
 cp "$OUT" "$T/a"
 check "--since a past day: every record" test "$(wc -l <"$T/a")" = "$(wc -l <"$LOG")"
 t_err 2 "--since garbage: a usage error" 'since' "$KMC" --vault "$V" audit --since yesterday
+# Records are matched by their text: a time cut inside a field or with a
+# field out of range would match the wrong records, so it is refused.
+t_err 2 "--since a month 13: refused, saying so" 'month is not 01 to 12' "$KMC" --vault "$V" audit --since 2026-13-01
+t_err 2 "--since February 30: refused" 'not in that month' "$KMC" --vault "$V" audit --since 2026-02-30
+t_err 2 "--since February 29 of a common year: refused" 'not in that month' "$KMC" --vault "$V" audit --since 2025-02-29
+t_err 2 "--since hour 24: refused" 'hour is not' "$KMC" --vault "$V" audit --since 2026-12-01T24:00
+t_err 2 "--since 2026-1 (cut inside the month): refused" 'cut inside a field' "$KMC" --vault "$V" audit --since 2026-1
+t "--since February 29 of a leap year" "$KMC" --vault "$V" audit --since 2024-02-29
+t "--since a year alone" "$KMC" --vault "$V" audit --since 2000
+cp "$OUT" "$T/a"
+check "--since a past year: every record" test "$(wc -l <"$T/a")" = "$(wc -l <"$LOG")"
+t_out "--since a later minute: nothing" "" "$KMC" --vault "$V" audit --since 2999-01-01T00:00
+t_err 2 "--item of a name no item can have: refused, saying so" 'item "a b": not an item name' \
+	"$KMC" --vault "$V" audit --item "a b"
 
 # ---- damage: verify names the file, line and seq, exit 13 -----------------------
 cp "$LOG" "$T/good.log"

@@ -149,6 +149,16 @@ check "db: its authority key identifier is the CA's subject key identifier" \
 check "db: its CN as its one SAN, DNS:localhost" \
 	bash -c "grep -A1 'Subject Alternative Name' '$T/db.txt' | tail -1 | grep -qx ' *DNS:localhost'"
 check "app, a client, gets no SAN of its own" not grep -q "Subject Alternative Name" "$T/app.txt"
+# A server's CN that is no host name gives it no name clients check.
+t "a server whose CN is no host name, without --san" \
+	kmc cert issue noname --self-signed --server --subject "/CN=Billing Server/O=Example"
+check "... is issued, and kmc says clients checking names will refuse it" \
+	grep -q "noname: the certificate names no host .*--san DNS:HOST" "$LAST_ERR"
+t "kmc rm noname" kmc rm noname
+t "a server whose CN is a host name, without --san" \
+	kmc cert issue named --self-signed --server --subject "/CN=billing.example"
+check "... gets no such note" not grep -q "names no host" "$LAST_ERR"
+t "kmc rm named" kmc rm named
 check "web: the SANs given" \
 	bash -c "grep -A1 'Subject Alternative Name' '$T/web.txt' | tail -1 | grep -q 'DNS:web.example.com, DNS:www.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'"
 check "web: P-384, signed by the P-256 CA with SHA-256" grep -q "NIST CURVE: P-384" "$T/web.txt"
@@ -241,6 +251,12 @@ t_err 2 "a bundle name beginning ca: is refused" "kept for CAs" \
 	kmc cert issue ca:x --ca root --server --subject /CN=x
 t_err 2 "kmc import of a bundle named ca:... is refused too" "kept for CAs" \
 	kmc import --name ca:x -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
+t_err 2 "a bundle name that is another bundle's part (x/meta) is refused" \
+	'x/meta would be a part of a bundle named x' \
+	kmc cert issue x/meta --ca root --server --subject /CN=x
+t_err 2 "kmc import of a bundle named x/.p/key is refused too" \
+	'x/.p/key would be a part of a bundle named x' \
+	kmc import --name x/.p/key -c "$K/db/ca.crt" -s "$K/db/server.crt" -k "$T/db.key"
 # The name ca revoke --cert lists certificates under: a bundle of that
 # name would be one with them in ca list, and ca revoke CA @cert-file
 # would not say which it meant.
@@ -304,6 +320,10 @@ t_err 7 "ca revoke of an unknown serial is refused, naming it" "no certificate w
 	kmc ca revoke root 0BADC0DE
 t_err 7 "ca revoke of a bundle the CA did not issue is refused" "test" \
 	kmc ca revoke root test
+t_err 7 "ca revoke of a serial over 20 octets says no serial is that long" \
+	"as a serial it has more than the 20 octets" kmc ca revoke root "0x$(printf 'AB%.0s' {1..21})"
+t_err 2 "ca revoke of an empty serial or name: exit 2, saying what to give" \
+	"an empty serial or name; give the serial" kmc ca revoke root ""
 t_err 2 "ca revoke --reason certificateHold is refused, naming --reason" "--reason" \
 	kmc ca revoke root app --reason certificateHold
 t_err 7 "ca revoke by a CA that does not exist" "no CA nosuch" \
@@ -345,7 +365,9 @@ t_err 9 "kmc crl update app -r it: the CRL revokes app" "revoked" \
 kmc list >"$T/list.before" 2>&1
 t_err 8 "ca crl over a file that exists is refused" "exists" \
 	kmc ca crl root --out "$T/2.crl"
-t_err 2 "ca crl --days 0 is refused" "--days 0" kmc ca crl root --out "$T/3.crl" --days 0
+t_err 2 "ca crl --days 0 is refused, asking for 1 day or more" "--days 0: give 1 day or more" \
+	kmc ca crl root --out "$T/3.crl" --days 0
+check "... not speaking of a certificate, as a CRL is none" eval '! grep -q certificate "$LAST_ERR"'
 t_err 2 "ca crl --out '' is refused, naming --out" "--out: an empty file name" \
 	kmc ca crl root --out ""
 kmc ca list root --json >"$T/crl-before.json" 2>&1

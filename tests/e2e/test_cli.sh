@@ -182,6 +182,27 @@ t_err 7 "password get of a removed item exits 7 naming it" "odd" kmc password ge
 t_err 7 "rm of a missing item exits 7 naming it" "no item odd" kmc rm odd
 kmc list --json >"$T/list.json" 2>/dev/null
 check "list no longer shows the removed item" jqt "$T/list.json" '[.[].name] == ["db", "viafd"]'
+# A bundle NAME is known by NAME/meta of type bundle: passwords stored as
+# tenant, tenant/meta and tenant/key are three items, and rm tenant
+# takes only the one it names.
+for n in tenant tenant/meta tenant/key; do
+	t "password set $n" kmc password set "$n" --password-file "$PW"
+done
+t "password set tenant again: no bundle, so it is replaced" kmc password set tenant --password-file "$PW"
+t "rm tenant" kmc rm tenant
+kmc list --json >"$T/list.json" 2>/dev/null
+check "... leaves tenant/meta and tenant/key, passwords of their own" \
+	jqt "$T/list.json" '[.[].name] == ["db", "tenant/key", "tenant/meta", "viafd"]'
+t "rm tenant/meta" kmc rm tenant/meta
+t "rm tenant/key" kmc rm tenant/key
+# So for a CA: a password stored as ca:zz is no CA's record.
+for n in ca:zz ca:zz/key; do
+	t "password set $n" kmc password set "$n" --password-file "$PW"
+done
+t "rm ca:zz" kmc rm ca:zz
+kmc list --json >"$T/list.json" 2>/dev/null
+check "... leaves ca:zz/key, a password of its own" jqt "$T/list.json" '[.[].name] | index("ca:zz/key") != null'
+t "rm ca:zz/key" kmc rm ca:zz/key
 t_err 7 "password get of an unknown name exits 7 naming it" "nosuch" kmc password get nosuch
 t_err 2 "an invalid item name is refused (exit 2)" "\.hidden" \
 	kmc password set .hidden --password-file "$PW"

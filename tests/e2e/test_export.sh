@@ -231,6 +231,16 @@ refused() {
 	after=$(snapshot "$V"; cd "$T" && stat -c "%n %s %a" -- *)
 	check "$desc: nothing changed" same "$after" "$before"
 }
+# A bundle name may have 120 bytes, its default keystore password item
+# NAME/keystore-password then more than an item name's 128.
+LONGN=$(printf 'n%.0s' {1..115})
+t "import a bundle under a name of 115 bytes" kmc import -c "$P/ca.crt" -s "$P/server.crt" \
+	-k "$P/server.plain.key" --name "$LONGN"
+refused 2 "a keystore of it keeping its password by default: exit 2, saying why and what to give" \
+	"/keystore-password, the item that keeps the keystore's password, would be 133 bytes.*--password-item ITEM" \
+	export "$LONGN" --format pkcs12 --out "$T/long.p12"
+t "... with --password-item it is made" kmc export "$LONGN" --format pkcs12 --out "$T/long.p12" --password-item long-p12
+rm -f "$T/long.p12"
 t "kmc key gen fresh: a key born in the vault, no certificate yet" kmc key gen fresh
 refused 7 "a keystore of a key without a certificate (exit 7)" "no certificate yet" \
 	export fresh --format pkcs12 --out "$T/new.p12"
@@ -268,6 +278,12 @@ refused 2 "an alias beyond the BMP, an emoji (exit 2), no password item made" \
 	"alias is not UTF-8 text, or holds .* beyond U\+FFFF" \
 	export server --format pkcs12 --password-item fresh-item \
 	--alias $'ok\xf0\x9f\x98\x80' --out "$T/new.p12"
+refused 2 "an alias of 129 bytes (exit 2), saying an alias has 1 to 128" \
+	"--alias too long: an alias has 1 to 128 bytes" \
+	export server --format pkcs12 --password-item fresh-item \
+	--alias "$(printf 'a%.0s' {1..129})" --out "$T/new.p12"
+refused 2 "an empty alias (exit 2)" "--alias empty: an alias has 1 to 128 bytes" \
+	export server --format pkcs12 --password-item fresh-item --alias "" --out "$T/new.p12"
 refused 8 "a truststore of aliases that differ only in case (exit 8), no password item made" \
 	"aliases CA1 and ca1 differ only in case" \
 	trust export --store casey --format pkcs12 --out "$T/new.p12"

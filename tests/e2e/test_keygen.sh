@@ -59,8 +59,17 @@ t_err 2 "a name kept for trust stores: exit 2" "kept for trust stores and CAs" \
 	kmc key gen trust:x
 t_err 2 "a name kept for CAs: exit 2" "kept for trust stores and CAs" kmc key gen ca:x
 t_err 2 "a bad name: exit 2" 'bundle name "a b"' kmc key gen 'a b'
+# A bundle NAME owns NAME/key, NAME/meta, NAME/.s/...: a bundle named
+# x/meta would hold item x/meta, and kmc rm x would take it.
+t_err 2 "a name ending in a bundle's part (x/meta): exit 2" \
+	'bundle name "x/meta": x/meta would be a part of a bundle named x' kmc key gen x/meta
+t_err 2 "a name ending /key: exit 2" 'bundle name "x/key"' kmc key gen x/key
+t_err 2 "a name with a part beginning '.' (a version slot): exit 2" \
+	'bundle name "x/.s"' kmc key gen x/.s
 t_err 2 "key gen needs a NAME" "" kmc key gen
 check "... and none of them changed anything" same "$S0"
+t "a name with such a word inside is taken (x/key/a)" kmc key gen x/key/a
+t "kmc rm x/key/a" kmc rm x/key/a
 
 # Each type: the key the CSR carries is of that type and size.
 for spec in "p384:id-ecPublicKey:384" "ed25519:ED25519:" "rsa2048:rsaEncryption:2048"; do
@@ -142,6 +151,17 @@ bad_subject "an unknown attribute" "unknown attribute 'FOO'" "/FOO=bar"
 bad_subject "a multi-valued part" "multi-valued" "/CN=a+O=b"
 bad_subject "a country of three letters" "X.520" "/C=DEU/CN=x"
 bad_subject "a CN of 65 characters" "X.520" "/CN=$(printf 'a%.0s' {1..65})"
+bad_subject "a country of one letter, with C's bounds" "X.520 allows for C \\(exactly 2 characters\\)" "/C=D"
+bad_subject "an L of 129 characters, with L's bounds" "for L \\(1 to 128 characters\\)" "/L=$(printf 'a%.0s' {1..129})"
+bad_subject "a title of 65 characters (X.520's ub-title)" "for title \\(1 to 64 characters\\)" "/title=$(printf 'a%.0s' {1..65})"
+bad_subject "a postalCode of 41 characters" "for postalCode \\(1 to 40 characters\\)" "/postalCode=$(printf '1%.0s' {1..41})"
+# The message is printed escaped (a backslash shows as two): it says
+# what to type in words, not as a \\+ that would be refused again.
+bad_subject "a bare '+', saying to put a backslash before it" "put a backslash before it" "/CN=a+b"
+check "... and not showing \\\\+ to type" eval '! grep -qF "\\\\+" "$LAST_ERR"'
+bad_subject "a lone backslash at the end" "ends in a backslash that escapes nothing" '/CN=a\'
+bad_subject "an e-mail address not ASCII, told ASCII (not printable only: '@' is no PrintableString character)" \
+	"part 'emailAddress=\?\?@x': emailAddress takes ASCII only" "/emailAddress=$(printf '\xc3\xbc')@x"
 bad_subject "a control character, shown as ?" "part 'CN=a\?b'" "/CN=a$(printf '\t')b"
 bad_subject "over 1024 bytes" "longer than 1024 bytes" "/OU=$(printf 'a%.0s' {1..1100})"
 bad_san() { # bad_san DESC REGEX SAN
@@ -154,10 +174,14 @@ bad_san "a bad IP" "entry 'IP:1.2.3' is not an IPv4 or IPv6" "IP:1.2.3"
 bad_san "a bad e-mail" "entry 'email:x' is not an e-mail" "email:x"
 bad_san "a URI without a scheme" "entry 'URI:nowhere' is not a URI" "URI:nowhere"
 bad_san "a name given twice" "entry 'DNS:a' is given twice" "DNS:a,IP:::1,DNS:a"
+bad_san "a host name given twice in two cases" "entry 'DNS:WEB.example' is given twice" "DNS:web.example,DNS:WEB.example"
+bad_san "an address written as DNS:" "is an address.*write IP:192.0.2.7" "DNS:192.0.2.7"
+bad_san "a host name whose last label is digits" "digits only" "DNS:web.123"
 t_err 2 "csr without --subject: exit 2" "csr needs --subject" kmc csr web
 t_err 7 "csr of a name with no key: exit 7" "holds no key nope" kmc csr nope --subject /CN=x
 check "no refused csr wrote a file or changed the vault" \
 	eval 'same "$S0" && [ "$(ls "$T"/*.csr | wc -l)" = 7 ]'
+t "a title of 64 characters, UTF-8, is taken" kmc csr web --subject "/title=$(printf '\xc3\xa9%.0s' {1..64})" --out "$T/title.csr"
 
 # ---- cert set -----------------------------------------------------------------
 
@@ -218,6 +242,19 @@ kmc password get web >"$T/web.pw"
 check "web's password opens it, and it is the key of the certificate" \
 	cmp <(openssl pkey -in "$KD/server.key" -passin "file:$T/web.pw" -pubout) \
 		<(openssl x509 -in "$T/web.crt" -noout -pubkey)
+# web's password is what servers are given (password get) to open
+# server.key: a new one alone would leave the copy unreadable with it.
+secret_file "$T/other.pw" 'some-other-password'
+snapshot "$V" >"$S0"
+t_err 8 "password set over a bundle's password: exit 8, saying why" \
+	"item web is bundle web's password, which its key's keys-folder copy is encrypted under" \
+	kmc password set web --password-file "$T/other.pw"
+secret_file "$T/batch.txt" "$(printf 'fresh-item pw-one\nweb pw-two')"
+t_err 8 "... and so in a batch, naming the line, nothing stored" "line 2: item web is bundle web's password" \
+	kmc password set --batch "$T/batch.txt"
+check "... and nothing changed" same "$S0"
+check "... web's password still opens server.key" \
+	eval 'kmc password get web | cmp - "$T/web.pw" && openssl pkey -in "$KD/server.key" -passin "file:$T/web.pw" -noout'
 check "the config file names the copies and keeps its own line" \
 	eval 'grep -qx "port = 443" "$CONF" && grep -qx "server_crt = $KD/server.crt" "$CONF" &&
 		grep -qx "server_key = $KD/server.key" "$CONF" && grep -q "^server_key_mm = kmc:v1:" "$CONF"'

@@ -135,6 +135,40 @@ static void read_item(kmc_vault *v, const char *name)
 	kmc_secret_free(s);
 }
 
+static int never_called(const kmc_audit_record *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	fail();
+	return 0;
+}
+
+/* kmc_audit_read() refuses a since that its text comparison would read
+   as another time, and an item no record can name, before it reads. */
+static void test_read_filters_refused(void **state)
+{
+	static const char *const bad[] = { "2026-13-01", "2026-00", "2026-1",
+		"2026-02-29", "2026-04-31", "2026-12-01T24", "2026-12-01T10:60",
+		"2026-12-01T10:00:61", "2026-12-01 10:00", "26-12-01", "" };
+	static const char *const good[] = { "2026", "2026-12", "2024-02-29",
+		"2000-02-29", "2026-12-31T23:59:60Z" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (kmc_audit_read("/nonexistent", bad[i], NULL, never_called,
+				NULL, NULL) != KMC_E_INVALID)
+			fail_msg("since '%s' was not refused", bad[i]);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (kmc_audit_read("/nonexistent", good[i], NULL, never_called,
+				NULL, NULL) == KMC_E_INVALID)
+			fail_msg("since '%s' was refused: %s", good[i],
+				kmc_error_detail());
+	assert_int_equal(kmc_audit_read("/nonexistent", NULL, "a b",
+		never_called, NULL, NULL), KMC_E_NAME);
+	assert_int_equal(kmc_audit_read("/nonexistent", NULL, ".x",
+		never_called, NULL, NULL), KMC_E_NAME);
+}
+
 static void test_kept_log_shared(void **state)
 {
 	char tmp[256], vdir[512], hk[512];
@@ -366,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_fields_refused),
 		cmocka_unit_test(test_segment_name),
+		cmocka_unit_test(test_read_filters_refused),
 		cmocka_unit_test(test_kept_log_shared),
 		cmocka_unit_test(test_reads_counted),
 		cmocka_unit_test(test_reads_counted_long_version),

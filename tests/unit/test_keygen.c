@@ -158,13 +158,24 @@ static void test_subject(void **state)
 	subject_bad("/XX=a", KMC_E_INVALID, "unknown attribute 'XX'");
 	subject_bad("/2.5.4.3=a", KMC_E_INVALID, "unknown attribute");
 	subject_bad("/CN=a+O=b", KMC_E_INVALID, "multi-valued");
-	subject_bad("/CN=a\\", KMC_E_INVALID, "lone '\\'");
+	subject_bad("/CN=a\\", KMC_E_INVALID, "a backslash that escapes nothing");
+	subject_bad("/CN=a+b", KMC_E_INVALID, "put a backslash before it");
 	subject_bad("/CN=a\nb", KMC_E_INVALID, "'CN=a?b'");
 	subject_bad("/CN=a\x7f", KMC_E_INVALID, "control characters");
 	subject_bad("/CN=\xc3", KMC_E_INVALID, "not UTF-8");
 	subject_bad("/CN=\xc0\xaf", KMC_E_INVALID, "not UTF-8");
 	subject_bad("/C=DEU", KMC_E_INVALID, "X.520");
 	subject_bad("/C=D", KMC_E_INVALID, "X.520");
+	subject_bad("/C=D", KMC_E_INVALID, "for C (exactly 2 characters)");
+	/* An IA5String takes '@' and '_': not told it takes printable only. */
+	subject_bad("/emailAddress=\xc3\xbc@x", KMC_E_INVALID,
+		"emailAddress takes ASCII only");
+	subject_bad("/C=\xc3\x9c" "1", KMC_E_INVALID, "C takes printable ASCII only");
+	/* X.520's bounds OpenSSL's string table does not hold. */
+	subject_bad("/title=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		KMC_E_INVALID, "for title (1 to 64 characters)");
+	subject_bad("/postalCode=12345678901234567890123456789012345678901",
+		KMC_E_INVALID, "for postalCode (1 to 40 characters)");
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "/CN=", 4);
 	big[68] = '\0';		/* 64 characters: the most CN takes */
@@ -258,6 +269,13 @@ static void test_san(void **state)
 	san_bad("URI:1x:y", KMC_E_INVALID, "not a URI");
 	san_bad("URI:a:", KMC_E_INVALID, "not a URI");
 	san_bad("DNS:a,IP:1.1.1.1,DNS:a", KMC_E_INVALID, "'DNS:a' is given twice");
+	/* Host names in any case are the same name (RFC 4343). */
+	san_bad("DNS:a.example,DNS:A.Example", KMC_E_INVALID,
+		"'DNS:A.Example' is given twice");
+	/* An address as DNS: no client checks an address against it. */
+	san_bad("DNS:10.0.0.5", KMC_E_INVALID, "write IP:10.0.0.5");
+	san_bad("DNS:a.123", KMC_E_INVALID, "digits only");
+	san_is("DNS:a1.b2c,DNS:0x10", "DNS:a1.b2c, DNS:0x10");
 	memset(big, 'a', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
 	san_bad(big, KMC_E_TOO_LARGE, "longer than 8192");
