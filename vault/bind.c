@@ -126,8 +126,10 @@ static int bind_read(kmc_vault *v, bind_state *ret)
 	}
 	r = bind_parse(raw, len, &b);
 	if (r == KMC_E_VERSION)
-		return kmc_detail(r, "%s was written by a newer kmcvault",
-			v->bind->show);
+		return kmc_detail(r, "%s has format %u, and this kmc reads "
+			"format %u only: a newer kmcvault wrote it",
+			v->bind->show, (unsigned)(raw[8] << 8 | raw[9]),
+			BIND_FORMAT_VERSION);
 	if (r < 0)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (%zu bytes, or "
 			"not a binding); kmc repair --accept-rollback binds the "
