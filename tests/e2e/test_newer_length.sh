@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# test_newer_bind.sh - a binding (kmc.bind) or a host state file
-# (kmcstate-<vault id>) of a newer format is refused as newer (exit 4),
-# naming the file and both versions, even when the newer format is of
-# another length; it is never called damaged (which sends the operator
-# to kmc repair --accept-rollback, which would write over it), and
-# nothing on disk changes. docs/format.md, *Versions and compatibility*.
+# test_newer_length.sh - a keystore (kmc.ks), a binding (kmc.bind) or a
+# host state file (kmcstate-<vault id>) of a newer format is refused as
+# newer (exit 4), naming the file and both versions, even when the newer
+# format is of another length (a keystore past the 64 KiB this format
+# allows included); it is never taken for damage (a keystore repaired
+# from its older twin, a binding or state file that kmc repair
+# --accept-rollback is said to write again), and nothing on disk changes.
+# docs/format.md, *Versions and compatibility*.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/vault
@@ -58,5 +60,27 @@ t_err 4 "a state file of format 1, 8 bytes too long, is damaged, naming its leng
 	"kmcstate-[0-9a-f]{32} is damaged \\(74 bytes, not 66\\)" kmc password get a
 cp -p "$T/state.orig" "$(state)"
 t_out "with its own state file back, a reads" "a-1" kmc password get a
+
+# ---- kmc.ks of format 2, past the 64 KiB of format 1 ------------------------------
+cp -p "$V/kmc.ks" "$T/ks.orig"
+newer "$V/kmc.ks" 2 70000
+before=$(fingerprint)
+t_err 4 "a kmc.ks of format 2 over 64 KiB: password get refuses it as newer, naming both versions" \
+	"kmc.ks has keystore format version 2, and this kmc reads version 1 only: a newer kmcvault wrote it" \
+	kmc password get a
+t_err 4 "... password set refuses it too, and never repairs it from its older twin" \
+	"a newer kmcvault wrote it" kmc password set b --password-file "$T/pw"
+check "... the message says nothing was repaired" bash -c '! grep -q "repaired" "$1"' _ "$LAST_ERR"
+t_err 4 "... kmc repair refuses it the same way" "a newer kmcvault wrote it" \
+	kmc repair
+check "... and nothing on disk changed (kmc.ks kept byte for byte)" \
+	test "$(fingerprint)" = "$before"
+# Damage is still damage: format 1 over 64 KiB is repaired from the twin.
+cp -p "$T/ks.orig" "$V/kmc.ks"
+head -c 70000 /dev/zero >>"$V/kmc.ks"
+t_out "a kmc.ks of format 1 over 64 KiB is damage: a reads from the twin" \
+	"a-1" kmc password get a
+t "... and kmc repair writes it again from its twin" kmc repair
+check "... which is the original again" cmp -s "$V/kmc.ks" "$T/ks.orig"
 
 done_testing
