@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# test_newer_length.sh - a keystore (kmc.ks), a binding (kmc.bind) or a
-# host state file (kmcstate-<vault id>) of a newer format is refused as
-# newer (exit 4), naming the file and both versions, even when the newer
-# format is of another length (a keystore past the 64 KiB this format
-# allows included); it is never taken for damage (a keystore repaired
-# from its older twin, a binding or state file that kmc repair
-# --accept-rollback is said to write again), and nothing on disk changes.
-# docs/format.md, *Versions and compatibility*.
+# test_newer_length.sh - a keystore (kmc.ks), a binding (kmc.bind), a host
+# state file (kmcstate-<vault id>) or a backup's manifest of a newer
+# format is refused as newer (exit 4), naming the file and both versions,
+# even when the newer format is of another length (a keystore past the
+# 64 KiB this format allows, a manifest past its 4 KiB); it is never taken
+# for damage (a keystore repaired from its older twin, a binding or state
+# file that kmc repair --accept-rollback is said to write again), and
+# nothing on disk changes. docs/format.md, *Versions and compatibility*.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/vault
@@ -82,5 +82,16 @@ t_out "a kmc.ks of format 1 over 64 KiB is damage: a reads from the twin" \
 	"a-1" kmc password get a
 t "... and kmc repair writes it again from its twin" kmc repair
 check "... which is the original again" cmp -s "$V/kmc.ks" "$T/ks.orig"
+
+# ---- backup.manifest of version 2, longer than version 1 may be --------------------
+t "a backup" kmc backup --out "$T/bk"
+M=$T/bk/backup.manifest
+sed -i '1s/ 1$/ 2/' "$M"
+head -c 5000 /dev/zero | tr '\0' x >>"$M" && echo >>"$M"
+before=$(fingerprint)
+t_err 4 "restore: a manifest of version 2 over 4 KiB is refused as newer, naming both versions" \
+	"backup\.manifest has manifest version 2, and this kmc reads version 1 only" \
+	kmc restore "$T/bk"
+check "... and nothing in the vault changed" test "$(fingerprint)" = "$before"
 
 done_testing
