@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TIMEOUT ?= 10
 FUZZ_TARGETS ?= keystore record cstring journal conf x509 uri recovery manifest \
 	lmdbmeta trust subject ca ciphers batch bind audit treebucket \
-	filemap tokenpending keyref
+	filemap tokenpending keyref auditlog
 
 FUZZ_DIR := $(O)/fuzz
 # Sanitizer reports are crashes, never warnings that let a run go on.
