@@ -488,7 +488,9 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		v->bind->todo = BIND_TODO_REBIND;
 		return 0;
 	}
-	if (r < 0 && accept && writer) {
+	/* A binding or state file of a newer format is never accepted
+	   (written over): open the vault with the kmc that wrote it. */
+	if (r < 0 && r != KMC_E_VERSION && accept && writer) {
 		/* Recorded in the audit log by bind_settle(), which runs once
 		   the log is open. */
 		snprintf(v->bind->accepted, sizeof(v->bind->accepted), "%s",

@@ -40,6 +40,8 @@ t_err 4 "... password set refuses it the same way" "a newer kmcvault wrote it" \
 	kmc password set b --password-file "$T/pw"
 t_err 4 "... kmc repair refuses it the same way" "a newer kmcvault wrote it" \
 	kmc repair
+t_err 4 "... and kmc repair --accept-rollback: a newer file is no rollback to accept" \
+	"a newer kmcvault wrote it" kmc repair --accept-rollback
 check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
 cp -p "$T/bind.orig" "$V/kmc.bind"
 t_out "with its own kmc.bind back, a reads" "a-1" kmc password get a
@@ -52,6 +54,8 @@ t_err 4 "a longer state file of format 2: password get refuses it as newer, nami
 	kmc password get a
 t_err 4 "... password set refuses it the same way" "a newer kmcvault wrote it" \
 	kmc password set b --password-file "$T/pw"
+t_err 4 "... and kmc repair --accept-rollback does not write over it" \
+	"a newer kmcvault wrote it" kmc repair --accept-rollback
 check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
 # Damage is still damage: format 1 of the wrong length.
 cp -p "$T/state.orig" "$(state)"
