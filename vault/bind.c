@@ -716,7 +716,8 @@ static int bind_file_get(int dirfd, bind_state *b)
 	kmc_detail_clear();
 	if (r < 0)
 		return r;
-	return bind_parse(raw, len, b) < 0 ? KMC_E_CORRUPT : 0;
+	r = bind_parse(raw, len, b);
+	return r == KMC_E_VERSION ? r : r < 0 ? KMC_E_CORRUPT : 0;
 }
 
 int bind_status(int dirfd, uint64_t store_gen,
@@ -735,6 +736,10 @@ int bind_status(int dirfd, uint64_t store_gen,
 	}
 	if (r == KMC_E_NOMEM || r == -ENOMEM)
 		return KMC_E_NOMEM;
+	if (r == KMC_E_VERSION) {
+		*ret_state = KMC_BIND_NEWER;
+		return 0;
+	}
 	if (r < 0 || memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
 		*ret_state = KMC_BIND_DAMAGED;
 		return 0;

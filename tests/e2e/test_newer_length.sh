@@ -40,6 +40,10 @@ t_err 4 "... password set refuses it the same way" "a newer kmcvault wrote it" \
 	kmc password set b --password-file "$T/pw"
 t_err 4 "... kmc repair refuses it the same way" "a newer kmcvault wrote it" \
 	kmc repair
+t_err 4 "... kmc status says the binding is of a newer format, not damaged" \
+	"kmc.bind was written by a newer kmcvault: open the vault with that one" \
+	kmc status
+check "... on its binding line too" bash -c '"$1" --vault "$2" status | grep -qx "binding        kmc.bind newer format"' _ "$KMC" "$V"
 t_err 4 "... and kmc repair --accept-rollback: a newer file is no rollback to accept" \
 	"a newer kmcvault wrote it" kmc repair --accept-rollback
 check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
