@@ -24,7 +24,8 @@ int status_healthy(const kmc_status *s)
 {
 	if (s->pending_change)
 		return 0;
-	if (s->binding == KMC_BIND_DAMAGED || s->binding == KMC_BIND_DISAGREES)
+	if (s->binding == KMC_BIND_DAMAGED || s->binding == KMC_BIND_DISAGREES ||
+	    s->binding == KMC_BIND_NEWER)
 		return 0;
 	if (s->master == KMC_KS_UNVERIFIED && s->standby == KMC_KS_UNVERIFIED)
 		return s->master_generation == s->standby_generation;
@@ -388,6 +389,12 @@ static int cmd_status(cli_opts *a)
 			"for: it was put back from an older copy; kmc repair "
 			"--accept-rollback accepts a deliberate restore", dir);
 		return CLI_EXIT(EXIT_ROLLBACK);
+	}
+	if (s.binding == KMC_BIND_NEWER) {
+		cli_note("%s: kmc.bind was written by a newer kmcvault: open "
+			"the vault with that one (kmc repair refuses it, and "
+			"nothing rewrites it)", dir);
+		return CLI_EXIT(EXIT_INTEGRITY);
 	}
 	if (!healthy) {
 		cli_note("%s needs repair: run kmc repair (any "

@@ -371,6 +371,9 @@ static int hand_out(walk *w, const audit_line *l)
 	       (p = memmem(p, (size_t)(end - p), "{\"name\":", 8)) != NULL) {
 		p += 8;
 		r = json_string(p, end, name, sizeof(name), &p);
+		/* Longer than a name may be: a damaged field, as any. */
+		if (r == KMC_E_TOO_LARGE)
+			r = KMC_E_CORRUPT;
 		if (r == 0 && (end - p < 11 || memcmp(p, ",\"version\":", 11)))
 			r = KMC_E_CORRUPT;
 		if (r == 0)

@@ -31,9 +31,12 @@ static const kmc_file_rule store_rule = {
 	.allow_root_owner = 0,
 };
 
+/* Read to more than this format's limit, which manifest_parse() holds it
+   to once its version is known to be this one: a newer manifest may be
+   longer, and is refused as newer, not as damaged. */
 const kmc_file_rule backup_manifest_rule = {
 	.forbidden = 077,
-	.max_size = BACKUP_MANIFEST_MAX,
+	.max_size = 16 * BACKUP_MANIFEST_MAX,
 	.allow_root_owner = 0,
 };
 

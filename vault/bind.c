@@ -126,8 +126,10 @@ static int bind_read(kmc_vault *v, bind_state *ret)
 	}
 	r = bind_parse(raw, len, &b);
 	if (r == KMC_E_VERSION)
-		return kmc_detail(r, "%s was written by a newer kmcvault",
-			v->bind->show);
+		return kmc_detail(r, "%s has format %u, and this kmc reads "
+			"format %u only: a newer kmcvault wrote it",
+			v->bind->show, (unsigned)(raw[8] << 8 | raw[9]),
+			BIND_FORMAT_VERSION);
 	if (r < 0)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (%zu bytes, or "
 			"not a binding); kmc repair --accept-rollback binds the "
@@ -486,7 +488,9 @@ int bind_open(kmc_vault *v, const uint8_t *ks_raw, size_t ks_len,
 		v->bind->todo = BIND_TODO_REBIND;
 		return 0;
 	}
-	if (r < 0 && accept && writer) {
+	/* A binding or state file of a newer format is never accepted
+	   (written over): open the vault with the kmc that wrote it. */
+	if (r < 0 && r != KMC_E_VERSION && accept && writer) {
 		/* Recorded in the audit log by bind_settle(), which runs once
 		   the log is open. */
 		snprintf(v->bind->accepted, sizeof(v->bind->accepted), "%s",
@@ -712,7 +716,8 @@ static int bind_file_get(int dirfd, bind_state *b)
 	kmc_detail_clear();
 	if (r < 0)
 		return r;
-	return bind_parse(raw, len, b) < 0 ? KMC_E_CORRUPT : 0;
+	r = bind_parse(raw, len, b);
+	return r == KMC_E_VERSION ? r : r < 0 ? KMC_E_CORRUPT : 0;
 }
 
 int bind_status(int dirfd, uint64_t store_gen,
@@ -731,6 +736,10 @@ int bind_status(int dirfd, uint64_t store_gen,
 	}
 	if (r == KMC_E_NOMEM || r == -ENOMEM)
 		return KMC_E_NOMEM;
+	if (r == KMC_E_VERSION) {
+		*ret_state = KMC_BIND_NEWER;
+		return 0;
+	}
 	if (r < 0 || memcmp(b.vault_id, vault_id, KS_VAULT_ID_LEN) != 0) {
 		*ret_state = KMC_BIND_DAMAGED;
 		return 0;

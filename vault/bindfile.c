@@ -62,12 +62,15 @@ int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
 	uint16_t version;
 	bind_state b;
 
-	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
 	memset(&b, 0, sizeof(b));
 	KMC_GUARD(kmc_rbuf_bytes(&r, 8, &magic));
 	KMC_ENSURE(memcmp(magic, BIND_MAGIC, 8) == 0, KMC_E_CORRUPT);
+	/* The version before the length it governs: a newer binding may
+	   be longer or shorter, and must be refused as newer, never taken
+	   for damage that kmc repair --accept-rollback would write over. */
 	KMC_GUARD(kmc_rbuf_u16(&r, &version));
 	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_VERSION);
+	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
 	KMC_GUARD(kmc_rbuf_u16(&r, &b.flags));
 	KMC_ENSURE(!(b.flags & ~(BIND_FLAG_NEXT | BIND_FLAG_KS_NEXT)),
 		KMC_E_CORRUPT);

@@ -150,13 +150,21 @@ static int state_decode(const bind_place *p, const uint8_t *raw, size_t len,
 	uint8_t mac[32];
 	uint64_t g = 0;
 
+	if (len < 10 || memcmp(raw, STATE_MAGIC, 8) != 0)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (not a kmcvault "
+			"state)", p->what);
+	/* The version before the length it governs: a newer state may be
+	   longer, and is refused as newer, never taken for damage. */
+	if (raw[8] != 0 || raw[9] > STATE_VERSION)
+		return kmc_detail(KMC_E_VERSION, "%s has format %u, and this kmc "
+			"reads format %u only: a newer kmcvault wrote it",
+			p->what, (unsigned)(raw[8] << 8 | raw[9]), STATE_VERSION);
+	if (raw[9] != STATE_VERSION)
+		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (format 0)",
+			p->what);
 	if (len != BIND_STATE_LEN)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (%zu bytes, not "
 			"%d)", p->what, len, BIND_STATE_LEN);
-	if (memcmp(raw, STATE_MAGIC, 8) != 0 || raw[8] != 0 ||
-	    raw[9] != STATE_VERSION)
-		return kmc_detail(KMC_E_CORRUPT, "%s is damaged (not a kmcvault "
-			"state)", p->what);
 	if (memcmp(raw + 10, vault_id, KS_VAULT_ID_LEN) != 0)
 		return kmc_detail(KMC_E_ROLLBACK, "%s belongs to another vault: "
 			"it was copied or renamed; kmc repair --accept-rollback "

@@ -347,7 +347,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	if (p->crl_file) {
 		KMC_GUARD(input_read(p->crl_file, INPUT_CRL, &c.crl_raw,
 			&c.crl_len, NULL));
-		KMC_GUARD(input_error(crl_parse(p->crl_file, c.crl_raw,
+		KMC_GUARD(input_error(crl_file_parse(p->crl_file, c.crl_raw,
 			c.crl_len, &c.crl)));
 	}
 	files = (chain_files){ p->ca_file ? p->ca_file : p->cert_file,

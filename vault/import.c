@@ -505,7 +505,7 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		kmc_secret_len(cert), &c.chain));
 	KMC_GUARD(input_read(crl_file, INPUT_CRL, &c.crl_raw, &c.crl_len,
 		NULL));
-	KMC_GUARD(input_error(crl_parse(crl_file, c.crl_raw, c.crl_len,
+	KMC_GUARD(input_error(crl_file_parse(crl_file, c.crl_raw, c.crl_len,
 		&c.crl)));
 	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
 	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));

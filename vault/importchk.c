@@ -62,7 +62,7 @@ int import_read_material(import_ctx *c)
 	KMC_GUARD(input_error(certs_parse(p->cert_file, c->cert_raw,
 		c->cert_len, &c->chain)));
 	if (p->crl_file)
-		KMC_GUARD(input_error(crl_parse(p->crl_file, c->crl_raw,
+		KMC_GUARD(input_error(crl_file_parse(p->crl_file, c->crl_raw,
 			c->crl_len, &c->crl)));
 	return 0;
 }

@@ -72,14 +72,14 @@ int ks_parse_used(const uint8_t *data, size_t len, keystore *ks)
 	memset(ks, 0, offsetof(keystore, slots));
 	memset(&ks->n_mks, 0, offsetof(keystore, mks) -
 		offsetof(keystore, n_mks));
-	KMC_ENSURE(len > KS_TRAILER_LEN + 10 && len <= KS_FILE_MAX,
-		KMC_E_CORRUPT);
-	KMC_ENSURE(memcmp(data, KS_MAGIC, 8) == 0, KMC_E_CORRUPT);
-	/* The version before the checksum: a newer format may end in
-	   another trailer, and must be refused as newer, never taken for
-	   damage that its older twin may repair. */
+	KMC_ENSURE(len >= 10 && memcmp(data, KS_MAGIC, 8) == 0, KMC_E_CORRUPT);
+	/* The version before the length and the checksum: a newer format
+	   may be longer or end in another trailer, and must be refused as
+	   newer, never taken for damage that its older twin may repair. */
 	ks->format_version = (uint16_t)(data[8] << 8 | data[9]);
 	KMC_ENSURE(ks->format_version <= KS_FORMAT_VERSION, KMC_E_VERSION);
+	KMC_ENSURE(len > KS_TRAILER_LEN + 10 && len <= KS_FILE_MAX,
+		KMC_E_CORRUPT);
 	kmc_hash(sum, data, len - KMC_HASH_LEN);
 	KMC_ENSURE(kmc_memcmp(sum, data + len - KMC_HASH_LEN, KMC_HASH_LEN) == 0,
 		KMC_E_CORRUPT);

@@ -42,6 +42,44 @@ void ks_file_free(ks_file *f)
 	f->ks = NULL;
 }
 
+/* A keystore over KS_FILE_MAX bytes: damaged, unless its header says a
+   newer kmcvault wrote it (a newer format may be larger), which must
+   never be taken for damage its older twin would repair. Only the
+   header is read, from the file opened under the same rule. */
+static int ks_file_too_large(int dirfd, ks_file *f)
+{
+	kmc_file_rule any_size = ks_rule;
+	_cleanup_(kmc_closep) int fd = -1;
+	uint8_t head[10];
+	struct stat st;
+	uint16_t v;
+	ssize_t n;
+
+	kmc_detail_clear();
+	f->state = KMC_KS_DAMAGED;
+	f->err = KMC_E_CORRUPT;
+	any_size.max_size = SIZE_MAX;
+	fd = kmc_open_checked(dirfd, f->name, f->show, &any_size, &st);
+	if (fd < 0) {
+		kmc_detail_clear();
+		return 0;
+	}
+	do
+		n = pread(fd, head, sizeof(head), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(head) || memcmp(head, KS_MAGIC, 8) != 0)
+		return 0;
+	v = (uint16_t)(head[8] << 8 | head[9]);
+	if (v <= KS_FORMAT_VERSION)
+		return 0;
+	/* What ks_newer_error() names. */
+	f->ks = calloc(1, sizeof(*f->ks));
+	KMC_ENSURE(f->ks, KMC_E_NOMEM);
+	f->ks->format_version = v;
+	f->err = KMC_E_VERSION;
+	return 0;
+}
+
 /* Read and parse one keystore; only I/O faults are returned as errors. */
 static int ks_file_load(int dirfd, const char *dir, ks_file *f)
 {
@@ -61,11 +99,8 @@ static int ks_file_load(int dirfd, const char *dir, ks_file *f)
 		f->err = r;
 		return 0;
 	}
-	if (r == KMC_E_TOO_LARGE) {
-		f->state = KMC_KS_DAMAGED;
-		f->err = KMC_E_CORRUPT;
-		return 0;
-	}
+	if (r == KMC_E_TOO_LARGE)
+		return ks_file_too_large(dirfd, f);
 	KMC_GUARD(r);
 	/* Not cleared: ks_parse_used() fills what the file holds. */
 	f->ks = malloc(sizeof(*f->ks));

@@ -160,11 +160,13 @@ int manifest_parse(const uint8_t *p, size_t len, backup_manifest *ret)
 	size_t n, vlen, body;
 	uint64_t x;
 
-	KMC_ENSURE(len >= 2 && len <= BACKUP_MANIFEST_MAX, KMC_E_CORRUPT);
-	KMC_ENSURE(!memchr(p, '\0', len) && p[len - 1] == '\n', KMC_E_CORRUPT);
-	/* A newer version may end otherwise: it is refused as newer. */
+	/* A newer version may be longer or end otherwise: it is refused as
+	   newer, before its length, its bytes or its checksum are judged
+	   (manifest_version() reads the first line only, bounded). */
 	KMC_ENSURE(manifest_version(p, len, &x) < 0 ||
 		x <= BACKUP_MANIFEST_VERSION, KMC_E_VERSION);
+	KMC_ENSURE(len >= 2 && len <= BACKUP_MANIFEST_MAX, KMC_E_CORRUPT);
+	KMC_ENSURE(!memchr(p, '\0', len) && p[len - 1] == '\n', KMC_E_CORRUPT);
 	/* Then the checksum: a changed byte is damage, whatever it hit. */
 	body = len - 1;
 	while (body > 0 && text[body - 1] != '\n')

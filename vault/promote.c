@@ -462,7 +462,8 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		X509_CRL *crl = NULL;
 
 		KMC_GUARD(input_read(crl_file, INPUT_CRL, &raw, &len, NULL));
-		KMC_GUARD(input_error(crl_parse(crl_file, raw, len, &crl)));
+		KMC_GUARD(input_error(crl_file_parse(crl_file, raw, len,
+			&crl)));
 		X509_CRL_free(crl);
 		KMC_GUARD(secret_of(raw, len, &m.s[P_CRL]));
 		snprintf(crl_show, sizeof(crl_show), "%s", crl_file);

@@ -302,6 +302,8 @@ const char *kmc_bind_state_name(kmc_bind_state state)
 		return "damaged";
 	case KMC_BIND_DISAGREES:
 		return "disagrees";
+	case KMC_BIND_NEWER:
+		return "newer format";
 	}
 	return "unknown";
 }

@@ -179,15 +179,24 @@ int tree_meta_read(MDB_txn *txn, MDB_dbi meta, uint8_t root[32],
 	if (r == KMC_E_NOT_FOUND)
 		return 0;
 	KMC_GUARD(r);
-	if (v.mv_size != TREE_META_LEN ||
-	    !db_val_ok(mdb_txn_env(txn), &v, TREE_META_LEN))
+	/* The version byte before the length it governs: a newer digest's
+	   meta value may be longer, and is refused as newer, never taken
+	   for damage. Its one byte is checked to lie inside the file. */
+	if (v.mv_size < 1 || !db_val_ok(mdb_txn_env(txn), &(MDB_val){ 1,
+		v.mv_data }, 1))
 		return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: its "
 			"digest's meta value is %zu bytes", v.mv_size);
 	p = v.mv_data;
-	if (p[0] != STORE_TREE_VERSION)
+	if (p[0] > STORE_TREE_VERSION)
 		return kmc_detail(KMC_E_VERSION, STORE_NAME " has a digest of "
 			"format %u, and this kmc reads format %u only: a newer "
 			"kmcvault wrote it", p[0], STORE_TREE_VERSION);
+	if (v.mv_size != TREE_META_LEN ||
+	    !db_val_ok(mdb_txn_env(txn), &v, TREE_META_LEN) ||
+	    p[0] != STORE_TREE_VERSION)
+		return kmc_detail(KMC_E_CORRUPT, STORE_NAME " is damaged: its "
+			"digest's meta value is %zu bytes of format %u",
+			v.mv_size, p[0]);
 	memcpy(root, p + 1, 32);
 	for (int i = 0; i < 8; i++)
 		n = n << 8 | p[33 + i];

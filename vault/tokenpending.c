@@ -70,10 +70,13 @@ int token_pending_parse(const uint8_t *p, size_t len, token_pending *ret)
 	int r = 0;
 
 	*ret = (token_pending){ 0 };
-	KMC_ENSURE(len <= PENDING_BYTES_MAX, KMC_E_CORRUPT);
-	KMC_GUARD(kmc_rbuf_u8(&b, &version));
+	/* The version before the length it governs: a newer list may be
+	   longer, and is refused as newer, never taken for damage (which
+	   kmc repair drops, keys still to destroy with it). */
+	KMC_ENSURE(kmc_rbuf_u8(&b, &version) == 0, KMC_E_CORRUPT);
 	KMC_ENSURE(version == TOKEN_PENDING_VERSION, version >
 		TOKEN_PENDING_VERSION ? KMC_E_VERSION : KMC_E_CORRUPT);
+	KMC_ENSURE(len <= PENDING_BYTES_MAX, KMC_E_CORRUPT);
 	KMC_GUARD(kmc_rbuf_u16(&b, &n));
 	KMC_ENSURE(n >= 1 && n <= TOKEN_PENDING_MAX, KMC_E_CORRUPT);
 	l.e = calloc(n, sizeof(*l.e));

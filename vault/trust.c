@@ -205,7 +205,7 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 	int cmp = 0, r = KMC_E_NOMEM;
 
 	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
-	KMC_GUARD(input_error(crl_parse(file, raw, len, &crl)));
+	KMC_GUARD(input_error(crl_file_parse(file, raw, len, &crl)));
 	if (x509_name_text(X509_get_subject_name(x), subject,
 			sizeof(subject)) < 0)
 		goto out;

@@ -419,6 +419,29 @@ int crl_parse(const char *show, const uint8_t *data, size_t len,
 	return r;
 }
 
+int crl_file_parse(const char *show, const uint8_t *data, size_t len,
+	X509_CRL **ret)
+{
+	const uint8_t *p = data, *end = data + len;
+	int begins = 0;
+
+	KMC_GUARD(crl_parse(show, data, len, ret));
+	if (!looks_pem(data, len))
+		return 0;	/* DER: crl_read refused bytes after it */
+	while ((p = memmem(p, (size_t)(end - p), "-----BEGIN", 10))) {
+		begins++;
+		p += 10;
+	}
+	if (begins == 1)
+		return 0;
+	X509_CRL_free(*ret);
+	*ret = NULL;
+	return kmc_detail(KMC_E_CORRUPT, "%s: %d PEM blocks, and a CRL file "
+		"holds the one CRL: a second CRL, one cut short or something "
+		"else (servers would read every block, and only the first was "
+		"checked)", show, begins);
+}
+
 /* ---------------------------------------------------------------- */
 /* Verification                                                      */
 

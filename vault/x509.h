@@ -38,6 +38,15 @@ KMC_INTERNAL int certs_parse(const char *show, const uint8_t *data,
 	size_t len, STACK_OF(X509) **ret) KMC_MUST_CHECK;
 KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret) KMC_MUST_CHECK;
+/*
+ * crl_file_parse - crl_parse() of a file the user names, which holds the
+ * one CRL and no other PEM block: a second CRL, or one cut short, would
+ * be kept and copied out for servers, which read every block, while only
+ * the first was checked. (The vault's own CRL items are read with
+ * crl_parse(), as they always were.) Returns 0, KMC_E_CORRUPT.
+ */
+KMC_INTERNAL int crl_file_parse(const char *show, const uint8_t *data,
+	size_t len, X509_CRL **ret) KMC_MUST_CHECK;
 
 /*
  * input_error - a file the caller named that does not parse is bad input,

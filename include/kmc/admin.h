@@ -230,9 +230,12 @@ typedef enum kmc_bind_state {
 	KMC_BIND_DAMAGED = 3,	/* unreadable, or another vault's */
 	KMC_BIND_DISAGREES = 4,	/* names another generation: an open
 				   refuses with KMC_E_ROLLBACK */
+	KMC_BIND_NEWER = 5,	/* of a newer format: an open refuses with
+				   KMC_E_VERSION, and nothing rewrites it */
 } kmc_bind_state;
 
-/* "not bound yet", "ok", "change pending", "damaged", "disagrees". */
+/* "not bound yet", "ok", "change pending", "damaged", "disagrees",
+   "newer format". */
 KMC_API const char *kmc_bind_state_name(kmc_bind_state state);
 
 typedef struct kmc_status {

@@ -437,4 +437,17 @@ else
 	echo "# skip: no mount namespace here (unshare -m): the Latin-1 user name is not tried"
 fi
 
+# A record whose item name is longer than a name may be is a damaged
+# field of that record (exit 13, naming the file and line), not "too
+# large" (exit 2) with nothing named. kmc audit checks no MAC, so the
+# one record, seq 1 with no record before it, is all the chain there is.
+D=$T/longname
+mkdir -m 0700 "$D"
+Z=$(printf '0%.0s' $(seq 64))
+printf '{"v":1,"seq":1,"time":"2026-12-07T19:15:47Z","uid":0,"user":"u","pid":1,"op":"kmc_item_put","items":[{"name":"%s","version":1}],"result":"ok","prev":"%s","mac":"%s"}\n' \
+	"$(printf 'a%.0s' $(seq 200))" "$Z" "$Z" >"$D/audit.log"
+chmod 0600 "$D/audit.log"
+t_err 13 "kmc audit: an item name longer than a name may be is a damaged field, naming the line" \
+	"audit\.log line 1 \(seq 1\): a field is damaged" "$KMC" --vault "$D" audit
+
 done_testing

@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TIMEOUT ?= 10
 FUZZ_TARGETS ?= keystore record cstring journal conf x509 uri recovery manifest \
 	lmdbmeta trust subject ca ciphers batch bind audit treebucket \
-	filemap tokenpending
+	filemap tokenpending keyref auditlog
 
 FUZZ_DIR := $(O)/fuzz
 # Sanitizer reports are crashes, never warnings that let a run go on.
@@ -76,6 +76,11 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(FUZZ_LIB_HDR) tests/fuzz/f
 	@mkdir -p $(@D)
 	@printf '  %-6s %s\n' FUZZLD $@
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(FUZZ_LIBS)
+
+# keyref compiles the provider's decoder in (the provider is not part of
+# the library): rebuilt when it changes.
+$(FUZZ_DIR)/fuzz_keyref: provider/keyref.c provider/kmcprov.h \
+	provider/vaultapi.h
 
 # Each target runs in a rule of its own (fuzz-replay-<target>,
 # fuzz-run-<target>), so that make -jN runs N of them side by side. Each

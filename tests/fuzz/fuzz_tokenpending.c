@@ -7,6 +7,8 @@
  * TOKEN_PENDING_MAX entries, each a "pkcs11:" URI within P11_URI_MAX
  * bytes and an item name, no two URIs alike; and adding its entries
  * again to an empty list (the writer's rules) gives the same list.
+ * A list whose first byte says a higher version is refused as newer
+ * (KMC_E_VERSION) whatever its length.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 
 	r = token_pending_parse(data, size, &l);
+	if (size >= 1 && data[0] > TOKEN_PENDING_VERSION && r != KMC_E_VERSION)
+		abort();
 	if (r != 0) {
 		if (r != KMC_E_CORRUPT && r != KMC_E_VERSION && r != KMC_E_NOMEM)
 			abort();

@@ -1,6 +1,7 @@
 /*
  * fuzz_x509.c - the parsers of import material on arbitrary bytes
- * (vault/x509.c): certs_parse(), crl_parse(), and key_is_encrypted() +
+ * (vault/x509.c): certs_parse(), crl_parse() and crl_file_parse() (a CRL
+ * file holds one PEM block), and key_is_encrypted() +
  * key_parse() with a fixed password, the bytes put in a kmc_secret as
  * input_read() does.
  *
@@ -69,6 +70,19 @@ static void crl(const uint8_t *data, size_t size)
 		return;
 	}
 	X509_CRL_free(c);
+	c = NULL;
+	/* A CRL file the user names: the one CRL, PEM with one block. */
+	r = crl_file_parse("fuzz.crl", data, size, &c);
+	if (r == 0) {
+		const uint8_t *b = memmem(data, size, "-----BEGIN", 10);
+
+		if (!c || (b && memmem(b + 10, size - (size_t)(b + 10 - data),
+			"-----BEGIN", 10)))
+			abort();
+		X509_CRL_free(c);
+	} else if (c || (r != KMC_E_CORRUPT && r != KMC_E_NOMEM)) {
+		abort();
+	}
 }
 
 static void key(const uint8_t *data, size_t size)

@@ -203,6 +203,24 @@ static void test_newer_any_ending(void **state)
 	assert_int_equal(v, 2);
 	assert_int_equal(manifest_parse((const uint8_t *)older,
 		sizeof(older) - 1, &back), KMC_E_CORRUPT);
+	/* Nor by its length or bytes: longer than version 1 may be, a NUL,
+	   no newline at its end. */
+	{
+		size_t n = BACKUP_MANIFEST_MAX + 100;
+		uint8_t *big = malloc(n);
+
+		assert_non_null(big);
+		memset(big, 'x', n);
+		memcpy(big, newer, sizeof(newer) - 1);
+		big[n - 1] = '\n';
+		assert_int_equal(manifest_parse(big, n, &back), KMC_E_VERSION);
+		big[40] = '\0';
+		assert_int_equal(manifest_parse(big, n - 1, &back),
+			KMC_E_VERSION);
+		memcpy(big, older, sizeof(older) - 1);
+		assert_int_equal(manifest_parse(big, n, &back), KMC_E_CORRUPT);
+		free(big);
+	}
 }
 
 int main(void)

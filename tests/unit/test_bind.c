@@ -4,7 +4,8 @@
  * What bind_serialize() writes bind_parse() reads back and
  * bind_verify_mac() accepts under its key only; a flipped byte anywhere
  * fails the MAC; other lengths, magics and flag bits are damage
- * (KMC_E_CORRUPT), another format version is KMC_E_VERSION.
+ * (KMC_E_CORRUPT), another format version is KMC_E_VERSION, whatever
+ * the length.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,6 +101,14 @@ static void test_damage(void **state)
 	raw[11] &= (uint8_t)~0x04;
 	raw[9] = 2;		/* format 2 */
 	assert_int_equal(bind_parse(raw, BIND_FILE_LEN, &back), KMC_E_VERSION);
+	/* The version is read before the length it governs: a newer
+	   binding of another length is newer, not damaged. */
+	assert_int_equal(bind_parse(raw, BIND_FILE_LEN + 1, &back),
+		KMC_E_VERSION);
+	assert_int_equal(bind_parse(raw, BIND_FILE_LEN - 1, &back),
+		KMC_E_VERSION);
+	assert_int_equal(bind_parse(raw, 10, &back), KMC_E_VERSION);
+	assert_int_equal(bind_parse(raw, 9, &back), KMC_E_CORRUPT);
 }
 
 /* The place's names, built into one allocation of their own size: what

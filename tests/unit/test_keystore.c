@@ -395,10 +395,17 @@ static void test_truncated(void **state)
 	for (size_t cut = 1; cut <= f->len - TRAILER - 8; cut++) {
 		size_t n = f->len - cut;
 
+		int want = KMC_E_CORRUPT;
+
 		memcpy(raw, f->raw, n - TRAILER);
 		memcpy(raw + n - TRAILER, f->raw + f->len - TRAILER, TRAILER);
 		fix_checksum(raw, n);
-		assert_int_equal(ks_parse(raw, n, ks), KMC_E_CORRUPT);
+		/* Cut to the header, the trailer lands on the version field:
+		   a version it makes newer is read first, as any is. */
+		if ((raw[OFF_VERSION] << 8 | raw[OFF_VERSION + 1]) >
+		    KS_FORMAT_VERSION)
+			want = KMC_E_VERSION;
+		assert_int_equal(ks_parse(raw, n, ks), want);
 	}
 	free(ks);
 	free(raw);
@@ -444,6 +451,29 @@ static void test_too_large(void **state)
 	memcpy(raw, f->raw, f->len);
 	fix_checksum(raw, KS_FILE_MAX + 1);
 	assert_int_equal(ks_parse(raw, KS_FILE_MAX + 1, ks), KMC_E_CORRUPT);
+	free(ks);
+	free(raw);
+}
+
+/* The version is read before the length it governs: a newer keystore
+   of any length (a newer format may be larger than this one allows, or
+   smaller) is newer, never damage its older twin would repair. */
+static void test_newer_any_length(void **state)
+{
+	fixture *f = *state;
+	uint8_t *raw = calloc(1, KS_FILE_MAX + 1);
+	keystore *ks = malloc(sizeof(*ks));
+
+	assert_non_null(raw);
+	assert_non_null(ks);
+	memcpy(raw, f->raw, f->len);
+	raw[OFF_VERSION] = 0;
+	raw[OFF_VERSION + 1] = KS_FORMAT_VERSION + 1;
+	assert_int_equal(ks_parse(raw, KS_FILE_MAX + 1, ks), KMC_E_VERSION);
+	assert_int_equal(ks->format_version, KS_FORMAT_VERSION + 1);
+	assert_int_equal(ks_parse(raw, 10, ks), KMC_E_VERSION);
+	assert_int_equal(ks_parse(raw, TRAILER + 10, ks), KMC_E_VERSION);
+	assert_int_equal(ks_parse(raw, 9, ks), KMC_E_CORRUPT);
 	free(ks);
 	free(raw);
 }
@@ -696,6 +726,7 @@ int main(void)
 		T(test_truncated),
 		T(test_trailing_bytes),
 		T(test_too_large),
+		T(test_newer_any_length),
 		T(test_wrong_magic),
 		T(test_version),
 		T(test_slot_count),

@@ -529,6 +529,47 @@ static void test_meta_root_removed(void **state)
 	assert_null(r);
 }
 
+/* meta "tree" as VAL (len bytes), then what tree_meta_read() says of it. */
+static int meta_tree_as(kmc_vault *v, const uint8_t *val, size_t len)
+{
+	MDB_txn *txn;
+	MDB_val k = { 4, "tree" }, mv = { len, (void *)val };
+	uint8_t root[32];
+	uint64_t leaves;
+	int r;
+
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, v->st.meta, &k, &mv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	kmc_detail_clear();
+	assert_int_equal(mdb_txn_begin(v->st.env, NULL, MDB_RDONLY, &txn), 0);
+	r = tree_meta_read(txn, v->st.meta, root, &leaves);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+/* The digest's version byte is read before the length it governs: a
+   newer digest of another length is refused as newer (KMC_E_VERSION,
+   naming both formats), never taken for damage; format 1 of the wrong
+   length, or format 0, is damage. */
+static void test_newer_tree_meta(void **state)
+{
+	fixture *f = *state;
+	uint8_t val[64] = { 2 };
+
+	assert_int_equal(meta_tree_as(f->v, val, 50), KMC_E_VERSION);
+	assert_non_null(strstr(kmc_error_detail(), "digest of format 2, and "
+		"this kmc reads format 1 only"));
+	assert_int_equal(meta_tree_as(f->v, val, 1), KMC_E_VERSION);
+	assert_int_equal(meta_tree_as(f->v, val, 41), KMC_E_VERSION);
+	val[0] = 1;
+	assert_int_equal(meta_tree_as(f->v, val, 40), KMC_E_CORRUPT);
+	assert_int_equal(meta_tree_as(f->v, val, 42), KMC_E_CORRUPT);
+	val[0] = 0;
+	assert_int_equal(meta_tree_as(f->v, val, 41), KMC_E_CORRUPT);
+	assert_int_equal(meta_tree_as(f->v, val, 0), KMC_E_CORRUPT);
+}
+
 /* ---- the handle's proven copies ---------------------------------------- */
 
 static uint32_t bucket_of(const char *name)
@@ -849,6 +890,7 @@ int main(void)
 		T(test_root_check),
 		T(test_store_without_tree),
 		T(test_meta_root_removed),
+		T(test_newer_tree_meta),
 		T(test_warm_copies),
 		T(test_large_record),
 		T(test_tables_grow),

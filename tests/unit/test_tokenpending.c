@@ -125,6 +125,20 @@ static void test_refused(void **state)
 	(void)state;
 	n = raw(p, 2, 1, U1, "web/key", 1);
 	assert_int_equal(token_pending_parse(p, n, &l), KMC_E_VERSION);
+	/* Newer whatever its length: longer than version 1 may be too. */
+	{
+		size_t big_len = 8u << 20;
+		uint8_t *big = calloc(1, big_len);
+
+		assert_non_null(big);
+		memcpy(big, p, n);
+		assert_int_equal(token_pending_parse(big, big_len, &l),
+			KMC_E_VERSION);
+		big[0] = 1;
+		assert_int_equal(token_pending_parse(big, big_len, &l),
+			KMC_E_CORRUPT);
+		free(big);
+	}
 	n = raw(p, 0, 1, U1, "web/key", 1);
 	assert_int_equal(token_pending_parse(p, n, &l), KMC_E_CORRUPT);
 	n = raw(p, 1, 0, U1, "web/key", 1);
