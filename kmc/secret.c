@@ -53,7 +53,7 @@ int kmc_secret_new(size_t len, kmc_secret **ret)
 	KMC_GUARD(kmc_crypto_init());
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return kmc_detail(KMC_E_NOMEM, "no memory for a secret of "
+		return kmc_detail(KMC_E_NOMEM, "out of memory for a secret of "
 			"%zu bytes", len);
 	if (len + 1 <= KMC_ARENA_MAX) {
 		/* Zeroed already: a free slot is all zero. */
@@ -67,8 +67,9 @@ int kmc_secret_new(size_t len, kmc_secret **ret)
 	}
 	if (!s->data) {
 		free(s);
-		return kmc_detail(KMC_E_NOMEM, "no guarded memory for a secret "
-			"of %zu bytes (RLIMIT_MEMLOCK?)", len);
+		return kmc_detail(KMC_E_NOMEM, "out of memory (locked, guarded) "
+			"for a secret of %zu bytes; RLIMIT_MEMLOCK may be too "
+			"low", len);
 	}
 	s->len = len;
 	s->cap = len;
