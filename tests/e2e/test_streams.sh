@@ -138,7 +138,7 @@ t_err 6 "... so does password get" 'standard output: Bad file descriptor' \
 t_err 6 "... and export --no-password" 'standard output: Bad file descriptor' \
 	closed_in_out export server --format pkcs8-pem --no-password
 no_plaintext_in_vault() {
-	! grep -rq -e 'BEGIN PRIVATE KEY' -e 'hunter2' "$V"
+	! grep -rq -e 'BEGIN[ ]PRIVATE KEY' -e 'hunter2' "$V"
 }
 check "... and neither the key nor the password landed in a vault file" \
 	no_plaintext_in_vault
