@@ -649,6 +649,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	 */
 	if (r == 0)
 		r = ks_store_open(&v->st, v->dirfd, dir, f, order, n);
+	v->st.dir = v->dir;	/* a failed commit names it */
 	/*
 	 * The newest first. The older twin is tried only when the newest is
 	 * proven damaged (MAC or master key), never after a wrong passphrase:

@@ -105,6 +105,7 @@ typedef struct store {
 	MDB_txn *pinned;	/* store_pin(): the reads' one snapshot */
 	unsigned pin_walks;	/* store_walk_db() calls walking pinned */
 	int pin_end_later;	/* store_unpin() during one: at its end */
+	const char *dir;	/* its folder, for messages (the handle's) */
 	/* store_set_commit_hook(), store_set_root_check() */
 	store_commit_fn commit_fn;
 	void *commit_arg;

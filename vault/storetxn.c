@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/statvfs.h>
 #include "store.h"
 #include "vault.h"
@@ -286,29 +285,14 @@ static int commit_prepare(store_txn *t, store_change *c,
 
 static int commit_error(store *st, int r)
 {
-	static const char pinned[] = "/proc/self/fd/";
-	const char *path = NULL, *slash;
-	char link[64], real[4096];
+	char path[4096];
 	struct statvfs sv;
-	ssize_t n;
 	int fd = -1;
 
-	if (mdb_env_get_path(st->env, &path) != 0 || !path)
-		path = STORE_NAME;
-	/* Opened through the folder's descriptor (store_open()): named by
-	   the folder that descriptor holds. */
-	slash = strncmp(path, pinned, sizeof(pinned) - 1) == 0 ?
-		strchr(path + sizeof(pinned) - 1, '/') : NULL;
-	if (slash && (size_t)(slash - path) < sizeof(link)) {
-		memcpy(link, path, (size_t)(slash - path));
-		link[slash - path] = 0;
-		n = readlink(link, real, sizeof(real) - sizeof(STORE_NAME) - 1);
-		if (n > 0) {
-			snprintf(real + n, sizeof(real) - (size_t)n, "/%s",
-				STORE_NAME);
-			path = real;
-		}
-	}
+	/* The handle's folder; init's new store, in no vault yet: none. */
+	snprintf(path, sizeof(path), "%s%s" STORE_NAME, st->dir ? st->dir : "",
+		st->dir ? "/" : "");
+
 	if (r == -EIO && mdb_env_get_fd(st->env, &fd) == 0 && fd >= 0 &&
 	    fstatvfs(fd, &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < STORE_FULL_BELOW)
