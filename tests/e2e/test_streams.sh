@@ -232,17 +232,20 @@ if command -v script >/dev/null; then
 	# the prompt to turn echo off, signals kmc, and shows the terminal's
 	# settings after.
 	hup_at_prompt() {
-		local inner
-		inner="$(printf '%q ' "$KMC" --vault "$V" password set hup) &"'
-			p=$!; i=0
-			while stty -a | grep -q "[^-]echo " && [ $i -lt 200 ]; do
-				sleep 0.05; i=$((i + 1)); done
-			kill -HUP $p; wait $p; echo "exit $?"; stty -a'
+		# In a file, run by sh: script(1) runs its command with $SHELL,
+		# which a CI job may not set (then /bin/sh, with no $'...').
+		{
+			printf '%s &\n' "$(printf '%q ' "$KMC" --vault "$V" password set hup)"
+			printf '%s\n' 'p=$!; i=0' \
+				'while stty -a | grep -q "[^-]echo " && [ $i -lt 200 ]; do' \
+				'	sleep 0.05; i=$((i + 1)); done' \
+				'kill -HUP $p; wait $p; echo "exit $?"; stty -a'
+		} >"$T/hup.sh"
 		local hold hold_pid
 		# script's input stays open (no EOF typed) until it is done.
 		exec {hold}< <(exec sleep 30 2>/dev/null)
 		hold_pid=$!
-		timeout -k 5 30 script -qec "sh -c $(printf '%q' "$inner")" /dev/null \
+		timeout -k 5 30 script -qec "sh $(printf '%q' "$T/hup.sh")" /dev/null \
 			<&"$hold" | tr -d '\r' >"$T/hup.out"
 		exec {hold}<&-
 		kill "$hold_pid" 2>/dev/null
