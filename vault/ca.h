@@ -155,6 +155,9 @@ typedef struct ca_parts {
 KMC_INTERNAL int ca_load(kmc_vault *v, const char *name, int with_key,
 	ca_parts *ret) KMC_MUST_CHECK;
 KMC_INTERNAL void ca_parts_free(ca_parts *p);
+/* 0, or KMC_E_READONLY naming v's folder: a CA change needs a
+   writable handle. */
+KMC_INTERNAL int ca_writable(kmc_vault *v) KMC_MUST_CHECK;
 /* Store rec as CA p's record in transaction t. */
 KMC_INTERNAL int ca_rec_put(kmc_vault *v, store_txn *t, const char *item,
 	const ca_rec *rec) KMC_MUST_CHECK;

@@ -363,7 +363,7 @@ KMC_INTERNAL int store_tree_make_dbi(store_txn *t) KMC_MUST_CHECK;
 KMC_INTERNAL int store_tree_reopen(store *st) KMC_MUST_CHECK;
 KMC_INTERNAL void store_tree_made(store *st, int committed);
 
-/* For the store's own files (store.c, history.c): an LMDB return code as
+/* For the store's own files (store*.c, history.c): an LMDB return code as
    a kmc error; a key or value LMDB handed back checked against the
    pages the file holds (db_check_val: with a detail naming it); a name
    as a key. */
@@ -376,6 +376,21 @@ KMC_INTERNAL int db_val_ok(MDB_env *env, const MDB_val *v, size_t max);
 KMC_INTERNAL int db_check_val(MDB_env *env, const MDB_val *v,
 	const char *what, const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int db_name_val(const char *name, MDB_val *k);
+
+/*
+ * Where LMDB mapped the file. Its envinfo cannot say: me_mapaddr is the
+ * address recorded in the meta page, 0 without MDB_FIXEDMAP. So the
+ * mapping of the file's inode is looked up once, at open (filemap.c),
+ * and kept as the env's user context.
+ */
+typedef struct map_range {
+	uintptr_t base;
+	size_t len;
+} map_range;
+
+/* The map of the file open as fd, malloc'd; NULL where it cannot be
+   found (then only lengths are checked). */
+KMC_INTERNAL map_range *store_map_find(int fd, size_t mapsize);
 
 /* A key of either database: a name, or name || 0x00 || u32 version. */
 #define STORE_KEY_MAX (KMC_NAME_MAX + 5)

@@ -306,6 +306,11 @@ KMC_INTERNAL int vault_ks_now(kmc_vault *v, keystore **ret) KMC_MUST_CHECK;
 /* Add master key m of the handle's keystore to the handle's keys. */
 KMC_INTERNAL int vault_mk_add(kmc_vault *v, const ks_master_key *m)
 	KMC_MUST_CHECK;
+/* The root key's wrapping key and every master key of ks unwrapped
+   into the handle (vault/handlemk.c); vault_drop_keys wipes them all. */
+KMC_INTERNAL int vault_load_mks(kmc_vault *v, const keystore *ks,
+	const kmc_secret *rk) KMC_MUST_CHECK;
+KMC_INTERNAL void vault_drop_keys(kmc_vault *v);
 
 /* The parts of an imported bundle NAME, stored as NAME/<part>: the live
    version's, then those of its staged and previous versions
