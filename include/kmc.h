@@ -424,6 +424,10 @@ KMC_API int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
  * replacing an item of the same name and type (its version grows by one).
  * The vault must be open with KMC_OPEN_WRITE.
  *
+ * A new name beginning "ca:" or "trust:", the vault's own names for its
+ * CAs and trust stores, is refused (KMC_E_NAME), but for
+ * "trust:STORE/truststore-password"; an existing item is replaced.
+ *
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_INVALID (unknown type),
  * KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_TYPE (the name holds another type),
  * KMC_E_STORE, KMC_E_NOMEM.

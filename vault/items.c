@@ -293,7 +293,7 @@ int items_txn_put(kmc_vault *v, store_txn *t, const char *name,
 		if (r == 0 && (flags & ITEM_PUT_KEEP))
 			r = store_txn_keep(t, name, prev.version);
 	} else if (r == KMC_E_NOT_FOUND) {
-		r = 0;
+		r = flags & ITEM_PUT_NOT_BUNDLE ? vault_user_name_guard(name) : 0;
 	}
 	KMC_GUARD(r);
 	info.type = (uint8_t)type;

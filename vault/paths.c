@@ -211,6 +211,41 @@ int vault_name_guard(const char *name)
 }
 
 /*
+ * Names the vault makes for itself: a CA is ca:NAME with ca:NAME/key and
+ * ca:NAME/cert, a trust store trust:STORE with trust:STORE/ALIAS. A
+ * password made first under such a name (kmc password set ca:x) took it
+ * from the CA or store kmc ca init or trust add makes later, which then
+ * failed. trust:STORE/truststore-password is a user's to choose: the
+ * password kmc trust export keeps for a PKCS#12 truststore.
+ */
+int vault_user_name_guard(const char *name)
+{
+	static const char keep[] = "/truststore-password";
+	size_t tl = strlen(TRUST_ITEM_PREFIX), n = strlen(name);
+	const char *slash;
+
+	if (!strncmp(name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)))
+		return kmc_detail(KMC_E_NAME, "item name \"%s\": names that "
+			"begin with %s are kept for the vault's CAs (kmc ca init "
+			"makes %sNAME, %sNAME/key and %sNAME/cert); choose "
+			"another name", name, KMC_CA_ITEM_PREFIX,
+			KMC_CA_ITEM_PREFIX, KMC_CA_ITEM_PREFIX,
+			KMC_CA_ITEM_PREFIX);
+	if (strncmp(name, TRUST_ITEM_PREFIX, tl))
+		return 0;
+	slash = strchr(name + tl, '/');
+	if (slash && slash > name + tl && n > sizeof(keep) - 1 &&
+	    slash == name + n - (sizeof(keep) - 1) && !strcmp(slash, keep))
+		return 0;
+	return kmc_detail(KMC_E_NAME, "item name \"%s\": names that begin "
+		"with %s are kept for trust stores (kmc trust add makes "
+		"%sSTORE and its aliases); of those only "
+		"%sSTORE%s, the password kmc trust export keeps, may be set; "
+		"choose another name", name, TRUST_ITEM_PREFIX,
+		TRUST_ITEM_PREFIX, TRUST_ITEM_PREFIX, keep);
+}
+
+/*
  * The host key named by $KMC_HOST_KEY, in buf, into *ret; NULL when it is
  * unset or empty: then the path the slot recorded applies. One that does
  * not fit is an error, never a silent fallback.

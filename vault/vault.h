@@ -196,6 +196,10 @@ KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
 /* paths.c */
 KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
 KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
+/* A name a user's put may make (vault/paths.c): none under ca: nor
+   trust: but trust:STORE/truststore-password. 0 or KMC_E_NAME with a
+   detail naming the prefix and what uses it. */
+KMC_INTERNAL int vault_user_name_guard(const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int vault_env_host_key(char buf[PATH_MAX], const char **ret)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
@@ -362,7 +366,9 @@ KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
  * superseded record to the history database instead of dropping it,
  * ITEM_PUT_NOT_BUNDLE refuses (KMC_E_EXISTS) a password over a bundle's
  * NAME item, whose key's keys-folder copy is encrypted under it (for
- * kmc_item_put and batches: import and promote change both together).
+ * kmc_item_put and batches: import and promote change both together),
+ * and a new item under a prefix the vault keeps (vault_user_name_guard();
+ * one that exists, of the same type, may be replaced).
  * items_txn_del - delete an item and its history; KMC_E_NOT_FOUND if
  * neither exists.
  * items_txn_retire - move an item's current record to its history and
