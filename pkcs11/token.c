@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 #include "token.h"
+#include "tokenwatch.h"
 #include "../kmc/crypto.h"
 /*
  * Modules load only from these trees (after realpath), as ssh-agent's
@@ -463,6 +464,9 @@ int token_find(P11KitUri *u, const char *uri_text, token **ret)
 		*ret = t;
 		return 0;
 	}
+	/* A bound set wrong is said before a token is first used, not
+	   replaced by the default unseen (tokenwatch.h). */
+	KMC_GUARD(token_watch_check());
 	KMC_GUARD(modules_for(u, &mods, what, sizeof(what)));
 	for (size_t i = 0; mods[i]; i++) {
 		CK_SLOT_ID slots[64];

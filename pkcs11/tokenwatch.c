@@ -24,19 +24,39 @@ static int armed, fired;
 static struct timespec deadline;
 static char server_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-unsigned token_watch_bound(void)
+/* The bound $KMC_TOKEN_TIMEOUT gives: digits only (strtoul would take a
+   blank or a sign first, "-1" wrapping), 1 to 600; 0 when unset or
+   empty, -1 when it is anything else. */
+static long bound_parse(const char *e)
 {
-	const char *e = secure_getenv("KMC_TOKEN_TIMEOUT");
-	char *end;
 	unsigned long v;
 
 	if (!e || !*e)
-		return TOKEN_WATCH_DEFAULT_S;
+		return 0;
+	if (strspn(e, "0123456789") != strlen(e))
+		return -1;
 	errno = 0;
-	v = strtoul(e, &end, 10);
-	if (errno || *end || v < 1 || v > 600)
-		return TOKEN_WATCH_DEFAULT_S;
-	return (unsigned)v;
+	v = strtoul(e, NULL, 10);
+	return errno || v < 1 || v > 600 ? -1 : (long)v;
+}
+
+int token_watch_check(void)
+{
+	const char *e = secure_getenv("KMC_TOKEN_TIMEOUT");
+
+	if (bound_parse(e) >= 0)
+		return 0;
+	return kmc_detail(KMC_E_INVALID, "KMC_TOKEN_TIMEOUT=\"%.40s%s\" is not a "
+		"number of seconds from 1 to 600 (digits only); unset it for the "
+		"default, %d", e, strlen(e) > 40 ? "..." : "",
+		TOKEN_WATCH_DEFAULT_S);
+}
+
+unsigned token_watch_bound(void)
+{
+	long v = bound_parse(secure_getenv("KMC_TOKEN_TIMEOUT"));
+
+	return v > 0 ? (unsigned)v : TOKEN_WATCH_DEFAULT_S;
 }
 
 /* Where p11-kit's client module connects (0), or -1 if not a unix path. */

@@ -19,7 +19,9 @@
  * TPM) are bounded by their own timeouts, not by this.
  *
  * The bound is KMC_TOKEN_TIMEOUT seconds (1 to 600) in the environment,
- * else TOKEN_WATCH_DEFAULT_S. A call that merely runs long on a module
+ * else (unset or empty) TOKEN_WATCH_DEFAULT_S; any other value fails
+ * the search for a token (token_watch_check()), rather than becoming
+ * the default unseen. A call that merely runs long on a module
  * with no such socket is left alone. One call at a time: callers hold
  * token_cache_lock(). A forked child starts its own watchdog.
  */
@@ -41,6 +43,9 @@ KMC_INTERNAL void token_watch_disarm(void);
 /* Whether the watchdog shut a socket of the call down since the last
    arm; then no more attempts belong in this call. */
 KMC_INTERNAL int token_watch_fired(void);
+/* 0 when $KMC_TOKEN_TIMEOUT is unset, empty or 1 to 600; else
+   KMC_E_INVALID with a detail naming the variable and what it takes. */
+KMC_INTERNAL int token_watch_check(void) KMC_MUST_CHECK;
 /* The bound in seconds, for messages. */
 KMC_INTERNAL unsigned token_watch_bound(void);
 

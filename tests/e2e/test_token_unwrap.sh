@@ -9,7 +9,8 @@
 # check those calls made is still made: a locked PIN, a key of another
 # type, no key, two keys of one name, a token that is not there, a token
 # without the slot's mechanism, a counter object too large. Each is
-# refused with its message and exit code, and the vault is unchanged.
+# refused with its message and exit code, and the vault is unchanged,
+# as is a KMC_TOKEN_TIMEOUT that is no number of seconds it takes.
 # A login or a search failing as SoftHSM2's do while another process
 # rewrites the token is tried again (P11_WRAP_FLAKY_LOGIN, _HIDE_DATA).
 # Calls are seen through tests/e2e/p11_wrap.c (P11_WRAP_LOG), a module
@@ -46,6 +47,19 @@ check "... reading one attribute: the counter's value (the key's type is in its 
 	test "$(calls C_GetAttributeValue)" = 1
 check "... asking for no mechanism information" test "$(calls C_GetMechanismInfo)" = 0
 check "... and decrypting once" test "$(calls C_Decrypt)" = 1
+
+# KMC_TOKEN_TIMEOUT bounds a call into a token behind p11-kit server;
+# a value it cannot be (a unit, a sign, 0, past 600) was the default
+# unseen, so an operator's 30s was 10. Refused before the token is used,
+# naming the variable and what it takes (exit 2); empty is unset.
+for bad in abc 10s -1 0 601 99999999999999999999 ' 5'; do
+	t_err 2 "KMC_TOKEN_TIMEOUT='$bad' is refused (exit 2), naming it" \
+		'KMC_TOKEN_TIMEOUT=.* is not a number of seconds from 1 to 600' \
+		get KMC_TOKEN_TIMEOUT="$bad"
+done
+check "... and the vault is unchanged" same
+t_out "KMC_TOKEN_TIMEOUT=600 is taken" db-password-8 get KMC_TOKEN_TIMEOUT=600
+t_out "KMC_TOKEN_TIMEOUT empty is unset" db-password-8 get KMC_TOKEN_TIMEOUT=
 
 # SoftHSM2 shared by several processes: while one rewrites the token's
 # files, another's login fails (CKR_GENERAL_ERROR), its token is not

@@ -4,7 +4,7 @@
  * the server's address ends when the bound passes (the socket is shut
  * down, the watchdog says it fired); a call disarmed in time leaves the
  * socket alone; a socket to another address is never touched; the bound
- * comes from KMC_TOKEN_TIMEOUT, a bad value falling back to the default.
+ * comes from KMC_TOKEN_TIMEOUT, a bad value refused by token_watch_check().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,12 +77,26 @@ static int teardown(void **state)
 
 static void test_bound_from_env(void **state)
 {
+	static const char *const bad[] = { "0", "5s", "abc", "-1", " 5",
+		"+5", "601", "99999999999999999999999" };
+
 	(void)state;
 	assert_int_equal(token_watch_bound(), 1);
-	setenv("KMC_TOKEN_TIMEOUT", "0", 1);
+	assert_int_equal(token_watch_check(), 0);
+	setenv("KMC_TOKEN_TIMEOUT", "0600", 1);
+	assert_int_equal(token_watch_bound(), 600);
+	assert_int_equal(token_watch_check(), 0);
+	setenv("KMC_TOKEN_TIMEOUT", "", 1);
 	assert_int_equal(token_watch_bound(), TOKEN_WATCH_DEFAULT_S);
-	setenv("KMC_TOKEN_TIMEOUT", "5s", 1);
-	assert_int_equal(token_watch_bound(), TOKEN_WATCH_DEFAULT_S);
+	assert_int_equal(token_watch_check(), 0);
+	/* Refused, naming the variable; the bound for messages is the
+	   default, never a value made of part of it. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("KMC_TOKEN_TIMEOUT", bad[i], 1);
+		assert_int_equal(token_watch_check(), KMC_E_INVALID);
+		assert_non_null(strstr(kmc_error_detail(), "KMC_TOKEN_TIMEOUT"));
+		assert_int_equal(token_watch_bound(), TOKEN_WATCH_DEFAULT_S);
+	}
 	setenv("KMC_TOKEN_TIMEOUT", "1", 1);
 }
 
