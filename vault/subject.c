@@ -389,6 +389,22 @@ static int san_entry(const char *p, size_t n, GENERAL_NAME **ret)
 		else
 			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' is "
 				"not an IPv4 or IPv6 address", shown(p, n, show));
+		/* An IPv4-mapped address (::ffff:a.b.c.d, RFC 4291 2.5.5.2)
+		   goes in as its 16 bytes, as openssl req -addext puts it;
+		   but a client reaching a.b.c.d compares the 4 bytes of
+		   IPv4 (RFC 5280 4.2.1.6, OpenSSL's X509_check_ip), which
+		   never match: the certificate would name no address any
+		   client checks. */
+		if (iplen == 16 && !memcmp(ip, "\0\0\0\0\0\0\0\0\0\0"
+				"\xff\xff", 12)) {
+			char v4[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, ip + 12, v4, sizeof(v4));
+			return kmc_detail(KMC_E_INVALID, "--san: entry '%s' is "
+				"an IPv4-mapped IPv6 address, which clients "
+				"reaching %s never match (they compare its 4 "
+				"bytes): write IP:%s", shown(p, n, show), v4, v4);
+		}
 		break;
 	case SAN_EMAIL:
 		if (!email_ok(v, vlen))

@@ -229,6 +229,14 @@ t_err 2 "cert issue with a malformed SAN names --san" "san" \
 	kmc cert issue x --ca root --server --subject /CN=x --san "DNS:bad name"
 t_err 2 "cert issue with an unknown SAN type names --san" "san" \
 	kmc cert issue x --ca root --server --subject /CN=x --san "RID:1.2.3"
+# ::ffff:1.2.3.4 would be stored as 16 bytes, which a client reaching
+# 1.2.3.4 compares with its 4 and never matches (openssl x509 -checkip
+# 1.2.3.4 says NOT match): refused, naming the IPv4 form to write.
+t_err 2 "cert issue with an IPv4-mapped IPv6 SAN is refused, naming IP:1.2.3.4" \
+	"IPv4-mapped .*write IP:1\.2\.3\.4\$" \
+	kmc cert issue x --ca root --server --subject /CN=x --san "DNS:x,IP:::ffff:1.2.3.4"
+t_err 2 "... in hex groups too" "write IP:10\.0\.0\.1\$" \
+	kmc cert issue x --ca root --server --subject /CN=x --san "IP:::FFFF:a00:1"
 t_err 2 "cert issue with a malformed subject names --subject" "subject" \
 	kmc cert issue x --ca root --server --subject "/CN"
 t_err 2 "cert issue --days 0 is refused" "--days 0" \

@@ -275,6 +275,12 @@ static void test_san(void **state)
 	/* An address as DNS: no client checks an address against it. */
 	san_bad("DNS:10.0.0.5", KMC_E_INVALID, "write IP:10.0.0.5");
 	san_bad("DNS:a.123", KMC_E_INVALID, "digits only");
+	/* An IPv4-mapped address: 16 bytes no client reaching the IPv4
+	   address matches; other IPv6 addresses near it are kept. */
+	san_bad("IP:::ffff:1.2.3.4", KMC_E_INVALID, "write IP:1.2.3.4");
+	san_bad("IP:0:0:0:0:0:FFFF:0A00:0001", KMC_E_INVALID, "write IP:10.0.0.1");
+	san_is("IP:::fffe:1.2.3.4,IP:::1:ffff:1.2.3.4",
+		"IP Address:0:0:0:0:0:FFFE:102:304, IP Address:0:0:0:0:1:FFFF:102:304");
 	san_is("DNS:a1.b2c,DNS:0x10", "DNS:a1.b2c, DNS:0x10");
 	memset(big, 'a', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
