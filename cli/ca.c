@@ -224,6 +224,7 @@ static int cmd_cert_issue(cli_opts *a)
 static int cmd_ca_revoke(cli_opts *a)
 {
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
+	char serial[KMC_SERIAL_TEXT_MAX];
 	size_t n = 0;
 	int r;
 
@@ -243,12 +244,20 @@ static int cmd_ca_revoke(cli_opts *a)
 			"crl lists it", a->argv[0], ca_opts.cert);
 		return 0;
 	}
-	r = kmc_ca_revoke(v, a->argv[0], a->argv[1], ca_opts.reason, &n);
+	r = kmc_ca_revoke_ex(v, a->argv[0], a->argv[1], ca_opts.reason, &n,
+		serial);
 	if (r < 0)
 		return cli_fail(r, "ca revoke refused, nothing was changed");
-	cli_note("CA %s revoked %zu certificate%s (%s); the next kmc ca crl "
-		"lists %s", a->argv[0], n, n == 1 ? "" : "s", a->argv[1],
-		n == 1 ? "it" : "them");
+	/* The serial as ca list prints it, never as typed (0x00ab, ab:cd):
+	   logs that grep for one find the other. */
+	if (n == 1)
+		cli_note("CA %s revoked 1 certificate (serial %s); the next "
+			"kmc ca crl lists it", a->argv[0], serial);
+	else
+		cli_note("CA %s revoked %zu certificates (those it issued to "
+			"%s; kmc ca list %s shows their serials); the next kmc "
+			"ca crl lists them", a->argv[0], n, a->argv[1],
+			a->argv[0]);
 	return 0;
 }
 

@@ -47,11 +47,17 @@ static int serial_too_long(const char *s)
 int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n)
 {
+	return kmc_ca_revoke_ex(v, ca, what, reason, ret_n, NULL);
+}
+
+int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
+	const char *reason, size_t *ret_n, char *ret_serial)
+{
 	AUDIT_OP(v, "kmc_ca_revoke");
 	_cleanup_(ca_parts_free) ca_parts c = { 0 };
 	uint8_t serial[CA_SERIAL_MAX];
 	size_t slen = 0, n = 0, already = 0;
-	ssize_t by_serial = -1;
+	ssize_t by_serial = -1, last = -1;
 	int code = 0, r;
 	int64_t now = (int64_t)time(NULL);
 	store_txn t;
@@ -79,6 +85,7 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 		c.rec.e[i].flags |= CA_FLAG_REVOKED;
 		c.rec.e[i].revoked_at = now;
 		c.rec.e[i].reason = (uint8_t)code;
+		last = (ssize_t)i;
 		n++;
 	}
 	if (n == 0 && already == 0 && by_serial >= 0) {
@@ -90,6 +97,7 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 			e->flags |= CA_FLAG_REVOKED;
 			e->revoked_at = now;
 			e->reason = (uint8_t)code;
+			last = by_serial;
 			n++;
 		}
 	}
@@ -114,6 +122,13 @@ int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	KMC_GUARD(store_txn_commit(&t));
 	if (ret_n)
 		*ret_n = n;
+	/* As ca list and cert info print it, whatever form what had (0x,
+	   colons, lower case, leading zeros), so logs compare. */
+	if (ret_serial && n == 1)
+		ca_serial_text(c.rec.e[last].serial, c.rec.e[last].serial_len,
+			ret_serial);
+	else if (ret_serial)
+		ret_serial[0] = '\0';
 	return 0;
 }
 

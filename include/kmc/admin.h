@@ -1088,6 +1088,16 @@ KMC_API int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
  */
 KMC_API int kmc_ca_revoke(kmc_vault *v, const char *ca, const char *what,
 	const char *reason, size_t *ret_n) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+/*
+ * kmc_ca_revoke_ex - kmc_ca_revoke(), and *ret_serial (KMC_SERIAL_TEXT_MAX
+ * bytes; may be NULL) gets the serial of the certificate revoked when it
+ * is one (*ret_n 1), in the one form kmc_ca_list() and kmc_cert_info()
+ * give (upper-case hex, whole bytes, no leading zero byte) whatever form
+ * what had; else "". Returns as kmc_ca_revoke().
+ */
+KMC_API int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
+	const char *reason, size_t *ret_n, char *ret_serial) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2, 3);
 
 /*
  * kmc_ca_revoke_cert - the same, for the one certificate in the file

@@ -340,10 +340,15 @@ check "the refusals changed nothing" nothing_changed
 
 t "ca revoke root app --reason keyCompromise (by bundle name)" \
 	kmc ca revoke root app --reason keyCompromise
+check "... naming its serial as ca list prints it" grep -q "revoked 1 certificate (serial $app_serial)" "$LAST_ERR"
 t_err 8 "revoking app again is refused" "already revoked" kmc ca revoke root app
 colons=$(echo "$web_serial" | sed 's/../&:/g; s/:$//')
 t "ca revoke root by serial, with colons, lower case" \
 	kmc ca revoke root "$(echo "$colons" | tr 'A-F' 'a-f')" --reason superseded
+# Echoed as ca list and cert info print it, not as typed: a log that
+# greps for the serial finds the revocation.
+check "... naming the serial as ca list prints it, not as typed" \
+	grep -q "revoked 1 certificate (serial $web_serial);" "$LAST_ERR"
 t_err 8 "revoking web by its serial again is refused" "already revoked" \
 	kmc ca revoke root "$web_serial"
 t "ca list root --json shows the revocations" kmc_to "$T/o" ca list root --json
