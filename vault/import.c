@@ -368,7 +368,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
 			"begin with %s are kept for trust stores", c.name,
 			TRUST_ITEM_PREFIX);
-	KMC_GUARD(bundle_name_guard(c.name));
+	KMC_GUARD(bundle_name_guard_existing(v, c.name));
 	if (!strncmp(c.name, KMC_CA_ITEM_PREFIX, strlen(KMC_CA_ITEM_PREFIX)))
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
 			"begin with %s are kept for CAs", c.name,

@@ -95,6 +95,48 @@ int bundle_name_guard(const char *name)
 	return 0;
 }
 
+/*
+ * bundle_name_guard() for an import, which may renew a bundle that
+ * exists: one an earlier version made under a name now refused (web/meta,
+ * web/key) could be read and removed but not renewed. Its --replace and
+ * --stage are let through when no bundle it would be a part of exists
+ * (then the items are its alone, as they have been); a new one under
+ * such a name, or one that does share items, is still refused.
+ */
+int bundle_name_guard_existing(kmc_vault *v, const char *name)
+{
+	static const char *const parts[] = BUNDLE_PARTS;
+	char owner[KMC_NAME_MAX + 1];
+	int r = bundle_name_guard(name), there;
+
+	if (r == 0)
+		return 0;
+	there = is_bundle(v, name);
+	if (there <= 0)
+		return there < 0 ? there : r;
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		const char *rest = s + 1;
+		int clash = rest[0] == '.';
+
+		for (size_t i = 0; !clash && i < ELEMENTSOF(parts); i++)
+			clash = !strcmp(rest, parts[i]);
+		if (!clash)
+			continue;
+		snprintf(owner, sizeof(owner), "%.*s", (int)(s - name), name);
+		there = is_bundle(v, owner);
+		if (there < 0)
+			return there;
+		if (there)
+			return kmc_detail(KMC_E_NAME, "bundle %s, made by an "
+				"earlier version under a name now refused, shares "
+				"items with bundle %s (%s is a part of it): a new "
+				"version would mix the two; import it under another "
+				"name, then kmc rm %s", name, owner, name, name);
+	}
+	kmc_detail_clear();
+	return 0;
+}
+
 /* A trust store's item: trust:STORE, no part. */
 static int is_trust_store(const char *name)
 {

@@ -328,6 +328,11 @@ KMC_INTERNAL void vault_drop_keys(kmc_vault *v);
    make it share items with the bundle a leading part of it names
    ("web/meta", "web/.s"); 0 otherwise (vault/owned.c). */
 KMC_INTERNAL int bundle_name_guard(const char *name) KMC_MUST_CHECK;
+/* bundle_name_guard(), but a bundle of that name that exists (an earlier
+   version's) passes when no bundle it would be a part of exists: its
+   import --replace or --stage renews it (vault/owned.c). */
+KMC_INTERNAL int bundle_name_guard_existing(kmc_vault *v, const char *name)
+	KMC_MUST_CHECK;
 /* Trust store STORE is item trust:STORE (vault/trust.c); the items it
    owns: the password kmc trust export kept for its PKCS#12 truststore
    (vault/export.c). */

@@ -323,6 +323,44 @@ t_json "keeps the old versions in the history it made" \
 	rk list --json
 t_json "and the vault is healthy" '.healthy' rk status --json
 
+# ---- bundles an earlier version made under names now refused --------------------
+
+# web/meta and app/key were names an import took before such names were
+# refused (a bundle web/meta holds item web/meta, which is bundle web's
+# meta). They read and remove; an import --replace renews them, unless
+# a bundle they would be a part of exists (srv/.s beside srv: srv/.s/key
+# is also srv's staged key), and a new bundle of such a name is refused.
+LV=$T/legacy
+lk() { "$KMC" --vault "$LV" "$@"; }
+# shellcheck disable=SC2046
+check "old_vault writes bundles web/meta, app/key, srv and srv/.s" \
+	"$OLD" "$LV" "$KMC_HOST_KEY" $(old_bundle web/meta "$P/server.plain.key" "$P/server.crt" "$KP") \
+	$(old_bundle app/key "$P/server.plain.key" "$P/server.crt" "$KP") \
+	$(old_bundle srv "$P/server.plain.key" "$P/server.crt" "$KP") \
+	$(old_bundle srv/.s "$P/server.plain.key" "$P/server.crt" "$KP")
+t_out "web/meta's key password reads" "$KP" lk password get web/meta
+for n in web/meta app/key; do
+	t "import --replace renews bundle $n, made under a name now refused" \
+		lk import --name "$n" -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+		-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/lk-${n%/*}" --replace
+	t_json "... its certificate is version 3 now" \
+		".[] | select(.name == \"$n/cert\") | .version == 3" lk list --json
+done
+t "import --stage of web/meta is taken too" \
+	lk import --name web/meta -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	-r "$P/ca.crl" --password-file "$T/kp" --stage
+t "... and promoted" lk promote web/meta
+snapshot "$LV" >"$T/lv.before"
+t_err 2 "import --replace of srv/.s, which shares items with bundle srv, is refused" \
+	'bundle srv/.s, made by an earlier version .* shares items with bundle srv' \
+	lk import --name srv/.s -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/lk.s" --replace
+t_err 2 "a new bundle new/meta is refused, --replace or not" 'new/meta would be a part of a bundle named new' \
+	lk import --name new/meta -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+	-r "$P/ca.crl" --password-file "$T/kp" --keys-dir "$T/lk.new" --replace
+check "... and the refusals changed nothing" cmp -s <(snapshot "$LV") "$T/lv.before"
+t "rm web/meta still removes it" lk rm web/meta
+
 # ---- passphrase protectors whose Argon2id cost a keystore sets -------------------
 
 # Opened by passphrase alone: the host key given is another one.
