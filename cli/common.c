@@ -223,6 +223,10 @@ static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
 			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
 			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
 			dir);
+	/* --pin-file/--pin-fd also logs in to destroy a token key whose
+	   URI has no pin-source (kmc rm, rm --old, promote, repair). */
+	if (u.pin && (r = kmc_token_pin_set(*ret, u.pin)) < 0)
+		return cli_fail(r, "keeping the token PIN");
 	return 0;
 }
 

@@ -56,6 +56,7 @@ typedef struct p11_pin {
 	const kmc_secret *pin;		/* --pin-file / --pin-fd */
 	kmc_passphrase_cb cb;		/* a prompt, last */
 	void *cb_arg;
+	int uri_first;			/* pin only when the URI gives none */
 } p11_pin;
 
 /*

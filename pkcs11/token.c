@@ -625,8 +625,10 @@ static int pin_get(P11KitUri *u, const p11_pin *pin, kmc_secret **ret)
 	const char *v;
 	int n;
 
-	/* --pin-file / --pin-fd, then the URI, then a prompt. */
-	if (pin && pin->pin)
+	/* --pin-file / --pin-fd, then the URI, then a prompt; or the URI
+	   first (uri_first: a recorded key's pin-source, where there is
+	   one, stays the PIN it is destroyed with). */
+	if (pin && pin->pin && !pin->uri_first)
 		return kmc_secret_dup(kmc_secret_data(pin->pin),
 			kmc_secret_len(pin->pin), ret);
 	v = p11k.uri_get_pin_value(u);
@@ -635,6 +637,9 @@ static int pin_get(P11KitUri *u, const p11_pin *pin, kmc_secret **ret)
 	v = p11k.uri_get_pin_source(u);
 	if (v)
 		return pin_from_source(v, ret);
+	if (pin && pin->pin)
+		return kmc_secret_dup(kmc_secret_data(pin->pin),
+			kmc_secret_len(pin->pin), ret);
 	if (!pin || !pin->cb)
 		return kmc_detail(KMC_E_NEED_PASSPHRASE, "the token needs a PIN "
 			"and none was given");

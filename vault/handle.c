@@ -314,6 +314,7 @@ void kmc_vault_close(kmc_vault *v)
 	free(v->ks);
 	free(v->token_note);
 	free(v->token_intent);
+	kmc_secret_free(v->token_pin);
 	free(v->trust_resync_detail);
 	if (v->dirfd >= 0)
 		close(v->dirfd);	/* also drops the writer lock */

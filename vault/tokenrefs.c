@@ -362,7 +362,11 @@ static int destroy_one(kmc_vault *v, const token_ref *e, int listed)
 	int r;
 
 	kmc_detail_clear();
-	r = p11_key_destroy(e->uri, NULL);
+	/* The URI's pin-source, else the PIN kmc_token_pin_set() gave: a
+	   key made with --pin-file records no pin-source, and without it
+	   neither the change nor kmc repair could log in to destroy it. */
+	r = p11_key_destroy(e->uri, &(p11_pin){ .pin = v->token_pin,
+		.uri_first = 1 });
 	if (r >= 0) {
 		audit_destroy(v, e, r ? "ok" : "not on the token");
 		note_add(v, r ? "removed from the token: %s%s\n" :
@@ -621,6 +625,18 @@ void token_note_clear(kmc_vault *v)
 	free(v->token_note);
 	v->token_note = NULL;
 	v->token_note_cap = 0;
+}
+
+int kmc_token_pin_set(kmc_vault *v, const kmc_secret *pin)
+{
+	kmc_secret *copy = NULL;
+
+	if (pin)
+		KMC_GUARD(kmc_secret_dup(kmc_secret_data(pin),
+			kmc_secret_len(pin), &copy));
+	kmc_secret_free(v->token_pin);
+	v->token_pin = copy;
+	return 0;
 }
 
 const char *kmc_token_note(const kmc_vault *v)

@@ -170,6 +170,8 @@ struct kmc_vault {
 					   (tokenpending.h) */
 	char *token_intent;	/* a key the token makes for this change,
 				   listed until its commit (tokenpending.h) */
+	kmc_secret *token_pin;	/* kmc_token_pin_set(): destroys log in
+				   with it when the key URI gives no PIN */
 	/* An open that finished a restore: the trust sync files it wrote
 	   again, and why one could not be (restore_sync_trust()). */
 	uint64_t trust_resynced;

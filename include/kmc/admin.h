@@ -703,6 +703,20 @@ KMC_API int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)
 	KMC_MUST_CHECK KMC_NONNULL(1);
 
 /*
+ * kmc_token_pin_set - the PIN that keys on a token are destroyed with
+ * through v (kmc_item_remove, kmc_item_prune, kmc_promote, kmc_import
+ * with KMC_IMPORT_STAGE, kmc_token_destroys_finish) when their key URI
+ * has no pin-source: a key made with a PIN given apart from its URI
+ * (kmc_token_params.pin) records none, and could otherwise never be
+ * destroyed by kmc. A URI's pin-source still comes first. v keeps a copy
+ * in guarded memory, wiped at the next call or kmc_vault_close(); pin
+ * NULL drops it.
+ * Returns 0; KMC_E_NOMEM.
+ */
+KMC_API int kmc_token_pin_set(kmc_vault *v, const kmc_secret *pin)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
+/*
  * kmc_csr_make - a PKCS#10 certificate signing request for the key of
  * bundle name (born in the vault or imported), signed by it (SHA-256;
  * SHA-384 for P-384; none for Ed25519), as PEM text in *ret (malloc'd,

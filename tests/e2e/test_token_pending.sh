@@ -170,6 +170,32 @@ check "... removes the key the old record named" lacks "$DMG_OLD_L"
 check "... and leaves the one the damaged record named" holds "$DMG_LIVE_L"
 check "nothing waits to be destroyed" waiting 0
 
+# ---- a key made with --pin-file: its URI records no pin-source -------------------------
+# Its destruction logged in with the URI's pin-source only, so neither
+# kmc rm nor kmc repair could ever destroy it, --pin-file or not. The
+# PIN given with --pin-file/--pin-fd now logs in where the URI has none;
+# a URI's pin-source still comes first (a wrong --pin-file is not tried
+# against the token, whose PIN would count it).
+NOSRC="pkcs11:token=srv?module-path=$MOD"
+secret_file "$T/badpin" 'not-the-pin'
+t "key gen np1 --pin-file (a URI without pin-source)" kmc key gen np1 --pin-file "$PINF" --on-token "$NOSRC"
+t "rm np1 without a PIN: removed from the vault, exit 0" kmc rm np1
+check "... the key waits, the token asking for a PIN" \
+	grep -q "could not remove from the token: .*object=np1.*needs a PIN and none was given" "$LAST_ERR"
+check "kmc status shows it waiting" waiting 1
+t "kmc repair --pin-file destroys it" kmc repair --pin-file "$PINF"
+check "... saying so" grep -q "removed from the token: .*object=np1" "$LAST_ERR"
+check "the token no longer holds np1" bash -c "! grep -qw np1 <<<\"\$1\"" _ "$(keys)"
+check "nothing waits" waiting 0
+t "key gen np2 --pin-file" kmc key gen np2 --pin-file "$PINF" --on-token "$NOSRC"
+t "rm np2 --pin-file destroys its key at once" kmc rm np2 --pin-file "$PINF"
+check "the token no longer holds np2" bash -c "! grep -qw np2 <<<\"\$1\"" _ "$(keys)"
+check "nothing waits" waiting 0
+t "key gen ps with pin-source in its URI" kmc key gen ps --on-token "$TOK"
+t "rm ps --pin-file with a wrong PIN: the URI's pin-source logs in" kmc rm ps --pin-file "$T/badpin"
+check "the token no longer holds ps" bash -c "! grep -qw ps <<<\"\$1\"" _ "$(keys)"
+check "nothing waits" waiting 0
+
 # ---- a vault opened by a key on the same token ------------------------------------------
 # Its commits write the binding's counter object on the token: the key
 # URI is listed before the token makes the key with no token lock held.
