@@ -123,6 +123,7 @@ sweep() {
 		kmc key gen other --on-token "$TOK"
 	if kills_wanted; then
 		check "$what: a kill left a key on the token the vault did not take" test -n "$made_at"
+		[ "$name" = web ] && KEYGEN_MADE_AT=$made_at
 		token_vault_load
 		faulty "${made_at:-1}" 1 "$@"
 		t_err 8 "$what again before kmc repair: the label is taken (exit 8), and kmc repair named" \
@@ -138,6 +139,33 @@ sweep() {
 sweep "key gen --on-token" web key gen web --on-token "$TOK"
 sweep "import --on-token" server import -c "$P/ca.crt" -s "$P/server.crt" \
 	-k "$P/server.plain.key" --on-token "$TOK"
+
+# A key gen given its own id= (and its PIN by --pin-file, so its URI has
+# no pin-source), killed once the token made the key: the same id again
+# is refused (exit 8) pointing at kmc repair, and kmc repair destroys the
+# key once given the PIN (without it the key waits, the note saying how
+# to give it); then the same id goes through. A user id takes no more
+# steps than a random one, so the step the sweep found applies.
+if kills_wanted && [ -n "${KEYGEN_MADE_AT:-}" ]; then
+	IDURI="pkcs11:token=srv;id=%42%42?module-path=$MOD"
+	token_vault_load
+	faulty "$KEYGEN_MADE_AT" 1 key gen web --pin-file "$PINF" --on-token "$IDURI"
+	held_not_named() { on_token web && [ "$(state web)" = old ]; }
+	check "key gen id=4242 killed at step $KEYGEN_MADE_AT: the token holds the key, the vault not" \
+		held_not_named
+	t_err 8 "the same id again before kmc repair: refused (exit 8), naming the id and kmc repair" \
+		"already has an object with .*id=4242.*kmc repair removes those no record names" \
+		kmc key gen web --pin-file "$PINF" --on-token "$IDURI"
+	t "kmc repair without the PIN: exit 0" kmc repair
+	check "... the key waits, the note saying how to give the PIN" \
+		grep -q "could not remove from the token: .*id=%42%42.*no pin-source; give the PIN with --pin-file" "$LAST_ERR"
+	check "... and is still on the token" on_token web
+	t "kmc repair --pin-file" kmc repair --pin-file "$PINF"
+	check "... removes it" fails on_token web
+	check "... and nothing waits" waits_none
+	t "the same id then goes through" kmc key gen web --pin-file "$PINF" --on-token "$IDURI"
+	check "... and gives the new state" test "$(state web)" = new
+fi
 
 # The step the sweeps sample past: SoftHSM2 writes a new object's file
 # an attribute at a time, opening it again for each; the last of those
