@@ -331,9 +331,11 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 		r = -errno;
 		return kmc_detail(r, "%s: %s", e->dir, kmc_strerror(r));
 	}
-	/* A file at the staged name is another kmc's, of another vault
-	   (this one's writers hold its lock, and recovery removed what a
-	   cut-off one of them left): neither removed nor written into. */
+	/* The staged name is this change's own (a random tag the journal
+	   keeps): another vault's kmc writing FILE at once stages beside it
+	   under its own, and neither's recovery or undo removes the
+	   other's. A file at this one (a tag drawn twice) is still neither
+	   removed nor written into. */
 	r = kmc_write_new(dirfd, staged, pem, len, &(kmc_file_meta){ 0644,
 		(uid_t)-1, (gid_t)-1, NULL, 0, .keep_existing = 1 });
 	if (r == -EEXIST)
@@ -405,7 +407,7 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	c.rec.next_crl = number + 1;
 	/* The check above is no guarantee: the rename never replaces a
 	   file made at FILE since. */
-	KMC_GUARD(journal_add(&j, JOURNAL_NEW, dir, base));
+	KMC_GUARD(journal_add(&j, JOURNAL_NEW_OWN, dir, base));
 	KMC_GUARD(journal_begin(v, &j));
 	r = crl_stage(&j.e[0], pem, len);
 	if (r == -EEXIST) {

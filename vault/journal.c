@@ -8,14 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "journal.h"
 #include "../kmc/buf.h"
 #include "../safeio/fileio.h"
 
 #define JOURNAL_KEY "journal"
 /* The highest version read; 1 is written when no JOURNAL_NEW entry
-   needs 2. */
-#define JOURNAL_VERSION 2
+   needs 2, nor a JOURNAL_NEW_OWN entry 3. */
+#define JOURNAL_VERSION 3
 #define STATE_STAGED 1
 #define STATE_COMMITTED 2
 #define STAGED_SUFFIX ".kmc-new"
@@ -29,7 +30,14 @@ static int name_ok(const char *name, size_t n)
 
 int journal_staged_name(const journal_entry *e, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, ".%s" STAGED_SUFFIX, e->name);
+	char tag[2 * JOURNAL_TAG_LEN + 2] = "";
+	int n;
+
+	if (e->kind == JOURNAL_NEW_OWN) {
+		tag[0] = '.';
+		vault_hex(e->tag, JOURNAL_TAG_LEN, tag + 1);
+	}
+	n = snprintf(buf, size, ".%s%s" STAGED_SUFFIX, e->name, tag);
 
 	KMC_ENSURE(n > 0 && (size_t)n < size, KMC_E_TOO_LARGE);
 	return 0;
@@ -48,19 +56,31 @@ int journal_add(journal *j, journal_kind kind, const char *dir,
 	e->kind = kind;
 	snprintf(e->dir, sizeof(e->dir), "%s", dir);
 	snprintf(e->name, sizeof(e->name), "%s", name);
+	if (kind == JOURNAL_NEW_OWN)
+		randombytes_buf(e->tag, sizeof(e->tag));
 	return 0;
+}
+
+/* 1, 2 or 3: the least version that holds j's kinds (one encoding). */
+static int journal_version_of(const journal *j)
+{
+	int version = 1;
+
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->e[i].kind == JOURNAL_NEW_OWN)
+			version = 3;
+		else if (j->e[i].kind == JOURNAL_NEW && version < 2)
+			version = 2;
+	}
+	return version;
 }
 
 int journal_encode(const journal *j, int state, uint8_t **ret,
 	size_t *ret_len)
 {
-	kmc_wbuf b = KMC_WBUF(JOURNAL_MAX_ENTRIES * (JOURNAL_DIR_MAX + 260) + 8);
-	int version = 1;
+	kmc_wbuf b = KMC_WBUF(JOURNAL_MAX_ENTRIES * (JOURNAL_DIR_MAX + 270) + 8);
 
-	for (size_t i = 0; i < j->n; i++)
-		if (j->e[i].kind == JOURNAL_NEW)
-			version = 2;
-	kmc_wbuf_u8(&b, (uint8_t)version);
+	kmc_wbuf_u8(&b, (uint8_t)journal_version_of(j));
 	kmc_wbuf_u8(&b, (uint8_t)state);
 	kmc_wbuf_u8(&b, (uint8_t)j->n);
 	for (size_t i = 0; i < j->n; i++) {
@@ -71,6 +91,8 @@ int journal_encode(const journal *j, int state, uint8_t **ret,
 		kmc_wbuf_bytes(&b, e->dir, strlen(e->dir));
 		kmc_wbuf_u8(&b, (uint8_t)strlen(e->name));
 		kmc_wbuf_bytes(&b, e->name, strlen(e->name));
+		if (e->kind == JOURNAL_NEW_OWN)
+			kmc_wbuf_bytes(&b, e->tag, sizeof(e->tag));
 	}
 	if (b.err) {
 		int r = b.err;
@@ -86,8 +108,9 @@ int journal_encode(const journal *j, int state, uint8_t **ret,
 int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 {
 	kmc_rbuf b = KMC_RBUF(p, len);
+	static const uint8_t max_kind[] = { 0, JOURNAL_REMOVE, JOURNAL_NEW,
+		JOURNAL_NEW_OWN };
 	uint8_t version, state, n;
-	int has_new = 0;
 
 	memset(j, 0, sizeof(*j));
 	KMC_GUARD(kmc_rbuf_u8(&b, &version));
@@ -104,9 +127,8 @@ int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 		uint8_t kind, nlen;
 
 		KMC_GUARD(kmc_rbuf_u8(&b, &kind));
-		KMC_ENSURE(kind >= JOURNAL_FILE && kind <= (version == 1 ?
-			JOURNAL_REMOVE : JOURNAL_NEW), KMC_E_CORRUPT);
-		has_new |= kind == JOURNAL_NEW;
+		KMC_ENSURE(kind >= JOURNAL_FILE && kind <= max_kind[version],
+			KMC_E_CORRUPT);
 		e->kind = (journal_kind)kind;
 		KMC_GUARD(kmc_rbuf_u16(&b, &dlen));
 		KMC_ENSURE(dlen >= 1 && dlen <= JOURNAL_DIR_MAX, KMC_E_CORRUPT);
@@ -119,11 +141,19 @@ int journal_parse(const uint8_t *p, size_t len, int *ret_state, journal *j)
 		KMC_ENSURE(name_ok((const char *)s, nlen), KMC_E_CORRUPT);
 		memcpy(e->name, s, nlen);
 		e->name[nlen] = '\0';
+		if (kind == JOURNAL_NEW_OWN) {
+			KMC_GUARD(kmc_rbuf_bytes(&b, JOURNAL_TAG_LEN, &s));
+			memcpy(e->tag, s, JOURNAL_TAG_LEN);
+		}
 	}
 	KMC_ENSURE(kmc_rbuf_left(&b) == 0, KMC_E_CORRUPT);
-	/* One encoding for each journal: version 2 only when it needs it. */
-	KMC_ENSURE(has_new == (version == 2), KMC_E_CORRUPT);
 	j->n = n;
+	/* One encoding for each journal: version 2 or 3 only when it needs
+	   it. */
+	if (journal_version_of(j) != version) {
+		memset(j, 0, sizeof(*j));
+		return KMC_E_CORRUPT;
+	}
 	*ret_state = state;
 	return 0;
 }
@@ -239,7 +269,8 @@ static int apply_one(const journal_entry *e, int *ret_state)
 	   went with it and there is nothing left to put in place. Failing
 	   instead would fail every writable open until the folder is made
 	   again. The vault's own folders (keys, config) never pass. */
-	if (e->kind == JOURNAL_NEW && (dirfd == -ENOENT || dirfd == -ENOTDIR)) {
+	if ((e->kind == JOURNAL_NEW || e->kind == JOURNAL_NEW_OWN) &&
+	    (dirfd == -ENOENT || dirfd == -ENOTDIR)) {
 		*ret_state = APPLY_LOST;
 		return 0;
 	}
@@ -248,7 +279,7 @@ static int apply_one(const journal_entry *e, int *ret_state)
 	if (e->kind == JOURNAL_REMOVE) {
 		if (unlinkat(dirfd, e->name, 0) < 0 && errno != ENOENT)
 			r = -errno;
-	} else if (e->kind == JOURNAL_NEW) {
+	} else if (e->kind == JOURNAL_NEW || e->kind == JOURNAL_NEW_OWN) {
 		/* Atomic: no window in which a file made at the name since
 		   the caller looked is replaced. A staged file still there
 		   beside an existing target was never renamed (a rename

@@ -4,7 +4,11 @@
  *
  *   1. journal_begin: log the files about to change, state STAGED.
  *   2. the caller stages every new file as DIR/.NAME.kmc-new (or a whole
- *      new folder as PARENT/.NAME.kmc-new), each written and fsynced.
+ *      new folder as PARENT/.NAME.kmc-new), each written and fsynced; a
+ *      JOURNAL_NEW_OWN file as DIR/.NAME.TAG.kmc-new, TAG 16 random hex
+ *      digits the journal keeps: a folder no lock guards (kmc ca crl's
+ *      --out, which two vaults may write at once) then holds no staged
+ *      name another kmc's recovery or undo would remove.
  *   3. journal_commit: in ONE store transaction, the caller's item
  *      changes and the log set to COMMITTED. This is the commit point.
  *   4. journal_apply: rename every staged file over its target (or
@@ -24,14 +28,17 @@
  * of times.
  *
  * Log format (meta "journal"), bounded like every parser:
- *	version u8 (1, or 2 when a kind 4 entry is in it) | state u8 (1
- *	staged, 2 committed) | n u8 (1..16)
+ *	version u8 (1; 2 when a kind 4 entry is in it; 3 when a kind 5
+ *	entry is) | state u8 (1 staged, 2 committed) | n u8 (1..16)
  *	n × { kind u8 (1 file, 2 folder, 3 remove; 4 new file, version 2
- *	      only) | dir_len u16 | dir (absolute) | name_len u8 | name (no
- *	      '/', not "." or "..") }
+ *	      or 3; 5 new file of its own staged name, version 3) | dir_len
+ *	      u16 | dir (absolute) | name_len u8 | name (no '/', not "." or
+ *	      "..") | kind 5 only: tag 8 bytes }
  * Version 2 exists so that a kmc that knows only 1 refuses a journal
  * with a kind 4 entry as a newer one (finish it with the newer kmc)
- * rather than replace a file the change must never write over.
+ * rather than replace a file the change must never write over; version
+ * 3 so that one that knows only 2 refuses a journal whose staged name it
+ * would not find (and so would neither put in place nor remove).
  */
 #ifndef KMC_JOURNAL_H
 #define KMC_JOURNAL_H
@@ -46,12 +53,16 @@ typedef enum journal_kind {
 	JOURNAL_FOLDER = 2,	/* DIR/.NAME.kmc-new becomes the folder */
 	JOURNAL_REMOVE = 3,	/* DIR/NAME goes away */
 	JOURNAL_NEW = 4,	/* as FILE, never over a DIR/NAME there */
+	JOURNAL_NEW_OWN = 5,	/* as NEW, staged as DIR/.NAME.TAG.kmc-new */
 } journal_kind;
+
+#define JOURNAL_TAG_LEN 8
 
 typedef struct journal_entry {
 	journal_kind kind;
 	char dir[JOURNAL_DIR_MAX + 1];
 	char name[256];
+	uint8_t tag[JOURNAL_TAG_LEN];	/* JOURNAL_NEW_OWN: random */
 } journal_entry;
 
 typedef struct journal {
@@ -59,7 +70,9 @@ typedef struct journal {
 	journal_entry e[JOURNAL_MAX_ENTRIES];
 } journal;
 
-/* The staged name of an entry: ".NAME.kmc-new". */
+/* The staged name of an entry: ".NAME.kmc-new" (".NAME.TAG.kmc-new" for
+   JOURNAL_NEW_OWN). journal_add() gives a JOURNAL_NEW_OWN entry a random
+   tag. */
 KMC_INTERNAL int journal_staged_name(const journal_entry *e, char *buf,
 	size_t size) KMC_MUST_CHECK;
 KMC_INTERNAL int journal_add(journal *j, journal_kind kind, const char *dir,

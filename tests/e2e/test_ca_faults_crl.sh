@@ -90,26 +90,51 @@ else
 	skip_kills "ca crl with root.crl made meanwhile"
 fi
 
-# ---- another kmc's staged CRL beside FILE is never removed ------------------------
+# ---- other kmcs' staged CRLs beside FILE are never touched ------------------------
 # Another vault's kmc ca crl writing the same FILE at the same time
-# stages .root.crl.kmc-new there too (no lock is shared between vaults):
-# this one must neither remove that file nor write into its name (the
-# other would then put this CRL, or half of it, at FILE, and its own
-# would be lost). Refused, exit 8, naming it; the vault as it was.
+# stages beside it too (no lock is shared between vaults). The staged
+# name was fixed (.root.crl.kmc-new): this one was refused while the
+# other's was there, and a kill left a journal whose recovery (kmc
+# repair, the next writable open) removed whatever was at that name by
+# then, the other's staged CRL among them, which then committed its CRL
+# number with no file written. Each change now stages under a name of
+# its own (.root.crl.TAG.kmc-new, the tag in its journal): ca crl goes
+# through beside the others' staged files, and its recovery removes its
+# own only. Theirs: an older kmc's fixed name and another's tagged one.
+OTHER_FIXED=$T/.root.crl.kmc-new
+OTHER_TAGGED=$T/.root.crl.0123456789abcdef.kmc-new
+others_there() {
+	[ "$(cat "$OTHER_FIXED")" = "$OTHERS" ] && [ "$(cat "$OTHER_TAGGED")" = "$OTHERS" ] ||
+		{ echo "another's staged CRL was touched: $(ls -a "$T")" >&2; false; }
+}
+CMD=(ca crl root --out "$OUTCRL")
 load revoked
-STAGED_OTHER=$T/.root.crl.kmc-new
-printf '%s\n' "$OTHERS" >"$STAGED_OTHER"
-gen_before=$(look ca list root --json | jq -r '.[0].next_crl')
+printf '%s\n' "$OTHERS" >"$OTHER_FIXED"
+printf '%s\n' "$OTHERS" >"$OTHER_TAGGED"
 look ca crl root --out "$OUTCRL" >"$RUN_OUT" 2>"$RUN_ERR"
 rc=$?
-check "another's staged CRL beside FILE: refused (exit 8), naming it" \
-	bash -c '[ "$1" = 8 ] && grep -q "\.root\.crl\.kmc-new" "$2"' _ "$rc" "$RUN_ERR"
-check "... that file as it was" test "$(cat "$STAGED_OTHER")" = "$OTHERS"
-check "... no FILE, the CA's next number as it was, nothing pending" \
-	bash -c '[ ! -e "$1" ] && [ "$("$2" --vault "$3" ca list root --json | jq -r ".[0].next_crl")" = "$4" ] &&
-		[[ $("$2" --vault "$3" status --json) == *"\"pending_change\":false"* ]]' \
-	_ "$OUTCRL" "$KMC_LOOK" "$V" "$gen_before"
-rm -f "$STAGED_OTHER"
+check "others' staged CRLs beside FILE: ca crl writes FILE all the same" crl_kept
+check "... and leaves theirs as they were" others_there
+staged_at=$(sed -n 's/^faultinject: #\([0-9]*\) openat \.root\.crl\.[0-9a-f]\{16\}\.kmc-new$/\1/p' "$T/trace")
+check "the shim's trace shows the CRL staged under a name of its own" test -n "$staged_at"
+if kills_wanted && [ -n "$staged_at" ]; then
+	load revoked
+	faulty "$((staged_at + 1))" 1
+	check "killed with its CRL staged (before the commit)" killed
+	check "... its staged CRL is there, beside the others'" \
+		bash -c 'ls -a "$1" | grep -Eq "^\.root\.crl\.[0-9a-f]{16}\.kmc-new$" && ls -a "$1" |
+			grep -Ec "^\.root\.crl\.([0-9a-f]{16}\.)?kmc-new$" | grep -qx 3' _ "$T"
+	check "kmc repair then goes through" repair
+	check "... removing its own staged CRL and no other's" \
+		bash -c 'ls -a "$1" | grep -Ec "^\.root\.crl\.([0-9a-f]{16}\.)?kmc-new$" | grep -qx 2' _ "$T"
+	check "... theirs as they were" others_there
+	check "... no FILE, nothing pending" \
+		bash -c '[ ! -e "$1" ] && [[ $("$2" --vault "$3" status --json) == *"\"pending_change\":false"* ]]' \
+		_ "$OUTCRL" "$KMC_LOOK" "$V"
+else
+	skip_kills "ca crl killed with its CRL staged beside others'"
+fi
+rm -f "$OTHER_FIXED" "$OTHER_TAGGED" "$OUTCRL"
 
 # ---- a file system that refuses RENAME_NOREPLACE (NFS) ---------------------------
 # The shim's KMC_FAULT_NO_NOREPLACE makes renameat2 with the flag fail

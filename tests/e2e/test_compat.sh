@@ -198,12 +198,12 @@ for cmd in "password get db" list; do
 		'db.*version 2.*1' "$KMC" --vault "$N3" $cmd
 done
 N4=$T/newer-journal
-"$OLD" --journal "3:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
-t_err 4 "status: a journal of version 3 is a pending change" 'needs repair' \
+"$OLD" --journal "4:$T" "$N4" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
+t_err 4 "status: a journal of version 4 is a pending change" 'needs repair' \
 	"$KMC" --vault "$N4" status
 for cmd in repair "password set db --password-file $T/pw2"; do
 	# shellcheck disable=SC2086
-	refused "$N4" "$cmd: a journal of version 3 is refused" 'journal.*version 3.*1 to 2' \
+	refused "$N4" "$cmd: a journal of version 4 is refused" 'journal.*version 4.*1 to 3' \
 		"$KMC" --vault "$N4" $cmd
 done
 N6=$T/older-journal
