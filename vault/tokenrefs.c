@@ -377,8 +377,9 @@ static int destroy_one(kmc_vault *v, const token_ref *e, int listed)
 	   to give the PIN, or the operator is left retrying without. */
 	snprintf(detail, sizeof(detail), "%s%s", kmc_error_detail()[0] ?
 		kmc_error_detail() : "the token refused",
-		r == KMC_E_NEED_PASSPHRASE ? ": its URI has no pin-source; "
-		"give the PIN with --pin-file or --pin-fd" : "");
+		r == KMC_E_NEED_PASSPHRASE ? "; its URI has no pin-source: "
+		"give the PIN with --pin-file or --pin-fd "
+		"(kmc_token_pin_set())" : "");
 	audit_destroy(v, e, detail);
 	note_add(v, listed ? "could not remove from the token: %s (%s); kmc "
 		"repair tries again, or remove it with the token's tools\n" :

@@ -158,7 +158,7 @@ if kills_wanted && [ -n "${KEYGEN_MADE_AT:-}" ]; then
 		kmc key gen web --pin-file "$PINF" --on-token "$IDURI"
 	t "kmc repair without the PIN: exit 0" kmc repair
 	check "... the key waits, the note saying how to give the PIN" \
-		grep -q "could not remove from the token: .*id=%42%42.*no pin-source; give the PIN with --pin-file" "$LAST_ERR"
+		grep -q "could not remove from the token: .*id=%42%42.*no pin-source: give the PIN with --pin-file" "$LAST_ERR"
 	check "... and is still on the token" on_token web
 	t "kmc repair --pin-file" kmc repair --pin-file "$PINF"
 	check "... removes it" fails on_token web
