@@ -31,7 +31,8 @@
 /* A CA's items (ca:NAME/...): never a bundle's name. */
 #define CA_ITEM_PREFIX KMC_CA_ITEM_PREFIX
 
-int born_name_check(const char *name)
+/* The name rules and no trust: or ca: prefix. */
+static int born_prefix_check(const char *name)
 {
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX || kmc_name_check(name) < 0)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
@@ -41,6 +42,12 @@ int born_name_check(const char *name)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\": names that "
 			"begin with %s or %s are kept for trust stores and CAs",
 			name, TRUST_ITEM_PREFIX, CA_ITEM_PREFIX);
+	return 0;
+}
+
+int born_name_check(const char *name)
+{
+	KMC_GUARD(born_prefix_check(name));
 	return bundle_name_guard(name);
 }
 
@@ -292,7 +299,11 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	KMC_GUARD(writable(v));
 	if (!p->name)
 		return kmc_detail(KMC_E_NAME, "cert set needs the bundle's name");
-	KMC_GUARD(born_name_check(p->name));
+	/* A bundle that exists: one an earlier version's key gen made under
+	   a name now refused (web/meta) takes its certificate too, as its
+	   import --replace does (bundle_name_guard_existing()). */
+	KMC_GUARD(born_prefix_check(p->name));
+	KMC_GUARD(bundle_name_guard_existing(v, p->name));
 	if (!p->cert_file)
 		return kmc_detail(KMC_E_INVALID, "cert set needs the signed "
 			"certificate");

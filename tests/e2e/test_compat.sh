@@ -332,12 +332,18 @@ t_json "and the vault is healthy" '.healthy' rk status --json
 # is also srv's staged key), and a new bundle of such a name is refused.
 LV=$T/legacy
 lk() { "$KMC" --vault "$LV" "$@"; }
+# kg/key: a key gen's bundle (born=1, no certificate yet) of that time.
+mkdir -p "$T/items/kg"
+printf 'kg-key-password' >"$T/items/kg/pw"
+openssl pkey -in "$P/server.plain.key" -outform DER -out "$T/items/kg/key" 2>/dev/null
+printf 'keys_dir=\nconf=\nborn=1\n' >"$T/items/kg/meta"
 # shellcheck disable=SC2046
-check "old_vault writes bundles web/meta, app/key, srv and srv/.s" \
+check "old_vault writes bundles web/meta, app/key, srv, srv/.s and kg/key" \
 	"$OLD" "$LV" "$KMC_HOST_KEY" $(old_bundle web/meta "$P/server.plain.key" "$P/server.crt" "$KP") \
 	$(old_bundle app/key "$P/server.plain.key" "$P/server.crt" "$KP") \
 	$(old_bundle srv "$P/server.plain.key" "$P/server.crt" "$KP") \
-	$(old_bundle srv/.s "$P/server.plain.key" "$P/server.crt" "$KP")
+	$(old_bundle srv/.s "$P/server.plain.key" "$P/server.crt" "$KP") \
+	kg/key=1:"$T/items/kg/pw" kg/key/key=3:"$T/items/kg/key" kg/key/meta=6:"$T/items/kg/meta"
 t_out "web/meta's key password reads" "$KP" lk password get web/meta
 for n in web/meta app/key; do
 	t "import --replace renews bundle $n, made under a name now refused" \
@@ -346,6 +352,9 @@ for n in web/meta app/key; do
 	t_json "... its certificate is version 3 now" \
 		".[] | select(.name == \"$n/cert\") | .version == 3" lk list --json
 done
+t "cert set gives kg/key, a key gen's bundle of such a name, its certificate" \
+	lk cert set kg/key -s "$P/server.crt" -c "$P/ca.crt" -r "$P/ca.crl" --keys-dir "$T/lk-kg"
+t_json "... which cert info shows" '.[0].subject | test("CN=")' lk cert info kg/key --json
 t "import --stage of web/meta is taken too" \
 	lk import --name web/meta -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
 	-r "$P/ca.crl" --password-file "$T/kp" --stage
