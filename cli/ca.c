@@ -235,13 +235,14 @@ static int cmd_ca_revoke(cli_opts *a)
 	if (r < 0)
 		return r;
 	if (ca_opts.cert) {
-		r = kmc_ca_revoke_cert(v, a->argv[0], ca_opts.cert,
-			ca_opts.reason);
+		r = kmc_ca_revoke_cert_ex(v, a->argv[0], ca_opts.cert,
+			ca_opts.reason, serial);
 		if (r < 0)
 			return cli_fail(r, "ca revoke refused, nothing was "
 				"changed");
-		cli_note("CA %s revoked the certificate in %s; the next kmc ca "
-			"crl lists it", a->argv[0], ca_opts.cert);
+		cli_note("CA %s revoked the certificate in %s (serial %s); the "
+			"next kmc ca crl lists it", a->argv[0], ca_opts.cert,
+			serial);
 		return 0;
 	}
 	r = kmc_ca_revoke_ex(v, a->argv[0], a->argv[1], ca_opts.reason, &n,

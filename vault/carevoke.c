@@ -254,6 +254,12 @@ out:
 int kmc_ca_revoke_cert(kmc_vault *v, const char *ca, const char *path,
 	const char *reason)
 {
+	return kmc_ca_revoke_cert_ex(v, ca, path, reason, NULL);
+}
+
+int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca, const char *path,
+	const char *reason, char *ret_serial)
+{
 	AUDIT_OP(v, "kmc_ca_revoke_cert");
 	_cleanup_(ca_parts_free) ca_parts c = { 0 };
 	char serial[2 * CA_SERIAL_MAX + 1];
@@ -294,5 +300,8 @@ int kmc_ca_revoke_cert(kmc_vault *v, const char *ca, const char *path,
 		store_txn_abort(&t);
 		return r;
 	}
-	return store_txn_commit(&t);
+	KMC_GUARD(store_txn_commit(&t));
+	if (ret_serial)
+		memcpy(ret_serial, serial, strlen(serial) + 1);
+	return 0;
 }

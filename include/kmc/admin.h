@@ -1129,6 +1129,12 @@ KMC_API int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
 #define KMC_CA_CERT_FILE_NAME "@cert-file"
 KMC_API int kmc_ca_revoke_cert(kmc_vault *v, const char *ca,
 	const char *path, const char *reason) KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
+/* kmc_ca_revoke_cert_ex - kmc_ca_revoke_cert(), and *ret_serial
+   (KMC_SERIAL_TEXT_MAX bytes; may be NULL) gets the serial of the
+   certificate revoked, in the form kmc_ca_list() gives. */
+KMC_API int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca,
+	const char *path, const char *reason, char *ret_serial) KMC_MUST_CHECK
+	KMC_NONNULL(1, 2, 3);
 
 /*
  * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it

@@ -502,6 +502,7 @@ t_err 7 "ca revoke --cert of a file that is not there: refused, naming it" "nosu
 check "... nothing changed in the CA's record" test "$(kmc ca list root --json)" = "$before"
 t "ca revoke root --cert late.crt --reason keyCompromise" \
 	kmc ca revoke root --cert "$T/late.crt" --reason keyCompromise
+check "... naming its serial as ca list prints it" grep -q "late.crt (serial $late_serial);" "$LAST_ERR"
 kmc ca list root --json >"$T/o" 2>&1
 check "ca list shows late's serial revoked, under @cert-file" \
 	jq -e --arg s "$late_serial" '.[0].certificates[] | select(.serial == $s and
