@@ -191,6 +191,9 @@ int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 /* After EAGAIN on a non-blocking stdout: wait until it is writable. */
 int cli_wait_stdout(void);
+/* At start: a non-blocking stdout's stream made to wait while it is full
+   (tables and JSON printed whole, as secrets are). */
+int cli_stdout_waits(void);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
 	const cli_secret_src *src);

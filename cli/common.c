@@ -271,6 +271,53 @@ int cli_wait_stdout(void)
 	return r < 0 ? -1 : 0;
 }
 
+/* stdout's writes when it is non-blocking: all of buf, waiting while it
+   is full; -1 with errno set on any other fault (fflush reports it). */
+static ssize_t stdout_write_all(void *cookie, const char *buf, size_t len)
+{
+	size_t done = 0;
+
+	(void)cookie;
+	while (done < len) {
+		ssize_t n = write(STDOUT_FILENO, buf + done, len - done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+			    cli_wait_stdout() == 0)
+				continue;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * A standard output a parent made non-blocking: stdio would drop what
+ * does not fit at once (EAGAIN) and a table or JSON would end short. So
+ * stdout's stream then writes through stdout_write_all(), which waits for
+ * the reader as the secrets' write_out() does. 0, or -1 when the stream
+ * cannot be made (stdout is left as it was).
+ */
+int cli_stdout_waits(void)
+{
+	static cookie_io_functions_t io = { .write = stdout_write_all };
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+	FILE *f;
+
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return 0;
+	f = fopencookie(NULL, "w", io);
+	if (!f)
+		return -1;
+	if (isatty(STDOUT_FILENO))
+		(void)setvbuf(f, NULL, _IOLBF, 0);
+	stdout = f;
+	return 0;
+}
+
 /* Write all of buf to stdout; a closed pipe is an I/O fault. */
 int write_out(const void *buf, size_t len)
 {

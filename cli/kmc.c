@@ -208,6 +208,11 @@ int main(int argc, char **argv)
 		return EXIT_IO;
 	}
 	harden_process();
+	if (cli_stdout_waits() < 0) {
+		cli_note("standard output is non-blocking and no stream that "
+			"waits for it can be made: out of memory");
+		return EXIT_IO;
+	}
 	return finish_output(run(argc, argv));
 }
 
