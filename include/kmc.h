@@ -251,7 +251,10 @@ typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
 
 /*
  * Options for kmc_vault_open_ex() and kmc_vault_init(). Start from
- * KMC_OPTIONS_INIT so that fields added later read as unset.
+ * KMC_OPTIONS_INIT so that fields added later read as unset. As for
+ * every struct with a size: a field set past what the library knows
+ * (a caller built against a newer kmc.h) is refused with
+ * KMC_E_INVALID, never ignored.
  */
 typedef struct kmc_options {
 	size_t size;		/* sizeof(kmc_options) as the caller knew it */

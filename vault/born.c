@@ -186,6 +186,11 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 	int on_token = 0, r;
 
 	kmc_detail_clear();
+	if (tp) {
+		KMC_ENSURE(tp->size >= sizeof(*tp), KMC_E_INVALID);
+		KMC_GUARD(vault_params_known(tp, tp->size, sizeof(*tp),
+			"kmc_token_params"));
+	}
 	KMC_GUARD(subject_parse(subject, &subj));
 	if (san)
 		KMC_GUARD(san_parse(san, &gens));
@@ -289,6 +294,8 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	kmc_detail_clear();
 	KMC_ENSURE(p->size >= offsetof(kmc_import_params, trust_store) +
 		sizeof(p->trust_store), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_import_params"));
 	KMC_GUARD(writable(v));
 	if (!p->name)
 		return kmc_detail(KMC_E_NAME, "cert set needs the bundle's name");

@@ -439,6 +439,8 @@ int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,
 	if (!p)
 		p = &none;
 	KMC_ENSURE(p->size >= sizeof(size_t), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_rewrap_params"));
 	r = conf_collect(v, p->n_conf ? p->conf : NULL, p->n_conf, &l);
 	if (r == 0)
 		r = conf_read_all(&l, &f, &n);

@@ -1,7 +1,6 @@
 /*
  * paths.c - where things are: the default vault and host-key locations,
- * item names, the vault folder's checked open, the options a caller
- * passes (copied by size), and a hex printer. Calls nothing else in
+ * item names, the vault folder's checked open, and a hex printer. Calls nothing else in
  * vault/.
  */
 #include <dirent.h>
@@ -167,18 +166,6 @@ int kmc_default_vault_dir(char *buf, size_t size)
 int kmc_default_host_key(char *buf, size_t size)
 {
 	return default_path(KMC_DEFAULT_HOST_KEY, buf, size);
-}
-
-/*
- * A caller built against an older header passes a smaller kmc_options:
- * copy what it has and leave the rest unset, never read past its size.
- */
-void vault_options_copy(const kmc_options *in, kmc_options *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (in)
-		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
-	out->size = sizeof(*out);
 }
 
 /* ---------------------------------------------------------------- */

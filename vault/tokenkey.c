@@ -409,6 +409,8 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 
 	kmc_detail_clear();
 	KMC_ENSURE(tp->size >= sizeof(*tp) && tp->uri, KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(tp, tp->size, sizeof(*tp),
+		"kmc_token_params"));
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(born_name_check(name));

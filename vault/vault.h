@@ -193,8 +193,18 @@ KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
 KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
 	KMC_MUST_CHECK;
 
+/* params.c: a caller's struct of the size it was built with. The bytes
+   of p past the known ones this library reads must be 0: a field of a
+   newer kmc.h set, which this library cannot honour, is refused
+   (KMC_E_INVALID naming type and the byte) rather than ignored. */
+KMC_INTERNAL int vault_params_known(const void *p, size_t given,
+	size_t known, const char *type) KMC_MUST_CHECK;
+/* kmc_options in copied into *out: a smaller one's missing fields unset;
+   a larger one's as vault_params_known() takes it. */
+KMC_INTERNAL int vault_options_copy(const kmc_options *in, kmc_options *out)
+	KMC_MUST_CHECK;
+
 /* paths.c */
-KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
 KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
 KMC_INTERNAL int vault_env_host_key(char buf[PATH_MAX], const char **ret)
 	KMC_MUST_CHECK;
