@@ -30,7 +30,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "audit.h"
@@ -455,17 +454,6 @@ static void log_leave(kmc_vault *v, tail *t, int keep)
 	t->fd = -1;
 }
 
-/* Whether n bytes at offset size would pass RLIMIT_FSIZE: SIGXFSZ, whose
-   default kills a server that reads a secret (a library must not change
-   its handling; kmc ignores it). Not written then, as on a full disk. */
-static int past_fsize_limit(off_t size, size_t n)
-{
-	struct rlimit rl;
-
-	return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		(rlim_t)size + n > rl.rlim_cur;
-}
-
 /* Write one record at the end; on failure cut the file back. */
 static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 {
@@ -479,8 +467,9 @@ static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": a record of "
 			"more than %u bytes", v->dir, AUDIT_LINE_MAX);
 	}
-	r = past_fsize_limit(t->size, b->n) ? -EFBIG :
-		kmc_write_full(t->fd, b->s, b->n);
+	/* Past RLIMIT_FSIZE: not written (kmc_write_full), as on a full
+	   disk, rather than SIGXFSZ killing a server reading a secret. */
+	r = kmc_write_full(t->fd, b->s, b->n);
 	if (r == 0 && !rec->no_sync && fdatasync(t->fd) < 0)
 		r = -errno;
 	if (r < 0) {
