@@ -321,22 +321,8 @@ int cli_stdout_waits(void)
 /* Write all of buf to stdout; a closed pipe is an I/O fault. */
 int write_out(const void *buf, size_t len)
 {
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-			    cli_wait_stdout() == 0)
-				continue;
-			return cli_fail(-errno, "writing to standard output");
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (stdout_write_all(NULL, buf, len) < 0)
+		return cli_fail(-errno, "writing to standard output");
 	return 0;
 }
 
