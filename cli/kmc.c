@@ -208,6 +208,13 @@ int main(int argc, char **argv)
 		return EXIT_IO;
 	}
 	harden_process();
+	/* Before anything reaches OpenSSL: the copies of keys it frees
+	   inside its decoders and encoders are wiped, not left in the heap
+	   (docs/threat-model.md, Memory). */
+	if (kmc_openssl_wipe_frees() < 0) {
+		cli_note("%s", kmc_error_detail());
+		return EXIT_FAIL;
+	}
 	if (cli_stdout_waits() < 0) {
 		cli_note("standard output is non-blocking and no stream that "
 			"waits for it can be made: out of memory");
