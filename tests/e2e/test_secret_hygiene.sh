@@ -412,7 +412,10 @@ fi
 # helper key_residue loads a key (kmc_key_load, EVP_PKEY_free), builds an
 # SSL_CTX (kmc_ssl_ctx_use, SSL_CTX_free) and reads a password
 # (kmc_item_get, kmc_secret_free); the control is the same helper without
-# the call, whose core does hold the key, so the search can fail.
+# the call, whose core does hold the key, so the search can fail (with
+# OpenSSL 3.0, as Debian 12 ships it: an OpenSSL that came to wipe these
+# copies itself would fail that control, and the checks would then have
+# nothing left to find).
 # core_lacks_hex CORE HEX: CORE exists and does not hold HEX.
 core_lacks_hex() { [ -s "$1" ] && lacks_hex "$1" "$2"; }
 if [ -n "${ASAN_OPTIONS:-}" ]; then
