@@ -212,7 +212,9 @@ int main(int argc, char **argv)
 	   inside its decoders and encoders are wiped, not left in the heap
 	   (docs/threat-model.md, Memory). */
 	if (kmc_openssl_wipe_frees() < 0) {
-		cli_note("%s", kmc_error_detail());
+		cli_note("OpenSSL was used in this process before kmc started "
+			"(by a preloaded library?), so it can no longer be made to "
+			"wipe the memory it frees; nothing was done");
 		return EXIT_FAIL;
 	}
 	if (cli_stdout_waits() < 0) {
