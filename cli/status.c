@@ -477,5 +477,6 @@ const command cli_cmd_list = {
 	"list", NULL, cmd_list, CLI_JSON | CLI_UNLOCK, .min_operands = 0, 0,
 	"list [--json]",
 	"List items: name, type, version, size and when it was stored.\n"
-	"Nothing is decrypted."
+	"Nothing is decrypted.",
+	.keyless = 1,
 };

@@ -458,19 +458,25 @@ elif command -v gdb >/dev/null; then
 	check "a password item for it" "$KMC" --vault "$RK" password set pw \
 		--password-file "$PWF"
 
-	# kmc refuses to run where it cannot install that allocator: after a
-	# preloaded library used OpenSSL in its constructor.
+	# A command that hands a key to OpenSSL refuses to run where it cannot
+	# install that allocator: after a preloaded library used OpenSSL in
+	# its constructor. The readers of a server's boot (password get,
+	# decrypt, list), which hand it no key, leave the allocator alone and
+	# run.
 	EARLY=$T/ossl_early.so
 	check "a library that uses OpenSSL in its constructor builds" \
 		cc -shared -fPIC -Wall -Wextra -Werror -o "$EARLY" \
 		"$KMC_TOP/tests/e2e/ossl_early.c" -lcrypto
-	t_out "control: without it, kmc password get prints the password" \
-		"$PW_ITEM" "$KMC_BUILD/kmc" --vault "$RK" password get pw
-	t_err 1 "with it preloaded kmc refuses to run, and says why" \
+	t "control: without it, kmc unwrap writes the key" \
+		"$KMC_BUILD/kmc" --vault "$RK" unwrap server --out "$T/early0.pem"
+	t_err 1 "with it preloaded kmc unwrap refuses to run, and says why" \
 		'OpenSSL was used in this process before kmc started.*nothing was done' \
-		env LD_PRELOAD="$EARLY" "$KMC_BUILD/kmc" --vault "$RK" password get pw
-	cp "$OUT" "$T/early.out"
-	check "... and prints no password" lacks_text "$T/early.out" "$PW_ITEM"
+		env LD_PRELOAD="$EARLY" "$KMC_BUILD/kmc" --vault "$RK" unwrap server \
+		--out "$T/early.pem"
+	check "... and writes no key" [ ! -e "$T/early.pem" ]
+	t_out "kmc password get, which hands OpenSSL no key, still prints the password" \
+		"$PW_ITEM" env LD_PRELOAD="$EARLY" "$KMC_BUILD/kmc" --vault "$RK" \
+		password get pw
 	check "control: key_residue without the wipe, a core at exit" \
 		core_at_exit "$T/plain.core" "$T/plain.out" "$RES" plain "$RK" server pw
 	check "control: its core holds the key OpenSSL freed (the search finds it)" \
