@@ -267,9 +267,14 @@ typedef struct audit_line {
 } audit_line;
 
 /* Parse the fixed frame of a record line: {"v":1,"seq":N, ... ,"prev":
-   "<hex>","mac":"<hex>"}. Returns 0 or KMC_E_CORRUPT. */
+   "<hex>","mac":"<hex>"}. Returns 0, KMC_E_VERSION (a line that starts
+   {"v":N, with N above AUDIT_FORMAT_VERSION, of any length: a newer
+   kmcvault wrote it) or KMC_E_CORRUPT. */
 KMC_INTERNAL int audit_line_parse(const char *text, size_t len,
 	audit_line *ret) KMC_MUST_CHECK;
+/* The N of a line that starts {"v":N, : 0 or KMC_E_CORRUPT. */
+KMC_INTERNAL int audit_line_version(const char *text, size_t len,
+	uint64_t *ret) KMC_MUST_CHECK;
 /* The number after "key": at the top level of a record; KMC_E_NOT_FOUND. */
 KMC_INTERNAL int audit_line_u64(const char *text, size_t len,
 	const char *key, uint64_t *ret) KMC_MUST_CHECK;

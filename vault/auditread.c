@@ -269,6 +269,20 @@ static int unhex(const char *p, uint8_t *out, size_t n)
 	return 0;
 }
 
+int audit_line_version(const char *text, size_t len, uint64_t *ret)
+{
+	static const char vhead[] = "{\"v\":";
+	const char *p;
+	uint64_t v;
+
+	KMC_ENSURE(len > strlen(vhead) &&
+		memcmp(text, vhead, strlen(vhead)) == 0, KMC_E_CORRUPT);
+	KMC_GUARD(parse_u64(text + strlen(vhead), text + len, &v, &p));
+	KMC_ENSURE(p < text + len && *p == ',', KMC_E_CORRUPT);
+	*ret = v;
+	return 0;
+}
+
 int audit_line_parse(const char *text, size_t len, audit_line *ret)
 {
 	static const char head[] = "{\"v\":1,\"seq\":";
@@ -279,6 +293,13 @@ int audit_line_parse(const char *text, size_t len, audit_line *ret)
 	const char *p;
 	audit_line l;
 
+	uint64_t v;
+
+	/* The version before the length it governs: a record of a newer
+	   version may be longer, and is refused as newer, not damaged. */
+	if (audit_line_version(text, len, &v) == 0 &&
+	    v > AUDIT_FORMAT_VERSION)
+		return KMC_E_VERSION;
 	KMC_ENSURE(len >= strlen(head) + tail + ptail && len < AUDIT_LINE_MAX,
 		KMC_E_CORRUPT);
 	KMC_ENSURE(memcmp(text, head, strlen(head)) == 0, KMC_E_CORRUPT);
@@ -442,7 +463,16 @@ static int one_line(walk *w, const char *file, size_t lineno,
 	uint64_t v;
 	int r;
 
-	if (audit_line_parse(text, len, &l) < 0)
+	r = audit_line_parse(text, len, &l);
+	if (r == KMC_E_VERSION) {
+		if (audit_line_version(text, len, &v) < 0)
+			v = 0;	/* not reached: the parse read it */
+		return kmc_detail(r, "%s/%s line %zu: an audit record of "
+			"version %" PRIu64 ", and this kmc reads version %d "
+			"only: a newer kmcvault wrote it", w->dir, file, lineno,
+			v, AUDIT_FORMAT_VERSION);
+	}
+	if (r < 0)
 		return broken(w, file, lineno, 0, "not an audit record");
 	if (w->have_prev && l.seq != w->st.head_seq + 1) {
 		char what[96];

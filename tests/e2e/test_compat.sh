@@ -215,6 +215,32 @@ N5=$T/newer-store
 "$OLD" --store-format 3 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
 refused "$N5" "list: an item store of format 3 is refused" 'items\.mdb.*format 3.*1 and 2' \
 	"$KMC" --vault "$N5" list
+# A trust store record (type 7) whose one certificate has flags FLAGS
+# (docs/format.md, *Trust stores*): bit 2 is none this kmc knows.
+openssl x509 -in "$P/ca.crt" -outform DER -out "$T/ca.der"
+trust_rec() { # trust_rec FLAGS OUT
+	local n
+	n=$(stat -c %s "$T/ca.der")
+	{
+		printf '\x01\x00\x00\x01\x02ca'
+		# shellcheck disable=SC2059
+		printf "\\x$(printf %02x "$1")"
+		# shellcheck disable=SC2059
+		printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) \
+			$((n >> 8 & 255)) $((n & 255)))"
+		cat "$T/ca.der"
+	} >"$2"
+}
+trust_rec 0 "$T/items/trust0"
+trust_rec 4 "$T/items/trust4"
+"$OLD" "$T/trust-flag0" "$KMC_HOST_KEY" trust:default=7:"$T/items/trust0" 2>/dev/null
+check "trust list: a trust store record built from the format reads" \
+	bash -c '"$1" --vault "$2" trust list | grep -q "^default  *ca "' _ "$KMC" "$T/trust-flag0"
+N7=$T/newer-trust-flag
+"$OLD" "$N7" "$KMC_HOST_KEY" trust:default=7:"$T/items/trust4" 2>/dev/null
+refused "$N7" "trust list: a certificate flag this kmc does not know is refused as newer, naming the item" \
+	'trust:default: a certificate has flags that this kmc \(trust store record version 1\) does not know: a newer kmcvault wrote it' \
+	"$KMC" --vault "$N7" trust list
 refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
 	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"
 t "a backup of the old vault" kmc backup --out "$T/bk"
