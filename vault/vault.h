@@ -203,7 +203,7 @@ KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
 KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
 	const char **base);
 /* The value of key in a bundle's NAME/meta item ("key=value" lines)
-   into buf; KMC_E_CORRUPT when absent or too long. */
+   into buf; KMC_E_CORRUPT when absent, too long or holding a NUL. */
 KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
 	char *buf, size_t size) KMC_MUST_CHECK;
 

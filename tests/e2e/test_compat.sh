@@ -241,6 +241,31 @@ N7=$T/newer-trust-flag
 refused "$N7" "trust list: a certificate flag this kmc does not know is refused as newer, naming the item" \
 	'trust:default: a certificate has flags that this kmc \(trust store record version 1\) does not know: a newer kmcvault wrote it' \
 	"$KMC" --vault "$N7" trust list
+# A token key record (type 9, docs/format.md, *Keys on a token*) is text:
+# one holding a NUL is damaged (exit 4), never read short to the NUL
+# (here a URI "pkcs11:token=a" that names another key than the record).
+printf 'pw' >"$T/items/tkpw"
+tk_rec() { # tk_rec SEP OUT: the record, SEP between the URI's two parts
+	{
+		printf 'kmc-token-key=1\nuri=pkcs11:token=a%b;object=b\ntype=p256\nspki=' "$1"
+		openssl x509 -in "$P/ca.crt" -noout -pubkey | openssl pkey -pubin -outform DER | base64 -w0
+		printf '\n'
+	} >"$2"
+}
+tk_rec '' "$T/items/tk-good"
+tk_rec '\0' "$T/items/tk-nul"
+"$OLD" "$T/tk-good" "$KMC_HOST_KEY" web=1:"$T/items/tkpw" web/key=9:"$T/items/tk-good" 2>/dev/null
+t_err 9 "unwrap: a key on a token (a record built from the format) is refused, naming its URI" \
+	'the key of web lives on a PKCS#11 token \(pkcs11:token=a;object=b\)' \
+	"$KMC" --vault "$T/tk-good" unwrap web
+N8=$T/token-key-nul
+"$OLD" "$N8" "$KMC_HOST_KEY" web=1:"$T/items/tkpw" web/key=9:"$T/items/tk-nul" 2>/dev/null
+for cmd in "unwrap web" "csr web --subject /CN=web"; do
+	# shellcheck disable=SC2086
+	refused "$N8" "$cmd: a token key record holding a NUL is damaged, never read short" \
+		'item web/key: not a token key record of format 1' "$KMC" --vault "$N8" $cmd
+	check "... the URI cut at the NUL is not named" bash -c '! grep -q "token=a)" "$1"' _ "$LAST_ERR"
+done
 refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
 	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"
 t "a backup of the old vault" kmc backup --out "$T/bk"
