@@ -43,7 +43,8 @@ static int cmd_repair(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
 	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
-	int r;
+	uint64_t trust_files = 0;
+	int r, failed = 0;
 
 	r = open_vault(a, KMC_OPEN_WRITE | (repair_opts.accept_rollback ?
 		KMC_OPEN_ACCEPT_ROLLBACK : 0), &v);
@@ -55,6 +56,16 @@ static int cmd_repair(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "destroying the keys on a token the vault "
 			"lists as waiting");
+	/* A restore cut off that this open finished: the trust sync files
+	   it wrote again, or the one it could not (said, and the exit). */
+	r = kmc_restore_note(v, &trust_files);
+	if (r < 0)
+		failed = cli_fail(r, "finishing the restore");
+	else if (trust_files)
+		cli_note("%s: finished a restore that was cut off: %" PRIu64
+			" trust sync file(s) written again to hold the restored "
+			"trust stores: reload the servers that read them",
+			kmc_vault_dir(v), trust_files);
 	/* The status waits for writers: let go of ours first. */
 	snprintf(dir, sizeof(dir), "%s", kmc_vault_dir(v));
 	kmc_vault_close(TAKE_VAULT(v));
@@ -69,6 +80,8 @@ static int cmd_repair(cli_opts *a)
 		cli_note("%s: %" PRIu64 " key%s on a token still waiting to be "
 			"destroyed (kmc repair tries again)", dir,
 			st.token_destroys, st.token_destroys == 1 ? "" : "s");
+	if (failed)
+		return failed;
 	return status_healthy(&st) ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
 
@@ -82,7 +95,8 @@ const command cli_cmd_repair = {
 	"off, finish a binding (kmc.bind) left pending, and destroy the keys\n"
 	"on a token a cut-off change left (killed after its commit, or a\n"
 	"key gen or import killed before it), each one no record of the\n"
-	"vault names. Exits 4 if\n"
+	"vault names. A restore it finishes writes the trust sync files\n"
+	"again; one it cannot write is an error (exit 5 or 6). Exits 4 if\n"
 	"something is still wrong. --accept-rollback: where the item store,\n"
 	"the keystores or the whole folder are older than kmc.bind (or the\n"
 	"state file beside the host key) says the vault last was, which an\n"

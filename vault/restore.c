@@ -238,16 +238,12 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 		/* The files kmc trust sync keeps equal to a trust store are
 		   outside the vault: the open that finished the restore wrote
 		   them again from the restored stores. */
-		info->trust_files = v->trust_resynced;
 		info->trust_files_left = v->trust_left;
-		r = v->trust_resync_err;
+		r = kmc_restore_note(v, &info->trust_files);
 		if (r < 0) {
-			snprintf(d, sizeof(d), "%s", v->trust_resync_detail ?
-				v->trust_resync_detail : kmc_strerror(r));
+			snprintf(d, sizeof(d), "%s", kmc_error_detail());
 			kmc_vault_close(v);
-			return kmc_detail(r, "%s: restored, but a trust sync "
-				"file still holds the trust store as it was "
-				"before the restore: %s", dir, d);
+			return kmc_detail(r, "%s", d);
 		}
 		kmc_vault_close(v);
 		return 0;

@@ -443,6 +443,21 @@ KMC_API int kmc_vault_restore(const char *dir, const char *from,
 	const kmc_options *opts, kmc_backup_info *ret_info)
 	KMC_MUST_CHECK KMC_NONNULL(2);
 
+/*
+ * kmc_restore_note - when the writable open of v finished a restore cut
+ * off after its commit mark (kmc repair after a killed kmc restore), the
+ * trust sync files it wrote again (kmc_trust_sync(), as kmc_vault_restore()
+ * writes them): *ret_files (may be NULL) counts them. The open itself
+ * succeeds when one cannot be written (the vault is restored); this
+ * says so. Returns 0 (also when the open finished no restore: *ret_files
+ * 0), or the error of the file that could not be written (KMC_E_PERM, a
+ * link or a file others may write; -errno) with a detail that says the
+ * restore is made and names the file, which still holds the trust store
+ * as it was before the restore.
+ */
+KMC_API int kmc_restore_note(const kmc_vault *v, uint64_t *ret_files)
+	KMC_MUST_CHECK KMC_NONNULL(1);
+
 /* ---------------------------------------------------------------- */
 /* Importing certificates and keys (certImport)                      */
 

@@ -279,6 +279,40 @@ t_err 5 "a CA file turned into a link: the restore says it is made but the file 
 	"$KMC" --vault "$SV" restore "$T/sv-bk"
 check "... and the link's target is left alone" grep -q '^# two$' "$T/srv/real.pem"
 t "... the vault is restored and healthy" "$KMC" --vault "$SV" status
+# A restore killed after its commit mark is finished by kmc repair, which
+# writes the trust sync files then: one it cannot write fails the repair
+# with the restore's own message (exit 5), not only in the audit log; one
+# it writes is said. (The shim's runs are of the binary itself, also under
+# memcheck: they only set the scene.)
+rm "$T/srv/ca.pem" && mv "$T/srv/real.pem" "$T/srv/ca.pem"
+SO=$KMC_BUILD/tests/faultinject.so
+mark_step() { # the shim's step that renames the restore's commit mark in place
+	LD_PRELOAD=$SO KMC_FAULT_TRACE=1 "$KMC_BUILD/kmc" --vault "$SV" restore "$T/sv-bk" 2>&1 |
+		sed -n 's/^faultinject: #\([0-9]*\) renameat \.kmc-restore$/\1/p'
+}
+"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+M=$(mark_step)
+check "the shim finds the step that puts the restore's mark in place" test -n "$M"
+killed_restore() {
+	"$KMC" --vault "$SV" trust add two "$T/ca2.crt" 2>/dev/null
+	{ LD_PRELOAD=$SO KMC_FAULT_AT=$((M + 1)) KMC_FAULT_KILL=1 \
+		"$KMC_BUILD/kmc" --vault "$SV" restore "$T/sv-bk" >/dev/null 2>&1; } 2>/dev/null
+	test -e "$SV/.kmc-restore"
+}
+check "a restore killed just after its commit mark leaves the mark" killed_restore
+t_err 0 "kmc repair finishes it and says the CA file was written again" \
+	'finished a restore that was cut off: 1 trust sync file\(s\) written again .*reload the servers' \
+	"$KMC" --vault "$SV" repair
+check "... which no longer holds the CA the restored store does not list" \
+	bash -c '! grep -q "^# two$" "$1" && grep -q "^# one$" "$1"' _ "$T/srv/ca.pem"
+check "a restore killed again just after its commit mark" killed_restore
+mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
+t_err 5 "kmc repair finishing it cannot write the CA file (a link): it says so and fails" \
+	"finishing the restore: .*restored, but a trust sync file still holds the trust store as it was before the restore: .*srv/ca.pem is a symbolic link" \
+	"$KMC" --vault "$SV" repair
+check "... the link's target is left alone" grep -q '^# two$' "$T/srv/real.pem"
+check "... and the restore is finished: no mark left" test ! -e "$SV/.kmc-restore"
+t "... the vault is restored and healthy" "$KMC" --vault "$SV" status
 
 # ---- backups while servers read and a writer writes -----------------------------------
 
