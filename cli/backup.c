@@ -65,6 +65,15 @@ static int cmd_backup(cli_opts *a)
 		" items) to %s; it opens only with one of the vault's "
 		"protectors (host key, passphrase, token, recovery key)",
 		info.vault_id, info.generation, info.items, bo->out);
+	if (info.leftovers_removed)
+		cli_note("removed %" PRIu64 " hidden folder(s) (.NAME.backup-*) "
+			"that killed backups of this vault left beside %s",
+			info.leftovers_removed, bo->out);
+	if (info.leftovers_kept)
+		cli_note("%" PRIu64 " hidden folder(s) named as a killed "
+			"backup's (.NAME.backup-*) beside %s are not provably this "
+			"vault's and were left as they are: look at them, and "
+			"remove those of no use", info.leftovers_kept, bo->out);
 	if (a->json) {
 		json_backup_info(stdout, bo->out, &info, 0);
 		if (fflush(stdout) != 0)

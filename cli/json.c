@@ -96,6 +96,10 @@ void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 		fprintf(f, ",\"cas\":%" PRIu64 ",\"trust_files\":%" PRIu64
 			",\"trust_files_left\":%" PRIu64, i->cas, i->trust_files,
 			i->trust_files_left);
+	} else {
+		fprintf(f, ",\"leftovers_removed\":%" PRIu64
+			",\"leftovers_kept\":%" PRIu64, i->leftovers_removed,
+			i->leftovers_kept);
 	}
 	fprintf(f, "}\n");
 }

@@ -382,6 +382,14 @@ typedef struct kmc_backup_info {
 					   that held no vault: those files that
 					   differ from the restored stores, left
 					   as they are */
+	/* Backup only: */
+	uint64_t leftovers_removed;	/* hidden folders killed backups of
+					   this vault left beside dir
+					   (.NAME.backup-XXXXXXXXXXXX),
+					   removed */
+	uint64_t leftovers_kept;	/* folders so named beside dir that
+					   are not provably such a leftover of
+					   this vault: left as they are */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
@@ -395,8 +403,12 @@ typedef struct kmc_backup_info {
  * until it is done. The folder is built as a hidden sibling
  * (.NAME.backup-XXXXXXXXXXXX), checked against its manifest and renamed
  * into place: a failure leaves no dir, and a kill leaves at most the
- * hidden sibling. dir is never overwritten. *ret_info (may be NULL)
- * describes the backup.
+ * hidden sibling. dir is never overwritten. Once the backup is made, the
+ * hidden folders killed backups of this vault left in dir's parent are
+ * removed: each one that holds only the files a backup writes and a
+ * keystore naming this vault's id (ret_info->leftovers_removed);
+ * others of such a name are left and counted (leftovers_kept).
+ * *ret_info (may be NULL) describes the backup.
  *
  * Returns 0; KMC_E_INVALID (ret_info->size is 0: nothing is done),
  * KMC_E_READONLY (a handle without the writer lock),

@@ -42,6 +42,48 @@ check "... which is whole" test -f "$T/empty/backup.manifest"
 t_err 7 "a backup into a folder whose parent is missing fails" 'parent folder' kmc backup --out "$T/no/such"
 t_err 2 "kmc backup without --out is a usage error" 'usage: kmc backup --out DIR' kmc backup
 
+# ---- what killed backups left ---------------------------------------------------------
+
+# A killed backup leaves its hidden build folder, a ciphertext copy of the
+# vault. The next backup into the same parent folder removes each one it
+# can prove is this vault's (only a backup's files, a keystore naming this
+# vault), and leaves and counts anything else so named.
+L=$T/left
+mkdir -m 700 "$L"
+OV=$T/other-vault
+"$KMC" --vault "$OV" init 2>/dev/null
+"$KMC" --vault "$OV" backup --out "$L/o0" 2>/dev/null
+kmc backup --out "$L/b0" 2>/dev/null
+cp -a "$L/b0" "$L/.b1.backup-0123456789ab"	# whole, before its rename
+cp -a "$L/b0" "$L/.b0.backup-aaaaaaaaaaaa"
+rm "$L/.b0.backup-aaaaaaaaaaaa/items.mdb" "$L/.b0.backup-aaaaaaaaaaaa/backup.manifest"
+cp "$L/b0/items.mdb" "$L/.b0.backup-aaaaaaaaaaaa/.items.mdb.tmp-0a0b0c0d0e0f"	# killed mid-copy
+cp -a "$L/o0" "$L/.o0.backup-bbbbbbbbbbbb"	# another vault's
+mkdir -m 700 "$L/.e.backup-cccccccccccc"	# empty: no proof whose
+cp -a "$L/b0" "$L/.x.backup-dddddddddddd" && echo mine >"$L/.x.backup-dddddddddddd/notes"
+cp -a "$L/b0" "$L/keep" && ln -s keep "$L/.l.backup-eeeeeeeeeeee"	# a link
+cp -a "$L/b0" "$L/.b2.backup-ffffffffffff" && chmod 755 "$L/.b2.backup-ffffffffffff"
+cp -a "$L/b0" "$L/.b3.backup-0123456789AB"	# not its name: upper-case hex
+before_others=$(cd "$L" && find .o0.backup-* .e.backup-* .x.backup-* .l.backup-* keep .b2.backup-* .b3.backup-* \
+	-printf '%p %y %m\n' | sort && find .o0.backup-* .x.backup-* keep .b2.backup-* .b3.backup-* -type f -print0 |
+	sort -z | xargs -0 sha256sum)
+t_err 0 "a backup removes the folders killed backups of this vault left, and says so" \
+	'removed 2 hidden folder\(s\) \(\.NAME\.backup-\*\) that killed backups of this vault left beside' \
+	kmc backup --out "$L/b3" --json
+cp "$OUT" "$T/left.json"
+check "... the whole one and the one killed mid-copy are gone" \
+	test ! -e "$L/.b1.backup-0123456789ab" -a ! -e "$L/.b0.backup-aaaaaaaaaaaa"
+check "... it names the others it left as they are" \
+	grep -q '5 hidden folder(s) named as a killed backup.s .* are not provably this vault.s and were left as they are' "$LAST_ERR"
+check "... --json counts both" jq -e '.leftovers_removed == 2 and .leftovers_kept == 5' "$T/left.json"
+check "... and every other folder, file and link is as it was" \
+	test "$(cd "$L" && find .o0.backup-* .e.backup-* .x.backup-* .l.backup-* keep .b2.backup-* .b3.backup-* \
+	-printf '%p %y %m\n' | sort && find .o0.backup-* .x.backup-* keep .b2.backup-* .b3.backup-* -type f -print0 |
+	sort -z | xargs -0 sha256sum)" = "$before_others"
+check "... and the new backup is whole" test -f "$L/b3/backup.manifest"
+t_err 0 "the next backup finds none of its own left" 'left as they are' kmc backup --out "$L/b4"
+check "... and says nothing of removing" bash -c '! grep -q "^kmc: removed" "$1"' _ "$LAST_ERR"
+
 # ---- round trip -----------------------------------------------------------------------
 
 kmc password set a --password-file "$T/two" 2>/dev/null
