@@ -43,8 +43,7 @@ static int cmd_repair(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
 	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
-	uint64_t trust_files = 0;
-	int r, failed = 0;
+	int r, failed;
 
 	r = open_vault(a, KMC_OPEN_WRITE | (repair_opts.accept_rollback ?
 		KMC_OPEN_ACCEPT_ROLLBACK : 0), &v);
@@ -56,16 +55,9 @@ static int cmd_repair(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "destroying the keys on a token the vault "
 			"lists as waiting");
-	/* A restore cut off that this open finished: the trust sync files
-	   it wrote again, or the one it could not (said, and the exit). */
-	r = kmc_restore_note(v, &trust_files);
-	if (r < 0)
-		failed = cli_fail(r, "finishing the restore");
-	else if (trust_files)
-		cli_note("%s: finished a restore that was cut off: %" PRIu64
-			" trust sync file(s) written again to hold the restored "
-			"trust stores: reload the servers that read them",
-			kmc_vault_dir(v), trust_files);
+	/* A restore cut off that this open finished: a trust sync file it
+	   could not write fails the repair (the open said which). */
+	failed = restore_exit(v);
 	/* The status waits for writers: let go of ours first. */
 	snprintf(dir, sizeof(dir), "%s", kmc_vault_dir(v));
 	kmc_vault_close(TAKE_VAULT(v));

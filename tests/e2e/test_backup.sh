@@ -343,18 +343,27 @@ killed_restore() {
 }
 check "a restore killed just after its commit mark leaves the mark" killed_restore
 t_err 0 "kmc repair finishes it and says the CA file was written again" \
-	'finished a restore that was cut off: 1 trust sync file\(s\) written again .*reload the servers' \
+	'finished a restore that was cut off in .*: 1 trust sync file\(s\) written again .*reload the servers' \
 	"$KMC" --vault "$SV" repair
 check "... which no longer holds the CA the restored store does not list" \
 	bash -c '! grep -q "^# two$" "$1" && grep -q "^# one$" "$1"' _ "$T/srv/ca.pem"
 check "a restore killed again just after its commit mark" killed_restore
 mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
 t_err 5 "kmc repair finishing it cannot write the CA file (a link): it says so and fails" \
-	"finishing the restore: .*restored, but a trust sync file still holds the trust store as it was before the restore: .*srv/ca.pem is a symbolic link" \
+	"finishing a restore that was cut off: .*restored, but a trust sync file still holds the trust store as it was before the restore: .*srv/ca.pem is a symbolic link" \
 	"$KMC" --vault "$SV" repair
 check "... the link's target is left alone" grep -q '^# two$' "$T/srv/real.pem"
 check "... and the restore is finished: no mark left" test ! -e "$SV/.kmc-restore"
 t "... the vault is restored and healthy" "$KMC" --vault "$SV" status
+# Any writable open finishes such a restore; the command says the same
+# and goes on (its own work is made).
+rm "$T/srv/ca.pem" && mv "$T/srv/real.pem" "$T/srv/ca.pem"
+check "a restore killed again just after its commit mark" killed_restore
+mv "$T/srv/ca.pem" "$T/srv/real.pem" && ln -s real.pem "$T/srv/ca.pem"
+t_err 0 "password set, the writer that finishes it, says the CA file was not written" \
+	"finishing a restore that was cut off: .*srv/ca.pem is a symbolic link" \
+	"$KMC" --vault "$SV" password set late --password-file "$T/one"
+check "... and the restore is finished: no mark left" test ! -e "$SV/.kmc-restore"
 
 # ---- backups while servers read and a writer writes -----------------------------------
 
