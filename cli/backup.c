@@ -123,6 +123,18 @@ static int cmd_restore(cli_opts *a)
 			"grow); those issued after it are unknown to them (kmc ca "
 			"revoke CA --cert FILE revokes one)",
 			info.cas);
+	if (info.mk_lost_first) {
+		int many = info.mk_lost_last > info.mk_lost_first;
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), many ? "%" PRIu32 " to %" PRIu32 :
+			"%" PRIu32, info.mk_lost_first, info.mk_lost_last);
+		cli_note("master key%s %s of the vault replaced, made after the "
+			"backup, %s gone: kmc:v1: strings sealed with %s no longer "
+			"decrypt, and the next kmc mk rotate makes a new key %"
+			PRIu32, many ? "s" : "", ids, many ? "are" : "is",
+			many ? "them" : "it", info.mk_lost_first);
+	}
 	if (info.trust_files)
 		cli_note("%" PRIu64 " trust sync file(s) written again to hold "
 			"the restored trust stores (kmc trust list names them): "

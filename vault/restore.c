@@ -289,6 +289,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 	uint64_t gen = 0;
 	size_t len;
 	int r, found = 0, created = 0, staged = 0, published;
+	uint32_t mk_max = 0, bk_max = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(backup_info_check(ret));
@@ -382,9 +383,20 @@ int kmc_vault_restore(const char *dir, const char *from,
 		goto fail;
 	kmc_detail_clear();
 	info.replaced_generation = found ? gen : 0;
+	/* Master keys made after the backup go with the keystore it
+	   replaces: said, as strings sealed with them stop decrypting. */
+	if (found && vault_peek_mk_max(dirfd, dir, &mk_max) < 0)
+		mk_max = 0;
+	kmc_detail_clear();
 
 	staged = 1;
 	r = restore_stage(dirfd, bfd, from, &m, &sfd);
+	if (r == 0 && vault_peek_mk_max(sfd, from, &bk_max) == 0 &&
+	    mk_max > bk_max) {
+		info.mk_lost_first = bk_max + 1;
+		info.mk_lost_last = mk_max;
+	}
+	kmc_detail_clear();
 	if (r == 0)
 		r = verify_staged(dir, from, opts, &info, &akey);
 	/* The verifying open made a reader table in the stage: not moved. */

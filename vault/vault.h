@@ -293,6 +293,11 @@ KMC_INTERNAL int vault_peek(int dirfd, const char *dir,
 	uint8_t id[KS_VAULT_ID_LEN], uint64_t *ret_generation, int *ret_found)
 	KMC_MUST_CHECK;
 
+/* The highest master-key id of that keystore (ids are in the clear);
+ * 0 when there is none. */
+KMC_INTERNAL int vault_peek_mk_max(int dirfd, const char *dir,
+	uint32_t *ret_max) KMC_MUST_CHECK;
+
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The keys of master key id, looked for again in the keystores when it
    was made after the handle opened; NULL when no keystore holds it. */

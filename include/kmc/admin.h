@@ -382,6 +382,15 @@ typedef struct kmc_backup_info {
 					   that held no vault: those files that
 					   differ from the restored stores, left
 					   as they are */
+	uint32_t mk_lost_first;		/* master keys the replaced vault
+					   held above the backup's highest
+					   (made after the backup), ids first
+					   to last; 0 and 0 when none. The
+					   restore takes them back: strings
+					   sealed with them no longer decrypt,
+					   and the next kmc_mk_rotate() makes
+					   a new key with id first */
+	uint32_t mk_lost_last;
 	/* Backup only: */
 	uint64_t leftovers_removed;	/* hidden folders killed backups of
 					   this vault left beside dir
