@@ -391,14 +391,15 @@ int kmc_vault_restore(const char *dir, const char *from,
 
 	staged = 1;
 	r = restore_stage(dirfd, bfd, from, &m, &sfd);
-	if (r == 0 && vault_peek_mk_max(sfd, from, &bk_max) == 0 &&
-	    mk_max > bk_max) {
-		info.mk_lost_first = bk_max + 1;
-		info.mk_lost_last = mk_max;
-	}
-	kmc_detail_clear();
-	if (r == 0)
+	if (r == 0) {
+		if (vault_peek_mk_max(sfd, from, &bk_max) == 0 &&
+		    mk_max > bk_max) {
+			info.mk_lost_first = bk_max + 1;
+			info.mk_lost_last = mk_max;
+		}
+		kmc_detail_clear();
 		r = verify_staged(dir, from, opts, &info, &akey);
+	}
 	/* The verifying open made a reader table in the stage: not moved. */
 	if (r == 0 && unlinkat(sfd, STORE_LOCK_NAME, 0) < 0 && errno != ENOENT)
 		r = -errno;
