@@ -79,6 +79,13 @@ void cli_token_note(const kmc_vault *v);
 /* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
 int cli_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * restore_exit - after a writable open that finished a restore cut off
+ * (kmc_restore_note(); the open said what it did): 0, or the exit for a
+ * trust sync file it could not write. kmc repair fails on it; other
+ * commands go on, their own work made.
+ */
+int restore_exit(const kmc_vault *v);
 int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 /* An unknown option as messages name it (cli/options.c): -X for a short

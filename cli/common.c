@@ -188,6 +188,8 @@ void unlock_done(cli_unlock *u)
 	u->pass = u->pin = u->rec = NULL;
 }
 
+static void restore_noted(kmc_vault *v);
+
 static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
 	cli_unlock *up, kmc_vault **ret)
 {
@@ -223,7 +225,32 @@ static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
 			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
 			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
 			dir);
+	restore_noted(*ret);
 	return 0;
+}
+
+/* The open finished a restore that was cut off: what it did to the
+   trust sync files, said here for every command (kmc repair's also
+   fails on it: restore_exit()). */
+static void restore_noted(kmc_vault *v)
+{
+	uint64_t n = 0;
+
+	if (kmc_restore_note(v, &n) < 0)
+		cli_note("finishing a restore that was cut off: %s",
+			kmc_error_detail());
+	else if (n)
+		cli_note("finished a restore that was cut off in %s: %" PRIu64
+			" trust sync file(s) written again to hold the restored "
+			"trust stores: reload the servers that read them",
+			kmc_vault_dir(v), n);
+}
+
+int restore_exit(const kmc_vault *v)
+{
+	int r = kmc_restore_note(v, NULL);
+
+	return r < 0 ? CLI_EXIT(exit_code_for(r)) : 0;
 }
 
 

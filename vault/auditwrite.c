@@ -227,6 +227,16 @@ static int audit_fail(kmc_vault *v, int err, const char *what)
 		"changed", v->dir, what, kmc_strerror(err));
 }
 
+/* A log whose last record a newer kmcvault wrote: this kmc appends
+   nothing to it (it could not say how its chain goes on). */
+static int newer_log(kmc_vault *v, const char *name)
+{
+	return kmc_detail(KMC_E_VERSION, "%s/%s: its last record is of an "
+		"audit record version above %d, the one this kmc writes: a "
+		"newer kmcvault wrote it; nothing changed (use that kmcvault)",
+		v->dir, name, AUDIT_FORMAT_VERSION);
+}
+
 /* Seq and hash of the last complete line of buf[0..n) that ends at
    buf[n-1] == '\n'. *ret_start: where that line begins. */
 static int last_line(const char *buf, size_t n, int whole, uint64_t *ret_seq,
@@ -300,6 +310,8 @@ static int segment_head(kmc_vault *v, uint64_t *ret_seq,
 		return fd;
 	r = st.st_size > 0 ? read_tail(fd, st.st_size, &t) : KMC_E_CORRUPT;
 	close(fd);
+	if (r == KMC_E_VERSION)
+		return newer_log(v, name);
 	if (r != 0 || t.torn >= 0)
 		return kmc_detail(KMC_E_AUDIT, "%s/%s: its last record is "
 			"damaged; kmc audit verify says where", v->dir, name);
@@ -366,6 +378,8 @@ static int log_open(kmc_vault *v, int create, tail *t)
 			t->fd = -1;
 			if (r == KMC_E_AUDIT)
 				return r;
+			if (r == KMC_E_VERSION)
+				return newer_log(v, AUDIT_NAME);
 			return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": its "
 				"last record is damaged (%s); kmc audit verify "
 				"says where", v->dir, kmc_strerror(r));

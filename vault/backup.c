@@ -10,7 +10,8 @@
  * .OUT.backup-XXXXXXXXXXXX, checked against its own manifest, and renamed
  * to OUT in one step, which fails if OUT exists and is not empty: OUT is
  * complete or absent. A killed backup may leave the hidden sibling, whose
- * name says it is incomplete; nothing reads it.
+ * name says it is incomplete; nothing reads it, and the next backup into
+ * the same parent folder removes it (vault/backupleft.c).
  *
  * The files of a set and their check against the manifest are in
  * vault/backupset.c; the manifest's text in vault/manifest.c; putting a
@@ -122,6 +123,7 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	const char *slash;
 	backup_manifest m;
 	uint8_t rnd[6], *j;
+	uint64_t removed, kept;
 	size_t len, jlen;
 	int r;
 
@@ -205,10 +207,15 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 				"made", out, kmc_strerror(r));
 		return r;
 	}
+	/* The backup is made: what killed ones left beside it goes now,
+	   best effort (backupleft.c). */
+	backup_leftovers(v, parentfd, &removed, &kept);
 	if (ret) {
 		kmc_backup_info info;
 
 		manifest_info(&m, &info);
+		info.leftovers_removed = removed;
+		info.leftovers_kept = kept;
 		backup_info_out(&info, ret);
 	}
 	return 0;

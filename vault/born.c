@@ -203,7 +203,7 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 			"one)", v->dir, name, name);
 	/* A key on a token signs there; the request carries its public
 	   half, as the vault recorded it. */
-	if (token_key_instead(v, name, r, &tk)) {
+	if (token_key_instead(v, name, &r, &tk)) {
 		KMC_GUARD(token_key_public(&tk, &k));
 		on_token = 1;
 	} else {
@@ -330,7 +330,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	if (r == KMC_E_NOT_FOUND)
 		r = kmc_detail(KMC_E_CORRUPT, "bundle %s: item %s/key is "
 			"missing", p->name, p->name);
-	if (token_key_instead(v, p->name, r, &tk)) {
+	if (token_key_instead(v, p->name, &r, &tk)) {
 		/* The key is on a token: its record is rewritten as it is,
 		   and the certificate is checked against its public half. */
 		KMC_GUARD(vault_part_get(v, p->name, "key", KMC_ITEM_TOKEN_KEY,

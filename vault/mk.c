@@ -289,7 +289,7 @@ static int scan_token(scan *s, const char *file, unsigned line,
 	_cleanup_(kmc_secret_freep) kmc_secret *plain = NULL;
 	_cleanup_(freep) uint8_t *sealed = NULL;
 	_cleanup_(freep) char *fresh = NULL;
-	char buf[KMC_CSTRING_MAX + 1], why[160];
+	char buf[KMC_CSTRING_MAX + 1], why[256];
 	size_t sealed_len;
 	uint32_t id;
 	int r;
@@ -320,10 +320,13 @@ static int scan_token(scan *s, const char *file, unsigned line,
 		if (r == KMC_E_NOT_FOUND)
 			snprintf(why, sizeof(why), "it names master key %" PRIu32
 				", which this vault does not hold (another vault's "
-				"string, or a retired key's)", id);
+				"string, a retired key's, or one sealed after the "
+				"backup a restore put back)", id);
 		else
 			snprintf(why, sizeof(why), "it does not open in this "
-				"vault (another vault's, or altered)");
+				"vault (another vault's, or altered%s)", id > 1 ?
+				", or sealed with a master key of its id that a "
+				"restore took back" : "");
 		skip(s, file, line, why);
 		goto keep;
 	}

@@ -267,6 +267,10 @@ int bundle_meta_value(const kmc_secret *meta, const char *key, char *buf,
 
 		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
 			KMC_ENSURE(n - klen - 1 < size, KMC_E_CORRUPT);
+			/* A NUL would cut the value short: a URI or a path
+			   read short names something else. */
+			KMC_ENSURE(!memchr(p + klen + 1, '\0', n - klen - 1),
+				KMC_E_CORRUPT);
 			memcpy(buf, p + klen + 1, n - klen - 1);
 			buf[n - klen - 1] = '\0';
 			return 0;

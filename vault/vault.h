@@ -213,7 +213,7 @@ KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
 KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
 	const char **base);
 /* The value of key in a bundle's NAME/meta item ("key=value" lines)
-   into buf; KMC_E_CORRUPT when absent or too long. */
+   into buf; KMC_E_CORRUPT when absent, too long or holding a NUL. */
 KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
 	char *buf, size_t size) KMC_MUST_CHECK;
 
@@ -302,6 +302,11 @@ KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 KMC_INTERNAL int vault_peek(int dirfd, const char *dir,
 	uint8_t id[KS_VAULT_ID_LEN], uint64_t *ret_generation, int *ret_found)
 	KMC_MUST_CHECK;
+
+/* The highest master-key id of that keystore (ids are in the clear);
+ * 0 when there is none. */
+KMC_INTERNAL int vault_peek_mk_max(int dirfd, const char *dir,
+	uint32_t *ret_max) KMC_MUST_CHECK;
 
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The keys of master key id, looked for again in the keystores when it
