@@ -65,6 +65,15 @@ static int cmd_backup(cli_opts *a)
 		" items) to %s; it opens only with one of the vault's "
 		"protectors (host key, passphrase, token, recovery key)",
 		info.vault_id, info.generation, info.items, bo->out);
+	if (info.leftovers_removed)
+		cli_note("removed %" PRIu64 " hidden folder(s) (.NAME.backup-*) "
+			"that killed backups of this vault left beside %s",
+			info.leftovers_removed, bo->out);
+	if (info.leftovers_kept)
+		cli_note("%" PRIu64 " hidden folder(s) named as a killed "
+			"backup's (.NAME.backup-*) beside %s are not provably this "
+			"vault's and were left as they are: look at them, and "
+			"remove those of no use", info.leftovers_kept, bo->out);
 	if (a->json) {
 		json_backup_info(stdout, bo->out, &info, 0);
 		if (fflush(stdout) != 0)
@@ -114,6 +123,18 @@ static int cmd_restore(cli_opts *a)
 			"grow); those issued after it are unknown to them (kmc ca "
 			"revoke CA --cert FILE revokes one)",
 			info.cas);
+	if (info.mk_lost_first) {
+		int many = info.mk_lost_last > info.mk_lost_first;
+		char ids[32];
+
+		snprintf(ids, sizeof(ids), many ? "%" PRIu32 " to %" PRIu32 :
+			"%" PRIu32, info.mk_lost_first, info.mk_lost_last);
+		cli_note("master key%s %s of the vault replaced, made after the "
+			"backup, %s gone: kmc:v1: strings sealed with %s no longer "
+			"decrypt, and the next kmc mk rotate makes a new key %"
+			PRIu32, many ? "s" : "", ids, many ? "are" : "is",
+			many ? "them" : "it", info.mk_lost_first);
+	}
 	if (info.trust_files)
 		cli_note("%" PRIu64 " trust sync file(s) written again to hold "
 			"the restored trust stores (kmc trust list names them): "

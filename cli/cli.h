@@ -79,6 +79,13 @@ void cli_token_note(const kmc_vault *v);
 /* Print "kmc: <context>: <detail>" and return CLI_EXIT(code for err). */
 int cli_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * restore_exit - after a writable open that finished a restore cut off
+ * (kmc_restore_note(); the open said what it did): 0, or the exit for a
+ * trust sync file it could not write. kmc repair fails on it; other
+ * commands go on, their own work made.
+ */
+int restore_exit(const kmc_vault *v);
 int cli_usage_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 /* An unknown option as messages name it (cli/options.c): -X for a short
@@ -142,6 +149,11 @@ typedef struct command {
 	int min_operands, max_operands;
 	const char *usage;
 	const char *help;
+	/* Never hands a private key to OpenSSL (the readers a server's boot
+	   or a monitor runs): OpenSSL's allocator is left as it is, not
+	   made to wipe what it frees (kmc_openssl_wipe_frees), which costs
+	   a token's module some 3% more instructions at every boot. */
+	unsigned keyless;
 } command;
 
 static inline void vault_closep(kmc_vault **v)
@@ -191,6 +203,9 @@ int open_vault_no_prompt(cli_opts *a, unsigned flags, kmc_vault **ret);
 int write_out(const void *buf, size_t len);
 /* After EAGAIN on a non-blocking stdout: wait until it is writable. */
 int cli_wait_stdout(void);
+/* At start: a non-blocking stdout's stream made to wait while it is full
+   (tables and JSON printed whole, as secrets are). */
+int cli_stdout_waits(void);
 int print_secret(const kmc_secret *s);
 int refuse_nul(const kmc_secret *s, const char *what,
 	const cli_secret_src *src);

@@ -188,6 +188,8 @@ void unlock_done(cli_unlock *u)
 	u->pass = u->pin = u->rec = NULL;
 }
 
+static void restore_noted(kmc_vault *v);
+
 static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
 	cli_unlock *up, kmc_vault **ret)
 {
@@ -223,11 +225,36 @@ static int open_vault_in(cli_opts *a, unsigned flags, int prompt,
 			(kmc_vault_repaired(*ret) & 1) ? " kmc.ks" : "",
 			(kmc_vault_repaired(*ret) & 2) ? " StandbyKsf.ks" : "",
 			dir);
+	restore_noted(*ret);
 	/* --pin-file/--pin-fd also logs in to destroy a token key whose
 	   URI has no pin-source (kmc rm, rm --old, promote, repair). */
 	if (u.pin && (r = kmc_token_pin_set(*ret, u.pin)) < 0)
 		return cli_fail(r, "keeping the token PIN");
 	return 0;
+}
+
+/* The open finished a restore that was cut off: what it did to the
+   trust sync files, said here for every command (kmc repair's also
+   fails on it: restore_exit()). */
+static void restore_noted(kmc_vault *v)
+{
+	uint64_t n = 0;
+
+	if (kmc_restore_note(v, &n) < 0)
+		cli_note("finishing a restore that was cut off: %s",
+			kmc_error_detail());
+	else if (n)
+		cli_note("finished a restore that was cut off in %s: %" PRIu64
+			" trust sync file(s) written again to hold the restored "
+			"trust stores: reload the servers that read them",
+			kmc_vault_dir(v), n);
+}
+
+int restore_exit(const kmc_vault *v)
+{
+	int r = kmc_restore_note(v, NULL);
+
+	return r < 0 ? CLI_EXIT(exit_code_for(r)) : 0;
 }
 
 
@@ -275,13 +302,15 @@ int cli_wait_stdout(void)
 	return r < 0 ? -1 : 0;
 }
 
-/* Write all of buf to stdout; a closed pipe is an I/O fault. */
-int write_out(const void *buf, size_t len)
+/* stdout's writes when it is non-blocking: all of buf, waiting while it
+   is full; -1 with errno set on any other fault (fflush reports it). */
+static ssize_t stdout_write_all(void *cookie, const char *buf, size_t len)
 {
-	const unsigned char *p = buf;
+	size_t done = 0;
 
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
+	(void)cookie;
+	while (done < len) {
+		ssize_t n = write(STDOUT_FILENO, buf + done, len - done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -289,11 +318,42 @@ int write_out(const void *buf, size_t len)
 			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
 			    cli_wait_stdout() == 0)
 				continue;
-			return cli_fail(-errno, "writing to standard output");
+			return -1;
 		}
-		p += n;
-		len -= (size_t)n;
+		done += (size_t)n;
 	}
+	return (ssize_t)done;
+}
+
+/*
+ * A standard output a parent made non-blocking: stdio would drop what
+ * does not fit at once (EAGAIN) and a table or JSON would end short. So
+ * stdout's stream then writes through stdout_write_all(), which waits for
+ * the reader as the secrets' write_out() does. 0, or -1 when the stream
+ * cannot be made (stdout is left as it was).
+ */
+int cli_stdout_waits(void)
+{
+	static cookie_io_functions_t io = { .write = stdout_write_all };
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+	FILE *f;
+
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return 0;
+	f = fopencookie(NULL, "w", io);
+	if (!f)
+		return -1;
+	if (isatty(STDOUT_FILENO))
+		(void)setvbuf(f, NULL, _IOLBF, 0);
+	stdout = f;
+	return 0;
+}
+
+/* Write all of buf to stdout; a closed pipe is an I/O fault. */
+int write_out(const void *buf, size_t len)
+{
+	if (stdout_write_all(NULL, buf, len) < 0)
+		return cli_fail(-errno, "writing to standard output");
 	return 0;
 }
 

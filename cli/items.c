@@ -311,7 +311,8 @@ const command cli_cmd_password_get = {
 	.min_operands = 1, 1, "password get NAME",
 	"Print the password NAME alone on standard output, as PostgreSQL's\n"
 	"ssl_passphrase_command expects (a newline follows on a terminal\n"
-	"only)."
+	"only).",
+	.keyless = 1,
 };
 
 const command cli_cmd_encrypt = {
@@ -328,5 +329,6 @@ const command cli_cmd_decrypt = {
 	"decrypt [STRING]",
 	"Print the secret inside a ciphertext string (the operand, else\n"
 	"standard input: one string, white space around it ignored, a NUL\n"
-	"byte refused). It opens only in the vault that made it."
+	"byte refused). It opens only in the vault that made it.",
+	.keyless = 1,
 };

@@ -94,8 +94,14 @@ void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 			i->verified ? "true" : "false");
 		json_str(f, i->verified ? "" : i->note);
 		fprintf(f, ",\"cas\":%" PRIu64 ",\"trust_files\":%" PRIu64
-			",\"trust_files_left\":%" PRIu64, i->cas, i->trust_files,
-			i->trust_files_left);
+			",\"trust_files_left\":%" PRIu64 ",\"mk_lost_first\":%"
+			PRIu32 ",\"mk_lost_last\":%" PRIu32, i->cas,
+			i->trust_files, i->trust_files_left, i->mk_lost_first,
+			i->mk_lost_last);
+	} else {
+		fprintf(f, ",\"leftovers_removed\":%" PRIu64
+			",\"leftovers_kept\":%" PRIu64, i->leftovers_removed,
+			i->leftovers_kept);
 	}
 	fprintf(f, "}\n");
 }

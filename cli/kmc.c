@@ -208,6 +208,11 @@ int main(int argc, char **argv)
 		return EXIT_IO;
 	}
 	harden_process();
+	if (cli_stdout_waits() < 0) {
+		cli_note("standard output is non-blocking and no stream that "
+			"waits for it can be made: out of memory");
+		return EXIT_IO;
+	}
 	return finish_output(run(argc, argv));
 }
 
@@ -296,6 +301,15 @@ static int run(int argc, char **argv)
 	}
 	if (!a.vault)
 		a.vault = vault;
+	/* Before anything reaches OpenSSL (nothing above does): the copies
+	   of keys it frees inside its decoders and encoders are wiped, not
+	   left in the heap (docs/threat-model.md, Memory). */
+	if (!c->keyless && kmc_openssl_wipe_frees() < 0) {
+		cli_note("OpenSSL was used in this process before kmc started "
+			"(by a preloaded library?), so it can no longer be made to "
+			"wipe the memory it frees; nothing was done");
+		return EXIT_FAIL;
+	}
 	r = c->run(&a);
 	if (CLI_IS_EXIT(r))
 		return CLI_EXIT_CODE(r);

@@ -43,7 +43,7 @@ static int cmd_repair(cli_opts *a)
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	char dir[PATH_MAX];
 	_cleanup_(kmc_status_free) kmc_status st = KMC_STATUS_INIT;
-	int r;
+	int r, failed;
 
 	r = open_vault(a, KMC_OPEN_WRITE | (repair_opts.accept_rollback ?
 		KMC_OPEN_ACCEPT_ROLLBACK : 0), &v);
@@ -55,6 +55,9 @@ static int cmd_repair(cli_opts *a)
 	if (r < 0)
 		return cli_fail(r, "destroying the keys on a token the vault "
 			"lists as waiting");
+	/* A restore cut off that this open finished: a trust sync file it
+	   could not write fails the repair (the open said which). */
+	failed = restore_exit(v);
 	/* The status waits for writers: let go of ours first. */
 	snprintf(dir, sizeof(dir), "%s", kmc_vault_dir(v));
 	kmc_vault_close(TAKE_VAULT(v));
@@ -69,6 +72,8 @@ static int cmd_repair(cli_opts *a)
 		cli_note("%s: %" PRIu64 " key%s on a token still waiting to be "
 			"destroyed (kmc repair tries again)", dir,
 			st.token_destroys, st.token_destroys == 1 ? "" : "s");
+	if (failed)
+		return failed;
 	return status_healthy(&st) ? 0 : CLI_EXIT(EXIT_INTEGRITY);
 }
 
@@ -82,7 +87,8 @@ const command cli_cmd_repair = {
 	"off, finish a binding (kmc.bind) left pending, and destroy the keys\n"
 	"on a token a cut-off change left (killed after its commit, or a\n"
 	"key gen or import killed before it), each one no record of the\n"
-	"vault names. Exits 4 if\n"
+	"vault names. A restore it finishes writes the trust sync files\n"
+	"again; one it cannot write is an error (exit 5 or 6). Exits 4 if\n"
 	"something is still wrong. --accept-rollback: where the item store,\n"
 	"the keystores or the whole folder are older than kmc.bind (or the\n"
 	"state file beside the host key) says the vault last was, which an\n"

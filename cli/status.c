@@ -244,6 +244,8 @@ static const char *audit_state_name(const audit_seen *a)
 {
 	if (a->r == 0)
 		return a->st.records ? "ok" : "none";
+	if (a->r == KMC_E_VERSION)
+		return "newer";
 	return a->st.torn_bytes ? "torn" : "broken";
 }
 
@@ -273,6 +275,8 @@ static void audit_text(const audit_seen *a)
 		a->st.head_seq, a->st.segments, a->st.segments == 1 ? "" : "s");
 	if (a->r == 0)
 		printf("; kmc audit verify checks the MACs\n");
+	else if (a->r == KMC_E_VERSION)
+		printf("; newer format: a newer kmcvault wrote a record\n");
 	else if (a->cut == 2)
 		printf("; broken: rewritten from the record kmc.bind names\n");
 	else if (a->cut)
@@ -477,5 +481,6 @@ const command cli_cmd_list = {
 	"list", NULL, cmd_list, CLI_JSON | CLI_UNLOCK, .min_operands = 0, 0,
 	"list [--json]",
 	"List items: name, type, version, size and when it was stored.\n"
-	"Nothing is decrypted."
+	"Nothing is decrypted.",
+	.keyless = 1,
 };

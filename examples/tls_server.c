@@ -610,6 +610,12 @@ int main(int argc, char **argv)
 	unsigned bound;
 	int lfd;
 
+	/* Before anything uses OpenSSL: the copies of the key its decoder
+	   frees at each (re)load are wiped, not left in the heap. */
+	if (kmc_openssl_wipe_frees() < 0) {
+		fprintf(stderr, "tls_server: %s\n", kmc_error_detail());
+		return 1;
+	}
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 >= argc)
 			die_usage();

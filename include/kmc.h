@@ -224,6 +224,26 @@ KMC_API int kmc_secret_read_fd(int fd, size_t max, kmc_secret **ret_secret)
 KMC_API int kmc_secret_read_file(const char *path, size_t max,
 	kmc_secret **ret_secret) KMC_MUST_CHECK KMC_NONNULL(1, 3);
 
+/*
+ * kmc_openssl_wipe_frees - make OpenSSL wipe every block it frees from
+ * now on. kmcvault wipes what it gets back from OpenSSL, but OpenSSL 3.0
+ * itself frees copies of a private key without wiping them while it
+ * decodes or encodes one (under kmc_key_load() and kmc_ssl_ctx_use()
+ * too), and those stay in the process's free heap after the EVP_PKEY is
+ * freed, for a core or a memory read to find. This installs an allocator
+ * (CRYPTO_set_mem_functions()) whose free and realloc wipe the block
+ * first. The kmc command calls it first thing; a server that wants the
+ * same calls it at the top of main(), before anything uses OpenSSL.
+ *
+ * WARNING: OpenSSL accepts a new allocator only before its first
+ * allocation, and then for the whole process: a library or a program
+ * that set its own loses it.
+ *
+ * Returns 0 (a second call too), or KMC_E_INVALID when OpenSSL has
+ * allocated already (nothing is changed).
+ */
+KMC_API int kmc_openssl_wipe_frees(void) KMC_MUST_CHECK;
+
 /* ---------------------------------------------------------------- */
 /* Vaults                                                            */
 
@@ -251,7 +271,10 @@ typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
 
 /*
  * Options for kmc_vault_open_ex() and kmc_vault_init(). Start from
- * KMC_OPTIONS_INIT so that fields added later read as unset.
+ * KMC_OPTIONS_INIT so that fields added later read as unset. As for
+ * every struct with a size: a field set past what the library knows
+ * (a caller built against a newer kmc.h) is refused with
+ * KMC_E_INVALID, never ignored.
  */
 typedef struct kmc_options {
 	size_t size;		/* sizeof(kmc_options) as the caller knew it */

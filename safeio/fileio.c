@@ -19,6 +19,7 @@
 #include <linux/openat2.h>
 #include <kmc/admin.h>
 #include "fileio.h"
+#include "fsize.h"
 #include "../kmc/crypto.h"
 
 /*
@@ -182,6 +183,9 @@ int kmc_write_full(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
+	/* Not written at all, as on a full disk, rather than SIGXFSZ. */
+	if (kmc_fsize_past(fd, len))
+		return -EFBIG;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 

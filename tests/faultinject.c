@@ -43,7 +43,9 @@
  *	                   allocations, nearly all inside OpenSSL's decoders,
  *	                   and trying each of kmc's own is what finds kmc's
  *	                   bugs. The stack comes from backtrace(). Unset or
- *	                   0: every allocation counts.
+ *	                   0: every allocation counts. The frames of the
+ *	                   allocator kmc gives OpenSSL (section
+ *	                   kmc_openssl_alloc) are skipped, as the shim's own.
  *	KMC_FAULT_MAKE=F   the Nth counted call (KMC_FAULT_AT) does not
  *	                   fail: first the file F is created (0644, holding
  *	                   "made by another process\n", through raw system
@@ -605,8 +607,9 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 struct range {
 	uintptr_t lo, hi;
 };
-static struct range own[8], shim[4];
+static struct range own[8], shim[4], pass;
 static int n_own, n_shim, near_depth;
+static uintptr_t program_base;
 
 static int in_ranges(const struct range *r, int n, uintptr_t a)
 {
@@ -624,6 +627,8 @@ static int add_ranges(struct dl_phdr_info *info, size_t size, void *data)
 	int n = 0, is_shim = 0;
 
 	(void)size;
+	if (first)
+		program_base = info->dlpi_addr;
 	*(int *)data = 0;
 	for (int i = 0; i < info->dlpi_phnum && n < 4; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -645,6 +650,50 @@ static int add_ranges(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/*
+ * The allocator kmc gives OpenSSL (vault/opensslmem.c: it wipes what
+ * OpenSSL frees) sits in the program, in a section of its own,
+ * kmc_openssl_alloc: every allocation OpenSSL makes passes through it.
+ * Its frames are skipped like this shim's, so that the K callers nearest
+ * an allocation are the same as without it (OpenSSL's for OpenSSL's);
+ * counted as kmc's own, they would make each of OpenSSL's some 26,000
+ * allocations kmc's (in a build where the call to malloc is not a jump).
+ * The section's place comes from the program file's section headers, read
+ * with raw system calls, uncounted; none found: nothing is skipped.
+ */
+static void pass_init(void)
+{
+	static const char want[] = "kmc_openssl_alloc";
+	ElfW(Ehdr) eh;
+	ElfW(Shdr) sh, strs;
+	char name[sizeof(want)];
+	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/exe",
+		O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+#define PREAD(buf, len, off) \
+	(syscall(SYS_pread64, (int)fd, (buf), (len), (off)) == (long)(len))
+	if (!PREAD(&eh, sizeof(eh), 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_shentsize != sizeof(sh) || eh.e_shstrndx >= eh.e_shnum ||
+	    !PREAD(&strs, sizeof(strs), eh.e_shoff +
+		    (ElfW(Off))eh.e_shstrndx * sizeof(sh)))
+		goto out;
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		if (!PREAD(&sh, sizeof(sh), eh.e_shoff + (ElfW(Off))i * sizeof(sh)) ||
+		    !PREAD(name, sizeof(name), strs.sh_offset + sh.sh_name))
+			break;
+		if (memcmp(name, want, sizeof(want)) == 0 && sh.sh_addr) {
+			pass.lo = program_base + sh.sh_addr;
+			pass.hi = pass.lo + sh.sh_size;
+			break;
+		}
+	}
+#undef PREAD
+out:
+	(void)syscall(SYS_close, (int)fd);
+}
+
 static void near_init(void)
 {
 	const char *s = getenv("KMC_FAULT_NEAR");
@@ -657,6 +706,7 @@ static void near_init(void)
 		near_depth = NEAR_MAX;
 	in_shim++;
 	dl_iterate_phdr(add_ranges, &first);	/* the program comes first */
+	pass_init();
 	/* The first backtrace() loads the unwinder, allocating: now, unseen. */
 	(void)backtrace(warm, 2);
 	in_shim--;
@@ -703,7 +753,7 @@ static int near_own_code(void)
 	for (int i = 0; i < n && seen < near_depth; i++) {
 		uintptr_t a = (uintptr_t)frames[i];
 
-		if (in_ranges(shim, n_shim, a))
+		if (in_ranges(shim, n_shim, a) || in_ranges(&pass, 1, a))
 			continue;
 		if (in_ranges(own, n_own, a))
 			return 1;

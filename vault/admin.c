@@ -37,7 +37,7 @@ int kmc_protector_add(kmc_vault *v, kmc_protector_type type,
 	if (v->ks->n_slots >= KMC_MAX_PROTECTORS)
 		return kmc_detail(KMC_E_LIMIT, "%s has %d protectors, the most a "
 			"keystore holds", v->dir, KMC_MAX_PROTECTORS);
-	vault_options_copy(opts, &o);
+	KMC_GUARD(vault_options_copy(opts, &o));
 	if (type == KMC_PROTECTOR_HOST) {
 		if (!o.host_key) {
 			KMC_GUARD(kmc_default_path(KMC_DEFAULT_HOST_KEY, def,

@@ -267,9 +267,23 @@ typedef struct audit_line {
 } audit_line;
 
 /* Parse the fixed frame of a record line: {"v":1,"seq":N, ... ,"prev":
-   "<hex>","mac":"<hex>"}. Returns 0 or KMC_E_CORRUPT. */
+   "<hex>","mac":"<hex>"}. Returns 0, KMC_E_VERSION (a line that starts
+   {"v":N, with N above AUDIT_FORMAT_VERSION, of any length: a newer
+   kmcvault wrote it) or KMC_E_CORRUPT. */
 KMC_INTERNAL int audit_line_parse(const char *text, size_t len,
 	audit_line *ret) KMC_MUST_CHECK;
+/* A JSON number at p (no sign, no leading zero, at most 20 digits, below
+   2^64); *ret_end (may be NULL) past it. 0 or KMC_E_CORRUPT. */
+KMC_INTERNAL int audit_parse_u64(const char *p, const char *end,
+	uint64_t *ret, const char **ret_end) KMC_MUST_CHECK;
+/* A JSON string at p (its opening quote) into out (size bytes, NUL
+   ended), with the escapes the writer makes; *ret_end past its closing
+   quote. 0, KMC_E_TOO_LARGE or KMC_E_CORRUPT. */
+KMC_INTERNAL int audit_json_string(const char *p, const char *end, char *out,
+	size_t size, const char **ret_end) KMC_MUST_CHECK;
+/* The N of a line that starts {"v":N, : 0 or KMC_E_CORRUPT. */
+KMC_INTERNAL int audit_line_version(const char *text, size_t len,
+	uint64_t *ret) KMC_MUST_CHECK;
 /* The number after "key": at the top level of a record; KMC_E_NOT_FOUND. */
 KMC_INTERNAL int audit_line_u64(const char *text, size_t len,
 	const char *key, uint64_t *ret) KMC_MUST_CHECK;

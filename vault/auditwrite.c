@@ -30,7 +30,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include "audit.h"
@@ -228,6 +227,16 @@ static int audit_fail(kmc_vault *v, int err, const char *what)
 		"changed", v->dir, what, kmc_strerror(err));
 }
 
+/* A log whose last record a newer kmcvault wrote: this kmc appends
+   nothing to it (it could not say how its chain goes on). */
+static int newer_log(kmc_vault *v, const char *name)
+{
+	return kmc_detail(KMC_E_VERSION, "%s/%s: its last record is of an "
+		"audit record version above %d, the one this kmc writes: a "
+		"newer kmcvault wrote it; nothing changed (use that kmcvault)",
+		v->dir, name, AUDIT_FORMAT_VERSION);
+}
+
 /* Seq and hash of the last complete line of buf[0..n) that ends at
    buf[n-1] == '\n'. *ret_start: where that line begins. */
 static int last_line(const char *buf, size_t n, int whole, uint64_t *ret_seq,
@@ -301,6 +310,8 @@ static int segment_head(kmc_vault *v, uint64_t *ret_seq,
 		return fd;
 	r = st.st_size > 0 ? read_tail(fd, st.st_size, &t) : KMC_E_CORRUPT;
 	close(fd);
+	if (r == KMC_E_VERSION)
+		return newer_log(v, name);
 	if (r != 0 || t.torn >= 0)
 		return kmc_detail(KMC_E_AUDIT, "%s/%s: its last record is "
 			"damaged; kmc audit verify says where", v->dir, name);
@@ -367,6 +378,8 @@ static int log_open(kmc_vault *v, int create, tail *t)
 			t->fd = -1;
 			if (r == KMC_E_AUDIT)
 				return r;
+			if (r == KMC_E_VERSION)
+				return newer_log(v, AUDIT_NAME);
 			return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": its "
 				"last record is damaged (%s); kmc audit verify "
 				"says where", v->dir, kmc_strerror(r));
@@ -455,17 +468,6 @@ static void log_leave(kmc_vault *v, tail *t, int keep)
 	t->fd = -1;
 }
 
-/* Whether n bytes at offset size would pass RLIMIT_FSIZE: SIGXFSZ, whose
-   default kills a server that reads a secret (a library must not change
-   its handling; kmc ignores it). Not written then, as on a full disk. */
-static int past_fsize_limit(off_t size, size_t n)
-{
-	struct rlimit rl;
-
-	return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		(rlim_t)size + n > rl.rlim_cur;
-}
-
 /* Write one record at the end; on failure cut the file back. */
 static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 {
@@ -479,8 +481,9 @@ static int append_one(kmc_vault *v, tail *t, const audit_rec *rec)
 		return kmc_detail(KMC_E_AUDIT, "%s/" AUDIT_NAME ": a record of "
 			"more than %u bytes", v->dir, AUDIT_LINE_MAX);
 	}
-	r = past_fsize_limit(t->size, b->n) ? -EFBIG :
-		kmc_write_full(t->fd, b->s, b->n);
+	/* Past RLIMIT_FSIZE: not written (kmc_write_full), as on a full
+	   disk, rather than SIGXFSZ killing a server reading a secret. */
+	r = kmc_write_full(t->fd, b->s, b->n);
 	if (r == 0 && !rec->no_sync && fdatasync(t->fd) < 0)
 		r = -errno;
 	if (r < 0) {

@@ -10,7 +10,8 @@
  * .OUT.backup-XXXXXXXXXXXX, checked against its own manifest, and renamed
  * to OUT in one step, which fails if OUT exists and is not empty: OUT is
  * complete or absent. A killed backup may leave the hidden sibling, whose
- * name says it is incomplete; nothing reads it.
+ * name says it is incomplete; nothing reads it, and the next backup into
+ * the same parent folder removes it (vault/backupleft.c).
  *
  * The files of a set and their check against the manifest are in
  * vault/backupset.c; the manifest's text in vault/manifest.c; putting a
@@ -30,6 +31,7 @@
 #include <lmdb.h>
 #include "backup.h"
 #include "../safeio/fileio.h"
+#include "../safeio/fsize.h"
 #include "vault.h"
 
 /* ---------------------------------------------------------------- */
@@ -39,11 +41,16 @@
 static int copy_store(kmc_vault *v, int dirfd, backup_file *ret)
 {
 	char tmp[NAME_MAX + 1];
+	kmc_xfsz x;
 	int fd, r;
 
 	fd = backup_create_temp(dirfd, STORE_NAME, tmp, sizeof(tmp));
 	KMC_GUARD(fd);
+	/* LMDB's writes, in a thread it starts with this thread's mask:
+	   EFBIG past a file size limit, not SIGXFSZ (safeio/fsize.h). */
+	kmc_xfsz_hold(&x);
 	r = mdb_env_copyfd2(v->st.env, fd, MDB_CP_COMPACT);
+	kmc_xfsz_release(&x);
 	/* LMDB's own codes are positive too: only errno values pass. */
 	if (r != 0)
 		r = r > 0 && r < 4096 ? -r : KMC_E_STORE;
@@ -116,6 +123,7 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	const char *slash;
 	backup_manifest m;
 	uint8_t rnd[6], *j;
+	uint64_t removed, kept;
 	size_t len, jlen;
 	int r;
 
@@ -189,15 +197,25 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	}
 	if (r < 0) {
 		backup_remove_built(parentfd, tmp);
-		if (!kmc_error_detail()[0])
+		if (!kmc_error_detail()[0] && r == -EFBIG && kmc_fsize_limit())
+			kmc_detail(r, "writing the backup %s: %s: it would pass "
+				"this process's file size limit of %llu bytes "
+				"(RLIMIT_FSIZE, ulimit -f); no backup was made", out,
+				kmc_strerror(r), kmc_fsize_limit());
+		else if (!kmc_error_detail()[0])
 			kmc_detail(r, "writing the backup %s: %s; no backup was "
 				"made", out, kmc_strerror(r));
 		return r;
 	}
+	/* The backup is made: what killed ones left beside it goes now,
+	   best effort (backupleft.c). */
+	backup_leftovers(v, parentfd, &removed, &kept);
 	if (ret) {
 		kmc_backup_info info;
 
 		manifest_info(&m, &info);
+		info.leftovers_removed = removed;
+		info.leftovers_kept = kept;
 		backup_info_out(&info, ret);
 	}
 	return 0;

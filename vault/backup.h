@@ -107,6 +107,15 @@ KMC_INTERNAL int backup_hash_fd(int fd, uint64_t *ret_size,
 /* The folder dirfd (called show in messages) holds exactly what m says. */
 KMC_INTERNAL int backup_check_set(int dirfd, const char *show,
 	const backup_manifest *m) KMC_MUST_CHECK;
+/*
+ * backup_leftovers (vault/backupleft.c) - remove the hidden folders
+ * (.NAME.backup-XXXXXXXXXXXX) in parentfd that killed backups of v's vault
+ * left, each only when it is provably one (v holds the writer lock).
+ * *ret_removed counts those removed, *ret_kept the others of such a name,
+ * left as they are. Best effort: no error.
+ */
+KMC_INTERNAL void backup_leftovers(kmc_vault *v, int parentfd,
+	uint64_t *ret_removed, uint64_t *ret_kept);
 /* Remove a folder a backup or restore built: only the names it writes. */
 KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
 

@@ -110,12 +110,19 @@ static int bind_read(kmc_vault *v, bind_state *ret)
 	_cleanup_(freep) uint8_t *raw = NULL;
 	bind_state b;
 	size_t len;
+	uint16_t version;
 	int r;
 
 	r = kmc_read_checked(v->dirfd, BIND_NAME, v->bind->show, &bind_rule,
 		&raw, &len);
 	if (r == -ENOENT)
 		return r;
+	if (r == KMC_E_TOO_LARGE && bind_head_version(v->dirfd, BIND_NAME,
+	    &bind_rule, BIND_MAGIC, &version) == 0 &&
+	    version != BIND_FORMAT_VERSION)
+		return kmc_detail(KMC_E_VERSION, "%s has format %u, and this kmc "
+			"reads format %u only: a newer kmcvault wrote it",
+			v->bind->show, (unsigned)version, BIND_FORMAT_VERSION);
 	if (r == KMC_E_TOO_LARGE)
 		return kmc_detail(KMC_E_CORRUPT, "%s is damaged: more than %d "
 			"bytes", v->bind->show, BIND_FILE_LEN);
@@ -709,11 +716,18 @@ static int bind_file_get(int dirfd, bind_state *b)
 {
 	_cleanup_(freep) uint8_t *raw = NULL;
 	size_t len;
+	uint16_t version;
 	int r;
 
 	r = kmc_read_checked(dirfd, BIND_NAME, BIND_NAME, &bind_rule, &raw,
 		&len);
 	kmc_detail_clear();
+	if (r == KMC_E_TOO_LARGE && bind_head_version(dirfd, BIND_NAME,
+	    &bind_rule, BIND_MAGIC, &version) == 0 &&
+	    version != BIND_FORMAT_VERSION)
+		return KMC_E_VERSION;
+	if (r == KMC_E_TOO_LARGE)
+		return KMC_E_CORRUPT;
 	if (r < 0)
 		return r;
 	r = bind_parse(raw, len, b);

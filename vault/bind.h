@@ -184,6 +184,15 @@ KMC_INTERNAL int bind_place_read(const bind_place *p,
 	const uint8_t vault_id[KS_VAULT_ID_LEN], uint64_t *ret_gen)
 	KMC_MUST_CHECK;
 KMC_INTERNAL void bind_remove_temps(int dirfd, const char *name);
+/* bind_head_version - the u16 format version at bytes 8-9 of dirfd/name,
+   opened under rule but of any size, when its first 8 bytes are magic:
+   for a file over its format's size, which a newer format may be, so
+   that it is refused as newer and never taken for damage. Returns 0 and
+   *ret_version; -1 when it has no such head or cannot be read. */
+struct kmc_file_rule;
+KMC_INTERNAL int bind_head_version(int dirfd, const char *name,
+	const struct kmc_file_rule *rule, const char *magic,
+	uint16_t *ret_version) KMC_MUST_CHECK;
 KMC_INTERNAL void bind_place_remove_temps(const bind_place *p);
 KMC_INTERNAL int bind_place_write(const bind_place *p,
 	const uint8_t key[KMC_KEY_LEN],

@@ -5,6 +5,8 @@
  * What the binding means, and when it is written, is bind.c's.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "vault.h"
 #include "bind.h"
 #include "../kmc/buf.h"
+#include "../safeio/fileio.h"
 
 static uint8_t *put64(uint8_t *p, uint64_t v)
 {
@@ -123,4 +126,28 @@ void bind_remove_temps(int dirfd, const char *name)
 		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
 			(void)unlinkat(dirfd, e->d_name, 0);
 	closedir(d);
+}
+
+int bind_head_version(int dirfd, const char *name,
+	const struct kmc_file_rule *rule, const char *magic,
+	uint16_t *ret_version)
+{
+	kmc_file_rule any_size = *rule;
+	_cleanup_(kmc_closep) int fd = -1;
+	uint8_t head[10];
+	struct stat st;
+	ssize_t n;
+
+	any_size.max_size = SIZE_MAX;
+	fd = kmc_open_checked(dirfd, name, name, &any_size, &st);
+	kmc_detail_clear();
+	if (fd < 0)
+		return -1;
+	do
+		n = pread(fd, head, sizeof(head), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(head) || memcmp(head, magic, 8) != 0)
+		return -1;
+	*ret_version = (uint16_t)(head[8] << 8 | head[9]);
+	return 0;
 }

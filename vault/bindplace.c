@@ -238,6 +238,7 @@ int bind_place_read(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
 {
 	_cleanup_(kmc_closep) int fd = -1;
 	_cleanup_(freep) uint8_t *raw = NULL;
+	uint16_t version;
 	size_t len;
 	int r;
 
@@ -247,6 +248,12 @@ int bind_place_read(const bind_place *p, const uint8_t key[KMC_KEY_LEN],
 	r = kmc_read_checked(fd, p->name, p->show, &state_rule, &raw, &len);
 	if (r == -ENOENT)
 		return r;
+	if (r == KMC_E_TOO_LARGE && bind_head_version(fd, p->name,
+	    &state_rule, STATE_MAGIC, &version) == 0 &&
+	    version > STATE_VERSION)
+		return kmc_detail(KMC_E_VERSION, "%s has format %u, and this kmc "
+			"reads format %u only: a newer kmcvault wrote it",
+			p->what, (unsigned)version, STATE_VERSION);
 	if (r < 0) {
 		if (r == KMC_E_TOO_LARGE)
 			r = KMC_E_CORRUPT;

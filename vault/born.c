@@ -193,6 +193,11 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 	int on_token = 0, r;
 
 	kmc_detail_clear();
+	if (tp) {
+		KMC_ENSURE(tp->size >= sizeof(*tp), KMC_E_INVALID);
+		KMC_GUARD(vault_params_known(tp, tp->size, sizeof(*tp),
+			"kmc_token_params"));
+	}
 	KMC_GUARD(subject_parse(subject, &subj));
 	if (san)
 		KMC_GUARD(san_parse(san, &gens));
@@ -205,7 +210,7 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 			"one)", v->dir, name, name);
 	/* A key on a token signs there; the request carries its public
 	   half, as the vault recorded it. */
-	if (token_key_instead(v, name, r, &tk)) {
+	if (token_key_instead(v, name, &r, &tk)) {
 		KMC_GUARD(token_key_public(&tk, &k));
 		on_token = 1;
 	} else {
@@ -296,6 +301,8 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	kmc_detail_clear();
 	KMC_ENSURE(p->size >= offsetof(kmc_import_params, trust_store) +
 		sizeof(p->trust_store), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_import_params"));
 	KMC_GUARD(writable(v));
 	if (!p->name)
 		return kmc_detail(KMC_E_NAME, "cert set needs the bundle's name");
@@ -334,7 +341,7 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 	if (r == KMC_E_NOT_FOUND)
 		r = kmc_detail(KMC_E_CORRUPT, "bundle %s: item %s/key is "
 			"missing", p->name, p->name);
-	if (token_key_instead(v, p->name, r, &tk)) {
+	if (token_key_instead(v, p->name, &r, &tk)) {
 		/* The key is on a token: its record is rewritten as it is,
 		   and the certificate is checked against its public half. */
 		KMC_GUARD(vault_part_get(v, p->name, "key", KMC_ITEM_TOKEN_KEY,

@@ -249,6 +249,7 @@ int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 	KMC_GUARD(ca_writable(v));
 	KMC_ENSURE(p->size >= offsetof(kmc_ca_params, days) + sizeof(p->days),
 		KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p), "kmc_ca_params"));
 	KMC_GUARD(ca_item(name, item, sizeof(item)));
 	if (!p->subject)
 		return kmc_detail(KMC_E_INVALID, "a CA needs --subject");

@@ -95,6 +95,8 @@ static int check_params(kmc_vault *v, const kmc_issue_params *p)
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_ENSURE(p->size >= offsetof(kmc_issue_params, trust_store) +
 		sizeof(p->trust_store), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_issue_params"));
 	if (!p->name || (n = strlen(p->name)) > KMC_BUNDLE_NAME_MAX ||
 	    kmc_name_check(p->name) < 0)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "

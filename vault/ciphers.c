@@ -176,6 +176,8 @@ int tls_params_read(const kmc_tls_params *p, kmc_tls_params *ret)
 			return kmc_detail(KMC_E_INVALID, "kmc_tls_params.size is "
 				"%zu: set it to sizeof(kmc_tls_params) "
 				"(KMC_TLS_PARAMS_INIT)", p->size);
+		KMC_GUARD(vault_params_known(p, p->size, sizeof(q),
+			"kmc_tls_params"));
 		/* A caller's older, shorter struct leaves the rest default. */
 		memcpy(&q, p, p->size < sizeof(q) ? p->size : sizeof(q));
 		q.size = sizeof(q);

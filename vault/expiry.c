@@ -244,6 +244,8 @@ int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
 			return kmc_detail(KMC_E_INVALID, "kmc_expiry_params.size "
 				"is %zu: set it to sizeof(kmc_expiry_params) "
 				"(KMC_EXPIRY_PARAMS_INIT)", p->size);
+		KMC_GUARD(vault_params_known(p, p->size, sizeof(q),
+			"kmc_expiry_params"));
 		/* A caller's older, shorter struct leaves the rest default. */
 		memcpy(&q, p, p->size < sizeof(q) ? p->size : sizeof(q));
 	}

@@ -75,6 +75,8 @@ static int check_params(const kmc_export_params *p, int trust)
 	if (!p || p->size < sizeof(*p))
 		return kmc_detail(KMC_E_INVALID, "export: no parameters, or "
 			"parameters of an older size");
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_export_params"));
 	if (trust ? p->format != KMC_EXPORT_PEM &&
 	    p->format != KMC_EXPORT_PKCS12 :
 	    p->format < KMC_EXPORT_PKCS8_DER || p->format > KMC_EXPORT_PKCS12)

@@ -391,7 +391,7 @@ int kmc_vault_open_ex(const char *dir, unsigned flags,
 	u = &w->u;
 	u->opts = &o;
 	u->host_dirfd = &host_dirfd;
-	vault_options_copy(opts, &o);
+	KMC_GUARD(vault_options_copy(opts, &o));
 	if (!dir) {
 		KMC_GUARD(kmc_default_vault_dir(w->dbuf, sizeof(w->dbuf)));
 		dir = w->dbuf;

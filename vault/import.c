@@ -346,11 +346,15 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	token_note_clear(v);
 	KMC_ENSURE(p->size >= offsetof(kmc_import_params, flags) +
 		sizeof(p->flags), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_import_params"));
 	if (p->size >= offsetof(kmc_import_params, on_token) +
 	    sizeof(p->on_token) && p->on_token) {
 		c.token = p->on_token;
 		KMC_ENSURE(c.token->size >= sizeof(kmc_token_params) &&
 			c.token->uri, KMC_E_INVALID);
+		KMC_GUARD(vault_params_known(c.token, c.token->size,
+			sizeof(kmc_token_params), "kmc_token_params"));
 	}
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);

@@ -188,7 +188,7 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 		return kmc_detail(KMC_E_INVALID, "unknown protector type %d",
 			(int)type);
 	}
-	vault_options_copy(opts, &o);
+	KMC_GUARD(vault_options_copy(opts, &o));
 	if (type == KMC_PROTECTOR_HOST)
 		o.host_key = host_key;
 

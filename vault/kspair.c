@@ -333,6 +333,25 @@ int vault_peek(int dirfd, const char *dir, uint8_t id[KS_VAULT_ID_LEN],
 	return r;
 }
 
+int vault_peek_mk_max(int dirfd, const char *dir, uint32_t *ret_max)
+{
+	ks_file f[2] = { 0 };
+	int order[2], n, r;
+
+	*ret_max = 0;
+	r = ks_load_pair(dirfd, dir, f, order, &n);
+	if (r == 0 && n > 0) {
+		const keystore *ks = f[order[0]].ks;
+
+		for (size_t i = 0; i < ks->n_mks; i++)
+			if (ks->mks[i].id > *ret_max)
+				*ret_max = ks->mks[i].id;
+	}
+	ks_file_free(&f[0]);
+	ks_file_free(&f[1]);
+	return r;
+}
+
 /*
  * Write next as the keystore's next generation: kmc.ks first, then
  * StandbyKsf.ks, each by write-temp, fsync, rename, fsync-directory. Once

@@ -289,7 +289,7 @@ static int scan_token(scan *s, const char *file, unsigned line,
 	_cleanup_(kmc_secret_freep) kmc_secret *plain = NULL;
 	_cleanup_(freep) uint8_t *sealed = NULL;
 	_cleanup_(freep) char *fresh = NULL;
-	char buf[KMC_CSTRING_MAX + 1], why[160];
+	char buf[KMC_CSTRING_MAX + 1], why[256];
 	size_t sealed_len;
 	uint32_t id;
 	int r;
@@ -320,10 +320,13 @@ static int scan_token(scan *s, const char *file, unsigned line,
 		if (r == KMC_E_NOT_FOUND)
 			snprintf(why, sizeof(why), "it names master key %" PRIu32
 				", which this vault does not hold (another vault's "
-				"string, or a retired key's)", id);
+				"string, a retired key's, or one sealed after the "
+				"backup a restore put back)", id);
 		else
 			snprintf(why, sizeof(why), "it does not open in this "
-				"vault (another vault's, or altered)");
+				"vault (another vault's, or altered%s)", id > 1 ?
+				", or sealed with a master key of its id that a "
+				"restore took back" : "");
 		skip(s, file, line, why);
 		goto keep;
 	}
@@ -439,6 +442,8 @@ int kmc_mk_rewrap(kmc_vault *v, const kmc_rewrap_params *p,
 	if (!p)
 		p = &none;
 	KMC_ENSURE(p->size >= sizeof(size_t), KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(p, p->size, sizeof(*p),
+		"kmc_rewrap_params"));
 	r = conf_collect(v, p->n_conf ? p->conf : NULL, p->n_conf, &l);
 	if (r == 0)
 		r = conf_read_all(&l, &f, &n);

@@ -1,7 +1,6 @@
 /*
  * paths.c - where things are: the default vault and host-key locations,
- * item names, the vault folder's checked open, the options a caller
- * passes (copied by size), and a hex printer. Calls nothing else in
+ * item names, the vault folder's checked open, and a hex printer. Calls nothing else in
  * vault/.
  */
 #include <dirent.h>
@@ -169,18 +168,6 @@ int kmc_default_host_key(char *buf, size_t size)
 	return default_path(KMC_DEFAULT_HOST_KEY, buf, size);
 }
 
-/*
- * A caller built against an older header passes a smaller kmc_options:
- * copy what it has and leave the rest unset, never read past its size.
- */
-void vault_options_copy(const kmc_options *in, kmc_options *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (in)
-		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
-	out->size = sizeof(*out);
-}
-
 /* ---------------------------------------------------------------- */
 /* Names                                                             */
 
@@ -315,6 +302,10 @@ int bundle_meta_value(const kmc_secret *meta, const char *key, char *buf,
 
 		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
 			KMC_ENSURE(n - klen - 1 < size, KMC_E_CORRUPT);
+			/* A NUL would cut the value short: a URI or a path
+			   read short names something else. */
+			KMC_ENSURE(!memchr(p + klen + 1, '\0', n - klen - 1),
+				KMC_E_CORRUPT);
 			memcpy(buf, p + klen + 1, n - klen - 1);
 			buf[n - klen - 1] = '\0';
 			return 0;

@@ -100,6 +100,19 @@ void restore_sync_trust(kmc_vault *v, int replaced)
 	kmc_detail_clear();
 }
 
+int kmc_restore_note(const kmc_vault *v, uint64_t *ret_files)
+{
+	kmc_detail_clear();
+	if (ret_files)
+		*ret_files = v->trust_resynced;
+	if (v->trust_resync_err >= 0)
+		return 0;
+	return kmc_detail(v->trust_resync_err, "%s: restored, but a trust "
+		"sync file still holds the trust store as it was before the "
+		"restore: %s", v->dir, v->trust_resync_detail ?
+		v->trust_resync_detail : kmc_strerror(v->trust_resync_err));
+}
+
 /* The last step: the restored files are bound (or cannot be), the mark
    goes. */
 int restore_finish(int dirfd, const char *dir)

@@ -238,16 +238,12 @@ static int restore_bind(const char *dir, const kmc_options *opts,
 		/* The files kmc trust sync keeps equal to a trust store are
 		   outside the vault: the open that finished the restore wrote
 		   them again from the restored stores. */
-		info->trust_files = v->trust_resynced;
 		info->trust_files_left = v->trust_left;
-		r = v->trust_resync_err;
+		r = kmc_restore_note(v, &info->trust_files);
 		if (r < 0) {
-			snprintf(d, sizeof(d), "%s", v->trust_resync_detail ?
-				v->trust_resync_detail : kmc_strerror(r));
+			snprintf(d, sizeof(d), "%s", kmc_error_detail());
 			kmc_vault_close(v);
-			return kmc_detail(r, "%s: restored, but a trust sync "
-				"file still holds the trust store as it was "
-				"before the restore: %s", dir, d);
+			return kmc_detail(r, "%s", d);
 		}
 		kmc_vault_close(v);
 		return 0;
@@ -293,6 +289,7 @@ int kmc_vault_restore(const char *dir, const char *from,
 	uint64_t gen = 0;
 	size_t len;
 	int r, found = 0, created = 0, staged = 0, published;
+	uint32_t mk_max = 0, bk_max = 0;
 
 	kmc_detail_clear();
 	KMC_GUARD(backup_info_check(ret));
@@ -386,11 +383,23 @@ int kmc_vault_restore(const char *dir, const char *from,
 		goto fail;
 	kmc_detail_clear();
 	info.replaced_generation = found ? gen : 0;
+	/* Master keys made after the backup go with the keystore it
+	   replaces: said, as strings sealed with them stop decrypting. */
+	if (found && vault_peek_mk_max(dirfd, dir, &mk_max) < 0)
+		mk_max = 0;
+	kmc_detail_clear();
 
 	staged = 1;
 	r = restore_stage(dirfd, bfd, from, &m, &sfd);
-	if (r == 0)
+	if (r == 0) {
+		if (vault_peek_mk_max(sfd, from, &bk_max) == 0 &&
+		    mk_max > bk_max) {
+			info.mk_lost_first = bk_max + 1;
+			info.mk_lost_last = mk_max;
+		}
+		kmc_detail_clear();
 		r = verify_staged(dir, from, opts, &info, &akey);
+	}
 	/* The verifying open made a reader table in the stage: not moved. */
 	if (r == 0 && unlinkat(sfd, STORE_LOCK_NAME, 0) < 0 && errno != ENOENT)
 		r = -errno;

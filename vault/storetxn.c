@@ -14,8 +14,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include "store.h"
+#include "../safeio/fsize.h"
 #include "vault.h"
 
 typedef struct touch_rec {
@@ -287,11 +289,23 @@ static int commit_error(store *st, int r)
 {
 	char path[4096];
 	struct statvfs sv;
+	struct stat fs;
+	unsigned long long limit = kmc_fsize_limit();
 	int fd = -1;
 
 	/* The handle's folder; init's new store, in no vault yet: none. */
 	snprintf(path, sizeof(path), "%s%s" STORE_NAME, st->dir ? st->dir : "",
 		st->dir ? "/" : "");
+
+	/* At or near this process's file size limit: the limit, not the
+	   disk, stopped it (a commit writes at most a few MiB). */
+	if ((r == -EFBIG || r == -EIO) && limit &&
+	    mdb_env_get_fd(st->env, &fd) == 0 && fd >= 0 &&
+	    fstat(fd, &fs) == 0 &&
+	    (unsigned long long)fs.st_size + STORE_FULL_BELOW * 4ull >= limit)
+		return kmc_detail(-EFBIG, "writing %s: it would pass this "
+			"process's file size limit of %llu bytes (RLIMIT_FSIZE, "
+			"ulimit -f); nothing was changed", path, limit);
 
 	if (r == -EIO && mdb_env_get_fd(st->env, &fd) == 0 && fd >= 0 &&
 	    fstatvfs(fd, &sv) == 0 &&
@@ -308,6 +322,7 @@ int store_txn_commit(store_txn *t)
 	store *st = t->st;
 	store_touched *touched = NULL;
 	store_change c = { 0 };
+	kmc_xfsz x;
 	int r;
 
 	r = commit_prepare(t, &c, &touched);
@@ -316,7 +331,11 @@ int store_txn_commit(store_txn *t)
 		store_txn_abort(t);
 		return r;
 	}
+	/* LMDB's writes past a file size limit: EFBIG, or EIO for one cut
+	   short at it, not SIGXFSZ killing a server (safeio/fsize.h). */
+	kmc_xfsz_hold(&x);
 	r = db_err(mdb_txn_commit(t->txn));
+	kmc_xfsz_release(&x);
 	t->txn = NULL;
 	if (r == 0)
 		store_extend(st->env);

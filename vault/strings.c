@@ -84,12 +84,25 @@ int kmc_string_decrypt(kmc_vault *v, const char *string, kmc_secret **ret)
 	mk = vault_mk_get(v, mk_id);
 	if (!mk)
 		return kmc_detail(KMC_E_NOT_FOUND, "the string names master key "
-			"%u, which this vault does not hold", (unsigned)mk_id);
+			"%u, which this vault does not hold%s", (unsigned)mk_id,
+			mk_id > 1 ? ": another vault's string, a retired key's, "
+			"or one sealed after the backup that kmc restore put "
+			"back (a restore takes back the master keys made since)" :
+			"");
 	KMC_ENSURE(len >= KMC_SEAL_OVERHEAD && len - KMC_SEAL_OVERHEAD <=
 		KMC_STRING_SECRET_MAX, KMC_E_STRING);
 	str_ad(v, mk_id, ad, &adlen);
 	r = kmc_open_secret(kmc_secret_data(mk->keys) + KMC_KEY_LEN, ad, adlen,
 		blob, len, ret);
+	/* Key 1 is made with the vault and in every backup of it; a later
+	   id may be one a restore took back and a rotation made again. */
+	if (r == KMC_E_AUTH && mk_id > 1)
+		return kmc_detail(r, "the string fails authentication: altered, "
+			"made by another vault, or sealed with an earlier master "
+			"key %u that a restore took back (kmc restore puts back "
+			"the backup's master keys: one made after the backup is "
+			"gone, and a key made since took its id)",
+			(unsigned)mk_id);
 	if (r == KMC_E_AUTH)
 		return kmc_detail(r, "the string fails authentication: altered, "
 			"or made by another vault");

@@ -54,7 +54,7 @@ static int key_read(kmc_vault *v, void *arg)
 	store_set_bulk(&v->st, 1);
 	r = vault_part_get(v, j->name, "key", KMC_ITEM_PRIVATE_KEY, &j->der);
 	store_set_bulk(&v->st, 0);
-	if (r < 0 && token_key_instead(v, j->name, r, &j->rec)) {
+	if (r < 0 && token_key_instead(v, j->name, &r, &j->rec)) {
 		j->token = 1;
 		return 0;
 	}

@@ -153,7 +153,10 @@ static int record_parse(const char *name, const kmc_secret *s,
 	size_t len = 0;
 	int t;
 
-	if (bundle_meta_value(s, "kmc-token-key", head, sizeof(head)) < 0 ||
+	/* Text: a NUL anywhere (a value read as a C string would stop
+	   there, a URI naming another key) is damage. */
+	if (memchr(kmc_secret_data(s), '\0', kmc_secret_len(s)) ||
+	    bundle_meta_value(s, "kmc-token-key", head, sizeof(head)) < 0 ||
 	    strcmp(head, "1") != 0 ||
 	    bundle_meta_value(s, "uri", ret->uri, sizeof(ret->uri)) < 0 ||
 	    strncmp(ret->uri, "pkcs11:", 7) != 0 ||
@@ -186,20 +189,28 @@ int token_key_read(kmc_vault *v, const char *name, token_key_rec *ret)
 	return record_parse(name, s, ret);
 }
 
-int token_key_instead(kmc_vault *v, const char *name, int r,
+int token_key_instead(kmc_vault *v, const char *name, int *r,
 	token_key_rec *ret)
 {
 	char detail[512];
+	int t;
 
-	if (r != KMC_E_TYPE)
+	if (*r != KMC_E_TYPE)
 		return 0;
 	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
-	if (token_key_read(v, name, ret) == 0) {
+	t = token_key_read(v, name, ret);
+	if (t == 0) {
 		kmc_detail_clear();
 		return 1;
 	}
+	/* A token key record that does not parse: that is the fault, not
+	   the type of the item. */
+	if (t == KMC_E_CORRUPT) {
+		*r = t;
+		return 0;
+	}
 	kmc_detail_clear();
-	(void)kmc_detail(r, "%s", detail);
+	(void)kmc_detail(*r, "%s", detail);
 	return 0;
 }
 
@@ -213,7 +224,12 @@ int token_key_refused(kmc_vault *v, const char *name, const char *what,
 		return r;
 	/* Another type than either: the first error stands as it was. */
 	snprintf(detail, sizeof(detail), "%s", kmc_error_detail());
-	if (token_key_read(v, name, &rec) < 0) {
+	r = token_key_read(v, name, &rec);
+	/* A token key record that does not parse: damage, named. */
+	if (r == KMC_E_CORRUPT)
+		return r;
+	if (r < 0) {
+		r = KMC_E_TYPE;
 		kmc_detail_clear();
 		(void)kmc_detail(r, "%s", detail);
 		return r;
@@ -409,6 +425,8 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 
 	kmc_detail_clear();
 	KMC_ENSURE(tp->size >= sizeof(*tp) && tp->uri, KMC_E_INVALID);
+	KMC_GUARD(vault_params_known(tp, tp->size, sizeof(*tp),
+		"kmc_token_params"));
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(born_name_check(name));

@@ -96,17 +96,19 @@ KMC_INTERNAL void token_refs_free(token_refs *r);
 KMC_INTERNAL void token_note_clear(kmc_vault *v);
 
 /*
- * token_key_instead - after r, the error of reading name/key as a private
+ * token_key_instead - after *r, the error of reading name/key as a private
  * key: 1 and *ret when that key lives on a token (the detail cleared);
- * else 0, the detail of r kept.
+ * else 0, the detail of *r kept, or *r set to KMC_E_CORRUPT (named) when
+ * name/key is a token key record that does not parse.
  */
-KMC_INTERNAL int token_key_instead(kmc_vault *v, const char *name, int r,
+KMC_INTERNAL int token_key_instead(kmc_vault *v, const char *name, int *r,
 	token_key_rec *ret);
 
 /*
  * token_key_refused - after r, the error of reading name/key as a
  * private key: when that key lives on a token, KMC_E_TYPE with a detail
- * saying why what (e.g. "unwrap") cannot be done; else r unchanged.
+ * saying why what (e.g. "unwrap") cannot be done; KMC_E_CORRUPT (named)
+ * when its record does not parse; else r unchanged.
  */
 KMC_INTERNAL int token_key_refused(kmc_vault *v, const char *name,
 	const char *what, int r) KMC_MUST_CHECK;

@@ -67,10 +67,15 @@ int trust_load(kmc_vault *v, const char *sname, trust_set **ret)
 	t = calloc(1, sizeof(*t));
 	KMC_ENSURE(t, KMC_E_NOMEM);
 	r = trust_parse(kmc_secret_data(rec), kmc_secret_len(rec), t);
-	if (r == KMC_E_VERSION)
+	if (r == KMC_E_VERSION && kmc_secret_data(rec)[0] !=
+	    TRUST_RECORD_VERSION)
 		return kmc_detail(r, "item %s: a trust store record of version "
 			"%u; this kmc reads version %d", item,
 			(unsigned)kmc_secret_data(rec)[0], TRUST_RECORD_VERSION);
+	if (r == KMC_E_VERSION)
+		return kmc_detail(r, "item %s: a certificate has flags that this "
+			"kmc (trust store record version %d) does not know: a "
+			"newer kmcvault wrote it", item, TRUST_RECORD_VERSION);
 	if (r == KMC_E_NOMEM)
 		return r;
 	if (r < 0)

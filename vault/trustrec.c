@@ -139,8 +139,9 @@ static int parse_cert(kmc_rbuf *b, trust_set *t)
 	KMC_ENSURE(t->n == 0 || strcmp(t->c[t->n - 1].alias, c->alias) < 0,
 		KMC_E_CORRUPT);
 	KMC_GUARD(kmc_rbuf_u8(b, &flags));
+	/* A flag this kmc does not know: a newer kmcvault wrote it. */
 	KMC_ENSURE((flags & ~(TRUST_FLAG_PINNED | TRUST_FLAG_CRL)) == 0,
-		KMC_E_CORRUPT);
+		KMC_E_VERSION);
 	c->flags = flags;
 	KMC_GUARD(kmc_rbuf_u32(b, &dlen));
 	KMC_ENSURE(dlen > 0 && dlen <= KMC_TRUST_CERT_MAX, KMC_E_CORRUPT);

@@ -195,8 +195,18 @@ KMC_INTERNAL int out_folder_check(const char *path) KMC_MUST_CHECK;
 KMC_INTERNAL int out_folder_fd_check(int dirfd, const char *path)
 	KMC_MUST_CHECK;
 
+/* params.c: a caller's struct of the size it was built with. The bytes
+   of p past the known ones this library reads must be 0: a field of a
+   newer kmc.h set, which this library cannot honour, is refused
+   (KMC_E_INVALID naming type and the byte) rather than ignored. */
+KMC_INTERNAL int vault_params_known(const void *p, size_t given,
+	size_t known, const char *type) KMC_MUST_CHECK;
+/* kmc_options in copied into *out: a smaller one's missing fields unset;
+   a larger one's as vault_params_known() takes it. */
+KMC_INTERNAL int vault_options_copy(const kmc_options *in, kmc_options *out)
+	KMC_MUST_CHECK;
+
 /* paths.c */
-KMC_INTERNAL void vault_options_copy(const kmc_options *in, kmc_options *out);
 KMC_INTERNAL int vault_name_guard(const char *name) KMC_MUST_CHECK;
 /* A name a user's put may make (vault/paths.c): none under ca: nor
    trust: but trust:STORE/truststore-password. 0 or KMC_E_NAME with a
@@ -209,7 +219,7 @@ KMC_INTERNAL int vault_open_dir(const char *dir, int *ret_fd) KMC_MUST_CHECK;
 KMC_INTERNAL void import_split(const char *path, char *dir, size_t dsize,
 	const char **base);
 /* The value of key in a bundle's NAME/meta item ("key=value" lines)
-   into buf; KMC_E_CORRUPT when absent or too long. */
+   into buf; KMC_E_CORRUPT when absent, too long or holding a NUL. */
 KMC_INTERNAL int bundle_meta_value(const kmc_secret *meta, const char *key,
 	char *buf, size_t size) KMC_MUST_CHECK;
 
@@ -298,6 +308,11 @@ KMC_INTERNAL int record_open(kmc_vault *v, const char *name,
 KMC_INTERNAL int vault_peek(int dirfd, const char *dir,
 	uint8_t id[KS_VAULT_ID_LEN], uint64_t *ret_generation, int *ret_found)
 	KMC_MUST_CHECK;
+
+/* The highest master-key id of that keystore (ids are in the clear);
+ * 0 when there is none. */
+KMC_INTERNAL int vault_peek_mk_max(int dirfd, const char *dir,
+	uint32_t *ret_max) KMC_MUST_CHECK;
 
 KMC_INTERNAL const vault_mk *vault_find_mk(const kmc_vault *v, uint32_t id);
 /* The keys of master key id, looked for again in the keystores when it

@@ -382,6 +382,23 @@ typedef struct kmc_backup_info {
 					   that held no vault: those files that
 					   differ from the restored stores, left
 					   as they are */
+	uint32_t mk_lost_first;		/* master keys the replaced vault
+					   held above the backup's highest
+					   (made after the backup), ids first
+					   to last; 0 and 0 when none. The
+					   restore takes them back: strings
+					   sealed with them no longer decrypt,
+					   and the next kmc_mk_rotate() makes
+					   a new key with id first */
+	uint32_t mk_lost_last;
+	/* Backup only: */
+	uint64_t leftovers_removed;	/* hidden folders killed backups of
+					   this vault left beside dir
+					   (.NAME.backup-XXXXXXXXXXXX),
+					   removed */
+	uint64_t leftovers_kept;	/* folders so named beside dir that
+					   are not provably such a leftover of
+					   this vault: left as they are */
 } kmc_backup_info;
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
@@ -395,8 +412,12 @@ typedef struct kmc_backup_info {
  * until it is done. The folder is built as a hidden sibling
  * (.NAME.backup-XXXXXXXXXXXX), checked against its manifest and renamed
  * into place: a failure leaves no dir, and a kill leaves at most the
- * hidden sibling. dir is never overwritten. *ret_info (may be NULL)
- * describes the backup.
+ * hidden sibling. dir is never overwritten. Once the backup is made, the
+ * hidden folders killed backups of this vault left in dir's parent are
+ * removed: each one that holds only the files a backup writes and a
+ * keystore naming this vault's id (ret_info->leftovers_removed);
+ * others of such a name are left and counted (leftovers_kept).
+ * *ret_info (may be NULL) describes the backup.
  *
  * Returns 0; KMC_E_INVALID (ret_info->size is 0: nothing is done),
  * KMC_E_READONLY (a handle without the writer lock),
@@ -442,6 +463,21 @@ KMC_API int kmc_vault_backup(kmc_vault *v, const char *dir,
 KMC_API int kmc_vault_restore(const char *dir, const char *from,
 	const kmc_options *opts, kmc_backup_info *ret_info)
 	KMC_MUST_CHECK KMC_NONNULL(2);
+
+/*
+ * kmc_restore_note - when the writable open of v finished a restore cut
+ * off after its commit mark (kmc repair after a killed kmc restore), the
+ * trust sync files it wrote again (kmc_trust_sync(), as kmc_vault_restore()
+ * writes them): *ret_files (may be NULL) counts them. The open itself
+ * succeeds when one cannot be written (the vault is restored); this
+ * says so. Returns 0 (also when the open finished no restore: *ret_files
+ * 0), or the error of the file that could not be written (KMC_E_PERM, a
+ * link or a file others may write; -errno) with a detail that says the
+ * restore is made and names the file, which still holds the trust store
+ * as it was before the restore.
+ */
+KMC_API int kmc_restore_note(const kmc_vault *v, uint64_t *ret_files)
+	KMC_MUST_CHECK KMC_NONNULL(1);
 
 /* ---------------------------------------------------------------- */
 /* Importing certificates and keys (certImport)                      */

@@ -450,4 +450,31 @@ chmod 0600 "$D/audit.log"
 t_err 13 "kmc audit: an item name longer than a name may be is a damaged field, naming the line" \
 	"audit\.log line 1 \(seq 1\): a field is damaged" "$KMC" --vault "$D" audit
 
+# A record a newer kmcvault appended ("v":2, and longer than a version 1
+# record may be: the version is read first) is refused as newer (exit 4),
+# naming the file, the line and both versions, never as a damaged log
+# (exit 13); a change appends nothing after it and changes nothing.
+W=$T/newer
+t "a vault for a newer record" "$KMC" --vault "$W" init
+t "... a password in it" "$KMC" --vault "$W" password set db --password-file "$PW"
+n=$(wc -l <"$W/audit.log")
+printf '{"v":2,"seq":%d,"time":"2026-12-07T19:15:47Z","more":"%s","prev":"%s","mac":"%s"}\n' \
+	$((n + 1)) "$(head -c 9000 /dev/zero | tr '\0' x)" "$Z" "$Z" >>"$W/audit.log"
+before=$(snapshot "$W"; sha256sum <"$W/audit.log")
+for cmd in audit "audit verify"; do
+	# shellcheck disable=SC2086
+	t_err 4 "kmc $cmd: a record of version 2 is refused as newer, naming the line and both versions" \
+		"audit\.log line $((n + 1)): an audit record of version 2, and this kmc reads version 1 only: a newer kmcvault wrote it" \
+		"$KMC" --vault "$W" $cmd
+	check "... and never as damaged" bash -c '! grep -Eq "damaged|not an audit record" "$1"' _ "$LAST_ERR"
+done
+t_err 4 "kmc status: exit 4 for an audit log a newer kmcvault wrote to" \
+	"a newer kmcvault wrote it" "$KMC" --vault "$W" status
+check "... its audit line says newer format" bash -c '"$1" --vault "$2" status 2>/dev/null | grep -q "^audit log .*; newer format: a newer kmcvault wrote a record$"' _ "$KMC" "$W"
+t_err 4 "password set: nothing is appended after a newer record, exit 4" \
+	"audit\.log: its last record is of an audit record version above 1.*a newer kmcvault wrote it; nothing changed" \
+	"$KMC" --vault "$W" password set db --password-file "$PW"
+check "... and nothing in the vault (the audit log included) changed" \
+	test "$(snapshot "$W"; sha256sum <"$W/audit.log")" = "$before"
+
 done_testing

@@ -8,8 +8,9 @@
 # backup: a failed one leaves no backup folder and no hidden
 # .NAME.backup-* beside it; a killed one leaves either no backup folder
 # (a hidden .NAME.backup-* may stay: the process died with it, and its
-# name marks it incomplete) or a whole one, which restores. The vault is
-# never touched.
+# name marks it incomplete; the next backup removes it when a keystore in
+# it proves it this vault's) or a whole one, which restores. The vault is
+# never touched. That removal is broken at each of its steps too.
 #
 # restore: afterwards, and after `kmc repair`, the vault is either the
 # old one or the restored one - items and values, protectors - never a
@@ -116,16 +117,65 @@ for ((n = 1; n <= total; n++)); do
 	else
 		none=$((none + 1))
 		[ -z "$(hidden)" ] || left=$((left + 1))
-		clear_target
 		check "$at: no backup folder: a backup run again succeeds" \
 			bash -c '"$1" --vault "$2" backup --out "$3" 2>/dev/null' _ "$KMC" "$V" "$B"
 		check "$at: ... and restores" restores
+		check "$at: ... and removed what the kill left, when a keystore proves it this vault's" \
+			test -z "$(find "$T" -mindepth 2 -maxdepth 2 -path "$T/.bk.backup-*" \
+			\( -name kmc.ks -o -name StandbyKsf.ks \) -print)"
 	fi
 	check "$at: the vault is untouched" vault_untouched
 	check "$at: kmc status: healthy" look status
 done
 echo "# backup, killed at each step: no backup $none times (a hidden .bk.backup-* left $left times), a whole one $whole times"
 total=${total_kills:-$total}
+backup_total=$total
+
+# ---- what killed backups left, removed under faults ------------------------------------
+# Once a backup is made it removes the folders killed backups of this
+# vault left beside it (vault/backupleft.c). Each step of that removal
+# failing or killed leaves the backup made and whole, the leftover either
+# gone or still holding the keystore that proves it (so the next backup
+# removes it), and another vault's folder so named untouched.
+LEFT=$T/.bk.backup-0123456789ab
+OTHER=$T/.ot.backup-0123456789ab
+clear_target
+kmc backup --out "$T/left-src" 2>/dev/null
+"$KMC" --vault "$T/ov" init 2>/dev/null
+"$KMC" --vault "$T/ov" backup --out "$T/other-src" 2>/dev/null
+plant() { clear_target && rm -rf "$OTHER" && cp -a "$T/left-src" "$LEFT" && cp -a "$T/other-src" "$OTHER"; }
+plant
+faulty 0 0 backup --out "$B"
+check "a backup beside a leftover under the shim succeeds" test "$rc" = 0
+check "... and removes the leftover" test ! -e "$LEFT"
+check "... and not another vault's" diff -r "$T/other-src" "$OTHER"
+check "the removal adds steps to the backup's" test "$steps" -gt "$backup_total"
+left_total=$steps
+for mode in fail $(kill_mode); do
+	for ((n = backup_total + 1; n <= left_total; n++)); do
+		at="backup beside a leftover, step $n of $left_total"
+		plant
+		if [ "$mode" = fail ]; then
+			at+=" failing"
+			faulty "$n" 0 backup --out "$B"
+			check "$at: exit 0 (the backup is made; the removal is best effort)" test "$rc" = 0
+		else
+			at+=", killed"
+			faulty "$n" 1 backup --out "$B"
+			check "$at: the shim killed it" killed
+		fi
+		check "$at: the backup is whole and restores" restores
+		check "$at: the leftover is gone or still holds the keystore that proves it" \
+			bash -c '[ ! -e "$1" ] || [ -f "$1/kmc.ks" ]' _ "$LEFT"
+		check "$at: another vault's folder is untouched" diff -r "$T/other-src" "$OTHER"
+		rm -rf "$B"
+		check "$at: the next backup removes what is left" \
+			bash -c '"$1" --vault "$2" backup --out "$3" 2>/dev/null && [ ! -e "$4" ]' _ "$KMC" "$V" "$B" "$LEFT"
+		check "$at: the vault is untouched" vault_untouched
+	done
+done
+clear_target
+rm -rf "$OTHER"
 
 # ---- restore --------------------------------------------------------------------------
 

@@ -215,6 +215,57 @@ N5=$T/newer-store
 "$OLD" --store-format 3 "$N5" "$KMC_HOST_KEY" db=1:"$T/items/db" 2>/dev/null
 refused "$N5" "list: an item store of format 3 is refused" 'items\.mdb.*format 3.*1 and 2' \
 	"$KMC" --vault "$N5" list
+# A trust store record (type 7) whose one certificate has flags FLAGS
+# (docs/format.md, *Trust stores*): bit 2 is none this kmc knows.
+openssl x509 -in "$P/ca.crt" -outform DER -out "$T/ca.der"
+trust_rec() { # trust_rec FLAGS OUT
+	local n
+	n=$(stat -c %s "$T/ca.der")
+	{
+		printf '\x01\x00\x00\x01\x02ca'
+		# shellcheck disable=SC2059
+		printf "\\x$(printf %02x "$1")"
+		# shellcheck disable=SC2059
+		printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) \
+			$((n >> 8 & 255)) $((n & 255)))"
+		cat "$T/ca.der"
+	} >"$2"
+}
+trust_rec 0 "$T/items/trust0"
+trust_rec 4 "$T/items/trust4"
+"$OLD" "$T/trust-flag0" "$KMC_HOST_KEY" trust:default=7:"$T/items/trust0" 2>/dev/null
+check "trust list: a trust store record built from the format reads" \
+	bash -c '"$1" --vault "$2" trust list | grep -q "^default  *ca "' _ "$KMC" "$T/trust-flag0"
+N7=$T/newer-trust-flag
+"$OLD" "$N7" "$KMC_HOST_KEY" trust:default=7:"$T/items/trust4" 2>/dev/null
+refused "$N7" "trust list: a certificate flag this kmc does not know is refused as newer, naming the item" \
+	'trust:default: a certificate has flags that this kmc \(trust store record version 1\) does not know: a newer kmcvault wrote it' \
+	"$KMC" --vault "$N7" trust list
+# A token key record (type 9, docs/format.md, *Keys on a token*) is text:
+# one holding a NUL is damaged (exit 4), never read short to the NUL
+# (here a URI "pkcs11:token=a" that names another key than the record).
+printf 'pw' >"$T/items/tkpw"
+tk_rec() { # tk_rec SEP OUT: the record, SEP between the URI's two parts
+	{
+		printf 'kmc-token-key=1\nuri=pkcs11:token=a%b;object=b\ntype=p256\nspki=' "$1"
+		openssl x509 -in "$P/ca.crt" -noout -pubkey | openssl pkey -pubin -outform DER | base64 -w0
+		printf '\n'
+	} >"$2"
+}
+tk_rec '' "$T/items/tk-good"
+tk_rec '\0' "$T/items/tk-nul"
+"$OLD" "$T/tk-good" "$KMC_HOST_KEY" web=1:"$T/items/tkpw" web/key=9:"$T/items/tk-good" 2>/dev/null
+t_err 9 "unwrap: a key on a token (a record built from the format) is refused, naming its URI" \
+	'the key of web lives on a PKCS#11 token \(pkcs11:token=a;object=b\)' \
+	"$KMC" --vault "$T/tk-good" unwrap web
+N8=$T/token-key-nul
+"$OLD" "$N8" "$KMC_HOST_KEY" web=1:"$T/items/tkpw" web/key=9:"$T/items/tk-nul" 2>/dev/null
+for cmd in "unwrap web" "csr web --subject /CN=web"; do
+	# shellcheck disable=SC2086
+	refused "$N8" "$cmd: a token key record holding a NUL is damaged, never read short" \
+		'item web/key: not a token key record of format 1' "$KMC" --vault "$N8" $cmd
+	check "... the URI cut at the NUL is not named" bash -c '! grep -q "token=a)" "$1"' _ "$LAST_ERR"
+done
 refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
 	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"
 t "a backup of the old vault" kmc backup --out "$T/bk"

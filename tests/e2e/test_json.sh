@@ -12,7 +12,7 @@ secret_file "$PW" 'hunter2'
 
 # fields CMD [restore]: the fields cli.md documents for `CMD --json`,
 # one a line (a row naming two, "`a`, `b`", gives both; rows marked
-# "restore only" belong to restore alone).
+# "restore only" belong to restore alone, "backup only" to backup).
 fields() {
 	awk -v cmd="$1" '
 		/^## / { on = 0 }
@@ -27,6 +27,8 @@ fields() {
 		on && /^\| `/ {
 			split($0, cols, "|")
 			if (cmd != "restore" && cols[4] ~ /restore only/)
+				next
+			if (cmd != "backup" && cols[4] ~ /backup only/)
 				next
 			m = split(cols[2], names, "`")
 			for (i = 2; i <= m; i += 2)

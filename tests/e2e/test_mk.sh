@@ -288,4 +288,34 @@ t "kmc rm bad, as told" dk rm bad
 t "then mk rewrap runs" dk mk rewrap
 t "and mk retire 1" dk mk retire 1
 
+# ---- master-key ids after a restore -------------------------------------------
+
+# kmc restore takes back the master keys made after the backup: a string
+# sealed with one then names a key the vault does not hold, and once a
+# rotation makes a new key of that id, one that fails authentication.
+# Both messages say a restore may be why (exit 7, exit 4).
+RV=$T/rv
+rk() { "$KMC" --vault "$RV" "$@"; }
+secret_file "$T/rs" 'sealed-after-the-backup'
+rk init 2>/dev/null
+rk backup --out "$T/rv-bk" 2>/dev/null
+rk mk rotate 2>/dev/null
+RS=$(rk encrypt <"$T/rs" 2>/dev/null)
+check "a string sealed with master key 2, made after the backup" test "${RS#kmc:v1:2:}" != "$RS"
+rk mk rotate 2>/dev/null
+t_err 0 "restore the backup: it says master keys 2 and 3 are gone, and what that means" \
+	"master keys 2 to 3 of the vault replaced, made after the backup, are gone: kmc:v1: strings sealed with them no longer decrypt, and the next kmc mk rotate makes a new key 2" \
+	rk restore "$T/rv-bk"
+t_err 7 "decrypt: the string names key 2, which the restore took back, and says so" \
+	"master key 2, which this vault does not hold: .*sealed after the backup that kmc restore put back" \
+	rk decrypt "$RS"
+rk backup --out "$T/rv-bk2" 2>/dev/null
+rk restore "$T/rv-bk2" --json >"$T/rv.json" 2>/dev/null
+check "a restore that takes back no key says none (--json: 0 and 0)" \
+	jqt "$T/rv.json" '.mk_lost_first == 0 and .mk_lost_last == 0'
+t "mk rotate makes a new master key 2" rk mk rotate
+t_err 4 "decrypt: the string fails under the new key 2, and the message names a restore" \
+	"fails authentication: altered, made by another vault, or sealed with an earlier master key 2 that a restore took back" \
+	rk decrypt "$RS"
+
 done_testing

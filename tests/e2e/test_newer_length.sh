@@ -3,10 +3,10 @@
 # state file (kmcstate-<vault id>) or a backup's manifest of a newer
 # format is refused as newer (exit 4), naming the file and both versions,
 # even when the newer format is of another length (a keystore past the
-# 64 KiB this format allows, a manifest past its 4 KiB); it is never taken
-# for damage (a keystore repaired from its older twin, a binding or state
-# file that kmc repair --accept-rollback is said to write again), and
-# nothing on disk changes. docs/format.md, *Versions and compatibility*.
+# 64 KiB this format allows, a binding, state file or manifest past the
+# 4 KiB they may be read); it is never taken for damage (a keystore
+# repaired from its older twin, a binding or state file that kmc repair
+# --accept-rollback is said to write again), and nothing on disk changes. docs/format.md, *Versions and compatibility*.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 V=$T/vault
@@ -50,6 +50,24 @@ check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
 cp -p "$T/bind.orig" "$V/kmc.bind"
 t_out "with its own kmc.bind back, a reads" "a-1" kmc password get a
 
+# ---- kmc.bind of format 2, past the 4 KiB a binding file may be read ----------
+newer "$V/kmc.bind" 2 5000
+before=$(fingerprint)
+t_err 4 "a kmc.bind of format 2 over 4 KiB: password get refuses it as newer, naming both versions" \
+	"kmc.bind has format 2, and this kmc reads format 1 only: a newer kmcvault wrote it" \
+	kmc password get a
+check "... and never as damaged" bash -c '! grep -q "damaged" "$1"' _ "$LAST_ERR"
+t_err 4 "... and kmc repair --accept-rollback does not write over it" \
+	"a newer kmcvault wrote it" kmc repair --accept-rollback
+check "... kmc status says newer format on its binding line" bash -c '"$1" --vault "$2" status | grep -qx "binding        kmc.bind newer format"' _ "$KMC" "$V"
+check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
+# Damage is still damage: format 1 over 4 KiB.
+cp -p "$T/bind.orig" "$V/kmc.bind"
+head -c 5000 /dev/zero >>"$V/kmc.bind"
+t_err 4 "a kmc.bind of format 1 over 4 KiB is damaged" \
+	"kmc.bind is damaged: more than 261 bytes" kmc password get a
+cp -p "$T/bind.orig" "$V/kmc.bind"
+
 # ---- kmcstate-<id> of format 2, 8 bytes longer ------------------------------------
 newer "$(state)" 2 8
 before=$(fingerprint)
@@ -58,6 +76,18 @@ t_err 4 "a longer state file of format 2: password get refuses it as newer, nami
 	kmc password get a
 t_err 4 "... password set refuses it the same way" "a newer kmcvault wrote it" \
 	kmc password set b --password-file "$T/pw"
+t_err 4 "... and kmc repair --accept-rollback does not write over it" \
+	"a newer kmcvault wrote it" kmc repair --accept-rollback
+check "... and nothing on disk changed" test "$(fingerprint)" = "$before"
+cp -p "$T/state.orig" "$(state)"
+
+# ---- kmcstate-<id> of format 2, past the 4 KiB a state file may be read -----------
+newer "$(state)" 2 5000
+before=$(fingerprint)
+t_err 4 "a state file of format 2 over 4 KiB: password get refuses it as newer, naming both versions" \
+	"the state file .*kmcstate-[0-9a-f]{32} has format 2, and this kmc reads format 1 only: a newer kmcvault wrote it" \
+	kmc password get a
+check "... and never as damaged" bash -c '! grep -q "damaged" "$1"' _ "$LAST_ERR"
 t_err 4 "... and kmc repair --accept-rollback does not write over it" \
 	"a newer kmcvault wrote it" kmc repair --accept-rollback
 check "... and nothing on disk changed" test "$(fingerprint)" = "$before"

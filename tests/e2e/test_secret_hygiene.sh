@@ -19,7 +19,12 @@
 # is known to be.
 #
 # Then the recovery key that init and protector add print: a core of kmc
-# taken by gdb at exit must hold no part of it (no stdio copy left).
+# taken by gdb at exit must hold no part of it (no stdio copy left). And
+# the private keys kmc decodes or makes (import, export, key gen, ca
+# init): a core at exit holds no copy of them, not even in the free heap
+# where OpenSSL's decoders and encoders leave theirs; a server that calls
+# kmc_openssl_wipe_frees() (key_residue.c) neither, after kmc_key_load,
+# kmc_ssl_ctx_use and kmc_item_get, where one that does not does.
 #
 # Last, the process hardening of the command (harden_process() in
 # cli/kmc.c): a kmc run as an unprivileged user, held waiting on
@@ -279,6 +284,8 @@ scalar_of() {
 	h=${h#*0201010420}
 	printf '%s' "${h:0:64}"
 }
+# scalar_of_in VAULT NAME: the same from another vault.
+scalar_of_in() { local V=$1; scalar_of "$2"; }
 for name in ca:hyg issued issued2; do
 	W=$(scalar_of "$name")
 	check "$name: its key's private scalar reads back" test "${#W}" = 64
@@ -390,6 +397,99 @@ elif command -v gdb >/dev/null; then
 	rm -f "$T"/*.core
 else
 	echo "# recovery key memory checks skipped: no gdb"
+fi
+
+# ---- private keys: no copy left in the free heap -------------------------------
+
+# OpenSSL 3.0 frees copies of a key inside its own calls without wiping
+# them: its decoder the PKCS#8 it read, d2i_ECPrivateKey() the scalar,
+# its encoder the DER it wrote. kmc hands OpenSSL an allocator that wipes
+# each block as it is freed (kmc_openssl_wipe_frees(), first thing in
+# main): a core of kmc at exit holds no key that it decoded (import,
+# export) or made (key gen, ca init). Before, each of these cores held
+# the key's PKCS#8 DER in a freed chunk of the encoder or the decoder.
+# A server gets the same by calling kmc_openssl_wipe_frees() first: the
+# helper key_residue loads a key (kmc_key_load, EVP_PKEY_free), builds an
+# SSL_CTX (kmc_ssl_ctx_use, SSL_CTX_free) and reads a password
+# (kmc_item_get, kmc_secret_free); the control is the same helper without
+# the call, whose core does hold the key, so the search can fail (with
+# OpenSSL 3.0, as Debian 12 ships it: an OpenSSL that came to wipe these
+# copies itself would fail that control, and the checks would then have
+# nothing left to find).
+# core_lacks_hex CORE HEX: CORE exists and does not hold HEX.
+core_lacks_hex() { [ -s "$1" ] && lacks_hex "$1" "$2"; }
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+	echo "# key memory checks skipped under ASan: see make check"
+elif command -v gdb >/dev/null; then
+	RK=$T/residue
+	check "kmc key gen under gdb, a core at exit" core_at_exit \
+		"$T/kg.core" "$T/kg.out" "$KMC_BUILD/kmc" --vault "$V" key gen residue
+	W=$(scalar_of residue)
+	check "the key made reads back" test "${#W}" = 64
+	check "the core of key gen holds no copy of the key it made" \
+		core_lacks_hex "$T/kg.core" "$W"
+	check "kmc ca init under gdb, a core at exit" core_at_exit \
+		"$T/ca.core" "$T/ca.out" "$KMC_BUILD/kmc" --vault "$V" ca init resca \
+		--subject "/CN=Residue CA"
+	W=$(scalar_of ca:resca)
+	check "the CA's key reads back" test "${#W}" = 64
+	check "the core of ca init holds no copy of the CA's key" \
+		core_lacks_hex "$T/ca.core" "$W"
+	check "a vault for the import" "$KMC" --vault "$RK" init
+	check "kmc import of the encrypted key under gdb, a core at exit" \
+		core_at_exit "$T/imp.core" "$T/imp.out" "$KMC_BUILD/kmc" --vault "$RK" \
+		import -c "$P/ca.crt" -s "$P/server.crt" -k "$P/server.key" \
+		--password-file "$KPF"
+	check "... which imported it" eval '[ "$(scalar_of_in "$RK" server)" = "$WIN" ]'
+	check "the core of import holds no copy of the key" \
+		core_lacks_hex "$T/imp.core" "$WIN"
+	check "nor of its password" lacks_text "$T/imp.core" "$KEY_PW"
+	check "kmc export --no-password under gdb, a core at exit" \
+		core_at_exit "$T/exp.core" "$T/exp.out" "$KMC_BUILD/kmc" --vault "$RK" \
+		export server --format pkcs8-pem --no-password --out "$T/res.pem"
+	check "... which wrote the key" \
+		eval 'has_text "$T/res.pem" "$PEM1" && has_text "$T/res.pem" "$PEM2"'
+	check "the core of export holds no copy of the key" \
+		core_lacks_hex "$T/exp.core" "$WIN"
+
+	RES=$T/key_residue
+	check "the key_residue helper builds" \
+		kmc_cc "$RES" "$KMC_TOP/tests/e2e/key_residue.c"
+	check "a password item for it" "$KMC" --vault "$RK" password set pw \
+		--password-file "$PWF"
+
+	# A command that hands a key to OpenSSL refuses to run where it cannot
+	# install that allocator: after a preloaded library used OpenSSL in
+	# its constructor. The readers of a server's boot (password get,
+	# decrypt, list), which hand it no key, leave the allocator alone and
+	# run.
+	EARLY=$T/ossl_early.so
+	check "a library that uses OpenSSL in its constructor builds" \
+		cc -shared -fPIC -Wall -Wextra -Werror -o "$EARLY" \
+		"$KMC_TOP/tests/e2e/ossl_early.c" -lcrypto
+	t "control: without it, kmc unwrap writes the key" \
+		"$KMC_BUILD/kmc" --vault "$RK" unwrap server --out "$T/early0.pem"
+	t_err 1 "with it preloaded kmc unwrap refuses to run, and says why" \
+		'OpenSSL was used in this process before kmc started.*nothing was done' \
+		env LD_PRELOAD="$EARLY" "$KMC_BUILD/kmc" --vault "$RK" unwrap server \
+		--out "$T/early.pem"
+	check "... and writes no key" [ ! -e "$T/early.pem" ]
+	t_out "kmc password get, which hands OpenSSL no key, still prints the password" \
+		"$PW_ITEM" env LD_PRELOAD="$EARLY" "$KMC_BUILD/kmc" --vault "$RK" \
+		password get pw
+	check "control: key_residue without the wipe, a core at exit" \
+		core_at_exit "$T/plain.core" "$T/plain.out" "$RES" plain "$RK" server pw
+	check "control: its core holds the key OpenSSL freed (the search finds it)" \
+		has_hex "$T/plain.core" "$WIN"
+	check "key_residue with kmc_openssl_wipe_frees(), a core at exit" \
+		core_at_exit "$T/wipe.core" "$T/wipe.out" "$RES" wipe "$RK" server pw
+	check "its core holds no copy of the key" core_lacks_hex "$T/wipe.core" "$WIN"
+	check "nor of the unencrypted PEM" \
+		eval 'lacks_text "$T/wipe.core" "$PEM1" && lacks_text "$T/wipe.core" "$PEM2"'
+	check "nor of the password it read" lacks_text "$T/wipe.core" "$PW_ITEM"
+	rm -f "$T"/*.core
+else
+	echo "# key memory checks skipped: no gdb"
 fi
 
 # ---- the process: no core file, not dumpable, no ptrace -------------------------

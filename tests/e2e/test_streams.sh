@@ -96,6 +96,16 @@ PY
 if command -v python3 >/dev/null; then
 	check "password get into a full non-blocking pipe waits and prints it whole" \
 		nonblocking_full 'hunter2' "$KMC" --vault "$V" password get db
+	# Tables and JSON, printed through stdio, too (they ended short with
+	# exit 6, "Resource temporarily unavailable").
+	for args in "list" "list --json" "status --json" "--help"; do
+		# shellcheck disable=SC2086 # the words of args are the arguments
+		want=$("$KMC" --vault "$V" $args) && want="$want
+"
+		# shellcheck disable=SC2086
+		check "kmc $args into a full non-blocking pipe waits and prints it whole" \
+			nonblocking_full "$want" "$KMC" --vault "$V" $args
+	done
 else
 	echo "# non-blocking pipe check skipped: no python3"
 fi

@@ -1,6 +1,6 @@
 /*
  * fuzz_audit.c - an audit record line as the log's reader parses it
- * (vault/auditread.c): the frame, and the fields kmc audit reads.
+ * (vault/auditline.c): the frame, and the fields kmc audit reads.
  *
  * A line whose frame parses has its MAC's span inside it, ending where
  * ,"mac": begins; fields found are read within the line.
@@ -26,6 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		if (l.mac_at >= size || l.text != text || l.len != size ||
 		    memcmp(text + l.mac_at, ",\"mac\":\"", 8) != 0)
+			abort();
+	} else if (r == KMC_E_VERSION) {
+		/* Only a line that starts {"v":N, with N above this format. */
+		if (audit_line_version(text, size, &v) != 0 ||
+		    v <= AUDIT_FORMAT_VERSION)
 			abort();
 	} else if (r != KMC_E_CORRUPT) {
 		abort();

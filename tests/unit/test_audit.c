@@ -55,9 +55,26 @@ static void test_frame_refused(void **state)
 	audit_line l;
 
 	(void)state;
-	/* Another version, a seq with a leading zero, no seq. */
+	/* A higher version is newer, not damaged, whatever its length
+	   (a newer record may be longer than a record may be here); version
+	   0 is damage. Then a seq with a leading zero, no seq. */
 	snprintf(buf, sizeof(buf), "%s", GOOD);
 	buf[5] = '2';
+	assert_int_equal(parse(buf, &l), KMC_E_VERSION);
+	{
+		char *big = malloc(AUDIT_LINE_MAX + 16);
+
+		assert_non_null(big);
+		memset(big, 'x', AUDIT_LINE_MAX + 16);
+		memcpy(big, "{\"v\":2,\"seq\":1,", 15);
+		assert_int_equal(audit_line_parse(big, AUDIT_LINE_MAX + 16, &l),
+			KMC_E_VERSION);
+		memcpy(big, "{\"v\":1,\"seq\":1,", 15);
+		assert_int_equal(audit_line_parse(big, AUDIT_LINE_MAX + 16, &l),
+			KMC_E_CORRUPT);
+		free(big);
+	}
+	buf[5] = '0';
 	assert_int_equal(parse(buf, &l), KMC_E_CORRUPT);
 	assert_int_equal(parse("{\"v\":1,\"seq\":042,\"prev\":\"" Z64
 		"\",\"mac\":\"" A64 "\"}", &l), KMC_E_CORRUPT);

@@ -43,6 +43,7 @@
 #include <kmc.h>
 #include <kmc/admin.h>
 #include "../../safeio/fileio.h"
+#include "../../safeio/fsize.h"
 
 typedef struct fixture {
 	char dir[64];
@@ -688,10 +689,86 @@ static void test_path_parent(void **state)
 		KMC_E_TOO_LARGE);
 }
 
+/*
+ * Under a file size limit, with SIGXFSZ at its default (a server's): in a
+ * child, which reports how it ended. kmc_write_full() of a file that
+ * would pass the limit returns -EFBIG and writes nothing (the build
+ * before was killed by the signal, or wrote up to the limit); a write
+ * past it inside kmc_xfsz_hold() fails with EFBIG and the signal it
+ * raised is taken off at kmc_xfsz_release(), while one pending before
+ * the hold is left for the process.
+ */
+enum { FSIZE_OK = 0, FSIZE_WRITE = 3, FSIZE_SHORT, FSIZE_HELD, FSIZE_KEPT };
+
+static int fsize_child(const char *path, int which)
+{
+	struct rlimit lim = { 4096, 4096 };
+	char buf[6000];
+	sigset_t s, pend;
+	kmc_xfsz x;
+	struct stat st;
+	int fd, status;
+	pid_t pid;
+
+	memset(buf, 'x', sizeof(buf));
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_DFL);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || setrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(2);
+		if (which == 0) {
+			if (kmc_write_full(fd, buf, sizeof(buf)) != -EFBIG)
+				_exit(FSIZE_WRITE);
+			/* Nothing written, as on a full disk. */
+			_exit(fstat(fd, &st) == 0 && st.st_size == 0 ?
+				FSIZE_OK : FSIZE_SHORT);
+		}
+		sigemptyset(&s);
+		sigaddset(&s, SIGXFSZ);
+		if (which == 2) {	/* one pending before: not ours */
+			sigprocmask(SIG_BLOCK, &s, NULL);
+			raise(SIGXFSZ);
+		}
+		kmc_xfsz_hold(&x);
+		if (lseek(fd, 8192, SEEK_SET) < 0 ||
+		    write(fd, "x", 1) != -1 || errno != EFBIG)
+			_exit(FSIZE_HELD);
+		kmc_xfsz_release(&x);
+		if (which == 2)
+			_exit(sigpending(&pend) == 0 &&
+				sigismember(&pend, SIGXFSZ) == 1 ? FSIZE_OK :
+				FSIZE_KEPT);
+		_exit(FSIZE_OK);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void test_fsize_limit(void **state)
+{
+	fixture *f = *state;
+	int status;
+
+	status = fsize_child(f->path, 0);
+	assert_false(WIFSIGNALED(status));
+	assert_int_equal(WEXITSTATUS(status), FSIZE_OK);
+	status = fsize_child(f->path, 1);
+	assert_false(WIFSIGNALED(status));
+	assert_int_equal(WEXITSTATUS(status), FSIZE_OK);
+	status = fsize_child(f->path, 2);
+	assert_false(WIFSIGNALED(status));
+	assert_int_equal(WEXITSTATUS(status), FSIZE_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_creates_with_mode,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsize_limit,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_existing,
 			setup, teardown),

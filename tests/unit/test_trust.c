@@ -205,6 +205,11 @@ static void test_malformed(void **state)
 	/* flags */
 	refused_with(p, len, first_alias + 3 + strlen("new-ca"), 2,
 		KMC_E_CORRUPT);
+	/* a flag bit this kmc does not know: newer, not damaged */
+	refused_with(p, len, first_alias + 3 + strlen("new-ca"), 4,
+		KMC_E_VERSION);
+	refused_with(p, len, first_alias + 3 + strlen("new-ca"), 0x80,
+		KMC_E_VERSION);
 	/* the DER's first byte */
 	refused_with(p, len, first_alias + 3 + strlen("new-ca") + 5, 0,
 		KMC_E_CORRUPT);

@@ -435,6 +435,53 @@ static void test_options_size(void **state)
 	o.size = sizeof(o);
 	assert_int_equal(kmc_vault_open_ex(f->vdir, 0, &o, &v), 0);
 	kmc_vault_close(v);
+	v = NULL;
+}
+
+/* A caller built against a newer kmc.h: its larger kmc_options and
+   params are taken while the fields this library does not know are 0,
+   and refused, naming the byte, once one is set (it was ignored, so
+   the call did less than the caller asked). */
+static void test_options_newer(void **state)
+{
+	fixture *f = *state;
+	struct {
+		kmc_options o;
+		uint64_t later;
+	} n = { .o = KMC_OPTIONS_INIT };
+	struct {
+		kmc_import_params p;
+		uint32_t later;
+	} ip = { .p = KMC_IMPORT_PARAMS_INIT };
+	kmc_vault *v = NULL;
+	char want[64];
+
+	n.o.host_key = f->hk;
+	n.o.size = sizeof(n);
+	n.later = 1;
+	assert_int_equal(kmc_vault_init(f->vdir, KMC_PROTECTOR_HOST, &n.o),
+		KMC_E_INVALID);
+	snprintf(want, sizeof(want), "byte %zu, past the %zu bytes",
+		sizeof(kmc_options), sizeof(kmc_options));
+	assert_non_null(strstr(kmc_error_detail(), want));
+	assert_non_null(strstr(kmc_error_detail(), "kmc_options.size is"));
+	assert_false(exists(f->vdir));
+	n.later = 0;
+	assert_int_equal(kmc_vault_init(f->vdir, KMC_PROTECTOR_HOST, &n.o), 0);
+	n.later = 1;
+	assert_int_equal(kmc_vault_open_ex(f->vdir, KMC_OPEN_WRITE, &n.o, &v),
+		KMC_E_INVALID);
+	assert_null(v);
+	n.later = 0;
+	assert_int_equal(kmc_vault_open_ex(f->vdir, KMC_OPEN_WRITE, &n.o, &v),
+		0);
+	/* A params struct the same way: refused before anything is read. */
+	ip.p.size = sizeof(ip);
+	ip.p.name = "web";
+	ip.later = 1;
+	assert_int_equal(kmc_import(v, &ip.p), KMC_E_INVALID);
+	assert_non_null(strstr(kmc_error_detail(), "kmc_import_params.size"));
+	kmc_vault_close(v);
 }
 
 static void test_init_passphrase_long(void **state)
@@ -2035,6 +2082,7 @@ int main(void)
 		T(test_init_trailing_slash),
 		T(test_init_host_key_dir),
 		T(test_options_size),
+		T(test_options_newer),
 		T(test_init_passphrase_long),
 		T(test_open_wrong_passphrase),
 		T(test_open_needs_passphrase),
