@@ -119,6 +119,7 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	_cleanup_(freep) keystore *ks = NULL;
 	_cleanup_(freep) char *base = NULL;
 	_cleanup_(kmc_closep) int parentfd = -1;
+	_cleanup_(kmc_closep) int buildfd = -1;
 	char show[PATH_MAX + 64], tmp[NAME_MAX + 1], tmp_show[PATH_MAX + NAME_MAX];
 	const char *slash;
 	backup_manifest m;
@@ -181,7 +182,15 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 		return kmc_detail(r, "%s: cannot create a folder beside it: %s",
 			out, kmc_strerror(r));
 	}
-	r = backup_build(v, parentfd, tmp, tmp_show, raw, len, &m);
+	/* Locked while it is built: the next backup into this parent takes
+	   what killed ones left (backupleft.c), and another copy of this
+	   vault (a restore elsewhere) may be backing up beside it; a folder
+	   still locked is a backup under way, never a leftover. */
+	buildfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		O_CLOEXEC);
+	r = buildfd < 0 || flock(buildfd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	if (r == 0)
+		r = backup_build(v, parentfd, tmp, tmp_show, raw, len, &m);
 	if (r == 0) {
 		int published;
 

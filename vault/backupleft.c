@@ -16,7 +16,10 @@
  *	  names this vault's id.
  *
  * No backup of this vault is under way meanwhile: the caller holds the
- * vault's writer lock, which every backup of it holds from start to end.
+ * vault's writer lock, which every backup of it holds from start to end;
+ * and a folder another copy of the vault (a restore elsewhere) is still
+ * building is locked (flock) by its builder until it is renamed or
+ * removed, so it is left alone.
  * Anything else matching the name (another vault's, an empty folder a
  * backup was killed in before its first keystore, a folder holding other
  * files) is left as it is and only counted, for the caller to name.
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include "backup.h"
 #include "../safeio/fileio.h"
@@ -149,8 +153,11 @@ static int ours(kmc_vault *v, int parentfd, const char *name, int *ret_fd,
 	if (fd < 0)
 		return 0;
 	memset(l, 0, sizeof(*l));
+	/* A backup under way holds its folder locked (backup.c): another
+	   copy of this vault, backing up beside this one. */
 	if (fstat(fd, &at) < 0 || at.st_dev != st.st_dev ||
-	    at.st_ino != st.st_ino || !list_built(fd, l)) {
+	    at.st_ino != st.st_ino || flock(fd, LOCK_EX | LOCK_NB) < 0 ||
+	    !list_built(fd, l)) {
 		close(fd);
 		return 0;
 	}

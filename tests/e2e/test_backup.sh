@@ -64,6 +64,11 @@ cp -a "$L/b0" "$L/.x.backup-dddddddddddd" && echo mine >"$L/.x.backup-dddddddddd
 cp -a "$L/b0" "$L/keep" && ln -s keep "$L/.l.backup-eeeeeeeeeeee"	# a link
 cp -a "$L/b0" "$L/.b2.backup-ffffffffffff" && chmod 755 "$L/.b2.backup-ffffffffffff"
 cp -a "$L/b0" "$L/.b3.backup-0123456789AB"	# not its name: upper-case hex
+# Whole and this vault's, but locked: a backup of another copy of this
+# vault (a restore elsewhere) still building it beside this one.
+cp -a "$L/b0" "$L/.b5.backup-aaaaaaaaaaab"
+exec {building}<"$L/.b5.backup-aaaaaaaaaaab"
+flock -x -n "$building"
 before_others=$(cd "$L" && find .o0.backup-* .e.backup-* .x.backup-* .l.backup-* keep .b2.backup-* .b3.backup-* \
 	-printf '%p %y %m\n' | sort && find .o0.backup-* .x.backup-* keep .b2.backup-* .b3.backup-* -type f -print0 |
 	sort -z | xargs -0 sha256sum)
@@ -74,8 +79,12 @@ cp "$OUT" "$T/left.json"
 check "... the whole one and the one killed mid-copy are gone" \
 	test ! -e "$L/.b1.backup-0123456789ab" -a ! -e "$L/.b0.backup-aaaaaaaaaaaa"
 check "... it names the others it left as they are" \
-	grep -q '5 hidden folder(s) named as a killed backup.s .* are not provably this vault.s and were left as they are' "$LAST_ERR"
-check "... --json counts both" jq -e '.leftovers_removed == 2 and .leftovers_kept == 5' "$T/left.json"
+	grep -q '6 hidden folder(s) named as a killed backup.s .* are not provably this vault.s and were left as they are' "$LAST_ERR"
+check "... --json counts both" jq -e '.leftovers_removed == 2 and .leftovers_kept == 6' "$T/left.json"
+check "... and one a backup is still building (locked) is left whole" \
+	test -f "$L/.b5.backup-aaaaaaaaaaab/items.mdb" -a -f "$L/.b5.backup-aaaaaaaaaaab/kmc.ks"
+exec {building}<&-
+rm -r "$L/.b5.backup-aaaaaaaaaaab"
 check "... and every other folder, file and link is as it was" \
 	test "$(cd "$L" && find .o0.backup-* .e.backup-* .x.backup-* .l.backup-* keep .b2.backup-* .b3.backup-* \
 	-printf '%p %y %m\n' | sort && find .o0.backup-* .x.backup-* keep .b2.backup-* .b3.backup-* -type f -print0 |
