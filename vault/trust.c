@@ -136,18 +136,21 @@ static int check_anchor(const char *file, X509 *x, unsigned flags,
 	unsigned *ret_flags)
 {
 	uint32_t ext = X509_get_extension_flags(x);
-	char subject[256], date[64];
+	char subject[256], date[64], what[PATH_MAX + 300];
 	int is_ca, cmp;
 
 	KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
 		sizeof(subject)));
-	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+	snprintf(what, sizeof(what), "%s: certificate %s", file, subject);
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), what, "notBefore",
+		&cmp));
 	if (cmp >= 0) {
 		when(X509_get0_notBefore(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is not valid "
 			"yet (not before %s)", file, subject, date);
 	}
-	KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), what, "notAfter",
+		&cmp));
 	if (cmp <= 0) {
 		when(X509_get0_notAfter(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has expired "
@@ -225,14 +228,17 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 				"signed by it)", file, subject);
 		goto out;
 	}
-	if (time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp) < 0)
+	r = time_cmp_now(X509_CRL_get0_lastUpdate(crl), file, "thisUpdate",
+		&cmp);
+	if (r < 0)
 		goto out;
+	r = KMC_E_NOMEM;
 	if (cmp >= 0) {
 		r = kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", file);
 		goto out;
 	}
-	if (next && time_cmp_now(next, &cmp) < 0)
+	if (next && (r = time_cmp_now(next, file, "nextUpdate", &cmp)) < 0)
 		goto out;
 	if (!next || cmp <= 0) {
 		if (next)

@@ -143,11 +143,15 @@ enum key_failure {
 KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 
 /*
- * time_cmp_now - X509_cmp_current_time(t) into *ret (-1: t is past, 1:
- * to come, 0: it failed on t), its failure for want of memory told
- * apart: OpenSSL makes a time to compare with. Returns 0, KMC_E_NOMEM.
+ * time_cmp_now - X509_cmp_current_time(t) into *ret (-1: t is now or
+ * past, 1: to come), its failure for want of memory told apart: OpenSSL
+ * makes a time to compare with. A date not in RFC 5280's form (which
+ * OpenSSL cannot compare) is KMC_E_VERIFY, its detail "SHOW: its FIELD
+ * date (...) is not one RFC 5280 allows". Returns 0, KMC_E_NOMEM,
+ * KMC_E_VERIFY.
  */
-KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, int *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, const char *show,
+	const char *field, int *ret) KMC_MUST_CHECK;
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
 /* Describe one certificate; info->pem is malloc'd. */

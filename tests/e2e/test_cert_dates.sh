@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# test_cert_dates.sh - the dates written in certificates and CRLs: the
+# forms RFC 5280 allows (UTCTime to 2049, GeneralizedTime from 2050, up to
+# 9999-12-31T23:59:59Z, 2038-01-19 past a 32-bit time_t) read and shown
+# as such, in UTC whatever TZ says; the forms it does not allow (UTCTime
+# without seconds, a fraction, an offset, a second 60), which OpenSSL
+# cannot compare with now, refused by name and form, never as "not valid
+# yet" or "expired".
+#
+# The certificates and CRLs are made by tests/e2e/raw_dates.c, which
+# writes dates byte for byte; every date is fixed (2020 is past, 2050 and
+# later to come), so nothing depends on today.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+V=$T/vault
+kmc() { "$KMC" --vault "$V" "$@"; }
+jqt() { jq -e "$2" "$1" >/dev/null; }
+RAW=$T/raw_dates
+P=$T/pki
+mkdir -m 700 "$P"
+check "the raw_dates helper builds" kmc_cc "$RAW" "$KMC_TOP/tests/e2e/raw_dates.c"
+for k in ca leaf; do
+	check "a P-256 key: $k" openssl genpkey -algorithm EC \
+		-pkeyopt ec_paramgen_curve:P-256 -out "$P/$k.key"
+	chmod 600 "$P/$k.key"
+done
+# leaf NAME NOT_BEFORE NOT_AFTER: $P/NAME.crt, CN=NAME, signed by the CA.
+leaf() {
+	"$RAW" cert "$P/leaf.key" "$P/ca.crt" "$P/ca.key" "$1" leaf "$2" "$3" \
+		"$P/$1.crt"
+}
+check "a CA good from 2020 to 9999-12-31T23:59:59Z" "$RAW" cert "$P/ca.key" - \
+	"$P/ca.key" "dates CA" ca U:200101000000Z G:99991231235959Z "$P/ca.crt"
+t "a vault" kmc init
+# The items of the vault, to show that a refusal changed nothing.
+t "its items" kmc list
+cp "$OUT" "$T/items0"
+unchanged() { kmc list >"$T/items" && cmp -s "$T/items0" "$T/items"; }
+
+# ---- dates RFC 5280 does not allow: refused by name ---------------------------
+
+# bad NAME FIELD TYPE TEXT NB NA: a leaf with those dates is refused by
+# import, exit 9, the message naming the file, the certificate, the field
+# and what it holds; nothing is stored.
+bad() {
+	local name=$1 field=$2 type=$3 text=$4
+	check "$name: a leaf whose $field is $type $text" leaf "$name" "$5" "$6"
+	t_err 9 "... import refuses it, naming the $field and what it holds" \
+		"^kmc: import refused, nothing was changed: $P/$name.crt: certificate CN=$name: its $field date \($type \"$text\"\) is not one RFC 5280 allows: " \
+		kmc import --name "$name" -c "$P/ca.crt" -s "$P/$name.crt" -k "$P/leaf.key"
+	check "... never as not valid yet or expired" \
+		bash -c '! grep -Eq "not valid yet|expired" "$1"' _ "$LAST_ERR"
+	check "... nothing stored" unchanged
+}
+bad noseconds notBefore UTCTime 2001010000Z U:2001010000Z G:20991231235959Z
+bad leapsecond notAfter UTCTime 301231235960Z U:200101000000Z U:301231235960Z
+bad fraction notBefore GeneralizedTime 20200101000000.5Z \
+	G:20200101000000.5Z G:20991231235959Z
+bad offset notAfter UTCTime 301231235959-0500 U:200101000000Z U:301231235959-0500
+
+check "a CA whose notBefore is UTCTime without seconds" "$RAW" cert \
+	"$P/ca.key" - "$P/ca.key" "short CA" ca U:2001010000Z G:99991231235959Z \
+	"$P/shortca.crt"
+t_err 9 "trust add refuses it, naming the notBefore" \
+	"^kmc: trust add refused, nothing was changed: $P/shortca.crt: certificate CN=short CA: its notBefore date \(UTCTime \"2001010000Z\"\) is not one RFC 5280 allows" \
+	kmc trust add short "$P/shortca.crt"
+check "... nothing stored" unchanged
+
+check "a leaf good to 2099" leaf good U:200101000000Z G:20991231235959Z
+check "a CRL whose nextUpdate has a fraction" "$RAW" crl "$P/ca.crt" \
+	"$P/ca.key" U:200101000000Z G:20991231235959.25Z "$P/frac.crl"
+t_err 9 "import -r refuses it, naming the CRL and its nextUpdate" \
+	"^kmc: import refused, nothing was changed: $P/frac.crl: its nextUpdate date \(GeneralizedTime \"20991231235959.25Z\"\) is not one RFC 5280 allows" \
+	kmc import --name good -c "$P/ca.crt" -s "$P/good.crt" -k "$P/leaf.key" -r "$P/frac.crl"
+check "... not as out of date" bash -c '! grep -q "out of date" "$1"' _ "$LAST_ERR"
+check "... nothing stored" unchanged
+check "a CRL whose thisUpdate has an offset" "$RAW" crl "$P/ca.crt" \
+	"$P/ca.key" U:200101000000+0100 G:20991231235959Z "$P/offset.crl"
+t_err 9 "trust add --crl refuses it, naming the CRL and its thisUpdate" \
+	"^kmc: trust add refused, nothing was changed: $P/offset.crl: its thisUpdate date \(UTCTime \"200101000000\+0100\"\) is not one RFC 5280 allows" \
+	kmc trust add dates "$P/ca.crt" --crl "$P/offset.crl"
+check "... not as not valid yet" bash -c '! grep -q "not valid yet" "$1"' _ "$LAST_ERR"
+check "... nothing stored" unchanged
+
+done_testing
