@@ -198,7 +198,13 @@ static int check_one(const kmc_expiry_info *e, void *arg)
 		if (!dated)
 			fprintf(f, " is out of date: it names no next "
 				"update\n");
-		else if (e->state == KMC_EXPIRY_DUE)
+		else if (e->state == KMC_EXPIRY_NOT_YET_VALID) {
+			/* seconds_left is not_after - now. */
+			cli_days_text(e->not_before - e->not_after +
+				e->seconds_left, when, sizeof(when));
+			fprintf(f, " is not valid until %s (%s%s)\n", nb, when,
+				crl ? ": its last update is to come" : "");
+		} else if (e->state == KMC_EXPIRY_DUE)
 			fprintf(f, " %s %s (%s)\n", crl ? "next update" :
 				"expires", na, when);
 		else

@@ -1186,6 +1186,11 @@ typedef enum kmc_expiry_state {
 	KMC_EXPIRY_DUE = 1,	/* not_after falls within the horizon */
 	KMC_EXPIRY_EXPIRED = 2,	/* not_after has passed: a certificate
 				   has expired, a CRL is out of date */
+	KMC_EXPIRY_NOT_YET_VALID = 3,	/* not_before (a CRL: its last
+				   update) is still to come, as after the
+				   clock was set back: no client accepts it
+				   yet. Reported as EXPIRED is, whatever the
+				   horizon */
 } kmc_expiry_state;
 
 /*
@@ -1248,7 +1253,8 @@ KMC_API int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
  * "unknown". */
 KMC_API const char *kmc_expiry_kind_name(kmc_expiry_kind kind);
 
-/* kmc_expiry_state_name - "ok", "due", "expired" or "unknown". */
+/* kmc_expiry_state_name - "ok", "due", "expired", "not_yet_valid" or
+   "unknown". */
 KMC_API const char *kmc_expiry_state_name(kmc_expiry_state state);
 
 /* ---------------------------------------------------------------- */

@@ -16,6 +16,8 @@ V=$T/vault
 kmc() { "$KMC" --vault "$V" "$@"; }
 jqt() { jq -e "$2" "$1" >/dev/null; }
 RAW=$T/raw_dates
+# check empties $OUT before it runs: the last command's stdout goes to $O.
+O=$T/o
 P=$T/pki
 mkdir -m 700 "$P"
 check "the raw_dates helper builds" kmc_cc "$RAW" "$KMC_TOP/tests/e2e/raw_dates.c"
@@ -81,5 +83,68 @@ t_err 9 "trust add --crl refuses it, naming the CRL and its thisUpdate" \
 	kmc trust add dates "$P/ca.crt" --crl "$P/offset.crl"
 check "... not as not valid yet" bash -c '! grep -q "not valid yet" "$1"' _ "$LAST_ERR"
 check "... nothing stored" unchanged
+
+# ---- dates RFC 5280 allows: read and shown as written, in UTC ---------------
+
+# good NAME NA WANT: a leaf good from 2020 to NA imports; cert info and
+# cert check --json show its end as WANT, whatever TZ says.
+good() {
+	check "$1: a leaf good to $3" leaf "$1" U:200101000000Z "$2"
+	t "... imports" kmc import --name "$1" -c "$P/ca.crt" -s "$P/$1.crt" -k "$P/leaf.key"
+	t "... cert info --json" kmc cert info "$1" --json
+	cp "$OUT" "$T/$1.json"
+	check "... its not_after and expires" jqt "$T/$1.json" \
+		".[0] | .not_before == \"2020-01-01T00:00:00Z\" and .not_after == \"$3\" and
+		 .expires == (\"$3\" | fromdate) * 1000"
+}
+good y2038 U:380119031408Z 2038-01-19T03:14:08Z
+good last-utctime U:491231235959Z 2049-12-31T23:59:59Z
+good first-generalized G:20500101000000Z 2050-01-01T00:00:00Z
+good last-day G:99991231235959Z 9999-12-31T23:59:59Z
+t_rc 11 "cert check --json --within 36500" kmc cert check --json --within 36500
+cp "$OUT" "$T/check.json"
+check "... each end as written, 9999's ok, the rest due" jqt "$T/check.json" '
+	map(select(.kind == "certificate") | [.item, .not_after, .state]) == [
+	 ["first-generalized/cert", "2050-01-01T00:00:00Z", "due"],
+	 ["last-day/cert", "9999-12-31T23:59:59Z", "ok"],
+	 ["last-utctime/cert", "2049-12-31T23:59:59Z", "due"],
+	 ["y2038/cert", "2038-01-19T03:14:08Z", "due"]]'
+for tz in America/New_York Asia/Kolkata junk/Zone+3 ''; do
+	t "TZ='$tz': cert info, text" env TZ="$tz" "$KMC" --vault "$V" cert info last-day
+	cp "$OUT" "$O"
+	check "... dates in UTC as ever" bash -c '
+		grep -qx "  not before  2020-01-01T00:00:00Z" "$1" &&
+		grep -q "^  expires     9999-12-31T23:59:59Z (253402300799000 ms" "$1"' _ "$O"
+	t_rc 11 "TZ='$tz': cert check --json" env TZ="$tz" "$KMC" --vault "$V" \
+		cert check --json --within 36500
+	cp "$OUT" "$O"
+	check "... the same report" cmp -s "$T/check.json" "$O"
+done
+t_rc 11 "TZ unset: cert check --json" env -u TZ "$KMC" --vault "$V" cert check --json --within 36500
+cp "$OUT" "$O"
+check "... the same report" cmp -s "$T/check.json" "$O"
+
+# ---- a clock set back: what was imported is not valid yet --------------------
+
+# clock_shim.c reads the wall clock $KMC_CLOCK_BACK seconds early.
+SHIM=$T/clock_shim.so
+check "the clock shim builds" cc -shared -fPIC -o "$SHIM" "$KMC_TOP/tests/e2e/clock_shim.c" -ldl
+back() { env LD_PRELOAD="$SHIM" KMC_CLOCK_BACK="$1" "$KMC" --vault "$V" "${@:2}"; }
+t "rm the bundles of the dates above" bash -c 'for b in y2038 last-utctime first-generalized last-day; do "$1" --vault "$2" rm "$b" || exit; done' _ "$KMC" "$V"
+now=$(date -u +%Y%m%d%H%M%S)Z
+check "a leaf valid from now to 9999" leaf fresh "G:$now" G:99991231235959Z
+t "... imports" kmc import --name fresh -c "$P/ca.crt" -s "$P/fresh.crt" -k "$P/leaf.key"
+t_out "cert check --within 0 now: nothing" '' kmc cert check --within 0
+t_rc 11 "the clock two days back: cert check --within 0 says so, exit 11" \
+	back 172800 cert check --within 0
+cp "$OUT" "$O"
+check "... fresh/cert is not valid until its not before, one line" bash -c '
+	grep -Eq "^fresh/cert: certificate CN=fresh is not valid until [0-9T:-]+Z \(in (1 day|2 days)\)$" "$1" &&
+	[ "$(wc -l <"$1")" -eq 1 ]' _ "$O"
+t_rc 11 "... --json: its state, due" back 172800 cert check --json --within 0
+cp "$OUT" "$O"
+check "... not_yet_valid, due; the CA ok" jqt "$O" \
+	'map([.item, .state, .due]) == [["fresh/cert", "not_yet_valid", true], ["fresh/ca", "ok", false]]'
+t_out "the clock right again: nothing" '' kmc cert check --within 0
 
 done_testing
