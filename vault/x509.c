@@ -108,14 +108,13 @@ static int ossl_errors_lost(void)
 		KMC_E_NOMEM, "%s: out of memory while reading it (OpenSSL " \
 		"could not record its errors)", (show)) : (r))
 
-/* A date OpenSSL's comparison refused: what it holds, shown as text
-   (at most 40 bytes, anything but printable ASCII as '?'), and the forms
-   RFC 5280 allows. */
-static int time_fault(const ASN1_TIME *t, const char *show,
-	const char *field)
+/* A date OpenSSL's comparison refused: what it holds (x509_time_text())
+   and the forms RFC 5280 allows. */
+void x509_time_text(const ASN1_TIME *t, char *buf, size_t size)
 {
-	const unsigned char *d = ASN1_STRING_get0_data(t);
-	int len = ASN1_STRING_length(t), type = ASN1_STRING_type(t);
+	const unsigned char *d = t ? ASN1_STRING_get0_data(t) : NULL;
+	int len = t ? ASN1_STRING_length(t) : 0;
+	int type = t ? ASN1_STRING_type(t) : 0;
 	char text[48];
 	int n = 0;
 
@@ -123,13 +122,21 @@ static int time_fault(const ASN1_TIME *t, const char *show,
 		text[n] = d[n] >= 0x20 && d[n] < 0x7f && d[n] != '"' ?
 			(char)d[n] : '?';
 	text[n] = '\0';
-	return kmc_detail(KMC_E_VERIFY, "%s: its %s date (%s \"%s%s\") is "
-		"not one RFC 5280 allows: UTCTime YYMMDDHHMMSSZ or "
-		"GeneralizedTime YYYYMMDDHHMMSSZ, in UTC to the whole second, "
-		"with no fraction, offset or leap second", show, field,
-		type == V_ASN1_UTCTIME ? "UTCTime" : type ==
-		V_ASN1_GENERALIZEDTIME ? "GeneralizedTime" : "not a time type",
-		text, len > 40 ? "..." : "");
+	snprintf(buf, size, "%s \"%s%s\"", type == V_ASN1_UTCTIME ?
+		"UTCTime" : type == V_ASN1_GENERALIZEDTIME ? "GeneralizedTime" :
+		"not a time type", text, len > 40 ? "..." : "");
+}
+
+static int time_fault(const ASN1_TIME *t, const char *show,
+	const char *field)
+{
+	char text[80];
+
+	x509_time_text(t, text, sizeof(text));
+	return kmc_detail(KMC_E_VERIFY, "%s: its %s date (%s) is not one "
+		"RFC 5280 allows: UTCTime YYMMDDHHMMSSZ or GeneralizedTime "
+		"YYYYMMDDHHMMSSZ, in UTC to the whole second, with no "
+		"fraction, offset or leap second", show, field, text);
 }
 
 int time_cmp_now(const ASN1_TIME *t, const char *show, const char *field,

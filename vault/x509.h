@@ -152,6 +152,10 @@ KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
  */
 KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, const char *show,
 	const char *field, int *ret) KMC_MUST_CHECK;
+/* What a date holds, for a message: its type and at most 40 bytes of it,
+   anything but printable ASCII as '?': UTCTime "301231235960Z". */
+KMC_INTERNAL void x509_time_text(const ASN1_TIME *t, char *buf,
+	size_t size);
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
 /* Describe one certificate; info->pem is malloc'd. */

@@ -802,7 +802,9 @@ typedef struct kmc_cert_info {
  * kmc_cert_info_free(). The vault's certificate is looked up in one
  * snapshot of it, whatever another process changes meanwhile.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
- * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
+ * certificate, or one whose notBefore or notAfter does not read as a
+ * date, as a second 60: never described as 0), KMC_E_CORRUPT (a damaged
+ * item, or the vault's certificate with such a date), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK

@@ -84,6 +84,33 @@ t_err 9 "trust add --crl refuses it, naming the CRL and its thisUpdate" \
 check "... not as not valid yet" bash -c '! grep -q "not valid yet" "$1"' _ "$LAST_ERR"
 check "... nothing stored" unchanged
 
+# ---- cert info: a date that does not read is refused, not shown as 1970 -----
+
+t_err 2 "cert info FILE, its notAfter a second 60: exit 2, naming the file, certificate, field" \
+	"^kmc: cert info: $P/leapsecond.crt: certificate 1 \(CN=leapsecond\): its notAfter date \(UTCTime \"301231235960Z\"\) does not read as a date\$" \
+	kmc cert info "$P/leapsecond.crt"
+cp "$OUT" "$O"
+check "... nothing on stdout (no 1970)" test ! -s "$O"
+t_rc 2 "... --json: exit 2 too" kmc cert info "$P/leapsecond.crt" --json
+cp "$OUT" "$O"
+check "... nothing on stdout" test ! -s "$O"
+# kmc_item_put() checks no dates: a vault could come to hold one.
+PUT=$T/item_put
+check "the item_put helper builds" kmc_cc "$PUT" "$KMC_TOP/tests/e2e/item_put.c"
+check "a certificate item whose notAfter is a second 60" \
+	"$PUT" "$V" loose certificate "$P/leapsecond.crt"
+t_err 4 "cert info ITEM: exit 4 (damaged), naming the item and field" \
+	"^kmc: cert info: loose: certificate 1 \(CN=leapsecond\): its notAfter date \(UTCTime \"301231235960Z\"\) does not read as a date\$" \
+	kmc cert info loose
+t "rm loose" kmc rm loose
+check "a fraction reads: cert info shows the second it falls in" leaf frac2 \
+	G:20200101000000.5Z G:20991231235959.999Z
+t "... cert info FILE" kmc cert info "$P/frac2.crt"
+cp "$OUT" "$O"
+check "... not before 2020-01-01T00:00:00Z, expires 2099-12-31T23:59:59Z" bash -c '
+	grep -qx "  not before  2020-01-01T00:00:00Z" "$1" &&
+	grep -q "^  expires     2099-12-31T23:59:59Z (" "$1"' _ "$O"
+
 # ---- dates RFC 5280 allows: read and shown as written, in UTC ---------------
 
 # good NAME NA WANT: a leaf good from 2020 to NA imports; cert info and
