@@ -128,8 +128,11 @@ static void when(const ASN1_TIME *t, char *buf, size_t size)
 	if (x509_time_epoch(t, &e) < 0)
 		return;
 	tt = (time_t)e;
+	/* Four digits of year, as cert info shows it (not %Y's "999"). */
 	if (gmtime_r(&tt, &tm))
-		strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+		snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d UTC",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			tm.tm_min, tm.tm_sec);
 }
 
 static int check_anchor(const char *file, X509 *x, unsigned flags,

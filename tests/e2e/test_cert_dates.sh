@@ -151,6 +151,17 @@ t_rc 11 "TZ unset: cert check --json" env -u TZ "$KMC" --vault "$V" cert check -
 cp "$OUT" "$O"
 check "... the same report" cmp -s "$T/check.json" "$O"
 
+# Years before 1000: four digits still (RFC 3339), not strftime's "1".
+check "a leaf valid since year 1" leaf ancient G:00010101000000Z G:20991231235959Z
+t "... cert info --json FILE" kmc cert info "$P/ancient.crt" --json
+cp "$OUT" "$O"
+check "... not_before 0001-01-01T00:00:00Z" jqt "$O" '.[0].not_before == "0001-01-01T00:00:00Z"'
+check "a CA that expired in 999" "$RAW" cert "$P/ca.key" - "$P/ca.key" \
+	"old CA" ca G:00010101000000Z G:09991231235959Z "$P/oldca.crt"
+t_err 9 "trust add refuses it, the date in four digits" \
+	"^kmc: trust add refused, nothing was changed: $P/oldca.crt: certificate CN=old CA has expired \(not after 0999-12-31 23:59:59 UTC\)\$" \
+	kmc trust add old "$P/oldca.crt"
+
 # ---- a clock set back: what was imported is not valid yet --------------------
 
 # clock_shim.c reads the wall clock $KMC_CLOCK_BACK seconds early.
