@@ -22,8 +22,10 @@ static ASN1_TIME *raw_time(const char *s)
 	ASN1_TIME *t = ASN1_TIME_new();
 
 	if (!t || strlen(s) < 3 || s[1] != ':' ||
-	    ASN1_STRING_set(t, s + 2, (int)strlen(s + 2)) != 1)
+	    ASN1_STRING_set(t, s + 2, (int)strlen(s + 2)) != 1) {
+		ASN1_TIME_free(t);
 		return NULL;
+	}
 	/* ASN1_TIME is an ASN1_STRING whose type says which it is. */
 	t->type = s[0] == 'U' ? V_ASN1_UTCTIME : V_ASN1_GENERALIZEDTIME;
 	return t;
@@ -86,7 +88,8 @@ static int make_cert(char **a)
 	ASN1_TIME *nb = raw_time(a[5]), *na = raw_time(a[6]);
 	X509 *x = X509_new();
 	X509_NAME *n = X509_NAME_new();
-	FILE *f;
+	FILE *f = NULL;
+	int r = 1;
 
 	if (!key || !ikey || (strcmp(a[1], "-") && !issuer) || !nb || !na ||
 	    !x || !n || X509_set_version(x, X509_VERSION_3) != 1 ||
@@ -100,9 +103,19 @@ static int make_cert(char **a)
 	    X509_set_pubkey(x, key) != 1 ||
 	    add_exts(x, issuer, !strcmp(a[4], "ca")) < 0 ||
 	    X509_sign(x, ikey, EVP_sha256()) <= 0 || !(f = fopen(a[7], "w")))
-		return 1;
-	PEM_write_X509(f, x);
-	return fclose(f) != 0;
+		goto out;
+	r = PEM_write_X509(f, x) != 1;
+	r |= fclose(f) != 0;
+out:
+	/* Freed: a sanitizer build checks this program for leaks too. */
+	X509_NAME_free(n);
+	X509_free(x);
+	ASN1_TIME_free(na);
+	ASN1_TIME_free(nb);
+	X509_free(issuer);
+	EVP_PKEY_free(ikey);
+	EVP_PKEY_free(key);
+	return r;
 }
 
 static int make_crl(char **a)
@@ -111,7 +124,8 @@ static int make_crl(char **a)
 	EVP_PKEY *ikey = read_key(a[1]);
 	ASN1_TIME *last = raw_time(a[2]), *next = raw_time(a[3]);
 	X509_CRL *crl = X509_CRL_new();
-	FILE *f;
+	FILE *f = NULL;
+	int r = 1;
 
 	if (!issuer || !ikey || !last || !next || !crl ||
 	    X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
@@ -120,9 +134,16 @@ static int make_crl(char **a)
 	    X509_CRL_set1_nextUpdate(crl, next) != 1 ||
 	    X509_CRL_sign(crl, ikey, EVP_sha256()) <= 0 ||
 	    !(f = fopen(a[4], "w")))
-		return 1;
-	PEM_write_X509_CRL(f, crl);
-	return fclose(f) != 0;
+		goto out;
+	r = PEM_write_X509_CRL(f, crl) != 1;
+	r |= fclose(f) != 0;
+out:
+	X509_CRL_free(crl);
+	ASN1_TIME_free(next);
+	ASN1_TIME_free(last);
+	EVP_PKEY_free(ikey);
+	X509_free(issuer);
+	return r;
 }
 
 int main(int argc, char **argv)
