@@ -466,6 +466,30 @@ abort:
 	return r;
 }
 
+/* The CRL bundle name holds, if any, must not be newer than crl: a
+   server given an older CRL again would serve what it revoked since. */
+static int crl_not_older_than_held(kmc_vault *v, const char *name,
+	const char *crl_file, X509_CRL *crl)
+{
+	_cleanup_(kmc_secret_freep) kmc_secret *held = NULL;
+	char show[KMC_NAME_MAX + 40];
+	X509_CRL *cur = NULL;
+	int r;
+
+	r = bundle_get(v, name, "crl", KMC_ITEM_CRL, &held);
+	if (r == KMC_E_NOT_FOUND) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r);
+	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
+	KMC_GUARD(crl_parse(show, kmc_secret_data(held), kmc_secret_len(held),
+		&cur));
+	r = crl_not_older(crl_file, crl, show, cur);
+	X509_CRL_free(cur);
+	return r;
+}
+
 int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 {
 	AUDIT_OP(v, "kmc_crl_update");
@@ -509,6 +533,7 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		&c.crl)));
 	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
 	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));
+	KMC_GUARD(crl_not_older_than_held(v, name, crl_file, c.crl));
 	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 		&c.copies[COPY_CRL].len));
 

@@ -382,7 +382,19 @@ int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 	if (at < 0)
 		return no_alias(sname, alias);
 	KMC_GUARD(read_crl(crl_file, t->c[at].x, &crl));
-	r = trust_crl_set(&t->c[at], crl);
+	/* One older than the CRL it replaces would take back what the
+	   newer revokes (crlorder.c). */
+	if (t->c[at].crl) {
+		char show[2 * KMC_NAME_MAX + 64];
+
+		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
+			"%s", store_or_default(sname), alias);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+	} else {
+		r = 0;
+	}
+	if (r == 0)
+		r = trust_crl_set(&t->c[at], crl);
 	if (r < 0) {
 		X509_CRL_free(crl);
 		return r;

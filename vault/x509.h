@@ -39,6 +39,14 @@ KMC_INTERNAL int certs_parse(const char *show, const uint8_t *data,
 KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret) KMC_MUST_CHECK;
 /*
+ * crl_not_older - 0 when crl (shown as show) is not older than cur, the
+ * CRL of the same CA it is to replace: by CRL number when both have one,
+ * else by last update. An older one, put back, would take back what the
+ * newer revokes. Returns 0, KMC_E_VERIFY (naming both), KMC_E_NOMEM.
+ */
+KMC_INTERNAL int crl_not_older(const char *show, X509_CRL *crl,
+	const char *show_cur, X509_CRL *cur) KMC_MUST_CHECK;
+/*
  * crl_file_parse - crl_parse() of a file the user names, which holds the
  * one CRL and no other PEM block: a second CRL, or one cut short, would
  * be kept and copied out for servers, which read every block, while only

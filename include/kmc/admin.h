@@ -755,7 +755,10 @@ KMC_API int kmc_bundle_has_cert(kmc_vault *v, const char *name, int *ret)
 /*
  * kmc_crl_update - replace the CRL of bundle name after the same checks
  * as an import (signed by the bundle's CA, current, the server chain not
- * revoked), and its copy and config entry. A config file (or its
+ * revoked) and one more: not older than the CRL the bundle holds (by CRL
+ * number when both have one, else by last update; KMC_E_VERIFY), as an
+ * older CRL put back would take back what the newer revokes. And its
+ * copy and config entry. A config file (or its
  * folder) that is gone is skipped; one that cannot be opened fails the
  * update, naming it, and nothing changes.
  * Returns as kmc_import(), and KMC_E_NOT_FOUND without such a bundle.
@@ -912,10 +915,11 @@ KMC_API int kmc_trust_add(kmc_vault *v, const char *store, const char *alias,
 
 /*
  * kmc_trust_crl - give alias in store the CRL in crl_file (signed by its
- * certificate, current), replacing the one it had: servers then refuse
- * the clients it revokes. Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (not
- * that certificate's CRL, out of date, not valid yet), KMC_E_INVALID (no
- * CRL), and as kmc_trust_add().
+ * certificate, current, not older than the one it had: by CRL number when
+ * both have one, else by last update), replacing the one it had: servers
+ * then refuse the clients it revokes. Returns 0; KMC_E_NOT_FOUND,
+ * KMC_E_VERIFY (not that certificate's CRL, out of date, not valid yet,
+ * older), KMC_E_INVALID (no CRL), and as kmc_trust_add().
  */
 KMC_API int kmc_trust_crl(kmc_vault *v, const char *store, const char *alias,
 	const char *crl_file) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);

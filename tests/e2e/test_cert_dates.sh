@@ -186,4 +186,27 @@ check "... not_yet_valid, due; the CA ok" jqt "$O" \
 	'map([.item, .state, .due]) == [["fresh/cert", "not_yet_valid", true], ["fresh/ca", "ok", false]]'
 t_out "the clock right again: nothing" '' kmc cert check --within 0
 
+# ---- CRLs over time: an older one never replaces a newer ---------------------
+
+t "a CA in the vault" kmc ca init rca --subject /CN=rca --days 30
+t "... issues s1, its keys folder $T/k1" kmc cert issue s1 --ca rca --server \
+	--subject /CN=s1 --days 10 --keys-dir "$T/k1"
+t "... and s2" kmc cert issue s2 --ca rca --server --subject /CN=s2 --days 10
+t "CRL A: nothing revoked" kmc ca crl rca --out "$T/a.crl"
+t "s2 revoked" kmc ca revoke rca s2
+t "CRL B: s2 revoked" kmc ca crl rca --out "$T/b.crl"
+t "crl update s1 to B" kmc crl update s1 -r "$T/b.crl"
+t_err 9 "crl update s1 back to A, the older: refused (exit 9), naming both and why" \
+	"^kmc: crl update refused, nothing was changed: $T/a.crl is older than the CRL s1 holds \(s1/crl\), which it would replace \(its CRL number is lower; " \
+	kmc crl update s1 -r "$T/a.crl"
+check "... s1's copy is still B, byte for byte" cmp -s "$T/k1/ca.crl" "$T/b.crl"
+t "crl update s1 to B again: the same CRL is taken" kmc crl update s1 -r "$T/b.crl"
+t "ca list --json: the CA's certificate" kmc ca list rca --json
+jq -r '.[0].pem' "$OUT" >"$T/rca.crt"
+t "trust add rca with CRL B" kmc trust add rca "$T/rca.crt" --crl "$T/b.crl"
+t_err 9 "trust crl rca A, the older: refused (exit 9), naming both" \
+	"^kmc: trust crl refused, nothing was changed: $T/a.crl is older than the CRL trust store default holds for rca, which it would replace \(its CRL number is lower; " \
+	kmc trust crl rca "$T/a.crl"
+t "trust crl rca B again: taken" kmc trust crl rca "$T/b.crl"
+
 done_testing
