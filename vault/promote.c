@@ -412,6 +412,27 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	return r;
 }
 
+/* A CRL of the same CA as the live one must not be older than it
+   (crlorder.c); one of another CA, for a new CA, is not compared. */
+static int crl_not_older_than_live(const char *name, const char *crl_file,
+	X509_CRL *crl, kmc_secret *held)
+{
+	char show[KMC_NAME_MAX + 40];
+	X509_CRL *cur = NULL;
+	int r;
+
+	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
+	KMC_GUARD(crl_parse(show, kmc_secret_data(held), kmc_secret_len(held),
+		&cur));
+	r = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_CRL_get_issuer(cur));
+	if (r == 0)
+		r = crl_not_older(crl_file, crl, show, cur);
+	else
+		r = r == -2 ? KMC_E_NOMEM : 0;
+	X509_CRL_free(cur);
+	return r;
+}
+
 int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 	const char *ca_file, const char *crl_file)
 {
@@ -464,7 +485,10 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		KMC_GUARD(input_read(crl_file, INPUT_CRL, &raw, &len, NULL));
 		KMC_GUARD(input_error(crl_file_parse(crl_file, raw, len,
 			&crl)));
+		r = live.s[P_CRL] ? crl_not_older_than_live(name, crl_file, crl,
+			live.s[P_CRL]) : 0;
 		X509_CRL_free(crl);
+		KMC_GUARD(r);
 		KMC_GUARD(secret_of(raw, len, &m.s[P_CRL]));
 		snprintf(crl_show, sizeof(crl_show), "%s", crl_file);
 	} else if (live.s[P_CRL]) {

@@ -856,11 +856,13 @@ KMC_API int kmc_promote(kmc_vault *v, const char *name, int previous)
 /*
  * kmc_cert_renew - a new certificate chain for the key bundle name holds
  * already, from cert_file (leaf first), checked against that key, the CA
- * (ca_file, or the bundle's) and the CRL (crl_file, or the bundle's);
- * no key password is needed. Published as kmc_promote() publishes, the
- * version before kept as the previous one.
+ * (ca_file, or the bundle's) and the CRL (crl_file, or the bundle's; one
+ * of the bundle's CRL's issuer not older than it, as kmc_crl_update()
+ * checks); no key password is needed. Published as kmc_promote()
+ * publishes, the version before kept as the previous one.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (another key's certificate,
- * another CA's, expired, revoked), KMC_E_INVALID, and as kmc_import().
+ * another CA's, expired, revoked, an older CRL), KMC_E_INVALID, and as
+ * kmc_import().
  */
 KMC_API int kmc_cert_renew(kmc_vault *v, const char *name,
 	const char *cert_file, const char *ca_file, const char *crl_file)

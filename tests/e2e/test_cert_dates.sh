@@ -201,6 +201,13 @@ t_err 9 "crl update s1 back to A, the older: refused (exit 9), naming both and w
 	kmc crl update s1 -r "$T/a.crl"
 check "... s1's copy is still B, byte for byte" cmp -s "$T/k1/ca.crl" "$T/b.crl"
 t "crl update s1 to B again: the same CRL is taken" kmc crl update s1 -r "$T/b.crl"
+t "s1's certificate" kmc cert info s1 --json
+jq -r '.[0].pem' "$OUT" >"$T/s1.crt"
+t_err 9 "cert renew s1 -r A, the older: refused (exit 9)" \
+	"^kmc: cert renew refused, nothing was changed: $T/a.crl is older than the CRL s1 holds \(s1/crl\)" \
+	kmc cert renew s1 -s "$T/s1.crt" -r "$T/a.crl"
+check "... s1's copy is still B" cmp -s "$T/k1/ca.crl" "$T/b.crl"
+t "cert renew s1 -r B: taken" kmc cert renew s1 -s "$T/s1.crt" -r "$T/b.crl"
 t "ca list --json: the CA's certificate" kmc ca list rca --json
 jq -r '.[0].pem' "$OUT" >"$T/rca.crt"
 t "trust add rca with CRL B" kmc trust add rca "$T/rca.crt" --crl "$T/b.crl"
