@@ -208,6 +208,50 @@ t_err 9 "cert renew s1 -r A, the older: refused (exit 9)" \
 	kmc cert renew s1 -s "$T/s1.crt" -r "$T/a.crl"
 check "... s1's copy is still B" cmp -s "$T/k1/ca.crl" "$T/b.crl"
 t "cert renew s1 -r B: taken" kmc cert renew s1 -s "$T/s1.crt" -r "$T/b.crl"
+# A CA given a new key under the same name starts its CRL numbers anew:
+# its first CRL (number 1) is not older than the old key's, only other.
+R=$T/rekeyed
+mkdir "$R"
+cat >"$R/ca.cnf" <<'CNF'
+[ ca ]
+default_ca = rekeyed
+[ rekeyed ]
+dir = .
+database = index.txt
+new_certs_dir = .
+certificate = ca.crt
+private_key = ca.key
+serial = serial
+crlnumber = crlnumber
+default_md = sha256
+policy = any
+crl_extensions = crl_ext
+[ any ]
+commonName = supplied
+[ crl_ext ]
+authorityKeyIdentifier = keyid
+[ v3_ca ]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ server ]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:s1
+authorityKeyIdentifier = keyid
+CNF
+t "kmc csr s1" kmc csr s1 --subject /CN=s1 --out "$R/s1.csr"
+check "CN=rca with a new key signs it, and its CRL number 1" bash -c '
+	cd "$1" && : >index.txt && echo 01 >serial && echo 01 >crlnumber &&
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key &&
+	openssl req -new -x509 -key ca.key -out ca.crt -days 30 -subj /CN=rca \
+		-config ca.cnf -extensions v3_ca &&
+	openssl ca -config ca.cnf -batch -notext -days 10 -extensions server \
+		-in s1.csr -out s1.crt && openssl ca -config ca.cnf -gencrl -crldays 5 \
+		-out new.crl' _ "$R"
+t "cert renew s1 onto it, with that CRL: taken" \
+	kmc cert renew s1 -s "$R/s1.crt" -c "$R/ca.crt" -r "$R/new.crl"
 t "ca list --json: the CA's certificate" kmc ca list rca --json
 jq -r '.[0].pem' "$OUT" >"$T/rca.crt"
 t "trust add rca with CRL B" kmc trust add rca "$T/rca.crt" --crl "$T/b.crl"
