@@ -4,7 +4,10 @@
  * is still signed and, until its next update, current: accepted, it
  * would take back every revocation the newer one added. RFC 5280 (5.2.3)
  * orders a CA's CRLs by their CRL number, which relying parties keep the
- * highest of; without a number on both, by their last update.
+ * highest of; without a number on both, by their last update. CRLs of
+ * two CAs are not compared: another name, or under the same name another
+ * key (a CA given a new key starts its numbers anew), as their authority
+ * key identifiers tell when both name one.
  */
 #include <stdio.h>
 #include <time.h>
@@ -53,6 +56,37 @@ static void last_update_text(X509_CRL *crl, char *buf, size_t size)
 			tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* The key identifier of the CA that signed crl, NULL when it names none
+   (or, for want of memory, cannot be read: then names alone decide). */
+static ASN1_OCTET_STRING *signer_id(X509_CRL *crl)
+{
+	AUTHORITY_KEYID *aki = X509_CRL_get_ext_d2i(crl,
+		NID_authority_key_identifier, NULL, NULL);
+	ASN1_OCTET_STRING *id = aki ? aki->keyid : NULL;
+
+	if (aki)
+		aki->keyid = NULL;
+	AUTHORITY_KEYID_free(aki);
+	return id;
+}
+
+/* 1 when crl and cur are of one CA, 0 when not, KMC_E_NOMEM. */
+static int same_ca(X509_CRL *crl, X509_CRL *cur)
+{
+	ASN1_OCTET_STRING *a, *b;
+	int r = X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		X509_CRL_get_issuer(cur));
+
+	if (r != 0)
+		return r == -2 ? KMC_E_NOMEM : 0;
+	a = signer_id(crl);
+	b = signer_id(cur);
+	r = !a || !b || ASN1_OCTET_STRING_cmp(a, b) == 0;
+	ASN1_OCTET_STRING_free(a);
+	ASN1_OCTET_STRING_free(b);
+	return r;
+}
+
 int crl_not_older(const char *show, X509_CRL *crl, const char *show_cur,
 	X509_CRL *cur)
 {
@@ -60,6 +94,9 @@ int crl_not_older(const char *show, X509_CRL *crl, const char *show_cur,
 	char when[40], when_cur[40];
 	int r, older;
 
+	r = same_ca(crl, cur);
+	if (r <= 0)
+		return r;
 	r = crl_number(show, crl, &n);
 	if (r == 0)
 		r = crl_number(show_cur, cur, &m);

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <openssl/x509v3.h>
 #include "import.h"
 #include "x509.h"
 #include "trust.h"
@@ -413,44 +412,19 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	return r;
 }
 
-/* The key identifier of the CA that signed crl, NULL when it names none
-   (or, for want of memory, cannot be read: then names alone decide). */
-static ASN1_OCTET_STRING *crl_signer_id(X509_CRL *crl)
-{
-	AUTHORITY_KEYID *aki = X509_CRL_get_ext_d2i(crl,
-		NID_authority_key_identifier, NULL, NULL);
-	ASN1_OCTET_STRING *id = aki ? aki->keyid : NULL;
-
-	if (aki)
-		aki->keyid = NULL;
-	AUTHORITY_KEYID_free(aki);
-	return id;
-}
-
-/* A CRL of the same CA as the live one must not be older than it
-   (crlorder.c). One of another CA, for a new CA, is not compared: its
-   numbers say nothing of the old one's, even under the same name (a CA
-   given a new key), which its key identifier tells when both name it. */
+/* The new CRL must not be older than the one it replaces (crlorder.c,
+   which compares only CRLs of one CA key). */
 static int crl_not_older_than_live(const char *name, const char *crl_file,
 	X509_CRL *crl, kmc_secret *held)
 {
 	char show[KMC_NAME_MAX + 40];
 	X509_CRL *cur = NULL;
-	ASN1_OCTET_STRING *a, *b;
 	int r;
 
 	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
 	KMC_GUARD(crl_parse(show, kmc_secret_data(held), kmc_secret_len(held),
 		&cur));
-	r = X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_CRL_get_issuer(cur));
-	a = crl_signer_id(crl);
-	b = crl_signer_id(cur);
-	if (r == 0 && (!a || !b || ASN1_OCTET_STRING_cmp(a, b) == 0))
-		r = crl_not_older(crl_file, crl, show, cur);
-	else
-		r = r == -2 ? KMC_E_NOMEM : 0;
-	ASN1_OCTET_STRING_free(a);
-	ASN1_OCTET_STRING_free(b);
+	r = crl_not_older(crl_file, crl, show, cur);
 	X509_CRL_free(cur);
 	return r;
 }

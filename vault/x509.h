@@ -40,8 +40,9 @@ KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret) KMC_MUST_CHECK;
 /*
  * crl_not_older - 0 when crl (shown as show) is not older than cur, the
- * CRL of the same CA it is to replace: by CRL number when both have one,
- * else by last update. An older one, put back, would take back what the
+ * CRL it is to replace: by CRL number when both have one, else by last
+ * update; 0 too when they are not of one CA (another issuer name, or
+ * another key by their authority key identifiers). An older one, put back, would take back what the
  * newer revokes. Returns 0, KMC_E_VERIFY (naming both), KMC_E_NOMEM.
  */
 KMC_INTERNAL int crl_not_older(const char *show, X509_CRL *crl,
