@@ -476,15 +476,18 @@ static int crl_not_older_than_held(kmc_vault *v, const char *name,
 	X509_CRL *cur = NULL;
 	int r;
 
+	/* None, or a damaged one: nothing to compare with, and crl update
+	   is what replaces a damaged CRL. */
 	r = bundle_get(v, name, "crl", KMC_ITEM_CRL, &held);
-	if (r == KMC_E_NOT_FOUND) {
+	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
+	if (r == 0)
+		r = crl_parse(show, kmc_secret_data(held),
+			kmc_secret_len(held), &cur);
+	if (r == KMC_E_NOT_FOUND || r == KMC_E_CORRUPT) {
 		kmc_detail_clear();
 		return 0;
 	}
 	KMC_GUARD(r);
-	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
-	KMC_GUARD(crl_parse(show, kmc_secret_data(held), kmc_secret_len(held),
-		&cur));
 	r = crl_not_older(crl_file, crl, show, cur);
 	X509_CRL_free(cur);
 	return r;

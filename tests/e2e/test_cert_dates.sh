@@ -201,6 +201,10 @@ t_err 9 "crl update s1 back to A, the older: refused (exit 9), naming both and w
 	kmc crl update s1 -r "$T/a.crl"
 check "... s1's copy is still B, byte for byte" cmp -s "$T/k1/ca.crl" "$T/b.crl"
 t "crl update s1 to B again: the same CRL is taken" kmc crl update s1 -r "$T/b.crl"
+echo 'not a CRL' >"$T/junk"
+check "s1/crl damaged (stored through the C API)" "$PUT" "$V" s1/crl crl "$T/junk"
+t "crl update still replaces a damaged CRL: nothing to compare with" \
+	kmc crl update s1 -r "$T/b.crl"
 t "s1's certificate" kmc cert info s1 --json
 jq -r '.[0].pem' "$OUT" >"$T/s1.crt"
 t_err 9 "cert renew s1 -r A, the older: refused (exit 9)" \
