@@ -846,9 +846,11 @@ KMC_API int kmc_cert_info_version(kmc_vault *v, const char *name,
  * previous, make the previous version live again instead (and keep the
  * one it replaces as the previous: a second call goes back). The
  * material is checked again as an import checks it (dates, chain, key,
- * CRL). Servers see the generation grow.
+ * CRL; a staged CRL not older than the live one's when both are of one
+ * CA key, as kmc_crl_update() checks). Servers see the generation grow.
  * Returns 0; KMC_E_NOT_FOUND (nothing staged, no previous version),
- * KMC_E_VERIFY (expired since it was staged, ...), and as kmc_import().
+ * KMC_E_VERIFY (expired since it was staged, an older CRL, ...), and as
+ * kmc_import().
  */
 KMC_API int kmc_promote(kmc_vault *v, const char *name, int previous)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);

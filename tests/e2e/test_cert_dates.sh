@@ -264,4 +264,36 @@ t_err 9 "trust crl rca A, the older: refused (exit 9), naming both" \
 	kmc trust crl rca "$T/a.crl"
 t "trust crl rca B again: taken" kmc trust crl rca "$T/b.crl"
 
+# A new version of a bundle (import --replace, --stage, then promote)
+# brings its CRL too: not an older one than the live bundle's.
+t "CA rcb, bundles p1 (keys folder $T/kp) and p2" bash -c '
+	k() { "$1" --vault "$2" "${@:4}"; }
+	k "$1" "$2" x ca init rcb --subject /CN=rcb --days 30 &&
+	k "$1" "$2" x cert issue p1 --ca rcb --server --subject /CN=p1 --days 10 --keys-dir "$3/kp" &&
+	k "$1" "$2" x cert issue p2 --ca rcb --server --subject /CN=p2 --days 10 &&
+	k "$1" "$2" x ca crl rcb --out "$3/pa.crl" &&
+	k "$1" "$2" x crl update p1 -r "$3/pa.crl" &&
+	k "$1" "$2" x unwrap p1 --out "$3/p1.key"' _ "$KMC" "$V" "$T"
+t "p1's certificate" kmc cert info p1 --json
+jq -r '.[0].pem' "$OUT" >"$T/p1.crt"
+t "rcb's" kmc ca list rcb --json
+jq -r '.[0].pem' "$OUT" >"$T/rcb.crt"
+t "import --stage p1 with the CRL it holds (A)" \
+	kmc import --name p1 -c "$T/rcb.crt" -s "$T/p1.crt" -k "$T/p1.key" -r "$T/pa.crl" --stage
+t "p2 revoked, CRL B, and p1 updated to it" bash -c '
+	"$1" --vault "$2" ca revoke rcb p2 && "$1" --vault "$2" ca crl rcb --out "$3/pb.crl" &&
+	"$1" --vault "$2" crl update p1 -r "$3/pb.crl"' _ "$KMC" "$V" "$T"
+t_err 9 "promote p1: its staged CRL (A) is older than the live one (B): refused" \
+	"^kmc: promote refused, nothing was changed: p1/\.s/crl is older than the CRL p1 holds \(p1/crl\)" \
+	kmc promote p1
+check "... p1's copy is still B" cmp -s "$T/kp/ca.crl" "$T/pb.crl"
+t_err 9 "import --replace p1 with A: refused" "is older than the CRL p1 holds" \
+	kmc import --name p1 -c "$T/rcb.crt" -s "$T/p1.crt" -k "$T/p1.key" -r "$T/pa.crl" --replace
+t_err 9 "import --stage p1 with A: refused" "is older than the CRL p1 holds" \
+	kmc import --name p1 -c "$T/rcb.crt" -s "$T/p1.crt" -k "$T/p1.key" -r "$T/pa.crl" --stage
+t "import --stage p1 with B, then promote: taken" bash -c '
+	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
+		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
+t "promote p1 --previous goes back on purpose, CRL and all" kmc promote p1 --previous
+
 done_testing
