@@ -295,5 +295,9 @@ t "import --stage p1 with B, then promote: taken" bash -c '
 	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
 		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
 t "promote p1 --previous goes back on purpose, CRL and all" kmc promote p1 --previous
+check "p1/crl damaged (stored through the C API)" "$PUT" "$V" p1/crl crl "$T/junk"
+t "import --stage p1 with B, then promote: a damaged live CRL is replaced" bash -c '
+	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
+		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
 
 done_testing
