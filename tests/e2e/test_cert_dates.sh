@@ -186,6 +186,21 @@ check "... not_yet_valid, due; the CA ok" jqt "$O" \
 	'map([.item, .state, .due]) == [["fresh/cert", "not_yet_valid", true], ["fresh/ca", "ok", false]]'
 t_out "the clock right again: nothing" '' kmc cert check --within 0
 
+# The audit log keeps the order (seq), its times the clock's.
+secret_file "$T/pw" hunter2
+t "password set with the clock two days back" back 172800 password set late --password-file "$T/pw"
+t "kmc audit --json" kmc audit --json
+cp "$OUT" "$O"
+check "... its records last by seq, their time two days back" bash -c '
+	tail -n 2 "$1" >"$1.last" && grep -q "\"name\":\"late\"" "$1.last" &&
+	while read -r rec; do
+		[ "$(jq -r .time <<<"$rec")" \< "$(date -u -d "-1 day" +%FT%TZ)" ] || exit
+	done <"$1.last"' _ "$O"
+t "kmc audit --since a day ago" kmc audit --since "$(date -u -d "-1 day" +%FT%TZ)"
+cp "$OUT" "$O"
+check "... leaves them out, by their own time" bash -c '! grep -q "kmc_item_put: late " "$1"' _ "$O"
+t "kmc audit verify: the order holds" kmc audit verify
+
 # ---- CRLs over time: an older one never replaces a newer ---------------------
 
 t "a CA in the vault" kmc ca init rca --subject /CN=rca --days 30
