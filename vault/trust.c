@@ -308,6 +308,17 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 			KMC_TRUST_CERTS_MAX);
 		goto out;
 	}
+	/* A replaced alias's CRL, of the same CA key, is not taken back
+	   (crlorder.c). */
+	if (at >= 0 && crl && t->c[at].crl) {
+		char show[2 * KMC_NAME_MAX + 64];
+
+		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
+			"%s", store_or_default(sname), alias);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+		if (r < 0)
+			goto out;
+	}
 	if (at >= 0) {
 		pos = (size_t)at;
 	} else {

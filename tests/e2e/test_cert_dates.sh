@@ -278,6 +278,9 @@ t_err 9 "trust crl rca A, the older: refused (exit 9), naming both" \
 	"^kmc: trust crl refused, nothing was changed: $T/a.crl is older than the CRL trust store default holds for rca, which it would replace \(its CRL number is lower; " \
 	kmc trust crl rca "$T/a.crl"
 t "trust crl rca B again: taken" kmc trust crl rca "$T/b.crl"
+t_err 9 "trust add rca --replace --crl A, the older: refused" \
+	"^kmc: trust add refused, nothing was changed: $T/a.crl is older than the CRL trust store default holds for rca" \
+	kmc trust add rca "$T/rca.crt" --replace --crl "$T/a.crl"
 
 # A new version of a bundle (import --replace, --stage, then promote)
 # brings its CRL too: not an older one than the live bundle's.
