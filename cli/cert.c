@@ -147,7 +147,7 @@ void cli_days_text(int64_t seconds_left, char *buf, size_t size)
 typedef struct check_ctx {
 	FILE *out;
 	int json;
-	size_t n, due;
+	size_t n, due, not_yet;
 } check_ctx;
 
 /*
@@ -168,6 +168,8 @@ static int check_one(const kmc_expiry_info *e, void *arg)
 	iso_time(e->not_after, na, sizeof(na));
 	if (e->state != KMC_EXPIRY_OK)
 		c->due++;
+	if (e->state == KMC_EXPIRY_NOT_YET_VALID)
+		c->not_yet++;
 	if (c->json) {
 		fprintf(f, "%s{\"bundle\":", c->n ? "," : "");
 		json_str(f, e->bundle);
@@ -198,7 +200,13 @@ static int check_one(const kmc_expiry_info *e, void *arg)
 		if (!dated)
 			fprintf(f, " is out of date: it names no next "
 				"update\n");
-		else if (e->state == KMC_EXPIRY_DUE)
+		else if (e->state == KMC_EXPIRY_NOT_YET_VALID) {
+			/* seconds_left is not_after - now. */
+			cli_days_text(e->not_before - e->not_after +
+				e->seconds_left, when, sizeof(when));
+			fprintf(f, " is not valid until %s (%s%s)\n", nb, when,
+				crl ? ": its last update is to come" : "");
+		} else if (e->state == KMC_EXPIRY_DUE)
 			fprintf(f, " %s %s (%s)\n", crl ? "next update" :
 				"expires", na, when);
 		else
@@ -252,9 +260,9 @@ static int cmd_cert_check(cli_opts *a)
 		return cli_fail(-errno, "writing to standard output");
 	if (c.due == 0)
 		return 0;
-	cli_note("%zu of %zu certificates and CRLs %s expired or due within "
+	cli_note("%zu of %zu certificates and CRLs %s expired%s or due within "
 		"%" PRIu32 " days", c.due, c.n, c.due == 1 ? "is" : "are",
-		co->within);
+		c.not_yet ? ", not valid yet" : "", co->within);
 	return CLI_EXIT(EXIT_DUE);
 }
 

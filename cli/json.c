@@ -72,8 +72,12 @@ void iso_time(int64_t t, char *buf, size_t size)
 	time_t tt = (time_t)t;
 	struct tm tm;
 
+	/* Four digits of year whatever it is: strftime's %Y gives "1" for
+	   year 1, and X.509 dates go back to 0000 (RFC 3339 wants four). */
 	if (gmtime_r(&tt, &tm))
-		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			tm.tm_min, tm.tm_sec);
 	else
 		snprintf(buf, size, "%" PRId64, t);
 }

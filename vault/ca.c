@@ -57,6 +57,7 @@ static int ca_item(const char *name, char *buf, size_t size)
    compare with, the key's compared), which says nothing of the CA. */
 static int check_ca_cert(const ca_parts *p)
 {
+	char show[KMC_NAME_MAX + 8];
 	uint32_t ext;
 	int cmp;
 
@@ -73,11 +74,14 @@ static int check_ca_cert(const ca_parts *p)
 		return kmc_detail(KMC_E_VERIFY, "%s/cert has no subject key "
 			"identifier, which the certificates it signs name",
 			p->item);
-	KMC_GUARD(time_cmp_now(X509_get0_notBefore(p->cert), &cmp));
+	snprintf(show, sizeof(show), "CA %s", p->name);
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(p->cert), show,
+		"notBefore", &cmp));
 	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s is not valid yet",
 			p->name);
-	KMC_GUARD(time_cmp_now(X509_get0_notAfter(p->cert), &cmp));
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(p->cert), show, "notAfter",
+		&cmp));
 	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);

@@ -262,13 +262,41 @@ void kmc_cert_info_free(kmc_cert_info *info, size_t n)
 	free(info);
 }
 
+/* A date that does not read would be described as 0, 1970-01-01: as
+   though the certificate had expired fifty years ago (or been valid since
+   then). Refused instead, naming it; bad is KMC_E_INVALID for a file,
+   KMC_E_CORRUPT for the vault's (which cert check refuses too). */
+static int dates_readable(const char *show, int bad, STACK_OF(X509) *certs)
+{
+	char subject[256], text[80];
+	int64_t e;
+
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		const ASN1_TIME *nb = X509_get0_notBefore(x);
+		const ASN1_TIME *na = X509_get0_notAfter(x);
+		int nb_bad = x509_time_epoch(nb, &e) < 0;
+
+		if (!nb_bad && x509_time_epoch(na, &e) == 0)
+			continue;
+		KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
+			sizeof(subject)));
+		x509_time_text(nb_bad ? nb : na, text, sizeof(text));
+		return kmc_detail(bad, "%s: certificate %d (%s): its %s date "
+			"(%s) does not read as a date", show, i + 1, subject,
+			nb_bad ? "notBefore" : "notAfter", text);
+	}
+	return 0;
+}
+
 /* Describe each certificate of certs into a new array. */
-static int describe_all(STACK_OF(X509) *certs, kmc_cert_info **ret_info,
-	size_t *ret_n)
+static int describe_all(const char *show, int bad, STACK_OF(X509) *certs,
+	kmc_cert_info **ret_info, size_t *ret_n)
 {
 	kmc_cert_info *info;
 	int r, n;
 
+	KMC_GUARD(dates_readable(show, bad, certs));
 	n = sk_X509_num(certs);
 	info = calloc((size_t)n, sizeof(*info));
 	KMC_ENSURE(info, KMC_E_NOMEM);
@@ -300,7 +328,7 @@ int kmc_cert_info_version(kmc_vault *v, const char *name, uint32_t version,
 		&item));
 	KMC_GUARD(certs_parse(full, kmc_secret_data(item),
 		kmc_secret_len(item), &certs));
-	return describe_all(certs, ret_info, ret_n);
+	return describe_all(full, KMC_E_CORRUPT, certs, ret_info, ret_n);
 }
 
 /* The vault's certificate of name: a bundle's, or a certificate item's. */
@@ -346,7 +374,7 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *certs = NULL;
 	info_job job = { name_or_file, NULL, 0 };
 	size_t len = 0;
-	int r = KMC_E_NOT_FOUND;
+	int r = KMC_E_NOT_FOUND, bad = KMC_E_INVALID;
 
 	kmc_detail_clear();
 	/* The bundle's certificate, else the item of that name, as of one
@@ -363,6 +391,7 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	if (r == 0) {
 		KMC_GUARD(certs_parse(name_or_file, kmc_secret_data(item),
 			kmc_secret_len(item), &certs));
+		bad = KMC_E_CORRUPT;
 	} else if (r == KMC_E_NOT_FOUND) {
 		kmc_detail_clear();
 		r = input_read(name_or_file, INPUT_CERT, &raw, &len, NULL);
@@ -376,7 +405,7 @@ int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	} else {
 		return r;
 	}
-	return describe_all(certs, ret_info, ret_n);
+	return describe_all(name_or_file, bad, certs, ret_info, ret_n);
 }
 
 int kmc_cert_info_sans(const kmc_cert_info *info, char **ret_sans)

@@ -67,6 +67,10 @@ static int report(const walk *w, kmc_expiry_info *e, int has_date)
 	e->seconds_left = has_date ? e->not_after - w->now : 0;
 	if (!has_date || e->not_after <= w->now)
 		e->state = KMC_EXPIRY_EXPIRED;
+	/* Valid from not_before on, as OpenSSL checks it: a client
+	   refuses it before, however far its end. */
+	else if (e->not_before > w->now)
+		e->state = KMC_EXPIRY_NOT_YET_VALID;
 	else if (e->seconds_left <= w->horizon)
 		e->state = KMC_EXPIRY_DUE;
 	else
@@ -298,6 +302,8 @@ const char *kmc_expiry_state_name(kmc_expiry_state state)
 		return "due";
 	case KMC_EXPIRY_EXPIRED:
 		return "expired";
+	case KMC_EXPIRY_NOT_YET_VALID:
+		return "not_yet_valid";
 	}
 	return "unknown";
 }

@@ -366,6 +366,29 @@ static int writable(kmc_vault *v, const char *name)
 	return 0;
 }
 
+/* The new CRL must not be older than the one it replaces (crlorder.c,
+   which compares only CRLs of one CA key). */
+static int crl_not_older_than_live(const char *name, const char *crl_file,
+	X509_CRL *crl, kmc_secret *held)
+{
+	char show[KMC_NAME_MAX + 40];
+	X509_CRL *cur = NULL;
+	int r;
+
+	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
+	r = crl_parse(show, kmc_secret_data(held), kmc_secret_len(held), &cur);
+	/* One that does not read is nothing to compare with: this replaces
+	   it, as kmc crl update would. */
+	if (r == KMC_E_CORRUPT) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r);
+	r = crl_not_older(crl_file, crl, show, cur);
+	X509_CRL_free(cur);
+	return r;
+}
+
 int kmc_promote(kmc_vault *v, const char *name, int previous)
 {
 	AUDIT_OP(v, "kmc_promote");
@@ -403,6 +426,17 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	part_item(name, slot, P_CERT, cert, sizeof(cert));
 	part_item(name, slot, P_CA, ca, sizeof(ca));
 	part_item(name, slot, P_CRL, crl, sizeof(crl));
+	/* A CRL staged before the live one was updated would take back what
+	   the live one revokes (--previous goes back on purpose). */
+	if (r == 0 && !previous && m.s[P_CRL] && live.s[P_CRL]) {
+		X509_CRL *staged = NULL;
+
+		KMC_GUARD(crl_parse(crl, kmc_secret_data(m.s[P_CRL]),
+			kmc_secret_len(m.s[P_CRL]), &staged));
+		r = crl_not_older_than_live(name, crl, staged, live.s[P_CRL]);
+		X509_CRL_free(staged);
+		KMC_GUARD(r);
+	}
 	KMC_GUARD(token_refs_collect(v, name, &refs));
 	r = publish(v, name, &m, cert, ca, crl, &mv);
 	/* Committed (KMC_E_PENDING: only the copies are left to publish):
@@ -464,7 +498,10 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		KMC_GUARD(input_read(crl_file, INPUT_CRL, &raw, &len, NULL));
 		KMC_GUARD(input_error(crl_file_parse(crl_file, raw, len,
 			&crl)));
+		r = live.s[P_CRL] ? crl_not_older_than_live(name, crl_file, crl,
+			live.s[P_CRL]) : 0;
 		X509_CRL_free(crl);
+		KMC_GUARD(r);
 		KMC_GUARD(secret_of(raw, len, &m.s[P_CRL]));
 		snprintf(crl_show, sizeof(crl_show), "%s", crl_file);
 	} else if (live.s[P_CRL]) {

@@ -133,26 +133,32 @@ static void when(const ASN1_TIME *t, char *buf, size_t size)
 	if (x509_time_epoch(t, &e) < 0)
 		return;
 	tt = (time_t)e;
+	/* Four digits of year, as cert info shows it (not %Y's "999"). */
 	if (gmtime_r(&tt, &tm))
-		strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+		snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d UTC",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			tm.tm_min, tm.tm_sec);
 }
 
 static int check_anchor(const char *file, X509 *x, unsigned flags,
 	unsigned *ret_flags)
 {
 	uint32_t ext = X509_get_extension_flags(x);
-	char subject[256], date[64];
+	char subject[256], date[64], what[PATH_MAX + 300];
 	int is_ca, cmp;
 
 	KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
 		sizeof(subject)));
-	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+	snprintf(what, sizeof(what), "%s: certificate %s", file, subject);
+	KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), what, "notBefore",
+		&cmp));
 	if (cmp >= 0) {
 		when(X509_get0_notBefore(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is not valid "
 			"yet (not before %s)", file, subject, date);
 	}
-	KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+	KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), what, "notAfter",
+		&cmp));
 	if (cmp <= 0) {
 		when(X509_get0_notAfter(x), date, sizeof(date));
 		return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has expired "
@@ -230,14 +236,17 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 				"signed by it)", file, subject);
 		goto out;
 	}
-	if (time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp) < 0)
+	r = time_cmp_now(X509_CRL_get0_lastUpdate(crl), file, "thisUpdate",
+		&cmp);
+	if (r < 0)
 		goto out;
+	r = KMC_E_NOMEM;
 	if (cmp >= 0) {
 		r = kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", file);
 		goto out;
 	}
-	if (next && time_cmp_now(next, &cmp) < 0)
+	if (next && (r = time_cmp_now(next, file, "nextUpdate", &cmp)) < 0)
 		goto out;
 	if (!next || cmp <= 0) {
 		if (next)
@@ -303,6 +312,17 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 			"certificates, the most it can", store_or_default(sname),
 			KMC_TRUST_CERTS_MAX);
 		goto out;
+	}
+	/* A replaced alias's CRL, of the same CA key, is not taken back
+	   (crlorder.c). */
+	if (at >= 0 && crl && t->c[at].crl) {
+		char show[2 * KMC_NAME_MAX + 64];
+
+		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
+			"%s", store_or_default(sname), alias);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+		if (r < 0)
+			goto out;
 	}
 	if (at >= 0) {
 		pos = (size_t)at;
@@ -378,7 +398,19 @@ int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 	if (at < 0)
 		return no_alias(sname, alias);
 	KMC_GUARD(read_crl(crl_file, t->c[at].x, &crl));
-	r = trust_crl_set(&t->c[at], crl);
+	/* One older than the CRL it replaces would take back what the
+	   newer revokes (crlorder.c). */
+	if (t->c[at].crl) {
+		char show[2 * KMC_NAME_MAX + 64];
+
+		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
+			"%s", store_or_default(sname), alias);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+	} else {
+		r = 0;
+	}
+	if (r == 0)
+		r = trust_crl_set(&t->c[at], crl);
 	if (r < 0) {
 		X509_CRL_free(crl);
 		return r;

@@ -108,7 +108,39 @@ static int ossl_errors_lost(void)
 		KMC_E_NOMEM, "%s: out of memory while reading it (OpenSSL " \
 		"could not record its errors)", (show)) : (r))
 
-int time_cmp_now(const ASN1_TIME *t, int *ret)
+/* A date OpenSSL's comparison refused: what it holds (x509_time_text())
+   and the forms RFC 5280 allows. */
+void x509_time_text(const ASN1_TIME *t, char *buf, size_t size)
+{
+	const unsigned char *d = t ? ASN1_STRING_get0_data(t) : NULL;
+	int len = t ? ASN1_STRING_length(t) : 0;
+	int type = t ? ASN1_STRING_type(t) : 0;
+	char text[48];
+	int n = 0;
+
+	for (; d && n < len && n < 40; n++)
+		text[n] = d[n] >= 0x20 && d[n] < 0x7f && d[n] != '"' ?
+			(char)d[n] : '?';
+	text[n] = '\0';
+	snprintf(buf, size, "%s \"%s%s\"", type == V_ASN1_UTCTIME ?
+		"UTCTime" : type == V_ASN1_GENERALIZEDTIME ? "GeneralizedTime" :
+		"not a time type", text, len > 40 ? "..." : "");
+}
+
+static int time_fault(const ASN1_TIME *t, const char *show,
+	const char *field)
+{
+	char text[80];
+
+	x509_time_text(t, text, sizeof(text));
+	return kmc_detail(KMC_E_VERIFY, "%s: its %s date (%s) is not one "
+		"RFC 5280 allows: UTCTime YYMMDDHHMMSSZ or GeneralizedTime "
+		"YYYYMMDDHHMMSSZ, in UTC to the whole second, with no "
+		"fraction, offset or leap second", show, field, text);
+}
+
+int time_cmp_now(const ASN1_TIME *t, const char *show, const char *field,
+	int *ret)
 {
 	int cmp;
 
@@ -118,6 +150,12 @@ int time_cmp_now(const ASN1_TIME *t, int *ret)
 		ERR_clear_error();
 		return KMC_E_NOMEM;
 	}
+	ERR_clear_error();
+	/* 0 is OpenSSL's failure: a date not in the one form DER allows
+	   (a second 60, a fraction, an offset, UTCTime without seconds).
+	   It is neither past nor to come, and must not read as either. */
+	if (cmp == 0)
+		return time_fault(t, show, field);
 	*ret = cmp;
 	return 0;
 }
@@ -455,18 +493,22 @@ static void name_of(X509 *x, char *buf, size_t size)
 
 static int check_dates(const char *show, STACK_OF(X509) *certs)
 {
-	char subject[256];
+	char subject[256], what[PATH_MAX + 300];
 	int cmp;
 
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
 		name_of(x, subject, sizeof(subject));
-		KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), &cmp));
+		snprintf(what, sizeof(what), "%s: certificate %s", show,
+			subject);
+		KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), what,
+			"notBefore", &cmp));
 		if (cmp >= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is "
 				"not valid yet", show, subject);
-		KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), &cmp));
+		KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), what, "notAfter",
+			&cmp));
 		if (cmp <= 0)
 			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has "
 				"expired", show, subject);
@@ -512,12 +554,13 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	if (!issuer || !crl_signed_by(crl, issuer))
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s", f->crl, f->ca));
-	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), &cmp));
+	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), f->crl,
+		"thisUpdate", &cmp));
 	if (cmp >= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
 			"update is in the future)", f->crl);
 	if (next)
-		KMC_GUARD(time_cmp_now(next, &cmp));
+		KMC_GUARD(time_cmp_now(next, f->crl, "nextUpdate", &cmp));
 	if (!next || cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "%s is out of date (its next "
 			"update has passed); fetch a current CRL", f->crl);

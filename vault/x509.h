@@ -39,6 +39,15 @@ KMC_INTERNAL int certs_parse(const char *show, const uint8_t *data,
 KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 	X509_CRL **ret) KMC_MUST_CHECK;
 /*
+ * crl_not_older - 0 when crl (shown as show) is not older than cur, the
+ * CRL it is to replace: by CRL number when both have one, else by last
+ * update; 0 too when they are not of one CA (another issuer name, or
+ * another key by their authority key identifiers). An older one, put back, would take back what the
+ * newer revokes. Returns 0, KMC_E_VERIFY (naming both), KMC_E_NOMEM.
+ */
+KMC_INTERNAL int crl_not_older(const char *show, X509_CRL *crl,
+	const char *show_cur, X509_CRL *cur) KMC_MUST_CHECK;
+/*
  * crl_file_parse - crl_parse() of a file the user names, which holds the
  * one CRL and no other PEM block: a second CRL, or one cut short, would
  * be kept and copied out for servers, which read every block, while only
@@ -143,11 +152,19 @@ enum key_failure {
 KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 
 /*
- * time_cmp_now - X509_cmp_current_time(t) into *ret (-1: t is past, 1:
- * to come, 0: it failed on t), its failure for want of memory told
- * apart: OpenSSL makes a time to compare with. Returns 0, KMC_E_NOMEM.
+ * time_cmp_now - X509_cmp_current_time(t) into *ret (-1: t is now or
+ * past, 1: to come), its failure for want of memory told apart: OpenSSL
+ * makes a time to compare with. A date not in RFC 5280's form (which
+ * OpenSSL cannot compare) is KMC_E_VERIFY, its detail "SHOW: its FIELD
+ * date (...) is not one RFC 5280 allows". Returns 0, KMC_E_NOMEM,
+ * KMC_E_VERIFY.
  */
-KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, int *ret) KMC_MUST_CHECK;
+KMC_INTERNAL int time_cmp_now(const ASN1_TIME *t, const char *show,
+	const char *field, int *ret) KMC_MUST_CHECK;
+/* What a date holds, for a message: its type and at most 40 bytes of it,
+   anything but printable ASCII as '?': UTCTime "301231235960Z". */
+KMC_INTERNAL void x509_time_text(const ASN1_TIME *t, char *buf,
+	size_t size);
 /* A one-line description of the newest OpenSSL error, for details. */
 KMC_INTERNAL const char *ossl_reason(void);
 /* Describe one certificate; info->pem is malloc'd. */

@@ -805,7 +805,10 @@ KMC_API int kmc_bundle_has_cert(kmc_vault *v, const char *name, int *ret)
 /*
  * kmc_crl_update - replace the CRL of bundle name after the same checks
  * as an import (signed by the bundle's CA, current, the server chain not
- * revoked), and its copy and config entry. A config file (or its
+ * revoked) and one more: not older than the CRL the bundle holds (by CRL
+ * number when both have one, else by last update; KMC_E_VERIFY), as an
+ * older CRL put back would take back what the newer revokes. And its
+ * copy and config entry. A config file (or its
  * folder) that is gone is skipped; one that cannot be opened fails the
  * update, naming it, and nothing changes.
  * Returns as kmc_import(), and KMC_E_NOT_FOUND without such a bundle.
@@ -852,7 +855,9 @@ typedef struct kmc_cert_info {
  * kmc_cert_info_free(). The vault's certificate is looked up in one
  * snapshot of it, whatever another process changes meanwhile.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_INVALID (a file that holds no
- * certificate), KMC_E_CORRUPT (a damaged item), KMC_E_PERM, -errno.
+ * certificate, or one whose notBefore or notAfter does not read as a
+ * date, as a second 60: never described as 0), KMC_E_CORRUPT (a damaged
+ * item, or the vault's certificate with such a date), KMC_E_PERM, -errno.
  */
 KMC_API int kmc_cert_info_get(kmc_vault *v, const char *name_or_file,
 	kmc_cert_info **ret_info, size_t *ret_n) KMC_MUST_CHECK
@@ -891,9 +896,11 @@ KMC_API int kmc_cert_info_version(kmc_vault *v, const char *name,
  * previous, make the previous version live again instead (and keep the
  * one it replaces as the previous: a second call goes back). The
  * material is checked again as an import checks it (dates, chain, key,
- * CRL). Servers see the generation grow.
+ * CRL; a staged CRL not older than the live one's when both are of one
+ * CA key, as kmc_crl_update() checks). Servers see the generation grow.
  * Returns 0; KMC_E_NOT_FOUND (nothing staged, no previous version),
- * KMC_E_VERIFY (expired since it was staged, ...), and as kmc_import().
+ * KMC_E_VERIFY (expired since it was staged, an older CRL, ...), and as
+ * kmc_import().
  */
 KMC_API int kmc_promote(kmc_vault *v, const char *name, int previous)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
@@ -901,11 +908,13 @@ KMC_API int kmc_promote(kmc_vault *v, const char *name, int previous)
 /*
  * kmc_cert_renew - a new certificate chain for the key bundle name holds
  * already, from cert_file (leaf first), checked against that key, the CA
- * (ca_file, or the bundle's) and the CRL (crl_file, or the bundle's);
- * no key password is needed. Published as kmc_promote() publishes, the
- * version before kept as the previous one.
+ * (ca_file, or the bundle's) and the CRL (crl_file, or the bundle's; one
+ * of the bundle's CRL's issuer not older than it, as kmc_crl_update()
+ * checks); no key password is needed. Published as kmc_promote()
+ * publishes, the version before kept as the previous one.
  * Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (another key's certificate,
- * another CA's, expired, revoked), KMC_E_INVALID, and as kmc_import().
+ * another CA's, expired, revoked, an older CRL), KMC_E_INVALID, and as
+ * kmc_import().
  */
 KMC_API int kmc_cert_renew(kmc_vault *v, const char *name,
 	const char *cert_file, const char *ca_file, const char *crl_file)
@@ -960,10 +969,11 @@ KMC_API int kmc_trust_add(kmc_vault *v, const char *store, const char *alias,
 
 /*
  * kmc_trust_crl - give alias in store the CRL in crl_file (signed by its
- * certificate, current), replacing the one it had: servers then refuse
- * the clients it revokes. Returns 0; KMC_E_NOT_FOUND, KMC_E_VERIFY (not
- * that certificate's CRL, out of date, not valid yet), KMC_E_INVALID (no
- * CRL), and as kmc_trust_add().
+ * certificate, current, not older than the one it had: by CRL number when
+ * both have one, else by last update), replacing the one it had: servers
+ * then refuse the clients it revokes. Returns 0; KMC_E_NOT_FOUND,
+ * KMC_E_VERIFY (not that certificate's CRL, out of date, not valid yet,
+ * older), KMC_E_INVALID (no CRL), and as kmc_trust_add().
  */
 KMC_API int kmc_trust_crl(kmc_vault *v, const char *store, const char *alias,
 	const char *crl_file) KMC_MUST_CHECK KMC_NONNULL(1, 3, 4);
@@ -1252,6 +1262,11 @@ typedef enum kmc_expiry_state {
 	KMC_EXPIRY_DUE = 1,	/* not_after falls within the horizon */
 	KMC_EXPIRY_EXPIRED = 2,	/* not_after has passed: a certificate
 				   has expired, a CRL is out of date */
+	KMC_EXPIRY_NOT_YET_VALID = 3,	/* not_before (a CRL: its last
+				   update) is still to come, as after the
+				   clock was set back: no client accepts it
+				   yet. Reported as EXPIRED is, whatever the
+				   horizon */
 } kmc_expiry_state;
 
 /*
@@ -1314,7 +1329,8 @@ KMC_API int kmc_cert_expiry_list(kmc_vault *v, const kmc_expiry_params *p,
  * "unknown". */
 KMC_API const char *kmc_expiry_kind_name(kmc_expiry_kind kind);
 
-/* kmc_expiry_state_name - "ok", "due", "expired" or "unknown". */
+/* kmc_expiry_state_name - "ok", "due", "expired", "not_yet_valid" or
+   "unknown". */
 KMC_API const char *kmc_expiry_state_name(kmc_expiry_state state);
 
 /* ---------------------------------------------------------------- */

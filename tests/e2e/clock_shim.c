@@ -1,9 +1,10 @@
 /*
- * clock_shim.c - an LD_PRELOAD shim for test_ca.sh: the wall clock
+ * clock_shim.c - an LD_PRELOAD shim for test_ca.sh and
+ * test_cert_dates.sh: the wall clock
  * (time, gettimeofday, clock_gettime's CLOCK_REALTIME) reads
- * $KMC_CLOCK_BACK seconds earlier than it is, as on a machine whose
- * clock was set back, so the test can show what kmc ca crl does then
- * without touching the host's clock.
+ * $KMC_CLOCK_BACK seconds earlier than it is (later, when it is
+ * negative), as on a machine whose clock was set back, so the test can
+ * show what kmc does then without touching the host's clock.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -22,7 +22,7 @@
 
 DEEP=8
 NEAR=$DEEP	# open_allocs (sweeplib.sh) counts at this depth
-BLAME_RE='damaged|not a (CA )?certificate|not a PKCS#8|holds [0-9]+ certificates|not valid yet|has expired|is not the key of|no subject key identifier|signing the CRL|not a CRL|out of date'
+BLAME_RE='damaged|not a (CA )?certificate|not a PKCS#8|holds [0-9]+ certificates|not valid yet|has expired|RFC 5280 allows|does not read as a date|is older than|is not the key of|no subject key identifier|signing the CRL|not a CRL|out of date'
 
 t "kmc init" look init
 t "ca init root" look ca init root --subject "/CN=Deep Root CA"

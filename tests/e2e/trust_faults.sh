@@ -143,7 +143,7 @@ STAGED_PROBE=$T/.ca-one.pem.kmc-new
 FAULTS_MSGS=${TRUST_FAULTS_MSGS:-}
 # What an allocation failing must not be called: something wrong with
 # the input or the vault.
-BLAME_RE='would be over|damaged|not a (CA )?certificate|holds [0-9]+ certificates|already (has|keeps|trusted)|has no alias|holds no|not valid yet|has expired'
+BLAME_RE='would be over|damaged|not a (CA )?certificate|holds [0-9]+ certificates|already (has|keeps|trusted)|has no alias|holds no|not valid yet|has expired|RFC 5280 allows|is older than'
 
 # ---- the files' checks (sweeplib.sh's hooks) --------------------------------------
 # Each file's bytes in the old state and the new, for the checks, which

@@ -404,6 +404,42 @@ static void test_horizon_boundaries(void **state)
 	assert_int_equal(s.e[0].seconds_left, 0);
 }
 
+/* Before its not_before (a CRL: its last update) a certificate is not
+   valid yet, whatever the horizon: a clock set back after an import
+   leaves what servers present refused, and the check must say so. Valid
+   from not_before on, to the second, as OpenSSL checks it. */
+static void test_not_yet_valid(void **state)
+{
+	fixture *f = *state;
+	kmc_expiry_params p = KMC_EXPIRY_PARAMS_INIT;
+	seen s = { .n = 0 };
+
+	usual_bundle(f, "web", BASE + 1000 * DAY, BASE + 1000 * DAY,
+		BASE + 1000 * DAY, 1, BASE + 1000 * DAY);
+	p.within_days = 0;
+	/* Past the leaf's not_before (BASE - 100 days), before the CRL's
+	   last update (BASE - 1 day). */
+	p.now = BASE - 2 * DAY;
+	assert_int_equal(kmc_cert_expiry_list(f->v, &p, collect, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.e[0].state, KMC_EXPIRY_OK);
+	assert_int_equal(s.e[3].state, KMC_EXPIRY_NOT_YET_VALID);
+	p.now = BASE - 100 * DAY - 1;
+	s.n = 0;
+	assert_int_equal(kmc_cert_expiry_list(f->v, &p, collect, &s), 0);
+	assert_int_equal(s.e[0].state, KMC_EXPIRY_NOT_YET_VALID);
+	/* The longest horizon changes nothing: not valid is not due. */
+	p.within_days = KMC_EXPIRY_DAYS_MAX;
+	s.n = 0;
+	assert_int_equal(kmc_cert_expiry_list(f->v, &p, collect, &s), 0);
+	assert_int_equal(s.e[0].state, KMC_EXPIRY_NOT_YET_VALID);
+	p.within_days = 0;
+	p.now = BASE - 100 * DAY;
+	s.n = 0;
+	assert_int_equal(kmc_cert_expiry_list(f->v, &p, collect, &s), 0);
+	assert_int_equal(s.e[0].state, KMC_EXPIRY_OK);
+}
+
 /* A CRL that names no next update is out of date, as import says. */
 static void test_crl_without_next_update(void **state)
 {
@@ -551,6 +587,8 @@ static void test_names(void **state)
 		"unknown");
 	assert_string_equal(kmc_expiry_state_name(KMC_EXPIRY_OK), "ok");
 	assert_string_equal(kmc_expiry_state_name(KMC_EXPIRY_DUE), "due");
+	assert_string_equal(kmc_expiry_state_name(KMC_EXPIRY_NOT_YET_VALID),
+		"not_yet_valid");
 	assert_string_equal(kmc_expiry_state_name(KMC_EXPIRY_EXPIRED),
 		"expired");
 	assert_string_equal(kmc_expiry_state_name((kmc_expiry_state)99),
@@ -565,6 +603,7 @@ int main(void)
 		T(test_entries),
 		T(test_bundles_in_order),
 		T(test_horizon_boundaries),
+		T(test_not_yet_valid),
 		T(test_crl_without_next_update),
 		T(test_default_params),
 		T(test_params_checked),

@@ -1,0 +1,125 @@
+/*
+ * crlorder.c - crl_not_older(): whether a CRL that is to replace another
+ * of the same CA is not older than it. A CRL put back after a newer one
+ * is still signed and, until its next update, current: accepted, it
+ * would take back every revocation the newer one added. RFC 5280 (5.2.3)
+ * orders a CA's CRLs by their CRL number, which relying parties keep the
+ * highest of; without a number on both, by their last update. CRLs of
+ * two CAs are not compared: another name, or under the same name another
+ * key (a CA given a new key starts its numbers anew), as their authority
+ * key identifiers tell when both name one.
+ */
+#include <stdio.h>
+#include <time.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include "x509.h"
+
+/* The CRL number of crl into *ret (NULL when it has none). Returns 0,
+   KMC_E_NOMEM, KMC_E_VERIFY (one that does not read, or two). */
+static int crl_number(const char *show, X509_CRL *crl, ASN1_INTEGER **ret)
+{
+	int crit = 0;
+
+	ERR_clear_error();
+	*ret = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	if (*ret || crit == -1)
+		return 0;
+	if (ossl_nomem())
+		return KMC_E_NOMEM;
+	/* Tried once more before it is blamed: OpenSSL's decoder loses some
+	   allocation failures (as certmake.c's signing does), and the same
+	   bytes decoded again fail again only if they are at fault. */
+	ERR_clear_error();
+	*ret = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	if (*ret || crit == -1)
+		return 0;
+	if (ossl_nomem())
+		return KMC_E_NOMEM;
+	return kmc_detail(KMC_E_VERIFY, "%s: its CRL number %s", show,
+		crit == -2 ? "is given twice" : "does not read");
+}
+
+/* A CRL's last update as text, for the message. */
+static void last_update_text(X509_CRL *crl, char *buf, size_t size)
+{
+	int64_t e;
+	time_t tt;
+	struct tm tm;
+
+	if (x509_time_epoch(X509_CRL_get0_lastUpdate(crl), &e) < 0 ||
+	    (tt = (time_t)e, !gmtime_r(&tt, &tm)))
+		snprintf(buf, size, "a date that does not read");
+	else
+		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The key identifier of the CA that signed crl, NULL when it names none
+   (or, for want of memory, cannot be read: then names alone decide). */
+static ASN1_OCTET_STRING *signer_id(X509_CRL *crl)
+{
+	AUTHORITY_KEYID *aki = X509_CRL_get_ext_d2i(crl,
+		NID_authority_key_identifier, NULL, NULL);
+	ASN1_OCTET_STRING *id = aki ? aki->keyid : NULL;
+
+	if (aki)
+		aki->keyid = NULL;
+	AUTHORITY_KEYID_free(aki);
+	return id;
+}
+
+/* 1 when crl and cur are of one CA, 0 when not, KMC_E_NOMEM. */
+static int same_ca(X509_CRL *crl, X509_CRL *cur)
+{
+	ASN1_OCTET_STRING *a, *b;
+	int r = X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		X509_CRL_get_issuer(cur));
+
+	if (r != 0)
+		return r == -2 ? KMC_E_NOMEM : 0;
+	a = signer_id(crl);
+	b = signer_id(cur);
+	r = !a || !b || ASN1_OCTET_STRING_cmp(a, b) == 0;
+	ASN1_OCTET_STRING_free(a);
+	ASN1_OCTET_STRING_free(b);
+	return r;
+}
+
+int crl_not_older(const char *show, X509_CRL *crl, const char *show_cur,
+	X509_CRL *cur)
+{
+	ASN1_INTEGER *n = NULL, *m = NULL;
+	char when[40], when_cur[40];
+	int r, older;
+
+	r = same_ca(crl, cur);
+	if (r <= 0)
+		return r;
+	r = crl_number(show, crl, &n);
+	if (r == 0)
+		r = crl_number(show_cur, cur, &m);
+	if (r < 0) {
+		ASN1_INTEGER_free(n);
+		return r;
+	}
+	if (n && m)
+		older = ASN1_INTEGER_cmp(n, m) < 0;
+	else
+		older = ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl),
+			X509_CRL_get0_lastUpdate(cur)) < 0;
+	r = 0;
+	if (older) {
+		last_update_text(crl, when, sizeof(when));
+		last_update_text(cur, when_cur, sizeof(when_cur));
+		r = kmc_detail(KMC_E_VERIFY, "%s is older than %s, which it "
+			"would replace (%s %s, against %s): a CRL put back would "
+			"take back what the newer one revokes; fetch the CA's "
+			"current CRL", show, show_cur, n && m ? "its CRL number "
+			"is lower; last update" : "last update", when, when_cur);
+	}
+	ASN1_INTEGER_free(n);
+	ASN1_INTEGER_free(m);
+	return r;
+}
