@@ -262,7 +262,7 @@ int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 	if (X509_NAME_entry_count(subject) == 0)
 		return kmc_detail(KMC_E_INVALID, "--subject %s: a CA's subject "
 			"may not be empty", p->subject);
-	plan.not_before = now;
+	plan.not_before = now - CA_BACKDATE;
 	KMC_GUARD(certmake_end("--days", p->days, now, 0, NULL,
 		&plan.not_after));
 	if (items_exists(v, item))
@@ -404,8 +404,8 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	if (ca_crl_number(&c.rec, now_us, &number) < 0)
 		return kmc_detail(KMC_E_LIMIT, "CA %s gave its last CRL number",
 			ca);
-	KMC_GUARD(certmake_crl(&c.rec, number, c.cert, c.key, now, next,
-		&crl));
+	KMC_GUARD(certmake_crl(&c.rec, number, c.cert, c.key,
+		now - CA_BACKDATE, next, &crl));
 	r = crl_to_pem(crl, &pem, &len);
 	X509_CRL_free(crl);
 	KMC_GUARD(r);

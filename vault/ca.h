@@ -46,6 +46,10 @@
    OpenSSL writes dates through 2049 as UTCTime and later ones as
    GeneralizedTime, as RFC 5280 asks. */
 #define CA_TIME_END INT64_C(253402300799)
+/* Certificates and CRLs the vault's CAs sign are valid from this many
+   seconds before they are made: a relying party whose clock runs a
+   little behind would refuse one dated now as not valid yet. */
+#define CA_BACKDATE 60
 
 typedef struct ca_entry {
 	uint8_t serial[CA_SERIAL_MAX];
@@ -131,7 +135,8 @@ KMC_INTERNAL const EVP_MD *certmake_digest(EVP_PKEY *key);
 KMC_INTERNAL int certmake_cert(const cert_plan *p, X509 **ret)
 	KMC_MUST_CHECK;
 /* A CRL of c's revocations signed by the CA (x, key), number
-   crl_number (ca_crl_number), last update now, next update next. */
+   crl_number (ca_crl_number), last update now (which the caller gives
+   CA_BACKDATE early), next update next. */
 KMC_INTERNAL int certmake_crl(const ca_rec *c, uint64_t crl_number,
 	X509 *x, EVP_PKEY *key,
 	int64_t now, int64_t next, X509_CRL **ret) KMC_MUST_CHECK;

@@ -169,7 +169,7 @@ int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
 				CA_CERTS_MAX);
 	}
 	snprintf(what, sizeof(what), "CA %s's certificate", self ? "" : p->ca);
-	plan.not_before = now;
+	plan.not_before = now - CA_BACKDATE;
 	KMC_GUARD(certmake_end("--days", p->days, now, limit, what,
 		&plan.not_after));
 	snprintf(c.name, sizeof(c.name), "%s", p->name);

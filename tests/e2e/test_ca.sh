@@ -162,7 +162,11 @@ t "kmc rm named" kmc rm named
 check "web: the SANs given" \
 	bash -c "grep -A1 'Subject Alternative Name' '$T/web.txt' | tail -1 | grep -q 'DNS:web.example.com, DNS:www.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'"
 check "web: P-384, signed by the P-256 CA with SHA-256" grep -q "NIST CURVE: P-384" "$T/web.txt"
-check "web: valid 30 days" test "$(( $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -enddate | cut -d= -f2)" +%s) - $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -startdate | cut -d= -f2)" +%s) ))" = $((30 * 86400))
+# Valid from a minute before it was made (a client whose clock runs a
+# little behind would refuse it as not valid yet), for 30 days from then.
+check "web: valid 30 days, from a minute before it was made" test "$(( $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -enddate | cut -d= -f2)" +%s) - $(date -d "$(openssl x509 -in "$K/web/server.crt" -noout -startdate | cut -d= -f2)" +%s) ))" = $((30 * 86400 + 60))
+check "... which a client whose clock is 30 s behind accepts" \
+	openssl verify -attime "$(( $(date +%s) - 30 ))" -CAfile "$K/web/ca.crt" "$K/web/server.crt"
 serials=$(for b in db app web; do openssl x509 -in "$K/$b/server.crt" -noout -serial; done | sort -u | wc -l)
 check "three certificates, three serials" test "$serials" = 3
 check "serials are 20 bytes (159 random bits)" \
@@ -364,8 +368,8 @@ openssl crl -in "$T/2.crl" -noout -text >"$T/2.txt"
 check "it lists app's serial, for keyCompromise" \
 	bash -c "grep -A4 'Serial Number: $app_serial' '$T/2.txt' | grep -q 'Key Compromise'"
 check "it lists web's serial, for superseded" grep -q "Serial Number: $web_serial" "$T/2.txt"
-check "its next update is 7 days after its last" \
-	test "$(( $(date -d "$(openssl crl -in "$T/2.crl" -noout -nextupdate | cut -d= -f2)" +%s) - $(date -d "$(openssl crl -in "$T/2.crl" -noout -lastupdate | cut -d= -f2)" +%s) ))" = $((7 * 86400))
+check "its next update is 7 days after it was made, its last update a minute before" \
+	test "$(( $(date -d "$(openssl crl -in "$T/2.crl" -noout -nextupdate | cut -d= -f2)" +%s) - $(date -d "$(openssl crl -in "$T/2.crl" -noout -lastupdate | cut -d= -f2)" +%s) ))" = $((7 * 86400 + 60))
 check "openssl verify -crl_check refuses app now" \
 	not openssl verify -x509_strict -crl_check -CAfile "$K/app/ca.crt" -CRLfile "$T/2.crl" "$K/app/server.crt"
 check "and still takes db" \
