@@ -113,8 +113,9 @@ static void nearest_expiry(const char *dir, const kmc_status *s, nearest *n)
 
 	memset(n, 0, sizeof(*n));
 	if (s->pending_change) {
-		snprintf(n->why, sizeof(n->why), "a change is pending (kmc "
-			"repair)");
+		snprintf(n->why, sizeof(n->why), "%s", s->pending_change == 2 ?
+			"a change a newer kmcvault made is pending" :
+			"a change is pending (kmc repair)");
 		return;
 	}
 	/* An empty store holds no bundle: nothing to open. */
@@ -330,9 +331,11 @@ static int cmd_status(cli_opts *a)
 				s.master_keys[i].active ? "true" : "false",
 				s.master_keys[i].created);
 		printf("],\"items\":%" PRIu64 ",\"store_generation\":%" PRIu64
-			",\"pending_change\":%s,\"token_destroys_pending\":%"
-			PRIu64, s.items, s.store_generation,
-			s.pending_change ? "true" : "false", s.token_destroys);
+			",\"pending_change\":%s,\"pending_change_newer\":%s,"
+			"\"token_destroys_pending\":%" PRIu64, s.items,
+			s.store_generation, s.pending_change ? "true" : "false",
+			s.pending_change == 2 ? "true" : "false",
+			s.token_destroys);
 		printf(",\"binding\":\"%s\",\"folder_rollback\":",
 			kmc_bind_state_name(s.binding));
 		json_str(stdout, s.rollback_place[0] ? s.rollback_place :
@@ -376,7 +379,12 @@ static int cmd_status(cli_opts *a)
 				"the vault; kmc repair --accept-rollback accepts a "
 				"deliberate restore\n");
 		audit_text(&au);
-		if (s.pending_change)
+		if (s.pending_change == 2)
+			printf("pending        a change a newer kmcvault made "
+				"(its journal is of a newer version) was cut off; "
+				"kmc repair of that kmcvault finishes or undoes "
+				"it, this one's refuses it\n");
+		else if (s.pending_change)
 			printf("pending        a change to files outside the "
 				"vault (an import's, a trust store's sync files) was "
 				"cut off; kmc repair finishes or undoes it\n");
@@ -398,6 +406,13 @@ static int cmd_status(cli_opts *a)
 		cli_note("%s: kmc.bind was written by a newer kmcvault: open "
 			"the vault with that one (kmc repair refuses it, and "
 			"nothing rewrites it)", dir);
+		return CLI_EXIT(EXIT_INTEGRITY);
+	}
+	if (s.pending_change == 2) {
+		cli_note("%s: a change a newer kmcvault made was cut off: "
+			"finish it with that one (kmc repair); this kmc refuses "
+			"to finish or undo it, and every change it would make",
+			dir);
 		return CLI_EXIT(EXIT_INTEGRITY);
 	}
 	if (!healthy) {

@@ -119,7 +119,7 @@ static int bind_read(kmc_vault *v, bind_state *ret)
 		return r;
 	if (r == KMC_E_TOO_LARGE && bind_head_version(v->dirfd, BIND_NAME,
 	    &bind_rule, BIND_MAGIC, &version) == 0 &&
-	    version != BIND_FORMAT_VERSION)
+	    version > BIND_FORMAT_VERSION)
 		return kmc_detail(KMC_E_VERSION, "%s has format %u, and this kmc "
 			"reads format %u only: a newer kmcvault wrote it",
 			v->bind->show, (unsigned)version, BIND_FORMAT_VERSION);
@@ -724,7 +724,7 @@ static int bind_file_get(int dirfd, bind_state *b)
 	kmc_detail_clear();
 	if (r == KMC_E_TOO_LARGE && bind_head_version(dirfd, BIND_NAME,
 	    &bind_rule, BIND_MAGIC, &version) == 0 &&
-	    version != BIND_FORMAT_VERSION)
+	    version > BIND_FORMAT_VERSION)
 		return KMC_E_VERSION;
 	if (r == KMC_E_TOO_LARGE)
 		return KMC_E_CORRUPT;

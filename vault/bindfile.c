@@ -72,7 +72,10 @@ int bind_parse(const uint8_t *data, size_t len, bind_state *ret)
 	   be longer or shorter, and must be refused as newer, never taken
 	   for damage that kmc repair --accept-rollback would write over. */
 	KMC_GUARD(kmc_rbuf_u16(&r, &version));
-	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_VERSION);
+	KMC_ENSURE(version <= BIND_FORMAT_VERSION, KMC_E_VERSION);
+	/* Format 0 no kmcvault wrote: damage, which kmc repair
+	   --accept-rollback writes over, not a newer binding it must keep. */
+	KMC_ENSURE(version == BIND_FORMAT_VERSION, KMC_E_CORRUPT);
 	KMC_ENSURE(len == BIND_FILE_LEN, KMC_E_CORRUPT);
 	KMC_GUARD(kmc_rbuf_u16(&r, &b.flags));
 	KMC_ENSURE(!(b.flags & ~(BIND_FLAG_NEXT | BIND_FLAG_KS_NEXT)),

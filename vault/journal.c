@@ -28,6 +28,11 @@ static int name_ok(const char *name, size_t n)
 		!(n == 2 && name[0] == '.' && name[1] == '.');
 }
 
+int journal_is_newer(const uint8_t *raw, size_t len)
+{
+	return len > 0 && raw[0] > JOURNAL_VERSION;
+}
+
 int journal_staged_name(const journal_entry *e, char *buf, size_t size)
 {
 	char tag[2 * JOURNAL_TAG_LEN + 2] = "";

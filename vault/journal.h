@@ -70,6 +70,10 @@ typedef struct journal {
 	journal_entry e[JOURNAL_MAX_ENTRIES];
 } journal;
 
+/* A stored journal (meta "journal") of a higher version than this kmc
+   reads: a change a newer kmcvault made, which recovery refuses. */
+KMC_INTERNAL int journal_is_newer(const uint8_t *raw, size_t len);
+
 /* The staged name of an entry: ".NAME.kmc-new" (".NAME.TAG.kmc-new" for
    JOURNAL_NEW_OWN). journal_add() gives a JOURNAL_NEW_OWN entry a random
    tag. */

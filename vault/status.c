@@ -22,6 +22,7 @@
 #include "bind.h"
 #include "audit.h"
 #include "tokenpending.h"
+#include "journal.h"
 
 /* ---------------------------------------------------------------- */
 /* Status                                                            */
@@ -237,9 +238,13 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		size_t jlen;
 
 		s.pending_change = store_meta_get(&st, "journal", &j, &jlen) == 0;
-		if (s.pending_change)
+		if (s.pending_change) {
+			/* A newer kmcvault's change: kmc repair refuses it. */
+			if (journal_is_newer(j, jlen))
+				s.pending_change = 2;
 			free(j);
-		if (restore_pending(dirfd))
+		}
+		if (!s.pending_change && restore_pending(dirfd))
 			s.pending_change = 1;
 		r = pending_destroys(&st, &s.token_destroys);
 	}

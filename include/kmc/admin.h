@@ -248,7 +248,9 @@ typedef struct kmc_status {
 	uint64_t items;		/* count in the item store */
 	uint64_t store_generation;	/* grows with every item change */
 	int pending_change;	/* an import was cut off; a writable open
-				   (kmc repair) finishes or undoes it */
+				   (kmc repair) finishes or undoes it; 2:
+				   a newer kmcvault's, which this one's
+				   repair refuses (finish it with that one) */
 	size_t n_protectors;
 	kmc_protector_info *protectors;
 	size_t n_master_keys;

@@ -66,7 +66,26 @@ cp -p "$T/bind.orig" "$V/kmc.bind"
 head -c 5000 /dev/zero >>"$V/kmc.bind"
 t_err 4 "a kmc.bind of format 1 over 4 KiB is damaged" \
 	"kmc.bind is damaged: more than 261 bytes" kmc password get a
-cp -p "$T/bind.orig" "$V/kmc.bind"
+# Format 0, which no kmcvault wrote, is damage too, of the binding's
+# length or past 4 KiB: never 'a newer kmcvault wrote it', which would
+# leave no way back (kmc repair --accept-rollback keeps a newer binding).
+for extra in 0 5000; do
+	cp -p "$T/bind.orig" "$V/kmc.bind"
+	newer "$V/kmc.bind" 0 "$extra"
+	t_err 4 "a kmc.bind of format 0 (+$extra bytes) is damaged, not newer" \
+		"kmc.bind is damaged" kmc password get a
+	check "... and never said to be a newer kmcvault's" \
+		bash -c '! grep -q "newer" "$1"' _ "$LAST_ERR"
+	check "... kmc status says damaged on its binding line" bash -c \
+		'"$1" --vault "$2" status | grep -qx "binding        kmc.bind damaged"' _ "$KMC" "$V"
+	t "... and kmc repair --accept-rollback binds the vault again" \
+		kmc repair --accept-rollback
+	t_out "... after which a reads" "a-1" kmc password get a
+done
+# The vault as that last repair bound it is the one the sections below
+# start from.
+cp -p "$V/kmc.bind" "$T/bind.orig"
+cp -p "$(state)" "$T/state.orig"
 
 # ---- kmcstate-<id> of format 2, 8 bytes longer ------------------------------------
 newer "$(state)" 2 8

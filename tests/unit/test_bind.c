@@ -4,8 +4,8 @@
  * What bind_serialize() writes bind_parse() reads back and
  * bind_verify_mac() accepts under its key only; a flipped byte anywhere
  * fails the MAC; other lengths, magics and flag bits are damage
- * (KMC_E_CORRUPT), another format version is KMC_E_VERSION, whatever
- * the length.
+ * (KMC_E_CORRUPT), a higher format version is KMC_E_VERSION, whatever
+ * the length, and format 0, which no kmcvault wrote, damage.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +109,12 @@ static void test_damage(void **state)
 		KMC_E_VERSION);
 	assert_int_equal(bind_parse(raw, 10, &back), KMC_E_VERSION);
 	assert_int_equal(bind_parse(raw, 9, &back), KMC_E_CORRUPT);
+	raw[9] = 0;		/* format 0: no kmcvault wrote it */
+	assert_int_equal(bind_parse(raw, BIND_FILE_LEN, &back), KMC_E_CORRUPT);
+	assert_int_equal(bind_parse(raw, BIND_FILE_LEN + 1, &back),
+		KMC_E_CORRUPT);
+	raw[8] = 1;		/* format 256 */
+	assert_int_equal(bind_parse(raw, BIND_FILE_LEN, &back), KMC_E_VERSION);
 }
 
 /* The place's names, built into one allocation of their own size: what
