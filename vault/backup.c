@@ -98,6 +98,13 @@ static int target_ok(int parentfd, const char *base, const char *dir)
 	struct stat st;
 	int r, empty;
 
+	/* The name of a killed backup's folder: the next backup beside it
+	   would prove it this vault's and remove it (backupleft.c). */
+	if (backup_left_name(base))
+		return kmc_detail(KMC_E_INVALID, "%s: a backup cannot be named "
+			"as a killed backup's hidden folder (.NAME.backup- and 12 "
+			"hex digits): the next backup beside it would remove it "
+			"as one; choose another name", dir);
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : kmc_detail(-errno, "%s: %s", dir,
 			kmc_strerror(-errno));

@@ -93,6 +93,17 @@ check "... and the new backup is whole" test -f "$L/b3/backup.manifest"
 t_err 0 "the next backup finds none of its own left" 'left as they are' kmc backup --out "$L/b4"
 check "... and says nothing of removing" bash -c '! grep -q "^kmc: removed" "$1"' _ "$LAST_ERR"
 
+# A backup made under such a name would be taken for a killed one and
+# removed by the next backup beside it: such a name is refused.
+N=$T/named
+mkdir -m 700 "$N"
+t_err 2 "a backup named as a killed backup's folder is refused, naming why" \
+	'a backup cannot be named as a killed backup.s hidden folder' kmc backup --out "$N/.keep.backup-0123456789ab"
+check "... and nothing is made" test -z "$(ls -A "$N")"
+t "a backup with a name of its own is made" kmc backup --out "$N/.keep.backup-0123456789AB"
+t "... and the next backup beside it" kmc backup --out "$N/b"
+check "... leaves it whole" test -f "$N/.keep.backup-0123456789AB/backup.manifest"
+
 # ---- round trip -----------------------------------------------------------------------
 
 kmc password set a --password-file "$T/two" 2>/dev/null
