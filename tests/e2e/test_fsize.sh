@@ -52,4 +52,15 @@ check "... and leaves no backup" [ ! -e "$T/bk" ]
 check "... nor its hidden sibling" sh -c "! ls -A '$T' | grep -q '^\.bk\.backup-'"
 t "... and without the limit it is made" "$T/srv" "$V" backup "$T/bk"
 
+# A new vault: LMDB sizes its lock file (8 KiB, ftruncate) and writes the
+# store's first pages (16 KiB) when the environment opens, outside any
+# commit; the build before was killed there too.
+for lim in 4096 12288; do
+	t_err 1 "a server's init under a limit of $lim bytes fails naming it (not SIGXFSZ)" \
+		"creating the vault $T/nv: it would pass this process's file size limit of $lim bytes" \
+		under_limit "$lim" "$T/srv" "$T/nv" init
+	check "... and leaves no vault nor its hidden sibling" sh -c "! ls -A '$T' | grep -q '^\.\{0,1\}nv'"
+done
+t "... and without the limit it is made" "$T/srv" "$T/nv" init
+
 done_testing
