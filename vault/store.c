@@ -427,6 +427,26 @@ MDB_dbi store_history_dbi(store *st)
 	return dbi;
 }
 
+/* The history's commit stopped by a file size limit (EFBIG, or EIO for
+   a write cut short at it): said so. */
+static int history_error(store *st, int r)
+{
+	unsigned long long limit = kmc_fsize_limit();
+	struct stat fs;
+	int fd = -1;
+
+	if ((r != -EFBIG && r != -EIO) || !limit ||
+	    mdb_env_get_fd(st->env, &fd) != 0 || fd < 0 ||
+	    fstat(fd, &fs) < 0 ||
+	    (unsigned long long)fs.st_size + (1ull << 20) < limit)
+		return r;
+	return kmc_detail(-EFBIG, "writing %s%s" STORE_NAME ": it would pass "
+		"this process's file size limit of %llu bytes (RLIMIT_FSIZE, "
+		"ulimit -f) when adding the history table an item store of an "
+		"earlier kmc lacks (the first writable open does); nothing was "
+		"changed", st->dir ? st->dir : "", st->dir ? "/" : "", limit);
+}
+
 int store_history_make(store *st)
 {
 	MDB_txn *txn;
@@ -447,6 +467,7 @@ int store_history_make(store *st)
 			kmc_xfsz_hold(&x);
 			r = db_err(mdb_txn_commit(txn));
 			kmc_xfsz_release(&x);
+			r = history_error(st, r);
 		} else
 			mdb_txn_abort(txn);
 	}
