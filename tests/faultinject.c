@@ -61,6 +61,12 @@
  *	                   EINVAL, as on a file system that refuses the flag
  *	                   (NFS), so the way a writer takes without it is
  *	                   tried (never counted).
+ *	KMC_FAULT_STOP=1   the Nth counted call (KMC_FAULT_AT), an mkdirat,
+ *	                   does not fail: it is made, then the process stops
+ *	                   itself (SIGSTOP) until the test, having acted on
+ *	                   what the call made (a lock on the new folder),
+ *	                   sends SIGCONT. Only mkdirat stops so; another
+ *	                   call counted Nth fails as without it.
  *	KMC_FAULT_KILL=1   the Nth counted call (KMC_FAULT_AT) raises SIGKILL
  *	                   instead of failing, before doing anything: a crash
  *	                   or power cut at that step. KMC_FAULT_COUNT is not
@@ -150,6 +156,7 @@ static unsigned long calls;		/* counted so far */
 static unsigned enabled = DEFAULT_OPS;
 static int trace;
 static int kill_at;			/* KMC_FAULT_KILL: SIGKILL, not fail */
+static int stop_at;			/* KMC_FAULT_STOP: made, then SIGSTOP */
 static const char *make_path;		/* KMC_FAULT_MAKE: make it, not fail */
 static int no_tmpfile;			/* KMC_FAULT_NO_TMPFILE */
 static int no_noreplace;		/* KMC_FAULT_NO_NOREPLACE */
@@ -188,6 +195,8 @@ static void load_config(void)
 	trace = getenv("KMC_FAULT_TRACE") != NULL;
 	s = getenv("KMC_FAULT_KILL");
 	kill_at = s && *s && strcmp(s, "0") != 0;
+	s = getenv("KMC_FAULT_STOP");
+	stop_at = s && *s && strcmp(s, "0") != 0;
 	s = getenv("KMC_FAULT_MAKE");
 	make_path = s && *s ? s : NULL;
 	s = getenv("KMC_FAULT_NO_TMPFILE");
@@ -359,7 +368,8 @@ static int hit(enum op op, const char *what)
 		in_shim++;	/* stdio may allocate */
 		fprintf(stderr, "faultinject: #%lu %s %s%s\n", calls, op_names[op],
 			what ? what : "", calls != fault_at ? "" :
-			make_path ? " -> MAKE" : kill_at ? " -> KILL" : " -> FAIL");
+			make_path ? " -> MAKE" : kill_at ? " -> KILL" :
+			stop_at ? " -> STOP" : " -> FAIL");
 		in_shim--;
 	}
 	if (calls == fault_at && make_path) {
@@ -538,9 +548,18 @@ EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to,
 
 EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
+	int r, saved;
+
 	REAL(mkdirat);
-	if (hit(OP_MKDIRAT, path))
-		FAIL(EIO);
+	if (hit(OP_MKDIRAT, path)) {
+		if (!stop_at)
+			FAIL(EIO);
+		r = real_(dirfd, path, mode);
+		saved = errno;
+		raise(SIGSTOP);
+		errno = saved;
+		return r;
+	}
 	return real_(dirfd, path, mode);
 }
 

@@ -98,6 +98,13 @@ static int target_ok(int parentfd, const char *base, const char *dir)
 	struct stat st;
 	int r, empty;
 
+	/* The name of a killed backup's folder: the next backup beside it
+	   would prove it this vault's and remove it (backupleft.c). */
+	if (backup_left_name(base))
+		return kmc_detail(KMC_E_INVALID, "%s: a backup cannot be named "
+			"as a killed backup's hidden folder (.NAME.backup- and 12 "
+			"hex digits): the next backup beside it would remove it "
+			"as one; choose another name", dir);
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : kmc_detail(-errno, "%s: %s", dir,
 			kmc_strerror(-errno));
@@ -188,7 +195,12 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	   still locked is a backup under way, never a leftover. */
 	buildfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		O_CLOEXEC);
-	r = buildfd < 0 || flock(buildfd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	r = buildfd < 0 ? -errno : 0;
+	/* Waiting: the only other holder of a folder this call just made
+	   is that sweep, looking at it for a moment (it finds it empty,
+	   no leftover of anyone's); failing would fail the backup. */
+	while (r == 0 && flock(buildfd, LOCK_EX) < 0)
+		r = errno == EINTR ? 0 : -errno;
 	if (r == 0)
 		r = backup_build(v, parentfd, tmp, tmp_show, raw, len, &m);
 	if (r == 0) {

@@ -116,6 +116,9 @@ KMC_INTERNAL int backup_check_set(int dirfd, const char *show,
  */
 KMC_INTERNAL void backup_leftovers(kmc_vault *v, int parentfd,
 	uint64_t *ret_removed, uint64_t *ret_kept);
+/* Whether name is one a killed backup's folder has (.NAME.backup- and 12
+   lower-case hex digits): the name no backup may be made under. */
+KMC_INTERNAL int backup_left_name(const char *name);
 /* Remove a folder a backup or restore built: only the names it writes. */
 KMC_INTERNAL void backup_remove_built(int parentfd, const char *name);
 

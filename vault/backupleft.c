@@ -46,7 +46,7 @@
 #define LEFT_FILES_MAX 32
 
 /* .NAME.backup-XXXXXXXXXXXX, NAME not empty. */
-static int left_name(const char *n)
+int backup_left_name(const char *n)
 {
 	size_t len = strlen(n), mark = strlen(LEFT_MARK);
 	const char *hex;
@@ -212,7 +212,7 @@ void backup_leftovers(kmc_vault *v, int parentfd, uint64_t *ret_removed,
 		int fd = -1, r;
 
 		/* One removed meanwhile may still be listed. */
-		if (!left_name(e->d_name) || faccessat(parentfd, e->d_name,
+		if (!backup_left_name(e->d_name) || faccessat(parentfd, e->d_name,
 		    F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!ours(v, parentfd, e->d_name, &fd, &l)) {

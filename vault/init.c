@@ -16,6 +16,7 @@
 #include "vault.h"
 #include "bind.h"
 #include "../safeio/fileio.h"
+#include "../safeio/fsize.h"
 #include "protector.h"
 #include "audit.h"
 
@@ -238,7 +239,14 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 		/* A host key this call made would outlive the failed init. */
 		if (host_key_new)
 			(void)unlink(host_key);
-		if (!kmc_error_detail()[0])
+		/* Its store's first pages (store.c) or a keystore: named by
+		   the folder being built, which is gone now. */
+		if (r == -EFBIG && kmc_fsize_limit())
+			kmc_detail(r, "creating the vault %s: it would pass this "
+				"process's file size limit of %llu bytes "
+				"(RLIMIT_FSIZE, ulimit -f); nothing was made", dir,
+				kmc_fsize_limit());
+		else if (!kmc_error_detail()[0])
 			kmc_detail(r, "creating the vault %s: %s", dir,
 				kmc_strerror(r));
 		return r;

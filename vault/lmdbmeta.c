@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "store.h"
+#include "../safeio/fsize.h"
 #include "vault.h"
 
 /*
@@ -177,6 +178,13 @@ void store_extend(MDB_env *env)
 	    mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) < 0)
 		return;
 	need = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
-	if ((uint64_t)st.st_size < need)
+	/* Past a file size limit ftruncate() raises SIGXFSZ: held back
+	   (safeio/fsize.h), the file just stays as it is. */
+	if ((uint64_t)st.st_size < need) {
+		kmc_xfsz x;
+
+		kmc_xfsz_hold(&x);
 		(void)!ftruncate(fd, (off_t)need);
+		kmc_xfsz_release(&x);
+	}
 }

@@ -19,6 +19,7 @@
 #include "proclocks.h"
 #include "provtable.h"
 #include "../safeio/fileio.h"
+#include "../safeio/fsize.h"
 #include "vault.h"
 
 static void env_close(MDB_env *env)
@@ -169,7 +170,37 @@ static int meta_check(store *st, MDB_txn *txn,
 /* Not an error code: the file changed under the open (store_open()). */
 #define STORE_REPLACED 1
 
+static int env_open_held(store *st, const char *file, store_mode mode,
+	const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const struct stat *before);
+
+/*
+ * LMDB's writes here (the lock file it sizes with ftruncate, a new
+ * store's first commit) with SIGXFSZ held back (safeio/fsize.h): past a
+ * file size limit they fail, naming it, rather than kill a server.
+ */
 static int env_open(store *st, const char *file, store_mode mode,
+	const uint8_t vault_id[KS_VAULT_ID_LEN],
+	const struct stat *before)
+{
+	unsigned long long limit = kmc_fsize_limit();
+	kmc_xfsz x;
+	int r;
+
+	kmc_xfsz_hold(&x);
+	r = env_open_held(st, file, mode, vault_id, before);
+	kmc_xfsz_release(&x);
+	/* A write cut short at the limit is EIO, one past it EFBIG; a
+	   store's first commit and its lock file are a few pages. */
+	if (limit && (r == -EFBIG ||
+	    (r == -EIO && mode == STORE_CREATE && limit < (1ull << 20))))
+		return kmc_detail(-EFBIG, "writing %s: it would pass this "
+			"process's file size limit of %llu bytes (RLIMIT_FSIZE, "
+			"ulimit -f)", file, limit);
+	return r;
+}
+
+static int env_open_held(store *st, const char *file, store_mode mode,
 	const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const struct stat *before)
 {
@@ -396,6 +427,26 @@ MDB_dbi store_history_dbi(store *st)
 	return dbi;
 }
 
+/* The history's commit stopped by a file size limit (EFBIG, or EIO for
+   a write cut short at it): said so. */
+static int history_error(store *st, int r)
+{
+	unsigned long long limit = kmc_fsize_limit();
+	struct stat fs;
+	int fd = -1;
+
+	if ((r != -EFBIG && r != -EIO) || !limit ||
+	    mdb_env_get_fd(st->env, &fd) != 0 || fd < 0 ||
+	    fstat(fd, &fs) < 0 ||
+	    (unsigned long long)fs.st_size + (1ull << 20) < limit)
+		return r;
+	return kmc_detail(-EFBIG, "writing %s%s" STORE_NAME ": it would pass "
+		"this process's file size limit of %llu bytes (RLIMIT_FSIZE, "
+		"ulimit -f) when adding the history table an item store of an "
+		"earlier kmc lacks (the first writable open does); nothing was "
+		"changed", st->dir ? st->dir : "", st->dir ? "/" : "", limit);
+}
+
 int store_history_make(store *st)
 {
 	MDB_txn *txn;
@@ -409,9 +460,15 @@ int store_history_make(store *st)
 	r = db_err(mdb_txn_begin(st->env, NULL, 0, &txn));
 	if (r == 0) {
 		r = db_err(mdb_dbi_open(txn, "history", MDB_CREATE, &dbi));
-		if (r == 0)
+		if (r == 0) {
+			kmc_xfsz x;
+
+			/* SIGXFSZ held back, as every commit's (storetxn.c). */
+			kmc_xfsz_hold(&x);
 			r = db_err(mdb_txn_commit(txn));
-		else
+			kmc_xfsz_release(&x);
+			r = history_error(st, r);
+		} else
 			mdb_txn_abort(txn);
 	}
 	if (r == 0) {

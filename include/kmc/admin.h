@@ -421,8 +421,9 @@ typedef struct kmc_backup_info {
  * others of such a name are left and counted (leftovers_kept).
  * *ret_info (may be NULL) describes the backup.
  *
- * Returns 0; KMC_E_INVALID (ret_info->size is 0: nothing is done),
- * KMC_E_READONLY (a handle without the writer lock),
+ * Returns 0; KMC_E_INVALID (ret_info->size is 0, or dir is named as a
+ * killed backup's folder, which the next backup would remove: nothing is
+ * done), KMC_E_READONLY (a handle without the writer lock),
  * KMC_E_EXISTS (dir exists and is not an empty folder), KMC_E_CORRUPT,
  * KMC_E_PENDING (a change needs kmc repair first), KMC_E_STORE,
  * KMC_E_NOMEM, -errno.

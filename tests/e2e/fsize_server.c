@@ -6,6 +6,7 @@
  *	fsize_server VAULT put NAME FILE	an item of FILE's bytes
  *	fsize_server VAULT rotate		a new master key (the keystores)
  *	fsize_server VAULT backup DIR		a backup of the vault
+ *	fsize_server VAULT init			a new vault (host protector)
  *
  * Prints the call's error and exits 1 when it fails. Built by the test
  * itself against the static library of the build under test; the vault
@@ -42,11 +43,12 @@ int main(int argc, char **argv)
 	if (argc < 3 || (!strcmp(argv[2], "put") && argc != 5) ||
 	    (!strcmp(argv[2], "backup") && argc != 4)) {
 		fprintf(stderr, "usage: fsize_server VAULT put NAME FILE | "
-			"rotate | backup DIR\n");
+			"rotate | backup DIR | init\n");
 		return 2;
 	}
-	r = kmc_vault_open(argv[1], KMC_OPEN_WRITE, &v);
-	if (r == 0) {
+	if (!strcmp(argv[2], "init"))
+		r = kmc_vault_init(argv[1], KMC_PROTECTOR_HOST, NULL);
+	else if ((r = kmc_vault_open(argv[1], KMC_OPEN_WRITE, &v)) == 0) {
 		if (!strcmp(argv[2], "put"))
 			r = put(v, argv[3], argv[4]);
 		else if (!strcmp(argv[2], "rotate"))

@@ -93,6 +93,50 @@ check "... and the new backup is whole" test -f "$L/b3/backup.manifest"
 t_err 0 "the next backup finds none of its own left" 'left as they are' kmc backup --out "$L/b4"
 check "... and says nothing of removing" bash -c '! grep -q "^kmc: removed" "$1"' _ "$LAST_ERR"
 
+# A backup made under such a name would be taken for a killed one and
+# removed by the next backup beside it: such a name is refused.
+N=$T/named
+mkdir -m 700 "$N"
+t_err 2 "a backup named as a killed backup's folder is refused, naming why" \
+	'a backup cannot be named as a killed backup.s hidden folder' kmc backup --out "$N/.keep.backup-0123456789ab"
+check "... and nothing is made" test -z "$(ls -A "$N")"
+t "a backup with a name of its own is made" kmc backup --out "$N/.keep.backup-0123456789AB"
+t "... and the next backup beside it" kmc backup --out "$N/b"
+check "... leaves it whole" test -f "$N/.keep.backup-0123456789AB/backup.manifest"
+
+# The sweep of another copy of this vault (a restore elsewhere), backing up
+# into the same parent, locks each such folder for a moment while it looks
+# at it, a new one just made too: the backup waits for that lock rather
+# than fail. The shim stops the backup just after it made its folder; the
+# lock is taken then, held until the backup waits on it, and let go.
+W=$T/wait
+mkdir -m 700 "$W"
+LD_PRELOAD=$KMC_BUILD/tests/faultinject.so KMC_FAULT_OPS=mkdirat KMC_FAULT_AT=1 KMC_FAULT_STOP=1 \
+	"$KMC_BUILD/kmc" --vault "$V" backup --out "$W/b" >/dev/null 2>"$T/wait.err" &
+pid=$!
+state_of() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
+for _ in $(seq 600); do [ "$(state_of "$pid")" = T ] && break; sleep 0.05; done
+lock_while_it_waits() {
+	local d fd
+	d=$(ls -d "$W"/.b.backup-* 2>/dev/null) && [ -d "$d" ] || return 1
+	exec {fd}<"$d"
+	flock -x -n "$fd" || return 1
+	kill -CONT "$pid"
+	for _ in $(seq 600); do
+		grep -Eq -- "-> FLOCK +ADVISORY +WRITE +$pid " /proc/locks && break
+		[ "$(state_of "$pid")" = Z ] && break	# it did not wait
+		sleep 0.05
+	done
+	exec {fd}<&-
+}
+check "a backup stopped after making its folder, which another takes the lock of" lock_while_it_waits
+kill -CONT "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+check "... waits for the lock and is made (exit 0)" test "$rc" = 0
+check "... whole" test -f "$W/b/backup.manifest"
+check "... and says so" grep -q "^kmc: backed up vault $id " "$T/wait.err"
+
 # ---- round trip -----------------------------------------------------------------------
 
 kmc password set a --password-file "$T/two" 2>/dev/null

@@ -52,4 +52,31 @@ check "... and leaves no backup" [ ! -e "$T/bk" ]
 check "... nor its hidden sibling" sh -c "! ls -A '$T' | grep -q '^\.bk\.backup-'"
 t "... and without the limit it is made" "$T/srv" "$V" backup "$T/bk"
 
+# A new vault: LMDB sizes its lock file (8 KiB, ftruncate) and writes the
+# store's first pages (16 KiB) when the environment opens, outside any
+# commit; the build before was killed there too.
+for lim in 4096 12288; do
+	t_err 1 "a server's init under a limit of $lim bytes fails naming it (not SIGXFSZ)" \
+		"creating the vault $T/nv: it would pass this process's file size limit of $lim bytes" \
+		under_limit "$lim" "$T/srv" "$T/nv" init
+	check "... and leaves no vault nor its hidden sibling" sh -c "! ls -A '$T' | grep -q '^\.\{0,1\}nv'"
+done
+t "... and without the limit it is made" "$T/srv" "$T/nv" init
+
+# An item store of the first releases gets its history table at the first
+# writable open: a commit of its own, outside any change.
+check "old_vault builds (a vault as the first releases made it)" \
+	kmc_cc "$T/old" "$KMC_TOP/tests/e2e/old_vault.c"
+printf 'db-password-1' >"$T/olddb"
+t "a vault of the first releases, without a history table" \
+	"$T/old" --no-history "$T/ov" "$KMC_HOST_KEY" db=1:"$T/olddb"
+osize=$(stat -c %s "$T/ov/items.mdb")
+obefore=$(cd "$T/ov" && sha256sum items.mdb kmc.ks StandbyKsf.ks)
+t_err 1 "its first writable open under a limit of its store's size fails naming it (not SIGXFSZ)" \
+	"writing $T/ov/items.mdb: it would pass this process's file size limit of $osize bytes .*history table" \
+	under_limit "$osize" "$T/srv" "$T/ov" put db2 "$T/pw"
+check "... and the store and keystores are as they were" \
+	[ "$obefore" = "$(cd "$T/ov" && sha256sum items.mdb kmc.ks StandbyKsf.ks)" ]
+t "... and without the limit the put is made" "$T/srv" "$T/ov" put db2 "$T/pw"
+
 done_testing
