@@ -48,7 +48,8 @@ void kmc_xfsz_hold(kmc_xfsz *h)
 
 	h->held = 0;
 	h->was_pending = 0;
-	if (!kmc_fsize_limit())
+	h->limit = kmc_fsize_limit();
+	if (!h->limit)
 		return;
 	sigemptyset(&s);
 	sigaddset(&s, SIGXFSZ);

@@ -21,6 +21,7 @@
 KMC_INTERNAL int kmc_fsize_past(int fd, size_t n);
 
 typedef struct kmc_xfsz {
+	unsigned long long limit;	/* kmc_fsize_limit() at the hold */
 	int held;		/* a limit is set: SIGXFSZ blocked */
 	int was_pending;	/* one was pending before: not ours */
 	sigset_t old;

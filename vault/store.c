@@ -183,13 +183,14 @@ static int env_open(store *st, const char *file, store_mode mode,
 	const uint8_t vault_id[KS_VAULT_ID_LEN],
 	const struct stat *before)
 {
-	unsigned long long limit = kmc_fsize_limit();
+	unsigned long long limit;
 	kmc_xfsz x;
 	int r;
 
 	kmc_xfsz_hold(&x);
 	r = env_open_held(st, file, mode, vault_id, before);
 	kmc_xfsz_release(&x);
+	limit = x.limit;
 	/* A write cut short at the limit is EIO, one past it EFBIG; a
 	   store's first commit and its lock file are a few pages. */
 	if (limit && (r == -EFBIG ||
