@@ -7,7 +7,10 @@
  * highest of; without a number on both, by their last update. CRLs of
  * two CAs are not compared: another name, or under the same name another
  * key (a CA given a new key starts its numbers anew), as their authority
- * key identifiers tell when both name one.
+ * key identifiers tell. Where either names none (RFC 5280 requires one of
+ * a conforming CA; `openssl ca` without crl_extensions writes none),
+ * nothing tells the keys apart, and a new CA of the same name would be
+ * refused its first CRL: they are not compared either.
  */
 #include <stdio.h>
 #include <time.h>
@@ -56,32 +59,38 @@ static void last_update_text(X509_CRL *crl, char *buf, size_t size)
 			tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* The key identifier of the CA that signed crl, NULL when it names none
-   (or, for want of memory, cannot be read: then names alone decide). */
-static ASN1_OCTET_STRING *signer_id(X509_CRL *crl)
+/* The key identifier of the CA that signed crl into *ret, NULL when it
+   names none (or one that does not read). 0 or KMC_E_NOMEM. */
+static int signer_id(X509_CRL *crl, ASN1_OCTET_STRING **ret)
 {
-	AUTHORITY_KEYID *aki = X509_CRL_get_ext_d2i(crl,
-		NID_authority_key_identifier, NULL, NULL);
-	ASN1_OCTET_STRING *id = aki ? aki->keyid : NULL;
+	AUTHORITY_KEYID *aki;
+	int crit = 0;
 
+	ERR_clear_error();
+	aki = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, &crit,
+		NULL);
+	*ret = aki ? aki->keyid : NULL;
 	if (aki)
 		aki->keyid = NULL;
 	AUTHORITY_KEYID_free(aki);
-	return id;
+	return !aki && crit != -1 && ossl_nomem() ? KMC_E_NOMEM : 0;
 }
 
-/* 1 when crl and cur are of one CA, 0 when not, KMC_E_NOMEM. */
+/* 1 when crl and cur are of one CA key, 0 when not or when it cannot be
+   told, KMC_E_NOMEM. */
 static int same_ca(X509_CRL *crl, X509_CRL *cur)
 {
-	ASN1_OCTET_STRING *a, *b;
+	ASN1_OCTET_STRING *a = NULL, *b = NULL;
 	int r = X509_NAME_cmp(X509_CRL_get_issuer(crl),
 		X509_CRL_get_issuer(cur));
 
 	if (r != 0)
 		return r == -2 ? KMC_E_NOMEM : 0;
-	a = signer_id(crl);
-	b = signer_id(cur);
-	r = !a || !b || ASN1_OCTET_STRING_cmp(a, b) == 0;
+	r = signer_id(crl, &a);
+	if (r == 0)
+		r = signer_id(cur, &b);
+	if (r == 0)
+		r = a && b && ASN1_OCTET_STRING_cmp(a, b) == 0;
 	ASN1_OCTET_STRING_free(a);
 	ASN1_OCTET_STRING_free(b);
 	return r;

@@ -318,4 +318,23 @@ t "import --stage p1 with B, then promote: a damaged live CRL is replaced" bash 
 	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
 		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
 
+# A CA replaced by another of the same name whose CRLs name no authority
+# key identifier (openssl ca without crl_extensions, as tools/mkpki.sh):
+# nothing tells the two keys apart, so their numbers are not compared.
+# The new CA's first CRL (1000) is lower than the old one's after a
+# revocation (1001); a CA rotation by import --replace was refused.
+printf 'key-pass-1\n' >"$T/kp1" && printf 'key-pass-2\n' >"$T/kp2"
+chmod 600 "$T/kp1" "$T/kp2"
+t "a PKI whose CRLs name no authority key identifier" \
+	bash "$KMC_TOP/tools/mkpki.sh" "$T/pk1" key-pass-1
+t "... which revokes its client certificate: CRL number 1001" \
+	bash -c 'cd "$1" && ./crl.sh client.crt' _ "$T/pk1"
+t "import rot with it" kmc import --name rot -c "$T/pk1/ca.crt" -s "$T/pk1/server.crt" \
+	-k "$T/pk1/server.key" -r "$T/pk1/ca.crl" --password-file "$T/kp1"
+t "the next PKI, its CA of the same name and a new key: CRL number 1000" \
+	bash "$KMC_TOP/tools/mkpki.sh" "$T/pk2" key-pass-2
+t "import --replace rot onto the new CA, with its CRL: taken" \
+	kmc import --name rot -c "$T/pk2/ca.crt" -s "$T/pk2/server.crt" \
+	-k "$T/pk2/server.key" -r "$T/pk2/ca.crl" --password-file "$T/kp2" --replace
+
 done_testing
