@@ -318,4 +318,24 @@ t "import --stage p1 with B, then promote: a damaged live CRL is replaced" bash 
 	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
 		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
 
+# ---- a CRL's next update never past its CA's end -----------------------------
+
+t "a CA that ends in 3 days" kmc ca init near --subject /CN=near --days 3
+kmc ca list near --json >"$T/near.before" 2>&1
+ca_end=$(jq -r '.[0].not_after' "$T/near.before")
+t_err 2 "ca crl --days 5 past the CA's end: refused, naming it and how many days fit" \
+	"^kmc: ca crl refused, nothing was changed: --days 5: that ends after CA near's certificate expires \(.*\); at most [23] days\$" \
+	kmc ca crl near --out "$T/near5.crl" --days 5
+check "... no CRL written, no number used" bash -c '[ ! -e "$1/near5.crl" ] &&
+	"$2" --vault "$3" ca list near --json 2>&1 | cmp -s - "$1/near.before"' _ "$T" "$KMC" "$V"
+t "ca crl --days 2, within the CA's life: signed" kmc ca crl near --out "$T/near2.crl" --days 2
+t "ca crl with the default 30 days: signed all the same" kmc ca crl near --out "$T/near.crl"
+check "... saying its next update is the CA's end ($ca_end), not in 30 days" \
+	grep -Eq "^kmc: $T/near.crl: CRL number [0-9]+ of CA near, next update $ca_end, when the CA's certificate expires, not in 30 days .*make a new CA" "$LAST_ERR"
+check "... and so it is in the CRL" test \
+	"$(date -u -d "$(openssl crl -in "$T/near.crl" -noout -nextupdate | cut -d= -f2)" +%FT%TZ)" = "$ca_end"
+t "a CA of 31 days" kmc ca init far --subject /CN=far --days 31
+t "... its default CRL" kmc ca crl far --out "$T/far.crl"
+check "... says next update in 30 days, as before" grep -q "next update in 30 days" "$LAST_ERR"
+
 done_testing
