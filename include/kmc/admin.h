@@ -401,7 +401,15 @@ typedef struct kmc_backup_info {
 	uint64_t leftovers_kept;	/* folders so named beside dir that
 					   are not provably such a leftover of
 					   this vault: left as they are */
+	uint64_t leftovers_busy;	/* of leftovers_kept, those this
+					   vault's but written to within the
+					   last KMC_BACKUP_LEFT_QUIET seconds:
+					   an older kmc's backup (which does
+					   not lock its folder) of another copy
+					   of this vault may be building it */
 } kmc_backup_info;
+
+#define KMC_BACKUP_LEFT_QUIET 600	/* seconds: ten minutes */
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
 
@@ -417,7 +425,8 @@ typedef struct kmc_backup_info {
  * hidden sibling. dir is never overwritten. Once the backup is made, the
  * hidden folders killed backups of this vault left in dir's parent are
  * removed: each one that holds only the files a backup writes and a
- * keystore naming this vault's id (ret_info->leftovers_removed);
+ * keystore naming this vault's id (ret_info->leftovers_removed), and
+ * left still for KMC_BACKUP_LEFT_QUIET seconds (else leftovers_busy);
  * others of such a name are left and counted (leftovers_kept).
  * *ret_info (may be NULL) describes the backup.
  *
