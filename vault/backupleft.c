@@ -135,10 +135,9 @@ static int list_built(int fd, left *l)
 			close(dfd);
 		return 0;
 	}
-	/* No clock: every folder counts as busy, none is removed. */
-	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
-		l->busy = 1;
-	else if (fstat(fd, &st) == 0 && recent(&st.st_mtim, &now))
+	/* No clock or no date: counted busy, so not removed. */
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0 || fstat(fd, &st) < 0 ||
+	    recent(&st.st_mtim, &now))
 		l->busy = 1;
 	while (ok && (errno = 0, e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
