@@ -69,11 +69,19 @@ static int cmd_backup(cli_opts *a)
 		cli_note("removed %" PRIu64 " hidden folder(s) (.NAME.backup-*) "
 			"that killed backups of this vault left beside %s",
 			info.leftovers_removed, bo->out);
-	if (info.leftovers_kept)
+	if (info.leftovers_kept > info.leftovers_busy)
 		cli_note("%" PRIu64 " hidden folder(s) named as a killed "
 			"backup's (.NAME.backup-*) beside %s are not provably this "
 			"vault's and were left as they are: look at them, and "
-			"remove those of no use", info.leftovers_kept, bo->out);
+			"remove those of no use", info.leftovers_kept -
+			info.leftovers_busy, bo->out);
+	if (info.leftovers_busy)
+		cli_note("%" PRIu64 " hidden folder(s) of backups of this vault "
+			"(.NAME.backup-*) beside %s were written to within the "
+			"last %d minutes, as by a backup still under way (an older "
+			"kmc's does not lock its folder), and were left as they "
+			"are: a later backup removes those killed backups left",
+			info.leftovers_busy, bo->out, KMC_BACKUP_LEFT_QUIET / 60);
 	if (a->json) {
 		json_backup_info(stdout, bo->out, &info, 0);
 		if (fflush(stdout) != 0)

@@ -131,6 +131,11 @@ static int crl_check(void *own)
 	if (!strcmp(((struct ca_opts *)own)->out, "-"))
 		return cli_usage_fail("ca crl: --out needs a file, not standard "
 			"output (./- for a file named -)");
+	/* The library takes 0 for the default: --days 0 is the user's. */
+	if (((struct ca_opts *)own)->days_set &&
+	    ((struct ca_opts *)own)->days == 0)
+		return cli_usage_fail("ca crl refused, nothing was changed: "
+			"--days 0: give 1 day or more");
 	return 0;
 }
 
@@ -267,7 +272,9 @@ static int cmd_ca_crl(cli_opts *a)
 	const struct ca_opts *o = &ca_opts;
 	_cleanup_(vault_closep) kmc_vault *v = NULL;
 	uint64_t number = 0;
+	int64_t next = 0, before;
 	struct timespec ts;
+	char na[64];
 	int r;
 
 	r = crl_check(&ca_opts);
@@ -276,8 +283,9 @@ static int cmd_ca_crl(cli_opts *a)
 	r = open_vault(a, KMC_OPEN_WRITE, &v);
 	if (r < 0)
 		return r;
-	r = kmc_ca_crl(v, a->argv[0], o->days_set ? o->days :
-		KMC_CRL_DAYS_DEFAULT, o->out, &number);
+	before = (int64_t)time(NULL);
+	r = kmc_ca_crl_ex(v, a->argv[0], o->days_set ? o->days : 0, o->out,
+		&number, &next);
 	if (r == KMC_E_PENDING)
 		return cli_fail(r, "ca crl");
 	/* FILE exists: found so at first (nothing changed), or made by
@@ -289,10 +297,22 @@ static int cmd_ca_crl(cli_opts *a)
 		return cli_fail(r, "ca crl refused");
 	if (r < 0)
 		return cli_fail(r, "ca crl refused, nothing was changed");
-	cli_note("%s: CRL number %" PRIu64 " of CA %s, next update in %ld "
-		"days (kmc crl update NAME -r %s on the servers)", o->out, number,
-		a->argv[0], o->days_set ? o->days : KMC_CRL_DAYS_DEFAULT,
-		o->out);
+	/* The default ends with the CA if that comes first (uncapped, it
+	   ends 30 days after a clock read after before). */
+	if (o->days_set || next >= before + KMC_CRL_DAYS_DEFAULT * 86400) {
+		cli_note("%s: CRL number %" PRIu64 " of CA %s, next update in "
+			"%ld days (kmc crl update NAME -r %s on the servers)",
+			o->out, number, a->argv[0], o->days_set ? o->days :
+			(long)KMC_CRL_DAYS_DEFAULT, o->out);
+	} else {
+		iso_time(next, na, sizeof(na));
+		cli_note("%s: CRL number %" PRIu64 " of CA %s, next update %s, "
+			"when the CA's certificate expires, not in %d days (kmc "
+			"crl update NAME -r %s on the servers); no CRL of CA %s "
+			"reaches past it: make a new CA (kmc ca init) before then",
+			o->out, number, a->argv[0], na, KMC_CRL_DAYS_DEFAULT,
+			o->out, a->argv[0]);
+	}
 	/* A number above the clock in microseconds came from the record:
 	   the clock reads earlier than the CA's last CRL. */
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec >= 0 &&

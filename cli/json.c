@@ -104,8 +104,9 @@ void json_backup_info(FILE *f, const char *dir, const kmc_backup_info *i,
 			i->mk_lost_last);
 	} else {
 		fprintf(f, ",\"leftovers_removed\":%" PRIu64
-			",\"leftovers_kept\":%" PRIu64, i->leftovers_removed,
-			i->leftovers_kept);
+			",\"leftovers_kept\":%" PRIu64 ",\"leftovers_busy\":%"
+			PRIu64, i->leftovers_removed, i->leftovers_kept,
+			i->leftovers_busy);
 	}
 	fprintf(f, "}\n");
 }

@@ -78,20 +78,34 @@ typedef struct nearest {
 	char item[KMC_NAME_MAX + 1];
 	kmc_expiry_kind kind;
 	char subject[512];
-	int64_t not_after, seconds_left;
+	int64_t not_before, not_after, seconds_left;
 	kmc_expiry_state state;
+	size_t not_yet;		/* how many are not valid yet */
 } nearest;
+
+/* Expired first, then not valid yet: no client takes either now, which
+   cert check reports whatever the horizon; then the ones still valid. */
+static int nearest_rank(kmc_expiry_state state)
+{
+	return state == KMC_EXPIRY_EXPIRED ? 0 :
+		state == KMC_EXPIRY_NOT_YET_VALID ? 1 : 2;
+}
 
 static int nearest_one(const kmc_expiry_info *e, void *arg)
 {
 	nearest *n = arg;
+	int rank = nearest_rank(e->state), held = nearest_rank(n->state);
 
-	if (n->found && e->not_after >= n->not_after)
+	if (e->state == KMC_EXPIRY_NOT_YET_VALID)
+		n->not_yet++;
+	if (n->found && (rank > held || (rank == held &&
+	    e->not_after >= n->not_after)))
 		return 0;
 	n->found = 1;
 	snprintf(n->item, sizeof(n->item), "%s", e->item);
 	n->kind = e->kind;
 	snprintf(n->subject, sizeof(n->subject), "%s", e->subject);
+	n->not_before = e->not_before;
 	n->not_after = e->not_after;
 	n->seconds_left = e->seconds_left;
 	n->state = e->state;
@@ -154,7 +168,7 @@ static void nearest_json(const nearest *n)
 	printf(",\"expiry_checked\":%s,\"expiry_note\":",
 		n->checked ? "true" : "false");
 	json_str(stdout, n->why);
-	printf(",\"nearest_expiry\":");
+	printf(",\"not_yet_valid\":%zu,\"nearest_expiry\":", n->not_yet);
 	if (!n->found) {
 		printf("null");
 		return;
@@ -163,6 +177,8 @@ static void nearest_json(const nearest *n)
 	json_str(stdout, n->item);
 	printf(",\"kind\":\"%s\",\"subject\":", kmc_expiry_kind_name(n->kind));
 	json_str(stdout, n->subject);
+	iso_time(n->not_before, na, sizeof(na));
+	printf(",\"not_before\":\"%s\"", na);
 	iso_time(n->not_after, na, sizeof(na));
 	if (nearest_dated(n))
 		printf(",\"not_after\":\"%s\",\"expires\":%" PRId64
@@ -176,7 +192,7 @@ static void nearest_json(const nearest *n)
 
 static void nearest_text(const nearest *n)
 {
-	char na[64], when[64];
+	char na[64], nb[64], when[64];
 
 	printf("nearest expiry ");
 	if (!n->checked) {
@@ -191,15 +207,28 @@ static void nearest_text(const nearest *n)
 	}
 	cli_put_escaped(stdout, n->item);
 	printf(" %s", kmc_expiry_kind_name(n->kind));
-	if (!nearest_dated(n)) {
-		printf(" (out of date: it names no next update)\n");
-		return;
-	}
 	iso_time(n->not_after, na, sizeof(na));
 	cli_days_text(n->seconds_left, when, sizeof(when));
-	printf(" %s (%s%s)\n", na, n->state == KMC_EXPIRY_EXPIRED ?
-		(n->kind == KMC_EXPIRY_CRL ? "out of date, " : "expired ") : "",
-		when);
+	if (!nearest_dated(n))
+		printf(" (out of date: it names no next update)");
+	else if (n->state == KMC_EXPIRY_NOT_YET_VALID) {
+		/* As cert check says it; seconds_left is not_after - now. */
+		iso_time(n->not_before, nb, sizeof(nb));
+		cli_days_text(n->not_before - n->not_after + n->seconds_left,
+			when, sizeof(when));
+		printf(" %s (not valid until %s, %s%s)", na, nb, when,
+			n->kind == KMC_EXPIRY_CRL ?
+			": its last update is to come" : "");
+	} else
+		printf(" %s (%s%s)", na, n->state == KMC_EXPIRY_EXPIRED ?
+			(n->kind == KMC_EXPIRY_CRL ? "out of date, " :
+			"expired ") : "", when);
+	/* The others no client takes yet, which the line above hides. */
+	if (n->not_yet > (n->state == KMC_EXPIRY_NOT_YET_VALID))
+		printf("; %zu%s not valid yet (kmc cert check)", n->not_yet -
+			(n->state == KMC_EXPIRY_NOT_YET_VALID),
+			n->state == KMC_EXPIRY_NOT_YET_VALID ? " more" : "");
+	putchar('\n');
 }
 
 /* The audit log as kmc_audit_read() walks it (no key: the chain of

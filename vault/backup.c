@@ -131,7 +131,7 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	const char *slash;
 	backup_manifest m;
 	uint8_t rnd[6], *j;
-	uint64_t removed, kept;
+	uint64_t removed, kept, busy;
 	size_t len, jlen;
 	int r;
 
@@ -230,13 +230,14 @@ int kmc_vault_backup(kmc_vault *v, const char *out, kmc_backup_info *ret)
 	}
 	/* The backup is made: what killed ones left beside it goes now,
 	   best effort (backupleft.c). */
-	backup_leftovers(v, parentfd, &removed, &kept);
+	backup_leftovers(v, parentfd, &removed, &kept, &busy);
 	if (ret) {
 		kmc_backup_info info;
 
 		manifest_info(&m, &info);
 		info.leftovers_removed = removed;
 		info.leftovers_kept = kept;
+		info.leftovers_busy = busy;
 		backup_info_out(&info, ret);
 	}
 	return 0;

@@ -112,10 +112,14 @@ KMC_INTERNAL int backup_check_set(int dirfd, const char *show,
  * (.NAME.backup-XXXXXXXXXXXX) in parentfd that killed backups of v's vault
  * left, each only when it is provably one (v holds the writer lock).
  * *ret_removed counts those removed, *ret_kept the others of such a name,
- * left as they are. Best effort: no error.
+ * left as they are; *ret_busy, of those, the ones provably this vault's
+ * but written to within BACKUP_LEFT_QUIET seconds (a backup by an older
+ * kmc, which does not lock its folder, may be building it). Best
+ * effort: no error.
  */
+#define BACKUP_LEFT_QUIET KMC_BACKUP_LEFT_QUIET
 KMC_INTERNAL void backup_leftovers(kmc_vault *v, int parentfd,
-	uint64_t *ret_removed, uint64_t *ret_kept);
+	uint64_t *ret_removed, uint64_t *ret_kept, uint64_t *ret_busy);
 /* Whether name is one a killed backup's folder has (.NAME.backup- and 12
    lower-case hex digits): the name no backup may be made under. */
 KMC_INTERNAL int backup_left_name(const char *name);

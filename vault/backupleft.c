@@ -19,7 +19,12 @@
  * vault's writer lock, which every backup of it holds from start to end;
  * and a folder another copy of the vault (a restore elsewhere) is still
  * building is locked (flock) by its builder until it is renamed or
- * removed, so it is left alone.
+ * removed, so it is left alone. An older kmc does not lock the folder it
+ * builds: a folder written to within the last BACKUP_LEFT_QUIET seconds
+ * (the folder or any file in it modified then, or dated ahead of the
+ * clock) may be such a backup under way, of another copy of this vault
+ * into the same parent, and is left too, counted apart. A killed
+ * backup's folder stays still; the next backup after that removes it.
  * Anything else matching the name (another vault's, an empty folder a
  * backup was killed in before its first keystore, a folder holding other
  * files) is left as it is and only counted, for the caller to name.
@@ -34,6 +39,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -44,6 +50,13 @@
 #define LEFT_MARK ".backup-"
 #define LEFT_HEX 12
 #define LEFT_FILES_MAX 32
+
+/* Whether the time t lies within BACKUP_LEFT_QUIET seconds of now or
+   after it (a clock set back since). */
+static int recent(const struct timespec *t, const struct timespec *now)
+{
+	return t->tv_sec > now->tv_sec - BACKUP_LEFT_QUIET;
+}
 
 /* .NAME.backup-XXXXXXXXXXXX, NAME not empty. */
 int backup_left_name(const char *n)
@@ -104,6 +117,7 @@ typedef struct left {
 	char files[LEFT_FILES_MAX][NAME_MAX + 1];
 	size_t n;
 	const char *proof;	/* the keystore that names this vault */
+	int busy;		/* the folder or a file in it modified lately */
 } left;
 
 /* The folder fd's files, when every one is what a backup writes. */
@@ -112,6 +126,8 @@ static int list_built(int fd, left *l)
 	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *e;
+	struct timespec now = { 0 };
+	struct stat st;
 	int ok = d != NULL;
 
 	if (!d) {
@@ -119,14 +135,18 @@ static int list_built(int fd, left *l)
 			close(dfd);
 		return 0;
 	}
+	/* No clock or no date: counted busy, so not removed. */
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0 || fstat(fd, &st) < 0 ||
+	    recent(&st.st_mtim, &now))
+		l->busy = 1;
 	while (ok && (errno = 0, e = readdir(d)) != NULL) {
-		struct stat st;
-
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		ok = built_name(e->d_name) && l->n < LEFT_FILES_MAX &&
 			fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			S_ISREG(st.st_mode) && st.st_uid == geteuid();
+		if (ok && recent(&st.st_mtim, &now))
+			l->busy = 1;
 		if (ok)
 			snprintf(l->files[l->n++], sizeof(l->files[0]), "%s",
 				e->d_name);
@@ -136,8 +156,8 @@ static int list_built(int fd, left *l)
 	return ok;
 }
 
-/* Whether parentfd/name is a folder a killed backup of this vault left;
-   its files in *l. */
+/* Whether parentfd/name is a folder a backup of this vault left; its
+   files in *l, and l->busy when it was written to lately. */
 static int ours(kmc_vault *v, int parentfd, const char *name, int *ret_fd,
 	left *l)
 {
@@ -194,7 +214,7 @@ static int remove_left(int parentfd, const char *name, int fd, const left *l)
 }
 
 void backup_leftovers(kmc_vault *v, int parentfd, uint64_t *ret_removed,
-	uint64_t *ret_kept)
+	uint64_t *ret_kept, uint64_t *ret_busy)
 {
 	int dfd = fcntl(parentfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -202,6 +222,7 @@ void backup_leftovers(kmc_vault *v, int parentfd, uint64_t *ret_removed,
 
 	*ret_removed = 0;
 	*ret_kept = 0;
+	*ret_busy = 0;
 	if (!d) {
 		if (dfd >= 0)
 			close(dfd);
@@ -217,6 +238,13 @@ void backup_leftovers(kmc_vault *v, int parentfd, uint64_t *ret_removed,
 			continue;
 		if (!ours(v, parentfd, e->d_name, &fd, &l)) {
 			(*ret_kept)++;
+			continue;
+		}
+		/* This vault's, but maybe an older kmc's backup under way. */
+		if (l.busy) {
+			close(fd);
+			(*ret_kept)++;
+			(*ret_busy)++;
 			continue;
 		}
 		r = remove_left(parentfd, e->d_name, fd, &l);

@@ -358,6 +358,12 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	uint64_t *ret_number)
 {
+	return kmc_ca_crl_ex(v, ca, days, out, ret_number, NULL);
+}
+
+int kmc_ca_crl_ex(kmc_vault *v, const char *ca, long days, const char *out,
+	uint64_t *ret_number, int64_t *ret_next)
+{
 	AUDIT_OP(v, "kmc_ca_crl");
 	_cleanup_(ca_parts_free) ca_parts c = { 0 };
 	_cleanup_(freep) uint8_t *pem = NULL;
@@ -366,7 +372,7 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	char abs[PATH_MAX], dir[PATH_MAX];
 	const char *base;
 	struct timespec ts;
-	int64_t now, next;
+	int64_t now, next, limit;
 	uint64_t number, now_us;
 	size_t len = 0;
 	struct stat st;
@@ -380,7 +386,23 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 	now = (int64_t)ts.tv_sec;
 	now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	KMC_GUARD(ca_load(v, ca, 1, &c));
-	KMC_GUARD(certmake_end("--days", days, now, 0, NULL, &next));
+	KMC_GUARD(x509_time_epoch(X509_get0_notAfter(c.cert), &limit));
+	/* A CRL is signed by the CA: past the CA's end no client takes it,
+	   so its next update promised then would not come. Days asked for
+	   are refused past it, as cert issue refuses them; the default ends
+	   with the CA, so the routine CRL near its end is still signed. */
+	if (days == 0) {
+		KMC_GUARD(certmake_end("--days", KMC_CRL_DAYS_DEFAULT, now, 0,
+			NULL, &next));
+		if (next > limit)
+			next = limit;
+	} else {
+		char what[KMC_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "CA %s's certificate", ca);
+		KMC_GUARD(certmake_end("--days", days, now, limit, what,
+			&next));
+	}
 	/* "" would be made absolute as the current folder, refused as a
 	   file that exists without naming the option. */
 	if (!*out)
@@ -452,6 +474,8 @@ int kmc_ca_crl(kmc_vault *v, const char *ca, long days, const char *out,
 			kmc_strerror(r));
 	if (ret_number)
 		*ret_number = number;
+	if (ret_next)
+		*ret_next = next;
 	return 0;
 }
 

@@ -401,7 +401,15 @@ typedef struct kmc_backup_info {
 	uint64_t leftovers_kept;	/* folders so named beside dir that
 					   are not provably such a leftover of
 					   this vault: left as they are */
+	uint64_t leftovers_busy;	/* of leftovers_kept, those this
+					   vault's but written to within the
+					   last KMC_BACKUP_LEFT_QUIET seconds:
+					   an older kmc's backup (which does
+					   not lock its folder) of another copy
+					   of this vault may be building it */
 } kmc_backup_info;
+
+#define KMC_BACKUP_LEFT_QUIET 600	/* seconds: ten minutes */
 
 #define KMC_BACKUP_INFO_INIT { .size = sizeof(kmc_backup_info) }
 
@@ -417,7 +425,8 @@ typedef struct kmc_backup_info {
  * hidden sibling. dir is never overwritten. Once the backup is made, the
  * hidden folders killed backups of this vault left in dir's parent are
  * removed: each one that holds only the files a backup writes and a
- * keystore naming this vault's id (ret_info->leftovers_removed);
+ * keystore naming this vault's id (ret_info->leftovers_removed), and
+ * left still for KMC_BACKUP_LEFT_QUIET seconds (else leftovers_busy);
  * others of such a name are left and counted (leftovers_kept).
  * *ret_info (may be NULL) describes the backup.
  *
@@ -1187,7 +1196,9 @@ KMC_API int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca,
 
 /*
  * kmc_ca_crl - a CRL of CA ca, signed by its key: every certificate it
- * revoked, last update now, next update in days days, the CA's
+ * revoked, last update now, next update in days days (0: the default,
+ * KMC_CRL_DAYS_DEFAULT, ended at the CA's expiry if that comes first;
+ * days that end after the CA's certificate expires are refused), the CA's
  * authority key identifier, and a CRL number above every one it gave:
  * the larger of one above the last and the clock's microseconds since
  * 1970, so that numbers grow across a restore of an older backup too
@@ -1199,13 +1210,19 @@ KMC_API int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca,
  * Returns 0; KMC_E_READONLY, KMC_E_NOT_FOUND, KMC_E_EXISTS (out exists:
  * nothing changed; or it appeared while the CRL was written: left as it
  * is, the CRL's number used and the CRL not kept, the detail says so),
- * KMC_E_INVALID (days, an empty out), KMC_E_VERIFY (as kmc_cert_issue()),
+ * KMC_E_INVALID (days: below 0, or past the CA's expiry; an empty out),
+ * KMC_E_VERIFY (as kmc_cert_issue()),
  * KMC_E_PENDING (committed, the file not yet in place: kmc repair),
  * KMC_E_STORE, -errno.
  */
 KMC_API int kmc_ca_crl(kmc_vault *v, const char *ca, long days,
 	const char *out, uint64_t *ret_number) KMC_MUST_CHECK
 	KMC_NONNULL(1, 2, 4);
+/* kmc_ca_crl_ex - kmc_ca_crl(), and *ret_next (may be NULL) gets the
+ * CRL's next update, in seconds since 1970 (UTC). */
+KMC_API int kmc_ca_crl_ex(kmc_vault *v, const char *ca, long days,
+	const char *out, uint64_t *ret_number, int64_t *ret_next)
+	KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
 
 typedef struct kmc_ca_info {
 	const char *name;

@@ -58,6 +58,10 @@ cp -a "$L/b0" "$L/.b1.backup-0123456789ab"	# whole, before its rename
 cp -a "$L/b0" "$L/.b0.backup-aaaaaaaaaaaa"
 rm "$L/.b0.backup-aaaaaaaaaaaa/items.mdb" "$L/.b0.backup-aaaaaaaaaaaa/backup.manifest"
 cp "$L/b0/items.mdb" "$L/.b0.backup-aaaaaaaaaaaa/.items.mdb.tmp-0a0b0c0d0e0f"	# killed mid-copy
+# Killed long ago: a folder written to lately may be an older kmc's
+# backup under way (below), so these are set an hour back.
+age() { find "$@" -exec touch -h -d '1 hour ago' {} +; }
+age "$L/.b1.backup-0123456789ab" "$L/.b0.backup-aaaaaaaaaaaa"
 cp -a "$L/o0" "$L/.o0.backup-bbbbbbbbbbbb"	# another vault's
 mkdir -m 700 "$L/.e.backup-cccccccccccc"	# empty: no proof whose
 cp -a "$L/b0" "$L/.x.backup-dddddddddddd" && echo mine >"$L/.x.backup-dddddddddddd/notes"
@@ -92,6 +96,28 @@ check "... and every other folder, file and link is as it was" \
 check "... and the new backup is whole" test -f "$L/b3/backup.manifest"
 t_err 0 "the next backup finds none of its own left" 'left as they are' kmc backup --out "$L/b4"
 check "... and says nothing of removing" bash -c '! grep -q "^kmc: removed" "$1"' _ "$LAST_ERR"
+
+# An older kmc does not lock the folder it builds: one of this vault
+# written to within the last 10 minutes (the folder, or any file in it)
+# may be its backup of another copy of this vault, still under way, and
+# is left, counted apart; once it has stayed still, it goes.
+rm -r "$L/b3" "$L/b4"
+cp -a "$L/b0" "$L/.b6.backup-0000000000aa"	# written just now
+cp -a "$L/b0" "$L/.b7.backup-0000000000bb" && age "$L/.b7.backup-0000000000bb" &&
+	touch "$L/.b7.backup-0000000000bb/items.mdb"	# a file written just now
+t_err 0 "a backup leaves the folders of this vault written to lately, and says why" \
+	'^kmc: 2 hidden folder\(s\) of backups of this vault \(\.NAME\.backup-\*\) beside .* were written to within the last 10 minutes, as by a backup still under way' \
+	kmc backup --out "$L/b3" --json
+cp "$OUT" "$T/busy.json"
+check "... both whole" test -f "$L/.b6.backup-0000000000aa/items.mdb" -a -f "$L/.b7.backup-0000000000bb/items.mdb"
+check "... --json: kept 7, of them 2 busy, none removed" \
+	jq -e '.leftovers_removed == 0 and .leftovers_kept == 7 and .leftovers_busy == 2' "$T/busy.json"
+check "... the others still counted apart, as before" \
+	grep -q '^kmc: 5 hidden folder(s) named as a killed backup.s .* are not provably this vault.s' "$LAST_ERR"
+age "$L/.b6.backup-0000000000aa" "$L/.b7.backup-0000000000bb"
+t_err 0 "still for 10 minutes: the next backup removes them" \
+	'removed 2 hidden folder\(s\)' kmc backup --out "$L/b4"
+check "... gone" test ! -e "$L/.b6.backup-0000000000aa" -a ! -e "$L/.b7.backup-0000000000bb"
 
 # A backup made under such a name would be taken for a killed one and
 # removed by the next backup beside it: such a name is refused.

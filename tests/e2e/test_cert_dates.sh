@@ -186,6 +186,31 @@ check "... not_yet_valid, due; the CA ok" jqt "$O" \
 	'map([.item, .state, .due]) == [["fresh/cert", "not_yet_valid", true], ["fresh/ca", "ok", false]]'
 t_out "the clock right again: nothing" '' kmc cert check --within 0
 
+# kmc status names what no client takes yet before one that ends later.
+check "a leaf valid from 2020 to 2099" leaf soon U:200101000000Z G:20991231235959Z
+t "... imports" kmc import --name soon -c "$P/ca.crt" -s "$P/soon.crt" -k "$P/leaf.key"
+t "the clock two days back: kmc status" back 172800 status
+cp "$OUT" "$O"
+check "... names fresh/cert, not valid yet, before soon/cert that ends first" \
+	grep -Eqx "nearest expiry fresh/cert certificate 9999-12-31T23:59:59Z \(not valid until [0-9T:-]+Z, in (1 day|2 days)\)" "$O"
+t "... --json" back 172800 status --json
+cp "$OUT" "$O"
+check "... nearest_expiry fresh/cert, not_yet_valid, its not_before; one not valid yet" jqt "$O" \
+	".not_yet_valid == 1 and (.nearest_expiry | .item == \"fresh/cert\" and
+	 .state == \"not_yet_valid\" and .not_before == \"$(date -u -d "$(openssl x509 -in "$P/fresh.crt" -noout -startdate | cut -d= -f2)" +%FT%TZ)\")"
+gone_end=$(date -u -d "-60 hours" +%Y%m%d%H%M%S)Z
+check "a leaf that ended 60 hours ago" leaf gone U:200101000000Z "G:$gone_end"
+t "... imports with the clock three days back" back 259200 import --name gone -c "$P/ca.crt" -s "$P/gone.crt" -k "$P/leaf.key"
+t "the clock two days back: kmc status" back 172800 status
+cp "$OUT" "$O"
+check "... gone/cert first, expired; fresh/cert still counted as not valid yet" \
+	grep -Eqx "nearest expiry gone/cert certificate [0-9T:-]+Z \(expired less than a day ago\); 1 not valid yet \(kmc cert check\)" "$O"
+t "the clock right: kmc status" kmc status
+cp "$OUT" "$O"
+check "... gone/cert, nothing said of not valid yet" \
+	grep -Eqx "nearest expiry gone/cert certificate [0-9T:-]+Z \(expired 2 days ago\)" "$O"
+t "rm soon and gone" bash -c '"$1" --vault "$2" rm soon && "$1" --vault "$2" rm gone' _ "$KMC" "$V"
+
 # The audit log keeps the order (seq), its times the clock's.
 secret_file "$T/pw" hunter2
 t "password set with the clock two days back" back 172800 password set late --password-file "$T/pw"
@@ -336,5 +361,25 @@ t "the next PKI, its CA of the same name and a new key: CRL number 1000" \
 t "import --replace rot onto the new CA, with its CRL: taken" \
 	kmc import --name rot -c "$T/pk2/ca.crt" -s "$T/pk2/server.crt" \
 	-k "$T/pk2/server.key" -r "$T/pk2/ca.crl" --password-file "$T/kp2" --replace
+
+# ---- a CRL's next update never past its CA's end -----------------------------
+
+t "a CA that ends in 3 days" kmc ca init near --subject /CN=near --days 3
+kmc ca list near --json >"$T/near.before" 2>&1
+ca_end=$(jq -r '.[0].not_after' "$T/near.before")
+t_err 2 "ca crl --days 5 past the CA's end: refused, naming it and how many days fit" \
+	"^kmc: ca crl refused, nothing was changed: --days 5: that ends after CA near's certificate expires \(.*\); at most [23] days\$" \
+	kmc ca crl near --out "$T/near5.crl" --days 5
+check "... no CRL written, no number used" bash -c '[ ! -e "$1/near5.crl" ] &&
+	"$2" --vault "$3" ca list near --json 2>&1 | cmp -s - "$1/near.before"' _ "$T" "$KMC" "$V"
+t "ca crl --days 2, within the CA's life: signed" kmc ca crl near --out "$T/near2.crl" --days 2
+t "ca crl with the default 30 days: signed all the same" kmc ca crl near --out "$T/near.crl"
+check "... saying its next update is the CA's end ($ca_end), not in 30 days" \
+	grep -Eq "^kmc: $T/near.crl: CRL number [0-9]+ of CA near, next update $ca_end, when the CA's certificate expires, not in 30 days .*make a new CA" "$LAST_ERR"
+check "... and so it is in the CRL" test \
+	"$(date -u -d "$(openssl crl -in "$T/near.crl" -noout -nextupdate | cut -d= -f2)" +%FT%TZ)" = "$ca_end"
+t "a CA of 31 days" kmc ca init far --subject /CN=far --days 31
+t "... its default CRL" kmc ca crl far --out "$T/far.crl"
+check "... says next update in 30 days, as before" grep -q "next update in 30 days" "$LAST_ERR"
 
 done_testing
