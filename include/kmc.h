@@ -207,7 +207,8 @@ KMC_API void kmc_secret_free(kmc_secret *s);
  * password file written by echo has one.
  *
  * Returns 0; KMC_E_TOO_LARGE if more than max bytes follow; KMC_E_EMPTY if
- * nothing is left after the newline is removed; -errno on read errors.
+ * nothing is left after the newline is removed; KMC_E_INVALID if max is 0;
+ * KMC_E_NOMEM when guarded memory runs out; -errno on read errors.
  */
 KMC_API int kmc_secret_read_fd(int fd, size_t max, kmc_secret **ret_secret)
 	KMC_MUST_CHECK KMC_NONNULL(3);
@@ -317,10 +318,14 @@ typedef struct kmc_options {
  * valid one wins. With KMC_OPEN_WRITE a missing, stale or damaged twin is
  * rewritten from it, and the handle may change the vault.
  *
- * Returns 0; KMC_E_NOT_VAULT, KMC_E_PERM, KMC_E_NO_KEYSTORE (both
- * keystores missing or damaged), KMC_E_VERSION, KMC_E_UNLOCK,
- * KMC_E_NEED_PASSPHRASE, KMC_E_HOST_KEY, KMC_E_WRONG_VAULT, KMC_E_STORE,
- * KMC_E_BUSY, KMC_E_NOMEM, -errno.
+ * Returns 0; KMC_E_ROLLBACK (the item store, keystores or folder are
+ * older than the vault last was), KMC_E_NOT_VAULT, KMC_E_PERM,
+ * KMC_E_NO_KEYSTORE (both keystores missing or damaged), KMC_E_VERSION,
+ * KMC_E_UNLOCK, KMC_E_NEED_PASSPHRASE, KMC_E_HOST_KEY, KMC_E_WRONG_VAULT,
+ * KMC_E_STORE, KMC_E_BUSY, KMC_E_PENDING (a restore is under way, or one
+ * was cut off halfway: a writable open, kmc repair, finishes it),
+ * KMC_E_NOMEM, -errno; with dir NULL also kmc_default_vault_dir()'s
+ * KMC_E_TOO_LARGE and KMC_E_INVALID.
  */
 KMC_API int kmc_vault_open(const char *dir, unsigned flags,
 	kmc_vault **ret_vault) KMC_MUST_CHECK KMC_NONNULL(3);
@@ -592,7 +597,8 @@ KMC_API int kmc_item_get_version(kmc_vault *v, const char *name,
 	uint32_t version, kmc_item_type type, kmc_secret **ret_secret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 5);
 
-/* kmc_item_type_name - "password", "secret", ... or "unknown". */
+/* kmc_item_type_name - "password", "secret", ..., "token-key" or
+ * "unknown" (static strings: never freed). */
 KMC_API const char *kmc_item_type_name(kmc_item_type type);
 
 /* ---------------------------------------------------------------- */

@@ -1,0 +1,84 @@
+/*
+ * api_contract.c - calls of the public API whose return a server author
+ * reads in man/kmc.3: each case prints "FUNCTION CODE" (the name of the
+ * code the call returned), and test_api_contract.sh checks that kmc.3's
+ * paragraph of that function lists the code.
+ *
+ *	api_contract read-fd-zero	kmc_secret_read_fd(fd, 0, ...)
+ *	api_contract read-file-zero FILE	kmc_secret_read_file(FILE, 0, ...)
+ *	api_contract open-default	kmc_vault_open(NULL, ...)
+ *	api_contract open VAULT		kmc_vault_open(VAULT, 0, ...)
+ *	api_contract type-names		every kmc_item_type_name(), one a line
+ */
+#include <stdio.h>
+#include <string.h>
+#include <kmc.h>
+
+static const char *const names[] = {
+	"KMC_E_INVALID", "KMC_E_NOMEM", "KMC_E_AUTH", "KMC_E_UNLOCK",
+	"KMC_E_NEED_PASSPHRASE", "KMC_E_CORRUPT", "KMC_E_NO_KEYSTORE",
+	"KMC_E_VERSION", "KMC_E_NOT_VAULT", "KMC_E_EXISTS", "KMC_E_NOT_FOUND",
+	"KMC_E_PERM", "KMC_E_NAME", "KMC_E_TOO_LARGE", "KMC_E_STRING",
+	"KMC_E_WRONG_VAULT", "KMC_E_READONLY", "KMC_E_STORE", "KMC_E_HOST_KEY",
+	"KMC_E_TYPE", "KMC_E_LIMIT", "KMC_E_BUSY", "KMC_E_EMPTY",
+	"KMC_E_VERIFY", "KMC_E_P11_MODULE", "KMC_E_P11_TOKEN", "KMC_E_P11_PIN",
+	"KMC_E_P11_PIN_LOCKED", "KMC_E_P11_KEY", "KMC_E_P11_KEY_TYPE",
+	"KMC_E_P11", "KMC_E_PENDING", "KMC_E_IN_USE", "KMC_E_ROLLBACK",
+	"KMC_E_AUDIT",
+};
+
+static int report(const char *fn, int r)
+{
+	int i = KMC_E_BASE - r - 1;
+
+	if (r == 0)
+		printf("%s 0\n", fn);
+	else if (KMC_IS_ERRNO(r))
+		printf("%s -errno\n", fn);
+	else if (i >= 0 && i < (int)(sizeof(names) / sizeof(names[0])))
+		printf("%s %s\n", fn, names[i]);
+	else
+		printf("%s unknown(%d)\n", fn, r);
+	fprintf(stderr, "%s: %s (%s)\n", fn, kmc_strerror(r),
+		kmc_error_detail());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	kmc_secret *s = NULL;
+	kmc_vault *v = NULL;
+	const char *c = argc > 1 ? argv[1] : "";
+	int r;
+
+	if (strcmp(c, "read-fd-zero") == 0) {
+		r = kmc_secret_read_fd(0, 0, &s);
+		kmc_secret_free(r == 0 ? s : NULL);
+		return report("kmc_secret_read_fd", r);
+	}
+	if (strcmp(c, "read-file-zero") == 0 && argc > 2) {
+		r = kmc_secret_read_file(argv[2], 0, &s);
+		kmc_secret_free(r == 0 ? s : NULL);
+		return report("kmc_secret_read_file", r);
+	}
+	if (strcmp(c, "open-default") == 0 || (strcmp(c, "open") == 0 &&
+	    argc > 2)) {
+		r = kmc_vault_open(argc > 2 ? argv[2] : NULL, 0, &v);
+		if (r == 0)
+			kmc_vault_close(v);
+		return report("kmc_vault_open", r);
+	}
+	if (strcmp(c, "type-names") == 0) {
+		for (int t = 0; t <= 64; t++) {
+			const char *n = kmc_item_type_name((kmc_item_type)t);
+
+			if (strcmp(n, "unknown") != 0)
+				printf("%s\n", n);
+		}
+		printf("unknown\n");
+		return 0;
+	}
+	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
+		"FILE | open-default | open VAULT | type-names\n");
+	return 2;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_api_contract.sh - what a call of the public API really returns is
+# what man/kmc.3 says it returns (tests/e2e/api_contract.c): each case
+# makes a call fail one way, and kmc.3's paragraph of that function (or
+# of the one it says "Returns as") must list the code. A code returned
+# but not documented leaves a server author's switch without its case.
+ON_TMPFS=1
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MAN3=$KMC_TOP/man/kmc.3
+AC=$T/api_contract
+check "the api_contract helper builds" kmc_cc "$AC" "$KMC_TOP/tests/e2e/api_contract.c"
+
+# para FUNC: kmc.3's paragraph of FUNC, from its synopsis line to the
+# next .TP or section, with the paragraph of the function its "Returns
+# as" names.
+para() {
+	local p ref
+	p=$(awk -v f="$1(" '
+		/^\.(TP|SS|SH)/ { if (on) exit }
+		/^\.BI? / && index($0, f) && $0 ~ /[ *]kmc_/ { on = 1 }
+		on' "$MAN3")
+	printf '%s\n' "$p"
+	ref=$(printf '%s\n' "$p" | grep -A1 '^Returns as$' | sed -nE 's/^\.BR ([a-z_0-9]+) .*/\1/p')
+	[ -n "$ref" ] && [ "$ref" != "$1" ] && para "$ref"
+	return 0
+}
+# documents "FUNC CODE": kmc.3's paragraph of FUNC lists CODE.
+documents() {
+	local f=${1% *} code=${1#* }
+	[ "$code" = -errno ] && code=errno
+	para "$f" | grep -qw -- "$code"
+}
+# case_ok NAME OUTPUT: the call failed (not 0) and kmc.3 lists the code.
+case_ok() {
+	[ -n "$2" ] && [ "${2#* }" != 0 ] || { echo "no failure: '$2'" >&2; return 1; }
+	documents "$2" || { echo "kmc.3 does not list: $2" >&2; return 1; }
+}
+
+out=$("$AC" read-fd-zero 2>/dev/null </dev/null)
+check "kmc_secret_read_fd() with max 0: kmc.3 lists what it returns ($out)" case_ok fd "$out"
+
+secret_file "$T/pw" 'a password'
+out=$("$AC" read-file-zero "$T/pw" 2>/dev/null)
+check "kmc_secret_read_file() with max 0: kmc.3 lists what it returns ($out)" case_ok file "$out"
+
+# dir NULL: kmc_default_vault_dir(), which fails on an over-long $KMC_VAULT.
+long=$(printf '/x%.0s' $(seq 3000))
+out=$(KMC_VAULT=$long "$AC" open-default 2>/dev/null)
+check "kmc_vault_open(NULL) with an over-long \$KMC_VAULT: kmc.3 lists what it returns ($out)" \
+	case_ok open "$out"
+
+# A restore cut off halfway: a reader is told so, not handed the files.
+V=$T/v
+t "a vault" "$KMC" --vault "$V" init
+: >"$V/.kmc-restore"
+out=$("$AC" open "$V" 2>"$T/err")
+check "kmc_vault_open() of a vault with a restore cut off: kmc.3 lists what it returns ($out)" \
+	case_ok open "$out"
+check "... and the detail says kmc repair finishes it" grep -q 'kmc repair finishes it' "$T/err"
+rm -f "$V/.kmc-restore"
+t_out "kmc_vault_open() opens it once the mark is gone" 'kmc_vault_open 0' "$AC" open "$V"
+
+# Every name kmc_item_type_name() can return is in kmc.3's paragraph.
+"$AC" type-names >"$T/types"
+check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
+para kmc_item_type_name | sed 's/\\-/-/g' >"$T/types.man"
+while read -r n; do
+	check "kmc.3 lists the type name \"$n\" of kmc_item_type_name()" \
+		grep -qF "\\(dq$n\\(dq" "$T/types.man"
+done <"$T/types"
+
+done_testing
