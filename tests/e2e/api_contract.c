@@ -9,10 +9,14 @@
  *	api_contract open-default	kmc_vault_open(NULL, ...)
  *	api_contract open VAULT		kmc_vault_open(VAULT, 0, ...)
  *	api_contract type-names		every kmc_item_type_name(), one a line
+ *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
+ *	api_contract ctx-use VAULT NAME		kmc_ssl_ctx_use(ctx, VAULT, NAME)
+ *	api_contract put VAULT NAME		kmc_item_put(NAME, a secret)
  */
 #include <stdio.h>
 #include <string.h>
 #include <kmc.h>
+#include <kmc/tls.h>
 
 static const char *const names[] = {
 	"KMC_E_INVALID", "KMC_E_NOMEM", "KMC_E_AUTH", "KMC_E_UNLOCK",
@@ -78,7 +82,35 @@ int main(int argc, char **argv)
 		printf("unknown\n");
 		return 0;
 	}
+	if ((strcmp(c, "key-load") == 0 || strcmp(c, "ctx-use") == 0 ||
+	    strcmp(c, "put") == 0) && argc > 3) {
+		int put = c[0] == 'p';
+
+		r = kmc_vault_open(argv[2], put ? KMC_OPEN_WRITE : 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		if (put) {
+			r = kmc_item_put(v, argv[3], KMC_ITEM_SECRET, "s", 1);
+			kmc_vault_close(v);
+			return report("kmc_item_put", r);
+		}
+		if (c[0] == 'k') {
+			EVP_PKEY *k = NULL;
+
+			r = kmc_key_load(v, argv[3], &k);
+			EVP_PKEY_free(k);
+			kmc_vault_close(v);
+			return report("kmc_key_load", r);
+		}
+		SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+		r = ctx ? kmc_ssl_ctx_use(ctx, v, argv[3]) : KMC_E_NOMEM;
+		SSL_CTX_free(ctx);
+		kmc_vault_close(v);
+		return report("kmc_ssl_ctx_use", r);
+	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | type-names\n");
+		"FILE | open-default | open VAULT | type-names | key-load VAULT "
+		"NAME | ctx-use VAULT NAME | put VAULT NAME\n");
 	return 2;
 }

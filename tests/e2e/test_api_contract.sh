@@ -61,6 +61,24 @@ check "... and the detail says kmc repair finishes it" grep -q 'kmc repair finis
 rm -f "$V/.kmc-restore"
 t_out "kmc_vault_open() opens it once the mark is gone" 'kmc_vault_open 0' "$AC" open "$V"
 
+# A bundle name that is no item name, and a bundle whose key is another
+# type of item: kmc_item_get()'s codes, through the TLS calls.
+long=$(printf 'b%.0s' $(seq 126))
+for f in key-load ctx-use; do
+	out=$("$AC" $f "$V" 'bad name' 2>/dev/null)
+	check "$f of a bad bundle name: kmc.3 lists what it returns ($out)" case_ok $f "$out"
+	out=$("$AC" $f "$V" "$long" 2>/dev/null)
+	check "$f of a bundle name too long for its parts: kmc.3 lists what it returns ($out)" \
+		case_ok $f "$out"
+done
+t_out "an item x/key that is a secret, not a key" 'kmc_item_put 0' "$AC" put "$V" x/key
+t_out "... and x/cert, a secret too" 'kmc_item_put 0' "$AC" put "$V" x/cert
+for f in key-load ctx-use; do
+	out=$("$AC" $f "$V" x 2>/dev/null)
+	check "$f of a bundle whose part is of another type: kmc.3 lists what it returns ($out)" \
+		case_ok $f "$out"
+done
+
 # Every name kmc_item_type_name() can return is in kmc.3's paragraph.
 "$AC" type-names >"$T/types"
 check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
