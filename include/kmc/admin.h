@@ -1514,13 +1514,15 @@ typedef struct kmc_audit_state {
  * prefix of it such as "2026-12-01"; NULL: all) and that names item, or
  * is the outcome of a change that does (NULL: all). Needs no secret and checks no MAC (kmc_audit_verify()
  * does); a line that is not a record stops the walk. cb's non-zero
- * return stops it too and is returned. *ret_state (may be NULL) gets
- * the counts and head of what was read.
+ * return stops it too and is returned; cb may be NULL, to have the walk
+ * only count. *ret_state (may be NULL) gets the counts and head of what
+ * was read.
  * Returns 0; KMC_E_AUDIT (a file unsafe, or a line that is not a
  * record: the detail names the file, line and seq), KMC_E_INVALID
  * (since not such a time, cut inside a field, or with a field out of
  * range: "2026-1", "2026-13-01"), KMC_E_NAME (item not an item name),
- * -errno.
+ * KMC_E_NOT_VAULT (dir does not exist), KMC_E_PERM (an unsafe vault
+ * folder), KMC_E_NOMEM, -errno.
  */
 KMC_API int kmc_audit_read(const char *dir, const char *since,
 	const char *item, int (*cb)(const kmc_audit_record *rec, void *arg),

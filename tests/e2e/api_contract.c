@@ -12,11 +12,22 @@
  *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
  *	api_contract ctx-use VAULT NAME		kmc_ssl_ctx_use(ctx, VAULT, NAME)
  *	api_contract put VAULT NAME		kmc_item_put(NAME, a secret)
+ *	api_contract audit-read DIR SINCE ITEM [nocb]
+ *		kmc_audit_read(DIR, SINCE, ITEM) ("-": NULL), with a callback
+ *		that counts, or none (nocb); prints the records seen too
  */
 #include <stdio.h>
 #include <string.h>
 #include <kmc.h>
 #include <kmc/tls.h>
+#include <kmc/admin.h>
+
+static int count_record(const kmc_audit_record *rec, void *arg)
+{
+	(void)rec;
+	++*(unsigned long *)arg;
+	return 0;
+}
 
 static const char *const names[] = {
 	"KMC_E_INVALID", "KMC_E_NOMEM", "KMC_E_AUTH", "KMC_E_UNLOCK",
@@ -109,8 +120,23 @@ int main(int argc, char **argv)
 		kmc_vault_close(v);
 		return report("kmc_ssl_ctx_use", r);
 	}
+	if (strcmp(c, "audit-read") == 0 && argc > 4) {
+		kmc_audit_state st;
+		unsigned long n = 0;
+		int nocb = argc > 5 && strcmp(argv[5], "nocb") == 0;
+
+		r = kmc_audit_read(argv[2], strcmp(argv[3], "-") ? argv[3] :
+			NULL, strcmp(argv[4], "-") ? argv[4] : NULL,
+			nocb ? NULL : count_record, &n, &st);
+		report("kmc_audit_read", r);
+		if (r == 0)
+			printf("records %lu seen %lu\n",
+				(unsigned long)st.records, n);
+		return 0;
+	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
 		"FILE | open-default | open VAULT | type-names | key-load VAULT "
-		"NAME | ctx-use VAULT NAME | put VAULT NAME\n");
+		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
+		"SINCE ITEM [nocb]\n");
 	return 2;
 }

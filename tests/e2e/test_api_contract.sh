@@ -79,6 +79,29 @@ for f in key-load ctx-use; do
 		case_ok $f "$out"
 done
 
+# kmc_audit_read() of a folder that is no vault, with a bad time or item.
+audit_case() { # audit_case WHAT DIR SINCE ITEM
+	local out
+	out=$("$AC" audit-read "$2" "$3" "$4" 2>/dev/null | head -1)
+	check "kmc_audit_read() $1: kmc.3 lists what it returns ($out)" case_ok audit "$out"
+}
+audit_case "of a folder that is no vault" "$T/novault" - -
+audit_case "since a time that is none" "$V" 2026-13-01 -
+audit_case "of an item name no item can have" "$V" - 'bad name'
+cp -a "$V" "$T/shared" && chmod 770 "$T/shared"
+audit_case "of a vault folder its group may write" "$T/shared" - -
+# Without a callback it only counts (*ret_state), for a caller that wants
+# the head and counts: kmc.3 says cb may be NULL.
+t_out "kmc_audit_read() with a callback counts every record" \
+	"kmc_audit_read 0
+records 5 seen 5" "$AC" audit-read "$V" - -
+t_out "kmc_audit_read() with cb NULL counts them in *ret_state" \
+	"kmc_audit_read 0
+records 5 seen 0" "$AC" audit-read "$V" - - nocb
+t_out "... and with cb NULL and an item" \
+	"kmc_audit_read 0
+records 5 seen 0" "$AC" audit-read "$V" - x/key nocb
+
 # Every name kmc_item_type_name() can return is in kmc.3's paragraph.
 "$AC" type-names >"$T/types"
 check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
