@@ -320,7 +320,8 @@ KMC_API int kmc_vault_verify(kmc_vault *v,
 /*
  * kmc_status_free - release the lists of a status and set them to NULL
  * and their counts to 0; the struct itself is the caller's. Safe on a
- * KMC_STATUS_INIT struct, and twice.
+ * KMC_STATUS_INIT struct, and twice. Only the fields its size covers are
+ * read or written, as by kmc_vault_status().
  */
 KMC_API void kmc_status_free(kmc_status *status);
 

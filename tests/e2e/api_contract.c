@@ -15,7 +15,12 @@
  *	api_contract audit-read DIR SINCE ITEM [nocb]
  *		kmc_audit_read(DIR, SINCE, ITEM) ("-": NULL), with a callback
  *		that counts, or none (nocb); prints the records seen too
+ *	api_contract status-old VAULT
+ *		kmc_vault_status() and kmc_status_free() of an older caller's
+ *		kmc_status, one that ends before n_protectors: prints "intact"
+ *		when neither wrote or read past its size
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <kmc.h>
@@ -134,9 +139,35 @@ int main(int argc, char **argv)
 				(unsigned long)st.records, n);
 		return 0;
 	}
+	if (strcmp(c, "status-old") == 0 && argc > 2) {
+		/* The caller's struct, then bytes it does not own: a
+		   library that takes them for the lists frees garbage. */
+		static union {
+			kmc_status s;
+			unsigned char b[sizeof(kmc_status)];
+		} u;
+		size_t n = offsetof(kmc_status, n_protectors);
+		kmc_status *st = &u.s;
+
+		memset(u.b, 0xa5, sizeof(u.b));
+		memset(u.b, 0, n);
+		st->size = n;
+		r = kmc_vault_status(argv[2], st);
+		report("kmc_vault_status", r);
+		kmc_status_free(st);
+		kmc_status_free(st);
+		for (size_t i = n; i < sizeof(u.b); i++)
+			if (u.b[i] != 0xa5) {
+				printf("byte %zu past size changed\n", i);
+				return 1;
+			}
+		printf("intact size %zu items %lu\n", st->size,
+			(unsigned long)st->items);
+		return 0;
+	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
 		"FILE | open-default | open VAULT | type-names | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
-		"SINCE ITEM [nocb]\n");
+		"SINCE ITEM [nocb] | status-old VAULT\n");
 	return 2;
 }

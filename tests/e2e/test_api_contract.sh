@@ -102,6 +102,14 @@ t_out "... and with cb NULL and an item" \
 	"kmc_audit_read 0
 records 5 seen 0" "$AC" audit-read "$V" - x/key nocb
 
+# An older caller's kmc_status, shorter than this library's: status fills
+# what fits, and kmc_status_free() must not take the bytes past its size
+# for the lists (it freed whatever pointer lay there, and wrote there).
+"$AC" status-old "$V" >"$T/status-old" 2>"$T/status-old.err"
+check "kmc_vault_status() and kmc_status_free() of an older, shorter kmc_status touch nothing past its size" \
+	grep -qx 'intact size [0-9]* items [0-9]*' "$T/status-old"
+check "... and kmc_vault_status() filled it (returned 0)" grep -qx 'kmc_vault_status 0' "$T/status-old"
+
 # Every name kmc_item_type_name() can return is in kmc.3's paragraph.
 "$AC" type-names >"$T/types"
 check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
