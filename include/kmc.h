@@ -275,7 +275,8 @@ typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
  * KMC_OPTIONS_INIT so that fields added later read as unset. As for
  * every struct with a size: a field set past what the library knows
  * (a caller built against a newer kmc.h) is refused with
- * KMC_E_INVALID, never ignored.
+ * KMC_E_INVALID, never ignored; so is a size left 0, which would have
+ * every field read as unset.
  */
 typedef struct kmc_options {
 	size_t size;		/* sizeof(kmc_options) as the caller knew it */

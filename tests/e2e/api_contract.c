@@ -19,6 +19,9 @@
  *		kmc_vault_status() and kmc_status_free() of an older caller's
  *		kmc_status, one that ends before n_protectors: prints "intact"
  *		when neither wrote or read past its size
+ *	api_contract add-size0 VAULT HOSTKEY
+ *		kmc_protector_add(host) with a kmc_options whose size was
+ *		left 0 and whose host_key is HOSTKEY
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -165,9 +168,21 @@ int main(int argc, char **argv)
 			(unsigned long)st->items);
 		return 0;
 	}
+	if (strcmp(c, "add-size0") == 0 && argc > 3) {
+		kmc_options o = { .size = 0, .host_key = argv[3] };
+		unsigned id = 0;
+
+		r = kmc_vault_open(argv[2], KMC_OPEN_WRITE, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		r = kmc_protector_add(v, KMC_PROTECTOR_HOST, &o, &id, NULL);
+		kmc_vault_close(v);
+		return report("kmc_protector_add", r);
+	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
 		"FILE | open-default | open VAULT | type-names | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
-		"SINCE ITEM [nocb] | status-old VAULT\n");
+		"SINCE ITEM [nocb] | status-old VAULT | add-size0 VAULT "
+		"HOSTKEY\n");
 	return 2;
 }

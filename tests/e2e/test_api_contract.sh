@@ -110,6 +110,18 @@ check "kmc_vault_status() and kmc_status_free() of an older, shorter kmc_status 
 	grep -qx 'intact size [0-9]* items [0-9]*' "$T/status-old"
 check "... and kmc_vault_status() filled it (returned 0)" grep -qx 'kmc_vault_status 0' "$T/status-old"
 
+# A kmc_options whose size was left 0 is refused by every call that takes
+# one, as kmc_vault_open_ex() and kmc_vault_init() do: kmc_protector_add()
+# read none of it and added a host protector with the default host key,
+# not the one the caller named.
+"$KMC" --vault "$V" protector list >"$T/prot.before" 2>&1
+t_out "kmc_protector_add() with kmc_options.size 0 is refused" \
+	'kmc_protector_add KMC_E_INVALID' "$AC" add-size0 "$V" "$T/other.key"
+check "... and names the field" grep -q 'kmc_options.size is 0' "$LAST_ERR"
+"$KMC" --vault "$V" protector list >"$T/prot.after" 2>&1
+check "... and the vault's protectors are as they were" cmp -s "$T/prot.before" "$T/prot.after"
+check "... and no host key was made" test ! -e "$T/other.key"
+
 # Every name kmc_item_type_name() can return is in kmc.3's paragraph.
 "$AC" type-names >"$T/types"
 check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
