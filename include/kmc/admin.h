@@ -34,8 +34,9 @@ typedef enum kmc_key_type {
 	KMC_KEY_RSA4096 = 5,
 } kmc_key_type;
 
-/* kmc_key_type_name - "p256", "rsa2048", ... as the kmc command spells
- * them, or NULL for a value outside the enum. */
+/* kmc_key_type_name - "p256", "p384", "ed25519", "rsa2048", "rsa3072",
+ * "rsa4096", as the kmc command spells them, or NULL for a value outside
+ * the enum. */
 KMC_API const char *kmc_key_type_name(kmc_key_type type);
 
 /*
@@ -235,7 +236,7 @@ typedef enum kmc_bind_state {
 } kmc_bind_state;
 
 /* "not bound yet", "ok", "change pending", "damaged", "disagrees",
-   "newer format". */
+   "newer format", or "unknown" for a value outside the enum. */
 KMC_API const char *kmc_bind_state_name(kmc_bind_state state);
 
 typedef struct kmc_status {
@@ -325,10 +326,12 @@ KMC_API int kmc_vault_verify(kmc_vault *v,
  */
 KMC_API void kmc_status_free(kmc_status *status);
 
-/* kmc_protector_type_name - "host", "passphrase" or "unknown". */
+/* kmc_protector_type_name - "host", "passphrase", "pkcs11", "tpm",
+ * "recovery" or "unknown". */
 KMC_API const char *kmc_protector_type_name(kmc_protector_type type);
 
-/* kmc_keystore_state_name - "ok", "missing", "stale", ... */
+/* kmc_keystore_state_name - "ok", "missing", "stale", "damaged",
+ * "unsafe", "foreign", "unverified" or "unknown". */
 KMC_API const char *kmc_keystore_state_name(kmc_keystore_state state);
 
 /*

@@ -8,7 +8,8 @@
  *	api_contract read-file-zero FILE	kmc_secret_read_file(FILE, 0, ...)
  *	api_contract open-default	kmc_vault_open(NULL, ...)
  *	api_contract open VAULT		kmc_vault_open(VAULT, 0, ...)
- *	api_contract type-names		every kmc_item_type_name(), one a line
+ *	api_contract names		"FUNCTION NAME" for every name each
+ *					kmc_*_name() gives, one a line
  *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
  *	api_contract ctx-use VAULT NAME		kmc_ssl_ctx_use(ctx, VAULT, NAME)
  *	api_contract put VAULT NAME		kmc_item_put(NAME, a secret)
@@ -91,14 +92,18 @@ int main(int argc, char **argv)
 			kmc_vault_close(v);
 		return report("kmc_vault_open", r);
 	}
-	if (strcmp(c, "type-names") == 0) {
-		for (int t = 0; t <= 64; t++) {
-			const char *n = kmc_item_type_name((kmc_item_type)t);
-
-			if (strcmp(n, "unknown") != 0)
-				printf("%s\n", n);
+	if (strcmp(c, "names") == 0) {
+		for (int t = -1; t <= 64; t++) {
+#define NAME(f, e) printf("%s %s\n", #f, f((e)t) ? f((e)t) : "NULL")
+			NAME(kmc_item_type_name, kmc_item_type);
+			NAME(kmc_key_type_name, kmc_key_type);
+			NAME(kmc_bind_state_name, kmc_bind_state);
+			NAME(kmc_protector_type_name, kmc_protector_type);
+			NAME(kmc_keystore_state_name, kmc_keystore_state);
+			NAME(kmc_expiry_kind_name, kmc_expiry_kind);
+			NAME(kmc_expiry_state_name, kmc_expiry_state);
+#undef NAME
 		}
-		printf("unknown\n");
 		return 0;
 	}
 	if ((strcmp(c, "key-load") == 0 || strcmp(c, "ctx-use") == 0 ||
@@ -180,7 +185,7 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | type-names | key-load VAULT "
+		"FILE | open-default | open VAULT | names | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
 		"SINCE ITEM [nocb] | status-old VAULT | add-size0 VAULT "
 		"HOSTKEY\n");

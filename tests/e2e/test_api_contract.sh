@@ -122,13 +122,17 @@ check "... and names the field" grep -q 'kmc_options.size is 0' "$LAST_ERR"
 check "... and the vault's protectors are as they were" cmp -s "$T/prot.before" "$T/prot.after"
 check "... and no host key was made" test ! -e "$T/other.key"
 
-# Every name kmc_item_type_name() can return is in kmc.3's paragraph.
-"$AC" type-names >"$T/types"
-check "kmc_item_type_name() names at least the nine types" test "$(wc -l <"$T/types")" -ge 10
-para kmc_item_type_name | sed 's/\\-/-/g' >"$T/types.man"
-while read -r n; do
-	check "kmc.3 lists the type name \"$n\" of kmc_item_type_name()" \
-		grep -qF "\\(dq$n\\(dq" "$T/types.man"
-done <"$T/types"
+# Every name a kmc_*_name() gives, for any value, is in kmc.3's paragraph
+# of that function ("NULL" included, for kmc_key_type_name()).
+"$AC" names | sort -u >"$T/names"
+check "the kmc_*_name() functions give at least 40 names" test "$(wc -l <"$T/names")" -ge 40
+while read -r f n; do
+	para "$f" | sed 's/\\-/-/g' >"$T/para"
+	if [ "$n" = NULL ]; then
+		check "kmc.3 says $f() may return NULL" grep -qw NULL "$T/para"
+	else
+		check "kmc.3 lists the name \"$n\" of $f()" grep -qF "\\(dq$n\\(dq" "$T/para"
+	fi
+done <"$T/names"
 
 done_testing
