@@ -16,7 +16,8 @@
  * Every call that can fail returns int: 0 on success, a negative
  * kmc_error for the library's own faults, or -errno for a system fault.
  * kmc_strerror() explains both. Output parameters (ret_*) are written only
- * on success. The library never prints.
+ * on success, but where a function says otherwise (kmc_batch_begin(), the
+ * audit calls' state). The library never prints.
  *
  * Handles are not shared between threads without the caller's own lock;
  * several handles on one vault in one process are fine (they share the

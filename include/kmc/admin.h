@@ -1520,7 +1520,9 @@ typedef struct kmc_audit_state {
  * does); a line that is not a record stops the walk. cb's non-zero
  * return stops it too and is returned; cb may be NULL, to have the walk
  * only count. *ret_state (may be NULL) gets the counts and head of what
- * was read.
+ * was read, unlike other output parameters whatever the return: on a
+ * failure what the walk counted before it stopped (all zero when it did
+ * not start).
  * Returns 0; KMC_E_AUDIT (a file unsafe, or a line that is not a
  * record: the detail names the file, line and seq), KMC_E_INVALID
  * (since not such a time, cut inside a field, or with a field out of
@@ -1537,7 +1539,8 @@ KMC_API int kmc_audit_read(const char *dir, const char *since,
  * check each record's MAC, that the sequence numbers follow on, that
  * each record names the hash of the one before, that the oldest kept
  * segment starts where a recorded removal left off, and that the head
- * is the one the vault bound. *ret_state gets what was walked.
+ * is the one the vault bound. *ret_state gets what was walked, on a
+ * failure too (the records up to the first fault), as kmc_audit_read().
  * Returns 0; KMC_E_AUDIT with a detail naming the file, line and seq of
  * the first fault (a torn last record included), KMC_E_NOMEM, -errno.
  */

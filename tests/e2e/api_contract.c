@@ -20,6 +20,9 @@
  *		kmc_vault_status() and kmc_status_free() of an older caller's
  *		kmc_status, one that ends before n_protectors: prints "intact"
  *		when neither wrote or read past its size
+ *	api_contract audit-state VAULT
+ *		kmc_audit_read() refused before its walk (a bad since) and
+ *		kmc_audit_verify() of VAULT: the state each leaves
  *	api_contract add-size0 VAULT HOSTKEY
  *		kmc_protector_add(host) with a kmc_options whose size was
  *		left 0 and whose host_key is HOSTKEY
@@ -173,6 +176,27 @@ int main(int argc, char **argv)
 			(unsigned long)st->items);
 		return 0;
 	}
+	if (strcmp(c, "audit-state") == 0 && argc > 2) {
+		kmc_audit_state st;
+		const unsigned char *b = (const unsigned char *)&st;
+		size_t nz = 0;
+
+		memset(&st, 0xa5, sizeof(st));
+		r = kmc_audit_read(argv[2], "2026-13-01", NULL, NULL, NULL, &st);
+		report("kmc_audit_read", r);
+		for (size_t i = 0; i < sizeof(st); i++)
+			nz += b[i] != 0;
+		printf("nonzero %zu\n", nz);
+		r = kmc_vault_open(argv[2], 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		memset(&st, 0xa5, sizeof(st));
+		r = kmc_audit_verify(v, &st);
+		kmc_vault_close(v);
+		report("kmc_audit_verify", r);
+		printf("records %lu\n", (unsigned long)st.records);
+		return 0;
+	}
 	if (strcmp(c, "add-size0") == 0 && argc > 3) {
 		kmc_options o = { .size = 0, .host_key = argv[3] };
 		unsigned id = 0;
@@ -187,7 +211,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
 		"FILE | open-default | open VAULT | names | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
-		"SINCE ITEM [nocb] | status-old VAULT | add-size0 VAULT "
+		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
 		"HOSTKEY\n");
 	return 2;
 }

@@ -102,6 +102,19 @@ t_out "... and with cb NULL and an item" \
 	"kmc_audit_read 0
 records 5 seen 0" "$AC" audit-read "$V" - x/key nocb
 
+# *ret_state of the audit calls is written whatever the return (kmc.3):
+# zeros when the call fails before its walk (it was left as the caller's
+# bytes), what was walked when the log fails its check.
+cp -a "$V" "$T/tampered"
+sed -i '2s/"uid":/"uid":1/' "$T/tampered/audit.log"
+"$AC" audit-state "$T/tampered" >"$T/audit-state" 2>/dev/null
+check "kmc_audit_read() refused before its walk leaves *ret_state all zero" \
+	grep -qx 'nonzero 0' "$T/audit-state"
+check "... and was refused (KMC_E_INVALID)" grep -qx 'kmc_audit_read KMC_E_INVALID' "$T/audit-state"
+check "kmc_audit_verify() of an edited record fails (KMC_E_AUDIT)" \
+	grep -qx 'kmc_audit_verify KMC_E_AUDIT' "$T/audit-state"
+check "... and *ret_state counts the record before it" grep -qx 'records 1' "$T/audit-state"
+
 # An older caller's kmc_status, shorter than this library's: status fills
 # what fits, and kmc_status_free() must not take the bytes past its size
 # for the lists (it freed whatever pointer lay there, and wrote there).
