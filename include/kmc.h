@@ -460,7 +460,9 @@ KMC_API int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
  *
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_INVALID (unknown type),
  * KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_TYPE (the name holds another type),
- * KMC_E_STORE, KMC_E_NOMEM.
+ * KMC_E_BUSY (a snapshot is held on v or a batch is open on it),
+ * KMC_E_AUDIT (the change's audit record cannot be written), KMC_E_STORE,
+ * KMC_E_NOMEM.
  */
 KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
@@ -470,7 +472,8 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
  * name is an imported bundle (see kmc/admin.h) or a trust store
  * (trust:STORE), the NAME/... items it owns go too, and a bundle's keys
  * on a PKCS#11 token are destroyed after the commit (kmc_token_note()).
- * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_BUSY and
+ * KMC_E_AUDIT (as kmc_item_put()), KMC_E_STORE.
  */
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
@@ -573,7 +576,8 @@ typedef struct kmc_item_info {
  * import with KMC_IMPORT_REPLACE keeps. *ret_n (may be NULL) counts them.
  * Keys on a PKCS#11 token that only those versions named are destroyed
  * after the commit (kmc_token_note()).
- * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_STORE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_BUSY and KMC_E_AUDIT (as
+ * kmc_item_put()), KMC_E_STORE.
  */
 KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);

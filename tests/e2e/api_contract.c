@@ -13,6 +13,9 @@
  *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
  *	api_contract ctx-use VAULT NAME		kmc_ssl_ctx_use(ctx, VAULT, NAME)
  *	api_contract put VAULT NAME		kmc_item_put(NAME, a secret)
+ *	api_contract put-in-snapshot VAULT NAME	the same while v holds a
+ *						snapshot, then kmc_item_remove()
+ *						and kmc_item_prune() of NAME
  *	api_contract audit-read DIR SINCE ITEM [nocb]
  *		kmc_audit_read(DIR, SINCE, ITEM) ("-": NULL), with a callback
  *		that counts, or none (nocb); prints the records seen too
@@ -107,6 +110,21 @@ int main(int argc, char **argv)
 			NAME(kmc_expiry_state_name, kmc_expiry_state);
 #undef NAME
 		}
+		return 0;
+	}
+	if (strcmp(c, "put-in-snapshot") == 0 && argc > 3) {
+		r = kmc_vault_open(argv[2], KMC_OPEN_WRITE, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		r = kmc_vault_snapshot(v);
+		if (r < 0)
+			return report("kmc_vault_snapshot", r);
+		report("kmc_item_put", kmc_item_put(v, argv[3],
+			KMC_ITEM_SECRET, "s", 1));
+		report("kmc_item_remove", kmc_item_remove(v, argv[3]));
+		report("kmc_item_prune", kmc_item_prune(v, argv[3], NULL));
+		kmc_vault_snapshot_end(v);
+		kmc_vault_close(v);
 		return 0;
 	}
 	if ((strcmp(c, "key-load") == 0 || strcmp(c, "ctx-use") == 0 ||
@@ -209,7 +227,7 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | names | key-load VAULT "
+		"FILE | open-default | open VAULT | names | put-in-snapshot VAULT NAME | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
 		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
 		"HOSTKEY\n");

@@ -25,11 +25,17 @@ para() {
 	[ -n "$ref" ] && [ "$ref" != "$1" ] && para "$ref"
 	return 0
 }
-# documents "FUNC CODE": kmc.3's paragraph of FUNC lists CODE.
+# errors_entry CODE: kmc.3's ERRORS entry of CODE.
+errors_entry() {
+	awk -v c="$1" '/^\.SH/ { sec = $2 } sec == "ERRORS" && /^\.TP/ { on = 0 }
+		sec == "ERRORS" && $0 == ".B " c { on = 1 } on' "$MAN3"
+}
+# documents "FUNC CODE": kmc.3's paragraph of FUNC lists CODE, or the
+# ERRORS entry of CODE names FUNC (as KMC_E_AUDIT's names every change).
 documents() {
 	local f=${1% *} code=${1#* }
 	[ "$code" = -errno ] && code=errno
-	para "$f" | grep -qw -- "$code"
+	para "$f" | grep -qw -- "$code" || errors_entry "$code" | grep -qw -- "$f"
 }
 # case_ok NAME OUTPUT: the call failed (not 0) and kmc.3 lists the code.
 case_ok() {
@@ -78,6 +84,21 @@ for f in key-load ctx-use; do
 	check "$f of a bundle whose part is of another type: kmc.3 lists what it returns ($out)" \
 		case_ok $f "$out"
 done
+
+# A change through a handle that holds a snapshot is refused (KMC_E_BUSY,
+# as kmc_vault_snapshot() says): each writing call lists it.
+"$AC" put-in-snapshot "$V" x/key >"$T/snapput" 2>/dev/null
+while read -r f code; do
+	check "$f while a snapshot is held: kmc.3 lists what it returns ($code)" \
+		case_ok "$f" "$f $code"
+done <"$T/snapput"
+check "... three calls, each refused" test "$(grep -c KMC_E_BUSY "$T/snapput")" -eq 3
+
+# A change whose audit record cannot be written is refused (KMC_E_AUDIT).
+cp -a "$V" "$T/noaudit" && rm "$T/noaudit/audit.log" && mkdir "$T/noaudit/audit.log"
+out=$("$AC" put "$T/noaudit" y 2>/dev/null)
+check "kmc_item_put() whose audit record cannot be written: kmc.3 lists what it returns ($out)" \
+	case_ok put "$out"
 
 # kmc_audit_read() of a folder that is no vault, with a bad time or item.
 audit_case() { # audit_case WHAT DIR SINCE ITEM
