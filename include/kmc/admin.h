@@ -1370,7 +1370,8 @@ KMC_API const char *kmc_expiry_state_name(kmc_expiry_state state);
 /*
  * kmc_uri_format - the URI of bundle name in the vault dir (made
  * absolute); *ret is malloc'd. kmc_ref_format - the key-reference file's
- * text for the same. Return 0, KMC_E_NAME, KMC_E_TOO_LARGE, KMC_E_NOMEM.
+ * text for the same. Return 0, KMC_E_NAME, KMC_E_TOO_LARGE, KMC_E_NOMEM,
+ * -errno (a relative dir when the current folder cannot be read).
  */
 KMC_API int kmc_uri_format(const char *dir, const char *name, char **ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);

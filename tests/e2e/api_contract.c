@@ -8,6 +8,10 @@
  *	api_contract read-file-zero FILE	kmc_secret_read_file(FILE, 0, ...)
  *	api_contract open-default	kmc_vault_open(NULL, ...)
  *	api_contract open VAULT		kmc_vault_open(VAULT, 0, ...)
+ *	api_contract uri DIR NAME	kmc_uri_format(DIR, NAME) and
+ *					kmc_ref_format(), each after a failure
+ *					that left a detail: prints the code and
+ *					"detail: ..." of each
  *	api_contract names		"FUNCTION NAME" for every name each
  *					kmc_*_name() gives, one a line
  *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
@@ -32,6 +36,7 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <kmc.h>
 #include <kmc/tls.h>
@@ -97,6 +102,25 @@ int main(int argc, char **argv)
 		if (r == 0)
 			kmc_vault_close(v);
 		return report("kmc_vault_open", r);
+	}
+	if (strcmp(c, "uri") == 0 && argc > 3) {
+		int (*fmt[2])(const char *, const char *, char **) = {
+			kmc_uri_format, kmc_ref_format };
+		static const char *const fn[2] = {
+			"kmc_uri_format", "kmc_ref_format" };
+
+		for (int i = 0; i < 2; i++) {
+			char *out = NULL;
+
+			/* An earlier failure's detail, about a secret. */
+			if (kmc_secret_new((size_t)1 << 30, &s) == 0)
+				kmc_secret_free(s);
+			r = fmt[i](argv[2], argv[3], &out);
+			free(out);
+			report(fn[i], r);
+			printf("detail: %s\n", kmc_error_detail());
+		}
+		return 0;
 	}
 	if (strcmp(c, "names") == 0) {
 		for (int t = -1; t <= 64; t++) {
@@ -227,7 +251,7 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | names | put-in-snapshot VAULT NAME | key-load VAULT "
+		"FILE | open-default | open VAULT | uri DIR NAME | names | put-in-snapshot VAULT NAME | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
 		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
 		"HOSTKEY\n");

@@ -100,6 +100,25 @@ out=$("$AC" put "$T/noaudit" y 2>/dev/null)
 check "kmc_item_put() whose audit record cannot be written: kmc.3 lists what it returns ($out)" \
 	case_ok put "$out"
 
+# kmc_uri_format() and kmc_ref_format() that fail leave a detail of their
+# own, never an earlier call's (they left the last failure's, about a
+# secret, for a server to log under the URI), and a relative folder when
+# the current one is gone is a documented -errno.
+"$AC" uri /srv/vault 'bad name' >"$T/uri" 2>/dev/null
+for f in kmc_uri_format kmc_ref_format; do
+	check "$f() of a bad name returns KMC_E_NAME" grep -qx "$f KMC_E_NAME" "$T/uri"
+done
+check "... and neither leaves an earlier call's detail" \
+	test "$(grep -c '^detail: .*secret' "$T/uri")" -eq 0
+check "... each detail names the item name" test "$(grep -c '^detail: .*bad name' "$T/uri")" -eq 2
+mkdir "$T/gone"
+(cd "$T/gone" && rmdir "$T/gone" && "$AC" uri vault server) >"$T/uri-gone" 2>/dev/null
+while read -r f code; do
+	check "$f() of a relative folder, the current one gone: kmc.3 lists what it returns ($code)" \
+		case_ok "$f" "$f $code"
+done < <(grep '^kmc_' "$T/uri-gone")
+check "... and both failed" test "$(grep -c -- ' -errno$' "$T/uri-gone")" -eq 2
+
 # kmc_audit_read() of a folder that is no vault, with a bad time or item.
 audit_case() { # audit_case WHAT DIR SINCE ITEM
 	local out
