@@ -554,7 +554,9 @@ KMC_API int kmc_batch_read_passwords_file(kmc_batch *b, const char *path,
 /*
  * kmc_batch_commit - write every put of b at once, and free b. After a
  * failed put, abort instead and return that put's error.
- * Returns 0; the spoiling put's error, KMC_E_STORE, -errno.
+ * Returns 0; the spoiling put's error, KMC_E_STORE, KMC_E_AUDIT (as
+ * kmc_item_put()), KMC_E_INVALID (b NULL, as a failed kmc_batch_begin()
+ * leaves it: nothing is done), -errno.
  */
 KMC_API int kmc_batch_commit(kmc_batch *b) KMC_MUST_CHECK;
 

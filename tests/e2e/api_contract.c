@@ -12,6 +12,8 @@
  *					kmc_ref_format(), each after a failure
  *					that left a detail: prints the code and
  *					"detail: ..." of each
+ *	api_contract commit-null	kmc_batch_commit(NULL), as a caller
+ *					whose kmc_batch_begin() failed may
  *	api_contract names		"FUNCTION NAME" for every name each
  *					kmc_*_name() gives, one a line
  *	api_contract key-load VAULT NAME	kmc_key_load(VAULT, NAME)
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (strcmp(c, "commit-null") == 0)
+		return report("kmc_batch_commit", kmc_batch_commit(NULL));
 	if (strcmp(c, "names") == 0) {
 		for (int t = -1; t <= 64; t++) {
 #define NAME(f, e) printf("%s %s\n", #f, f((e)t) ? f((e)t) : "NULL")
@@ -251,7 +255,7 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | uri DIR NAME | names | put-in-snapshot VAULT NAME | key-load VAULT "
+		"FILE | open-default | open VAULT | uri DIR NAME | commit-null | names | put-in-snapshot VAULT NAME | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
 		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
 		"HOSTKEY\n");

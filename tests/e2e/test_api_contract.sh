@@ -119,6 +119,11 @@ while read -r f code; do
 done < <(grep '^kmc_' "$T/uri-gone")
 check "... and both failed" test "$(grep -c -- ' -errno$' "$T/uri-gone")" -eq 2
 
+# kmc_batch_begin() leaves NULL on failure for a cleanup path; a caller that
+# commits it unchecked gets an error, not a crash.
+out=$("$AC" commit-null 2>/dev/null)
+check "kmc_batch_commit(NULL): kmc.3 lists what it returns ($out)" case_ok commit "$out"
+
 # kmc_audit_read() of a folder that is no vault, with a bad time or item.
 audit_case() { # audit_case WHAT DIR SINCE ITEM
 	local out
