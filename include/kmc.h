@@ -631,7 +631,8 @@ KMC_API int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 /*
  * kmc_string_decrypt - open a ciphertext string into guarded memory.
  * Surrounding white space is ignored.
- * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_VERSION,
+ * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_TOO_LARGE
+ * (longer than 8 KiB, more than any string holds), KMC_E_VERSION,
  * KMC_E_NOT_FOUND (a master key this vault does not have), KMC_E_AUTH
  * (altered, or made by another vault), KMC_E_NOMEM.
  */

@@ -12,6 +12,8 @@
  *					kmc_ref_format(), each after a failure
  *					that left a detail: prints the code and
  *					"detail: ..." of each
+ *	api_contract decrypt-long VAULT	kmc_string_decrypt() of a string far
+ *					longer than any the vault makes
  *	api_contract commit-null	kmc_batch_commit(NULL), as a caller
  *					whose kmc_batch_begin() failed may
  *	api_contract names		"FUNCTION NAME" for every name each
@@ -123,6 +125,20 @@ int main(int argc, char **argv)
 			printf("detail: %s\n", kmc_error_detail());
 		}
 		return 0;
+	}
+	if (strcmp(c, "decrypt-long") == 0 && argc > 2) {
+		static char str[64 * 1024];
+
+		memset(str, 'A', sizeof(str) - 1);
+		memcpy(str, "kmc:v1:1:", 9);
+		r = kmc_vault_open(argv[2], 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		r = kmc_string_decrypt(v, str, &s);
+		if (r == 0)
+			kmc_secret_free(s);
+		kmc_vault_close(v);
+		return report("kmc_string_decrypt", r);
 	}
 	if (strcmp(c, "commit-null") == 0)
 		return report("kmc_batch_commit", kmc_batch_commit(NULL));
@@ -255,7 +271,7 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | uri DIR NAME | commit-null | names | put-in-snapshot VAULT NAME | key-load VAULT "
+		"FILE | open-default | open VAULT | uri DIR NAME | decrypt-long VAULT | commit-null | names | put-in-snapshot VAULT NAME | key-load VAULT "
 		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
 		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
 		"HOSTKEY\n");

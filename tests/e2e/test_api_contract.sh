@@ -119,6 +119,11 @@ while read -r f code; do
 done < <(grep '^kmc_' "$T/uri-gone")
 check "... and both failed" test "$(grep -c -- ' -errno$' "$T/uri-gone")" -eq 2
 
+# A ciphertext string far longer than any the vault makes.
+out=$("$AC" decrypt-long "$V" 2>/dev/null)
+check "kmc_string_decrypt() of an over-long string: kmc.3 lists what it returns ($out)" \
+	case_ok decrypt "$out"
+
 # kmc_batch_begin() leaves NULL on failure for a cleanup path; a caller that
 # commits it unchecked gets an error, not a crash.
 out=$("$AC" commit-null 2>/dev/null)
