@@ -22,7 +22,8 @@ para() {
 		on' "$MAN3")
 	printf '%s\n' "$p"
 	ref=$(printf '%s\n' "$p" | grep -A1 '^Returns as$' | sed -nE 's/^\.BR ([a-z_0-9]+) .*/\1/p')
-	[ -n "$ref" ] && [ "$ref" != "$1" ] && para "$ref"
+	# At most three deep: two paragraphs that name each other end there.
+	[ -n "$ref" ] && [ "$ref" != "$1" ] && [ "${2:-0}" -lt 3 ] && para "$ref" $((${2:-0} + 1))
 	return 0
 }
 # errors_entry CODE: kmc.3's ERRORS entry of CODE.

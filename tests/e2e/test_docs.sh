@@ -118,7 +118,8 @@ man3_para() {
 	local ref
 	ref=$(grep -A1 -E '^(Returns )?[Aa]s$' "$T/para.$1" |
 		sed -nE 's/^\.BR (kmc_[a-z_0-9]+) .*/\1/p' | head -1)
-	[ -n "$ref" ] && [ "$ref" != "$1" ] && man3_para "$ref"
+	# At most three deep: two paragraphs that name each other end there.
+	[ -n "$ref" ] && [ "$ref" != "$1" ] && [ "${2:-0}" -lt 3 ] && man3_para "$ref" $((${2:-0} + 1))
 	return 0
 }
 # "FUNCTION CODE" for each KMC_E_ code in the comment above an int
