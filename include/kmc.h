@@ -587,7 +587,9 @@ KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 /*
  * kmc_item_list - call cb for each item in name order, without decrypting
  * any. A non-zero return from cb stops the walk and is returned.
- * Returns 0, cb's value, KMC_E_CORRUPT or KMC_E_STORE.
+ * Returns 0, cb's value, KMC_E_CORRUPT, KMC_E_ROLLBACK (the item store's
+ * digest was removed, or disagrees with what the vault bound: the detail
+ * says which), KMC_E_STORE or KMC_E_NOMEM.
  */
 KMC_API int kmc_item_list(kmc_vault *v,
 	int (*cb)(const kmc_item_info *info, void *arg), void *arg)

@@ -14,6 +14,10 @@
  *					"detail: ..." of each
  *	api_contract decrypt-long VAULT	kmc_string_decrypt() of a string far
  *					longer than any the vault makes
+ *	api_contract list-twice VAULT	kmc_item_list() of a handle, then again
+ *					after a line on standard input
+ *	api_contract drop-digest VAULT	remove the item store's digest root
+ *					from its meta, behind kmc's back
  *	api_contract commit-null	kmc_batch_commit(NULL), as a caller
  *					whose kmc_batch_begin() failed may
  *	api_contract names		"FUNCTION NAME" for every name each
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lmdb.h>
 #include <kmc.h>
 #include <kmc/tls.h>
 #include <kmc/admin.h>
@@ -65,6 +70,13 @@ static const char *const names[] = {
 	"KMC_E_P11", "KMC_E_PENDING", "KMC_E_IN_USE", "KMC_E_ROLLBACK",
 	"KMC_E_AUDIT",
 };
+
+static int count_item(const kmc_item_info *info, void *arg)
+{
+	(void)info;
+	(void)arg;
+	return 0;
+}
 
 static int report(const char *fn, int r)
 {
@@ -139,6 +151,41 @@ int main(int argc, char **argv)
 			kmc_secret_free(s);
 		kmc_vault_close(v);
 		return report("kmc_string_decrypt", r);
+	}
+	if (strcmp(c, "list-twice") == 0 && argc > 2) {
+		char line[16];
+
+		r = kmc_vault_open(argv[2], 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		report("kmc_item_list", kmc_item_list(v, count_item, NULL));
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return 1;
+		report("kmc_item_list", kmc_item_list(v, count_item, NULL));
+		kmc_vault_close(v);
+		return 0;
+	}
+	if (strcmp(c, "drop-digest") == 0 && argc > 2) {
+		char path[4096];
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		MDB_val k = { 4, (void *)"tree" };
+
+		snprintf(path, sizeof(path), "%s/items.mdb", argv[2]);
+		if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+		    mdb_env_set_mapsize(env, (size_t)1 << 30) ||
+		    mdb_env_open(env, path, MDB_NOSUBDIR, 0600) ||
+		    mdb_txn_begin(env, NULL, 0, &txn) ||
+		    mdb_dbi_open(txn, "meta", 0, &dbi) ||
+		    mdb_del(txn, dbi, &k, NULL) || mdb_txn_commit(txn)) {
+			fprintf(stderr, "drop-digest: %s failed\n", path);
+			return 1;
+		}
+		mdb_env_close(env);
+		printf("dropped\n");
+		return 0;
 	}
 	if (strcmp(c, "commit-null") == 0)
 		return report("kmc_batch_commit", kmc_batch_commit(NULL));
@@ -271,9 +318,11 @@ int main(int argc, char **argv)
 		return report("kmc_protector_add", r);
 	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
-		"FILE | open-default | open VAULT | uri DIR NAME | decrypt-long VAULT | commit-null | names | put-in-snapshot VAULT NAME | key-load VAULT "
-		"NAME | ctx-use VAULT NAME | put VAULT NAME | audit-read DIR "
-		"SINCE ITEM [nocb] | status-old VAULT | audit-state VAULT | add-size0 VAULT "
-		"HOSTKEY\n");
+		"FILE | open-default | open VAULT | uri DIR NAME | "
+		"decrypt-long VAULT | list-twice VAULT | drop-digest VAULT | "
+		"commit-null | names | put-in-snapshot VAULT NAME | "
+		"key-load VAULT NAME | ctx-use VAULT NAME | put VAULT NAME | "
+		"audit-read DIR SINCE ITEM [nocb] | status-old VAULT | "
+		"audit-state VAULT | add-size0 VAULT HOSTKEY\n");
 	return 2;
 }

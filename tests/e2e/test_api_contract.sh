@@ -125,6 +125,22 @@ out=$("$AC" decrypt-long "$V" 2>/dev/null)
 check "kmc_string_decrypt() of an over-long string: kmc.3 lists what it returns ($out)" \
 	case_ok decrypt "$out"
 
+# kmc_item_list() of a handle whose item store lost its digest root behind
+# kmc's back (another process, after the open) refuses the walk.
+cp -a "$V" "$T/nodigest"
+mkfifo "$T/go"
+"$AC" list-twice "$T/nodigest" <"$T/go" >"$T/list-twice" 2>/dev/null &
+lpid=$!
+exec 3>"$T/go"
+for _ in $(seq 400); do [ -s "$T/list-twice" ] && break; sleep 0.05; done
+check "kmc_item_list() of the intact store returns 0" grep -qx 'kmc_item_list 0' "$T/list-twice"
+t_out "the digest root is removed from items.mdb's meta" dropped "$AC" drop-digest "$T/nodigest"
+echo go >&3
+exec 3>&-
+wait "$lpid"
+out=$(sed -n 2p "$T/list-twice")
+check "kmc_item_list() after it: kmc.3 lists what it returns ($out)" case_ok list "$out"
+
 # kmc_batch_begin() leaves NULL on failure for a cleanup path; a caller that
 # commits it unchecked gets an error, not a crash.
 out=$("$AC" commit-null 2>/dev/null)
