@@ -3,7 +3,8 @@
 #   - every command `kmc --help` lists (one or two words) is in man/kmc.1
 #     and in docs/cli.md, and its `kmc COMMAND --help` works;
 #   - every option `kmc --help` and each `kmc COMMAND --help` print is in
-#     man/kmc.1, and every function of the public headers in man/kmc.3;
+#     man/kmc.1, and every function of the public headers in man/kmc.3,
+#     with every return code its header comment gives;
 #   - both man pages render without a warning;
 #   - every exit code of docs/cli.md's table is produced, exactly, by a
 #     command that should produce it, and kmc.1 lists it too.
