@@ -16,7 +16,8 @@
  * Every call that can fail returns int: 0 on success, a negative
  * kmc_error for the library's own faults, or -errno for a system fault.
  * kmc_strerror() explains both. Output parameters (ret_*) are written only
- * on success. The library never prints.
+ * on success, but where a function says otherwise (kmc_batch_begin(), the
+ * audit calls' state). The library never prints.
  *
  * Handles are not shared between threads without the caller's own lock;
  * several handles on one vault in one process are fine (they share the
@@ -207,7 +208,8 @@ KMC_API void kmc_secret_free(kmc_secret *s);
  * password file written by echo has one.
  *
  * Returns 0; KMC_E_TOO_LARGE if more than max bytes follow; KMC_E_EMPTY if
- * nothing is left after the newline is removed; -errno on read errors.
+ * nothing is left after the newline is removed; KMC_E_INVALID if max is 0;
+ * KMC_E_NOMEM when guarded memory runs out; -errno on read errors.
  */
 KMC_API int kmc_secret_read_fd(int fd, size_t max, kmc_secret **ret_secret)
 	KMC_MUST_CHECK KMC_NONNULL(3);
@@ -274,7 +276,8 @@ typedef int (*kmc_passphrase_cb)(char *buf, size_t size, void *arg);
  * KMC_OPTIONS_INIT so that fields added later read as unset. As for
  * every struct with a size: a field set past what the library knows
  * (a caller built against a newer kmc.h) is refused with
- * KMC_E_INVALID, never ignored.
+ * KMC_E_INVALID, never ignored; so is a size left 0, which would have
+ * every field read as unset.
  */
 typedef struct kmc_options {
 	size_t size;		/* sizeof(kmc_options) as the caller knew it */
@@ -317,10 +320,14 @@ typedef struct kmc_options {
  * valid one wins. With KMC_OPEN_WRITE a missing, stale or damaged twin is
  * rewritten from it, and the handle may change the vault.
  *
- * Returns 0; KMC_E_NOT_VAULT, KMC_E_PERM, KMC_E_NO_KEYSTORE (both
- * keystores missing or damaged), KMC_E_VERSION, KMC_E_UNLOCK,
- * KMC_E_NEED_PASSPHRASE, KMC_E_HOST_KEY, KMC_E_WRONG_VAULT, KMC_E_STORE,
- * KMC_E_BUSY, KMC_E_NOMEM, -errno.
+ * Returns 0; KMC_E_ROLLBACK (the item store, keystores or folder are
+ * older than the vault last was), KMC_E_NOT_VAULT, KMC_E_PERM,
+ * KMC_E_NO_KEYSTORE (both keystores missing or damaged), KMC_E_VERSION,
+ * KMC_E_UNLOCK, KMC_E_NEED_PASSPHRASE, KMC_E_HOST_KEY, KMC_E_WRONG_VAULT,
+ * KMC_E_STORE, KMC_E_BUSY, KMC_E_PENDING (a restore is under way, or one
+ * was cut off halfway: a writable open, kmc repair, finishes it),
+ * KMC_E_NOMEM, -errno; with dir NULL also kmc_default_vault_dir()'s
+ * KMC_E_TOO_LARGE and KMC_E_INVALID.
  */
 KMC_API int kmc_vault_open(const char *dir, unsigned flags,
 	kmc_vault **ret_vault) KMC_MUST_CHECK KMC_NONNULL(3);
@@ -453,7 +460,9 @@ KMC_API int kmc_item_get(kmc_vault *v, const char *name, kmc_item_type type,
  *
  * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_INVALID (unknown type),
  * KMC_E_EMPTY, KMC_E_TOO_LARGE, KMC_E_TYPE (the name holds another type),
- * KMC_E_STORE, KMC_E_NOMEM.
+ * KMC_E_BUSY (a snapshot is held on v or a batch is open on it),
+ * KMC_E_AUDIT (the change's audit record cannot be written), KMC_E_STORE,
+ * KMC_E_NOMEM.
  */
 KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
 	const void *data, size_t len) KMC_MUST_CHECK KMC_NONNULL(1, 2, 4);
@@ -463,7 +472,8 @@ KMC_API int kmc_item_put(kmc_vault *v, const char *name, kmc_item_type type,
  * name is an imported bundle (see kmc/admin.h) or a trust store
  * (trust:STORE), the NAME/... items it owns go too, and a bundle's keys
  * on a PKCS#11 token are destroyed after the commit (kmc_token_note()).
- * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_STORE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_NOT_FOUND, KMC_E_BUSY and
+ * KMC_E_AUDIT (as kmc_item_put()), KMC_E_STORE.
  */
 KMC_API int kmc_item_remove(kmc_vault *v, const char *name)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
@@ -544,7 +554,9 @@ KMC_API int kmc_batch_read_passwords_file(kmc_batch *b, const char *path,
 /*
  * kmc_batch_commit - write every put of b at once, and free b. After a
  * failed put, abort instead and return that put's error.
- * Returns 0; the spoiling put's error, KMC_E_STORE, -errno.
+ * Returns 0; the spoiling put's error, KMC_E_STORE, KMC_E_AUDIT (as
+ * kmc_item_put()), KMC_E_INVALID (b NULL, as a failed kmc_batch_begin()
+ * leaves it: nothing is done), -errno.
  */
 KMC_API int kmc_batch_commit(kmc_batch *b) KMC_MUST_CHECK;
 
@@ -566,7 +578,8 @@ typedef struct kmc_item_info {
  * import with KMC_IMPORT_REPLACE keeps. *ret_n (may be NULL) counts them.
  * Keys on a PKCS#11 token that only those versions named are destroyed
  * after the commit (kmc_token_note()).
- * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_STORE.
+ * Returns 0; KMC_E_READONLY, KMC_E_NAME, KMC_E_BUSY and KMC_E_AUDIT (as
+ * kmc_item_put()), KMC_E_STORE.
  */
 KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2);
@@ -574,7 +587,9 @@ KMC_API int kmc_item_prune(kmc_vault *v, const char *name, size_t *ret_n)
 /*
  * kmc_item_list - call cb for each item in name order, without decrypting
  * any. A non-zero return from cb stops the walk and is returned.
- * Returns 0, cb's value, KMC_E_CORRUPT or KMC_E_STORE.
+ * Returns 0, cb's value, KMC_E_CORRUPT, KMC_E_ROLLBACK (the item store's
+ * digest was removed, or disagrees with what the vault bound: the detail
+ * says which), KMC_E_STORE or KMC_E_NOMEM.
  */
 KMC_API int kmc_item_list(kmc_vault *v,
 	int (*cb)(const kmc_item_info *info, void *arg), void *arg)
@@ -592,7 +607,8 @@ KMC_API int kmc_item_get_version(kmc_vault *v, const char *name,
 	uint32_t version, kmc_item_type type, kmc_secret **ret_secret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 5);
 
-/* kmc_item_type_name - "password", "secret", ... or "unknown". */
+/* kmc_item_type_name - "password", "secret", ..., "token-key" or
+ * "unknown" (static strings: never freed). */
 KMC_API const char *kmc_item_type_name(kmc_item_type type);
 
 /* ---------------------------------------------------------------- */
@@ -617,7 +633,8 @@ KMC_API int kmc_string_encrypt(kmc_vault *v, const void *secret, size_t len,
 /*
  * kmc_string_decrypt - open a ciphertext string into guarded memory.
  * Surrounding white space is ignored.
- * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_VERSION,
+ * Returns 0; KMC_E_STRING (not of the documented form), KMC_E_TOO_LARGE
+ * (longer than 8 KiB, more than any string holds), KMC_E_VERSION,
  * KMC_E_NOT_FOUND (a master key this vault does not have), KMC_E_AUTH
  * (altered, or made by another vault), KMC_E_NOMEM.
  */

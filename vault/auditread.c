@@ -590,6 +590,10 @@ int kmc_audit_read(const char *dir, const char *since, const char *item,
 	int r;
 
 	kmc_detail_clear();
+	/* Written whatever the return (kmc.3): a failure before the walk
+	   leaves zeros, never the caller's stale bytes. */
+	if (ret_state)
+		memset(ret_state, 0, sizeof(*ret_state));
 	if (since && (fault = since_fault(since)))
 		return kmc_detail(KMC_E_INVALID, "--since %s: %s; give a UTC "
 			"time as 2026-12-01 or 2026-12-01T10:00:00Z, or a leading "
@@ -618,6 +622,7 @@ int kmc_audit_verify(kmc_vault *v, kmc_audit_state *ret_state)
 	int r;
 
 	kmc_detail_clear();
+	memset(ret_state, 0, sizeof(*ret_state));
 	KMC_ENSURE(v->audit, KMC_E_INVALID);
 	if (!audit_key(v))
 		return kmc_detail(KMC_E_AUDIT, "%s: this handle holds no audit "

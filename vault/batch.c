@@ -192,7 +192,7 @@ static void batch_end(kmc_batch *b)
 	free(b);
 }
 
-int kmc_batch_commit(kmc_batch *b)
+static int batch_commit(kmc_batch *b)
 {
 	AUDIT_OP(b->v, "kmc_batch_commit");
 	int r;
@@ -206,6 +206,16 @@ int kmc_batch_commit(kmc_batch *b)
 	}
 	batch_end(b);
 	return r;
+}
+
+/* NULL is what a failed kmc_batch_begin() leaves: a caller that commits
+   it unchecked is told, not crashed. */
+int kmc_batch_commit(kmc_batch *b)
+{
+	if (!b)
+		return kmc_detail(KMC_E_INVALID, "no batch to commit: "
+			"kmc_batch_begin() failed, and left it NULL");
+	return batch_commit(b);
 }
 
 void kmc_batch_abort(kmc_batch *b)

@@ -31,6 +31,12 @@ int vault_options_copy(const kmc_options *in, kmc_options *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (in) {
+		/* A size left 0 would have every field read as unset: a
+		   host key, token URI or cost the caller set, ignored. */
+		if (in->size < sizeof(in->size))
+			return kmc_detail(KMC_E_INVALID, "kmc_options.size is "
+				"%zu: set it to sizeof(kmc_options) "
+				"(KMC_OPTIONS_INIT)", in->size);
 		KMC_GUARD(vault_params_known(in, in->size, sizeof(*out),
 			"kmc_options"));
 		memcpy(out, in, in->size < sizeof(*out) ? in->size :

@@ -282,16 +282,29 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	return 0;
 }
 
+/* Whether the caller's struct of s->size bytes holds field f. */
+#define STATUS_HAS(s, f) ((s)->size >= offsetof(kmc_status, f) + \
+	sizeof((s)->f))
+
+/* Only the fields the caller's struct holds: an older caller's is
+   shorter, and what lies past it is not a list of ours (status_out()
+   released the lists that did not fit). */
 void kmc_status_free(kmc_status *s)
 {
 	if (!s)
 		return;
-	free(s->protectors);
-	free(s->master_keys);
-	s->protectors = NULL;
-	s->master_keys = NULL;
-	s->n_protectors = 0;
-	s->n_master_keys = 0;
+	if (STATUS_HAS(s, protectors)) {
+		free(s->protectors);
+		s->protectors = NULL;
+	}
+	if (STATUS_HAS(s, master_keys)) {
+		free(s->master_keys);
+		s->master_keys = NULL;
+	}
+	if (STATUS_HAS(s, n_protectors))
+		s->n_protectors = 0;
+	if (STATUS_HAS(s, n_master_keys))
+		s->n_master_keys = 0;
 }
 
 const char *kmc_bind_state_name(kmc_bind_state state)

@@ -33,23 +33,43 @@ static int encode(const char *s, size_t n, char *out, size_t *off,
 	return 1;
 }
 
+/* The vault folder made absolute; a failure says which and why. */
+static int uri_dir(const char *dir, char *abs, size_t size)
+{
+	int r = kmc_path_absolute(dir, abs, size);
+
+	if (r == KMC_E_TOO_LARGE)
+		return kmc_detail(r, "vault folder %s: too long for a path", dir);
+	if (r < 0)
+		return kmc_detail(r, "vault folder %s: the current folder: %s",
+			dir, kmc_strerror(r));
+	return 0;
+}
+
 int kmc_uri_format(const char *dir, const char *name, char **ret)
 {
 	char abs[PATH_MAX], out[KMC_URI_MAX], *p;
 	size_t off = 0;
 
-	KMC_GUARD(kmc_name_check(name));
-	KMC_GUARD(kmc_path_absolute(dir, abs, sizeof(abs)));
+	kmc_detail_clear();
+	if (kmc_name_check(name) < 0)
+		return kmc_detail(KMC_E_NAME, "item name \"%.*s\": not 1 to %d "
+			"of [A-Za-z0-9._@:/+-] starting with neither '.' nor '/'",
+			KMC_NAME_MAX, name, KMC_NAME_MAX);
+	KMC_GUARD(uri_dir(dir, abs, sizeof(abs)));
 	if (!encode("kmc://", 6, out, &off, sizeof(out)) ||
 	    !encode(abs, strlen(abs), out, &off, sizeof(out)))
-		return KMC_E_TOO_LARGE;
+		return kmc_detail(KMC_E_TOO_LARGE, "the URI of %s is longer "
+			"than %d bytes", abs, KMC_URI_MAX);
 	/* '?' and '=' are structure, so they are written, not encoded. */
 	if (off + 6 >= sizeof(out))
-		return KMC_E_TOO_LARGE;
+		return kmc_detail(KMC_E_TOO_LARGE, "the URI of %s is longer "
+			"than %d bytes", abs, KMC_URI_MAX);
 	memcpy(out + off, "?item=", 6);
 	off += 6;
 	if (!encode(name, strlen(name), out, &off, sizeof(out)))
-		return KMC_E_TOO_LARGE;
+		return kmc_detail(KMC_E_TOO_LARGE, "the URI of %s is longer "
+			"than %d bytes", abs, KMC_URI_MAX);
 	out[off] = '\0';
 	p = strdup(out);	/* *ret is written only on success */
 	if (!p)
@@ -67,7 +87,7 @@ int kmc_ref_format(const char *dir, const char *name, char **ret)
 	int w;
 
 	KMC_GUARD(kmc_uri_format(dir, name, &uri));
-	KMC_GUARD(kmc_path_absolute(dir, abs, sizeof(abs)));
+	KMC_GUARD(uri_dir(dir, abs, sizeof(abs)));
 	n = strlen(uri);
 	sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)uri, n,
 		sodium_base64_VARIANT_ORIGINAL);

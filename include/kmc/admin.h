@@ -34,8 +34,9 @@ typedef enum kmc_key_type {
 	KMC_KEY_RSA4096 = 5,
 } kmc_key_type;
 
-/* kmc_key_type_name - "p256", "rsa2048", ... as the kmc command spells
- * them, or NULL for a value outside the enum. */
+/* kmc_key_type_name - "p256", "p384", "ed25519", "rsa2048", "rsa3072",
+ * "rsa4096", as the kmc command spells them, or NULL for a value outside
+ * the enum. */
 KMC_API const char *kmc_key_type_name(kmc_key_type type);
 
 /*
@@ -235,7 +236,7 @@ typedef enum kmc_bind_state {
 } kmc_bind_state;
 
 /* "not bound yet", "ok", "change pending", "damaged", "disagrees",
-   "newer format". */
+   "newer format", or "unknown" for a value outside the enum. */
 KMC_API const char *kmc_bind_state_name(kmc_bind_state state);
 
 typedef struct kmc_status {
@@ -320,14 +321,17 @@ KMC_API int kmc_vault_verify(kmc_vault *v,
 /*
  * kmc_status_free - release the lists of a status and set them to NULL
  * and their counts to 0; the struct itself is the caller's. Safe on a
- * KMC_STATUS_INIT struct, and twice.
+ * KMC_STATUS_INIT struct, and twice. Only the fields its size covers are
+ * read or written, as by kmc_vault_status().
  */
 KMC_API void kmc_status_free(kmc_status *status);
 
-/* kmc_protector_type_name - "host", "passphrase" or "unknown". */
+/* kmc_protector_type_name - "host", "passphrase", "pkcs11", "tpm",
+ * "recovery" or "unknown". */
 KMC_API const char *kmc_protector_type_name(kmc_protector_type type);
 
-/* kmc_keystore_state_name - "ok", "missing", "stale", ... */
+/* kmc_keystore_state_name - "ok", "missing", "stale", "damaged",
+ * "unsafe", "foreign", "unverified" or "unknown". */
 KMC_API const char *kmc_keystore_state_name(kmc_keystore_state state);
 
 /*
@@ -1383,7 +1387,8 @@ KMC_API const char *kmc_expiry_state_name(kmc_expiry_state state);
 /*
  * kmc_uri_format - the URI of bundle name in the vault dir (made
  * absolute); *ret is malloc'd. kmc_ref_format - the key-reference file's
- * text for the same. Return 0, KMC_E_NAME, KMC_E_TOO_LARGE, KMC_E_NOMEM.
+ * text for the same. Return 0, KMC_E_NAME, KMC_E_TOO_LARGE, KMC_E_NOMEM,
+ * -errno (a relative dir when the current folder cannot be read).
  */
 KMC_API int kmc_uri_format(const char *dir, const char *name, char **ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
@@ -1531,13 +1536,17 @@ typedef struct kmc_audit_state {
  * prefix of it such as "2026-12-01"; NULL: all) and that names item, or
  * is the outcome of a change that does (NULL: all). Needs no secret and checks no MAC (kmc_audit_verify()
  * does); a line that is not a record stops the walk. cb's non-zero
- * return stops it too and is returned. *ret_state (may be NULL) gets
- * the counts and head of what was read.
+ * return stops it too and is returned; cb may be NULL, to have the walk
+ * only count. *ret_state (may be NULL) gets the counts and head of what
+ * was read, unlike other output parameters whatever the return: on a
+ * failure what the walk counted before it stopped (all zero when it did
+ * not start).
  * Returns 0; KMC_E_AUDIT (a file unsafe, or a line that is not a
  * record: the detail names the file, line and seq), KMC_E_INVALID
  * (since not such a time, cut inside a field, or with a field out of
  * range: "2026-1", "2026-13-01"), KMC_E_NAME (item not an item name),
- * -errno.
+ * KMC_E_NOT_VAULT (dir does not exist), KMC_E_PERM (an unsafe vault
+ * folder), KMC_E_NOMEM, -errno.
  */
 KMC_API int kmc_audit_read(const char *dir, const char *since,
 	const char *item, int (*cb)(const kmc_audit_record *rec, void *arg),
@@ -1548,7 +1557,8 @@ KMC_API int kmc_audit_read(const char *dir, const char *since,
  * check each record's MAC, that the sequence numbers follow on, that
  * each record names the hash of the one before, that the oldest kept
  * segment starts where a recorded removal left off, and that the head
- * is the one the vault bound. *ret_state gets what was walked.
+ * is the one the vault bound. *ret_state gets what was walked, on a
+ * failure too (the records up to the first fault), as kmc_audit_read().
  * Returns 0; KMC_E_AUDIT with a detail naming the file, line and seq of
  * the first fault (a torn last record included), KMC_E_NOMEM, -errno.
  */

@@ -31,8 +31,10 @@ extern "C" {
  * hand out a token key this way. A process that never loads a token key
  * never loads kmc.so.
  *
- * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_NOMEM; for
- * a token key also KMC_E_P11_MODULE, KMC_E_P11_TOKEN (the token is not
+ * Returns 0; KMC_E_NAME (name/key is no item name), KMC_E_NOT_FOUND,
+ * KMC_E_TYPE (name/key is an item of another type), KMC_E_AUTH,
+ * KMC_E_ROLLBACK (as kmc_item_get()), KMC_E_CORRUPT, KMC_E_STORE,
+ * KMC_E_NOMEM; for a token key also KMC_E_P11_MODULE, KMC_E_P11_TOKEN (the token is not
  * there), KMC_E_P11_PIN, KMC_E_P11_PIN_LOCKED, KMC_E_P11_KEY (the key was
  * deleted or replaced on the token), KMC_E_P11, -ENOENT (no kmc.so where it was
  * looked for: the detail names the path and how to set it),
@@ -44,7 +46,6 @@ KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 
 /*
  * kmc_key_load_ex - kmc_key_load() in the library context libctx with the
- * property query propq (NULL, NULL: as kmc_key_load()): a vault key is
  * property query propq (NULL, NULL: as kmc_key_load()): a vault key is
  * decoded there, and for a token key the kmc provider is loaded there.
  *
@@ -91,7 +92,9 @@ KMC_API int kmc_key_load_ex(kmc_vault *v, const char *name,
  * (kmc_vault_generation() grew), build a new SSL_CTX for new connections
  * rather than calling this again on one in use.
  *
- * Returns 0; KMC_E_NOT_FOUND, KMC_E_AUTH, KMC_E_CORRUPT, KMC_E_INVALID
+ * Returns 0; KMC_E_NAME (a part of name is no item name),
+ * KMC_E_NOT_FOUND, KMC_E_TYPE (a part is an item of another type),
+ * KMC_E_AUTH, KMC_E_ROLLBACK, KMC_E_CORRUPT, KMC_E_STORE, KMC_E_INVALID
  * (OpenSSL refused the material), KMC_E_NOMEM, and for a token key the
  * errors of kmc_key_load() (KMC_E_BUSY: its key was replaced during each
  * of 8 loads: try again).

@@ -3,7 +3,8 @@
 #   - every command `kmc --help` lists (one or two words) is in man/kmc.1
 #     and in docs/cli.md, and its `kmc COMMAND --help` works;
 #   - every option `kmc --help` and each `kmc COMMAND --help` print is in
-#     man/kmc.1, and every function of the public headers in man/kmc.3;
+#     man/kmc.1, and every function of the public headers in man/kmc.3,
+#     with every return code its header comment gives;
 #   - both man pages render without a warning;
 #   - every exit code of docs/cli.md's table is produced, exactly, by a
 #     command that should produce it, and kmc.1 lists it too.
@@ -101,6 +102,59 @@ check "the public headers export at least 40 functions" test "$(wc -l <"$T/funct
 while read -r f; do
 	check "kmc.3 documents $f()" grep -Eq "^\.BI? \"?[^\"]*[ *]$f\(" "$MAN3"
 done <"$T/functions"
+
+# Every code a header comment says an int function returns is in kmc.3's
+# paragraph of it, or its ERRORS entry names the function: a server author
+# who reads only the man page writes a case for each. The paragraph includes the one it defers to ("As X()",
+# "Returns as X()") and the next when that one says what "Both return".
+man3_para() {
+	awk -v f="$1(" '
+		/^\.(SS|SH)/ { if (on) exit }
+		/^\.TP/ { if (on == 1) { on = 2; next } if (on == 2) exit }
+		on == 0 && /^\.BI? / && index($0, f) { on = 1 }
+		on == 1 { print }
+		on == 2 { held = held $0 "\n"; if (/^Both return/) both = 1 }
+		END { if (both) printf "%s", held }' "$MAN3" >"$T/para.$1"
+	cat "$T/para.$1"
+	local ref
+	ref=$(grep -A1 -E '^(Returns )?[Aa]s$' "$T/para.$1" |
+		sed -nE 's/^\.BR (kmc_[a-z_0-9]+) .*/\1/p' | head -1)
+	# At most three deep: two paragraphs that name each other end there.
+	[ -n "$ref" ] && [ "$ref" != "$1" ] && [ "${2:-0}" -lt 3 ] && man3_para "$ref" $((${2:-0} + 1))
+	return 0
+}
+# "FUNCTION CODE" for each KMC_E_ code in the comment above an int
+# function (a comment above several declarations serves each).
+awk '
+	/\/\*/ { if (!incom) buf = ""; incom = 1 }
+	incom { buf = buf " " $0 }
+	/\*\// { incom = 0; next }
+	/^KMC_API int / {
+		fn = $0; sub(/\(.*/, "", fn); sub(/.*[ *]/, "", fn)
+		s = buf
+		while (match(s, /KMC_E_[A-Z0-9_]+/)) {
+			print fn, substr(s, RSTART, RLENGTH)
+			s = substr(s, RSTART + RLENGTH)
+		}
+		next
+	}
+	/^KMC_API / { next }
+	!incom && /^[^ \t]/ { buf = "" }
+' "$KMC_TOP"/include/kmc.h "$KMC_TOP"/include/kmc/*.h | sort -u >"$T/header-codes"
+check "the header comments list at least 300 return codes" test "$(wc -l <"$T/header-codes")" -ge 300
+: >"$T/codes-missing"
+# Or kmc.3's ERRORS entry of the code names the function (KMC_E_AUDIT's
+# names every call that changes the vault).
+errors_entry() {
+	awk -v c="$1" '/^\.SH/ { sec = $2 } sec == "ERRORS" && /^\.TP/ { on = 0 }
+		sec == "ERRORS" && $0 == ".B " c { on = 1 } on' "$MAN3"
+}
+while read -r f code; do
+	man3_para "$f" | grep -qw -- "$code" || errors_entry "$code" | grep -qw -- "$f" ||
+		echo "$f $code" >>"$T/codes-missing"
+done <"$T/header-codes"
+check "kmc.3 lists every code the headers say a function returns" test ! -s "$T/codes-missing"
+[ -s "$T/codes-missing" ] && sed 's/^/#   not in kmc.3: /' "$T/codes-missing" >&2
 
 # ---- environment -----------------------------------------------------------------
 
