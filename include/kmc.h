@@ -382,7 +382,8 @@ KMC_API int kmc_vault_snapshot(kmc_vault *v) KMC_MUST_CHECK KMC_NONNULL(1);
  * reads the snapshot, it ends it when that list returns. */
 KMC_API void kmc_vault_snapshot_end(kmc_vault *v) KMC_NONNULL(1);
 
-/* kmc_vault_dir - the directory the handle was opened on. */
+/* kmc_vault_dir - the directory the handle was opened on: the handle's
+ * own string, valid until kmc_vault_close(). */
 KMC_API const char *kmc_vault_dir(const kmc_vault *v) KMC_NONNULL(1);
 
 /*

@@ -39,7 +39,9 @@ extern "C" {
  * deleted or replaced on the token), KMC_E_P11, -ENOENT (no kmc.so where it was
  * looked for: the detail names the path and how to set it),
  * KMC_E_INVALID (kmc.so does not load, or gave no key),
- * KMC_E_NEED_PASSPHRASE (the vault opens only by passphrase).
+ * KMC_E_NEED_PASSPHRASE (the vault opens only by passphrase),
+ * KMC_E_BUSY (the token key was replaced in the vault while each of 8
+ * loads ran, or once inside a snapshot the caller holds).
  */
 KMC_API int kmc_key_load(kmc_vault *v, const char *name, EVP_PKEY **ret)
 	KMC_MUST_CHECK KMC_NONNULL(1, 2, 3);
