@@ -13,6 +13,21 @@
 #include "x509.h"
 #include "audit.h"
 
+/* The CA's record, with its revocations, in one transaction. */
+static int rec_commit(kmc_vault *v, const ca_parts *c)
+{
+	store_txn t;
+	int r;
+
+	KMC_GUARD(store_txn_begin(&v->st, &t));
+	r = ca_rec_put(v, &t, c->item, &c->rec);
+	if (r < 0) {
+		store_txn_abort(&t);
+		return r;
+	}
+	return store_txn_commit(&t);
+}
+
 /* The CRL reason code of the name reason (NULL: unspecified). */
 static int reason_code(const char *reason, int *ret)
 {
@@ -58,9 +73,8 @@ int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
 	uint8_t serial[CA_SERIAL_MAX];
 	size_t slen = 0, n = 0, already = 0;
 	ssize_t by_serial = -1, last = -1;
-	int code = 0, r;
+	int code = 0;
 	int64_t now = (int64_t)time(NULL);
-	store_txn t;
 
 	KMC_GUARD(ca_writable(v));
 	KMC_GUARD(reason_code(reason, &code));
@@ -113,13 +127,7 @@ int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
 		return kmc_detail(KMC_E_NOT_FOUND, "CA %s issued no certificate "
 			"with serial %s nor to a bundle of that name (kmc ca list "
 			"%s shows what it issued)", ca, what, ca);
-	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = ca_rec_put(v, &t, c.item, &c.rec);
-	if (r < 0) {
-		store_txn_abort(&t);
-		return r;
-	}
-	KMC_GUARD(store_txn_commit(&t));
+	KMC_GUARD(rec_commit(v, &c));
 	if (ret_n)
 		*ret_n = n;
 	/* As ca list and cert info print it, whatever form what had (0x,
@@ -266,7 +274,6 @@ int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca, const char *path,
 	ca_entry e = { 0 };
 	ssize_t i;
 	int code = 0, r;
-	store_txn t;
 
 	KMC_GUARD(ca_writable(v));
 	KMC_GUARD(reason_code(reason, &code));
@@ -294,13 +301,7 @@ int kmc_ca_revoke_cert_ex(kmc_vault *v, const char *ca, const char *path,
 		c.rec.e[i].revoked_at = (int64_t)time(NULL);
 		c.rec.e[i].reason = (uint8_t)code;
 	}
-	KMC_GUARD(store_txn_begin(&v->st, &t));
-	r = ca_rec_put(v, &t, c.item, &c.rec);
-	if (r < 0) {
-		store_txn_abort(&t);
-		return r;
-	}
-	KMC_GUARD(store_txn_commit(&t));
+	KMC_GUARD(rec_commit(v, &c));
 	if (ret_serial)
 		memcpy(ret_serial, serial, strlen(serial) + 1);
 	return 0;

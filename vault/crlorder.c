@@ -132,3 +132,22 @@ int crl_not_older(const char *show, X509_CRL *crl, const char *show_cur,
 	ASN1_INTEGER_free(m);
 	return r;
 }
+
+int crl_not_older_than_held(const char *name, const char *crl_file,
+	X509_CRL *crl, const kmc_secret *held)
+{
+	char show[KMC_NAME_MAX + 40];
+	X509_CRL *cur = NULL;
+	int r;
+
+	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
+	r = crl_parse(show, kmc_secret_data(held), kmc_secret_len(held), &cur);
+	if (r == KMC_E_CORRUPT) {
+		kmc_detail_clear();
+		return 0;
+	}
+	KMC_GUARD(r);
+	r = crl_not_older(crl_file, crl, show, cur);
+	X509_CRL_free(cur);
+	return r;
+}

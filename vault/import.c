@@ -346,29 +346,21 @@ static int bundle_get(kmc_vault *v, const char *name, const char *part,
 
 /* The CRL bundle name holds, if any, must not be newer than crl: a
    server given an older CRL again would serve what it revoked since. */
-static int crl_not_older_than_held(kmc_vault *v, const char *name,
+static int crl_not_older_than_bundle(kmc_vault *v, const char *name,
 	const char *crl_file, X509_CRL *crl)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *held = NULL;
-	char show[KMC_NAME_MAX + 40];
-	X509_CRL *cur = NULL;
 	int r;
 
 	/* None, or a damaged one: nothing to compare with, and crl update
 	   is what replaces a damaged CRL. */
 	r = bundle_get(v, name, "crl", KMC_ITEM_CRL, &held);
-	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
-	if (r == 0)
-		r = crl_parse(show, kmc_secret_data(held),
-			kmc_secret_len(held), &cur);
 	if (r == KMC_E_NOT_FOUND || r == KMC_E_CORRUPT) {
 		kmc_detail_clear();
 		return 0;
 	}
 	KMC_GUARD(r);
-	r = crl_not_older(crl_file, crl, show, cur);
-	X509_CRL_free(cur);
-	return r;
+	return crl_not_older_than_held(name, crl_file, crl, held);
 }
 
 int kmc_import(kmc_vault *v, const kmc_import_params *p)
@@ -430,7 +422,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		/* A new version (--replace, --stage) with an older CRL of the
 		   same CA would take back what the live one revokes. */
 		if (c.crl)
-			KMC_GUARD(crl_not_older_than_held(v, c.name, p->crl_file,
+			KMC_GUARD(crl_not_older_than_bundle(v, c.name, p->crl_file,
 				c.crl));
 		if (c.token) {
 			uint8_t rnd[4];
@@ -545,7 +537,7 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		&c.crl)));
 	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
 	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));
-	KMC_GUARD(crl_not_older_than_held(v, name, crl_file, c.crl));
+	KMC_GUARD(crl_not_older_than_bundle(v, name, crl_file, c.crl));
 	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 		&c.copies[COPY_CRL].len));
 

@@ -366,29 +366,6 @@ static int writable(kmc_vault *v, const char *name)
 	return 0;
 }
 
-/* The new CRL must not be older than the one it replaces (crlorder.c,
-   which compares only CRLs of one CA key). */
-static int crl_not_older_than_live(const char *name, const char *crl_file,
-	X509_CRL *crl, kmc_secret *held)
-{
-	char show[KMC_NAME_MAX + 40];
-	X509_CRL *cur = NULL;
-	int r;
-
-	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
-	r = crl_parse(show, kmc_secret_data(held), kmc_secret_len(held), &cur);
-	/* One that does not read is nothing to compare with: this replaces
-	   it, as kmc crl update would. */
-	if (r == KMC_E_CORRUPT) {
-		kmc_detail_clear();
-		return 0;
-	}
-	KMC_GUARD(r);
-	r = crl_not_older(crl_file, crl, show, cur);
-	X509_CRL_free(cur);
-	return r;
-}
-
 int kmc_promote(kmc_vault *v, const char *name, int previous)
 {
 	AUDIT_OP(v, "kmc_promote");
@@ -433,7 +410,7 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 
 		KMC_GUARD(crl_parse(crl, kmc_secret_data(m.s[P_CRL]),
 			kmc_secret_len(m.s[P_CRL]), &staged));
-		r = crl_not_older_than_live(name, crl, staged, live.s[P_CRL]);
+		r = crl_not_older_than_held(name, crl, staged, live.s[P_CRL]);
 		X509_CRL_free(staged);
 		KMC_GUARD(r);
 	}
@@ -498,7 +475,7 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		KMC_GUARD(input_read(crl_file, INPUT_CRL, &raw, &len, NULL));
 		KMC_GUARD(input_error(crl_file_parse(crl_file, raw, len,
 			&crl)));
-		r = live.s[P_CRL] ? crl_not_older_than_live(name, crl_file, crl,
+		r = live.s[P_CRL] ? crl_not_older_than_held(name, crl_file, crl,
 			live.s[P_CRL]) : 0;
 		X509_CRL_free(crl);
 		KMC_GUARD(r);

@@ -47,6 +47,12 @@ KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
  */
 KMC_INTERNAL int crl_not_older(const char *show, X509_CRL *crl,
 	const char *show_cur, X509_CRL *cur) KMC_MUST_CHECK;
+/* crl_not_older() against held, the NAME/crl item bundle name holds:
+   one that does not read is nothing to compare with (what replaces it
+   mends it, as kmc crl update does). */
+KMC_INTERNAL int crl_not_older_than_held(const char *name,
+	const char *crl_file, X509_CRL *crl, const kmc_secret *held)
+	KMC_MUST_CHECK;
 /*
  * crl_file_parse - crl_parse() of a file the user names, which holds the
  * one CRL and no other PEM block: a second CRL, or one cut short, would
