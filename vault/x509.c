@@ -538,6 +538,19 @@ int crl_signed_by(X509_CRL *crl, X509 *ca)
 	return X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
 }
 
+int ossl_verify_failed_run(void)
+{
+	unsigned long first = ERR_peek_error();
+	int lib = ERR_GET_LIB(first);
+
+	if (ossl_nomem())
+		return 1;
+	if (first == 0)
+		return ossl_errors_lost();
+	return lib == ERR_LIB_EVP || lib == ERR_LIB_CRYPTO ||
+		ERR_GET_REASON(first) == ERR_R_INTERNAL_ERROR;
+}
+
 int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl)
 {
@@ -546,14 +559,26 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	char subject[256];
 	int cmp = 0;
 
+	ERR_clear_error();
 	for (int i = 0; i < sk_X509_num(ca); i++)
 		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
 				X509_CRL_get_issuer(crl)) == 0)
 			issuer = sk_X509_value(ca, i);
-	ERR_clear_error();
-	if (!issuer || !crl_signed_by(crl, issuer))
+	if (!issuer)
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
-			"signed by the CA in %s", f->crl, f->ca));
+			"signed by the CA in %s (no certificate there is its "
+			"issuer)", f->crl, f->ca));
+	ERR_clear_error();
+	if (!crl_signed_by(crl, issuer)) {
+		int r = ossl_verify_failed_run() ? kmc_detail(KMC_E_NOMEM,
+			"%s: checking its signature under the CA in %s failed "
+			"(%s): out of memory, or OpenSSL cannot verify", f->crl,
+			f->ca, ossl_reason()) : kmc_detail(KMC_E_VERIFY, "%s is "
+			"not signed by the CA in %s", f->crl, f->ca);
+
+		ERR_clear_error();
+		return r;
+	}
 	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), f->crl,
 		"thisUpdate", &cmp));
 	if (cmp >= 0)
@@ -609,6 +634,94 @@ static void chain_in_path_order(STACK_OF(X509) *chain, X509_STORE_CTX *ctx)
 	}
 }
 
+/* Whether x's extensions read well from a fresh copy of its bytes, when
+   x's own were marked invalid: 1 if they do (x's failed for want of
+   memory), 0 if not (the certificate is at fault), KMC_E_NOMEM when the
+   copy could not be made (its bytes were read once: not the file's). */
+static int extensions_read_again(X509 *x)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len, ok;
+	X509 *y = NULL;
+
+	len = i2d_X509(x, &der);
+	if (len > 0) {
+		p = der;
+		y = d2i_X509(NULL, &p, len);
+	}
+	OPENSSL_free(der);
+	if (!y)
+		return KMC_E_NOMEM;
+	ok = !(X509_get_extension_flags(y) & EXFLAG_INVALID);
+	X509_free(y);
+	return ok;
+}
+
+/* The extensions of certs read and cached, as X509_verify_cert() would
+   first read them. OpenSSL reads them once for good: an allocation
+   failing in one marks the certificate invalid, with no allocation
+   failure queued ("invalid certificate", the errors of the reading
+   dropped), and the chain was refused as one that does not chain
+   ("unable to get local issuer certificate"). A certificate marked
+   invalid is read again from its bytes: invalid again, it is at fault
+   and left to X509_verify_cert() to refuse. */
+static int extensions_read(const char *show, STACK_OF(X509) *certs)
+{
+	char subject[256];
+	int r;
+
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		ERR_clear_error();
+		if (!(X509_get_extension_flags(x) & EXFLAG_INVALID))
+			continue;
+		r = ossl_verify_failed_run() ? 1 : extensions_read_again(x);
+		ERR_clear_error();
+		if (r != 0) {
+			name_of(x, subject, sizeof(subject));
+			ERR_clear_error();
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the extensions of certificate %s", show,
+				subject);
+		}
+	}
+	ERR_clear_error();
+	return 0;
+}
+
+/* Verify leaf's path to xstore's certificates in ctx, made anew, for a
+   TLS server and failing that for a client: *verified 1 or 0. Returns 0
+   or KMC_E_NOMEM. */
+static int verify_path(X509_STORE_CTX *ctx, X509_STORE *xstore, X509 *leaf,
+	STACK_OF(X509) *untrusted, int *verified)
+{
+	/* A TLS client's bundle (curl, an MQTT client) is as welcome as a
+	   server's: a certificate fit for neither is refused. */
+	static const int purposes[] = { X509_PURPOSE_SSL_SERVER,
+		X509_PURPOSE_SSL_CLIENT };
+
+	*verified = 0;
+	for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++) {
+		if (i > 0 && X509_STORE_CTX_get_error(ctx) !=
+				X509_V_ERR_INVALID_PURPOSE)
+			break;
+		X509_STORE_CTX_cleanup(ctx);
+		ERR_clear_error();
+		if (!X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
+			return KMC_E_NOMEM;
+		/* ca.crt may be an intermediate CA: trust what was given. */
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
+			X509_V_FLAG_X509_STRICT);
+		X509_STORE_CTX_set_purpose(ctx, purposes[i]);
+		*verified = X509_verify_cert(ctx) == 1;
+		if (*verified)
+			break;
+	}
+	return 0;
+}
+
 int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, EVP_PKEY *key, X509_CRL *crl)
 {
@@ -621,6 +734,8 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 
 	KMC_GUARD(check_dates(f->ca, ca));
 	KMC_GUARD(check_dates(f->cert, chain));
+	KMC_GUARD(extensions_read(f->ca, ca));
+	KMC_GUARD(extensions_read(f->cert, chain));
 	ERR_clear_error();
 	if (X509_check_private_key(leaf, key) != 1) {
 		if (ossl_nomem())
@@ -641,30 +756,28 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	for (int i = 1; r == 0 && i < sk_X509_num(chain); i++)
 		if (!sk_X509_push(untrusted, sk_X509_value(chain, i)))
 			r = KMC_E_NOMEM;
-	if (r == 0 && !X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
-		r = KMC_E_NOMEM;
+	/* Once more when it fails with no allocation failure queued, as
+	   cert_signed_by() does: OpenSSL reports some allocation failures
+	   in a signature's check as a mismatch ("wrong public key type",
+	   with no error of its own). A chain that fails twice is at fault,
+	   unless the second failure tells otherwise. */
+	if (r == 0)
+		r = verify_path(ctx, xstore, leaf, untrusted, &verified);
+	if (r == 0 && !verified && !ossl_nomem())
+		r = verify_path(ctx, xstore, leaf, untrusted, &verified);
 	if (r == 0) {
-		/* ca.crt may be an intermediate CA: trust what was given. */
-		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
-			X509_V_FLAG_X509_STRICT);
-		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
-		/* A TLS client's bundle (curl, an MQTT client) is as welcome as
-		   a server's: a certificate fit for neither is refused. */
-		verified = X509_verify_cert(ctx) == 1;
-		if (!verified && X509_STORE_CTX_get_error(ctx) ==
-				X509_V_ERR_INVALID_PURPOSE) {
-			X509_STORE_CTX_cleanup(ctx);
-			if (!X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
-				r = KMC_E_NOMEM;
-			X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
-				X509_V_FLAG_X509_STRICT);
-			X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-			if (r == 0)
-				verified = X509_verify_cert(ctx) == 1;
-		}
-		if (r == 0 && !verified && ossl_nomem())
+		/* A signature that failed for want of memory is not the
+		   file's: OpenSSL reports it as any other signature failure. */
+		err = verified ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+		if (r == 0 && !verified && (ossl_nomem() ||
+		    ((err == X509_V_ERR_CERT_SIGNATURE_FAILURE ||
+		      err == X509_V_ERR_CRL_SIGNATURE_FAILURE ||
+		      err == X509_V_ERR_UNSPECIFIED ||
+		      err == X509_V_ERR_OUT_OF_MEM) &&
+		     ossl_verify_failed_run())))
 			r = kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
-				"verifying its chain", f->cert);
+				"verifying its chain (%s)", f->cert,
+				X509_verify_cert_error_string(err));
 		if (r == 0 && !verified) {
 			err = X509_STORE_CTX_get_error(ctx);
 			depth = X509_STORE_CTX_get_error_depth(ctx);

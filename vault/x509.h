@@ -186,6 +186,20 @@ KMC_INTERNAL int ossl_nomem(void);
  */
 KMC_INTERNAL int cert_signed_by(X509 *x, X509 *ca);
 KMC_INTERNAL int crl_signed_by(X509_CRL *crl, X509 *ca);
+/*
+ * ossl_verify_failed_run - whether a signature check that failed (after
+ * cert_signed_by's or crl_signed_by's second try, or in
+ * X509_verify_cert) failed for want of memory rather than for what it
+ * checked: an allocation failure queued, OpenSSL's queue lost, or, first
+ * in the queue, an error of EVP or of the library's core (a signature or
+ * digest that could not be fetched: OpenSSL's first fetch of an
+ * algorithm, failed by an allocation, leaves it unfetchable for the rest
+ * of the process, with "unsupported" queued and no allocation failure).
+ * A signature that does not match, a key of another type or an unknown
+ * algorithm queue errors of ASN1 or of the key's own library first.
+ * Leaves the queue as it was.
+ */
+KMC_INTERNAL int ossl_verify_failed_run(void);
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 

@@ -1,0 +1,494 @@
+/*
+ * test_x509_nomem.c - allocation failures in verifying import material
+ * (vault/x509.c) are reported as KMC_E_NOMEM, never as a fault of the
+ * operator's files.
+ *
+ * The program gives OpenSSL an allocator of its own (first thing in
+ * main, before OpenSSL allocates) that fails on demand. Each check is
+ * run once for every allocation it makes: the n-th allocation failing
+ * alone, then every allocation from the n-th on (memory that stays
+ * short). Whatever n, the result must be the one without failures or
+ * KMC_E_NOMEM: not "not signed by the CA", not "expired", and never
+ * success where the answer is a refusal (a revoked certificate let
+ * through). Counting from the call's own start, not a build's numbers,
+ * the check does not depend on how OpenSSL or kmc allocate before it.
+ *
+ * The material is made with the OpenSSL API and read back from DER, as
+ * kmc reads an operator's files: a CA, a server certificate of it, an
+ * empty CRL and one revoking the server certificate.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/x509v3.h>
+
+#include "../../vault/x509.h"
+
+#define DAY (24L * 3600L)
+#define CA_FILE "/nowhere/CA-FILE.crt"
+#define CERT_FILE "/nowhere/CERT-FILE.crt"
+#define KEY_FILE "/nowhere/KEY-FILE.key"
+#define CRL_FILE "/nowhere/CRL-FILE.crl"
+
+/* ---------------------------------------------------------------- */
+/* An allocator that fails on demand                                 */
+
+static int armed;		/* counting and failing */
+static int sticky;		/* every allocation from fail_at on fails */
+static long count, fail_at;
+static long failed;		/* allocations refused in this run */
+
+static int refuse(void)
+{
+	if (!armed)
+		return 0;
+	if (count++ == fail_at || (sticky && count > fail_at)) {
+		failed++;
+		errno = ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static void *t_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return refuse() ? NULL : malloc(n);
+}
+
+static void *t_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (n == 0) {
+		free(p);
+		return NULL;
+	}
+	return refuse() ? NULL : realloc(p, n);
+}
+
+static void t_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	free(p);
+}
+
+/* ---------------------------------------------------------------- */
+/* Material                                                          */
+
+typedef struct material {
+	EVP_PKEY *ca_key, *leaf_key;
+	STACK_OF(X509) *ca, *chain;
+	X509_CRL *crl_empty, *crl_revoking;
+	/* The same read again in a library context of their own (fresh),
+	   made anew for each run of a sweep: OpenSSL's first fetch of each
+	   algorithm is in the run, as it is in a process of kmc's. */
+	OSSL_LIB_CTX *libctx;
+	STACK_OF(X509) *fresh_ca, *fresh_chain;
+	X509_CRL *fresh_crl_empty, *fresh_crl_revoking;
+	EVP_PKEY *fresh_leaf_key;
+} material;
+
+static material *M;
+
+static void add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+}
+
+/* x written to DER and read back: its names and fields as kmc reads a
+   file's (with the encodings OpenSSL keeps of what it decoded). */
+static X509 *reread_cert(X509 *x)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_X509(x, &der);
+	X509 *y;
+
+	assert_true(len > 0);
+	p = der;
+	y = d2i_X509(NULL, &p, len);
+	assert_non_null(y);
+	OPENSSL_free(der);
+	X509_free(x);
+	return y;
+}
+
+static X509_CRL *reread_crl(X509_CRL *c)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_X509_CRL(c, &der);
+	X509_CRL *y;
+
+	assert_true(len > 0);
+	p = der;
+	y = d2i_X509_CRL(NULL, &p, len);
+	assert_non_null(y);
+	OPENSSL_free(der);
+	X509_CRL_free(c);
+	return y;
+}
+
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer,
+	EVP_PKEY *issuer_key, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509V3_CTX ctx;
+
+	assert_non_null(x);
+	assert_non_null(name);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+		(const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, issuer ?
+		X509_get_subject_name(issuer) : name), 1);
+	X509_NAME_free(name);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -DAY));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 30 * DAY));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	if (!issuer) {
+		add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
+	} else {
+		add_ext(x, &ctx, NID_basic_constraints, "CA:FALSE");
+		add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature");
+		add_ext(x, &ctx, NID_ext_key_usage, "serverAuth");
+		add_ext(x, &ctx, NID_subject_alt_name, "DNS:localhost");
+	}
+	add_ext(x, &ctx, NID_subject_key_identifier, "hash");
+	if (issuer)
+		add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+	assert_true(X509_sign(x, issuer_key ? issuer_key : key,
+		EVP_sha256()) > 0);
+	return reread_cert(x);
+}
+
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t;
+
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+		X509_get_subject_name(issuer)), 1);
+	t = X509_gmtime_adj(NULL, -3600);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	t = X509_gmtime_adj(NULL, 7 * DAY);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	if (serial) {
+		X509_REVOKED *rv = X509_REVOKED_new();
+		ASN1_INTEGER *s = ASN1_INTEGER_new();
+
+		assert_non_null(rv);
+		assert_non_null(s);
+		assert_int_equal(ASN1_INTEGER_set(s, serial), 1);
+		assert_int_equal(X509_REVOKED_set_serialNumber(rv, s), 1);
+		ASN1_INTEGER_free(s);
+		t = X509_gmtime_adj(NULL, -3600);
+		assert_int_equal(X509_REVOKED_set_revocationDate(rv, t), 1);
+		ASN1_TIME_free(t);
+		assert_int_equal(X509_CRL_add0_revoked(crl, rv), 1);
+	}
+	assert_int_equal(X509_CRL_sort(crl), 1);
+	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	return reread_crl(crl);
+}
+
+/* x, crl as read from DER into a library context's objects. */
+static X509 *cert_in(OSSL_LIB_CTX *libctx, X509 *x)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_X509(x, &der);
+	X509 *y = X509_new_ex(libctx, NULL);
+
+	assert_true(len > 0);
+	assert_non_null(y);
+	p = der;
+	assert_non_null(d2i_X509(&y, &p, len));
+	OPENSSL_free(der);
+	return y;
+}
+
+static X509_CRL *crl_in(OSSL_LIB_CTX *libctx, X509_CRL *c)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_X509_CRL(c, &der);
+	X509_CRL *y = X509_CRL_new_ex(libctx, NULL);
+
+	assert_true(len > 0);
+	assert_non_null(y);
+	p = der;
+	assert_non_null(d2i_X509_CRL(&y, &p, len));
+	OPENSSL_free(der);
+	return y;
+}
+
+static EVP_PKEY *key_in(OSSL_LIB_CTX *libctx, EVP_PKEY *k)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_PrivateKey(k, &der);
+	EVP_PKEY *y;
+
+	assert_true(len > 0);
+	p = der;
+	y = d2i_AutoPrivateKey_ex(NULL, &p, len, libctx, NULL);
+	assert_non_null(y);
+	OPENSSL_clear_free(der, (size_t)len);
+	return y;
+}
+
+static void fresh_free(void)
+{
+	sk_X509_pop_free(M->fresh_ca, X509_free);
+	sk_X509_pop_free(M->fresh_chain, X509_free);
+	X509_CRL_free(M->fresh_crl_empty);
+	X509_CRL_free(M->fresh_crl_revoking);
+	EVP_PKEY_free(M->fresh_leaf_key);
+	M->fresh_leaf_key = NULL;
+	OSSL_LIB_CTX_free(M->libctx);
+	M->fresh_ca = M->fresh_chain = NULL;
+	M->fresh_crl_empty = M->fresh_crl_revoking = NULL;
+	M->libctx = NULL;
+}
+
+/* The material in a new library context, nothing fetched in it yet. */
+static void fresh_make(void)
+{
+	fresh_free();
+	M->libctx = OSSL_LIB_CTX_new();
+	assert_non_null(M->libctx);
+	M->fresh_ca = sk_X509_new_null();
+	M->fresh_chain = sk_X509_new_null();
+	assert_non_null(M->fresh_ca);
+	assert_non_null(M->fresh_chain);
+	assert_true(sk_X509_push(M->fresh_ca, cert_in(M->libctx,
+		sk_X509_value(M->ca, 0))) > 0);
+	assert_true(sk_X509_push(M->fresh_chain, cert_in(M->libctx,
+		sk_X509_value(M->chain, 0))) > 0);
+	M->fresh_crl_empty = crl_in(M->libctx, M->crl_empty);
+	M->fresh_crl_revoking = crl_in(M->libctx, M->crl_revoking);
+	M->fresh_leaf_key = key_in(M->libctx, M->leaf_key);
+}
+
+static int setup(void **state)
+{
+	X509 *ca;
+
+	(void)state;
+	M = calloc(1, sizeof(*M));
+	assert_non_null(M);
+	M->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	M->leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_non_null(M->ca_key);
+	assert_non_null(M->leaf_key);
+	ca = make_cert("Nomem Test CA", M->ca_key, NULL, NULL, 1);
+	M->ca = sk_X509_new_null();
+	M->chain = sk_X509_new_null();
+	assert_non_null(M->ca);
+	assert_non_null(M->chain);
+	assert_true(sk_X509_push(M->ca, ca) > 0);
+	assert_true(sk_X509_push(M->chain, make_cert("localhost",
+		M->leaf_key, ca, M->ca_key, 10)) > 0);
+	M->crl_empty = make_crl(ca, M->ca_key, 0);
+	M->crl_revoking = make_crl(ca, M->ca_key, 10);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fresh_free();
+	sk_X509_pop_free(M->ca, X509_free);
+	sk_X509_pop_free(M->chain, X509_free);
+	X509_CRL_free(M->crl_empty);
+	X509_CRL_free(M->crl_revoking);
+	EVP_PKEY_free(M->ca_key);
+	EVP_PKEY_free(M->leaf_key);
+	free(M);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* The sweep                                                         */
+
+static const chain_files FILES = { CA_FILE, CERT_FILE, KEY_FILE, CRL_FILE };
+
+typedef int (*check_fn)(void);
+
+static int crl_empty(void)
+{
+	return crl_verify(&FILES, M->ca, M->chain, M->crl_empty);
+}
+
+static int crl_revoking(void)
+{
+	return crl_verify(&FILES, M->ca, M->chain, M->crl_revoking);
+}
+
+static int fresh_crl_empty(void)
+{
+	return crl_verify(&FILES, M->fresh_ca, M->fresh_chain,
+		M->fresh_crl_empty);
+}
+
+static int fresh_crl_revoking(void)
+{
+	return crl_verify(&FILES, M->fresh_ca, M->fresh_chain,
+		M->fresh_crl_revoking);
+}
+
+static int fresh_chain_crl_revoking(void)
+{
+	return chain_verify(&FILES, M->fresh_ca, M->fresh_chain,
+		M->fresh_leaf_key, M->fresh_crl_revoking);
+}
+
+static int chain_crl_empty(void)
+{
+	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
+		M->crl_empty);
+}
+
+static int chain_crl_revoking(void)
+{
+	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
+		M->crl_revoking);
+}
+
+/* fn with the n-th allocation failing (and every one after when
+   sticky), for each n until a run fails none; every result must be
+   want (its detail holding want_detail) or KMC_E_NOMEM. The number of
+   runs that ended in KMC_E_NOMEM is returned: the sweep did reach
+   allocations. */
+static long sweep(check_fn fn, int want, const char *want_detail,
+	int is_sticky, int fresh)
+{
+	long nomem = 0;
+	int r;
+
+	/* Without failures first: the answer the sweep holds to. */
+	if (fresh)
+		fresh_make();
+	ERR_clear_error();
+	r = fn();
+	assert_int_equal(r, want);
+	if (want_detail)
+		assert_non_null(strstr(kmc_error_detail(), want_detail));
+	for (long n = 0;; n++) {
+		if (fresh)
+			fresh_make();
+		ERR_clear_error();
+		count = 0;
+		failed = 0;
+		fail_at = n;
+		sticky = is_sticky;
+		armed = 1;
+		r = fn();
+		armed = 0;
+		if (failed == 0) {
+			assert_int_equal(r, want);
+			break;
+		}
+		if (r == KMC_E_NOMEM) {
+			nomem++;
+			continue;
+		}
+		if (r != want || (want_detail && !strstr(kmc_error_detail(),
+				want_detail)))
+			fail_msg("allocation %ld failing%s: result %d (%s), "
+				"want %d or KMC_E_NOMEM", n, is_sticky ?
+				" (and every one after)" : "", r,
+				r ? kmc_error_detail() : "success", want);
+	}
+	ERR_clear_error();
+	return nomem;
+}
+
+static void test_crl_verify_empty(void **state)
+{
+	(void)state;
+	assert_true(sweep(crl_empty, 0, NULL, 0, 0) > 0);
+	assert_true(sweep(crl_empty, 0, NULL, 1, 0) > 0);
+}
+
+static void test_crl_verify_revoking(void **state)
+{
+	(void)state;
+	assert_true(sweep(crl_revoking, KMC_E_VERIFY, "is revoked by", 0, 0) > 0);
+	assert_true(sweep(crl_revoking, KMC_E_VERIFY, "is revoked by", 1, 0) > 0);
+}
+
+/* The first fetch of a signature's algorithm failed by an allocation
+   leaves it unfetchable in that library context: "not signed by the CA"
+   or "does not chain" it must not say. */
+static void test_crl_verify_first_fetch(void **state)
+{
+	(void)state;
+	assert_true(sweep(fresh_crl_empty, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_crl_revoking, KMC_E_VERIFY, "is revoked by",
+		0, 1) > 0);
+	assert_true(sweep(fresh_chain_crl_revoking, KMC_E_VERIFY,
+		"is revoked by", 0, 1) > 0);
+}
+
+static void test_chain_verify_crl_empty(void **state)
+{
+	(void)state;
+	assert_true(sweep(chain_crl_empty, 0, NULL, 0, 0) > 0);
+	assert_true(sweep(chain_crl_empty, 0, NULL, 1, 0) > 0);
+}
+
+static void test_chain_verify_crl_revoking(void **state)
+{
+	(void)state;
+	assert_true(sweep(chain_crl_revoking, KMC_E_VERIFY, "is revoked by",
+		0, 0) > 0);
+	assert_true(sweep(chain_crl_revoking, KMC_E_VERIFY, "is revoked by",
+		1, 0) > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crl_verify_empty),
+		cmocka_unit_test(test_crl_verify_revoking),
+		cmocka_unit_test(test_crl_verify_first_fetch),
+		cmocka_unit_test(test_chain_verify_crl_empty),
+		cmocka_unit_test(test_chain_verify_crl_revoking),
+	};
+
+	/* Before OpenSSL allocates anything, or it keeps its own. */
+	if (!CRYPTO_set_mem_functions(t_malloc, t_realloc, t_free)) {
+		fprintf(stderr, "test_x509_nomem: OpenSSL allocated before "
+			"main\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
