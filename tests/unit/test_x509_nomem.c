@@ -1,7 +1,8 @@
 /*
  * test_x509_nomem.c - allocation failures in verifying import material
- * (vault/x509.c) are reported as KMC_E_NOMEM, never as a fault of the
- * operator's files.
+ * (chain_verify(), crl_verify(): vault/chainverify.c) and a trusted
+ * certificate's CRL (trust_crl_check(), vault/trust.c) are reported as
+ * KMC_E_NOMEM, never as a fault of the operator's files.
  *
  * The program gives OpenSSL an allocator of its own (first thing in
  * main, before OpenSSL allocates) that fails on demand. Each check is
@@ -32,6 +33,7 @@
 #include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
+#include "../../vault/trust.h"
 #include "../../vault/x509.h"
 
 #define DAY (24L * 3600L)
@@ -370,6 +372,18 @@ static int fresh_chain_crl_revoking(void)
 		M->fresh_leaf_key, M->fresh_crl_revoking);
 }
 
+static int trust_crl(void)
+{
+	return trust_crl_check(CRL_FILE, sk_X509_value(M->ca, 0),
+		M->crl_empty);
+}
+
+static int fresh_trust_crl(void)
+{
+	return trust_crl_check(CRL_FILE, sk_X509_value(M->fresh_ca, 0),
+		M->fresh_crl_empty);
+}
+
 static int chain_crl_empty(void)
 {
 	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
@@ -456,6 +470,14 @@ static void test_crl_verify_first_fetch(void **state)
 		0, 1) > 0);
 	assert_true(sweep(fresh_chain_crl_revoking, KMC_E_VERIFY,
 		"is revoked by", 0, 1) > 0);
+	assert_true(sweep(fresh_trust_crl, 0, NULL, 0, 1) > 0);
+}
+
+static void test_trust_crl_check(void **state)
+{
+	(void)state;
+	assert_true(sweep(trust_crl, 0, NULL, 0, 0) > 0);
+	assert_true(sweep(trust_crl, 0, NULL, 1, 0) > 0);
 }
 
 static void test_chain_verify_crl_empty(void **state)
@@ -479,6 +501,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crl_verify_empty),
 		cmocka_unit_test(test_crl_verify_revoking),
+		cmocka_unit_test(test_trust_crl_check),
 		cmocka_unit_test(test_crl_verify_first_fetch),
 		cmocka_unit_test(test_chain_verify_crl_empty),
 		cmocka_unit_test(test_chain_verify_crl_revoking),
