@@ -61,10 +61,7 @@ static int check_ca_cert(const ca_parts *p)
 	uint32_t ext;
 	int cmp;
 
-	ERR_clear_error();
-	ext = X509_get_extension_flags(p->cert);
-	if ((ext & EXFLAG_INVALID) && ossl_nomem())
-		return KMC_E_NOMEM;
+	KMC_GUARD(cert_ext_flags(p->cert, &ext));
 	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(p->cert) & KU_KEY_CERT_SIGN)))
 		return kmc_detail(KMC_E_VERIFY, "%s/cert is not a CA certificate "

@@ -153,16 +153,14 @@ static void chain_in_path_order(STACK_OF(X509) *chain, X509_STORE_CTX *ctx)
 	}
 }
 
-/* Whether x's extensions read well from a fresh copy of its bytes, when
-   x's own were marked invalid: 1 if they do (x's failed for want of
-   memory), 0 if not (the certificate is at fault), KMC_E_NOMEM when the
-   copy could not be made (its bytes were read once: not the file's). */
-static int extensions_read_again(X509 *x)
+/* A fresh copy of x, read again from its bytes; NULL for want of
+   memory (its bytes were read once: a failure now is not the file's). */
+static X509 *cert_copy(X509 *x)
 {
 	unsigned char *der = NULL;
 	const unsigned char *p;
-	int len, ok;
 	X509 *y = NULL;
+	int len;
 
 	len = i2d_X509(x, &der);
 	if (len > 0) {
@@ -170,35 +168,71 @@ static int extensions_read_again(X509 *x)
 		y = d2i_X509(NULL, &p, len);
 	}
 	OPENSSL_free(der);
-	if (!y)
-		return KMC_E_NOMEM;
-	ok = !(X509_get_extension_flags(y) & EXFLAG_INVALID);
+	return y;
+}
+
+int cert_ext_flags(X509 *x, uint32_t *ret)
+{
+	uint32_t flags;
+	X509 *y;
+	int again;
+
+	ERR_clear_error();
+	flags = X509_get_extension_flags(x);
+	if (flags & EXFLAG_INVALID) {
+		if (ossl_verify_failed_run()) {
+			ERR_clear_error();
+			return KMC_E_NOMEM;
+		}
+		y = cert_copy(x);
+		again = y ? X509_get_extension_flags(y) : 0;
+		X509_free(y);
+		ERR_clear_error();
+		if (!y || !(again & EXFLAG_INVALID))
+			return KMC_E_NOMEM;
+	}
+	*ret = flags;
+	return 0;
+}
+
+int cert_self_issued(X509 *x)
+{
+	X509 *y;
+	int r;
+
+	ERR_clear_error();
+	r = X509_check_issued(x, x);
+	if (r == X509_V_OK)
+		return 1;
+	if (r == X509_V_ERR_SUBJECT_ISSUER_MISMATCH) {
+		ERR_clear_error();
+		return 0;
+	}
+	/* Its own name as issuer, yet not issued by itself: its extensions
+	   or its key's type could not be read, or it names another key as
+	   its issuer's. Asked again of a fresh copy. */
+	y = cert_copy(x);
+	r = y ? X509_check_issued(y, y) : X509_V_ERR_OUT_OF_MEM;
 	X509_free(y);
-	return ok;
+	ERR_clear_error();
+	return r == X509_V_OK || r == X509_V_ERR_OUT_OF_MEM ? KMC_E_NOMEM : 0;
 }
 
 /* The extensions of certs read and cached, as X509_verify_cert() would
-   first read them. OpenSSL reads them once for good: an allocation
-   failing in one marks the certificate invalid, with no allocation
-   failure queued ("invalid certificate", the errors of the reading
-   dropped), and the chain was refused as one that does not chain
-   ("unable to get local issuer certificate"). A certificate marked
-   invalid is read again from its bytes: invalid again, it is at fault
-   and left to X509_verify_cert() to refuse. */
+   first read them (cert_ext_flags()): an allocation failing then marked
+   a certificate invalid for good, and the chain was refused as one that
+   does not chain ("unable to get local issuer certificate"). A
+   certificate invalid of itself is left to X509_verify_cert() to
+   refuse. */
 static int extensions_read(const char *show, STACK_OF(X509) *certs)
 {
 	char subject[256];
-	int r;
+	uint32_t flags;
 
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
-		ERR_clear_error();
-		if (!(X509_get_extension_flags(x) & EXFLAG_INVALID))
-			continue;
-		r = ossl_verify_failed_run() ? 1 : extensions_read_again(x);
-		ERR_clear_error();
-		if (r != 0) {
+		if (cert_ext_flags(x, &flags) < 0) {
 			name_of(x, subject, sizeof(subject));
 			ERR_clear_error();
 			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
@@ -206,7 +240,6 @@ static int extensions_read(const char *show, STACK_OF(X509) *certs)
 				subject);
 		}
 	}
-	ERR_clear_error();
 	return 0;
 }
 

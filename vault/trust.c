@@ -143,10 +143,14 @@ static void when(const ASN1_TIME *t, char *buf, size_t size)
 static int check_anchor(const char *file, X509 *x, unsigned flags,
 	unsigned *ret_flags)
 {
-	uint32_t ext = X509_get_extension_flags(x);
 	char subject[256], date[64], what[PATH_MAX + 300];
+	uint32_t ext;
 	int is_ca, cmp;
 
+	/* Not "is not a CA certificate" for want of memory. */
+	if (cert_ext_flags(x, &ext) < 0)
+		return kmc_detail(KMC_E_NOMEM, "%s: out of memory while reading "
+			"its extensions", file);
 	KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
 		sizeof(subject)));
 	snprintf(what, sizeof(what), "%s: certificate %s", file, subject);

@@ -200,6 +200,21 @@ KMC_INTERNAL int crl_signed_by(X509_CRL *crl, X509 *ca);
  * Leaves the queue as it was.
  */
 KMC_INTERNAL int ossl_verify_failed_run(void);
+/*
+ * cert_ext_flags - X509_get_extension_flags() of x, which reads and
+ * caches its extensions, into *ret. OpenSSL reads them once for good: an
+ * allocation failing in one marks the certificate EXFLAG_INVALID (and
+ * leaves its other flags unset: no EXFLAG_CA), with the allocation's
+ * errors dropped ("invalid certificate"). A certificate marked invalid
+ * is read again from its bytes to tell: Returns 0 (with EXFLAG_INVALID
+ * when the certificate is at fault), KMC_E_NOMEM when the mark was an
+ * allocation's.
+ */
+KMC_INTERNAL int cert_ext_flags(X509 *x, uint32_t *ret) KMC_MUST_CHECK;
+/* Whether x issued itself (X509_check_issued(x, x)): 1, 0, KMC_E_NOMEM
+   when it could not be told (a fresh copy of it says it did, or could
+   not be made). */
+KMC_INTERNAL int cert_self_issued(X509 *x) KMC_MUST_CHECK;
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 

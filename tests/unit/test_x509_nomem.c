@@ -384,6 +384,28 @@ static int fresh_trust_crl(void)
 		M->fresh_crl_empty);
 }
 
+/* 0 when cert_ext_flags() reads the CA as one, KMC_E_VERIFY when not. */
+static int fresh_ca_flags(void)
+{
+	uint32_t flags = 0;
+	int r = cert_ext_flags(sk_X509_value(M->fresh_ca, 0), &flags);
+
+	if (r < 0)
+		return r;
+	return (flags & EXFLAG_CA) && !(flags & EXFLAG_INVALID) ? 0 :
+		KMC_E_VERIFY;
+}
+
+static int fresh_ca_self_issued(void)
+{
+	return cert_self_issued(sk_X509_value(M->fresh_ca, 0));
+}
+
+static int fresh_leaf_self_issued(void)
+{
+	return cert_self_issued(sk_X509_value(M->fresh_chain, 0));
+}
+
 static int chain_crl_empty(void)
 {
 	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
@@ -473,6 +495,16 @@ static void test_crl_verify_first_fetch(void **state)
 	assert_true(sweep(fresh_trust_crl, 0, NULL, 0, 1) > 0);
 }
 
+/* A certificate's extensions read for the first time: an allocation
+   failing marks it invalid for good, with no CA flag. */
+static void test_extensions_first_read(void **state)
+{
+	(void)state;
+	assert_true(sweep(fresh_ca_flags, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_ca_self_issued, 1, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_leaf_self_issued, 0, NULL, 0, 1) >= 0);
+}
+
 static void test_trust_crl_check(void **state)
 {
 	(void)state;
@@ -502,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_crl_verify_empty),
 		cmocka_unit_test(test_crl_verify_revoking),
 		cmocka_unit_test(test_trust_crl_check),
+		cmocka_unit_test(test_extensions_first_read),
 		cmocka_unit_test(test_crl_verify_first_fetch),
 		cmocka_unit_test(test_chain_verify_crl_empty),
 		cmocka_unit_test(test_chain_verify_crl_revoking),
