@@ -59,7 +59,7 @@ static int check_ca_cert(const ca_parts *p)
 {
 	char show[KMC_NAME_MAX + 8];
 	uint32_t ext;
-	int cmp;
+	int cmp, r;
 
 	KMC_GUARD(cert_ext_flags(p->cert, &ext));
 	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
@@ -82,13 +82,9 @@ static int check_ca_cert(const ca_parts *p)
 	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);
-	if (p->key && X509_check_private_key(p->cert, p->key) != 1) {
-		int nomem = ossl_nomem();
-
-		ERR_clear_error();
-		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "%s/key "
-			"is not the key of %s/cert", p->item, p->item);
-	}
+	if (p->key && (r = cert_key_matches(p->cert, p->key)) != 1)
+		return r < 0 ? r : kmc_detail(KMC_E_VERIFY, "%s/key is not the "
+			"key of %s/cert", p->item, p->item);
 	return 0;
 }
 

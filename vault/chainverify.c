@@ -218,6 +218,24 @@ int cert_self_issued(X509 *x)
 	return r == X509_V_OK || r == X509_V_ERR_OUT_OF_MEM ? KMC_E_NOMEM : 0;
 }
 
+int cert_key_matches(X509 *x, EVP_PKEY *key)
+{
+	int r;
+
+	for (int i = 0; i < 2; i++) {
+		ERR_clear_error();
+		if (X509_check_private_key(x, key) == 1)
+			return 1;
+		/* Not ossl_verify_failed_run(): keys of two types queue
+		   EVP's "different key types" first. */
+		r = ossl_nomem();
+		ERR_clear_error();
+		if (r)
+			return KMC_E_NOMEM;
+	}
+	return 0;
+}
+
 /* The extensions of certs read and cached, as X509_verify_cert() would
    first read them (cert_ext_flags()): an allocation failing then marked
    a certificate invalid for good, and the chain was refused as one that
@@ -288,15 +306,16 @@ int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 	KMC_GUARD(check_dates(f->cert, chain));
 	KMC_GUARD(extensions_read(f->ca, ca));
 	KMC_GUARD(extensions_read(f->cert, chain));
-	ERR_clear_error();
-	if (X509_check_private_key(leaf, key) != 1) {
-		if (ossl_nomem())
+	r = cert_key_matches(leaf, key);
+	if (r != 1) {
+		if (r < 0)
 			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
 				"matching it to %s", f->key, f->cert);
 		name_of(leaf, subject, sizeof(subject));
 		return kmc_detail(KMC_E_VERIFY, "%s does not belong to the "
 			"certificate %s in %s", f->key, subject, f->cert);
 	}
+	r = 0;
 	xstore = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	untrusted = sk_X509_new_null();

@@ -215,6 +215,12 @@ KMC_INTERNAL int cert_ext_flags(X509 *x, uint32_t *ret) KMC_MUST_CHECK;
    when it could not be told (a fresh copy of it says it did, or could
    not be made). */
 KMC_INTERNAL int cert_self_issued(X509 *x) KMC_MUST_CHECK;
+/* Whether key is the key of certificate x (X509_check_private_key()):
+   1, 0, KMC_E_NOMEM. A failure with no allocation failure queued is
+   tried once more: comparing keys of two providers (a token's and the
+   certificate's) exports one, and an allocation failing there says only
+   that the keys differ. Keys that differ differ twice. */
+KMC_INTERNAL int cert_key_matches(X509 *x, EVP_PKEY *key) KMC_MUST_CHECK;
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 

@@ -406,6 +406,14 @@ static int fresh_leaf_self_issued(void)
 	return cert_self_issued(sk_X509_value(M->fresh_chain, 0));
 }
 
+/* The key of another library context than the certificate's, as a
+   token's key is of another provider: comparing them exports one. */
+static int fresh_chain_other_key(void)
+{
+	return chain_verify(&FILES, M->fresh_ca, M->fresh_chain, M->leaf_key,
+		M->fresh_crl_empty);
+}
+
 static int chain_crl_empty(void)
 {
 	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
@@ -493,6 +501,7 @@ static void test_crl_verify_first_fetch(void **state)
 	assert_true(sweep(fresh_chain_crl_revoking, KMC_E_VERIFY,
 		"is revoked by", 0, 1) > 0);
 	assert_true(sweep(fresh_trust_crl, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_chain_other_key, 0, NULL, 0, 1) > 0);
 }
 
 /* A certificate's extensions read for the first time: an allocation
