@@ -1,8 +1,10 @@
 /*
  * test_x509_nomem.c - allocation failures in verifying import material
  * (chain_verify(), crl_verify(): vault/chainverify.c) and a trusted
- * certificate's CRL (trust_crl_check(), vault/trust.c) are reported as
- * KMC_E_NOMEM, never as a fault of the operator's files.
+ * certificate's CRL (trust_crl_check(), vault/trust.c), in reading a
+ * certificate's extensions and the vault's own key (key_from_pkcs8_ex())
+ * are reported as KMC_E_NOMEM, never as a fault of the operator's files
+ * or as damage.
  *
  * The program gives OpenSSL an allocator of its own (first thing in
  * main, before OpenSSL allocates) that fails on demand. Each check is
@@ -101,6 +103,7 @@ typedef struct material {
 	STACK_OF(X509) *fresh_ca, *fresh_chain;
 	X509_CRL *fresh_crl_empty, *fresh_crl_revoking;
 	EVP_PKEY *fresh_leaf_key;
+	kmc_secret *pkcs8;		/* leaf_key as the vault keeps it */
 } material;
 
 static material *M;
@@ -320,6 +323,7 @@ static int setup(void **state)
 		M->leaf_key, ca, M->ca_key, 10)) > 0);
 	M->crl_empty = make_crl(ca, M->ca_key, 0);
 	M->crl_revoking = make_crl(ca, M->ca_key, 10);
+	assert_int_equal(key_to_pkcs8(M->leaf_key, &M->pkcs8), 0);
 	return 0;
 }
 
@@ -333,6 +337,7 @@ static int teardown(void **state)
 	X509_CRL_free(M->crl_revoking);
 	EVP_PKEY_free(M->ca_key);
 	EVP_PKEY_free(M->leaf_key);
+	kmc_secret_free(M->pkcs8);
 	free(M);
 	return 0;
 }
@@ -412,6 +417,20 @@ static int fresh_chain_other_key(void)
 {
 	return chain_verify(&FILES, M->fresh_ca, M->fresh_chain, M->leaf_key,
 		M->fresh_crl_empty);
+}
+
+/* The vault's own key decoded (the first decoding in the library
+   context): never "damaged" for want of memory. */
+static int fresh_key_from_pkcs8(void)
+{
+	EVP_PKEY *k = NULL;
+	int r = key_from_pkcs8_ex(M->pkcs8, M->libctx, NULL, &k);
+
+	armed = 0;	/* the comparison is the test's, not under test */
+	if (r == 0 && EVP_PKEY_eq(k, M->leaf_key) != 1)
+		r = KMC_E_INVALID;
+	EVP_PKEY_free(k);
+	return r;
 }
 
 static int chain_crl_empty(void)
@@ -502,6 +521,7 @@ static void test_crl_verify_first_fetch(void **state)
 		"is revoked by", 0, 1) > 0);
 	assert_true(sweep(fresh_trust_crl, 0, NULL, 0, 1) > 0);
 	assert_true(sweep(fresh_chain_other_key, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_key_from_pkcs8, 0, NULL, 0, 1) > 0);
 }
 
 /* A certificate's extensions read for the first time: an allocation
