@@ -87,6 +87,9 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s (no certificate there is its "
 			"issuer)", f->crl, f->ca));
+	if (cert_pubkey_lost(issuer))
+		return kmc_detail(KMC_E_NOMEM, "%s: out of memory while reading "
+			"the key of the CA in %s", f->crl, f->ca);
 	ERR_clear_error();
 	if (!crl_signed_by(crl, issuer)) {
 		int r = ossl_verify_failed_run() ? kmc_detail(KMC_E_NOMEM,
@@ -171,6 +174,23 @@ static X509 *cert_copy(X509 *x)
 	return y;
 }
 
+int cert_pubkey_lost(X509 *x)
+{
+	X509 *y;
+	int lost;
+
+	ERR_clear_error();
+	if (X509_get0_pubkey(x)) {
+		ERR_clear_error();
+		return 0;
+	}
+	y = cert_copy(x);
+	lost = !y || X509_get0_pubkey(y) != NULL;
+	X509_free(y);
+	ERR_clear_error();
+	return lost;
+}
+
 int cert_ext_flags(X509 *x, uint32_t *ret)
 {
 	uint32_t flags;
@@ -222,6 +242,8 @@ int cert_key_matches(X509 *x, EVP_PKEY *key)
 {
 	int r;
 
+	if (cert_pubkey_lost(x))
+		return KMC_E_NOMEM;
 	for (int i = 0; i < 2; i++) {
 		ERR_clear_error();
 		if (X509_check_private_key(x, key) == 1)
@@ -250,12 +272,12 @@ static int extensions_read(const char *show, STACK_OF(X509) *certs)
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
-		if (cert_ext_flags(x, &flags) < 0) {
+		if (cert_ext_flags(x, &flags) < 0 || cert_pubkey_lost(x)) {
 			name_of(x, subject, sizeof(subject));
 			ERR_clear_error();
 			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
-				"reading the extensions of certificate %s", show,
-				subject);
+				"reading the extensions or the key of certificate "
+				"%s", show, subject);
 		}
 	}
 	return 0;

@@ -228,6 +228,8 @@ int trust_crl_check(const char *file, X509 *x, X509_CRL *crl)
 				"(another issuer)", file, subject);
 		goto out;
 	}
+	if (cert_pubkey_lost(x))
+		goto out;
 	if (!crl_signed_by(crl, x)) {
 		/* OpenSSL's first fetch of the signature's algorithm, failed
 		   by an allocation, fails for good with no allocation failure

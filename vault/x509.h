@@ -211,6 +211,12 @@ KMC_INTERNAL int ossl_verify_failed_run(void);
  * allocation's.
  */
 KMC_INTERNAL int cert_ext_flags(X509 *x, uint32_t *ret) KMC_MUST_CHECK;
+/* Whether x has no public key for want of memory: OpenSSL decodes a
+   certificate's key as it reads the certificate, and one that fails then
+   (an allocation's failure dropped) is left without one for good
+   ("decode error" at each use). 1 when a fresh copy of x has one (or
+   cannot be made), 0 when x has one or its key is at fault. */
+KMC_INTERNAL int cert_pubkey_lost(X509 *x);
 /* Whether x issued itself (X509_check_issued(x, x)): 1, 0, KMC_E_NOMEM
    when it could not be told (a fresh copy of it says it did, or could
    not be made). */
