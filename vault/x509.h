@@ -147,7 +147,9 @@ enum key_failure {
 				   decoding, which leaves the same trace */
 	KEY_FAILED_PASSWORD,	/* the password does not open it */
 	KEY_FAILED_UNSUPPORTED,	/* a cipher, KDF or PBE this build lacks */
-	KEY_FAILED_NOMEM,	/* an allocation failed */
+	KEY_FAILED_NOMEM,	/* an allocation failed ("malloc failure",
+				   or in PBKDF2's rounds "not able to copy
+				   ctx", which only that raises) */
 };
 KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 

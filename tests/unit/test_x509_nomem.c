@@ -32,6 +32,8 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
@@ -118,6 +120,7 @@ typedef struct material {
 	X509_CRL *fresh_crl_empty, *fresh_crl_revoking;
 	EVP_PKEY *fresh_leaf_key;
 	kmc_secret *pkcs8;		/* leaf_key as the vault keeps it */
+	kmc_secret *enc_pem, *password;	/* leaf_key encrypted (PBKDF2) */
 } material;
 
 static material *M;
@@ -338,6 +341,35 @@ static void fresh_make(void)
 	M->fresh_leaf_key = key_in(M->libctx, M->leaf_key);
 }
 
+#define PASSWORD "correct horse battery"
+
+/* leaf_key as an operator's encrypted PEM (PBES2: PBKDF2, AES-256-CBC),
+   of 3 rounds: each round of PBKDF2 allocates, and the sweep tries
+   every allocation. */
+static void make_encrypted_key(void)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(M->leaf_key);
+	X509_SIG *sig;
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	assert_non_null(p8);
+	assert_non_null(bio);
+	sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), PASSWORD,
+		(int)strlen(PASSWORD), NULL, 0, 3, p8);
+	assert_non_null(sig);
+	assert_int_equal(PEM_write_bio_PKCS8(bio, sig), 1);
+	n = BIO_get_mem_data(bio, &p);
+	assert_true(n > 0);
+	assert_int_equal(kmc_secret_dup(p, (size_t)n, &M->enc_pem), 0);
+	assert_int_equal(kmc_secret_dup(PASSWORD, strlen(PASSWORD),
+		&M->password), 0);
+	X509_SIG_free(sig);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	BIO_free(bio);
+}
+
 static int setup(void **state)
 {
 	X509 *ca;
@@ -360,6 +392,7 @@ static int setup(void **state)
 	M->crl_empty = make_crl(ca, M->ca_key, 0);
 	M->crl_revoking = make_crl(ca, M->ca_key, 10);
 	assert_int_equal(key_to_pkcs8(M->leaf_key, &M->pkcs8), 0);
+	make_encrypted_key();
 	return 0;
 }
 
@@ -374,6 +407,8 @@ static int teardown(void **state)
 	EVP_PKEY_free(M->ca_key);
 	EVP_PKEY_free(M->leaf_key);
 	kmc_secret_free(M->pkcs8);
+	kmc_secret_free(M->enc_pem);
+	kmc_secret_free(M->password);
 	free(M);
 	return 0;
 }
@@ -495,6 +530,19 @@ static int fresh_read_chain(void)
 	return r;
 }
 
+/* An operator's encrypted key read with its password. */
+static int encrypted_key(void)
+{
+	EVP_PKEY *k = NULL;
+	int r = key_parse(KEY_FILE, M->enc_pem, M->password, &k);
+
+	armed = 0;	/* the comparison is the test's, not under test */
+	if (r == 0 && EVP_PKEY_eq(k, M->leaf_key) != 1)
+		r = KMC_E_INVALID;
+	EVP_PKEY_free(k);
+	return r;
+}
+
 static int chain_crl_empty(void)
 {
 	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
@@ -597,6 +645,12 @@ static void test_extensions_first_read(void **state)
 	assert_true(sweep(fresh_leaf_self_issued, 0, NULL, 0, 1) >= 0);
 }
 
+static void test_encrypted_key(void **state)
+{
+	(void)state;
+	assert_true(sweep(encrypted_key, 0, NULL, 0, 0) > 0);
+}
+
 static void test_trust_crl_check(void **state)
 {
 	(void)state;
@@ -626,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_crl_verify_empty),
 		cmocka_unit_test(test_crl_verify_revoking),
 		cmocka_unit_test(test_trust_crl_check),
+		cmocka_unit_test(test_encrypted_key),
 		cmocka_unit_test(test_extensions_first_read),
 		cmocka_unit_test(test_crl_verify_first_fetch),
 		cmocka_unit_test(test_chain_verify_crl_empty),
