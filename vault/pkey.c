@@ -318,7 +318,18 @@ int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
 		return kmc_detail(KMC_E_NOMEM, "writing the %s key as PKCS#8: "
 			"out of memory (no encoder found)", type ? type : "private");
 	}
-	r = OSSL_ENCODER_to_data(ectx, &buf, &len) ? 0 : KMC_E_INVALID;
+	/* A key OpenSSL holds always encodes: a failure is the run's
+	   (encoders gathered short when an allocation failed, none of
+	   them the key's), never the caller's argument. */
+	r = 0;
+	if (!OSSL_ENCODER_to_data(ectx, &buf, &len)) {
+		r = kmc_detail(KMC_E_NOMEM, "writing the %s key as PKCS#8 "
+			"failed (%s): out of memory",
+			EVP_PKEY_get0_type_name(pkey) ?
+			EVP_PKEY_get0_type_name(pkey) : "private",
+			ossl_reason());
+		ERR_clear_error();
+	}
 	OSSL_ENCODER_CTX_free(ectx);
 	if (r == 0)
 		r = kmc_secret_dup(buf, len, ret);

@@ -562,6 +562,17 @@ static int encrypted_key(void)
 	return r;
 }
 
+/* A key written as PKCS#8 (the first encoding in the library context):
+   never "invalid argument" for want of memory. */
+static int fresh_key_to_pkcs8(void)
+{
+	kmc_secret *der = NULL;
+	int r = key_to_pkcs8(M->fresh_leaf_key, &der);
+
+	kmc_secret_free(der);
+	return r;
+}
+
 static int chain_crl_empty(void)
 {
 	return chain_verify(&FILES, M->ca, M->chain, M->leaf_key,
@@ -652,6 +663,7 @@ static void test_crl_verify_first_fetch(void **state)
 	assert_true(sweep(fresh_trust_crl, 0, NULL, 0, 1) > 0);
 	assert_true(sweep(fresh_chain_other_key, 0, NULL, 0, 1) > 0);
 	assert_true(sweep(fresh_key_from_pkcs8, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_key_to_pkcs8, 0, NULL, 0, 1) > 0);
 	assert_true(sweep(fresh_read_chain, 0, NULL, 0, 1) > 0);
 }
 
