@@ -252,12 +252,6 @@ int kmc_csr_make_ex(kmc_vault *v, const char *name, const char *subject,
 /* ---------------------------------------------------------------- */
 /* kmc cert set                                                      */
 
-/* A certificate that issued itself: its own CA, when -c is not given. */
-static int self_issued(X509 *x)
-{
-	return X509_check_issued(x, x) == X509_V_OK;
-}
-
 /* The CA certificates: ca_file's, or the leaf's own when it is
    self-signed and no CA was named. */
 static int cert_set_ca(import_ctx *c, const char *cert_file)
@@ -265,6 +259,7 @@ static int cert_set_ca(import_ctx *c, const char *cert_file)
 	const kmc_import_params *p = c->p;
 	X509 *leaf = sk_X509_value(c->chain, 0);
 	char issuer[256];
+	int self = 0;
 
 	if (p->ca_file) {
 		KMC_GUARD(input_read(p->ca_file, INPUT_CERT, &c->ca_raw,
@@ -272,7 +267,13 @@ static int cert_set_ca(import_ctx *c, const char *cert_file)
 		return input_error(certs_parse(p->ca_file, c->ca_raw, c->ca_len,
 			&c->ca));
 	}
-	if (sk_X509_num(c->chain) == 1 && self_issued(leaf)) {
+	/* A certificate that issued itself: its own CA, when -c is not
+	   given (not "give -c" for want of memory). */
+	if (sk_X509_num(c->chain) == 1 &&
+	    (self = cert_self_issued(leaf)) < 0)
+		return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+			"checking whether it issued itself", cert_file);
+	if (sk_X509_num(c->chain) == 1 && self) {
 		c->ca = sk_X509_new_null();
 		KMC_ENSURE(c->ca && X509_up_ref(leaf), KMC_E_NOMEM);
 		if (!sk_X509_push(c->ca, leaf)) {

@@ -59,12 +59,9 @@ static int check_ca_cert(const ca_parts *p)
 {
 	char show[KMC_NAME_MAX + 8];
 	uint32_t ext;
-	int cmp;
+	int cmp, r;
 
-	ERR_clear_error();
-	ext = X509_get_extension_flags(p->cert);
-	if ((ext & EXFLAG_INVALID) && ossl_nomem())
-		return KMC_E_NOMEM;
+	KMC_GUARD(cert_ext_flags(p->cert, &ext));
 	if (!(ext & EXFLAG_CA) || ((ext & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(p->cert) & KU_KEY_CERT_SIGN)))
 		return kmc_detail(KMC_E_VERIFY, "%s/cert is not a CA certificate "
@@ -85,13 +82,9 @@ static int check_ca_cert(const ca_parts *p)
 	if (cmp <= 0)
 		return kmc_detail(KMC_E_VERIFY, "CA %s has expired; make a new "
 			"one (kmc ca init)", p->name);
-	if (p->key && X509_check_private_key(p->cert, p->key) != 1) {
-		int nomem = ossl_nomem();
-
-		ERR_clear_error();
-		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "%s/key "
-			"is not the key of %s/cert", p->item, p->item);
-	}
+	if (p->key && (r = cert_key_matches(p->cert, p->key)) != 1)
+		return r < 0 ? r : kmc_detail(KMC_E_VERIFY, "%s/key is not the "
+			"key of %s/cert", p->item, p->item);
 	return 0;
 }
 

@@ -154,11 +154,7 @@ int kmc_ca_revoke_ex(kmc_vault *v, const char *ca, const char *what,
  */
 static int verify_failure(const char *path, const char *ca)
 {
-	unsigned long first = ERR_peek_error();
-	int lib = ERR_GET_LIB(first);
-
-	if (ossl_nomem() || lib == ERR_LIB_EVP || lib == ERR_LIB_CRYPTO ||
-	    ERR_GET_REASON(first) == ERR_R_INTERNAL_ERROR)
+	if (ossl_verify_failed_run())
 		return kmc_detail(KMC_E_NOMEM, "%s: checking its signature "
 			"under CA %s's key failed (%s): out of memory, or "
 			"OpenSSL cannot verify", path, ca, ossl_reason());

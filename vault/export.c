@@ -418,14 +418,10 @@ static int export_load(kmc_vault *v, const char *name, int certs,
 		kmc_secret_len(cert), &s->chain));
 	/* Before any write: a keystore of a key and another's certificate
 	   would make a password item for nothing. */
-	ERR_clear_error();
-	if (X509_check_private_key(sk_X509_value(s->chain, 0), s->k) != 1) {
-		int nomem = ossl_nomem();
-
-		ERR_clear_error();
-		return nomem ? KMC_E_NOMEM : kmc_detail(KMC_E_VERIFY, "item "
-			"%s/cert: its certificate is not the key's", name);
-	}
+	r = cert_key_matches(sk_X509_value(s->chain, 0), s->k);
+	if (r != 1)
+		return r < 0 ? r : kmc_detail(KMC_E_VERIFY, "item %s/cert: its "
+			"certificate is not the key's", name);
 	r = vault_part_get(v, name, "ca", KMC_ITEM_CERTIFICATE, &ca);
 	if (r == KMC_E_NOT_FOUND)
 		return 0;

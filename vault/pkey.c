@@ -67,10 +67,22 @@ static int key_policy(const char *show, EVP_PKEY *pkey)
 				"2048 to 4096 are accepted", show, bits);
 		return 0;
 	case EVP_PKEY_EC:
+		/* The provider's answer is made in memory: asked once more
+		   before the curve is said to be unknown. */
+		ERR_clear_error();
 		if (!EVP_PKEY_get_utf8_string_param(pkey, "group", group,
-				sizeof(group), NULL))
-			return kmc_detail(KMC_E_TYPE, "%s: EC key of an unknown "
+				sizeof(group), NULL) &&
+		    (ossl_nomem() || (ERR_clear_error(),
+		     !EVP_PKEY_get_utf8_string_param(pkey, "group", group,
+				sizeof(group), NULL)))) {
+			int nomem = ossl_nomem();
+
+			ERR_clear_error();
+			return nomem ? kmc_detail(KMC_E_NOMEM, "%s: out of memory "
+				"while reading the key's curve", show) :
+				kmc_detail(KMC_E_TYPE, "%s: EC key of an unknown "
 				"curve", show);
+		}
 		if (strcmp(group, "prime256v1") && strcmp(group, "P-256") &&
 		    strcmp(group, "secp384r1") && strcmp(group, "P-384"))
 			return kmc_detail(KMC_E_TYPE, "%s: EC key on %s; P-256 "
@@ -134,7 +146,7 @@ static int encrypted_key_whole(const uint8_t *p, size_t len)
  * (PBKDF1, DES, RC2 need the legacy provider) in the EVP fetch's
  * "unsupported", which names it; an allocation failure in "malloc
  * failure", or, inside the PBKDF2 loop, in no more than "not able to
- * copy ctx". */
+ * copy ctx" (a context's copy not allocated): both KEY_FAILED_NOMEM. */
 enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 {
 	enum key_failure kf = KEY_FAILED_OTHER;
@@ -148,7 +160,8 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 		enum key_failure now = KEY_FAILED_OTHER;
 		const char *a;
 
-		if (reason == ERR_R_MALLOC_FAILURE)
+		if (reason == ERR_R_MALLOC_FAILURE ||
+		    (lib == ERR_LIB_EVP && reason == EVP_R_NOT_ABLE_TO_COPY_CTX))
 			now = KEY_FAILED_NOMEM;
 		else if (lib == ERR_LIB_EVP &&
 		    (reason == ERR_R_UNSUPPORTED ||
@@ -233,10 +246,13 @@ int key_parse(const char *show, const kmc_secret *data,
 				"reading the key", show);
 		snprintf(why, sizeof(why), "%s", ossl_reason());
 		kf = key_decrypt_failure(alg, sizeof(alg));
-		/* Decrypted bytes no decoder takes: a second try tells an
-		   allocation failure from a wrong password, which fails
-		   the same way again. */
-		if (!encrypted || !password || kf != KEY_FAILED_UNDECODED ||
+		/* Decrypted bytes no decoder takes, or a failure OpenSSL
+		   does not explain ("passed a null parameter" from a decoder
+		   whose context was not made): a second try tells an
+		   allocation failure from bytes or a password at fault, which
+		   fail the same way again. A padding error ("bad decrypt")
+		   is a wrong password's: not tried again. */
+		if (kf == KEY_FAILED_PASSWORD || kf == KEY_FAILED_UNSUPPORTED ||
 		    tries == 2)
 			break;
 	}
@@ -274,9 +290,9 @@ int key_parse(const char *show, const kmc_secret *data,
 		return kmc_detail(KMC_E_CORRUPT, "%s: not a private key in PEM "
 			"or DER (PKCS#8, PKCS#1 or SEC1), or truncated", show);
 	}
-	if (key_policy(show, pkey) < 0) {
+	if ((ok = key_policy(show, pkey)) < 0) {
 		EVP_PKEY_free(pkey);
-		return KMC_E_TYPE;
+		return ok;
 	}
 	*ret = pkey;
 	return 0;
@@ -302,7 +318,18 @@ int key_to_pkcs8(EVP_PKEY *pkey, kmc_secret **ret)
 		return kmc_detail(KMC_E_NOMEM, "writing the %s key as PKCS#8: "
 			"out of memory (no encoder found)", type ? type : "private");
 	}
-	r = OSSL_ENCODER_to_data(ectx, &buf, &len) ? 0 : KMC_E_INVALID;
+	/* A key OpenSSL holds always encodes: a failure is the run's
+	   (encoders gathered short when an allocation failed, none of
+	   them the key's), never the caller's argument. */
+	r = 0;
+	if (!OSSL_ENCODER_to_data(ectx, &buf, &len)) {
+		r = kmc_detail(KMC_E_NOMEM, "writing the %s key as PKCS#8 "
+			"failed (%s): out of memory",
+			EVP_PKEY_get0_type_name(pkey) ?
+			EVP_PKEY_get0_type_name(pkey) : "private",
+			ossl_reason());
+		ERR_clear_error();
+	}
 	OSSL_ENCODER_CTX_free(ectx);
 	if (r == 0)
 		r = kmc_secret_dup(buf, len, ret);

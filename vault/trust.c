@@ -143,10 +143,14 @@ static void when(const ASN1_TIME *t, char *buf, size_t size)
 static int check_anchor(const char *file, X509 *x, unsigned flags,
 	unsigned *ret_flags)
 {
-	uint32_t ext = X509_get_extension_flags(x);
 	char subject[256], date[64], what[PATH_MAX + 300];
+	uint32_t ext;
 	int is_ca, cmp;
 
+	/* Not "is not a CA certificate" for want of memory. */
+	if (cert_ext_flags(x, &ext) < 0)
+		return kmc_detail(KMC_E_NOMEM, "%s: out of memory while reading "
+			"its extensions", file);
 	KMC_GUARD(x509_name_text(X509_get_subject_name(x), subject,
 		sizeof(subject)));
 	snprintf(what, sizeof(what), "%s: certificate %s", file, subject);
@@ -203,20 +207,14 @@ static int read_one_cert(const char *file, X509 **ret)
 	return 0;
 }
 
-/* A CRL for trusted certificate x: signed by it, and current. */
-static int read_crl(const char *file, X509 *x, X509_CRL **ret)
+int trust_crl_check(const char *file, X509 *x, X509_CRL *crl)
 {
-	_cleanup_(freep) uint8_t *raw = NULL;
-	X509_CRL *crl = NULL;
 	const ASN1_TIME *next;
 	char subject[256], date[64];
-	size_t len = 0;
 	/* Running out of memory is said as such, never as a CRL at fault:
 	   each check below that fails for want of memory leaves r so. */
 	int cmp = 0, r = KMC_E_NOMEM;
 
-	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
-	KMC_GUARD(input_error(crl_file_parse(file, raw, len, &crl)));
 	if (x509_name_text(X509_get_subject_name(x), subject,
 			sizeof(subject)) < 0)
 		goto out;
@@ -230,8 +228,13 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 				"(another issuer)", file, subject);
 		goto out;
 	}
+	if (cert_pubkey_lost(x))
+		goto out;
 	if (!crl_signed_by(crl, x)) {
-		if (!ossl_nomem())
+		/* OpenSSL's first fetch of the signature's algorithm, failed
+		   by an allocation, fails for good with no allocation failure
+		   queued. */
+		if (!ossl_verify_failed_run())
 			r = kmc_detail(KMC_E_VERIFY, "%s is not a CRL of %s (not "
 				"signed by it)", file, subject);
 		goto out;
@@ -256,14 +259,31 @@ static int read_crl(const char *file, X509 *x, X509_CRL **ret)
 			"missing", next ? date : "");
 		goto out;
 	}
-	*ret = crl;
 	return 0;
 out:
 	ERR_clear_error();
-	X509_CRL_free(crl);
 	if (r == KMC_E_NOMEM)
 		r = kmc_detail(r, "%s: out of memory while checking it", file);
 	return r;
+}
+
+/* A CRL for trusted certificate x: signed by it, and current. */
+static int read_crl(const char *file, X509 *x, X509_CRL **ret)
+{
+	_cleanup_(freep) uint8_t *raw = NULL;
+	X509_CRL *crl = NULL;
+	size_t len = 0;
+	int r;
+
+	KMC_GUARD(input_read(file, INPUT_CRL, &raw, &len, NULL));
+	KMC_GUARD(input_error(crl_file_parse(file, raw, len, &crl)));
+	r = trust_crl_check(file, x, crl);
+	if (r < 0) {
+		X509_CRL_free(crl);
+		return r;
+	}
+	*ret = crl;
+	return 0;
 }
 
 int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,

@@ -77,6 +77,12 @@ KMC_INTERNAL int trust_to_pem(const trust_set *t, char **ret,
 KMC_INTERNAL int trust_load(kmc_vault *v, const char *store,
 	trust_set **ret) KMC_MUST_CHECK;
 KMC_INTERNAL void trust_set_free(trust_set *t);
+/* Whether crl, read from file (for messages), is a CRL of trusted
+   certificate x: its issuer, signed by its key, current. Returns 0,
+   KMC_E_VERIFY with a detail, KMC_E_NOMEM (never a CRL blamed for an
+   allocation failing). */
+KMC_INTERNAL int trust_crl_check(const char *file, X509 *x, X509_CRL *crl)
+	KMC_MUST_CHECK;
 /* A bundle's meta text with its "trust=" line set to store (NULL: none),
    every other line kept, into out. */
 KMC_INTERNAL int trust_meta_with(const uint8_t *meta, size_t len,

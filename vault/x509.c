@@ -1,7 +1,7 @@
 /*
- * x509.c - reading and checking what an import takes: certificates, a
- * CRL; chain and CRL verification; PEM out. Private keys are in
- * vault/pkey.c.
+ * x509.c - reading what an import takes: certificates, a CRL; OpenSSL's
+ * error queue (ossl_nomem()); PEM out. Verifying a chain and a CRL is in
+ * vault/chainverify.c, private keys in vault/pkey.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +99,19 @@ static int ossl_errors_lost(void)
 	lost = ERR_peek_last_error() == 0;
 	ERR_pop_to_mark();
 	return lost;
+}
+
+int ossl_verify_failed_run(void)
+{
+	unsigned long first = ERR_peek_error();
+	int lib = ERR_GET_LIB(first);
+
+	if (ossl_nomem())
+		return 1;
+	if (first == 0)
+		return ossl_errors_lost();
+	return lib == ERR_LIB_EVP || lib == ERR_LIB_CRYPTO ||
+		ERR_GET_REASON(first) == ERR_R_INTERNAL_ERROR;
 }
 
 /* OpenSSL failed with nothing queued, and could queue nothing: not the
@@ -478,214 +491,6 @@ int crl_file_parse(const char *show, const uint8_t *data, size_t len,
 		"holds the one CRL: a second CRL, one cut short or something "
 		"else (servers would read every block, and only the first was "
 		"checked)", show, begins);
-}
-
-/* ---------------------------------------------------------------- */
-/* Verification                                                      */
-
-/* The subject as messages name it, the form cert info prints (RFC
-   2253: CN=web,O=Acme), not OpenSSL's one-line /CN=web/O=Acme. */
-static void name_of(X509 *x, char *buf, size_t size)
-{
-	if (x509_name_text(X509_get_subject_name(x), buf, size) < 0)
-		snprintf(buf, size, "(a name kmc could not print: out of memory)");
-}
-
-static int check_dates(const char *show, STACK_OF(X509) *certs)
-{
-	char subject[256], what[PATH_MAX + 300];
-	int cmp;
-
-	for (int i = 0; i < sk_X509_num(certs); i++) {
-		X509 *x = sk_X509_value(certs, i);
-
-		name_of(x, subject, sizeof(subject));
-		snprintf(what, sizeof(what), "%s: certificate %s", show,
-			subject);
-		KMC_GUARD(time_cmp_now(X509_get0_notBefore(x), what,
-			"notBefore", &cmp));
-		if (cmp >= 0)
-			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is "
-				"not valid yet", show, subject);
-		KMC_GUARD(time_cmp_now(X509_get0_notAfter(x), what, "notAfter",
-			&cmp));
-		if (cmp <= 0)
-			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s has "
-				"expired", show, subject);
-	}
-	return 0;
-}
-
-int cert_signed_by(X509 *x, X509 *ca)
-{
-	ERR_clear_error();
-	if (X509_verify(x, X509_get0_pubkey(ca)) == 1)
-		return 1;
-	if (ossl_nomem())
-		return 0;
-	ERR_clear_error();
-	return X509_verify(x, X509_get0_pubkey(ca)) == 1;
-}
-
-int crl_signed_by(X509_CRL *crl, X509 *ca)
-{
-	ERR_clear_error();
-	if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
-		return 1;
-	if (ossl_nomem())
-		return 0;
-	ERR_clear_error();
-	return X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
-}
-
-int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
-	STACK_OF(X509) *chain, X509_CRL *crl)
-{
-	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-	X509 *issuer = NULL;
-	char subject[256];
-	int cmp = 0;
-
-	for (int i = 0; i < sk_X509_num(ca); i++)
-		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
-				X509_CRL_get_issuer(crl)) == 0)
-			issuer = sk_X509_value(ca, i);
-	ERR_clear_error();
-	if (!issuer || !crl_signed_by(crl, issuer))
-		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
-			"signed by the CA in %s", f->crl, f->ca));
-	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), f->crl,
-		"thisUpdate", &cmp));
-	if (cmp >= 0)
-		return kmc_detail(KMC_E_VERIFY, "%s is not valid yet (its last "
-			"update is in the future)", f->crl);
-	if (next)
-		KMC_GUARD(time_cmp_now(next, f->crl, "nextUpdate", &cmp));
-	if (!next || cmp <= 0)
-		return kmc_detail(KMC_E_VERIFY, "%s is out of date (its next "
-			"update has passed); fetch a current CRL", f->crl);
-	for (int i = 0; i < sk_X509_num(chain); i++) {
-		X509 *x = sk_X509_value(chain, i);
-		X509_REVOKED *rev;
-
-		if (X509_NAME_cmp(X509_get_issuer_name(x),
-				X509_CRL_get_issuer(crl)) != 0)
-			continue;
-		if (X509_CRL_get0_by_cert(crl, &rev, x) == 1) {
-			name_of(x, subject, sizeof(subject));
-			return kmc_detail(KMC_E_VERIFY, "%s: certificate %s is "
-				"revoked by %s", f->cert, subject, f->crl);
-		}
-	}
-	return 0;
-}
-
-/*
- * chain's certificates after the leaf put in the order of the path ctx
- * verified, each certified by the one after it, as TLS 1.2 requires of
- * what a server sends (RFC 5246, 7.4.2): a server sends them as stored,
- * and an operator's file may list them in any order. Certificates the
- * path does not use keep their order, after it.
- */
-static void chain_in_path_order(STACK_OF(X509) *chain, X509_STORE_CTX *ctx)
-{
-	STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(ctx);
-	int n = sk_X509_num(chain), next = 1;
-
-	for (int p = 1; path && p < sk_X509_num(path); p++) {
-		X509 *x = sk_X509_value(path, p);
-
-		for (int i = next; i < n; i++) {
-			if (X509_cmp(sk_X509_value(chain, i), x) != 0)
-				continue;
-			/* Move it to next, the rest after it shifting on. */
-			x = sk_X509_value(chain, i);
-			for (int j = i; j > next; j--)
-				(void)sk_X509_set(chain, j, sk_X509_value(chain,
-					j - 1));
-			(void)sk_X509_set(chain, next++, x);
-			break;
-		}
-	}
-}
-
-int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
-	STACK_OF(X509) *chain, EVP_PKEY *key, X509_CRL *crl)
-{
-	X509_STORE *xstore = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	STACK_OF(X509) *untrusted = NULL;
-	X509 *leaf = sk_X509_value(chain, 0);
-	char subject[256];
-	int r = 0, err, depth, verified;
-
-	KMC_GUARD(check_dates(f->ca, ca));
-	KMC_GUARD(check_dates(f->cert, chain));
-	ERR_clear_error();
-	if (X509_check_private_key(leaf, key) != 1) {
-		if (ossl_nomem())
-			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
-				"matching it to %s", f->key, f->cert);
-		name_of(leaf, subject, sizeof(subject));
-		return kmc_detail(KMC_E_VERIFY, "%s does not belong to the "
-			"certificate %s in %s", f->key, subject, f->cert);
-	}
-	xstore = X509_STORE_new();
-	ctx = X509_STORE_CTX_new();
-	untrusted = sk_X509_new_null();
-	if (!xstore || !ctx || !untrusted)
-		r = KMC_E_NOMEM;
-	for (int i = 0; r == 0 && i < sk_X509_num(ca); i++)
-		if (!X509_STORE_add_cert(xstore, sk_X509_value(ca, i)))
-			r = KMC_E_NOMEM;
-	for (int i = 1; r == 0 && i < sk_X509_num(chain); i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(chain, i)))
-			r = KMC_E_NOMEM;
-	if (r == 0 && !X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
-		r = KMC_E_NOMEM;
-	if (r == 0) {
-		/* ca.crt may be an intermediate CA: trust what was given. */
-		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
-			X509_V_FLAG_X509_STRICT);
-		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
-		/* A TLS client's bundle (curl, an MQTT client) is as welcome as
-		   a server's: a certificate fit for neither is refused. */
-		verified = X509_verify_cert(ctx) == 1;
-		if (!verified && X509_STORE_CTX_get_error(ctx) ==
-				X509_V_ERR_INVALID_PURPOSE) {
-			X509_STORE_CTX_cleanup(ctx);
-			if (!X509_STORE_CTX_init(ctx, xstore, leaf, untrusted))
-				r = KMC_E_NOMEM;
-			X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN |
-				X509_V_FLAG_X509_STRICT);
-			X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-			if (r == 0)
-				verified = X509_verify_cert(ctx) == 1;
-		}
-		if (r == 0 && !verified && ossl_nomem())
-			r = kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
-				"verifying its chain", f->cert);
-		if (r == 0 && !verified) {
-			err = X509_STORE_CTX_get_error(ctx);
-			depth = X509_STORE_CTX_get_error_depth(ctx);
-			name_of(X509_STORE_CTX_get_current_cert(ctx) ?
-				X509_STORE_CTX_get_current_cert(ctx) : leaf,
-				subject, sizeof(subject));
-			r = kmc_detail(KMC_E_VERIFY, "%s does not chain to the CA "
-				"in %s: %s (certificate %s, depth %d)", f->cert,
-				f->ca, X509_verify_cert_error_string(err), subject,
-				depth);
-		}
-		if (r == 0)
-			chain_in_path_order(chain, ctx);
-	}
-	sk_X509_free(untrusted);
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(xstore);
-	KMC_GUARD(r);
-	if (crl)
-		KMC_GUARD(crl_verify(f, ca, chain, crl));
-	return 0;
 }
 
 /* ---------------------------------------------------------------- */

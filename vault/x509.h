@@ -153,7 +153,9 @@ enum key_failure {
 				   decoding, which leaves the same trace */
 	KEY_FAILED_PASSWORD,	/* the password does not open it */
 	KEY_FAILED_UNSUPPORTED,	/* a cipher, KDF or PBE this build lacks */
-	KEY_FAILED_NOMEM,	/* an allocation failed */
+	KEY_FAILED_NOMEM,	/* an allocation failed ("malloc failure",
+				   or in PBKDF2's rounds "not able to copy
+				   ctx", which only that raises) */
 };
 KMC_INTERNAL enum key_failure key_decrypt_failure(char *alg, size_t alg_len);
 
@@ -192,6 +194,47 @@ KMC_INTERNAL int ossl_nomem(void);
  */
 KMC_INTERNAL int cert_signed_by(X509 *x, X509 *ca);
 KMC_INTERNAL int crl_signed_by(X509_CRL *crl, X509 *ca);
+/*
+ * ossl_verify_failed_run - whether a signature check that failed (after
+ * cert_signed_by's or crl_signed_by's second try, or in
+ * X509_verify_cert) failed for want of memory rather than for what it
+ * checked: an allocation failure queued, OpenSSL's queue lost, or, first
+ * in the queue, an error of EVP or of the library's core (a signature or
+ * digest that could not be fetched: OpenSSL's first fetch of an
+ * algorithm, failed by an allocation, leaves it unfetchable for the rest
+ * of the process, with "unsupported" queued and no allocation failure).
+ * A signature that does not match, a key of another type or an unknown
+ * algorithm queue errors of ASN1 or of the key's own library first.
+ * Leaves the queue as it was.
+ */
+KMC_INTERNAL int ossl_verify_failed_run(void);
+/*
+ * cert_ext_flags - X509_get_extension_flags() of x, which reads and
+ * caches its extensions, into *ret. OpenSSL reads them once for good: an
+ * allocation failing in one marks the certificate EXFLAG_INVALID (and
+ * leaves its other flags unset: no EXFLAG_CA), with the allocation's
+ * errors dropped ("invalid certificate"). A certificate marked invalid
+ * is read again from its bytes to tell: Returns 0 (with EXFLAG_INVALID
+ * when the certificate is at fault), KMC_E_NOMEM when the mark was an
+ * allocation's.
+ */
+KMC_INTERNAL int cert_ext_flags(X509 *x, uint32_t *ret) KMC_MUST_CHECK;
+/* Whether x has no public key for want of memory: OpenSSL decodes a
+   certificate's key as it reads the certificate, and one that fails then
+   (an allocation's failure dropped) is left without one for good
+   ("decode error" at each use). 1 when a fresh copy of x has one (or
+   cannot be made), 0 when x has one or its key is at fault. */
+KMC_INTERNAL int cert_pubkey_lost(X509 *x);
+/* Whether x issued itself (X509_check_issued(x, x)): 1, 0, KMC_E_NOMEM
+   when it could not be told (a fresh copy of it says it did, or could
+   not be made). */
+KMC_INTERNAL int cert_self_issued(X509 *x) KMC_MUST_CHECK;
+/* Whether key is the key of certificate x (X509_check_private_key()):
+   1, 0, KMC_E_NOMEM. A failure with no allocation failure queued is
+   tried once more: comparing keys of two providers (a token's and the
+   certificate's) exports one, and an allocation failing there says only
+   that the keys differ. Keys that differ differ twice. */
+KMC_INTERNAL int cert_key_matches(X509 *x, EVP_PKEY *key) KMC_MUST_CHECK;
 /* Whether data holds a PEM "-----BEGIN " line anywhere. */
 KMC_INTERNAL int looks_pem(const uint8_t *data, size_t len);
 
