@@ -5,8 +5,10 @@
  * An accepted binding serializes back to the same bytes under a key whose
  * MAC it then carries, and the MAC check of the input never passes under
  * a key it was not made with unless the bytes are exactly that output.
- * A binding whose magic holds and whose version is another is refused as
+ * A binding whose magic holds and whose version is higher is refused as
  * newer (KMC_E_VERSION) whatever its length: the version is read first.
+ * Version 0, which no kmcvault wrote, is damage (KMC_E_CORRUPT), never
+ * newer: kmc repair --accept-rollback must be able to write over it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,10 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = bind_parse(data, size, &b);
 	(void)bind_verify_mac(data, size, key);
-	if (size >= 10 && memcmp(data, BIND_MAGIC, 8) == 0 &&
-	    (data[8] << 8 | data[9]) != BIND_FORMAT_VERSION &&
-	    r != KMC_E_VERSION)
-		abort();
+	if (size >= 10 && memcmp(data, BIND_MAGIC, 8) == 0) {
+		unsigned version = (unsigned)(data[8] << 8 | data[9]);
+
+		if (version > BIND_FORMAT_VERSION && r != KMC_E_VERSION)
+			abort();
+		if (version < BIND_FORMAT_VERSION && r != KMC_E_CORRUPT)
+			abort();
+	}
 	if (r != 0) {
 		if (r != KMC_E_CORRUPT && r != KMC_E_VERSION)
 			abort();
