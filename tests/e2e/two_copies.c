@@ -43,7 +43,16 @@
 
 static const char *vault;
 
+/* This process's POSIX locks on items.mdb-lock, counted; with show,
+   each line of /proc/locks printed too (what a failing check shows). */
+static int locks_shown(int show);
+
 static int locks(void)
+{
+	return locks_shown(0);
+}
+
+static int locks_shown(int show)
 {
 	char path[4096], line[512];
 	struct stat st;
@@ -64,8 +73,11 @@ static int locks(void)
 			continue;
 		if (!strcmp(type, "POSIX") && pid == (long)getpid() &&
 		    maj == major(st.st_dev) && min == minor(st.st_dev) &&
-		    ino == (unsigned long long)st.st_ino)
+		    ino == (unsigned long long)st.st_ino) {
 			n++;
+			if (show)
+				printf("lock: %s", line);
+		}
 	}
 	fclose(f);
 	return n;
@@ -185,7 +197,7 @@ int main(int argc, char **argv)
 	} else {
 		uri_load(name);
 	}
-	printf("locks after %d\n", locks());
+	printf("locks after %d\n", locks_shown(1));
 	printf("vault.so mapped %s\n", vault_so_mapped());
 	if (kmc_item_get_secret(v, "pw", &s) < 0) {
 		printf("read failed: %s\n", kmc_error_detail());
