@@ -578,8 +578,6 @@ int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)
 
 	kmc_detail_clear();
 	token_note_clear(v);
-	if (ret_left)
-		*ret_left = 0;
 	if (!(v->flags & KMC_OPEN_WRITE))
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	r = token_pending_read(&v->st, &l);
@@ -593,11 +591,16 @@ int kmc_token_destroys_finish(kmc_vault *v, size_t *ret_left)
 		KMC_GUARD(note_grow(v, NOTE_BASE));
 		note_add(v, "%s; dropped: keys it named may be left on a "
 			"token%s\n", why, "");
+		if (ret_left)
+			*ret_left = 0;
 		return 0;
 	}
 	KMC_GUARD(r);
-	if (l.n == 0)
+	if (l.n == 0) {
+		if (ret_left)
+			*ret_left = 0;
 		return 0;
+	}
 	r = refs_of_vault(v, &named);
 	if (r == 0) {
 		size_t need = NOTE_BASE;
