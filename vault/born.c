@@ -99,6 +99,7 @@ int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 	_cleanup_(pkey_freep) EVP_PKEY *k = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pkcs8 = NULL;
 	_cleanup_(kmc_secret_freep) kmc_secret *pw = NULL;
+	int r;
 
 	kmc_detail_clear();
 	KMC_GUARD(writable(v));
@@ -106,7 +107,9 @@ int kmc_key_gen(kmc_vault *v, const char *name, kmc_key_type type)
 	if (!kmc_key_type_name(type))
 		return kmc_detail(KMC_E_INVALID, "key type %d is not one of "
 			"kmc_key_type", (int)type);
-	if (import_bundle_exists(v, name))
+	r = import_bundle_exists(v, name);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; kmc rm %s "
 			"first, or choose another name", v->dir, name, name);
 	KMC_GUARD(keygen_generate(type, &k));
@@ -328,7 +331,9 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 			"one)", v->dir, p->name, p->name);
 	KMC_GUARD(r);
 	snprintf(key_show, sizeof(key_show), "%s/cert", p->name);
-	if (items_exists(v, key_show))
+	r = items_exists(v, key_show);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s has a certificate already; "
 			"kmc cert renew %s -s NEW.crt replaces it", p->name,
 			p->name);
@@ -404,15 +409,20 @@ int kmc_cert_set(kmc_vault *v, const kmc_import_params *p)
 int kmc_bundle_has_cert(kmc_vault *v, const char *name, int *ret)
 {
 	char meta[KMC_NAME_MAX + 8];
+	int r;
 
 	kmc_detail_clear();
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX || kmc_name_check(name) < 0)
 		return kmc_detail(KMC_E_NAME, "bundle name \"%s\" is not 1 to %d "
 			"of [A-Za-z0-9._@:/+-]", name, KMC_BUNDLE_NAME_MAX);
 	snprintf(meta, sizeof(meta), "%s/meta", name);
-	if (!items_exists(v, meta))
+	r = items_exists(v, meta);
+	KMC_GUARD(r);
+	if (!r)
 		return kmc_detail(KMC_E_NOT_FOUND, "%s holds no bundle %s",
 			v->dir, name);
-	*ret = !bundle_without_cert(v, name);
+	r = bundle_without_cert(v, name);
+	KMC_GUARD(r);
+	*ret = !r;
 	return 0;
 }

@@ -258,7 +258,9 @@ int kmc_ca_init(kmc_vault *v, const char *name, const kmc_ca_params *p)
 	plan.not_before = now - CA_BACKDATE;
 	KMC_GUARD(certmake_end("--days", p->days, now, 0, NULL,
 		&plan.not_after));
-	if (items_exists(v, item))
+	r = items_exists(v, item);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds CA %s", v->dir,
 			name);
 	KMC_GUARD(keygen_generate(type, &key));
@@ -492,7 +494,10 @@ static int list_one(kmc_vault *v, const char *name, int gone_ok,
 	r = ca_load(v, name, 0, &c);
 	if (r == 0) {
 		snprintf(key, sizeof(key), "%s/key", c.item);
-		info.has_key = items_exists(v, key);
+		r = items_exists(v, key);
+		info.has_key = r > 0;
+		if (r > 0)
+			r = 0;
 	}
 	store_unpin(&v->st, pinned);
 	if (r == KMC_E_NOT_FOUND && gone_ok) {

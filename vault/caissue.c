@@ -173,12 +173,16 @@ int kmc_cert_issue(kmc_vault *v, const kmc_issue_params *p,
 	KMC_GUARD(certmake_end("--days", p->days, now, limit, what,
 		&plan.not_after));
 	snprintf(c.name, sizeof(c.name), "%s", p->name);
-	if (bundle_without_cert(v, c.name))
+	r = bundle_without_cert(v, c.name);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s, a key born "
 			"without a certificate: kmc csr %s makes its request, kmc "
 			"cert set %s takes the certificate", v->dir, c.name, c.name,
 			c.name);
-	if (import_bundle_exists(v, c.name))
+	r = import_bundle_exists(v, c.name);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s", v->dir,
 			c.name);
 	if (p->trust_store) {

@@ -346,11 +346,17 @@ static int info_read(kmc_vault *v, void *arg)
 	if (strlen(j->name) <= KMC_BUNDLE_NAME_MAX)
 		r = vault_part_get(v, j->name, "cert", KMC_ITEM_CERTIFICATE,
 			&j->item);
-	if (r == KMC_E_NOT_FOUND && bundle_without_cert(v, j->name)) {
-		j->no_cert_yet = 1;
-		return kmc_detail(r, "bundle %s has no certificate yet: kmc csr "
-			"%s, then kmc cert set %s -s SIGNED.crt", j->name,
-			j->name, j->name);
+	if (r == KMC_E_NOT_FOUND) {
+		int t = bundle_without_cert(v, j->name);
+
+		if (t < 0)
+			return t;
+		if (t) {
+			j->no_cert_yet = 1;
+			return kmc_detail(r, "bundle %s has no certificate yet: "
+				"kmc csr %s, then kmc cert set %s -s SIGNED.crt",
+				j->name, j->name, j->name);
+		}
 	}
 	if (r == KMC_E_NOT_FOUND && kmc_name_check(j->name) == 0)
 		r = kmc_item_get(v, j->name, KMC_ITEM_CERTIFICATE, &j->item);

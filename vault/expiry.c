@@ -223,11 +223,13 @@ static int walk_bundle(const walk *w, const char *name)
 		}
 		/* Removed since the list was read: nothing to report. */
 		snprintf(meta, sizeof(meta), "%s" META_SUFFIX, name);
-		if (!items_exists(w->v, meta))
-			return 0;
+		r = items_exists(w->v, meta);
+		if (r <= 0)
+			return r;
 		/* A key born in the vault, no certificate yet: no dates. */
-		if (i == 0 && bundle_without_cert(w->v, name))
-			return 0;
+		r = i == 0 ? bundle_without_cert(w->v, name) : 0;
+		if (r != 0)
+			return r < 0 ? r : 0;
 		return kmc_detail(KMC_E_CORRUPT, "bundle %s has no item %s/%s: "
 			"import it again", name, name, parts[i]);
 	}

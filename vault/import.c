@@ -287,6 +287,7 @@ static int import_trust_store(import_ctx *c, kmc_vault *v)
 {
 	const kmc_import_params *p = c->p;
 	trust_set *t = NULL;
+	int r;
 
 	if (p->size >= offsetof(kmc_import_params, trust_store) +
 	    sizeof(p->trust_store) && p->trust_store) {
@@ -295,8 +296,10 @@ static int import_trust_store(import_ctx *c, kmc_vault *v)
 		snprintf(c->trust, sizeof(c->trust), "%s", p->trust_store);
 		return 0;
 	}
-	if (import_bundle_exists(v, c->name)) {
-		int r = kmc_cert_trust_store(v, c->name, c->trust,
+	r = import_bundle_exists(v, c->name);
+	KMC_GUARD(r);
+	if (r) {
+		r = kmc_cert_trust_store(v, c->name, c->trust,
 			sizeof(c->trust));
 
 		if (r == KMC_E_NOT_FOUND) {
@@ -368,7 +371,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	AUDIT_OP(v, "kmc_import");
 	_cleanup_(import_free) import_ctx c = { 0 };
 	chain_files files;
-	int r;
+	int r, exists;
 
 	kmc_detail_clear();
 	token_note_clear(v);
@@ -410,14 +413,15 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 	files = (chain_files){ p->ca_file, p->cert_file, p->key_file,
 		p->crl_file };
 	KMC_GUARD(chain_verify(&files, c.ca, c.chain, c.pkey, c.crl));
-	if (!(p->flags & (KMC_IMPORT_REPLACE | KMC_IMPORT_STAGE)) &&
-	    import_bundle_exists(v, c.name))
+	exists = import_bundle_exists(v, c.name);
+	KMC_GUARD(exists);
+	if (!(p->flags & (KMC_IMPORT_REPLACE | KMC_IMPORT_STAGE)) && exists)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; add "
 			"--replace to supersede it (the old version is kept "
 			"until removed)", v->dir, c.name);
 	KMC_GUARD(import_trust_store(&c, v));
 	KMC_GUARD(import_check_keys_dir(&c, v));
-	if (import_bundle_exists(v, c.name)) {
+	if (exists) {
 		KMC_GUARD(key_kind_check(&c, v));
 		/* A new version (--replace, --stage) with an older CRL of the
 		   same CA would take back what the live one revokes. */

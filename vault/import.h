@@ -76,7 +76,10 @@ KMC_INTERNAL int import_check_key(import_ctx *c) KMC_MUST_CHECK;
 /* A bundle's password for a key that had none: 32 random base64url
    characters in guarded memory (kmc import, kmc key gen). */
 KMC_INTERNAL int import_make_password(kmc_secret **ret) KMC_MUST_CHECK;
-KMC_INTERNAL int import_bundle_exists(kmc_vault *v, const char *name);
+/* 1 when name or one of its parts is an item, 0 when none is, or the
+   error that kept one from being read. */
+KMC_INTERNAL int import_bundle_exists(kmc_vault *v, const char *name)
+	KMC_MUST_CHECK;
 /* <vault>/keys/NAME ('/' as '_'), where a bundle's copies go unless
    told otherwise, into buf, and <vault>/keys into parent. */
 KMC_INTERNAL int import_default_keys_dir(const import_ctx *c, kmc_vault *v,

@@ -138,14 +138,13 @@ int import_bundle_exists(kmc_vault *v, const char *name)
 	static const char *const parts[] = BUNDLE_PARTS;
 	char part[KMC_NAME_MAX + 1];
 
-	if (items_exists(v, name))
-		return 1;
-	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+	int r = items_exists(v, name);
+
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(parts); i++) {
 		snprintf(part, sizeof(part), "%s/%s", name, parts[i]);
-		if (items_exists(v, part))
-			return 1;
+		r = items_exists(v, part);
 	}
-	return 0;
+	return r;
 }
 
 int import_default_keys_dir(const import_ctx *c, kmc_vault *v, char *parent,

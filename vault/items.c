@@ -338,9 +338,17 @@ int items_exists(kmc_vault *v, const char *name)
 {
 	uint8_t *rec;
 	size_t len;
+	int r = store_get(&v->st, name, &rec, &len);
 
-	if (store_get(&v->st, name, &rec, &len) < 0)
+	/* Only absence is "no": a read that failed (out of memory, the
+	   digest disagreeing) must not pass for a free name or a missing
+	   part, which would skip the checks a present one gets. */
+	if (r == KMC_E_NOT_FOUND) {
+		kmc_detail_clear();
 		return 0;
+	}
+	if (r < 0)
+		return r;
 	free(rec);
 	return 1;
 }

@@ -391,8 +391,9 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 	/* A key kmc key gen made, without a certificate yet, serves
 	   nothing: the staged version takes its place, as over no bundle
 	   (its items kept as history). */
-	r = !previous && bundle_without_cert(v, name) ? KMC_E_NOT_FOUND :
-		material_get(v, name, NULL, &live);
+	r = previous ? 0 : bundle_without_cert(v, name);
+	if (r >= 0)
+		r = r ? KMC_E_NOT_FOUND : material_get(v, name, NULL, &live);
 	if (r == KMC_E_NOT_FOUND && previous)
 		return kmc_detail(r, "%s holds no imported bundle %s", v->dir,
 			name);
@@ -503,11 +504,16 @@ int kmc_bundle_versions(kmc_vault *v, const char *name, int *ret_staged,
 	int *ret_previous)
 {
 	char item[KMC_NAME_MAX + 1];
+	int staged, previous;
 
 	kmc_detail_clear();
 	KMC_GUARD(part_item(name, SLOT_STAGED, P_INFO, item, sizeof(item)));
-	*ret_staged = items_exists(v, item);
+	staged = items_exists(v, item);
+	KMC_GUARD(staged);
 	KMC_GUARD(part_item(name, SLOT_PREVIOUS, P_INFO, item, sizeof(item)));
-	*ret_previous = items_exists(v, item);
+	previous = items_exists(v, item);
+	KMC_GUARD(previous);
+	*ret_staged = staged;
+	*ret_previous = previous;
 	return 0;
 }

@@ -431,7 +431,9 @@ int kmc_key_gen_on_token(kmc_vault *v, const char *name, kmc_key_type type,
 		return kmc_detail(KMC_E_READONLY, "%s: opened read-only", v->dir);
 	KMC_GUARD(born_name_check(name));
 	KMC_GUARD(spec_of(type, &spec));
-	if (import_bundle_exists(v, name))
+	r = import_bundle_exists(v, name);
+	KMC_GUARD(r);
+	if (r)
 		return kmc_detail(KMC_E_EXISTS, "%s already holds %s; kmc rm %s "
 			"first, or choose another name", v->dir, name, name);
 	KMC_GUARD(import_make_password(&pw));

@@ -395,7 +395,8 @@ KMC_INTERNAL int vault_part_get(kmc_vault *v, const char *name,
  * neither exists.
  * items_txn_retire - move an item's current record to its history and
  * delete it; 0 when there is none.
- * items_exists - 1 when the item name exists, else 0.
+ * items_exists - 1 when the item name exists, 0 when it does not, or the
+ * error that kept it from being read.
  * items_write_check - a change to item name: a writable handle and a
  * valid name.
  * items_verify_all - open every item's record; KMC_E_AUTH naming show
@@ -409,7 +410,8 @@ KMC_INTERNAL int items_txn_del(kmc_vault *v, store_txn *t, const char *name)
 	KMC_MUST_CHECK;
 KMC_INTERNAL int items_txn_retire(kmc_vault *v, store_txn *t,
 	const char *name) KMC_MUST_CHECK;
-KMC_INTERNAL int items_exists(kmc_vault *v, const char *name);
+KMC_INTERNAL int items_exists(kmc_vault *v, const char *name)
+	KMC_MUST_CHECK;
 KMC_INTERNAL int items_write_check(kmc_vault *v, const char *name)
 	KMC_MUST_CHECK;
 /*
@@ -417,18 +419,23 @@ KMC_INTERNAL int items_write_check(kmc_vault *v, const char *name)
  * yet (NAME/meta and NAME/key, neither NAME/cert nor NAME/ca): a key kmc
  * key gen made, waiting for kmc cert set (vault/born.c). Readers say so
  * rather than calling the bundle damaged; servers refuse it. A bundle
- * short of other parts is still a damaged one.
+ * short of other parts is still a damaged one. < 0: a part could not be
+ * read.
  */
 static inline int bundle_without_cert(kmc_vault *v, const char *name)
 {
 	static const char *const parts[] = { "meta", "key", "cert", "ca" };
 	char item[KMC_NAME_MAX + 8];
+	int r;
 
 	if (strlen(name) > KMC_BUNDLE_NAME_MAX)
 		return 0;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		snprintf(item, sizeof(item), "%s/%s", name, parts[i]);
-		if (items_exists(v, item) != (i < 2))
+		r = items_exists(v, item);
+		if (r < 0)
+			return r;
+		if (r != (i < 2))
 			return 0;
 	}
 	return 1;

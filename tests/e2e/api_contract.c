@@ -41,6 +41,13 @@
  *	api_contract add-size0 VAULT HOSTKEY
  *		kmc_protector_add(host) with a kmc_options whose size was
  *		left 0 and whose host_key is HOSTKEY
+ *	api_contract reads VAULT BUNDLE CA
+ *		every call that reads the item store, through one read-only
+ *		handle: "FUNCTION CODE" of each (BUNDLE a key with a
+ *		certificate, CA a CA, the trust store "default")
+ *	api_contract destroys-ro VAULT
+ *		kmc_token_destroys_finish() of a read-only handle, its
+ *		*ret_left set to 77 before: prints "left N" after
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -70,6 +77,24 @@ static const char *const names[] = {
 	"KMC_E_P11", "KMC_E_PENDING", "KMC_E_IN_USE", "KMC_E_ROLLBACK",
 	"KMC_E_AUDIT",
 };
+
+/* Callbacks that take each record and go on. */
+#define NOP_CB(fn, type) \
+	static int fn(const type *info, void *arg) \
+	{ (void)info; (void)arg; return 0; }
+NOP_CB(mk_cb, kmc_mk_info)
+NOP_CB(trust_cb, kmc_trust_info)
+NOP_CB(ca_cb, kmc_ca_info)
+NOP_CB(issued_cb, kmc_ca_issued)
+NOP_CB(expiry_cb, kmc_expiry_info)
+
+static int files_cb(const char *store, const char *path, void *arg)
+{
+	(void)store;
+	(void)path;
+	(void)arg;
+	return 0;
+}
 
 static int count_item(const kmc_item_info *info, void *arg)
 {
@@ -317,12 +342,76 @@ int main(int argc, char **argv)
 		kmc_vault_close(v);
 		return report("kmc_protector_add", r);
 	}
+	if (strcmp(c, "reads") == 0 && argc > 4) {
+		const char *b = argv[3], *ca = argv[4];
+		kmc_expiry_params ep = KMC_EXPIRY_PARAMS_INIT;
+		kmc_export_params xp = KMC_EXPORT_PARAMS_INIT;
+		kmc_cert_info *ci = NULL;
+		char key[KMC_NAME_MAX + 1], buf[512], *pem = NULL;
+		unsigned char spki[1024];
+		size_t n = 0, spki_len = sizeof(spki);
+		int x, y;
+
+		snprintf(key, sizeof(key), "%s/key", b);
+		xp.format = KMC_EXPORT_PKCS8_PEM;
+		xp.flags = KMC_EXPORT_NO_PASSWORD;
+		r = kmc_vault_open(argv[2], 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+#define READ(f, ...) do { s = NULL; r = f(v, __VA_ARGS__); \
+	report(#f, r); if (r == 0) kmc_secret_free(s); } while (0)
+		READ(kmc_item_get_secret, key, &s);
+		READ(kmc_item_get, key, KMC_ITEM_PRIVATE_KEY, &s);
+		READ(kmc_item_get_version, key, 1, KMC_ITEM_PRIVATE_KEY, &s);
+		READ(kmc_item_list, count_item, NULL);
+		READ(kmc_mk_list, mk_cb, NULL);
+		READ(kmc_bundle_has_cert, b, &x);
+		READ(kmc_bundle_versions, b, &x, &y);
+		READ(kmc_key_export, b, KMC_FORMAT_PEM, &s);
+		READ(kmc_export, b, &xp, &s, &x);
+		READ(kmc_cert_info_get, b, &ci, &n);
+		if (r == 0)
+			kmc_cert_info_free(ci, n);
+		READ(kmc_cert_info_version, b, 1, &ci, &n);
+		if (r == 0)
+			kmc_cert_info_free(ci, n);
+		READ(kmc_cert_trust_store, b, buf, sizeof(buf));
+		READ(kmc_token_key_uri, b, buf, sizeof(buf));
+		READ(kmc_token_key_info, b, buf, sizeof(buf), spki, &spki_len);
+		READ(kmc_csr_make, b, "/CN=x", NULL, &pem, &n);
+		if (r == 0)
+			free(pem);
+		READ(kmc_trust_list, "default", trust_cb, files_cb, NULL);
+		READ(kmc_trust_pem, "default", &pem, &n);
+		if (r == 0)
+			free(pem);
+		xp.format = KMC_EXPORT_PEM;
+		xp.flags = 0;
+		READ(kmc_trust_export, "default", &xp, &s, &x);
+		READ(kmc_ca_list, ca, ca_cb, issued_cb, NULL);
+		READ(kmc_cert_expiry_list, &ep, expiry_cb, NULL);
+#undef READ
+		kmc_vault_close(v);
+		return 0;
+	}
+	if (strcmp(c, "destroys-ro") == 0 && argc > 2) {
+		size_t left = 77;
+
+		r = kmc_vault_open(argv[2], 0, &v);
+		if (r < 0)
+			return report("kmc_vault_open", r);
+		r = kmc_token_destroys_finish(v, &left);
+		kmc_vault_close(v);
+		printf("left %zu\n", left);
+		return report("kmc_token_destroys_finish", r);
+	}
 	fprintf(stderr, "usage: api_contract read-fd-zero | read-file-zero "
 		"FILE | open-default | open VAULT | uri DIR NAME | "
 		"decrypt-long VAULT | list-twice VAULT | drop-digest VAULT | "
 		"commit-null | names | put-in-snapshot VAULT NAME | "
 		"key-load VAULT NAME | ctx-use VAULT NAME | put VAULT NAME | "
 		"audit-read DIR SINCE ITEM [nocb] | status-old VAULT | "
-		"audit-state VAULT | add-size0 VAULT HOSTKEY\n");
+		"audit-state VAULT | add-size0 VAULT HOSTKEY | destroys-ro VAULT | "
+		"reads VAULT BUNDLE CA\n");
 	return 2;
 }

@@ -68,6 +68,33 @@ check "... and the detail says kmc repair finishes it" grep -q 'kmc repair finis
 rm -f "$V/.kmc-restore"
 t_out "kmc_vault_open() opens it once the mark is gone" 'kmc_vault_open 0' "$AC" open "$V"
 
+# Every call that reads the item store, once its digest's root is gone
+# behind kmc's back: each refuses and kmc.3 lists what it returns.
+# kmc_bundle_has_cert() said "no bundle" and kmc_bundle_versions() "no
+# other version" (an unread part passed for a missing one).
+R=$T/rv
+t "a vault for the reads" "$KMC" --vault "$R" init
+t "... with a CA" "$KMC" --vault "$R" ca init c1 --subject /CN=c1
+t "... a bundle it issued" "$KMC" --vault "$R" cert issue srv --ca c1 --server \
+	--subject /CN=srv
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout /dev/null -subj /CN=anchor -days 2 -out "$T/anchor.pem" 2>/dev/null
+t "... and a trust store" "$KMC" --vault "$R" trust add a1 "$T/anchor.pem"
+"$AC" reads "$R" srv c1 >"$T/reads.before" 2>/dev/null
+check "each read works on the intact store, but the token calls (not a token key)" \
+	test "$(grep -v ' 0$' "$T/reads.before" | tr '\n' ' ')" = \
+	"kmc_token_key_uri KMC_E_TYPE kmc_token_key_info KMC_E_TYPE "
+t_out "the digest root is removed" dropped "$AC" drop-digest "$R"
+"$AC" reads "$R" srv c1 >"$T/reads" 2>/dev/null
+check "... 20 reads are made" test "$(wc -l <"$T/reads")" -eq 20
+while read -r f code; do
+	check "$f of a store whose digest root is gone: kmc.3 lists what it returns ($code)" \
+		case_ok "$f" "$f $code"
+done <"$T/reads"
+for f in kmc_bundle_has_cert kmc_bundle_versions kmc_mk_list kmc_trust_list kmc_ca_list; do
+	check "... $f is refused as rolled back" grep -qx "$f KMC_E_ROLLBACK" "$T/reads"
+done
+
 # A bundle name that is no item name, and a bundle whose key is another
 # type of item: kmc_item_get()'s codes, through the TLS calls.
 long=$(printf 'b%.0s' $(seq 126))
@@ -198,6 +225,13 @@ check "... and kmc_vault_status() filled it (returned 0)" grep -qx 'kmc_vault_st
 t_out "kmc_protector_add() with kmc_options.size 0 is refused" \
 	'kmc_protector_add KMC_E_INVALID' "$AC" add-size0 "$V" "$T/other.key"
 check "... and names the field" grep -q 'kmc_options.size is 0' "$LAST_ERR"
+
+# Output parameters are written only on success (kmc.3): a refused
+# kmc_token_destroys_finish() wrote 0 to *ret_left before its check.
+"$AC" destroys-ro "$V" >"$T/destroys-ro" 2>&1
+check "kmc_token_destroys_finish() of a read-only handle is refused" \
+	grep -qx 'kmc_token_destroys_finish KMC_E_READONLY' "$T/destroys-ro"
+check "... and leaves *ret_left as it was" grep -qx 'left 77' "$T/destroys-ro"
 "$KMC" --vault "$V" protector list >"$T/prot.after" 2>&1
 check "... and the vault's protectors are as they were" cmp -s "$T/prot.before" "$T/prot.after"
 check "... and no host key was made" test ! -e "$T/other.key"
