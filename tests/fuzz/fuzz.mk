@@ -6,15 +6,22 @@
 #   make -f tests/fuzz/fuzz.mk O=build-fuzz fuzz FUZZ_SECONDS=20
 #
 #   fuzz          build every target, then fuzz each for $(FUZZ_SECONDS)
-#                 seconds (default 30) on a copy of its corpus; print the
+#                 seconds (default 30) on a copy of its seeds; print the
 #                 executions and crashes of each; fail if any crashed.
 #                 make -jN fuzzes N targets at a time, each on a CPU of its
 #                 own, for the same seconds each.
 #                 Crashing inputs land in $(O)/fuzz/artifacts/<target>/.
-#   fuzz-replay   build, then run each target once over its committed
-#                 corpus (tests/fuzz/corpus/<target>/, -runs=0); fail on
-#                 any crash, leak or sanitizer report.
+#   fuzz-replay   build, then run each target once over its seeds
+#                 (-runs=0); fail on any crash, leak or sanitizer report.
 #   fuzz-build    build only: $(O)/fuzz/fuzz_<target>.
+#   fuzz-seeds    make the seeds that hold keys, certificates or CRLs.
+#
+# A target's seeds are its committed corpus, tests/fuzz/corpus/<target>/,
+# and those tests/fuzz/mkseeds.sh makes fresh with openssl into
+# $(O)/fuzz/seeds/<target>/ (x509: certificates, CRLs and keys of each
+# kind and encoding, some encrypted under fuzz_x509.c's password; trust:
+# records holding a CA and its CRL): no key, certificate or CRL is
+# committed. They are made once, again when mkseeds.sh changes.
 #
 # The library's sources are compiled once with the sanitizers into
 # $(FUZZ_DIR)/obj/ and linked into each target. clang with libFuzzer is required
@@ -56,7 +63,19 @@ FUZZ_LIBS += $(shell pkg-config --libs p11-kit-1 2>/dev/null || \
 endif
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
-.PHONY: fuzz fuzz-build fuzz-replay
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-seeds
+
+FUZZ_SEEDS := $(FUZZ_DIR)/seeds
+# A target's seed folders: the committed, and the made if it has any.
+fuzz_seed_dirs = tests/fuzz/corpus/$$t $$(test ! -d $(FUZZ_SEEDS)/$$t || \
+	echo $(FUZZ_SEEDS)/$$t)
+
+fuzz-seeds: $(FUZZ_SEEDS)/made
+
+$(FUZZ_SEEDS)/made: tests/fuzz/mkseeds.sh
+	@printf '  %-6s %s\n' SEEDS $(FUZZ_SEEDS)
+	@tests/fuzz/mkseeds.sh $(FUZZ_SEEDS)
+	@touch $@
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -92,35 +111,35 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=fuzz-replay-%)
 FUZZ_RUNS := $(FUZZ_TARGETS:%=fuzz-run-%)
 .PHONY: $(FUZZ_REPLAYS) $(FUZZ_RUNS)
 
-# Committed inputs only: a crash here is a regression.
+# Known inputs only: a crash here is a regression.
 fuzz-replay: $(FUZZ_REPLAYS)
 	@cat $(FUZZ_TARGETS:%=$(FUZZ_DIR)/replay-%.result); \
 	! grep -q FAILED $(FUZZ_TARGETS:%=$(FUZZ_DIR)/replay-%.result)
 
-$(FUZZ_REPLAYS): fuzz-replay-%: $(FUZZ_DIR)/fuzz_%
+$(FUZZ_REPLAYS): fuzz-replay-%: $(FUZZ_DIR)/fuzz_% $(FUZZ_SEEDS)/made
 	@t=$*; log=$(FUZZ_DIR)/replay-$$t.log; res=$(FUZZ_DIR)/replay-$$t.result; \
-	n=$$(ls tests/fuzz/corpus/$$t | wc -l); \
+	dirs="$(fuzz_seed_dirs)"; n=$$(find $$dirs -type f | wc -l); \
 	if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -runs=0 \
 		-artifact_prefix=$(FUZZ_DIR)/replay-$$t- \
-		tests/fuzz/corpus/$$t > $$log 2>&1; then \
+		$$dirs > $$log 2>&1; then \
 		printf '  %-10s %4s inputs  ok\n' $$t $$n > $$res; \
 	else \
 		{ printf '  %-10s %4s inputs  FAILED (see %s)\n' $$t $$n $$log; \
 		  tail -n 30 $$log; } > $$res; \
 	fi
 
-# Each run starts from a fresh copy of the corpus; what it finds stays
+# Each run starts from a fresh copy of the seeds; what it finds stays
 # in $(O)/fuzz/corpus/<target>/, out of the source tree.
 fuzz: $(FUZZ_RUNS)
 	@printf '  %-10s %12s %8s  %s\n' target executions crashes artifacts; \
 	cat $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%.result); \
 	! grep -q FAILED $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%.result)
 
-$(FUZZ_RUNS): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+$(FUZZ_RUNS): fuzz-run-%: $(FUZZ_DIR)/fuzz_% $(FUZZ_SEEDS)/made
 	@t=$*; work=$(FUZZ_DIR)/corpus/$$t; art=$(FUZZ_DIR)/artifacts/$$t; \
 	log=$(FUZZ_DIR)/fuzz-$$t.log; res=$(FUZZ_DIR)/fuzz-$$t.result; \
 	rm -rf $$work $$art; mkdir -p $$work $$art; \
-	cp tests/fuzz/corpus/$$t/* $$work/; \
+	for d in $(fuzz_seed_dirs); do cp $$d/* $$work/; done; \
 	$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 		-timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
 		-artifact_prefix=$$art/ $$work > $$log 2>&1; \
