@@ -122,4 +122,12 @@ for g in "${guides[@]}"; do
 	[ ! -s "$T/found" ] || sed "s|^$KMC_TOP/|#   |" "$T/found"
 done
 
+# sudo closes every descriptor above 2 before it runs the command (its
+# closefrom), so "sudo ... kmc ... --password-fd 3 3<FILE" reads a closed
+# descriptor (exit 6). A guide gives sudo's kmc a secret on standard input.
+grep -nE 'sudo .*-fd [3-9]' "${guides[@]}" >"$T/sudo-fd" || true
+check "no guide passes sudo's kmc a descriptor above 2 (sudo closes it): use --password-fd 0 <FILE" \
+	test ! -s "$T/sudo-fd"
+[ ! -s "$T/sudo-fd" ] || sed "s|^$KMC_TOP/|#   |" "$T/sudo-fd"
+
 done_testing
