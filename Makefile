@@ -243,13 +243,14 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0:abort_on_error=0
 # under ASan in test_trust_tls, test_promote and test_tls_server. And so
 # do the two whose time is the JVM's (test_java_tls, test_heavyai: their
 # kmc export and tls_server paths run under ASan in test_export and
-# test_tls_options), and the two that read the docs against each
-# command's --help and completion (test_docs, test_completion: argument
-# parsing, which every other suite runs under ASan).
+# test_tls_options), and the three that read the docs and guides against
+# each command's --help and completion (test_docs, test_guides,
+# test_completion: argument parsing, which every other suite runs under
+# ASan).
 SANITIZE_SKIP ?= e2e/test_concurrency.sh e2e/test_file_attacks.sh \
 	e2e/test_nuodb_rotation.sh e2e/test_tls_server_expiry.sh \
 	e2e/test_java_tls.sh e2e/test_heavyai.sh e2e/test_docs.sh \
-	e2e/test_completion.sh
+	e2e/test_guides.sh e2e/test_completion.sh
 sanitize-build: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory O=build-sanitize SAN_CFLAGS="$(SANITIZE)" \

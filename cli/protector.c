@@ -319,7 +319,8 @@ const command cli_cmd_protector_add = {
 	"              docs/integrations/tpm.md\n"
 	"  recovery    prints a high-entropy key once, 8 groups of 6 with a\n"
 	"              check symbol each; --recovery opens the vault with it.\n"
-	"Modules load only from /usr/lib, /usr/local/lib, /lib or /opt."
+	"Modules load only from /usr/lib, /usr/lib64, /usr/local/lib, /lib or\n"
+	"/opt."
 };
 
 const command cli_cmd_protector_list = {

@@ -28,6 +28,11 @@
 static const char *const allowed_module_dirs[] = {
 	"/usr/lib/", "/usr/lib64/", "/usr/local/lib/", "/lib/", "/opt/",
 };
+/* The same trees as a refusal names them: one left out there sends the
+   operator to move a module that would have loaded (RHEL's lib64). */
+#define ALLOWED_MODULE_TREES "/usr/lib, /usr/lib64, /usr/local/lib, /lib, /opt"
+_Static_assert(ELEMENTSOF(allowed_module_dirs) == 5,
+	"ALLOWED_MODULE_TREES names every allowed tree");
 
 #define PIN_MAX 256
 
@@ -288,8 +293,8 @@ static int module_path_allowed(const char *path, char *real)
 				strlen(allowed_module_dirs[i])) == 0)
 			return 0;
 	return kmc_detail(KMC_E_P11_MODULE, "PKCS#11 module %s (%s) is outside "
-		"the trees modules may load from (/usr/lib, /usr/local/lib, "
-		"/lib, /opt)", path, real);
+		"the trees modules may load from (" ALLOWED_MODULE_TREES ")",
+		path, real);
 }
 
 /* Load the modules a URI may mean: its module-path, or the registered

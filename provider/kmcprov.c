@@ -26,6 +26,7 @@
  * are escaped with kmc_escape(), as the kmc command's are.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -63,7 +64,7 @@ static const OSSL_ITEM reason_strings[] = {
 	{ KMCPROV_R_PASSPHRASE, "kmc: wrong or missing vault passphrase" },
 	{ KMCPROV_R_HOST_KEY, "kmc: host key missing or not the vault's" },
 	{ KMCPROV_R_TOKEN, "kmc: the vault's token (HSM/TPM) failed" },
-	{ KMCPROV_R_PERM, "kmc: unsafe owner or mode of a vault file" },
+	{ KMCPROV_R_PERM, "kmc: the vault's owner or mode refuses this user" },
 	{ KMCPROV_R_NO_ITEM, "kmc: no such key in the vault" },
 	{ KMCPROV_R_DAMAGED, "kmc: vault data damaged or altered" },
 	{ KMCPROV_R_BAD_URI, "kmc: malformed kmc: URI or key reference" },
@@ -97,6 +98,11 @@ int kmcprov_reason_of(int err)
 	case KMC_E_P11:
 		return KMCPROV_R_TOKEN;
 	case KMC_E_PERM:
+	/* A vault the process cannot enter: another user's (a service
+	   that dropped to its own user, a worker), the commonest mistake,
+	   which a server logging only the reason must name. */
+	case -EACCES:
+	case -EPERM:
 		return KMCPROV_R_PERM;
 	case KMC_E_NOT_FOUND:
 	case KMC_E_NAME:

@@ -231,8 +231,13 @@ cp "$MOD" "$T/lib/libsofthsm2.so"
 
 refused 7 "module-path to a missing file" "PKCS#11 module /usr/lib/no-such-pkcs11\.so: No such file" \
 	"pkcs11:token=alpha;object=k?module-path=/usr/lib/no-such-pkcs11.so" --pin-file "$PINF" --create-key
-refused 7 "a module copied outside the allowed trees" "outside the trees" \
+# The refusal names every tree a module may load from, /usr/lib64 (where
+# RHEL keeps its modules) among them: the operator moves the module there.
+refused 7 "a module copied outside the allowed trees" \
+	"outside the trees modules may load from \(/usr/lib, /usr/lib64, /usr/local/lib, /lib, /opt\)" \
 	"pkcs11:token=alpha;object=k?module-path=$T/lib/libsofthsm2.so" --pin-file "$PINF" --create-key
+check "kmc protector add --help names the same trees" \
+	bash -c '"$1" protector add --help | tr -s " \n" "  " | grep -q "load only from /usr/lib, /usr/lib64, /usr/local/lib, /lib or /opt"' _ "$KMC"
 refused 7 "a module path that climbs out of /usr/lib" "outside the trees" \
 	"pkcs11:token=alpha;object=k?module-path=/usr/lib/../..$T/lib/libsofthsm2.so" \
 	--pin-file "$PINF" --create-key

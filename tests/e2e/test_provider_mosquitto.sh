@@ -223,6 +223,21 @@ check "... its log says it cannot load the key" logged 'Unable to load server ke
 check "... and gives kmc's reason (a missing item), not just \"operation fail\"" \
 	logged 'OpenSSL Error.*kmc.*(item|not found|no such)'
 
+# The mistake docs/integrations/mosquitto.md warns of: the vault made as
+# root (here in root's 0700 temp dir), which the broker, by then the
+# mosquitto user, cannot enter. Its log shows only the reason: that must
+# say owner or mode, not just that the vault does not open.
+RV=$T/rootvault
+t "kmc init as root makes a vault mosquitto cannot enter" \
+	"$KMC" --vault "$RV" init --host-key "$T/root.key"
+printf -- '-----BEGIN KMC KEY REFERENCE-----\n%s\n-----END KMC KEY REFERENCE-----\n' \
+	"$(printf %s "kmc://$RV?item=server" | base64 -w0)" >"$D/rootvault.ref.pem"
+chmod 644 "$D/rootvault.ref.pem"
+t "with a reference to root's vault, mosquitto does not start" \
+	broker_fails rootvault "$D/rootvault.ref.pem" -u KMC_HOST_KEY OPENSSL_CONF="$CONF"
+check "... its log gives the reason: the vault's owner or mode refuses the broker's user" \
+	logged "OpenSSL Error.*kmc: the vault's owner or mode refuses this user"
+
 # The broker gets no $KMC_HOST_KEY: the vault recorded the host key path.
 t "with OPENSSL_CONF in its environment, mosquitto starts on a free port" \
 	start_broker main "$REF" -u KMC_HOST_KEY OPENSSL_CONF="$CONF"
