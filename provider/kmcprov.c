@@ -64,10 +64,11 @@ static const OSSL_ITEM reason_strings[] = {
 	{ KMCPROV_R_PASSPHRASE, "kmc: wrong or missing vault passphrase" },
 	{ KMCPROV_R_HOST_KEY, "kmc: host key missing or not the vault's" },
 	{ KMCPROV_R_TOKEN, "kmc: the vault's token (HSM/TPM) failed" },
-	{ KMCPROV_R_PERM, "kmc: the vault's owner or mode refuses this user" },
+	{ KMCPROV_R_PERM, "kmc: unsafe owner or mode of a vault file" },
 	{ KMCPROV_R_NO_ITEM, "kmc: no such key in the vault" },
 	{ KMCPROV_R_DAMAGED, "kmc: vault data damaged or altered" },
 	{ KMCPROV_R_BAD_URI, "kmc: malformed kmc: URI or key reference" },
+	{ KMCPROV_R_ACCESS, "kmc: the vault's owner or mode refuses this user" },
 	{ 0, NULL },
 };
 
@@ -98,12 +99,14 @@ int kmcprov_reason_of(int err)
 	case KMC_E_P11:
 		return KMCPROV_R_TOKEN;
 	case KMC_E_PERM:
+		return KMCPROV_R_PERM;
 	/* A vault the process cannot enter: another user's (a service
 	   that dropped to its own user, a worker), the commonest mistake,
-	   which a server logging only the reason must name. */
+	   which a server logging only the reason must name. Not "unsafe":
+	   the vault is as it should be, the user is not its owner. */
 	case -EACCES:
 	case -EPERM:
-		return KMCPROV_R_PERM;
+		return KMCPROV_R_ACCESS;
 	case KMC_E_NOT_FOUND:
 	case KMC_E_NAME:
 	case KMC_E_TYPE:

@@ -21,6 +21,7 @@ enum {
 	KMCPROV_R_NO_ITEM,
 	KMCPROV_R_DAMAGED,
 	KMCPROV_R_BAD_URI,
+	KMCPROV_R_ACCESS,
 };
 
 /* Raise an error with reason and an escaped text (kmcprov.c). */

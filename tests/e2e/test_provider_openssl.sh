@@ -186,6 +186,14 @@ t_err 1 "... and by the provider, for the same reason" \
 	'the default vault for server: \$KMC_VAULT is 5001 bytes long' \
 	env KMC_VAULT="$LONG" timeout 20 openssl pkey "${PROV[@]}" -in 'kmc://?item=server' -noout
 
+# A vault file others may change is unsafe, not "refused to this user":
+# the two reasons tell the operator to chmod, or to run as the owner.
+cp -a "$V" "$T/wvault"
+chmod 0666 "$T/wvault/items.mdb"
+t_err 1 "a vault whose items.mdb others may write: the reason says unsafe, and the message the chmod" \
+	"kmc: unsafe owner or mode of a vault file:.*items.mdb has mode 0666, which lets others change it; chmod 0600" \
+	ossl pkey "${PROV[@]}" -in "kmc://$T/wvault?item=server" -noout
+
 # The reason after the grammar is kmc_strerror(KMC_E_STRING), whose text is
 # about `kmc encrypt` strings: wrong for a URI, and a user would be misled.
 no_ciphertext() { ! grep -h 'ciphertext' "$@" >&2; }
