@@ -408,6 +408,17 @@ t_err 9 "cert renew rot -c it -r 4096: refused" \
 check "... nothing changed on disk" same_disk
 t "crl update rot to 4097 again: the same CRL is taken" \
 	kmc crl update rot -r "$T/pk1/ca.crl"
+t "import --stage rot with 4097, the CRL it holds: taken" \
+	kmc import --name rot -c "$T/pk1/ca.crt" -s "$T/pk1/server.crt" \
+	-k "$T/pk1/server.key" -r "$T/pk1/ca.crl" --password-file "$T/kp1" --stage
+t "CRL 4098, and crl update rot to it" bash -c 'cd "$1" &&
+	openssl ca -config ca.cnf -gencrl -out c4098.crl >/dev/null 2>&1 &&
+	"$2" --vault "$3" crl update rot -r c4098.crl' _ "$T/pk1" "$KMC" "$V"
+disk >"$T/disk0"
+t_err 9 "promote rot: its staged CRL (4097) is older than the live one: refused" \
+	"^kmc: promote refused, nothing was changed: rot/\.s/crl is older than the CRL rot holds \(rot/crl\), which it would replace \(its CRL number 4097 is lower than 4098; " \
+	kmc promote rot
+check "... nothing changed on disk" same_disk
 # The CA replaced by another of the same name and a new key: its first
 # CRL (4096) is lower than the old key's (4097), and taken.
 t "the next PKI, its CA of the same name and a new key: CRL number 4096" \
