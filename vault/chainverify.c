@@ -70,6 +70,17 @@ int crl_signed_by(X509_CRL *crl, X509 *ca)
 	return X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
 }
 
+X509 *crl_issuer(STACK_OF(X509) *ca, X509_CRL *crl)
+{
+	X509 *issuer = NULL;
+
+	for (int i = 0; i < sk_X509_num(ca); i++)
+		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
+				X509_CRL_get_issuer(crl)) == 0)
+			issuer = sk_X509_value(ca, i);
+	return issuer;
+}
+
 int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl)
 {
@@ -79,10 +90,7 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	int cmp = 0;
 
 	ERR_clear_error();
-	for (int i = 0; i < sk_X509_num(ca); i++)
-		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
-				X509_CRL_get_issuer(crl)) == 0)
-			issuer = sk_X509_value(ca, i);
+	issuer = crl_issuer(ca, crl);
 	if (!issuer)
 		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
 			"signed by the CA in %s (no certificate there is its "

@@ -350,7 +350,7 @@ static int bundle_get(kmc_vault *v, const char *name, const char *part,
 /* The CRL bundle name holds, if any, must not be newer than crl: a
    server given an older CRL again would serve what it revoked since. */
 static int crl_not_older_than_bundle(kmc_vault *v, const char *name,
-	const char *crl_file, X509_CRL *crl)
+	const char *crl_file, X509_CRL *crl, STACK_OF(X509) *ca)
 {
 	_cleanup_(kmc_secret_freep) kmc_secret *held = NULL;
 	int r;
@@ -363,7 +363,7 @@ static int crl_not_older_than_bundle(kmc_vault *v, const char *name,
 		return 0;
 	}
 	KMC_GUARD(r);
-	return crl_not_older_than_held(name, crl_file, crl, held);
+	return crl_not_older_than_held(name, crl_file, crl, ca, held);
 }
 
 int kmc_import(kmc_vault *v, const kmc_import_params *p)
@@ -427,7 +427,7 @@ int kmc_import(kmc_vault *v, const kmc_import_params *p)
 		   same CA would take back what the live one revokes. */
 		if (c.crl)
 			KMC_GUARD(crl_not_older_than_bundle(v, c.name, p->crl_file,
-				c.crl));
+				c.crl, c.ca));
 		if (c.token) {
 			uint8_t rnd[4];
 
@@ -541,7 +541,8 @@ int kmc_crl_update(kmc_vault *v, const char *name, const char *crl_file)
 		&c.crl)));
 	files = (chain_files){ show_ca, show_cert, NULL, crl_file };
 	KMC_GUARD(crl_verify(&files, c.ca, c.chain, c.crl));
-	KMC_GUARD(crl_not_older_than_bundle(v, name, crl_file, c.crl));
+	KMC_GUARD(crl_not_older_than_bundle(v, name, crl_file, c.crl,
+		c.ca));
 	KMC_GUARD(crl_to_pem(c.crl, &c.copies[COPY_CRL].p,
 		&c.copies[COPY_CRL].len));
 

@@ -366,6 +366,24 @@ static int writable(kmc_vault *v, const char *name)
 	return 0;
 }
 
+/* crl_not_older_than_held() with crl's issuer among the certificates
+   of ca (the new version's CA: its key is the one crl is verified
+   under). */
+static int crl_not_older_than_live(const char *name, const char *crl_show,
+	X509_CRL *crl, const char *ca_show, const kmc_secret *ca,
+	const kmc_secret *held)
+{
+	STACK_OF(X509) *certs = NULL;
+	int r;
+
+	r = certs_parse(ca_show, kmc_secret_data(ca), kmc_secret_len(ca),
+		&certs);
+	if (r == 0)
+		r = crl_not_older_than_held(name, crl_show, crl, certs, held);
+	sk_X509_pop_free(certs, X509_free);
+	return r;
+}
+
 int kmc_promote(kmc_vault *v, const char *name, int previous)
 {
 	AUDIT_OP(v, "kmc_promote");
@@ -411,7 +429,8 @@ int kmc_promote(kmc_vault *v, const char *name, int previous)
 
 		KMC_GUARD(crl_parse(crl, kmc_secret_data(m.s[P_CRL]),
 			kmc_secret_len(m.s[P_CRL]), &staged));
-		r = crl_not_older_than_held(name, crl, staged, live.s[P_CRL]);
+		r = crl_not_older_than_live(name, crl, staged, ca, m.s[P_CA],
+			live.s[P_CRL]);
 		X509_CRL_free(staged);
 		KMC_GUARD(r);
 	}
@@ -476,8 +495,8 @@ int kmc_cert_renew(kmc_vault *v, const char *name, const char *cert_file,
 		KMC_GUARD(input_read(crl_file, INPUT_CRL, &raw, &len, NULL));
 		KMC_GUARD(input_error(crl_file_parse(crl_file, raw, len,
 			&crl)));
-		r = live.s[P_CRL] ? crl_not_older_than_held(name, crl_file, crl,
-			live.s[P_CRL]) : 0;
+		r = live.s[P_CRL] ? crl_not_older_than_live(name, crl_file, crl,
+			ca_show, m.s[P_CA], live.s[P_CRL]) : 0;
 		X509_CRL_free(crl);
 		KMC_GUARD(r);
 		KMC_GUARD(secret_of(raw, len, &m.s[P_CRL]));

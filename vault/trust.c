@@ -340,7 +340,7 @@ int kmc_trust_add(kmc_vault *v, const char *sname, const char *alias,
 
 		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
 			"%s", store_or_default(sname), alias);
-		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl, x);
 		if (r < 0)
 			goto out;
 	}
@@ -425,7 +425,8 @@ int kmc_trust_crl(kmc_vault *v, const char *sname, const char *alias,
 
 		snprintf(show, sizeof(show), "the CRL trust store %s holds for "
 			"%s", store_or_default(sname), alias);
-		r = crl_not_older(crl_file, crl, show, t->c[at].crl);
+		r = crl_not_older(crl_file, crl, show, t->c[at].crl,
+			t->c[at].x);
 	} else {
 		r = 0;
 	}

@@ -41,18 +41,21 @@ KMC_INTERNAL int crl_parse(const char *show, const uint8_t *data, size_t len,
 /*
  * crl_not_older - 0 when crl (shown as show) is not older than cur, the
  * CRL it is to replace: by CRL number when both have one, else by last
- * update; 0 too when they are not of one CA (another issuer name, or
- * another key by their authority key identifiers). An older one, put back, would take back what the
- * newer revokes. Returns 0, KMC_E_VERIFY (naming both), KMC_E_NOMEM.
+ * update; 0 too when they are not of one CA: another issuer name, or
+ * another key (their authority key identifiers differ or are missing,
+ * and ca, the CA certificate whose key verifies crl, does not verify
+ * cur). An older one, put back, would take back what the newer revokes.
+ * Returns 0, KMC_E_VERIFY (naming both and their numbers), KMC_E_NOMEM.
  */
 KMC_INTERNAL int crl_not_older(const char *show, X509_CRL *crl,
-	const char *show_cur, X509_CRL *cur) KMC_MUST_CHECK;
-/* crl_not_older() against held, the NAME/crl item bundle name holds:
-   one that does not read is nothing to compare with (what replaces it
-   mends it, as kmc crl update does). */
+	const char *show_cur, X509_CRL *cur, X509 *ca) KMC_MUST_CHECK;
+/* crl_not_older() against held, the NAME/crl item bundle name holds,
+   with crl's issuer in ca (crl_issuer()) as the key: one that does not
+   read is nothing to compare with (what replaces it mends it, as kmc
+   crl update does). */
 KMC_INTERNAL int crl_not_older_than_held(const char *name,
-	const char *crl_file, X509_CRL *crl, const kmc_secret *held)
-	KMC_MUST_CHECK;
+	const char *crl_file, X509_CRL *crl, STACK_OF(X509) *ca,
+	const kmc_secret *held) KMC_MUST_CHECK;
 /*
  * crl_file_parse - crl_parse() of a file the user names, which holds the
  * one CRL and no other PEM block: a second CRL, or one cut short, would
@@ -118,6 +121,10 @@ KMC_INTERNAL int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 /* The CRL alone: signed by one of ca, current, chain not revoked. */
 KMC_INTERNAL int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl) KMC_MUST_CHECK;
+/* The certificate of ca crl_verify() checks crl under: the last whose
+   subject is crl's issuer; NULL when none is (or, ossl_nomem(), when a
+   name could not be compared). */
+KMC_INTERNAL X509 *crl_issuer(STACK_OF(X509) *ca, X509_CRL *crl);
 
 /*
  * x509_time_epoch - an ASN.1 time (a certificate's notBefore or notAfter,

@@ -237,7 +237,7 @@ t "s2 revoked" kmc ca revoke rca s2
 t "CRL B: s2 revoked" kmc ca crl rca --out "$T/b.crl"
 t "crl update s1 to B" kmc crl update s1 -r "$T/b.crl"
 t_err 9 "crl update s1 back to A, the older: refused (exit 9), naming both and why" \
-	"^kmc: crl update refused, nothing was changed: $T/a.crl is older than the CRL s1 holds \(s1/crl\), which it would replace \(its CRL number is lower; " \
+	"^kmc: crl update refused, nothing was changed: $T/a.crl is older than the CRL s1 holds \(s1/crl\), which it would replace \(its CRL number [0-9]+ is lower than [0-9]+; " \
 	kmc crl update s1 -r "$T/a.crl"
 check "... s1's copy is still B, byte for byte" cmp -s "$T/k1/ca.crl" "$T/b.crl"
 t "crl update s1 to B again: the same CRL is taken" kmc crl update s1 -r "$T/b.crl"
@@ -300,7 +300,7 @@ t "ca list --json: the CA's certificate" kmc ca list rca --json
 jq -r '.[0].pem' "$OUT" >"$T/rca.crt"
 t "trust add rca with CRL B" kmc trust add rca "$T/rca.crt" --crl "$T/b.crl"
 t_err 9 "trust crl rca A, the older: refused (exit 9), naming both" \
-	"^kmc: trust crl refused, nothing was changed: $T/a.crl is older than the CRL trust store default holds for rca, which it would replace \(its CRL number is lower; " \
+	"^kmc: trust crl refused, nothing was changed: $T/a.crl is older than the CRL trust store default holds for rca, which it would replace \(its CRL number [0-9]+ is lower than [0-9]+; " \
 	kmc trust crl rca "$T/a.crl"
 t "trust crl rca B again: taken" kmc trust crl rca "$T/b.crl"
 t_err 9 "trust add rca --replace --crl A, the older: refused" \
@@ -343,24 +343,128 @@ t "import --stage p1 with B, then promote: a damaged live CRL is replaced" bash 
 	"$1" --vault "$2" import --name p1 -c "$3/rcb.crt" -s "$3/p1.crt" -k "$3/p1.key" \
 		-r "$3/pb.crl" --stage && "$1" --vault "$2" promote p1' _ "$KMC" "$V" "$T"
 
-# A CA replaced by another of the same name whose CRLs name no authority
-# key identifier (openssl ca without crl_extensions, as tools/mkpki.sh):
-# nothing tells the two keys apart, so their numbers are not compared.
-# The new CA's first CRL (1000) is lower than the old one's after a
-# revocation (1001); a CA rotation by import --replace was refused.
+# CRLs that name no authority key identifier (openssl ca without
+# crl_extensions, as tools/mkpki.sh): the CA key that verifies the new
+# CRL tells whether the held one is of the same key. Of the same key, an
+# older one is refused wherever a CRL is replaced; of a CA of the same
+# name given a new key, whose numbers start anew, the first is taken.
+# (mkpki's numbers are hex 1000: 4096, then 4097 after a revocation.)
 printf 'key-pass-1\n' >"$T/kp1" && printf 'key-pass-2\n' >"$T/kp2"
 chmod 600 "$T/kp1" "$T/kp2"
-t "a PKI whose CRLs name no authority key identifier" \
+t "a PKI whose CRLs name no authority key identifier: CRL number 4096" \
 	bash "$KMC_TOP/tools/mkpki.sh" "$T/pk1" key-pass-1
-t "... which revokes its client certificate: CRL number 1001" \
+cp "$T/pk1/ca.crl" "$T/pk1/c4096.crl"
+check "... which names none indeed" bash -c '! openssl crl -in "$1" -noout -text |
+	grep -q "Authority Key Identifier"' _ "$T/pk1/c4096.crl"
+t "... which revokes its client certificate: CRL number 4097" \
 	bash -c 'cd "$1" && ./crl.sh client.crt' _ "$T/pk1"
-t "import rot with it" kmc import --name rot -c "$T/pk1/ca.crt" -s "$T/pk1/server.crt" \
-	-k "$T/pk1/server.key" -r "$T/pk1/ca.crl" --password-file "$T/kp1"
-t "the next PKI, its CA of the same name and a new key: CRL number 1000" \
+t "import rot with it (keys folder $T/kr)" kmc import --name rot -c "$T/pk1/ca.crt" \
+	-s "$T/pk1/server.crt" -k "$T/pk1/server.key" -r "$T/pk1/ca.crl" \
+	--password-file "$T/kp1" --keys-dir "$T/kr"
+t "trust add rot with it" kmc trust add rot "$T/pk1/ca.crt" --crl "$T/pk1/ca.crl"
+# The vault's files and the copies, but its lock (which every open takes).
+disk() { find "$V" "$T/kr" -type f ! -name '*-lock' -print0 | sort -z |
+	xargs -0 sha256sum; }
+disk >"$T/disk0"
+same_disk() { disk | cmp -s - "$T/disk0"; }
+older="is older than the CRL rot holds \(rot/crl\), which it would replace \(its CRL number 4096 is lower than 4097; "
+t_err 9 "crl update rot back to 4096: refused, naming the file and both numbers" \
+	"^kmc: crl update refused, nothing was changed: $T/pk1/c4096.crl $older" \
+	kmc crl update rot -r "$T/pk1/c4096.crl"
+check "... nothing changed on disk" same_disk
+t_err 9 "trust crl rot 4096: refused, naming the file and both numbers" \
+	"^kmc: trust crl refused, nothing was changed: $T/pk1/c4096.crl is older than the CRL trust store default holds for rot, which it would replace \(its CRL number 4096 is lower than 4097; " \
+	kmc trust crl rot "$T/pk1/c4096.crl"
+check "... nothing changed on disk" same_disk
+t_err 9 "trust add rot --replace --crl 4096: refused" \
+	"^kmc: trust add refused, nothing was changed: $T/pk1/c4096.crl is older than the CRL trust store default holds for rot, which it would replace \(its CRL number 4096 is lower than 4097; " \
+	kmc trust add rot "$T/pk1/ca.crt" --replace --crl "$T/pk1/c4096.crl"
+check "... nothing changed on disk" same_disk
+for how in replace stage; do
+	t_err 9 "import --$how rot with 4096: refused" \
+		"^kmc: import refused, nothing was changed: $T/pk1/c4096.crl $older" \
+		kmc import --name rot -c "$T/pk1/ca.crt" -s "$T/pk1/server.crt" \
+		-k "$T/pk1/server.key" -r "$T/pk1/c4096.crl" --password-file "$T/kp1" \
+		--"$how"
+	check "... nothing changed on disk" same_disk
+done
+t "rot's certificate" kmc cert info rot --json
+jq -r '.[0].pem' "$OUT" >"$T/rot.crt"
+t_err 9 "cert renew rot -r 4096: refused" \
+	"^kmc: cert renew refused, nothing was changed: $T/pk1/c4096.crl $older" \
+	kmc cert renew rot -s "$T/rot.crt" -r "$T/pk1/c4096.crl"
+check "... nothing changed on disk" same_disk
+# A CA certificate renewed with the same key: still the one CA.
+check "rot's CA renewed: a new certificate, the same name and key" bash -c '
+	cd "$1" && openssl req -new -x509 -key ca.key -out renewed.crt -days 30 \
+		-subj "/CN=kmc test CA" -config ca.cnf -extensions v3_ca &&
+	! cmp -s ca.crt renewed.crt' _ "$T/pk1"
+t_err 9 "trust add rot --replace with it, --crl 4096: refused" \
+	"^kmc: trust add refused, nothing was changed: $T/pk1/c4096.crl is older than the CRL trust store default holds for rot" \
+	kmc trust add rot "$T/pk1/renewed.crt" --replace --crl "$T/pk1/c4096.crl"
+t_err 9 "cert renew rot -c it -r 4096: refused" \
+	"^kmc: cert renew refused, nothing was changed: $T/pk1/c4096.crl $older" \
+	kmc cert renew rot -s "$T/rot.crt" -c "$T/pk1/renewed.crt" -r "$T/pk1/c4096.crl"
+check "... nothing changed on disk" same_disk
+t "crl update rot to 4097 again: the same CRL is taken" \
+	kmc crl update rot -r "$T/pk1/ca.crl"
+t "import --stage rot with 4097, the CRL it holds: taken" \
+	kmc import --name rot -c "$T/pk1/ca.crt" -s "$T/pk1/server.crt" \
+	-k "$T/pk1/server.key" -r "$T/pk1/ca.crl" --password-file "$T/kp1" --stage
+t "CRL 4098, and crl update rot to it" bash -c 'cd "$1" &&
+	openssl ca -config ca.cnf -gencrl -out c4098.crl >/dev/null 2>&1 &&
+	"$2" --vault "$3" crl update rot -r c4098.crl' _ "$T/pk1" "$KMC" "$V"
+disk >"$T/disk0"
+t_err 9 "promote rot: its staged CRL (4097) is older than the live one: refused" \
+	"^kmc: promote refused, nothing was changed: rot/\.s/crl is older than the CRL rot holds \(rot/crl\), which it would replace \(its CRL number 4097 is lower than 4098; " \
+	kmc promote rot
+check "... nothing changed on disk" same_disk
+# The CA replaced by another of the same name and a new key: its first
+# CRL (4096) is lower than the old key's (4097), and taken.
+t "the next PKI, its CA of the same name and a new key: CRL number 4096" \
 	bash "$KMC_TOP/tools/mkpki.sh" "$T/pk2" key-pass-2
 t "import --replace rot onto the new CA, with its CRL: taken" \
 	kmc import --name rot -c "$T/pk2/ca.crt" -s "$T/pk2/server.crt" \
 	-k "$T/pk2/server.key" -r "$T/pk2/ca.crl" --password-file "$T/kp2" --replace
+t "trust add rot --replace with the new CA and its CRL: taken" \
+	kmc trust add rot "$T/pk2/ca.crt" --replace --crl "$T/pk2/ca.crl"
+
+# Neither with a CRL number: by last update, the same key or not.
+check "CRLs of the dates CA without a number: last update 2021" "$RAW" crl \
+	"$P/ca.crt" "$P/ca.key" U:210101000000Z G:20991231235959Z "$P/late.crl"
+check "... and 2020" "$RAW" crl "$P/ca.crt" "$P/ca.key" U:200101000000Z \
+	G:20991231235959Z "$P/early.crl"
+check "... which name no number" bash -c '! openssl crl -in "$1" -noout -text |
+	grep -q "CRL Number"' _ "$P/early.crl"
+t "import nonum with the 2021 CRL (keys folder $T/kn)" kmc import --name nonum \
+	-c "$P/ca.crt" -s "$P/good.crt" -k "$P/leaf.key" -r "$P/late.crl" \
+	--keys-dir "$T/kn"
+t "trust add nonum with it" kmc trust add nonum "$P/ca.crt" --crl "$P/late.crl"
+disk() { find "$V" "$T/kn" -type f ! -name '*-lock' -print0 | sort -z |
+	xargs -0 sha256sum; }
+disk >"$T/disk0"
+early="is older than the CRL nonum holds \(nonum/crl\), which it would replace \(neither has a CRL number; last update 2020-01-01T00:00:00Z, against 2021-01-01T00:00:00Z\)"
+t_err 9 "crl update nonum to the 2020 CRL: refused, naming both dates" \
+	"^kmc: crl update refused, nothing was changed: $P/early.crl $early" \
+	kmc crl update nonum -r "$P/early.crl"
+check "... nothing changed on disk" same_disk
+t_err 9 "trust crl nonum 2020: refused" \
+	"^kmc: trust crl refused, nothing was changed: $P/early.crl is older than the CRL trust store default holds for nonum, which it would replace \(neither has a CRL number; last update 2020-01-01T00:00:00Z, against 2021-01-01T00:00:00Z\)" \
+	kmc trust crl nonum "$P/early.crl"
+check "... nothing changed on disk" same_disk
+t_err 9 "import --replace nonum with the 2020 CRL: refused" \
+	"^kmc: import refused, nothing was changed: $P/early.crl $early" \
+	kmc import --name nonum -c "$P/ca.crt" -s "$P/good.crt" -k "$P/leaf.key" \
+	-r "$P/early.crl" --replace
+check "... nothing changed on disk" same_disk
+check "the dates CA given a new key under its name, and its 2020 CRL" bash -c '
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2/ca2.key" &&
+	"$1" cert "$2/ca2.key" - "$2/ca2.key" "dates CA" ca U:200101000000Z \
+		G:99991231235959Z "$2/ca2.crt" &&
+	"$1" crl "$2/ca2.crt" "$2/ca2.key" U:200101000000Z G:20991231235959Z \
+		"$2/early2.crl"' _ "$RAW" "$P"
+t "trust add nonum --replace with the new CA and its 2020 CRL: taken" \
+	kmc trust add nonum "$P/ca2.crt" --replace --crl "$P/early2.crl"
 
 # ---- a CRL's next update never past its CA's end -----------------------------
 

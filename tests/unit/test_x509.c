@@ -1357,6 +1357,188 @@ static void test_pem_out_roundtrip(void **state)
 	sk_X509_pop_free(back, X509_free);
 }
 
+/* ---------------------------------------------------------------- */
+/* CRL order (vault/crlorder.c)                                      */
+
+enum { NO_AKID, AKID, AKID_BOGUS };
+
+/* A CRL named as issuer, signed by key, of CRL number number (none when
+   0), last updated last seconds from now, with akid: none (as openssl
+   ca writes without crl_extensions), issuer's key identifier, or one of
+   no key. */
+static X509_CRL *order_crl(X509 *issuer, EVP_PKEY *key, long number,
+	long last, int akid)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t;
+
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+		X509_get_subject_name(issuer)), 1);
+	t = X509_gmtime_adj(NULL, last);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	t = X509_gmtime_adj(NULL, 7 * DAY);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	if (number) {
+		ASN1_INTEGER *n = ASN1_INTEGER_new();
+
+		assert_non_null(n);
+		assert_int_equal(ASN1_INTEGER_set(n, number), 1);
+		assert_int_equal(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n,
+			0, 0), 1);
+		ASN1_INTEGER_free(n);
+	}
+	if (akid == AKID) {
+		X509V3_CTX ctx;
+		X509_EXTENSION *ext;
+
+		X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+		ext = X509V3_EXT_conf_nid(NULL, &ctx,
+			NID_authority_key_identifier, "keyid:always");
+		assert_non_null(ext);
+		assert_int_equal(X509_CRL_add_ext(crl, ext, -1), 1);
+		X509_EXTENSION_free(ext);
+	} else if (akid == AKID_BOGUS) {
+		AUTHORITY_KEYID *a = AUTHORITY_KEYID_new();
+
+		assert_non_null(a);
+		a->keyid = ASN1_OCTET_STRING_new();
+		assert_non_null(a->keyid);
+		assert_int_equal(ASN1_OCTET_STRING_set(a->keyid,
+			(const unsigned char *)"not a key's id", 14), 1);
+		assert_int_equal(X509_CRL_add1_ext_i2d(crl,
+			NID_authority_key_identifier, a, 0, 0), 1);
+		AUTHORITY_KEYID_free(a);
+	}
+	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	return crl;
+}
+
+/* crl_not_older(CRL_FILE, crl, "HELD", held, ca); the detail is checked
+   to name both when it refuses. */
+static int order(X509_CRL *crl, X509_CRL *held, X509 *ca)
+{
+	int r;
+
+	kmc_detail_clear();
+	r = crl_not_older(CRL_FILE, crl, "HELD", held, ca);
+	if (r == KMC_E_VERIFY) {
+		assert_non_null(strstr(kmc_error_detail(), CRL_FILE " is older "
+			"than HELD"));
+	}
+	X509_CRL_free(crl);
+	return r;
+}
+
+static void assert_detail_has(const char *s)
+{
+	if (!strstr(kmc_error_detail(), s))
+		fail_msg("detail \"%s\" lacks \"%s\"", kmc_error_detail(), s);
+}
+
+static void test_crl_order_by_key(void **state)
+{
+	X509 *renewed = make_cert("kmc test CA", M->ca_key, NULL, NULL, 1, 3,
+		-DAY, 60 * DAY);
+	X509 *rsa_ca = make_cert("kmc test CA", M->rsa1024, NULL, NULL, 1, 4,
+		-DAY, 30 * DAY);
+	X509_CRL *held = order_crl(M->ca, M->ca_key, 2, -3600, NO_AKID);
+	X509_CRL *held_akid = order_crl(M->ca, M->ca_key, 2, -3600, AKID);
+	X509_CRL *held_bogus = order_crl(M->ca, M->ca_key, 2, -3600,
+		AKID_BOGUS);
+	X509_CRL *held_none = order_crl(M->ca, M->ca_key, 0, -3600, NO_AKID);
+	X509_CRL *held_rsa = order_crl(rsa_ca, M->rsa1024, 2, -3600, NO_AKID);
+
+	(void)state;
+	/* Neither names its key: the CA's key verifies both. */
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, NO_AKID),
+		held, M->ca), KMC_E_VERIFY);
+	assert_detail_has("(its CRL number 1 is lower than 2; last update ");
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 2, -60, NO_AKID),
+		held, M->ca), 0);
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 3, -60, NO_AKID),
+		held, M->ca), 0);
+	/* The CA's certificate renewed with its key: the same CA. */
+	assert_int_equal(order(order_crl(renewed, M->ca_key, 1, -60, NO_AKID),
+		held, renewed), KMC_E_VERIFY);
+	/* Its name given a new key (of another type too): numbers anew. */
+	assert_int_equal(order(order_crl(M->ca_twin, M->ca_twin_key, 1, -60,
+		NO_AKID), held, M->ca_twin), 0);
+	assert_int_equal(order(order_crl(rsa_ca, M->rsa1024, 1, -60, NO_AKID),
+		held, rsa_ca), 0);
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, NO_AKID),
+		held_rsa, M->ca), 0);
+	/* Another name, the same key: another CA. */
+	assert_int_equal(order(order_crl(M->ca2, M->ca_key, 1, -60, NO_AKID),
+		held, M->ca), 0);
+	/* One names its key, the other not; or they name it apart. */
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, AKID),
+		held, M->ca), KMC_E_VERIFY);
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, NO_AKID),
+		held_akid, M->ca), KMC_E_VERIFY);
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, AKID),
+		held_bogus, M->ca), KMC_E_VERIFY);
+	/* Both name it: equal, compared; apart and of another key, not. */
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 1, -60, AKID),
+		held_akid, M->ca), KMC_E_VERIFY);
+	assert_int_equal(order(order_crl(M->ca_twin, M->ca_twin_key, 1, -60,
+		AKID), held_akid, M->ca_twin), 0);
+	/* Without numbers, by last update; with one only, so too. */
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 0, -7200, NO_AKID),
+		held_none, M->ca), KMC_E_VERIFY);
+	assert_detail_has("(neither has a CRL number; last update ");
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 0, -60, NO_AKID),
+		held_none, M->ca), 0);
+	assert_int_equal(order(order_crl(M->ca, M->ca_key, 5, -7200, NO_AKID),
+		held_none, M->ca), KMC_E_VERIFY);
+	assert_detail_has("(only one has a CRL number; last update ");
+	X509_CRL_free(held);
+	X509_CRL_free(held_akid);
+	X509_CRL_free(held_bogus);
+	X509_CRL_free(held_none);
+	X509_CRL_free(held_rsa);
+	X509_free(renewed);
+	X509_free(rsa_ca);
+}
+
+/* The held CRL as the vault keeps it, its CA found among the CA file's
+   certificates as crl_verify() finds it. */
+static void test_crl_order_held(void **state)
+{
+	X509_CRL *held = order_crl(M->ca, M->ca_key, 2, -3600, NO_AKID);
+	X509_CRL *crl = order_crl(M->ca, M->ca_key, 1, -60, NO_AKID);
+	X509_CRL *twin = order_crl(M->ca_twin, M->ca_twin_key, 1, -60, NO_AKID);
+	bytes der = crl_der(held);
+	kmc_secret *s = secret_of(der.p, der.len);
+	kmc_secret *junk = secret_str("not a CRL");
+	X509 *both[2] = { M->ca2, M->ca };
+	STACK_OF(X509) *ca = stack_of(both, 2);
+	STACK_OF(X509) *ca_twin = stack_of(&M->ca_twin, 1);
+
+	(void)state;
+	kmc_detail_clear();
+	assert_int_equal(crl_not_older_than_held("b", CRL_FILE, crl, ca, s),
+		KMC_E_VERIFY);
+	assert_detail_has(CRL_FILE " is older than the CRL b holds (b/crl), "
+		"which it would replace (its CRL number 1 is lower than 2; ");
+	assert_int_equal(crl_not_older_than_held("b", CRL_FILE, twin, ca_twin,
+		s), 0);
+	/* One that does not read is nothing to compare with. */
+	assert_int_equal(crl_not_older_than_held("b", CRL_FILE, crl, ca, junk),
+		0);
+	kmc_secret_free(s);
+	kmc_secret_free(junk);
+	free(der.p);
+	sk_X509_pop_free(ca, X509_free);
+	sk_X509_pop_free(ca_twin, X509_free);
+	X509_CRL_free(held);
+	X509_CRL_free(crl);
+	X509_CRL_free(twin);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1390,6 +1572,8 @@ int main(void)
 		cmocka_unit_test(test_chain_crl_revokes),
 		cmocka_unit_test(test_chain_crl_other_ca),
 		cmocka_unit_test(test_crl_verify_alone),
+		cmocka_unit_test(test_crl_order_by_key),
+		cmocka_unit_test(test_crl_order_held),
 		cmocka_unit_test(test_pem_out_roundtrip),
 	};
 

@@ -4,7 +4,9 @@
  * certificate's CRL (trust_crl_check(), vault/trust.c), in reading a
  * certificate's extensions and the vault's own key (key_from_pkcs8_ex())
  * are reported as KMC_E_NOMEM, never as a fault of the operator's files
- * or as damage.
+ * or as damage; in ordering CRLs (crl_not_older(): vault/crlorder.c), a
+ * signature check that failed for want of memory is never taken for
+ * another CA key, which would let an older CRL in.
  *
  * The program gives OpenSSL an allocator of its own (first thing in
  * main, before OpenSSL allocates) that fails on demand. Each check is
@@ -131,12 +133,19 @@ typedef struct material {
 	EVP_PKEY *ca_key, *leaf_key;
 	STACK_OF(X509) *ca, *chain;
 	X509_CRL *crl_empty, *crl_revoking;
+	/* CRLs naming no authority key identifier, numbered 1 and 2, of the
+	   CA's key; number 1 of another key under the CA's name (ca_new) */
+	EVP_PKEY *ca_new_key;
+	STACK_OF(X509) *ca_new;
+	X509_CRL *crl_n1, *crl_n2, *crl_new_n1;
+	kmc_secret *held_n2;		/* crl_n2 as the vault keeps it */
 	/* The same read again in a library context of their own (fresh),
 	   made anew for each run of a sweep: OpenSSL's first fetch of each
 	   algorithm is in the run, as it is in a process of kmc's. */
 	OSSL_LIB_CTX *libctx;
 	STACK_OF(X509) *fresh_ca, *fresh_chain;
 	X509_CRL *fresh_crl_empty, *fresh_crl_revoking;
+	X509_CRL *fresh_crl_n1, *fresh_crl_n2;
 	EVP_PKEY *fresh_leaf_key;
 	kmc_secret *pkcs8;		/* leaf_key as the vault keeps it */
 	kmc_secret *enc_pem, *password;	/* leaf_key encrypted (PBKDF2) */
@@ -259,6 +268,33 @@ static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
 	return reread_crl(crl);
 }
 
+/* A CRL of issuer signed by key, CRL number number, no authority key
+   identifier (as openssl ca writes without crl_extensions). */
+static X509_CRL *make_crl_numbered(X509 *issuer, EVP_PKEY *key, long number)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_INTEGER *n = ASN1_INTEGER_new();
+	ASN1_TIME *t;
+
+	assert_non_null(crl);
+	assert_non_null(n);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+		X509_get_subject_name(issuer)), 1);
+	t = X509_gmtime_adj(NULL, -3600);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	t = X509_gmtime_adj(NULL, 7 * DAY);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	assert_int_equal(ASN1_INTEGER_set(n, number), 1);
+	assert_int_equal(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0),
+		1);
+	ASN1_INTEGER_free(n);
+	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	return reread_crl(crl);
+}
+
 /* x, crl as read from DER into a library context's objects. */
 static X509 *cert_in(OSSL_LIB_CTX *libctx, X509 *x)
 {
@@ -333,6 +369,9 @@ static void fresh_free(void)
 	sk_X509_pop_free(M->fresh_chain, X509_free);
 	X509_CRL_free(M->fresh_crl_empty);
 	X509_CRL_free(M->fresh_crl_revoking);
+	X509_CRL_free(M->fresh_crl_n1);
+	X509_CRL_free(M->fresh_crl_n2);
+	M->fresh_crl_n1 = M->fresh_crl_n2 = NULL;
 	EVP_PKEY_free(M->fresh_leaf_key);
 	M->fresh_leaf_key = NULL;
 	OSSL_LIB_CTX_free(M->libctx);
@@ -357,6 +396,8 @@ static void fresh_make(void)
 		sk_X509_value(M->chain, 0))) > 0);
 	M->fresh_crl_empty = crl_in(M->libctx, M->crl_empty);
 	M->fresh_crl_revoking = crl_in(M->libctx, M->crl_revoking);
+	M->fresh_crl_n1 = crl_in(M->libctx, M->crl_n1);
+	M->fresh_crl_n2 = crl_in(M->libctx, M->crl_n2);
 	M->fresh_leaf_key = key_in(M->libctx, M->leaf_key);
 }
 
@@ -412,6 +453,25 @@ static int setup(void **state)
 	M->crl_revoking = make_crl(ca, M->ca_key, 10);
 	assert_int_equal(key_to_pkcs8(M->leaf_key, &M->pkcs8), 0);
 	make_encrypted_key();
+	M->crl_n1 = make_crl_numbered(ca, M->ca_key, 1);
+	M->crl_n2 = make_crl_numbered(ca, M->ca_key, 2);
+	M->ca_new_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_non_null(M->ca_new_key);
+	M->ca_new = sk_X509_new_null();
+	assert_non_null(M->ca_new);
+	assert_true(sk_X509_push(M->ca_new, make_cert("Nomem Test CA",
+		M->ca_new_key, NULL, NULL, 2)) > 0);
+	M->crl_new_n1 = make_crl_numbered(sk_X509_value(M->ca_new, 0),
+		M->ca_new_key, 1);
+	{
+		unsigned char *der = NULL;
+		int len = i2d_X509_CRL(M->crl_n2, &der);
+
+		assert_true(len > 0);
+		assert_int_equal(kmc_secret_dup(der, (size_t)len, &M->held_n2),
+			0);
+		OPENSSL_free(der);
+	}
 	return 0;
 }
 
@@ -428,6 +488,12 @@ static int teardown(void **state)
 	kmc_secret_free(M->pkcs8);
 	kmc_secret_free(M->enc_pem);
 	kmc_secret_free(M->password);
+	X509_CRL_free(M->crl_n1);
+	X509_CRL_free(M->crl_n2);
+	X509_CRL_free(M->crl_new_n1);
+	sk_X509_pop_free(M->ca_new, X509_free);
+	EVP_PKEY_free(M->ca_new_key);
+	kmc_secret_free(M->held_n2);
 	free(M);
 	return 0;
 }
@@ -585,6 +651,43 @@ static int chain_crl_revoking(void)
 		M->crl_revoking);
 }
 
+/* CRL order without authority key identifiers (vault/crlorder.c): the
+   CA's key tells whether the held CRL (number 2) is of the same key as
+   the new one. A verification failed for want of memory is not "another
+   key": that would let the older CRL (number 1) in. */
+static int crl_older_same_key(void)
+{
+	return crl_not_older(CRL_FILE, M->crl_n1, "HELD", M->crl_n2,
+		sk_X509_value(M->ca, 0));
+}
+
+static int crl_newer_same_key(void)
+{
+	return crl_not_older(CRL_FILE, M->crl_n2, "HELD", M->crl_n1,
+		sk_X509_value(M->ca, 0));
+}
+
+/* The CA's name given a new key: its number 1 is not compared. */
+static int crl_other_key(void)
+{
+	return crl_not_older(CRL_FILE, M->crl_new_n1, "HELD", M->crl_n2,
+		sk_X509_value(M->ca_new, 0));
+}
+
+static int fresh_crl_older_same_key(void)
+{
+	return crl_not_older(CRL_FILE, M->fresh_crl_n1, "HELD",
+		M->fresh_crl_n2, sk_X509_value(M->fresh_ca, 0));
+}
+
+/* The held CRL as the vault keeps it, read in the run, its CA found in
+   the CA file's certificates. */
+static int crl_older_than_held(void)
+{
+	return crl_not_older_than_held("b", CRL_FILE, M->crl_n1, M->ca,
+		M->held_n2);
+}
+
 /* fn with the n-th allocation failing (and every one after when
    sticky), for each n (one in stride) until a run fails none; every
    result must be want (its detail holding want_detail) or KMC_E_NOMEM.
@@ -707,6 +810,25 @@ static void test_chain_verify_crl_revoking(void **state)
 		1, 0) > 0);
 }
 
+static void test_crl_order_by_key(void **state)
+{
+	(void)state;
+	assert_true(sweep(crl_older_same_key, KMC_E_VERIFY,
+		"its CRL number 1 is lower than 2", 0, 0) > 0);
+	assert_true(sweep(crl_older_same_key, KMC_E_VERIFY,
+		"its CRL number 1 is lower than 2", 1, 0) > 0);
+	assert_true(sweep(crl_newer_same_key, 0, NULL, 0, 0) > 0);
+	assert_true(sweep(crl_other_key, 0, NULL, 0, 0) > 0);
+	assert_true(sweep(crl_other_key, 0, NULL, 1, 0) > 0);
+	assert_true(sweep(crl_older_than_held, KMC_E_VERIFY, "is older than "
+		"the CRL b holds", 0, 0) > 0);
+	assert_true(sweep(crl_older_than_held, KMC_E_VERIFY, "is older than "
+		"the CRL b holds", 1, 0) > 0);
+	/* The first fetch of the signature's algorithm in the run. */
+	assert_true(sweep(fresh_crl_older_same_key, KMC_E_VERIFY,
+		"its CRL number 1 is lower than 2", 0, 1) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +840,7 @@ int main(void)
 		cmocka_unit_test(test_crl_verify_first_fetch),
 		cmocka_unit_test(test_chain_verify_crl_empty),
 		cmocka_unit_test(test_chain_verify_crl_revoking),
+		cmocka_unit_test(test_crl_order_by_key),
 	};
 
 	const char *k = getenv("KMC_ALLOC_STRIDE");
