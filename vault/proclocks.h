@@ -10,7 +10,7 @@
 int proc_locks_line_holds(const char *line, pid_t pid, dev_t dev, ino_t ino);
 
 /* 1 when this process holds a POSIX lock on (dev, ino); 0 when not, or
-   when /proc/locks cannot be read. */
+   when /proc/self/fd cannot be read. */
 int proc_holds_lock(dev_t dev, ino_t ino);
 
 #endif
