@@ -343,10 +343,8 @@ int items_exists(kmc_vault *v, const char *name)
 	/* Only absence is "no": a read that failed (out of memory, the
 	   digest disagreeing) must not pass for a free name or a missing
 	   part, which would skip the checks a present one gets. */
-	if (r == KMC_E_NOT_FOUND) {
-		kmc_detail_clear();
+	if (r == KMC_E_NOT_FOUND)
 		return 0;
-	}
 	if (r < 0)
 		return r;
 	free(rec);
