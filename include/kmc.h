@@ -205,7 +205,9 @@ KMC_API void kmc_secret_free(kmc_secret *s);
 /*
  * kmc_secret_read_fd - read a secret from a descriptor until end of file,
  * at most max bytes, and never more than 1 MiB. One trailing "\n" (or "\r\n") is removed, as a
- * password file written by echo has one.
+ * password file written by echo has one. A non-blocking descriptor (a
+ * pipe whose O_NONBLOCK the caller's parent set) is waited on, as a
+ * blocking one would be.
  *
  * Returns 0; KMC_E_TOO_LARGE if more than max bytes follow; KMC_E_EMPTY if
  * nothing is left after the newline is removed; KMC_E_INVALID if max is 0;
@@ -532,7 +534,8 @@ KMC_API int kmc_batch_put(kmc_batch *b, const char *name,
  * (docs/format.md): one item a line, "NAME PASSWORD": the name, one space
  * or tab, the password (the rest of the line, 1 to KMC_BATCH_PASSWORD_MAX
  * bytes, no NUL, not ending in "\r"); empty lines and lines beginning
- * with '#' are skipped. The bytes go through guarded memory only.
+ * with '#' are skipped. The bytes go through guarded memory only. A
+ * non-blocking fd is waited on, as a blocking one would be.
  * *ret_n (may be NULL) counts the items put. A bad line spoils the batch
  * (see kmc_batch_put()), and kmc_error_detail() names its number and the
  * fault, never its bytes.

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <pwd.h>
@@ -106,6 +107,24 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 	return TAKE_FD(fd);
 }
 
+int kmc_wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&pfd, 1, -1);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+/* Whether a read's errno asks to wait (a non-blocking descriptor). */
+static int read_again(int fd)
+{
+	return errno == EINTR || ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+		kmc_wait_readable(fd) == 0);
+}
+
 int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
 {
 	size_t got = 0;
@@ -115,7 +134,7 @@ int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
 		ssize_t n = read(fd, buf + got, max - got);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (read_again(fd))
 				continue;
 			return -errno;
 		}
@@ -129,7 +148,7 @@ int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
 
 		do
 			n = read(fd, &extra, 1);
-		while (n < 0 && errno == EINTR);
+		while (n < 0 && read_again(fd));
 		if (n < 0)
 			return -errno;
 		KMC_ENSURE(n == 0, KMC_E_TOO_LARGE);

@@ -48,9 +48,16 @@ KMC_INTERNAL int kmc_read_checked_secret(int dirfd, const char *name,
 	KMC_MUST_CHECK;
 
 /* Read exactly up to max bytes from fd into buf; *ret_len is what was
- * read. Returns KMC_E_TOO_LARGE if more than max bytes are there. */
+ * read. Returns KMC_E_TOO_LARGE if more than max bytes are there. A
+ * non-blocking fd is waited on (kmc_wait_readable), not failed. */
 KMC_INTERNAL int kmc_read_all(int fd, uint8_t *buf, size_t max,
 	size_t *ret_len) KMC_MUST_CHECK;
+
+/* After EAGAIN reading fd: wait until it has more (or its end). A parent
+ * may hand a pipe it made non-blocking (O_NONBLOCK is shared with it):
+ * a secret its writer has not written yet is not a read error. 0, or
+ * -errno. */
+KMC_INTERNAL int kmc_wait_readable(int fd) KMC_MUST_CHECK;
 
 /*
  * kmc_write_atomic - replace dirfd/name with data, mode given. With

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include "fsize.h"
 
 unsigned long long kmc_fsize_limit(void)
@@ -60,10 +61,38 @@ void kmc_xfsz_hold(kmc_xfsz *h)
 		sigismember(&pend, SIGXFSZ) == 1;
 }
 
+/*
+ * The kernel raises a write's SIGXFSZ as if this process had sent it to
+ * the writing thread (SI_USER, our pid), and a pending one of this thread
+ * is taken before one sent to the process. One with another sender or
+ * code is the user's, kill()ed or queued while held: taken off by mistake,
+ * it would be lost. (A kill() of our own pid from another of our threads
+ * looks like a write's and is taken; one sent while a write's was pending
+ * on the thread merged into it, as any signal held back does.)
+ */
+static int raised_by_write(const siginfo_t *si)
+{
+	return si->si_code == SI_USER && si->si_pid == getpid();
+}
+
+/* Sent again as it came, sender and code kept (a SA_SIGINFO handler
+   reads them): the kernel lets a thread queue to itself a siginfo that
+   names another sender. Given this thread's id it goes to the process,
+   as a kill() does. */
+static void requeue(const siginfo_t *si)
+{
+	siginfo_t q = *si;
+
+	if (syscall(SYS_rt_sigqueueinfo, (pid_t)syscall(SYS_gettid), SIGXFSZ,
+	    &q) < 0)
+		(void)kill(getpid(), SIGXFSZ);	/* the signal, if not its sender */
+}
+
 void kmc_xfsz_release(kmc_xfsz *h)
 {
 	static const struct timespec now = { 0, 0 };
 	sigset_t s, pend;
+	siginfo_t si;
 	int saved = errno;
 
 	if (!h->held)
@@ -73,8 +102,9 @@ void kmc_xfsz_release(kmc_xfsz *h)
 	/* Ours: raised by a write in the window, not one the process
 	   already had pending (left for its own handling). */
 	if (!h->was_pending && sigpending(&pend) == 0 &&
-	    sigismember(&pend, SIGXFSZ) == 1)
-		(void)sigtimedwait(&s, NULL, &now);
+	    sigismember(&pend, SIGXFSZ) == 1 &&
+	    sigtimedwait(&s, &si, &now) == SIGXFSZ && !raised_by_write(&si))
+		requeue(&si);
 	(void)pthread_sigmask(SIG_SETMASK, &h->old, NULL);
 	h->held = 0;
 	errno = saved;

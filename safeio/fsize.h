@@ -29,7 +29,8 @@ typedef struct kmc_xfsz {
 
 /* Hold SIGXFSZ back in this thread when a file size limit is set. */
 KMC_INTERNAL void kmc_xfsz_hold(kmc_xfsz *h);
-/* Take off a SIGXFSZ raised while held, and restore the mask. */
+/* Take off a SIGXFSZ a write raised while held (one another process
+   sent meanwhile is sent again, its sender kept), and restore the mask. */
 KMC_INTERNAL void kmc_xfsz_release(kmc_xfsz *h);
 /* The file size limit in bytes (1 for a limit of 0), or 0 when none is
    set: for a message that names it. */

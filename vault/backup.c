@@ -105,6 +105,13 @@ static int target_ok(int parentfd, const char *base, const char *dir)
 			"as a killed backup's hidden folder (.NAME.backup- and 12 "
 			"hex digits): the next backup beside it would remove it "
 			"as one; choose another name", dir);
+	/* The folder built beside it, .BASE.backup-XXXXXXXXXXXX, is 21
+	   bytes longer and must fit NAME_MAX too. */
+	if (strlen(base) > NAME_MAX - 21)
+		return kmc_detail(KMC_E_TOO_LARGE, "%s: the name is %zu bytes; "
+			"a backup's may have at most %d, as the folder it is "
+			"built in beside it (.NAME.backup- and 12 hex digits) "
+			"adds 21", dir, strlen(base), NAME_MAX - 21);
 	if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : kmc_detail(-errno, "%s: %s", dir,
 			kmc_strerror(-errno));

@@ -131,7 +131,13 @@ static int read_lines(kmc_batch *b, int fd, const char *show,
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		/* A non-blocking descriptor whose writer is not done. */
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    (r = kmc_wait_readable(fd)) == 0)
+			continue;
+		if (n < 0 && r < 0)
+			r = kmc_detail(r, "%s: %s", show, kmc_strerror(r));
+		else if (n < 0)
 			r = kmc_detail(-errno, "%s: %s", show,
 				strerror(errno));
 		else if (n == 0)

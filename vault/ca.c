@@ -345,8 +345,11 @@ static int crl_stage(const journal_entry *e, const uint8_t *pem, size_t len)
 	if (r < 0)
 		return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
 			kmc_strerror(r));
-	if (fsync(dirfd) < 0)
-		return -errno;
+	if (fsync(dirfd) < 0) {
+		r = -errno;
+		return kmc_detail(r, "writing %s/%s: syncing the folder %s: %s",
+			e->dir, e->name, e->dir, kmc_strerror(r));
+	}
 	return 0;
 }
 

@@ -70,15 +70,51 @@ int crl_signed_by(X509_CRL *crl, X509 *ca)
 	return X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
 }
 
-X509 *crl_issuer(STACK_OF(X509) *ca, X509_CRL *crl)
+/*
+ * The certificate in ca that signed crl into *ret, NULL when none did. A
+ * CA file may hold two of the CRL's issuer name: a CA given a new key,
+ * its old and new certificates side by side while clients move over.
+ * Each is tried, not only the last, whose key may be the other one.
+ */
+int crl_issuer(const chain_files *f, STACK_OF(X509) *ca,
+	X509_CRL *crl, X509 **ret)
 {
-	X509 *issuer = NULL;
+	int named = 0;
 
-	for (int i = 0; i < sk_X509_num(ca); i++)
-		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(ca, i)),
-				X509_CRL_get_issuer(crl)) == 0)
-			issuer = sk_X509_value(ca, i);
-	return issuer;
+	*ret = NULL;
+	ERR_clear_error();
+	for (int i = 0; i < sk_X509_num(ca); i++) {
+		X509 *x = sk_X509_value(ca, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(x),
+				X509_CRL_get_issuer(crl)) != 0)
+			continue;
+		named = 1;
+		if (cert_pubkey_lost(x))
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the key of the CA in %s", f->crl, f->ca);
+		ERR_clear_error();
+		if (crl_signed_by(crl, x)) {
+			*ret = x;
+			return 0;
+		}
+		if (ossl_verify_failed_run()) {
+			int r = kmc_detail(KMC_E_NOMEM, "%s: checking its "
+				"signature under the CA in %s failed (%s): out of "
+				"memory, or OpenSSL cannot verify", f->crl, f->ca,
+				ossl_reason());
+
+			ERR_clear_error();
+			return r;
+		}
+		ERR_clear_error();
+	}
+	if (!named)
+		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
+			"signed by the CA in %s (no certificate there is its "
+			"issuer)", f->crl, f->ca));
+	return kmc_detail(KMC_E_VERIFY, "%s is not signed by the CA in %s",
+		f->crl, f->ca);
 }
 
 int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
@@ -89,26 +125,7 @@ int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	char subject[256];
 	int cmp = 0;
 
-	ERR_clear_error();
-	issuer = crl_issuer(ca, crl);
-	if (!issuer)
-		return NOMEM_OR(f->crl, kmc_detail(KMC_E_VERIFY, "%s is not "
-			"signed by the CA in %s (no certificate there is its "
-			"issuer)", f->crl, f->ca));
-	if (cert_pubkey_lost(issuer))
-		return kmc_detail(KMC_E_NOMEM, "%s: out of memory while reading "
-			"the key of the CA in %s", f->crl, f->ca);
-	ERR_clear_error();
-	if (!crl_signed_by(crl, issuer)) {
-		int r = ossl_verify_failed_run() ? kmc_detail(KMC_E_NOMEM,
-			"%s: checking its signature under the CA in %s failed "
-			"(%s): out of memory, or OpenSSL cannot verify", f->crl,
-			f->ca, ossl_reason()) : kmc_detail(KMC_E_VERIFY, "%s is "
-			"not signed by the CA in %s", f->crl, f->ca);
-
-		ERR_clear_error();
-		return r;
-	}
+	KMC_GUARD(crl_issuer(f, ca, crl, &issuer));
 	KMC_GUARD(time_cmp_now(X509_CRL_get0_lastUpdate(crl), f->crl,
 		"thisUpdate", &cmp));
 	if (cmp >= 0)

@@ -201,14 +201,13 @@ int crl_not_older_than_held(const char *name, const char *crl_file,
 	/* The CA certificate crl_verify() verifies crl under. None: crl
 	   is not the CA's, which the caller's crl_verify() refuses (cert
 	   renew checks after this). */
-	ERR_clear_error();
-	issuer = crl_issuer(ca, crl);
-	if (!issuer) {
-		r = ossl_nomem() ? kmc_detail(KMC_E_NOMEM, "%s: out of memory "
-			"while checking it", crl_file) : 0;
-		ERR_clear_error();
-		return r;
+	r = crl_issuer(&(chain_files){ .ca = "the CA certificates",
+		.crl = crl_file }, ca, crl, &issuer);
+	if (r == KMC_E_VERIFY) {
+		kmc_detail_clear();
+		return 0;
 	}
+	KMC_GUARD(r);
 	snprintf(show, sizeof(show), "the CRL %s holds (%s/crl)", name, name);
 	r = crl_parse(show, kmc_secret_data(held), kmc_secret_len(held), &cur);
 	if (r == KMC_E_CORRUPT) {

@@ -11,6 +11,7 @@
  * The checks are in vault/importchk.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -89,6 +90,20 @@ static int plan(import_ctx *c)
 	return 0;
 }
 
+/* A system call's fault r while staging, said with what it struck
+   (fmt: the file or folder) and why. Returns r. */
+static __attribute__((format(printf, 2, 3))) int sys_fault(int r,
+	const char *fmt, ...)
+{
+	char what[PATH_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return kmc_detail(r, "%s: %s", what, kmc_strerror(r));
+}
+
 static int stage_copies(import_ctx *c, int dirfd)
 {
 	for (int i = 0; i < N_COPIES; i++) {
@@ -116,7 +131,8 @@ static int stage_copies(import_ctx *c, int dirfd)
 				copy_names[i], kmc_strerror(r));
 	}
 	if (fsync(dirfd) < 0)
-		return -errno;
+		return sys_fault(-errno, "writing %s: syncing the folder",
+			c->keys_dir);
 	return 0;
 }
 
@@ -142,7 +158,7 @@ static int stage(import_ctx *c)
 		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
 		parent = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (parent < 0)
-			return -errno;
+			return sys_fault(-errno, "%s", e->dir);
 		if (mkdirat(parent, staged, 0700) < 0) {
 			r = -errno;
 			return kmc_detail(r, "creating %s/%s: %s", e->dir, staged,
@@ -151,16 +167,17 @@ static int stage(import_ctx *c)
 		dirfd = openat(parent, staged, O_RDONLY | O_DIRECTORY |
 			O_NOFOLLOW | O_CLOEXEC);
 		if (dirfd < 0)
-			return -errno;
+			return sys_fault(-errno, "%s/%s", e->dir, staged);
 		KMC_GUARD(stage_copies(c, dirfd));
 		if (fsync(parent) < 0)
-			return -errno;
+			return sys_fault(-errno, "writing %s: syncing the folder "
+				"%s", c->keys_dir, e->dir);
 	}
 	if (c->keys_dir_exists) {
 		dirfd = open(c->keys_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 			O_CLOEXEC);
 		if (dirfd < 0)
-			return -errno;
+			return sys_fault(-errno, "%s", c->keys_dir);
 		KMC_GUARD(stage_copies(c, dirfd));
 	}
 	if (c->conf[0]) {
@@ -170,7 +187,7 @@ static int stage(import_ctx *c)
 		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
 		cdir = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cdir < 0)
-			return -errno;
+			return sys_fault(-errno, "%s", e->dir);
 		r = kmc_write_new(cdir, staged, c->conf_new.p, c->conf_new.len,
 			&c->conf_meta);
 		if (r == -EPERM)
@@ -183,7 +200,8 @@ static int stage(import_ctx *c)
 			return kmc_detail(r, "writing %s: %s", c->conf,
 				kmc_strerror(r));
 		if (fsync(cdir) < 0)
-			return -errno;
+			return sys_fault(-errno, "writing %s: syncing the folder %s",
+				c->conf, e->dir);
 	}
 	return 0;
 }

@@ -203,6 +203,13 @@ int kmc_vault_init_ex(const char *dir, kmc_protector_type type,
 	KMC_GUARD(kmc_check_parents(parentfd, dir, what));
 	KMC_GUARD(kmc_check_path_links(dir, what));
 	KMC_GUARD(init_target_ok(parentfd, base, dir));
+	/* The folder built beside it, .BASE.init-XXXXXXXXXXXX, is 19 bytes
+	   longer and must fit NAME_MAX too. */
+	if (strlen(base) > NAME_MAX - 19)
+		return kmc_detail(KMC_E_TOO_LARGE, "%s: the name is %zu bytes; a "
+			"vault's may have at most %d, as the folder it is built "
+			"in beside it (.NAME.init- and 12 hex digits) adds 19",
+			dir, strlen(base), NAME_MAX - 19);
 
 	/* Build beside the target, then one rename makes it appear whole. */
 	kmc_random(rnd, sizeof(rnd));

@@ -97,8 +97,11 @@ static int stage_files(const sync_plan *s, const char *pem, size_t len)
 
 		KMC_GUARD(journal_staged_name(e, staged, sizeof(staged)));
 		dirfd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd < 0)
-			return -errno;
+		if (dirfd < 0) {
+			r = -errno;
+			return kmc_detail(r, "writing %s/%s: %s", e->dir,
+				e->name, kmc_strerror(r));
+		}
 		r = kmc_write_new(dirfd, staged, pem, len, &s->meta[i]);
 		if (r == -EPERM)
 			return kmc_detail(r, "writing the new copy of %s/%s: "
@@ -108,8 +111,11 @@ static int stage_files(const sync_plan *s, const char *pem, size_t len)
 		if (r < 0)
 			return kmc_detail(r, "writing %s/%s: %s", e->dir, e->name,
 				kmc_strerror(r));
-		if (fsync(dirfd) < 0)
-			return -errno;
+		if (fsync(dirfd) < 0) {
+			r = -errno;
+			return kmc_detail(r, "writing %s/%s: syncing the folder "
+				"%s: %s", e->dir, e->name, e->dir, kmc_strerror(r));
+		}
 	}
 	return 0;
 }

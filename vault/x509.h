@@ -121,10 +121,12 @@ KMC_INTERNAL int chain_verify(const chain_files *f, STACK_OF(X509) *ca,
 /* The CRL alone: signed by one of ca, current, chain not revoked. */
 KMC_INTERNAL int crl_verify(const chain_files *f, STACK_OF(X509) *ca,
 	STACK_OF(X509) *chain, X509_CRL *crl) KMC_MUST_CHECK;
-/* The certificate of ca crl_verify() checks crl under: the last whose
-   subject is crl's issuer; NULL when none is (or, ossl_nomem(), when a
-   name could not be compared). */
-KMC_INTERNAL X509 *crl_issuer(STACK_OF(X509) *ca, X509_CRL *crl);
+/* The certificate of ca that signed crl, into *ret (crl_verify()
+   checks crl under it): of crl's issuer name, and whose key verifies it,
+   as a CA file may hold a re-keyed CA's old and new certificates.
+   Returns 0; KMC_E_VERIFY (none did; f names the files), KMC_E_NOMEM. */
+KMC_INTERNAL int crl_issuer(const chain_files *f, STACK_OF(X509) *ca,
+	X509_CRL *crl, X509 **ret) KMC_MUST_CHECK;
 
 /*
  * x509_time_epoch - an ASN.1 time (a certificate's notBefore or notAfter,

@@ -212,9 +212,11 @@ repair() { # kmc repair without a fault (then kmc status, with STATUS_CHECK)
 	[ -z "$STATUS_CHECK" ] || look status >"$TMPF" 2>&1 </dev/null ||
 		{ echo "kmc status after kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
 }
+# The fault, and the file or folder it struck: a path of the test's
+# own ($T) before it, not a bare "Input/output error".
 names_fault() {
 	slurp "$RUN_ERR"
-	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* ]] ||
+	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* && $REPLY == *"$T/"*[a-z]*": "* ]] ||
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
 fails() { ! "$@" 2>/dev/null; }
@@ -384,7 +386,7 @@ step_sweep() {
 					check "$at yet exit 0: the new state, at once" is_new
 				else
 					check "$at: exits non-zero without a crash" no_crash
-					check "$at: the message names the fault" names_fault
+					check "$at: the message names the fault and its file" names_fault
 				fi
 			else
 				faulty "$n" 1 "$@"

@@ -134,9 +134,11 @@ no_change_staged() {
 repair() {
 	kmc repair >"$TMPF" 2>&1 || { echo "kmc repair: exit $?: $(cat "$TMPF")" >&2; false; }
 }
+# The fault, and the file or folder it struck: a path of the test's
+# own ($T) before it, not a bare "Input/output error".
 names_fault() {
 	slurp "$RUN_ERR"
-	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* ]] ||
+	[[ $REPLY =~ $FAULT_MSG && $REPLY == "kmc: "* && $REPLY == *"$T/"*[a-z]*": "* ]] ||
 		{ echo "exit $rc; message was: $REPLY" >&2; false; }
 }
 SAN_MSG='(Address|Leak|Memory|UndefinedBehavior)Sanitizer|runtime error:|(malloc|free|realloc)\(\): |double free or corruption'
@@ -247,7 +249,7 @@ one_run() {
 		else
 			check "$AT: exits non-zero without a crash" no_crash
 			if [ "$MODE" = fail ]; then
-				check "$AT: the message starts 'kmc: ' and names the fault" names_fault
+				check "$AT: the message starts 'kmc: ' and names the fault and its file" names_fault
 				check "$AT: no memory error report" says_kmc
 			else
 				check "$AT: a message starting 'kmc: ', no memory error report" says_kmc

@@ -129,6 +129,14 @@ check "... and nothing is made" test -z "$(ls -A "$N")"
 t "a backup with a name of its own is made" kmc backup --out "$N/.keep.backup-0123456789AB"
 t "... and the next backup beside it" kmc backup --out "$N/b"
 check "... leaves it whole" test -f "$N/.keep.backup-0123456789AB/backup.manifest"
+# A name the file system takes, too long for the hidden folder built
+# beside it (.NAME.backup- and 12 hex digits, 21 bytes more): refused
+# saying so, not a bare "too large".
+LONG=$(printf 'b%.0s' $(seq 240))
+t_err 2 "a backup name too long for its hidden build folder is refused, saying why" \
+	"$LONG: the name is 240 bytes; a backup's may have at most 234" \
+	kmc backup --out "$N/$LONG"
+check "... and nothing is made" test ! -e "$N/$LONG" -a -z "$(find "$N" -maxdepth 1 -name "*$LONG*")"
 
 # The sweep of another copy of this vault (a restore elsewhere), backing up
 # into the same parent, locks each such folder for a moment while it looks

@@ -136,6 +136,24 @@ else
 fi
 rm -f "$OTHER_FIXED" "$OTHER_TAGGED" "$OUTCRL"
 
+# ---- FILE's folder failing its sync once the CRL is staged --------------------------
+# The staged file is opened, written, synced, then its folder synced: a
+# failure there said only "Input/output error", naming neither FILE nor
+# its folder.
+dirsync=$([ -n "$staged_at" ] && sed -n "s/^faultinject: #$((staged_at + 3)) \(fsync\) *$/\1/p" "$T/trace")
+check "the shim's trace shows the folder's sync after the staged CRL" test "$dirsync" = fsync
+load revoked
+{ LD_PRELOAD="$SO" KMC_FAULT_AT=$((staged_at + 3)) "$KMC" --vault "$V" "${CMD[@]}" \
+	>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+rc=$?
+check "its sync failing: refused (exit 6), naming FILE's folder" \
+	bash -c '[ "$1" = 6 ] && grep -q "syncing the folder $2: Input/output error" "$3"' \
+	_ "$rc" "$T" "$RUN_ERR"
+check "... nothing pending, no FILE" \
+	bash -c '[ ! -e "$1" ] && [[ $("$2" --vault "$3" status --json) == *"\"pending_change\":false"* ]]' \
+	_ "$OUTCRL" "$KMC_LOOK" "$V"
+rm -f "$OUTCRL"
+
 # ---- a file system that refuses RENAME_NOREPLACE (NFS) ---------------------------
 # The shim's KMC_FAULT_NO_NOREPLACE makes renameat2 with the flag fail
 # with EINVAL, as NFS does: the last step then links the staged CRL to

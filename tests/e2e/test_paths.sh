@@ -297,4 +297,16 @@ t_out "... and the vault opens once it is private" 'new secret' \
 	env KMC_HOST_KEY="$T/hkp/hkd/k" "$KMC" --vault "$T/v-hkd" password get db
 check "the refused commands changed nothing" unchanged "$T/v-hkd"
 
+# A vault's last name the file system takes, too long for the hidden
+# folder it is built in beside it (.NAME.init- and 12 hex digits, 19
+# bytes more): refused saying so (exit 2), not a bare "too large", and
+# nothing made.
+mkdir -m 700 "$T/long"
+LONG=$(printf 'v%.0s' $(seq 240))
+t_err 2 "init of a vault whose name is too long for its build folder says why" \
+	"$LONG: the name is 240 bytes; a vault's may have at most 236" \
+	"$KMC" --vault "$T/long/$LONG" init --host-key "$T/long.key"
+check "... and nothing is made" test -z "$(ls -A "$T/long")" -a ! -e "$T/long.key"
+t "a name of 236 bytes is made" "$KMC" --vault "$T/long/${LONG:4}" init --host-key "$T/long.key"
+
 done_testing

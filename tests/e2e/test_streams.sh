@@ -110,6 +110,56 @@ else
 	echo "# non-blocking pipe check skipped: no python3"
 fi
 
+# A non-blocking pipe on the reading side: standard input (or --*-fd)
+# whose writer has not written yet. kmc waits for the secret rather
+# than fail at once with "Resource temporarily unavailable" (exit 6).
+# The writer writes once kmc has exited or waits in poll (its wchan;
+# where that cannot be read, after a bounded wait).
+nonblocking_empty() { # nonblocking_empty DATA CMD...: CMD's stdout; its exit code
+	python3 - "$@" <<'PY'
+import os, subprocess, sys, time
+data = sys.argv[1].encode()
+r, w = os.pipe()
+os.set_blocking(r, False)
+p = subprocess.Popen(sys.argv[2:], stdin=r, stdout=subprocess.PIPE)
+os.close(r)
+def waiting():
+    try:
+        with open("/proc/%d/wchan" % p.pid) as f:
+            return "poll" in f.read()
+    except OSError:
+        return False
+for _ in range(1000):               # bounded: until kmc is done or waits
+    if p.poll() is not None or waiting():
+        break
+    time.sleep(0.01)
+try:
+    os.write(w, data)
+except BrokenPipeError:
+    pass
+os.close(w)
+out = p.stdout.read()
+sys.stdout.buffer.write(out)
+sys.exit(p.wait())
+PY
+}
+if command -v python3 >/dev/null; then
+	t "encrypt reads its secret from a non-blocking, empty stdin once it comes" \
+		nonblocking_empty 'late secret' "$KMC" --vault "$V" encrypt
+	cp "$OUT" "$T/late.enc"
+	t_out "... and prints a ciphertext string of it" 'late secret' \
+		kmc decrypt "$(cat "$T/late.enc")"
+	t "password set --password-fd 0 waits on a non-blocking stdin" \
+		nonblocking_empty 'late password' "$KMC" --vault "$V" password set late --password-fd 0
+	t_out "... and stored it whole" 'late password' kmc password get late
+	t "password set --batch - waits on a non-blocking stdin" \
+		nonblocking_empty 'batch1 one
+batch2 two' "$KMC" --vault "$V" password set --batch -
+	t_out "... and stored every line" 'two' kmc password get batch2
+else
+	echo "# non-blocking stdin check skipped: no python3"
+fi
+
 # ---- descriptors 0, 1 and 2 closed at start ------------------------------------------
 
 # No vault file may take a closed descriptor's number: messages for

@@ -747,6 +747,88 @@ static int fsize_child(const char *path, int which)
 	return status;
 }
 
+/*
+ * A SIGXFSZ another process sends with kill() while the signal is held is
+ * the user's, not a write's: kmc_xfsz_release() must leave it to the
+ * process, as sent (its sender and code, which a SA_SIGINFO handler
+ * reads), with or without one a write in the hold raised meanwhile. In a
+ * child with a handler that notes what it got; a grandchild sends it.
+ */
+enum { SENT_OK = 0, SENT_LOST = 3, SENT_SENDER, SENT_TWICE, SENT_HELD };
+
+static volatile sig_atomic_t sent_count;
+static volatile sig_atomic_t sent_pid;
+static volatile sig_atomic_t sent_code;
+
+static void sent_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	sent_count++;
+	sent_pid = si->si_pid;
+	sent_code = si->si_code;
+}
+
+static int fsize_sent_child(const char *path, int write_too)
+{
+	struct rlimit lim = { 4096, 4096 };
+	struct sigaction sa;
+	kmc_xfsz x;
+	pid_t pid, killer;
+	int fd, status;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = sent_handler;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || setrlimit(RLIMIT_FSIZE, &lim) < 0 ||
+		    sigaction(SIGXFSZ, &sa, NULL) < 0)
+			_exit(2);
+		kmc_xfsz_hold(&x);
+		killer = fork();
+		if (killer < 0)
+			_exit(2);
+		if (killer == 0)
+			_exit(kill(getppid(), SIGXFSZ) == 0 ? 0 : 1);
+		if (waitpid(killer, &status, 0) != killer ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			_exit(2);
+		if (write_too && (lseek(fd, 8192, SEEK_SET) < 0 ||
+		    write(fd, "x", 1) != -1 || errno != EFBIG))
+			_exit(SENT_HELD);
+		if (sent_count)
+			_exit(SENT_HELD);
+		kmc_xfsz_release(&x);
+		if (sent_count == 0)
+			_exit(SENT_LOST);
+		if (sent_count > 1)
+			_exit(SENT_TWICE);
+		if (sent_pid != killer || sent_code != SI_USER)
+			_exit(SENT_SENDER);
+		_exit(SENT_OK);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void test_fsize_kill_kept(void **state)
+{
+	fixture *f = *state;
+	int status;
+
+	status = fsize_sent_child(f->path, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), SENT_OK);
+	status = fsize_sent_child(f->path, 1);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), SENT_OK);
+}
+
 static void test_fsize_limit(void **state)
 {
 	fixture *f = *state;
@@ -769,6 +851,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_creates_with_mode,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsize_limit,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsize_kill_kept,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_existing,
 			setup, teardown),
