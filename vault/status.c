@@ -266,11 +266,17 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;
 
-		if (bind_place_host(&p, host_key, vault_id) == 0)
+		/* Failed (out of memory), it is no answer: "not detectable"
+		   would tell the operator the folder goes unwatched. */
+		r = bind_place_host(&p, host_key, vault_id);
+		if (r == 0)
 			snprintf(s.rollback_place, sizeof(s.rollback_place),
 				"host state file %s", p.show);
 		bind_place_free(&p);
-		kmc_detail_clear();
+		if (r < 0) {
+			kmc_status_free(&s);
+			return r;
+		}
 	} else if (places & BIND_PLACE_TOKEN) {
 		char hex[2 * KS_VAULT_ID_LEN + 1];
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_faults_read_answers.sh - what the read commands tell the operator
+# while memory runs out: each of kmc's own allocations (KMC_FAULT_NEAR=4)
+# fails in turn. A command then fails ("kmc: ...", non-zero, no crash),
+# or gives the answer it gives with nothing failing; a line that says
+# what it could not check ("out of memory") is an answer too. A failure
+# taken for "none", "absent" or "no" is neither: kmc status said the
+# folder's rollback was "not detectable".
+#
+# The vault is only read: it is saved once and never put back.
+. "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
+
+V=$T/vault
+[ -f "$SO" ] || { done_testing; exit; }
+kmc() { "$KMC" --vault "$V" "$@" </dev/null; }
+BASE_OUT=$T/base.out
+
+t "kmc init" kmc init
+t "ca init root" kmc ca init root --subject "/CN=Answer Root CA"
+t "cert issue db --server" kmc cert issue db --ca root --server --subject /CN=db.example
+t "key gen born (no certificate yet)" kmc key gen born --type p256
+
+# The answer in FILE, but for what the broken run said it could not
+# check: its lines that say "out of memory", and the lines of the same
+# heading (the first 15 columns, kmc status's) in either; and a count of
+# days, which the clock moves between runs.
+answer() {
+	awk -v skip="$(grep 'out of memory' "$RUN_OUT" | cut -c1-15)" '
+		BEGIN { n = split(skip, s, "\n"); for (i = 1; i <= n; i++) h[s[i]] = 1 }
+		/out of memory/ || (substr($0, 1, 15) in h) { next }
+		{ gsub(/\(in -?[0-9]+ days?\)/, "(in N days)"); print }' "$1"
+}
+same_answer() {
+	cmp -s <(answer "$BASE_OUT") <(answer "$RUN_OUT") || {
+		echo "exit $rc, another answer:" >&2
+		diff <(answer "$BASE_OUT") <(answer "$RUN_OUT") | head -6 >&2
+		false
+	}
+}
+fails_or_same() {
+	if [ "$rc" != "$base_rc" ]; then
+		[ "$rc" != 0 ] || { echo "exit 0, where the run without a fault exits $base_rc" >&2; return 1; }
+		no_crash && grep -q '^kmc: ' "$RUN_ERR" ||
+			{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
+	else
+		same_answer
+	fi
+}
+
+# answers WHAT ARGS...: kmc ARGS without a fault, then with each of its
+# own allocations failing in turn.
+answers() {
+	local what=$1 n total bad=0
+	shift
+	kmc "$@" >"$BASE_OUT" 2>/dev/null
+	base_rc=$?
+	{ LD_PRELOAD="$SO" KMC_FAULT_AT=0 KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=4 \
+		KMC_FAULT_COUNT="$COUNT" "$KMC" --vault "$V" "$@" \
+		>/dev/null 2>&1 </dev/null; } 2>/dev/null
+	total=$(cat "$COUNT" 2>/dev/null || echo 0)
+	check "$what: the shim counted its allocations" test "$total" -gt 20
+	for ((n = 1; n <= total; n++)); do
+		{ LD_PRELOAD="$SO" KMC_FAULT_AT=$n KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=4 \
+			"$KMC" --vault "$V" "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+		rc=$?
+		fails_or_same 2>/dev/null && continue
+		bad=$((bad + 1))
+		check "$what, allocation $n of $total failing: fails, or answers as without" \
+			fails_or_same
+	done
+	check "$what: each of $total allocations failing fails it or changes no answer" \
+		test "$bad" = 0
+}
+
+answers "kmc status" status
+check "kmc status names where the folder's rollback is seen" \
+	grep -q '^rollback of the whole folder: host state file ' "$BASE_OUT"
+
+done_testing
