@@ -5,7 +5,8 @@
 # or gives the answer it gives with nothing failing; a line that says
 # what it could not check ("out of memory") is an answer too. A failure
 # taken for "none", "absent" or "no" is neither: kmc status said the
-# folder's rollback was "not detectable".
+# folder's rollback was "not detectable", kmc cert info showed a blank
+# serial and fingerprint.
 #
 # The vault is only read: it is saved once and never put back.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
@@ -48,7 +49,8 @@ fails_or_same() {
 }
 
 # answers WHAT ARGS...: kmc ARGS without a fault, then with each of its
-# own allocations failing in turn.
+# own allocations failing in turn, each run checked by ANSWER_CHECK
+# (fails_or_same unless told).
 answers() {
 	local what=$1 n total bad=0
 	shift
@@ -63,10 +65,10 @@ answers() {
 		{ LD_PRELOAD="$SO" KMC_FAULT_AT=$n KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=4 \
 			"$KMC" --vault "$V" "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 		rc=$?
-		fails_or_same 2>/dev/null && continue
+		"${ANSWER_CHECK:-fails_or_same}" 2>/dev/null && continue
 		bad=$((bad + 1))
 		check "$what, allocation $n of $total failing: fails, or answers as without" \
-			fails_or_same
+			"${ANSWER_CHECK:-fails_or_same}"
 	done
 	check "$what: each of $total allocations failing fails it or changes no answer" \
 		test "$bad" = 0
@@ -75,5 +77,16 @@ answers() {
 answers "kmc status" status
 check "kmc status names where the folder's rollback is seen" \
 	grep -q '^rollback of the whole folder: host state file ' "$BASE_OUT"
+
+# A certificate's serial and fingerprint, which a CRL or a pin is
+# matched with: never blank (they were, when memory ran out).
+shows_ids() {
+	[ "$rc" != 0 ] || { grep -Eq '^  serial +[0-9A-F]{2}' "$RUN_OUT" &&
+		grep -Eq '^  sha256 +[0-9A-F]{2}:' "$RUN_OUT"; } ||
+		{ echo "exit 0: $(grep -E '^  (serial|sha256) ' "$RUN_OUT")" >&2; false; }
+}
+ANSWER_CHECK=shows_ids answers "kmc cert info db (its serial, its fingerprint)" cert info db
+check "kmc cert info db shows a serial" grep -Eq '^  serial +[0-9A-F]{2}' "$BASE_OUT"
+check "... and a fingerprint" grep -Eq '^  sha256 +[0-9A-F]{2}:' "$BASE_OUT"
 
 done_testing
