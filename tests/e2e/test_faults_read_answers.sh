@@ -6,7 +6,8 @@
 # what it could not check ("out of memory") is an answer too. A failure
 # taken for "none", "absent" or "no" is neither: kmc status said the
 # folder's rollback was "not detectable", kmc cert info showed a blank
-# serial and fingerprint.
+# serial and fingerprint, and left out a bundle's trust store, or said
+# no version was staged, when it could not read them.
 #
 # The vault is only read: it is saved once and never put back.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
@@ -20,6 +21,19 @@ t "kmc init" kmc init
 t "ca init root" kmc ca init root --subject "/CN=Answer Root CA"
 t "cert issue db --server" kmc cert issue db --ca root --server --subject /CN=db.example
 t "key gen born (no certificate yet)" kmc key gen born --type p256
+# An imported bundle with a new version staged.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/ca.key" -subj /CN=imp-ca -days 30 \
+	-addext keyUsage=critical,keyCertSign,cRLSign -out "$T/ca.crt" 2>/dev/null
+for i in 1 2; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$T/s$i.key" -subj "/CN=imp$i" -out "$T/s$i.csr" 2>/dev/null
+	openssl x509 -req -in "$T/s$i.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
+		-CAcreateserial -days 20 -out "$T/s$i.crt" 2>/dev/null
+done
+t "import imp" kmc import -c "$T/ca.crt" -s "$T/s1.crt" -k "$T/s1.key" --name imp
+t "import imp --stage" kmc import -c "$T/ca.crt" -s "$T/s2.crt" -k "$T/s2.key" \
+	--name imp --stage
 
 # The answer in FILE, but for what the broken run said it could not
 # check: its lines that say "out of memory", and the lines of the same
@@ -88,5 +102,12 @@ shows_ids() {
 ANSWER_CHECK=shows_ids answers "kmc cert info db (its serial, its fingerprint)" cert info db
 check "kmc cert info db shows a serial" grep -Eq '^  serial +[0-9A-F]{2}' "$BASE_OUT"
 check "... and a fingerprint" grep -Eq '^  sha256 +[0-9A-F]{2}:' "$BASE_OUT"
+
+# A bundle's trust store and its other versions: an unread one was taken
+# for none (no "trust store" line; "staged":false).
+answers "kmc cert info db" cert info db
+check "kmc cert info db names its trust store" grep -q '^trust store ' "$BASE_OUT"
+answers "kmc cert info imp --json" cert info imp --json
+check "kmc cert info imp --json says a version is staged" grep -q '"staged":true' "$BASE_OUT"
 
 done_testing
