@@ -692,8 +692,12 @@ static int cmd_ref(cli_opts *a)
 	}
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
-	/* A key without a certificate serves nothing yet. */
-	if (kmc_bundle_has_cert(v, a->argv[0], &has) == 0 && !has) {
+	/* A key without a certificate serves nothing yet. Not a bundle (a
+	   key item): nothing to wait for; unread, no reference is made. */
+	r = kmc_bundle_has_cert(v, a->argv[0], &has);
+	if (r < 0 && r != KMC_E_NOT_FOUND && r != KMC_E_NAME)
+		return cli_fail(r, "ref: %s", a->argv[0]);
+	if (r == 0 && !has) {
 		cli_note("ref: %s has no certificate yet, so no server can use "
 			"it (kmc cert set %s -s SIGNED.crt attaches it)",
 			a->argv[0], a->argv[0]);

@@ -7,7 +7,8 @@
 # taken for "none", "absent" or "no" is neither: kmc status said the
 # folder's rollback was "not detectable", kmc cert info showed a blank
 # serial and fingerprint, and left out a bundle's trust store, or said
-# no version was staged, when it could not read them.
+# no version was staged, when it could not read them; kmc ref wrote a
+# reference to a key with no certificate yet.
 #
 # The vault is only read: it is saved once and never put back.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
@@ -109,5 +110,10 @@ answers "kmc cert info db" cert info db
 check "kmc cert info db names its trust store" grep -q '^trust store ' "$BASE_OUT"
 answers "kmc cert info imp --json" cert info imp --json
 check "kmc cert info imp --json says a version is staged" grep -q '"staged":true' "$BASE_OUT"
+
+# A key without a certificate gets no reference (exit 7): when whether
+# it has one could not be read, one was written, exit 0.
+answers "kmc ref born --out -" ref born --out -
+check "kmc ref born is refused: no certificate yet" test "$base_rc" = 7
 
 done_testing
