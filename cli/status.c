@@ -74,6 +74,7 @@ static void ks_text(const char *label, kmc_keystore_state state, uint64_t gen)
 typedef struct nearest {
 	int checked;		/* the vault was opened and walked */
 	int found;		/* it holds a certificate or CRL */
+	int r;			/* not checked: the error */
 	char why[512];		/* not checked: why */
 	char item[KMC_NAME_MAX + 1];
 	kmc_expiry_kind kind;
@@ -149,6 +150,7 @@ static void nearest_expiry(const char *dir, const kmc_status *s, nearest *n)
 	if (r < 0) {
 		snprintf(n->why, sizeof(n->why), "%s", kmc_error_detail()[0] ?
 			kmc_error_detail() : kmc_strerror(r));
+		n->r = r;
 		n->found = 0;
 		return;
 	}
@@ -333,6 +335,11 @@ static int cmd_status(cli_opts *a)
 		return r;
 	healthy = status_healthy(&s);
 	nearest_expiry(dir, &s, &near);
+	/* An open or a read refused as a rollback (the whole folder put
+	   back, the item store disagreeing with its digest) is no note on
+	   dates: every command refuses the vault. */
+	if (near.r == KMC_E_ROLLBACK)
+		healthy = 0;
 	audit_look(dir, s.bound_audit_seq, s.audit_bound_rewritten, &au);
 	if (a->json) {
 		printf("{\"vault\":");
@@ -429,6 +436,10 @@ static int cmd_status(cli_opts *a)
 		cli_note("%s: the item store is not the one kmc.bind vouches "
 			"for: it was put back from an older copy; kmc repair "
 			"--accept-rollback accepts a deliberate restore", dir);
+		return CLI_EXIT(EXIT_ROLLBACK);
+	}
+	if (near.r == KMC_E_ROLLBACK) {
+		cli_note("%s: %s", dir, near.why);
 		return CLI_EXIT(EXIT_ROLLBACK);
 	}
 	if (s.binding == KMC_BIND_NEWER) {
