@@ -259,9 +259,15 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		kmc_status_free(&s);
 		return r;
 	}
-	if (s.bound_audit_seq)
-		s.audit_bound_rewritten = audit_bound_absent(dirfd, dir,
-			s.bound_audit_seq, bound_hash);
+	if (s.bound_audit_seq) {
+		r = audit_bound_absent(dirfd, dir, s.bound_audit_seq,
+			bound_hash);
+		if (r < 0) {
+			kmc_status_free(&s);
+			return r;
+		}
+		s.audit_bound_rewritten = r;
+	}
 	s.binding = (kmc_bind_state)bstate;
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;
