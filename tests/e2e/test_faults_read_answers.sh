@@ -54,7 +54,10 @@ same_answer() {
 		false
 	}
 }
+SAN_MSG='(Address|Leak|Memory|UndefinedBehavior)Sanitizer|runtime error:'
 fails_or_same() {
+	! grep -Eq "$SAN_MSG" "$RUN_ERR" ||
+		{ echo "a sanitizer's report: $(head -3 "$RUN_ERR")" >&2; return 1; }
 	if [ "$rc" != "$base_rc" ]; then
 		[ "$rc" != 0 ] || { echo "exit 0, where the run without a fault exits $base_rc" >&2; return 1; }
 		no_crash && grep -q '^kmc: ' "$RUN_ERR" ||
@@ -78,8 +81,11 @@ answers() {
 	total=$(cat "$COUNT" 2>/dev/null || echo 0)
 	check "$what: the shim counted its allocations" test "$total" -gt 20
 	for ((n = 1; n <= total; n++)); do
-		{ LD_PRELOAD="$SO" KMC_FAULT_AT=$n KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=4 \
-			"$KMC" --vault "$V" "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
+		# Leaks checked too (RUN_ASAN_OPTIONS, lib.sh), under make
+		# check-sanitize.
+		{ ASAN_OPTIONS=$RUN_ASAN_OPTIONS LD_PRELOAD="$SO" KMC_FAULT_AT=$n \
+			KMC_FAULT_OPS=alloc KMC_FAULT_NEAR=4 "$KMC" --vault "$V" "$@" \
+			>"$RUN_OUT" 2>"$RUN_ERR" </dev/null; } 2>/dev/null
 		rc=$?
 		"${ANSWER_CHECK:-fails_or_same}" 2>/dev/null && continue
 		bad=$((bad + 1))
