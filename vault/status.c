@@ -237,7 +237,13 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		uint8_t *j;
 		size_t jlen;
 
-		s.pending_change = store_meta_get(&st, "journal", &j, &jlen) == 0;
+		/* Only its absence is "nothing pending": a journal that
+		   could not be read (out of memory) is no healthy vault. */
+		r = store_meta_get(&st, "journal", &j, &jlen);
+		s.pending_change = r == 0;
+		r = r == KMC_E_NOT_FOUND ? 0 : r;
+		if (r == 0)
+			kmc_detail_clear();
 		if (s.pending_change) {
 			/* A newer kmcvault's change: kmc repair refuses it. */
 			if (journal_is_newer(j, jlen))
@@ -246,7 +252,8 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		}
 		if (!s.pending_change && restore_pending(dirfd))
 			s.pending_change = 1;
-		r = pending_destroys(&st, &s.token_destroys);
+		if (r == 0)
+			r = pending_destroys(&st, &s.token_destroys);
 	}
 	store_close(&st);
 	if (r < 0) {

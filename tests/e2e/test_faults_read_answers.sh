@@ -9,7 +9,7 @@
 # serial and fingerprint, and left out a bundle's trust store, or said
 # no version was staged, when it could not read them; kmc ref wrote a
 # reference to a key with no certificate yet; kmc status called a
-# rewritten audit log intact.
+# rewritten audit log intact, and a change left pending none.
 #
 # The vault is only read: it is saved once and never put back.
 . "$(dirname "${BASH_SOURCE[0]}")/faultlib.sh"
@@ -137,5 +137,23 @@ head -n $((bound - 1)) "$V/audit.log" >"$T/cut.log" && cp "$T/cut.log" "$V/audit
 for i in 1 2 3 4; do kmc password get a >/dev/null 2>&1; done
 answers "kmc status of a rewritten audit log" status
 check "kmc status of a rewritten audit log exits 13" test "$base_rc" = 13
+
+# A change left pending (meta "journal", put there with LMDB by
+# pending_put): kmc status says so and exits 4. When the journal could
+# not be read (out of memory), it said nothing was pending, exit 0.
+V=$T/vault
+HELPER=$T/pending_put
+check "the pending_put helper builds" kmc_cc "$HELPER" "$KMC_TOP/tests/e2e/pending_put.c"
+cp -a "$V" "$T/pj"
+V=$T/pj
+t "a journal left in items.mdb" "$HELPER" "$V" --journal 0300
+# Never exit 0, and a report that is printed names the change.
+pending_told() {
+	[ "$rc" != 0 ] && { [ ! -s "$RUN_OUT" ] || grep -q '^pending ' "$RUN_OUT"; } ||
+		{ echo "exit $rc: $(grep -E '^(pending|nearest)' "$RUN_OUT")" >&2; false; }
+}
+ANSWER_CHECK=pending_told answers "kmc status of a vault with a change pending" status
+check "kmc status of a vault with a change pending exits 4" test "$base_rc" = 4
+check "... and names it" grep -q '^pending ' "$BASE_OUT"
 
 done_testing
