@@ -252,8 +252,8 @@ static void audit_look(const char *dir, uint64_t bound, int rewritten,
 {
 	a->cut = 0;
 	a->r = kmc_audit_read(dir, NULL, NULL, NULL, NULL, &a->st);
-	snprintf(a->error, sizeof(a->error), "%s", a->r < 0 ?
-		kmc_error_detail() : "");
+	snprintf(a->error, sizeof(a->error), "%s", a->r >= 0 ? "" :
+		kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(a->r));
 	if (a->r == 0 && bound > a->st.head_seq &&
 	    (bound >= a->st.first_seq || !a->st.records)) {
 		a->r = KMC_E_AUDIT;
@@ -317,8 +317,14 @@ static void audit_text(const audit_seen *a)
 		printf("; warning: a torn last record of %" PRIu64 " bytes (a "
 			"crash cut it off); the next change closes it off\n",
 			a->st.torn_bytes);
-	else
-		printf("\n");
+	else {
+		/* Not read to its end (out of memory, a broken chain): the
+		   counts are of what was read, and the line says so. The
+		   exit status may come from another fault first. */
+		printf("; not read whole: ");
+		cli_put_escaped(stdout, a->error);
+		putchar('\n');
+	}
 }
 
 static int cmd_status(cli_opts *a)
