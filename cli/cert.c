@@ -386,12 +386,15 @@ static int alias_one(const kmc_trust_info *t, void *arg)
 }
 
 /* "staged" and "previous" of bundle name (JSON), or its text line. */
-static void bundle_versions(kmc_vault *v, const char *name, int json)
+static int bundle_versions(kmc_vault *v, const char *name, int json)
 {
-	int staged = 0, previous = 0;
+	int staged = 0, previous = 0, r;
 
-	if (kmc_bundle_versions(v, name, &staged, &previous) < 0)
-		staged = previous = 0;
+	/* Unread is not "none": the operator would miss a staged version
+	   waiting for kmc promote, or the one --previous goes back to. */
+	r = kmc_bundle_versions(v, name, &staged, &previous);
+	if (r < 0)
+		return cli_fail(r, "cert info: bundle %s", name);
 	if (json)
 		printf(",\"staged\":%s,\"previous\":%s", staged ? "true" :
 			"false", previous ? "true" : "false");
@@ -400,6 +403,7 @@ static void bundle_versions(kmc_vault *v, const char *name, int json)
 			"kmc promote" : "", staged && previous ? "; " : "",
 			previous ? "the previous one is kept (kmc promote "
 			"--previous)" : "");
+	return 0;
 }
 
 /* "trustStore" and "trusted" of bundle name (JSON), or its text line. */
@@ -409,10 +413,19 @@ static int bundle_trust(kmc_vault *v, const char *name, int json)
 	aliases *al;
 	int r;
 
-	/* Not a bundle: a certificate item or a file. */
-	if (!v || kmc_cert_trust_store(v, name, store, sizeof(store)) < 0)
+	/* Not a bundle: a certificate item or a file. A bundle whose meta
+	   could not be read is not one of those: its trust store and
+	   versions left out, it would pass for one. */
+	if (!v)
 		return 1;
-	bundle_versions(v, name, json);
+	r = kmc_cert_trust_store(v, name, store, sizeof(store));
+	if (r == KMC_E_NOT_FOUND || r == KMC_E_NAME || r == KMC_E_TYPE)
+		return 1;
+	if (r < 0)
+		return cli_fail(r, "cert info: bundle %s", name);
+	r = bundle_versions(v, name, json);
+	if (r < 0)
+		return r;
 	if (json)
 		printf(",");
 	if (!store[0]) {
@@ -679,8 +692,12 @@ static int cmd_ref(cli_opts *a)
 	}
 	if (r < 0)
 		return cli_fail(r, "ref: %s", a->argv[0]);
-	/* A key without a certificate serves nothing yet. */
-	if (kmc_bundle_has_cert(v, a->argv[0], &has) == 0 && !has) {
+	/* A key without a certificate serves nothing yet. Not a bundle (a
+	   key item): nothing to wait for; unread, no reference is made. */
+	r = kmc_bundle_has_cert(v, a->argv[0], &has);
+	if (r < 0 && r != KMC_E_NOT_FOUND && r != KMC_E_NAME)
+		return cli_fail(r, "ref: %s", a->argv[0]);
+	if (r == 0 && !has) {
 		cli_note("ref: %s has no certificate yet, so no server can use "
 			"it (kmc cert set %s -s SIGNED.crt attaches it)",
 			a->argv[0], a->argv[0]);

@@ -74,6 +74,7 @@ static void ks_text(const char *label, kmc_keystore_state state, uint64_t gen)
 typedef struct nearest {
 	int checked;		/* the vault was opened and walked */
 	int found;		/* it holds a certificate or CRL */
+	int r;			/* not checked: the error */
 	char why[512];		/* not checked: why */
 	char item[KMC_NAME_MAX + 1];
 	kmc_expiry_kind kind;
@@ -149,6 +150,7 @@ static void nearest_expiry(const char *dir, const kmc_status *s, nearest *n)
 	if (r < 0) {
 		snprintf(n->why, sizeof(n->why), "%s", kmc_error_detail()[0] ?
 			kmc_error_detail() : kmc_strerror(r));
+		n->r = r;
 		n->found = 0;
 		return;
 	}
@@ -250,8 +252,8 @@ static void audit_look(const char *dir, uint64_t bound, int rewritten,
 {
 	a->cut = 0;
 	a->r = kmc_audit_read(dir, NULL, NULL, NULL, NULL, &a->st);
-	snprintf(a->error, sizeof(a->error), "%s", a->r < 0 ?
-		kmc_error_detail() : "");
+	snprintf(a->error, sizeof(a->error), "%s", a->r >= 0 ? "" :
+		kmc_error_detail()[0] ? kmc_error_detail() : kmc_strerror(a->r));
 	if (a->r == 0 && bound > a->st.head_seq &&
 	    (bound >= a->st.first_seq || !a->st.records)) {
 		a->r = KMC_E_AUDIT;
@@ -315,8 +317,14 @@ static void audit_text(const audit_seen *a)
 		printf("; warning: a torn last record of %" PRIu64 " bytes (a "
 			"crash cut it off); the next change closes it off\n",
 			a->st.torn_bytes);
-	else
-		printf("\n");
+	else {
+		/* Not read to its end (out of memory, a broken chain): the
+		   counts are of what was read, and the line says so. The
+		   exit status may come from another fault first. */
+		printf("; not read whole: ");
+		cli_put_escaped(stdout, a->error);
+		putchar('\n');
+	}
 }
 
 static int cmd_status(cli_opts *a)
@@ -333,6 +341,11 @@ static int cmd_status(cli_opts *a)
 		return r;
 	healthy = status_healthy(&s);
 	nearest_expiry(dir, &s, &near);
+	/* An open or a read refused as a rollback (the whole folder put
+	   back, the item store disagreeing with its digest) is no note on
+	   dates: every command refuses the vault. */
+	if (near.r == KMC_E_ROLLBACK)
+		healthy = 0;
 	audit_look(dir, s.bound_audit_seq, s.audit_bound_rewritten, &au);
 	if (a->json) {
 		printf("{\"vault\":");
@@ -429,6 +442,10 @@ static int cmd_status(cli_opts *a)
 		cli_note("%s: the item store is not the one kmc.bind vouches "
 			"for: it was put back from an older copy; kmc repair "
 			"--accept-rollback accepts a deliberate restore", dir);
+		return CLI_EXIT(EXIT_ROLLBACK);
+	}
+	if (near.r == KMC_E_ROLLBACK) {
+		cli_note("%s: %s", dir, near.why);
 		return CLI_EXIT(EXIT_ROLLBACK);
 	}
 	if (s.binding == KMC_BIND_NEWER) {

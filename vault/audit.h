@@ -240,9 +240,11 @@ KMC_INTERNAL int audit_bound_unfinished(kmc_vault *v, int fd, off_t size,
 	uint64_t window_first, char *line, size_t line_size, size_t *ret_len);
 /* kmc status, without a key: 1 when the log in dirfd (dir) holds
    another record, or none, where kmc.bind's (bound_seq, bound_hash) was;
-   0 when it holds it, or it went with a removed segment, or cannot say. */
+   0 when it holds it, or it went with a removed segment, or cannot say
+   (the walk of the log names why); KMC_E_NOMEM when memory ran out. */
 KMC_INTERNAL int audit_bound_absent(int dirfd, const char *dir,
-	uint64_t bound_seq, const uint8_t bound_hash[AUDIT_HASH_LEN]);
+	uint64_t bound_seq, const uint8_t bound_hash[AUDIT_HASH_LEN])
+	KMC_MUST_CHECK;
 /* A writable open: the outcome of a change cut off between its records. */
 KMC_INTERNAL int audit_finish_cut(kmc_vault *v) KMC_MUST_CHECK;
 /* The records' MAC key from the root key (context "kmcaudt"). */

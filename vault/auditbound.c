@@ -183,6 +183,11 @@ int audit_bound_absent(int dirfd, const char *dir, uint64_t bound_seq,
 	if (fd >= 0)
 		close(fd);
 	kmc_detail_clear();
+	/* Out of memory is no "cannot say": the walk of the log may well
+	   go through, and status would call a rewritten log intact. */
+	if (r == KMC_E_NOMEM || r == -ENOMEM)
+		return kmc_detail(KMC_E_NOMEM, "%s/" AUDIT_NAME ": looking for "
+			"the record kmc.bind vouches for: out of memory", dir);
 	return r == 2;
 }
 

@@ -206,7 +206,9 @@ int cert_describe(X509 *x, kmc_cert_info *info)
 
 	memset(info, 0, sizeof(*info));
 	bio = BIO_new(BIO_s_mem());
-	if (!bio)
+	/* No serial or digest (out of memory) is no description: shown
+	   blank, the operator had nothing to match a CRL or a pin with. */
+	if (!bio || !hex)
 		goto nomem;
 	if (x509_name_text(X509_get_subject_name(x), info->subject,
 			sizeof(info->subject)) < 0 ||
@@ -217,14 +219,11 @@ int cert_describe(X509 *x, kmc_cert_info *info)
 		goto nomem;
 	sans_fit(sans, info->sans, sizeof(info->sans));
 	serial_text(hex, info->serial, sizeof(info->serial));
-	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
-		size_t o = 0;
-
-		for (unsigned i = 0; i < mdlen; i++)
-			o += (size_t)snprintf(info->sha256 + o,
-				sizeof(info->sha256) - o, "%s%02X", i ? ":" : "",
-				md[i]);
-	}
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1)
+		goto nomem;
+	for (size_t i = 0, o = 0; i < mdlen; i++)
+		o += (size_t)snprintf(info->sha256 + o, sizeof(info->sha256) - o,
+			"%s%02X", i ? ":" : "", md[i]);
 	info->not_before = asn1_epoch(X509_get0_notBefore(x));
 	info->not_after = asn1_epoch(X509_get0_notAfter(x));
 	if (!PEM_write_bio_X509(bio, x))

@@ -237,7 +237,13 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		uint8_t *j;
 		size_t jlen;
 
-		s.pending_change = store_meta_get(&st, "journal", &j, &jlen) == 0;
+		/* Only its absence is "nothing pending": a journal that
+		   could not be read (out of memory) is no healthy vault. */
+		r = store_meta_get(&st, "journal", &j, &jlen);
+		s.pending_change = r == 0;
+		r = r == KMC_E_NOT_FOUND ? 0 : r;
+		if (r == 0)
+			kmc_detail_clear();
 		if (s.pending_change) {
 			/* A newer kmcvault's change: kmc repair refuses it. */
 			if (journal_is_newer(j, jlen))
@@ -246,7 +252,8 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		}
 		if (!s.pending_change && restore_pending(dirfd))
 			s.pending_change = 1;
-		r = pending_destroys(&st, &s.token_destroys);
+		if (r == 0)
+			r = pending_destroys(&st, &s.token_destroys);
 	}
 	store_close(&st);
 	if (r < 0) {
@@ -259,18 +266,30 @@ int kmc_vault_status(const char *dir, kmc_status *ret)
 		kmc_status_free(&s);
 		return r;
 	}
-	if (s.bound_audit_seq)
-		s.audit_bound_rewritten = audit_bound_absent(dirfd, dir,
-			s.bound_audit_seq, bound_hash);
+	if (s.bound_audit_seq) {
+		r = audit_bound_absent(dirfd, dir, s.bound_audit_seq,
+			bound_hash);
+		if (r < 0) {
+			kmc_status_free(&s);
+			return r;
+		}
+		s.audit_bound_rewritten = r;
+	}
 	s.binding = (kmc_bind_state)bstate;
 	if ((places & BIND_PLACE_HOST) && host_key[0]) {
 		bind_place p;
 
-		if (bind_place_host(&p, host_key, vault_id) == 0)
+		/* Failed (out of memory), it is no answer: "not detectable"
+		   would tell the operator the folder goes unwatched. */
+		r = bind_place_host(&p, host_key, vault_id);
+		if (r == 0)
 			snprintf(s.rollback_place, sizeof(s.rollback_place),
 				"host state file %s", p.show);
 		bind_place_free(&p);
-		kmc_detail_clear();
+		if (r < 0) {
+			kmc_status_free(&s);
+			return r;
+		}
 	} else if (places & BIND_PLACE_TOKEN) {
 		char hex[2 * KS_VAULT_ID_LEN + 1];
 

@@ -7,6 +7,8 @@
  *
  *	pending_put VAULT ITEM VERSION URI...   a list of these URIs
  *	pending_put VAULT --bytes HEX           these bytes as the list
+ *	pending_put VAULT --journal HEX         these bytes as meta "journal",
+ *	                                        a change left pending
  *
  * Built by the test itself against the static library of the build
  * under test.
@@ -17,13 +19,14 @@
 #include <lmdb.h>
 #include "../../vault/tokenpending.h"
 
-static int put(const char *dir, const uint8_t *p, size_t len)
+static int put(const char *dir, const char *key, const uint8_t *p,
+	size_t len)
 {
 	char path[4096];
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi meta;
-	MDB_val k = { strlen(TOKEN_PENDING_KEY), (void *)TOKEN_PENDING_KEY };
+	MDB_val k = { strlen(key), (void *)key };
 	MDB_val v = { len, (void *)p };
 	int rc;
 
@@ -54,15 +57,18 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int r;
 
-	if (argc == 4 && !strcmp(argv[2], "--bytes")) {
+	if (argc == 4 && (!strcmp(argv[2], "--bytes") ||
+	    !strcmp(argv[2], "--journal"))) {
 		for (len = 0; len < sizeof(raw) && argv[3][2 * len] &&
 		     sscanf(argv[3] + 2 * len, "%2hhx", &raw[len]) == 1; len++)
 			;
-		return put(argv[1], raw, len);
+		return put(argv[1], argv[2][2] == 'b' ? TOKEN_PENDING_KEY :
+			"journal", raw, len);
 	}
 	if (argc < 5) {
 		fprintf(stderr, "usage: pending_put VAULT ITEM VERSION URI...\n"
-			"       pending_put VAULT --bytes HEX\n");
+			"       pending_put VAULT --bytes HEX\n"
+			"       pending_put VAULT --journal HEX\n");
 		return 2;
 	}
 	for (int i = 4; i < argc; i++)
@@ -75,7 +81,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pending_put: cannot encode the list (%d)\n", r);
 		return 1;
 	}
-	r = put(argv[1], p, len);
+	r = put(argv[1], TOKEN_PENDING_KEY, p, len);
 	free(p);
 	return r;
 }

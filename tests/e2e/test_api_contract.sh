@@ -85,6 +85,10 @@ check "each read works on the intact store, but the token calls (not a token key
 	test "$(grep -v ' 0$' "$T/reads.before" | tr '\n' ' ')" = \
 	"kmc_token_key_uri KMC_E_TYPE kmc_token_key_info KMC_E_TYPE "
 t_out "the digest root is removed" dropped "$AC" drop-digest "$R"
+# kmc status said healthy (exit 0), the refusal only in its "nearest
+# expiry not checked" line.
+t_err 12 "kmc status of it exits 12, naming the digest" \
+	"digest whose root was removed" "$KMC" --vault "$R" status
 "$AC" reads "$R" srv c1 >"$T/reads" 2>/dev/null
 check "... 20 reads are made" test "$(wc -l <"$T/reads")" -eq 20
 while read -r f code; do

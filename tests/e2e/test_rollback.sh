@@ -128,6 +128,12 @@ rm -rf "$V" && cp -a "$T/old" "$V"
 t_err 12 "(c) the whole folder put back: the state file has seen more" \
 	"but the state file .*kmcstate-[0-9a-f]{32} has seen [0-9]+: the whole vault folder was put back from an older copy" \
 	kmc password get a
+# kmc status, the monitoring check, said healthy (exit 0) with the
+# refusal only in its "nearest expiry not checked" line.
+t_err 12 "(c) ... kmc status says so, exit 12" \
+	"the whole vault folder was put back from an older copy" kmc status
+check "(c) ... and kmc status --json says it is not healthy" \
+	test "$(kmc status --json | jq -r .healthy)" = false
 t_err 12 "(c) ... kmc.bind deleted too: still refused" "has no kmc.bind .* the state file .* has seen" \
 	bash -c 'rm -f "$2/kmc.bind" && "$1" --vault "$2" password set z --password-file "$3"' _ "$KMC" "$V" "$T/pw"
 accept "(c)"
