@@ -156,17 +156,37 @@ static int refs_may_name(const token_refs *r, const char *uri)
 	return 0;
 }
 
+/*
+ * A record that cannot be read (damaged, altered) does not stop the
+ * change: kmc rm is the way out of a damaged bundle. It may name a key,
+ * though, so the set is marked incomplete: as the "after" set of a
+ * change it then destroys nothing. Any other failure (memory, I/O, the
+ * audit log: -ENOMEM from a stdio call as much as KMC_E_NOMEM) says
+ * nothing about the record and stops the change, or a key the record
+ * names would be left on the token unlisted.
+ */
+static int unreadable(token_refs *r, int rc)
+{
+	if (!record_damage(rc))
+		return rc;
+	kmc_detail_clear();
+	r->incomplete = 1;
+	return 0;
+}
+
 static int refs_add(token_refs *r, const char *item, uint32_t version,
 	const kmc_secret *s)
 {
 	token_key_rec rec;
 	token_ref *e;
+	int rc = token_key_parse(item, s, &rec);
 
-	/* A record that does not parse names nothing we could destroy. */
-	if (token_key_parse(item, s, &rec) < 0) {
-		kmc_detail_clear();
-		return 0;
-	}
+	/* A record that does not parse (damaged, or a newer kmcvault's)
+	   may still name a key: the set is incomplete, as for a record
+	   that does not read, or its key would pass for named by none and
+	   be destroyed under the version that still uses it. */
+	if (rc < 0)
+		return unreadable(r, rc);
 	if (refs_has(r, rec.uri))
 		return 0;
 	e = realloc(r->e, (r->n + 1) * sizeof(*e));
@@ -199,24 +219,6 @@ static uint32_t current_version(kmc_vault *v, const char *item)
 		return 0;
 	}
 	return info.version;
-}
-
-/*
- * A record that cannot be read (damaged, altered) does not stop the
- * change: kmc rm is the way out of a damaged bundle. It may name a key,
- * though, so the set is marked incomplete: as the "after" set of a
- * change it then destroys nothing. Any other failure (memory, I/O, the
- * audit log: -ENOMEM from a stdio call as much as KMC_E_NOMEM) says
- * nothing about the record and stops the change, or a key the record
- * names would be left on the token unlisted.
- */
-static int unreadable(token_refs *r, int rc)
-{
-	if (!record_damage(rc))
-		return rc;
-	kmc_detail_clear();
-	r->incomplete = 1;
-	return 0;
 }
 
 /* The records of item (current and old) that are token key records. */

@@ -278,6 +278,22 @@ for cmd in "unwrap web" "csr web --subject /CN=web"; do
 		'item web/key: not a token key record of format 1' "$KMC" --vault "$N8" $cmd
 	check "... the URI cut at the NUL is not named" bash -c '! grep -q "token=a)" "$1"' _ "$LAST_ERR"
 done
+# A newer kmcvault's token key record (format 2) as the current version,
+# this kmc's (format 1) of the same key as the old one: pruning the old
+# one must not destroy the key, which the record it cannot read still
+# names. It took that record for naming nothing and went to destroy it.
+tk_rec '' "$T/items/tk1"
+sed 's/^kmc-token-key=1$/kmc-token-key=2/' "$T/items/tk1" >"$T/items/tk2"
+printf 'keys_dir=\nconf=\nborn=1\n' >"$T/items/tkmeta"
+N9=$T/token-key-newer
+"$OLD" --old web/key=9:"$T/items/tk1":1 "$N9" "$KMC_HOST_KEY" web=1:"$T/items/tkpw" \
+	web/key=9:"$T/items/tk2":2 web/meta=6:"$T/items/tkmeta" 2>/dev/null
+t "rm --old of a bundle whose current key record a newer kmcvault wrote" \
+	"$KMC" --vault "$N9" rm web --old
+check "... does not go to destroy the key the newer record still names" \
+	bash -c '! grep -q "could not remove from the token\|removed from the token" "$1"' _ "$LAST_ERR"
+check "... and says it may be left on the token" \
+	grep -q 'may be left on the token: pkcs11:token=a;object=b' "$LAST_ERR"
 refused "$V" "decrypt: a kmc:v2: string is refused as a newer format" \
 	'format kmc:v2:, and this kmc reads kmc:v1: only' kmc decrypt "kmc:v2:1:${S#kmc:v1:1:}"
 t "a backup of the old vault" kmc backup --out "$T/bk"
