@@ -302,6 +302,7 @@ VALGRIND_FULL ?= test_import test_pkcs11 test_cli test_tpm test_recovery test_pe
 	test_backup
 check-full: check
 	@KMC_ALLOC_STRIDE=1 KMC_STEP_STRIDE=1 KMC_TEST_MATCH='e2e/test_*faults*' tools/run-tests.sh $(O) e2e
+	@KMC_ALLOC_STRIDE=1 KMC_TEST_MATCH='unit/test_x509_nomem' tools/run-tests.sh $(O) unit
 	@KMC_DAMAGE_FULL=1 KMC_TEST_MATCH='e2e/test_store_damage.sh' tools/run-tests.sh $(O) e2e
 	@KMC_VALGRIND=1 KMC_VALGRIND_FULL=1 VALGRIND_E2E="$(VALGRIND_FULL)" KMC_TEST_MATCH='valgrind/e2e/*' \
 		tools/run-tests.sh $(O) valgrind

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/bio.h>
+#include <openssl/conf.h>
 #include <openssl/decoder.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
@@ -99,7 +100,9 @@ static int key_policy(const char *show, EVP_PKEY *pkey)
 /*
  * Whether an encrypted key's container is whole: PEM that decodes and,
  * for PKCS#8, an EncryptedPrivateKeyInfo that parses exactly. Without
- * this a truncated file would be blamed on the password.
+ * this a truncated file would be blamed on the password. 1 or 0, or
+ * KMC_E_NOMEM when reading it failed for want of memory (then it is not
+ * known, and "damaged" would blame the file).
  */
 static int encrypted_key_whole(const uint8_t *p, size_t len)
 {
@@ -107,26 +110,25 @@ static int encrypted_key_whole(const uint8_t *p, size_t len)
 	unsigned char *der = NULL;
 	const unsigned char *q;
 	long dlen = 0;
-	X509_SIG *sig;
+	X509_SIG *sig = NULL;
 	BIO *bio;
 	int ok;
 
+	ERR_clear_error();
 	if (!looks_pem(p, len)) {
 		q = p;
 		sig = d2i_X509_SIG(NULL, &q, (long)len);
 		ok = sig && q == p + len;
-		X509_SIG_free(sig);
-		return ok;
+		goto out;
 	}
 	bio = BIO_new_mem_buf(p, (int)len);
-	if (!bio)
-		return 0;
+	KMC_ENSURE(bio, KMC_E_NOMEM);
 	ok = PEM_read_bio(bio, &name, &header, &der, &dlen) > 0;
+	BIO_free(bio);
 	if (ok && strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
 		q = der;
 		sig = d2i_X509_SIG(NULL, &q, dlen);
 		ok = sig && q == der + dlen;
-		X509_SIG_free(sig);
 	}
 	/* Legacy PEM: the cipher text must be whole blocks. */
 	if (ok && strstr(header, "ENCRYPTED"))
@@ -134,25 +136,35 @@ static int encrypted_key_whole(const uint8_t *p, size_t len)
 	OPENSSL_free(name);
 	OPENSSL_free(header);
 	OPENSSL_free(der);
-	BIO_free(bio);
+out:
+	X509_SIG_free(sig);
+	if (!ok && ossl_nomem())
+		ok = KMC_E_NOMEM;
 	ERR_clear_error();
 	return ok;
 }
 
-/* OpenSSL's queue gives no single answer. A wrong password ends in a padding
- * error ("bad decrypt"), or, once in 256, in decrypted bytes that no
+/* OpenSSL's queue gives no single answer. A wrong password ends in the
+ * cipher's padding error ("bad decrypt" of the provider, which PKCS#8 and
+ * legacy PEM both queue), or, once in 256, in decrypted bytes that no
  * decoder takes (the decoder's "unsupported": no supported data) or that
  * are no valid DER (ASN.1 errors); a cipher or PBE the build lacks
  * (PBKDF1, DES, RC2 need the legacy provider) in the EVP fetch's
  * "unsupported", which names it; an allocation failure in "malloc
  * failure", or, inside the PBKDF2 loop, in no more than "not able to
- * copy ctx" (a context's copy not allocated): both KEY_FAILED_NOMEM. */
+ * copy ctx" (a context's copy not allocated): both KEY_FAILED_NOMEM.
+ * PEM's own "bad decrypt" and PKCS#12's "cipherfinal error" follow any
+ * failure of the cipher, its set-up for want of memory included, so they
+ * alone blame no password. Neither does the fetch's "unsupported" prove
+ * the algorithm absent: OpenSSL 3.0 reports a first fetch that failed
+ * for want of memory so, often with no "malloc failure" (key_parse asks
+ * a clean library context, fresh_verdict()). */
 enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 {
 	enum key_failure kf = KEY_FAILED_OTHER;
 	const char *data;
 	unsigned long e;
-	int flags;
+	int flags, named = 0;
 
 	snprintf(alg, alg_len, "?");
 	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags))) {
@@ -165,6 +177,7 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 			now = KEY_FAILED_NOMEM;
 		else if (lib == ERR_LIB_EVP &&
 		    (reason == ERR_R_UNSUPPORTED ||
+		     reason == ERR_R_FETCH_FAILED ||
 		     reason == EVP_R_UNSUPPORTED_CIPHER ||
 		     reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION ||
 		     reason == EVP_R_UNSUPPORTED_PRF ||
@@ -173,21 +186,17 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 		     reason == EVP_R_UNKNOWN_PBE_ALGORITHM))
 			now = KEY_FAILED_UNSUPPORTED;
 		else if ((lib == ERR_LIB_PROV && reason == PROV_R_BAD_DECRYPT) ||
-		    (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT) ||
-		    (lib == ERR_LIB_PKCS12 &&
-		     reason == PKCS12_R_PKCS12_CIPHERFINAL_ERROR) ||
-		    (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT ||
-		     reason == PEM_R_BAD_PASSWORD_READ)))
+		    (lib == ERR_LIB_EVP && reason == EVP_R_BAD_DECRYPT))
 			now = KEY_FAILED_PASSWORD;
 		else if ((lib == ERR_LIB_OSSL_DECODER &&
 		     reason == ERR_R_UNSUPPORTED) || lib == ERR_LIB_ASN1)
 			now = KEY_FAILED_UNDECODED;
-		if (now == KEY_FAILED_UNSUPPORTED &&
-		    kf < KEY_FAILED_UNSUPPORTED &&
+		if (now == KEY_FAILED_UNSUPPORTED && !named &&
 		    (flags & ERR_TXT_STRING) && data &&
 		    (a = strstr(data, "Algorithm (")) != NULL) {
 			a += strlen("Algorithm (");
 			snprintf(alg, alg_len, "%.*s", (int)strcspn(a, " :)"), a);
+			named = 1;
 		}
 		if (now > kf)
 			kf = now;
@@ -198,7 +207,8 @@ enum key_failure key_decrypt_failure(char *alg, size_t alg_len)
 /* One decoding of data into *pkey (NULL if none), with *left the bytes
  * it did not take; 1 or 0 as OpenSSL's, or KMC_E_NOMEM. */
 static int key_decode(const kmc_secret *data, int encrypted,
-	const kmc_secret *password, EVP_PKEY **pkey, size_t *left)
+	const kmc_secret *password, OSSL_LIB_CTX *libctx, EVP_PKEY **pkey,
+	size_t *left)
 {
 	const unsigned char *p = kmc_secret_data(data);
 	OSSL_DECODER_CTX *dctx;
@@ -208,7 +218,7 @@ static int key_decode(const kmc_secret *data, int encrypted,
 	*left = kmc_secret_len(data);
 	ERR_clear_error();
 	dctx = OSSL_DECODER_CTX_new_for_pkey(pkey, NULL, NULL, NULL,
-		EVP_PKEY_KEYPAIR, NULL, NULL);
+		EVP_PKEY_KEYPAIR, libctx, NULL);
 	KMC_ENSURE(dctx, KMC_E_NOMEM);
 	if (encrypted && password)
 		ok = OSSL_DECODER_CTX_set_passphrase(dctx,
@@ -220,6 +230,63 @@ static int key_decode(const kmc_secret *data, int encrypted,
 		ok = OSSL_DECODER_from_data(dctx, &p, left);
 	OSSL_DECODER_CTX_free(dctx);
 	return ok == 1;
+}
+
+/*
+ * What a clean library context, of the same configuration file, makes
+ * of data that failed in the process's: KEY_FAILED_NOMEM when it reads
+ * there, else its own verdict (into alg, why), or KEY_FAILED_OTHER when
+ * it cannot be asked (then *asked is 0). OpenSSL 3.0 keeps a first
+ * fetch that failed for want of memory (of a cipher, digest, KDF,
+ * decoder or key manager) as failed for the life of its library
+ * context, and says only "unsupported" or "no supported data", as for
+ * an algorithm it lacks or bytes no decoder takes: trying again in the
+ * same context cannot tell them apart. Costs a context and its
+ * configuration (some milliseconds), only when a key did not read.
+ */
+static enum key_failure fresh_verdict(const kmc_secret *data, int encrypted,
+	const kmc_secret *password, char *alg, size_t alg_len, char *why,
+	size_t why_len, int *asked)
+{
+	OSSL_LIB_CTX *libctx;
+	enum key_failure kf = KEY_FAILED_OTHER;
+	EVP_PKEY *pkey = NULL;
+	size_t left;
+	int ok;
+
+	*asked = 0;	/* set when the clean context answered */
+	ERR_clear_error();
+	libctx = OSSL_LIB_CTX_new();
+	if (libctx && CONF_modules_load_file_ex(libctx, NULL, NULL,
+			CONF_MFLAGS_DEFAULT_SECTION |
+			CONF_MFLAGS_IGNORE_MISSING_FILE) > 0) {
+		/* Legacy PEM decrypts in the thread's default context, not
+		   the decoder's (PEM_do_header): this one, for the while. */
+		OSSL_LIB_CTX *prev = OSSL_LIB_CTX_set0_default(libctx);
+
+		*asked = 1;
+		ok = key_decode(data, encrypted, password, libctx, &pkey,
+			&left);
+		if (ok == 1 && !pkey)
+			ok = 0;
+		EVP_PKEY_free(pkey);
+		/* (NULL when it set none: then it sets none.) */
+		OSSL_LIB_CTX_set0_default(prev);
+		if (ok != 0) {	/* read there, or failed for memory */
+			kf = KEY_FAILED_NOMEM;
+		} else if (ossl_nomem()) {
+			kf = KEY_FAILED_NOMEM;
+		} else {
+			snprintf(why, why_len, "%s", ossl_reason());
+			kf = key_decrypt_failure(alg, alg_len);
+		}
+	} else if (ossl_nomem() || !libctx) {
+		*asked = 1;
+		kf = KEY_FAILED_NOMEM;
+	}
+	ERR_clear_error();
+	OSSL_LIB_CTX_free(libctx);
+	return kf;
 }
 
 int key_parse(const char *show, const kmc_secret *data,
@@ -234,7 +301,7 @@ int key_parse(const char *show, const kmc_secret *data,
 	int ok;
 
 	for (int tries = 1;; tries++) {
-		ok = key_decode(data, encrypted, password, &pkey, &len);
+		ok = key_decode(data, encrypted, password, NULL, &pkey, &len);
 		if (ok < 0)
 			return ok;
 		if (ok && pkey)
@@ -264,13 +331,33 @@ int key_parse(const char *show, const kmc_secret *data,
 			show);
 	}
 	if (!ok || !pkey) {
-		if (encrypted && !encrypted_key_whole(kmc_secret_data(data),
-				kmc_secret_len(data)))
+		int whole = encrypted ? encrypted_key_whole(
+			kmc_secret_data(data), kmc_secret_len(data)) : 1;
+		int asked;
+
+		if (whole < 0)
+			return kmc_detail(KMC_E_NOMEM, "%s: out of memory while "
+				"reading the key", show);
+		if (!whole)
 			return kmc_detail(KMC_E_CORRUPT, "%s: truncated or damaged "
 				"encrypted key", show);
 		if (encrypted && !password)
 			return kmc_detail(KMC_E_NEED_PASSPHRASE, "%s is encrypted "
 				"and no password was given", show);
+		/* A padding error is the password's; anything else may be
+		   the process's context, broken by memory running out. Not
+		   asked for an unencrypted key: its first decoding, swept
+		   as the encrypted ones (one allocation in 7), blamed no
+		   file, and asking doubles the time a bad key takes. */
+		if (encrypted && kf != KEY_FAILED_PASSWORD &&
+		    kf != KEY_FAILED_NOMEM) {
+			enum key_failure fresh = fresh_verdict(data, encrypted,
+				password, alg, sizeof(alg), why, sizeof(why),
+				&asked);
+
+			if (asked)
+				kf = fresh;
+		}
 		if (encrypted) {
 			if (kf == KEY_FAILED_NOMEM)
 				return kmc_detail(KMC_E_NOMEM, "%s: out of memory "

@@ -84,7 +84,11 @@ KMC_INTERNAL int key_is_encrypted(const uint8_t *data, size_t len);
  * key_parse - decode a private key in any accepted form with password
  * (NULL for an unencrypted key) and check its type and size.
  * Returns 0; KMC_E_UNLOCK (the password does not open it), KMC_E_CORRUPT,
- * KMC_E_TYPE (an algorithm or size outside the policy).
+ * KMC_E_TYPE (an algorithm or size outside the policy), KMC_E_VERIFY
+ * (encrypted with an algorithm OpenSSL does not offer),
+ * KMC_E_NEED_PASSPHRASE, KMC_E_NOMEM (memory ran out, OpenSSL's too,
+ * whatever OpenSSL's queue blamed: a failure is checked against a clean
+ * library context before the key or password is blamed).
  */
 KMC_INTERNAL int key_parse(const char *show, const kmc_secret *data,
 	const kmc_secret *password, EVP_PKEY **ret) KMC_MUST_CHECK;

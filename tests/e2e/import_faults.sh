@@ -39,8 +39,10 @@
 #                     its bytes (kmc promote encrypts it afresh)
 #   STATUS_CHECK=1    `kmc status` must exit 0 after each kmc repair
 #   BLAME_CHECK=1     a run failed by an allocation must not blame its
-#                     input: no exit 2 (bad usage or input), no "invalid
-#                     argument"
+#                     input: no exit 2 (bad usage or input), 3 (a wrong
+#                     password) or 9 (a key or certificate at fault, an
+#                     algorithm OpenSSL does not offer), no "invalid
+#                     argument", "does not open" or "does not offer"
 #   STEP_STRIDE=k     step_sweep fails each k-th step from the first and
 #                     kills at each k-th from the (k/2+1)-th, the last
 #                     always (1: each); KMC_STEP_STRIDE=k overrides it
@@ -237,7 +239,8 @@ says_kmc() {
 OOM_MSG='out of memory|Cannot allocate memory'
 not_grep() { ! grep -q "$1" "$2" || { echo "message was: $(cat "$2")" >&2; false; }; }
 blames_no_input() {
-	[ "$rc" != 2 ] && ! grep -q 'invalid argument' "$RUN_ERR" ||
+	[ "$rc" != 2 ] && [ "$rc" != 3 ] && [ "$rc" != 9 ] &&
+		! grep -Eq 'invalid argument|does not open|does not offer' "$RUN_ERR" ||
 		{ echo "exit $rc; message was: $(cat "$RUN_ERR")" >&2; false; }
 }
 says_oom() { slurp "$RUN_ERR"; [[ $REPLY =~ $OOM_MSG ]]; }
@@ -258,7 +261,7 @@ NEAR=4
 # of them OpenSSL's and libc's inside its decoders; kmc's own are tried
 # each in the NEAR pass. Under make check-sanitize half as many runs,
 # from the (k/4+1)-th, between those make check tries. KMC_ALLOC_STRIDE=k
-# sets k (1: all of them).
+# sets k (1: all of them); KMC_ALLOC_WINDOW=A-B keeps those from A to B.
 ALLOC_ALL=400
 ALLOC_RUNS=40
 alloc_points() {
@@ -279,6 +282,16 @@ alloc_points() {
 	for ((n = first; n <= total; n += k)); do POINTS+=("$n"); done
 	((total < 1)) || [ "${POINTS[-1]}" = "$total" ] || POINTS+=("$total")
 	STRIDE=$k
+	# KMC_ALLOC_WINDOW=A-B: only those from A to B (a look at one
+	# stretch, such as a key's decryption, each one with stride 1).
+	if [[ ${KMC_ALLOC_WINDOW:-} =~ ^([0-9]+)-([0-9]+)$ ]]; then
+		local kept=()
+		for n in "${POINTS[@]}"; do
+			((n < BASH_REMATCH[1] || n > BASH_REMATCH[2])) || kept+=("$n")
+		done
+		POINTS=("${kept[@]}")
+		ALLOC_FROM=${POINTS[0]:-none}
+	fi
 }
 
 # step_points TOTAL MODE: the steps step_sweep tries in MODE (fail, kill),
@@ -476,7 +489,7 @@ alloc_pass() {
 			check "$at: the message does not blame the key's password" \
 				not_grep 'password does not open' "$RUN_ERR"
 			[ -z "$BLAME_CHECK" ] ||
-				check "$at: neither exit 2 nor 'invalid argument': the input is not at fault" \
+				check "$at: neither exit 2, 3 nor 9, nor a message blaming the input" \
 					blames_no_input
 		fi
 		check "$at: kmc repair then succeeds" repair

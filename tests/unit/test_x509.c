@@ -863,6 +863,29 @@ static void test_key_decrypt_failure(void **state)
 		KEY_FAILED_UNSUPPORTED);
 	assert_string_equal(alg, "?");
 
+	/* PEM's "bad decrypt" follows any failure of the legacy cipher,
+	   its set-up failed for want of memory too (OpenSSL 3.0 queues no
+	   more): alone it blames no password, nor does PKCS#12's. */
+	ERR_raise(ERR_LIB_EVP, EVP_R_INITIALIZATION_ERROR);
+	ERR_raise(ERR_LIB_PEM, PEM_R_BAD_DECRYPT);
+	assert_int_equal(key_decrypt_failure(alg, sizeof(alg)),
+		KEY_FAILED_OTHER);
+	ERR_raise(ERR_LIB_PKCS12, PKCS12_R_PKCS12_CIPHERFINAL_ERROR);
+	assert_int_equal(key_decrypt_failure(alg, sizeof(alg)),
+		KEY_FAILED_OTHER);
+	/* The provider's "bad decrypt" before it is the padding's. */
+	ERR_raise(ERR_LIB_PROV, PROV_R_BAD_DECRYPT);
+	ERR_raise(ERR_LIB_PEM, PEM_R_BAD_DECRYPT);
+	assert_int_equal(key_decrypt_failure(alg, sizeof(alg)),
+		KEY_FAILED_PASSWORD);
+
+	/* A fetch that failed, named as the fetch names it. */
+	ERR_raise_data(ERR_LIB_EVP, ERR_R_FETCH_FAILED, "Global default "
+		"library context, Algorithm (MD5 : 100), Properties ()");
+	assert_int_equal(key_decrypt_failure(alg, sizeof(alg)),
+		KEY_FAILED_UNSUPPORTED);
+	assert_string_equal(alg, "MD5");
+
 	/* Inside the PBKDF2 loop, an allocation failure says only this:
 	   memory, not a key at fault (OpenSSL raises it when a context's
 	   copy could not be allocated). */

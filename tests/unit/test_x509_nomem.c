@@ -60,6 +60,7 @@
    for each of thousands of runs, is more than CI's time allows. The
    fault suites run kmc's allocation failures under both. */
 static long stride = 1;
+static int stride_set;		/* KMC_ALLOC_STRIDE given */
 
 static int slow_checker(void)
 {
@@ -149,6 +150,7 @@ typedef struct material {
 	EVP_PKEY *fresh_leaf_key;
 	kmc_secret *pkcs8;		/* leaf_key as the vault keeps it */
 	kmc_secret *enc_pem, *password;	/* leaf_key encrypted (PBKDF2) */
+	kmc_secret *enc_legacy;		/* leaf_key in "Proc-Type: 4,ENCRYPTED" */
 } material;
 
 static material *M;
@@ -430,6 +432,25 @@ static void make_encrypted_key(void)
 	BIO_free(bio);
 }
 
+/* leaf_key in the legacy PEM encryption (RFC 1421's headers, AES-256-CBC
+   under EVP_BytesToKey's MD5), as `openssl ec -aes256` writes it. */
+static void make_legacy_key(void)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PrivateKey_traditional(bio, M->leaf_key,
+		EVP_aes_256_cbc(), (unsigned char *)PASSWORD,
+		(int)strlen(PASSWORD), NULL, NULL), 1);
+	n = BIO_get_mem_data(bio, &p);
+	assert_true(n > 0);
+	assert_non_null(memmem(p, (size_t)n, "Proc-Type: 4,ENCRYPTED", 22));
+	assert_int_equal(kmc_secret_dup(p, (size_t)n, &M->enc_legacy), 0);
+	BIO_free(bio);
+}
+
 static int setup(void **state)
 {
 	X509 *ca;
@@ -472,6 +493,7 @@ static int setup(void **state)
 			0);
 		OPENSSL_free(der);
 	}
+	make_legacy_key();
 	return 0;
 }
 
@@ -494,6 +516,7 @@ static int teardown(void **state)
 	sk_X509_pop_free(M->ca_new, X509_free);
 	EVP_PKEY_free(M->ca_new_key);
 	kmc_secret_free(M->held_n2);
+	kmc_secret_free(M->enc_legacy);
 	free(M);
 	return 0;
 }
@@ -626,6 +649,38 @@ static int encrypted_key(void)
 		r = KMC_E_INVALID;
 	EVP_PKEY_free(k);
 	return r;
+}
+
+/* The same in a fresh default library context, as in a kmc import
+   process: the first fetch of the decoders, of SHA256, PBKDF2 and
+   AES-256-CBC (PKCS#8), or of MD5 and AES-256-CBC (legacy PEM) is in
+   the run. key_parse() reads in the default context. */
+static int fresh_default_key_parse(const kmc_secret *data)
+{
+	OSSL_LIB_CTX *prev;
+	EVP_PKEY *k = NULL;
+	int r;
+
+	armed_pause(1);
+	prev = OSSL_LIB_CTX_set0_default(M->libctx);
+	armed_pause(0);
+	r = key_parse(KEY_FILE, data, M->password, &k);
+	armed = 0;	/* the rest is the test's, not under test */
+	OSSL_LIB_CTX_set0_default(prev);
+	if (r == 0 && EVP_PKEY_eq(k, M->leaf_key) != 1)
+		r = KMC_E_INVALID;
+	EVP_PKEY_free(k);
+	return r;
+}
+
+static int fresh_encrypted_key(void)
+{
+	return fresh_default_key_parse(M->enc_pem);
+}
+
+static int fresh_legacy_key(void)
+{
+	return fresh_default_key_parse(M->enc_legacy);
 }
 
 /* A key written as PKCS#8 (the first encoding in the library context):
@@ -787,6 +842,28 @@ static void test_encrypted_key(void **state)
 	assert_true(sweep(encrypted_key, 0, NULL, 0, 0) > 0);
 }
 
+/* The first fetches of an encrypted key's algorithms failed by an
+   allocation: never "does not offer", "the password does not open the
+   key" nor "damaged" (PKCS#8 PBES2, then legacy PEM encryption). Each
+   run is a whole first decoding (some 17,000 allocations for PKCS#8):
+   make check fails one in KEY_STRIDE, which still lands in each fetch
+   that went wrong before the fix (the runs that failed a fetch for good
+   were 10 to 19 in a row, for each of SHA256, PBKDF2, AES-256-CBC, MD5);
+   make check-full (KMC_ALLOC_STRIDE=1) fails each. */
+#define KEY_STRIDE 7
+
+static void test_encrypted_key_first_fetch(void **state)
+{
+	long keep = stride;
+
+	(void)state;
+	if (!stride_set)
+		stride = KEY_STRIDE;
+	assert_true(sweep(fresh_encrypted_key, 0, NULL, 0, 1) > 0);
+	assert_true(sweep(fresh_legacy_key, 0, NULL, 0, 1) > 0);
+	stride = keep;
+}
+
 static void test_trust_crl_check(void **state)
 {
 	(void)state;
@@ -836,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_crl_verify_revoking),
 		cmocka_unit_test(test_trust_crl_check),
 		cmocka_unit_test(test_encrypted_key),
+		cmocka_unit_test(test_encrypted_key_first_fetch),
 		cmocka_unit_test(test_extensions_first_read),
 		cmocka_unit_test(test_crl_verify_first_fetch),
 		cmocka_unit_test(test_chain_verify_crl_empty),
@@ -845,8 +923,10 @@ int main(void)
 
 	const char *k = getenv("KMC_ALLOC_STRIDE");
 
-	if (k && atol(k) > 0)
+	if (k && atol(k) > 0) {
 		stride = atol(k);
+		stride_set = 1;
+	}
 	/* Before OpenSSL allocates anything, or it keeps its own. */
 	if (!CRYPTO_set_mem_functions(t_malloc, t_realloc, t_free)) {
 		fprintf(stderr, "test_x509_nomem: OpenSSL allocated before "
