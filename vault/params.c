@@ -11,11 +11,21 @@
 #include <string.h>
 #include "vault.h"
 
+/* No struct of kmc.h will grow past a page, as the kernel caps
+   openat2's: a larger size is a field never set (uninitialised memory),
+   whose bytes past the struct would be read far out of the caller's. */
+#define PARAMS_SIZE_MAX 4096
+
 int vault_params_known(const void *p, size_t given, size_t known,
 	const char *type)
 {
 	const unsigned char *b = p;
 
+	if (given > PARAMS_SIZE_MAX)
+		return kmc_detail(KMC_E_INVALID, "%s.size is %zu, larger than "
+			"any %s can be (%d bytes at most): set it to sizeof(%s) "
+			"(its _INIT macro)", type, given, type, PARAMS_SIZE_MAX,
+			type);
 	for (size_t i = known; i < given; i++)
 		if (b[i])
 			return kmc_detail(KMC_E_INVALID, "%s.size is %zu, and "

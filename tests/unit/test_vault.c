@@ -454,7 +454,7 @@ static void test_options_newer(void **state)
 		uint32_t later;
 	} ip = { .p = KMC_IMPORT_PARAMS_INIT };
 	kmc_vault *v = NULL;
-	char want[64];
+	char want[300];
 
 	n.o.host_key = f->hk;
 	n.o.size = sizeof(n);
@@ -481,7 +481,19 @@ static void test_options_newer(void **state)
 	ip.later = 1;
 	assert_int_equal(kmc_import(v, &ip.p), KMC_E_INVALID);
 	assert_non_null(strstr(kmc_error_detail(), "kmc_import_params.size"));
+	/* A size never set (garbage far past any struct) is refused before
+	   the bytes past the struct are read: out of the caller's memory. */
+	ip.later = 0;
+	ip.p.size = (size_t)1 << 40;
+	assert_int_equal(kmc_import(v, &ip.p), KMC_E_INVALID);
+	assert_non_null(strstr(kmc_error_detail(), "larger than any"));
 	kmc_vault_close(v);
+	snprintf(want, sizeof(want), "%s/v2", f->tmp);
+	n.o.size = (size_t)-1;
+	assert_int_equal(kmc_vault_init(want, KMC_PROTECTOR_HOST, &n.o),
+		KMC_E_INVALID);
+	assert_non_null(strstr(kmc_error_detail(), "kmc_options.size"));
+	assert_false(exists(want));
 }
 
 static void test_init_passphrase_long(void **state)
