@@ -236,7 +236,8 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer,
 	return reread_cert(x);
 }
 
-static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
+/* A version 2 CRL of issuer, current for a week, not yet signed. */
+static X509_CRL *crl_unsigned(X509 *issuer)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t;
@@ -251,6 +252,14 @@ static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
 	t = X509_gmtime_adj(NULL, 7 * DAY);
 	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
 	ASN1_TIME_free(t);
+	return crl;
+}
+
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
+{
+	X509_CRL *crl = crl_unsigned(issuer);
+	ASN1_TIME *t;
+
 	if (serial) {
 		X509_REVOKED *rv = X509_REVOKED_new();
 		ASN1_INTEGER *s = ASN1_INTEGER_new();
@@ -274,21 +283,10 @@ static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long serial)
    identifier (as openssl ca writes without crl_extensions). */
 static X509_CRL *make_crl_numbered(X509 *issuer, EVP_PKEY *key, long number)
 {
-	X509_CRL *crl = X509_CRL_new();
+	X509_CRL *crl = crl_unsigned(issuer);
 	ASN1_INTEGER *n = ASN1_INTEGER_new();
-	ASN1_TIME *t;
 
-	assert_non_null(crl);
 	assert_non_null(n);
-	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
-	assert_int_equal(X509_CRL_set_issuer_name(crl,
-		X509_get_subject_name(issuer)), 1);
-	t = X509_gmtime_adj(NULL, -3600);
-	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
-	ASN1_TIME_free(t);
-	t = X509_gmtime_adj(NULL, 7 * DAY);
-	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
-	ASN1_TIME_free(t);
 	assert_int_equal(ASN1_INTEGER_set(n, number), 1);
 	assert_int_equal(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0),
 		1);
