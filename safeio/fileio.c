@@ -107,22 +107,24 @@ int kmc_open_checked(int dirfd, const char *name, const char *show,
 	return TAKE_FD(fd);
 }
 
-int kmc_wait_readable(int fd)
+ssize_t kmc_read_wait(int fd, void *buf, size_t n)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int r;
 
-	do
-		r = poll(&pfd, 1, -1);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : 0;
-}
+	for (;;) {
+		ssize_t got = read(fd, buf, n);
 
-/* Whether a read's errno asks to wait (a non-blocking descriptor). */
-static int read_again(int fd)
-{
-	return errno == EINTR || ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-		kmc_wait_readable(fd) == 0);
+		if (got >= 0)
+			return got;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		/* A non-blocking descriptor whose writer is not done. */
+		while (poll(&pfd, 1, -1) < 0)
+			if (errno != EINTR)
+				return -errno;
+	}
 }
 
 int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
@@ -131,26 +133,20 @@ int kmc_read_all(int fd, uint8_t *buf, size_t max, size_t *ret_len)
 	uint8_t extra;
 
 	while (got < max) {
-		ssize_t n = read(fd, buf + got, max - got);
+		ssize_t n = kmc_read_wait(fd, buf + got, max - got);
 
-		if (n < 0) {
-			if (read_again(fd))
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
 	if (got == max) {
 		/* The file may have grown since fstat(): check for more. */
-		ssize_t n;
+		ssize_t n = kmc_read_wait(fd, &extra, 1);
 
-		do
-			n = read(fd, &extra, 1);
-		while (n < 0 && read_again(fd));
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		KMC_ENSURE(n == 0, KMC_E_TOO_LARGE);
 	}
 	*ret_len = got;

@@ -49,15 +49,17 @@ KMC_INTERNAL int kmc_read_checked_secret(int dirfd, const char *name,
 
 /* Read exactly up to max bytes from fd into buf; *ret_len is what was
  * read. Returns KMC_E_TOO_LARGE if more than max bytes are there. A
- * non-blocking fd is waited on (kmc_wait_readable), not failed. */
+ * non-blocking fd is waited on (kmc_read_wait), not failed. */
 KMC_INTERNAL int kmc_read_all(int fd, uint8_t *buf, size_t max,
 	size_t *ret_len) KMC_MUST_CHECK;
 
-/* After EAGAIN reading fd: wait until it has more (or its end). A parent
- * may hand a pipe it made non-blocking (O_NONBLOCK is shared with it):
- * a secret its writer has not written yet is not a read error. 0, or
+/* read(2) of up to n bytes, again after EINTR, and after EAGAIN once fd
+ * has more (or its end): a parent may hand a pipe it made non-blocking
+ * (O_NONBLOCK is shared with it), and a secret its writer has not
+ * written yet is not a read error. The bytes read (0 at the end), or
  * -errno. */
-KMC_INTERNAL int kmc_wait_readable(int fd) KMC_MUST_CHECK;
+KMC_INTERNAL ssize_t kmc_read_wait(int fd, void *buf, size_t n)
+	KMC_MUST_CHECK;
 
 /*
  * kmc_write_atomic - replace dirfd/name with data, mode given. With

@@ -127,19 +127,12 @@ static int read_lines(kmc_batch *b, int fd, const char *show,
 	if (r == 0)
 		r = kmc_secret_new(BATCH_CHUNK, &chunk);
 	while (r == 0) {
-		ssize_t n = read(fd, kmc_secret_data(chunk), BATCH_CHUNK);
+		ssize_t n = kmc_read_wait(fd, kmc_secret_data(chunk),
+			BATCH_CHUNK);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* A non-blocking descriptor whose writer is not done. */
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    (r = kmc_wait_readable(fd)) == 0)
-			continue;
-		if (n < 0 && r < 0)
-			r = kmc_detail(r, "%s: %s", show, kmc_strerror(r));
-		else if (n < 0)
-			r = kmc_detail(-errno, "%s: %s", show,
-				strerror(errno));
+		if (n < 0)
+			r = kmc_detail((int)n, "%s: %s", show,
+				kmc_strerror((int)n));
 		else if (n == 0)
 			break;
 		else
